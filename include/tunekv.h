@@ -1,0 +1,265 @@
+/* libtunekv: the C client of tunekv.
+ *
+ * Two ways to use it, on the same client object:
+ *
+ * - Blocking calls (tkv_get, tkv_put, ...) send one request and wait for its
+ *   answer. For scripts and simple programs.
+ *
+ * - Non-blocking calls (tkv_get_async, tkv_put_async, ...) queue a request
+ *   and return at once; tkv_poll() sends queued requests, reads answers and
+ *   runs each request's callback. Many requests may be in flight on one
+ *   connection (pipelining); answers can complete in any order. For the CLI,
+ *   the benchmark tool and servers that multiplex many users. tkv_fd() lets a
+ *   program wait in its own event loop and call tkv_poll(c, 0) when the fd
+ *   is readable or writable.
+ *
+ * Threads: a struct tkv_client is not thread-safe; use one per thread.
+ *
+ * Ownership, for every function below:
+ * - pointer arguments are borrowed: the library copies what it keeps, and
+ *   the caller may reuse or free them as soon as the call returns;
+ * - a struct tkv_result passed to a callback is borrowed for the duration
+ *   of the callback only (copy what you need);
+ * - a struct tkv_result filled by a blocking call owns its memory until
+ *   tkv_result_release();
+ * - strings returned by tkv_errmsg() and tkv_status_name() are owned by the
+ *   library.
+ *
+ * Errors: functions return TKV_OK (0) or a positive tkv_code. Codes below 100
+ * are the server's status codes (docs/protocol.md); codes from 100 are
+ * client-side conditions. tkv_errmsg() gives the text of the last failure. */
+#ifndef TUNEKV_H
+#define TUNEKV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TKV_API __attribute__((visibility("default")))
+
+#define TKV_VERSION "0.1.0"
+
+enum tkv_code {
+        /* Server statuses: the values of tunekv.v1.Status. */
+        TKV_OK = 0,
+        TKV_NOT_FOUND = 1,
+        TKV_CONDITION_FAILED = 2,
+        TKV_NOT_LEADER = 3,
+        TKV_BOUND_UNMET = 4,
+        TKV_NO_QUORUM = 5,
+        TKV_TIMEOUT = 6,
+        TKV_OUTCOME_UNKNOWN = 7,
+        TKV_INVALID_ARGUMENT = 8,
+        TKV_TOO_LARGE = 9,
+        TKV_BUSY = 10,
+        TKV_UNAVAILABLE = 11,
+        TKV_INTERNAL = 12,
+        /* Client-side conditions. */
+        TKV_ECONNECT = 100, /* no endpoint could be reached */
+        TKV_EPROTOCOL = 101, /* the server sent something undecodable */
+        TKV_ENOMEM = 102,
+        TKV_ECLOSED = 103, /* the connection broke with the request in flight */
+        TKV_EUSAGE = 104,  /* bad arguments to a library call */
+};
+
+/* Stable upper-case name of a code ("NOT_FOUND", "ECONNECT"). */
+TKV_API const char *tkv_status_name(int code);
+
+enum tkv_consistency {
+        TKV_LINEARIZABLE = 0,
+        TKV_SEQUENTIAL = 1,
+        TKV_CAUSAL = 2,
+        TKV_SESSION = 3,
+        TKV_BOUNDED_STALENESS = 4,
+        TKV_EVENTUAL = 5,
+};
+
+/* Bits of tkv_read_options.session_flags. */
+#define TKV_READ_YOUR_WRITES 1u
+#define TKV_MONOTONIC_READS 2u
+#define TKV_MONOTONIC_WRITES 4u
+#define TKV_WRITES_FOLLOW_READS 8u
+
+enum tkv_route { TKV_ROUTE_LEADER = 0, TKV_ROUTE_FOLLOWER_PREFERRED, TKV_ROUTE_NEAREST, TKV_ROUTE_ANY };
+
+enum tkv_on_unmet {
+        TKV_ON_UNMET_WAIT = 0,
+        TKV_ON_UNMET_FAIL,
+        TKV_ON_UNMET_FORWARD_LEADER,
+        TKV_ON_UNMET_SERVE_STALE_LABELLED,
+};
+
+enum tkv_ack { TKV_ACK_COMMITTED = 0, TKV_ACK_ALL_REPLICAS, TKV_ACK_LEADER_ACCEPTED };
+
+enum tkv_role { TKV_ROLE_UNAVAILABLE = 0, TKV_ROLE_FOLLOWER, TKV_ROLE_CANDIDATE, TKV_ROLE_LEADER };
+
+/* How to reach the cluster. Zero-initialize, then set what you need. */
+struct tkv_options {
+        const char *endpoints;       /* "host:port,host:port"; NULL: $TUNEKV_ENDPOINTS,
+                                        else 127.0.0.1:7001 */
+        unsigned timeout_ms;         /* default per-request deadline; 0 = 5000 */
+        unsigned connect_timeout_ms; /* 0 = 2000 */
+        unsigned max_inflight;       /* requests in flight per connection; 0 = 1024 */
+};
+
+/* Read options (DESIGN §4). Zero-initialized = linearizable from the leader. */
+struct tkv_read_options {
+        enum tkv_consistency level;
+        unsigned session_flags; /* TKV_READ_YOUR_WRITES | ... */
+        uint64_t min_index;
+        unsigned max_staleness_ms;
+        uint64_t max_lag_entries;
+        enum tkv_route route;
+        enum tkv_on_unmet on_unmet;
+        unsigned max_wait_ms;
+        bool strict;
+        unsigned timeout_ms; /* 0 = the client's default */
+};
+
+struct tkv_write_options {
+        enum tkv_ack ack;
+        unsigned timeout_ms; /* 0 = the client's default */
+};
+
+/* What a read delivered (ReadReceipt in the protocol). */
+struct tkv_receipt {
+        uint32_t node_id;
+        enum tkv_role role;
+        uint64_t term;
+        uint64_t applied_index;
+        enum tkv_consistency level;
+        int64_t staleness_ms; /* upper bound; -1 = unknown */
+        uint64_t lag_entries;
+        bool fallback;
+        uint32_t partition;
+};
+
+/* One partition as seen by the node that answered STATUS. */
+struct tkv_partition_status {
+        uint32_t partition;
+        enum tkv_role role;
+        uint32_t leader_id; /* 0 = unknown */
+        uint64_t term;
+        uint64_t commit_index;
+        uint64_t applied_index;
+        uint64_t last_index;
+        uint64_t snapshot_index;
+        uint64_t keys;
+        bool ready;
+        uint32_t replicas[8];
+        unsigned n_replicas;
+};
+
+struct tkv_node_status {
+        uint32_t node_id;
+        const char *version;
+        uint64_t uptime_ms;
+        uint32_t connections;
+        uint32_t partition_count;
+        struct tkv_partition_status *partitions;
+        unsigned n_partitions;
+        uint32_t frame_bytes_max;
+        uint32_t key_bytes_max;
+        uint32_t value_bytes_max;
+        uint32_t inflight_per_conn_max;
+        uint32_t conns_max;
+};
+
+/* The answer to one request. Which fields are set depends on the request:
+ *   GET:            found, value, value_len, create_index, mod_index, receipt
+ *   PUT/DELETE/CAS: index (the version written), partition
+ *   CAS failure:    status TKV_CONDITION_FAILED, current_version
+ *   STATUS:         node (non-NULL)
+ *   any failure:    status != TKV_OK, message; leader_id on TKV_NOT_LEADER */
+struct tkv_result {
+        int status;          /* enum tkv_code */
+        const char *message; /* detail when status != TKV_OK; never NULL */
+        bool found;
+        const void *value;
+        size_t value_len;
+        uint64_t create_index;
+        uint64_t mod_index;
+        uint64_t index;
+        uint64_t current_version;
+        uint32_t partition;
+        uint32_t leader_id;
+        struct tkv_receipt receipt;
+        struct tkv_node_status *node;
+        void *priv_; /* library-owned storage; do not touch */
+};
+
+struct tkv_client;
+
+/* Create a client. Connections are opened lazily, on first use. On failure
+ * returns a code, sets *out to NULL and, if errbuf is not NULL, writes a
+ * message into errbuf (errbuf_len bytes). */
+TKV_API int tkv_client_create(const struct tkv_options *opts, struct tkv_client **out, char *errbuf,
+                              size_t errbuf_len);
+
+/* Close connections and free the client. Requests still in flight complete
+ * with TKV_ECLOSED (their callbacks run inside this call). Safe on NULL. */
+TKV_API void tkv_client_destroy(struct tkv_client *c);
+
+/* Text of the last failure on this client. */
+TKV_API const char *tkv_errmsg(const struct tkv_client *c);
+
+/* ---- Blocking API: each call returns the request's status, and fills *out
+ * (which the caller releases with tkv_result_release) whenever the server
+ * or the library produced an answer. */
+
+TKV_API int tkv_get(struct tkv_client *c, const void *key, size_t key_len,
+                    const struct tkv_read_options *opts, struct tkv_result *out);
+TKV_API int tkv_put(struct tkv_client *c, const void *key, size_t key_len, const void *value,
+                    size_t value_len, const struct tkv_write_options *opts, struct tkv_result *out);
+TKV_API int tkv_delete(struct tkv_client *c, const void *key, size_t key_len,
+                       const struct tkv_write_options *opts, struct tkv_result *out);
+/* Set key to value if its version (mod_index) is expected_version; 0 means
+ * "the key must not exist". */
+TKV_API int tkv_cas(struct tkv_client *c, const void *key, size_t key_len,
+                    uint64_t expected_version, const void *value, size_t value_len,
+                    const struct tkv_write_options *opts, struct tkv_result *out);
+TKV_API int tkv_status(struct tkv_client *c, struct tkv_result *out);
+
+/* Free what a blocking call put into r; safe to call twice and on a
+ * zero-initialized result. */
+TKV_API void tkv_result_release(struct tkv_result *r);
+
+/* ---- Non-blocking API. Each call queues one request and returns TKV_OK,
+ * or returns an error and never calls cb. cb runs exactly once, from
+ * tkv_poll() or tkv_client_destroy(). */
+
+typedef void (*tkv_done_cb)(struct tkv_client *c, const struct tkv_result *res, void *arg);
+
+TKV_API int tkv_get_async(struct tkv_client *c, const void *key, size_t key_len,
+                          const struct tkv_read_options *opts, tkv_done_cb cb, void *arg);
+TKV_API int tkv_put_async(struct tkv_client *c, const void *key, size_t key_len, const void *value,
+                          size_t value_len, const struct tkv_write_options *opts, tkv_done_cb cb,
+                          void *arg);
+TKV_API int tkv_delete_async(struct tkv_client *c, const void *key, size_t key_len,
+                             const struct tkv_write_options *opts, tkv_done_cb cb, void *arg);
+TKV_API int tkv_cas_async(struct tkv_client *c, const void *key, size_t key_len,
+                          uint64_t expected_version, const void *value, size_t value_len,
+                          const struct tkv_write_options *opts, tkv_done_cb cb, void *arg);
+TKV_API int tkv_status_async(struct tkv_client *c, tkv_done_cb cb, void *arg);
+
+/* Do I/O for up to timeout_ms (0: do what is possible without waiting;
+ * -1: wait until at least one request completes or none is in flight).
+ * Returns the number of callbacks run, or -(code) on a client-wide error. */
+TKV_API int tkv_poll(struct tkv_client *c, int timeout_ms);
+
+/* Requests queued or in flight. */
+TKV_API size_t tkv_pending(const struct tkv_client *c);
+
+/* File descriptor to wait on (readable/writable), or -1 when no connection
+ * is open. */
+TKV_API int tkv_fd(const struct tkv_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

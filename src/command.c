@@ -1,0 +1,89 @@
+#include "command.h"
+
+#include <string.h>
+
+#include "buffer.h"
+#include "err.h"
+
+static size_t command_payload_bytes(const struct command *c)
+{
+        return COMMAND_HEADER_BYTES + (size_t)c->key_len + (size_t)c->value_len;
+}
+
+size_t command_encoded_bytes(const struct command *c)
+{
+        return (command_payload_bytes(c) + 7) & ~(size_t)7;
+}
+
+void command_encode(const struct command *c, uint8_t *out)
+{
+        size_t payload = command_payload_bytes(c);
+        size_t total = command_encoded_bytes(c);
+
+        memset(out, 0, COMMAND_HEADER_BYTES);
+        out[0] = COMMAND_VERSION;
+        out[1] = c->type;
+        out[2] = (uint8_t)c->flags;
+        out[3] = (uint8_t)(c->flags >> 8);
+        put_le32(out + 4, (uint32_t)payload);
+        put_le64(out + 8, c->proposal_id);
+        put_le32(out + 16, c->key_len);
+        put_le32(out + 20, c->value_len);
+        put_le32(out + 24, c->value_raw_len);
+        put_le64(out + 32, c->expected_version);
+        put_le64(out + 40, c->client_id);
+        put_le64(out + 48, c->seq);
+        memcpy(out + COMMAND_HEADER_BYTES, c->key, c->key_len);
+        if (c->value_len > 0) {
+                memcpy(out + COMMAND_HEADER_BYTES + c->key_len, c->value, c->value_len);
+        }
+        memset(out + payload, 0, total - payload);
+}
+
+int command_decode(const void *data, size_t len, struct command *c)
+{
+        const uint8_t *p = data;
+        uint32_t payload;
+
+        if (len < COMMAND_HEADER_BYTES || len % 8 != 0) {
+                return TKV_ECORRUPT;
+        }
+        if (p[0] != COMMAND_VERSION) {
+                return TKV_EINVAL;
+        }
+        memset(c, 0, sizeof *c);
+        c->type = p[1];
+        c->flags = (uint16_t)(p[2] | p[3] << 8);
+        payload = get_le32(p + 4);
+        c->proposal_id = get_le64(p + 8);
+        c->key_len = get_le32(p + 16);
+        c->value_len = get_le32(p + 20);
+        c->value_raw_len = get_le32(p + 24);
+        c->expected_version = get_le64(p + 32);
+        c->client_id = get_le64(p + 40);
+        c->seq = get_le64(p + 48);
+
+        if (c->type < COMMAND_PUT || c->type > COMMAND_CAS) {
+                return TKV_EINVAL;
+        }
+        if ((c->flags & ~COMMAND_F_LZ4) != 0) {
+                return TKV_EINVAL;
+        }
+        /* 64-bit sums: key_len and value_len are untrusted 32-bit values. */
+        if ((uint64_t)payload != (uint64_t)COMMAND_HEADER_BYTES + c->key_len + c->value_len ||
+            payload > len || len - payload >= 8) {
+                return TKV_ECORRUPT;
+        }
+        if (c->type == COMMAND_DELETE && c->value_len != 0) {
+                return TKV_ECORRUPT;
+        }
+        /* A compressed value is always smaller than its raw form (value.h),
+         * so the store can tell compressed values by their lengths alone. */
+        if ((c->flags & COMMAND_F_LZ4) ? c->value_len >= c->value_raw_len
+                                        : c->value_raw_len != c->value_len) {
+                return TKV_ECORRUPT;
+        }
+        c->key = p + COMMAND_HEADER_BYTES;
+        c->value = c->value_len > 0 ? c->key + c->key_len : NULL;
+        return 0;
+}

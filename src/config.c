@@ -1,0 +1,660 @@
+/* The option table and its three readers: defaults, INI file, flags.
+ *
+ * Each row names the option once: its section and key in the file, the flag
+ * derived from the key (underscores become dashes), its type and bounds,
+ * its default (as text, parsed by the same code as user input) and a one
+ * line help. Node sections ([node.N]) are the only keys not in the table. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum config_type {
+        CONFIG_UINT,  /* unsigned, decimal */
+        CONFIG_BYTES, /* uint64_t, decimal with optional KiB/MiB/GiB suffix */
+        CONFIG_ADDR,  /* "a.b.c.d:port" */
+        CONFIG_PATH,  /* non-empty string, CONFIG_PATH_BYTES */
+        CONFIG_NAME,  /* non-empty string, CONFIG_ADDR_BYTES */
+};
+
+struct config_option {
+        const char *section;
+        const char *key;
+        enum config_type type;
+        size_t offset;
+        uint64_t min;
+        uint64_t max;
+        const char *def;
+        const char *help;
+};
+
+#define OPT(sec, field, type, min, max, def, help)                                                 \
+        {sec, #field, type, offsetof(struct config, field), min, max, def, help}
+
+#define MiB (1024ull * 1024)
+#define GiB (1024ull * MiB)
+
+static const struct config_option config_options[] = {
+    OPT("node", node_id, CONFIG_UINT, 1, 65535, "1", "this node's id, unique in the cluster"),
+    OPT("node", client_addr, CONFIG_ADDR, 0, 0, "127.0.0.1:7001", "address clients connect to"),
+    OPT("node", peer_addr, CONFIG_ADDR, 0, 0, "127.0.0.1:7101",
+        "address other nodes connect to for Raft traffic"),
+    OPT("node", data_dir, CONFIG_PATH, 0, 0, "./tunekv-data",
+        "directory for this node's Raft logs and snapshots"),
+    OPT("cluster", cluster_name, CONFIG_NAME, 0, 0, "tunekv",
+        "name shared by all nodes; peers from another cluster are refused"),
+    OPT("cluster", partitions, CONFIG_UINT, 1, CONFIG_PARTITIONS_MAX, "8",
+        "number of partitions (Raft groups) keys are hashed over"),
+    OPT("cluster", replicas, CONFIG_UINT, 0, CONFIG_REPLICAS_MAX, "0",
+        "replicas per partition; 0 = min(3, number of nodes)"),
+    OPT("limits", frame_bytes_max, CONFIG_BYTES, 1024, 256 * MiB, "4MiB",
+        "largest request frame accepted (bytes)"),
+    OPT("limits", key_bytes_max, CONFIG_BYTES, 1, 64 * 1024, "4KiB", "longest key (bytes)"),
+    OPT("limits", value_bytes_max, CONFIG_BYTES, 0, 128 * MiB, "1MiB", "largest value (bytes)"),
+    OPT("limits", inflight_per_conn_max, CONFIG_UINT, 1, 1 << 20, "1024",
+        "requests in progress per connection; more are answered BUSY"),
+    OPT("limits", conns_max, CONFIG_UINT, 1, 1 << 20, "1024",
+        "client connections per node; more are refused"),
+    OPT("limits", conn_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "64MiB",
+        "unsent answers per connection before it stops reading requests (bytes)"),
+    OPT("raft", election_timeout_ms, CONFIG_UINT, 50, 600000, "1000",
+        "Raft election timeout (ms; randomized between 1x and 2x)"),
+    OPT("raft", heartbeat_timeout_ms, CONFIG_UINT, 10, 60000, "100",
+        "leader heartbeat interval (ms); must be below the election timeout"),
+    OPT("raft", snapshot_threshold, CONFIG_UINT, 16, 1 << 30, "65536",
+        "log entries between snapshots (RAFT-NOTES B4: keep >= 65536 in production)"),
+    OPT("raft", snapshot_trailing, CONFIG_UINT, 0, 1 << 30, "32768",
+        "log entries kept after a snapshot so lagging followers replay the log"),
+    OPT("raft", apply_batch_max, CONFIG_UINT, 1, 1024, "64",
+        "writes of one loop iteration submitted in one raft_apply, at most"),
+    OPT("raft", barriers_inflight_max, CONFIG_UINT, 1, 64, "4",
+        "read barriers in flight per partition; later reads wait for the next"),
+    OPT("raft", segment_bytes, CONFIG_BYTES, 64 * 1024, 1 * GiB, "8MiB",
+        "size of a Raft log segment file (bytes)"),
+    OPT("raft", connect_retry_ms, CONFIG_UINT, 10, 60000, "250",
+        "delay between attempts to reach a peer (ms)"),
+    OPT("raft", connect_timeout_ms, CONFIG_UINT, 10, 60000, "1000",
+        "give up a connection attempt to a peer after this long (ms)"),
+    OPT("server", request_timeout_ms, CONFIG_UINT, 1, 3600000, "5000",
+        "deadline of a request that sets none (ms)"),
+    OPT("server", request_timeout_max_ms, CONFIG_UINT, 1, 3600000, "60000",
+        "longest deadline a request may ask for (ms)"),
+    OPT("server", shutdown_timeout_ms, CONFIG_UINT, 1, 3600000, "10000",
+        "on SIGTERM, wait this long for requests in progress (ms)"),
+    OPT("server", compress_min_bytes, CONFIG_BYTES, 0, 128 * MiB, "1KiB",
+        "values at least this long are LZ4-compressed when that makes them smaller; 0 = never"),
+    OPT("server", threadpool_size, CONFIG_UINT, 1, 128, "8",
+        "libuv threadpool threads (disk I/O, snapshots)"),
+    OPT("server", log_level, CONFIG_NAME, 0, 0, "info", "debug, info, warn, error or off"),
+};
+
+#define CONFIG_N_OPTIONS (sizeof config_options / sizeof config_options[0])
+
+static const struct config_option *config_find(const char *section, const char *key)
+{
+        for (size_t i = 0; i < CONFIG_N_OPTIONS; i++) {
+                const struct config_option *o = &config_options[i];
+                if ((section == NULL || strcmp(o->section, section) == 0) &&
+                    strcmp(o->key, key) == 0) {
+                        return o;
+                }
+        }
+        return NULL;
+}
+
+int config_split_addr(const char *addr, char *host, unsigned *port)
+{
+        const char *colon = strrchr(addr, ':');
+        struct in_addr in;
+        char *end;
+        unsigned long p;
+        size_t len;
+
+        if (colon == NULL) {
+                return TKV_EADDR;
+        }
+        len = (size_t)(colon - addr);
+        if (len == 0 || len >= CONFIG_ADDR_BYTES) {
+                return TKV_EADDR;
+        }
+        memcpy(host, addr, len);
+        host[len] = '\0';
+        if (inet_pton(AF_INET, host, &in) != 1) {
+                return TKV_EADDR;
+        }
+        errno = 0;
+        p = strtoul(colon + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || colon[1] == '\0' || p == 0 || p > 65535) {
+                return TKV_EADDR;
+        }
+        *port = (unsigned)p;
+        return 0;
+}
+
+/* Parse "123", "4KiB", "4MiB", "1GiB" (also K/M/G, KB/MB/GB as binary). */
+static int config_parse_bytes(const char *s, uint64_t *out)
+{
+        char *end;
+        unsigned long long v;
+        uint64_t mult = 1;
+
+        if (*s == '-' || *s == '\0') {
+                return TKV_EINVAL;
+        }
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || end == s) {
+                return TKV_EINVAL;
+        }
+        if (*end != '\0') {
+                if (strcmp(end, "K") == 0 || strcmp(end, "KB") == 0 || strcmp(end, "KiB") == 0) {
+                        mult = 1024;
+                } else if (strcmp(end, "M") == 0 || strcmp(end, "MB") == 0 ||
+                           strcmp(end, "MiB") == 0) {
+                        mult = MiB;
+                } else if (strcmp(end, "G") == 0 || strcmp(end, "GB") == 0 ||
+                           strcmp(end, "GiB") == 0) {
+                        mult = GiB;
+                } else {
+                        return TKV_EINVAL;
+                }
+        }
+        if (v > UINT64_MAX / mult) {
+                return TKV_EINVAL;
+        }
+        *out = v * mult;
+        return 0;
+}
+
+static int config_parse_number(const struct config_option *o, const char *value, uint64_t *v,
+                               char *errmsg)
+{
+        char *end;
+
+        if (o->type == CONFIG_BYTES) {
+                if (config_parse_bytes(value, v) != 0) {
+                        err_msgf(errmsg, "not a size in bytes (examples: 4096, 4KiB, 1MiB)");
+                        return TKV_EINVAL;
+                }
+        } else {
+                errno = 0;
+                *v = strtoull(value, &end, 10);
+                if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0) {
+                        err_msgf(errmsg, "not a non-negative integer");
+                        return TKV_EINVAL;
+                }
+        }
+        if (*v < o->min || *v > o->max) {
+                err_msgf(errmsg, "must be between %llu and %llu", (unsigned long long)o->min,
+                         (unsigned long long)o->max);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
+/* Store value into the field of option o, or explain in errmsg. */
+static int config_set(struct config *c, const struct config_option *o, const char *value,
+                      char *errmsg)
+{
+        char *field = (char *)c + o->offset;
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        uint64_t v;
+        size_t cap = o->type == CONFIG_PATH ? CONFIG_PATH_BYTES : CONFIG_ADDR_BYTES;
+
+        switch (o->type) {
+        case CONFIG_UINT:
+        case CONFIG_BYTES:
+                if (config_parse_number(o, value, &v, errmsg) != 0) {
+                        return TKV_EINVAL;
+                }
+                if (o->type == CONFIG_UINT) {
+                        *(unsigned *)field = (unsigned)v;
+                } else {
+                        *(uint64_t *)field = v;
+                }
+                return 0;
+        case CONFIG_ADDR:
+                if (config_split_addr(value, host, &port) != 0) {
+                        err_msgf(errmsg, "not an IPv4 address with a port (example: 127.0.0.1:7001)");
+                        return TKV_EINVAL;
+                }
+                break;
+        case CONFIG_NAME:
+        case CONFIG_PATH:
+                break;
+        }
+        if (value[0] == '\0') {
+                err_msgf(errmsg, "must not be empty");
+                return TKV_EINVAL;
+        }
+        if (strlen(value) >= cap) {
+                err_msgf(errmsg, "longer than %zu bytes", cap - 1);
+                return TKV_EINVAL;
+        }
+        strcpy(field, value);
+        return 0;
+}
+
+void config_defaults(struct config *c)
+{
+        char errmsg[ERR_MSG_BYTES];
+
+        memset(c, 0, sizeof *c);
+        for (size_t i = 0; i < CONFIG_N_OPTIONS; i++) {
+                /* Defaults are parsed like user input; the table is checked by
+                 * the unit tests, so this cannot fail at run time. */
+                (void)config_set(c, &config_options[i], config_options[i].def, errmsg);
+        }
+        c->ready_fd = -1;
+}
+
+/* ---- INI file ---- */
+
+struct config_ini_ctx {
+        struct config *c;
+        char *errmsg;
+        int rv;
+};
+
+static struct config_node *config_node_slot(struct config *c, unsigned id)
+{
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+                if (c->nodes[i].id == id) {
+                        return &c->nodes[i];
+                }
+        }
+        if (c->n_nodes == CONFIG_NODES_MAX) {
+                return NULL;
+        }
+        memset(&c->nodes[c->n_nodes], 0, sizeof c->nodes[0]);
+        c->nodes[c->n_nodes].id = id;
+        return &c->nodes[c->n_nodes++];
+}
+
+static int config_ini_node(struct config_ini_ctx *x, const char *section, const char *key,
+                           const char *value)
+{
+        char why[ERR_MSG_BYTES];
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        char *end;
+        unsigned long id = strtoul(section + 5, &end, 10);
+        struct config_node *n;
+        char *dst;
+
+        if (section[5] == '\0' || *end != '\0' || id == 0 || id > 65535) {
+                err_msgf(x->errmsg, "config: [%s]: node sections are [node.N], N in 1..65535",
+                         section);
+                return TKV_EINVAL;
+        }
+        n = config_node_slot(x->c, (unsigned)id);
+        if (n == NULL) {
+                err_msgf(x->errmsg, "config: [%s]: more than %d nodes", section, CONFIG_NODES_MAX);
+                return TKV_EINVAL;
+        }
+        if (strcmp(key, "client_addr") == 0) {
+                dst = n->client_addr;
+        } else if (strcmp(key, "peer_addr") == 0) {
+                dst = n->peer_addr;
+        } else {
+                err_msgf(x->errmsg, "config: %s.%s: unknown key (node sections take client_addr "
+                                    "and peer_addr)",
+                         section, key);
+                return TKV_EINVAL;
+        }
+        if (config_split_addr(value, host, &port) != 0 || strlen(value) >= CONFIG_ADDR_BYTES) {
+                snprintf(why, sizeof why, "not an IPv4 address with a port");
+                err_msgf(x->errmsg, "config: %s.%s = \"%s\": %s", section, key, value, why);
+                return TKV_EINVAL;
+        }
+        strcpy(dst, value);
+        return 0;
+}
+
+static int config_ini_handler(void *user, const char *section, const char *key, const char *value)
+{
+        struct config_ini_ctx *x = user;
+        const struct config_option *o;
+        char why[ERR_MSG_BYTES];
+
+        if (x->rv != 0) {
+                return 0;
+        }
+        if (strncmp(section, "node.", 5) == 0) {
+                x->rv = config_ini_node(x, section, key, value);
+                return x->rv == 0;
+        }
+        o = config_find(section, key);
+        if (o == NULL) {
+                err_msgf(x->errmsg, "config: %s.%s: unknown key", section, key);
+                x->rv = TKV_EINVAL;
+                return 0;
+        }
+        if (config_set(x->c, o, value, why) != 0) {
+                err_msgf(x->errmsg, "config: %s.%s = \"%.64s\": %s", section, key, value, why);
+                x->rv = TKV_EINVAL;
+                return 0;
+        }
+        return 1;
+}
+
+static int config_load_file(struct config *c, const char *path, char *errmsg)
+{
+        struct config_ini_ctx x = {c, errmsg, 0};
+        int line = ini_parse(path, config_ini_handler, &x);
+
+        if (x.rv != 0) {
+                return x.rv;
+        }
+        if (line == -1) {
+                err_msgf(errmsg, "config: %s: cannot open", path);
+                return TKV_EINVAL;
+        }
+        if (line != 0) {
+                err_msgf(errmsg, "config: %s:%d: syntax error", path, line);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
+/* ---- Command line ---- */
+
+/* "--frame-bytes-max" -> option frame_bytes_max. */
+static const struct config_option *config_find_flag(const char *flag)
+{
+        char key[64];
+        size_t n = strlen(flag);
+
+        if (n >= sizeof key) {
+                return NULL;
+        }
+        for (size_t i = 0; i <= n; i++) {
+                key[i] = flag[i] == '-' ? '_' : flag[i];
+        }
+        return config_find(NULL, key);
+}
+
+/* Split "--name=value" or take the next argument. */
+static int config_flag_value(int argc, char **argv, int *i, const char *arg, const char **value,
+                             char *errmsg)
+{
+        const char *eq = strchr(arg, '=');
+        if (eq != NULL) {
+                *value = eq + 1;
+                return 0;
+        }
+        if (*i + 1 >= argc) {
+                err_msgf(errmsg, "%s: missing value", argv[*i]);
+                return TKV_EINVAL;
+        }
+        *value = argv[++*i];
+        return 0;
+}
+
+static int config_parse_int_flag(const char *name, const char *value, int *out, char *errmsg)
+{
+        char *end;
+        long v;
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (errno != 0 || *end != '\0' || value[0] == '\0' || v < 0 || v > INT_MAX) {
+                err_msgf(errmsg, "--%s \"%s\": not a file descriptor number", name, value);
+                return TKV_EINVAL;
+        }
+        *out = (int)v;
+        return 0;
+}
+
+/* First pass: --config, --help, --version (the file must load before
+ * flags override it). Second pass (apply = true): every other flag. */
+static int config_parse_args(struct config *c, int argc, char **argv, bool apply, char *errmsg)
+{
+        for (int i = 1; i < argc; i++) {
+                const char *arg = argv[i];
+                char name[64];
+                const char *value;
+                const char *eq;
+                const struct config_option *o;
+                char why[ERR_MSG_BYTES];
+                size_t len;
+
+                if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+                        c->help = true;
+                        continue;
+                }
+                if (strcmp(arg, "--version") == 0) {
+                        c->version = true;
+                        continue;
+                }
+                if (strncmp(arg, "--", 2) != 0) {
+                        err_msgf(errmsg, "%s: unexpected argument (see --help)", arg);
+                        return TKV_EINVAL;
+                }
+                eq = strchr(arg, '=');
+                len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+                if (len >= sizeof name) {
+                        err_msgf(errmsg, "%.80s: unknown flag (see --help)", arg);
+                        return TKV_EINVAL;
+                }
+                memcpy(name, arg + 2, len);
+                name[len] = '\0';
+                if (config_flag_value(argc, argv, &i, arg, &value, errmsg) != 0) {
+                        return TKV_EINVAL;
+                }
+                if (strcmp(name, "config") == 0) {
+                        if (!apply) {
+                                snprintf(c->config_file, sizeof c->config_file, "%s", value);
+                        }
+                        continue;
+                }
+                if (strcmp(name, "ready-fd") == 0) {
+                        if (apply && config_parse_int_flag(name, value, &c->ready_fd, errmsg)) {
+                                return TKV_EINVAL;
+                        }
+                        continue;
+                }
+                o = config_find_flag(name);
+                if (o == NULL) {
+                        err_msgf(errmsg, "--%s: unknown flag (see --help)", name);
+                        return TKV_EINVAL;
+                }
+                if (apply && config_set(c, o, value, why) != 0) {
+                        err_msgf(errmsg, "--%s \"%.64s\" (%s.%s): %s", name, value, o->section,
+                                 o->key, why);
+                        return TKV_EINVAL;
+                }
+        }
+        return 0;
+}
+
+/* ---- Validation and derived values ---- */
+
+static int config_node_cmp(const void *a, const void *b)
+{
+        const struct config_node *x = a, *y = b;
+        return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Resolve the node list: without [node.N] sections the cluster is this node
+ * alone; with them, this node must be listed, and flags override its own
+ * addresses. */
+static int config_resolve_nodes(struct config *c, bool client_flag, bool peer_flag, char *errmsg)
+{
+        struct config_node *self;
+
+        if (c->n_nodes == 0) {
+                c->nodes[0].id = c->node_id;
+                c->n_nodes = 1;
+                client_flag = peer_flag = true;
+        }
+        self = NULL;
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+                if (c->nodes[i].id == c->node_id) {
+                        self = &c->nodes[i];
+                }
+        }
+        if (self == NULL) {
+                err_msgf(errmsg, "config: node.node_id = %u: no [node.%u] section describes it",
+                         c->node_id, c->node_id);
+                return TKV_EINVAL;
+        }
+        if (client_flag || self->client_addr[0] == '\0') {
+                strcpy(self->client_addr, c->client_addr);
+        }
+        if (peer_flag || self->peer_addr[0] == '\0') {
+                strcpy(self->peer_addr, c->peer_addr);
+        }
+        strcpy(c->client_addr, self->client_addr);
+        strcpy(c->peer_addr, self->peer_addr);
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+                if (c->nodes[i].client_addr[0] == '\0' || c->nodes[i].peer_addr[0] == '\0') {
+                        err_msgf(errmsg, "config: [node.%u]: client_addr and peer_addr are required",
+                                 c->nodes[i].id);
+                        return TKV_EINVAL;
+                }
+        }
+        qsort(c->nodes, c->n_nodes, sizeof c->nodes[0], config_node_cmp);
+        return 0;
+}
+
+static int config_validate(struct config *c, char *errmsg)
+{
+        if (c->replicas == 0) {
+                c->replicas = c->n_nodes < 3 ? c->n_nodes : 3;
+        }
+        if (c->replicas > c->n_nodes) {
+                err_msgf(errmsg, "config: cluster.replicas = %u: more than the %u node(s) listed",
+                         c->replicas, c->n_nodes);
+                return TKV_EINVAL;
+        }
+        if (c->heartbeat_timeout_ms >= c->election_timeout_ms) {
+                err_msgf(errmsg, "config: raft.heartbeat_timeout_ms = %u: must be below "
+                                 "raft.election_timeout_ms (%u)",
+                         c->heartbeat_timeout_ms, c->election_timeout_ms);
+                return TKV_EINVAL;
+        }
+        /* A request carries a key and a value plus at most a few hundred
+         * bytes of envelope; both limits must fit in one frame. */
+        if (c->key_bytes_max + c->value_bytes_max + 1024 > c->frame_bytes_max) {
+                err_msgf(errmsg, "config: limits.frame_bytes_max = %llu: must exceed "
+                                 "key_bytes_max + value_bytes_max + 1KiB (%llu)",
+                         (unsigned long long)c->frame_bytes_max,
+                         (unsigned long long)(c->key_bytes_max + c->value_bytes_max + 1024));
+                return TKV_EINVAL;
+        }
+        if (c->request_timeout_ms > c->request_timeout_max_ms) {
+                err_msgf(errmsg, "config: server.request_timeout_ms = %u: above "
+                                 "server.request_timeout_max_ms (%u)",
+                         c->request_timeout_ms, c->request_timeout_max_ms);
+                return TKV_EINVAL;
+        }
+        if (log_level_parse(c->log_level) < 0) {
+                err_msgf(errmsg, "config: server.log_level = \"%s\": must be debug, info, warn, "
+                                 "error or off",
+                         c->log_level);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
+static bool config_has_flag(int argc, char **argv, const char *flag)
+{
+        size_t n = strlen(flag);
+        for (int i = 1; i < argc; i++) {
+                if (strncmp(argv[i], flag, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '=')) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+int config_load(struct config *c, int argc, char **argv, char *errmsg)
+{
+        int rv;
+
+        config_defaults(c);
+        rv = config_parse_args(c, argc, argv, false, errmsg);
+        if (rv != 0 || c->help || c->version) {
+                return rv;
+        }
+        if (c->config_file[0] != '\0') {
+                rv = config_load_file(c, c->config_file, errmsg);
+                if (rv != 0) {
+                        return rv;
+                }
+        }
+        rv = config_parse_args(c, argc, argv, true, errmsg);
+        if (rv != 0) {
+                return rv;
+        }
+        rv = config_resolve_nodes(c, config_has_flag(argc, argv, "--client-addr"),
+                                  config_has_flag(argc, argv, "--peer-addr"), errmsg);
+        if (rv != 0) {
+                return rv;
+        }
+        return config_validate(c, errmsg);
+}
+
+void config_usage(FILE *out, const char *prog)
+{
+        const char *section = "";
+
+        fprintf(out,
+                "usage: %s [--config FILE] [--node-id N] [--client-addr HOST:PORT]\n"
+                "       [--peer-addr HOST:PORT] [--data-dir DIR] [--OPTION VALUE ...]\n\n"
+                "tunekvd serves one node of a tunekv cluster. With no config file the flags\n"
+                "alone run a one-node cluster. Every option below is KEY in section [SECTION]\n"
+                "of the config file (INI) and --KEY-WITH-DASHES on the command line; flags\n"
+                "override the file.\n\n"
+                "  --config FILE          read options from FILE first\n"
+                "  --ready-fd N           write \"ready\\n\" to file descriptor N, then close it,\n"
+                "                         once every local partition has a leader\n"
+                "  --help, --version\n",
+                prog);
+        for (size_t i = 0; i < CONFIG_N_OPTIONS; i++) {
+                const struct config_option *o = &config_options[i];
+                char flag[64];
+                size_t n = strlen(o->key);
+                if (strcmp(section, o->section) != 0) {
+                        section = o->section;
+                        fprintf(out, "\n[%s]\n", section);
+                }
+                for (size_t k = 0; k <= n; k++) {
+                        flag[k] = o->key[k] == '_' ? '-' : o->key[k];
+                }
+                fprintf(out, "  --%-24s %s (default %s)\n", flag, o->help, o->def);
+        }
+        fprintf(out, "\n[node.N] sections list the cluster's nodes: client_addr, peer_addr.\n");
+}
+
+const struct config_node *config_self(const struct config *c)
+{
+        int i = config_node_index(c, c->node_id);
+        return i >= 0 ? &c->nodes[i] : NULL;
+}
+
+int config_node_index(const struct config *c, unsigned id)
+{
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+                if (c->nodes[i].id == id) {
+                        return (int)i;
+                }
+        }
+        return -1;
+}
+
+unsigned config_replicas_of(const struct config *c, unsigned partition, unsigned *ids)
+{
+        for (unsigned i = 0; i < c->replicas; i++) {
+                ids[i] = c->nodes[(partition + i) % c->n_nodes].id;
+        }
+        return c->replicas;
+}

@@ -1,0 +1,101 @@
+/* tunekvd configuration: one table of options (config.c) drives the INI
+ * file, the command-line flags, --help and validation.
+ *
+ * Precedence: built-in defaults < config file (--config FILE) < flags. Every
+ * option is `section.key` in the file and `--key-with-dashes` on the command
+ * line. A bad value is refused with the key's name and the reason. */
+#ifndef TKV_CONFIG_H
+#define TKV_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define CONFIG_ADDR_BYTES 64
+#define CONFIG_PATH_BYTES 1024
+#define CONFIG_NODES_MAX 64
+#define CONFIG_PARTITIONS_MAX 1024
+#define CONFIG_REPLICAS_MAX 7
+
+struct config_node {
+        unsigned id;
+        char client_addr[CONFIG_ADDR_BYTES]; /* "a.b.c.d:port" */
+        char peer_addr[CONFIG_ADDR_BYTES];
+};
+
+struct config {
+        /* [node] this node */
+        unsigned node_id;
+        char client_addr[CONFIG_ADDR_BYTES];
+        char peer_addr[CONFIG_ADDR_BYTES];
+        char data_dir[CONFIG_PATH_BYTES];
+
+        /* [cluster] */
+        char cluster_name[CONFIG_ADDR_BYTES];
+        unsigned partitions;
+        unsigned replicas; /* 0 = min(3, number of nodes) until resolved */
+        struct config_node nodes[CONFIG_NODES_MAX]; /* sorted by id after load */
+        unsigned n_nodes;
+
+        /* [limits] */
+        uint64_t frame_bytes_max;
+        uint64_t key_bytes_max;
+        uint64_t value_bytes_max;
+        unsigned inflight_per_conn_max;
+        unsigned conns_max;
+        uint64_t conn_output_bytes_max;
+
+        /* [raft] */
+        unsigned election_timeout_ms;
+        unsigned heartbeat_timeout_ms;
+        unsigned snapshot_threshold;
+        unsigned snapshot_trailing;
+        unsigned apply_batch_max;
+        unsigned barriers_inflight_max;
+        uint64_t segment_bytes;
+        unsigned connect_retry_ms;
+        unsigned connect_timeout_ms;
+
+        /* [server] */
+        unsigned request_timeout_ms;
+        unsigned request_timeout_max_ms;
+        unsigned shutdown_timeout_ms;
+        uint64_t compress_min_bytes;
+        unsigned threadpool_size;
+        char log_level[16];
+
+        /* Command line only. */
+        char config_file[CONFIG_PATH_BYTES];
+        int ready_fd; /* -1: none */
+        bool help;
+        bool version;
+};
+
+/* Fill c with the built-in defaults. */
+void config_defaults(struct config *c);
+
+/* Load defaults, then the file named by --config (if any), then the flags;
+ * then validate and resolve derived values (node list, replicas). On error
+ * returns TKV_EINVAL with a message naming the key and the reason in
+ * errmsg (ERR_MSG_BYTES). */
+int config_load(struct config *c, int argc, char **argv, char *errmsg);
+
+/* Print the usage text with every flag, its default and its meaning. */
+void config_usage(FILE *out, const char *prog);
+
+/* This node's entry in c->nodes. */
+const struct config_node *config_self(const struct config *c);
+
+/* Index of node id in c->nodes, or -1. */
+int config_node_index(const struct config *c, unsigned id);
+
+/* Ids of the replicas of partition p, in placement order: nodes
+ * (p + i) % N for i < replicas, counted over nodes sorted by id. */
+unsigned config_replicas_of(const struct config *c, unsigned partition, unsigned *ids);
+
+/* Split "a.b.c.d:port"; 0 or TKV_EADDR. host has CONFIG_ADDR_BYTES. */
+int config_split_addr(const char *addr, char *host, unsigned *port);
+
+#endif

@@ -1,0 +1,295 @@
+/* One client connection.
+ *
+ * The normal path, per loop iteration:
+ *
+ *   read: bytes land in `in` (conn_alloc offers room for the current frame)
+ *   -> conn_process: frame_parse each complete frame -> rpc_dispatch
+ *   -> handlers answer now or later: rpc_answer packs the Response straight
+ *      into `out` (conn_answer_space) and marks the connection dirty
+ *   -> conn_flush (server's prepare/check phase): swap `out` into `out_busy`
+ *      and hand it to one uv_write; answers produced meanwhile accumulate in
+ *      `out` for the next write.
+ *
+ * Answers go out in the order they complete, not the order requests came:
+ * the client matches them by id.
+ *
+ * Limits and failure modes:
+ * - a frame longer than frame_bytes_max: answered TOO_LARGE with id 0, the
+ *   connection is closed after that answer is written (nothing is
+ *   allocated for the announced length);
+ * - an undecodable frame: answered INVALID_ARGUMENT with id 0, closed;
+ * - more than inflight_per_conn_max requests in progress: the excess is
+ *   answered BUSY at once (rpc.c);
+ * - more than conn_output_bytes_max of answers not yet taken by the client:
+ *   reading stops until the client catches up (backpressure), so a client
+ *   that never reads cannot grow our memory, and others are unaffected;
+ * - the peer closes or resets: uv_close; calls still in progress keep a
+ *   reference and the connection's memory is freed when the last one ends
+ *   (their answers are dropped). */
+#include "conn.h"
+
+#include <string.h>
+
+#include "err.h"
+#include "frame.h"
+#include "heap.h"
+#include "log.h"
+#include "rpc.h"
+#include "server.h"
+
+#define CONN_READ_BYTES (64 * 1024) /* room offered per read */
+
+static void conn_maybe_free(struct conn *c)
+{
+        if (c->refs > 0) {
+                return;
+        }
+        buffer_free(&c->in);
+        buffer_free(&c->out);
+        buffer_free(&c->out_busy);
+        tkv_free(c);
+}
+
+void conn_ref(struct conn *c)
+{
+        c->refs++;
+}
+
+void conn_unref(struct conn *c)
+{
+        c->refs--;
+        conn_maybe_free(c);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+        struct conn *c = h->data;
+        conn_unref(c);
+}
+
+void conn_close(struct conn *c)
+{
+        struct server *s = c->server;
+        if (c->closing) {
+                return;
+        }
+        c->closing = true;
+        queue_remove(&c->link);
+        queue_remove(&c->dirty_link);
+        s->n_conns--;
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct conn *c = h->data;
+        const struct config *cfg = c->server->cfg;
+        size_t want = CONN_READ_BYTES;
+        size_t body;
+
+        (void)suggested;
+        /* A partly received frame: offer room for all of it at once. */
+        if (frame_parse(buffer_data(&c->in), buffer_len(&c->in), cfg->frame_bytes_max, &body) ==
+                TKV_EAGAIN &&
+            body > 0) {
+                size_t missing = FRAME_HEADER_BYTES + body - buffer_len(&c->in);
+                if (missing > want) {
+                        want = missing;
+                }
+        }
+        if (buffer_reserve(&c->in, want) != 0) {
+                buf->base = NULL;
+                buf->len = 0; /* libuv reports UV_ENOBUFS: we close */
+                return;
+        }
+        buf->base = (char *)c->in.base + c->in.end;
+        buf->len = c->in.cap - c->in.end;
+}
+
+/* Dispatch every complete frame in `in`. */
+static void conn_process(struct conn *c)
+{
+        const struct config *cfg = c->server->cfg;
+
+        while (!c->closing && !c->close_after_write && !c->draining && !c->paused) {
+                size_t body;
+                int rv = frame_parse(buffer_data(&c->in), buffer_len(&c->in), cfg->frame_bytes_max,
+                                     &body);
+                if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv == TKV_ETOOBIG) {
+                        c->server->stats.frames_too_large++;
+                        rpc_answer_frame_error(c, TKV_ETOOBIG, "frame exceeds frame_bytes_max");
+                        conn_close_after_write(c);
+                        break;
+                }
+                c->requests++;
+                rpc_dispatch(c, buffer_data(&c->in) + FRAME_HEADER_BYTES, body);
+                buffer_consume(&c->in, FRAME_HEADER_BYTES + body);
+        }
+        /* Give back the memory a burst of large frames made us take. */
+        buffer_trim(&c->in, 4 * CONN_READ_BYTES);
+}
+
+static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+        struct conn *c = stream->data;
+
+        (void)buf;
+        if (n < 0) {
+                if (n != UV_EOF) {
+                        LOGD(-1, "conn %llu: read: %s", (unsigned long long)c->serial,
+                             uv_strerror((int)n));
+                }
+                conn_close(c);
+                return;
+        }
+        c->in.end += (size_t)n;
+        conn_process(c);
+}
+
+static bool conn_output_full(const struct conn *c)
+{
+        return buffer_len(&c->out) + buffer_len(&c->out_busy) > c->server->cfg->conn_output_bytes_max;
+}
+
+static void conn_update_reading(struct conn *c)
+{
+        bool want = !c->closing && !c->close_after_write && !c->draining;
+        if (want && c->paused && buffer_len(&c->out) + buffer_len(&c->out_busy) <=
+                                     c->server->cfg->conn_output_bytes_max / 2) {
+                c->paused = false;
+                uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+                /* Frames received before the pause may be waiting. */
+                conn_process(c);
+        } else if (want && !c->paused && conn_output_full(c)) {
+                c->paused = true;
+                uv_read_stop((uv_stream_t *)&c->tcp);
+        }
+}
+
+uint8_t *conn_answer_space(struct conn *c, size_t body_len)
+{
+        uint8_t *p;
+
+        if (c->closing) {
+                return NULL;
+        }
+        if (buffer_reserve(&c->out, FRAME_HEADER_BYTES + body_len) != 0) {
+                LOGW(-1, "conn %llu: out of memory for an answer, closing",
+                     (unsigned long long)c->serial);
+                conn_close(c);
+                return NULL;
+        }
+        p = buffer_extend(&c->out, FRAME_HEADER_BYTES + body_len);
+        frame_put_header(p, (uint32_t)body_len);
+        server_mark_dirty(c->server, c);
+        if (conn_output_full(c)) {
+                conn_update_reading(c);
+        }
+        return p + FRAME_HEADER_BYTES;
+}
+
+static void conn_written(uv_write_t *w, int status)
+{
+        struct conn *c = w->data;
+
+        c->writing = false;
+        buffer_reset(&c->out_busy);
+        buffer_trim(&c->out_busy, 4 * CONN_READ_BYTES);
+        if (status != 0 || c->closing) {
+                if (!c->closing) {
+                        conn_close(c);
+                }
+                conn_unref(c);
+                return;
+        }
+        if (buffer_len(&c->out) > 0) {
+                conn_flush(c);
+        } else if (c->close_after_write) {
+                conn_close(c);
+        }
+        conn_update_reading(c);
+        conn_unref(c);
+}
+
+void conn_flush(struct conn *c)
+{
+        struct buffer tmp;
+        uv_buf_t buf;
+        int rv;
+
+        queue_remove(&c->dirty_link);
+        if (c->closing || c->writing || buffer_len(&c->out) == 0) {
+                return;
+        }
+        tmp = c->out_busy;
+        c->out_busy = c->out;
+        c->out = tmp;
+        buf = uv_buf_init((char *)buffer_data(&c->out_busy), (unsigned)buffer_len(&c->out_busy));
+        c->write.data = c;
+        rv = uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, conn_written);
+        if (rv != 0) {
+                conn_close(c);
+                return;
+        }
+        c->writing = true;
+        conn_ref(c); /* the write request holds the buffers */
+}
+
+void conn_close_after_write(struct conn *c)
+{
+        c->close_after_write = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        if (!c->writing && buffer_len(&c->out) == 0) {
+                conn_close(c);
+        }
+}
+
+void conn_drain(struct conn *c)
+{
+        c->draining = true;
+        if (!c->closing) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+        }
+}
+
+void conn_accept(struct server *s, uv_stream_t *listener)
+{
+        struct conn *c = tkv_calloc(1, sizeof *c);
+        int rv;
+
+        if (c == NULL) {
+                return;
+        }
+        uv_tcp_init(s->loop, &c->tcp);
+        c->tcp.data = c;
+        c->server = s;
+        c->refs = 1;
+        c->serial = ++s->conn_serial;
+        queue_init(&c->dirty_link);
+        buffer_init(&c->in);
+        buffer_init(&c->out);
+        buffer_init(&c->out_busy);
+        queue_push_tail(&s->conns, &c->link);
+        s->n_conns++;
+        rv = uv_accept(listener, (uv_stream_t *)&c->tcp);
+        if (rv != 0) {
+                conn_close(c);
+                return;
+        }
+        if (s->n_conns > s->cfg->conns_max || s->state != SERVER_SERVING) {
+                /* No request has been read whose id we could answer: say why
+                 * with id 0, then close. */
+                s->stats.conns_refused++;
+                rpc_answer_frame_error(c, s->state == SERVER_SERVING ? TKV_EBUSY : TKV_ESHUTDOWN,
+                                       s->state == SERVER_SERVING ? "too many connections (conns_max)"
+                                                                  : "node is not serving");
+                conn_close_after_write(c);
+                return;
+        }
+        s->stats.conns_accepted++;
+        uv_tcp_nodelay(&c->tcp, 1);
+        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+}

@@ -1,0 +1,134 @@
+#include "err.h"
+
+#include <raft.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+const char *err_str(int code)
+{
+        switch (code) {
+        case 0:
+                return "success";
+#define ERR_CASE(name, num, text)                                                                  \
+        case name:                                                                                 \
+                return text;
+                TKV_ERRORS(ERR_CASE)
+#undef ERR_CASE
+        default:
+                return "unknown error";
+        }
+}
+
+const char *err_name(int code)
+{
+        switch (code) {
+        case 0:
+                return "0";
+#define ERR_CASE(name, num, text)                                                                  \
+        case name:                                                                                 \
+                return #name;
+                TKV_ERRORS(ERR_CASE)
+#undef ERR_CASE
+        default:
+                return "TKV_E?";
+        }
+}
+
+int err_from_uv(int uv_err)
+{
+        switch (uv_err) {
+        case 0:
+                return 0;
+        case UV_ENOMEM:
+                return TKV_ENOMEM;
+        case UV_EINVAL:
+                return TKV_EINVAL;
+        case UV_ECANCELED:
+                return TKV_ECANCELED;
+        case UV_ETIMEDOUT:
+                return TKV_ETIMEDOUT;
+        case UV_ENOSPC:
+                return TKV_ENOSPACE;
+        case UV_EADDRINUSE:
+        case UV_EADDRNOTAVAIL:
+                return TKV_EADDR;
+        case UV_ECONNREFUSED:
+        case UV_ECONNRESET:
+        case UV_ECONNABORTED:
+        case UV_EPIPE:
+        case UV_ENOTCONN:
+        case UV_EOF:
+        case UV_EHOSTUNREACH:
+        case UV_ENETUNREACH:
+                return TKV_ECONN;
+        case UV_EMFILE:
+        case UV_ENFILE:
+        case UV_EAGAIN:
+                return TKV_EBUSY;
+        case UV_EEXIST:
+                return TKV_EEXIST;
+        case UV_ENOENT:
+                return TKV_ENOTFOUND;
+        default:
+                return TKV_EIO;
+        }
+}
+
+int err_from_raft(int raft_err)
+{
+        switch (raft_err) {
+        case 0:
+                return 0;
+        case RAFT_NOMEM:
+                return TKV_ENOMEM;
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+                return TKV_ENOTLEADER;
+        case RAFT_SHUTDOWN:
+                return TKV_ESHUTDOWN;
+        case RAFT_CANCELED:
+                return TKV_ECANCELED;
+        case RAFT_CORRUPT:
+        case RAFT_MALFORMED:
+                return TKV_ECORRUPT;
+        case RAFT_TOOBIG:
+                return TKV_ETOOBIG;
+        case RAFT_BUSY:
+        case RAFT_TOOMANY:
+        case RAFT_CANTCHANGE:
+                return TKV_EBUSY;
+        case RAFT_NOSPACE:
+                return TKV_ENOSPACE;
+        case RAFT_NOCONNECTION:
+                return TKV_ECONN;
+        case RAFT_NOTFOUND:
+                return TKV_ENOTFOUND;
+        case RAFT_INVALID:
+        case RAFT_BADID:
+        case RAFT_BADROLE:
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+        case RAFT_NAMETOOLONG:
+                return TKV_EINVAL;
+        case RAFT_CANTBOOTSTRAP:
+                return TKV_EEXIST;
+        default:
+                return TKV_EIO;
+        }
+}
+
+void err_msgf(char *msg, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, ERR_MSG_BYTES, fmt, ap);
+        va_end(ap);
+}
+
+void err_wrap(char *msg, const char *stage)
+{
+        char tmp[ERR_MSG_BYTES];
+        snprintf(tmp, sizeof tmp, "%s: %s", stage, msg);
+        memcpy(msg, tmp, ERR_MSG_BYTES);
+}

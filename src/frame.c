@@ -1,0 +1,28 @@
+#include "frame.h"
+
+#include "buffer.h"
+#include "err.h"
+
+int frame_parse(const uint8_t *data, size_t len, size_t body_bytes_max, size_t *body_len)
+{
+        uint32_t n;
+
+        *body_len = 0;
+        if (len < FRAME_HEADER_BYTES) {
+                return TKV_EAGAIN;
+        }
+        n = get_be32(data);
+        if (n > body_bytes_max) {
+                return TKV_ETOOBIG;
+        }
+        *body_len = n;
+        if (len - FRAME_HEADER_BYTES < n) {
+                return TKV_EAGAIN;
+        }
+        return 0;
+}
+
+void frame_put_header(uint8_t out[FRAME_HEADER_BYTES], uint32_t body_len)
+{
+        put_be32(out, body_len);
+}

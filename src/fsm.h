@@ -1,0 +1,57 @@
+/* The replicated state machine of one partition: raft_fsm (version 3) over
+ * a store.
+ *
+ * apply() decodes a command and applies it deterministically: a command
+ * that fails (CAS mismatch, delete of a missing key, an undecodable entry)
+ * changes nothing and reports its status in the result, so that every
+ * replica stays identical. raft does not tell the FSM the index it applies;
+ * the group supplies it through hooks.index (raft's last_applied + 1).
+ *
+ * Snapshots: snapshot() pins the store on the loop, snapshot_async()
+ * serializes on a threadpool thread, snapshot_finalize() unpins and frees
+ * on the loop. restore() replaces the store with a snapshot's content. */
+#ifndef TKV_FSM_H
+#define TKV_FSM_H
+
+#include <raft.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "snapshot.h"
+#include "store.h"
+
+struct fsm_result {
+        int status;               /* 0, TKV_ENOTFOUND, TKV_ECONDITION, TKV_ECORRUPT, TKV_EINVAL */
+        uint64_t index;           /* index of the applied entry: the write's version */
+        uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
+};
+
+struct fsm_hooks {
+        void *data;
+        /* Index of the entry being applied. */
+        uint64_t (*index)(void *data);
+        /* A command was applied (successfully or not). */
+        void (*applied)(void *data, uint64_t proposal_id, const struct fsm_result *res);
+        /* The state was replaced by a snapshot reflecting applied_index. */
+        void (*restored)(void *data, uint64_t applied_index);
+};
+
+struct fsm {
+        struct raft_fsm raft_fsm; /* handed to raft_init; data = this */
+        struct store *store;      /* owned */
+        uint32_t partition;
+        uint64_t applied_index; /* index of the last command applied or restored */
+        struct fsm_hooks hooks;
+        struct store_frozen frozen; /* entries pinned by the snapshot in progress */
+        struct snapshot_meta frozen_meta;
+        uint64_t snapshots; /* snapshots taken */
+        uint64_t restores;  /* snapshots restored */
+        char errmsg[ERR_MSG_BYTES];
+};
+
+/* TKV_ENOMEM on failure (nothing to close). */
+int fsm_init(struct fsm *f, uint32_t partition, const struct fsm_hooks *hooks);
+/* Release the store. No snapshot may be in progress (raft is closed). */
+void fsm_close(struct fsm *f);
+
+#endif

@@ -1,0 +1,623 @@
+/* One partition's Raft group.
+ *
+ * Writes. group_propose() queues a write; group_flush(), once per loop
+ * iteration, hands up to apply_batch_max queued writes to one raft_apply
+ * (one entry per write, so each write gets its own index = its version).
+ * The proposed writes wait in writes_waiting, ordered by index. raft calls
+ * the fsm for each committed entry; the fsm's `applied` hook (group_applied)
+ * completes the waiting write whose index and proposal id match.
+ *
+ *   propose -> writes_pending -> flush: raft_apply -> writes_waiting
+ *           -> fsm apply of its index, same proposal id -> cb(0, result)
+ *
+ * Failure modes:
+ * - not leader at propose time or raft_apply refuses: cb is not called /
+ *   cb(TKV_ENOTLEADER): the write certainly did not happen;
+ * - leadership lost with writes waiting (raft fails our apply requests, or
+ *   group_observe sees the term or role change): every waiting write gets
+ *   TKV_EUNKNOWN: its entry may still commit under the next leader, so only
+ *   an idempotent retry can tell;
+ * - another leader's entry was applied at a waiting write's index (our entry
+ *   was truncated): TKV_ENOTLEADER, it certainly did not happen;
+ * - the caller's deadline expires: it abandons the write.
+ * A waiting write therefore always belongs to the current term, so it is
+ * never acknowledged on the strength of an old-term entry committed by
+ * counting (RAFT-NOTES B3).
+ *
+ * Reads. group_read_fence() queues a linearizable read; flush issues one
+ * raft_barrier for all reads queued since the last one (up to
+ * barriers_inflight_max barriers in flight; later reads wait). A barrier
+ * that applies proves this node was leader after the reads arrived and has
+ * applied everything committed before; the reads are then served from the
+ * store.
+ *
+ * Election barrier (RAFT-NOTES B3). On every new leadership, flush first
+ * submits a barrier of its own; the group is `ready` only once it applied.
+ * Read barriers are appended after it and apply after it, and so do new
+ * writes, so a new leader serves nothing before its election barrier. */
+#include "group.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "heap.h"
+#include "log.h"
+
+/* A raft_apply of up to apply_batch_max entries. */
+struct group_proposal {
+        struct raft_apply req; /* req.data = this */
+        struct group *g;
+        uint64_t first_index;
+        unsigned n;
+};
+
+/* A raft_barrier and the reads it fences. */
+struct group_barrier {
+        struct raft_barrier req; /* req.data = this */
+        struct group *g;
+        struct queue reads; /* struct group_read */
+        struct queue link;  /* in g->barriers */
+        bool election;
+};
+
+static void group_fail_waiting(struct group *g, int status);
+static void group_fail_reads(struct queue *reads, int status);
+
+/* ------------------------------------------------------------------------ */
+/* fsm hooks */
+
+static uint64_t group_hook_index(void *data)
+{
+        struct group *g = data;
+        /* raft bumps last_applied after the fsm returns (RAFT-NOTES W1). */
+        return raft_last_applied(g->raft) + 1;
+}
+
+static void group_hook_applied(void *data, uint64_t proposal_id, const struct fsm_result *res)
+{
+        struct group *g = data;
+
+        while (!queue_empty(&g->writes_waiting)) {
+                struct group_write *w =
+                    QUEUE_DATA(queue_head(&g->writes_waiting), struct group_write, link);
+                if (w->index > res->index) {
+                        break;
+                }
+                queue_remove(&w->link);
+                if (w->index == res->index && w->proposal_id == proposal_id) {
+                        g->stats.writes_applied++;
+                        w->cb(w, 0, res);
+                } else {
+                        /* Our entry at that index was replaced. */
+                        w->cb(w, TKV_ENOTLEADER, NULL);
+                }
+        }
+}
+
+static void group_hook_restored(void *data, uint64_t applied_index)
+{
+        struct group *g = data;
+        (void)applied_index;
+        /* A snapshot replaced the state: nothing can be matched any more. */
+        group_fail_waiting(g, TKV_EUNKNOWN);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle */
+
+int group_prepare(struct group *g, const struct group_params *p)
+{
+        struct fsm_hooks hooks = {g, group_hook_index, group_hook_applied, group_hook_restored};
+        int rv;
+
+        memset(g, 0, sizeof *g);
+        g->partition = p->partition;
+        g->params = *p;
+        g->role = RAFT_UNAVAILABLE;
+        queue_init(&g->writes_pending);
+        queue_init(&g->writes_waiting);
+        queue_init(&g->reads_pending);
+        queue_init(&g->barriers);
+        g->apply_bufs = tkv_calloc(p->apply_batch_max, sizeof *g->apply_bufs);
+        if (g->apply_bufs == NULL) {
+                return TKV_ENOMEM;
+        }
+        rv = fsm_init(&g->fsm, p->partition, &hooks);
+        if (rv != 0) {
+                tkv_free(g->apply_bufs);
+                return rv;
+        }
+        return 0;
+}
+
+void group_attach(struct group *g, struct raft *r)
+{
+        g->raft = r;
+        r->data = g;
+}
+
+void group_close(struct group *g)
+{
+        fsm_close(&g->fsm);
+        tkv_free(g->apply_bufs);
+        g->apply_bufs = NULL;
+}
+
+static int group_mkdir(struct group *g, const char *dir)
+{
+        if (strlen(dir) >= sizeof g->dir) {
+                err_msgf(g->errmsg, "data dir %s: path too long", dir);
+                return TKV_EINVAL;
+        }
+        strcpy(g->dir, dir);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+                err_msgf(g->errmsg, "data dir %s: %s", dir, strerror(errno));
+                return TKV_EIO;
+        }
+        return 0;
+}
+
+static void group_configure_raft(struct group *g)
+{
+        struct raft *r = g->raft;
+        raft_set_election_timeout(r, g->params.election_timeout_ms);
+        raft_set_heartbeat_timeout(r, g->params.heartbeat_timeout_ms);
+        raft_set_snapshot_threshold(r, g->params.snapshot_threshold);
+        raft_set_snapshot_trailing(r, g->params.snapshot_trailing);
+        raft_set_pre_vote(r, true); /* RAFT-NOTES W8 */
+}
+
+int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, const char *dir,
+               uint64_t raft_id, const char *address, const struct raft_configuration *conf)
+{
+        int rv;
+
+        rv = group_mkdir(g, dir);
+        if (rv != 0) {
+                return rv;
+        }
+        transport_init(&g->transport, mux, g->partition);
+        rv = raft_uv_init(&g->io, loop, dir, &g->transport.base);
+        if (rv != 0) {
+                err_msgf(g->errmsg, "raft_uv_init %s: %s", dir, g->io.errmsg);
+                return err_from_raft(rv);
+        }
+        g->io_open = true;
+        /* raft_uv implements async_work but reports version 1; the v3 fsm
+         * (snapshots off the loop) needs 2 (RAFT-NOTES §2). */
+        g->io.version = 2;
+        raft_uv_set_segment_size(&g->io, (size_t)g->params.segment_bytes);
+        raft_uv_set_connect_retry_delay(&g->io, g->params.connect_retry_ms);
+        g->raft = &g->raft_storage;
+        rv = raft_init(g->raft, &g->io, &g->fsm.raft_fsm, raft_id, address);
+        if (rv != 0) {
+                err_msgf(g->errmsg, "raft_init: %s", raft_errmsg(g->raft));
+                return err_from_raft(rv);
+        }
+        g->raft_open = true;
+        g->raft->data = g;
+        group_configure_raft(g);
+        rv = raft_bootstrap(g->raft, conf);
+        if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+                err_msgf(g->errmsg, "raft_bootstrap: %s", raft_errmsg(g->raft));
+                return err_from_raft(rv);
+        }
+        rv = raft_start(g->raft);
+        if (rv != 0) {
+                err_msgf(g->errmsg, "raft_start: %s", raft_errmsg(g->raft));
+                return err_from_raft(rv);
+        }
+        return 0;
+}
+
+/* raft 0.15's raft_uv can fire its close callback twice: its "all closed"
+ * check does not wait for a segment writer whose close completes after the
+ * transport's, and that writer's close callback runs the check again. So the
+ * raft_uv memory must outlive the loop (group_release frees it after
+ * uv_run returns), and a second ioCloseCb must find a raft with nothing left
+ * to free: io.data is pointed at a zeroed stand-in. */
+static void group_raft_closed(struct raft *r)
+{
+        struct group *g = r->data;
+        group_stop_cb cb = g->stop_cb;
+
+        memset(&g->raft_closed, 0, sizeof g->raft_closed);
+        g->io.data = &g->raft_closed;
+        g->raft = NULL;
+        group_close(g);
+        LOGI((int)g->partition, "group: closed");
+        if (cb != NULL) {
+                cb(g);
+        }
+}
+
+void group_release(struct group *g)
+{
+        if (g->io_open) {
+                raft_uv_close(&g->io);
+                g->io_open = false;
+        }
+}
+
+void group_stop(struct group *g, group_stop_cb cb)
+{
+        g->stopping = true;
+        g->stop_cb = cb;
+        g->stop_start_ms = 0;
+        /* Writes not yet handed to raft certainly did not happen. */
+        while (!queue_empty(&g->writes_pending)) {
+                struct group_write *w =
+                    QUEUE_DATA(queue_head(&g->writes_pending), struct group_write, link);
+                queue_remove(&w->link);
+                g->n_writes_pending--;
+                raft_free(w->buf.base);
+                w->buf.base = NULL;
+                w->cb(w, TKV_ESHUTDOWN, NULL);
+        }
+        group_fail_reads(&g->reads_pending, TKV_ESHUTDOWN);
+        if (!g->raft_open) {
+                /* Never started: nothing to drain. */
+                group_close(g);
+                if (cb != NULL) {
+                        cb(g);
+                }
+        }
+        /* The rest happens in group_flush: drain, then raft_close. */
+}
+
+/* B2: raft_close on a leader with appends in flight double-frees; wait for
+ * every entry to reach disk first. If the disk never catches up, give up
+ * and exit: a supervisor restarts us and raft recovers from the log. */
+static void group_stop_progress(struct group *g, uint64_t now_ms)
+{
+        if (g->stop_start_ms == 0) {
+                g->stop_start_ms = now_ms;
+        }
+        if (g->raft->last_stored < raft_last_index(g->raft)) {
+                if (now_ms - g->stop_start_ms > g->params.drain_timeout_ms) {
+                        LOGE((int)g->partition, "group: log drain stuck at %llu of %llu, exiting",
+                             (unsigned long long)g->raft->last_stored,
+                             (unsigned long long)raft_last_index(g->raft));
+                        _exit(70);
+                }
+                return;
+        }
+        g->raft_open = false;
+        raft_close(g->raft, group_raft_closed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writes */
+
+int group_propose(struct group *g, struct group_write *w, struct command *cmd, group_write_cb cb)
+{
+        size_t len;
+
+        if (g->stopping) {
+                return TKV_ESHUTDOWN;
+        }
+        if (!group_is_leader(g)) {
+                return TKV_ENOTLEADER;
+        }
+        cmd->proposal_id = g->params.proposer_seed + ++g->proposal_seq;
+        len = command_encoded_bytes(cmd);
+        w->buf.base = raft_malloc(len);
+        if (w->buf.base == NULL) {
+                return TKV_ENOMEM;
+        }
+        w->buf.len = len;
+        command_encode(cmd, w->buf.base);
+        w->proposal_id = cmd->proposal_id;
+        w->index = 0;
+        w->cb = cb;
+        w->g = g;
+        queue_push_tail(&g->writes_pending, &w->link);
+        g->n_writes_pending++;
+        return 0;
+}
+
+bool group_write_abandon(struct group_write *w)
+{
+        bool proposed = w->index != 0;
+        if (!queue_empty(&w->link)) {
+                queue_remove(&w->link);
+                if (!proposed) {
+                        w->g->n_writes_pending--;
+                        raft_free(w->buf.base);
+                        w->buf.base = NULL;
+                }
+        }
+        return proposed;
+}
+
+static void group_proposal_cb(struct raft_apply *req, int status, void *result)
+{
+        struct group_proposal *p = req->data;
+        struct group *g = p->g;
+
+        (void)result;
+        if (status != 0) {
+                /* LEADERSHIPLOST (or a failed disk write, RAFT-NOTES W2): all
+                 * waiting writes share the fate of the term. */
+                if (status != RAFT_LEADERSHIPLOST && status != RAFT_SHUTDOWN) {
+                        LOGE((int)g->partition, "group: append failed: %s", raft_strerror(status));
+                }
+                group_fail_waiting(g, TKV_EUNKNOWN);
+        }
+        tkv_free(p);
+}
+
+/* Submit up to apply_batch_max pending writes in one raft_apply. */
+static void group_submit_batch(struct group *g)
+{
+        struct group_proposal *p = tkv_malloc(sizeof *p);
+        struct queue batch;
+        unsigned n = 0;
+        int rv;
+
+        if (p == NULL) {
+                return; /* try again next iteration */
+        }
+        queue_init(&batch);
+        while (!queue_empty(&g->writes_pending) && n < g->params.apply_batch_max) {
+                struct queue *q = queue_head(&g->writes_pending);
+                struct group_write *w = QUEUE_DATA(q, struct group_write, link);
+                queue_remove(q);
+                queue_push_tail(&batch, q);
+                g->apply_bufs[n++] = w->buf;
+        }
+        g->n_writes_pending -= n;
+        p->g = g;
+        p->n = n;
+        p->req.data = p;
+        rv = raft_apply(g->raft, &p->req, g->apply_bufs, n, group_proposal_cb);
+        if (rv != 0) {
+                /* The buffers stay ours on error (RAFT-NOTES W7). */
+                tkv_free(p);
+                while (!queue_empty(&batch)) {
+                        struct group_write *w =
+                            QUEUE_DATA(queue_head(&batch), struct group_write, link);
+                        queue_remove(&w->link);
+                        raft_free(w->buf.base);
+                        w->buf.base = NULL;
+                        w->cb(w, rv == RAFT_NOTLEADER ? TKV_ENOTLEADER : err_from_raft(rv), NULL);
+                }
+                return;
+        }
+        p->first_index = p->req.index;
+        g->stats.proposals++;
+        g->stats.writes_proposed += n;
+        for (unsigned i = 0; !queue_empty(&batch); i++) {
+                struct group_write *w = QUEUE_DATA(queue_head(&batch), struct group_write, link);
+                queue_remove(&w->link);
+                w->index = p->first_index + i;
+                w->buf.base = NULL; /* raft's now */
+                queue_push_tail(&g->writes_waiting, &w->link);
+        }
+}
+
+static void group_fail_waiting(struct group *g, int status)
+{
+        while (!queue_empty(&g->writes_waiting)) {
+                struct group_write *w =
+                    QUEUE_DATA(queue_head(&g->writes_waiting), struct group_write, link);
+                queue_remove(&w->link);
+                if (status == TKV_EUNKNOWN) {
+                        g->stats.writes_unknown++;
+                }
+                w->cb(w, status, NULL);
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reads */
+
+int group_read_fence(struct group *g, struct group_read *r, group_read_cb cb)
+{
+        if (g->stopping) {
+                return TKV_ESHUTDOWN;
+        }
+        if (!group_is_leader(g)) {
+                return TKV_ENOTLEADER;
+        }
+        r->cb = cb;
+        queue_push_tail(&g->reads_pending, &r->link);
+        return 0;
+}
+
+void group_read_abandon(struct group_read *r)
+{
+        queue_remove(&r->link);
+}
+
+static void group_fail_reads(struct queue *reads, int status)
+{
+        while (!queue_empty(reads)) {
+                struct group_read *r = QUEUE_DATA(queue_head(reads), struct group_read, link);
+                queue_remove(&r->link);
+                r->cb(r, status);
+        }
+}
+
+static void group_barrier_cb(struct raft_barrier *req, int status)
+{
+        struct group_barrier *b = req->data;
+        struct group *g = b->g;
+
+        queue_remove(&b->link);
+        g->n_barriers--;
+        if (status == 0 && b->election && g->term == g->raft->current_term) {
+                g->ready = true;
+                LOGI((int)g->partition, "group: leader ready (election barrier applied), term %llu",
+                     (unsigned long long)g->term);
+        }
+        if (status == 0 && g->ready) {
+                while (!queue_empty(&b->reads)) {
+                        struct group_read *r =
+                            QUEUE_DATA(queue_head(&b->reads), struct group_read, link);
+                        queue_remove(&r->link);
+                        g->stats.reads_fenced++;
+                        r->cb(r, 0);
+                }
+        } else {
+                group_fail_reads(&b->reads, g->stopping ? TKV_ESHUTDOWN : TKV_ENOTLEADER);
+        }
+        tkv_free(b);
+}
+
+/* Submit a barrier fencing every pending read (and, if election, the new
+ * term). Returns 0 or the raft error. */
+static int group_submit_barrier(struct group *g, bool election)
+{
+        struct group_barrier *b = tkv_malloc(sizeof *b);
+        int rv;
+
+        if (b == NULL) {
+                return RAFT_NOMEM;
+        }
+        b->g = g;
+        b->election = election;
+        b->req.data = b;
+        queue_init(&b->reads);
+        rv = raft_barrier(g->raft, &b->req, group_barrier_cb);
+        if (rv != 0) {
+                tkv_free(b);
+                return rv;
+        }
+        queue_move(&b->reads, &g->reads_pending);
+        queue_push_tail(&g->barriers, &b->link);
+        g->n_barriers++;
+        g->stats.barriers++;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-iteration work */
+
+/* Compare raft's role and term with what we saw last. */
+static void group_observe(struct group *g)
+{
+        int role = raft_state(g->raft);
+        uint64_t term = g->raft->current_term;
+        bool was_leader = g->role == RAFT_LEADER;
+        bool is_leader = role == RAFT_LEADER;
+
+        if (was_leader && (!is_leader || term != g->term)) {
+                LOGI((int)g->partition, "group: lost leadership (term %llu -> %llu)",
+                     (unsigned long long)g->term, (unsigned long long)term);
+                g->ready = false;
+                group_fail_waiting(g, TKV_EUNKNOWN);
+                group_fail_reads(&g->reads_pending, TKV_ENOTLEADER);
+        }
+        if (is_leader && (!was_leader || term != g->term)) {
+                LOGI((int)g->partition, "group: became leader, term %llu",
+                     (unsigned long long)term);
+                g->stats.elections_won++;
+                g->ready = false;
+                g->election_barrier_needed = true;
+        }
+        g->role = role;
+        g->term = term;
+}
+
+void group_flush(struct group *g, uint64_t now_ms)
+{
+        int rv;
+
+        if (g->raft == NULL) {
+                return;
+        }
+        if (g->stopping) {
+                if (g->raft_open) {
+                        group_stop_progress(g, now_ms);
+                }
+                return;
+        }
+        group_observe(g);
+        if (g->role != RAFT_LEADER) {
+                /* Lost between propose and flush. */
+                while (!queue_empty(&g->writes_pending)) {
+                        struct group_write *w =
+                            QUEUE_DATA(queue_head(&g->writes_pending), struct group_write, link);
+                        group_write_abandon(w);
+                        w->cb(w, TKV_ENOTLEADER, NULL);
+                }
+                group_fail_reads(&g->reads_pending, TKV_ENOTLEADER);
+                return;
+        }
+        if (g->election_barrier_needed) {
+                rv = group_submit_barrier(g, true);
+                if (rv == 0) {
+                        g->election_barrier_needed = false;
+                }
+        }
+        while (!queue_empty(&g->writes_pending)) {
+                unsigned before = g->n_writes_pending;
+                group_submit_batch(g);
+                if (g->n_writes_pending == before) {
+                        break; /* out of memory: next iteration */
+                }
+        }
+        if (!queue_empty(&g->reads_pending) && !g->election_barrier_needed &&
+            g->n_barriers < g->params.barriers_inflight_max) {
+                rv = group_submit_barrier(g, false);
+                if (rv != 0 && rv != RAFT_NOMEM) {
+                        group_fail_reads(&g->reads_pending, TKV_ENOTLEADER);
+                }
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Observed state */
+
+bool group_is_leader(const struct group *g)
+{
+        return g->raft != NULL && raft_state(g->raft) == RAFT_LEADER;
+}
+
+uint64_t group_leader_id(const struct group *g)
+{
+        raft_id id = 0;
+        const char *address = NULL;
+        if (g->raft != NULL) {
+                raft_leader(g->raft, &id, &address);
+        }
+        return id;
+}
+
+uint64_t group_commit_index(const struct group *g)
+{
+        return g->raft != NULL ? g->raft->commit_index : 0;
+}
+
+uint64_t group_applied_index(const struct group *g)
+{
+        return g->raft != NULL ? raft_last_applied(g->raft) : 0;
+}
+
+uint64_t group_last_index(const struct group *g)
+{
+        return g->raft != NULL ? raft_last_index(g->raft) : 0;
+}
+
+uint64_t group_snapshot_index(const struct group *g)
+{
+        return g->raft != NULL ? g->raft->log.snapshot.last_index : 0;
+}
+
+struct store *group_store(struct group *g)
+{
+        return g->fsm.store;
+}
+
+int group_role(const struct group *g)
+{
+        return g->raft != NULL ? raft_state(g->raft) : RAFT_UNAVAILABLE;
+}
+
+uint64_t group_term(const struct group *g)
+{
+        return g->raft != NULL ? g->raft->current_term : 0;
+}

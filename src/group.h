@@ -1,0 +1,167 @@
+/* One partition's Raft group on this node: raft + raft_uv + transport + fsm.
+ * Only this module calls raft (fsm.c and transport.c implement its plug-in
+ * structs). See group.c for the write path, the read fences and the
+ * election barrier. */
+#ifndef TKV_GROUP_H
+#define TKV_GROUP_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "command.h"
+#include "err.h"
+#include "fsm.h"
+#include "queue.h"
+#include "transport.h"
+
+struct group;
+struct group_write;
+struct group_read;
+
+/* status: 0 (res valid), or TKV_ENOTLEADER (certainly not applied: retry
+ * elsewhere), TKV_EUNKNOWN (may or may not be applied), TKV_ESHUTDOWN. */
+typedef void (*group_write_cb)(struct group_write *w, int status, const struct fsm_result *res);
+
+/* status: 0 (serve the read from the store now), TKV_ENOTLEADER, TKV_ESHUTDOWN. */
+typedef void (*group_read_cb)(struct group_read *r, int status);
+
+typedef void (*group_stop_cb)(struct group *g);
+
+/* A write in progress; embedded in the caller's request. */
+struct group_write {
+        struct queue link;     /* in g->writes_pending, then g->writes_waiting */
+        struct raft_buffer buf; /* encoded command; ours until proposed */
+        uint64_t proposal_id;
+        uint64_t index; /* Raft index once proposed */
+        group_write_cb cb;
+        struct group *g;
+};
+
+/* A linearizable read waiting for its fence; embedded in the caller's request. */
+struct group_read {
+        struct queue link; /* in g->reads_pending or a barrier's reads */
+        group_read_cb cb;
+};
+
+struct group_params {
+        uint32_t partition;
+        uint64_t proposer_seed;          /* random: makes proposal ids unique */
+        unsigned apply_batch_max;        /* buffers per raft_apply */
+        unsigned barriers_inflight_max;  /* read barriers in flight */
+        unsigned election_timeout_ms;
+        unsigned heartbeat_timeout_ms;
+        unsigned snapshot_threshold;
+        unsigned snapshot_trailing;
+        uint64_t segment_bytes;
+        unsigned connect_retry_ms;
+        unsigned drain_timeout_ms; /* B2: longest wait for the log to reach disk */
+};
+
+struct group_stats {
+        uint64_t proposals;       /* raft_apply calls */
+        uint64_t writes_proposed; /* entries proposed */
+        uint64_t writes_applied;  /* our entries applied */
+        uint64_t writes_unknown;  /* outcome unknown after leadership loss */
+        uint64_t barriers;        /* read barriers (incl. election barriers) */
+        uint64_t reads_fenced;    /* linearizable reads released */
+        uint64_t elections_won;
+};
+
+struct group {
+        uint32_t partition;
+        struct group_params params;
+        struct raft raft_storage; /* used unless a test attaches its own raft */
+        struct raft *raft;        /* &raft_storage, or a raft_fixture server; NULL once closed */
+        struct raft raft_closed;  /* stand-in for a late second close callback (group.c) */
+        struct raft_io io;        /* raft_uv (owned when io_open) */
+        bool io_open;
+        bool raft_open; /* raft_init succeeded: raft_close needed */
+        struct transport transport;
+        struct fsm fsm;
+        char dir[1024];
+
+        /* What group_observe() last saw. */
+        int role;      /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+        uint64_t term; /* current term */
+        bool ready;    /* leader whose election barrier of this term applied */
+        bool election_barrier_needed;
+
+        struct queue writes_pending; /* not yet proposed (this iteration) */
+        unsigned n_writes_pending;
+        struct queue writes_waiting; /* proposed, waiting for apply; by index */
+        struct queue reads_pending;  /* waiting for the next barrier */
+        struct queue barriers;       /* struct group_barrier in flight */
+        unsigned n_barriers;
+        uint64_t proposal_seq;
+
+        bool stopping;
+        uint64_t stop_start_ms;
+        group_stop_cb stop_cb;
+        struct raft_buffer *apply_bufs; /* apply_batch_max scratch slots */
+        struct group_stats stats;
+        char errmsg[ERR_MSG_BYTES];
+};
+
+/* Prepare g: fsm and queues, no raft yet. Pair with group_close (if never
+ * opened) or group_stop. */
+int group_prepare(struct group *g, const struct group_params *p);
+
+/* Open g's Raft state in dir (created if missing) with raft_uv and a mux
+ * transport, bootstrapping conf if the directory is pristine, and start it.
+ * raft_id/address identify this replica. TKV_E* with g->errmsg set. */
+int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, const char *dir,
+               uint64_t raft_id, const char *address, const struct raft_configuration *conf);
+
+/* Tests: drive a raft instance the caller created with &g->fsm.raft_fsm
+ * (raft_fixture). The caller keeps ownership of r. */
+void group_attach(struct group *g, struct raft *r);
+
+/* Release a group that was prepared but never opened (or attached). */
+void group_close(struct group *g);
+
+/* Free raft_uv's memory of a stopped group; only after uv_run returned
+ * (group.c says why). */
+void group_release(struct group *g);
+
+/* Drain and close (B2): refuse new work, wait until every entry is on disk,
+ * raft_close, then cb. Writes still waiting complete with TKV_EUNKNOWN or
+ * TKV_ESHUTDOWN, reads with TKV_ESHUTDOWN. */
+void group_stop(struct group *g, group_stop_cb cb);
+
+/* Queue cmd (its proposal_id is assigned here) for this iteration's batch.
+ * Errors (no callback): TKV_ENOTLEADER, TKV_ESHUTDOWN, TKV_ENOMEM. On
+ * success cb fires exactly once, unless group_write_abandon() is called. */
+int group_propose(struct group *g, struct group_write *w, struct command *cmd, group_write_cb cb);
+
+/* Forget w: its callback will not fire. Returns true if w had already been
+ * handed to raft (its outcome is then unknown). */
+bool group_write_abandon(struct group_write *w);
+
+/* Wait for a fence proving this node is still leader and has applied every
+ * write acknowledged before now. Errors (no callback): TKV_ENOTLEADER,
+ * TKV_ESHUTDOWN. */
+int group_read_fence(struct group *g, struct group_read *r, group_read_cb cb);
+
+/* Forget r: its callback will not fire. */
+void group_read_abandon(struct group_read *r);
+
+/* Once per loop iteration: notice role changes (election barrier, failing
+ * what a lost leadership leaves behind), submit the batched writes and the
+ * read barrier, progress a stop. */
+void group_flush(struct group *g, uint64_t now_ms);
+
+/* Observed state, for routing and STATUS. */
+bool group_is_leader(const struct group *g);
+uint64_t group_leader_id(const struct group *g);
+uint64_t group_commit_index(const struct group *g);
+uint64_t group_applied_index(const struct group *g);
+uint64_t group_last_index(const struct group *g);
+uint64_t group_snapshot_index(const struct group *g);
+struct store *group_store(struct group *g);
+int group_role(const struct group *g); /* RAFT_LEADER, ...; RAFT_UNAVAILABLE when closed */
+uint64_t group_term(const struct group *g);
+
+#endif

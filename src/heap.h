@@ -1,0 +1,29 @@
+/* All allocation in tunekv goes through tkv_malloc and friends, over a
+ * replaceable allocator, so that tests can fail the Nth allocation and prove
+ * that out-of-memory fails one request and keeps the daemon serving. */
+#ifndef TKV_HEAP_H
+#define TKV_HEAP_H
+
+#include <stddef.h>
+
+struct tkv_heap {
+        void *data;
+        void *(*malloc)(void *data, size_t size);
+        void *(*realloc)(void *data, void *ptr, size_t size);
+        void (*free)(void *data, void *ptr);
+};
+
+/* Replace the allocator; NULL restores the default (libc). Set before any
+ * allocation that the new allocator would have to free, and never while a
+ * server runs. */
+void heap_set(const struct tkv_heap *heap);
+
+void *tkv_malloc(size_t size);
+void *tkv_calloc(size_t n, size_t size);
+void *tkv_realloc(void *ptr, size_t size);
+void tkv_free(void *ptr);
+/* Copy of the first len bytes of s plus a NUL terminator. */
+char *tkv_strndup(const char *s, size_t len);
+char *tkv_strdup(const char *s);
+
+#endif

@@ -1,0 +1,16 @@
+/* The one key hash of tunekv: xxh64 with seed 0. The partition of a key is
+ * key_hash(key) % P (DESIGN §2); a partition's store indexes its table with
+ * other bits of the same hash, so the hash is computed once per request. */
+#ifndef TKV_KEYHASH_H
+#define TKV_KEYHASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <xxhash.h>
+
+static inline uint64_t key_hash(const void *key, size_t len)
+{
+        return XXH64(key, len, 0);
+}
+
+#endif

@@ -1,0 +1,31 @@
+/* Levelled logging to stderr, one line per event:
+ *
+ *   2026-11-26T08:05:31.123Z INFO node=1 part=3 became leader term=2 (group.c:214)
+ *
+ * part=- marks node-wide events. The message text is stable so that tests
+ * and operators can grep for it. */
+#ifndef TKV_LOG_H
+#define TKV_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
+
+/* Set once before the loop starts (read-only afterwards). */
+void log_setup(unsigned node_id, enum log_level min_level);
+
+/* Parse "debug", "info", "warn", "error" or "off"; -1 if unknown. */
+int log_level_parse(const char *name);
+
+bool log_enabled(enum log_level level);
+
+/* partition < 0: node-wide. */
+void log_emit(enum log_level level, int partition, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#define LOGD(part, ...) log_emit(LOG_DEBUG, (part), __FILE__, __LINE__, __VA_ARGS__)
+#define LOGI(part, ...) log_emit(LOG_INFO, (part), __FILE__, __LINE__, __VA_ARGS__)
+#define LOGW(part, ...) log_emit(LOG_WARN, (part), __FILE__, __LINE__, __VA_ARGS__)
+#define LOGE(part, ...) log_emit(LOG_ERROR, (part), __FILE__, __LINE__, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,284 @@
+/* Request dispatch: decode the envelope, check what every request must
+ * satisfy (known operation, in-flight limit, key size, deadline), allocate
+ * the call and run the method's handler. Answers are packed straight into
+ * the connection's output buffer. */
+#include "rpc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "err.h"
+#include "heap.h"
+#include "log.h"
+#include "rpc_internal.h"
+#include "server.h"
+
+static const struct rpc_method rpc_methods[] = {
+    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_kv_get, true},
+    {TUNEKV__V1__REQUEST__BODY_PUT, "PUT", rpc_kv_put, true},
+    {TUNEKV__V1__REQUEST__BODY_DELETE, "DELETE", rpc_kv_delete, true},
+    {TUNEKV__V1__REQUEST__BODY_CAS, "CAS", rpc_kv_cas, true},
+    {TUNEKV__V1__REQUEST__BODY_STATUS, "STATUS", rpc_admin_status, false},
+    {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false},
+};
+
+/* protobuf-c allocations go through tkv_malloc too (fault injection). */
+static void *rpc_pb_alloc(void *data, size_t size)
+{
+        (void)data;
+        return tkv_malloc(size);
+}
+
+static void rpc_pb_free(void *data, void *ptr)
+{
+        (void)data;
+        tkv_free(ptr);
+}
+
+static ProtobufCAllocator rpc_pb_allocator = {rpc_pb_alloc, rpc_pb_free, NULL};
+
+const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
+{
+        for (size_t i = 0; i < sizeof rpc_methods / sizeof rpc_methods[0]; i++) {
+                if (rpc_methods[i].body == req->body_case) {
+                        return &rpc_methods[i];
+                }
+        }
+        return NULL;
+}
+
+const ProtobufCBinaryData *rpc_request_key(const Tunekv__V1__Request *req)
+{
+        switch (req->body_case) {
+        case TUNEKV__V1__REQUEST__BODY_GET:
+                return &req->get->key;
+        case TUNEKV__V1__REQUEST__BODY_PUT:
+                return &req->put->key;
+        case TUNEKV__V1__REQUEST__BODY_DELETE:
+                return &req->delete_->key;
+        case TUNEKV__V1__REQUEST__BODY_CAS:
+                return &req->cas->key;
+        default:
+                return NULL;
+        }
+}
+
+Tunekv__V1__Status rpc_status_of(int tkv_err)
+{
+        switch (tkv_err) {
+        case 0:
+                return TUNEKV__V1__STATUS__STATUS_OK;
+        case TKV_ENOTFOUND:
+                return TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
+        case TKV_ECONDITION:
+                return TUNEKV__V1__STATUS__STATUS_CONDITION_FAILED;
+        case TKV_ENOTLEADER:
+                return TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
+        case TKV_ETIMEDOUT:
+                return TUNEKV__V1__STATUS__STATUS_TIMEOUT;
+        case TKV_EUNKNOWN:
+                return TUNEKV__V1__STATUS__STATUS_OUTCOME_UNKNOWN;
+        case TKV_EINVAL:
+        case TKV_EPROTO:
+                return TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT;
+        case TKV_ETOOBIG:
+                return TUNEKV__V1__STATUS__STATUS_TOO_LARGE;
+        case TKV_EBUSY:
+        case TKV_ENOMEM:
+                return TUNEKV__V1__STATUS__STATUS_BUSY;
+        case TKV_ESHUTDOWN:
+                return TUNEKV__V1__STATUS__STATUS_UNAVAILABLE;
+        default:
+                return TUNEKV__V1__STATUS__STATUS_INTERNAL;
+        }
+}
+
+/* Pack resp into conn's output. */
+static void rpc_send(struct conn *conn, Tunekv__V1__Response *resp)
+{
+        size_t len = tunekv__v1__response__get_packed_size(resp);
+        uint8_t *p = conn_answer_space(conn, len);
+        if (p != NULL) {
+                tunekv__v1__response__pack(resp, p);
+        }
+}
+
+/* Answer without a call: the request is refused before one exists. */
+static void rpc_answer_direct(struct conn *conn, uint64_t id, int tkv_err, const char *message)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        resp.id = id;
+        resp.status = rpc_status_of(tkv_err);
+        resp.message = (char *)message;
+        rpc_send(conn, &resp);
+}
+
+void rpc_answer_frame_error(struct conn *conn, int tkv_err, const char *message)
+{
+        rpc_answer_direct(conn, 0, tkv_err, message);
+}
+
+static void rpc_call_free(struct call *c)
+{
+        struct server *s = c->server;
+        server_deadline_remove(s, &c->deadline);
+        s->calls--;
+        c->conn->inflight--;
+        conn_unref(c->conn);
+        tkv_free(c);
+}
+
+void rpc_answer(struct call *c, Tunekv__V1__Response *resp)
+{
+        resp->id = c->id;
+        rpc_send(c->conn, resp);
+        rpc_call_free(c);
+}
+
+void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        char message[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof message, fmt, ap);
+        va_end(ap);
+        resp.status = rpc_status_of(tkv_err);
+        resp.message = message;
+        rpc_answer(c, &resp);
+}
+
+/* Checks every request passes before it gets a call. Returns 0 or a TKV_E*
+ * code with message filled. */
+static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
+                     const struct rpc_method **method, char *message, size_t len)
+{
+        struct server *s = conn->server;
+        const struct config *cfg = s->cfg;
+        const ProtobufCBinaryData *key;
+
+        *method = rpc_method_of(req);
+        if (*method == NULL) {
+                snprintf(message, len, "unknown operation (no known request body is set)");
+                return TKV_EINVAL;
+        }
+        if (s->state != SERVER_SERVING) {
+                snprintf(message, len, "node is %s",
+                         s->state == SERVER_STARTING ? "starting" : "shutting down");
+                return TKV_ESHUTDOWN;
+        }
+        if (conn->inflight >= cfg->inflight_per_conn_max) {
+                s->stats.answers_busy++;
+                snprintf(message, len, "%u requests in progress on this connection "
+                                       "(inflight_per_conn_max)",
+                         conn->inflight);
+                return TKV_EBUSY;
+        }
+        if (req->timeout_ms > cfg->request_timeout_max_ms) {
+                snprintf(message, len, "timeout_ms %u exceeds request_timeout_max_ms %u",
+                         req->timeout_ms, cfg->request_timeout_max_ms);
+                return TKV_EINVAL;
+        }
+        key = rpc_request_key(req);
+        if (key != NULL && key->len == 0) {
+                snprintf(message, len, "empty key");
+                return TKV_EINVAL;
+        }
+        if (key != NULL && key->len > cfg->key_bytes_max) {
+                snprintf(message, len, "key of %zu bytes exceeds key_bytes_max %llu", key->len,
+                         (unsigned long long)cfg->key_bytes_max);
+                return TKV_ETOOBIG;
+        }
+        return 0;
+}
+
+static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *req,
+                                 const struct rpc_method *method)
+{
+        struct server *s = conn->server;
+        const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
+        size_t key_len = key != NULL ? key->len : 0;
+        unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : s->cfg->request_timeout_ms;
+        struct call *c = tkv_malloc(sizeof *c + key_len);
+
+        if (c == NULL) {
+                return NULL;
+        }
+        memset(c, 0, sizeof *c);
+        c->conn = conn;
+        c->server = s;
+        c->id = req->id;
+        c->method = method;
+        c->key_len = (uint32_t)key_len;
+        if (key_len > 0) {
+                memcpy(c->key, key->data, key_len);
+        }
+        queue_init(&c->op.write.link);
+        deadline_clear(&c->deadline);
+        c->deadline.at_ms = uv_now(s->loop) + timeout_ms;
+        if (server_deadline_add(s, &c->deadline) != 0) {
+                tkv_free(c);
+                return NULL;
+        }
+        conn->inflight++;
+        conn_ref(conn);
+        s->calls++;
+        return c;
+}
+
+void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
+{
+        struct server *s = conn->server;
+        Tunekv__V1__Request *req;
+        const struct rpc_method *method;
+        struct call *c;
+        char message[256];
+        int rv;
+
+        s->stats.requests++;
+        req = tunekv__v1__request__unpack(&rpc_pb_allocator, len, data);
+        if (req == NULL) {
+                s->stats.frames_undecodable++;
+                rpc_answer_frame_error(conn, TKV_EPROTO, "undecodable request frame");
+                conn_close_after_write(conn);
+                return;
+        }
+        rv = rpc_admit(conn, req, &method, message, sizeof message);
+        if (rv != 0) {
+                rpc_answer_direct(conn, req->id, rv, message);
+                goto out;
+        }
+        c = rpc_call_new(conn, req, method);
+        if (c == NULL) {
+                rpc_answer_direct(conn, req->id, TKV_ENOMEM, "out of memory");
+                goto out;
+        }
+        method->handler(c, req);
+out:
+        tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
+}
+
+void rpc_expire(struct deadline *d)
+{
+        struct call *c = QUEUE_DATA(d, struct call, deadline);
+        bool maybe = rpc_kv_abandon(c);
+        if (maybe) {
+                rpc_answer_error(c, TKV_EUNKNOWN, "deadline expired after the write reached Raft");
+        } else {
+                rpc_answer_error(c, TKV_ETIMEDOUT, "deadline expired");
+        }
+}
+
+void rpc_cancel(struct deadline *d)
+{
+        struct call *c = QUEUE_DATA(d, struct call, deadline);
+        bool maybe = rpc_kv_abandon(c);
+        if (maybe) {
+                rpc_answer_error(c, TKV_EUNKNOWN, "node shutting down with the write in Raft");
+        } else {
+                rpc_answer_error(c, TKV_ESHUTDOWN, "node shutting down");
+        }
+}

@@ -1,0 +1,162 @@
+/* STATUS and CLUSTER_INFO: what this node knows about itself, its
+ * partitions and the cluster layout. Answered at once, from local state. */
+#include <string.h>
+
+#include "conn.h"
+#include "err.h"
+#include "heap.h"
+#include "rpc_internal.h"
+#include "server.h"
+
+#define RPC_ADMIN_VERSION "0.1.0"
+
+static Tunekv__V1__Role rpc_admin_role(int raft_role)
+{
+        switch (raft_role) {
+        case RAFT_LEADER:
+                return TUNEKV__V1__ROLE__ROLE_LEADER;
+        case RAFT_FOLLOWER:
+                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        case RAFT_CANDIDATE:
+                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
+        default:
+                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
+        }
+}
+
+/* Memory of one STATUS answer: partitions and their replica lists. */
+struct rpc_admin_status_mem {
+        Tunekv__V1__PartitionStatus *parts;
+        Tunekv__V1__PartitionStatus **ptrs;
+        uint32_t *replicas; /* n_hosted * replicas ids */
+};
+
+static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
+                                     uint32_t *replicas)
+{
+        struct group *g = server_group(s, p);
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        unsigned n = config_replicas_of(s->cfg, p, ids);
+
+        tunekv__v1__partition_status__init(ps);
+        ps->partition = p;
+        ps->role = rpc_admin_role(group_role(g));
+        ps->leader_id = (uint32_t)group_leader_id(g);
+        ps->term = group_term(g);
+        ps->commit_index = group_commit_index(g);
+        ps->applied_index = group_applied_index(g);
+        ps->last_index = group_last_index(g);
+        ps->snapshot_index = group_snapshot_index(g);
+        ps->keys = group_store(g) != NULL ? store_count(group_store(g)) : 0;
+        ps->ready = g->ready && group_is_leader(g);
+        for (unsigned i = 0; i < n; i++) {
+                replicas[i] = ids[i];
+        }
+        ps->n_replicas = n;
+        ps->replicas = replicas;
+}
+
+void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
+{
+        struct server *s = c->server;
+        const struct config *cfg = s->cfg;
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__StatusResponse st = TUNEKV__V1__STATUS_RESPONSE__INIT;
+        Tunekv__V1__Limits limits = TUNEKV__V1__LIMITS__INIT;
+        struct rpc_admin_status_mem m;
+        size_t k = 0;
+
+        (void)req;
+        m.parts = tkv_calloc(s->n_hosted + 1, sizeof *m.parts);
+        m.ptrs = tkv_calloc(s->n_hosted + 1, sizeof *m.ptrs);
+        m.replicas = tkv_calloc((size_t)(s->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
+        if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL) {
+                rpc_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
+                goto out;
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                if (server_group(s, p) == NULL) {
+                        continue;
+                }
+                rpc_admin_fill_partition(s, p, &m.parts[k], &m.replicas[k * CONFIG_REPLICAS_MAX]);
+                m.ptrs[k] = &m.parts[k];
+                k++;
+        }
+        st.node_id = cfg->node_id;
+        st.version = RPC_ADMIN_VERSION;
+        st.uptime_ms = uv_now(s->loop) - s->started_ms;
+        st.connections = s->n_conns;
+        st.partition_count = s->n_partitions;
+        st.n_partitions = k;
+        st.partitions = m.ptrs;
+        limits.frame_bytes_max = (uint32_t)cfg->frame_bytes_max;
+        limits.key_bytes_max = (uint32_t)cfg->key_bytes_max;
+        limits.value_bytes_max = (uint32_t)cfg->value_bytes_max;
+        limits.inflight_per_conn_max = cfg->inflight_per_conn_max;
+        limits.conns_max = cfg->conns_max;
+        st.limits = &limits;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
+        resp.status_info = &st;
+        rpc_answer(c, &resp);
+out:
+        tkv_free(m.parts);
+        tkv_free(m.ptrs);
+        tkv_free(m.replicas);
+}
+
+void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
+{
+        struct server *s = c->server;
+        const struct config *cfg = s->cfg;
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ClusterInfoResponse ci = TUNEKV__V1__CLUSTER_INFO_RESPONSE__INIT;
+        Tunekv__V1__NodeInfo *nodes = tkv_calloc(cfg->n_nodes, sizeof *nodes);
+        Tunekv__V1__NodeInfo **node_ptrs = tkv_calloc(cfg->n_nodes, sizeof *node_ptrs);
+        Tunekv__V1__PartitionInfo *parts = tkv_calloc(s->n_partitions, sizeof *parts);
+        Tunekv__V1__PartitionInfo **part_ptrs = tkv_calloc(s->n_partitions, sizeof *part_ptrs);
+        uint32_t *replicas = tkv_calloc((size_t)s->n_partitions * CONFIG_REPLICAS_MAX,
+                                        sizeof *replicas);
+
+        (void)req;
+        if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||
+            replicas == NULL) {
+                rpc_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
+                goto out;
+        }
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                tunekv__v1__node_info__init(&nodes[i]);
+                nodes[i].node_id = cfg->nodes[i].id;
+                nodes[i].client_addr = (char *)cfg->nodes[i].client_addr;
+                nodes[i].peer_addr = (char *)cfg->nodes[i].peer_addr;
+                node_ptrs[i] = &nodes[i];
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                unsigned ids[CONFIG_REPLICAS_MAX];
+                unsigned n = config_replicas_of(cfg, p, ids);
+                struct group *g = server_group(s, p);
+                tunekv__v1__partition_info__init(&parts[p]);
+                parts[p].partition = p;
+                parts[p].leader_id = g != NULL ? (uint32_t)group_leader_id(g) : 0;
+                for (unsigned i = 0; i < n; i++) {
+                        replicas[p * CONFIG_REPLICAS_MAX + i] = ids[i];
+                }
+                parts[p].n_replicas = n;
+                parts[p].replicas = &replicas[p * CONFIG_REPLICAS_MAX];
+                part_ptrs[p] = &parts[p];
+        }
+        ci.partition_count = s->n_partitions;
+        ci.n_nodes = cfg->n_nodes;
+        ci.nodes = node_ptrs;
+        ci.n_partitions = s->n_partitions;
+        ci.partitions = part_ptrs;
+        ci.node_id = cfg->node_id;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
+        resp.cluster_info = &ci;
+        rpc_answer(c, &resp);
+out:
+        tkv_free(nodes);
+        tkv_free(node_ptrs);
+        tkv_free(parts);
+        tkv_free(part_ptrs);
+        tkv_free(replicas);
+}

@@ -1,0 +1,493 @@
+/* Node lifecycle.
+ *
+ *   server_init -> server_start: check the data dir's owner, listen for
+ *   peers, open and start every local group (before serving: raft_init
+ *   stalls the loop ~33 ms per group, RAFT-NOTES B4), listen for clients.
+ *
+ *   Every loop iteration (prepare, before polling, and check, after it):
+ *   server_flush runs each group's flush (batched proposals, barriers, role
+ *   changes), writes every connection's queued answers, reports readiness
+ *   and moves a shutdown along. Work queued by timers is flushed in
+ *   prepare, work queued by I/O in check, so nothing waits for the next
+ *   event.
+ *
+ *   SIGTERM/SIGINT -> server_stop: DRAINING (stop accepting and reading,
+ *   let requests in progress finish, at most shutdown_timeout_ms, then
+ *   answer the rest) -> STOPPING (close connections after their answers are
+ *   written; stop every group: drain the log to disk, raft_close) -> close
+ *   the peer transport and our handles -> uv_run returns. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "heap.h"
+#include "log.h"
+#include "rpc.h"
+
+#define SERVER_MARKER "tunekv.node"
+
+static void server_flush(struct server *s);
+
+/* ------------------------------------------------------------------------ */
+/* Deadlines */
+
+static void server_deadline_fire(uv_timer_t *timer)
+{
+        struct server *s = timer->data;
+        uint64_t now = uv_now(s->loop);
+        struct deadline *d;
+
+        s->deadline_armed_ms = 0;
+        while ((d = deadline_heap_min(&s->deadlines)) != NULL && d->at_ms <= now) {
+                deadline_heap_remove(&s->deadlines, d);
+                rpc_expire(d);
+        }
+        server_flush(s);
+}
+
+static void server_deadline_arm(struct server *s)
+{
+        struct deadline *d = deadline_heap_min(&s->deadlines);
+        uint64_t now = uv_now(s->loop);
+
+        if (d == NULL || s->state == SERVER_STOPPED) {
+                return;
+        }
+        if (s->deadline_armed_ms != 0 && s->deadline_armed_ms <= d->at_ms) {
+                return;
+        }
+        s->deadline_armed_ms = d->at_ms;
+        uv_timer_start(&s->deadline_timer, server_deadline_fire, d->at_ms > now ? d->at_ms - now : 0,
+                       0);
+}
+
+int server_deadline_add(struct server *s, struct deadline *d)
+{
+        return deadline_heap_push(&s->deadlines, d);
+}
+
+void server_deadline_remove(struct server *s, struct deadline *d)
+{
+        deadline_heap_remove(&s->deadlines, d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Groups */
+
+struct group *server_group(struct server *s, uint32_t p)
+{
+        if (p >= s->n_partitions || !s->hosted[p] || s->groups[p].raft == NULL) {
+                return NULL;
+        }
+        return &s->groups[p];
+}
+
+/* The data dir belongs to one node of one cluster: refuse to start node 2
+ * on node 1's logs, or a node on another cluster's. */
+static int server_check_marker(struct server *s)
+{
+        const struct config *cfg = s->cfg;
+        char path[CONFIG_PATH_BYTES + 32];
+        char want[256];
+        char have[256];
+        FILE *f;
+        size_t n;
+
+        snprintf(want, sizeof want, "cluster=%s\nnode_id=%u\n", cfg->cluster_name, cfg->node_id);
+        snprintf(path, sizeof path, "%s/%s", cfg->data_dir, SERVER_MARKER);
+        f = fopen(path, "r");
+        if (f != NULL) {
+                n = fread(have, 1, sizeof have - 1, f);
+                fclose(f);
+                have[n] = '\0';
+                if (strcmp(have, want) != 0) {
+                        err_msgf(s->errmsg, "data dir %s belongs to another node or cluster "
+                                            "(%s says \"%.80s\")",
+                                 cfg->data_dir, SERVER_MARKER, have);
+                        return TKV_EINVAL;
+                }
+                return 0;
+        }
+        f = fopen(path, "w");
+        if (f == NULL || fputs(want, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+                err_msgf(s->errmsg, "data dir %s: cannot write %s: %s", cfg->data_dir,
+                         SERVER_MARKER, strerror(errno));
+                if (f != NULL) {
+                        fclose(f);
+                }
+                return TKV_EIO;
+        }
+        fclose(f);
+        return 0;
+}
+
+static void server_group_params(struct server *s, uint32_t p, struct group_params *gp)
+{
+        const struct config *cfg = s->cfg;
+        memset(gp, 0, sizeof *gp);
+        gp->partition = p;
+        uv_random(NULL, NULL, &gp->proposer_seed, sizeof gp->proposer_seed, 0, NULL);
+        gp->apply_batch_max = cfg->apply_batch_max;
+        gp->barriers_inflight_max = cfg->barriers_inflight_max;
+        gp->election_timeout_ms = cfg->election_timeout_ms;
+        gp->heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
+        gp->snapshot_threshold = cfg->snapshot_threshold;
+        gp->snapshot_trailing = cfg->snapshot_trailing;
+        gp->segment_bytes = cfg->segment_bytes;
+        gp->connect_retry_ms = cfg->connect_retry_ms;
+        gp->drain_timeout_ms = cfg->shutdown_timeout_ms;
+}
+
+static int server_open_group(struct server *s, uint32_t p)
+{
+        const struct config *cfg = s->cfg;
+        struct group *g = &s->groups[p];
+        struct raft_configuration conf;
+        struct group_params gp;
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        unsigned n = config_replicas_of(cfg, p, ids);
+        char dir[CONFIG_PATH_BYTES + 16];
+        int rv;
+
+        server_group_params(s, p, &gp);
+        rv = group_prepare(g, &gp);
+        if (rv != 0) {
+                err_msgf(s->errmsg, "partition %u: %s", p, err_str(rv));
+                return rv;
+        }
+        s->n_groups_open++;
+        raft_configuration_init(&conf);
+        for (unsigned i = 0; i < n; i++) {
+                const struct config_node *node = &cfg->nodes[config_node_index(cfg, ids[i])];
+                if (raft_configuration_add(&conf, node->id, node->peer_addr, RAFT_VOTER) != 0) {
+                        raft_configuration_close(&conf);
+                        err_msgf(s->errmsg, "partition %u: raft configuration", p);
+                        return TKV_ENOMEM;
+                }
+        }
+        snprintf(dir, sizeof dir, "%s/p%u", cfg->data_dir, p);
+        rv = group_open(g, s->loop, &s->mux, dir, cfg->node_id, cfg->peer_addr, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0) {
+                err_msgf(s->errmsg, "partition %u: %s", p, g->errmsg);
+        }
+        return rv;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Client listener */
+
+static void server_accept(uv_stream_t *listener, int status)
+{
+        struct server *s = listener->data;
+        if (status != 0) {
+                LOGW(-1, "server: accept: %s", uv_strerror(status));
+                return;
+        }
+        conn_accept(s, listener);
+}
+
+static int server_listen(struct server *s)
+{
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        struct sockaddr_in sa;
+        int rv;
+
+        if (config_split_addr(s->cfg->client_addr, host, &port) != 0 ||
+            uv_ip4_addr(host, (int)port, &sa) != 0) {
+                err_msgf(s->errmsg, "client listener: bad address %s", s->cfg->client_addr);
+                return TKV_EADDR;
+        }
+        rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
+        if (rv == 0) {
+                rv = uv_listen((uv_stream_t *)&s->listener, 1024, server_accept);
+        }
+        if (rv != 0) {
+                err_msgf(s->errmsg, "client listener: %s: %s", s->cfg->client_addr,
+                         uv_strerror(rv));
+                return err_from_uv(rv);
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-iteration work */
+
+/* Readiness: every local partition has a leader, and where this node leads,
+ * its election barrier has applied. */
+static void server_maybe_ready(struct server *s)
+{
+        char line[] = "ready\n";
+
+        if (s->ready_fd == -2 || s->state != SERVER_SERVING) {
+                return;
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                struct group *g = server_group(s, p);
+                if (g == NULL) {
+                        continue;
+                }
+                if (group_leader_id(g) == 0 || (group_is_leader(g) && !g->ready)) {
+                        return;
+                }
+        }
+        LOGI(-1, "server: ready: serving clients on %s", s->cfg->client_addr);
+        if (s->ready_fd >= 0) {
+                if (write(s->ready_fd, line, sizeof line - 1) < 0) {
+                        LOGW(-1, "server: ready fd: %s", strerror(errno));
+                }
+                close(s->ready_fd);
+        }
+        s->ready_fd = -2; /* reported */
+}
+
+static void server_handle_closed(uv_handle_t *h)
+{
+        struct server *s = h->data;
+        if (--s->handles_open == 0) {
+                s->state = SERVER_STOPPED;
+                LOGI(-1, "server: stopped");
+        }
+}
+
+static void server_close_handles(struct server *s)
+{
+        uv_close((uv_handle_t *)&s->prepare, server_handle_closed);
+        uv_close((uv_handle_t *)&s->check, server_handle_closed);
+        uv_close((uv_handle_t *)&s->deadline_timer, server_handle_closed);
+        uv_close((uv_handle_t *)&s->sigterm, server_handle_closed);
+        uv_close((uv_handle_t *)&s->sigint, server_handle_closed);
+}
+
+static void server_mux_closed(struct transport_mux *m)
+{
+        struct server *s = QUEUE_DATA(m, struct server, mux);
+        server_close_handles(s);
+}
+
+/* DRAINING -> STOPPING once requests are done or the drain timeout passed. */
+static void server_drain_progress(struct server *s, uint64_t now)
+{
+        struct deadline *d;
+
+        if (s->calls > 0 && now - s->drain_start_ms < s->cfg->shutdown_timeout_ms) {
+                return;
+        }
+        while ((d = deadline_heap_min(&s->deadlines)) != NULL) {
+                deadline_heap_remove(&s->deadlines, d);
+                rpc_cancel(d);
+        }
+        s->state = SERVER_STOPPING;
+        LOGI(-1, "server: requests drained, closing partitions");
+        while (!queue_empty(&s->conns)) {
+                struct conn *c = QUEUE_DATA(queue_head(&s->conns), struct conn, link);
+                conn_flush(c);
+                queue_remove(&c->link);
+                queue_init(&c->link);
+                conn_close_after_write(c);
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                if (s->hosted[p] && s->groups[p].raft != NULL) {
+                        group_stop(&s->groups[p], NULL); /* polled below */
+                }
+        }
+}
+
+static void server_stop_progress(struct server *s)
+{
+        unsigned open = 0;
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                if (s->hosted[p] && s->groups[p].raft != NULL) {
+                        open++;
+                }
+        }
+        if (open == 0 && !s->mux.closing) {
+                transport_mux_close(&s->mux, server_mux_closed);
+        }
+}
+
+static void server_flush(struct server *s)
+{
+        uint64_t now = uv_now(s->loop);
+
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                if (s->hosted[p] && s->groups[p].raft != NULL) {
+                        group_flush(&s->groups[p], now);
+                }
+        }
+        while (!queue_empty(&s->dirty)) {
+                conn_flush(QUEUE_DATA(queue_head(&s->dirty), struct conn, dirty_link));
+        }
+        switch (s->state) {
+        case SERVER_SERVING:
+                server_maybe_ready(s);
+                break;
+        case SERVER_DRAINING:
+                server_drain_progress(s, now);
+                break;
+        case SERVER_STOPPING:
+                server_stop_progress(s);
+                break;
+        default:
+                break;
+        }
+        server_deadline_arm(s);
+}
+
+static void server_prepare_cb(uv_prepare_t *h)
+{
+        server_flush(h->data);
+}
+
+static void server_check_cb(uv_check_t *h)
+{
+        server_flush(h->data);
+}
+
+void server_mark_dirty(struct server *s, struct conn *c)
+{
+        if (queue_empty(&c->dirty_link)) {
+                queue_push_tail(&s->dirty, &c->dirty_link);
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle */
+
+static void server_signal(uv_signal_t *h, int signum)
+{
+        struct server *s = h->data;
+        if (s->state >= SERVER_DRAINING) {
+                LOGW(-1, "server: second signal %d during shutdown, exiting now", signum);
+                _exit(1);
+        }
+        LOGI(-1, "server: signal %d, shutting down", signum);
+        server_stop(s);
+}
+
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
+{
+        unsigned ids[CONFIG_REPLICAS_MAX];
+
+        memset(s, 0, sizeof *s);
+        s->loop = loop;
+        s->cfg = cfg;
+        s->state = SERVER_STARTING;
+        s->ready_fd = cfg->ready_fd;
+        s->n_partitions = cfg->partitions;
+        queue_init(&s->conns);
+        queue_init(&s->dirty);
+        deadline_heap_init(&s->deadlines);
+        s->groups = tkv_calloc(s->n_partitions, sizeof *s->groups);
+        s->hosted = tkv_calloc(s->n_partitions, sizeof *s->hosted);
+        s->scratch_bytes = cfg->value_bytes_max > 0 ? (size_t)cfg->value_bytes_max : 1;
+        s->scratch = tkv_malloc(s->scratch_bytes);
+        if (s->groups == NULL || s->hosted == NULL || s->scratch == NULL) {
+                err_msgf(s->errmsg, "out of memory");
+                return TKV_ENOMEM;
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                unsigned n = config_replicas_of(cfg, p, ids);
+                for (unsigned i = 0; i < n; i++) {
+                        if (ids[i] == cfg->node_id) {
+                                s->hosted[p] = true;
+                                s->n_hosted++;
+                        }
+                }
+        }
+        transport_mux_init(&s->mux, loop, cfg->cluster_name, cfg->connect_timeout_ms);
+        uv_tcp_init(loop, &s->listener);
+        uv_prepare_init(loop, &s->prepare);
+        uv_check_init(loop, &s->check);
+        uv_timer_init(loop, &s->deadline_timer);
+        uv_signal_init(loop, &s->sigterm);
+        uv_signal_init(loop, &s->sigint);
+        s->listener.data = s->prepare.data = s->check.data = s;
+        s->deadline_timer.data = s->sigterm.data = s->sigint.data = s;
+        s->handles_open = 5; /* prepare, check, deadline timer, two signals */
+        return 0;
+}
+
+int server_start(struct server *s)
+{
+        const struct config *cfg = s->cfg;
+        int rv;
+
+        if (mkdir(cfg->data_dir, 0755) != 0 && errno != EEXIST) {
+                err_msgf(s->errmsg, "data dir %s: %s", cfg->data_dir, strerror(errno));
+                return TKV_EIO;
+        }
+        rv = server_check_marker(s);
+        if (rv != 0) {
+                return rv;
+        }
+        rv = transport_mux_listen(&s->mux, cfg->peer_addr);
+        if (rv != 0) {
+                memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
+                return rv;
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                if (s->hosted[p] && (rv = server_open_group(s, p)) != 0) {
+                        return rv;
+                }
+        }
+        rv = server_listen(s);
+        if (rv != 0) {
+                return rv;
+        }
+        uv_prepare_start(&s->prepare, server_prepare_cb);
+        uv_check_start(&s->check, server_check_cb);
+        uv_signal_start(&s->sigterm, server_signal, SIGTERM);
+        uv_signal_start(&s->sigint, server_signal, SIGINT);
+        s->started_ms = uv_now(s->loop);
+        s->state = SERVER_SERVING;
+        LOGI(-1, "server: node %u listening on %s (clients) and %s (peers), %u of %u partitions "
+                 "local",
+             cfg->node_id, cfg->client_addr, cfg->peer_addr, s->n_hosted, s->n_partitions);
+        return 0;
+}
+
+static void server_listener_closed(uv_handle_t *h)
+{
+        (void)h;
+}
+
+void server_stop(struct server *s)
+{
+        struct queue *q;
+
+        if (s->state != SERVER_SERVING) {
+                return;
+        }
+        s->state = SERVER_DRAINING;
+        s->drain_start_ms = uv_now(s->loop);
+        uv_close((uv_handle_t *)&s->listener, server_listener_closed);
+        QUEUE_FOREACH(q, &s->conns)
+        {
+                conn_drain(QUEUE_DATA(q, struct conn, link));
+        }
+        /* Wake up at the drain timeout even if no request deadline does. */
+        uv_timer_start(&s->deadline_timer, server_deadline_fire, s->cfg->shutdown_timeout_ms, 0);
+        s->deadline_armed_ms = s->drain_start_ms + s->cfg->shutdown_timeout_ms;
+}
+
+void server_close(struct server *s)
+{
+        for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
+                group_release(&s->groups[p]);
+        }
+        deadline_heap_close(&s->deadlines);
+        tkv_free(s->groups);
+        tkv_free(s->hosted);
+        tkv_free(s->scratch);
+        s->groups = NULL;
+        s->hosted = NULL;
+        s->scratch = NULL;
+}

@@ -1,0 +1,93 @@
+/* The loop-owned state of one tunekvd node: the only mutable "global". */
+#ifndef TKV_SERVER_H
+#define TKV_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "deadline.h"
+#include "group.h"
+#include "queue.h"
+#include "transport.h"
+
+struct conn;
+
+enum server_state {
+        SERVER_STARTING, /* groups opening */
+        SERVER_SERVING,
+        SERVER_DRAINING, /* SIGTERM: finishing requests in progress */
+        SERVER_STOPPING, /* closing groups, then handles */
+        SERVER_STOPPED,
+};
+
+struct server_stats {
+        uint64_t conns_accepted;
+        uint64_t conns_refused; /* over conns_max */
+        uint64_t requests;
+        uint64_t answers_busy;
+        uint64_t frames_too_large;
+        uint64_t frames_undecodable;
+};
+
+struct server {
+        uv_loop_t *loop;
+        const struct config *cfg; /* borrowed, read-only */
+        enum server_state state;
+        uv_tcp_t listener;
+        struct transport_mux mux;
+        struct group *groups; /* one per partition; hosted[p] says if it runs here */
+        bool *hosted;
+        unsigned n_partitions;
+        unsigned n_hosted;
+        unsigned n_groups_open; /* groups not yet closed */
+        struct queue conns;     /* struct conn */
+        unsigned n_conns;
+        unsigned calls; /* requests in progress on all connections */
+        struct queue dirty; /* conns with answers to write */
+        uv_prepare_t prepare;
+        uv_check_t check;
+        uv_timer_t deadline_timer;
+        struct deadline_heap deadlines;
+        uint64_t deadline_armed_ms; /* when deadline_timer fires; 0 = stopped */
+        uv_signal_t sigterm;
+        uv_signal_t sigint;
+        uint64_t started_ms;
+        uint64_t drain_start_ms;
+        int ready_fd; /* -1 once readiness was reported */
+        uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
+        size_t scratch_bytes;
+        uint64_t conn_serial;
+        unsigned handles_open; /* our own handles still to close at the end */
+        int exit_code;
+        struct server_stats stats;
+        char errmsg[ERR_MSG_BYTES];
+};
+
+/* Set up s on loop for cfg (borrowed for s's lifetime). */
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg);
+
+/* Open every local group, listen on the peer and client addresses, install
+ * signal handlers. TKV_E* with s->errmsg set. */
+int server_start(struct server *s);
+
+/* Graceful shutdown: stop accepting, drain requests in progress (up to
+ * shutdown_timeout_ms), close every group (RAFT-NOTES B2), close handles.
+ * uv_run returns once everything is closed. */
+void server_stop(struct server *s);
+
+/* Free memory after uv_run returned. */
+void server_close(struct server *s);
+
+/* Register a call's deadline (at_ms set). TKV_ENOMEM if it cannot. */
+int server_deadline_add(struct server *s, struct deadline *d);
+void server_deadline_remove(struct server *s, struct deadline *d);
+
+/* A conn has answers to write. */
+void server_mark_dirty(struct server *s, struct conn *c);
+
+/* The group of partition p if it is hosted here, else NULL. */
+struct group *server_group(struct server *s, uint32_t p);
+
+#endif

@@ -1,0 +1,102 @@
+#include "snapshot.h"
+
+#include <string.h>
+
+#include "buffer.h"
+#include "err.h"
+#include "keyhash.h"
+
+static const uint8_t snapshot_magic[8] = {'T', 'K', 'V', 'S', 'N', 'A', 'P', '1'};
+
+size_t snapshot_encoded_bytes(const struct store_frozen *f)
+{
+        size_t n = SNAPSHOT_HEADER_BYTES + 8;
+        for (size_t i = 0; i < f->n; i++) {
+                const struct store_entry *e = f->entries[i];
+                n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e->key_len + e->value_len;
+        }
+        return n;
+}
+
+void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m, uint8_t *out)
+{
+        uint8_t *p = out;
+
+        memset(p, 0, SNAPSHOT_HEADER_BYTES);
+        memcpy(p, snapshot_magic, sizeof snapshot_magic);
+        put_le32(p + 8, SNAPSHOT_VERSION);
+        put_le64(p + 16, m->partition);
+        put_le64(p + 24, m->applied_index);
+        put_le64(p + 32, f->n);
+        p += SNAPSHOT_HEADER_BYTES;
+
+        for (size_t i = 0; i < f->n; i++) {
+                const struct store_entry *e = f->entries[i];
+                put_le32(p, e->key_len);
+                put_le32(p + 4, e->value_len);
+                put_le32(p + 8, e->value_raw_len);
+                put_le32(p + 12, 0);
+                put_le64(p + 16, e->create_index);
+                put_le64(p + 24, e->mod_index);
+                p += SNAPSHOT_ENTRY_HEADER_BYTES;
+                memcpy(p, store_entry_key(e), e->key_len);
+                p += e->key_len;
+                memcpy(p, store_entry_value(e), e->value_len);
+                p += e->value_len;
+        }
+        put_le64(p, XXH64(out, (size_t)(p - out), 0));
+}
+
+static int snapshot_decode_entry(struct cursor *c, struct store *s)
+{
+        uint32_t key_len, value_len, raw_len, reserved;
+        uint64_t create_index, mod_index;
+        const uint8_t *key, *value;
+        int rv;
+
+        if ((rv = cursor_u32(c, &key_len)) != 0 || (rv = cursor_u32(c, &value_len)) != 0 ||
+            (rv = cursor_u32(c, &raw_len)) != 0 || (rv = cursor_u32(c, &reserved)) != 0 ||
+            (rv = cursor_u64(c, &create_index)) != 0 || (rv = cursor_u64(c, &mod_index)) != 0 ||
+            (rv = cursor_bytes(c, key_len, &key)) != 0 ||
+            (rv = cursor_bytes(c, value_len, &value)) != 0) {
+                return rv;
+        }
+        if (raw_len < value_len || create_index > mod_index) {
+                return TKV_ECORRUPT;
+        }
+        return store_load(s, key_hash(key, key_len), key, key_len, value, value_len, raw_len,
+                          create_index, mod_index);
+}
+
+int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct snapshot_meta *m)
+{
+        struct cursor c;
+        uint64_t count, partition;
+        int rv;
+
+        if (len < SNAPSHOT_HEADER_BYTES + 8 || memcmp(data, snapshot_magic, 8) != 0) {
+                return TKV_ECORRUPT;
+        }
+        if (get_le64(data + len - 8) != XXH64(data, len - 8, 0)) {
+                return TKV_ECORRUPT;
+        }
+        if (get_le32(data + 8) != SNAPSHOT_VERSION) {
+                return TKV_EINVAL;
+        }
+        partition = get_le64(data + 16);
+        if (partition > UINT32_MAX) {
+                return TKV_ECORRUPT;
+        }
+        m->partition = (uint32_t)partition;
+        m->applied_index = get_le64(data + 24);
+        count = get_le64(data + 32);
+
+        cursor_init(&c, data + SNAPSHOT_HEADER_BYTES, len - SNAPSHOT_HEADER_BYTES - 8);
+        for (uint64_t i = 0; i < count; i++) {
+                rv = snapshot_decode_entry(&c, s);
+                if (rv != 0) {
+                        return rv;
+                }
+        }
+        return c.left == 0 ? 0 : TKV_ECORRUPT;
+}

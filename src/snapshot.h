@@ -1,0 +1,57 @@
+/* Snapshot format of one partition's state machine.
+ *
+ * raft asks the FSM for a snapshot every snapshot_threshold entries; fsm.c
+ * pins the store's entries on the loop (store_freeze) and this module
+ * serializes them on a threadpool thread. raft_uv LZ4-compresses the file
+ * itself, so nothing is compressed twice here (values that were compressed
+ * on write stay as they are).
+ *
+ * Layout (little-endian):
+ *
+ *   header, 48 bytes:
+ *     0  8  magic "TKVSNAP1"
+ *     8  4  format version (SNAPSHOT_VERSION)
+ *    12  4  reserved, 0
+ *    16  8  partition
+ *    24  8  applied index the state reflects
+ *    32  8  entry count
+ *    40  8  reserved, 0
+ *   entries, each:
+ *     0  4  key_len
+ *     4  4  value_len (as stored)
+ *     8  4  value_raw_len
+ *    12  4  reserved, 0
+ *    16  8  create_index
+ *    24  8  mod_index
+ *    32     key bytes, value bytes
+ *   trailer: 8-byte xxh64 of every byte before it. */
+#ifndef TKV_SNAPSHOT_H
+#define TKV_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_HEADER_BYTES 48
+#define SNAPSHOT_ENTRY_HEADER_BYTES 32
+
+struct snapshot_meta {
+        uint32_t partition;
+        uint64_t applied_index;
+};
+
+/* Exact size snapshot_encode() writes for f. */
+size_t snapshot_encoded_bytes(const struct store_frozen *f);
+
+/* Serialize f into out (snapshot_encoded_bytes(f) bytes). Reads only the
+ * immutable parts of the entries, so it may run off the loop thread. */
+void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m, uint8_t *out);
+
+/* Validate data and load its entries into the empty store s. On error
+ * (TKV_ECORRUPT, TKV_EINVAL for an unknown version, TKV_ENOMEM) s holds a
+ * partial state and must be discarded by the caller. */
+int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct snapshot_meta *m);
+
+#endif

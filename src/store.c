@@ -1,0 +1,355 @@
+/* Chained hash table with incremental rehashing, after redis' dict.c.
+ *
+ * Two tables: t[0] is the live one; while rehashing, t[1] is the new one
+ * and buckets move from t[0] to t[1] a few at a time on every write
+ * (store_rehash_step). Lookups look in both. The bucket of a hash is taken
+ * from its high bits (Fibonacci hashing): the partition of a key is
+ * hash % P, so the low bits are nearly constant within one partition. */
+#include "store.h"
+
+#include <string.h>
+
+#include "err.h"
+#include "heap.h"
+#include "keyhash.h"
+
+#define STORE_BITS_MIN 4
+#define STORE_REHASH_STEPS 4 /* buckets moved per write while rehashing */
+
+struct store_table {
+        struct store_entry **buckets; /* 1 << bits chains */
+        unsigned bits;                /* log2 of the number of buckets; 0 = unallocated */
+        uint64_t used;                /* entries in this table */
+};
+
+struct store {
+        struct store_table t[2];
+        uint64_t rehash_idx; /* next t[0] bucket to move; meaningful when rehashing */
+        bool rehashing;
+        uint64_t data_bytes; /* key + stored value bytes of live entries */
+};
+
+static inline uint64_t store_bucket(uint64_t hash, unsigned bits)
+{
+        return (hash * 0x9E3779B97F4A7C15ull) >> (64 - bits);
+}
+
+static inline uint64_t store_table_size(const struct store_table *t)
+{
+        return t->bits == 0 ? 0 : (uint64_t)1 << t->bits;
+}
+
+static int store_table_alloc(struct store_table *t, unsigned bits)
+{
+        t->buckets = tkv_calloc((size_t)1 << bits, sizeof *t->buckets);
+        if (t->buckets == NULL) {
+                return TKV_ENOMEM;
+        }
+        t->bits = bits;
+        t->used = 0;
+        return 0;
+}
+
+int store_create(struct store **out)
+{
+        struct store *s = tkv_calloc(1, sizeof *s);
+        *out = NULL;
+        if (s == NULL) {
+                return TKV_ENOMEM;
+        }
+        if (store_table_alloc(&s->t[0], STORE_BITS_MIN) != 0) {
+                tkv_free(s);
+                return TKV_ENOMEM;
+        }
+        *out = s;
+        return 0;
+}
+
+static void store_entry_unref(struct store_entry *e)
+{
+        if (--e->refs == 0) {
+                tkv_free(e);
+        }
+}
+
+static void store_table_unref_all(struct store_table *t);
+
+static void store_table_release(struct store_table *t)
+{
+        store_table_unref_all(t);
+        tkv_free(t->buckets);
+        memset(t, 0, sizeof *t);
+}
+
+void store_destroy(struct store *s)
+{
+        if (s == NULL) {
+                return;
+        }
+        store_table_release(&s->t[0]);
+        store_table_release(&s->t[1]);
+        tkv_free(s);
+}
+
+uint64_t store_count(const struct store *s)
+{
+        return s->t[0].used + s->t[1].used;
+}
+
+uint64_t store_data_bytes(const struct store *s)
+{
+        return s->data_bytes;
+}
+
+/* Move a few buckets from t[0] to t[1]; finish the rehash when t[0] is
+ * empty. Visits at most 10 empty buckets per moved bucket, so a sparse
+ * table cannot make one write slow. */
+static void store_rehash_step(struct store *s)
+{
+        unsigned moved = 0;
+        unsigned empty_visits = STORE_REHASH_STEPS * 10;
+        uint64_t size0 = store_table_size(&s->t[0]);
+
+        while (moved < STORE_REHASH_STEPS && s->t[0].used > 0) {
+                struct store_entry *e;
+                while (s->t[0].buckets[s->rehash_idx] == NULL) {
+                        s->rehash_idx++;
+                        if (--empty_visits == 0) {
+                                return;
+                        }
+                }
+                e = s->t[0].buckets[s->rehash_idx];
+                while (e != NULL) {
+                        struct store_entry *next = e->next;
+                        /* The hash is not stored (8 bytes per key): recompute. */
+                        uint64_t hash = key_hash(store_entry_key(e), e->key_len);
+                        uint64_t b = store_bucket(hash, s->t[1].bits);
+                        e->next = s->t[1].buckets[b];
+                        s->t[1].buckets[b] = e;
+                        s->t[0].used--;
+                        s->t[1].used++;
+                        e = next;
+                }
+                s->t[0].buckets[s->rehash_idx] = NULL;
+                s->rehash_idx++;
+                moved++;
+        }
+        if (s->t[0].used == 0 || s->rehash_idx >= size0) {
+                tkv_free(s->t[0].buckets);
+                s->t[0] = s->t[1];
+                memset(&s->t[1], 0, sizeof s->t[1]);
+                s->rehashing = false;
+        }
+}
+
+/* Start growing (or shrinking) to 1 << bits buckets. Failure to allocate
+ * only means the table stays as it is for now. */
+static void store_resize(struct store *s, unsigned bits)
+{
+        if (s->rehashing || bits == s->t[0].bits || bits < STORE_BITS_MIN || bits > 40) {
+                return;
+        }
+        if (store_table_alloc(&s->t[1], bits) != 0) {
+                return;
+        }
+        s->rehashing = true;
+        s->rehash_idx = 0;
+}
+
+/* Keep the load factor between 1/8 and 1: grow at 1, shrink below 1/8. */
+static void store_maybe_resize(struct store *s)
+{
+        uint64_t n = store_count(s);
+        uint64_t size = store_table_size(&s->t[0]);
+        if (s->rehashing) {
+                store_rehash_step(s);
+                return;
+        }
+        if (n >= size) {
+                store_resize(s, s->t[0].bits + 1);
+        } else if (n < size / 8 && s->t[0].bits > STORE_BITS_MIN) {
+                store_resize(s, s->t[0].bits - 1);
+        }
+}
+
+static bool store_entry_matches(const struct store_entry *e, const void *key, uint32_t key_len)
+{
+        return e->key_len == key_len && memcmp(store_entry_key(e), key, key_len) == 0;
+}
+
+/* Address of the link that points at key's entry (or at the NULL ending the
+ * chain it would be in), in whichever table holds it. */
+static struct store_entry **store_find_link(const struct store *s, uint64_t hash, const void *key,
+                                            uint32_t key_len, int *table)
+{
+        for (int i = 0; i < (s->rehashing ? 2 : 1); i++) {
+                const struct store_table *t = &s->t[i];
+                struct store_entry **link = &t->buckets[store_bucket(hash, t->bits)];
+                while (*link != NULL) {
+                        if (store_entry_matches(*link, key, key_len)) {
+                                *table = i;
+                                return link;
+                        }
+                        link = &(*link)->next;
+                }
+        }
+        *table = -1;
+        return NULL;
+}
+
+const struct store_entry *store_get(const struct store *s, uint64_t hash, const void *key,
+                                    uint32_t key_len)
+{
+        int table;
+        struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
+        return link != NULL ? *link : NULL;
+}
+
+static struct store_entry *store_entry_new(const void *key, uint32_t key_len, const void *value,
+                                           uint32_t value_len, uint32_t value_raw_len)
+{
+        struct store_entry *e = tkv_malloc(sizeof *e + (size_t)key_len + value_len);
+        if (e == NULL) {
+                return NULL;
+        }
+        e->next = NULL;
+        e->refs = 1;
+        e->key_len = key_len;
+        e->value_len = value_len;
+        e->value_raw_len = value_raw_len;
+        memcpy(e->data, key, key_len);
+        if (value_len > 0) {
+                memcpy(e->data + key_len, value, value_len);
+        }
+        return e;
+}
+
+/* Link a new entry in place of *link (replacing) or at the head of its
+ * bucket in the table new keys go to (t[1] while rehashing). */
+static void store_link(struct store *s, uint64_t hash, struct store_entry **link,
+                       struct store_entry *e)
+{
+        if (link != NULL) {
+                struct store_entry *old = *link;
+                e->next = old->next;
+                *link = e;
+                s->data_bytes -= (uint64_t)old->key_len + old->value_len;
+                store_entry_unref(old);
+        } else {
+                struct store_table *t = &s->t[s->rehashing ? 1 : 0];
+                uint64_t b = store_bucket(hash, t->bits);
+                e->next = t->buckets[b];
+                t->buckets[b] = e;
+                t->used++;
+        }
+        s->data_bytes += (uint64_t)e->key_len + e->value_len;
+}
+
+int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
+               uint32_t value_len, uint32_t value_raw_len, uint64_t create_index,
+               uint64_t mod_index)
+{
+        int table;
+        struct store_entry **link;
+        struct store_entry *e = store_entry_new(key, key_len, value, value_len, value_raw_len);
+        if (e == NULL) {
+                return TKV_ENOMEM;
+        }
+        e->create_index = create_index;
+        e->mod_index = mod_index;
+        link = store_find_link(s, hash, key, key_len, &table);
+        store_link(s, hash, link, e);
+        store_maybe_resize(s);
+        return 0;
+}
+
+int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
+              uint32_t value_len, uint32_t value_raw_len, uint64_t index)
+{
+        int table;
+        struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
+        struct store_entry *e = store_entry_new(key, key_len, value, value_len, value_raw_len);
+        if (e == NULL) {
+                return TKV_ENOMEM;
+        }
+        e->create_index = link != NULL ? (*link)->create_index : index;
+        e->mod_index = index;
+        store_link(s, hash, link, e);
+        store_maybe_resize(s);
+        return 0;
+}
+
+bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_len)
+{
+        int table;
+        struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
+        struct store_entry *e;
+        if (link == NULL) {
+                return false;
+        }
+        e = *link;
+        *link = e->next;
+        s->t[table].used--;
+        s->data_bytes -= (uint64_t)e->key_len + e->value_len;
+        store_entry_unref(e);
+        store_maybe_resize(s);
+        return true;
+}
+
+static void store_table_unref_all(struct store_table *t)
+{
+        uint64_t size = store_table_size(t);
+        for (uint64_t i = 0; i < size; i++) {
+                struct store_entry *e = t->buckets[i];
+                while (e != NULL) {
+                        struct store_entry *next = e->next;
+                        store_entry_unref(e);
+                        e = next;
+                }
+                t->buckets[i] = NULL;
+        }
+        t->used = 0;
+}
+
+void store_clear(struct store *s)
+{
+        /* Keep t[0]'s bucket array: clearing must not need memory. */
+        store_table_unref_all(&s->t[0]);
+        store_table_release(&s->t[1]);
+        s->rehashing = false;
+        s->data_bytes = 0;
+}
+
+int store_freeze(struct store *s, struct store_frozen *out)
+{
+        uint64_t n = store_count(s);
+        size_t k = 0;
+
+        out->n = 0;
+        out->entries = tkv_malloc((n > 0 ? n : 1) * sizeof *out->entries);
+        if (out->entries == NULL) {
+                return TKV_ENOMEM;
+        }
+        for (int i = 0; i < 2; i++) {
+                const struct store_table *t = &s->t[i];
+                uint64_t size = store_table_size(t);
+                for (uint64_t b = 0; b < size; b++) {
+                        for (struct store_entry *e = t->buckets[b]; e != NULL; e = e->next) {
+                                e->refs++;
+                                out->entries[k++] = e;
+                        }
+                }
+        }
+        out->n = k;
+        return 0;
+}
+
+void store_unfreeze(struct store_frozen *f)
+{
+        for (size_t i = 0; i < f->n; i++) {
+                store_entry_unref(f->entries[i]);
+        }
+        tkv_free(f->entries);
+        f->entries = NULL;
+        f->n = 0;
+}

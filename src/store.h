@@ -1,0 +1,90 @@
+/* The in-memory key-value table of one partition.
+ *
+ * A chained hash table with incremental rehashing (the table doubles or
+ * halves a few buckets per write, never all at once, so a million-key
+ * partition does not stall the loop). Entries are immutable once inserted:
+ * a write replaces the entry object, and the old one is released when its
+ * reference count drops to zero. That lets a snapshot pin the current set
+ * of entries cheaply on the loop (store_freeze) and serialize them on a
+ * threadpool thread while the loop keeps writing.
+ *
+ * Only the loop thread calls these functions. A frozen set's entries may be
+ * read (key, value, indexes: never refs or next) from another thread until
+ * store_unfreeze() is called on the loop. */
+#ifndef TKV_STORE_H
+#define TKV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_entry {
+        struct store_entry *next; /* bucket chain (loop thread only) */
+        uint64_t create_index;    /* Raft index of the write that created the key */
+        uint64_t mod_index;       /* Raft index of the last write: the key's version */
+        uint32_t refs;            /* table + frozen snapshots (loop thread only) */
+        uint32_t key_len;         /* bytes */
+        uint32_t value_len;       /* bytes stored */
+        uint32_t value_raw_len;   /* bytes after decompression; > value_len iff LZ4 */
+        uint8_t data[];           /* key_len key bytes, then value_len value bytes */
+};
+
+static inline const uint8_t *store_entry_key(const struct store_entry *e)
+{
+        return e->data;
+}
+static inline const uint8_t *store_entry_value(const struct store_entry *e)
+{
+        return e->data + e->key_len;
+}
+static inline bool store_entry_compressed(const struct store_entry *e)
+{
+        return e->value_len != e->value_raw_len;
+}
+
+struct store;
+
+/* A pinned, consistent set of entries (see store_freeze). */
+struct store_frozen {
+        struct store_entry **entries; /* owned array of pinned entries */
+        size_t n;
+};
+
+/* Create an empty table. TKV_ENOMEM on failure (*out = NULL). */
+int store_create(struct store **out);
+/* Release the table and every entry it references; safe on NULL. Frozen
+ * sets must have been unfrozen first. */
+void store_destroy(struct store *s);
+
+uint64_t store_count(const struct store *s);
+/* Bytes of keys and values held (as stored), for status and metrics. */
+uint64_t store_data_bytes(const struct store *s);
+
+/* Entry for key, or NULL. hash is key_hash(key). The entry is borrowed until
+ * the next write to the table. */
+const struct store_entry *store_get(const struct store *s, uint64_t hash, const void *key,
+                                    uint32_t key_len);
+
+/* Insert or replace key with value (copied). A new key gets
+ * create_index = index; a replaced key keeps its create_index. Both get
+ * mod_index = index. TKV_ENOMEM leaves the table unchanged. */
+int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
+              uint32_t value_len, uint32_t value_raw_len, uint64_t index);
+
+/* Insert an entry with explicit indexes (snapshot restore). */
+int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
+               uint32_t value_len, uint32_t value_raw_len, uint64_t create_index,
+               uint64_t mod_index);
+
+/* Remove key. Returns true if it existed. */
+bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_len);
+
+/* Remove every entry. */
+void store_clear(struct store *s);
+
+/* Pin every current entry into out. TKV_ENOMEM on failure (nothing pinned). */
+int store_freeze(struct store *s, struct store_frozen *out);
+/* Unpin, freeing entries that were replaced or deleted meanwhile. */
+void store_unfreeze(struct store_frozen *f);
+
+#endif

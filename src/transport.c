@@ -1,0 +1,531 @@
+/* Multiplexed Raft transport (see transport.h for the preamble).
+ *
+ * Outbound, the normal path of a connect request from raft_uv:
+ *
+ *   connect() -> uv_tcp_connect with a deadline timer
+ *             -> connected: TCP_NODELAY, write preamble + address
+ *             -> written: stop the timer, hand the stream to raft (cb, 0)
+ *
+ * and the ways it breaks: the peer refuses or is unreachable (connect error),
+ * the peer is cut off by a firewall that drops packets (no answer at all: the
+ * deadline timer closes the handle, because a kernel connect can wait for
+ * minutes), the write fails, or the transport closes meanwhile. Each ends
+ * with the stream closed and raft's callback fired exactly once with
+ * RAFT_NOCONNECTION (or RAFT_CANCELED on close); raft retries later.
+ *
+ * Inbound: accept -> read exactly the preamble (the alloc callback offers
+ * only the bytes still missing) -> stop reading -> look up the group ->
+ * raft's accept callback takes the stream. A bad magic, another cluster, an
+ * unknown group, or a preamble that stalls past the handshake timeout
+ * closes the connection; the peer's raft reconnects later. */
+#include "transport.h"
+
+#include <string.h>
+
+#include "buffer.h"
+#include "config.h"
+#include "heap.h"
+#include "keyhash.h"
+#include "log.h"
+
+static const uint8_t transport_magic[8] = {'T', 'K', 'V', 'P', 'E', 'E', 'R', '1'};
+
+#define TRANSPORT_HANDSHAKES_MAX 256
+#define TRANSPORT_HANDSHAKE_TIMEOUT_MS 5000
+
+/* An inbound connection reading its preamble. */
+struct transport_handshake {
+        struct transport_mux *mux;
+        uv_tcp_t *tcp; /* raft_malloc'd: raft frees it once it owns it */
+        uint8_t header[TRANSPORT_PREAMBLE_BYTES];
+        char address[TRANSPORT_ADDRESS_MAX + 1];
+        size_t got;      /* bytes of preamble + address received */
+        size_t need;     /* bytes expected so far (grows once the header is in) */
+        uint64_t start;  /* uv_now at accept */
+        struct queue link;
+};
+
+/* An outbound connection attempt. */
+struct transport_connect {
+        struct transport *t;
+        struct raft_uv_connect *req;
+        raft_uv_connect_cb cb;
+        uv_tcp_t *tcp; /* raft_malloc'd; NULL once handed to raft */
+        uv_connect_t connect;
+        uv_write_t write;
+        uv_timer_t timer;
+        uint8_t preamble[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX];
+        size_t preamble_len;
+        unsigned handles; /* open handles (tcp, timer) still to close */
+        bool done;        /* raft's callback has fired */
+        struct queue link;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Outbound */
+
+static void transport_close_deferred(uv_handle_t *h);
+
+/* Fire the transport's close callback once no attempt refers to it. It must
+ * not run inside close() itself: closing a handle defers it by one loop
+ * iteration. */
+static void transport_maybe_closed(struct transport *t)
+{
+        if (t->closing && queue_empty(&t->connects) &&
+            !uv_is_closing((uv_handle_t *)&t->close_defer)) {
+                uv_close((uv_handle_t *)&t->close_defer, transport_close_deferred);
+        }
+}
+
+static void transport_connect_maybe_free(struct transport_connect *c)
+{
+        struct transport *t = c->t;
+        if (c->handles > 0 || !c->done) {
+                return;
+        }
+        queue_remove(&c->link);
+        tkv_free(c);
+        transport_maybe_closed(t);
+}
+
+static void transport_connect_tcp_closed(uv_handle_t *h)
+{
+        struct transport_connect *c = h->data;
+        raft_free(h);
+        c->handles--;
+        transport_connect_maybe_free(c);
+}
+
+static void transport_connect_timer_closed(uv_handle_t *h)
+{
+        struct transport_connect *c = h->data;
+        c->handles--;
+        transport_connect_maybe_free(c);
+}
+
+/* Fire raft's callback once; on failure close the stream. */
+static void transport_connect_finish(struct transport_connect *c, int raft_status)
+{
+        uv_stream_t *stream = NULL;
+
+        if (c->done) {
+                return;
+        }
+        c->done = true;
+        if (raft_status == 0) {
+                stream = (uv_stream_t *)c->tcp;
+                c->tcp = NULL; /* raft owns it now; its close callback is raft's */
+                c->handles--;
+        } else {
+                c->t->mux->connect_fails++;
+                if (c->tcp != NULL && !uv_is_closing((uv_handle_t *)c->tcp)) {
+                        uv_close((uv_handle_t *)c->tcp, transport_connect_tcp_closed);
+                }
+        }
+        if (!uv_is_closing((uv_handle_t *)&c->timer)) {
+                uv_close((uv_handle_t *)&c->timer, transport_connect_timer_closed);
+        }
+        c->cb(c->req, stream, raft_status);
+}
+
+static void transport_connect_written(uv_write_t *w, int status)
+{
+        struct transport_connect *c = w->data;
+        if (status != 0) {
+                transport_connect_finish(c, c->t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+                return;
+        }
+        transport_connect_finish(c, 0);
+}
+
+static void transport_connect_connected(uv_connect_t *req, int status)
+{
+        struct transport_connect *c = req->data;
+        uv_buf_t buf;
+        int rv;
+
+        if (status != 0 || c->done) {
+                transport_connect_finish(c, c->t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+                return;
+        }
+        uv_tcp_nodelay(c->tcp, 1);
+        buf = uv_buf_init((char *)c->preamble, (unsigned)c->preamble_len);
+        c->write.data = c;
+        rv = uv_write(&c->write, (uv_stream_t *)c->tcp, &buf, 1, transport_connect_written);
+        if (rv != 0) {
+                transport_connect_finish(c, RAFT_NOCONNECTION);
+        }
+}
+
+static void transport_connect_timeout(uv_timer_t *timer)
+{
+        struct transport_connect *c = timer->data;
+        /* Closing the handle cancels the pending connect or write; their
+         * callbacks then finish the attempt. */
+        if (c->tcp != NULL && !uv_is_closing((uv_handle_t *)c->tcp)) {
+                uv_close((uv_handle_t *)c->tcp, transport_connect_tcp_closed);
+        }
+}
+
+static void transport_encode_preamble(struct transport_connect *c)
+{
+        struct transport *t = c->t;
+        size_t len = strlen(t->address);
+
+        memcpy(c->preamble, transport_magic, 8);
+        put_le64(c->preamble + 8, t->mux->cluster_id);
+        put_le64(c->preamble + 16, t->group);
+        put_le64(c->preamble + 24, t->id);
+        put_le64(c->preamble + 32, len);
+        memcpy(c->preamble + TRANSPORT_PREAMBLE_BYTES, t->address, len);
+        c->preamble_len = TRANSPORT_PREAMBLE_BYTES + len;
+}
+
+static int transport_resolve(const char *address, struct sockaddr_in *sa)
+{
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        if (config_split_addr(address, host, &port) != 0) {
+                return RAFT_INVALID;
+        }
+        return uv_ip4_addr(host, (int)port, sa) == 0 ? 0 : RAFT_INVALID;
+}
+
+static int transport_method_connect(struct raft_uv_transport *base, struct raft_uv_connect *req,
+                                    raft_id id, const char *address, raft_uv_connect_cb cb)
+{
+        struct transport *t = base->impl;
+        struct transport_connect *c;
+        struct sockaddr_in sa;
+        int rv;
+
+        (void)id;
+        if (transport_resolve(address, &sa) != 0) {
+                err_msgf(base->errmsg, "connect: bad address %s", address);
+                return RAFT_INVALID;
+        }
+        c = tkv_calloc(1, sizeof *c);
+        if (c == NULL) {
+                return RAFT_NOMEM;
+        }
+        c->tcp = raft_malloc(sizeof *c->tcp);
+        if (c->tcp == NULL) {
+                tkv_free(c);
+                return RAFT_NOMEM;
+        }
+        c->t = t;
+        c->req = req;
+        c->cb = cb;
+        transport_encode_preamble(c);
+        uv_tcp_init(t->mux->loop, c->tcp);
+        uv_timer_init(t->mux->loop, &c->timer);
+        c->tcp->data = c;
+        c->timer.data = c;
+        c->connect.data = c;
+        c->handles = 2;
+        queue_push_tail(&t->connects, &c->link);
+        rv = uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&sa,
+                            transport_connect_connected);
+        if (rv != 0) {
+                /* No callback may fire for an error return: close quietly. */
+                c->done = true;
+                uv_close((uv_handle_t *)c->tcp, transport_connect_tcp_closed);
+                uv_close((uv_handle_t *)&c->timer, transport_connect_timer_closed);
+                return RAFT_NOCONNECTION;
+        }
+        uv_timer_start(&c->timer, transport_connect_timeout, t->mux->connect_timeout_ms, 0);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-group transport methods */
+
+static int transport_method_init(struct raft_uv_transport *base, raft_id id, const char *address)
+{
+        struct transport *t = base->impl;
+        if (strlen(address) > TRANSPORT_ADDRESS_MAX) {
+                return RAFT_NAMETOOLONG;
+        }
+        t->id = id;
+        strcpy(t->address, address);
+        return 0;
+}
+
+static int transport_method_listen(struct raft_uv_transport *base, raft_uv_accept_cb cb)
+{
+        struct transport *t = base->impl;
+        t->accept_cb = cb;
+        return 0;
+}
+
+static void transport_close_deferred(uv_handle_t *h)
+{
+        struct transport *t = h->data;
+        queue_remove(&t->link);
+        t->close_cb(&t->base);
+}
+
+static void transport_method_close(struct raft_uv_transport *base, raft_uv_transport_close_cb cb)
+{
+        struct transport *t = base->impl;
+        struct queue *q;
+
+        t->closing = true;
+        t->accept_cb = NULL;
+        t->close_cb = cb;
+        /* Cancel attempts in progress: closing their handles makes their
+         * callbacks report RAFT_CANCELED to raft. */
+        QUEUE_FOREACH(q, &t->connects)
+        {
+                struct transport_connect *c = QUEUE_DATA(q, struct transport_connect, link);
+                if (!c->done) {
+                        transport_connect_finish(c, RAFT_CANCELED);
+                }
+        }
+        transport_maybe_closed(t);
+}
+
+int transport_init(struct transport *t, struct transport_mux *m, uint32_t group)
+{
+        memset(t, 0, sizeof *t);
+        t->mux = m;
+        t->group = group;
+        t->base.impl = t;
+        t->base.init = transport_method_init;
+        t->base.listen = transport_method_listen;
+        t->base.connect = transport_method_connect;
+        t->base.close = transport_method_close;
+        queue_init(&t->connects);
+        uv_timer_init(m->loop, &t->close_defer);
+        t->close_defer.data = t;
+        queue_push_tail(&m->transports, &t->link);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inbound */
+
+static void transport_mux_maybe_closed(struct transport_mux *m)
+{
+        if (m->closing && m->handles_open == 0 && m->close_cb != NULL) {
+                transport_mux_close_cb cb = m->close_cb;
+                m->close_cb = NULL;
+                cb(m);
+        }
+}
+
+static void transport_handshake_closed(uv_handle_t *h)
+{
+        struct transport_handshake *hs = h->data;
+        struct transport_mux *m = hs->mux;
+        raft_free(h);
+        tkv_free(hs);
+        m->handles_open--;
+        transport_mux_maybe_closed(m);
+}
+
+/* Drop a connection whose preamble is bad, late or unwanted. */
+static void transport_handshake_refuse(struct transport_handshake *hs, const char *why)
+{
+        struct transport_mux *m = hs->mux;
+        m->refused++;
+        LOGD(-1, "transport: refused peer connection: %s", why);
+        queue_remove(&hs->link);
+        m->n_handshakes--;
+        m->handles_open++;
+        uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
+}
+
+static struct transport *transport_mux_find(struct transport_mux *m, uint64_t group)
+{
+        struct queue *q;
+        QUEUE_FOREACH(q, &m->transports)
+        {
+                struct transport *t = QUEUE_DATA(q, struct transport, link);
+                if (t->group == group && t->accept_cb != NULL && !t->closing) {
+                        return t;
+                }
+        }
+        return NULL;
+}
+
+static void transport_handshake_done(struct transport_handshake *hs)
+{
+        struct transport_mux *m = hs->mux;
+        uint64_t cluster = get_le64(hs->header + 8);
+        uint64_t group = get_le64(hs->header + 16);
+        raft_id id = get_le64(hs->header + 24);
+        struct transport *t;
+
+        uv_read_stop((uv_stream_t *)hs->tcp);
+        if (cluster != m->cluster_id) {
+                transport_handshake_refuse(hs, "another cluster");
+                return;
+        }
+        t = transport_mux_find(m, group);
+        if (t == NULL) {
+                transport_handshake_refuse(hs, "unknown group");
+                return;
+        }
+        queue_remove(&hs->link);
+        m->n_handshakes--;
+        m->accepted++;
+        /* raft owns the stream (and its data field) from here on. */
+        t->accept_cb(&t->base, id, hs->address, (uv_stream_t *)hs->tcp);
+        tkv_free(hs);
+}
+
+static void transport_handshake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct transport_handshake *hs = h->data;
+        (void)suggested;
+        /* Offer exactly the bytes still missing, so no Raft byte is read. */
+        if (hs->got < TRANSPORT_PREAMBLE_BYTES) {
+                buf->base = (char *)hs->header + hs->got;
+        } else {
+                buf->base = hs->address + (hs->got - TRANSPORT_PREAMBLE_BYTES);
+        }
+        buf->len = hs->need - hs->got;
+}
+
+static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct transport_handshake *hs = s->data;
+        uint64_t len;
+
+        (void)buf;
+        if (n < 0) {
+                transport_handshake_refuse(hs, uv_strerror((int)n));
+                return;
+        }
+        hs->got += (size_t)n;
+        if (hs->got < hs->need) {
+                return;
+        }
+        if (hs->need == TRANSPORT_PREAMBLE_BYTES) {
+                if (memcmp(hs->header, transport_magic, 8) != 0) {
+                        transport_handshake_refuse(hs, "bad magic");
+                        return;
+                }
+                len = get_le64(hs->header + 32);
+                if (len == 0 || len > TRANSPORT_ADDRESS_MAX) {
+                        transport_handshake_refuse(hs, "bad address length");
+                        return;
+                }
+                hs->need += (size_t)len;
+                return;
+        }
+        hs->address[hs->got - TRANSPORT_PREAMBLE_BYTES] = '\0';
+        transport_handshake_done(hs);
+}
+
+static void transport_mux_accept(uv_stream_t *listener, int status)
+{
+        struct transport_mux *m = listener->data;
+        struct transport_handshake *hs;
+        uv_tcp_t *tcp;
+
+        if (status != 0 || m->closing) {
+                return;
+        }
+        tcp = raft_malloc(sizeof *tcp);
+        hs = tkv_calloc(1, sizeof *hs);
+        if (tcp == NULL || hs == NULL) {
+                raft_free(tcp);
+                tkv_free(hs);
+                return;
+        }
+        uv_tcp_init(m->loop, tcp);
+        hs->mux = m;
+        hs->tcp = tcp;
+        hs->need = TRANSPORT_PREAMBLE_BYTES;
+        hs->start = uv_now(m->loop);
+        tcp->data = hs;
+        queue_push_tail(&m->handshakes, &hs->link);
+        m->n_handshakes++;
+        if (uv_accept(listener, (uv_stream_t *)tcp) != 0) {
+                transport_handshake_refuse(hs, "accept failed");
+                return;
+        }
+        if (m->n_handshakes > m->handshakes_max) {
+                transport_handshake_refuse(hs, "too many handshakes");
+                return;
+        }
+        uv_tcp_nodelay(tcp, 1);
+        uv_read_start((uv_stream_t *)tcp, transport_handshake_alloc, transport_handshake_read);
+}
+
+static void transport_mux_sweep(uv_timer_t *timer)
+{
+        struct transport_mux *m = timer->data;
+        uint64_t now = uv_now(m->loop);
+        while (!queue_empty(&m->handshakes)) {
+                struct transport_handshake *hs =
+                    QUEUE_DATA(queue_head(&m->handshakes), struct transport_handshake, link);
+                if (now - hs->start < m->handshake_timeout_ms) {
+                        break; /* FIFO: the rest are younger */
+                }
+                transport_handshake_refuse(hs, "preamble timeout");
+        }
+}
+
+int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
+                       unsigned connect_timeout_ms)
+{
+        memset(m, 0, sizeof *m);
+        m->loop = loop;
+        m->cluster_id = key_hash(cluster_name, strlen(cluster_name));
+        m->connect_timeout_ms = connect_timeout_ms;
+        m->handshake_timeout_ms = TRANSPORT_HANDSHAKE_TIMEOUT_MS;
+        m->handshakes_max = TRANSPORT_HANDSHAKES_MAX;
+        queue_init(&m->transports);
+        queue_init(&m->handshakes);
+        uv_tcp_init(loop, &m->listener);
+        uv_timer_init(loop, &m->sweep);
+        m->listener.data = m;
+        m->sweep.data = m;
+        m->handles_open = 2;
+        return 0;
+}
+
+int transport_mux_listen(struct transport_mux *m, const char *addr)
+{
+        struct sockaddr_in sa;
+        int rv;
+
+        if (transport_resolve(addr, &sa) != 0) {
+                err_msgf(m->errmsg, "peer listener: bad address %s", addr);
+                return TKV_EADDR;
+        }
+        rv = uv_tcp_bind(&m->listener, (const struct sockaddr *)&sa, 0);
+        if (rv == 0) {
+                rv = uv_listen((uv_stream_t *)&m->listener, 1024, transport_mux_accept);
+        }
+        if (rv != 0) {
+                err_msgf(m->errmsg, "peer listener: %s: %s", addr, uv_strerror(rv));
+                return err_from_uv(rv);
+        }
+        m->listening = true;
+        uv_timer_start(&m->sweep, transport_mux_sweep, 1000, 1000);
+        return 0;
+}
+
+static void transport_mux_handle_closed(uv_handle_t *h)
+{
+        struct transport_mux *m = h->data;
+        m->handles_open--;
+        transport_mux_maybe_closed(m);
+}
+
+void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb)
+{
+        m->closing = true;
+        m->close_cb = cb;
+        while (!queue_empty(&m->handshakes)) {
+                struct transport_handshake *hs =
+                    QUEUE_DATA(queue_head(&m->handshakes), struct transport_handshake, link);
+                transport_handshake_refuse(hs, "shutting down");
+        }
+        uv_close((uv_handle_t *)&m->listener, transport_mux_handle_closed);
+        uv_close((uv_handle_t *)&m->sweep, transport_mux_handle_closed);
+}

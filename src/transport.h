@@ -1,0 +1,93 @@
+/* Raft traffic between nodes: one TCP port per node for every Raft group.
+ *
+ * raft_uv wants a struct raft_uv_transport per group, able to connect to a
+ * peer and to accept connections from peers. Its stock TCP transport binds
+ * one port per group; tunekv runs many groups per node on one peer port, so
+ * each connection opens with a preamble naming the cluster, the group and
+ * the sender, and the node's listener (struct transport_mux) hands the
+ * connection to the group it names (docs/architecture.md, "Peer transport").
+ *
+ * Preamble (little-endian), written by the connecting side before any Raft
+ * byte:
+ *
+ *   0  8  magic "TKVPEER1"
+ *   8  8  cluster id (xxh64 of cluster.cluster_name)
+ *  16  8  group (partition number)
+ *  24  8  sender's Raft server id
+ *  32  8  address length L (1..TRANSPORT_ADDRESS_MAX)
+ *  40  L  sender's Raft address
+ *
+ * The accepting side reads exactly these bytes (never a Raft byte), stops
+ * reading, and passes the stream to raft. Streams handed to raft are
+ * allocated with raft_malloc, since raft frees them (RAFT-NOTES §2), and
+ * their `data` field belongs to raft from then on. */
+#ifndef TKV_TRANSPORT_H
+#define TKV_TRANSPORT_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "err.h"
+#include "queue.h"
+
+#define TRANSPORT_PREAMBLE_BYTES 40
+#define TRANSPORT_ADDRESS_MAX 255
+
+struct transport_mux;
+typedef void (*transport_mux_close_cb)(struct transport_mux *m);
+
+/* One per node: the peer listener and the table of groups. */
+struct transport_mux {
+        uv_loop_t *loop;
+        uv_tcp_t listener;           /* data = this */
+        uv_timer_t sweep;            /* closes handshakes that stall */
+        uint64_t cluster_id;         /* xxh64(cluster_name) */
+        unsigned connect_timeout_ms; /* per outbound attempt */
+        unsigned handshake_timeout_ms;
+        unsigned handshakes_max; /* inbound connections still in their preamble */
+        struct queue transports; /* struct transport, by link */
+        struct queue handshakes; /* struct transport_handshake, by link */
+        unsigned n_handshakes;
+        bool listening;
+        bool closing;
+        unsigned handles_open; /* listener + sweep + handshakes being closed */
+        transport_mux_close_cb close_cb;
+        char errmsg[ERR_MSG_BYTES];
+        uint64_t accepted;      /* connections handed to a group */
+        uint64_t refused;       /* bad preamble, unknown group, over the limit */
+        uint64_t connect_fails; /* outbound attempts that failed */
+};
+
+/* One per group: handed to raft_uv_init. */
+struct transport {
+        struct raft_uv_transport base; /* base.impl = this; base.data is raft_uv's */
+        struct transport_mux *mux;
+        uint32_t group;
+        raft_id id;
+        char address[TRANSPORT_ADDRESS_MAX + 1];
+        raft_uv_accept_cb accept_cb; /* set by listen; NULL = not accepting */
+        struct queue link;           /* in mux->transports */
+        struct queue connects;       /* struct transport_connect in progress */
+        raft_uv_transport_close_cb close_cb;
+        uv_timer_t close_defer; /* closing it defers close_cb by one iteration */
+        bool closing;
+};
+
+/* Initialise the mux on loop; nothing listens yet. */
+int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
+                       unsigned connect_timeout_ms);
+
+/* Bind and listen on addr ("a.b.c.d:port"). TKV_EADDR with errmsg set. */
+int transport_mux_listen(struct transport_mux *m, const char *addr);
+
+/* Stop listening and close pending handshakes; cb fires once every handle
+ * is closed. The groups' transports must be closed already. */
+void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb);
+
+/* Initialise the transport of one group and register it with the mux. */
+int transport_init(struct transport *t, struct transport_mux *m, uint32_t group);
+
+#endif

@@ -1,0 +1,189 @@
+/* Configuration: defaults, the INI file, flags overriding it, node lists,
+ * placement, and every bad value refused with its key and the reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "testlib.h"
+
+static char dir[256];
+
+static int load(struct config *c, char *errmsg, int argc, const char **argv)
+{
+        return config_load(c, argc, (char **)argv, errmsg);
+}
+
+static void write_file(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+static void test_defaults_run_one_node(void **state)
+{
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        const char *argv[] = {"tunekvd"};
+        (void)state;
+        assert_int_equal(load(&c, err, 1, argv), 0);
+        assert_int_equal(c.node_id, 1);
+        assert_int_equal(c.n_nodes, 1);
+        assert_int_equal(c.replicas, 1); /* min(3, one node) */
+        assert_int_equal(c.partitions, 8);
+        assert_int_equal(c.frame_bytes_max, 4u << 20);
+        assert_int_equal(c.key_bytes_max, 4096);
+        assert_int_equal(c.value_bytes_max, 1u << 20);
+        assert_int_equal(c.snapshot_threshold, 65536);
+        assert_string_equal(c.client_addr, "127.0.0.1:7001");
+        assert_string_equal(c.nodes[0].peer_addr, "127.0.0.1:7101");
+}
+
+static void test_flags(void **state)
+{
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        const char *argv[] = {"tunekvd", "--node-id", "7", "--client-addr=127.0.0.1:9001",
+                              "--peer-addr", "127.0.0.1:9101", "--data-dir", "/tmp/x",
+                              "--value-bytes-max", "64KiB", "--ready-fd", "5"};
+        (void)state;
+        assert_int_equal(load(&c, err, 12, argv), 0);
+        assert_int_equal(c.node_id, 7);
+        assert_int_equal(c.nodes[0].id, 7);
+        assert_string_equal(c.nodes[0].client_addr, "127.0.0.1:9001");
+        assert_string_equal(c.data_dir, "/tmp/x");
+        assert_int_equal(c.value_bytes_max, 65536);
+        assert_int_equal(c.ready_fd, 5);
+}
+
+static void expect_error(int argc, const char **argv, const char *needle)
+{
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        assert_int_equal(load(&c, err, argc, argv), TKV_EINVAL);
+        if (strstr(err, needle) == NULL) {
+                fail_msg("error \"%s\" does not mention \"%s\"", err, needle);
+        }
+}
+
+static void test_bad_values_name_the_key(void **state)
+{
+        (void)state;
+        const char *a1[] = {"tunekvd", "--election-timeout-ms", "5"};
+        expect_error(3, a1, "raft.election_timeout_ms");
+        expect_error(3, a1, "between 50 and");
+        const char *a2[] = {"tunekvd", "--key-bytes-max", "abc"};
+        expect_error(3, a2, "limits.key_bytes_max");
+        const char *a3[] = {"tunekvd", "--client-addr", "localhost"};
+        expect_error(3, a3, "node.client_addr");
+        const char *a4[] = {"tunekvd", "--no-such-flag", "1"};
+        expect_error(3, a4, "unknown flag");
+        const char *a5[] = {"tunekvd", "--heartbeat-timeout-ms", "2000"};
+        expect_error(3, a5, "heartbeat_timeout_ms");
+        const char *a6[] = {"tunekvd", "--replicas", "3"};
+        expect_error(3, a6, "cluster.replicas");
+        const char *a7[] = {"tunekvd", "--frame-bytes-max", "1MiB"};
+        expect_error(3, a7, "frame_bytes_max");
+        const char *a8[] = {"tunekvd", "--node-id"};
+        expect_error(2, a8, "missing value");
+        const char *a9[] = {"tunekvd", "--log-level", "loud"};
+        expect_error(3, a9, "server.log_level");
+        const char *a10[] = {"tunekvd", "--partitions", "-1"};
+        expect_error(3, a10, "cluster.partitions");
+}
+
+static void test_file_then_flags(void **state)
+{
+        char path[512];
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        (void)state;
+        snprintf(path, sizeof path, "%s/a.conf", dir);
+        write_file(path, "[node]\nnode_id = 2\n\n[cluster]\npartitions = 4\nreplicas = 3\n"
+                         "[node.1]\nclient_addr = 127.0.0.1:7001\npeer_addr = 127.0.0.1:7101\n"
+                         "[node.3]\nclient_addr = 127.0.0.1:7003\npeer_addr = 127.0.0.1:7103\n"
+                         "[node.2]\nclient_addr = 127.0.0.1:7002\npeer_addr = 127.0.0.1:7102\n"
+                         "[raft]\nelection_timeout_ms = 500\n");
+        const char *argv[] = {"tunekvd", "--config", path, "--election-timeout-ms", "700"};
+        assert_int_equal(load(&c, err, 5, argv), 0);
+        assert_int_equal(c.node_id, 2);
+        assert_int_equal(c.n_nodes, 3);
+        assert_int_equal(c.nodes[0].id, 1); /* sorted */
+        assert_int_equal(c.nodes[2].id, 3);
+        assert_string_equal(c.client_addr, "127.0.0.1:7002"); /* from [node.2] */
+        assert_int_equal(c.election_timeout_ms, 700);           /* flag wins */
+        assert_int_equal(c.partitions, 4);
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        assert_int_equal(config_replicas_of(&c, 0, ids), 3);
+        assert_int_equal(ids[0], 1);
+        assert_int_equal(config_replicas_of(&c, 2, ids), 3);
+        assert_int_equal(ids[0], 3); /* (p + i) % N */
+        assert_int_equal(ids[1], 1);
+        assert_int_equal(ids[2], 2);
+}
+
+static void test_file_errors(void **state)
+{
+        char path[512];
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        (void)state;
+        snprintf(path, sizeof path, "%s/b.conf", dir);
+        write_file(path, "[limits]\nkey_bytes_max = 0\n");
+        const char *argv[] = {"tunekvd", "--config", path};
+        assert_int_equal(load(&c, err, 3, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "limits.key_bytes_max = \"0\""));
+        write_file(path, "[limits]\nnot_a_key = 1\n");
+        assert_int_equal(load(&c, err, 3, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "limits.not_a_key: unknown key"));
+        write_file(path, "[node]\nnode_id = 9\n[node.1]\nclient_addr = 127.0.0.1:1\n"
+                         "peer_addr = 127.0.0.1:2\n");
+        assert_int_equal(load(&c, err, 3, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "no [node.9] section"));
+        const char *missing[] = {"tunekvd", "--config", "/nonexistent/file.conf"};
+        assert_int_equal(load(&c, err, 3, missing), TKV_EINVAL);
+        assert_non_null(strstr(err, "cannot open"));
+}
+
+static void test_shipped_conf_loads(void **state)
+{
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        const char *argv[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv.conf"};
+        (void)state;
+        if (load(&c, err, 3, argv) != 0) {
+                fail_msg("conf/tunekv.conf: %s", err);
+        }
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        return testlib_tmpdir(dir, sizeof dir, "tkv-config");
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        testlib_rmrf(dir);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_defaults_run_one_node),
+            cmocka_unit_test(test_flags),
+            cmocka_unit_test(test_bad_values_name_the_key),
+            cmocka_unit_test(test_file_then_flags),
+            cmocka_unit_test(test_file_errors),
+            cmocka_unit_test(test_shipped_conf_loads),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,266 @@
+/* The partition state machine through raft's raft_fsm interface: commands
+ * apply deterministically at the index raft gives, snapshots taken while
+ * writes continue capture the state of the moment they were taken, and a
+ * restore reproduces it (including compressed values and versions). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <raft.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+#include "err.h"
+#include "fsm.h"
+#include "keyhash.h"
+#include "log.h"
+#include "snapshot.h"
+#include "value.h"
+
+struct harness {
+        struct fsm fsm;
+        uint64_t next_index;
+        uint64_t last_pid;
+        struct fsm_result last;
+        int applied;
+        int restored;
+};
+
+static uint64_t h_index(void *data)
+{
+        return ((struct harness *)data)->next_index;
+}
+
+static void h_applied(void *data, uint64_t pid, const struct fsm_result *res)
+{
+        struct harness *h = data;
+        h->last_pid = pid;
+        h->last = *res;
+        h->applied++;
+}
+
+static void h_restored(void *data, uint64_t index)
+{
+        (void)index;
+        ((struct harness *)data)->restored++;
+}
+
+static void h_init(struct harness *h, uint32_t partition)
+{
+        struct fsm_hooks hooks;
+        memset(h, 0, sizeof *h);
+        hooks.data = h;
+        hooks.index = h_index;
+        hooks.applied = h_applied;
+        hooks.restored = h_restored;
+        assert_int_equal(fsm_init(&h->fsm, partition, &hooks), 0);
+        h->next_index = 1;
+}
+
+/* Apply one command at the next index, as raft would. */
+static struct fsm_result apply(struct harness *h, struct command *c)
+{
+        struct raft_buffer buf;
+        void *result;
+        buf.len = command_encoded_bytes(c);
+        buf.base = malloc(buf.len);
+        command_encode(c, buf.base);
+        assert_int_equal(h->fsm.raft_fsm.apply(&h->fsm.raft_fsm, &buf, &result), 0);
+        free(buf.base);
+        h->next_index++;
+        return h->last;
+}
+
+static struct fsm_result op(struct harness *h, uint8_t type, const char *k, const char *v,
+                            uint64_t expected)
+{
+        struct command c = {0};
+        c.type = type;
+        c.proposal_id = h->next_index * 10;
+        c.key = (const uint8_t *)k;
+        c.key_len = (uint32_t)strlen(k);
+        if (v != NULL) {
+                c.value = (const uint8_t *)v;
+                c.value_len = c.value_raw_len = (uint32_t)strlen(v);
+        }
+        c.expected_version = expected;
+        return apply(h, &c);
+}
+
+static const struct store_entry *lookup(struct harness *h, const char *k)
+{
+        return store_get(h->fsm.store, key_hash(k, strlen(k)), k, (uint32_t)strlen(k));
+}
+
+static void test_apply_put_cas_delete(void **state)
+{
+        struct harness h;
+        struct fsm_result r;
+        (void)state;
+        h_init(&h, 3);
+        r = op(&h, COMMAND_PUT, "a", "1", 0);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(r.index, 1);
+        assert_int_equal(h.last_pid, 10); /* the proposal id reaches the hook */
+        /* CAS with the wrong version changes nothing and reports the real one. */
+        r = op(&h, COMMAND_CAS, "a", "2", 7);
+        assert_int_equal(r.status, TKV_ECONDITION);
+        assert_int_equal(r.current_version, 1);
+        assert_memory_equal(store_entry_value(lookup(&h, "a")), "1", 1);
+        r = op(&h, COMMAND_CAS, "a", "2", 1);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(lookup(&h, "a")->mod_index, 3);
+        assert_int_equal(lookup(&h, "a")->create_index, 1);
+        /* expected_version 0: must not exist. */
+        assert_int_equal(op(&h, COMMAND_CAS, "a", "x", 0).status, TKV_ECONDITION);
+        assert_int_equal(op(&h, COMMAND_CAS, "b", "x", 0).status, 0);
+        assert_int_equal(op(&h, COMMAND_DELETE, "a", NULL, 0).status, 0);
+        assert_int_equal(op(&h, COMMAND_DELETE, "a", NULL, 0).status, TKV_ENOTFOUND);
+        assert_null(lookup(&h, "a"));
+        assert_int_equal(h.fsm.applied_index, 7);
+        fsm_close(&h.fsm);
+}
+
+static void test_undecodable_entry_is_a_noop(void **state)
+{
+        struct harness h;
+        struct raft_buffer buf;
+        uint8_t junk[64];
+        void *result;
+        (void)state;
+        h_init(&h, 0);
+        memset(junk, 0xee, sizeof junk);
+        buf.base = junk;
+        buf.len = sizeof junk;
+        /* Every replica fails the same bytes the same way and moves on. */
+        assert_int_equal(h.fsm.raft_fsm.apply(&h.fsm.raft_fsm, &buf, &result), 0);
+        assert_int_not_equal(h.last.status, 0);
+        assert_int_equal(h.applied, 1);
+        assert_int_equal(store_count(h.fsm.store), 0);
+        fsm_close(&h.fsm);
+}
+
+/* Run raft's three snapshot steps; returns the serialized bytes (malloc'd). */
+static struct raft_buffer take_snapshot(struct harness *h, void (*between)(struct harness *))
+{
+        struct raft_fsm *rf = &h->fsm.raft_fsm;
+        struct raft_buffer *bufs = NULL, out;
+        unsigned n = 0;
+        assert_int_equal(rf->snapshot(rf, &bufs, &n), 0);
+        assert_int_equal(rf->snapshot(rf, &bufs, &n), RAFT_BUSY); /* one at a time */
+        if (between != NULL) {
+                between(h); /* the loop keeps applying while the thread serializes */
+        }
+        assert_int_equal(rf->snapshot_async(rf, &bufs, &n), 0);
+        assert_int_equal(n, 1);
+        out.len = bufs[0].len;
+        out.base = raft_malloc(out.len); /* restore takes a raft_malloc'd buffer */
+        memcpy(out.base, bufs[0].base, out.len);
+        assert_int_equal(rf->snapshot_finalize(rf, &bufs, &n), 0);
+        return out;
+}
+
+static void overwrite_everything(struct harness *h)
+{
+        char k[16];
+        for (int i = 0; i < 1000; i++) {
+                snprintf(k, sizeof k, "k%d", i);
+                op(h, i % 3 == 0 ? COMMAND_DELETE : COMMAND_PUT, k, i % 3 == 0 ? NULL : "later", 0);
+        }
+}
+
+static void test_snapshot_restore(void **state)
+{
+        struct harness a, b;
+        struct raft_buffer snap;
+        char k[16], v[32];
+        struct command c = {0};
+        static uint8_t big[8192], packed[8192];
+        size_t packed_len;
+        (void)state;
+        h_init(&a, 5);
+        for (int i = 0; i < 1000; i++) {
+                snprintf(k, sizeof k, "k%d", i);
+                snprintf(v, sizeof v, "value-%d", i);
+                op(&a, COMMAND_PUT, k, v, 0);
+        }
+        memset(big, 'z', sizeof big);
+        assert_int_equal(value_compress(big, sizeof big, packed, sizeof packed, &packed_len), 0);
+        c.type = COMMAND_PUT;
+        c.flags = COMMAND_F_LZ4;
+        c.key = (const uint8_t *)"big";
+        c.key_len = 3;
+        c.value = packed;
+        c.value_len = (uint32_t)packed_len;
+        c.value_raw_len = sizeof big;
+        apply(&a, &c);
+
+        snap = take_snapshot(&a, overwrite_everything);
+
+        h_init(&b, 5);
+        op(&b, COMMAND_PUT, "stale", "gone after restore", 0);
+        assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &snap), 0);
+        assert_int_equal(b.restored, 1);
+        assert_null(lookup(&b, "stale"));
+        assert_int_equal(store_count(b.fsm.store), 1001);
+        assert_int_equal(b.fsm.applied_index, 1001); /* state as of the freeze */
+        for (int i = 0; i < 1000; i++) {
+                const struct store_entry *e;
+                snprintf(k, sizeof k, "k%d", i);
+                snprintf(v, sizeof v, "value-%d", i);
+                e = lookup(&b, k);
+                assert_non_null(e);
+                assert_int_equal(e->value_len, strlen(v));
+                assert_memory_equal(store_entry_value(e), v, strlen(v));
+                assert_int_equal(e->create_index, (uint64_t)i + 1);
+                assert_int_equal(e->mod_index, (uint64_t)i + 1);
+        }
+        assert_true(store_entry_compressed(lookup(&b, "big")));
+        assert_int_equal(lookup(&b, "big")->value_raw_len, sizeof big);
+        fsm_close(&a.fsm);
+        fsm_close(&b.fsm);
+}
+
+static void test_restore_refuses_damage(void **state)
+{
+        struct harness a, b;
+        struct raft_buffer snap, copy;
+        (void)state;
+        h_init(&a, 1);
+        op(&a, COMMAND_PUT, "x", "1", 0);
+        snap = take_snapshot(&a, NULL);
+        h_init(&b, 1);
+        op(&b, COMMAND_PUT, "keep", "me", 0);
+        /* Flip one byte anywhere: the checksum catches it, the store is kept. */
+        for (size_t i = 0; i < snap.len; i += 7) {
+                copy.len = snap.len;
+                copy.base = raft_malloc(copy.len);
+                memcpy(copy.base, snap.base, snap.len);
+                ((uint8_t *)copy.base)[i] ^= 0x40;
+                assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &copy), RAFT_CORRUPT);
+                raft_free(copy.base); /* not taken on failure */
+                assert_non_null(lookup(&b, "keep"));
+        }
+        /* A snapshot of another partition is refused too. */
+        fsm_close(&b.fsm);
+        h_init(&b, 2);
+        assert_int_not_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &snap), 0);
+        raft_free(snap.base);
+        fsm_close(&a.fsm);
+        fsm_close(&b.fsm);
+}
+
+int main(void)
+{
+        log_setup(0, LOG_OFF);
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_apply_put_cas_delete),
+            cmocka_unit_test(test_undecodable_entry_is_a_noop),
+            cmocka_unit_test(test_snapshot_restore),
+            cmocka_unit_test(test_restore_refuses_damage),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

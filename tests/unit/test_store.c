@@ -1,0 +1,174 @@
+/* The partition store: versions, replace/delete, growth and shrinking with
+ * incremental rehashing, snapshot pinning, and out-of-memory leaving the
+ * table unchanged. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "keyhash.h"
+#include "store.h"
+#include "testlib.h"
+
+static int put(struct store *s, const char *k, const char *v, uint64_t index)
+{
+        return store_put(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k), v, (uint32_t)strlen(v),
+                         (uint32_t)strlen(v), index);
+}
+
+static const struct store_entry *get(struct store *s, const char *k)
+{
+        return store_get(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k));
+}
+
+static bool del(struct store *s, const char *k)
+{
+        return store_delete(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k));
+}
+
+static void test_versions(void **state)
+{
+        struct store *s;
+        const struct store_entry *e;
+        (void)state;
+        assert_int_equal(store_create(&s), 0);
+        assert_null(get(s, "a"));
+        assert_int_equal(put(s, "a", "1", 5), 0);
+        e = get(s, "a");
+        assert_non_null(e);
+        assert_int_equal(e->create_index, 5);
+        assert_int_equal(e->mod_index, 5);
+        assert_memory_equal(store_entry_value(e), "1", 1);
+        assert_int_equal(put(s, "a", "22", 9), 0);
+        e = get(s, "a");
+        assert_int_equal(e->create_index, 5); /* kept on replace */
+        assert_int_equal(e->mod_index, 9);
+        assert_int_equal(e->value_len, 2);
+        assert_int_equal(store_count(s), 1);
+        assert_int_equal(store_data_bytes(s), 3);
+        assert_true(del(s, "a"));
+        assert_false(del(s, "a"));
+        assert_null(get(s, "a"));
+        assert_int_equal(store_count(s), 0);
+        assert_int_equal(store_data_bytes(s), 0);
+        /* Re-created: a new create_index. */
+        assert_int_equal(put(s, "a", "3", 12), 0);
+        assert_int_equal(get(s, "a")->create_index, 12);
+        store_destroy(s);
+}
+
+static void test_binary_keys(void **state)
+{
+        struct store *s;
+        const uint8_t k1[3] = {0, 1, 0}, k2[3] = {0, 1, 1};
+        (void)state;
+        assert_int_equal(store_create(&s), 0);
+        assert_int_equal(store_put(s, key_hash(k1, 3), k1, 3, "x", 1, 1, 1), 0);
+        assert_int_equal(store_put(s, key_hash(k2, 3), k2, 3, "y", 1, 1, 2), 0);
+        assert_memory_equal(store_entry_value(store_get(s, key_hash(k1, 3), k1, 3)), "x", 1);
+        assert_memory_equal(store_entry_value(store_get(s, key_hash(k2, 3), k2, 3)), "y", 1);
+        store_destroy(s);
+}
+
+static void test_grow_and_shrink(void **state)
+{
+        struct store *s;
+        char k[32];
+        const int n = 100000;
+        (void)state;
+        assert_int_equal(store_create(&s), 0);
+        for (int i = 0; i < n; i++) {
+                snprintf(k, sizeof k, "key-%d", i);
+                assert_int_equal(put(s, k, k, (uint64_t)i + 1), 0);
+                /* Everything stays reachable while rehashing. */
+                if (i % 997 == 0) {
+                        for (int j = 0; j <= i; j += 101) {
+                                snprintf(k, sizeof k, "key-%d", j);
+                                assert_non_null(get(s, k));
+                        }
+                }
+        }
+        assert_int_equal(store_count(s), n);
+        for (int i = 0; i < n; i++) {
+                snprintf(k, sizeof k, "key-%d", i);
+                const struct store_entry *e = get(s, k);
+                assert_non_null(e);
+                assert_int_equal(e->mod_index, (uint64_t)i + 1);
+        }
+        for (int i = 0; i < n - 10; i++) {
+                snprintf(k, sizeof k, "key-%d", i);
+                assert_true(del(s, k));
+        }
+        assert_int_equal(store_count(s), 10);
+        for (int i = n - 10; i < n; i++) {
+                snprintf(k, sizeof k, "key-%d", i);
+                assert_non_null(get(s, k));
+        }
+        store_destroy(s);
+}
+
+static void test_freeze_pins_old_entries(void **state)
+{
+        struct store *s;
+        struct store_frozen f;
+        char k[16];
+        (void)state;
+        assert_int_equal(store_create(&s), 0);
+        for (int i = 0; i < 100; i++) {
+                snprintf(k, sizeof k, "k%d", i);
+                assert_int_equal(put(s, k, "old", 1), 0);
+        }
+        assert_int_equal(store_freeze(s, &f), 0);
+        assert_int_equal(f.n, 100);
+        /* Writes after the freeze change the table, not the frozen set. */
+        for (int i = 0; i < 100; i++) {
+                snprintf(k, sizeof k, "k%d", i);
+                if (i % 2 == 0) {
+                        assert_int_equal(put(s, k, "new!", 2), 0);
+                } else {
+                        assert_true(del(s, k));
+                }
+        }
+        for (size_t i = 0; i < f.n; i++) {
+                assert_int_equal(f.entries[i]->value_len, 3);
+                assert_memory_equal(store_entry_value(f.entries[i]), "old", 3);
+        }
+        store_unfreeze(&f); /* frees the replaced and deleted entries (ASan/LSan check) */
+        assert_int_equal(store_count(s), 50);
+        store_clear(s);
+        assert_int_equal(store_count(s), 0);
+        assert_int_equal(put(s, "after", "clear", 3), 0);
+        assert_non_null(get(s, "after"));
+        store_destroy(s);
+}
+
+static void test_out_of_memory_leaves_table_unchanged(void **state)
+{
+        struct store *s;
+        (void)state;
+        assert_int_equal(store_create(&s), 0);
+        assert_int_equal(put(s, "a", "1", 1), 0);
+        testlib_heap_fail(1, 0);
+        assert_int_equal(put(s, "a", "2", 2), TKV_ENOMEM);
+        assert_int_equal(put(s, "b", "2", 2), 0); /* only one failure armed */
+        testlib_heap_reset();
+        assert_int_equal(get(s, "a")->mod_index, 1);
+        assert_memory_equal(store_entry_value(get(s, "a")), "1", 1);
+        store_destroy(s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_versions),
+            cmocka_unit_test(test_binary_keys),
+            cmocka_unit_test(test_grow_and_shrink),
+            cmocka_unit_test(test_freeze_pins_old_entries),
+            cmocka_unit_test(test_out_of_memory_leaves_table_unchanged),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
