@@ -58,15 +58,16 @@ enum tkv_code {
         TKV_BUSY = 10,
         TKV_UNAVAILABLE = 11,
         TKV_INTERNAL = 12,
-        /* Client-side conditions. */
-        TKV_ECONNECT = 100, /* no endpoint could be reached */
-        TKV_EPROTOCOL = 101, /* the server sent something undecodable */
-        TKV_ENOMEM = 102,
-        TKV_ECLOSED = 103, /* the connection broke with the request in flight */
-        TKV_EUSAGE = 104,  /* bad arguments to a library call */
+        /* Client-side conditions. A write that was sent and got no answer
+         * is never reported with these: it completes OUTCOME_UNKNOWN. */
+        TKV_CONNECT_FAILED = 100,    /* no endpoint could be reached */
+        TKV_PROTOCOL_ERROR = 101,    /* the server sent something undecodable */
+        TKV_NO_MEMORY = 102,         /* the library could not allocate */
+        TKV_CONNECTION_CLOSED = 103, /* the connection broke with the read in flight */
+        TKV_USAGE_ERROR = 104,       /* bad arguments to a library call */
 };
 
-/* Stable upper-case name of a code ("NOT_FOUND", "ECONNECT"). */
+/* Stable upper-case name of a code ("NOT_FOUND", "CONNECT_FAILED"). */
 TKV_API const char *tkv_status_name(int code);
 
 enum tkv_consistency {
@@ -79,12 +80,17 @@ enum tkv_consistency {
 };
 
 /* Bits of tkv_read_options.session_flags. */
-#define TKV_READ_YOUR_WRITES 1u
-#define TKV_MONOTONIC_READS 2u
-#define TKV_MONOTONIC_WRITES 4u
+#define TKV_READ_YOUR_WRITES    1u
+#define TKV_MONOTONIC_READS     2u
+#define TKV_MONOTONIC_WRITES    4u
 #define TKV_WRITES_FOLLOW_READS 8u
 
-enum tkv_route { TKV_ROUTE_LEADER = 0, TKV_ROUTE_FOLLOWER_PREFERRED, TKV_ROUTE_NEAREST, TKV_ROUTE_ANY };
+enum tkv_route {
+        TKV_ROUTE_LEADER = 0,
+        TKV_ROUTE_FOLLOWER_PREFERRED,
+        TKV_ROUTE_NEAREST,
+        TKV_ROUTE_ANY
+};
 
 enum tkv_on_unmet {
         TKV_ON_UNMET_WAIT = 0,
@@ -149,6 +155,7 @@ struct tkv_partition_status {
         uint64_t last_index;
         uint64_t snapshot_index;
         uint64_t keys;
+        uint64_t bytes; /* key + value bytes in memory (values as stored, LZ4 or raw) */
         bool ready;
         uint32_t replicas[8];
         unsigned n_replicas;
@@ -201,7 +208,8 @@ TKV_API int tkv_client_create(const struct tkv_options *opts, struct tkv_client 
                               size_t errbuf_len);
 
 /* Close connections and free the client. Requests still in flight complete
- * with TKV_ECLOSED (their callbacks run inside this call). Safe on NULL. */
+ * inside this call: writes already sent with TKV_OUTCOME_UNKNOWN, everything
+ * else with TKV_CONNECTION_CLOSED. Safe on NULL. */
 TKV_API void tkv_client_destroy(struct tkv_client *c);
 
 /* Text of the last failure on this client. */

@@ -80,7 +80,7 @@ int command_decode(const void *data, size_t len, struct command *c)
         /* A compressed value is always smaller than its raw form (value.h),
          * so the store can tell compressed values by their lengths alone. */
         if ((c->flags & COMMAND_F_LZ4) ? c->value_len >= c->value_raw_len
-                                        : c->value_raw_len != c->value_len) {
+                                       : c->value_raw_len != c->value_len) {
                 return TKV_ECORRUPT;
         }
         c->key = p + COMMAND_HEADER_BYTES;

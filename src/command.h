@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COMMAND_VERSION 1
+#define COMMAND_VERSION      1
 #define COMMAND_HEADER_BYTES 64
 
 enum command_type {

@@ -36,7 +36,9 @@ struct config_option {
 };
 
 #define OPT(sec, field, type, min, max, def, help)                                                 \
-        {sec, #field, type, offsetof(struct config, field), min, max, def, help}
+        {                                                                                          \
+                sec, #field, type, offsetof(struct config, field), min, max, def, help             \
+        }
 
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
@@ -223,7 +225,8 @@ static int config_set(struct config *c, const struct config_option *o, const cha
                 return 0;
         case CONFIG_ADDR:
                 if (config_split_addr(value, host, &port) != 0) {
-                        err_msgf(errmsg, "not an IPv4 address with a port (example: 127.0.0.1:7001)");
+                        err_msgf(errmsg,
+                                 "not an IPv4 address with a port (example: 127.0.0.1:7001)");
                         return TKV_EINVAL;
                 }
                 break;
@@ -305,8 +308,9 @@ static int config_ini_node(struct config_ini_ctx *x, const char *section, const 
         } else if (strcmp(key, "peer_addr") == 0) {
                 dst = n->peer_addr;
         } else {
-                err_msgf(x->errmsg, "config: %s.%s: unknown key (node sections take client_addr "
-                                    "and peer_addr)",
+                err_msgf(x->errmsg,
+                         "config: %s.%s: unknown key (node sections take client_addr "
+                         "and peer_addr)",
                          section, key);
                 return TKV_EINVAL;
         }
@@ -516,7 +520,8 @@ static int config_resolve_nodes(struct config *c, bool client_flag, bool peer_fl
         strcpy(c->peer_addr, self->peer_addr);
         for (unsigned i = 0; i < c->n_nodes; i++) {
                 if (c->nodes[i].client_addr[0] == '\0' || c->nodes[i].peer_addr[0] == '\0') {
-                        err_msgf(errmsg, "config: [node.%u]: client_addr and peer_addr are required",
+                        err_msgf(errmsg,
+                                 "config: [node.%u]: client_addr and peer_addr are required",
                                  c->nodes[i].id);
                         return TKV_EINVAL;
                 }
@@ -536,29 +541,33 @@ static int config_validate(struct config *c, char *errmsg)
                 return TKV_EINVAL;
         }
         if (c->heartbeat_timeout_ms >= c->election_timeout_ms) {
-                err_msgf(errmsg, "config: raft.heartbeat_timeout_ms = %u: must be below "
-                                 "raft.election_timeout_ms (%u)",
+                err_msgf(errmsg,
+                         "config: raft.heartbeat_timeout_ms = %u: must be below "
+                         "raft.election_timeout_ms (%u)",
                          c->heartbeat_timeout_ms, c->election_timeout_ms);
                 return TKV_EINVAL;
         }
         /* A request carries a key and a value plus at most a few hundred
          * bytes of envelope; both limits must fit in one frame. */
         if (c->key_bytes_max + c->value_bytes_max + 1024 > c->frame_bytes_max) {
-                err_msgf(errmsg, "config: limits.frame_bytes_max = %llu: must exceed "
-                                 "key_bytes_max + value_bytes_max + 1KiB (%llu)",
+                err_msgf(errmsg,
+                         "config: limits.frame_bytes_max = %llu: must exceed "
+                         "key_bytes_max + value_bytes_max + 1KiB (%llu)",
                          (unsigned long long)c->frame_bytes_max,
                          (unsigned long long)(c->key_bytes_max + c->value_bytes_max + 1024));
                 return TKV_EINVAL;
         }
         if (c->request_timeout_ms > c->request_timeout_max_ms) {
-                err_msgf(errmsg, "config: server.request_timeout_ms = %u: above "
-                                 "server.request_timeout_max_ms (%u)",
+                err_msgf(errmsg,
+                         "config: server.request_timeout_ms = %u: above "
+                         "server.request_timeout_max_ms (%u)",
                          c->request_timeout_ms, c->request_timeout_max_ms);
                 return TKV_EINVAL;
         }
         if (log_level_parse(c->log_level) < 0) {
-                err_msgf(errmsg, "config: server.log_level = \"%s\": must be debug, info, warn, "
-                                 "error or off",
+                err_msgf(errmsg,
+                         "config: server.log_level = \"%s\": must be debug, info, warn, "
+                         "error or off",
                          c->log_level);
                 return TKV_EINVAL;
         }

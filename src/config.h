@@ -13,11 +13,11 @@
 
 #include "err.h"
 
-#define CONFIG_ADDR_BYTES 64
-#define CONFIG_PATH_BYTES 1024
-#define CONFIG_NODES_MAX 64
+#define CONFIG_ADDR_BYTES     64
+#define CONFIG_PATH_BYTES     1024
+#define CONFIG_NODES_MAX      64
 #define CONFIG_PARTITIONS_MAX 1024
-#define CONFIG_REPLICAS_MAX 7
+#define CONFIG_REPLICAS_MAX   7
 
 struct config_node {
         unsigned id;
@@ -35,7 +35,7 @@ struct config {
         /* [cluster] */
         char cluster_name[CONFIG_ADDR_BYTES];
         unsigned partitions;
-        unsigned replicas; /* 0 = min(3, number of nodes) until resolved */
+        unsigned replicas;                          /* 0 = min(3, number of nodes) until resolved */
         struct config_node nodes[CONFIG_NODES_MAX]; /* sorted by id after load */
         unsigned n_nodes;
 

@@ -151,14 +151,16 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 
 static bool conn_output_full(const struct conn *c)
 {
-        return buffer_len(&c->out) + buffer_len(&c->out_busy) > c->server->cfg->conn_output_bytes_max;
+        return buffer_len(&c->out) + buffer_len(&c->out_busy) >
+               c->server->cfg->conn_output_bytes_max;
 }
 
 static void conn_update_reading(struct conn *c)
 {
         bool want = !c->closing && !c->close_after_write && !c->draining;
-        if (want && c->paused && buffer_len(&c->out) + buffer_len(&c->out_busy) <=
-                                     c->server->cfg->conn_output_bytes_max / 2) {
+        if (want && c->paused &&
+            buffer_len(&c->out) + buffer_len(&c->out_busy) <=
+                c->server->cfg->conn_output_bytes_max / 2) {
                 c->paused = false;
                 uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
                 /* Frames received before the pause may be waiting. */
@@ -284,8 +286,9 @@ void conn_accept(struct server *s, uv_stream_t *listener)
                  * with id 0, then close. */
                 s->stats.conns_refused++;
                 rpc_answer_frame_error(c, s->state == SERVER_SERVING ? TKV_EBUSY : TKV_ESHUTDOWN,
-                                       s->state == SERVER_SERVING ? "too many connections (conns_max)"
-                                                                  : "node is not serving");
+                                       s->state == SERVER_SERVING
+                                           ? "too many connections (conns_max)"
+                                           : "node is not serving");
                 conn_close_after_write(c);
                 return;
         }

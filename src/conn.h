@@ -25,9 +25,9 @@ struct conn {
         unsigned inflight; /* requests dispatched, not yet answered */
         unsigned refs;     /* calls alive + 1 while the handle is open */
         bool writing;
-        bool paused;      /* reading stopped: too much unsent output */
-        bool draining;    /* server shutdown: no more reading */
-        bool closing;     /* uv_close called */
+        bool paused;   /* reading stopped: too much unsent output */
+        bool draining; /* server shutdown: no more reading */
+        bool closing;  /* uv_close called */
         bool close_after_write;
         uint64_t requests; /* requests dispatched */
 };

@@ -32,7 +32,7 @@ typedef void (*group_stop_cb)(struct group *g);
 
 /* A write in progress; embedded in the caller's request. */
 struct group_write {
-        struct queue link;     /* in g->writes_pending, then g->writes_waiting */
+        struct queue link;      /* in g->writes_pending, then g->writes_waiting */
         struct raft_buffer buf; /* encoded command; ours until proposed */
         uint64_t proposal_id;
         uint64_t index; /* Raft index once proposed */
@@ -48,9 +48,9 @@ struct group_read {
 
 struct group_params {
         uint32_t partition;
-        uint64_t proposer_seed;          /* random: makes proposal ids unique */
-        unsigned apply_batch_max;        /* buffers per raft_apply */
-        unsigned barriers_inflight_max;  /* read barriers in flight */
+        uint64_t proposer_seed;         /* random: makes proposal ids unique */
+        unsigned apply_batch_max;       /* buffers per raft_apply */
+        unsigned barriers_inflight_max; /* read barriers in flight */
         unsigned election_timeout_ms;
         unsigned heartbeat_timeout_ms;
         unsigned snapshot_threshold;

@@ -172,8 +172,9 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
         }
         if (conn->inflight >= cfg->inflight_per_conn_max) {
                 s->stats.answers_busy++;
-                snprintf(message, len, "%u requests in progress on this connection "
-                                       "(inflight_per_conn_max)",
+                snprintf(message, len,
+                         "%u requests in progress on this connection "
+                         "(inflight_per_conn_max)",
                          conn->inflight);
                 return TKV_EBUSY;
         }

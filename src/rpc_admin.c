@@ -48,6 +48,7 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->last_index = group_last_index(g);
         ps->snapshot_index = group_snapshot_index(g);
         ps->keys = group_store(g) != NULL ? store_count(group_store(g)) : 0;
+        ps->bytes = group_store(g) != NULL ? store_data_bytes(group_store(g)) : 0;
         ps->ready = g->ready && group_is_leader(g);
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
@@ -69,7 +70,8 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         (void)req;
         m.parts = tkv_calloc(s->n_hosted + 1, sizeof *m.parts);
         m.ptrs = tkv_calloc(s->n_hosted + 1, sizeof *m.ptrs);
-        m.replicas = tkv_calloc((size_t)(s->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
+        m.replicas =
+            tkv_calloc((size_t)(s->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
         if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL) {
                 rpc_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
                 goto out;
@@ -114,8 +116,8 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         Tunekv__V1__NodeInfo **node_ptrs = tkv_calloc(cfg->n_nodes, sizeof *node_ptrs);
         Tunekv__V1__PartitionInfo *parts = tkv_calloc(s->n_partitions, sizeof *parts);
         Tunekv__V1__PartitionInfo **part_ptrs = tkv_calloc(s->n_partitions, sizeof *part_ptrs);
-        uint32_t *replicas = tkv_calloc((size_t)s->n_partitions * CONFIG_REPLICAS_MAX,
-                                        sizeof *replicas);
+        uint32_t *replicas =
+            tkv_calloc((size_t)s->n_partitions * CONFIG_REPLICAS_MAX, sizeof *replicas);
 
         (void)req;
         if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||

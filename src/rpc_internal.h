@@ -15,14 +15,14 @@ struct server;
 /* A request in progress. Allocated by rpc_dispatch with room for the key,
  * freed when it is answered (and its group work is abandoned or done). */
 struct call {
-        struct conn *conn;     /* borrowed; counted in conn->refs */
+        struct conn *conn; /* borrowed; counted in conn->refs */
         struct server *server;
-        uint64_t id;           /* the client's request id */
+        uint64_t id; /* the client's request id */
         const struct rpc_method *method;
         struct deadline deadline;
-        struct group *group;   /* partition's group, for GET/writes */
+        struct group *group; /* partition's group, for GET/writes */
         uint32_t partition;
-        bool in_raft;          /* a write handed to group_propose */
+        bool in_raft; /* a write handed to group_propose */
         union {
                 struct group_write write;
                 struct group_read read;

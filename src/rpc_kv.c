@@ -19,9 +19,8 @@
 #include "server.h"
 #include "value.h"
 
-static const char *const rpc_kv_level_names[] = {"LINEARIZABLE", "SEQUENTIAL", "CAUSAL",
-                                                 "SESSION",      "BOUNDED_STALENESS",
-                                                 "EVENTUAL"};
+static const char *const rpc_kv_level_names[] = {"LINEARIZABLE", "SEQUENTIAL",        "CAUSAL",
+                                                 "SESSION",      "BOUNDED_STALENESS", "EVENTUAL"};
 
 static struct call *rpc_kv_call_of_read(struct group_read *r)
 {
@@ -298,7 +297,8 @@ static void rpc_kv_write(struct call *c, struct command *cmd, const ProtobufCBin
                 return;
         }
         if (cmd->value_len > value_max) {
-                rpc_answer_error(c, TKV_ETOOBIG, "%s: value of %u bytes exceeds value_bytes_max %llu",
+                rpc_answer_error(c, TKV_ETOOBIG,
+                                 "%s: value of %u bytes exceeds value_bytes_max %llu",
                                  c->method->name, cmd->value_len, (unsigned long long)value_max);
                 return;
         }

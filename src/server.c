@@ -63,8 +63,8 @@ static void server_deadline_arm(struct server *s)
                 return;
         }
         s->deadline_armed_ms = d->at_ms;
-        uv_timer_start(&s->deadline_timer, server_deadline_fire, d->at_ms > now ? d->at_ms - now : 0,
-                       0);
+        uv_timer_start(&s->deadline_timer, server_deadline_fire,
+                       d->at_ms > now ? d->at_ms - now : 0, 0);
 }
 
 int server_deadline_add(struct server *s, struct deadline *d)
@@ -107,8 +107,9 @@ static int server_check_marker(struct server *s)
                 fclose(f);
                 have[n] = '\0';
                 if (strcmp(have, want) != 0) {
-                        err_msgf(s->errmsg, "data dir %s belongs to another node or cluster "
-                                            "(%s says \"%.80s\")",
+                        err_msgf(s->errmsg,
+                                 "data dir %s belongs to another node or cluster "
+                                 "(%s says \"%.80s\")",
                                  cfg->data_dir, SERVER_MARKER, have);
                         return TKV_EINVAL;
                 }
@@ -269,6 +270,10 @@ static void server_close_handles(struct server *s)
 static void server_mux_closed(struct transport_mux *m)
 {
         struct server *s = QUEUE_DATA(m, struct server, mux);
+        /* A client that does not read its answers must not keep us alive. */
+        while (!queue_empty(&s->conns)) {
+                conn_close(QUEUE_DATA(queue_head(&s->conns), struct conn, link));
+        }
         server_close_handles(s);
 }
 
@@ -276,6 +281,7 @@ static void server_mux_closed(struct transport_mux *m)
 static void server_drain_progress(struct server *s, uint64_t now)
 {
         struct deadline *d;
+        struct queue *q;
 
         if (s->calls > 0 && now - s->drain_start_ms < s->cfg->shutdown_timeout_ms) {
                 return;
@@ -286,11 +292,12 @@ static void server_drain_progress(struct server *s, uint64_t now)
         }
         s->state = SERVER_STOPPING;
         LOGI(-1, "server: requests drained, closing partitions");
-        while (!queue_empty(&s->conns)) {
-                struct conn *c = QUEUE_DATA(queue_head(&s->conns), struct conn, link);
+        /* Answers already queued get their chance to reach the clients;
+         * server_mux_closed closes whatever is still open at the very end. */
+        for (q = queue_head(&s->conns); q != &s->conns;) {
+                struct conn *c = QUEUE_DATA(q, struct conn, link);
+                q = q->next; /* c may leave the list */
                 conn_flush(c);
-                queue_remove(&c->link);
-                queue_init(&c->link);
                 conn_close_after_write(c);
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
@@ -448,8 +455,9 @@ int server_start(struct server *s)
         uv_signal_start(&s->sigint, server_signal, SIGINT);
         s->started_ms = uv_now(s->loop);
         s->state = SERVER_SERVING;
-        LOGI(-1, "server: node %u listening on %s (clients) and %s (peers), %u of %u partitions "
-                 "local",
+        LOGI(-1,
+             "server: node %u listening on %s (clients) and %s (peers), %u of %u partitions "
+             "local",
              cfg->node_id, cfg->client_addr, cfg->peer_addr, s->n_hosted, s->n_partitions);
         return 0;
 }

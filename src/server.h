@@ -44,7 +44,7 @@ struct server {
         unsigned n_groups_open; /* groups not yet closed */
         struct queue conns;     /* struct conn */
         unsigned n_conns;
-        unsigned calls; /* requests in progress on all connections */
+        unsigned calls;     /* requests in progress on all connections */
         struct queue dirty; /* conns with answers to write */
         uv_prepare_t prepare;
         uv_check_t check;
@@ -55,7 +55,7 @@ struct server {
         uv_signal_t sigint;
         uint64_t started_ms;
         uint64_t drain_start_ms;
-        int ready_fd; /* -1 once readiness was reported */
+        int ready_fd;     /* -1 once readiness was reported */
         uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
         size_t scratch_bytes;
         uint64_t conn_serial;

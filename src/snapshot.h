@@ -33,8 +33,8 @@
 
 #include "store.h"
 
-#define SNAPSHOT_VERSION 1
-#define SNAPSHOT_HEADER_BYTES 48
+#define SNAPSHOT_VERSION            1
+#define SNAPSHOT_HEADER_BYTES       48
 #define SNAPSHOT_ENTRY_HEADER_BYTES 32
 
 struct snapshot_meta {

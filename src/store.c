@@ -13,7 +13,7 @@
 #include "heap.h"
 #include "keyhash.h"
 
-#define STORE_BITS_MIN 4
+#define STORE_BITS_MIN     4
 #define STORE_REHASH_STEPS 4 /* buckets moved per write while rehashing */
 
 struct store_table {

@@ -30,7 +30,7 @@
 
 static const uint8_t transport_magic[8] = {'T', 'K', 'V', 'P', 'E', 'E', 'R', '1'};
 
-#define TRANSPORT_HANDSHAKES_MAX 256
+#define TRANSPORT_HANDSHAKES_MAX       256
 #define TRANSPORT_HANDSHAKE_TIMEOUT_MS 5000
 
 /* An inbound connection reading its preamble. */
@@ -39,9 +39,9 @@ struct transport_handshake {
         uv_tcp_t *tcp; /* raft_malloc'd: raft frees it once it owns it */
         uint8_t header[TRANSPORT_PREAMBLE_BYTES];
         char address[TRANSPORT_ADDRESS_MAX + 1];
-        size_t got;      /* bytes of preamble + address received */
-        size_t need;     /* bytes expected so far (grows once the header is in) */
-        uint64_t start;  /* uv_now at accept */
+        size_t got;     /* bytes of preamble + address received */
+        size_t need;    /* bytes expected so far (grows once the header is in) */
+        uint64_t start; /* uv_now at accept */
         struct queue link;
 };
 

@@ -34,7 +34,7 @@
 #include "queue.h"
 
 #define TRANSPORT_PREAMBLE_BYTES 40
-#define TRANSPORT_ADDRESS_MAX 255
+#define TRANSPORT_ADDRESS_MAX    255
 
 struct transport_mux;
 typedef void (*transport_mux_close_cb)(struct transport_mux *m);

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -49,9 +51,10 @@ static void test_flags(void **state)
 {
         struct config c;
         char err[ERR_MSG_BYTES] = "";
-        const char *argv[] = {"tunekvd", "--node-id", "7", "--client-addr=127.0.0.1:9001",
-                              "--peer-addr", "127.0.0.1:9101", "--data-dir", "/tmp/x",
-                              "--value-bytes-max", "64KiB", "--ready-fd", "5"};
+        const char *argv[] = {
+            "tunekvd",           "--node-id",      "7",          "--client-addr=127.0.0.1:9001",
+            "--peer-addr",       "127.0.0.1:9101", "--data-dir", "/tmp/x",
+            "--value-bytes-max", "64KiB",          "--ready-fd", "5"};
         (void)state;
         assert_int_equal(load(&c, err, 12, argv), 0);
         assert_int_equal(c.node_id, 7);
@@ -117,7 +120,7 @@ static void test_file_then_flags(void **state)
         assert_int_equal(c.nodes[0].id, 1); /* sorted */
         assert_int_equal(c.nodes[2].id, 3);
         assert_string_equal(c.client_addr, "127.0.0.1:7002"); /* from [node.2] */
-        assert_int_equal(c.election_timeout_ms, 700);           /* flag wins */
+        assert_int_equal(c.election_timeout_ms, 700);         /* flag wins */
         assert_int_equal(c.partitions, 4);
         unsigned ids[CONFIG_REPLICAS_MAX];
         assert_int_equal(config_replicas_of(&c, 0, ids), 3);

@@ -8,7 +8,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <raft.h>
 #include <raft/fixture.h>
 #include <stdio.h>

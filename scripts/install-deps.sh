@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian packages tunekv needs to build and test; do nothing when
+# they are all present. Run as root (or with sudo) on Debian bookworm.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libuv1-dev libprotobuf-c-dev protobuf-c-compiler libraft-dev
+  liblz4-dev libcmocka-dev libxxhash-dev libinih-dev libssl-dev
+  clang-format python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,983 @@
+/* tunekv: the command-line client. It uses only include/tunekv.h, like any
+ * other program built on libtunekv.
+ *
+ * One invocation runs one command through the blocking API and reports it
+ * either for people (value on stdout, errors on stderr as
+ * "tunekv: get: NOT_FOUND: message") or, with --json, as exactly one JSON
+ * object on stdout. The exit code says which class of outcome it was (see
+ * tunekv_exit_code and --help), so scripts can tell "not there" from
+ * "maybe written" from "try again". */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tunekv.h"
+
+/* Exit codes, one per class of outcome. */
+enum {
+        TUNEKV_EXIT_OK = 0,
+        TUNEKV_EXIT_NOT_FOUND = 1,
+        TUNEKV_EXIT_CONDITION = 2,
+        TUNEKV_EXIT_USAGE = 3,
+        TUNEKV_EXIT_CONNECT = 4,
+        TUNEKV_EXIT_UNKNOWN = 5,
+        TUNEKV_EXIT_RETRY = 6,
+        TUNEKV_EXIT_INVALID = 7,
+        TUNEKV_EXIT_OTHER = 8,
+};
+
+/* A value read from stdin may not exceed what the library accepts. */
+#define TUNEKV_STDIN_BYTES_MAX (64u << 20)
+
+/* Long options without a short form. */
+enum {
+        OPT_ENDPOINTS = 256,
+        OPT_JSON,
+        OPT_TIMEOUT,
+        OPT_VERSION,
+        OPT_CONSISTENCY,
+        OPT_SESSION_FLAGS,
+        OPT_MIN_INDEX,
+        OPT_MAX_STALENESS,
+        OPT_MAX_LAG,
+        OPT_ROUTE,
+        OPT_ON_UNMET,
+        OPT_MAX_WAIT,
+        OPT_STRICT,
+        OPT_ACK,
+};
+
+/* Everything the command line asked for. */
+struct tunekv_args {
+        const char *endpoints; /* NULL: $TUNEKV_ENDPOINTS or the default */
+        bool json;
+        bool verbose;
+        unsigned timeout_ms; /* 0: the library's default */
+        struct tkv_read_options read;
+        const char *read_flag; /* first read option given, for errors */
+        struct tkv_write_options write;
+        const char *write_flag; /* first write option given, for errors */
+        const char *command;    /* canonical: put, get, delete, cas, status */
+        char **operands;        /* after the command */
+        int n_operands;
+};
+
+/* A keyword accepted by an option and the value it stands for. */
+struct tunekv_word {
+        const char *name;
+        int value;
+};
+
+static const struct tunekv_word tunekv_levels[] = {
+    {"linearizable", TKV_LINEARIZABLE},
+    {"sequential", TKV_SEQUENTIAL},
+    {"causal", TKV_CAUSAL},
+    {"session", TKV_SESSION},
+    {"bounded", TKV_BOUNDED_STALENESS},
+    {"eventual", TKV_EVENTUAL},
+    {NULL, 0},
+};
+
+static const struct tunekv_word tunekv_routes[] = {
+    {"leader", TKV_ROUTE_LEADER},
+    {"follower", TKV_ROUTE_FOLLOWER_PREFERRED},
+    {"nearest", TKV_ROUTE_NEAREST},
+    {"any", TKV_ROUTE_ANY},
+    {NULL, 0},
+};
+
+static const struct tunekv_word tunekv_on_unmet[] = {
+    {"wait", TKV_ON_UNMET_WAIT},
+    {"fail", TKV_ON_UNMET_FAIL},
+    {"forward", TKV_ON_UNMET_FORWARD_LEADER},
+    {"stale", TKV_ON_UNMET_SERVE_STALE_LABELLED},
+    {NULL, 0},
+};
+
+static const struct tunekv_word tunekv_acks[] = {
+    {"committed", TKV_ACK_COMMITTED},
+    {"all", TKV_ACK_ALL_REPLICAS},
+    {"leader", TKV_ACK_LEADER_ACCEPTED},
+    {NULL, 0},
+};
+
+static const struct tunekv_word tunekv_session_flags[] = {
+    {"ryw", TKV_READ_YOUR_WRITES},
+    {"mr", TKV_MONOTONIC_READS},
+    {"mw", TKV_MONOTONIC_WRITES},
+    {"wfr", TKV_WRITES_FOLLOW_READS},
+    {NULL, 0},
+};
+
+static const struct tunekv_word tunekv_roles[] = {
+    {"unavailable", TKV_ROLE_UNAVAILABLE},
+    {"follower", TKV_ROLE_FOLLOWER},
+    {"candidate", TKV_ROLE_CANDIDATE},
+    {"leader", TKV_ROLE_LEADER},
+    {NULL, 0},
+};
+
+static void tunekv_usage(FILE *f)
+{
+        fputs("Usage: tunekv [OPTIONS] COMMAND [ARGS]\n"
+              "\n"
+              "Commands:\n"
+              "  put KEY VALUE                      write VALUE (\"-\" reads it from stdin)\n"
+              "  get KEY                            read KEY\n"
+              "  del KEY | delete KEY               delete KEY\n"
+              "  cas KEY EXPECTED_VERSION VALUE     write VALUE if KEY's version is\n"
+              "                                     EXPECTED_VERSION (0: KEY must not exist)\n"
+              "  status                             the answering node and its partitions\n"
+              "\n"
+              "Options (before or after the command; \"--\" ends them):\n"
+              "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
+              "                            else 127.0.0.1:7001; IPv6 as [addr]:port)\n"
+              "  --json                    print one JSON object on stdout\n"
+              "  --timeout-ms N            deadline of the request (default 5000)\n"
+              "  -v, --verbose             more detail (get: the read receipt)\n"
+              "  -h, --help                this text\n"
+              "  --version                 print the version\n"
+              "\n"
+              "Read options (get):\n"
+              "  --consistency LEVEL       linearizable (default), sequential, causal,\n"
+              "                            session, bounded, eventual\n"
+              "  --session-flags F[,F...]  ryw, mr, mw, wfr (read-your-writes, monotonic\n"
+              "                            reads, monotonic writes, writes-follow-reads)\n"
+              "  --min-index N             serve only at an applied index >= N\n"
+              "  --max-staleness-ms N      bounded staleness: at most N ms old\n"
+              "  --max-lag-entries N       bounded staleness: at most N entries behind\n"
+              "  --route R                 leader (default), follower, nearest, any\n"
+              "  --on-unmet A              wait (default), fail, forward, stale\n"
+              "  --max-wait-ms N           how long on-unmet=wait may wait\n"
+              "  --strict                  fail rather than answer weaker than asked\n"
+              "\n"
+              "Write options (put, del, cas):\n"
+              "  --ack A                   committed (default), all, leader\n"
+              "\n"
+              "Exit codes:\n"
+              "  0  OK\n"
+              "  1  NOT_FOUND\n"
+              "  2  CONDITION_FAILED (cas)\n"
+              "  3  usage error\n"
+              "  4  cannot connect, or the connection closed (CONNECT_FAILED, CONNECTION_CLOSED)\n"
+              "  5  TIMEOUT or OUTCOME_UNKNOWN (a write may or may not have happened)\n"
+              "  6  retryable: NOT_LEADER, NO_QUORUM, BUSY, UNAVAILABLE, BOUND_UNMET\n"
+              "  7  INVALID_ARGUMENT or TOO_LARGE\n"
+              "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY)\n",
+              f);
+}
+
+static int tunekv_exit_code(int status)
+{
+        switch (status) {
+        case TKV_OK:
+                return TUNEKV_EXIT_OK;
+        case TKV_NOT_FOUND:
+                return TUNEKV_EXIT_NOT_FOUND;
+        case TKV_CONDITION_FAILED:
+                return TUNEKV_EXIT_CONDITION;
+        case TKV_USAGE_ERROR:
+                return TUNEKV_EXIT_USAGE;
+        case TKV_CONNECT_FAILED:
+        case TKV_CONNECTION_CLOSED:
+                return TUNEKV_EXIT_CONNECT;
+        case TKV_TIMEOUT:
+        case TKV_OUTCOME_UNKNOWN:
+                return TUNEKV_EXIT_UNKNOWN;
+        case TKV_NOT_LEADER:
+        case TKV_NO_QUORUM:
+        case TKV_BUSY:
+        case TKV_UNAVAILABLE:
+        case TKV_BOUND_UNMET:
+                return TUNEKV_EXIT_RETRY;
+        case TKV_INVALID_ARGUMENT:
+        case TKV_TOO_LARGE:
+                return TUNEKV_EXIT_INVALID;
+        default:
+                return TUNEKV_EXIT_OTHER;
+        }
+}
+
+static const char *tunekv_word_name(const struct tunekv_word *words, int value)
+{
+        for (; words->name != NULL; words++) {
+                if (words->value == value) {
+                        return words->name;
+                }
+        }
+        return "unknown";
+}
+
+/* ---- JSON ---- */
+
+/* Whether [s, s + len) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points above U+10FFFF). */
+static bool tunekv_utf8_valid(const unsigned char *s, size_t len)
+{
+        size_t i = 0;
+        size_t n;
+        uint32_t cp;
+
+        while (i < len) {
+                unsigned char b = s[i];
+                if (b < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (b >= 0xc2 && b <= 0xdf) {
+                        n = 1, cp = b & 0x1f;
+                } else if (b >= 0xe0 && b <= 0xef) {
+                        n = 2, cp = b & 0x0f;
+                } else if (b >= 0xf0 && b <= 0xf4) {
+                        n = 3, cp = b & 0x07;
+                } else {
+                        return false;
+                }
+                if (len - i - 1 < n) {
+                        return false;
+                }
+                for (size_t k = 1; k <= n; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80) {
+                                return false;
+                        }
+                        cp = cp << 6 | (s[i + k] & 0x3f);
+                }
+                if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                    (n == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+                        return false;
+                }
+                i += n + 1;
+        }
+        return true;
+}
+
+/* Print a JSON string literal of valid UTF-8 bytes. */
+static void tunekv_json_string(const void *data, size_t len)
+{
+        const unsigned char *s = data;
+        size_t i;
+
+        putchar('"');
+        for (i = 0; i < len; i++) {
+                switch (s[i]) {
+                case '"':
+                        fputs("\\\"", stdout);
+                        break;
+                case '\\':
+                        fputs("\\\\", stdout);
+                        break;
+                case '\n':
+                        fputs("\\n", stdout);
+                        break;
+                case '\r':
+                        fputs("\\r", stdout);
+                        break;
+                case '\t':
+                        fputs("\\t", stdout);
+                        break;
+                default:
+                        if (s[i] < 0x20 || s[i] == 0x7f) {
+                                printf("\\u%04x", s[i]);
+                        } else {
+                                putchar(s[i]);
+                        }
+                }
+        }
+        putchar('"');
+}
+
+static void tunekv_base64(const unsigned char *s, size_t len)
+{
+        static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t i;
+        uint32_t v;
+
+        putchar('"');
+        for (i = 0; i + 2 < len; i += 3) {
+                v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+                putchar(alphabet[v >> 18]);
+                putchar(alphabet[(v >> 12) & 63]);
+                putchar(alphabet[(v >> 6) & 63]);
+                putchar(alphabet[v & 63]);
+        }
+        if (i < len) {
+                v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
+                putchar(alphabet[v >> 18]);
+                putchar(alphabet[(v >> 12) & 63]);
+                putchar(i + 1 < len ? alphabet[(v >> 6) & 63] : '=');
+                putchar('=');
+        }
+        putchar('"');
+}
+
+/* Print ,"name":"..." for text, or ,"name_base64":"..." for other bytes. */
+static void tunekv_json_bytes(const char *name, const void *data, size_t len)
+{
+        if (tunekv_utf8_valid(data, len)) {
+                printf(",\"%s\":", name);
+                tunekv_json_string(data, len);
+        } else {
+                printf(",\"%s_base64\":", name);
+                tunekv_base64(data, len);
+        }
+}
+
+/* Print ,"name":"text", replacing bytes that are not UTF-8 (a message from
+ * a confused server must still give valid JSON). */
+static void tunekv_json_text(const char *name, const char *text)
+{
+        const char *t = text != NULL ? text : "";
+
+        if (tunekv_utf8_valid((const unsigned char *)t, strlen(t))) {
+                printf(",\"%s\":", name);
+                tunekv_json_string(t, strlen(t));
+                return;
+        }
+        printf(",\"%s\":\"", name);
+        for (; *t != '\0'; t++) {
+                putchar((unsigned char)*t >= 0x80 ? '?' : *t);
+        }
+        putchar('"');
+}
+
+/* {"command":"get","status":"OK" ... : the start every JSON answer shares. */
+static void tunekv_json_open(const struct tunekv_args *a, int status)
+{
+        printf("{\"command\":\"%s\",\"status\":\"%s\"", a->command != NULL ? a->command : "",
+               tkv_status_name(status));
+        if (a->n_operands > 0 && a->command != NULL && strcmp(a->command, "status") != 0) {
+                tunekv_json_bytes("key", a->operands[0], strlen(a->operands[0]));
+        }
+}
+
+static void tunekv_json_close(int status)
+{
+        printf(",\"exit_code\":%d}\n", tunekv_exit_code(status));
+}
+
+/* ---- Reporting ---- */
+
+/* The library prefixes its own messages with the operation ("get: ..."),
+ * which the CLI prints already. */
+static const char *tunekv_unprefixed(const char *message, const char *cmd)
+{
+        size_t len = strlen(cmd);
+
+        if (strncmp(message, cmd, len) == 0 && strncmp(message + len, ": ", 2) == 0) {
+                return message + len + 2;
+        }
+        return message;
+}
+
+/* Report a failed request (or a usage error, res NULL) and return the exit
+ * code for status. */
+static int tunekv_fail(const struct tunekv_args *a, int status, const char *message,
+                       const struct tkv_result *res)
+{
+        const char *cmd = a->command != NULL ? a->command : "";
+
+        if (a->json) {
+                tunekv_json_open(a, status);
+                tunekv_json_text("message", tunekv_unprefixed(message != NULL ? message : "", cmd));
+                if (res != NULL && res->leader_id != 0) {
+                        printf(",\"leader_id\":%" PRIu32, res->leader_id);
+                }
+                if (res != NULL && status == TKV_CONDITION_FAILED) {
+                        printf(",\"current_version\":%" PRIu64, res->current_version);
+                }
+                tunekv_json_close(status);
+                return tunekv_exit_code(status);
+        }
+        if (a->command != NULL) {
+                fprintf(stderr, "tunekv: %s: %s", cmd, tkv_status_name(status));
+        } else {
+                fprintf(stderr, "tunekv: %s", tkv_status_name(status));
+        }
+        if (message != NULL && message[0] != '\0') {
+                fprintf(stderr, ": %s", tunekv_unprefixed(message, cmd));
+        }
+        if (res != NULL && status == TKV_CONDITION_FAILED) {
+                fprintf(stderr, " (current version=%" PRIu64 ")", res->current_version);
+        }
+        if (res != NULL && res->leader_id != 0) {
+                fprintf(stderr, " (leader is node %" PRIu32 ")", res->leader_id);
+        }
+        fputc('\n', stderr);
+        if (status == TKV_USAGE_ERROR && res == NULL) {
+                fputs("Try 'tunekv --help'.\n", stderr);
+        }
+        return tunekv_exit_code(status);
+}
+
+static int tunekv_usage_error(const struct tunekv_args *a, const char *fmt, const char *arg)
+{
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), fmt, arg);
+        return tunekv_fail(a, TKV_USAGE_ERROR, msg, NULL);
+}
+
+/* ---- Argument parsing ---- */
+
+static int tunekv_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+        char *end = NULL;
+        unsigned long long v;
+
+        if (s[0] < '0' || s[0] > '9') {
+                return -1;
+        }
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v > max) {
+                return -1;
+        }
+        *out = v;
+        return 0;
+}
+
+static int tunekv_parse_word(const struct tunekv_word *words, const char *s, int *out)
+{
+        for (; words->name != NULL; words++) {
+                if (strcmp(words->name, s) == 0) {
+                        *out = words->value;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* "ryw,mr" into TKV_READ_YOUR_WRITES | TKV_MONOTONIC_READS. */
+static int tunekv_parse_flags(const char *s, unsigned *out)
+{
+        char word[16];
+        size_t len;
+        int bit;
+
+        *out = 0;
+        while (*s != '\0') {
+                len = strcspn(s, ",");
+                if (len == 0 || len >= sizeof(word)) {
+                        return -1;
+                }
+                memcpy(word, s, len);
+                word[len] = '\0';
+                if (tunekv_parse_word(tunekv_session_flags, word, &bit) != 0) {
+                        return -1;
+                }
+                *out |= (unsigned)bit;
+                s += len;
+                s += *s == ',';
+        }
+        return 0;
+}
+
+/* Apply one read option; returns 0 or -1 for a bad value. */
+static int tunekv_read_option(struct tkv_read_options *r, int opt, const char *v)
+{
+        uint64_t n = 0;
+        int w = 0;
+
+        switch (opt) {
+        case OPT_SESSION_FLAGS:
+                return tunekv_parse_flags(v, &r->session_flags);
+        case OPT_MIN_INDEX:
+                return tunekv_parse_u64(v, UINT64_MAX, &r->min_index);
+        case OPT_MAX_LAG:
+                return tunekv_parse_u64(v, UINT64_MAX, &r->max_lag_entries);
+        case OPT_STRICT:
+                r->strict = true;
+                return 0;
+        case OPT_MAX_STALENESS:
+        case OPT_MAX_WAIT:
+                if (tunekv_parse_u64(v, UINT_MAX, &n) != 0) {
+                        return -1;
+                }
+                *(opt == OPT_MAX_WAIT ? &r->max_wait_ms : &r->max_staleness_ms) = (unsigned)n;
+                return 0;
+        case OPT_CONSISTENCY:
+                if (tunekv_parse_word(tunekv_levels, v, &w) != 0) {
+                        return -1;
+                }
+                r->level = (enum tkv_consistency)w;
+                return 0;
+        case OPT_ROUTE:
+                if (tunekv_parse_word(tunekv_routes, v, &w) != 0) {
+                        return -1;
+                }
+                r->route = (enum tkv_route)w;
+                return 0;
+        case OPT_ON_UNMET:
+                if (tunekv_parse_word(tunekv_on_unmet, v, &w) != 0) {
+                        return -1;
+                }
+                r->on_unmet = (enum tkv_on_unmet)w;
+                return 0;
+        }
+        return -1;
+}
+
+static const struct option tunekv_options[] = {
+    {"endpoints", required_argument, NULL, OPT_ENDPOINTS},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"consistency", required_argument, NULL, OPT_CONSISTENCY},
+    {"session-flags", required_argument, NULL, OPT_SESSION_FLAGS},
+    {"min-index", required_argument, NULL, OPT_MIN_INDEX},
+    {"max-staleness-ms", required_argument, NULL, OPT_MAX_STALENESS},
+    {"max-lag-entries", required_argument, NULL, OPT_MAX_LAG},
+    {"route", required_argument, NULL, OPT_ROUTE},
+    {"on-unmet", required_argument, NULL, OPT_ON_UNMET},
+    {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {"ack", required_argument, NULL, OPT_ACK},
+    {NULL, 0, NULL, 0},
+};
+
+/* Long name of option opt, for messages. */
+static const char *tunekv_option_name(int opt)
+{
+        const struct option *o;
+
+        for (o = tunekv_options; o->name != NULL; o++) {
+                if (o->val == opt) {
+                        return o->name;
+                }
+        }
+        return "?";
+}
+
+/* Handle one option of getopt_long. Returns -1 to go on, else an exit code
+ * (help and version exit 0). */
+static int tunekv_option(struct tunekv_args *a, int opt, const char *v)
+{
+        uint64_t n = 0;
+        int w = 0;
+
+        switch (opt) {
+        case OPT_ENDPOINTS:
+                a->endpoints = v;
+                return -1;
+        case OPT_JSON:
+                a->json = true;
+                return -1;
+        case 'v':
+                a->verbose = true;
+                return -1;
+        case 'h':
+                tunekv_usage(stdout);
+                return TUNEKV_EXIT_OK;
+        case OPT_VERSION:
+                printf("tunekv %s\n", TKV_VERSION);
+                return TUNEKV_EXIT_OK;
+        case OPT_TIMEOUT:
+                if (tunekv_parse_u64(v, UINT32_MAX, &n) != 0 || n == 0) {
+                        return tunekv_usage_error(a,
+                                                  "--timeout-ms: expected 1..4294967295, "
+                                                  "got \"%s\"",
+                                                  v);
+                }
+                a->timeout_ms = (unsigned)n;
+                return -1;
+        case OPT_ACK:
+                if (tunekv_parse_word(tunekv_acks, v, &w) != 0) {
+                        return tunekv_usage_error(a,
+                                                  "--ack: expected committed, all or "
+                                                  "leader, got \"%s\"",
+                                                  v);
+                }
+                a->write.ack = (enum tkv_ack)w;
+                a->write_flag = a->write_flag != NULL ? a->write_flag : "--ack";
+                return -1;
+        case '?':
+                return tunekv_usage_error(a, "unknown option or missing value: %s", v);
+        }
+        if (tunekv_read_option(&a->read, opt, v) != 0) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "--%s: bad value \"%%s\"", tunekv_option_name(opt));
+                return tunekv_usage_error(a, msg, v != NULL ? v : "");
+        }
+        a->read_flag = a->read_flag != NULL ? a->read_flag : tunekv_option_name(opt);
+        return -1;
+}
+
+/* Whether argv asks for JSON; known before parsing so that even an early
+ * usage error comes out as JSON. */
+static bool tunekv_wants_json(int argc, char **argv)
+{
+        int i;
+
+        for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+                if (strcmp(argv[i], "--json") == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The canonical name of a command word, or NULL. */
+static const char *tunekv_command(const char *word, int *operands)
+{
+        static const struct {
+                const char *word;
+                const char *name;
+                int operands;
+        } commands[] = {
+            {"put", "put", 2},       {"get", "get", 1}, {"del", "delete", 1},
+            {"delete", "delete", 1}, {"cas", "cas", 3}, {"status", "status", 0},
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+                if (strcmp(commands[i].word, word) == 0) {
+                        *operands = commands[i].operands;
+                        return commands[i].name;
+                }
+        }
+        return NULL;
+}
+
+/* Check the command, its operand count and which options it may take. */
+static int tunekv_check_command(struct tunekv_args *a, char **rest, int n_rest)
+{
+        int want = 0;
+
+        if (n_rest == 0) {
+                return tunekv_usage_error(a, "%s", "no command (put, get, del, cas, status)");
+        }
+        a->command = tunekv_command(rest[0], &want);
+        if (a->command == NULL) {
+                return tunekv_usage_error(a, "unknown command \"%s\"", rest[0]);
+        }
+        a->operands = rest + 1;
+        a->n_operands = n_rest - 1;
+        if (a->n_operands != want) {
+                return tunekv_usage_error(a, "wrong number of arguments for %s", a->command);
+        }
+        if (a->read_flag != NULL && strcmp(a->command, "get") != 0) {
+                return tunekv_usage_error(a, "--%s applies to get only", a->read_flag);
+        }
+        if (a->write_flag != NULL &&
+            (strcmp(a->command, "get") == 0 || strcmp(a->command, "status") == 0)) {
+                return tunekv_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
+        }
+        return -1;
+}
+
+/* Parse argv into a. Returns -1 to run the command, else an exit code. */
+static int tunekv_parse_args(struct tunekv_args *a, int argc, char **argv)
+{
+        int opt;
+        int rv;
+
+        memset(a, 0, sizeof(*a));
+        a->json = tunekv_wants_json(argc, argv);
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "vh", tunekv_options, NULL)) != -1) {
+                rv = tunekv_option(a, opt, opt == '?' ? argv[optind - 1] : optarg);
+                if (rv >= 0) {
+                        return rv;
+                }
+        }
+        return tunekv_check_command(a, argv + optind, argc - optind);
+}
+
+/* ---- Commands ---- */
+
+/* Read all of stdin into a malloc'd buffer (transferred to the caller). */
+static int tunekv_read_stdin(char **out, size_t *out_len)
+{
+        size_t cap = 4096;
+        size_t len = 0;
+        size_t n;
+        char *buf = malloc(cap);
+        char *grown;
+
+        while (buf != NULL) {
+                n = fread(buf + len, 1, cap - len, stdin);
+                len += n;
+                if (n == 0) {
+                        if (ferror(stdin) || len > TUNEKV_STDIN_BYTES_MAX) {
+                                break;
+                        }
+                        *out = buf;
+                        *out_len = len;
+                        return 0;
+                }
+                if (len == cap) {
+                        if (cap > TUNEKV_STDIN_BYTES_MAX) {
+                                break;
+                        }
+                        grown = realloc(buf, cap * 2);
+                        if (grown == NULL) {
+                                break;
+                        }
+                        buf = grown;
+                        cap *= 2;
+                }
+        }
+        free(buf);
+        return -1;
+}
+
+static void tunekv_print_receipt(const struct tkv_receipt *r)
+{
+        printf("served by node %" PRIu32 " (%s), term %" PRIu64 ", applied %" PRIu64
+               ", level %s, staleness ",
+               r->node_id, tunekv_word_name(tunekv_roles, r->role), r->term, r->applied_index,
+               tunekv_word_name(tunekv_levels, r->level));
+        if (r->staleness_ms < 0) {
+                fputs("unknown", stdout);
+        } else {
+                printf("<=%" PRId64 "ms", r->staleness_ms);
+        }
+        printf(", lag %" PRIu64 " entries%s\n", r->lag_entries, r->fallback ? ", fallback" : "");
+}
+
+static void tunekv_json_receipt(const struct tkv_receipt *r)
+{
+        printf(",\"receipt\":{\"node_id\":%" PRIu32 ",\"role\":\"%s\",\"term\":%" PRIu64
+               ",\"applied_index\":%" PRIu64 ",\"level\":\"%s\",\"staleness_ms\":%" PRId64
+               ",\"lag_entries\":%" PRIu64 ",\"fallback\":%s,\"partition\":%" PRIu32 "}",
+               r->node_id, tunekv_word_name(tunekv_roles, r->role), r->term, r->applied_index,
+               tunekv_word_name(tunekv_levels, r->level), r->staleness_ms, r->lag_entries,
+               r->fallback ? "true" : "false", r->partition);
+}
+
+static int tunekv_cmd_get(struct tkv_client *c, const struct tunekv_args *a)
+{
+        const char *key = a->operands[0];
+        struct tkv_result res;
+        int status = tkv_get(c, key, strlen(key), &a->read, &res);
+
+        if (status == TKV_OK && !res.found) {
+                status = TKV_NOT_FOUND;
+        }
+        if (status != TKV_OK) {
+                status = tunekv_fail(a, status, res.message, &res);
+                tkv_result_release(&res);
+                return status;
+        }
+        if (a->json) {
+                tunekv_json_open(a, status);
+                printf(",\"found\":true");
+                tunekv_json_bytes("value", res.value, res.value_len);
+                printf(",\"version\":%" PRIu64 ",\"create_index\":%" PRIu64
+                       ",\"partition\":%" PRIu32,
+                       res.mod_index, res.create_index, res.partition);
+                tunekv_json_receipt(&res.receipt);
+                tunekv_json_close(status);
+        } else {
+                if (res.value_len > 0) {
+                        fwrite(res.value, 1, res.value_len, stdout);
+                }
+                printf("\nversion=%" PRIu64 " create_index=%" PRIu64 " partition=%" PRIu32 "\n",
+                       res.mod_index, res.create_index, res.partition);
+                if (a->verbose) {
+                        tunekv_print_receipt(&res.receipt);
+                }
+        }
+        tkv_result_release(&res);
+        return TUNEKV_EXIT_OK;
+}
+
+/* put, del and cas. */
+static int tunekv_cmd_write(struct tkv_client *c, const struct tunekv_args *a)
+{
+        const char *key = a->operands[0];
+        const char *value_arg = a->operands[a->n_operands - 1];
+        char *value = NULL;
+        size_t value_len = 0;
+        uint64_t expected = 0;
+        struct tkv_result res;
+        int exit_code = TUNEKV_EXIT_OK;
+        int status;
+
+        if (strcmp(a->command, "cas") == 0 &&
+            tunekv_parse_u64(a->operands[1], UINT64_MAX, &expected) != 0) {
+                return tunekv_usage_error(a, "cas: EXPECTED_VERSION must be a number, got \"%s\"",
+                                          a->operands[1]);
+        }
+        if (strcmp(a->command, "delete") != 0) {
+                if (strcmp(value_arg, "-") == 0) {
+                        if (tunekv_read_stdin(&value, &value_len) != 0) {
+                                return tunekv_usage_error(a, "%s",
+                                                          "cannot read the value "
+                                                          "from stdin (or it exceeds 64 MiB)");
+                        }
+                } else {
+                        value_len = strlen(value_arg);
+                }
+        }
+        if (strcmp(a->command, "put") == 0) {
+                status = tkv_put(c, key, strlen(key), value != NULL ? value : value_arg, value_len,
+                                 &a->write, &res);
+        } else if (strcmp(a->command, "cas") == 0) {
+                status = tkv_cas(c, key, strlen(key), expected, value != NULL ? value : value_arg,
+                                 value_len, &a->write, &res);
+        } else {
+                status = tkv_delete(c, key, strlen(key), &a->write, &res);
+        }
+        free(value);
+        if (status != TKV_OK) {
+                exit_code = tunekv_fail(a, status, res.message, &res);
+        } else if (a->json) {
+                tunekv_json_open(a, status);
+                printf(",\"version\":%" PRIu64 ",\"partition\":%" PRIu32, res.index, res.partition);
+                tunekv_json_close(status);
+        } else {
+                printf("OK %sversion=%" PRIu64, strcmp(a->command, "delete") == 0 ? "deleted " : "",
+                       res.index);
+                if (a->verbose) {
+                        printf(" partition=%" PRIu32, res.partition);
+                }
+                putchar('\n');
+        }
+        tkv_result_release(&res);
+        return exit_code;
+}
+
+/* "2h05m10s", or "12.3s" under a minute. */
+static void tunekv_format_uptime(uint64_t ms, char *out, size_t len)
+{
+        uint64_t s = ms / 1000;
+
+        if (s < 60) {
+                snprintf(out, len, "%.1fs", (double)ms / 1000.0);
+        } else if (s < 3600) {
+                snprintf(out, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+        } else if (s < 86400) {
+                snprintf(out, len, "%" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s", s / 3600,
+                         s / 60 % 60, s % 60);
+        } else {
+                snprintf(out, len, "%" PRIu64 "d%02" PRIu64 "h%02" PRIu64 "m", s / 86400,
+                         s / 3600 % 24, s / 60 % 60);
+        }
+}
+
+static void tunekv_print_status(const struct tkv_node_status *n)
+{
+        const struct tkv_partition_status *p;
+        char uptime[64];
+        unsigned i;
+
+        tunekv_format_uptime(n->uptime_ms, uptime, sizeof(uptime));
+        printf("node %" PRIu32 "  version %s  uptime %s  connections %" PRIu32
+               "  partitions %u of %" PRIu32 "\n",
+               n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count);
+        printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s\n", "PARTITION", "ROLE",
+               "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY");
+        for (i = 0; i < n->n_partitions; i++) {
+                p = &n->partitions[i];
+                printf("%9" PRIu32 "  %-11s  %6" PRIu32 "  %8" PRIu64 "  %10" PRIu64 "  %10" PRIu64
+                       "  %10" PRIu64 "  %10" PRIu64 "  %12" PRIu64 "  %5s\n",
+                       p->partition, tunekv_word_name(tunekv_roles, p->role), p->leader_id, p->term,
+                       p->commit_index, p->applied_index, p->last_index, p->keys, p->bytes,
+                       p->ready ? "yes" : "no");
+        }
+}
+
+static void tunekv_json_partition(const struct tkv_partition_status *p)
+{
+        unsigned i;
+
+        printf("{\"partition\":%" PRIu32 ",\"role\":\"%s\",\"leader_id\":%" PRIu32
+               ",\"term\":%" PRIu64 ",\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
+               ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64 ",\"keys\":%" PRIu64
+               ",\"bytes\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
+               p->partition, tunekv_word_name(tunekv_roles, p->role), p->leader_id, p->term,
+               p->commit_index, p->applied_index, p->last_index, p->snapshot_index, p->keys,
+               p->bytes, p->ready ? "true" : "false");
+        for (i = 0; i < p->n_replicas; i++) {
+                printf("%s%" PRIu32, i > 0 ? "," : "", p->replicas[i]);
+        }
+        printf("]}");
+}
+
+static void tunekv_json_status(const struct tkv_node_status *n)
+{
+        unsigned i;
+
+        printf(",\"node_id\":%" PRIu32, n->node_id);
+        tunekv_json_text("version", n->version);
+        printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"partition_count\":%" PRIu32
+               ",\"limits\":{\"frame_bytes_max\":%" PRIu32 ",\"key_bytes_max\":%" PRIu32
+               ",\"value_bytes_max\":%" PRIu32 ",\"inflight_per_conn_max\":%" PRIu32
+               ",\"conns_max\":%" PRIu32 "},\"partitions\":[",
+               n->uptime_ms, n->connections, n->partition_count, n->frame_bytes_max,
+               n->key_bytes_max, n->value_bytes_max, n->inflight_per_conn_max, n->conns_max);
+        for (i = 0; i < n->n_partitions; i++) {
+                if (i > 0) {
+                        putchar(',');
+                }
+                tunekv_json_partition(&n->partitions[i]);
+        }
+        putchar(']');
+}
+
+static int tunekv_cmd_status(struct tkv_client *c, const struct tunekv_args *a)
+{
+        struct tkv_result res;
+        int status = tkv_status(c, &res);
+
+        if (status != TKV_OK || res.node == NULL) {
+                status = tunekv_fail(a, status != TKV_OK ? status : TKV_PROTOCOL_ERROR, res.message,
+                                     &res);
+                tkv_result_release(&res);
+                return status;
+        }
+        if (a->json) {
+                tunekv_json_open(a, status);
+                tunekv_json_status(res.node);
+                tunekv_json_close(status);
+        } else {
+                tunekv_print_status(res.node);
+        }
+        tkv_result_release(&res);
+        return TUNEKV_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+        struct tunekv_args a;
+        struct tkv_options opts;
+        struct tkv_client *c = NULL;
+        char errbuf[512];
+        int rv;
+
+        rv = tunekv_parse_args(&a, argc, argv);
+        if (rv >= 0) {
+                goto cleanup;
+        }
+        memset(&opts, 0, sizeof(opts));
+        opts.endpoints = a.endpoints;
+        opts.timeout_ms = a.timeout_ms;
+        rv = tkv_client_create(&opts, &c, errbuf, sizeof(errbuf));
+        if (rv != TKV_OK) {
+                rv = tunekv_fail(&a, rv, errbuf, NULL);
+                goto cleanup;
+        }
+        if (strcmp(a.command, "get") == 0) {
+                rv = tunekv_cmd_get(c, &a);
+        } else if (strcmp(a.command, "status") == 0) {
+                rv = tunekv_cmd_status(c, &a);
+        } else {
+                rv = tunekv_cmd_write(c, &a);
+        }
+cleanup:
+        tkv_client_destroy(c);
+        if (fflush(stdout) != 0 && rv == TUNEKV_EXIT_OK) {
+                rv = TUNEKV_EXIT_OTHER;
+        }
+        return rv;
+}

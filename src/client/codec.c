@@ -1,0 +1,370 @@
+/* Request encoding and response decoding for libtunekv.
+ *
+ * Encoding builds a Tunekv__V1__Request on the stack whose byte fields point
+ * at the caller's key and value (no copy), packs it straight into the output
+ * buffer behind a frame header, and never allocates except to grow that
+ * buffer.
+ *
+ * Decoding unpacks a Tunekv__V1__Response with an allocator over tkv_malloc,
+ * turns it into a struct tkv_result that borrows from the unpacked message,
+ * hands that to a callback and frees the message before returning, so every
+ * unpack meets its free_unpacked here. Failure modes: bytes that are not a
+ * Response (TKV_PROTOCOL_ERROR: the caller drops the connection, since framing can
+ * no longer be trusted), and out of memory while unpacking (TKV_NO_MEMORY). */
+#include "codec.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "frame.h"
+#include "heap.h"
+#include "tunekv.pb-c.h"
+
+/* Body messages of one request, kept together on the encoder's stack. */
+struct codec_bodies {
+        Tunekv__V1__GetRequest get;
+        Tunekv__V1__PutRequest put;
+        Tunekv__V1__DeleteRequest del;
+        Tunekv__V1__CasRequest cas;
+        Tunekv__V1__StatusRequest status;
+        Tunekv__V1__ReadOptions read;
+        Tunekv__V1__WriteOptions write;
+};
+
+/* protobuf-c wants mutable pointers for bytes fields it only reads. */
+static ProtobufCBinaryData codec_bytes(const void *data, size_t len)
+{
+        ProtobufCBinaryData b;
+        b.len = len;
+        b.data = len > 0 ? (uint8_t *)(uintptr_t)data : NULL;
+        return b;
+}
+
+static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
+                                                   const struct tkv_read_options *o)
+{
+        if (o == NULL) {
+                return NULL;
+        }
+        tunekv__v1__read_options__init(ro);
+        ro->level = (Tunekv__V1__Consistency)o->level;
+        ro->session_flags = o->session_flags;
+        ro->min_index = o->min_index;
+        ro->max_staleness_ms = o->max_staleness_ms;
+        ro->max_lag_entries = o->max_lag_entries;
+        ro->route = (Tunekv__V1__Route)o->route;
+        ro->on_unmet = (Tunekv__V1__OnUnmet)o->on_unmet;
+        ro->max_wait_ms = o->max_wait_ms;
+        ro->strict = o->strict;
+        return ro;
+}
+
+static Tunekv__V1__WriteOptions *codec_write_options(Tunekv__V1__WriteOptions *wo,
+                                                     const struct tkv_write_options *o)
+{
+        if (o == NULL) {
+                return NULL;
+        }
+        tunekv__v1__write_options__init(wo);
+        wo->ack = (Tunekv__V1__Ack)o->ack;
+        return wo;
+}
+
+/* Point msg's oneof body at the matching member of b, filled from req. */
+static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
+                           const struct codec_request *req)
+{
+        ProtobufCBinaryData key = codec_bytes(req->key, req->key_len);
+        ProtobufCBinaryData value = codec_bytes(req->value, req->value_len);
+
+        switch (req->op) {
+        case CODEC_GET:
+                tunekv__v1__get_request__init(&b->get);
+                b->get.key = key;
+                b->get.options = codec_read_options(&b->read, req->read);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_GET;
+                msg->get = &b->get;
+                break;
+        case CODEC_PUT:
+                tunekv__v1__put_request__init(&b->put);
+                b->put.key = key;
+                b->put.value = value;
+                b->put.options = codec_write_options(&b->write, req->write);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+                msg->put = &b->put;
+                break;
+        case CODEC_DELETE:
+                tunekv__v1__delete_request__init(&b->del);
+                b->del.key = key;
+                b->del.options = codec_write_options(&b->write, req->write);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_DELETE;
+                msg->delete_ = &b->del;
+                break;
+        case CODEC_CAS:
+                tunekv__v1__cas_request__init(&b->cas);
+                b->cas.key = key;
+                b->cas.expected_version = req->expected_version;
+                b->cas.value = value;
+                b->cas.options = codec_write_options(&b->write, req->write);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_CAS;
+                msg->cas = &b->cas;
+                break;
+        case CODEC_STATUS:
+                tunekv__v1__status_request__init(&b->status);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_STATUS;
+                msg->status = &b->status;
+                break;
+        }
+}
+
+int codec_encode_request(struct buffer *out, const struct codec_request *req)
+{
+        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+        struct codec_bodies bodies;
+        size_t body_len;
+        uint8_t *p;
+
+        msg.id = req->id;
+        msg.timeout_ms = req->timeout_ms;
+        codec_set_body(&msg, &bodies, req);
+        body_len = tunekv__v1__request__get_packed_size(&msg);
+        if (body_len > CODEC_FRAME_BYTES_MAX) {
+                return TKV_USAGE_ERROR;
+        }
+        if (buffer_reserve(out, FRAME_HEADER_BYTES + body_len) != 0) {
+                return TKV_NO_MEMORY;
+        }
+        p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
+        frame_put_header(p, (uint32_t)body_len);
+        tunekv__v1__request__pack(&msg, p + FRAME_HEADER_BYTES);
+        return TKV_OK;
+}
+
+/* ---- Decoding ---- */
+
+/* Remembers whether an allocation failed, to tell TKV_NO_MEMORY from garbage
+ * when unpack returns NULL. */
+struct codec_alloc_state {
+        int failed;
+};
+
+static void *codec_pb_alloc(void *data, size_t size)
+{
+        struct codec_alloc_state *state = data;
+        void *p = tkv_malloc(size);
+        if (p == NULL) {
+                state->failed = 1;
+        }
+        return p;
+}
+
+static void codec_pb_free(void *data, void *p)
+{
+        (void)data;
+        tkv_free(p);
+}
+
+static void codec_receipt_fill(struct tkv_receipt *r, const Tunekv__V1__ReadReceipt *m)
+{
+        memset(r, 0, sizeof(*r));
+        r->staleness_ms = -1;
+        if (m == NULL) {
+                return;
+        }
+        r->node_id = m->node_id;
+        r->role = (enum tkv_role)m->role;
+        r->term = m->term;
+        r->applied_index = m->applied_index;
+        r->level = (enum tkv_consistency)m->level;
+        r->staleness_ms = m->staleness_ms;
+        r->lag_entries = m->lag_entries;
+        r->fallback = m->fallback;
+        r->partition = m->partition;
+}
+
+/* The body-independent part: status, message, leader hint. unknown holds the
+ * message for a status this client does not know. */
+static void codec_envelope_fill(struct tkv_result *res, const Tunekv__V1__Response *m,
+                                char *unknown, size_t unknown_len)
+{
+        int status = (int)m->status;
+
+        res->status = status;
+        res->message = m->message != NULL ? m->message : "";
+        if (status < (int)TUNEKV__V1__STATUS__STATUS_OK ||
+            status > (int)TUNEKV__V1__STATUS__STATUS_INTERNAL) {
+                snprintf(unknown, unknown_len, "unknown status %d in the server's answer", status);
+                res->status = TKV_PROTOCOL_ERROR;
+                res->message = unknown;
+        }
+        if (m->leader_hint != NULL) {
+                res->leader_id = m->leader_hint->node_id;
+        }
+}
+
+/* Fill res from m; res borrows m's strings and bytes. */
+static void codec_result_fill(struct tkv_result *res, const Tunekv__V1__Response *m, char *unknown,
+                              size_t unknown_len)
+{
+        const Tunekv__V1__GetResponse *get;
+        const Tunekv__V1__WriteResponse *write;
+
+        memset(res, 0, sizeof(*res));
+        codec_envelope_fill(res, m, unknown, unknown_len);
+        codec_receipt_fill(&res->receipt, NULL);
+        if (m->body_case == TUNEKV__V1__RESPONSE__BODY_GET && m->get != NULL) {
+                get = m->get;
+                res->found = get->found;
+                if (get->found) {
+                        res->value = get->value.data != NULL ? (const void *)get->value.data : "";
+                        res->value_len = get->value.len;
+                }
+                res->create_index = get->create_index;
+                res->mod_index = get->mod_index;
+                codec_receipt_fill(&res->receipt, get->receipt);
+                res->partition = res->receipt.partition;
+        } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_WRITE && m->write != NULL) {
+                write = m->write;
+                res->index = write->index;
+                res->current_version = write->current_version;
+                res->partition = write->partition;
+        }
+}
+
+static void codec_partition_fill(struct tkv_partition_status *p,
+                                 const Tunekv__V1__PartitionStatus *m)
+{
+        size_t i;
+
+        memset(p, 0, sizeof(*p));
+        if (m == NULL) {
+                return;
+        }
+        p->partition = m->partition;
+        p->role = (enum tkv_role)m->role;
+        p->leader_id = m->leader_id;
+        p->term = m->term;
+        p->commit_index = m->commit_index;
+        p->applied_index = m->applied_index;
+        p->last_index = m->last_index;
+        p->snapshot_index = m->snapshot_index;
+        p->keys = m->keys;
+        p->bytes = m->bytes;
+        p->ready = m->ready;
+        for (i = 0; i < m->n_replicas && i < sizeof(p->replicas) / sizeof(p->replicas[0]); i++) {
+                p->replicas[i] = m->replicas[i];
+        }
+        p->n_replicas = (unsigned)i;
+}
+
+/* One block holding the node, its partitions and its version string. */
+static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse *m)
+{
+        const char *version = m->version != NULL ? m->version : "";
+        size_t version_len = strlen(version);
+        size_t n = m->n_partitions;
+        struct tkv_node_status *node;
+        char *version_copy;
+        size_t i;
+
+        node = tkv_malloc(sizeof(*node) + n * sizeof(node->partitions[0]) + version_len + 1);
+        if (node == NULL) {
+                return NULL;
+        }
+        memset(node, 0, sizeof(*node));
+        node->partitions = n > 0 ? (struct tkv_partition_status *)(node + 1) : NULL;
+        node->n_partitions = (unsigned)n;
+        for (i = 0; i < n; i++) {
+                codec_partition_fill(&node->partitions[i], m->partitions[i]);
+        }
+        version_copy = (char *)((struct tkv_partition_status *)(node + 1) + n);
+        memcpy(version_copy, version, version_len + 1);
+        node->version = version_copy;
+        node->node_id = m->node_id;
+        node->uptime_ms = m->uptime_ms;
+        node->connections = m->connections;
+        node->partition_count = m->partition_count;
+        if (m->limits != NULL) {
+                node->frame_bytes_max = m->limits->frame_bytes_max;
+                node->key_bytes_max = m->limits->key_bytes_max;
+                node->value_bytes_max = m->limits->value_bytes_max;
+                node->inflight_per_conn_max = m->limits->inflight_per_conn_max;
+                node->conns_max = m->limits->conns_max;
+        }
+        return node;
+}
+
+static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
+{
+        switch (m->body_case) {
+        case TUNEKV__V1__RESPONSE__BODY__NOT_SET:
+                return CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_GET:
+                return m->get != NULL ? CODEC_BODY_GET : CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_WRITE:
+                return m->write != NULL ? CODEC_BODY_WRITE : CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_STATUS_INFO:
+                return m->status_info != NULL ? CODEC_BODY_STATUS : CODEC_BODY_NONE;
+        default:
+                return CODEC_BODY_OTHER;
+        }
+}
+
+int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
+{
+        struct codec_alloc_state state = {0};
+        ProtobufCAllocator allocator = {codec_pb_alloc, codec_pb_free, &state};
+        Tunekv__V1__Response *msg = NULL;
+        struct tkv_node_status *node = NULL;
+        struct tkv_result res;
+        char unknown[96];
+        int rv = TKV_OK;
+
+        msg = tunekv__v1__response__unpack(&allocator, len, data);
+        if (msg == NULL) {
+                rv = state.failed ? TKV_NO_MEMORY : TKV_PROTOCOL_ERROR;
+                goto cleanup;
+        }
+        codec_result_fill(&res, msg, unknown, sizeof(unknown));
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_STATUS_INFO && msg->status_info != NULL) {
+                node = codec_node_build(msg->status_info);
+                if (node == NULL) {
+                        res.status = TKV_NO_MEMORY;
+                        res.message = "out of memory decoding a STATUS answer";
+                }
+                res.node = node;
+        }
+        cb(arg, msg->id, codec_body_kind(msg), &res);
+cleanup:
+        tkv_free(node);
+        if (msg != NULL) {
+                tunekv__v1__response__free_unpacked(msg, &allocator);
+        }
+        return rv;
+}
+
+size_t codec_node_bytes(const struct tkv_node_status *node)
+{
+        const char *version = node->version != NULL ? node->version : "";
+        return sizeof(*node) + node->n_partitions * sizeof(node->partitions[0]) + strlen(version) +
+               1;
+}
+
+struct tkv_node_status *codec_node_copy(void *mem, const struct tkv_node_status *node)
+{
+        struct tkv_node_status *copy = mem;
+        struct tkv_partition_status *parts = (struct tkv_partition_status *)(copy + 1);
+        const char *version = node->version != NULL ? node->version : "";
+        char *version_copy = (char *)(parts + node->n_partitions);
+
+        *copy = *node;
+        copy->partitions = NULL;
+        if (node->n_partitions > 0) {
+                memcpy(parts, node->partitions, node->n_partitions * sizeof(parts[0]));
+                copy->partitions = parts;
+        }
+        memcpy(version_copy, version, strlen(version) + 1);
+        copy->version = version_copy;
+        return copy;
+}

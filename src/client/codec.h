@@ -1,0 +1,80 @@
+/* Client side of the wire protocol: requests into frames, response frames
+ * into struct tkv_result. No I/O and no client state here; the generated
+ * protobuf-c types stay inside codec.c.
+ *
+ * Errors are the public enum tkv_code of include/tunekv.h, not the TKV_E*
+ * codes of src/err.h: both headers define TKV_NO_MEMORY, so a file that fills a
+ * struct tkv_result cannot include err.h. */
+#ifndef TKV_CLIENT_CODEC_H
+#define TKV_CLIENT_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+#include "tunekv.h"
+
+/* Client-side bounds. The server enforces its own, smaller limits and answers
+ * TOO_LARGE; these only keep a caller's mistake from allocating gigabytes. */
+#define CODEC_FRAME_BYTES_MAX (64u << 20) /* largest frame sent or accepted */
+#define CODEC_KEY_BYTES_MAX   (64u << 10)
+/* Leaves room for the key and the envelope inside one frame. */
+#define CODEC_VALUE_BYTES_MAX (CODEC_FRAME_BYTES_MAX - (1u << 20))
+
+enum codec_op { CODEC_GET, CODEC_PUT, CODEC_DELETE, CODEC_CAS, CODEC_STATUS };
+
+/* Everything one request frame carries. Pointers are borrowed. */
+struct codec_request {
+        enum codec_op op;
+        uint64_t id;
+        uint32_t timeout_ms; /* envelope deadline */
+        const void *key;     /* GET, PUT, DELETE, CAS */
+        size_t key_len;
+        const void *value; /* PUT, CAS */
+        size_t value_len;
+        uint64_t expected_version;             /* CAS */
+        const struct tkv_read_options *read;   /* GET; NULL: no ReadOptions */
+        const struct tkv_write_options *write; /* writes; NULL: no WriteOptions */
+};
+
+/* Append the frame of req (length header plus packed Request) to out; out is
+ * left unchanged on failure. Returns TKV_OK, TKV_USAGE_ERROR if the frame would
+ * exceed CODEC_FRAME_BYTES_MAX, or TKV_NO_MEMORY. req is borrowed. */
+int codec_encode_request(struct buffer *out, const struct codec_request *req);
+
+/* Which body a response carried, so the caller can check that it answers
+ * the kind of request it was sent for. */
+enum codec_body {
+        CODEC_BODY_NONE,   /* no body: usual for errors */
+        CODEC_BODY_GET,    /* GetResponse */
+        CODEC_BODY_WRITE,  /* WriteResponse */
+        CODEC_BODY_STATUS, /* StatusResponse; res->node is set */
+        CODEC_BODY_OTHER,  /* a body this client never asks for */
+};
+
+/* Called once per decoded response. res and everything it points to are
+ * borrowed for the duration of the call (value points into the unpacked
+ * message, node into a block freed right after). */
+typedef void (*codec_response_cb)(void *arg, uint64_t id, enum codec_body body,
+                                  const struct tkv_result *res);
+
+/* Decode the body of one response frame (without its length header) and pass
+ * it to cb. Returns TKV_OK once cb ran, TKV_PROTOCOL_ERROR if the bytes are not a
+ * Response, or TKV_NO_MEMORY if decoding ran out of memory; cb does not run on
+ * an error return. data is borrowed.
+ *
+ * A response that decodes but carries an unknown status becomes
+ * TKV_PROTOCOL_ERROR for that one request; a STATUS answer whose node block cannot
+ * be allocated becomes TKV_NO_MEMORY for that one request. */
+int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg);
+
+/* A struct tkv_node_status and what it points to (partitions, version) live
+ * in one allocation, so a node is copied with one tkv_malloc and freed with
+ * one tkv_free. Bytes such a block needs for a copy of node. */
+size_t codec_node_bytes(const struct tkv_node_status *node);
+
+/* Copy node into mem, which has codec_node_bytes(node) bytes and malloc
+ * alignment; returns mem as a node. node is borrowed. */
+struct tkv_node_status *codec_node_copy(void *mem, const struct tkv_node_status *node);
+
+#endif

@@ -1,0 +1,588 @@
+/* Bad input gets a clear error, and nothing is lost. Raw sockets throw at a
+ * running tunekvd: random bytes, a 2^31 length prefix, a truncated frame
+ * then a close, an undecodable payload, an unknown operation, an empty key,
+ * a key and a value one byte over their limits, more requests than the
+ * in-flight limit, more connections than allowed, and 10 000 requests
+ * pipelined without reading the answers. After each one the daemon is
+ * alive, another client is served, and the data acknowledged before the
+ * test reads back intact. Built with ASan/UBSan in scripts/test.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "daemon.h"
+#include "testlib.h"
+#include "tunekv.h"
+#include "tunekv.pb-c.h"
+
+#define INFLIGHT_MAX 1024 /* the default */
+#define CONNS_MAX    16
+#define CANARIES     100
+
+static char dir[256];
+static struct daemon d;
+static struct tkv_client *good;
+
+/* ------------------------------------------------------------------------ */
+/* Raw protocol helpers */
+
+static int raw_connect(void)
+{
+        struct sockaddr_in sa;
+        struct timeval tv = {20, 0};
+        char host[64];
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        char *colon;
+
+        snprintf(host, sizeof host, "%s", d.client_addr);
+        colon = strrchr(host, ':');
+        *colon = '\0';
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)atoi(colon + 1));
+        inet_pton(AF_INET, host, &sa.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        /* A hang shows up as a failed read, not a stuck test. */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        return fd;
+}
+
+static void raw_write(int fd, const void *data, size_t len)
+{
+        const uint8_t *p = data;
+        while (len > 0) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+                assert_true(n > 0);
+                p += n;
+                len -= (size_t)n;
+        }
+}
+
+/* Frame a packed request into out (appended). */
+static void frame_request(struct buffer *out, const Tunekv__V1__Request *req)
+{
+        size_t len = tunekv__v1__request__get_packed_size(req);
+        uint8_t *p;
+        assert_int_equal(buffer_reserve(out, 4 + len), 0);
+        p = buffer_extend(out, 4 + len);
+        put_be32(p, (uint32_t)len);
+        tunekv__v1__request__pack(req, p + 4);
+}
+
+static void send_request(int fd, const Tunekv__V1__Request *req)
+{
+        struct buffer b;
+        buffer_init(&b);
+        frame_request(&b, req);
+        raw_write(fd, buffer_data(&b), buffer_len(&b));
+        buffer_free(&b);
+}
+
+static bool read_exact(int fd, uint8_t *p, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = recv(fd, p, len, 0);
+                if (n <= 0) {
+                        return false;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return true;
+}
+
+/* Next answer, or NULL when the server closed the connection. */
+static Tunekv__V1__Response *read_response(int fd)
+{
+        uint8_t h[4];
+        uint8_t *body;
+        uint32_t len;
+        Tunekv__V1__Response *r;
+
+        if (!read_exact(fd, h, 4)) {
+                return NULL;
+        }
+        len = get_be32(h);
+        assert_true(len < (64u << 20));
+        body = malloc(len + 1);
+        assert_true(read_exact(fd, body, len));
+        r = tunekv__v1__response__unpack(NULL, len, body);
+        free(body);
+        assert_non_null(r); /* whatever we send, answers are well-formed */
+        return r;
+}
+
+/* Expect one answer with this id and status, and return its message. */
+static void expect_answer(int fd, uint64_t id, Tunekv__V1__Status status, const char *needle)
+{
+        Tunekv__V1__Response *r = read_response(fd);
+        assert_non_null(r);
+        assert_int_equal(r->id, id);
+        if (r->status != status) {
+                fail_msg("answer %llu: status %d, expected %d (%s)", (unsigned long long)r->id,
+                         r->status, status, r->message);
+        }
+        if (needle != NULL && strstr(r->message, needle) == NULL) {
+                fail_msg("message \"%s\" lacks \"%s\"", r->message, needle);
+        }
+        tunekv__v1__response__free_unpacked(r, NULL);
+}
+
+static void expect_closed(int fd)
+{
+        uint8_t b;
+        ssize_t n = recv(fd, &b, 1, 0);
+        assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+        close(fd);
+}
+
+static void get_request(Tunekv__V1__Request *req, Tunekv__V1__GetRequest *get, uint64_t id,
+                        const void *key, size_t key_len)
+{
+        tunekv__v1__request__init(req);
+        tunekv__v1__get_request__init(get);
+        req->id = id;
+        req->body_case = TUNEKV__V1__REQUEST__BODY_GET;
+        req->get = get;
+        get->key.data = (uint8_t *)key;
+        get->key.len = key_len;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The promise checked after every case */
+
+static void still_serving(void)
+{
+        struct tkv_result r;
+        char k[32];
+        assert_true(daemon_alive(&d));
+        for (int i = 0; i < CANARIES; i += 9) {
+                snprintf(k, sizeof k, "canary-%d", i);
+                assert_int_equal(tkv_get(good, k, strlen(k), NULL, &r), TKV_OK);
+                assert_int_equal(r.value_len, strlen(k));
+                assert_memory_equal(r.value, k, r.value_len);
+                tkv_result_release(&r);
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cases */
+
+static void test_random_bytes(void **state)
+{
+        uint8_t junk[4096];
+        unsigned seed = 2024;
+        (void)state;
+        for (int round = 0; round < 20; round++) {
+                int fd = raw_connect();
+                Tunekv__V1__Response *r;
+                for (size_t i = 0; i < sizeof junk; i++) {
+                        junk[i] = (uint8_t)rand_r(&seed);
+                }
+                raw_write(fd, junk, sizeof junk);
+                shutdown(fd, SHUT_WR);
+                /* Whatever comes back is a well-formed error, then the close. */
+                while ((r = read_response(fd)) != NULL) {
+                        assert_int_not_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
+                        tunekv__v1__response__free_unpacked(r, NULL);
+                }
+                close(fd);
+        }
+        still_serving();
+}
+
+static void test_huge_length_prefix(void **state)
+{
+        const uint8_t h[4] = {0x80, 0, 0, 0};  /* 2^31 */
+        const uint8_t h2[4] = {0, 0x40, 0, 1}; /* frame_bytes_max + 1 */
+        int fd = raw_connect();
+        (void)state;
+        raw_write(fd, h, 4);
+        expect_answer(fd, 0, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "frame_bytes_max");
+        expect_closed(fd);
+        fd = raw_connect();
+        raw_write(fd, h2, 4);
+        expect_answer(fd, 0, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, NULL);
+        expect_closed(fd);
+        still_serving();
+}
+
+static void test_truncated_frame_then_close(void **state)
+{
+        const uint8_t partial[4 + 10] = {0, 0, 0, 100, 8, 1};
+        (void)state;
+        for (int i = 0; i < 10; i++) {
+                int fd = raw_connect();
+                raw_write(fd, partial, sizeof partial);
+                close(fd);
+        }
+        still_serving();
+}
+
+static void test_undecodable_payload(void **state)
+{
+        const uint8_t f[4 + 3] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+        int fd = raw_connect();
+        (void)state;
+        raw_write(fd, f, sizeof f);
+        expect_answer(fd, 0, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "undecodable");
+        expect_closed(fd);
+        still_serving();
+}
+
+static void test_unknown_operation(void **state)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        /* Field 30 (not in the protocol) as a varint: decodes, sets no body. */
+        const uint8_t future[4 + 5] = {0, 0, 0, 5, 0x08, 0x58, 0xf0, 0x01, 0x01};
+        int fd = raw_connect();
+        (void)state;
+        req.id = 77;
+        send_request(fd, &req);
+        expect_answer(fd, 77, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "unknown operation");
+        raw_write(fd, future, sizeof future);
+        expect_answer(fd, 88, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "unknown operation");
+        /* The connection stays usable. */
+        req.id = 99;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_STATUS;
+        Tunekv__V1__StatusRequest st = TUNEKV__V1__STATUS_REQUEST__INIT;
+        req.status = &st;
+        send_request(fd, &req);
+        expect_answer(fd, 99, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        close(fd);
+        still_serving();
+}
+
+static void test_key_and_value_limits(void **state)
+{
+        static uint8_t big[(1 << 20) + 1];
+        Tunekv__V1__Request req;
+        Tunekv__V1__GetRequest get;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+        int fd = raw_connect();
+        (void)state;
+        memset(big, 'v', sizeof big);
+        get_request(&req, &get, 1, "", 0);
+        send_request(fd, &req);
+        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "empty key");
+        get_request(&req, &get, 2, big, 4097); /* key_bytes_max + 1 */
+        send_request(fd, &req);
+        expect_answer(fd, 2, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "key_bytes_max");
+        get_request(&req, &get, 3, big, 4096); /* exactly at the limit: served */
+        send_request(fd, &req);
+        expect_answer(fd, 3, TUNEKV__V1__STATUS__STATUS_NOT_FOUND, NULL);
+        req.id = 4;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        put.key.data = (uint8_t *)"k";
+        put.key.len = 1;
+        put.value.data = big;
+        put.value.len = sizeof big; /* value_bytes_max + 1 */
+        send_request(fd, &req);
+        expect_answer(fd, 4, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "value_bytes_max");
+        req.id = 5;
+        req.timeout_ms = 3600000; /* above request_timeout_max_ms */
+        put.value.len = 1;
+        send_request(fd, &req);
+        expect_answer(fd, 5, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "timeout");
+        close(fd);
+        still_serving();
+}
+
+/* More requests at once than inflight_per_conn_max: the excess is answered
+ * BUSY, every request gets exactly one answer. */
+static void test_inflight_limit(void **state)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+        struct buffer b;
+        bool seen[4 * INFLIGHT_MAX] = {false};
+        unsigned busy = 0, ok = 0;
+        int fd = raw_connect();
+        (void)state;
+        buffer_init(&b);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        put.key.data = (uint8_t *)"busy";
+        put.key.len = 4;
+        put.value.data = (uint8_t *)"v";
+        put.value.len = 1;
+        for (unsigned i = 0; i < 4 * INFLIGHT_MAX; i++) {
+                req.id = i;
+                frame_request(&b, &req);
+        }
+        raw_write(fd, buffer_data(&b), buffer_len(&b)); /* one write: one read */
+        buffer_free(&b);
+        for (unsigned i = 0; i < 4 * INFLIGHT_MAX; i++) {
+                Tunekv__V1__Response *r = read_response(fd);
+                assert_non_null(r);
+                assert_true(r->id < 4 * INFLIGHT_MAX && !seen[r->id]);
+                seen[r->id] = true;
+                busy += r->status == TUNEKV__V1__STATUS__STATUS_BUSY;
+                ok += r->status == TUNEKV__V1__STATUS__STATUS_OK;
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        assert_int_equal(busy + ok, 4 * INFLIGHT_MAX);
+        assert_true(busy >= 1);
+        assert_true(ok >= 1);
+        close(fd);
+        still_serving();
+}
+
+/* Connections the node counts, as it reports in STATUS. */
+static unsigned node_connections(void)
+{
+        struct tkv_result r;
+        unsigned n;
+        assert_int_equal(tkv_status(good, &r), TKV_OK);
+        n = r.node->connections;
+        tkv_result_release(&r);
+        return n;
+}
+
+static void test_connection_limit(void **state)
+{
+        int fds[CONNS_MAX + 1];
+        int n = 0;
+        (void)state;
+        /* Earlier cases closed sockets; each STATUS round trip lets the node
+         * process their FINs, so this ends as soon as it has seen them. */
+        for (int i = 0; i < 1000 && node_connections() > 1; i++) {
+        }
+        assert_int_equal(node_connections(), 1);
+        /* The good client holds one connection already. */
+        for (; n < CONNS_MAX - 1; n++) {
+                fds[n] = raw_connect();
+        }
+        fds[n] = raw_connect();
+        expect_answer(fds[n], 0, TUNEKV__V1__STATUS__STATUS_BUSY, "conns_max");
+        expect_closed(fds[n]);
+        for (int i = 0; i < n; i++) {
+                close(fds[i]);
+        }
+        still_serving();
+}
+
+/* Resident memory of the daemon, in KiB. */
+static long daemon_rss_kib(void)
+{
+        char path[64], line[256];
+        long kib = -1;
+        FILE *f;
+        snprintf(path, sizeof path, "/proc/%d/status", (int)d.pid);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f) != NULL) {
+                if (strncmp(line, "VmRSS:", 6) == 0) {
+                        kib = atol(line + 6);
+                }
+        }
+        fclose(f);
+        return kib;
+}
+
+/* Write from off until the kernel refuses more (non-blocking). */
+static size_t write_until_blocked(int fd, const struct buffer *b, size_t off, size_t end)
+{
+        while (off < end) {
+                ssize_t n =
+                    send(fd, b->base + b->start + off, end - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n <= 0) {
+                        assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+                        break;
+                }
+                off += (size_t)n;
+        }
+        return off;
+}
+
+/* 10 000 requests (4000-byte keys: 40 MB) pipelined without reading the
+ * answers (16 KiB values). Once answers flow, the node's unread output
+ * passes conn_output_bytes_max (64 KiB here) and it stops reading this
+ * connection, so our writes block: at that moment other clients must still
+ * be served, and the node's memory must not grow with the backlog. Then
+ * we read, and every request has exactly one answer (OK, or BUSY beyond
+ * the in-flight limit). */
+static void test_pipeline_without_reading(void **state)
+{
+        enum { N = 10000, FIRST = INFLIGHT_MAX + 100 };
+        static bool seen[N];
+        static char key[4000], value[16 * 1024];
+        Tunekv__V1__Request req;
+        Tunekv__V1__GetRequest get;
+        struct tkv_result res;
+        struct buffer b;
+        size_t off = 0, first_end = 0;
+        unsigned answers = 0;
+        long rss_before;
+        uint8_t peek;
+        int fd;
+        (void)state;
+        memset(key, 'k', sizeof key);
+        memset(value, 'v', sizeof value);
+        assert_int_equal(tkv_put(good, key, sizeof key, value, sizeof value, NULL, &res), TKV_OK);
+        tkv_result_release(&res);
+        rss_before = daemon_rss_kib();
+        buffer_init(&b);
+        for (unsigned i = 0; i < N; i++) {
+                get_request(&req, &get, i, key, sizeof key);
+                frame_request(&b, &req);
+                if (i + 1 == FIRST) {
+                        first_end = buffer_len(&b);
+                }
+        }
+        fd = raw_connect();
+        /* Enough requests to fill the in-flight window, then wait for the
+         * first answer to exist (peek, do not read): answers now flow. */
+        raw_write(fd, buffer_data(&b), first_end);
+        off = first_end;
+        assert_int_equal(recv(fd, &peek, 1, MSG_PEEK), 1);
+        /* The rest (36 MB) cannot all be buffered while nobody reads. */
+        off = write_until_blocked(fd, &b, off, buffer_len(&b));
+        assert_true(off < buffer_len(&b));
+        still_serving(); /* backpressure on one connection only */
+        assert_true(daemon_rss_kib() - rss_before < 128 * 1024);
+        /* Now read, writing the rest as the node takes it. */
+        while (answers < N) {
+                struct pollfd p = {fd, POLLIN | (off < buffer_len(&b) ? POLLOUT : 0), 0};
+                assert_true(poll(&p, 1, 20000) == 1);
+                if (p.revents & POLLOUT) {
+                        off = write_until_blocked(fd, &b, off, buffer_len(&b));
+                }
+                if (p.revents & POLLIN) {
+                        Tunekv__V1__Response *r = read_response(fd);
+                        assert_non_null(r);
+                        assert_true(r->id < N && !seen[r->id]);
+                        seen[r->id] = true;
+                        if (r->status == TUNEKV__V1__STATUS__STATUS_OK) {
+                                assert_int_equal(r->get->value.len, sizeof value);
+                        } else {
+                                assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_BUSY);
+                        }
+                        tunekv__v1__response__free_unpacked(r, NULL);
+                        answers++;
+                }
+        }
+        buffer_free(&b);
+        close(fd);
+        still_serving();
+}
+
+/* SIGTERM while a client holds megabytes of answers it never reads: the
+ * node still stops, cleanly and promptly (last case: it ends the daemon). */
+static void test_sigterm_with_unread_answers(void **state)
+{
+        static char key[4000];
+        Tunekv__V1__Request req;
+        Tunekv__V1__GetRequest get;
+        struct buffer b;
+        int status;
+        int fd = raw_connect();
+        uint8_t peek;
+        (void)state;
+        memset(key, 'k', sizeof key); /* the 16 KiB value of the case above */
+        buffer_init(&b);
+        for (unsigned i = 0; i < 2000; i++) {
+                get_request(&req, &get, i, key, sizeof key);
+                frame_request(&b, &req);
+        }
+        raw_write(fd, buffer_data(&b), buffer_len(&b));
+        buffer_free(&b);
+        assert_int_equal(recv(fd, &peek, 1, MSG_PEEK), 1);
+        status = daemon_signal(&d, SIGTERM, true);
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                daemon_dump_log(&d);
+                fail_msg("exit status 0x%x", status);
+        }
+        close(fd);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int setup(void **state)
+{
+        struct tkv_options o = {0};
+        char err[256];
+        static char inflight[16], conns[16];
+        (void)state;
+        if (testlib_tmpdir(dir, sizeof dir, "tkv-badinput") != 0) {
+                return -1;
+        }
+        daemon_setup(&d, dir, 1);
+        snprintf(inflight, sizeof inflight, "%d", INFLIGHT_MAX);
+        snprintf(conns, sizeof conns, "%d", CONNS_MAX);
+        d.extra[0] = "--inflight-per-conn-max";
+        d.extra[1] = inflight;
+        d.extra[2] = "--conns-max";
+        d.extra[3] = conns;
+        d.extra[4] = "--conn-output-bytes-max";
+        d.extra[5] = "64KiB";
+        if (daemon_start(&d, 30000) != 0) {
+                return -1;
+        }
+        o.endpoints = d.client_addr;
+        o.max_inflight = INFLIGHT_MAX;
+        if (tkv_client_create(&o, &good, err, sizeof err) != TKV_OK) {
+                return -1;
+        }
+        for (int i = 0; i < CANARIES; i++) {
+                struct tkv_result r;
+                char k[32];
+                snprintf(k, sizeof k, "canary-%d", i);
+                if (tkv_put(good, k, strlen(k), k, strlen(k), NULL, &r) != TKV_OK) {
+                        return -1;
+                }
+                tkv_result_release(&r);
+        }
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        int status;
+        (void)state;
+        tkv_client_destroy(good);
+        if (d.pid > 0) {
+                status = daemon_signal(&d, SIGTERM, true);
+                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                        daemon_dump_log(&d);
+                        return -1;
+                }
+        }
+        testlib_rmrf(dir);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_random_bytes),
+            cmocka_unit_test(test_huge_length_prefix),
+            cmocka_unit_test(test_truncated_frame_then_close),
+            cmocka_unit_test(test_undecodable_payload),
+            cmocka_unit_test(test_unknown_operation),
+            cmocka_unit_test(test_key_and_value_limits),
+            cmocka_unit_test(test_inflight_limit),
+            cmocka_unit_test(test_connection_limit),
+            cmocka_unit_test(test_pipeline_without_reading),
+            cmocka_unit_test(test_sigterm_with_unread_answers),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

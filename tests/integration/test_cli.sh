@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The tunekv CLI against a real tunekvd: every command in human and JSON
+# output, values from stdin, and the exit code of each error class.
+#   usage: test_cli.sh BUILD_DIR
+set -euo pipefail
+bin=${1:?build dir}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/tkv-cli-XXXXXX")
+port=$((20000 + RANDOM % 20000))
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "test_cli: FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
+
+# Start with a readiness file; the client port is retried if taken.
+for attempt in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 20000))
+  "$bin/tunekvd" --node-id 1 --client-addr 127.0.0.1:$port --peer-addr 127.0.0.1:$((port + 1)) \
+    --data-dir "$dir/data" --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
+  pid=$!
+  for _ in $(seq 300); do
+    grep -q ready "$dir/ready" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  grep -q ready "$dir/ready" 2>/dev/null && break
+  wait "$pid" 2>/dev/null || true
+  pid=""
+done
+[ -n "$pid" ] || fail "tunekvd did not start"
+export TUNEKV_ENDPOINTS=127.0.0.1:$port
+cli() { "$bin/tunekv" "$@"; }
+expect_rc() { # rc, command...
+  local want=$1 got=0
+  shift
+  "$@" >"$dir/out" 2>"$dir/err" || got=$?
+  [ "$got" = "$want" ] || fail "$* exited $got, expected $want: $(cat "$dir/out" "$dir/err")"
+}
+
+# put / get print the value and its version
+out=$(cli put greeting hello) || fail "put"
+[[ "$out" =~ ^OK\ version=([0-9]+)$ ]] || fail "put output: $out"
+v1=${BASH_REMATCH[1]}
+out=$(cli get greeting)
+[ "$(echo "$out" | sed -n 1p)" = "hello" ] || fail "get value: $out"
+echo "$out" | sed -n 2p | grep -q "^version=$v1 create_index=$v1 " || fail "get version: $out"
+
+# JSON output parses and carries the same facts
+cli --json get greeting >"$dir/json"
+python3 - "$dir/json" "$v1" <<'PY' || fail "json: $(cat "$dir/json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["status"] == "OK" and o["value"] == "hello" and o["version"] == int(sys.argv[2]), o
+assert o["receipt"]["level"] == "linearizable", o
+PY
+
+# -v prints the receipt
+cli get -v greeting | grep -q "served by node 1 (leader)" || fail "get -v receipt"
+
+# cas: match, mismatch (exit 2), must-not-exist
+out=$(cli cas greeting "$v1" world)
+[[ "$out" =~ ^OK\ version=([0-9]+)$ ]] || fail "cas: $out"
+expect_rc 2 cli cas greeting "$v1" again
+grep -q CONDITION_FAILED "$dir/err" || fail "cas mismatch message"
+expect_rc 0 cli cas fresh 0 new
+expect_rc 2 cli cas fresh 0 newer
+
+# value from stdin, byte-exact
+printf 'line1\nline2' | cli put multi - >/dev/null
+[ "$(cli --json get multi | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"], end="")')" = $'line1\nline2' ] || fail "stdin value"
+
+# delete, then not found (exit 1), and options after the command
+expect_rc 0 cli del greeting
+expect_rc 1 cli get greeting
+expect_rc 1 cli del greeting --timeout-ms 2000
+
+# status: one row per partition
+cli status >"$dir/status"
+[ "$(grep -cE '^ +[0-9]+ +leader' "$dir/status")" = 8 ] || fail "status rows: $(cat "$dir/status")"
+cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert len(o["partitions"]) == 8' || fail "status json"
+
+# error classes
+expect_rc 3 cli frobnicate
+expect_rc 3 cli get
+expect_rc 7 cli get greeting --consistency eventual   # not served yet: clear error
+grep -q "not implemented" "$dir/err" || fail "level error message"
+expect_rc 7 cli put "$(head -c 5000 /dev/zero | tr '\0' k)" v   # key over 4 KiB
+expect_rc 4 cli --endpoints 127.0.0.1:1 get x                  # nothing listens
+cli --help | grep -q -- "--consistency" || fail "help lists flags"
+
+# clean shutdown
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+[ "$rc" = 0 ] || fail "tunekvd exit status $rc after SIGTERM"
+echo "test_cli: all passed"

@@ -1,0 +1,1256 @@
+/* libtunekv internals: codec round-trips through the generated protobuf-c
+ * code, endpoint-list parsing, status names, and the client's request
+ * lifecycle against a scripted server on 127.0.0.1 (the test plays the
+ * server between calls of tkv_poll, in the same thread; the one blocking
+ * call is served by a forked child). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "client.h"
+#include "codec.h"
+#include "frame.h"
+#include "heap.h"
+#include "tunekv.h"
+#include "tunekv.pb-c.h"
+
+/* ---- Helpers ---- */
+
+/* Unpack the single frame in b as a Request; the caller frees it. */
+static Tunekv__V1__Request *unpack_request_frame(const struct buffer *b)
+{
+        size_t body_len = 0;
+
+        assert_int_equal(frame_parse(buffer_data(b), buffer_len(b), 1u << 30, &body_len), 0);
+        assert_int_equal(buffer_len(b), FRAME_HEADER_BYTES + body_len);
+        return tunekv__v1__request__unpack(NULL, body_len, buffer_data(b) + FRAME_HEADER_BYTES);
+}
+
+/* A tkv_result copied out of a decode callback. */
+struct decoded {
+        int calls;
+        uint64_t id;
+        enum codec_body body;
+        struct tkv_result res;
+        char message[256];
+        char value[256];
+        struct tkv_node_status *node;
+};
+
+static void decoded_cb(void *arg, uint64_t id, enum codec_body body, const struct tkv_result *res)
+{
+        struct decoded *d = arg;
+
+        d->calls++;
+        d->id = id;
+        d->body = body;
+        d->res = *res;
+        snprintf(d->message, sizeof(d->message), "%s", res->message);
+        assert_true(res->value_len < sizeof(d->value));
+        if (res->value_len > 0) {
+                memcpy(d->value, res->value, res->value_len);
+        }
+        d->res.message = d->message;
+        d->res.value = res->value != NULL ? d->value : NULL;
+        d->node = NULL;
+        if (res->node != NULL) {
+                d->node = tkv_malloc(codec_node_bytes(res->node));
+                assert_non_null(d->node);
+                codec_node_copy(d->node, res->node);
+        }
+        d->res.node = d->node;
+}
+
+/* Pack m and decode it with the codec into d. */
+static int decode_packed(const Tunekv__V1__Response *m, struct decoded *d)
+{
+        size_t len = tunekv__v1__response__get_packed_size(m);
+        uint8_t *buf = malloc(len + 1);
+        int rv;
+
+        assert_non_null(buf);
+        tunekv__v1__response__pack(m, buf);
+        memset(d, 0, sizeof(*d));
+        rv = codec_decode_response(buf, len, decoded_cb, d);
+        free(buf);
+        return rv;
+}
+
+/* ---- Codec: requests ---- */
+
+static void test_encode_get(void **state)
+{
+        struct tkv_read_options ro = {
+            .level = TKV_BOUNDED_STALENESS,
+            .session_flags = TKV_READ_YOUR_WRITES | TKV_WRITES_FOLLOW_READS,
+            .min_index = 77,
+            .max_staleness_ms = 250,
+            .max_lag_entries = 9,
+            .route = TKV_ROUTE_NEAREST,
+            .on_unmet = TKV_ON_UNMET_SERVE_STALE_LABELLED,
+            .max_wait_ms = 31,
+            .strict = true,
+        };
+        struct codec_request req = {
+            .op = CODEC_GET, .id = 42, .timeout_ms = 1234, .key = "key", .key_len = 3, .read = &ro};
+        struct buffer b;
+        Tunekv__V1__Request *m;
+        Tunekv__V1__ReadOptions *o;
+
+        (void)state;
+        buffer_init(&b);
+        assert_int_equal(codec_encode_request(&b, &req), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_non_null(m);
+        assert_int_equal(m->id, 42);
+        assert_int_equal(m->timeout_ms, 1234);
+        assert_false(m->no_forward);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_GET);
+        assert_int_equal(m->get->key.len, 3);
+        assert_memory_equal(m->get->key.data, "key", 3);
+        o = m->get->options;
+        assert_non_null(o);
+        assert_int_equal(o->level, TUNEKV__V1__CONSISTENCY__CONSISTENCY_BOUNDED_STALENESS);
+        assert_int_equal(o->session_flags, 9);
+        assert_int_equal(o->min_index, 77);
+        assert_int_equal(o->max_staleness_ms, 250);
+        assert_int_equal(o->max_lag_entries, 9);
+        assert_int_equal(o->route, TUNEKV__V1__ROUTE__ROUTE_NEAREST);
+        assert_int_equal(o->on_unmet, TUNEKV__V1__ON_UNMET__ON_UNMET_SERVE_STALE_LABELLED);
+        assert_int_equal(o->max_wait_ms, 31);
+        assert_true(o->strict);
+        assert_int_equal(o->token.len, 0);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
+}
+
+static void test_encode_get_default_options(void **state)
+{
+        struct codec_request req = {.op = CODEC_GET, .id = 1, .key = "k", .key_len = 1};
+        struct buffer b;
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        buffer_init(&b);
+        assert_int_equal(codec_encode_request(&b, &req), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_non_null(m);
+        assert_int_equal(m->timeout_ms, 0);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_GET);
+        assert_null(m->get->options);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
+}
+
+static void test_encode_writes(void **state)
+{
+        struct tkv_write_options wo = {.ack = TKV_ACK_ALL_REPLICAS, .timeout_ms = 9};
+        struct codec_request put = {.op = CODEC_PUT,
+                                    .id = 2,
+                                    .timeout_ms = 10,
+                                    .key = "a",
+                                    .key_len = 1,
+                                    .value = "v\0x",
+                                    .value_len = 3,
+                                    .write = &wo};
+        struct codec_request del = {.op = CODEC_DELETE, .id = 3, .key = "bb", .key_len = 2};
+        struct codec_request cas = {.op = CODEC_CAS,
+                                    .id = 4,
+                                    .key = "c",
+                                    .key_len = 1,
+                                    .value = "new",
+                                    .value_len = 3,
+                                    .expected_version = 17,
+                                    .write = &wo};
+        struct buffer b;
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        buffer_init(&b);
+        assert_int_equal(codec_encode_request(&b, &put), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->id, 2);
+        assert_int_equal(m->timeout_ms, 10);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_PUT);
+        assert_memory_equal(m->put->key.data, "a", 1);
+        assert_int_equal(m->put->value.len, 3);
+        assert_memory_equal(m->put->value.data, "v\0x", 3);
+        assert_int_equal(m->put->options->ack, TUNEKV__V1__ACK__ACK_ALL_REPLICAS);
+        tunekv__v1__request__free_unpacked(m, NULL);
+
+        buffer_reset(&b);
+        assert_int_equal(codec_encode_request(&b, &del), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_DELETE);
+        assert_int_equal(m->delete_->key.len, 2);
+        assert_null(m->delete_->options);
+        tunekv__v1__request__free_unpacked(m, NULL);
+
+        buffer_reset(&b);
+        assert_int_equal(codec_encode_request(&b, &cas), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_CAS);
+        assert_int_equal(m->cas->expected_version, 17);
+        assert_memory_equal(m->cas->value.data, "new", 3);
+        assert_int_equal(m->cas->options->ack, TUNEKV__V1__ACK__ACK_ALL_REPLICAS);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
+}
+
+static void test_encode_status_and_append(void **state)
+{
+        struct codec_request st = {.op = CODEC_STATUS, .id = 5, .timeout_ms = 100};
+        struct buffer b;
+        size_t first;
+        size_t body_len = 0;
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        buffer_init(&b);
+        assert_int_equal(codec_encode_request(&b, &st), TKV_OK);
+        first = buffer_len(&b);
+        st.id = 6;
+        assert_int_equal(codec_encode_request(&b, &st), TKV_OK); /* appends */
+        assert_int_equal(frame_parse(buffer_data(&b), buffer_len(&b), 1024, &body_len), 0);
+        assert_int_equal(FRAME_HEADER_BYTES + body_len, first);
+        m = tunekv__v1__request__unpack(NULL, body_len, buffer_data(&b) + FRAME_HEADER_BYTES);
+        assert_int_equal(m->id, 5);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_STATUS);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_consume(&b, first);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->id, 6);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
+}
+
+static void test_encode_too_big(void **state)
+{
+        static const char small[1] = "x";
+        struct codec_request put = {.op = CODEC_PUT,
+                                    .id = 1,
+                                    .key = "k",
+                                    .key_len = 1,
+                                    .value = small,
+                                    .value_len = CODEC_FRAME_BYTES_MAX};
+        struct buffer b;
+
+        (void)state;
+        buffer_init(&b);
+        /* Only sizes are computed before the check, so the short buffer is
+         * never read. */
+        assert_int_equal(codec_encode_request(&b, &put), TKV_USAGE_ERROR);
+        assert_int_equal(buffer_len(&b), 0);
+        buffer_free(&b);
+}
+
+/* ---- Codec: responses ---- */
+
+static void test_decode_get(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetResponse g = TUNEKV__V1__GET_RESPONSE__INIT;
+        Tunekv__V1__ReadReceipt r = TUNEKV__V1__READ_RECEIPT__INIT;
+        struct decoded d;
+
+        (void)state;
+        m.id = 99;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
+        m.get = &g;
+        g.found = 1;
+        g.value.data = (uint8_t *)"hello";
+        g.value.len = 5;
+        g.create_index = 3;
+        g.mod_index = 8;
+        g.receipt = &r;
+        r.node_id = 2;
+        r.role = TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        r.term = 4;
+        r.applied_index = 10;
+        r.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_EVENTUAL;
+        r.staleness_ms = -1;
+        r.lag_entries = 2;
+        r.fallback = 1;
+        r.partition = 5;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.calls, 1);
+        assert_int_equal(d.id, 99);
+        assert_int_equal(d.body, CODEC_BODY_GET);
+        assert_int_equal(d.res.status, TKV_OK);
+        assert_string_equal(d.res.message, "");
+        assert_true(d.res.found);
+        assert_int_equal(d.res.value_len, 5);
+        assert_memory_equal(d.res.value, "hello", 5);
+        assert_int_equal(d.res.create_index, 3);
+        assert_int_equal(d.res.mod_index, 8);
+        assert_int_equal(d.res.partition, 5);
+        assert_int_equal(d.res.receipt.node_id, 2);
+        assert_int_equal(d.res.receipt.role, TKV_ROLE_FOLLOWER);
+        assert_int_equal(d.res.receipt.term, 4);
+        assert_int_equal(d.res.receipt.applied_index, 10);
+        assert_int_equal(d.res.receipt.level, TKV_EVENTUAL);
+        assert_int_equal(d.res.receipt.staleness_ms, -1);
+        assert_int_equal(d.res.receipt.lag_entries, 2);
+        assert_true(d.res.receipt.fallback);
+        assert_int_equal(d.res.receipt.partition, 5);
+        assert_null(d.res.node);
+}
+
+static void test_decode_get_empty_and_missing(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetResponse g = TUNEKV__V1__GET_RESPONSE__INIT;
+        struct decoded d;
+
+        (void)state;
+        m.id = 1;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
+        m.get = &g;
+        g.found = 1; /* an empty value still has an address */
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_true(d.res.found);
+        assert_non_null(d.res.value);
+        assert_int_equal(d.res.value_len, 0);
+        assert_int_equal(d.res.receipt.staleness_ms, -1); /* no receipt: unknown */
+
+        m.status = TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
+        m.message = "no such key";
+        g.found = 0;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.res.status, TKV_NOT_FOUND);
+        assert_string_equal(d.res.message, "no such key");
+        assert_false(d.res.found);
+        assert_null(d.res.value);
+}
+
+static void test_decode_write_and_errors(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__WriteResponse w = TUNEKV__V1__WRITE_RESPONSE__INIT;
+        Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
+        struct decoded d;
+
+        (void)state;
+        m.id = 7;
+        m.status = TUNEKV__V1__STATUS__STATUS_CONDITION_FAILED;
+        m.message = "version is 12";
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
+        m.write = &w;
+        w.index = 0;
+        w.current_version = 12;
+        w.partition = 3;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.body, CODEC_BODY_WRITE);
+        assert_int_equal(d.res.status, TKV_CONDITION_FAILED);
+        assert_string_equal(d.res.message, "version is 12");
+        assert_int_equal(d.res.current_version, 12);
+        assert_int_equal(d.res.partition, 3);
+
+        w.index = 55;
+        m.status = TUNEKV__V1__STATUS__STATUS_OK;
+        m.message = NULL;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.res.status, TKV_OK);
+        assert_int_equal(d.res.index, 55);
+        assert_string_equal(d.res.message, "");
+
+        m.status = TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
+        m.leader_hint = &hint;
+        hint.node_id = 3;
+        hint.client_addr = "127.0.0.1:7003";
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.body, CODEC_BODY_NONE);
+        assert_int_equal(d.res.status, TKV_NOT_LEADER);
+        assert_int_equal(d.res.leader_id, 3);
+}
+
+static void test_decode_every_status(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        struct decoded d;
+        int s;
+
+        (void)state;
+        for (s = 0; s <= 12; s++) {
+                m.status = (Tunekv__V1__Status)s;
+                assert_int_equal(decode_packed(&m, &d), TKV_OK);
+                assert_int_equal(d.res.status, s); /* 1:1 onto enum tkv_code */
+        }
+        m.status = (Tunekv__V1__Status)42;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.res.status, TKV_PROTOCOL_ERROR);
+        assert_non_null(strstr(d.res.message, "42"));
+}
+
+static void check_decoded_node(const struct tkv_node_status *node)
+{
+        assert_int_equal(node->node_id, 1);
+        assert_string_equal(node->version, "0.1.0");
+        assert_int_equal(node->uptime_ms, 65000);
+        assert_int_equal(node->connections, 4);
+        assert_int_equal(node->partition_count, 2);
+        assert_int_equal(node->frame_bytes_max, 4u << 20);
+        assert_int_equal(node->key_bytes_max, 4096);
+        assert_int_equal(node->value_bytes_max, 1u << 20);
+        assert_int_equal(node->inflight_per_conn_max, 128);
+        assert_int_equal(node->conns_max, 1000);
+        assert_int_equal(node->n_partitions, 2);
+        assert_int_equal(node->partitions[0].role, TKV_ROLE_LEADER);
+        assert_int_equal(node->partitions[0].leader_id, 1);
+        assert_int_equal(node->partitions[0].term, 2);
+        assert_int_equal(node->partitions[0].commit_index, 10);
+        assert_int_equal(node->partitions[0].applied_index, 9);
+        assert_int_equal(node->partitions[0].last_index, 11);
+        assert_int_equal(node->partitions[0].snapshot_index, 5);
+        assert_int_equal(node->partitions[0].keys, 100);
+        assert_true(node->partitions[0].ready);
+        assert_int_equal(node->partitions[0].n_replicas, 3);
+        assert_int_equal(node->partitions[0].replicas[2], 3);
+        assert_int_equal(node->partitions[1].partition, 1);
+        assert_int_equal(node->partitions[1].n_replicas, 8);
+        assert_int_equal(node->partitions[1].replicas[7], 8);
+}
+
+static void test_decode_status(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__StatusResponse s = TUNEKV__V1__STATUS_RESPONSE__INIT;
+        Tunekv__V1__Limits lim = TUNEKV__V1__LIMITS__INIT;
+        Tunekv__V1__PartitionStatus p0 = TUNEKV__V1__PARTITION_STATUS__INIT;
+        Tunekv__V1__PartitionStatus p1 = TUNEKV__V1__PARTITION_STATUS__INIT;
+        Tunekv__V1__PartitionStatus *parts[2] = {&p0, &p1};
+        uint32_t replicas[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+        struct decoded d;
+
+        (void)state;
+        m.id = 3;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
+        m.status_info = &s;
+        s.node_id = 1;
+        s.version = "0.1.0";
+        s.uptime_ms = 65000;
+        s.connections = 4;
+        s.partition_count = 2;
+        s.n_partitions = 2;
+        s.partitions = parts;
+        s.limits = &lim;
+        lim.frame_bytes_max = 4u << 20;
+        lim.key_bytes_max = 4096;
+        lim.value_bytes_max = 1u << 20;
+        lim.inflight_per_conn_max = 128;
+        lim.conns_max = 1000;
+        p0.partition = 0;
+        p0.role = TUNEKV__V1__ROLE__ROLE_LEADER;
+        p0.leader_id = 1;
+        p0.term = 2;
+        p0.commit_index = 10;
+        p0.applied_index = 9;
+        p0.last_index = 11;
+        p0.snapshot_index = 5;
+        p0.keys = 100;
+        p0.ready = 1;
+        p0.n_replicas = 3;
+        p0.replicas = replicas;
+        p1.partition = 1;
+        p1.n_replicas = 10; /* more than tkv_partition_status holds */
+        p1.replicas = replicas;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.body, CODEC_BODY_STATUS);
+        assert_non_null(d.node);
+        check_decoded_node(d.node);
+        tkv_free(d.node);
+}
+
+static void test_decode_garbage(void **state)
+{
+        static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+        static const uint8_t truncated[] = {0x08}; /* field 1 varint, no value */
+        struct decoded d;
+
+        (void)state;
+        memset(&d, 0, sizeof(d));
+        assert_int_equal(codec_decode_response(garbage, sizeof(garbage), decoded_cb, &d),
+                         TKV_PROTOCOL_ERROR);
+        assert_int_equal(codec_decode_response(truncated, sizeof(truncated), decoded_cb, &d),
+                         TKV_PROTOCOL_ERROR);
+        assert_int_equal(d.calls, 0);
+        /* Zero bytes are a valid, all-default Response. */
+        assert_int_equal(codec_decode_response(truncated, 0, decoded_cb, &d), TKV_OK);
+        assert_int_equal(d.calls, 1);
+        assert_int_equal(d.id, 0);
+}
+
+/* ---- Endpoints and names ---- */
+
+static void test_endpoints_parse(void **state)
+{
+        struct client_endpoint *e = NULL;
+        unsigned n = 0;
+        char err[256];
+
+        (void)state;
+        assert_int_equal(client_endpoints_parse("127.0.0.1:7001", &e, &n, err, sizeof(err)),
+                         TKV_OK);
+        assert_int_equal(n, 1);
+        assert_string_equal(e[0].host, "127.0.0.1");
+        assert_string_equal(e[0].port, "7001");
+        assert_string_equal(e[0].name, "127.0.0.1:7001");
+        tkv_free(e);
+
+        assert_int_equal(client_endpoints_parse(" a:1 , node-b.example:65535,[::1]:7002", &e, &n,
+                                                err, sizeof(err)),
+                         TKV_OK);
+        assert_int_equal(n, 3);
+        assert_string_equal(e[0].host, "a");
+        assert_string_equal(e[0].port, "1");
+        assert_string_equal(e[0].name, "a:1");
+        assert_string_equal(e[1].host, "node-b.example");
+        assert_string_equal(e[1].port, "65535");
+        assert_string_equal(e[2].host, "::1");
+        assert_string_equal(e[2].port, "7002");
+        assert_string_equal(e[2].name, "[::1]:7002");
+        tkv_free(e);
+}
+
+static void test_endpoints_parse_errors(void **state)
+{
+        static const char *const bad[] = {
+            "",           "host",      "host:",   ":7001", "host:0",
+            "host:65536", "host:7x",   "host:-1", "a:1,",  "a:1,,b:2",
+            "::1:7001",   "[::1]7001", "[::1",    "[]:1",  "host:99999999999999999999",
+        };
+        struct client_endpoint *e = NULL;
+        char long_host[400];
+        unsigned n = 7;
+        char err[256];
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err[0] = '\0';
+                assert_int_equal(client_endpoints_parse(bad[i], &e, &n, err, sizeof(err)),
+                                 TKV_USAGE_ERROR);
+                assert_null(e);
+                assert_int_equal(n, 0);
+                assert_non_null(strstr(err, "endpoint"));
+        }
+        memset(long_host, 'h', sizeof(long_host));
+        snprintf(long_host + 300, sizeof(long_host) - 300, ":1");
+        assert_int_equal(client_endpoints_parse(long_host, &e, &n, err, sizeof(err)),
+                         TKV_USAGE_ERROR);
+}
+
+static void test_status_names(void **state)
+{
+        static const struct {
+                int code;
+                const char *name;
+        } names[] = {
+            {TKV_OK, "OK"},
+            {TKV_NOT_FOUND, "NOT_FOUND"},
+            {TKV_CONDITION_FAILED, "CONDITION_FAILED"},
+            {TKV_NOT_LEADER, "NOT_LEADER"},
+            {TKV_BOUND_UNMET, "BOUND_UNMET"},
+            {TKV_NO_QUORUM, "NO_QUORUM"},
+            {TKV_TIMEOUT, "TIMEOUT"},
+            {TKV_OUTCOME_UNKNOWN, "OUTCOME_UNKNOWN"},
+            {TKV_INVALID_ARGUMENT, "INVALID_ARGUMENT"},
+            {TKV_TOO_LARGE, "TOO_LARGE"},
+            {TKV_BUSY, "BUSY"},
+            {TKV_UNAVAILABLE, "UNAVAILABLE"},
+            {TKV_INTERNAL, "INTERNAL"},
+            {TKV_CONNECT_FAILED, "CONNECT_FAILED"},
+            {TKV_PROTOCOL_ERROR, "PROTOCOL_ERROR"},
+            {TKV_NO_MEMORY, "NO_MEMORY"},
+            {TKV_CONNECTION_CLOSED, "CONNECTION_CLOSED"},
+            {TKV_USAGE_ERROR, "USAGE_ERROR"},
+            {13, "UNKNOWN"},
+            {-1, "UNKNOWN"},
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                assert_string_equal(tkv_status_name(names[i].code), names[i].name);
+        }
+        /* The wire enum and the public codes are the same numbers. */
+        assert_int_equal(TUNEKV__V1__STATUS__STATUS_OUTCOME_UNKNOWN, TKV_OUTCOME_UNKNOWN);
+        assert_int_equal(TUNEKV__V1__STATUS__STATUS_INTERNAL, TKV_INTERNAL);
+}
+
+static void test_result_release(void **state)
+{
+        struct tkv_result r;
+
+        (void)state;
+        memset(&r, 0, sizeof(r));
+        tkv_result_release(&r);
+        tkv_result_release(&r);
+        assert_non_null(r.message);
+        tkv_result_release(NULL);
+}
+
+/* ---- The client against a scripted server ---- */
+
+struct fake {
+        int lfd;
+        int fd;
+        char endpoints[64];
+};
+
+static void fake_listen(struct fake *f)
+{
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+        int one = 1;
+
+        f->fd = -1;
+        f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(f->lfd >= 0);
+        setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(f->lfd, 8), 0);
+        assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sa, &len), 0);
+        snprintf(f->endpoints, sizeof(f->endpoints), "127.0.0.1:%u", ntohs(sa.sin_port));
+}
+
+static void fake_accept(struct fake *f)
+{
+        f->fd = accept(f->lfd, NULL, NULL);
+        assert_true(f->fd >= 0);
+}
+
+static void fake_hangup(struct fake *f)
+{
+        close(f->fd);
+        f->fd = -1;
+}
+
+static void fake_close(struct fake *f)
+{
+        if (f->fd >= 0) {
+                close(f->fd);
+        }
+        close(f->lfd);
+}
+
+static void fake_read_all(int fd, void *p, size_t n)
+{
+        ssize_t k;
+
+        while (n > 0) {
+                k = read(fd, p, n);
+                assert_true(k > 0);
+                p = (char *)p + k;
+                n -= (size_t)k;
+        }
+}
+
+static void fake_write_all(int fd, const void *p, size_t n)
+{
+        ssize_t k;
+
+        while (n > 0) {
+                k = write(fd, p, n);
+                assert_true(k > 0);
+                p = (const char *)p + k;
+                n -= (size_t)k;
+        }
+}
+
+/* Read one request frame (blocking); the caller frees it. */
+static Tunekv__V1__Request *fake_recv(struct fake *f)
+{
+        uint8_t header[FRAME_HEADER_BYTES];
+        uint8_t *body;
+        uint32_t len;
+        Tunekv__V1__Request *m;
+
+        fake_read_all(f->fd, header, sizeof(header));
+        len = get_be32(header);
+        body = malloc(len + 1);
+        fake_read_all(f->fd, body, len);
+        m = tunekv__v1__request__unpack(NULL, len, body);
+        free(body);
+        assert_non_null(m);
+        return m;
+}
+
+/* Whether the client sent more than was read so far. */
+static bool fake_has_input(struct fake *f)
+{
+        struct pollfd p = {f->fd, POLLIN, 0};
+        return poll(&p, 1, 50) > 0;
+}
+
+static void fake_send(struct fake *f, const Tunekv__V1__Response *m)
+{
+        size_t len = tunekv__v1__response__get_packed_size(m);
+        uint8_t *buf = malloc(FRAME_HEADER_BYTES + len);
+
+        frame_put_header(buf, (uint32_t)len);
+        tunekv__v1__response__pack(m, buf + FRAME_HEADER_BYTES);
+        fake_write_all(f->fd, buf, FRAME_HEADER_BYTES + len);
+        free(buf);
+}
+
+/* Answer a write request: OK at index. */
+static void fake_ack(struct fake *f, uint64_t id, uint64_t index)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__WriteResponse w = TUNEKV__V1__WRITE_RESPONSE__INIT;
+
+        m.id = id;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
+        m.write = &w;
+        w.index = index;
+        w.partition = 1;
+        fake_send(f, &m);
+}
+
+/* Answer a get: found, value. */
+static void fake_value(struct fake *f, uint64_t id, const char *value)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetResponse g = TUNEKV__V1__GET_RESPONSE__INIT;
+
+        m.id = id;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
+        m.get = &g;
+        g.found = 1;
+        g.value.data = (uint8_t *)(uintptr_t)value;
+        g.value.len = strlen(value);
+        g.mod_index = 4;
+        fake_send(f, &m);
+}
+
+/* What one callback saw; order is the global completion order. */
+struct seen {
+        int calls;
+        int status;
+        int order;
+        uint64_t index;
+        char value[64];
+        char message[256];
+};
+
+static int seen_order;
+
+static void seen_cb(struct tkv_client *c, const struct tkv_result *res, void *arg)
+{
+        struct seen *s = arg;
+
+        (void)c;
+        s->calls++;
+        s->status = res->status;
+        s->order = ++seen_order;
+        s->index = res->index;
+        snprintf(s->message, sizeof(s->message), "%s", res->message);
+        snprintf(s->value, sizeof(s->value), "%.*s", (int)res->value_len,
+                 res->value != NULL ? (const char *)res->value : "");
+}
+
+static struct tkv_client *fake_client(struct fake *f, unsigned timeout_ms, unsigned inflight)
+{
+        struct tkv_options o;
+        struct tkv_client *c = NULL;
+        char err[256];
+
+        memset(&o, 0, sizeof(o));
+        o.endpoints = f->endpoints;
+        o.timeout_ms = timeout_ms;
+        o.max_inflight = inflight;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_OK);
+        return c;
+}
+
+/* Poll until n more callbacks ran (bounded by the requests' deadlines). */
+static void poll_for(struct tkv_client *c, int n)
+{
+        int done = 0;
+        int rv;
+
+        while (done < n) {
+                rv = tkv_poll(c, 2000);
+                assert_true(rv >= 0);
+                assert_true(rv > 0 || tkv_pending(c) > 0);
+                done += rv;
+        }
+        assert_int_equal(done, n);
+}
+
+static void test_client_pipeline(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct seen s[3];
+        Tunekv__V1__Request *m[3];
+        uint64_t unknown_before;
+        int i;
+
+        (void)state;
+        memset(s, 0, sizeof(s));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_fd(c), -1); /* lazy connect */
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &s[0]), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &s[1]), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "j", 1, NULL, seen_cb, &s[2]), TKV_OK);
+        assert_int_equal(tkv_pending(c), 3);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        assert_true(tkv_fd(c) >= 0);
+        fake_accept(&f);
+        for (i = 0; i < 3; i++) {
+                m[i] = fake_recv(&f);
+                assert_int_equal(m[i]->id, (uint64_t)i + 1); /* ids count from 1 */
+                assert_int_equal(m[i]->timeout_ms, 5000);    /* the default */
+        }
+        assert_int_equal(m[0]->body_case, TUNEKV__V1__REQUEST__BODY_PUT);
+        unknown_before = client_unknown_answers(c);
+        seen_order = 0;
+        fake_value(&f, m[2]->id, "J");
+        fake_value(&f, 77, "nobody asked");
+        fake_ack(&f, m[0]->id, 11);
+        fake_value(&f, m[1]->id, "K");
+        poll_for(c, 3);
+        assert_int_equal(client_unknown_answers(c), unknown_before + 1);
+        assert_int_equal(s[2].order, 1); /* answers complete in arrival order */
+        assert_int_equal(s[0].order, 2);
+        assert_int_equal(s[1].order, 3);
+        assert_int_equal(s[0].status, TKV_OK);
+        assert_int_equal(s[0].index, 11);
+        assert_string_equal(s[1].value, "K");
+        assert_string_equal(s[2].value, "J");
+        assert_int_equal(tkv_pending(c), 0);
+        assert_int_equal(tkv_poll(c, -1), 0); /* nothing pending: returns at once */
+        for (i = 0; i < 3; i++) {
+                tunekv__v1__request__free_unpacked(m[i], NULL);
+        }
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_max_inflight(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct seen s[5];
+        Tunekv__V1__Request *m;
+        int i;
+
+        (void)state;
+        memset(s, 0, sizeof(s));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 2);
+        for (i = 0; i < 5; i++) {
+                assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &s[i]), TKV_OK);
+        }
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        for (i = 0; i < 5; i++) {
+                m = fake_recv(&f);
+                assert_int_equal(m->id, (uint64_t)i + 1);
+                if (i % 2 == 1 || i == 4) {
+                        /* Only two are ever on the wire. */
+                        assert_false(fake_has_input(&f));
+                }
+                fake_ack(&f, m->id, 100 + m->id);
+                tunekv__v1__request__free_unpacked(m, NULL);
+                if (i % 2 == 1 || i == 4) {
+                        poll_for(c, i == 4 ? 1 : 2);
+                }
+        }
+        for (i = 0; i < 5; i++) {
+                assert_int_equal(s[i].calls, 1);
+                assert_int_equal(s[i].index, 101 + (uint64_t)i);
+        }
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_timeouts(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct seen put;
+        struct seen get;
+        struct tkv_read_options ro = {.timeout_ms = 30};
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        memset(&put, 0, sizeof(put));
+        memset(&get, 0, sizeof(get));
+        fake_listen(&f);
+        c = fake_client(&f, 20, 0);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "k", 1, &ro, seen_cb, &get), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        m = fake_recv(&f);
+        assert_int_equal(m->timeout_ms, 20);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        m = fake_recv(&f);
+        assert_int_equal(m->timeout_ms, 30); /* per-call option wins */
+        tunekv__v1__request__free_unpacked(m, NULL);
+        /* No answers: deadlines are timeout + 500 ms. */
+        poll_for(c, 2);
+        assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN); /* a sent write */
+        assert_int_equal(get.status, TKV_TIMEOUT);
+        assert_non_null(strstr(put.message, "may or may not"));
+        /* A late answer is dropped and counted. */
+        fake_ack(&f, 1, 5);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        assert_int_equal(client_unknown_answers(c), 1);
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_connection_lost(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct seen put;
+        struct seen get;
+        struct seen again;
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        memset(&put, 0, sizeof(put));
+        memset(&get, 0, sizeof(get));
+        memset(&again, 0, sizeof(again));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        fake_hangup(&f);
+        poll_for(c, 2);
+        assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
+        assert_int_equal(get.status, TKV_CONNECTION_CLOSED);
+        assert_non_null(strstr(get.message, f.endpoints));
+        assert_int_equal(tkv_fd(c), -1);
+        /* The next request reconnects. */
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &again), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        m = fake_recv(&f);
+        assert_int_equal(m->id, 3);
+        fake_value(&f, m->id, "back");
+        tunekv__v1__request__free_unpacked(m, NULL);
+        poll_for(c, 1);
+        assert_int_equal(again.status, TKV_OK);
+        assert_string_equal(again.value, "back");
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_bad_frame(void **state)
+{
+        static const uint8_t frame[] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+        struct fake f;
+        struct tkv_client *c;
+        struct seen put;
+        struct seen get;
+
+        (void)state;
+        memset(&put, 0, sizeof(put));
+        memset(&get, 0, sizeof(get));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        fake_write_all(f.fd, frame, sizeof(frame));
+        poll_for(c, 2);
+        assert_int_equal(get.status, TKV_PROTOCOL_ERROR);
+        assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
+        assert_int_equal(tkv_fd(c), -1);
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_huge_frame(void **state)
+{
+        static const uint8_t header[] = {0x7f, 0xff, 0xff, 0xff}; /* 2 GiB announced */
+        struct fake f;
+        struct tkv_client *c;
+        struct seen get;
+
+        (void)state;
+        memset(&get, 0, sizeof(get));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        fake_write_all(f.fd, header, sizeof(header));
+        poll_for(c, 1);
+        assert_int_equal(get.status, TKV_PROTOCOL_ERROR);
+        assert_non_null(strstr(get.message, "exceeds"));
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_wrong_body(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct seen put;
+        struct seen get;
+
+        (void)state;
+        memset(&put, 0, sizeof(put));
+        memset(&get, 0, sizeof(get));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        fake_value(&f, 1, "a get answer to a put");
+        fake_ack(&f, 2, 9);
+        poll_for(c, 2);
+        assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
+        assert_int_equal(get.status, TKV_PROTOCOL_ERROR);
+        assert_true(tkv_fd(c) >= 0); /* the stream itself is fine */
+        tkv_client_destroy(c);
+        fake_close(&f);
+}
+
+static void test_client_destroy_pending(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct seen put;
+        struct seen get;
+        struct seen queued;
+
+        (void)state;
+        memset(&put, 0, sizeof(put));
+        memset(&get, 0, sizeof(get));
+        memset(&queued, 0, sizeof(queued));
+        fake_listen(&f);
+        c = fake_client(&f, 0, 2);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
+        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &queued), TKV_OK);
+        assert_int_equal(tkv_poll(c, 0), 0);
+        fake_accept(&f);
+        tkv_client_destroy(c);
+        assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
+        assert_int_equal(get.status, TKV_CONNECTION_CLOSED);
+        assert_int_equal(queued.status, TKV_CONNECTION_CLOSED); /* never sent */
+        assert_int_equal(put.calls + get.calls + queued.calls, 3);
+        fake_close(&f);
+}
+
+static void test_client_connect_refused(void **state)
+{
+        struct fake f;
+        struct tkv_options o;
+        struct tkv_client *c = NULL;
+        struct tkv_result res;
+        struct seen s;
+        char endpoints[160];
+        char err[256];
+
+        (void)state;
+        memset(&s, 0, sizeof(s));
+        fake_listen(&f); /* take a free port, then free it */
+        fake_close(&f);
+        snprintf(endpoints, sizeof(endpoints), "%s,%s", f.endpoints, f.endpoints);
+        memset(&o, 0, sizeof(o));
+        o.endpoints = endpoints;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_OK);
+        assert_int_equal(tkv_get(c, "k", 1, NULL, &res), TKV_CONNECT_FAILED);
+        assert_int_equal(res.status, TKV_CONNECT_FAILED);
+        assert_non_null(strstr(res.message, f.endpoints));
+        assert_non_null(strstr(tkv_errmsg(c), f.endpoints));
+        tkv_result_release(&res);
+        tkv_result_release(&res);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &s), TKV_OK);
+        assert_int_equal(tkv_poll(c, -1), 1);
+        assert_int_equal(s.status, TKV_CONNECT_FAILED);
+        tkv_client_destroy(c);
+}
+
+static void test_client_usage(void **state)
+{
+        struct tkv_client *c = NULL;
+        struct tkv_options o;
+        struct tkv_read_options ro;
+        struct tkv_write_options wo;
+        struct tkv_result res;
+        struct seen s;
+        static char big[(64u << 10) + 1];
+        char err[256];
+
+        (void)state;
+        memset(&s, 0, sizeof(s));
+        memset(&o, 0, sizeof(o));
+        o.endpoints = "nonsense";
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_USAGE_ERROR);
+        assert_null(c);
+        assert_non_null(strstr(err, "nonsense"));
+        o.endpoints = "127.0.0.1:1";
+        o.max_inflight = (1u << 20) + 1;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_USAGE_ERROR);
+        o.max_inflight = 0;
+        assert_int_equal(tkv_client_create(&o, NULL, err, sizeof(err)), TKV_USAGE_ERROR);
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_OK);
+
+        assert_int_equal(tkv_get_async(c, NULL, 1, NULL, seen_cb, &s), TKV_USAGE_ERROR);
+        assert_int_equal(tkv_get_async(c, big, sizeof(big), NULL, seen_cb, &s), TKV_USAGE_ERROR);
+        assert_non_null(strstr(tkv_errmsg(c), "exceeds"));
+        assert_int_equal(tkv_put_async(c, "k", 1, NULL, 3, NULL, seen_cb, &s), TKV_USAGE_ERROR);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, NULL, NULL), TKV_USAGE_ERROR);
+        memset(&ro, 0, sizeof(ro));
+        ro.level = (enum tkv_consistency)6;
+        assert_int_equal(tkv_get_async(c, "k", 1, &ro, seen_cb, &s), TKV_USAGE_ERROR);
+        memset(&ro, 0, sizeof(ro));
+        ro.session_flags = 16;
+        assert_int_equal(tkv_get_async(c, "k", 1, &ro, seen_cb, &s), TKV_USAGE_ERROR);
+        memset(&wo, 0, sizeof(wo));
+        wo.ack = (enum tkv_ack)3;
+        assert_int_equal(tkv_delete_async(c, "k", 1, &wo, seen_cb, &s), TKV_USAGE_ERROR);
+        assert_int_equal(tkv_cas(c, NULL, 2, 0, "v", 1, NULL, &res), TKV_USAGE_ERROR);
+        assert_int_equal(res.status, TKV_USAGE_ERROR);
+        assert_non_null(strstr(res.message, "key"));
+        tkv_result_release(&res);
+        assert_int_equal(s.calls, 0);
+        assert_int_equal(tkv_pending(c), 0);
+        assert_int_equal(tkv_poll(NULL, 0), -TKV_USAGE_ERROR);
+        assert_int_equal(tkv_get(NULL, "k", 1, NULL, &res), TKV_USAGE_ERROR);
+        tkv_result_release(&res);
+        tkv_client_destroy(c);
+        tkv_client_destroy(NULL);
+}
+
+/* The child plays the server for one blocking get and one status. */
+static void fake_child(struct fake *f)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__StatusResponse s = TUNEKV__V1__STATUS_RESPONSE__INIT;
+        Tunekv__V1__PartitionStatus p = TUNEKV__V1__PARTITION_STATUS__INIT;
+        Tunekv__V1__PartitionStatus *parts[1] = {&p};
+        Tunekv__V1__Request *r;
+
+        fake_accept(f);
+        r = fake_recv(f);
+        fake_value(f, r->id, "blocking value");
+        tunekv__v1__request__free_unpacked(r, NULL);
+        r = fake_recv(f);
+        m.id = r->id;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
+        m.status_info = &s;
+        s.node_id = 9;
+        s.version = "9.9.9";
+        s.n_partitions = 1;
+        s.partitions = parts;
+        p.partition = 4;
+        p.keys = 12;
+        fake_send(f, &m);
+        tunekv__v1__request__free_unpacked(r, NULL);
+}
+
+static void test_client_blocking(void **state)
+{
+        struct fake f;
+        struct tkv_client *c;
+        struct tkv_result res;
+        pid_t pid;
+        int wstatus = 0;
+
+        (void)state;
+        fake_listen(&f);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                fake_child(&f);
+                _exit(0);
+        }
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_get(c, "k", 1, NULL, &res), TKV_OK);
+        assert_true(res.found);
+        assert_int_equal(res.value_len, 14);
+        assert_memory_equal(res.value, "blocking value", 14);
+        assert_int_equal(res.mod_index, 4);
+        assert_non_null(res.priv_);
+        tkv_result_release(&res);
+        assert_null(res.value);
+        assert_null(res.priv_);
+        assert_int_equal(tkv_status(c, &res), TKV_OK);
+        assert_non_null(res.node);
+        assert_int_equal(res.node->node_id, 9);
+        assert_string_equal(res.node->version, "9.9.9");
+        assert_int_equal(res.node->n_partitions, 1);
+        assert_int_equal(res.node->partitions[0].partition, 4);
+        assert_int_equal(res.node->partitions[0].keys, 12);
+        tkv_result_release(&res);
+        assert_null(res.node);
+        tkv_client_destroy(c);
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+        fake_close(&f);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_encode_get),
+            cmocka_unit_test(test_encode_get_default_options),
+            cmocka_unit_test(test_encode_writes),
+            cmocka_unit_test(test_encode_status_and_append),
+            cmocka_unit_test(test_encode_too_big),
+            cmocka_unit_test(test_decode_get),
+            cmocka_unit_test(test_decode_get_empty_and_missing),
+            cmocka_unit_test(test_decode_write_and_errors),
+            cmocka_unit_test(test_decode_every_status),
+            cmocka_unit_test(test_decode_status),
+            cmocka_unit_test(test_decode_garbage),
+            cmocka_unit_test(test_endpoints_parse),
+            cmocka_unit_test(test_endpoints_parse_errors),
+            cmocka_unit_test(test_status_names),
+            cmocka_unit_test(test_result_release),
+            cmocka_unit_test(test_client_pipeline),
+            cmocka_unit_test(test_client_max_inflight),
+            cmocka_unit_test(test_client_timeouts),
+            cmocka_unit_test(test_client_connection_lost),
+            cmocka_unit_test(test_client_bad_frame),
+            cmocka_unit_test(test_client_huge_frame),
+            cmocka_unit_test(test_client_wrong_body),
+            cmocka_unit_test(test_client_destroy_pending),
+            cmocka_unit_test(test_client_connect_refused),
+            cmocka_unit_test(test_client_usage),
+            cmocka_unit_test(test_client_blocking),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
