@@ -174,6 +174,9 @@ struct tkv_node_status {
         uint32_t value_bytes_max;
         uint32_t inflight_per_conn_max;
         uint32_t conns_max;
+        uint32_t request_timeout_ms;
+        uint32_t request_timeout_max_ms;
+        uint64_t conn_output_bytes_max;
 };
 
 /* The answer to one request. Which fields are set depends on the request:

@@ -111,7 +111,7 @@ static void conn_process(struct conn *c)
 {
         const struct config *cfg = c->server->cfg;
 
-        while (!c->closing && !c->close_after_write && !c->draining && !c->paused) {
+        while (!c->closing && !c->close_after_write && !c->paused) {
                 size_t body;
                 int rv = frame_parse(buffer_data(&c->in), buffer_len(&c->in), cfg->frame_bytes_max,
                                      &body);
@@ -157,7 +157,7 @@ static bool conn_output_full(const struct conn *c)
 
 static void conn_update_reading(struct conn *c)
 {
-        bool want = !c->closing && !c->close_after_write && !c->draining;
+        bool want = !c->closing && !c->close_after_write;
         if (want && c->paused &&
             buffer_len(&c->out) + buffer_len(&c->out_busy) <=
                 c->server->cfg->conn_output_bytes_max / 2) {
@@ -246,14 +246,6 @@ void conn_close_after_write(struct conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         if (!c->writing && buffer_len(&c->out) == 0) {
                 conn_close(c);
-        }
-}
-
-void conn_drain(struct conn *c)
-{
-        c->draining = true;
-        if (!c->closing) {
-                uv_read_stop((uv_stream_t *)&c->tcp);
         }
 }
 

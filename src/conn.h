@@ -25,9 +25,8 @@ struct conn {
         unsigned inflight; /* requests dispatched, not yet answered */
         unsigned refs;     /* calls alive + 1 while the handle is open */
         bool writing;
-        bool paused;   /* reading stopped: too much unsent output */
-        bool draining; /* server shutdown: no more reading */
-        bool closing;  /* uv_close called */
+        bool paused;  /* reading stopped: too much unsent output */
+        bool closing; /* uv_close called */
         bool close_after_write;
         uint64_t requests; /* requests dispatched */
 };
@@ -48,9 +47,6 @@ void conn_close(struct conn *c);
 
 /* Hand queued answers to the kernel (called once per loop iteration). */
 void conn_flush(struct conn *c);
-
-/* Stop reading new requests (shutdown). */
-void conn_drain(struct conn *c);
 
 /* A call took / dropped a reference. */
 void conn_ref(struct conn *c);

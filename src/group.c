@@ -349,6 +349,23 @@ static void group_proposal_cb(struct raft_apply *req, int status, void *result)
         tkv_free(p);
 }
 
+/* What a write refused by raft_apply is answered: it certainly did not
+ * happen. */
+static int group_apply_error(int raft_rv)
+{
+        switch (raft_rv) {
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+                return TKV_ENOTLEADER;
+        case RAFT_NOMEM:
+                return TKV_ENOMEM;
+        case RAFT_SHUTDOWN:
+                return TKV_ESHUTDOWN;
+        default:
+                return TKV_EIO;
+        }
+}
+
 /* Submit up to apply_batch_max pending writes in one raft_apply. */
 static void group_submit_batch(struct group *g)
 {
@@ -382,7 +399,7 @@ static void group_submit_batch(struct group *g)
                         queue_remove(&w->link);
                         raft_free(w->buf.base);
                         w->buf.base = NULL;
-                        w->cb(w, rv == RAFT_NOTLEADER ? TKV_ENOTLEADER : err_from_raft(rv), NULL);
+                        w->cb(w, group_apply_error(rv), NULL);
                 }
                 return;
         }

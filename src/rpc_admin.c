@@ -96,6 +96,9 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         limits.value_bytes_max = (uint32_t)cfg->value_bytes_max;
         limits.inflight_per_conn_max = cfg->inflight_per_conn_max;
         limits.conns_max = cfg->conns_max;
+        limits.request_timeout_ms = cfg->request_timeout_ms;
+        limits.request_timeout_max_ms = cfg->request_timeout_max_ms;
+        limits.conn_output_bytes_max = cfg->conn_output_bytes_max;
         st.limits = &limits;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
         resp.status_info = &st;

@@ -46,10 +46,10 @@ static void rpc_kv_answer_not_leader(struct call *c, const char *what)
                  c->partition);
         resp.status = TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
         resp.message = message;
+        resp.leader_hint = &hint; /* node_id 0: no leader known */
         if (i >= 0) {
                 hint.node_id = (uint32_t)leader;
                 hint.client_addr = (char *)cfg->nodes[i].client_addr;
-                resp.leader_hint = &hint;
         }
         rpc_answer(c, &resp);
 }
@@ -74,7 +74,8 @@ static bool rpc_kv_route(struct call *c, const ProtobufCBinaryData *key)
 /* ------------------------------------------------------------------------ */
 /* GET */
 
-/* Which read option is set that LINEARIZABLE does not serve yet, or NULL. */
+/* Which read option is set that LINEARIZABLE does not serve yet, or NULL.
+ * `strict` is accepted: a linearizable answer is never weaker than asked. */
 static const char *rpc_kv_unsupported_option(const Tunekv__V1__ReadOptions *o)
 {
         if (o == NULL) {

@@ -469,18 +469,14 @@ static void server_listener_closed(uv_handle_t *h)
 
 void server_stop(struct server *s)
 {
-        struct queue *q;
-
         if (s->state != SERVER_SERVING) {
                 return;
         }
         s->state = SERVER_DRAINING;
         s->drain_start_ms = uv_now(s->loop);
+        /* Connections keep being read: new requests are answered
+         * UNAVAILABLE (rpc_admit), so clients learn to go elsewhere. */
         uv_close((uv_handle_t *)&s->listener, server_listener_closed);
-        QUEUE_FOREACH(q, &s->conns)
-        {
-                conn_drain(QUEUE_DATA(q, struct conn, link));
-        }
         /* Wake up at the drain timeout even if no request deadline does. */
         uv_timer_start(&s->deadline_timer, server_deadline_fire, s->cfg->shutdown_timeout_ms, 0);
         s->deadline_armed_ms = s->drain_start_ms + s->cfg->shutdown_timeout_ms;

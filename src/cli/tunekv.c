@@ -913,9 +913,12 @@ static void tunekv_json_status(const struct tkv_node_status *n)
         printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"partition_count\":%" PRIu32
                ",\"limits\":{\"frame_bytes_max\":%" PRIu32 ",\"key_bytes_max\":%" PRIu32
                ",\"value_bytes_max\":%" PRIu32 ",\"inflight_per_conn_max\":%" PRIu32
-               ",\"conns_max\":%" PRIu32 "},\"partitions\":[",
+               ",\"conns_max\":%" PRIu32 ",\"request_timeout_ms\":%" PRIu32
+               ",\"request_timeout_max_ms\":%" PRIu32 ",\"conn_output_bytes_max\":%" PRIu64
+               "},\"partitions\":[",
                n->uptime_ms, n->connections, n->partition_count, n->frame_bytes_max,
-               n->key_bytes_max, n->value_bytes_max, n->inflight_per_conn_max, n->conns_max);
+               n->key_bytes_max, n->value_bytes_max, n->inflight_per_conn_max, n->conns_max,
+               n->request_timeout_ms, n->request_timeout_max_ms, n->conn_output_bytes_max);
         for (i = 0; i < n->n_partitions; i++) {
                 if (i > 0) {
                         putchar(',');

@@ -291,6 +291,9 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
                 node->value_bytes_max = m->limits->value_bytes_max;
                 node->inflight_per_conn_max = m->limits->inflight_per_conn_max;
                 node->conns_max = m->limits->conns_max;
+                node->request_timeout_ms = m->limits->request_timeout_ms;
+                node->request_timeout_max_ms = m->limits->request_timeout_max_ms;
+                node->conn_output_bytes_max = m->limits->conn_output_bytes_max;
         }
         return node;
 }
