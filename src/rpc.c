@@ -262,24 +262,24 @@ out:
         tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
 }
 
-void rpc_expire(struct deadline *d)
+/* Abandon the call behind d and answer it: OUTCOME_UNKNOWN if its write had
+ * reached Raft, otherwise tkv_err. */
+static void rpc_abandon(struct deadline *d, int tkv_err, const char *why)
 {
         struct call *c = QUEUE_DATA(d, struct call, deadline);
-        bool maybe = rpc_kv_abandon(c);
-        if (maybe) {
-                rpc_answer_error(c, TKV_EUNKNOWN, "deadline expired after the write reached Raft");
+        if (rpc_kv_abandon(c)) {
+                rpc_answer_error(c, TKV_EUNKNOWN, "%s after the write reached Raft", why);
         } else {
-                rpc_answer_error(c, TKV_ETIMEDOUT, "deadline expired");
+                rpc_answer_error(c, tkv_err, "%s", why);
         }
+}
+
+void rpc_expire(struct deadline *d)
+{
+        rpc_abandon(d, TKV_ETIMEDOUT, "deadline expired");
 }
 
 void rpc_cancel(struct deadline *d)
 {
-        struct call *c = QUEUE_DATA(d, struct call, deadline);
-        bool maybe = rpc_kv_abandon(c);
-        if (maybe) {
-                rpc_answer_error(c, TKV_EUNKNOWN, "node shutting down with the write in Raft");
-        } else {
-                rpc_answer_error(c, TKV_ESHUTDOWN, "node shutting down");
-        }
+        rpc_abandon(d, TKV_ESHUTDOWN, "node shutting down");
 }
