@@ -51,7 +51,7 @@ up() {
     fi
     rm -f "$var/node$i.ready"
     "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --data-dir "$var/node$i" \
-      --ready-fd 3 3>"$var/node$i.ready" 2>>"$var/node$i.log" &
+      --ready-fd 3 3>"$var/node$i.ready" </dev/null >>"$var/node$i.log" 2>&1 &
     echo $! >"$var/node$i.pid"
   done
   # Each node writes "ready" into its .ready file once its partitions have

@@ -4,6 +4,7 @@
 
 #include "buffer.h"
 #include "err.h"
+#include "keyhash.h"
 
 static size_t command_payload_bytes(const struct command *c)
 {
@@ -33,11 +34,31 @@ void command_encode(const struct command *c, uint8_t *out)
         put_le64(out + 32, c->expected_version);
         put_le64(out + 40, c->client_id);
         put_le64(out + 48, c->seq);
+        put_le64(out + 56, c->payload_hash);
         memcpy(out + COMMAND_HEADER_BYTES, c->key, c->key_len);
         if (c->value_len > 0) {
                 memcpy(out + COMMAND_HEADER_BYTES + c->key_len, c->value, c->value_len);
         }
         memset(out + payload, 0, total - payload);
+}
+
+uint64_t command_payload_hash(const struct command *c)
+{
+        XXH64_state_t st;
+        uint8_t head[20];
+
+        /* Little-endian fields: the same bytes on every replica. */
+        memset(head, 0, sizeof head);
+        head[0] = c->type;
+        put_le64(head + 8, c->expected_version);
+        put_le32(head + 16, c->key_len);
+        XXH64_reset(&st, 0);
+        XXH64_update(&st, head, sizeof head);
+        XXH64_update(&st, c->key, c->key_len);
+        if (c->value_len > 0) {
+                XXH64_update(&st, c->value, c->value_len);
+        }
+        return XXH64_digest(&st);
 }
 
 int command_decode(const void *data, size_t len, struct command *c)
@@ -62,11 +83,12 @@ int command_decode(const void *data, size_t len, struct command *c)
         c->expected_version = get_le64(p + 32);
         c->client_id = get_le64(p + 40);
         c->seq = get_le64(p + 48);
+        c->payload_hash = get_le64(p + 56);
 
         if (c->type < COMMAND_PUT || c->type > COMMAND_CAS) {
                 return TKV_EINVAL;
         }
-        if ((c->flags & ~COMMAND_F_LZ4) != 0) {
+        if ((c->flags & ~(COMMAND_F_LZ4 | COMMAND_F_RETRY)) != 0) {
                 return TKV_EINVAL;
         }
         /* 64-bit sums: key_len and value_len are untrusted 32-bit values. */

@@ -21,7 +21,9 @@
  *    32   8  expected_version (CAS)
  *    40   8  client_id (0 = none)
  *    48   8  seq
- *    56   8  reserved, 0
+ *    56   8  payload_hash: xxh64 of type, expected_version, key and the
+ *            value before compression (computed once, by the proposer), so
+ *            a retry can be told from a different write with the same seq
  *    64      key bytes, value bytes, padding */
 #ifndef TKV_COMMAND_H
 #define TKV_COMMAND_H
@@ -38,7 +40,8 @@ enum command_type {
         COMMAND_CAS = 3,
 };
 
-#define COMMAND_F_LZ4 0x0001u /* value is an LZ4 block */
+#define COMMAND_F_LZ4   0x0001u /* value is an LZ4 block */
+#define COMMAND_F_RETRY 0x0002u /* the client sent this write before */
 
 struct command {
         uint8_t type;              /* enum command_type */
@@ -52,6 +55,15 @@ struct command {
         uint64_t expected_version; /* CAS: 0 = must not exist */
         uint64_t client_id;        /* idempotency: 0 = none */
         uint64_t seq;              /* idempotency sequence */
+        uint64_t payload_hash;     /* see the layout above */
+};
+
+/* What applying a command did: the answer to the write. */
+struct command_result {
+        int status;               /* 0, TKV_ENOTFOUND, TKV_ECONDITION, TKV_ECORRUPT, TKV_EINVAL,
+                                     TKV_EUNKNOWN (forgotten retry) */
+        uint64_t index;           /* index of the entry that did it: the write's version */
+        uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
 };
 
 /* Bytes command_encode() writes: header + key + value, rounded up to 8. */
@@ -59,6 +71,9 @@ size_t command_encoded_bytes(const struct command *c);
 
 /* Encode c into out, which has command_encoded_bytes(c) bytes. */
 void command_encode(const struct command *c, uint8_t *out);
+
+/* The payload hash of c, whose value must still be the raw value. */
+uint64_t command_payload_hash(const struct command *c);
 
 /* Decode len bytes at data into c, whose key/value pointers then borrow
  * from data. TKV_ECORRUPT on any inconsistency, TKV_EINVAL on an unknown

@@ -63,6 +63,8 @@ struct config {
         unsigned request_timeout_max_ms;
         unsigned shutdown_timeout_ms;
         uint64_t compress_min_bytes;
+        unsigned session_window;
+        unsigned sessions_max;
         unsigned threadpool_size;
         char log_level[16];
 

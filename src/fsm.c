@@ -7,7 +7,7 @@
 #include "keyhash.h"
 #include "log.h"
 
-static void fsm_apply_command(struct fsm *f, const struct command *c, struct fsm_result *res)
+static void fsm_apply_command(struct fsm *f, const struct command *c, struct command_result *res)
 {
         uint64_t hash = key_hash(c->key, c->key_len);
         const struct store_entry *e;
@@ -36,29 +36,66 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct fsm
         }
 }
 
+/* A write with a client session: apply it once. Returns RAFT_NOMEM (raft
+ * retries the entry later) before anything changed, or 0. */
+static int fsm_apply_session(struct fsm *f, const struct command *c, struct command_result *res)
+{
+        bool retry = (c->flags & COMMAND_F_RETRY) != 0;
+        uint64_t index = res->index;
+
+        switch (dedup_check(f->dedup, c->client_id, c->seq, c->payload_hash, retry, res)) {
+        case DEDUP_DUPLICATE:
+                f->deduplicated++;
+                return 0;
+        case DEDUP_MISMATCH:
+                res->status = TKV_EEXIST;
+                return 0;
+        case DEDUP_FORGOTTEN:
+                res->status = TKV_EUNKNOWN;
+                return 0;
+        case DEDUP_NEW:
+                break;
+        }
+        if (dedup_reserve(f->dedup, c->client_id) != 0) {
+                return RAFT_NOMEM;
+        }
+        res->index = index;
+        fsm_apply_command(f, c, res);
+        if (res->status == TKV_ENOMEM) {
+                return RAFT_NOMEM;
+        }
+        dedup_record(f->dedup, c->client_id, c->seq, c->payload_hash, res);
+        return 0;
+}
+
 static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 {
         struct fsm *f = rf->data;
-        struct fsm_result res = {0};
+        struct command_result res = {0};
+        uint64_t index = f->hooks.index(f->hooks.data);
         struct command c;
+        int rv = 0;
 
         *result = NULL;
-        res.index = f->hooks.index(f->hooks.data);
+        res.index = index;
         res.status = command_decode(buf->base, buf->len, &c);
-        if (res.status == 0) {
-                fsm_apply_command(f, &c, &res);
-        } else {
+        if (res.status != 0) {
                 /* Every replica fails the same bytes the same way. */
                 LOGE((int)f->partition, "fsm: entry %llu undecodable (%s), skipped",
-                     (unsigned long long)res.index, err_str(res.status));
+                     (unsigned long long)index, err_str(res.status));
                 c.proposal_id = 0;
+        } else if (c.client_id != 0) {
+                rv = fsm_apply_session(f, &c, &res);
+        } else {
+                fsm_apply_command(f, &c, &res);
+                rv = res.status == TKV_ENOMEM ? RAFT_NOMEM : 0;
         }
-        if (res.status == TKV_ENOMEM) {
+        if (rv != 0) {
                 /* Not deterministic: refuse, raft retries this entry later. */
-                return RAFT_NOMEM;
+                return rv;
         }
-        f->applied_index = res.index;
-        f->hooks.applied(f->hooks.data, c.proposal_id, &res);
+        f->applied_index = index;
+        f->hooks.applied(f->hooks.data, index, c.proposal_id, &res);
         return 0;
 }
 
@@ -74,12 +111,19 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         if (*bufs == NULL) {
                 return RAFT_NOMEM;
         }
-        rv = store_freeze(f->store, &f->frozen);
+        f->frozen_sessions_len = dedup_encoded_bytes(f->dedup);
+        f->frozen_sessions = tkv_malloc(f->frozen_sessions_len);
+        rv = f->frozen_sessions != NULL ? store_freeze(f->store, &f->frozen) : TKV_ENOMEM;
         if (rv != 0) {
+                tkv_free(f->frozen_sessions);
+                f->frozen_sessions = NULL;
                 tkv_free(*bufs);
                 *bufs = NULL;
                 return RAFT_NOMEM;
         }
+        /* The session table is small next to the store: copy it here, on
+         * the loop, at the same moment the entries are pinned. */
+        dedup_encode(f->dedup, f->frozen_sessions);
         f->frozen_meta.partition = f->partition;
         f->frozen_meta.applied_index = f->applied_index;
         *n_bufs = 1;
@@ -90,14 +134,15 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
         struct fsm *f = rf->data;
-        size_t len = snapshot_encoded_bytes(&f->frozen);
+        size_t len = snapshot_encoded_bytes(&f->frozen, f->frozen_sessions_len);
         void *base = tkv_malloc(len);
 
         (void)n_bufs;
         if (base == NULL) {
                 return RAFT_NOMEM;
         }
-        snapshot_encode(&f->frozen, &f->frozen_meta, base);
+        snapshot_encode(&f->frozen, &f->frozen_meta, f->frozen_sessions, f->frozen_sessions_len,
+                        base);
         (*bufs)[0].base = base;
         (*bufs)[0].len = len;
         return 0;
@@ -116,6 +161,8 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         *bufs = NULL;
         *n_bufs = 0;
         store_unfreeze(&f->frozen);
+        tkv_free(f->frozen_sessions);
+        f->frozen_sessions = NULL;
         f->snapshots++;
         return 0;
 }
@@ -125,13 +172,16 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         struct fsm *f = rf->data;
         struct snapshot_meta meta;
         struct store *fresh = NULL;
+        struct dedup *sessions = NULL;
         int rv;
 
         rv = store_create(&fresh);
-        if (rv != 0) {
-                return RAFT_NOMEM;
+        if (rv == 0) {
+                rv = dedup_create(&sessions, f->params.session_window, f->params.sessions_max);
         }
-        rv = snapshot_decode(buf->base, buf->len, fresh, &meta);
+        if (rv == 0) {
+                rv = snapshot_decode(buf->base, buf->len, fresh, sessions, &meta);
+        }
         if (rv == 0 && meta.partition != f->partition) {
                 rv = TKV_EINVAL;
         }
@@ -139,30 +189,41 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 err_msgf(f->errmsg, "restore: %s", err_str(rv));
                 LOGE((int)f->partition, "fsm: snapshot restore failed: %s", err_str(rv));
                 store_destroy(fresh);
+                dedup_destroy(sessions);
                 return rv == TKV_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
         }
         store_destroy(f->store);
+        dedup_destroy(f->dedup);
         f->store = fresh;
+        f->dedup = sessions;
         f->applied_index = meta.applied_index;
         f->restores++;
         /* On success the buffer is ours (raft.h, struct raft_fsm). */
         raft_free(buf->base);
-        LOGI((int)f->partition, "fsm: restored snapshot: %llu keys, applied index %llu",
-             (unsigned long long)store_count(f->store), (unsigned long long)meta.applied_index);
+        LOGI((int)f->partition,
+             "fsm: restored snapshot: %llu keys, %llu client sessions, applied "
+             "index %llu",
+             (unsigned long long)store_count(f->store),
+             (unsigned long long)dedup_sessions(f->dedup), (unsigned long long)meta.applied_index);
         f->hooks.restored(f->hooks.data, meta.applied_index);
         return 0;
 }
 
-int fsm_init(struct fsm *f, uint32_t partition, const struct fsm_hooks *hooks)
+int fsm_init(struct fsm *f, const struct fsm_params *params, const struct fsm_hooks *hooks)
 {
         int rv;
 
         memset(f, 0, sizeof *f);
         rv = store_create(&f->store);
+        if (rv == 0) {
+                rv = dedup_create(&f->dedup, params->session_window, params->sessions_max);
+        }
         if (rv != 0) {
+                store_destroy(f->store);
                 return rv;
         }
-        f->partition = partition;
+        f->params = *params;
+        f->partition = params->partition;
         f->hooks = *hooks;
         f->raft_fsm.version = 3;
         f->raft_fsm.data = f;
@@ -179,6 +240,10 @@ void fsm_close(struct fsm *f)
         if (f->frozen.entries != NULL) {
                 store_unfreeze(&f->frozen);
         }
+        tkv_free(f->frozen_sessions);
+        f->frozen_sessions = NULL;
         store_destroy(f->store);
+        dedup_destroy(f->dedup);
         f->store = NULL;
+        f->dedup = NULL;
 }

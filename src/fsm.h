@@ -4,8 +4,10 @@
  * apply() decodes a command and applies it deterministically: a command
  * that fails (CAS mismatch, delete of a missing key, an undecodable entry)
  * changes nothing and reports its status in the result, so that every
- * replica stays identical. raft does not tell the FSM the index it applies;
- * the group supplies it through hooks.index (raft's last_applied + 1).
+ * replica stays identical. A write carrying (client_id, seq) goes through
+ * the client session table first (dedup.h): a retry is answered with the
+ * first result and applied once. raft does not tell the FSM the index it
+ * applies; the group supplies it through hooks.index (last_applied + 1).
  *
  * Snapshots: snapshot() pins the store on the loop, snapshot_async()
  * serializes on a threadpool thread, snapshot_finalize() unpins and frees
@@ -16,41 +18,50 @@
 #include <raft.h>
 #include <stdint.h>
 
+#include "command.h"
+#include "dedup.h"
 #include "err.h"
 #include "snapshot.h"
 #include "store.h"
-
-struct fsm_result {
-        int status;               /* 0, TKV_ENOTFOUND, TKV_ECONDITION, TKV_ECORRUPT, TKV_EINVAL */
-        uint64_t index;           /* index of the applied entry: the write's version */
-        uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
-};
 
 struct fsm_hooks {
         void *data;
         /* Index of the entry being applied. */
         uint64_t (*index)(void *data);
-        /* A command was applied (successfully or not). */
-        void (*applied)(void *data, uint64_t proposal_id, const struct fsm_result *res);
+        /* The command at index was applied (successfully or not); res is
+         * its answer (for a deduplicated retry, the first attempt's). */
+        void (*applied)(void *data, uint64_t index, uint64_t proposal_id,
+                        const struct command_result *res);
         /* The state was replaced by a snapshot reflecting applied_index. */
         void (*restored)(void *data, uint64_t applied_index);
+};
+
+struct fsm_params {
+        uint32_t partition;
+        unsigned session_window; /* results kept per client (dedup.h) */
+        unsigned sessions_max;   /* clients kept */
 };
 
 struct fsm {
         struct raft_fsm raft_fsm; /* handed to raft_init; data = this */
         struct store *store;      /* owned */
+        struct dedup *dedup;      /* owned: client sessions */
+        struct fsm_params params;
         uint32_t partition;
         uint64_t applied_index; /* index of the last command applied or restored */
         struct fsm_hooks hooks;
         struct store_frozen frozen; /* entries pinned by the snapshot in progress */
         struct snapshot_meta frozen_meta;
-        uint64_t snapshots; /* snapshots taken */
-        uint64_t restores;  /* snapshots restored */
+        uint8_t *frozen_sessions; /* sessions encoded at the same moment */
+        size_t frozen_sessions_len;
+        uint64_t deduplicated; /* retries answered with their first result */
+        uint64_t snapshots;    /* snapshots taken */
+        uint64_t restores;     /* snapshots restored */
         char errmsg[ERR_MSG_BYTES];
 };
 
 /* TKV_ENOMEM on failure (nothing to close). */
-int fsm_init(struct fsm *f, uint32_t partition, const struct fsm_hooks *hooks);
+int fsm_init(struct fsm *f, const struct fsm_params *params, const struct fsm_hooks *hooks);
 /* Release the store. No snapshot may be in progress (raft is closed). */
 void fsm_close(struct fsm *f);
 

@@ -75,18 +75,19 @@ static uint64_t group_hook_index(void *data)
         return raft_last_applied(g->raft) + 1;
 }
 
-static void group_hook_applied(void *data, uint64_t proposal_id, const struct fsm_result *res)
+static void group_hook_applied(void *data, uint64_t index, uint64_t proposal_id,
+                               const struct command_result *res)
 {
         struct group *g = data;
 
         while (!queue_empty(&g->writes_waiting)) {
                 struct group_write *w =
                     QUEUE_DATA(queue_head(&g->writes_waiting), struct group_write, link);
-                if (w->index > res->index) {
+                if (w->index > index) {
                         break;
                 }
                 queue_remove(&w->link);
-                if (w->index == res->index && w->proposal_id == proposal_id) {
+                if (w->index == index && w->proposal_id == proposal_id) {
                         g->stats.writes_applied++;
                         w->cb(w, 0, res);
                 } else {
@@ -110,6 +111,7 @@ static void group_hook_restored(void *data, uint64_t applied_index)
 int group_prepare(struct group *g, const struct group_params *p)
 {
         struct fsm_hooks hooks = {g, group_hook_index, group_hook_applied, group_hook_restored};
+        struct fsm_params fp = {p->partition, p->session_window, p->sessions_max};
         int rv;
 
         memset(g, 0, sizeof *g);
@@ -124,7 +126,7 @@ int group_prepare(struct group *g, const struct group_params *p)
         if (g->apply_bufs == NULL) {
                 return TKV_ENOMEM;
         }
-        rv = fsm_init(&g->fsm, p->partition, &hooks);
+        rv = fsm_init(&g->fsm, &fp, &hooks);
         if (rv != 0) {
                 tkv_free(g->apply_bufs);
                 return rv;

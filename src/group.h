@@ -23,7 +23,7 @@ struct group_read;
 
 /* status: 0 (res valid), or TKV_ENOTLEADER (certainly not applied: retry
  * elsewhere), TKV_EUNKNOWN (may or may not be applied), TKV_ESHUTDOWN. */
-typedef void (*group_write_cb)(struct group_write *w, int status, const struct fsm_result *res);
+typedef void (*group_write_cb)(struct group_write *w, int status, const struct command_result *res);
 
 /* status: 0 (serve the read from the store now), TKV_ENOTLEADER, TKV_ESHUTDOWN. */
 typedef void (*group_read_cb)(struct group_read *r, int status);
@@ -58,6 +58,8 @@ struct group_params {
         uint64_t segment_bytes;
         unsigned connect_retry_ms;
         unsigned drain_timeout_ms; /* B2: longest wait for the log to reach disk */
+        unsigned session_window;   /* client sessions (dedup.h) */
+        unsigned sessions_max;
 };
 
 struct group_stats {

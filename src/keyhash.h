@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/* The state struct, for streaming hashes on the stack. */
+#ifndef XXH_STATIC_LINKING_ONLY
+#define XXH_STATIC_LINKING_ONLY
+#endif
 #include <xxhash.h>
 
 static inline uint64_t key_hash(const void *key, size_t len)

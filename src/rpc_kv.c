@@ -212,7 +212,7 @@ void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
 /* ------------------------------------------------------------------------ */
 /* Writes */
 
-static void rpc_kv_write_done(struct group_write *w, int status, const struct fsm_result *res)
+static void rpc_kv_write_done(struct group_write *w, int status, const struct command_result *res)
 {
         struct call *c = rpc_kv_call_of_write(w);
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
@@ -242,6 +242,14 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct fs
                 resp.message = "version differs from expected_version";
         } else if (res->status == TKV_ENOTFOUND) {
                 resp.message = "key not found";
+        } else if (res->status == TKV_EEXIST) {
+                /* Not a retry: the client reused a seq for another write. */
+                resp.status = TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT;
+                resp.message = "(client_id, seq) already used for a different write";
+                resp.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
+        } else if (res->status == TKV_EUNKNOWN) {
+                resp.message = "retry of a write too old to be remembered (session_window)";
+                resp.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
         } else if (res->status != 0) {
                 resp.status = TUNEKV__V1__STATUS__STATUS_INTERNAL;
                 resp.message = "command could not be applied";
@@ -256,9 +264,6 @@ static const char *rpc_kv_unsupported_write_option(const Tunekv__V1__WriteOption
         }
         if (o->ack != TUNEKV__V1__ACK__ACK_COMMITTED) {
                 return "ack";
-        }
-        if (o->client_id != 0 || o->seq != 0) {
-                return "client_id/seq";
         }
         if (o->token.len != 0) {
                 return "token";
@@ -297,6 +302,11 @@ static void rpc_kv_write(struct call *c, struct command *cmd, const ProtobufCBin
                                  c->method->name, unsupported);
                 return;
         }
+        if (opts != NULL && (opts->client_id == 0) != (opts->seq == 0)) {
+                rpc_answer_error(c, TKV_EINVAL, "%s: client_id and seq go together (both or none)",
+                                 c->method->name);
+                return;
+        }
         if (cmd->value_len > value_max) {
                 rpc_answer_error(c, TKV_ETOOBIG,
                                  "%s: value of %u bytes exceeds value_bytes_max %llu",
@@ -309,6 +319,12 @@ static void rpc_kv_write(struct call *c, struct command *cmd, const ProtobufCBin
         cmd->key = key->data;
         cmd->key_len = (uint32_t)key->len;
         cmd->value_raw_len = cmd->value_len;
+        if (opts != NULL && opts->client_id != 0) {
+                cmd->client_id = opts->client_id;
+                cmd->seq = opts->seq;
+                cmd->flags |= opts->retry ? COMMAND_F_RETRY : 0;
+                cmd->payload_hash = command_payload_hash(cmd); /* before compression */
+        }
         rpc_kv_maybe_compress(c, cmd);
         rv = group_propose(c->group, &c->op.write, cmd, rpc_kv_write_done);
         if (rv == TKV_ENOTLEADER) {

@@ -143,6 +143,8 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->segment_bytes = cfg->segment_bytes;
         gp->connect_retry_ms = cfg->connect_retry_ms;
         gp->drain_timeout_ms = cfg->shutdown_timeout_ms;
+        gp->session_window = cfg->session_window;
+        gp->sessions_max = cfg->sessions_max;
 }
 
 static int server_open_group(struct server *s, uint32_t p)

@@ -8,9 +8,9 @@
 
 static const uint8_t snapshot_magic[8] = {'T', 'K', 'V', 'S', 'N', 'A', 'P', '1'};
 
-size_t snapshot_encoded_bytes(const struct store_frozen *f)
+size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len)
 {
-        size_t n = SNAPSHOT_HEADER_BYTES + 8;
+        size_t n = SNAPSHOT_HEADER_BYTES + 8 + 8 + sessions_len;
         for (size_t i = 0; i < f->n; i++) {
                 const struct store_entry *e = f->entries[i];
                 n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e->key_len + e->value_len;
@@ -18,7 +18,8 @@ size_t snapshot_encoded_bytes(const struct store_frozen *f)
         return n;
 }
 
-void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m, uint8_t *out)
+void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m,
+                     const uint8_t *sessions, size_t sessions_len, uint8_t *out)
 {
         uint8_t *p = out;
 
@@ -44,6 +45,12 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
                 memcpy(p, store_entry_value(e), e->value_len);
                 p += e->value_len;
         }
+        put_le64(p, sessions_len);
+        p += 8;
+        if (sessions_len > 0) {
+                memcpy(p, sessions, sessions_len);
+                p += sessions_len;
+        }
         put_le64(p, XXH64(out, (size_t)(p - out), 0));
 }
 
@@ -68,10 +75,12 @@ static int snapshot_decode_entry(struct cursor *c, struct store *s)
                           create_index, mod_index);
 }
 
-int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct snapshot_meta *m)
+int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct dedup *d,
+                    struct snapshot_meta *m)
 {
-        struct cursor c;
-        uint64_t count, partition;
+        struct cursor c, sc;
+        uint64_t count, partition, sessions_len;
+        const uint8_t *sessions;
         int rv;
 
         if (len < SNAPSHOT_HEADER_BYTES + 8 || memcmp(data, snapshot_magic, 8) != 0) {
@@ -98,5 +107,14 @@ int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct sna
                         return rv;
                 }
         }
-        return c.left == 0 ? 0 : TKV_ECORRUPT;
+        if ((rv = cursor_u64(&c, &sessions_len)) != 0 ||
+            (rv = cursor_bytes(&c, sessions_len, &sessions)) != 0) {
+                return rv;
+        }
+        cursor_init(&sc, sessions, sessions_len);
+        rv = dedup_decode(d, &sc);
+        if (rv != 0) {
+                return rv;
+        }
+        return c.left == 0 && sc.left == 0 ? 0 : TKV_ECORRUPT;
 }

@@ -24,6 +24,7 @@
  *    16  8  create_index
  *    24  8  mod_index
  *    32     key bytes, value bytes
+ *   client sessions: 8-byte length L, then L bytes (dedup.h)
  *   trailer: 8-byte xxh64 of every byte before it. */
 #ifndef TKV_SNAPSHOT_H
 #define TKV_SNAPSHOT_H
@@ -31,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dedup.h"
 #include "store.h"
 
 #define SNAPSHOT_VERSION            1
@@ -42,16 +44,19 @@ struct snapshot_meta {
         uint64_t applied_index;
 };
 
-/* Exact size snapshot_encode() writes for f. */
-size_t snapshot_encoded_bytes(const struct store_frozen *f);
+/* Exact size snapshot_encode() writes for f and sessions_len bytes of
+ * encoded client sessions. */
+size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len);
 
-/* Serialize f into out (snapshot_encoded_bytes(f) bytes). Reads only the
- * immutable parts of the entries, so it may run off the loop thread. */
-void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m, uint8_t *out);
+/* Serialize f and the encoded sessions into out. Reads only the immutable
+ * parts of the entries, so it may run off the loop thread. */
+void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m,
+                     const uint8_t *sessions, size_t sessions_len, uint8_t *out);
 
-/* Validate data and load its entries into the empty store s. On error
- * (TKV_ECORRUPT, TKV_EINVAL for an unknown version, TKV_ENOMEM) s holds a
- * partial state and must be discarded by the caller. */
-int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct snapshot_meta *m);
+/* Validate data and load it into the empty store s and the empty session
+ * table d. On error (TKV_ECORRUPT, TKV_EINVAL for an unknown version,
+ * TKV_ENOMEM) both hold a partial state and must be discarded. */
+int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct dedup *d,
+                    struct snapshot_meta *m);
 
 #endif

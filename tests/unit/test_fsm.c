@@ -26,7 +26,7 @@ struct harness {
         struct fsm fsm;
         uint64_t next_index;
         uint64_t last_pid;
-        struct fsm_result last;
+        struct command_result last;
         int applied;
         int restored;
 };
@@ -36,9 +36,10 @@ static uint64_t h_index(void *data)
         return ((struct harness *)data)->next_index;
 }
 
-static void h_applied(void *data, uint64_t pid, const struct fsm_result *res)
+static void h_applied(void *data, uint64_t index, uint64_t pid, const struct command_result *res)
 {
         struct harness *h = data;
+        assert_int_equal(index, h->next_index);
         h->last_pid = pid;
         h->last = *res;
         h->applied++;
@@ -53,17 +54,18 @@ static void h_restored(void *data, uint64_t index)
 static void h_init(struct harness *h, uint32_t partition)
 {
         struct fsm_hooks hooks;
+        struct fsm_params params = {partition, 4, 3}; /* small window, 3 clients */
         memset(h, 0, sizeof *h);
         hooks.data = h;
         hooks.index = h_index;
         hooks.applied = h_applied;
         hooks.restored = h_restored;
-        assert_int_equal(fsm_init(&h->fsm, partition, &hooks), 0);
+        assert_int_equal(fsm_init(&h->fsm, &params, &hooks), 0);
         h->next_index = 1;
 }
 
 /* Apply one command at the next index, as raft would. */
-static struct fsm_result apply(struct harness *h, struct command *c)
+static struct command_result apply(struct harness *h, struct command *c)
 {
         struct raft_buffer buf;
         void *result;
@@ -76,8 +78,8 @@ static struct fsm_result apply(struct harness *h, struct command *c)
         return h->last;
 }
 
-static struct fsm_result op(struct harness *h, uint8_t type, const char *k, const char *v,
-                            uint64_t expected)
+static struct command_result op(struct harness *h, uint8_t type, const char *k, const char *v,
+                                uint64_t expected)
 {
         struct command c = {0};
         c.type = type;
@@ -92,6 +94,23 @@ static struct fsm_result op(struct harness *h, uint8_t type, const char *k, cons
         return apply(h, &c);
 }
 
+/* A write with a client session; retry sets COMMAND_F_RETRY. */
+static struct command_result sop(struct harness *h, uint64_t client, uint64_t seq, const char *k,
+                                 const char *v, bool retry)
+{
+        struct command c = {0};
+        c.type = COMMAND_PUT;
+        c.key = (const uint8_t *)k;
+        c.key_len = (uint32_t)strlen(k);
+        c.value = (const uint8_t *)v;
+        c.value_len = c.value_raw_len = (uint32_t)strlen(v);
+        c.client_id = client;
+        c.seq = seq;
+        c.flags = retry ? COMMAND_F_RETRY : 0;
+        c.payload_hash = command_payload_hash(&c);
+        return apply(h, &c);
+}
+
 static const struct store_entry *lookup(struct harness *h, const char *k)
 {
         return store_get(h->fsm.store, key_hash(k, strlen(k)), k, (uint32_t)strlen(k));
@@ -100,7 +119,7 @@ static const struct store_entry *lookup(struct harness *h, const char *k)
 static void test_apply_put_cas_delete(void **state)
 {
         struct harness h;
-        struct fsm_result r;
+        struct command_result r;
         (void)state;
         h_init(&h, 3);
         r = op(&h, COMMAND_PUT, "a", "1", 0);
@@ -123,6 +142,48 @@ static void test_apply_put_cas_delete(void **state)
         assert_int_equal(op(&h, COMMAND_DELETE, "a", NULL, 0).status, TKV_ENOTFOUND);
         assert_null(lookup(&h, "a"));
         assert_int_equal(h.fsm.applied_index, 7);
+        fsm_close(&h.fsm);
+}
+
+static const struct store_entry *lookup(struct harness *h, const char *k);
+
+/* A retried write is applied once and answered with its first result; a
+ * seq reused for another payload is refused; a retry older than the window
+ * (or of a dropped client) cannot be told, and says so. */
+static void test_retries_apply_once(void **state)
+{
+        struct harness h;
+        struct command_result r1, r;
+        (void)state;
+        h_init(&h, 0);
+        r1 = sop(&h, 7, 1, "k", "v1", false);
+        assert_int_equal(r1.status, 0);
+        op(&h, COMMAND_PUT, "k", "other", 0); /* someone else overwrites */
+        r = sop(&h, 7, 1, "k", "v1", true);   /* the retry: not applied again */
+        assert_int_equal(r.status, 0);
+        assert_int_equal(r.index, r1.index); /* the first result */
+        assert_memory_equal(store_entry_value(lookup(&h, "k")), "other", 5);
+        assert_int_equal(h.fsm.deduplicated, 1);
+        r = sop(&h, 7, 1, "k", "v2", true); /* same seq, another write */
+        assert_int_equal(r.status, TKV_EEXIST);
+        /* Out-of-order seqs inside the window are new writes. */
+        assert_int_equal(sop(&h, 7, 5, "a", "5", false).status, 0);
+        assert_int_equal(sop(&h, 7, 3, "b", "3", false).status, 0);
+        assert_int_equal(sop(&h, 7, 3, "b", "3", true).index, lookup(&h, "b")->mod_index);
+        /* Window 4: after seqs 1, 5, 3, 6, seq 7 pushes 1 out: 1 is forgotten. */
+        sop(&h, 7, 6, "c", "6", false);
+        sop(&h, 7, 7, "d", "7", false);
+        assert_int_equal(sop(&h, 7, 1, "k", "v1", true).status, TKV_EUNKNOWN);
+        /* A retry from a client never seen (or dropped) cannot be told. */
+        assert_int_equal(sop(&h, 99, 1, "z", "z", true).status, TKV_EUNKNOWN);
+        assert_null(lookup(&h, "z"));
+        /* Three clients at most: a fourth drops the least recent (7). */
+        sop(&h, 8, 1, "e", "e", false);
+        sop(&h, 9, 1, "f", "f", false);
+        sop(&h, 10, 1, "g", "g", false);
+        assert_int_equal(dedup_sessions(h.fsm.dedup), 3);
+        assert_int_equal(sop(&h, 7, 7, "d", "7", true).status, TKV_EUNKNOWN);
+        assert_int_equal(sop(&h, 10, 1, "g", "g", true).status, 0);
         fsm_close(&h.fsm);
 }
 
@@ -200,6 +261,7 @@ static void test_snapshot_restore(void **state)
         c.value_raw_len = sizeof big;
         apply(&a, &c);
 
+        assert_int_equal(sop(&a, 42, 9, "session-key", "s", false).status, 0);
         snap = take_snapshot(&a, overwrite_everything);
 
         h_init(&b, 5);
@@ -207,8 +269,11 @@ static void test_snapshot_restore(void **state)
         assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &snap), 0);
         assert_int_equal(b.restored, 1);
         assert_null(lookup(&b, "stale"));
-        assert_int_equal(store_count(b.fsm.store), 1001);
-        assert_int_equal(b.fsm.applied_index, 1001); /* state as of the freeze */
+        assert_int_equal(store_count(b.fsm.store), 1002);
+        assert_int_equal(b.fsm.applied_index, 1002); /* state as of the freeze */
+        /* The client session came along: the retry is recognised. */
+        assert_int_equal(sop(&b, 42, 9, "session-key", "s", true).index, 1002);
+        assert_int_equal(b.fsm.deduplicated, 1);
         for (int i = 0; i < 1000; i++) {
                 const struct store_entry *e;
                 snprintf(k, sizeof k, "k%d", i);
@@ -260,6 +325,7 @@ int main(void)
         log_setup(0, LOG_OFF);
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_apply_put_cas_delete),
+            cmocka_unit_test(test_retries_apply_once),
             cmocka_unit_test(test_undecodable_entry_is_a_noop),
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_restore_refuses_damage),

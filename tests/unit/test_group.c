@@ -102,7 +102,7 @@ static void on_read(struct group_read *r, int status)
         p->ready_when_served = p->group->ready;
 }
 
-static void on_write(struct group_write *w, int status, const struct fsm_result *res)
+static void on_write(struct group_write *w, int status, const struct command_result *res)
 {
         struct write_probe *p = QUEUE_DATA(w, struct write_probe, w);
         p->fired++;
@@ -145,6 +145,8 @@ static int setup(void **state)
         raft_fixture_initialize(&f);
         p.apply_batch_max = 16;
         p.barriers_inflight_max = 4;
+        p.session_window = 64;
+        p.sessions_max = 64;
         for (unsigned i = 0; i < N; i++) {
                 p.proposer_seed = 1000000u * (i + 1);
                 assert_int_equal(group_prepare(&g[i], &p), 0);
