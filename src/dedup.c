@@ -19,8 +19,8 @@ struct dedup_slot {
 
 struct dedup_session {
         uint64_t client;
-        uint64_t floor;   /* every seq <= floor not in the ring is forgotten */
-        uint64_t max_seq; /* highest seq recorded */
+        uint64_t floor;             /* every seq <= floor not in the ring is forgotten */
+        uint64_t max_seq;           /* highest seq recorded */
         struct dedup_session *next; /* hash chain */
         struct queue lru;           /* in d->lru, least recently written first */
         struct dedup_slot *slots;   /* ring of cap slots, n used from head */
@@ -35,6 +35,7 @@ struct dedup {
         uint64_t n;
         unsigned window;
         unsigned sessions_max;
+        uint64_t dropped; /* sessions dropped so far (replicated state) */
         struct queue lru;
 };
 
@@ -118,9 +119,10 @@ enum dedup_outcome dedup_check(const struct dedup *d, uint64_t client, uint64_t 
         const struct dedup_slot *slot;
 
         if (s == NULL) {
-                /* A first attempt starts a session; a retry of a client we
-                 * do not know may have been applied before it was dropped. */
-                return retry ? DEDUP_FORGOTTEN : DEDUP_NEW;
+                /* A client we do not know has written nothing here, unless
+                 * its session was dropped: only then can a retry's first
+                 * attempt have been applied and forgotten. */
+                return retry && d->dropped > 0 ? DEDUP_FORGOTTEN : DEDUP_NEW;
         }
         if (seq > s->max_seq) {
                 return DEDUP_NEW; /* the common case: seqs grow */
@@ -200,6 +202,7 @@ static struct dedup_session *dedup_add(struct dedup *d, uint64_t client)
                     QUEUE_DATA(queue_head(&d->lru), struct dedup_session, lru);
                 dedup_unlink(d, old);
                 dedup_session_free(old);
+                d->dropped++;
         }
         k = dedup_bucket(d, client);
         s->next = d->buckets[k];
@@ -274,16 +277,17 @@ void dedup_record(struct dedup *d, uint64_t client, uint64_t seq, uint64_t paylo
         queue_push_tail(&d->lru, &s->lru);
 }
 
-/* ---- Snapshot form: u64 count, then per session (least recent first):
+/* ---- Snapshot form: u64 sessions dropped so far, u64 count, then per
+ * session (least recent first):
  * client, floor, max_seq (u64), n (u32), 4 bytes 0, n slots of
  * seq, payload_hash, index, current_version (u64), status (u32), 4 bytes 0. */
 
 #define DEDUP_SESSION_BYTES 32
-#define DEDUP_SLOT_BYTES 40
+#define DEDUP_SLOT_BYTES    40
 
 size_t dedup_encoded_bytes(const struct dedup *d)
 {
-        size_t n = 8;
+        size_t n = 16;
         struct queue *q;
         QUEUE_FOREACH(q, &d->lru)
         {
@@ -296,8 +300,9 @@ size_t dedup_encoded_bytes(const struct dedup *d)
 void dedup_encode(const struct dedup *d, uint8_t *out)
 {
         struct queue *q;
-        put_le64(out, d->n);
-        out += 8;
+        put_le64(out, d->dropped);
+        put_le64(out + 8, d->n);
+        out += 16;
         QUEUE_FOREACH(q, &d->lru)
         {
                 const struct dedup_session *s = QUEUE_DATA(q, struct dedup_session, lru);
@@ -358,10 +363,15 @@ static int dedup_decode_session(struct dedup *d, struct cursor *c)
 
 int dedup_decode(struct dedup *d, struct cursor *c)
 {
-        uint64_t count;
-        int rv = cursor_u64(c, &count);
+        uint64_t dropped, count;
+        int rv = cursor_u64(c, &dropped);
+        if (rv == 0) {
+                rv = cursor_u64(c, &count);
+        }
         for (uint64_t i = 0; rv == 0 && i < count; i++) {
                 rv = dedup_decode_session(d, c);
         }
+        /* Sessions the decoding itself dropped count too. */
+        d->dropped += dropped;
         return rv;
 }

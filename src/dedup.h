@@ -14,8 +14,12 @@
  *   DEDUP_DUPLICATE  already applied: answer with the stored result;
  *   DEDUP_MISMATCH   seq already used for another payload: refuse;
  *   DEDUP_FORGOTTEN  a retry whose first attempt may have been applied but
- *                    is no longer remembered (below the floor, or the client
- *                    was dropped): the outcome cannot be told. */
+ *                    is no longer remembered (below the client's floor, or
+ *                    a client unknown here after some session was dropped):
+ *                    the outcome cannot be told.
+ * A retry from a client unknown here while no session was ever dropped is
+ * DEDUP_NEW: the client never wrote to this partition, so its first attempt
+ * did not happen. */
 #ifndef TKV_DEDUP_H
 #define TKV_DEDUP_H
 

@@ -29,7 +29,8 @@
         X(TKV_EADDR, 16, "bad address")                                                            \
         X(TKV_ECONN, 17, "connection failed")                                                      \
         X(TKV_ECONDITION, 18, "condition failed")                                                  \
-        X(TKV_EEXIST, 19, "already exists")
+        X(TKV_EEXIST, 19, "already exists")                                                        \
+        X(TKV_ENOQUORUM, 20, "no quorum")
 
 enum {
 #define ERR_ENUM(name, code, text) name = code,

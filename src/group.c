@@ -589,7 +589,94 @@ void group_flush(struct group *g, uint64_t now_ms)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Leader balancing */
+
+/* The request lives in the group, never on the heap: raft sends TimeoutNow
+ * with &req->send and no callback, so that send may complete after the
+ * transfer's callback (or raft_close) has fired. */
+static void group_transfer_cb(struct raft_transfer *req)
+{
+        struct group *g = req->data;
+
+        g->transferring = false;
+        if (g->raft != NULL && group_leader_id(g) == req->id) {
+                g->stats.transfers++;
+                LOGI((int)g->partition, "group: leadership handed to node %llu",
+                     (unsigned long long)req->id);
+        }
+}
+
+/* Has server id caught up with our whole log? */
+static bool group_caught_up(const struct group *g, raft_id id)
+{
+        const struct raft *r = g->raft;
+        for (unsigned i = 0; i < r->configuration.n; i++) {
+                if (r->configuration.servers[i].id == id) {
+                        return r->configuration.servers[i].role == RAFT_VOTER &&
+                               r->leader_state.progress[i].match_index >= raft_last_index(g->raft);
+                }
+        }
+        return false;
+}
+
+void group_balance(struct group *g, uint64_t preferred, bool preferred_alive, uint64_t now_ms)
+{
+        if (g->raft == NULL || g->stopping || !g->ready || g->transferring || !group_is_leader(g) ||
+            preferred == g->raft->id || !preferred_alive || now_ms < g->transfer_after_ms ||
+            !group_caught_up(g, preferred)) {
+                return;
+        }
+        g->transfer_after_ms = now_ms + 2 * (uint64_t)g->params.election_timeout_ms;
+        g->transfer_req.data = g;
+        if (raft_transfer(g->raft, &g->transfer_req, preferred, group_transfer_cb) == 0) {
+                g->transferring = true;
+        }
+}
+
+void group_expedite_election(struct group *g, unsigned rank)
+{
+        struct raft *r = g->raft;
+        unsigned timeout;
+
+        if (r == NULL || g->stopping || raft_state(r) != RAFT_FOLLOWER) {
+                return;
+        }
+        timeout = r->election_timeout + rank * (r->election_timeout / 4);
+        if (r->follower_state.randomized_election_timeout > timeout) {
+                r->follower_state.randomized_election_timeout = timeout;
+        }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Observed state */
+
+static bool group_has_voter(const struct raft_configuration *c, raft_id id)
+{
+        for (unsigned i = 0; i < c->n; i++) {
+                if (c->servers[i].id == id && c->servers[i].role == RAFT_VOTER) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+bool group_voters_are(const struct group *g, const struct raft_configuration *conf)
+{
+        const struct raft_configuration *have = &g->raft->configuration;
+        unsigned voters = 0;
+        for (unsigned i = 0; i < have->n; i++) {
+                voters += have->servers[i].role == RAFT_VOTER;
+        }
+        if (voters != conf->n) {
+                return false;
+        }
+        for (unsigned i = 0; i < conf->n; i++) {
+                if (!group_has_voter(have, conf->servers[i].id)) {
+                        return false;
+                }
+        }
+        return true;
+}
 
 bool group_is_leader(const struct group *g)
 {

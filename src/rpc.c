@@ -16,12 +16,13 @@
 #include "server.h"
 
 static const struct rpc_method rpc_methods[] = {
-    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_kv_get, true},
-    {TUNEKV__V1__REQUEST__BODY_PUT, "PUT", rpc_kv_put, true},
-    {TUNEKV__V1__REQUEST__BODY_DELETE, "DELETE", rpc_kv_delete, true},
-    {TUNEKV__V1__REQUEST__BODY_CAS, "CAS", rpc_kv_cas, true},
-    {TUNEKV__V1__REQUEST__BODY_STATUS, "STATUS", rpc_admin_status, false},
-    {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false},
+    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_kv_get, true, false},
+    {TUNEKV__V1__REQUEST__BODY_PUT, "PUT", rpc_kv_put, true, true},
+    {TUNEKV__V1__REQUEST__BODY_DELETE, "DELETE", rpc_kv_delete, true, true},
+    {TUNEKV__V1__REQUEST__BODY_CAS, "CAS", rpc_kv_cas, true, true},
+    {TUNEKV__V1__REQUEST__BODY_STATUS, "STATUS", rpc_admin_status, false, false},
+    {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false, false},
+    {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false},
 };
 
 /* protobuf-c allocations go through tkv_malloc too (fault injection). */
@@ -78,6 +79,8 @@ Tunekv__V1__Status rpc_status_of(int tkv_err)
                 return TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
         case TKV_ETIMEDOUT:
                 return TUNEKV__V1__STATUS__STATUS_TIMEOUT;
+        case TKV_ENOQUORUM:
+                return TUNEKV__V1__STATUS__STATUS_NO_QUORUM;
         case TKV_EUNKNOWN:
                 return TUNEKV__V1__STATUS__STATUS_OUTCOME_UNKNOWN;
         case TKV_EINVAL:
@@ -264,11 +267,29 @@ out:
 
 /* Abandon the call behind d and answer it: OUTCOME_UNKNOWN if its write had
  * reached Raft, otherwise tkv_err. */
+bool rpc_call_abandon(struct call *c)
+{
+        enum call_stage stage = c->stage;
+        c->stage = CALL_NEW;
+        switch (stage) {
+        case CALL_READ:
+                group_read_abandon(&c->op.read);
+                return false;
+        case CALL_WRITE:
+                return group_write_abandon(&c->op.write);
+        case CALL_FORWARDED:
+                return peer_forget(&c->op.fwd) && c->method->is_write;
+        case CALL_NEW:
+        default:
+                return false;
+        }
+}
+
 static void rpc_abandon(struct deadline *d, int tkv_err, const char *why)
 {
         struct call *c = QUEUE_DATA(d, struct call, deadline);
-        if (rpc_kv_abandon(c)) {
-                rpc_answer_error(c, TKV_EUNKNOWN, "%s after the write reached Raft", why);
+        if (rpc_call_abandon(c)) {
+                rpc_answer_error(c, TKV_EUNKNOWN, "%s after the write was handed on", why);
         } else {
                 rpc_answer_error(c, tkv_err, "%s", why);
         }

@@ -4,6 +4,7 @@
 #ifndef TKV_RPC_H
 #define TKV_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,14 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len);
 void rpc_answer_frame_error(struct conn *conn, int tkv_err, const char *message);
 
 struct deadline;
+struct peer;
+struct peer_call;
+
+/* Peer links (rpc_forward.c): every answer frame a link receives, a call
+ * the link could not complete, and the liveness ping. */
+void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len);
+void rpc_forward_on_fail(struct peer_call *pc, bool sent);
+void rpc_forward_ping(struct peer *p, uint64_t now_ms);
 
 /* The deadline d of a call expired: abandon its work and answer TIMEOUT (or
  * OUTCOME_UNKNOWN for a write that reached Raft). */

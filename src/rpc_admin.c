@@ -49,6 +49,9 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->snapshot_index = group_snapshot_index(g);
         ps->keys = group_store(g) != NULL ? store_count(group_store(g)) : 0;
         ps->bytes = group_store(g) != NULL ? store_data_bytes(group_store(g)) : 0;
+        ps->digest = group_store(g) != NULL ? store_digest(group_store(g)) : 0;
+        ps->snapshots = g->fsm.snapshots;
+        ps->restores = g->fsm.restores;
         ps->ready = g->ready && group_is_leader(g);
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
@@ -100,6 +103,9 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         limits.request_timeout_max_ms = cfg->request_timeout_max_ms;
         limits.conn_output_bytes_max = cfg->conn_output_bytes_max;
         st.limits = &limits;
+        st.loop_lag_ms = s->loop_lag_ms;
+        st.loop_lag_max_ms = s->loop_lag_max_ms;
+        st.forwarded = s->stats.forwarded;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
         resp.status_info = &st;
         rpc_answer(c, &resp);
@@ -164,4 +170,16 @@ out:
         tkv_free(parts);
         tkv_free(part_ptrs);
         tkv_free(replicas);
+}
+
+void rpc_admin_ping(struct call *c, const Tunekv__V1__Request *req)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__PingResponse pong = TUNEKV__V1__PING_RESPONSE__INIT;
+
+        (void)req;
+        pong.node_id = c->server->cfg->node_id;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_PONG;
+        resp.pong = &pong;
+        rpc_answer(c, &resp);
 }

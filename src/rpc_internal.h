@@ -1,4 +1,4 @@
-/* Shared by rpc.c, rpc_kv.c and rpc_admin.c only. */
+/* Shared by rpc.c, rpc_kv.c, rpc_admin.c and rpc_forward.c only. */
 #ifndef TKV_RPC_INTERNAL_H
 #define TKV_RPC_INTERNAL_H
 
@@ -7,10 +7,19 @@
 
 #include "deadline.h"
 #include "group.h"
+#include "peer.h"
 #include "rpc.h"
 #include "tunekv.pb-c.h"
 
 struct server;
+
+/* Where a request in progress waits. */
+enum call_stage {
+        CALL_NEW,       /* nothing asynchronous yet */
+        CALL_READ,      /* op.read: a linearizable read waiting for its fence */
+        CALL_WRITE,     /* op.write: handed to group_propose */
+        CALL_FORWARDED, /* op.fwd: sent to another node */
+};
 
 /* A request in progress. Allocated by rpc_dispatch with room for the key,
  * freed when it is answered (and its group work is abandoned or done). */
@@ -22,10 +31,11 @@ struct call {
         struct deadline deadline;
         struct group *group; /* partition's group, for GET/writes */
         uint32_t partition;
-        bool in_raft; /* a write handed to group_propose */
+        enum call_stage stage;
         union {
                 struct group_write write;
                 struct group_read read;
+                struct peer_call fwd;
         } op;
         uint64_t key_hash;
         uint32_t key_len;
@@ -40,7 +50,8 @@ struct rpc_method {
         Tunekv__V1__Request__BodyCase body; /* which oneof member */
         const char *name;
         rpc_handler handler;
-        bool has_key; /* the call keeps the request's key */
+        bool has_key;  /* the call keeps the request's key */
+        bool is_write; /* changes state: unknown outcome if interrupted */
 };
 
 /* Method of a decoded request, or NULL for an unknown operation. */
@@ -66,9 +77,19 @@ void rpc_kv_delete(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req);
 void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req);
 void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req);
+void rpc_admin_ping(struct call *c, const Tunekv__V1__Request *req);
 
-/* rpc_kv.c: what to do with a call whose deadline expired / that shutdown
- * abandons. Returns true if the write may have happened. */
-bool rpc_kv_abandon(struct call *c);
+/* Stop waiting: detach c from its group or link. Returns true if c is a
+ * write that may have happened. */
+bool rpc_call_abandon(struct call *c);
+
+/* rpc_forward.c: send c (a GET or a write) to node_id and relay its answer.
+ * req is the decoded request (borrowed). */
+void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id);
+
+/* rpc_forward.c: the node a request for c's partition should go to when
+ * this node cannot serve it (0: none known), and whether a majority of the
+ * partition's replicas is believed alive. */
+unsigned rpc_forward_target(struct call *c, bool *quorum_alive);
 
 #endif

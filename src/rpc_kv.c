@@ -1,7 +1,16 @@
 /* GET, PUT, DELETE, CAS: one handler each, no socket code.
  *
- * GET (LINEARIZABLE, the only level served so far): route the key, wait for
- * the group's read fence (group_read_fence), then answer from the store.
+ * Where a request goes (rpc_kv_dispatch): to the local group when this node
+ * leads the key's partition; otherwise, to the node that does (rpc_forward,
+ * one hop, the request marked no_forward) unless the request itself says
+ * no_forward, in which case it is answered NOT_LEADER with a hint. With no
+ * leader known anywhere, the answer is NO_QUORUM when most of the
+ * partition's replicas are unreachable, UNAVAILABLE otherwise (an election
+ * is under way). A local leader that cannot reach a majority answers
+ * NO_QUORUM at once instead of proposing into a log that cannot commit.
+ *
+ * GET (LINEARIZABLE, the only level served so far): wait for the group's
+ * read fence (group_read_fence), then answer from the store.
  * Any other level, and any read option that only other levels use, is
  * refused with INVALID_ARGUMENT naming what is not implemented: a read is
  * never silently served with a guarantee other than the one asked.
@@ -54,21 +63,44 @@ static void rpc_kv_answer_not_leader(struct call *c, const char *what)
         rpc_answer(c, &resp);
 }
 
-/* Route c's key; answer and return false if it cannot be served here. */
-static bool rpc_kv_route(struct call *c, const ProtobufCBinaryData *key)
+/* Route c's key. Returns true when the local group should serve it; else
+ * c has been forwarded or answered. */
+static bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req,
+                         const ProtobufCBinaryData *key)
 {
         struct route r;
+        unsigned target;
+        bool quorum;
 
         route_key(c->server, key->data, (uint32_t)key->len, &r);
         c->key_hash = r.hash;
         c->partition = r.partition;
         c->group = r.group;
-        if (r.outcome == ROUTE_NOT_HOSTED) {
-                rpc_answer_error(c, TKV_ESHUTDOWN, "partition %u has no replica on this node",
-                                 r.partition);
+        if (r.outcome == ROUTE_LOCAL && group_is_leader(r.group)) {
+                target = rpc_forward_target(c, &quorum);
+                if (quorum) {
+                        return true;
+                }
+                rpc_answer_error(c, TKV_ENOQUORUM,
+                                 "%s: partition %u: most of its replicas are unreachable",
+                                 c->method->name, c->partition);
                 return false;
         }
-        return true;
+        target = rpc_forward_target(c, &quorum);
+        if (target == 0) {
+                rpc_answer_error(c, quorum ? TKV_ESHUTDOWN : TKV_ENOQUORUM,
+                                 "%s: partition %u has no leader (%s)", c->method->name,
+                                 c->partition,
+                                 quorum ? "election in progress" : "most replicas unreachable");
+        } else if (req->no_forward && r.outcome == ROUTE_LOCAL) {
+                rpc_kv_answer_not_leader(c, c->method->name);
+        } else if (req->no_forward) {
+                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
+                                 c->method->name, c->partition, c->server->cfg->node_id);
+        } else {
+                rpc_forward(c, req, target);
+        }
+        return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -150,6 +182,7 @@ static void rpc_kv_read_ready(struct group_read *r, int status)
         uint8_t *tmp = NULL;
         int rv;
 
+        c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
                 rpc_kv_answer_not_leader(c, "GET");
                 return;
@@ -198,11 +231,13 @@ void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
                                  (unsigned)o->level < 6 ? rpc_kv_level_names[o->level] : "unknown");
                 return;
         }
-        if (!rpc_kv_route(c, &req->get->key)) {
+        if (!rpc_kv_route(c, req, &req->get->key)) {
                 return;
         }
         rv = group_read_fence(c->group, &c->op.read, rpc_kv_read_ready);
-        if (rv == TKV_ENOTLEADER) {
+        if (rv == 0) {
+                c->stage = CALL_READ;
+        } else if (rv == TKV_ENOTLEADER) {
                 rpc_kv_answer_not_leader(c, "GET");
         } else if (rv != 0) {
                 rpc_answer_error(c, rv, "GET: %s", err_str(rv));
@@ -218,7 +253,7 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__WriteResponse wr = TUNEKV__V1__WRITE_RESPONSE__INIT;
 
-        c->in_raft = false;
+        c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
                 rpc_kv_answer_not_leader(c, c->method->name);
                 return;
@@ -290,8 +325,8 @@ static void rpc_kv_maybe_compress(struct call *c, struct command *cmd)
         cmd->value_len = (uint32_t)out_len;
 }
 
-static void rpc_kv_write(struct call *c, struct command *cmd, const ProtobufCBinaryData *key,
-                         const Tunekv__V1__WriteOptions *opts)
+static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct command *cmd,
+                         const ProtobufCBinaryData *key, const Tunekv__V1__WriteOptions *opts)
 {
         const char *unsupported = rpc_kv_unsupported_write_option(opts);
         uint64_t value_max = c->server->cfg->value_bytes_max;
@@ -313,7 +348,7 @@ static void rpc_kv_write(struct call *c, struct command *cmd, const ProtobufCBin
                                  c->method->name, cmd->value_len, (unsigned long long)value_max);
                 return;
         }
-        if (!rpc_kv_route(c, key)) {
+        if (!rpc_kv_route(c, req, key)) {
                 return;
         }
         cmd->key = key->data;
@@ -335,7 +370,7 @@ static void rpc_kv_write(struct call *c, struct command *cmd, const ProtobufCBin
                 rpc_answer_error(c, rv, "%s: %s", c->method->name, err_str(rv));
                 return;
         }
-        c->in_raft = true;
+        c->stage = CALL_WRITE;
 }
 
 void rpc_kv_put(struct call *c, const Tunekv__V1__Request *req)
@@ -346,7 +381,7 @@ void rpc_kv_put(struct call *c, const Tunekv__V1__Request *req)
         cmd.type = COMMAND_PUT;
         cmd.value = put->value.data;
         cmd.value_len = (uint32_t)(put->value.len > UINT32_MAX ? UINT32_MAX : put->value.len);
-        rpc_kv_write(c, &cmd, &put->key, put->options);
+        rpc_kv_write(c, req, &cmd, &put->key, put->options);
 }
 
 void rpc_kv_delete(struct call *c, const Tunekv__V1__Request *req)
@@ -355,7 +390,7 @@ void rpc_kv_delete(struct call *c, const Tunekv__V1__Request *req)
         struct command cmd = {0};
 
         cmd.type = COMMAND_DELETE;
-        rpc_kv_write(c, &cmd, &del->key, del->options);
+        rpc_kv_write(c, req, &cmd, &del->key, del->options);
 }
 
 void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req)
@@ -367,24 +402,5 @@ void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req)
         cmd.expected_version = cas->expected_version;
         cmd.value = cas->value.data;
         cmd.value_len = (uint32_t)(cas->value.len > UINT32_MAX ? UINT32_MAX : cas->value.len);
-        rpc_kv_write(c, &cmd, &cas->key, cas->options);
-}
-
-bool rpc_kv_abandon(struct call *c)
-{
-        switch (c->method->body) {
-        case TUNEKV__V1__REQUEST__BODY_GET:
-                group_read_abandon(&c->op.read);
-                return false;
-        case TUNEKV__V1__REQUEST__BODY_PUT:
-        case TUNEKV__V1__REQUEST__BODY_DELETE:
-        case TUNEKV__V1__REQUEST__BODY_CAS:
-                if (!c->in_raft) {
-                        return false;
-                }
-                c->in_raft = false;
-                return group_write_abandon(&c->op.write);
-        default:
-                return false;
-        }
+        rpc_kv_write(c, req, &cmd, &cas->key, cas->options);
 }

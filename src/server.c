@@ -30,9 +30,47 @@
 #include "log.h"
 #include "rpc.h"
 
-#define SERVER_MARKER "tunekv.node"
+#define SERVER_LAG_PERIOD_MS 100
 
 static void server_flush(struct server *s);
+static void server_flush_peers(struct server *s, uint64_t now);
+
+/* Leaders are spread by placement: the preferred leader of partition p is
+ * its first replica, node (p % N) in id order, so P partitions give each
+ * node P/N of them. A leader that is not preferred hands over once the
+ * preferred node is alive and caught up, also after it comes back. */
+/* A follower whose leader's node is dead (its peer link broke, or it has
+ * not answered pings for three heartbeats) need not wait for the random
+ * part of its election timeout (group_expedite_election). */
+static void server_watch_leader(struct server *s, uint32_t p, uint64_t now)
+{
+        struct group *g = &s->groups[p];
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        unsigned n = config_replicas_of(s->cfg, p, ids), rank = 0;
+        uint64_t leader = group_leader_id(g);
+        struct peer *peer = server_peer(s, (unsigned)leader);
+
+        if (leader == 0 || peer == NULL || group_is_leader(g) ||
+            peer_alive(peer, now, 3 * (uint64_t)s->cfg->heartbeat_timeout_ms)) {
+                return;
+        }
+        for (unsigned i = 0; i < n && ids[i] != s->cfg->node_id; i++) {
+                rank += ids[i] != leader;
+        }
+        group_expedite_election(g, rank);
+}
+
+static void server_balance(struct server *s, uint32_t p, uint64_t now)
+{
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        struct peer *peer;
+        bool alive;
+
+        config_replicas_of(s->cfg, p, ids);
+        peer = server_peer(s, ids[0]);
+        alive = peer != NULL && peer_alive(peer, now, s->cfg->election_timeout_ms);
+        group_balance(&s->groups[p], ids[0], alive, now);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Deadlines */
@@ -80,6 +118,15 @@ void server_deadline_remove(struct server *s, struct deadline *d)
 /* ------------------------------------------------------------------------ */
 /* Groups */
 
+struct peer *server_peer(struct server *s, unsigned node_id)
+{
+        int i = config_node_index(s->cfg, node_id);
+        if (i < 0 || node_id == s->cfg->node_id || s->peers == NULL) {
+                return NULL;
+        }
+        return &s->peers[i];
+}
+
 struct group *server_group(struct server *s, uint32_t p)
 {
         if (p >= s->n_partitions || !s->hosted[p] || s->groups[p].raft == NULL) {
@@ -88,44 +135,64 @@ struct group *server_group(struct server *s, uint32_t p)
         return &s->groups[p];
 }
 
-/* The data dir belongs to one node of one cluster: refuse to start node 2
- * on node 1's logs, or a node on another cluster's. */
-static int server_check_marker(struct server *s)
+/* Does dir hold Raft state (raft_uv's metadata files)? */
+static bool server_has_raft_state(const char *dir)
+{
+        char path[CONFIG_PATH_BYTES + 64];
+        snprintf(path, sizeof path, "%s/metadata1", dir);
+        if (access(path, F_OK) == 0) {
+                return true;
+        }
+        snprintf(path, sizeof path, "%s/metadata2", dir);
+        return access(path, F_OK) == 0;
+}
+
+static void server_group_dir(const struct server *s, uint32_t p, char *dir, size_t len)
+{
+        snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
+}
+
+/* identity.h: a node never bootstraps over state it lost. An initialised
+ * node needs every hosted partition's Raft state; a fresh directory must
+ * hold none, and no peer may remember this node. */
+static int server_check_identity(struct server *s)
 {
         const struct config *cfg = s->cfg;
-        char path[CONFIG_PATH_BYTES + 32];
-        char want[256];
-        char have[256];
-        FILE *f;
-        size_t n;
+        char dir[CONFIG_PATH_BYTES + 16];
+        int rv = identity_load(&s->identity, cfg, s->errmsg);
 
-        snprintf(want, sizeof want, "cluster=%s\nnode_id=%u\n", cfg->cluster_name, cfg->node_id);
-        snprintf(path, sizeof path, "%s/%s", cfg->data_dir, SERVER_MARKER);
-        f = fopen(path, "r");
-        if (f != NULL) {
-                n = fread(have, 1, sizeof have - 1, f);
-                fclose(f);
-                have[n] = '\0';
-                if (strcmp(have, want) != 0) {
+        if (rv != 0) {
+                return rv;
+        }
+        s->identity.loop = s->loop;
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                bool has;
+                if (!s->hosted[p]) {
+                        continue;
+                }
+                server_group_dir(s, p, dir, sizeof dir);
+                has = server_has_raft_state(dir);
+                if (s->identity.fresh && has) {
                         err_msgf(s->errmsg,
-                                 "data dir %s belongs to another node or cluster "
-                                 "(%s says \"%.80s\")",
-                                 cfg->data_dir, SERVER_MARKER, have);
+                                 "data dir %s has no tunekv.node but %s holds Raft "
+                                 "state: refusing to guess whose it is",
+                                 cfg->data_dir, dir);
                         return TKV_EINVAL;
                 }
+                if (!s->identity.fresh && !has) {
+                        err_msgf(s->errmsg,
+                                 "partition %u: %s has no Raft state though this node "
+                                 "was initialised: its data was lost; refusing to "
+                                 "bootstrap it again",
+                                 p, dir);
+                        return TKV_EINVAL;
+                }
+        }
+        if (!s->identity.fresh) {
                 return 0;
         }
-        f = fopen(path, "w");
-        if (f == NULL || fputs(want, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-                err_msgf(s->errmsg, "data dir %s: cannot write %s: %s", cfg->data_dir,
-                         SERVER_MARKER, strerror(errno));
-                if (f != NULL) {
-                        fclose(f);
-                }
-                return TKV_EIO;
-        }
-        fclose(f);
-        return 0;
+        rv = identity_probe(&s->identity, cfg, s->errmsg);
+        return rv != 0 ? rv : identity_commit(&s->identity, cfg, s->errmsg);
 }
 
 static void server_group_params(struct server *s, uint32_t p, struct group_params *gp)
@@ -174,12 +241,20 @@ static int server_open_group(struct server *s, uint32_t p)
                         return TKV_ENOMEM;
                 }
         }
-        snprintf(dir, sizeof dir, "%s/p%u", cfg->data_dir, p);
+        server_group_dir(s, p, dir, sizeof dir);
         rv = group_open(g, s->loop, &s->mux, dir, cfg->node_id, cfg->peer_addr, &conf);
-        raft_configuration_close(&conf);
         if (rv != 0) {
                 err_msgf(s->errmsg, "partition %u: %s", p, g->errmsg);
+        } else if (!group_voters_are(g, &conf)) {
+                /* Membership changes are not supported yet: the log must
+                 * agree with the placement. */
+                err_msgf(s->errmsg,
+                         "partition %u: its Raft log has other voters than the "
+                         "configuration places on it (nodes or replicas changed?)",
+                         p);
+                rv = TKV_EINVAL;
         }
+        raft_configuration_close(&conf);
         return rv;
 }
 
@@ -262,6 +337,7 @@ static void server_handle_closed(uv_handle_t *h)
 
 static void server_close_handles(struct server *s)
 {
+        uv_close((uv_handle_t *)&s->lag_timer, server_handle_closed);
         uv_close((uv_handle_t *)&s->prepare, server_handle_closed);
         uv_close((uv_handle_t *)&s->check, server_handle_closed);
         uv_close((uv_handle_t *)&s->deadline_timer, server_handle_closed);
@@ -317,6 +393,21 @@ static void server_stop_progress(struct server *s)
                         open++;
                 }
         }
+        if (open > 0) {
+                return;
+        }
+        for (unsigned i = 0; i < s->cfg->n_nodes; i++) {
+                struct peer *p = &s->peers[i];
+                if (s->cfg->nodes[i].id == s->cfg->node_id) {
+                        continue;
+                }
+                if (!p->stopping) {
+                        peer_stop(p);
+                }
+                if (!peer_closed(p)) {
+                        open++;
+                }
+        }
         if (open == 0 && !s->mux.closing) {
                 transport_mux_close(&s->mux, server_mux_closed);
         }
@@ -329,11 +420,16 @@ static void server_flush(struct server *s)
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 if (s->hosted[p] && s->groups[p].raft != NULL) {
                         group_flush(&s->groups[p], now);
+                        if (s->state == SERVER_SERVING) {
+                                server_balance(s, p, now);
+                                server_watch_leader(s, p, now);
+                        }
                 }
         }
         while (!queue_empty(&s->dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->dirty), struct conn, dirty_link));
         }
+        server_flush_peers(s, now);
         switch (s->state) {
         case SERVER_SERVING:
                 server_maybe_ready(s);
@@ -348,6 +444,28 @@ static void server_flush(struct server *s)
                 break;
         }
         server_deadline_arm(s);
+}
+
+/* Ping every other node once per heartbeat interval; a ping unanswered for
+ * several election timeouts means a connection that died silently (a
+ * dropped network path): reset it. Then write what is queued. */
+static void server_flush_peers(struct server *s, uint64_t now)
+{
+        uint64_t stale = 4 * (uint64_t)s->cfg->election_timeout_ms;
+        for (unsigned i = 0; i < s->cfg->n_nodes; i++) {
+                struct peer *p = &s->peers[i];
+                if (s->cfg->nodes[i].id == s->cfg->node_id || p->stopping) {
+                        continue;
+                }
+                if (p->ping_in_flight && now - p->last_ping_ms > stale) {
+                        peer_reset(p, "ping unanswered");
+                }
+                if (!p->ping_in_flight && now - p->last_ping_ms >= s->cfg->heartbeat_timeout_ms &&
+                    s->state == SERVER_SERVING) {
+                        rpc_forward_ping(p, now);
+                }
+                peer_flush(p, now, &s->peer_params);
+        }
 }
 
 static void server_prepare_cb(uv_prepare_t *h)
@@ -369,6 +487,21 @@ void server_mark_dirty(struct server *s, struct conn *c)
 
 /* ------------------------------------------------------------------------ */
 /* Lifecycle */
+
+/* Loop lag (RAFT-NOTES B4): how late this timer fires. Every partition
+ * and connection waits as long as the loop is late. */
+static void server_lag_tick(uv_timer_t *t)
+{
+        struct server *s = t->data;
+        uint64_t now;
+        uv_update_time(s->loop);
+        now = uv_now(s->loop);
+        s->loop_lag_ms = (uint32_t)(now > s->lag_expected_ms ? now - s->lag_expected_ms : 0);
+        if (s->loop_lag_ms > s->loop_lag_max_ms) {
+                s->loop_lag_max_ms = s->loop_lag_ms;
+        }
+        s->lag_expected_ms = now + SERVER_LAG_PERIOD_MS;
+}
 
 static void server_signal(uv_signal_t *h, int signum)
 {
@@ -411,7 +544,21 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
                         }
                 }
         }
-        transport_mux_init(&s->mux, loop, cfg->cluster_name, cfg->connect_timeout_ms);
+        s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
+        if (s->peers == NULL) {
+                err_msgf(s->errmsg, "out of memory");
+                return TKV_ENOMEM;
+        }
+        s->peer_params.connect_timeout_ms = cfg->connect_timeout_ms;
+        s->peer_params.ping_interval_ms = cfg->heartbeat_timeout_ms;
+        s->peer_params.output_bytes_max = cfg->conn_output_bytes_max;
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                if (cfg->nodes[i].id != cfg->node_id) {
+                        peer_init(&s->peers[i], s, cfg->nodes[i].id, cfg->nodes[i].client_addr,
+                                  rpc_forward_on_frame, rpc_forward_on_fail);
+                }
+        }
+        transport_mux_init(&s->mux, loop, cfg->cluster_name, cfg->connect_timeout_ms, &s->identity);
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);
@@ -420,7 +567,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
         uv_signal_init(loop, &s->sigint);
         s->listener.data = s->prepare.data = s->check.data = s;
         s->deadline_timer.data = s->sigterm.data = s->sigint.data = s;
-        s->handles_open = 5; /* prepare, check, deadline timer, two signals */
+        uv_timer_init(loop, &s->lag_timer);
+        s->lag_timer.data = s;
+        s->handles_open = 6; /* prepare, check, deadline and lag timers, two signals */
         return 0;
 }
 
@@ -433,7 +582,7 @@ int server_start(struct server *s)
                 err_msgf(s->errmsg, "data dir %s: %s", cfg->data_dir, strerror(errno));
                 return TKV_EIO;
         }
-        rv = server_check_marker(s);
+        rv = server_check_identity(s);
         if (rv != 0) {
                 return rv;
         }
@@ -453,6 +602,8 @@ int server_start(struct server *s)
         }
         uv_prepare_start(&s->prepare, server_prepare_cb);
         uv_check_start(&s->check, server_check_cb);
+        s->lag_expected_ms = uv_now(s->loop) + SERVER_LAG_PERIOD_MS;
+        uv_timer_start(&s->lag_timer, server_lag_tick, SERVER_LAG_PERIOD_MS, SERVER_LAG_PERIOD_MS);
         uv_signal_start(&s->sigterm, server_signal, SIGTERM);
         uv_signal_start(&s->sigint, server_signal, SIGINT);
         s->started_ms = uv_now(s->loop);
@@ -489,6 +640,13 @@ void server_close(struct server *s)
         for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
                 group_release(&s->groups[p]);
         }
+        for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
+                if (s->cfg->nodes[i].id != s->cfg->node_id) {
+                        peer_release(&s->peers[i]);
+                }
+        }
+        tkv_free(s->peers);
+        s->peers = NULL;
         deadline_heap_close(&s->deadlines);
         tkv_free(s->groups);
         tkv_free(s->hosted);

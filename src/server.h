@@ -9,6 +9,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "group.h"
+#include "peer.h"
 #include "queue.h"
 #include "transport.h"
 
@@ -29,6 +30,7 @@ struct server_stats {
         uint64_t answers_busy;
         uint64_t frames_too_large;
         uint64_t frames_undecodable;
+        uint64_t forwarded; /* requests handed to another node */
 };
 
 struct server {
@@ -37,12 +39,15 @@ struct server {
         enum server_state state;
         uv_tcp_t listener;
         struct transport_mux mux;
+        struct identity identity;
         struct group *groups; /* one per partition; hosted[p] says if it runs here */
         bool *hosted;
         unsigned n_partitions;
         unsigned n_hosted;
         unsigned n_groups_open; /* groups not yet closed */
-        struct queue conns;     /* struct conn */
+        struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
+        struct peer_params peer_params;
+        struct queue conns; /* struct conn */
         unsigned n_conns;
         unsigned calls;     /* requests in progress on all connections */
         struct queue dirty; /* conns with answers to write */
@@ -51,6 +56,10 @@ struct server {
         uv_timer_t deadline_timer;
         struct deadline_heap deadlines;
         uint64_t deadline_armed_ms; /* when deadline_timer fires; 0 = stopped */
+        uv_timer_t lag_timer;       /* fires every SERVER_LAG_PERIOD_MS */
+        uint64_t lag_expected_ms;
+        uint32_t loop_lag_ms;
+        uint32_t loop_lag_max_ms;
         uv_signal_t sigterm;
         uv_signal_t sigint;
         uint64_t started_ms;
@@ -89,5 +98,8 @@ void server_mark_dirty(struct server *s, struct conn *c);
 
 /* The group of partition p if it is hosted here, else NULL. */
 struct group *server_group(struct server *s, uint32_t p);
+
+/* The link to node_id, or NULL (unknown node, or this node). */
+struct peer *server_peer(struct server *s, unsigned node_id);
 
 #endif

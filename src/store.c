@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "buffer.h"
 #include "err.h"
 #include "heap.h"
 #include "keyhash.h"
@@ -27,6 +28,7 @@ struct store {
         uint64_t rehash_idx; /* next t[0] bucket to move; meaningful when rehashing */
         bool rehashing;
         uint64_t data_bytes; /* key + stored value bytes of live entries */
+        uint64_t digest;     /* XOR of store_entry_digest over live entries */
 };
 
 static inline uint64_t store_bucket(uint64_t hash, unsigned bits)
@@ -99,6 +101,29 @@ uint64_t store_count(const struct store *s)
 uint64_t store_data_bytes(const struct store *s)
 {
         return s->data_bytes;
+}
+
+/* Hash of everything that makes an entry what it is. XOR-ing these over the
+ * table gives an order-independent digest that changes in O(1) per write:
+ * replicas at the same applied index have equal digests iff their tables
+ * are equal (up to hash collisions). */
+static uint64_t store_entry_digest(const struct store_entry *e)
+{
+        uint8_t head[24];
+        XXH64_state_t st;
+        put_le64(head, e->create_index);
+        put_le64(head + 8, e->mod_index);
+        put_le32(head + 16, e->key_len);
+        put_le32(head + 20, e->value_raw_len);
+        XXH64_reset(&st, 0);
+        XXH64_update(&st, head, sizeof head);
+        XXH64_update(&st, e->data, (size_t)e->key_len + e->value_len);
+        return XXH64_digest(&st);
+}
+
+uint64_t store_digest(const struct store *s)
+{
+        return s->digest;
 }
 
 /* Move a few buckets from t[0] to t[1]; finish the rehash when t[0] is
@@ -234,6 +259,7 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
                 e->next = old->next;
                 *link = e;
                 s->data_bytes -= (uint64_t)old->key_len + old->value_len;
+                s->digest ^= store_entry_digest(old);
                 store_entry_unref(old);
         } else {
                 struct store_table *t = &s->t[s->rehashing ? 1 : 0];
@@ -243,6 +269,7 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
                 t->used++;
         }
         s->data_bytes += (uint64_t)e->key_len + e->value_len;
+        s->digest ^= store_entry_digest(e);
 }
 
 int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
@@ -291,6 +318,7 @@ bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_
         *link = e->next;
         s->t[table].used--;
         s->data_bytes -= (uint64_t)e->key_len + e->value_len;
+        s->digest ^= store_entry_digest(e);
         store_entry_unref(e);
         store_maybe_resize(s);
         return true;
@@ -318,6 +346,7 @@ void store_clear(struct store *s)
         store_table_release(&s->t[1]);
         s->rehashing = false;
         s->data_bytes = 0;
+        s->digest = 0;
 }
 
 int store_freeze(struct store *s, struct store_frozen *out)

@@ -60,6 +60,10 @@ uint64_t store_count(const struct store *s);
 /* Bytes of keys and values held (as stored), for status and metrics. */
 uint64_t store_data_bytes(const struct store *s);
 
+/* Order-independent digest of every entry (key, value, indexes): equal on
+ * replicas holding equal tables. */
+uint64_t store_digest(const struct store *s);
+
 /* Entry for key, or NULL. hash is key_hash(key). The entry is borrowed until
  * the next write to the table. */
 const struct store_entry *store_get(const struct store *s, uint64_t hash, const void *key,

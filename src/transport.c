@@ -39,9 +39,11 @@ struct transport_handshake {
         uv_tcp_t *tcp; /* raft_malloc'd: raft frees it once it owns it */
         uint8_t header[TRANSPORT_PREAMBLE_BYTES];
         char address[TRANSPORT_ADDRESS_MAX + 1];
-        size_t got;     /* bytes of preamble + address received */
-        size_t need;    /* bytes expected so far (grows once the header is in) */
-        uint64_t start; /* uv_now at accept */
+        uv_write_t write;  /* probe answer */
+        uint8_t answer[8]; /* probe answer */
+        size_t got;        /* bytes of preamble + address received */
+        size_t need;       /* bytes expected so far (grows once the header is in) */
+        uint64_t start;    /* uv_now at accept */
         struct queue link;
 };
 
@@ -56,13 +58,48 @@ struct transport_connect {
         uv_timer_t timer;
         uint8_t preamble[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX];
         size_t preamble_len;
-        unsigned handles; /* open handles (tcp, timer) still to close */
-        bool done;        /* raft's callback has fired */
+        struct sockaddr_in addr;
+        struct transport_backoff *backoff; /* NULL: table full */
+        unsigned handles;                  /* open handles (tcp, timer) still to close */
+        bool done;                         /* raft's callback has fired */
         struct queue link;
 };
 
 /* ------------------------------------------------------------------------ */
 /* Outbound */
+
+/* Backoff per peer address: each consecutive failed attempt doubles the
+ * wait before the next one (100 ms up to 4 s, on top of raft's own retry
+ * delay); a success resets it. */
+static struct transport_backoff *transport_backoff_of(struct transport_mux *m, const char *address)
+{
+        for (unsigned i = 0; i < m->n_backoffs; i++) {
+                if (strcmp(m->backoffs[i].address, address) == 0) {
+                        return &m->backoffs[i];
+                }
+        }
+        if (m->n_backoffs == TRANSPORT_BACKOFFS_MAX || strlen(address) > TRANSPORT_ADDRESS_MAX) {
+                return NULL;
+        }
+        strcpy(m->backoffs[m->n_backoffs].address, address);
+        m->backoffs[m->n_backoffs].delay_ms = 0;
+        return &m->backoffs[m->n_backoffs++];
+}
+
+static void transport_backoff_update(struct transport_backoff *b, bool ok)
+{
+        if (b == NULL) {
+                return;
+        }
+        if (ok) {
+                b->delay_ms = 0;
+        } else {
+                b->delay_ms = b->delay_ms == 0 ? 100 : b->delay_ms * 2;
+                if (b->delay_ms > 4000) {
+                        b->delay_ms = 4000;
+                }
+        }
+}
 
 static void transport_close_deferred(uv_handle_t *h);
 
@@ -112,6 +149,9 @@ static void transport_connect_finish(struct transport_connect *c, int raft_statu
                 return;
         }
         c->done = true;
+        if (raft_status != RAFT_CANCELED) {
+                transport_backoff_update(c->backoff, raft_status == 0);
+        }
         if (raft_status == 0) {
                 stream = (uv_stream_t *)c->tcp;
                 c->tcp = NULL; /* raft owns it now; its close callback is raft's */
@@ -167,18 +207,35 @@ static void transport_connect_timeout(uv_timer_t *timer)
         }
 }
 
-static void transport_encode_preamble(struct transport_connect *c)
+size_t transport_encode_preamble(uint8_t *out, uint64_t cluster_id, uint64_t group,
+                                 uint64_t server_id, uint64_t incarnation, const char *address)
 {
-        struct transport *t = c->t;
-        size_t len = strlen(t->address);
+        size_t len = strlen(address);
+        memcpy(out, transport_magic, 8);
+        put_le64(out + 8, cluster_id);
+        put_le64(out + 16, group);
+        put_le64(out + 24, server_id);
+        put_le64(out + 32, incarnation);
+        put_le64(out + 40, len);
+        memcpy(out + TRANSPORT_PREAMBLE_BYTES, address, len);
+        return TRANSPORT_PREAMBLE_BYTES + len;
+}
 
-        memcpy(c->preamble, transport_magic, 8);
-        put_le64(c->preamble + 8, t->mux->cluster_id);
-        put_le64(c->preamble + 16, t->group);
-        put_le64(c->preamble + 24, t->id);
-        put_le64(c->preamble + 32, len);
-        memcpy(c->preamble + TRANSPORT_PREAMBLE_BYTES, t->address, len);
-        c->preamble_len = TRANSPORT_PREAMBLE_BYTES + len;
+static void transport_connect_connected(uv_connect_t *req, int status);
+static void transport_connect_timeout(uv_timer_t *timer);
+
+static void transport_connect_start(uv_timer_t *timer)
+{
+        struct transport_connect *c = timer->data;
+        if (c->done) {
+                return;
+        }
+        if (uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&c->addr,
+                           transport_connect_connected) != 0) {
+                transport_connect_finish(c, RAFT_NOCONNECTION);
+                return;
+        }
+        uv_timer_start(&c->timer, transport_connect_timeout, c->t->mux->connect_timeout_ms, 0);
 }
 
 static int transport_resolve(const char *address, struct sockaddr_in *sa)
@@ -216,14 +273,23 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         c->t = t;
         c->req = req;
         c->cb = cb;
-        transport_encode_preamble(c);
+        c->preamble_len =
+            transport_encode_preamble(c->preamble, t->mux->cluster_id, t->group, t->id,
+                                      t->mux->identity->incarnation, t->address);
         uv_tcp_init(t->mux->loop, c->tcp);
         uv_timer_init(t->mux->loop, &c->timer);
         c->tcp->data = c;
         c->timer.data = c;
         c->connect.data = c;
         c->handles = 2;
+        c->addr = sa;
+        c->backoff = transport_backoff_of(t->mux, address);
         queue_push_tail(&t->connects, &c->link);
+        if (c->backoff != NULL && c->backoff->delay_ms > 0) {
+                /* Recent failures: wait before trying (raft retries anyway). */
+                uv_timer_start(&c->timer, transport_connect_start, c->backoff->delay_ms, 0);
+                return 0;
+        }
         rv = uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&sa,
                             transport_connect_connected);
         if (rv != 0) {
@@ -349,17 +415,54 @@ static struct transport *transport_mux_find(struct transport_mux *m, uint64_t gr
         return NULL;
 }
 
+static void transport_probe_answered(uv_write_t *w, int status)
+{
+        struct transport_handshake *hs = w->data;
+        (void)status;
+        hs->mux->handles_open++;
+        uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
+}
+
+/* A node with an empty directory asks what we know of it (identity.h). */
+static void transport_answer_probe(struct transport_handshake *hs, raft_id id)
+{
+        uv_buf_t buf;
+        put_le64(hs->answer, identity_known(hs->mux->identity, (unsigned)id));
+        queue_remove(&hs->link);
+        hs->mux->n_handshakes--;
+        hs->write.data = hs;
+        buf = uv_buf_init((char *)hs->answer, sizeof hs->answer);
+        if (uv_write(&hs->write, (uv_stream_t *)hs->tcp, &buf, 1, transport_probe_answered) != 0) {
+                hs->mux->handles_open++;
+                uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
+        }
+}
+
 static void transport_handshake_done(struct transport_handshake *hs)
 {
         struct transport_mux *m = hs->mux;
         uint64_t cluster = get_le64(hs->header + 8);
         uint64_t group = get_le64(hs->header + 16);
         raft_id id = get_le64(hs->header + 24);
+        uint64_t incarnation = get_le64(hs->header + 32);
         struct transport *t;
 
         uv_read_stop((uv_stream_t *)hs->tcp);
         if (cluster != m->cluster_id) {
                 transport_handshake_refuse(hs, "another cluster");
+                return;
+        }
+        if (group == TRANSPORT_PROBE_GROUP) {
+                transport_answer_probe(hs, id);
+                return;
+        }
+        if (!identity_admit(m->identity, (unsigned)id, incarnation)) {
+                LOGE(-1,
+                     "transport: node %llu presents incarnation %016llx, not the %016llx it "
+                     "had: it lost its Raft state; refusing its traffic",
+                     (unsigned long long)id, (unsigned long long)incarnation,
+                     (unsigned long long)identity_known(m->identity, (unsigned)id));
+                transport_handshake_refuse(hs, "unknown incarnation");
                 return;
         }
         t = transport_mux_find(m, group);
@@ -407,7 +510,7 @@ static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *
                         transport_handshake_refuse(hs, "bad magic");
                         return;
                 }
-                len = get_le64(hs->header + 32);
+                len = get_le64(hs->header + 40);
                 if (len == 0 || len > TRANSPORT_ADDRESS_MAX) {
                         transport_handshake_refuse(hs, "bad address length");
                         return;
@@ -470,10 +573,11 @@ static void transport_mux_sweep(uv_timer_t *timer)
 }
 
 int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
-                       unsigned connect_timeout_ms)
+                       unsigned connect_timeout_ms, struct identity *identity)
 {
         memset(m, 0, sizeof *m);
         m->loop = loop;
+        m->identity = identity;
         m->cluster_id = key_hash(cluster_name, strlen(cluster_name));
         m->connect_timeout_ms = connect_timeout_ms;
         m->handshake_timeout_ms = TRANSPORT_HANDSHAKE_TIMEOUT_MS;

@@ -12,13 +12,17 @@
  *
  *   0  8  magic "TKVPEER1"
  *   8  8  cluster id (xxh64 of cluster.cluster_name)
- *  16  8  group (partition number)
- *  24  8  sender's Raft server id
- *  32  8  address length L (1..TRANSPORT_ADDRESS_MAX)
- *  40  L  sender's Raft address
+ *  16  8  group (partition number), or TRANSPORT_PROBE_GROUP
+ *  24  8  sender's Raft server id (its node id)
+ *  32  8  sender's incarnation (identity.h)
+ *  40  8  address length L (1..TRANSPORT_ADDRESS_MAX)
+ *  48  L  sender's Raft address
  *
  * The accepting side reads exactly these bytes (never a Raft byte), stops
- * reading, and passes the stream to raft. Streams handed to raft are
+ * reading, checks the cluster and the sender's incarnation (identity.h) and
+ * passes the stream to raft. A probe (group TRANSPORT_PROBE_GROUP) is
+ * answered with 8 bytes, the incarnation the acceptor knows for the sender
+ * (0 if none), and closed. Streams handed to raft are
  * allocated with raft_malloc, since raft frees them (RAFT-NOTES §2), and
  * their `data` field belongs to raft from then on. */
 #ifndef TKV_TRANSPORT_H
@@ -31,13 +35,23 @@
 #include <uv.h>
 
 #include "err.h"
+#include "identity.h"
 #include "queue.h"
 
-#define TRANSPORT_PREAMBLE_BYTES 40
+#define TRANSPORT_PREAMBLE_BYTES 48
+#define TRANSPORT_PROBE_GROUP    UINT64_MAX
 #define TRANSPORT_ADDRESS_MAX    255
 
 struct transport_mux;
 typedef void (*transport_mux_close_cb)(struct transport_mux *m);
+
+#define TRANSPORT_BACKOFFS_MAX 64
+
+/* Connection backoff towards one peer address (transport.c). */
+struct transport_backoff {
+        char address[TRANSPORT_ADDRESS_MAX + 1];
+        uint64_t delay_ms; /* wait before the next attempt; 0 after a success */
+};
 
 /* One per node: the peer listener and the table of groups. */
 struct transport_mux {
@@ -45,12 +59,15 @@ struct transport_mux {
         uv_tcp_t listener;           /* data = this */
         uv_timer_t sweep;            /* closes handshakes that stall */
         uint64_t cluster_id;         /* xxh64(cluster_name) */
+        struct identity *identity;   /* this node's; borrowed */
         unsigned connect_timeout_ms; /* per outbound attempt */
         unsigned handshake_timeout_ms;
         unsigned handshakes_max; /* inbound connections still in their preamble */
         struct queue transports; /* struct transport, by link */
         struct queue handshakes; /* struct transport_handshake, by link */
         unsigned n_handshakes;
+        struct transport_backoff backoffs[TRANSPORT_BACKOFFS_MAX];
+        unsigned n_backoffs;
         bool listening;
         bool closing;
         unsigned handles_open; /* listener + sweep + handshakes being closed */
@@ -76,9 +93,15 @@ struct transport {
         bool closing;
 };
 
-/* Initialise the mux on loop; nothing listens yet. */
+/* Initialise the mux on loop; nothing listens yet. identity is borrowed
+ * for the mux's lifetime. */
 int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
-                       unsigned connect_timeout_ms);
+                       unsigned connect_timeout_ms, struct identity *identity);
+
+/* Write a preamble into out (TRANSPORT_PREAMBLE_BYTES + strlen(address)
+ * bytes); returns its length. */
+size_t transport_encode_preamble(uint8_t *out, uint64_t cluster_id, uint64_t group,
+                                 uint64_t server_id, uint64_t incarnation, const char *address);
 
 /* Bind and listen on addr ("a.b.c.d:port"). TKV_EADDR with errmsg set. */
 int transport_mux_listen(struct transport_mux *m, const char *addr);

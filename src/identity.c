@@ -1,0 +1,347 @@
+#include "identity.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "heap.h"
+#include "keyhash.h"
+#include "log.h"
+#include "transport.h"
+
+#define IDENTITY_MARKER "tunekv.node"
+#define IDENTITY_PEERS  "peers"
+
+/* Write text to dir/name atomically and durably: temporary file, fsync,
+ * rename, fsync of the directory. */
+static int identity_write_file(const char *dir, const char *name, const char *text)
+{
+        char tmp[CONFIG_PATH_BYTES + 64], path[CONFIG_PATH_BYTES + 64];
+        size_t len = strlen(text);
+        int fd, dfd, rv = 0;
+
+        snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) {
+                return TKV_EIO;
+        }
+        if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+                rv = TKV_EIO;
+        }
+        close(fd);
+        if (rv == 0 && rename(tmp, path) != 0) {
+                rv = TKV_EIO;
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+                (void)fsync(dfd);
+                close(dfd);
+        }
+        return rv;
+}
+
+/* Value of "key=" in a marker's text, copied into out (len bytes). */
+static bool identity_field(const char *text, const char *key, char *out, size_t len)
+{
+        size_t klen = strlen(key);
+        for (const char *p = text; p != NULL && *p != '\0';
+             p = strchr(p, '\n'), p = p ? p + 1 : p) {
+                if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+                        const char *v = p + klen + 1;
+                        size_t n = strcspn(v, "\n");
+                        if (n >= len) {
+                                return false;
+                        }
+                        memcpy(out, v, n);
+                        out[n] = '\0';
+                        return true;
+                }
+        }
+        return false;
+}
+
+static int identity_read_marker(struct identity *id, const struct config *cfg, const char *text,
+                                char *errmsg)
+{
+        char cluster[CONFIG_ADDR_BYTES], node[16], parts[16], inc[32];
+
+        if (!identity_field(text, "cluster", cluster, sizeof cluster) ||
+            !identity_field(text, "node_id", node, sizeof node) ||
+            !identity_field(text, "partitions", parts, sizeof parts) ||
+            !identity_field(text, "incarnation", inc, sizeof inc)) {
+                err_msgf(errmsg, "data dir %s: %s is damaged", cfg->data_dir, IDENTITY_MARKER);
+                return TKV_EINVAL;
+        }
+        if (strcmp(cluster, cfg->cluster_name) != 0 || (unsigned)atoi(node) != cfg->node_id) {
+                err_msgf(errmsg,
+                         "data dir %s belongs to node %s of cluster \"%s\", not node %u of "
+                         "\"%s\"",
+                         cfg->data_dir, node, cluster, cfg->node_id, cfg->cluster_name);
+                return TKV_EINVAL;
+        }
+        if ((unsigned)atoi(parts) != cfg->partitions) {
+                err_msgf(errmsg,
+                         "data dir %s was created with cluster.partitions = %s; the "
+                         "configuration says %u (keys would hash to other partitions)",
+                         cfg->data_dir, parts, cfg->partitions);
+                return TKV_EINVAL;
+        }
+        id->incarnation = strtoull(inc, NULL, 16);
+        return id->incarnation != 0 ? 0 : TKV_EINVAL;
+}
+
+static void identity_read_peers(struct identity *id)
+{
+        char path[CONFIG_PATH_BYTES + 16];
+        unsigned node;
+        uint64_t inc;
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%s", id->dir, IDENTITY_PEERS);
+        f = fopen(path, "r");
+        if (f == NULL) {
+                return;
+        }
+        while (id->n_peers < IDENTITY_PEERS_MAX &&
+               fscanf(f, "%u %" SCNx64 "\n", &node, &inc) == 2) {
+                id->peer_ids[id->n_peers] = node;
+                id->peer_incarnations[id->n_peers++] = inc;
+        }
+        fclose(f);
+}
+
+int identity_load(struct identity *id, const struct config *cfg, char *errmsg)
+{
+        char path[CONFIG_PATH_BYTES + 32], text[512];
+        FILE *f;
+        size_t n;
+        int rv;
+
+        memset(id, 0, sizeof *id);
+        snprintf(id->dir, sizeof id->dir, "%s", cfg->data_dir);
+        snprintf(path, sizeof path, "%s/%s", cfg->data_dir, IDENTITY_MARKER);
+        f = fopen(path, "r");
+        if (f != NULL) {
+                n = fread(text, 1, sizeof text - 1, f);
+                fclose(f);
+                text[n] = '\0';
+                rv = identity_read_marker(id, cfg, text, errmsg);
+                if (rv == 0) {
+                        identity_read_peers(id);
+                }
+                return rv;
+        }
+        while (id->incarnation == 0) {
+                uv_random(NULL, NULL, &id->incarnation, sizeof id->incarnation, 0, NULL);
+        }
+        id->fresh = true;
+        return 0;
+}
+
+int identity_commit(const struct identity *id, const struct config *cfg, char *errmsg)
+{
+        char text[512];
+        snprintf(text, sizeof text,
+                 "cluster=%s\nnode_id=%u\npartitions=%u\nincarnation=%016" PRIx64 "\n",
+                 cfg->cluster_name, cfg->node_id, cfg->partitions, id->incarnation);
+        if (identity_write_file(cfg->data_dir, IDENTITY_MARKER, text) != 0) {
+                err_msgf(errmsg, "data dir %s: cannot write %s: %s", cfg->data_dir, IDENTITY_MARKER,
+                         strerror(errno));
+                return TKV_EIO;
+        }
+        return 0;
+}
+
+uint64_t identity_known(const struct identity *id, unsigned node_id)
+{
+        for (unsigned i = 0; i < id->n_peers; i++) {
+                if (id->peer_ids[i] == node_id) {
+                        return id->peer_incarnations[i];
+                }
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Saving the peer table off the loop */
+
+struct identity_save {
+        uv_work_t work;
+        struct identity *id;
+        char text[IDENTITY_PEERS_MAX * 40 + 1];
+        int rv;
+};
+
+static void identity_save_work(uv_work_t *w)
+{
+        struct identity_save *s = w->data;
+        s->rv = identity_write_file(s->id->dir, IDENTITY_PEERS, s->text);
+}
+
+static void identity_save(struct identity *id);
+
+static void identity_save_done(uv_work_t *w, int status)
+{
+        struct identity_save *s = w->data;
+        struct identity *id = s->id;
+        if (status != 0 || s->rv != 0) {
+                LOGE(-1, "identity: cannot write %s/%s", id->dir, IDENTITY_PEERS);
+        }
+        tkv_free(s);
+        id->saving = false;
+        if (id->save_again) {
+                id->save_again = false;
+                identity_save(id);
+        }
+}
+
+static void identity_save(struct identity *id)
+{
+        struct identity_save *s;
+        size_t off = 0;
+
+        if (id->saving) {
+                id->save_again = true;
+                return;
+        }
+        s = tkv_calloc(1, sizeof *s);
+        if (s == NULL) {
+                return; /* recorded in memory; saved with the next change */
+        }
+        for (unsigned i = 0; i < id->n_peers; i++) {
+                off += (size_t)snprintf(s->text + off, sizeof s->text - off, "%u %016" PRIx64 "\n",
+                                        id->peer_ids[i], id->peer_incarnations[i]);
+        }
+        s->id = id;
+        s->work.data = s;
+        id->saving = true;
+        if (uv_queue_work(id->loop, &s->work, identity_save_work, identity_save_done) != 0) {
+                id->saving = false;
+                tkv_free(s);
+        }
+}
+
+bool identity_admit(struct identity *id, unsigned node_id, uint64_t incarnation)
+{
+        uint64_t known = identity_known(id, node_id);
+
+        if (known == incarnation) {
+                return true;
+        }
+        if (known != 0) {
+                return false;
+        }
+        if (id->n_peers == IDENTITY_PEERS_MAX) {
+                return false;
+        }
+        id->peer_ids[id->n_peers] = node_id;
+        id->peer_incarnations[id->n_peers++] = incarnation;
+        LOGI(-1, "identity: first contact with node %u (incarnation %016" PRIx64 ")", node_id,
+             incarnation);
+        if (id->loop != NULL) {
+                identity_save(id);
+        }
+        return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Probing peers (blocking, before the loop runs) */
+
+/* Connect with a deadline; -1 on failure. */
+static int identity_connect(const char *addr, unsigned timeout_ms)
+{
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        struct sockaddr_in sa;
+        struct pollfd p;
+        int fd, err = 0;
+        socklen_t len = sizeof err;
+
+        if (config_split_addr(addr, host, &port) != 0) {
+                return -1;
+        }
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        inet_pton(AF_INET, host, &sa.sin_addr);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                return -1;
+        }
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+                close(fd);
+                return -1;
+        }
+        p.fd = fd;
+        p.events = POLLOUT;
+        if (poll(&p, 1, (int)timeout_ms) != 1 ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* What node (its peer address) remembers of us: 0 none, 1..: incarnation,
+ * UINT64_MAX: no answer. */
+static uint64_t identity_ask(const struct identity *id, const struct config *cfg,
+                             const struct config_node *node)
+{
+        uint8_t pre[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX], ans[8];
+        size_t len, got = 0;
+        struct pollfd p;
+        int fd = identity_connect(node->peer_addr, cfg->connect_timeout_ms);
+
+        if (fd < 0) {
+                return UINT64_MAX;
+        }
+        len = transport_encode_preamble(pre, key_hash(cfg->cluster_name, strlen(cfg->cluster_name)),
+                                        TRANSPORT_PROBE_GROUP, cfg->node_id, id->incarnation,
+                                        cfg->peer_addr);
+        if (send(fd, pre, len, MSG_NOSIGNAL) != (ssize_t)len) {
+                close(fd);
+                return UINT64_MAX;
+        }
+        p.fd = fd;
+        p.events = POLLIN;
+        while (got < sizeof ans && poll(&p, 1, (int)cfg->connect_timeout_ms) == 1) {
+                ssize_t n = recv(fd, ans + got, sizeof ans - got, 0);
+                if (n <= 0) {
+                        break;
+                }
+                got += (size_t)n;
+        }
+        close(fd);
+        return got == sizeof ans ? get_le64(ans) : UINT64_MAX;
+}
+
+int identity_probe(const struct identity *id, const struct config *cfg, char *errmsg)
+{
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                const struct config_node *node = &cfg->nodes[i];
+                uint64_t known;
+                if (node->id == cfg->node_id) {
+                        continue;
+                }
+                known = identity_ask(id, cfg, node);
+                if (known != 0 && known != UINT64_MAX) {
+                        err_msgf(errmsg,
+                                 "data dir %s is empty, but node %u knows node %u with Raft "
+                                 "state (incarnation %016" PRIx64 "): this node lost its "
+                                 "data. Restore the directory; a replacement needs a "
+                                 "membership change",
+                                 cfg->data_dir, node->id, cfg->node_id, known);
+                        return TKV_EEXIST;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,329 @@
+/* Links to other nodes' client ports.
+ *
+ * The normal path: rpc_forward.c asks for frame space (connecting the link
+ * if it is idle), packs a request with a link-local id into it and tracks
+ * a struct peer_call; once per loop iteration peer_flush hands everything
+ * queued to one uv_write; answers come back as frames, and rpc_forward.c
+ * takes the waiting call by id.
+ *
+ * Failure modes: the connect fails or does not finish within the connect
+ * timeout; a write or read fails; the other node closes. In each case every
+ * call in flight fails through on_fail, told whether its bytes may have
+ * reached the other node (then a forwarded write's outcome is unknown), the
+ * link closes, and it reconnects when there is something to send again,
+ * after a backoff that doubles from 50 ms to 1 s per consecutive failure. */
+#include "peer.h"
+
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+#include "frame.h"
+#include "heap.h"
+#include "log.h"
+#include "server.h"
+
+#define PEER_READ_BYTES     (64 * 1024)
+#define PEER_BACKOFF_MIN_MS 50
+#define PEER_BACKOFF_MAX_MS 1000
+
+void peer_init(struct peer *p, struct server *s, unsigned node_id, const char *addr,
+               peer_frame_cb on_frame, peer_fail_cb on_fail)
+{
+        memset(p, 0, sizeof *p);
+        p->server = s;
+        p->node_id = node_id;
+        snprintf(p->addr, sizeof p->addr, "%s", addr);
+        p->state = PEER_IDLE;
+        p->on_frame = on_frame;
+        p->on_fail = on_fail;
+        p->next_id = 1;
+        buffer_init(&p->in);
+        buffer_init(&p->out);
+        buffer_init(&p->out_busy);
+        queue_init(&p->calls);
+        uv_timer_init(s->loop, &p->timer);
+        p->timer.data = p;
+}
+
+uint64_t peer_next_id(struct peer *p)
+{
+        return p->next_id++;
+}
+
+static unsigned peer_bucket(uint64_t id)
+{
+        return (unsigned)(id % PEER_TABLE_BUCKETS);
+}
+
+void peer_track(struct peer *p, struct peer_call *pc, uint64_t id)
+{
+        unsigned b = peer_bucket(id);
+        pc->peer = p;
+        pc->id = id;
+        pc->order = ++p->enqueued;
+        pc->hnext = p->table[b];
+        p->table[b] = pc;
+        queue_push_tail(&p->calls, &pc->link);
+        p->n_calls++;
+}
+
+static void peer_untrack(struct peer *p, struct peer_call *pc)
+{
+        struct peer_call **link = &p->table[peer_bucket(pc->id)];
+        while (*link != pc) {
+                link = &(*link)->hnext;
+        }
+        *link = pc->hnext;
+        queue_remove(&pc->link);
+        p->n_calls--;
+}
+
+struct peer_call *peer_take(struct peer *p, uint64_t id)
+{
+        struct peer_call *pc = p->table[peer_bucket(id)];
+        while (pc != NULL && pc->id != id) {
+                pc = pc->hnext;
+        }
+        if (pc != NULL) {
+                peer_untrack(p, pc);
+        }
+        return pc;
+}
+
+bool peer_forget(struct peer_call *pc)
+{
+        struct peer *p = pc->peer;
+        bool sent = pc->order <= p->flushed;
+        peer_untrack(p, pc);
+        return sent;
+}
+
+bool peer_alive(const struct peer *p, uint64_t now_ms, uint64_t window_ms)
+{
+        return p->last_heard_ms != 0 && now_ms - p->last_heard_ms <= window_ms;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Breaking and closing */
+
+static void peer_closed_cb(uv_handle_t *h)
+{
+        struct peer *p = h->data;
+        uint64_t now = uv_now(p->server->loop);
+        unsigned shift = p->failures < 5 ? p->failures : 5;
+        uint64_t backoff = (uint64_t)PEER_BACKOFF_MIN_MS << shift;
+
+        p->state = PEER_IDLE;
+        p->retry_at_ms = now + (backoff < PEER_BACKOFF_MAX_MS ? backoff : PEER_BACKOFF_MAX_MS);
+}
+
+/* Fail every call in flight and close the connection. */
+static void peer_break(struct peer *p, const char *why)
+{
+        if (p->state == PEER_CONNECTING || p->state == PEER_CONNECTED) {
+                LOGD(-1, "peer %u (%s): %s", p->node_id, p->addr, why);
+                p->failures++;
+                p->state = PEER_CLOSING;
+                uv_timer_stop(&p->timer);
+                uv_close((uv_handle_t *)&p->tcp, peer_closed_cb);
+        }
+        buffer_reset(&p->in);
+        buffer_reset(&p->out);
+        while (!queue_empty(&p->calls)) {
+                struct peer_call *pc = QUEUE_DATA(queue_head(&p->calls), struct peer_call, link);
+                bool sent = pc->order <= p->flushed;
+                peer_untrack(p, pc);
+                p->on_fail(pc, sent);
+        }
+        p->flushed = p->enqueued;
+}
+
+void peer_reset(struct peer *p, const char *why)
+{
+        peer_break(p, why);
+}
+
+static void peer_timer_closed(uv_handle_t *h)
+{
+        (void)h;
+}
+
+void peer_stop(struct peer *p)
+{
+        p->stopping = true;
+        peer_break(p, "stopping");
+        uv_close((uv_handle_t *)&p->timer, peer_timer_closed);
+}
+
+bool peer_closed(const struct peer *p)
+{
+        return p->stopping && p->state == PEER_IDLE;
+}
+
+void peer_release(struct peer *p)
+{
+        buffer_free(&p->in);
+        buffer_free(&p->out);
+        buffer_free(&p->out_busy);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading */
+
+static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct peer *p = h->data;
+        size_t want = PEER_READ_BYTES;
+        size_t body;
+
+        (void)suggested;
+        if (frame_parse(buffer_data(&p->in), buffer_len(&p->in), UINT32_MAX, &body) == TKV_EAGAIN &&
+            FRAME_HEADER_BYTES + body > buffer_len(&p->in) + want) {
+                want = FRAME_HEADER_BYTES + body - buffer_len(&p->in);
+        }
+        if (buffer_reserve(&p->in, want) != 0) {
+                buf->base = NULL;
+                buf->len = 0;
+                return;
+        }
+        buf->base = (char *)p->in.base + p->in.end;
+        buf->len = p->in.cap - p->in.end;
+}
+
+static void peer_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+        struct peer *p = stream->data;
+        /* Answers carry at most a value plus a few hundred bytes. */
+        size_t max = (size_t)p->server->cfg->frame_bytes_max * 2;
+
+        (void)buf;
+        if (n < 0) {
+                peer_break(p, uv_strerror((int)n));
+                return;
+        }
+        p->in.end += (size_t)n;
+        p->last_heard_ms = uv_now(p->server->loop);
+        for (;;) {
+                size_t body;
+                int rv = frame_parse(buffer_data(&p->in), buffer_len(&p->in), max, &body);
+                if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv != 0) {
+                        peer_break(p, "oversized frame");
+                        return;
+                }
+                p->frames_in++;
+                p->on_frame(p, buffer_data(&p->in) + FRAME_HEADER_BYTES, body);
+                if (p->state != PEER_CONNECTED) {
+                        return;
+                }
+                buffer_consume(&p->in, FRAME_HEADER_BYTES + body);
+        }
+        buffer_trim(&p->in, 4 * PEER_READ_BYTES);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connecting and writing */
+
+static void peer_connect_timeout(uv_timer_t *t)
+{
+        struct peer *p = t->data;
+        peer_break(p, "connect timed out");
+}
+
+static void peer_connected(uv_connect_t *req, int status)
+{
+        struct peer *p = req->data;
+
+        if (p->state != PEER_CONNECTING) {
+                return; /* closed meanwhile */
+        }
+        if (status != 0) {
+                peer_break(p, uv_strerror(status));
+                return;
+        }
+        uv_timer_stop(&p->timer);
+        p->state = PEER_CONNECTED;
+        p->failures = 0;
+        p->connects++;
+        uv_tcp_nodelay(&p->tcp, 1);
+        uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);
+}
+
+static void peer_connect(struct peer *p, unsigned timeout_ms)
+{
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        struct sockaddr_in sa;
+        int rv;
+
+        if (config_split_addr(p->addr, host, &port) != 0 ||
+            uv_ip4_addr(host, (int)port, &sa) != 0) {
+                return;
+        }
+        uv_tcp_init(p->server->loop, &p->tcp);
+        p->tcp.data = p;
+        p->connect.data = p;
+        p->state = PEER_CONNECTING;
+        rv = uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *)&sa, peer_connected);
+        if (rv != 0) {
+                peer_break(p, uv_strerror(rv));
+                return;
+        }
+        uv_timer_start(&p->timer, peer_connect_timeout, timeout_ms, 0);
+}
+
+uint8_t *peer_frame_space(struct peer *p, size_t body_len)
+{
+        const struct server *s = p->server;
+        uint8_t *f;
+
+        if (p->stopping || buffer_len(&p->out) + body_len > s->peer_params.output_bytes_max) {
+                return NULL;
+        }
+        if (buffer_reserve(&p->out, FRAME_HEADER_BYTES + body_len) != 0) {
+                return NULL;
+        }
+        f = buffer_extend(&p->out, FRAME_HEADER_BYTES + body_len);
+        frame_put_header(f, (uint32_t)body_len);
+        return f + FRAME_HEADER_BYTES;
+}
+
+static void peer_written(uv_write_t *w, int status)
+{
+        struct peer *p = w->data;
+        p->writing = false;
+        buffer_reset(&p->out_busy);
+        if (status != 0) {
+                peer_break(p, uv_strerror(status));
+        }
+}
+
+void peer_flush(struct peer *p, uint64_t now_ms, const struct peer_params *params)
+{
+        struct buffer tmp;
+        uv_buf_t buf;
+
+        if (p->stopping) {
+                return;
+        }
+        if (p->state == PEER_IDLE && buffer_len(&p->out) > 0 && now_ms >= p->retry_at_ms) {
+                peer_connect(p, params->connect_timeout_ms);
+        }
+        if (p->state != PEER_CONNECTED || p->writing || buffer_len(&p->out) == 0) {
+                return;
+        }
+        tmp = p->out_busy;
+        p->out_busy = p->out;
+        p->out = tmp;
+        buf = uv_buf_init((char *)buffer_data(&p->out_busy), (unsigned)buffer_len(&p->out_busy));
+        p->write.data = p;
+        if (uv_write(&p->write, (uv_stream_t *)&p->tcp, &buf, 1, peer_written) != 0) {
+                peer_break(p, "write failed");
+                return;
+        }
+        p->writing = true;
+        p->flushed = p->enqueued;
+}

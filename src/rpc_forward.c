@@ -1,0 +1,184 @@
+/* Forwarding: a request this node cannot serve goes to the node that can,
+ * over a peer link (peer.c), and its answer comes back to the client under
+ * the client's own id.
+ *
+ *   rpc_forward: pack the request with a link id, no_forward = true (one hop
+ *   at most) and the time left before the client's deadline -> the link
+ *   writes it -> the answer frame: rpc_forward_on_frame unpacks it, finds
+ *   the call by link id and answers the client with the answer's status and
+ *   body.
+ *
+ * If the link breaks first (rpc_forward_on_fail): a write whose bytes may
+ * have reached the other node is answered OUTCOME_UNKNOWN, anything else
+ * UNAVAILABLE (it did not happen; retry). Deadlines abandon the call like
+ * any other (rpc_call_abandon).
+ *
+ * Pings on the same links tell which nodes are alive: a node not heard from
+ * within one election timeout counts as unreachable when deciding between
+ * NO_QUORUM and UNAVAILABLE, and lets a leader that lost its majority say
+ * NO_QUORUM at once. */
+#include <string.h>
+
+#include "conn.h"
+#include "err.h"
+#include "heap.h"
+#include "log.h"
+#include "rpc_internal.h"
+#include "server.h"
+
+static void *rpc_forward_alloc(void *data, size_t size)
+{
+        (void)data;
+        return tkv_malloc(size);
+}
+
+static void rpc_forward_free(void *data, void *ptr)
+{
+        (void)data;
+        tkv_free(ptr);
+}
+
+static ProtobufCAllocator rpc_forward_allocator = {rpc_forward_alloc, rpc_forward_free, NULL};
+
+/* Alive: heard within the window, or not yet given the chance to be heard
+ * (the first window after this node started). */
+static bool rpc_forward_alive(struct server *s, unsigned node_id, uint64_t now)
+{
+        struct peer *p = server_peer(s, node_id);
+        uint64_t window = s->cfg->election_timeout_ms;
+        if (node_id == s->cfg->node_id) {
+                return true;
+        }
+        if (p == NULL) {
+                return false;
+        }
+        return peer_alive(p, now, window) || now - s->started_ms <= window;
+}
+
+unsigned rpc_forward_target(struct call *c, bool *quorum_alive)
+{
+        struct server *s = c->server;
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        unsigned n = config_replicas_of(s->cfg, c->partition, ids);
+        uint64_t now = uv_now(s->loop);
+        unsigned alive = 0, target = 0;
+
+        for (unsigned i = 0; i < n; i++) {
+                alive += rpc_forward_alive(s, ids[i], now);
+        }
+        *quorum_alive = alive > n / 2;
+        if (c->group != NULL) {
+                target = (unsigned)group_leader_id(c->group);
+                return target == s->cfg->node_id ? 0 : target;
+        }
+        /* No replica here: hand it to the first live replica, which serves
+         * it or answers NOT_LEADER with the leader's address. */
+        for (unsigned i = 0; i < n; i++) {
+                if (rpc_forward_alive(s, ids[i], now)) {
+                        return ids[i];
+                }
+        }
+        return 0;
+}
+
+void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)
+{
+        struct server *s = c->server;
+        struct peer *p = server_peer(s, node_id);
+        Tunekv__V1__Request fwd = *req;
+        uint64_t now = uv_now(s->loop);
+        uint64_t left = c->deadline.at_ms > now ? c->deadline.at_ms - now : 1;
+        uint8_t *space;
+        size_t len;
+
+        if (p == NULL) {
+                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: node %u is not in the cluster",
+                                 c->method->name, node_id);
+                return;
+        }
+        fwd.id = peer_next_id(p);
+        fwd.no_forward = true;
+        fwd.timeout_ms = (uint32_t)left;
+        len = tunekv__v1__request__get_packed_size(&fwd);
+        space = peer_frame_space(p, len);
+        if (space == NULL) {
+                rpc_answer_error(c, TKV_EBUSY, "%s: too much queued for node %u", c->method->name,
+                                 node_id);
+                return;
+        }
+        tunekv__v1__request__pack(&fwd, space);
+        peer_track(p, &c->op.fwd, fwd.id);
+        c->stage = CALL_FORWARDED;
+        s->stats.forwarded++;
+}
+
+static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
+{
+        (void)resp;
+        p->ping_in_flight = false;
+}
+
+void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
+{
+        Tunekv__V1__Response *resp =
+            tunekv__v1__response__unpack(&rpc_forward_allocator, len, frame);
+        struct peer_call *pc;
+        struct call *c;
+
+        if (resp == NULL) {
+                LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
+                return; /* its call times out */
+        }
+        pc = peer_take(p, resp->id);
+        if (pc == &p->ping) {
+                rpc_forward_pong(p, resp);
+        } else if (pc != NULL) {
+                c = QUEUE_DATA(pc, struct call, op.fwd);
+                c->stage = CALL_NEW;
+                rpc_answer(c, resp); /* sets the client's id */
+        }
+        tunekv__v1__response__free_unpacked(resp, &rpc_forward_allocator);
+}
+
+void rpc_forward_on_fail(struct peer_call *pc, bool sent)
+{
+        struct peer *p = pc->peer;
+        struct call *c;
+
+        if (pc == &p->ping) {
+                p->ping_in_flight = false;
+                return;
+        }
+        c = QUEUE_DATA(pc, struct call, op.fwd);
+        c->stage = CALL_NEW;
+        if (sent && c->method->is_write) {
+                rpc_answer_error(c, TKV_EUNKNOWN,
+                                 "%s: lost the connection to node %u after forwarding the write",
+                                 c->method->name, p->node_id);
+        } else {
+                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: node %u unreachable", c->method->name,
+                                 p->node_id);
+        }
+}
+
+void rpc_forward_ping(struct peer *p, uint64_t now_ms)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PingRequest ping = TUNEKV__V1__PING_REQUEST__INIT;
+        uint8_t *space;
+        size_t len;
+
+        req.id = peer_next_id(p);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PING;
+        req.ping = &ping;
+        ping.from_node_id = p->server->cfg->node_id;
+        len = tunekv__v1__request__get_packed_size(&req);
+        space = peer_frame_space(p, len);
+        if (space == NULL) {
+                return;
+        }
+        tunekv__v1__request__pack(&req, space);
+        peer_track(p, &p->ping, req.id);
+        p->ping_in_flight = true;
+        p->last_ping_ms = now_ms;
+}
