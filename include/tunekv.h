@@ -7,11 +7,25 @@
  *
  * - Non-blocking calls (tkv_get_async, tkv_put_async, ...) queue a request
  *   and return at once; tkv_poll() sends queued requests, reads answers and
- *   runs each request's callback. Many requests may be in flight on one
+ *   runs each request's callback. Many requests may be in flight on each
  *   connection (pipelining); answers can complete in any order. For the CLI,
  *   the benchmark tool and servers that multiplex many users. tkv_fd() lets a
  *   program wait in its own event loop and call tkv_poll(c, 0) when the fd
- *   is readable or writable.
+ *   is readable.
+ *
+ * Routing and retries. On the first request for a key the client fetches
+ * the cluster layout (CLUSTER_INFO) from the endpoints, then sends each GET,
+ * PUT, DELETE and CAS straight to the leader of the key's partition, over
+ * one connection per node. When a node answers NOT_LEADER with a hint the
+ * request is resent to the hinted node at once; on NOT_LEADER without a
+ * hint, UNAVAILABLE, NO_QUORUM, BUSY, TIMEOUT, a refused connection or a
+ * lost one, the client refreshes its map (at most every 100 ms) and tries
+ * again after a backoff (20 ms doubling to 100 ms), until the request's
+ * deadline. It then reports the last failure, or TKV_OUTCOME_UNKNOWN for a
+ * write that may have been applied. Every write carries the client's random
+ * id and a sequence number of its own, the same on every attempt, so the
+ * server applies a retried write once and answers it with its first result.
+ * STATUS and CLUSTER_INFO requests are not retried.
  *
  * Threads: a struct tkv_client is not thread-safe; use one per thread.
  *
@@ -107,7 +121,8 @@ enum tkv_role { TKV_ROLE_UNAVAILABLE = 0, TKV_ROLE_FOLLOWER, TKV_ROLE_CANDIDATE,
 struct tkv_options {
         const char *endpoints;       /* "host:port,host:port"; NULL: $TUNEKV_ENDPOINTS,
                                         else 127.0.0.1:7001 */
-        unsigned timeout_ms;         /* default per-request deadline; 0 = 5000 */
+        unsigned timeout_ms;         /* default per-request deadline, retries
+                                        included; 0 = 5000 */
         unsigned connect_timeout_ms; /* 0 = 2000 */
         unsigned max_inflight;       /* requests in flight per connection; 0 = 1024 */
 };
@@ -159,6 +174,9 @@ struct tkv_partition_status {
         bool ready;
         uint32_t replicas[8];
         unsigned n_replicas;
+        uint64_t digest;    /* order-independent hash of the data: equal on equal replicas */
+        uint64_t snapshots; /* snapshots taken since the node started */
+        uint64_t restores;  /* snapshots restored (at start, or sent by a leader) */
 };
 
 struct tkv_node_status {
@@ -177,6 +195,31 @@ struct tkv_node_status {
         uint32_t request_timeout_ms;
         uint32_t request_timeout_max_ms;
         uint64_t conn_output_bytes_max;
+        uint32_t loop_lag_ms;     /* how late a 100 ms timer fired, last time */
+        uint32_t loop_lag_max_ms; /* and at worst since start */
+        uint64_t forwarded;       /* requests this node forwarded to another */
+};
+
+/* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */
+struct tkv_node_info {
+        uint32_t node_id;
+        const char *client_addr; /* "host:port" */
+};
+
+struct tkv_partition_info {
+        uint32_t partition;
+        uint32_t leader_id; /* 0 = unknown */
+        uint32_t replicas[8];
+        unsigned n_replicas;
+};
+
+struct tkv_cluster_info {
+        uint32_t partition_count;
+        uint32_t node_id; /* the node that answered */
+        struct tkv_node_info *nodes;
+        unsigned n_nodes;
+        struct tkv_partition_info *partitions; /* in partition order */
+        unsigned n_partitions;
 };
 
 /* The answer to one request. Which fields are set depends on the request:
@@ -184,6 +227,7 @@ struct tkv_node_status {
  *   PUT/DELETE/CAS: index (the version written), partition
  *   CAS failure:    status TKV_CONDITION_FAILED, current_version
  *   STATUS:         node (non-NULL)
+ *   CLUSTER_INFO:   cluster (non-NULL)
  *   any failure:    status != TKV_OK, message; leader_id on TKV_NOT_LEADER */
 struct tkv_result {
         int status;          /* enum tkv_code */
@@ -199,6 +243,7 @@ struct tkv_result {
         uint32_t leader_id;
         struct tkv_receipt receipt;
         struct tkv_node_status *node;
+        struct tkv_cluster_info *cluster;
         void *priv_; /* library-owned storage; do not touch */
 };
 
@@ -233,7 +278,19 @@ TKV_API int tkv_delete(struct tkv_client *c, const void *key, size_t key_len,
 TKV_API int tkv_cas(struct tkv_client *c, const void *key, size_t key_len,
                     uint64_t expected_version, const void *value, size_t value_len,
                     const struct tkv_write_options *opts, struct tkv_result *out);
+/* STATUS of the node the client talks to: the first endpoint, in order,
+ * that accepts a connection. Same as tkv_status_node(c, 0, out). */
 TKV_API int tkv_status(struct tkv_client *c, struct tkv_result *out);
+/* STATUS of node node_id (0: as tkv_status), sent to the node's client
+ * address from the partition map (fetched first if needed). Not retried: a
+ * node that cannot be reached gives TKV_CONNECT_FAILED at once, a connection
+ * lost before the answer TKV_CONNECTION_CLOSED, and an id that is not in the
+ * cluster TKV_USAGE_ERROR. */
+TKV_API int tkv_status_node(struct tkv_client *c, uint32_t node_id, struct tkv_result *out);
+/* CLUSTER_INFO from the first endpoint, in order, that answers (then from
+ * the other known nodes); fills out->cluster. The answer also refreshes the
+ * client's partition map. Not retried. */
+TKV_API int tkv_cluster_info(struct tkv_client *c, struct tkv_result *out);
 
 /* Free what a blocking call put into r; safe to call twice and on a
  * zero-initialized result. */
@@ -256,6 +313,9 @@ TKV_API int tkv_cas_async(struct tkv_client *c, const void *key, size_t key_len,
                           uint64_t expected_version, const void *value, size_t value_len,
                           const struct tkv_write_options *opts, tkv_done_cb cb, void *arg);
 TKV_API int tkv_status_async(struct tkv_client *c, tkv_done_cb cb, void *arg);
+TKV_API int tkv_status_node_async(struct tkv_client *c, uint32_t node_id, tkv_done_cb cb,
+                                  void *arg);
+TKV_API int tkv_cluster_info_async(struct tkv_client *c, tkv_done_cb cb, void *arg);
 
 /* Do I/O for up to timeout_ms (0: do what is possible without waiting;
  * -1: wait until at least one request completes or none is in flight).
@@ -265,8 +325,11 @@ TKV_API int tkv_poll(struct tkv_client *c, int timeout_ms);
 /* Requests queued or in flight. */
 TKV_API size_t tkv_pending(const struct tkv_client *c);
 
-/* File descriptor to wait on (readable/writable), or -1 when no connection
- * is open. */
+/* File descriptor to wait on for readability, or -1 when no connection is
+ * open and no request is pending. It stays the same for the client's life
+ * (an epoll descriptor over every connection and a timer), and becomes
+ * readable when any connection has work or a retry or deadline is due; then
+ * call tkv_poll(c, 0). Do not read from or close it. */
 TKV_API int tkv_fd(const struct tkv_client *c);
 
 #ifdef __cplusplus

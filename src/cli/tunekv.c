@@ -51,6 +51,7 @@ enum {
         OPT_MAX_WAIT,
         OPT_STRICT,
         OPT_ACK,
+        OPT_NODE,
 };
 
 /* Everything the command line asked for. */
@@ -63,6 +64,8 @@ struct tunekv_args {
         const char *read_flag; /* first read option given, for errors */
         struct tkv_write_options write;
         const char *write_flag; /* first write option given, for errors */
+        bool node_set;          /* status --node given */
+        uint32_t node_id;       /* status --node N */
         const char *command;    /* canonical: put, get, delete, cas, status */
         char **operands;        /* after the command */
         int n_operands;
@@ -133,7 +136,11 @@ static void tunekv_usage(FILE *f)
               "  del KEY | delete KEY               delete KEY\n"
               "  cas KEY EXPECTED_VERSION VALUE     write VALUE if KEY's version is\n"
               "                                     EXPECTED_VERSION (0: KEY must not exist)\n"
-              "  status                             the answering node and its partitions\n"
+              "  status                             every partition (leader, replicas, term,\n"
+              "                                     commit and applied index of each replica)\n"
+              "                                     and every node (up or down)\n"
+              "  status --node N                    node N and the partitions it hosts\n"
+              "                                     (N 0: the first endpoint that answers)\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -159,6 +166,10 @@ static void tunekv_usage(FILE *f)
               "\n"
               "Write options (put, del, cas):\n"
               "  --ack A                   committed (default), all, leader\n"
+              "\n"
+              "Requests go to the leader of the key's partition; on NOT_LEADER, UNAVAILABLE,\n"
+              "NO_QUORUM, BUSY or a lost connection they are retried until --timeout-ms\n"
+              "passes. A write is applied at most once even when retried.\n"
               "\n"
               "Exit codes:\n"
               "  0  OK\n"
@@ -541,6 +552,7 @@ static const struct option tunekv_options[] = {
     {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
     {"strict", no_argument, NULL, OPT_STRICT},
     {"ack", required_argument, NULL, OPT_ACK},
+    {"node", required_argument, NULL, OPT_NODE},
     {NULL, 0, NULL, 0},
 };
 
@@ -598,6 +610,13 @@ static int tunekv_option(struct tunekv_args *a, int opt, const char *v)
                 }
                 a->write.ack = (enum tkv_ack)w;
                 a->write_flag = a->write_flag != NULL ? a->write_flag : "--ack";
+                return -1;
+        case OPT_NODE:
+                if (tunekv_parse_u64(v, UINT32_MAX, &n) != 0) {
+                        return tunekv_usage_error(a, "--node: expected a node id, got \"%s\"", v);
+                }
+                a->node_set = true;
+                a->node_id = (uint32_t)n;
                 return -1;
         case '?':
                 return tunekv_usage_error(a, "unknown option or missing value: %s", v);
@@ -670,6 +689,9 @@ static int tunekv_check_command(struct tunekv_args *a, char **rest, int n_rest)
         if (a->write_flag != NULL &&
             (strcmp(a->command, "get") == 0 || strcmp(a->command, "status") == 0)) {
                 return tunekv_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
+        }
+        if (a->node_set && strcmp(a->command, "status") != 0) {
+                return tunekv_usage_error(a, "%s", "--node applies to status only");
         }
         return -1;
 }
@@ -894,10 +916,11 @@ static void tunekv_json_partition(const struct tkv_partition_status *p)
         printf("{\"partition\":%" PRIu32 ",\"role\":\"%s\",\"leader_id\":%" PRIu32
                ",\"term\":%" PRIu64 ",\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
                ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64 ",\"keys\":%" PRIu64
-               ",\"bytes\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
+               ",\"bytes\":%" PRIu64 ",\"digest\":%" PRIu64 ",\"snapshots\":%" PRIu64
+               ",\"restores\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
                p->partition, tunekv_word_name(tunekv_roles, p->role), p->leader_id, p->term,
                p->commit_index, p->applied_index, p->last_index, p->snapshot_index, p->keys,
-               p->bytes, p->ready ? "true" : "false");
+               p->bytes, p->digest, p->snapshots, p->restores, p->ready ? "true" : "false");
         for (i = 0; i < p->n_replicas; i++) {
                 printf("%s%" PRIu32, i > 0 ? "," : "", p->replicas[i]);
         }
@@ -910,15 +933,17 @@ static void tunekv_json_status(const struct tkv_node_status *n)
 
         printf(",\"node_id\":%" PRIu32, n->node_id);
         tunekv_json_text("version", n->version);
-        printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"partition_count\":%" PRIu32
-               ",\"limits\":{\"frame_bytes_max\":%" PRIu32 ",\"key_bytes_max\":%" PRIu32
-               ",\"value_bytes_max\":%" PRIu32 ",\"inflight_per_conn_max\":%" PRIu32
-               ",\"conns_max\":%" PRIu32 ",\"request_timeout_ms\":%" PRIu32
-               ",\"request_timeout_max_ms\":%" PRIu32 ",\"conn_output_bytes_max\":%" PRIu64
-               "},\"partitions\":[",
-               n->uptime_ms, n->connections, n->partition_count, n->frame_bytes_max,
-               n->key_bytes_max, n->value_bytes_max, n->inflight_per_conn_max, n->conns_max,
-               n->request_timeout_ms, n->request_timeout_max_ms, n->conn_output_bytes_max);
+        printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"loop_lag_ms\":%" PRIu32
+               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64,
+               n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded);
+        printf(",\"partition_count\":%" PRIu32 ",\"limits\":{\"frame_bytes_max\":%" PRIu32
+               ",\"key_bytes_max\":%" PRIu32 ",\"value_bytes_max\":%" PRIu32
+               ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32
+               ",\"request_timeout_ms\":%" PRIu32 ",\"request_timeout_max_ms\":%" PRIu32
+               ",\"conn_output_bytes_max\":%" PRIu64 "},\"partitions\":[",
+               n->partition_count, n->frame_bytes_max, n->key_bytes_max, n->value_bytes_max,
+               n->inflight_per_conn_max, n->conns_max, n->request_timeout_ms,
+               n->request_timeout_max_ms, n->conn_output_bytes_max);
         for (i = 0; i < n->n_partitions; i++) {
                 if (i > 0) {
                         putchar(',');
@@ -928,10 +953,11 @@ static void tunekv_json_status(const struct tkv_node_status *n)
         putchar(']');
 }
 
-static int tunekv_cmd_status(struct tkv_client *c, const struct tunekv_args *a)
+/* status --node N: one node's own view. */
+static int tunekv_cmd_node_status(struct tkv_client *c, const struct tunekv_args *a)
 {
         struct tkv_result res;
-        int status = tkv_status(c, &res);
+        int status = tkv_status_node(c, a->node_id, &res);
 
         if (status != TKV_OK || res.node == NULL) {
                 status = tunekv_fail(a, status != TKV_OK ? status : TKV_PROTOCOL_ERROR, res.message,
@@ -946,6 +972,339 @@ static int tunekv_cmd_status(struct tkv_client *c, const struct tunekv_args *a)
         } else {
                 tunekv_print_status(res.node);
         }
+        tkv_result_release(&res);
+        return TUNEKV_EXIT_OK;
+}
+
+/* ---- status: the whole cluster ---- */
+
+/* What STATUS of one node gave. */
+struct tunekv_node_view {
+        uint32_t node_id;
+        const char *client_addr; /* borrowed from the cluster info */
+        bool done;
+        int status;                   /* TKV_OK: node is set */
+        char message[256];            /* why the node is down */
+        struct tkv_node_status *node; /* malloc'd copy, or NULL */
+};
+
+/* Copy a borrowed node status, with its partitions and version. */
+static struct tkv_node_status *tunekv_node_dup(const struct tkv_node_status *n)
+{
+        size_t parts = n->n_partitions * sizeof(n->partitions[0]);
+        size_t version_len = strlen(n->version != NULL ? n->version : "");
+        struct tkv_node_status *copy = malloc(sizeof(*copy) + parts + version_len + 1);
+        char *version;
+
+        if (copy == NULL) {
+                return NULL;
+        }
+        *copy = *n;
+        copy->partitions = (struct tkv_partition_status *)(copy + 1);
+        if (parts > 0) {
+                memcpy(copy->partitions, n->partitions, parts);
+        }
+        version = (char *)copy->partitions + parts;
+        memcpy(version, n->version != NULL ? n->version : "", version_len + 1);
+        copy->version = version;
+        return copy;
+}
+
+static void tunekv_node_status_cb(struct tkv_client *c, const struct tkv_result *res, void *arg)
+{
+        struct tunekv_node_view *v = arg;
+
+        (void)c;
+        v->done = true;
+        v->status = res->status;
+        snprintf(v->message, sizeof(v->message), "%s", res->message);
+        if (res->status == TKV_OK && res->node != NULL) {
+                v->node = tunekv_node_dup(res->node);
+                if (v->node == NULL) {
+                        v->status = TKV_NO_MEMORY;
+                        snprintf(v->message, sizeof(v->message), "out of memory");
+                }
+        } else if (res->status == TKV_OK) {
+                v->status = TKV_PROTOCOL_ERROR;
+        }
+}
+
+/* STATUS of every node of ci, in parallel. views has ci->n_nodes entries. */
+static void tunekv_query_nodes(struct tkv_client *c, const struct tkv_cluster_info *ci,
+                               struct tunekv_node_view *views)
+{
+        unsigned i;
+        int rv;
+
+        for (i = 0; i < ci->n_nodes; i++) {
+                views[i].node_id = ci->nodes[i].node_id;
+                views[i].client_addr = ci->nodes[i].client_addr;
+                rv = tkv_status_node_async(c, views[i].node_id, tunekv_node_status_cb, &views[i]);
+                if (rv != TKV_OK) {
+                        views[i].done = true;
+                        views[i].status = rv;
+                        snprintf(views[i].message, sizeof(views[i].message), "%s", tkv_errmsg(c));
+                }
+        }
+        while (tkv_pending(c) > 0 && tkv_poll(c, -1) >= 0) {
+        }
+}
+
+/* Partition p as node view v sees it, or NULL (down, or not hosted). */
+static const struct tkv_partition_status *tunekv_view_partition(const struct tunekv_node_view *v,
+                                                                uint32_t p)
+{
+        unsigned i;
+
+        if (v == NULL || v->node == NULL) {
+                return NULL;
+        }
+        for (i = 0; i < v->node->n_partitions; i++) {
+                if (v->node->partitions[i].partition == p) {
+                        return &v->node->partitions[i];
+                }
+        }
+        return NULL;
+}
+
+static const struct tunekv_node_view *tunekv_view_of(const struct tunekv_node_view *views,
+                                                     unsigned n, uint32_t node_id)
+{
+        unsigned i;
+
+        for (i = 0; i < n; i++) {
+                if (views[i].node_id == node_id) {
+                        return &views[i];
+                }
+        }
+        return NULL;
+}
+
+/* One partition, merged from the cluster info and its replicas' STATUS. */
+struct tunekv_partition_view {
+        uint32_t leader_id; /* a replica that says it leads, else the cluster info's */
+        bool confirmed;     /* leader_id is a replica that says it leads */
+        uint64_t term;      /* the leader's, else the highest a replica reports */
+        bool ready;         /* the leader's ready flag */
+        const struct tkv_partition_status *replica[8]; /* NULL: down or silent */
+};
+
+static void tunekv_merge_partition(const struct tkv_partition_info *pi,
+                                   const struct tunekv_node_view *views, unsigned n_views,
+                                   struct tunekv_partition_view *pv)
+{
+        const struct tkv_partition_status *ps;
+        const struct tkv_partition_status *leader = NULL;
+        unsigned i;
+
+        memset(pv, 0, sizeof(*pv));
+        pv->leader_id = pi->leader_id;
+        for (i = 0; i < pi->n_replicas && i < 8; i++) {
+                ps = tunekv_view_partition(tunekv_view_of(views, n_views, pi->replicas[i]),
+                                           pi->partition);
+                pv->replica[i] = ps;
+                if (ps == NULL) {
+                        continue;
+                }
+                if (ps->term > pv->term) {
+                        pv->term = ps->term;
+                }
+                if (ps->role == TKV_ROLE_LEADER && (leader == NULL || ps->term > leader->term)) {
+                        leader = ps;
+                        pv->leader_id = pi->replicas[i];
+                        pv->confirmed = true;
+                }
+        }
+        if (leader != NULL) {
+                pv->term = leader->term;
+                pv->ready = leader->ready;
+        }
+}
+
+/* "1:120 2:120 3:-" for the commit (or applied) index of each replica. */
+static void tunekv_format_indexes(const struct tkv_partition_info *pi,
+                                  const struct tunekv_partition_view *pv, bool applied, char *out,
+                                  size_t len)
+{
+        size_t off = 0;
+        unsigned i;
+        int n;
+
+        out[0] = '\0';
+        for (i = 0; i < pi->n_replicas && i < 8 && off < len; i++) {
+                if (pv->replica[i] == NULL) {
+                        n = snprintf(out + off, len - off, "%s%" PRIu32 ":-", i > 0 ? " " : "",
+                                     pi->replicas[i]);
+                } else {
+                        n = snprintf(out + off, len - off, "%s%" PRIu32 ":%" PRIu64,
+                                     i > 0 ? " " : "", pi->replicas[i],
+                                     applied ? pv->replica[i]->applied_index
+                                             : pv->replica[i]->commit_index);
+                }
+                off += n > 0 ? (size_t)n : 0;
+        }
+}
+
+static void tunekv_print_node_line(const struct tunekv_node_view *v)
+{
+        char uptime[64];
+
+        if (v->status != TKV_OK || v->node == NULL) {
+                printf("node %-3" PRIu32 " %-21s down  %s: %s\n", v->node_id, v->client_addr,
+                       tkv_status_name(v->status), tunekv_unprefixed(v->message, "status"));
+                return;
+        }
+        tunekv_format_uptime(v->node->uptime_ms, uptime, sizeof(uptime));
+        printf("node %-3" PRIu32 " %-21s up    uptime %-10s connections %-5" PRIu32 " version %s\n",
+               v->node_id, v->client_addr, uptime, v->node->connections, v->node->version);
+}
+
+static void tunekv_print_cluster(const struct tkv_cluster_info *ci,
+                                 const struct tunekv_node_view *views)
+{
+        struct tunekv_partition_view pv;
+        const struct tkv_partition_info *pi;
+        char replicas[64];
+        char commit[160];
+        char applied[160];
+        char leader[16];
+        unsigned i;
+        unsigned k;
+
+        printf("cluster: %u nodes, %" PRIu32 " partitions (layout from node %" PRIu32 ")\n",
+               ci->n_nodes, ci->partition_count, ci->node_id);
+        for (i = 0; i < ci->n_nodes; i++) {
+                tunekv_print_node_line(&views[i]);
+        }
+        printf("partitions:\n");
+        for (i = 0; i < ci->n_partitions; i++) {
+                pi = &ci->partitions[i];
+                tunekv_merge_partition(pi, views, ci->n_nodes, &pv);
+                replicas[0] = '\0';
+                for (k = 0; k < pi->n_replicas && k < 8; k++) {
+                        snprintf(replicas + strlen(replicas), sizeof(replicas) - strlen(replicas),
+                                 "%s%" PRIu32, k > 0 ? "," : "", pi->replicas[k]);
+                }
+                if (pv.leader_id != 0) {
+                        /* "?": only the layout names it; no replica that
+                         * answered says it leads. */
+                        snprintf(leader, sizeof(leader), "%" PRIu32 "%s", pv.leader_id,
+                                 pv.confirmed ? "" : "?");
+                } else {
+                        snprintf(leader, sizeof(leader), "-");
+                }
+                tunekv_format_indexes(pi, &pv, false, commit, sizeof(commit));
+                tunekv_format_indexes(pi, &pv, true, applied, sizeof(applied));
+                printf("%5" PRIu32 "  leader %-3s replicas %-8s term %-5" PRIu64
+                       " commit %-24s applied %-24s ready %s\n",
+                       pi->partition, leader, replicas, pv.term, commit, applied,
+                       pv.ready ? "yes" : "no");
+        }
+}
+
+static void tunekv_json_node_view(const struct tunekv_node_view *v)
+{
+        printf("{\"node_id\":%" PRIu32, v->node_id);
+        tunekv_json_text("client_addr", v->client_addr);
+        if (v->status != TKV_OK || v->node == NULL) {
+                printf(",\"up\":false,\"error\":\"%s\"", tkv_status_name(v->status));
+                tunekv_json_text("message", tunekv_unprefixed(v->message, "status"));
+        } else {
+                printf(",\"up\":true");
+                tunekv_json_text("version", v->node->version);
+                printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32, v->node->uptime_ms,
+                       v->node->connections);
+        }
+        putchar('}');
+}
+
+static void tunekv_json_partition_view(const struct tkv_partition_info *pi,
+                                       const struct tunekv_partition_view *pv)
+{
+        const struct tkv_partition_status *ps;
+        unsigned i;
+
+        printf("{\"partition\":%" PRIu32 ",\"leader_id\":%" PRIu32
+               ",\"leader_confirmed\":%s,\"term\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
+               pi->partition, pv->leader_id, pv->confirmed ? "true" : "false", pv->term,
+               pv->ready ? "true" : "false");
+        for (i = 0; i < pi->n_replicas && i < 8; i++) {
+                printf("%s%" PRIu32, i > 0 ? "," : "", pi->replicas[i]);
+        }
+        printf("],\"replica_status\":[");
+        for (i = 0; i < pi->n_replicas && i < 8; i++) {
+                ps = pv->replica[i];
+                printf("%s{\"node_id\":%" PRIu32, i > 0 ? "," : "", pi->replicas[i]);
+                if (ps == NULL) {
+                        printf(",\"up\":false}");
+                        continue;
+                }
+                printf(",\"up\":true,\"role\":\"%s\",\"term\":%" PRIu64 ",\"commit_index\":%" PRIu64
+                       ",\"applied_index\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%" PRIu64
+                       ",\"digest\":%" PRIu64 "}",
+                       tunekv_word_name(tunekv_roles, ps->role), ps->term, ps->commit_index,
+                       ps->applied_index, ps->last_index, ps->keys, ps->digest);
+        }
+        printf("]}");
+}
+
+static void tunekv_json_cluster(const struct tkv_cluster_info *ci,
+                                const struct tunekv_node_view *views)
+{
+        struct tunekv_partition_view pv;
+        unsigned i;
+
+        printf(",\"partition_count\":%" PRIu32 ",\"node_id\":%" PRIu32 ",\"nodes\":[",
+               ci->partition_count, ci->node_id);
+        for (i = 0; i < ci->n_nodes; i++) {
+                printf("%s", i > 0 ? "," : "");
+                tunekv_json_node_view(&views[i]);
+        }
+        printf("],\"partitions\":[");
+        for (i = 0; i < ci->n_partitions; i++) {
+                tunekv_merge_partition(&ci->partitions[i], views, ci->n_nodes, &pv);
+                printf("%s", i > 0 ? "," : "");
+                tunekv_json_partition_view(&ci->partitions[i], &pv);
+        }
+        putchar(']');
+}
+
+/* status: CLUSTER_INFO, then STATUS of every node; a node that does not
+ * answer is shown as down. */
+static int tunekv_cmd_status(struct tkv_client *c, const struct tunekv_args *a)
+{
+        struct tunekv_node_view *views = NULL;
+        struct tkv_result res;
+        int status;
+        unsigned i;
+
+        if (a->node_set) {
+                return tunekv_cmd_node_status(c, a);
+        }
+        status = tkv_cluster_info(c, &res);
+        if (status != TKV_OK || res.cluster == NULL) {
+                status = tunekv_fail(a, status != TKV_OK ? status : TKV_PROTOCOL_ERROR, res.message,
+                                     &res);
+                tkv_result_release(&res);
+                return status;
+        }
+        views = calloc(res.cluster->n_nodes + 1, sizeof(*views));
+        if (views == NULL) {
+                tkv_result_release(&res);
+                return tunekv_fail(a, TKV_NO_MEMORY, "out of memory", NULL);
+        }
+        tunekv_query_nodes(c, res.cluster, views);
+        if (a->json) {
+                tunekv_json_open(a, TKV_OK);
+                tunekv_json_cluster(res.cluster, views);
+                tunekv_json_close(TKV_OK);
+        } else {
+                tunekv_print_cluster(res.cluster, views);
+        }
+        for (i = 0; i < res.cluster->n_nodes; i++) {
+                free(views[i].node);
+        }
+        free(views);
         tkv_result_release(&res);
         return TUNEKV_EXIT_OK;
 }

@@ -1,79 +1,179 @@
 /* libtunekv: the client object behind include/tunekv.h.
  *
- * Normal path. An async call validates its arguments, encodes the request
- * into a frame (copying key and value, which the caller only lends us),
- * gives it the next id and a deadline (its timeout plus CLIENT_GRACE_MS, so
- * that the server's own TIMEOUT answer normally arrives first) and puts it
- * on the `queued` list. tkv_poll() then
+ * Normal path of a keyed request (GET, PUT, DELETE, CAS). The async call
+ * checks its arguments, copies key and value into the request, gives a
+ * write the client's next sequence number, sets the deadline and routes it:
  *
- *   1. connects if requests wait and no link is open, trying the endpoints
- *      in order from where the last connection was;
- *   2. moves queued requests onto the link while fewer than max_inflight are
- *      in flight (they join the `inflight` list and the id map);
- *   3. expires requests whose deadline passed;
- *   4. waits in poll(2) on the link's fd for the time left, writes what the
- *      kernel takes, reads, and completes each answered request through its
- *      callback (looked up by id in O(1)).
+ *   1. with no partition map yet, the client asks CLUSTER_INFO of its
+ *      endpoints (in order, then of the other known nodes) and parks the
+ *      request until the answer arrives;
+ *   2. the map gives the key's partition (XXH64 % P) and the node leading
+ *      it (no leader known: its replicas in turn, skipping those that just
+ *      refused a connection); the request is queued on that node's peer (one
+ *      connection per node, opened lazily; a node whose address fails is
+ *      also reached through an endpoint that said it is that node);
+ *   3. tkv_poll() connects peers that have queued requests and encodes each
+ *      attempt afresh: a new id, the time left as its timeout, no_forward,
+ *      and for writes (client_id, seq, retry). It writes, waits in
+ *      epoll_wait over every connection and a timerfd, reads, and matches
+ *      answers to requests by id (O(1));
+ *   4. retry.c says what an answer or a failure means: deliver it, resend at
+ *      once to the leader a NOT_LEADER answer named, or back off and route
+ *      again (with a refreshed map) until the deadline. A map that names a
+ *      new leader sends the requests backing off for it on at once.
  *
- * The blocking calls are an async call plus tkv_poll(-1) until that request's
- * callback has run; the callback copies the borrowed result into one block
- * kept in result->priv_.
+ * tkv_fd() is the epoll descriptor; the timerfd in it is armed at the first
+ * wake_ms (see below), or at once after an async call, so that a program
+ * waiting on the descriptor alone calls tkv_poll whenever there is work.
  *
- * Failure modes, and what each request gets:
+ * The blocking calls are an async call plus tkv_poll(-1) until that
+ * request's callback has run; the callback copies the borrowed result into
+ * one block kept in result->priv_.
  *
- *   what happened                       reads, status       writes
- *   no endpoint accepts a connection    CONNECT_FAILED      CONNECT_FAILED (never sent)
- *   deadline passed, never sent         TIMEOUT             TIMEOUT
- *   deadline passed after sending       TIMEOUT             OUTCOME_UNKNOWN
- *   link broke (EOF, reset, poll error) CONNECTION_CLOSED   OUTCOME_UNKNOWN
- *   undecodable answer (link dropped)   PROTOCOL_ERROR      OUTCOME_UNKNOWN
- *   client destroyed                    CONNECTION_CLOSED   OUTCOME_UNKNOWN if sent
+ * States of a request. Each pending request is on exactly one list, and in
+ * the heap keyed by wake_ms:
  *
- * A write that reached the socket is never reported as anything but its
- * answer or OUTCOME_UNKNOWN: the server may have applied it. Requests that
- * were queued on a link which broke before any of their bytes were written
- * go back to the front of the queue and are sent on the next connection.
- * Answers whose id matches nothing in flight (late answers to expired
- * requests) are counted and dropped. */
+ *                 route            the link takes it
+ *     submit ─────────────▶ QUEUED ─────────────────▶ INFLIGHT ──▶ answer ──▶ callback
+ *       │                    ▲  ▲                        │
+ *       │ no map yet         │  └──── resend now ────────┤ hint; link broke unsent
+ *       ▼                    │                           │
+ *     WAIT_MAP ─ map ────────┘                           │ transient status, link lost
+ *                            ▲                           ▼
+ *                            └──── wake_ms passes ─── BACKOFF
+ *
+ *   state      list            wake_ms             when wake_ms passes
+ *   WAIT_MAP   c->wait_map     deadline            give up
+ *   BACKOFF    c->backoff      next attempt        route again
+ *   QUEUED     peer->queued    deadline            give up (this attempt never sent)
+ *   INFLIGHT   peer->inflight  deadline + grace    give up (no answer)
+ *
+ * The grace (CLIENT_GRACE_MS) lets the server's own TIMEOUT or
+ * OUTCOME_UNKNOWN, which carry more information, arrive first.
+ *
+ * STATUS and CLUSTER_INFO travel the same way without retries: to an
+ * endpoint (STATUS of a given node: to that node), on to the next endpoint
+ * when no connection can be made, and otherwise they complete with what
+ * happened. The client's own CLUSTER_INFO (map_req) has no user callback.
+ *
+ * Failure modes of keyed requests, and what a request finally gets:
+ *
+ *   what happened                          reads               writes
+ *   transient answers until the deadline   the last status     the last status, or
+ *     (NOT_LEADER, UNAVAILABLE, ...)                             OUTCOME_UNKNOWN if an
+ *                                                                attempt may have applied
+ *   no node accepts a connection           CONNECT_FAILED      CONNECT_FAILED (same rule)
+ *   link lost on the last attempt          CONNECTION_CLOSED   OUTCOME_UNKNOWN
+ *   deadline passed, attempt on the wire   TIMEOUT             OUTCOME_UNKNOWN
+ *   deadline passed, never sent            TIMEOUT             TIMEOUT
+ *   undecodable answer (link dropped)      PROTOCOL_ERROR      OUTCOME_UNKNOWN if sent
+ *   client destroyed                       CONNECTION_CLOSED   OUTCOME_UNKNOWN if it may
+ *                                                                have been applied
+ *
+ * A write that may have reached a server is never reported as anything but
+ * an answer or OUTCOME_UNKNOWN. Answers whose id matches nothing in flight
+ * (late answers to abandoned attempts) are counted and dropped. */
 #include "client.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "codec.h"
 #include "heap.h"
 #include "link.h"
+#include "map.h"
 #include "queue.h"
+#include "retry.h"
 
 #define CLIENT_ENDPOINTS_DEFAULT  "127.0.0.1:7001"
 #define CLIENT_TIMEOUT_MS_DEFAULT 5000u
 #define CLIENT_CONNECT_MS_DEFAULT 2000u
 #define CLIENT_INFLIGHT_DEFAULT   1024u
 #define CLIENT_INFLIGHT_MAX       (1u << 20)
-#define CLIENT_PENDING_MAX        (1u << 20) /* queued plus in flight */
+#define CLIENT_PENDING_MAX        (1u << 20) /* user requests queued or in flight */
 #define CLIENT_GRACE_MS           500u
+#define CLIENT_REFRESH_MS         100  /* at most one map fetch started per this */
+#define CLIENT_DOWN_MS            1000 /* a peer that failed this recently is skipped */
+#define CLIENT_PEERS_MAX          256  /* endpoints plus node addresses */
+#define CLIENT_EVENTS             64   /* epoll events taken per wait */
 #define CLIENT_ERRMSG_BYTES       512
+#define CLIENT_MSG_BYTES          256 /* a request's last failure */
 
-enum client_kind { CLIENT_READ, CLIENT_WRITE, CLIENT_STATUS };
+enum client_kind { CLIENT_READ, CLIENT_WRITE, CLIENT_STATUS, CLIENT_INFO };
+
+/* Where a pending request is; see the table at the top. */
+enum client_state {
+        CLIENT_DETACHED, /* on no list: being moved, or completing */
+        CLIENT_WAIT_MAP,
+        CLIENT_BACKOFF,
+        CLIENT_QUEUED,
+        CLIENT_INFLIGHT,
+};
+
+/* One place requests can be sent to: an endpoint of the caller's list or a
+ * node's client address, with at most one connection. A node reachable
+ * under two addresses (an endpoint spelled differently from the cluster's
+ * client_addr) has two peers with the same node_id; routing prefers the one
+ * whose connection is open. Peers live until the client is destroyed. */
+struct client_peer {
+        struct client_endpoint addr;
+        uint32_t node_id;  /* 0 until a map or an answer names it */
+        bool endpoint;     /* from the caller's endpoint list */
+        int64_t failed_ms; /* last failed connect; 0: none */
+        struct link link;
+        struct queue queued;   /* routed here, not on the link yet */
+        struct queue inflight; /* on the link, in sending order */
+        size_t n_queued;
+        size_t n_inflight;
+        uint32_t events; /* registered with epoll; 0 when not registered */
+};
 
 /* One request from the async call until its callback ran. */
 struct client_req {
-        uint64_t id;
+        uint64_t id; /* of the attempt on the wire; 0 when none */
         enum client_kind kind;
-        const char *op;      /* "get", "put", ...: prefixes messages */
-        bool sent;           /* on the link (inflight list and id map) */
-        uint64_t stream_end; /* link out_queued_bytes once this frame was queued */
-        size_t frame_len;    /* bytes of the frame, kept after it is freed */
-        unsigned timeout_ms; /* the deadline asked for, for messages */
-        int64_t deadline_ms; /* monotonic; timeout plus grace */
-        size_t heap_idx;     /* position in the deadline heap */
-        struct queue q;      /* in c->queued or c->inflight */
-        struct buffer frame; /* the encoded request until it is on the link */
+        enum codec_op code;
+        enum client_state state;
+        const char *op;           /* "get", "put", ...: prefixes messages */
+        bool internal;            /* the client's own map fetch: counted apart */
+        bool no_forward;          /* of the attempt being queued */
+        struct client_peer *peer; /* QUEUED, INFLIGHT */
+        uint32_t partition;       /* keyed: of the key, in the map used last */
+        uint32_t target;          /* keyed: node routed to last; 0: none, or forwarded */
+        unsigned routes;          /* keyed: routings so far (replicas in turn, no leader) */
+        uint32_t status_node;     /* STATUS: the node asked for; 0: an endpoint */
+        unsigned first_endpoint;  /* STATUS, CLUSTER_INFO: endpoint tried first, so the
+                                     candidates stay in order while endpoint_next moves */
+        unsigned tries;           /* STATUS, CLUSTER_INFO: places tried */
+        uint64_t stream_end;      /* link out_queued_bytes once this attempt was queued */
+        size_t frame_len;         /* bytes of the attempt's frame */
+        unsigned timeout_ms;      /* the deadline asked for, for messages */
+        int64_t wake_ms;          /* monotonic; see the state table */
+        size_t heap_idx;          /* position in the heap */
+        struct retry retry;       /* deadline, attempts, what a write may have done */
+        struct queue q;           /* on the list of its state */
+        const uint8_t *key;       /* copies, in the request's own allocation */
+        size_t key_len;
+        const uint8_t *value;
+        size_t value_len;
+        uint64_t expected_version; /* CAS */
+        uint64_t seq;              /* writes: this write's sequence number */
+        bool has_read;
+        struct tkv_read_options read;
+        bool has_write;
+        struct tkv_write_options write;
+        char msg[CLIENT_MSG_BYTES]; /* why the last attempt failed */
         tkv_done_cb cb;
         void *arg;
 };
@@ -86,25 +186,35 @@ struct client_slot {
 };
 
 struct tkv_client {
-        struct client_endpoint *endpoints;
+        struct client_peer **peers; /* the endpoints first, in list order */
+        unsigned n_peers;
         unsigned n_endpoints;
-        unsigned endpoint_next;      /* where the next connect starts */
-        unsigned endpoint_cur;       /* endpoint of the open link */
+        unsigned endpoint_next;      /* endpoint tried first for STATUS/CLUSTER_INFO */
         unsigned timeout_ms;         /* default per-request deadline */
         unsigned connect_timeout_ms; /* per endpoint */
-        unsigned max_inflight;       /* requests on the link at once */
-        struct link link;
-        uint64_t next_id;      /* id of the next request, from 1 */
-        struct queue queued;   /* not on the link yet, in id order */
-        struct queue inflight; /* on the link, in sending order */
-        size_t n_queued;
-        size_t n_inflight;
-        struct client_slot *slots; /* in-flight requests by id */
-        size_t slots_mask;         /* slot count minus one; count >= 2 * max_inflight */
-        struct client_req **heap;  /* every pending request, min-heap by deadline */
+        unsigned max_inflight;       /* requests on one link at once */
+        uint64_t client_id;          /* random, non-zero: names our writes */
+        uint64_t next_seq;           /* of the next write, from 1 */
+        uint64_t next_id;            /* of the next attempt, from 1 */
+        struct map map;
+        bool map_unsupported;       /* the server refused CLUSTER_INFO: no routing */
+        struct client_req *map_req; /* the client's own CLUSTER_INFO, or NULL */
+        int64_t map_fetched_ms;     /* when the last one started; 0: never */
+        struct queue wait_map;      /* requests waiting for a map */
+        struct queue backoff;       /* requests waiting to be tried again */
+        size_t n_pending;           /* user requests not completed */
+        size_t n_internal;          /* the client's own requests */
+        struct client_slot *slots;  /* requests in flight, by attempt id */
+        size_t slots_mask;          /* slot count minus one */
+        size_t n_ids;               /* ids in the map */
+        struct client_req **heap;   /* every pending request, min-heap by wake_ms */
         size_t heap_len;
         size_t heap_cap;
-        uint64_t completions;     /* callbacks run since creation */
+        struct buffer scratch;    /* the frame being encoded */
+        int epfd;                 /* epoll over the links and the timer */
+        int timerfd;              /* armed at the heap's first wake_ms */
+        int64_t timer_ms;         /* what the timer is armed at; 0: disarmed */
+        uint64_t completions;     /* user callbacks run since creation */
         uint64_t unknown_answers; /* answers for ids not in flight */
         int dispatching;          /* >0 while a callback runs */
         bool closing;             /* inside tkv_client_destroy */
@@ -116,6 +226,11 @@ static int64_t client_now_ms(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool client_is_keyed(const struct client_req *r)
+{
+        return r->kind == CLIENT_READ || r->kind == CLIENT_WRITE;
 }
 
 /* ---- Status names ---- */
@@ -281,27 +396,51 @@ uint64_t client_unknown_answers(const struct tkv_client *c)
 
 /* ---- Id map: open addressing, linear probing, backward-shift delete ---- */
 
-static size_t client_map_home(const struct tkv_client *c, uint64_t id)
+static size_t client_ids_home(const struct tkv_client *c, uint64_t id)
 {
-        return (size_t)id & c->slots_mask;
+        return (size_t)id & c->slots_mask; /* ids are sequential: no clustering */
 }
 
-/* The map holds at most max_inflight ids in at least twice as many slots,
- * so an insert always finds a free slot quickly. */
-static void client_map_put(struct tkv_client *c, struct client_req *r)
+/* Insert without growing; there is always a free slot (at most half full). */
+static void client_ids_insert(struct tkv_client *c, uint64_t id, struct client_req *r)
 {
-        size_t i = client_map_home(c, r->id);
+        size_t i = client_ids_home(c, id);
 
         while (c->slots[i].id != 0) {
                 i = (i + 1) & c->slots_mask;
         }
-        c->slots[i].id = r->id;
+        c->slots[i].id = id;
         c->slots[i].req = r;
 }
 
-static size_t client_map_find(const struct tkv_client *c, uint64_t id)
+/* Double the slots once the map would be more than half full. */
+static int client_ids_reserve(struct tkv_client *c)
 {
-        size_t i = client_map_home(c, id);
+        struct client_slot *old = c->slots;
+        size_t old_count = c->slots_mask + 1;
+        size_t i;
+
+        if ((c->n_ids + 1) * 2 <= old_count) {
+                return TKV_OK;
+        }
+        c->slots = tkv_calloc(old_count * 2, sizeof(*c->slots));
+        if (c->slots == NULL) {
+                c->slots = old;
+                return TKV_NO_MEMORY;
+        }
+        c->slots_mask = old_count * 2 - 1;
+        for (i = 0; i < old_count; i++) {
+                if (old[i].id != 0) {
+                        client_ids_insert(c, old[i].id, old[i].req);
+                }
+        }
+        tkv_free(old);
+        return TKV_OK;
+}
+
+static size_t client_ids_find(const struct tkv_client *c, uint64_t id)
+{
+        size_t i = client_ids_home(c, id);
 
         while (c->slots[i].id != 0) {
                 if (c->slots[i].id == id) {
@@ -312,9 +451,9 @@ static size_t client_map_find(const struct tkv_client *c, uint64_t id)
         return SIZE_MAX;
 }
 
-static void client_map_del(struct tkv_client *c, uint64_t id)
+static void client_ids_del(struct tkv_client *c, uint64_t id)
 {
-        size_t i = client_map_find(c, id);
+        size_t i = client_ids_find(c, id);
         size_t j;
         size_t home;
 
@@ -324,7 +463,7 @@ static void client_map_del(struct tkv_client *c, uint64_t id)
         /* Pull back later entries of the probe run that may not stay behind
          * the hole, so lookups never stop early. */
         for (j = (i + 1) & c->slots_mask; c->slots[j].id != 0; j = (j + 1) & c->slots_mask) {
-                home = client_map_home(c, c->slots[j].id);
+                home = client_ids_home(c, c->slots[j].id);
                 if (((j - home) & c->slots_mask) >= ((j - i) & c->slots_mask)) {
                         c->slots[i] = c->slots[j];
                         i = j;
@@ -332,9 +471,10 @@ static void client_map_del(struct tkv_client *c, uint64_t id)
         }
         c->slots[i].id = 0;
         c->slots[i].req = NULL;
+        c->n_ids--;
 }
 
-/* ---- Deadline heap ---- */
+/* ---- Wake-up heap ---- */
 
 static void client_heap_set(struct tkv_client *c, size_t i, struct client_req *r)
 {
@@ -349,7 +489,7 @@ static void client_heap_up(struct tkv_client *c, size_t i)
 
         while (i > 0) {
                 parent = (i - 1) / 2;
-                if (c->heap[parent]->deadline_ms <= r->deadline_ms) {
+                if (c->heap[parent]->wake_ms <= r->wake_ms) {
                         break;
                 }
                 client_heap_set(c, i, c->heap[parent]);
@@ -369,10 +509,10 @@ static void client_heap_down(struct tkv_client *c, size_t i)
                         break;
                 }
                 if (child + 1 < c->heap_len &&
-                    c->heap[child + 1]->deadline_ms < c->heap[child]->deadline_ms) {
+                    c->heap[child + 1]->wake_ms < c->heap[child]->wake_ms) {
                         child++;
                 }
-                if (r->deadline_ms <= c->heap[child]->deadline_ms) {
+                if (r->wake_ms <= c->heap[child]->wake_ms) {
                         break;
                 }
                 client_heap_set(c, i, c->heap[child]);
@@ -416,40 +556,289 @@ static void client_heap_remove(struct tkv_client *c, struct client_req *r)
         client_heap_down(c, last->heap_idx);
 }
 
-/* ---- Request lifecycle ---- */
-
-static void client_req_free(struct client_req *r)
+/* Move r to wake at wake_ms. */
+static void client_heap_move(struct tkv_client *c, struct client_req *r, int64_t wake_ms)
 {
-        if (r == NULL) {
-                return;
-        }
-        buffer_free(&r->frame);
-        tkv_free(r);
+        r->wake_ms = wake_ms;
+        client_heap_up(c, r->heap_idx);
+        client_heap_down(c, r->heap_idx);
 }
 
-/* Take r off its list, the id map and the deadline heap. */
-static void client_req_detach(struct tkv_client *c, struct client_req *r)
+/* ---- Peers ---- */
+
+/* Register p's socket with epoll for what it needs now: always input, and
+ * output while frames wait for the kernel. Fails only when epoll does. */
+static int client_peer_watch(struct tkv_client *c, struct client_peer *p)
 {
-        queue_remove(&r->q);
-        if (r->sent) {
-                client_map_del(c, r->id);
-                c->n_inflight--;
-        } else {
-                c->n_queued--;
+        struct epoll_event ev;
+        uint32_t want;
+
+        if (!link_is_open(&p->link)) {
+                return TKV_OK;
         }
-        client_heap_remove(c, r);
+        want = EPOLLIN | (link_wants_write(&p->link) ? (uint32_t)EPOLLOUT : 0u);
+        if (want == p->events) {
+                return TKV_OK;
+        }
+        memset(&ev, 0, sizeof(ev));
+        ev.events = want;
+        ev.data.ptr = p;
+        if (epoll_ctl(c->epfd, p->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, p->link.fd, &ev) !=
+            0) {
+                snprintf(p->link.errmsg, sizeof(p->link.errmsg), "epoll: %s", strerror(errno));
+                return TKV_CONNECTION_CLOSED;
+        }
+        p->events = want;
+        return TKV_OK;
+}
+
+static void client_peer_close(struct tkv_client *c, struct client_peer *p)
+{
+        if (p->events != 0) {
+                epoll_ctl(c->epfd, EPOLL_CTL_DEL, p->link.fd, NULL);
+                p->events = 0;
+        }
+        link_close(&p->link);
+}
+
+static void client_peer_free(struct client_peer *p)
+{
+        if (p != NULL) {
+                link_close(&p->link);
+                tkv_free(p);
+        }
+}
+
+/* A new peer for addr (copied), or NULL when out of memory or at
+ * CLIENT_PEERS_MAX. */
+static struct client_peer *client_peer_add(struct tkv_client *c, const struct client_endpoint *addr,
+                                           uint32_t node_id, bool endpoint)
+{
+        struct client_peer **peers;
+        struct client_peer *p;
+
+        if (c->n_peers >= CLIENT_PEERS_MAX) {
+                return NULL;
+        }
+        peers = tkv_realloc(c->peers, (c->n_peers + 1) * sizeof(*peers));
+        if (peers == NULL) {
+                return NULL;
+        }
+        c->peers = peers;
+        p = tkv_calloc(1, sizeof(*p));
+        if (p == NULL) {
+                return NULL;
+        }
+        p->addr = *addr;
+        p->node_id = node_id;
+        p->endpoint = endpoint;
+        link_init(&p->link);
+        queue_init(&p->queued);
+        queue_init(&p->inflight);
+        c->peers[c->n_peers] = p;
+        c->n_peers++;
+        return p;
+}
+
+/* The index of endpoint peer p (endpoints are the first peers). */
+static unsigned client_peer_index(const struct tkv_client *c, const struct client_peer *p)
+{
+        unsigned i;
+
+        for (i = 0; i < c->n_endpoints; i++) {
+                if (c->peers[i] == p) {
+                        return i;
+                }
+        }
+        return 0;
+}
+
+/* The peer at the cluster's address of node id, created if needed; NULL
+ * when the map has no usable address for it. */
+static struct client_peer *client_peer_of_addr(struct tkv_client *c, uint32_t id)
+{
+        const struct map_node *n = map_node(&c->map, id);
+        struct client_endpoint e;
+        char err[128];
+        unsigned i;
+
+        if (n == NULL || n->addr[0] == '\0' ||
+            client_endpoint_parse(n->addr, strlen(n->addr), &e, err, sizeof(err)) != TKV_OK) {
+                return NULL;
+        }
+        for (i = 0; i < c->n_peers; i++) {
+                if (strcmp(c->peers[i]->addr.host, e.host) == 0 &&
+                    strcmp(c->peers[i]->addr.port, e.port) == 0) {
+                        c->peers[i]->node_id = id; /* the cluster says so */
+                        return c->peers[i];
+                }
+        }
+        return client_peer_add(c, &e, id, false);
+}
+
+/* Where to send a request for node id: a peer of that node whose link is
+ * open (the usual case, found without parsing anything), else the one whose
+ * last connect failed longest ago (never is best), so that an endpoint
+ * alias is tried when the cluster's address fails. NULL when no peer can
+ * reach the node. */
+static struct client_peer *client_peer_for_node(struct tkv_client *c, uint32_t id)
+{
+        struct client_peer *best;
+        struct client_peer *p;
+        unsigned i;
+
+        for (i = 0; i < c->n_peers; i++) {
+                if (c->peers[i]->node_id == id && link_is_open(&c->peers[i]->link)) {
+                        return c->peers[i];
+                }
+        }
+        best = client_peer_of_addr(c, id);
+        for (i = 0; i < c->n_peers; i++) {
+                p = c->peers[i];
+                if (p->node_id == id && (best == NULL || p->failed_ms < best->failed_ms)) {
+                        best = p;
+                }
+        }
+        return best;
+}
+
+/* After a new map: a peer made for a node's address stops standing for
+ * that node when the map no longer puts the node there. */
+static void client_peers_sync(struct tkv_client *c)
+{
+        const struct map_node *n;
+        struct client_peer *p;
+        unsigned i;
+
+        for (i = c->n_endpoints; i < c->n_peers; i++) {
+                p = c->peers[i];
+                n = p->node_id != 0 ? map_node(&c->map, p->node_id) : NULL;
+                if (n != NULL && strcmp(n->addr, p->addr.name) != 0) {
+                        p->node_id = 0;
+                }
+        }
+}
+
+/* The endpoint the client talks to when it has no better place. */
+static struct client_peer *client_default_peer(const struct tkv_client *c)
+{
+        return c->peers[c->endpoint_next];
+}
+
+/* Try the next endpoint first from now on, when p, the current one,
+ * failed. */
+static void client_peer_failed(struct tkv_client *c, struct client_peer *p)
+{
+        p->failed_ms = client_now_ms();
+        if (p->endpoint && client_peer_index(c, p) == c->endpoint_next) {
+                c->endpoint_next = (c->endpoint_next + 1) % c->n_endpoints;
+        }
+}
+
+/* Connect p and watch its socket. On failure p->link.errmsg says why. */
+static int client_peer_open(struct tkv_client *c, struct client_peer *p)
+{
+        if (link_connect(&p->link, p->addr.host, p->addr.port, c->connect_timeout_ms) != 0 ||
+            client_peer_watch(c, p) != TKV_OK) {
+                link_close(&p->link);
+                client_peer_failed(c, p);
+                snprintf(c->errmsg, sizeof(c->errmsg), "cannot connect to %.100s: %.200s",
+                         p->addr.name, p->link.errmsg);
+                return TKV_CONNECT_FAILED;
+        }
+        p->failed_ms = 0;
+        return TKV_OK;
+}
+
+/* ---- Request lifecycle ---- */
+
+/* A request with copies of key and value (borrowed), in the heap at its
+ * deadline and on no list; NULL when out of memory. */
+static struct client_req *client_req_new(struct tkv_client *c, enum client_kind kind,
+                                         enum codec_op code, const char *op, unsigned timeout_ms,
+                                         const void *key, size_t key_len, const void *value,
+                                         size_t value_len)
+{
+        struct client_req *r = tkv_calloc(1, sizeof(*r) + key_len + value_len);
+        uint8_t *data;
+
+        if (r == NULL) {
+                return NULL;
+        }
+        data = (uint8_t *)(r + 1);
+        if (key_len > 0) {
+                memcpy(data, key, key_len);
+        }
+        if (value_len > 0) {
+                memcpy(data + key_len, value, value_len);
+        }
+        r->key = data;
+        r->key_len = key_len;
+        r->value = value != NULL ? data + key_len : NULL;
+        r->value_len = value_len;
+        r->kind = kind;
+        r->code = code;
+        r->op = op;
+        r->state = CLIENT_DETACHED;
+        r->timeout_ms = timeout_ms;
+        r->first_endpoint = c->endpoint_next;
+        queue_init(&r->q);
+        retry_init(&r->retry, kind == CLIENT_WRITE, client_now_ms() + timeout_ms);
+        r->wake_ms = r->retry.deadline_ms;
+        if (client_heap_push(c, r) != TKV_OK) {
+                tkv_free(r);
+                return NULL;
+        }
+        return r;
+}
+
+/* Take r off the list of its state (and an attempt's id out of the id
+ * map); it stays in the heap. */
+static void client_req_unlist(struct tkv_client *c, struct client_req *r)
+{
+        switch (r->state) {
+        case CLIENT_QUEUED:
+                r->peer->n_queued--;
+                break;
+        case CLIENT_INFLIGHT:
+                r->peer->n_inflight--;
+                client_ids_del(c, r->id);
+                r->id = 0;
+                break;
+        default:
+                break;
+        }
+        queue_remove(&r->q);
+        r->state = CLIENT_DETACHED;
+        r->peer = NULL;
+}
+
+/* Put r on list in state, to wake at wake_ms. */
+static void client_req_park(struct tkv_client *c, struct client_req *r, enum client_state state,
+                            struct queue *list, int64_t wake_ms)
+{
+        client_req_unlist(c, r);
+        r->state = state;
+        queue_push_tail(list, &r->q);
+        client_heap_move(c, r, wake_ms);
 }
 
 /* Run r's callback with res (borrowed) and free r. */
 static void client_complete(struct tkv_client *c, struct client_req *r,
                             const struct tkv_result *res)
 {
-        client_req_detach(c, r);
-        c->completions++;
+        client_req_unlist(c, r);
+        client_heap_remove(c, r);
+        if (r->internal) {
+                c->n_internal--;
+        } else {
+                c->n_pending--;
+                c->completions++;
+        }
         c->dispatching++;
         r->cb(c, res, r->arg);
         c->dispatching--;
-        client_req_free(r);
+        tkv_free(r);
 }
 
 static void client_complete_error(struct tkv_client *c, struct client_req *r, int status,
@@ -464,79 +853,896 @@ static void client_complete_error(struct tkv_client *c, struct client_req *r, in
         client_complete(c, r, &res);
 }
 
-/* Fail every request on the inflight list: sent writes with
- * OUTCOME_UNKNOWN, the others with status. why is borrowed. */
-static void client_fail_inflight(struct tkv_client *c, int status, const char *why_borrowed)
+/* Complete keyed request r with what retry_status() says, when no more
+ * attempts fit before its deadline. res (borrowed, may be NULL) is the last
+ * answer, whose fields (a leader hint) are passed on. */
+static void client_give_up(struct tkv_client *c, struct client_req *r, const struct tkv_result *res)
 {
         char msg[CLIENT_ERRMSG_BYTES];
-        char why[CLIENT_ERRMSG_BYTES - 96]; /* room for the prefix and suffix */
+        struct tkv_result out;
+        unsigned n = r->retry.attempts;
+        int status = retry_status(&r->retry);
+
+        if (n == 0 && r->retry.status == TKV_OK) {
+                snprintf(msg, sizeof(msg), "%s: no answer within %u ms (never sent)", r->op,
+                         r->timeout_ms);
+        } else if (n == 0) {
+                snprintf(msg, sizeof(msg), "%s: could not be sent within %u ms (%s%s%.200s)", r->op,
+                         r->timeout_ms, tkv_status_name(r->retry.status),
+                         r->msg[0] != '\0' ? ": " : "", r->msg);
+        } else {
+                snprintf(msg, sizeof(msg),
+                         "%s: gave up after %u attempt%s within %u ms (last: %s%s%.200s)%s", r->op,
+                         n, n == 1 ? "" : "s", r->timeout_ms, tkv_status_name(r->retry.status),
+                         r->msg[0] != '\0' ? ": " : "", r->msg,
+                         status == TKV_OUTCOME_UNKNOWN
+                             ? "; the write may or may not have been applied"
+                             : "");
+        }
+        if (res != NULL) {
+                out = *res;
+        } else {
+                memset(&out, 0, sizeof(out));
+                out.receipt.staleness_ms = -1;
+        }
+        out.status = status;
+        out.message = msg;
+        client_complete(c, r, &out);
+}
+
+/* ---- Routing ---- */
+
+static void client_route(struct tkv_client *c, struct client_req *r);
+static void client_map_cb(struct tkv_client *c, const struct tkv_result *res, void *arg);
+
+/* Queue r on p; the link takes it in tkv_poll. */
+static void client_enqueue(struct tkv_client *c, struct client_req *r, struct client_peer *p)
+{
+        client_req_park(c, r, CLIENT_QUEUED, &p->queued, r->retry.deadline_ms);
+        r->peer = p;
+        p->n_queued++;
+}
+
+/* Start fetching the partition map unless a fetch is under way or (unless
+ * force) one started less than CLIENT_REFRESH_MS ago. Returns whether a
+ * fetch is under way now. */
+static bool client_map_refresh(struct tkv_client *c, bool force)
+{
+        int64_t now_ms = client_now_ms();
         struct client_req *r;
 
-        /* why may be c->errmsg, which a callback's failing call rewrites. */
-        snprintf(why, sizeof(why), "%s", why_borrowed);
+        if (c->map_req != NULL) {
+                return true;
+        }
+        if (c->closing ||
+            (!force && c->map_fetched_ms != 0 && now_ms - c->map_fetched_ms < CLIENT_REFRESH_MS)) {
+                return false;
+        }
+        r = client_req_new(c, CLIENT_INFO, CODEC_CLUSTER_INFO, "cluster_info", c->timeout_ms, NULL,
+                           0, NULL, 0);
+        if (r == NULL) {
+                return false;
+        }
+        r->internal = true;
+        r->cb = client_map_cb;
+        c->n_internal++;
+        c->map_req = r;
+        c->map_fetched_ms = now_ms;
+        client_route(c, r);
+        return true;
+}
 
-        while (!queue_empty(&c->inflight)) {
-                r = QUEUE_DATA(queue_head(&c->inflight), struct client_req, q);
-                if (r->kind == CLIENT_WRITE) {
-                        snprintf(msg, sizeof(msg),
-                                 "%s: %s; the write may or may not have been "
-                                 "applied",
-                                 r->op, why);
-                        client_complete_error(c, r, TKV_OUTCOME_UNKNOWN, msg);
+/* What retry.c says after an attempt of keyed request r ended; asks for a
+ * fresh map when the failure suggests the map is stale. */
+static enum retry_action client_decide(struct tkv_client *c, struct client_req *r,
+                                       enum retry_end end, int status, bool has_hint,
+                                       int64_t *at_ms)
+{
+        if (retry_wants_refresh(end, status, has_hint)) {
+                client_map_refresh(c, false);
+        }
+        return retry_next(&r->retry, end, status, has_hint, client_now_ms(), at_ms);
+}
+
+/* An attempt of keyed request r ended without an answer to deliver (r->msg
+ * says why): resend, back off or give up. */
+static void client_retry(struct tkv_client *c, struct client_req *r, enum retry_end end, int status)
+{
+        int64_t at_ms = 0;
+
+        switch (client_decide(c, r, end, status, false, &at_ms)) {
+        case RETRY_NOW:
+                client_route(c, r);
+                break;
+        case RETRY_LATER:
+                client_req_park(c, r, CLIENT_BACKOFF, &c->backoff, at_ms);
+                break;
+        case RETRY_DELIVER:
+        case RETRY_GIVE_UP:
+                client_give_up(c, r, NULL);
+                break;
+        }
+}
+
+/* The node (*node) and peer for the next attempt of r: the leader of its
+ * partition, or with no leader known the replicas in turn, skipping those
+ * whose connection failed in the last CLIENT_DOWN_MS unless all did. */
+static struct client_peer *client_pick(struct tkv_client *c, struct client_req *r, uint32_t *node)
+{
+        const struct map_partition *mp = &c->map.partitions[r->partition];
+        int64_t now_ms = client_now_ms();
+        struct client_peer *first = NULL;
+        struct client_peer *p;
+        unsigned i;
+        uint32_t id;
+
+        *node = 0;
+        for (i = 0; i < MAP_REPLICAS_MAX; i++) {
+                id = map_target(&c->map, r->partition, r->routes + i);
+                p = id != 0 ? client_peer_for_node(c, id) : NULL;
+                if (i == 0) {
+                        first = p;
+                        *node = id;
+                }
+                if (p != NULL && (link_is_open(&p->link) || p->failed_ms == 0 ||
+                                  now_ms - p->failed_ms >= CLIENT_DOWN_MS)) {
+                        *node = id;
+                        r->routes += i;
+                        return p;
+                }
+                if (mp->leader_id != 0 || i + 1 >= mp->n_replicas) {
+                        break;
+                }
+        }
+        return first;
+}
+
+/* GET, PUT, DELETE, CAS: to the leader of the key's partition. */
+static void client_route_key(struct tkv_client *c, struct client_req *r)
+{
+        struct client_peer *p = NULL;
+        uint32_t node = 0;
+
+        if (!c->map.valid && !c->map_unsupported) {
+                if (client_map_refresh(c, false)) {
+                        client_req_park(c, r, CLIENT_WAIT_MAP, &c->wait_map, r->retry.deadline_ms);
                 } else {
-                        snprintf(msg, sizeof(msg), "%s: %s", r->op, why);
+                        client_retry(c, r, RETRY_END_NO_ROUTE, TKV_OK);
+                }
+                return;
+        }
+        if (c->map.valid) {
+                r->partition = map_partition_of(&c->map, r->key, r->key_len);
+                p = client_pick(c, r, &node);
+                r->routes++;
+        }
+        /* With no way to reach the node, ask an endpoint to forward. */
+        r->no_forward = p != NULL;
+        r->target = p != NULL ? node : 0;
+        client_enqueue(c, r, p != NULL ? p : client_default_peer(c));
+}
+
+/* Candidate number k for a STATUS of "the node we talk to" (endpoints
+ * only) or a CLUSTER_INFO (endpoints, then every other known peer). */
+static struct client_peer *client_admin_candidate(const struct tkv_client *c,
+                                                  const struct client_req *r)
+{
+        if (r->tries < c->n_endpoints) {
+                return c->peers[(r->first_endpoint + r->tries) % c->n_endpoints];
+        }
+        if (r->kind == CLIENT_INFO && r->tries < c->n_peers) {
+                return c->peers[r->tries];
+        }
+        return NULL;
+}
+
+/* STATUS of node r->node_id, once a map says where it is. */
+static void client_route_status_node(struct tkv_client *c, struct client_req *r, uint32_t node_id)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        struct client_peer *p;
+
+        if (!c->map.valid) {
+                if (!c->map_unsupported && client_map_refresh(c, true)) {
+                        client_req_park(c, r, CLIENT_WAIT_MAP, &c->wait_map, r->retry.deadline_ms);
+                        return;
+                }
+                snprintf(msg, sizeof(msg), "status: no partition map to find node %u in",
+                         (unsigned)node_id);
+                client_complete_error(c, r, TKV_USAGE_ERROR, msg);
+                return;
+        }
+        p = client_peer_for_node(c, node_id);
+        if (p == NULL) {
+                snprintf(msg, sizeof(msg), "status: node %u is not in the cluster",
+                         (unsigned)node_id);
+                client_complete_error(c, r, TKV_USAGE_ERROR, msg);
+                return;
+        }
+        client_enqueue(c, r, p);
+}
+
+/* STATUS and CLUSTER_INFO. */
+static void client_route_admin(struct tkv_client *c, struct client_req *r)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        struct client_peer *p;
+
+        if (r->kind == CLIENT_STATUS && r->status_node != 0) {
+                client_route_status_node(c, r, r->status_node);
+                return;
+        }
+        p = client_admin_candidate(c, r);
+        if (p == NULL) {
+                snprintf(msg, sizeof(msg), "%s: cannot connect to any %s (%s)", r->op,
+                         r->kind == CLIENT_INFO ? "node" : "endpoint", r->msg);
+                client_complete_error(c, r, TKV_CONNECT_FAILED, msg);
+                return;
+        }
+        client_enqueue(c, r, p);
+}
+
+static void client_route(struct tkv_client *c, struct client_req *r)
+{
+        if (client_is_keyed(r)) {
+                client_route_key(c, r);
+        } else {
+                client_route_admin(c, r);
+        }
+}
+
+/* ---- The partition map ---- */
+
+/* Route the requests that waited for a map (one arrived, or the server
+ * turned out not to have one). */
+static void client_map_release(struct tkv_client *c)
+{
+        struct queue batch;
+        struct client_req *r;
+
+        queue_init(&batch);
+        queue_move(&batch, &c->wait_map);
+        while (!queue_empty(&batch)) {
+                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
+                client_req_unlist(c, r);
+                client_route(c, r);
+        }
+}
+
+/* The map changed: requests backing off whose partition now has a known
+ * leader other than the node they tried go to it at once, rather than
+ * wait out a backoff meant for a cluster that has not changed yet. */
+static void client_wake_moved(struct tkv_client *c)
+{
+        struct queue batch;
+        struct client_req *r;
+        uint32_t leader;
+
+        if (!c->map.valid) {
+                return;
+        }
+        queue_init(&batch);
+        queue_move(&batch, &c->backoff);
+        while (!queue_empty(&batch)) {
+                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
+                queue_remove(&r->q);
+                queue_push_tail(&c->backoff, &r->q);
+                leader = c->map.partitions[map_partition_of(&c->map, r->key, r->key_len)].leader_id;
+                if (client_is_keyed(r) && leader != 0 && leader != r->target) {
+                        client_req_unlist(c, r);
+                        client_route(c, r);
+                }
+        }
+}
+
+/* The map fetch failed with status (message borrowed): keyed requests that
+ * waited for it back off, STATUS requests for a node fail. */
+static void client_map_failed(struct tkv_client *c, int status, const char *message)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        struct queue batch;
+        struct client_req *r;
+
+        queue_init(&batch);
+        queue_move(&batch, &c->wait_map);
+        while (!queue_empty(&batch)) {
+                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
+                client_req_unlist(c, r);
+                if (client_is_keyed(r)) {
+                        snprintf(r->msg, sizeof(r->msg), "no partition map: %s", message);
+                        client_retry(c, r, RETRY_END_NO_ROUTE, status);
+                } else {
+                        snprintf(msg, sizeof(msg), "%s: no partition map: %s", r->op, message);
                         client_complete_error(c, r, status, msg);
                 }
         }
 }
 
-/* Fail the requests queued now (not those that callbacks queue meanwhile).
- * why is borrowed. */
-static void client_fail_queued(struct tkv_client *c, int status, const char *why_borrowed)
+/* tkv_done_cb of the client's own CLUSTER_INFO. A good answer has updated
+ * the map already (client_on_info). */
+static void client_map_cb(struct tkv_client *c, const struct tkv_result *res, void *arg)
 {
-        char msg[CLIENT_ERRMSG_BYTES];
-        char why[CLIENT_ERRMSG_BYTES - 96]; /* room for the prefix and suffix */
-        struct queue batch;
-        struct client_req *r;
-
-        snprintf(why, sizeof(why), "%s", why_borrowed);
-
-        queue_init(&batch);
-        queue_move(&batch, &c->queued);
-        while (!queue_empty(&batch)) {
-                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
-                snprintf(msg, sizeof(msg), "%s: %s", r->op, why);
-                client_complete_error(c, r, status, msg);
+        (void)arg;
+        c->map_req = NULL;
+        if (res->status == TKV_OK) {
+                client_map_release(c);
+        } else if (res->status == TKV_INVALID_ARGUMENT) {
+                /* A server without CLUSTER_INFO: send everything to the
+                 * endpoints, as a client without routing would. */
+                c->map_unsupported = true;
+                client_map_release(c);
+        } else {
+                client_map_failed(c, res->status, res->message);
         }
 }
 
-/* Close the link. Requests none of whose bytes reached the kernel go back to
- * the front of the queue; the others fail (see the table at the top). status
- * is what reads and STATUS requests get. */
-static void client_break(struct tkv_client *c, int status, const char *why)
+/* ---- Sending ---- */
+
+/* Encode the next attempt of r, with id, into c->scratch. */
+static int client_encode(struct tkv_client *c, const struct client_req *r, uint64_t id)
+{
+        struct codec_request req;
+
+        memset(&req, 0, sizeof(req));
+        req.op = r->code;
+        req.id = id;
+        req.timeout_ms = retry_attempt_timeout_ms(&r->retry, client_now_ms());
+        req.no_forward = r->no_forward;
+        req.key = r->key;
+        req.key_len = r->key_len;
+        req.value = r->value;
+        req.value_len = r->value_len;
+        req.expected_version = r->expected_version;
+        req.read = r->has_read ? &r->read : NULL;
+        req.write = r->has_write ? &r->write : NULL;
+        if (r->kind == CLIENT_WRITE) {
+                req.client_id = c->client_id;
+                req.seq = r->seq;
+                req.retry = retry_flag(&r->retry);
+        }
+        buffer_reset(&c->scratch);
+        return codec_encode_request(&c->scratch, &req);
+}
+
+/* Put queued requests on p's link, within max_inflight. */
+static void client_move_queued(struct tkv_client *c, struct client_peer *p)
 {
         char msg[CLIENT_ERRMSG_BYTES];
         struct client_req *r;
-        uint64_t written = c->link.out_written_bytes;
 
-        snprintf(msg, sizeof(msg), "connection to %s lost: %s", c->endpoints[c->endpoint_cur].name,
-                 why);
-        snprintf(c->errmsg, sizeof(c->errmsg), "%s", msg);
-        link_close(&c->link);
-        c->endpoint_next = (c->endpoint_cur + 1) % c->n_endpoints;
-        while (!queue_empty(&c->inflight)) {
-                r = QUEUE_DATA(queue_tail(&c->inflight), struct client_req, q);
-                if (r->stream_end - r->frame_len < written) {
-                        break; /* this one, and all before it, reached the kernel */
+        while (!queue_empty(&p->queued) && p->n_inflight < c->max_inflight &&
+               link_is_open(&p->link)) {
+                r = QUEUE_DATA(queue_head(&p->queued), struct client_req, q);
+                if (client_ids_reserve(c) != TKV_OK || client_encode(c, r, c->next_id) != TKV_OK ||
+                    link_queue(&p->link, buffer_data(&c->scratch), buffer_len(&c->scratch)) != 0) {
+                        snprintf(msg, sizeof(msg), "%s: out of memory queueing the request", r->op);
+                        client_complete_error(c, r, TKV_NO_MEMORY, msg);
+                        continue;
                 }
-                queue_remove(&r->q);
-                client_map_del(c, r->id);
-                c->n_inflight--;
-                r->sent = false;
-                queue_push_head(&c->queued, &r->q);
-                c->n_queued++;
+                client_req_unlist(c, r);
+                r->id = c->next_id++;
+                r->frame_len = buffer_len(&c->scratch);
+                r->stream_end = p->link.out_queued_bytes;
+                r->state = CLIENT_INFLIGHT;
+                r->peer = p;
+                queue_push_tail(&p->inflight, &r->q);
+                p->n_inflight++;
+                client_ids_insert(c, r->id, r);
+                c->n_ids++;
+                r->retry.attempts += client_is_keyed(r);
+                client_heap_move(c, r, r->retry.deadline_ms + CLIENT_GRACE_MS);
         }
-        client_fail_inflight(c, status, msg);
+        buffer_trim(&c->scratch, 1u << 20);
+}
+
+/* Append "name: why" to a STATUS or CLUSTER_INFO request's list of places
+ * that failed, and move on to its next candidate. */
+static void client_admin_next(struct tkv_client *c, struct client_req *r, const char *name,
+                              const char *why)
+{
+        size_t len = strlen(r->msg);
+
+        snprintf(r->msg + len, sizeof(r->msg) - len, "%s%.100s: %.100s", len > 0 ? "; " : "", name,
+                 why);
+        r->tries++;
+        client_route(c, r);
+}
+
+/* p's connection could not be made: every request queued on it learns. */
+static void client_peer_refused(struct tkv_client *c, struct client_peer *p)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        struct queue batch;
+        struct client_req *r;
+
+        queue_init(&batch);
+        queue_move(&batch, &p->queued);
+        while (!queue_empty(&batch)) {
+                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
+                client_req_unlist(c, r);
+                if (client_is_keyed(r)) {
+                        snprintf(r->msg, sizeof(r->msg), "%.100s: %.120s", p->addr.name,
+                                 p->link.errmsg);
+                        client_retry(c, r, RETRY_END_REFUSED, TKV_CONNECT_FAILED);
+                } else if (r->kind == CLIENT_STATUS && r->status_node != 0) {
+                        snprintf(msg, sizeof(msg),
+                                 "status: cannot connect to node %u at %.100s: %.200s",
+                                 (unsigned)r->status_node, p->addr.name, p->link.errmsg);
+                        client_complete_error(c, r, TKV_CONNECT_FAILED, msg);
+                } else {
+                        client_admin_next(c, r, p->addr.name, p->link.errmsg);
+                }
+        }
+}
+
+/* What a request whose attempt was on p's link when it broke does next.
+ * unsent: none of its bytes reached the kernel. retryable: the link failed
+ * (rather than the server speaking garbage). msg is borrowed. */
+static void client_attempt_lost(struct tkv_client *c, struct client_req *r, struct client_peer *p,
+                                bool unsent, bool retryable, int status, const char *msg)
+{
+        char text[CLIENT_ERRMSG_BYTES];
+
+        if (client_is_keyed(r)) {
+                snprintf(r->msg, sizeof(r->msg), "%s", msg);
+                if (unsent || retryable) {
+                        client_retry(c, r, unsent ? RETRY_END_UNSENT : RETRY_END_LOST, status);
+                        return;
+                }
+                snprintf(text, sizeof(text), "%s: %s%s", r->op, msg,
+                         r->kind == CLIENT_WRITE ? "; the write may or may not have been applied"
+                                                 : "");
+                client_complete_error(c, r, r->kind == CLIENT_WRITE ? TKV_OUTCOME_UNKNOWN : status,
+                                      text);
+                return;
+        }
+        if (unsent && !(r->kind == CLIENT_STATUS && r->status_node != 0)) {
+                client_admin_next(c, r, p->addr.name, "connection lost before sending");
+                return;
+        }
+        snprintf(text, sizeof(text), "%s: %s", r->op, msg);
+        client_complete_error(c, r, status, text);
+}
+
+/* Close p's link. Every attempt on it ends: see client_attempt_lost. status
+ * is what reads and STATUS requests get when they are not retried. why is
+ * borrowed. */
+static void client_peer_break(struct tkv_client *c, struct client_peer *p, int status,
+                              const char *why, bool retryable)
+{
+        char msg[CLIENT_MSG_BYTES];
+        uint64_t written = p->link.out_written_bytes;
+        struct queue batch;
+        struct client_req *r;
+        bool unsent;
+
+        snprintf(msg, sizeof(msg), "connection to %.100s lost: %.120s", p->addr.name, why);
+        snprintf(c->errmsg, sizeof(c->errmsg), "%s", msg);
+        client_peer_close(c, p);
+        client_peer_failed(c, p);
+        queue_init(&batch);
+        queue_move(&batch, &p->inflight);
+        while (!queue_empty(&batch)) {
+                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
+                unsent = r->stream_end - r->frame_len >= written;
+                client_req_unlist(c, r);
+                client_attempt_lost(c, r, p, unsent, retryable, status, msg);
+        }
+}
+
+/* Write what the kernel takes, and watch for more room if needed. */
+static void client_peer_flush(struct tkv_client *c, struct client_peer *p)
+{
+        if (!link_is_open(&p->link)) {
+                return;
+        }
+        if (link_flush(&p->link) != 0 || client_peer_watch(c, p) != TKV_OK) {
+                client_peer_break(c, p, TKV_CONNECTION_CLOSED, p->link.errmsg, true);
+        }
+}
+
+/* Connect p if needed, put its queued requests on the link, write. */
+static void client_send_peer(struct tkv_client *c, struct client_peer *p)
+{
+        /* A server may close a connection that sat idle; find out before a
+         * write goes into it and comes back OUTCOME_UNKNOWN. */
+        if (link_is_open(&p->link) && p->n_inflight == 0 && !link_wants_write(&p->link) &&
+            link_check_idle(&p->link) != 0) {
+                client_peer_break(c, p, TKV_CONNECTION_CLOSED, p->link.errmsg, true);
+        }
+        if (!link_is_open(&p->link) && client_peer_open(c, p) != TKV_OK) {
+                client_peer_refused(c, p);
+                return;
+        }
+        client_move_queued(c, p);
+        client_peer_flush(c, p);
+}
+
+/* Send what may be sent, on every peer. Callbacks run from here may add
+ * peers; the loop sees them. */
+static void client_send(struct tkv_client *c)
+{
+        unsigned i;
+
+        for (i = 0; i < c->n_peers; i++) {
+                if (c->peers[i]->n_queued > 0) {
+                        client_send_peer(c, c->peers[i]);
+                }
+        }
+}
+
+/* ---- Receiving ---- */
+
+static bool client_body_fits(enum client_kind kind, enum codec_body body)
+{
+        switch (kind) {
+        case CLIENT_READ:
+                return body == CODEC_BODY_GET;
+        case CLIENT_WRITE:
+                return body == CODEC_BODY_WRITE;
+        case CLIENT_STATUS:
+                return body == CODEC_BODY_STATUS;
+        case CLIENT_INFO:
+                return body == CODEC_BODY_CLUSTER;
+        }
+        return false;
+}
+
+/* An OK answer without the body its request needs. */
+static void client_on_wrong_body(struct tkv_client *c, struct client_req *r)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        bool write = r->kind == CLIENT_WRITE;
+
+        snprintf(msg, sizeof(msg), "%s: the server answered OK without the expected result%s",
+                 r->op, write ? "; the write may or may not have been applied" : "");
+        client_complete_error(c, r, write ? TKV_OUTCOME_UNKNOWN : TKV_PROTOCOL_ERROR, msg);
+}
+
+/* The answer to an attempt of keyed request r. */
+static void client_on_kv(struct tkv_client *c, struct client_req *r, const struct tkv_result *res,
+                         const char *leader_addr)
+{
+        bool has_hint = res->status == TKV_NOT_LEADER && res->leader_id != 0;
+        uint64_t updates = c->map.updates;
+        int64_t at_ms = 0;
+
+        if (has_hint && map_hint(&c->map, r->partition, res->leader_id, leader_addr) != TKV_OK) {
+                has_hint = false; /* the hinted address could not be kept */
+        }
+        if (c->map.updates != updates) {
+                client_wake_moved(c);
+        }
+        snprintf(r->msg, sizeof(r->msg), "%s", res->message);
+        switch (client_decide(c, r, RETRY_END_ANSWER, res->status, has_hint, &at_ms)) {
+        case RETRY_DELIVER:
+                client_complete(c, r, res);
+                break;
+        case RETRY_GIVE_UP:
+                client_give_up(c, r, res);
+                break;
+        case RETRY_NOW:
+                client_route(c, r);
+                break;
+        case RETRY_LATER:
+                client_req_park(c, r, CLIENT_BACKOFF, &c->backoff, at_ms);
+                break;
+        }
+}
+
+/* A CLUSTER_INFO answer from p: it also updates the map, and tells which
+ * node p is. */
+static void client_on_info(struct tkv_client *c, struct client_req *r, struct client_peer *p,
+                           const struct tkv_result *res)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        uint64_t updates;
+        int rv;
+
+        if (res->status != TKV_OK || res->cluster == NULL) {
+                client_complete(c, r, res);
+                return;
+        }
+        updates = c->map.updates;
+        rv = map_update(&c->map, res->cluster);
+        if (rv != TKV_OK) {
+                snprintf(msg, sizeof(msg), "%s: %s", r->op,
+                         rv == TKV_NO_MEMORY ? "out of memory keeping the partition map"
+                                             : "the server sent an unusable partition map");
+                client_complete_error(c, r, rv, msg);
+                return;
+        }
+        client_peers_sync(c);
+        if (res->cluster->node_id != 0) {
+                p->node_id = res->cluster->node_id;
+        }
+        client_map_release(c);
+        if (c->map.updates != updates) {
+                client_wake_moved(c);
+        }
+        client_complete(c, r, res);
+}
+
+/* codec_response_cb: the attempt the answer is for ends. */
+static void client_on_response(void *arg, uint64_t id, enum codec_body body,
+                               const struct tkv_result *res, const char *leader_addr)
+{
+        struct tkv_client *c = arg;
+        size_t slot = id != 0 ? client_ids_find(c, id) : SIZE_MAX;
+        struct client_req *r;
+        struct client_peer *p;
+
+        if (slot == SIZE_MAX) {
+                c->unknown_answers++;
+                return;
+        }
+        r = c->slots[slot].req;
+        p = r->peer;
+        client_req_unlist(c, r);
+        if (res->status == TKV_OK && !client_body_fits(r->kind, body)) {
+                client_on_wrong_body(c, r);
+        } else if (client_is_keyed(r)) {
+                client_on_kv(c, r, res, leader_addr);
+        } else if (r->kind == CLIENT_INFO) {
+                if (p->endpoint) {
+                        c->endpoint_next = client_peer_index(c, p);
+                }
+                client_on_info(c, r, p, res);
+        } else {
+                if (p->endpoint && r->status_node == 0) {
+                        c->endpoint_next = client_peer_index(c, p);
+                }
+                client_complete(c, r, res);
+        }
+}
+
+/* Complete the requests whose answers are whole in p's input buffer. */
+static void client_dispatch(struct tkv_client *c, struct client_peer *p)
+{
+        const uint8_t *body;
+        size_t len;
+        int rv;
+
+        while (link_is_open(&p->link)) {
+                if (link_frame(&p->link, &body, &len) != 0) {
+                        client_peer_break(c, p, TKV_PROTOCOL_ERROR, p->link.errmsg, false);
+                        return;
+                }
+                if (body == NULL) {
+                        return;
+                }
+                rv = codec_decode_response(body, len, client_on_response, c);
+                link_frame_done(&p->link, len);
+                if (rv == TKV_NO_MEMORY) {
+                        client_peer_break(c, p, TKV_NO_MEMORY, "out of memory decoding an answer",
+                                          false);
+                        return;
+                }
+                if (rv != TKV_OK) {
+                        client_peer_break(c, p, TKV_PROTOCOL_ERROR,
+                                          "undecodable answer from the server", false);
+                        return;
+                }
+        }
+}
+
+/* epoll said p's socket is ready for events. */
+static void client_peer_io(struct tkv_client *c, struct client_peer *p, uint32_t events)
+{
+        int rv;
+
+        if ((events & EPOLLOUT) != 0) {
+                client_peer_flush(c, p);
+        }
+        if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || !link_is_open(&p->link)) {
+                return;
+        }
+        rv = link_read(&p->link);
+        client_dispatch(c, p); /* answers that arrived before an EOF still count */
+        if (rv != 0 && link_is_open(&p->link)) {
+                client_peer_break(c, p, TKV_CONNECTION_CLOSED, p->link.errmsg, true);
+        }
+}
+
+/* Wait up to wait_ms for any link or the timer, then do the I/O. */
+static void client_io(struct tkv_client *c, int wait_ms)
+{
+        struct epoll_event events[CLIENT_EVENTS];
+        uint64_t ticks;
+        struct client_peer *p;
+        int n;
+        int i;
+
+        n = epoll_wait(c->epfd, events, CLIENT_EVENTS, wait_ms);
+        for (i = 0; i < n; i++) {
+                p = events[i].data.ptr;
+                if (p == NULL) {
+                        /* The timer: only wakes tkv_fd() waiters; drain it. */
+                        if (read(c->timerfd, &ticks, sizeof(ticks)) < 0) {
+                                ticks = 0;
+                        }
+                        c->timer_ms = 0;
+                        continue;
+                }
+                if (link_is_open(&p->link)) {
+                        client_peer_io(c, p, events[i].events);
+                }
+        }
+}
+
+/* ---- Time ---- */
+
+/* r's attempt is on the wire and its deadline plus grace passed. */
+static void client_expire_inflight(struct tkv_client *c, struct client_req *r)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        const char *name = r->peer->addr.name;
+
+        if (client_is_keyed(r)) {
+                snprintf(r->msg, sizeof(r->msg), "no answer from %.200s", name);
+                client_req_unlist(c, r); /* a late answer is counted, not matched */
+                retry_expire(&r->retry, true);
+                client_give_up(c, r, NULL);
+                return;
+        }
+        snprintf(msg, sizeof(msg), "%s: no answer from %.200s within %u ms", r->op, name,
+                 r->timeout_ms);
+        client_complete_error(c, r, TKV_TIMEOUT, msg);
+}
+
+/* r's deadline passed before its attempt was on the wire. */
+static void client_expire_unsent(struct tkv_client *c, struct client_req *r)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+
+        if (client_is_keyed(r)) {
+                client_give_up(c, r, NULL);
+                return;
+        }
+        snprintf(msg, sizeof(msg), "%s: no answer within %u ms (never sent)", r->op, r->timeout_ms);
+        client_complete_error(c, r, TKV_TIMEOUT, msg);
+}
+
+/* Act on the requests whose wake_ms passed: retry those that backed off,
+ * give up on those whose deadline passed. */
+static void client_expire(struct tkv_client *c, int64_t now_ms)
+{
+        struct client_req *r;
+
+        while (c->heap_len > 0 && c->heap[0]->wake_ms <= now_ms) {
+                r = c->heap[0];
+                switch (r->state) {
+                case CLIENT_BACKOFF:
+                        client_req_unlist(c, r);
+                        client_route(c, r);
+                        break;
+                case CLIENT_INFLIGHT:
+                        client_expire_inflight(c, r);
+                        break;
+                default:
+                        client_expire_unsent(c, r);
+                        break;
+                }
+        }
+}
+
+/* Whether a queued request could go on its link now: true after an async
+ * call, until tkv_poll sends it. */
+static bool client_sendable(const struct tkv_client *c)
+{
+        unsigned i;
+
+        for (i = 0; i < c->n_peers; i++) {
+                if (c->peers[i]->n_queued > 0 && c->peers[i]->n_inflight < c->max_inflight) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Arm the timer at the first wake_ms, so that tkv_fd() turns readable when
+ * tkv_poll has timed work; at once when sendable (after an async call: a
+ * program that waits on tkv_fd() then comes to send the request). */
+static void client_timer_arm(struct tkv_client *c, bool sendable)
+{
+        int64_t want_ms = c->heap_len > 0 ? c->heap[0]->wake_ms : 0;
+        struct itimerspec its;
+
+        if (sendable) {
+                want_ms = client_now_ms();
+        }
+        if (want_ms == c->timer_ms) {
+                return;
+        }
+        memset(&its, 0, sizeof(its));
+        if (want_ms > 0) {
+                its.it_value.tv_sec = want_ms / 1000;
+                its.it_value.tv_nsec = (long)(want_ms % 1000) * 1000000;
+        }
+        if (timerfd_settime(c->timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
+                c->timer_ms = want_ms;
+        }
+}
+
+static int client_wait_ms(const struct tkv_client *c, int64_t now_ms, int64_t until_ms)
+{
+        int64_t wait_ms = until_ms - now_ms;
+
+        if (c->heap_len > 0 && c->heap[0]->wake_ms - now_ms < wait_ms) {
+                wait_ms = c->heap[0]->wake_ms - now_ms;
+        }
+        if (wait_ms < 0) {
+                return 0;
+        }
+        return wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms;
+}
+
+int tkv_poll(struct tkv_client *c, int timeout_ms)
+{
+        uint64_t before;
+        int64_t until_ms;
+        int64_t now_ms;
+        bool waited = false;
+        bool stop;
+
+        if (c == NULL) {
+                return -TKV_USAGE_ERROR;
+        }
+        if (c->dispatching > 0) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "poll: called from a callback");
+                return -TKV_USAGE_ERROR;
+        }
+        before = c->completions;
+        until_ms = timeout_ms >= 0 ? client_now_ms() + timeout_ms : INT64_MAX;
+        /* Every call does at least one I/O pass, so that late answers are
+         * drained and a server's close is noticed even with nothing
+         * pending. */
+        for (;;) {
+                now_ms = client_now_ms();
+                client_expire(c, now_ms);
+                client_send(c);
+                stop = c->completions > before || c->n_pending == 0 || now_ms >= until_ms;
+                if (stop && waited) {
+                        break;
+                }
+                client_io(c, stop ? 0 : client_wait_ms(c, now_ms, until_ms));
+                waited = true;
+        }
+        client_timer_arm(c, false);
+        return (int)(c->completions - before);
+}
+
+size_t tkv_pending(const struct tkv_client *c)
+{
+        return c != NULL ? c->n_pending : 0;
+}
+
+int tkv_fd(const struct tkv_client *c)
+{
+        unsigned i;
+
+        if (c == NULL) {
+                return -1;
+        }
+        if (c->n_pending + c->n_internal > 0) {
+                return c->epfd;
+        }
+        for (i = 0; i < c->n_peers; i++) {
+                if (link_is_open(&c->peers[i]->link)) {
+                        return c->epfd;
+                }
+        }
+        return -1;
+}
+
+const char *tkv_errmsg(const struct tkv_client *c)
+{
+        return c != NULL ? c->errmsg : "no client";
+}
+
+const struct map *client_partition_map(const struct tkv_client *c)
+{
+        return &c->map;
 }
 
 /* ---- Submitting ---- */
@@ -544,58 +1750,6 @@ static void client_break(struct tkv_client *c, int status, const char *why)
 static unsigned client_timeout_ms(const struct tkv_client *c, unsigned timeout_ms)
 {
         return timeout_ms != 0 ? timeout_ms : c->timeout_ms;
-}
-
-/* Queue a request. req is borrowed (its key and value are copied into the
- * encoded frame). Returns TKV_OK, or an error and cb will not run. */
-static int client_submit(struct tkv_client *c, struct codec_request *req, enum client_kind kind,
-                         const char *op, tkv_done_cb cb, void *arg)
-{
-        struct client_req *r = NULL;
-        int rv;
-
-        if (c->n_queued + c->n_inflight >= CLIENT_PENDING_MAX) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "%s: %u requests pending already", op,
-                         CLIENT_PENDING_MAX);
-                return TKV_BUSY;
-        }
-        r = tkv_calloc(1, sizeof(*r));
-        if (r == NULL) {
-                rv = TKV_NO_MEMORY;
-                goto cleanup;
-        }
-        buffer_init(&r->frame);
-        queue_init(&r->q);
-        req->id = c->next_id;
-        rv = codec_encode_request(&r->frame, req);
-        if (rv != TKV_OK) {
-                goto cleanup;
-        }
-        r->id = req->id;
-        r->kind = kind;
-        r->op = op;
-        r->frame_len = buffer_len(&r->frame);
-        r->timeout_ms = req->timeout_ms;
-        r->deadline_ms = client_now_ms() + req->timeout_ms + CLIENT_GRACE_MS;
-        r->cb = cb;
-        r->arg = arg;
-        rv = client_heap_push(c, r);
-        if (rv != TKV_OK) {
-                goto cleanup;
-        }
-        queue_push_tail(&c->queued, &r->q);
-        c->n_queued++;
-        c->next_id++;
-        r = NULL;
-cleanup:
-        if (rv == TKV_NO_MEMORY) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "%s: out of memory", op);
-        } else if (rv != TKV_OK) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "%s: request exceeds %u bytes", op,
-                         CODEC_FRAME_BYTES_MAX);
-        }
-        client_req_free(r);
-        return rv;
 }
 
 static int client_check_call(struct tkv_client *c, const char *op, tkv_done_cb cb)
@@ -657,6 +1811,75 @@ static int client_check_write_options(struct tkv_client *c, const char *op,
         return TKV_OK;
 }
 
+/* Check that req's largest attempt fits in a frame and that a request may
+ * be added. */
+static int client_check_room(struct tkv_client *c, struct codec_request *req, const char *op)
+{
+        if (c->n_pending >= CLIENT_PENDING_MAX) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "%s: %u requests pending already", op,
+                         CLIENT_PENDING_MAX);
+                return TKV_BUSY;
+        }
+        req->id = UINT64_MAX;
+        req->timeout_ms = UINT32_MAX;
+        req->no_forward = true;
+        req->client_id = UINT64_MAX;
+        req->seq = UINT64_MAX;
+        req->retry = true;
+        if (codec_request_bytes(req) > CODEC_FRAME_BYTES_MAX) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "%s: request exceeds %u bytes", op,
+                         CODEC_FRAME_BYTES_MAX);
+                return TKV_USAGE_ERROR;
+        }
+        return TKV_OK;
+}
+
+/* A request for checked req (borrowed; what it points to is copied), not
+ * routed yet; NULL when out of memory (c->errmsg says so). */
+static struct client_req *client_req_make(struct tkv_client *c, const struct codec_request *req,
+                                          enum client_kind kind, const char *op,
+                                          unsigned timeout_ms, tkv_done_cb cb, void *arg)
+{
+        struct client_req *r = client_req_new(c, kind, req->op, op, timeout_ms, req->key,
+                                              req->key_len, req->value, req->value_len);
+
+        if (r == NULL) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "%s: out of memory", op);
+                return NULL;
+        }
+        c->n_pending++;
+        r->cb = cb;
+        r->arg = arg;
+        r->expected_version = req->expected_version;
+        if (req->read != NULL) {
+                r->has_read = true;
+                r->read = *req->read;
+        }
+        if (req->write != NULL) {
+                r->has_write = true;
+                r->write = *req->write;
+        }
+        if (kind == CLIENT_WRITE) {
+                r->seq = c->next_seq++;
+        }
+        return r;
+}
+
+/* Make and route a request; TKV_OK, or an error and cb will not run. */
+static int client_submit(struct tkv_client *c, const struct codec_request *req,
+                         enum client_kind kind, const char *op, unsigned timeout_ms, tkv_done_cb cb,
+                         void *arg)
+{
+        struct client_req *r = client_req_make(c, req, kind, op, timeout_ms, cb, arg);
+
+        if (r == NULL) {
+                return TKV_NO_MEMORY;
+        }
+        client_route(c, r);
+        client_timer_arm(c, client_sendable(c));
+        return TKV_OK;
+}
+
 /* Shared by put, delete and cas: checks and queues a write. */
 static int client_write_async(struct tkv_client *c, struct codec_request *req, const char *op,
                               const struct tkv_write_options *opts, tkv_done_cb cb, void *arg)
@@ -673,12 +1896,15 @@ static int client_write_async(struct tkv_client *c, struct codec_request *req, c
         if (rv == TKV_OK) {
                 rv = client_check_write_options(c, op, opts);
         }
+        if (rv == TKV_OK) {
+                req->write = opts;
+                rv = client_check_room(c, req, op);
+        }
         if (rv != TKV_OK) {
                 return rv;
         }
-        req->write = opts;
-        req->timeout_ms = client_timeout_ms(c, opts != NULL ? opts->timeout_ms : 0);
-        return client_submit(c, req, CLIENT_WRITE, op, cb, arg);
+        return client_submit(c, req, CLIENT_WRITE, op,
+                             client_timeout_ms(c, opts != NULL ? opts->timeout_ms : 0), cb, arg);
 }
 
 int tkv_get_async(struct tkv_client *c, const void *key, size_t key_len,
@@ -693,16 +1919,19 @@ int tkv_get_async(struct tkv_client *c, const void *key, size_t key_len,
         if (rv == TKV_OK) {
                 rv = client_check_read_options(c, opts);
         }
-        if (rv != TKV_OK) {
-                return rv;
-        }
         memset(&req, 0, sizeof(req));
         req.op = CODEC_GET;
         req.key = key;
         req.key_len = key_len;
         req.read = opts;
-        req.timeout_ms = client_timeout_ms(c, opts != NULL ? opts->timeout_ms : 0);
-        return client_submit(c, &req, CLIENT_READ, "get", cb, arg);
+        if (rv == TKV_OK) {
+                rv = client_check_room(c, &req, "get");
+        }
+        if (rv != TKV_OK) {
+                return rv;
+        }
+        return client_submit(c, &req, CLIENT_READ, "get",
+                             client_timeout_ms(c, opts != NULL ? opts->timeout_ms : 0), cb, arg);
 }
 
 int tkv_put_async(struct tkv_client *c, const void *key, size_t key_len, const void *value,
@@ -747,283 +1976,46 @@ int tkv_cas_async(struct tkv_client *c, const void *key, size_t key_len, uint64_
         return client_write_async(c, &req, "cas", opts, cb, arg);
 }
 
-int tkv_status_async(struct tkv_client *c, tkv_done_cb cb, void *arg)
+/* STATUS and CLUSTER_INFO. */
+static int client_admin_async(struct tkv_client *c, enum client_kind kind, uint32_t node_id,
+                              tkv_done_cb cb, void *arg)
 {
+        const char *op = kind == CLIENT_INFO ? "cluster_info" : "status";
         struct codec_request req;
-        int rv = client_check_call(c, "status", cb);
+        struct client_req *r;
+        int rv = client_check_call(c, op, cb);
 
+        memset(&req, 0, sizeof(req));
+        req.op = kind == CLIENT_INFO ? CODEC_CLUSTER_INFO : CODEC_STATUS;
+        if (rv == TKV_OK) {
+                rv = client_check_room(c, &req, op);
+        }
         if (rv != TKV_OK) {
                 return rv;
         }
-        memset(&req, 0, sizeof(req));
-        req.op = CODEC_STATUS;
-        req.timeout_ms = c->timeout_ms;
-        return client_submit(c, &req, CLIENT_STATUS, "status", cb, arg);
+        r = client_req_make(c, &req, kind, op, c->timeout_ms, cb, arg);
+        if (r == NULL) {
+                return TKV_NO_MEMORY;
+        }
+        r->status_node = node_id;
+        client_route(c, r);
+        client_timer_arm(c, client_sendable(c));
+        return TKV_OK;
 }
 
-/* ---- Sending ---- */
-
-/* Try every endpoint once, from endpoint_next on. On failure c->errmsg
- * names each endpoint and why it failed. */
-static int client_connect(struct tkv_client *c)
+int tkv_status_async(struct tkv_client *c, tkv_done_cb cb, void *arg)
 {
-        char tried[CLIENT_ERRMSG_BYTES - 64];
-        size_t off = 0;
-        const struct client_endpoint *e;
-        unsigned i;
-        unsigned idx;
-        int n;
-
-        tried[0] = '\0';
-        for (i = 0; i < c->n_endpoints; i++) {
-                idx = (c->endpoint_next + i) % c->n_endpoints;
-                e = &c->endpoints[idx];
-                if (link_connect(&c->link, e->host, e->port, c->connect_timeout_ms) == 0) {
-                        c->endpoint_cur = idx;
-                        c->endpoint_next = idx;
-                        return TKV_OK;
-                }
-                n = snprintf(tried + off, sizeof(tried) - off, "%s%s: %s", i > 0 ? "; " : "",
-                             e->name, c->link.errmsg);
-                if (n > 0) {
-                        off +=
-                            (size_t)n < sizeof(tried) - off ? (size_t)n : sizeof(tried) - off - 1;
-                }
-        }
-        snprintf(c->errmsg, sizeof(c->errmsg), "cannot connect to any endpoint (%s)", tried);
-        return TKV_CONNECT_FAILED;
+        return client_admin_async(c, CLIENT_STATUS, 0, cb, arg);
 }
 
-/* Put queued requests on the link, within max_inflight. */
-static void client_move_queued(struct tkv_client *c)
+int tkv_status_node_async(struct tkv_client *c, uint32_t node_id, tkv_done_cb cb, void *arg)
 {
-        struct client_req *r;
-
-        while (!queue_empty(&c->queued) && c->n_inflight < c->max_inflight &&
-               link_is_open(&c->link)) {
-                r = QUEUE_DATA(queue_head(&c->queued), struct client_req, q);
-                if (link_queue(&c->link, buffer_data(&r->frame), r->frame_len) != 0) {
-                        client_complete_error(c, r, TKV_NO_MEMORY,
-                                              "out of memory queueing the request");
-                        continue;
-                }
-                queue_remove(&r->q);
-                c->n_queued--;
-                buffer_free(&r->frame);
-                r->sent = true;
-                r->stream_end = c->link.out_queued_bytes;
-                client_map_put(c, r);
-                queue_push_tail(&c->inflight, &r->q);
-                c->n_inflight++;
-        }
+        return client_admin_async(c, CLIENT_STATUS, node_id, cb, arg);
 }
 
-/* Connect if requests wait, send what may be sent, write what the kernel
- * takes. */
-static void client_send(struct tkv_client *c)
+int tkv_cluster_info_async(struct tkv_client *c, tkv_done_cb cb, void *arg)
 {
-        if (c->n_queued == 0) {
-                return;
-        }
-        /* A server may close a connection that sat idle; find out before a
-         * write goes into it and comes back OUTCOME_UNKNOWN. */
-        if (link_is_open(&c->link) && c->n_inflight == 0 && !link_wants_write(&c->link) &&
-            link_check_idle(&c->link) != 0) {
-                client_break(c, TKV_CONNECTION_CLOSED, c->link.errmsg);
-        }
-        if (!link_is_open(&c->link) && client_connect(c) != TKV_OK) {
-                client_fail_queued(c, TKV_CONNECT_FAILED, c->errmsg);
-                return;
-        }
-        client_move_queued(c);
-        if (link_is_open(&c->link) && link_flush(&c->link) != 0) {
-                client_break(c, TKV_CONNECTION_CLOSED, c->link.errmsg);
-        }
-}
-
-/* ---- Receiving ---- */
-
-static bool client_body_fits(enum client_kind kind, enum codec_body body)
-{
-        switch (kind) {
-        case CLIENT_READ:
-                return body == CODEC_BODY_GET;
-        case CLIENT_WRITE:
-                return body == CODEC_BODY_WRITE;
-        case CLIENT_STATUS:
-                return body == CODEC_BODY_STATUS;
-        }
-        return false;
-}
-
-/* codec_response_cb: complete the request the answer is for. */
-static void client_on_response(void *arg, uint64_t id, enum codec_body body,
-                               const struct tkv_result *res)
-{
-        struct tkv_client *c = arg;
-        size_t slot = id != 0 ? client_map_find(c, id) : SIZE_MAX;
-        struct client_req *r;
-        char msg[CLIENT_ERRMSG_BYTES];
-
-        if (slot == SIZE_MAX) {
-                c->unknown_answers++;
-                return;
-        }
-        r = c->slots[slot].req;
-        if (res->status == TKV_OK && !client_body_fits(r->kind, body)) {
-                snprintf(msg, sizeof(msg),
-                         "%s: the server answered OK without the expected "
-                         "result%s",
-                         r->op,
-                         r->kind == CLIENT_WRITE ? "; the write may or may not have been applied"
-                                                 : "");
-                client_complete_error(
-                    c, r, r->kind == CLIENT_WRITE ? TKV_OUTCOME_UNKNOWN : TKV_PROTOCOL_ERROR, msg);
-                return;
-        }
-        client_complete(c, r, res);
-}
-
-/* Complete the requests whose answers are whole in the input buffer. */
-static void client_dispatch(struct tkv_client *c)
-{
-        const uint8_t *body;
-        size_t len;
-        int rv;
-
-        while (link_is_open(&c->link)) {
-                if (link_frame(&c->link, &body, &len) != 0) {
-                        client_break(c, TKV_PROTOCOL_ERROR, c->link.errmsg);
-                        return;
-                }
-                if (body == NULL) {
-                        return;
-                }
-                rv = codec_decode_response(body, len, client_on_response, c);
-                link_frame_done(&c->link, len);
-                if (rv == TKV_NO_MEMORY) {
-                        client_break(c, TKV_NO_MEMORY, "out of memory decoding an answer");
-                        return;
-                }
-                if (rv != TKV_OK) {
-                        client_break(c, TKV_PROTOCOL_ERROR, "undecodable answer from the server");
-                        return;
-                }
-        }
-}
-
-/* Wait up to wait_ms for the link, then write, read and dispatch. */
-static void client_io(struct tkv_client *c, int wait_ms)
-{
-        struct pollfd p;
-        int n;
-        int rv;
-
-        if (!link_is_open(&c->link)) {
-                return;
-        }
-        p.fd = c->link.fd;
-        p.events = (short)(POLLIN | (link_wants_write(&c->link) ? POLLOUT : 0));
-        p.revents = 0;
-        n = poll(&p, 1, wait_ms);
-        if (n < 0 && errno != EINTR) {
-                client_break(c, TKV_CONNECTION_CLOSED, strerror(errno));
-        }
-        if (n <= 0) {
-                return;
-        }
-        if ((p.revents & POLLOUT) != 0 && link_flush(&c->link) != 0) {
-                client_break(c, TKV_CONNECTION_CLOSED, c->link.errmsg);
-                return;
-        }
-        if ((p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) == 0) {
-                return;
-        }
-        rv = link_read(&c->link);
-        client_dispatch(c); /* answers that arrived before an EOF still count */
-        if (rv != 0 && link_is_open(&c->link)) {
-                client_break(c, TKV_CONNECTION_CLOSED, c->link.errmsg);
-        }
-}
-
-/* Complete the requests whose deadline passed. */
-static void client_expire(struct tkv_client *c, int64_t now_ms)
-{
-        char msg[CLIENT_ERRMSG_BYTES];
-        struct client_req *r;
-        bool unknown;
-
-        while (c->heap_len > 0 && c->heap[0]->deadline_ms <= now_ms) {
-                r = c->heap[0];
-                unknown = r->kind == CLIENT_WRITE && r->sent;
-                snprintf(msg, sizeof(msg), "%s: no answer within %u ms%s", r->op, r->timeout_ms,
-                         unknown   ? "; the write may or may not have been applied"
-                         : r->sent ? ""
-                                   : " (never sent)");
-                client_complete_error(c, r, unknown ? TKV_OUTCOME_UNKNOWN : TKV_TIMEOUT, msg);
-        }
-}
-
-static int client_wait_ms(const struct tkv_client *c, int64_t now_ms, int64_t until_ms)
-{
-        int64_t wait_ms = until_ms - now_ms;
-
-        if (c->heap_len > 0 && c->heap[0]->deadline_ms - now_ms < wait_ms) {
-                wait_ms = c->heap[0]->deadline_ms - now_ms;
-        }
-        if (wait_ms < 0) {
-                return 0;
-        }
-        return wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms;
-}
-
-int tkv_poll(struct tkv_client *c, int timeout_ms)
-{
-        uint64_t before;
-        int64_t until_ms;
-        int64_t now_ms;
-        bool waited = false;
-        bool stop;
-
-        if (c == NULL) {
-                return -TKV_USAGE_ERROR;
-        }
-        if (c->dispatching > 0) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "poll: called from a callback");
-                return -TKV_USAGE_ERROR;
-        }
-        before = c->completions;
-        until_ms = timeout_ms >= 0 ? client_now_ms() + timeout_ms : INT64_MAX;
-        /* Every call does at least one I/O pass, so that late answers are
-         * drained and a server's close is noticed even with nothing
-         * pending. */
-        for (;;) {
-                client_send(c);
-                now_ms = client_now_ms();
-                client_expire(c, now_ms);
-                stop = c->completions > before || tkv_pending(c) == 0 || now_ms >= until_ms;
-                if (stop && waited) {
-                        break;
-                }
-                client_io(c, stop ? 0 : client_wait_ms(c, now_ms, until_ms));
-                waited = true;
-        }
-        return (int)(c->completions - before);
-}
-
-size_t tkv_pending(const struct tkv_client *c)
-{
-        return c != NULL ? c->n_queued + c->n_inflight : 0;
-}
-
-int tkv_fd(const struct tkv_client *c)
-{
-        return c != NULL ? c->link.fd : -1;
-}
-
-const char *tkv_errmsg(const struct tkv_client *c)
-{
-        return c != NULL ? c->errmsg : "no client";
+        return client_admin_async(c, CLIENT_INFO, 0, cb, arg);
 }
 
 /* ---- Blocking calls ---- */
@@ -1042,21 +2034,33 @@ static void client_result_init(struct tkv_result *r)
         r->receipt.staleness_ms = -1;
 }
 
-/* Copy src (borrowed) into dst, with value, message and node in one block
- * kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when the
- * copy could not be made. */
+/* Bytes a sub-block takes in a result block: rounded up so that the next
+ * one is aligned for any type. */
+static size_t client_block_round(size_t n)
+{
+        size_t align = _Alignof(max_align_t);
+        return (n + align - 1) / align * align;
+}
+
+/* Copy src (borrowed) into dst, with node, cluster, value and message in one
+ * block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
+ * the copy could not be made. */
 static int client_result_copy(struct tkv_result *dst, const struct tkv_result *src)
 {
         const char *message = src->message != NULL ? src->message : "";
-        size_t node_bytes = src->node != NULL ? codec_node_bytes(src->node) : 0;
+        size_t node_bytes = src->node != NULL ? client_block_round(codec_node_bytes(src->node)) : 0;
+        size_t cluster_bytes =
+            src->cluster != NULL ? client_block_round(codec_cluster_bytes(src->cluster)) : 0;
         size_t value_len = src->value != NULL ? src->value_len : 0;
         size_t message_len = strlen(message);
-        size_t total = node_bytes + value_len + (message_len > 0 ? message_len + 1 : 0);
+        size_t total =
+            node_bytes + cluster_bytes + value_len + (message_len > 0 ? message_len + 1 : 0);
         uint8_t *block;
 
         *dst = *src;
         dst->message = "";
         dst->node = NULL;
+        dst->cluster = NULL;
         dst->value = src->value != NULL ? "" : NULL;
         dst->priv_ = NULL;
         if (total == 0) {
@@ -1074,6 +2078,10 @@ static int client_result_copy(struct tkv_result *dst, const struct tkv_result *s
         if (node_bytes > 0) {
                 dst->node = codec_node_copy(block, src->node);
                 block += node_bytes;
+        }
+        if (cluster_bytes > 0) {
+                dst->cluster = codec_cluster_copy(block, src->cluster);
+                block += cluster_bytes;
         }
         if (value_len > 0) {
                 memcpy(block, src->value, value_len);
@@ -1189,11 +2197,27 @@ int tkv_cas(struct tkv_client *c, const void *key, size_t key_len, uint64_t expe
 
 int tkv_status(struct tkv_client *c, struct tkv_result *out)
 {
+        return tkv_status_node(c, 0, out);
+}
+
+int tkv_status_node(struct tkv_client *c, uint32_t node_id, struct tkv_result *out)
+{
         struct client_wait w;
         int rv = client_wait_start(c, &w, out, "status");
 
         if (rv == TKV_OK) {
-                rv = tkv_status_async(c, client_wait_cb, &w);
+                rv = tkv_status_node_async(c, node_id, client_wait_cb, &w);
+        }
+        return client_wait(c, &w, rv);
+}
+
+int tkv_cluster_info(struct tkv_client *c, struct tkv_result *out)
+{
+        struct client_wait w;
+        int rv = client_wait_start(c, &w, out, "cluster_info");
+
+        if (rv == TKV_OK) {
+                rv = tkv_cluster_info_async(c, client_wait_cb, &w);
         }
         return client_wait(c, &w, rv);
 }
@@ -1211,21 +2235,97 @@ void tkv_result_release(struct tkv_result *r)
 
 static void client_free(struct tkv_client *c)
 {
+        unsigned i;
+
         if (c == NULL) {
                 return;
         }
-        link_close(&c->link);
-        tkv_free(c->endpoints);
+        for (i = 0; i < c->n_peers; i++) {
+                client_peer_free(c->peers[i]);
+        }
+        tkv_free(c->peers);
+        map_free(&c->map);
+        buffer_free(&c->scratch);
         tkv_free(c->slots);
         tkv_free(c->heap);
+        if (c->epfd >= 0) {
+                close(c->epfd);
+        }
+        if (c->timerfd >= 0) {
+                close(c->timerfd);
+        }
         tkv_free(c);
+}
+
+/* A random non-zero id naming this client's writes to the servers' session
+ * tables. Two clients with the same id would see each other's results, so
+ * it comes from the kernel's generator; only if that fails is it mixed from
+ * the clock, the pid and an address. */
+static uint64_t client_random_id(const struct tkv_client *c)
+{
+        uint64_t id = 0;
+        struct timespec ts;
+        uint64_t mix[4];
+        int fd;
+
+        if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+                fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || read(fd, &id, sizeof(id)) != (ssize_t)sizeof(id)) {
+                        id = 0;
+                }
+                if (fd >= 0) {
+                        close(fd);
+                }
+        }
+        while (id == 0) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                mix[0] = (uint64_t)ts.tv_sec;
+                mix[1] = (uint64_t)ts.tv_nsec;
+                mix[2] = (uint64_t)getpid();
+                mix[3] = (uint64_t)(uintptr_t)c;
+                id = XXH64(mix, sizeof(mix), 0);
+        }
+        return id;
+}
+
+/* The endpoint peers, the epoll set and its timer. */
+static int client_open_endpoints(struct tkv_client *c, const char *endpoints)
+{
+        struct client_endpoint *list = NULL;
+        struct epoll_event ev;
+        unsigned n = 0;
+        unsigned i;
+        int rv = client_endpoints_parse(endpoints, &list, &n, c->errmsg, sizeof(c->errmsg));
+
+        for (i = 0; rv == TKV_OK && i < n; i++) {
+                if (client_peer_add(c, &list[i], 0, true) == NULL) {
+                        snprintf(c->errmsg, sizeof(c->errmsg),
+                                 "endpoints: out of memory or more than %u", CLIENT_PEERS_MAX);
+                        rv = TKV_NO_MEMORY;
+                }
+        }
+        tkv_free(list);
+        if (rv != TKV_OK) {
+                return rv;
+        }
+        c->n_endpoints = n;
+        c->epfd = epoll_create1(EPOLL_CLOEXEC);
+        c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.ptr = NULL;
+        if (c->epfd < 0 || c->timerfd < 0 ||
+            epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->timerfd, &ev) != 0) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "epoll: %s", strerror(errno));
+                return TKV_NO_MEMORY;
+        }
+        return TKV_OK;
 }
 
 /* Apply opts (borrowed, may be NULL) to a zeroed client. */
 static int client_configure(struct tkv_client *c, const struct tkv_options *opts)
 {
         const char *endpoints = opts != NULL ? opts->endpoints : NULL;
-        size_t slots = 1;
         int rv;
 
         if (endpoints == NULL || endpoints[0] == '\0') {
@@ -1233,11 +2333,6 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
         }
         if (endpoints == NULL || endpoints[0] == '\0') {
                 endpoints = CLIENT_ENDPOINTS_DEFAULT;
-        }
-        rv = client_endpoints_parse(endpoints, &c->endpoints, &c->n_endpoints, c->errmsg,
-                                    sizeof(c->errmsg));
-        if (rv != TKV_OK) {
-                return rv;
         }
         c->timeout_ms =
             opts != NULL && opts->timeout_ms != 0 ? opts->timeout_ms : CLIENT_TIMEOUT_MS_DEFAULT;
@@ -1251,15 +2346,17 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
                          c->max_inflight, CLIENT_INFLIGHT_MAX);
                 return TKV_USAGE_ERROR;
         }
-        while (slots < 2 * (size_t)c->max_inflight) {
-                slots *= 2;
+        rv = client_open_endpoints(c, endpoints);
+        if (rv != TKV_OK) {
+                return rv;
         }
-        c->slots = tkv_calloc(slots, sizeof(*c->slots));
+        c->slots = tkv_calloc(64, sizeof(*c->slots));
         if (c->slots == NULL) {
                 snprintf(c->errmsg, sizeof(c->errmsg), "out of memory");
                 return TKV_NO_MEMORY;
         }
-        c->slots_mask = slots - 1;
+        c->slots_mask = 63;
+        c->client_id = client_random_id(c);
         return TKV_OK;
 }
 
@@ -1279,10 +2376,14 @@ int tkv_client_create(const struct tkv_options *opts, struct tkv_client **out, c
                 rv = TKV_NO_MEMORY;
                 goto cleanup;
         }
-        link_init(&c->link);
-        queue_init(&c->queued);
-        queue_init(&c->inflight);
+        c->epfd = -1;
+        c->timerfd = -1;
+        queue_init(&c->wait_map);
+        queue_init(&c->backoff);
+        buffer_init(&c->scratch);
+        map_init(&c->map);
         c->next_id = 1;
+        c->next_seq = 1;
         rv = client_configure(c, opts);
         if (rv != TKV_OK) {
                 goto cleanup;
@@ -1302,15 +2403,33 @@ cleanup:
 
 void tkv_client_destroy(struct tkv_client *c)
 {
-        char msg[CLIENT_ERRMSG_BYTES];
+        struct client_req *r;
+        unsigned i;
+        bool unknown;
 
         if (c == NULL) {
                 return;
         }
         c->closing = true;
-        snprintf(msg, sizeof(msg), "client destroyed");
-        link_close(&c->link);
-        client_fail_inflight(c, TKV_CONNECTION_CLOSED, msg);
-        client_fail_queued(c, TKV_CONNECTION_CLOSED, msg);
+        for (i = 0; i < c->n_peers; i++) {
+                client_peer_close(c, c->peers[i]);
+        }
+        while (c->heap_len > 0) {
+                r = c->heap[0];
+                if (r->internal) {
+                        client_req_unlist(c, r);
+                        client_heap_remove(c, r);
+                        c->n_internal--;
+                        tkv_free(r);
+                        continue;
+                }
+                unknown = r->kind == CLIENT_WRITE &&
+                          (r->state == CLIENT_INFLIGHT || r->retry.maybe_applied);
+                client_complete_error(c, r, unknown ? TKV_OUTCOME_UNKNOWN : TKV_CONNECTION_CLOSED,
+                                      unknown ? "client destroyed; the write may or may not have "
+                                                "been applied"
+                                              : "client destroyed");
+        }
+        c->map_req = NULL;
         client_free(c);
 }

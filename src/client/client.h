@@ -1,5 +1,6 @@
 /* Internals of libtunekv's client object that unit tests reach: endpoint
- * parsing and counters. The public API is include/tunekv.h. */
+ * parsing, the partition map and counters. The public API is
+ * include/tunekv.h. */
 #ifndef TKV_CLIENT_CLIENT_H
 #define TKV_CLIENT_CLIENT_H
 
@@ -25,6 +26,10 @@ struct client_endpoint {
  * malformed list, or TKV_NO_MEMORY. list is borrowed. */
 int client_endpoints_parse(const char *list, struct client_endpoint **out, unsigned *n_out,
                            char *errmsg, size_t errmsg_len);
+
+/* The client's partition map, borrowed (tests). */
+struct map;
+const struct map *client_partition_map(const struct tkv_client *c);
 
 /* Answers that matched no request in flight (late answers to expired
  * requests, or a confused server). */

@@ -28,6 +28,7 @@ struct codec_bodies {
         Tunekv__V1__DeleteRequest del;
         Tunekv__V1__CasRequest cas;
         Tunekv__V1__StatusRequest status;
+        Tunekv__V1__ClusterInfoRequest cluster_info;
         Tunekv__V1__ReadOptions read;
         Tunekv__V1__WriteOptions write;
 };
@@ -61,13 +62,16 @@ static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
 }
 
 static Tunekv__V1__WriteOptions *codec_write_options(Tunekv__V1__WriteOptions *wo,
-                                                     const struct tkv_write_options *o)
+                                                     const struct codec_request *req)
 {
-        if (o == NULL) {
+        if (req->write == NULL && req->client_id == 0) {
                 return NULL;
         }
         tunekv__v1__write_options__init(wo);
-        wo->ack = (Tunekv__V1__Ack)o->ack;
+        wo->ack = req->write != NULL ? (Tunekv__V1__Ack)req->write->ack : 0;
+        wo->client_id = req->client_id;
+        wo->seq = req->seq;
+        wo->retry = req->retry;
         return wo;
 }
 
@@ -90,14 +94,14 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 tunekv__v1__put_request__init(&b->put);
                 b->put.key = key;
                 b->put.value = value;
-                b->put.options = codec_write_options(&b->write, req->write);
+                b->put.options = codec_write_options(&b->write, req);
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_PUT;
                 msg->put = &b->put;
                 break;
         case CODEC_DELETE:
                 tunekv__v1__delete_request__init(&b->del);
                 b->del.key = key;
-                b->del.options = codec_write_options(&b->write, req->write);
+                b->del.options = codec_write_options(&b->write, req);
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_DELETE;
                 msg->delete_ = &b->del;
                 break;
@@ -106,7 +110,7 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 b->cas.key = key;
                 b->cas.expected_version = req->expected_version;
                 b->cas.value = value;
-                b->cas.options = codec_write_options(&b->write, req->write);
+                b->cas.options = codec_write_options(&b->write, req);
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_CAS;
                 msg->cas = &b->cas;
                 break;
@@ -115,7 +119,24 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_STATUS;
                 msg->status = &b->status;
                 break;
+        case CODEC_CLUSTER_INFO:
+                tunekv__v1__cluster_info_request__init(&b->cluster_info);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO;
+                msg->cluster_info = &b->cluster_info;
+                break;
         }
+}
+
+size_t codec_request_bytes(const struct codec_request *req)
+{
+        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+        struct codec_bodies bodies;
+
+        msg.id = req->id;
+        msg.timeout_ms = req->timeout_ms;
+        msg.no_forward = req->no_forward;
+        codec_set_body(&msg, &bodies, req);
+        return FRAME_HEADER_BYTES + tunekv__v1__request__get_packed_size(&msg);
 }
 
 int codec_encode_request(struct buffer *out, const struct codec_request *req)
@@ -127,6 +148,7 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req)
 
         msg.id = req->id;
         msg.timeout_ms = req->timeout_ms;
+        msg.no_forward = req->no_forward;
         codec_set_body(&msg, &bodies, req);
         body_len = tunekv__v1__request__get_packed_size(&msg);
         if (body_len > CODEC_FRAME_BYTES_MAX) {
@@ -252,6 +274,9 @@ static void codec_partition_fill(struct tkv_partition_status *p,
         p->keys = m->keys;
         p->bytes = m->bytes;
         p->ready = m->ready;
+        p->digest = m->digest;
+        p->snapshots = m->snapshots;
+        p->restores = m->restores;
         for (i = 0; i < m->n_replicas && i < sizeof(p->replicas) / sizeof(p->replicas[0]); i++) {
                 p->replicas[i] = m->replicas[i];
         }
@@ -285,6 +310,9 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
         node->uptime_ms = m->uptime_ms;
         node->connections = m->connections;
         node->partition_count = m->partition_count;
+        node->loop_lag_ms = m->loop_lag_ms;
+        node->loop_lag_max_ms = m->loop_lag_max_ms;
+        node->forwarded = m->forwarded;
         if (m->limits != NULL) {
                 node->frame_bytes_max = m->limits->frame_bytes_max;
                 node->key_bytes_max = m->limits->key_bytes_max;
@@ -298,6 +326,67 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
         return node;
 }
 
+static void codec_partition_info_fill(struct tkv_partition_info *p,
+                                      const Tunekv__V1__PartitionInfo *m)
+{
+        size_t i;
+
+        memset(p, 0, sizeof(*p));
+        if (m == NULL) {
+                return;
+        }
+        p->partition = m->partition;
+        p->leader_id = m->leader_id;
+        for (i = 0; i < m->n_replicas && i < sizeof(p->replicas) / sizeof(p->replicas[0]); i++) {
+                p->replicas[i] = m->replicas[i];
+        }
+        p->n_replicas = (unsigned)i;
+}
+
+static const char *codec_node_addr(const Tunekv__V1__NodeInfo *n)
+{
+        return n != NULL && n->client_addr != NULL ? n->client_addr : "";
+}
+
+/* One block holding the cluster, its nodes, partitions and addresses, laid
+ * out as codec_cluster_copy does. */
+static struct tkv_cluster_info *codec_cluster_build(const Tunekv__V1__ClusterInfoResponse *m)
+{
+        struct tkv_cluster_info *ci;
+        size_t bytes = sizeof(*ci) + m->n_nodes * sizeof(ci->nodes[0]) +
+                       m->n_partitions * sizeof(ci->partitions[0]);
+        char *strings;
+        size_t len;
+        size_t i;
+
+        for (i = 0; i < m->n_nodes; i++) {
+                bytes += strlen(codec_node_addr(m->nodes[i])) + 1;
+        }
+        ci = tkv_malloc(bytes);
+        if (ci == NULL) {
+                return NULL;
+        }
+        memset(ci, 0, sizeof(*ci));
+        ci->partition_count = m->partition_count;
+        ci->node_id = m->node_id;
+        ci->nodes = (struct tkv_node_info *)(ci + 1);
+        ci->n_nodes = (unsigned)m->n_nodes;
+        ci->partitions = (struct tkv_partition_info *)(ci->nodes + m->n_nodes);
+        ci->n_partitions = (unsigned)m->n_partitions;
+        strings = (char *)(ci->partitions + m->n_partitions);
+        for (i = 0; i < m->n_nodes; i++) {
+                len = strlen(codec_node_addr(m->nodes[i]));
+                memcpy(strings, codec_node_addr(m->nodes[i]), len + 1);
+                ci->nodes[i].node_id = m->nodes[i] != NULL ? m->nodes[i]->node_id : 0;
+                ci->nodes[i].client_addr = strings;
+                strings += len + 1;
+        }
+        for (i = 0; i < m->n_partitions; i++) {
+                codec_partition_info_fill(&ci->partitions[i], m->partitions[i]);
+        }
+        return ci;
+}
+
 static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
 {
         switch (m->body_case) {
@@ -309,6 +398,8 @@ static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
                 return m->write != NULL ? CODEC_BODY_WRITE : CODEC_BODY_NONE;
         case TUNEKV__V1__RESPONSE__BODY_STATUS_INFO:
                 return m->status_info != NULL ? CODEC_BODY_STATUS : CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO:
+                return m->cluster_info != NULL ? CODEC_BODY_CLUSTER : CODEC_BODY_NONE;
         default:
                 return CODEC_BODY_OTHER;
         }
@@ -320,6 +411,8 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         ProtobufCAllocator allocator = {codec_pb_alloc, codec_pb_free, &state};
         Tunekv__V1__Response *msg = NULL;
         struct tkv_node_status *node = NULL;
+        struct tkv_cluster_info *cluster = NULL;
+        const char *leader_addr = "";
         struct tkv_result res;
         char unknown[96];
         int rv = TKV_OK;
@@ -338,9 +431,22 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
                 }
                 res.node = node;
         }
-        cb(arg, msg->id, codec_body_kind(msg), &res);
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO &&
+            msg->cluster_info != NULL) {
+                cluster = codec_cluster_build(msg->cluster_info);
+                if (cluster == NULL) {
+                        res.status = TKV_NO_MEMORY;
+                        res.message = "out of memory decoding a CLUSTER_INFO answer";
+                }
+                res.cluster = cluster;
+        }
+        if (msg->leader_hint != NULL && msg->leader_hint->client_addr != NULL) {
+                leader_addr = msg->leader_hint->client_addr;
+        }
+        cb(arg, msg->id, codec_body_kind(msg), &res, leader_addr);
 cleanup:
         tkv_free(node);
+        tkv_free(cluster);
         if (msg != NULL) {
                 tunekv__v1__response__free_unpacked(msg, &allocator);
         }
@@ -369,5 +475,45 @@ struct tkv_node_status *codec_node_copy(void *mem, const struct tkv_node_status 
         }
         memcpy(version_copy, version, strlen(version) + 1);
         copy->version = version_copy;
+        return copy;
+}
+
+size_t codec_cluster_bytes(const struct tkv_cluster_info *cluster)
+{
+        size_t bytes = sizeof(*cluster) + cluster->n_nodes * sizeof(cluster->nodes[0]) +
+                       cluster->n_partitions * sizeof(cluster->partitions[0]);
+        unsigned i;
+
+        for (i = 0; i < cluster->n_nodes; i++) {
+                const char *addr = cluster->nodes[i].client_addr;
+                bytes += (addr != NULL ? strlen(addr) : 0) + 1;
+        }
+        return bytes;
+}
+
+struct tkv_cluster_info *codec_cluster_copy(void *mem, const struct tkv_cluster_info *cluster)
+{
+        struct tkv_cluster_info *copy = mem;
+        struct tkv_node_info *nodes = (struct tkv_node_info *)(copy + 1);
+        struct tkv_partition_info *parts = (struct tkv_partition_info *)(nodes + cluster->n_nodes);
+        char *strings = (char *)(parts + cluster->n_partitions);
+        const char *addr;
+        size_t len;
+        unsigned i;
+
+        *copy = *cluster;
+        copy->nodes = nodes;
+        copy->partitions = parts;
+        for (i = 0; i < cluster->n_nodes; i++) {
+                addr = cluster->nodes[i].client_addr != NULL ? cluster->nodes[i].client_addr : "";
+                len = strlen(addr);
+                memcpy(strings, addr, len + 1);
+                nodes[i].node_id = cluster->nodes[i].node_id;
+                nodes[i].client_addr = strings;
+                strings += len + 1;
+        }
+        if (cluster->n_partitions > 0) {
+                memcpy(parts, cluster->partitions, cluster->n_partitions * sizeof(parts[0]));
+        }
         return copy;
 }

@@ -8,6 +8,7 @@
 #ifndef TKV_CLIENT_CODEC_H
 #define TKV_CLIENT_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,21 +22,30 @@
 /* Leaves room for the key and the envelope inside one frame. */
 #define CODEC_VALUE_BYTES_MAX (CODEC_FRAME_BYTES_MAX - (1u << 20))
 
-enum codec_op { CODEC_GET, CODEC_PUT, CODEC_DELETE, CODEC_CAS, CODEC_STATUS };
+enum codec_op { CODEC_GET, CODEC_PUT, CODEC_DELETE, CODEC_CAS, CODEC_STATUS, CODEC_CLUSTER_INFO };
 
 /* Everything one request frame carries. Pointers are borrowed. */
 struct codec_request {
         enum codec_op op;
         uint64_t id;
         uint32_t timeout_ms; /* envelope deadline */
+        bool no_forward;     /* answer NOT_LEADER rather than forward */
         const void *key;     /* GET, PUT, DELETE, CAS */
         size_t key_len;
         const void *value; /* PUT, CAS */
         size_t value_len;
         uint64_t expected_version;             /* CAS */
         const struct tkv_read_options *read;   /* GET; NULL: no ReadOptions */
-        const struct tkv_write_options *write; /* writes; NULL: no WriteOptions */
+        const struct tkv_write_options *write; /* writes; NULL: defaults */
+        /* Writes: the idempotency triple of WriteOptions. WriteOptions is
+         * left out when write is NULL and client_id is 0. */
+        uint64_t client_id;
+        uint64_t seq;
+        bool retry;
 };
+
+/* Bytes of the frame of req, header included. req is borrowed. */
+size_t codec_request_bytes(const struct codec_request *req);
 
 /* Append the frame of req (length header plus packed Request) to out; out is
  * left unchanged on failure. Returns TKV_OK, TKV_USAGE_ERROR if the frame would
@@ -45,18 +55,21 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req);
 /* Which body a response carried, so the caller can check that it answers
  * the kind of request it was sent for. */
 enum codec_body {
-        CODEC_BODY_NONE,   /* no body: usual for errors */
-        CODEC_BODY_GET,    /* GetResponse */
-        CODEC_BODY_WRITE,  /* WriteResponse */
-        CODEC_BODY_STATUS, /* StatusResponse; res->node is set */
-        CODEC_BODY_OTHER,  /* a body this client never asks for */
+        CODEC_BODY_NONE,    /* no body: usual for errors */
+        CODEC_BODY_GET,     /* GetResponse */
+        CODEC_BODY_WRITE,   /* WriteResponse */
+        CODEC_BODY_STATUS,  /* StatusResponse; res->node is set */
+        CODEC_BODY_CLUSTER, /* ClusterInfoResponse; res->cluster is set */
+        CODEC_BODY_OTHER,   /* a body this client never asks for */
 };
 
-/* Called once per decoded response. res and everything it points to are
- * borrowed for the duration of the call (value points into the unpacked
- * message, node into a block freed right after). */
+/* Called once per decoded response. res, leader_addr and everything they
+ * point to are borrowed for the duration of the call (value and leader_addr
+ * point into the unpacked message, node and cluster into blocks freed right
+ * after). leader_addr is the client address of the leader hint, "" when the
+ * answer has none. */
 typedef void (*codec_response_cb)(void *arg, uint64_t id, enum codec_body body,
-                                  const struct tkv_result *res);
+                                  const struct tkv_result *res, const char *leader_addr);
 
 /* Decode the body of one response frame (without its length header) and pass
  * it to cb. Returns TKV_OK once cb ran, TKV_PROTOCOL_ERROR if the bytes are not a
@@ -64,8 +77,8 @@ typedef void (*codec_response_cb)(void *arg, uint64_t id, enum codec_body body,
  * an error return. data is borrowed.
  *
  * A response that decodes but carries an unknown status becomes
- * TKV_PROTOCOL_ERROR for that one request; a STATUS answer whose node block cannot
- * be allocated becomes TKV_NO_MEMORY for that one request. */
+ * TKV_PROTOCOL_ERROR for that one request; a STATUS or CLUSTER_INFO answer whose
+ * block cannot be allocated becomes TKV_NO_MEMORY for that one request. */
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg);
 
 /* A struct tkv_node_status and what it points to (partitions, version) live
@@ -76,5 +89,13 @@ size_t codec_node_bytes(const struct tkv_node_status *node);
 /* Copy node into mem, which has codec_node_bytes(node) bytes and malloc
  * alignment; returns mem as a node. node is borrowed. */
 struct tkv_node_status *codec_node_copy(void *mem, const struct tkv_node_status *node);
+
+/* The same for a struct tkv_cluster_info: its nodes, partitions and address
+ * strings live in one block. */
+size_t codec_cluster_bytes(const struct tkv_cluster_info *cluster);
+
+/* Copy cluster into mem, which has codec_cluster_bytes(cluster) bytes and
+ * malloc alignment; returns mem as a cluster. cluster is borrowed. */
+struct tkv_cluster_info *codec_cluster_copy(void *mem, const struct tkv_cluster_info *cluster);
 
 #endif

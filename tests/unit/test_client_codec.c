@@ -48,10 +48,13 @@ struct decoded {
         struct tkv_result res;
         char message[256];
         char value[256];
+        char leader_addr[64];
         struct tkv_node_status *node;
+        struct tkv_cluster_info *cluster;
 };
 
-static void decoded_cb(void *arg, uint64_t id, enum codec_body body, const struct tkv_result *res)
+static void decoded_cb(void *arg, uint64_t id, enum codec_body body, const struct tkv_result *res,
+                       const char *leader_addr)
 {
         struct decoded *d = arg;
 
@@ -73,6 +76,14 @@ static void decoded_cb(void *arg, uint64_t id, enum codec_body body, const struc
                 codec_node_copy(d->node, res->node);
         }
         d->res.node = d->node;
+        d->cluster = NULL;
+        if (res->cluster != NULL) {
+                d->cluster = tkv_malloc(codec_cluster_bytes(res->cluster));
+                assert_non_null(d->cluster);
+                codec_cluster_copy(d->cluster, res->cluster);
+        }
+        d->res.cluster = d->cluster;
+        snprintf(d->leader_addr, sizeof(d->leader_addr), "%s", leader_addr);
 }
 
 /* Pack m and decode it with the codec into d. */
@@ -238,6 +249,46 @@ static void test_encode_status_and_append(void **state)
         buffer_free(&b);
 }
 
+static void test_encode_idempotent_write(void **state)
+{
+        struct codec_request del = {.op = CODEC_DELETE,
+                                    .id = 8,
+                                    .key = "d",
+                                    .key_len = 1,
+                                    .no_forward = true,
+                                    .client_id = 0xfeedfacecafebeefull,
+                                    .seq = 41,
+                                    .retry = true};
+        struct codec_request info = {.op = CODEC_CLUSTER_INFO, .id = 9, .timeout_ms = 7};
+        struct buffer b;
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        buffer_init(&b);
+        assert_int_equal(codec_encode_request(&b, &del), TKV_OK);
+        assert_int_equal(buffer_len(&b), codec_request_bytes(&del));
+        m = unpack_request_frame(&b);
+        assert_true(m->no_forward);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_DELETE);
+        /* The triple makes WriteOptions appear even without write options. */
+        assert_non_null(m->delete_->options);
+        assert_int_equal(m->delete_->options->client_id, 0xfeedfacecafebeefull);
+        assert_int_equal(m->delete_->options->seq, 41);
+        assert_true(m->delete_->options->retry);
+        assert_int_equal(m->delete_->options->ack, TUNEKV__V1__ACK__ACK_COMMITTED);
+        tunekv__v1__request__free_unpacked(m, NULL);
+
+        buffer_reset(&b);
+        assert_int_equal(codec_encode_request(&b, &info), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->id, 9);
+        assert_int_equal(m->timeout_ms, 7);
+        assert_false(m->no_forward);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
+}
+
 static void test_encode_too_big(void **state)
 {
         static const char small[1] = "x";
@@ -377,6 +428,12 @@ static void test_decode_write_and_errors(void **state)
         assert_int_equal(d.body, CODEC_BODY_NONE);
         assert_int_equal(d.res.status, TKV_NOT_LEADER);
         assert_int_equal(d.res.leader_id, 3);
+        assert_string_equal(d.leader_addr, "127.0.0.1:7003");
+
+        m.leader_hint = NULL;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.res.leader_id, 0);
+        assert_string_equal(d.leader_addr, "");
 }
 
 static void test_decode_every_status(void **state)
@@ -474,6 +531,64 @@ static void test_decode_status(void **state)
         assert_non_null(d.node);
         check_decoded_node(d.node);
         tkv_free(d.node);
+}
+
+static void test_decode_cluster_info(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ClusterInfoResponse ci = TUNEKV__V1__CLUSTER_INFO_RESPONSE__INIT;
+        Tunekv__V1__NodeInfo n1 = TUNEKV__V1__NODE_INFO__INIT;
+        Tunekv__V1__NodeInfo n2 = TUNEKV__V1__NODE_INFO__INIT;
+        Tunekv__V1__NodeInfo *nodes[2] = {&n1, &n2};
+        Tunekv__V1__PartitionInfo p0 = TUNEKV__V1__PARTITION_INFO__INIT;
+        Tunekv__V1__PartitionInfo p1 = TUNEKV__V1__PARTITION_INFO__INIT;
+        Tunekv__V1__PartitionInfo *parts[2] = {&p0, &p1};
+        uint32_t r0[3] = {1, 2, 3};
+        uint32_t r1[9] = {2, 1, 3, 4, 5, 6, 7, 8, 9}; /* more than the public 8 */
+        struct decoded d;
+        struct tkv_cluster_info *copy;
+
+        (void)state;
+        m.id = 3;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
+        m.cluster_info = &ci;
+        ci.partition_count = 2;
+        ci.node_id = 2;
+        ci.n_nodes = 2;
+        ci.nodes = nodes;
+        ci.n_partitions = 2;
+        ci.partitions = parts;
+        n1.node_id = 1;
+        n1.client_addr = "127.0.0.1:7001";
+        n2.node_id = 2; /* no address: decodes as "" */
+        p0.partition = 0;
+        p0.leader_id = 1;
+        p0.n_replicas = 3;
+        p0.replicas = r0;
+        p1.partition = 1;
+        p1.n_replicas = 9;
+        p1.replicas = r1;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.body, CODEC_BODY_CLUSTER);
+        assert_non_null(d.cluster);
+        assert_int_equal(d.cluster->partition_count, 2);
+        assert_int_equal(d.cluster->node_id, 2);
+        assert_int_equal(d.cluster->n_nodes, 2);
+        assert_string_equal(d.cluster->nodes[0].client_addr, "127.0.0.1:7001");
+        assert_string_equal(d.cluster->nodes[1].client_addr, "");
+        assert_int_equal(d.cluster->nodes[1].node_id, 2);
+        assert_int_equal(d.cluster->partitions[0].leader_id, 1);
+        assert_int_equal(d.cluster->partitions[0].n_replicas, 3);
+        assert_int_equal(d.cluster->partitions[0].replicas[2], 3);
+        assert_int_equal(d.cluster->partitions[1].leader_id, 0);
+        assert_int_equal(d.cluster->partitions[1].n_replicas, 8);
+        /* A copy is one block that stands alone. */
+        copy = tkv_malloc(codec_cluster_bytes(d.cluster));
+        codec_cluster_copy(copy, d.cluster);
+        tkv_free(d.cluster);
+        assert_string_equal(copy->nodes[0].client_addr, "127.0.0.1:7001");
+        assert_int_equal(copy->partitions[1].replicas[7], 8);
+        tkv_free(copy);
 }
 
 static void test_decode_garbage(void **state)
@@ -742,6 +857,62 @@ static void fake_value(struct fake *f, uint64_t id, const char *value)
         fake_send(f, &m);
 }
 
+/* Answer a CLUSTER_INFO: a one-node cluster (node 1 at f's address) of 4
+ * partitions, all led by node 1. */
+static void fake_map(struct fake *f, uint64_t id)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ClusterInfoResponse ci = TUNEKV__V1__CLUSTER_INFO_RESPONSE__INIT;
+        Tunekv__V1__NodeInfo n = TUNEKV__V1__NODE_INFO__INIT;
+        Tunekv__V1__NodeInfo *nodes[1] = {&n};
+        Tunekv__V1__PartitionInfo p[4];
+        Tunekv__V1__PartitionInfo *parts[4];
+        uint32_t replicas[1] = {1};
+        int i;
+
+        m.id = id;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
+        m.cluster_info = &ci;
+        ci.partition_count = 4;
+        ci.node_id = 1;
+        ci.n_nodes = 1;
+        ci.nodes = nodes;
+        n.node_id = 1;
+        n.client_addr = f->endpoints;
+        for (i = 0; i < 4; i++) {
+                tunekv__v1__partition_info__init(&p[i]);
+                p[i].partition = (uint32_t)i;
+                p[i].leader_id = 1;
+                p[i].n_replicas = 1;
+                p[i].replicas = replicas;
+                parts[i] = &p[i];
+        }
+        ci.n_partitions = 4;
+        ci.partitions = parts;
+        fake_send(f, &m);
+}
+
+/* The next request that is not a CLUSTER_INFO; those are answered with
+ * fake_map on the way, and c (unless NULL: another process polls it) is
+ * polled until it sends what waited for the map. */
+static Tunekv__V1__Request *fake_recv_kv(struct fake *f, struct tkv_client *c)
+{
+        Tunekv__V1__Request *m;
+        int i;
+
+        for (;;) {
+                m = fake_recv(f);
+                if (m->body_case != TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO) {
+                        return m;
+                }
+                fake_map(f, m->id);
+                tunekv__v1__request__free_unpacked(m, NULL);
+                for (i = 0; c != NULL && i < 100 && !fake_has_input(f); i++) {
+                        assert_true(tkv_poll(c, 0) >= 0);
+                }
+        }
+}
+
 /* What one callback saw; order is the global completion order. */
 struct seen {
         int calls;
@@ -819,11 +990,18 @@ static void test_client_pipeline(void **state)
         assert_true(tkv_fd(c) >= 0);
         fake_accept(&f);
         for (i = 0; i < 3; i++) {
-                m[i] = fake_recv(&f);
-                assert_int_equal(m[i]->id, (uint64_t)i + 1); /* ids count from 1 */
-                assert_int_equal(m[i]->timeout_ms, 5000);    /* the default */
+                m[i] = fake_recv_kv(&f, c);
+                assert_int_equal(m[i]->id, m[0]->id + (uint64_t)i); /* ids count up */
+                /* The default deadline, less the time spent so far. */
+                assert_in_range(m[i]->timeout_ms, 4000, 5000);
+                assert_true(m[i]->no_forward); /* sent to the leader itself */
         }
+        assert_int_equal(m[0]->id, 2); /* after the CLUSTER_INFO */
         assert_int_equal(m[0]->body_case, TUNEKV__V1__REQUEST__BODY_PUT);
+        assert_int_not_equal(m[0]->put->options->client_id, 0);
+        assert_int_equal(m[0]->put->options->seq, 1);
+        assert_false(m[0]->put->options->retry);
+        assert_null(m[1]->get->options);
         unknown_before = client_unknown_answers(c);
         seen_order = 0;
         fake_value(&f, m[2]->id, "J");
@@ -866,13 +1044,13 @@ static void test_client_max_inflight(void **state)
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
         for (i = 0; i < 5; i++) {
-                m = fake_recv(&f);
-                assert_int_equal(m->id, (uint64_t)i + 1);
+                m = fake_recv_kv(&f, c);
+                assert_int_equal(m->put->options->seq, (uint64_t)i + 1);
                 if (i % 2 == 1 || i == 4) {
                         /* Only two are ever on the wire. */
                         assert_false(fake_has_input(&f));
                 }
-                fake_ack(&f, m->id, 100 + m->id);
+                fake_ack(&f, m->id, 101 + (uint64_t)i);
                 tunekv__v1__request__free_unpacked(m, NULL);
                 if (i % 2 == 1 || i == 4) {
                         poll_for(c, i == 4 ? 1 : 2);
@@ -892,23 +1070,26 @@ static void test_client_timeouts(void **state)
         struct tkv_client *c;
         struct seen put;
         struct seen get;
-        struct tkv_read_options ro = {.timeout_ms = 30};
+        struct tkv_write_options wo = {.timeout_ms = 300};
+        struct tkv_read_options ro = {.timeout_ms = 400};
         Tunekv__V1__Request *m;
+        uint64_t put_id;
 
         (void)state;
         memset(&put, 0, sizeof(put));
         memset(&get, 0, sizeof(get));
         fake_listen(&f);
-        c = fake_client(&f, 20, 0);
-        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
+        c = fake_client(&f, 0, 0);
+        assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, &wo, seen_cb, &put), TKV_OK);
         assert_int_equal(tkv_get_async(c, "k", 1, &ro, seen_cb, &get), TKV_OK);
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
-        m = fake_recv(&f);
-        assert_int_equal(m->timeout_ms, 20);
+        m = fake_recv_kv(&f, c);
+        assert_in_range(m->timeout_ms, 150, 300); /* per-call option, less time spent */
+        put_id = m->id;
         tunekv__v1__request__free_unpacked(m, NULL);
-        m = fake_recv(&f);
-        assert_int_equal(m->timeout_ms, 30); /* per-call option wins */
+        m = fake_recv_kv(&f, c);
+        assert_in_range(m->timeout_ms, 250, 400);
         tunekv__v1__request__free_unpacked(m, NULL);
         /* No answers: deadlines are timeout + 500 ms. */
         poll_for(c, 2);
@@ -916,51 +1097,63 @@ static void test_client_timeouts(void **state)
         assert_int_equal(get.status, TKV_TIMEOUT);
         assert_non_null(strstr(put.message, "may or may not"));
         /* A late answer is dropped and counted. */
-        fake_ack(&f, 1, 5);
+        fake_ack(&f, put_id, 5);
         assert_int_equal(tkv_poll(c, 0), 0);
         assert_int_equal(client_unknown_answers(c), 1);
         tkv_client_destroy(c);
         fake_close(&f);
 }
 
+/* The link breaks with a write and a read on it: both are sent again on a
+ * new connection, the write with the same seq and retry set. */
 static void test_client_connection_lost(void **state)
 {
         struct fake f;
         struct tkv_client *c;
         struct seen put;
         struct seen get;
-        struct seen again;
-        Tunekv__V1__Request *m;
+        Tunekv__V1__Request *m[2];
+        Tunekv__V1__Request *again;
+        int i;
 
         (void)state;
         memset(&put, 0, sizeof(put));
         memset(&get, 0, sizeof(get));
-        memset(&again, 0, sizeof(again));
         fake_listen(&f);
         c = fake_client(&f, 0, 0);
         assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &put), TKV_OK);
         assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        m[0] = fake_recv_kv(&f, c);
+        m[1] = fake_recv_kv(&f, c);
+        assert_false(m[0]->put->options->retry);
         fake_hangup(&f);
-        poll_for(c, 2);
-        assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
-        assert_int_equal(get.status, TKV_CONNECTION_CLOSED);
-        assert_non_null(strstr(get.message, f.endpoints));
-        assert_int_equal(tkv_fd(c), -1);
-        /* The next request reconnects. */
-        assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &again), TKV_OK);
-        assert_int_equal(tkv_poll(c, 0), 0);
+        assert_int_equal(tkv_poll(c, 50), 0); /* notices, backs off, reconnects */
+        assert_int_equal(tkv_poll(c, 100), 0);
         fake_accept(&f);
-        m = fake_recv(&f);
-        assert_int_equal(m->id, 3);
-        fake_value(&f, m->id, "back");
-        tunekv__v1__request__free_unpacked(m, NULL);
-        poll_for(c, 1);
-        assert_int_equal(again.status, TKV_OK);
-        assert_string_equal(again.value, "back");
+        for (i = 0; i < 2; i++) {
+                again = fake_recv_kv(&f, c);
+                if (again->body_case == TUNEKV__V1__REQUEST__BODY_PUT) {
+                        assert_int_equal(again->put->options->client_id,
+                                         m[0]->put->options->client_id);
+                        assert_int_equal(again->put->options->seq, m[0]->put->options->seq);
+                        assert_true(again->put->options->retry); /* it may have been applied */
+                        fake_ack(&f, again->id, 7);
+                } else {
+                        assert_int_equal(again->body_case, TUNEKV__V1__REQUEST__BODY_GET);
+                        fake_value(&f, again->id, "back");
+                }
+                assert_true(again->id > m[1]->id); /* a fresh id per attempt */
+                tunekv__v1__request__free_unpacked(again, NULL);
+        }
+        poll_for(c, 2);
+        assert_int_equal(put.status, TKV_OK);
+        assert_int_equal(put.index, 7);
+        assert_int_equal(get.status, TKV_OK);
+        assert_string_equal(get.value, "back");
+        tunekv__v1__request__free_unpacked(m[0], NULL);
+        tunekv__v1__request__free_unpacked(m[1], NULL);
         tkv_client_destroy(c);
         fake_close(&f);
 }
@@ -982,8 +1175,8 @@ static void test_client_bad_frame(void **state)
         assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        tunekv__v1__request__free_unpacked(fake_recv_kv(&f, c), NULL);
+        tunekv__v1__request__free_unpacked(fake_recv_kv(&f, c), NULL);
         fake_write_all(f.fd, frame, sizeof(frame));
         poll_for(c, 2);
         assert_int_equal(get.status, TKV_PROTOCOL_ERROR);
@@ -1007,7 +1200,7 @@ static void test_client_huge_frame(void **state)
         assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
+        tunekv__v1__request__free_unpacked(fake_recv_kv(&f, c), NULL);
         fake_write_all(f.fd, header, sizeof(header));
         poll_for(c, 1);
         assert_int_equal(get.status, TKV_PROTOCOL_ERROR);
@@ -1022,6 +1215,7 @@ static void test_client_wrong_body(void **state)
         struct tkv_client *c;
         struct seen put;
         struct seen get;
+        Tunekv__V1__Request *m;
 
         (void)state;
         memset(&put, 0, sizeof(put));
@@ -1032,10 +1226,11 @@ static void test_client_wrong_body(void **state)
         assert_int_equal(tkv_get_async(c, "k", 1, NULL, seen_cb, &get), TKV_OK);
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
-        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
-        fake_value(&f, 1, "a get answer to a put");
-        fake_ack(&f, 2, 9);
+        m = fake_recv_kv(&f, c);
+        fake_value(&f, m->id, "a get answer to a put");
+        fake_ack(&f, m->id + 1, 9);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        tunekv__v1__request__free_unpacked(fake_recv_kv(&f, c), NULL);
         poll_for(c, 2);
         assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
         assert_int_equal(get.status, TKV_PROTOCOL_ERROR);
@@ -1063,6 +1258,8 @@ static void test_client_destroy_pending(void **state)
         assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &queued), TKV_OK);
         assert_int_equal(tkv_poll(c, 0), 0);
         fake_accept(&f);
+        tunekv__v1__request__free_unpacked(fake_recv_kv(&f, c), NULL); /* put and get are sent */
+        tunekv__v1__request__free_unpacked(fake_recv(&f), NULL);
         tkv_client_destroy(c);
         assert_int_equal(put.status, TKV_OUTCOME_UNKNOWN);
         assert_int_equal(get.status, TKV_CONNECTION_CLOSED);
@@ -1088,6 +1285,7 @@ static void test_client_connect_refused(void **state)
         snprintf(endpoints, sizeof(endpoints), "%s,%s", f.endpoints, f.endpoints);
         memset(&o, 0, sizeof(o));
         o.endpoints = endpoints;
+        o.timeout_ms = 300; /* refused connections are retried until the deadline */
         assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_OK);
         assert_int_equal(tkv_get(c, "k", 1, NULL, &res), TKV_CONNECT_FAILED);
         assert_int_equal(res.status, TKV_CONNECT_FAILED);
@@ -1097,7 +1295,11 @@ static void test_client_connect_refused(void **state)
         tkv_result_release(&res);
         assert_int_equal(tkv_put_async(c, "k", 1, "v", 1, NULL, seen_cb, &s), TKV_OK);
         assert_int_equal(tkv_poll(c, -1), 1);
-        assert_int_equal(s.status, TKV_CONNECT_FAILED);
+        assert_int_equal(s.status, TKV_CONNECT_FAILED); /* never sent: not unknown */
+        /* STATUS is not retried: it fails once every endpoint refused. */
+        assert_int_equal(tkv_status(c, &res), TKV_CONNECT_FAILED);
+        assert_non_null(strstr(res.message, "any endpoint"));
+        tkv_result_release(&res);
         tkv_client_destroy(c);
 }
 
@@ -1163,7 +1365,7 @@ static void fake_child(struct fake *f)
         Tunekv__V1__Request *r;
 
         fake_accept(f);
-        r = fake_recv(f);
+        r = fake_recv_kv(f, NULL);
         fake_value(f, r->id, "blocking value");
         tunekv__v1__request__free_unpacked(r, NULL);
         r = fake_recv(f);
@@ -1228,12 +1430,14 @@ int main(void)
             cmocka_unit_test(test_encode_get_default_options),
             cmocka_unit_test(test_encode_writes),
             cmocka_unit_test(test_encode_status_and_append),
+            cmocka_unit_test(test_encode_idempotent_write),
             cmocka_unit_test(test_encode_too_big),
             cmocka_unit_test(test_decode_get),
             cmocka_unit_test(test_decode_get_empty_and_missing),
             cmocka_unit_test(test_decode_write_and_errors),
             cmocka_unit_test(test_decode_every_status),
             cmocka_unit_test(test_decode_status),
+            cmocka_unit_test(test_decode_cluster_info),
             cmocka_unit_test(test_decode_garbage),
             cmocka_unit_test(test_endpoints_parse),
             cmocka_unit_test(test_endpoints_parse_errors),
