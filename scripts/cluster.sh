@@ -5,13 +5,14 @@
 #   scripts/cluster.sh status   which nodes run, and `tunekv status` of each
 #   scripts/cluster.sh down     stop the nodes (SIGTERM, then SIGKILL after 15 s)
 #
-# NODES (default 1) nodes listen on 127.0.0.1:7001.. (clients) and
-# 127.0.0.1:7101.. (peers). PARTITIONS (default 8).
+# NODES (default 3) nodes listen on 127.0.0.1:7001.. (clients) and
+# 127.0.0.1:7101.. (peers); PARTITIONS (default 8) partitions of min(3,
+# NODES) replicas. With the defaults this is conf/tunekv-3node.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 var="$root/var"
-nodes=${NODES:-1}
+nodes=${NODES:-3}
 partitions=${PARTITIONS:-8}
 bin="$root/build"
 
@@ -80,11 +81,12 @@ status() {
   for i in $(seq "$nodes"); do
     if alive "$i"; then
       echo "node $i: running (pid $(pid_of "$i")) on $(client_addr "$i")"
-      "$bin/tunekv" --endpoints "$(client_addr "$i")" status || true
     else
       echo "node $i: not running"
     fi
   done
+  # One view of the whole cluster: every node's STATUS, per partition.
+  "$bin/tunekv" --endpoints "$(endpoints)" status || true
 }
 
 down() {

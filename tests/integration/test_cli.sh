@@ -5,7 +5,7 @@
 set -euo pipefail
 bin=${1:?build dir}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/tkv-cli-XXXXXX")
-port=$((20000 + RANDOM % 20000))
+port=$((12000 + RANDOM % 8000))
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
@@ -16,7 +16,7 @@ fail() { echo "test_cli: FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
 
 # Start with a readiness file; the client port is retried if taken.
 for attempt in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 20000))
+  port=$((12000 + RANDOM % 8000))
   "$bin/tunekvd" --node-id 1 --client-addr 127.0.0.1:$port --peer-addr 127.0.0.1:$((port + 1)) \
     --data-dir "$dir/data" --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
   pid=$!

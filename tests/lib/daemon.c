@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,24 +20,41 @@
 #define TKV_BIN_DIR "."
 #endif
 
-unsigned daemon_free_port(void)
+/* Can we bind port on 127.0.0.1 right now? */
+static bool daemon_port_free(unsigned port)
 {
         struct sockaddr_in sa;
-        socklen_t len = sizeof sa;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        unsigned port = 0;
+        int one = 1;
+        bool ok;
 
         memset(&sa, 0, sizeof sa);
         sa.sin_family = AF_INET;
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-            getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
-                port = ntohs(sa.sin_port);
-        }
+        sa.sin_port = htons((uint16_t)port);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
         if (fd >= 0) {
                 close(fd);
         }
-        return port;
+        return ok;
+}
+
+/* Ports come from 20000-32767, below the kernel's ephemeral range (32768
+ * and up), so no outgoing connection or bind(0) elsewhere takes them; each
+ * test process cycles through its own block of 128, chosen by its pid, so
+ * tests running side by side (ctest -j) do not collide either. */
+unsigned daemon_free_port(void)
+{
+        static unsigned next;
+        unsigned block = 20000 + ((unsigned)getpid() % 99) * 128;
+        for (unsigned tries = 0; tries < 128; tries++) {
+                unsigned port = block + (next++ % 128);
+                if (daemon_port_free(port)) {
+                        return port;
+                }
+        }
+        return 0;
 }
 
 void daemon_setup(struct daemon *d, const char *dir, unsigned node_id)
@@ -82,13 +100,10 @@ static void daemon_exec(struct daemon *d, int ready_fd, int log_fd)
         _exit(127);
 }
 
-int daemon_start(struct daemon *d, int timeout_ms)
+int daemon_spawn(struct daemon *d)
 {
         int p[2];
         int log_fd;
-        char buf[16];
-        struct pollfd pfd;
-        ssize_t n;
 
         if (pipe(p) != 0) {
                 return -1;
@@ -104,11 +119,22 @@ int daemon_start(struct daemon *d, int timeout_ms)
         }
         close(p[1]);
         close(log_fd);
-        pfd.fd = p[0];
+        d->ready_fd = p[0];
+        return 0;
+}
+
+int daemon_await_ready(struct daemon *d, int timeout_ms)
+{
+        char buf[16];
+        struct pollfd pfd;
+        ssize_t n;
+
+        pfd.fd = d->ready_fd;
         pfd.events = POLLIN;
         /* The write end closes when tunekvd reports ready or dies. */
-        n = poll(&pfd, 1, timeout_ms) == 1 ? read(p[0], buf, sizeof buf) : -1;
-        close(p[0]);
+        n = poll(&pfd, 1, timeout_ms) == 1 ? read(d->ready_fd, buf, sizeof buf) : -1;
+        close(d->ready_fd);
+        d->ready_fd = -1;
         if (n > 0 && strncmp(buf, "ready", 5) == 0) {
                 return 0;
         }
@@ -116,6 +142,14 @@ int daemon_start(struct daemon *d, int timeout_ms)
         daemon_dump_log(d);
         daemon_signal(d, SIGKILL, true);
         return -1;
+}
+
+int daemon_start(struct daemon *d, int timeout_ms)
+{
+        if (daemon_spawn(d) != 0) {
+                return -1;
+        }
+        return daemon_await_ready(d, timeout_ms);
 }
 
 int daemon_wait(struct daemon *d, int timeout_ms)

@@ -18,6 +18,7 @@ struct daemon {
         unsigned node_id;
         const char *extra[DAEMON_ARGS_MAX]; /* more flags, NULL-terminated */
         pid_t pid;
+        int ready_fd; /* read end of the readiness pipe while starting */
 };
 
 /* A free TCP port on 127.0.0.1 (bind to 0, read it back). */
@@ -30,6 +31,10 @@ void daemon_setup(struct daemon *d, const char *dir, unsigned node_id);
 /* Start d and wait up to timeout_ms for it to report ready. 0 on success;
  * -1 if it exited or timed out (its log is printed to stderr). */
 int daemon_start(struct daemon *d, int timeout_ms);
+
+/* The two halves of daemon_start, to start several daemons at once. */
+int daemon_spawn(struct daemon *d);
+int daemon_await_ready(struct daemon *d, int timeout_ms);
 
 /* Send sig; then, if wait, reap and return the exit status as from waitpid
  * (use WIFEXITED etc.), or -1. */

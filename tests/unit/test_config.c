@@ -154,15 +154,26 @@ static void test_file_errors(void **state)
         assert_non_null(strstr(err, "cannot open"));
 }
 
-static void test_shipped_conf_loads(void **state)
+static void test_shipped_confs_load(void **state)
 {
         struct config c;
         char err[ERR_MSG_BYTES] = "";
-        const char *argv[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv.conf"};
+        const char *one[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv.conf"};
+        const char *three[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv-3node.conf",
+                               "--node-id", "2"};
+        unsigned ids[CONFIG_REPLICAS_MAX];
         (void)state;
-        if (load(&c, err, 3, argv) != 0) {
+        if (load(&c, err, 3, one) != 0) {
                 fail_msg("conf/tunekv.conf: %s", err);
         }
+        if (load(&c, err, 5, three) != 0) {
+                fail_msg("conf/tunekv-3node.conf: %s", err);
+        }
+        assert_int_equal(c.n_nodes, 3);
+        assert_int_equal(c.replicas, 3);
+        assert_string_equal(c.client_addr, "127.0.0.1:7002");
+        assert_int_equal(config_replicas_of(&c, 4, ids), 3);
+        assert_int_equal(ids[0], 2); /* preferred leader of partition 4: (4 % 3) + 1 */
 }
 
 static int setup(void **state)
@@ -186,7 +197,7 @@ int main(void)
             cmocka_unit_test(test_bad_values_name_the_key),
             cmocka_unit_test(test_file_then_flags),
             cmocka_unit_test(test_file_errors),
-            cmocka_unit_test(test_shipped_conf_loads),
+            cmocka_unit_test(test_shipped_confs_load),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

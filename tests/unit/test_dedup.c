@@ -32,7 +32,8 @@ static void test_outcomes_and_window(void **state)
         (void)state;
         assert_int_equal(dedup_create(&d, 8, 100), 0);
         assert_int_equal(dedup_check(d, 1, 1, 11, false, &r), DEDUP_NEW);
-        assert_int_equal(dedup_check(d, 1, 1, 11, true, &r), DEDUP_FORGOTTEN);
+        /* Nothing was ever dropped: an unknown client's retry never happened. */
+        assert_int_equal(dedup_check(d, 1, 1, 11, true, &r), DEDUP_NEW);
         for (uint64_t s = 1; s <= 20; s++) {
                 record(d, 1, s, s * 11, 100 + s);
         }
@@ -56,9 +57,13 @@ static void test_least_recent_client_dropped(void **state)
         record(d, 2, 1, 1, 2);
         record(d, 3, 1, 1, 3);
         record(d, 1, 2, 2, 4); /* client 1 is now the most recent */
+        assert_int_equal(dedup_check(d, 9, 1, 1, true, &r), DEDUP_NEW);
         record(d, 4, 1, 1, 5); /* drops client 2 */
         assert_int_equal(dedup_sessions(d), 3);
         assert_int_equal(dedup_check(d, 2, 1, 1, true, &r), DEDUP_FORGOTTEN);
+        /* Now any unknown client's retry may be a dropped session's. */
+        assert_int_equal(dedup_check(d, 9, 1, 1, true, &r), DEDUP_FORGOTTEN);
+        assert_int_equal(dedup_check(d, 9, 1, 1, false, &r), DEDUP_NEW);
         assert_int_equal(dedup_check(d, 1, 1, 1, true, &r), DEDUP_DUPLICATE);
         assert_int_equal(dedup_check(d, 3, 1, 1, true, &r), DEDUP_DUPLICATE);
         dedup_destroy(d);

@@ -174,15 +174,20 @@ static void test_retries_apply_once(void **state)
         sop(&h, 7, 6, "c", "6", false);
         sop(&h, 7, 7, "d", "7", false);
         assert_int_equal(sop(&h, 7, 1, "k", "v1", true).status, TKV_EUNKNOWN);
-        /* A retry from a client never seen (or dropped) cannot be told. */
-        assert_int_equal(sop(&h, 99, 1, "z", "z", true).status, TKV_EUNKNOWN);
-        assert_null(lookup(&h, "z"));
-        /* Three clients at most: a fourth drops the least recent (7). */
+        /* A retry from a client never seen, while no session was dropped:
+         * its first attempt never happened here, so it is applied now. */
+        assert_int_equal(sop(&h, 99, 1, "z", "z", true).status, 0);
+        assert_non_null(lookup(&h, "z"));
+        /* Three clients at most (7 and 99 so far): the least recent (7) is
+         * dropped; then a retry of 7, or of any unknown client, cannot be
+         * told. */
         sop(&h, 8, 1, "e", "e", false);
         sop(&h, 9, 1, "f", "f", false);
-        sop(&h, 10, 1, "g", "g", false);
         assert_int_equal(dedup_sessions(h.fsm.dedup), 3);
         assert_int_equal(sop(&h, 7, 7, "d", "7", true).status, TKV_EUNKNOWN);
+        assert_int_equal(sop(&h, 123, 1, "y", "y", true).status, TKV_EUNKNOWN);
+        assert_null(lookup(&h, "y"));
+        sop(&h, 10, 1, "g", "g", false);
         assert_int_equal(sop(&h, 10, 1, "g", "g", true).status, 0);
         fsm_close(&h.fsm);
 }

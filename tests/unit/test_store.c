@@ -148,6 +148,39 @@ static void test_freeze_pins_old_entries(void **state)
         store_destroy(s);
 }
 
+/* The digest depends on the content, not on the history that built it. */
+static void test_digest(void **state)
+{
+        struct store *a, *b;
+        char k[16];
+        (void)state;
+        assert_int_equal(store_create(&a), 0);
+        assert_int_equal(store_create(&b), 0);
+        assert_true(store_digest(a) == store_digest(b));
+        for (int i = 0; i < 1000; i++) {
+                snprintf(k, sizeof k, "d%d", i);
+                assert_int_equal(put(a, k, "v", 7), 0);
+        }
+        for (int i = 999; i >= 0; i--) {
+                snprintf(k, sizeof k, "d%d", i);
+                assert_int_equal(put(b, k, "old", 3), 0);
+                assert_int_equal(put(b, k, "v", 7), 0); /* same final entry, create kept at 3 */
+        }
+        assert_true(store_digest(a) != store_digest(b)); /* create_index differs */
+        store_clear(b);
+        for (int i = 999; i >= 0; i--) {
+                snprintf(k, sizeof k, "d%d", i);
+                assert_int_equal(put(b, k, "v", 7), 0);
+        }
+        assert_true(store_digest(a) == store_digest(b));
+        assert_int_equal(put(b, "extra", "x", 8), 0);
+        assert_true(store_digest(a) != store_digest(b));
+        assert_true(del(b, "extra"));
+        assert_true(store_digest(a) == store_digest(b));
+        store_destroy(a);
+        store_destroy(b);
+}
+
 static void test_out_of_memory_leaves_table_unchanged(void **state)
 {
         struct store *s;
@@ -170,6 +203,7 @@ int main(void)
             cmocka_unit_test(test_binary_keys),
             cmocka_unit_test(test_grow_and_shrink),
             cmocka_unit_test(test_freeze_pins_old_entries),
+            cmocka_unit_test(test_digest),
             cmocka_unit_test(test_out_of_memory_leaves_table_unchanged),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

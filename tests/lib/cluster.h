@@ -1,0 +1,62 @@
+/* A local tunekv cluster of real tunekvd processes for integration tests:
+ * one config file listing every node (fresh loopback ports), started,
+ * killed, paused and restarted one node at a time. */
+#ifndef TKV_TEST_CLUSTER_H
+#define TKV_TEST_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "tunekv.h"
+
+#define CLUSTER_NODES_MAX 8
+
+struct cluster {
+        char dir[512];
+        char conf[600];
+        unsigned n;
+        struct daemon nodes[CLUSTER_NODES_MAX]; /* nodes[i] has id i + 1 */
+        char endpoints[CLUSTER_NODES_MAX * 24];
+        const char *extra[DAEMON_ARGS_MAX]; /* flags for every node */
+};
+
+/* Write the config for n nodes, P partitions, R replicas (0 = default)
+ * under dir, and start every node; extra flags (NULL-terminated, may be
+ * NULL) go to every node. 0, or -1 if a node did not become ready. */
+int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
+                  unsigned replicas, const char *const *extra);
+
+/* Start node id (1-based) again, waiting for it to report ready. */
+int cluster_restart(struct cluster *c, unsigned id);
+
+/* kill(2) node id; with wait, reap it (SIGKILL/SIGTERM). */
+int cluster_signal(struct cluster *c, unsigned id, int sig, bool wait);
+
+/* Stop every running node: SIGTERM, and check each exits 0 (returns the
+ * number that did not). */
+int cluster_stop(struct cluster *c);
+
+/* SIGKILL whatever still runs (test teardown after a failure). */
+void cluster_kill_all(struct cluster *c);
+
+/* A client for the whole cluster, or for one node only (id 0: all). */
+struct tkv_client *cluster_client(struct cluster *c, unsigned id);
+
+/* STATUS of node id through a client of that node alone; fills out (release
+ * with tkv_result_release). TKV_OK or the error. */
+int cluster_status(struct cluster *c, unsigned id, struct tkv_result *out);
+
+/* Partition p as node id sees it, or NULL (out must stay alive). */
+const struct tkv_partition_status *cluster_partition(const struct tkv_result *status, uint32_t p);
+
+/* Wait (up to timeout_ms, polling STATUS every 50 ms: there is no event to
+ * await for a remote replica catching up) until every running node hosting
+ * partition p reports the same applied index and digest, and a leader is
+ * known. Returns true when that happened. */
+bool cluster_wait_converged(struct cluster *c, uint32_t p, int timeout_ms);
+
+/* Leader of partition p as node id reports it (0: none). */
+uint32_t cluster_leader(struct cluster *c, unsigned id, uint32_t p);
+
+#endif
