@@ -330,7 +330,7 @@ TKV_API size_t tkv_pending(const struct tkv_client *c);
  * (an epoll descriptor over every connection and a timer), and becomes
  * readable when any connection has work or a retry or deadline is due; then
  * call tkv_poll(c, 0). Do not read from or close it. */
-TKV_API int tkv_fd(const struct tkv_client *c);
+TKV_API int tkv_fd(struct tkv_client *c);
 
 #ifdef __cplusplus
 }

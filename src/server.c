@@ -30,7 +30,8 @@
 #include "log.h"
 #include "rpc.h"
 
-#define SERVER_LAG_PERIOD_MS 100
+#define SERVER_LAG_PERIOD_MS   100
+#define SERVER_HOUSEKEEPING_MS 10
 
 static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
@@ -417,10 +418,16 @@ static void server_flush(struct server *s)
 {
         uint64_t now = uv_now(s->loop);
 
+        /* Leadership housekeeping needs no per-iteration precision: every
+         * SERVER_HOUSEKEEPING_MS is plenty, and keeps the request path short. */
+        bool housekeeping = s->state == SERVER_SERVING && now >= s->housekeeping_ms;
+        if (housekeeping) {
+                s->housekeeping_ms = now + SERVER_HOUSEKEEPING_MS;
+        }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 if (s->hosted[p] && s->groups[p].raft != NULL) {
                         group_flush(&s->groups[p], now);
-                        if (s->state == SERVER_SERVING) {
+                        if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);
                         }

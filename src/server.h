@@ -64,8 +64,9 @@ struct server {
         uv_signal_t sigint;
         uint64_t started_ms;
         uint64_t drain_start_ms;
-        int ready_fd;     /* -1 once readiness was reported */
-        uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
+        uint64_t housekeeping_ms; /* next leader balancing / watching pass */
+        int ready_fd;             /* -1 once readiness was reported */
+        uint8_t *scratch;         /* value (de)compression, value_bytes_max bytes */
         size_t scratch_bytes;
         uint64_t conn_serial;
         unsigned handles_open; /* our own handles still to close at the end */

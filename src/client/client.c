@@ -101,6 +101,7 @@
 #define CLIENT_CONNECT_MS_DEFAULT 2000u
 #define CLIENT_INFLIGHT_DEFAULT   1024u
 #define CLIENT_INFLIGHT_MAX       (1u << 20)
+#define CLIENT_IDLE_CHECK_MS      1000       /* see client_send_peer */
 #define CLIENT_PENDING_MAX        (1u << 20) /* user requests queued or in flight */
 #define CLIENT_GRACE_MS           500u
 #define CLIENT_REFRESH_MS         100  /* at most one map fetch started per this */
@@ -131,6 +132,7 @@ struct client_peer {
         uint32_t node_id;  /* 0 until a map or an answer names it */
         bool endpoint;     /* from the caller's endpoint list */
         int64_t failed_ms; /* last failed connect; 0: none */
+        int64_t heard_ms;  /* last answer read; 0: none */
         struct link link;
         struct queue queued;   /* routed here, not on the link yet */
         struct queue inflight; /* on the link, in sending order */
@@ -214,6 +216,7 @@ struct tkv_client {
         int epfd;                 /* epoll over the links and the timer */
         int timerfd;              /* armed at the heap's first wake_ms */
         int64_t timer_ms;         /* what the timer is armed at; 0: disarmed */
+        bool fd_exported;         /* tkv_fd() was called: keep the timer armed */
         uint64_t completions;     /* user callbacks run since creation */
         uint64_t unknown_answers; /* answers for ids not in flight */
         int dispatching;          /* >0 while a callback runs */
@@ -1341,12 +1344,30 @@ static void client_peer_flush(struct tkv_client *c, struct client_peer *p)
         }
 }
 
+/* Does any request queued for p lack retries (STATUS, CLUSTER_INFO)? */
+static bool client_queued_unretried(const struct client_peer *p)
+{
+        const struct queue *q;
+        QUEUE_FOREACH(q, &p->queued)
+        {
+                const struct client_req *r = QUEUE_DATA(q, struct client_req, q);
+                if (r->kind == CLIENT_STATUS || r->kind == CLIENT_INFO) {
+                        return true;
+                }
+        }
+        return false;
+}
+
 /* Connect p if needed, put its queued requests on the link, write. */
 static void client_send_peer(struct tkv_client *c, struct client_peer *p)
 {
-        /* A server may close a connection that sat idle; find out before a
-         * write goes into it and comes back OUTCOME_UNKNOWN. */
+        /* A server may close a connection that sat idle (a restart); find
+         * out before a request goes into it. Reads and writes are retried
+         * if it was closed, so a link that answered within the last second
+         * is trusted for them (two syscalls fewer per request at one in
+         * flight); STATUS and CLUSTER_INFO are not retried: always check. */
         if (link_is_open(&p->link) && p->n_inflight == 0 && !link_wants_write(&p->link) &&
+            (client_now_ms() - p->heard_ms > CLIENT_IDLE_CHECK_MS || client_queued_unretried(p)) &&
             link_check_idle(&p->link) != 0) {
                 client_peer_break(c, p, TKV_CONNECTION_CLOSED, p->link.errmsg, true);
         }
@@ -1513,6 +1534,7 @@ static void client_dispatch(struct tkv_client *c, struct client_peer *p)
                 }
                 rv = codec_decode_response(body, len, client_on_response, c);
                 link_frame_done(&p->link, len);
+                p->heard_ms = client_now_ms();
                 if (rv == TKV_NO_MEMORY) {
                         client_peer_break(c, p, TKV_NO_MEMORY, "out of memory decoding an answer",
                                           false);
@@ -1648,6 +1670,11 @@ static void client_timer_arm(struct tkv_client *c, bool sendable)
         int64_t want_ms = c->heap_len > 0 ? c->heap[0]->wake_ms : 0;
         struct itimerspec its;
 
+        /* The timer only wakes programs that wait on tkv_fd() themselves;
+         * tkv_poll computes its own timeouts. */
+        if (!c->fd_exported) {
+                return;
+        }
         if (sendable) {
                 want_ms = client_now_ms();
         }
@@ -1717,12 +1744,16 @@ size_t tkv_pending(const struct tkv_client *c)
         return c != NULL ? c->n_pending : 0;
 }
 
-int tkv_fd(const struct tkv_client *c)
+int tkv_fd(struct tkv_client *c)
 {
         unsigned i;
 
         if (c == NULL) {
                 return -1;
+        }
+        if (!c->fd_exported) {
+                c->fd_exported = true;
+                client_timer_arm(c, client_sendable(c));
         }
         if (c->n_pending + c->n_internal > 0) {
                 return c->epfd;
