@@ -8,7 +8,8 @@
 
 static size_t command_payload_bytes(const struct command *c)
 {
-        return COMMAND_HEADER_BYTES + (size_t)c->key_len + (size_t)c->value_len;
+        return COMMAND_HEADER_BYTES + (size_t)c->key_len + (size_t)c->value_len +
+               (size_t)c->deps_len;
 }
 
 size_t command_encoded_bytes(const struct command *c)
@@ -31,6 +32,7 @@ void command_encode(const struct command *c, uint8_t *out)
         put_le32(out + 16, c->key_len);
         put_le32(out + 20, c->value_len);
         put_le32(out + 24, c->value_raw_len);
+        put_le32(out + 28, c->deps_len);
         put_le64(out + 32, c->expected_version);
         put_le64(out + 40, c->client_id);
         put_le64(out + 48, c->seq);
@@ -38,6 +40,10 @@ void command_encode(const struct command *c, uint8_t *out)
         memcpy(out + COMMAND_HEADER_BYTES, c->key, c->key_len);
         if (c->value_len > 0) {
                 memcpy(out + COMMAND_HEADER_BYTES + c->key_len, c->value, c->value_len);
+        }
+        if (c->deps_len > 0) {
+                memcpy(out + COMMAND_HEADER_BYTES + c->key_len + c->value_len, c->deps,
+                       c->deps_len);
         }
         memset(out + payload, 0, total - payload);
 }
@@ -80,6 +86,7 @@ int command_decode(const void *data, size_t len, struct command *c)
         c->key_len = get_le32(p + 16);
         c->value_len = get_le32(p + 20);
         c->value_raw_len = get_le32(p + 24);
+        c->deps_len = get_le32(p + 28);
         c->expected_version = get_le64(p + 32);
         c->client_id = get_le64(p + 40);
         c->seq = get_le64(p + 48);
@@ -88,12 +95,13 @@ int command_decode(const void *data, size_t len, struct command *c)
         if (c->type < COMMAND_PUT || c->type > COMMAND_CAS) {
                 return TKV_EINVAL;
         }
-        if ((c->flags & ~(COMMAND_F_LZ4 | COMMAND_F_RETRY)) != 0) {
+        if ((c->flags & ~(COMMAND_F_LZ4 | COMMAND_F_RETRY | COMMAND_F_ACK_ALL)) != 0) {
                 return TKV_EINVAL;
         }
         /* 64-bit sums: key_len and value_len are untrusted 32-bit values. */
-        if ((uint64_t)payload != (uint64_t)COMMAND_HEADER_BYTES + c->key_len + c->value_len ||
-            payload > len || len - payload >= 8) {
+        if ((uint64_t)payload !=
+                (uint64_t)COMMAND_HEADER_BYTES + c->key_len + c->value_len + c->deps_len ||
+            c->deps_len > UINT16_MAX || payload > len || len - payload >= 8) {
                 return TKV_ECORRUPT;
         }
         if (c->type == COMMAND_DELETE && c->value_len != 0) {
@@ -107,5 +115,6 @@ int command_decode(const void *data, size_t len, struct command *c)
         }
         c->key = p + COMMAND_HEADER_BYTES;
         c->value = c->value_len > 0 ? c->key + c->key_len : NULL;
+        c->deps = c->deps_len > 0 ? c->key + c->key_len + c->value_len : NULL;
         return 0;
 }

@@ -2,8 +2,8 @@
  * proposes. The encoding is versioned and deterministic, so every replica
  * applies the same bytes the same way.
  *
- * Layout (little-endian), 64-byte header then key then value, zero-padded
- * to a multiple of 8 bytes: raft 0.15 corrupts its segments on entries
+ * Layout (little-endian), 64-byte header then key, value and causal
+ * dependencies, zero-padded to a multiple of 8 bytes: raft 0.15 corrupts its segments on entries
  * whose length is not a multiple of 8 (RAFT-NOTES B1), so the true length
  * is stored in the header and command_decode() refuses any other length.
  *
@@ -17,17 +17,19 @@
  *    16   4  key_len
  *    20   4  value_len (bytes stored; compressed when COMMAND_F_LZ4)
  *    24   4  value_raw_len (bytes after decompression)
- *    28   4  reserved, 0
+ *    28   4  deps_len: bytes of the writer's causal dependencies (encoded
+ *            session entries, session.h), stored with the value
  *    32   8  expected_version (CAS)
  *    40   8  client_id (0 = none)
  *    48   8  seq
  *    56   8  payload_hash: xxh64 of type, expected_version, key and the
  *            value before compression (computed once, by the proposer), so
  *            a retry can be told from a different write with the same seq
- *    64      key bytes, value bytes, padding */
+ *    64      key bytes, value bytes, dependency bytes, padding */
 #ifndef TKV_COMMAND_H
 #define TKV_COMMAND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,8 +42,9 @@ enum command_type {
         COMMAND_CAS = 3,
 };
 
-#define COMMAND_F_LZ4   0x0001u /* value is an LZ4 block */
-#define COMMAND_F_RETRY 0x0002u /* the client sent this write before */
+#define COMMAND_F_LZ4     0x0001u /* value is an LZ4 block */
+#define COMMAND_F_RETRY   0x0002u /* the client sent this write before */
+#define COMMAND_F_ACK_ALL 0x0004u /* answered once every replica applied it */
 
 struct command {
         uint8_t type;              /* enum command_type */
@@ -56,6 +59,8 @@ struct command {
         uint64_t client_id;        /* idempotency: 0 = none */
         uint64_t seq;              /* idempotency sequence */
         uint64_t payload_hash;     /* see the layout above */
+        const uint8_t *deps;       /* borrowed; NULL when deps_len is 0 */
+        uint32_t deps_len;         /* bytes */
 };
 
 /* What applying a command did: the answer to the write. */
@@ -64,9 +69,11 @@ struct command_result {
                                      TKV_EUNKNOWN (forgotten retry) */
         uint64_t index;           /* index of the entry that did it: the write's version */
         uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
+        bool accepted_only;       /* LEADER_ACCEPTED: proposed, not applied yet */
 };
 
-/* Bytes command_encode() writes: header + key + value, rounded up to 8. */
+/* Bytes command_encode() writes: header + key + value + deps, rounded up
+ * to 8. */
 size_t command_encoded_bytes(const struct command *c);
 
 /* Encode c into out, which has command_encoded_bytes(c) bytes. */

@@ -22,6 +22,7 @@ enum config_type {
         CONFIG_ADDR,  /* "a.b.c.d:port" */
         CONFIG_PATH,  /* non-empty string, CONFIG_PATH_BYTES */
         CONFIG_NAME,  /* non-empty string, CONFIG_ADDR_BYTES */
+        CONFIG_TEXT,  /* string, may be empty, CONFIG_ADDR_BYTES */
 };
 
 struct config_option {
@@ -52,6 +53,8 @@ static const struct config_option config_options[] = {
         "directory for this node's Raft logs and snapshots"),
     OPT("cluster", cluster_name, CONFIG_NAME, 0, 0, "tunekv",
         "name shared by all nodes; peers from another cluster are refused"),
+    OPT("cluster", secret, CONFIG_TEXT, 0, 0, "",
+        "keys the MAC of session tokens; empty: derived from cluster_name (forgeable)"),
     OPT("cluster", partitions, CONFIG_UINT, 1, CONFIG_PARTITIONS_MAX, "8",
         "number of partitions (Raft groups) keys are hashed over"),
     OPT("cluster", replicas, CONFIG_UINT, 0, CONFIG_REPLICAS_MAX, "0",
@@ -66,6 +69,15 @@ static const struct config_option config_options[] = {
         "client connections per node; more are refused"),
     OPT("limits", conn_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "64MiB",
         "unsent answers per connection before it stops reading requests (bytes)"),
+    OPT("limits", token_bytes_max, CONFIG_BYTES, 64, 64 * 1024, "8KiB",
+        "largest session token a request may carry (bytes)"),
+    OPT("read", probe_interval_ms, CONFIG_UINT, 10, 60000, "100",
+        "how often a follower asks its leaders for their commit index (staleness bound)"),
+    OPT("read", forward_rate, CONFIG_UINT, 0, 1000000, "1000",
+        "per partition, reads per second a replica may forward to the leader when it cannot "
+        "meet their bound (on_unmet = FORWARD_LEADER)"),
+    OPT("read", forward_burst, CONFIG_UINT, 1, 1000000, "200",
+        "per partition, forwards to the leader allowed in a burst"),
     OPT("raft", election_timeout_ms, CONFIG_UINT, 50, 600000, "1000",
         "Raft election timeout (ms; randomized between 1x and 2x)"),
     OPT("raft", heartbeat_timeout_ms, CONFIG_UINT, 10, 60000, "100",
@@ -236,9 +248,10 @@ static int config_set(struct config *c, const struct config_option *o, const cha
                 break;
         case CONFIG_NAME:
         case CONFIG_PATH:
+        case CONFIG_TEXT:
                 break;
         }
-        if (value[0] == '\0') {
+        if (value[0] == '\0' && o->type != CONFIG_TEXT) {
                 err_msgf(errmsg, "must not be empty");
                 return TKV_EINVAL;
         }

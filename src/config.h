@@ -34,6 +34,7 @@ struct config {
 
         /* [cluster] */
         char cluster_name[CONFIG_ADDR_BYTES];
+        char secret[CONFIG_ADDR_BYTES]; /* keys token MACs; empty: derived from the name */
         unsigned partitions;
         unsigned replicas;                          /* 0 = min(3, number of nodes) until resolved */
         struct config_node nodes[CONFIG_NODES_MAX]; /* sorted by id after load */
@@ -46,6 +47,7 @@ struct config {
         unsigned inflight_per_conn_max;
         unsigned conns_max;
         uint64_t conn_output_bytes_max;
+        uint64_t token_bytes_max;
 
         /* [raft] */
         unsigned election_timeout_ms;
@@ -57,6 +59,11 @@ struct config {
         uint64_t segment_bytes;
         unsigned connect_retry_ms;
         unsigned connect_timeout_ms;
+
+        /* [read] */
+        unsigned probe_interval_ms;
+        unsigned forward_rate;
+        unsigned forward_burst;
 
         /* [server] */
         unsigned request_timeout_ms;

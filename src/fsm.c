@@ -11,11 +11,12 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
 {
         uint64_t hash = key_hash(c->key, c->key_len);
         const struct store_entry *e;
+        struct store_value v = {c->value, c->value_len, c->value_raw_len, c->deps,
+                                (uint16_t)c->deps_len};
 
         switch (c->type) {
         case COMMAND_PUT:
-                res->status = store_put(f->store, hash, c->key, c->key_len, c->value, c->value_len,
-                                        c->value_raw_len, res->index);
+                res->status = store_put(f->store, hash, c->key, c->key_len, &v, res->index);
                 break;
         case COMMAND_DELETE:
                 res->status = store_delete(f->store, hash, c->key, c->key_len) ? 0 : TKV_ENOTFOUND;
@@ -27,8 +28,7 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
                         res->status = TKV_ECONDITION;
                         break;
                 }
-                res->status = store_put(f->store, hash, c->key, c->key_len, c->value, c->value_len,
-                                        c->value_raw_len, res->index);
+                res->status = store_put(f->store, hash, c->key, c->key_len, &v, res->index);
                 break;
         default:
                 res->status = TKV_EINVAL;
@@ -84,6 +84,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                 LOGE((int)f->partition, "fsm: entry %llu undecodable (%s), skipped",
                      (unsigned long long)index, err_str(res.status));
                 c.proposal_id = 0;
+                c.flags = 0;
         } else if (c.client_id != 0) {
                 rv = fsm_apply_session(f, &c, &res);
         } else {
@@ -95,7 +96,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                 return rv;
         }
         f->applied_index = index;
-        f->hooks.applied(f->hooks.data, index, c.proposal_id, &res);
+        f->hooks.applied(f->hooks.data, index, c.proposal_id, c.flags, &res);
         return 0;
 }
 

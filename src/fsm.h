@@ -30,7 +30,7 @@ struct fsm_hooks {
         uint64_t (*index)(void *data);
         /* The command at index was applied (successfully or not); res is
          * its answer (for a deduplicated retry, the first attempt's). */
-        void (*applied)(void *data, uint64_t index, uint64_t proposal_id,
+        void (*applied)(void *data, uint64_t index, uint64_t proposal_id, unsigned flags,
                         const struct command_result *res);
         /* The state was replaced by a snapshot reflecting applied_index. */
         void (*restored)(void *data, uint64_t applied_index);

@@ -50,6 +50,7 @@ struct group_proposal {
         struct raft_apply req; /* req.data = this */
         struct group *g;
         uint64_t first_index;
+        uint64_t proposed_ms; /* loop time of raft_apply */
         unsigned n;
 };
 
@@ -59,8 +60,18 @@ struct group_barrier {
         struct group *g;
         struct queue reads; /* struct group_read */
         struct queue link;  /* in g->barriers */
+        uint64_t proposed_ms;
         bool election;
 };
+
+/* An own-term entry proposed at proposed_ms applied: the leader was leader
+ * then, with a majority; its state is current as of that time (read.c). */
+static void group_freshen(struct group *g, uint64_t proposed_ms)
+{
+        if (proposed_ms > g->fresh_ms) {
+                g->fresh_ms = proposed_ms;
+        }
+}
 
 static void group_fail_waiting(struct group *g, int status);
 static void group_fail_reads(struct queue *reads, int status);
@@ -75,11 +86,14 @@ static uint64_t group_hook_index(void *data)
         return raft_last_applied(g->raft) + 1;
 }
 
-static void group_hook_applied(void *data, uint64_t index, uint64_t proposal_id,
+static void group_hook_applied(void *data, uint64_t index, uint64_t proposal_id, unsigned flags,
                                const struct command_result *res)
 {
         struct group *g = data;
 
+        if (g->params.applied_cb != NULL) {
+                g->params.applied_cb(g->params.applied_data, g, index, flags);
+        }
         while (!queue_empty(&g->writes_waiting)) {
                 struct group_write *w =
                     QUEUE_DATA(queue_head(&g->writes_waiting), struct group_write, link);
@@ -340,6 +354,9 @@ static void group_proposal_cb(struct raft_apply *req, int status, void *result)
         struct group *g = p->g;
 
         (void)result;
+        if (status == 0) {
+                group_freshen(g, p->proposed_ms);
+        }
         if (status != 0) {
                 /* LEADERSHIPLOST (or a failed disk write, RAFT-NOTES W2): all
                  * waiting writes share the fate of the term. */
@@ -406,6 +423,7 @@ static void group_submit_batch(struct group *g)
                 return;
         }
         p->first_index = p->req.index;
+        p->proposed_ms = g->now_ms;
         g->stats.proposals++;
         g->stats.writes_proposed += n;
         for (unsigned i = 0; !queue_empty(&batch); i++) {
@@ -413,6 +431,12 @@ static void group_submit_batch(struct group *g)
                 queue_remove(&w->link);
                 w->index = p->first_index + i;
                 w->buf.base = NULL; /* raft's now */
+                if (w->accept_only) {
+                        /* LEADER_ACCEPTED: the answer needs no commit. */
+                        struct command_result res = {0, w->index, 0, true};
+                        w->cb(w, 0, &res);
+                        continue;
+                }
                 queue_push_tail(&g->writes_waiting, &w->link);
         }
 }
@@ -467,6 +491,9 @@ static void group_barrier_cb(struct raft_barrier *req, int status)
 
         queue_remove(&b->link);
         g->n_barriers--;
+        if (status == 0) {
+                group_freshen(g, b->proposed_ms);
+        }
         if (status == 0 && b->election && g->term == g->raft->current_term) {
                 g->ready = true;
                 LOGI((int)g->partition, "group: leader ready (election barrier applied), term %llu",
@@ -498,6 +525,7 @@ static int group_submit_barrier(struct group *g, bool election)
         }
         b->g = g;
         b->election = election;
+        b->proposed_ms = g->now_ms;
         b->req.data = b;
         queue_init(&b->reads);
         rv = raft_barrier(g->raft, &b->req, group_barrier_cb);
@@ -535,10 +563,19 @@ static void group_observe(struct group *g)
                      (unsigned long long)term);
                 g->stats.elections_won++;
                 g->ready = false;
+                g->fresh_ms = 0;
                 g->election_barrier_needed = true;
         }
         g->role = role;
         g->term = term;
+}
+
+void group_nudge(struct group *g)
+{
+        if (g->raft != NULL && !g->stopping && g->ready && group_is_leader(g) &&
+            g->n_barriers < g->params.barriers_inflight_max) {
+                (void)group_submit_barrier(g, false);
+        }
 }
 
 void group_flush(struct group *g, uint64_t now_ms)
@@ -548,6 +585,7 @@ void group_flush(struct group *g, uint64_t now_ms)
         if (g->raft == NULL) {
                 return;
         }
+        g->now_ms = now_ms;
         if (g->stopping) {
                 if (g->raft_open) {
                         group_stop_progress(g, now_ms);

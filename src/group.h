@@ -38,7 +38,12 @@ struct group_write {
         uint64_t index; /* Raft index once proposed */
         group_write_cb cb;
         struct group *g;
+        bool accept_only; /* LEADER_ACCEPTED: answered once raft_apply took it */
 };
+
+/* A command was applied on this replica (any role); flags are its
+ * COMMAND_F_* bits. */
+typedef void (*group_applied_cb)(void *data, struct group *g, uint64_t index, unsigned flags);
 
 /* A linearizable read waiting for its fence; embedded in the caller's request. */
 struct group_read {
@@ -60,6 +65,8 @@ struct group_params {
         unsigned drain_timeout_ms; /* B2: longest wait for the log to reach disk */
         unsigned session_window;   /* client sessions (dedup.h) */
         unsigned sessions_max;
+        group_applied_cb applied_cb; /* may be NULL */
+        void *applied_data;
 };
 
 struct group_stats {
@@ -87,9 +94,11 @@ struct group {
         char dir[1024];
 
         /* What group_observe() last saw. */
-        int role;      /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
-        uint64_t term; /* current term */
-        bool ready;    /* leader whose election barrier of this term applied */
+        int role;          /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+        uint64_t term;     /* current term */
+        bool ready;        /* leader whose election barrier of this term applied */
+        uint64_t fresh_ms; /* leader: proposal time of its newest own-term entry applied */
+        uint64_t now_ms;   /* loop time at the last group_flush */
         bool election_barrier_needed;
 
         struct queue writes_pending; /* not yet proposed (this iteration) */
@@ -141,6 +150,11 @@ void group_stop(struct group *g, group_stop_cb cb);
  * Errors (no callback): TKV_ENOTLEADER, TKV_ESHUTDOWN, TKV_ENOMEM. On
  * success cb fires exactly once, unless group_write_abandon() is called. */
 int group_propose(struct group *g, struct group_write *w, struct command *cmd, group_write_cb cb);
+
+/* Submit a barrier now, with any reads queued: followers learn the new
+ * commit index with it (ALL_REPLICAS writes), and the leader's fresh_ms
+ * moves to now once it applies. No-op unless leader. */
+void group_nudge(struct group *g);
 
 /* Forget w: its callback will not fire. Returns true if w had already been
  * handed to raft (its outcome is then unknown). */

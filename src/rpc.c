@@ -23,6 +23,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_STATUS, "STATUS", rpc_admin_status, false, false},
     {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false, false},
     {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false},
+    {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_read_probe_answer, false, false},
 };
 
 /* protobuf-c allocations go through tkv_malloc too (fault injection). */
@@ -131,6 +132,21 @@ static void rpc_call_free(struct call *c)
         c->conn->inflight--;
         conn_unref(c->conn);
         tkv_free(c);
+}
+
+uint64_t rpc_give_up_ms(const struct call *c, uint64_t now_ms)
+{
+        uint64_t left = c->deadline.at_ms > now_ms ? c->deadline.at_ms - now_ms : 0;
+        uint64_t margin = left / 8 < RPC_ANSWER_MARGIN_MS ? left / 8 : RPC_ANSWER_MARGIN_MS;
+        return now_ms + left - margin;
+}
+
+void rpc_deadline_move(struct call *c, uint64_t at_ms)
+{
+        /* Removing first leaves room in the heap: adding back cannot fail. */
+        server_deadline_remove(c->server, &c->deadline);
+        c->deadline.at_ms = at_ms;
+        (void)server_deadline_add(c->server, &c->deadline);
 }
 
 void rpc_answer(struct call *c, Tunekv__V1__Response *resp)
@@ -265,8 +281,7 @@ out:
         tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
 }
 
-/* Abandon the call behind d and answer it: OUTCOME_UNKNOWN if its write had
- * reached Raft, otherwise tkv_err. */
+/* Stop waiting: detach c from whatever holds it. */
 bool rpc_call_abandon(struct call *c)
 {
         enum call_stage stage = c->stage;
@@ -279,15 +294,35 @@ bool rpc_call_abandon(struct call *c)
                 return group_write_abandon(&c->op.write);
         case CALL_FORWARDED:
                 return peer_forget(&c->op.fwd) && c->method->is_write;
+        case CALL_WAIT:
+                read_wait_abandon(&c->op.wait);
+                return false;
+        case CALL_ACK_ALL:
+                queue_remove(&c->op.ack_all);
+                return true; /* applied, in fact */
         case CALL_NEW:
         default:
                 return false;
         }
 }
 
+/* Abandon the call behind d and answer it: OUTCOME_UNKNOWN if its write had
+ * reached Raft, otherwise tkv_err. Two stages end otherwise: a read waiting
+ * for its bound follows its on_unmet (rpc_read.c), and a write waiting for
+ * every replica is answered with the acknowledgement it has (COMMITTED). */
 static void rpc_abandon(struct deadline *d, int tkv_err, const char *why)
 {
         struct call *c = QUEUE_DATA(d, struct call, deadline);
+
+        if (c->stage == CALL_WAIT && tkv_err == TKV_ETIMEDOUT) {
+                rpc_read_expired(c);
+                return;
+        }
+        if (c->stage == CALL_ACK_ALL) {
+                queue_remove(&c->op.ack_all);
+                rpc_kv_ack_all_done(c, false);
+                return;
+        }
         if (rpc_call_abandon(c)) {
                 rpc_answer_error(c, TKV_EUNKNOWN, "%s after the write was handed on", why);
         } else {

@@ -29,6 +29,19 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len);
 void rpc_forward_on_fail(struct peer_call *pc, bool sent);
 void rpc_forward_ping(struct peer *p, uint64_t now_ms);
 
+struct server;
+struct group;
+
+/* Reads and probes of hosted partition p (rpc_read.c), once per loop
+ * iteration: serve the waiting reads whose bound is now met, answer the
+ * ALL_REPLICAS writes a lost leadership left behind, send a probe when one
+ * is due. */
+void rpc_read_flush(struct server *s, uint32_t p, uint64_t now_ms);
+
+/* group_params.applied_cb (data: the server): an ALL_REPLICAS write applied
+ * on a follower makes it report to the leader at once. */
+void rpc_read_applied(void *data, struct group *g, uint64_t index, unsigned flags);
+
 /* The deadline d of a call expired: abandon its work and answer TIMEOUT (or
  * OUTCOME_UNKNOWN for a write that reached Raft). */
 void rpc_expire(struct deadline *d);

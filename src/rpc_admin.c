@@ -28,8 +28,37 @@ static Tunekv__V1__Role rpc_admin_role(int raft_role)
 struct rpc_admin_status_mem {
         Tunekv__V1__PartitionStatus *parts;
         Tunekv__V1__PartitionStatus **ptrs;
-        uint32_t *replicas; /* n_hosted * replicas ids */
+        uint32_t *replicas;                /* n_hosted * replicas ids */
+        Tunekv__V1__LevelCounters *levels; /* n_hosted * READ_LEVELS */
+        Tunekv__V1__LevelCounters **lptrs; /* n_hosted * READ_LEVELS */
 };
+
+/* Per level, the reads of p counted here (levels never asked are left out). */
+static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
+                                 Tunekv__V1__LevelCounters *lc, Tunekv__V1__LevelCounters **lp)
+{
+        const struct read_state *rs = server_read_state(s, p);
+        size_t n = 0;
+
+        for (unsigned level = 0; level < READ_LEVELS; level++) {
+                const struct read_counters *rc = &rs->counters[level];
+                if (rc->served + rc->stale_served + rc->waits + rc->fallbacks + rc->bound_unmet ==
+                    0) {
+                        continue;
+                }
+                tunekv__v1__level_counters__init(&lc[n]);
+                lc[n].level = (Tunekv__V1__Consistency)level;
+                lc[n].served = rc->served;
+                lc[n].stale_served = rc->stale_served;
+                lc[n].waits = rc->waits;
+                lc[n].fallbacks = rc->fallbacks;
+                lc[n].bound_unmet = rc->bound_unmet;
+                lp[n] = &lc[n];
+                n++;
+        }
+        ps->n_reads = n;
+        ps->reads = lp;
+}
 
 static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                      uint32_t *replicas)
@@ -37,6 +66,8 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         struct group *g = server_group(s, p);
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(s->cfg, p, ids);
+        struct read_replica r;
+        uint64_t lag;
 
         tunekv__v1__partition_status__init(ps);
         ps->partition = p;
@@ -53,6 +84,12 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->snapshots = g->fsm.snapshots;
         ps->restores = g->fsm.restores;
         ps->ready = g->ready && group_is_leader(g);
+        r = read_replica_of(g);
+        ps->staleness_ms = read_staleness_ms(server_read_state(s, p), &r, uv_now(s->loop));
+        lag = read_lag_entries(server_read_state(s, p), &r);
+        ps->lag_entries = lag;
+        ps->leader_commit_index =
+            group_is_leader(g) ? group_commit_index(g) : server_read_state(s, p)->leader_commit;
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
         }
@@ -75,7 +112,10 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         m.ptrs = tkv_calloc(s->n_hosted + 1, sizeof *m.ptrs);
         m.replicas =
             tkv_calloc((size_t)(s->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
-        if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL) {
+        m.levels = tkv_calloc((size_t)(s->n_hosted + 1) * READ_LEVELS, sizeof *m.levels);
+        m.lptrs = tkv_calloc((size_t)(s->n_hosted + 1) * READ_LEVELS, sizeof *m.lptrs);
+        if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL || m.levels == NULL ||
+            m.lptrs == NULL) {
                 rpc_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
                 goto out;
         }
@@ -84,6 +124,8 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
                         continue;
                 }
                 rpc_admin_fill_partition(s, p, &m.parts[k], &m.replicas[k * CONFIG_REPLICAS_MAX]);
+                rpc_admin_fill_reads(s, p, &m.parts[k], &m.levels[k * READ_LEVELS],
+                                     &m.lptrs[k * READ_LEVELS]);
                 m.ptrs[k] = &m.parts[k];
                 k++;
         }
@@ -102,6 +144,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         limits.request_timeout_ms = cfg->request_timeout_ms;
         limits.request_timeout_max_ms = cfg->request_timeout_max_ms;
         limits.conn_output_bytes_max = cfg->conn_output_bytes_max;
+        limits.token_bytes_max = (uint32_t)cfg->token_bytes_max;
         st.limits = &limits;
         st.loop_lag_ms = s->loop_lag_ms;
         st.loop_lag_max_ms = s->loop_lag_max_ms;
@@ -113,6 +156,8 @@ out:
         tkv_free(m.parts);
         tkv_free(m.ptrs);
         tkv_free(m.replicas);
+        tkv_free(m.levels);
+        tkv_free(m.lptrs);
 }
 
 void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)

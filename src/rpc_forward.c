@@ -17,6 +17,7 @@
  * within one election timeout counts as unreachable when deciding between
  * NO_QUORUM and UNAVAILABLE, and lets a leader that lost its majority say
  * NO_QUORUM at once. */
+#include <stdint.h>
 #include <string.h>
 
 #include "conn.h"
@@ -87,7 +88,11 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
         struct peer *p = server_peer(s, node_id);
         Tunekv__V1__Request fwd = *req;
         uint64_t now = uv_now(s->loop);
-        uint64_t left = c->deadline.at_ms > now ? c->deadline.at_ms - now : 1;
+        /* The other node gives up a little before we do, so that its own
+         * answer (BOUND_UNMET, TIMEOUT, ...) rather than ours reaches the
+         * client. */
+        uint64_t give_up = rpc_give_up_ms(c, now);
+        uint64_t left = give_up > now ? give_up - now : 1;
         uint8_t *space;
         size_t len;
 
@@ -112,6 +117,19 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
         s->stats.forwarded++;
 }
 
+/* Is pc one of the partitions' probe slots? Then *partition says whose. */
+static bool rpc_forward_is_probe(struct server *s, const struct peer_call *pc, uint32_t *partition)
+{
+        uintptr_t at = (uintptr_t)pc, first = (uintptr_t)s->probe_calls;
+
+        if (s->probe_calls == NULL || at < first ||
+            at >= first + (uintptr_t)s->n_partitions * sizeof *pc) {
+                return false;
+        }
+        *partition = (uint32_t)((at - first) / sizeof *pc);
+        return true;
+}
+
 static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
 {
         (void)resp;
@@ -124,6 +142,7 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
             tunekv__v1__response__unpack(&rpc_forward_allocator, len, frame);
         struct peer_call *pc;
         struct call *c;
+        uint32_t partition;
 
         if (resp == NULL) {
                 LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
@@ -132,9 +151,16 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
         pc = peer_take(p, resp->id);
         if (pc == &p->ping) {
                 rpc_forward_pong(p, resp);
+        } else if (pc != NULL && rpc_forward_is_probe(p->server, pc, &partition)) {
+                rpc_read_on_probe(p->server, partition, resp);
         } else if (pc != NULL) {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 c->stage = CALL_NEW;
+                if (c->rd.fallback && resp->body_case == TUNEKV__V1__RESPONSE__BODY_GET &&
+                    resp->get->receipt != NULL) {
+                        /* Served by the leader because this replica could not. */
+                        resp->get->receipt->fallback = true;
+                }
                 rpc_answer(c, resp); /* sets the client's id */
         }
         tunekv__v1__response__free_unpacked(resp, &rpc_forward_allocator);
@@ -144,9 +170,14 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
 {
         struct peer *p = pc->peer;
         struct call *c;
+        uint32_t partition;
 
         if (pc == &p->ping) {
                 p->ping_in_flight = false;
+                return;
+        }
+        if (rpc_forward_is_probe(p->server, pc, &partition)) {
+                rpc_read_probe_failed(p->server, partition);
                 return;
         }
         c = QUEUE_DATA(pc, struct call, op.fwd);

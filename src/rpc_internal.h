@@ -8,7 +8,9 @@
 #include "deadline.h"
 #include "group.h"
 #include "peer.h"
+#include "read.h"
 #include "rpc.h"
+#include "session.h"
 #include "tunekv.pb-c.h"
 
 struct server;
@@ -19,6 +21,21 @@ enum call_stage {
         CALL_READ,      /* op.read: a linearizable read waiting for its fence */
         CALL_WRITE,     /* op.write: handed to group_propose */
         CALL_FORWARDED, /* op.fwd: sent to another node */
+        CALL_WAIT,      /* op.wait: a read waiting for this replica to meet its bound */
+        CALL_ACK_ALL,   /* op.ack_all: an applied write waiting for every replica */
+};
+
+/* What a GET keeps while it waits (rpc_read.c). */
+struct call_read {
+        uint8_t level;    /* Tunekv__V1__Consistency asked */
+        uint8_t on_unmet; /* Tunekv__V1__OnUnmet */
+        bool strict;
+        bool causal;   /* merge the value's dependencies into the answer's token */
+        bool fallback; /* forwarded to the leader because the bound was not met here */
+        bool waited;   /* its wait for the bound is over */
+        uint32_t max_wait_ms;
+        uint64_t deadline_ms; /* the request's own deadline while a shorter wait runs */
+        struct read_bound bound;
 };
 
 /* A request in progress. Allocated by rpc_dispatch with room for the key,
@@ -36,7 +53,12 @@ struct call {
                 struct group_write write;
                 struct group_read read;
                 struct peer_call fwd;
+                struct read_wait wait;
+                struct queue ack_all;
         } op;
+        struct call_read rd;           /* GET */
+        struct command_result applied; /* ALL_REPLICAS write: its result, kept */
+        uint8_t ack;                   /* Tunekv__V1__Ack asked */
         uint64_t key_hash;
         uint32_t key_len;
         uint8_t key[]; /* GET: the key (key_len bytes) */
@@ -60,6 +82,19 @@ const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req);
 /* Key of a request (GET/PUT/DELETE/CAS), or NULL. */
 const ProtobufCBinaryData *rpc_request_key(const Tunekv__V1__Request *req);
 
+/* A waiting call (a forwarded request, a read waiting for its bound, a
+ * write waiting for every replica) gives up this long before its deadline,
+ * at most, so that its own answer rather than the client's timeout ends
+ * it. */
+#define RPC_ANSWER_MARGIN_MS 100
+
+/* When a waiting call should give up: its deadline less a margin of an
+ * eighth of the time left, at most RPC_ANSWER_MARGIN_MS. */
+uint64_t rpc_give_up_ms(const struct call *c, uint64_t now_ms);
+
+/* Move c's deadline to at_ms (its stage's timer: rpc_expire fires then). */
+void rpc_deadline_move(struct call *c, uint64_t at_ms);
+
 /* Send resp (its id and status are set here) and free c. */
 void rpc_answer(struct call *c, Tunekv__V1__Response *resp);
 
@@ -69,6 +104,42 @@ void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
 
 /* Wire status of a TKV_E* code. */
 Tunekv__V1__Status rpc_status_of(int tkv_err);
+
+/* rpc_kv.c: answer c's GET from the local store (partition group g):
+ * value, receipt (delivered level, staleness, fallback), token delta. */
+void rpc_kv_answer_read(struct call *c, Tunekv__V1__Consistency delivered, bool fallback);
+
+/* NOT_LEADER with the leader's hint. */
+void rpc_kv_answer_not_leader(struct call *c, const char *what);
+
+/* rpc_read.c: GET at any level but LINEARIZABLE. */
+void rpc_read_get(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_read.c: c's token (and min_index) for its partition: set
+ * c->rd.bound.required_index. A malformed, oversized or forged token is
+ * answered INVALID_ARGUMENT / TOO_LARGE: returns nonzero, c is gone. */
+int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o);
+
+/* rpc_read.c: c's bound is not met where it is (after any wait): follow
+ * its on_unmet. */
+void rpc_read_unmet(struct call *c);
+
+/* rpc_read.c: c's wait (CALL_WAIT) reached its deadline. */
+void rpc_read_expired(struct call *c);
+
+/* rpc_read.c: probes (read.c says why): the leader's handler, and the
+ * answer (or failure) on the follower. */
+void rpc_read_probe_answer(struct call *c, const Tunekv__V1__Request *req);
+void rpc_read_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp);
+void rpc_read_probe_failed(struct server *s, uint32_t p);
+
+/* rpc_kv.c: the writes of partition p waiting for every replica (ack =
+ * ALL_REPLICAS) that may be answered now. */
+void rpc_kv_ack_all_scan(struct server *s, uint32_t p);
+
+/* rpc_kv.c: answer an ALL_REPLICAS write whose wait is over (every replica
+ * applied it, or its deadline passed: then it reports COMMITTED). */
+void rpc_kv_ack_all_done(struct call *c, bool all);
 
 /* Handlers. */
 void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req);

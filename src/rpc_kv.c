@@ -9,14 +9,15 @@
  * is under way). A local leader that cannot reach a majority answers
  * NO_QUORUM at once instead of proposing into a log that cannot commit.
  *
- * GET (LINEARIZABLE, the only level served so far): wait for the group's
- * read fence (group_read_fence), then answer from the store.
- * Any other level, and any read option that only other levels use, is
- * refused with INVALID_ARGUMENT naming what is not implemented: a read is
- * never silently served with a guarantee other than the one asked.
+ * GET at LINEARIZABLE: wait for the group's read fence (group_read_fence),
+ * then answer from the store. Every other level: rpc_read.c. Every answer
+ * carries a receipt (what was delivered) and a token delta (session.h).
  *
- * Writes: validate, compress the value if that pays, encode the command,
- * propose it (group_propose), answer when it is applied. */
+ * Writes: validate, compress the value if that pays, take the writer's
+ * causal dependencies from its token, encode the command, propose it
+ * (group_propose), answer per `ack`: LEADER_ACCEPTED once raft took it,
+ * COMMITTED once it applied here, ALL_REPLICAS once every replica reported
+ * applying it (read.h; probes carry the reports). */
 #include <stdio.h>
 #include <string.h>
 
@@ -27,9 +28,6 @@
 #include "rpc_internal.h"
 #include "server.h"
 #include "value.h"
-
-static const char *const rpc_kv_level_names[] = {"LINEARIZABLE", "SEQUENTIAL",        "CAUSAL",
-                                                 "SESSION",      "BOUNDED_STALENESS", "EVENTUAL"};
 
 static struct call *rpc_kv_call_of_read(struct group_read *r)
 {
@@ -42,7 +40,7 @@ static struct call *rpc_kv_call_of_write(struct group_write *w)
 }
 
 /* NOT_LEADER with the leader's id and client address, when known. */
-static void rpc_kv_answer_not_leader(struct call *c, const char *what)
+void rpc_kv_answer_not_leader(struct call *c, const char *what)
 {
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
@@ -106,37 +104,6 @@ static bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req,
 /* ------------------------------------------------------------------------ */
 /* GET */
 
-/* Which read option is set that LINEARIZABLE does not serve yet, or NULL.
- * `strict` is accepted: a linearizable answer is never weaker than asked. */
-static const char *rpc_kv_unsupported_option(const Tunekv__V1__ReadOptions *o)
-{
-        if (o == NULL) {
-                return NULL;
-        }
-        if (o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {
-                return "level";
-        }
-        if (o->session_flags != 0) {
-                return "session_flags";
-        }
-        if (o->token.len != 0) {
-                return "token";
-        }
-        if (o->min_index != 0) {
-                return "min_index";
-        }
-        if (o->max_staleness_ms != 0 || o->max_lag_entries != 0) {
-                return "staleness bounds";
-        }
-        if (o->route != TUNEKV__V1__ROUTE__ROUTE_LEADER) {
-                return "route";
-        }
-        if (o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT || o->max_wait_ms != 0) {
-                return "on_unmet/max_wait_ms";
-        }
-        return NULL;
-}
-
 /* Fill gr with the entry's value; *tmp receives memory to free after the
  * answer is packed. */
 static int rpc_kv_fill_value(struct call *c, const struct store_entry *e,
@@ -171,35 +138,79 @@ static int rpc_kv_fill_value(struct call *c, const struct store_entry *e,
         return 0;
 }
 
-static void rpc_kv_read_ready(struct group_read *r, int status)
+static Tunekv__V1__Role rpc_kv_role(struct group *g)
 {
-        struct call *c = rpc_kv_call_of_read(r);
+        switch (group_role(g)) {
+        case RAFT_LEADER:
+                return TUNEKV__V1__ROLE__ROLE_LEADER;
+        case RAFT_FOLLOWER:
+                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        case RAFT_CANDIDATE:
+                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
+        default:
+                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
+        }
+}
+
+static void rpc_kv_fill_receipt(struct call *c, Tunekv__V1__Consistency delivered, bool fallback,
+                                Tunekv__V1__ReadReceipt *rc)
+{
+        struct server *s = c->server;
         struct group *g = c->group;
+        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_replica r = read_replica_of(g);
+        uint64_t lag = read_lag_entries(rs, &r);
+
+        rc->node_id = s->cfg->node_id;
+        rc->role = rpc_kv_role(g);
+        rc->term = group_term(g);
+        rc->applied_index = group_applied_index(g);
+        rc->level = delivered;
+        rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
+                               ? 0 /* fenced: current as of the read's arrival */
+                               : read_staleness_ms(rs, &r, uv_now(s->loop));
+        rc->lag_entries = lag;
+        rc->fallback = fallback;
+        rc->partition = c->partition;
+        rc->leader_known = group_leader_id(g) != 0;
+}
+
+/* The token delta of a read: what this replica showed (R at its applied
+ * index) and, for CAUSAL and SEQUENTIAL, the dependencies stored with the
+ * value. Signed entries in ents (the server's token scratch); returns the
+ * count. */
+static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
+                                  struct session_entry *ents)
+{
+        struct session_keys *keys = &c->server->keys;
+        unsigned n = 1, deps = 0;
+
+        ents[0].partition = c->partition;
+        ents[0].kind = SESSION_R;
+        ents[0].index = group_applied_index(c->group);
+        session_sign(keys, &ents[0]);
+        if (c->rd.causal && e != NULL && e->deps_len > 0 &&
+            session_parse(store_entry_deps(e), e->deps_len, e->deps_len, ents + 1,
+                          c->server->token_cap - 1, &deps) == 0) {
+                n += deps; /* verified when the write stored them */
+        }
+        return n;
+}
+
+void rpc_kv_answer_read(struct call *c, Tunekv__V1__Consistency delivered, bool fallback)
+{
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__GetResponse gr = TUNEKV__V1__GET_RESPONSE__INIT;
         Tunekv__V1__ReadReceipt rc = TUNEKV__V1__READ_RECEIPT__INIT;
         const struct store_entry *e;
         uint8_t *tmp = NULL;
+        unsigned n;
         int rv;
 
         c->stage = CALL_NEW;
-        if (status == TKV_ENOTLEADER) {
-                rpc_kv_answer_not_leader(c, "GET");
-                return;
-        }
-        if (status != 0) {
-                rpc_answer_error(c, status, "GET: %s", err_str(status));
-                return;
-        }
-        rc.node_id = c->server->cfg->node_id;
-        rc.role = TUNEKV__V1__ROLE__ROLE_LEADER;
-        rc.term = group_term(g);
-        rc.applied_index = group_applied_index(g);
-        rc.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
-        rc.staleness_ms = 0; /* fenced: current as of the read's arrival */
-        rc.partition = c->partition;
+        rpc_kv_fill_receipt(c, delivered, fallback, &rc);
         gr.receipt = &rc;
-        e = store_get(group_store(g), c->key_hash, c->key, c->key_len);
+        e = store_get(group_store(c->group), c->key_hash, c->key, c->key_len);
         if (e != NULL) {
                 rv = rpc_kv_fill_value(c, e, &gr, &tmp);
                 if (rv != 0) {
@@ -211,35 +222,65 @@ static void rpc_kv_read_ready(struct group_read *r, int status)
                 resp.status = TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
                 resp.message = "key not found";
         }
+        n = rpc_kv_read_token(c, e, c->server->token_ents);
+        session_encode(c->server->token_ents, n, c->server->token_bytes);
+        gr.token.data = c->server->token_bytes;
+        gr.token.len = session_encoded_bytes(n);
+        server_count_read(c->server, c->partition, c->rd.level,
+                          fallback && delivered != c->rd.level ? READ_COUNT_STALE
+                                                               : READ_COUNT_SERVED);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
         resp.get = &gr;
         rpc_answer(c, &resp);
         tkv_free(tmp);
 }
 
+static void rpc_kv_read_ready(struct group_read *r, int status)
+{
+        struct call *c = rpc_kv_call_of_read(r);
+
+        c->stage = CALL_NEW;
+        if (status == TKV_ENOTLEADER) {
+                rpc_kv_answer_not_leader(c, "GET");
+                return;
+        }
+        if (status != 0) {
+                rpc_answer_error(c, status, "GET: %s", err_str(status));
+                return;
+        }
+        if (group_applied_index(c->group) < c->rd.bound.required_index) {
+                /* min_index or a token beyond everything committed. */
+                rpc_read_expired(c);
+                return;
+        }
+        rpc_kv_answer_read(c, TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE, false);
+}
+
+/* LINEARIZABLE: any token is checked (a forged one is refused) but the
+ * fence already gives everything it could ask; route and staleness bounds
+ * are met by construction. */
 void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ReadOptions *o = req->get->options;
-        const char *unsupported = rpc_kv_unsupported_option(o);
         int rv;
 
-        if (unsupported != NULL) {
-                rpc_answer_error(c, TKV_EINVAL,
-                                 "GET: read option %s is not implemented yet (requested level %s); "
-                                 "only LINEARIZABLE reads with default options are served",
-                                 unsupported,
-                                 (unsigned)o->level < 6 ? rpc_kv_level_names[o->level] : "unknown");
+        if (o != NULL && o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {
+                rpc_read_get(c, req);
                 return;
         }
+        c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         if (!rpc_kv_route(c, req, &req->get->key)) {
                 return;
+        }
+        if (o != NULL && rpc_read_token_bound(c, o) != 0) {
+                return; /* answered */
         }
         rv = group_read_fence(c->group, &c->op.read, rpc_kv_read_ready);
         if (rv == 0) {
                 c->stage = CALL_READ;
         } else if (rv == TKV_ENOTLEADER) {
                 rpc_kv_answer_not_leader(c, "GET");
-        } else if (rv != 0) {
+        } else {
                 rpc_answer_error(c, rv, "GET: %s", err_str(rv));
         }
 }
@@ -247,31 +288,37 @@ void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
 /* ------------------------------------------------------------------------ */
 /* Writes */
 
-static void rpc_kv_write_done(struct group_write *w, int status, const struct command_result *res)
+static struct call *rpc_kv_call_of_ack_all(struct queue *q)
 {
-        struct call *c = rpc_kv_call_of_write(w);
+        return QUEUE_DATA(q, struct call, op.ack_all);
+}
+
+/* Answer a write that ran (res) with the acknowledgement it got. */
+static void rpc_kv_answer_write(struct call *c, const struct command_result *res,
+                                Tunekv__V1__Ack ack)
+{
+        struct server *s = c->server;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__WriteResponse wr = TUNEKV__V1__WRITE_RESPONSE__INIT;
+        struct session_entry *e = s->token_ents;
 
-        c->stage = CALL_NEW;
-        if (status == TKV_ENOTLEADER) {
-                rpc_kv_answer_not_leader(c, c->method->name);
-                return;
-        }
-        if (status != 0) {
-                rpc_answer_error(c, status, "%s: %s", c->method->name,
-                                 status == TKV_EUNKNOWN
-                                     ? "leadership changed before the write was acknowledged"
-                                     : err_str(status));
-                return;
-        }
         wr.index = res->index;
         wr.partition = c->partition;
-        wr.ack = TUNEKV__V1__ACK__ACK_COMMITTED;
-        wr.durable = true;
+        wr.ack = ack;
+        wr.durable = ack != TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
         resp.write = &wr;
         resp.status = rpc_status_of(res->status);
+        if (res->status == 0) {
+                /* The session wrote here, at index: read-your-writes. */
+                e->partition = c->partition;
+                e->kind = SESSION_W;
+                e->index = res->index;
+                session_sign(&s->keys, e);
+                session_encode(e, 1, s->token_bytes);
+                wr.token.data = s->token_bytes;
+                wr.token.len = session_encoded_bytes(1);
+        }
         if (res->status == TKV_ECONDITION) {
                 wr.current_version = res->current_version;
                 resp.message = "version differs from expected_version";
@@ -292,18 +339,110 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
         rpc_answer(c, &resp);
 }
 
-static const char *rpc_kv_unsupported_write_option(const Tunekv__V1__WriteOptions *o)
+void rpc_kv_ack_all_done(struct call *c, bool all)
 {
-        if (o == NULL) {
-                return NULL;
+        c->stage = CALL_NEW;
+        rpc_kv_answer_write(c, &c->applied,
+                            all ? TUNEKV__V1__ACK__ACK_ALL_REPLICAS
+                                : TUNEKV__V1__ACK__ACK_COMMITTED);
+}
+
+static bool rpc_kv_all_applied(struct server *s, uint32_t p, uint64_t index)
+{
+        return read_all_applied(&s->reads[p], s->cfg->node_id, group_applied_index(&s->groups[p]),
+                                index);
+}
+
+void rpc_kv_ack_all_scan(struct server *s, uint32_t p)
+{
+        struct read_state *rs = &s->reads[p];
+        struct queue *q;
+
+        for (q = queue_head(&rs->ack_alls); q != &rs->ack_alls;) {
+                struct call *c = rpc_kv_call_of_ack_all(q);
+                q = q->next;
+                if (rpc_kv_all_applied(s, p, c->applied.index)) {
+                        queue_remove(&c->op.ack_all);
+                        rpc_kv_ack_all_done(c, true);
+                }
         }
-        if (o->ack != TUNEKV__V1__ACK__ACK_COMMITTED) {
-                return "ack";
+}
+
+static void rpc_kv_write_done(struct group_write *w, int status, const struct command_result *res)
+{
+        struct call *c = rpc_kv_call_of_write(w);
+        struct server *s = c->server;
+
+        c->stage = CALL_NEW;
+        if (status == TKV_ENOTLEADER) {
+                rpc_kv_answer_not_leader(c, c->method->name);
+                return;
         }
-        if (o->token.len != 0) {
-                return "token";
+        if (status != 0) {
+                rpc_answer_error(c, status, "%s: %s", c->method->name,
+                                 status == TKV_EUNKNOWN
+                                     ? "leadership changed before the write was acknowledged"
+                                     : err_str(status));
+                return;
         }
-        return NULL;
+        if (res->accepted_only) {
+                rpc_kv_answer_write(c, res, TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED);
+                return;
+        }
+        if (c->ack != TUNEKV__V1__ACK__ACK_ALL_REPLICAS || res->status != 0) {
+                rpc_kv_answer_write(c, res, TUNEKV__V1__ACK__ACK_COMMITTED);
+                return;
+        }
+        if (rpc_kv_all_applied(s, c->partition, res->index)) {
+                rpc_kv_answer_write(c, res, TUNEKV__V1__ACK__ACK_ALL_REPLICAS);
+                return;
+        }
+        /* Followers report what they applied in their probes (they probe at
+         * once when they apply an ALL_REPLICAS entry); a barrier tells them
+         * the new commit index without waiting for a heartbeat. */
+        c->applied = *res;
+        c->stage = CALL_ACK_ALL;
+        queue_push_tail(&s->reads[c->partition].ack_alls, &c->op.ack_all);
+        rpc_deadline_move(c, rpc_give_up_ms(c, uv_now(s->loop)));
+        group_nudge(c->group);
+}
+
+/* The writer's token becomes the write's causal dependencies: every entry
+ * checked, one per other partition kept (the highest index). Returns 0, or
+ * nonzero once c is answered. */
+static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, struct command *cmd)
+{
+        struct server *s = c->server;
+        unsigned n = 0;
+        int rv;
+
+        if (o == NULL || o->token.len == 0) {
+                return 0;
+        }
+        rv = session_parse(o->token.data, o->token.len, s->cfg->token_bytes_max, s->token_ents,
+                           s->token_cap, &n);
+        if (rv == TKV_ETOOBIG) {
+                rpc_answer_error(c, rv, "%s: token of %zu bytes exceeds token_bytes_max %llu",
+                                 c->method->name, o->token.len,
+                                 (unsigned long long)s->cfg->token_bytes_max);
+                return rv;
+        }
+        if (rv == 0) {
+                rv = session_verify_all(&s->keys, s->token_ents, n);
+        }
+        if (rv != 0) {
+                rpc_answer_error(c, TKV_EINVAL,
+                                 "%s: token is malformed, forged or from another cluster",
+                                 c->method->name);
+                return rv;
+        }
+        n = session_reduce_deps(s->token_ents, n, c->partition);
+        if (n > 0) {
+                session_encode(s->token_ents, n, s->token_bytes);
+                cmd->deps = s->token_bytes;
+                cmd->deps_len = (uint32_t)session_encoded_bytes(n);
+        }
+        return 0;
 }
 
 /* Compress value into the server's scratch buffer when it pays. */
@@ -328,13 +467,12 @@ static void rpc_kv_maybe_compress(struct call *c, struct command *cmd)
 static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct command *cmd,
                          const ProtobufCBinaryData *key, const Tunekv__V1__WriteOptions *opts)
 {
-        const char *unsupported = rpc_kv_unsupported_write_option(opts);
         uint64_t value_max = c->server->cfg->value_bytes_max;
         int rv;
 
-        if (unsupported != NULL) {
-                rpc_answer_error(c, TKV_EINVAL, "%s: write option %s is not implemented yet",
-                                 c->method->name, unsupported);
+        if (opts != NULL && (unsigned)opts->ack > TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED) {
+                rpc_answer_error(c, TKV_EINVAL, "%s: unknown ack %d", c->method->name,
+                                 (int)opts->ack);
                 return;
         }
         if (opts != NULL && (opts->client_id == 0) != (opts->seq == 0)) {
@@ -348,8 +486,14 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
                                  c->method->name, cmd->value_len, (unsigned long long)value_max);
                 return;
         }
-        if (!rpc_kv_route(c, req, key)) {
+        if (!rpc_kv_route(c, req, key) || rpc_kv_write_deps(c, opts, cmd) != 0) {
                 return;
+        }
+        if (opts != NULL) {
+                c->ack = (uint8_t)opts->ack;
+                c->op.write.accept_only = opts->ack == TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
+                cmd->flags |=
+                    opts->ack == TUNEKV__V1__ACK__ACK_ALL_REPLICAS ? COMMAND_F_ACK_ALL : 0;
         }
         cmd->key = key->data;
         cmd->key_len = (uint32_t)key->len;

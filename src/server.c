@@ -128,6 +128,38 @@ struct peer *server_peer(struct server *s, unsigned node_id)
         return &s->peers[i];
 }
 
+struct read_state *server_read_state(struct server *s, uint32_t p)
+{
+        return &s->reads[p];
+}
+
+void server_count_read(struct server *s, uint32_t p, unsigned level, enum server_read_count what)
+{
+        struct read_counters *rc;
+
+        if (level >= READ_LEVELS) {
+                return;
+        }
+        rc = &s->reads[p].counters[level];
+        switch (what) {
+        case READ_COUNT_SERVED:
+                rc->served++;
+                break;
+        case READ_COUNT_STALE:
+                rc->stale_served++;
+                break;
+        case READ_COUNT_WAIT:
+                rc->waits++;
+                break;
+        case READ_COUNT_FALLBACK:
+                rc->fallbacks++;
+                break;
+        case READ_COUNT_BOUND_UNMET:
+                rc->bound_unmet++;
+                break;
+        }
+}
+
 struct group *server_group(struct server *s, uint32_t p)
 {
         if (p >= s->n_partitions || !s->hosted[p] || s->groups[p].raft == NULL) {
@@ -213,6 +245,8 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->drain_timeout_ms = cfg->shutdown_timeout_ms;
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
+        gp->applied_cb = rpc_read_applied;
+        gp->applied_data = s;
 }
 
 static int server_open_group(struct server *s, uint32_t p)
@@ -427,6 +461,7 @@ static void server_flush(struct server *s)
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 if (s->hosted[p] && s->groups[p].raft != NULL) {
                         group_flush(&s->groups[p], now);
+                        rpc_read_flush(s, p, now);
                         if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);
@@ -551,6 +586,35 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
                         }
                 }
         }
+        s->reads = tkv_calloc(s->n_partitions, sizeof *s->reads);
+        s->probe_calls = tkv_calloc(s->n_partitions, sizeof *s->probe_calls);
+        /* Room for the largest token a request may carry, and for a read's
+         * answer: its entry plus one dependency per partition. */
+        s->token_cap =
+            (unsigned)((cfg->token_bytes_max - SESSION_HEADER_BYTES) / SESSION_ENTRY_BYTES);
+        if (s->token_cap < s->n_partitions + 1) {
+                s->token_cap = s->n_partitions + 1;
+        }
+        s->token_ents = tkv_calloc(s->token_cap, sizeof *s->token_ents);
+        s->token_bytes = tkv_malloc(session_encoded_bytes(s->token_cap));
+        if (s->reads == NULL || s->probe_calls == NULL || s->token_ents == NULL ||
+            s->token_bytes == NULL) {
+                err_msgf(s->errmsg, "out of memory");
+                return TKV_ENOMEM;
+        }
+        for (uint32_t p = 0; p < s->n_partitions; p++) {
+                unsigned n = config_replicas_of(cfg, p, ids);
+                read_state_init(&s->reads[p], p, ids, n, cfg->forward_burst,
+                                2 * (uint64_t)cfg->probe_interval_ms);
+        }
+        if (session_keys_init(&s->keys, cfg->secret, cfg->cluster_name) != 0) {
+                err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
+                return TKV_EIO;
+        }
+        if (cfg->secret[0] == '\0') {
+                LOGW(-1, "server: [cluster] secret is empty: session tokens are keyed by the "
+                         "cluster name, so anyone who knows it can forge them");
+        }
         s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
         if (s->peers == NULL) {
                 err_msgf(s->errmsg, "out of memory");
@@ -654,6 +718,15 @@ void server_close(struct server *s)
         }
         tkv_free(s->peers);
         s->peers = NULL;
+        session_keys_close(&s->keys);
+        tkv_free(s->reads);
+        tkv_free(s->probe_calls);
+        tkv_free(s->token_ents);
+        tkv_free(s->token_bytes);
+        s->reads = NULL;
+        s->probe_calls = NULL;
+        s->token_ents = NULL;
+        s->token_bytes = NULL;
         deadline_heap_close(&s->deadlines);
         tkv_free(s->groups);
         tkv_free(s->hosted);

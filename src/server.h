@@ -11,6 +11,8 @@
 #include "group.h"
 #include "peer.h"
 #include "queue.h"
+#include "read.h"
+#include "session.h"
 #include "transport.h"
 
 struct conn;
@@ -31,6 +33,15 @@ struct server_stats {
         uint64_t frames_too_large;
         uint64_t frames_undecodable;
         uint64_t forwarded; /* requests handed to another node */
+};
+
+/* What a read counted on its partition (read_counters). */
+enum server_read_count {
+        READ_COUNT_SERVED,
+        READ_COUNT_STALE,
+        READ_COUNT_WAIT,
+        READ_COUNT_FALLBACK,
+        READ_COUNT_BOUND_UNMET,
 };
 
 struct server {
@@ -64,9 +75,15 @@ struct server {
         uv_signal_t sigint;
         uint64_t started_ms;
         uint64_t drain_start_ms;
-        uint64_t housekeeping_ms; /* next leader balancing / watching pass */
-        int ready_fd;             /* -1 once readiness was reported */
-        uint8_t *scratch;         /* value (de)compression, value_bytes_max bytes */
+        uint64_t housekeeping_ms;         /* next leader balancing / watching pass */
+        int ready_fd;                     /* -1 once readiness was reported */
+        struct read_state *reads;         /* one per partition (hosted ones used) */
+        struct peer_call *probe_calls;    /* one per partition: its probe in flight */
+        struct session_keys keys;         /* token MACs */
+        struct session_entry *token_ents; /* scratch: token_cap entries */
+        uint8_t *token_bytes;             /* scratch: token_cap entries encoded */
+        unsigned token_cap;
+        uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
         size_t scratch_bytes;
         uint64_t conn_serial;
         unsigned handles_open; /* our own handles still to close at the end */
@@ -99,6 +116,12 @@ void server_mark_dirty(struct server *s, struct conn *c);
 
 /* The group of partition p if it is hosted here, else NULL. */
 struct group *server_group(struct server *s, uint32_t p);
+
+/* Read state of partition p (any p < n_partitions). */
+struct read_state *server_read_state(struct server *s, uint32_t p);
+
+/* Count one read of partition p asked at level (Tunekv__V1__Consistency). */
+void server_count_read(struct server *s, uint32_t p, unsigned level, enum server_read_count what);
 
 /* The link to node_id, or NULL (unknown node, or this node). */
 struct peer *server_peer(struct server *s, unsigned node_id);

@@ -13,7 +13,7 @@ size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len)
         size_t n = SNAPSHOT_HEADER_BYTES + 8 + 8 + sessions_len;
         for (size_t i = 0; i < f->n; i++) {
                 const struct store_entry *e = f->entries[i];
-                n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e->key_len + e->value_len;
+                n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e->key_len + e->value_len + e->deps_len;
         }
         return n;
 }
@@ -36,7 +36,7 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
                 put_le32(p, e->key_len);
                 put_le32(p + 4, e->value_len);
                 put_le32(p + 8, e->value_raw_len);
-                put_le32(p + 12, 0);
+                put_le32(p + 12, e->deps_len);
                 put_le64(p + 16, e->create_index);
                 put_le64(p + 24, e->mod_index);
                 p += SNAPSHOT_ENTRY_HEADER_BYTES;
@@ -44,6 +44,8 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
                 p += e->key_len;
                 memcpy(p, store_entry_value(e), e->value_len);
                 p += e->value_len;
+                memcpy(p, store_entry_deps(e), e->deps_len);
+                p += e->deps_len;
         }
         put_le64(p, sessions_len);
         p += 8;
@@ -56,23 +58,29 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
 
 static int snapshot_decode_entry(struct cursor *c, struct store *s)
 {
-        uint32_t key_len, value_len, raw_len, reserved;
+        uint32_t key_len, value_len, raw_len, deps_len;
         uint64_t create_index, mod_index;
-        const uint8_t *key, *value;
+        const uint8_t *key, *value, *deps;
+        struct store_value v;
         int rv;
 
         if ((rv = cursor_u32(c, &key_len)) != 0 || (rv = cursor_u32(c, &value_len)) != 0 ||
-            (rv = cursor_u32(c, &raw_len)) != 0 || (rv = cursor_u32(c, &reserved)) != 0 ||
+            (rv = cursor_u32(c, &raw_len)) != 0 || (rv = cursor_u32(c, &deps_len)) != 0 ||
             (rv = cursor_u64(c, &create_index)) != 0 || (rv = cursor_u64(c, &mod_index)) != 0 ||
             (rv = cursor_bytes(c, key_len, &key)) != 0 ||
-            (rv = cursor_bytes(c, value_len, &value)) != 0) {
+            (rv = cursor_bytes(c, value_len, &value)) != 0 ||
+            (rv = cursor_bytes(c, deps_len, &deps)) != 0) {
                 return rv;
         }
-        if (raw_len < value_len || create_index > mod_index) {
+        if (raw_len < value_len || create_index > mod_index || deps_len > UINT16_MAX) {
                 return TKV_ECORRUPT;
         }
-        return store_load(s, key_hash(key, key_len), key, key_len, value, value_len, raw_len,
-                          create_index, mod_index);
+        v.data = value;
+        v.len = value_len;
+        v.raw_len = raw_len;
+        v.deps = deps;
+        v.deps_len = (uint16_t)deps_len;
+        return store_load(s, key_hash(key, key_len), key, key_len, &v, create_index, mod_index);
 }
 
 int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct dedup *d,

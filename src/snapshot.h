@@ -20,10 +20,10 @@
  *     0  4  key_len
  *     4  4  value_len (as stored)
  *     8  4  value_raw_len
- *    12  4  reserved, 0
+ *    12  4  deps_len (causal dependencies stored with the value)
  *    16  8  create_index
  *    24  8  mod_index
- *    32     key bytes, value bytes
+ *    32     key bytes, value bytes, dependency bytes
  *   client sessions: 8-byte length L, then L bytes (dedup.h)
  *   trailer: 8-byte xxh64 of every byte before it. */
 #ifndef TKV_SNAPSHOT_H

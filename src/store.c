@@ -117,7 +117,7 @@ static uint64_t store_entry_digest(const struct store_entry *e)
         put_le32(head + 20, e->value_raw_len);
         XXH64_reset(&st, 0);
         XXH64_update(&st, head, sizeof head);
-        XXH64_update(&st, e->data, (size_t)e->key_len + e->value_len);
+        XXH64_update(&st, e->data, (size_t)e->key_len + e->value_len + e->deps_len);
         return XXH64_digest(&st);
 }
 
@@ -230,21 +230,26 @@ const struct store_entry *store_get(const struct store *s, uint64_t hash, const 
         return link != NULL ? *link : NULL;
 }
 
-static struct store_entry *store_entry_new(const void *key, uint32_t key_len, const void *value,
-                                           uint32_t value_len, uint32_t value_raw_len)
+static struct store_entry *store_entry_new(const void *key, uint32_t key_len,
+                                           const struct store_value *v)
 {
-        struct store_entry *e = tkv_malloc(sizeof *e + (size_t)key_len + value_len);
+        struct store_entry *e =
+            tkv_malloc(sizeof *e + (size_t)key_len + v->len + (size_t)v->deps_len);
         if (e == NULL) {
                 return NULL;
         }
         e->next = NULL;
         e->refs = 1;
+        e->deps_len = v->deps_len;
         e->key_len = key_len;
-        e->value_len = value_len;
-        e->value_raw_len = value_raw_len;
+        e->value_len = v->len;
+        e->value_raw_len = v->raw_len;
         memcpy(e->data, key, key_len);
-        if (value_len > 0) {
-                memcpy(e->data + key_len, value, value_len);
+        if (v->len > 0) {
+                memcpy(e->data + key_len, v->data, v->len);
+        }
+        if (v->deps_len > 0) {
+                memcpy(e->data + key_len + v->len, v->deps, v->deps_len);
         }
         return e;
 }
@@ -272,13 +277,12 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
         s->digest ^= store_entry_digest(e);
 }
 
-int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
-               uint32_t value_len, uint32_t value_raw_len, uint64_t create_index,
-               uint64_t mod_index)
+int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
+               const struct store_value *v, uint64_t create_index, uint64_t mod_index)
 {
         int table;
         struct store_entry **link;
-        struct store_entry *e = store_entry_new(key, key_len, value, value_len, value_raw_len);
+        struct store_entry *e = store_entry_new(key, key_len, v);
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
@@ -290,12 +294,12 @@ int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len
         return 0;
 }
 
-int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
-              uint32_t value_len, uint32_t value_raw_len, uint64_t index)
+int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
+              const struct store_value *v, uint64_t index)
 {
         int table;
         struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
-        struct store_entry *e = store_entry_new(key, key_len, value, value_len, value_raw_len);
+        struct store_entry *e = store_entry_new(key, key_len, v);
         if (e == NULL) {
                 return TKV_ENOMEM;
         }

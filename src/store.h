@@ -22,11 +22,21 @@ struct store_entry {
         struct store_entry *next; /* bucket chain (loop thread only) */
         uint64_t create_index;    /* Raft index of the write that created the key */
         uint64_t mod_index;       /* Raft index of the last write: the key's version */
-        uint32_t refs;            /* table + frozen snapshots (loop thread only) */
+        uint16_t refs;            /* table + frozen snapshot (loop thread only) */
+        uint16_t deps_len;        /* bytes of causal dependencies (session.h) */
         uint32_t key_len;         /* bytes */
         uint32_t value_len;       /* bytes stored */
         uint32_t value_raw_len;   /* bytes after decompression; > value_len iff LZ4 */
-        uint8_t data[];           /* key_len key bytes, then value_len value bytes */
+        uint8_t data[];           /* key, then value, then dependencies */
+};
+
+/* What a write stores under a key (all borrowed; copied by the store). */
+struct store_value {
+        const void *data;
+        uint32_t len;     /* bytes stored */
+        uint32_t raw_len; /* bytes after decompression; > len iff LZ4 */
+        const void *deps; /* encoded dependency entries, or NULL */
+        uint16_t deps_len;
 };
 
 static inline const uint8_t *store_entry_key(const struct store_entry *e)
@@ -40,6 +50,10 @@ static inline const uint8_t *store_entry_value(const struct store_entry *e)
 static inline bool store_entry_compressed(const struct store_entry *e)
 {
         return e->value_len != e->value_raw_len;
+}
+static inline const uint8_t *store_entry_deps(const struct store_entry *e)
+{
+        return e->data + e->key_len + e->value_len;
 }
 
 struct store;
@@ -69,16 +83,15 @@ uint64_t store_digest(const struct store *s);
 const struct store_entry *store_get(const struct store *s, uint64_t hash, const void *key,
                                     uint32_t key_len);
 
-/* Insert or replace key with value (copied). A new key gets
- * create_index = index; a replaced key keeps its create_index. Both get
- * mod_index = index. TKV_ENOMEM leaves the table unchanged. */
-int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
-              uint32_t value_len, uint32_t value_raw_len, uint64_t index);
+/* Insert or replace key with v (copied). A new key gets create_index =
+ * index; a replaced key keeps its create_index. Both get mod_index = index.
+ * TKV_ENOMEM leaves the table unchanged. */
+int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
+              const struct store_value *v, uint64_t index);
 
 /* Insert an entry with explicit indexes (snapshot restore). */
-int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len, const void *value,
-               uint32_t value_len, uint32_t value_raw_len, uint64_t create_index,
-               uint64_t mod_index);
+int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
+               const struct store_value *v, uint64_t create_index, uint64_t mod_index);
 
 /* Remove key. Returns true if it existed. */
 bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_len);

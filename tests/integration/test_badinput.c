@@ -537,6 +537,133 @@ static void test_sigterm_with_unread_answers(void **state)
 
 /* ------------------------------------------------------------------------ */
 
+/* A token the server issued: the delta of a PUT's answer. */
+static size_t issued_token(int fd, uint8_t *tok, size_t cap)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+        Tunekv__V1__Response *r;
+        size_t len;
+
+        req.id = 500;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        put.key.data = (uint8_t *)"tokened";
+        put.key.len = 7;
+        send_request(fd, &req);
+        r = read_response(fd);
+        assert_non_null(r);
+        assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
+        assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_WRITE);
+        len = r->write->token.len;
+        assert_true(len > 0 && len <= cap);
+        memcpy(tok, r->write->token.data, len);
+        tunekv__v1__response__free_unpacked(r, NULL);
+        return len;
+}
+
+static void get_with(int fd, uint64_t id, const Tunekv__V1__ReadOptions *o,
+                     Tunekv__V1__Status status, const char *needle)
+{
+        Tunekv__V1__Request req;
+        Tunekv__V1__GetRequest get;
+        get_request(&req, &get, id, "tokened", 7);
+        get.options = (Tunekv__V1__ReadOptions *)o;
+        send_request(fd, &req);
+        expect_answer(fd, id, status, needle);
+}
+
+/* Session tokens and read options the server cannot honour: each gets a
+ * clear error, and an issued token still works afterwards. */
+static void test_bad_tokens_and_read_options(void **state)
+{
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+        Tunekv__V1__WriteOptions wo = TUNEKV__V1__WRITE_OPTIONS__INIT;
+        Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
+        uint8_t tok[256], bad[9000];
+        int fd = raw_connect();
+        size_t len;
+        (void)state;
+
+        len = issued_token(fd, tok, sizeof tok);
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SESSION;
+        o.token.data = tok;
+        o.token.len = len;
+        get_with(fd, 1, &o, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        /* Truncated at every length. */
+        for (size_t n = 1; n < len; n++) {
+                o.token.len = n;
+                get_with(fd, 2, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "token");
+        }
+        /* Another version; a forged index; a forged MAC. */
+        memcpy(bad, tok, len);
+        bad[0] = 9;
+        o.token.data = bad;
+        o.token.len = len;
+        get_with(fd, 3, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "token");
+        memcpy(bad, tok, len);
+        bad[4 + 5] ^= 0x10;
+        get_with(fd, 4, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "forged");
+        memcpy(bad, tok, len);
+        bad[len - 1] ^= 0x01;
+        get_with(fd, 5, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "forged");
+        /* Over token_bytes_max (8 KiB by default). */
+        memset(bad, 0, sizeof bad);
+        o.token.len = sizeof bad;
+        get_with(fd, 6, &o, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "token_bytes_max");
+        /* Options out of range. */
+        o.token.len = 0;
+        o.level = (Tunekv__V1__Consistency)77;
+        get_with(fd, 7, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "level");
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_BOUNDED_STALENESS;
+        get_with(fd, 8, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "max_staleness_ms");
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_EVENTUAL;
+        o.session_flags = 0x100;
+        get_with(fd, 9, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "session_flags");
+        o.session_flags = 0;
+        o.route = (Tunekv__V1__Route)9;
+        get_with(fd, 10, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "route");
+        o.route = 0;
+        o.on_unmet = (Tunekv__V1__OnUnmet)9;
+        get_with(fd, 11, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "on_unmet");
+        /* A write with a forged token, or an unknown ack. */
+        req.id = 12;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        put.key.data = (uint8_t *)"tokened";
+        put.key.len = 7;
+        put.options = &wo;
+        memcpy(bad, tok, len);
+        bad[4 + 5] ^= 0x10;
+        wo.token.data = bad;
+        wo.token.len = len;
+        send_request(fd, &req);
+        expect_answer(fd, 12, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "forged");
+        wo.token.len = 0;
+        wo.ack = (Tunekv__V1__Ack)5;
+        req.id = 13;
+        send_request(fd, &req);
+        expect_answer(fd, 13, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "ack");
+        /* A probe (node to node) for a partition that does not exist. */
+        tunekv__v1__request__init(&req);
+        req.id = 14;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
+        req.probe = &probe;
+        probe.partition = 1u << 30;
+        send_request(fd, &req);
+        expect_answer(fd, 14, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "partition");
+        /* The issued token still works. */
+        o.on_unmet = 0;
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_CAUSAL;
+        o.token.data = tok;
+        o.token.len = len;
+        get_with(fd, 15, &o, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        close(fd);
+        still_serving();
+}
+
 static int setup(void **state)
 {
         struct tkv_options o = {0};
@@ -598,6 +725,7 @@ int main(void)
             cmocka_unit_test(test_huge_length_prefix),
             cmocka_unit_test(test_truncated_frame_then_close),
             cmocka_unit_test(test_undecodable_payload),
+            cmocka_unit_test(test_bad_tokens_and_read_options),
             cmocka_unit_test(test_unknown_operation),
             cmocka_unit_test(test_key_and_value_limits),
             cmocka_unit_test(test_inflight_limit),

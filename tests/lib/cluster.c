@@ -11,7 +11,8 @@
 static void cluster_write_conf(struct cluster *c, unsigned partitions, unsigned replicas)
 {
         FILE *f = fopen(c->conf, "w");
-        fprintf(f, "[cluster]\npartitions = %u\nreplicas = %u\n", partitions, replicas);
+        fprintf(f, "[cluster]\npartitions = %u\nreplicas = %u\nsecret = tunekv-test-secret\n",
+                partitions, replicas);
         for (unsigned i = 0; i < c->n; i++) {
                 fprintf(f, "[node.%u]\nclient_addr = %s\npeer_addr = %s\n", i + 1,
                         c->nodes[i].client_addr, c->nodes[i].peer_addr);

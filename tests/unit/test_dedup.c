@@ -14,7 +14,7 @@
 
 static struct command_result result(uint64_t index)
 {
-        struct command_result r = {0, index, 0};
+        struct command_result r = {0, index, 0, false};
         return r;
 }
 

@@ -36,9 +36,11 @@ static uint64_t h_index(void *data)
         return ((struct harness *)data)->next_index;
 }
 
-static void h_applied(void *data, uint64_t index, uint64_t pid, const struct command_result *res)
+static void h_applied(void *data, uint64_t index, uint64_t pid, unsigned flags,
+                      const struct command_result *res)
 {
         struct harness *h = data;
+        (void)flags;
         assert_int_equal(index, h->next_index);
         h->last_pid = pid;
         h->last = *res;

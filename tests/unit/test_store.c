@@ -18,8 +18,8 @@
 
 static int put(struct store *s, const char *k, const char *v, uint64_t index)
 {
-        return store_put(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k), v, (uint32_t)strlen(v),
-                         (uint32_t)strlen(v), index);
+        struct store_value sv = {v, (uint32_t)strlen(v), (uint32_t)strlen(v), NULL, 0};
+        return store_put(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k), &sv, index);
 }
 
 static const struct store_entry *get(struct store *s, const char *k)
@@ -69,10 +69,13 @@ static void test_binary_keys(void **state)
         const uint8_t k1[3] = {0, 1, 0}, k2[3] = {0, 1, 1};
         (void)state;
         assert_int_equal(store_create(&s), 0);
-        assert_int_equal(store_put(s, key_hash(k1, 3), k1, 3, "x", 1, 1, 1), 0);
-        assert_int_equal(store_put(s, key_hash(k2, 3), k2, 3, "y", 1, 1, 2), 0);
+        struct store_value x = {"x", 1, 1, NULL, 0}, y = {"y", 1, 1, "dd", 2};
+        assert_int_equal(store_put(s, key_hash(k1, 3), k1, 3, &x, 1), 0);
+        assert_int_equal(store_put(s, key_hash(k2, 3), k2, 3, &y, 2), 0);
         assert_memory_equal(store_entry_value(store_get(s, key_hash(k1, 3), k1, 3)), "x", 1);
         assert_memory_equal(store_entry_value(store_get(s, key_hash(k2, 3), k2, 3)), "y", 1);
+        assert_int_equal(store_get(s, key_hash(k2, 3), k2, 3)->deps_len, 2);
+        assert_memory_equal(store_entry_deps(store_get(s, key_hash(k2, 3), k2, 3)), "dd", 2);
         store_destroy(s);
 }
 

@@ -1,0 +1,131 @@
+/* What one replica knows about how current its state is, and the reads
+ * waiting for it to become current enough. One struct read_state per hosted
+ * partition (see read.c for the staleness argument). */
+#ifndef TKV_READ_H
+#define TKV_READ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+#define READ_PENDING_MAX  8
+#define READ_LEVELS       6
+#define READ_REPLICAS_MAX 8
+
+/* Followers probe their leader every probe interval while reads that care
+ * about freshness arrived within this long (each probe costs the leader a
+ * read fence: an idle partition should not pay for it). */
+#define READ_PROBE_IDLE_MS 10000
+
+struct group;
+
+/* What the functions below need to know of the local replica. */
+struct read_replica {
+        uint64_t applied;         /* its applied index */
+        uint64_t commit;          /* its commit index (a follower: as the leader last said) */
+        bool leader;              /* it leads the partition */
+        uint64_t leader_fresh_ms; /* a ready leader: group.fresh_ms; else 0 */
+};
+
+/* The replica of g, now. */
+struct read_replica read_replica_of(struct group *g);
+
+/* A bound a read must meet on the serving replica. 0 = no such bound. */
+struct read_bound {
+        uint64_t required_index;   /* applied index >= this (tokens, min_index) */
+        uint64_t max_staleness_ms; /* staleness upper bound <= this */
+        uint64_t max_lag_entries;  /* leader commit (as last heard) - applied <= this */
+};
+
+struct read_counters {
+        uint64_t served;
+        uint64_t stale_served;
+        uint64_t waits;
+        uint64_t fallbacks;
+        uint64_t bound_unmet;
+};
+
+struct read_wait;
+typedef void (*read_wait_cb)(struct read_wait *w);
+
+/* A read waiting for its bound; embedded in the caller's request. */
+struct read_wait {
+        struct queue link;
+        struct read_bound bound;
+        read_wait_cb cb; /* the bound is met: serve now */
+};
+
+struct read_state {
+        uint32_t partition;
+        /* Followers: what the leader said when asked (probes). */
+        uint64_t leader_commit;    /* newest commit index heard */
+        uint64_t leader_commit_ms; /* send time of the probe that brought it */
+        uint64_t lag_window_ms;    /* a lag bound needs a probe sent within this */
+        struct {
+                uint64_t commit;
+                uint64_t sent_ms;
+        } pending[READ_PENDING_MAX]; /* answers our applied index has not reached yet */
+        unsigned n_pending;
+        uint64_t fresh_ms; /* our state is current as of this loop time; 0 unknown */
+        bool probe_now;    /* ask the leader at once (a wait, an ALL_REPLICAS write) */
+        bool probe_in_flight;
+        uint64_t probe_sent_ms; /* of the probe in flight, or the last one */
+        uint64_t demand_ms;     /* last read here that is not LINEARIZABLE; 0 never */
+        /* Leaders: what followers reported applying (ALL_REPLICAS). */
+        uint32_t replica_ids[READ_REPLICAS_MAX];
+        uint64_t replica_applied[READ_REPLICAS_MAX];
+        unsigned n_replicas;
+        struct queue waiters;  /* struct read_wait */
+        struct queue ack_alls; /* rpc layer: writes waiting for every replica */
+        double budget;         /* forwards to the leader left (token bucket) */
+        uint64_t budget_ms;    /* last refill */
+        struct read_counters counters[READ_LEVELS];
+};
+
+void read_state_init(struct read_state *rs, uint32_t partition, const uint32_t *replicas,
+                     unsigned n_replicas, double burst, uint64_t lag_window_ms);
+
+/* Upper bound of this replica's staleness in ms, or -1 if unknown. The
+ * leader is current as of its newest own-term entry that applied. */
+int64_t read_staleness_ms(const struct read_state *rs, const struct read_replica *r,
+                          uint64_t now_ms);
+
+/* Entries behind the leader's commit index as last heard, by probe or by
+ * Raft (0 on the leader). */
+uint64_t read_lag_entries(const struct read_state *rs, const struct read_replica *r);
+
+/* Does this replica meet b right now? A lag bound is checked against a
+ * probe sent within lag_window_ms: Raft's own commit index may be old news
+ * on a replica cut off from its leader. */
+bool read_bound_met(const struct read_state *rs, const struct read_replica *r,
+                    const struct read_bound *b, uint64_t now_ms);
+
+/* A probe sent at sent_ms came back: the leader's commit index was commit. */
+void read_on_probe(struct read_state *rs, const struct read_replica *r, uint64_t commit,
+                   uint64_t sent_ms);
+
+/* Fold probe answers our applied index now covers into fresh_ms. */
+void read_refresh(struct read_state *rs, const struct read_replica *r);
+
+/* Should a follower send a probe now (one in flight at most)? */
+bool read_probe_due(const struct read_state *rs, uint64_t now_ms, unsigned interval_ms);
+
+/* Take one unit of the forwarding budget (rate per second, burst). */
+bool read_take_forward(struct read_state *rs, uint64_t now_ms, double rate, double burst);
+
+/* Park w until its bound is met (read_scan calls its cb). */
+void read_wait_park(struct read_state *rs, struct read_wait *w);
+void read_wait_abandon(struct read_wait *w);
+
+/* Serve every waiter whose bound is met now. */
+void read_scan(struct read_state *rs, const struct read_replica *r, uint64_t now_ms);
+
+/* A follower node reported its applied index for this partition. */
+void read_on_replica_applied(struct read_state *rs, uint32_t node_id, uint64_t applied);
+
+/* Has every replica (this one included, at applied) applied index? */
+bool read_all_applied(const struct read_state *rs, uint32_t self_id, uint64_t self_applied,
+                      uint64_t index);
+
+#endif

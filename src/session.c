@@ -1,0 +1,193 @@
+#include "session.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "err.h"
+#include "keyhash.h"
+
+int session_keys_init(struct session_keys *k, const char *secret, const char *cluster_name)
+{
+        char derived[256];
+        OSSL_PARAM params[2];
+        EVP_MAC *mac;
+        EVP_MAC_CTX *ctx;
+        const char *key = secret;
+
+        memset(k, 0, sizeof *k);
+        k->cluster_id = key_hash(cluster_name, strlen(cluster_name));
+        if (key[0] == '\0') {
+                snprintf(derived, sizeof derived, "tunekv-unkeyed:%s", cluster_name);
+                key = derived;
+        }
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        if (mac == NULL) {
+                return TKV_EIO;
+        }
+        ctx = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac);
+        if (ctx == NULL) {
+                return TKV_ENOMEM;
+        }
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) != 1) {
+                EVP_MAC_CTX_free(ctx);
+                return TKV_EIO;
+        }
+        k->mac_ctx = ctx;
+        return 0;
+}
+
+void session_keys_close(struct session_keys *k)
+{
+        EVP_MAC_CTX_free(k->mac_ctx);
+        k->mac_ctx = NULL;
+}
+
+/* MAC of an entry: HMAC-SHA256(key, "TKV1" cluster partition kind index). */
+static void session_mac(struct session_keys *k, const struct session_entry *e,
+                        uint8_t out[SESSION_MAC_BYTES])
+{
+        uint8_t msg[4 + 8 + 4 + 1 + 8];
+        uint8_t md[EVP_MAX_MD_SIZE];
+        size_t md_len = 0;
+
+        memcpy(msg, "TKV1", 4);
+        put_le64(msg + 4, k->cluster_id);
+        put_le32(msg + 12, e->partition);
+        msg[16] = e->kind;
+        put_le64(msg + 17, e->index);
+        /* Re-initialising without a key keeps the key already set: no key
+         * schedule per entry. */
+        if (EVP_MAC_init(k->mac_ctx, NULL, 0, NULL) != 1 ||
+            EVP_MAC_update(k->mac_ctx, msg, sizeof msg) != 1 ||
+            EVP_MAC_final(k->mac_ctx, md, &md_len, sizeof md) != 1 || md_len < SESSION_MAC_BYTES) {
+                memset(out, 0, SESSION_MAC_BYTES);
+                return;
+        }
+        memcpy(out, md, SESSION_MAC_BYTES);
+}
+
+void session_sign(struct session_keys *k, struct session_entry *e)
+{
+        session_mac(k, e, e->mac);
+}
+
+bool session_verify(struct session_keys *k, const struct session_entry *e)
+{
+        uint8_t want[SESSION_MAC_BYTES];
+        uint8_t diff = 0;
+        session_mac(k, e, want);
+        for (unsigned i = 0; i < SESSION_MAC_BYTES; i++) {
+                diff |= (uint8_t)(want[i] ^ e->mac[i]); /* constant time */
+        }
+        return diff == 0;
+}
+
+int session_parse(const uint8_t *tok, size_t len, size_t max_bytes, struct session_entry *out,
+                  unsigned cap, unsigned *n)
+{
+        unsigned count;
+
+        *n = 0;
+        if (len == 0) {
+                return 0;
+        }
+        if (len > max_bytes) {
+                return TKV_ETOOBIG;
+        }
+        if (len < SESSION_HEADER_BYTES || tok[0] != SESSION_TOKEN_VERSION || tok[1] != 0) {
+                return TKV_EINVAL;
+        }
+        count = (unsigned)tok[2] | (unsigned)tok[3] << 8;
+        if (len != SESSION_HEADER_BYTES + (size_t)count * SESSION_ENTRY_BYTES || count > cap) {
+                return TKV_EINVAL;
+        }
+        for (unsigned i = 0; i < count; i++) {
+                const uint8_t *p = tok + SESSION_HEADER_BYTES + (size_t)i * SESSION_ENTRY_BYTES;
+                out[i].partition = get_le32(p);
+                out[i].kind = p[4];
+                out[i].index = get_le64(p + 5);
+                memcpy(out[i].mac, p + 13, SESSION_MAC_BYTES);
+                if (out[i].kind != SESSION_W && out[i].kind != SESSION_R) {
+                        return TKV_EINVAL;
+                }
+        }
+        *n = count;
+        return 0;
+}
+
+int session_required(struct session_keys *k, const struct session_entry *e, unsigned n, uint32_t p,
+                     unsigned kinds, uint64_t *required)
+{
+        *required = 0;
+        for (unsigned i = 0; i < n; i++) {
+                if (e[i].partition != p || !(kinds & SESSION_KIND_MASK(e[i].kind))) {
+                        continue;
+                }
+                if (!session_verify(k, &e[i])) {
+                        return TKV_EINVAL;
+                }
+                if (e[i].index > *required) {
+                        *required = e[i].index;
+                }
+        }
+        return 0;
+}
+
+int session_verify_all(struct session_keys *k, const struct session_entry *e, unsigned n)
+{
+        for (unsigned i = 0; i < n; i++) {
+                if (!session_verify(k, &e[i])) {
+                        return TKV_EINVAL;
+                }
+        }
+        return 0;
+}
+
+size_t session_encoded_bytes(unsigned n)
+{
+        return n == 0 ? 0 : SESSION_HEADER_BYTES + (size_t)n * SESSION_ENTRY_BYTES;
+}
+
+void session_encode(const struct session_entry *e, unsigned n, uint8_t *out)
+{
+        if (n == 0) {
+                return;
+        }
+        out[0] = SESSION_TOKEN_VERSION;
+        out[1] = 0;
+        out[2] = (uint8_t)n;
+        out[3] = (uint8_t)(n >> 8);
+        for (unsigned i = 0; i < n; i++) {
+                uint8_t *p = out + SESSION_HEADER_BYTES + (size_t)i * SESSION_ENTRY_BYTES;
+                put_le32(p, e[i].partition);
+                p[4] = e[i].kind;
+                put_le64(p + 5, e[i].index);
+                memcpy(p + 13, e[i].mac, SESSION_MAC_BYTES);
+        }
+}
+
+unsigned session_reduce_deps(struct session_entry *e, unsigned n, uint32_t skip)
+{
+        unsigned out = 0;
+        for (unsigned i = 0; i < n; i++) {
+                unsigned j;
+                if (e[i].partition == skip) {
+                        continue;
+                }
+                for (j = 0; j < out && e[j].partition != e[i].partition; j++) {
+                }
+                if (j == out) {
+                        e[out++] = e[i];
+                } else if (e[i].index > e[j].index) {
+                        e[j] = e[i];
+                }
+        }
+        return out;
+}

@@ -1,0 +1,236 @@
+/* A replica's knowledge of its own staleness (read.c): probes, the leader's
+ * own freshness, lag, bounds, the waiting reads, the forwarding budget and
+ * the ALL_REPLICAS bookkeeping. Times are plain numbers: nothing sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "read.h"
+
+static struct read_replica follower(uint64_t applied)
+{
+        struct read_replica r = {applied, applied, false, 0};
+        return r;
+}
+
+static void test_staleness_is_unknown_until_a_probe_is_covered(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[3] = {1, 2, 3};
+        struct read_replica r = follower(100);
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 3, 10, 200);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), -1);
+        assert_int_equal(read_lag_entries(&rs, &r), 0);
+        /* Raft's commit index counts as heard too. */
+        r.commit = 103;
+        assert_int_equal(read_lag_entries(&rs, &r), 3);
+        /* Probe sent at 1000 answered 120: we have not applied 120 yet. */
+        read_on_probe(&rs, &r, 120, 1000);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), -1);
+        assert_int_equal(read_lag_entries(&rs, &r), 20);
+        /* Once applied reaches 120, the state is current as of 1000. */
+        r.applied = 120;
+        read_refresh(&rs, &r);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), 4000);
+        assert_int_equal(read_lag_entries(&rs, &r), 0);
+        /* An older probe arriving late does not move the bound back. */
+        read_on_probe(&rs, &r, 110, 900);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), 4000);
+        assert_int_equal(rs.leader_commit, 120);
+        /* A newer covered probe tightens it. */
+        read_on_probe(&rs, &r, 115, 4900);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), 100);
+        /* Never negative. */
+        assert_int_equal(read_staleness_ms(&rs, &r, 4000), 0);
+}
+
+static void test_pending_answers_are_bounded(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        struct read_replica r = follower(0);
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        for (uint64_t i = 1; i <= 3 * READ_PENDING_MAX; i++) {
+                read_on_probe(&rs, &r, 1000 + i, i * 10);
+        }
+        assert_int_equal(rs.n_pending, READ_PENDING_MAX);
+        /* The newest answers were kept. */
+        r.applied = 1000 + 3 * READ_PENDING_MAX;
+        read_refresh(&rs, &r);
+        assert_int_equal(rs.fresh_ms, 3 * READ_PENDING_MAX * 10);
+        assert_int_equal(rs.n_pending, 0);
+}
+
+static void test_leader_freshness(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        struct read_replica r = {50, 50, true, 0};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        /* A leader whose own-term entries have not applied knows nothing. */
+        assert_int_equal(read_staleness_ms(&rs, &r, 1000), -1);
+        assert_int_equal(read_lag_entries(&rs, &r), 0);
+        r.leader_fresh_ms = 900;
+        assert_int_equal(read_staleness_ms(&rs, &r, 1000), 100);
+        /* What it knew as a follower still holds if it is newer. */
+        rs.fresh_ms = 950;
+        assert_int_equal(read_staleness_ms(&rs, &r, 1000), 50);
+}
+
+static void test_bounds(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        struct read_replica r = follower(100);
+        struct read_bound none = {0, 0, 0}, idx = {101, 0, 0}, stale = {0, 200, 0}, lag = {0, 0, 5};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        assert_true(read_bound_met(&rs, &r, &none, 1000));
+        assert_false(read_bound_met(&rs, &r, &idx, 1000));
+        /* Unknown staleness or lag never meets a bound. */
+        assert_false(read_bound_met(&rs, &r, &stale, 1000));
+        assert_false(read_bound_met(&rs, &r, &lag, 1000));
+        read_on_probe(&rs, &r, 104, 900);
+        assert_true(read_bound_met(&rs, &r, &lag, 1000)); /* 4 behind as last heard */
+        /* ...but only while that probe is recent (lag window 200 ms). */
+        assert_false(read_bound_met(&rs, &r, &lag, 1101));
+        assert_false(read_bound_met(&rs, &r, &stale, 1000)); /* 104 not applied */
+        r.applied = 104;
+        read_refresh(&rs, &r);
+        assert_true(read_bound_met(&rs, &r, &stale, 1100));
+        assert_false(read_bound_met(&rs, &r, &stale, 1101));
+        r.applied = 101;
+        assert_true(read_bound_met(&rs, &r, &idx, 1000));
+}
+
+struct waiter {
+        struct read_wait w;
+        int fired;
+};
+
+static void waiter_cb(struct read_wait *w)
+{
+        ((struct waiter *)w)->fired++;
+}
+
+static void test_waiters_are_released_when_their_bound_is_met(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        struct read_replica r = follower(10);
+        struct waiter a = {{.bound = {20, 0, 0}, .cb = waiter_cb}, 0};
+        struct waiter b = {{.bound = {30, 0, 0}, .cb = waiter_cb}, 0};
+        struct waiter c = {{.bound = {0, 100, 0}, .cb = waiter_cb}, 0};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        read_wait_park(&rs, &a.w);
+        read_wait_park(&rs, &b.w);
+        read_wait_park(&rs, &c.w);
+        read_scan(&rs, &r, 1000);
+        assert_int_equal(a.fired + b.fired + c.fired, 0);
+        r.applied = 25;
+        read_scan(&rs, &r, 1000);
+        assert_int_equal(a.fired, 1);
+        assert_int_equal(b.fired, 0);
+        /* b gives up (its deadline); c's staleness becomes known. */
+        read_wait_abandon(&b.w);
+        read_on_probe(&rs, &r, 25, 950);
+        read_scan(&rs, &r, 1000);
+        assert_int_equal(c.fired, 1);
+        r.applied = 40;
+        read_scan(&rs, &r, 1000);
+        assert_int_equal(a.fired, 1);
+        assert_int_equal(b.fired, 0);
+        assert_true(queue_empty(&rs.waiters));
+}
+
+static void test_forward_budget_is_a_token_bucket(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        int taken = 0;
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 5, 200);
+        while (read_take_forward(&rs, 1000, 100, 5)) {
+                taken++;
+        }
+        assert_int_equal(taken, 5);
+        /* 100 per second: 10 ms buys one more, and the burst caps it. */
+        assert_false(read_take_forward(&rs, 1009, 100, 5));
+        assert_true(read_take_forward(&rs, 1011, 100, 5));
+        assert_false(read_take_forward(&rs, 1011, 100, 5));
+        taken = 0;
+        while (read_take_forward(&rs, 100000, 100, 5)) {
+                taken++;
+        }
+        assert_int_equal(taken, 5);
+}
+
+static void test_probes_follow_demand(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        assert_false(read_probe_due(&rs, 1000, 100)); /* nobody asked */
+        rs.demand_ms = 1000;
+        rs.probe_sent_ms = 950;
+        assert_false(read_probe_due(&rs, 1000, 100));
+        assert_true(read_probe_due(&rs, 1050, 100));
+        rs.probe_in_flight = true;
+        assert_false(read_probe_due(&rs, 1050, 100));
+        rs.probe_in_flight = false;
+        /* Idle for READ_PROBE_IDLE_MS: periodic probes stop... */
+        assert_false(read_probe_due(&rs, 1000 + READ_PROBE_IDLE_MS, 100));
+        /* ...but a waiting read or an ALL_REPLICAS write asks at once. */
+        rs.probe_now = true;
+        assert_true(read_probe_due(&rs, 1000 + READ_PROBE_IDLE_MS, 100));
+}
+
+static void test_all_replicas_applied(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[3] = {1, 2, 3};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 3, 10, 200);
+        assert_false(read_all_applied(&rs, 1, 50, 40));
+        read_on_replica_applied(&rs, 2, 45);
+        assert_false(read_all_applied(&rs, 1, 50, 40));
+        read_on_replica_applied(&rs, 3, 40);
+        assert_true(read_all_applied(&rs, 1, 50, 40));
+        assert_false(read_all_applied(&rs, 1, 39, 40)); /* ourselves too */
+        /* Reports never go backwards; unknown nodes are ignored. */
+        read_on_replica_applied(&rs, 3, 10);
+        read_on_replica_applied(&rs, 9, 1000);
+        assert_true(read_all_applied(&rs, 1, 50, 40));
+        assert_false(read_all_applied(&rs, 1, 50, 41));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_staleness_is_unknown_until_a_probe_is_covered),
+            cmocka_unit_test(test_pending_answers_are_bounded),
+            cmocka_unit_test(test_leader_freshness),
+            cmocka_unit_test(test_bounds),
+            cmocka_unit_test(test_waiters_are_released_when_their_bound_is_met),
+            cmocka_unit_test(test_forward_budget_is_a_token_bucket),
+            cmocka_unit_test(test_probes_follow_demand),
+            cmocka_unit_test(test_all_replicas_applied),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
