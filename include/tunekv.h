@@ -14,18 +14,28 @@
  *   is readable.
  *
  * Routing and retries. On the first request for a key the client fetches
- * the cluster layout (CLUSTER_INFO) from the endpoints, then sends each GET,
- * PUT, DELETE and CAS straight to the leader of the key's partition, over
- * one connection per node. When a node answers NOT_LEADER with a hint the
- * request is resent to the hinted node at once; on NOT_LEADER without a
- * hint, UNAVAILABLE, NO_QUORUM, BUSY, TIMEOUT, a refused connection or a
- * lost one, the client refreshes its map (at most every 100 ms) and tries
- * again after a backoff (20 ms doubling to 100 ms), until the request's
- * deadline. It then reports the last failure, or TKV_OUTCOME_UNKNOWN for a
- * write that may have been applied. Every write carries the client's random
- * id and a sequence number of its own, the same on every attempt, so the
- * server applies a retried write once and answers it with its first result.
- * STATUS and CLUSTER_INFO requests are not retried.
+ * the cluster layout (CLUSTER_INFO) from the endpoints, then sends each PUT,
+ * DELETE, CAS and LINEARIZABLE GET straight to the leader of the key's
+ * partition, over one connection per node. A GET at a weaker level goes
+ * where its route says: LEADER (the default) the leader; FOLLOWER_PREFERRED
+ * a follower not failed recently (the followers in turn), else the leader;
+ * NEAREST the replica whose served reads had the lowest round-trip time (a
+ * moving average per node; a replica not measured in the last 10 s is tried
+ * first); ANY each replica in turn. Such reads are sent with no_forward, so
+ * the chosen replica serves them itself. When a node answers NOT_LEADER with
+ * a hint the request is resent to the hinted node at once; on NOT_LEADER
+ * without a hint, UNAVAILABLE, NO_QUORUM, BUSY, TIMEOUT, a refused
+ * connection or a lost one, the client refreshes its map (at most every
+ * 100 ms) and tries again after a backoff (20 ms doubling to 100 ms), until
+ * the request's deadline; a weaker read goes at once to a replica it has
+ * not failed on, while there is one. BOUND_UNMET is delivered, never
+ * retried: on_unmet said what to do. The client then reports the last
+ * failure, or TKV_OUTCOME_UNKNOWN for a write that may have been applied.
+ * Every write carries the client's random id and a sequence number of its
+ * own, the same on every attempt, so the server applies a retried write
+ * once and answers it with its first result. STATUS and CLUSTER_INFO
+ * requests are not retried. Sessions and their tokens: see "Session
+ * tokens" below.
  *
  * Threads: a struct tkv_client is not thread-safe; use one per thread.
  *
@@ -139,6 +149,11 @@ struct tkv_read_options {
         unsigned max_wait_ms;
         bool strict;
         unsigned timeout_ms; /* 0 = the client's default */
+        uint32_t node_id;    /* 0: where route says; else send the read to this node (route
+                                is then ignored): it serves a read below LINEARIZABLE from
+                                its own replica of the key's partition, and forwards what it
+                                cannot serve (to compare replicas, or to read one known to
+                                be near) */
 };
 
 struct tkv_write_options {
@@ -157,6 +172,16 @@ struct tkv_receipt {
         uint64_t lag_entries;
         bool fallback;
         uint32_t partition;
+        bool leader_known; /* false: the replica knew no leader (quorum may be lost) */
+};
+
+/* Reads of one partition asked at one level, on one replica. */
+struct tkv_level_counters {
+        uint64_t served;       /* answered with the level asked */
+        uint64_t stale_served; /* answered weaker, labelled (SERVE_STALE_LABELLED) */
+        uint64_t waits;        /* waited for the replica to catch up */
+        uint64_t fallbacks;    /* forwarded to the leader (FORWARD_LEADER) */
+        uint64_t bound_unmet;  /* answered BOUND_UNMET */
 };
 
 /* One partition as seen by the node that answered STATUS. */
@@ -174,9 +199,13 @@ struct tkv_partition_status {
         bool ready;
         uint32_t replicas[8];
         unsigned n_replicas;
-        uint64_t digest;    /* order-independent hash of the data: equal on equal replicas */
-        uint64_t snapshots; /* snapshots taken since the node started */
-        uint64_t restores;  /* snapshots restored (at start, or sent by a leader) */
+        uint64_t digest;      /* order-independent hash of the data: equal on equal replicas */
+        uint64_t snapshots;   /* snapshots taken since the node started */
+        uint64_t restores;    /* snapshots restored (at start, or sent by a leader) */
+        int64_t staleness_ms; /* upper bound on this replica's staleness; -1 unknown */
+        uint64_t lag_entries; /* behind the leader's commit index as last heard */
+        uint64_t leader_commit_index;       /* as of the last probe (followers) or now (leader) */
+        struct tkv_level_counters reads[6]; /* indexed by enum tkv_consistency */
 };
 
 struct tkv_node_status {
@@ -195,6 +224,7 @@ struct tkv_node_status {
         uint32_t request_timeout_ms;
         uint32_t request_timeout_max_ms;
         uint64_t conn_output_bytes_max;
+        uint32_t token_bytes_max; /* largest session token a request may carry */
         uint32_t loop_lag_ms;     /* how late a 100 ms timer fired, last time */
         uint32_t loop_lag_max_ms; /* and at worst since start */
         uint64_t forwarded;       /* requests this node forwarded to another */
@@ -224,10 +254,13 @@ struct tkv_cluster_info {
 
 /* The answer to one request. Which fields are set depends on the request:
  *   GET:            found, value, value_len, create_index, mod_index, receipt
- *   PUT/DELETE/CAS: index (the version written), partition
+ *   PUT/DELETE/CAS: index (the version written), partition, ack, durable
  *   CAS failure:    status TKV_CONDITION_FAILED, current_version
  *   STATUS:         node (non-NULL)
  *   CLUSTER_INFO:   cluster (non-NULL)
+ *   BOUND_UNMET:    bound_required_index, bound_applied_index,
+ *                   bound_staleness_ms, bound_lag_entries, bound_node_id,
+ *                   leader_id (0: the replica knew no leader)
  *   any failure:    status != TKV_OK, message; leader_id on TKV_NOT_LEADER */
 struct tkv_result {
         int status;          /* enum tkv_code */
@@ -245,6 +278,15 @@ struct tkv_result {
         struct tkv_node_status *node;
         struct tkv_cluster_info *cluster;
         void *priv_; /* library-owned storage; do not touch */
+        /* Appended after 0.1.0 (writes, and reads answered BOUND_UNMET). */
+        enum tkv_ack ack; /* the acknowledgement delivered: ALL_REPLICAS may come back
+                             COMMITTED when not every replica applied it in time */
+        bool durable;     /* committed on a majority's disk; false for LEADER_ACCEPTED */
+        uint64_t bound_required_index; /* BOUND_UNMET: the index the read needed */
+        uint64_t bound_applied_index;  /* BOUND_UNMET: the serving replica's applied index */
+        int64_t bound_staleness_ms;    /* BOUND_UNMET: the replica's staleness bound; -1 unknown */
+        uint64_t bound_lag_entries;    /* BOUND_UNMET: its lag behind the leader's commit index */
+        uint32_t bound_node_id;        /* BOUND_UNMET: the replica that could not meet the bound */
 };
 
 struct tkv_client;
@@ -324,6 +366,71 @@ TKV_API int tkv_poll(struct tkv_client *c, int timeout_ms);
 
 /* Requests queued or in flight. */
 TKV_API size_t tkv_pending(const struct tkv_client *c);
+
+/* ---- Session tokens (DESIGN §4).
+ *
+ * Each client is one session and keeps one token: a list of entries, each
+ * (partition, kind W or R, index) authenticated by the servers, which the
+ * client can keep, drop or merge but never forge. The client merges the
+ * token delta of every answer into it and attaches the token to every read
+ * whose level is not TKV_LINEARIZABLE or whose session_flags are not 0, and
+ * to every write once the token is not empty (the write's dependencies). So
+ * a client gets read-your-writes, monotonic reads and causal reads across
+ * replicas without handling tokens at all; the functions below carry a
+ * session across clients or processes (a queue, a web tier, a file).
+ *
+ * A token is at most TKV_TOKEN_BYTES_MAX bytes (the servers' default
+ * token_bytes_max); the empty token is 0 bytes. Should a session touch more
+ * partitions than such a token can describe, the client's automatic merges
+ * drop the entries merged least recently (the guarantees of those partitions
+ * are lost for this session); tkv_token_merge and tkv_token_merge_bytes fail
+ * with TKV_TOO_LARGE instead. Token bytes passed in are borrowed. */
+
+#define TKV_TOKEN_BYTES_MAX 8192
+
+/* What tkv_token_compare returns for two tokens that parse. */
+enum tkv_token_order {
+        TKV_TOKEN_EQUAL = 0,      /* a <= b and b <= a */
+        TKV_TOKEN_BEFORE = 1,     /* a <= b, not equal: b has seen all a has, and more */
+        TKV_TOKEN_AFTER = 2,      /* b <= a, not equal */
+        TKV_TOKEN_CONCURRENT = 3, /* neither: each has seen something the other has not */
+};
+
+/* Copy the client's session token into buf (cap bytes) and return its
+ * length; when cap is smaller, copy nothing and still return the length.
+ * 0 for an empty session (or c NULL). buf may be NULL when cap is 0. */
+TKV_API size_t tkv_token_get(struct tkv_client *c, void *buf, size_t cap);
+
+/* Replace the session token with tok (len bytes; len 0: empty). Returns
+ * TKV_USAGE_ERROR if tok does not parse, TKV_TOO_LARGE if it exceeds
+ * TKV_TOKEN_BYTES_MAX; the session token is then unchanged. Requests already
+ * submitted keep the token they were submitted with. */
+TKV_API int tkv_token_set(struct tkv_client *c, const void *tok, size_t len);
+
+/* Merge tok (another session's token) into the session token: per
+ * (partition, kind) the higher index wins. Errors as tkv_token_set, and
+ * TKV_TOO_LARGE when the result would exceed TKV_TOKEN_BYTES_MAX; the
+ * session token is then unchanged. */
+TKV_API int tkv_token_merge(struct tkv_client *c, const void *tok, size_t len);
+
+/* Merge tokens a and b into out (cap bytes), without a client. Returns
+ * TKV_OK, TKV_USAGE_ERROR (a or b does not parse, out_len NULL),
+ * TKV_TOO_LARGE (an input or the result exceeds TKV_TOKEN_BYTES_MAX, or the
+ * result exceeds cap) or TKV_NO_MEMORY. On TKV_OK, and on TKV_TOO_LARGE
+ * because of cap alone, *out_len is the merged token's length (write nothing
+ * in the second case: call again with a larger out); otherwise it is 0. out
+ * may be the same memory as a or b. */
+TKV_API int tkv_token_merge_bytes(const void *a, size_t alen, const void *b, size_t blen, void *out,
+                                  size_t cap, size_t *out_len);
+
+/* Compare tokens a and b (a <= b: for every (partition, kind) entry of a, b
+ * has one with an index at least as high). Returns an enum tkv_token_order,
+ * or a negative value (-TKV_USAGE_ERROR, -TKV_TOO_LARGE) when a or b does not
+ * parse. */
+TKV_API int tkv_token_compare(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Empty the session token: a new session. Safe on NULL. */
+TKV_API void tkv_token_reset(struct tkv_client *c);
 
 /* File descriptor to wait on for readability, or -1 when no connection is
  * open and no request is pending. It stays the same for the client's life

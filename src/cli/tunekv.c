@@ -6,7 +6,13 @@
  * "tunekv: get: NOT_FOUND: message") or, with --json, as exactly one JSON
  * object on stdout. The exit code says which class of outcome it was (see
  * tunekv_exit_code and --help), so scripts can tell "not there" from
- * "maybe written" from "try again". */
+ * "maybe written" from "try again".
+ *
+ * Each invocation is one client, so one session. --token-in loads a session
+ * token saved by an earlier invocation (--token-out) before the request, so
+ * that read-your-writes and causal order hold across processes: a script
+ * that writes with --token-out t and reads with --token-in t at level
+ * session reads its write from any replica. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tunekv.h"
 
@@ -34,6 +41,8 @@ enum {
 
 /* A value read from stdin may not exceed what the library accepts. */
 #define TUNEKV_STDIN_BYTES_MAX (64u << 20)
+/* Room for one message about the token files. */
+#define TUNEKV_TOKEN_ERR_BYTES 512
 
 /* Long options without a short form. */
 enum {
@@ -52,6 +61,8 @@ enum {
         OPT_STRICT,
         OPT_ACK,
         OPT_NODE,
+        OPT_TOKEN_IN,
+        OPT_TOKEN_OUT,
 };
 
 /* Everything the command line asked for. */
@@ -66,9 +77,15 @@ struct tunekv_args {
         const char *write_flag; /* first write option given, for errors */
         bool node_set;          /* status --node given */
         uint32_t node_id;       /* status --node N */
+        const char *token_in;   /* --token-in FILE, or NULL */
+        const char *token_out;  /* --token-out FILE, or NULL */
         const char *command;    /* canonical: put, get, delete, cas, status */
         char **operands;        /* after the command */
         int n_operands;
+        /* Filled once the request ran (get, put, del, cas). */
+        bool have_token;                             /* token_hex holds the session token */
+        char token_hex[2 * TKV_TOKEN_BYTES_MAX + 1]; /* lowercase hex; "" when empty */
+        char token_error[TUNEKV_TOKEN_ERR_BYTES];    /* --token-out failed: why */
 };
 
 /* A keyword accepted by an option and the value it stands for. */
@@ -147,7 +164,8 @@ static void tunekv_usage(FILE *f)
               "                            else 127.0.0.1:7001; IPv6 as [addr]:port)\n"
               "  --json                    print one JSON object on stdout\n"
               "  --timeout-ms N            deadline of the request (default 5000)\n"
-              "  -v, --verbose             more detail (get: the read receipt)\n"
+              "  -v, --verbose             more detail (get: the read receipt; writes: the\n"
+              "                            acknowledgement; both: the session token)\n"
               "  -h, --help                this text\n"
               "  --version                 print the version\n"
               "\n"
@@ -163,13 +181,21 @@ static void tunekv_usage(FILE *f)
               "  --on-unmet A              wait (default), fail, forward, stale\n"
               "  --max-wait-ms N           how long on-unmet=wait may wait\n"
               "  --strict                  fail rather than answer weaker than asked\n"
+              "  --node N                  send the read to node N (it serves it when it\n"
+              "                            can, else forwards it)\n"
               "\n"
               "Write options (put, del, cas):\n"
               "  --ack A                   committed (default), all, leader\n"
               "\n"
-              "Requests go to the leader of the key's partition; on NOT_LEADER, UNAVAILABLE,\n"
-              "NO_QUORUM, BUSY or a lost connection they are retried until --timeout-ms\n"
-              "passes. A write is applied at most once even when retried.\n"
+              "Session (get, put, del, cas):\n"
+              "  --token-in FILE           start from the session token in FILE\n"
+              "  --token-out FILE          save the session token to FILE afterwards\n"
+              "\n"
+              "Writes and linearizable reads go to the leader of the key's partition; other\n"
+              "reads go where --route says. On NOT_LEADER, UNAVAILABLE, NO_QUORUM, BUSY or a\n"
+              "lost connection they are retried until --timeout-ms passes (a read below\n"
+              "linearizable on another replica). BOUND_UNMET is reported, not retried. A\n"
+              "write is applied at most once even when retried.\n"
               "\n"
               "Exit codes:\n"
               "  0  OK\n"
@@ -180,7 +206,8 @@ static void tunekv_usage(FILE *f)
               "  5  TIMEOUT or OUTCOME_UNKNOWN (a write may or may not have happened)\n"
               "  6  retryable: NOT_LEADER, NO_QUORUM, BUSY, UNAVAILABLE, BOUND_UNMET\n"
               "  7  INVALID_ARGUMENT or TOO_LARGE\n"
-              "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY)\n",
+              "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY), or the request\n"
+              "     succeeded but --token-out could not be written\n",
               f);
 }
 
@@ -213,6 +240,15 @@ static int tunekv_exit_code(int status)
         default:
                 return TUNEKV_EXIT_OTHER;
         }
+}
+
+/* The exit code of a command that ended with status: a --token-out that
+ * could not be written turns success into TUNEKV_EXIT_OTHER. */
+static int tunekv_exit(const struct tunekv_args *a, int status)
+{
+        int code = tunekv_exit_code(status);
+
+        return code == TUNEKV_EXIT_OK && a->token_error[0] != '\0' ? TUNEKV_EXIT_OTHER : code;
 }
 
 static const char *tunekv_word_name(const struct tunekv_word *words, int value)
@@ -368,9 +404,46 @@ static void tunekv_json_open(const struct tunekv_args *a, int status)
         }
 }
 
-static void tunekv_json_close(int status)
+/* ,"token":"..." with -v once the session token is known, and why
+ * --token-out failed; then the exit code. */
+static void tunekv_json_close(const struct tunekv_args *a, int status)
 {
-        printf(",\"exit_code\":%d}\n", tunekv_exit_code(status));
+        if (a->verbose && a->have_token) {
+                printf(",\"token\":\"%s\"", a->token_hex);
+        }
+        if (a->token_error[0] != '\0') {
+                tunekv_json_text("token_out_error", a->token_error);
+        }
+        printf(",\"exit_code\":%d}\n", tunekv_exit(a, status));
+}
+
+/* The whole receipt on one line: what the read delivered, where. */
+static void tunekv_print_receipt(FILE *f, const struct tkv_receipt *r)
+{
+        fprintf(f,
+                "served by node %" PRIu32 " (%s), term %" PRIu64 ", applied %" PRIu64
+                ", level %s, staleness ",
+                r->node_id, tunekv_word_name(tunekv_roles, r->role), r->term, r->applied_index,
+                tunekv_word_name(tunekv_levels, r->level));
+        if (r->staleness_ms < 0) {
+                fputs("unknown", f);
+        } else {
+                fprintf(f, "<=%" PRId64 "ms", r->staleness_ms);
+        }
+        fprintf(f, ", lag %" PRIu64 " entries, partition %" PRIu32 ", fallback %s, leader %s\n",
+                r->lag_entries, r->partition, r->fallback ? "yes" : "no",
+                r->leader_known ? "known" : "unknown");
+}
+
+static void tunekv_json_receipt(const struct tkv_receipt *r)
+{
+        printf(",\"receipt\":{\"node_id\":%" PRIu32 ",\"role\":\"%s\",\"term\":%" PRIu64
+               ",\"applied_index\":%" PRIu64 ",\"level\":\"%s\",\"staleness_ms\":%" PRId64
+               ",\"lag_entries\":%" PRIu64 ",\"fallback\":%s,\"partition\":%" PRIu32
+               ",\"leader_known\":%s}",
+               r->node_id, tunekv_word_name(tunekv_roles, r->role), r->term, r->applied_index,
+               tunekv_word_name(tunekv_levels, r->level), r->staleness_ms, r->lag_entries,
+               r->fallback ? "true" : "false", r->partition, r->leader_known ? "true" : "false");
 }
 
 /* ---- Reporting ---- */
@@ -403,8 +476,19 @@ static int tunekv_fail(const struct tunekv_args *a, int status, const char *mess
                 if (res != NULL && status == TKV_CONDITION_FAILED) {
                         printf(",\"current_version\":%" PRIu64, res->current_version);
                 }
-                tunekv_json_close(status);
-                return tunekv_exit_code(status);
+                if (res != NULL && status == TKV_BOUND_UNMET) {
+                        printf(",\"bound_required_index\":%" PRIu64
+                               ",\"bound_applied_index\":%" PRIu64
+                               ",\"bound_staleness_ms\":%" PRId64 ",\"bound_lag_entries\":%" PRIu64
+                               ",\"bound_node_id\":%" PRIu32,
+                               res->bound_required_index, res->bound_applied_index,
+                               res->bound_staleness_ms, res->bound_lag_entries, res->bound_node_id);
+                }
+                if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
+                        tunekv_json_receipt(&res->receipt);
+                }
+                tunekv_json_close(a, status);
+                return tunekv_exit(a, status);
         }
         if (a->command != NULL) {
                 fprintf(stderr, "tunekv: %s: %s", cmd, tkv_status_name(status));
@@ -417,14 +501,31 @@ static int tunekv_fail(const struct tunekv_args *a, int status, const char *mess
         if (res != NULL && status == TKV_CONDITION_FAILED) {
                 fprintf(stderr, " (current version=%" PRIu64 ")", res->current_version);
         }
+        if (res != NULL && status == TKV_BOUND_UNMET) {
+                char stale[32] = "unknown";
+                if (res->bound_staleness_ms >= 0) {
+                        snprintf(stale, sizeof(stale), "<=%" PRId64 " ms", res->bound_staleness_ms);
+                }
+                fprintf(stderr,
+                        " (node %" PRIu32 ": required index %" PRIu64 ", applied %" PRIu64
+                        ", staleness %s, lag %" PRIu64 " entries)",
+                        res->bound_node_id, res->bound_required_index, res->bound_applied_index,
+                        stale, res->bound_lag_entries);
+        }
         if (res != NULL && res->leader_id != 0) {
                 fprintf(stderr, " (leader is node %" PRIu32 ")", res->leader_id);
         }
         fputc('\n', stderr);
+        if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
+                tunekv_print_receipt(stderr, &res->receipt);
+        }
+        if (a->verbose && a->have_token) {
+                fprintf(stderr, "token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+        }
         if (status == TKV_USAGE_ERROR && res == NULL) {
                 fputs("Try 'tunekv --help'.\n", stderr);
         }
-        return tunekv_exit_code(status);
+        return tunekv_exit(a, status);
 }
 
 static int tunekv_usage_error(const struct tunekv_args *a, const char *fmt, const char *arg)
@@ -553,6 +654,8 @@ static const struct option tunekv_options[] = {
     {"strict", no_argument, NULL, OPT_STRICT},
     {"ack", required_argument, NULL, OPT_ACK},
     {"node", required_argument, NULL, OPT_NODE},
+    {"token-in", required_argument, NULL, OPT_TOKEN_IN},
+    {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -617,6 +720,12 @@ static int tunekv_option(struct tunekv_args *a, int opt, const char *v)
                 }
                 a->node_set = true;
                 a->node_id = (uint32_t)n;
+                return -1;
+        case OPT_TOKEN_IN:
+                a->token_in = v;
+                return -1;
+        case OPT_TOKEN_OUT:
+                a->token_out = v;
                 return -1;
         case '?':
                 return tunekv_usage_error(a, "unknown option or missing value: %s", v);
@@ -690,8 +799,19 @@ static int tunekv_check_command(struct tunekv_args *a, char **rest, int n_rest)
             (strcmp(a->command, "get") == 0 || strcmp(a->command, "status") == 0)) {
                 return tunekv_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
         }
-        if (a->node_set && strcmp(a->command, "status") != 0) {
-                return tunekv_usage_error(a, "%s", "--node applies to status only");
+        if (a->node_set && strcmp(a->command, "status") != 0 && strcmp(a->command, "get") != 0) {
+                return tunekv_usage_error(a, "%s", "--node applies to get and status only");
+        }
+        if (a->node_set && strcmp(a->command, "get") == 0) {
+                if (a->node_id == 0) {
+                        return tunekv_usage_error(a, "%s", "get --node: expected a node id > 0");
+                }
+                a->read.node_id = a->node_id;
+        }
+        if ((a->token_in != NULL || a->token_out != NULL) && strcmp(a->command, "status") == 0) {
+                return tunekv_usage_error(a, "%s",
+                                          "--token-in and --token-out apply to get, put, del and "
+                                          "cas only");
         }
         return -1;
 }
@@ -712,6 +832,92 @@ static int tunekv_parse_args(struct tunekv_args *a, int argc, char **argv)
                 }
         }
         return tunekv_check_command(a, argv + optind, argc - optind);
+}
+
+/* ---- Session token files ---- */
+
+/* Load --token-in into the client's session. Returns -1 to go on, else
+ * the exit code of the failure it reported. */
+static int tunekv_token_load(struct tkv_client *c, const struct tunekv_args *a)
+{
+        unsigned char buf[TKV_TOKEN_BYTES_MAX + 1];
+        char msg[TUNEKV_TOKEN_ERR_BYTES];
+        size_t len;
+        FILE *f;
+        int rv;
+
+        if (a->token_in == NULL) {
+                return -1;
+        }
+        f = fopen(a->token_in, "rb");
+        if (f == NULL) {
+                snprintf(msg, sizeof(msg), "--token-in %s: %s", a->token_in, strerror(errno));
+                return tunekv_fail(a, TKV_USAGE_ERROR, msg, NULL);
+        }
+        len = fread(buf, 1, sizeof(buf), f);
+        rv = ferror(f) ? -1 : 0;
+        fclose(f);
+        if (rv != 0 || len > TKV_TOKEN_BYTES_MAX) {
+                snprintf(msg, sizeof(msg), "--token-in %s: %s", a->token_in,
+                         rv != 0 ? "cannot read it" : "larger than a token can be");
+                return tunekv_fail(a, TKV_USAGE_ERROR, msg, NULL);
+        }
+        if (tkv_token_set(c, buf, len) != TKV_OK) {
+                snprintf(msg, sizeof(msg), "--token-in %s: not a session token", a->token_in);
+                return tunekv_fail(a, TKV_USAGE_ERROR, msg, NULL);
+        }
+        return -1;
+}
+
+/* Write len bytes to path through a temporary file renamed over it, so
+ * that a concurrent --token-in never sees half a token. Returns 0, or -1
+ * with errno set. */
+static int tunekv_write_file(const char *path, const void *data, size_t len)
+{
+        char tmp[4096];
+        FILE *f;
+        bool ok;
+        int saved;
+
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= sizeof(tmp)) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
+        f = fopen(tmp, "wb");
+        if (f == NULL) {
+                return -1;
+        }
+        ok = len == 0 || fwrite(data, 1, len, f) == len;
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, path) != 0) {
+                saved = errno;
+                remove(tmp);
+                errno = saved;
+                return -1;
+        }
+        return 0;
+}
+
+/* After the request: the session token into a->token_hex (for -v) and
+ * into --token-out; a failure to save is kept in a->token_error. */
+static void tunekv_token_save(struct tkv_client *c, struct tunekv_args *a)
+{
+        unsigned char buf[TKV_TOKEN_BYTES_MAX];
+        size_t len = tkv_token_get(c, buf, sizeof(buf));
+        size_t i;
+
+        if (len > sizeof(buf)) {
+                len = 0; /* cannot happen: the library keeps tokens within the cap */
+        }
+        for (i = 0; i < len; i++) {
+                snprintf(a->token_hex + 2 * i, 3, "%02x", buf[i]);
+        }
+        a->token_hex[2 * len] = '\0';
+        a->have_token = true;
+        if (a->token_out != NULL && tunekv_write_file(a->token_out, buf, len) != 0) {
+                snprintf(a->token_error, sizeof(a->token_error), "--token-out %s: %s", a->token_out,
+                         strerror(errno));
+        }
 }
 
 /* ---- Commands ---- */
@@ -752,36 +958,13 @@ static int tunekv_read_stdin(char **out, size_t *out_len)
         return -1;
 }
 
-static void tunekv_print_receipt(const struct tkv_receipt *r)
-{
-        printf("served by node %" PRIu32 " (%s), term %" PRIu64 ", applied %" PRIu64
-               ", level %s, staleness ",
-               r->node_id, tunekv_word_name(tunekv_roles, r->role), r->term, r->applied_index,
-               tunekv_word_name(tunekv_levels, r->level));
-        if (r->staleness_ms < 0) {
-                fputs("unknown", stdout);
-        } else {
-                printf("<=%" PRId64 "ms", r->staleness_ms);
-        }
-        printf(", lag %" PRIu64 " entries%s\n", r->lag_entries, r->fallback ? ", fallback" : "");
-}
-
-static void tunekv_json_receipt(const struct tkv_receipt *r)
-{
-        printf(",\"receipt\":{\"node_id\":%" PRIu32 ",\"role\":\"%s\",\"term\":%" PRIu64
-               ",\"applied_index\":%" PRIu64 ",\"level\":\"%s\",\"staleness_ms\":%" PRId64
-               ",\"lag_entries\":%" PRIu64 ",\"fallback\":%s,\"partition\":%" PRIu32 "}",
-               r->node_id, tunekv_word_name(tunekv_roles, r->role), r->term, r->applied_index,
-               tunekv_word_name(tunekv_levels, r->level), r->staleness_ms, r->lag_entries,
-               r->fallback ? "true" : "false", r->partition);
-}
-
-static int tunekv_cmd_get(struct tkv_client *c, const struct tunekv_args *a)
+static int tunekv_cmd_get(struct tkv_client *c, struct tunekv_args *a)
 {
         const char *key = a->operands[0];
         struct tkv_result res;
         int status = tkv_get(c, key, strlen(key), &a->read, &res);
 
+        tunekv_token_save(c, a);
         if (status == TKV_OK && !res.found) {
                 status = TKV_NOT_FOUND;
         }
@@ -798,7 +981,7 @@ static int tunekv_cmd_get(struct tkv_client *c, const struct tunekv_args *a)
                        ",\"partition\":%" PRIu32,
                        res.mod_index, res.create_index, res.partition);
                 tunekv_json_receipt(&res.receipt);
-                tunekv_json_close(status);
+                tunekv_json_close(a, status);
         } else {
                 if (res.value_len > 0) {
                         fwrite(res.value, 1, res.value_len, stdout);
@@ -806,15 +989,39 @@ static int tunekv_cmd_get(struct tkv_client *c, const struct tunekv_args *a)
                 printf("\nversion=%" PRIu64 " create_index=%" PRIu64 " partition=%" PRIu32 "\n",
                        res.mod_index, res.create_index, res.partition);
                 if (a->verbose) {
-                        tunekv_print_receipt(&res.receipt);
+                        tunekv_print_receipt(stdout, &res.receipt);
+                        printf("token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
                 }
         }
         tkv_result_release(&res);
-        return TUNEKV_EXIT_OK;
+        return tunekv_exit(a, status);
+}
+
+/* What a successful write reports, for people or as JSON. */
+static void tunekv_report_write(const struct tunekv_args *a, const struct tkv_result *res)
+{
+        const char *ack = tunekv_word_name(tunekv_acks, res->ack);
+
+        if (a->json) {
+                tunekv_json_open(a, TKV_OK);
+                printf(",\"version\":%" PRIu64 ",\"partition\":%" PRIu32
+                       ",\"ack\":\"%s\",\"durable\":%s",
+                       res->index, res->partition, ack, res->durable ? "true" : "false");
+                tunekv_json_close(a, TKV_OK);
+                return;
+        }
+        printf("OK %sversion=%" PRIu64, strcmp(a->command, "delete") == 0 ? "deleted " : "",
+               res->index);
+        if (a->verbose) {
+                printf(" partition=%" PRIu32 " ack=%s durable=%s\ntoken %s", res->partition, ack,
+                       res->durable ? "yes" : "no",
+                       a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+        }
+        putchar('\n');
 }
 
 /* put, del and cas. */
-static int tunekv_cmd_write(struct tkv_client *c, const struct tunekv_args *a)
+static int tunekv_cmd_write(struct tkv_client *c, struct tunekv_args *a)
 {
         const char *key = a->operands[0];
         const char *value_arg = a->operands[a->n_operands - 1];
@@ -851,19 +1058,12 @@ static int tunekv_cmd_write(struct tkv_client *c, const struct tunekv_args *a)
                 status = tkv_delete(c, key, strlen(key), &a->write, &res);
         }
         free(value);
+        tunekv_token_save(c, a);
         if (status != TKV_OK) {
                 exit_code = tunekv_fail(a, status, res.message, &res);
-        } else if (a->json) {
-                tunekv_json_open(a, status);
-                printf(",\"version\":%" PRIu64 ",\"partition\":%" PRIu32, res.index, res.partition);
-                tunekv_json_close(status);
         } else {
-                printf("OK %sversion=%" PRIu64, strcmp(a->command, "delete") == 0 ? "deleted " : "",
-                       res.index);
-                if (a->verbose) {
-                        printf(" partition=%" PRIu32, res.partition);
-                }
-                putchar('\n');
+                tunekv_report_write(a, &res);
+                exit_code = tunekv_exit(a, status);
         }
         tkv_result_release(&res);
         return exit_code;
@@ -887,6 +1087,35 @@ static void tunekv_format_uptime(uint64_t ms, char *out, size_t len)
         }
 }
 
+/* Per partition and level, the reads counted (levels never asked left out). */
+static void tunekv_print_reads(const struct tkv_node_status *n)
+{
+        bool header = false;
+        unsigned i, level;
+
+        for (i = 0; i < n->n_partitions; i++) {
+                const struct tkv_partition_status *p = &n->partitions[i];
+                for (level = 0; level < 6; level++) {
+                        const struct tkv_level_counters *r = &p->reads[level];
+                        if (r->served + r->stale_served + r->waits + r->fallbacks +
+                                r->bound_unmet ==
+                            0) {
+                                continue;
+                        }
+                        if (!header) {
+                                printf("\n%9s  %-13s  %10s  %10s  %10s  %10s  %11s\n", "PARTITION",
+                                       "READS", "SERVED", "STALE", "WAITS", "FALLBACKS",
+                                       "BOUND_UNMET");
+                                header = true;
+                        }
+                        printf("%9" PRIu32 "  %-13s  %10" PRIu64 "  %10" PRIu64 "  %10" PRIu64
+                               "  %10" PRIu64 "  %11" PRIu64 "\n",
+                               p->partition, tunekv_word_name(tunekv_levels, (int)level), r->served,
+                               r->stale_served, r->waits, r->fallbacks, r->bound_unmet);
+                }
+        }
+}
+
 static void tunekv_print_status(const struct tkv_node_status *n)
 {
         const struct tkv_partition_status *p;
@@ -897,16 +1126,24 @@ static void tunekv_print_status(const struct tkv_node_status *n)
         printf("node %" PRIu32 "  version %s  uptime %s  connections %" PRIu32
                "  partitions %u of %" PRIu32 "\n",
                n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count);
-        printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s\n", "PARTITION", "ROLE",
-               "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY");
+        printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s  %6s  %9s\n", "PARTITION",
+               "ROLE", "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY",
+               "LAG", "STALE_MS");
         for (i = 0; i < n->n_partitions; i++) {
+                char stale[24];
                 p = &n->partitions[i];
+                if (p->staleness_ms < 0) {
+                        snprintf(stale, sizeof(stale), "unknown");
+                } else {
+                        snprintf(stale, sizeof(stale), "%" PRId64, p->staleness_ms);
+                }
                 printf("%9" PRIu32 "  %-11s  %6" PRIu32 "  %8" PRIu64 "  %10" PRIu64 "  %10" PRIu64
-                       "  %10" PRIu64 "  %10" PRIu64 "  %12" PRIu64 "  %5s\n",
+                       "  %10" PRIu64 "  %10" PRIu64 "  %12" PRIu64 "  %5s  %6" PRIu64 "  %9s\n",
                        p->partition, tunekv_word_name(tunekv_roles, p->role), p->leader_id, p->term,
                        p->commit_index, p->applied_index, p->last_index, p->keys, p->bytes,
-                       p->ready ? "yes" : "no");
+                       p->ready ? "yes" : "no", p->lag_entries, stale);
         }
+        tunekv_print_reads(n);
 }
 
 static void tunekv_json_partition(const struct tkv_partition_status *p)
@@ -924,7 +1161,18 @@ static void tunekv_json_partition(const struct tkv_partition_status *p)
         for (i = 0; i < p->n_replicas; i++) {
                 printf("%s%" PRIu32, i > 0 ? "," : "", p->replicas[i]);
         }
-        printf("]}");
+        printf("],\"staleness_ms\":%" PRId64 ",\"lag_entries\":%" PRIu64
+               ",\"leader_commit_index\":%" PRIu64 ",\"reads\":{",
+               p->staleness_ms, p->lag_entries, p->leader_commit_index);
+        for (i = 0; i < 6; i++) {
+                const struct tkv_level_counters *r = &p->reads[i];
+                printf("%s\"%s\":{\"served\":%" PRIu64 ",\"stale_served\":%" PRIu64
+                       ",\"waits\":%" PRIu64 ",\"fallbacks\":%" PRIu64 ",\"bound_unmet\":%" PRIu64
+                       "}",
+                       i > 0 ? "," : "", tunekv_word_name(tunekv_levels, (int)i), r->served,
+                       r->stale_served, r->waits, r->fallbacks, r->bound_unmet);
+        }
+        printf("}}");
 }
 
 static void tunekv_json_status(const struct tkv_node_status *n)
@@ -940,10 +1188,11 @@ static void tunekv_json_status(const struct tkv_node_status *n)
                ",\"key_bytes_max\":%" PRIu32 ",\"value_bytes_max\":%" PRIu32
                ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32
                ",\"request_timeout_ms\":%" PRIu32 ",\"request_timeout_max_ms\":%" PRIu32
-               ",\"conn_output_bytes_max\":%" PRIu64 "},\"partitions\":[",
+               ",\"conn_output_bytes_max\":%" PRIu64 ",\"token_bytes_max\":%" PRIu32
+               "},\"partitions\":[",
                n->partition_count, n->frame_bytes_max, n->key_bytes_max, n->value_bytes_max,
                n->inflight_per_conn_max, n->conns_max, n->request_timeout_ms,
-               n->request_timeout_max_ms, n->conn_output_bytes_max);
+               n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max);
         for (i = 0; i < n->n_partitions; i++) {
                 if (i > 0) {
                         putchar(',');
@@ -968,7 +1217,7 @@ static int tunekv_cmd_node_status(struct tkv_client *c, const struct tunekv_args
         if (a->json) {
                 tunekv_json_open(a, status);
                 tunekv_json_status(res.node);
-                tunekv_json_close(status);
+                tunekv_json_close(a, status);
         } else {
                 tunekv_print_status(res.node);
         }
@@ -1297,7 +1546,7 @@ static int tunekv_cmd_status(struct tkv_client *c, const struct tunekv_args *a)
         if (a->json) {
                 tunekv_json_open(a, TKV_OK);
                 tunekv_json_cluster(res.cluster, views);
-                tunekv_json_close(TKV_OK);
+                tunekv_json_close(a, TKV_OK);
         } else {
                 tunekv_print_cluster(res.cluster, views);
         }
@@ -1329,6 +1578,12 @@ int main(int argc, char **argv)
                 rv = tunekv_fail(&a, rv, errbuf, NULL);
                 goto cleanup;
         }
+        if (strcmp(a.command, "status") != 0) {
+                rv = tunekv_token_load(c, &a);
+                if (rv >= 0) {
+                        goto cleanup;
+                }
+        }
         if (strcmp(a.command, "get") == 0) {
                 rv = tunekv_cmd_get(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
@@ -1338,6 +1593,9 @@ int main(int argc, char **argv)
         }
 cleanup:
         tkv_client_destroy(c);
+        if (a.token_error[0] != '\0' && !a.json) {
+                fprintf(stderr, "tunekv: %s\n", a.token_error);
+        }
         if (fflush(stdout) != 0 && rv == TUNEKV_EXIT_OK) {
                 rv = TUNEKV_EXIT_OTHER;
         }

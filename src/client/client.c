@@ -9,18 +9,33 @@
  *      request until the answer arrives;
  *   2. the map gives the key's partition (XXH64 % P) and the node leading
  *      it (no leader known: its replicas in turn, skipping those that just
- *      refused a connection); the request is queued on that node's peer (one
- *      connection per node, opened lazily; a node whose address fails is
- *      also reached through an endpoint that said it is that node);
+ *      refused a connection); a read below LINEARIZABLE whose route is not
+ *      LEADER (a "spread" read) goes instead to the replica map_choose picks
+ *      for its route, from what the peers know: which failed recently, the
+ *      round-trip estimate of each, and which this read failed on already.
+ *      The request is queued on that node's peer (one connection per node,
+ *      opened lazily; a node whose address fails is also reached through an
+ *      endpoint that said it is that node);
  *   3. tkv_poll() connects peers that have queued requests and encodes each
  *      attempt afresh: a new id, the time left as its timeout, no_forward,
  *      and for writes (client_id, seq, retry). It writes, waits in
  *      epoll_wait over every connection and a timerfd, reads, and matches
  *      answers to requests by id (O(1));
  *   4. retry.c says what an answer or a failure means: deliver it, resend at
- *      once to the leader a NOT_LEADER answer named, or back off and route
- *      again (with a refreshed map) until the deadline. A map that names a
- *      new leader sends the requests backing off for it on at once.
+ *      once to the leader a NOT_LEADER answer named (a spread read: to a
+ *      replica it has not failed on), or back off and route again (with a
+ *      refreshed map) until the deadline. A map that names a new leader
+ *      sends the requests backing off for it on at once.
+ *
+ * The session. The client is one session and keeps its token (token.c):
+ * the token delta of every answer is merged into it before the callback
+ * runs, and a request takes a copy of the token when it is submitted (reads
+ * below LINEARIZABLE or with session flags, and every write once the token
+ * is not empty), which every attempt of it carries. A delta that does not
+ * parse is dropped and counted; the answer is delivered. NEAREST's estimate
+ * is a moving average, per peer, of the round trips of served reads below
+ * LINEARIZABLE (those that take no consensus round on the server), from
+ * the attempt going on the link to its answer.
  *
  * tkv_fd() is the epoll descriptor; the timerfd in it is armed at the first
  * wake_ms (see below), or at once after an async call, so that a program
@@ -95,6 +110,7 @@
 #include "map.h"
 #include "queue.h"
 #include "retry.h"
+#include "token.h"
 
 #define CLIENT_ENDPOINTS_DEFAULT  "127.0.0.1:7001"
 #define CLIENT_TIMEOUT_MS_DEFAULT 5000u
@@ -110,6 +126,11 @@
 #define CLIENT_EVENTS             64   /* epoll events taken per wait */
 #define CLIENT_ERRMSG_BYTES       512
 #define CLIENT_MSG_BYTES          256 /* a request's last failure */
+
+/* NEAREST: a round-trip estimate older than this counts as none (so that a
+ * replica once slow is measured again), and a new sample moves it by 1/8. */
+#define CLIENT_RTT_STALE_MS 10000
+#define CLIENT_RTT_WEIGHT   8
 
 enum client_kind { CLIENT_READ, CLIENT_WRITE, CLIENT_STATUS, CLIENT_INFO };
 
@@ -133,6 +154,12 @@ struct client_peer {
         bool endpoint;     /* from the caller's endpoint list */
         int64_t failed_ms; /* last failed connect; 0: none */
         int64_t heard_ms;  /* last answer read; 0: none */
+
+        /* For reads that any replica may serve. */
+        int64_t unhealthy_ms; /* last UNAVAILABLE or BUSY answer; 0: none */
+        int64_t rtt_ms;       /* when rtt_us was last sampled; 0: never */
+        uint32_t rtt_us;      /* moving average of served reads' round trips */
+
         struct link link;
         struct queue queued;   /* routed here, not on the link yet */
         struct queue inflight; /* on the link, in sending order */
@@ -159,6 +186,7 @@ struct client_req {
                                      candidates stay in order while endpoint_next moves */
         unsigned tries;           /* STATUS, CLUSTER_INFO: places tried */
         uint64_t stream_end;      /* link out_queued_bytes once this attempt was queued */
+        int64_t sent_us;          /* monotonic, when the attempt went on the link */
         size_t frame_len;         /* bytes of the attempt's frame */
         unsigned timeout_ms;      /* the deadline asked for, for messages */
         int64_t wake_ms;          /* monotonic; see the state table */
@@ -169,8 +197,15 @@ struct client_req {
         size_t key_len;
         const uint8_t *value;
         size_t value_len;
+        const uint8_t *token; /* the session token when submitted, if it travels */
+        size_t token_len;
         uint64_t expected_version; /* CAS */
         uint64_t seq;              /* writes: this write's sequence number */
+
+        /* Spread reads: the nodes that failed this read in this round. */
+        uint32_t tried[MAP_REPLICAS_MAX + 1];
+        unsigned n_tried;
+
         bool has_read;
         struct tkv_read_options read;
         bool has_write;
@@ -219,9 +254,16 @@ struct tkv_client {
         bool fd_exported;         /* tkv_fd() was called: keep the timer armed */
         uint64_t completions;     /* user callbacks run since creation */
         uint64_t unknown_answers; /* answers for ids not in flight */
+        uint64_t rr;              /* replica choices so far: round robin */
+        uint64_t bad_tokens;      /* answer tokens that did not parse, dropped */
+        size_t session_len;       /* bytes of session_bytes in use; 0: empty */
         int dispatching;          /* >0 while a callback runs */
         bool closing;             /* inside tkv_client_destroy */
         char errmsg[CLIENT_ERRMSG_BYTES];
+
+        /* The session token, and its encoding (what requests carry). */
+        struct token session;
+        uint8_t session_bytes[TOKEN_BYTES_MAX];
 };
 
 static int64_t client_now_ms(void)
@@ -231,9 +273,31 @@ static int64_t client_now_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t client_now_us(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static bool client_is_keyed(const struct client_req *r)
 {
         return r->kind == CLIENT_READ || r->kind == CLIENT_WRITE;
+}
+
+/* Whether r is a read that any replica of its partition may serve: a level
+ * below LINEARIZABLE and a route other than LEADER. Everything else goes to
+ * the leader. */
+/* A read the caller sent to one node (tkv_read_options.node_id). */
+static bool client_pinned(const struct client_req *r)
+{
+        return r->kind == CLIENT_READ && r->has_read && r->read.node_id != 0;
+}
+
+static bool client_spread(const struct client_req *r)
+{
+        return r->kind == CLIENT_READ && r->has_read && r->read.level != TKV_LINEARIZABLE &&
+               r->read.route != TKV_ROUTE_LEADER && !client_pinned(r);
 }
 
 /* ---- Status names ---- */
@@ -755,30 +819,36 @@ static int client_peer_open(struct tkv_client *c, struct client_peer *p)
 
 /* ---- Request lifecycle ---- */
 
-/* A request with copies of key and value (borrowed), in the heap at its
- * deadline and on no list; NULL when out of memory. */
+/* A request with copies of key, value and token (borrowed; token_len 0:
+ * none), in the heap at its deadline and on no list; NULL when out of
+ * memory. */
 static struct client_req *client_req_new(struct tkv_client *c, enum client_kind kind,
                                          enum codec_op code, const char *op, unsigned timeout_ms,
-                                         const void *key, size_t key_len, const void *value,
-                                         size_t value_len)
+                                         const struct codec_request *req)
 {
-        struct client_req *r = tkv_calloc(1, sizeof(*r) + key_len + value_len);
+        struct client_req *r =
+            tkv_calloc(1, sizeof(*r) + req->key_len + req->value_len + req->token_len);
         uint8_t *data;
 
         if (r == NULL) {
                 return NULL;
         }
         data = (uint8_t *)(r + 1);
-        if (key_len > 0) {
-                memcpy(data, key, key_len);
+        if (req->key_len > 0) {
+                memcpy(data, req->key, req->key_len);
         }
-        if (value_len > 0) {
-                memcpy(data + key_len, value, value_len);
+        if (req->value_len > 0) {
+                memcpy(data + req->key_len, req->value, req->value_len);
+        }
+        if (req->token_len > 0) {
+                memcpy(data + req->key_len + req->value_len, req->token, req->token_len);
+                r->token = data + req->key_len + req->value_len;
+                r->token_len = req->token_len;
         }
         r->key = data;
-        r->key_len = key_len;
-        r->value = value != NULL ? data + key_len : NULL;
-        r->value_len = value_len;
+        r->key_len = req->key_len;
+        r->value = req->value != NULL ? data + req->key_len : NULL;
+        r->value_len = req->value_len;
         r->kind = kind;
         r->code = code;
         r->op = op;
@@ -912,6 +982,7 @@ static void client_enqueue(struct tkv_client *c, struct client_req *r, struct cl
 static bool client_map_refresh(struct tkv_client *c, bool force)
 {
         int64_t now_ms = client_now_ms();
+        struct codec_request req;
         struct client_req *r;
 
         if (c->map_req != NULL) {
@@ -921,8 +992,9 @@ static bool client_map_refresh(struct tkv_client *c, bool force)
             (!force && c->map_fetched_ms != 0 && now_ms - c->map_fetched_ms < CLIENT_REFRESH_MS)) {
                 return false;
         }
-        r = client_req_new(c, CLIENT_INFO, CODEC_CLUSTER_INFO, "cluster_info", c->timeout_ms, NULL,
-                           0, NULL, 0);
+        memset(&req, 0, sizeof(req));
+        req.op = CODEC_CLUSTER_INFO;
+        r = client_req_new(c, CLIENT_INFO, CODEC_CLUSTER_INFO, "cluster_info", c->timeout_ms, &req);
         if (r == NULL) {
                 return false;
         }
@@ -935,6 +1007,147 @@ static bool client_map_refresh(struct tkv_client *c, bool force)
         return true;
 }
 
+/* ---- Replicas for reads that need not go to the leader ---- */
+
+/* Whether p failed recently: a connection (while its link is closed) or
+ * an answer saying it cannot serve. */
+static bool client_peer_down(const struct client_peer *p, int64_t now_ms)
+{
+        if (p->unhealthy_ms != 0 && now_ms - p->unhealthy_ms < CLIENT_DOWN_MS) {
+                return true;
+        }
+        return !link_is_open(&p->link) && p->failed_ms != 0 &&
+               now_ms - p->failed_ms < CLIENT_DOWN_MS;
+}
+
+static bool client_has_id(const uint32_t *ids, unsigned n, uint32_t id)
+{
+        unsigned i;
+
+        for (i = 0; i < n; i++) {
+                if (ids[i] == id) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The replicas of r's partition (and its leader, should the map name one
+ * outside them) that a peer can reach, as map_choose candidates, with
+ * their peers. Returns how many. */
+static unsigned client_candidates(struct tkv_client *c, const struct client_req *r,
+                                  struct map_candidate *cands, struct client_peer **peers)
+{
+        const struct map_partition *mp = &c->map.partitions[r->partition];
+        uint32_t ids[MAP_REPLICAS_MAX + 1];
+        int64_t now_ms = client_now_ms();
+        unsigned n_ids = mp->n_replicas;
+        struct client_peer *p;
+        unsigned n = 0;
+        unsigned i;
+
+        memcpy(ids, mp->replicas, n_ids * sizeof(ids[0]));
+        if (mp->leader_id != 0 && !client_has_id(ids, n_ids, mp->leader_id)) {
+                ids[n_ids++] = mp->leader_id;
+        }
+        for (i = 0; i < n_ids; i++) {
+                p = client_peer_for_node(c, ids[i]);
+                if (p == NULL) {
+                        continue;
+                }
+                memset(&cands[n], 0, sizeof(cands[n]));
+                cands[n].node_id = ids[i];
+                cands[n].leader = ids[i] == mp->leader_id;
+                cands[n].down = client_peer_down(p, now_ms);
+                cands[n].tried = client_has_id(r->tried, r->n_tried, ids[i]);
+                cands[n].measured = p->rtt_ms != 0 && now_ms - p->rtt_ms < CLIENT_RTT_STALE_MS;
+                cands[n].rtt_us = p->rtt_us;
+                peers[n] = p;
+                n++;
+        }
+        return n;
+}
+
+/* The replica for the next attempt of spread read r, as its route says
+ * (map_choose); NULL when the map names none that a peer can reach. Once
+ * every replica failed r, a new round starts. */
+static struct client_peer *client_pick_replica(struct tkv_client *c, struct client_req *r,
+                                               uint32_t *node)
+{
+        struct map_candidate cands[MAP_REPLICAS_MAX + 1];
+        struct client_peer *peers[MAP_REPLICAS_MAX + 1];
+        unsigned n = client_candidates(c, r, cands, peers);
+        unsigned k;
+
+        *node = 0;
+        if (n == 0) {
+                return NULL;
+        }
+        k = map_choose(cands, n, r->read.route, c->rr++);
+        if (cands[k].tried) {
+                r->n_tried = 0;
+        }
+        *node = cands[k].node_id;
+        return peers[k];
+}
+
+/* Whether spread read r has a replica that is up and that it did not fail
+ * on this round: retry.c then resends at once (r->retry.elsewhere). */
+static bool client_has_elsewhere(struct tkv_client *c, const struct client_req *r)
+{
+        struct map_candidate cands[MAP_REPLICAS_MAX + 1];
+        struct client_peer *peers[MAP_REPLICAS_MAX + 1];
+        unsigned n;
+        unsigned i;
+
+        if (!client_spread(r) || !c->map.valid || r->partition >= c->map.partition_count) {
+                return false;
+        }
+        n = client_candidates(c, r, cands, peers);
+        for (i = 0; i < n; i++) {
+                if (!cands[i].tried && !cands[i].down) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The attempt of r on node r->target failed: a spread read avoids that
+ * node for the rest of this round. */
+static void client_note_tried(struct client_req *r)
+{
+        if (client_spread(r) && r->target != 0 && r->n_tried < MAP_REPLICAS_MAX + 1 &&
+            !client_has_id(r->tried, r->n_tried, r->target)) {
+                r->tried[r->n_tried++] = r->target;
+        }
+}
+
+/* A served read's round trip on p (NEAREST): a moving average, restarted
+ * when the last sample is stale. Only answers that took no consensus round
+ * on the server count (reads below LINEARIZABLE), so that the estimate
+ * measures distance more than the server's work. */
+static void client_rtt_sample(struct client_peer *p, const struct client_req *r, int status)
+{
+        int64_t now_ms = client_now_ms();
+        int64_t sample_us = client_now_us() - r->sent_us;
+        int64_t avg_us = p->rtt_us;
+
+        if (r->kind != CLIENT_READ || !r->has_read || r->read.level == TKV_LINEARIZABLE ||
+            (status != TKV_OK && status != TKV_NOT_FOUND)) {
+                return;
+        }
+        sample_us = sample_us < 0 ? 0 : (sample_us > UINT32_MAX ? UINT32_MAX : sample_us);
+        if (p->rtt_ms == 0 || now_ms - p->rtt_ms >= CLIENT_RTT_STALE_MS) {
+                avg_us = sample_us;
+        } else {
+                avg_us += (sample_us - avg_us) / CLIENT_RTT_WEIGHT;
+        }
+        p->rtt_us = (uint32_t)avg_us;
+        p->rtt_ms = now_ms;
+}
+
+/* ---- Retries ---- */
+
 /* What retry.c says after an attempt of keyed request r ended; asks for a
  * fresh map when the failure suggests the map is stale. */
 static enum retry_action client_decide(struct tkv_client *c, struct client_req *r,
@@ -944,6 +1157,7 @@ static enum retry_action client_decide(struct tkv_client *c, struct client_req *
         if (retry_wants_refresh(end, status, has_hint)) {
                 client_map_refresh(c, false);
         }
+        r->retry.elsewhere = client_has_elsewhere(c, r);
         return retry_next(&r->retry, end, status, has_hint, client_now_ms(), at_ms);
 }
 
@@ -953,6 +1167,9 @@ static void client_retry(struct tkv_client *c, struct client_req *r, enum retry_
 {
         int64_t at_ms = 0;
 
+        if (end == RETRY_END_LOST || end == RETRY_END_REFUSED) {
+                client_note_tried(r);
+        }
         switch (client_decide(c, r, end, status, false, &at_ms)) {
         case RETRY_NOW:
                 client_route(c, r);
@@ -1000,7 +1217,8 @@ static struct client_peer *client_pick(struct tkv_client *c, struct client_req *
         return first;
 }
 
-/* GET, PUT, DELETE, CAS: to the leader of the key's partition. */
+/* GET, PUT, DELETE, CAS: to the leader of the key's partition, or for a
+ * spread read to the replica its route picks. */
 static void client_route_key(struct tkv_client *c, struct client_req *r)
 {
         struct client_peer *p = NULL;
@@ -1014,9 +1232,26 @@ static void client_route_key(struct tkv_client *c, struct client_req *r)
                 }
                 return;
         }
+        if (c->map.valid && client_pinned(r)) {
+                /* That node serves it or forwards it: never elsewhere. */
+                r->partition = map_partition_of(&c->map, r->key, r->key_len);
+                p = client_peer_for_node(c, r->read.node_id);
+                if (p == NULL) {
+                        client_retry(c, r, RETRY_END_NO_ROUTE, TKV_OK);
+                        return;
+                }
+                r->routes++;
+                r->no_forward = false;
+                r->target = r->read.node_id;
+                client_enqueue(c, r, p);
+                return;
+        }
         if (c->map.valid) {
                 r->partition = map_partition_of(&c->map, r->key, r->key_len);
-                p = client_pick(c, r, &node);
+                p = client_spread(r) ? client_pick_replica(c, r, &node) : NULL;
+                if (p == NULL) {
+                        p = client_pick(c, r, &node);
+                }
                 r->routes++;
         }
         /* With no way to reach the node, ask an endpoint to forward. */
@@ -1114,7 +1349,8 @@ static void client_map_release(struct tkv_client *c)
 
 /* The map changed: requests backing off whose partition now has a known
  * leader other than the node they tried go to it at once, rather than
- * wait out a backoff meant for a cluster that has not changed yet. */
+ * wait out a backoff meant for a cluster that has not changed yet. Spread
+ * reads do not follow leaders: they wait out their backoff. */
 static void client_wake_moved(struct tkv_client *c)
 {
         struct queue batch;
@@ -1131,7 +1367,8 @@ static void client_wake_moved(struct tkv_client *c)
                 queue_remove(&r->q);
                 queue_push_tail(&c->backoff, &r->q);
                 leader = c->map.partitions[map_partition_of(&c->map, r->key, r->key_len)].leader_id;
-                if (client_is_keyed(r) && leader != 0 && leader != r->target) {
+                if (client_is_keyed(r) && !client_spread(r) && !client_pinned(r) && leader != 0 &&
+                    leader != r->target) {
                         client_req_unlist(c, r);
                         client_route(c, r);
                 }
@@ -1198,6 +1435,8 @@ static int client_encode(struct tkv_client *c, const struct client_req *r, uint6
         req.expected_version = r->expected_version;
         req.read = r->has_read ? &r->read : NULL;
         req.write = r->has_write ? &r->write : NULL;
+        req.token = r->token;
+        req.token_len = r->token_len;
         if (r->kind == CLIENT_WRITE) {
                 req.client_id = c->client_id;
                 req.seq = r->seq;
@@ -1226,6 +1465,7 @@ static void client_move_queued(struct tkv_client *c, struct client_peer *p)
                 r->id = c->next_id++;
                 r->frame_len = buffer_len(&c->scratch);
                 r->stream_end = p->link.out_queued_bytes;
+                r->sent_us = client_now_us();
                 r->state = CLIENT_INFLIGHT;
                 r->peer = p;
                 queue_push_tail(&p->inflight, &r->q);
@@ -1420,20 +1660,74 @@ static void client_on_wrong_body(struct tkv_client *c, struct client_req *r)
         client_complete_error(c, r, write ? TKV_OUTCOME_UNKNOWN : TKV_PROTOCOL_ERROR, msg);
 }
 
-/* The answer to an attempt of keyed request r. */
-static void client_on_kv(struct tkv_client *c, struct client_req *r, const struct tkv_result *res,
-                         const char *leader_addr)
+/* Merge an answer's token delta (borrowed) into the session token. A delta
+ * that does not parse is a server bug: it is dropped and counted, and the
+ * answer is delivered all the same (its read or write did happen). When the
+ * session token is full, the entries merged least recently make room (see
+ * token.c). */
+static void client_token_absorb(struct tkv_client *c, const uint8_t *delta, size_t len)
 {
-        bool has_hint = res->status == TKV_NOT_LEADER && res->leader_id != 0;
-        uint64_t updates = c->map.updates;
-        int64_t at_ms = 0;
+        bool changed = false;
 
-        if (has_hint && map_hint(&c->map, r->partition, res->leader_id, leader_addr) != TKV_OK) {
+        if (len == 0) {
+                return;
+        }
+        if (token_merge(&c->session, delta, len, true, &changed) != TKV_OK) {
+                c->bad_tokens++;
+                snprintf(c->errmsg, sizeof(c->errmsg),
+                         "token: dropped a token of %zu bytes in an answer: it does not parse",
+                         len);
+                return;
+        }
+        if (changed) {
+                c->session_len =
+                    token_encode(&c->session, c->session_bytes, sizeof(c->session_bytes));
+        }
+}
+
+/* Record what an answer from p says about p, r's partition and the
+ * session: the leader it names (NOT_LEADER, BOUND_UNMET), its token delta,
+ * and for spread reads whether p could serve. Returns whether a NOT_LEADER
+ * hint was kept (retry.c follows it at once). */
+static bool client_absorb_answer(struct tkv_client *c, struct client_req *r, struct client_peer *p,
+                                 const struct tkv_result *res, const struct codec_extra *x)
+{
+        bool named = (res->status == TKV_NOT_LEADER || res->status == TKV_BOUND_UNMET) &&
+                     res->leader_id != 0;
+        bool has_hint = named && res->status == TKV_NOT_LEADER;
+        uint64_t updates = c->map.updates;
+
+        if (named && map_hint(&c->map, r->partition, res->leader_id, x->leader_addr) != TKV_OK) {
                 has_hint = false; /* the hinted address could not be kept */
         }
         if (c->map.updates != updates) {
                 client_wake_moved(c);
         }
+        client_token_absorb(c, x->token, x->token_len);
+        if (p != NULL && (res->status == TKV_UNAVAILABLE || res->status == TKV_BUSY)) {
+                p->unhealthy_ms = client_now_ms();
+        }
+        switch (res->status) {
+        case TKV_NOT_LEADER:
+        case TKV_UNAVAILABLE:
+        case TKV_NO_QUORUM:
+        case TKV_BUSY:
+        case TKV_TIMEOUT:
+                client_note_tried(r);
+                break;
+        default:
+                break;
+        }
+        return has_hint;
+}
+
+/* The answer to an attempt of keyed request r, from p. */
+static void client_on_kv(struct tkv_client *c, struct client_req *r, struct client_peer *p,
+                         const struct tkv_result *res, const struct codec_extra *x)
+{
+        bool has_hint = client_absorb_answer(c, r, p, res, x);
+        int64_t at_ms = 0;
+
         snprintf(r->msg, sizeof(r->msg), "%s", res->message);
         switch (client_decide(c, r, RETRY_END_ANSWER, res->status, has_hint, &at_ms)) {
         case RETRY_DELIVER:
@@ -1486,7 +1780,7 @@ static void client_on_info(struct tkv_client *c, struct client_req *r, struct cl
 
 /* codec_response_cb: the attempt the answer is for ends. */
 static void client_on_response(void *arg, uint64_t id, enum codec_body body,
-                               const struct tkv_result *res, const char *leader_addr)
+                               const struct tkv_result *res, const struct codec_extra *x)
 {
         struct tkv_client *c = arg;
         size_t slot = id != 0 ? client_ids_find(c, id) : SIZE_MAX;
@@ -1500,10 +1794,11 @@ static void client_on_response(void *arg, uint64_t id, enum codec_body body,
         r = c->slots[slot].req;
         p = r->peer;
         client_req_unlist(c, r);
+        client_rtt_sample(p, r, res->status);
         if (res->status == TKV_OK && !client_body_fits(r->kind, body)) {
                 client_on_wrong_body(c, r);
         } else if (client_is_keyed(r)) {
-                client_on_kv(c, r, res, leader_addr);
+                client_on_kv(c, r, p, res, x);
         } else if (r->kind == CLIENT_INFO) {
                 if (p->endpoint) {
                         c->endpoint_next = client_peer_index(c, p);
@@ -1776,6 +2071,75 @@ const struct map *client_partition_map(const struct tkv_client *c)
         return &c->map;
 }
 
+uint64_t client_bad_tokens(const struct tkv_client *c)
+{
+        return c->bad_tokens;
+}
+
+/* ---- The session token ---- */
+
+size_t tkv_token_get(struct tkv_client *c, void *buf, size_t cap)
+{
+        if (c == NULL) {
+                return 0;
+        }
+        if (c->session_len > 0 && buf != NULL && cap >= c->session_len) {
+                memcpy(buf, c->session_bytes, c->session_len);
+        }
+        return c->session_len;
+}
+
+/* The message for token_set or token_merge failing with rv. */
+static int client_token_failed(struct tkv_client *c, const char *op, int rv)
+{
+        snprintf(c->errmsg, sizeof(c->errmsg), "%s: %s", op,
+                 rv == TKV_TOO_LARGE ? "the token would exceed TKV_TOKEN_BYTES_MAX"
+                                     : "the token does not parse");
+        return rv;
+}
+
+int tkv_token_set(struct tkv_client *c, const void *tok, size_t len)
+{
+        int rv;
+
+        if (c == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        rv = token_set(&c->session, tok, len);
+        if (rv != TKV_OK) {
+                return client_token_failed(c, "token_set", rv);
+        }
+        c->session_len = token_encode(&c->session, c->session_bytes, sizeof(c->session_bytes));
+        return TKV_OK;
+}
+
+int tkv_token_merge(struct tkv_client *c, const void *tok, size_t len)
+{
+        bool changed = false;
+        int rv;
+
+        if (c == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        rv = token_merge(&c->session, tok, len, false, &changed);
+        if (rv != TKV_OK) {
+                return client_token_failed(c, "token_merge", rv);
+        }
+        if (changed) {
+                c->session_len =
+                    token_encode(&c->session, c->session_bytes, sizeof(c->session_bytes));
+        }
+        return TKV_OK;
+}
+
+void tkv_token_reset(struct tkv_client *c)
+{
+        if (c != NULL) {
+                token_init(&c->session);
+                c->session_len = 0;
+        }
+}
+
 /* ---- Submitting ---- */
 
 static unsigned client_timeout_ms(const struct tkv_client *c, unsigned timeout_ms)
@@ -1842,6 +2206,23 @@ static int client_check_write_options(struct tkv_client *c, const char *op,
         return TKV_OK;
 }
 
+/* The session token travels with every read whose level is not
+ * LINEARIZABLE or that asks for session guarantees, and with every write
+ * once the session has one (its dependencies). Each request carries the
+ * token as it was when it was submitted, on every attempt: a retried write
+ * must be the same write. */
+static void client_attach_token(const struct tkv_client *c, struct codec_request *req,
+                                enum client_kind kind)
+{
+        const struct tkv_read_options *o = req->read;
+        bool attach =
+            kind == CLIENT_WRITE || (kind == CLIENT_READ && o != NULL &&
+                                     (o->level != TKV_LINEARIZABLE || o->session_flags != 0));
+
+        req->token = attach && c->session_len > 0 ? c->session_bytes : NULL;
+        req->token_len = attach ? c->session_len : 0;
+}
+
 /* Check that req's largest attempt fits in a frame and that a request may
  * be added. */
 static int client_check_room(struct tkv_client *c, struct codec_request *req, const char *op)
@@ -1871,8 +2252,7 @@ static struct client_req *client_req_make(struct tkv_client *c, const struct cod
                                           enum client_kind kind, const char *op,
                                           unsigned timeout_ms, tkv_done_cb cb, void *arg)
 {
-        struct client_req *r = client_req_new(c, kind, req->op, op, timeout_ms, req->key,
-                                              req->key_len, req->value, req->value_len);
+        struct client_req *r = client_req_new(c, kind, req->op, op, timeout_ms, req);
 
         if (r == NULL) {
                 snprintf(c->errmsg, sizeof(c->errmsg), "%s: out of memory", op);
@@ -1885,6 +2265,10 @@ static struct client_req *client_req_make(struct tkv_client *c, const struct cod
         if (req->read != NULL) {
                 r->has_read = true;
                 r->read = *req->read;
+                if (r->read.node_id != 0 && r->read.level != TKV_LINEARIZABLE) {
+                        /* The node named serves it: the route is that choice. */
+                        r->read.route = TKV_ROUTE_ANY;
+                }
         }
         if (req->write != NULL) {
                 r->has_write = true;
@@ -1929,6 +2313,7 @@ static int client_write_async(struct tkv_client *c, struct codec_request *req, c
         }
         if (rv == TKV_OK) {
                 req->write = opts;
+                client_attach_token(c, req, CLIENT_WRITE);
                 rv = client_check_room(c, req, op);
         }
         if (rv != TKV_OK) {
@@ -1956,6 +2341,7 @@ int tkv_get_async(struct tkv_client *c, const void *key, size_t key_len,
         req.key_len = key_len;
         req.read = opts;
         if (rv == TKV_OK) {
+                client_attach_token(c, &req, CLIENT_READ);
                 rv = client_check_room(c, &req, "get");
         }
         if (rv != TKV_OK) {
@@ -2388,6 +2774,9 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
         }
         c->slots_mask = 63;
         c->client_id = client_random_id(c);
+        /* Random, so that short-lived clients (one read per process) spread
+         * over the replicas too rather than all starting at the first. */
+        c->rr = c->client_id;
         return TKV_OK;
 }
 
@@ -2413,6 +2802,7 @@ int tkv_client_create(const struct tkv_options *opts, struct tkv_client **out, c
         queue_init(&c->backoff);
         buffer_init(&c->scratch);
         map_init(&c->map);
+        token_init(&c->session);
         c->next_id = 1;
         c->next_seq = 1;
         rv = client_configure(c, opts);

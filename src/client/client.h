@@ -35,4 +35,7 @@ const struct map *client_partition_map(const struct tkv_client *c);
  * requests, or a confused server). */
 uint64_t client_unknown_answers(const struct tkv_client *c);
 
+/* Token deltas in answers that did not parse, and were dropped. */
+uint64_t client_bad_tokens(const struct tkv_client *c);
+
 #endif

@@ -43,12 +43,18 @@ static ProtobufCBinaryData codec_bytes(const void *data, size_t len)
 }
 
 static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
-                                                   const struct tkv_read_options *o)
+                                                   const struct codec_request *req)
 {
-        if (o == NULL) {
+        const struct tkv_read_options *o = req->read;
+
+        if (o == NULL && req->token_len == 0) {
                 return NULL;
         }
         tunekv__v1__read_options__init(ro);
+        ro->token = codec_bytes(req->token, req->token_len);
+        if (o == NULL) {
+                return ro;
+        }
         ro->level = (Tunekv__V1__Consistency)o->level;
         ro->session_flags = o->session_flags;
         ro->min_index = o->min_index;
@@ -64,7 +70,7 @@ static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
 static Tunekv__V1__WriteOptions *codec_write_options(Tunekv__V1__WriteOptions *wo,
                                                      const struct codec_request *req)
 {
-        if (req->write == NULL && req->client_id == 0) {
+        if (req->write == NULL && req->client_id == 0 && req->token_len == 0) {
                 return NULL;
         }
         tunekv__v1__write_options__init(wo);
@@ -72,6 +78,7 @@ static Tunekv__V1__WriteOptions *codec_write_options(Tunekv__V1__WriteOptions *w
         wo->client_id = req->client_id;
         wo->seq = req->seq;
         wo->retry = req->retry;
+        wo->token = codec_bytes(req->token, req->token_len);
         return wo;
 }
 
@@ -86,7 +93,7 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
         case CODEC_GET:
                 tunekv__v1__get_request__init(&b->get);
                 b->get.key = key;
-                b->get.options = codec_read_options(&b->read, req->read);
+                b->get.options = codec_read_options(&b->read, req);
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_GET;
                 msg->get = &b->get;
                 break;
@@ -203,6 +210,7 @@ static void codec_receipt_fill(struct tkv_receipt *r, const Tunekv__V1__ReadRece
         r->lag_entries = m->lag_entries;
         r->fallback = m->fallback;
         r->partition = m->partition;
+        r->leader_known = m->leader_known;
 }
 
 /* The body-independent part: status, message, leader hint. unknown holds the
@@ -222,6 +230,13 @@ static void codec_envelope_fill(struct tkv_result *res, const Tunekv__V1__Respon
         }
         if (m->leader_hint != NULL) {
                 res->leader_id = m->leader_hint->node_id;
+        }
+        if (m->bound != NULL) {
+                res->bound_required_index = m->bound->required_index;
+                res->bound_applied_index = m->bound->applied_index;
+                res->bound_staleness_ms = m->bound->staleness_ms;
+                res->bound_lag_entries = m->bound->lag_entries;
+                res->bound_node_id = m->bound->node_id;
         }
 }
 
@@ -251,6 +266,8 @@ static void codec_result_fill(struct tkv_result *res, const Tunekv__V1__Response
                 res->index = write->index;
                 res->current_version = write->current_version;
                 res->partition = write->partition;
+                res->ack = (enum tkv_ack)write->ack;
+                res->durable = write->durable;
         }
 }
 
@@ -277,6 +294,20 @@ static void codec_partition_fill(struct tkv_partition_status *p,
         p->digest = m->digest;
         p->snapshots = m->snapshots;
         p->restores = m->restores;
+        p->staleness_ms = m->staleness_ms;
+        p->lag_entries = m->lag_entries;
+        p->leader_commit_index = m->leader_commit_index;
+        for (i = 0; i < m->n_reads; i++) {
+                const Tunekv__V1__LevelCounters *lc = m->reads[i];
+                unsigned level = (unsigned)lc->level;
+                if (level < sizeof(p->reads) / sizeof(p->reads[0])) {
+                        p->reads[level].served = lc->served;
+                        p->reads[level].stale_served = lc->stale_served;
+                        p->reads[level].waits = lc->waits;
+                        p->reads[level].fallbacks = lc->fallbacks;
+                        p->reads[level].bound_unmet = lc->bound_unmet;
+                }
+        }
         for (i = 0; i < m->n_replicas && i < sizeof(p->replicas) / sizeof(p->replicas[0]); i++) {
                 p->replicas[i] = m->replicas[i];
         }
@@ -322,6 +353,7 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
                 node->request_timeout_ms = m->limits->request_timeout_ms;
                 node->request_timeout_max_ms = m->limits->request_timeout_max_ms;
                 node->conn_output_bytes_max = m->limits->conn_output_bytes_max;
+                node->token_bytes_max = m->limits->token_bytes_max;
         }
         return node;
 }
@@ -405,6 +437,22 @@ static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
         }
 }
 
+/* The token of a GET or write answer, into extra. */
+static void codec_token_find(const Tunekv__V1__Response *m, struct codec_extra *extra)
+{
+        const ProtobufCBinaryData *t = NULL;
+
+        if (m->body_case == TUNEKV__V1__RESPONSE__BODY_GET && m->get != NULL) {
+                t = &m->get->token;
+        } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_WRITE && m->write != NULL) {
+                t = &m->write->token;
+        }
+        if (t != NULL && t->len > 0) {
+                extra->token = t->data;
+                extra->token_len = t->len;
+        }
+}
+
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
 {
         struct codec_alloc_state state = {0};
@@ -412,7 +460,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         Tunekv__V1__Response *msg = NULL;
         struct tkv_node_status *node = NULL;
         struct tkv_cluster_info *cluster = NULL;
-        const char *leader_addr = "";
+        struct codec_extra extra = {"", NULL, 0};
         struct tkv_result res;
         char unknown[96];
         int rv = TKV_OK;
@@ -441,9 +489,10 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
                 res.cluster = cluster;
         }
         if (msg->leader_hint != NULL && msg->leader_hint->client_addr != NULL) {
-                leader_addr = msg->leader_hint->client_addr;
+                extra.leader_addr = msg->leader_hint->client_addr;
         }
-        cb(arg, msg->id, codec_body_kind(msg), &res, leader_addr);
+        codec_token_find(msg, &extra);
+        cb(arg, msg->id, codec_body_kind(msg), &res, &extra);
 cleanup:
         tkv_free(node);
         tkv_free(cluster);

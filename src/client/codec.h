@@ -38,10 +38,15 @@ struct codec_request {
         const struct tkv_read_options *read;   /* GET; NULL: no ReadOptions */
         const struct tkv_write_options *write; /* writes; NULL: defaults */
         /* Writes: the idempotency triple of WriteOptions. WriteOptions is
-         * left out when write is NULL and client_id is 0. */
+         * left out when write is NULL, client_id is 0 and there is no token. */
         uint64_t client_id;
         uint64_t seq;
         bool retry;
+        /* The session token for ReadOptions.token (GET) or WriteOptions.token
+         * (writes); token_len 0: none. A GET with a token and no read
+         * options gets default ReadOptions carrying it. */
+        const void *token;
+        size_t token_len;
 };
 
 /* Bytes of the frame of req, header included. req is borrowed. */
@@ -63,13 +68,19 @@ enum codec_body {
         CODEC_BODY_OTHER,   /* a body this client never asks for */
 };
 
-/* Called once per decoded response. res, leader_addr and everything they
- * point to are borrowed for the duration of the call (value and leader_addr
- * point into the unpacked message, node and cluster into blocks freed right
- * after). leader_addr is the client address of the leader hint, "" when the
- * answer has none. */
+/* What a response carries besides its struct tkv_result. */
+struct codec_extra {
+        const char *leader_addr; /* client address of the leader hint; "" when none */
+        const uint8_t *token;    /* GetResponse/WriteResponse token (a delta to merge) */
+        size_t token_len;        /* 0: the answer carries no token */
+};
+
+/* Called once per decoded response. res, extra and everything they point
+ * to are borrowed for the duration of the call (value, leader_addr and
+ * token point into the unpacked message, node and cluster into blocks freed
+ * right after). */
 typedef void (*codec_response_cb)(void *arg, uint64_t id, enum codec_body body,
-                                  const struct tkv_result *res, const char *leader_addr);
+                                  const struct tkv_result *res, const struct codec_extra *extra);
 
 /* Decode the body of one response frame (without its length header) and pass
  * it to cb. Returns TKV_OK once cb ran, TKV_PROTOCOL_ERROR if the bytes are not a

@@ -174,3 +174,62 @@ int map_hint(struct map *m, uint32_t p, uint32_t node_id, const char *addr)
         m->updates++;
         return TKV_OK;
 }
+
+/* The class of candidate c for route (see map.h): lower is better. */
+static unsigned map_class(const struct map_candidate *c, enum tkv_route route)
+{
+        if (c->tried) {
+                return 4;
+        }
+        if (route == TKV_ROUTE_FOLLOWER_PREFERRED) {
+                return (c->down ? 2u : 0u) + (c->leader ? 1u : 0u);
+        }
+        return c->down ? 1u : 0u;
+}
+
+/* Order within a class: lower is better, ties go to the first seen. */
+static uint64_t map_rank(const struct map_candidate *c, enum tkv_route route)
+{
+        if (route != TKV_ROUTE_NEAREST || c->tried || !c->measured) {
+                return 0;
+        }
+        return (uint64_t)c->rtt_us + 1;
+}
+
+/* Whether candidate c is in the class and rank given. */
+static bool map_is(const struct map_candidate *c, enum tkv_route route, unsigned cls, uint64_t rank)
+{
+        return map_class(c, route) == cls && map_rank(c, route) == rank;
+}
+
+unsigned map_choose(const struct map_candidate *cands, unsigned n, enum tkv_route route,
+                    uint64_t rr)
+{
+        unsigned best_class = UINT32_MAX;
+        uint64_t best_rank = 0;
+        unsigned members = 0;
+        unsigned k;
+        unsigned i;
+
+        for (i = 0; i < n; i++) {
+                unsigned cls = map_class(&cands[i], route);
+                uint64_t rank = map_rank(&cands[i], route);
+                if (cls < best_class || (cls == best_class && rank < best_rank)) {
+                        best_class = cls;
+                        best_rank = rank;
+                }
+        }
+        for (i = 0; i < n; i++) {
+                members += map_is(&cands[i], route, best_class, best_rank);
+        }
+        if (members == 0) {
+                return 0; /* n == 0 */
+        }
+        k = (unsigned)(rr % members);
+        for (i = 0; i < n; i++) {
+                if (map_is(&cands[i], route, best_class, best_rank) && k-- == 0) {
+                        return i;
+                }
+        }
+        return 0;
+}

@@ -4,8 +4,9 @@
  * It is filled from a CLUSTER_INFO answer (map_update) and corrected by the
  * leader hints of NOT_LEADER answers (map_hint) between two fetches. It does
  * no I/O and knows nothing of connections: client.c asks it where a key's
- * request should go (map_partition_of, map_target) and opens a connection to
- * that node's address. A map can be stale; the server's answers correct it.
+ * request should go (map_partition_of, map_target; map_choose for reads that
+ * any replica may serve) and opens a connection to that node's address. A
+ * map can be stale; the server's answers correct it.
  *
  * Errors are the public enum tkv_code (see codec.h for why). */
 #ifndef TKV_CLIENT_MAP_H
@@ -72,5 +73,35 @@ int map_hint(struct map *m, uint32_t p, uint32_t node_id, const char *addr);
 
 /* The node with this id, or NULL. */
 const struct map_node *map_node(const struct map *m, uint32_t id);
+
+/* A replica of a partition as client.c sees it when it routes a read that
+ * need not go to the leader (a level other than LINEARIZABLE, a route
+ * other than LEADER). */
+struct map_candidate {
+        uint32_t node_id;
+        bool leader;     /* the map names it the partition's leader */
+        bool down;       /* failed recently: a connection, or an answer saying it cannot serve */
+        bool tried;      /* this request failed there already */
+        bool measured;   /* rtt_us is a recent estimate */
+        uint32_t rtt_us; /* moving average of its answers' round trips */
+};
+
+/* Which of the n candidates (n > 0) a read routed by route goes to; rr is
+ * a counter the caller increments per choice, for round robin. Candidates
+ * fall in classes, and the best class with a member wins:
+ *
+ *   route               classes, best first                 within the class
+ *   FOLLOWER_PREFERRED  followers up, the leader up,         round robin
+ *                       followers down, the leader down
+ *   NEAREST             up, down                             the unmeasured (round robin),
+ *                                                            else the lowest rtt
+ *   ANY (and others)    up, down                             round robin
+ *
+ * where "up" is neither down nor tried, "down" is down but not tried, and
+ * candidates this request tried already come last. Round robin takes
+ * member number rr % members, in the order of cands (borrowed). Returns an index
+ * below n (0 when n is 0). */
+unsigned map_choose(const struct map_candidate *cands, unsigned n, enum tkv_route route,
+                    uint64_t rr);
 
 #endif

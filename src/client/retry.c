@@ -12,6 +12,7 @@ void retry_init(struct retry *r, bool write, int64_t deadline_ms)
         r->attempts = 0;
         r->write = write;
         r->maybe_applied = false;
+        r->elsewhere = false;
         r->status = TKV_OK;
 }
 
@@ -120,7 +121,7 @@ static enum retry_action retry_answer(struct retry *r, int status, bool has_hint
                 return RETRY_DELIVER;
         }
         r->status = status;
-        if (status == TKV_NOT_LEADER && has_hint) {
+        if ((status == TKV_NOT_LEADER && has_hint) || (!r->write && r->elsewhere)) {
                 return retry_now(r, now_ms, at_ms);
         }
         return retry_later(r, now_ms, at_ms);
@@ -137,10 +138,12 @@ enum retry_action retry_next(struct retry *r, enum retry_end end, int status, bo
         case RETRY_END_LOST:
                 r->maybe_applied = r->maybe_applied || r->write;
                 retry_local_failure(r, TKV_CONNECTION_CLOSED);
-                return retry_later(r, now_ms, at_ms);
+                return r->elsewhere && !r->write ? retry_now(r, now_ms, at_ms)
+                                                 : retry_later(r, now_ms, at_ms);
         case RETRY_END_REFUSED:
                 retry_local_failure(r, TKV_CONNECT_FAILED);
-                return retry_later(r, now_ms, at_ms);
+                return r->elsewhere && !r->write ? retry_now(r, now_ms, at_ms)
+                                                 : retry_later(r, now_ms, at_ms);
         case RETRY_END_NO_ROUTE:
                 if (status == TKV_CONNECT_FAILED || status == TKV_CONNECTION_CLOSED) {
                         retry_local_failure(r, status);

@@ -22,6 +22,14 @@
  *
  *   *  at most RETRY_HOPS_MAX times in a row, then a backoff: two nodes that
  *      keep naming each other, or a link that breaks at once, must not spin.
+ *
+ * Reads that any replica may serve (a level other than LINEARIZABLE, a
+ * route other than LEADER) have another way out: when client.c sets
+ * r->elsewhere (a replica this read has not failed on is known), a
+ * transient answer, a lost link or a refused connection resends at once
+ * (within the same RETRY_HOPS_MAX), to that replica, instead of backing
+ * off. BOUND_UNMET is never transient: the caller chose on_unmet, and the
+ * answer is delivered.
  *   ** at most RETRY_UNKNOWN_MAX answers: the server also answers a retry it
  *      no longer remembers with OUTCOME_UNKNOWN, and that will not change.
  *
@@ -75,6 +83,7 @@ struct retry {
         unsigned attempts;   /* attempts sent */
         bool write;          /* PUT, DELETE or CAS */
         bool maybe_applied;  /* a write attempt may have been applied */
+        bool elsewhere;      /* reads: an untried replica can take the next attempt now */
         int status;          /* the last failure (see retry_status); TKV_OK: none yet */
 };
 

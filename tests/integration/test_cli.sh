@@ -84,8 +84,24 @@ cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert 
 # error classes
 expect_rc 3 cli frobnicate
 expect_rc 3 cli get
-expect_rc 7 cli get greeting --consistency eventual   # not served yet: clear error
-grep -q "not implemented" "$dir/err" || fail "level error message"
+expect_rc 7 cli get greeting --consistency bounded    # a bound is needed: clear error
+grep -q "max_staleness_ms" "$dir/err" || fail "bounded error message"
+expect_rc 6 cli get greeting --consistency eventual --min-index 99999999 --on-unmet fail
+grep -q "BOUND_UNMET" "$dir/err" || fail "bound unmet message"
+
+# every level, the receipt, and a session token carried between two runs
+cli put session-key s1 --token-out "$dir/token" >/dev/null
+for level in linearizable sequential causal session eventual; do
+        cli get session-key --consistency "$level" --route any -v --token-in "$dir/token" \
+                >"$dir/out" || fail "get at $level"
+        grep -q "level $level" "$dir/out" || fail "receipt of $level: $(cat "$dir/out")"
+        head -1 "$dir/out" | grep -qx s1 || fail "value at $level"
+done
+cli get session-key --consistency bounded --max-staleness-ms 60000 --node 1 --json \
+        | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["receipt"]["level"] == "bounded", o' \
+        || fail "bounded json receipt"
+cli --json put session-key s2 --ack leader | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["ack"] == "leader" and o["durable"] is False, o' \
+        || fail "leader_accepted ack"
 expect_rc 7 cli put "$(head -c 5000 /dev/zero | tr '\0' k)" v   # key over 4 KiB
 expect_rc 4 cli --endpoints 127.0.0.1:1 get x                  # nothing listens
 cli --help | grep -q -- "--consistency" || fail "help lists flags"

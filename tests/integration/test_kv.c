@@ -220,26 +220,49 @@ static void test_status(void **state)
                 assert_true(p->commit_index >= p->applied_index);
         }
         assert_int_equal(r.node->key_bytes_max, 4096);
+        assert_int_equal(r.node->token_bytes_max, 8192);
         tkv_result_release(&r);
 }
 
-static void test_unserved_levels_are_refused(void **state)
+/* One node serves every level: each answer says what it delivered. */
+static void test_every_level_is_served_and_labelled(void **state)
 {
         struct tkv_read_options o = {0};
         struct tkv_result r;
         uint64_t i;
         (void)state;
         put_ok("level", "x", &i);
-        for (int level = TKV_SEQUENTIAL; level <= TKV_EVENTUAL; level++) {
+        for (int level = TKV_LINEARIZABLE; level <= TKV_EVENTUAL; level++) {
+                memset(&o, 0, sizeof o);
                 o.level = (enum tkv_consistency)level;
-                assert_int_equal(tkv_get(c, "level", 5, &o, &r), TKV_INVALID_ARGUMENT);
-                assert_non_null(strstr(r.message, "not implemented"));
-                assert_false(r.found); /* no value under a weaker guarantee */
+                o.route = level == TKV_LINEARIZABLE ? TKV_ROUTE_LEADER : TKV_ROUTE_ANY;
+                o.max_staleness_ms = level == TKV_BOUNDED_STALENESS ? 60000 : 0;
+                o.max_wait_ms = 1000;
+                assert_int_equal(tkv_get(c, "level", 5, &o, &r), TKV_OK);
+                assert_true(r.found);
+                assert_memory_equal(r.value, "x", 1);
+                assert_int_equal(r.mod_index, i);
+                assert_int_equal(r.receipt.level, level);
+                assert_true(r.receipt.applied_index >= i);
+                assert_false(r.receipt.fallback);
+                assert_true(r.receipt.leader_known);
                 tkv_result_release(&r);
         }
+        /* A bound it cannot meet: the index is beyond anything written. */
         memset(&o, 0, sizeof o);
-        o.route = TKV_ROUTE_ANY;
+        o.level = TKV_EVENTUAL;
+        o.min_index = i + 1000000;
+        o.on_unmet = TKV_ON_UNMET_FAIL;
+        assert_int_equal(tkv_get(c, "level", 5, &o, &r), TKV_BOUND_UNMET);
+        assert_int_equal(r.bound_required_index, i + 1000000);
+        assert_true(r.bound_applied_index < r.bound_required_index);
+        assert_false(r.found);
+        tkv_result_release(&r);
+        /* BOUNDED_STALENESS needs a bound. */
+        memset(&o, 0, sizeof o);
+        o.level = TKV_BOUNDED_STALENESS;
         assert_int_equal(tkv_get(c, "level", 5, &o, &r), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(r.message, "max_staleness_ms"));
         tkv_result_release(&r);
 }
 
@@ -251,7 +274,7 @@ int main(void)
             cmocka_unit_test(test_values_binary_large_empty),
             cmocka_unit_test(test_pipeline_1000),
             cmocka_unit_test(test_status),
-            cmocka_unit_test(test_unserved_levels_are_refused),
+            cmocka_unit_test(test_every_level_is_served_and_labelled),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -49,12 +49,14 @@ struct decoded {
         char message[256];
         char value[256];
         char leader_addr[64];
+        uint8_t token[128];
+        size_t token_len;
         struct tkv_node_status *node;
         struct tkv_cluster_info *cluster;
 };
 
 static void decoded_cb(void *arg, uint64_t id, enum codec_body body, const struct tkv_result *res,
-                       const char *leader_addr)
+                       const struct codec_extra *extra)
 {
         struct decoded *d = arg;
 
@@ -83,7 +85,13 @@ static void decoded_cb(void *arg, uint64_t id, enum codec_body body, const struc
                 codec_cluster_copy(d->cluster, res->cluster);
         }
         d->res.cluster = d->cluster;
-        snprintf(d->leader_addr, sizeof(d->leader_addr), "%s", leader_addr);
+        snprintf(d->leader_addr, sizeof(d->leader_addr), "%s", extra->leader_addr);
+        assert_true(extra->token_len <= sizeof(d->token));
+        d->token_len = extra->token_len;
+        if (extra->token_len > 0) {
+                assert_non_null(extra->token);
+                memcpy(d->token, extra->token, extra->token_len);
+        }
 }
 
 /* Pack m and decode it with the codec into d. */
@@ -337,6 +345,9 @@ static void test_decode_get(void **state)
         r.lag_entries = 2;
         r.fallback = 1;
         r.partition = 5;
+        r.leader_known = 1;
+        g.token.data = (uint8_t *)"\x01\x00\x00\x00";
+        g.token.len = 4;
         assert_int_equal(decode_packed(&m, &d), TKV_OK);
         assert_int_equal(d.calls, 1);
         assert_int_equal(d.id, 99);
@@ -358,7 +369,16 @@ static void test_decode_get(void **state)
         assert_int_equal(d.res.receipt.lag_entries, 2);
         assert_true(d.res.receipt.fallback);
         assert_int_equal(d.res.receipt.partition, 5);
+        assert_true(d.res.receipt.leader_known);
         assert_null(d.res.node);
+        /* The token delta is passed on as it came, for the client to merge. */
+        assert_int_equal(d.token_len, 4);
+        assert_memory_equal(d.token, "\x01\x00\x00\x00", 4);
+        r.leader_known = 0;
+        g.token.len = 0;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_false(d.res.receipt.leader_known);
+        assert_int_equal(d.token_len, 0);
 }
 
 static void test_decode_get_empty_and_missing(void **state)
@@ -412,12 +432,25 @@ static void test_decode_write_and_errors(void **state)
         assert_int_equal(d.res.partition, 3);
 
         w.index = 55;
+        w.ack = TUNEKV__V1__ACK__ACK_ALL_REPLICAS;
+        w.durable = 1;
+        w.token.data = (uint8_t *)"tok";
+        w.token.len = 3;
         m.status = TUNEKV__V1__STATUS__STATUS_OK;
         m.message = NULL;
         assert_int_equal(decode_packed(&m, &d), TKV_OK);
         assert_int_equal(d.res.status, TKV_OK);
         assert_int_equal(d.res.index, 55);
         assert_string_equal(d.res.message, "");
+        assert_int_equal(d.res.ack, TKV_ACK_ALL_REPLICAS);
+        assert_true(d.res.durable);
+        assert_int_equal(d.token_len, 3);
+        assert_memory_equal(d.token, "tok", 3);
+        w.ack = TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
+        w.durable = 0;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.res.ack, TKV_ACK_LEADER_ACCEPTED);
+        assert_false(d.res.durable);
 
         m.status = TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
         m.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
@@ -434,6 +467,99 @@ static void test_decode_write_and_errors(void **state)
         assert_int_equal(decode_packed(&m, &d), TKV_OK);
         assert_int_equal(d.res.leader_id, 0);
         assert_string_equal(d.leader_addr, "");
+        assert_int_equal(d.token_len, 0);
+}
+
+static void test_decode_bound_unmet(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
+        Tunekv__V1__BoundUnmet bound = TUNEKV__V1__BOUND_UNMET__INIT;
+        struct decoded d;
+
+        (void)state;
+        m.id = 8;
+        m.status = TUNEKV__V1__STATUS__STATUS_BOUND_UNMET;
+        m.message = "applied 90 < required 100";
+        m.leader_hint = &hint;
+        m.bound = &bound;
+        hint.node_id = 2;
+        hint.client_addr = "127.0.0.1:7002";
+        bound.required_index = 100;
+        bound.applied_index = 90;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.body, CODEC_BODY_NONE);
+        assert_int_equal(d.res.status, TKV_BOUND_UNMET);
+        assert_int_equal(d.res.bound_required_index, 100);
+        assert_int_equal(d.res.bound_applied_index, 90);
+        assert_int_equal(d.res.leader_id, 2);
+        assert_string_equal(d.leader_addr, "127.0.0.1:7002");
+        /* No bound, no leader known. */
+        m.bound = NULL;
+        hint.node_id = 0;
+        hint.client_addr = "";
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_int_equal(d.res.bound_required_index, 0);
+        assert_int_equal(d.res.bound_applied_index, 0);
+        assert_int_equal(d.res.leader_id, 0);
+}
+
+static void test_encode_tokens(void **state)
+{
+        static const uint8_t tok[] = {1, 0, 0, 0};
+        struct tkv_read_options ro = {.level = TKV_CAUSAL};
+        struct tkv_write_options wo = {.ack = TKV_ACK_LEADER_ACCEPTED};
+        struct codec_request get = {.op = CODEC_GET,
+                                    .id = 5,
+                                    .key = "k",
+                                    .key_len = 1,
+                                    .read = &ro,
+                                    .token = tok,
+                                    .token_len = sizeof(tok)};
+        struct codec_request put = {.op = CODEC_PUT,
+                                    .id = 6,
+                                    .key = "k",
+                                    .key_len = 1,
+                                    .value = "v",
+                                    .value_len = 1,
+                                    .token = tok,
+                                    .token_len = sizeof(tok)};
+        struct buffer b;
+        Tunekv__V1__Request *m;
+
+        (void)state;
+        buffer_init(&b);
+        assert_int_equal(codec_encode_request(&b, &get), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->get->options->level, TUNEKV__V1__CONSISTENCY__CONSISTENCY_CAUSAL);
+        assert_int_equal(m->get->options->token.len, sizeof(tok));
+        assert_memory_equal(m->get->options->token.data, tok, sizeof(tok));
+        tunekv__v1__request__free_unpacked(m, NULL);
+        /* A token without read options: default options carry it. */
+        get.read = NULL;
+        buffer_reset(&b);
+        assert_int_equal(codec_encode_request(&b, &get), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_non_null(m->get->options);
+        assert_int_equal(m->get->options->level, 0);
+        assert_int_equal(m->get->options->token.len, sizeof(tok));
+        tunekv__v1__request__free_unpacked(m, NULL);
+        /* Writes: in WriteOptions, with or without the caller's options. */
+        buffer_reset(&b);
+        assert_int_equal(codec_encode_request(&b, &put), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_non_null(m->put->options);
+        assert_int_equal(m->put->options->token.len, sizeof(tok));
+        assert_memory_equal(m->put->options->token.data, tok, sizeof(tok));
+        tunekv__v1__request__free_unpacked(m, NULL);
+        put.write = &wo;
+        buffer_reset(&b);
+        assert_int_equal(codec_encode_request(&b, &put), TKV_OK);
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->put->options->ack, TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED);
+        assert_int_equal(m->put->options->token.len, sizeof(tok));
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
 }
 
 static void test_decode_every_status(void **state)
@@ -1435,6 +1561,8 @@ int main(void)
             cmocka_unit_test(test_decode_get),
             cmocka_unit_test(test_decode_get_empty_and_missing),
             cmocka_unit_test(test_decode_write_and_errors),
+            cmocka_unit_test(test_decode_bound_unmet),
+            cmocka_unit_test(test_encode_tokens),
             cmocka_unit_test(test_decode_every_status),
             cmocka_unit_test(test_decode_status),
             cmocka_unit_test(test_decode_cluster_info),

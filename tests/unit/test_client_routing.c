@@ -371,6 +371,7 @@ struct node {
         char addr[32]; /* "127.0.0.1:port" */
         int requests;  /* frames read, CLUSTER_INFO included */
         int infos;     /* CLUSTER_INFO requests */
+        int gets;      /* GET requests */
 };
 
 struct fake_cluster;
@@ -386,8 +387,9 @@ struct fake_cluster {
         int64_t last_ms;           /* for the scripts */
         uint32_t timeouts[16];     /* timeout_ms of attempts seen */
         int n_timeouts;
-        Tunekv__V1__Request *kept[8]; /* requests a script keeps */
+        Tunekv__V1__Request *kept[32]; /* requests a script keeps */
         int n_kept;
+        void *script; /* a test's own state */
 };
 
 static void node_listen(struct node *n)
@@ -640,6 +642,7 @@ static void cluster_serve(struct fake_cluster *k)
                         free(body);
                         assert_non_null(m);
                         n->requests++;
+                        n->gets += m->body_case == TUNEKV__V1__REQUEST__BODY_GET;
                         if (m->body_case == TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO) {
                                 n->infos++;
                                 cluster_info(k, n, m->id);
@@ -702,7 +705,7 @@ static const char *key_of(uint32_t p)
 
 static void keep(struct fake_cluster *k, Tunekv__V1__Request *m)
 {
-        assert_true(k->n_kept < 8);
+        assert_true(k->n_kept < 32);
         k->kept[k->n_kept++] = m;
 }
 
@@ -1233,6 +1236,756 @@ static void test_route_wakes_on_new_leader(void **state)
         cluster_close(&k);
 }
 
+/* ---- Replica choice for reads below LINEARIZABLE (map_choose) ---- */
+
+/* Candidates 1..n, node 1 the leader. */
+static void cands_make(struct map_candidate *c, unsigned n)
+{
+        unsigned i;
+
+        memset(c, 0, n * sizeof(*c));
+        for (i = 0; i < n; i++) {
+                c[i].node_id = i + 1;
+        }
+        c[0].leader = true;
+}
+
+static void test_choose_follower_preferred(void **state)
+{
+        struct map_candidate c[3];
+        int hits[3] = {0, 0, 0};
+        uint64_t rr;
+
+        (void)state;
+        cands_make(c, 3);
+        /* The followers in turn, evenly; never the leader while one is up. */
+        for (rr = 0; rr < 10; rr++) {
+                hits[map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, rr)]++;
+        }
+        assert_int_equal(hits[0], 0);
+        assert_int_equal(hits[1], 5);
+        assert_int_equal(hits[2], 5);
+        /* A follower down or tried is passed over for the other. */
+        c[1].down = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 0), 2);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 1), 2);
+        c[2].tried = true;
+        /* No follower up: the leader. */
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 1), 0);
+        /* Leader down too: a follower down but not tried, before it. */
+        c[0].down = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 1), 1);
+        /* Everything tried: any of them, in turn. */
+        c[0].tried = c[1].tried = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 4), 1);
+        /* No leader known: all are followers. */
+        cands_make(c, 3);
+        c[0].leader = false;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 0), 0);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 2), 2);
+}
+
+static void test_choose_any_and_nearest(void **state)
+{
+        struct map_candidate c[3];
+        int hits[3] = {0, 0, 0};
+        uint64_t rr;
+
+        (void)state;
+        cands_make(c, 3);
+        for (rr = 0; rr < 9; rr++) {
+                hits[map_choose(c, 3, TKV_ROUTE_ANY, rr)]++;
+        }
+        assert_int_equal(hits[0], 3); /* the leader is one of the replicas */
+        assert_int_equal(hits[1], 3);
+        assert_int_equal(hits[2], 3);
+        c[1].down = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_ANY, 1), 2);
+        c[0].tried = true;
+        c[2].tried = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_ANY, 0), 1); /* down beats tried */
+
+        /* NEAREST: the unmeasured first, in turn; then the fastest. */
+        cands_make(c, 3);
+        c[0].measured = true;
+        c[0].rtt_us = 10;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 1);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 1), 2);
+        c[1].measured = c[2].measured = true;
+        c[1].rtt_us = 500;
+        c[2].rtt_us = 90;
+        for (rr = 0; rr < 4; rr++) {
+                assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, rr), 0);
+        }
+        c[0].down = true; /* the fastest is down: the next fastest */
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 2);
+        c[2].tried = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 1);
+        c[0].down = false;
+        c[0].rtt_us = c[1].rtt_us = 7; /* a tie: in turn */
+        c[2].tried = false;
+        c[2].rtt_us = 7;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 0);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 1), 1);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 2), 2);
+        assert_int_equal(map_choose(c, 1, TKV_ROUTE_NEAREST, 5), 0);
+}
+
+/* ---- Consistency levels against scripted nodes ---- */
+
+/* A token entry, and tokens made of them as a server would (MAC bytes
+ * derived from the entry: the client only carries them). */
+struct tent {
+        uint32_t partition;
+        uint8_t kind; /* 1 W, 2 R */
+        uint64_t index;
+};
+
+static size_t tok_make(uint8_t *buf, const struct tent *e, size_t n)
+{
+        uint8_t *p;
+        size_t i;
+        int b;
+
+        buf[0] = 1;
+        buf[1] = 0;
+        buf[2] = (uint8_t)n;
+        buf[3] = (uint8_t)(n >> 8);
+        for (i = 0; i < n; i++) {
+                p = buf + 4 + i * 21;
+                for (b = 0; b < 4; b++) {
+                        p[b] = (uint8_t)(e[i].partition >> (8 * b));
+                }
+                p[4] = e[i].kind;
+                for (b = 0; b < 8; b++) {
+                        p[5 + b] = (uint8_t)(e[i].index >> (8 * b));
+                }
+                memset(p + 13, (int)(0x40 + e[i].index), 8);
+        }
+        return 4 + n * 21;
+}
+
+/* A whole result, copied out of a callback (pointers dropped). */
+struct got {
+        int calls;
+        struct tkv_result res;
+        char message[256];
+};
+
+static void got_cb(struct tkv_client *c, const struct tkv_result *res, void *arg)
+{
+        struct got *g = arg;
+
+        (void)c;
+        g->calls++;
+        g->res = *res;
+        g->res.value = NULL;
+        g->res.node = NULL;
+        g->res.cluster = NULL;
+        snprintf(g->message, sizeof(g->message), "%s", res->message);
+        g->res.message = g->message;
+}
+
+/* Answer a GET found, with a receipt naming n and the level asked, and
+ * token tok (tok_len 0: none). */
+static void node_get_ok(struct node *n, const Tunekv__V1__Request *m, const uint8_t *tok,
+                        size_t tok_len)
+{
+        Tunekv__V1__Response r = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetResponse g = TUNEKV__V1__GET_RESPONSE__INIT;
+        Tunekv__V1__ReadReceipt rr = TUNEKV__V1__READ_RECEIPT__INIT;
+
+        r.id = m->id;
+        r.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
+        r.get = &g;
+        g.found = 1;
+        g.value.data = (uint8_t *)"v";
+        g.value.len = 1;
+        g.mod_index = 3;
+        g.receipt = &rr;
+        g.token.data = (uint8_t *)tok;
+        g.token.len = tok_len;
+        rr.node_id = n->id;
+        rr.role = TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        rr.level = m->get->options != NULL ? m->get->options->level : 0;
+        rr.leader_known = 1;
+        rr.staleness_ms = -1;
+        node_send(n, &r);
+}
+
+/* Every GET must be a spread read sent with no_forward; answered OK. */
+static void serve_spread(struct fake_cluster *k, struct node *n, Tunekv__V1__Request *m)
+{
+        (void)k;
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_GET);
+        assert_true(m->no_forward);
+        assert_non_null(m->get->options);
+        assert_int_equal(m->get->options->level, TUNEKV__V1__CONSISTENCY__CONSISTENCY_EVENTUAL);
+        node_get_ok(n, m, NULL, 0);
+        tunekv__v1__request__free_unpacked(m, NULL);
+}
+
+static void test_route_follower_preferred(void **state)
+{
+        struct tkv_read_options ro = {.level = TKV_EVENTUAL, .route = TKV_ROUTE_FOLLOWER_PREFERRED};
+        const char *key = key_of(1); /* replicas 2, 3, 1; leader 2 */
+        struct fake_cluster k;
+        struct tkv_client *c;
+        struct seen s[6];
+        int64_t start;
+        int i;
+
+        (void)state;
+        memset(s, 0, sizeof(s));
+        cluster_init(&k, serve_spread);
+        c = cluster_client(&k, NULL, 2000);
+        for (i = 0; i < 6; i++) {
+                assert_int_equal(tkv_get_async(c, key, strlen(key), &ro, seen_cb, &s[i]), TKV_OK);
+        }
+        cluster_run(&k, c, 2000);
+        for (i = 0; i < 6; i++) {
+                assert_int_equal(s[i].status, TKV_OK);
+                assert_int_not_equal(s[i].node_id, 2);
+        }
+        assert_int_equal(k.nodes[1].gets, 0); /* never the leader */
+        assert_int_equal(k.nodes[0].gets, 3); /* the followers, evenly */
+        assert_int_equal(k.nodes[2].gets, 3);
+        /* Both followers go down: the leader, at once (no backoff). */
+        node_down(&k.nodes[0]);
+        node_down(&k.nodes[2]);
+        memset(s, 0, sizeof(s));
+        start = now_ms();
+        assert_int_equal(tkv_get_async(c, key, strlen(key), &ro, seen_cb, &s[0]), TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(s[0].status, TKV_OK);
+        assert_int_equal(s[0].node_id, 2);
+        assert_true(now_ms() - start < RETRY_BACKOFF_FIRST_MS);
+        /* With the followers known down, the next read goes straight there. */
+        memset(s, 0, sizeof(s));
+        assert_int_equal(tkv_get_async(c, key, strlen(key), &ro, seen_cb, &s[0]), TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(s[0].node_id, 2);
+        assert_int_equal(k.nodes[1].gets, 2);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+static void test_route_any_spreads(void **state)
+{
+        struct tkv_read_options ro = {.level = TKV_EVENTUAL, .route = TKV_ROUTE_ANY};
+        struct tkv_read_options leader = {.level = TKV_EVENTUAL};
+        const char *key = key_of(2); /* replicas 3, 1, 2; leader 3 */
+        struct fake_cluster k;
+        struct tkv_client *c;
+        struct seen s[9];
+        int i;
+
+        (void)state;
+        memset(s, 0, sizeof(s));
+        cluster_init(&k, serve_spread);
+        c = cluster_client(&k, NULL, 2000);
+        for (i = 0; i < 9; i++) {
+                assert_int_equal(tkv_get_async(c, key, strlen(key), &ro, seen_cb, &s[i]), TKV_OK);
+        }
+        cluster_run(&k, c, 2000);
+        for (i = 0; i < 9; i++) {
+                assert_int_equal(s[i].status, TKV_OK);
+        }
+        assert_int_equal(k.nodes[0].gets, 3);
+        assert_int_equal(k.nodes[1].gets, 3);
+        assert_int_equal(k.nodes[2].gets, 3);
+        /* The same level with route LEADER (the default) goes to the leader. */
+        for (i = 0; i < 3; i++) {
+                assert_int_equal(tkv_get_async(c, key, strlen(key), &leader, seen_cb, &s[i]),
+                                 TKV_OK);
+        }
+        cluster_run(&k, c, 2000);
+        assert_int_equal(k.nodes[2].gets, 6);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* Answers held back by a script: nodes 1 and 2 answer GETs 25 ms late. */
+struct delayed {
+        struct node *n[16];
+        Tunekv__V1__Request *m[16];
+        int64_t due_ms[16];
+        int count;
+};
+
+static void serve_slow_12(struct fake_cluster *k, struct node *n, Tunekv__V1__Request *m)
+{
+        struct delayed *d = k->script;
+
+        assert_true(m->no_forward);
+        if (n->id == 3) {
+                node_get_ok(n, m, NULL, 0);
+                tunekv__v1__request__free_unpacked(m, NULL);
+                return;
+        }
+        assert_true(d->count < 16);
+        d->n[d->count] = n;
+        d->m[d->count] = m;
+        d->due_ms[d->count] = now_ms() + 25;
+        d->count++;
+}
+
+static void delayed_answer_due(struct delayed *d)
+{
+        int i = 0;
+
+        while (i < d->count) {
+                if (now_ms() < d->due_ms[i]) {
+                        i++;
+                        continue;
+                }
+                node_get_ok(d->n[i], d->m[i], NULL, 0);
+                tunekv__v1__request__free_unpacked(d->m[i], NULL);
+                d->count--;
+                d->n[i] = d->n[d->count];
+                d->m[i] = d->m[d->count];
+                d->due_ms[i] = d->due_ms[d->count];
+        }
+}
+
+static void test_route_nearest(void **state)
+{
+        struct tkv_read_options ro = {.level = TKV_SESSION, .route = TKV_ROUTE_NEAREST};
+        const char *key = key_of(1); /* replicas 2, 3, 1 */
+        struct fake_cluster k;
+        struct delayed d;
+        struct tkv_client *c;
+        struct seen s;
+        int64_t until;
+        int seen_node[4] = {0, 0, 0, 0};
+        int i;
+
+        (void)state;
+        memset(&d, 0, sizeof(d));
+        cluster_init(&k, serve_slow_12);
+        k.script = &d;
+        c = cluster_client(&k, NULL, 2000);
+        for (i = 0; i < 12; i++) {
+                memset(&s, 0, sizeof(s));
+                assert_int_equal(tkv_get_async(c, key, strlen(key), &ro, seen_cb, &s), TKV_OK);
+                until = now_ms() + 2000;
+                while (tkv_pending(c) > 0 && now_ms() < until) {
+                        assert_true(tkv_poll(c, 1) >= 0);
+                        cluster_serve(&k);
+                        delayed_answer_due(&d);
+                }
+                assert_int_equal(s.status, TKV_OK);
+                seen_node[s.node_id]++;
+                if (i < 3) {
+                        /* Unmeasured replicas count as best: each is tried once. */
+                        assert_int_equal(seen_node[s.node_id], 1);
+                } else {
+                        assert_int_equal(s.node_id, 3); /* then the fastest, always */
+                }
+        }
+        assert_int_equal(seen_node[3], 10);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* A read below LINEARIZABLE answered UNAVAILABLE goes to another replica
+ * at once, not after a backoff. */
+static void serve_unavailable_first(struct fake_cluster *k, struct node *n, Tunekv__V1__Request *m)
+{
+        if (k->step++ == 0) {
+                k->last_ms = now_ms();
+                k->timeouts[0] = n->id; /* who refused */
+                node_answer(n, m->id, TKV_UNAVAILABLE);
+        } else {
+                assert_int_not_equal(n->id, k->timeouts[0]);
+                assert_true(now_ms() - k->last_ms < RETRY_BACKOFF_FIRST_MS);
+                node_get_ok(n, m, NULL, 0);
+        }
+        tunekv__v1__request__free_unpacked(m, NULL);
+}
+
+static void test_route_spread_retries_elsewhere(void **state)
+{
+        struct tkv_read_options ro = {
+            .level = TKV_BOUNDED_STALENESS, .max_staleness_ms = 500, .route = TKV_ROUTE_ANY};
+        struct fake_cluster k;
+        struct tkv_client *c;
+        struct seen s;
+
+        (void)state;
+        memset(&s, 0, sizeof(s));
+        cluster_init(&k, serve_unavailable_first);
+        c = cluster_client(&k, NULL, 2000);
+        assert_int_equal(tkv_get_async(c, key_of(3), strlen(key_of(3)), &ro, seen_cb, &s), TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(s.status, TKV_OK);
+        assert_int_equal(k.step, 2);
+        assert_int_not_equal(s.node_id, k.timeouts[0]);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* Token traffic: each answer carries the delta the test prepared, and the
+ * token every request carried is recorded. */
+struct tokens {
+        uint8_t reply[256]; /* delta for the next answer */
+        size_t reply_len;
+        uint8_t seen[256]; /* token of the last request */
+        size_t seen_len;
+        bool seen_options; /* the last request had Read/WriteOptions */
+};
+
+static void tokens_record(struct tokens *t, const ProtobufCBinaryData *tok, bool options)
+{
+        assert_true(tok->len <= sizeof(t->seen));
+        t->seen_len = tok->len;
+        if (tok->len > 0) {
+                memcpy(t->seen, tok->data, tok->len);
+        }
+        t->seen_options = options;
+}
+
+static void serve_tokens(struct fake_cluster *k, struct node *n, Tunekv__V1__Request *m)
+{
+        struct tokens *t = k->script;
+        Tunekv__V1__Response r = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__WriteResponse w = TUNEKV__V1__WRITE_RESPONSE__INIT;
+        ProtobufCBinaryData none = {0, NULL};
+
+        if (m->body_case == TUNEKV__V1__REQUEST__BODY_GET) {
+                tokens_record(t, m->get->options != NULL ? &m->get->options->token : &none,
+                              m->get->options != NULL);
+                node_get_ok(n, m, t->reply, t->reply_len);
+        } else {
+                assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_PUT);
+                tokens_record(t, m->put->options != NULL ? &m->put->options->token : &none,
+                              m->put->options != NULL);
+                r.id = m->id;
+                r.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
+                r.write = &w;
+                w.index = 50;
+                w.durable = 1;
+                w.token.data = t->reply;
+                w.token.len = t->reply_len;
+                node_send(n, &r);
+        }
+        tunekv__v1__request__free_unpacked(m, NULL);
+}
+
+/* Run one request of the token test with delta (n entries) as the answer's
+ * token; returns its status. */
+static int tokens_step(struct fake_cluster *k, struct tkv_client *c, bool put, uint32_t p,
+                       const struct tkv_read_options *ro, const struct tent *delta, size_t n)
+{
+        struct tokens *t = k->script;
+        struct seen s;
+
+        memset(&s, 0, sizeof(s));
+        t->reply_len = n > 0 ? tok_make(t->reply, delta, n) : 0;
+        t->seen_len = SIZE_MAX;
+        if (put) {
+                assert_int_equal(
+                    tkv_put_async(c, key_of(p), strlen(key_of(p)), "v", 1, NULL, seen_cb, &s),
+                    TKV_OK);
+        } else {
+                assert_int_equal(tkv_get_async(c, key_of(p), strlen(key_of(p)), ro, seen_cb, &s),
+                                 TKV_OK);
+        }
+        cluster_run(k, c, 2000);
+        assert_int_equal(s.calls, 1);
+        assert_true(t->seen_len != SIZE_MAX);
+        return s.status;
+}
+
+/* The client's session token equals the token of these n entries. */
+static void assert_session(struct tkv_client *c, const struct tent *e, size_t n)
+{
+        uint8_t want[256];
+        uint8_t have[256];
+        size_t want_len = n > 0 ? tok_make(want, e, n) : 0;
+
+        assert_int_equal(tkv_token_get(c, have, sizeof(have)), want_len);
+        assert_memory_equal(have, want, want_len);
+}
+
+static void test_token_attach_and_merge(void **state)
+{
+        static const struct tent w1[] = {{1, 1, 50}};
+        static const struct tent r1[] = {{1, 2, 60}, {3, 1, 9}}; /* a causal dependency */
+        static const struct tent s2[] = {{1, 1, 50}, {1, 2, 60}, {3, 1, 9}};
+        static const struct tent w2[] = {{2, 1, 7}};
+        static const struct tent s3[] = {{1, 1, 50}, {1, 2, 60}, {2, 1, 7}, {3, 1, 9}};
+        struct tkv_read_options session = {.level = TKV_SESSION, .route = TKV_ROUTE_ANY};
+        struct tkv_read_options ryw = {.session_flags = TKV_READ_YOUR_WRITES};
+        struct tkv_read_options causal = {.level = TKV_CAUSAL};
+        struct tokens t;
+        struct fake_cluster k;
+        struct tkv_client *c;
+        uint8_t want[256];
+        size_t want_len;
+
+        (void)state;
+        memset(&t, 0, sizeof(t));
+        cluster_init(&k, serve_tokens);
+        k.script = &t;
+        c = cluster_client(&k, NULL, 2000);
+        assert_int_equal(tkv_token_get(c, NULL, 0), 0); /* a new session */
+
+        /* The first write carries no token; its W entry comes back. */
+        assert_int_equal(tokens_step(&k, c, true, 1, NULL, w1, 1), TKV_OK);
+        assert_int_equal(t.seen_len, 0);
+        assert_session(c, w1, 1);
+        /* A SESSION read carries it; its R entry and a dependency merge. */
+        assert_int_equal(tokens_step(&k, c, false, 1, &session, r1, 2), TKV_OK);
+        want_len = tok_make(want, w1, 1);
+        assert_int_equal(t.seen_len, want_len);
+        assert_memory_equal(t.seen, want, want_len);
+        assert_session(c, s2, 3);
+        /* A linearizable read without session flags carries nothing... */
+        assert_int_equal(tokens_step(&k, c, false, 0, NULL, NULL, 0), TKV_OK);
+        assert_int_equal(t.seen_len, 0);
+        assert_false(t.seen_options);
+        /* ...with session flags it does. */
+        assert_int_equal(tokens_step(&k, c, false, 0, &ryw, NULL, 0), TKV_OK);
+        want_len = tok_make(want, s2, 3);
+        assert_int_equal(t.seen_len, want_len);
+        assert_memory_equal(t.seen, want, want_len);
+        /* A write carries the session's token: its dependencies. */
+        assert_int_equal(tokens_step(&k, c, true, 2, NULL, w2, 1), TKV_OK);
+        assert_int_equal(t.seen_len, want_len);
+        assert_memory_equal(t.seen, want, want_len);
+        assert_session(c, s3, 4);
+        /* An older entry in a delta does not move the session back. */
+        assert_int_equal(tokens_step(&k, c, false, 1, &causal, w1, 1), TKV_OK);
+        assert_session(c, s3, 4);
+
+        /* A new session: nothing travels. */
+        tkv_token_reset(c);
+        assert_int_equal(tkv_token_get(c, NULL, 0), 0);
+        assert_int_equal(tokens_step(&k, c, false, 1, &session, NULL, 0), TKV_OK);
+        assert_int_equal(t.seen_len, 0);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* A delta that does not parse is dropped and counted; the answer is
+ * delivered and the session keeps its token. */
+static void test_token_bad_delta(void **state)
+{
+        static const struct tent r1[] = {{1, 2, 60}, {3, 1, 9}};
+        struct tkv_read_options causal = {.level = TKV_CAUSAL};
+        struct fake_cluster k;
+        struct tkv_client *c;
+        struct tokens t;
+        struct seen s;
+
+        (void)state;
+        memset(&t, 0, sizeof(t));
+        cluster_init(&k, serve_tokens);
+        k.script = &t;
+        c = cluster_client(&k, NULL, 2000);
+        assert_int_equal(tokens_step(&k, c, false, 2, &causal, r1, 2), TKV_OK);
+        assert_session(c, r1, 2);
+        assert_int_equal(client_bad_tokens(c), 0);
+        memcpy(t.reply, "\x01\x00\x02\x00garbage", 11);
+        t.reply_len = 11;
+        memset(&s, 0, sizeof(s));
+        assert_int_equal(tkv_get_async(c, key_of(2), strlen(key_of(2)), &causal, seen_cb, &s),
+                         TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(s.status, TKV_OK);
+        assert_int_equal(client_bad_tokens(c), 1);
+        assert_session(c, r1, 2);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+static void test_token_api(void **state)
+{
+        static const struct tent a[] = {{1, 1, 5}, {2, 2, 8}};
+        static const struct tent b[] = {{1, 1, 9}, {4, 2, 1}};
+        static const struct tent ab[] = {{1, 1, 9}, {2, 2, 8}, {4, 2, 1}};
+        struct fake_cluster k;
+        struct tkv_client *c;
+        uint8_t x[128];
+        uint8_t y[128];
+        uint8_t out[128];
+        size_t lx = tok_make(x, a, 2);
+        size_t ly = tok_make(y, b, 2);
+
+        (void)state;
+        cluster_init(&k, serve_ok);
+        c = cluster_client(&k, NULL, 2000);
+        assert_int_equal(tkv_token_set(c, x, lx), TKV_OK);
+        assert_int_equal(tkv_token_get(c, out, sizeof(out)), lx);
+        assert_memory_equal(out, x, lx);
+        /* Too small a buffer: the length, nothing copied. */
+        memset(out, 0xee, sizeof(out));
+        assert_int_equal(tkv_token_get(c, out, lx - 1), lx);
+        assert_int_equal(out[0], 0xee);
+        /* Bad tokens leave the session as it was. */
+        assert_int_equal(tkv_token_set(c, y, ly - 1), TKV_USAGE_ERROR);
+        assert_non_null(strstr(tkv_errmsg(c), "does not parse"));
+        assert_int_equal(tkv_token_merge(c, y, 3), TKV_USAGE_ERROR);
+        assert_int_equal(tkv_token_set(c, NULL, 5), TKV_USAGE_ERROR);
+        assert_session(c, a, 2);
+        /* Another session's token merges in. */
+        assert_int_equal(tkv_token_merge(c, y, ly), TKV_OK);
+        assert_session(c, ab, 3);
+        assert_int_equal(tkv_token_get(c, out, sizeof(out)), tok_make(x, ab, 3));
+        assert_int_equal(tkv_token_compare(y, ly, out, 4 + 3 * 21), TKV_TOKEN_BEFORE);
+        /* set replaces; the empty token empties. */
+        assert_int_equal(tkv_token_set(c, y, ly), TKV_OK);
+        assert_session(c, b, 2);
+        assert_int_equal(tkv_token_set(c, NULL, 0), TKV_OK);
+        assert_int_equal(tkv_token_get(c, NULL, 0), 0);
+        /* NULL clients. */
+        assert_int_equal(tkv_token_get(NULL, out, sizeof(out)), 0);
+        assert_int_equal(tkv_token_set(NULL, y, ly), TKV_USAGE_ERROR);
+        assert_int_equal(tkv_token_merge(NULL, y, ly), TKV_USAGE_ERROR);
+        tkv_token_reset(NULL);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* BOUND_UNMET with the bound and the leader: never retried. */
+static void serve_bound_unmet(struct fake_cluster *k, struct node *n, Tunekv__V1__Request *m)
+{
+        Tunekv__V1__Response r = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
+        Tunekv__V1__BoundUnmet bound = TUNEKV__V1__BOUND_UNMET__INIT;
+
+        k->step++;
+        r.id = m->id;
+        r.status = TUNEKV__V1__STATUS__STATUS_BOUND_UNMET;
+        r.message = "replica behind";
+        r.leader_hint = &hint;
+        r.bound = &bound;
+        hint.node_id = 2;
+        hint.client_addr = k->nodes[1].addr;
+        bound.required_index = 120;
+        bound.applied_index = 97 + (uint64_t)n->id;
+        node_send(n, &r);
+        tunekv__v1__request__free_unpacked(m, NULL);
+}
+
+static void test_bound_unmet_reported(void **state)
+{
+        struct tkv_read_options ro = {.level = TKV_SESSION,
+                                      .route = TKV_ROUTE_FOLLOWER_PREFERRED,
+                                      .on_unmet = TKV_ON_UNMET_FAIL};
+        struct fake_cluster k;
+        struct tkv_client *c;
+        struct got g;
+        uint32_t node;
+
+        (void)state;
+        cluster_init(&k, serve_bound_unmet);
+        c = cluster_client(&k, NULL, 2000);
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(tkv_get_async(c, key_of(1), strlen(key_of(1)), &ro, got_cb, &g), TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(g.calls, 1);
+        assert_int_equal(g.res.status, TKV_BOUND_UNMET);
+        assert_int_equal(k.step, 1); /* not retried elsewhere */
+        assert_int_equal(g.res.bound_required_index, 120);
+        node = (uint32_t)(g.res.bound_applied_index - 97);
+        assert_true(node == 1 || node == 3); /* a follower answered */
+        assert_int_equal(g.res.leader_id, 2);
+        assert_string_equal(g.message, "replica behind");
+        /* FORWARD_LEADER whose budget was spent: reported as well. */
+        ro.on_unmet = TKV_ON_UNMET_FORWARD_LEADER;
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(tkv_get_async(c, key_of(1), strlen(key_of(1)), &ro, got_cb, &g), TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(g.res.status, TKV_BOUND_UNMET);
+        assert_int_equal(k.step, 2);
+        assert_int_equal(g.res.bound_required_index, 120);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* Receipts and write acknowledgements as the server states them. */
+static void serve_receipts(struct fake_cluster *k, struct node *n, Tunekv__V1__Request *m)
+{
+        Tunekv__V1__Response r = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetResponse g = TUNEKV__V1__GET_RESPONSE__INIT;
+        Tunekv__V1__WriteResponse w = TUNEKV__V1__WRITE_RESPONSE__INIT;
+        Tunekv__V1__ReadReceipt rr = TUNEKV__V1__READ_RECEIPT__INIT;
+
+        (void)k;
+        r.id = m->id;
+        if (m->body_case == TUNEKV__V1__REQUEST__BODY_GET) {
+                assert_int_equal(m->get->options->on_unmet,
+                                 TUNEKV__V1__ON_UNMET__ON_UNMET_SERVE_STALE_LABELLED);
+                assert_int_equal(m->get->options->max_wait_ms, 30);
+                r.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
+                r.get = &g;
+                g.receipt = &rr;
+                rr.node_id = n->id;
+                rr.role = TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+                rr.term = 4;
+                rr.applied_index = 77;
+                rr.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_EVENTUAL;
+                rr.staleness_ms = -1;
+                rr.lag_entries = 12;
+                rr.fallback = 1;
+                rr.partition = 1;
+                rr.leader_known = 0;
+        } else {
+                assert_int_equal(m->put->options->ack, TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED);
+                r.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
+                r.write = &w;
+                w.index = 31;
+                w.partition = 1;
+                w.ack = TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
+                w.durable = 0;
+        }
+        node_send(n, &r);
+        tunekv__v1__request__free_unpacked(m, NULL);
+}
+
+static void test_receipt_and_ack(void **state)
+{
+        struct tkv_read_options ro = {.level = TKV_BOUNDED_STALENESS,
+                                      .max_lag_entries = 5,
+                                      .route = TKV_ROUTE_FOLLOWER_PREFERRED,
+                                      .on_unmet = TKV_ON_UNMET_SERVE_STALE_LABELLED,
+                                      .max_wait_ms = 30};
+        struct tkv_write_options wo = {.ack = TKV_ACK_LEADER_ACCEPTED};
+        struct fake_cluster k;
+        struct tkv_client *c;
+        struct got g;
+
+        (void)state;
+        cluster_init(&k, serve_receipts);
+        c = cluster_client(&k, NULL, 2000);
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(tkv_get_async(c, key_of(1), strlen(key_of(1)), &ro, got_cb, &g), TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(g.res.status, TKV_OK);
+        assert_false(g.res.found);
+        assert_int_equal(g.res.receipt.role, TKV_ROLE_FOLLOWER);
+        assert_int_equal(g.res.receipt.term, 4);
+        assert_int_equal(g.res.receipt.applied_index, 77);
+        assert_int_equal(g.res.receipt.level, TKV_EVENTUAL); /* what was delivered */
+        assert_int_equal(g.res.receipt.staleness_ms, -1);
+        assert_int_equal(g.res.receipt.lag_entries, 12);
+        assert_true(g.res.receipt.fallback);
+        assert_false(g.res.receipt.leader_known);
+        assert_int_equal(g.res.receipt.partition, 1);
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(tkv_put_async(c, key_of(1), strlen(key_of(1)), "v", 1, &wo, got_cb, &g),
+                         TKV_OK);
+        cluster_run(&k, c, 2000);
+        assert_int_equal(g.res.status, TKV_OK);
+        assert_int_equal(g.res.index, 31);
+        assert_int_equal(g.res.ack, TKV_ACK_LEADER_ACCEPTED);
+        assert_false(g.res.durable);
+        tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1256,6 +2009,17 @@ int main(void)
             cmocka_unit_test(test_status_of_nodes),
             cmocka_unit_test(test_cluster_info_blocking_shape),
             cmocka_unit_test(test_fd_wakes_for_retry),
+            cmocka_unit_test(test_choose_follower_preferred),
+            cmocka_unit_test(test_choose_any_and_nearest),
+            cmocka_unit_test(test_route_follower_preferred),
+            cmocka_unit_test(test_route_any_spreads),
+            cmocka_unit_test(test_route_nearest),
+            cmocka_unit_test(test_route_spread_retries_elsewhere),
+            cmocka_unit_test(test_token_attach_and_merge),
+            cmocka_unit_test(test_token_bad_delta),
+            cmocka_unit_test(test_token_api),
+            cmocka_unit_test(test_bound_unmet_reported),
+            cmocka_unit_test(test_receipt_and_ack),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,742 @@
+/* Per-request consistency on a real 3-node cluster (4 partitions x 3
+ * replicas). Each test proves one promise of docs/consistency.md and would
+ * fail if it broke:
+ * - LINEARIZABLE: a read started after an acknowledged write sees it, sent
+ *   to any node, also right after the leader was killed;
+ * - read-your-writes on a follower that lags (SIGSTOP, the read queued
+ *   before SIGCONT): WAIT, FORWARD_LEADER and FAIL never return the older
+ *   value;
+ * - monotonic reads across replicas: a session that saw index i never
+ *   reads below i on a replica that lags;
+ * - causal: A writes x then y; B reads y and hands its token to C; C's read
+ *   of x on a lagging replica sees A's write;
+ * - bounded staleness: a follower paused for 2 s refuses (or redirects) a
+ *   read bounded at 100 ms, reporting a bound no smaller than the true
+ *   staleness; caught up, it serves the read itself;
+ * - strict: an answer that would be labelled weaker is an error instead;
+ * - EVENTUAL with the partition's quorum lost: answered, labelled;
+ * - ack: ALL_REPLICAS makes a following EVENTUAL read see the write on every
+ *   replica; LEADER_ACCEPTED answers before commit (latencies printed, not
+ *   asserted); ALL_REPLICAS with a replica down reports COMMITTED;
+ * - tokens: forged and foreign-cluster tokens are refused (malformed and
+ *   oversized ones: test_badinput). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cluster.h"
+#include "testlib.h"
+#include "tunekv.h"
+
+#define P 4
+
+static char dir[256];
+static struct cluster c;
+static struct cluster other; /* a second cluster (foreign tokens) */
+static const char *const flags[] = {"--election-timeout-ms", "1000", NULL};
+
+static double now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static uint32_t partition_of(const char *k)
+{
+        return (uint32_t)(XXH64(k, strlen(k), 0) % P);
+}
+
+/* A key named prefix-N in partition p. */
+static void key_in(uint32_t p, const char *prefix, char *k, size_t len)
+{
+        for (unsigned i = 0;; i++) {
+                snprintf(k, len, "%s-%u", prefix, i);
+                if (partition_of(k) == p) {
+                        return;
+                }
+        }
+}
+
+static void start(void)
+{
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, flags), 0);
+        for (uint32_t p = 0; p < P; p++) {
+                assert_true(cluster_wait_converged(&c, p, 20000));
+        }
+}
+
+static uint32_t leader_of(uint32_t p)
+{
+        uint32_t l = cluster_leader(&c, 1, p);
+        assert_true(l >= 1 && l <= 3);
+        return l;
+}
+
+/* The first node that follows p. */
+static uint32_t follower_of(uint32_t p)
+{
+        uint32_t l = leader_of(p);
+        return l == 1 ? 2 : 1;
+}
+
+static uint64_t put(struct tkv_client *cl, const char *k, const char *v, enum tkv_ack ack)
+{
+        struct tkv_write_options o = {0};
+        struct tkv_result r;
+        uint64_t index;
+        o.ack = ack;
+        assert_int_equal(tkv_put(cl, k, strlen(k), v, strlen(v), &o, &r), TKV_OK);
+        index = r.index;
+        assert_true(index > 0);
+        tkv_result_release(&r);
+        return index;
+}
+
+static struct tkv_read_options at(enum tkv_consistency level, uint32_t node)
+{
+        struct tkv_read_options o = {0};
+        o.level = level;
+        o.node_id = node;
+        return o;
+}
+
+/* What a read answered, copied out of the borrowed result. */
+struct answer {
+        bool done;
+        int status;
+        bool found;
+        char value[64];
+        uint64_t mod_index;
+        struct tkv_receipt receipt;
+        uint64_t bound_required;
+        uint64_t bound_applied;
+        int64_t bound_staleness_ms;
+        uint32_t bound_node;
+};
+
+static void answer_fill(struct answer *a, const struct tkv_result *r)
+{
+        memset(a, 0, sizeof *a);
+        a->done = true;
+        a->status = r->status;
+        a->found = r->found;
+        if (r->found) {
+                snprintf(a->value, sizeof a->value, "%.*s", (int)r->value_len,
+                         (const char *)r->value);
+        }
+        a->mod_index = r->mod_index;
+        a->receipt = r->receipt;
+        a->bound_required = r->bound_required_index;
+        a->bound_applied = r->bound_applied_index;
+        a->bound_staleness_ms = r->bound_staleness_ms;
+        a->bound_node = r->bound_node_id;
+}
+
+static void on_get(struct tkv_client *cl, const struct tkv_result *r, void *arg)
+{
+        (void)cl;
+        answer_fill(arg, r);
+}
+
+static struct answer get(struct tkv_client *cl, const char *k, const struct tkv_read_options *o)
+{
+        struct tkv_result r;
+        struct answer a;
+        tkv_get(cl, k, strlen(k), o, &r);
+        answer_fill(&a, &r);
+        tkv_result_release(&r);
+        return a;
+}
+
+/* Send a read to a node that is stopped: it waits in the node's socket.
+ * Polling gives the client time to connect and write it. */
+static void get_queued(struct tkv_client *cl, const char *k, const struct tkv_read_options *o,
+                       struct answer *a)
+{
+        memset(a, 0, sizeof *a);
+        assert_int_equal(tkv_get_async(cl, k, strlen(k), o, on_get, a), TKV_OK);
+        for (int i = 0; i < 5 && !a->done; i++) {
+                tkv_poll(cl, 40);
+        }
+}
+
+static void await(struct tkv_client *cl, struct answer *a)
+{
+        while (!a->done) {
+                tkv_poll(cl, 100);
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_linearizable_on_any_node_and_after_leader_change(void **state)
+{
+        struct tkv_client *cl;
+        char k[32], v[32];
+        uint32_t p = 1, leader;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(p, "lin", k, sizeof k);
+        for (int i = 0; i < 20; i++) {
+                snprintf(v, sizeof v, "v%d", i);
+                uint64_t index = put(cl, k, v, TKV_ACK_COMMITTED);
+                /* Sent to each node in turn: a follower forwards it. */
+                struct tkv_read_options o = at(TKV_LINEARIZABLE, (uint32_t)(i % 3) + 1);
+                struct answer a = get(cl, k, &o);
+                assert_int_equal(a.status, TKV_OK);
+                assert_string_equal(a.value, v);
+                assert_int_equal(a.mod_index, index);
+                assert_int_equal(a.receipt.level, TKV_LINEARIZABLE);
+                assert_int_equal(a.receipt.role, TKV_ROLE_LEADER);
+        }
+        /* Kill the leader; the next acknowledged write is seen at once by
+         * a linearizable read on each survivor. */
+        leader = leader_of(p);
+        cluster_signal(&c, leader, SIGKILL, true);
+        snprintf(v, sizeof v, "after-kill");
+        uint64_t index = put(cl, k, v, TKV_ACK_COMMITTED);
+        for (uint32_t n = 1; n <= 3; n++) {
+                if (n == leader) {
+                        continue;
+                }
+                struct tkv_read_options o = at(TKV_LINEARIZABLE, n);
+                struct answer a = get(cl, k, &o);
+                assert_int_equal(a.status, TKV_OK);
+                assert_string_equal(a.value, v);
+                assert_int_equal(a.mod_index, index);
+                assert_true(a.receipt.node_id != leader);
+        }
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_restart(&c, leader), 0);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_read_your_writes_on_a_lagging_follower(void **state)
+{
+        static const enum tkv_on_unmet policies[] = {TKV_ON_UNMET_WAIT, TKV_ON_UNMET_FORWARD_LEADER,
+                                                     TKV_ON_UNMET_FAIL};
+        struct tkv_client *cl;
+        char k[32], v[32];
+        uint32_t p = 2, f;
+        unsigned unmet = 0, waited = 0;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(p, "ryw", k, sizeof k);
+        f = follower_of(p);
+        put(cl, k, "old", TKV_ACK_COMMITTED);
+        for (unsigned i = 0; i < 3 * 3; i++) {
+                enum tkv_on_unmet policy = policies[i % 3];
+                struct tkv_read_options o = at(TKV_SESSION, f);
+                struct answer a;
+                uint64_t index;
+
+                o.session_flags = TKV_READ_YOUR_WRITES;
+                o.on_unmet = policy;
+                o.timeout_ms = 10000;
+                cluster_signal(&c, f, SIGSTOP, false);
+                snprintf(v, sizeof v, "new-%u", i);
+                index = put(cl, k, v, TKV_ACK_COMMITTED); /* the follower cannot have it */
+                get_queued(cl, k, &o, &a);
+                assert_false(a.done);
+                cluster_signal(&c, f, SIGCONT, false);
+                await(cl, &a);
+                if (a.status == TKV_BOUND_UNMET) {
+                        /* FAIL on a replica that had not applied the write. */
+                        assert_int_equal(policy, TKV_ON_UNMET_FAIL);
+                        assert_true(a.bound_required >= index);
+                        assert_true(a.bound_applied < a.bound_required);
+                        assert_int_equal(a.bound_node, f);
+                        unmet++;
+                        continue;
+                }
+                assert_int_equal(a.status, TKV_OK);
+                assert_string_equal(a.value, v); /* never "old" nor an earlier "new" */
+                assert_true(a.mod_index >= index);
+                assert_int_equal(a.receipt.level, TKV_SESSION);
+                if (a.receipt.node_id != f) {
+                        assert_int_equal(policy, TKV_ON_UNMET_FORWARD_LEADER);
+                        assert_true(a.receipt.fallback);
+                } else {
+                        waited += policy == TKV_ON_UNMET_WAIT;
+                }
+        }
+        printf("# ryw on a paused follower: %u waited and served there, %u BOUND_UNMET\n", waited,
+               unmet);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_monotonic_reads_across_replicas(void **state)
+{
+        struct tkv_client *writer, *reader;
+        char k[32], v[32];
+        uint32_t p = 3, f, leader;
+        uint64_t seen = 0;
+        (void)state;
+
+        start();
+        writer = cluster_client(&c, 0);
+        reader = cluster_client(&c, 0);
+        key_in(p, "mr", k, sizeof k);
+        leader = leader_of(p);
+        f = follower_of(p);
+        for (int round = 0; round < 5; round++) {
+                struct tkv_read_options o = at(TKV_SESSION, leader);
+                struct answer a;
+
+                o.session_flags = TKV_MONOTONIC_READS;
+                /* f falls behind while the session reads a newer state on
+                 * another replica. */
+                cluster_signal(&c, f, SIGSTOP, false);
+                snprintf(v, sizeof v, "r%d", round);
+                put(writer, k, v, TKV_ACK_COMMITTED);
+                o.node_id = leader;
+                a = get(reader, k, &o);
+                assert_int_equal(a.status, TKV_OK);
+                assert_true(a.mod_index >= seen);
+                seen = a.mod_index;
+                /* Now read on the lagging replica as it resumes. */
+                o.node_id = f;
+                get_queued(reader, k, &o, &a);
+                cluster_signal(&c, f, SIGCONT, false);
+                await(reader, &a);
+                assert_int_equal(a.status, TKV_OK);
+                assert_int_equal(a.receipt.node_id, f);
+                assert_true(a.mod_index >= seen);
+                assert_true(a.receipt.applied_index >= seen);
+                seen = a.mod_index;
+        }
+        tkv_client_destroy(writer);
+        tkv_client_destroy(reader);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_causal_token_travels_between_clients(void **state)
+{
+        struct tkv_client *a, *b, *cc;
+        char x[32], y[32], tok[TKV_TOKEN_BYTES_MAX];
+        uint32_t px = 0, py, fx;
+        uint64_t ix;
+        size_t len;
+        struct answer r;
+        struct tkv_read_options o;
+        (void)state;
+
+        start();
+        a = cluster_client(&c, 0);
+        b = cluster_client(&c, 0);
+        cc = cluster_client(&c, 0);
+        fx = follower_of(px);
+        /* y in another partition whose leader keeps running. */
+        for (py = 1; py < P && leader_of(py) == fx; py++) {
+        }
+        assert_true(py < P);
+        key_in(px, "x", x, sizeof x);
+        key_in(py, "y", y, sizeof y);
+        put(a, x, "x0", TKV_ACK_ALL_REPLICAS);
+        /* x's replica fx lags: it never sees A's write before C reads. */
+        cluster_signal(&c, fx, SIGSTOP, false);
+        ix = put(a, x, "x1", TKV_ACK_COMMITTED);
+        put(a, y, "y1", TKV_ACK_COMMITTED); /* carries A's dependency on x1 */
+        /* B reads y (any replica of y but fx) at CAUSAL... */
+        o = at(TKV_CAUSAL, leader_of(py));
+        r = get(b, y, &o);
+        assert_int_equal(r.status, TKV_OK);
+        assert_string_equal(r.value, "y1");
+        /* ...and passes its token to C (through bytes, as a process would). */
+        len = tkv_token_get(b, tok, sizeof tok);
+        assert_true(len > 0);
+        assert_int_equal(tkv_token_set(cc, tok, len), TKV_OK);
+        assert_int_equal(tkv_token_compare(tok, len, tok, len), TKV_TOKEN_EQUAL);
+        /* C reads x on the lagging replica. */
+        o = at(TKV_CAUSAL, fx);
+        o.timeout_ms = 10000;
+        get_queued(cc, x, &o, &r);
+        cluster_signal(&c, fx, SIGCONT, false);
+        await(cc, &r);
+        assert_int_equal(r.status, TKV_OK);
+        assert_int_equal(r.receipt.node_id, fx);
+        assert_string_equal(r.value, "x1");
+        assert_true(r.mod_index >= ix);
+        tkv_client_destroy(a);
+        tkv_client_destroy(b);
+        tkv_client_destroy(cc);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* Pause f for pause_ms, write k = v meanwhile, and read k on f with a
+ * 100 ms staleness bound queued before f resumes. *ack_ms: when the write
+ * was acknowledged; *sent_ms: when the read was sent. */
+static struct answer stale_read(struct tkv_client *cl, uint32_t f, const char *k, const char *v,
+                                enum tkv_on_unmet policy, bool strict, double *ack_ms,
+                                double *sent_ms, uint64_t *index)
+{
+        struct tkv_read_options o = at(TKV_BOUNDED_STALENESS, f);
+        struct answer a;
+
+        o.max_staleness_ms = 100;
+        o.on_unmet = policy;
+        o.strict = strict;
+        o.timeout_ms = 10000;
+        cluster_signal(&c, f, SIGSTOP, false);
+        usleep(2000 * 1000); /* the fault: f is paused for 2 s */
+        *index = put(cl, k, v, TKV_ACK_COMMITTED);
+        *ack_ms = now_ms();
+        *sent_ms = now_ms();
+        get_queued(cl, k, &o, &a);
+        cluster_signal(&c, f, SIGCONT, false);
+        await(cl, &a);
+        return a;
+}
+
+static void test_bounded_staleness(void **state)
+{
+        struct tkv_client *cl;
+        char k[32];
+        uint32_t p = 0, f, leader;
+        struct tkv_read_options o;
+        struct answer a;
+        double ack_ms, sent_ms;
+        uint64_t index;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(p, "bs", k, sizeof k);
+        leader = leader_of(p);
+        f = follower_of(p);
+        put(cl, k, "v0", TKV_ACK_ALL_REPLICAS);
+        /* Not lagging: f serves it itself, within the bound. */
+        o = at(TKV_BOUNDED_STALENESS, f);
+        o.max_staleness_ms = 100;
+        o.max_wait_ms = 2000;
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_OK);
+        assert_int_equal(a.receipt.node_id, f);
+        assert_int_equal(a.receipt.level, TKV_BOUNDED_STALENESS);
+        assert_false(a.receipt.fallback);
+        assert_true(a.receipt.staleness_ms >= 0 && a.receipt.staleness_ms <= 100);
+        assert_string_equal(a.value, "v0");
+
+        /* Paused 2 s, FAIL: refused, with a bound at least the true
+         * staleness (f missed a write acknowledged before the read was
+         * sent, so it is at least that stale). */
+        a = stale_read(cl, f, k, "v1", TKV_ON_UNMET_FAIL, false, &ack_ms, &sent_ms, &index);
+        if (a.status == TKV_OK) {
+                /* Caught up and re-probed before the read was handled. */
+                assert_string_equal(a.value, "v1");
+                assert_true(a.receipt.staleness_ms >= 0 && a.receipt.staleness_ms <= 100);
+        } else {
+                assert_int_equal(a.status, TKV_BOUND_UNMET);
+                assert_int_equal(a.bound_node, f);
+                if (a.bound_applied < index) {
+                        assert_true(a.bound_staleness_ms < 0 ||
+                                    (double)a.bound_staleness_ms >= sent_ms - ack_ms);
+                }
+                assert_true(a.bound_staleness_ms < 0 || a.bound_staleness_ms > 100);
+                printf("# paused follower: BOUND_UNMET, staleness bound %lld ms, applied %llu "
+                       "of %llu\n",
+                       (long long)a.bound_staleness_ms, (unsigned long long)a.bound_applied,
+                       (unsigned long long)index);
+        }
+
+        /* Paused 2 s, FORWARD_LEADER: redirected, labelled as a fallback. */
+        a = stale_read(cl, f, k, "v2", TKV_ON_UNMET_FORWARD_LEADER, false, &ack_ms, &sent_ms,
+                       &index);
+        assert_int_equal(a.status, TKV_OK);
+        assert_string_equal(a.value, "v2");
+        if (a.receipt.node_id == f) {
+                assert_true(a.receipt.staleness_ms >= 0 && a.receipt.staleness_ms <= 100);
+        } else {
+                assert_int_equal(a.receipt.node_id, leader);
+                assert_true(a.receipt.fallback);
+        }
+
+        /* Paused 2 s, WAIT: served once f has caught up and re-probed. */
+        a = stale_read(cl, f, k, "v3", TKV_ON_UNMET_WAIT, false, &ack_ms, &sent_ms, &index);
+        assert_int_equal(a.status, TKV_OK);
+        assert_int_equal(a.receipt.node_id, f);
+        assert_string_equal(a.value, "v3");
+        assert_true(a.receipt.staleness_ms >= 0 && a.receipt.staleness_ms <= 100);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_strict_refuses_a_weaker_answer(void **state)
+{
+        struct tkv_client *cl;
+        char k[32];
+        uint32_t p = 1, f;
+        struct answer a;
+        double ack_ms, sent_ms;
+        uint64_t index;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(p, "strict", k, sizeof k);
+        f = follower_of(p);
+        put(cl, k, "v0", TKV_ACK_ALL_REPLICAS);
+        /* Not strict: a stale answer, labelled EVENTUAL, marked fallback. */
+        a = stale_read(cl, f, k, "v1", TKV_ON_UNMET_SERVE_STALE_LABELLED, false, &ack_ms, &sent_ms,
+                       &index);
+        assert_int_equal(a.status, TKV_OK);
+        if (a.receipt.level != TKV_BOUNDED_STALENESS) {
+                assert_int_equal(a.receipt.level, TKV_EVENTUAL);
+                assert_true(a.receipt.fallback);
+                assert_true(a.receipt.staleness_ms < 0 || a.receipt.staleness_ms > 100);
+        }
+        /* Strict: the same situation is an error. */
+        a = stale_read(cl, f, k, "v2", TKV_ON_UNMET_SERVE_STALE_LABELLED, true, &ack_ms, &sent_ms,
+                       &index);
+        if (a.status == TKV_OK) {
+                assert_int_equal(a.receipt.level, TKV_BOUNDED_STALENESS);
+                assert_string_equal(a.value, "v2");
+        } else {
+                assert_int_equal(a.status, TKV_BOUND_UNMET);
+        }
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_eventual_without_quorum(void **state)
+{
+        struct tkv_client *cl;
+        char k[32];
+        struct tkv_read_options o;
+        struct answer a;
+        double t0;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(2, "ev", k, sizeof k);
+        put(cl, k, "kept", TKV_ACK_ALL_REPLICAS);
+        cluster_signal(&c, 2, SIGKILL, true);
+        cluster_signal(&c, 3, SIGKILL, true);
+        tkv_client_destroy(cl);
+        cl = cluster_client(&c, 1);
+        /* Node 1 alone: it soon knows no leader; EVENTUAL keeps answering.
+         * (Polled: nothing signals a remote leader's absence.) */
+        t0 = now_ms();
+        o = at(TKV_EVENTUAL, 1);
+        o.timeout_ms = 2000;
+        do {
+                a = get(cl, k, &o);
+                assert_int_equal(a.status, TKV_OK);
+                assert_string_equal(a.value, "kept");
+                assert_int_equal(a.receipt.level, TKV_EVENTUAL);
+                if (!a.receipt.leader_known) {
+                        break;
+                }
+                usleep(100 * 1000);
+        } while (now_ms() - t0 < 10000);
+        assert_false(a.receipt.leader_known);
+        assert_int_equal(a.receipt.node_id, 1);
+        assert_true(a.receipt.role != TKV_ROLE_LEADER);
+        /* A linearizable read cannot be served. */
+        o = at(TKV_LINEARIZABLE, 1);
+        o.timeout_ms = 1500;
+        a = get(cl, k, &o);
+        assert_true(a.status == TKV_NO_QUORUM || a.status == TKV_UNAVAILABLE ||
+                    a.status == TKV_TIMEOUT);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double p50_put_ms(struct tkv_client *cl, const char *k, enum tkv_ack ack)
+{
+        double t[200];
+        for (int i = 0; i < 200; i++) {
+                double t0 = now_ms();
+                put(cl, k, "latency", ack);
+                t[i] = now_ms() - t0;
+        }
+        qsort(t, 200, sizeof t[0], cmp_double);
+        return t[100];
+}
+
+static void test_write_acknowledgements(void **state)
+{
+        struct tkv_client *cl, *fresh;
+        struct tkv_write_options wo = {0};
+        struct tkv_result r;
+        char k[32], v[32];
+        uint32_t p = 3, f;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        fresh = cluster_client(&c, 0); /* no token: sees only what replicas have */
+        key_in(p, "ack", k, sizeof k);
+        for (int i = 0; i < 20; i++) {
+                snprintf(v, sizeof v, "all-%d", i);
+                wo.ack = TKV_ACK_ALL_REPLICAS;
+                assert_int_equal(tkv_put(cl, k, strlen(k), v, strlen(v), &wo, &r), TKV_OK);
+                assert_int_equal(r.ack, TKV_ACK_ALL_REPLICAS);
+                assert_true(r.durable);
+                uint64_t index = r.index;
+                tkv_result_release(&r);
+                for (uint32_t n = 1; n <= 3; n++) {
+                        struct tkv_read_options o = at(TKV_EVENTUAL, n);
+                        struct answer a = get(fresh, k, &o);
+                        assert_int_equal(a.status, TKV_OK);
+                        assert_int_equal(a.receipt.node_id, n);
+                        assert_string_equal(a.value, v);
+                        assert_int_equal(a.mod_index, index);
+                }
+        }
+        /* LEADER_ACCEPTED: answered before commit, and says so. */
+        wo.ack = TKV_ACK_LEADER_ACCEPTED;
+        assert_int_equal(tkv_put(cl, k, strlen(k), "accepted", 8, &wo, &r), TKV_OK);
+        assert_int_equal(r.ack, TKV_ACK_LEADER_ACCEPTED);
+        assert_false(r.durable);
+        tkv_result_release(&r);
+        {
+                struct tkv_read_options o = at(TKV_LINEARIZABLE, 0);
+                struct answer a = get(cl, k, &o);
+                assert_string_equal(a.value, "accepted");
+        }
+        printf("# put p50, one client: COMMITTED %.3f ms, LEADER_ACCEPTED %.3f ms, "
+               "ALL_REPLICAS %.3f ms\n",
+               p50_put_ms(cl, k, TKV_ACK_COMMITTED), p50_put_ms(cl, k, TKV_ACK_LEADER_ACCEPTED),
+               p50_put_ms(cl, k, TKV_ACK_ALL_REPLICAS));
+        /* A replica down: ALL_REPLICAS cannot be had; the write is answered
+         * before the deadline with the acknowledgement it got. */
+        f = follower_of(p);
+        cluster_signal(&c, f, SIGSTOP, false);
+        wo.ack = TKV_ACK_ALL_REPLICAS;
+        wo.timeout_ms = 1000;
+        assert_int_equal(tkv_put(cl, k, strlen(k), "two-of-three", 12, &wo, &r), TKV_OK);
+        assert_int_equal(r.ack, TKV_ACK_COMMITTED);
+        assert_true(r.durable);
+        tkv_result_release(&r);
+        cluster_signal(&c, f, SIGCONT, false);
+        tkv_client_destroy(cl);
+        tkv_client_destroy(fresh);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+static void test_forged_and_foreign_tokens_are_refused(void **state)
+{
+        char odir[300];
+        static const char *const other_flags[] = {"--cluster-name", "other", "--secret",
+                                                  "other-secret", NULL};
+        struct tkv_client *cl, *ocl;
+        struct tkv_write_options wo = {0};
+        struct tkv_read_options o = at(TKV_SESSION, 0);
+        struct tkv_result r;
+        char k[32];
+        uint8_t tok[TKV_TOKEN_BYTES_MAX];
+        size_t len;
+        struct answer a;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(0, "tok", k, sizeof k);
+        put(cl, k, "v", TKV_ACK_COMMITTED);
+        len = tkv_token_get(cl, tok, sizeof tok);
+        assert_int_equal(len, 4 + 21); /* one entry: W on partition 0 */
+        /* The session works as issued. */
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_OK);
+        /* Claim a later index: the MAC no longer matches. */
+        tok[4 + 5] ^= 0x40;
+        assert_int_equal(tkv_token_set(cl, tok, len), TKV_OK); /* well formed */
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_INVALID_ARGUMENT);
+        assert_int_equal(tkv_put(cl, k, strlen(k), "w", 1, &wo, &r), TKV_INVALID_ARGUMENT);
+        tkv_result_release(&r);
+        tkv_token_reset(cl);
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_OK);
+
+        /* A token of another cluster (its own name and secret). */
+        snprintf(odir, sizeof odir, "%s/other", dir);
+        assert_int_equal(mkdir(odir, 0755), 0);
+        assert_int_equal(cluster_start(&other, odir, 1, P, 1, other_flags), 0);
+        assert_true(cluster_wait_converged(&other, 0, 20000));
+        ocl = cluster_client(&other, 0);
+        put(ocl, k, "theirs", TKV_ACK_COMMITTED);
+        len = tkv_token_get(ocl, tok, sizeof tok);
+        assert_true(len > 0);
+        assert_int_equal(tkv_token_set(cl, tok, len), TKV_OK);
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_INVALID_ARGUMENT);
+        tkv_client_destroy(ocl);
+        assert_int_equal(cluster_stop(&other), 0);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static double test_started_ms;
+
+static int setup(void **state)
+{
+        (void)state;
+        test_started_ms = now_ms();
+        memset(&c, 0, sizeof c);
+        return testlib_tmpdir(dir, sizeof dir, "tkv-consistency");
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        for (unsigned i = 0; i < c.n; i++) {
+                if (c.nodes[i].pid > 0) {
+                        kill(c.nodes[i].pid, SIGCONT);
+                }
+        }
+        cluster_kill_all(&c);
+        cluster_kill_all(&other);
+        memset(&other, 0, sizeof other);
+        testlib_rmrf(dir);
+        printf("# %.1f s\n", (now_ms() - test_started_ms) / 1e3);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_linearizable_on_any_node_and_after_leader_change,
+                                            setup, teardown),
+            cmocka_unit_test_setup_teardown(test_read_your_writes_on_a_lagging_follower, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_monotonic_reads_across_replicas, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_causal_token_travels_between_clients, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_bounded_staleness, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_strict_refuses_a_weaker_answer, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_eventual_without_quorum, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_write_acknowledgements, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_forged_and_foreign_tokens_are_refused, setup,
+                                            teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
