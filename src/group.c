@@ -741,6 +741,11 @@ uint64_t group_applied_index(const struct group *g)
         return g->raft != NULL ? raft_last_applied(g->raft) : 0;
 }
 
+uint64_t group_state_index(const struct group *g)
+{
+        return g->fsm.applied_index;
+}
+
 uint64_t group_last_index(const struct group *g)
 {
         return g->raft != NULL ? raft_last_index(g->raft) : 0;

@@ -198,6 +198,12 @@ bool group_is_leader(const struct group *g);
 uint64_t group_leader_id(const struct group *g);
 uint64_t group_commit_index(const struct group *g);
 uint64_t group_applied_index(const struct group *g);
+/* Index of the last command applied (or of the snapshot restored). The
+ * state at group_applied_index is the state at this index: barriers and
+ * configuration entries after it change nothing. What a read observed, and
+ * what a probe must make a follower apply, is this index: a barrier that
+ * only fenced a read adds nothing to wait for. */
+uint64_t group_state_index(const struct group *g);
 uint64_t group_last_index(const struct group *g);
 uint64_t group_snapshot_index(const struct group *g);
 struct store *group_store(struct group *g);

@@ -175,8 +175,8 @@ static void rpc_kv_fill_receipt(struct call *c, Tunekv__V1__Consistency delivere
         rc->leader_known = group_leader_id(g) != 0;
 }
 
-/* The token delta of a read: what this replica showed (R at its applied
- * index) and, for CAUSAL and SEQUENTIAL, the dependencies stored with the
+/* The token delta of a read: what this replica showed (R at its state
+ * index, group_state_index) and, for CAUSAL and SEQUENTIAL, the dependencies stored with the
  * value. Signed entries in ents (the server's token scratch); returns the
  * count. */
 static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
@@ -187,7 +187,7 @@ static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
 
         ents[0].partition = c->partition;
         ents[0].kind = SESSION_R;
-        ents[0].index = group_applied_index(c->group);
+        ents[0].index = group_state_index(c->group);
         session_sign(keys, &ents[0]);
         if (c->rd.causal && e != NULL && e->deps_len > 0 &&
             session_parse(store_entry_deps(e), e->deps_len, e->deps_len, ents + 1,

@@ -478,7 +478,9 @@ static void rpc_read_probe_fenced(struct group_read *r, int status)
         }
         pr.node_id = c->server->cfg->node_id;
         pr.partition = c->partition;
-        pr.commit_index = group_applied_index(c->group);
+        /* Every write acknowledged before the probe is at or below the
+         * last command applied after the fence (group_state_index). */
+        pr.commit_index = group_state_index(c->group);
         pr.term = group_term(c->group);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
         resp.probe = &pr;

@@ -7,7 +7,8 @@
  *   before SIGCONT): WAIT, FORWARD_LEADER and FAIL never return the older
  *   value;
  * - monotonic reads across replicas: a session that saw index i never
- *   reads below i on a replica that lags;
+ *   reads below i on a replica that lags; and the barriers of read fences
+ *   add nothing a session must wait for;
  * - causal: A writes x then y; B reads y and hands its token to C; C's read
  *   of x on a lagging replica sees A's write;
  * - bounded staleness: a follower paused for 2 s refuses (or redirects) a
@@ -325,6 +326,49 @@ static void test_monotonic_reads_across_replicas(void **state)
         }
         tkv_client_destroy(writer);
         tkv_client_destroy(reader);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* A read fence appends a barrier, which changes no state: a session
+ * that read on the leader right after fences must not have to wait for a
+ * follower to apply them. The follower has applied every write, so it
+ * serves the session read at once (FAIL, no wait). */
+static void test_fences_add_nothing_to_wait_for(void **state)
+{
+        struct tkv_client *cl;
+        char k[32];
+        uint32_t p = 1, f, leader;
+        struct tkv_read_options o;
+        struct answer a;
+        (void)state;
+
+        start();
+        cl = cluster_client(&c, 0);
+        key_in(p, "fence", k, sizeof k);
+        leader = leader_of(p);
+        f = follower_of(p);
+        for (int round = 0; round < 5; round++) {
+                uint64_t index = put(cl, k, "fenced", TKV_ACK_ALL_REPLICAS);
+                uint64_t fenced = 0;
+                for (int i = 0; i < 20; i++) {
+                        o = at(TKV_LINEARIZABLE, leader);
+                        a = get(cl, k, &o);
+                        assert_int_equal(a.status, TKV_OK);
+                        fenced = a.receipt.applied_index;
+                }
+                assert_true(fenced > index); /* the barriers are there */
+                o = at(TKV_SESSION, leader);
+                a = get(cl, k, &o);
+                assert_int_equal(a.status, TKV_OK);
+                o = at(TKV_SESSION, f);
+                o.on_unmet = TKV_ON_UNMET_FAIL;
+                a = get(cl, k, &o);
+                assert_int_equal(a.status, TKV_OK);
+                assert_int_equal(a.receipt.node_id, f);
+                assert_int_equal(a.mod_index, index);
+                assert_string_equal(a.value, "fenced");
+        }
+        tkv_client_destroy(cl);
         assert_int_equal(cluster_stop(&c), 0);
 }
 
@@ -729,6 +773,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_read_your_writes_on_a_lagging_follower, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_monotonic_reads_across_replicas, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_fences_add_nothing_to_wait_for, setup, teardown),
             cmocka_unit_test_setup_teardown(test_causal_token_travels_between_clients, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_bounded_staleness, setup, teardown),

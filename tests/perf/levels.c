@@ -6,7 +6,8 @@
  *   tkv-levels [ENDPOINTS] [N]
  *
  * Prints one line per level and node: p50, p90, p99 in microseconds, and
- * how many answers were served where they were sent. */
+ * how many answers were served where they were sent; then one line per
+ * write acknowledgement (PUTs to the same key, sent to its leader). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,24 @@ int main(int argc, char **argv)
                                level_name(level), which == 0 ? "leader" : "follower", node,
                                us[n / 2], us[n * 9 / 10], us[n * 99 / 100], local, failed);
                 }
+        }
+        for (int ack = TKV_ACK_COMMITTED; ack <= TKV_ACK_LEADER_ACCEPTED; ack++) {
+                static const char *names[] = {"committed", "all_replicas", "leader_accepted"};
+                struct tkv_write_options wo = {0};
+                int failed = 0, delivered = 0;
+
+                wo.ack = (enum tkv_ack)ack;
+                for (int i = 0; i < n; i++) {
+                        double t0 = now_us();
+                        int rv = tkv_put(c, key, strlen(key), "value", 5, &wo, &r);
+                        us[i] = now_us() - t0;
+                        failed += rv != TKV_OK;
+                        delivered += rv == TKV_OK && (int)r.ack == ack;
+                        tkv_result_release(&r);
+                }
+                qsort(us, (size_t)n, sizeof *us, cmp);
+                printf("put ack=%-15s p50=%.1fus p90=%.1fus p99=%.1fus delivered=%d failed=%d\n",
+                       names[ack], us[n / 2], us[n * 9 / 10], us[n * 99 / 100], delivered, failed);
         }
         tkv_client_destroy(c);
         free(us);
