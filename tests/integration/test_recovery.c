@@ -261,6 +261,16 @@ static void test_sigterm_under_load_exits_cleanly(void **state)
                                 assert_true(tkv_poll(c, -1) >= 0);
                         }
                 }
+                /* Top the pipeline up and push it onto the socket (one poll
+                 * can answer all 256 at once), so SIGTERM finds writes in
+                 * flight. */
+                while (tkv_pending(c) < 256) {
+                        char k[32];
+                        snprintf(k, sizeof k, "busy-%d", i++);
+                        assert_int_equal(tkv_put_async(c, k, strlen(k), "v", 1, NULL, on_load, &l),
+                                         0);
+                }
+                assert_true(tkv_poll(c, 0) >= 0);
                 assert_true(tkv_pending(c) > 0);
                 daemon_signal(&d, SIGTERM, false);
                 while (tkv_pending(c) > 0) {
