@@ -176,9 +176,9 @@ static void rpc_kv_fill_receipt(struct call *c, Tunekv__V1__Consistency delivere
 }
 
 /* The token delta of a read: what this replica showed (R at its state
- * index, group_state_index) and, for CAUSAL and SEQUENTIAL, the dependencies stored with the
- * value. Signed entries in ents (the server's token scratch); returns the
- * count. */
+ * index, group_state_index) and, for LINEARIZABLE, SEQUENTIAL and CAUSAL,
+ * the dependencies stored with the value. Signed entries in ents (the
+ * server's token scratch); returns the count. */
 static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
                                   struct session_entry *ents)
 {
@@ -269,6 +269,7 @@ void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
                 return;
         }
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+        c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
         if (!rpc_kv_route(c, req, &req->get->key)) {
                 return;
         }
@@ -309,10 +310,12 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
         resp.write = &wr;
         resp.status = rpc_status_of(res->status);
-        if (res->status == 0) {
-                /* The session wrote here, at index: read-your-writes. */
+        if (res->status == 0 || res->status == TKV_ENOTFOUND || res->status == TKV_ECONDITION) {
+                /* The session wrote here, at index (read-your-writes): a
+                 * DELETE that found nothing is a write too, and a CAS that
+                 * failed saw the key's version there (monotonic reads). */
                 e->partition = c->partition;
-                e->kind = SESSION_W;
+                e->kind = res->status == TKV_ECONDITION ? SESSION_R : SESSION_W;
                 e->index = res->index;
                 session_sign(&s->keys, e);
                 session_encode(e, 1, s->token_bytes);

@@ -5,7 +5,7 @@
  *   to any node, also right after the leader was killed;
  * - read-your-writes on a follower that lags (SIGSTOP, the read queued
  *   before SIGCONT): WAIT, FORWARD_LEADER and FAIL never return the older
- *   value;
+ *   value; a DELETE that found nothing counts as the session's write;
  * - monotonic reads across replicas: a session that saw index i never
  *   reads below i on a replica that lags; and the barriers of read fences
  *   add nothing a session must wait for;
@@ -281,6 +281,46 @@ static void test_read_your_writes_on_a_lagging_follower(void **state)
         printf("# ryw on a paused follower: %u waited and served there, %u BOUND_UNMET\n", waited,
                unmet);
         tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* A DELETE that found nothing is still the session's write (the harness
+ * found this one): a later read on a replica that lags must not show the
+ * key another session had deleted just before. */
+static void test_delete_of_a_missing_key_counts_as_a_write(void **state)
+{
+        struct tkv_client *deleter, *me;
+        struct tkv_result r;
+        char k[32];
+        uint32_t p = 1, f;
+        (void)state;
+
+        start();
+        deleter = cluster_client(&c, 0);
+        me = cluster_client(&c, 0);
+        key_in(p, "gone", k, sizeof k);
+        f = follower_of(p);
+        put(me, k, "mine", TKV_ACK_COMMITTED); /* me has its map before f pauses */
+        for (int round = 0; round < 3; round++) {
+                struct tkv_read_options o = at(TKV_SESSION, f);
+                struct answer a;
+
+                put(deleter, k, "there", TKV_ACK_ALL_REPLICAS);
+                cluster_signal(&c, f, SIGSTOP, false);
+                assert_int_equal(tkv_delete(deleter, k, strlen(k), NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+                assert_int_equal(tkv_delete(me, k, strlen(k), NULL, &r), TKV_NOT_FOUND);
+                tkv_result_release(&r);
+                o.timeout_ms = 10000;
+                get_queued(me, k, &o, &a);
+                cluster_signal(&c, f, SIGCONT, false);
+                await(me, &a);
+                assert_int_equal(a.status, TKV_NOT_FOUND); /* never "there" */
+                assert_false(a.found);
+                assert_int_equal(a.receipt.node_id, f);
+        }
+        tkv_client_destroy(deleter);
+        tkv_client_destroy(me);
         assert_int_equal(cluster_stop(&c), 0);
 }
 
@@ -771,6 +811,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_linearizable_on_any_node_and_after_leader_change,
                                             setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_your_writes_on_a_lagging_follower, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_delete_of_a_missing_key_counts_as_a_write, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_monotonic_reads_across_replicas, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fences_add_nothing_to_wait_for, setup, teardown),
