@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libraft-dev
   liblz4-dev libcmocka-dev libxxhash-dev libinih-dev libssl-dev
   clang-format python3
+  iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox
 )
 
 missing=()

@@ -15,6 +15,19 @@
 
 struct server;
 
+/* Planted bugs, for the verification harness only (docs/verification.md):
+ * compiled in tunekvd-planted alone (TUNEKV_PLANTED_BUGS), switched on by
+ * naming one in the environment, TUNEKV_PLANTED_BUG=name:
+ *   lin-follower  a follower serves LINEARIZABLE reads from its own state
+ *   ignore-token  reads ignore the session token
+ *   early-ack     writes are answered COMMITTED when Raft accepts them
+ * The checker must report each; tunekvd has none of this code. */
+#ifdef TUNEKV_PLANTED_BUGS
+bool rpc_planted(const char *bug);
+#else
+#define rpc_planted(bug) false
+#endif
+
 /* Where a request in progress waits. */
 enum call_stage {
         CALL_NEW,       /* nothing asynchronous yet */

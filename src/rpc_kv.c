@@ -29,6 +29,15 @@
 #include "server.h"
 #include "value.h"
 
+#ifdef TUNEKV_PLANTED_BUGS
+#include <stdlib.h>
+bool rpc_planted(const char *bug)
+{
+        const char *on = getenv("TUNEKV_PLANTED_BUG");
+        return on != NULL && strcmp(on, bug) == 0;
+}
+#endif
+
 static struct call *rpc_kv_call_of_read(struct group_read *r)
 {
         return QUEUE_DATA(r, struct call, op.read);
@@ -270,6 +279,17 @@ void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
         }
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
+        if (rpc_planted("lin-follower")) {
+                struct route r;
+                route_key(c->server, req->get->key.data, (uint32_t)req->get->key.len, &r);
+                if (r.outcome == ROUTE_LOCAL && !group_is_leader(r.group)) {
+                        c->key_hash = r.hash;
+                        c->partition = r.partition;
+                        c->group = r.group;
+                        rpc_kv_answer_read(c, c->rd.level, false);
+                        return;
+                }
+        }
         if (!rpc_kv_route(c, req, &req->get->key)) {
                 return;
         }
@@ -389,7 +409,11 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
                 return;
         }
         if (res->accepted_only) {
-                rpc_kv_answer_write(c, res, TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED);
+                rpc_kv_answer_write(c, res,
+                                    rpc_planted("early-ack") &&
+                                            c->ack == TUNEKV__V1__ACK__ACK_COMMITTED
+                                        ? TUNEKV__V1__ACK__ACK_COMMITTED
+                                        : TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED);
                 return;
         }
         if (c->ack != TUNEKV__V1__ACK__ACK_ALL_REPLICAS || res->status != 0) {
@@ -492,9 +516,10 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
         if (!rpc_kv_route(c, req, key) || rpc_kv_write_deps(c, opts, cmd) != 0) {
                 return;
         }
+        c->op.write.accept_only = rpc_planted("early-ack");
         if (opts != NULL) {
                 c->ack = (uint8_t)opts->ack;
-                c->op.write.accept_only = opts->ack == TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
+                c->op.write.accept_only |= opts->ack == TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
                 cmd->flags |=
                     opts->ack == TUNEKV__V1__ACK__ACK_ALL_REPLICAS ? COMMAND_F_ACK_ALL : 0;
         }

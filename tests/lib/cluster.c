@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,6 +36,14 @@ int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned parti
         }
         for (unsigned i = 0; i < n; i++) {
                 daemon_setup(&c->nodes[i], dir, i + 1);
+                if (getenv("TKV_NETNS") != NULL) {
+                        /* tkv-verify --netns: node i in namespace tkv-n<i>,
+                         * 10.77.0.<i> (tests/verify/netns.sh). */
+                        struct daemon *d = &c->nodes[i];
+                        snprintf(d->netns, sizeof d->netns, "%s%u", getenv("TKV_NETNS"), i + 1);
+                        snprintf(d->client_addr, sizeof d->client_addr, "10.77.0.%u:7000", i + 1);
+                        snprintf(d->peer_addr, sizeof d->peer_addr, "10.77.0.%u:7100", i + 1);
+                }
                 memcpy(c->nodes[i].extra, c->extra, sizeof c->extra);
                 snprintf(c->endpoints + strlen(c->endpoints),
                          sizeof c->endpoints - strlen(c->endpoints), "%s%s", i > 0 ? "," : "",

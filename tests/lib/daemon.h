@@ -16,6 +16,7 @@ struct daemon {
         char client_addr[64];
         char peer_addr[64];
         unsigned node_id;
+        char netns[32]; /* non-empty: run in this network namespace (ip netns exec) */
         const char *extra[DAEMON_ARGS_MAX]; /* more flags, NULL-terminated */
         pid_t pid;
         int ready_fd; /* read end of the readiness pipe while starting */

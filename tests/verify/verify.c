@@ -1,0 +1,1056 @@
+/* tkv-verify: run a real tunekv cluster under faults, record every client
+ * operation as a history (../shared/HISTORY-FORMAT.md), and finish with the
+ * final phase: faults stop, the cluster heals and converges, and every key
+ * is read on every node. tests/verify/tunekv-check judges the history
+ * (docs/verification.md has the method).
+ *
+ *   tkv-verify --dir DIR [--seconds N] [--clients N] [--keys N] [--netns]
+ *              [--faults kill,leader-kill,pause,isolate,partition,one-way,delay|none]
+ *              [--mix LEVEL=W,...]
+ *              [--think-ms N] [--bug NAME] [--seed N]
+ *
+ * Clients. --clients threads each run one client process at a time: a
+ * libtunekv client (one session, one token) doing get/put/cas/delete on a
+ * few keys, one operation in flight and --think-ms (5) between two. Each
+ * get asks a level drawn from --mix; half of them go to a random node
+ * (node_id); bounded reads use a 100, 250 or 500 ms bound. Put and cas
+ * values are unique. A process whose operation ends with an unknown
+ * outcome ("info") is retired; the thread goes on with a new process id
+ * and a new session. Now and then a process publishes its token and
+ * another merges it before its next operation (the invoke says
+ * token_from: the op after which the token was taken), so causality
+ * crosses sessions.
+ *
+ * Faults (the nemesis, on the main thread), each written to the history as
+ * a "nemesis" event, one at a time with quiet gaps between:
+ *   kill         SIGKILL a random node, restart it 1-2 s later;
+ *   leader-kill  the same, on the leader of a random partition;
+ *   pause        SIGSTOP a random node for 1-3 s, then SIGCONT;
+ *   isolate      pause every node but a partition's leader (it keeps
+ *                accepting writes it cannot commit), SIGKILL the leader,
+ *                resume the others, restart it;
+ * and with --netns (each node in its own network namespace,
+ * tests/verify/netns.sh; the harness joins the hub namespace):
+ *   partition    cut a node (half the time a partition's leader) off from
+ *                the others, both ways, for 2-4 s;
+ *   one-way      a node stops hearing another (its own packets still go
+ *                out) for 2-4 s;
+ *   delay        every packet between nodes held 50 ms (tests/verify/delayq,
+ *                NFQUEUE): replicas "far apart" for 3-5 s.
+ *
+ * --bug NAME runs tunekvd-planted with TUNEKV_PLANTED_BUG=NAME
+ * (src/rpc_internal.h): the checker must report the anomaly.
+ *
+ * Exit: 0 history written; 1 the cluster could not be run (message). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "tunekv.h"
+
+#define KEYS_MAX      64
+#define CLIENTS_MAX   32
+#define LEVELS        6
+#define EVENT_BYTES   1024
+#define OP_TIMEOUT_MS 3000
+
+static const char *const level_names[LEVELS] = {"LINEARIZABLE", "SEQUENTIAL",        "CAUSAL",
+                                                "SESSION",      "BOUNDED_STALENESS", "EVENTUAL"};
+
+struct opts {
+        const char *dir;
+        unsigned seconds;
+        unsigned clients;
+        unsigned keys;
+        unsigned nodes;
+        unsigned partitions;
+        unsigned think_ms; /* pause between a process's operations */
+        unsigned weights[LEVELS];
+        bool fault_kill, fault_leader_kill, fault_pause, fault_isolate;
+        bool fault_partition, fault_one_way, fault_delay; /* need --netns */
+        bool netns;
+        const char *bug;
+        unsigned seed;
+};
+
+/* The history file: one JSON object per line, written whole under a lock. */
+static struct {
+        pthread_mutex_t lock;
+        FILE *f;
+        uint64_t events;
+} history = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+
+/* A token published by one process for another to merge. */
+static struct {
+        pthread_mutex_t lock;
+        uint8_t bytes[TKV_TOKEN_BYTES_MAX];
+        size_t len;
+        uint64_t op_id;
+        int process;
+} shared_token = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0, 0};
+
+static struct opts o;
+static struct cluster cl;
+static atomic_bool stopping;
+static atomic_int next_process = 1;
+static atomic_uint_fast64_t next_op = 1;
+static atomic_uint_fast64_t ops_done, ops_info;
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void nap_ms(unsigned ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+}
+
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+        return n == 0 ? 0 : (unsigned)rand_r(seed) % n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Events */
+
+struct event {
+        char buf[EVENT_BYTES];
+        size_t len;
+};
+
+static void ev_add(struct event *e, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+        if (e->len >= sizeof e->buf) {
+                return;
+        }
+        va_start(ap, fmt);
+        n = vsnprintf(e->buf + e->len, sizeof e->buf - e->len, fmt, ap);
+        va_end(ap);
+        if (n > 0) {
+                e->len += (size_t)n;
+        }
+}
+
+/* A JSON string: keys and values here are printable ASCII, but escape
+ * anything else all the same. */
+static void ev_str(struct event *e, const char *name, const void *s, size_t len)
+{
+        const unsigned char *p = s;
+        ev_add(e, ",\"%s\":\"", name);
+        for (size_t i = 0; i < len; i++) {
+                if (p[i] == '"' || p[i] == '\\') {
+                        ev_add(e, "\\%c", p[i]);
+                } else if (p[i] < 0x20 || p[i] > 0x7e) {
+                        ev_add(e, "\\u%04x", p[i]);
+                } else {
+                        ev_add(e, "%c", p[i]);
+                }
+        }
+        ev_add(e, "\"");
+}
+
+static void ev_begin(struct event *e, const char *type, int process, uint64_t op_id, const char *f)
+{
+        e->len = 0;
+        ev_add(e, "{\"type\":\"%s\",\"process\":%d,\"op_id\":%llu,\"f\":\"%s\"", type, process,
+               (unsigned long long)op_id, f);
+}
+
+static void ev_write(struct event *e)
+{
+        ev_add(e, ",\"time\":%llu}\n", (unsigned long long)now_ns());
+        pthread_mutex_lock(&history.lock);
+        fwrite(e->buf, 1, e->len, history.f);
+        history.events++;
+        pthread_mutex_unlock(&history.lock);
+}
+
+static void nemesis(const char *f, const char *fmt, ...)
+{
+        struct event e = {.len = 0};
+        char value[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(value, sizeof value, fmt, ap);
+        va_end(ap);
+        ev_add(&e, "{\"type\":\"info\",\"process\":\"nemesis\",\"f\":\"%s\"", f);
+        ev_str(&e, "value", value, strlen(value));
+        ev_write(&e);
+        printf("nemesis: %s %s\n", f, value);
+        fflush(stdout);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Client processes */
+
+struct proc {
+        int id; /* process and session id */
+        struct tkv_client *client;
+        unsigned seed;
+        unsigned seq;               /* values written */
+        uint64_t version[KEYS_MAX]; /* last version seen per key: cas's expectation */
+};
+
+/* A write that certainly did not happen answers one of these. */
+static bool write_failed_for_sure(int status)
+{
+        switch (status) {
+        case TKV_NOT_LEADER:
+        case TKV_NO_QUORUM:
+        case TKV_UNAVAILABLE:
+        case TKV_BUSY:
+        case TKV_TIMEOUT:
+        case TKV_INVALID_ARGUMENT:
+        case TKV_TOO_LARGE:
+        case TKV_CONNECT_FAILED:
+        case TKV_USAGE_ERROR:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static unsigned pick_level(unsigned *seed)
+{
+        unsigned total = 0, x;
+        for (unsigned i = 0; i < LEVELS; i++) {
+                total += o.weights[i];
+        }
+        x = rnd(seed, total);
+        for (unsigned i = 0; i < LEVELS; i++) {
+                if (x < o.weights[i]) {
+                        return i;
+                }
+                x -= o.weights[i];
+        }
+        return 0;
+}
+
+/* Before an operation: now and then merge the token another process
+ * published. Returns the op id it was taken after, or 0. */
+static uint64_t maybe_take_token(struct proc *p)
+{
+        uint64_t from = 0;
+        if (rnd(&p->seed, 100) >= 5) {
+                return 0;
+        }
+        pthread_mutex_lock(&shared_token.lock);
+        if (shared_token.len > 0 && shared_token.process != p->id &&
+            tkv_token_merge(p->client, shared_token.bytes, shared_token.len) == TKV_OK) {
+                from = shared_token.op_id;
+        }
+        pthread_mutex_unlock(&shared_token.lock);
+        return from;
+}
+
+/* After an operation that completed: now and then publish the token. */
+static void maybe_give_token(struct proc *p, uint64_t op_id)
+{
+        if (rnd(&p->seed, 100) >= 10) {
+                return;
+        }
+        pthread_mutex_lock(&shared_token.lock);
+        shared_token.len = tkv_token_get(p->client, shared_token.bytes, sizeof shared_token.bytes);
+        if (shared_token.len > sizeof shared_token.bytes) {
+                shared_token.len = 0;
+        }
+        shared_token.op_id = op_id;
+        shared_token.process = p->id;
+        pthread_mutex_unlock(&shared_token.lock);
+}
+
+static void key_name(unsigned k, char *out, size_t len)
+{
+        snprintf(out, len, "k%u", k);
+}
+
+/* One get; returns false if the process must retire (never for reads). */
+static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_from)
+{
+        struct tkv_read_options ro = {0};
+        struct tkv_result r;
+        struct event e;
+        char key[16];
+        unsigned level = pick_level(&p->seed);
+        int rv;
+
+        key_name(k, key, sizeof key);
+        ro.level = (enum tkv_consistency)level;
+        ro.timeout_ms = OP_TIMEOUT_MS;
+        if (level == TKV_BOUNDED_STALENESS) {
+                static const unsigned bounds[] = {100, 250, 500};
+                ro.max_staleness_ms = bounds[rnd(&p->seed, 3)];
+        }
+        if (rnd(&p->seed, 2) == 0) {
+                ro.node_id = 1 + rnd(&p->seed, o.nodes);
+        }
+        ev_begin(&e, "invoke", p->id, op_id, "get");
+        ev_add(&e, ",\"session\":%d", p->id);
+        ev_str(&e, "key", key, strlen(key));
+        ev_add(&e, ",\"consistency\":\"%s\"", level_names[level]);
+        if (ro.max_staleness_ms > 0) {
+                ev_add(&e, ",\"max_staleness_ms\":%u", ro.max_staleness_ms);
+        }
+        if (ro.node_id != 0) {
+                ev_add(&e, ",\"node_pin\":%u", ro.node_id);
+        }
+        if (token_from != 0) {
+                ev_add(&e, ",\"token_from\":%llu", (unsigned long long)token_from);
+        }
+        ev_write(&e);
+
+        rv = tkv_get(p->client, key, strlen(key), &ro, &r);
+        if (rv == TKV_OK || rv == TKV_NOT_FOUND) {
+                ev_begin(&e, "ok", p->id, op_id, "get");
+                ev_str(&e, "key", key, strlen(key));
+                ev_add(&e, ",\"found\":%s", r.found ? "true" : "false");
+                if (r.found) {
+                        ev_str(&e, "value", r.value, r.value_len);
+                } else {
+                        ev_add(&e, ",\"value\":null");
+                }
+                ev_add(&e,
+                       ",\"version\":%llu,\"partition\":%u,\"index\":%llu,\"node\":%u,"
+                       "\"staleness_ms\":%lld,\"delivered\":\"%s\"",
+                       (unsigned long long)(r.found ? r.mod_index : 0), r.receipt.partition,
+                       (unsigned long long)r.receipt.applied_index, r.receipt.node_id,
+                       (long long)r.receipt.staleness_ms,
+                       level_names[(unsigned)r.receipt.level % LEVELS]);
+                p->version[k] = r.found ? r.mod_index : 0;
+                ev_write(&e);
+                maybe_give_token(p, op_id);
+        } else {
+                ev_begin(&e, "fail", p->id, op_id, "get");
+                ev_str(&e, "key", key, strlen(key));
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+                ev_write(&e);
+        }
+        tkv_result_release(&r);
+        return true;
+}
+
+/* One put, cas or delete; returns false if its outcome is unknown. */
+static bool do_write(struct proc *p, const char *f, unsigned k, uint64_t op_id, uint64_t token_from)
+{
+        struct tkv_write_options wo = {0};
+        struct tkv_result r;
+        struct event e;
+        char key[16], value[48];
+        bool put = strcmp(f, "put") == 0, cas = strcmp(f, "cas") == 0;
+        uint64_t expected = p->version[k];
+        int rv;
+
+        key_name(k, key, sizeof key);
+        snprintf(value, sizeof value, "p%d-%u", p->id, ++p->seq);
+        wo.timeout_ms = OP_TIMEOUT_MS;
+        ev_begin(&e, "invoke", p->id, op_id, f);
+        ev_add(&e, ",\"session\":%d", p->id);
+        ev_str(&e, "key", key, strlen(key));
+        if (put || cas) {
+                ev_str(&e, "value", value, strlen(value));
+        }
+        if (cas) {
+                ev_add(&e, ",\"expected_version\":%llu", (unsigned long long)expected);
+        }
+        if (token_from != 0) {
+                ev_add(&e, ",\"token_from\":%llu", (unsigned long long)token_from);
+        }
+        ev_write(&e);
+
+        if (put) {
+                rv = tkv_put(p->client, key, strlen(key), value, strlen(value), &wo, &r);
+        } else if (cas) {
+                rv = tkv_cas(p->client, key, strlen(key), expected, value, strlen(value), &wo, &r);
+        } else {
+                rv = tkv_delete(p->client, key, strlen(key), &wo, &r);
+        }
+        if (rv == TKV_OK || (rv == TKV_NOT_FOUND && !put && !cas)) {
+                ev_begin(&e, "ok", p->id, op_id, f);
+                ev_str(&e, "key", key, strlen(key));
+                if (put || cas) {
+                        ev_str(&e, "value", value, strlen(value));
+                }
+                if (cas) {
+                        ev_add(&e, ",\"succeeded\":true");
+                }
+                if (!put && !cas) {
+                        ev_add(&e, ",\"found\":%s", rv == TKV_OK ? "true" : "false");
+                }
+                ev_add(&e, ",\"version\":%llu,\"partition\":%u", (unsigned long long)r.index,
+                       r.partition);
+                p->version[k] = put || cas ? r.index : 0;
+                ev_write(&e);
+                maybe_give_token(p, op_id);
+        } else if (rv == TKV_CONDITION_FAILED && cas) {
+                ev_begin(&e, "fail", p->id, op_id, f);
+                ev_str(&e, "key", key, strlen(key));
+                ev_add(&e,
+                       ",\"succeeded\":false,\"error\":\"cas_mismatch\",\"version\":%llu,"
+                       "\"partition\":%u,\"current_version\":%llu",
+                       (unsigned long long)r.index, r.partition,
+                       (unsigned long long)r.current_version);
+                p->version[k] = r.current_version;
+                ev_write(&e);
+        } else if (write_failed_for_sure(rv)) {
+                ev_begin(&e, "fail", p->id, op_id, f);
+                ev_str(&e, "key", key, strlen(key));
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+                ev_write(&e);
+        } else {
+                ev_begin(&e, "info", p->id, op_id, f);
+                ev_str(&e, "key", key, strlen(key));
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+                ev_write(&e);
+                tkv_result_release(&r);
+                return false;
+        }
+        tkv_result_release(&r);
+        return true;
+}
+
+static bool proc_start(struct proc *p, unsigned seed)
+{
+        struct tkv_options co = {0};
+        char err[256];
+        memset(p, 0, sizeof *p);
+        p->id = atomic_fetch_add(&next_process, 1);
+        p->seed = seed ^ (unsigned)p->id * 2654435761u;
+        co.endpoints = cl.endpoints;
+        co.timeout_ms = OP_TIMEOUT_MS;
+        co.connect_timeout_ms = 500;
+        if (tkv_client_create(&co, &p->client, err, sizeof err) != TKV_OK) {
+                fprintf(stderr, "tkv-verify: client: %s\n", err);
+                return false;
+        }
+        return true;
+}
+
+static void *client_thread(void *arg)
+{
+        unsigned seed = (unsigned)(uintptr_t)arg;
+        struct proc p;
+
+        while (!atomic_load(&stopping)) {
+                if (!proc_start(&p, seed++)) {
+                        nap_ms(100);
+                        continue;
+                }
+                while (!atomic_load(&stopping)) {
+                        uint64_t op_id = atomic_fetch_add(&next_op, 1);
+                        uint64_t from = maybe_take_token(&p);
+                        unsigned k = rnd(&p.seed, o.keys), x = rnd(&p.seed, 100);
+                        bool alive;
+
+                        if (x < 50) {
+                                alive = do_get(&p, k, op_id, from);
+                        } else if (x < 75) {
+                                alive = do_write(&p, "put", k, op_id, from);
+                        } else if (x < 90) {
+                                alive = do_write(&p, "cas", k, op_id, from);
+                        } else {
+                                alive = do_write(&p, "delete", k, op_id, from);
+                        }
+                        atomic_fetch_add(&ops_done, 1);
+                        if (o.think_ms > 0) {
+                                nap_ms(o.think_ms); /* pacing: keeps histories checkable */
+                        }
+                        if (!alive) {
+                                atomic_fetch_add(&ops_info, 1);
+                                break; /* retired: a new process, a new session */
+                        }
+                }
+                tkv_client_destroy(p.client);
+        }
+        return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Nemesis */
+
+static bool paused[CLUSTER_NODES_MAX + 1];
+static bool dead[CLUSTER_NODES_MAX + 1];
+
+static unsigned alive_node(unsigned *seed)
+{
+        for (unsigned tries = 0; tries < 64; tries++) {
+                unsigned n = 1 + rnd(seed, o.nodes);
+                if (!dead[n] && !paused[n]) {
+                        return n;
+                }
+        }
+        return 0;
+}
+
+static unsigned leader_of_random_partition(unsigned *seed, uint32_t *partition)
+{
+        unsigned asker = alive_node(seed);
+        *partition = rnd(seed, o.partitions);
+        return asker == 0 ? 0 : cluster_leader(&cl, asker, *partition);
+}
+
+static void node_kill(unsigned n, const char *why)
+{
+        nemesis("kill", "n%u%s", n, why);
+        cluster_signal(&cl, n, SIGKILL, true);
+        dead[n] = true;
+}
+
+static void node_restart(unsigned n)
+{
+        if (cluster_restart(&cl, n) != 0) {
+                fprintf(stderr, "tkv-verify: node %u did not restart\n", n);
+                daemon_dump_log(&cl.nodes[n - 1]);
+        }
+        nemesis("restart", "n%u", n);
+        dead[n] = false;
+}
+
+static void node_pause(unsigned n, const char *why)
+{
+        nemesis("pause", "n%u%s", n, why);
+        cluster_signal(&cl, n, SIGSTOP, false);
+        paused[n] = true;
+}
+
+static void node_resume(unsigned n)
+{
+        cluster_signal(&cl, n, SIGCONT, false);
+        nemesis("resume", "n%u", n);
+        paused[n] = false;
+}
+
+/* Run a shell command of the network faults; failures are reported, the
+ * run goes on (a fault that did not happen only weakens the run). */
+static void net_run(const char *fmt, ...)
+{
+        char cmd[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof cmd, fmt, ap);
+        va_end(ap);
+        if (system(cmd) != 0) {
+                fprintf(stderr, "tkv-verify: failed: %s\n", cmd);
+        }
+}
+
+/* Node a stops hearing node b. */
+static void net_drop_from(unsigned a, unsigned b)
+{
+        net_run("ip netns exec tkv-n%u iptables -I INPUT -s 10.77.0.%u -j DROP", a, b);
+}
+
+static void net_heal(void)
+{
+        for (unsigned n = 1; n <= o.nodes; n++) {
+                net_run("ip netns exec tkv-n%u iptables -F", n);
+        }
+        nemesis("heal", "network");
+}
+
+static void fault_partition(unsigned *seed)
+{
+        uint32_t p = 0;
+        unsigned n = rnd(seed, 2) == 0 ? leader_of_random_partition(seed, &p) : 0;
+        char others[64] = "";
+
+        if (n == 0) {
+                n = 1 + rnd(seed, o.nodes);
+        }
+        for (unsigned i = 1; i <= o.nodes; i++) {
+                if (i != n) {
+                        snprintf(others + strlen(others), sizeof others - strlen(others), "%sn%u",
+                                 others[0] != '\0' ? "," : "", i);
+                }
+        }
+        nemesis("partition", "n%u | %s", n, others);
+        for (unsigned i = 1; i <= o.nodes; i++) {
+                if (i != n) {
+                        net_drop_from(n, i);
+                        net_drop_from(i, n);
+                }
+        }
+        nap_ms(2000 + rnd(seed, 2000));
+        net_heal();
+}
+
+static void fault_one_way(unsigned *seed)
+{
+        unsigned a = 1 + rnd(seed, o.nodes), b = 1 + rnd(seed, o.nodes - 1);
+        if (b >= a) {
+                b++;
+        }
+        nemesis("partition", "n%u hears nothing from n%u (one-way)", a, b);
+        net_drop_from(a, b);
+        nap_ms(2000 + rnd(seed, 2000));
+        net_heal();
+}
+
+#define DELAY_MS 50
+
+static char delayq_bin[600];
+
+/* Hold every packet between nodes DELAY_MS: in each node's namespace, what
+ * arrives from node j goes through NFQUEUE queue j, served by one delayq. */
+static void fault_delay(unsigned *seed)
+{
+        pid_t pids[CLUSTER_NODES_MAX * CLUSTER_NODES_MAX];
+        unsigned n_pids = 0;
+        char ns[32], queue[16], ms[16];
+
+        nemesis("delay", "%u ms between every pair of nodes", DELAY_MS);
+        for (unsigned i = 1; i <= o.nodes; i++) {
+                for (unsigned j = 1; j <= o.nodes; j++) {
+                        pid_t pid;
+                        if (i == j) {
+                                continue;
+                        }
+                        net_run("ip netns exec tkv-n%u iptables -t mangle -A PREROUTING -s "
+                                "10.77.0.%u -j NFQUEUE --queue-num %u --queue-bypass",
+                                i, j, j);
+                        snprintf(ns, sizeof ns, "tkv-n%u", i);
+                        snprintf(queue, sizeof queue, "%u", j);
+                        snprintf(ms, sizeof ms, "%u", DELAY_MS);
+                        pid = fork();
+                        if (pid == 0) {
+                                execlp("ip", "ip", "netns", "exec", ns, delayq_bin, queue, ms,
+                                       (char *)NULL);
+                                _exit(127);
+                        }
+                        if (pid > 0) {
+                                pids[n_pids++] = pid;
+                        }
+                }
+        }
+        nap_ms(3000 + rnd(seed, 2000));
+        for (unsigned k = 0; k < n_pids; k++) {
+                kill(pids[k], SIGTERM); /* delayq lets what it holds go */
+                waitpid(pids[k], NULL, 0);
+        }
+        for (unsigned i = 1; i <= o.nodes; i++) {
+                net_run("ip netns exec tkv-n%u iptables -t mangle -F", i);
+        }
+        nemesis("undelay", "all");
+}
+
+static void fault_once(unsigned *seed)
+{
+        const char *kinds[7];
+        unsigned n_kinds = 0, n;
+        uint32_t p;
+        char why[64];
+
+        if (o.fault_kill) {
+                kinds[n_kinds++] = "kill";
+        }
+        if (o.fault_leader_kill) {
+                kinds[n_kinds++] = "leader-kill";
+        }
+        if (o.fault_pause) {
+                kinds[n_kinds++] = "pause";
+        }
+        if (o.fault_isolate) {
+                kinds[n_kinds++] = "isolate";
+        }
+        if (o.fault_partition && o.netns) {
+                kinds[n_kinds++] = "partition";
+        }
+        if (o.fault_one_way && o.netns) {
+                kinds[n_kinds++] = "one-way";
+        }
+        if (o.fault_delay && o.netns && delayq_bin[0] != '\0') {
+                kinds[n_kinds++] = "delay";
+        }
+        if (n_kinds == 0) {
+                nap_ms(1000);
+                return;
+        }
+        const char *kind = kinds[rnd(seed, n_kinds)];
+        if (strcmp(kind, "kill") == 0 && (n = alive_node(seed)) != 0) {
+                node_kill(n, "");
+                nap_ms(1000 + rnd(seed, 1000));
+                node_restart(n);
+        } else if (strcmp(kind, "leader-kill") == 0 &&
+                   (n = leader_of_random_partition(seed, &p)) != 0) {
+                snprintf(why, sizeof why, " (leader of partition %u)", p);
+                node_kill(n, why);
+                nap_ms(1000 + rnd(seed, 1000));
+                node_restart(n);
+        } else if (strcmp(kind, "pause") == 0 && (n = alive_node(seed)) != 0) {
+                node_pause(n, "");
+                nap_ms(1000 + rnd(seed, 2000));
+                node_resume(n);
+        } else if (strcmp(kind, "isolate") == 0 &&
+                   (n = leader_of_random_partition(seed, &p)) != 0) {
+                snprintf(why, sizeof why, " (isolating n%u, leader of partition %u)", n, p);
+                for (unsigned i = 1; i <= o.nodes; i++) {
+                        if (i != n) {
+                                node_pause(i, why);
+                        }
+                }
+                nap_ms(1000);
+                node_kill(n, " (isolated leader)");
+                for (unsigned i = 1; i <= o.nodes; i++) {
+                        if (i != n) {
+                                node_resume(i);
+                        }
+                }
+                nap_ms(1000 + rnd(seed, 1000));
+                node_restart(n);
+        } else if (strcmp(kind, "partition") == 0) {
+                fault_partition(seed);
+        } else if (strcmp(kind, "one-way") == 0) {
+                fault_one_way(seed);
+        } else if (strcmp(kind, "delay") == 0) {
+                fault_delay(seed);
+        }
+}
+
+static void heal_all(void)
+{
+        if (o.netns) {
+                for (unsigned n = 1; n <= o.nodes; n++) {
+                        net_run("ip netns exec tkv-n%u iptables -F", n);
+                }
+        }
+        for (unsigned n = 1; n <= o.nodes; n++) {
+                if (paused[n]) {
+                        node_resume(n);
+                }
+        }
+        for (unsigned n = 1; n <= o.nodes; n++) {
+                if (dead[n]) {
+                        node_restart(n);
+                }
+        }
+        nemesis("heal", "all");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Final phase: every key on every node, EVENTUAL, pinned to the node. */
+
+static void final_reads(void)
+{
+        for (unsigned n = 1; n <= o.nodes; n++) {
+                struct proc p;
+                if (!proc_start(&p, n)) {
+                        continue;
+                }
+                for (unsigned k = 0; k < o.keys; k++) {
+                        struct tkv_read_options ro = {0};
+                        struct tkv_result r;
+                        struct event e;
+                        uint64_t op_id = atomic_fetch_add(&next_op, 1);
+                        char key[16];
+                        int rv;
+
+                        key_name(k, key, sizeof key);
+                        ro.level = TKV_EVENTUAL;
+                        ro.node_id = n;
+                        ev_begin(&e, "invoke", p.id, op_id, "get");
+                        ev_add(&e, ",\"session\":%d", p.id);
+                        ev_str(&e, "key", key, strlen(key));
+                        ev_add(&e, ",\"consistency\":\"EVENTUAL\",\"node_pin\":%u", n);
+                        ev_write(&e);
+                        rv = tkv_get(p.client, key, strlen(key), &ro, &r);
+                        if ((rv == TKV_OK || rv == TKV_NOT_FOUND) && r.receipt.node_id == n) {
+                                ev_begin(&e, "ok", p.id, op_id, "get");
+                                ev_str(&e, "key", key, strlen(key));
+                                ev_add(&e, ",\"found\":%s", r.found ? "true" : "false");
+                                if (r.found) {
+                                        ev_str(&e, "value", r.value, r.value_len);
+                                } else {
+                                        ev_add(&e, ",\"value\":null");
+                                }
+                                ev_add(&e,
+                                       ",\"version\":%llu,\"partition\":%u,\"index\":%llu,"
+                                       "\"node\":%u,\"staleness_ms\":%lld,\"final\":true",
+                                       (unsigned long long)(r.found ? r.mod_index : 0),
+                                       r.receipt.partition,
+                                       (unsigned long long)r.receipt.applied_index,
+                                       r.receipt.node_id, (long long)r.receipt.staleness_ms);
+                        } else {
+                                ev_begin(&e, "fail", p.id, op_id, "get");
+                                ev_str(&e, "key", key, strlen(key));
+                                ev_add(&e, ",\"error\":\"%s\",\"final\":true",
+                                       rv == TKV_OK ? "served elsewhere" : tkv_status_name(rv));
+                        }
+                        ev_write(&e);
+                        tkv_result_release(&r);
+                }
+                tkv_client_destroy(p.client);
+        }
+}
+
+/* ---------------------------------------------------------------------- */
+
+/* Create the namespaces (tests/verify/netns.sh) and move this process
+ * into the hub's, before any thread exists: threads and children inherit
+ * it. Daemons go to their own (cluster.c reads TKV_NETNS). */
+static int host_netns = -1; /* this process's namespace before it joined the hub */
+
+static int netns_up(void)
+{
+        char cmd[600];
+        int fd;
+
+        snprintf(cmd, sizeof cmd, "bash %s/tests/verify/netns.sh up %u", TKV_SOURCE_DIR, o.nodes);
+        if (system(cmd) != 0) {
+                fprintf(stderr, "tkv-verify: could not set up network namespaces\n");
+                return -1;
+        }
+        host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        fd = open("/var/run/netns/tkv-hub", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+                fprintf(stderr, "tkv-verify: joining tkv-hub: %s\n", strerror(errno));
+                return -1;
+        }
+        close(fd);
+        setenv("TKV_NETNS", "tkv-n", 1);
+        snprintf(delayq_bin, sizeof delayq_bin, "%s/tests/delayq", TKV_BIN_DIR);
+        if (access(delayq_bin, X_OK) != 0) {
+                printf("tkv-verify: no %s (libnetfilter-queue-dev): no delay faults\n", delayq_bin);
+                delayq_bin[0] = '\0';
+        }
+        return 0;
+}
+
+static void netns_down(void)
+{
+        char cmd[600];
+        if (o.netns) {
+                /* Back home first: down kills whatever runs in the hub. */
+                if (host_netns < 0 || setns(host_netns, CLONE_NEWNET) != 0) {
+                        fprintf(stderr, "tkv-verify: cannot leave tkv-hub; run netns.sh down\n");
+                        return;
+                }
+                fflush(NULL);
+                snprintf(cmd, sizeof cmd, "bash %s/tests/verify/netns.sh down", TKV_SOURCE_DIR);
+                (void)system(cmd);
+        }
+}
+
+static void usage(void)
+{
+        fprintf(stderr,
+                "usage: tkv-verify --dir DIR [--seconds N] [--clients N] [--keys N]\n"
+                "                  [--partitions N] [--netns]\n"
+                "                  [--faults "
+                "kill,leader-kill,pause,isolate,partition,one-way,delay|none]\n"
+                "                  [--mix LEVEL=W,...] [--think-ms N] [--bug NAME] [--seed N]\n");
+        exit(2);
+}
+
+static int level_of(const char *name, size_t len)
+{
+        static const char *const short_names[LEVELS] = {"linearizable", "sequential", "causal",
+                                                        "session",      "bounded",    "eventual"};
+        for (int i = 0; i < LEVELS; i++) {
+                if (strlen(short_names[i]) == len && strncasecmp(name, short_names[i], len) == 0) {
+                        return i;
+                }
+                if (strlen(level_names[i]) == len && strncasecmp(name, level_names[i], len) == 0) {
+                        return i;
+                }
+        }
+        return -1;
+}
+
+static void parse_mix(const char *s)
+{
+        memset(o.weights, 0, sizeof o.weights);
+        while (*s != '\0') {
+                const char *eq = strchr(s, '='), *comma;
+                int level;
+                if (eq == NULL || (level = level_of(s, (size_t)(eq - s))) < 0) {
+                        usage();
+                }
+                o.weights[level] = (unsigned)strtoul(eq + 1, NULL, 10);
+                comma = strchr(eq, ',');
+                s = comma != NULL ? comma + 1 : eq + strlen(eq);
+        }
+}
+
+static void parse_faults(const char *s)
+{
+        char copy[256], *save = NULL;
+        o.fault_kill = o.fault_leader_kill = o.fault_pause = o.fault_isolate = false;
+        o.fault_partition = o.fault_one_way = o.fault_delay = false;
+        snprintf(copy, sizeof copy, "%s", s);
+        for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+                if (strcmp(t, "kill") == 0) {
+                        o.fault_kill = true;
+                } else if (strcmp(t, "leader-kill") == 0) {
+                        o.fault_leader_kill = true;
+                } else if (strcmp(t, "pause") == 0) {
+                        o.fault_pause = true;
+                } else if (strcmp(t, "isolate") == 0) {
+                        o.fault_isolate = true;
+                } else if (strcmp(t, "partition") == 0) {
+                        o.fault_partition = true;
+                } else if (strcmp(t, "one-way") == 0) {
+                        o.fault_one_way = true;
+                } else if (strcmp(t, "delay") == 0) {
+                        o.fault_delay = true;
+                } else if (strcmp(t, "none") != 0) {
+                        usage();
+                }
+        }
+}
+
+static void parse(int argc, char **argv)
+{
+        o.seconds = 30;
+        o.clients = 6;
+        o.keys = 6;
+        o.nodes = 3;
+        o.partitions = 4;
+        o.seed = 1;
+        o.think_ms = 5;
+        for (unsigned i = 0; i < LEVELS; i++) {
+                o.weights[i] = 1;
+        }
+        o.fault_kill = o.fault_leader_kill = o.fault_pause = o.fault_isolate = true;
+        o.fault_partition = o.fault_one_way = o.fault_delay = true;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+                if (strcmp(a, "--netns") == 0) {
+                        o.netns = true;
+                        continue;
+                }
+                if (v == NULL) {
+                        usage();
+                }
+                i++;
+                if (strcmp(a, "--dir") == 0) {
+                        o.dir = v;
+                } else if (strcmp(a, "--seconds") == 0) {
+                        o.seconds = (unsigned)strtoul(v, NULL, 10);
+                } else if (strcmp(a, "--clients") == 0) {
+                        o.clients = (unsigned)strtoul(v, NULL, 10);
+                } else if (strcmp(a, "--keys") == 0) {
+                        o.keys = (unsigned)strtoul(v, NULL, 10);
+                } else if (strcmp(a, "--partitions") == 0) {
+                        o.partitions = (unsigned)strtoul(v, NULL, 10);
+                } else if (strcmp(a, "--faults") == 0) {
+                        parse_faults(v);
+                } else if (strcmp(a, "--mix") == 0) {
+                        parse_mix(v);
+                } else if (strcmp(a, "--bug") == 0) {
+                        o.bug = v;
+                } else if (strcmp(a, "--think-ms") == 0) {
+                        o.think_ms = (unsigned)strtoul(v, NULL, 10);
+                } else if (strcmp(a, "--seed") == 0) {
+                        o.seed = (unsigned)strtoul(v, NULL, 10);
+                } else {
+                        usage();
+                }
+        }
+        if (o.dir == NULL || o.clients == 0 || o.clients > CLIENTS_MAX || o.keys == 0 ||
+            o.keys > KEYS_MAX || o.partitions == 0) {
+                usage();
+        }
+}
+
+int main(int argc, char **argv)
+{
+        static const char *const flags[] = {"--election-timeout-ms", "1000", NULL};
+        pthread_t threads[CLIENTS_MAX];
+        char path[600];
+        unsigned seed;
+        uint64_t start;
+        bool converged = true;
+
+        parse(argc, argv);
+        seed = o.seed;
+        signal(SIGPIPE, SIG_IGN);
+        mkdir(o.dir, 0755);
+        snprintf(path, sizeof path, "%s/history.jsonl", o.dir);
+        history.f = fopen(path, "w");
+        if (history.f == NULL) {
+                fprintf(stderr, "tkv-verify: %s: %s\n", path, strerror(errno));
+                return 1;
+        }
+        if (o.bug != NULL) {
+                char bin[600];
+                const char *dir =
+                    getenv("TKV_BIN_DIR") != NULL ? getenv("TKV_BIN_DIR") : TKV_BIN_DIR;
+                snprintf(bin, sizeof bin, "%s/tunekvd-planted", dir);
+                setenv("TKV_DAEMON", bin, 1);
+                setenv("TUNEKV_PLANTED_BUG", o.bug, 1);
+        }
+        if (o.netns && netns_up() != 0) {
+                return 1;
+        }
+        printf("tkv-verify: %u nodes, %u partitions, %u clients, %u keys, %u s of faults%s%s\n",
+               o.nodes, o.partitions, o.clients, o.keys, o.seconds, o.bug ? ", planted bug " : "",
+               o.bug ? o.bug : "");
+        fflush(stdout);
+        if (cluster_start(&cl, o.dir, o.nodes, o.partitions, 3, flags) != 0) {
+                fprintf(stderr, "tkv-verify: the cluster did not start\n");
+                cluster_kill_all(&cl);
+                netns_down();
+                return 1;
+        }
+        for (uint32_t p = 0; p < o.partitions; p++) {
+                if (!cluster_wait_converged(&cl, p, 30000)) {
+                        fprintf(stderr, "tkv-verify: partition %u has no leader\n", p);
+                        cluster_kill_all(&cl);
+                        return 1;
+                }
+        }
+        for (unsigned i = 0; i < o.clients; i++) {
+                pthread_create(&threads[i], NULL, client_thread,
+                               (void *)(uintptr_t)(o.seed * 7919u + i * 104729u));
+        }
+        start = now_ns();
+        nap_ms(1000); /* a quiet start: the history begins fault-free */
+        while (now_ns() - start < (uint64_t)o.seconds * 1000000000u) {
+                fault_once(&seed);
+                nap_ms(1000 + rnd(&seed, 1000));
+        }
+        heal_all();
+        nap_ms(500);
+        atomic_store(&stopping, true);
+        for (unsigned i = 0; i < o.clients; i++) {
+                pthread_join(threads[i], NULL);
+        }
+        for (uint32_t p = 0; p < o.partitions; p++) {
+                converged &= cluster_wait_converged(&cl, p, 30000);
+        }
+        if (!converged) {
+                fprintf(stderr, "tkv-verify: replicas did not converge in 30 s\n");
+        }
+        final_reads();
+        fclose(history.f);
+        printf("tkv-verify: %llu operations (%llu info), %llu events in %s\n",
+               (unsigned long long)atomic_load(&ops_done),
+               (unsigned long long)atomic_load(&ops_info), (unsigned long long)history.events,
+               path);
+        if (cluster_stop(&cl) != 0) {
+                fprintf(stderr, "tkv-verify: a node did not stop cleanly\n");
+        }
+        netns_down();
+        return 0;
+}
