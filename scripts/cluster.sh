@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-var="$root/var"
+var=${VAR:-$root/var}  # VAR: another directory (scripts/bench.sh uses a fresh one)
 nodes=${NODES:-3}
 partitions=${PARTITIONS:-8}
 bin="$root/build"
