@@ -135,11 +135,18 @@ static void verify_model(struct tkv_client *c, int n)
         assert_true(checked > n / 2);
 }
 
+/* The daemon the running test started last: teardown kills it if a
+ * failed assertion left it running (it would hold ctest's output pipe for
+ * ctest's whole timeout). A pid, not the daemon: that lived on the failed
+ * test's stack. */
+static pid_t started_pid;
+
 static void start(struct daemon *d)
 {
         if (daemon_start(d, 60000) != 0) {
                 fail_msg("tunekvd did not start");
         }
+        started_pid = d->pid;
 }
 
 static void test_kill9_keeps_10000_acknowledged_writes(void **state)
@@ -294,6 +301,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
+        /* Still our unreaped child (so the pid cannot have been reused)? */
+        if (started_pid > 0 && waitpid(started_pid, NULL, WNOHANG) == 0) {
+                kill(started_pid, SIGKILL);
+                waitpid(started_pid, NULL, 0);
+        }
+        started_pid = 0;
         testlib_rmrf(dir);
         return 0;
 }
