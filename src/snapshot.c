@@ -109,6 +109,9 @@ int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct ded
         count = get_le64(data + 32);
 
         cursor_init(&c, data + SNAPSHOT_HEADER_BYTES, len - SNAPSHOT_HEADER_BYTES - 8);
+        /* Every entry takes more than 16 bytes: a count beyond that is
+         * corrupt, and is caught below, not allocated for. */
+        store_reserve(s, count < len / 16 ? count : len / 16);
         for (uint64_t i = 0; i < count; i++) {
                 rv = snapshot_decode_entry(&c, s);
                 if (rv != 0) {

@@ -181,8 +181,10 @@ static void store_resize(struct store *s, unsigned bits)
         s->rehash_idx = 0;
 }
 
-/* Keep the load factor between 1/8 and 1: grow at 1, shrink below 1/8. */
-static void store_maybe_resize(struct store *s)
+/* Keep the load factor between 1/8 and 1: grow at 1, and after a delete
+ * (shrink) below 1/8. Inserts never shrink: a table sized ahead
+ * (store_reserve) stays so while it fills. */
+static void store_maybe_resize(struct store *s, bool shrink)
 {
         uint64_t n = store_count(s);
         uint64_t size = store_table_size(&s->t[0]);
@@ -192,9 +194,27 @@ static void store_maybe_resize(struct store *s)
         }
         if (n >= size) {
                 store_resize(s, s->t[0].bits + 1);
-        } else if (n < size / 8 && s->t[0].bits > STORE_BITS_MIN) {
+        } else if (shrink && n < size / 8 && s->t[0].bits > STORE_BITS_MIN) {
                 store_resize(s, s->t[0].bits - 1);
         }
+}
+
+void store_reserve(struct store *s, uint64_t n)
+{
+        struct store_table t;
+        unsigned bits = STORE_BITS_MIN;
+
+        if (store_count(s) != 0 || s->rehashing) {
+                return;
+        }
+        while (bits < 32 && ((uint64_t)1 << bits) < n) {
+                bits++;
+        }
+        if (bits <= s->t[0].bits || store_table_alloc(&t, bits) != 0) {
+                return; /* only a hint: the table grows as it fills */
+        }
+        tkv_free(s->t[0].buckets);
+        s->t[0] = t;
 }
 
 static bool store_entry_matches(const struct store_entry *e, const void *key, uint32_t key_len)
@@ -290,7 +310,7 @@ int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len
         e->mod_index = mod_index;
         link = store_find_link(s, hash, key, key_len, &table);
         store_link(s, hash, link, e);
-        store_maybe_resize(s);
+        store_maybe_resize(s, false);
         return 0;
 }
 
@@ -306,7 +326,7 @@ int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
         e->create_index = link != NULL ? (*link)->create_index : index;
         e->mod_index = index;
         store_link(s, hash, link, e);
-        store_maybe_resize(s);
+        store_maybe_resize(s, false);
         return 0;
 }
 
@@ -324,7 +344,7 @@ bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_
         s->data_bytes -= (uint64_t)e->key_len + e->value_len;
         s->digest ^= store_entry_digest(e);
         store_entry_unref(e);
-        store_maybe_resize(s);
+        store_maybe_resize(s, true);
         return true;
 }
 

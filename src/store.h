@@ -89,6 +89,11 @@ const struct store_entry *store_get(const struct store *s, uint64_t hash, const 
 int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
               const struct store_value *v, uint64_t index);
 
+/* Size an empty table for n keys at once, so that loading them never
+ * rehashes (snapshot restore). A hint: a table in use, or no memory, leaves
+ * the table as it is. */
+void store_reserve(struct store *s, uint64_t n);
+
 /* Insert an entry with explicit indexes (snapshot restore). */
 int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
                const struct store_value *v, uint64_t create_index, uint64_t mod_index);
