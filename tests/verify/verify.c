@@ -286,6 +286,28 @@ static void key_name(unsigned k, char *out, size_t len)
         snprintf(out, len, "k%u", k);
 }
 
+/* The ok completion of a get of key that answered r (the event is left
+ * open: the caller may add fields, then ev_write). */
+static void ev_get_ok(struct event *e, int process, uint64_t op_id, const char *key,
+                      const struct tkv_result *r)
+{
+        ev_begin(e, "ok", process, op_id, "get");
+        ev_str(e, "key", key, strlen(key));
+        ev_add(e, ",\"found\":%s", r->found ? "true" : "false");
+        if (r->found) {
+                ev_str(e, "value", r->value, r->value_len);
+        } else {
+                ev_add(e, ",\"value\":null");
+        }
+        ev_add(e,
+               ",\"version\":%llu,\"partition\":%u,\"index\":%llu,\"node\":%u,"
+               "\"staleness_ms\":%lld,\"delivered\":\"%s\"",
+               (unsigned long long)(r->found ? r->mod_index : 0), r->receipt.partition,
+               (unsigned long long)r->receipt.applied_index, r->receipt.node_id,
+               (long long)r->receipt.staleness_ms,
+               level_names[(unsigned)r->receipt.level % LEVELS]);
+}
+
 /* One get; returns false if the process must retire (never for reads). */
 static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_from)
 {
@@ -323,21 +345,7 @@ static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_fr
 
         rv = tkv_get(p->client, key, strlen(key), &ro, &r);
         if (rv == TKV_OK || rv == TKV_NOT_FOUND) {
-                ev_begin(&e, "ok", p->id, op_id, "get");
-                ev_str(&e, "key", key, strlen(key));
-                ev_add(&e, ",\"found\":%s", r.found ? "true" : "false");
-                if (r.found) {
-                        ev_str(&e, "value", r.value, r.value_len);
-                } else {
-                        ev_add(&e, ",\"value\":null");
-                }
-                ev_add(&e,
-                       ",\"version\":%llu,\"partition\":%u,\"index\":%llu,\"node\":%u,"
-                       "\"staleness_ms\":%lld,\"delivered\":\"%s\"",
-                       (unsigned long long)(r.found ? r.mod_index : 0), r.receipt.partition,
-                       (unsigned long long)r.receipt.applied_index, r.receipt.node_id,
-                       (long long)r.receipt.staleness_ms,
-                       level_names[(unsigned)r.receipt.level % LEVELS]);
+                ev_get_ok(&e, p->id, op_id, key, &r);
                 p->version[k] = r.found ? r.mod_index : 0;
                 ev_write(&e);
                 maybe_give_token(p, op_id);
@@ -775,21 +783,8 @@ static void final_reads(void)
                         ev_write(&e);
                         rv = tkv_get(p.client, key, strlen(key), &ro, &r);
                         if ((rv == TKV_OK || rv == TKV_NOT_FOUND) && r.receipt.node_id == n) {
-                                ev_begin(&e, "ok", p.id, op_id, "get");
-                                ev_str(&e, "key", key, strlen(key));
-                                ev_add(&e, ",\"found\":%s", r.found ? "true" : "false");
-                                if (r.found) {
-                                        ev_str(&e, "value", r.value, r.value_len);
-                                } else {
-                                        ev_add(&e, ",\"value\":null");
-                                }
-                                ev_add(&e,
-                                       ",\"version\":%llu,\"partition\":%u,\"index\":%llu,"
-                                       "\"node\":%u,\"staleness_ms\":%lld,\"final\":true",
-                                       (unsigned long long)(r.found ? r.mod_index : 0),
-                                       r.receipt.partition,
-                                       (unsigned long long)r.receipt.applied_index,
-                                       r.receipt.node_id, (long long)r.receipt.staleness_ms);
+                                ev_get_ok(&e, p.id, op_id, key, &r);
+                                ev_add(&e, ",\"final\":true");
                         } else {
                                 ev_begin(&e, "fail", p.id, op_id, "get");
                                 ev_str(&e, "key", key, strlen(key));
