@@ -54,6 +54,7 @@ struct config {
         unsigned heartbeat_timeout_ms;
         unsigned snapshot_threshold;
         unsigned snapshot_trailing;
+        unsigned snapshot_compression; /* 0 or 1 */
         unsigned apply_batch_max;
         unsigned barriers_inflight_max;
         uint64_t segment_bytes;

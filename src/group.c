@@ -206,6 +206,11 @@ int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, cons
         g->io.version = 2;
         raft_uv_set_segment_size(&g->io, (size_t)g->params.segment_bytes);
         raft_uv_set_connect_retry_delay(&g->io, g->params.connect_retry_ms);
+        rv = raft_uv_set_snapshot_compression(&g->io, g->params.snapshot_compression);
+        if (rv != 0) {
+                err_msgf(g->errmsg, "raft_uv_set_snapshot_compression: %s", g->io.errmsg);
+                return err_from_raft(rv);
+        }
         g->raft = &g->raft_storage;
         rv = raft_init(g->raft, &g->io, &g->fsm.raft_fsm, raft_id, address);
         if (rv != 0) {

@@ -60,6 +60,7 @@ struct group_params {
         unsigned heartbeat_timeout_ms;
         unsigned snapshot_threshold;
         unsigned snapshot_trailing;
+        bool snapshot_compression;
         uint64_t segment_bytes;
         unsigned connect_retry_ms;
         unsigned drain_timeout_ms; /* B2: longest wait for the log to reach disk */

@@ -240,6 +240,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
         gp->snapshot_threshold = cfg->snapshot_threshold;
         gp->snapshot_trailing = cfg->snapshot_trailing;
+        gp->snapshot_compression = cfg->snapshot_compression != 0;
         gp->segment_bytes = cfg->segment_bytes;
         gp->connect_retry_ms = cfg->connect_retry_ms;
         gp->drain_timeout_ms = cfg->shutdown_timeout_ms;

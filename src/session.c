@@ -50,8 +50,8 @@ void session_keys_close(struct session_keys *k)
 }
 
 /* MAC of an entry: HMAC-SHA256(key, "TKV1" cluster partition kind index). */
-static void session_mac(struct session_keys *k, const struct session_entry *e,
-                        uint8_t out[SESSION_MAC_BYTES])
+static bool session_hmac(struct session_keys *k, const struct session_entry *e,
+                         uint8_t out[SESSION_MAC_BYTES])
 {
         uint8_t msg[4 + 8 + 4 + 1 + 8];
         uint8_t md[EVP_MAX_MD_SIZE];
@@ -68,21 +68,50 @@ static void session_mac(struct session_keys *k, const struct session_entry *e,
             EVP_MAC_update(k->mac_ctx, msg, sizeof msg) != 1 ||
             EVP_MAC_final(k->mac_ctx, md, &md_len, sizeof md) != 1 || md_len < SESSION_MAC_BYTES) {
                 memset(out, 0, SESSION_MAC_BYTES);
-                return;
+                return false;
         }
         memcpy(out, md, SESSION_MAC_BYTES);
+        return true;
+}
+
+/* The right MAC of e's (partition, kind, index): from the cache, or
+ * computed and remembered. False if it could not be computed. */
+static bool session_mac(struct session_keys *k, const struct session_entry *e,
+                        uint8_t out[SESSION_MAC_BYTES])
+{
+        uint64_t h = (e->index ^ ((uint64_t)e->partition << 40) ^ ((uint64_t)e->kind << 32)) *
+                     0x9E3779B97F4A7C15ull;
+        struct session_mac_slot *slot = &k->cache[h >> (64 - 10)];
+
+        _Static_assert(SESSION_MAC_CACHE_SLOTS == 1u << 10, "the hash takes 10 bits");
+        if (slot->kind == e->kind && slot->index == e->index && slot->partition == e->partition) {
+                k->mac_cached++;
+                memcpy(out, slot->mac, SESSION_MAC_BYTES);
+                return true;
+        }
+        k->mac_computed++;
+        if (!session_hmac(k, e, out)) {
+                return false;
+        }
+        slot->index = e->index;
+        slot->partition = e->partition;
+        slot->kind = e->kind;
+        memcpy(slot->mac, out, SESSION_MAC_BYTES);
+        return true;
 }
 
 void session_sign(struct session_keys *k, struct session_entry *e)
 {
-        session_mac(k, e, e->mac);
+        (void)session_mac(k, e, e->mac); /* zeros on failure: the entry will not verify */
 }
 
 bool session_verify(struct session_keys *k, const struct session_entry *e)
 {
         uint8_t want[SESSION_MAC_BYTES];
         uint8_t diff = 0;
-        session_mac(k, e, want);
+        if (!session_mac(k, e, want)) {
+                return false;
+        }
         for (unsigned i = 0; i < SESSION_MAC_BYTES; i++) {
                 diff |= (uint8_t)(want[i] ^ e->mac[i]); /* constant time */
         }

@@ -40,10 +40,30 @@ struct session_entry {
         uint8_t mac[SESSION_MAC_BYTES];
 };
 
-/* The MAC key of one cluster. */
+/* Slots of the MAC cache (a power of two). */
+#define SESSION_MAC_CACHE_SLOTS 1024
+
+/* One remembered MAC: the right one for (partition, kind, index). */
+struct session_mac_slot {
+        uint64_t index;
+        uint32_t partition;
+        uint8_t kind; /* 0: empty */
+        uint8_t mac[SESSION_MAC_BYTES];
+};
+
+/* The MAC key of one cluster, and a direct-mapped cache of the MACs it
+ * computed last. Clients send the same entries back request after request
+ * (a write's token names every partition the session touched), so most
+ * checks find the right MAC here instead of computing an HMAC. The cache
+ * holds only MACs computed under the key: a forged entry naming a cached
+ * (partition, kind, index) still fails the comparison. Not thread-safe: one
+ * session_keys per thread. */
 struct session_keys {
         void *mac_ctx; /* EVP_MAC_CTX, keyed once */
         uint64_t cluster_id;
+        uint64_t mac_computed; /* HMACs computed (cache misses) */
+        uint64_t mac_cached;   /* MACs found in the cache */
+        struct session_mac_slot cache[SESSION_MAC_CACHE_SLOTS];
 };
 
 /* Key the MAC with secret (or, when empty, a key derived from the cluster

@@ -82,6 +82,47 @@ static void test_mac_binds_every_field_and_the_cluster(void **state)
         assert_memory_equal(f.mac, e.mac, SESSION_MAC_BYTES);
 }
 
+/* The MAC cache answers repeated entries without an HMAC, never lets a
+ * forged MAC through for a cached entry, and stays right when entries
+ * collide in it: each MAC checked against a fresh key set (no cache). */
+static void test_mac_cache_is_only_a_shortcut(void **state)
+{
+        struct keys *k = *state;
+        struct session_keys fresh;
+        struct session_entry e = entry(5, SESSION_R, 77), f;
+        uint64_t computed, cached;
+
+        session_sign(&k->a, &e);
+        computed = k->a.mac_computed;
+        cached = k->a.mac_cached;
+        assert_true(session_verify(&k->a, &e));
+        assert_int_equal(k->a.mac_computed, computed); /* answered from the cache */
+        assert_int_equal(k->a.mac_cached, cached + 1);
+        f = e;
+        f.mac[0] ^= 0x80;
+        assert_false(session_verify(&k->a, &f)); /* cached entry, forged MAC */
+        f = e;
+        f.index++;
+        f.mac[0] ^= 0x80;
+        assert_false(session_verify(&k->a, &f)); /* a miss with a forged MAC */
+
+        /* Four times as many entries as slots, signed then verified twice:
+         * every MAC equals the uncached one and every copy verifies. */
+        assert_int_equal(session_keys_init(&fresh, "s1", "c1"), 0);
+        for (int round = 0; round < 2; round++) {
+                for (uint64_t i = 1; i <= 4 * SESSION_MAC_CACHE_SLOTS; i++) {
+                        struct session_entry g = entry((uint32_t)(i % 8), SESSION_W, i * 3);
+                        struct session_entry h = g;
+                        session_sign(&k->a, &g);
+                        assert_true(session_verify(&k->a, &g));
+                        session_sign(&fresh, &h);
+                        memset(fresh.cache, 0, sizeof fresh.cache);
+                        assert_memory_equal(g.mac, h.mac, SESSION_MAC_BYTES);
+                }
+        }
+        session_keys_close(&fresh);
+}
+
 static void test_encode_parse_round_trip(void **state)
 {
         struct keys *k = *state;
@@ -201,6 +242,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_mac_binds_every_field_and_the_cluster),
+            cmocka_unit_test(test_mac_cache_is_only_a_shortcut),
             cmocka_unit_test(test_encode_parse_round_trip),
             cmocka_unit_test(test_malformed_tokens_are_refused),
             cmocka_unit_test(test_required_index_per_partition_and_kind),
