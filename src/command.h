@@ -17,8 +17,8 @@
  *    16   4  key_len
  *    20   4  value_len (bytes stored; compressed when COMMAND_F_LZ4)
  *    24   4  value_raw_len (bytes after decompression)
- *    28   4  deps_len: bytes of the writer's causal dependencies (encoded
- *            session entries, session.h), stored with the value
+ *    28   4  deps_len: bytes of the writer's causal dependencies (signed
+ *            entries, session_deps_encode in session.h), stored with the value
  *    32   8  expected_version (CAS)
  *    40   8  client_id (0 = none)
  *    48   8  seq

@@ -199,8 +199,8 @@ static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
         ents[0].index = group_state_index(c->group);
         session_sign(keys, &ents[0]);
         if (c->rd.causal && e != NULL && e->deps_len > 0 &&
-            session_parse(store_entry_deps(e), e->deps_len, e->deps_len, ents + 1,
-                          c->server->token_cap - 1, &deps) == 0) {
+            session_deps_parse(store_entry_deps(e), e->deps_len, ents + 1,
+                               c->server->token_cap - 1, &deps) == 0) {
                 n += deps; /* verified when the write stored them */
         }
         return n;
@@ -465,9 +465,9 @@ static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, 
         }
         n = session_reduce_deps(s->token_ents, n, c->partition);
         if (n > 0) {
-                session_encode(s->token_ents, n, s->token_bytes);
+                session_deps_encode(s->token_ents, n, s->token_bytes);
                 cmd->deps = s->token_bytes;
-                cmd->deps_len = (uint32_t)session_encoded_bytes(n);
+                cmd->deps_len = (uint32_t)session_deps_encoded_bytes(s->token_ents, n);
         }
         return 0;
 }

@@ -597,7 +597,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
                 s->token_cap = s->n_partitions + 1;
         }
         s->token_ents = tkv_calloc(s->token_cap, sizeof *s->token_ents);
-        s->token_bytes = tkv_malloc(session_encoded_bytes(s->token_cap));
+        /* Also holds a write's dependencies, in their compact form. */
+        s->token_bytes = tkv_malloc(session_encoded_bytes(s->token_cap) +
+                                    (size_t)s->token_cap * SESSION_DEPS_ENTRY_MAX);
         if (s->reads == NULL || s->probe_calls == NULL || s->token_ents == NULL ||
             s->token_bytes == NULL) {
                 err_msgf(s->errmsg, "out of memory");

@@ -202,6 +202,123 @@ void session_encode(const struct session_entry *e, unsigned n, uint8_t *out)
         }
 }
 
+static size_t varint_bytes(uint64_t v)
+{
+        size_t n = 1;
+        while (v >= 0x80) {
+                v >>= 7;
+                n++;
+        }
+        return n;
+}
+
+static uint8_t *varint_put(uint8_t *p, uint64_t v)
+{
+        while (v >= 0x80) {
+                *p++ = (uint8_t)(v | 0x80);
+                v >>= 7;
+        }
+        *p++ = (uint8_t)v;
+        return p;
+}
+
+/* Read a varint of at most max_bits from [*p, end): false if truncated,
+ * overlong or too large. */
+static bool varint_get(const uint8_t **p, const uint8_t *end, unsigned max_bits, uint64_t *v)
+{
+        uint64_t out = 0;
+        for (unsigned shift = 0; shift < max_bits; shift += 7) {
+                uint8_t b;
+                if (*p == end) {
+                        return false;
+                }
+                b = *(*p)++;
+                if (shift == 63 && (b & 0x7f) > 1) {
+                        return false; /* beyond 64 bits */
+                }
+                out |= (uint64_t)(b & 0x7f) << shift;
+                if ((b & 0x80) == 0) {
+                        *v = out;
+                        return max_bits >= 64 || out >> max_bits == 0;
+                }
+        }
+        return false;
+}
+
+size_t session_deps_encoded_bytes(const struct session_entry *e, unsigned n)
+{
+        size_t len = 3;
+        if (n == 0) {
+                return 0;
+        }
+        for (unsigned i = 0; i < n; i++) {
+                len += varint_bytes(e[i].partition) + 1 + varint_bytes(e[i].index) +
+                       SESSION_MAC_BYTES;
+        }
+        return len;
+}
+
+void session_deps_encode(const struct session_entry *e, unsigned n, uint8_t *out)
+{
+        if (n == 0) {
+                return;
+        }
+        out[0] = SESSION_DEPS_MARKER;
+        out[1] = (uint8_t)n;
+        out[2] = (uint8_t)(n >> 8);
+        out += 3;
+        for (unsigned i = 0; i < n; i++) {
+                out = varint_put(out, e[i].partition);
+                *out++ = e[i].kind;
+                out = varint_put(out, e[i].index);
+                memcpy(out, e[i].mac, SESSION_MAC_BYTES);
+                out += SESSION_MAC_BYTES;
+        }
+}
+
+int session_deps_parse(const uint8_t *p, size_t len, struct session_entry *out, unsigned cap,
+                       unsigned *n)
+{
+        const uint8_t *end = p + len;
+        unsigned count;
+
+        *n = 0;
+        if (len == 0) {
+                return 0;
+        }
+        if (p[0] == SESSION_TOKEN_VERSION) {
+                return session_parse(p, len, len, out, cap, n);
+        }
+        if (len < 3 || p[0] != SESSION_DEPS_MARKER) {
+                return TKV_EINVAL;
+        }
+        count = (unsigned)p[1] | (unsigned)p[2] << 8;
+        if (count == 0 || count > cap) {
+                return TKV_EINVAL;
+        }
+        p += 3;
+        for (unsigned i = 0; i < count; i++) {
+                uint64_t partition, index;
+                if (!varint_get(&p, end, 32, &partition) || p == end) {
+                        return TKV_EINVAL;
+                }
+                out[i].partition = (uint32_t)partition;
+                out[i].kind = *p++;
+                if ((out[i].kind != SESSION_W && out[i].kind != SESSION_R) ||
+                    !varint_get(&p, end, 64, &index) || (size_t)(end - p) < SESSION_MAC_BYTES) {
+                        return TKV_EINVAL;
+                }
+                out[i].index = index;
+                memcpy(out[i].mac, p, SESSION_MAC_BYTES);
+                p += SESSION_MAC_BYTES;
+        }
+        if (p != end) {
+                return TKV_EINVAL;
+        }
+        *n = count;
+        return 0;
+}
+
 unsigned session_reduce_deps(struct session_entry *e, unsigned n, uint32_t skip)
 {
         unsigned out = 0;

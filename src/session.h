@@ -101,4 +101,22 @@ void session_encode(const struct session_entry *e, unsigned n, uint8_t *out);
  * count; e is rewritten in place. */
 unsigned session_reduce_deps(struct session_entry *e, unsigned n, uint32_t skip);
 
+/* The dependencies a write stores, in the replicated command and with the
+ * value: signed entries in a compact form (LEB128 varints), about 13 bytes
+ * per entry where the token form takes 21, since every key and every log
+ * entry of a session that touched many partitions carries them.
+ *
+ *   u8 SESSION_DEPS_MARKER | u16 count |
+ *   count x { varint partition | u8 kind | varint index | 8-byte MAC }
+ *
+ * session_deps_parse also reads the token form (what tunekv stored before),
+ * and like session_parse checks the shape, not the MACs. */
+#define SESSION_DEPS_MARKER    0xD1
+#define SESSION_DEPS_ENTRY_MAX (5 + 1 + 10 + SESSION_MAC_BYTES) /* bytes, at most */
+
+size_t session_deps_encoded_bytes(const struct session_entry *e, unsigned n);
+void session_deps_encode(const struct session_entry *e, unsigned n, uint8_t *out);
+int session_deps_parse(const uint8_t *p, size_t len, struct session_entry *out, unsigned cap,
+                       unsigned *n);
+
 #endif

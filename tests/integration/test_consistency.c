@@ -11,7 +11,7 @@
  *   add nothing a session must wait for;
  * - causal: A writes x then y; B reads y and hands its token to C; C's read
  *   of x on a lagging replica sees A's write;
- * - bounded staleness: a follower paused for 2 s refuses (or redirects) a
+ * - bounded staleness: a follower paused for 600 ms refuses (or redirects) a
  *   read bounded at 100 ms, reporting a bound no smaller than the true
  *   staleness; caught up, it serves the read itself;
  * - strict: an answer that would be labelled weaker is an error instead;
@@ -480,7 +480,11 @@ static struct answer stale_read(struct tkv_client *cl, uint32_t f, const char *k
         o.strict = strict;
         o.timeout_ms = 10000;
         cluster_signal(&c, f, SIGSTOP, false);
-        usleep(2000 * 1000); /* the fault: f is paused for 2 s */
+        /* The fault: f is paused for 600 ms, six times the bound, and below
+         * the election timeout (1-2 s), so that f still follows its leader
+         * when it resumes (FORWARD_LEADER needs one; after a 2 s pause f
+         * sometimes stood for election first, knowing no leader). */
+        usleep(600 * 1000);
         *index = put(cl, k, v, TKV_ACK_COMMITTED);
         *ack_ms = now_ms();
         *sent_ms = now_ms();
@@ -519,7 +523,7 @@ static void test_bounded_staleness(void **state)
         assert_true(a.receipt.staleness_ms >= 0 && a.receipt.staleness_ms <= 100);
         assert_string_equal(a.value, "v0");
 
-        /* Paused 2 s, FAIL: refused, with a bound at least the true
+        /* Paused, FAIL: refused, with a bound at least the true
          * staleness (f missed a write acknowledged before the read was
          * sent, so it is at least that stale). */
         a = stale_read(cl, f, k, "v1", TKV_ON_UNMET_FAIL, false, &ack_ms, &sent_ms, &index);
@@ -541,7 +545,7 @@ static void test_bounded_staleness(void **state)
                        (unsigned long long)index);
         }
 
-        /* Paused 2 s, FORWARD_LEADER: redirected, labelled as a fallback. */
+        /* Paused, FORWARD_LEADER: redirected, labelled as a fallback. */
         a = stale_read(cl, f, k, "v2", TKV_ON_UNMET_FORWARD_LEADER, false, &ack_ms, &sent_ms,
                        &index);
         assert_int_equal(a.status, TKV_OK);
@@ -553,7 +557,7 @@ static void test_bounded_staleness(void **state)
                 assert_true(a.receipt.fallback);
         }
 
-        /* Paused 2 s, WAIT: served once f has caught up and re-probed. */
+        /* Paused, WAIT: served once f has caught up and re-probed. */
         a = stale_read(cl, f, k, "v3", TKV_ON_UNMET_WAIT, false, &ack_ms, &sent_ms, &index);
         assert_int_equal(a.status, TKV_OK);
         assert_int_equal(a.receipt.node_id, f);

@@ -238,6 +238,68 @@ static void test_deps_keep_the_highest_entry_per_other_partition(void **state)
         assert_int_equal(seen[5], 0);
 }
 
+/* The compact form of stored dependencies: every field and MAC survive
+ * (largest partition and index too), it is smaller than the token form,
+ * the token form still reads, and every truncation or bad byte is refused. */
+static void test_deps_compact_form_round_trip(void **state)
+{
+        struct keys *k = *state;
+        struct session_entry e[4] = {entry(0, SESSION_W, 1), entry(7, SESSION_R, 125000),
+                                     entry(1023, SESSION_W, UINT64_MAX),
+                                     entry(UINT32_MAX, SESSION_R, 1ull << 35)};
+        struct session_entry out[4];
+        uint8_t buf[4 * SESSION_DEPS_ENTRY_MAX + 3], tok[4 * SESSION_ENTRY_BYTES + 4];
+        size_t len;
+        unsigned n;
+
+        for (unsigned i = 0; i < 4; i++) {
+                session_sign(&k->a, &e[i]);
+        }
+        len = session_deps_encoded_bytes(e, 4);
+        assert_true(len <= sizeof buf);
+        session_deps_encode(e, 4, buf);
+        assert_int_equal(session_deps_parse(buf, len, out, 4, &n), 0);
+        assert_int_equal(n, 4);
+        for (unsigned i = 0; i < 4; i++) {
+                assert_int_equal(out[i].partition, e[i].partition);
+                assert_int_equal(out[i].kind, e[i].kind);
+                assert_true(out[i].index == e[i].index);
+                assert_true(session_verify(&k->a, &out[i]));
+        }
+        /* Small partition, index below 2^21: 13 bytes an entry (11 for index 1). */
+        assert_int_equal(session_deps_encoded_bytes(e, 2), 3 + 11 + 13);
+        assert_true(session_deps_encoded_bytes(e, 2) < session_encoded_bytes(2));
+
+        /* What was stored in the token form still parses. */
+        session_encode(e, 4, tok);
+        assert_int_equal(session_deps_parse(tok, session_encoded_bytes(4), out, 4, &n), 0);
+        assert_int_equal(n, 4);
+        assert_true(out[2].index == UINT64_MAX);
+
+        /* Refused: every truncation, a trailing byte, a bad marker or kind,
+         * more entries than cap, an index beyond 64 bits. */
+        for (size_t l = 1; l < len; l++) {
+                assert_int_equal(session_deps_parse(buf, l, out, 4, &n), TKV_EINVAL);
+                assert_int_equal(n, 0);
+        }
+        buf[len] = 0;
+        assert_int_equal(session_deps_parse(buf, len + 1, out, 4, &n), TKV_EINVAL);
+        assert_int_equal(session_deps_parse(buf, len, out, 3, &n), TKV_EINVAL);
+        buf[0] = 0xD2;
+        assert_int_equal(session_deps_parse(buf, len, out, 4, &n), TKV_EINVAL);
+        buf[0] = SESSION_DEPS_MARKER;
+        buf[3 + 1] = 3; /* first entry's kind (partition 0 takes one byte) */
+        assert_int_equal(session_deps_parse(buf, len, out, 4, &n), TKV_EINVAL);
+        {
+                const uint8_t big[] = {SESSION_DEPS_MARKER, 1, 0, 0, SESSION_W, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 1, 2, 3, 4, 5,
+                                       6, 7, 8};
+                assert_int_equal(session_deps_parse(big, sizeof big, out, 4, &n), TKV_EINVAL);
+        }
+        assert_int_equal(session_deps_parse(buf, 0, out, 4, &n), 0);
+        assert_int_equal(n, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -247,6 +309,7 @@ int main(void)
             cmocka_unit_test(test_malformed_tokens_are_refused),
             cmocka_unit_test(test_required_index_per_partition_and_kind),
             cmocka_unit_test(test_deps_keep_the_highest_entry_per_other_partition),
+            cmocka_unit_test(test_deps_compact_form_round_trip),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
