@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix (docs/performance.md): a fresh local 3-node
-# cluster (8 partitions x 3 replicas, fsync on), 10 000 keys of 100 bytes
+# cluster (3 partitions, one per node, x 3 replicas, fsync on; PARTITIONS=N
+# for another count), 10 000 keys of 100 bytes
 # preloaded, then every cell with tunekv-bench, closed loop:
 #
 #   put; get at each level (linearizable from the leaders; the others with
@@ -91,5 +92,5 @@ PY
     done
   done
 done
-python3 tests/perf/bench_report.py --out "$out" "$out/tunekv.jsonl"
+python3 tests/perf/bench_report.py --out "$out" --partitions "${PARTITIONS:-3}" "$out/tunekv.jsonl"
 echo "bench: results in $out (tunekv.jsonl, bench.md, bench.png)"

@@ -6,14 +6,14 @@
 #   scripts/cluster.sh down     stop the nodes (SIGTERM, then SIGKILL after 15 s)
 #
 # NODES (default 3) nodes listen on 127.0.0.1:7001.. (clients) and
-# 127.0.0.1:7101.. (peers); PARTITIONS (default 8) partitions of min(3,
-# NODES) replicas. With the defaults this is conf/tunekv-3node.conf.
+# 127.0.0.1:7101.. (peers); PARTITIONS (default: one per node) partitions of
+# min(3, NODES) replicas. With the defaults this is conf/tunekv-3node.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 var=${VAR:-$root/var}  # VAR: another directory (scripts/bench.sh uses a fresh one)
 nodes=${NODES:-3}
-partitions=${PARTITIONS:-8}
+partitions=${PARTITIONS:-$nodes}
 bin="$root/build"
 
 client_addr() { echo "127.0.0.1:$((7000 + $1))"; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Memory and restart with 1 M keys (docs/performance.md): a fresh local
-# 3-node cluster (8 partitions x 3 replicas: every node holds every key),
+# 3-node cluster (3 partitions x 3 replicas, or PARTITIONS=N: every node
+# holds every key),
 # 1 000 000 keys of 100 bytes written once; then the RSS of each node, the
 # same data in one redis-server (no persistence) for comparison, and how
 # long a node killed with SIGKILL takes to serve again (start to ready:

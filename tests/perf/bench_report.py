@@ -153,7 +153,7 @@ def compare_table(cells):
     return "\n".join(lines) + "\n"
 
 
-def chart(cells, out):
+def chart(cells, out, partitions):
     if shutil.which("gnuplot") is None:
         print("bench_report: gnuplot not found (apt-get install gnuplot-nox): no chart")
         return
@@ -177,7 +177,7 @@ def chart(cells, out):
     script = f"""
 set terminal pngcairo size 1280,560 font 'sans,10'
 set output '{os.path.join(out, 'bench.png')}'
-set multiplot layout 1,2 title 'tunekv, 3 nodes x 8 partitions x 3 replicas, 100-byte values, 10 000 keys'
+set multiplot layout 1,2 title 'tunekv, 3 nodes x {partitions} partitions x 3 replicas, 100-byte values, 10 000 keys'
 set logscale x 2
 set xrange [{min(cs) / 1.5}:{max(cs) * 1.5}]
 set xtics ({", ".join(f'"{c}" {c}' for c in cs)})
@@ -201,6 +201,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--partitions", type=int, default=3, help="partitions of the tunekv cluster")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     cells = load(args.files)
@@ -213,7 +214,7 @@ def main():
         with open(os.path.join(args.out, "compare.md"), "w") as f:
             f.write(compare_table(cells))
         print(compare_table(cells))
-    chart(cells, args.out)
+    chart(cells, args.out, args.partitions)
 
 
 if __name__ == "__main__":
