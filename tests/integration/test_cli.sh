@@ -18,7 +18,7 @@ fail() { echo "test_cli: FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
 for attempt in 1 2 3 4 5; do
   port=$((12000 + RANDOM % 8000))
   "$bin/tunekvd" --node-id 1 --client-addr 127.0.0.1:$port --peer-addr 127.0.0.1:$((port + 1)) \
-    --data-dir "$dir/data" --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
+    --partitions 8 --data-dir "$dir/data" --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
   pid=$!
   for _ in $(seq 300); do
     grep -q ready "$dir/ready" 2>/dev/null && break

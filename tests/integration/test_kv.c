@@ -31,6 +31,8 @@ static int setup(void **state)
                 return -1;
         }
         daemon_setup(&d, dir, 1);
+        d.extra[0] = "--partitions"; /* one node would default to one */
+        d.extra[1] = "8";
         if (daemon_start(&d, 30000) != 0) {
                 return -1;
         }
