@@ -199,8 +199,8 @@ static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
         ents[0].index = group_state_index(c->group);
         session_sign(keys, &ents[0]);
         if (c->rd.causal && e != NULL && e->deps_len > 0 &&
-            session_deps_parse(store_entry_deps(e), e->deps_len, ents + 1,
-                               c->server->token_cap - 1, &deps) == 0) {
+            session_deps_parse(store_entry_deps(e), e->deps_len, ents + 1, c->server->token_cap - 1,
+                               &deps) == 0) {
                 n += deps; /* verified when the write stored them */
         }
         return n;

@@ -252,8 +252,8 @@ size_t session_deps_encoded_bytes(const struct session_entry *e, unsigned n)
                 return 0;
         }
         for (unsigned i = 0; i < n; i++) {
-                len += varint_bytes(e[i].partition) + 1 + varint_bytes(e[i].index) +
-                       SESSION_MAC_BYTES;
+                len +=
+                    varint_bytes(e[i].partition) + 1 + varint_bytes(e[i].index) + SESSION_MAC_BYTES;
         }
         return len;
 }

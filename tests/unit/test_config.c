@@ -37,7 +37,7 @@ static void test_defaults_run_one_node(void **state)
         assert_int_equal(load(&c, err, 1, argv), 0);
         assert_int_equal(c.node_id, 1);
         assert_int_equal(c.n_nodes, 1);
-        assert_int_equal(c.replicas, 1); /* min(3, one node) */
+        assert_int_equal(c.replicas, 1);   /* min(3, one node) */
         assert_int_equal(c.partitions, 1); /* one per node */
         assert_int_equal(c.frame_bytes_max, 4u << 20);
         assert_int_equal(c.key_bytes_max, 4096);
@@ -176,9 +176,9 @@ static void test_shipped_confs_load(void **state)
         assert_int_equal(config_replicas_of(&c, 1, ids), 3);
         assert_int_equal(ids[0], 2); /* preferred leader of partition 1: (1 % 3) + 1 */
         /* partitions = 0: one per node listed. */
-        const char *three_auto[] = {"tunekvd", "--config",
-                                    TKV_SOURCE_DIR "/conf/tunekv-3node.conf",
-                                    "--node-id", "2", "--partitions", "0"};
+        const char *three_auto[] = {
+            "tunekvd",      "--config", TKV_SOURCE_DIR "/conf/tunekv-3node.conf", "--node-id", "2",
+            "--partitions", "0"};
         if (load(&c, err, 7, three_auto) != 0) {
                 fail_msg("conf/tunekv-3node.conf --partitions 0: %s", err);
         }

@@ -291,9 +291,12 @@ static void test_deps_compact_form_round_trip(void **state)
         buf[3 + 1] = 3; /* first entry's kind (partition 0 takes one byte) */
         assert_int_equal(session_deps_parse(buf, len, out, 4, &n), TKV_EINVAL);
         {
-                const uint8_t big[] = {SESSION_DEPS_MARKER, 1, 0, 0, SESSION_W, 0xff, 0xff, 0xff,
-                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 1, 2, 3, 4, 5,
-                                       6, 7, 8};
+                /* Marker, one entry, partition 0, W, an index of ten bytes
+                 * whose last carries bit 65, a MAC. */
+                uint8_t big[3 + 2 + 10 + SESSION_MAC_BYTES] = {SESSION_DEPS_MARKER, 1, 0, 0,
+                                                               SESSION_W};
+                memset(big + 5, 0xff, 9);
+                big[14] = 0x02;
                 assert_int_equal(session_deps_parse(big, sizeof big, out, 4, &n), TKV_EINVAL);
         }
         assert_int_equal(session_deps_parse(buf, 0, out, 4, &n), 0);
