@@ -7,7 +7,7 @@
 # long a node killed with SIGKILL takes to serve again (start to ready:
 # snapshot load and log replay, partitions led again or followed).
 #
-#   [RESTARTS=5] scripts/measure-memory.sh [KEYS]
+#   [RESTARTS=5] [OVERWRITES=0] [PARTITIONS=3] scripts/measure-memory.sh [KEYS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +30,17 @@ build/tunekv-bench --endpoints "$E" --keys "$keys" --value-size 100 -q -c 256 -n
   --warmup 0 --mix put=100 --preload >/dev/null
 t1=$(date +%s.%N)
 echo "loaded $keys keys of 100 bytes in $(echo "$t1 - $t0" | bc) s"
+# OVERWRITES=N more puts to random keys: raft keeps every entry since the
+# last snapshot in memory (and reads them back on restart), from
+# snapshot_trailing up to snapshot_threshold + snapshot_trailing per
+# partition, so where the load ends in that cycle moves RSS and restart.
+if [ "${OVERWRITES:-0}" -gt 0 ]; then
+  build/tunekv-bench --endpoints "$E" --keys "$keys" --value-size 100 -q -c 256 \
+    -n "$OVERWRITES" --warmup 0 --mix put=100 >/dev/null
+  echo "then $OVERWRITES puts to random keys"
+fi
+build/tunekv --endpoints 127.0.0.1:7001 --json status --node 1 |
+  python3 -c 'import json,sys; s=json.load(sys.stdin); print("node 1 raft log entries since the last snapshot, per partition:", [p["last_index"] - p["snapshot_index"] for p in s["partitions"]])'
 bytes=$(build/tunekv --endpoints 127.0.0.1:7001 --json status --node 1 |
   python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(p["bytes"] for p in s["partitions"]), sum(p["keys"] for p in s["partitions"]))')
 echo "node 1 STATUS: key+value bytes and keys: $bytes"
