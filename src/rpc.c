@@ -124,6 +124,55 @@ void rpc_answer_frame_error(struct conn *conn, int tkv_err, const char *message)
         rpc_answer_direct(conn, 0, tkv_err, message);
 }
 
+/* The pool is off under AddressSanitizer, so that a call used after it
+ * is freed is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RPC_CALL_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RPC_CALL_POOL 0
+#endif
+#endif
+#ifndef RPC_CALL_POOL
+#define RPC_CALL_POOL 1
+#endif
+
+static struct call *rpc_call_alloc(struct server *s, size_t key_len)
+{
+        if (RPC_CALL_POOL && key_len <= RPC_CALL_POOL_KEY_BYTES) {
+                if (s->call_pool != NULL) {
+                        void *c = s->call_pool;
+                        memcpy(&s->call_pool, c, sizeof(void *));
+                        s->call_pool_n--;
+                        return c;
+                }
+                return tkv_malloc(sizeof(struct call) + RPC_CALL_POOL_KEY_BYTES);
+        }
+        return tkv_malloc(sizeof(struct call) + key_len);
+}
+
+static void rpc_call_release(struct server *s, struct call *c)
+{
+        if (RPC_CALL_POOL && c->key_len <= RPC_CALL_POOL_KEY_BYTES &&
+            s->call_pool_n < RPC_CALL_POOL_MAX) {
+                memcpy(c, &s->call_pool, sizeof(void *));
+                s->call_pool = c;
+                s->call_pool_n++;
+                return;
+        }
+        tkv_free(c);
+}
+
+void rpc_call_pool_drain(struct server *s)
+{
+        while (s->call_pool != NULL) {
+                void *c = s->call_pool;
+                memcpy(&s->call_pool, c, sizeof(void *));
+                tkv_free(c);
+        }
+        s->call_pool_n = 0;
+}
+
 static void rpc_call_free(struct call *c)
 {
         struct server *s = c->server;
@@ -131,7 +180,7 @@ static void rpc_call_free(struct call *c)
         s->calls--;
         c->conn->inflight--;
         conn_unref(c->conn);
-        tkv_free(c);
+        rpc_call_release(s, c);
 }
 
 uint64_t rpc_give_up_ms(const struct call *c, uint64_t now_ms)
@@ -222,7 +271,7 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
         size_t key_len = key != NULL ? key->len : 0;
         unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : s->cfg->request_timeout_ms;
-        struct call *c = tkv_malloc(sizeof *c + key_len);
+        struct call *c = rpc_call_alloc(s, key_len);
 
         if (c == NULL) {
                 return NULL;
@@ -240,7 +289,7 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         deadline_clear(&c->deadline);
         c->deadline.at_ms = uv_now(s->loop) + timeout_ms;
         if (server_deadline_add(s, &c->deadline) != 0) {
-                tkv_free(c);
+                rpc_call_release(s, c);
                 return NULL;
         }
         conn->inflight++;

@@ -30,6 +30,10 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent);
 void rpc_forward_ping(struct peer *p, uint64_t now_ms);
 
 struct server;
+
+/* Release the freed calls the server keeps for reuse (server_close). */
+void rpc_call_pool_drain(struct server *s);
+
 struct group;
 
 /* Reads and probes of hosted partition p (rpc_read.c), once per loop

@@ -77,6 +77,11 @@ struct call {
         uint8_t key[]; /* GET: the key (key_len bytes) */
 };
 
+/* Calls whose key fits in RPC_CALL_POOL_KEY_BYTES come from the server's
+ * pool of freed calls, which keeps up to RPC_CALL_POOL_MAX of them. */
+#define RPC_CALL_POOL_KEY_BYTES 64
+#define RPC_CALL_POOL_MAX       1024
+
 /* A handler answers c now (rpc_answer*) or later, from a group callback.
  * req is borrowed for the duration of the call. */
 typedef void (*rpc_handler)(struct call *c, const Tunekv__V1__Request *req);

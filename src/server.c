@@ -721,6 +721,7 @@ void server_close(struct server *s)
         }
         tkv_free(s->peers);
         s->peers = NULL;
+        rpc_call_pool_drain(s);
         session_keys_close(&s->keys);
         tkv_free(s->reads);
         tkv_free(s->probe_calls);

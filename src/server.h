@@ -60,7 +60,12 @@ struct server {
         struct peer_params peer_params;
         struct queue conns; /* struct conn */
         unsigned n_conns;
-        unsigned calls;     /* requests in progress on all connections */
+        unsigned calls; /* requests in progress on all connections */
+        /* Freed calls kept for reuse (rpc.c): requests come and go by the
+         * hundred thousand, and a malloc'd call per request left holes
+         * between the store's long-lived entries. */
+        void *call_pool; /* singly linked through the first word */
+        unsigned call_pool_n;
         struct queue dirty; /* conns with answers to write */
         uv_prepare_t prepare;
         uv_check_t check;
