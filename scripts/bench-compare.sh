@@ -42,6 +42,6 @@ echo "== redis"
 REPS=$reps N=100000 OUT="$out/redis.jsonl" bash "$anchors/run-redis-bench.sh"
 echo "== tunekv"
 bash scripts/bench.sh --duration "$duration" --warmup "$warmup" --reps "$reps" --out "$out"
-python3 tests/perf/bench_report.py --out "$out" --partitions "${PARTITIONS:-3}" "$out/tunekv.jsonl" "$out/etcd.jsonl" \
+python3 tests/perf/bench_report.py --out "$out" "$out/tunekv.jsonl" "$out/etcd.jsonl" \
   "$out/redis.jsonl"
 echo "bench-compare: $out/compare.md, $out/bench.md, $out/bench.png"

@@ -50,6 +50,7 @@ trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
 bash scripts/cluster.sh up >/dev/null
 E=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
 pids=$(cat "$VAR"/node*.pid | paste -sd,)
+partitions=$(awk -F' *= *' '$1 == "partitions" {print $2}' "$VAR/cluster.conf")
 bench=(build/tunekv-bench --endpoints "$E" --keys 10000 --value-size 100 -q --json
        --cpu-pids "$pids" -d "$duration" --warmup "$warmup")
 
@@ -73,7 +74,7 @@ for rep in $(seq "$reps"); do
     for c in $concurrency; do
       # shellcheck disable=SC2046
       line=$("${bench[@]}" -c "$c" $(args_of "$op") \
-        --meta "{\"system\":\"tunekv\",\"mode\":\"disk\",\"target\":\"all\",\"op\":\"$op\",\"clients\":$c,\"rep\":$rep}" |
+        --meta "{\"system\":\"tunekv\",\"mode\":\"disk\",\"target\":\"all\",\"op\":\"$op\",\"clients\":$c,\"rep\":$rep,\"partitions\":$partitions}" |
         grep '"op":"all"' || true)
       if [ -z "$line" ]; then
         echo "bench: $op c=$c produced no result" >&2
@@ -92,5 +93,5 @@ PY
     done
   done
 done
-python3 tests/perf/bench_report.py --out "$out" --partitions "${PARTITIONS:-3}" "$out/tunekv.jsonl"
+python3 tests/perf/bench_report.py --out "$out" "$out/tunekv.jsonl"
 echo "bench: results in $out (tunekv.jsonl, bench.md, bench.png)"

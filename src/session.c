@@ -81,9 +81,8 @@ static bool session_mac(struct session_keys *k, const struct session_entry *e,
 {
         uint64_t h = (e->index ^ ((uint64_t)e->partition << 40) ^ ((uint64_t)e->kind << 32)) *
                      0x9E3779B97F4A7C15ull;
-        struct session_mac_slot *slot = &k->cache[h >> (64 - 10)];
+        struct session_mac_slot *slot = &k->cache[h >> (64 - SESSION_MAC_CACHE_BITS)];
 
-        _Static_assert(SESSION_MAC_CACHE_SLOTS == 1u << 10, "the hash takes 10 bits");
         if (slot->kind == e->kind && slot->index == e->index && slot->partition == e->partition) {
                 k->mac_cached++;
                 memcpy(out, slot->mac, SESSION_MAC_BYTES);

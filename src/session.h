@@ -40,8 +40,9 @@ struct session_entry {
         uint8_t mac[SESSION_MAC_BYTES];
 };
 
-/* Slots of the MAC cache (a power of two). */
-#define SESSION_MAC_CACHE_SLOTS 1024
+/* Slots of the MAC cache. */
+#define SESSION_MAC_CACHE_BITS  10
+#define SESSION_MAC_CACHE_SLOTS (1u << SESSION_MAC_CACHE_BITS)
 
 /* One remembered MAC: the right one for (partition, kind, index). */
 struct session_mac_slot {

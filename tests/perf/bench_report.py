@@ -153,11 +153,14 @@ def compare_table(cells):
     return "\n".join(lines) + "\n"
 
 
-def chart(cells, out, partitions):
+def chart(cells, out):
     if shutil.which("gnuplot") is None:
         print("bench_report: gnuplot not found (apt-get install gnuplot-nox): no chart")
         return
     cs = concurrencies(cells, "tunekv")
+    # bench.sh records the cluster's partition count in every line.
+    partitions = next((rows[0].get("partitions", "?") for key, rows in cells.items()
+                       if key[0] == "tunekv"), "?")
     data = os.path.join(out, "bench.dat")
     present = [op for op in TUNEKV_OPS if any(("tunekv", "disk", op, c) in cells for c in cs)]
     with open(data, "w") as f:
@@ -201,7 +204,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--partitions", type=int, default=3, help="partitions of the tunekv cluster")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     cells = load(args.files)
@@ -214,7 +216,7 @@ def main():
         with open(os.path.join(args.out, "compare.md"), "w") as f:
             f.write(compare_table(cells))
         print(compare_table(cells))
-    chart(cells, args.out, args.partitions)
+    chart(cells, args.out)
 
 
 if __name__ == "__main__":
