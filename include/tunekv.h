@@ -204,7 +204,11 @@ struct tkv_partition_status {
         uint64_t restores;    /* snapshots restored (at start, or sent by a leader) */
         int64_t staleness_ms; /* upper bound on this replica's staleness; -1 unknown */
         uint64_t lag_entries; /* behind the leader's commit index as last heard */
-        uint64_t leader_commit_index;       /* as of the last probe (followers) or now (leader) */
+        uint64_t leader_commit_index; /* as of the last probe (followers) or now (leader) */
+        /* Linearizable read fences run here as leader since the node started: */
+        uint64_t barriers;        /* raft barriers (election barriers included) */
+        uint64_t confirms;        /* leadership confirmations (ReadIndex) */
+        uint64_t confirms_failed; /* confirmations that fell back to a barrier or failed */
         struct tkv_level_counters reads[6]; /* indexed by enum tkv_consistency */
 };
 

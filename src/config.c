@@ -73,6 +73,10 @@ static const struct config_option config_options[] = {
         "largest session token a request may carry (bytes)"),
     OPT("read", probe_interval_ms, CONFIG_UINT, 10, 60000, "100",
         "how often a follower asks its leaders for their commit index (staleness bound)"),
+    OPT("read", read_index, CONFIG_UINT, 0, 1, "1",
+        "linearizable reads: 1 = the leader confirms it still leads with one message to each "
+        "other voter and back (ReadIndex, nothing written); 0 = with a raft_barrier (a log entry "
+        "fsync'd on a majority)"),
     OPT("read", forward_rate, CONFIG_UINT, 0, 1000000, "1000",
         "per partition, reads per second a replica may forward to the leader when it cannot "
         "meet their bound (on_unmet = FORWARD_LEADER)"),

@@ -63,6 +63,7 @@ struct config {
 
         /* [read] */
         unsigned probe_interval_ms;
+        unsigned read_index; /* 1: linearizable reads confirm leadership by messages (ReadIndex) */
         unsigned forward_rate;
         unsigned forward_burst;
 

@@ -47,9 +47,21 @@ typedef void (*group_applied_cb)(void *data, struct group *g, uint64_t index, un
 
 /* A linearizable read waiting for its fence; embedded in the caller's request. */
 struct group_read {
-        struct queue link; /* in g->reads_pending or a barrier's reads */
+        struct queue link; /* in g->reads_pending, a confirmation's or a barrier's reads */
         group_read_cb cb;
 };
+
+/* Voters a leadership confirmation can ask, at most (more: reads use
+ * barriers). */
+#define GROUP_VOTERS_MAX 16
+
+/* Leadership confirmation (ReadIndex, group.c): ask each of the n voters
+ * (raft ids, this node excluded) for its current term in partition g, and
+ * report every answer, or the failure to get one, with
+ * group_confirm_answer(g, seq, ...). Returns how many asks were queued;
+ * those not queued count as failed. */
+typedef unsigned (*group_confirm_cb)(void *data, struct group *g, uint64_t seq,
+                                     const uint64_t *voters, unsigned n);
 
 struct group_params {
         uint32_t partition;
@@ -68,6 +80,8 @@ struct group_params {
         unsigned sessions_max;
         group_applied_cb applied_cb; /* may be NULL */
         void *applied_data;
+        group_confirm_cb confirm_cb; /* NULL: linearizable reads use barriers only */
+        void *confirm_data;
 };
 
 struct group_stats {
@@ -76,6 +90,8 @@ struct group_stats {
         uint64_t writes_applied;  /* our entries applied */
         uint64_t writes_unknown;  /* outcome unknown after leadership loss */
         uint64_t barriers;        /* read barriers (incl. election barriers) */
+        uint64_t confirms;        /* leadership confirmations started */
+        uint64_t confirms_failed; /* ... that fell back to a barrier or failed their reads */
         uint64_t reads_fenced;    /* linearizable reads released */
         uint64_t elections_won;
         uint64_t transfers; /* leadership handed to the preferred leader */
@@ -108,6 +124,9 @@ struct group {
         struct queue reads_pending;  /* waiting for the next barrier */
         struct queue barriers;       /* struct group_barrier in flight */
         unsigned n_barriers;
+        struct queue confirms; /* struct group_confirm in flight, oldest first */
+        unsigned n_confirms;
+        uint64_t confirm_seq; /* of the last confirmation started */
         uint64_t proposal_seq;
 
         struct raft_transfer transfer_req; /* see group_balance */
@@ -168,6 +187,12 @@ int group_read_fence(struct group *g, struct group_read *r, group_read_cb cb);
 
 /* Forget r: its callback will not fire. */
 void group_read_abandon(struct group_read *r);
+
+/* The answer to ask seq of a leadership confirmation from voter: its
+ * current term (answered), or none (answered false: an error, a broken
+ * link). Unknown seqs are ignored. */
+void group_confirm_answer(struct group *g, uint64_t seq, uint64_t voter, bool answered,
+                          uint64_t term);
 
 /* Once per loop iteration: notice role changes (election barrier, failing
  * what a lost leadership leaves behind), submit the batched writes and the

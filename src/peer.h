@@ -23,6 +23,7 @@ struct peer_call {
         struct peer *peer;
         uint64_t id;    /* request id on the link */
         uint64_t order; /* enqueue order: sent once order <= peer->flushed */
+        unsigned kind;  /* the owner's tag: what the call is (rpc_forward.c) */
 };
 
 /* Every frame the link receives (borrowed for the call). */

@@ -24,6 +24,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false, false},
     {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false},
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_read_probe_answer, false, false},
+    {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_read_confirm_answer, false, false},
 };
 
 /* protobuf-c allocations go through tkv_malloc too (fault injection). */

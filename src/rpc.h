@@ -46,6 +46,11 @@ void rpc_read_flush(struct server *s, uint32_t p, uint64_t now_ms);
  * on a follower makes it report to the leader at once. */
 void rpc_read_applied(void *data, struct group *g, uint64_t index, unsigned flags);
 
+/* group_params.confirm_cb (data: the server): send a ConfirmRequest to
+ * each voter over the peer links. */
+unsigned rpc_read_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
+                               unsigned n);
+
 /* The deadline d of a call expired: abandon its work and answer TIMEOUT (or
  * OUTCOME_UNKNOWN for a write that reached Raft). */
 void rpc_expire(struct deadline *d);

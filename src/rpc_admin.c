@@ -90,6 +90,9 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->lag_entries = lag;
         ps->leader_commit_index =
             group_is_leader(g) ? group_commit_index(g) : server_read_state(s, p)->leader_commit;
+        ps->barriers = g->stats.barriers;
+        ps->confirms = g->stats.confirms;
+        ps->confirms_failed = g->stats.confirms_failed;
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
         }

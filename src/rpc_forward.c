@@ -112,22 +112,16 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
                 return;
         }
         tunekv__v1__request__pack(&fwd, space);
+        c->op.fwd.kind = RPC_PEER_FORWARD;
         peer_track(p, &c->op.fwd, fwd.id);
         c->stage = CALL_FORWARDED;
         s->stats.forwarded++;
 }
 
-/* Is pc one of the partitions' probe slots? Then *partition says whose. */
-static bool rpc_forward_is_probe(struct server *s, const struct peer_call *pc, uint32_t *partition)
+/* The partition of a probe call (its slot in server->probe_calls). */
+static uint32_t rpc_forward_probe_partition(struct server *s, const struct peer_call *pc)
 {
-        uintptr_t at = (uintptr_t)pc, first = (uintptr_t)s->probe_calls;
-
-        if (s->probe_calls == NULL || at < first ||
-            at >= first + (uintptr_t)s->n_partitions * sizeof *pc) {
-                return false;
-        }
-        *partition = (uint32_t)((at - first) / sizeof *pc);
-        return true;
+        return (uint32_t)(pc - s->probe_calls);
 }
 
 static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
@@ -142,18 +136,21 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
             tunekv__v1__response__unpack(&rpc_forward_allocator, len, frame);
         struct peer_call *pc;
         struct call *c;
-        uint32_t partition;
 
         if (resp == NULL) {
                 LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
                 return; /* its call times out */
         }
         pc = peer_take(p, resp->id);
-        if (pc == &p->ping) {
+        if (pc == NULL) {
+                /* abandoned meanwhile */
+        } else if (pc->kind == RPC_PEER_PING) {
                 rpc_forward_pong(p, resp);
-        } else if (pc != NULL && rpc_forward_is_probe(p->server, pc, &partition)) {
-                rpc_read_on_probe(p->server, partition, resp);
-        } else if (pc != NULL) {
+        } else if (pc->kind == RPC_PEER_PROBE) {
+                rpc_read_on_probe(p->server, rpc_forward_probe_partition(p->server, pc), resp);
+        } else if (pc->kind == RPC_PEER_CONFIRM) {
+                rpc_read_on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc), resp);
+        } else {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 c->stage = CALL_NEW;
                 if (c->rd.fallback && resp->body_case == TUNEKV__V1__RESPONSE__BODY_GET &&
@@ -170,15 +167,19 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
 {
         struct peer *p = pc->peer;
         struct call *c;
-        uint32_t partition;
 
-        if (pc == &p->ping) {
+        switch (pc->kind) {
+        case RPC_PEER_PING:
                 p->ping_in_flight = false;
                 return;
-        }
-        if (rpc_forward_is_probe(p->server, pc, &partition)) {
-                rpc_read_probe_failed(p->server, partition);
+        case RPC_PEER_PROBE:
+                rpc_read_probe_failed(p->server, rpc_forward_probe_partition(p->server, pc));
                 return;
+        case RPC_PEER_CONFIRM:
+                rpc_read_on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc), NULL);
+                return;
+        default:
+                break;
         }
         c = QUEUE_DATA(pc, struct call, op.fwd);
         c->stage = CALL_NEW;
@@ -209,6 +210,7 @@ void rpc_forward_ping(struct peer *p, uint64_t now_ms)
                 return;
         }
         tunekv__v1__request__pack(&req, space);
+        p->ping.kind = RPC_PEER_PING;
         peer_track(p, &p->ping, req.id);
         p->ping_in_flight = true;
         p->last_ping_ms = now_ms;

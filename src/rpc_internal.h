@@ -145,11 +145,33 @@ void rpc_read_unmet(struct call *c);
 /* rpc_read.c: c's wait (CALL_WAIT) reached its deadline. */
 void rpc_read_expired(struct call *c);
 
+/* What a call on a peer link is (peer_call.kind). */
+enum rpc_peer_call {
+        RPC_PEER_FORWARD, /* struct call, op.fwd: a forwarded request */
+        RPC_PEER_PING,    /* peer->ping */
+        RPC_PEER_PROBE,   /* server->probe_calls[partition] */
+        RPC_PEER_CONFIRM, /* struct rpc_confirm */
+};
+
 /* rpc_read.c: probes (read.c says why): the leader's handler, and the
  * answer (or failure) on the follower. */
 void rpc_read_probe_answer(struct call *c, const Tunekv__V1__Request *req);
 void rpc_read_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp);
 void rpc_read_probe_failed(struct server *s, uint32_t p);
+
+/* One ask of a leadership confirmation (group.c) in flight to a voter. */
+struct rpc_confirm {
+        struct peer_call pc; /* kind RPC_PEER_CONFIRM */
+        uint32_t partition;
+        uint64_t seq;
+        uint64_t voter;
+};
+
+/* rpc_read.c: confirmations: a voter's handler, and the answer (resp; NULL
+ * when the link failed) on the leader, which frees rc. */
+void rpc_read_confirm_answer(struct call *c, const Tunekv__V1__Request *req);
+void rpc_read_on_confirm(struct server *s, struct rpc_confirm *rc,
+                         const Tunekv__V1__Response *resp);
 
 /* rpc_kv.c: the writes of partition p waiting for every replica (ack =
  * ALL_REPLICAS) that may be answered now. */

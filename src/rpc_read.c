@@ -31,6 +31,7 @@
 
 #include "conn.h"
 #include "err.h"
+#include "heap.h"
 #include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
@@ -450,6 +451,7 @@ void rpc_read_flush(struct server *s, uint32_t p, uint64_t now_ms)
                 return;
         }
         tunekv__v1__request__pack(&req, space);
+        s->probe_calls[p].kind = RPC_PEER_PROBE;
         peer_track(peer, &s->probe_calls[p], req.id);
         rs->probe_in_flight = true;
         rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
@@ -533,4 +535,95 @@ void rpc_read_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response 
 void rpc_read_probe_failed(struct server *s, uint32_t p)
 {
         s->reads[p].probe_in_flight = false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Leadership confirmations (group.c says why they fence linearizable reads) */
+
+unsigned rpc_read_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
+                               unsigned n)
+{
+        struct server *s = data;
+        unsigned sent = 0;
+
+        for (unsigned i = 0; i < n; i++) {
+                Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+                Tunekv__V1__ConfirmRequest cr = TUNEKV__V1__CONFIRM_REQUEST__INIT;
+                struct peer *peer = server_peer(s, (unsigned)voters[i]);
+                struct rpc_confirm *rc;
+                uint8_t *space;
+                size_t len;
+
+                if (peer == NULL || (rc = tkv_malloc(sizeof *rc)) == NULL) {
+                        continue;
+                }
+                req.id = peer_next_id(peer);
+                req.body_case = TUNEKV__V1__REQUEST__BODY_CONFIRM;
+                req.confirm = &cr;
+                cr.from_node_id = s->cfg->node_id;
+                cr.partition = g->partition;
+                len = tunekv__v1__request__get_packed_size(&req);
+                space = peer_frame_space(peer, len);
+                if (space == NULL) {
+                        tkv_free(rc);
+                        continue;
+                }
+                tunekv__v1__request__pack(&req, space);
+                rc->pc.kind = RPC_PEER_CONFIRM;
+                rc->partition = g->partition;
+                rc->seq = seq;
+                rc->voter = voters[i];
+                peer_track(peer, &rc->pc, req.id);
+                sent++;
+        }
+        return sent;
+}
+
+void rpc_read_on_confirm(struct server *s, struct rpc_confirm *rc, const Tunekv__V1__Response *resp)
+{
+        struct group *g = server_group(s, rc->partition);
+        bool answered = resp != NULL && resp->status == TUNEKV__V1__STATUS__STATUS_OK &&
+                        resp->body_case == TUNEKV__V1__RESPONSE__BODY_CONFIRM &&
+                        resp->confirm->partition == rc->partition;
+
+        if (g != NULL && answered) {
+                /* It also says what the voter applied (ALL_REPLICAS). */
+                read_on_replica_applied(&s->reads[rc->partition], (uint32_t)rc->voter,
+                                        resp->confirm->applied_index);
+                rpc_kv_ack_all_scan(s, rc->partition);
+        }
+        if (g != NULL) {
+                group_confirm_answer(g, rc->seq, rc->voter, answered,
+                                     answered ? resp->confirm->term : 0);
+        }
+        tkv_free(rc);
+}
+
+void rpc_read_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ConfirmRequest *cr = req->confirm;
+        struct server *s = c->server;
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ConfirmResponse ans = TUNEKV__V1__CONFIRM_RESPONSE__INIT;
+        struct group *g;
+
+        if (cr->partition >= s->n_partitions) {
+                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
+                return;
+        }
+        g = server_group(s, cr->partition);
+        if (g == NULL) {
+                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
+                                 cr->partition);
+                return;
+        }
+        ans.node_id = s->cfg->node_id;
+        ans.partition = cr->partition;
+        /* Raft's term now: a voter still in the leader's term has voted in
+         * no later election (group.c). */
+        ans.term = group_term(g);
+        ans.applied_index = group_applied_index(g);
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;
+        resp.confirm = &ans;
+        rpc_answer(c, &resp);
 }

@@ -248,6 +248,10 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->sessions_max = cfg->sessions_max;
         gp->applied_cb = rpc_read_applied;
         gp->applied_data = s;
+        if (cfg->read_index) {
+                gp->confirm_cb = rpc_read_confirm_send;
+                gp->confirm_data = s;
+        }
 }
 
 static int server_open_group(struct server *s, uint32_t p)

@@ -1162,8 +1162,10 @@ static void tunekv_json_partition(const struct tkv_partition_status *p)
                 printf("%s%" PRIu32, i > 0 ? "," : "", p->replicas[i]);
         }
         printf("],\"staleness_ms\":%" PRId64 ",\"lag_entries\":%" PRIu64
-               ",\"leader_commit_index\":%" PRIu64 ",\"reads\":{",
-               p->staleness_ms, p->lag_entries, p->leader_commit_index);
+               ",\"leader_commit_index\":%" PRIu64 ",\"barriers\":%" PRIu64 ",\"confirms\":%" PRIu64
+               ",\"confirms_failed\":%" PRIu64 ",\"reads\":{",
+               p->staleness_ms, p->lag_entries, p->leader_commit_index, p->barriers, p->confirms,
+               p->confirms_failed);
         for (i = 0; i < 6; i++) {
                 const struct tkv_level_counters *r = &p->reads[i];
                 printf("%s\"%s\":{\"served\":%" PRIu64 ",\"stale_served\":%" PRIu64

@@ -297,6 +297,9 @@ static void codec_partition_fill(struct tkv_partition_status *p,
         p->staleness_ms = m->staleness_ms;
         p->lag_entries = m->lag_entries;
         p->leader_commit_index = m->leader_commit_index;
+        p->barriers = m->barriers;
+        p->confirms = m->confirms;
+        p->confirms_failed = m->confirms_failed;
         for (i = 0; i < m->n_reads; i++) {
                 const Tunekv__V1__LevelCounters *lc = m->reads[i];
                 unsigned level = (unsigned)lc->level;

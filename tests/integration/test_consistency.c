@@ -47,6 +47,9 @@ static char dir[256];
 static struct cluster c;
 static struct cluster other; /* a second cluster (foreign tokens) */
 static const char *const flags[] = {"--election-timeout-ms", "1000", NULL};
+/* Linearizable reads fenced by raft barriers instead of confirmations. */
+static const char *const barrier_flags[] = {"--election-timeout-ms", "1000", "--read-index", "0",
+                                            NULL};
 
 static double now_ms(void)
 {
@@ -71,12 +74,17 @@ static void key_in(uint32_t p, const char *prefix, char *k, size_t len)
         }
 }
 
-static void start(void)
+static void start_with(const char *const *fl)
 {
-        assert_int_equal(cluster_start(&c, dir, 3, P, 3, flags), 0);
+        assert_int_equal(cluster_start(&c, dir, 3, P, 3, fl), 0);
         for (uint32_t p = 0; p < P; p++) {
                 assert_true(cluster_wait_converged(&c, p, 20000));
         }
+}
+
+static void start(void)
+{
+        start_with(flags);
 }
 
 static uint32_t leader_of(uint32_t p)
@@ -84,6 +92,21 @@ static uint32_t leader_of(uint32_t p)
         uint32_t l = cluster_leader(&c, 1, p);
         assert_true(l >= 1 && l <= 3);
         return l;
+}
+
+/* The leader's STATUS of partition p: (barriers, confirms, failed). */
+static void fences_of(uint32_t p, uint64_t out[3])
+{
+        struct tkv_result st;
+        const struct tkv_partition_status *ps;
+        assert_int_equal(cluster_status(&c, leader_of(p), &st), TKV_OK);
+        ps = cluster_partition(&st, p);
+        assert_non_null(ps);
+        assert_int_equal(ps->role, TKV_ROLE_LEADER);
+        out[0] = ps->barriers;
+        out[1] = ps->confirms;
+        out[2] = ps->confirms_failed;
+        tkv_result_release(&st);
 }
 
 /* The first node that follows p. */
@@ -190,9 +213,11 @@ static void test_linearizable_on_any_node_and_after_leader_change(void **state)
         uint32_t p = 1, leader;
         (void)state;
 
+        uint64_t before[3], after[3];
         start();
         cl = cluster_client(&c, 0);
         key_in(p, "lin", k, sizeof k);
+        fences_of(p, before);
         for (int i = 0; i < 20; i++) {
                 snprintf(v, sizeof v, "v%d", i);
                 uint64_t index = put(cl, k, v, TKV_ACK_COMMITTED);
@@ -205,6 +230,12 @@ static void test_linearizable_on_any_node_and_after_leader_change(void **state)
                 assert_int_equal(a.receipt.level, TKV_LINEARIZABLE);
                 assert_int_equal(a.receipt.role, TKV_ROLE_LEADER);
         }
+        /* Each read was fenced by a leadership confirmation, none by a
+         * barrier (read_index = 1, the default). */
+        fences_of(p, after);
+        assert_true(after[1] - before[1] >= 20);
+        assert_int_equal(after[2], before[2]);
+        assert_int_equal(after[0], before[0]);
         /* Kill the leader; the next acknowledged write is seen at once by
          * a linearizable read on each survivor. */
         leader = leader_of(p);
@@ -369,10 +400,10 @@ static void test_monotonic_reads_across_replicas(void **state)
         assert_int_equal(cluster_stop(&c), 0);
 }
 
-/* A read fence appends a barrier, which changes no state: a session
- * that read on the leader right after fences must not have to wait for a
- * follower to apply them. The follower has applied every write, so it
- * serves the session read at once (FAIL, no wait). */
+/* With read_index = 0 a read fence appends a barrier, which changes no
+ * state: a session that read on the leader right after fences must not
+ * have to wait for a follower to apply them. The follower has applied
+ * every write, so it serves the session read at once (FAIL, no wait). */
 static void test_fences_add_nothing_to_wait_for(void **state)
 {
         struct tkv_client *cl;
@@ -382,7 +413,8 @@ static void test_fences_add_nothing_to_wait_for(void **state)
         struct answer a;
         (void)state;
 
-        start();
+        uint64_t fences[3];
+        start_with(barrier_flags);
         cl = cluster_client(&c, 0);
         key_in(p, "fence", k, sizeof k);
         leader = leader_of(p);
@@ -397,6 +429,8 @@ static void test_fences_add_nothing_to_wait_for(void **state)
                         fenced = a.receipt.applied_index;
                 }
                 assert_true(fenced > index); /* the barriers are there */
+                fences_of(p, fences);
+                assert_int_equal(fences[1], 0); /* and no confirmation */
                 o = at(TKV_SESSION, leader);
                 a = get(cl, k, &o);
                 assert_int_equal(a.status, TKV_OK);

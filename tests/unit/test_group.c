@@ -2,8 +2,12 @@
  * in-memory cluster with virtual time): the election barrier gates reads on
  * a new leader (RAFT-NOTES B3), a deposed leader fails what it holds,
  * writes are batched into one raft_apply and acknowledged in index order,
- * and a replica that was down catches up (through a snapshot install when
- * the log was compacted meanwhile) to the leader's exact state. */
+ * a replica that was down catches up (through a snapshot install when
+ * the log was compacted meanwhile) to the leader's exact state, and
+ * leadership confirmations (ReadIndex) fence reads only with a majority of
+ * voters in the leader's term. The test plays the peer links that carry
+ * confirmations: each voter answers with its fixture server's Raft term,
+ * as rpc_read_confirm_answer does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +44,44 @@ struct write_probe {
         uint64_t index;
         char key[16];
 };
+
+/* Confirmation asks the groups sent (confirm_hook), not answered yet. */
+struct ask {
+        struct group *from;
+        uint64_t seq;
+        uint64_t voter;
+};
+static struct ask asks[64];
+static unsigned n_asks;
+static bool use_confirm; /* setup_confirm: groups send confirmations */
+
+static unsigned confirm_hook(void *data, struct group *grp, uint64_t seq, const uint64_t *voters,
+                             unsigned n)
+{
+        (void)data;
+        for (unsigned i = 0; i < n; i++) {
+                assert_true(n_asks < sizeof asks / sizeof asks[0]);
+                asks[n_asks++] = (struct ask){grp, seq, voters[i]};
+        }
+        return n;
+}
+
+/* Deliver the asks to voter (0: every voter): it answers with its Raft
+ * term now (fixture server ids are 1..N). */
+static void answer_asks(uint64_t voter)
+{
+        unsigned kept = 0;
+        for (unsigned i = 0; i < n_asks; i++) {
+                struct ask a = asks[i];
+                if (voter != 0 && a.voter != voter) {
+                        asks[kept++] = a;
+                        continue;
+                }
+                group_confirm_answer(a.from, a.seq, a.voter, true,
+                                     raft_fixture_get(&f, (unsigned)a.voter - 1)->current_term);
+        }
+        n_asks = kept;
+}
 
 static void flush_all(void)
 {
@@ -147,6 +189,8 @@ static int setup(void **state)
         p.barriers_inflight_max = 4;
         p.session_window = 64;
         p.sessions_max = 64;
+        p.confirm_cb = use_confirm ? confirm_hook : NULL;
+        n_asks = 0;
         for (unsigned i = 0; i < N; i++) {
                 p.proposer_seed = 1000000u * (i + 1);
                 assert_int_equal(group_prepare(&g[i], &p), 0);
@@ -164,9 +208,16 @@ static int setup(void **state)
         return 0;
 }
 
+static int setup_confirm(void **state)
+{
+        use_confirm = true;
+        return setup(state);
+}
+
 static int teardown(void **state)
 {
         (void)state;
+        use_confirm = false;
         raft_fixture_close(&f);
         for (unsigned i = 0; i < N; i++) {
                 group_close(&g[i]);
@@ -304,6 +355,104 @@ static void test_restarted_follower_catches_up(void **state)
         }
 }
 
+/* A ready leader fences reads by asking the voters, writing nothing: one
+ * answer in its term makes a majority of three; with no answer for an
+ * election timeout the reads fall back to a barrier. */
+static void test_confirmation_fences_reads_without_a_log_entry(void **state)
+{
+        struct read_probe r, r2;
+        uint64_t last, barriers;
+        (void)state;
+        elect(0);
+        assert_true(step_until(is_ready, &g[0], 2000));
+        last = raft_last_index(g[0].raft);
+        barriers = g[0].stats.barriers;
+        n_asks = 0;
+        assert_int_equal(fence(&g[0], &r), 0);
+        flush_all();
+        assert_int_equal(n_asks, 2); /* voters 2 and 3 */
+        assert_int_equal(asks[0].seq, asks[1].seq);
+        assert_true(asks[0].voter != 1 && asks[1].voter != 1 && asks[0].voter != asks[1].voter);
+        flush_all();
+        assert_int_equal(r.fired, 0); /* its own vote is no majority */
+        answer_asks(2);
+        assert_int_equal(r.fired, 1);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(raft_last_index(g[0].raft), last); /* nothing written */
+        assert_int_equal(g[0].stats.barriers, barriers);
+        assert_int_equal(g[0].stats.confirms, 1);
+        answer_asks(3); /* late: ignored */
+        assert_int_equal(r.fired, 1);
+
+        /* Nobody answers: after an election timeout, a barrier serves it. */
+        assert_int_equal(fence(&g[0], &r2), 0);
+        flush_all();
+        assert_int_equal(n_asks, 2);
+        assert_true(step_until(read_fired, &r2, 5000));
+        assert_int_equal(r2.status, 0);
+        assert_int_equal(g[0].stats.confirms_failed, 1);
+        assert_int_equal(g[0].stats.barriers, barriers + 1);
+}
+
+/* Only voters still in the leader's term count, each once. */
+static void test_confirmation_counts_voters_in_its_term(void **state)
+{
+        struct read_probe r;
+        uint64_t term, seq;
+        (void)state;
+        elect(0);
+        assert_true(step_until(is_ready, &g[0], 2000));
+        term = g[0].raft->current_term;
+        n_asks = 0;
+        assert_int_equal(fence(&g[0], &r), 0);
+        flush_all();
+        assert_int_equal(n_asks, 2);
+        seq = asks[0].seq;
+        group_confirm_answer(&g[0], seq, 2, true, term - 1); /* behind: not an ack */
+        group_confirm_answer(&g[0], seq, 7, true, term);     /* not a voter */
+        group_confirm_answer(&g[0], seq, 2, true, term);     /* answered already */
+        group_confirm_answer(&g[0], seq + 1, 3, true, term); /* another confirmation */
+        flush_all();
+        assert_int_equal(r.fired, 0);
+        group_confirm_answer(&g[0], seq, 3, true, term);
+        assert_int_equal(r.fired, 1);
+        assert_int_equal(r.status, 0);
+}
+
+/* The dangerous case: leadership moved to node 2 (a transfer, so the
+ * voters did not wait out an election timeout), and node 1 has not heard
+ * of it: raft still says it leads. The voters' answers carry the new term;
+ * its reads fail instead of being served from a state that may miss writes
+ * node 2 acknowledged. */
+static void test_replaced_leader_serves_no_reads(void **state)
+{
+        static struct raft_transfer transfer;
+        struct read_probe r;
+        uint64_t term;
+        (void)state;
+        elect(0);
+        assert_true(step_until(is_ready, &g[0], 2000));
+        term = g[0].raft->current_term;
+        raft_fixture_saturate(&f, 1, 0);
+        raft_fixture_saturate(&f, 2, 0);
+        assert_int_equal(raft_transfer(g[0].raft, &transfer, 2, NULL), 0);
+        for (unsigned i = 0; i < 2000 && raft_state(raft_fixture_get(&f, 1)) != RAFT_LEADER; i++) {
+                step();
+        }
+        assert_int_equal(raft_state(raft_fixture_get(&f, 1)), RAFT_LEADER);
+        assert_true(group_is_leader(&g[0])); /* it does not know */
+        assert_int_equal(g[0].raft->current_term, term);
+        assert_true(g[0].ready);
+        n_asks = 0;
+        assert_int_equal(fence(&g[0], &r), 0);
+        flush_all();
+        assert_true(n_asks >= 2);
+        answer_asks(0);
+        assert_int_equal(r.fired, 1);
+        assert_int_equal(r.status, TKV_ENOTLEADER);
+        assert_int_equal(g[0].stats.confirms_failed, 1);
+}
+
 int main(void)
 {
         log_setup(0, LOG_OFF);
@@ -313,6 +462,16 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_writes_batched_in_index_order, setup, teardown),
             cmocka_unit_test_setup_teardown(test_restarted_follower_catches_up, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_election_barrier_gates_reads, setup_confirm,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_deposed_leader_fails_what_it_holds, setup_confirm,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_confirmation_fences_reads_without_a_log_entry,
+                                            setup_confirm, teardown),
+            cmocka_unit_test_setup_teardown(test_confirmation_counts_voters_in_its_term,
+                                            setup_confirm, teardown),
+            cmocka_unit_test_setup_teardown(test_replaced_leader_serves_no_reads, setup_confirm,
+                                            teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
