@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(__GLIBC__) /* defined by the headers above */
+#include <malloc.h>
+#endif
 
 static void *heap_default_malloc(void *data, size_t size)
 {
@@ -75,6 +78,13 @@ char *tkv_strndup(const char *s, size_t len)
 char *tkv_strdup(const char *s)
 {
         return tkv_strndup(s, strlen(s));
+}
+
+void heap_trim(void)
+{
+#if defined(__GLIBC__)
+        (void)malloc_trim(0);
+#endif
 }
 
 /* mmap only promises page alignment. The kernel places a new mapping just
