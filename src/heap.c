@@ -3,6 +3,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#if defined(__GLIBC__) /* defined by the headers above */
+#include <malloc.h>
+#endif
 
 static void *heap_default_malloc(void *data, size_t size)
 {
@@ -74,4 +78,71 @@ char *tkv_strndup(const char *s, size_t len)
 char *tkv_strdup(const char *s)
 {
         return tkv_strndup(s, strlen(s));
+}
+
+void heap_trim(void)
+{
+#if defined(__GLIBC__)
+        (void)malloc_trim(0);
+#endif
+}
+
+/* mmap only promises page alignment. The kernel places a new mapping just
+ * below the last one, so after one aligned block the next is usually
+ * aligned too, and adjacent blocks merge into one mapping (vm.max_map_count
+ * counts mappings). Otherwise map 2 * bytes and unmap what lies outside the
+ * aligned middle. */
+static void *heap_block_map(size_t bytes)
+{
+        const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
+        uint8_t *p = mmap(NULL, bytes, prot, flags, -1, 0);
+        uintptr_t head;
+
+        if (p != MAP_FAILED && (uintptr_t)p % bytes == 0) {
+                return p;
+        }
+        if (p != MAP_FAILED) {
+                munmap(p, bytes);
+        }
+        p = mmap(NULL, 2 * bytes, prot, flags, -1, 0);
+        if (p == MAP_FAILED) {
+                return NULL;
+        }
+        head = (bytes - (uintptr_t)p % bytes) % bytes;
+        if (head > 0) {
+                munmap(p, head);
+        }
+        munmap(p + head + bytes, bytes - head);
+        return p + head;
+}
+
+void *heap_block_alloc(size_t bytes, void **base)
+{
+        uint8_t *p;
+
+        *base = NULL;
+        if (bytes == 0 || bytes > SIZE_MAX / 2 || (bytes & (bytes - 1)) != 0) {
+                return NULL;
+        }
+        if (heap_current == &heap_default) {
+                return heap_block_map(bytes);
+        }
+        p = tkv_malloc(2 * bytes);
+        if (p == NULL) {
+                return NULL;
+        }
+        *base = p;
+        return p + (bytes - (uintptr_t)p % bytes) % bytes;
+}
+
+void heap_block_free(void *block, void *base, size_t bytes)
+{
+        if (block == NULL) {
+                return;
+        }
+        if (base != NULL) {
+                tkv_free(base);
+        } else {
+                munmap(block, bytes);
+        }
 }

@@ -26,4 +26,22 @@ void tkv_free(void *ptr);
 char *tkv_strndup(const char *s, size_t len);
 char *tkv_strdup(const char *s);
 
+/* Give the free memory inside malloc's heap back to the operating system
+ * where it spans whole pages (glibc: malloc_trim); a no-op with other C
+ * libraries. Takes malloc's lock for a few milliseconds with a large heap:
+ * for the moments when much was just freed. */
+void heap_trim(void);
+
+/* Memory for an allocator's block (slab.h): bytes (a power of two, at
+ * least 4 KiB) aligned to bytes, or NULL. The default heap maps it from the
+ * operating system, so that it never sits between malloc's chunks and
+ * heap_block_free() gives it back at once; a replaced heap (heap_set)
+ * serves it from its own malloc, so that tests can fail it. *base receives
+ * what heap_block_free() needs; keep it with the block, since the heap may
+ * be replaced in between. */
+void *heap_block_alloc(size_t bytes, void **base);
+/* Release a block from heap_block_alloc(): block, the base it gave and the
+ * same bytes. */
+void heap_block_free(void *block, void *base, size_t bytes);
+
 #endif

@@ -121,29 +121,31 @@ static int rpc_kv_fill_value(struct call *c, const struct store_entry *e,
         struct server *s = c->server;
         uint8_t *dst = s->scratch;
         int rv;
+        struct store_fields f;
 
+        store_entry_fields(e, &f);
         *tmp = NULL;
         gr->found = true;
-        gr->create_index = e->create_index;
-        gr->mod_index = e->mod_index;
-        if (!store_entry_compressed(e)) {
-                gr->value.data = (uint8_t *)store_entry_value(e);
-                gr->value.len = e->value_len;
+        gr->create_index = f.create_index;
+        gr->mod_index = f.mod_index;
+        if (f.value_len == f.value_raw_len) {
+                gr->value.data = (uint8_t *)f.value;
+                gr->value.len = f.value_len;
                 return 0;
         }
-        if (e->value_raw_len > s->scratch_bytes) {
+        if (f.value_raw_len > s->scratch_bytes) {
                 /* Written under a larger value_bytes_max. */
-                dst = *tmp = tkv_malloc(e->value_raw_len);
+                dst = *tmp = tkv_malloc(f.value_raw_len);
                 if (dst == NULL) {
                         return TKV_ENOMEM;
                 }
         }
-        rv = value_decompress(store_entry_value(e), e->value_len, dst, e->value_raw_len);
+        rv = value_decompress(f.value, f.value_len, dst, f.value_raw_len);
         if (rv != 0) {
                 return rv;
         }
         gr->value.data = dst;
-        gr->value.len = e->value_raw_len;
+        gr->value.len = f.value_raw_len;
         return 0;
 }
 
@@ -198,9 +200,9 @@ static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
         ents[0].kind = SESSION_R;
         ents[0].index = group_state_index(c->group);
         session_sign(keys, &ents[0]);
-        if (c->rd.causal && e != NULL && e->deps_len > 0 &&
-            session_deps_parse(store_entry_deps(e), e->deps_len, ents + 1, c->server->token_cap - 1,
-                               &deps) == 0) {
+        if (c->rd.causal && e != NULL && store_entry_deps_len(e) > 0 &&
+            session_deps_parse(store_entry_deps(e), store_entry_deps_len(e), ents + 1,
+                               c->server->token_cap - 1, &deps) == 0) {
                 n += deps; /* verified when the write stored them */
         }
         return n;

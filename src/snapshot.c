@@ -12,8 +12,9 @@ size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len)
 {
         size_t n = SNAPSHOT_HEADER_BYTES + 8 + 8 + sessions_len;
         for (size_t i = 0; i < f->n; i++) {
-                const struct store_entry *e = f->entries[i];
-                n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e->key_len + e->value_len + e->deps_len;
+                struct store_fields e;
+                store_entry_fields(f->entries[i], &e);
+                n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e.key_len + e.value_len + e.deps_len;
         }
         return n;
 }
@@ -32,20 +33,21 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
         p += SNAPSHOT_HEADER_BYTES;
 
         for (size_t i = 0; i < f->n; i++) {
-                const struct store_entry *e = f->entries[i];
-                put_le32(p, e->key_len);
-                put_le32(p + 4, e->value_len);
-                put_le32(p + 8, e->value_raw_len);
-                put_le32(p + 12, e->deps_len);
-                put_le64(p + 16, e->create_index);
-                put_le64(p + 24, e->mod_index);
+                struct store_fields e;
+                store_entry_fields(f->entries[i], &e);
+                put_le32(p, e.key_len);
+                put_le32(p + 4, e.value_len);
+                put_le32(p + 8, e.value_raw_len);
+                put_le32(p + 12, e.deps_len);
+                put_le64(p + 16, e.create_index);
+                put_le64(p + 24, e.mod_index);
                 p += SNAPSHOT_ENTRY_HEADER_BYTES;
-                memcpy(p, store_entry_key(e), e->key_len);
-                p += e->key_len;
-                memcpy(p, store_entry_value(e), e->value_len);
-                p += e->value_len;
-                memcpy(p, store_entry_deps(e), e->deps_len);
-                p += e->deps_len;
+                memcpy(p, e.key, e.key_len);
+                p += e.key_len;
+                memcpy(p, e.value, e.value_len);
+                p += e.value_len;
+                memcpy(p, e.deps, e.deps_len);
+                p += e.deps_len;
         }
         put_le64(p, sessions_len);
         p += 8;

@@ -4,15 +4,23 @@
  * and buckets move from t[0] to t[1] a few at a time on every write
  * (store_rehash_step). Lookups look in both. The bucket of a hash is taken
  * from its high bits (Fibonacci hashing): the partition of a key is
- * hash % P, so the low bits are nearly constant within one partition. */
+ * hash % P, so the low bits are nearly constant within one partition.
+ *
+ * Entries come from the table's own slab (slab.h): a partition holds
+ * millions of them for as long as it lives, and between malloc's other
+ * chunks they kept raft's freed log entries from going back to the system.
+ * Their layout (store.h) spends 17 fixed bytes and a varint per length. */
 #include "store.h"
 
+#include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "buffer.h"
 #include "err.h"
 #include "heap.h"
 #include "keyhash.h"
+#include "slab.h"
 
 #define STORE_BITS_MIN     4
 #define STORE_REHASH_STEPS 4 /* buckets moved per write while rehashing */
@@ -29,7 +37,130 @@ struct store {
         bool rehashing;
         uint64_t data_bytes; /* key + stored value bytes of live entries */
         uint64_t digest;     /* XOR of store_entry_digest over live entries */
+        struct slab *slab;   /* owned: the entries' memory */
+        unsigned frozen;     /* sets pinned and not yet unfrozen */
 };
+
+#define STORE_ENTRY_HEAD_BYTES offsetof(struct store_entry, data)
+#define STORE_VARINT_MAX       10 /* bytes of a 64-bit LEB128 varint */
+
+static size_t store_varint_put(uint8_t *p, uint64_t v)
+{
+        size_t n = 0;
+        while (v >= 0x80) {
+                p[n++] = (uint8_t)(v | 0x80);
+                v >>= 7;
+        }
+        p[n++] = (uint8_t)v;
+        return n;
+}
+
+/* Only ever decodes what store_varint_put wrote: no bounds to check. */
+static const uint8_t *store_varint_get(const uint8_t *p, uint64_t *v)
+{
+        unsigned shift = 0;
+        *v = 0;
+        while (*p & 0x80) {
+                *v |= (uint64_t)(*p++ & 0x7f) << shift;
+                shift += 7;
+        }
+        *v |= (uint64_t)*p++ << shift;
+        return p;
+}
+
+static size_t store_varint_bytes(uint64_t v)
+{
+        size_t n = 1;
+        while (v >= 0x80) {
+                v >>= 7;
+                n++;
+        }
+        return n;
+}
+
+void store_entry_fields(const struct store_entry *e, struct store_fields *f)
+{
+        const uint8_t *p = e->data;
+        uint64_t v;
+
+        p = store_varint_get(p, &v);
+        f->key_len = (uint32_t)v;
+        f->key = p;
+        p = store_varint_get(p + f->key_len, &v);
+        f->value_len = (uint32_t)v;
+        p = store_varint_get(p, &v);
+        f->value_raw_len = f->value_len + (uint32_t)v;
+        p = store_varint_get(p, &v);
+        f->deps_len = (uint16_t)v;
+        p = store_varint_get(p, &v);
+        f->mod_index = e->mod_index;
+        f->create_index = e->mod_index - v;
+        f->value = p;
+        f->deps = p + f->value_len;
+}
+
+const uint8_t *store_entry_key(const struct store_entry *e)
+{
+        uint64_t key_len;
+        return store_varint_get(e->data, &key_len);
+}
+
+const uint8_t *store_entry_value(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.value;
+}
+
+const uint8_t *store_entry_deps(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.deps;
+}
+
+uint32_t store_entry_value_len(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.value_len;
+}
+
+uint32_t store_entry_value_raw_len(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.value_raw_len;
+}
+
+uint16_t store_entry_deps_len(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.deps_len;
+}
+
+uint64_t store_entry_create_index(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.create_index;
+}
+
+bool store_entry_compressed(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return f.value_len != f.value_raw_len;
+}
+
+/* Bytes of e as allocated (what slab_free needs). */
+static size_t store_entry_bytes(const struct store_entry *e)
+{
+        struct store_fields f;
+        store_entry_fields(e, &f);
+        return (size_t)(f.deps + f.deps_len - (const uint8_t *)e);
+}
 
 static inline uint64_t store_bucket(uint64_t hash, unsigned bits)
 {
@@ -59,7 +190,9 @@ int store_create(struct store **out)
         if (s == NULL) {
                 return TKV_ENOMEM;
         }
-        if (store_table_alloc(&s->t[0], STORE_BITS_MIN) != 0) {
+        if (slab_create(&s->slab, slab_pooled_default()) != 0 ||
+            store_table_alloc(&s->t[0], STORE_BITS_MIN) != 0) {
+                slab_destroy(s->slab);
                 tkv_free(s);
                 return TKV_ENOMEM;
         }
@@ -67,18 +200,18 @@ int store_create(struct store **out)
         return 0;
 }
 
-static void store_entry_unref(struct store_entry *e)
+static void store_entry_unref(struct store *s, struct store_entry *e)
 {
         if (--e->refs == 0) {
-                tkv_free(e);
+                slab_free(s->slab, e, store_entry_bytes(e));
         }
 }
 
-static void store_table_unref_all(struct store_table *t);
+static void store_table_unref_all(struct store *s, struct store_table *t);
 
-static void store_table_release(struct store_table *t)
+static void store_table_release(struct store *s, struct store_table *t)
 {
-        store_table_unref_all(t);
+        store_table_unref_all(s, t);
         tkv_free(t->buckets);
         memset(t, 0, sizeof *t);
 }
@@ -88,8 +221,10 @@ void store_destroy(struct store *s)
         if (s == NULL) {
                 return;
         }
-        store_table_release(&s->t[0]);
-        store_table_release(&s->t[1]);
+        assert(s->frozen == 0);
+        store_table_release(s, &s->t[0]);
+        store_table_release(s, &s->t[1]);
+        slab_destroy(s->slab);
         tkv_free(s);
 }
 
@@ -103,22 +238,43 @@ uint64_t store_data_bytes(const struct store *s)
         return s->data_bytes;
 }
 
+uint64_t store_entry_bytes_held(const struct store *s)
+{
+        return slab_footprint_bytes(s->slab);
+}
+
 /* Hash of everything that makes an entry what it is. XOR-ing these over the
  * table gives an order-independent digest that changes in O(1) per write:
  * replicas at the same applied index have equal digests iff their tables
  * are equal (up to hash collisions). */
-static uint64_t store_entry_digest(const struct store_entry *e)
+static uint64_t store_entry_digest(const struct store_fields *f)
 {
         uint8_t head[24];
         XXH64_state_t st;
-        put_le64(head, e->create_index);
-        put_le64(head + 8, e->mod_index);
-        put_le32(head + 16, e->key_len);
-        put_le32(head + 20, e->value_raw_len);
+        put_le64(head, f->create_index);
+        put_le64(head + 8, f->mod_index);
+        put_le32(head + 16, f->key_len);
+        put_le32(head + 20, f->value_raw_len);
         XXH64_reset(&st, 0);
         XXH64_update(&st, head, sizeof head);
-        XXH64_update(&st, e->data, (size_t)e->key_len + e->value_len + e->deps_len);
+        /* The same bytes as when key, value and dependencies were stored
+         * back to back: digests do not depend on the layout. */
+        XXH64_update(&st, f->key, f->key_len);
+        XXH64_update(&st, f->value, (size_t)f->value_len + f->deps_len);
         return XXH64_digest(&st);
+}
+
+/* Take e's key and value bytes and its digest out of the totals, or (sign
+ * +1) put them in. */
+static void store_account(struct store *s, const struct store_entry *e, int sign)
+{
+        struct store_fields f;
+        uint64_t bytes;
+
+        store_entry_fields(e, &f);
+        bytes = (uint64_t)f.key_len + f.value_len;
+        s->data_bytes = sign > 0 ? s->data_bytes + bytes : s->data_bytes - bytes;
+        s->digest ^= store_entry_digest(&f);
 }
 
 uint64_t store_digest(const struct store *s)
@@ -147,7 +303,9 @@ static void store_rehash_step(struct store *s)
                 while (e != NULL) {
                         struct store_entry *next = e->next;
                         /* The hash is not stored (8 bytes per key): recompute. */
-                        uint64_t hash = key_hash(store_entry_key(e), e->key_len);
+                        uint64_t key_len;
+                        const uint8_t *key = store_varint_get(e->data, &key_len);
+                        uint64_t hash = key_hash(key, (size_t)key_len);
                         uint64_t b = store_bucket(hash, s->t[1].bits);
                         e->next = s->t[1].buckets[b];
                         s->t[1].buckets[b] = e;
@@ -219,7 +377,9 @@ void store_reserve(struct store *s, uint64_t n)
 
 static bool store_entry_matches(const struct store_entry *e, const void *key, uint32_t key_len)
 {
-        return e->key_len == key_len && memcmp(store_entry_key(e), key, key_len) == 0;
+        uint64_t len;
+        const uint8_t *k = store_varint_get(e->data, &len);
+        return len == key_len && memcmp(k, key, key_len) == 0;
 }
 
 /* Address of the link that points at key's entry (or at the NULL ending the
@@ -250,26 +410,49 @@ const struct store_entry *store_get(const struct store *s, uint64_t hash, const 
         return link != NULL ? *link : NULL;
 }
 
-static struct store_entry *store_entry_new(const void *key, uint32_t key_len,
-                                           const struct store_value *v)
+/* A new entry (refs 1, unlinked) holding key, v and both indexes, or NULL
+ * when out of memory. */
+static struct store_entry *store_entry_new(struct store *s, const void *key, uint32_t key_len,
+                                           const struct store_value *v, uint64_t create_index,
+                                           uint64_t mod_index)
 {
-        struct store_entry *e =
-            tkv_malloc(sizeof *e + (size_t)key_len + v->len + (size_t)v->deps_len);
+        uint8_t head[4 * STORE_VARINT_MAX];
+        size_t n = 0;
+        size_t bytes;
+        struct store_entry *e;
+        uint8_t *p;
+
+        /* Callers validate both (command_decode, snapshot_decode). */
+        assert(v->raw_len >= v->len && create_index <= mod_index);
+        n += store_varint_put(head + n, v->len);
+        n += store_varint_put(head + n, v->raw_len - v->len);
+        n += store_varint_put(head + n, v->deps_len);
+        n += store_varint_put(head + n, mod_index - create_index);
+        /* Under 128 bytes of head and varints plus three 32-bit lengths:
+         * only a 32-bit size_t can overflow. */
+        if ((uint64_t)key_len + v->len + v->deps_len > SIZE_MAX - 128) {
+                return NULL;
+        }
+        bytes = STORE_ENTRY_HEAD_BYTES + store_varint_bytes(key_len) + key_len + n + v->len +
+                v->deps_len;
+        e = slab_alloc(s->slab, bytes);
         if (e == NULL) {
                 return NULL;
         }
         e->next = NULL;
+        e->mod_index = mod_index;
         e->refs = 1;
-        e->deps_len = v->deps_len;
-        e->key_len = key_len;
-        e->value_len = v->len;
-        e->value_raw_len = v->raw_len;
-        memcpy(e->data, key, key_len);
+        p = e->data + store_varint_put(e->data, key_len);
+        memcpy(p, key, key_len);
+        p += key_len;
+        memcpy(p, head, n);
+        p += n;
         if (v->len > 0) {
-                memcpy(e->data + key_len, v->data, v->len);
+                memcpy(p, v->data, v->len);
+                p += v->len;
         }
         if (v->deps_len > 0) {
-                memcpy(e->data + key_len + v->len, v->deps, v->deps_len);
+                memcpy(p, v->deps, v->deps_len);
         }
         return e;
 }
@@ -283,9 +466,8 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
                 struct store_entry *old = *link;
                 e->next = old->next;
                 *link = e;
-                s->data_bytes -= (uint64_t)old->key_len + old->value_len;
-                s->digest ^= store_entry_digest(old);
-                store_entry_unref(old);
+                store_account(s, old, -1);
+                store_entry_unref(s, old);
         } else {
                 struct store_table *t = &s->t[s->rehashing ? 1 : 0];
                 uint64_t b = store_bucket(hash, t->bits);
@@ -293,8 +475,7 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
                 t->buckets[b] = e;
                 t->used++;
         }
-        s->data_bytes += (uint64_t)e->key_len + e->value_len;
-        s->digest ^= store_entry_digest(e);
+        store_account(s, e, +1);
 }
 
 int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
@@ -302,12 +483,10 @@ int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len
 {
         int table;
         struct store_entry **link;
-        struct store_entry *e = store_entry_new(key, key_len, v);
+        struct store_entry *e = store_entry_new(s, key, key_len, v, create_index, mod_index);
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
-        e->create_index = create_index;
-        e->mod_index = mod_index;
         link = store_find_link(s, hash, key, key_len, &table);
         store_link(s, hash, link, e);
         store_maybe_resize(s, false);
@@ -319,12 +498,11 @@ int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
 {
         int table;
         struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
-        struct store_entry *e = store_entry_new(key, key_len, v);
+        uint64_t create_index = link != NULL ? store_entry_create_index(*link) : index;
+        struct store_entry *e = store_entry_new(s, key, key_len, v, create_index, index);
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
-        e->create_index = link != NULL ? (*link)->create_index : index;
-        e->mod_index = index;
         store_link(s, hash, link, e);
         store_maybe_resize(s, false);
         return 0;
@@ -341,21 +519,20 @@ bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_
         e = *link;
         *link = e->next;
         s->t[table].used--;
-        s->data_bytes -= (uint64_t)e->key_len + e->value_len;
-        s->digest ^= store_entry_digest(e);
-        store_entry_unref(e);
+        store_account(s, e, -1);
+        store_entry_unref(s, e);
         store_maybe_resize(s, true);
         return true;
 }
 
-static void store_table_unref_all(struct store_table *t)
+static void store_table_unref_all(struct store *s, struct store_table *t)
 {
         uint64_t size = store_table_size(t);
         for (uint64_t i = 0; i < size; i++) {
                 struct store_entry *e = t->buckets[i];
                 while (e != NULL) {
                         struct store_entry *next = e->next;
-                        store_entry_unref(e);
+                        store_entry_unref(s, e);
                         e = next;
                 }
                 t->buckets[i] = NULL;
@@ -366,8 +543,8 @@ static void store_table_unref_all(struct store_table *t)
 void store_clear(struct store *s)
 {
         /* Keep t[0]'s bucket array: clearing must not need memory. */
-        store_table_unref_all(&s->t[0]);
-        store_table_release(&s->t[1]);
+        store_table_unref_all(s, &s->t[0]);
+        store_table_release(s, &s->t[1]);
         s->rehashing = false;
         s->data_bytes = 0;
         s->digest = 0;
@@ -378,11 +555,14 @@ int store_freeze(struct store *s, struct store_frozen *out)
         uint64_t n = store_count(s);
         size_t k = 0;
 
+        assert(s->frozen < STORE_FROZEN_MAX);
+        out->store = s;
         out->n = 0;
         out->entries = tkv_malloc((n > 0 ? n : 1) * sizeof *out->entries);
         if (out->entries == NULL) {
                 return TKV_ENOMEM;
         }
+        s->frozen++;
         for (int i = 0; i < 2; i++) {
                 const struct store_table *t = &s->t[i];
                 uint64_t size = store_table_size(t);
@@ -399,9 +579,13 @@ int store_freeze(struct store *s, struct store_frozen *out)
 
 void store_unfreeze(struct store_frozen *f)
 {
-        for (size_t i = 0; i < f->n; i++) {
-                store_entry_unref(f->entries[i]);
+        if (f->entries == NULL) {
+                return;
         }
+        for (size_t i = 0; i < f->n; i++) {
+                store_entry_unref(f->store, f->entries[i]);
+        }
+        f->store->frozen--;
         tkv_free(f->entries);
         f->entries = NULL;
         f->n = 0;

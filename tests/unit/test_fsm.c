@@ -136,7 +136,7 @@ static void test_apply_put_cas_delete(void **state)
         r = op(&h, COMMAND_CAS, "a", "2", 1);
         assert_int_equal(r.status, 0);
         assert_int_equal(lookup(&h, "a")->mod_index, 3);
-        assert_int_equal(lookup(&h, "a")->create_index, 1);
+        assert_int_equal(store_entry_create_index(lookup(&h, "a")), 1);
         /* expected_version 0: must not exist. */
         assert_int_equal(op(&h, COMMAND_CAS, "a", "x", 0).status, TKV_ECONDITION);
         assert_int_equal(op(&h, COMMAND_CAS, "b", "x", 0).status, 0);
@@ -287,13 +287,13 @@ static void test_snapshot_restore(void **state)
                 snprintf(v, sizeof v, "value-%d", i);
                 e = lookup(&b, k);
                 assert_non_null(e);
-                assert_int_equal(e->value_len, strlen(v));
+                assert_int_equal(store_entry_value_len(e), strlen(v));
                 assert_memory_equal(store_entry_value(e), v, strlen(v));
-                assert_int_equal(e->create_index, (uint64_t)i + 1);
+                assert_int_equal(store_entry_create_index(e), (uint64_t)i + 1);
                 assert_int_equal(e->mod_index, (uint64_t)i + 1);
         }
         assert_true(store_entry_compressed(lookup(&b, "big")));
-        assert_int_equal(lookup(&b, "big")->value_raw_len, sizeof big);
+        assert_int_equal(store_entry_value_raw_len(lookup(&b, "big")), sizeof big);
         fsm_close(&a.fsm);
         fsm_close(&b.fsm);
 }

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "keyhash.h"
+#include "slab.h"
 #include "store.h"
 #include "testlib.h"
 
@@ -42,14 +43,14 @@ static void test_versions(void **state)
         assert_int_equal(put(s, "a", "1", 5), 0);
         e = get(s, "a");
         assert_non_null(e);
-        assert_int_equal(e->create_index, 5);
+        assert_int_equal(store_entry_create_index(e), 5);
         assert_int_equal(e->mod_index, 5);
         assert_memory_equal(store_entry_value(e), "1", 1);
         assert_int_equal(put(s, "a", "22", 9), 0);
         e = get(s, "a");
-        assert_int_equal(e->create_index, 5); /* kept on replace */
+        assert_int_equal(store_entry_create_index(e), 5); /* kept on replace */
         assert_int_equal(e->mod_index, 9);
-        assert_int_equal(e->value_len, 2);
+        assert_int_equal(store_entry_value_len(e), 2);
         assert_int_equal(store_count(s), 1);
         assert_int_equal(store_data_bytes(s), 3);
         assert_true(del(s, "a"));
@@ -59,7 +60,7 @@ static void test_versions(void **state)
         assert_int_equal(store_data_bytes(s), 0);
         /* Re-created: a new create_index. */
         assert_int_equal(put(s, "a", "3", 12), 0);
-        assert_int_equal(get(s, "a")->create_index, 12);
+        assert_int_equal(store_entry_create_index(get(s, "a")), 12);
         store_destroy(s);
 }
 
@@ -74,7 +75,7 @@ static void test_binary_keys(void **state)
         assert_int_equal(store_put(s, key_hash(k2, 3), k2, 3, &y, 2), 0);
         assert_memory_equal(store_entry_value(store_get(s, key_hash(k1, 3), k1, 3)), "x", 1);
         assert_memory_equal(store_entry_value(store_get(s, key_hash(k2, 3), k2, 3)), "y", 1);
-        assert_int_equal(store_get(s, key_hash(k2, 3), k2, 3)->deps_len, 2);
+        assert_int_equal(store_entry_deps_len(store_get(s, key_hash(k2, 3), k2, 3)), 2);
         assert_memory_equal(store_entry_deps(store_get(s, key_hash(k2, 3), k2, 3)), "dd", 2);
         store_destroy(s);
 }
@@ -166,7 +167,7 @@ static void test_freeze_pins_old_entries(void **state)
                 }
         }
         for (size_t i = 0; i < f.n; i++) {
-                assert_int_equal(f.entries[i]->value_len, 3);
+                assert_int_equal(store_entry_value_len(f.entries[i]), 3);
                 assert_memory_equal(store_entry_value(f.entries[i]), "old", 3);
         }
         store_unfreeze(&f); /* frees the replaced and deleted entries (ASan/LSan check) */
@@ -211,14 +212,76 @@ static void test_digest(void **state)
         store_destroy(b);
 }
 
+/* Every length takes a varint of its own size: fields at the edges of
+ * each encoding (and entries above the slab's largest class) decode as
+ * they were written, and deleting them gives their memory back. */
+static void test_field_encoding(void **state)
+{
+        static uint8_t value[3000], key[300], deps[200];
+        const uint32_t value_lens[] = {0, 1, 127, 128, 1000, 3000};
+        const uint32_t key_lens[] = {1, 127, 128, 300};
+        const uint64_t deltas[] = {0, 127, 128, (uint64_t)1 << 40};
+        struct store *s;
+        struct store_fields f;
+        unsigned n = 0;
+        (void)state;
+        for (size_t i = 0; i < sizeof value; i++) {
+                value[i] = (uint8_t)(i * 7);
+        }
+        assert_int_equal(store_create(&s), 0);
+        for (size_t v = 0; v < 6; v++) {
+                for (size_t k = 0; k < 4; k++) {
+                        uint64_t mod = ((uint64_t)1 << 41) + n;
+                        struct store_value sv = {value, value_lens[v],
+                                                 value_lens[v] + (v % 2 ? 70000 : 0), deps,
+                                                 (uint16_t)(k * 60)};
+                        memset(key, 0, sizeof key);
+                        memcpy(key, &n, sizeof n);
+                        assert_int_equal(store_load(s, key_hash(key, key_lens[k]), key, key_lens[k],
+                                                    &sv, mod - deltas[k], mod),
+                                         0);
+                        store_entry_fields(
+                            store_get(s, key_hash(key, key_lens[k]), key, key_lens[k]), &f);
+                        assert_int_equal(f.key_len, key_lens[k]);
+                        assert_memory_equal(f.key, key, key_lens[k]);
+                        assert_int_equal(f.value_len, value_lens[v]);
+                        assert_int_equal(f.value_raw_len, sv.raw_len);
+                        assert_memory_equal(f.value, value, value_lens[v]);
+                        assert_int_equal(f.deps_len, k * 60);
+                        assert_memory_equal(f.deps, deps, f.deps_len);
+                        assert_int_equal(f.mod_index, mod);
+                        assert_int_equal(f.create_index, mod - deltas[k]);
+                        n++;
+                }
+        }
+        assert_int_equal(store_count(s), n);
+        assert_true(store_entry_bytes_held(s) > 0);
+        n = 0;
+        for (size_t v = 0; v < 6; v++) {
+                for (size_t k = 0; k < 4; k++) {
+                        memset(key, 0, sizeof key);
+                        memcpy(key, &n, sizeof n);
+                        assert_true(store_delete(s, key_hash(key, key_lens[k]), key, key_lens[k]));
+                        n++;
+                }
+        }
+        /* At most the slab's spare block is left. */
+        assert_true(store_entry_bytes_held(s) <= SLAB_BLOCK_BYTES);
+        store_destroy(s);
+}
+
 static void test_out_of_memory_leaves_table_unchanged(void **state)
 {
         struct store *s;
+        unsigned failed = testlib_heap_failures();
         (void)state;
         assert_int_equal(store_create(&s), 0);
         assert_int_equal(put(s, "a", "1", 1), 0);
+        /* A value of another size class: a new slab block (or, unpooled, a
+         * malloc) that fails. */
         testlib_heap_fail(1, 0);
-        assert_int_equal(put(s, "a", "2", 2), TKV_ENOMEM);
+        assert_int_equal(put(s, "a", "a value of another size class, longer", 2), TKV_ENOMEM);
+        assert_int_equal(testlib_heap_failures(), failed + 1);
         assert_int_equal(put(s, "b", "2", 2), 0); /* only one failure armed */
         testlib_heap_reset();
         assert_int_equal(get(s, "a")->mod_index, 1);
@@ -235,6 +298,7 @@ int main(void)
             cmocka_unit_test(test_reserve_then_fill),
             cmocka_unit_test(test_freeze_pins_old_entries),
             cmocka_unit_test(test_digest),
+            cmocka_unit_test(test_field_encoding),
             cmocka_unit_test(test_out_of_memory_leaves_table_unchanged),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
