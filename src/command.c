@@ -5,10 +5,44 @@
 #include "buffer.h"
 #include "err.h"
 #include "keyhash.h"
+#include "varint.h"
+
+/* The optional fields c needs (COMMAND_HAS_*). */
+static unsigned command_fields(const struct command *c)
+{
+        unsigned fields = 0;
+        if (c->flags & COMMAND_F_LZ4) {
+                fields |= COMMAND_HAS_RAW;
+        }
+        if (c->type == COMMAND_CAS) {
+                fields |= COMMAND_HAS_EXPECTED;
+        }
+        if (c->client_id != 0) {
+                fields |= COMMAND_HAS_CLIENT;
+        }
+        return fields;
+}
+
+size_t command_header_bytes(const struct command *c)
+{
+        unsigned fields = command_fields(c);
+        size_t n = COMMAND_V2_FIXED_BYTES + varint_bytes(c->key_len) + varint_bytes(c->value_len) +
+                   varint_bytes(c->deps_len);
+        if (fields & COMMAND_HAS_RAW) {
+                n += varint_bytes(c->value_raw_len);
+        }
+        if (fields & COMMAND_HAS_EXPECTED) {
+                n += varint_bytes(c->expected_version);
+        }
+        if (fields & COMMAND_HAS_CLIENT) {
+                n += 8 + varint_bytes(c->seq) + 8;
+        }
+        return n;
+}
 
 static size_t command_payload_bytes(const struct command *c)
 {
-        return COMMAND_HEADER_BYTES + (size_t)c->key_len + (size_t)c->value_len +
+        return command_header_bytes(c) + (size_t)c->key_len + (size_t)c->value_len +
                (size_t)c->deps_len;
 }
 
@@ -19,33 +53,42 @@ size_t command_encoded_bytes(const struct command *c)
 
 void command_encode(const struct command *c, uint8_t *out)
 {
-        size_t payload = command_payload_bytes(c);
+        unsigned fields = command_fields(c);
+        uint8_t *p = out;
         size_t total = command_encoded_bytes(c);
 
-        memset(out, 0, COMMAND_HEADER_BYTES);
-        out[0] = COMMAND_VERSION;
-        out[1] = c->type;
-        out[2] = (uint8_t)c->flags;
-        out[3] = (uint8_t)(c->flags >> 8);
-        put_le32(out + 4, (uint32_t)payload);
-        put_le64(out + 8, c->proposal_id);
-        put_le32(out + 16, c->key_len);
-        put_le32(out + 20, c->value_len);
-        put_le32(out + 24, c->value_raw_len);
-        put_le32(out + 28, c->deps_len);
-        put_le64(out + 32, c->expected_version);
-        put_le64(out + 40, c->client_id);
-        put_le64(out + 48, c->seq);
-        put_le64(out + 56, c->payload_hash);
-        memcpy(out + COMMAND_HEADER_BYTES, c->key, c->key_len);
+        p[0] = COMMAND_VERSION;
+        p[1] = c->type;
+        p[2] = (uint8_t)c->flags; /* COMMAND_F_ALL fits in 8 bits */
+        p[3] = (uint8_t)fields;
+        put_le64(p + 4, c->proposal_id);
+        p += COMMAND_V2_FIXED_BYTES;
+        p = varint_put(p, c->key_len);
+        p = varint_put(p, c->value_len);
+        if (fields & COMMAND_HAS_RAW) {
+                p = varint_put(p, c->value_raw_len);
+        }
+        p = varint_put(p, c->deps_len);
+        if (fields & COMMAND_HAS_EXPECTED) {
+                p = varint_put(p, c->expected_version);
+        }
+        if (fields & COMMAND_HAS_CLIENT) {
+                put_le64(p, c->client_id);
+                p = varint_put(p + 8, c->seq);
+                put_le64(p, c->payload_hash);
+                p += 8;
+        }
+        memcpy(p, c->key, c->key_len);
+        p += c->key_len;
         if (c->value_len > 0) {
-                memcpy(out + COMMAND_HEADER_BYTES + c->key_len, c->value, c->value_len);
+                memcpy(p, c->value, c->value_len);
+                p += c->value_len;
         }
         if (c->deps_len > 0) {
-                memcpy(out + COMMAND_HEADER_BYTES + c->key_len + c->value_len, c->deps,
-                       c->deps_len);
+                memcpy(p, c->deps, c->deps_len);
+                p += c->deps_len;
         }
-        memset(out + payload, 0, total - payload);
+        memset(p, 0, total - (size_t)(p - out));
 }
 
 uint64_t command_payload_hash(const struct command *c)
@@ -67,18 +110,15 @@ uint64_t command_payload_hash(const struct command *c)
         return XXH64_digest(&st);
 }
 
-int command_decode(const void *data, size_t len, struct command *c)
+/* The header of version 1 (command.h) into c; *body: where the key starts.
+ * Returns 0, TKV_ECORRUPT or TKV_EINVAL. */
+static int command_decode_v1(const uint8_t *p, size_t len, struct command *c, size_t *body)
 {
-        const uint8_t *p = data;
         uint32_t payload;
 
-        if (len < COMMAND_HEADER_BYTES || len % 8 != 0) {
+        if (len < COMMAND_V1_HEADER_BYTES) {
                 return TKV_ECORRUPT;
         }
-        if (p[0] != COMMAND_VERSION) {
-                return TKV_EINVAL;
-        }
-        memset(c, 0, sizeof *c);
         c->type = p[1];
         c->flags = (uint16_t)(p[2] | p[3] << 8);
         payload = get_le32(p + 4);
@@ -91,17 +131,107 @@ int command_decode(const void *data, size_t len, struct command *c)
         c->client_id = get_le64(p + 40);
         c->seq = get_le64(p + 48);
         c->payload_hash = get_le64(p + 56);
+        /* 64-bit sums: key_len and value_len are untrusted 32-bit values. */
+        if ((uint64_t)payload !=
+            (uint64_t)COMMAND_V1_HEADER_BYTES + c->key_len + c->value_len + c->deps_len) {
+                return TKV_ECORRUPT;
+        }
+        *body = COMMAND_V1_HEADER_BYTES;
+        return 0;
+}
 
+/* The header of version 2 (command.h) into c; *body: where the key starts. */
+static int command_decode_v2(const uint8_t *p, size_t len, struct command *c, size_t *body)
+{
+        const uint8_t *q = p + COMMAND_V2_FIXED_BYTES, *end = p + len;
+        unsigned fields;
+        uint64_t v;
+
+        if (len < COMMAND_V2_FIXED_BYTES) {
+                return TKV_ECORRUPT;
+        }
+        c->type = p[1];
+        c->flags = p[2];
+        fields = p[3];
+        c->proposal_id = get_le64(p + 4);
+        if (fields & ~(unsigned)(COMMAND_HAS_RAW | COMMAND_HAS_EXPECTED | COMMAND_HAS_CLIENT)) {
+                return TKV_EINVAL;
+        }
+        if (!varint_get(&q, end, 32, &v)) {
+                return TKV_ECORRUPT;
+        }
+        c->key_len = (uint32_t)v;
+        if (!varint_get(&q, end, 32, &v)) {
+                return TKV_ECORRUPT;
+        }
+        c->value_len = c->value_raw_len = (uint32_t)v;
+        if ((fields & COMMAND_HAS_RAW) != 0) {
+                if (!varint_get(&q, end, 32, &v)) {
+                        return TKV_ECORRUPT;
+                }
+                c->value_raw_len = (uint32_t)v;
+        }
+        if (!varint_get(&q, end, 32, &v)) {
+                return TKV_ECORRUPT;
+        }
+        c->deps_len = (uint32_t)v;
+        if ((fields & COMMAND_HAS_EXPECTED) != 0 && !varint_get(&q, end, 64, &c->expected_version)) {
+                return TKV_ECORRUPT;
+        }
+        if ((fields & COMMAND_HAS_CLIENT) != 0) {
+                if (end - q < 8) {
+                        return TKV_ECORRUPT;
+                }
+                c->client_id = get_le64(q);
+                q += 8;
+                if (!varint_get(&q, end, 64, &c->seq) || end - q < 8) {
+                        return TKV_ECORRUPT;
+                }
+                c->payload_hash = get_le64(q);
+                q += 8;
+        }
+        /* One encoding per command: each optional field is there exactly
+         * when its condition holds. */
+        if (fields != command_fields(c)) {
+                return TKV_ECORRUPT;
+        }
+        *body = (size_t)(q - p);
+        return 0;
+}
+
+int command_decode(const void *data, size_t len, struct command *c)
+{
+        const uint8_t *p = data;
+        size_t body = 0;
+        uint64_t payload;
+        int rv;
+
+        if (len < 8 || len % 8 != 0) {
+                return TKV_ECORRUPT;
+        }
+        memset(c, 0, sizeof *c);
+        switch (p[0]) {
+        case 1:
+                rv = command_decode_v1(p, len, c, &body);
+                break;
+        case 2:
+                rv = command_decode_v2(p, len, c, &body);
+                break;
+        default:
+                return TKV_EINVAL;
+        }
+        if (rv != 0) {
+                return rv;
+        }
         if (c->type < COMMAND_PUT || c->type > COMMAND_CAS) {
                 return TKV_EINVAL;
         }
-        if ((c->flags & ~(COMMAND_F_LZ4 | COMMAND_F_RETRY | COMMAND_F_ACK_ALL)) != 0) {
+        if ((c->flags & ~COMMAND_F_ALL) != 0) {
                 return TKV_EINVAL;
         }
-        /* 64-bit sums: key_len and value_len are untrusted 32-bit values. */
-        if ((uint64_t)payload !=
-                (uint64_t)COMMAND_HEADER_BYTES + c->key_len + c->value_len + c->deps_len ||
-            c->deps_len > UINT16_MAX || payload > len || len - payload >= 8) {
+        /* 64-bit sums: the lengths are untrusted 32-bit values. */
+        payload = (uint64_t)body + c->key_len + c->value_len + c->deps_len;
+        if (c->deps_len > UINT16_MAX || payload > len || len - payload >= 8) {
                 return TKV_ECORRUPT;
         }
         if (c->type == COMMAND_DELETE && c->value_len != 0) {
@@ -113,7 +243,7 @@ int command_decode(const void *data, size_t len, struct command *c)
                                        : c->value_raw_len != c->value_len) {
                 return TKV_ECORRUPT;
         }
-        c->key = p + COMMAND_HEADER_BYTES;
+        c->key = p + body;
         c->value = c->value_len > 0 ? c->key + c->key_len : NULL;
         c->deps = c->deps_len > 0 ? c->key + c->key_len + c->value_len : NULL;
         return 0;

@@ -1,31 +1,42 @@
 /* Replicated commands: the payload of every RAFT_COMMAND entry tunekv
  * proposes. The encoding is versioned and deterministic, so every replica
- * applies the same bytes the same way.
+ * applies the same bytes the same way. Every encoding is zero-padded to a
+ * multiple of 8 bytes: raft 0.15 corrupts its segments on entries whose
+ * length is not a multiple of 8 (RAFT-NOTES B1), so the header gives the
+ * true length and command_decode() refuses any other.
  *
- * Layout (little-endian), 64-byte header then key, value and causal
- * dependencies, zero-padded to a multiple of 8 bytes: raft 0.15 corrupts its segments on entries
- * whose length is not a multiple of 8 (RAFT-NOTES B1), so the true length
- * is stored in the header and command_decode() refuses any other length.
+ * Version 2, written now (little-endian; varints are LEB128, varint.h):
  *
  *   off size field
- *     0   1  format version (COMMAND_VERSION)
+ *     0   1  format version (2)
  *     1   1  type (enum command_type)
- *     2   2  flags (COMMAND_F_*)
- *     4   4  payload_bytes: header + key + value, before padding
- *     8   8  proposal_id: proposer-unique tag, matches the entry to the
+ *     2   1  flags (COMMAND_F_*)
+ *     3   1  which optional fields follow (COMMAND_HAS_*), each set exactly
+ *            when its condition holds, so one command has one encoding
+ *     4   8  proposal_id: proposer-unique tag, matches the entry to the
  *            request waiting for it on the proposing node
- *    16   4  key_len
- *    20   4  value_len (bytes stored; compressed when COMMAND_F_LZ4)
- *    24   4  value_raw_len (bytes after decompression)
- *    28   4  deps_len: bytes of the writer's causal dependencies (signed
- *            entries, session_deps_encode in session.h), stored with the value
- *    32   8  expected_version (CAS)
- *    40   8  client_id (0 = none)
- *    48   8  seq
- *    56   8  payload_hash: xxh64 of type, expected_version, key and the
- *            value before compression (computed once, by the proposer), so
- *            a retry can be told from a different write with the same seq
- *    64      key bytes, value bytes, dependency bytes, padding */
+ *    12      varint key_len
+ *            varint value_len (bytes stored; compressed when COMMAND_F_LZ4)
+ *            varint value_raw_len       HAS_RAW: iff COMMAND_F_LZ4 (else
+ *                                       it equals value_len)
+ *            varint deps_len: bytes of the writer's causal dependencies
+ *            (session_deps_encode in session.h), stored with the value
+ *            varint expected_version    HAS_EXPECTED: iff CAS
+ *            8 client_id, varint seq,   HAS_CLIENT: iff client_id != 0
+ *            8 payload_hash: xxh64 of type, expected_version, key and the
+ *              value before compression (computed once, by the proposer),
+ *              so a retry can be told from a different write with the
+ *              same seq
+ *            key bytes, value bytes, dependency bytes, padding
+ *
+ * A put of a 12-byte key and a 100-byte value with a client id takes 34
+ * header bytes here, 64 in version 1.
+ *
+ * Version 1 (logs and snapshots written before, still decoded): a 64-byte
+ * header: u8 version, u8 type, u16 flags, u32 payload bytes (header + key
+ * + value + deps), u64 proposal_id, u32 key_len, u32 value_len, u32
+ * value_raw_len, u32 deps_len, u64 expected_version, u64 client_id, u64
+ * seq, u64 payload_hash; then key, value, deps, padding. */
 #ifndef TKV_COMMAND_H
 #define TKV_COMMAND_H
 
@@ -33,8 +44,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COMMAND_VERSION      1
-#define COMMAND_HEADER_BYTES 64
+#define COMMAND_VERSION       2 /* what command_encode writes */
+#define COMMAND_V1_HEADER_BYTES 64
+#define COMMAND_V2_FIXED_BYTES 12 /* version, type, flags, fields, proposal_id */
 
 enum command_type {
         COMMAND_PUT = 1,
@@ -45,6 +57,12 @@ enum command_type {
 #define COMMAND_F_LZ4     0x0001u /* value is an LZ4 block */
 #define COMMAND_F_RETRY   0x0002u /* the client sent this write before */
 #define COMMAND_F_ACK_ALL 0x0004u /* answered once every replica applied it */
+#define COMMAND_F_ALL     (COMMAND_F_LZ4 | COMMAND_F_RETRY | COMMAND_F_ACK_ALL)
+
+/* Version 2: which optional header fields are present. */
+#define COMMAND_HAS_RAW      0x01u
+#define COMMAND_HAS_EXPECTED 0x02u
+#define COMMAND_HAS_CLIENT   0x04u
 
 struct command {
         uint8_t type;              /* enum command_type */
@@ -71,6 +89,9 @@ struct command_result {
         uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
         bool accepted_only;       /* LEADER_ACCEPTED: proposed, not applied yet */
 };
+
+/* Bytes of the header command_encode() writes for c. */
+size_t command_header_bytes(const struct command *c);
 
 /* Bytes command_encode() writes: header + key + value + deps, rounded up
  * to 8. */

@@ -9,6 +9,7 @@
 #include "buffer.h"
 #include "err.h"
 #include "keyhash.h"
+#include "varint.h"
 
 int session_keys_init(struct session_keys *k, const char *secret, const char *cluster_name)
 {
@@ -199,49 +200,6 @@ void session_encode(const struct session_entry *e, unsigned n, uint8_t *out)
                 put_le64(p + 5, e[i].index);
                 memcpy(p + 13, e[i].mac, SESSION_MAC_BYTES);
         }
-}
-
-static size_t varint_bytes(uint64_t v)
-{
-        size_t n = 1;
-        while (v >= 0x80) {
-                v >>= 7;
-                n++;
-        }
-        return n;
-}
-
-static uint8_t *varint_put(uint8_t *p, uint64_t v)
-{
-        while (v >= 0x80) {
-                *p++ = (uint8_t)(v | 0x80);
-                v >>= 7;
-        }
-        *p++ = (uint8_t)v;
-        return p;
-}
-
-/* Read a varint of at most max_bits from [*p, end): false if truncated,
- * overlong or too large. */
-static bool varint_get(const uint8_t **p, const uint8_t *end, unsigned max_bits, uint64_t *v)
-{
-        uint64_t out = 0;
-        for (unsigned shift = 0; shift < max_bits; shift += 7) {
-                uint8_t b;
-                if (*p == end) {
-                        return false;
-                }
-                b = *(*p)++;
-                if (shift == 63 && (b & 0x7f) > 1) {
-                        return false; /* beyond 64 bits */
-                }
-                out |= (uint64_t)(b & 0x7f) << shift;
-                if ((b & 0x80) == 0) {
-                        *v = out;
-                        return max_bits >= 64 || out >> max_bits == 0;
-                }
-        }
-        return false;
 }
 
 size_t session_deps_encoded_bytes(const struct session_entry *e, unsigned n)

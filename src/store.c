@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "keyhash.h"
 #include "slab.h"
+#include "varint.h"
 
 #define STORE_BITS_MIN     4
 #define STORE_REHASH_STEPS 4 /* buckets moved per write while rehashing */
@@ -42,57 +43,22 @@ struct store {
 };
 
 #define STORE_ENTRY_HEAD_BYTES offsetof(struct store_entry, data)
-#define STORE_VARINT_MAX       10 /* bytes of a 64-bit LEB128 varint */
-
-static size_t store_varint_put(uint8_t *p, uint64_t v)
-{
-        size_t n = 0;
-        while (v >= 0x80) {
-                p[n++] = (uint8_t)(v | 0x80);
-                v >>= 7;
-        }
-        p[n++] = (uint8_t)v;
-        return n;
-}
-
-/* Only ever decodes what store_varint_put wrote: no bounds to check. */
-static const uint8_t *store_varint_get(const uint8_t *p, uint64_t *v)
-{
-        unsigned shift = 0;
-        *v = 0;
-        while (*p & 0x80) {
-                *v |= (uint64_t)(*p++ & 0x7f) << shift;
-                shift += 7;
-        }
-        *v |= (uint64_t)*p++ << shift;
-        return p;
-}
-
-static size_t store_varint_bytes(uint64_t v)
-{
-        size_t n = 1;
-        while (v >= 0x80) {
-                v >>= 7;
-                n++;
-        }
-        return n;
-}
 
 void store_entry_fields(const struct store_entry *e, struct store_fields *f)
 {
         const uint8_t *p = e->data;
         uint64_t v;
 
-        p = store_varint_get(p, &v);
+        p = varint_get_trusted(p, &v);
         f->key_len = (uint32_t)v;
         f->key = p;
-        p = store_varint_get(p + f->key_len, &v);
+        p = varint_get_trusted(p + f->key_len, &v);
         f->value_len = (uint32_t)v;
-        p = store_varint_get(p, &v);
+        p = varint_get_trusted(p, &v);
         f->value_raw_len = f->value_len + (uint32_t)v;
-        p = store_varint_get(p, &v);
+        p = varint_get_trusted(p, &v);
         f->deps_len = (uint16_t)v;
-        p = store_varint_get(p, &v);
+        p = varint_get_trusted(p, &v);
         f->mod_index = e->mod_index;
         f->create_index = e->mod_index - v;
         f->value = p;
@@ -102,7 +68,7 @@ void store_entry_fields(const struct store_entry *e, struct store_fields *f)
 const uint8_t *store_entry_key(const struct store_entry *e)
 {
         uint64_t key_len;
-        return store_varint_get(e->data, &key_len);
+        return varint_get_trusted(e->data, &key_len);
 }
 
 const uint8_t *store_entry_value(const struct store_entry *e)
@@ -304,7 +270,7 @@ static void store_rehash_step(struct store *s)
                         struct store_entry *next = e->next;
                         /* The hash is not stored (8 bytes per key): recompute. */
                         uint64_t key_len;
-                        const uint8_t *key = store_varint_get(e->data, &key_len);
+                        const uint8_t *key = varint_get_trusted(e->data, &key_len);
                         uint64_t hash = key_hash(key, (size_t)key_len);
                         uint64_t b = store_bucket(hash, s->t[1].bits);
                         e->next = s->t[1].buckets[b];
@@ -378,7 +344,7 @@ void store_reserve(struct store *s, uint64_t n)
 static bool store_entry_matches(const struct store_entry *e, const void *key, uint32_t key_len)
 {
         uint64_t len;
-        const uint8_t *k = store_varint_get(e->data, &len);
+        const uint8_t *k = varint_get_trusted(e->data, &len);
         return len == key_len && memcmp(k, key, key_len) == 0;
 }
 
@@ -416,7 +382,7 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
                                            const struct store_value *v, uint64_t create_index,
                                            uint64_t mod_index)
 {
-        uint8_t head[4 * STORE_VARINT_MAX];
+        uint8_t head[4 * VARINT_BYTES_MAX];
         size_t n = 0;
         size_t bytes;
         struct store_entry *e;
@@ -424,16 +390,16 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
 
         /* Callers validate both (command_decode, snapshot_decode). */
         assert(v->raw_len >= v->len && create_index <= mod_index);
-        n += store_varint_put(head + n, v->len);
-        n += store_varint_put(head + n, v->raw_len - v->len);
-        n += store_varint_put(head + n, v->deps_len);
-        n += store_varint_put(head + n, mod_index - create_index);
+        n = (size_t)(varint_put(head + n, v->len) - head);
+        n = (size_t)(varint_put(head + n, v->raw_len - v->len) - head);
+        n = (size_t)(varint_put(head + n, v->deps_len) - head);
+        n = (size_t)(varint_put(head + n, mod_index - create_index) - head);
         /* Under 128 bytes of head and varints plus three 32-bit lengths:
          * only a 32-bit size_t can overflow. */
         if ((uint64_t)key_len + v->len + v->deps_len > SIZE_MAX - 128) {
                 return NULL;
         }
-        bytes = STORE_ENTRY_HEAD_BYTES + store_varint_bytes(key_len) + key_len + n + v->len +
+        bytes = STORE_ENTRY_HEAD_BYTES + varint_bytes(key_len) + key_len + n + v->len +
                 v->deps_len;
         e = slab_alloc(s->slab, bytes);
         if (e == NULL) {
@@ -442,7 +408,7 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
         e->next = NULL;
         e->mod_index = mod_index;
         e->refs = 1;
-        p = e->data + store_varint_put(e->data, key_len);
+        p = varint_put(e->data, key_len);
         memcpy(p, key, key_len);
         p += key_len;
         memcpy(p, head, n);

@@ -1,6 +1,6 @@
 /* Replicated commands: every encoding is a multiple of 8 bytes (RAFT-NOTES
- * B1), decodes to what was encoded, and anything else is refused without
- * reading out of bounds. */
+ * B1), decodes to what was encoded, version 1 entries written before still
+ * decode, and anything else is refused without reading out of bounds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,8 +50,10 @@ static void test_roundtrip_all_lengths(void **state)
                         c.seq = 9;
                         buf = encode(&c, &len);
                         assert_int_equal(len % 8, 0);
-                        assert_true(len >= COMMAND_HEADER_BYTES + kl + vl);
-                        assert_true(len < COMMAND_HEADER_BYTES + kl + vl + 8);
+                        /* 12 fixed, 3 lengths, expected, client, seq, hash */
+                        assert_int_equal(command_header_bytes(&c), 12 + 3 + 1 + 8 + 1 + 8);
+                        assert_true(len >= command_header_bytes(&c) + kl + vl);
+                        assert_true(len < command_header_bytes(&c) + kl + vl + 8);
                         assert_int_equal(command_decode(buf, len, &d), 0);
                         assert_int_equal(d.type, COMMAND_CAS);
                         assert_true(d.proposal_id == c.proposal_id);
@@ -79,10 +81,14 @@ static void test_delete_has_no_value(void **state)
         buf = encode(&c, &len);
         assert_int_equal(command_decode(buf, len, &d), 0);
         assert_null(d.value);
+        free(buf);
         /* A DELETE claiming a value is corrupt. */
-        put_le32(buf + 20, 1);
-        put_le32(buf + 24, 1);
-        put_le32(buf + 4, COMMAND_HEADER_BYTES + 2);
+        c.type = COMMAND_PUT;
+        c.value = (const uint8_t *)"v";
+        c.value_len = c.value_raw_len = 1;
+        buf = encode(&c, &len);
+        assert_int_equal(command_decode(buf, len, &d), 0);
+        buf[1] = COMMAND_DELETE;
         assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
         free(buf);
 }
@@ -102,19 +108,42 @@ static void test_rejects_bad_lengths(void **state)
         assert_int_equal(command_decode(buf, len - 8, &d), TKV_ECORRUPT); /* truncated */
         assert_int_equal(command_decode(buf, len - 1, &d), TKV_ECORRUPT); /* not 8-aligned */
         assert_int_equal(command_decode(buf, 8, &d), TKV_ECORRUPT);
-        put_le32(buf + 16, 0xffffffffu); /* key_len overflows the payload */
+        assert_int_equal(buf[12], 3);
+        buf[12] = 0x7f; /* key_len overflows the payload */
         assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
-        put_le32(buf + 16, 3);
+        buf[12] = 0x83; /* a varint running into the next field */
+        buf[13] = 0x80;
+        buf[14] = 0x80;
+        buf[15] = 0x80;
+        buf[16] = 0x80;
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
+        free(buf);
+        buf = encode(&c, &len);
         buf[0] = 99; /* unknown version */
         assert_int_equal(command_decode(buf, len, &d), TKV_EINVAL);
         buf[0] = COMMAND_VERSION;
         buf[1] = 77; /* unknown type */
         assert_int_equal(command_decode(buf, len, &d), TKV_EINVAL);
         buf[1] = COMMAND_PUT;
-        buf[3] = 0x80; /* unknown flag */
+        buf[2] = 0x80; /* unknown flag */
         assert_int_equal(command_decode(buf, len, &d), TKV_EINVAL);
+        buf[2] = 0;
+        buf[3] = 0x80; /* unknown optional field */
+        assert_int_equal(command_decode(buf, len, &d), TKV_EINVAL);
+        buf[3] = COMMAND_HAS_EXPECTED; /* a PUT has no expected version */
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
         buf[3] = 0;
         assert_int_equal(command_decode(buf, len, &d), 0);
+        free(buf);
+        /* A client id of 0 is written as no client at all. */
+        c.client_id = 5;
+        c.seq = 1;
+        buf = encode(&c, &len);
+        assert_int_equal(buf[3], COMMAND_HAS_CLIENT);
+        assert_int_equal(command_decode(buf, len, &d), 0);
+        assert_true(d.client_id == 5 && d.seq == 1);
+        memset(buf + 15, 0, 8); /* the client id, after the 3 one-byte lengths */
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
         free(buf);
 }
 
@@ -136,6 +165,78 @@ static void test_lz4_flag_requires_smaller_value(void **state)
         free(buf);
 }
 
+/* Version 1, as written before version 2 (command.h), field by field. */
+static uint8_t *encode_v1(const struct command *c, size_t *len)
+{
+        size_t payload = COMMAND_V1_HEADER_BYTES + c->key_len + c->value_len + c->deps_len;
+        uint8_t *buf;
+        *len = (payload + 7) & ~(size_t)7;
+        buf = calloc(1, *len);
+        assert_non_null(buf);
+        buf[0] = 1;
+        buf[1] = c->type;
+        buf[2] = (uint8_t)c->flags;
+        put_le32(buf + 4, (uint32_t)payload);
+        put_le64(buf + 8, c->proposal_id);
+        put_le32(buf + 16, c->key_len);
+        put_le32(buf + 20, c->value_len);
+        put_le32(buf + 24, c->value_raw_len);
+        put_le32(buf + 28, c->deps_len);
+        put_le64(buf + 32, c->expected_version);
+        put_le64(buf + 40, c->client_id);
+        put_le64(buf + 48, c->seq);
+        put_le64(buf + 56, c->payload_hash);
+        memcpy(buf + 64, c->key, c->key_len);
+        memcpy(buf + 64 + c->key_len, c->value, c->value_len);
+        memcpy(buf + 64 + c->key_len + c->value_len, c->deps, c->deps_len);
+        return buf;
+}
+
+/* Entries of version 1 in existing logs decode to the same command as the
+ * version 2 encoding of it, which is smaller. */
+static void test_version_1_still_decodes(void **state)
+{
+        struct command c = {0}, d1, d2;
+        uint8_t *b1, *b2;
+        size_t l1, l2;
+        (void)state;
+        c.type = COMMAND_PUT;
+        c.flags = COMMAND_F_LZ4 | COMMAND_F_ACK_ALL;
+        c.proposal_id = 0x1122334455667788ull;
+        c.key = (const uint8_t *)"key-00000001";
+        c.key_len = 12;
+        c.value = (const uint8_t *)"compressed";
+        c.value_len = 10;
+        c.value_raw_len = 300;
+        c.deps = (const uint8_t *)"dependencies";
+        c.deps_len = 12;
+        c.client_id = 0xfeedfacecafebeefull;
+        c.seq = 123456;
+        c.payload_hash = 0x0123456789abcdefull;
+        b1 = encode_v1(&c, &l1);
+        b2 = encode(&c, &l2);
+        assert_true(l2 < l1);
+        assert_int_equal(command_decode(b1, l1, &d1), 0);
+        assert_int_equal(command_decode(b2, l2, &d2), 0);
+        assert_int_equal(d1.type, d2.type);
+        assert_int_equal(d1.flags, c.flags);
+        assert_int_equal(d2.flags, c.flags);
+        assert_true(d1.proposal_id == c.proposal_id && d2.proposal_id == c.proposal_id);
+        assert_true(d1.client_id == c.client_id && d2.client_id == c.client_id);
+        assert_true(d1.seq == c.seq && d2.seq == c.seq);
+        assert_true(d1.payload_hash == c.payload_hash && d2.payload_hash == c.payload_hash);
+        assert_int_equal(d1.value_raw_len, 300);
+        assert_int_equal(d2.value_raw_len, 300);
+        assert_memory_equal(d1.key, c.key, 12);
+        assert_memory_equal(d2.key, c.key, 12);
+        assert_memory_equal(d1.value, c.value, 10);
+        assert_memory_equal(d2.value, c.value, 10);
+        assert_memory_equal(d1.deps, c.deps, 12);
+        assert_memory_equal(d2.deps, c.deps, 12);
+        free(b1);
+        free(b2);
+}
+
 static void test_random_bytes_never_crash(void **state)
 {
         uint8_t buf[256];
@@ -148,13 +249,14 @@ static void test_random_bytes_never_crash(void **state)
                         buf[k] = (uint8_t)rand_r(&seed);
                 }
                 if (len >= 8) {
-                        buf[0] = COMMAND_VERSION; /* get past the first check */
+                        buf[0] = (uint8_t)(1 + rand_r(&seed) % 2); /* a known version */
                         buf[1] = (uint8_t)(1 + rand_r(&seed) % 3);
                 }
                 if (command_decode(buf, len, &d) == 0) {
                         /* Whatever decodes stays inside the buffer. */
                         assert_true(d.key + d.key_len <= buf + len);
                         assert_true(d.value == NULL || d.value + d.value_len <= buf + len);
+                        assert_true(d.deps == NULL || d.deps + d.deps_len <= buf + len);
                 }
         }
 }
@@ -185,6 +287,7 @@ int main(void)
             cmocka_unit_test(test_delete_has_no_value),
             cmocka_unit_test(test_rejects_bad_lengths),
             cmocka_unit_test(test_lz4_flag_requires_smaller_value),
+            cmocka_unit_test(test_version_1_still_decodes),
             cmocka_unit_test(test_random_bytes_never_crash),
             cmocka_unit_test(test_value_compression),
         };
