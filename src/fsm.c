@@ -24,7 +24,7 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
                 break;
         case COMMAND_CAS:
                 e = store_get(f->store, hash, c->key, c->key_len);
-                res->current_version = e != NULL ? e->mod_index : 0;
+                res->current_version = e != NULL ? store_entry_mod_index(e) : 0;
                 if (res->current_version != c->expected_version) {
                         res->status = TKV_ECONDITION;
                         break;

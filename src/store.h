@@ -18,20 +18,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One key's entry: 17 fixed bytes, then the lengths as LEB128 varints (one
- * byte each below 128) around the key, so that a lookup finds the key
- * after one varint:
+/* One key's entry: 9 fixed bytes, then the key and the rest as LEB128
+ * varints (varint.h; one byte each below 128, three for an index below
+ * 2^21), so that a lookup finds the key after one varint:
  *
- *   data: varint key_len, key bytes, varint value_len, varint
- *         (value_raw_len - value_len), varint deps_len, varint (mod_index -
- *         create_index), value bytes, dependency bytes
+ *   data: varint key_len, key bytes, varint mod_index, varint value_len,
+ *         varint (value_raw_len - value_len), varint deps_len, varint
+ *         (mod_index - create_index), value bytes, dependency bytes
  *
- * 100-byte values under 12-byte keys with 29 bytes of dependencies take 163
- * bytes (168 in the slab), where the fixed 40-byte header took 192 with
+ * 100-byte values under 12-byte keys with 29 bytes of dependencies take 158
+ * bytes (160 in the slab), where a fixed 40-byte header took 192 with
  * malloc's. The fields are read with the functions below. */
 struct store_entry {
         struct store_entry *next; /* bucket chain (loop thread only) */
-        uint64_t mod_index;       /* Raft index of the last write: the key's version */
         uint8_t refs;             /* table + frozen snapshot: 1 or 2 (loop thread only) */
         uint8_t data[];           /* see above */
 };
@@ -70,6 +69,7 @@ uint32_t store_entry_value_len(const struct store_entry *e);
 uint32_t store_entry_value_raw_len(const struct store_entry *e);
 uint16_t store_entry_deps_len(const struct store_entry *e);
 uint64_t store_entry_create_index(const struct store_entry *e);
+uint64_t store_entry_mod_index(const struct store_entry *e); /* the key's version */
 bool store_entry_compressed(const struct store_entry *e);
 
 struct store;

@@ -135,7 +135,7 @@ static void test_apply_put_cas_delete(void **state)
         assert_memory_equal(store_entry_value(lookup(&h, "a")), "1", 1);
         r = op(&h, COMMAND_CAS, "a", "2", 1);
         assert_int_equal(r.status, 0);
-        assert_int_equal(lookup(&h, "a")->mod_index, 3);
+        assert_int_equal(store_entry_mod_index(lookup(&h, "a")), 3);
         assert_int_equal(store_entry_create_index(lookup(&h, "a")), 1);
         /* expected_version 0: must not exist. */
         assert_int_equal(op(&h, COMMAND_CAS, "a", "x", 0).status, TKV_ECONDITION);
@@ -171,7 +171,7 @@ static void test_retries_apply_once(void **state)
         /* Out-of-order seqs inside the window are new writes. */
         assert_int_equal(sop(&h, 7, 5, "a", "5", false).status, 0);
         assert_int_equal(sop(&h, 7, 3, "b", "3", false).status, 0);
-        assert_int_equal(sop(&h, 7, 3, "b", "3", true).index, lookup(&h, "b")->mod_index);
+        assert_int_equal(sop(&h, 7, 3, "b", "3", true).index, store_entry_mod_index(lookup(&h, "b")));
         /* Window 4: after seqs 1, 5, 3, 6, seq 7 pushes 1 out: 1 is forgotten. */
         sop(&h, 7, 6, "c", "6", false);
         sop(&h, 7, 7, "d", "7", false);
@@ -290,7 +290,7 @@ static void test_snapshot_restore(void **state)
                 assert_int_equal(store_entry_value_len(e), strlen(v));
                 assert_memory_equal(store_entry_value(e), v, strlen(v));
                 assert_int_equal(store_entry_create_index(e), (uint64_t)i + 1);
-                assert_int_equal(e->mod_index, (uint64_t)i + 1);
+                assert_int_equal(store_entry_mod_index(e), (uint64_t)i + 1);
         }
         assert_true(store_entry_compressed(lookup(&b, "big")));
         assert_int_equal(store_entry_value_raw_len(lookup(&b, "big")), sizeof big);

@@ -44,12 +44,12 @@ static void test_versions(void **state)
         e = get(s, "a");
         assert_non_null(e);
         assert_int_equal(store_entry_create_index(e), 5);
-        assert_int_equal(e->mod_index, 5);
+        assert_int_equal(store_entry_mod_index(e), 5);
         assert_memory_equal(store_entry_value(e), "1", 1);
         assert_int_equal(put(s, "a", "22", 9), 0);
         e = get(s, "a");
         assert_int_equal(store_entry_create_index(e), 5); /* kept on replace */
-        assert_int_equal(e->mod_index, 9);
+        assert_int_equal(store_entry_mod_index(e), 9);
         assert_int_equal(store_entry_value_len(e), 2);
         assert_int_equal(store_count(s), 1);
         assert_int_equal(store_data_bytes(s), 3);
@@ -103,7 +103,7 @@ static void test_grow_and_shrink(void **state)
                 snprintf(k, sizeof k, "key-%d", i);
                 const struct store_entry *e = get(s, k);
                 assert_non_null(e);
-                assert_int_equal(e->mod_index, (uint64_t)i + 1);
+                assert_int_equal(store_entry_mod_index(e), (uint64_t)i + 1);
         }
         for (int i = 0; i < n - 10; i++) {
                 snprintf(k, sizeof k, "key-%d", i);
@@ -284,7 +284,7 @@ static void test_out_of_memory_leaves_table_unchanged(void **state)
         assert_int_equal(testlib_heap_failures(), failed + 1);
         assert_int_equal(put(s, "b", "2", 2), 0); /* only one failure armed */
         testlib_heap_reset();
-        assert_int_equal(get(s, "a")->mod_index, 1);
+        assert_int_equal(store_entry_mod_index(get(s, "a")), 1);
         assert_memory_equal(store_entry_value(get(s, "a")), "1", 1);
         store_destroy(s);
 }
