@@ -175,7 +175,8 @@ static int command_decode_v2(const uint8_t *p, size_t len, struct command *c, si
                 return TKV_ECORRUPT;
         }
         c->deps_len = (uint32_t)v;
-        if ((fields & COMMAND_HAS_EXPECTED) != 0 && !varint_get(&q, end, 64, &c->expected_version)) {
+        if ((fields & COMMAND_HAS_EXPECTED) != 0 &&
+            !varint_get(&q, end, 64, &c->expected_version)) {
                 return TKV_ECORRUPT;
         }
         if ((fields & COMMAND_HAS_CLIENT) != 0) {

@@ -44,9 +44,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COMMAND_VERSION       2 /* what command_encode writes */
+#define COMMAND_VERSION         2 /* what command_encode writes */
 #define COMMAND_V1_HEADER_BYTES 64
-#define COMMAND_V2_FIXED_BYTES 12 /* version, type, flags, fields, proposal_id */
+#define COMMAND_V2_FIXED_BYTES  12 /* version, type, flags, fields, proposal_id */
 
 enum command_type {
         COMMAND_PUT = 1,

@@ -1,7 +1,7 @@
 /* A link from this node to another node's client port: it carries the
  * requests this node forwards to the node that can serve them, pings that
- * tell which nodes are alive, probes and leadership confirmations. Frames only: what the bytes mean is
- * rpc_forward.c's business. */
+ * tell which nodes are alive, probes and leadership confirmations. Frames
+ * only: what the bytes mean is rpc_forward.c's business. */
 #ifndef TKV_PEER_H
 #define TKV_PEER_H
 

@@ -419,8 +419,7 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
         if ((uint64_t)key_len + v->len + v->deps_len > SIZE_MAX - 128) {
                 return NULL;
         }
-        bytes = STORE_ENTRY_HEAD_BYTES + varint_bytes(key_len) + key_len + n + v->len +
-                v->deps_len;
+        bytes = STORE_ENTRY_HEAD_BYTES + varint_bytes(key_len) + key_len + n + v->len + v->deps_len;
         e = slab_alloc(s->slab, bytes);
         if (e == NULL) {
                 return NULL;

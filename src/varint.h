@@ -35,8 +35,7 @@ static inline uint8_t *varint_put(uint8_t *p, uint64_t v)
 
 /* Read a varint of at most max_bits (<= 64) from [*p, end) and advance *p:
  * false if it is truncated, longer than max_bits needs, or too large. */
-static inline bool varint_get(const uint8_t **p, const uint8_t *end, unsigned max_bits,
-                              uint64_t *v)
+static inline bool varint_get(const uint8_t **p, const uint8_t *end, unsigned max_bits, uint64_t *v)
 {
         uint64_t out = 0;
         for (unsigned shift = 0; shift < max_bits; shift += 7) {

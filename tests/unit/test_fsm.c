@@ -171,7 +171,8 @@ static void test_retries_apply_once(void **state)
         /* Out-of-order seqs inside the window are new writes. */
         assert_int_equal(sop(&h, 7, 5, "a", "5", false).status, 0);
         assert_int_equal(sop(&h, 7, 3, "b", "3", false).status, 0);
-        assert_int_equal(sop(&h, 7, 3, "b", "3", true).index, store_entry_mod_index(lookup(&h, "b")));
+        assert_int_equal(sop(&h, 7, 3, "b", "3", true).index,
+                         store_entry_mod_index(lookup(&h, "b")));
         /* Window 4: after seqs 1, 5, 3, 6, seq 7 pushes 1 out: 1 is forgotten. */
         sop(&h, 7, 6, "c", "6", false);
         sop(&h, 7, 7, "d", "7", false);
