@@ -194,15 +194,19 @@ static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
                                   struct session_entry *ents)
 {
         struct session_keys *keys = &c->server->keys;
+        struct store_fields f;
         unsigned n = 1, deps = 0;
 
         ents[0].partition = c->partition;
         ents[0].kind = SESSION_R;
         ents[0].index = group_state_index(c->group);
         session_sign(keys, &ents[0]);
-        if (c->rd.causal && e != NULL && store_entry_deps_len(e) > 0 &&
-            session_deps_parse(store_entry_deps(e), store_entry_deps_len(e), ents + 1,
-                               c->server->token_cap - 1, &deps) == 0) {
+        if (!c->rd.causal || e == NULL) {
+                return n;
+        }
+        store_entry_fields(e, &f); /* one decode of the entry's lengths */
+        if (f.deps_len > 0 && session_deps_parse(f.deps, f.deps_len, ents + 1,
+                                                 c->server->token_cap - 1, &deps) == 0) {
                 n += deps; /* verified when the write stored them */
         }
         return n;

@@ -66,12 +66,6 @@ void store_entry_fields(const struct store_entry *e, struct store_fields *f)
         f->deps = p + f->value_len;
 }
 
-const uint8_t *store_entry_key(const struct store_entry *e)
-{
-        uint64_t key_len;
-        return varint_get_trusted(e->data, &key_len);
-}
-
 const uint8_t *store_entry_value(const struct store_entry *e)
 {
         struct store_fields f;

@@ -62,7 +62,6 @@ struct store_fields {
 void store_entry_fields(const struct store_entry *e, struct store_fields *f);
 
 /* One field each (decoding the lengths before it). */
-const uint8_t *store_entry_key(const struct store_entry *e);
 const uint8_t *store_entry_value(const struct store_entry *e);
 const uint8_t *store_entry_deps(const struct store_entry *e);
 uint32_t store_entry_value_len(const struct store_entry *e);
