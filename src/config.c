@@ -69,6 +69,13 @@ static const struct config_option config_options[] = {
         "client connections per node; more are refused"),
     OPT("limits", conn_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "64MiB",
         "unsent answers per connection before it stops reading requests (bytes)"),
+    OPT("limits", links_max, CONFIG_UINT, 1, 1 << 16, "256",
+        "node links (other nodes' forwarded requests, probes, pings) accepted on the peer port; "
+        "never counted against conns_max"),
+    OPT("limits", link_inflight_max, CONFIG_UINT, 1, 1 << 24, "65536",
+        "requests in progress on one node link; more are answered BUSY"),
+    OPT("limits", link_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "256MiB",
+        "unsent answers per node link before it stops reading requests (bytes)"),
     OPT("limits", token_bytes_max, CONFIG_BYTES, 64, 64 * 1024, "8KiB",
         "largest session token a request may carry (bytes)"),
     OPT("read", probe_interval_ms, CONFIG_UINT, 10, 60000, "100",

@@ -1,4 +1,8 @@
-/* One client connection.
+/* One connection that sends requests to this node: a client's, or a node
+ * link (another node's forwarded requests, probes, confirmations and pings,
+ * which arrive on the peer port, conn_adopt_link). Both run the same
+ * pipeline; a node link has limits of its own and may carry the
+ * node-to-node operations that rpc.c refuses on a client connection.
  *
  * The normal path, per loop iteration:
  *
@@ -39,6 +43,34 @@
 
 #define CONN_READ_BYTES (64 * 1024) /* room offered per read */
 
+/* A forwarded request is the client's request plus a new id, deadline and
+ * no_forward flag: a node link accepts frames this much larger than a
+ * client may send. */
+#define CONN_LINK_FRAME_SLACK_BYTES (64 * 1024)
+
+bool conn_is_link(const struct conn *c)
+{
+        return c->link_node != 0;
+}
+
+static uint64_t conn_frame_max(const struct conn *c)
+{
+        const struct config *cfg = c->server->cfg;
+        return cfg->frame_bytes_max + (conn_is_link(c) ? CONN_LINK_FRAME_SLACK_BYTES : 0);
+}
+
+static uint64_t conn_output_max(const struct conn *c)
+{
+        const struct config *cfg = c->server->cfg;
+        return conn_is_link(c) ? cfg->link_output_bytes_max : cfg->conn_output_bytes_max;
+}
+
+unsigned conn_inflight_max(const struct conn *c)
+{
+        const struct config *cfg = c->server->cfg;
+        return conn_is_link(c) ? cfg->link_inflight_max : cfg->inflight_per_conn_max;
+}
+
 static void conn_maybe_free(struct conn *c)
 {
         if (c->refs > 0) {
@@ -64,6 +96,9 @@ void conn_unref(struct conn *c)
 static void conn_closed(uv_handle_t *h)
 {
         struct conn *c = h->data;
+        if (c->stream_free != NULL) {
+                c->stream_free(h);
+        }
         conn_unref(c);
 }
 
@@ -76,20 +111,23 @@ void conn_close(struct conn *c)
         c->closing = true;
         queue_remove(&c->link);
         queue_remove(&c->dirty_link);
-        s->n_conns--;
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        if (conn_is_link(c)) {
+                s->n_links--;
+        } else {
+                s->n_conns--;
+        }
+        uv_close((uv_handle_t *)c->tcp, conn_closed);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct conn *c = h->data;
-        const struct config *cfg = c->server->cfg;
         size_t want = CONN_READ_BYTES;
         size_t body;
 
         (void)suggested;
         /* A partly received frame: offer room for all of it at once. */
-        if (frame_parse(buffer_data(&c->in), buffer_len(&c->in), cfg->frame_bytes_max, &body) ==
+        if (frame_parse(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c), &body) ==
                 TKV_EAGAIN &&
             body > 0) {
                 size_t missing = FRAME_HEADER_BYTES + body - buffer_len(&c->in);
@@ -109,12 +147,10 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 /* Dispatch every complete frame in `in`. */
 static void conn_process(struct conn *c)
 {
-        const struct config *cfg = c->server->cfg;
-
         while (!c->closing && !c->close_after_write && !c->paused) {
                 size_t body;
-                int rv = frame_parse(buffer_data(&c->in), buffer_len(&c->in), cfg->frame_bytes_max,
-                                     &body);
+                int rv =
+                    frame_parse(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c), &body);
                 if (rv == TKV_EAGAIN) {
                         break;
                 }
@@ -151,23 +187,21 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 
 static bool conn_output_full(const struct conn *c)
 {
-        return buffer_len(&c->out) + buffer_len(&c->out_busy) >
-               c->server->cfg->conn_output_bytes_max;
+        return buffer_len(&c->out) + buffer_len(&c->out_busy) > conn_output_max(c);
 }
 
 static void conn_update_reading(struct conn *c)
 {
         bool want = !c->closing && !c->close_after_write;
         if (want && c->paused &&
-            buffer_len(&c->out) + buffer_len(&c->out_busy) <=
-                c->server->cfg->conn_output_bytes_max / 2) {
+            buffer_len(&c->out) + buffer_len(&c->out_busy) <= conn_output_max(c) / 2) {
                 c->paused = false;
-                uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+                uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
                 /* Frames received before the pause may be waiting. */
                 conn_process(c);
         } else if (want && !c->paused && conn_output_full(c)) {
                 c->paused = true;
-                uv_read_stop((uv_stream_t *)&c->tcp);
+                uv_read_stop((uv_stream_t *)c->tcp);
         }
 }
 
@@ -231,7 +265,7 @@ void conn_flush(struct conn *c)
         c->out = tmp;
         buf = uv_buf_init((char *)buffer_data(&c->out_busy), (unsigned)buffer_len(&c->out_busy));
         c->write.data = c;
-        rv = uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, conn_written);
+        rv = uv_write(&c->write, (uv_stream_t *)c->tcp, &buf, 1, conn_written);
         if (rv != 0) {
                 conn_close(c);
                 return;
@@ -243,23 +277,22 @@ void conn_flush(struct conn *c)
 void conn_close_after_write(struct conn *c)
 {
         c->close_after_write = true;
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_read_stop((uv_stream_t *)c->tcp);
         if (!c->writing && buffer_len(&c->out) == 0) {
                 conn_close(c);
         }
 }
 
-void conn_accept(struct server *s, uv_stream_t *listener)
+/* A new connection's state, listed in s->conns; the caller sets tcp. */
+static struct conn *conn_new(struct server *s, unsigned link_node)
 {
         struct conn *c = tkv_calloc(1, sizeof *c);
-        int rv;
 
         if (c == NULL) {
-                return;
+                return NULL;
         }
-        uv_tcp_init(s->loop, &c->tcp);
-        c->tcp.data = c;
         c->server = s;
+        c->link_node = link_node;
         c->refs = 1;
         c->serial = ++s->conn_serial;
         queue_init(&c->dirty_link);
@@ -267,8 +300,26 @@ void conn_accept(struct server *s, uv_stream_t *listener)
         buffer_init(&c->out);
         buffer_init(&c->out_busy);
         queue_push_tail(&s->conns, &c->link);
-        s->n_conns++;
-        rv = uv_accept(listener, (uv_stream_t *)&c->tcp);
+        if (link_node != 0) {
+                s->n_links++;
+        } else {
+                s->n_conns++;
+        }
+        return c;
+}
+
+void conn_accept(struct server *s, uv_stream_t *listener)
+{
+        struct conn *c = conn_new(s, 0);
+        int rv;
+
+        if (c == NULL) {
+                return;
+        }
+        c->tcp = &c->tcp_own;
+        uv_tcp_init(s->loop, c->tcp);
+        c->tcp->data = c;
+        rv = uv_accept(listener, (uv_stream_t *)c->tcp);
         if (rv != 0) {
                 conn_close(c);
                 return;
@@ -285,6 +336,27 @@ void conn_accept(struct server *s, uv_stream_t *listener)
                 return;
         }
         s->stats.conns_accepted++;
-        uv_tcp_nodelay(&c->tcp, 1);
-        uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
+        uv_tcp_nodelay(c->tcp, 1);
+        uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
+}
+
+void conn_adopt_link(struct server *s, uv_tcp_t *tcp, unsigned node_id,
+                     conn_stream_free_cb stream_free)
+{
+        struct conn *c = s->n_links < s->cfg->links_max ? conn_new(s, node_id) : NULL;
+
+        if (c == NULL) {
+                /* Over links_max (or out of memory): the other node's link
+                 * fails its calls and reconnects after a backoff. */
+                s->stats.links_refused++;
+                LOGW(-1, "conn: node link from node %u refused (%u open, links_max %u)", node_id,
+                     s->n_links, s->cfg->links_max);
+                uv_close((uv_handle_t *)tcp, stream_free);
+                return;
+        }
+        c->tcp = tcp;
+        c->tcp->data = c;
+        c->stream_free = stream_free;
+        s->stats.links_accepted++;
+        uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
 }

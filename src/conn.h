@@ -1,4 +1,7 @@
-/* One client connection (see conn.c for its pipeline). */
+/* One connection that sends requests to this node (see conn.c for its
+ * pipeline): a client's, accepted on the client port, or a node link,
+ * adopted from the peer port's handshake (transport.h), on which another
+ * node sends what it forwards, its probes, confirmations and pings. */
 #ifndef TKV_CONN_H
 #define TKV_CONN_H
 
@@ -12,8 +15,15 @@
 
 struct server;
 
+/* Frees a node link's stream once it is closed (the transport allocated
+ * it). */
+typedef void (*conn_stream_free_cb)(uv_handle_t *h);
+
 struct conn {
-        uv_tcp_t tcp; /* data = this */
+        uv_tcp_t *tcp;      /* data = this: &tcp_own, or a node link's adopted stream */
+        uv_tcp_t tcp_own;   /* a client connection's stream */
+        unsigned link_node; /* node at the other end of a node link; 0 for a client */
+        conn_stream_free_cb stream_free; /* node link: frees tcp after its close */
         struct server *server;
         uint64_t serial;         /* connection number, for logs */
         struct queue link;       /* in server->conns */
@@ -31,8 +41,24 @@ struct conn {
         uint64_t requests; /* requests dispatched */
 };
 
-/* Accept a connection from the listener. */
+/* Accept a connection from the client listener. */
 void conn_accept(struct server *s, uv_stream_t *listener);
+
+/* Serve requests arriving on a node link: tcp is connected, authenticated
+ * as node_id by the peer handshake, and not reading. Ownership of tcp is
+ * transferred: it is closed with the connection and then handed to
+ * stream_free. Node links have their own limits (links_max,
+ * link_inflight_max, link_output_bytes_max) and never count against the
+ * client ones. */
+void conn_adopt_link(struct server *s, uv_tcp_t *tcp, unsigned node_id,
+                     conn_stream_free_cb stream_free);
+
+/* Is c a node link (node-to-node requests allowed)? */
+bool conn_is_link(const struct conn *c);
+
+/* Requests c may have in progress (inflight_per_conn_max or
+ * link_inflight_max). */
+unsigned conn_inflight_max(const struct conn *c);
 
 /* Space for an answer frame of body_len bytes at the end of the output;
  * the header is written, the caller fills the body. NULL if the connection

@@ -1,10 +1,10 @@
-/* Links to other nodes' client ports.
+/* Links to other nodes' peer ports (node links, peer.h).
  *
  * The normal path: rpc_forward.c asks for frame space (connecting the link
- * if it is idle), packs a request with a link-local id into it and tracks
- * a struct peer_call; once per loop iteration peer_flush hands everything
- * queued to one uv_write; answers come back as frames, and rpc_forward.c
- * takes the waiting call by id.
+ * if it is idle; the preamble goes first on every new connection), packs a request with a
+ * link-local id into it and tracks a struct peer_call; once per loop iteration peer_flush hands
+ * everything queued to one uv_write; answers come back as frames, and rpc_forward.c takes the
+ * waiting call by id.
  *
  * Failure modes: the connect fails or does not finish within the connect
  * timeout; a write or read fails; the other node closes. In each case every
@@ -233,9 +233,20 @@ static void peer_connect_timeout(uv_timer_t *t)
         peer_break(p, "connect timed out");
 }
 
+static void peer_hello_written(uv_write_t *w, int status)
+{
+        struct peer *p = w->data;
+        /* Cancelled writes belong to a connection already being closed. */
+        if (status != 0 && status != UV_ECANCELED && p->state == PEER_CONNECTED) {
+                peer_break(p, uv_strerror(status));
+        }
+}
+
 static void peer_connected(uv_connect_t *req, int status)
 {
         struct peer *p = req->data;
+        const struct peer_params *params = &p->server->peer_params;
+        uv_buf_t hello;
 
         if (p->state != PEER_CONNECTING) {
                 return; /* closed meanwhile */
@@ -249,6 +260,14 @@ static void peer_connected(uv_connect_t *req, int status)
         p->failures = 0;
         p->connects++;
         uv_tcp_nodelay(&p->tcp, 1);
+        /* Writes on a stream go out in order: the preamble precedes every
+         * frame peer_flush writes on this connection. */
+        hello = uv_buf_init((char *)params->hello, (unsigned)params->hello_len);
+        p->hello_write.data = p;
+        if (uv_write(&p->hello_write, (uv_stream_t *)&p->tcp, &hello, 1, peer_hello_written) != 0) {
+                peer_break(p, "preamble write failed");
+                return;
+        }
         uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);
 }
 

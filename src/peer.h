@@ -1,7 +1,12 @@
-/* A link from this node to another node's client port: it carries the
- * requests this node forwards to the node that can serve them, pings that
- * tell which nodes are alive, probes and leadership confirmations. Frames
- * only: what the bytes mean is rpc_forward.c's business. */
+/* A link from this node to another node's peer port (a node link): it
+ * carries the requests this node forwards to the node that can serve them,
+ * pings that tell which nodes are alive, probes and leadership
+ * confirmations. It opens with the peer preamble (transport.h, group
+ * TRANSPORT_LINK_GROUP), then carries frames like a client connection does,
+ * so the other node serves it with its request pipeline (conn_adopt_link)
+ * but never against its client limits, and clients cannot send what only
+ * nodes may. Frames only: what the bytes mean is rpc_forward.c's
+ * business. */
 #ifndef TKV_PEER_H
 #define TKV_PEER_H
 
@@ -45,7 +50,8 @@ struct peer {
         uv_tcp_t tcp; /* data = this */
         uv_connect_t connect;
         uv_write_t write;
-        uv_timer_t timer; /* connect deadline, reconnect backoff, pings */
+        uv_write_t hello_write; /* the preamble, first on every connection */
+        uv_timer_t timer;       /* connect deadline, reconnect backoff, pings */
         struct buffer in;
         struct buffer out;      /* frames not yet handed to uv_write */
         struct buffer out_busy; /* frames being written */
@@ -73,6 +79,8 @@ struct peer_params {
         unsigned connect_timeout_ms;
         unsigned ping_interval_ms;
         uint64_t output_bytes_max; /* frames queued before peer_frame_space refuses */
+        const uint8_t *hello;      /* the preamble every link opens with (borrowed) */
+        size_t hello_len;
 };
 
 void peer_init(struct peer *p, struct server *s, unsigned node_id, const char *addr,

@@ -15,16 +15,20 @@
 #include "rpc_internal.h"
 #include "server.h"
 
+/* Node-to-node operations (node_only) are served on node links alone: a
+ * client connection gets INVALID_ARGUMENT for them. */
 static const struct rpc_method rpc_methods[] = {
-    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_kv_get, true, false},
-    {TUNEKV__V1__REQUEST__BODY_PUT, "PUT", rpc_kv_put, true, true},
-    {TUNEKV__V1__REQUEST__BODY_DELETE, "DELETE", rpc_kv_delete, true, true},
-    {TUNEKV__V1__REQUEST__BODY_CAS, "CAS", rpc_kv_cas, true, true},
-    {TUNEKV__V1__REQUEST__BODY_STATUS, "STATUS", rpc_admin_status, false, false},
-    {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false, false},
-    {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false},
-    {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_read_probe_answer, false, false},
-    {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_read_confirm_answer, false, false},
+    /* body, name, handler, has_key, is_write, node_only */
+    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_kv_get, true, false, false},
+    {TUNEKV__V1__REQUEST__BODY_PUT, "PUT", rpc_kv_put, true, true, false},
+    {TUNEKV__V1__REQUEST__BODY_DELETE, "DELETE", rpc_kv_delete, true, true, false},
+    {TUNEKV__V1__REQUEST__BODY_CAS, "CAS", rpc_kv_cas, true, true, false},
+    {TUNEKV__V1__REQUEST__BODY_STATUS, "STATUS", rpc_admin_status, false, false, false},
+    {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false, false,
+     false},
+    {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false, true},
+    {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_read_probe_answer, false, false, true},
+    {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_read_confirm_answer, false, false, true},
 };
 
 /* protobuf-c allocations go through tkv_malloc too (fault injection). */
@@ -234,17 +238,23 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                 snprintf(message, len, "unknown operation (no known request body is set)");
                 return TKV_EINVAL;
         }
+        if ((*method)->node_only && !conn_is_link(conn)) {
+                snprintf(message, len,
+                         "%s is a node-to-node operation: it is accepted on the peer port "
+                         "only, not on the client port",
+                         (*method)->name);
+                return TKV_EINVAL;
+        }
         if (s->state != SERVER_SERVING) {
                 snprintf(message, len, "node is %s",
                          s->state == SERVER_STARTING ? "starting" : "shutting down");
                 return TKV_ESHUTDOWN;
         }
-        if (conn->inflight >= cfg->inflight_per_conn_max) {
+        if (conn->inflight >= conn_inflight_max(conn)) {
                 s->stats.answers_busy++;
-                snprintf(message, len,
-                         "%u requests in progress on this connection "
-                         "(inflight_per_conn_max)",
-                         conn->inflight);
+                snprintf(message, len, "%u requests in progress on this connection (%s)",
+                         conn->inflight,
+                         conn_is_link(conn) ? "link_inflight_max" : "inflight_per_conn_max");
                 return TKV_EBUSY;
         }
         if (req->timeout_ms > cfg->request_timeout_max_ms) {

@@ -90,8 +90,9 @@ struct rpc_method {
         Tunekv__V1__Request__BodyCase body; /* which oneof member */
         const char *name;
         rpc_handler handler;
-        bool has_key;  /* the call keeps the request's key */
-        bool is_write; /* changes state: unknown outcome if interrupted */
+        bool has_key;   /* the call keeps the request's key */
+        bool is_write;  /* changes state: unknown outcome if interrupted */
+        bool node_only; /* node-to-node: refused on client connections */
 };
 
 /* Method of a decoded request, or NULL for an unknown operation. */

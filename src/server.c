@@ -561,6 +561,13 @@ static void server_signal(uv_signal_t *h, int signum)
         server_stop(s);
 }
 
+/* transport_link_cb: another node's link, admitted on the peer port, is
+ * served like a client connection with the node-link limits. */
+static void server_link_accept(void *data, uv_tcp_t *tcp, unsigned node_id)
+{
+        conn_adopt_link(data, tcp, node_id, transport_stream_free);
+}
+
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
 {
         unsigned ids[CONFIG_REPLICAS_MAX];
@@ -629,14 +636,15 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
         }
         s->peer_params.connect_timeout_ms = cfg->connect_timeout_ms;
         s->peer_params.ping_interval_ms = cfg->heartbeat_timeout_ms;
-        s->peer_params.output_bytes_max = cfg->conn_output_bytes_max;
+        s->peer_params.output_bytes_max = cfg->link_output_bytes_max;
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 if (cfg->nodes[i].id != cfg->node_id) {
-                        peer_init(&s->peers[i], s, cfg->nodes[i].id, cfg->nodes[i].client_addr,
+                        peer_init(&s->peers[i], s, cfg->nodes[i].id, cfg->nodes[i].peer_addr,
                                   rpc_forward_on_frame, rpc_forward_on_fail);
                 }
         }
         transport_mux_init(&s->mux, loop, cfg->cluster_name, cfg->connect_timeout_ms, &s->identity);
+        transport_mux_on_link(&s->mux, server_link_accept, s);
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);
@@ -664,6 +672,11 @@ int server_start(struct server *s)
         if (rv != 0) {
                 return rv;
         }
+        /* Node links name this node and its incarnation, known from here. */
+        s->peer_params.hello_len =
+            transport_encode_preamble(s->peer_hello, s->mux.cluster_id, TRANSPORT_LINK_GROUP,
+                                      cfg->node_id, s->identity.incarnation, cfg->peer_addr);
+        s->peer_params.hello = s->peer_hello;
         rv = transport_mux_listen(&s->mux, cfg->peer_addr);
         if (rv != 0) {
                 memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);

@@ -32,7 +32,9 @@ struct server_stats {
         uint64_t answers_busy;
         uint64_t frames_too_large;
         uint64_t frames_undecodable;
-        uint64_t forwarded; /* requests handed to another node */
+        uint64_t forwarded;      /* requests handed to another node */
+        uint64_t links_accepted; /* node links adopted from the peer port */
+        uint64_t links_refused;  /* over links_max */
 };
 
 /* What a read counted on its partition (read_counters). */
@@ -58,9 +60,12 @@ struct server {
         unsigned n_groups_open; /* groups not yet closed */
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct peer_params peer_params;
-        struct queue conns; /* struct conn */
-        unsigned n_conns;
-        unsigned calls; /* requests in progress on all connections */
+        uint8_t
+            peer_hello[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX]; /* node links' preamble */
+        struct queue conns; /* struct conn: clients' and node links */
+        unsigned n_conns;   /* client connections */
+        unsigned n_links;   /* node links */
+        unsigned calls;     /* requests in progress on all connections */
         /* Freed calls kept for reuse (rpc.c): requests come and go by the
          * hundred thousand, and a malloc'd call per request left holes
          * between the store's long-lived entries. */

@@ -438,6 +438,36 @@ static void transport_answer_probe(struct transport_handshake *hs, raft_id id)
         }
 }
 
+void transport_mux_on_link(struct transport_mux *m, transport_link_cb cb, void *data)
+{
+        m->link_cb = cb;
+        m->link_data = data;
+}
+
+void transport_stream_free(uv_handle_t *h)
+{
+        raft_free(h);
+}
+
+/* A node link from an admitted sender: its stream leaves the handshakes
+ * for whoever serves node links (conn.c, through the server). */
+static void transport_handshake_link(struct transport_handshake *hs, unsigned node_id)
+{
+        struct transport_mux *m = hs->mux;
+        uv_tcp_t *tcp = hs->tcp;
+
+        if (m->link_cb == NULL) {
+                transport_handshake_refuse(hs, "node links not served yet");
+                return;
+        }
+        queue_remove(&hs->link);
+        m->n_handshakes--;
+        m->links++;
+        tcp->data = NULL;
+        tkv_free(hs);
+        m->link_cb(m->link_data, tcp, node_id);
+}
+
 static void transport_handshake_done(struct transport_handshake *hs)
 {
         struct transport_mux *m = hs->mux;
@@ -463,6 +493,10 @@ static void transport_handshake_done(struct transport_handshake *hs)
                      (unsigned long long)id, (unsigned long long)incarnation,
                      (unsigned long long)identity_known(m->identity, (unsigned)id));
                 transport_handshake_refuse(hs, "unknown incarnation");
+                return;
+        }
+        if (group == TRANSPORT_LINK_GROUP) {
+                transport_handshake_link(hs, (unsigned)id);
                 return;
         }
         t = transport_mux_find(m, group);

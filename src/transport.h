@@ -12,7 +12,7 @@
  *
  *   0  8  magic "TKVPEER1"
  *   8  8  cluster id (xxh64 of cluster.cluster_name)
- *  16  8  group (partition number), or TRANSPORT_PROBE_GROUP
+ *  16  8  group (partition number), TRANSPORT_LINK_GROUP or TRANSPORT_PROBE_GROUP
  *  24  8  sender's Raft server id (its node id)
  *  32  8  sender's incarnation (identity.h)
  *  40  8  address length L (1..TRANSPORT_ADDRESS_MAX)
@@ -22,7 +22,11 @@
  * reading, checks the cluster and the sender's incarnation (identity.h) and
  * passes the stream to raft. A probe (group TRANSPORT_PROBE_GROUP) is
  * answered with 8 bytes, the incarnation the acceptor knows for the sender
- * (0 if none), and closed. Streams handed to raft are
+ * (0 if none), and closed. A node link (group TRANSPORT_LINK_GROUP) carries
+ * framed node-to-node requests and answers (forwarding, probes,
+ * confirmations, pings; peer.h): once the sender is admitted like a Raft
+ * connection, the stream is handed to the mux's link callback, which owns it
+ * from then on. Streams handed to raft are
  * allocated with raft_malloc, since raft frees them (RAFT-NOTES §2), and
  * their `data` field belongs to raft from then on. */
 #ifndef TKV_TRANSPORT_H
@@ -40,10 +44,16 @@
 
 #define TRANSPORT_PREAMBLE_BYTES 48
 #define TRANSPORT_PROBE_GROUP    UINT64_MAX
+#define TRANSPORT_LINK_GROUP     (UINT64_MAX - 1)
 #define TRANSPORT_ADDRESS_MAX    255
 
 struct transport_mux;
 typedef void (*transport_mux_close_cb)(struct transport_mux *m);
+
+/* A node link was admitted from node_id: tcp (connected, not reading, its
+ * data field free) is transferred to the callee, which frees it with
+ * transport_stream_free after closing it. */
+typedef void (*transport_link_cb)(void *data, uv_tcp_t *tcp, unsigned node_id);
 
 #define TRANSPORT_BACKOFFS_MAX 64
 
@@ -72,8 +82,11 @@ struct transport_mux {
         bool closing;
         unsigned handles_open; /* listener + sweep + handshakes being closed */
         transport_mux_close_cb close_cb;
+        transport_link_cb link_cb; /* NULL: node links are refused */
+        void *link_data;
         char errmsg[ERR_MSG_BYTES];
         uint64_t accepted;      /* connections handed to a group */
+        uint64_t links;         /* node links handed to link_cb */
         uint64_t refused;       /* bad preamble, unknown group, over the limit */
         uint64_t connect_fails; /* outbound attempts that failed */
 };
@@ -102,6 +115,13 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *clu
  * bytes); returns its length. */
 size_t transport_encode_preamble(uint8_t *out, uint64_t cluster_id, uint64_t group,
                                  uint64_t server_id, uint64_t incarnation, const char *address);
+
+/* Hand node links (TRANSPORT_LINK_GROUP) to cb from now on. */
+void transport_mux_on_link(struct transport_mux *m, transport_link_cb cb, void *data);
+
+/* Free a stream handed over by a transport_link_cb, once it is closed (a
+ * uv_close callback). */
+void transport_stream_free(uv_handle_t *h);
 
 /* Bind and listen on addr ("a.b.c.d:port"). TKV_EADDR with errmsg set. */
 int transport_mux_listen(struct transport_mux *m, const char *addr);

@@ -573,6 +573,25 @@ static void get_with(int fd, uint64_t id, const Tunekv__V1__ReadOptions *o,
         expect_answer(fd, id, status, needle);
 }
 
+/* A node-to-node request of kind body on the client port: refused. */
+static void node_only_refused(int fd, uint64_t id, Tunekv__V1__Request__BodyCase body)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__ConfirmRequest confirm = TUNEKV__V1__CONFIRM_REQUEST__INIT;
+        Tunekv__V1__PingRequest ping = TUNEKV__V1__PING_REQUEST__INIT;
+
+        req.id = id;
+        req.body_case = body;
+        if (body == TUNEKV__V1__REQUEST__BODY_CONFIRM) {
+                req.confirm = &confirm; /* a oneof: one member at a time */
+        } else {
+                req.ping = &ping;
+        }
+        confirm.from_node_id = 1;
+        send_request(fd, &req);
+        expect_answer(fd, id, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "peer port");
+}
+
 /* Session tokens and read options the server cannot honour: each gets a
  * clear error, and an issued token still works afterwards. */
 static void test_bad_tokens_and_read_options(void **state)
@@ -646,14 +665,20 @@ static void test_bad_tokens_and_read_options(void **state)
         req.id = 13;
         send_request(fd, &req);
         expect_answer(fd, 13, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "ack");
-        /* A probe (node to node) for a partition that does not exist. */
+        /* Node-to-node operations are refused on the client port, however
+         * plausible: a forged probe must not tell the leader what a
+         * follower applied (ALL_REPLICAS acknowledgements). */
         tunekv__v1__request__init(&req);
         req.id = 14;
         req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
         req.probe = &probe;
-        probe.partition = 1u << 30;
+        probe.from_node_id = 1;
+        probe.partition = 0;
+        probe.applied_index = UINT64_MAX / 2;
         send_request(fd, &req);
-        expect_answer(fd, 14, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "partition");
+        expect_answer(fd, 14, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "peer port");
+        node_only_refused(fd, 140, TUNEKV__V1__REQUEST__BODY_CONFIRM);
+        node_only_refused(fd, 141, TUNEKV__V1__REQUEST__BODY_PING);
         /* The issued token still works. */
         o.on_unmet = 0;
         o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_CAUSAL;
