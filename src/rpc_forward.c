@@ -23,7 +23,9 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "keyhash.h"
 #include "log.h"
+#include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
 
@@ -56,30 +58,66 @@ static bool rpc_forward_alive(struct server *s, unsigned node_id, uint64_t now)
         return peer_alive(p, now, window) || now - s->started_ms <= window;
 }
 
-unsigned rpc_forward_target(struct call *c, bool *quorum_alive)
+/* What this node knows of c's partition, for route_decide. */
+static void rpc_forward_view(struct call *c, struct route_view *v)
 {
         struct server *s = c->server;
         unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n = config_replicas_of(s->cfg, c->partition, ids);
         uint64_t now = uv_now(s->loop);
-        unsigned alive = 0, target = 0;
+        uint64_t leader;
 
-        for (unsigned i = 0; i < n; i++) {
-                alive += rpc_forward_alive(s, ids[i], now);
+        memset(v, 0, sizeof *v);
+        v->n_replicas = config_replicas_of(s->cfg, c->partition, ids);
+        for (unsigned i = 0; i < v->n_replicas && i < ROUTE_REPLICAS_MAX; i++) {
+                v->replicas[i] = ids[i];
+                v->alive[i] = rpc_forward_alive(s, ids[i], now);
         }
-        *quorum_alive = alive > n / 2;
-        if (c->group != NULL) {
-                target = (unsigned)group_leader_id(c->group);
-                return target == s->cfg->node_id ? 0 : target;
+        v->hosted = c->group != NULL;
+        if (v->hosted) {
+                v->leader = group_is_leader(c->group);
+                leader = group_leader_id(c->group);
+                v->leader_id = leader == s->cfg->node_id ? 0 : (unsigned)leader;
         }
-        /* No replica here: hand it to the first live replica, which serves
-         * it or answers NOT_LEADER with the leader's address. */
-        for (unsigned i = 0; i < n; i++) {
-                if (rpc_forward_alive(s, ids[i], now)) {
-                        return ids[i];
-                }
+}
+
+bool rpc_route(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key,
+               const struct route_need *need)
+{
+        struct server *s = c->server;
+        const char *name = c->method->name;
+        struct route_view v;
+        struct route_decision d;
+
+        c->key_hash = key_hash(key->data, key->len);
+        c->partition = route_partition(c->key_hash, s->n_partitions);
+        c->group = server_group(s, c->partition);
+        rpc_forward_view(c, &v);
+        d = route_decide(&v, need);
+        switch (d.outcome) {
+        case ROUTE_SERVE:
+                return true;
+        case ROUTE_FORWARD:
+                rpc_forward(c, req, d.target);
+                break;
+        case ROUTE_NOT_LEADER:
+                rpc_kv_answer_not_leader(c, name);
+                break;
+        case ROUTE_ELECTION:
+                rpc_answer_error(c, TKV_ESHUTDOWN,
+                                 "%s: partition %u has no leader (election in progress)", name,
+                                 c->partition);
+                break;
+        case ROUTE_NO_QUORUM:
+                rpc_answer_error(c, TKV_ENOQUORUM,
+                                 "%s: partition %u: most of its replicas are unreachable", name,
+                                 c->partition);
+                break;
+        case ROUTE_NO_REPLICA:
+                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
+                                 name, c->partition, s->cfg->node_id);
+                break;
         }
-        return 0;
+        return false;
 }
 
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)

@@ -131,6 +131,11 @@ void rpc_kv_answer_read(struct call *c, Tunekv__V1__Consistency delivered, bool 
 /* NOT_LEADER with the leader's hint. */
 void rpc_kv_answer_not_leader(struct call *c, const char *what);
 
+/* rpc_read.c: are a read's options valid (known level, route, on_unmet,
+ * session flags; a bound for BOUNDED_STALENESS)? TKV_EINVAL with why
+ * filled if not. */
+int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t len);
+
 /* rpc_read.c: GET at any level but LINEARIZABLE. */
 void rpc_read_get(struct call *c, const Tunekv__V1__Request *req);
 
@@ -199,9 +204,13 @@ bool rpc_call_abandon(struct call *c);
  * req is the decoded request (borrowed). */
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id);
 
-/* rpc_forward.c: the node a request for c's partition should go to when
- * this node cannot serve it (0: none known), and whether a majority of the
- * partition's replicas is believed alive. */
-unsigned rpc_forward_target(struct call *c, bool *quorum_alive);
+struct route_need;
+
+/* rpc_forward.c: route c's key (route.h): set c's key hash, partition and
+ * group, and return true when this node should serve it; otherwise c has
+ * been forwarded or answered (NOT_LEADER, NO_QUORUM, UNAVAILABLE). req and
+ * key are borrowed. */
+bool rpc_route(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key,
+               const struct route_need *need);
 
 #endif

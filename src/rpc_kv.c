@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "keyhash.h"
 #include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
@@ -70,44 +71,18 @@ void rpc_kv_answer_not_leader(struct call *c, const char *what)
         rpc_answer(c, &resp);
 }
 
-/* Route c's key. Returns true when the local group should serve it; else
- * c has been forwarded or answered. */
+/* Writes and LINEARIZABLE reads: the partition's leader serves them, and
+ * only while it reaches a majority. Returns true when that is this node;
+ * else c has been forwarded or answered (route.h). */
 static bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req,
                          const ProtobufCBinaryData *key)
 {
-        struct route r;
-        unsigned target;
-        bool quorum;
+        struct route_need need = {0};
 
-        route_key(c->server, key->data, (uint32_t)key->len, &r);
-        c->key_hash = r.hash;
-        c->partition = r.partition;
-        c->group = r.group;
-        if (r.outcome == ROUTE_LOCAL && group_is_leader(r.group)) {
-                target = rpc_forward_target(c, &quorum);
-                if (quorum) {
-                        return true;
-                }
-                rpc_answer_error(c, TKV_ENOQUORUM,
-                                 "%s: partition %u: most of its replicas are unreachable",
-                                 c->method->name, c->partition);
-                return false;
-        }
-        target = rpc_forward_target(c, &quorum);
-        if (target == 0) {
-                rpc_answer_error(c, quorum ? TKV_ESHUTDOWN : TKV_ENOQUORUM,
-                                 "%s: partition %u has no leader (%s)", c->method->name,
-                                 c->partition,
-                                 quorum ? "election in progress" : "most replicas unreachable");
-        } else if (req->no_forward && r.outcome == ROUTE_LOCAL) {
-                rpc_kv_answer_not_leader(c, c->method->name);
-        } else if (req->no_forward) {
-                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
-                                 c->method->name, c->partition, c->server->cfg->node_id);
-        } else {
-                rpc_forward(c, req, target);
-        }
-        return false;
+        need.leader_only = true;
+        need.needs_quorum = true;
+        need.no_forward = req->no_forward;
+        return rpc_route(c, req, key, &need);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -279,19 +254,24 @@ void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
         const Tunekv__V1__ReadOptions *o = req->get->options;
         int rv;
 
+        char why[128];
+
         if (o != NULL && o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {
                 rpc_read_get(c, req);
+                return;
+        }
+        /* The same option checks as every other level (protocol.md §3.3). */
+        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
+                rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
                 return;
         }
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
         if (rpc_planted("lin-follower")) {
-                struct route r;
-                route_key(c->server, req->get->key.data, (uint32_t)req->get->key.len, &r);
-                if (r.outcome == ROUTE_LOCAL && !group_is_leader(r.group)) {
-                        c->key_hash = r.hash;
-                        c->partition = r.partition;
-                        c->group = r.group;
+                c->key_hash = key_hash(req->get->key.data, req->get->key.len);
+                c->partition = route_partition(c->key_hash, c->server->n_partitions);
+                c->group = server_group(c->server, c->partition);
+                if (c->group != NULL && !group_is_leader(c->group)) {
                         rpc_kv_answer_read(c, c->rd.level, false);
                         return;
                 }

@@ -110,7 +110,7 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         return 0;
 }
 
-static int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t len)
+int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t len)
 {
         if ((unsigned)o->level > LEVEL(EVENTUAL)) {
                 snprintf(why, len, "unknown consistency level %d", (int)o->level);
@@ -331,32 +331,12 @@ static void rpc_read_serve(struct call *c)
         rpc_read_unmet(c);
 }
 
-/* No replica of the key's partition here: hand the read to one that has
- * it (its answer, or its NOT_LEADER, comes back to the client). */
-static void rpc_read_elsewhere(struct call *c, const Tunekv__V1__Request *req)
-{
-        bool quorum;
-        unsigned target = rpc_forward_target(c, &quorum);
-
-        if (req->no_forward) {
-                rpc_answer_error(c, TKV_ESHUTDOWN, "GET: partition %u has no replica on node %u",
-                                 c->partition, c->server->cfg->node_id);
-        } else if (target == 0) {
-                rpc_answer_error(c, TKV_ENOQUORUM, "GET: no replica of partition %u is reachable",
-                                 c->partition);
-        } else {
-                rpc_forward(c, req, target);
-        }
-}
-
 void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ReadOptions *o = req->get->options;
         struct server *s = c->server;
-        struct route r;
+        struct route_need need = {0};
         char why[128];
-        uint64_t leader;
-        bool quorum;
 
         if (rpc_read_check_options(o, why, sizeof why) != 0) {
                 rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
@@ -369,39 +349,19 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
         c->rd.max_wait_ms = o->max_wait_ms;
         c->rd.bound.max_staleness_ms = o->max_staleness_ms;
         c->rd.bound.max_lag_entries = o->max_lag_entries;
-        route_key(s, req->get->key.data, (uint32_t)req->get->key.len, &r);
-        c->key_hash = r.hash;
-        c->partition = r.partition;
-        c->group = r.group;
-        if (r.outcome != ROUTE_LOCAL) {
-                rpc_read_elsewhere(c, req);
+        /* Any replica serves these levels, unless route LEADER asks for the
+         * leader; at EVENTUAL even a replica that knows no leader answers
+         * (its receipt says so). */
+        need.leader_only = o->route == TUNEKV__V1__ROUTE__ROUTE_LEADER;
+        need.serve_without_leader = o->level == LEVEL(EVENTUAL);
+        need.no_forward = req->no_forward;
+        if (!rpc_route(c, req, &req->get->key, &need)) {
                 return;
         }
         if (rpc_read_token_bound(c, o) != 0) {
                 return; /* answered */
         }
         server_read_state(s, c->partition)->demand_ms = uv_now(s->loop);
-        if (o->route == TUNEKV__V1__ROUTE__ROUTE_LEADER && !group_is_leader(c->group)) {
-                leader = group_leader_id(c->group);
-                if (leader != 0 && !req->no_forward) {
-                        rpc_forward(c, req, (unsigned)leader);
-                        return;
-                }
-                if (leader != 0) {
-                        rpc_kv_answer_not_leader(c, "GET");
-                        return;
-                }
-                if (o->level != LEVEL(EVENTUAL)) {
-                        (void)rpc_forward_target(c, &quorum);
-                        rpc_answer_error(c, quorum ? TKV_ESHUTDOWN : TKV_ENOQUORUM,
-                                         "GET: partition %u has no leader (%s)", c->partition,
-                                         quorum ? "election in progress"
-                                                : "most replicas unreachable");
-                        return;
-                }
-                /* EVENTUAL: this replica answers, its receipt says no leader
-                 * is known. */
-        }
         rpc_read_serve(c);
 }
 

@@ -647,6 +647,18 @@ static void test_bad_tokens_and_read_options(void **state)
         o.route = 0;
         o.on_unmet = (Tunekv__V1__OnUnmet)9;
         get_with(fd, 11, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "on_unmet");
+        /* LINEARIZABLE checks the same options as every other level. */
+        o.on_unmet = 0;
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+        o.route = (Tunekv__V1__Route)9;
+        get_with(fd, 111, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "route");
+        o.route = 0;
+        o.on_unmet = (Tunekv__V1__OnUnmet)9;
+        get_with(fd, 112, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "on_unmet");
+        o.on_unmet = 0;
+        o.session_flags = 0x100;
+        get_with(fd, 113, &o, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "session_flags");
+        o.session_flags = 0;
         /* A write with a forged token, or an unknown ack. */
         req.id = 12;
         req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;

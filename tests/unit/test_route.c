@@ -1,0 +1,159 @@
+/* route.c: one test per row of the routing table in route.h, each
+ * asserting the outcome, the target and the row that decided. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "route.h"
+
+/* Partition with replicas 1, 2, 3; this node is 1 unless hosted is false
+ * (then this node is 4). alive_mask bit i: replica i heard from. */
+static struct route_view view(bool hosted, bool leader, unsigned leader_id, unsigned alive_mask)
+{
+        struct route_view v = {0};
+
+        v.hosted = hosted;
+        v.leader = leader;
+        v.leader_id = leader_id;
+        v.n_replicas = 3;
+        for (unsigned i = 0; i < 3; i++) {
+                v.replicas[i] = i + 1;
+                v.alive[i] = (alive_mask >> i) & 1u;
+        }
+        return v;
+}
+
+static const struct route_need write_need = {.leader_only = true, .needs_quorum = true};
+static const struct route_need replica_read = {0};
+static const struct route_need leader_read = {.leader_only = true};
+static const struct route_need eventual_leader_read = {.leader_only = true,
+                                                       .serve_without_leader = true};
+
+static void expect(struct route_view v, struct route_need n, enum route_outcome o, unsigned row,
+                   unsigned target)
+{
+        struct route_decision d = route_decide(&v, &n);
+
+        assert_string_equal(route_outcome_name(d.outcome), route_outcome_name(o));
+        assert_int_equal(d.row, row);
+        assert_int_equal(d.target, target);
+}
+
+static void test_row1_leader_with_majority_serves_writes(void **state)
+{
+        (void)state;
+        expect(view(true, true, 0, 0x3), write_need, ROUTE_SERVE, 1, 0);
+}
+
+static void test_row2_cut_off_leader_refuses_writes(void **state)
+{
+        (void)state;
+        /* Only this node alive: proposing could never commit. */
+        expect(view(true, true, 0, 0x1), write_need, ROUTE_NO_QUORUM, 2, 0);
+}
+
+static void test_row3_cut_off_leader_serves_leader_reads(void **state)
+{
+        (void)state;
+        /* A read below LINEARIZABLE routed to the leader needs no quorum. */
+        expect(view(true, true, 0, 0x1), leader_read, ROUTE_SERVE, 3, 0);
+}
+
+static void test_row4_replica_serves_replica_reads(void **state)
+{
+        (void)state;
+        expect(view(true, false, 2, 0x7), replica_read, ROUTE_SERVE, 4, 0);
+        /* Even with no leader and no majority. */
+        expect(view(true, false, 0, 0x1), replica_read, ROUTE_SERVE, 4, 0);
+}
+
+static void test_row5_no_forward_gets_not_leader(void **state)
+{
+        struct route_need n = write_need;
+        (void)state;
+        n.no_forward = true;
+        expect(view(true, false, 3, 0x7), n, ROUTE_NOT_LEADER, 5, 3);
+}
+
+static void test_row6_follower_forwards_to_the_leader(void **state)
+{
+        (void)state;
+        expect(view(true, false, 3, 0x7), write_need, ROUTE_FORWARD, 6, 3);
+        expect(view(true, false, 2, 0x7), leader_read, ROUTE_FORWARD, 6, 2);
+}
+
+static void test_row7_eventual_served_without_a_leader(void **state)
+{
+        (void)state;
+        expect(view(true, false, 0, 0x1), eventual_leader_read, ROUTE_SERVE, 7, 0);
+}
+
+static void test_row8_no_leader_majority_alive_is_an_election(void **state)
+{
+        (void)state;
+        expect(view(true, false, 0, 0x3), write_need, ROUTE_ELECTION, 8, 0);
+        expect(view(true, false, 0, 0x7), leader_read, ROUTE_ELECTION, 8, 0);
+}
+
+static void test_row9_no_leader_majority_gone_is_no_quorum(void **state)
+{
+        (void)state;
+        expect(view(true, false, 0, 0x1), write_need, ROUTE_NO_QUORUM, 9, 0);
+}
+
+static void test_row10_no_replica_here_and_no_forward(void **state)
+{
+        struct route_need n = replica_read;
+        (void)state;
+        n.no_forward = true;
+        expect(view(false, false, 0, 0x7), n, ROUTE_NO_REPLICA, 10, 0);
+        /* The same answer for a write, whatever is alive (the two handlers
+         * once disagreed here). */
+        n = write_need;
+        n.no_forward = true;
+        expect(view(false, false, 0, 0x0), n, ROUTE_NO_REPLICA, 10, 0);
+}
+
+static void test_row11_no_replica_here_forwards_to_first_live(void **state)
+{
+        (void)state;
+        expect(view(false, false, 0, 0x6), write_need, ROUTE_FORWARD, 11, 2);
+        expect(view(false, false, 0, 0x4), replica_read, ROUTE_FORWARD, 11, 3);
+}
+
+static void test_row12_no_replica_reachable(void **state)
+{
+        (void)state;
+        expect(view(false, false, 0, 0x0), replica_read, ROUTE_NO_QUORUM, 12, 0);
+}
+
+static void test_partition_of_hash(void **state)
+{
+        (void)state;
+        assert_int_equal(route_partition(10, 3), 1);
+        assert_int_equal(route_partition(UINT64_MAX, 8), 7);
+        assert_int_equal(route_partition(12345, 1), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_row1_leader_with_majority_serves_writes),
+            cmocka_unit_test(test_row2_cut_off_leader_refuses_writes),
+            cmocka_unit_test(test_row3_cut_off_leader_serves_leader_reads),
+            cmocka_unit_test(test_row4_replica_serves_replica_reads),
+            cmocka_unit_test(test_row5_no_forward_gets_not_leader),
+            cmocka_unit_test(test_row6_follower_forwards_to_the_leader),
+            cmocka_unit_test(test_row7_eventual_served_without_a_leader),
+            cmocka_unit_test(test_row8_no_leader_majority_alive_is_an_election),
+            cmocka_unit_test(test_row9_no_leader_majority_gone_is_no_quorum),
+            cmocka_unit_test(test_row10_no_replica_here_and_no_forward),
+            cmocka_unit_test(test_row11_no_replica_here_forwards_to_first_live),
+            cmocka_unit_test(test_row12_no_replica_reachable),
+            cmocka_unit_test(test_partition_of_hash),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
