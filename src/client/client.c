@@ -105,6 +105,7 @@
 #include <xxhash.h>
 
 #include "codec.h"
+#include "deadline.h"
 #include "heap.h"
 #include "link.h"
 #include "map.h"
@@ -189,8 +190,7 @@ struct client_req {
         int64_t sent_us;          /* monotonic, when the attempt went on the link */
         size_t frame_len;         /* bytes of the attempt's frame */
         unsigned timeout_ms;      /* the deadline asked for, for messages */
-        int64_t wake_ms;          /* monotonic; see the state table */
-        size_t heap_idx;          /* position in the heap */
+        struct deadline wake;     /* at_ms: monotonic wake_ms; see the state table */
         struct retry retry;       /* deadline, attempts, what a write may have done */
         struct queue q;           /* on the list of its state */
         const uint8_t *key;       /* copies, in the request's own allocation */
@@ -244,21 +244,19 @@ struct tkv_client {
         struct client_slot *slots;  /* requests in flight, by attempt id */
         size_t slots_mask;          /* slot count minus one */
         size_t n_ids;               /* ids in the map */
-        struct client_req **heap;   /* every pending request, min-heap by wake_ms */
-        size_t heap_len;
-        size_t heap_cap;
-        struct buffer scratch;    /* the frame being encoded */
-        int epfd;                 /* epoll over the links and the timer */
-        int timerfd;              /* armed at the heap's first wake_ms */
-        int64_t timer_ms;         /* what the timer is armed at; 0: disarmed */
-        bool fd_exported;         /* tkv_fd() was called: keep the timer armed */
-        uint64_t completions;     /* user callbacks run since creation */
-        uint64_t unknown_answers; /* answers for ids not in flight */
-        uint64_t rr;              /* replica choices so far: round robin */
-        uint64_t bad_tokens;      /* answer tokens that did not parse, dropped */
-        size_t session_len;       /* bytes of session_bytes in use; 0: empty */
-        int dispatching;          /* >0 while a callback runs */
-        bool closing;             /* inside tkv_client_destroy */
+        struct deadline_heap wakes; /* every pending request, by wake.at_ms */
+        struct buffer scratch;      /* the frame being encoded */
+        int epfd;                   /* epoll over the links and the timer */
+        int timerfd;                /* armed at the heap's first wake_ms */
+        int64_t timer_ms;           /* what the timer is armed at; 0: disarmed */
+        bool fd_exported;           /* tkv_fd() was called: keep the timer armed */
+        uint64_t completions;       /* user callbacks run since creation */
+        uint64_t unknown_answers;   /* answers for ids not in flight */
+        uint64_t rr;                /* replica choices so far: round robin */
+        uint64_t bad_tokens;        /* answer tokens that did not parse, dropped */
+        size_t session_len;         /* bytes of session_bytes in use; 0: empty */
+        int dispatching;            /* >0 while a callback runs */
+        bool closing;               /* inside tkv_client_destroy */
         char errmsg[CLIENT_ERRMSG_BYTES];
 
         /* The session token, and its encoding (what requests carry). */
@@ -541,94 +539,21 @@ static void client_ids_del(struct tkv_client *c, uint64_t id)
         c->n_ids--;
 }
 
-/* ---- Wake-up heap ---- */
+/* ---- Wake-ups: the shared deadline heap (src/deadline.c) ---- */
 
-static void client_heap_set(struct tkv_client *c, size_t i, struct client_req *r)
+/* The pending request that wakes first, or NULL. */
+static struct client_req *client_wake_first(const struct tkv_client *c)
 {
-        c->heap[i] = r;
-        r->heap_idx = i;
-}
+        struct deadline *d = deadline_heap_min(&c->wakes);
 
-static void client_heap_up(struct tkv_client *c, size_t i)
-{
-        struct client_req *r = c->heap[i];
-        size_t parent;
-
-        while (i > 0) {
-                parent = (i - 1) / 2;
-                if (c->heap[parent]->wake_ms <= r->wake_ms) {
-                        break;
-                }
-                client_heap_set(c, i, c->heap[parent]);
-                i = parent;
-        }
-        client_heap_set(c, i, r);
-}
-
-static void client_heap_down(struct tkv_client *c, size_t i)
-{
-        struct client_req *r = c->heap[i];
-        size_t child;
-
-        for (;;) {
-                child = 2 * i + 1;
-                if (child >= c->heap_len) {
-                        break;
-                }
-                if (child + 1 < c->heap_len &&
-                    c->heap[child + 1]->wake_ms < c->heap[child]->wake_ms) {
-                        child++;
-                }
-                if (r->wake_ms <= c->heap[child]->wake_ms) {
-                        break;
-                }
-                client_heap_set(c, i, c->heap[child]);
-                i = child;
-        }
-        client_heap_set(c, i, r);
-}
-
-static int client_heap_push(struct tkv_client *c, struct client_req *r)
-{
-        struct client_req **heap;
-        size_t cap;
-
-        if (c->heap_len == c->heap_cap) {
-                cap = c->heap_cap > 0 ? c->heap_cap * 2 : 64;
-                heap = tkv_realloc(c->heap, cap * sizeof(*heap));
-                if (heap == NULL) {
-                        return TKV_NO_MEMORY;
-                }
-                c->heap = heap;
-                c->heap_cap = cap;
-        }
-        c->heap[c->heap_len] = r;
-        c->heap_len++;
-        client_heap_up(c, c->heap_len - 1);
-        return TKV_OK;
-}
-
-static void client_heap_remove(struct tkv_client *c, struct client_req *r)
-{
-        size_t i = r->heap_idx;
-        struct client_req *last;
-
-        c->heap_len--;
-        if (i == c->heap_len) {
-                return;
-        }
-        last = c->heap[c->heap_len];
-        client_heap_set(c, i, last);
-        client_heap_up(c, i);
-        client_heap_down(c, last->heap_idx);
+        return d != NULL ? QUEUE_DATA(d, struct client_req, wake) : NULL;
 }
 
 /* Move r to wake at wake_ms. */
-static void client_heap_move(struct tkv_client *c, struct client_req *r, int64_t wake_ms)
+static void client_wake_move(struct tkv_client *c, struct client_req *r, int64_t wake_ms)
 {
-        r->wake_ms = wake_ms;
-        client_heap_up(c, r->heap_idx);
-        client_heap_down(c, r->heap_idx);
+        r->wake.at_ms = (uint64_t)wake_ms;
+        deadline_heap_update(&c->wakes, &r->wake);
 }
 
 /* ---- Peers ---- */
@@ -857,8 +782,8 @@ static struct client_req *client_req_new(struct tkv_client *c, enum client_kind 
         r->first_endpoint = c->endpoint_next;
         queue_init(&r->q);
         retry_init(&r->retry, kind == CLIENT_WRITE, client_now_ms() + timeout_ms);
-        r->wake_ms = r->retry.deadline_ms;
-        if (client_heap_push(c, r) != TKV_OK) {
+        r->wake.at_ms = (uint64_t)r->retry.deadline_ms;
+        if (deadline_heap_push(&c->wakes, &r->wake) != 0) {
                 tkv_free(r);
                 return NULL;
         }
@@ -893,7 +818,7 @@ static void client_req_park(struct tkv_client *c, struct client_req *r, enum cli
         client_req_unlist(c, r);
         r->state = state;
         queue_push_tail(list, &r->q);
-        client_heap_move(c, r, wake_ms);
+        client_wake_move(c, r, wake_ms);
 }
 
 /* Run r's callback with res (borrowed) and free r. */
@@ -901,7 +826,7 @@ static void client_complete(struct tkv_client *c, struct client_req *r,
                             const struct tkv_result *res)
 {
         client_req_unlist(c, r);
-        client_heap_remove(c, r);
+        deadline_heap_remove(&c->wakes, &r->wake);
         if (r->internal) {
                 c->n_internal--;
         } else {
@@ -1473,7 +1398,7 @@ static void client_move_queued(struct tkv_client *c, struct client_peer *p)
                 client_ids_insert(c, r->id, r);
                 c->n_ids++;
                 r->retry.attempts += client_is_keyed(r);
-                client_heap_move(c, r, r->retry.deadline_ms + CLIENT_GRACE_MS);
+                client_wake_move(c, r, r->retry.deadline_ms + CLIENT_GRACE_MS);
         }
         buffer_trim(&c->scratch, 1u << 20);
 }
@@ -1926,8 +1851,7 @@ static void client_expire(struct tkv_client *c, int64_t now_ms)
 {
         struct client_req *r;
 
-        while (c->heap_len > 0 && c->heap[0]->wake_ms <= now_ms) {
-                r = c->heap[0];
+        while ((r = client_wake_first(c)) != NULL && (int64_t)r->wake.at_ms <= now_ms) {
                 switch (r->state) {
                 case CLIENT_BACKOFF:
                         client_req_unlist(c, r);
@@ -1962,7 +1886,8 @@ static bool client_sendable(const struct tkv_client *c)
  * program that waits on tkv_fd() then comes to send the request). */
 static void client_timer_arm(struct tkv_client *c, bool sendable)
 {
-        int64_t want_ms = c->heap_len > 0 ? c->heap[0]->wake_ms : 0;
+        const struct client_req *first = client_wake_first(c);
+        int64_t want_ms = first != NULL ? (int64_t)first->wake.at_ms : 0;
         struct itimerspec its;
 
         /* The timer only wakes programs that wait on tkv_fd() themselves;
@@ -1988,10 +1913,11 @@ static void client_timer_arm(struct tkv_client *c, bool sendable)
 
 static int client_wait_ms(const struct tkv_client *c, int64_t now_ms, int64_t until_ms)
 {
+        const struct client_req *first = client_wake_first(c);
         int64_t wait_ms = until_ms - now_ms;
 
-        if (c->heap_len > 0 && c->heap[0]->wake_ms - now_ms < wait_ms) {
-                wait_ms = c->heap[0]->wake_ms - now_ms;
+        if (first != NULL && (int64_t)first->wake.at_ms - now_ms < wait_ms) {
+                wait_ms = (int64_t)first->wake.at_ms - now_ms;
         }
         if (wait_ms < 0) {
                 return 0;
@@ -2664,7 +2590,7 @@ static void client_free(struct tkv_client *c)
         map_free(&c->map);
         buffer_free(&c->scratch);
         tkv_free(c->slots);
-        tkv_free(c->heap);
+        deadline_heap_close(&c->wakes);
         if (c->epfd >= 0) {
                 close(c->epfd);
         }
@@ -2801,6 +2727,7 @@ int tkv_client_create(const struct tkv_options *opts, struct tkv_client **out, c
         queue_init(&c->wait_map);
         queue_init(&c->backoff);
         buffer_init(&c->scratch);
+        deadline_heap_init(&c->wakes);
         map_init(&c->map);
         token_init(&c->session);
         c->next_id = 1;
@@ -2835,11 +2762,10 @@ void tkv_client_destroy(struct tkv_client *c)
         for (i = 0; i < c->n_peers; i++) {
                 client_peer_close(c, c->peers[i]);
         }
-        while (c->heap_len > 0) {
-                r = c->heap[0];
+        while ((r = client_wake_first(c)) != NULL) {
                 if (r->internal) {
                         client_req_unlist(c, r);
-                        client_heap_remove(c, r);
+                        deadline_heap_remove(&c->wakes, &r->wake);
                         c->n_internal--;
                         tkv_free(r);
                         continue;
