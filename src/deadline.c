@@ -95,6 +95,12 @@ void deadline_heap_remove(struct deadline_heap *h, struct deadline *d)
         }
 }
 
+void deadline_heap_update(struct deadline_heap *h, struct deadline *d)
+{
+        deadline_sift_up(h, d->pos);
+        deadline_sift_down(h, d->pos);
+}
+
 struct deadline *deadline_heap_min(const struct deadline_heap *h)
 {
         return h->n > 0 ? h->items[0] : NULL;

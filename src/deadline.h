@@ -1,6 +1,9 @@
 /* Deadlines of requests in progress: a binary min-heap of embedded
- * struct deadline, so one libuv timer serves every request of a node and a
- * request can drop its deadline in O(log n) when it completes. */
+ * struct deadline, so one timer serves every request and a request can drop
+ * its deadline in O(log n) when it completes. The daemon keeps one behind a
+ * libuv timer; libtunekv keeps one per client for its requests' wake-ups
+ * (src/client/), which is why this file uses neither libuv nor the server
+ * and lives in the shared objects. */
 #ifndef TKV_DEADLINE_H
 #define TKV_DEADLINE_H
 
@@ -8,7 +11,7 @@
 #include <stdint.h>
 
 struct deadline {
-        uint64_t at_ms; /* loop time (uv_now) at which it expires */
+        uint64_t at_ms; /* monotonic time at which it expires: uv_now in the daemon */
         size_t pos;     /* index in the heap; DEADLINE_NONE when not in one */
 };
 
@@ -28,6 +31,11 @@ int deadline_heap_push(struct deadline_heap *h, struct deadline *d);
 
 /* Remove d if it is in the heap. */
 void deadline_heap_remove(struct deadline_heap *h, struct deadline *d);
+
+/* Restore the order after d->at_ms changed while d is in the heap: a
+ * request that moves its deadline keeps its slot, and no allocation can
+ * fail. */
+void deadline_heap_update(struct deadline_heap *h, struct deadline *d);
 
 /* Earliest deadline or NULL. */
 struct deadline *deadline_heap_min(const struct deadline_heap *h);

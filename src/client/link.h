@@ -2,11 +2,11 @@
  *
  * A link owns a socket and two buffers: frames waiting for the kernel to take
  * them, and bytes received but not yet parsed into frames. It does no
- * protocol work and keeps no requests; client.c decides what to send and
+ * protocol work and keeps no requests; client_peer.c decides what to send and
  * what a broken link means for the requests on it.
  *
  * Functions return 0 or a positive TKV_E* code of src/err.h and, on error,
- * leave a message in l->errmsg. Callers that fill public results (client.c)
+ * leave a message in l->errmsg. Callers that fill public results (client_*.c)
  * cannot include err.h, so every error is documented by the situation it
  * stands for, and callers only test for non-zero. */
 #ifndef TKV_CLIENT_LINK_H

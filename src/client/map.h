@@ -3,7 +3,7 @@
  *
  * It is filled from a CLUSTER_INFO answer (map_update) and corrected by the
  * leader hints of NOT_LEADER answers (map_hint) between two fetches. It does
- * no I/O and knows nothing of connections: client.c asks it where a key's
+ * no I/O and knows nothing of connections: client_route.c asks it where a key's
  * request should go (map_partition_of, map_target; map_choose for reads that
  * any replica may serve) and opens a connection to that node's address. A
  * map can be stale; the server's answers correct it.
@@ -74,7 +74,7 @@ int map_hint(struct map *m, uint32_t p, uint32_t node_id, const char *addr);
 /* The node with this id, or NULL. */
 const struct map_node *map_node(const struct map *m, uint32_t id);
 
-/* A replica of a partition as client.c sees it when it routes a read that
+/* A replica of a partition as client_route.c sees it when it routes a read that
  * need not go to the leader (a level other than LINEARIZABLE, a route
  * other than LEADER). */
 struct map_candidate {

@@ -1,7 +1,7 @@
 /* When libtunekv tries a keyed request again, and what it finally reports.
  *
  * One struct retry travels with each GET, PUT, DELETE and CAS from its first
- * attempt to its callback. After every attempt, client.c tells it how the
+ * attempt to its callback. After every attempt, client_retry.c tells it how the
  * attempt ended (retry_next) and gets back what to do: deliver the answer,
  * resend at once, resend after a backoff, or give up and report
  * retry_status(). The policy is pure (no I/O, the clock is an argument), so
@@ -24,7 +24,7 @@
  *      keep naming each other, or a link that breaks at once, must not spin.
  *
  * Reads that any replica may serve (a level other than LINEARIZABLE, a
- * route other than LEADER) have another way out: when client.c sets
+ * route other than LEADER) have another way out: when client_retry.c sets
  * r->elsewhere (a replica this read has not failed on is known), a
  * transient answer, a lost link or a refused connection resends at once
  * (within the same RETRY_HOPS_MAX), to that replica, instead of backing

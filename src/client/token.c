@@ -15,7 +15,7 @@
  * merges fail instead (token_merge's evict flag).
  *
  * The two public helpers that need no client (tkv_token_merge_bytes and
- * tkv_token_compare) live here too; the others are in client.c, next to
+ * tkv_token_compare) live here too; the others are in client_token.c, next to
  * the session token they work on. */
 #include "token.h"
 

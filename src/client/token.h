@@ -1,5 +1,5 @@
 /* Session tokens in libtunekv: parse, merge, compare and encode them. No
- * I/O, and no allocation but tkv_token_merge_bytes's. client.c keeps one
+ * I/O, and no allocation but tkv_token_merge_bytes's. client_token.c keeps one
  * struct token per client (its session); include/tunekv.h exposes the
  * helpers.
  *

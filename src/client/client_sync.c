@@ -1,0 +1,221 @@
+/* The blocking API: each call is its async call plus tkv_poll(-1) until
+ * that request's callback has run. The callback copies the borrowed
+ * result into one block kept in result->priv_, which tkv_result_release
+ * frees, so the caller's result outlives the poll. */
+#include "client_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "heap.h"
+
+/* State of one blocking call, on its caller's stack. */
+struct client_sync {
+        bool done;
+        int status;
+        struct tkv_result *out; /* NULL: the caller wants only the status */
+};
+
+static void client_sync_result_init(struct tkv_result *r)
+{
+        memset(r, 0, sizeof(*r));
+        r->message = "";
+        r->receipt.staleness_ms = -1;
+}
+
+/* Bytes a sub-block takes in a result block: rounded up so that the next
+ * one is aligned for any type. */
+static size_t client_sync_round(size_t n)
+{
+        size_t align = _Alignof(max_align_t);
+        return (n + align - 1) / align * align;
+}
+
+/* Copy src (borrowed) into dst, with node, cluster, value and message in one
+ * block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
+ * the copy could not be made. */
+static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_result *src)
+{
+        const char *message = src->message != NULL ? src->message : "";
+        size_t node_bytes = src->node != NULL ? client_sync_round(codec_node_bytes(src->node)) : 0;
+        size_t cluster_bytes =
+            src->cluster != NULL ? client_sync_round(codec_cluster_bytes(src->cluster)) : 0;
+        size_t value_len = src->value != NULL ? src->value_len : 0;
+        size_t message_len = strlen(message);
+        size_t total =
+            node_bytes + cluster_bytes + value_len + (message_len > 0 ? message_len + 1 : 0);
+        uint8_t *block;
+
+        *dst = *src;
+        dst->message = "";
+        dst->node = NULL;
+        dst->cluster = NULL;
+        dst->value = src->value != NULL ? "" : NULL;
+        dst->priv_ = NULL;
+        if (total == 0) {
+                return dst->status;
+        }
+        block = tkv_malloc(total);
+        if (block == NULL) {
+                dst->status = TKV_NO_MEMORY;
+                dst->message = "out of memory copying the answer";
+                dst->value = NULL;
+                dst->value_len = 0;
+                return dst->status;
+        }
+        dst->priv_ = block;
+        if (node_bytes > 0) {
+                dst->node = codec_node_copy(block, src->node);
+                block += node_bytes;
+        }
+        if (cluster_bytes > 0) {
+                dst->cluster = codec_cluster_copy(block, src->cluster);
+                block += cluster_bytes;
+        }
+        if (value_len > 0) {
+                memcpy(block, src->value, value_len);
+                dst->value = block;
+                block += value_len;
+        }
+        if (message_len > 0) {
+                memcpy(block, message, message_len + 1);
+                dst->message = (const char *)block;
+        }
+        return dst->status;
+}
+
+static void client_sync_cb(struct tkv_client *c, const struct tkv_result *res, void *arg)
+{
+        struct client_sync *w = arg;
+
+        (void)c;
+        w->done = true;
+        w->status = w->out != NULL ? client_sync_result_copy(w->out, res) : res->status;
+}
+
+/* After the async call of a blocking call returned rv: wait for its callback,
+ * or report rv in w->out. */
+static int client_sync_wait(struct tkv_client *c, struct client_sync *w, int rv)
+{
+        struct tkv_result failed;
+
+        if (rv != TKV_OK) {
+                if (w->out != NULL) {
+                        client_sync_result_init(&failed);
+                        failed.status = rv;
+                        failed.message = c != NULL ? c->errmsg : "no client";
+                        client_sync_result_copy(w->out, &failed);
+                }
+                return rv;
+        }
+        /* tkv_poll fails only for a NULL client or inside a callback, both
+         * ruled out by client_sync_start, and every request has a deadline,
+         * so this loop ends. */
+        while (!w->done) {
+                tkv_poll(c, -1);
+        }
+        return w->status;
+}
+
+/* Common start of a blocking call. Returns TKV_OK to go on. */
+static int client_sync_start(struct tkv_client *c, struct client_sync *w, struct tkv_result *out,
+                             const char *op)
+{
+        w->done = false;
+        w->status = TKV_OK;
+        w->out = out;
+        if (out != NULL) {
+                client_sync_result_init(out);
+        }
+        if (c != NULL && c->dispatching > 0) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "%s: blocking call from a callback", op);
+                return TKV_USAGE_ERROR;
+        }
+        return c != NULL ? TKV_OK : TKV_USAGE_ERROR;
+}
+
+int tkv_get(struct tkv_client *c, const void *key, size_t key_len,
+            const struct tkv_read_options *opts, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "get");
+
+        if (rv == TKV_OK) {
+                rv = tkv_get_async(c, key, key_len, opts, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_put(struct tkv_client *c, const void *key, size_t key_len, const void *value,
+            size_t value_len, const struct tkv_write_options *opts, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "put");
+
+        if (rv == TKV_OK) {
+                rv = tkv_put_async(c, key, key_len, value, value_len, opts, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_delete(struct tkv_client *c, const void *key, size_t key_len,
+               const struct tkv_write_options *opts, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "delete");
+
+        if (rv == TKV_OK) {
+                rv = tkv_delete_async(c, key, key_len, opts, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_cas(struct tkv_client *c, const void *key, size_t key_len, uint64_t expected_version,
+            const void *value, size_t value_len, const struct tkv_write_options *opts,
+            struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "cas");
+
+        if (rv == TKV_OK) {
+                rv = tkv_cas_async(c, key, key_len, expected_version, value, value_len, opts,
+                                   client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_status(struct tkv_client *c, struct tkv_result *out)
+{
+        return tkv_status_node(c, 0, out);
+}
+
+int tkv_status_node(struct tkv_client *c, uint32_t node_id, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "status");
+
+        if (rv == TKV_OK) {
+                rv = tkv_status_node_async(c, node_id, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_cluster_info(struct tkv_client *c, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "cluster_info");
+
+        if (rv == TKV_OK) {
+                rv = tkv_cluster_info_async(c, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+void tkv_result_release(struct tkv_result *r)
+{
+        if (r == NULL) {
+                return;
+        }
+        tkv_free(r->priv_);
+        client_sync_result_init(r);
+}
