@@ -15,7 +15,7 @@
 #include "err.h"
 #include "fsm.h"
 #include "queue.h"
-#include "transport.h"
+#include "transport_raft.h"
 
 struct group;
 struct group_write;
