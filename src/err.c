@@ -1,6 +1,5 @@
 #include "err.h"
 
-#include <raft.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -70,49 +69,6 @@ int err_from_uv(int uv_err)
                 return TKV_EEXIST;
         case UV_ENOENT:
                 return TKV_ENOTFOUND;
-        default:
-                return TKV_EIO;
-        }
-}
-
-int err_from_raft(int raft_err)
-{
-        switch (raft_err) {
-        case 0:
-                return 0;
-        case RAFT_NOMEM:
-                return TKV_ENOMEM;
-        case RAFT_NOTLEADER:
-        case RAFT_LEADERSHIPLOST:
-                return TKV_ENOTLEADER;
-        case RAFT_SHUTDOWN:
-                return TKV_ESHUTDOWN;
-        case RAFT_CANCELED:
-                return TKV_ECANCELED;
-        case RAFT_CORRUPT:
-        case RAFT_MALFORMED:
-                return TKV_ECORRUPT;
-        case RAFT_TOOBIG:
-                return TKV_ETOOBIG;
-        case RAFT_BUSY:
-        case RAFT_TOOMANY:
-        case RAFT_CANTCHANGE:
-                return TKV_EBUSY;
-        case RAFT_NOSPACE:
-                return TKV_ENOSPACE;
-        case RAFT_NOCONNECTION:
-                return TKV_ECONN;
-        case RAFT_NOTFOUND:
-                return TKV_ENOTFOUND;
-        case RAFT_INVALID:
-        case RAFT_BADID:
-        case RAFT_BADROLE:
-        case RAFT_DUPLICATEID:
-        case RAFT_DUPLICATEADDRESS:
-        case RAFT_NAMETOOLONG:
-                return TKV_EINVAL;
-        case RAFT_CANTBOOTSTRAP:
-                return TKV_EEXIST;
         default:
                 return TKV_EIO;
         }

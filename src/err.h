@@ -1,9 +1,10 @@
 /* One error space for the whole daemon and the client library internals.
  *
  * Functions return 0 or a positive TKV_E* code declared once in TKV_ERRORS.
- * libuv and raft codes are translated at the boundary with err_from_uv() and
- * err_from_raft(). Long-lived objects keep a message buffer and each layer
- * prefixes its stage with err_msgf()/err_wrap(): "snapshot: write: no space". */
+ * libuv codes are translated at the boundary with err_from_uv(); raft codes
+ * are translated in group.c, the only caller of raft. Long-lived objects
+ * keep a message buffer and each layer prefixes its stage with
+ * err_msgf()/err_wrap(): "snapshot: write: no space". */
 #ifndef TKV_ERR_H
 #define TKV_ERR_H
 
@@ -49,9 +50,6 @@ const char *err_name(int code);
 
 /* Translate a negative libuv error code into TKV_E*. */
 int err_from_uv(int uv_err);
-
-/* Translate a RAFT_* error code into TKV_E*. */
-int err_from_raft(int raft_err);
 
 /* Format into msg (ERR_MSG_BYTES). */
 void err_msgf(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

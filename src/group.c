@@ -58,12 +58,62 @@
 #include "group.h"
 
 #include <errno.h>
+#include <raft.h>
+#include <raft/uv.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsm.h"
+#include "group_test.h"
 #include "heap.h"
 #include "log.h"
+#include "transport_raft.h"
+
+/* Opaque outside this file (group.h): nobody else sees raft's types. */
+struct group {
+        uint32_t partition;
+        struct group_params params;
+        struct raft raft_storage; /* used unless a test attaches its own raft */
+        struct raft *raft;        /* &raft_storage, or a raft_fixture server; NULL once closed */
+        struct raft raft_closed; /* stand-in for a late second close callback (group_raft_closed) */
+        struct raft_io io;       /* raft_uv (owned when io_open) */
+        bool io_open;
+        bool raft_open; /* raft_init succeeded: raft_close needed */
+        bool prepared;  /* fsm and apply_bufs held: group_close needed */
+        struct transport transport;
+        struct fsm fsm;
+        char dir[1024];
+
+        /* What group_observe() last saw. */
+        int role;          /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+        uint64_t term;     /* current term */
+        bool ready;        /* leader whose election barrier of this term applied */
+        uint64_t fresh_ms; /* leader: proposal time of its newest own-term entry applied */
+        uint64_t now_ms;   /* loop time at the last group_flush */
+        bool election_barrier_needed;
+
+        struct queue writes_pending; /* not yet proposed (this iteration) */
+        unsigned n_writes_pending;
+        struct queue writes_waiting; /* proposed, waiting for apply; by index */
+        struct queue reads_pending;  /* waiting for the next barrier */
+        struct queue barriers;       /* struct group_barrier in flight */
+        unsigned n_barriers;
+        struct queue confirms; /* struct group_confirm in flight, oldest first */
+        unsigned n_confirms;
+        uint64_t confirm_seq; /* of the last confirmation started */
+        uint64_t proposal_seq;
+
+        struct raft_transfer transfer_req; /* see group_balance */
+        bool transferring;                 /* a raft_transfer is in flight */
+        uint64_t transfer_after_ms;        /* no new transfer before this loop time */
+        bool stopping;
+        uint64_t stop_start_ms;
+        group_stop_cb stop_cb;
+        struct raft_buffer *apply_bufs; /* apply_batch_max scratch slots */
+        struct group_stats stats;
+        char errmsg[ERR_MSG_BYTES];
+};
 
 /* A raft_apply of up to apply_batch_max entries. */
 struct group_proposal {
@@ -99,6 +149,51 @@ struct group_confirm {
         unsigned quorum;
         bool confirmed;
 };
+
+/* raft's error codes in tunekv's error space: group.c is the only caller
+ * of raft, so the translation lives here rather than in err.c. */
+static int group_err_from_raft(int raft_err)
+{
+        switch (raft_err) {
+        case 0:
+                return 0;
+        case RAFT_NOMEM:
+                return TKV_ENOMEM;
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+                return TKV_ENOTLEADER;
+        case RAFT_SHUTDOWN:
+                return TKV_ESHUTDOWN;
+        case RAFT_CANCELED:
+                return TKV_ECANCELED;
+        case RAFT_CORRUPT:
+        case RAFT_MALFORMED:
+                return TKV_ECORRUPT;
+        case RAFT_TOOBIG:
+                return TKV_ETOOBIG;
+        case RAFT_BUSY:
+        case RAFT_TOOMANY:
+        case RAFT_CANTCHANGE:
+                return TKV_EBUSY;
+        case RAFT_NOSPACE:
+                return TKV_ENOSPACE;
+        case RAFT_NOCONNECTION:
+                return TKV_ECONN;
+        case RAFT_NOTFOUND:
+                return TKV_ENOTFOUND;
+        case RAFT_INVALID:
+        case RAFT_BADID:
+        case RAFT_BADROLE:
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+        case RAFT_NAMETOOLONG:
+                return TKV_EINVAL;
+        case RAFT_CANTBOOTSTRAP:
+                return TKV_EEXIST;
+        default:
+                return TKV_EIO;
+        }
+}
 
 /* An own-term entry proposed at proposed_ms applied: the leader was leader
  * then, with a majority; its state is current as of that time (read.c). */
@@ -159,7 +254,7 @@ static void group_hook_restored(void *data, uint64_t applied_index)
 /* ------------------------------------------------------------------------ */
 /* Lifecycle */
 
-int group_prepare(struct group *g, const struct group_params *p)
+static int group_prepare(struct group *g, const struct group_params *p)
 {
         struct fsm_hooks hooks = {g, group_hook_index, group_hook_applied, group_hook_restored};
         struct fsm_params fp = {p->partition, p->session_window, p->sessions_max};
@@ -181,8 +276,28 @@ int group_prepare(struct group *g, const struct group_params *p)
         rv = fsm_init(&g->fsm, &fp, &hooks);
         if (rv != 0) {
                 tkv_free(g->apply_bufs);
+                g->apply_bufs = NULL;
                 return rv;
         }
+        g->prepared = true;
+        return 0;
+}
+
+int group_create(const struct group_params *p, struct group **out)
+{
+        struct group *g = tkv_malloc(sizeof *g);
+        int rv;
+
+        *out = NULL;
+        if (g == NULL) {
+                return TKV_ENOMEM;
+        }
+        rv = group_prepare(g, p);
+        if (rv != 0) {
+                tkv_free(g);
+                return rv;
+        }
+        *out = g;
         return 0;
 }
 
@@ -192,8 +307,14 @@ void group_attach(struct group *g, struct raft *r)
         r->data = g;
 }
 
-void group_close(struct group *g)
+/* Release what group_prepare took; once (a stop closes it, and so does a
+ * destroy of a group never stopped). */
+static void group_close(struct group *g)
 {
+        if (!g->prepared) {
+                return;
+        }
+        g->prepared = false;
         fsm_close(&g->fsm);
         tkv_free(g->apply_bufs);
         g->apply_bufs = NULL;
@@ -223,8 +344,35 @@ static void group_configure_raft(struct group *g)
         raft_set_pre_vote(r, true); /* RAFT-NOTES W8 */
 }
 
+/* Bootstrap the voters if g's directory holds no Raft state yet; a no-op
+ * (CANTBOOTSTRAP) on every later start. The raft configuration is built
+ * here, so that no caller needs raft's types. */
+static int group_bootstrap(struct group *g, const struct group_voter *voters, unsigned n)
+{
+        struct raft_configuration conf;
+        int rv = 0;
+
+        raft_configuration_init(&conf);
+        for (unsigned i = 0; i < n && rv == 0; i++) {
+                rv = raft_configuration_add(&conf, voters[i].id, voters[i].address, RAFT_VOTER);
+                if (rv != 0) {
+                        err_msgf(g->errmsg, "raft configuration: %s", raft_strerror(rv));
+                }
+        }
+        if (rv == 0) {
+                rv = raft_bootstrap(g->raft, &conf);
+                if (rv == RAFT_CANTBOOTSTRAP) {
+                        rv = 0;
+                } else if (rv != 0) {
+                        err_msgf(g->errmsg, "raft_bootstrap: %s", raft_errmsg(g->raft));
+                }
+        }
+        raft_configuration_close(&conf);
+        return group_err_from_raft(rv);
+}
+
 int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, const char *dir,
-               uint64_t raft_id, const char *address, const struct raft_configuration *conf)
+               uint64_t raft_id, const char *address, const struct group_voter *voters, unsigned n)
 {
         int rv;
 
@@ -236,7 +384,7 @@ int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, cons
         rv = raft_uv_init(&g->io, loop, dir, &g->transport.base);
         if (rv != 0) {
                 err_msgf(g->errmsg, "raft_uv_init %s: %s", dir, g->io.errmsg);
-                return err_from_raft(rv);
+                return group_err_from_raft(rv);
         }
         g->io_open = true;
         /* raft_uv implements async_work but reports version 1; the v3 fsm
@@ -247,26 +395,25 @@ int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, cons
         rv = raft_uv_set_snapshot_compression(&g->io, g->params.snapshot_compression);
         if (rv != 0) {
                 err_msgf(g->errmsg, "raft_uv_set_snapshot_compression: %s", g->io.errmsg);
-                return err_from_raft(rv);
+                return group_err_from_raft(rv);
         }
         g->raft = &g->raft_storage;
         rv = raft_init(g->raft, &g->io, &g->fsm.raft_fsm, raft_id, address);
         if (rv != 0) {
                 err_msgf(g->errmsg, "raft_init: %s", raft_errmsg(g->raft));
-                return err_from_raft(rv);
+                return group_err_from_raft(rv);
         }
         g->raft_open = true;
         g->raft->data = g;
         group_configure_raft(g);
-        rv = raft_bootstrap(g->raft, conf);
-        if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-                err_msgf(g->errmsg, "raft_bootstrap: %s", raft_errmsg(g->raft));
-                return err_from_raft(rv);
+        rv = group_bootstrap(g, voters, n);
+        if (rv != 0) {
+                return rv;
         }
         rv = raft_start(g->raft);
         if (rv != 0) {
                 err_msgf(g->errmsg, "raft_start: %s", raft_errmsg(g->raft));
-                return err_from_raft(rv);
+                return group_err_from_raft(rv);
         }
         return 0;
 }
@@ -274,7 +421,7 @@ int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, cons
 /* raft 0.15's raft_uv can fire its close callback twice: its "all closed"
  * check does not wait for a segment writer whose close completes after the
  * transport's, and that writer's close callback runs the check again. So the
- * raft_uv memory must outlive the loop (group_release frees it after
+ * raft_uv memory must outlive the loop (group_destroy frees it after
  * uv_run returns), and a second ioCloseCb must find a raft with nothing left
  * to free: io.data is pointed at a zeroed stand-in. */
 static void group_raft_closed(struct raft *r)
@@ -292,12 +439,22 @@ static void group_raft_closed(struct raft *r)
         }
 }
 
-void group_release(struct group *g)
+void group_destroy(struct group *g)
 {
+        if (g == NULL) {
+                return;
+        }
         if (g->io_open) {
                 raft_uv_close(&g->io);
                 g->io_open = false;
         }
+        group_close(g);
+        tkv_free(g);
+}
+
+const char *group_errmsg(const struct group *g)
+{
+        return g->errmsg;
 }
 
 void group_stop(struct group *g, group_stop_cb cb)
@@ -311,8 +468,8 @@ void group_stop(struct group *g, group_stop_cb cb)
                     QUEUE_DATA(queue_head(&g->writes_pending), struct group_write, link);
                 queue_remove(&w->link);
                 g->n_writes_pending--;
-                raft_free(w->buf.base);
-                w->buf.base = NULL;
+                raft_free(w->buf);
+                w->buf = NULL;
                 w->cb(w, TKV_ESHUTDOWN, NULL);
         }
         group_fail_reads(&g->reads_pending, TKV_ESHUTDOWN);
@@ -363,12 +520,12 @@ int group_propose(struct group *g, struct group_write *w, struct command *cmd, g
         }
         cmd->proposal_id = g->params.proposer_seed + ++g->proposal_seq;
         len = command_encoded_bytes(cmd);
-        w->buf.base = raft_malloc(len);
-        if (w->buf.base == NULL) {
+        w->buf = raft_malloc(len);
+        if (w->buf == NULL) {
                 return TKV_ENOMEM;
         }
-        w->buf.len = len;
-        command_encode(cmd, w->buf.base);
+        w->buf_len = len;
+        command_encode(cmd, w->buf);
         w->proposal_id = cmd->proposal_id;
         w->index = 0;
         w->cb = cb;
@@ -385,8 +542,8 @@ bool group_write_abandon(struct group_write *w)
                 queue_remove(&w->link);
                 if (!proposed) {
                         w->g->n_writes_pending--;
-                        raft_free(w->buf.base);
-                        w->buf.base = NULL;
+                        raft_free(w->buf);
+                        w->buf = NULL;
                 }
         }
         return proposed;
@@ -446,7 +603,9 @@ static void group_submit_batch(struct group *g)
                 struct group_write *w = QUEUE_DATA(q, struct group_write, link);
                 queue_remove(q);
                 queue_push_tail(&batch, q);
-                g->apply_bufs[n++] = w->buf;
+                g->apply_bufs[n].base = w->buf;
+                g->apply_bufs[n].len = w->buf_len;
+                n++;
         }
         g->n_writes_pending -= n;
         p->g = g;
@@ -460,8 +619,8 @@ static void group_submit_batch(struct group *g)
                         struct group_write *w =
                             QUEUE_DATA(queue_head(&batch), struct group_write, link);
                         queue_remove(&w->link);
-                        raft_free(w->buf.base);
-                        w->buf.base = NULL;
+                        raft_free(w->buf);
+                        w->buf = NULL;
                         w->cb(w, group_apply_error(rv), NULL);
                 }
                 return;
@@ -474,7 +633,7 @@ static void group_submit_batch(struct group *g)
                 struct group_write *w = QUEUE_DATA(queue_head(&batch), struct group_write, link);
                 queue_remove(&w->link);
                 w->index = p->first_index + i;
-                w->buf.base = NULL; /* raft's now */
+                w->buf = NULL; /* raft's now */
                 if (w->accept_only) {
                         /* LEADER_ACCEPTED: the answer needs no commit. */
                         struct command_result res = {0, w->index, 0, true};
@@ -913,6 +1072,15 @@ void group_balance(struct group *g, uint64_t preferred, bool preferred_alive, ui
         }
 }
 
+/* The one write into raft's private state in tunekv, kept in this one
+ * function on purpose. raft 0.15 (Debian's libraft-dev) has no API to
+ * shorten a follower's election timer: raft_set_election_timeout only takes
+ * effect at the next draw, which happens when the timer fires or a new
+ * leader is heard, i.e. too late. So this lowers
+ * follower_state.randomized_election_timeout, the draw raft compares the
+ * time since the leader was last heard with (its tick), and never raises
+ * it, so raft's own rule (no election before ET of silence) still holds.
+ * A raft upgrade or swap must recheck this field's meaning. */
 void group_expedite_election(struct group *g, unsigned rank)
 {
         struct raft *r = g->raft;
@@ -940,27 +1108,47 @@ static bool group_has_voter(const struct raft_configuration *c, raft_id id)
         return false;
 }
 
-bool group_voters_are(const struct group *g, const struct raft_configuration *conf)
+bool group_voters_are(const struct group *g, const struct group_voter *voters, unsigned n)
 {
         const struct raft_configuration *have = &g->raft->configuration;
-        unsigned voters = 0;
+        unsigned n_have = 0;
         for (unsigned i = 0; i < have->n; i++) {
-                voters += have->servers[i].role == RAFT_VOTER;
+                n_have += have->servers[i].role == RAFT_VOTER;
         }
-        if (voters != conf->n) {
+        if (n_have != n) {
                 return false;
         }
-        for (unsigned i = 0; i < conf->n; i++) {
-                if (!group_has_voter(have, conf->servers[i].id)) {
+        for (unsigned i = 0; i < n; i++) {
+                if (!group_has_voter(have, voters[i].id)) {
                         return false;
                 }
         }
         return true;
 }
 
+bool group_running(const struct group *g)
+{
+        return g->raft != NULL;
+}
+
+uint32_t group_partition(const struct group *g)
+{
+        return g->partition;
+}
+
 bool group_is_leader(const struct group *g)
 {
         return g->raft != NULL && raft_state(g->raft) == RAFT_LEADER;
+}
+
+bool group_ready(const struct group *g)
+{
+        return g->ready;
+}
+
+uint64_t group_fresh_ms(const struct group *g)
+{
+        return g->ready ? g->fresh_ms : 0;
 }
 
 uint64_t group_leader_id(const struct group *g)
@@ -1003,12 +1191,49 @@ struct store *group_store(struct group *g)
         return g->fsm.store;
 }
 
-int group_role(const struct group *g)
+/* raft's roles in tunekv's words (group.h): RAFT_UNAVAILABLE, and a role
+ * a later raft might add, read as unavailable. */
+enum group_role group_role(const struct group *g)
 {
-        return g->raft != NULL ? raft_state(g->raft) : RAFT_UNAVAILABLE;
+        switch (g->raft != NULL ? raft_state(g->raft) : RAFT_UNAVAILABLE) {
+        case RAFT_FOLLOWER:
+                return GROUP_FOLLOWER;
+        case RAFT_CANDIDATE:
+                return GROUP_CANDIDATE;
+        case RAFT_LEADER:
+                return GROUP_LEADER;
+        default:
+                return GROUP_UNAVAILABLE;
+        }
 }
 
 uint64_t group_term(const struct group *g)
 {
         return g->raft != NULL ? g->raft->current_term : 0;
+}
+
+struct group_stats group_stats(const struct group *g)
+{
+        struct group_stats st = g->stats;
+        st.snapshots = g->fsm.snapshots;
+        st.restores = g->fsm.restores;
+        return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests (group_test.h) */
+
+struct raft_fsm *group_raft_fsm(struct group *g)
+{
+        return &g->fsm.raft_fsm;
+}
+
+struct raft *group_raft(struct group *g)
+{
+        return g->raft;
+}
+
+bool group_election_barrier_pending(const struct group *g)
+{
+        return g->election_barrier_needed;
 }

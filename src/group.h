@@ -1,21 +1,28 @@
 /* One partition's Raft group on this node: raft + raft_uv + transport + fsm.
  * Only this module calls raft (fsm.c and transport.c implement its plug-in
  * structs). See group.c for the write path, the read fences and the
- * election barrier. */
+ * election barrier.
+ *
+ * This header is the raft boundary: it includes no raft header, struct
+ * group is opaque (defined in group.c), and raft's roles, errors and
+ * configurations are translated into tunekv's own (enum group_role,
+ * TKV_E*, struct group_voter), so that swapping raft touches group.c,
+ * fsm.c and transport.c only. Tests that drive a raft_fixture use
+ * group_test.h. */
 #ifndef TKV_GROUP_H
 #define TKV_GROUP_H
 
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "command.h"
 #include "err.h"
-#include "fsm.h"
 #include "queue.h"
-#include "transport.h"
+
+struct store;
+struct transport_mux;
 
 struct group;
 struct group_write;
@@ -32,8 +39,9 @@ typedef void (*group_stop_cb)(struct group *g);
 
 /* A write in progress; embedded in the caller's request. */
 struct group_write {
-        struct queue link;      /* in g->writes_pending, then g->writes_waiting */
-        struct raft_buffer buf; /* encoded command; ours until proposed */
+        struct queue link; /* in g->writes_pending, then g->writes_waiting */
+        void *buf;         /* encoded command (raft_malloc'd); ours until proposed */
+        size_t buf_len;
         uint64_t proposal_id;
         uint64_t index; /* Raft index once proposed */
         group_write_cb cb;
@@ -62,6 +70,22 @@ struct group_read {
  * those not queued count as failed. */
 typedef unsigned (*group_confirm_cb)(void *data, struct group *g, uint64_t seq,
                                      const uint64_t *voters, unsigned n);
+
+/* What a replica is in its group, raft's roles in tunekv's words:
+ * UNAVAILABLE before open and once closed. */
+enum group_role {
+        GROUP_FOLLOWER,
+        GROUP_CANDIDATE,
+        GROUP_LEADER,
+        GROUP_UNAVAILABLE,
+};
+
+/* One voter of a group's configuration: a node id and its Raft (peer)
+ * address. */
+struct group_voter {
+        uint64_t id;
+        const char *address; /* borrowed */
+};
 
 struct group_params {
         uint32_t partition;
@@ -95,71 +119,30 @@ struct group_stats {
         uint64_t reads_fenced;    /* linearizable reads released */
         uint64_t elections_won;
         uint64_t transfers; /* leadership handed to the preferred leader */
+        uint64_t snapshots; /* snapshots taken (the fsm's count) */
+        uint64_t restores;  /* snapshots restored (the fsm's count) */
 };
 
-struct group {
-        uint32_t partition;
-        struct group_params params;
-        struct raft raft_storage; /* used unless a test attaches its own raft */
-        struct raft *raft;        /* &raft_storage, or a raft_fixture server; NULL once closed */
-        struct raft raft_closed;  /* stand-in for a late second close callback (group.c) */
-        struct raft_io io;        /* raft_uv (owned when io_open) */
-        bool io_open;
-        bool raft_open; /* raft_init succeeded: raft_close needed */
-        struct transport transport;
-        struct fsm fsm;
-        char dir[1024];
-
-        /* What group_observe() last saw. */
-        int role;          /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
-        uint64_t term;     /* current term */
-        bool ready;        /* leader whose election barrier of this term applied */
-        uint64_t fresh_ms; /* leader: proposal time of its newest own-term entry applied */
-        uint64_t now_ms;   /* loop time at the last group_flush */
-        bool election_barrier_needed;
-
-        struct queue writes_pending; /* not yet proposed (this iteration) */
-        unsigned n_writes_pending;
-        struct queue writes_waiting; /* proposed, waiting for apply; by index */
-        struct queue reads_pending;  /* waiting for the next barrier */
-        struct queue barriers;       /* struct group_barrier in flight */
-        unsigned n_barriers;
-        struct queue confirms; /* struct group_confirm in flight, oldest first */
-        unsigned n_confirms;
-        uint64_t confirm_seq; /* of the last confirmation started */
-        uint64_t proposal_seq;
-
-        struct raft_transfer transfer_req; /* see group_balance */
-        bool transferring;                 /* a raft_transfer is in flight */
-        uint64_t transfer_after_ms;        /* no new transfer before this loop time */
-        bool stopping;
-        uint64_t stop_start_ms;
-        group_stop_cb stop_cb;
-        struct raft_buffer *apply_bufs; /* apply_batch_max scratch slots */
-        struct group_stats stats;
-        char errmsg[ERR_MSG_BYTES];
-};
-
-/* Prepare g: fsm and queues, no raft yet. Pair with group_close (if never
- * opened) or group_stop. */
-int group_prepare(struct group *g, const struct group_params *p);
+/* Allocate *out and prepare it: fsm and queues, no raft yet. Then
+ * group_open, group_stop, and group_destroy once stopped (or never opened).
+ * TKV_ENOMEM (*out is NULL then). p is copied. */
+int group_create(const struct group_params *p, struct group **out);
 
 /* Open g's Raft state in dir (created if missing) with raft_uv and a mux
- * transport, bootstrapping conf if the directory is pristine, and start it.
- * raft_id/address identify this replica. TKV_E* with g->errmsg set. */
+ * transport, bootstrapping the n voters if the directory is pristine, and
+ * start it. raft_id/address identify this replica. mux is borrowed for g's
+ * lifetime; dir, address and voters are copied (borrowed during the call).
+ * TKV_E* with group_errmsg(g) set. */
 int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, const char *dir,
-               uint64_t raft_id, const char *address, const struct raft_configuration *conf);
+               uint64_t raft_id, const char *address, const struct group_voter *voters, unsigned n);
 
-/* Tests: drive a raft instance the caller created with &g->fsm.raft_fsm
- * (raft_fixture). The caller keeps ownership of r. */
-void group_attach(struct group *g, struct raft *r);
+/* Free g: its fsm if it was never stopped, raft_uv's memory (only after
+ * uv_run returned, group.c says why), g itself. NULL is fine, and so is a
+ * group whose create or open failed. */
+void group_destroy(struct group *g);
 
-/* Release a group that was prepared but never opened (or attached). */
-void group_close(struct group *g);
-
-/* Free raft_uv's memory of a stopped group; only after uv_run returned
- * (group.c says why). */
-void group_release(struct group *g);
+/* Why the last group_open failed ("raft_init: ..."); owned by g. */
+const char *group_errmsg(const struct group *g);
 
 /* Drain and close (B2): refuse new work, wait until every entry is on disk,
  * raft_close, then cb. Writes still waiting complete with TKV_EUNKNOWN or
@@ -216,11 +199,24 @@ void group_balance(struct group *g, uint64_t preferred, bool preferred_alive, ui
  * silence. */
 void group_expedite_election(struct group *g, unsigned rank);
 
-/* Are the voters of g's current configuration exactly those of conf? */
-bool group_voters_are(const struct group *g, const struct raft_configuration *conf);
+/* Are the voters of g's current configuration exactly the n voters given
+ * (by id)? voters is borrowed. */
+bool group_voters_are(const struct group *g, const struct group_voter *voters, unsigned n);
 
-/* Observed state, for routing and STATUS. */
+/* Observed state, for routing and STATUS. Each is a function call (struct
+ * group is opaque) reading raft's state directly, with no allocation. */
+
+/* Is g's raft running (opened or attached, not yet closed)? */
+bool group_running(const struct group *g);
+uint32_t group_partition(const struct group *g);
 bool group_is_leader(const struct group *g);
+/* As group_flush last saw it: this node leads and the election barrier of
+ * its term applied, so it may serve reads (group.c). Callers that act on
+ * it check group_is_leader too: raft may have deposed it since. */
+bool group_ready(const struct group *g);
+/* While ready: the proposal time of the newest own-term entry applied (the
+ * state is current as of then, read.c); else 0. */
+uint64_t group_fresh_ms(const struct group *g);
 uint64_t group_leader_id(const struct group *g);
 uint64_t group_commit_index(const struct group *g);
 uint64_t group_applied_index(const struct group *g);
@@ -233,7 +229,9 @@ uint64_t group_state_index(const struct group *g);
 uint64_t group_last_index(const struct group *g);
 uint64_t group_snapshot_index(const struct group *g);
 struct store *group_store(struct group *g);
-int group_role(const struct group *g); /* RAFT_LEADER, ...; RAFT_UNAVAILABLE when closed */
+enum group_role group_role(const struct group *g);
 uint64_t group_term(const struct group *g);
+/* Counters, for STATUS and tests. */
+struct group_stats group_stats(const struct group *g);
 
 #endif

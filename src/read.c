@@ -43,7 +43,7 @@ struct read_replica read_replica_of(struct group *g)
         r.applied = group_applied_index(g);
         r.commit = group_commit_index(g);
         r.leader = group_is_leader(g);
-        r.leader_fresh_ms = r.leader && g->ready ? g->fresh_ms : 0;
+        r.leader_fresh_ms = r.leader ? group_fresh_ms(g) : 0;
         return r;
 }
 

@@ -25,7 +25,7 @@ struct read_replica {
         uint64_t applied;         /* its applied index */
         uint64_t commit;          /* its commit index (a follower: as the leader last said) */
         bool leader;              /* it leads the partition */
-        uint64_t leader_fresh_ms; /* a ready leader: group.fresh_ms; else 0 */
+        uint64_t leader_fresh_ms; /* a ready leader: group_fresh_ms(); else 0 */
 };
 
 /* The replica of g, now. */

@@ -7,17 +7,18 @@
 #include "heap.h"
 #include "rpc_internal.h"
 #include "server.h"
+#include "store.h"
 
 #define RPC_ADMIN_VERSION "0.1.0"
 
-static Tunekv__V1__Role rpc_admin_role(int raft_role)
+static Tunekv__V1__Role rpc_admin_role(enum group_role role)
 {
-        switch (raft_role) {
-        case RAFT_LEADER:
+        switch (role) {
+        case GROUP_LEADER:
                 return TUNEKV__V1__ROLE__ROLE_LEADER;
-        case RAFT_FOLLOWER:
+        case GROUP_FOLLOWER:
                 return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
-        case RAFT_CANDIDATE:
+        case GROUP_CANDIDATE:
                 return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
         default:
                 return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
@@ -64,6 +65,7 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
                                      uint32_t *replicas)
 {
         struct group *g = server_group(s, p);
+        struct group_stats st = group_stats(g);
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(s->cfg, p, ids);
         struct read_replica r;
@@ -81,18 +83,18 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->keys = group_store(g) != NULL ? store_count(group_store(g)) : 0;
         ps->bytes = group_store(g) != NULL ? store_data_bytes(group_store(g)) : 0;
         ps->digest = group_store(g) != NULL ? store_digest(group_store(g)) : 0;
-        ps->snapshots = g->fsm.snapshots;
-        ps->restores = g->fsm.restores;
-        ps->ready = g->ready && group_is_leader(g);
+        ps->snapshots = st.snapshots;
+        ps->restores = st.restores;
+        ps->ready = group_ready(g) && group_is_leader(g);
         r = read_replica_of(g);
         ps->staleness_ms = read_staleness_ms(server_read_state(s, p), &r, uv_now(s->loop));
         lag = read_lag_entries(server_read_state(s, p), &r);
         ps->lag_entries = lag;
         ps->leader_commit_index =
             group_is_leader(g) ? group_commit_index(g) : server_read_state(s, p)->leader_commit;
-        ps->barriers = g->stats.barriers;
-        ps->confirms = g->stats.confirms;
-        ps->confirms_failed = g->stats.confirms_failed;
+        ps->barriers = st.barriers;
+        ps->confirms = st.confirms;
+        ps->confirms_failed = st.confirms_failed;
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
         }

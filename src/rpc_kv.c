@@ -28,6 +28,7 @@
 #include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
+#include "store.h"
 #include "value.h"
 
 #ifdef TUNEKV_PLANTED_BUGS
@@ -127,11 +128,11 @@ static int rpc_kv_fill_value(struct call *c, const struct store_entry *e,
 static Tunekv__V1__Role rpc_kv_role(struct group *g)
 {
         switch (group_role(g)) {
-        case RAFT_LEADER:
+        case GROUP_LEADER:
                 return TUNEKV__V1__ROLE__ROLE_LEADER;
-        case RAFT_FOLLOWER:
+        case GROUP_FOLLOWER:
                 return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
-        case RAFT_CANDIDATE:
+        case GROUP_CANDIDATE:
                 return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
         default:
                 return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
@@ -358,7 +359,7 @@ void rpc_kv_ack_all_done(struct call *c, bool all)
 
 static bool rpc_kv_all_applied(struct server *s, uint32_t p, uint64_t index)
 {
-        return read_all_applied(&s->reads[p], s->cfg->node_id, group_applied_index(&s->groups[p]),
+        return read_all_applied(&s->reads[p], s->cfg->node_id, group_applied_index(s->groups[p]),
                                 index);
 }
 

@@ -371,7 +371,7 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
 void rpc_read_flush(struct server *s, uint32_t p, uint64_t now_ms)
 {
         struct read_state *rs = &s->reads[p];
-        struct group *g = &s->groups[p];
+        struct group *g = s->groups[p];
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
         struct peer *peer;
@@ -423,7 +423,7 @@ void rpc_read_applied(void *data, struct group *g, uint64_t index, unsigned flag
         struct server *s = data;
         (void)index;
         if ((flags & COMMAND_F_ACK_ALL) && !group_is_leader(g)) {
-                s->reads[g->partition].probe_now = true;
+                s->reads[group_partition(g)].probe_now = true;
         }
 }
 
@@ -521,7 +521,7 @@ unsigned rpc_read_confirm_send(void *data, struct group *g, uint64_t seq, const 
                 req.body_case = TUNEKV__V1__REQUEST__BODY_CONFIRM;
                 req.confirm = &cr;
                 cr.from_node_id = s->cfg->node_id;
-                cr.partition = g->partition;
+                cr.partition = group_partition(g);
                 len = tunekv__v1__request__get_packed_size(&req);
                 space = peer_frame_space(peer, len);
                 if (space == NULL) {
@@ -530,7 +530,7 @@ unsigned rpc_read_confirm_send(void *data, struct group *g, uint64_t seq, const 
                 }
                 tunekv__v1__request__pack(&req, space);
                 rc->pc.kind = RPC_PEER_CONFIRM;
-                rc->partition = g->partition;
+                rc->partition = group_partition(g);
                 rc->seq = seq;
                 rc->voter = voters[i];
                 peer_track(peer, &rc->pc, req.id);

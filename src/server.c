@@ -45,7 +45,7 @@ static void server_flush_peers(struct server *s, uint64_t now);
  * part of its election timeout (group_expedite_election). */
 static void server_watch_leader(struct server *s, uint32_t p, uint64_t now)
 {
-        struct group *g = &s->groups[p];
+        struct group *g = s->groups[p];
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(s->cfg, p, ids), rank = 0;
         uint64_t leader = group_leader_id(g);
@@ -70,7 +70,7 @@ static void server_balance(struct server *s, uint32_t p, uint64_t now)
         config_replicas_of(s->cfg, p, ids);
         peer = server_peer(s, ids[0]);
         alive = peer != NULL && peer_alive(peer, now, s->cfg->election_timeout_ms);
-        group_balance(&s->groups[p], ids[0], alive, now);
+        group_balance(s->groups[p], ids[0], alive, now);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -162,10 +162,10 @@ void server_count_read(struct server *s, uint32_t p, unsigned level, enum server
 
 struct group *server_group(struct server *s, uint32_t p)
 {
-        if (p >= s->n_partitions || !s->hosted[p] || s->groups[p].raft == NULL) {
+        if (p >= s->n_partitions || s->groups[p] == NULL || !group_running(s->groups[p])) {
                 return NULL;
         }
-        return &s->groups[p];
+        return s->groups[p];
 }
 
 /* Does dir hold Raft state (raft_uv's metadata files)? */
@@ -257,8 +257,8 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
 static int server_open_group(struct server *s, uint32_t p)
 {
         const struct config *cfg = s->cfg;
-        struct group *g = &s->groups[p];
-        struct raft_configuration conf;
+        struct group *g;
+        struct group_voter voters[CONFIG_REPLICAS_MAX];
         struct group_params gp;
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(cfg, p, ids);
@@ -266,26 +266,23 @@ static int server_open_group(struct server *s, uint32_t p)
         int rv;
 
         server_group_params(s, p, &gp);
-        rv = group_prepare(g, &gp);
+        rv = group_create(&gp, &s->groups[p]);
         if (rv != 0) {
                 err_msgf(s->errmsg, "partition %u: %s", p, err_str(rv));
                 return rv;
         }
+        g = s->groups[p];
         s->n_groups_open++;
-        raft_configuration_init(&conf);
         for (unsigned i = 0; i < n; i++) {
                 const struct config_node *node = &cfg->nodes[config_node_index(cfg, ids[i])];
-                if (raft_configuration_add(&conf, node->id, node->peer_addr, RAFT_VOTER) != 0) {
-                        raft_configuration_close(&conf);
-                        err_msgf(s->errmsg, "partition %u: raft configuration", p);
-                        return TKV_ENOMEM;
-                }
+                voters[i].id = node->id;
+                voters[i].address = node->peer_addr;
         }
         server_group_dir(s, p, dir, sizeof dir);
-        rv = group_open(g, s->loop, &s->mux, dir, cfg->node_id, cfg->peer_addr, &conf);
+        rv = group_open(g, s->loop, &s->mux, dir, cfg->node_id, cfg->peer_addr, voters, n);
         if (rv != 0) {
-                err_msgf(s->errmsg, "partition %u: %s", p, g->errmsg);
-        } else if (!group_voters_are(g, &conf)) {
+                err_msgf(s->errmsg, "partition %u: %s", p, group_errmsg(g));
+        } else if (!group_voters_are(g, voters, n)) {
                 /* Membership changes are not supported yet: the log must
                  * agree with the placement. */
                 err_msgf(s->errmsg,
@@ -294,7 +291,6 @@ static int server_open_group(struct server *s, uint32_t p)
                          p);
                 rv = TKV_EINVAL;
         }
-        raft_configuration_close(&conf);
         return rv;
 }
 
@@ -352,7 +348,7 @@ static void server_maybe_ready(struct server *s)
                 if (g == NULL) {
                         continue;
                 }
-                if (group_leader_id(g) == 0 || (group_is_leader(g) && !g->ready)) {
+                if (group_leader_id(g) == 0 || (group_is_leader(g) && !group_ready(g))) {
                         return;
                 }
         }
@@ -419,8 +415,8 @@ static void server_drain_progress(struct server *s, uint64_t now)
                 conn_close_after_write(c);
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (s->hosted[p] && s->groups[p].raft != NULL) {
-                        group_stop(&s->groups[p], NULL); /* polled below */
+                if (server_group(s, p) != NULL) {
+                        group_stop(s->groups[p], NULL); /* polled below */
                 }
         }
 }
@@ -429,7 +425,7 @@ static void server_stop_progress(struct server *s)
 {
         unsigned open = 0;
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (s->hosted[p] && s->groups[p].raft != NULL) {
+                if (server_group(s, p) != NULL) {
                         open++;
                 }
         }
@@ -464,8 +460,8 @@ static void server_flush(struct server *s)
                 s->housekeeping_ms = now + SERVER_HOUSEKEEPING_MS;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (s->hosted[p] && s->groups[p].raft != NULL) {
-                        group_flush(&s->groups[p], now);
+                if (server_group(s, p) != NULL) {
+                        group_flush(s->groups[p], now);
                         rpc_read_flush(s, p, now);
                         if (housekeeping) {
                                 server_balance(s, p, now);
@@ -729,7 +725,7 @@ void server_stop(struct server *s)
 void server_close(struct server *s)
 {
         for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
-                group_release(&s->groups[p]);
+                group_destroy(s->groups[p]);
         }
         for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
                 if (s->cfg->nodes[i].id != s->cfg->node_id) {

@@ -53,7 +53,7 @@ struct server {
         uv_tcp_t listener;
         struct transport_mux mux;
         struct identity identity;
-        struct group *groups; /* one per partition; hosted[p] says if it runs here */
+        struct group **groups; /* one per partition, owned; NULL unless hosted and opened */
         bool *hosted;
         unsigned n_partitions;
         unsigned n_hosted;

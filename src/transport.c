@@ -18,7 +18,7 @@
  * raft's accept callback takes the stream. A bad magic, another cluster, an
  * unknown group, or a preamble that stalls past the handshake timeout
  * closes the connection; the peer's raft reconnects later. */
-#include "transport.h"
+#include "transport_raft.h"
 
 #include <string.h>
 

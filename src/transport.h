@@ -32,8 +32,6 @@
 #ifndef TKV_TRANSPORT_H
 #define TKV_TRANSPORT_H
 
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -91,21 +89,6 @@ struct transport_mux {
         uint64_t connect_fails; /* outbound attempts that failed */
 };
 
-/* One per group: handed to raft_uv_init. */
-struct transport {
-        struct raft_uv_transport base; /* base.impl = this; base.data is raft_uv's */
-        struct transport_mux *mux;
-        uint32_t group;
-        raft_id id;
-        char address[TRANSPORT_ADDRESS_MAX + 1];
-        raft_uv_accept_cb accept_cb; /* set by listen; NULL = not accepting */
-        struct queue link;           /* in mux->transports */
-        struct queue connects;       /* struct transport_connect in progress */
-        raft_uv_transport_close_cb close_cb;
-        uv_timer_t close_defer; /* closing it defers close_cb by one iteration */
-        bool closing;
-};
-
 /* Initialise the mux on loop; nothing listens yet. identity is borrowed
  * for the mux's lifetime. */
 int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
@@ -129,8 +112,5 @@ int transport_mux_listen(struct transport_mux *m, const char *addr);
 /* Stop listening and close pending handshakes; cb fires once every handle
  * is closed. The groups' transports must be closed already. */
 void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb);
-
-/* Initialise the transport of one group and register it with the mux. */
-int transport_init(struct transport *t, struct transport_mux *m, uint32_t group);
 
 #endif

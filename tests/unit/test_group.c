@@ -21,19 +21,21 @@
 #include <string.h>
 
 #include "group.h"
+#include "group_test.h"
 #include "keyhash.h"
 #include "log.h"
+#include "store.h"
 
 #define N 3
 
 static struct raft_fixture f;
-static struct group g[N];
+static struct group *g[N];
 
 struct read_probe {
         struct group_read r;
         int fired;
         int status;
-        bool ready_when_served; /* g->ready at the time the read was released */
+        bool ready_when_served; /* group_ready() when the read was released */
         struct group *group;
 };
 
@@ -86,8 +88,8 @@ static void answer_asks(uint64_t voter)
 static void flush_all(void)
 {
         for (unsigned i = 0; i < N; i++) {
-                if (g[i].raft != NULL) {
-                        group_flush(&g[i], raft_fixture_time(&f));
+                if (group_running(g[i])) {
+                        group_flush(g[i], raft_fixture_time(&f));
                 }
         }
 }
@@ -112,7 +114,7 @@ static bool step_until(bool (*cond)(void *), void *arg, unsigned max_steps)
 
 static bool is_ready(void *arg)
 {
-        return ((struct group *)arg)->ready;
+        return group_ready(arg);
 }
 
 static bool read_fired(void *arg)
@@ -141,7 +143,7 @@ static void on_read(struct group_read *r, int status)
         struct read_probe *p = QUEUE_DATA(r, struct read_probe, r);
         p->fired++;
         p->status = status;
-        p->ready_when_served = p->group->ready;
+        p->ready_when_served = group_ready(p->group);
 }
 
 static void on_write(struct group_write *w, int status, const struct command_result *res)
@@ -193,12 +195,12 @@ static int setup(void **state)
         n_asks = 0;
         for (unsigned i = 0; i < N; i++) {
                 p.proposer_seed = 1000000u * (i + 1);
-                assert_int_equal(group_prepare(&g[i], &p), 0);
+                assert_int_equal(group_create(&p, &g[i]), 0);
                 /* The fixture's io implements async_work but leaves version
                  * unset; the v3 fsm needs 2 (as raft_uv does, RAFT-NOTES §2). */
                 f.servers[i].io.version = 2;
-                assert_int_equal(raft_fixture_grow(&f, &g[i].fsm.raft_fsm), 0);
-                group_attach(&g[i], raft_fixture_get(&f, i));
+                assert_int_equal(raft_fixture_grow(&f, group_raft_fsm(g[i])), 0);
+                group_attach(g[i], raft_fixture_get(&f, i));
                 raft_set_pre_vote(raft_fixture_get(&f, i), true);
         }
         assert_int_equal(raft_fixture_configuration(&f, N, &conf), 0);
@@ -220,7 +222,8 @@ static int teardown(void **state)
         use_confirm = false;
         raft_fixture_close(&f);
         for (unsigned i = 0; i < N; i++) {
-                group_close(&g[i]);
+                group_destroy(g[i]);
+                g[i] = NULL;
         }
         return 0;
 }
@@ -229,7 +232,7 @@ static void elect(unsigned i)
 {
         raft_fixture_elect(&f, i);
         flush_all();
-        assert_true(group_is_leader(&g[i]));
+        assert_true(group_is_leader(g[i]));
 }
 
 static void test_election_barrier_gates_reads(void **state)
@@ -238,18 +241,18 @@ static void test_election_barrier_gates_reads(void **state)
         (void)state;
         elect(0);
         /* Leader, but its election barrier has not applied yet. */
-        assert_false(g[0].ready);
-        assert_true(g[0].election_barrier_needed == false); /* submitted by flush */
-        assert_int_equal(fence(&g[0], &r0), 0);
+        assert_false(group_ready(g[0]));
+        assert_true(!group_election_barrier_pending(g[0])); /* submitted by flush */
+        assert_int_equal(fence(g[0], &r0), 0);
         flush_all();
         assert_int_equal(r0.fired, 0);
         /* Followers never fence reads. */
-        assert_int_equal(fence(&g[1], &r1), TKV_ENOTLEADER);
+        assert_int_equal(fence(g[1], &r1), TKV_ENOTLEADER);
         assert_true(step_until(read_fired, &r0, 2000));
         assert_int_equal(r0.status, 0);
         assert_true(r0.ready_when_served);
-        assert_true(g[0].ready);
-        assert_true(g[0].stats.barriers >= 2); /* election + read */
+        assert_true(group_ready(g[0]));
+        assert_true(group_stats(g[0]).barriers >= 2); /* election + read */
 }
 
 static void test_deposed_leader_fails_what_it_holds(void **state)
@@ -258,18 +261,18 @@ static void test_deposed_leader_fails_what_it_holds(void **state)
         struct read_probe r, r2;
         (void)state;
         elect(0);
-        assert_true(step_until(is_ready, &g[0], 2000));
+        assert_true(step_until(is_ready, g[0], 2000));
         for (int i = 0; i < 3; i++) {
                 char k[8];
                 snprintf(k, sizeof k, "d%d", i);
-                assert_int_equal(propose(&g[0], &w[i], k), 0);
+                assert_int_equal(propose(g[0], &w[i], k), 0);
         }
-        assert_int_equal(fence(&g[0], &r), 0);
+        assert_int_equal(fence(g[0], &r), 0);
         flush_all(); /* proposed and fenced, nothing replicated yet */
         raft_fixture_depose(&f);
         flush_all();
-        assert_false(group_is_leader(&g[0]));
-        assert_false(g[0].ready);
+        assert_false(group_is_leader(g[0]));
+        assert_false(group_ready(g[0]));
         for (int i = 0; i < 3; i++) {
                 assert_int_equal(w[i].fired, 1);
                 /* May still commit under the next leader: only unknown is honest. */
@@ -279,8 +282,8 @@ static void test_deposed_leader_fails_what_it_holds(void **state)
         assert_int_equal(r.status, TKV_ENOTLEADER);
         /* The next leader is gated by its own election barrier again. */
         elect(1);
-        assert_false(g[1].ready);
-        assert_int_equal(fence(&g[1], &r2), 0);
+        assert_false(group_ready(g[1]));
+        assert_int_equal(fence(g[1], &r2), 0);
         assert_true(step_until(read_fired, &r2, 2000));
         assert_int_equal(r2.status, 0);
         assert_true(r2.ready_when_served);
@@ -293,17 +296,17 @@ static void test_writes_batched_in_index_order(void **state)
         uint64_t proposals;
         (void)state;
         elect(0);
-        assert_true(step_until(is_ready, &g[0], 2000));
-        assert_int_equal(propose(&g[1], &w[0], "x"), TKV_ENOTLEADER);
-        proposals = g[0].stats.proposals;
+        assert_true(step_until(is_ready, g[0], 2000));
+        assert_int_equal(propose(g[1], &w[0], "x"), TKV_ENOTLEADER);
+        proposals = group_stats(g[0]).proposals;
         for (int i = 0; i < 40; i++) {
                 char k[8];
                 snprintf(k, sizeof k, "k%d", i);
-                assert_int_equal(propose(&g[0], &w[i], k), 0);
+                assert_int_equal(propose(g[0], &w[i], k), 0);
         }
         flush_all();
         /* 40 writes of one iteration, apply_batch_max 16: three raft_apply calls. */
-        assert_int_equal(g[0].stats.proposals - proposals, 3);
+        assert_int_equal(group_stats(g[0]).proposals - proposals, 3);
         assert_true(step_until(writes_fired, &ws, 5000));
         for (int i = 0; i < 40; i++) {
                 assert_int_equal(w[i].status, 0);
@@ -313,8 +316,8 @@ static void test_writes_batched_in_index_order(void **state)
         }
         assert_true(raft_fixture_step_until_applied(&f, N, w[39].index, 5000));
         for (unsigned n = 0; n < N; n++) {
-                assert_true(has_key(&g[n], "k0"));
-                assert_true(has_key(&g[n], "k39"));
+                assert_true(has_key(g[n], "k0"));
+                assert_true(has_key(g[n], "k39"));
         }
 }
 
@@ -331,27 +334,27 @@ static void test_restarted_follower_catches_up(void **state)
                 raft_set_snapshot_trailing(raft_fixture_get(&f, i), 4);
         }
         elect(0);
-        assert_true(step_until(is_ready, &g[0], 2000));
+        assert_true(step_until(is_ready, g[0], 2000));
         raft_fixture_kill(&f, 2);
         for (int i = 0; i < 60; i++) {
                 char k[8];
                 snprintf(k, sizeof k, "s%d", i);
-                assert_int_equal(propose(&g[0], &w[i], k), 0);
+                assert_int_equal(propose(g[0], &w[i], k), 0);
                 ws.n = (unsigned)i + 1;
                 flush_all();
                 assert_true(step_until(writes_fired, &ws, 5000));
                 assert_int_equal(w[i].status, 0);
                 last = w[i].index;
         }
-        assert_true(g[0].fsm.snapshots > 0);
-        assert_true(group_snapshot_index(&g[0]) > 0);
+        assert_true(group_stats(g[0]).snapshots > 0);
+        assert_true(group_snapshot_index(g[0]) > 0);
         raft_fixture_revive(&f, 2);
         assert_true(raft_fixture_step_until_applied(&f, 2, last, 20000));
         flush_all();
-        assert_int_equal(g[2].fsm.restores, 1); /* it got the snapshot */
-        assert_int_equal(store_count(group_store(&g[2])), store_count(group_store(&g[0])));
+        assert_int_equal(group_stats(g[2]).restores, 1); /* it got the snapshot */
+        assert_int_equal(store_count(group_store(g[2])), store_count(group_store(g[0])));
         for (int i = 0; i < 60; i++) {
-                assert_true(has_key(&g[2], w[i].key));
+                assert_true(has_key(g[2], w[i].key));
         }
 }
 
@@ -364,11 +367,11 @@ static void test_confirmation_fences_reads_without_a_log_entry(void **state)
         uint64_t last, barriers;
         (void)state;
         elect(0);
-        assert_true(step_until(is_ready, &g[0], 2000));
-        last = raft_last_index(g[0].raft);
-        barriers = g[0].stats.barriers;
+        assert_true(step_until(is_ready, g[0], 2000));
+        last = raft_last_index(group_raft(g[0]));
+        barriers = group_stats(g[0]).barriers;
         n_asks = 0;
-        assert_int_equal(fence(&g[0], &r), 0);
+        assert_int_equal(fence(g[0], &r), 0);
         flush_all();
         assert_int_equal(n_asks, 2); /* voters 2 and 3 */
         assert_int_equal(asks[0].seq, asks[1].seq);
@@ -378,20 +381,20 @@ static void test_confirmation_fences_reads_without_a_log_entry(void **state)
         answer_asks(2);
         assert_int_equal(r.fired, 1);
         assert_int_equal(r.status, 0);
-        assert_int_equal(raft_last_index(g[0].raft), last); /* nothing written */
-        assert_int_equal(g[0].stats.barriers, barriers);
-        assert_int_equal(g[0].stats.confirms, 1);
+        assert_int_equal(raft_last_index(group_raft(g[0])), last); /* nothing written */
+        assert_int_equal(group_stats(g[0]).barriers, barriers);
+        assert_int_equal(group_stats(g[0]).confirms, 1);
         answer_asks(3); /* late: ignored */
         assert_int_equal(r.fired, 1);
 
         /* Nobody answers: after an election timeout, a barrier serves it. */
-        assert_int_equal(fence(&g[0], &r2), 0);
+        assert_int_equal(fence(g[0], &r2), 0);
         flush_all();
         assert_int_equal(n_asks, 2);
         assert_true(step_until(read_fired, &r2, 5000));
         assert_int_equal(r2.status, 0);
-        assert_int_equal(g[0].stats.confirms_failed, 1);
-        assert_int_equal(g[0].stats.barriers, barriers + 1);
+        assert_int_equal(group_stats(g[0]).confirms_failed, 1);
+        assert_int_equal(group_stats(g[0]).barriers, barriers + 1);
 }
 
 /* Only voters still in the leader's term count, each once. */
@@ -401,20 +404,20 @@ static void test_confirmation_counts_voters_in_its_term(void **state)
         uint64_t term, seq;
         (void)state;
         elect(0);
-        assert_true(step_until(is_ready, &g[0], 2000));
-        term = g[0].raft->current_term;
+        assert_true(step_until(is_ready, g[0], 2000));
+        term = group_term(g[0]);
         n_asks = 0;
-        assert_int_equal(fence(&g[0], &r), 0);
+        assert_int_equal(fence(g[0], &r), 0);
         flush_all();
         assert_int_equal(n_asks, 2);
         seq = asks[0].seq;
-        group_confirm_answer(&g[0], seq, 2, true, term - 1); /* behind: not an ack */
-        group_confirm_answer(&g[0], seq, 7, true, term);     /* not a voter */
-        group_confirm_answer(&g[0], seq, 2, true, term);     /* answered already */
-        group_confirm_answer(&g[0], seq + 1, 3, true, term); /* another confirmation */
+        group_confirm_answer(g[0], seq, 2, true, term - 1); /* behind: not an ack */
+        group_confirm_answer(g[0], seq, 7, true, term);     /* not a voter */
+        group_confirm_answer(g[0], seq, 2, true, term);     /* answered already */
+        group_confirm_answer(g[0], seq + 1, 3, true, term); /* another confirmation */
         flush_all();
         assert_int_equal(r.fired, 0);
-        group_confirm_answer(&g[0], seq, 3, true, term);
+        group_confirm_answer(g[0], seq, 3, true, term);
         assert_int_equal(r.fired, 1);
         assert_int_equal(r.status, 0);
 }
@@ -431,26 +434,26 @@ static void test_replaced_leader_serves_no_reads(void **state)
         uint64_t term;
         (void)state;
         elect(0);
-        assert_true(step_until(is_ready, &g[0], 2000));
-        term = g[0].raft->current_term;
+        assert_true(step_until(is_ready, g[0], 2000));
+        term = group_term(g[0]);
         raft_fixture_saturate(&f, 1, 0);
         raft_fixture_saturate(&f, 2, 0);
-        assert_int_equal(raft_transfer(g[0].raft, &transfer, 2, NULL), 0);
+        assert_int_equal(raft_transfer(group_raft(g[0]), &transfer, 2, NULL), 0);
         for (unsigned i = 0; i < 2000 && raft_state(raft_fixture_get(&f, 1)) != RAFT_LEADER; i++) {
                 step();
         }
         assert_int_equal(raft_state(raft_fixture_get(&f, 1)), RAFT_LEADER);
-        assert_true(group_is_leader(&g[0])); /* it does not know */
-        assert_int_equal(g[0].raft->current_term, term);
-        assert_true(g[0].ready);
+        assert_true(group_is_leader(g[0])); /* it does not know */
+        assert_int_equal(group_term(g[0]), term);
+        assert_true(group_ready(g[0]));
         n_asks = 0;
-        assert_int_equal(fence(&g[0], &r), 0);
+        assert_int_equal(fence(g[0], &r), 0);
         flush_all();
         assert_true(n_asks >= 2);
         answer_asks(0);
         assert_int_equal(r.fired, 1);
         assert_int_equal(r.status, TKV_ENOTLEADER);
-        assert_int_equal(g[0].stats.confirms_failed, 1);
+        assert_int_equal(group_stats(g[0]).confirms_failed, 1);
 }
 
 int main(void)
