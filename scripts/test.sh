@@ -13,6 +13,7 @@ start=$(date +%s)
 
 bash scripts/install-deps.sh
 bash scripts/format.sh
+python3 scripts/check-layers.py
 
 build() { # dir, cmake args...
   local dir=$1

@@ -13,9 +13,7 @@
 
 #include "buffer.h"
 #include "heap.h"
-#include "keyhash.h"
 #include "log.h"
-#include "transport.h"
 
 #define IDENTITY_MARKER "tunekv.node"
 #define IDENTITY_PEERS  "peers"
@@ -293,21 +291,18 @@ static int identity_connect(const char *addr, unsigned timeout_ms)
 
 /* What node (its peer address) remembers of us: 0 none, 1..: incarnation,
  * UINT64_MAX: no answer. */
-static uint64_t identity_ask(const struct identity *id, const struct config *cfg,
-                             const struct config_node *node)
+static uint64_t identity_ask(const struct config *cfg, const struct config_node *node,
+                             const uint8_t *ask, size_t len)
 {
-        uint8_t pre[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX], ans[8];
-        size_t len, got = 0;
+        uint8_t ans[8];
+        size_t got = 0;
         struct pollfd p;
         int fd = identity_connect(node->peer_addr, cfg->connect_timeout_ms);
 
         if (fd < 0) {
                 return UINT64_MAX;
         }
-        len = transport_encode_preamble(pre, key_hash(cfg->cluster_name, strlen(cfg->cluster_name)),
-                                        TRANSPORT_PROBE_GROUP, cfg->node_id, id->incarnation,
-                                        cfg->peer_addr);
-        if (send(fd, pre, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        if (send(fd, ask, len, MSG_NOSIGNAL) != (ssize_t)len) {
                 close(fd);
                 return UINT64_MAX;
         }
@@ -324,7 +319,7 @@ static uint64_t identity_ask(const struct identity *id, const struct config *cfg
         return got == sizeof ans ? get_le64(ans) : UINT64_MAX;
 }
 
-int identity_probe(const struct identity *id, const struct config *cfg, char *errmsg)
+int identity_probe(const struct config *cfg, const uint8_t *ask, size_t ask_len, char *errmsg)
 {
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 const struct config_node *node = &cfg->nodes[i];
@@ -332,7 +327,7 @@ int identity_probe(const struct identity *id, const struct config *cfg, char *er
                 if (node->id == cfg->node_id) {
                         continue;
                 }
-                known = identity_ask(id, cfg, node);
+                known = identity_ask(cfg, node, ask, ask_len);
                 if (known != 0 && known != UINT64_MAX) {
                         err_msgf(errmsg,
                                  "data dir %s is empty, but node %u knows node %u with Raft "

@@ -54,9 +54,11 @@ int identity_load(struct identity *id, const struct config *cfg, char *errmsg);
 int identity_commit(const struct identity *id, const struct config *cfg, char *errmsg);
 
 /* For a fresh directory: ask every other node's peer port whether it knows
- * this node. TKV_EEXIST (errmsg names the node) when one does. Blocking,
- * bounded by connect_timeout_ms per node; call before the loop runs. */
-int identity_probe(const struct identity *id, const struct config *cfg, char *errmsg);
+ * this node, by sending ask (ask_len bytes, borrowed: the transport's probe
+ * preamble, transport.h; its 8-byte answer is the incarnation known).
+ * TKV_EEXIST (errmsg names the node) when one does. Blocking, bounded by
+ * connect_timeout_ms per node; call before the loop runs. */
+int identity_probe(const struct config *cfg, const uint8_t *ask, size_t ask_len, char *errmsg);
 
 /* The incarnation recorded for node_id, 0 if none. */
 uint64_t identity_known(const struct identity *id, unsigned node_id);

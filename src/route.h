@@ -1,7 +1,7 @@
 /* Where a request goes: one pure function from what this node knows of a
  * partition (struct route_view) and what the request needs (struct
  * route_need) to a named outcome, after redis' getNodeByQuery. Every
- * handler routes through it (rpc_route in rpc_forward.c gathers the view
+ * handler routes through it (rpc_route_request in rpc_route.c gathers the view
  * and carries the outcome out), so the same case always gets the same
  * answer. The table, in the order route_decide checks it:
  *

@@ -19,7 +19,7 @@
  * client connection gets INVALID_ARGUMENT for them. */
 static const struct rpc_method rpc_methods[] = {
     /* body, name, handler, has_key, is_write, node_only */
-    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_kv_get, true, false, false},
+    {TUNEKV__V1__REQUEST__BODY_GET, "GET", rpc_read_get, true, false, false},
     {TUNEKV__V1__REQUEST__BODY_PUT, "PUT", rpc_kv_put, true, true, false},
     {TUNEKV__V1__REQUEST__BODY_DELETE, "DELETE", rpc_kv_delete, true, true, false},
     {TUNEKV__V1__REQUEST__BODY_CAS, "CAS", rpc_kv_cas, true, true, false},
@@ -27,8 +27,8 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO, "CLUSTER_INFO", rpc_admin_cluster_info, false, false,
      false},
     {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false, true},
-    {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_read_probe_answer, false, false, true},
-    {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_read_confirm_answer, false, false, true},
+    {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
+    {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
 };
 
 /* protobuf-c allocations go through tkv_malloc too (fault injection). */
@@ -221,6 +221,28 @@ void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
         va_end(ap);
         resp.status = rpc_status_of(tkv_err);
         resp.message = message;
+        rpc_answer(c, &resp);
+}
+
+/* NOT_LEADER with the leader's id and client address, when known. */
+void rpc_answer_not_leader(struct call *c, const char *what)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
+        const struct config *cfg = c->server->cfg;
+        uint64_t leader = c->group != NULL ? group_leader_id(c->group) : 0;
+        int i = config_node_index(cfg, (unsigned)leader);
+        char message[128];
+
+        snprintf(message, sizeof message, "%s: this node is not the leader of partition %u", what,
+                 c->partition);
+        resp.status = TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
+        resp.message = message;
+        resp.leader_hint = &hint; /* node_id 0: no leader known */
+        if (i >= 0) {
+                hint.node_id = (uint32_t)leader;
+                hint.client_addr = (char *)cfg->nodes[i].client_addr;
+        }
         rpc_answer(c, &resp);
 }
 

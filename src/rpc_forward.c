@@ -23,9 +23,7 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
-#include "keyhash.h"
 #include "log.h"
-#include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
 
@@ -42,83 +40,6 @@ static void rpc_forward_free(void *data, void *ptr)
 }
 
 static ProtobufCAllocator rpc_forward_allocator = {rpc_forward_alloc, rpc_forward_free, NULL};
-
-/* Alive: heard within the window, or not yet given the chance to be heard
- * (the first window after this node started). */
-static bool rpc_forward_alive(struct server *s, unsigned node_id, uint64_t now)
-{
-        struct peer *p = server_peer(s, node_id);
-        uint64_t window = s->cfg->election_timeout_ms;
-        if (node_id == s->cfg->node_id) {
-                return true;
-        }
-        if (p == NULL) {
-                return false;
-        }
-        return peer_alive(p, now, window) || now - s->started_ms <= window;
-}
-
-/* What this node knows of c's partition, for route_decide. */
-static void rpc_forward_view(struct call *c, struct route_view *v)
-{
-        struct server *s = c->server;
-        unsigned ids[CONFIG_REPLICAS_MAX];
-        uint64_t now = uv_now(s->loop);
-        uint64_t leader;
-
-        memset(v, 0, sizeof *v);
-        v->n_replicas = config_replicas_of(s->cfg, c->partition, ids);
-        for (unsigned i = 0; i < v->n_replicas && i < ROUTE_REPLICAS_MAX; i++) {
-                v->replicas[i] = ids[i];
-                v->alive[i] = rpc_forward_alive(s, ids[i], now);
-        }
-        v->hosted = c->group != NULL;
-        if (v->hosted) {
-                v->leader = group_is_leader(c->group);
-                leader = group_leader_id(c->group);
-                v->leader_id = leader == s->cfg->node_id ? 0 : (unsigned)leader;
-        }
-}
-
-bool rpc_route(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key,
-               const struct route_need *need)
-{
-        struct server *s = c->server;
-        const char *name = c->method->name;
-        struct route_view v;
-        struct route_decision d;
-
-        c->key_hash = key_hash(key->data, key->len);
-        c->partition = route_partition(c->key_hash, s->n_partitions);
-        c->group = server_group(s, c->partition);
-        rpc_forward_view(c, &v);
-        d = route_decide(&v, need);
-        switch (d.outcome) {
-        case ROUTE_SERVE:
-                return true;
-        case ROUTE_FORWARD:
-                rpc_forward(c, req, d.target);
-                break;
-        case ROUTE_NOT_LEADER:
-                rpc_kv_answer_not_leader(c, name);
-                break;
-        case ROUTE_ELECTION:
-                rpc_answer_error(c, TKV_ESHUTDOWN,
-                                 "%s: partition %u has no leader (election in progress)", name,
-                                 c->partition);
-                break;
-        case ROUTE_NO_QUORUM:
-                rpc_answer_error(c, TKV_ENOQUORUM,
-                                 "%s: partition %u: most of its replicas are unreachable", name,
-                                 c->partition);
-                break;
-        case ROUTE_NO_REPLICA:
-                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
-                                 name, c->partition, s->cfg->node_id);
-                break;
-        }
-        return false;
-}
 
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)
 {
@@ -185,9 +106,11 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
         } else if (pc->kind == RPC_PEER_PING) {
                 rpc_forward_pong(p, resp);
         } else if (pc->kind == RPC_PEER_PROBE) {
-                rpc_read_on_probe(p->server, rpc_forward_probe_partition(p->server, pc), resp);
+                p->server->node_calls->on_probe(p->server,
+                                                rpc_forward_probe_partition(p->server, pc), resp);
         } else if (pc->kind == RPC_PEER_CONFIRM) {
-                rpc_read_on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc), resp);
+                p->server->node_calls->on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc),
+                                                  resp);
         } else {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 c->stage = CALL_NEW;
@@ -211,10 +134,12 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
                 p->ping_in_flight = false;
                 return;
         case RPC_PEER_PROBE:
-                rpc_read_probe_failed(p->server, rpc_forward_probe_partition(p->server, pc));
+                p->server->node_calls->on_probe(p->server,
+                                                rpc_forward_probe_partition(p->server, pc), NULL);
                 return;
         case RPC_PEER_CONFIRM:
-                rpc_read_on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc), NULL);
+                p->server->node_calls->on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc),
+                                                  NULL);
                 return;
         default:
                 break;

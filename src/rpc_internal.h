@@ -23,7 +23,13 @@ struct server;
  *   early-ack     writes are answered COMMITTED when Raft accepts them
  * The checker must report each; tunekvd has none of this code. */
 #ifdef TUNEKV_PLANTED_BUGS
-bool rpc_planted(const char *bug);
+#include <stdlib.h>
+#include <string.h>
+static inline bool rpc_planted(const char *bug)
+{
+        const char *on = getenv("TUNEKV_PLANTED_BUG");
+        return on != NULL && strcmp(on, bug) == 0;
+}
 #else
 #define rpc_planted(bug) false
 #endif
@@ -124,19 +130,19 @@ void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
 /* Wire status of a TKV_E* code. */
 Tunekv__V1__Status rpc_status_of(int tkv_err);
 
-/* rpc_kv.c: answer c's GET from the local store (partition group g):
+/* rpc_read.c: answer c's GET from the local store (partition group g):
  * value, receipt (delivered level, staleness, fallback), token delta. */
-void rpc_kv_answer_read(struct call *c, Tunekv__V1__Consistency delivered, bool fallback);
+void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fallback);
 
-/* NOT_LEADER with the leader's hint. */
-void rpc_kv_answer_not_leader(struct call *c, const char *what);
+/* NOT_LEADER with the leader's hint (what: the operation's name). */
+void rpc_answer_not_leader(struct call *c, const char *what);
 
 /* rpc_read.c: are a read's options valid (known level, route, on_unmet,
  * session flags; a bound for BOUNDED_STALENESS)? TKV_EINVAL with why
  * filled if not. */
 int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t len);
 
-/* rpc_read.c: GET at any level but LINEARIZABLE. */
+/* rpc_read.c: the GET handler, every level. */
 void rpc_read_get(struct call *c, const Tunekv__V1__Request *req);
 
 /* rpc_read.c: c's token (and min_index) for its partition: set
@@ -159,11 +165,8 @@ enum rpc_peer_call {
         RPC_PEER_CONFIRM, /* struct rpc_confirm */
 };
 
-/* rpc_read.c: probes (read.c says why): the leader's handler, and the
- * answer (or failure) on the follower. */
-void rpc_read_probe_answer(struct call *c, const Tunekv__V1__Request *req);
-void rpc_read_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp);
-void rpc_read_probe_failed(struct server *s, uint32_t p);
+/* rpc_node.c: probes (read.c says why): the leader's handler. */
+void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req);
 
 /* One ask of a leadership confirmation (group.c) in flight to a voter. */
 struct rpc_confirm {
@@ -173,11 +176,19 @@ struct rpc_confirm {
         uint64_t voter;
 };
 
-/* rpc_read.c: confirmations: a voter's handler, and the answer (resp; NULL
- * when the link failed) on the leader, which frees rc. */
-void rpc_read_confirm_answer(struct call *c, const Tunekv__V1__Request *req);
-void rpc_read_on_confirm(struct server *s, struct rpc_confirm *rc,
-                         const Tunekv__V1__Response *resp);
+/* rpc_node.c: confirmations: a voter's handler. */
+void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req);
+
+/* How the answers to this node's own node-to-node calls are taken: resp is
+ * the answer, or NULL when the link failed first; on_confirm frees rc.
+ * rpc_forward.c routes each answer by its call's kind through the table
+ * the server holds (server.node_calls = &rpc_node_calls), so the link code
+ * never calls into the handlers that made the calls. */
+struct rpc_node_calls {
+        void (*on_probe)(struct server *s, uint32_t partition, const Tunekv__V1__Response *resp);
+        void (*on_confirm)(struct server *s, struct rpc_confirm *rc,
+                           const Tunekv__V1__Response *resp);
+};
 
 /* rpc_kv.c: the writes of partition p waiting for every replica (ack =
  * ALL_REPLICAS) that may be answered now. */
@@ -188,7 +199,6 @@ void rpc_kv_ack_all_scan(struct server *s, uint32_t p);
 void rpc_kv_ack_all_done(struct call *c, bool all);
 
 /* Handlers. */
-void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_put(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_delete(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req);
@@ -206,11 +216,11 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
 
 struct route_need;
 
-/* rpc_forward.c: route c's key (route.h): set c's key hash, partition and
+/* rpc_route.c: route c's key (route.h): set c's key hash, partition and
  * group, and return true when this node should serve it; otherwise c has
  * been forwarded or answered (NOT_LEADER, NO_QUORUM, UNAVAILABLE). req and
  * key are borrowed. */
-bool rpc_route(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key,
-               const struct route_need *need);
+bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
+                       const ProtobufCBinaryData *key, const struct route_need *need);
 
 #endif

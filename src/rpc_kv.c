@@ -1,17 +1,6 @@
-/* GET, PUT, DELETE, CAS: one handler each, no socket code.
- *
- * Where a request goes (rpc_kv_dispatch): to the local group when this node
- * leads the key's partition; otherwise, to the node that does (rpc_forward,
- * one hop, the request marked no_forward) unless the request itself says
- * no_forward, in which case it is answered NOT_LEADER with a hint. With no
- * leader known anywhere, the answer is NO_QUORUM when most of the
- * partition's replicas are unreachable, UNAVAILABLE otherwise (an election
- * is under way). A local leader that cannot reach a majority answers
- * NO_QUORUM at once instead of proposing into a log that cannot commit.
- *
- * GET at LINEARIZABLE: wait for the group's read fence (group_read_fence),
- * then answer from the store. Every other level: rpc_read.c. Every answer
- * carries a receipt (what was delivered) and a token delta (session.h).
+/* PUT, DELETE, CAS: one handler each, no socket code. The partition's
+ * leader serves them (rpc_route.c, route.h: elsewhere they are forwarded or
+ * answered NOT_LEADER / NO_QUORUM / UNAVAILABLE). GETs are rpc_read.c's.
  *
  * Writes: validate, compress the value if that pays, take the writer's
  * causal dependencies from its token, encode the command, propose it
@@ -24,52 +13,15 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
-#include "keyhash.h"
 #include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
 #include "store.h"
 #include "value.h"
 
-#ifdef TUNEKV_PLANTED_BUGS
-#include <stdlib.h>
-bool rpc_planted(const char *bug)
-{
-        const char *on = getenv("TUNEKV_PLANTED_BUG");
-        return on != NULL && strcmp(on, bug) == 0;
-}
-#endif
-
-static struct call *rpc_kv_call_of_read(struct group_read *r)
-{
-        return QUEUE_DATA(r, struct call, op.read);
-}
-
 static struct call *rpc_kv_call_of_write(struct group_write *w)
 {
         return QUEUE_DATA(w, struct call, op.write);
-}
-
-/* NOT_LEADER with the leader's id and client address, when known. */
-void rpc_kv_answer_not_leader(struct call *c, const char *what)
-{
-        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-        Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
-        const struct config *cfg = c->server->cfg;
-        uint64_t leader = c->group != NULL ? group_leader_id(c->group) : 0;
-        int i = config_node_index(cfg, (unsigned)leader);
-        char message[128];
-
-        snprintf(message, sizeof message, "%s: this node is not the leader of partition %u", what,
-                 c->partition);
-        resp.status = TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
-        resp.message = message;
-        resp.leader_hint = &hint; /* node_id 0: no leader known */
-        if (i >= 0) {
-                hint.node_id = (uint32_t)leader;
-                hint.client_addr = (char *)cfg->nodes[i].client_addr;
-        }
-        rpc_answer(c, &resp);
 }
 
 /* Writes and LINEARIZABLE reads: the partition's leader serves them, and
@@ -83,214 +35,7 @@ static bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req,
         need.leader_only = true;
         need.needs_quorum = true;
         need.no_forward = req->no_forward;
-        return rpc_route(c, req, key, &need);
-}
-
-/* ------------------------------------------------------------------------ */
-/* GET */
-
-/* Fill gr with the entry's value; *tmp receives memory to free after the
- * answer is packed. */
-static int rpc_kv_fill_value(struct call *c, const struct store_entry *e,
-                             Tunekv__V1__GetResponse *gr, uint8_t **tmp)
-{
-        struct server *s = c->server;
-        uint8_t *dst = s->scratch;
-        int rv;
-        struct store_fields f;
-
-        store_entry_fields(e, &f);
-        *tmp = NULL;
-        gr->found = true;
-        gr->create_index = f.create_index;
-        gr->mod_index = f.mod_index;
-        if (f.value_len == f.value_raw_len) {
-                gr->value.data = (uint8_t *)f.value;
-                gr->value.len = f.value_len;
-                return 0;
-        }
-        if (f.value_raw_len > s->scratch_bytes) {
-                /* Written under a larger value_bytes_max. */
-                dst = *tmp = tkv_malloc(f.value_raw_len);
-                if (dst == NULL) {
-                        return TKV_ENOMEM;
-                }
-        }
-        rv = value_decompress(f.value, f.value_len, dst, f.value_raw_len);
-        if (rv != 0) {
-                return rv;
-        }
-        gr->value.data = dst;
-        gr->value.len = f.value_raw_len;
-        return 0;
-}
-
-static Tunekv__V1__Role rpc_kv_role(struct group *g)
-{
-        switch (group_role(g)) {
-        case GROUP_LEADER:
-                return TUNEKV__V1__ROLE__ROLE_LEADER;
-        case GROUP_FOLLOWER:
-                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
-        case GROUP_CANDIDATE:
-                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
-        default:
-                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
-        }
-}
-
-static void rpc_kv_fill_receipt(struct call *c, Tunekv__V1__Consistency delivered, bool fallback,
-                                Tunekv__V1__ReadReceipt *rc)
-{
-        struct server *s = c->server;
-        struct group *g = c->group;
-        struct read_state *rs = server_read_state(s, c->partition);
-        struct read_replica r = read_replica_of(g);
-        uint64_t lag = read_lag_entries(rs, &r);
-
-        rc->node_id = s->cfg->node_id;
-        rc->role = rpc_kv_role(g);
-        rc->term = group_term(g);
-        rc->applied_index = group_applied_index(g);
-        rc->level = delivered;
-        rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
-                               ? 0 /* fenced: current as of the read's arrival */
-                               : read_staleness_ms(rs, &r, uv_now(s->loop));
-        rc->lag_entries = lag;
-        rc->fallback = fallback;
-        rc->partition = c->partition;
-        rc->leader_known = group_leader_id(g) != 0;
-}
-
-/* The token delta of a read: what this replica showed (R at its state
- * index, group_state_index) and, for LINEARIZABLE, SEQUENTIAL and CAUSAL,
- * the dependencies stored with the value. Signed entries in ents (the
- * server's token scratch); returns the count. */
-static unsigned rpc_kv_read_token(struct call *c, const struct store_entry *e,
-                                  struct session_entry *ents)
-{
-        struct session_keys *keys = &c->server->keys;
-        struct store_fields f;
-        unsigned n = 1, deps = 0;
-
-        ents[0].partition = c->partition;
-        ents[0].kind = SESSION_R;
-        ents[0].index = group_state_index(c->group);
-        session_sign(keys, &ents[0]);
-        if (!c->rd.causal || e == NULL) {
-                return n;
-        }
-        store_entry_fields(e, &f); /* one decode of the entry's lengths */
-        if (f.deps_len > 0 && session_deps_parse(f.deps, f.deps_len, ents + 1,
-                                                 c->server->token_cap - 1, &deps) == 0) {
-                n += deps; /* verified when the write stored them */
-        }
-        return n;
-}
-
-void rpc_kv_answer_read(struct call *c, Tunekv__V1__Consistency delivered, bool fallback)
-{
-        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-        Tunekv__V1__GetResponse gr = TUNEKV__V1__GET_RESPONSE__INIT;
-        Tunekv__V1__ReadReceipt rc = TUNEKV__V1__READ_RECEIPT__INIT;
-        const struct store_entry *e;
-        uint8_t *tmp = NULL;
-        unsigned n;
-        int rv;
-
-        c->stage = CALL_NEW;
-        rpc_kv_fill_receipt(c, delivered, fallback, &rc);
-        gr.receipt = &rc;
-        e = store_get(group_store(c->group), c->key_hash, c->key, c->key_len);
-        if (e != NULL) {
-                rv = rpc_kv_fill_value(c, e, &gr, &tmp);
-                if (rv != 0) {
-                        rpc_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
-                                         "GET: stored value unreadable: %s", err_str(rv));
-                        return;
-                }
-        } else {
-                resp.status = TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
-                resp.message = "key not found";
-        }
-        n = rpc_kv_read_token(c, e, c->server->token_ents);
-        session_encode(c->server->token_ents, n, c->server->token_bytes);
-        gr.token.data = c->server->token_bytes;
-        gr.token.len = session_encoded_bytes(n);
-        server_count_read(c->server, c->partition, c->rd.level,
-                          fallback && delivered != c->rd.level ? READ_COUNT_STALE
-                                                               : READ_COUNT_SERVED);
-        resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
-        resp.get = &gr;
-        rpc_answer(c, &resp);
-        tkv_free(tmp);
-}
-
-static void rpc_kv_read_ready(struct group_read *r, int status)
-{
-        struct call *c = rpc_kv_call_of_read(r);
-
-        c->stage = CALL_NEW;
-        if (status == TKV_ENOTLEADER) {
-                rpc_kv_answer_not_leader(c, "GET");
-                return;
-        }
-        if (status != 0) {
-                rpc_answer_error(c, status, "GET: %s", err_str(status));
-                return;
-        }
-        if (group_applied_index(c->group) < c->rd.bound.required_index) {
-                /* min_index or a token beyond everything committed. */
-                rpc_read_expired(c);
-                return;
-        }
-        rpc_kv_answer_read(c, TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE, false);
-}
-
-/* LINEARIZABLE: any token is checked (a forged one is refused) but the
- * fence already gives everything it could ask; route and staleness bounds
- * are met by construction. */
-void rpc_kv_get(struct call *c, const Tunekv__V1__Request *req)
-{
-        const Tunekv__V1__ReadOptions *o = req->get->options;
-        int rv;
-
-        char why[128];
-
-        if (o != NULL && o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {
-                rpc_read_get(c, req);
-                return;
-        }
-        /* The same option checks as every other level (protocol.md §3.3). */
-        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
-                rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
-                return;
-        }
-        c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
-        c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
-        if (rpc_planted("lin-follower")) {
-                c->key_hash = key_hash(req->get->key.data, req->get->key.len);
-                c->partition = route_partition(c->key_hash, c->server->n_partitions);
-                c->group = server_group(c->server, c->partition);
-                if (c->group != NULL && !group_is_leader(c->group)) {
-                        rpc_kv_answer_read(c, c->rd.level, false);
-                        return;
-                }
-        }
-        if (!rpc_kv_route(c, req, &req->get->key)) {
-                return;
-        }
-        if (o != NULL && rpc_read_token_bound(c, o) != 0) {
-                return; /* answered */
-        }
-        rv = group_read_fence(c->group, &c->op.read, rpc_kv_read_ready);
-        if (rv == 0) {
-                c->stage = CALL_READ;
-        } else if (rv == TKV_ENOTLEADER) {
-                rpc_kv_answer_not_leader(c, "GET");
-        } else {
-                rpc_answer_error(c, rv, "GET: %s", err_str(rv));
-        }
+        return rpc_route_request(c, req, key, &need);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -385,7 +130,7 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
 
         c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
-                rpc_kv_answer_not_leader(c, c->method->name);
+                rpc_answer_not_leader(c, c->method->name);
                 return;
         }
         if (status != 0) {
@@ -522,7 +267,7 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
         rpc_kv_maybe_compress(c, cmd);
         rv = group_propose(c->group, &c->op.write, cmd, rpc_kv_write_done);
         if (rv == TKV_ENOTLEADER) {
-                rpc_kv_answer_not_leader(c, c->method->name);
+                rpc_answer_not_leader(c, c->method->name);
                 return;
         }
         if (rv != 0) {

@@ -1,4 +1,7 @@
-/* Reads below LINEARIZABLE, and the probes that measure staleness.
+/* GET at every level.
+ *
+ * LINEARIZABLE: the partition's leader, while it reaches a majority, waits
+ * for its read fence (group_read_fence), then answers from the store.
  *
  * A GET at SEQUENTIAL, CAUSAL, SESSION, BOUNDED_STALENESS or EVENTUAL is
  * served by the replica it reaches (route LEADER sends it on to the
@@ -19,22 +22,20 @@
  * and forward_burst), and SERVE_STALE_LABELLED answers from here labelled
  * EVENTUAL (BOUND_UNMET if strict).
  *
- * Probes: while a partition has readers who care (READ_PROBE_IDLE_MS), a
- * follower asks its leader for the commit index every probe_interval_ms,
- * and at once when a read starts waiting for freshness or an ALL_REPLICAS
- * write applied here. The leader records the follower's applied index
- * (ALL_REPLICAS acknowledgements), fences, and answers its applied index:
- * every write acknowledged before the probe was sent is at or below it
- * (read.c has the argument). */
+ * Every answer carries a receipt (what was delivered) and a token delta
+ * (session.h). Probes, which measure a follower's staleness, are rpc_node.c's. */
 #include <stdio.h>
 #include <string.h>
 
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "keyhash.h"
 #include "route.h"
 #include "rpc_internal.h"
 #include "server.h"
+#include "store.h"
+#include "value.h"
 
 #define LEVEL(x) TUNEKV__V1__CONSISTENCY__CONSISTENCY_##x
 #define FLAG(x)  TUNEKV__V1__SESSION_FLAG__SESSION_FLAG_##x
@@ -45,6 +46,215 @@
          FLAG(WRITES_FOLLOW_READS))
 
 static void rpc_read_serve(struct call *c);
+static struct call *rpc_read_call_of_fence(struct group_read *r);
+
+/* ------------------------------------------------------------------------ */
+/* Answers, and LINEARIZABLE */
+
+/* Fill gr with the entry's value; *tmp receives memory to free after the
+ * answer is packed. */
+static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
+                               Tunekv__V1__GetResponse *gr, uint8_t **tmp)
+{
+        struct server *s = c->server;
+        uint8_t *dst = s->scratch;
+        int rv;
+        struct store_fields f;
+
+        store_entry_fields(e, &f);
+        *tmp = NULL;
+        gr->found = true;
+        gr->create_index = f.create_index;
+        gr->mod_index = f.mod_index;
+        if (f.value_len == f.value_raw_len) {
+                gr->value.data = (uint8_t *)f.value;
+                gr->value.len = f.value_len;
+                return 0;
+        }
+        if (f.value_raw_len > s->scratch_bytes) {
+                /* Written under a larger value_bytes_max. */
+                dst = *tmp = tkv_malloc(f.value_raw_len);
+                if (dst == NULL) {
+                        return TKV_ENOMEM;
+                }
+        }
+        rv = value_decompress(f.value, f.value_len, dst, f.value_raw_len);
+        if (rv != 0) {
+                return rv;
+        }
+        gr->value.data = dst;
+        gr->value.len = f.value_raw_len;
+        return 0;
+}
+
+static Tunekv__V1__Role rpc_read_role(struct group *g)
+{
+        switch (group_role(g)) {
+        case GROUP_LEADER:
+                return TUNEKV__V1__ROLE__ROLE_LEADER;
+        case GROUP_FOLLOWER:
+                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        case GROUP_CANDIDATE:
+                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
+        default:
+                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
+        }
+}
+
+static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delivered, bool fallback,
+                                  Tunekv__V1__ReadReceipt *rc)
+{
+        struct server *s = c->server;
+        struct group *g = c->group;
+        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_replica r = read_replica_of(g);
+        uint64_t lag = read_lag_entries(rs, &r);
+
+        rc->node_id = s->cfg->node_id;
+        rc->role = rpc_read_role(g);
+        rc->term = group_term(g);
+        rc->applied_index = group_applied_index(g);
+        rc->level = delivered;
+        rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
+                               ? 0 /* fenced: current as of the read's arrival */
+                               : read_staleness_ms(rs, &r, uv_now(s->loop));
+        rc->lag_entries = lag;
+        rc->fallback = fallback;
+        rc->partition = c->partition;
+        rc->leader_known = group_leader_id(g) != 0;
+}
+
+/* The token delta of a read: what this replica showed (R at its state
+ * index, group_state_index) and, for LINEARIZABLE, SEQUENTIAL and CAUSAL,
+ * the dependencies stored with the value. Signed entries in ents (the
+ * server's token scratch); returns the count. */
+static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e,
+                                     struct session_entry *ents)
+{
+        struct session_keys *keys = &c->server->keys;
+        struct store_fields f;
+        unsigned n = 1, deps = 0;
+
+        ents[0].partition = c->partition;
+        ents[0].kind = SESSION_R;
+        ents[0].index = group_state_index(c->group);
+        session_sign(keys, &ents[0]);
+        if (!c->rd.causal || e == NULL) {
+                return n;
+        }
+        store_entry_fields(e, &f); /* one decode of the entry's lengths */
+        if (f.deps_len > 0 && session_deps_parse(f.deps, f.deps_len, ents + 1,
+                                                 c->server->token_cap - 1, &deps) == 0) {
+                n += deps; /* verified when the write stored them */
+        }
+        return n;
+}
+
+void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fallback)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetResponse gr = TUNEKV__V1__GET_RESPONSE__INIT;
+        Tunekv__V1__ReadReceipt rc = TUNEKV__V1__READ_RECEIPT__INIT;
+        const struct store_entry *e;
+        uint8_t *tmp = NULL;
+        unsigned n;
+        int rv;
+
+        c->stage = CALL_NEW;
+        rpc_read_fill_receipt(c, delivered, fallback, &rc);
+        gr.receipt = &rc;
+        e = store_get(group_store(c->group), c->key_hash, c->key, c->key_len);
+        if (e != NULL) {
+                rv = rpc_read_fill_value(c, e, &gr, &tmp);
+                if (rv != 0) {
+                        rpc_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
+                                         "GET: stored value unreadable: %s", err_str(rv));
+                        return;
+                }
+        } else {
+                resp.status = TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
+                resp.message = "key not found";
+        }
+        n = rpc_read_token_delta(c, e, c->server->token_ents);
+        session_encode(c->server->token_ents, n, c->server->token_bytes);
+        gr.token.data = c->server->token_bytes;
+        gr.token.len = session_encoded_bytes(n);
+        server_count_read(c->server, c->partition, c->rd.level,
+                          fallback && delivered != c->rd.level ? READ_COUNT_STALE
+                                                               : READ_COUNT_SERVED);
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
+        resp.get = &gr;
+        rpc_answer(c, &resp);
+        tkv_free(tmp);
+}
+
+static void rpc_read_linearizable_ready(struct group_read *r, int status)
+{
+        struct call *c = rpc_read_call_of_fence(r);
+
+        c->stage = CALL_NEW;
+        if (status == TKV_ENOTLEADER) {
+                rpc_answer_not_leader(c, "GET");
+                return;
+        }
+        if (status != 0) {
+                rpc_answer_error(c, status, "GET: %s", err_str(status));
+                return;
+        }
+        if (group_applied_index(c->group) < c->rd.bound.required_index) {
+                /* min_index or a token beyond everything committed. */
+                rpc_read_expired(c);
+                return;
+        }
+        rpc_read_answer(c, TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE, false);
+}
+
+/* LINEARIZABLE reads are served by the leader alone, and only while it
+ * reaches a majority (route.h, rows 1-2). */
+static bool rpc_read_route_leader(struct call *c, const Tunekv__V1__Request *req)
+{
+        struct route_need need = {0};
+
+        need.leader_only = true;
+        need.needs_quorum = true;
+        need.no_forward = req->no_forward;
+        return rpc_route_request(c, req, &req->get->key, &need);
+}
+
+/* LINEARIZABLE: any token is checked (a forged one is refused) but the
+ * fence already gives everything it could ask; route and staleness bounds
+ * are met by construction. */
+static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ReadOptions *o = req->get->options;
+        int rv;
+
+        c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+        c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
+        if (rpc_planted("lin-follower")) {
+                c->key_hash = key_hash(req->get->key.data, req->get->key.len);
+                c->partition = route_partition(c->key_hash, c->server->n_partitions);
+                c->group = server_group(c->server, c->partition);
+                if (c->group != NULL && !group_is_leader(c->group)) {
+                        rpc_read_answer(c, c->rd.level, false);
+                        return;
+                }
+        }
+        if (!rpc_read_route_leader(c, req)) {
+                return;
+        }
+        if (o != NULL && rpc_read_token_bound(c, o) != 0) {
+                return; /* answered */
+        }
+        rv = group_read_fence(c->group, &c->op.read, rpc_read_linearizable_ready);
+        if (rv == 0) {
+                c->stage = CALL_READ;
+        } else if (rv == TKV_ENOTLEADER) {
+                rpc_answer_not_leader(c, "GET");
+        } else {
+                rpc_answer_error(c, rv, "GET: %s", err_str(rv));
+        }
+}
 
 static struct call *rpc_read_call_of_wait(struct read_wait *w)
 {
@@ -210,7 +420,7 @@ static void rpc_read_wait_done(struct read_wait *w)
 {
         struct call *c = rpc_read_call_of_wait(w);
         c->stage = CALL_NEW;
-        rpc_kv_answer_read(c, c->rd.level, false);
+        rpc_read_answer(c, c->rd.level, false);
 }
 
 /* Wait for the bound, up to max_wait_ms (or the request's deadline). */
@@ -254,7 +464,7 @@ void rpc_read_unmet(struct call *c)
                         rpc_read_answer_unmet(c, "bound not met, and strict forbids a weaker "
                                                  "answer");
                 } else {
-                        rpc_kv_answer_read(c, LEVEL(EVENTUAL), true);
+                        rpc_read_answer(c, LEVEL(EVENTUAL), true);
                 }
                 break;
         case UNMET(WAIT):
@@ -305,7 +515,7 @@ static void rpc_read_fenced(struct group_read *r, int status)
         if (status == 0 ? rep.applied >= c->rd.bound.required_index
                         : read_bound_met(server_read_state(s, c->partition), &rep, &c->rd.bound,
                                          uv_now(s->loop))) {
-                rpc_kv_answer_read(c, c->rd.level, false);
+                rpc_read_answer(c, c->rd.level, false);
                 return;
         }
         rpc_read_unmet(c);
@@ -320,7 +530,7 @@ static void rpc_read_serve(struct call *c)
         struct read_replica r = read_replica_of(c->group);
 
         if (read_bound_met(rs, &r, &c->rd.bound, uv_now(s->loop))) {
-                rpc_kv_answer_read(c, c->rd.level, false);
+                rpc_read_answer(c, c->rd.level, false);
                 return;
         }
         if (group_is_leader(c->group) &&
@@ -331,17 +541,13 @@ static void rpc_read_serve(struct call *c)
         rpc_read_unmet(c);
 }
 
-void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
+/* Every level but LINEARIZABLE (options already checked). */
+static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ReadOptions *o = req->get->options;
         struct server *s = c->server;
         struct route_need need = {0};
-        char why[128];
 
-        if (rpc_read_check_options(o, why, sizeof why) != 0) {
-                rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
-                return;
-        }
         c->rd.level = (uint8_t)o->level;
         c->rd.on_unmet = (uint8_t)o->on_unmet;
         c->rd.strict = o->strict;
@@ -355,7 +561,7 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
         need.leader_only = o->route == TUNEKV__V1__ROUTE__ROUTE_LEADER;
         need.serve_without_leader = o->level == LEVEL(EVENTUAL);
         need.no_forward = req->no_forward;
-        if (!rpc_route(c, req, &req->get->key, &need)) {
+        if (!rpc_route_request(c, req, &req->get->key, &need)) {
                 return;
         }
         if (rpc_read_token_bound(c, o) != 0) {
@@ -365,225 +571,19 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
         rpc_read_serve(c);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Probes */
-
-void rpc_read_flush(struct server *s, uint32_t p, uint64_t now_ms)
+void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
 {
-        struct read_state *rs = &s->reads[p];
-        struct group *g = s->groups[p];
-        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
-        Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
-        struct peer *peer;
-        uint8_t *space;
-        size_t len;
+        const Tunekv__V1__ReadOptions *o = req->get->options;
+        char why[128];
 
-        struct read_replica r = read_replica_of(g);
-
-        read_scan(rs, &r, now_ms);
-        if (r.leader) {
-                rs->probe_now = false;
+        /* The same option checks at every level (protocol.md §3.3). */
+        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
+                rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
                 return;
         }
-        /* Writes that waited here for every replica lost their leader: the
-         * new one knows nothing of them; they are committed. */
-        while (!queue_empty(&rs->ack_alls)) {
-                struct call *c = QUEUE_DATA(queue_head(&rs->ack_alls), struct call, op.ack_all);
-                queue_remove(&c->op.ack_all);
-                rpc_kv_ack_all_done(c, false);
-        }
-        if (s->state != SERVER_SERVING || !read_probe_due(rs, now_ms, s->cfg->probe_interval_ms)) {
+        if (o != NULL && o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {
+                rpc_read_levels(c, req);
                 return;
         }
-        peer = server_peer(s, (unsigned)group_leader_id(g));
-        if (peer == NULL) {
-                return;
-        }
-        req.id = peer_next_id(peer);
-        req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
-        req.probe = &probe;
-        probe.from_node_id = s->cfg->node_id;
-        probe.partition = p;
-        probe.applied_index = group_applied_index(g);
-        len = tunekv__v1__request__get_packed_size(&req);
-        space = peer_frame_space(peer, len);
-        if (space == NULL) {
-                return;
-        }
-        tunekv__v1__request__pack(&req, space);
-        s->probe_calls[p].kind = RPC_PEER_PROBE;
-        peer_track(peer, &s->probe_calls[p], req.id);
-        rs->probe_in_flight = true;
-        rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
-        rs->probe_now = false;
-}
-
-void rpc_read_applied(void *data, struct group *g, uint64_t index, unsigned flags)
-{
-        struct server *s = data;
-        (void)index;
-        if ((flags & COMMAND_F_ACK_ALL) && !group_is_leader(g)) {
-                s->reads[group_partition(g)].probe_now = true;
-        }
-}
-
-static void rpc_read_probe_fenced(struct group_read *r, int status)
-{
-        struct call *c = rpc_read_call_of_fence(r);
-        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-        Tunekv__V1__ProbeResponse pr = TUNEKV__V1__PROBE_RESPONSE__INIT;
-
-        c->stage = CALL_NEW;
-        if (status != 0) {
-                rpc_answer_error(c, status, "PROBE: %s", err_str(status));
-                return;
-        }
-        pr.node_id = c->server->cfg->node_id;
-        pr.partition = c->partition;
-        /* Every write acknowledged before the probe is at or below the
-         * last command applied after the fence (group_state_index). */
-        pr.commit_index = group_state_index(c->group);
-        pr.term = group_term(c->group);
-        resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
-        resp.probe = &pr;
-        rpc_answer(c, &resp);
-}
-
-void rpc_read_probe_answer(struct call *c, const Tunekv__V1__Request *req)
-{
-        const Tunekv__V1__ProbeRequest *pr = req->probe;
-        struct server *s = c->server;
-        int rv;
-
-        if (pr->partition >= s->n_partitions) {
-                rpc_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
-                return;
-        }
-        c->partition = pr->partition;
-        c->group = server_group(s, pr->partition);
-        if (c->group == NULL || !group_is_leader(c->group)) {
-                rpc_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
-                                 pr->partition);
-                return;
-        }
-        read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index);
-        rpc_kv_ack_all_scan(s, c->partition);
-        rv = group_read_fence(c->group, &c->op.read, rpc_read_probe_fenced);
-        if (rv != 0) {
-                rpc_answer_error(c, rv, "PROBE: %s", err_str(rv));
-                return;
-        }
-        c->stage = CALL_READ;
-}
-
-void rpc_read_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp)
-{
-        struct read_state *rs = &s->reads[p];
-        struct group *g = server_group(s, p);
-        struct read_replica r;
-
-        rs->probe_in_flight = false;
-        if (g == NULL || resp->status != TUNEKV__V1__STATUS__STATUS_OK ||
-            resp->body_case != TUNEKV__V1__RESPONSE__BODY_PROBE || resp->probe->partition != p) {
-                return;
-        }
-        r = read_replica_of(g);
-        read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
-        read_scan(rs, &r, uv_now(s->loop));
-}
-
-void rpc_read_probe_failed(struct server *s, uint32_t p)
-{
-        s->reads[p].probe_in_flight = false;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Leadership confirmations (group.c says why they fence linearizable reads) */
-
-unsigned rpc_read_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
-                               unsigned n)
-{
-        struct server *s = data;
-        unsigned sent = 0;
-
-        for (unsigned i = 0; i < n; i++) {
-                Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
-                Tunekv__V1__ConfirmRequest cr = TUNEKV__V1__CONFIRM_REQUEST__INIT;
-                struct peer *peer = server_peer(s, (unsigned)voters[i]);
-                struct rpc_confirm *rc;
-                uint8_t *space;
-                size_t len;
-
-                if (peer == NULL || (rc = tkv_malloc(sizeof *rc)) == NULL) {
-                        continue;
-                }
-                req.id = peer_next_id(peer);
-                req.body_case = TUNEKV__V1__REQUEST__BODY_CONFIRM;
-                req.confirm = &cr;
-                cr.from_node_id = s->cfg->node_id;
-                cr.partition = group_partition(g);
-                len = tunekv__v1__request__get_packed_size(&req);
-                space = peer_frame_space(peer, len);
-                if (space == NULL) {
-                        tkv_free(rc);
-                        continue;
-                }
-                tunekv__v1__request__pack(&req, space);
-                rc->pc.kind = RPC_PEER_CONFIRM;
-                rc->partition = group_partition(g);
-                rc->seq = seq;
-                rc->voter = voters[i];
-                peer_track(peer, &rc->pc, req.id);
-                sent++;
-        }
-        return sent;
-}
-
-void rpc_read_on_confirm(struct server *s, struct rpc_confirm *rc, const Tunekv__V1__Response *resp)
-{
-        struct group *g = server_group(s, rc->partition);
-        bool answered = resp != NULL && resp->status == TUNEKV__V1__STATUS__STATUS_OK &&
-                        resp->body_case == TUNEKV__V1__RESPONSE__BODY_CONFIRM &&
-                        resp->confirm->partition == rc->partition;
-
-        if (g != NULL && answered) {
-                /* It also says what the voter applied (ALL_REPLICAS). */
-                read_on_replica_applied(&s->reads[rc->partition], (uint32_t)rc->voter,
-                                        resp->confirm->applied_index);
-                rpc_kv_ack_all_scan(s, rc->partition);
-        }
-        if (g != NULL) {
-                group_confirm_answer(g, rc->seq, rc->voter, answered,
-                                     answered ? resp->confirm->term : 0);
-        }
-        tkv_free(rc);
-}
-
-void rpc_read_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
-{
-        const Tunekv__V1__ConfirmRequest *cr = req->confirm;
-        struct server *s = c->server;
-        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-        Tunekv__V1__ConfirmResponse ans = TUNEKV__V1__CONFIRM_RESPONSE__INIT;
-        struct group *g;
-
-        if (cr->partition >= s->n_partitions) {
-                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
-                return;
-        }
-        g = server_group(s, cr->partition);
-        if (g == NULL) {
-                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
-                                 cr->partition);
-                return;
-        }
-        ans.node_id = s->cfg->node_id;
-        ans.partition = cr->partition;
-        /* Raft's term now: a voter still in the leader's term has voted in
-         * no later election (group.c). */
-        ans.term = group_term(g);
-        ans.applied_index = group_applied_index(g);
-        resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;
-        resp.confirm = &ans;
-        rpc_answer(c, &resp);
+        rpc_read_linearizable(c, req);
 }

@@ -192,6 +192,8 @@ static int server_check_identity(struct server *s)
 {
         const struct config *cfg = s->cfg;
         char dir[CONFIG_PATH_BYTES + 16];
+        uint8_t ask[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX];
+        size_t ask_len;
         int rv = identity_load(&s->identity, cfg, s->errmsg);
 
         if (rv != 0) {
@@ -224,7 +226,9 @@ static int server_check_identity(struct server *s)
         if (!s->identity.fresh) {
                 return 0;
         }
-        rv = identity_probe(&s->identity, cfg, s->errmsg);
+        ask_len = transport_encode_preamble(ask, s->mux.cluster_id, TRANSPORT_PROBE_GROUP,
+                                            cfg->node_id, s->identity.incarnation, cfg->peer_addr);
+        rv = identity_probe(cfg, ask, ask_len, s->errmsg);
         return rv != 0 ? rv : identity_commit(&s->identity, cfg, s->errmsg);
 }
 
@@ -246,10 +250,10 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->drain_timeout_ms = cfg->shutdown_timeout_ms;
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
-        gp->applied_cb = rpc_read_applied;
+        gp->applied_cb = rpc_node_applied;
         gp->applied_data = s;
         if (cfg->read_index) {
-                gp->confirm_cb = rpc_read_confirm_send;
+                gp->confirm_cb = rpc_node_confirm_send;
                 gp->confirm_data = s;
         }
 }
@@ -462,7 +466,7 @@ static void server_flush(struct server *s)
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 if (server_group(s, p) != NULL) {
                         group_flush(s->groups[p], now);
-                        rpc_read_flush(s, p, now);
+                        rpc_node_flush(s, p, now);
                         if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);
@@ -641,6 +645,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
         }
         transport_mux_init(&s->mux, loop, cfg->cluster_name, cfg->connect_timeout_ms, &s->identity);
         transport_mux_on_link(&s->mux, server_link_accept, s);
+        s->node_calls = &rpc_node_calls;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);

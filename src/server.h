@@ -16,6 +16,7 @@
 #include "transport.h"
 
 struct conn;
+struct rpc_node_calls;
 
 enum server_state {
         SERVER_STARTING, /* groups opening */
@@ -60,6 +61,7 @@ struct server {
         unsigned n_groups_open; /* groups not yet closed */
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct peer_params peer_params;
+        const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
         uint8_t
             peer_hello[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX]; /* node links' preamble */
         struct queue conns; /* struct conn: clients' and node links */

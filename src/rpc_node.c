@@ -1,0 +1,248 @@
+/* Node-to-node operations, and each partition's per-iteration read work.
+ *
+ * Probes: while a partition has readers who care (READ_PROBE_IDLE_MS), a
+ * follower asks its leader for the commit index every probe_interval_ms,
+ * and at once when a read starts waiting for freshness or an ALL_REPLICAS
+ * write applied here. The leader records the follower's applied index
+ * (ALL_REPLICAS acknowledgements), fences, and answers its applied index:
+ * every write acknowledged before the probe was sent is at or below it
+ * (read.c has the argument).
+ *
+ * Leadership confirmations (ReadIndex, group.c says why they fence
+ * linearizable reads): the leader asks every other voter for its term; a
+ * voter answers at once.
+ *
+ * Both travel the node links (peer.h) and are refused on client
+ * connections (rpc.c, node_only). */
+#include <string.h>
+
+#include "err.h"
+#include "heap.h"
+#include "rpc_internal.h"
+#include "server.h"
+
+static struct call *rpc_node_call_of_fence(struct group_read *r)
+{
+        return QUEUE_DATA(r, struct call, op.read);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Probes */
+
+void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
+{
+        struct read_state *rs = &s->reads[p];
+        struct group *g = s->groups[p];
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
+        struct peer *peer;
+        uint8_t *space;
+        size_t len;
+
+        struct read_replica r = read_replica_of(g);
+
+        read_scan(rs, &r, now_ms);
+        if (r.leader) {
+                rs->probe_now = false;
+                return;
+        }
+        /* Writes that waited here for every replica lost their leader: the
+         * new one knows nothing of them; they are committed. */
+        while (!queue_empty(&rs->ack_alls)) {
+                struct call *c = QUEUE_DATA(queue_head(&rs->ack_alls), struct call, op.ack_all);
+                queue_remove(&c->op.ack_all);
+                rpc_kv_ack_all_done(c, false);
+        }
+        if (s->state != SERVER_SERVING || !read_probe_due(rs, now_ms, s->cfg->probe_interval_ms)) {
+                return;
+        }
+        peer = server_peer(s, (unsigned)group_leader_id(g));
+        if (peer == NULL) {
+                return;
+        }
+        req.id = peer_next_id(peer);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
+        req.probe = &probe;
+        probe.from_node_id = s->cfg->node_id;
+        probe.partition = p;
+        probe.applied_index = group_applied_index(g);
+        len = tunekv__v1__request__get_packed_size(&req);
+        space = peer_frame_space(peer, len);
+        if (space == NULL) {
+                return;
+        }
+        tunekv__v1__request__pack(&req, space);
+        s->probe_calls[p].kind = RPC_PEER_PROBE;
+        peer_track(peer, &s->probe_calls[p], req.id);
+        rs->probe_in_flight = true;
+        rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
+        rs->probe_now = false;
+}
+
+void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags)
+{
+        struct server *s = data;
+        (void)index;
+        if ((flags & COMMAND_F_ACK_ALL) && !group_is_leader(g)) {
+                s->reads[group_partition(g)].probe_now = true;
+        }
+}
+
+static void rpc_node_probe_fenced(struct group_read *r, int status)
+{
+        struct call *c = rpc_node_call_of_fence(r);
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ProbeResponse pr = TUNEKV__V1__PROBE_RESPONSE__INIT;
+
+        c->stage = CALL_NEW;
+        if (status != 0) {
+                rpc_answer_error(c, status, "PROBE: %s", err_str(status));
+                return;
+        }
+        pr.node_id = c->server->cfg->node_id;
+        pr.partition = c->partition;
+        /* Every write acknowledged before the probe is at or below the
+         * last command applied after the fence (group_state_index). */
+        pr.commit_index = group_state_index(c->group);
+        pr.term = group_term(c->group);
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
+        resp.probe = &pr;
+        rpc_answer(c, &resp);
+}
+
+void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ProbeRequest *pr = req->probe;
+        struct server *s = c->server;
+        int rv;
+
+        if (pr->partition >= s->n_partitions) {
+                rpc_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
+                return;
+        }
+        c->partition = pr->partition;
+        c->group = server_group(s, pr->partition);
+        if (c->group == NULL || !group_is_leader(c->group)) {
+                rpc_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
+                                 pr->partition);
+                return;
+        }
+        read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index);
+        rpc_kv_ack_all_scan(s, c->partition);
+        rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
+        if (rv != 0) {
+                rpc_answer_error(c, rv, "PROBE: %s", err_str(rv));
+                return;
+        }
+        c->stage = CALL_READ;
+}
+
+static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp)
+{
+        struct read_state *rs = &s->reads[p];
+        struct group *g = server_group(s, p);
+        struct read_replica r;
+
+        rs->probe_in_flight = false;
+        if (g == NULL || resp == NULL || resp->status != TUNEKV__V1__STATUS__STATUS_OK ||
+            resp->body_case != TUNEKV__V1__RESPONSE__BODY_PROBE || resp->probe->partition != p) {
+                return;
+        }
+        r = read_replica_of(g);
+        read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
+        read_scan(rs, &r, uv_now(s->loop));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Leadership confirmations (group.c says why they fence linearizable reads) */
+
+unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
+                               unsigned n)
+{
+        struct server *s = data;
+        unsigned sent = 0;
+
+        for (unsigned i = 0; i < n; i++) {
+                Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+                Tunekv__V1__ConfirmRequest cr = TUNEKV__V1__CONFIRM_REQUEST__INIT;
+                struct peer *peer = server_peer(s, (unsigned)voters[i]);
+                struct rpc_confirm *rc;
+                uint8_t *space;
+                size_t len;
+
+                if (peer == NULL || (rc = tkv_malloc(sizeof *rc)) == NULL) {
+                        continue;
+                }
+                req.id = peer_next_id(peer);
+                req.body_case = TUNEKV__V1__REQUEST__BODY_CONFIRM;
+                req.confirm = &cr;
+                cr.from_node_id = s->cfg->node_id;
+                cr.partition = group_partition(g);
+                len = tunekv__v1__request__get_packed_size(&req);
+                space = peer_frame_space(peer, len);
+                if (space == NULL) {
+                        tkv_free(rc);
+                        continue;
+                }
+                tunekv__v1__request__pack(&req, space);
+                rc->pc.kind = RPC_PEER_CONFIRM;
+                rc->partition = group_partition(g);
+                rc->seq = seq;
+                rc->voter = voters[i];
+                peer_track(peer, &rc->pc, req.id);
+                sent++;
+        }
+        return sent;
+}
+
+static void rpc_node_on_confirm(struct server *s, struct rpc_confirm *rc,
+                                const Tunekv__V1__Response *resp)
+{
+        struct group *g = server_group(s, rc->partition);
+        bool answered = resp != NULL && resp->status == TUNEKV__V1__STATUS__STATUS_OK &&
+                        resp->body_case == TUNEKV__V1__RESPONSE__BODY_CONFIRM &&
+                        resp->confirm->partition == rc->partition;
+
+        if (g != NULL && answered) {
+                /* It also says what the voter applied (ALL_REPLICAS). */
+                read_on_replica_applied(&s->reads[rc->partition], (uint32_t)rc->voter,
+                                        resp->confirm->applied_index);
+                rpc_kv_ack_all_scan(s, rc->partition);
+        }
+        if (g != NULL) {
+                group_confirm_answer(g, rc->seq, rc->voter, answered,
+                                     answered ? resp->confirm->term : 0);
+        }
+        tkv_free(rc);
+}
+
+void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ConfirmRequest *cr = req->confirm;
+        struct server *s = c->server;
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ConfirmResponse ans = TUNEKV__V1__CONFIRM_RESPONSE__INIT;
+        struct group *g;
+
+        if (cr->partition >= s->n_partitions) {
+                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
+                return;
+        }
+        g = server_group(s, cr->partition);
+        if (g == NULL) {
+                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
+                                 cr->partition);
+                return;
+        }
+        ans.node_id = s->cfg->node_id;
+        ans.partition = cr->partition;
+        /* Raft's term now: a voter still in the leader's term has voted in
+         * no later election (group.c). */
+        ans.term = group_term(g);
+        ans.applied_index = group_applied_index(g);
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;
+        resp.confirm = &ans;
+        rpc_answer(c, &resp);
+}
+
+const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm};

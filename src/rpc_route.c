@@ -1,0 +1,93 @@
+/* Routing a request (route.h has the table): gather what this node knows
+ * of the key's partition (its replica here, the leader, which replicas were
+ * heard from recently), let route_decide pick the outcome, and carry it
+ * out: serve here, forward (rpc_forward.c), or answer. Every handler that
+ * takes a key routes through rpc_route_request, so one case always gets
+ * one answer. */
+#include <string.h>
+
+#include "err.h"
+#include "keyhash.h"
+#include "route.h"
+#include "rpc_internal.h"
+#include "server.h"
+
+_Static_assert(CONFIG_REPLICAS_MAX <= ROUTE_REPLICAS_MAX, "a route view holds every replica");
+
+/* Alive: heard within the window, or not yet given the chance to be heard
+ * (the first window after this node started). */
+static bool rpc_route_alive(struct server *s, unsigned node_id, uint64_t now)
+{
+        struct peer *p = server_peer(s, node_id);
+        uint64_t window = s->cfg->election_timeout_ms;
+        if (node_id == s->cfg->node_id) {
+                return true;
+        }
+        if (p == NULL) {
+                return false;
+        }
+        return peer_alive(p, now, window) || now - s->started_ms <= window;
+}
+
+/* What this node knows of c's partition, for route_decide. */
+static void rpc_route_view(struct call *c, struct route_view *v)
+{
+        struct server *s = c->server;
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        uint64_t now = uv_now(s->loop);
+        uint64_t leader;
+
+        memset(v, 0, sizeof *v);
+        v->n_replicas = config_replicas_of(s->cfg, c->partition, ids);
+        for (unsigned i = 0; i < v->n_replicas; i++) {
+                v->replicas[i] = ids[i];
+                v->alive[i] = rpc_route_alive(s, ids[i], now);
+        }
+        v->hosted = c->group != NULL;
+        if (v->hosted) {
+                v->leader = group_is_leader(c->group);
+                leader = group_leader_id(c->group);
+                v->leader_id = leader == s->cfg->node_id ? 0 : (unsigned)leader;
+        }
+}
+
+bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key,
+               const struct route_need *need)
+{
+        struct server *s = c->server;
+        const char *name = c->method->name;
+        struct route_view v;
+        struct route_decision d;
+
+        c->key_hash = key_hash(key->data, key->len);
+        c->partition = route_partition(c->key_hash, s->n_partitions);
+        c->group = server_group(s, c->partition);
+        rpc_route_view(c, &v);
+        d = route_decide(&v, need);
+        switch (d.outcome) {
+        case ROUTE_SERVE:
+                return true;
+        case ROUTE_FORWARD:
+                rpc_forward(c, req, d.target);
+                break;
+        case ROUTE_NOT_LEADER:
+                rpc_answer_not_leader(c, name);
+                break;
+        case ROUTE_ELECTION:
+                rpc_answer_error(c, TKV_ESHUTDOWN,
+                                 "%s: partition %u has no leader (election in progress)", name,
+                                 c->partition);
+                break;
+        case ROUTE_NO_QUORUM:
+                rpc_answer_error(c, TKV_ENOQUORUM,
+                                 "%s: partition %u: most of its replicas are unreachable", name,
+                                 c->partition);
+                break;
+        case ROUTE_NO_REPLICA:
+                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
+                                 name, c->partition, s->cfg->node_id);
+                break;
+        }
+        return false;
+}
+
