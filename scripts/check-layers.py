@@ -63,7 +63,6 @@ KNOWN = {
     ("rpc_node", "server"): "handlers read the server's counters, scratch and keys",
     ("rpc_forward", "peer"): "forwarding writes into the node link",
     ("rpc_node", "peer"): "probes and confirmations write into the node link",
-    ("conn", "server"): "a connection with answers marks itself dirty in the server",
 }
 
 CALL = re.compile(r"\b([a-z][a-z0-9_]*)\s*\(")

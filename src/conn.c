@@ -220,7 +220,11 @@ uint8_t *conn_answer_space(struct conn *c, size_t body_len)
         }
         p = buffer_extend(&c->out, FRAME_HEADER_BYTES + body_len);
         frame_put_header(p, (uint32_t)body_len);
-        server_mark_dirty(c->server, c);
+        /* The server writes the connections with answers once per loop
+         * iteration (conn_flush). */
+        if (queue_empty(&c->dirty_link)) {
+                queue_push_tail(&c->server->dirty, &c->dirty_link);
+        }
         if (conn_output_full(c)) {
                 conn_update_reading(c);
         }

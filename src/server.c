@@ -525,13 +525,6 @@ static void server_check_cb(uv_check_t *h)
         server_flush(h->data);
 }
 
-void server_mark_dirty(struct server *s, struct conn *c)
-{
-        if (queue_empty(&c->dirty_link)) {
-                queue_push_tail(&s->dirty, &c->dirty_link);
-        }
-}
-
 /* ------------------------------------------------------------------------ */
 /* Lifecycle */
 

@@ -123,9 +123,6 @@ void server_close(struct server *s);
 int server_deadline_add(struct server *s, struct deadline *d);
 void server_deadline_remove(struct server *s, struct deadline *d);
 
-/* A conn has answers to write. */
-void server_mark_dirty(struct server *s, struct conn *c);
-
 /* The group of partition p if it is hosted here, else NULL. */
 struct group *server_group(struct server *s, uint32_t p);
 
