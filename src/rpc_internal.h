@@ -165,7 +165,7 @@ void rpc_read_probe_answer(struct call *c, const Tunekv__V1__Request *req);
 void rpc_read_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp);
 void rpc_read_probe_failed(struct server *s, uint32_t p);
 
-/* One ask of a leadership confirmation (group.c) in flight to a voter. */
+/* One ask of a leadership confirmation (group_confirm.c) in flight to a voter. */
 struct rpc_confirm {
         struct peer_call pc; /* kind RPC_PEER_CONFIRM */
         uint32_t partition;

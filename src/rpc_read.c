@@ -498,7 +498,7 @@ void rpc_read_probe_failed(struct server *s, uint32_t p)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Leadership confirmations (group.c says why they fence linearizable reads) */
+/* Leadership confirmations (group_confirm.c says why they fence linearizable reads) */
 
 unsigned rpc_read_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
                                unsigned n)
@@ -580,7 +580,7 @@ void rpc_read_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         ans.node_id = s->cfg->node_id;
         ans.partition = cr->partition;
         /* Raft's term now: a voter still in the leader's term has voted in
-         * no later election (group.c). */
+         * no later election (group_confirm.c). */
         ans.term = group_term(g);
         ans.applied_index = group_applied_index(g);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;
