@@ -2,9 +2,9 @@
  *
  * Functions return 0 or a positive TKV_E* code declared once in TKV_ERRORS.
  * libuv codes are translated at the boundary with err_from_uv(); raft codes
- * are translated in group.c, the only caller of raft. Long-lived objects
- * keep a message buffer and each layer prefixes its stage with
- * err_msgf()/err_wrap(): "snapshot: write: no space". */
+ * are translated in group.c (the group files are raft's only callers).
+ * Long-lived objects keep a message buffer and each layer prefixes its stage
+ * with err_msgf()/err_wrap(): "snapshot: write: no space". */
 #ifndef TKV_ERR_H
 #define TKV_ERR_H
 

@@ -1,14 +1,15 @@
 /* One partition's Raft group on this node: raft + raft_uv + transport + fsm.
  * Only this module calls raft (fsm.c and transport.c implement its plug-in
- * structs). See group.c for the write path, the read fences and the
- * election barrier.
+ * structs). Its files: group.c (lifecycle, flush, election barrier,
+ * accessors), group_write.c (the write path), group_read.c (read fences,
+ * barriers), group_confirm.c (leadership confirmations); group.c says more.
  *
  * This header is the raft boundary: it includes no raft header, struct
- * group is opaque (defined in group.c), and raft's roles, errors and
- * configurations are translated into tunekv's own (enum group_role,
- * TKV_E*, struct group_voter), so that swapping raft touches group.c,
- * fsm.c and transport.c only. Tests that drive a raft_fixture use
- * group_test.h. */
+ * group is opaque (defined in group_internal.h, for the group files only),
+ * and raft's roles, errors and configurations are translated into tunekv's
+ * own (enum group_role, TKV_E*, struct group_voter), so that swapping raft
+ * touches the group files, fsm.c and transport.c only. Tests that drive a
+ * raft_fixture use group_test.h. */
 #ifndef TKV_GROUP_H
 #define TKV_GROUP_H
 
@@ -63,9 +64,9 @@ struct group_read {
  * barriers). */
 #define GROUP_VOTERS_MAX 16
 
-/* Leadership confirmation (ReadIndex, group.c): ask each of the n voters
- * (raft ids, this node excluded) for its current term in partition g, and
- * report every answer, or the failure to get one, with
+/* Leadership confirmation (ReadIndex, group_confirm.c): ask each of the n
+ * voters (raft ids, this node excluded) for its current term in partition
+ * g, and report every answer, or the failure to get one, with
  * group_confirm_answer(g, seq, ...). Returns how many asks were queued;
  * those not queued count as failed. */
 typedef unsigned (*group_confirm_cb)(void *data, struct group *g, uint64_t seq,

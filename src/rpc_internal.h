@@ -168,7 +168,7 @@ enum rpc_peer_call {
 /* rpc_node.c: probes (read.c says why): the leader's handler. */
 void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req);
 
-/* One ask of a leadership confirmation (group.c) in flight to a voter. */
+/* One ask of a leadership confirmation (group_confirm.c) in flight to a voter. */
 struct rpc_confirm {
         struct peer_call pc; /* kind RPC_PEER_CONFIRM */
         uint32_t partition;

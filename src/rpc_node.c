@@ -8,7 +8,7 @@
  * every write acknowledged before the probe was sent is at or below it
  * (read.c has the argument).
  *
- * Leadership confirmations (ReadIndex, group.c says why they fence
+ * Leadership confirmations (ReadIndex, group_confirm.c says why they fence
  * linearizable reads): the leader asks every other voter for its term; a
  * voter answers at once.
  *
@@ -154,7 +154,7 @@ static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Re
 }
 
 /* ------------------------------------------------------------------------ */
-/* Leadership confirmations (group.c says why they fence linearizable reads) */
+/* Leadership confirmations (group_confirm.c says why they fence linearizable reads) */
 
 unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
                                unsigned n)
@@ -237,7 +237,7 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         ans.node_id = s->cfg->node_id;
         ans.partition = cr->partition;
         /* Raft's term now: a voter still in the leader's term has voted in
-         * no later election (group.c). */
+         * no later election (group_confirm.c). */
         ans.term = group_term(g);
         ans.applied_index = group_applied_index(g);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;

@@ -51,8 +51,8 @@ static void rpc_route_view(struct call *c, struct route_view *v)
         }
 }
 
-bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key,
-               const struct route_need *need)
+bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
+                       const ProtobufCBinaryData *key, const struct route_need *need)
 {
         struct server *s = c->server;
         const char *name = c->method->name;
@@ -90,4 +90,3 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req, const Pro
         }
         return false;
 }
-

@@ -1,8 +1,9 @@
 /* The raft-facing half of the peer transport: the struct raft_uv_transport
  * of one group (transport.h has the node's mux, which needs no raft type).
- * Only group.c, which hands it to raft_uv_init, and transport.c, which
- * implements it, include this header: the rest of the daemon compiles
- * without raft.h (docs/architecture.md, "Raft boundary"). */
+ * Only the group files (through group_internal.h; group.c hands it to
+ * raft_uv_init) and transport.c, which implements it, include this header:
+ * the rest of the daemon compiles without raft.h (docs/architecture.md,
+ * "Raft boundary"). */
 #ifndef TKV_TRANSPORT_RAFT_H
 #define TKV_TRANSPORT_RAFT_H
 
