@@ -51,7 +51,6 @@ UNITS = {"group_write": "group", "group_read": "group", "group_confirm": "group"
 # Upward edges that remain, to be removed (issue 13). Reason each.
 KNOWN = {
     ("rpc", "conn"): "answers are packed straight into the connection's output",
-    ("rpc", "peer"): "abandoning a forwarded call forgets it on its link",
     ("rpc", "server"): "calls register their deadlines in the server's heap",
     ("rpc_kv", "rpc"): "handlers answer through rpc_answer* (dispatch)",
     ("rpc_read", "rpc"): "handlers answer through rpc_answer* (dispatch)",

@@ -375,7 +375,7 @@ bool rpc_call_abandon(struct call *c)
         case CALL_WRITE:
                 return group_write_abandon(&c->op.write);
         case CALL_FORWARDED:
-                return peer_forget(&c->op.fwd) && c->method->is_write;
+                return rpc_forward_abandon(c);
         case CALL_WAIT:
                 read_wait_abandon(&c->op.wait);
                 return false;

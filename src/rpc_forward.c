@@ -178,3 +178,9 @@ void rpc_forward_ping(struct peer *p, uint64_t now_ms)
         p->ping_in_flight = true;
         p->last_ping_ms = now_ms;
 }
+
+bool rpc_forward_abandon(struct call *c)
+{
+        /* A write whose bytes may have left may still happen there. */
+        return peer_forget(&c->op.fwd) && c->method->is_write;
+}

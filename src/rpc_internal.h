@@ -214,6 +214,11 @@ bool rpc_call_abandon(struct call *c);
  * req is the decoded request (borrowed). */
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id);
 
+/* rpc_forward.c: stop waiting for the answer to forwarded call c (its
+ * answer, if any, is dropped). Returns true if c is a write that may have
+ * reached the other node. */
+bool rpc_forward_abandon(struct call *c);
+
 struct route_need;
 
 /* rpc_route.c: route c's key (route.h): set c's key hash, partition and
