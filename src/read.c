@@ -187,8 +187,12 @@ void read_scan(struct read_state *rs, const struct read_replica *r, uint64_t now
         }
 }
 
-void read_on_replica_applied(struct read_state *rs, uint32_t node_id, uint64_t applied)
+void read_on_replica_applied(struct read_state *rs, uint32_t node_id, uint64_t applied,
+                             uint64_t last_index)
 {
+        if (applied > last_index) {
+                applied = last_index;
+        }
         for (unsigned i = 0; i < rs->n_replicas; i++) {
                 if (rs->replica_ids[i] == node_id && applied > rs->replica_applied[i]) {
                         rs->replica_applied[i] = applied;

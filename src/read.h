@@ -121,8 +121,13 @@ void read_wait_abandon(struct read_wait *w);
 /* Serve every waiter whose bound is met now. */
 void read_scan(struct read_state *rs, const struct read_replica *r, uint64_t now_ms);
 
-/* A follower node reported its applied index for this partition. */
-void read_on_replica_applied(struct read_state *rs, uint32_t node_id, uint64_t applied);
+/* A follower node reported its applied index for this partition. A
+ * follower cannot have applied what the leader does not have: a report is
+ * believed up to last_index (the leader's last log index) only, so a
+ * buggy or forged report cannot acknowledge ALL_REPLICAS writes early
+ * beyond it. */
+void read_on_replica_applied(struct read_state *rs, uint32_t node_id, uint64_t applied,
+                             uint64_t last_index);
 
 /* Has every replica (this one included, at applied) applied index? */
 bool read_all_applied(const struct read_state *rs, uint32_t self_id, uint64_t self_applied,

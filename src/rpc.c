@@ -313,6 +313,7 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         c->conn = conn;
         c->server = s;
         c->id = req->id;
+        c->from_node = conn->link_node;
         c->method = method;
         c->key_len = (uint32_t)key_len;
         if (key_len > 0) {

@@ -62,7 +62,8 @@ struct call_read {
 struct call {
         struct conn *conn; /* borrowed; counted in conn->refs */
         struct server *server;
-        uint64_t id; /* the client's request id */
+        uint64_t id;        /* the client's request id */
+        unsigned from_node; /* the node whose link sent it; 0 for a client */
         const struct rpc_method *method;
         struct deadline deadline;
         struct group *group; /* partition's group, for GET/writes */

@@ -127,7 +127,15 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
                                  pr->partition);
                 return;
         }
-        read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index);
+        if (pr->from_node_id != c->from_node) {
+                /* Only the node at the other end of this link speaks for
+                 * itself (the peer preamble admitted it). */
+                rpc_answer_error(c, TKV_EINVAL, "PROBE: from_node_id %u is not this link's node %u",
+                                 pr->from_node_id, c->from_node);
+                return;
+        }
+        read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index,
+                                group_last_index(c->group));
         rpc_kv_ack_all_scan(s, c->partition);
         rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
         if (rv != 0) {
@@ -206,7 +214,7 @@ static void rpc_node_on_confirm(struct server *s, struct rpc_confirm *rc,
         if (g != NULL && answered) {
                 /* It also says what the voter applied (ALL_REPLICAS). */
                 read_on_replica_applied(&s->reads[rc->partition], (uint32_t)rc->voter,
-                                        resp->confirm->applied_index);
+                                        resp->confirm->applied_index, group_last_index(g));
                 rpc_kv_ack_all_scan(s, rc->partition);
         }
         if (g != NULL) {

@@ -208,16 +208,21 @@ static void test_all_replicas_applied(void **state)
 
         read_state_init(&rs, 0, ids, 3, 10, 200);
         assert_false(read_all_applied(&rs, 1, 50, 40));
-        read_on_replica_applied(&rs, 2, 45);
+        read_on_replica_applied(&rs, 2, 45, 50);
         assert_false(read_all_applied(&rs, 1, 50, 40));
-        read_on_replica_applied(&rs, 3, 40);
+        read_on_replica_applied(&rs, 3, 40, 50);
         assert_true(read_all_applied(&rs, 1, 50, 40));
         assert_false(read_all_applied(&rs, 1, 39, 40)); /* ourselves too */
         /* Reports never go backwards; unknown nodes are ignored. */
-        read_on_replica_applied(&rs, 3, 10);
-        read_on_replica_applied(&rs, 9, 1000);
+        read_on_replica_applied(&rs, 3, 10, 50);
+        read_on_replica_applied(&rs, 9, 1000, 50);
         assert_true(read_all_applied(&rs, 1, 50, 40));
         assert_false(read_all_applied(&rs, 1, 50, 41));
+        /* A report beyond the leader's last index (a forged 2^63) is
+         * believed up to that index only: a later write is not covered. */
+        read_on_replica_applied(&rs, 3, UINT64_MAX / 2, 60);
+        assert_true(read_all_applied(&rs, 1, 70, 45));
+        assert_false(read_all_applied(&rs, 1, 70, 61));
 }
 
 int main(void)
