@@ -59,13 +59,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tunekv_version.h" /* TKV_VERSION, generated from CMakeLists.txt */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define TKV_API __attribute__((visibility("default")))
-
-#define TKV_VERSION "0.1.0"
 
 enum tkv_code {
         /* Server statuses: the values of tunekv.v1.Status. */

@@ -13,8 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
-
-#define MAIN_VERSION "0.1.0"
+#include "tunekv_version.h"
 
 /* Each Raft group holds ~8 descriptors (RAFT-NOTES W6); clients need one
  * each. Raise the soft limit to the hard one. */
@@ -49,7 +48,7 @@ int main(int argc, char **argv)
                 return 0;
         }
         if (cfg.version) {
-                printf("tunekvd %s\n", MAIN_VERSION);
+                printf("tunekvd %s\n", TKV_VERSION);
                 return 0;
         }
         log_setup(cfg.node_id, (enum log_level)log_level_parse(cfg.log_level));

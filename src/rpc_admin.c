@@ -8,8 +8,7 @@
 #include "rpc_internal.h"
 #include "server.h"
 #include "store.h"
-
-#define RPC_ADMIN_VERSION "0.1.0"
+#include "tunekv_version.h"
 
 static Tunekv__V1__Role rpc_admin_role(enum group_role role)
 {
@@ -135,7 +134,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
                 k++;
         }
         st.node_id = cfg->node_id;
-        st.version = RPC_ADMIN_VERSION;
+        st.version = TKV_VERSION;
         st.uptime_ms = uv_now(s->loop) - s->started_ms;
         st.connections = s->n_conns;
         st.partition_count = s->n_partitions;

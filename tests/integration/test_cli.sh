@@ -39,6 +39,17 @@ expect_rc() { # rc, command...
   [ "$got" = "$want" ] || fail "$* exited $got, expected $want: $(cat "$dir/out" "$dir/err")"
 }
 
+# One version, written once in CMakeLists.txt's project(): both binaries,
+# the STATUS answer and tunekv.pc report it, so a copy that drifts fails here.
+src=$(cd "$(dirname "$0")/../.." && pwd)
+version=$(sed -n 's/^project(tunekv VERSION \([0-9][0-9.]*\) .*/\1/p' "$src/CMakeLists.txt")
+[ -n "$version" ] || fail "no project version in $src/CMakeLists.txt"
+[ "$(cli --version)" = "tunekv $version" ] || fail "tunekv --version: $(cli --version)"
+[ "$("$bin/tunekvd" --version)" = "tunekvd $version" ] || fail "tunekvd --version"
+grep -qx "Version: $version" "$bin/tunekv.pc" || fail "tunekv.pc: $(grep Version "$bin/tunekv.pc")"
+cli --json status --node 1 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["version"] == sys.argv[1], o' "$version" \
+        || fail "STATUS version"
+
 # put / get print the value and its version
 out=$(cli put greeting hello) || fail "put"
 [[ "$out" =~ ^OK\ version=([0-9]+)$ ]] || fail "put output: $out"

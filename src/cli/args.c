@@ -1,0 +1,441 @@
+/* The CLI's command line: options and their keywords, the command word and
+ * its operands, and --help. Parsing only fills struct cli_args and checks
+ * that the options fit the command; nothing here talks to a node. A usage
+ * error is reported through output.c, so that it too comes out as JSON
+ * when --json is anywhere on the command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Long options without a short form. */
+enum {
+        OPT_ENDPOINTS = 256,
+        OPT_JSON,
+        OPT_TIMEOUT,
+        OPT_VERSION,
+        OPT_CONSISTENCY,
+        OPT_SESSION_FLAGS,
+        OPT_MIN_INDEX,
+        OPT_MAX_STALENESS,
+        OPT_MAX_LAG,
+        OPT_ROUTE,
+        OPT_ON_UNMET,
+        OPT_MAX_WAIT,
+        OPT_STRICT,
+        OPT_ACK,
+        OPT_NODE,
+        OPT_TOKEN_IN,
+        OPT_TOKEN_OUT,
+};
+
+const struct cli_word args_levels[] = {
+    {"linearizable", TKV_LINEARIZABLE},
+    {"sequential", TKV_SEQUENTIAL},
+    {"causal", TKV_CAUSAL},
+    {"session", TKV_SESSION},
+    {"bounded", TKV_BOUNDED_STALENESS},
+    {"eventual", TKV_EVENTUAL},
+    {NULL, 0},
+};
+
+static const struct cli_word args_routes[] = {
+    {"leader", TKV_ROUTE_LEADER},
+    {"follower", TKV_ROUTE_FOLLOWER_PREFERRED},
+    {"nearest", TKV_ROUTE_NEAREST},
+    {"any", TKV_ROUTE_ANY},
+    {NULL, 0},
+};
+
+static const struct cli_word args_on_unmet[] = {
+    {"wait", TKV_ON_UNMET_WAIT},
+    {"fail", TKV_ON_UNMET_FAIL},
+    {"forward", TKV_ON_UNMET_FORWARD_LEADER},
+    {"stale", TKV_ON_UNMET_SERVE_STALE_LABELLED},
+    {NULL, 0},
+};
+
+const struct cli_word args_acks[] = {
+    {"committed", TKV_ACK_COMMITTED},
+    {"all", TKV_ACK_ALL_REPLICAS},
+    {"leader", TKV_ACK_LEADER_ACCEPTED},
+    {NULL, 0},
+};
+
+static const struct cli_word args_session_flags[] = {
+    {"ryw", TKV_READ_YOUR_WRITES},
+    {"mr", TKV_MONOTONIC_READS},
+    {"mw", TKV_MONOTONIC_WRITES},
+    {"wfr", TKV_WRITES_FOLLOW_READS},
+    {NULL, 0},
+};
+
+static void args_usage(FILE *f)
+{
+        fputs("Usage: tunekv [OPTIONS] COMMAND [ARGS]\n"
+              "\n"
+              "Commands:\n"
+              "  put KEY VALUE                      write VALUE (\"-\" reads it from stdin)\n"
+              "  get KEY                            read KEY\n"
+              "  del KEY | delete KEY               delete KEY\n"
+              "  cas KEY EXPECTED_VERSION VALUE     write VALUE if KEY's version is\n"
+              "                                     EXPECTED_VERSION (0: KEY must not exist)\n"
+              "  status                             every partition (leader, replicas, term,\n"
+              "                                     commit and applied index of each replica)\n"
+              "                                     and every node (up or down)\n"
+              "  status --node N                    node N and the partitions it hosts\n"
+              "                                     (N 0: the first endpoint that answers)\n"
+              "\n"
+              "Options (before or after the command; \"--\" ends them):\n"
+              "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
+              "                            else 127.0.0.1:7001; IPv6 as [addr]:port)\n"
+              "  --json                    print one JSON object on stdout\n"
+              "  --timeout-ms N            deadline of the request (default 5000)\n"
+              "  -v, --verbose             more detail (get: the read receipt; writes: the\n"
+              "                            acknowledgement; both: the session token)\n"
+              "  -h, --help                this text\n"
+              "  --version                 print the version\n"
+              "\n"
+              "Read options (get):\n"
+              "  --consistency LEVEL       linearizable (default), sequential, causal,\n"
+              "                            session, bounded, eventual\n"
+              "  --session-flags F[,F...]  ryw, mr, mw, wfr (read-your-writes, monotonic\n"
+              "                            reads, monotonic writes, writes-follow-reads)\n"
+              "  --min-index N             serve only at an applied index >= N\n"
+              "  --max-staleness-ms N      bounded staleness: at most N ms old\n"
+              "  --max-lag-entries N       bounded staleness: at most N entries behind\n"
+              "  --route R                 leader (default), follower, nearest, any\n"
+              "  --on-unmet A              wait (default), fail, forward, stale\n"
+              "  --max-wait-ms N           how long on-unmet=wait may wait\n"
+              "  --strict                  fail rather than answer weaker than asked\n"
+              "  --node N                  send the read to node N (it serves it when it\n"
+              "                            can, else forwards it)\n"
+              "\n"
+              "Write options (put, del, cas):\n"
+              "  --ack A                   committed (default), all, leader\n"
+              "\n"
+              "Session (get, put, del, cas):\n"
+              "  --token-in FILE           start from the session token in FILE\n"
+              "  --token-out FILE          save the session token to FILE afterwards\n"
+              "\n"
+              "Writes and linearizable reads go to the leader of the key's partition; other\n"
+              "reads go where --route says. On NOT_LEADER, UNAVAILABLE, NO_QUORUM, BUSY or a\n"
+              "lost connection they are retried until --timeout-ms passes (a read below\n"
+              "linearizable on another replica). BOUND_UNMET is reported, not retried. A\n"
+              "write is applied at most once even when retried.\n"
+              "\n"
+              "Exit codes:\n"
+              "  0  OK\n"
+              "  1  NOT_FOUND\n"
+              "  2  CONDITION_FAILED (cas)\n"
+              "  3  usage error\n"
+              "  4  cannot connect, or the connection closed (CONNECT_FAILED, CONNECTION_CLOSED)\n"
+              "  5  TIMEOUT or OUTCOME_UNKNOWN (a write may or may not have happened)\n"
+              "  6  retryable: NOT_LEADER, NO_QUORUM, BUSY, UNAVAILABLE, BOUND_UNMET\n"
+              "  7  INVALID_ARGUMENT or TOO_LARGE\n"
+              "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY), or the request\n"
+              "     succeeded but --token-out could not be written\n",
+              f);
+}
+
+int args_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+        char *end = NULL;
+        unsigned long long v;
+
+        if (s[0] < '0' || s[0] > '9') {
+                return -1;
+        }
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v > max) {
+                return -1;
+        }
+        *out = v;
+        return 0;
+}
+
+static int args_parse_word(const struct cli_word *words, const char *s, int *out)
+{
+        for (; words->name != NULL; words++) {
+                if (strcmp(words->name, s) == 0) {
+                        *out = words->value;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* "ryw,mr" into TKV_READ_YOUR_WRITES | TKV_MONOTONIC_READS. */
+static int args_parse_flags(const char *s, unsigned *out)
+{
+        char word[16];
+        size_t len;
+        int bit;
+
+        *out = 0;
+        while (*s != '\0') {
+                len = strcspn(s, ",");
+                if (len == 0 || len >= sizeof(word)) {
+                        return -1;
+                }
+                memcpy(word, s, len);
+                word[len] = '\0';
+                if (args_parse_word(args_session_flags, word, &bit) != 0) {
+                        return -1;
+                }
+                *out |= (unsigned)bit;
+                s += len;
+                s += *s == ',';
+        }
+        return 0;
+}
+
+/* Apply one read option; returns 0 or -1 for a bad value. */
+static int args_read_option(struct tkv_read_options *r, int opt, const char *v)
+{
+        uint64_t n = 0;
+        int w = 0;
+
+        switch (opt) {
+        case OPT_SESSION_FLAGS:
+                return args_parse_flags(v, &r->session_flags);
+        case OPT_MIN_INDEX:
+                return args_parse_u64(v, UINT64_MAX, &r->min_index);
+        case OPT_MAX_LAG:
+                return args_parse_u64(v, UINT64_MAX, &r->max_lag_entries);
+        case OPT_STRICT:
+                r->strict = true;
+                return 0;
+        case OPT_MAX_STALENESS:
+        case OPT_MAX_WAIT:
+                if (args_parse_u64(v, UINT_MAX, &n) != 0) {
+                        return -1;
+                }
+                *(opt == OPT_MAX_WAIT ? &r->max_wait_ms : &r->max_staleness_ms) = (unsigned)n;
+                return 0;
+        case OPT_CONSISTENCY:
+                if (args_parse_word(args_levels, v, &w) != 0) {
+                        return -1;
+                }
+                r->level = (enum tkv_consistency)w;
+                return 0;
+        case OPT_ROUTE:
+                if (args_parse_word(args_routes, v, &w) != 0) {
+                        return -1;
+                }
+                r->route = (enum tkv_route)w;
+                return 0;
+        case OPT_ON_UNMET:
+                if (args_parse_word(args_on_unmet, v, &w) != 0) {
+                        return -1;
+                }
+                r->on_unmet = (enum tkv_on_unmet)w;
+                return 0;
+        }
+        return -1;
+}
+
+static const struct option args_options[] = {
+    {"endpoints", required_argument, NULL, OPT_ENDPOINTS},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"consistency", required_argument, NULL, OPT_CONSISTENCY},
+    {"session-flags", required_argument, NULL, OPT_SESSION_FLAGS},
+    {"min-index", required_argument, NULL, OPT_MIN_INDEX},
+    {"max-staleness-ms", required_argument, NULL, OPT_MAX_STALENESS},
+    {"max-lag-entries", required_argument, NULL, OPT_MAX_LAG},
+    {"route", required_argument, NULL, OPT_ROUTE},
+    {"on-unmet", required_argument, NULL, OPT_ON_UNMET},
+    {"max-wait-ms", required_argument, NULL, OPT_MAX_WAIT},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {"ack", required_argument, NULL, OPT_ACK},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"token-in", required_argument, NULL, OPT_TOKEN_IN},
+    {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
+    {NULL, 0, NULL, 0},
+};
+
+/* Long name of option opt, for messages. */
+static const char *args_option_name(int opt)
+{
+        const struct option *o;
+
+        for (o = args_options; o->name != NULL; o++) {
+                if (o->val == opt) {
+                        return o->name;
+                }
+        }
+        return "?";
+}
+
+/* Handle one option of getopt_long. Returns -1 to go on, else an exit code
+ * (help and version exit 0). */
+static int args_option(struct cli_args *a, int opt, const char *v)
+{
+        uint64_t n = 0;
+        int w = 0;
+
+        switch (opt) {
+        case OPT_ENDPOINTS:
+                a->endpoints = v;
+                return -1;
+        case OPT_JSON:
+                a->json = true;
+                return -1;
+        case 'v':
+                a->verbose = true;
+                return -1;
+        case 'h':
+                args_usage(stdout);
+                return CLI_EXIT_OK;
+        case OPT_VERSION:
+                printf("tunekv %s\n", TKV_VERSION);
+                return CLI_EXIT_OK;
+        case OPT_TIMEOUT:
+                if (args_parse_u64(v, UINT32_MAX, &n) != 0 || n == 0) {
+                        return output_usage_error(a,
+                                                  "--timeout-ms: expected 1..4294967295, "
+                                                  "got \"%s\"",
+                                                  v);
+                }
+                a->timeout_ms = (unsigned)n;
+                return -1;
+        case OPT_ACK:
+                if (args_parse_word(args_acks, v, &w) != 0) {
+                        return output_usage_error(a,
+                                                  "--ack: expected committed, all or "
+                                                  "leader, got \"%s\"",
+                                                  v);
+                }
+                a->write.ack = (enum tkv_ack)w;
+                a->write_flag = a->write_flag != NULL ? a->write_flag : "--ack";
+                return -1;
+        case OPT_NODE:
+                if (args_parse_u64(v, UINT32_MAX, &n) != 0) {
+                        return output_usage_error(a, "--node: expected a node id, got \"%s\"", v);
+                }
+                a->node_set = true;
+                a->node_id = (uint32_t)n;
+                return -1;
+        case OPT_TOKEN_IN:
+                a->token_in = v;
+                return -1;
+        case OPT_TOKEN_OUT:
+                a->token_out = v;
+                return -1;
+        case '?':
+                return output_usage_error(a, "unknown option or missing value: %s", v);
+        }
+        if (args_read_option(&a->read, opt, v) != 0) {
+                char msg[256];
+                snprintf(msg, sizeof(msg), "--%s: bad value \"%%s\"", args_option_name(opt));
+                return output_usage_error(a, msg, v != NULL ? v : "");
+        }
+        a->read_flag = a->read_flag != NULL ? a->read_flag : args_option_name(opt);
+        return -1;
+}
+
+/* Whether argv asks for JSON; known before parsing so that even an early
+ * usage error comes out as JSON. */
+static bool args_wants_json(int argc, char **argv)
+{
+        int i;
+
+        for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+                if (strcmp(argv[i], "--json") == 0) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The canonical name of a command word, or NULL. */
+static const char *args_command(const char *word, int *operands)
+{
+        static const struct {
+                const char *word;
+                const char *name;
+                int operands;
+        } commands[] = {
+            {"put", "put", 2},       {"get", "get", 1}, {"del", "delete", 1},
+            {"delete", "delete", 1}, {"cas", "cas", 3}, {"status", "status", 0},
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+                if (strcmp(commands[i].word, word) == 0) {
+                        *operands = commands[i].operands;
+                        return commands[i].name;
+                }
+        }
+        return NULL;
+}
+
+/* Check the command, its operand count and which options it may take. */
+static int args_check_command(struct cli_args *a, char **rest, int n_rest)
+{
+        int want = 0;
+
+        if (n_rest == 0) {
+                return output_usage_error(a, "%s", "no command (put, get, del, cas, status)");
+        }
+        a->command = args_command(rest[0], &want);
+        if (a->command == NULL) {
+                return output_usage_error(a, "unknown command \"%s\"", rest[0]);
+        }
+        a->operands = rest + 1;
+        a->n_operands = n_rest - 1;
+        if (a->n_operands != want) {
+                return output_usage_error(a, "wrong number of arguments for %s", a->command);
+        }
+        if (a->read_flag != NULL && strcmp(a->command, "get") != 0) {
+                return output_usage_error(a, "--%s applies to get only", a->read_flag);
+        }
+        if (a->write_flag != NULL &&
+            (strcmp(a->command, "get") == 0 || strcmp(a->command, "status") == 0)) {
+                return output_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
+        }
+        if (a->node_set && strcmp(a->command, "status") != 0 && strcmp(a->command, "get") != 0) {
+                return output_usage_error(a, "%s", "--node applies to get and status only");
+        }
+        if (a->node_set && strcmp(a->command, "get") == 0) {
+                if (a->node_id == 0) {
+                        return output_usage_error(a, "%s", "get --node: expected a node id > 0");
+                }
+                a->read.node_id = a->node_id;
+        }
+        if ((a->token_in != NULL || a->token_out != NULL) && strcmp(a->command, "status") == 0) {
+                return output_usage_error(a, "%s",
+                                          "--token-in and --token-out apply to get, put, del and "
+                                          "cas only");
+        }
+        return -1;
+}
+
+/* Parse argv into a. Returns -1 to run the command, else an exit code. */
+int args_parse(struct cli_args *a, int argc, char **argv)
+{
+        int opt;
+        int rv;
+
+        memset(a, 0, sizeof(*a));
+        a->json = args_wants_json(argc, argv);
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "vh", args_options, NULL)) != -1) {
+                rv = args_option(a, opt, opt == '?' ? argv[optind - 1] : optarg);
+                if (rv >= 0) {
+                        return rv;
+                }
+        }
+        return args_check_command(a, argv + optind, argc - optind);
+}

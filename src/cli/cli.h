@@ -1,0 +1,121 @@
+/* The tunekv CLI's shared declarations: what the command line asked for
+ * (struct cli_args, filled by args.c), the exit codes (one per class of
+ * outcome, chosen in output.c), and the functions each file offers the
+ * others. The CLI is split by concern: args.c parses argv, commands.c runs
+ * one command on include/tunekv.h, output.c prints its outcome for people
+ * or as JSON, and tunekv.c's main wires them together. */
+#ifndef TKV_CLI_H
+#define TKV_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tunekv.h"
+
+/* Exit codes, one per class of outcome. */
+enum {
+        CLI_EXIT_OK = 0,
+        CLI_EXIT_NOT_FOUND = 1,
+        CLI_EXIT_CONDITION = 2,
+        CLI_EXIT_USAGE = 3,
+        CLI_EXIT_CONNECT = 4,
+        CLI_EXIT_UNKNOWN = 5,
+        CLI_EXIT_RETRY = 6,
+        CLI_EXIT_INVALID = 7,
+        CLI_EXIT_OTHER = 8,
+};
+
+/* Room for one message about the token files. */
+#define CLI_TOKEN_ERR_BYTES 512
+
+/* Everything the command line asked for. */
+struct cli_args {
+        const char *endpoints; /* NULL: $TUNEKV_ENDPOINTS or the default */
+        bool json;
+        bool verbose;
+        unsigned timeout_ms; /* 0: the library's default */
+        struct tkv_read_options read;
+        const char *read_flag; /* first read option given, for errors */
+        struct tkv_write_options write;
+        const char *write_flag; /* first write option given, for errors */
+        bool node_set;          /* status --node given */
+        uint32_t node_id;       /* status --node N */
+        const char *token_in;   /* --token-in FILE, or NULL */
+        const char *token_out;  /* --token-out FILE, or NULL */
+        const char *command;    /* canonical: put, get, delete, cas, status */
+        char **operands;        /* after the command */
+        int n_operands;
+        /* Filled once the request ran (get, put, del, cas). */
+        bool have_token;                             /* token_hex holds the session token */
+        char token_hex[2 * TKV_TOKEN_BYTES_MAX + 1]; /* lowercase hex; "" when empty */
+        char token_error[CLI_TOKEN_ERR_BYTES];       /* --token-out failed: why */
+};
+
+/* A keyword accepted by an option and the value it stands for. */
+struct cli_word {
+        const char *name;
+        int value;
+};
+
+/* What STATUS of one node gave. */
+struct cli_node_view {
+        uint32_t node_id;
+        const char *client_addr; /* borrowed from the cluster info */
+        bool done;
+        int status;                   /* TKV_OK: node is set */
+        char message[256];            /* why the node is down */
+        struct tkv_node_status *node; /* malloc'd copy, or NULL */
+};
+
+/* ---- args.c ---- */
+
+/* Keyword tables shared with output.c, which prints the names back. */
+extern const struct cli_word args_levels[];
+extern const struct cli_word args_acks[];
+
+/* Parse argv into a (caller memory; it borrows argv's strings). Returns -1
+ * to run the command, else an exit code: --help and --version print and
+ * return CLI_EXIT_OK, a usage error is reported and returns CLI_EXIT_USAGE. */
+int args_parse(struct cli_args *a, int argc, char **argv);
+
+/* A decimal number up to max into *out. Returns 0, or -1 for anything else
+ * (sign, spaces, overflow). s is borrowed. */
+int args_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* ---- commands.c: each command's request, on include/tunekv.h ---- */
+
+/* Load --token-in into c's session. Returns -1 to go on, else the exit code
+ * of the failure it reported. c and a are borrowed. */
+int commands_token_load(struct tkv_client *c, const struct cli_args *a);
+
+/* get, the writes (put, delete, cas) and status. Each runs its request on c,
+ * reports the outcome and returns the exit code. c and a are borrowed; get
+ * and the writes store the session token into a (and --token-out). */
+int commands_get(struct tkv_client *c, struct cli_args *a);
+int commands_write(struct tkv_client *c, struct cli_args *a);
+int commands_status(struct tkv_client *c, const struct cli_args *a);
+
+/* ---- output.c: text for people, or one JSON object ---- */
+
+/* The exit code of a command that ended with status. */
+int output_exit(const struct cli_args *a, int status);
+
+/* Report a failed request (or a usage error, res NULL) and return the exit
+ * code for status. a, message and res are borrowed; message may be NULL. */
+int output_fail(const struct cli_args *a, int status, const char *message,
+                const struct tkv_result *res);
+
+/* output_fail with TKV_USAGE_ERROR and a message formatted from fmt, whose
+ * one conversion is %s for arg. All borrowed. */
+int output_usage_error(const struct cli_args *a, const char *fmt, const char *arg);
+
+/* A value read by get, a write's acknowledgement, one node's status, and
+ * the whole cluster (the cluster info, and views with one entry per node
+ * of ci). Everything is borrowed. */
+void output_get(const struct cli_args *a, const struct tkv_result *res);
+void output_write(const struct cli_args *a, const struct tkv_result *res);
+void output_node_status(const struct cli_args *a, const struct tkv_node_status *n);
+void output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
+                    const struct cli_node_view *views);
+
+#endif /* TKV_CLI_H */

@@ -1,0 +1,776 @@
+/* What the CLI prints. For people: a command's result on stdout, errors on
+ * stderr as "tunekv: get: NOT_FOUND: message". With --json: exactly one JSON
+ * object on stdout whatever happened, ending with its "exit_code" (bytes
+ * that are not UTF-8 go out as base64, so the object always parses). Each
+ * status maps to the exit code of its class of outcome (output_exit_code),
+ * which scripts branch on; tests/integration/test_cli.sh checks these
+ * formats, so change them only on purpose. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_word output_roles[] = {
+    {"unavailable", TKV_ROLE_UNAVAILABLE},
+    {"follower", TKV_ROLE_FOLLOWER},
+    {"candidate", TKV_ROLE_CANDIDATE},
+    {"leader", TKV_ROLE_LEADER},
+    {NULL, 0},
+};
+
+static int output_exit_code(int status)
+{
+        switch (status) {
+        case TKV_OK:
+                return CLI_EXIT_OK;
+        case TKV_NOT_FOUND:
+                return CLI_EXIT_NOT_FOUND;
+        case TKV_CONDITION_FAILED:
+                return CLI_EXIT_CONDITION;
+        case TKV_USAGE_ERROR:
+                return CLI_EXIT_USAGE;
+        case TKV_CONNECT_FAILED:
+        case TKV_CONNECTION_CLOSED:
+                return CLI_EXIT_CONNECT;
+        case TKV_TIMEOUT:
+        case TKV_OUTCOME_UNKNOWN:
+                return CLI_EXIT_UNKNOWN;
+        case TKV_NOT_LEADER:
+        case TKV_NO_QUORUM:
+        case TKV_BUSY:
+        case TKV_UNAVAILABLE:
+        case TKV_BOUND_UNMET:
+                return CLI_EXIT_RETRY;
+        case TKV_INVALID_ARGUMENT:
+        case TKV_TOO_LARGE:
+                return CLI_EXIT_INVALID;
+        default:
+                return CLI_EXIT_OTHER;
+        }
+}
+
+/* The exit code of a command that ended with status: a --token-out that
+ * could not be written turns success into CLI_EXIT_OTHER. */
+int output_exit(const struct cli_args *a, int status)
+{
+        int code = output_exit_code(status);
+
+        return code == CLI_EXIT_OK && a->token_error[0] != '\0' ? CLI_EXIT_OTHER : code;
+}
+
+static const char *output_word_name(const struct cli_word *words, int value)
+{
+        for (; words->name != NULL; words++) {
+                if (words->value == value) {
+                        return words->name;
+                }
+        }
+        return "unknown";
+}
+
+/* ---- JSON ---- */
+
+/* Whether [s, s + len) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points above U+10FFFF). */
+static bool output_utf8_valid(const unsigned char *s, size_t len)
+{
+        size_t i = 0;
+        size_t n;
+        uint32_t cp;
+
+        while (i < len) {
+                unsigned char b = s[i];
+                if (b < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (b >= 0xc2 && b <= 0xdf) {
+                        n = 1, cp = b & 0x1f;
+                } else if (b >= 0xe0 && b <= 0xef) {
+                        n = 2, cp = b & 0x0f;
+                } else if (b >= 0xf0 && b <= 0xf4) {
+                        n = 3, cp = b & 0x07;
+                } else {
+                        return false;
+                }
+                if (len - i - 1 < n) {
+                        return false;
+                }
+                for (size_t k = 1; k <= n; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80) {
+                                return false;
+                        }
+                        cp = cp << 6 | (s[i + k] & 0x3f);
+                }
+                if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                    (n == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+                        return false;
+                }
+                i += n + 1;
+        }
+        return true;
+}
+
+/* Print a JSON string literal of valid UTF-8 bytes. */
+static void output_json_string(const void *data, size_t len)
+{
+        const unsigned char *s = data;
+        size_t i;
+
+        putchar('"');
+        for (i = 0; i < len; i++) {
+                switch (s[i]) {
+                case '"':
+                        fputs("\\\"", stdout);
+                        break;
+                case '\\':
+                        fputs("\\\\", stdout);
+                        break;
+                case '\n':
+                        fputs("\\n", stdout);
+                        break;
+                case '\r':
+                        fputs("\\r", stdout);
+                        break;
+                case '\t':
+                        fputs("\\t", stdout);
+                        break;
+                default:
+                        if (s[i] < 0x20 || s[i] == 0x7f) {
+                                printf("\\u%04x", s[i]);
+                        } else {
+                                putchar(s[i]);
+                        }
+                }
+        }
+        putchar('"');
+}
+
+static void output_base64(const unsigned char *s, size_t len)
+{
+        static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t i;
+        uint32_t v;
+
+        putchar('"');
+        for (i = 0; i + 2 < len; i += 3) {
+                v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+                putchar(alphabet[v >> 18]);
+                putchar(alphabet[(v >> 12) & 63]);
+                putchar(alphabet[(v >> 6) & 63]);
+                putchar(alphabet[v & 63]);
+        }
+        if (i < len) {
+                v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
+                putchar(alphabet[v >> 18]);
+                putchar(alphabet[(v >> 12) & 63]);
+                putchar(i + 1 < len ? alphabet[(v >> 6) & 63] : '=');
+                putchar('=');
+        }
+        putchar('"');
+}
+
+/* Print ,"name":"..." for text, or ,"name_base64":"..." for other bytes. */
+static void output_json_bytes(const char *name, const void *data, size_t len)
+{
+        if (output_utf8_valid(data, len)) {
+                printf(",\"%s\":", name);
+                output_json_string(data, len);
+        } else {
+                printf(",\"%s_base64\":", name);
+                output_base64(data, len);
+        }
+}
+
+/* Print ,"name":"text", replacing bytes that are not UTF-8 (a message from
+ * a confused server must still give valid JSON). */
+static void output_json_text(const char *name, const char *text)
+{
+        const char *t = text != NULL ? text : "";
+
+        if (output_utf8_valid((const unsigned char *)t, strlen(t))) {
+                printf(",\"%s\":", name);
+                output_json_string(t, strlen(t));
+                return;
+        }
+        printf(",\"%s\":\"", name);
+        for (; *t != '\0'; t++) {
+                putchar((unsigned char)*t >= 0x80 ? '?' : *t);
+        }
+        putchar('"');
+}
+
+/* {"command":"get","status":"OK" ... : the start every JSON answer shares. */
+static void output_json_open(const struct cli_args *a, int status)
+{
+        printf("{\"command\":\"%s\",\"status\":\"%s\"", a->command != NULL ? a->command : "",
+               tkv_status_name(status));
+        if (a->n_operands > 0 && a->command != NULL && strcmp(a->command, "status") != 0) {
+                output_json_bytes("key", a->operands[0], strlen(a->operands[0]));
+        }
+}
+
+/* ,"token":"..." with -v once the session token is known, and why
+ * --token-out failed; then the exit code. */
+static void output_json_close(const struct cli_args *a, int status)
+{
+        if (a->verbose && a->have_token) {
+                printf(",\"token\":\"%s\"", a->token_hex);
+        }
+        if (a->token_error[0] != '\0') {
+                output_json_text("token_out_error", a->token_error);
+        }
+        printf(",\"exit_code\":%d}\n", output_exit(a, status));
+}
+
+/* The whole receipt on one line: what the read delivered, where. */
+static void output_print_receipt(FILE *f, const struct tkv_receipt *r)
+{
+        fprintf(f,
+                "served by node %" PRIu32 " (%s), term %" PRIu64 ", applied %" PRIu64
+                ", level %s, staleness ",
+                r->node_id, output_word_name(output_roles, r->role), r->term, r->applied_index,
+                output_word_name(args_levels, r->level));
+        if (r->staleness_ms < 0) {
+                fputs("unknown", f);
+        } else {
+                fprintf(f, "<=%" PRId64 "ms", r->staleness_ms);
+        }
+        fprintf(f, ", lag %" PRIu64 " entries, partition %" PRIu32 ", fallback %s, leader %s\n",
+                r->lag_entries, r->partition, r->fallback ? "yes" : "no",
+                r->leader_known ? "known" : "unknown");
+}
+
+static void output_json_receipt(const struct tkv_receipt *r)
+{
+        printf(",\"receipt\":{\"node_id\":%" PRIu32 ",\"role\":\"%s\",\"term\":%" PRIu64
+               ",\"applied_index\":%" PRIu64 ",\"level\":\"%s\",\"staleness_ms\":%" PRId64
+               ",\"lag_entries\":%" PRIu64 ",\"fallback\":%s,\"partition\":%" PRIu32
+               ",\"leader_known\":%s}",
+               r->node_id, output_word_name(output_roles, r->role), r->term, r->applied_index,
+               output_word_name(args_levels, r->level), r->staleness_ms, r->lag_entries,
+               r->fallback ? "true" : "false", r->partition, r->leader_known ? "true" : "false");
+}
+
+/* ---- Reporting ---- */
+
+/* The library prefixes its own messages with the operation ("get: ..."),
+ * which the CLI prints already. */
+static const char *output_unprefixed(const char *message, const char *cmd)
+{
+        size_t len = strlen(cmd);
+
+        if (strncmp(message, cmd, len) == 0 && strncmp(message + len, ": ", 2) == 0) {
+                return message + len + 2;
+        }
+        return message;
+}
+
+/* Report a failed request (or a usage error, res NULL) and return the exit
+ * code for status. */
+int output_fail(const struct cli_args *a, int status, const char *message,
+                const struct tkv_result *res)
+{
+        const char *cmd = a->command != NULL ? a->command : "";
+
+        if (a->json) {
+                output_json_open(a, status);
+                output_json_text("message", output_unprefixed(message != NULL ? message : "", cmd));
+                if (res != NULL && res->leader_id != 0) {
+                        printf(",\"leader_id\":%" PRIu32, res->leader_id);
+                }
+                if (res != NULL && status == TKV_CONDITION_FAILED) {
+                        printf(",\"current_version\":%" PRIu64, res->current_version);
+                }
+                if (res != NULL && status == TKV_BOUND_UNMET) {
+                        printf(",\"bound_required_index\":%" PRIu64
+                               ",\"bound_applied_index\":%" PRIu64
+                               ",\"bound_staleness_ms\":%" PRId64 ",\"bound_lag_entries\":%" PRIu64
+                               ",\"bound_node_id\":%" PRIu32,
+                               res->bound_required_index, res->bound_applied_index,
+                               res->bound_staleness_ms, res->bound_lag_entries, res->bound_node_id);
+                }
+                if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
+                        output_json_receipt(&res->receipt);
+                }
+                output_json_close(a, status);
+                return output_exit(a, status);
+        }
+        if (a->command != NULL) {
+                fprintf(stderr, "tunekv: %s: %s", cmd, tkv_status_name(status));
+        } else {
+                fprintf(stderr, "tunekv: %s", tkv_status_name(status));
+        }
+        if (message != NULL && message[0] != '\0') {
+                fprintf(stderr, ": %s", output_unprefixed(message, cmd));
+        }
+        if (res != NULL && status == TKV_CONDITION_FAILED) {
+                fprintf(stderr, " (current version=%" PRIu64 ")", res->current_version);
+        }
+        if (res != NULL && status == TKV_BOUND_UNMET) {
+                char stale[32] = "unknown";
+                if (res->bound_staleness_ms >= 0) {
+                        snprintf(stale, sizeof(stale), "<=%" PRId64 " ms", res->bound_staleness_ms);
+                }
+                fprintf(stderr,
+                        " (node %" PRIu32 ": required index %" PRIu64 ", applied %" PRIu64
+                        ", staleness %s, lag %" PRIu64 " entries)",
+                        res->bound_node_id, res->bound_required_index, res->bound_applied_index,
+                        stale, res->bound_lag_entries);
+        }
+        if (res != NULL && res->leader_id != 0) {
+                fprintf(stderr, " (leader is node %" PRIu32 ")", res->leader_id);
+        }
+        fputc('\n', stderr);
+        if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
+                output_print_receipt(stderr, &res->receipt);
+        }
+        if (a->verbose && a->have_token) {
+                fprintf(stderr, "token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+        }
+        if (status == TKV_USAGE_ERROR && res == NULL) {
+                fputs("Try 'tunekv --help'.\n", stderr);
+        }
+        return output_exit(a, status);
+}
+
+int output_usage_error(const struct cli_args *a, const char *fmt, const char *arg)
+{
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), fmt, arg);
+        return output_fail(a, TKV_USAGE_ERROR, msg, NULL);
+}
+
+/* A value get found: the value then its version for people, or JSON. */
+void output_get(const struct cli_args *a, const struct tkv_result *res)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"found\":true");
+                output_json_bytes("value", res->value, res->value_len);
+                printf(",\"version\":%" PRIu64 ",\"create_index\":%" PRIu64
+                       ",\"partition\":%" PRIu32,
+                       res->mod_index, res->create_index, res->partition);
+                output_json_receipt(&res->receipt);
+                output_json_close(a, TKV_OK);
+        } else {
+                if (res->value_len > 0) {
+                        fwrite(res->value, 1, res->value_len, stdout);
+                }
+                printf("\nversion=%" PRIu64 " create_index=%" PRIu64 " partition=%" PRIu32 "\n",
+                       res->mod_index, res->create_index, res->partition);
+                if (a->verbose) {
+                        output_print_receipt(stdout, &res->receipt);
+                        printf("token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+                }
+        }
+}
+
+/* What a successful write reports, for people or as JSON. */
+void output_write(const struct cli_args *a, const struct tkv_result *res)
+{
+        const char *ack = output_word_name(args_acks, res->ack);
+
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"version\":%" PRIu64 ",\"partition\":%" PRIu32
+                       ",\"ack\":\"%s\",\"durable\":%s",
+                       res->index, res->partition, ack, res->durable ? "true" : "false");
+                output_json_close(a, TKV_OK);
+                return;
+        }
+        printf("OK %sversion=%" PRIu64, strcmp(a->command, "delete") == 0 ? "deleted " : "",
+               res->index);
+        if (a->verbose) {
+                printf(" partition=%" PRIu32 " ack=%s durable=%s\ntoken %s", res->partition, ack,
+                       res->durable ? "yes" : "no",
+                       a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+        }
+        putchar('\n');
+}
+
+/* "2h05m10s", or "12.3s" under a minute. */
+static void output_format_uptime(uint64_t ms, char *out, size_t len)
+{
+        uint64_t s = ms / 1000;
+
+        if (s < 60) {
+                snprintf(out, len, "%.1fs", (double)ms / 1000.0);
+        } else if (s < 3600) {
+                snprintf(out, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+        } else if (s < 86400) {
+                snprintf(out, len, "%" PRIu64 "h%02" PRIu64 "m%02" PRIu64 "s", s / 3600,
+                         s / 60 % 60, s % 60);
+        } else {
+                snprintf(out, len, "%" PRIu64 "d%02" PRIu64 "h%02" PRIu64 "m", s / 86400,
+                         s / 3600 % 24, s / 60 % 60);
+        }
+}
+
+/* Per partition and level, the reads counted (levels never asked left out). */
+static void output_print_reads(const struct tkv_node_status *n)
+{
+        bool header = false;
+        unsigned i, level;
+
+        for (i = 0; i < n->n_partitions; i++) {
+                const struct tkv_partition_status *p = &n->partitions[i];
+                for (level = 0; level < 6; level++) {
+                        const struct tkv_level_counters *r = &p->reads[level];
+                        if (r->served + r->stale_served + r->waits + r->fallbacks +
+                                r->bound_unmet ==
+                            0) {
+                                continue;
+                        }
+                        if (!header) {
+                                printf("\n%9s  %-13s  %10s  %10s  %10s  %10s  %11s\n", "PARTITION",
+                                       "READS", "SERVED", "STALE", "WAITS", "FALLBACKS",
+                                       "BOUND_UNMET");
+                                header = true;
+                        }
+                        printf("%9" PRIu32 "  %-13s  %10" PRIu64 "  %10" PRIu64 "  %10" PRIu64
+                               "  %10" PRIu64 "  %11" PRIu64 "\n",
+                               p->partition, output_word_name(args_levels, (int)level), r->served,
+                               r->stale_served, r->waits, r->fallbacks, r->bound_unmet);
+                }
+        }
+}
+
+static void output_print_status(const struct tkv_node_status *n)
+{
+        const struct tkv_partition_status *p;
+        char uptime[64];
+        unsigned i;
+
+        output_format_uptime(n->uptime_ms, uptime, sizeof(uptime));
+        printf("node %" PRIu32 "  version %s  uptime %s  connections %" PRIu32
+               "  partitions %u of %" PRIu32 "\n",
+               n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count);
+        printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s  %6s  %9s\n", "PARTITION",
+               "ROLE", "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY",
+               "LAG", "STALE_MS");
+        for (i = 0; i < n->n_partitions; i++) {
+                char stale[24];
+                p = &n->partitions[i];
+                if (p->staleness_ms < 0) {
+                        snprintf(stale, sizeof(stale), "unknown");
+                } else {
+                        snprintf(stale, sizeof(stale), "%" PRId64, p->staleness_ms);
+                }
+                printf("%9" PRIu32 "  %-11s  %6" PRIu32 "  %8" PRIu64 "  %10" PRIu64 "  %10" PRIu64
+                       "  %10" PRIu64 "  %10" PRIu64 "  %12" PRIu64 "  %5s  %6" PRIu64 "  %9s\n",
+                       p->partition, output_word_name(output_roles, p->role), p->leader_id, p->term,
+                       p->commit_index, p->applied_index, p->last_index, p->keys, p->bytes,
+                       p->ready ? "yes" : "no", p->lag_entries, stale);
+        }
+        output_print_reads(n);
+}
+
+static void output_json_partition(const struct tkv_partition_status *p)
+{
+        unsigned i;
+
+        printf("{\"partition\":%" PRIu32 ",\"role\":\"%s\",\"leader_id\":%" PRIu32
+               ",\"term\":%" PRIu64 ",\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
+               ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64 ",\"keys\":%" PRIu64
+               ",\"bytes\":%" PRIu64 ",\"digest\":%" PRIu64 ",\"snapshots\":%" PRIu64
+               ",\"restores\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
+               p->partition, output_word_name(output_roles, p->role), p->leader_id, p->term,
+               p->commit_index, p->applied_index, p->last_index, p->snapshot_index, p->keys,
+               p->bytes, p->digest, p->snapshots, p->restores, p->ready ? "true" : "false");
+        for (i = 0; i < p->n_replicas; i++) {
+                printf("%s%" PRIu32, i > 0 ? "," : "", p->replicas[i]);
+        }
+        printf("],\"staleness_ms\":%" PRId64 ",\"lag_entries\":%" PRIu64
+               ",\"leader_commit_index\":%" PRIu64 ",\"barriers\":%" PRIu64 ",\"confirms\":%" PRIu64
+               ",\"confirms_failed\":%" PRIu64 ",\"reads\":{",
+               p->staleness_ms, p->lag_entries, p->leader_commit_index, p->barriers, p->confirms,
+               p->confirms_failed);
+        for (i = 0; i < 6; i++) {
+                const struct tkv_level_counters *r = &p->reads[i];
+                printf("%s\"%s\":{\"served\":%" PRIu64 ",\"stale_served\":%" PRIu64
+                       ",\"waits\":%" PRIu64 ",\"fallbacks\":%" PRIu64 ",\"bound_unmet\":%" PRIu64
+                       "}",
+                       i > 0 ? "," : "", output_word_name(args_levels, (int)i), r->served,
+                       r->stale_served, r->waits, r->fallbacks, r->bound_unmet);
+        }
+        printf("}}");
+}
+
+static void output_json_status(const struct tkv_node_status *n)
+{
+        unsigned i;
+
+        printf(",\"node_id\":%" PRIu32, n->node_id);
+        output_json_text("version", n->version);
+        printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"loop_lag_ms\":%" PRIu32
+               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64,
+               n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded);
+        printf(",\"partition_count\":%" PRIu32 ",\"limits\":{\"frame_bytes_max\":%" PRIu32
+               ",\"key_bytes_max\":%" PRIu32 ",\"value_bytes_max\":%" PRIu32
+               ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32
+               ",\"request_timeout_ms\":%" PRIu32 ",\"request_timeout_max_ms\":%" PRIu32
+               ",\"conn_output_bytes_max\":%" PRIu64 ",\"token_bytes_max\":%" PRIu32
+               "},\"partitions\":[",
+               n->partition_count, n->frame_bytes_max, n->key_bytes_max, n->value_bytes_max,
+               n->inflight_per_conn_max, n->conns_max, n->request_timeout_ms,
+               n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max);
+        for (i = 0; i < n->n_partitions; i++) {
+                if (i > 0) {
+                        putchar(',');
+                }
+                output_json_partition(&n->partitions[i]);
+        }
+        putchar(']');
+}
+
+/* status --node N: one node's own view. */
+void output_node_status(const struct cli_args *a, const struct tkv_node_status *n)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                output_json_status(n);
+                output_json_close(a, TKV_OK);
+        } else {
+                output_print_status(n);
+        }
+}
+
+/* ---- status: the whole cluster ---- */
+
+/* Partition p as node view v sees it, or NULL (down, or not hosted). */
+static const struct tkv_partition_status *output_view_partition(const struct cli_node_view *v,
+                                                                uint32_t p)
+{
+        unsigned i;
+
+        if (v == NULL || v->node == NULL) {
+                return NULL;
+        }
+        for (i = 0; i < v->node->n_partitions; i++) {
+                if (v->node->partitions[i].partition == p) {
+                        return &v->node->partitions[i];
+                }
+        }
+        return NULL;
+}
+
+static const struct cli_node_view *output_view_of(const struct cli_node_view *views, unsigned n,
+                                                  uint32_t node_id)
+{
+        unsigned i;
+
+        for (i = 0; i < n; i++) {
+                if (views[i].node_id == node_id) {
+                        return &views[i];
+                }
+        }
+        return NULL;
+}
+
+/* One partition, merged from the cluster info and its replicas' STATUS. */
+struct output_partition_view {
+        uint32_t leader_id; /* a replica that says it leads, else the cluster info's */
+        bool confirmed;     /* leader_id is a replica that says it leads */
+        uint64_t term;      /* the leader's, else the highest a replica reports */
+        bool ready;         /* the leader's ready flag */
+        const struct tkv_partition_status *replica[8]; /* NULL: down or silent */
+};
+
+static void output_merge_partition(const struct tkv_partition_info *pi,
+                                   const struct cli_node_view *views, unsigned n_views,
+                                   struct output_partition_view *pv)
+{
+        const struct tkv_partition_status *ps;
+        const struct tkv_partition_status *leader = NULL;
+        unsigned i;
+
+        memset(pv, 0, sizeof(*pv));
+        pv->leader_id = pi->leader_id;
+        for (i = 0; i < pi->n_replicas && i < 8; i++) {
+                ps = output_view_partition(output_view_of(views, n_views, pi->replicas[i]),
+                                           pi->partition);
+                pv->replica[i] = ps;
+                if (ps == NULL) {
+                        continue;
+                }
+                if (ps->term > pv->term) {
+                        pv->term = ps->term;
+                }
+                if (ps->role == TKV_ROLE_LEADER && (leader == NULL || ps->term > leader->term)) {
+                        leader = ps;
+                        pv->leader_id = pi->replicas[i];
+                        pv->confirmed = true;
+                }
+        }
+        if (leader != NULL) {
+                pv->term = leader->term;
+                pv->ready = leader->ready;
+        }
+}
+
+/* "1:120 2:120 3:-" for the commit (or applied) index of each replica. */
+static void output_format_indexes(const struct tkv_partition_info *pi,
+                                  const struct output_partition_view *pv, bool applied, char *out,
+                                  size_t len)
+{
+        size_t off = 0;
+        unsigned i;
+        int n;
+
+        out[0] = '\0';
+        for (i = 0; i < pi->n_replicas && i < 8 && off < len; i++) {
+                if (pv->replica[i] == NULL) {
+                        n = snprintf(out + off, len - off, "%s%" PRIu32 ":-", i > 0 ? " " : "",
+                                     pi->replicas[i]);
+                } else {
+                        n = snprintf(out + off, len - off, "%s%" PRIu32 ":%" PRIu64,
+                                     i > 0 ? " " : "", pi->replicas[i],
+                                     applied ? pv->replica[i]->applied_index
+                                             : pv->replica[i]->commit_index);
+                }
+                off += n > 0 ? (size_t)n : 0;
+        }
+}
+
+static void output_print_node_line(const struct cli_node_view *v)
+{
+        char uptime[64];
+
+        if (v->status != TKV_OK || v->node == NULL) {
+                printf("node %-3" PRIu32 " %-21s down  %s: %s\n", v->node_id, v->client_addr,
+                       tkv_status_name(v->status), output_unprefixed(v->message, "status"));
+                return;
+        }
+        output_format_uptime(v->node->uptime_ms, uptime, sizeof(uptime));
+        printf("node %-3" PRIu32 " %-21s up    uptime %-10s connections %-5" PRIu32 " version %s\n",
+               v->node_id, v->client_addr, uptime, v->node->connections, v->node->version);
+}
+
+static void output_print_cluster(const struct tkv_cluster_info *ci,
+                                 const struct cli_node_view *views)
+{
+        struct output_partition_view pv;
+        const struct tkv_partition_info *pi;
+        char replicas[64];
+        char commit[160];
+        char applied[160];
+        char leader[16];
+        unsigned i;
+        unsigned k;
+
+        printf("cluster: %u nodes, %" PRIu32 " partitions (layout from node %" PRIu32 ")\n",
+               ci->n_nodes, ci->partition_count, ci->node_id);
+        for (i = 0; i < ci->n_nodes; i++) {
+                output_print_node_line(&views[i]);
+        }
+        printf("partitions:\n");
+        for (i = 0; i < ci->n_partitions; i++) {
+                pi = &ci->partitions[i];
+                output_merge_partition(pi, views, ci->n_nodes, &pv);
+                replicas[0] = '\0';
+                for (k = 0; k < pi->n_replicas && k < 8; k++) {
+                        snprintf(replicas + strlen(replicas), sizeof(replicas) - strlen(replicas),
+                                 "%s%" PRIu32, k > 0 ? "," : "", pi->replicas[k]);
+                }
+                if (pv.leader_id != 0) {
+                        /* "?": only the layout names it; no replica that
+                         * answered says it leads. */
+                        snprintf(leader, sizeof(leader), "%" PRIu32 "%s", pv.leader_id,
+                                 pv.confirmed ? "" : "?");
+                } else {
+                        snprintf(leader, sizeof(leader), "-");
+                }
+                output_format_indexes(pi, &pv, false, commit, sizeof(commit));
+                output_format_indexes(pi, &pv, true, applied, sizeof(applied));
+                printf("%5" PRIu32 "  leader %-3s replicas %-8s term %-5" PRIu64
+                       " commit %-24s applied %-24s ready %s\n",
+                       pi->partition, leader, replicas, pv.term, commit, applied,
+                       pv.ready ? "yes" : "no");
+        }
+}
+
+static void output_json_node_view(const struct cli_node_view *v)
+{
+        printf("{\"node_id\":%" PRIu32, v->node_id);
+        output_json_text("client_addr", v->client_addr);
+        if (v->status != TKV_OK || v->node == NULL) {
+                printf(",\"up\":false,\"error\":\"%s\"", tkv_status_name(v->status));
+                output_json_text("message", output_unprefixed(v->message, "status"));
+        } else {
+                printf(",\"up\":true");
+                output_json_text("version", v->node->version);
+                printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32, v->node->uptime_ms,
+                       v->node->connections);
+        }
+        putchar('}');
+}
+
+static void output_json_partition_view(const struct tkv_partition_info *pi,
+                                       const struct output_partition_view *pv)
+{
+        const struct tkv_partition_status *ps;
+        unsigned i;
+
+        printf("{\"partition\":%" PRIu32 ",\"leader_id\":%" PRIu32
+               ",\"leader_confirmed\":%s,\"term\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
+               pi->partition, pv->leader_id, pv->confirmed ? "true" : "false", pv->term,
+               pv->ready ? "true" : "false");
+        for (i = 0; i < pi->n_replicas && i < 8; i++) {
+                printf("%s%" PRIu32, i > 0 ? "," : "", pi->replicas[i]);
+        }
+        printf("],\"replica_status\":[");
+        for (i = 0; i < pi->n_replicas && i < 8; i++) {
+                ps = pv->replica[i];
+                printf("%s{\"node_id\":%" PRIu32, i > 0 ? "," : "", pi->replicas[i]);
+                if (ps == NULL) {
+                        printf(",\"up\":false}");
+                        continue;
+                }
+                printf(",\"up\":true,\"role\":\"%s\",\"term\":%" PRIu64 ",\"commit_index\":%" PRIu64
+                       ",\"applied_index\":%" PRIu64 ",\"last_index\":%" PRIu64 ",\"keys\":%" PRIu64
+                       ",\"digest\":%" PRIu64 "}",
+                       output_word_name(output_roles, ps->role), ps->term, ps->commit_index,
+                       ps->applied_index, ps->last_index, ps->keys, ps->digest);
+        }
+        printf("]}");
+}
+
+static void output_json_cluster(const struct tkv_cluster_info *ci,
+                                const struct cli_node_view *views)
+{
+        struct output_partition_view pv;
+        unsigned i;
+
+        printf(",\"partition_count\":%" PRIu32 ",\"node_id\":%" PRIu32 ",\"nodes\":[",
+               ci->partition_count, ci->node_id);
+        for (i = 0; i < ci->n_nodes; i++) {
+                printf("%s", i > 0 ? "," : "");
+                output_json_node_view(&views[i]);
+        }
+        printf("],\"partitions\":[");
+        for (i = 0; i < ci->n_partitions; i++) {
+                output_merge_partition(&ci->partitions[i], views, ci->n_nodes, &pv);
+                printf("%s", i > 0 ? "," : "");
+                output_json_partition_view(&ci->partitions[i], &pv);
+        }
+        putchar(']');
+}
+
+/* status: every node, then every partition as its replicas see it. */
+void output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
+                    const struct cli_node_view *views)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                output_json_cluster(ci, views);
+                output_json_close(a, TKV_OK);
+        } else {
+                output_print_cluster(ci, views);
+        }
+}
