@@ -104,6 +104,20 @@ Tunekv__V1__Status rpc_status_of(int tkv_err)
         }
 }
 
+Tunekv__V1__Role rpc_role_of(enum group_role role)
+{
+        switch (role) {
+        case GROUP_LEADER:
+                return TUNEKV__V1__ROLE__ROLE_LEADER;
+        case GROUP_FOLLOWER:
+                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        case GROUP_CANDIDATE:
+                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
+        default:
+                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
+        }
+}
+
 /* Pack resp into conn's output. */
 static void rpc_send(struct conn *conn, Tunekv__V1__Response *resp)
 {

@@ -10,20 +10,6 @@
 #include "store.h"
 #include "tunekv_version.h"
 
-static Tunekv__V1__Role rpc_admin_role(enum group_role role)
-{
-        switch (role) {
-        case GROUP_LEADER:
-                return TUNEKV__V1__ROLE__ROLE_LEADER;
-        case GROUP_FOLLOWER:
-                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
-        case GROUP_CANDIDATE:
-                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
-        default:
-                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
-        }
-}
-
 /* Memory of one STATUS answer: partitions and their replica lists. */
 struct rpc_admin_status_mem {
         Tunekv__V1__PartitionStatus *parts;
@@ -72,7 +58,7 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
 
         tunekv__v1__partition_status__init(ps);
         ps->partition = p;
-        ps->role = rpc_admin_role(group_role(g));
+        ps->role = rpc_role_of(group_role(g));
         ps->leader_id = (uint32_t)group_leader_id(g);
         ps->term = group_term(g);
         ps->commit_index = group_commit_index(g);

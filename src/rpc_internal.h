@@ -131,6 +131,9 @@ void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
 /* Wire status of a TKV_E* code. */
 Tunekv__V1__Status rpc_status_of(int tkv_err);
 
+/* Wire role of a group's role (receipts, STATUS). */
+Tunekv__V1__Role rpc_role_of(enum group_role role);
+
 /* rpc_read.c: answer c's GET from the local store (partition group g):
  * value, receipt (delivered level, staleness, fallback), token delta. */
 void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fallback);

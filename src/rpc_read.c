@@ -87,20 +87,6 @@ static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
         return 0;
 }
 
-static Tunekv__V1__Role rpc_read_role(struct group *g)
-{
-        switch (group_role(g)) {
-        case GROUP_LEADER:
-                return TUNEKV__V1__ROLE__ROLE_LEADER;
-        case GROUP_FOLLOWER:
-                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
-        case GROUP_CANDIDATE:
-                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
-        default:
-                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
-        }
-}
-
 static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delivered, bool fallback,
                                   Tunekv__V1__ReadReceipt *rc)
 {
@@ -111,7 +97,7 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
         uint64_t lag = read_lag_entries(rs, &r);
 
         rc->node_id = s->cfg->node_id;
-        rc->role = rpc_read_role(g);
+        rc->role = rpc_role_of(group_role(g));
         rc->term = group_term(g);
         rc->applied_index = group_applied_index(g);
         rc->level = delivered;
