@@ -1,7 +1,8 @@
 /* Forwarding: a request this node cannot serve goes to the node that can,
  * over a peer link (peer.c), and its answer comes back to the client under
- * the client's own id. Neither is decoded and encoded again on the way: a
- * 1 MiB value is copied once each way (pbwire.h).
+ * the client's own id. Neither is encoded again on the way: the request's
+ * bytes are copied once to the link, and the answer's once to the client
+ * (pbwire.h).
  *
  *   rpc_forward: copy the bytes the request came in to the link, with a
  *   link id, the time left before the client's deadline and no_forward =
