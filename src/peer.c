@@ -79,12 +79,18 @@ static void peer_untrack(struct peer *p, struct peer_call *pc)
         p->n_calls--;
 }
 
-struct peer_call *peer_take(struct peer *p, uint64_t id)
+struct peer_call *peer_find(const struct peer *p, uint64_t id)
 {
         struct peer_call *pc = p->table[peer_bucket(id)];
         while (pc != NULL && pc->id != id) {
                 pc = pc->hnext;
         }
+        return pc;
+}
+
+struct peer_call *peer_take(struct peer *p, uint64_t id)
+{
+        struct peer_call *pc = peer_find(p, id);
         if (pc != NULL) {
                 peer_untrack(p, pc);
         }

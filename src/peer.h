@@ -97,6 +97,9 @@ uint8_t *peer_frame_space(struct peer *p, size_t body_len);
 /* Track pc as waiting for the answer to request id (just queued). */
 void peer_track(struct peer *p, struct peer_call *pc, uint64_t id);
 
+/* The call waiting for id, still tracked, or NULL. */
+struct peer_call *peer_find(const struct peer *p, uint64_t id);
+
 /* The call waiting for id, removed from the link, or NULL. */
 struct peer_call *peer_take(struct peer *p, uint64_t id);
 

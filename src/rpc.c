@@ -12,6 +12,7 @@
 #include "err.h"
 #include "heap.h"
 #include "log.h"
+#include "pbwire.h"
 #include "rpc_internal.h"
 #include "server.h"
 
@@ -224,6 +225,21 @@ void rpc_answer(struct call *c, Tunekv__V1__Response *resp)
         rpc_call_free(c);
 }
 
+void rpc_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t id_start,
+                      size_t id_end)
+{
+        size_t id_bytes = pbwire_varint_field_bytes(RPC_RESPONSE_ID_FIELD, c->id);
+        uint8_t *p = conn_answer_space(c->conn, len - (id_end - id_start) + id_bytes);
+
+        if (p != NULL) {
+                memcpy(p, resp, id_start);
+                p += id_start;
+                p += pbwire_put_varint_field(p, RPC_RESPONSE_ID_FIELD, c->id);
+                memcpy(p, resp + id_end, len - id_end);
+        }
+        rpc_call_free(c);
+}
+
 void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
 {
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
@@ -373,7 +389,13 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
                 rpc_answer_direct(conn, req->id, TKV_ENOMEM, "out of memory");
                 goto out;
         }
+        s->dispatching.req = req;
+        s->dispatching.bytes = data;
+        s->dispatching.len = len;
         method->handler(c, req);
+        s->dispatching.req = NULL;
+        s->dispatching.bytes = NULL;
+        s->dispatching.len = 0;
 out:
         tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
 }

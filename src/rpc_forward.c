@@ -1,12 +1,22 @@
 /* Forwarding: a request this node cannot serve goes to the node that can,
  * over a peer link (peer.c), and its answer comes back to the client under
- * the client's own id.
+ * the client's own id. Neither is encoded again on the way: the request's
+ * bytes are copied once to the link, and the answer's once to the client
+ * (pbwire.h).
  *
- *   rpc_forward: pack the request with a link id, no_forward = true (one hop
- *   at most) and the time left before the client's deadline -> the link
- *   writes it -> the answer frame: rpc_forward_on_frame unpacks it, finds
- *   the call by link id and answers the client with the answer's status and
- *   body.
+ *   rpc_forward: copy the bytes the request came in to the link, with a
+ *   link id, the time left before the client's deadline and no_forward =
+ *   true (one hop at most) appended, which override the client's own ->
+ *   the link writes it -> the answer frame: rpc_forward_on_frame reads only
+ *   its top level to find its id, finds the call by it and copies the
+ *   answer to the client with the client's id in place of the link's.
+ *
+ * A request built here (a FORWARD_LEADER fallback read, rpc_read.c) has no
+ * bytes to copy and is encoded; its answer is decoded, because its receipt
+ * must say fallback. So are pings, probes and confirmations, whose answers
+ * this node reads. An answer whose top level is malformed is dropped (its
+ * call times out); what a relayed answer's fields hold is left to the
+ * client to decode, as it was encoded by a node running this code.
  *
  * If the link breaks first (rpc_forward_on_fail): a write whose bytes may
  * have reached the other node is answered OUTCOME_UNKNOWN, anything else
@@ -24,6 +34,7 @@
 #include "err.h"
 #include "heap.h"
 #include "log.h"
+#include "pbwire.h"
 #include "rpc_internal.h"
 #include "server.h"
 
@@ -41,6 +52,42 @@ static void rpc_forward_free(void *data, void *ptr)
 
 static ProtobufCAllocator rpc_forward_allocator = {rpc_forward_alloc, rpc_forward_free, NULL};
 
+/* Queue the request being dispatched for p as the bytes it arrived in,
+ * copied once, with fwd's id, timeout_ms and no_forward appended: the last
+ * occurrence of a scalar field wins (pbwire.h), so the other node decodes
+ * exactly the request that encoding fwd would have sent. */
+static int rpc_forward_bytes(struct peer *p, const struct server *s, const Tunekv__V1__Request *fwd)
+{
+        size_t extra = pbwire_varint_field_bytes(RPC_REQUEST_ID_FIELD, fwd->id) +
+                       pbwire_varint_field_bytes(RPC_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms) +
+                       pbwire_varint_field_bytes(RPC_REQUEST_NO_FORWARD_FIELD, 1);
+        uint8_t *space = peer_frame_space(p, s->dispatching.len + extra);
+
+        if (space == NULL) {
+                return TKV_EBUSY;
+        }
+        memcpy(space, s->dispatching.bytes, s->dispatching.len);
+        space += s->dispatching.len;
+        space += pbwire_put_varint_field(space, RPC_REQUEST_ID_FIELD, fwd->id);
+        space += pbwire_put_varint_field(space, RPC_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms);
+        (void)pbwire_put_varint_field(space, RPC_REQUEST_NO_FORWARD_FIELD, 1);
+        return 0;
+}
+
+/* Queue fwd for p, encoded: a request built here (rpc_read_fallback) has
+ * no bytes of its own. */
+static int rpc_forward_encoded(struct peer *p, const Tunekv__V1__Request *fwd)
+{
+        size_t len = tunekv__v1__request__get_packed_size(fwd);
+        uint8_t *space = peer_frame_space(p, len);
+
+        if (space == NULL) {
+                return TKV_EBUSY;
+        }
+        tunekv__v1__request__pack(fwd, space);
+        return 0;
+}
+
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)
 {
         struct server *s = c->server;
@@ -52,8 +99,7 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
          * client. */
         uint64_t give_up = rpc_give_up_ms(c, now);
         uint64_t left = give_up > now ? give_up - now : 1;
-        uint8_t *space;
-        size_t len;
+        int rv;
 
         if (p == NULL) {
                 rpc_answer_error(c, TKV_ESHUTDOWN, "%s: node %u is not in the cluster",
@@ -63,14 +109,17 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
         fwd.id = peer_next_id(p);
         fwd.no_forward = true;
         fwd.timeout_ms = (uint32_t)left;
-        len = tunekv__v1__request__get_packed_size(&fwd);
-        space = peer_frame_space(p, len);
-        if (space == NULL) {
+        /* Only the request being dispatched has bytes to send as they are. */
+        if (req == s->dispatching.req) {
+                rv = rpc_forward_bytes(p, s, &fwd);
+        } else {
+                rv = rpc_forward_encoded(p, &fwd);
+        }
+        if (rv != 0) {
                 rpc_answer_error(c, TKV_EBUSY, "%s: too much queued for node %u", c->method->name,
                                  node_id);
                 return;
         }
-        tunekv__v1__request__pack(&fwd, space);
         c->op.fwd.kind = RPC_PEER_FORWARD;
         peer_track(p, &c->op.fwd, fwd.id);
         c->stage = CALL_FORWARDED;
@@ -89,21 +138,12 @@ static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
         p->ping_in_flight = false;
 }
 
-void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
+/* Hand a decoded answer to the call it belongs to (taken off the link). */
+static void rpc_forward_deliver(struct peer *p, struct peer_call *pc, Tunekv__V1__Response *resp)
 {
-        Tunekv__V1__Response *resp =
-            tunekv__v1__response__unpack(&rpc_forward_allocator, len, frame);
-        struct peer_call *pc;
         struct call *c;
 
-        if (resp == NULL) {
-                LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
-                return; /* its call times out */
-        }
-        pc = peer_take(p, resp->id);
-        if (pc == NULL) {
-                /* abandoned meanwhile */
-        } else if (pc->kind == RPC_PEER_PING) {
+        if (pc->kind == RPC_PEER_PING) {
                 rpc_forward_pong(p, resp);
         } else if (pc->kind == RPC_PEER_PROBE) {
                 p->server->node_calls->on_probe(p->server,
@@ -121,6 +161,51 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
                 }
                 rpc_answer(c, resp); /* sets the client's id */
         }
+}
+
+/* Does the answer to pc need decoding here? A forwarded request's answer
+ * is relayed as bytes, except a fallback read's: its receipt's fallback
+ * flag must be set, which appending bytes cannot do, because protobuf-c
+ * replaces a oneof member that occurs twice instead of merging the two. */
+static bool rpc_forward_decodes(const struct peer_call *pc)
+{
+        return pc->kind != RPC_PEER_FORWARD ||
+               QUEUE_DATA(pc, const struct call, op.fwd)->rd.fallback;
+}
+
+void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
+{
+        Tunekv__V1__Response *resp;
+        struct pbwire_field id;
+        struct peer_call *pc;
+        struct call *c;
+        bool found;
+
+        /* The id alone finds the call; the answer's top level must be
+         * well-formed, and its id a varint, before anything is relayed. */
+        if (pbwire_find(frame, len, RPC_RESPONSE_ID_FIELD, &id, &found) != 0 ||
+            (found && id.type != PBWIRE_VARINT)) {
+                LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
+                return; /* its call times out */
+        }
+        pc = peer_find(p, found ? id.value : 0);
+        if (pc == NULL) {
+                return; /* abandoned meanwhile */
+        }
+        if (!rpc_forward_decodes(pc)) {
+                c = QUEUE_DATA(pc, struct call, op.fwd);
+                (void)peer_take(p, pc->id);
+                c->stage = CALL_NEW;
+                rpc_answer_relay(c, frame, len, found ? id.start : len, found ? id.end : len);
+                return;
+        }
+        resp = tunekv__v1__response__unpack(&rpc_forward_allocator, len, frame);
+        if (resp == NULL) {
+                LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
+                return; /* its call times out */
+        }
+        (void)peer_take(p, pc->id);
+        rpc_forward_deliver(p, pc, resp);
         tunekv__v1__response__free_unpacked(resp, &rpc_forward_allocator);
 }
 

@@ -124,6 +124,21 @@ void rpc_deadline_move(struct call *c, uint64_t at_ms);
 /* Send resp (its id and status are set here) and free c. */
 void rpc_answer(struct call *c, Tunekv__V1__Response *resp);
 
+/* Field numbers of Request.id, timeout_ms and no_forward and of
+ * Response.id (proto/tunekv.proto), for code that writes them as bytes
+ * (pbwire.h). */
+#define RPC_REQUEST_ID_FIELD         1
+#define RPC_REQUEST_TIMEOUT_FIELD    2
+#define RPC_REQUEST_NO_FORWARD_FIELD 3
+#define RPC_RESPONSE_ID_FIELD        1
+
+/* Relay an answer another node encoded (resp, len bytes; borrowed) to c's
+ * client and free c: the bytes are copied once, with the bytes
+ * [id_start, id_end) (the answer's last id field; an empty range at len
+ * when it has none) replaced by c's id. */
+void rpc_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t id_start,
+                      size_t id_end);
+
 /* Send an error built from a TKV_E* code and a message, and free c. */
 void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

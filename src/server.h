@@ -97,6 +97,18 @@ struct server {
         unsigned token_cap;
         uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
         size_t scratch_bytes;
+        /* The request rpc_dispatch is running a handler for (rpc.c), so
+         * that forwarding it (rpc_forward.c) can send the bytes it came in
+         * rather than encode it again: its decoded form (a
+         * Tunekv__V1__Request, which only rpc*.c may name) and those
+         * bytes. Borrowed from rpc_dispatch for the handler call only: NULL
+         * outside it, because the bytes live in the connection's input
+         * buffer. */
+        struct {
+                const void *req;
+                const uint8_t *bytes;
+                size_t len;
+        } dispatching;
         uint64_t conn_serial;
         unsigned handles_open; /* our own handles still to close at the end */
         int exit_code;
