@@ -45,7 +45,7 @@ static void rpc_pb_free(void *data, void *ptr)
         tkv_free(ptr);
 }
 
-static ProtobufCAllocator rpc_pb_allocator = {rpc_pb_alloc, rpc_pb_free, NULL};
+ProtobufCAllocator rpc_pb_allocator = {rpc_pb_alloc, rpc_pb_free, NULL};
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
 {

@@ -38,20 +38,6 @@
 #include "rpc_internal.h"
 #include "server.h"
 
-static void *rpc_forward_alloc(void *data, size_t size)
-{
-        (void)data;
-        return tkv_malloc(size);
-}
-
-static void rpc_forward_free(void *data, void *ptr)
-{
-        (void)data;
-        tkv_free(ptr);
-}
-
-static ProtobufCAllocator rpc_forward_allocator = {rpc_forward_alloc, rpc_forward_free, NULL};
-
 /* Queue the request being dispatched for p as the bytes it arrived in,
  * copied once, with fwd's id, timeout_ms and no_forward appended: the last
  * occurrence of a scalar field wins (pbwire.h), so the other node decodes
@@ -199,14 +185,14 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
                 rpc_answer_relay(c, frame, len, found ? id.start : len, found ? id.end : len);
                 return;
         }
-        resp = tunekv__v1__response__unpack(&rpc_forward_allocator, len, frame);
+        resp = tunekv__v1__response__unpack(&rpc_pb_allocator, len, frame);
         if (resp == NULL) {
                 LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
                 return; /* its call times out */
         }
         (void)peer_take(p, pc->id);
         rpc_forward_deliver(p, pc, resp);
-        tunekv__v1__response__free_unpacked(resp, &rpc_forward_allocator);
+        tunekv__v1__response__free_unpacked(resp, &rpc_pb_allocator);
 }
 
 void rpc_forward_on_fail(struct peer_call *pc, bool sent)

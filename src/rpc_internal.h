@@ -143,6 +143,10 @@ void rpc_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t id
 void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The allocator of every message the daemon decodes (rpc.c): protobuf-c
+ * allocates through tkv_malloc too, so tests can fail the Nth allocation. */
+extern ProtobufCAllocator rpc_pb_allocator;
+
 /* Wire status of a TKV_E* code. */
 Tunekv__V1__Status rpc_status_of(int tkv_err);
 
