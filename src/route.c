@@ -57,6 +57,18 @@ struct route_decision route_decide(const struct route_view *v, const struct rout
         return route_row(12, ROUTE_NO_QUORUM, 0);
 }
 
+bool route_needs_liveness(const struct route_view *v, const struct route_need *n)
+{
+        if (!v->hosted) {
+                return !n->no_forward; /* rows 11-12 */
+        }
+        if (v->leader) {
+                return n->needs_quorum; /* rows 1-2 */
+        }
+        /* Rows 8-9 only: a leader-only request with no leader known. */
+        return n->leader_only && v->leader_id == 0 && !n->serve_without_leader;
+}
+
 uint32_t route_partition(uint64_t key_hash, unsigned n_partitions)
 {
         return (uint32_t)(key_hash % n_partitions);

@@ -67,6 +67,12 @@ struct route_decision {
 /* Decide where a request goes. Pure: no I/O, no clock. */
 struct route_decision route_decide(const struct route_view *v, const struct route_need *n);
 
+/* Can route_decide's outcome for v and n depend on which replicas are
+ * alive (rows 1-2, 8-9, 11-12)? When it cannot, the caller may leave
+ * v->alive unset: replica reads (row 4), the common case, then cost no
+ * liveness lookups. Only hosted, leader, leader_id of v are read. */
+bool route_needs_liveness(const struct route_view *v, const struct route_need *n);
+
 /* The partition of a key's hash among n_partitions. */
 uint32_t route_partition(uint64_t key_hash, unsigned n_partitions);
 

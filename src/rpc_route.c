@@ -29,25 +29,30 @@ static bool rpc_route_alive(struct server *s, unsigned node_id, uint64_t now)
         return peer_alive(p, now, window) || now - s->started_ms <= window;
 }
 
-/* What this node knows of c's partition, for route_decide. */
-static void rpc_route_view(struct call *c, struct route_view *v)
+/* What this node knows of c's partition, for route_decide; which replicas
+ * are alive only when the outcome can depend on it. */
+static void rpc_route_view(struct call *c, const struct route_need *need, struct route_view *v)
 {
         struct server *s = c->server;
         unsigned ids[CONFIG_REPLICAS_MAX];
-        uint64_t now = uv_now(s->loop);
+        uint64_t now;
         uint64_t leader;
 
         memset(v, 0, sizeof *v);
-        v->n_replicas = config_replicas_of(s->cfg, c->partition, ids);
-        for (unsigned i = 0; i < v->n_replicas; i++) {
-                v->replicas[i] = ids[i];
-                v->alive[i] = rpc_route_alive(s, ids[i], now);
-        }
         v->hosted = c->group != NULL;
         if (v->hosted) {
                 v->leader = group_is_leader(c->group);
                 leader = group_leader_id(c->group);
                 v->leader_id = leader == s->cfg->node_id ? 0 : (unsigned)leader;
+        }
+        if (!route_needs_liveness(v, need)) {
+                return;
+        }
+        now = uv_now(s->loop);
+        v->n_replicas = config_replicas_of(s->cfg, c->partition, ids);
+        for (unsigned i = 0; i < v->n_replicas; i++) {
+                v->replicas[i] = ids[i];
+                v->alive[i] = rpc_route_alive(s, ids[i], now);
         }
 }
 
@@ -62,7 +67,7 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
         c->key_hash = key_hash(key->data, key->len);
         c->partition = route_partition(c->key_hash, s->n_partitions);
         c->group = server_group(s, c->partition);
-        rpc_route_view(c, &v);
+        rpc_route_view(c, need, &v);
         d = route_decide(&v, need);
         switch (d.outcome) {
         case ROUTE_SERVE:

@@ -130,6 +130,41 @@ static void test_row12_no_replica_reachable(void **state)
         expect(view(false, false, 0, 0x0), replica_read, ROUTE_NO_QUORUM, 12, 0);
 }
 
+/* Wherever route_needs_liveness says no, the outcome is the same whatever
+ * replicas are alive: every view and need, every alive mask. */
+static void test_liveness_needed_only_where_it_matters(void **state)
+{
+        (void)state;
+        for (unsigned bits = 0; bits < 64; bits++) {
+                struct route_need n = {(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0,
+                                       (bits & 8) != 0};
+                bool hosted = (bits & 16) != 0, leader = hosted && (bits & 32) != 0;
+                for (unsigned leader_id = 0; leader_id <= 2; leader_id += 2) {
+                        struct route_view v0 = view(hosted, leader, leader ? 0 : leader_id, 0);
+                        struct route_decision d0 = route_decide(&v0, &n);
+                        if (route_needs_liveness(&v0, &n)) {
+                                continue;
+                        }
+                        for (unsigned mask = 1; mask < 8; mask++) {
+                                struct route_view v = view(hosted, leader, v0.leader_id, mask);
+                                struct route_decision d = route_decide(&v, &n);
+                                assert_int_equal(d.outcome, d0.outcome);
+                                assert_int_equal(d.row, d0.row);
+                                assert_int_equal(d.target, d0.target);
+                        }
+                }
+        }
+        /* And it does say yes where the outcome moves. */
+        {
+                struct route_view v = view(true, true, 0, 0x1);
+                assert_true(route_needs_liveness(&v, &write_need));
+                v = view(false, false, 0, 0x1);
+                assert_true(route_needs_liveness(&v, &replica_read));
+                v = view(true, false, 2, 0x1);
+                assert_false(route_needs_liveness(&v, &replica_read));
+        }
+}
+
 static void test_partition_of_hash(void **state)
 {
         (void)state;
@@ -153,6 +188,7 @@ int main(void)
             cmocka_unit_test(test_row10_no_replica_here_and_no_forward),
             cmocka_unit_test(test_row11_no_replica_here_forwards_to_first_live),
             cmocka_unit_test(test_row12_no_replica_reachable),
+            cmocka_unit_test(test_liveness_needed_only_where_it_matters),
             cmocka_unit_test(test_partition_of_hash),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
