@@ -31,7 +31,7 @@ cmake --build "$root/build" -j "$(nproc)" >/dev/null
 netns=()
 if bash tests/verify/netns.sh check; then
   netns=(--netns)
-  trap 'bash tests/verify/netns.sh down' EXIT
+  trap 'bash tests/verify/netns.sh reap' EXIT   # what a killed tkv-verify left
 fi
 build/tests/tkv-verify --dir "$out" --seconds $((minutes * 60)) "${netns[@]}" "${extra[@]}"
 set +e

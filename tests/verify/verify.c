@@ -551,6 +551,10 @@ static void node_resume(unsigned n)
 
 /* Run a shell command of the network faults; failures are reported, the
  * run goes on (a fault that did not happen only weakens the run). */
+/* Names of this run's namespaces: "tkv<pid>-hub", "tkv<pid>-n<i>"
+ * (netns.sh), so that two runs on one machine never meet. */
+static char netns_prefix[32] = "tkv-";
+
 static void net_run(const char *fmt, ...)
 {
         char cmd[512];
@@ -566,13 +570,13 @@ static void net_run(const char *fmt, ...)
 /* Node a stops hearing node b. */
 static void net_drop_from(unsigned a, unsigned b)
 {
-        net_run("ip netns exec tkv-n%u iptables -I INPUT -s 10.77.0.%u -j DROP", a, b);
+        net_run("ip netns exec %sn%u iptables -I INPUT -s 10.77.0.%u -j DROP", netns_prefix, a, b);
 }
 
 static void net_heal(void)
 {
         for (unsigned n = 1; n <= o.nodes; n++) {
-                net_run("ip netns exec tkv-n%u iptables -F", n);
+                net_run("ip netns exec %sn%u iptables -F", netns_prefix, n);
         }
         nemesis("heal", "network");
 }
@@ -625,7 +629,7 @@ static void fault_delay(unsigned *seed)
 {
         pid_t pids[CLUSTER_NODES_MAX * CLUSTER_NODES_MAX];
         unsigned n_pids = 0;
-        char ns[32], queue[16], ms[16];
+        char ns[48], queue[16], ms[16];
 
         nemesis("delay", "%u ms between every pair of nodes", DELAY_MS);
         for (unsigned i = 1; i <= o.nodes; i++) {
@@ -634,10 +638,10 @@ static void fault_delay(unsigned *seed)
                         if (i == j) {
                                 continue;
                         }
-                        net_run("ip netns exec tkv-n%u iptables -t mangle -A PREROUTING -s "
+                        net_run("ip netns exec %sn%u iptables -t mangle -A PREROUTING -s "
                                 "10.77.0.%u -j NFQUEUE --queue-num %u --queue-bypass",
-                                i, j, j);
-                        snprintf(ns, sizeof ns, "tkv-n%u", i);
+                                netns_prefix, i, j, j);
+                        snprintf(ns, sizeof ns, "%sn%u", netns_prefix, i);
                         snprintf(queue, sizeof queue, "%u", j);
                         snprintf(ms, sizeof ms, "%u", DELAY_MS);
                         pid = fork();
@@ -657,7 +661,7 @@ static void fault_delay(unsigned *seed)
                 waitpid(pids[k], NULL, 0);
         }
         for (unsigned i = 1; i <= o.nodes; i++) {
-                net_run("ip netns exec tkv-n%u iptables -t mangle -F", i);
+                net_run("ip netns exec %sn%u iptables -t mangle -F", netns_prefix, i);
         }
         nemesis("undelay", "all");
 }
@@ -739,7 +743,7 @@ static void heal_all(void)
 {
         if (o.netns) {
                 for (unsigned n = 1; n <= o.nodes; n++) {
-                        net_run("ip netns exec tkv-n%u iptables -F", n);
+                        net_run("ip netns exec %sn%u iptables -F", netns_prefix, n);
                 }
         }
         for (unsigned n = 1; n <= o.nodes; n++) {
@@ -807,22 +811,26 @@ static int host_netns = -1; /* this process's namespace before it joined the hub
 
 static int netns_up(void)
 {
-        char cmd[600];
+        char cmd[600], path[96], nodes[40];
         int fd;
 
+        snprintf(netns_prefix, sizeof netns_prefix, "tkv%ld-", (long)getpid());
+        setenv("TKV_NETNS_PREFIX", netns_prefix, 1); /* netns.sh up and down */
         snprintf(cmd, sizeof cmd, "bash %s/tests/verify/netns.sh up %u", TKV_SOURCE_DIR, o.nodes);
         if (system(cmd) != 0) {
                 fprintf(stderr, "tkv-verify: could not set up network namespaces\n");
                 return -1;
         }
         host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        fd = open("/var/run/netns/tkv-hub", O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof path, "/var/run/netns/%shub", netns_prefix);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-                fprintf(stderr, "tkv-verify: joining tkv-hub: %s\n", strerror(errno));
+                fprintf(stderr, "tkv-verify: joining %shub: %s\n", netns_prefix, strerror(errno));
                 return -1;
         }
         close(fd);
-        setenv("TKV_NETNS", "tkv-n", 1);
+        snprintf(nodes, sizeof nodes, "%sn", netns_prefix);
+        setenv("TKV_NETNS", nodes, 1);
         snprintf(delayq_bin, sizeof delayq_bin, "%s/tests/delayq", TKV_BIN_DIR);
         if (access(delayq_bin, X_OK) != 0) {
                 printf("tkv-verify: no %s (libnetfilter-queue-dev): no delay faults\n", delayq_bin);
@@ -837,7 +845,8 @@ static void netns_down(void)
         if (o.netns) {
                 /* Back home first: down kills whatever runs in the hub. */
                 if (host_netns < 0 || setns(host_netns, CLONE_NEWNET) != 0) {
-                        fprintf(stderr, "tkv-verify: cannot leave tkv-hub; run netns.sh down\n");
+                        fprintf(stderr, "tkv-verify: cannot leave %shub; run netns.sh reap\n",
+                                netns_prefix);
                         return;
                 }
                 fflush(NULL);
