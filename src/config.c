@@ -704,3 +704,52 @@ unsigned config_replicas_of(const struct config *c, unsigned partition, unsigned
         }
         return c->replicas;
 }
+
+static bool config_option_equal(const struct config_option *o, const struct config *a,
+                                const struct config *b)
+{
+        const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
+
+        switch (o->type) {
+        case CONFIG_UINT:
+                return *(const unsigned *)(const void *)pa == *(const unsigned *)(const void *)pb;
+        case CONFIG_BYTES:
+                return *(const uint64_t *)(const void *)pa == *(const uint64_t *)(const void *)pb;
+        default:
+                return strcmp(pa, pb) == 0;
+        }
+}
+
+static bool config_nodes_equal(const struct config *a, const struct config *b)
+{
+        if (a->n_nodes != b->n_nodes) {
+                return false;
+        }
+        for (unsigned i = 0; i < a->n_nodes; i++) {
+                if (a->nodes[i].id != b->nodes[i].id ||
+                    strcmp(a->nodes[i].client_addr, b->nodes[i].client_addr) != 0 ||
+                    strcmp(a->nodes[i].peer_addr, b->nodes[i].peer_addr) != 0) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+unsigned config_changes(const struct config *a, const struct config *b, config_change_cb cb,
+                        void *data)
+{
+        unsigned n = 0;
+
+        for (size_t i = 0; i < CONFIG_N_OPTIONS; i++) {
+                const struct config_option *o = &config_options[i];
+                if (!config_option_equal(o, a, b)) {
+                        cb(data, o->section, o->key);
+                        n++;
+                }
+        }
+        if (!config_nodes_equal(a, b)) {
+                cb(data, "node", "nodes");
+                n++;
+        }
+        return n;
+}

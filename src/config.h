@@ -96,6 +96,15 @@ void config_defaults(struct config *c);
  * errmsg (ERR_MSG_BYTES). */
 int config_load(struct config *c, int argc, char **argv, char *errmsg);
 
+/* One option that differs between two configurations: its section and key
+ * ("node", "nodes" for the [node.N] list). */
+typedef void (*config_change_cb)(void *data, const char *section, const char *key);
+
+/* Call cb for every option whose value differs between a and b (both
+ * borrowed), in table order; returns how many differ. */
+unsigned config_changes(const struct config *a, const struct config *b, config_change_cb cb,
+                        void *data);
+
 /* Print the usage text with every flag, its default and its meaning. */
 void config_usage(FILE *out, const char *prog);
 

@@ -26,8 +26,21 @@ static void main_raise_nofile(void)
         }
 }
 
+struct main_args {
+        int argc;
+        char **argv;
+};
+
+/* server_reload_cb: the same file and flags as at start. */
+static int main_reload(void *data, struct config *out, char *errmsg)
+{
+        const struct main_args *a = data;
+        return config_load(out, a->argc, a->argv, errmsg);
+}
+
 int main(int argc, char **argv)
 {
+        static struct main_args args;
         static struct config cfg;
         static struct server server;
         char errmsg[ERR_MSG_BYTES];
@@ -59,6 +72,10 @@ int main(int argc, char **argv)
 
         uv_loop_init(&loop);
         rv = server_init(&server, &loop, &cfg);
+        args.argc = argc;
+        args.argv = argv;
+        server.reload_cb = main_reload;
+        server.reload_data = &args;
         if (rv == 0) {
                 rv = server_start(&server);
         }

@@ -383,6 +383,9 @@ static void server_close_handles(struct server *s)
         uv_close((uv_handle_t *)&s->deadline_timer, server_handle_closed);
         uv_close((uv_handle_t *)&s->sigterm, server_handle_closed);
         uv_close((uv_handle_t *)&s->sigint, server_handle_closed);
+        uv_close((uv_handle_t *)&s->sighup, server_handle_closed);
+        uv_close((uv_handle_t *)&s->sigusr1, server_handle_closed);
+        uv_close((uv_handle_t *)&s->sigusr2, server_handle_closed);
 }
 
 static void server_mux_closed(struct transport_mux *m)
@@ -554,6 +557,47 @@ static void server_signal(uv_signal_t *h, int signum)
         server_stop(s);
 }
 
+/* config_change_cb of a reload: apply what can change at run time (today
+ * the log level), name what needs a restart. */
+static void server_reload_change(void *data, const char *section, const char *key)
+{
+        const struct config *next = data;
+
+        if (strcmp(key, "log_level") == 0) {
+                LOGI(-1, "server: reload: %s.%s is now %s", section, key, next->log_level);
+                log_setup(next->node_id, (enum log_level)log_level_parse(next->log_level));
+                return;
+        }
+        LOGW(-1, "server: reload: %s.%s changed; it takes effect after a restart", section, key);
+}
+
+/* SIGHUP (systemd's reload): read the configuration again. A bad one
+ * changes nothing; reading a small file blocks the loop briefly, once. */
+static void server_reload_signal(uv_signal_t *h, int signum)
+{
+        struct server *s = h->data;
+        struct config *next = tkv_malloc(sizeof *next);
+        char errmsg[ERR_MSG_BYTES];
+
+        (void)signum;
+        if (next == NULL || s->reload_cb == NULL) {
+                LOGW(-1, "server: SIGHUP: %s, nothing reloaded",
+                     next == NULL ? "out of memory" : "no configuration to reload");
+        } else if (s->reload_cb(s->reload_data, next, errmsg) != 0) {
+                LOGE(-1, "server: reload: %s; nothing changed", errmsg);
+        } else if (config_changes(s->cfg, next, server_reload_change, next) == 0) {
+                LOGI(-1, "server: reload: configuration unchanged");
+        }
+        tkv_free(next);
+}
+
+static void server_other_signal(uv_signal_t *h, int signum)
+{
+        (void)h;
+        LOGI(-1, "server: signal %d (%s) ignored", signum,
+             signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2");
+}
+
 /* transport_link_cb: another node's link, admitted on the peer port, is
  * served like a client connection with the node-link limits. */
 static void server_link_accept(void *data, uv_tcp_t *tcp, unsigned node_id)
@@ -645,11 +689,15 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
         uv_timer_init(loop, &s->deadline_timer);
         uv_signal_init(loop, &s->sigterm);
         uv_signal_init(loop, &s->sigint);
+        uv_signal_init(loop, &s->sighup);
+        uv_signal_init(loop, &s->sigusr1);
+        uv_signal_init(loop, &s->sigusr2);
+        s->sighup.data = s->sigusr1.data = s->sigusr2.data = s;
         s->listener.data = s->prepare.data = s->check.data = s;
         s->deadline_timer.data = s->sigterm.data = s->sigint.data = s;
         uv_timer_init(loop, &s->lag_timer);
         s->lag_timer.data = s;
-        s->handles_open = 6; /* prepare, check, deadline and lag timers, two signals */
+        s->handles_open = 9; /* prepare, check, deadline and lag timers, five signals */
         return 0;
 }
 
@@ -691,6 +739,9 @@ int server_start(struct server *s)
         uv_timer_start(&s->lag_timer, server_lag_tick, SERVER_LAG_PERIOD_MS, SERVER_LAG_PERIOD_MS);
         uv_signal_start(&s->sigterm, server_signal, SIGTERM);
         uv_signal_start(&s->sigint, server_signal, SIGINT);
+        uv_signal_start(&s->sighup, server_reload_signal, SIGHUP);
+        uv_signal_start(&s->sigusr1, server_other_signal, SIGUSR1);
+        uv_signal_start(&s->sigusr2, server_other_signal, SIGUSR2);
         s->started_ms = uv_now(s->loop);
         s->state = SERVER_SERVING;
         LOGI(-1,

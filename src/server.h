@@ -47,6 +47,10 @@ enum server_read_count {
         READ_COUNT_BOUND_UNMET,
 };
 
+/* Read the configuration again, as at start (the same file and flags),
+ * into out; 0, or TKV_E* with errmsg set. */
+typedef int (*server_reload_cb)(void *data, struct config *out, char *errmsg);
+
 struct server {
         uv_loop_t *loop;
         const struct config *cfg; /* borrowed, read-only */
@@ -85,6 +89,11 @@ struct server {
         uint32_t loop_lag_max_ms;
         uv_signal_t sigterm;
         uv_signal_t sigint;
+        uv_signal_t sighup;  /* reload (server_reload) */
+        uv_signal_t sigusr1; /* logged, otherwise ignored */
+        uv_signal_t sigusr2;
+        server_reload_cb reload_cb; /* NULL: SIGHUP reloads nothing */
+        void *reload_data;
         uint64_t started_ms;
         uint64_t drain_start_ms;
         uint64_t housekeeping_ms;         /* next leader balancing / watching pass */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "testlib.h"
@@ -292,6 +293,71 @@ static void test_sigterm_under_load_exits_cleanly(void **state)
         }
 }
 
+/* Wait (up to 10 s) until the daemon's log has n lines with needle: a
+ * signal's effect shows there. */
+static bool log_shows(const struct daemon *d, const char *needle, int n)
+{
+        for (int i = 0; i < 1000; i++) {
+                if (daemon_log_count(d, needle) >= n) {
+                        return true;
+                }
+                usleep(10 * 1000);
+        }
+        return false;
+}
+
+static void write_conf(const char *path, const char *log_level, unsigned timeout_ms)
+{
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "[server]\nlog_level = %s\nrequest_timeout_ms = %u\n", log_level, timeout_ms);
+        fclose(f);
+}
+
+/* SIGUSR1/SIGUSR2 are logged and ignored; SIGHUP reads the configuration
+ * again: the log level changes at once, other changes are named as
+ * needing a restart, a broken file changes nothing. The node serves
+ * throughout and still exits cleanly on SIGTERM. */
+static void test_signals_reload_and_never_kill(void **state)
+{
+        struct daemon d;
+        struct tkv_client *c;
+        struct tkv_result r;
+        char conf[600];
+        int status;
+        (void)state;
+
+        snprintf(conf, sizeof conf, "%s/reload.conf", dir);
+        write_conf(conf, "info", 5000);
+        daemon_setup(&d, dir, 1);
+        d.extra[0] = "--config";
+        d.extra[1] = conf;
+        d.extra[2] = NULL;
+        start(&d);
+        assert_int_equal(daemon_signal(&d, SIGUSR1, false), 0);
+        assert_int_equal(daemon_signal(&d, SIGUSR2, false), 0);
+        assert_true(log_shows(&d, "(SIGUSR2) ignored", 1));
+        assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
+        assert_true(log_shows(&d, "reload: configuration unchanged", 1));
+        write_conf(conf, "debug", 7000);
+        assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
+        assert_true(log_shows(&d, "reload: server.log_level is now debug", 1));
+        assert_true(log_shows(&d,
+                              "server.request_timeout_ms changed; it takes effect after a "
+                              "restart",
+                              1));
+        write_conf(conf, "loud", 7000);
+        assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
+        assert_true(log_shows(&d, "nothing changed", 1));
+        assert_true(daemon_alive(&d));
+        c = connect_to(&d);
+        assert_int_equal(tkv_put(c, "after-signals", 13, "v", 1, NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        tkv_client_destroy(c);
+        status = daemon_signal(&d, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -317,6 +383,7 @@ int main(void)
             cmocka_unit_test(test_kill9_keeps_10000_acknowledged_writes),
             cmocka_unit_test(test_restart_from_snapshot_and_log),
             cmocka_unit_test(test_sigterm_under_load_exits_cleanly),
+            cmocka_unit_test(test_signals_reload_and_never_kill),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,6 +154,41 @@ static void test_file_errors(void **state)
         assert_non_null(strstr(err, "cannot open"));
 }
 
+struct changes {
+        char keys[8][64];
+        unsigned n;
+};
+
+static void note_change(void *data, const char *section, const char *key)
+{
+        struct changes *ch = data;
+        if (ch->n < 8) {
+                snprintf(ch->keys[ch->n++], sizeof ch->keys[0], "%s.%s", section, key);
+        }
+}
+
+/* A reload (SIGHUP) reports exactly the options that differ, the node list
+ * included, in table order. */
+static void test_changes_name_every_difference(void **state)
+{
+        static struct config a, b;
+        struct changes ch = {0};
+        char err[ERR_MSG_BYTES] = "";
+        const char *argv_a[] = {"tunekvd", "--log-level", "info"};
+        const char *argv_b[] = {"tunekvd", "--log-level",   "debug",         "--conns-max",
+                                "7",       "--client-addr", "127.0.0.1:7999"};
+        (void)state;
+        assert_int_equal(load(&a, err, 3, argv_a), 0);
+        assert_int_equal(load(&b, err, 3, argv_a), 0);
+        assert_int_equal(config_changes(&a, &b, note_change, &ch), 0);
+        assert_int_equal(load(&b, err, 7, argv_b), 0);
+        assert_int_equal(config_changes(&a, &b, note_change, &ch), 4);
+        assert_string_equal(ch.keys[0], "node.client_addr");
+        assert_string_equal(ch.keys[1], "limits.conns_max");
+        assert_string_equal(ch.keys[2], "server.log_level");
+        assert_string_equal(ch.keys[3], "node.nodes"); /* this node's entry moved too */
+}
+
 static void test_shipped_confs_load(void **state)
 {
         struct config c;
@@ -206,6 +241,7 @@ int main(void)
             cmocka_unit_test(test_bad_values_name_the_key),
             cmocka_unit_test(test_file_then_flags),
             cmocka_unit_test(test_file_errors),
+            cmocka_unit_test(test_changes_name_every_difference),
             cmocka_unit_test(test_shipped_confs_load),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
