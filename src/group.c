@@ -270,6 +270,10 @@ int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, cons
                 err_msgf(g->errmsg, "raft_start: %s", raft_errmsg(g->raft));
                 return group_err_from_raft(rv);
         }
+        /* Everything this replica applied before it stopped is in its log:
+         * until it applies that far again, its state may be older than
+         * what it already served (group_restart_floor). */
+        g->restart_floor = raft_last_index(g->raft);
         return 0;
 }
 
@@ -632,6 +636,11 @@ uint64_t group_applied_index(const struct group *g)
 uint64_t group_state_index(const struct group *g)
 {
         return g->fsm.applied_index;
+}
+
+uint64_t group_restart_floor(const struct group *g)
+{
+        return g->restart_floor;
 }
 
 uint64_t group_last_index(const struct group *g)

@@ -228,6 +228,13 @@ uint64_t group_applied_index(const struct group *g);
  * only fenced a read adds nothing to wait for. */
 uint64_t group_state_index(const struct group *g);
 uint64_t group_last_index(const struct group *g);
+/* The log's last index when this replica started: it applied at most this
+ * much before it stopped, and every read it answered then saw at most
+ * this. Raft applies the log again only once a leader supplies the commit
+ * index, so until the replica is back at this index its state can be older
+ * than what it served before: reads below EVENTUAL wait for it (rpc_read.c).
+ * 0 for a group driven by a test. */
+uint64_t group_restart_floor(const struct group *g);
 uint64_t group_snapshot_index(const struct group *g);
 struct store *group_store(struct group *g);
 enum group_role group_role(const struct group *g);

@@ -29,11 +29,12 @@ struct group {
         char dir[1024];
 
         /* What group_observe() last saw. */
-        int role;          /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
-        uint64_t term;     /* current term */
-        bool ready;        /* leader whose election barrier of this term applied */
-        uint64_t fresh_ms; /* leader: proposal time of its newest own-term entry applied */
-        uint64_t now_ms;   /* loop time at the last group_flush */
+        int role;               /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+        uint64_t term;          /* current term */
+        bool ready;             /* leader whose election barrier of this term applied */
+        uint64_t restart_floor; /* the log's last index when raft started (group_restart_floor) */
+        uint64_t fresh_ms;      /* leader: proposal time of its newest own-term entry applied */
+        uint64_t now_ms;        /* loop time at the last group_flush */
         bool election_barrier_needed;
 
         struct queue writes_pending; /* not yet proposed (this iteration) */

@@ -553,6 +553,15 @@ static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
         if (rpc_read_token_bound(c, o) != 0) {
                 return; /* answered */
         }
+        if (o->level != LEVEL(EVENTUAL) &&
+            c->rd.bound.required_index < group_restart_floor(c->group)) {
+                /* A restarted replica must not go back before what it served
+                 * before it stopped (an ALL_REPLICAS write, a fresh session's
+                 * first read): it waits until it is back there. EVENTUAL
+                 * answers at once, and its receipt says the staleness is
+                 * unknown until a probe proves otherwise. */
+                c->rd.bound.required_index = group_restart_floor(c->group);
+        }
         server_read_state(s, c->partition)->demand_ms = uv_now(s->loop);
         rpc_read_serve(c);
 }
