@@ -49,9 +49,10 @@ struct call_read {
         uint8_t level;    /* Tunekv__V1__Consistency asked */
         uint8_t on_unmet; /* Tunekv__V1__OnUnmet */
         bool strict;
-        bool causal;   /* merge the value's dependencies into the answer's token */
-        bool fallback; /* forwarded to the leader because the bound was not met here */
-        bool waited;   /* its wait for the bound is over */
+        bool causal;      /* merge the value's dependencies into the answer's token */
+        bool fallback;    /* forwarded to the leader because the bound was not met here */
+        bool waited;      /* its wait for the bound is over */
+        bool leader_only; /* route LEADER: only the leader may answer it */
         uint32_t max_wait_ms;
         uint64_t deadline_ms; /* the request's own deadline while a shorter wait runs */
         struct read_bound bound;

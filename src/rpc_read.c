@@ -495,6 +495,12 @@ static void rpc_read_fenced(struct group_read *r, int status)
                 rpc_answer_error(c, status, "GET: %s", err_str(status));
                 return;
         }
+        if (status == TKV_ENOTLEADER && c->rd.leader_only) {
+                /* A read for the leader found this node deposed (a pause, a
+                 * partition): the leader answers it, not this follower. */
+                rpc_answer_not_leader(c, "GET");
+                return;
+        }
         /* Fenced: current as of the read's arrival; only an index the
          * partition has not applied yet can be missing. */
         rep = read_replica_of(c->group);
@@ -545,6 +551,7 @@ static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
          * leader; at EVENTUAL even a replica that knows no leader answers
          * (its receipt says so). */
         need.leader_only = o->route == TUNEKV__V1__ROUTE__ROUTE_LEADER;
+        c->rd.leader_only = need.leader_only;
         need.serve_without_leader = o->level == LEVEL(EVENTUAL);
         need.no_forward = req->no_forward;
         if (!rpc_route_request(c, req, &req->get->key, &need)) {

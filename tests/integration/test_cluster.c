@@ -22,10 +22,13 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +37,7 @@
 #include "cluster.h"
 #include "testlib.h"
 #include "tunekv.h"
+#include "tunekv.pb-c.h"
 
 #define P                   8
 #define ELECTION_TIMEOUT_MS 1000
@@ -514,6 +518,115 @@ static void test_restarted_replica_serves_nothing_older(void **state)
         assert_int_equal(cluster_stop(&c), 0);
 }
 
+/* A raw connection to node id's client port (the protocol, no library:
+ * the request must reach that node exactly as sent). */
+static int raw_connect_node(unsigned id)
+{
+        struct sockaddr_in sa = {0};
+        char host[64], *colon;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        snprintf(host, sizeof host, "%s", c.nodes[id - 1].client_addr);
+        colon = strrchr(host, ':');
+        *colon = '\0';
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)atoi(colon + 1));
+        inet_pton(AF_INET, host, &sa.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        return fd;
+}
+
+static void raw_send(int fd, const Tunekv__V1__Request *req)
+{
+        uint8_t buf[512];
+        size_t len = tunekv__v1__request__get_packed_size(req);
+
+        assert_true(len + 4 <= sizeof buf);
+        buf[0] = (uint8_t)(len >> 24);
+        buf[1] = (uint8_t)(len >> 16);
+        buf[2] = (uint8_t)(len >> 8);
+        buf[3] = (uint8_t)len;
+        tunekv__v1__request__pack(req, buf + 4);
+        assert_int_equal(send(fd, buf, len + 4, MSG_NOSIGNAL), (ssize_t)(len + 4));
+}
+
+static Tunekv__V1__Response *raw_answer(int fd)
+{
+        uint8_t head[4], body[65536];
+        size_t len, got = 0;
+
+        assert_int_equal(recv(fd, head, 4, MSG_WAITALL), 4);
+        len = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
+        assert_true(len <= sizeof body);
+        while (got < len) {
+                ssize_t n = recv(fd, body + got, len - got, 0);
+                assert_true(n > 0);
+                got += (size_t)n;
+        }
+        return tunekv__v1__response__unpack(NULL, len, body);
+}
+
+/* A read for the leader (route LEADER, no_forward) that its leader cannot
+ * fence, because the node stops leading meanwhile (here: the followers are
+ * paused, so raft steps down), is answered NOT_LEADER; before, the node
+ * went on to treat it as a follower's read (the issue 15 report: after a
+ * pause it was served as FOLLOWER). min_index one past the leader's
+ * applied index makes the leader fence the read. */
+static void test_read_for_leader_when_fence_fails_is_not_leader(void **state)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__GetRequest get = TUNEKV__V1__GET_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        Tunekv__V1__Response *resp;
+        struct tkv_client *cl;
+        struct tkv_result r;
+        unsigned leader;
+        int fd;
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, 1, 3, fast_flags), 0);
+        cl = cluster_client(&c, 0);
+        assert_int_equal(tkv_put(cl, "fenced", 6, "v", 1, NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        tkv_client_destroy(cl);
+        leader = cluster_leader(&c, 1, 0);
+        assert_true(leader >= 1 && leader <= 3);
+        assert_int_equal(cluster_status(&c, leader, &r), TKV_OK);
+        o.min_index = cluster_partition(&r, 0)->applied_index + 1;
+        tkv_result_release(&r);
+        fd = raw_connect_node(leader);
+        for (unsigned id = 1; id <= 3; id++) {
+                if (id != leader) {
+                        cluster_signal(&c, id, SIGSTOP, false);
+                }
+        }
+        /* Sent at once: raft steps down only after an election timeout
+         * without a majority, so the node still leads when it routes it. */
+        req.id = 7;
+        req.no_forward = true;
+        req.timeout_ms = 10000;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_GET;
+        req.get = &get;
+        get.key.data = (uint8_t *)"fenced";
+        get.key.len = 6;
+        get.options = &o;
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
+        o.route = TUNEKV__V1__ROUTE__ROUTE_LEADER;
+        raw_send(fd, &req);
+        resp = raw_answer(fd);
+        assert_non_null(resp);
+        assert_int_equal(resp->id, 7);
+        if (resp->status != TUNEKV__V1__STATUS__STATUS_NOT_LEADER) {
+                fail_msg("read for the leader answered status %d (%s)", resp->status,
+                         resp->message != NULL ? resp->message : "");
+        }
+        tunekv__v1__response__free_unpacked(resp, NULL);
+        close(fd);
+        for (unsigned id = 1; id <= 3; id++) {
+                cluster_signal(&c, id, SIGCONT, false);
+        }
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
 static double test_started_ms;
 
 static int setup(void **state)
@@ -545,6 +658,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_long_stall_and_busy_shutdown, setup, teardown),
             cmocka_unit_test_setup_teardown(test_restarted_replica_serves_nothing_older, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(test_read_for_leader_when_fence_fails_is_not_leader,
+                                            setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
