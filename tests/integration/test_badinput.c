@@ -29,6 +29,7 @@
 #include "buffer.h"
 #include "daemon.h"
 #include "keyhash.h"
+#include "raw.h"
 #include "testlib.h"
 #include "transport.h"
 #include "tunekv.h"
@@ -45,38 +46,9 @@ static struct tkv_client *good;
 /* ------------------------------------------------------------------------ */
 /* Raw protocol helpers */
 
-/* small_buffers: fix this socket's kernel buffers at 64 KiB (no
- * autotuning), so a backlog cannot hide in them. */
-static int raw_connect_to(const char *addr, bool small_buffers)
-{
-        struct sockaddr_in sa;
-        struct timeval tv = {20, 0};
-        char host[64];
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        char *colon;
-
-        snprintf(host, sizeof host, "%s", addr);
-        colon = strrchr(host, ':');
-        *colon = '\0';
-        if (small_buffers) {
-                int bytes = 64 * 1024;
-                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-        }
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)atoi(colon + 1));
-        inet_pton(AF_INET, host, &sa.sin_addr);
-        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-        /* A hang shows up as a failed read or write, not a stuck test. */
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        return fd;
-}
-
 static int raw_connect_buffers(bool small_buffers)
 {
-        return raw_connect_to(d.client_addr, small_buffers);
+        return raw_connect_addr(d.client_addr, small_buffers);
 }
 
 static int raw_connect(void)
@@ -84,75 +56,10 @@ static int raw_connect(void)
         return raw_connect_buffers(false);
 }
 
-static void raw_write(int fd, const void *data, size_t len)
-{
-        const uint8_t *p = data;
-        while (len > 0) {
-                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-                assert_true(n > 0);
-                p += n;
-                len -= (size_t)n;
-        }
-}
-
-/* Frame a packed request into out (appended). */
-static void frame_request(struct buffer *out, const Tunekv__V1__Request *req)
-{
-        size_t len = tunekv__v1__request__get_packed_size(req);
-        uint8_t *p;
-        assert_int_equal(buffer_reserve(out, 4 + len), 0);
-        p = buffer_extend(out, 4 + len);
-        put_be32(p, (uint32_t)len);
-        tunekv__v1__request__pack(req, p + 4);
-}
-
-static void send_request(int fd, const Tunekv__V1__Request *req)
-{
-        struct buffer b;
-        buffer_init(&b);
-        frame_request(&b, req);
-        raw_write(fd, buffer_data(&b), buffer_len(&b));
-        buffer_free(&b);
-}
-
-static bool read_exact(int fd, uint8_t *p, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = recv(fd, p, len, 0);
-                if (n <= 0) {
-                        return false;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        return true;
-}
-
-/* Next answer, or NULL when the server closed the connection. */
-static Tunekv__V1__Response *read_response(int fd)
-{
-        uint8_t h[4];
-        uint8_t *body;
-        uint32_t len;
-        Tunekv__V1__Response *r;
-
-        if (!read_exact(fd, h, 4)) {
-                return NULL;
-        }
-        len = get_be32(h);
-        assert_true(len < (64u << 20));
-        body = malloc(len + 1);
-        assert_true(read_exact(fd, body, len));
-        r = tunekv__v1__response__unpack(NULL, len, body);
-        free(body);
-        assert_non_null(r); /* whatever we send, answers are well-formed */
-        return r;
-}
-
 /* Expect one answer with this id and status, and return its message. */
 static void expect_answer(int fd, uint64_t id, Tunekv__V1__Status status, const char *needle)
 {
-        Tunekv__V1__Response *r = read_response(fd);
+        Tunekv__V1__Response *r = raw_read_response(fd);
         assert_non_null(r);
         assert_int_equal(r->id, id);
         if (r->status != status) {
@@ -219,7 +126,7 @@ static void test_random_bytes(void **state)
                 raw_write(fd, junk, sizeof junk);
                 shutdown(fd, SHUT_WR);
                 /* Whatever comes back is a well-formed error, then the close. */
-                while ((r = read_response(fd)) != NULL) {
+                while ((r = raw_read_response(fd)) != NULL) {
                         assert_int_not_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
                         tunekv__v1__response__free_unpacked(r, NULL);
                 }
@@ -275,7 +182,7 @@ static void test_unknown_operation(void **state)
         int fd = raw_connect();
         (void)state;
         req.id = 77;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 77, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "unknown operation");
         raw_write(fd, future, sizeof future);
         expect_answer(fd, 88, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "unknown operation");
@@ -284,7 +191,7 @@ static void test_unknown_operation(void **state)
         req.body_case = TUNEKV__V1__REQUEST__BODY_STATUS;
         Tunekv__V1__StatusRequest st = TUNEKV__V1__STATUS_REQUEST__INIT;
         req.status = &st;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 99, TUNEKV__V1__STATUS__STATUS_OK, NULL);
         close(fd);
         still_serving();
@@ -300,13 +207,13 @@ static void test_key_and_value_limits(void **state)
         (void)state;
         memset(big, 'v', sizeof big);
         get_request(&req, &get, 1, "", 0);
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "empty key");
         get_request(&req, &get, 2, big, 4097); /* key_bytes_max + 1 */
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 2, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "key_bytes_max");
         get_request(&req, &get, 3, big, 4096); /* exactly at the limit: served */
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 3, TUNEKV__V1__STATUS__STATUS_NOT_FOUND, NULL);
         req.id = 4;
         req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
@@ -315,12 +222,12 @@ static void test_key_and_value_limits(void **state)
         put.key.len = 1;
         put.value.data = big;
         put.value.len = sizeof big; /* value_bytes_max + 1 */
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 4, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "value_bytes_max");
         req.id = 5;
         req.timeout_ms = 3600000; /* above request_timeout_max_ms */
         put.value.len = 1;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 5, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "timeout");
         close(fd);
         still_serving();
@@ -346,12 +253,12 @@ static void test_inflight_limit(void **state)
         put.value.len = 1;
         for (unsigned i = 0; i < 4 * INFLIGHT_MAX; i++) {
                 req.id = i;
-                frame_request(&b, &req);
+                raw_frame_request(&b, &req);
         }
         raw_write(fd, buffer_data(&b), buffer_len(&b)); /* one write: one read */
         buffer_free(&b);
         for (unsigned i = 0; i < 4 * INFLIGHT_MAX; i++) {
-                Tunekv__V1__Response *r = read_response(fd);
+                Tunekv__V1__Response *r = raw_read_response(fd);
                 assert_non_null(r);
                 assert_true(r->id < 4 * INFLIGHT_MAX && !seen[r->id]);
                 seen[r->id] = true;
@@ -463,7 +370,7 @@ static void test_pipeline_without_reading(void **state)
         buffer_init(&b);
         for (unsigned i = 0; i < N; i++) {
                 get_request(&req, &get, i, key, sizeof key);
-                frame_request(&b, &req);
+                raw_frame_request(&b, &req);
                 if (i + 1 == FIRST) {
                         first_end = buffer_len(&b);
                 }
@@ -494,7 +401,7 @@ static void test_pipeline_without_reading(void **state)
                         off = write_until_blocked(fd, &b, off, buffer_len(&b));
                 }
                 if (p.revents & POLLIN) {
-                        Tunekv__V1__Response *r = read_response(fd);
+                        Tunekv__V1__Response *r = raw_read_response(fd);
                         assert_non_null(r);
                         assert_true(r->id < N && !seen[r->id]);
                         seen[r->id] = true;
@@ -528,7 +435,7 @@ static void test_sigterm_with_unread_answers(void **state)
         buffer_init(&b);
         for (unsigned i = 0; i < 2000; i++) {
                 get_request(&req, &get, i, key, sizeof key);
-                frame_request(&b, &req);
+                raw_frame_request(&b, &req);
         }
         /* As much as the node takes before it stops reading us. */
         write_until_blocked(fd, &b, 0, buffer_len(&b));
@@ -557,8 +464,8 @@ static size_t issued_token(int fd, uint8_t *tok, size_t cap)
         req.put = &put;
         put.key.data = (uint8_t *)"tokened";
         put.key.len = 7;
-        send_request(fd, &req);
-        r = read_response(fd);
+        raw_send_request(fd, &req);
+        r = raw_read_response(fd);
         assert_non_null(r);
         assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
         assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_WRITE);
@@ -576,7 +483,7 @@ static void get_with(int fd, uint64_t id, const Tunekv__V1__ReadOptions *o,
         Tunekv__V1__GetRequest get;
         get_request(&req, &get, id, "tokened", 7);
         get.options = (Tunekv__V1__ReadOptions *)o;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, id, status, needle);
 }
 
@@ -595,7 +502,7 @@ static void node_only_refused(int fd, uint64_t id, Tunekv__V1__Request__BodyCase
                 req.ping = &ping;
         }
         confirm.from_node_id = 1;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, id, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "peer port");
 }
 
@@ -677,12 +584,12 @@ static void test_bad_tokens_and_read_options(void **state)
         bad[4 + 5] ^= 0x10;
         wo.token.data = bad;
         wo.token.len = len;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 12, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "forged");
         wo.token.len = 0;
         wo.ack = (Tunekv__V1__Ack)5;
         req.id = 13;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 13, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "ack");
         /* Node-to-node operations are refused on the client port, however
          * plausible: a forged probe must not tell the leader what a
@@ -694,7 +601,7 @@ static void test_bad_tokens_and_read_options(void **state)
         probe.from_node_id = 1;
         probe.partition = 0;
         probe.applied_index = UINT64_MAX / 2;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 14, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "peer port");
         node_only_refused(fd, 140, TUNEKV__V1__REQUEST__BODY_CONFIRM);
         node_only_refused(fd, 141, TUNEKV__V1__REQUEST__BODY_PING);
@@ -719,7 +626,7 @@ static void test_node_link_speaks_for_itself(void **state)
         Tunekv__V1__Response *r;
         size_t len = transport_encode_preamble(pre, key_hash("tunekv", 6), TRANSPORT_LINK_GROUP, 2,
                                                77, "127.0.0.1:9");
-        int fd = raw_connect_to(d.peer_addr, false);
+        int fd = raw_connect_addr(d.peer_addr, false);
         (void)state;
 
         raw_write(fd, pre, len);
@@ -729,12 +636,12 @@ static void test_node_link_speaks_for_itself(void **state)
         probe.from_node_id = 3;
         probe.partition = 0;
         probe.applied_index = UINT64_MAX / 2;
-        send_request(fd, &req);
+        raw_send_request(fd, &req);
         expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "this link's node");
         req.id = 2;
         probe.from_node_id = 2;
-        send_request(fd, &req);
-        r = read_response(fd);
+        raw_send_request(fd, &req);
+        r = raw_read_response(fd);
         assert_non_null(r);
         assert_int_equal(r->id, 2);
         assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);

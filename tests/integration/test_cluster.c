@@ -22,22 +22,19 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "cluster.h"
+#include "raw.h"
 #include "testlib.h"
 #include "tunekv.h"
-#include "tunekv.pb-c.h"
 
 #define P                   8
 #define ELECTION_TIMEOUT_MS 1000
@@ -518,54 +515,6 @@ static void test_restarted_replica_serves_nothing_older(void **state)
         assert_int_equal(cluster_stop(&c), 0);
 }
 
-/* A raw connection to node id's client port (the protocol, no library:
- * the request must reach that node exactly as sent). */
-static int raw_connect_node(unsigned id)
-{
-        struct sockaddr_in sa = {0};
-        char host[64], *colon;
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-        snprintf(host, sizeof host, "%s", c.nodes[id - 1].client_addr);
-        colon = strrchr(host, ':');
-        *colon = '\0';
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)atoi(colon + 1));
-        inet_pton(AF_INET, host, &sa.sin_addr);
-        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-        return fd;
-}
-
-static void raw_send(int fd, const Tunekv__V1__Request *req)
-{
-        uint8_t buf[512];
-        size_t len = tunekv__v1__request__get_packed_size(req);
-
-        assert_true(len + 4 <= sizeof buf);
-        buf[0] = (uint8_t)(len >> 24);
-        buf[1] = (uint8_t)(len >> 16);
-        buf[2] = (uint8_t)(len >> 8);
-        buf[3] = (uint8_t)len;
-        tunekv__v1__request__pack(req, buf + 4);
-        assert_int_equal(send(fd, buf, len + 4, MSG_NOSIGNAL), (ssize_t)(len + 4));
-}
-
-static Tunekv__V1__Response *raw_answer(int fd)
-{
-        uint8_t head[4], body[65536];
-        size_t len, got = 0;
-
-        assert_int_equal(recv(fd, head, 4, MSG_WAITALL), 4);
-        len = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
-        assert_true(len <= sizeof body);
-        while (got < len) {
-                ssize_t n = recv(fd, body + got, len - got, 0);
-                assert_true(n > 0);
-                got += (size_t)n;
-        }
-        return tunekv__v1__response__unpack(NULL, len, body);
-}
-
 /* A read for the leader (route LEADER, no_forward) that its leader cannot
  * fence, because the node stops leading meanwhile (here: the followers are
  * paused, so raft steps down), is answered NOT_LEADER; before, the node
@@ -593,7 +542,7 @@ static void test_read_for_leader_when_fence_fails_is_not_leader(void **state)
         assert_int_equal(cluster_status(&c, leader, &r), TKV_OK);
         o.min_index = cluster_partition(&r, 0)->applied_index + 1;
         tkv_result_release(&r);
-        fd = raw_connect_node(leader);
+        fd = raw_connect_addr(c.nodes[leader - 1].client_addr, false); /* exactly as sent */
         for (unsigned id = 1; id <= 3; id++) {
                 if (id != leader) {
                         cluster_signal(&c, id, SIGSTOP, false);
@@ -611,8 +560,8 @@ static void test_read_for_leader_when_fence_fails_is_not_leader(void **state)
         get.options = &o;
         o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
         o.route = TUNEKV__V1__ROUTE__ROUTE_LEADER;
-        raw_send(fd, &req);
-        resp = raw_answer(fd);
+        raw_send_request(fd, &req);
+        resp = raw_read_response(fd);
         assert_non_null(resp);
         assert_int_equal(resp->id, 7);
         if (resp->status != TUNEKV__V1__STATUS__STATUS_NOT_LEADER) {

@@ -1,0 +1,106 @@
+#include "raw.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+int raw_connect_addr(const char *addr, bool small_buffers)
+{
+        struct sockaddr_in sa;
+        struct timeval tv = {20, 0};
+        char host[64];
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        char *colon;
+
+        snprintf(host, sizeof host, "%s", addr);
+        colon = strrchr(host, ':');
+        assert_non_null(colon);
+        *colon = '\0';
+        if (small_buffers) {
+                int bytes = 64 * 1024;
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+        }
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)atoi(colon + 1));
+        inet_pton(AF_INET, host, &sa.sin_addr);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        return fd;
+}
+
+void raw_write(int fd, const void *data, size_t len)
+{
+        const uint8_t *p = data;
+        while (len > 0) {
+                ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+                assert_true(n > 0);
+                p += n;
+                len -= (size_t)n;
+        }
+}
+
+void raw_frame_request(struct buffer *out, const Tunekv__V1__Request *req)
+{
+        size_t len = tunekv__v1__request__get_packed_size(req);
+        uint8_t *p;
+        assert_int_equal(buffer_reserve(out, 4 + len), 0);
+        p = buffer_extend(out, 4 + len);
+        put_be32(p, (uint32_t)len);
+        tunekv__v1__request__pack(req, p + 4);
+}
+
+void raw_send_request(int fd, const Tunekv__V1__Request *req)
+{
+        struct buffer b;
+        buffer_init(&b);
+        raw_frame_request(&b, req);
+        raw_write(fd, buffer_data(&b), buffer_len(&b));
+        buffer_free(&b);
+}
+
+static bool raw_read_exact(int fd, uint8_t *p, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = recv(fd, p, len, 0);
+                if (n <= 0) {
+                        return false;
+                }
+                p += n;
+                len -= (size_t)n;
+        }
+        return true;
+}
+
+Tunekv__V1__Response *raw_read_response(int fd)
+{
+        uint8_t h[4];
+        uint8_t *body;
+        uint32_t len;
+        Tunekv__V1__Response *r;
+
+        if (!raw_read_exact(fd, h, 4)) {
+                return NULL;
+        }
+        len = get_be32(h);
+        assert_true(len < (64u << 20));
+        body = malloc(len + 1);
+        assert_non_null(body);
+        assert_true(raw_read_exact(fd, body, len));
+        r = tunekv__v1__response__unpack(NULL, len, body);
+        free(body);
+        assert_non_null(r); /* whatever we send, answers are well-formed */
+        return r;
+}
