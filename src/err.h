@@ -31,7 +31,8 @@
         X(TKV_ECONN, 17, "connection failed")                                                      \
         X(TKV_ECONDITION, 18, "condition failed")                                                  \
         X(TKV_EEXIST, 19, "already exists")                                                        \
-        X(TKV_ENOQUORUM, 20, "no quorum")
+        X(TKV_ENOQUORUM, 20, "no quorum")                                                          \
+        X(TKV_EAUTH, 21, "authentication failed")
 
 enum {
 #define ERR_ENUM(name, code, text) name = code,

@@ -14,6 +14,7 @@
 #include "buffer.h"
 #include "heap.h"
 #include "log.h"
+#include "peerauth.h"
 
 #define IDENTITY_MARKER "tunekv.node"
 #define IDENTITY_PEERS  "peers"
@@ -289,45 +290,72 @@ static int identity_connect(const char *addr, unsigned timeout_ms)
         return fd;
 }
 
-/* What node (its peer address) remembers of us: 0 none, 1..: incarnation,
- * UINT64_MAX: no answer. */
-static uint64_t identity_ask(const struct config *cfg, const struct config_node *node,
-                             const uint8_t *ask, size_t len)
+/* Read exactly len bytes within timeout_ms per wait; false otherwise. */
+static bool identity_recv(int fd, uint8_t *out, size_t len, unsigned timeout_ms)
 {
-        uint8_t ans[8];
         size_t got = 0;
-        struct pollfd p;
-        int fd = identity_connect(node->peer_addr, cfg->connect_timeout_ms);
-
-        if (fd < 0) {
-                return UINT64_MAX;
-        }
-        if (send(fd, ask, len, MSG_NOSIGNAL) != (ssize_t)len) {
-                close(fd);
-                return UINT64_MAX;
-        }
-        p.fd = fd;
-        p.events = POLLIN;
-        while (got < sizeof ans && poll(&p, 1, (int)cfg->connect_timeout_ms) == 1) {
-                ssize_t n = recv(fd, ans + got, sizeof ans - got, 0);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        while (got < len && poll(&p, 1, (int)timeout_ms) == 1) {
+                ssize_t n = recv(fd, out + got, len - got, 0);
                 if (n <= 0) {
                         break;
                 }
                 got += (size_t)n;
         }
-        close(fd);
-        return got == sizeof ans ? get_le64(ans) : UINT64_MAX;
+        return got == len;
 }
 
-int identity_probe(const struct config *cfg, const uint8_t *ask, size_t ask_len, char *errmsg)
+static bool identity_send(int fd, const uint8_t *in, size_t len)
 {
+        return send(fd, in, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
+/* What node (its peer address) remembers of us, asked through the peer
+ * handshake (peerauth.h): 0 none, 1..: incarnation, UINT64_MAX: no
+ * (authentic) answer. */
+static uint64_t identity_ask(const struct identity_probe *q, const struct config_node *node)
+{
+        const struct config *cfg = q->cfg;
+        struct peerauth a;
+        uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
+        uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        uint8_t answer[PEERAUTH_KNOWN_BYTES];
+        size_t proof_len;
+        uint64_t known = UINT64_MAX;
+        int fd;
+
+        if (peerauth_hello(&a, q->key, q->cluster_id, q->group, cfg->node_id, node->id) != 0) {
+                return UINT64_MAX;
+        }
+        fd = identity_connect(node->peer_addr, cfg->connect_timeout_ms);
+        if (fd < 0) {
+                return UINT64_MAX;
+        }
+        if (identity_send(fd, a.hello, sizeof a.hello) &&
+            identity_recv(fd, challenge, sizeof challenge, cfg->connect_timeout_ms)) {
+                if (peerauth_prove(&a, challenge, q->incarnation, cfg->peer_addr, proof,
+                                   &proof_len) != 0) {
+                        LOGW(-1, "identity: node %u does not hold the cluster secret", node->id);
+                } else if (identity_send(fd, proof, proof_len) &&
+                           identity_recv(fd, answer, sizeof answer, cfg->connect_timeout_ms) &&
+                           peerauth_open_known(&a, answer, &known) != 0) {
+                        known = UINT64_MAX;
+                }
+        }
+        close(fd);
+        return known;
+}
+
+int identity_probe(const struct identity_probe *q, char *errmsg)
+{
+        const struct config *cfg = q->cfg;
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 const struct config_node *node = &cfg->nodes[i];
                 uint64_t known;
                 if (node->id == cfg->node_id) {
                         continue;
                 }
-                known = identity_ask(cfg, node, ask, ask_len);
+                known = identity_ask(q, node);
                 if (known != 0 && known != UINT64_MAX) {
                         err_msgf(errmsg,
                                  "data dir %s is empty, but node %u knows node %u with Raft "

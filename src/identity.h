@@ -53,12 +53,21 @@ int identity_load(struct identity *id, const struct config *cfg, char *errmsg);
 /* Write tunekv.node for a fresh directory, once the probe passed. */
 int identity_commit(const struct identity *id, const struct config *cfg, char *errmsg);
 
+/* What identity_probe asks with: who we are and the peer key. */
+struct identity_probe {
+        const struct config *cfg;
+        const uint8_t *key; /* KEYS_PEER */
+        uint64_t cluster_id;
+        uint64_t group; /* TRANSPORT_PROBE_GROUP */
+        uint64_t incarnation;
+};
+
 /* For a fresh directory: ask every other node's peer port whether it knows
- * this node, by sending ask (ask_len bytes, borrowed: the transport's probe
- * preamble, transport.h; its 8-byte answer is the incarnation known).
- * TKV_EEXIST (errmsg names the node) when one does. Blocking, bounded by
- * connect_timeout_ms per node; call before the loop runs. */
-int identity_probe(const struct config *cfg, const uint8_t *ask, size_t ask_len, char *errmsg);
+ * this node, through the authenticated peer handshake (peerauth.h, whose
+ * sealed answer is the incarnation known). TKV_EEXIST (errmsg names the
+ * node) when one does. Blocking, bounded by connect_timeout_ms per wait;
+ * call before the loop runs. */
+int identity_probe(const struct identity_probe *q, char *errmsg);
 
 /* The incarnation recorded for node_id, 0 if none. */
 uint64_t identity_known(const struct identity *id, unsigned node_id);

@@ -22,6 +22,7 @@
 #include "heap.h"
 #include "log.h"
 #include "server.h"
+#include "transport.h"
 
 #define PEER_READ_BYTES     (64 * 1024)
 #define PEER_BACKOFF_MIN_MS 50
@@ -197,6 +198,39 @@ static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         buf->len = p->in.cap - p->in.end;
 }
 
+static void peer_hello_written(uv_write_t *w, int status);
+
+/* The other node's CHALLENGE (peerauth.h), first on every connection: once
+ * it is whole and genuine, send the PROOF; the link is then connected and
+ * frames may follow it. False if the link broke. */
+static bool peer_authenticate(struct peer *p)
+{
+        struct server *s = p->server;
+        uv_buf_t proof;
+
+        if (buffer_len(&p->in) < PEERAUTH_CHALLENGE_BYTES) {
+                return true;
+        }
+        if (peerauth_prove(&p->auth, buffer_data(&p->in), s->identity.incarnation,
+                           s->cfg->peer_addr, p->proof, &p->proof_len) != 0) {
+                LOGW(-1, "peer %u (%s): it does not hold the cluster secret", p->node_id, p->addr);
+                peer_break(p, "authentication failed");
+                return false;
+        }
+        buffer_consume(&p->in, PEERAUTH_CHALLENGE_BYTES);
+        proof = uv_buf_init((char *)p->proof, (unsigned)p->proof_len);
+        p->proof_write.data = p;
+        if (uv_write(&p->proof_write, (uv_stream_t *)&p->tcp, &proof, 1, peer_hello_written) != 0) {
+                peer_break(p, "handshake write failed");
+                return false;
+        }
+        uv_timer_stop(&p->timer);
+        p->state = PEER_CONNECTED;
+        p->failures = 0;
+        p->connects++;
+        return true;
+}
+
 static void peer_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
         struct peer *p = stream->data;
@@ -209,6 +243,12 @@ static void peer_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
                 return;
         }
         p->in.end += (size_t)n;
+        if (p->state == PEER_CONNECTING && !peer_authenticate(p)) {
+                return;
+        }
+        if (p->state != PEER_CONNECTED) {
+                return;
+        }
         p->last_heard_ms = uv_now(p->server->loop);
         for (;;) {
                 size_t body;
@@ -243,15 +283,18 @@ static void peer_hello_written(uv_write_t *w, int status)
 {
         struct peer *p = w->data;
         /* Cancelled writes belong to a connection already being closed. */
-        if (status != 0 && status != UV_ECANCELED && p->state == PEER_CONNECTED) {
+        if (status != 0 && status != UV_ECANCELED &&
+            (p->state == PEER_CONNECTED || p->state == PEER_CONNECTING)) {
                 peer_break(p, uv_strerror(status));
         }
 }
 
+/* Connected: open the handshake (peerauth.h). The link stays CONNECTING,
+ * under the connect deadline, until the other node proved itself. */
 static void peer_connected(uv_connect_t *req, int status)
 {
         struct peer *p = req->data;
-        const struct peer_params *params = &p->server->peer_params;
+        struct server *s = p->server;
         uv_buf_t hello;
 
         if (p->state != PEER_CONNECTING) {
@@ -261,17 +304,18 @@ static void peer_connected(uv_connect_t *req, int status)
                 peer_break(p, uv_strerror(status));
                 return;
         }
-        uv_timer_stop(&p->timer);
-        p->state = PEER_CONNECTED;
-        p->failures = 0;
-        p->connects++;
         uv_tcp_nodelay(&p->tcp, 1);
-        /* Writes on a stream go out in order: the preamble precedes every
+        if (peerauth_hello(&p->auth, s->mux.key, s->mux.cluster_id, TRANSPORT_LINK_GROUP,
+                           s->cfg->node_id, p->node_id) != 0) {
+                peer_break(p, "no randomness for the handshake");
+                return;
+        }
+        /* Writes on a stream go out in order: the handshake precedes every
          * frame peer_flush writes on this connection. */
-        hello = uv_buf_init((char *)params->hello, (unsigned)params->hello_len);
+        hello = uv_buf_init((char *)p->auth.hello, PEERAUTH_HELLO_BYTES);
         p->hello_write.data = p;
         if (uv_write(&p->hello_write, (uv_stream_t *)&p->tcp, &hello, 1, peer_hello_written) != 0) {
-                peer_break(p, "preamble write failed");
+                peer_break(p, "handshake write failed");
                 return;
         }
         uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "buffer.h"
+#include "peerauth.h"
 #include "queue.h"
 
 struct peer;
@@ -50,8 +51,12 @@ struct peer {
         uv_tcp_t tcp; /* data = this */
         uv_connect_t connect;
         uv_write_t write;
-        uv_write_t hello_write; /* the preamble, first on every connection */
-        uv_timer_t timer;       /* connect deadline, reconnect backoff, pings */
+        uv_write_t hello_write; /* the handshake's HELLO */
+        uv_write_t proof_write; /* the handshake's PROOF */
+        struct peerauth auth;   /* this connection's handshake */
+        uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        size_t proof_len;
+        uv_timer_t timer; /* connect deadline, reconnect backoff, pings */
         struct buffer in;
         struct buffer out;      /* frames not yet handed to uv_write */
         struct buffer out_busy; /* frames being written */
@@ -79,8 +84,6 @@ struct peer_params {
         unsigned connect_timeout_ms;
         unsigned ping_interval_ms;
         uint64_t output_bytes_max; /* frames queued before peer_frame_space refuses */
-        const uint8_t *hello;      /* the preamble every link opens with (borrowed) */
-        size_t hello_len;
 };
 
 void peer_init(struct peer *p, struct server *s, unsigned node_id, const char *addr,

@@ -192,8 +192,7 @@ static int server_check_identity(struct server *s)
 {
         const struct config *cfg = s->cfg;
         char dir[CONFIG_PATH_BYTES + 16];
-        uint8_t ask[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX];
-        size_t ask_len;
+        struct identity_probe q;
         int rv = identity_load(&s->identity, cfg, s->errmsg);
 
         if (rv != 0) {
@@ -226,9 +225,12 @@ static int server_check_identity(struct server *s)
         if (!s->identity.fresh) {
                 return 0;
         }
-        ask_len = transport_encode_preamble(ask, s->mux.cluster_id, TRANSPORT_PROBE_GROUP,
-                                            cfg->node_id, s->identity.incarnation, cfg->peer_addr);
-        rv = identity_probe(cfg, ask, ask_len, s->errmsg);
+        q.cfg = cfg;
+        q.key = s->mux.key;
+        q.cluster_id = s->mux.cluster_id;
+        q.group = TRANSPORT_PROBE_GROUP;
+        q.incarnation = s->identity.incarnation;
+        rv = identity_probe(&q, s->errmsg);
         return rv != 0 ? rv : identity_commit(&s->identity, cfg, s->errmsg);
 }
 
@@ -680,7 +682,10 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
                                   rpc_forward_on_frame, rpc_forward_on_fail);
                 }
         }
-        transport_mux_init(&s->mux, loop, cfg->cluster_name, cfg->connect_timeout_ms, &s->identity);
+        if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {
+                memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
+                return TKV_EIO;
+        }
         transport_mux_on_link(&s->mux, server_link_accept, s);
         s->node_calls = &rpc_node_calls;
         uv_tcp_init(loop, &s->listener);
@@ -714,11 +719,6 @@ int server_start(struct server *s)
         if (rv != 0) {
                 return rv;
         }
-        /* Node links name this node and its incarnation, known from here. */
-        s->peer_params.hello_len =
-            transport_encode_preamble(s->peer_hello, s->mux.cluster_id, TRANSPORT_LINK_GROUP,
-                                      cfg->node_id, s->identity.incarnation, cfg->peer_addr);
-        s->peer_params.hello = s->peer_hello;
         rv = transport_mux_listen(&s->mux, cfg->peer_addr);
         if (rv != 0) {
                 memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);

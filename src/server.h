@@ -66,12 +66,10 @@ struct server {
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct peer_params peer_params;
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
-        uint8_t
-            peer_hello[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX]; /* node links' preamble */
-        struct queue conns; /* struct conn: clients' and node links */
-        unsigned n_conns;   /* client connections */
-        unsigned n_links;   /* node links */
-        unsigned calls;     /* requests in progress on all connections */
+        struct queue conns;                      /* struct conn: clients' and node links */
+        unsigned n_conns;                        /* client connections */
+        unsigned n_links;                        /* node links */
+        unsigned calls;                          /* requests in progress on all connections */
         /* Freed calls kept for reuse (rpc.c): requests come and go by the
          * hundred thousand, and a malloc'd call per request left holes
          * between the store's long-lived entries. */

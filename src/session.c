@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <stdio.h>
@@ -9,21 +10,21 @@
 #include "buffer.h"
 #include "err.h"
 #include "keyhash.h"
+#include "keys.h"
 #include "varint.h"
 
 int session_keys_init(struct session_keys *k, const char *secret, const char *cluster_name)
 {
-        char derived[256];
+        uint8_t key[KEYS_BYTES];
         OSSL_PARAM params[2];
         EVP_MAC *mac;
         EVP_MAC_CTX *ctx;
-        const char *key = secret;
+        int ok;
 
         memset(k, 0, sizeof *k);
         k->cluster_id = key_hash(cluster_name, strlen(cluster_name));
-        if (key[0] == '\0') {
-                snprintf(derived, sizeof derived, "tunekv-unkeyed:%s", cluster_name);
-                key = derived;
+        if (keys_derive(secret, cluster_name, KEYS_TOKEN, key) != 0) {
+                return TKV_EIO;
         }
         mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
         if (mac == NULL) {
@@ -36,7 +37,9 @@ int session_keys_init(struct session_keys *k, const char *secret, const char *cl
         }
         params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
         params[1] = OSSL_PARAM_construct_end();
-        if (EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) != 1) {
+        ok = EVP_MAC_init(ctx, key, sizeof key, params);
+        OPENSSL_cleanse(key, sizeof key);
+        if (ok != 1) {
                 EVP_MAC_CTX_free(ctx);
                 return TKV_EIO;
         }
@@ -108,14 +111,7 @@ void session_sign(struct session_keys *k, struct session_entry *e)
 bool session_verify(struct session_keys *k, const struct session_entry *e)
 {
         uint8_t want[SESSION_MAC_BYTES];
-        uint8_t diff = 0;
-        if (!session_mac(k, e, want)) {
-                return false;
-        }
-        for (unsigned i = 0; i < SESSION_MAC_BYTES; i++) {
-                diff |= (uint8_t)(want[i] ^ e->mac[i]); /* constant time */
-        }
-        return diff == 0;
+        return session_mac(k, e, want) && keys_equal(want, e->mac, SESSION_MAC_BYTES);
 }
 
 int session_parse(const uint8_t *tok, size_t len, size_t max_bytes, struct session_entry *out,

@@ -9,11 +9,10 @@
  *   count x { u32 partition | u8 kind | u64 index | 8-byte MAC }
  *
  * Each entry carries its own MAC (the first 8 bytes of HMAC-SHA256 under
- * the cluster secret, over the cluster id, partition, kind and index), so a
- * client can keep, drop and merge entries (per partition and kind, the
- * highest index wins) but never forge one that claims a future index; an
- * entry of another cluster fails the MAC too. Answers carry deltas: the
- * entries to merge into the client's token. */
+ * the token key derived from the cluster secret, keys.h, over the cluster id, partition, kind and
+ * index), so a client can keep, drop and merge entries (per partition and kind, the highest index
+ * wins) but never forge one that claims a future index; an entry of another cluster fails the MAC
+ * too. Answers carry deltas: the entries to merge into the client's token. */
 #ifndef TKV_SESSION_H
 #define TKV_SESSION_H
 
@@ -67,8 +66,9 @@ struct session_keys {
         struct session_mac_slot cache[SESSION_MAC_CACHE_SLOTS];
 };
 
-/* Key the MAC with secret (or, when empty, a key derived from the cluster
- * name: tokens can then be forged by anyone knowing it; the caller warns).
+/* Key the MAC with the token key derived from secret (keys.h; when the
+ * secret is empty anyone knowing the cluster name can forge tokens, and the
+ * caller warns).
  * TKV_ENOMEM / TKV_EIO on failure. */
 int session_keys_init(struct session_keys *k, const char *secret, const char *cluster_name);
 void session_keys_close(struct session_keys *k);

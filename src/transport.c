@@ -20,6 +20,9 @@
  * closes the connection; the peer's raft reconnects later. */
 #include "transport_raft.h"
 
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buffer.h"
@@ -28,22 +31,29 @@
 #include "keyhash.h"
 #include "log.h"
 
-static const uint8_t transport_magic[8] = {'T', 'K', 'V', 'P', 'E', 'E', 'R', '1'};
-
 #define TRANSPORT_HANDSHAKES_MAX       256
 #define TRANSPORT_HANDSHAKE_TIMEOUT_MS 5000
 
-/* An inbound connection reading its preamble. */
+/* Where an inbound handshake is: reading the HELLO, then the PROOF's fixed
+ * part, then its address (peerauth.h). */
+enum transport_phase { TRANSPORT_HELLO, TRANSPORT_PROOF, TRANSPORT_ADDRESS };
+
+/* An inbound connection in its handshake. */
 struct transport_handshake {
         struct transport_mux *mux;
         uv_tcp_t *tcp; /* raft_malloc'd: raft frees it once it owns it */
-        uint8_t header[TRANSPORT_PREAMBLE_BYTES];
+        struct peerauth auth;
+        enum transport_phase phase;
+        uint8_t in[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX]; /* HELLO, then PROOF */
         char address[TRANSPORT_ADDRESS_MAX + 1];
-        uv_write_t write;  /* probe answer */
-        uint8_t answer[8]; /* probe answer */
-        size_t got;        /* bytes of preamble + address received */
-        size_t need;       /* bytes expected so far (grows once the header is in) */
-        uint64_t start;    /* uv_now at accept */
+        uv_write_t write;        /* CHALLENGE */
+        uv_write_t answer_write; /* a probe's answer */
+        uint8_t answer[PEERAUTH_KNOWN_BYTES];
+        size_t got;     /* bytes of the current phase received */
+        size_t need;    /* bytes the current phase needs */
+        uint64_t start; /* uv_now at accept */
+        bool writing;   /* `write` in flight: its callback still refers to it */
+        bool orphaned;  /* stream handed over: free once `write` completed */
         struct queue link;
 };
 
@@ -54,16 +64,53 @@ struct transport_connect {
         raft_uv_connect_cb cb;
         uv_tcp_t *tcp; /* raft_malloc'd; NULL once handed to raft */
         uv_connect_t connect;
-        uv_write_t write;
+        uv_write_t write;       /* HELLO */
+        uv_write_t proof_write; /* PROOF */
         uv_timer_t timer;
-        uint8_t preamble[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX];
-        size_t preamble_len;
+        raft_id target;
+        struct peerauth auth;
+        uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
+        size_t got; /* bytes of the CHALLENGE received */
+        uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        size_t proof_len;
         struct sockaddr_in addr;
         struct transport_backoff *backoff; /* NULL: table full */
         unsigned handles;                  /* open handles (tcp, timer) still to close */
+        bool hello_writing;                /* `write` in flight */
         bool done;                         /* raft's callback has fired */
         struct queue link;
 };
+
+/* A handshake that failed authentication: counted, and logged with the
+ * peer's address at most once a second (a flood must not flood the log). */
+static void transport_auth_failed(struct transport_mux *m, uv_tcp_t *tcp, const char *fmt, ...)
+{
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+        char who[64] = "?";
+        char why[160];
+        uint64_t now = uv_now(m->loop);
+        va_list ap;
+
+        m->auth_failures++;
+        if (m->auth_logged_ms != 0 && now - m->auth_logged_ms < 1000) {
+                m->auth_unlogged++;
+                return;
+        }
+        if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+                char ip[INET_ADDRSTRLEN];
+                uv_ip4_name(in, ip, sizeof ip);
+                snprintf(who, sizeof who, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+        }
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        LOGW(-1, "transport: peer handshake with %s failed: %s (%llu failures not logged since)",
+             who, why, (unsigned long long)m->auth_unlogged);
+        m->auth_logged_ms = now;
+        m->auth_unlogged = 0;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Outbound */
@@ -117,7 +164,7 @@ static void transport_maybe_closed(struct transport *t)
 static void transport_connect_maybe_free(struct transport_connect *c)
 {
         struct transport *t = c->t;
-        if (c->handles > 0 || !c->done) {
+        if (c->handles > 0 || !c->done || c->hello_writing) {
                 return;
         }
         queue_remove(&c->link);
@@ -168,7 +215,7 @@ static void transport_connect_finish(struct transport_connect *c, int raft_statu
         c->cb(c->req, stream, raft_status);
 }
 
-static void transport_connect_written(uv_write_t *w, int status)
+static void transport_connect_proved(uv_write_t *w, int status)
 {
         struct transport_connect *c = w->data;
         if (status != 0) {
@@ -178,21 +225,84 @@ static void transport_connect_written(uv_write_t *w, int status)
         transport_connect_finish(c, 0);
 }
 
+static void transport_connect_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct transport_connect *c = h->data;
+        (void)suggested;
+        /* Exactly the CHALLENGE's missing bytes: nothing after it is ours. */
+        buf->base = (char *)c->challenge + c->got;
+        buf->len = sizeof c->challenge - c->got;
+}
+
+/* The server's CHALLENGE: once whole and genuine, send the PROOF. */
+static void transport_connect_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct transport_connect *c = s->data;
+        struct transport *t = c->t;
+        uv_buf_t out;
+        int rv;
+
+        (void)buf;
+        if (n < 0) {
+                transport_connect_finish(c, t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+                return;
+        }
+        c->got += (size_t)n;
+        if (c->got < sizeof c->challenge) {
+                return;
+        }
+        uv_read_stop(s);
+        rv = peerauth_prove(&c->auth, c->challenge, t->mux->identity->incarnation, t->address,
+                            c->proof, &c->proof_len);
+        if (rv != 0) {
+                transport_auth_failed(t->mux, (uv_tcp_t *)s, "node %llu did not prove the secret",
+                                      (unsigned long long)c->target);
+                transport_connect_finish(c, RAFT_NOCONNECTION);
+                return;
+        }
+        out = uv_buf_init((char *)c->proof, (unsigned)c->proof_len);
+        c->proof_write.data = c;
+        if (uv_write(&c->proof_write, s, &out, 1, transport_connect_proved) != 0) {
+                transport_connect_finish(c, RAFT_NOCONNECTION);
+        }
+}
+
+static void transport_connect_hello_written(uv_write_t *w, int status)
+{
+        struct transport_connect *c = w->data;
+        c->hello_writing = false;
+        if (status != 0) {
+                transport_connect_finish(c, c->t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+        }
+        transport_connect_maybe_free(c);
+}
+
 static void transport_connect_connected(uv_connect_t *req, int status)
 {
         struct transport_connect *c = req->data;
+        struct transport_mux *m = c->t->mux;
         uv_buf_t buf;
-        int rv;
 
         if (status != 0 || c->done) {
                 transport_connect_finish(c, c->t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
                 return;
         }
         uv_tcp_nodelay(c->tcp, 1);
-        buf = uv_buf_init((char *)c->preamble, (unsigned)c->preamble_len);
+        if (peerauth_hello(&c->auth, m->key, m->cluster_id, c->t->group, c->t->id, c->target) !=
+            0) {
+                transport_connect_finish(c, RAFT_NOCONNECTION);
+                return;
+        }
+        buf = uv_buf_init((char *)c->auth.hello, PEERAUTH_HELLO_BYTES);
         c->write.data = c;
-        rv = uv_write(&c->write, (uv_stream_t *)c->tcp, &buf, 1, transport_connect_written);
-        if (rv != 0) {
+        if (uv_write(&c->write, (uv_stream_t *)c->tcp, &buf, 1, transport_connect_hello_written) !=
+            0) {
+                transport_connect_finish(c, RAFT_NOCONNECTION);
+                return;
+        }
+        c->hello_writing = true;
+        if (uv_read_start((uv_stream_t *)c->tcp, transport_connect_alloc, transport_connect_read) !=
+            0) {
                 transport_connect_finish(c, RAFT_NOCONNECTION);
         }
 }
@@ -205,20 +315,6 @@ static void transport_connect_timeout(uv_timer_t *timer)
         if (c->tcp != NULL && !uv_is_closing((uv_handle_t *)c->tcp)) {
                 uv_close((uv_handle_t *)c->tcp, transport_connect_tcp_closed);
         }
-}
-
-size_t transport_encode_preamble(uint8_t *out, uint64_t cluster_id, uint64_t group,
-                                 uint64_t server_id, uint64_t incarnation, const char *address)
-{
-        size_t len = strlen(address);
-        memcpy(out, transport_magic, 8);
-        put_le64(out + 8, cluster_id);
-        put_le64(out + 16, group);
-        put_le64(out + 24, server_id);
-        put_le64(out + 32, incarnation);
-        put_le64(out + 40, len);
-        memcpy(out + TRANSPORT_PREAMBLE_BYTES, address, len);
-        return TRANSPORT_PREAMBLE_BYTES + len;
 }
 
 static void transport_connect_connected(uv_connect_t *req, int status);
@@ -256,7 +352,6 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         struct sockaddr_in sa;
         int rv;
 
-        (void)id;
         if (transport_resolve(address, &sa) != 0) {
                 err_msgf(base->errmsg, "connect: bad address %s", address);
                 return RAFT_INVALID;
@@ -273,9 +368,7 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         c->t = t;
         c->req = req;
         c->cb = cb;
-        c->preamble_len =
-            transport_encode_preamble(c->preamble, t->mux->cluster_id, t->group, t->id,
-                                      t->mux->identity->incarnation, t->address);
+        c->target = id;
         uv_tcp_init(t->mux->loop, c->tcp);
         uv_timer_init(t->mux->loop, &c->timer);
         c->tcp->data = c;
@@ -390,7 +483,18 @@ static void transport_handshake_closed(uv_handle_t *h)
         transport_mux_maybe_closed(m);
 }
 
-/* Drop a connection whose preamble is bad, late or unwanted. */
+/* The stream was handed over: free the handshake, unless its CHALLENGE's
+ * write request is still queued on the stream (its callback frees it). */
+static void transport_handshake_release(struct transport_handshake *hs)
+{
+        if (hs->writing) {
+                hs->orphaned = true;
+                return;
+        }
+        tkv_free(hs);
+}
+
+/* Drop a connection whose handshake is bad, late or unwanted. */
 static void transport_handshake_refuse(struct transport_handshake *hs, const char *why)
 {
         struct transport_mux *m = hs->mux;
@@ -423,16 +527,22 @@ static void transport_probe_answered(uv_write_t *w, int status)
         uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
 }
 
-/* A node with an empty directory asks what we know of it (identity.h). */
+/* A node with an empty directory asks what we know of it (identity.h);
+ * the answer is sealed to this handshake (peerauth.h). */
 static void transport_answer_probe(struct transport_handshake *hs, raft_id id)
 {
         uv_buf_t buf;
-        put_le64(hs->answer, identity_known(hs->mux->identity, (unsigned)id));
+        uint64_t known = identity_known(hs->mux->identity, (unsigned)id);
+        if (peerauth_seal_known(&hs->auth, known, hs->answer) != 0) {
+                transport_handshake_refuse(hs, "cannot seal the answer");
+                return;
+        }
         queue_remove(&hs->link);
         hs->mux->n_handshakes--;
-        hs->write.data = hs;
+        hs->answer_write.data = hs;
         buf = uv_buf_init((char *)hs->answer, sizeof hs->answer);
-        if (uv_write(&hs->write, (uv_stream_t *)hs->tcp, &buf, 1, transport_probe_answered) != 0) {
+        if (uv_write(&hs->answer_write, (uv_stream_t *)hs->tcp, &buf, 1,
+                     transport_probe_answered) != 0) {
                 hs->mux->handles_open++;
                 uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
         }
@@ -464,24 +574,20 @@ static void transport_handshake_link(struct transport_handshake *hs, unsigned no
         m->n_handshakes--;
         m->links++;
         tcp->data = NULL;
-        tkv_free(hs);
+        transport_handshake_release(hs);
         m->link_cb(m->link_data, tcp, node_id);
 }
 
-static void transport_handshake_done(struct transport_handshake *hs)
+/* An authenticated sender: admit it (identity.h) and hand the stream to
+ * whoever serves its group. */
+static void transport_handshake_done(struct transport_handshake *hs, uint64_t incarnation)
 {
         struct transport_mux *m = hs->mux;
-        uint64_t cluster = get_le64(hs->header + 8);
-        uint64_t group = get_le64(hs->header + 16);
-        raft_id id = get_le64(hs->header + 24);
-        uint64_t incarnation = get_le64(hs->header + 32);
+        uint64_t group = hs->auth.group;
+        raft_id id = hs->auth.from;
         struct transport *t;
 
         uv_read_stop((uv_stream_t *)hs->tcp);
-        if (cluster != m->cluster_id) {
-                transport_handshake_refuse(hs, "another cluster");
-                return;
-        }
         if (group == TRANSPORT_PROBE_GROUP) {
                 transport_answer_probe(hs, id);
                 return;
@@ -509,7 +615,7 @@ static void transport_handshake_done(struct transport_handshake *hs)
         m->accepted++;
         /* raft owns the stream (and its data field) from here on. */
         t->accept_cb(&t->base, id, hs->address, (uv_stream_t *)hs->tcp);
-        tkv_free(hs);
+        transport_handshake_release(hs);
 }
 
 static void transport_handshake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -517,18 +623,92 @@ static void transport_handshake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t
         struct transport_handshake *hs = h->data;
         (void)suggested;
         /* Offer exactly the bytes still missing, so no Raft byte is read. */
-        if (hs->got < TRANSPORT_PREAMBLE_BYTES) {
-                buf->base = (char *)hs->header + hs->got;
-        } else {
-                buf->base = hs->address + (hs->got - TRANSPORT_PREAMBLE_BYTES);
-        }
+        buf->base = (char *)hs->in + hs->got;
         buf->len = hs->need - hs->got;
+}
+
+static bool transport_is_peer(const struct transport_mux *m, uint64_t id)
+{
+        if (id == m->cfg->node_id) {
+                return false;
+        }
+        for (unsigned i = 0; i < m->cfg->n_nodes; i++) {
+                if (m->cfg->nodes[i].id == id) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void transport_challenge_written(uv_write_t *w, int status)
+{
+        struct transport_handshake *hs = w->data;
+        (void)status; /* a failed write fails the read too */
+        hs->writing = false;
+        if (hs->orphaned) {
+                tkv_free(hs);
+        }
+}
+
+/* A whole HELLO: answer it with a CHALLENGE if it is meant for this node
+ * of this cluster and comes from another of its nodes. Nothing else is
+ * said to anyone. */
+static void transport_on_hello(struct transport_handshake *hs)
+{
+        struct transport_mux *m = hs->mux;
+        struct peerauth *a = &hs->auth;
+        uv_buf_t buf;
+
+        if (peerauth_challenge(a, m->key, hs->in) != 0) {
+                transport_handshake_refuse(hs, "not a tunekv peer handshake");
+                return;
+        }
+        if (a->cluster_id != m->cluster_id) {
+                transport_handshake_refuse(hs, "another cluster");
+                return;
+        }
+        if (a->to != m->cfg->node_id || !transport_is_peer(m, a->from)) {
+                transport_auth_failed(m, hs->tcp,
+                                      "node %llu to node %llu: not a node pair of "
+                                      "this cluster",
+                                      (unsigned long long)a->from, (unsigned long long)a->to);
+                transport_handshake_refuse(hs, "unknown node");
+                return;
+        }
+        hs->write.data = hs;
+        buf = uv_buf_init((char *)a->challenge, PEERAUTH_CHALLENGE_BYTES);
+        if (uv_write(&hs->write, (uv_stream_t *)hs->tcp, &buf, 1, transport_challenge_written) !=
+            0) {
+                transport_handshake_refuse(hs, "write failed");
+                return;
+        }
+        hs->writing = true;
+        hs->phase = TRANSPORT_PROOF;
+        hs->got = 0;
+        hs->need = PEERAUTH_PROOF_BYTES;
+}
+
+/* A whole PROOF: the client holds the key; admit it. */
+static void transport_on_proof(struct transport_handshake *hs)
+{
+        uint64_t incarnation = 0;
+        size_t alen = hs->need - PEERAUTH_PROOF_BYTES;
+
+        if (peerauth_check(&hs->auth, hs->in, &incarnation) != 0) {
+                transport_auth_failed(hs->mux, hs->tcp, "node %llu did not prove the secret",
+                                      (unsigned long long)hs->auth.from);
+                transport_handshake_refuse(hs, "bad proof");
+                return;
+        }
+        memcpy(hs->address, hs->in + PEERAUTH_PROOF_BYTES, alen);
+        hs->address[alen] = '\0';
+        transport_handshake_done(hs, incarnation);
 }
 
 static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
         struct transport_handshake *hs = s->data;
-        uint64_t len;
+        size_t alen;
 
         (void)buf;
         if (n < 0) {
@@ -539,21 +719,23 @@ static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *
         if (hs->got < hs->need) {
                 return;
         }
-        if (hs->need == TRANSPORT_PREAMBLE_BYTES) {
-                if (memcmp(hs->header, transport_magic, 8) != 0) {
-                        transport_handshake_refuse(hs, "bad magic");
-                        return;
-                }
-                len = get_le64(hs->header + 40);
-                if (len == 0 || len > TRANSPORT_ADDRESS_MAX) {
+        switch (hs->phase) {
+        case TRANSPORT_HELLO:
+                transport_on_hello(hs);
+                return;
+        case TRANSPORT_PROOF:
+                alen = peerauth_proof_address_len(hs->in);
+                if (alen == 0 || alen > TRANSPORT_ADDRESS_MAX) {
                         transport_handshake_refuse(hs, "bad address length");
                         return;
                 }
-                hs->need += (size_t)len;
+                hs->phase = TRANSPORT_ADDRESS;
+                hs->need += alen;
+                return;
+        case TRANSPORT_ADDRESS:
+                transport_on_proof(hs);
                 return;
         }
-        hs->address[hs->got - TRANSPORT_PREAMBLE_BYTES] = '\0';
-        transport_handshake_done(hs);
 }
 
 static void transport_mux_accept(uv_stream_t *listener, int status)
@@ -575,7 +757,8 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
         uv_tcp_init(m->loop, tcp);
         hs->mux = m;
         hs->tcp = tcp;
-        hs->need = TRANSPORT_PREAMBLE_BYTES;
+        hs->phase = TRANSPORT_HELLO;
+        hs->need = PEERAUTH_HELLO_BYTES;
         hs->start = uv_now(m->loop);
         tcp->data = hs;
         queue_push_tail(&m->handshakes, &hs->link);
@@ -602,18 +785,23 @@ static void transport_mux_sweep(uv_timer_t *timer)
                 if (now - hs->start < m->handshake_timeout_ms) {
                         break; /* FIFO: the rest are younger */
                 }
-                transport_handshake_refuse(hs, "preamble timeout");
+                transport_handshake_refuse(hs, "handshake timeout");
         }
 }
 
-int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
-                       unsigned connect_timeout_ms, struct identity *identity)
+int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct config *cfg,
+                       struct identity *identity)
 {
         memset(m, 0, sizeof *m);
         m->loop = loop;
+        m->cfg = cfg;
         m->identity = identity;
-        m->cluster_id = key_hash(cluster_name, strlen(cluster_name));
-        m->connect_timeout_ms = connect_timeout_ms;
+        m->cluster_id = key_hash(cfg->cluster_name, strlen(cfg->cluster_name));
+        if (keys_derive(cfg->secret, cfg->cluster_name, KEYS_PEER, m->key) != 0) {
+                err_msgf(m->errmsg, "peer key: cannot derive it (OpenSSL)");
+                return TKV_EIO;
+        }
+        m->connect_timeout_ms = cfg->connect_timeout_ms;
         m->handshake_timeout_ms = TRANSPORT_HANDSHAKE_TIMEOUT_MS;
         m->handshakes_max = TRANSPORT_HANDSHAKES_MAX;
         queue_init(&m->transports);

@@ -7,28 +7,21 @@
  * the sender, and the node's listener (struct transport_mux) hands the
  * connection to the group it names (docs/architecture.md, "Peer transport").
  *
- * Preamble (little-endian), written by the connecting side before any Raft
- * byte:
- *
- *   0  8  magic "TKVPEER1"
- *   8  8  cluster id (xxh64 of cluster.cluster_name)
- *  16  8  group (partition number), TRANSPORT_LINK_GROUP or TRANSPORT_PROBE_GROUP
- *  24  8  sender's Raft server id (its node id)
- *  32  8  sender's incarnation (identity.h)
- *  40  8  address length L (1..TRANSPORT_ADDRESS_MAX)
- *  48  L  sender's Raft address
- *
- * The accepting side reads exactly these bytes (never a Raft byte), stops
- * reading, checks the cluster and the sender's incarnation (identity.h) and
- * passes the stream to raft. A probe (group TRANSPORT_PROBE_GROUP) is
- * answered with 8 bytes, the incarnation the acceptor knows for the sender
- * (0 if none), and closed. A node link (group TRANSPORT_LINK_GROUP) carries
- * framed node-to-node requests and answers (forwarding, probes,
- * confirmations, pings; peer.h): once the sender is admitted like a Raft
- * connection, the stream is handed to the mux's link callback, which owns it
- * from then on. Streams handed to raft are
+ * Every connection opens with the authenticated handshake of peerauth.h:
+ * the connecting side names the cluster, the group (a partition number,
+ * TRANSPORT_LINK_GROUP or TRANSPORT_PROBE_GROUP), itself and the node it
+ * means to reach, and both prove they hold the cluster's peer key before
+ * the accepting side learns the sender's incarnation and address. The
+ * accepting side reads exactly the handshake's bytes (never a Raft byte),
+ * stops reading, checks the sender's incarnation (identity.h, written only
+ * now, after authentication) and passes the stream to raft. A probe is
+ * answered with what the acceptor knows of the sender (sealed) and closed.
+ * A node link carries framed node-to-node requests and answers
+ * (forwarding, probes, confirmations, pings; peer.h): once the sender is
+ * admitted like a Raft connection, the stream is handed to the mux's link
+ * callback, which owns it from then on. Streams handed to raft are
  * allocated with raft_malloc, since raft frees them (RAFT-NOTES §2), and
- * their `data` field belongs to raft from then on. */
+their `data` field belongs to raft from then on. */
 #ifndef TKV_TRANSPORT_H
 #define TKV_TRANSPORT_H
 
@@ -36,14 +29,16 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "config.h"
 #include "err.h"
 #include "identity.h"
+#include "keys.h"
+#include "peerauth.h"
 #include "queue.h"
 
-#define TRANSPORT_PREAMBLE_BYTES 48
-#define TRANSPORT_PROBE_GROUP    UINT64_MAX
-#define TRANSPORT_LINK_GROUP     (UINT64_MAX - 1)
-#define TRANSPORT_ADDRESS_MAX    255
+#define TRANSPORT_PROBE_GROUP UINT64_MAX
+#define TRANSPORT_LINK_GROUP  (UINT64_MAX - 1)
+#define TRANSPORT_ADDRESS_MAX PEERAUTH_ADDRESS_MAX
 
 struct transport_mux;
 typedef void (*transport_mux_close_cb)(struct transport_mux *m);
@@ -66,7 +61,9 @@ struct transport_mux {
         uv_loop_t *loop;
         uv_tcp_t listener;           /* data = this */
         uv_timer_t sweep;            /* closes handshakes that stall */
+        const struct config *cfg;    /* borrowed: node id, node list */
         uint64_t cluster_id;         /* xxh64(cluster_name) */
+        uint8_t key[KEYS_BYTES];     /* KEYS_PEER: the handshake's key */
         struct identity *identity;   /* this node's; borrowed */
         unsigned connect_timeout_ms; /* per outbound attempt */
         unsigned handshake_timeout_ms;
@@ -87,17 +84,16 @@ struct transport_mux {
         uint64_t links;         /* node links handed to link_cb */
         uint64_t refused;       /* bad preamble, unknown group, over the limit */
         uint64_t connect_fails; /* outbound attempts that failed */
+        uint64_t auth_failures; /* handshakes that failed authentication */
+        uint64_t auth_unlogged; /* of those, not logged (rate limit) */
+        uint64_t auth_logged_ms;
 };
 
-/* Initialise the mux on loop; nothing listens yet. identity is borrowed
- * for the mux's lifetime. */
-int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const char *cluster_name,
-                       unsigned connect_timeout_ms, struct identity *identity);
-
-/* Write a preamble into out (TRANSPORT_PREAMBLE_BYTES + strlen(address)
- * bytes); returns its length. */
-size_t transport_encode_preamble(uint8_t *out, uint64_t cluster_id, uint64_t group,
-                                 uint64_t server_id, uint64_t incarnation, const char *address);
+/* Initialise the mux on loop for cfg's node (borrowed for the mux's
+ * lifetime, like identity); nothing listens yet. TKV_EIO with errmsg set if
+ * the peer key cannot be derived. */
+int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct config *cfg,
+                       struct identity *identity);
 
 /* Hand node links (TRANSPORT_LINK_GROUP) to cb from now on. */
 void transport_mux_on_link(struct transport_mux *m, transport_link_cb cb, void *data);

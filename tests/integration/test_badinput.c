@@ -28,10 +28,8 @@
 
 #include "buffer.h"
 #include "daemon.h"
-#include "keyhash.h"
 #include "raw.h"
 #include "testlib.h"
-#include "transport.h"
 #include "tunekv.h"
 #include "tunekv.pb-c.h"
 
@@ -615,42 +613,6 @@ static void test_bad_tokens_and_read_options(void **state)
         still_serving();
 }
 
-/* A node link (the peer port's preamble, as another node would open it)
- * may send node-to-node operations, but speaks for its own node only: a
- * PROBE that names another node is refused, one for itself is answered. */
-static void test_node_link_speaks_for_itself(void **state)
-{
-        uint8_t pre[TRANSPORT_PREAMBLE_BYTES + TRANSPORT_ADDRESS_MAX];
-        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
-        Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
-        Tunekv__V1__Response *r;
-        size_t len = transport_encode_preamble(pre, key_hash("tunekv", 6), TRANSPORT_LINK_GROUP, 2,
-                                               77, "127.0.0.1:9");
-        int fd = raw_connect_addr(d.peer_addr, false);
-        (void)state;
-
-        raw_write(fd, pre, len);
-        req.id = 1;
-        req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
-        req.probe = &probe;
-        probe.from_node_id = 3;
-        probe.partition = 0;
-        probe.applied_index = UINT64_MAX / 2;
-        raw_send_request(fd, &req);
-        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "this link's node");
-        req.id = 2;
-        probe.from_node_id = 2;
-        raw_send_request(fd, &req);
-        r = raw_read_response(fd);
-        assert_non_null(r);
-        assert_int_equal(r->id, 2);
-        assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
-        assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_PROBE);
-        tunekv__v1__response__free_unpacked(r, NULL);
-        close(fd);
-        still_serving();
-}
-
 static int setup(void **state)
 {
         struct tkv_options o = {0};
@@ -713,7 +675,6 @@ int main(void)
             cmocka_unit_test(test_truncated_frame_then_close),
             cmocka_unit_test(test_undecodable_payload),
             cmocka_unit_test(test_bad_tokens_and_read_options),
-            cmocka_unit_test(test_node_link_speaks_for_itself),
             cmocka_unit_test(test_unknown_operation),
             cmocka_unit_test(test_key_and_value_limits),
             cmocka_unit_test(test_inflight_limit),

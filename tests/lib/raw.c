@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,6 +15,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+
+#include "err.h"
+#include "keyhash.h"
+#include "keys.h"
+#include "peerauth.h"
 
 int raw_connect_addr(const char *addr, bool small_buffers)
 {
@@ -71,8 +78,9 @@ void raw_send_request(int fd, const Tunekv__V1__Request *req)
         buffer_free(&b);
 }
 
-static bool raw_read_exact(int fd, uint8_t *p, size_t len)
+bool raw_read_exact(int fd, void *out, size_t len)
 {
+        uint8_t *p = out;
         while (len > 0) {
                 ssize_t n = recv(fd, p, len, 0);
                 if (n <= 0) {
@@ -103,4 +111,44 @@ Tunekv__V1__Response *raw_read_response(int fd)
         free(body);
         assert_non_null(r); /* whatever we send, answers are well-formed */
         return r;
+}
+
+bool raw_closed_silently(int fd)
+{
+        uint8_t byte;
+        ssize_t n = recv(fd, &byte, 1, 0);
+        return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+int raw_peer_handshake(int fd, const struct raw_peer *p, uint8_t *hello, uint8_t *proof,
+                       size_t *proof_len)
+{
+        uint8_t key[KEYS_BYTES];
+        uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
+        uint8_t out[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        size_t len = 0;
+        struct peerauth a;
+        int rv;
+
+        assert_int_equal(keys_derive(p->secret, p->cluster, KEYS_PEER, key), 0);
+        assert_int_equal(peerauth_hello(&a, key, key_hash(p->cluster, strlen(p->cluster)), p->group,
+                                        p->from, p->to),
+                         0);
+        raw_write(fd, a.hello, sizeof a.hello);
+        if (hello != NULL) {
+                memcpy(hello, a.hello, sizeof a.hello);
+        }
+        if (!raw_read_exact(fd, challenge, sizeof challenge)) {
+                return TKV_ECONN;
+        }
+        rv = peerauth_prove(&a, challenge, p->incarnation, p->address, out, &len);
+        if (rv != 0) {
+                return rv;
+        }
+        raw_write(fd, out, len);
+        if (proof != NULL) {
+                memcpy(proof, out, len);
+                *proof_len = len;
+        }
+        return 0;
 }

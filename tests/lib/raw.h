@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buffer.h"
 #include "tunekv.pb-c.h"
@@ -29,5 +30,33 @@ void raw_send_request(int fd, const Tunekv__V1__Request *req);
 /* The next answer (free with tunekv__v1__response__free_unpacked(r, NULL)),
  * or NULL when the server closed the connection. */
 Tunekv__V1__Response *raw_read_response(int fd);
+
+/* A node's side of the peer handshake (peerauth.h), as a test plays it. */
+struct raw_peer {
+        const char *secret;  /* the cluster secret the test believes in */
+        const char *cluster; /* cluster name */
+        uint64_t group;      /* partition, TRANSPORT_LINK_GROUP or _PROBE_GROUP */
+        uint64_t from;       /* the node the test claims to be */
+        uint64_t to;         /* the node it connects to */
+        uint64_t incarnation;
+        const char *address; /* its claimed peer address */
+};
+
+/* Run the client side of the handshake on fd (connected to a peer port).
+ * Returns 0 when the server's CHALLENGE proved the secret and the PROOF was
+ * sent, TKV_EAUTH when the server's MAC is wrong, TKV_ECONN when the server
+ * closed the connection (or did not answer) before a CHALLENGE. If hello
+ * and proof are not NULL they receive the bytes sent (for replays: 72 and
+ * up to 303 bytes; *proof_len its length). */
+int raw_peer_handshake(int fd, const struct raw_peer *p, uint8_t *hello, uint8_t *proof,
+                       size_t *proof_len);
+
+/* Read exactly len bytes; false if the connection closed or timed out
+ * first. */
+bool raw_read_exact(int fd, void *out, size_t len);
+
+/* True if the server closes fd (EOF or reset) within the socket timeout
+ * without sending anything more. */
+bool raw_closed_silently(int fd);
 
 #endif

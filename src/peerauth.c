@@ -1,0 +1,151 @@
+#include "peerauth.h"
+
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "err.h"
+
+static const uint8_t peerauth_magic[8] = {'T', 'K', 'V', 'P', 'E', 'E', 'R', '2'};
+
+/* Labels keep the three MACs apart: none can stand for another. */
+static const char peerauth_label_server[] = "tunekv peer server";
+static const char peerauth_label_client[] = "tunekv peer client";
+static const char peerauth_label_known[] = "tunekv peer known";
+
+static void peerauth_parse_hello(struct peerauth *a)
+{
+        a->cluster_id = get_le64(a->hello + 8);
+        a->group = get_le64(a->hello + 16);
+        a->from = get_le64(a->hello + 24);
+        a->to = get_le64(a->hello + 32);
+}
+
+int peerauth_hello(struct peerauth *a, const uint8_t *key, uint64_t cluster_id, uint64_t group,
+                   uint64_t from, uint64_t to)
+{
+        memset(a, 0, sizeof *a);
+        a->key = key;
+        memcpy(a->hello, peerauth_magic, 8);
+        put_le64(a->hello + 8, cluster_id);
+        put_le64(a->hello + 16, group);
+        put_le64(a->hello + 24, from);
+        put_le64(a->hello + 32, to);
+        if (RAND_bytes(a->hello + 40, PEERAUTH_NONCE_BYTES) != 1) {
+                return TKV_EIO;
+        }
+        peerauth_parse_hello(a);
+        return 0;
+}
+
+/* The server's MAC: over the HELLO and the server's nonce. */
+static int peerauth_server_mac(const struct peerauth *a, uint8_t out[KEYS_BYTES])
+{
+        struct keys_part parts[] = {
+            {peerauth_label_server, sizeof peerauth_label_server},
+            {a->hello, PEERAUTH_HELLO_BYTES},
+            {a->challenge, PEERAUTH_NONCE_BYTES},
+        };
+        return keys_hmac(a->key, parts, 3, out);
+}
+
+/* The client's MAC: over the HELLO, the server's nonce and what follows
+ * the MAC in the PROOF (incarnation, length, address: tail, n bytes). */
+static int peerauth_client_mac(const struct peerauth *a, const uint8_t *tail, size_t n,
+                               uint8_t out[KEYS_BYTES])
+{
+        struct keys_part parts[] = {
+            {peerauth_label_client, sizeof peerauth_label_client},
+            {a->hello, PEERAUTH_HELLO_BYTES},
+            {a->challenge, PEERAUTH_NONCE_BYTES},
+            {tail, n},
+        };
+        return keys_hmac(a->key, parts, 4, out);
+}
+
+int peerauth_challenge(struct peerauth *a, const uint8_t *key, const uint8_t *hello)
+{
+        memset(a, 0, sizeof *a);
+        a->key = key;
+        if (memcmp(hello, peerauth_magic, 8) != 0) {
+                return TKV_EPROTO;
+        }
+        memcpy(a->hello, hello, PEERAUTH_HELLO_BYTES);
+        peerauth_parse_hello(a);
+        if (RAND_bytes(a->challenge, PEERAUTH_NONCE_BYTES) != 1) {
+                return TKV_EIO;
+        }
+        return peerauth_server_mac(a, a->challenge + PEERAUTH_NONCE_BYTES);
+}
+
+int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarnation,
+                   const char *address, uint8_t *out, size_t *len)
+{
+        uint8_t want[KEYS_BYTES];
+        size_t alen = strlen(address);
+        uint8_t *tail = out + KEYS_BYTES;
+
+        if (alen == 0 || alen > PEERAUTH_ADDRESS_MAX) {
+                return TKV_EINVAL;
+        }
+        memcpy(a->challenge, challenge, PEERAUTH_CHALLENGE_BYTES);
+        if (peerauth_server_mac(a, want) != 0) {
+                return TKV_EIO;
+        }
+        if (!keys_equal(want, challenge + PEERAUTH_NONCE_BYTES, KEYS_BYTES)) {
+                return TKV_EAUTH;
+        }
+        put_le64(tail, incarnation);
+        put_le64(tail + 8, alen);
+        memcpy(tail + 16, address, alen);
+        *len = PEERAUTH_PROOF_BYTES + alen;
+        return peerauth_client_mac(a, tail, 16 + alen, out);
+}
+
+size_t peerauth_proof_address_len(const uint8_t *proof)
+{
+        uint64_t n = get_le64(proof + KEYS_BYTES + 8);
+        return n >= 1 && n <= PEERAUTH_ADDRESS_MAX ? (size_t)n : 0;
+}
+
+int peerauth_check(const struct peerauth *a, const uint8_t *proof, uint64_t *incarnation)
+{
+        uint8_t want[KEYS_BYTES];
+        size_t alen = peerauth_proof_address_len(proof);
+
+        if (alen == 0 || peerauth_client_mac(a, proof + KEYS_BYTES, 16 + alen, want) != 0 ||
+            !keys_equal(want, proof, KEYS_BYTES)) {
+                return TKV_EAUTH;
+        }
+        *incarnation = get_le64(proof + KEYS_BYTES);
+        return 0;
+}
+
+static int peerauth_known_mac(const struct peerauth *a, const uint8_t known[8],
+                              uint8_t out[KEYS_BYTES])
+{
+        struct keys_part parts[] = {
+            {peerauth_label_known, sizeof peerauth_label_known},
+            {a->hello, PEERAUTH_HELLO_BYTES},
+            {a->challenge, PEERAUTH_NONCE_BYTES},
+            {known, 8},
+        };
+        return keys_hmac(a->key, parts, 4, out);
+}
+
+int peerauth_seal_known(const struct peerauth *a, uint64_t known, uint8_t out[PEERAUTH_KNOWN_BYTES])
+{
+        put_le64(out, known);
+        return peerauth_known_mac(a, out, out + 8);
+}
+
+int peerauth_open_known(const struct peerauth *a, const uint8_t in[PEERAUTH_KNOWN_BYTES],
+                        uint64_t *known)
+{
+        uint8_t want[KEYS_BYTES];
+        if (peerauth_known_mac(a, in, want) != 0 || !keys_equal(want, in + 8, KEYS_BYTES)) {
+                return TKV_EAUTH;
+        }
+        *known = get_le64(in);
+        return 0;
+}

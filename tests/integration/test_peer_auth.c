@@ -1,0 +1,267 @@
+/* The peer port admits only nodes that hold the cluster secret (issue 14,
+ * docs/security.md). One real node (1) is configured with a second node (2)
+ * that this test plays, with or without the secret:
+ *
+ * - with the secret, a node link works, and speaks for its own node only;
+ * - without it, the handshake fails on both sides: the client sees the
+ *   server's MAC is wrong, the server closes on the forged PROOF, logs it,
+ *   and records nothing (a later genuine incarnation is still admitted);
+ * - a recorded genuine handshake replayed on a new connection is refused;
+ * - a HELLO for another node, from an unknown node or from the node itself
+ *   gets no CHALLENGE at all;
+ * - a probe learns the incarnation only after authenticating, sealed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "err.h"
+#include "keyhash.h"
+#include "keys.h"
+#include "peerauth.h"
+#include "raw.h"
+#include "testlib.h"
+#include "transport.h"
+#include "tunekv.h"
+
+#define SECRET      "test-peer-auth-secret-0123456789"
+#define CLUSTER     "tunekv"
+#define INCARNATION 77
+
+static char dir[256];
+static char conf[320];
+static struct daemon d;
+
+static struct raw_peer genuine(uint64_t group)
+{
+        struct raw_peer p = {SECRET, CLUSTER, group, 2, 1, INCARNATION, "127.0.0.1:9"};
+        return p;
+}
+
+static void expect_answer(int fd, uint64_t id, Tunekv__V1__Status status, const char *needle)
+{
+        Tunekv__V1__Response *r = raw_read_response(fd);
+        assert_non_null(r);
+        assert_int_equal(r->id, id);
+        if (r->status != status) {
+                fail_msg("answer %llu: status %d, expected %d (%s)", (unsigned long long)r->id,
+                         r->status, status, r->message);
+        }
+        if (needle != NULL && strstr(r->message, needle) == NULL) {
+                fail_msg("message \"%s\" lacks \"%s\"", r->message, needle);
+        }
+        tunekv__v1__response__free_unpacked(r, NULL);
+}
+
+/* A PROBE from node 2 on a node link: answered OK only if the link was
+ * admitted. */
+static void send_probe(int fd, uint64_t id, uint64_t from)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
+        req.id = id;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
+        req.probe = &probe;
+        probe.from_node_id = from;
+        probe.partition = 0;
+        probe.applied_index = 1;
+        raw_send_request(fd, &req);
+}
+
+static bool log_contains(const char *needle)
+{
+        static char text[1 << 20];
+        FILE *f = fopen(d.log, "r");
+        size_t n;
+        assert_non_null(f);
+        n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        return strstr(text, needle) != NULL;
+}
+
+/* With the secret: the link is admitted, and a PROBE naming another node
+ * is refused while one for itself is answered. */
+static void test_link_with_secret_speaks_for_itself(void **state)
+{
+        struct raw_peer p = genuine(TRANSPORT_LINK_GROUP);
+        int fd = raw_connect_addr(d.peer_addr, false);
+        Tunekv__V1__Response *r;
+        (void)state;
+
+        assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), 0);
+        send_probe(fd, 1, 3);
+        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "this link's node");
+        send_probe(fd, 2, 2);
+        r = raw_read_response(fd);
+        assert_non_null(r);
+        assert_int_equal(r->id, 2);
+        assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
+        assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_PROBE);
+        tunekv__v1__response__free_unpacked(r, NULL);
+        close(fd);
+}
+
+/* Without the secret: the client catches the server's MAC, and a PROOF
+ * forged anyway is refused, logged, and leaves no identity behind. */
+static void test_wrong_secret_gets_nothing(void **state)
+{
+        struct raw_peer p = genuine(TRANSPORT_LINK_GROUP);
+        uint8_t forged[PEERAUTH_PROOF_BYTES + 11];
+        int fd = raw_connect_addr(d.peer_addr, false);
+        (void)state;
+
+        p.secret = "not-the-secret";
+        p.incarnation = 0xBAD;
+        assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), TKV_EAUTH);
+        /* Go on as an attacker would: any PROOF, then a request. */
+        memset(forged, 0x41, sizeof forged);
+        for (int i = 0; i < 8; i++) {
+                forged[KEYS_BYTES + i] = (uint8_t)(i == 0 ? 0xAD : i == 1 ? 0x0B : 0);
+                forged[KEYS_BYTES + 8 + i] = (uint8_t)(i == 0 ? 11 : 0);
+        }
+        raw_write(fd, forged, sizeof forged);
+        send_probe(fd, 1, 2);
+        assert_true(raw_closed_silently(fd));
+        close(fd);
+        assert_true(log_contains("peer handshake with 127.0.0.1:"));
+        assert_true(log_contains("did not prove the secret"));
+        /* Nothing was recorded for node 2: its genuine incarnation is
+         * admitted (a recorded 0xBAD would refuse it for good). */
+        test_link_with_secret_speaks_for_itself(state);
+}
+
+/* A genuine HELLO and PROOF recorded and replayed on a new connection: the
+ * server's nonce is new, so the PROOF no longer fits. */
+static void test_replayed_handshake_refused(void **state)
+{
+        struct raw_peer p = genuine(TRANSPORT_LINK_GROUP);
+        uint8_t hello[PEERAUTH_HELLO_BYTES], proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
+        size_t proof_len = 0;
+        int fd = raw_connect_addr(d.peer_addr, false);
+        (void)state;
+
+        assert_int_equal(raw_peer_handshake(fd, &p, hello, proof, &proof_len), 0);
+        close(fd);
+        fd = raw_connect_addr(d.peer_addr, false);
+        raw_write(fd, hello, sizeof hello);
+        assert_true(raw_read_exact(fd, challenge, sizeof challenge));
+        raw_write(fd, proof, proof_len);
+        send_probe(fd, 1, 2);
+        assert_true(raw_closed_silently(fd));
+        close(fd);
+}
+
+/* HELLOs that are not for this node, or not from another node of the
+ * cluster, or of another cluster: no CHALLENGE, just a close. */
+static void test_hello_not_for_us_gets_no_challenge(void **state)
+{
+        struct raw_peer cases[4];
+        (void)state;
+        for (int i = 0; i < 4; i++) {
+                cases[i] = genuine(TRANSPORT_LINK_GROUP);
+        }
+        cases[0].to = 5;            /* another node */
+        cases[1].from = 9;          /* not a node of the cluster */
+        cases[2].from = 1;          /* the node itself */
+        cases[3].cluster = "other"; /* another cluster */
+        for (int i = 0; i < 4; i++) {
+                int fd = raw_connect_addr(d.peer_addr, false);
+                assert_int_equal(raw_peer_handshake(fd, &cases[i], NULL, NULL, NULL), TKV_ECONN);
+                close(fd);
+        }
+}
+
+/* A probe (what does node 1 know of node 2?) is answered only after the
+ * handshake, and the answer is sealed to it. */
+static void test_probe_answer_sealed(void **state)
+{
+        struct raw_peer p = genuine(TRANSPORT_PROBE_GROUP);
+        uint8_t key[KEYS_BYTES], answer[PEERAUTH_KNOWN_BYTES], challenge[PEERAUTH_CHALLENGE_BYTES];
+        uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        size_t proof_len;
+        struct peerauth a;
+        uint64_t known = 0;
+        int fd;
+
+        test_link_with_secret_speaks_for_itself(state); /* node 2 is now known */
+        fd = raw_connect_addr(d.peer_addr, false);
+        assert_int_equal(keys_derive(SECRET, CLUSTER, KEYS_PEER, key), 0);
+        assert_int_equal(peerauth_hello(&a, key, key_hash(CLUSTER, strlen(CLUSTER)),
+                                        TRANSPORT_PROBE_GROUP, 2, 1),
+                         0);
+        raw_write(fd, a.hello, sizeof a.hello);
+        assert_true(raw_read_exact(fd, challenge, sizeof challenge));
+        assert_int_equal(peerauth_prove(&a, challenge, p.incarnation, p.address, proof, &proof_len),
+                         0);
+        raw_write(fd, proof, proof_len);
+        assert_true(raw_read_exact(fd, answer, sizeof answer));
+        assert_int_equal(peerauth_open_known(&a, answer, &known), 0);
+        assert_int_equal(known, INCARNATION);
+        answer[0] ^= 1; /* a changed answer does not open */
+        assert_int_equal(peerauth_open_known(&a, answer, &known), TKV_EAUTH);
+        close(fd);
+}
+
+static int setup(void **state)
+{
+        FILE *f;
+        (void)state;
+        if (testlib_tmpdir(dir, sizeof dir, "tkv-peerauth") != 0) {
+                return -1;
+        }
+        daemon_setup(&d, dir, 1);
+        snprintf(conf, sizeof conf, "%s/cluster.conf", dir);
+        f = fopen(conf, "w");
+        if (f == NULL) {
+                return -1;
+        }
+        fprintf(f, "[cluster]\npartitions = 1\nreplicas = 1\nsecret = %s\n", SECRET);
+        fprintf(f, "[node.1]\nclient_addr = %s\npeer_addr = %s\n", d.client_addr, d.peer_addr);
+        fprintf(f, "[node.2]\nclient_addr = 127.0.0.1:%u\npeer_addr = 127.0.0.1:%u\n",
+                daemon_free_port(), daemon_free_port());
+        fclose(f);
+        d.extra[0] = "--config";
+        d.extra[1] = conf;
+        return daemon_start(&d, 30000);
+}
+
+static int teardown(void **state)
+{
+        int status;
+        (void)state;
+        if (d.pid > 0) {
+                status = daemon_signal(&d, SIGTERM, true);
+                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                        daemon_dump_log(&d);
+                        return -1;
+                }
+        }
+        testlib_rmrf(dir);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_wrong_secret_gets_nothing),
+            cmocka_unit_test(test_link_with_secret_speaks_for_itself),
+            cmocka_unit_test(test_replayed_handshake_refused),
+            cmocka_unit_test(test_hello_not_for_us_gets_no_challenge),
+            cmocka_unit_test(test_probe_answer_sealed),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
