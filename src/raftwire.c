@@ -249,6 +249,9 @@ static int raftwire_preamble(struct raftwire *w, uint64_t type, uint64_t hlen)
                 raftwire_whyf(w->why, "unknown message type %" PRIu64, type);
                 return TKV_EPROTO;
         }
+        /* want (preamble + header) must not overflow. */
+        max =
+            max > UINT64_MAX - RAFTWIRE_PREAMBLE_BYTES ? UINT64_MAX - RAFTWIRE_PREAMBLE_BYTES : max;
         if (min < max && hlen > max) {
                 raftwire_whyf(
                     w->why, "type %" PRIu64 ": header of %" PRIu64 " bytes holds %s (limit)", type,
@@ -486,9 +489,12 @@ static int raftwire_header_done(struct raftwire *w)
 static int raftwire_feed_header(struct raftwire *w, const uint8_t *in, size_t n, size_t *used)
 {
         uint64_t take = w->want - w->got < n ? w->want - w->got : n;
+        uint64_t grown = 2 * (uint64_t)w->buf_cap < w->want ? 2 * (uint64_t)w->buf_cap : w->want;
         int rv;
 
-        rv = raftwire_reserve(&w->buf, &w->buf_cap, w->want);
+        /* Grow with what arrived, not with what the preamble announced: a
+         * peer must send the bytes it makes us hold. */
+        rv = raftwire_reserve(&w->buf, &w->buf_cap, w->got + take > grown ? w->got + take : grown);
         if (rv != 0) {
                 raftwire_whyf(w->why, "header of %" PRIu64 " bytes: out of memory", w->want);
                 return rv;
@@ -502,7 +508,6 @@ static int raftwire_feed_header(struct raftwire *w, const uint8_t *in, size_t n,
         if (w->want == RAFTWIRE_PREAMBLE_BYTES) {
                 uint64_t hlen = raftwire_get64(w->buf + 8);
                 rv = raftwire_preamble(w, raftwire_get64(w->buf), hlen);
-                /* The limits bound hlen well below 2^64 - 16. */
                 w->want = rv == 0 ? RAFTWIRE_PREAMBLE_BYTES + hlen : w->want;
                 return rv;
         }
