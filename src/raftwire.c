@@ -228,8 +228,9 @@ static int raftwire_preamble(struct raftwire *w, uint64_t type, uint64_t hlen)
         switch (type) {
         case RAFTWIRE_APPEND_ENTRIES:
                 min = RAFTWIRE_AE_FIXED_BYTES;
-                max = raftwire_add(48, l->entries_max > UINT64_MAX / 16 ? UINT64_MAX
-                                                                        : 16 * l->entries_max);
+                max = raftwire_add(RAFTWIRE_AE_FIXED_BYTES + 8, l->entries_max > UINT64_MAX / 16
+                                                                    ? UINT64_MAX
+                                                                    : 16 * l->entries_max);
                 break;
         case RAFTWIRE_INSTALL_SNAPSHOT:
                 min = RAFTWIRE_IS_FIXED_BYTES;
@@ -371,8 +372,10 @@ static int raftwire_is(struct raftwire *w, const uint8_t *h, uint64_t hlen)
                               conf_len, w->limits.conf_bytes_max);
                 return TKV_ETOOBIG;
         }
-        if (hlen != RAFTWIRE_IS_FIXED_BYTES + conf_len &&
-            hlen != RAFTWIRE_IS_FIXED_BYTES + 8 + conf_len) {
+        /* Compared by difference: the sum could wrap with huge limits. */
+        if (conf_len > hlen - RAFTWIRE_IS_FIXED_BYTES ||
+            (hlen - RAFTWIRE_IS_FIXED_BYTES - conf_len != 0 &&
+             hlen - RAFTWIRE_IS_FIXED_BYTES - conf_len != 8)) {
                 raftwire_whyf(w->why,
                               "InstallSnapshot header of %" PRIu64
                               " bytes for a configuration of %" PRIu64,

@@ -808,6 +808,42 @@ static void test_dead_and_oom(void **state)
         enc_free(&e);
 }
 
+/* Limits set to UINT64_MAX: lengths near 2^64 neither wrap nor allocate
+ * what they announce. */
+static void test_unbounded_limits(void **state)
+{
+        const struct raftwire_limits max = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+        struct enc e = {0};
+        struct sink s = {0};
+        struct raftwire w;
+        (void)state;
+
+        enc_u64(&e, RAFTWIRE_APPEND_ENTRIES);
+        enc_u64(&e, UINT64_MAX);
+        assert_refused(&max, &e, TKV_ETOOBIG, "more than entries_max entries", 0);
+        enc_free(&e);
+
+        /* A header announced at 2^62 bytes: only what arrives is held. */
+        enc_u64(&e, RAFTWIRE_APPEND_ENTRIES);
+        enc_u64(&e, (uint64_t)1 << 62);
+        enc_fill(&e, 0, 4096);
+        raftwire_init(&w, &max, sink_check, sink_emit, &s);
+        assert_int_equal(raftwire_feed(&w, e.p, e.n), 0);
+        assert_true(w.buf_cap <= 2 * e.n);
+        assert_int_equal(s.out.n, 0);
+        raftwire_close(&w);
+        enc_free(&e);
+
+        /* 56 + conf length wraps to the header length (50). */
+        enc_u64(&e, RAFTWIRE_INSTALL_SNAPSHOT);
+        enc_u64(&e, 50);
+        enc_fill(&e, 0, 32);
+        enc_u64(&e, UINT64_MAX - 5);
+        enc_fill(&e, 0, 10);
+        assert_refused(&max, &e, TKV_EPROTO, "InstallSnapshot header of 50 bytes", 0);
+        enc_free(&e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -824,6 +860,7 @@ int main(void)
             cmocka_unit_test(test_header_malformed),
             cmocka_unit_test(test_entry_terms),
             cmocka_unit_test(test_dead_and_oom),
+            cmocka_unit_test(test_unbounded_limits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
