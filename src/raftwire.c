@@ -319,6 +319,8 @@ static int raftwire_ae_entry(struct raftwire *w, const uint8_t *e, uint64_t i, u
 static int raftwire_ae(struct raftwire *w, const uint8_t *h, uint64_t hlen)
 {
         uint64_t n = raftwire_get64(h + 32);
+        /* raft keeps the count in an unsigned (uv_encoding.c:356). */
+        uint64_t max = w->limits.entries_max < UINT32_MAX ? w->limits.entries_max : UINT32_MAX;
         uint64_t last;
         int rv;
 
@@ -327,9 +329,9 @@ static int raftwire_ae(struct raftwire *w, const uint8_t *h, uint64_t hlen)
         w->msg.prev_log_term = last = raftwire_get64(h + 16);
         w->msg.leader_commit = raftwire_get64(h + 24);
         w->msg.n_entries = n;
-        if (n > w->limits.entries_max) {
+        if (n > max) {
                 raftwire_whyf(w->why, "AppendEntries with %" PRIu64 " entries, limit %" PRIu64, n,
-                              w->limits.entries_max);
+                              max);
                 return TKV_ETOOBIG;
         }
         if (n > (hlen - RAFTWIRE_AE_FIXED_BYTES) / RAFTWIRE_AE_ENTRY_BYTES ||

@@ -31,7 +31,8 @@
  *               1 AppendEntries, 2 AppendEntries result, 3 RequestVote,
  *               4 RequestVote result, 5 InstallSnapshot, 6 TimeoutNow. raft
  *               truncates the type to 16 bits before switching on the full
- *               value (uv_encoding.c:485, 490), so only 1..6 are valid.
+ *               value (uv_encoding.c:485, 490) and asserts a type above 0
+ *               (uv_recv.c:254), so only 1..6 are valid.
  *   AppendEntries header = term | prev log index | prev log term |
  *               leader commit | n entries u64 | n × (term u64 | type u8 |
  *               3 unused | length u32)   (uv_encoding.c:120-132, 281-305).
@@ -39,6 +40,8 @@
  *               (uv_encoding.c:42-51), so raft 0.15 sends 48 + 16n bytes, the
  *               last 8 unused; the decoder reads 40 + 16n (uv_encoding.c:
  *               348-422) without looking at the length. Both are accepted.
+ *               n is truncated to 32 bits (uv_encoding.c:356): at most
+ *               2^32 - 1 entries, whatever the limit.
  *               Entry types, raft.h:164-166: 1 RAFT_COMMAND, 2 RAFT_BARRIER,
  *               3 RAFT_CHANGE (checked at uv_encoding.c:376; a refusal leaves
  *               n set and entries NULL: the NULL dereference at :500).

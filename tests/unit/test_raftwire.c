@@ -834,6 +834,14 @@ static void test_unbounded_limits(void **state)
         raftwire_close(&w);
         enc_free(&e);
 
+        /* raft keeps the entry count in 32 bits. */
+        enc_u64(&e, RAFTWIRE_APPEND_ENTRIES);
+        enc_u64(&e, 40);
+        enc_fill(&e, 0, 32);
+        enc_u64(&e, (uint64_t)1 << 32);
+        assert_refused(&max, &e, TKV_ETOOBIG, "4294967296 entries, limit 4294967295", 0);
+        enc_free(&e);
+
         /* 56 + conf length wraps to the header length (50). */
         enc_u64(&e, RAFTWIRE_INSTALL_SNAPSHOT);
         enc_u64(&e, 50);
