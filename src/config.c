@@ -76,6 +76,11 @@ static const struct config_option config_options[] = {
         "requests in progress on one node link; more are answered BUSY"),
     OPT("limits", link_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "256MiB",
         "unsent answers per node link before it stops reading requests (bytes)"),
+    OPT("limits", peer_entries_max, CONFIG_UINT, 1024, 1u << 30, "4194304",
+        "entries one Raft AppendEntries from a peer may carry; more closes its connection "
+        "(raft 0.15 sends a lagging follower everything it has in one message)"),
+    OPT("limits", peer_message_bytes_max, CONFIG_BYTES, 1 * MiB, 1024 * GiB, "4GiB",
+        "largest payload of one Raft message from a peer (entries, or a whole snapshot)"),
     OPT("limits", token_bytes_max, CONFIG_BYTES, 64, 64 * 1024, "8KiB",
         "largest session token a request may carry (bytes)"),
     OPT("read", probe_interval_ms, CONFIG_UINT, 10, 60000, "100",

@@ -51,6 +51,8 @@ struct config {
         unsigned link_inflight_max;     /* requests in progress per node link */
         uint64_t link_output_bytes_max; /* unsent answers per node link */
         uint64_t token_bytes_max;
+        unsigned peer_entries_max;       /* entries in one inbound AppendEntries */
+        uint64_t peer_message_bytes_max; /* payload of one inbound Raft message */
 
         /* [raft] */
         unsigned election_timeout_ms;

@@ -226,6 +226,33 @@ static int group_bootstrap(struct group *g, const struct group_voter *voters, un
         return group_err_from_raft(rv);
 }
 
+/* The group's policy for a peer's Raft message whose layout is valid
+ * (relay.h): the sender must be a server of the group's configuration, and
+ * no AppendEntries or InstallSnapshot may claim the term this node leads
+ * (two leaders in one term cannot be; libraft 0.15 would overwrite its
+ * follower state with the sender's and crash: RAFT-NOTES B6). */
+static bool group_check_message(void *arg, uint64_t from, const struct raftwire_msg *m,
+                                const char **why)
+{
+        struct group *g = arg;
+        const struct raft_configuration *c = &g->raft->configuration;
+        bool member = c->n == 0; /* not bootstrapped yet: nothing to check against */
+
+        for (unsigned i = 0; i < c->n && !member; i++) {
+                member = c->servers[i].id == from;
+        }
+        if (!member) {
+                *why = "the sender is not a server of this group";
+                return false;
+        }
+        if ((m->type == RAFTWIRE_APPEND_ENTRIES || m->type == RAFTWIRE_INSTALL_SNAPSHOT) &&
+            raft_state(g->raft) == RAFT_LEADER && m->term == g->raft->current_term) {
+                *why = "a leader's message in the term this node leads";
+                return false;
+        }
+        return true;
+}
+
 int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, const char *dir,
                uint64_t raft_id, const char *address, const struct group_voter *voters, unsigned n)
 {
@@ -236,6 +263,7 @@ int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, cons
                 return rv;
         }
         transport_init(&g->transport, mux, g->partition);
+        transport_set_check(&g->transport, group_check_message, g);
         rv = raft_uv_init(&g->io, loop, dir, &g->transport.base);
         if (rv != 0) {
                 err_msgf(g->errmsg, "raft_uv_init %s: %s", dir, g->io.errmsg);

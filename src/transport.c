@@ -432,6 +432,7 @@ static void transport_method_close(struct raft_uv_transport *base, raft_uv_trans
         t->closing = true;
         t->accept_cb = NULL;
         t->close_cb = cb;
+        relay_close_all(&t->relays);
         /* Cancel attempts in progress: closing their handles makes their
          * callbacks report RAFT_CANCELED to raft. */
         QUEUE_FOREACH(q, &t->connects)
@@ -455,10 +456,17 @@ int transport_init(struct transport *t, struct transport_mux *m, uint32_t group)
         t->base.connect = transport_method_connect;
         t->base.close = transport_method_close;
         queue_init(&t->connects);
+        queue_init(&t->relays);
         uv_timer_init(m->loop, &t->close_defer);
         t->close_defer.data = t;
         queue_push_tail(&m->transports, &t->link);
         return 0;
+}
+
+void transport_set_check(struct transport *t, relay_check_fn fn, void *arg)
+{
+        t->check = fn;
+        t->check_arg = arg;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -586,6 +594,7 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
         uint64_t group = hs->auth.group;
         raft_id id = hs->auth.from;
         struct transport *t;
+        uv_stream_t *stream;
 
         uv_read_stop((uv_stream_t *)hs->tcp);
         if (group == TRANSPORT_PROBE_GROUP) {
@@ -612,9 +621,16 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
         }
         queue_remove(&hs->link);
         m->n_handshakes--;
+        /* raft gets a socketpair's end; the relay owns the TCP stream and
+         * passes on only what the validator lets through (relay.h). */
+        if (relay_start(m->loop, hs->tcp, id, &m->wire_limits, t->check, t->check_arg,
+                        &m->relay_stats, &t->relays, &stream) != 0) {
+                LOGW(-1, "transport: cannot relay node %llu's connection", (unsigned long long)id);
+                transport_handshake_release(hs);
+                return;
+        }
         m->accepted++;
-        /* raft owns the stream (and its data field) from here on. */
-        t->accept_cb(&t->base, id, hs->address, (uv_stream_t *)hs->tcp);
+        t->accept_cb(&t->base, id, hs->address, stream);
         transport_handshake_release(hs);
 }
 
@@ -802,6 +818,10 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
                 return TKV_EIO;
         }
         m->connect_timeout_ms = cfg->connect_timeout_ms;
+        m->wire_limits.entries_max = cfg->peer_entries_max;
+        m->wire_limits.entry_bytes_max = cfg->frame_bytes_max + TRANSPORT_ENTRY_SLACK;
+        m->wire_limits.payload_bytes_max = cfg->peer_message_bytes_max;
+        m->wire_limits.conf_bytes_max = TRANSPORT_CONF_BYTES_MAX;
         m->handshake_timeout_ms = TRANSPORT_HANDSHAKE_TIMEOUT_MS;
         m->handshakes_max = TRANSPORT_HANDSHAKES_MAX;
         queue_init(&m->transports);

@@ -35,6 +35,8 @@ their `data` field belongs to raft from then on. */
 #include "keys.h"
 #include "peerauth.h"
 #include "queue.h"
+#include "raftwire.h"
+#include "relay.h"
 
 #define TRANSPORT_PROBE_GROUP UINT64_MAX
 #define TRANSPORT_LINK_GROUP  (UINT64_MAX - 1)
@@ -50,6 +52,12 @@ typedef void (*transport_link_cb)(void *data, uv_tcp_t *tcp, unsigned node_id);
 
 #define TRANSPORT_BACKOFFS_MAX 64
 
+/* A log entry carries one request (at most frame_bytes_max) plus what the
+ * leader adds to it; a configuration lists at most CONFIG_NODES_MAX
+ * servers. Both bound what the relay accepts (raftwire_limits). */
+#define TRANSPORT_ENTRY_SLACK    (1024u * 1024)
+#define TRANSPORT_CONF_BYTES_MAX (64u * 1024)
+
 /* Connection backoff towards one peer address (transport.c). */
 struct transport_backoff {
         char address[TRANSPORT_ADDRESS_MAX + 1];
@@ -59,12 +67,14 @@ struct transport_backoff {
 /* One per node: the peer listener and the table of groups. */
 struct transport_mux {
         uv_loop_t *loop;
-        uv_tcp_t listener;           /* data = this */
-        uv_timer_t sweep;            /* closes handshakes that stall */
-        const struct config *cfg;    /* borrowed: node id, node list */
-        uint64_t cluster_id;         /* xxh64(cluster_name) */
-        uint8_t key[KEYS_BYTES];     /* KEYS_PEER: the handshake's key */
-        struct identity *identity;   /* this node's; borrowed */
+        uv_tcp_t listener;                  /* data = this */
+        uv_timer_t sweep;                   /* closes handshakes that stall */
+        const struct config *cfg;           /* borrowed: node id, node list */
+        uint64_t cluster_id;                /* xxh64(cluster_name) */
+        uint8_t key[KEYS_BYTES];            /* KEYS_PEER: the handshake's key */
+        struct identity *identity;          /* this node's; borrowed */
+        struct raftwire_limits wire_limits; /* what an inbound Raft message may carry */
+        struct relay_stats relay_stats;
         unsigned connect_timeout_ms; /* per outbound attempt */
         unsigned handshake_timeout_ms;
         unsigned handshakes_max; /* inbound connections still in their preamble */

@@ -9,7 +9,12 @@
  * - a recorded genuine handshake replayed on a new connection is refused;
  * - a HELLO for another node, from an unknown node or from the node itself
  *   gets no CHALLENGE at all;
- * - a probe learns the incarnation only after authenticating, sealed. */
+ * - a probe learns the incarnation only after authenticating, sealed;
+ * - each peer-port packet that crashed or corrupted a node before issue 14
+ *   (tests/data/security-repro), sent after a genuine handshake, closes
+ *   only its own connection: the node keeps serving at the same term, and
+ *   a well-formed vote request from a node that is no server of the group
+ *   changes nothing either. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buffer.h"
 #include "daemon.h"
 #include "err.h"
 #include "keyhash.h"
@@ -216,6 +223,92 @@ static void test_probe_answer_sealed(void **state)
         close(fd);
 }
 
+/* Read and get through the client: the key's value, and the term and role
+ * the answer reports. */
+static void serve_check(struct tkv_client *c, const char *key, uint64_t *term)
+{
+        struct tkv_result r;
+        assert_int_equal(tkv_put(c, key, strlen(key), key, strlen(key), NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        assert_int_equal(tkv_get(c, key, strlen(key), NULL, &r), TKV_OK);
+        assert_int_equal(r.value_len, strlen(key));
+        assert_memory_equal(r.value, key, r.value_len);
+        assert_int_equal(r.receipt.role, TKV_ROLE_LEADER);
+        *term = r.receipt.term;
+        tkv_result_release(&r);
+}
+
+/* Send raft bytes on a Raft connection of partition 0 opened as node 2, and
+ * expect the node to close it without a word. */
+static void send_raft_bytes(const uint8_t *bytes, size_t len)
+{
+        struct raw_peer p = genuine(0);
+        int fd = raw_connect_addr(d.peer_addr, false);
+        assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), 0);
+        raw_write(fd, bytes, len);
+        assert_true(raw_closed_silently(fd));
+        close(fd);
+}
+
+static size_t read_repro(const char *name, uint8_t *buf, size_t cap)
+{
+        char path[512];
+        FILE *f;
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s", TKV_SECURITY_REPRO_DIR, name);
+        f = fopen(path, "rb");
+        assert_non_null(f);
+        n = fread(buf, 1, cap, f);
+        fclose(f);
+        return n;
+}
+
+static void test_reproducers_leave_the_node_unharmed(void **state)
+{
+        static uint8_t buf[1 << 16];
+        struct tkv_options o = {0};
+        struct tkv_client *c;
+        char err[256];
+        uint64_t term0, term;
+        unsigned sent = 0;
+        struct dirent *e;
+        DIR *dirp = opendir(TKV_SECURITY_REPRO_DIR);
+        (void)state;
+
+        assert_non_null(dirp);
+        o.endpoints = d.client_addr;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        serve_check(c, "before", &term0);
+        while ((e = readdir(dirp)) != NULL) {
+                size_t n, skip;
+                if (strstr(e->d_name, ".bin") == NULL) {
+                        continue;
+                }
+                n = read_repro(e->d_name, buf, sizeof buf);
+                assert_true(n > 48);
+                skip = 48 + (size_t)get_le64(buf + 40);
+                assert_true(n > skip);
+                send_raft_bytes(buf + skip, n - skip);
+                serve_check(c, e->d_name, &term);
+                assert_int_equal(term, term0);
+                sent++;
+        }
+        closedir(dirp);
+        assert_true(sent >= 10);
+        /* A well-formed RequestVote at term 1000 from node 2, which is no
+         * server of partition 0: no term change, no election. */
+        memset(buf, 0, 56);
+        put_le64(buf, 3);      /* RequestVote */
+        put_le64(buf + 8, 40); /* header bytes */
+        put_le64(buf + 16, 1000);
+        put_le64(buf + 24, 2);
+        send_raft_bytes(buf, 56);
+        serve_check(c, "after", &term);
+        assert_int_equal(term, term0);
+        assert_true(log_contains("relay: refused a Raft message from node 2"));
+        tkv_client_destroy(c);
+}
+
 static int setup(void **state)
 {
         FILE *f;
@@ -262,6 +355,7 @@ int main(void)
             cmocka_unit_test(test_replayed_handshake_refused),
             cmocka_unit_test(test_hello_not_for_us_gets_no_challenge),
             cmocka_unit_test(test_probe_answer_sealed),
+            cmocka_unit_test(test_reproducers_leave_the_node_unharmed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
