@@ -26,6 +26,7 @@ trap stop EXIT
 
 {
   echo "[cluster]"
+  echo "secret = $(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
   echo "partitions = 1"
   echo "replicas = $replicas"
   for i in 1 2 3; do

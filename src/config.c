@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
@@ -22,7 +23,7 @@ enum config_type {
         CONFIG_ADDR,  /* "a.b.c.d:port" */
         CONFIG_PATH,  /* non-empty string, CONFIG_PATH_BYTES */
         CONFIG_NAME,  /* non-empty string, CONFIG_ADDR_BYTES */
-        CONFIG_TEXT,  /* string, may be empty, CONFIG_ADDR_BYTES */
+        CONFIG_TEXT,  /* string, may be empty, CONFIG_PATH_BYTES */
 };
 
 struct config_option {
@@ -54,7 +55,13 @@ static const struct config_option config_options[] = {
     OPT("cluster", cluster_name, CONFIG_NAME, 0, 0, "tunekv",
         "name shared by all nodes; peers from another cluster are refused"),
     OPT("cluster", secret, CONFIG_TEXT, 0, 0, "",
-        "keys the MAC of session tokens; empty: derived from cluster_name (forgeable)"),
+        "shared by every node: keys the peer handshake and token MACs (docs/security.md); "
+        "at least 16 characters for more than one node"),
+    OPT("cluster", secret_file, CONFIG_TEXT, 0, 0, "",
+        "read the secret from this file's first line instead (mode 0600 or stricter)"),
+    OPT("cluster", insecure, CONFIG_UINT, 0, 1, "0",
+        "1: let a multi-node cluster run with an empty, short or sample secret, which lets "
+        "anyone who reaches a peer port join it (logged at every start)"),
     OPT("cluster", partitions, CONFIG_UINT, 0, CONFIG_PARTITIONS_MAX, "0",
         "number of partitions (Raft groups) keys are hashed over; 0 = one per node listed"),
     OPT("cluster", replicas, CONFIG_UINT, 0, CONFIG_REPLICAS_MAX, "0",
@@ -243,7 +250,8 @@ static int config_set(struct config *c, const struct config_option *o, const cha
         char host[CONFIG_ADDR_BYTES];
         unsigned port;
         uint64_t v;
-        size_t cap = o->type == CONFIG_PATH ? CONFIG_PATH_BYTES : CONFIG_ADDR_BYTES;
+        size_t cap = o->type == CONFIG_PATH || o->type == CONFIG_TEXT ? CONFIG_PATH_BYTES
+                                                                      : CONFIG_ADDR_BYTES;
 
         switch (o->type) {
         case CONFIG_UINT:
@@ -565,6 +573,90 @@ static int config_resolve_nodes(struct config *c, bool client_flag, bool peer_fl
         return 0;
 }
 
+/* Secrets shipped in samples (conf/): never a real cluster's. */
+static const char *const config_sample_secrets[] = {"change-me-local-3node", "change-me"};
+
+#define CONFIG_SECRET_MIN 16
+
+/* [cluster] secret_file: its first line, from a file only its owner may
+ * read (a secret others can read is no secret). */
+static int config_read_secret_file(struct config *c, char *errmsg)
+{
+        struct stat st;
+        FILE *f;
+        size_t n;
+
+        if (c->secret[0] != '\0') {
+                err_msgf(errmsg, "config: cluster.secret and cluster.secret_file are both set: "
+                                 "keep one");
+                return TKV_EINVAL;
+        }
+        if (stat(c->secret_file, &st) != 0 || !S_ISREG(st.st_mode)) {
+                err_msgf(errmsg, "config: cluster.secret_file %s: not a readable file",
+                         c->secret_file);
+                return TKV_EINVAL;
+        }
+        if ((st.st_mode & 077) != 0) {
+                err_msgf(errmsg,
+                         "config: cluster.secret_file %s: mode %04o lets others read it; "
+                         "chmod 600 it",
+                         c->secret_file, (unsigned)(st.st_mode & 07777));
+                return TKV_EINVAL;
+        }
+        f = fopen(c->secret_file, "r");
+        if (f == NULL || fgets(c->secret, sizeof c->secret, f) == NULL) {
+                if (f != NULL) {
+                        fclose(f);
+                }
+                err_msgf(errmsg, "config: cluster.secret_file %s: empty or unreadable",
+                         c->secret_file);
+                return TKV_EINVAL;
+        }
+        fclose(f);
+        n = strlen(c->secret);
+        while (n > 0 && (c->secret[n - 1] == '\n' || c->secret[n - 1] == '\r' ||
+                         c->secret[n - 1] == ' ' || c->secret[n - 1] == '\t')) {
+                c->secret[--n] = '\0';
+        }
+        return 0;
+}
+
+/* Why the secret cannot protect a multi-node cluster, or NULL if it can. */
+const char *config_weak_secret(const struct config *c)
+{
+        if (c->secret[0] == '\0') {
+                return "it is empty";
+        }
+        for (size_t i = 0; i < sizeof config_sample_secrets / sizeof config_sample_secrets[0];
+             i++) {
+                if (strcmp(c->secret, config_sample_secrets[i]) == 0) {
+                        return "it is the sample from conf/";
+                }
+        }
+        if (strlen(c->secret) < CONFIG_SECRET_MIN) {
+                return "it is shorter than 16 characters";
+        }
+        return NULL;
+}
+
+static int config_check_secret(struct config *c, char *errmsg)
+{
+        const char *weak;
+        if (c->secret_file[0] != '\0' && config_read_secret_file(c, errmsg) != 0) {
+                return TKV_EINVAL;
+        }
+        weak = config_weak_secret(c);
+        if (weak != NULL && c->n_nodes > 1 && !c->insecure) {
+                err_msgf(errmsg,
+                         "config: cluster.secret: %s; with %u nodes, anyone reaching a peer "
+                         "port could join. Set 16+ characters (openssl rand -hex 32) or "
+                         "secret_file, or insecure = 1",
+                         weak, c->n_nodes);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
 static int config_validate(struct config *c, char *errmsg)
 {
         /* One partition per node: every node leads one once balanced, and
@@ -613,7 +705,7 @@ static int config_validate(struct config *c, char *errmsg)
                          c->log_level);
                 return TKV_EINVAL;
         }
-        return 0;
+        return config_check_secret(c, errmsg);
 }
 
 static bool config_has_flag(int argc, char **argv, const char *flag)

@@ -34,7 +34,9 @@ struct config {
 
         /* [cluster] */
         char cluster_name[CONFIG_ADDR_BYTES];
-        char secret[CONFIG_ADDR_BYTES]; /* keys token MACs; empty: derived from the name */
+        char secret[CONFIG_PATH_BYTES];      /* keys.h derives every key from it */
+        char secret_file[CONFIG_PATH_BYTES]; /* where secret came from, if not inline */
+        unsigned insecure; /* 1: a multi-node cluster may run without a real secret */
         unsigned partitions;
         unsigned replicas;                          /* 0 = min(3, number of nodes) until resolved */
         struct config_node nodes[CONFIG_NODES_MAX]; /* sorted by id after load */
@@ -112,6 +114,10 @@ void config_usage(FILE *out, const char *prog);
 
 /* This node's entry in c->nodes. */
 const struct config_node *config_self(const struct config *c);
+
+/* Why c's secret cannot protect a multi-node cluster (empty, a shipped
+ * sample, shorter than 16 characters), or NULL if it can. */
+const char *config_weak_secret(const struct config *c);
 
 /* Index of node id in c->nodes, or -1. */
 int config_node_index(const struct config *c, unsigned id);

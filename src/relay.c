@@ -11,7 +11,8 @@
 #include "heap.h"
 #include "log.h"
 
-#define RELAY_READ_BYTES (64 * 1024)
+#define RELAY_READ_BYTES   (64 * 1024)
+#define RELAY_SOCKET_BYTES (4 * 1024 * 1024)
 
 struct relay {
         uv_tcp_t *tcp;  /* from the peer; raft_malloc'd, owned */
@@ -81,16 +82,36 @@ void relay_close_all(struct queue *relays)
 
 static void relay_written(uv_write_t *w, int status);
 
-/* Hand what is validated to raft: one write at a time, the rest waits. */
+/* Hand what is validated to raft. Straight into the socket when nothing
+ * is queued (no request, no callback, no loop turn in between); what the
+ * socket does not take goes out with one write at a time, the rest waits. */
 static void relay_flush(struct relay *r)
 {
         struct buffer tmp;
         uv_buf_t buf;
+        int n;
 
         if (r->closing || r->writing) {
                 return;
         }
         if (buffer_len(&r->out) == 0) {
+                if (r->peer_done) {
+                        relay_close(r);
+                }
+                return;
+        }
+        buf = uv_buf_init((char *)buffer_data(&r->out), (unsigned)buffer_len(&r->out));
+        n = uv_try_write((uv_stream_t *)&r->pipe, &buf, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+                relay_close(r);
+                return;
+        }
+        if (n > 0) {
+                r->stats->bytes += (uint64_t)n;
+                buffer_consume(&r->out, (size_t)n);
+        }
+        if (buffer_len(&r->out) == 0) {
+                buffer_reset(&r->out);
                 if (r->peer_done) {
                         relay_close(r);
                 }
@@ -243,6 +264,8 @@ static int relay_socketpair(uv_loop_t *loop, struct relay *r, uv_pipe_t **raft_e
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
                 return TKV_EIO;
         }
+        /* Room for a few large AppendEntries: the relay rarely waits. */
+        (void)setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &(int){RELAY_SOCKET_BYTES}, sizeof(int));
         if (uv_pipe_open(&r->pipe, fds[0]) != 0) {
                 close(fds[0]);
                 close(fds[1]);

@@ -358,7 +358,8 @@ static void server_maybe_ready(struct server *s)
                         return;
                 }
         }
-        LOGI(-1, "server: ready: serving clients on %s", s->cfg->client_addr);
+        LOGI(-1, "server: ready: serving clients on %s%s", s->cfg->client_addr,
+             config_weak_secret(s->cfg) != NULL ? " (INSECURE: no real cluster secret)" : "");
         if (s->ready_fd >= 0) {
                 if (write(s->ready_fd, line, sizeof line - 1) < 0) {
                         LOGW(-1, "server: ready fd: %s", strerror(errno));
@@ -607,6 +608,28 @@ static void server_link_accept(void *data, uv_tcp_t *tcp, unsigned node_id)
         conn_adopt_link(data, tcp, node_id, transport_stream_free);
 }
 
+/* A secret that protects nothing is said at every start (config.c refuses
+ * it for more than one node unless insecure = 1). */
+static void server_warn_secret(const struct config *cfg)
+{
+        const char *weak = config_weak_secret(cfg);
+        if (weak == NULL) {
+                return;
+        }
+        if (cfg->n_nodes > 1) {
+                LOGW(-1,
+                     "server: INSECURE: [cluster] insecure = 1 and the secret is weak (%s): "
+                     "anyone who reaches a peer port can join this cluster, and anyone can "
+                     "forge session tokens (docs/security.md)",
+                     weak);
+        } else {
+                LOGW(-1,
+                     "server: INSECURE: the cluster secret is weak (%s): anyone can forge "
+                     "session tokens, and no other node can be added safely (docs/security.md)",
+                     weak);
+        }
+}
+
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
 {
         unsigned ids[CONFIG_REPLICAS_MAX];
@@ -664,10 +687,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
                 err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
                 return TKV_EIO;
         }
-        if (cfg->secret[0] == '\0') {
-                LOGW(-1, "server: [cluster] secret is empty: session tokens are keyed by the "
-                         "cluster name, so anyone who knows it can forge them");
-        }
+        server_warn_secret(cfg);
         s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
         if (s->peers == NULL) {
                 err_msgf(s->errmsg, "out of memory");

@@ -31,9 +31,14 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "buffer.h"
 #include "cluster.h"
+#include "err.h"
+#include "keys.h"
+#include "peerauth.h"
 #include "raw.h"
 #include "testlib.h"
+#include "transport.h"
 #include "tunekv.h"
 
 #define P                   8
@@ -473,7 +478,11 @@ static void test_restarted_replica_serves_nothing_older(void **state)
         assert_int_equal(r.ack, TKV_ACK_ALL_REPLICAS);
         tkv_result_release(&r);
         tkv_client_destroy(cl);
-        victim = cluster_leader(&c, 1, 0);
+        /* A leadership transfer (to the preferred node) may be under way:
+         * node 1 knows no leader for a moment. STATUS polling: no event. */
+        for (int i = 0; i < 100 && (victim = cluster_leader(&c, 1, 0)) == 0; i++) {
+                usleep(50 * 1000);
+        }
         assert_true(victim >= 1 && victim <= 3);
         cluster_signal(&c, victim, SIGKILL, true);
         for (unsigned id = 1; id <= 3; id++) {
@@ -576,6 +585,97 @@ static void test_read_for_leader_when_fence_fails_is_not_leader(void **state)
         assert_int_equal(cluster_stop(&c), 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* An impostor without the secret (issue 14) */
+
+/* One try per node: a Raft connection, a node link or a probe (by round)
+ * as another node of the cluster, with the wrong secret. The node's
+ * CHALLENGE does not verify; the impostor sends a forged PROOF and a vote
+ * request at a high term anyway, and is closed without another byte. */
+static void impostor_round(unsigned round)
+{
+        static const uint64_t groups[] = {0, TRANSPORT_LINK_GROUP, TRANSPORT_PROBE_GROUP};
+        uint8_t junk[PEERAUTH_PROOF_BYTES + 11 + 56];
+
+        memset(junk, 0x41, sizeof junk);
+        put_le64(junk + KEYS_BYTES + 8, 11);                /* the PROOF's address length */
+        put_le64(junk + PEERAUTH_PROOF_BYTES + 11, 3);      /* RequestVote */
+        put_le64(junk + PEERAUTH_PROOF_BYTES + 11 + 8, 40); /* header bytes */
+        put_le64(junk + PEERAUTH_PROOF_BYTES + 11 + 16, 1000000);
+        for (unsigned i = 1; i <= 3; i++) {
+                struct raw_peer p = {"not-the-cluster-secret",
+                                     "tunekv",
+                                     groups[round % 3],
+                                     (i % 3) + 1,
+                                     i,
+                                     1,
+                                     "127.0.0.1:9"};
+                int fd = raw_connect_addr(c.nodes[i - 1].peer_addr, false);
+                assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), TKV_EAUTH);
+                raw_write(fd, junk, sizeof junk);
+                assert_true(raw_closed_silently(fd));
+                close(fd);
+        }
+}
+
+static void partition_terms(uint64_t *terms, unsigned n)
+{
+        struct tkv_result r;
+        assert_int_equal(cluster_status(&c, 1, &r), TKV_OK);
+        for (uint32_t p = 0; p < n; p++) {
+                const struct tkv_partition_status *ps = cluster_partition(&r, p);
+                assert_non_null(ps);
+                terms[p] = ps->term;
+        }
+        tkv_result_release(&r);
+}
+
+/* While the impostor tries every 100 ms on every node, a client writes as
+ * fast as it can: every write succeeds, no partition's term moves (no vote
+ * was disturbed), and the replicas agree at the end. */
+static void test_impostor_peer_gets_nothing(void **state)
+{
+        uint64_t before[3], after[3];
+        struct tkv_client *cl;
+        struct tkv_result r;
+        unsigned rounds = 0, writes = 0;
+        double end;
+        (void)state;
+
+        assert_int_equal(cluster_start(&c, dir, 3, 3, 3, fast_flags), 0);
+        /* Leadership settles on the preferred nodes first (a transfer is a
+         * new term): node (p % 3) + 1 leads p. */
+        for (int i = 0; i < 400; i++) {
+                if (cluster_leader(&c, 1, 0) == 1 && cluster_leader(&c, 1, 1) == 2 &&
+                    cluster_leader(&c, 1, 2) == 3) {
+                        break;
+                }
+                usleep(50 * 1000); /* STATUS polling: no event to await */
+        }
+        partition_terms(before, 3);
+        cl = cluster_client(&c, 0);
+        end = now_ms() + 3000;
+        while (now_ms() < end) {
+                double next = now_ms() + 100;
+                impostor_round(rounds++);
+                while (now_ms() < next) {
+                        char k[32];
+                        snprintf(k, sizeof k, "imp-%u", writes++);
+                        assert_int_equal(tkv_put(cl, k, strlen(k), "v", 1, NULL, &r), TKV_OK);
+                        tkv_result_release(&r);
+                }
+        }
+        tkv_client_destroy(cl);
+        partition_terms(after, 3);
+        for (uint32_t p = 0; p < 3; p++) {
+                assert_int_equal(after[p], before[p]);
+                assert_true(cluster_wait_converged(&c, p, 30000));
+        }
+        printf("# impostor: %u rounds on 3 nodes; %u writes, all acknowledged\n", rounds, writes);
+        assert_true(rounds >= 20);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
 static double test_started_ms;
 
 static int setup(void **state)
@@ -607,6 +707,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_long_stall_and_busy_shutdown, setup, teardown),
             cmocka_unit_test_setup_teardown(test_restarted_replica_serves_nothing_older, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(test_impostor_peer_gets_nothing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_for_leader_when_fence_fails_is_not_leader,
                                             setup, teardown),
         };

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "testlib.h"
@@ -109,6 +110,7 @@ static void test_file_then_flags(void **state)
         (void)state;
         snprintf(path, sizeof path, "%s/a.conf", dir);
         write_file(path, "[node]\nnode_id = 2\n\n[cluster]\npartitions = 4\nreplicas = 3\n"
+                         "secret = a-secret-of-16-chars-or-more\n"
                          "[node.1]\nclient_addr = 127.0.0.1:7001\npeer_addr = 127.0.0.1:7101\n"
                          "[node.3]\nclient_addr = 127.0.0.1:7003\npeer_addr = 127.0.0.1:7103\n"
                          "[node.2]\nclient_addr = 127.0.0.1:7002\npeer_addr = 127.0.0.1:7102\n"
@@ -194,14 +196,24 @@ static void test_shipped_confs_load(void **state)
         struct config c;
         char err[ERR_MSG_BYTES] = "";
         const char *one[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv.conf"};
-        const char *three[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv-3node.conf",
-                               "--node-id", "2"};
+        const char *sample[] = {"tunekvd", "--config", TKV_SOURCE_DIR "/conf/tunekv-3node.conf",
+                                "--node-id", "2"};
+        const char *three[] = {"tunekvd",
+                               "--config",
+                               TKV_SOURCE_DIR "/conf/tunekv-3node.conf",
+                               "--node-id",
+                               "2",
+                               "--secret",
+                               "0123456789abcdef0123"};
         unsigned ids[CONFIG_REPLICAS_MAX];
         (void)state;
         if (load(&c, err, 3, one) != 0) {
                 fail_msg("conf/tunekv.conf: %s", err);
         }
-        if (load(&c, err, 5, three) != 0) {
+        /* Its sample secret is refused as it stands. */
+        assert_int_equal(load(&c, err, 5, sample), TKV_EINVAL);
+        assert_non_null(strstr(err, "it is the sample from conf/"));
+        if (load(&c, err, 7, three) != 0) {
                 fail_msg("conf/tunekv-3node.conf: %s", err);
         }
         assert_int_equal(c.n_nodes, 3);
@@ -212,12 +224,63 @@ static void test_shipped_confs_load(void **state)
         assert_int_equal(ids[0], 2); /* preferred leader of partition 1: (1 % 3) + 1 */
         /* partitions = 0: one per node listed. */
         const char *three_auto[] = {
-            "tunekvd",      "--config", TKV_SOURCE_DIR "/conf/tunekv-3node.conf", "--node-id", "2",
-            "--partitions", "0"};
-        if (load(&c, err, 7, three_auto) != 0) {
+            "tunekvd",   "--config", TKV_SOURCE_DIR "/conf/tunekv-3node.conf",
+            "--node-id", "2",        "--partitions",
+            "0",         "--secret", "0123456789abcdef0123"};
+        if (load(&c, err, 9, three_auto) != 0) {
                 fail_msg("conf/tunekv-3node.conf --partitions 0: %s", err);
         }
         assert_int_equal(c.partitions, 3);
+}
+
+/* A multi-node cluster needs a real secret: empty, short and sample ones
+ * are refused unless insecure = 1; secret_file must be private, and not
+ * set together with secret. One node may run without one. */
+static void test_secret_policy(void **state)
+{
+        char conf[512], sfile[512];
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        const char *nodes = "[node.1]\nclient_addr = 127.0.0.1:7001\npeer_addr = 127.0.0.1:7101\n"
+                            "[node.2]\nclient_addr = 127.0.0.1:7002\npeer_addr = 127.0.0.1:7102\n";
+        char text[1024];
+        const char *argv[] = {"tunekvd", "--config", conf, "--node-id", "1"};
+        const char *one[] = {"tunekvd"};
+        (void)state;
+
+        snprintf(conf, sizeof conf, "%s/s.conf", dir);
+        snprintf(sfile, sizeof sfile, "%s/secret", dir);
+        snprintf(text, sizeof text, "[cluster]\n%s", nodes);
+        write_file(conf, text);
+        assert_int_equal(load(&c, err, 5, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "it is empty"));
+        snprintf(text, sizeof text, "[cluster]\nsecret = short-secret\n%s", nodes);
+        write_file(conf, text);
+        assert_int_equal(load(&c, err, 5, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "shorter than 16"));
+        snprintf(text, sizeof text, "[cluster]\ninsecure = 1\n%s", nodes);
+        write_file(conf, text);
+        assert_int_equal(load(&c, err, 5, argv), 0);
+        assert_non_null(config_weak_secret(&c));
+        /* secret_file: private, first line, trailing newline dropped. */
+        write_file(sfile, "0123456789abcdef0123456789abcdef\nignored\n");
+        chmod(sfile, 0644);
+        snprintf(text, sizeof text, "[cluster]\nsecret_file = %s\n%s", sfile, nodes);
+        write_file(conf, text);
+        assert_int_equal(load(&c, err, 5, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "chmod 600"));
+        chmod(sfile, 0600);
+        assert_int_equal(load(&c, err, 5, argv), 0);
+        assert_string_equal(c.secret, "0123456789abcdef0123456789abcdef");
+        assert_null(config_weak_secret(&c));
+        snprintf(text, sizeof text, "[cluster]\nsecret = 0123456789abcdef0\nsecret_file = %s\n%s",
+                 sfile, nodes);
+        write_file(conf, text);
+        assert_int_equal(load(&c, err, 5, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "both set"));
+        /* One node, no secret: allowed (nobody to join), but weak. */
+        assert_int_equal(load(&c, err, 1, one), 0);
+        assert_non_null(config_weak_secret(&c));
 }
 
 static int setup(void **state)
@@ -243,6 +306,7 @@ int main(void)
             cmocka_unit_test(test_file_errors),
             cmocka_unit_test(test_changes_name_every_difference),
             cmocka_unit_test(test_shipped_confs_load),
+            cmocka_unit_test(test_secret_policy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
