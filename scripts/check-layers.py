@@ -29,7 +29,7 @@ LAYERS = {
     "store": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
     "fsm": 2,
     # the peer port's Raft side and the data dir's identity
-    "identity": 3, "transport": 3, "relay": 3,
+    "identity": 3, "transport": 3, "raftguard": 3,
     # the partition's Raft group: the only raft caller
     "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4,
     # pure decisions over group state

@@ -227,7 +227,7 @@ static int group_bootstrap(struct group *g, const struct group_voter *voters, un
 }
 
 /* The group's policy for a peer's Raft message whose layout is valid
- * (relay.h): the sender must be a server of the group's configuration, and
+ * (raftguard.h): the sender must be a server of the group's configuration, and
  * no AppendEntries or InstallSnapshot may claim the term this node leads
  * (two leaders in one term cannot be; libraft 0.15 would overwrite its
  * follower state with the sender's and crash: RAFT-NOTES B6). */

@@ -5,8 +5,8 @@
  * past its buffer, a large one makes it allocate what the wire says, an
  * entry type it refuses leaves a NULL batch it then dereferences, a type
  * above 2^16 is truncated into another one, and odd entry lengths point its
- * entries past the payload. The transport relays every inbound raft byte
- * through a struct raftwire; only the bytes it emits reach raft.
+ * entries past the payload. Every inbound raft byte passes a struct
+ * raftwire before raft acts on it (raftguard.h).
  *
  * Normal path: raftwire_feed() takes bytes in any chunks (one at a time
  * works). It buffers one message's preamble and header (bounded by the

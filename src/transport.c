@@ -432,7 +432,7 @@ static void transport_method_close(struct raft_uv_transport *base, raft_uv_trans
         t->closing = true;
         t->accept_cb = NULL;
         t->close_cb = cb;
-        relay_close_all(&t->relays);
+        raftguard_end_all(&t->guards);
         /* Cancel attempts in progress: closing their handles makes their
          * callbacks report RAFT_CANCELED to raft. */
         QUEUE_FOREACH(q, &t->connects)
@@ -456,14 +456,14 @@ int transport_init(struct transport *t, struct transport_mux *m, uint32_t group)
         t->base.connect = transport_method_connect;
         t->base.close = transport_method_close;
         queue_init(&t->connects);
-        queue_init(&t->relays);
+        queue_init(&t->guards);
         uv_timer_init(m->loop, &t->close_defer);
         t->close_defer.data = t;
         queue_push_tail(&m->transports, &t->link);
         return 0;
 }
 
-void transport_set_check(struct transport *t, relay_check_fn fn, void *arg)
+void transport_set_check(struct transport *t, raftguard_check_fn fn, void *arg)
 {
         t->check = fn;
         t->check_arg = arg;
@@ -621,16 +621,15 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
         }
         queue_remove(&hs->link);
         m->n_handshakes--;
-        /* raft gets a socketpair's end; the relay owns the TCP stream and
-         * passes on only what the validator lets through (relay.h). */
-        if (relay_start(m->loop, hs->tcp, id, &m->wire_limits, t->check, t->check_arg,
-                        &m->relay_stats, &t->relays, &stream) != 0) {
-                LOGW(-1, "transport: cannot relay node %llu's connection", (unsigned long long)id);
-                transport_handshake_release(hs);
-                return;
-        }
         m->accepted++;
+        stream = (uv_stream_t *)hs->tcp;
         t->accept_cb(&t->base, id, hs->address, stream);
+        /* raft started reading the stream (or closed it): from now on every
+         * chunk passes the validator before raft's callback (raftguard.h). */
+        if (!uv_is_closing((uv_handle_t *)stream) && stream->read_cb != NULL) {
+                raftguard_install((struct raftguard_stream *)(void *)hs->tcp, id, &m->wire_limits,
+                                  t->check, t->check_arg, &m->guard_stats, &t->guards);
+        }
         transport_handshake_release(hs);
 }
 
@@ -763,7 +762,7 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
         if (status != 0 || m->closing) {
                 return;
         }
-        tcp = raft_malloc(sizeof *tcp);
+        tcp = (uv_tcp_t *)(void *)raftguard_stream_new();
         hs = tkv_calloc(1, sizeof *hs);
         if (tcp == NULL || hs == NULL) {
                 raft_free(tcp);

@@ -35,8 +35,8 @@ their `data` field belongs to raft from then on. */
 #include "keys.h"
 #include "peerauth.h"
 #include "queue.h"
+#include "raftguard.h"
 #include "raftwire.h"
-#include "relay.h"
 
 #define TRANSPORT_PROBE_GROUP UINT64_MAX
 #define TRANSPORT_LINK_GROUP  (UINT64_MAX - 1)
@@ -54,7 +54,7 @@ typedef void (*transport_link_cb)(void *data, uv_tcp_t *tcp, unsigned node_id);
 
 /* A log entry carries one request (at most frame_bytes_max) plus what the
  * leader adds to it; a configuration lists at most CONFIG_NODES_MAX
- * servers. Both bound what the relay accepts (raftwire_limits). */
+ * servers. Both bound what a peer's Raft message may carry (raftguard.h). */
 #define TRANSPORT_ENTRY_SLACK    (1024u * 1024)
 #define TRANSPORT_CONF_BYTES_MAX (64u * 1024)
 
@@ -74,7 +74,7 @@ struct transport_mux {
         uint8_t key[KEYS_BYTES];            /* KEYS_PEER: the handshake's key */
         struct identity *identity;          /* this node's; borrowed */
         struct raftwire_limits wire_limits; /* what an inbound Raft message may carry */
-        struct relay_stats relay_stats;
+        struct raftguard_stats guard_stats;
         unsigned connect_timeout_ms; /* per outbound attempt */
         unsigned handshake_timeout_ms;
         unsigned handshakes_max; /* inbound connections still in their preamble */

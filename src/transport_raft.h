@@ -10,7 +10,7 @@
 #include <raft.h>
 #include <raft/uv.h>
 
-#include "relay.h"
+#include "raftguard.h"
 #include "transport.h"
 
 /* One per group: handed to raft_uv_init. */
@@ -24,9 +24,9 @@ struct transport {
         struct queue link;           /* in mux->transports */
         struct queue connects;       /* struct transport_connect in progress */
         raft_uv_transport_close_cb close_cb;
-        uv_timer_t close_defer; /* closing it defers close_cb by one iteration */
-        struct queue relays;    /* struct relay: inbound streams being validated (relay.h) */
-        relay_check_fn check;   /* the group's policy for inbound messages; NULL: none */
+        uv_timer_t close_defer;   /* closing it defers close_cb by one iteration */
+        struct queue guards;      /* struct raftguard: inbound streams being validated */
+        raftguard_check_fn check; /* the group's policy for inbound messages; NULL: none */
         void *check_arg;
         bool closing;
 };
@@ -35,7 +35,7 @@ struct transport {
 int transport_init(struct transport *t, struct transport_mux *m, uint32_t group);
 
 /* Check every inbound message of this group with fn(arg, ...) besides its
- * layout (relay.h); arg is borrowed until the transport closes. */
-void transport_set_check(struct transport *t, relay_check_fn fn, void *arg);
+ * layout (raftguard.h); arg is borrowed until the transport closes. */
+void transport_set_check(struct transport *t, raftguard_check_fn fn, void *arg);
 
 #endif

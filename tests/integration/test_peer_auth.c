@@ -305,7 +305,7 @@ static void test_reproducers_leave_the_node_unharmed(void **state)
         send_raft_bytes(buf, 56);
         serve_check(c, "after", &term);
         assert_int_equal(term, term0);
-        assert_true(log_contains("relay: refused a Raft message from node 2"));
+        assert_true(log_contains("raftguard: refused a Raft message from node 2"));
         tkv_client_destroy(c);
 }
 
