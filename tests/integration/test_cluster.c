@@ -676,6 +676,70 @@ static void test_impostor_peer_gets_nothing(void **state)
         assert_int_equal(cluster_stop(&c), 0);
 }
 
+/* A node of the group, authenticated, that claims the term its leader
+ * leads (a buggy or compromised member: libraft 0.15 would overwrite the
+ * leader's state with a follower's and crash, RAFT-NOTES B6). The guard
+ * refuses the message, the connection closes, and the leader keeps leading
+ * in the same term. */
+static void test_member_cannot_claim_the_leaders_term(void **state)
+{
+        struct tkv_client *cl;
+        struct tkv_result r;
+        uint8_t ae[16 + 40] = {0};
+        char path[700], text[512], *inc;
+        uint64_t term_before[1], term_after[1];
+        unsigned leader = 0, member;
+        FILE *f;
+        size_t n;
+        int fd;
+        (void)state;
+
+        assert_int_equal(cluster_start(&c, dir, 3, 1, 3, fast_flags), 0);
+        for (int i = 0; i < 100 && (leader = cluster_leader(&c, 1, 0)) == 0; i++) {
+                usleep(50 * 1000); /* STATUS polling: no event to await */
+        }
+        assert_true(leader >= 1 && leader <= 3);
+        member = leader % 3 + 1;
+        /* The member's incarnation, as its data dir records it. */
+        snprintf(path, sizeof path, "%s/tunekv.node", c.nodes[member - 1].data_dir);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        inc = strstr(text, "incarnation=");
+        assert_non_null(inc);
+        struct raw_peer p = {
+            "tunekv-test-secret",         "tunekv", 0, member, leader, strtoull(inc + 12, NULL, 16),
+            c.nodes[member - 1].peer_addr};
+        struct tkv_result st;
+        assert_int_equal(cluster_status(&c, leader, &st), TKV_OK);
+        assert_int_equal(cluster_partition(&st, 0)->role, TKV_ROLE_LEADER);
+        term_before[0] = cluster_partition(&st, 0)->term;
+        tkv_result_release(&st);
+        /* A heartbeat (AppendEntries, no entries) in the leader's term. */
+        put_le64(ae, 1);
+        put_le64(ae + 8, 40);
+        put_le64(ae + 16, term_before[0]);
+        fd = raw_connect_addr(c.nodes[leader - 1].peer_addr, false);
+        assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), 0);
+        raw_write(fd, ae, sizeof ae);
+        assert_true(raw_closed_silently(fd));
+        close(fd);
+        cl = cluster_client(&c, 0);
+        assert_int_equal(tkv_put(cl, "after-claim", 11, "v", 1, NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        tkv_client_destroy(cl);
+        assert_int_equal(cluster_status(&c, leader, &st), TKV_OK);
+        assert_int_equal(cluster_partition(&st, 0)->role, TKV_ROLE_LEADER);
+        term_after[0] = cluster_partition(&st, 0)->term;
+        tkv_result_release(&st);
+        assert_int_equal(term_after[0], term_before[0]);
+        assert_true(daemon_log_count(&c.nodes[leader - 1],
+                                     "a leader's message in the term this node leads") > 0);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
 static double test_started_ms;
 
 static int setup(void **state)
@@ -708,6 +772,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_restarted_replica_serves_nothing_older, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_impostor_peer_gets_nothing, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_member_cannot_claim_the_leaders_term, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_read_for_leader_when_fence_fails_is_not_leader,
                                             setup, teardown),
         };

@@ -89,14 +89,7 @@ static void send_probe(int fd, uint64_t id, uint64_t from)
 
 static bool log_contains(const char *needle)
 {
-        static char text[1 << 20];
-        FILE *f = fopen(d.log, "r");
-        size_t n;
-        assert_non_null(f);
-        n = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-        text[n] = '\0';
-        return strstr(text, needle) != NULL;
+        return daemon_log_count(&d, needle) > 0;
 }
 
 /* With the secret: the link is admitted, and a PROBE naming another node
