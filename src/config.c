@@ -59,6 +59,13 @@ static const struct config_option config_options[] = {
         "at least 16 characters for more than one node"),
     OPT("cluster", secret_file, CONFIG_TEXT, 0, 0, "",
         "read the secret from this file's first line instead (mode 0600 or stricter)"),
+    OPT("cluster", previous_secret, CONFIG_TEXT, 0, 0, "",
+        "rotation: the secret being replaced; still accepted (peer handshake, tokens) for "
+        "previous_secret_grace_s after start, never used to sign"),
+    OPT("cluster", previous_secret_file, CONFIG_TEXT, 0, 0, "",
+        "read previous_secret from this file's first line instead (mode 0600 or stricter)"),
+    OPT("cluster", previous_secret_grace_s, CONFIG_UINT, 1, 365u * 86400, "86400",
+        "seconds after start during which previous_secret is accepted"),
     OPT("cluster", insecure, CONFIG_UINT, 0, 1, "0",
         "1: let a multi-node cluster run with an empty, short or sample secret, which lets "
         "anyone who reaches a peer port join it (logged at every start)"),
@@ -578,71 +585,86 @@ static const char *const config_sample_secrets[] = {"change-me-local-3node", "ch
 
 #define CONFIG_SECRET_MIN 16
 
-/* [cluster] secret_file: its first line, from a file only its owner may
- * read (a secret others can read is no secret). */
-static int config_read_secret_file(struct config *c, char *errmsg)
+/* [cluster] <key>_file: its first line into secret (CONFIG_PATH_BYTES),
+ * from a file only its owner may read (a secret others can read is no
+ * secret). key names the option in errors. */
+static int config_read_secret_file(char *secret, const char *path, const char *key, char *errmsg)
 {
         struct stat st;
         FILE *f;
         size_t n;
 
-        if (c->secret[0] != '\0') {
-                err_msgf(errmsg, "config: cluster.secret and cluster.secret_file are both set: "
-                                 "keep one");
+        if (secret[0] != '\0') {
+                err_msgf(errmsg, "config: cluster.%s and cluster.%s_file are both set: keep one",
+                         key, key);
                 return TKV_EINVAL;
         }
-        if (stat(c->secret_file, &st) != 0 || !S_ISREG(st.st_mode)) {
-                err_msgf(errmsg, "config: cluster.secret_file %s: not a readable file",
-                         c->secret_file);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+                err_msgf(errmsg, "config: cluster.%s_file %s: not a readable file", key, path);
                 return TKV_EINVAL;
         }
         if ((st.st_mode & 077) != 0) {
                 err_msgf(errmsg,
-                         "config: cluster.secret_file %s: mode %04o lets others read it; "
+                         "config: cluster.%s_file %s: mode %04o lets others read it; "
                          "chmod 600 it",
-                         c->secret_file, (unsigned)(st.st_mode & 07777));
+                         key, path, (unsigned)(st.st_mode & 07777));
                 return TKV_EINVAL;
         }
-        f = fopen(c->secret_file, "r");
-        if (f == NULL || fgets(c->secret, sizeof c->secret, f) == NULL) {
+        f = fopen(path, "r");
+        if (f == NULL || fgets(secret, CONFIG_PATH_BYTES, f) == NULL) {
                 if (f != NULL) {
                         fclose(f);
                 }
-                err_msgf(errmsg, "config: cluster.secret_file %s: empty or unreadable",
-                         c->secret_file);
+                err_msgf(errmsg, "config: cluster.%s_file %s: empty or unreadable", key, path);
                 return TKV_EINVAL;
         }
         fclose(f);
-        n = strlen(c->secret);
-        while (n > 0 && (c->secret[n - 1] == '\n' || c->secret[n - 1] == '\r' ||
-                         c->secret[n - 1] == ' ' || c->secret[n - 1] == '\t')) {
-                c->secret[--n] = '\0';
+        n = strlen(secret);
+        while (n > 0 && (secret[n - 1] == '\n' || secret[n - 1] == '\r' || secret[n - 1] == ' ' ||
+                         secret[n - 1] == '\t')) {
+                secret[--n] = '\0';
         }
         return 0;
 }
 
-/* Why the secret cannot protect a multi-node cluster, or NULL if it can. */
-const char *config_weak_secret(const struct config *c)
+/* Why secret cannot protect a multi-node cluster, or NULL if it can. */
+static const char *config_weak(const char *secret)
 {
-        if (c->secret[0] == '\0') {
+        if (secret[0] == '\0') {
                 return "it is empty";
         }
         for (size_t i = 0; i < sizeof config_sample_secrets / sizeof config_sample_secrets[0];
              i++) {
-                if (strcmp(c->secret, config_sample_secrets[i]) == 0) {
+                if (strcmp(secret, config_sample_secrets[i]) == 0) {
                         return "it is the sample from conf/";
                 }
         }
-        if (strlen(c->secret) < CONFIG_SECRET_MIN) {
+        if (strlen(secret) < CONFIG_SECRET_MIN) {
                 return "it is shorter than 16 characters";
         }
         return NULL;
 }
 
+const char *config_weak_secret(const struct config *c)
+{
+        return config_weak(c->secret);
+}
+
 static int config_check_secret(struct config *c, char *errmsg)
 {
         const char *weak;
-        if (c->secret_file[0] != '\0' && config_read_secret_file(c, errmsg) != 0) {
+        if (c->secret_file[0] != '\0' &&
+            config_read_secret_file(c->secret, c->secret_file, "secret", errmsg) != 0) {
+                return TKV_EINVAL;
+        }
+        if (c->previous_secret_file[0] != '\0' &&
+            config_read_secret_file(c->previous_secret, c->previous_secret_file, "previous_secret",
+                                    errmsg) != 0) {
+                return TKV_EINVAL;
+        }
+        if (c->previous_secret[0] != '\0' && !c->insecure &&
+            (weak = config_weak(c->previous_secret)) != NULL) {
+                err_msgf(errmsg, "config: cluster.previous_secret: %s", weak);
                 return TKV_EINVAL;
         }
         weak = config_weak_secret(c);

@@ -37,6 +37,9 @@ struct config {
         char secret[CONFIG_PATH_BYTES];      /* keys.h derives every key from it */
         char secret_file[CONFIG_PATH_BYTES]; /* where secret came from, if not inline */
         unsigned insecure; /* 1: a multi-node cluster may run without a real secret */
+        char previous_secret[CONFIG_PATH_BYTES];      /* rotation: still accepted, for a while */
+        char previous_secret_file[CONFIG_PATH_BYTES]; /* where it came from, if not inline */
+        unsigned previous_secret_grace_s;             /* how long after start it is accepted */
         unsigned partitions;
         unsigned replicas;                          /* 0 = min(3, number of nodes) until resolved */
         struct config_node nodes[CONFIG_NODES_MAX]; /* sorted by id after load */

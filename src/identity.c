@@ -324,7 +324,7 @@ static uint64_t identity_ask(const struct identity_probe *q, const struct config
         uint64_t known = UINT64_MAX;
         int fd;
 
-        if (peerauth_hello(&a, q->key, q->cluster_id, q->group, cfg->node_id, node->id) != 0) {
+        if (peerauth_hello(&a, q->ring, q->cluster_id, q->group, cfg->node_id, node->id) != 0) {
                 return UINT64_MAX;
         }
         fd = identity_connect(node->peer_addr, cfg->connect_timeout_ms);

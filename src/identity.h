@@ -56,7 +56,7 @@ int identity_commit(const struct identity *id, const struct config *cfg, char *e
 /* What identity_probe asks with: who we are and the peer key. */
 struct identity_probe {
         const struct config *cfg;
-        const uint8_t *key; /* KEYS_PEER */
+        const struct keys_ring *ring; /* KEYS_PEER */
         uint64_t cluster_id;
         uint64_t group; /* TRANSPORT_PROBE_GROUP */
         uint64_t incarnation;

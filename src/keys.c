@@ -83,3 +83,20 @@ int keys_equal(const uint8_t *a, const uint8_t *b, size_t len)
 {
         return CRYPTO_memcmp(a, b, len) == 0;
 }
+
+int keys_ring_derive(struct keys_ring *ring, const char *secret, const char *previous,
+                     const char *cluster_name, enum keys_purpose purpose)
+{
+        memset(ring, 0, sizeof *ring);
+        ring->n = 1;
+        if (keys_derive(secret, cluster_name, purpose, ring->key[0]) != 0) {
+                return TKV_EIO;
+        }
+        if (previous != NULL && previous[0] != '\0') {
+                if (keys_derive(previous, cluster_name, purpose, ring->key[1]) != 0) {
+                        return TKV_EIO;
+                }
+                ring->n = 2;
+        }
+        return 0;
+}

@@ -26,6 +26,18 @@ enum keys_purpose {
 int keys_derive(const char *secret, const char *cluster_name, enum keys_purpose purpose,
                 uint8_t out[KEYS_BYTES]);
 
+/* The keys of one purpose a node accepts: the current one, and during a
+ * rotation's grace period the previous one (docs/security.md, rotation). */
+struct keys_ring {
+        uint8_t key[2][KEYS_BYTES]; /* [0] current, [1] previous */
+        unsigned n;                 /* 1, or 2 while the previous one is accepted */
+};
+
+/* Derive ring's keys for purpose from secret and, if not empty, previous.
+ * 0 or TKV_EIO. */
+int keys_ring_derive(struct keys_ring *ring, const char *secret, const char *previous,
+                     const char *cluster_name, enum keys_purpose purpose);
+
 /* HMAC-SHA256 of the n parts (ptr, len) under key, into out (32 bytes).
  * 0 or TKV_EIO. */
 struct keys_part {

@@ -305,7 +305,7 @@ static void peer_connected(uv_connect_t *req, int status)
                 return;
         }
         uv_tcp_nodelay(&p->tcp, 1);
-        if (peerauth_hello(&p->auth, s->mux.key, s->mux.cluster_id, TRANSPORT_LINK_GROUP,
+        if (peerauth_hello(&p->auth, &s->mux.ring, s->mux.cluster_id, TRANSPORT_LINK_GROUP,
                            s->cfg->node_id, p->node_id) != 0) {
                 peer_break(p, "no randomness for the handshake");
                 return;

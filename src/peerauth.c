@@ -21,11 +21,11 @@ static void peerauth_parse_hello(struct peerauth *a)
         a->to = get_le64(a->hello + 32);
 }
 
-int peerauth_hello(struct peerauth *a, const uint8_t *key, uint64_t cluster_id, uint64_t group,
-                   uint64_t from, uint64_t to)
+int peerauth_hello(struct peerauth *a, const struct keys_ring *ring, uint64_t cluster_id,
+                   uint64_t group, uint64_t from, uint64_t to)
 {
         memset(a, 0, sizeof *a);
-        a->key = key;
+        a->ring = ring;
         memcpy(a->hello, peerauth_magic, 8);
         put_le64(a->hello + 8, cluster_id);
         put_le64(a->hello + 16, group);
@@ -38,21 +38,22 @@ int peerauth_hello(struct peerauth *a, const uint8_t *key, uint64_t cluster_id, 
         return 0;
 }
 
-/* The server's MAC: over the HELLO and the server's nonce. */
-static int peerauth_server_mac(const struct peerauth *a, uint8_t out[KEYS_BYTES])
+/* The server's MAC under key: over the HELLO and the server's nonce. */
+static int peerauth_server_mac(const struct peerauth *a, const uint8_t *key,
+                               uint8_t out[KEYS_BYTES])
 {
         struct keys_part parts[] = {
             {peerauth_label_server, sizeof peerauth_label_server},
             {a->hello, PEERAUTH_HELLO_BYTES},
             {a->challenge, PEERAUTH_NONCE_BYTES},
         };
-        return keys_hmac(a->key, parts, 3, out);
+        return keys_hmac(key, parts, 3, out);
 }
 
 /* The client's MAC: over the HELLO, the server's nonce and what follows
  * the MAC in the PROOF (incarnation, length, address: tail, n bytes). */
-static int peerauth_client_mac(const struct peerauth *a, const uint8_t *tail, size_t n,
-                               uint8_t out[KEYS_BYTES])
+static int peerauth_client_mac(const struct peerauth *a, const uint8_t *key, const uint8_t *tail,
+                               size_t n, uint8_t out[KEYS_BYTES])
 {
         struct keys_part parts[] = {
             {peerauth_label_client, sizeof peerauth_label_client},
@@ -60,13 +61,15 @@ static int peerauth_client_mac(const struct peerauth *a, const uint8_t *tail, si
             {a->challenge, PEERAUTH_NONCE_BYTES},
             {tail, n},
         };
-        return keys_hmac(a->key, parts, 4, out);
+        return keys_hmac(key, parts, 4, out);
 }
 
-int peerauth_challenge(struct peerauth *a, const uint8_t *key, const uint8_t *hello)
+int peerauth_challenge(struct peerauth *a, const struct keys_ring *ring, const uint8_t *hello)
 {
+        uint8_t *macs = a->challenge + PEERAUTH_NONCE_BYTES;
+
         memset(a, 0, sizeof *a);
-        a->key = key;
+        a->ring = ring;
         if (memcmp(hello, peerauth_magic, 8) != 0) {
                 return TKV_EPROTO;
         }
@@ -75,13 +78,36 @@ int peerauth_challenge(struct peerauth *a, const uint8_t *key, const uint8_t *he
         if (RAND_bytes(a->challenge, PEERAUTH_NONCE_BYTES) != 1) {
                 return TKV_EIO;
         }
-        return peerauth_server_mac(a, a->challenge + PEERAUTH_NONCE_BYTES);
+        for (unsigned i = 0; i < ring->n; i++) {
+                if (peerauth_server_mac(a, ring->key[i], macs + i * KEYS_BYTES) != 0) {
+                        return TKV_EIO;
+                }
+        }
+        return 0;
+}
+
+/* Client: the first of our keys under which one of the server's MACs
+ * verifies, or NULL. */
+static const uint8_t *peerauth_common_key(const struct peerauth *a, const uint8_t *challenge)
+{
+        uint8_t want[KEYS_BYTES];
+        for (unsigned j = 0; j < a->ring->n; j++) {
+                if (peerauth_server_mac(a, a->ring->key[j], want) != 0) {
+                        return NULL;
+                }
+                for (unsigned i = 0; i < 2; i++) {
+                        if (keys_equal(want, challenge + PEERAUTH_NONCE_BYTES + i * KEYS_BYTES,
+                                       KEYS_BYTES)) {
+                                return a->ring->key[j];
+                        }
+                }
+        }
+        return NULL;
 }
 
 int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarnation,
                    const char *address, uint8_t *out, size_t *len)
 {
-        uint8_t want[KEYS_BYTES];
         size_t alen = strlen(address);
         uint8_t *tail = out + KEYS_BYTES;
 
@@ -89,17 +115,15 @@ int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarn
                 return TKV_EINVAL;
         }
         memcpy(a->challenge, challenge, PEERAUTH_CHALLENGE_BYTES);
-        if (peerauth_server_mac(a, want) != 0) {
-                return TKV_EIO;
-        }
-        if (!keys_equal(want, challenge + PEERAUTH_NONCE_BYTES, KEYS_BYTES)) {
+        a->key = peerauth_common_key(a, challenge);
+        if (a->key == NULL) {
                 return TKV_EAUTH;
         }
         put_le64(tail, incarnation);
         put_le64(tail + 8, alen);
         memcpy(tail + 16, address, alen);
         *len = PEERAUTH_PROOF_BYTES + alen;
-        return peerauth_client_mac(a, tail, 16 + alen, out);
+        return peerauth_client_mac(a, a->key, tail, 16 + alen, out);
 }
 
 size_t peerauth_proof_address_len(const uint8_t *proof)
@@ -108,17 +132,24 @@ size_t peerauth_proof_address_len(const uint8_t *proof)
         return n >= 1 && n <= PEERAUTH_ADDRESS_MAX ? (size_t)n : 0;
 }
 
-int peerauth_check(const struct peerauth *a, const uint8_t *proof, uint64_t *incarnation)
+int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnation)
 {
         uint8_t want[KEYS_BYTES];
         size_t alen = peerauth_proof_address_len(proof);
 
-        if (alen == 0 || peerauth_client_mac(a, proof + KEYS_BYTES, 16 + alen, want) != 0 ||
-            !keys_equal(want, proof, KEYS_BYTES)) {
+        if (alen == 0) {
                 return TKV_EAUTH;
         }
-        *incarnation = get_le64(proof + KEYS_BYTES);
-        return 0;
+        for (unsigned j = 0; j < a->ring->n; j++) {
+                if (peerauth_client_mac(a, a->ring->key[j], proof + KEYS_BYTES, 16 + alen, want) ==
+                        0 &&
+                    keys_equal(want, proof, KEYS_BYTES)) {
+                        a->key = a->ring->key[j];
+                        *incarnation = get_le64(proof + KEYS_BYTES);
+                        return 0;
+                }
+        }
+        return TKV_EAUTH;
 }
 
 static int peerauth_known_mac(const struct peerauth *a, const uint8_t known[8],

@@ -6,8 +6,9 @@
  *
  *   client -> server  HELLO (72):      "TKVPEER2" | cluster id | group |
  *                                      from node | to node | client nonce (32)
- *   server -> client  CHALLENGE (64):  server nonce (32) |
- *                                      HMAC(k, "server" | HELLO | server nonce)
+ *   server -> client  CHALLENGE (96):  server nonce (32) |
+ *                                      HMAC(k0, "server" | HELLO | server nonce) |
+ *                                      HMAC(k1, same) or 32 zero bytes
  *   client -> server  PROOF (48 + L):  HMAC(k, "client" | HELLO | server nonce |
  *                                      incarnation | L | address) |
  *                                      incarnation | L | address (L bytes)
@@ -23,6 +24,13 @@
  * a MAC over it bound to both nonces. Replaying a recorded handshake fails
  * because each side's nonce is new.
  *
+ * Rotation: each side holds a keys_ring (keys.h), its current key k0 and,
+ * during a grace period, the previous one k1. The server MACs its CHALLENGE
+ * under both; the client takes the first of its own keys that matches one
+ * of them, and the rest of the handshake (PROOF, probe answer) uses that
+ * key, which the server finds among its own. So nodes that already switched
+ * and nodes that did not yet still admit each other.
+ *
  * What this does not give: secrecy or integrity of the bytes that follow
  * (use TLS for that, docs/security.md). This module is pure: no sockets. */
 #ifndef TKV_PEERAUTH_H
@@ -36,14 +44,15 @@
 
 #define PEERAUTH_NONCE_BYTES     32
 #define PEERAUTH_HELLO_BYTES     (40 + PEERAUTH_NONCE_BYTES)
-#define PEERAUTH_CHALLENGE_BYTES (PEERAUTH_NONCE_BYTES + KEYS_BYTES)
+#define PEERAUTH_CHALLENGE_BYTES (PEERAUTH_NONCE_BYTES + 2 * KEYS_BYTES)
 #define PEERAUTH_PROOF_BYTES     (KEYS_BYTES + 16) /* then the address */
 #define PEERAUTH_KNOWN_BYTES     (8 + KEYS_BYTES)
 #define PEERAUTH_ADDRESS_MAX     255
 
 /* One handshake, on either side. */
 struct peerauth {
-        const uint8_t *key; /* KEYS_PEER key; borrowed */
+        const struct keys_ring *ring; /* KEYS_PEER keys; borrowed */
+        const uint8_t *key;           /* the key both sides hold, once known */
         uint8_t hello[PEERAUTH_HELLO_BYTES];
         uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
         uint64_t cluster_id;
@@ -54,17 +63,17 @@ struct peerauth {
 
 /* Client: start a handshake; a->hello is what to send. 0 or TKV_EIO (no
  * randomness). */
-int peerauth_hello(struct peerauth *a, const uint8_t *key, uint64_t cluster_id, uint64_t group,
-                   uint64_t from, uint64_t to);
+int peerauth_hello(struct peerauth *a, const struct keys_ring *ring, uint64_t cluster_id,
+                   uint64_t group, uint64_t from, uint64_t to);
 
 /* Server: take a HELLO (PEERAUTH_HELLO_BYTES) and fill a->challenge, the
  * answer to send. TKV_EPROTO (not a HELLO) or TKV_EIO. The caller then
  * checks a->cluster_id, a->to and a->from before answering. */
-int peerauth_challenge(struct peerauth *a, const uint8_t *key, const uint8_t *hello);
+int peerauth_challenge(struct peerauth *a, const struct keys_ring *ring, const uint8_t *hello);
 
 /* Client: check the server's CHALLENGE and write the PROOF for incarnation
  * and address into out (PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX); *len
- * is its length. TKV_EAUTH if the server does not hold the key. */
+ * is its length. TKV_EAUTH if the server holds none of our keys. */
 int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarnation,
                    const char *address, uint8_t *out, size_t *len);
 
@@ -73,8 +82,8 @@ int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarn
 size_t peerauth_proof_address_len(const uint8_t *proof);
 
 /* Server: check a whole PROOF (PEERAUTH_PROOF_BYTES + its address); on
- * success set *incarnation. TKV_EAUTH otherwise. */
-int peerauth_check(const struct peerauth *a, const uint8_t *proof, uint64_t *incarnation);
+ * success set *incarnation (and a->key). TKV_EAUTH otherwise. */
+int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnation);
 
 /* Server: seal the answer to a probe; client: open it (TKV_EAUTH if
  * forged). */

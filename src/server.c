@@ -226,7 +226,7 @@ static int server_check_identity(struct server *s)
                 return 0;
         }
         q.cfg = cfg;
-        q.key = s->mux.key;
+        q.ring = &s->mux.ring;
         q.cluster_id = s->mux.cluster_id;
         q.group = TRANSPORT_PROBE_GROUP;
         q.incarnation = s->identity.incarnation;
@@ -521,8 +521,21 @@ static void server_flush_peers(struct server *s, uint64_t now)
         }
 }
 
+/* Rotation: once its grace period is over, the previous secret is
+ * accepted neither in peer handshakes nor in tokens. */
+static void server_retire_previous_secret(struct server *s)
+{
+        if (s->keys.previous == NULL || uv_now(s->loop) < s->previous_until_ms) {
+                return;
+        }
+        s->keys.previous = NULL;
+        s->mux.ring.n = 1;
+        LOGI(-1, "server: rotation: the previous cluster secret is no longer accepted");
+}
+
 static void server_prepare_cb(uv_prepare_t *h)
 {
+        server_retire_previous_secret(h->data);
         server_flush(h->data);
 }
 
@@ -688,6 +701,17 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
                 return TKV_EIO;
         }
         server_warn_secret(cfg);
+        if (cfg->previous_secret[0] != '\0') {
+                if (session_keys_init(&s->keys_previous, cfg->previous_secret, cfg->cluster_name) !=
+                    0) {
+                        err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
+                        return TKV_EIO;
+                }
+                s->keys.previous = &s->keys_previous;
+                s->previous_until_ms = uv_now(loop) + (uint64_t)cfg->previous_secret_grace_s * 1000;
+                LOGI(-1, "server: rotation: the previous cluster secret is accepted for %u s more",
+                     cfg->previous_secret_grace_s);
+        }
         s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
         if (s->peers == NULL) {
                 err_msgf(s->errmsg, "out of memory");
@@ -805,6 +829,7 @@ void server_close(struct server *s)
         s->peers = NULL;
         rpc_call_pool_drain(s);
         session_keys_close(&s->keys);
+        session_keys_close(&s->keys_previous);
         tkv_free(s->reads);
         tkv_free(s->probe_calls);
         tkv_free(s->token_ents);

@@ -94,13 +94,15 @@ struct server {
         void *reload_data;
         uint64_t started_ms;
         uint64_t drain_start_ms;
-        uint64_t housekeeping_ms;         /* next leader balancing / watching pass */
-        int ready_fd;                     /* -1 once readiness was reported */
-        struct read_state *reads;         /* one per partition (hosted ones used) */
-        struct peer_call *probe_calls;    /* one per partition: its probe in flight */
-        struct session_keys keys;         /* token MACs */
-        struct session_entry *token_ents; /* scratch: token_cap entries */
-        uint8_t *token_bytes;             /* scratch: token_cap entries encoded */
+        uint64_t housekeeping_ms;          /* next leader balancing / watching pass */
+        int ready_fd;                      /* -1 once readiness was reported */
+        struct read_state *reads;          /* one per partition (hosted ones used) */
+        struct peer_call *probe_calls;     /* one per partition: its probe in flight */
+        struct session_keys keys;          /* token MACs */
+        struct session_keys keys_previous; /* rotation: still accepted (keys.previous) */
+        uint64_t previous_until_ms;        /* loop time the previous secret retires */
+        struct session_entry *token_ents;  /* scratch: token_cap entries */
+        uint8_t *token_bytes;              /* scratch: token_cap entries encoded */
         unsigned token_cap;
         uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
         size_t scratch_bytes;

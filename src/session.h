@@ -63,6 +63,9 @@ struct session_keys {
         uint64_t cluster_id;
         uint64_t mac_computed; /* HMACs computed (cache misses) */
         uint64_t mac_cached;   /* MACs found in the cache */
+        /* Rotation: entries that do not verify under this key are tried
+         * under the previous one while it is set (its own cache). */
+        struct session_keys *previous;
         struct session_mac_slot cache[SESSION_MAC_CACHE_SLOTS];
 };
 

@@ -288,7 +288,7 @@ static void transport_connect_connected(uv_connect_t *req, int status)
                 return;
         }
         uv_tcp_nodelay(c->tcp, 1);
-        if (peerauth_hello(&c->auth, m->key, m->cluster_id, c->t->group, c->t->id, c->target) !=
+        if (peerauth_hello(&c->auth, &m->ring, m->cluster_id, c->t->group, c->t->id, c->target) !=
             0) {
                 transport_connect_finish(c, RAFT_NOCONNECTION);
                 return;
@@ -674,7 +674,7 @@ static void transport_on_hello(struct transport_handshake *hs)
         struct peerauth *a = &hs->auth;
         uv_buf_t buf;
 
-        if (peerauth_challenge(a, m->key, hs->in) != 0) {
+        if (peerauth_challenge(a, &m->ring, hs->in) != 0) {
                 transport_handshake_refuse(hs, "not a tunekv peer handshake");
                 return;
         }
@@ -812,7 +812,8 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
         m->cfg = cfg;
         m->identity = identity;
         m->cluster_id = key_hash(cfg->cluster_name, strlen(cfg->cluster_name));
-        if (keys_derive(cfg->secret, cfg->cluster_name, KEYS_PEER, m->key) != 0) {
+        if (keys_ring_derive(&m->ring, cfg->secret, cfg->previous_secret, cfg->cluster_name,
+                             KEYS_PEER) != 0) {
                 err_msgf(m->errmsg, "peer key: cannot derive it (OpenSSL)");
                 return TKV_EIO;
         }

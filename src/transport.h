@@ -71,7 +71,7 @@ struct transport_mux {
         uv_timer_t sweep;                   /* closes handshakes that stall */
         const struct config *cfg;           /* borrowed: node id, node list */
         uint64_t cluster_id;                /* xxh64(cluster_name) */
-        uint8_t key[KEYS_BYTES];            /* KEYS_PEER: the handshake's key */
+        struct keys_ring ring;              /* KEYS_PEER: the handshake's keys */
         struct identity *identity;          /* this node's; borrowed */
         struct raftwire_limits wire_limits; /* what an inbound Raft message may carry */
         struct raftguard_stats guard_stats;

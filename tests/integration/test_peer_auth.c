@@ -53,7 +53,7 @@ static struct daemon d;
 
 static struct raw_peer genuine(uint64_t group)
 {
-        struct raw_peer p = {SECRET, CLUSTER, group, 2, 1, INCARNATION, "127.0.0.1:9"};
+        struct raw_peer p = {SECRET, CLUSTER, group, 2, 1, INCARNATION, "127.0.0.1:9", NULL};
         return p;
 }
 
@@ -190,7 +190,8 @@ static void test_hello_not_for_us_gets_no_challenge(void **state)
 static void test_probe_answer_sealed(void **state)
 {
         struct raw_peer p = genuine(TRANSPORT_PROBE_GROUP);
-        uint8_t key[KEYS_BYTES], answer[PEERAUTH_KNOWN_BYTES], challenge[PEERAUTH_CHALLENGE_BYTES];
+        uint8_t answer[PEERAUTH_KNOWN_BYTES], challenge[PEERAUTH_CHALLENGE_BYTES];
+        struct keys_ring ring;
         uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
         size_t proof_len;
         struct peerauth a;
@@ -199,8 +200,8 @@ static void test_probe_answer_sealed(void **state)
 
         test_link_with_secret_speaks_for_itself(state); /* node 2 is now known */
         fd = raw_connect_addr(d.peer_addr, false);
-        assert_int_equal(keys_derive(SECRET, CLUSTER, KEYS_PEER, key), 0);
-        assert_int_equal(peerauth_hello(&a, key, key_hash(CLUSTER, strlen(CLUSTER)),
+        assert_int_equal(keys_ring_derive(&ring, SECRET, NULL, CLUSTER, KEYS_PEER), 0);
+        assert_int_equal(peerauth_hello(&a, &ring, key_hash(CLUSTER, strlen(CLUSTER)),
                                         TRANSPORT_PROBE_GROUP, 2, 1),
                          0);
         raw_write(fd, a.hello, sizeof a.hello);
@@ -302,6 +303,100 @@ static void test_reproducers_leave_the_node_unharmed(void **state)
         tkv_client_destroy(c);
 }
 
+/* Write a two-node config (node 1 real, node 2 the test) for daemon dd
+ * into path, with the [cluster] lines given. */
+static void write_conf(const char *path, const struct daemon *dd, unsigned node2_port,
+                       const char *cluster_lines)
+{
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "[cluster]\npartitions = 1\nreplicas = 1\n%s", cluster_lines);
+        fprintf(f, "[node.1]\nclient_addr = %s\npeer_addr = %s\n", dd->client_addr, dd->peer_addr);
+        fprintf(f, "[node.2]\nclient_addr = 127.0.0.1:%u\npeer_addr = 127.0.0.1:%u\n", node2_port,
+                node2_port + 1);
+        fclose(f);
+}
+
+static int causal_get(struct tkv_client *cl, const char *key)
+{
+        struct tkv_read_options o = {0};
+        struct tkv_result r;
+        int rv;
+        o.level = TKV_CAUSAL;
+        rv = tkv_get(cl, key, strlen(key), &o, &r);
+        if (rv == TKV_OK) {
+                tkv_result_release(&r);
+        }
+        return rv;
+}
+
+/* Rotation: a node restarted with secret = NEW and previous_secret = OLD
+ * accepts, during the grace period, a token MAC'd under OLD and a peer that
+ * holds only OLD; once the grace period is over, neither. */
+static void test_rotation_grace_period(void **state)
+{
+        static char rdir[256], rconf[320];
+        static struct daemon rd;
+        struct tkv_options o = {0};
+        struct tkv_client *cl;
+        struct tkv_result r;
+        char err[256], lines[256];
+        uint8_t tok[TKV_TOKEN_BYTES_MAX];
+        size_t tok_len;
+        unsigned port2 = daemon_free_port();
+        struct raw_peer old_only = genuine(TRANSPORT_LINK_GROUP);
+        int fd;
+        (void)state;
+
+        assert_int_equal(testlib_tmpdir(rdir, sizeof rdir, "tkv-rotation"), 0);
+        daemon_setup(&rd, rdir, 1);
+        snprintf(rconf, sizeof rconf, "%s/cluster.conf", rdir);
+        write_conf(rconf, &rd, port2, "secret = old-secret-0123456789abcdef\n");
+        rd.extra[0] = "--config";
+        rd.extra[1] = rconf;
+        assert_int_equal(daemon_start(&rd, 30000), 0);
+        o.endpoints = rd.client_addr;
+        assert_int_equal(tkv_client_create(&o, &cl, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_put(cl, "rotated", 7, "v", 1, NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        assert_int_equal(causal_get(cl, "rotated"), TKV_OK);
+        tok_len = tkv_token_get(cl, tok, sizeof tok);
+        assert_true(tok_len > 0);
+        tkv_client_destroy(cl);
+        assert_int_equal(daemon_signal(&rd, SIGTERM, true), 0);
+
+        snprintf(lines, sizeof lines,
+                 "secret = new-secret-0123456789abcdef\nprevious_secret = "
+                 "old-secret-0123456789abcdef\nprevious_secret_grace_s = 2\n");
+        write_conf(rconf, &rd, port2, lines);
+        assert_int_equal(daemon_start(&rd, 30000), 0);
+        /* During the grace period: the old token and an old-only peer. */
+        assert_int_equal(tkv_client_create(&o, &cl, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_token_set(cl, tok, tok_len), TKV_OK);
+        assert_int_equal(causal_get(cl, "rotated"), TKV_OK);
+        tkv_client_destroy(cl);
+        old_only.secret = "old-secret-0123456789abcdef";
+        fd = raw_connect_addr(rd.peer_addr, false);
+        assert_int_equal(raw_peer_handshake(fd, &old_only, NULL, NULL, NULL), 0);
+        send_probe(fd, 1, 2);
+        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        close(fd);
+        /* The grace period ends (the node says so); then neither works. */
+        for (int i = 0; i < 200 && daemon_log_count(&rd, "no longer accepted") == 0; i++) {
+                usleep(50 * 1000); /* the end of a time period: nothing to await */
+        }
+        assert_true(daemon_log_count(&rd, "no longer accepted") > 0);
+        assert_int_equal(tkv_client_create(&o, &cl, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_token_set(cl, tok, tok_len), TKV_OK);
+        assert_int_equal(causal_get(cl, "rotated"), TKV_INVALID_ARGUMENT);
+        tkv_client_destroy(cl);
+        fd = raw_connect_addr(rd.peer_addr, false);
+        assert_int_equal(raw_peer_handshake(fd, &old_only, NULL, NULL, NULL), TKV_EAUTH);
+        close(fd);
+        assert_int_equal(daemon_signal(&rd, SIGTERM, true), 0);
+        testlib_rmrf(rdir);
+}
+
 static int setup(void **state)
 {
         FILE *f;
@@ -349,6 +444,7 @@ int main(void)
             cmocka_unit_test(test_hello_not_for_us_gets_no_challenge),
             cmocka_unit_test(test_probe_answer_sealed),
             cmocka_unit_test(test_reproducers_leave_the_node_unharmed),
+            cmocka_unit_test(test_rotation_grace_period),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

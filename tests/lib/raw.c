@@ -123,16 +123,16 @@ bool raw_closed_silently(int fd)
 int raw_peer_handshake(int fd, const struct raw_peer *p, uint8_t *hello, uint8_t *proof,
                        size_t *proof_len)
 {
-        uint8_t key[KEYS_BYTES];
+        struct keys_ring ring;
         uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
         uint8_t out[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
         size_t len = 0;
         struct peerauth a;
         int rv;
 
-        assert_int_equal(keys_derive(p->secret, p->cluster, KEYS_PEER, key), 0);
-        assert_int_equal(peerauth_hello(&a, key, key_hash(p->cluster, strlen(p->cluster)), p->group,
-                                        p->from, p->to),
+        assert_int_equal(keys_ring_derive(&ring, p->secret, p->previous, p->cluster, KEYS_PEER), 0);
+        assert_int_equal(peerauth_hello(&a, &ring, key_hash(p->cluster, strlen(p->cluster)),
+                                        p->group, p->from, p->to),
                          0);
         raw_write(fd, a.hello, sizeof a.hello);
         if (hello != NULL) {

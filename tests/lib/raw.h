@@ -39,7 +39,8 @@ struct raw_peer {
         uint64_t from;       /* the node the test claims to be */
         uint64_t to;         /* the node it connects to */
         uint64_t incarnation;
-        const char *address; /* its claimed peer address */
+        const char *address;  /* its claimed peer address */
+        const char *previous; /* a previous secret it also holds (rotation), or NULL */
 };
 
 /* Run the client side of the handshake on fd (connected to a peer port).

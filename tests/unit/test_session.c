@@ -52,6 +52,30 @@ static struct session_entry entry(uint32_t p, uint8_t kind, uint64_t index)
         return e;
 }
 
+/* Rotation: an entry MAC'd under the previous secret verifies while that
+ * key is set as previous, never under the current key alone; entries of
+ * the current key are unaffected. */
+static void test_previous_key_accepted_only_while_set(void **state)
+{
+        struct keys *k = *state;
+        struct session_entry old = entry(1, SESSION_R, 77), cur = entry(1, SESSION_R, 78);
+        struct session_entry both[2];
+
+        session_sign(&k->c, &old); /* "s2": the previous secret */
+        session_sign(&k->a, &cur); /* "s1": the current one */
+        both[0] = old;
+        both[1] = cur;
+        assert_false(session_verify(&k->a, &old));
+        assert_int_equal(session_verify_all(&k->a, both, 2), TKV_EINVAL);
+        k->a.previous = &k->c;
+        assert_true(session_verify(&k->a, &old));
+        assert_true(session_verify(&k->a, &cur));
+        assert_int_equal(session_verify_all(&k->a, both, 2), 0);
+        k->a.previous = NULL;
+        assert_false(session_verify(&k->a, &old));
+        assert_true(session_verify(&k->a, &cur));
+}
+
 static void test_mac_binds_every_field_and_the_cluster(void **state)
 {
         struct keys *k = *state;
@@ -307,6 +331,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_mac_binds_every_field_and_the_cluster),
+            cmocka_unit_test(test_previous_key_accepted_only_while_set),
             cmocka_unit_test(test_mac_cache_is_only_a_shortcut),
             cmocka_unit_test(test_encode_parse_round_trip),
             cmocka_unit_test(test_malformed_tokens_are_refused),
