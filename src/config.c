@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "keyhash.h"
 #include "log.h"
 
 enum config_type {
@@ -643,6 +644,24 @@ static const char *config_weak(const char *secret)
                 return "it is shorter than 16 characters";
         }
         return NULL;
+}
+
+void config_layout(const struct config *c, uint64_t *fingerprint, uint32_t *partitions,
+                   uint32_t *replicas)
+{
+        XXH64_state_t st;
+        XXH64_reset(&st, 0);
+        XXH64_update(&st, &c->partitions, sizeof c->partitions);
+        XXH64_update(&st, &c->replicas, sizeof c->replicas);
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+                const struct config_node *n = &c->nodes[i];
+                XXH64_update(&st, &n->id, sizeof n->id);
+                XXH64_update(&st, n->client_addr, strlen(n->client_addr) + 1);
+                XXH64_update(&st, n->peer_addr, strlen(n->peer_addr) + 1);
+        }
+        *fingerprint = XXH64_digest(&st);
+        *partitions = c->partitions;
+        *replicas = c->replicas;
 }
 
 const char *config_weak_secret(const struct config *c)

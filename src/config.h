@@ -118,6 +118,13 @@ void config_usage(FILE *out, const char *prog);
 /* This node's entry in c->nodes. */
 const struct config_node *config_self(const struct config *c);
 
+/* The cluster's shape as this node's configuration has it: a hash of the
+ * partition count, the replica count and every node (id, client and peer
+ * address), with the two counts for messages. Every node of a cluster must
+ * agree; the peer handshake compares them. */
+void config_layout(const struct config *c, uint64_t *fingerprint, uint32_t *partitions,
+                   uint32_t *replicas);
+
 /* Why c's secret cannot protect a multi-node cluster (empty, a shipped
  * sample, shorter than 16 characters), or NULL if it can. */
 const char *config_weak_secret(const struct config *c);

@@ -333,7 +333,7 @@ static uint64_t identity_ask(const struct identity_probe *q, const struct config
         }
         if (identity_send(fd, a.hello, sizeof a.hello) &&
             identity_recv(fd, challenge, sizeof challenge, cfg->connect_timeout_ms)) {
-                if (peerauth_prove(&a, challenge, q->incarnation, cfg->peer_addr, proof,
+                if (peerauth_prove(&a, challenge, q->incarnation, q->layout, cfg->peer_addr, proof,
                                    &proof_len) != 0) {
                         LOGW(-1, "identity: node %u does not hold the cluster secret", node->id);
                 } else if (identity_send(fd, proof, proof_len) &&

@@ -57,6 +57,7 @@ int identity_commit(const struct identity *id, const struct config *cfg, char *e
 struct identity_probe {
         const struct config *cfg;
         const struct keys_ring *ring; /* KEYS_PEER */
+        const struct peerauth_layout *layout;
         uint64_t cluster_id;
         uint64_t group; /* TRANSPORT_PROBE_GROUP */
         uint64_t incarnation;

@@ -211,7 +211,7 @@ static bool peer_authenticate(struct peer *p)
         if (buffer_len(&p->in) < PEERAUTH_CHALLENGE_BYTES) {
                 return true;
         }
-        if (peerauth_prove(&p->auth, buffer_data(&p->in), s->identity.incarnation,
+        if (peerauth_prove(&p->auth, buffer_data(&p->in), s->identity.incarnation, &s->mux.layout,
                            s->cfg->peer_addr, p->proof, &p->proof_len) != 0) {
                 LOGW(-1, "peer %u (%s): it does not hold the cluster secret", p->node_id, p->addr);
                 peer_break(p, "authentication failed");

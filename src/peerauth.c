@@ -106,7 +106,8 @@ static const uint8_t *peerauth_common_key(const struct peerauth *a, const uint8_
 }
 
 int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarnation,
-                   const char *address, uint8_t *out, size_t *len)
+                   const struct peerauth_layout *layout, const char *address, uint8_t *out,
+                   size_t *len)
 {
         size_t alen = strlen(address);
         uint8_t *tail = out + KEYS_BYTES;
@@ -120,19 +121,23 @@ int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarn
                 return TKV_EAUTH;
         }
         put_le64(tail, incarnation);
-        put_le64(tail + 8, alen);
-        memcpy(tail + 16, address, alen);
+        put_le64(tail + 8, layout->fingerprint);
+        put_le32(tail + 16, layout->partitions);
+        put_le32(tail + 20, layout->replicas);
+        put_le64(tail + 24, alen);
+        memcpy(tail + 32, address, alen);
         *len = PEERAUTH_PROOF_BYTES + alen;
-        return peerauth_client_mac(a, a->key, tail, 16 + alen, out);
+        return peerauth_client_mac(a, a->key, tail, 32 + alen, out);
 }
 
 size_t peerauth_proof_address_len(const uint8_t *proof)
 {
-        uint64_t n = get_le64(proof + KEYS_BYTES + 8);
+        uint64_t n = get_le64(proof + KEYS_BYTES + 24);
         return n >= 1 && n <= PEERAUTH_ADDRESS_MAX ? (size_t)n : 0;
 }
 
-int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnation)
+int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnation,
+                   struct peerauth_layout *layout)
 {
         uint8_t want[KEYS_BYTES];
         size_t alen = peerauth_proof_address_len(proof);
@@ -141,11 +146,14 @@ int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnati
                 return TKV_EAUTH;
         }
         for (unsigned j = 0; j < a->ring->n; j++) {
-                if (peerauth_client_mac(a, a->ring->key[j], proof + KEYS_BYTES, 16 + alen, want) ==
+                if (peerauth_client_mac(a, a->ring->key[j], proof + KEYS_BYTES, 32 + alen, want) ==
                         0 &&
                     keys_equal(want, proof, KEYS_BYTES)) {
                         a->key = a->ring->key[j];
                         *incarnation = get_le64(proof + KEYS_BYTES);
+                        layout->fingerprint = get_le64(proof + KEYS_BYTES + 8);
+                        layout->partitions = get_le32(proof + KEYS_BYTES + 16);
+                        layout->replicas = get_le32(proof + KEYS_BYTES + 20);
                         return 0;
                 }
         }

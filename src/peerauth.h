@@ -9,14 +9,17 @@
  *   server -> client  CHALLENGE (96):  server nonce (32) |
  *                                      HMAC(k0, "server" | HELLO | server nonce) |
  *                                      HMAC(k1, same) or 32 zero bytes
- *   client -> server  PROOF (48 + L):  HMAC(k, "client" | HELLO | server nonce |
- *                                      incarnation | L | address) |
- *                                      incarnation | L | address (L bytes)
+ *   client -> server  PROOF (64 + L):  HMAC(k, "client" | HELLO | server nonce |
+ *                                      what follows) | incarnation |
+ *                                      layout fingerprint | partitions u32 |
+ *                                      replicas u32 | L | address (L bytes)
  *
  * The server answers a HELLO only if it names this cluster and this node
  * and comes from another configured node; the CHALLENGE proves to the client
  * that the server holds the key and is live (its MAC covers the client's
  * fresh nonce). The PROOF does the same for the client, under another label,
+ * and carries the client's cluster layout (config_layout: partitions,
+ * replicas, the node list), which the server compares with its own,
  * so a server cannot be used to compute one. Only then does the server learn
  * the client's incarnation and address, or tell anything about itself: a
  * probe (group TRANSPORT_PROBE_GROUP, transport.h) is answered with
@@ -45,9 +48,17 @@
 #define PEERAUTH_NONCE_BYTES     32
 #define PEERAUTH_HELLO_BYTES     (40 + PEERAUTH_NONCE_BYTES)
 #define PEERAUTH_CHALLENGE_BYTES (PEERAUTH_NONCE_BYTES + 2 * KEYS_BYTES)
-#define PEERAUTH_PROOF_BYTES     (KEYS_BYTES + 16) /* then the address */
+#define PEERAUTH_PROOF_BYTES     (KEYS_BYTES + 32) /* then the address */
 #define PEERAUTH_KNOWN_BYTES     (8 + KEYS_BYTES)
 #define PEERAUTH_ADDRESS_MAX     255
+
+/* What a node's configuration says about the cluster's shape: nodes that
+ * disagree would route keys to different partitions (config_layout). */
+struct peerauth_layout {
+        uint64_t fingerprint;
+        uint32_t partitions;
+        uint32_t replicas;
+};
 
 /* One handshake, on either side. */
 struct peerauth {
@@ -75,15 +86,17 @@ int peerauth_challenge(struct peerauth *a, const struct keys_ring *ring, const u
  * and address into out (PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX); *len
  * is its length. TKV_EAUTH if the server holds none of our keys. */
 int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarnation,
-                   const char *address, uint8_t *out, size_t *len);
+                   const struct peerauth_layout *layout, const char *address, uint8_t *out,
+                   size_t *len);
 
 /* Server: length of the address the PROOF's fixed part (PEERAUTH_PROOF_BYTES)
  * announces, or 0 if it is out of bounds. */
 size_t peerauth_proof_address_len(const uint8_t *proof);
 
 /* Server: check a whole PROOF (PEERAUTH_PROOF_BYTES + its address); on
- * success set *incarnation (and a->key). TKV_EAUTH otherwise. */
-int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnation);
+ * success set *incarnation and *layout (and a->key). TKV_EAUTH otherwise. */
+int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnation,
+                   struct peerauth_layout *layout);
 
 /* Server: seal the answer to a probe; client: open it (TKV_EAUTH if
  * forged). */

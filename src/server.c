@@ -227,6 +227,7 @@ static int server_check_identity(struct server *s)
         }
         q.cfg = cfg;
         q.ring = &s->mux.ring;
+        q.layout = &s->mux.layout;
         q.cluster_id = s->mux.cluster_id;
         q.group = TRANSPORT_PROBE_GROUP;
         q.incarnation = s->identity.incarnation;

@@ -252,8 +252,8 @@ static void transport_connect_read(uv_stream_t *s, ssize_t n, const uv_buf_t *bu
                 return;
         }
         uv_read_stop(s);
-        rv = peerauth_prove(&c->auth, c->challenge, t->mux->identity->incarnation, t->address,
-                            c->proof, &c->proof_len);
+        rv = peerauth_prove(&c->auth, c->challenge, t->mux->identity->incarnation, &t->mux->layout,
+                            t->address, c->proof, &c->proof_len);
         if (rv != 0) {
                 transport_auth_failed(t->mux, (uv_tcp_t *)s, "node %llu did not prove the secret",
                                       (unsigned long long)c->target);
@@ -703,16 +703,44 @@ static void transport_on_hello(struct transport_handshake *hs)
         hs->need = PEERAUTH_PROOF_BYTES;
 }
 
-/* A whole PROOF: the client holds the key; admit it. */
+/* An authenticated node whose configuration gives the cluster another
+ * shape would route keys to other partitions: its traffic is refused, and
+ * said so (at most once a second). */
+static bool transport_layout_agrees(struct transport_mux *m, uint64_t from,
+                                    const struct peerauth_layout *l)
+{
+        uint64_t now = uv_now(m->loop);
+        if (l->fingerprint == m->layout.fingerprint) {
+                return true;
+        }
+        if (m->layout_logged_ms == 0 || now - m->layout_logged_ms >= 1000) {
+                m->layout_logged_ms = now;
+                LOGE(-1,
+                     "transport: node %llu's configuration gives the cluster another layout "
+                     "(partitions %u, replicas %u; here %u, %u; else the [node.N] sections "
+                     "differ): refusing its traffic until every node's agree",
+                     (unsigned long long)from, l->partitions, l->replicas, m->layout.partitions,
+                     m->layout.replicas);
+        }
+        return false;
+}
+
+/* A whole PROOF: the client holds the key; admit it if it agrees on the
+ * cluster's layout. */
 static void transport_on_proof(struct transport_handshake *hs)
 {
         uint64_t incarnation = 0;
         size_t alen = hs->need - PEERAUTH_PROOF_BYTES;
+        struct peerauth_layout layout;
 
-        if (peerauth_check(&hs->auth, hs->in, &incarnation) != 0) {
+        if (peerauth_check(&hs->auth, hs->in, &incarnation, &layout) != 0) {
                 transport_auth_failed(hs->mux, hs->tcp, "node %llu did not prove the secret",
                                       (unsigned long long)hs->auth.from);
                 transport_handshake_refuse(hs, "bad proof");
+                return;
+        }
+        if (!transport_layout_agrees(hs->mux, hs->auth.from, &layout)) {
+                transport_handshake_refuse(hs, "another cluster layout");
                 return;
         }
         memcpy(hs->address, hs->in + PEERAUTH_PROOF_BYTES, alen);
@@ -817,6 +845,7 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
                 err_msgf(m->errmsg, "peer key: cannot derive it (OpenSSL)");
                 return TKV_EIO;
         }
+        config_layout(cfg, &m->layout.fingerprint, &m->layout.partitions, &m->layout.replicas);
         m->connect_timeout_ms = cfg->connect_timeout_ms;
         m->wire_limits.entries_max = cfg->peer_entries_max;
         m->wire_limits.entry_bytes_max = cfg->frame_bytes_max + TRANSPORT_ENTRY_SLACK;

@@ -72,6 +72,8 @@ struct transport_mux {
         const struct config *cfg;           /* borrowed: node id, node list */
         uint64_t cluster_id;                /* xxh64(cluster_name) */
         struct keys_ring ring;              /* KEYS_PEER: the handshake's keys */
+        struct peerauth_layout layout;      /* this node's cluster layout (config_layout) */
+        uint64_t layout_logged_ms;          /* last layout mismatch logged (rate limit) */
         struct identity *identity;          /* this node's; borrowed */
         struct raftwire_limits wire_limits; /* what an inbound Raft message may carry */
         struct raftguard_stats guard_stats;

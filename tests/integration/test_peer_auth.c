@@ -53,7 +53,9 @@ static struct daemon d;
 
 static struct raw_peer genuine(uint64_t group)
 {
-        struct raw_peer p = {SECRET, CLUSTER, group, 2, 1, INCARNATION, "127.0.0.1:9", NULL};
+        struct raw_peer p = {SECRET,      CLUSTER,       group, 2,        1,
+                             INCARNATION, "127.0.0.1:9", NULL,  {0, 0, 0}};
+        p.layout = raw_layout_of(conf);
         return p;
 }
 
@@ -128,10 +130,8 @@ static void test_wrong_secret_gets_nothing(void **state)
         assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), TKV_EAUTH);
         /* Go on as an attacker would: any PROOF, then a request. */
         memset(forged, 0x41, sizeof forged);
-        for (int i = 0; i < 8; i++) {
-                forged[KEYS_BYTES + i] = (uint8_t)(i == 0 ? 0xAD : i == 1 ? 0x0B : 0);
-                forged[KEYS_BYTES + 8 + i] = (uint8_t)(i == 0 ? 11 : 0);
-        }
+        put_le64(forged + KEYS_BYTES, 0xBAD);   /* incarnation */
+        put_le64(forged + KEYS_BYTES + 24, 11); /* address length */
         raw_write(fd, forged, sizeof forged);
         send_probe(fd, 1, 2);
         assert_true(raw_closed_silently(fd));
@@ -206,8 +206,9 @@ static void test_probe_answer_sealed(void **state)
                          0);
         raw_write(fd, a.hello, sizeof a.hello);
         assert_true(raw_read_exact(fd, challenge, sizeof challenge));
-        assert_int_equal(peerauth_prove(&a, challenge, p.incarnation, p.address, proof, &proof_len),
-                         0);
+        assert_int_equal(
+            peerauth_prove(&a, challenge, p.incarnation, &p.layout, p.address, proof, &proof_len),
+            0);
         raw_write(fd, proof, proof_len);
         assert_true(raw_read_exact(fd, answer, sizeof answer));
         assert_int_equal(peerauth_open_known(&a, answer, &known), 0);
@@ -376,6 +377,7 @@ static void test_rotation_grace_period(void **state)
         assert_int_equal(causal_get(cl, "rotated"), TKV_OK);
         tkv_client_destroy(cl);
         old_only.secret = "old-secret-0123456789abcdef";
+        old_only.layout = raw_layout_of(rconf);
         fd = raw_connect_addr(rd.peer_addr, false);
         assert_int_equal(raw_peer_handshake(fd, &old_only, NULL, NULL, NULL), 0);
         send_probe(fd, 1, 2);

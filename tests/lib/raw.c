@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include "config.h"
 #include "err.h"
 #include "keyhash.h"
 #include "keys.h"
@@ -120,6 +121,17 @@ bool raw_closed_silently(int fd)
         return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
+struct peerauth_layout raw_layout_of(const char *conf)
+{
+        struct config cfg;
+        struct peerauth_layout l;
+        char err[ERR_MSG_BYTES];
+        char *argv[] = {"tunekvd", "--config", (char *)conf, "--node-id", "1", "--insecure", "1"};
+        assert_int_equal(config_load(&cfg, 7, argv, err), 0);
+        config_layout(&cfg, &l.fingerprint, &l.partitions, &l.replicas);
+        return l;
+}
+
 int raw_peer_handshake(int fd, const struct raw_peer *p, uint8_t *hello, uint8_t *proof,
                        size_t *proof_len)
 {
@@ -141,7 +153,7 @@ int raw_peer_handshake(int fd, const struct raw_peer *p, uint8_t *hello, uint8_t
         if (!raw_read_exact(fd, challenge, sizeof challenge)) {
                 return TKV_ECONN;
         }
-        rv = peerauth_prove(&a, challenge, p->incarnation, p->address, out, &len);
+        rv = peerauth_prove(&a, challenge, p->incarnation, &p->layout, p->address, out, &len);
         if (rv != 0) {
                 return rv;
         }

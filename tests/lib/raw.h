@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "buffer.h"
+#include "peerauth.h"
 #include "tunekv.pb-c.h"
 
 /* A connected socket to addr ("a.b.c.d:port"), with 20 s send and receive
@@ -39,9 +40,14 @@ struct raw_peer {
         uint64_t from;       /* the node the test claims to be */
         uint64_t to;         /* the node it connects to */
         uint64_t incarnation;
-        const char *address;  /* its claimed peer address */
-        const char *previous; /* a previous secret it also holds (rotation), or NULL */
+        const char *address;           /* its claimed peer address */
+        const char *previous;          /* a previous secret it also holds (rotation), or NULL */
+        struct peerauth_layout layout; /* the cluster layout it claims (raw_layout_of) */
 };
+
+/* The cluster layout (config_layout) node 1 derives from the config file
+ * conf: what a node of that cluster presents in its PROOF. */
+struct peerauth_layout raw_layout_of(const char *conf);
 
 /* Run the client side of the handshake on fd (connected to a peer port).
  * Returns 0 when the server's CHALLENGE proved the secret and the PROOF was
