@@ -84,6 +84,10 @@ static const struct config_option config_options[] = {
         "client connections per node; more are refused"),
     OPT("limits", conn_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "64MiB",
         "unsent answers per connection before it stops reading requests (bytes)"),
+    OPT("limits", conn_output_close_bytes, CONFIG_BYTES, 1 * MiB, 64 * GiB, "256MiB",
+        "unsent answers that close a client connection: answers of requests already in "
+        "progress when reading stopped keep coming; a client that still does not read is "
+        "disconnected (at least conn_output_bytes_max + frame_bytes_max)"),
     OPT("limits", links_max, CONFIG_UINT, 1, 1 << 16, "256",
         "node links (other nodes' forwarded requests, probes, pings) accepted on the peer port; "
         "never counted against conns_max"),
@@ -730,6 +734,14 @@ static int config_validate(struct config *c, char *errmsg)
                          "key_bytes_max + value_bytes_max + 1KiB (%llu)",
                          (unsigned long long)c->frame_bytes_max,
                          (unsigned long long)(c->key_bytes_max + c->value_bytes_max + 1024));
+                return TKV_EINVAL;
+        }
+        if (c->conn_output_close_bytes < c->conn_output_bytes_max + c->frame_bytes_max) {
+                err_msgf(errmsg,
+                         "config: limits.conn_output_close_bytes = %llu: must be at least "
+                         "conn_output_bytes_max + frame_bytes_max (%llu)",
+                         (unsigned long long)c->conn_output_close_bytes,
+                         (unsigned long long)(c->conn_output_bytes_max + c->frame_bytes_max));
                 return TKV_EINVAL;
         }
         if (c->request_timeout_ms > c->request_timeout_max_ms) {

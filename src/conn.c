@@ -25,8 +25,11 @@
  * - more than inflight_per_conn_max requests in progress: the excess is
  *   answered BUSY at once (rpc.c);
  * - more than conn_output_bytes_max of answers not yet taken by the client:
- *   reading stops until the client catches up (backpressure), so a client
- *   that never reads cannot grow our memory, and others are unaffected;
+ *   reading and dispatching stop until the client catches up
+ *   (backpressure), and others are unaffected; answers of requests already
+ *   in progress still arrive (up to inflight_per_conn_max of them, each up
+ *   to a value): past conn_output_close_bytes a client that still does not
+ *   read is disconnected, so it cannot grow our memory without bound;
  * - the peer closes or resets: uv_close; calls still in progress keep a
  *   reference and the connection's memory is freed when the last one ends
  *   (their answers are dropped). */
@@ -205,11 +208,35 @@ static void conn_update_reading(struct conn *c)
         }
 }
 
+/* A client that does not read its answers while they keep coming: drop it
+ * (the redis way) rather than hold them all. Logged at most once a second. */
+static void conn_close_unread(struct conn *c)
+{
+        struct server *s = c->server;
+        uint64_t now = uv_now(s->loop);
+
+        s->stats.conns_output_closed++;
+        if (s->stats.output_closed_logged_ms == 0 ||
+            now - s->stats.output_closed_logged_ms >= 1000) {
+                s->stats.output_closed_logged_ms = now;
+                LOGW(-1,
+                     "conn %llu: %zu bytes of answers not read, over conn_output_close_bytes: "
+                     "closing",
+                     (unsigned long long)c->serial, buffer_len(&c->out) + buffer_len(&c->out_busy));
+        }
+        conn_close(c);
+}
+
 uint8_t *conn_answer_space(struct conn *c, size_t body_len)
 {
         uint8_t *p;
 
         if (c->closing) {
+                return NULL;
+        }
+        if (!conn_is_link(c) && buffer_len(&c->out) + buffer_len(&c->out_busy) + body_len >
+                                    c->server->cfg->conn_output_close_bytes) {
+                conn_close_unread(c);
                 return NULL;
         }
         if (buffer_reserve(&c->out, FRAME_HEADER_BYTES + body_len) != 0) {

@@ -613,6 +613,70 @@ static void test_bad_tokens_and_read_options(void **state)
         still_serving();
 }
 
+/* Answers of requests admitted before backpressure began keep coming:
+ * 400 reads of a 512 KiB value, each waiting for an index the node has not
+ * applied yet, complete together once a write lands (200 MB of answers).
+ * A client that does not read them is disconnected past
+ * conn_output_close_bytes (64 MiB here) instead of holding them all in the
+ * node's memory (issue 15: 1 024 GETs of 1 MiB pipelined, never read, grew
+ * a node by 1 GiB). Other clients are served throughout. */
+static void test_unread_answers_close_the_connection(void **state)
+{
+        enum { N = 400 };
+        static char value[512 * 1024];
+        Tunekv__V1__Request req;
+        Tunekv__V1__GetRequest get;
+        Tunekv__V1__ReadOptions ro = TUNEKV__V1__READ_OPTIONS__INIT;
+        struct tkv_result res;
+        struct buffer b;
+        Tunekv__V1__Response *r;
+        uint8_t sink[65536];
+        long rss_before;
+        size_t got = 0;
+        ssize_t n;
+        int fd;
+        (void)state;
+
+        memset(value, 'w', sizeof value);
+        assert_int_equal(tkv_put(good, "big-unread", 10, value, sizeof value, NULL, &res), TKV_OK);
+        ro.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
+        ro.min_index = res.index + 1; /* not applied yet: the reads wait */
+        ro.max_wait_ms = 20000;
+        tkv_result_release(&res);
+        rss_before = daemon_rss_kib();
+        buffer_init(&b);
+        for (unsigned i = 0; i < N; i++) {
+                get_request(&req, &get, i, "big-unread", 10);
+                get.options = &ro;
+                raw_frame_request(&b, &req);
+        }
+        /* Then one read answered at once: once its answer is back, every
+         * read before it was admitted (frames are dispatched in order). */
+        get_request(&req, &get, N, "absent", 6);
+        raw_frame_request(&b, &req);
+        fd = raw_connect_buffers(true);
+        raw_write(fd, buffer_data(&b), buffer_len(&b));
+        buffer_free(&b);
+        r = raw_read_response(fd);
+        assert_non_null(r);
+        assert_int_equal(r->id, N);
+        tunekv__v1__response__free_unpacked(r, NULL);
+        /* A write: every waiting read completes now. */
+        assert_int_equal(tkv_put(good, "big-trigger", 11, "x", 1, NULL, &res), TKV_OK);
+        tkv_result_release(&res);
+        still_serving();
+        assert_true(daemon_rss_kib() - rss_before < 110 * 1024);
+        /* The connection ends, well short of all the answers. */
+        while ((n = recv(fd, sink, sizeof sink, 0)) > 0) {
+                got += (size_t)n;
+        }
+        assert_true(n == 0 || errno == ECONNRESET);
+        assert_true(got < (size_t)N * sizeof value / 2);
+        close(fd);
+        assert_true(daemon_log_count(&d, "over conn_output_close_bytes") > 0);
+        still_serving();
+}
+
 static int setup(void **state)
 {
         struct tkv_options o = {0};
@@ -631,6 +695,8 @@ static int setup(void **state)
         d.extra[3] = conns;
         d.extra[4] = "--conn-output-bytes-max";
         d.extra[5] = "64KiB";
+        d.extra[6] = "--conn-output-close-bytes";
+        d.extra[7] = "64MiB";
         if (daemon_start(&d, 30000) != 0) {
                 return -1;
         }
@@ -680,6 +746,7 @@ int main(void)
             cmocka_unit_test(test_inflight_limit),
             cmocka_unit_test(test_connection_limit),
             cmocka_unit_test(test_pipeline_without_reading),
+            cmocka_unit_test(test_unread_answers_close_the_connection),
             cmocka_unit_test(test_sigterm_with_unread_answers),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
