@@ -88,6 +88,11 @@ static const struct config_option config_options[] = {
         "unsent answers that close a client connection: answers of requests already in "
         "progress when reading stopped keep coming; a client that still does not read is "
         "disconnected (at least conn_output_bytes_max + frame_bytes_max)"),
+    OPT("limits", frame_timeout_ms, CONFIG_UINT, 100, 3600000, "10000",
+        "a client's frame begun must be complete within this (ms), or the connection is "
+        "closed: half-sent frames cannot hold memory and a connection slot for ever"),
+    OPT("limits", idle_timeout_ms, CONFIG_UINT, 0, 86400000, "0",
+        "close a client connection idle this long with nothing in progress (ms); 0 = never"),
     OPT("limits", links_max, CONFIG_UINT, 1, 1 << 16, "256",
         "node links (other nodes' forwarded requests, probes, pings) accepted on the peer port; "
         "never counted against conns_max"),

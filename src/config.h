@@ -53,6 +53,8 @@ struct config {
         unsigned conns_max;
         uint64_t conn_output_bytes_max;
         uint64_t conn_output_close_bytes; /* unsent answers that close a client connection */
+        unsigned frame_timeout_ms;        /* a client frame begun must end within this */
+        unsigned idle_timeout_ms;         /* idle client connections closed after this; 0 never */
         unsigned links_max;               /* node links accepted on the peer port */
         unsigned link_inflight_max;       /* requests in progress per node link */
         uint64_t link_output_bytes_max;   /* unsent answers per node link */

@@ -129,14 +129,15 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         size_t body;
 
         (void)suggested;
-        /* A partly received frame: offer room for all of it at once. */
+        /* A partly received frame: offer room for the rest of it, but never
+         * more than what already arrived (doubling): a peer that announces 4
+         * MiB and sends 4 bytes holds 64 KiB of ours, not 4 MiB. */
         if (frame_parse(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c), &body) ==
                 TKV_EAGAIN &&
             body > 0) {
                 size_t missing = FRAME_HEADER_BYTES + body - buffer_len(&c->in);
-                if (missing > want) {
-                        want = missing;
-                }
+                size_t grow = buffer_len(&c->in) > want ? buffer_len(&c->in) : want;
+                want = missing < grow ? missing : grow;
         }
         if (buffer_reserve(&c->in, want) != 0) {
                 buf->base = NULL;
@@ -185,7 +186,50 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
                 return;
         }
         c->in.end += (size_t)n;
+        c->active_ms = uv_now(c->server->loop);
         conn_process(c);
+        /* A frame begun and not finished starts the frame clock; it does
+         * not restart while more of the same frame trickles in. */
+        if (buffer_len(&c->in) == 0) {
+                c->frame_start_ms = 0;
+        } else if (c->frame_start_ms == 0) {
+                c->frame_start_ms = c->active_ms;
+        }
+}
+
+/* Close c if it let a frame hang half-sent past frame_timeout_ms, or (if
+ * idle_timeout_ms is set) sat idle that long with nothing in progress.
+ * A paused connection waits for its own client: no clock runs. */
+static void conn_check_timeouts(struct conn *c, uint64_t now)
+{
+        const struct config *cfg = c->server->cfg;
+        const char *why = NULL;
+
+        if (c->closing || c->paused || conn_is_link(c)) {
+                return;
+        }
+        if (c->frame_start_ms != 0 && now - c->frame_start_ms > cfg->frame_timeout_ms) {
+                why = "a frame begun and not finished within frame_timeout_ms";
+        } else if (cfg->idle_timeout_ms != 0 && c->inflight == 0 && buffer_len(&c->in) == 0 &&
+                   buffer_len(&c->out) == 0 && !c->writing &&
+                   now - c->active_ms > cfg->idle_timeout_ms) {
+                why = "idle for idle_timeout_ms";
+        }
+        if (why != NULL) {
+                c->server->stats.conns_timed_out++;
+                LOGD(-1, "conn %llu: %s: closing", (unsigned long long)c->serial, why);
+                conn_close(c);
+        }
+}
+
+void conn_sweep(struct server *s, uint64_t now)
+{
+        struct queue *q, *next;
+        /* conn_close may unlink the connection: keep the next one first. */
+        for (q = s->conns.next; q != &s->conns; q = next) {
+                next = q->next;
+                conn_check_timeouts(QUEUE_DATA(q, struct conn, link), now);
+        }
 }
 
 static bool conn_output_full(const struct conn *c)
@@ -325,6 +369,7 @@ static struct conn *conn_new(struct server *s, unsigned link_node)
         c->server = s;
         c->link_node = link_node;
         c->refs = 1;
+        c->active_ms = uv_now(s->loop);
         c->serial = ++s->conn_serial;
         queue_init(&c->dirty_link);
         buffer_init(&c->in);

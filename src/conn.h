@@ -38,7 +38,9 @@ struct conn {
         bool paused;  /* reading stopped: too much unsent output */
         bool closing; /* uv_close called */
         bool close_after_write;
-        uint64_t requests; /* requests dispatched */
+        uint64_t requests;       /* requests dispatched */
+        uint64_t active_ms;      /* loop time of the last bytes read */
+        uint64_t frame_start_ms; /* loop time a still unfinished frame began; 0: none */
 };
 
 /* Accept a connection from the client listener. */
@@ -52,6 +54,10 @@ void conn_accept(struct server *s, uv_stream_t *listener);
  * client ones. */
 void conn_adopt_link(struct server *s, uv_tcp_t *tcp, unsigned node_id,
                      conn_stream_free_cb stream_free);
+
+/* Close the client connections that broke frame_timeout_ms or
+ * idle_timeout_ms at loop time now (the server calls it periodically). */
+void conn_sweep(struct server *s, uint64_t now);
 
 /* Is c a node link (node-to-node requests allowed)? */
 bool conn_is_link(const struct conn *c);

@@ -561,6 +561,7 @@ static void server_lag_tick(uv_timer_t *t)
                 s->loop_lag_max_ms = s->loop_lag_ms;
         }
         s->lag_expected_ms = now + SERVER_LAG_PERIOD_MS;
+        conn_sweep(s, now);
 }
 
 static void server_signal(uv_signal_t *h, int signum)

@@ -33,6 +33,7 @@ struct server_stats {
         uint64_t answers_busy;
         uint64_t frames_too_large;
         uint64_t conns_output_closed; /* closed over conn_output_close_bytes */
+        uint64_t conns_timed_out;     /* closed by frame_timeout_ms / idle_timeout_ms */
         uint64_t output_closed_logged_ms;
         uint64_t frames_undecodable;
         uint64_t forwarded;      /* requests handed to another node */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -677,6 +678,70 @@ static void test_unread_answers_close_the_connection(void **state)
         still_serving();
 }
 
+/* Half-sent frames (issue 15: 100 connections sending 4 MiB − 200 B of a
+ * frame and stalling held 135 MB for ever; 1 000 sending a header a byte a
+ * second held their slots): a frame begun must end within
+ * frame_timeout_ms (1 s here), however slowly its bytes trickle in, or the
+ * node closes the connection. Others are served meanwhile. */
+static void test_half_sent_frames_time_out(void **state)
+{
+        enum { STALLED = 20, TRICKLING = 10 };
+        static uint8_t body[512 * 1024];
+        static char tdir[300];
+        static struct daemon td;
+        struct tkv_options o = {0};
+        struct tkv_client *cl;
+        struct tkv_result r;
+        char err[256];
+        int fds[STALLED + TRICKLING];
+        uint8_t header[4];
+        (void)state;
+
+        /* A node of its own: its 1 s frame timeout would break the other
+         * cases, which pause mid-frame on purpose. */
+        snprintf(tdir, sizeof tdir, "%s/timeouts", dir);
+        assert_int_equal(mkdir(tdir, 0700), 0);
+        daemon_setup(&td, tdir, 1);
+        td.extra[0] = "--frame-timeout-ms";
+        td.extra[1] = "1000";
+        assert_int_equal(daemon_start(&td, 30000), 0);
+        o.endpoints = td.client_addr;
+        assert_int_equal(tkv_client_create(&o, &cl, err, sizeof err), TKV_OK);
+
+        memset(body, 'x', sizeof body);
+        /* 4 MiB announced; 512 KiB sent; then nothing. */
+        header[0] = 0x00;
+        header[1] = 0x40;
+        header[2] = 0x00;
+        header[3] = 0x00;
+        for (int i = 0; i < STALLED; i++) {
+                fds[i] = raw_connect_addr(td.client_addr, false);
+                raw_write(fds[i], header, sizeof header);
+                raw_write(fds[i], body, sizeof body);
+        }
+        /* A header a byte at a time, one byte every 200 ms. */
+        for (int i = STALLED; i < STALLED + TRICKLING; i++) {
+                fds[i] = raw_connect_addr(td.client_addr, false);
+        }
+        for (int k = 0; k < 3; k++) {
+                for (int i = STALLED; i < STALLED + TRICKLING; i++) {
+                        raw_write(fds[i], &header[k], 1);
+                }
+                assert_int_equal(tkv_put(cl, "served", 6, "v", 1, NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+                usleep(200 * 1000); /* the trickle's pace, not a wait for an event */
+        }
+        /* Every one is closed by the node (recv waits up to 20 s). */
+        for (int i = 0; i < STALLED + TRICKLING; i++) {
+                assert_true(raw_closed_silently(fds[i]));
+                close(fds[i]);
+        }
+        assert_int_equal(tkv_get(cl, "served", 6, NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        tkv_client_destroy(cl);
+        assert_int_equal(daemon_signal(&td, SIGTERM, true), 0);
+}
+
 static int setup(void **state)
 {
         struct tkv_options o = {0};
@@ -747,6 +812,7 @@ int main(void)
             cmocka_unit_test(test_connection_limit),
             cmocka_unit_test(test_pipeline_without_reading),
             cmocka_unit_test(test_unread_answers_close_the_connection),
+            cmocka_unit_test(test_half_sent_frames_time_out),
             cmocka_unit_test(test_sigterm_with_unread_answers),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
