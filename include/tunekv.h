@@ -82,6 +82,7 @@ enum tkv_code {
         TKV_BUSY = 10,
         TKV_UNAVAILABLE = 11,
         TKV_INTERNAL = 12,
+        TKV_NO_SPACE = 13, /* the leader's disk is nearly full: the write was not applied */
         /* Client-side conditions. A write that was sent and got no answer
          * is never reported with these: it completes OUTCOME_UNKNOWN. */
         TKV_CONNECT_FAILED = 100,    /* no endpoint could be reached */

@@ -91,6 +91,10 @@ static const struct config_option config_options[] = {
     OPT("limits", frame_timeout_ms, CONFIG_UINT, 100, 3600000, "10000",
         "a client's frame begun must be complete within this (ms), or the connection is "
         "closed: half-sent frames cannot hold memory and a connection slot for ever"),
+    OPT("limits", disk_reserve_bytes, CONFIG_BYTES, 0, 1024 * GiB, "256MiB",
+        "free space in data_dir below which this node refuses writes (NO_SPACE) and its "
+        "replicas refuse new entries, before the disk fills (libraft crashes on ENOSPC); "
+        "0 = no check"),
     OPT("limits", idle_timeout_ms, CONFIG_UINT, 0, 86400000, "0",
         "close a client connection idle this long with nothing in progress (ms); 0 = never"),
     OPT("limits", links_max, CONFIG_UINT, 1, 1 << 16, "256",

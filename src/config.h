@@ -54,6 +54,7 @@ struct config {
         uint64_t conn_output_bytes_max;
         uint64_t conn_output_close_bytes; /* unsent answers that close a client connection */
         unsigned frame_timeout_ms;        /* a client frame begun must end within this */
+        uint64_t disk_reserve_bytes;      /* free space below which writes are refused */
         unsigned idle_timeout_ms;         /* idle client connections closed after this; 0 never */
         unsigned links_max;               /* node links accepted on the peer port */
         unsigned link_inflight_max;       /* requests in progress per node link */

@@ -245,6 +245,14 @@ static bool group_check_message(void *arg, uint64_t from, const struct raftwire_
                 *why = "the sender is not a server of this group";
                 return false;
         }
+        if (g->transport.mux->refuse_entries &&
+            ((m->type == RAFTWIRE_APPEND_ENTRIES && m->n_entries > 0) ||
+             m->type == RAFTWIRE_INSTALL_SNAPSHOT)) {
+                /* libraft 0.15 crashes when an append hits ENOSPC: this
+                 * replica falls behind instead, and catches up later. */
+                *why = "this node's disk is nearly full (disk_reserve_bytes)";
+                return false;
+        }
         if ((m->type == RAFTWIRE_APPEND_ENTRIES || m->type == RAFTWIRE_INSTALL_SNAPSHOT) &&
             raft_state(g->raft) == RAFT_LEADER && m->term == g->raft->current_term) {
                 *why = "a leader's message in the term this node leads";

@@ -100,6 +100,8 @@ Tunekv__V1__Status rpc_status_of(int tkv_err)
                 return TUNEKV__V1__STATUS__STATUS_BUSY;
         case TKV_ESHUTDOWN:
                 return TUNEKV__V1__STATUS__STATUS_UNAVAILABLE;
+        case TKV_ENOSPACE:
+                return TUNEKV__V1__STATUS__STATUS_NO_SPACE;
         default:
                 return TUNEKV__V1__STATUS__STATUS_INTERNAL;
         }

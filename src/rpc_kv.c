@@ -248,6 +248,14 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
         if (!rpc_kv_route(c, req, key) || rpc_kv_write_deps(c, opts, cmd) != 0) {
                 return;
         }
+        if (c->server->disk_low) {
+                rpc_answer_error(c, TKV_ENOSPACE,
+                                 "%s: data dir has %llu MiB free, below disk_reserve_bytes: writes "
+                                 "are refused until space is freed",
+                                 c->method->name,
+                                 (unsigned long long)(c->server->disk_free_bytes >> 20));
+                return;
+        }
         c->op.write.accept_only = rpc_planted("early-ack");
         if (opts != NULL) {
                 c->ack = (uint8_t)opts->ack;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -30,8 +31,9 @@
 #include "log.h"
 #include "rpc.h"
 
-#define SERVER_LAG_PERIOD_MS   100
-#define SERVER_HOUSEKEEPING_MS 10
+#define SERVER_LAG_PERIOD_MS    100
+#define SERVER_DISK_CHECK_TICKS 5 /* lag ticks: the data dir's free space twice a second */
+#define SERVER_HOUSEKEEPING_MS  10
 
 static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
@@ -548,6 +550,36 @@ static void server_check_cb(uv_check_t *h)
 /* ------------------------------------------------------------------------ */
 /* Lifecycle */
 
+/* Free space in the data dir against disk_reserve_bytes: below it, writes
+ * are refused (NO_SPACE) and this node's replicas refuse new entries, so
+ * no Raft append meets a full disk (libraft 0.15 crashes on ENOSPC). The
+ * transitions are logged. */
+static void server_check_disk(struct server *s)
+{
+        struct statvfs st;
+        bool low;
+
+        if (s->cfg->disk_reserve_bytes == 0 || statvfs(s->cfg->data_dir, &st) != 0) {
+                return;
+        }
+        s->disk_free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+        low = s->disk_free_bytes < s->cfg->disk_reserve_bytes;
+        if (low != s->disk_low) {
+                if (low) {
+                        LOGE(-1,
+                             "server: data dir %s has %llu MiB free, below disk_reserve_bytes "
+                             "(%llu MiB): refusing writes (NO_SPACE) and new entries",
+                             s->cfg->data_dir, (unsigned long long)(s->disk_free_bytes >> 20),
+                             (unsigned long long)(s->cfg->disk_reserve_bytes >> 20));
+                } else {
+                        LOGI(-1, "server: data dir %s has %llu MiB free again: accepting writes",
+                             s->cfg->data_dir, (unsigned long long)(s->disk_free_bytes >> 20));
+                }
+        }
+        s->disk_low = low;
+        s->mux.refuse_entries = low;
+}
+
 /* Loop lag (RAFT-NOTES B4): how late this timer fires. Every partition
  * and connection waits as long as the loop is late. */
 static void server_lag_tick(uv_timer_t *t)
@@ -562,6 +594,10 @@ static void server_lag_tick(uv_timer_t *t)
         }
         s->lag_expected_ms = now + SERVER_LAG_PERIOD_MS;
         conn_sweep(s, now);
+        if (++s->disk_ticks >= SERVER_DISK_CHECK_TICKS) {
+                s->disk_ticks = 0;
+                server_check_disk(s);
+        }
 }
 
 static void server_signal(uv_signal_t *h, int signum)
@@ -765,6 +801,7 @@ int server_start(struct server *s)
         if (rv != 0) {
                 return rv;
         }
+        server_check_disk(s);
         rv = transport_mux_listen(&s->mux, cfg->peer_addr);
         if (rv != 0) {
                 memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);

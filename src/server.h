@@ -125,6 +125,9 @@ struct server {
         unsigned handles_open; /* our own handles still to close at the end */
         int exit_code;
         struct server_stats stats;
+        bool disk_low;            /* data dir below disk_reserve_bytes: writes refused */
+        uint64_t disk_free_bytes; /* at the last check */
+        unsigned disk_ticks;      /* lag ticks since the last check */
         char errmsg[ERR_MSG_BYTES];
 };
 

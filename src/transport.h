@@ -67,14 +67,15 @@ struct transport_backoff {
 /* One per node: the peer listener and the table of groups. */
 struct transport_mux {
         uv_loop_t *loop;
-        uv_tcp_t listener;                  /* data = this */
-        uv_timer_t sweep;                   /* closes handshakes that stall */
-        const struct config *cfg;           /* borrowed: node id, node list */
-        uint64_t cluster_id;                /* xxh64(cluster_name) */
-        struct keys_ring ring;              /* KEYS_PEER: the handshake's keys */
-        struct peerauth_layout layout;      /* this node's cluster layout (config_layout) */
-        uint64_t layout_logged_ms;          /* last layout mismatch logged (rate limit) */
-        struct identity *identity;          /* this node's; borrowed */
+        uv_tcp_t listener;             /* data = this */
+        uv_timer_t sweep;              /* closes handshakes that stall */
+        const struct config *cfg;      /* borrowed: node id, node list */
+        uint64_t cluster_id;           /* xxh64(cluster_name) */
+        struct keys_ring ring;         /* KEYS_PEER: the handshake's keys */
+        struct peerauth_layout layout; /* this node's cluster layout (config_layout) */
+        uint64_t layout_logged_ms;     /* last layout mismatch logged (rate limit) */
+        bool refuse_entries;           /* disk nearly full: refuse peers' entries and snapshots */
+        struct identity *identity;     /* this node's; borrowed */
         struct raftwire_limits wire_limits; /* what an inbound Raft message may carry */
         struct raftguard_stats guard_stats;
         unsigned connect_timeout_ms; /* per outbound attempt */

@@ -157,6 +157,8 @@ const char *tkv_status_name(int code)
                 return "UNAVAILABLE";
         case TKV_INTERNAL:
                 return "INTERNAL";
+        case TKV_NO_SPACE:
+                return "NO_SPACE";
         case TKV_CONNECT_FAILED:
                 return "CONNECT_FAILED";
         case TKV_PROTOCOL_ERROR:

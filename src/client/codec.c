@@ -223,7 +223,7 @@ static void codec_envelope_fill(struct tkv_result *res, const Tunekv__V1__Respon
         res->status = status;
         res->message = m->message != NULL ? m->message : "";
         if (status < (int)TUNEKV__V1__STATUS__STATUS_OK ||
-            status > (int)TUNEKV__V1__STATUS__STATUS_INTERNAL) {
+            status > (int)TUNEKV__V1__STATUS__STATUS_NO_SPACE) {
                 snprintf(unknown, unknown_len, "unknown status %d in the server's answer", status);
                 res->status = TKV_PROTOCOL_ERROR;
                 res->message = unknown;

@@ -11,10 +11,14 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -358,6 +362,83 @@ static void test_signals_reload_and_never_kill(void **state)
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A data dir on a 96 MiB tmpfs that fills up (issue 15: libraft crashed
+ * twice on ENOSPC, after 48 "append failed: unknown error"). Below
+ * disk_reserve_bytes the node answers writes NO_SPACE, naming why, and
+ * keeps serving reads; once space is freed, writes are accepted again.
+ * Needs root (mount). */
+static void test_full_disk_refuses_writes_then_recovers(void **state)
+{
+        static char small[400], filler[450], value[256 * 1024];
+        struct daemon d;
+        struct tkv_options o = {0};
+        struct tkv_client *c;
+        struct tkv_result r;
+        struct statvfs st;
+        char err[256], key[32];
+        int fd, status, rv = TKV_OK, i;
+        off_t fill;
+        (void)state;
+
+        if (geteuid() != 0) {
+                skip();
+        }
+        snprintf(small, sizeof small, "%s/small", dir);
+        assert_int_equal(mkdir(small, 0700), 0);
+        assert_int_equal(mount("tmpfs", small, "tmpfs", 0, "size=96m"), 0);
+        daemon_setup(&d, small, 1);
+        d.extra[0] = "--disk-reserve-bytes";
+        d.extra[1] = "32MiB";
+        d.extra[2] = "--segment-bytes";
+        d.extra[3] = "1MiB";
+        d.extra[4] = "--compress-min-bytes";
+        d.extra[5] = "0";
+        start(&d);
+        /* Leave about 48 MiB free. */
+        assert_int_equal(statvfs(small, &st), 0);
+        fill = (off_t)((uint64_t)st.f_bavail * st.f_frsize) - 48 * 1024 * 1024;
+        snprintf(filler, sizeof filler, "%s/filler", small);
+        fd = open(filler, O_CREAT | O_WRONLY, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(posix_fallocate(fd, 0, fill), 0);
+        close(fd);
+        o.endpoints = d.client_addr;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        for (size_t k = 0; k < sizeof value; k++) {
+                value[k] = (char)(rand() & 0xff); /* incompressible */
+        }
+        for (i = 0; i < 400 && rv == TKV_OK; i++) {
+                snprintf(key, sizeof key, "fill-%d", i);
+                rv = tkv_put(c, key, strlen(key), value, sizeof value, NULL, &r);
+                if (rv == TKV_NO_SPACE) {
+                        assert_non_null(strstr(r.message, "below disk_reserve_bytes"));
+                }
+                tkv_result_release(&r);
+        }
+        assert_int_equal(rv, TKV_NO_SPACE);
+        assert_true(daemon_alive(&d));
+        assert_int_equal(tkv_get(c, "fill-0", 6, NULL, &r), TKV_OK);
+        assert_int_equal(r.value_len, sizeof value);
+        tkv_result_release(&r);
+        /* Space comes back: writes are accepted again (the node checks its
+         * free space twice a second; nothing else to await). */
+        assert_int_equal(unlink(filler), 0);
+        for (i = 0; i < 100; i++) {
+                rv = tkv_put(c, "after", 5, "v", 1, NULL, &r);
+                tkv_result_release(&r);
+                if (rv == TKV_OK) {
+                        break;
+                }
+                usleep(100 * 1000);
+        }
+        assert_int_equal(rv, TKV_OK);
+        tkv_client_destroy(c);
+        status = daemon_signal(&d, SIGTERM, true);
+        started_pid = 0;
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(umount(small), 0);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -366,6 +447,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+        char small[400];
         (void)state;
         /* Still our unreaped child (so the pid cannot have been reused)? */
         if (started_pid > 0 && waitpid(started_pid, NULL, WNOHANG) == 0) {
@@ -373,6 +455,10 @@ static int teardown(void **state)
                 waitpid(started_pid, NULL, 0);
         }
         started_pid = 0;
+        /* test_full_disk_refuses_writes_then_recovers's tmpfs, if a failed
+         * assertion left it mounted. */
+        snprintf(small, sizeof small, "%s/small", dir);
+        (void)umount2(small, MNT_DETACH);
         testlib_rmrf(dir);
         return 0;
 }
@@ -384,6 +470,7 @@ int main(void)
             cmocka_unit_test(test_restart_from_snapshot_and_log),
             cmocka_unit_test(test_sigterm_under_load_exits_cleanly),
             cmocka_unit_test(test_signals_reload_and_never_kill),
+            cmocka_unit_test(test_full_disk_refuses_writes_then_recovers),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

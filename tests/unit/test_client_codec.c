@@ -815,12 +815,13 @@ static void test_status_names(void **state)
             {TKV_BUSY, "BUSY"},
             {TKV_UNAVAILABLE, "UNAVAILABLE"},
             {TKV_INTERNAL, "INTERNAL"},
+            {TKV_NO_SPACE, "NO_SPACE"},
             {TKV_CONNECT_FAILED, "CONNECT_FAILED"},
             {TKV_PROTOCOL_ERROR, "PROTOCOL_ERROR"},
             {TKV_NO_MEMORY, "NO_MEMORY"},
             {TKV_CONNECTION_CLOSED, "CONNECTION_CLOSED"},
             {TKV_USAGE_ERROR, "USAGE_ERROR"},
-            {13, "UNKNOWN"},
+            {14, "UNKNOWN"},
             {-1, "UNKNOWN"},
         };
         size_t i;
@@ -832,6 +833,7 @@ static void test_status_names(void **state)
         /* The wire enum and the public codes are the same numbers. */
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_OUTCOME_UNKNOWN, TKV_OUTCOME_UNKNOWN);
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_INTERNAL, TKV_INTERNAL);
+        assert_int_equal(TUNEKV__V1__STATUS__STATUS_NO_SPACE, TKV_NO_SPACE);
 }
 
 static void test_result_release(void **state)
