@@ -53,6 +53,11 @@ up() {
   cmake -S "$root" -B "$bin" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$bin" -j "$(nproc)" --target tunekvd tunekv_cli >/dev/null
   mkdir -p "$var"
+  # The first start of this cluster: every node is fresh, none can wait for
+X
+  # keep their data dirs and never bootstrap.
+  bootstrap=0
+  [ -f "$var/cluster.conf" ] || bootstrap=1
   write_conf
   for i in $(seq "$nodes"); do
     if alive "$i"; then
@@ -60,7 +65,8 @@ up() {
       continue
     fi
     rm -f "$var/node$i.ready"
-    "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --data-dir "$var/node$i" \
+    "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --bootstrap "$bootstrap" \
+      --data-dir "$var/node$i" \
       --ready-fd 3 3>"$var/node$i.ready" </dev/null >>"$var/node$i.log" 2>&1 &
     echo $! >"$var/node$i.pid"
   done

@@ -36,7 +36,7 @@ trap stop EXIT
   done
 } >"$var/cluster.conf"
 for i in 1 2 3; do
-  "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --data-dir "$var/node$i" \
+  "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --bootstrap 1 --data-dir "$var/node$i" \
     --ready-fd 3 3>"$var/node$i.ready" </dev/null >"$var/node$i.log" 2>&1 &
   pids+=($!)
 done

@@ -53,6 +53,10 @@ static const struct config_option config_options[] = {
         "address other nodes connect to for Raft traffic"),
     OPT("node", data_dir, CONFIG_PATH, 0, 0, "./tunekv-data",
         "directory for this node's Raft logs and snapshots"),
+    OPT("node", bootstrap, CONFIG_UINT, 0, 1, "0",
+        "1: first start of a new cluster: an empty data_dir may be initialised although some "
+        "peers cannot be asked whether they know this node (0: refuse, the node may have "
+        "lost its data)"),
     OPT("cluster", cluster_name, CONFIG_NAME, 0, 0, "tunekv",
         "name shared by all nodes; peers from another cluster are refused"),
     OPT("cluster", secret, CONFIG_TEXT, 0, 0, "",

@@ -349,6 +349,7 @@ static uint64_t identity_ask(const struct identity_probe *q, const struct config
 int identity_probe(const struct identity_probe *q, char *errmsg)
 {
         const struct config *cfg = q->cfg;
+        unsigned unreachable = 0; /* the first node that did not answer */
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 const struct config_node *node = &cfg->nodes[i];
                 uint64_t known;
@@ -365,6 +366,19 @@ int identity_probe(const struct identity_probe *q, char *errmsg)
                                  cfg->data_dir, node->id, cfg->node_id, known);
                         return TKV_EEXIST;
                 }
+                if (known == UINT64_MAX && unreachable == 0) {
+                        unreachable = node->id;
+                }
+        }
+        /* A peer that did not answer may be the one that knows us: only the
+         * first start of a new cluster may go on without its word. */
+        if (unreachable != 0 && !cfg->bootstrap) {
+                err_msgf(errmsg,
+                         "data dir %s is empty and node %u did not answer: it may know this "
+                         "node, which would then have lost its data. Start it when its peers "
+                         "are up, or pass --bootstrap 1 on the first start of a new cluster",
+                         cfg->data_dir, unreachable);
+                return TKV_EAGAIN;
         }
         return 0;
 }

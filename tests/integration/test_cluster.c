@@ -783,9 +783,11 @@ static void test_layout_mismatch_is_refused(void **state)
                 daemon_setup(&c.nodes[i], dir, i + 1);
                 c.nodes[i].extra[0] = "--config";
                 c.nodes[i].extra[1] = c.conf;
+                c.nodes[i].extra[2] = "--bootstrap";
+                c.nodes[i].extra[3] = "1";
         }
-        c.nodes[2].extra[2] = three[0];
-        c.nodes[2].extra[3] = three[1];
+        c.nodes[2].extra[4] = three[0];
+        c.nodes[2].extra[5] = three[1];
         snprintf(c.endpoints, sizeof c.endpoints, "%s,%s", c.nodes[0].client_addr,
                  c.nodes[1].client_addr);
         f = fopen(c.conf, "w");

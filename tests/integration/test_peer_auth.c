@@ -355,6 +355,8 @@ static void test_rotation_grace_period(void **state)
         write_conf(rconf, &rd, port2, "secret = old-secret-0123456789abcdef\n");
         rd.extra[0] = "--config";
         rd.extra[1] = rconf;
+        rd.extra[2] = "--bootstrap"; /* node 2 never answers */
+        rd.extra[3] = "1";
         assert_int_equal(daemon_start(&rd, 30000), 0);
         o.endpoints = rd.client_addr;
         assert_int_equal(tkv_client_create(&o, &cl, err, sizeof err), TKV_OK);
@@ -419,6 +421,8 @@ static int setup(void **state)
         fclose(f);
         d.extra[0] = "--config";
         d.extra[1] = conf;
+        d.extra[2] = "--bootstrap"; /* node 2 never answers */
+        d.extra[3] = "1";
         return daemon_start(&d, 30000);
 }
 

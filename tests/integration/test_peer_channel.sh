@@ -81,7 +81,7 @@ done
 pids=()
 for i in 1 2 3; do
   ip netns exec "$ns-n$i" "$bin/tunekvd" --config "$dir/cluster.conf" --node-id "$i" \
-    --data-dir "$dir/node$i" --ready-fd 3 3>"$dir/node$i.ready" </dev/null \
+    --bootstrap 1 --data-dir "$dir/node$i" --ready-fd 3 3>"$dir/node$i.ready" </dev/null \
     >"$dir/node$i.log" 2>&1 &
   pids+=($!)
 done

@@ -439,6 +439,48 @@ static void test_full_disk_refuses_writes_then_recovers(void **state)
         assert_int_equal(umount(small), 0);
 }
 
+/* A node with an empty data dir whose peers cannot be asked whether they
+ * know it (issue 15: it took a new identity and served empty answers, then
+ * its peers shut it out for good) refuses to start, naming the peer, unless
+ * --bootstrap 1 says this is the first start of a new cluster. */
+static void test_fresh_node_needs_its_peers_or_bootstrap(void **state)
+{
+        static char fresh[300], conf[400], marker[700];
+        struct daemon d;
+        FILE *f;
+        int status;
+        (void)state;
+
+        snprintf(fresh, sizeof fresh, "%s/fresh", dir);
+        assert_int_equal(mkdir(fresh, 0700), 0);
+        daemon_setup(&d, fresh, 1);
+        snprintf(conf, sizeof conf, "%s/three.conf", fresh);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f, "[cluster]\nsecret = recovery-test-secret-0123\n");
+        fprintf(f, "[node.1]\nclient_addr = %s\npeer_addr = %s\n", d.client_addr, d.peer_addr);
+        for (unsigned i = 2; i <= 3; i++) {
+                fprintf(f, "[node.%u]\nclient_addr = 127.0.0.1:%u\npeer_addr = 127.0.0.1:%u\n", i,
+                        daemon_free_port(), daemon_free_port());
+        }
+        fclose(f);
+        d.extra[0] = "--config";
+        d.extra[1] = conf;
+        assert_int_equal(daemon_spawn(&d), 0);
+        started_pid = d.pid;
+        status = daemon_wait(&d, 30000);
+        started_pid = 0;
+        assert_true(status > 0 && WIFEXITED(status) && WEXITSTATUS(status) != 0);
+        if (daemon_log_count(&d, "did not answer") <= 0) {
+                daemon_dump_log(&d);
+                fail();
+        }
+        assert_true(daemon_log_count(&d, "--bootstrap 1") > 0);
+        /* Nothing was initialised: no identity written. */
+        snprintf(marker, sizeof marker, "%s/tunekv.node", d.data_dir);
+        assert_int_not_equal(access(marker, F_OK), 0);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -471,6 +513,7 @@ int main(void)
             cmocka_unit_test(test_sigterm_under_load_exits_cleanly),
             cmocka_unit_test(test_signals_reload_and_never_kill),
             cmocka_unit_test(test_full_disk_refuses_writes_then_recovers),
+            cmocka_unit_test(test_fresh_node_needs_its_peers_or_bootstrap),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

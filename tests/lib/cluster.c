@@ -31,6 +31,10 @@ int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned parti
         c->n = n;
         c->extra[k++] = "--config";
         c->extra[k++] = c->conf;
+        /* Every node starts fresh at once: none can wait for the others'
+         * word (identity.h). Restarts keep their data dirs. */
+        c->extra[k++] = "--bootstrap";
+        c->extra[k++] = "1";
         for (unsigned i = 0; extra != NULL && extra[i] != NULL && k < DAEMON_ARGS_MAX - 1; i++) {
                 c->extra[k++] = extra[i];
         }
