@@ -820,8 +820,8 @@ static void test_layout_mismatch_is_refused(void **state)
                 rv = tkv_get(bad, k, strlen(k), &ro, &r);
                 if (rv == TKV_OK) {
                         assert_true(r.found); /* never a silent NOT_FOUND */
-                        tkv_result_release(&r);
                 }
+                tkv_result_release(&r);
         }
         tkv_client_destroy(good);
         tkv_client_destroy(bad);

@@ -325,9 +325,7 @@ static int causal_get(struct tkv_client *cl, const char *key)
         int rv;
         o.level = TKV_CAUSAL;
         rv = tkv_get(cl, key, strlen(key), &o, &r);
-        if (rv == TKV_OK) {
-                tkv_result_release(&r);
-        }
+        tkv_result_release(&r);
         return rv;
 }
 
