@@ -17,18 +17,26 @@
 #include "config.h"
 #include "fuzz.h"
 
+static char fuzz_file[] = "/tmp/tunekv-fuzz-config-XXXXXX";
+
+static void fuzz_remove(void)
+{
+        unlink(fuzz_file);
+}
+
+/* One file per process, removed when libFuzzer exits. */
 static const char *fuzz_path(void)
 {
-        static char path[] = "/tmp/tunekv-fuzz-config-XXXXXX";
         static bool ready;
 
         if (!ready) {
-                int fd = mkstemp(path);
+                int fd = mkstemp(fuzz_file);
                 FUZZ_ASSERT(fd >= 0);
                 close(fd);
+                atexit(fuzz_remove);
                 ready = true;
         }
-        return path;
+        return fuzz_file;
 }
 
 static bool fuzz_terminated(const char *s, size_t cap)
