@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build tunekv twice (normal, and with AddressSanitizer + UBSan) and run every
 # test in both: cmocka unit tests, integration tests against real tunekvd
-# processes, and the CLI test. Exits non-zero on any failure.
+# processes, and the CLI test; then run every libFuzzer target for a few
+# seconds on its seed corpus (build-fuzz, clang-14; skipped without it).
+# Exits non-zero on any failure.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh --fast     normal build only
+#   scripts/test.sh --fast     normal build only, and the fuzz smoke run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,6 +37,22 @@ run() { # dir, label
   echo "== $label: done in $(($(date +%s) - t0)) s"
 }
 
+# Each fuzz target for a few seconds on its checked-in corpus: the seeds
+# still parse, no oracle trips on them, and the targets build. Long runs:
+# scripts/fuzz.sh --minutes N. fuzz.sh creates build-fuzz itself.
+fuzz_smoke() {
+  local t0
+  if ! command -v clang-14 >/dev/null ||
+    ! compgen -G "$(clang-14 -print-runtime-dir)/libclang_rt.fuzzer-*.a" >/dev/null; then
+    echo "== fuzz smoke: SKIPPED: clang-14 with libFuzzer (clang-14, libclang-rt-14-dev) not installed"
+    return 0
+  fi
+  t0=$(date +%s)
+  echo "== fuzz smoke: every libFuzzer target for ${TKV_FUZZ_SMOKE_SECONDS:-4} s"
+  CC=clang-14 bash scripts/fuzz.sh --seconds "${TKV_FUZZ_SMOKE_SECONDS:-4}"
+  echo "== fuzz smoke: done in $(($(date +%s) - t0)) s"
+}
+
 build build
 run build "normal build"
 
@@ -45,5 +63,7 @@ if [ "${1:-}" != "--fast" ]; then
   build build-san -DTKV_ASAN=ON -DTKV_UBSAN=ON
   run build-san "ASan+UBSan build"
 fi
+
+fuzz_smoke
 
 echo "== all tests passed in $(($(date +%s) - start)) s"

@@ -5,6 +5,7 @@
 #include "buffer.h"
 #include "err.h"
 #include "keyhash.h"
+#include "value.h"
 #include "varint.h"
 
 /* The optional fields c needs (COMMAND_HAS_*). */
@@ -239,9 +240,13 @@ int command_decode(const void *data, size_t len, struct command *c)
                 return TKV_ECORRUPT;
         }
         /* A compressed value is always smaller than its raw form (value.h),
-         * so the store can tell compressed values by their lengths alone. */
-        if ((c->flags & COMMAND_F_LZ4) ? c->value_len >= c->value_raw_len
-                                       : c->value_raw_len != c->value_len) {
+         * so the store can tell compressed values by their lengths alone;
+         * and LZ4 cannot expand it more than VALUE_LZ4_EXPANSION_MAX times,
+         * so a larger raw length would only make reads allocate for it. */
+        if ((c->flags & COMMAND_F_LZ4)
+                ? c->value_len >= c->value_raw_len ||
+                      c->value_raw_len > (uint64_t)c->value_len * VALUE_LZ4_EXPANSION_MAX
+                : c->value_raw_len != c->value_len) {
                 return TKV_ECORRUPT;
         }
         c->key = p + body;

@@ -5,6 +5,7 @@
 #include "buffer.h"
 #include "err.h"
 #include "keyhash.h"
+#include "value.h"
 
 static const uint8_t snapshot_magic[8] = {'T', 'K', 'V', 'S', 'N', 'A', 'P', '1'};
 
@@ -74,7 +75,10 @@ static int snapshot_decode_entry(struct cursor *c, struct store *s)
             (rv = cursor_bytes(c, deps_len, &deps)) != 0) {
                 return rv;
         }
-        if (raw_len < value_len || create_index > mod_index || deps_len > UINT16_MAX) {
+        /* The raw length bounds what a read allocates: it must be one LZ4
+         * can produce from value_len bytes (value.h). */
+        if (raw_len < value_len || raw_len > (uint64_t)value_len * VALUE_LZ4_EXPANSION_MAX ||
+            create_index > mod_index || deps_len > UINT16_MAX) {
                 return TKV_ECORRUPT;
         }
         v.data = value;

@@ -9,6 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* LZ4 writes at most this many bytes per byte of a block (a match grows by
+ * 255 bytes per extra length byte, and nothing grows faster), so a stored
+ * value whose raw length exceeds 255 times its stored length is corrupt:
+ * command_decode and snapshot_decode refuse it, which bounds what a read
+ * allocates to decompress by what the store holds. */
+#define VALUE_LZ4_EXPANSION_MAX 255
+
 /* Worst-case compressed size of raw_len bytes. */
 size_t value_compress_bound(size_t raw_len);
 

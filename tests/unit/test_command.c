@@ -165,6 +165,38 @@ static void test_lz4_flag_requires_smaller_value(void **state)
         free(buf);
 }
 
+/* Found by tests/fuzz/fuzz_command.c: a compressed value claiming a raw
+ * length of nearly 4 GiB for 1 stored byte was applied, and every read of
+ * the key then allocated that much to decompress it. LZ4 expands at most
+ * VALUE_LZ4_EXPANSION_MAX times; more is corrupt. */
+static void test_lz4_raw_len_bounded_by_expansion(void **state)
+{
+        struct command c = {0}, d;
+        size_t len;
+        uint8_t *buf;
+        (void)state;
+        c.type = COMMAND_PUT;
+        c.flags = COMMAND_F_LZ4;
+        c.key = (const uint8_t *)"k";
+        c.key_len = 1;
+        c.value = (const uint8_t *)"12345678";
+        c.value_len = 8;
+        c.value_raw_len = 8 * VALUE_LZ4_EXPANSION_MAX;
+        buf = encode(&c, &len);
+        assert_int_equal(command_decode(buf, len, &d), 0);
+        assert_int_equal(d.value_raw_len, 8 * VALUE_LZ4_EXPANSION_MAX);
+        free(buf);
+        c.value_raw_len = 8 * VALUE_LZ4_EXPANSION_MAX + 1;
+        buf = encode(&c, &len);
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
+        free(buf);
+        c.value_len = 1;
+        c.value_raw_len = 0xfffffffdu; /* the fuzzer's */
+        buf = encode(&c, &len);
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
+        free(buf);
+}
+
 /* Version 1, as written before version 2 (command.h), field by field. */
 static uint8_t *encode_v1(const struct command *c, size_t *len)
 {
@@ -287,6 +319,7 @@ int main(void)
             cmocka_unit_test(test_delete_has_no_value),
             cmocka_unit_test(test_rejects_bad_lengths),
             cmocka_unit_test(test_lz4_flag_requires_smaller_value),
+            cmocka_unit_test(test_lz4_raw_len_bounded_by_expansion),
             cmocka_unit_test(test_version_1_still_decodes),
             cmocka_unit_test(test_random_bytes_never_crash),
             cmocka_unit_test(test_value_compression),

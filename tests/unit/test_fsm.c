@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
+#include "buffer.h"
 #include "command.h"
 #include "err.h"
 #include "fsm.h"
@@ -328,6 +330,42 @@ static void test_restore_refuses_damage(void **state)
         fsm_close(&b.fsm);
 }
 
+/* Found by tests/fuzz/fuzz_snapshot.c: a snapshot entry may not claim a
+ * raw length LZ4 cannot produce from its stored bytes (value.h), or every
+ * read of the key would allocate that much. The checksum is made right, as
+ * a faulty or hostile leader would. */
+static void test_restore_refuses_impossible_raw_len(void **state)
+{
+        struct harness a, b;
+        struct raft_buffer snap, copy;
+        const size_t raw_at = SNAPSHOT_HEADER_BYTES + 8; /* first entry's value_raw_len */
+        uint8_t *p;
+        (void)state;
+        h_init(&a, 1);
+        op(&a, COMMAND_PUT, "x", "1", 0);
+        snap = take_snapshot(&a, NULL);
+        for (uint32_t raw = VALUE_LZ4_EXPANSION_MAX; raw <= VALUE_LZ4_EXPANSION_MAX + 1; raw++) {
+                h_init(&b, 1);
+                copy.len = snap.len;
+                copy.base = raft_malloc(copy.len);
+                memcpy(copy.base, snap.base, snap.len);
+                p = copy.base;
+                put_le32(p + raw_at, raw);
+                put_le64(p + copy.len - 8, XXH64(p, copy.len - 8, 0));
+                if (raw == VALUE_LZ4_EXPANSION_MAX) {
+                        assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &copy), 0);
+                        assert_int_equal(store_entry_value_raw_len(lookup(&b, "x")), raw);
+                } else {
+                        assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &copy),
+                                         RAFT_CORRUPT);
+                        raft_free(copy.base);
+                }
+                fsm_close(&b.fsm);
+        }
+        raft_free(snap.base);
+        fsm_close(&a.fsm);
+}
+
 int main(void)
 {
         log_setup(0, LOG_OFF);
@@ -337,6 +375,7 @@ int main(void)
             cmocka_unit_test(test_undecodable_entry_is_a_noop),
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_restore_refuses_damage),
+            cmocka_unit_test(test_restore_refuses_impossible_raw_len),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

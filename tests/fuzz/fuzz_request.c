@@ -1,0 +1,306 @@
+/* libFuzzer target for what a node does with the bytes of its client port,
+ * up to the point where a request meets the cluster (routing, Raft):
+ *
+ *   frame_parse (frame.c) -> Request unpack (protobuf-c, the daemon's
+ *   allocator) -> admission (rpc_admit's checks: method, client port only,
+ *   timeout, key) -> per method: read options (rpc_read_check_options),
+ *   write options and value limit (rpc_kv_write's checks), the session
+ *   token (session_parse, session_required / session_verify_all,
+ *   session_reduce_deps, session_deps_encode) -> the replicated command
+ *   (command_encode with LZ4 as rpc_kv_maybe_compress does, then
+ *   command_decode, as every replica's FSM will).
+ *
+ * rpc_admit and the handlers take a live struct server and conn (libuv,
+ * raft), so their checks are replayed here in the same order from the same
+ * config defaults; the pure functions they call are the real ones. Not
+ * covered: routing, forwarding and the answers (tests/integration).
+ *
+ * Oracles (abort on a violation):
+ * - A frame never claims more bytes than arrived or than frame_bytes_max.
+ * - Forwarding appends id, timeout and no_forward to a request's bytes
+ *   (rpc_forward.c): the result decodes with those values and the same body.
+ * - Parsed tokens hold at most their capacity of entries, of known kinds;
+ *   write dependencies fit the buffer the server sizes for them and parse
+ *   back to the same entries.
+ * - The command a write proposes decodes to the same fields, and a
+ *   compressed value decompresses to the request's value. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "command.h"
+#include "config.h"
+#include "frame.h"
+#include "fuzz.h"
+#include "keyhash.h"
+#include "pbwire.h"
+#include "rpc_internal.h"
+#include "session.h"
+#include "value.h"
+
+#define FUZZ_PARTITIONS 8
+
+/* What the server keeps for its requests (server.c), set up once. */
+struct fuzz_node {
+        struct config cfg;
+        struct session_keys keys;
+        unsigned token_cap;
+        struct session_entry *ents;
+        struct session_entry *back; /* dependencies parsed back */
+        uint8_t *deps;              /* s->token_bytes */
+        size_t deps_cap;
+        uint8_t *scratch; /* s->scratch: compressed values */
+        uint8_t *raw;     /* decompression target */
+};
+
+static struct fuzz_node *fuzz_node(void)
+{
+        static struct fuzz_node n;
+        static bool ready;
+
+        if (!ready) {
+                config_defaults(&n.cfg);
+                FUZZ_ASSERT(session_keys_init(&n.keys, "fuzz secret", "fuzz") == 0);
+                n.token_cap = (unsigned)((n.cfg.token_bytes_max - SESSION_HEADER_BYTES) /
+                                         SESSION_ENTRY_BYTES);
+                n.ents = calloc(n.token_cap, sizeof *n.ents);
+                n.back = calloc(n.token_cap, sizeof *n.back);
+                n.deps_cap = session_encoded_bytes(n.token_cap) +
+                             (size_t)n.token_cap * SESSION_DEPS_ENTRY_MAX;
+                n.deps = malloc(n.deps_cap);
+                n.scratch = malloc(n.cfg.value_bytes_max);
+                n.raw = malloc(n.cfg.value_bytes_max);
+                FUZZ_ASSERT(n.ents && n.back && n.deps && n.scratch && n.raw);
+                ready = true;
+        }
+        return &n;
+}
+
+/* Parse a token as the daemon does; returns its entry count or -1. */
+static int fuzz_token(struct fuzz_node *n, const ProtobufCBinaryData *tok)
+{
+        unsigned k = 0;
+        int rv =
+            session_parse(tok->data, tok->len, n->cfg.token_bytes_max, n->ents, n->token_cap, &k);
+
+        if (rv != 0) {
+                FUZZ_ASSERT(rv != TKV_ETOOBIG || tok->len > n->cfg.token_bytes_max);
+                return -1;
+        }
+        FUZZ_ASSERT(k <= n->token_cap);
+        for (unsigned i = 0; i < k; i++) {
+                FUZZ_ASSERT(n->ents[i].kind == SESSION_W || n->ents[i].kind == SESSION_R);
+        }
+        return (int)k;
+}
+
+static void fuzz_read(struct fuzz_node *n, const Tunekv__V1__GetRequest *get, uint32_t p)
+{
+        const Tunekv__V1__ReadOptions *o = get->options;
+        char why[128];
+        uint64_t required;
+        int k;
+
+        if (o == NULL || rpc_read_check_options(o, why, sizeof why) != 0 || o->token.len == 0) {
+                return;
+        }
+        k = fuzz_token(n, &o->token);
+        if (k >= 0) {
+                (void)session_required(&n->keys, n->ents, (unsigned)k, p, ~0u, &required);
+        }
+}
+
+/* rpc_kv_write_deps: returns false when the write is refused. */
+static bool fuzz_deps(struct fuzz_node *n, const Tunekv__V1__WriteOptions *o, uint32_t p,
+                      struct command *cmd)
+{
+        struct session_entry *back = n->back;
+        unsigned k, m = 0;
+        int parsed;
+
+        if (o == NULL || o->token.len == 0) {
+                return true;
+        }
+        parsed = fuzz_token(n, &o->token);
+        if (parsed < 0 || session_verify_all(&n->keys, n->ents, (unsigned)parsed) != 0) {
+                return false;
+        }
+        k = session_reduce_deps(n->ents, (unsigned)parsed, p);
+        FUZZ_ASSERT(k <= (unsigned)parsed);
+        if (k > 0) {
+                size_t len = session_deps_encoded_bytes(n->ents, k);
+                FUZZ_ASSERT(len <= n->deps_cap && len <= UINT16_MAX);
+                session_deps_encode(n->ents, k, n->deps);
+                cmd->deps = n->deps;
+                cmd->deps_len = (uint32_t)len;
+                FUZZ_ASSERT(session_deps_parse(n->deps, len, back, n->token_cap, &m) == 0);
+                FUZZ_ASSERT(m == k);
+                for (unsigned i = 0; i < k; i++) {
+                        FUZZ_ASSERT(back[i].partition == n->ents[i].partition &&
+                                    back[i].kind == n->ents[i].kind &&
+                                    back[i].index == n->ents[i].index &&
+                                    memcmp(back[i].mac, n->ents[i].mac, SESSION_MAC_BYTES) == 0);
+                }
+        }
+        return true;
+}
+
+/* Encode cmd as the proposer does, decode it as the FSM does. */
+static void fuzz_propose(struct fuzz_node *n, struct command *cmd)
+{
+        const uint8_t *raw = cmd->value;
+        uint32_t raw_len = cmd->value_len;
+        size_t out_len, len;
+        struct command d;
+        uint8_t *buf;
+
+        if (n->cfg.compress_min_bytes > 0 && cmd->value_len >= n->cfg.compress_min_bytes &&
+            value_compress(cmd->value, cmd->value_len, n->scratch, n->cfg.value_bytes_max,
+                           &out_len) == 0) {
+                cmd->flags |= COMMAND_F_LZ4;
+                cmd->value = n->scratch;
+                cmd->value_len = (uint32_t)out_len;
+        }
+        len = command_encoded_bytes(cmd);
+        buf = calloc(1, len);
+        FUZZ_ASSERT(buf != NULL && len % 8 == 0);
+        command_encode(cmd, buf);
+        FUZZ_ASSERT(command_decode(buf, len, &d) == 0);
+        FUZZ_ASSERT(d.type == cmd->type && d.flags == cmd->flags && d.key_len == cmd->key_len &&
+                    memcmp(d.key, cmd->key, d.key_len) == 0 && d.value_len == cmd->value_len &&
+                    d.value_raw_len == raw_len && d.deps_len == cmd->deps_len &&
+                    d.client_id == cmd->client_id && d.seq == cmd->seq &&
+                    d.payload_hash == cmd->payload_hash &&
+                    d.expected_version == cmd->expected_version);
+        FUZZ_ASSERT(d.deps_len == 0 || memcmp(d.deps, cmd->deps, d.deps_len) == 0);
+        if (d.flags & COMMAND_F_LZ4) {
+                FUZZ_ASSERT(value_decompress(d.value, d.value_len, n->raw, d.value_raw_len) == 0);
+                FUZZ_ASSERT(memcmp(n->raw, raw, raw_len) == 0);
+        } else if (d.value_len > 0) {
+                FUZZ_ASSERT(memcmp(d.value, raw, raw_len) == 0);
+        }
+        free(buf);
+}
+
+/* rpc_kv_write's checks, then the proposal. */
+static void fuzz_write(struct fuzz_node *n, uint8_t type, const ProtobufCBinaryData *key,
+                       const ProtobufCBinaryData *value, uint64_t expected,
+                       const Tunekv__V1__WriteOptions *o, uint32_t p)
+{
+        struct command cmd = {0};
+
+        cmd.type = type;
+        cmd.expected_version = expected;
+        if (value != NULL) {
+                cmd.value = value->data;
+                cmd.value_len = (uint32_t)(value->len > UINT32_MAX ? UINT32_MAX : value->len);
+        }
+        if (o != NULL && ((unsigned)o->ack > TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED ||
+                          (o->client_id == 0) != (o->seq == 0))) {
+                return;
+        }
+        if (cmd.value_len > n->cfg.value_bytes_max || !fuzz_deps(n, o, p, &cmd)) {
+                return;
+        }
+        cmd.flags |=
+            o != NULL && o->ack == TUNEKV__V1__ACK__ACK_ALL_REPLICAS ? COMMAND_F_ACK_ALL : 0;
+        cmd.key = key->data;
+        cmd.key_len = (uint32_t)key->len;
+        cmd.value_raw_len = cmd.value_len;
+        if (o != NULL && o->client_id != 0) {
+                cmd.client_id = o->client_id;
+                cmd.seq = o->seq;
+                cmd.flags |= o->retry ? COMMAND_F_RETRY : 0;
+                cmd.payload_hash = command_payload_hash(&cmd);
+        }
+        fuzz_propose(n, &cmd);
+}
+
+/* rpc_admit on the client port of a serving node with nothing in flight:
+ * returns the request's key (NULL for none) through *key, false if refused. */
+static bool fuzz_admit(struct fuzz_node *n, const Tunekv__V1__Request *req,
+                       const ProtobufCBinaryData **key)
+{
+        const struct rpc_method *m = rpc_method_of(req);
+
+        if (m == NULL || m->node_only || req->timeout_ms > n->cfg.request_timeout_max_ms) {
+                return false;
+        }
+        *key = rpc_request_key(req);
+        return *key == NULL || ((*key)->len > 0 && (*key)->len <= n->cfg.key_bytes_max);
+}
+
+/* rpc_forward.c relays a request by appending its own id, timeout and
+ * no_forward to the client's bytes. */
+static void fuzz_forwarded(const uint8_t *body, size_t len, const Tunekv__V1__Request *req)
+{
+        size_t extra = 3 * PBWIRE_VARINT_FIELD_BYTES_MAX, k = len;
+        uint8_t *fwd = malloc(len + extra);
+        Tunekv__V1__Request *again;
+
+        FUZZ_ASSERT(fwd != NULL);
+        memcpy(fwd, body, len);
+        k += pbwire_put_varint_field(fwd + k, RPC_REQUEST_ID_FIELD, req->id ^ 0x5a5a);
+        k += pbwire_put_varint_field(fwd + k, RPC_REQUEST_TIMEOUT_FIELD, 1234);
+        k += pbwire_put_varint_field(fwd + k, RPC_REQUEST_NO_FORWARD_FIELD, 1);
+        again = tunekv__v1__request__unpack(&rpc_pb_allocator, k, fwd);
+        FUZZ_ASSERT(again != NULL);
+        FUZZ_ASSERT(again->id == (req->id ^ 0x5a5a) && again->timeout_ms == 1234 &&
+                    again->no_forward && again->body_case == req->body_case);
+        tunekv__v1__request__free_unpacked(again, &rpc_pb_allocator);
+        free(fwd);
+}
+
+/* rpc_dispatch on one frame's body. */
+static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
+{
+        Tunekv__V1__Request *req = tunekv__v1__request__unpack(&rpc_pb_allocator, len, body);
+        const ProtobufCBinaryData *key = NULL;
+        uint32_t p;
+
+        if (req == NULL) {
+                return; /* answered, connection closed */
+        }
+        fuzz_forwarded(body, len, req);
+        if (!fuzz_admit(n, req, &key)) {
+                goto out;
+        }
+        p = key != NULL ? (uint32_t)(key_hash(key->data, key->len) % FUZZ_PARTITIONS) : 0;
+        switch (req->body_case) {
+        case TUNEKV__V1__REQUEST__BODY_GET:
+                fuzz_read(n, req->get, p);
+                break;
+        case TUNEKV__V1__REQUEST__BODY_PUT:
+                fuzz_write(n, COMMAND_PUT, key, &req->put->value, 0, req->put->options, p);
+                break;
+        case TUNEKV__V1__REQUEST__BODY_DELETE:
+                fuzz_write(n, COMMAND_DELETE, key, NULL, 0, req->delete_->options, p);
+                break;
+        case TUNEKV__V1__REQUEST__BODY_CAS:
+                fuzz_write(n, COMMAND_CAS, key, &req->cas->value, req->cas->expected_version,
+                           req->cas->options, p);
+                break;
+        default:
+                break;
+        }
+out:
+        tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
+}
+
+/* The input is what arrived on one client connection: frames, back to
+ * back, as conn_process cuts them. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct fuzz_node *n = fuzz_node();
+        size_t body_len;
+        int rv;
+
+        while ((rv = frame_parse(data, size, n->cfg.frame_bytes_max, &body_len)) == 0) {
+                FUZZ_ASSERT(body_len <= size - FRAME_HEADER_BYTES);
+                fuzz_dispatch(n, data + FRAME_HEADER_BYTES, body_len);
+                data += FRAME_HEADER_BYTES + body_len;
+                size -= FRAME_HEADER_BYTES + body_len;
+        }
+        FUZZ_ASSERT(rv == TKV_EAGAIN || rv == TKV_ETOOBIG);
+        FUZZ_ASSERT(rv != TKV_ETOOBIG || body_len == 0);
+        return 0;
+}
