@@ -434,18 +434,20 @@ static void seeds_answers(void)
 
 static void seeds_peerauth(void)
 {
-        static const uint8_t key[KEYS_BYTES] = "tunekv fuzz peer key, 32 bytes.";
+        static const struct keys_ring ring = {
+            {"tunekv fuzz peer key, 32 bytes.", "tunekv fuzz previous key, 32 b."}, 2};
+        static const struct peerauth_layout layout = {0x1122334455667788ull, 3, 3};
         uint8_t b[PEERAUTH_HELLO_BYTES + 1 + PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
         uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
         struct peerauth cli, srv;
         size_t len;
 
-        FUZZ_ASSERT(peerauth_hello(&cli, key, 0x1234, 2, 1, 3) == 0);
+        FUZZ_ASSERT(peerauth_hello(&cli, &ring, 0x1234, 2, 1, 3) == 0);
         memcpy(b, cli.hello, PEERAUTH_HELLO_BYTES);
         /* Even: a PROOF that was genuine for another server nonce. */
-        FUZZ_ASSERT(peerauth_challenge(&srv, key, cli.hello) == 0);
+        FUZZ_ASSERT(peerauth_challenge(&srv, &ring, cli.hello) == 0);
         memcpy(challenge, srv.challenge, sizeof challenge);
-        FUZZ_ASSERT(peerauth_prove(&cli, challenge, 5, "127.0.0.1:7101",
+        FUZZ_ASSERT(peerauth_prove(&cli, challenge, 5, &layout, "127.0.0.1:7101",
                                    b + PEERAUTH_HELLO_BYTES + 1, &len) == 0);
         b[PEERAUTH_HELLO_BYTES] = 0;
         seeds_write("peerauth", "proof-replayed", b, PEERAUTH_HELLO_BYTES + 1 + len);
