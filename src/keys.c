@@ -48,27 +48,37 @@ int keys_derive(const char *secret, const char *cluster_name, enum keys_purpose 
         return ok == 1 ? 0 : TKV_EIO;
 }
 
-int keys_hmac(const uint8_t key[KEYS_BYTES], const struct keys_part *parts, unsigned n,
-              uint8_t out[KEYS_BYTES])
+void *keys_hmac_new(const uint8_t key[KEYS_BYTES])
 {
         OSSL_PARAM params[2];
         EVP_MAC *mac;
         EVP_MAC_CTX *ctx;
-        size_t len = 0;
-        int ok;
 
         mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
         if (mac == NULL) {
-                return TKV_EIO;
+                return NULL;
         }
         ctx = EVP_MAC_CTX_new(mac);
         EVP_MAC_free(mac);
         if (ctx == NULL) {
-                return TKV_EIO;
+                return NULL;
         }
         params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
         params[1] = OSSL_PARAM_construct_end();
-        ok = EVP_MAC_init(ctx, key, KEYS_BYTES, params);
+        if (EVP_MAC_init(ctx, key, KEYS_BYTES, params) != 1) {
+                EVP_MAC_CTX_free(ctx);
+                return NULL;
+        }
+        return ctx;
+}
+
+int keys_hmac(const uint8_t key[KEYS_BYTES], const struct keys_part *parts, unsigned n,
+              uint8_t out[KEYS_BYTES])
+{
+        EVP_MAC_CTX *ctx = keys_hmac_new(key);
+        size_t len = 0;
+        int ok = ctx != NULL;
+
         for (unsigned i = 0; ok == 1 && i < n; i++) {
                 ok = EVP_MAC_update(ctx, parts[i].data, parts[i].len);
         }

@@ -47,6 +47,11 @@ struct keys_part {
 int keys_hmac(const uint8_t key[KEYS_BYTES], const struct keys_part *parts, unsigned n,
               uint8_t out[KEYS_BYTES]);
 
+/* An HMAC-SHA256 context (EVP_MAC_CTX *) keyed with key, for callers that
+ * MAC many messages under one key (re-initialise it with a NULL key to
+ * reuse the key schedule); NULL on failure. Free with EVP_MAC_CTX_free. */
+void *keys_hmac_new(const uint8_t key[KEYS_BYTES]);
+
 /* Compare two MACs in constant time (CRYPTO_memcmp): true if equal. */
 int keys_equal(const uint8_t *a, const uint8_t *b, size_t len);
 

@@ -1,9 +1,7 @@
 #include "session.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,35 +14,15 @@
 int session_keys_init(struct session_keys *k, const char *secret, const char *cluster_name)
 {
         uint8_t key[KEYS_BYTES];
-        OSSL_PARAM params[2];
-        EVP_MAC *mac;
-        EVP_MAC_CTX *ctx;
-        int ok;
 
         memset(k, 0, sizeof *k);
         k->cluster_id = key_hash(cluster_name, strlen(cluster_name));
         if (keys_derive(secret, cluster_name, KEYS_TOKEN, key) != 0) {
                 return TKV_EIO;
         }
-        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        if (mac == NULL) {
-                return TKV_EIO;
-        }
-        ctx = EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac);
-        if (ctx == NULL) {
-                return TKV_ENOMEM;
-        }
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
-        params[1] = OSSL_PARAM_construct_end();
-        ok = EVP_MAC_init(ctx, key, sizeof key, params);
+        k->mac_ctx = keys_hmac_new(key);
         OPENSSL_cleanse(key, sizeof key);
-        if (ok != 1) {
-                EVP_MAC_CTX_free(ctx);
-                return TKV_EIO;
-        }
-        k->mac_ctx = ctx;
-        return 0;
+        return k->mac_ctx != NULL ? 0 : TKV_EIO;
 }
 
 void session_keys_close(struct session_keys *k)
