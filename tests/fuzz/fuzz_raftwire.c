@@ -18,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "raftwire.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct fuzz_out {
         uint8_t *p;
@@ -57,13 +56,6 @@ static uint64_t fuzz_get64(const uint8_t *p)
         }
         return v;
 }
-
-#define FUZZ_ASSERT(cond)                                                                          \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
 
 /* configurationDecode (configuration.c:278-333) and configurationAdd's
  * asserts and refusals; every read it makes must lie within len. */

@@ -426,14 +426,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        int status;
         (void)state;
-        if (d.pid > 0) {
-                status = daemon_signal(&d, SIGTERM, true);
-                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-                        daemon_dump_log(&d);
-                        return -1;
-                }
+        if (daemon_stop(&d) != 0) {
+                return -1;
         }
         testlib_rmrf(dir);
         return 0;

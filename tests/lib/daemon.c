@@ -229,6 +229,20 @@ void daemon_dump_log(const struct daemon *d)
         fclose(f);
 }
 
+int daemon_stop(struct daemon *d)
+{
+        int status;
+        if (d->pid <= 0) {
+                return 0;
+        }
+        status = daemon_signal(d, SIGTERM, true);
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                daemon_dump_log(d);
+                return -1;
+        }
+        return 0;
+}
+
 int daemon_log_count(const struct daemon *d, const char *needle)
 {
         char line[1024];

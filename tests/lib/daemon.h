@@ -50,6 +50,10 @@ bool daemon_alive(struct daemon *d);
 /* Print the daemon's log to stderr (for failing tests). */
 void daemon_dump_log(const struct daemon *d);
 
+/* Teardown: SIGTERM the daemon if it runs and wait; 0 if it exited 0 (or
+ * was not running), else -1 with its log dumped. */
+int daemon_stop(struct daemon *d);
+
 /* Count lines of the log containing needle. */
 int daemon_log_count(const struct daemon *d, const char *needle);
 
