@@ -17,6 +17,7 @@
 
 #include "keyhash.h"
 #include "log.h"
+#include "peerauth.h"
 
 enum config_type {
         CONFIG_UINT,  /* unsigned, decimal */
@@ -157,7 +158,9 @@ static const struct config_option config_options[] = {
     OPT("server", session_window, CONFIG_UINT, 1, 65536, "1024",
         "per client and partition, results of the last writes kept so a retry is applied once"),
     OPT("server", sessions_max, CONFIG_UINT, 1, 1 << 24, "65536",
-        "per partition, clients whose write results are kept; the least recent is dropped"),
+        "per partition, clients whose write results are kept (dedup.h says which go first)"),
+    OPT("server", sessions_bytes_max, CONFIG_BYTES, 64 * 1024, 64 * GiB, "64MiB",
+        "per partition, bytes of those results (32 a client, 40 a result; heap up to twice)"),
     OPT("server", threadpool_size, CONFIG_UINT, 1, 128, "8",
         "libuv threadpool threads (disk I/O, snapshots)"),
     OPT("server", log_level, CONFIG_NAME, 0, 0, "info", "debug, info, warn, error or off"),
@@ -663,22 +666,27 @@ static const char *config_weak(const char *secret)
         return NULL;
 }
 
-void config_layout(const struct config *c, uint64_t *fingerprint, uint32_t *partitions,
-                   uint32_t *replicas)
+void config_layout(const struct config *c, struct peerauth_layout *out)
 {
         XXH64_state_t st;
         XXH64_reset(&st, 0);
         XXH64_update(&st, &c->partitions, sizeof c->partitions);
         XXH64_update(&st, &c->replicas, sizeof c->replicas);
+        XXH64_update(&st, &c->session_window, sizeof c->session_window);
+        XXH64_update(&st, &c->sessions_max, sizeof c->sessions_max);
+        XXH64_update(&st, &c->sessions_bytes_max, sizeof c->sessions_bytes_max);
         for (unsigned i = 0; i < c->n_nodes; i++) {
                 const struct config_node *n = &c->nodes[i];
                 XXH64_update(&st, &n->id, sizeof n->id);
                 XXH64_update(&st, n->client_addr, strlen(n->client_addr) + 1);
                 XXH64_update(&st, n->peer_addr, strlen(n->peer_addr) + 1);
         }
-        *fingerprint = XXH64_digest(&st);
-        *partitions = c->partitions;
-        *replicas = c->replicas;
+        out->fingerprint = XXH64_digest(&st);
+        out->partitions = c->partitions;
+        out->replicas = c->replicas;
+        out->session_window = c->session_window;
+        out->sessions_max = c->sessions_max;
+        out->sessions_bytes_max = c->sessions_bytes_max;
 }
 
 const char *config_weak_secret(const struct config *c)
@@ -755,6 +763,16 @@ static int config_validate(struct config *c, char *errmsg)
                          "conn_output_bytes_max + frame_bytes_max (%llu)",
                          (unsigned long long)c->conn_output_close_bytes,
                          (unsigned long long)(c->conn_output_bytes_max + c->frame_bytes_max));
+                return TKV_EINVAL;
+        }
+        /* One client at its full window must fit, or every write of a busy
+         * client would drop every other session. */
+        if (c->sessions_bytes_max < 32 + 40 * (uint64_t)c->session_window) {
+                err_msgf(errmsg,
+                         "config: server.sessions_bytes_max = %llu: below one client's "
+                         "full session_window (32 + 40 x %u = %llu bytes)",
+                         (unsigned long long)c->sessions_bytes_max, c->session_window,
+                         (unsigned long long)(32 + 40 * (uint64_t)c->session_window));
                 return TKV_EINVAL;
         }
         if (c->request_timeout_ms > c->request_timeout_max_ms) {

@@ -89,6 +89,7 @@ struct config {
         uint64_t compress_min_bytes;
         unsigned session_window;
         unsigned sessions_max;
+        uint64_t sessions_bytes_max;
         unsigned threadpool_size;
         char log_level[16];
 
@@ -123,12 +124,14 @@ void config_usage(FILE *out, const char *prog);
 /* This node's entry in c->nodes. */
 const struct config_node *config_self(const struct config *c);
 
-/* The cluster's shape as this node's configuration has it: a hash of the
- * partition count, the replica count and every node (id, client and peer
- * address), with the two counts for messages. Every node of a cluster must
- * agree; the peer handshake compares them. */
-void config_layout(const struct config *c, uint64_t *fingerprint, uint32_t *partitions,
-                   uint32_t *replicas);
+struct peerauth_layout;
+
+/* What every node of a cluster must agree on, as this node's configuration
+ * has it: a hash of the partition count, the replica count, the client
+ * session bounds (session_window, sessions_max, sessions_bytes_max) and
+ * every node (id, client and peer address), with the numbers themselves
+ * for messages. The peer handshake compares them. */
+void config_layout(const struct config *c, struct peerauth_layout *out);
 
 /* Why c's secret cannot protect a multi-node cluster (empty, a shipped
  * sample, shorter than 16 characters), or NULL if it can. */

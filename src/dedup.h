@@ -4,10 +4,20 @@
  *
  * A write may carry (client_id, seq). For each client the table keeps the
  * results of its last `window` writes applied in this partition, and a
- * floor: every seq at or below it that is not kept has been forgotten. At
- * most `sessions_max` clients are kept; the one whose last write is oldest
- * in the log is dropped first. Everything here changes only in log order,
- * so every replica holds the same table, and snapshots carry it.
+ * floor: every seq at or below it that is not kept has been forgotten.
+ *
+ * Bounds: at most `sessions_max` clients, and at most `bytes_max` bytes of
+ * sessions in their snapshot form (32 bytes a client, 40 a result kept;
+ * the heap holds up to about twice that). Room is made by dropping a
+ * session, chosen so that a flood of new client ids cannot push out the
+ * clients that keep writing: a client's first write puts it on probation,
+ * its second makes it established; the least recently written session on
+ * probation goes first, an established one only when probation is empty,
+ * and at most 3/4 of sessions_max are established (older ones return to
+ * probation). So clients that each write once, however many, never evict
+ * a client that wrote twice and stays among the 3/4·sessions_max most
+ * recently writing established ones. Everything here changes only in log
+ * order, so every replica holds the same table, and snapshots carry it.
  *
  * Outcomes of dedup_check for (client, seq, payload hash, retry):
  *   DEDUP_NEW        apply the write, then dedup_record its result;
@@ -40,7 +50,7 @@ enum dedup_outcome {
 struct dedup;
 
 /* TKV_ENOMEM on failure (*out = NULL). */
-int dedup_create(struct dedup **out, unsigned window, unsigned sessions_max);
+int dedup_create(struct dedup **out, unsigned window, unsigned sessions_max, uint64_t bytes_max);
 void dedup_destroy(struct dedup *d);
 
 /* Classify a write; for DEDUP_DUPLICATE, *res receives the first result. */
@@ -58,6 +68,8 @@ void dedup_record(struct dedup *d, uint64_t client, uint64_t seq, uint64_t paylo
                   const struct command_result *res);
 
 uint64_t dedup_sessions(const struct dedup *d);
+/* The bytes counted against bytes_max. */
+uint64_t dedup_bytes(const struct dedup *d);
 
 /* Serialized size and form, for snapshots (see snapshot.h). */
 size_t dedup_encoded_bytes(const struct dedup *d);

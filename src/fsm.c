@@ -5,31 +5,29 @@
 
 #include "command.h"
 #include "heap.h"
-#include "keyhash.h"
 #include "log.h"
 
 static void fsm_apply_command(struct fsm *f, const struct command *c, struct command_result *res)
 {
-        uint64_t hash = key_hash(c->key, c->key_len);
         const struct store_entry *e;
         struct store_value v = {c->value, c->value_len, c->value_raw_len, c->deps,
                                 (uint16_t)c->deps_len};
 
         switch (c->type) {
         case COMMAND_PUT:
-                res->status = store_put(f->store, hash, c->key, c->key_len, &v, res->index);
+                res->status = store_put(f->store, c->key, c->key_len, &v, res->index);
                 break;
         case COMMAND_DELETE:
-                res->status = store_delete(f->store, hash, c->key, c->key_len) ? 0 : TKV_ENOTFOUND;
+                res->status = store_delete(f->store, c->key, c->key_len) ? 0 : TKV_ENOTFOUND;
                 break;
         case COMMAND_CAS:
-                e = store_get(f->store, hash, c->key, c->key_len);
+                e = store_get(f->store, c->key, c->key_len);
                 res->current_version = e != NULL ? store_entry_mod_index(e) : 0;
                 if (res->current_version != c->expected_version) {
                         res->status = TKV_ECONDITION;
                         break;
                 }
-                res->status = store_put(f->store, hash, c->key, c->key_len, &v, res->index);
+                res->status = store_put(f->store, c->key, c->key_len, &v, res->index);
                 break;
         default:
                 res->status = TKV_EINVAL;
@@ -194,7 +192,8 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 
         rv = store_create(&fresh);
         if (rv == 0) {
-                rv = dedup_create(&sessions, f->params.session_window, f->params.sessions_max);
+                rv = dedup_create(&sessions, f->params.session_window, f->params.sessions_max,
+                                  f->params.sessions_bytes_max);
         }
         if (rv == 0) {
                 rv = snapshot_decode(buf->base, buf->len, fresh, sessions, &meta);
@@ -233,7 +232,8 @@ int fsm_init(struct fsm *f, const struct fsm_params *params, const struct fsm_ho
         memset(f, 0, sizeof *f);
         rv = store_create(&f->store);
         if (rv == 0) {
-                rv = dedup_create(&f->dedup, params->session_window, params->sessions_max);
+                rv = dedup_create(&f->dedup, params->session_window, params->sessions_max,
+                                  params->sessions_bytes_max);
         }
         if (rv != 0) {
                 store_destroy(f->store);

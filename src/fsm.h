@@ -38,8 +38,9 @@ struct fsm_hooks {
 
 struct fsm_params {
         uint32_t partition;
-        unsigned session_window; /* results kept per client (dedup.h) */
-        unsigned sessions_max;   /* clients kept */
+        unsigned session_window;     /* results kept per client (dedup.h) */
+        unsigned sessions_max;       /* clients kept */
+        uint64_t sessions_bytes_max; /* their bytes (dedup.h) */
 };
 
 struct fsm {

@@ -112,7 +112,8 @@ static void group_hook_restored(void *data, uint64_t applied_index)
 static int group_prepare(struct group *g, const struct group_params *p)
 {
         struct fsm_hooks hooks = {g, group_hook_index, group_write_applied, group_hook_restored};
-        struct fsm_params fp = {p->partition, p->session_window, p->sessions_max};
+        struct fsm_params fp = {p->partition, p->session_window, p->sessions_max,
+                                p->sessions_bytes_max};
         int rv;
 
         memset(g, 0, sizeof *g);

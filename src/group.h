@@ -103,6 +103,7 @@ struct group_params {
         unsigned drain_timeout_ms; /* B2: longest wait for the log to reach disk */
         unsigned session_window;   /* client sessions (dedup.h) */
         unsigned sessions_max;
+        uint64_t sessions_bytes_max;
         group_applied_cb applied_cb; /* may be NULL */
         void *applied_data;
         group_confirm_cb confirm_cb; /* NULL: linearizable reads use barriers only */

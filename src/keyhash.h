@@ -1,6 +1,7 @@
-/* The one key hash of tunekv: xxh64 with seed 0. The partition of a key is
- * key_hash(key) % P (DESIGN §2); a partition's store indexes its table with
- * other bits of the same hash, so the hash is computed once per request. */
+/* The key hash of the protocol: xxh64 with seed 0. The partition of a key is
+ * key_hash(key) % P (DESIGN §2), the same on every node and in every
+ * client. Being public, it never indexes an in-memory table: those use a
+ * random SipHash key of their own (siphash.h). */
 #ifndef TKV_KEYHASH_H
 #define TKV_KEYHASH_H
 

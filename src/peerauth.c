@@ -124,15 +124,18 @@ int peerauth_prove(struct peerauth *a, const uint8_t *challenge, uint64_t incarn
         put_le64(tail + 8, layout->fingerprint);
         put_le32(tail + 16, layout->partitions);
         put_le32(tail + 20, layout->replicas);
-        put_le64(tail + 24, alen);
-        memcpy(tail + 32, address, alen);
+        put_le32(tail + 24, layout->session_window);
+        put_le32(tail + 28, layout->sessions_max);
+        put_le64(tail + 32, layout->sessions_bytes_max);
+        put_le64(tail + 40, alen);
+        memcpy(tail + 48, address, alen);
         *len = PEERAUTH_PROOF_BYTES + alen;
-        return peerauth_client_mac(a, a->key, tail, 32 + alen, out);
+        return peerauth_client_mac(a, a->key, tail, 48 + alen, out);
 }
 
 size_t peerauth_proof_address_len(const uint8_t *proof)
 {
-        uint64_t n = get_le64(proof + KEYS_BYTES + 24);
+        uint64_t n = get_le64(proof + PEERAUTH_PROOF_ADDRESS_LEN_AT);
         return n >= 1 && n <= PEERAUTH_ADDRESS_MAX ? (size_t)n : 0;
 }
 
@@ -146,7 +149,7 @@ int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnati
                 return TKV_EAUTH;
         }
         for (unsigned j = 0; j < a->ring->n; j++) {
-                if (peerauth_client_mac(a, a->ring->key[j], proof + KEYS_BYTES, 32 + alen, want) ==
+                if (peerauth_client_mac(a, a->ring->key[j], proof + KEYS_BYTES, 48 + alen, want) ==
                         0 &&
                     keys_equal(want, proof, KEYS_BYTES)) {
                         a->key = a->ring->key[j];
@@ -154,6 +157,9 @@ int peerauth_check(struct peerauth *a, const uint8_t *proof, uint64_t *incarnati
                         layout->fingerprint = get_le64(proof + KEYS_BYTES + 8);
                         layout->partitions = get_le32(proof + KEYS_BYTES + 16);
                         layout->replicas = get_le32(proof + KEYS_BYTES + 20);
+                        layout->session_window = get_le32(proof + KEYS_BYTES + 24);
+                        layout->sessions_max = get_le32(proof + KEYS_BYTES + 28);
+                        layout->sessions_bytes_max = get_le64(proof + KEYS_BYTES + 32);
                         return 0;
                 }
         }

@@ -12,14 +12,17 @@
  *   client -> server  PROOF (64 + L):  HMAC(k, "client" | HELLO | server nonce |
  *                                      what follows) | incarnation |
  *                                      layout fingerprint | partitions u32 |
- *                                      replicas u32 | L | address (L bytes)
+ *                                      replicas u32 | session_window u32 |
+ *                                      sessions_max u32 | sessions_bytes_max |
+ *                                      L | address (L bytes)
  *
  * The server answers a HELLO only if it names this cluster and this node
  * and comes from another configured node; the CHALLENGE proves to the client
  * that the server holds the key and is live (its MAC covers the client's
  * fresh nonce). The PROOF does the same for the client, under another label,
  * and carries the client's cluster layout (config_layout: partitions,
- * replicas, the node list), which the server compares with its own,
+ * replicas, the node list, the client-session bounds), which the server
+ * compares with its own,
  * so a server cannot be used to compute one. Only then does the server learn
  * the client's incarnation and address, or tell anything about itself: a
  * probe (group TRANSPORT_PROBE_GROUP, transport.h) is answered with
@@ -45,19 +48,26 @@
 
 #include "keys.h"
 
-#define PEERAUTH_NONCE_BYTES     32
-#define PEERAUTH_HELLO_BYTES     (40 + PEERAUTH_NONCE_BYTES)
-#define PEERAUTH_CHALLENGE_BYTES (PEERAUTH_NONCE_BYTES + 2 * KEYS_BYTES)
-#define PEERAUTH_PROOF_BYTES     (KEYS_BYTES + 32) /* then the address */
-#define PEERAUTH_KNOWN_BYTES     (8 + KEYS_BYTES)
-#define PEERAUTH_ADDRESS_MAX     255
+#define PEERAUTH_NONCE_BYTES          32
+#define PEERAUTH_HELLO_BYTES          (40 + PEERAUTH_NONCE_BYTES)
+#define PEERAUTH_CHALLENGE_BYTES      (PEERAUTH_NONCE_BYTES + 2 * KEYS_BYTES)
+#define PEERAUTH_PROOF_BYTES          (KEYS_BYTES + 48) /* then the address */
+#define PEERAUTH_PROOF_ADDRESS_LEN_AT (KEYS_BYTES + 40) /* where L is, u64 */
+#define PEERAUTH_KNOWN_BYTES          (8 + KEYS_BYTES)
+#define PEERAUTH_ADDRESS_MAX          255
 
-/* What a node's configuration says about the cluster's shape: nodes that
- * disagree would route keys to different partitions (config_layout). */
+/* What a node's configuration says that every node must agree on
+ * (config_layout): nodes that disagree on the shape would route keys to
+ * different partitions, and on the session bounds would drop different
+ * client sessions (their state machines would diverge). The fingerprint
+ * covers it all; the fields name what differs. */
 struct peerauth_layout {
         uint64_t fingerprint;
         uint32_t partitions;
         uint32_t replicas;
+        uint32_t session_window;
+        uint32_t sessions_max;
+        uint64_t sessions_bytes_max;
 };
 
 /* One handshake, on either side. */

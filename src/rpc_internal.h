@@ -80,7 +80,6 @@ struct call {
         struct call_read rd;           /* GET */
         struct command_result applied; /* ALL_REPLICAS write: its result, kept */
         uint8_t ack;                   /* Tunekv__V1__Ack asked */
-        uint64_t key_hash;
         uint32_t key_len;
         uint8_t key[]; /* GET: the key (key_len bytes) */
 };

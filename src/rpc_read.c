@@ -149,7 +149,7 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         c->stage = CALL_NEW;
         rpc_read_fill_receipt(c, delivered, fallback, &rc);
         gr.receipt = &rc;
-        e = store_get(group_store(c->group), c->key_hash, c->key, c->key_len);
+        e = store_get(group_store(c->group), c->key, c->key_len);
         if (e != NULL) {
                 rv = rpc_read_fill_value(c, e, &gr, &tmp);
                 if (rv != 0) {
@@ -218,8 +218,8 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
         if (rpc_planted("lin-follower")) {
-                c->key_hash = key_hash(req->get->key.data, req->get->key.len);
-                c->partition = route_partition(c->key_hash, c->server->n_partitions);
+                c->partition = route_partition(key_hash(req->get->key.data, req->get->key.len),
+                                               c->server->n_partitions);
                 c->group = server_group(c->server, c->partition);
                 if (c->group != NULL && !group_is_leader(c->group)) {
                         rpc_read_answer(c, c->rd.level, false);

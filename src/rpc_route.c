@@ -64,8 +64,7 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
         struct route_view v;
         struct route_decision d;
 
-        c->key_hash = key_hash(key->data, key->len);
-        c->partition = route_partition(c->key_hash, s->n_partitions);
+        c->partition = route_partition(key_hash(key->data, key->len), s->n_partitions);
         c->group = server_group(s, c->partition);
         rpc_route_view(c, need, &v);
         d = route_decide(&v, need);

@@ -255,6 +255,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->drain_timeout_ms = cfg->shutdown_timeout_ms;
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
+        gp->sessions_bytes_max = cfg->sessions_bytes_max;
         gp->applied_cb = rpc_node_applied;
         gp->applied_data = s;
         if (cfg->read_index) {

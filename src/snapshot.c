@@ -1,10 +1,10 @@
 #include "snapshot.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 #include "buffer.h"
 #include "err.h"
-#include "keyhash.h"
 #include "value.h"
 
 static const uint8_t snapshot_magic[8] = {'T', 'K', 'V', 'S', 'N', 'A', 'P', '1'};
@@ -86,7 +86,7 @@ static int snapshot_decode_entry(struct cursor *c, struct store *s)
         v.raw_len = raw_len;
         v.deps = deps;
         v.deps_len = (uint16_t)deps_len;
-        return store_load(s, key_hash(key, key_len), key, key_len, &v, create_index, mod_index);
+        return store_load(s, key, key_len, &v, create_index, mod_index);
 }
 
 int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct dedup *d,

@@ -2,9 +2,9 @@
  *
  * Two tables: t[0] is the live one; while rehashing, t[1] is the new one
  * and buckets move from t[0] to t[1] a few at a time on every write
- * (store_rehash_step). Lookups look in both. The bucket of a hash is taken
- * from its high bits (Fibonacci hashing): the partition of a key is
- * hash % P, so the low bits are nearly constant within one partition.
+ * (store_rehash_step). Lookups look in both. A key's bucket comes from the
+ * table's own SipHash key (siphash.h), not from the protocol's key_hash:
+ * anyone can compute that one and pick keys that all share a bucket.
  *
  * Entries come from the table's own slab (slab.h): a partition holds
  * millions of them for as long as it lives, and between malloc's other
@@ -16,11 +16,13 @@
 #include <assert.h>
 #include <stddef.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "buffer.h"
 #include "err.h"
 #include "heap.h"
-#include "keyhash.h"
+#include "siphash.h"
 #include "slab.h"
 #include "varint.h"
 
@@ -37,10 +39,11 @@ struct store {
         struct store_table t[2];
         uint64_t rehash_idx; /* next t[0] bucket to move; meaningful when rehashing */
         bool rehashing;
-        uint64_t data_bytes; /* key + stored value bytes of live entries */
-        uint64_t digest;     /* XOR of store_entry_digest over live entries */
-        struct slab *slab;   /* owned: the entries' memory */
-        unsigned frozen;     /* sets pinned and not yet unfrozen */
+        uint64_t data_bytes;         /* key + stored value bytes of live entries */
+        uint64_t digest;             /* XOR of store_entry_digest over live entries */
+        struct slab *slab;           /* owned: the entries' memory */
+        struct siphash_key hash_key; /* random per table: buckets cannot be aimed at */
+        unsigned frozen;             /* sets pinned and not yet unfrozen */
 };
 
 #define STORE_ENTRY_HEAD_BYTES offsetof(struct store_entry, data)
@@ -131,14 +134,34 @@ static size_t store_entry_bytes(const struct store_entry *e)
         return (size_t)(f.deps + f.deps_len - (const uint8_t *)e);
 }
 
+static inline uint64_t store_hash(const struct store *s, const void *key, size_t key_len)
+{
+        return siphash13(&s->hash_key, key, key_len);
+}
+
 static inline uint64_t store_bucket(uint64_t hash, unsigned bits)
 {
-        return (hash * 0x9E3779B97F4A7C15ull) >> (64 - bits);
+        return hash >> (64 - bits);
 }
 
 static inline uint64_t store_table_size(const struct store_table *t)
 {
         return t->bits == 0 ? 0 : (uint64_t)1 << t->bits;
+}
+
+uint64_t store_chain_longest(const struct store *s)
+{
+        uint64_t longest = 0;
+        for (int i = 0; i < (s->rehashing ? 2 : 1); i++) {
+                for (uint64_t b = 0; b < store_table_size(&s->t[i]); b++) {
+                        uint64_t n = 0;
+                        for (const struct store_entry *e = s->t[i].buckets[b]; e; e = e->next) {
+                                n++;
+                        }
+                        longest = n > longest ? n : longest;
+                }
+        }
+        return longest;
 }
 
 static int store_table_alloc(struct store_table *t, unsigned bits)
@@ -274,7 +297,7 @@ static void store_rehash_step(struct store *s)
                         /* The hash is not stored (8 bytes per key): recompute. */
                         uint64_t key_len;
                         const uint8_t *key = varint_get_trusted(e->data, &key_len);
-                        uint64_t hash = key_hash(key, (size_t)key_len);
+                        uint64_t hash = store_hash(s, key, (size_t)key_len);
                         uint64_t b = store_bucket(hash, s->t[1].bits);
                         e->next = s->t[1].buckets[b];
                         s->t[1].buckets[b] = e;
@@ -366,6 +389,7 @@ static bool store_entry_matches(const struct store_entry *e, const void *key, ui
 static struct store_entry **store_find_link(const struct store *s, uint64_t hash, const void *key,
                                             uint32_t key_len, int *table)
 {
+        /* hash is store_hash(s, key, key_len): writes need it twice. */
         for (int i = 0; i < (s->rehashing ? 2 : 1); i++) {
                 const struct store_table *t = &s->t[i];
                 struct store_entry **link = &t->buckets[store_bucket(hash, t->bits)];
@@ -381,11 +405,11 @@ static struct store_entry **store_find_link(const struct store *s, uint64_t hash
         return NULL;
 }
 
-const struct store_entry *store_get(const struct store *s, uint64_t hash, const void *key,
-                                    uint32_t key_len)
+const struct store_entry *store_get(const struct store *s, const void *key, uint32_t key_len)
 {
         int table;
-        struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
+        struct store_entry **link =
+            store_find_link(s, store_hash(s, key, key_len), key, key_len, &table);
         return link != NULL ? *link : NULL;
 }
 
@@ -456,9 +480,10 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
         store_account(s, e, +1);
 }
 
-int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
-               const struct store_value *v, uint64_t create_index, uint64_t mod_index)
+int store_load(struct store *s, const void *key, uint32_t key_len, const struct store_value *v,
+               uint64_t create_index, uint64_t mod_index)
 {
+        uint64_t hash = store_hash(s, key, key_len);
         int table;
         struct store_entry **link;
         struct store_entry *e = store_entry_new(s, key, key_len, v, create_index, mod_index);
@@ -471,9 +496,10 @@ int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len
         return 0;
 }
 
-int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
-              const struct store_value *v, uint64_t index)
+int store_put(struct store *s, const void *key, uint32_t key_len, const struct store_value *v,
+              uint64_t index)
 {
+        uint64_t hash = store_hash(s, key, key_len);
         int table;
         struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
         uint64_t create_index = link != NULL ? store_entry_create_index(*link) : index;
@@ -486,10 +512,11 @@ int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
         return 0;
 }
 
-bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_len)
+bool store_delete(struct store *s, const void *key, uint32_t key_len)
 {
         int table;
-        struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
+        struct store_entry **link =
+            store_find_link(s, store_hash(s, key, key_len), key, key_len, &table);
         struct store_entry *e;
         if (link == NULL) {
                 return false;

@@ -96,22 +96,24 @@ uint64_t store_data_bytes(const struct store *s);
 /* Bytes the entries take from the heap: their slab's blocks, or their
  * sizes when malloc'd. */
 uint64_t store_entry_bytes_held(const struct store *s);
+/* Entries in the longest chain of either table: what a lookup may walk
+ * (tests and diagnostics; it visits every bucket). */
+uint64_t store_chain_longest(const struct store *s);
 
 /* Order-independent digest of every entry (key, value, indexes): equal on
  * replicas holding equal tables. */
 uint64_t store_digest(const struct store *s);
 
-/* Entry for key, or NULL. hash is key_hash(key). The entry is borrowed until
- * the next write to the table. */
-const struct store_entry *store_get(const struct store *s, uint64_t hash, const void *key,
-                                    uint32_t key_len);
+/* Entry for key, or NULL. The entry is borrowed until the next write to
+ * the table. */
+const struct store_entry *store_get(const struct store *s, const void *key, uint32_t key_len);
 
 /* Insert or replace key with v (copied). A new key gets create_index =
  * index; a replaced key keeps its create_index, and index must not be
  * below it. Both get mod_index = index. TKV_ENOMEM leaves the table
  * unchanged. */
-int store_put(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
-              const struct store_value *v, uint64_t index);
+int store_put(struct store *s, const void *key, uint32_t key_len, const struct store_value *v,
+              uint64_t index);
 
 /* Size an empty table for n keys at once, so that loading them never
  * rehashes (snapshot restore). A hint: a table in use, or no memory, leaves
@@ -120,11 +122,11 @@ void store_reserve(struct store *s, uint64_t n);
 
 /* Insert an entry with explicit indexes, create_index <= mod_index
  * (snapshot restore). */
-int store_load(struct store *s, uint64_t hash, const void *key, uint32_t key_len,
-               const struct store_value *v, uint64_t create_index, uint64_t mod_index);
+int store_load(struct store *s, const void *key, uint32_t key_len, const struct store_value *v,
+               uint64_t create_index, uint64_t mod_index);
 
 /* Remove key. Returns true if it existed. */
-bool store_delete(struct store *s, uint64_t hash, const void *key, uint32_t key_len);
+bool store_delete(struct store *s, const void *key, uint32_t key_len);
 
 /* Remove every entry. */
 void store_clear(struct store *s);

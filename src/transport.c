@@ -703,24 +703,49 @@ static void transport_on_hello(struct transport_handshake *hs)
         hs->need = PEERAUTH_PROOF_BYTES;
 }
 
+/* Name the first setting that differs between two layouts, in buf. */
+static void transport_layout_difference(const struct peerauth_layout *there,
+                                        const struct peerauth_layout *here, char *buf, size_t len)
+{
+        const struct {
+                const char *name;
+                uint64_t there, here;
+        } keys[] = {
+            {"cluster.partitions", there->partitions, here->partitions},
+            {"cluster.replicas", there->replicas, here->replicas},
+            {"server.session_window", there->session_window, here->session_window},
+            {"server.sessions_max", there->sessions_max, here->sessions_max},
+            {"server.sessions_bytes_max", there->sessions_bytes_max, here->sessions_bytes_max},
+        };
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+                if (keys[i].there != keys[i].here) {
+                        snprintf(buf, len, "%s = %llu there, %llu here", keys[i].name,
+                                 (unsigned long long)keys[i].there,
+                                 (unsigned long long)keys[i].here);
+                        return;
+                }
+        }
+        snprintf(buf, len, "the [node.N] sections (ids or addresses) differ");
+}
+
 /* An authenticated node whose configuration gives the cluster another
- * shape would route keys to other partitions: its traffic is refused, and
- * said so (at most once a second). */
+ * shape would route keys to other partitions, or keep other client
+ * sessions: its traffic is refused, and said so (at most once a second). */
 static bool transport_layout_agrees(struct transport_mux *m, uint64_t from,
                                     const struct peerauth_layout *l)
 {
         uint64_t now = uv_now(m->loop);
+        char why[160];
         if (l->fingerprint == m->layout.fingerprint) {
                 return true;
         }
         if (m->layout_logged_ms == 0 || now - m->layout_logged_ms >= 1000) {
                 m->layout_logged_ms = now;
+                transport_layout_difference(l, &m->layout, why, sizeof why);
                 LOGE(-1,
                      "transport: node %llu's configuration gives the cluster another layout "
-                     "(partitions %u, replicas %u; here %u, %u; else the [node.N] sections "
-                     "differ): refusing its traffic until every node's agree",
-                     (unsigned long long)from, l->partitions, l->replicas, m->layout.partitions,
-                     m->layout.replicas);
+                     "(%s): refusing its traffic until every node's agree",
+                     (unsigned long long)from, why);
         }
         return false;
 }
@@ -845,7 +870,7 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
                 err_msgf(m->errmsg, "peer key: cannot derive it (OpenSSL)");
                 return TKV_EIO;
         }
-        config_layout(cfg, &m->layout.fingerprint, &m->layout.partitions, &m->layout.replicas);
+        config_layout(cfg, &m->layout);
         m->connect_timeout_ms = cfg->connect_timeout_ms;
         m->wire_limits.entries_max = cfg->peer_entries_max;
         m->wire_limits.entry_bytes_max = cfg->frame_bytes_max + TRANSPORT_ENTRY_SLACK;

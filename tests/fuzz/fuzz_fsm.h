@@ -10,7 +10,6 @@
 
 #include "fsm.h"
 #include "fuzz.h"
-#include "keyhash.h"
 #include "log.h"
 #include "value.h"
 
@@ -44,7 +43,7 @@ static inline void fuzz_fsm_restored(void *data, uint64_t index)
 static inline void fuzz_fsm_init(struct fuzz_fsm *h)
 {
         struct fsm_hooks hooks = {h, fuzz_fsm_index, fuzz_fsm_applied, fuzz_fsm_restored};
-        struct fsm_params params = {FUZZ_FSM_PARTITION, 4, 3};
+        struct fsm_params params = {FUZZ_FSM_PARTITION, 4, 3, 1u << 20};
 
         log_setup(0, LOG_OFF); /* refusals are expected here, by the million */
         memset(h, 0, sizeof *h);
@@ -142,7 +141,7 @@ static inline void fuzz_fsm_same(struct fuzz_fsm *a, struct fuzz_fsm *b)
                 const struct store_entry *e;
 
                 store_entry_fields(f.entries[i], &x);
-                e = store_get(b->fsm.store, key_hash(x.key, x.key_len), x.key, x.key_len);
+                e = store_get(b->fsm.store, x.key, x.key_len);
                 FUZZ_ASSERT(e != NULL);
                 store_entry_fields(e, &y);
                 FUZZ_ASSERT(x.value_len == y.value_len && x.value_raw_len == y.value_raw_len &&

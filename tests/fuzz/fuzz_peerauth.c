@@ -29,7 +29,8 @@
 static const struct keys_ring fuzz_ring = {
     {"tunekv fuzz peer key, 32 bytes.", "tunekv fuzz previous key, 32 b."}, 2};
 
-static const struct peerauth_layout fuzz_layout = {0x1122334455667788ull, 3, 3};
+static const struct peerauth_layout fuzz_layout = {
+    0x1122334455667788ull, 3, 3, 1024, 65536, 64u << 20};
 
 /* A client that sent hello and received challenge: what peerauth_hello
  * leaves in struct peerauth (peerauth_prove picks the key). */

@@ -436,7 +436,8 @@ static void seeds_peerauth(void)
 {
         static const struct keys_ring ring = {
             {"tunekv fuzz peer key, 32 bytes.", "tunekv fuzz previous key, 32 b."}, 2};
-        static const struct peerauth_layout layout = {0x1122334455667788ull, 3, 3};
+        static const struct peerauth_layout layout = {
+            0x1122334455667788ull, 3, 3, 1024, 65536, 64u << 20};
         uint8_t b[PEERAUTH_HELLO_BYTES + 1 + PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
         uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
         struct peerauth cli, srv;

@@ -607,7 +607,7 @@ static void impostor_round(unsigned round)
         uint8_t junk[PEERAUTH_PROOF_BYTES + 11 + 56];
 
         memset(junk, 0x41, sizeof junk);
-        put_le64(junk + KEYS_BYTES + 24, 11);               /* the PROOF's address length */
+        put_le64(junk + PEERAUTH_PROOF_ADDRESS_LEN_AT, 11); /* the PROOF's address length */
         put_le64(junk + PEERAUTH_PROOF_BYTES + 11, 3);      /* RequestVote */
         put_le64(junk + PEERAUTH_PROOF_BYTES + 11 + 8, 40); /* header bytes */
         put_le64(junk + PEERAUTH_PROOF_BYTES + 11 + 16, 1000000);
@@ -620,7 +620,7 @@ static void impostor_round(unsigned round)
                                      1,
                                      "127.0.0.1:9",
                                      NULL,
-                                     {0, 0, 0}};
+                                     {0}};
                 int fd = raw_connect_addr(c.nodes[i - 1].peer_addr, false);
                 assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), TKV_EAUTH);
                 raw_write(fd, junk, sizeof junk);
@@ -730,7 +730,7 @@ static void test_member_cannot_claim_the_leaders_term(void **state)
                              strtoull(inc + 12, NULL, 16),
                              c.nodes[member - 1].peer_addr,
                              NULL,
-                             {0, 0, 0}};
+                             {0}};
         struct tkv_result st;
         p.layout = raw_layout_of(c.conf);
         assert_int_equal(cluster_status(&c, leader, &st), TKV_OK);
@@ -806,7 +806,8 @@ static void test_layout_mismatch_is_refused(void **state)
         for (int i = 0; i < 200 && daemon_log_count(&c.nodes[0], "another layout") == 0; i++) {
                 usleep(50 * 1000); /* a log line: no other event to await */
         }
-        assert_true(daemon_log_count(&c.nodes[0], "another layout") > 0);
+        /* Each side names the setting that differs, and both values. */
+        assert_true(daemon_log_count(&c.nodes[0], "cluster.partitions = 4 there, 3 here") > 0);
         good = cluster_client(&c, 0);
         bad = cluster_client(&c, 3);
         ro.level = TKV_LINEARIZABLE;
@@ -825,7 +826,7 @@ static void test_layout_mismatch_is_refused(void **state)
         }
         tkv_client_destroy(good);
         tkv_client_destroy(bad);
-        assert_true(daemon_log_count(&c.nodes[2], "another layout") > 0);
+        assert_true(daemon_log_count(&c.nodes[2], "cluster.partitions = 3 there, 4 here") > 0);
         cluster_kill_all(&c);
 }
 

@@ -53,8 +53,7 @@ static struct daemon d;
 
 static struct raw_peer genuine(uint64_t group)
 {
-        struct raw_peer p = {SECRET,      CLUSTER,       group, 2,        1,
-                             INCARNATION, "127.0.0.1:9", NULL,  {0, 0, 0}};
+        struct raw_peer p = {SECRET, CLUSTER, group, 2, 1, INCARNATION, "127.0.0.1:9", NULL, {0}};
         p.layout = raw_layout_of(conf);
         return p;
 }
@@ -130,8 +129,8 @@ static void test_wrong_secret_gets_nothing(void **state)
         assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), TKV_EAUTH);
         /* Go on as an attacker would: any PROOF, then a request. */
         memset(forged, 0x41, sizeof forged);
-        put_le64(forged + KEYS_BYTES, 0xBAD);   /* incarnation */
-        put_le64(forged + KEYS_BYTES + 24, 11); /* address length */
+        put_le64(forged + KEYS_BYTES, 0xBAD); /* incarnation */
+        put_le64(forged + PEERAUTH_PROOF_ADDRESS_LEN_AT, 11);
         raw_write(fd, forged, sizeof forged);
         send_probe(fd, 1, 2);
         assert_true(raw_closed_silently(fd));

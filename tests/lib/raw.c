@@ -128,7 +128,7 @@ struct peerauth_layout raw_layout_of(const char *conf)
         char err[ERR_MSG_BYTES];
         char *argv[] = {"tunekvd", "--config", (char *)conf, "--node-id", "1", "--insecure", "1"};
         assert_int_equal(config_load(&cfg, 7, argv, err), 0);
-        config_layout(&cfg, &l.fingerprint, &l.partitions, &l.replicas);
+        config_layout(&cfg, &l);
         return l;
 }
 

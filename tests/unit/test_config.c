@@ -100,6 +100,10 @@ static void test_bad_values_name_the_key(void **state)
         expect_error(3, a9, "server.log_level");
         const char *a10[] = {"tunekvd", "--partitions", "-1"};
         expect_error(3, a10, "cluster.partitions");
+        /* One client at a full window (32 + 40 x 4096 bytes) must fit. */
+        const char *a11[] = {"tunekvd", "--session-window", "4096", "--sessions-bytes-max",
+                             "100KiB"};
+        expect_error(5, a11, "server.sessions_bytes_max = 102400: below one client's full");
 }
 
 static void test_file_then_flags(void **state)

@@ -22,7 +22,6 @@
 
 #include "group.h"
 #include "group_test.h"
-#include "keyhash.h"
 #include "log.h"
 #include "store.h"
 
@@ -176,8 +175,7 @@ static int fence(struct group *grp, struct read_probe *p)
 
 static bool has_key(struct group *grp, const char *key)
 {
-        return store_get(group_store(grp), key_hash(key, strlen(key)), key,
-                         (uint32_t)strlen(key)) != NULL;
+        return store_get(group_store(grp), key, (uint32_t)strlen(key)) != NULL;
 }
 
 static int setup(void **state)
@@ -191,6 +189,7 @@ static int setup(void **state)
         p.barriers_inflight_max = 4;
         p.session_window = 64;
         p.sessions_max = 64;
+        p.sessions_bytes_max = 1u << 20;
         p.confirm_cb = use_confirm ? confirm_hook : NULL;
         n_asks = 0;
         for (unsigned i = 0; i < N; i++) {

@@ -20,17 +20,17 @@
 static int put(struct store *s, const char *k, const char *v, uint64_t index)
 {
         struct store_value sv = {v, (uint32_t)strlen(v), (uint32_t)strlen(v), NULL, 0};
-        return store_put(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k), &sv, index);
+        return store_put(s, k, (uint32_t)strlen(k), &sv, index);
 }
 
 static const struct store_entry *get(struct store *s, const char *k)
 {
-        return store_get(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k));
+        return store_get(s, k, (uint32_t)strlen(k));
 }
 
 static bool del(struct store *s, const char *k)
 {
-        return store_delete(s, key_hash(k, strlen(k)), k, (uint32_t)strlen(k));
+        return store_delete(s, k, (uint32_t)strlen(k));
 }
 
 static void test_versions(void **state)
@@ -71,12 +71,12 @@ static void test_binary_keys(void **state)
         (void)state;
         assert_int_equal(store_create(&s), 0);
         struct store_value x = {"x", 1, 1, NULL, 0}, y = {"y", 1, 1, "dd", 2};
-        assert_int_equal(store_put(s, key_hash(k1, 3), k1, 3, &x, 1), 0);
-        assert_int_equal(store_put(s, key_hash(k2, 3), k2, 3, &y, 2), 0);
-        assert_memory_equal(store_entry_value(store_get(s, key_hash(k1, 3), k1, 3)), "x", 1);
-        assert_memory_equal(store_entry_value(store_get(s, key_hash(k2, 3), k2, 3)), "y", 1);
-        assert_int_equal(store_entry_deps_len(store_get(s, key_hash(k2, 3), k2, 3)), 2);
-        assert_memory_equal(store_entry_deps(store_get(s, key_hash(k2, 3), k2, 3)), "dd", 2);
+        assert_int_equal(store_put(s, k1, 3, &x, 1), 0);
+        assert_int_equal(store_put(s, k2, 3, &y, 2), 0);
+        assert_memory_equal(store_entry_value(store_get(s, k1, 3)), "x", 1);
+        assert_memory_equal(store_entry_value(store_get(s, k2, 3)), "y", 1);
+        assert_int_equal(store_entry_deps_len(store_get(s, k2, 3)), 2);
+        assert_memory_equal(store_entry_deps(store_get(s, k2, 3)), "dd", 2);
         store_destroy(s);
 }
 
@@ -237,11 +237,9 @@ static void test_field_encoding(void **state)
                                                  (uint16_t)(k * 60)};
                         memset(key, 0, sizeof key);
                         memcpy(key, &n, sizeof n);
-                        assert_int_equal(store_load(s, key_hash(key, key_lens[k]), key, key_lens[k],
-                                                    &sv, mod - deltas[k], mod),
+                        assert_int_equal(store_load(s, key, key_lens[k], &sv, mod - deltas[k], mod),
                                          0);
-                        store_entry_fields(
-                            store_get(s, key_hash(key, key_lens[k]), key, key_lens[k]), &f);
+                        store_entry_fields(store_get(s, key, key_lens[k]), &f);
                         assert_int_equal(f.key_len, key_lens[k]);
                         assert_memory_equal(f.key, key, key_lens[k]);
                         assert_int_equal(f.value_len, value_lens[v]);
@@ -261,7 +259,7 @@ static void test_field_encoding(void **state)
                 for (size_t k = 0; k < 4; k++) {
                         memset(key, 0, sizeof key);
                         memcpy(key, &n, sizeof n);
-                        assert_true(store_delete(s, key_hash(key, key_lens[k]), key, key_lens[k]));
+                        assert_true(store_delete(s, key, key_lens[k]));
                         n++;
                 }
         }
@@ -289,9 +287,77 @@ static void test_out_of_memory_leaves_table_unchanged(void **state)
         store_destroy(s);
 }
 
+/* ---- Hash flooding: keys that share the protocol's key_hash. ----
+ * xxh64 with a known seed can be run backwards: for 16-byte keys, any first
+ * 8 bytes can be completed by second 8 bytes that land on a chosen state,
+ * so unlimited keys share one 64-bit key_hash (and so one partition). A
+ * table indexed by key_hash would put them all in one chain. */
+
+#define XXP1 0x9E3779B185EBCA87ull
+#define XXP2 0xC2B2AE3D27D4EB4Full
+#define XXP4 0x85EBCA77C2B2AE63ull
+#define XXP5 0x27D4EB2F165667C5ull
+
+static uint64_t rotl64(uint64_t x, unsigned r)
+{
+        return x << r | x >> (64 - r);
+}
+
+static uint64_t inverse64(uint64_t a) /* a odd: Newton's iteration mod 2^64 */
+{
+        uint64_t x = a;
+        for (int i = 0; i < 6; i++) {
+                x *= 2 - a * x;
+        }
+        return x;
+}
+
+/* xxh64's state after one 8-byte lane. */
+static uint64_t xx_lane(uint64_t h, uint64_t lane)
+{
+        return rotl64(h ^ rotl64(lane * XXP2, 31) * XXP1, 27) * XXP1 + XXP4;
+}
+
+/* The 16-byte key whose first lane is `first` and whose state after both
+ * lanes is `target`. */
+static void colliding_key(uint64_t first, uint64_t target, uint8_t key[16])
+{
+        uint64_t h1 = xx_lane(XXP5 + 16, first);
+        uint64_t y = rotl64((target - XXP4) * inverse64(XXP1), 64 - 27);
+        uint64_t r2 = h1 ^ y;
+        uint64_t second = rotl64(r2 * inverse64(XXP1), 64 - 31) * inverse64(XXP2);
+        for (int i = 0; i < 8; i++) {
+                key[i] = (uint8_t)(first >> (8 * i));
+                key[8 + i] = (uint8_t)(second >> (8 * i));
+        }
+}
+
+static void test_keys_sharing_key_hash_spread_over_buckets(void **state)
+{
+        enum { N = 4096 };
+        struct store *s;
+        uint8_t key[16];
+        struct store_value v = {"v", 1, 1, NULL, 0};
+        uint64_t shared;
+        (void)state;
+        assert_int_equal(store_create(&s), 0);
+        colliding_key(0, 0x1234, key);
+        shared = key_hash(key, sizeof key);
+        for (uint64_t i = 0; i < N; i++) {
+                colliding_key(i * 0x9E3779B97F4A7C15ull + 1, 0x1234, key);
+                assert_true(key_hash(key, sizeof key) == shared);
+                assert_int_equal(store_put(s, key, sizeof key, &v, i + 1), 0);
+        }
+        assert_int_equal(store_count(s), N);
+        /* About 4 096 random keys in >= 2 048 buckets: chains of a handful. */
+        assert_true(store_chain_longest(s) <= 16);
+        store_destroy(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_keys_sharing_key_hash_spread_over_buckets),
             cmocka_unit_test(test_versions),
             cmocka_unit_test(test_binary_keys),
             cmocka_unit_test(test_grow_and_shrink),
