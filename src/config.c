@@ -87,9 +87,11 @@ static const struct config_option config_options[] = {
         "requests in progress per connection; more are answered BUSY"),
     OPT("limits", conns_max, CONFIG_UINT, 1, 1 << 20, "1024",
         "client connections per node; more are refused"),
-    OPT("limits", conn_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "64MiB",
+    /* The output limits stay below 4 GiB with a frame on top: one uv_buf_t
+     * carries a whole output buffer, and its length is an unsigned int. */
+    OPT("limits", conn_output_bytes_max, CONFIG_BYTES, 64 * 1024, 1 * GiB, "64MiB",
         "unsent answers per connection before it stops reading requests (bytes)"),
-    OPT("limits", conn_output_close_bytes, CONFIG_BYTES, 1 * MiB, 64 * GiB, "256MiB",
+    OPT("limits", conn_output_close_bytes, CONFIG_BYTES, 1 * MiB, 2 * GiB, "256MiB",
         "unsent answers that close a client connection: answers of requests already in "
         "progress when reading stopped keep coming; a client that still does not read is "
         "disconnected (at least conn_output_bytes_max + frame_bytes_max)"),
@@ -107,7 +109,7 @@ static const struct config_option config_options[] = {
         "never counted against conns_max"),
     OPT("limits", link_inflight_max, CONFIG_UINT, 1, 1 << 24, "65536",
         "requests in progress on one node link; more are answered BUSY"),
-    OPT("limits", link_output_bytes_max, CONFIG_BYTES, 64 * 1024, 4 * GiB, "256MiB",
+    OPT("limits", link_output_bytes_max, CONFIG_BYTES, 64 * 1024, 2 * GiB, "256MiB",
         "unsent answers per node link before it stops reading requests (bytes)"),
     OPT("limits", peer_entries_max, CONFIG_UINT, 1024, 1u << 30, "4194304",
         "entries one Raft AppendEntries from a peer may carry; more closes its connection "

@@ -338,6 +338,8 @@ void conn_flush(struct conn *c)
         tmp = c->out_busy;
         c->out_busy = c->out;
         c->out = tmp;
+        /* Below 4 GiB: conn_output_close_bytes (at most 2 GiB) closes the
+         * connection once one more answer (a frame at most) is queued. */
         buf = uv_buf_init((char *)buffer_data(&c->out_busy), (unsigned)buffer_len(&c->out_busy));
         c->write.data = c;
         rv = uv_write(&c->write, (uv_stream_t *)c->tcp, &buf, 1, conn_written);
@@ -390,6 +392,9 @@ void conn_accept(struct server *s, uv_stream_t *listener)
         int rv;
 
         if (c == NULL) {
+                /* Out of memory: libuv pauses the listener until the
+                 * connection it holds is taken (spare.h). */
+                spare_refuse(&s->spare);
                 return;
         }
         c->tcp = &c->tcp_own;

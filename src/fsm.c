@@ -1,6 +1,8 @@
 #include "fsm.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "command.h"
@@ -35,8 +37,8 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
         }
 }
 
-/* A write with a client session: apply it once. Returns RAFT_NOMEM (raft
- * retries the entry later) before anything changed, or 0. */
+/* A write with a client session: apply it once. Returns RAFT_NOMEM before
+ * anything changed, or 0. */
 static int fsm_apply_session(struct fsm *f, const struct command *c, struct command_result *res)
 {
         bool retry = (c->flags & COMMAND_F_RETRY) != 0;
@@ -67,6 +69,24 @@ static int fsm_apply_session(struct fsm *f, const struct command *c, struct comm
         return 0;
 }
 
+/* Applying a committed entry ran out of memory. Every other replica
+ * applies it, so it cannot be skipped; and raft 0.15 does not retry it: a
+ * follower's apply error surfaces as RAFT_UNAVAILABLE on its heartbeat path
+ * and the replica stays silently unavailable until restart. So the process
+ * exits, loudly, with EX_TEMPFAIL: the supervisor restarts it, the log is
+ * replayed from the last snapshot, and memory is whatever the restart
+ * frees (docs/architecture.md, "Out of memory"). Nothing was changed by
+ * the failed entry (store and sessions leave their tables as they were). */
+static void fsm_out_of_memory(struct fsm *f, uint64_t index)
+{
+        LOGE((int)f->partition,
+             "fsm: out of memory applying entry %llu: exiting (status %d) so that the node "
+             "restarts and replays its log; a replica cannot skip a committed entry",
+             (unsigned long long)index, FSM_EXIT_OUT_OF_MEMORY);
+        fflush(NULL);
+        _exit(FSM_EXIT_OUT_OF_MEMORY);
+}
+
 static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 {
         struct fsm *f = rf->data;
@@ -91,8 +111,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                 rv = res.status == TKV_ENOMEM ? RAFT_NOMEM : 0;
         }
         if (rv != 0) {
-                /* Not deterministic: refuse, raft retries this entry later. */
-                return rv;
+                fsm_out_of_memory(f, index);
         }
         f->applied_index = index;
         f->hooks.applied(f->hooks.data, index, c.proposal_id, c.flags, &res);

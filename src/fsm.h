@@ -36,6 +36,10 @@ struct fsm_hooks {
         void (*restored)(void *data, uint64_t applied_index);
 };
 
+/* The exit status when applying a committed entry runs out of memory
+ * (EX_TEMPFAIL: a supervisor restarts the node, which replays its log). */
+#define FSM_EXIT_OUT_OF_MEMORY 75
+
 struct fsm_params {
         uint32_t partition;
         unsigned session_window;     /* results kept per client (dedup.h) */

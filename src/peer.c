@@ -387,6 +387,8 @@ void peer_flush(struct peer *p, uint64_t now_ms, const struct peer_params *param
         tmp = p->out_busy;
         p->out_busy = p->out;
         p->out = tmp;
+        /* Below 4 GiB: nothing is queued past link_output_bytes_max (2 GiB
+         * at most). */
         buf = uv_buf_init((char *)buffer_data(&p->out_busy), (unsigned)buffer_len(&p->out_busy));
         p->write.data = p;
         if (uv_write(&p->write, (uv_stream_t *)&p->tcp, &buf, 1, peer_written) != 0) {

@@ -373,13 +373,22 @@ static void server_maybe_ready(struct server *s)
         s->ready_fd = -2; /* reported */
 }
 
-static void server_handle_closed(uv_handle_t *h)
+static void server_one_closed(struct server *s)
 {
-        struct server *s = h->data;
         if (--s->handles_open == 0) {
                 s->state = SERVER_STOPPED;
                 LOGI(-1, "server: stopped");
         }
+}
+
+static void server_handle_closed(uv_handle_t *h)
+{
+        server_one_closed(h->data);
+}
+
+static void server_spare_closed(struct spare *sp)
+{
+        server_one_closed(sp->data);
 }
 
 static void server_close_handles(struct server *s)
@@ -393,6 +402,7 @@ static void server_close_handles(struct server *s)
         uv_close((uv_handle_t *)&s->sighup, server_handle_closed);
         uv_close((uv_handle_t *)&s->sigusr1, server_handle_closed);
         uv_close((uv_handle_t *)&s->sigusr2, server_handle_closed);
+        spare_close(&s->spare, server_spare_closed);
 }
 
 static void server_mux_closed(struct transport_mux *m)
@@ -785,7 +795,10 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
         s->deadline_timer.data = s->sigterm.data = s->sigint.data = s;
         uv_timer_init(loop, &s->lag_timer);
         s->lag_timer.data = s;
-        s->handles_open = 9; /* prepare, check, deadline and lag timers, five signals */
+        spare_init(&s->spare, loop, (uv_stream_t *)&s->listener);
+        s->spare.data = s;
+        /* prepare, check, deadline and lag timers, five signals, the spare */
+        s->handles_open = 10;
         return 0;
 }
 

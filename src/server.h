@@ -13,6 +13,7 @@
 #include "queue.h"
 #include "read.h"
 #include "session.h"
+#include "spare.h"
 #include "transport.h"
 
 struct conn;
@@ -59,6 +60,7 @@ struct server {
         const struct config *cfg; /* borrowed, read-only */
         enum server_state state;
         uv_tcp_t listener;
+        struct spare spare; /* takes connections conn_accept cannot allocate */
         struct transport_mux mux;
         struct identity identity;
         struct group **groups; /* one per partition, owned; NULL unless hosted and opened */

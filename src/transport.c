@@ -820,6 +820,7 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
         if (tcp == NULL || hs == NULL) {
                 raft_free(tcp);
                 tkv_free(hs);
+                spare_refuse(&m->spare); /* or the listener stays paused (spare.h) */
                 return;
         }
         uv_tcp_init(m->loop, tcp);
@@ -884,7 +885,9 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
         uv_timer_init(loop, &m->sweep);
         m->listener.data = m;
         m->sweep.data = m;
-        m->handles_open = 2;
+        spare_init(&m->spare, loop, (uv_stream_t *)&m->listener);
+        m->spare.data = m;
+        m->handles_open = 3; /* listener, sweep, spare */
         return 0;
 }
 
@@ -917,6 +920,13 @@ static void transport_mux_handle_closed(uv_handle_t *h)
         transport_mux_maybe_closed(m);
 }
 
+static void transport_mux_spare_closed(struct spare *sp)
+{
+        struct transport_mux *m = sp->data;
+        m->handles_open--;
+        transport_mux_maybe_closed(m);
+}
+
 void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb)
 {
         m->closing = true;
@@ -928,4 +938,5 @@ void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb)
         }
         uv_close((uv_handle_t *)&m->listener, transport_mux_handle_closed);
         uv_close((uv_handle_t *)&m->sweep, transport_mux_handle_closed);
+        spare_close(&m->spare, transport_mux_spare_closed);
 }

@@ -37,6 +37,7 @@ their `data` field belongs to raft from then on. */
 #include "queue.h"
 #include "raftguard.h"
 #include "raftwire.h"
+#include "spare.h"
 
 #define TRANSPORT_PROBE_GROUP UINT64_MAX
 #define TRANSPORT_LINK_GROUP  (UINT64_MAX - 1)
@@ -68,6 +69,7 @@ struct transport_backoff {
 struct transport_mux {
         uv_loop_t *loop;
         uv_tcp_t listener;             /* data = this */
+        struct spare spare;            /* takes connections that cannot be allocated */
         uv_timer_t sweep;              /* closes handshakes that stall */
         const struct config *cfg;      /* borrowed: node id, node list */
         uint64_t cluster_id;           /* xxh64(cluster_name) */
@@ -88,7 +90,7 @@ struct transport_mux {
         unsigned n_backoffs;
         bool listening;
         bool closing;
-        unsigned handles_open; /* listener + sweep + handshakes being closed */
+        unsigned handles_open; /* listener, sweep, spare, handshakes being closed */
         transport_mux_close_cb close_cb;
         transport_link_cb link_cb; /* NULL: node links are refused */
         void *link_data;

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "buffer.h"
@@ -21,6 +23,7 @@
 #include "fsm.h"
 #include "log.h"
 #include "snapshot.h"
+#include "testlib.h"
 #include "value.h"
 
 struct harness {
@@ -368,10 +371,38 @@ static void test_restore_refuses_impossible_raw_len(void **state)
         fsm_close(&a.fsm);
 }
 
+/* Out of memory while applying a committed entry: the process exits with
+ * FSM_EXIT_OUT_OF_MEMORY (the supervisor restarts it and it replays), never
+ * returns an error raft 0.15 would turn into a silently dead replica. Run in
+ * a child, with every allocation failing. */
+static void test_apply_out_of_memory_exits(void **state)
+{
+        int status;
+        pid_t pid;
+        (void)state;
+        fflush(NULL);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct harness h;
+                char big[4096];
+                h_init(&h, 0);
+                memset(big, 'x', sizeof big - 1);
+                big[sizeof big - 1] = '\0';
+                testlib_heap_fail(1, 1u << 30);
+                op(&h, COMMAND_PUT, "k", big, 0);
+                _exit(0); /* apply returned: the promise is broken */
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), FSM_EXIT_OUT_OF_MEMORY);
+}
+
 int main(void)
 {
         log_setup(0, LOG_OFF);
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_apply_out_of_memory_exits),
             cmocka_unit_test(test_apply_put_cas_delete),
             cmocka_unit_test(test_retries_apply_once),
             cmocka_unit_test(test_undecodable_entry_is_a_noop),
