@@ -125,20 +125,12 @@ void conn_close(struct conn *c)
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct conn *c = h->data;
-        size_t want = CONN_READ_BYTES;
-        size_t body;
+        /* A client that announces 4 MiB and sends 4 bytes holds 64 KiB of
+         * ours, not 4 MiB. */
+        size_t want = frame_read_room(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c),
+                                      CONN_READ_BYTES);
 
         (void)suggested;
-        /* A partly received frame: offer room for the rest of it, but never
-         * more than what already arrived (doubling): a peer that announces 4
-         * MiB and sends 4 bytes holds 64 KiB of ours, not 4 MiB. */
-        if (frame_parse(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c), &body) ==
-                TKV_EAGAIN &&
-            body > 0) {
-                size_t missing = FRAME_HEADER_BYTES + body - buffer_len(&c->in);
-                size_t grow = buffer_len(&c->in) > want ? buffer_len(&c->in) : want;
-                want = missing < grow ? missing : grow;
-        }
         if (buffer_reserve(&c->in, want) != 0) {
                 buf->base = NULL;
                 buf->len = 0; /* libuv reports UV_ENOBUFS: we close */

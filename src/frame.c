@@ -22,6 +22,17 @@ int frame_parse(const uint8_t *data, size_t len, size_t body_bytes_max, size_t *
         return 0;
 }
 
+size_t frame_read_room(const uint8_t *data, size_t len, size_t body_bytes_max, size_t chunk)
+{
+        size_t body;
+        if (frame_parse(data, len, body_bytes_max, &body) == TKV_EAGAIN && body > 0) {
+                size_t missing = FRAME_HEADER_BYTES + body - len;
+                size_t grow = len > chunk ? len : chunk;
+                return missing < grow ? missing : grow;
+        }
+        return chunk;
+}
+
 void frame_put_header(uint8_t out[FRAME_HEADER_BYTES], uint32_t body_len)
 {
         put_be32(out, body_len);

@@ -15,6 +15,13 @@
  *                not allocate for it. */
 int frame_parse(const uint8_t *data, size_t len, size_t body_bytes_max, size_t *body_len);
 
+/* How many bytes a reader should make room for next, given the `len` bytes
+ * it holds (data): `chunk`, or, inside a frame of at most body_bytes_max,
+ * the rest of that frame but never more than what already arrived (the
+ * buffer at most doubles per read). So a sender that announces a large
+ * frame and stalls holds about `chunk` bytes of ours, not the frame. */
+size_t frame_read_room(const uint8_t *data, size_t len, size_t body_bytes_max, size_t chunk);
+
 /* Write the header for a payload of body_len bytes. */
 void frame_put_header(uint8_t out[FRAME_HEADER_BYTES], uint32_t body_len);
 

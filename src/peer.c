@@ -178,17 +178,21 @@ void peer_release(struct peer *p)
 /* ------------------------------------------------------------------------ */
 /* Reading */
 
+/* Answers carry at most a value plus a few hundred bytes. */
+static size_t peer_answer_bytes_max(const struct peer *p)
+{
+        return (size_t)p->server->cfg->frame_bytes_max * 2;
+}
+
 static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct peer *p = h->data;
-        size_t want = PEER_READ_BYTES;
-        size_t body;
+        /* Grown as bytes arrive, within the answer limit peer_read checks
+         * (an announced length alone reserved up to 4 GiB). */
+        size_t want = frame_read_room(buffer_data(&p->in), buffer_len(&p->in),
+                                      peer_answer_bytes_max(p), PEER_READ_BYTES);
 
         (void)suggested;
-        if (frame_parse(buffer_data(&p->in), buffer_len(&p->in), UINT32_MAX, &body) == TKV_EAGAIN &&
-            FRAME_HEADER_BYTES + body > buffer_len(&p->in) + want) {
-                want = FRAME_HEADER_BYTES + body - buffer_len(&p->in);
-        }
         if (buffer_reserve(&p->in, want) != 0) {
                 buf->base = NULL;
                 buf->len = 0;
@@ -234,8 +238,7 @@ static bool peer_authenticate(struct peer *p)
 static void peer_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
         struct peer *p = stream->data;
-        /* Answers carry at most a value plus a few hundred bytes. */
-        size_t max = (size_t)p->server->cfg->frame_bytes_max * 2;
+        size_t max = peer_answer_bytes_max(p);
 
         (void)buf;
         if (n < 0) {

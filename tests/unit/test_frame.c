@@ -117,10 +117,32 @@ static void test_cursor_bounds(void **state)
         assert_int_equal(cursor_bytes(&c, 0, &p), 0);
 }
 
+/* A reader's room grows with what arrived, never with what is announced:
+ * a sender that announces 4 MiB and stalls holds one chunk of ours. */
+static void test_read_room_grows_with_arrivals(void **state)
+{
+        static uint8_t in[1 << 20];
+        const size_t chunk = 65536, max = 8u << 20;
+        (void)state;
+        frame_put_header(in, 4u << 20);
+        assert_int_equal(frame_read_room(in, 4, max, chunk), chunk);
+        assert_int_equal(frame_read_room(in, 100000, max, chunk), 100000); /* doubles */
+        assert_int_equal(frame_read_room(in, sizeof in, max, chunk), sizeof in);
+        /* Near its end: just the rest of the frame. */
+        frame_put_header(in, 70000);
+        assert_int_equal(frame_read_room(in, 69000, max, chunk), 4 + 70000 - 69000);
+        /* No frame started, or one over the limit (refused by frame_parse):
+         * one chunk. */
+        assert_int_equal(frame_read_room(in, 0, max, chunk), chunk);
+        frame_put_header(in, 9u << 20);
+        assert_int_equal(frame_read_room(in, 4, max, chunk), chunk);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_header_roundtrip),
+            cmocka_unit_test(test_read_room_grows_with_arrivals),
             cmocka_unit_test(test_needs_whole_header),
             cmocka_unit_test(test_needs_whole_body),
             cmocka_unit_test(test_extra_bytes_belong_to_next_frame),
