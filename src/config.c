@@ -95,6 +95,9 @@ static const struct config_option config_options[] = {
         "unsent answers that close a client connection: answers of requests already in "
         "progress when reading stopped keep coming; a client that still does not read is "
         "disconnected (at least conn_output_bytes_max + frame_bytes_max)"),
+    OPT("limits", client_buffers_bytes_max, CONFIG_BYTES, 1 * MiB, 1024 * GiB, "1GiB",
+        "node-wide: bytes all client connections hold (unsent answers, received frames); "
+        "over it, the connection holding the most is closed"),
     OPT("limits", frame_timeout_ms, CONFIG_UINT, 100, 3600000, "10000",
         "a client's frame begun must be complete within this (ms), or the connection is "
         "closed: half-sent frames cannot hold memory and a connection slot for ever"),

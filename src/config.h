@@ -53,13 +53,14 @@ struct config {
         unsigned inflight_per_conn_max;
         unsigned conns_max;
         uint64_t conn_output_bytes_max;
-        uint64_t conn_output_close_bytes; /* unsent answers that close a client connection */
-        unsigned frame_timeout_ms;        /* a client frame begun must end within this */
-        uint64_t disk_reserve_bytes;      /* free space below which writes are refused */
-        unsigned idle_timeout_ms;         /* idle client connections closed after this; 0 never */
-        unsigned links_max;               /* node links accepted on the peer port */
-        unsigned link_inflight_max;       /* requests in progress per node link */
-        uint64_t link_output_bytes_max;   /* unsent answers per node link */
+        uint64_t conn_output_close_bytes;
+        uint64_t client_buffers_bytes_max; /* unsent answers that close a client connection */
+        unsigned frame_timeout_ms;         /* a client frame begun must end within this */
+        uint64_t disk_reserve_bytes;       /* free space below which writes are refused */
+        unsigned idle_timeout_ms;          /* idle client connections closed after this; 0 never */
+        unsigned links_max;                /* node links accepted on the peer port */
+        unsigned link_inflight_max;        /* requests in progress per node link */
+        uint64_t link_output_bytes_max;    /* unsent answers per node link */
         uint64_t token_bytes_max;
         unsigned peer_entries_max;       /* entries in one inbound AppendEntries */
         uint64_t peer_message_bytes_max; /* payload of one inbound Raft message */

@@ -105,6 +105,33 @@ static void conn_closed(uv_handle_t *h)
         conn_unref(c);
 }
 
+/* ---- The node-wide budget for client buffers ----
+ * Per connection, input is bounded by frame_bytes_max and output by
+ * conn_output_close_bytes; over 1 024 connections that is still hundreds
+ * of gigabytes. So the bytes every client connection holds (received and
+ * not dispatched, answers not yet written) also count against
+ * client_buffers_bytes_max, and when the sum goes over it, the connection
+ * holding the most is closed (the redis way: the one that does not read,
+ * or that sends a huge frame slowly, is the one that goes). Node links do
+ * not count: node-to-node traffic never competes with clients. */
+
+static size_t conn_held(const struct conn *c)
+{
+        return buffer_len(&c->in) + buffer_len(&c->out) + buffer_len(&c->out_busy);
+}
+
+/* Bring server->client_bytes up to date with c (0 once closing). */
+static void conn_count(struct conn *c)
+{
+        size_t now;
+        if (conn_is_link(c)) {
+                return;
+        }
+        now = c->closing ? 0 : conn_held(c);
+        c->server->client_bytes = c->server->client_bytes - c->counted + now;
+        c->counted = now;
+}
+
 void conn_close(struct conn *c)
 {
         struct server *s = c->server;
@@ -112,6 +139,7 @@ void conn_close(struct conn *c)
                 return;
         }
         c->closing = true;
+        conn_count(c);
         queue_remove(&c->link);
         queue_remove(&c->dirty_link);
         if (conn_is_link(c)) {
@@ -120,6 +148,49 @@ void conn_close(struct conn *c)
                 s->n_conns--;
         }
         uv_close((uv_handle_t *)c->tcp, conn_closed);
+}
+
+static struct conn *conn_largest(struct server *s)
+{
+        struct conn *largest = NULL;
+        struct queue *q;
+        QUEUE_FOREACH(q, &s->conns)
+        {
+                struct conn *c = QUEUE_DATA(q, struct conn, link);
+                if (!conn_is_link(c) && (largest == NULL || c->counted > largest->counted)) {
+                        largest = c;
+                }
+        }
+        return largest;
+}
+
+/* Count c, then close the largest holders until the node is within its
+ * budget. Returns false if c itself was closed. */
+static bool conn_within_budget(struct conn *c)
+{
+        struct server *s = c->server;
+        uint64_t max = s->cfg->client_buffers_bytes_max;
+
+        conn_count(c);
+        while (s->client_bytes > max) {
+                struct conn *victim = conn_largest(s);
+                uint64_t now = uv_now(s->loop);
+                if (victim == NULL || victim->counted == 0) {
+                        break;
+                }
+                s->stats.conns_budget_closed++;
+                if (s->stats.budget_closed_logged_ms == 0 ||
+                    now - s->stats.budget_closed_logged_ms >= 1000) {
+                        s->stats.budget_closed_logged_ms = now;
+                        LOGW(-1,
+                             "conn %llu: holds %zu bytes while client connections hold %llu, "
+                             "over client_buffers_bytes_max: closing the largest",
+                             (unsigned long long)victim->serial, victim->counted,
+                             (unsigned long long)s->client_bytes);
+                }
+                conn_close(victim);
+        }
+        return !c->closing;
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -162,6 +233,7 @@ static void conn_process(struct conn *c)
         }
         /* Give back the memory a burst of large frames made us take. */
         buffer_trim(&c->in, 4 * CONN_READ_BYTES);
+        conn_count(c);
 }
 
 static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
@@ -187,6 +259,7 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         } else if (c->frame_start_ms == 0) {
                 c->frame_start_ms = c->active_ms;
         }
+        conn_within_budget(c);
 }
 
 /* Close c if it let a frame hang half-sent past frame_timeout_ms, or (if
@@ -283,6 +356,9 @@ uint8_t *conn_answer_space(struct conn *c, size_t body_len)
         }
         p = buffer_extend(&c->out, FRAME_HEADER_BYTES + body_len);
         frame_put_header(p, (uint32_t)body_len);
+        if (!conn_within_budget(c)) {
+                return NULL; /* c held the most: closed */
+        }
         /* The server writes the connections with answers once per loop
          * iteration (conn_flush). */
         if (queue_empty(&c->dirty_link)) {
@@ -301,6 +377,7 @@ static void conn_written(uv_write_t *w, int status)
         c->writing = false;
         buffer_reset(&c->out_busy);
         buffer_trim(&c->out_busy, 4 * CONN_READ_BYTES);
+        conn_count(c);
         if (status != 0 || c->closing) {
                 if (!c->closing) {
                         conn_close(c);

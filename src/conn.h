@@ -31,6 +31,7 @@ struct conn {
         struct buffer in;        /* received bytes not yet dispatched */
         struct buffer out;       /* answers not yet handed to uv_write */
         struct buffer out_busy;  /* answers being written */
+        size_t counted;          /* conn_held as last added to server->client_bytes */
         uv_write_t write;
         unsigned inflight; /* requests dispatched, not yet answered */
         unsigned refs;     /* calls alive + 1 while the handle is open */

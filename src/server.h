@@ -35,7 +35,9 @@ struct server_stats {
         uint64_t frames_too_large;
         uint64_t conns_output_closed; /* closed over conn_output_close_bytes */
         uint64_t conns_timed_out;     /* closed by frame_timeout_ms / idle_timeout_ms */
+        uint64_t conns_budget_closed; /* closed over client_buffers_bytes_max */
         uint64_t output_closed_logged_ms;
+        uint64_t budget_closed_logged_ms;
         uint64_t frames_undecodable;
         uint64_t forwarded;      /* requests handed to another node */
         uint64_t links_accepted; /* node links adopted from the peer port */
@@ -73,8 +75,9 @@ struct server {
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
         struct queue conns;                      /* struct conn: clients' and node links */
         unsigned n_conns;                        /* client connections */
-        unsigned n_links;                        /* node links */
-        unsigned calls;                          /* requests in progress on all connections */
+        uint64_t client_bytes; /* held by client connections (conn_held), node-wide */
+        unsigned n_links;      /* node links */
+        unsigned calls;        /* requests in progress on all connections */
         /* Freed calls kept for reuse (rpc.c): requests come and go by the
          * hundred thousand, and a malloc'd call per request left holes
          * between the store's long-lived entries. */

@@ -678,6 +678,79 @@ static void test_unread_answers_close_the_connection(void **state)
         still_serving();
 }
 
+/* The node-wide budget (issue 15: three connections that pipeline reads of
+ * 1 MiB and never read held 2 150 MiB). Four connections each wait for 100
+ * answers of 512 KiB: 50 MB each, under conn_output_close_bytes (64 MiB),
+ * 200 MB together, over client_buffers_bytes_max (96 MiB here). The node
+ * closes the connections holding the most, so it holds about the budget,
+ * not the sum, and keeps serving the others. */
+static void test_client_buffers_have_a_node_wide_budget(void **state)
+{
+        enum { CONNS = 4, N = 100 };
+        static char value[512 * 1024];
+        Tunekv__V1__Request req;
+        Tunekv__V1__GetRequest get;
+        Tunekv__V1__ReadOptions ro = TUNEKV__V1__READ_OPTIONS__INIT;
+        struct tkv_result res;
+        Tunekv__V1__Response *r;
+        int fds[CONNS];
+        long rss_before;
+        unsigned closed_early = 0;
+        (void)state;
+
+        memset(value, 'b', sizeof value);
+        assert_int_equal(tkv_put(good, "budget-big", 10, value, sizeof value, NULL, &res), TKV_OK);
+        ro.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
+        ro.min_index = res.index + 1; /* not applied yet: the reads wait */
+        ro.max_wait_ms = 20000;
+        tkv_result_release(&res);
+        rss_before = daemon_rss_kib();
+        for (int k = 0; k < CONNS; k++) {
+                struct buffer b;
+                buffer_init(&b);
+                for (unsigned i = 0; i < N; i++) {
+                        get_request(&req, &get, i, "budget-big", 10);
+                        get.options = &ro;
+                        raw_frame_request(&b, &req);
+                }
+                /* Answered at once: every read before it was admitted. */
+                get_request(&req, &get, N, "absent", 6);
+                raw_frame_request(&b, &req);
+                fds[k] = raw_connect_buffers(true);
+                raw_write(fds[k], buffer_data(&b), buffer_len(&b));
+                buffer_free(&b);
+                r = raw_read_response(fds[k]);
+                assert_non_null(r);
+                assert_int_equal(r->id, N);
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        /* A write: all 400 waiting reads complete now. */
+        assert_int_equal(tkv_put(good, "budget-trigger", 14, "x", 1, NULL, &res), TKV_OK);
+        tkv_result_release(&res);
+        still_serving();
+        /* The budget, not the 200 MB the answers add up to (RSS counts
+         * malloc's slack and the store too: a margin of 60 MiB). */
+        assert_true(daemon_rss_kib() - rss_before < (96 + 60) * 1024);
+        assert_true(daemon_log_count(&d, "over client_buffers_bytes_max") > 0);
+        for (int k = 0; k < CONNS; k++) {
+                uint8_t sink[65536];
+                size_t got = 0;
+                ssize_t n;
+                while ((n = recv(fds[k], sink, sizeof sink, 0)) > 0) {
+                        got += (size_t)n;
+                        if (got >= (size_t)N * sizeof value) {
+                                break; /* all its answers: this one stayed open */
+                        }
+                }
+                if (got < (size_t)N * sizeof value) {
+                        closed_early++;
+                }
+                close(fds[k]);
+        }
+        assert_true(closed_early >= 1);
+        still_serving();
+}
+
 /* Half-sent frames (issue 15: 100 connections sending 4 MiB − 200 B of a
  * frame and stalling held 135 MB for ever; 1 000 sending a header a byte a
  * second held their slots): a frame begun must end within
@@ -762,6 +835,8 @@ static int setup(void **state)
         d.extra[5] = "64KiB";
         d.extra[6] = "--conn-output-close-bytes";
         d.extra[7] = "64MiB";
+        d.extra[8] = "--client-buffers-bytes-max";
+        d.extra[9] = "96MiB";
         if (daemon_start(&d, 30000) != 0) {
                 return -1;
         }
@@ -807,6 +882,7 @@ int main(void)
             cmocka_unit_test(test_connection_limit),
             cmocka_unit_test(test_pipeline_without_reading),
             cmocka_unit_test(test_unread_answers_close_the_connection),
+            cmocka_unit_test(test_client_buffers_have_a_node_wide_budget),
             cmocka_unit_test(test_half_sent_frames_time_out),
             cmocka_unit_test(test_sigterm_with_unread_answers),
         };
