@@ -12,6 +12,7 @@
 #include "err.h"
 #include "heap.h"
 #include "log.h"
+#include "pballoc.h"
 #include "pbwire.h"
 #include "rpc_internal.h"
 #include "server.h"
@@ -364,9 +365,16 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         return c;
 }
 
+/* What decoding one request may take (pballoc.h). A request has no
+ * repeated fields: a few dozen allocations and about its own size (bytes
+ * fields are copied) make any valid one. Unknown fields cost one each. */
+#define RPC_DECODE_ALLOCS_MAX 256
+#define RPC_DECODE_BYTES(len) (8 * (len) + 65536)
+
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
 {
         struct server *s = conn->server;
+        struct pballoc pb;
         Tunekv__V1__Request *req;
         const struct rpc_method *method;
         struct call *c;
@@ -374,10 +382,15 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
         int rv;
 
         s->stats.requests++;
-        req = tunekv__v1__request__unpack(&rpc_pb_allocator, len, data);
+        pballoc_init(&pb, RPC_DECODE_BYTES(len), RPC_DECODE_ALLOCS_MAX);
+        req = tunekv__v1__request__unpack(&pb.base, len, data);
         if (req == NULL) {
                 s->stats.frames_undecodable++;
-                rpc_answer_frame_error(conn, TKV_EPROTO, "undecodable request frame");
+                rpc_answer_frame_error(conn, pb.failed ? TKV_ENOMEM : TKV_EPROTO,
+                                       pb.failed ? "out of memory decoding the request"
+                                       : pb.over ? "request has too many fields to decode "
+                                                   "(unknown fields?)"
+                                                 : "undecodable request frame");
                 conn_close_after_write(conn);
                 return;
         }
@@ -399,7 +412,7 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
         s->dispatching.bytes = NULL;
         s->dispatching.len = 0;
 out:
-        tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
+        tunekv__v1__request__free_unpacked(req, &pb.base);
 }
 
 /* Stop waiting: detach c from whatever holds it. */

@@ -19,6 +19,7 @@
 
 #include "frame.h"
 #include "heap.h"
+#include "pballoc.h"
 #include "tunekv.pb-c.h"
 
 /* Body messages of one request, kept together on the encoder's stack. */
@@ -174,25 +175,12 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req)
 
 /* Remembers whether an allocation failed, to tell TKV_NO_MEMORY from garbage
  * when unpack returns NULL. */
-struct codec_alloc_state {
-        int failed;
-};
-
-static void *codec_pb_alloc(void *data, size_t size)
-{
-        struct codec_alloc_state *state = data;
-        void *p = tkv_malloc(size);
-        if (p == NULL) {
-                state->failed = 1;
-        }
-        return p;
-}
-
-static void codec_pb_free(void *data, void *p)
-{
-        (void)data;
-        tkv_free(p);
-}
+/* What decoding one answer may take (pballoc.h): a server or a man in the
+ * middle could otherwise send an answer of tiny sub-messages that takes
+ * hundreds of times its size to unpack (a 60 MB STATUS answer, ~17 GB).
+ * Valid answers take a few times their size. */
+#define CODEC_DECODE_BYTES(len)  (32 * (len) + (1u << 20))
+#define CODEC_DECODE_ALLOCS(len) ((len) + 1024)
 
 static void codec_receipt_fill(struct tkv_receipt *r, const Tunekv__V1__ReadReceipt *m)
 {
@@ -458,8 +446,7 @@ static void codec_token_find(const Tunekv__V1__Response *m, struct codec_extra *
 
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
 {
-        struct codec_alloc_state state = {0};
-        ProtobufCAllocator allocator = {codec_pb_alloc, codec_pb_free, &state};
+        struct pballoc pb;
         Tunekv__V1__Response *msg = NULL;
         struct tkv_node_status *node = NULL;
         struct tkv_cluster_info *cluster = NULL;
@@ -468,9 +455,11 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         char unknown[96];
         int rv = TKV_OK;
 
-        msg = tunekv__v1__response__unpack(&allocator, len, data);
+        pballoc_init(&pb, CODEC_DECODE_BYTES(len), CODEC_DECODE_ALLOCS(len));
+        msg = tunekv__v1__response__unpack(&pb.base, len, data);
         if (msg == NULL) {
-                rv = state.failed ? TKV_NO_MEMORY : TKV_PROTOCOL_ERROR;
+                /* Over the budget is a protocol error: no valid answer is. */
+                rv = pb.failed ? TKV_NO_MEMORY : TKV_PROTOCOL_ERROR;
                 goto cleanup;
         }
         codec_result_fill(&res, msg, unknown, sizeof(unknown));
@@ -500,7 +489,7 @@ cleanup:
         tkv_free(node);
         tkv_free(cluster);
         if (msg != NULL) {
-                tunekv__v1__response__free_unpacked(msg, &allocator);
+                tunekv__v1__response__free_unpacked(msg, &pb.base);
         }
         return rv;
 }

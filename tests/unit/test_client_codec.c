@@ -1551,6 +1551,54 @@ static void test_client_blocking(void **state)
         fake_close(&f);
 }
 
+/* A STATUS answer of many partitions, decoded with what libtunekv allows
+ * (pballoc.h): 1 000 filled-in partitions decode; 100 000 empty ones (2
+ * bytes each on the wire, a whole struct each once unpacked: the finding's
+ * ~300-fold amplification) are refused as a protocol error. */
+static void test_decode_refuses_amplification(void **state)
+{
+        enum { FULL = 1000, EMPTY = 100000 };
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__StatusResponse s = TUNEKV__V1__STATUS_RESPONSE__INIT;
+        Tunekv__V1__PartitionStatus full = TUNEKV__V1__PARTITION_STATUS__INIT;
+        Tunekv__V1__PartitionStatus empty = TUNEKV__V1__PARTITION_STATUS__INIT;
+        Tunekv__V1__PartitionStatus **parts = calloc(EMPTY, sizeof *parts);
+        uint32_t replicas[3] = {1, 2, 3};
+        struct decoded d;
+
+        (void)state;
+        assert_non_null(parts);
+        m.id = 4;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
+        m.status_info = &s;
+        s.node_id = 1;
+        s.version = "0.1.0";
+        full.role = TUNEKV__V1__ROLE__ROLE_FOLLOWER;
+        full.leader_id = 2;
+        full.term = 7;
+        full.commit_index = 123456;
+        full.applied_index = 123450;
+        full.last_index = 123460;
+        full.keys = 99999;
+        full.ready = 1;
+        full.n_replicas = 3;
+        full.replicas = replicas;
+        for (size_t i = 0; i < EMPTY; i++) {
+                parts[i] = i < FULL ? &full : &empty;
+        }
+        s.partitions = parts;
+        s.n_partitions = FULL;
+        assert_int_equal(decode_packed(&m, &d), TKV_OK);
+        assert_non_null(d.node);
+        tkv_free(d.node);
+        s.n_partitions = EMPTY;
+        for (size_t i = 0; i < FULL; i++) {
+                parts[i] = &empty;
+        }
+        assert_int_equal(decode_packed(&m, &d), TKV_PROTOCOL_ERROR);
+        free(parts);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1567,6 +1615,7 @@ int main(void)
             cmocka_unit_test(test_encode_tokens),
             cmocka_unit_test(test_decode_every_status),
             cmocka_unit_test(test_decode_status),
+            cmocka_unit_test(test_decode_refuses_amplification),
             cmocka_unit_test(test_decode_cluster_info),
             cmocka_unit_test(test_decode_garbage),
             cmocka_unit_test(test_endpoints_parse),
