@@ -595,6 +595,106 @@ static void test_read_for_leader_when_fence_fails_is_not_leader(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Client connection floods leave node-to-node traffic alone (issue 15) */
+
+/* Send req through fd until it is answered other than NOT_LEADER (a
+ * leadership transfer to the restarted node refuses writes meanwhile, as
+ * raft 0.15 does: the write did not happen, and a client sends it again)
+ * and expect OK. */
+static void request_ok(int fd, Tunekv__V1__Request *req, const char *what)
+{
+        for (int attempt = 0;; attempt++) {
+                Tunekv__V1__Response *resp;
+                int status;
+                raw_send_request(fd, req);
+                resp = raw_read_response(fd);
+                assert_non_null(resp);
+                status = resp->status;
+                if (status == TUNEKV__V1__STATUS__STATUS_NOT_LEADER && attempt < 50) {
+                        tunekv__v1__response__free_unpacked(resp, NULL);
+                        usleep(50 * 1000); /* a client's retry backoff */
+                        continue;
+                }
+                if (status != TUNEKV__V1__STATUS__STATUS_OK) {
+                        fail_msg("%s: status %d (%s)", what, status, resp->message);
+                }
+                tunekv__v1__response__free_unpacked(resp, NULL);
+                return;
+        }
+}
+
+/* One PUT, then one LINEARIZABLE GET of key through fd, both expected OK:
+ * when node 3 does not lead the key's partition, both travel a node link. */
+static void put_get_through(int fd, uint64_t id, const char *key)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+        Tunekv__V1__GetRequest get = TUNEKV__V1__GET_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+
+        req.id = id;
+        req.timeout_ms = 10000;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        put.key.data = (uint8_t *)key;
+        put.key.len = strlen(key);
+        put.value.data = (uint8_t *)key;
+        put.value.len = strlen(key);
+        request_ok(fd, &req, "PUT");
+        req.id = id + 1;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_GET;
+        req.get = &get;
+        get.key = put.key;
+        get.options = &o;
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+        request_ok(fd, &req, "LINEARIZABLE GET");
+}
+
+/* The finding: 1 022 idle connections filled conns_max on two nodes; the
+ * third, restarted, could not open its links to them (they used the client
+ * port), and forwarded PUTs came back OUTCOME_UNKNOWN until the flood
+ * ended. Links now travel the peer port with limits of their own. */
+static void test_client_flood_leaves_node_links_alone(void **state)
+{
+        enum { CONNS_MAX = 8 };
+        static const char *const flags[] = {"--election-timeout-ms", "1000", "--conns-max", "8",
+                                            NULL};
+        int flood[2][CONNS_MAX];
+        int fd;
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, 3, 3, flags), 0);
+        for (int n = 0; n < 2; n++) {
+                for (int i = 0; i < CONNS_MAX; i++) {
+                        flood[n][i] = raw_connect_addr(c.nodes[n].client_addr, false);
+                }
+        }
+        /* Full: one more client is refused (BUSY, id 0, then closed). */
+        fd = raw_connect_addr(c.nodes[0].client_addr, false);
+        {
+                Tunekv__V1__Response *resp = raw_read_response(fd);
+                assert_non_null(resp);
+                assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_BUSY);
+                tunekv__v1__response__free_unpacked(resp, NULL);
+                close(fd);
+        }
+        cluster_signal(&c, 3, SIGKILL, true);
+        assert_int_equal(cluster_restart(&c, 3), 0);
+        fd = raw_connect_addr(c.nodes[2].client_addr, false);
+        for (int k = 0; k < 12; k++) {
+                char key[32];
+                snprintf(key, sizeof key, "flooded-%d", k);
+                put_get_through(fd, 100 + 2 * (uint64_t)k, key);
+        }
+        close(fd);
+        for (int n = 0; n < 2; n++) {
+                for (int i = 0; i < CONNS_MAX; i++) {
+                        close(flood[n][i]);
+                }
+        }
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* ------------------------------------------------------------------------ */
 /* An impostor without the secret (issue 14) */
 
 /* One try per node: a Raft connection, a node link or a probe (by round)
@@ -865,6 +965,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_member_cannot_claim_the_leaders_term, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_layout_mismatch_is_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_client_flood_leaves_node_links_alone, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_read_for_leader_when_fence_fails_is_not_leader,
                                             setup, teardown),
         };
