@@ -85,7 +85,9 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
                 resp.message = "(client_id, seq) already used for a different write";
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
         } else if (res->status == TKV_EUNKNOWN) {
-                resp.message = "retry of a write too old to be remembered (session_window)";
+                resp.message =
+                    "retry of a write too old to be remembered (session_window, or "
+                    "the client's session was dropped: sessions_max, sessions_bytes_max)";
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
         } else if (res->status != 0) {
                 resp.status = TUNEKV__V1__STATUS__STATUS_INTERNAL;

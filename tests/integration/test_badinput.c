@@ -839,6 +839,117 @@ static void test_half_sent_frames_time_out(void **state)
         assert_int_equal(daemon_signal(&td, SIGTERM, true), 0);
 }
 
+/* A PUT of key=value carrying (client, seq), pipelined into b. */
+static void session_put(struct buffer *b, uint64_t id, uint64_t client, uint64_t seq, bool retry,
+                        const char *key, const char *value)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+        Tunekv__V1__WriteOptions wo = TUNEKV__V1__WRITE_OPTIONS__INIT;
+        req.id = id;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        put.key.data = (uint8_t *)key;
+        put.key.len = strlen(key);
+        put.value.data = (uint8_t *)value;
+        put.value.len = strlen(value);
+        put.options = &wo;
+        wo.client_id = client;
+        wo.seq = seq;
+        wo.retry = retry;
+        raw_frame_request(b, &req);
+}
+
+/* The next answer, expected OK (answers come in completion order): its
+ * id into *id, and the index it was applied at. */
+static uint64_t session_put_index(int fd, uint64_t *id)
+{
+        Tunekv__V1__Response *r = raw_read_response(fd);
+        uint64_t index;
+        assert_non_null(r);
+        if (r->status != TUNEKV__V1__STATUS__STATUS_OK) {
+                fail_msg("write %llu: status %d (%s)", (unsigned long long)r->id, r->status,
+                         r->message);
+        }
+        assert_non_null(r->write);
+        index = r->write->index;
+        *id = r->id;
+        tunekv__v1__response__free_unpacked(r, NULL);
+        return index;
+}
+
+/* The finding: 140 000 distinct client ids evicted every real client's
+ * idempotency session within seconds; a resend then got OUTCOME_UNKNOWN (or
+ * was applied twice). Here sessions_max is 1 000 and 5 000 new ids write
+ * once each: a client that wrote twice before keeps its session, and its
+ * resend is answered with the first result (same index), not applied
+ * again. */
+static void test_client_id_flood_keeps_established_sessions(void **state)
+{
+        enum { FLOOD = 5000 };
+        static char tdir[300];
+        static struct daemon td;
+        struct buffer b;
+        uint64_t first, index, id;
+        int fd;
+        (void)state;
+
+        snprintf(tdir, sizeof tdir, "%s/sessions", dir);
+        assert_int_equal(mkdir(tdir, 0700), 0);
+        daemon_setup(&td, tdir, 1);
+        td.extra[0] = "--sessions-max";
+        td.extra[1] = "1000";
+        assert_int_equal(daemon_start(&td, 30000), 0);
+        fd = raw_connect_addr(td.client_addr, false);
+        buffer_init(&b);
+        session_put(&b, 1, 42, 1, false, "mine", "one");
+        session_put(&b, 2, 42, 2, false, "mine", "two");
+        raw_write(fd, buffer_data(&b), buffer_len(&b));
+        buffer_reset(&b);
+        /* One client's writes are applied in order: seq 2 is the later. */
+        first = session_put_index(fd, &id);
+        index = session_put_index(fd, &id);
+        first = index > first ? index : first;
+        for (uint64_t i = 0; i < FLOOD; i++) {
+                session_put(&b, 100 + i, 1000000 + i, 1, false, "flood", "x");
+                if ((i + 1) % 1000 == 0) { /* within inflight_per_conn_max */
+                        raw_write(fd, buffer_data(&b), buffer_len(&b));
+                        buffer_reset(&b);
+                        for (int k = 0; k < 1000; k++) {
+                                session_put_index(fd, &id);
+                        }
+                }
+        }
+        /* Someone overwrites "mine"; then client 42 resends its seq 2. */
+        session_put(&b, 9000, 7, 1, false, "mine", "other");
+        session_put(&b, 9001, 42, 2, true, "mine", "two");
+        raw_write(fd, buffer_data(&b), buffer_len(&b));
+        buffer_free(&b);
+        for (int i = 0; i < 2; i++) {
+                index = session_put_index(fd, &id);
+                if (id == 9001) {
+                        assert_int_equal(index, first);
+                }
+        }
+        {
+                /* Not applied twice: the overwrite stands. */
+                Tunekv__V1__Request req;
+                Tunekv__V1__GetRequest get;
+                Tunekv__V1__Response *r;
+                get_request(&req, &get, 9002, "mine", 4);
+                raw_send_request(fd, &req);
+                r = raw_read_response(fd);
+                assert_non_null(r);
+                assert_int_equal(r->status, TUNEKV__V1__STATUS__STATUS_OK);
+                assert_non_null(r->get);
+                assert_int_equal(r->get->value.len, 5);
+                assert_memory_equal(r->get->value.data, "other", 5);
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        close(fd);
+        assert_int_equal(daemon_signal(&td, SIGTERM, true), 0);
+}
+
 static int setup(void **state)
 {
         struct tkv_options o = {0};
@@ -909,6 +1020,7 @@ int main(void)
             cmocka_unit_test(test_unread_answers_close_the_connection),
             cmocka_unit_test(test_client_buffers_have_a_node_wide_budget),
             cmocka_unit_test(test_half_sent_frames_time_out),
+            cmocka_unit_test(test_client_id_flood_keeps_established_sessions),
             cmocka_unit_test(test_sigterm_with_unread_answers),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
