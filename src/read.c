@@ -14,8 +14,16 @@
  * that proposal. An idle leader's bound grows; a read that needs it tighter
  * is fenced by a barrier instead (rpc_read.c).
  *
- * Lag in entries is measured against the leader's commit index as last
- * heard (at most one probe interval old). */
+ * now - s is measured by the follower's clock; a clock that runs slow (or
+ * stops while the host is suspended) would make it too small. So the clock
+ * is CLOCK_BOOTTIME (it counts a suspend), and its rate is checked against
+ * the leader's at every probe answer (read_clock_check): a follower claims
+ * a time bound only while the last check passed, scaled up by the margin
+ * the check allows. The leader's clock is the reference.
+ *
+ * Lag in entries is measured against the leader's commit index as reported
+ * by a probe sent within the lag window (two probe intervals): writes
+ * committed since that probe was sent are not counted. */
 #include "read.h"
 
 #include <string.h>
@@ -50,12 +58,23 @@ struct read_replica read_replica_of(struct group *g)
 int64_t read_staleness_ms(const struct read_state *rs, const struct read_replica *r,
                           uint64_t now_ms)
 {
-        uint64_t fresh = rs->fresh_ms > r->leader_fresh_ms ? rs->fresh_ms : r->leader_fresh_ms;
+        int64_t best = -1;
 
-        if (fresh == 0) {
-                return -1;
+        if (r->leader && r->leader_fresh_ms != 0) {
+                /* The leader's own clock is the reference. */
+                best = now_ms > r->leader_fresh_ms ? (int64_t)(now_ms - r->leader_fresh_ms) : 0;
         }
-        return now_ms > fresh ? (int64_t)(now_ms - fresh) : 0;
+        if (rs->fresh_ms != 0 && rs->clock.verified) {
+                /* What probes proved, on a clock checked against the
+                 * leader's, with the margin the check allows. */
+                uint64_t elapsed = now_ms > rs->fresh_ms ? now_ms - rs->fresh_ms : 0;
+                int64_t probed =
+                    (int64_t)(elapsed + elapsed / READ_CLOCK_DRIFT_DIV + READ_CLOCK_SLACK_MS);
+                if (best < 0 || probed < best) {
+                        best = probed;
+                }
+        }
+        return best;
 }
 
 uint64_t read_lag_entries(const struct read_state *rs, const struct read_replica *r)
@@ -80,7 +99,8 @@ bool read_bound_met(const struct read_state *rs, const struct read_replica *r,
                 }
         }
         if (b->max_lag_entries > 0 && !r->leader &&
-            (rs->leader_commit_ms == 0 || now_ms - rs->leader_commit_ms > rs->lag_window_ms ||
+            (rs->leader_commit_ms == 0 || !rs->clock.verified ||
+             now_ms - rs->leader_commit_ms > rs->lag_window_ms ||
              read_lag_entries(rs, r) > b->max_lag_entries)) {
                 return false;
         }
@@ -102,6 +122,33 @@ void read_refresh(struct read_state *rs, const struct read_replica *r)
                 }
         }
         rs->n_pending = kept;
+}
+
+void read_clock_check(struct read_state *rs, uint32_t leader_id, uint64_t term, uint64_t sent_ms,
+                      uint64_t recv_ms, uint64_t leader_ms)
+{
+        struct read_clock *k = &rs->clock;
+
+        if (leader_ms == 0) {
+                memset(k, 0, sizeof *k);
+                return;
+        }
+        if (k->leader_id == leader_id && k->term == term && leader_ms > k->leader_ms &&
+            recv_ms >= k->sent_ms) {
+                uint64_t leader_span = leader_ms - k->leader_ms;
+                uint64_t our_span = recv_ms - k->sent_ms;
+                k->verified =
+                    leader_span <= our_span + our_span / READ_CLOCK_DRIFT_DIV + READ_CLOCK_SLACK_MS;
+                if (!k->verified) {
+                        k->slow++;
+                }
+        } else {
+                k->verified = false; /* a new leader: nothing to compare yet */
+        }
+        k->leader_id = leader_id;
+        k->term = term;
+        k->sent_ms = sent_ms;
+        k->leader_ms = leader_ms;
 }
 
 void read_on_probe(struct read_state *rs, const struct read_replica *r, uint64_t commit,

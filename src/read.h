@@ -18,7 +18,25 @@
  * read fence: an idle partition should not pay for it). */
 #define READ_PROBE_IDLE_MS 10000
 
+/* A follower's clock is checked against its leader's at every probe answer
+ * (read_clock_check): if it ran slower than the leader's by more than
+ * 1/READ_CLOCK_DRIFT_DIV (2 %) plus READ_CLOCK_SLACK_MS, the follower claims
+ * no time bound until a later check passes; while it passes, its claims
+ * are scaled up by the same margin. */
+#define READ_CLOCK_DRIFT_DIV 50
+#define READ_CLOCK_SLACK_MS  5
+
 struct group;
+
+/* The last probe answer's times, for the next check. */
+struct read_clock {
+        uint32_t leader_id; /* who answered; 0: no sample */
+        uint64_t term;
+        uint64_t sent_ms;   /* our clock when that probe was sent */
+        uint64_t leader_ms; /* the leader's when it answered */
+        bool verified;      /* the last check passed */
+        uint64_t slow;      /* checks that failed, ever */
+};
 
 /* What the functions below need to know of the local replica. */
 struct read_replica {
@@ -70,8 +88,10 @@ struct read_state {
         uint64_t fresh_ms; /* our state is current as of this loop time; 0 unknown */
         bool probe_now;    /* ask the leader at once (a wait, an ALL_REPLICAS write) */
         bool probe_in_flight;
-        uint64_t probe_sent_ms; /* of the probe in flight, or the last one */
-        uint64_t demand_ms;     /* last read here that is not LINEARIZABLE; 0 never */
+        uint64_t probe_sent_ms;         /* of the probe in flight, or the last one */
+        uint64_t probe_sent_precise_ms; /* the same, read precisely (read_clock_check) */
+        struct read_clock clock;
+        uint64_t demand_ms; /* last read here that is not LINEARIZABLE; 0 never */
         /* Leaders: what followers reported applying (ALL_REPLICAS). */
         uint32_t replica_ids[READ_REPLICAS_MAX];
         uint64_t replica_applied[READ_REPLICAS_MAX];
@@ -100,6 +120,16 @@ uint64_t read_lag_entries(const struct read_state *rs, const struct read_replica
  * on a replica cut off from its leader. */
 bool read_bound_met(const struct read_state *rs, const struct read_replica *r,
                     const struct read_bound *b, uint64_t now_ms);
+
+/* A probe answer from leader_id in term, sent at sent_ms and received at
+ * recv_ms (our clock, read precisely), stamped leader_ms by the leader:
+ * check that our clock did not run slow since the previous answer. Only a
+ * slow clock matters: it would make now - s smaller than the real time
+ * since s. Between the previous probe's sending and this answer, at least
+ * the leader's elapsed time passed; our clock must have measured about as
+ * much. A leader that sends no time (0) cannot vouch for our clock. */
+void read_clock_check(struct read_state *rs, uint32_t leader_id, uint64_t term, uint64_t sent_ms,
+                      uint64_t recv_ms, uint64_t leader_ms);
 
 /* A probe sent at sent_ms came back: the leader's commit index was commit. */
 void read_on_probe(struct read_state *rs, const struct read_replica *r, uint64_t commit,

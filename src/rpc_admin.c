@@ -72,7 +72,7 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->restores = st.restores;
         ps->ready = group_ready(g) && group_is_leader(g);
         r = read_replica_of(g);
-        ps->staleness_ms = read_staleness_ms(server_read_state(s, p), &r, uv_now(s->loop));
+        ps->staleness_ms = read_staleness_ms(server_read_state(s, p), &r, server_clock_ms(s));
         lag = read_lag_entries(server_read_state(s, p), &r);
         ps->lag_entries = lag;
         ps->leader_commit_index =

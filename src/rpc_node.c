@@ -76,6 +76,7 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
         peer_track(peer, &s->probe_calls[p], req.id);
         rs->probe_in_flight = true;
         rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
+        rs->probe_sent_precise_ms = server_clock_precise_ms();
         rs->probe_now = false;
 }
 
@@ -105,6 +106,7 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
          * last command applied after the fence (group_state_index). */
         pr.commit_index = group_state_index(c->group);
         pr.term = group_term(c->group);
+        pr.leader_time_ms = server_clock_precise_ms(); /* followers check their clocks by it */
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
         resp.probe = &pr;
         rpc_answer(c, &resp);
@@ -157,8 +159,13 @@ static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Re
                 return;
         }
         r = read_replica_of(g);
+        read_clock_check(rs, resp->probe->node_id, resp->probe->term, rs->probe_sent_precise_ms,
+                         server_clock_precise_ms(), resp->probe->leader_time_ms);
         read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
-        read_scan(rs, &r, uv_now(s->loop));
+        read_scan(rs, &r, server_clock_ms(s));
+        if (!rs->clock.verified && !queue_empty(&rs->waiters)) {
+                rs->probe_now = true; /* a second answer may vouch for our clock */
+        }
 }
 
 /* ------------------------------------------------------------------------ */

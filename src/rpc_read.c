@@ -103,7 +103,7 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
         rc->level = delivered;
         rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
                                ? 0 /* fenced: current as of the read's arrival */
-                               : read_staleness_ms(rs, &r, uv_now(s->loop));
+                               : read_staleness_ms(rs, &r, server_clock_ms(s));
         rc->lag_entries = lag;
         rc->fallback = fallback;
         rc->partition = c->partition;
@@ -346,7 +346,7 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
                  s->cfg->node_id, why);
         bound.required_index = c->rd.bound.required_index;
         bound.applied_index = group_applied_index(c->group);
-        bound.staleness_ms = read_staleness_ms(rs, &r, uv_now(s->loop));
+        bound.staleness_ms = read_staleness_ms(rs, &r, server_clock_ms(s));
         bound.lag_entries = lag;
         bound.node_id = s->cfg->node_id;
         if (i >= 0) {
@@ -506,7 +506,7 @@ static void rpc_read_fenced(struct group_read *r, int status)
         rep = read_replica_of(c->group);
         if (status == 0 ? rep.applied >= c->rd.bound.required_index
                         : read_bound_met(server_read_state(s, c->partition), &rep, &c->rd.bound,
-                                         uv_now(s->loop))) {
+                                         server_clock_ms(s))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -521,7 +521,7 @@ static void rpc_read_serve(struct call *c)
         struct read_state *rs = server_read_state(s, c->partition);
         struct read_replica r = read_replica_of(c->group);
 
-        if (read_bound_met(rs, &r, &c->rd.bound, uv_now(s->loop))) {
+        if (read_bound_met(rs, &r, &c->rd.bound, server_clock_ms(s))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -569,7 +569,7 @@ static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
                  * unknown until a probe proves otherwise. */
                 c->rd.bound.required_index = group_restart_floor(c->group);
         }
-        server_read_state(s, c->partition)->demand_ms = uv_now(s->loop);
+        server_read_state(s, c->partition)->demand_ms = server_clock_ms(s);
         rpc_read_serve(c);
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -473,9 +474,39 @@ static void server_stop_progress(struct server *s)
         }
 }
 
+uint64_t server_clock_ms(const struct server *s)
+{
+        return uv_now(s->loop) + s->suspended_ms;
+}
+
+uint64_t server_clock_precise_ms(void)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_BOOTTIME, &t);
+        return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Once per loop iteration: how long the host has slept so far. */
+static void server_update_suspended(struct server *s)
+{
+        struct timespec boot, mono;
+        clock_gettime(CLOCK_BOOTTIME, &boot);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        int64_t ms = ((int64_t)boot.tv_sec - (int64_t)mono.tv_sec) * 1000 +
+                     ((int64_t)boot.tv_nsec - (int64_t)mono.tv_nsec) / 1000000;
+        /* Never backwards: a clock read a little apart must not shrink it. */
+        if (ms > (int64_t)s->suspended_ms) {
+                s->suspended_ms = (uint64_t)ms;
+        }
+}
+
 static void server_flush(struct server *s)
 {
         uint64_t now = uv_now(s->loop);
+        uint64_t clock;
+
+        server_update_suspended(s);
+        clock = server_clock_ms(s);
 
         /* Leadership housekeeping needs no per-iteration precision: every
          * SERVER_HOUSEKEEPING_MS is plenty, and keeps the request path short. */
@@ -485,8 +516,8 @@ static void server_flush(struct server *s)
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 if (server_group(s, p) != NULL) {
-                        group_flush(s->groups[p], now);
-                        rpc_node_flush(s, p, now);
+                        group_flush(s->groups[p], clock);
+                        rpc_node_flush(s, p, clock);
                         if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);

@@ -101,6 +101,7 @@ struct server {
         server_reload_cb reload_cb; /* NULL: SIGHUP reloads nothing */
         void *reload_data;
         uint64_t started_ms;
+        uint64_t suspended_ms; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC: time the host slept */
         uint64_t drain_start_ms;
         uint64_t housekeeping_ms;          /* next leader balancing / watching pass */
         int ready_fd;                      /* -1 once readiness was reported */
@@ -160,6 +161,15 @@ struct group *server_group(struct server *s, uint32_t p);
 
 /* Read state of partition p (any p < n_partitions). */
 struct read_state *server_read_state(struct server *s, uint32_t p);
+
+/* The clock that measures staleness: loop time plus the time the host was
+ * suspended (CLOCK_BOOTTIME; CLOCK_MONOTONIC stops during a suspend, and a
+ * replica that slept must not count its state as younger than it is). */
+uint64_t server_clock_ms(const struct server *s);
+
+/* The same clock read now, not at the loop iteration's start (for the
+ * probe clock check, which compares intervals of a few milliseconds). */
+uint64_t server_clock_precise_ms(void);
 
 /* Count one read of partition p asked at level (Tunekv__V1__Consistency). */
 void server_count_read(struct server *s, uint32_t p, unsigned level, enum server_read_count what);

@@ -819,6 +819,68 @@ static void test_forged_and_foreign_tokens_are_refused(void **state)
 
 static double test_started_ms;
 
+/* Issue 15: a follower whose clock ran at 0.1x (libfaketime) served reads
+ * claiming 603 ms of staleness while >= 5 012 ms stale. Its probe answers
+ * now show the leader's clock running ten times ahead of its own, so it
+ * claims no time bound: a BOUNDED_STALENESS read there is refused, and an
+ * EVENTUAL receipt says the staleness is unknown. A healthy follower of
+ * the same partition serves the same reads meanwhile. */
+static void test_slow_clock_follower_claims_no_bound(void **state)
+{
+        static const char *faketime = "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/"
+                                      "libfaketime.so.1";
+        struct tkv_client *cl;
+        struct tkv_read_options o;
+        struct answer a;
+        char k[32];
+        uint32_t p, healthy;
+        int served_slow = 0, served_healthy = 0;
+        (void)state;
+
+        if (access(faketime + strlen("LD_PRELOAD="), R_OK) != 0) {
+                skip(); /* libfaketime (scripts/install-deps.sh) */
+        }
+        start();
+        cluster_signal(&c, 3, SIGTERM, true);
+        c.nodes[2].env[0] = faketime;
+        c.nodes[2].env[1] = "FAKETIME=+0 x0.1";
+        /* An ASan build must otherwise come first in the library list. */
+        c.nodes[2].env[2] = "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0";
+        assert_int_equal(cluster_restart(&c, 3), 0);
+        /* A partition node 3 follows (its slow clock would make a poor
+         * leader, and raft keeps the leaders where they were). */
+        for (p = 0; p < P && cluster_leader(&c, 1, p) == 3; p++) {
+        }
+        assert_true(p < P);
+        healthy = leader_of(p) == 1 ? 2 : 1;
+        cl = cluster_client(&c, 0);
+        key_in(p, "slowclock", k, sizeof k);
+        put(cl, k, "v", TKV_ACK_COMMITTED);
+        for (int i = 0; i < 40; i++) {
+                o = at(TKV_BOUNDED_STALENESS, 3);
+                o.max_staleness_ms = 2000;
+                o.on_unmet = TKV_ON_UNMET_FAIL;
+                a = get(cl, k, &o);
+                if (a.status == TKV_OK) {
+                        served_slow++;
+                        printf("# slow follower served, claiming %lld ms\n",
+                               (long long)a.receipt.staleness_ms);
+                }
+                o.node_id = healthy;
+                a = get(cl, k, &o);
+                served_healthy += a.status == TKV_OK;
+                usleep(150 * 1000); /* a reader's pace: probes run meanwhile */
+        }
+        assert_int_equal(served_slow, 0);
+        assert_true(served_healthy > 0);
+        o = at(TKV_EVENTUAL, 3);
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_OK);
+        assert_int_equal(a.receipt.staleness_ms, -1);
+        tkv_client_destroy(cl);
+        cluster_kill_all(&c);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -857,6 +919,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_causal_token_travels_between_clients, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_bounded_staleness, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_slow_clock_follower_claims_no_bound, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_strict_refuses_a_weaker_answer, setup, teardown),
             cmocka_unit_test_setup_teardown(test_eventual_without_quorum, setup, teardown),
             cmocka_unit_test_setup_teardown(test_write_acknowledgements, setup, teardown),

@@ -106,6 +106,9 @@ static void daemon_exec(struct daemon *d, int ready_fd, int log_fd)
                 argv[n++] = d->extra[i];
         }
         argv[n] = NULL;
+        for (int i = 0; i < 8 && d->env[i] != NULL; i++) {
+                putenv((char *)d->env[i]);
+        }
         dup2(log_fd, STDERR_FILENO);
         execvp(argv[0], (char **)argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));

@@ -18,6 +18,7 @@ struct daemon {
         unsigned node_id;
         char netns[32]; /* non-empty: run in this network namespace (ip netns exec) */
         const char *extra[DAEMON_ARGS_MAX]; /* more flags, NULL-terminated */
+        const char *env[8];                 /* "NAME=value" set for the daemon, NULL-terminated */
         pid_t pid;
         int ready_fd; /* read end of the readiness pipe while starting */
 };

@@ -16,6 +16,22 @@ static struct read_replica follower(uint64_t applied)
         return r;
 }
 
+/* Two probe answers from leader 1 whose times agree with ours: the clock
+ * check passes (read_clock_check), as on any healthy follower. */
+static void trust_clock(struct read_state *rs)
+{
+        read_clock_check(rs, 1, 1, 0, 10, 5);
+        read_clock_check(rs, 1, 1, 100, 110, 105);
+        assert_true(rs->clock.verified);
+}
+
+/* What a follower claims for state current as of `ms` ago: the margin of
+ * the clock check added. */
+static int64_t claimed(uint64_t ms)
+{
+        return (int64_t)(ms + ms / READ_CLOCK_DRIFT_DIV + READ_CLOCK_SLACK_MS);
+}
+
 static void test_staleness_is_unknown_until_a_probe_is_covered(void **state)
 {
         struct read_state rs;
@@ -24,6 +40,7 @@ static void test_staleness_is_unknown_until_a_probe_is_covered(void **state)
         (void)state;
 
         read_state_init(&rs, 0, ids, 3, 10, 200);
+        trust_clock(&rs);
         assert_int_equal(read_staleness_ms(&rs, &r, 5000), -1);
         assert_int_equal(read_lag_entries(&rs, &r), 0);
         /* Raft's commit index counts as heard too. */
@@ -36,17 +53,17 @@ static void test_staleness_is_unknown_until_a_probe_is_covered(void **state)
         /* Once applied reaches 120, the state is current as of 1000. */
         r.applied = 120;
         read_refresh(&rs, &r);
-        assert_int_equal(read_staleness_ms(&rs, &r, 5000), 4000);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), claimed(4000));
         assert_int_equal(read_lag_entries(&rs, &r), 0);
         /* An older probe arriving late does not move the bound back. */
         read_on_probe(&rs, &r, 110, 900);
-        assert_int_equal(read_staleness_ms(&rs, &r, 5000), 4000);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), claimed(4000));
         assert_int_equal(rs.leader_commit, 120);
         /* A newer covered probe tightens it. */
         read_on_probe(&rs, &r, 115, 4900);
-        assert_int_equal(read_staleness_ms(&rs, &r, 5000), 100);
+        assert_int_equal(read_staleness_ms(&rs, &r, 5000), claimed(100));
         /* Never negative. */
-        assert_int_equal(read_staleness_ms(&rs, &r, 4000), 0);
+        assert_int_equal(read_staleness_ms(&rs, &r, 4000), claimed(0));
 }
 
 static void test_pending_answers_are_bounded(void **state)
@@ -81,9 +98,12 @@ static void test_leader_freshness(void **state)
         assert_int_equal(read_lag_entries(&rs, &r), 0);
         r.leader_fresh_ms = 900;
         assert_int_equal(read_staleness_ms(&rs, &r, 1000), 100);
-        /* What it knew as a follower still holds if it is newer. */
+        /* What it knew as a follower still holds if it is newer, on a
+         * clock that was checked. */
         rs.fresh_ms = 950;
-        assert_int_equal(read_staleness_ms(&rs, &r, 1000), 50);
+        assert_int_equal(read_staleness_ms(&rs, &r, 1000), 100);
+        trust_clock(&rs);
+        assert_int_equal(read_staleness_ms(&rs, &r, 1000), claimed(50));
 }
 
 static void test_bounds(void **state)
@@ -95,6 +115,7 @@ static void test_bounds(void **state)
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
+        trust_clock(&rs);
         assert_true(read_bound_met(&rs, &r, &none, 1000));
         assert_false(read_bound_met(&rs, &r, &idx, 1000));
         /* Unknown staleness or lag never meets a bound. */
@@ -107,10 +128,58 @@ static void test_bounds(void **state)
         assert_false(read_bound_met(&rs, &r, &stale, 1000)); /* 104 not applied */
         r.applied = 104;
         read_refresh(&rs, &r);
-        assert_true(read_bound_met(&rs, &r, &stale, 1100));
-        assert_false(read_bound_met(&rs, &r, &stale, 1101));
+        /* 190 ms on our clock claims 190 + 3 + 5; 196 ms claims 204. */
+        assert_true(read_bound_met(&rs, &r, &stale, 1090));
+        assert_false(read_bound_met(&rs, &r, &stale, 1096));
         r.applied = 101;
         assert_true(read_bound_met(&rs, &r, &idx, 1000));
+}
+
+/* The finding: a follower whose clock ran at 0.1x served reads claiming
+ * 603 ms of staleness while >= 5 012 ms stale. Its probes' spans, measured
+ * by its clock, fall short of the leader's: it then claims nothing (time or
+ * lag) until a check passes again. */
+static void test_slow_clock_claims_nothing(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        struct read_replica r = follower(100);
+        struct read_bound stale = {0, 1000, 0}, lag = {0, 0, 5};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        /* One answer proves nothing: there is no span to compare yet. */
+        read_clock_check(&rs, 1, 1, 0, 10, 5);
+        read_on_probe(&rs, &r, 100, 0);
+        assert_int_equal(read_staleness_ms(&rs, &r, 20), -1);
+        /* Our clock says 100 ms passed; the leader's says 1 000: slow. */
+        read_clock_check(&rs, 1, 1, 100, 110, 1005);
+        read_on_probe(&rs, &r, 100, 100);
+        assert_false(rs.clock.verified);
+        assert_int_equal(rs.clock.slow, 1);
+        assert_int_equal(read_staleness_ms(&rs, &r, 120), -1);
+        assert_false(read_bound_met(&rs, &r, &stale, 120));
+        assert_false(read_bound_met(&rs, &r, &lag, 120));
+        /* Back in step: 100 ms on both sides (within 2 % + 5 ms). */
+        read_clock_check(&rs, 1, 1, 200, 210, 1105);
+        assert_true(rs.clock.verified);
+        assert_true(read_bound_met(&rs, &r, &stale, 120));
+        assert_true(read_bound_met(&rs, &r, &lag, 120));
+        /* The span is from the previous probe's sending to this answer:
+         * 110 ms here allows 110 + 2 + 5 there; 118 is past the margin. */
+        read_clock_check(&rs, 1, 1, 300, 310, 1105 + 117);
+        assert_true(rs.clock.verified);
+        read_clock_check(&rs, 1, 1, 400, 410, 1222 + 118);
+        assert_false(rs.clock.verified);
+        /* A new leader or term, or a leader sending no time: start over. */
+        read_clock_check(&rs, 1, 1, 500, 510, 1340 + 100);
+        assert_true(rs.clock.verified);
+        read_clock_check(&rs, 2, 2, 600, 610, 9000);
+        assert_false(rs.clock.verified);
+        read_clock_check(&rs, 2, 2, 700, 710, 9100);
+        assert_true(rs.clock.verified);
+        read_clock_check(&rs, 2, 2, 800, 810, 0);
+        assert_false(rs.clock.verified);
 }
 
 struct waiter {
@@ -134,6 +203,7 @@ static void test_waiters_are_released_when_their_bound_is_met(void **state)
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
+        trust_clock(&rs);
         read_wait_park(&rs, &a.w);
         read_wait_park(&rs, &b.w);
         read_wait_park(&rs, &c.w);
@@ -232,6 +302,7 @@ int main(void)
             cmocka_unit_test(test_pending_answers_are_bounded),
             cmocka_unit_test(test_leader_freshness),
             cmocka_unit_test(test_bounds),
+            cmocka_unit_test(test_slow_clock_claims_nothing),
             cmocka_unit_test(test_waiters_are_released_when_their_bound_is_met),
             cmocka_unit_test(test_forward_budget_is_a_token_bucket),
             cmocka_unit_test(test_probes_follow_demand),
