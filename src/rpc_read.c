@@ -52,7 +52,7 @@ static struct call *rpc_read_call_of_fence(struct group_read *r);
 /* Answers, and LINEARIZABLE */
 
 /* Fill gr with the entry's value; *tmp receives memory to free after the
- * answer is packed. */
+ * answer is packed (NULL on failure: nothing to free). */
 static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
                                Tunekv__V1__GetResponse *gr, uint8_t **tmp)
 {
@@ -80,6 +80,9 @@ static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
         }
         rv = value_decompress(f.value, f.value_len, dst, f.value_raw_len);
         if (rv != 0) {
+                /* The caller answers an error and never sees *tmp. */
+                tkv_free(*tmp);
+                *tmp = NULL;
                 return rv;
         }
         gr->value.data = dst;
