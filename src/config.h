@@ -119,6 +119,14 @@ typedef void (*config_change_cb)(void *data, const char *section, const char *ke
 unsigned config_changes(const struct config *a, const struct config *b, config_change_cb cb,
                         void *data);
 
+/* If section.key may change while the node runs (SIGHUP), copy its value
+ * from next into live and return true, with the new value as text in buf;
+ * false otherwise (it takes effect after a restart). Reloadable are the
+ * log level and the limits and timeouts read at each use, not those
+ * sized into structures at start. */
+bool config_reload_option(struct config *live, const struct config *next, const char *section,
+                          const char *key, char *buf, size_t len);
+
 /* Print the usage text with every flag, its default and its meaning. */
 void config_usage(FILE *out, const char *prog);
 

@@ -601,11 +601,14 @@ static void server_check_disk(struct server *s)
         struct statvfs st;
         bool low;
 
-        if (s->cfg->disk_reserve_bytes == 0 || statvfs(s->cfg->data_dir, &st) != 0) {
+        if (s->cfg->disk_reserve_bytes == 0) {
+                low = false; /* no check (perhaps since a reload) */
+        } else if (statvfs(s->cfg->data_dir, &st) != 0) {
                 return;
+        } else {
+                s->disk_free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+                low = s->disk_free_bytes < s->cfg->disk_reserve_bytes;
         }
-        s->disk_free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
-        low = s->disk_free_bytes < s->cfg->disk_reserve_bytes;
         if (low != s->disk_low) {
                 if (low) {
                         LOGE(-1,
@@ -653,15 +656,25 @@ static void server_signal(uv_signal_t *h, int signum)
         server_stop(s);
 }
 
-/* config_change_cb of a reload: apply what can change at run time (today
- * the log level), name what needs a restart. */
+struct server_reload {
+        struct server *s;
+        const struct config *next;
+};
+
+/* config_change_cb of a reload: apply what can change at run time (the
+ * log level, limits and timeouts read at each use), name what needs a
+ * restart. */
 static void server_reload_change(void *data, const char *section, const char *key)
 {
-        const struct config *next = data;
+        struct server_reload *r = data;
+        char value[64];
 
-        if (strcmp(key, "log_level") == 0) {
-                LOGI(-1, "server: reload: %s.%s is now %s", section, key, next->log_level);
-                log_setup(next->node_id, (enum log_level)log_level_parse(next->log_level));
+        if (config_reload_option(r->s->cfg, r->next, section, key, value, sizeof value)) {
+                LOGI(-1, "server: reload: %s.%s is now %s", section, key, value);
+                if (strcmp(key, "log_level") == 0) {
+                        log_setup(r->s->cfg->node_id,
+                                  (enum log_level)log_level_parse(r->s->cfg->log_level));
+                }
                 return;
         }
         LOGW(-1, "server: reload: %s.%s changed; it takes effect after a restart", section, key);
@@ -681,7 +694,8 @@ static void server_reload_signal(uv_signal_t *h, int signum)
                      next == NULL ? "out of memory" : "no configuration to reload");
         } else if (s->reload_cb(s->reload_data, next, errmsg) != 0) {
                 LOGE(-1, "server: reload: %s; nothing changed", errmsg);
-        } else if (config_changes(s->cfg, next, server_reload_change, next) == 0) {
+        } else if (config_changes(s->cfg, next, server_reload_change,
+                                  &(struct server_reload){s, next}) == 0) {
                 LOGI(-1, "server: reload: configuration unchanged");
         }
         tkv_free(next);
@@ -723,7 +737,7 @@ static void server_warn_secret(const struct config *cfg)
         }
 }
 
-int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg)
+int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
 {
         unsigned ids[CONFIG_REPLICAS_MAX];
 

@@ -59,7 +59,7 @@ typedef int (*server_reload_cb)(void *data, struct config *out, char *errmsg);
 
 struct server {
         uv_loop_t *loop;
-        const struct config *cfg; /* borrowed, read-only */
+        struct config *cfg; /* borrowed; SIGHUP updates what may change (config_reload_option) */
         enum server_state state;
         uv_tcp_t listener;
         struct spare spare; /* takes connections conn_accept cannot allocate */
@@ -138,7 +138,7 @@ struct server {
 };
 
 /* Set up s on loop for cfg (borrowed for s's lifetime). */
-int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg);
+int server_init(struct server *s, uv_loop_t *loop, struct config *cfg);
 
 /* Open every local group, listen on the peer and client addresses, install
  * signal handlers. TKV_E* with s->errmsg set. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "raw.h"
 #include "testlib.h"
 #include "tunekv.h"
 
@@ -310,18 +311,23 @@ static bool log_shows(const struct daemon *d, const char *needle, int n)
         return false;
 }
 
-static void write_conf(const char *path, const char *log_level, unsigned timeout_ms)
+static void write_conf(const char *path, const char *log_level, unsigned timeout_ms,
+                       unsigned conns_max, unsigned snapshot_threshold)
 {
         FILE *f = fopen(path, "w");
         assert_non_null(f);
-        fprintf(f, "[server]\nlog_level = %s\nrequest_timeout_ms = %u\n", log_level, timeout_ms);
+        fprintf(f,
+                "[server]\nlog_level = %s\nrequest_timeout_ms = %u\n[limits]\nconns_max = %u\n"
+                "[raft]\nsnapshot_threshold = %u\n",
+                log_level, timeout_ms, conns_max, snapshot_threshold);
         fclose(f);
 }
 
 /* SIGUSR1/SIGUSR2 are logged and ignored; SIGHUP reads the configuration
- * again: the log level changes at once, other changes are named as
- * needing a restart, a broken file changes nothing. The node serves
- * throughout and still exits cleanly on SIGTERM. */
+ * again: the log level, limits and timeouts change at once (conns_max 1
+ * refuses a second connection), other changes are named as needing a
+ * restart, a broken file changes nothing. The node serves throughout and
+ * still exits cleanly on SIGTERM. */
 static void test_signals_reload_and_never_kill(void **state)
 {
         struct daemon d;
@@ -332,7 +338,7 @@ static void test_signals_reload_and_never_kill(void **state)
         (void)state;
 
         snprintf(conf, sizeof conf, "%s/reload.conf", dir);
-        write_conf(conf, "info", 5000);
+        write_conf(conf, "info", 5000, 1024, 65536);
         daemon_setup(&d, dir, 1);
         d.extra[0] = "--config";
         d.extra[1] = conf;
@@ -343,14 +349,29 @@ static void test_signals_reload_and_never_kill(void **state)
         assert_true(log_shows(&d, "(SIGUSR2) ignored", 1));
         assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
         assert_true(log_shows(&d, "reload: configuration unchanged", 1));
-        write_conf(conf, "debug", 7000);
+        write_conf(conf, "debug", 7000, 1, 4096);
         assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
         assert_true(log_shows(&d, "reload: server.log_level is now debug", 1));
-        assert_true(log_shows(&d,
-                              "server.request_timeout_ms changed; it takes effect after a "
-                              "restart",
-                              1));
-        write_conf(conf, "loud", 7000);
+        assert_true(log_shows(&d, "reload: server.request_timeout_ms is now 7000", 1));
+        assert_true(log_shows(&d, "reload: limits.conns_max is now 1", 1));
+        assert_true(
+            log_shows(&d, "raft.snapshot_threshold changed; it takes effect after a restart", 1));
+        {
+                /* conns_max 1 now: a first connection is served, a second
+                 * refused (BUSY, id 0, closed). */
+                int first = raw_connect_addr(d.client_addr, false);
+                int second = raw_connect_addr(d.client_addr, false);
+                Tunekv__V1__Response *resp = raw_read_response(second);
+                assert_non_null(resp);
+                assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_BUSY);
+                tunekv__v1__response__free_unpacked(resp, NULL);
+                close(second);
+                close(first);
+        }
+        write_conf(conf, "debug", 7000, 1024, 4096);
+        assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
+        assert_true(log_shows(&d, "reload: limits.conns_max is now 1024", 1));
+        write_conf(conf, "loud", 7000, 1024, 4096);
         assert_int_equal(daemon_signal(&d, SIGHUP, false), 0);
         assert_true(log_shows(&d, "nothing changed", 1));
         assert_true(daemon_alive(&d));
