@@ -16,7 +16,9 @@
  * - a node paused for seconds (SIGSTOP: a long stall) does not stop the
  *   cluster and catches up after SIGCONT; SIGTERM of a busy leader node
  *   exits cleanly (RAFT-NOTES B2), and a peer closing mid-write kills no one
- *   (B5). */
+ *   (B5);
+ * - a peer port that accepts connections but never answers (a node still
+ *   loading) is retried once it answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,11 +26,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,6 +207,15 @@ static void model_reset(void)
 static void converge_all(struct cluster *cl)
 {
         for (uint32_t p = 0; p < P; p++) {
+                if (!cluster_wait_converged(cl, p, 30000)) {
+                        fail_msg("partition %u: replicas did not converge", p);
+                }
+        }
+}
+
+static void converge_all_of(struct cluster *cl, uint32_t partitions)
+{
+        for (uint32_t p = 0; p < partitions; p++) {
                 if (!cluster_wait_converged(cl, p, 30000)) {
                         fail_msg("partition %u: replicas did not converge", p);
                 }
@@ -394,6 +408,60 @@ static void test_log_bytes_bound_memory(void **state)
                 assert_true(grown_kib < 8 * BIG_BUDGET_MIB * 1024 + 16 * 1024);
                 tkv_result_release(&r);
         }
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* A listening socket that never accepts: the kernel completes connections
+ * into its backlog, and nothing is ever answered (a node still loading its
+ * partitions looks like this). Returns the fd. */
+static int blackhole_listen(const char *addr)
+{
+        struct sockaddr_in sa = {0};
+        char host[64];
+        unsigned port;
+        int fd, one = 1;
+        assert_int_equal(sscanf(addr, "%63[^:]:%u", host, &port), 2);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, host, &sa.sin_addr), 1);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(listen(fd, 64), 0);
+        return fd;
+}
+
+/* A Raft connection that timed out waiting for the peer's challenge used
+ * to end without telling raft, which then waited for it for ever: a node
+ * that restarted after its peers had tried it while it was loading never
+ * heard from their leaders again (candidate for good, never ready). */
+static void test_peer_that_never_answers_is_retried(void **state)
+{
+        static const char *const flags[] = {"--election-timeout-ms", "1000", "--connect-timeout-ms",
+                                            "200", NULL};
+        struct tkv_client *cl;
+        struct tkv_result r;
+        int fd;
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, 3, 3, flags), 0);
+        converge_all_of(&c, 3);
+        cluster_signal(&c, 2, SIGKILL, true);
+        fd = blackhole_listen(c.nodes[1].peer_addr);
+        /* The others' leaders reconnect to node 2 and time out, several
+         * times (new leaders for node 2's partitions too). */
+        cl = cluster_client(&c, 1);
+        for (int i = 0; i < 30; i++) {
+                char k[16];
+                snprintf(k, sizeof k, "bh-%d", i);
+                assert_int_equal(tkv_put(cl, k, strlen(k), "v", 1, NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+                usleep(100 * 1000);
+        }
+        tkv_client_destroy(cl);
+        close(fd);
+        assert_int_equal(daemon_start(&c.nodes[1], 20000), 0);
+        converge_all_of(&c, 3);
         assert_int_equal(cluster_stop(&c), 0);
 }
 
@@ -935,6 +1003,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_kill_leader_under_load, setup, teardown),
             cmocka_unit_test_setup_teardown(test_follower_catches_up_by_snapshot, setup, teardown),
             cmocka_unit_test_setup_teardown(test_log_bytes_bound_memory, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_peer_that_never_answers_is_retried, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_whole_cluster_kill9_restart, setup, teardown),
             cmocka_unit_test_setup_teardown(test_minority_partition_fails_fast, setup, teardown),
             cmocka_unit_test_setup_teardown(test_long_stall_and_busy_shutdown, setup, teardown),
