@@ -8,6 +8,7 @@
 # NODES (default 3) nodes listen on 127.0.0.1:7001.. (clients) and
 # 127.0.0.1:7101.. (peers); PARTITIONS (default: one per node) partitions of
 # min(3, NODES) replicas. With the defaults this is conf/tunekv-3node.conf.
+# CONF_EXTRA: lines appended to the generated config (scripts/measure-memory.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,6 +46,8 @@ write_conf() {
       echo "client_addr = $(client_addr "$i")"
       echo "peer_addr = $(peer_addr "$i")"
     done
+    # CONF_EXTRA: more lines, e.g. $'[raft]\nsnapshot_bytes = 16MiB'.
+    [ -z "${CONF_EXTRA:-}" ] || printf '%s\n' "$CONF_EXTRA"
   } >"$var/cluster.conf"
 }
 
@@ -54,7 +57,7 @@ up() {
   cmake --build "$bin" -j "$(nproc)" --target tunekvd tunekv_cli >/dev/null
   mkdir -p "$var"
   # The first start of this cluster: every node is fresh, none can wait for
-X
+  # a peer to vouch for it, so each bootstraps (--bootstrap 1). Later ups
   # keep their data dirs and never bootstrap.
   bootstrap=0
   [ -f "$var/cluster.conf" ] || bootstrap=1

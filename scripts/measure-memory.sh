@@ -8,10 +8,26 @@
 # snapshot load and log replay, partitions led again or followed).
 #
 #   [RESTARTS=5] [OVERWRITES=0] [PARTITIONS=3] scripts/measure-memory.sh [KEYS]
+#
+# Large values instead (issue 15, docs/performance.md "Raft's log in
+# bytes"): one client writes 1 MiB values (64 keys, 8 in flight) for
+# SECONDS (default 30); then the RSS of each node, the Raft log since the
+# last snapshot, and the restarts (RESTARTS, default 3). SNAPSHOT_BYTES sets
+# [raft] snapshot_bytes (64GiB: never reached, as before it existed).
+#
+#   [SNAPSHOT_BYTES=64MiB] [RESTARTS=3] scripts/measure-memory.sh --big-values [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-keys=${1:-1000000}
+big=0
+if [ "${1:-}" = "--big-values" ]; then
+  big=1
+  seconds=${2:-30}
+  : "${RESTARTS:=3}"
+  [ -z "${SNAPSHOT_BYTES:-}" ] || export CONF_EXTRA=$'[raft]\nsnapshot_bytes = '"$SNAPSHOT_BYTES"
+else
+  keys=${1:-1000000}
+fi
 work=$(mktemp -d)
 export VAR="$work/cluster"
 redis_pid=""
@@ -25,6 +41,23 @@ bash scripts/cluster.sh up >/dev/null
 E=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 for i in 1 2 3; do base[$i]=$(rss_kib "$(cat "$VAR/node$i.pid")"); done
+log_since_snapshot() {
+  build/tunekv --endpoints 127.0.0.1:7001 --json status --node 1 |
+    python3 -c 'import json,sys; s=json.load(sys.stdin); print("node 1 raft log entries since the last snapshot, per partition:", [p["last_index"] - p["snapshot_index"] for p in s["partitions"]], "snapshots:", [p["snapshots"] for p in s["partitions"]])'
+}
+rss_report() {
+  for i in 1 2 3; do
+    echo "node $i: RSS $(( $(rss_kib "$(cat "$VAR/node$i.pid")") / 1024 )) MiB" \
+         "(empty: $(( base[$i] / 1024 )) MiB), data dir $(du -sh "$VAR/node$i" | cut -f1)"
+  done
+}
+if [ "$big" = 1 ]; then
+  echo "snapshot_bytes: ${SNAPSHOT_BYTES:-default}"
+  build/tunekv-bench --endpoints "$E" --keys 64 --value-size 1048576 -q -c 8 -d "$seconds" \
+    --warmup 0 --mix put=100 | grep -E '^(op|put|all)' || true
+  log_since_snapshot
+  rss_report
+else # 1 M keys of 100 bytes (the default), then redis with the same keys
 t0=$(date +%s.%N)
 build/tunekv-bench --endpoints "$E" --keys "$keys" --value-size 100 -q -c 256 -n 1 \
   --warmup 0 --mix put=100 --preload >/dev/null
@@ -39,15 +72,11 @@ if [ "${OVERWRITES:-0}" -gt 0 ]; then
     -n "$OVERWRITES" --warmup 0 --mix put=100 >/dev/null
   echo "then $OVERWRITES puts to random keys"
 fi
-build/tunekv --endpoints 127.0.0.1:7001 --json status --node 1 |
-  python3 -c 'import json,sys; s=json.load(sys.stdin); print("node 1 raft log entries since the last snapshot, per partition:", [p["last_index"] - p["snapshot_index"] for p in s["partitions"]])'
+log_since_snapshot
 bytes=$(build/tunekv --endpoints 127.0.0.1:7001 --json status --node 1 |
   python3 -c 'import json,sys; s=json.load(sys.stdin); print(sum(p["bytes"] for p in s["partitions"]), sum(p["keys"] for p in s["partitions"]))')
 echo "node 1 STATUS: key+value bytes and keys: $bytes"
-for i in 1 2 3; do
-  pid=$(cat "$VAR/node$i.pid")
-  echo "node $i: RSS $(( $(rss_kib "$pid") / 1024 )) MiB (empty: $(( base[$i] / 1024 )) MiB)"
-done
+rss_report
 
 # The same data in redis: SET key-%08d <100 bytes>, through redis-cli --pipe.
 if command -v redis-server >/dev/null; then
@@ -67,6 +96,7 @@ PY
   echo "redis: $(redis-cli -p $port dbsize) keys, RSS $(( $(rss_kib $redis_pid) / 1024 )) MiB" \
        "(used_memory $(redis-cli -p $port info memory | tr -d '\r' | sed -n 's/^used_memory_human://p'))"
 fi
+fi # --big-values
 
 # Restart: SIGKILL node 2, start it again, and time (from the start) until
 # it answers a read of its own data (EVENTUAL, served by node 2: its client
@@ -88,7 +118,19 @@ for r in $(seq "${RESTARTS:-5}"); do
   until build/tunekv --endpoints 127.0.0.1:7002 --node 2 --timeout-ms 100 \
     --consistency eventual get key-00000001 >/dev/null 2>&1; do sleep 0.01; done
   t1=$(date +%s%N)
-  until grep -q ready "$VAR/node2.ready" 2>/dev/null; do sleep 0.01; done
+  # Give up after READY_TIMEOUT_S (default 120) and say where node 2 stands.
+  deadline=$(( $(date +%s) + ${READY_TIMEOUT_S:-120} ))
+  until grep -q ready "$VAR/node2.ready" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || break
+    sleep 0.01
+  done
+  if ! grep -q ready "$VAR/node2.ready" 2>/dev/null; then
+    echo "node 2 restart $r after SIGKILL: serves reads in $(( (t1 - t0) / 1000000 )) ms," \
+         "NOT ready after ${READY_TIMEOUT_S:-120} s; its partitions:"
+    build/tunekv --endpoints 127.0.0.1:7002 --json status --node 2 |
+      python3 -c 'import json,sys; s=json.load(sys.stdin); [print(" ", p["partition"], p["role"], "leader", p["leader_id"], "applied", p["applied_index"], "of", p["last_index"]) for p in s["partitions"]]' || true
+    exit 1
+  fi
   t2=$(date +%s%N)
   serve_ms+=($(( (t1 - t0) / 1000000 )))
   ready_ms+=($(( (t2 - t0) / 1000000 )))

@@ -138,8 +138,12 @@ static const struct config_option config_options[] = {
         "leader heartbeat interval (ms); must be below the election timeout"),
     OPT("raft", snapshot_threshold, CONFIG_UINT, 16, 1 << 30, "65536",
         "log entries between snapshots (RAFT-NOTES B4: keep >= 65536 in production)"),
-    OPT("raft", snapshot_trailing, CONFIG_UINT, 0, 1 << 30, "8192",
-        "log entries kept after a snapshot so lagging followers replay the log"),
+    OPT("raft", snapshot_bytes, CONFIG_BYTES, 1 * MiB, 1024 * GiB, "64MiB",
+        "also snapshot once the entries applied since the last snapshot hold this many bytes; "
+        "trailing entries are cut to hold at most half of it (raft keeps both in memory)"),
+    OPT("raft", snapshot_trailing, CONFIG_UINT, 1, 1 << 30, "8192",
+        "log entries kept after a snapshot so lagging followers replay the log (at least 1: "
+        "raft_uv reads 0 as a snapshot install)"),
     OPT("raft", snapshot_compression, CONFIG_UINT, 0, 1, "0",
         "1: raft_uv LZ4-compresses snapshot files (values are already compressed on write)"),
     OPT("raft", apply_batch_max, CONFIG_UINT, 1, 1024, "64",

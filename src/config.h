@@ -69,6 +69,7 @@ struct config {
         unsigned election_timeout_ms;
         unsigned heartbeat_timeout_ms;
         unsigned snapshot_threshold;
+        uint64_t snapshot_bytes; /* applied entry bytes that also trigger a snapshot */
         unsigned snapshot_trailing;
         unsigned snapshot_compression; /* 0 or 1 */
         unsigned apply_batch_max;

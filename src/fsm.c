@@ -114,6 +114,8 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                 fsm_out_of_memory(f, index);
         }
         f->applied_index = index;
+        f->log_entries++;
+        f->log_bytes += buf->len;
         f->hooks.applied(f->hooks.data, index, c.proposal_id, c.flags, &res);
         return 0;
 }
@@ -145,6 +147,13 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         dedup_encode(f->dedup, f->frozen_sessions);
         f->frozen_meta.partition = f->partition;
         f->frozen_meta.applied_index = f->applied_index;
+        /* raft takes the snapshot at its last applied index, which is
+         * ours: everything counted so far is covered. */
+        f->frozen_log_entries = f->log_entries;
+        f->frozen_log_bytes = f->log_bytes;
+        f->log_entries = 0;
+        f->log_bytes = 0;
+        f->snapshotting = true;
         *n_bufs = 1;
         return 0;
 }
@@ -196,7 +205,17 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         store_unfreeze(&f->frozen);
         tkv_free(f->frozen_sessions);
         f->frozen_sessions = NULL;
-        f->snapshots++;
+        f->snapshotting = false;
+        if (f->hooks.snapshot_ended == NULL ||
+            f->hooks.snapshot_ended(f->hooks.data, f->frozen_meta.applied_index)) {
+                f->snapshots++;
+        } else {
+                /* raft kept its log: those entries are still in memory. */
+                f->log_entries += f->frozen_log_entries;
+                f->log_bytes += f->frozen_log_bytes;
+        }
+        f->frozen_log_entries = 0;
+        f->frozen_log_bytes = 0;
         fsm_release_log_memory(f);
         return 0;
 }
@@ -232,6 +251,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         f->store = fresh;
         f->dedup = sessions;
         f->applied_index = meta.applied_index;
+        /* raft dropped its whole log for the snapshot's. */
+        f->log_entries = 0;
+        f->log_bytes = 0;
         f->restores++;
         /* On success the buffer is ours (raft.h, struct raft_fsm). */
         raft_free(buf->base);

@@ -11,7 +11,9 @@
  *
  * Snapshots: snapshot() pins the store on the loop, snapshot_async()
  * serializes on a threadpool thread, snapshot_finalize() unpins and frees
- * on the loop. restore() replaces the store with a snapshot's content. */
+ * on the loop. restore() replaces the store with a snapshot's content.
+ * The fsm also counts the entries and bytes applied since the last
+ * snapshot began, which raft keeps in memory (log_bytes). */
 #ifndef TKV_FSM_H
 #define TKV_FSM_H
 
@@ -34,6 +36,10 @@ struct fsm_hooks {
                         const struct command_result *res);
         /* The state was replaced by a snapshot reflecting applied_index. */
         void (*restored)(void *data, uint64_t applied_index);
+        /* raft ended the snapshot of the state at index (snapshot_finalize):
+         * true if it kept it, false if writing it failed, when the entries
+         * it covered still count in log_bytes. May be NULL (kept). */
+        bool (*snapshot_ended)(void *data, uint64_t index);
 };
 
 /* The exit status when applying a committed entry runs out of memory
@@ -59,8 +65,17 @@ struct fsm {
         struct snapshot_meta frozen_meta;
         uint8_t *frozen_sessions; /* sessions encoded at the same moment */
         size_t frozen_sessions_len;
+        /* raft keeps every entry since its last snapshot in memory: what
+         * was applied since the last snapshot began, in entries and bytes
+         * (group.c bounds it with snapshot_bytes), and what the snapshot in
+         * progress covers, counted again if it fails. */
+        uint64_t log_entries;
+        uint64_t log_bytes;
+        uint64_t frozen_log_entries;
+        uint64_t frozen_log_bytes;
+        bool snapshotting;     /* between snapshot() and snapshot_finalize() */
         uint64_t deduplicated; /* retries answered with their first result */
-        uint64_t snapshots;    /* snapshots taken */
+        uint64_t snapshots;    /* snapshots taken (kept by raft) */
         uint64_t restores;     /* snapshots restored */
         char errmsg[ERR_MSG_BYTES];
 };

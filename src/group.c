@@ -89,13 +89,96 @@ void group_freshen(struct group *g, uint64_t proposed_ms)
 }
 
 /* ------------------------------------------------------------------------ */
-/* fsm hooks (the `applied` hook is group_write_applied) */
+/* The log's bytes (issue 15)
+ *
+ * raft 0.15 keeps every entry since its last snapshot in memory (and reads
+ * them back on restart), but snapshots only after snapshot_threshold
+ * entries, whatever their size: 65536 entries of 1 MiB are 64 GiB. So after
+ * each command it applies, the group compares the bytes applied since the
+ * last snapshot began (fsm.h, log_bytes) with snapshot_bytes, and past it
+ * lowers raft's threshold to 1: raft checks it right after this apply
+ * (replicationApply, then shouldTakeSnapshot, replication.c:1406) and takes
+ * the snapshot then, or, if one is in progress, at the first apply after it
+ * ended. Once raft keeps a snapshot the threshold goes back to the
+ * configured one.
+ *
+ * The entries raft keeps after a snapshot (snapshot_trailing) are bounded
+ * too: at the average size of the entries since the last snapshot, at most
+ * half the budget, so the log in memory stays within about 1.5 x
+ * snapshot_bytes plus what is not applied yet. At least 1: raft_uv takes a
+ * trailing of 0 for a snapshot install and would rewrite the log after it
+ * (uv_snapshot.c:688). Both values change only while no snapshot is in
+ * progress: raft reads the trailing count when it writes the snapshot
+ * (putSnapshot) and again when it truncates its log (takeSnapshotCb), and
+ * the two must agree. */
+
+static unsigned group_log_trailing(const struct group *g)
+{
+        const struct fsm *f = &g->fsm;
+        uint64_t avg_bytes, fit;
+
+        if (f->log_entries == 0 || f->log_bytes == 0) {
+                return g->params.snapshot_trailing;
+        }
+        avg_bytes = f->log_bytes / f->log_entries;
+        fit = (g->params.snapshot_bytes / 2) / (avg_bytes > 0 ? avg_bytes : 1);
+        if (fit >= g->params.snapshot_trailing) {
+                return g->params.snapshot_trailing;
+        }
+        return fit > 0 ? (unsigned)fit : 1;
+}
+
+static void group_log_budget(struct group *g)
+{
+        bool over;
+
+        if (g->params.snapshot_bytes == 0 || g->raft == NULL || g->fsm.snapshotting) {
+                return;
+        }
+        over = g->fsm.log_bytes >= g->params.snapshot_bytes;
+        raft_set_snapshot_trailing(g->raft, group_log_trailing(g));
+        raft_set_snapshot_threshold(g->raft, over ? 1 : g->params.snapshot_threshold);
+        if (over && !g->log_over_budget) {
+                g->stats.snapshots_for_bytes++;
+                LOGD((int)g->partition,
+                     "group: %llu bytes in %llu entries since the last "
+                     "snapshot: snapshot now",
+                     (unsigned long long)g->fsm.log_bytes, (unsigned long long)g->fsm.log_entries);
+        }
+        g->log_over_budget = over;
+}
+
+/* ------------------------------------------------------------------------ */
+/* fsm hooks */
 
 static uint64_t group_hook_index(void *data)
 {
         struct group *g = data;
         /* raft bumps last_applied after the fsm returns (RAFT-NOTES W1). */
         return raft_last_applied(g->raft) + 1;
+}
+
+static void group_hook_applied(void *data, uint64_t index, uint64_t proposal_id, unsigned flags,
+                               const struct command_result *res)
+{
+        struct group *g = data;
+        group_log_budget(g);
+        group_write_applied(g, index, proposal_id, flags, res);
+}
+
+/* raft sets its log's snapshot index before it finalizes a snapshot it
+ * kept (takeSnapshotCb). The fsm's index is that of its last command,
+ * which a window with any bytes in it puts past the previous snapshot. */
+static bool group_hook_snapshot_ended(void *data, uint64_t index)
+{
+        struct group *g = data;
+        bool kept = g->raft != NULL && g->raft->log.snapshot.last_index >= index;
+
+        if (kept && g->params.snapshot_bytes != 0) {
+                raft_set_snapshot_threshold(g->raft, g->params.snapshot_threshold);
+                g->log_over_budget = false;
+        }
+        return kept;
 }
 
 static void group_hook_restored(void *data, uint64_t applied_index)
@@ -111,7 +194,8 @@ static void group_hook_restored(void *data, uint64_t applied_index)
 
 static int group_prepare(struct group *g, const struct group_params *p)
 {
-        struct fsm_hooks hooks = {g, group_hook_index, group_write_applied, group_hook_restored};
+        struct fsm_hooks hooks = {g, group_hook_index, group_hook_applied, group_hook_restored,
+                                  group_hook_snapshot_ended};
         struct fsm_params fp = {p->partition, p->session_window, p->sessions_max,
                                 p->sessions_bytes_max};
         int rv;
@@ -721,6 +805,7 @@ struct group_stats group_stats(const struct group *g)
         struct group_stats st = g->stats;
         st.snapshots = g->fsm.snapshots;
         st.restores = g->fsm.restores;
+        st.log_bytes = g->fsm.log_bytes;
         return st;
 }
 

@@ -96,6 +96,7 @@ struct group_params {
         unsigned election_timeout_ms;
         unsigned heartbeat_timeout_ms;
         unsigned snapshot_threshold;
+        uint64_t snapshot_bytes; /* also snapshot past these applied bytes; 0: count only */
         unsigned snapshot_trailing;
         bool snapshot_compression;
         uint64_t segment_bytes;
@@ -120,9 +121,11 @@ struct group_stats {
         uint64_t confirms_failed; /* ... that fell back to a barrier or failed their reads */
         uint64_t reads_fenced;    /* linearizable reads released */
         uint64_t elections_won;
-        uint64_t transfers; /* leadership handed to the preferred leader */
-        uint64_t snapshots; /* snapshots taken (the fsm's count) */
-        uint64_t restores;  /* snapshots restored (the fsm's count) */
+        uint64_t transfers;           /* leadership handed to the preferred leader */
+        uint64_t snapshots;           /* snapshots taken (the fsm's count) */
+        uint64_t restores;            /* snapshots restored (the fsm's count) */
+        uint64_t snapshots_for_bytes; /* asked for because snapshot_bytes were applied */
+        uint64_t log_bytes;           /* entry bytes applied since the last snapshot began */
 };
 
 /* Allocate *out and prepare it: fsm and queues, no raft yet. Then

@@ -36,6 +36,7 @@ struct group {
         uint64_t fresh_ms;      /* leader: proposal time of its newest own-term entry applied */
         uint64_t now_ms;        /* loop time at the last group_flush */
         bool election_barrier_needed;
+        bool log_over_budget; /* snapshot_bytes applied since the last snapshot: threshold 1 */
 
         struct queue writes_pending; /* not yet proposed (this iteration) */
         unsigned n_writes_pending;

@@ -87,6 +87,22 @@ void heap_trim(void)
 #endif
 }
 
+/* glibc raises its mmap threshold to the size of each mapped block freed
+ * (up to 32 MiB), so after the first snapshot buffer (the whole partition,
+ * tens of MiB, malloc'd on a threadpool thread) is freed, the next ones
+ * come from that thread's arena instead. Freed there, they merge into the
+ * arena's top, which neither free nor malloc_trim give back below twice
+ * the threshold: 8 threadpool threads kept ~24 MiB each (issue 15, 1 MiB
+ * values). A fixed threshold keeps the snapshot buffers mapped, and with it
+ * a fixed trim threshold (128 KiB) gives the main heap's top back too.
+ * 1 MiB values and their log entries stay below it, in the heap. */
+void heap_tune(void)
+{
+#if defined(__GLIBC__)
+        (void)mallopt(M_MMAP_THRESHOLD, (int)HEAP_MMAP_BYTES);
+#endif
+}
+
 /* mmap only promises page alignment. The kernel places a new mapping just
  * below the last one, so after one aligned block the next is usually
  * aligned too, and adjacent blocks merge into one mapping (vm.max_map_count

@@ -32,6 +32,12 @@ char *tkv_strdup(const char *s);
  * for the moments when much was just freed. */
 void heap_trim(void);
 
+/* Allocations of at least HEAP_MMAP_BYTES get their own mapping, given
+ * back when freed (glibc: M_MMAP_THRESHOLD; a no-op elsewhere). Call once,
+ * before the first thread starts. */
+#define HEAP_MMAP_BYTES (4u << 20)
+void heap_tune(void);
+
 /* Memory for an allocator's block (slab.h): bytes (a power of two, at
  * least 4 KiB) aligned to bytes, or NULL. The default heap maps it from the
  * operating system, so that it never sits between malloc's chunks and

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "heap.h"
 #include "log.h"
 #include "server.h"
 #include "tunekv_version.h"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
 
         /* RAFT-NOTES B5: a peer closing mid-write must not kill us. */
         signal(SIGPIPE, SIG_IGN);
+        heap_tune();
 
         rv = config_load(&cfg, argc, argv, errmsg);
         if (rv != 0) {

@@ -249,6 +249,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->election_timeout_ms = cfg->election_timeout_ms;
         gp->heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
         gp->snapshot_threshold = cfg->snapshot_threshold;
+        gp->snapshot_bytes = cfg->snapshot_bytes;
         gp->snapshot_trailing = cfg->snapshot_trailing;
         gp->snapshot_compression = cfg->snapshot_compression != 0;
         gp->segment_bytes = cfg->segment_bytes;

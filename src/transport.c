@@ -307,14 +307,16 @@ static void transport_connect_connected(uv_connect_t *req, int status)
         }
 }
 
+/* Finish the attempt here: closing the stream cancels a pending connect or
+ * write (their callbacks then find it done), but a stream waiting for the
+ * CHALLENGE gets no callback at all. That is the common case, since the
+ * kernel completes a connection into the backlog of a node that is still
+ * loading its partitions: raft would wait for that attempt for ever and
+ * never reach the peer again. */
 static void transport_connect_timeout(uv_timer_t *timer)
 {
         struct transport_connect *c = timer->data;
-        /* Closing the handle cancels the pending connect or write; their
-         * callbacks then finish the attempt. */
-        if (c->tcp != NULL && !uv_is_closing((uv_handle_t *)c->tcp)) {
-                uv_close((uv_handle_t *)c->tcp, transport_connect_tcp_closed);
-        }
+        transport_connect_finish(c, RAFT_NOCONNECTION);
 }
 
 static void transport_connect_connected(uv_connect_t *req, int status);

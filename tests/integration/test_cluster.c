@@ -8,13 +8,17 @@
  *   every replica ends identical (applied index and digest);
  * - a follower killed while the leader compacts its log catches up through
  *   a snapshot install;
+ * - large values make every replica snapshot for snapshot_bytes, long
+ *   before snapshot_threshold entries, and node RSS stays within budget;
  * - whole-cluster kill -9 and restart keeps every acknowledged write;
  * - a partition left with a minority of its replicas fails fast with
  *   NO_QUORUM or UNAVAILABLE while the others keep working;
  * - a node paused for seconds (SIGSTOP: a long stall) does not stop the
  *   cluster and catches up after SIGCONT; SIGTERM of a busy leader node
  *   exits cleanly (RAFT-NOTES B2), and a peer closing mid-write kills no one
- *   (B5). */
+ *   (B5);
+ * - a peer port that accepts connections but never answers (a node still
+ *   loading) is retried once it answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,10 +26,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,6 +213,15 @@ static void converge_all(struct cluster *cl)
         }
 }
 
+static void converge_all_of(struct cluster *cl, uint32_t partitions)
+{
+        for (uint32_t p = 0; p < partitions; p++) {
+                if (!cluster_wait_converged(cl, p, 30000)) {
+                        fail_msg("partition %u: replicas did not converge", p);
+                }
+        }
+}
+
 static const char *const fast_flags[] = {"--election-timeout-ms", "1000", NULL};
 
 /* ------------------------------------------------------------------------ */
@@ -315,6 +332,136 @@ static void test_follower_catches_up_by_snapshot(void **state)
         tkv_result_release(&r);
         verify_acked(cl);
         tkv_client_destroy(cl);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* VmRSS of a process in KiB (0 if unreadable). */
+static uint64_t rss_kib(pid_t pid)
+{
+        char path[64], line[256];
+        uint64_t kib = 0;
+        FILE *fp;
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        fp = fopen(path, "r");
+        if (fp == NULL) {
+                return 0;
+        }
+        while (fgets(line, sizeof line, fp) != NULL) {
+                if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1) {
+                        break;
+                }
+        }
+        fclose(fp);
+        return kib;
+}
+
+#define BIG_VALUES      400
+#define BIG_VALUE_BYTES (256 * 1024)
+#define BIG_BUDGET_MIB  4
+
+/* issue 15: raft keeps every entry since its last snapshot in memory.
+ * 100 MiB of incompressible 256 KiB values over 8 keys, far below the
+ * snapshot_threshold of 65536 entries, with snapshot_bytes = 4 MiB: every
+ * replica snapshots for the bytes, and no node's RSS grows by more than a
+ * few budgets (without the budget, each held the whole 100 MiB). */
+static void test_log_bytes_bound_memory(void **state)
+{
+        static const char *const flags[] = {"--election-timeout-ms", "1000", "--snapshot-bytes",
+                                            "4MiB", NULL};
+        static uint8_t value[BIG_VALUE_BYTES];
+        uint64_t base_kib[3], x = 88172645463325252ull;
+        struct tkv_client *cl;
+        struct tkv_result r;
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, 1, 3, flags), 0);
+        assert_true(cluster_wait_converged(&c, 0, 30000));
+        for (unsigned i = 0; i < 3; i++) {
+                base_kib[i] = rss_kib(c.nodes[i].pid);
+        }
+        cl = cluster_client(&c, 0);
+        for (unsigned n = 0; n < BIG_VALUES; n++) {
+                char k[16];
+                for (size_t i = 0; i < sizeof value; i += 8) { /* xorshift64: incompressible */
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        memcpy(&value[i], &x, 8);
+                }
+                snprintf(k, sizeof k, "big-%u", n % 8);
+                assert_int_equal(tkv_put(cl, k, strlen(k), value, sizeof value, NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+        }
+        tkv_client_destroy(cl);
+        assert_true(cluster_wait_converged(&c, 0, 30000));
+        for (unsigned id = 1; id <= 3; id++) {
+                const struct tkv_partition_status *ps;
+                uint64_t grown_kib = rss_kib(c.nodes[id - 1].pid) - base_kib[id - 1];
+                assert_int_equal(cluster_status(&c, id, &r), TKV_OK);
+                ps = cluster_partition(&r, 0);
+                assert_non_null(ps);
+                printf("# node %u: %llu snapshots, RSS +%llu MiB\n", id,
+                       (unsigned long long)ps->snapshots, (unsigned long long)grown_kib / 1024);
+                /* 100 MiB in 4 MiB budgets: about 25 (the trigger is past it). */
+                assert_true(ps->snapshots >= 10);
+                /* The store (2 MiB), 1.5 budgets of log, the snapshot buffer
+                 * being written and malloc's slack: far below 100 MiB. */
+                assert_true(grown_kib < 8 * BIG_BUDGET_MIB * 1024 + 16 * 1024);
+                tkv_result_release(&r);
+        }
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
+/* A listening socket that never accepts: the kernel completes connections
+ * into its backlog, and nothing is ever answered (a node still loading its
+ * partitions looks like this). Returns the fd. */
+static int blackhole_listen(const char *addr)
+{
+        struct sockaddr_in sa = {0};
+        char host[64];
+        unsigned port;
+        int fd, one = 1;
+        assert_int_equal(sscanf(addr, "%63[^:]:%u", host, &port), 2);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, host, &sa.sin_addr), 1);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(listen(fd, 64), 0);
+        return fd;
+}
+
+/* A Raft connection that timed out waiting for the peer's challenge used
+ * to end without telling raft, which then waited for it for ever: a node
+ * that restarted after its peers had tried it while it was loading never
+ * heard from their leaders again (candidate for good, never ready). */
+static void test_peer_that_never_answers_is_retried(void **state)
+{
+        static const char *const flags[] = {"--election-timeout-ms", "1000", "--connect-timeout-ms",
+                                            "200", NULL};
+        struct tkv_client *cl;
+        struct tkv_result r;
+        int fd;
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, 3, 3, flags), 0);
+        converge_all_of(&c, 3);
+        cluster_signal(&c, 2, SIGKILL, true);
+        fd = blackhole_listen(c.nodes[1].peer_addr);
+        /* The others' leaders reconnect to node 2 and time out, several
+         * times (new leaders for node 2's partitions too). */
+        cl = cluster_client(&c, 1);
+        for (int i = 0; i < 30; i++) {
+                char k[16];
+                snprintf(k, sizeof k, "bh-%d", i);
+                assert_int_equal(tkv_put(cl, k, strlen(k), "v", 1, NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+                usleep(100 * 1000);
+        }
+        tkv_client_destroy(cl);
+        close(fd);
+        assert_int_equal(daemon_start(&c.nodes[1], 20000), 0);
+        converge_all_of(&c, 3);
         assert_int_equal(cluster_stop(&c), 0);
 }
 
@@ -960,6 +1107,9 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_kill_leader_under_load, setup, teardown),
             cmocka_unit_test_setup_teardown(test_follower_catches_up_by_snapshot, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_log_bytes_bound_memory, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_peer_that_never_answers_is_retried, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_whole_cluster_kill9_restart, setup, teardown),
             cmocka_unit_test_setup_teardown(test_minority_partition_fails_fast, setup, teardown),
             cmocka_unit_test_setup_teardown(test_long_stall_and_busy_shutdown, setup, teardown),

@@ -44,6 +44,7 @@ static void test_defaults_run_one_node(void **state)
         assert_int_equal(c.key_bytes_max, 4096);
         assert_int_equal(c.value_bytes_max, 1u << 20);
         assert_int_equal(c.snapshot_threshold, 65536);
+        assert_int_equal(c.snapshot_bytes, 64u << 20);
         assert_string_equal(c.client_addr, "127.0.0.1:7001");
         assert_string_equal(c.nodes[0].peer_addr, "127.0.0.1:7101");
 }
@@ -98,12 +99,17 @@ static void test_bad_values_name_the_key(void **state)
         expect_error(2, a8, "missing value");
         const char *a9[] = {"tunekvd", "--log-level", "loud"};
         expect_error(3, a9, "server.log_level");
+        /* raft_uv reads a trailing count of 0 as a snapshot install. */
+        const char *a11[] = {"tunekvd", "--snapshot-trailing", "0"};
+        expect_error(3, a11, "raft.snapshot_trailing");
+        const char *a12[] = {"tunekvd", "--snapshot-bytes", "64KiB"};
+        expect_error(3, a12, "raft.snapshot_bytes");
         const char *a10[] = {"tunekvd", "--partitions", "-1"};
         expect_error(3, a10, "cluster.partitions");
         /* One client at a full window (32 + 40 x 4096 bytes) must fit. */
-        const char *a11[] = {"tunekvd", "--session-window", "4096", "--sessions-bytes-max",
+        const char *a13[] = {"tunekvd", "--session-window", "4096", "--sessions-bytes-max",
                              "100KiB"};
-        expect_error(5, a11, "server.sessions_bytes_max = 102400: below one client's full");
+        expect_error(5, a13, "server.sessions_bytes_max = 102400: below one client's full");
 }
 
 static void test_file_then_flags(void **state)

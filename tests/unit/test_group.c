@@ -54,7 +54,11 @@ struct ask {
 };
 static struct ask asks[64];
 static unsigned n_asks;
-static bool use_confirm; /* setup_confirm: groups send confirmations */
+static bool use_confirm;        /* setup_confirm: groups send confirmations */
+static uint64_t snapshot_bytes; /* setup_bytes: the groups' snapshot_bytes */
+
+#define BIG_VALUE_BYTES 4096
+#define BUDGET_BYTES    (64 * 1024)
 
 static unsigned confirm_hook(void *data, struct group *grp, uint64_t seq, const uint64_t *voters,
                              unsigned n)
@@ -191,6 +195,10 @@ static int setup(void **state)
         p.sessions_max = 64;
         p.sessions_bytes_max = 1u << 20;
         p.confirm_cb = use_confirm ? confirm_hook : NULL;
+        /* As server.c passes the defaults, with the byte budget under test. */
+        p.snapshot_threshold = 65536;
+        p.snapshot_trailing = 8192;
+        p.snapshot_bytes = snapshot_bytes;
         n_asks = 0;
         for (unsigned i = 0; i < N; i++) {
                 p.proposer_seed = 1000000u * (i + 1);
@@ -201,6 +209,8 @@ static int setup(void **state)
                 assert_int_equal(raft_fixture_grow(&f, group_raft_fsm(g[i])), 0);
                 group_attach(g[i], raft_fixture_get(&f, i));
                 raft_set_pre_vote(raft_fixture_get(&f, i), true);
+                raft_set_snapshot_threshold(raft_fixture_get(&f, i), p.snapshot_threshold);
+                raft_set_snapshot_trailing(raft_fixture_get(&f, i), p.snapshot_trailing);
         }
         assert_int_equal(raft_fixture_configuration(&f, N, &conf), 0);
         assert_int_equal(raft_fixture_bootstrap(&f, &conf), 0);
@@ -215,10 +225,17 @@ static int setup_confirm(void **state)
         return setup(state);
 }
 
+static int setup_bytes(void **state)
+{
+        snapshot_bytes = BUDGET_BYTES;
+        return setup(state);
+}
+
 static int teardown(void **state)
 {
         (void)state;
         use_confirm = false;
+        snapshot_bytes = 0;
         raft_fixture_close(&f);
         for (unsigned i = 0; i < N; i++) {
                 group_destroy(g[i]);
@@ -357,6 +374,80 @@ static void test_restarted_follower_catches_up(void **state)
         }
 }
 
+static int propose_big(struct group *grp, struct write_probe *p, int i)
+{
+        static uint8_t value[BIG_VALUE_BYTES];
+        struct command cmd = {0};
+        memset(p, 0, sizeof *p);
+        snprintf(p->key, sizeof p->key, "b%d", i % 8);
+        memset(value, 'a' + i % 26, sizeof value);
+        cmd.type = COMMAND_PUT;
+        cmd.key = (const uint8_t *)p->key;
+        cmd.key_len = (uint32_t)strlen(p->key);
+        cmd.value = value;
+        cmd.value_len = cmd.value_raw_len = sizeof value;
+        return group_propose(grp, &p->w, &cmd, on_write);
+}
+
+/* The bytes of the entries raft holds in memory for server i. */
+static uint64_t log_bytes_in_memory(unsigned i)
+{
+        const struct raft_log *l = &raft_fixture_get(&f, i)->log;
+        uint64_t bytes = 0;
+        for (size_t k = l->front; k != l->back; k = (k + 1) % l->size) {
+                bytes += l->entries[k].buf.len;
+        }
+        return bytes;
+}
+
+/* Write n 4 KiB values through g[0], one after the other; returns the
+ * index of the last. */
+static uint64_t write_big(int first, int n)
+{
+        struct write_probe w;
+        struct writes ws = {&w, 1};
+        for (int i = first; i < first + n; i++) {
+                assert_int_equal(propose_big(g[0], &w, i), 0);
+                flush_all();
+                assert_true(step_until(writes_fired, &ws, 5000));
+                assert_int_equal(w.status, 0);
+        }
+        return w.index;
+}
+
+/* issue 15: 4 KiB entries, a 64 KiB budget and a threshold of 65536
+ * entries: every replica snapshots for the bytes, keeps about 1.5 budgets
+ * of log in memory at most (without the budget: all 600 KiB of it), and
+ * a follower that missed part of it still catches up. */
+static void test_log_bounded_in_bytes(void **state)
+{
+        uint64_t last;
+        (void)state;
+        elect(0);
+        assert_true(step_until(is_ready, g[0], 2000));
+        last = write_big(0, 150);
+        assert_true(raft_fixture_step_until_applied(&f, N, last, 5000));
+        for (unsigned i = 0; i < N; i++) {
+                struct group_stats st = group_stats(g[i]);
+                uint64_t in_memory = log_bytes_in_memory(i);
+                assert_true(st.snapshots >= 150 * BIG_VALUE_BYTES / BUDGET_BYTES - 1);
+                assert_true(st.snapshots_for_bytes >= st.snapshots);
+                assert_true(st.log_bytes < BUDGET_BYTES + 2 * BIG_VALUE_BYTES);
+                assert_true(in_memory <= 3 * BUDGET_BYTES / 2 + 4 * BIG_VALUE_BYTES);
+                /* Trailing entries cut to half the budget, never to 0. */
+                assert_true(raft_fixture_get(&f, i)->snapshot.trailing >= 1);
+                assert_true(raft_fixture_get(&f, i)->snapshot.trailing <=
+                            BUDGET_BYTES / 2 / BIG_VALUE_BYTES);
+        }
+        raft_fixture_kill(&f, 2);
+        last = write_big(150, 50);
+        raft_fixture_revive(&f, 2);
+        assert_true(raft_fixture_step_until_applied(&f, 2, last, 20000));
+        assert_int_equal(group_stats(g[2]).restores, 1); /* more than the trailing entries */
+        assert_int_equal(store_count(group_store(g[2])), 8);
+        assert_true(group_stats(g[0]).snapshots >= 200 * BIG_VALUE_BYTES / BUDGET_BYTES - 1);
+}
+
 /* A ready leader fences reads by asking the voters, writing nothing: one
  * answer in its term makes a majority of three; with no answer for an
  * election timeout the reads fall back to a barrier. */
@@ -464,6 +555,7 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_writes_batched_in_index_order, setup, teardown),
             cmocka_unit_test_setup_teardown(test_restarted_follower_catches_up, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_log_bounded_in_bytes, setup_bytes, teardown),
             cmocka_unit_test_setup_teardown(test_election_barrier_gates_reads, setup_confirm,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_deposed_leader_fails_what_it_holds, setup_confirm,
