@@ -63,7 +63,10 @@ static void group_write_proposal_cb(struct raft_apply *req, int status, void *re
                 /* LEADERSHIPLOST (or a failed disk write, RAFT-NOTES W2): all
                  * waiting writes share the fate of the term. */
                 if (status != RAFT_LEADERSHIPLOST && status != RAFT_SHUTDOWN) {
-                        LOGE((int)g->partition, "group: append failed: %s", raft_strerror(status));
+                        /* raft's own message names the errno text (a
+                         * code alone read "unknown error" on ENOSPC). */
+                        LOGE((int)g->partition, "group: append failed: %s (%s)",
+                             raft_strerror(status), raft_errmsg(g->raft));
                 }
                 group_write_fail_waiting(g, TKV_EUNKNOWN);
         }
