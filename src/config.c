@@ -173,6 +173,8 @@ static const struct config_option config_options[] = {
     OPT("server", threadpool_size, CONFIG_UINT, 1, 128, "8",
         "libuv threadpool threads (disk I/O, snapshots)"),
     OPT("server", log_level, CONFIG_NAME, 0, 0, "info", "debug, info, warn, error or off"),
+    OPT("server", log_format, CONFIG_NAME, 0, 0, "text",
+        "text (one readable line per event) or json (one JSON object per line)"),
 };
 
 #define CONFIG_N_OPTIONS (sizeof config_options / sizeof config_options[0])
@@ -791,6 +793,11 @@ static int config_validate(struct config *c, char *errmsg)
                          c->request_timeout_ms, c->request_timeout_max_ms);
                 return TKV_EINVAL;
         }
+        if (log_format_parse(c->log_format) < 0) {
+                err_msgf(errmsg, "config: server.log_format = \"%s\": must be text or json",
+                         c->log_format);
+                return TKV_EINVAL;
+        }
         if (log_level_parse(c->log_level) < 0) {
                 err_msgf(errmsg,
                          "config: server.log_level = \"%s\": must be debug, info, warn, "
@@ -930,6 +937,7 @@ static bool config_nodes_equal(const struct config *a, const struct config *b)
  * limits are not: start sized buffers and guards from them. */
 static const char *const config_reloadable_keys[] = {
     "log_level",
+    "log_format",
     "conns_max",
     "inflight_per_conn_max",
     "conn_output_bytes_max",

@@ -93,7 +93,8 @@ struct config {
         unsigned sessions_max;
         uint64_t sessions_bytes_max;
         unsigned threadpool_size;
-        char log_level[16];
+        char log_level[CONFIG_ADDR_BYTES]; /* CONFIG_NAME fields hold up to 63 bytes */
+        char log_format[CONFIG_ADDR_BYTES];
 
         /* Command line only. */
         char config_file[CONFIG_PATH_BYTES];

@@ -67,6 +67,7 @@ int main(int argc, char **argv)
                 return 0;
         }
         log_setup(cfg.node_id, (enum log_level)log_level_parse(cfg.log_level));
+        log_set_format((enum log_format)log_format_parse(cfg.log_format));
         main_raise_nofile();
         /* Before the first threadpool use (RAFT-NOTES §5). */
         snprintf(pool, sizeof pool, "%u", cfg.threadpool_size);

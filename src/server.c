@@ -676,6 +676,9 @@ static void server_reload_change(void *data, const char *section, const char *ke
                         log_setup(r->s->cfg->node_id,
                                   (enum log_level)log_level_parse(r->s->cfg->log_level));
                 }
+                if (strcmp(key, "log_format") == 0) {
+                        log_set_format((enum log_format)log_format_parse(r->s->cfg->log_format));
+                }
                 return;
         }
         LOGW(-1, "server: reload: %s.%s changed; it takes effect after a restart", section, key);

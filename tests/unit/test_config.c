@@ -110,6 +110,13 @@ static void test_bad_values_name_the_key(void **state)
         const char *a13[] = {"tunekvd", "--session-window", "4096", "--sessions-bytes-max",
                              "100KiB"};
         expect_error(5, a13, "server.sessions_bytes_max = 102400: below one client's full");
+        /* A 63-byte level is refused by name; it used to overflow a 16-byte
+         * field before validation. */
+        const char *a14[] = {"tunekvd", "--log-level",
+                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+        expect_error(3, a14, "server.log_level");
+        const char *a15[] = {"tunekvd", "--log-format", "xml"};
+        expect_error(3, a15, "server.log_format = \"xml\": must be text or json");
 }
 
 static void test_file_then_flags(void **state)
