@@ -140,7 +140,10 @@ static void args_usage(FILE *f)
               "  6  retryable: NOT_LEADER, NO_QUORUM, BUSY, UNAVAILABLE, BOUND_UNMET\n"
               "  7  INVALID_ARGUMENT or TOO_LARGE\n"
               "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY), or the request\n"
-              "     succeeded but --token-out could not be written\n",
+              "     succeeded but --token-out could not be written\n"
+              "status (the whole cluster) exits by health instead: 0 every partition ok,\n"
+              "  1 some degraded (a replica down, or more than 1000 entries behind),\n"
+              "  2 some unavailable (no leader, not ready, or no majority answering)\n",
               f);
 }
 

@@ -115,7 +115,10 @@ int output_usage_error(const struct cli_args *a, const char *fmt, const char *ar
 void output_get(const struct cli_args *a, const struct tkv_result *res);
 void output_write(const struct cli_args *a, const struct tkv_result *res);
 void output_node_status(const struct cli_args *a, const struct tkv_node_status *n);
-void output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
-                    const struct cli_node_view *views);
+/* Prints the cluster and its health; returns the exit code of `status`:
+ * 0 every partition healthy, 1 some degraded (a replica down or lagging),
+ * 2 some unavailable (no leader, not ready, or no majority of replicas). */
+int output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
+                   const struct cli_node_view *views);
 
 #endif /* TKV_CLI_H */

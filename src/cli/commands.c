@@ -319,11 +319,11 @@ int commands_status(struct tkv_client *c, const struct cli_args *a)
                 return output_fail(a, TKV_NO_MEMORY, "out of memory", NULL);
         }
         commands_query_nodes(c, res.cluster, views);
-        output_cluster(a, res.cluster, views);
+        status = output_cluster(a, res.cluster, views);
         for (i = 0; i < res.cluster->n_nodes; i++) {
                 free(views[i].node);
         }
         free(views);
         tkv_result_release(&res);
-        return CLI_EXIT_OK;
+        return status;
 }

@@ -614,6 +614,59 @@ static void output_merge_partition(const struct tkv_partition_info *pi,
         }
 }
 
+/* ---- health ---- */
+
+/* A replica further than this behind its leader's commit index makes the
+ * partition degraded: a follower catching up from a few entries behind is
+ * normal under load, thousands are not. */
+#define OUTPUT_LAG_DEGRADED 1000
+
+enum output_health { OUTPUT_OK, OUTPUT_DEGRADED, OUTPUT_UNAVAILABLE };
+
+static const char *const output_health_names[] = {"ok", "degraded", "unavailable"};
+
+/* The partition's health, and why in words (empty when ok). */
+static enum output_health output_partition_health(const struct tkv_partition_info *pi,
+                                                  const struct output_partition_view *pv, char *why,
+                                                  size_t len)
+{
+        const struct tkv_partition_status *leader = NULL;
+        unsigned up = 0, n = pi->n_replicas < 8 ? pi->n_replicas : 8;
+        size_t off = 0;
+
+        why[0] = '\0';
+        for (unsigned i = 0; i < n; i++) {
+                if (pv->replica[i] != NULL) {
+                        up++;
+                        if (pv->confirmed && pi->replicas[i] == pv->leader_id) {
+                                leader = pv->replica[i];
+                        }
+                }
+        }
+        if (up <= n / 2 || leader == NULL || !pv->ready) {
+                snprintf(why, len, "%s",
+                         up <= n / 2      ? "no majority of replicas answers"
+                         : leader == NULL ? "no replica leads"
+                                          : "the leader is not ready");
+                return OUTPUT_UNAVAILABLE;
+        }
+        for (unsigned i = 0; i < n && off < len; i++) {
+                const struct tkv_partition_status *ps = pv->replica[i];
+                int k = 0;
+                if (ps == NULL) {
+                        k = snprintf(why + off, len - off, "%sreplica %" PRIu32 " down",
+                                     off > 0 ? "; " : "", pi->replicas[i]);
+                } else if (leader->commit_index > ps->applied_index + OUTPUT_LAG_DEGRADED) {
+                        k = snprintf(why + off, len - off,
+                                     "%sreplica %" PRIu32 " lags %" PRIu64 " entries",
+                                     off > 0 ? "; " : "", pi->replicas[i],
+                                     leader->commit_index - ps->applied_index);
+                }
+                off += k > 0 ? (size_t)k : 0;
+        }
+        return off > 0 ? OUTPUT_DEGRADED : OUTPUT_OK;
+}
+
 /* "1:120 2:120 3:-" for the commit (or applied) index of each replica. */
 static void output_format_indexes(const struct tkv_partition_info *pi,
                                   const struct output_partition_view *pv, bool applied, char *out,
@@ -638,22 +691,52 @@ static void output_format_indexes(const struct tkv_partition_info *pi,
         }
 }
 
-static void output_print_node_line(const struct cli_node_view *v)
+/* A node's health: unavailable when it does not answer, degraded when a
+ * partition it holds a replica of is not healthy. */
+static enum output_health output_node_health(const struct tkv_cluster_info *ci,
+                                             const struct cli_node_view *views,
+                                             const struct cli_node_view *v)
+{
+        struct output_partition_view pv;
+        char why[256];
+
+        if (v->status != TKV_OK || v->node == NULL) {
+                return OUTPUT_UNAVAILABLE;
+        }
+        for (unsigned i = 0; i < ci->n_partitions; i++) {
+                const struct tkv_partition_info *pi = &ci->partitions[i];
+                for (unsigned k = 0; k < pi->n_replicas && k < 8; k++) {
+                        if (pi->replicas[k] != v->node_id) {
+                                continue;
+                        }
+                        output_merge_partition(pi, views, ci->n_nodes, &pv);
+                        if (output_partition_health(pi, &pv, why, sizeof(why)) != OUTPUT_OK) {
+                                return OUTPUT_DEGRADED;
+                        }
+                }
+        }
+        return OUTPUT_OK;
+}
+
+static void output_print_node_line(const struct cli_node_view *v, enum output_health h)
 {
         char uptime[64];
 
         if (v->status != TKV_OK || v->node == NULL) {
-                printf("node %-3" PRIu32 " %-21s down  %s: %s\n", v->node_id, v->client_addr,
-                       tkv_status_name(v->status), output_unprefixed(v->message, "status"));
+                printf("node %-3" PRIu32 " %-21s down  health %-11s %s: %s\n", v->node_id,
+                       v->client_addr, output_health_names[h], tkv_status_name(v->status),
+                       output_unprefixed(v->message, "status"));
                 return;
         }
         output_format_uptime(v->node->uptime_ms, uptime, sizeof(uptime));
-        printf("node %-3" PRIu32 " %-21s up    uptime %-10s connections %-5" PRIu32 " version %s\n",
-               v->node_id, v->client_addr, uptime, v->node->connections, v->node->version);
+        printf("node %-3" PRIu32 " %-21s up    health %-11s uptime %-10s connections %-5" PRIu32
+               " version %s\n",
+               v->node_id, v->client_addr, output_health_names[h], uptime, v->node->connections,
+               v->node->version);
 }
 
-static void output_print_cluster(const struct tkv_cluster_info *ci,
-                                 const struct cli_node_view *views)
+static enum output_health output_print_cluster(const struct tkv_cluster_info *ci,
+                                               const struct cli_node_view *views)
 {
         struct output_partition_view pv;
         const struct tkv_partition_info *pi;
@@ -661,13 +744,17 @@ static void output_print_cluster(const struct tkv_cluster_info *ci,
         char commit[160];
         char applied[160];
         char leader[16];
+        char why[256];
+        unsigned counts[3] = {0, 0, 0};
+        unsigned down = 0;
+        enum output_health worst = OUTPUT_OK, h;
         unsigned i;
         unsigned k;
 
         printf("cluster: %u nodes, %" PRIu32 " partitions (layout from node %" PRIu32 ")\n",
                ci->n_nodes, ci->partition_count, ci->node_id);
         for (i = 0; i < ci->n_nodes; i++) {
-                output_print_node_line(&views[i]);
+                output_print_node_line(&views[i], output_node_health(ci, views, &views[i]));
         }
         printf("partitions:\n");
         for (i = 0; i < ci->n_partitions; i++) {
@@ -688,16 +775,27 @@ static void output_print_cluster(const struct tkv_cluster_info *ci,
                 }
                 output_format_indexes(pi, &pv, false, commit, sizeof(commit));
                 output_format_indexes(pi, &pv, true, applied, sizeof(applied));
+                h = output_partition_health(pi, &pv, why, sizeof(why));
+                counts[h]++;
+                worst = h > worst ? h : worst;
                 printf("%5" PRIu32 "  leader %-3s replicas %-8s term %-5" PRIu64
-                       " commit %-24s applied %-24s ready %s\n",
+                       " commit %-24s applied %-24s ready %-3s health %s%s%s%s\n",
                        pi->partition, leader, replicas, pv.term, commit, applied,
-                       pv.ready ? "yes" : "no");
+                       pv.ready ? "yes" : "no", output_health_names[h], why[0] ? " (" : "", why,
+                       why[0] ? ")" : "");
         }
+        for (i = 0; i < ci->n_nodes; i++) {
+                down += views[i].status != TKV_OK || views[i].node == NULL;
+        }
+        printf("health: %s (%u partitions ok, %u degraded, %u unavailable; %u of %u nodes down)\n",
+               output_health_names[worst], counts[OUTPUT_OK], counts[OUTPUT_DEGRADED],
+               counts[OUTPUT_UNAVAILABLE], down, ci->n_nodes);
+        return worst;
 }
 
-static void output_json_node_view(const struct cli_node_view *v)
+static void output_json_node_view(const struct cli_node_view *v, enum output_health h)
 {
-        printf("{\"node_id\":%" PRIu32, v->node_id);
+        printf("{\"node_id\":%" PRIu32 ",\"health\":\"%s\"", v->node_id, output_health_names[h]);
         output_json_text("client_addr", v->client_addr);
         if (v->status != TKV_OK || v->node == NULL) {
                 printf(",\"up\":false,\"error\":\"%s\"", tkv_status_name(v->status));
@@ -711,16 +809,20 @@ static void output_json_node_view(const struct cli_node_view *v)
         putchar('}');
 }
 
-static void output_json_partition_view(const struct tkv_partition_info *pi,
-                                       const struct output_partition_view *pv)
+static enum output_health output_json_partition_view(const struct tkv_partition_info *pi,
+                                                     const struct output_partition_view *pv)
 {
         const struct tkv_partition_status *ps;
+        char why[256];
+        enum output_health h = output_partition_health(pi, pv, why, sizeof(why));
         unsigned i;
 
         printf("{\"partition\":%" PRIu32 ",\"leader_id\":%" PRIu32
-               ",\"leader_confirmed\":%s,\"term\":%" PRIu64 ",\"ready\":%s,\"replicas\":[",
+               ",\"leader_confirmed\":%s,\"term\":%" PRIu64 ",\"ready\":%s,\"health\":\"%s\"",
                pi->partition, pv->leader_id, pv->confirmed ? "true" : "false", pv->term,
-               pv->ready ? "true" : "false");
+               pv->ready ? "true" : "false", output_health_names[h]);
+        output_json_text("health_reason", why);
+        printf(",\"replicas\":[");
         for (i = 0; i < pi->n_replicas && i < 8; i++) {
                 printf("%s%" PRIu32, i > 0 ? "," : "", pi->replicas[i]);
         }
@@ -739,38 +841,45 @@ static void output_json_partition_view(const struct tkv_partition_info *pi,
                        ps->applied_index, ps->last_index, ps->keys, ps->digest);
         }
         printf("]}");
+        return h;
 }
 
-static void output_json_cluster(const struct tkv_cluster_info *ci,
-                                const struct cli_node_view *views)
+static enum output_health output_json_cluster(const struct tkv_cluster_info *ci,
+                                              const struct cli_node_view *views)
 {
         struct output_partition_view pv;
+        enum output_health worst = OUTPUT_OK, h;
         unsigned i;
 
         printf(",\"partition_count\":%" PRIu32 ",\"node_id\":%" PRIu32 ",\"nodes\":[",
                ci->partition_count, ci->node_id);
         for (i = 0; i < ci->n_nodes; i++) {
                 printf("%s", i > 0 ? "," : "");
-                output_json_node_view(&views[i]);
+                output_json_node_view(&views[i], output_node_health(ci, views, &views[i]));
         }
         printf("],\"partitions\":[");
         for (i = 0; i < ci->n_partitions; i++) {
                 output_merge_partition(&ci->partitions[i], views, ci->n_nodes, &pv);
                 printf("%s", i > 0 ? "," : "");
-                output_json_partition_view(&ci->partitions[i], &pv);
+                h = output_json_partition_view(&ci->partitions[i], &pv);
+                worst = h > worst ? h : worst;
         }
-        putchar(']');
+        printf("],\"health\":\"%s\"", output_health_names[worst]);
+        return worst;
 }
 
-/* status: every node, then every partition as its replicas see it. */
-void output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
-                    const struct cli_node_view *views)
+/* status: every node, then every partition as its replicas see it, and
+ * the health; the exit code says the worst (cli.h). */
+int output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
+                   const struct cli_node_view *views)
 {
+        enum output_health worst;
         if (a->json) {
                 output_json_open(a, TKV_OK);
-                output_json_cluster(ci, views);
+                worst = output_json_cluster(ci, views);
                 output_json_close(a, TKV_OK);
         } else {
-                output_print_cluster(ci, views);
+                worst = output_print_cluster(ci, views);
         }
+        return (int)worst;
 }

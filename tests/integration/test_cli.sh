@@ -90,7 +90,8 @@ expect_rc 1 cli del greeting --timeout-ms 2000
 # status: one row per partition
 cli status >"$dir/status"
 [ "$(grep -cE '^ +[0-9]+ +leader' "$dir/status")" = 8 ] || fail "status rows: $(cat "$dir/status")"
-cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert len(o["partitions"]) == 8' || fail "status json"
+cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert len(o["partitions"]) == 8 and o["health"] == "ok" and o["nodes"][0]["health"] == "ok"' || fail "status json"
+grep -q '^health: ok (8 partitions ok, 0 degraded, 0 unavailable; 0 of 1 nodes down)$' "$dir/status" || fail "status health: $(cat "$dir/status")"
 
 # error classes
 expect_rc 3 cli frobnicate

@@ -318,8 +318,11 @@ static void test_follower_catches_up_by_snapshot(void **state)
         cl = cluster_client(&c, 0);
         cluster_signal(&c, 3, SIGKILL, true);
         /* New leaders for node 3's partitions, then thousands of writes:
-         * each partition compacts its log several times meanwhile. */
-        drive(&cl, 1, 64, now_ms() + 4000);
+         * each partition compacts its log several times meanwhile. Driven
+         * by count, not for a fixed time: a loaded machine writes slower. */
+        for (double end = now_ms() + 60000; model.acked <= 4 * 8 * 256 && now_ms() < end;) {
+                drive(&cl, 1, 64, now_ms() + 1000);
+        }
         drain(&cl, 1);
         assert_true(model.acked > 4 * 8 * 256);
         assert_int_equal(cluster_restart(&c, 3), 0);
@@ -846,6 +849,56 @@ static void test_client_flood_leaves_node_links_alone(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* tunekv status: a health line per node and partition, an exit code per
+ * health (issue 18: like `etcdctl endpoint health`) */
+
+/* Run `tunekv status` against node 1; its output into out, its exit code. */
+static int cli_status(char *out, size_t len)
+{
+        char cmd[1024];
+        FILE *p;
+        size_t n;
+        int status;
+
+        snprintf(cmd, sizeof cmd, "%s/tunekv --endpoints %s --timeout-ms 2000 status 2>&1",
+                 TKV_BIN_DIR, c.nodes[0].client_addr);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        n = fread(out, 1, len - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+static void test_status_health_and_exit_codes(void **state)
+{
+        static char out[16384];
+        (void)state;
+        assert_int_equal(cluster_start(&c, dir, 3, 3, 3, fast_flags), 0);
+        for (uint32_t p = 0; p < 3; p++) {
+                assert_true(cluster_wait_converged(&c, p, 20000));
+        }
+        assert_int_equal(cli_status(out, sizeof out), 0);
+        assert_non_null(strstr(out, "health: ok (3 partitions ok"));
+        /* One replica of every partition down: degraded, named. */
+        cluster_signal(&c, 3, SIGKILL, true);
+        for (int i = 0; i < 100 && cli_status(out, sizeof out) != 1; i++) {
+                usleep(100 * 1000); /* leaders move off node 3: no event to await */
+        }
+        if (strstr(out, "health: degraded (0 partitions ok, 3 degraded, 0 unavailable; 1 of 3 "
+                        "nodes down)") == NULL) {
+                fail_msg("status with node 3 down:\n%s", out);
+        }
+        assert_non_null(strstr(out, "replica 3 down"));
+        /* Two of three down: no partition has a majority. */
+        cluster_signal(&c, 2, SIGKILL, true);
+        assert_int_equal(cli_status(out, sizeof out), 2);
+        assert_non_null(strstr(out, "health unavailable (no majority of replicas answers)"));
+        cluster_kill_all(&c);
+}
+
+/* ------------------------------------------------------------------------ */
 /* An impostor without the secret (issue 14) */
 
 /* One try per node: a Raft connection, a node link or a probe (by round)
@@ -1121,6 +1174,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_layout_mismatch_is_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_client_flood_leaves_node_links_alone, setup,
                                             teardown),
+            cmocka_unit_test_setup_teardown(test_status_health_and_exit_codes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_for_leader_when_fence_fails_is_not_leader,
                                             setup, teardown),
         };
