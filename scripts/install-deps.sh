@@ -8,7 +8,7 @@ packages=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libraft-dev
   liblz4-dev libcmocka-dev libxxhash-dev libinih-dev libssl-dev
   clang-format python3 clang-14 libclang-rt-14-dev
-  iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime
+  iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime man-db
 )
 
 missing=()

@@ -520,6 +520,11 @@ static int config_parse_args(struct config *c, int argc, char **argv, bool apply
                         c->version = true;
                         continue;
                 }
+                if (strcmp(arg, "--man") == 0 && i + 1 < argc &&
+                    (strcmp(argv[i + 1], "8") == 0 || strcmp(argv[i + 1], "5") == 0)) {
+                        c->man = (unsigned)(argv[++i][0] - '0');
+                        continue;
+                }
                 if (strncmp(arg, "--", 2) != 0) {
                         err_msgf(errmsg, "%s: unexpected argument (see --help)", arg);
                         return TKV_EINVAL;
@@ -876,6 +881,95 @@ void config_usage(FILE *out, const char *prog)
                 fprintf(out, "  --%-24s %s (default %s)\n", flag, o->help, o->def);
         }
         fprintf(out, "\n[node.N] sections list the cluster's nodes: client_addr, peer_addr.\n");
+}
+
+/* text with roff's special characters made literal: a leading dot or
+ * quote, and backslashes. */
+static void config_man_text(FILE *out, const char *text)
+{
+        if (text[0] == '.' || text[0] == '\'') {
+                fputs("\\&", out);
+        }
+        for (; *text != '\0'; text++) {
+                if (*text == '\\') {
+                        fputs("\\e", out);
+                } else if (*text == '-') {
+                        fputs("\\-", out);
+                } else {
+                        fputc(*text, out);
+                }
+        }
+}
+
+/* One option as a roff tagged paragraph: the flag (section 8) or the key
+ * (section 5), its meaning and its default. */
+static void config_man_option(FILE *out, const struct config_option *o, unsigned section)
+{
+        fputs(".TP\n\\fB", out);
+        if (section == 8) {
+                fputs("\\-\\-", out);
+                for (const char *k = o->key; *k != '\0'; k++) {
+                        fputs(*k == '_' ? "\\-" : (char[2]){*k, '\0'}, out);
+                }
+                fputs("\\fR \\fIvalue\\fR\n", out);
+        } else {
+                config_man_text(out, o->key);
+                fputs("\\fR = \\fIvalue\\fR\n", out);
+        }
+        config_man_text(out, o->help);
+        fputs(". Default: ", out);
+        config_man_text(out, o->def[0] != '\0' ? o->def : "(empty)");
+        if (o->type == CONFIG_UINT || o->type == CONFIG_BYTES) {
+                fprintf(out, "; from %llu to %llu", (unsigned long long)o->min,
+                        (unsigned long long)o->max);
+        }
+        fputs(".\n", out);
+}
+
+void config_man(FILE *out, unsigned section, const char *version)
+{
+        const char *current = "";
+
+        fprintf(out, ".TH %s %u \"\" \"tunekv %s\" \"tunekv\"\n",
+                section == 8 ? "TUNEKVD" : "TUNEKV.CONF", section, version);
+        if (section == 8) {
+                fputs(".SH NAME\ntunekvd \\- serve one node of a tunekv cluster\n"
+                      ".SH SYNOPSIS\n\\fBtunekvd\\fR [\\fB\\-\\-config\\fR \\fIfile\\fR] "
+                      "[\\fB\\-\\-\\fR\\fIoption value\\fR ...]\n"
+                      ".SH DESCRIPTION\nEvery option is \\fIkey\\fR in section "
+                      "[\\fIsection\\fR] of the configuration file (tunekv.conf(5)) and "
+                      "\\fB\\-\\-key\\-with\\-dashes\\fR on the command line; flags override the "
+                      "file. With no file the flags alone run a one\\-node cluster.\n"
+                      ".SH OPTIONS\n.TP\n\\fB\\-\\-config\\fR \\fIfile\\fR\nRead options "
+                      "from \\fIfile\\fR first.\n.TP\n\\fB\\-\\-ready\\-fd\\fR \\fIn\\fR\n"
+                      "Write \"ready\" to file descriptor \\fIn\\fR once every local partition "
+                      "has a leader.\n.TP\n\\fB\\-\\-help\\fR, \\fB\\-\\-version\\fR\n",
+                      out);
+        } else {
+                fputs(".SH NAME\ntunekv.conf \\- configuration of a tunekv node\n"
+                      ".SH DESCRIPTION\nAn INI file: \\fIkey\\fR = \\fIvalue\\fR lines in "
+                      "[\\fIsection\\fR]s; every key is also a tunekvd(8) flag. Sizes take "
+                      "KiB, MiB or GiB. [node.\\fIN\\fR] sections list the cluster's nodes "
+                      "(client_addr, peer_addr); every node needs the same [cluster] section and "
+                      "node list.\n",
+                      out);
+        }
+        for (size_t i = 0; i < CONFIG_N_OPTIONS; i++) {
+                const struct config_option *o = &config_options[i];
+                if (strcmp(current, o->section) != 0) {
+                        current = o->section;
+                        fprintf(out, ".SH %s [%s]\n", section == 8 ? "OPTIONS OF" : "SECTION",
+                                current);
+                }
+                config_man_option(out, o, section);
+        }
+        fprintf(out,
+                ".SH SIGNALS\nSIGTERM and SIGINT drain and exit 0; SIGHUP reloads the "
+                "configuration (the log level and format, limits and timeouts apply at "
+                "once); SIGUSR1 and SIGUSR2 are ignored. Exit status 75: out of memory "
+                "while applying a committed entry (restart the node).\n"
+                ".SH SEE ALSO\n%s, tunekv(1), tunekv\\-bench(1)\n",
+                section == 8 ? "tunekv.conf(5)" : "tunekvd(8)");
 }
 
 const struct config_node *config_self(const struct config *c)

@@ -101,6 +101,7 @@ struct config {
         int ready_fd; /* -1: none */
         bool help;
         bool version;
+        unsigned man; /* --man 8|5: print tunekvd(8) or tunekv.conf(5) */
 };
 
 /* Fill c with the built-in defaults. */
@@ -128,6 +129,11 @@ unsigned config_changes(const struct config *a, const struct config *b, config_c
  * sized into structures at start. */
 bool config_reload_option(struct config *live, const struct config *next, const char *section,
                           const char *key, char *buf, size_t len);
+
+/* Print the manual page tunekvd(8) (section 8) or tunekv.conf(5) (section
+ * 5) in roff, from the same option table as --help, so the two cannot
+ * drift. */
+void config_man(FILE *out, unsigned section, const char *version);
 
 /* Print the usage text with every flag, its default and its meaning. */
 void config_usage(FILE *out, const char *prog);

@@ -66,6 +66,10 @@ int main(int argc, char **argv)
                 printf("tunekvd %s\n", TKV_VERSION);
                 return 0;
         }
+        if (cfg.man != 0) {
+                config_man(stdout, cfg.man, TKV_VERSION);
+                return 0;
+        }
         log_setup(cfg.node_id, (enum log_level)log_level_parse(cfg.log_level));
         log_set_format((enum log_format)log_format_parse(cfg.log_format));
         main_raise_nofile();

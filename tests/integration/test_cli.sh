@@ -118,6 +118,16 @@ expect_rc 7 cli put "$(head -c 5000 /dev/zero | tr '\0' k)" v   # key over 4 KiB
 expect_rc 4 cli --endpoints 127.0.0.1:1 get x                  # nothing listens
 cli --help | grep -q -- "--consistency" || fail "help lists flags"
 
+# manual pages: they render, and tunekvd(8) lists every flag --help lists
+for page in tunekvd.8 tunekv.conf.5 tunekv.1 tunekv-bench.1; do
+  LANG=C MANWIDTH=200 man -l "$bin/man/$page" >"$dir/man-$page" 2>"$dir/manerr" || fail "man -l $page"
+  [ ! -s "$dir/manerr" ] || fail "man -l $page warns: $(cat "$dir/manerr")"
+done
+for flag in $("$bin/tunekvd" --help | grep -oE '^  --[a-z-]+'); do
+  grep -q -- "$flag" "$dir/man-tunekvd.8" || fail "tunekvd(8) lacks $flag"
+done
+grep -q "snapshot_bytes = value" "$dir/man-tunekv.conf.5" || fail "tunekv.conf(5) lacks snapshot_bytes"
+
 # clean shutdown
 kill -TERM "$pid"
 rc=0
