@@ -21,7 +21,7 @@ build() { # dir, cmake args...
   local dir=$1
   shift
   echo "== building $dir $*"
-  cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTKV_WERROR=ON "$@" >/dev/null
   if ! cmake --build "$root/$dir" -j "$jobs" >"$root/$dir/build.log" 2>&1; then
     grep -E -B2 -A6 "error|Error" "$root/$dir/build.log" | head -60 >&2
     echo "test.sh: build of $dir failed (full log: $dir/build.log)" >&2
