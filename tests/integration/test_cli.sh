@@ -128,6 +128,19 @@ for flag in $("$bin/tunekvd" --help | grep -oE '^  --[a-z-]+'); do
 done
 grep -q "snapshot_bytes = value" "$dir/man-tunekv.conf.5" || fail "tunekv.conf(5) lacks snapshot_bytes"
 
+# the installed static library: tkv_* symbols only, and a program links it
+extra=$(nm -g --defined-only "$bin/dist/libtunekv.a" | awk '$2 ~ /^[TDBRV]$/ && $3 !~ /^tkv_/ {print $3}')
+[ -z "$extra" ] || fail "libtunekv.a exports more than tkv_*: $(echo "$extra" | head -5)"
+printf '#include "tunekv.h"\nint main(void) { return tkv_status_name(0)[0] == 0; }\n' >"$dir/link.c"
+san=""
+nm "$bin/dist/libtunekv.a" >"$dir/nm" # (grep -q on a pipe: nm's SIGPIPE fails pipefail)
+if grep -q " U __asan_\| U __ubsan_" "$dir/nm"; then
+  san="-fsanitize=address,undefined" # the sanitizer build's library
+fi
+cc $san -I"$src/include" -I"$bin/include" -o "$dir/link" "$dir/link.c" "$bin/dist/libtunekv.a" \
+  -lprotobuf-c -lxxhash || fail "a program does not link libtunekv.a"
+"$dir/link" || fail "a program linked with libtunekv.a"
+
 # clean shutdown
 kill -TERM "$pid"
 rc=0
