@@ -28,8 +28,8 @@ LAYERS = {
     # state machine: the store and what is replicated
     "store": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
     "fsm": 2,
-    # the peer port's Raft side and the data dir's identity
-    "identity": 3, "transport": 3, "raftguard": 3,
+    # the peer port (its Raft side, node links) and the data dir's identity
+    "identity": 3, "transport": 3, "raftguard": 3, "peer": 3,
     # the partition's Raft group: the only raft caller
     "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4,
     # pure decisions over group state
@@ -39,8 +39,8 @@ LAYERS = {
     "rpc_route": 6, "rpc_node": 6,
     # dispatch: decode, admit, the method table, calls and their answers
     "rpc": 7,
-    # network: connections that send requests, links that carry ours
-    "conn": 8, "peer": 8,
+    # network: connections that send requests
+    "conn": 8,
     # the composition root: owns everything, wires callbacks
     "server": 9, "main": 9,
 }
@@ -60,13 +60,10 @@ KNOWN = {
     ("rpc_node", "rpc"): "handlers answer through rpc_answer* (dispatch)",
     ("rpc_route", "rpc"): "handlers answer through rpc_answer* (dispatch)",
     ("rpc_route", "server"): "liveness of the replicas comes from the server's links",
-    ("rpc_route", "peer"): "liveness of the replicas comes from the server's links",
     ("rpc_read", "server"): "handlers read the server's counters, scratch and keys",
     ("rpc_admin", "server"): "handlers read the server's counters, scratch and keys",
     ("rpc_forward", "server"): "handlers read the server's counters, scratch and keys",
     ("rpc_node", "server"): "handlers read the server's counters, scratch and keys",
-    ("rpc_forward", "peer"): "forwarding writes into the node link",
-    ("rpc_node", "peer"): "probes and confirmations write into the node link",
 }
 
 CALL = re.compile(r"\b([a-z][a-z0-9_]*)\s*\(")
