@@ -28,8 +28,10 @@ LAYERS = {
     # state machine: the store and what is replicated
     "store": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
     "fsm": 2,
-    # the peer port (its Raft side, node links) and the data dir's identity
-    "identity": 3, "transport": 3, "raftguard": 3, "peer": 3,
+    # network: the peer port (its Raft side, node links), connections that
+    # send requests (both report upward through callbacks); the data dir's
+    # identity
+    "identity": 3, "transport": 3, "raftguard": 3, "peer": 3, "conn": 3,
     # the partition's Raft group: the only raft caller
     "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4,
     # pure decisions over group state
@@ -39,8 +41,6 @@ LAYERS = {
     "rpc_route": 6, "rpc_node": 6,
     # dispatch: decode, admit, the method table, calls and their answers
     "rpc": 7,
-    # network: connections that send requests
-    "conn": 8,
     # the composition root: owns everything, wires callbacks
     "server": 9, "main": 9,
 }
@@ -51,7 +51,6 @@ UNITS = {"group_write": "group", "group_read": "group", "group_confirm": "group"
 
 # Upward edges that remain, to be removed (issue 13). Reason each.
 KNOWN = {
-    ("rpc", "conn"): "answers are packed straight into the connection's output",
     ("rpc", "server"): "calls register their deadlines in the server's heap",
     ("rpc_kv", "rpc"): "handlers answer through rpc_answer* (dispatch)",
     ("rpc_read", "rpc"): "handlers answer through rpc_answer* (dispatch)",

@@ -39,6 +39,9 @@
 static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
 
+/* Connections hand every request up to dispatch (conn.h). */
+static const struct conn_handlers server_conn_handlers = {rpc_dispatch, rpc_answer_frame_error};
+
 /* Leaders are spread by placement: the preferred leader of partition p is
  * its first replica, node (p % N) in id order, so P partitions give each
  * node P/N of them. A leader that is not preferred hands over once the
@@ -830,6 +833,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         }
         transport_mux_on_link(&s->mux, server_link_accept, s);
         s->node_calls = &rpc_node_calls;
+        s->conn_handlers = &server_conn_handlers;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);

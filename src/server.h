@@ -72,9 +72,10 @@ struct server {
         unsigned n_groups_open; /* groups not yet closed */
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct peer_params peer_params;
-        const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
-        struct queue conns;                      /* struct conn: clients' and node links */
-        unsigned n_conns;                        /* client connections */
+        const struct rpc_node_calls *node_calls;   /* answers to our node calls (rpc_internal.h) */
+        const struct conn_handlers *conn_handlers; /* what connections hand up (conn.h) */
+        struct queue conns;                        /* struct conn: clients' and node links */
+        unsigned n_conns;                          /* client connections */
         uint64_t client_bytes; /* held by client connections (conn_held), node-wide */
         unsigned n_links;      /* node links */
         unsigned calls;        /* requests in progress on all connections */
