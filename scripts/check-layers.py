@@ -36,11 +36,13 @@ LAYERS = {
     "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4,
     # pure decisions over group state
     "read": 5, "route": 5,
+    # a request in progress: its memory, deadline and answers
+    "call": 6,
     # handlers (kv writes, reads at every level, node-to-node, admin)
-    "rpc_kv": 6, "rpc_read": 6, "rpc_admin": 6, "rpc_forward": 6,
-    "rpc_route": 6, "rpc_node": 6,
-    # dispatch: decode, admit, the method table, calls and their answers
-    "rpc": 7,
+    "rpc_kv": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
+    "rpc_route": 7, "rpc_node": 7,
+    # dispatch: decode, admit, the method table
+    "rpc": 8,
     # the composition root: owns everything, wires callbacks
     "server": 9, "main": 9,
 }
@@ -51,13 +53,6 @@ UNITS = {"group_write": "group", "group_read": "group", "group_confirm": "group"
 
 # Upward edges that remain, to be removed (issue 13). Reason each.
 KNOWN = {
-    ("rpc", "server"): "calls register their deadlines in the server's heap",
-    ("rpc_kv", "rpc"): "handlers answer through rpc_answer* (dispatch)",
-    ("rpc_read", "rpc"): "handlers answer through rpc_answer* (dispatch)",
-    ("rpc_admin", "rpc"): "handlers answer through rpc_answer* (dispatch)",
-    ("rpc_forward", "rpc"): "handlers answer through rpc_answer* (dispatch)",
-    ("rpc_node", "rpc"): "handlers answer through rpc_answer* (dispatch)",
-    ("rpc_route", "rpc"): "handlers answer through rpc_answer* (dispatch)",
     ("rpc_route", "server"): "liveness of the replicas comes from the server's links",
     ("rpc_read", "server"): "handlers read the server's counters, scratch and keys",
     ("rpc_admin", "server"): "handlers read the server's counters, scratch and keys",

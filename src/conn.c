@@ -10,7 +10,7 @@
  *   -> conn_process: frame_parse each complete frame -> on_request
  *      (server.conn_handlers: rpc_dispatch; the connection never calls the
  *      layers above it)
- *   -> handlers answer now or later: rpc_answer packs the Response straight
+ *   -> handlers answer now or later: call_answer packs the Response straight
  *      into `out` (conn_answer_space) and marks the connection dirty
  *   -> conn_flush (server's prepare/check phase): swap `out` into `out_busy`
  *      and hand it to one uv_write; answers produced meanwhile accumulate in

@@ -58,7 +58,7 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
 
         tunekv__v1__partition_status__init(ps);
         ps->partition = p;
-        ps->role = rpc_role_of(group_role(g));
+        ps->role = call_role_of(group_role(g));
         ps->leader_id = (uint32_t)group_leader_id(g);
         ps->term = group_term(g);
         ps->commit_index = group_commit_index(g);
@@ -106,7 +106,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         m.lptrs = tkv_calloc((size_t)(s->n_hosted + 1) * READ_LEVELS, sizeof *m.lptrs);
         if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL || m.levels == NULL ||
             m.lptrs == NULL) {
-                rpc_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
                 goto out;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
@@ -141,7 +141,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         st.forwarded = s->stats.forwarded;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
         resp.status_info = &st;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 out:
         tkv_free(m.parts);
         tkv_free(m.ptrs);
@@ -166,7 +166,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         (void)req;
         if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||
             replicas == NULL) {
-                rpc_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
                 goto out;
         }
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
@@ -198,7 +198,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         ci.node_id = cfg->node_id;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
         resp.cluster_info = &ci;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 out:
         tkv_free(nodes);
         tkv_free(node_ptrs);
@@ -216,5 +216,5 @@ void rpc_admin_ping(struct call *c, const Tunekv__V1__Request *req)
         pong.node_id = c->server->cfg->node_id;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PONG;
         resp.pong = &pong;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }

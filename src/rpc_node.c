@@ -97,7 +97,7 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status != 0) {
-                rpc_answer_error(c, status, "PROBE: %s", err_str(status));
+                call_answer_error(c, status, "PROBE: %s", err_str(status));
                 return;
         }
         pr.node_id = c->server->cfg->node_id;
@@ -109,7 +109,7 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
         pr.leader_time_ms = server_clock_precise_ms(); /* followers check their clocks by it */
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
         resp.probe = &pr;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
@@ -119,21 +119,22 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
         int rv;
 
         if (pr->partition >= s->n_partitions) {
-                rpc_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
+                call_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
                 return;
         }
         c->partition = pr->partition;
         c->group = server_group(s, pr->partition);
         if (c->group == NULL || !group_is_leader(c->group)) {
-                rpc_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
-                                 pr->partition);
+                call_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
+                                  pr->partition);
                 return;
         }
         if (pr->from_node_id != c->from_node) {
                 /* Only the node at the other end of this link speaks for
                  * itself (the peer preamble admitted it). */
-                rpc_answer_error(c, TKV_EINVAL, "PROBE: from_node_id %u is not this link's node %u",
-                                 pr->from_node_id, c->from_node);
+                call_answer_error(c, TKV_EINVAL,
+                                  "PROBE: from_node_id %u is not this link's node %u",
+                                  pr->from_node_id, c->from_node);
                 return;
         }
         read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index,
@@ -141,7 +142,7 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
         rpc_kv_ack_all_scan(s, c->partition);
         rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
         if (rv != 0) {
-                rpc_answer_error(c, rv, "PROBE: %s", err_str(rv));
+                call_answer_error(c, rv, "PROBE: %s", err_str(rv));
                 return;
         }
         c->stage = CALL_READ;
@@ -240,13 +241,13 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         struct group *g;
 
         if (cr->partition >= s->n_partitions) {
-                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
+                call_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
                 return;
         }
         g = server_group(s, cr->partition);
         if (g == NULL) {
-                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
-                                 cr->partition);
+                call_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
+                                  cr->partition);
                 return;
         }
         ans.node_id = s->cfg->node_id;
@@ -257,7 +258,7 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         ans.applied_index = group_applied_index(g);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;
         resp.confirm = &ans;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm};

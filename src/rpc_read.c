@@ -100,7 +100,7 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
         uint64_t lag = read_lag_entries(rs, &r);
 
         rc->node_id = s->cfg->node_id;
-        rc->role = rpc_role_of(group_role(g));
+        rc->role = call_role_of(group_role(g));
         rc->term = group_term(g);
         rc->applied_index = group_applied_index(g);
         rc->level = delivered;
@@ -156,8 +156,8 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         if (e != NULL) {
                 rv = rpc_read_fill_value(c, e, &gr, &tmp);
                 if (rv != 0) {
-                        rpc_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
-                                         "GET: stored value unreadable: %s", err_str(rv));
+                        call_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
+                                          "GET: stored value unreadable: %s", err_str(rv));
                         return;
                 }
         } else {
@@ -173,7 +173,7 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
                                                                : READ_COUNT_SERVED);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
         resp.get = &gr;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
         tkv_free(tmp);
 }
 
@@ -183,11 +183,11 @@ static void rpc_read_linearizable_ready(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
-                rpc_answer_not_leader(c, "GET");
+                call_answer_not_leader(c, "GET");
                 return;
         }
         if (status != 0) {
-                rpc_answer_error(c, status, "GET: %s", err_str(status));
+                call_answer_error(c, status, "GET: %s", err_str(status));
                 return;
         }
         if (group_applied_index(c->group) < c->rd.bound.required_index) {
@@ -220,7 +220,7 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
 
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
-        if (rpc_planted("lin-follower")) {
+        if (call_planted("lin-follower")) {
                 c->partition = route_partition(key_hash(req->get->key.data, req->get->key.len),
                                                c->server->n_partitions);
                 c->group = server_group(c->server, c->partition);
@@ -239,9 +239,9 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
         if (rv == 0) {
                 c->stage = CALL_READ;
         } else if (rv == TKV_ENOTLEADER) {
-                rpc_answer_not_leader(c, "GET");
+                call_answer_not_leader(c, "GET");
         } else {
-                rpc_answer_error(c, rv, "GET: %s", err_str(rv));
+                call_answer_error(c, rv, "GET: %s", err_str(rv));
         }
 }
 
@@ -284,14 +284,14 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         int rv;
 
         c->rd.bound.required_index = o->min_index;
-        if (o->token.len == 0 || rpc_planted("ignore-token")) {
+        if (o->token.len == 0 || call_planted("ignore-token")) {
                 return 0;
         }
         rv = session_parse(o->token.data, o->token.len, s->cfg->token_bytes_max, s->token_ents,
                            s->token_cap, &n);
         if (rv == TKV_ETOOBIG) {
-                rpc_answer_error(c, rv, "GET: token of %zu bytes exceeds token_bytes_max %llu",
-                                 o->token.len, (unsigned long long)s->cfg->token_bytes_max);
+                call_answer_error(c, rv, "GET: token of %zu bytes exceeds token_bytes_max %llu",
+                                  o->token.len, (unsigned long long)s->cfg->token_bytes_max);
                 return rv;
         }
         if (rv == 0) {
@@ -299,8 +299,8 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
                                       rpc_read_kinds(o->level, o->session_flags), &required);
         }
         if (rv != 0) {
-                rpc_answer_error(c, TKV_EINVAL,
-                                 "GET: token is malformed, forged or from another cluster");
+                call_answer_error(c, TKV_EINVAL,
+                                  "GET: token is malformed, forged or from another cluster");
                 return rv;
         }
         if (required > c->rd.bound.required_index) {
@@ -360,7 +360,7 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
         resp.message = message;
         resp.bound = &bound;
         resp.leader_hint = &hint;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 /* FORWARD_LEADER: the leader serves the read with the bound this replica
@@ -418,7 +418,7 @@ static void rpc_read_park(struct call *c)
         struct server *s = c->server;
         struct read_state *rs = server_read_state(s, c->partition);
         uint64_t now = uv_now(s->loop);
-        uint64_t until = rpc_give_up_ms(c, now);
+        uint64_t until = call_give_up_ms(c, now);
 
         c->stage = CALL_WAIT;
         c->op.wait.bound = c->rd.bound;
@@ -433,7 +433,7 @@ static void rpc_read_park(struct call *c)
         }
         if (until < c->deadline.at_ms) {
                 c->rd.deadline_ms = c->deadline.at_ms;
-                rpc_deadline_move(c, until);
+                call_deadline_move(c, until);
         }
 }
 
@@ -482,7 +482,7 @@ void rpc_read_expired(struct call *c)
          * request's again (just removed from the heap: room to re-add). */
         c->deadline.at_ms = c->rd.deadline_ms;
         c->rd.deadline_ms = 0;
-        (void)server_deadline_add(s, &c->deadline);
+        (void)call_deadline_add(c);
         rpc_read_unmet(c);
 }
 
@@ -495,13 +495,13 @@ static void rpc_read_fenced(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status == TKV_ESHUTDOWN) {
-                rpc_answer_error(c, status, "GET: %s", err_str(status));
+                call_answer_error(c, status, "GET: %s", err_str(status));
                 return;
         }
         if (status == TKV_ENOTLEADER && c->rd.leader_only) {
                 /* A read for the leader found this node deposed (a pause, a
                  * partition): the leader answers it, not this follower. */
-                rpc_answer_not_leader(c, "GET");
+                call_answer_not_leader(c, "GET");
                 return;
         }
         /* Fenced: current as of the read's arrival; only an index the
@@ -583,7 +583,7 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
 
         /* The same option checks at every level (protocol.md §3.3). */
         if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
-                rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
+                call_answer_error(c, TKV_EINVAL, "GET: %s", why);
                 return;
         }
         if (o != NULL && o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {

@@ -75,21 +75,21 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                 rpc_forward(c, req, d.target);
                 break;
         case ROUTE_NOT_LEADER:
-                rpc_answer_not_leader(c, name);
+                call_answer_not_leader(c, name);
                 break;
         case ROUTE_ELECTION:
-                rpc_answer_error(c, TKV_ESHUTDOWN,
-                                 "%s: partition %u has no leader (election in progress)", name,
-                                 c->partition);
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "%s: partition %u has no leader (election in progress)", name,
+                                  c->partition);
                 break;
         case ROUTE_NO_QUORUM:
-                rpc_answer_error(c, TKV_ENOQUORUM,
-                                 "%s: partition %u: most of its replicas are unreachable", name,
-                                 c->partition);
+                call_answer_error(c, TKV_ENOQUORUM,
+                                  "%s: partition %u: most of its replicas are unreachable", name,
+                                  c->partition);
                 break;
         case ROUTE_NO_REPLICA:
-                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
-                                 name, c->partition, s->cfg->node_id);
+                call_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
+                                  name, c->partition, s->cfg->node_id);
                 break;
         }
         return false;

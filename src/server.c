@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "conn.h"
 #include "heap.h"
 #include "log.h"
@@ -110,16 +111,6 @@ static void server_deadline_arm(struct server *s)
         s->deadline_armed_ms = d->at_ms;
         uv_timer_start(&s->deadline_timer, server_deadline_fire,
                        d->at_ms > now ? d->at_ms - now : 0, 0);
-}
-
-int server_deadline_add(struct server *s, struct deadline *d)
-{
-        return deadline_heap_push(&s->deadlines, d);
-}
-
-void server_deadline_remove(struct server *s, struct deadline *d)
-{
-        deadline_heap_remove(&s->deadlines, d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -933,7 +924,7 @@ void server_close(struct server *s)
         }
         tkv_free(s->peers);
         s->peers = NULL;
-        rpc_call_pool_drain(s);
+        call_pool_drain(s);
         session_keys_close(&s->keys);
         session_keys_close(&s->keys_previous);
         tkv_free(s->reads);

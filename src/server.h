@@ -79,7 +79,7 @@ struct server {
         uint64_t client_bytes; /* held by client connections (conn_held), node-wide */
         unsigned n_links;      /* node links */
         unsigned calls;        /* requests in progress on all connections */
-        /* Freed calls kept for reuse (rpc.c): requests come and go by the
+        /* Freed calls kept for reuse (call.c): requests come and go by the
          * hundred thousand, and a malloc'd call per request left holes
          * between the store's long-lived entries. */
         void *call_pool; /* singly linked through the first word */
@@ -152,10 +152,6 @@ void server_stop(struct server *s);
 
 /* Free memory after uv_run returned. */
 void server_close(struct server *s);
-
-/* Register a call's deadline (at_ms set). TKV_ENOMEM if it cannot. */
-int server_deadline_add(struct server *s, struct deadline *d);
-void server_deadline_remove(struct server *s, struct deadline *d);
 
 /* The group of partition p if it is hosted here, else NULL. */
 struct group *server_group(struct server *s, uint32_t p);
