@@ -23,7 +23,7 @@ struct rpc_admin_status_mem {
 static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                  Tunekv__V1__LevelCounters *lc, Tunekv__V1__LevelCounters **lp)
 {
-        const struct read_state *rs = server_read_state(s, p);
+        const struct read_state *rs = node_read_state(&s->node, p);
         size_t n = 0;
 
         for (unsigned level = 0; level < READ_LEVELS; level++) {
@@ -49,7 +49,7 @@ static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__Parti
 static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                      uint32_t *replicas)
 {
-        struct group *g = server_group(s, p);
+        struct group *g = node_group(&s->node, p);
         struct group_stats st = group_stats(g);
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(s->cfg, p, ids);
@@ -72,11 +72,12 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->restores = st.restores;
         ps->ready = group_ready(g) && group_is_leader(g);
         r = read_replica_of(g);
-        ps->staleness_ms = read_staleness_ms(server_read_state(s, p), &r, server_clock_ms(s));
-        lag = read_lag_entries(server_read_state(s, p), &r);
+        ps->staleness_ms =
+            read_staleness_ms(node_read_state(&s->node, p), &r, node_clock_ms(&s->node));
+        lag = read_lag_entries(node_read_state(&s->node, p), &r);
         ps->lag_entries = lag;
-        ps->leader_commit_index =
-            group_is_leader(g) ? group_commit_index(g) : server_read_state(s, p)->leader_commit;
+        ps->leader_commit_index = group_is_leader(g) ? group_commit_index(g)
+                                                     : node_read_state(&s->node, p)->leader_commit;
         ps->barriers = st.barriers;
         ps->confirms = st.confirms;
         ps->confirms_failed = st.confirms_failed;
@@ -110,7 +111,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
                 goto out;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (server_group(s, p) == NULL) {
+                if (node_group(&s->node, p) == NULL) {
                         continue;
                 }
                 rpc_admin_fill_partition(s, p, &m.parts[k], &m.replicas[k * CONFIG_REPLICAS_MAX]);
@@ -179,7 +180,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 unsigned ids[CONFIG_REPLICAS_MAX];
                 unsigned n = config_replicas_of(cfg, p, ids);
-                struct group *g = server_group(s, p);
+                struct group *g = node_group(&s->node, p);
                 tunekv__v1__partition_info__init(&parts[p]);
                 parts[p].partition = p;
                 parts[p].leader_id = g != NULL ? (uint32_t)group_leader_id(g) : 0;

@@ -77,7 +77,7 @@ static int rpc_forward_encoded(struct peer *p, const Tunekv__V1__Request *fwd)
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)
 {
         struct server *s = c->server;
-        struct peer *p = server_peer(s, node_id);
+        struct peer *p = node_peer(&s->node, node_id);
         Tunekv__V1__Request fwd = *req;
         uint64_t now = uv_now(s->loop);
         /* The other node gives up a little before we do, so that its own

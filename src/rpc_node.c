@@ -56,7 +56,7 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
         if (s->state != SERVER_SERVING || !read_probe_due(rs, now_ms, s->cfg->probe_interval_ms)) {
                 return;
         }
-        peer = server_peer(s, (unsigned)group_leader_id(g));
+        peer = node_peer(&s->node, (unsigned)group_leader_id(g));
         if (peer == NULL) {
                 return;
         }
@@ -76,7 +76,7 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
         peer_track(peer, &s->probe_calls[p], req.id);
         rs->probe_in_flight = true;
         rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
-        rs->probe_sent_precise_ms = server_clock_precise_ms();
+        rs->probe_sent_precise_ms = node_clock_precise_ms();
         rs->probe_now = false;
 }
 
@@ -106,7 +106,7 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
          * last command applied after the fence (group_state_index). */
         pr.commit_index = group_state_index(c->group);
         pr.term = group_term(c->group);
-        pr.leader_time_ms = server_clock_precise_ms(); /* followers check their clocks by it */
+        pr.leader_time_ms = node_clock_precise_ms(); /* followers check their clocks by it */
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
         resp.probe = &pr;
         call_answer(c, &resp);
@@ -123,7 +123,7 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
                 return;
         }
         c->partition = pr->partition;
-        c->group = server_group(s, pr->partition);
+        c->group = node_group(&s->node, pr->partition);
         if (c->group == NULL || !group_is_leader(c->group)) {
                 call_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
                                   pr->partition);
@@ -151,7 +151,7 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
 static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp)
 {
         struct read_state *rs = &s->reads[p];
-        struct group *g = server_group(s, p);
+        struct group *g = node_group(&s->node, p);
         struct read_replica r;
 
         rs->probe_in_flight = false;
@@ -161,9 +161,9 @@ static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Re
         }
         r = read_replica_of(g);
         read_clock_check(rs, resp->probe->node_id, resp->probe->term, rs->probe_sent_precise_ms,
-                         server_clock_precise_ms(), resp->probe->leader_time_ms);
+                         node_clock_precise_ms(), resp->probe->leader_time_ms);
         read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
-        read_scan(rs, &r, server_clock_ms(s));
+        read_scan(rs, &r, node_clock_ms(&s->node));
         if (!rs->clock.verified && !queue_empty(&rs->waiters)) {
                 rs->probe_now = true; /* a second answer may vouch for our clock */
         }
@@ -181,7 +181,7 @@ unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const 
         for (unsigned i = 0; i < n; i++) {
                 Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
                 Tunekv__V1__ConfirmRequest cr = TUNEKV__V1__CONFIRM_REQUEST__INIT;
-                struct peer *peer = server_peer(s, (unsigned)voters[i]);
+                struct peer *peer = node_peer(&s->node, (unsigned)voters[i]);
                 struct rpc_confirm *rc;
                 uint8_t *space;
                 size_t len;
@@ -214,7 +214,7 @@ unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const 
 static void rpc_node_on_confirm(struct server *s, struct rpc_confirm *rc,
                                 const Tunekv__V1__Response *resp)
 {
-        struct group *g = server_group(s, rc->partition);
+        struct group *g = node_group(&s->node, rc->partition);
         bool answered = resp != NULL && resp->status == TUNEKV__V1__STATUS__STATUS_OK &&
                         resp->body_case == TUNEKV__V1__RESPONSE__BODY_CONFIRM &&
                         resp->confirm->partition == rc->partition;
@@ -244,7 +244,7 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
                 call_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
                 return;
         }
-        g = server_group(s, cr->partition);
+        g = node_group(&s->node, cr->partition);
         if (g == NULL) {
                 call_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
                                   cr->partition);

@@ -95,7 +95,7 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
 {
         struct server *s = c->server;
         struct group *g = c->group;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         struct read_replica r = read_replica_of(g);
         uint64_t lag = read_lag_entries(rs, &r);
 
@@ -106,7 +106,7 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
         rc->level = delivered;
         rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
                                ? 0 /* fenced: current as of the read's arrival */
-                               : read_staleness_ms(rs, &r, server_clock_ms(s));
+                               : read_staleness_ms(rs, &r, node_clock_ms(&s->node));
         rc->lag_entries = lag;
         rc->fallback = fallback;
         rc->partition = c->partition;
@@ -168,9 +168,9 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         session_encode(c->server->token_ents, n, c->server->token_bytes);
         gr.token.data = c->server->token_bytes;
         gr.token.len = session_encoded_bytes(n);
-        server_count_read(c->server, c->partition, c->rd.level,
-                          fallback && delivered != c->rd.level ? READ_COUNT_STALE
-                                                               : READ_COUNT_SERVED);
+        node_count_read(&c->server->node, c->partition, c->rd.level,
+                        fallback && delivered != c->rd.level ? READ_COUNT_STALE
+                                                             : READ_COUNT_SERVED);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
         resp.get = &gr;
         call_answer(c, &resp);
@@ -223,7 +223,7 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
         if (call_planted("lin-follower")) {
                 c->partition = route_partition(key_hash(req->get->key.data, req->get->key.len),
                                                c->server->n_partitions);
-                c->group = server_group(c->server, c->partition);
+                c->group = node_group(&c->server->node, c->partition);
                 if (c->group != NULL && !group_is_leader(c->group)) {
                         rpc_read_answer(c, c->rd.level, false);
                         return;
@@ -336,7 +336,7 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__BoundUnmet bound = TUNEKV__V1__BOUND_UNMET__INIT;
         Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         struct read_replica r = read_replica_of(c->group);
         uint64_t leader = group_leader_id(c->group);
         uint64_t lag = read_lag_entries(rs, &r);
@@ -344,12 +344,12 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
         char message[256];
 
         c->stage = CALL_NEW;
-        server_count_read(s, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
+        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
         snprintf(message, sizeof message, "GET: partition %u on node %u: %s", c->partition,
                  s->cfg->node_id, why);
         bound.required_index = c->rd.bound.required_index;
         bound.applied_index = group_applied_index(c->group);
-        bound.staleness_ms = read_staleness_ms(rs, &r, server_clock_ms(s));
+        bound.staleness_ms = read_staleness_ms(rs, &r, node_clock_ms(&s->node));
         bound.lag_entries = lag;
         bound.node_id = s->cfg->node_id;
         if (i >= 0) {
@@ -369,7 +369,7 @@ static void rpc_read_fallback(struct call *c)
 {
         struct server *s = c->server;
         const struct config *cfg = s->cfg;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         unsigned leader = (unsigned)group_leader_id(c->group);
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__GetRequest get = TUNEKV__V1__GET_REQUEST__INIT;
@@ -388,7 +388,7 @@ static void rpc_read_fallback(struct call *c)
                                          "is spent ([read] forward_rate)");
                 return;
         }
-        server_count_read(s, c->partition, c->rd.level, READ_COUNT_FALLBACK);
+        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_FALLBACK);
         o.level = c->rd.level;
         o.min_index = c->rd.bound.required_index;
         o.max_staleness_ms = (uint32_t)c->rd.bound.max_staleness_ms;
@@ -416,7 +416,7 @@ static void rpc_read_wait_done(struct read_wait *w)
 static void rpc_read_park(struct call *c)
 {
         struct server *s = c->server;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         uint64_t now = uv_now(s->loop);
         uint64_t until = call_give_up_ms(c, now);
 
@@ -427,7 +427,7 @@ static void rpc_read_park(struct call *c)
         if (c->rd.bound.max_staleness_ms > 0 || c->rd.bound.max_lag_entries > 0) {
                 rs->probe_now = true;
         }
-        server_count_read(s, c->partition, c->rd.level, READ_COUNT_WAIT);
+        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_WAIT);
         if (c->rd.max_wait_ms > 0 && now + c->rd.max_wait_ms < until) {
                 until = now + c->rd.max_wait_ms;
         }
@@ -508,8 +508,8 @@ static void rpc_read_fenced(struct group_read *r, int status)
          * partition has not applied yet can be missing. */
         rep = read_replica_of(c->group);
         if (status == 0 ? rep.applied >= c->rd.bound.required_index
-                        : read_bound_met(server_read_state(s, c->partition), &rep, &c->rd.bound,
-                                         server_clock_ms(s))) {
+                        : read_bound_met(node_read_state(&s->node, c->partition), &rep,
+                                         &c->rd.bound, node_clock_ms(&s->node))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -521,10 +521,10 @@ static void rpc_read_fenced(struct group_read *r, int status)
 static void rpc_read_serve(struct call *c)
 {
         struct server *s = c->server;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         struct read_replica r = read_replica_of(c->group);
 
-        if (read_bound_met(rs, &r, &c->rd.bound, server_clock_ms(s))) {
+        if (read_bound_met(rs, &r, &c->rd.bound, node_clock_ms(&s->node))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -572,7 +572,7 @@ static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
                  * unknown until a probe proves otherwise. */
                 c->rd.bound.required_index = group_restart_floor(c->group);
         }
-        server_read_state(s, c->partition)->demand_ms = server_clock_ms(s);
+        node_read_state(&s->node, c->partition)->demand_ms = node_clock_ms(&s->node);
         rpc_read_serve(c);
 }
 
