@@ -757,10 +757,16 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->peer_params.connect_timeout_ms = cfg->connect_timeout_ms;
         s->peer_params.ping_interval_ms = cfg->heartbeat_timeout_ms;
         s->peer_params.output_bytes_max = cfg->link_output_bytes_max;
+        s->peer_env.loop = loop;
+        s->peer_env.cfg = cfg;
+        s->peer_env.params = &s->peer_params;
+        s->peer_env.identity = &s->identity;
+        s->peer_env.mux = &s->mux;
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 if (cfg->nodes[i].id != cfg->node_id) {
-                        peer_init(&s->peers[i], s, cfg->nodes[i].id, cfg->nodes[i].peer_addr,
-                                  rpc_forward_on_frame, rpc_forward_on_fail);
+                        peer_init(&s->peers[i], s, &s->peer_env, cfg->nodes[i].id,
+                                  cfg->nodes[i].peer_addr, rpc_forward_on_frame,
+                                  rpc_forward_on_fail);
                 }
         }
         if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {

@@ -65,6 +65,7 @@ struct server {
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct node node;       /* what the handlers see of the above (node.h) */
         struct peer_params peer_params;
+        struct peer_env peer_env;                  /* what the links read of the node (peer.h) */
         const struct rpc_node_calls *node_calls;   /* answers to our node calls (rpc_internal.h) */
         const struct conn_handlers *conn_handlers; /* what connections hand up (conn.h) */
         struct queue conns;                        /* struct conn: clients' and node links */
