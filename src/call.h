@@ -3,7 +3,8 @@
  * in the server's heap, and its answers, packed straight into the output of
  * the connection it came on. The handlers answer through these, below
  * them, so that no handler calls back into dispatch (rpc.c) to finish a
- * call. Shared by rpc.c and the handlers (rpc_*.c) only. */
+ * call. Shared by rpc.c, the handlers (rpc_*.c) and the server (the pool)
+ * only. */
 #ifndef TKV_CALL_H
 #define TKV_CALL_H
 
@@ -132,7 +133,7 @@ void call_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t i
 void call_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The allocator of every message the daemon decodes (rpc.c): protobuf-c
+/* The allocator of every message the daemon decodes (call.c): protobuf-c
  * allocates through tkv_malloc too, so tests can fail the Nth allocation. */
 extern ProtobufCAllocator call_pb_allocator;
 
