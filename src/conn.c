@@ -7,8 +7,10 @@
  * The normal path, per loop iteration:
  *
  *   read: bytes land in `in` (conn_alloc offers room for the current frame)
- *   -> conn_process: frame_parse each complete frame -> rpc_dispatch
- *   -> handlers answer now or later: rpc_answer packs the Response straight
+ *   -> conn_process: frame_parse each complete frame -> on_request
+ *      (server.conn_handlers: rpc_dispatch; the connection never calls the
+ *      layers above it)
+ *   -> handlers answer now or later: call_answer packs the Response straight
  *      into `out` (conn_answer_space) and marks the connection dirty
  *   -> conn_flush (server's prepare/check phase): swap `out` into `out_busy`
  *      and hand it to one uv_write; answers produced meanwhile accumulate in
@@ -41,7 +43,6 @@
 #include "frame.h"
 #include "heap.h"
 #include "log.h"
-#include "rpc.h"
 #include "server.h"
 
 #define CONN_READ_BYTES (64 * 1024) /* room offered per read */
@@ -223,12 +224,14 @@ static void conn_process(struct conn *c)
                 }
                 if (rv == TKV_ETOOBIG) {
                         c->server->stats.frames_too_large++;
-                        rpc_answer_frame_error(c, TKV_ETOOBIG, "frame exceeds frame_bytes_max");
+                        c->server->conn_handlers->on_refuse(c, TKV_ETOOBIG,
+                                                            "frame exceeds frame_bytes_max");
                         conn_close_after_write(c);
                         break;
                 }
                 c->requests++;
-                rpc_dispatch(c, buffer_data(&c->in) + FRAME_HEADER_BYTES, body);
+                c->server->conn_handlers->on_request(c, buffer_data(&c->in) + FRAME_HEADER_BYTES,
+                                                     body);
                 buffer_consume(&c->in, FRAME_HEADER_BYTES + body);
         }
         /* Give back the memory a burst of large frames made us take. */
@@ -478,10 +481,10 @@ void conn_accept(struct server *s, uv_stream_t *listener)
                 /* No request has been read whose id we could answer: say why
                  * with id 0, then close. */
                 s->stats.conns_refused++;
-                rpc_answer_frame_error(c, s->state == SERVER_SERVING ? TKV_EBUSY : TKV_ESHUTDOWN,
-                                       s->state == SERVER_SERVING
-                                           ? "too many connections (conns_max)"
-                                           : "node is not serving");
+                s->conn_handlers->on_refuse(
+                    c, s->state == SERVER_SERVING ? TKV_EBUSY : TKV_ESHUTDOWN,
+                    s->state == SERVER_SERVING ? "too many connections (conns_max)"
+                                               : "node is not serving");
                 conn_close_after_write(c);
                 return;
         }

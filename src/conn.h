@@ -14,6 +14,17 @@
 #include "queue.h"
 
 struct server;
+struct conn;
+
+/* What a connection hands up to the request pipeline (the server wires
+ * rpc.c in: server.conn_handlers), so that the network layer never calls
+ * the layers it feeds. on_request takes every request frame's payload
+ * (borrowed for the call); on_refuse answers, with id 0, what cannot be
+ * read as a request: a frame too large, a connection refused at accept. */
+struct conn_handlers {
+        void (*on_request)(struct conn *c, const uint8_t *data, size_t len);
+        void (*on_refuse)(struct conn *c, int tkv_err, const char *message);
+};
 
 /* Frees a node link's stream once it is closed (the transport allocated
  * it). */

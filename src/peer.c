@@ -21,18 +21,18 @@
 #include "frame.h"
 #include "heap.h"
 #include "log.h"
-#include "server.h"
 #include "transport.h"
 
 #define PEER_READ_BYTES     (64 * 1024)
 #define PEER_BACKOFF_MIN_MS 50
 #define PEER_BACKOFF_MAX_MS 1000
 
-void peer_init(struct peer *p, struct server *s, unsigned node_id, const char *addr,
-               peer_frame_cb on_frame, peer_fail_cb on_fail)
+void peer_init(struct peer *p, struct server *s, const struct peer_env *env, unsigned node_id,
+               const char *addr, peer_frame_cb on_frame, peer_fail_cb on_fail)
 {
         memset(p, 0, sizeof *p);
         p->server = s;
+        p->env = env;
         p->node_id = node_id;
         snprintf(p->addr, sizeof p->addr, "%s", addr);
         p->state = PEER_IDLE;
@@ -43,7 +43,7 @@ void peer_init(struct peer *p, struct server *s, unsigned node_id, const char *a
         buffer_init(&p->out);
         buffer_init(&p->out_busy);
         queue_init(&p->calls);
-        uv_timer_init(s->loop, &p->timer);
+        uv_timer_init(env->loop, &p->timer);
         p->timer.data = p;
 }
 
@@ -117,7 +117,7 @@ bool peer_alive(const struct peer *p, uint64_t now_ms, uint64_t window_ms)
 static void peer_closed_cb(uv_handle_t *h)
 {
         struct peer *p = h->data;
-        uint64_t now = uv_now(p->server->loop);
+        uint64_t now = uv_now(p->env->loop);
         unsigned shift = p->failures < 5 ? p->failures : 5;
         uint64_t backoff = (uint64_t)PEER_BACKOFF_MIN_MS << shift;
 
@@ -181,7 +181,7 @@ void peer_release(struct peer *p)
 /* Answers carry at most a value plus a few hundred bytes. */
 static size_t peer_answer_bytes_max(const struct peer *p)
 {
-        return (size_t)p->server->cfg->frame_bytes_max * 2;
+        return (size_t)p->env->cfg->frame_bytes_max * 2;
 }
 
 static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -209,14 +209,14 @@ static void peer_hello_written(uv_write_t *w, int status);
  * frames may follow it. False if the link broke. */
 static bool peer_authenticate(struct peer *p)
 {
-        struct server *s = p->server;
+        const struct peer_env *env = p->env;
         uv_buf_t proof;
 
         if (buffer_len(&p->in) < PEERAUTH_CHALLENGE_BYTES) {
                 return true;
         }
-        if (peerauth_prove(&p->auth, buffer_data(&p->in), s->identity.incarnation, &s->mux.layout,
-                           s->cfg->peer_addr, p->proof, &p->proof_len) != 0) {
+        if (peerauth_prove(&p->auth, buffer_data(&p->in), env->identity->incarnation,
+                           &env->mux->layout, env->cfg->peer_addr, p->proof, &p->proof_len) != 0) {
                 LOGW(-1, "peer %u (%s): it does not hold the cluster secret", p->node_id, p->addr);
                 peer_break(p, "authentication failed");
                 return false;
@@ -252,7 +252,7 @@ static void peer_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         if (p->state != PEER_CONNECTED) {
                 return;
         }
-        p->last_heard_ms = uv_now(p->server->loop);
+        p->last_heard_ms = uv_now(p->env->loop);
         for (;;) {
                 size_t body;
                 int rv = frame_parse(buffer_data(&p->in), buffer_len(&p->in), max, &body);
@@ -297,7 +297,7 @@ static void peer_hello_written(uv_write_t *w, int status)
 static void peer_connected(uv_connect_t *req, int status)
 {
         struct peer *p = req->data;
-        struct server *s = p->server;
+        const struct peer_env *env = p->env;
         uv_buf_t hello;
 
         if (p->state != PEER_CONNECTING) {
@@ -308,8 +308,8 @@ static void peer_connected(uv_connect_t *req, int status)
                 return;
         }
         uv_tcp_nodelay(&p->tcp, 1);
-        if (peerauth_hello(&p->auth, &s->mux.ring, s->mux.cluster_id, TRANSPORT_LINK_GROUP,
-                           s->cfg->node_id, p->node_id) != 0) {
+        if (peerauth_hello(&p->auth, &env->mux->ring, env->mux->cluster_id, TRANSPORT_LINK_GROUP,
+                           env->cfg->node_id, p->node_id) != 0) {
                 peer_break(p, "no randomness for the handshake");
                 return;
         }
@@ -335,7 +335,7 @@ static void peer_connect(struct peer *p, unsigned timeout_ms)
             uv_ip4_addr(host, (int)port, &sa) != 0) {
                 return;
         }
-        uv_tcp_init(p->server->loop, &p->tcp);
+        uv_tcp_init(p->env->loop, &p->tcp);
         p->tcp.data = p;
         p->connect.data = p;
         p->state = PEER_CONNECTING;
@@ -349,10 +349,9 @@ static void peer_connect(struct peer *p, unsigned timeout_ms)
 
 uint8_t *peer_frame_space(struct peer *p, size_t body_len)
 {
-        const struct server *s = p->server;
         uint8_t *f;
 
-        if (p->stopping || buffer_len(&p->out) + body_len > s->peer_params.output_bytes_max) {
+        if (p->stopping || buffer_len(&p->out) + body_len > p->env->params->output_bytes_max) {
                 return NULL;
         }
         if (buffer_reserve(&p->out, FRAME_HEADER_BYTES + body_len) != 0) {

@@ -18,8 +18,11 @@
 #include "peerauth.h"
 #include "queue.h"
 
+struct identity;
 struct peer;
+struct peer_env;
 struct server;
+struct transport_mux;
 
 /* A request waiting for its answer on a link; embedded in the caller's
  * state. */
@@ -44,7 +47,8 @@ enum peer_state { PEER_IDLE, PEER_CONNECTING, PEER_CONNECTED, PEER_CLOSING };
 #define PEER_TABLE_BUCKETS 1024
 
 struct peer {
-        struct server *server;
+        struct server *server;      /* the owner, for the callbacks (opaque here) */
+        const struct peer_env *env; /* shared by every link of the node */
         unsigned node_id;
         char addr[64];
         enum peer_state state;
@@ -86,8 +90,21 @@ struct peer_params {
         uint64_t output_bytes_max; /* frames queued before peer_frame_space refuses */
 };
 
-void peer_init(struct peer *p, struct server *s, unsigned node_id, const char *addr,
-               peer_frame_cb on_frame, peer_fail_cb on_fail);
+/* What every link of a node shares, owned by the server: the loop, the
+ * links' limits, and what the handshake proves about this node. Links read
+ * it and nothing else of the node. */
+struct peer_env {
+        uv_loop_t *loop;
+        const struct config *cfg;         /* node_id, peer_addr, frame_bytes_max */
+        const struct peer_params *params; /* output_bytes_max */
+        const struct identity *identity;  /* this node's incarnation */
+        const struct transport_mux *mux;  /* the key ring, cluster id and layout */
+};
+
+/* Set up p, a link to node_id at addr. s is p's owner, handed back through
+ * p to the callbacks only; env is borrowed for p's lifetime. */
+void peer_init(struct peer *p, struct server *s, const struct peer_env *env, unsigned node_id,
+               const char *addr, peer_frame_cb on_frame, peer_fail_cb on_fail);
 
 /* A fresh request id on this link. */
 uint64_t peer_next_id(struct peer *p);

@@ -1,10 +1,9 @@
 /* Request dispatch: decode the envelope, check what every request must
  * satisfy (known operation, in-flight limit, key size, deadline), allocate
- * the call and run the method's handler. Answers are packed straight into
- * the connection's output buffer. */
+ * the call and run the method's handler. The call's life and its answers
+ * are call.c's. */
 #include "rpc.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +12,6 @@
 #include "heap.h"
 #include "log.h"
 #include "pballoc.h"
-#include "pbwire.h"
 #include "rpc_internal.h"
 #include "server.h"
 
@@ -32,21 +30,6 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
 };
-
-/* protobuf-c allocations go through tkv_malloc too (fault injection). */
-static void *rpc_pb_alloc(void *data, size_t size)
-{
-        (void)data;
-        return tkv_malloc(size);
-}
-
-static void rpc_pb_free(void *data, void *ptr)
-{
-        (void)data;
-        tkv_free(ptr);
-}
-
-ProtobufCAllocator rpc_pb_allocator = {rpc_pb_alloc, rpc_pb_free, NULL};
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
 {
@@ -74,209 +57,19 @@ const ProtobufCBinaryData *rpc_request_key(const Tunekv__V1__Request *req)
         }
 }
 
-Tunekv__V1__Status rpc_status_of(int tkv_err)
-{
-        switch (tkv_err) {
-        case 0:
-                return TUNEKV__V1__STATUS__STATUS_OK;
-        case TKV_ENOTFOUND:
-                return TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
-        case TKV_ECONDITION:
-                return TUNEKV__V1__STATUS__STATUS_CONDITION_FAILED;
-        case TKV_ENOTLEADER:
-                return TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
-        case TKV_ETIMEDOUT:
-                return TUNEKV__V1__STATUS__STATUS_TIMEOUT;
-        case TKV_ENOQUORUM:
-                return TUNEKV__V1__STATUS__STATUS_NO_QUORUM;
-        case TKV_EUNKNOWN:
-                return TUNEKV__V1__STATUS__STATUS_OUTCOME_UNKNOWN;
-        case TKV_EINVAL:
-        case TKV_EPROTO:
-                return TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT;
-        case TKV_ETOOBIG:
-                return TUNEKV__V1__STATUS__STATUS_TOO_LARGE;
-        case TKV_EBUSY:
-        case TKV_ENOMEM:
-                return TUNEKV__V1__STATUS__STATUS_BUSY;
-        case TKV_ESHUTDOWN:
-                return TUNEKV__V1__STATUS__STATUS_UNAVAILABLE;
-        case TKV_ENOSPACE:
-                return TUNEKV__V1__STATUS__STATUS_NO_SPACE;
-        default:
-                return TUNEKV__V1__STATUS__STATUS_INTERNAL;
-        }
-}
-
-Tunekv__V1__Role rpc_role_of(enum group_role role)
-{
-        switch (role) {
-        case GROUP_LEADER:
-                return TUNEKV__V1__ROLE__ROLE_LEADER;
-        case GROUP_FOLLOWER:
-                return TUNEKV__V1__ROLE__ROLE_FOLLOWER;
-        case GROUP_CANDIDATE:
-                return TUNEKV__V1__ROLE__ROLE_CANDIDATE;
-        default:
-                return TUNEKV__V1__ROLE__ROLE_UNAVAILABLE;
-        }
-}
-
-/* Pack resp into conn's output. */
-static void rpc_send(struct conn *conn, Tunekv__V1__Response *resp)
-{
-        size_t len = tunekv__v1__response__get_packed_size(resp);
-        uint8_t *p = conn_answer_space(conn, len);
-        if (p != NULL) {
-                tunekv__v1__response__pack(resp, p);
-        }
-}
-
 /* Answer without a call: the request is refused before one exists. */
 static void rpc_answer_direct(struct conn *conn, uint64_t id, int tkv_err, const char *message)
 {
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         resp.id = id;
-        resp.status = rpc_status_of(tkv_err);
+        resp.status = call_status_of(tkv_err);
         resp.message = (char *)message;
-        rpc_send(conn, &resp);
+        call_send(conn, &resp);
 }
 
 void rpc_answer_frame_error(struct conn *conn, int tkv_err, const char *message)
 {
         rpc_answer_direct(conn, 0, tkv_err, message);
-}
-
-/* The pool is off under AddressSanitizer, so that a call used after it
- * is freed is still caught. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RPC_CALL_POOL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RPC_CALL_POOL 0
-#endif
-#endif
-#ifndef RPC_CALL_POOL
-#define RPC_CALL_POOL 1
-#endif
-
-static struct call *rpc_call_alloc(struct server *s, size_t key_len)
-{
-        if (RPC_CALL_POOL && key_len <= RPC_CALL_POOL_KEY_BYTES) {
-                if (s->call_pool != NULL) {
-                        void *c = s->call_pool;
-                        memcpy(&s->call_pool, c, sizeof(void *));
-                        s->call_pool_n--;
-                        return c;
-                }
-                return tkv_malloc(sizeof(struct call) + RPC_CALL_POOL_KEY_BYTES);
-        }
-        return tkv_malloc(sizeof(struct call) + key_len);
-}
-
-static void rpc_call_release(struct server *s, struct call *c)
-{
-        if (RPC_CALL_POOL && c->key_len <= RPC_CALL_POOL_KEY_BYTES &&
-            s->call_pool_n < RPC_CALL_POOL_MAX) {
-                memcpy(c, &s->call_pool, sizeof(void *));
-                s->call_pool = c;
-                s->call_pool_n++;
-                return;
-        }
-        tkv_free(c);
-}
-
-void rpc_call_pool_drain(struct server *s)
-{
-        while (s->call_pool != NULL) {
-                void *c = s->call_pool;
-                memcpy(&s->call_pool, c, sizeof(void *));
-                tkv_free(c);
-        }
-        s->call_pool_n = 0;
-}
-
-static void rpc_call_free(struct call *c)
-{
-        struct server *s = c->server;
-        server_deadline_remove(s, &c->deadline);
-        s->calls--;
-        c->conn->inflight--;
-        conn_unref(c->conn);
-        rpc_call_release(s, c);
-}
-
-uint64_t rpc_give_up_ms(const struct call *c, uint64_t now_ms)
-{
-        uint64_t left = c->deadline.at_ms > now_ms ? c->deadline.at_ms - now_ms : 0;
-        uint64_t margin = left / 8 < RPC_ANSWER_MARGIN_MS ? left / 8 : RPC_ANSWER_MARGIN_MS;
-        return now_ms + left - margin;
-}
-
-void rpc_deadline_move(struct call *c, uint64_t at_ms)
-{
-        /* Removing first leaves room in the heap: adding back cannot fail. */
-        server_deadline_remove(c->server, &c->deadline);
-        c->deadline.at_ms = at_ms;
-        (void)server_deadline_add(c->server, &c->deadline);
-}
-
-void rpc_answer(struct call *c, Tunekv__V1__Response *resp)
-{
-        resp->id = c->id;
-        rpc_send(c->conn, resp);
-        rpc_call_free(c);
-}
-
-void rpc_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t id_start,
-                      size_t id_end)
-{
-        size_t id_bytes = pbwire_varint_field_bytes(RPC_RESPONSE_ID_FIELD, c->id);
-        uint8_t *p = conn_answer_space(c->conn, len - (id_end - id_start) + id_bytes);
-
-        if (p != NULL) {
-                memcpy(p, resp, id_start);
-                p += id_start;
-                p += pbwire_put_varint_field(p, RPC_RESPONSE_ID_FIELD, c->id);
-                memcpy(p, resp + id_end, len - id_end);
-        }
-        rpc_call_free(c);
-}
-
-void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
-{
-        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-        char message[256];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(message, sizeof message, fmt, ap);
-        va_end(ap);
-        resp.status = rpc_status_of(tkv_err);
-        resp.message = message;
-        rpc_answer(c, &resp);
-}
-
-/* NOT_LEADER with the leader's id and client address, when known. */
-void rpc_answer_not_leader(struct call *c, const char *what)
-{
-        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-        Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
-        const struct config *cfg = c->server->cfg;
-        uint64_t leader = c->group != NULL ? group_leader_id(c->group) : 0;
-        int i = config_node_index(cfg, (unsigned)leader);
-        char message[128];
-
-        snprintf(message, sizeof message, "%s: this node is not the leader of partition %u", what,
-                 c->partition);
-        resp.status = TUNEKV__V1__STATUS__STATUS_NOT_LEADER;
-        resp.message = message;
-        resp.leader_hint = &hint; /* node_id 0: no leader known */
-        if (i >= 0) {
-                hint.node_id = (uint32_t)leader;
-                hint.client_addr = (char *)cfg->nodes[i].client_addr;
-        }
-        rpc_answer(c, &resp);
 }
 
 /* Checks every request passes before it gets a call. Returns 0 or a TKV_E*
@@ -337,7 +130,7 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
         size_t key_len = key != NULL ? key->len : 0;
         unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : s->cfg->request_timeout_ms;
-        struct call *c = rpc_call_alloc(s, key_len);
+        struct call *c = call_alloc(s, key_len);
 
         if (c == NULL) {
                 return NULL;
@@ -355,8 +148,8 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         queue_init(&c->op.write.link);
         deadline_clear(&c->deadline);
         c->deadline.at_ms = uv_now(s->loop) + timeout_ms;
-        if (server_deadline_add(s, &c->deadline) != 0) {
-                rpc_call_release(s, c);
+        if (call_deadline_add(c) != 0) {
+                call_release(s, c);
                 return NULL;
         }
         conn->inflight++;
@@ -458,9 +251,9 @@ static void rpc_abandon(struct deadline *d, int tkv_err, const char *why)
                 return;
         }
         if (rpc_call_abandon(c)) {
-                rpc_answer_error(c, TKV_EUNKNOWN, "%s after the write was handed on", why);
+                call_answer_error(c, TKV_EUNKNOWN, "%s after the write was handed on", why);
         } else {
-                rpc_answer_error(c, tkv_err, "%s", why);
+                call_answer_error(c, tkv_err, "%s", why);
         }
 }
 

@@ -31,9 +31,6 @@ void rpc_forward_ping(struct peer *p, uint64_t now_ms);
 
 struct server;
 
-/* Release the freed calls the server keeps for reuse (server_close). */
-void rpc_call_pool_drain(struct server *s);
-
 struct group;
 
 /* Reads and probes of hosted partition p (rpc_node.c), once per loop

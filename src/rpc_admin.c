@@ -23,7 +23,7 @@ struct rpc_admin_status_mem {
 static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                  Tunekv__V1__LevelCounters *lc, Tunekv__V1__LevelCounters **lp)
 {
-        const struct read_state *rs = server_read_state(s, p);
+        const struct read_state *rs = node_read_state(&s->node, p);
         size_t n = 0;
 
         for (unsigned level = 0; level < READ_LEVELS; level++) {
@@ -49,7 +49,7 @@ static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__Parti
 static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                      uint32_t *replicas)
 {
-        struct group *g = server_group(s, p);
+        struct group *g = node_group(&s->node, p);
         struct group_stats st = group_stats(g);
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(s->cfg, p, ids);
@@ -58,7 +58,7 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
 
         tunekv__v1__partition_status__init(ps);
         ps->partition = p;
-        ps->role = rpc_role_of(group_role(g));
+        ps->role = call_role_of(group_role(g));
         ps->leader_id = (uint32_t)group_leader_id(g);
         ps->term = group_term(g);
         ps->commit_index = group_commit_index(g);
@@ -72,11 +72,12 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->restores = st.restores;
         ps->ready = group_ready(g) && group_is_leader(g);
         r = read_replica_of(g);
-        ps->staleness_ms = read_staleness_ms(server_read_state(s, p), &r, server_clock_ms(s));
-        lag = read_lag_entries(server_read_state(s, p), &r);
+        ps->staleness_ms =
+            read_staleness_ms(node_read_state(&s->node, p), &r, node_clock_ms(&s->node));
+        lag = read_lag_entries(node_read_state(&s->node, p), &r);
         ps->lag_entries = lag;
-        ps->leader_commit_index =
-            group_is_leader(g) ? group_commit_index(g) : server_read_state(s, p)->leader_commit;
+        ps->leader_commit_index = group_is_leader(g) ? group_commit_index(g)
+                                                     : node_read_state(&s->node, p)->leader_commit;
         ps->barriers = st.barriers;
         ps->confirms = st.confirms;
         ps->confirms_failed = st.confirms_failed;
@@ -106,11 +107,11 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         m.lptrs = tkv_calloc((size_t)(s->n_hosted + 1) * READ_LEVELS, sizeof *m.lptrs);
         if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL || m.levels == NULL ||
             m.lptrs == NULL) {
-                rpc_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
                 goto out;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (server_group(s, p) == NULL) {
+                if (node_group(&s->node, p) == NULL) {
                         continue;
                 }
                 rpc_admin_fill_partition(s, p, &m.parts[k], &m.replicas[k * CONFIG_REPLICAS_MAX]);
@@ -141,7 +142,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         st.forwarded = s->stats.forwarded;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
         resp.status_info = &st;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 out:
         tkv_free(m.parts);
         tkv_free(m.ptrs);
@@ -166,7 +167,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         (void)req;
         if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||
             replicas == NULL) {
-                rpc_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
                 goto out;
         }
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
@@ -179,7 +180,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 unsigned ids[CONFIG_REPLICAS_MAX];
                 unsigned n = config_replicas_of(cfg, p, ids);
-                struct group *g = server_group(s, p);
+                struct group *g = node_group(&s->node, p);
                 tunekv__v1__partition_info__init(&parts[p]);
                 parts[p].partition = p;
                 parts[p].leader_id = g != NULL ? (uint32_t)group_leader_id(g) : 0;
@@ -198,7 +199,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         ci.node_id = cfg->node_id;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
         resp.cluster_info = &ci;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 out:
         tkv_free(nodes);
         tkv_free(node_ptrs);
@@ -216,5 +217,5 @@ void rpc_admin_ping(struct call *c, const Tunekv__V1__Request *req)
         pong.node_id = c->server->cfg->node_id;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PONG;
         resp.pong = &pong;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }

@@ -44,9 +44,9 @@
  * exactly the request that encoding fwd would have sent. */
 static int rpc_forward_bytes(struct peer *p, const struct server *s, const Tunekv__V1__Request *fwd)
 {
-        size_t extra = pbwire_varint_field_bytes(RPC_REQUEST_ID_FIELD, fwd->id) +
-                       pbwire_varint_field_bytes(RPC_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms) +
-                       pbwire_varint_field_bytes(RPC_REQUEST_NO_FORWARD_FIELD, 1);
+        size_t extra = pbwire_varint_field_bytes(CALL_REQUEST_ID_FIELD, fwd->id) +
+                       pbwire_varint_field_bytes(CALL_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms) +
+                       pbwire_varint_field_bytes(CALL_REQUEST_NO_FORWARD_FIELD, 1);
         uint8_t *space = peer_frame_space(p, s->dispatching.len + extra);
 
         if (space == NULL) {
@@ -54,9 +54,9 @@ static int rpc_forward_bytes(struct peer *p, const struct server *s, const Tunek
         }
         memcpy(space, s->dispatching.bytes, s->dispatching.len);
         space += s->dispatching.len;
-        space += pbwire_put_varint_field(space, RPC_REQUEST_ID_FIELD, fwd->id);
-        space += pbwire_put_varint_field(space, RPC_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms);
-        (void)pbwire_put_varint_field(space, RPC_REQUEST_NO_FORWARD_FIELD, 1);
+        space += pbwire_put_varint_field(space, CALL_REQUEST_ID_FIELD, fwd->id);
+        space += pbwire_put_varint_field(space, CALL_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms);
+        (void)pbwire_put_varint_field(space, CALL_REQUEST_NO_FORWARD_FIELD, 1);
         return 0;
 }
 
@@ -77,19 +77,19 @@ static int rpc_forward_encoded(struct peer *p, const Tunekv__V1__Request *fwd)
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)
 {
         struct server *s = c->server;
-        struct peer *p = server_peer(s, node_id);
+        struct peer *p = node_peer(&s->node, node_id);
         Tunekv__V1__Request fwd = *req;
         uint64_t now = uv_now(s->loop);
         /* The other node gives up a little before we do, so that its own
          * answer (BOUND_UNMET, TIMEOUT, ...) rather than ours reaches the
          * client. */
-        uint64_t give_up = rpc_give_up_ms(c, now);
+        uint64_t give_up = call_give_up_ms(c, now);
         uint64_t left = give_up > now ? give_up - now : 1;
         int rv;
 
         if (p == NULL) {
-                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: node %u is not in the cluster",
-                                 c->method->name, node_id);
+                call_answer_error(c, TKV_ESHUTDOWN, "%s: node %u is not in the cluster",
+                                  c->method->name, node_id);
                 return;
         }
         fwd.id = peer_next_id(p);
@@ -102,8 +102,8 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
                 rv = rpc_forward_encoded(p, &fwd);
         }
         if (rv != 0) {
-                rpc_answer_error(c, TKV_EBUSY, "%s: too much queued for node %u", c->method->name,
-                                 node_id);
+                call_answer_error(c, TKV_EBUSY, "%s: too much queued for node %u", c->method->name,
+                                  node_id);
                 return;
         }
         c->op.fwd.kind = RPC_PEER_FORWARD;
@@ -145,7 +145,7 @@ static void rpc_forward_deliver(struct peer *p, struct peer_call *pc, Tunekv__V1
                         /* Served by the leader because this replica could not. */
                         resp->get->receipt->fallback = true;
                 }
-                rpc_answer(c, resp); /* sets the client's id */
+                call_answer(c, resp); /* sets the client's id */
         }
 }
 
@@ -169,7 +169,7 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
 
         /* The id alone finds the call; the answer's top level must be
          * well-formed, and its id a varint, before anything is relayed. */
-        if (pbwire_find(frame, len, RPC_RESPONSE_ID_FIELD, &id, &found) != 0 ||
+        if (pbwire_find(frame, len, CALL_RESPONSE_ID_FIELD, &id, &found) != 0 ||
             (found && id.type != PBWIRE_VARINT)) {
                 LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
                 return; /* its call times out */
@@ -182,17 +182,17 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 (void)peer_take(p, pc->id);
                 c->stage = CALL_NEW;
-                rpc_answer_relay(c, frame, len, found ? id.start : len, found ? id.end : len);
+                call_answer_relay(c, frame, len, found ? id.start : len, found ? id.end : len);
                 return;
         }
-        resp = tunekv__v1__response__unpack(&rpc_pb_allocator, len, frame);
+        resp = tunekv__v1__response__unpack(&call_pb_allocator, len, frame);
         if (resp == NULL) {
                 LOGW(-1, "forward: undecodable answer from node %u", p->node_id);
                 return; /* its call times out */
         }
         (void)peer_take(p, pc->id);
         rpc_forward_deliver(p, pc, resp);
-        tunekv__v1__response__free_unpacked(resp, &rpc_pb_allocator);
+        tunekv__v1__response__free_unpacked(resp, &call_pb_allocator);
 }
 
 void rpc_forward_on_fail(struct peer_call *pc, bool sent)
@@ -218,12 +218,12 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
         c = QUEUE_DATA(pc, struct call, op.fwd);
         c->stage = CALL_NEW;
         if (sent && c->method->is_write) {
-                rpc_answer_error(c, TKV_EUNKNOWN,
-                                 "%s: lost the connection to node %u after forwarding the write",
-                                 c->method->name, p->node_id);
+                call_answer_error(c, TKV_EUNKNOWN,
+                                  "%s: lost the connection to node %u after forwarding the write",
+                                  c->method->name, p->node_id);
         } else {
-                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: node %u unreachable", c->method->name,
-                                 p->node_id);
+                call_answer_error(c, TKV_ESHUTDOWN, "%s: node %u unreachable", c->method->name,
+                                  p->node_id);
         }
 }
 

@@ -1,10 +1,12 @@
-/* Shared by rpc.c, rpc_kv.c, rpc_admin.c and rpc_forward.c only. */
+/* Shared by rpc.c and the handlers (rpc_*.c) only; a call and its
+ * answers are call.h's. */
 #ifndef TKV_RPC_INTERNAL_H
 #define TKV_RPC_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "call.h"
 #include "deadline.h"
 #include "group.h"
 #include "peer.h"
@@ -15,81 +17,7 @@
 
 struct server;
 
-/* Planted bugs, for the verification harness only (docs/verification.md):
- * compiled in tunekvd-planted alone (TUNEKV_PLANTED_BUGS), switched on by
- * naming one in the environment, TUNEKV_PLANTED_BUG=name:
- *   lin-follower  a follower serves LINEARIZABLE reads from its own state
- *   ignore-token  reads ignore the session token
- *   early-ack     writes are answered COMMITTED when Raft accepts them
- * The checker must report each; tunekvd has none of this code. */
-#ifdef TUNEKV_PLANTED_BUGS
-#include <stdlib.h>
-#include <string.h>
-static inline bool rpc_planted(const char *bug)
-{
-        const char *on = getenv("TUNEKV_PLANTED_BUG");
-        return on != NULL && strcmp(on, bug) == 0;
-}
-#else
-#define rpc_planted(bug) false
-#endif
-
-/* Where a request in progress waits. */
-enum call_stage {
-        CALL_NEW,       /* nothing asynchronous yet */
-        CALL_READ,      /* op.read: a linearizable read waiting for its fence */
-        CALL_WRITE,     /* op.write: handed to group_propose */
-        CALL_FORWARDED, /* op.fwd: sent to another node */
-        CALL_WAIT,      /* op.wait: a read waiting for this replica to meet its bound */
-        CALL_ACK_ALL,   /* op.ack_all: an applied write waiting for every replica */
-};
-
-/* What a GET keeps while it waits (rpc_read.c). */
-struct call_read {
-        uint8_t level;    /* Tunekv__V1__Consistency asked */
-        uint8_t on_unmet; /* Tunekv__V1__OnUnmet */
-        bool strict;
-        bool causal;      /* merge the value's dependencies into the answer's token */
-        bool fallback;    /* forwarded to the leader because the bound was not met here */
-        bool waited;      /* its wait for the bound is over */
-        bool leader_only; /* route LEADER: only the leader may answer it */
-        uint32_t max_wait_ms;
-        uint64_t deadline_ms; /* the request's own deadline while a shorter wait runs */
-        struct read_bound bound;
-};
-
-/* A request in progress. Allocated by rpc_dispatch with room for the key,
- * freed when it is answered (and its group work is abandoned or done). */
-struct call {
-        struct conn *conn; /* borrowed; counted in conn->refs */
-        struct server *server;
-        uint64_t id;        /* the client's request id */
-        unsigned from_node; /* the node whose link sent it; 0 for a client */
-        const struct rpc_method *method;
-        struct deadline deadline;
-        struct group *group; /* partition's group, for GET/writes */
-        uint32_t partition;
-        enum call_stage stage;
-        union {
-                struct group_write write;
-                struct group_read read;
-                struct peer_call fwd;
-                struct read_wait wait;
-                struct queue ack_all;
-        } op;
-        struct call_read rd;           /* GET */
-        struct command_result applied; /* ALL_REPLICAS write: its result, kept */
-        uint8_t ack;                   /* Tunekv__V1__Ack asked */
-        uint32_t key_len;
-        uint8_t key[]; /* GET: the key (key_len bytes) */
-};
-
-/* Calls whose key fits in RPC_CALL_POOL_KEY_BYTES come from the server's
- * pool of freed calls, which keeps up to RPC_CALL_POOL_MAX of them. */
-#define RPC_CALL_POOL_KEY_BYTES 64
-#define RPC_CALL_POOL_MAX       1024
-
-/* A handler answers c now (rpc_answer*) or later, from a group callback.
+/* A handler answers c now (call_answer*) or later, from a group callback.
  * req is borrowed for the duration of the call. */
 typedef void (*rpc_handler)(struct call *c, const Tunekv__V1__Request *req);
 
@@ -108,57 +36,9 @@ const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req);
 /* Key of a request (GET/PUT/DELETE/CAS), or NULL. */
 const ProtobufCBinaryData *rpc_request_key(const Tunekv__V1__Request *req);
 
-/* A waiting call (a forwarded request, a read waiting for its bound, a
- * write waiting for every replica) gives up this long before its deadline,
- * at most, so that its own answer rather than the client's timeout ends
- * it. */
-#define RPC_ANSWER_MARGIN_MS 100
-
-/* When a waiting call should give up: its deadline less a margin of an
- * eighth of the time left, at most RPC_ANSWER_MARGIN_MS. */
-uint64_t rpc_give_up_ms(const struct call *c, uint64_t now_ms);
-
-/* Move c's deadline to at_ms (its stage's timer: rpc_expire fires then). */
-void rpc_deadline_move(struct call *c, uint64_t at_ms);
-
-/* Send resp (its id and status are set here) and free c. */
-void rpc_answer(struct call *c, Tunekv__V1__Response *resp);
-
-/* Field numbers of Request.id, timeout_ms and no_forward and of
- * Response.id (proto/tunekv.proto), for code that writes them as bytes
- * (pbwire.h). */
-#define RPC_REQUEST_ID_FIELD         1
-#define RPC_REQUEST_TIMEOUT_FIELD    2
-#define RPC_REQUEST_NO_FORWARD_FIELD 3
-#define RPC_RESPONSE_ID_FIELD        1
-
-/* Relay an answer another node encoded (resp, len bytes; borrowed) to c's
- * client and free c: the bytes are copied once, with the bytes
- * [id_start, id_end) (the answer's last id field; an empty range at len
- * when it has none) replaced by c's id. */
-void rpc_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t id_start,
-                      size_t id_end);
-
-/* Send an error built from a TKV_E* code and a message, and free c. */
-void rpc_answer_error(struct call *c, int tkv_err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* The allocator of every message the daemon decodes (rpc.c): protobuf-c
- * allocates through tkv_malloc too, so tests can fail the Nth allocation. */
-extern ProtobufCAllocator rpc_pb_allocator;
-
-/* Wire status of a TKV_E* code. */
-Tunekv__V1__Status rpc_status_of(int tkv_err);
-
-/* Wire role of a group's role (receipts, STATUS). */
-Tunekv__V1__Role rpc_role_of(enum group_role role);
-
 /* rpc_read.c: answer c's GET from the local store (partition group g):
  * value, receipt (delivered level, staleness, fallback), token delta. */
 void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fallback);
-
-/* NOT_LEADER with the leader's hint (what: the operation's name). */
-void rpc_answer_not_leader(struct call *c, const char *what);
 
 /* rpc_read.c: are a read's options valid (known level, route, on_unmet,
  * session flags; a bound for BOUNDED_STALENESS)? TKV_EINVAL with why

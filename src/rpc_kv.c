@@ -61,7 +61,7 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
         wr.durable = ack != TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_WRITE;
         resp.write = &wr;
-        resp.status = rpc_status_of(res->status);
+        resp.status = call_status_of(res->status);
         if (res->status == 0 || res->status == TKV_ENOTFOUND || res->status == TKV_ECONDITION) {
                 /* The session wrote here, at index (read-your-writes): a
                  * DELETE that found nothing is a write too, and a CAS that
@@ -93,7 +93,7 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
                 resp.status = TUNEKV__V1__STATUS__STATUS_INTERNAL;
                 resp.message = "command could not be applied";
         }
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 void rpc_kv_ack_all_done(struct call *c, bool all)
@@ -132,19 +132,19 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
 
         c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
-                rpc_answer_not_leader(c, c->method->name);
+                call_answer_not_leader(c, c->method->name);
                 return;
         }
         if (status != 0) {
-                rpc_answer_error(c, status, "%s: %s", c->method->name,
-                                 status == TKV_EUNKNOWN
-                                     ? "leadership changed before the write was acknowledged"
-                                     : err_str(status));
+                call_answer_error(c, status, "%s: %s", c->method->name,
+                                  status == TKV_EUNKNOWN
+                                      ? "leadership changed before the write was acknowledged"
+                                      : err_str(status));
                 return;
         }
         if (res->accepted_only) {
                 rpc_kv_answer_write(c, res,
-                                    rpc_planted("early-ack") &&
+                                    call_planted("early-ack") &&
                                             c->ack == TUNEKV__V1__ACK__ACK_COMMITTED
                                         ? TUNEKV__V1__ACK__ACK_COMMITTED
                                         : TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED);
@@ -164,7 +164,7 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
         c->applied = *res;
         c->stage = CALL_ACK_ALL;
         queue_push_tail(&s->reads[c->partition].ack_alls, &c->op.ack_all);
-        rpc_deadline_move(c, rpc_give_up_ms(c, uv_now(s->loop)));
+        call_deadline_move(c, call_give_up_ms(c, uv_now(s->loop)));
         group_nudge(c->group);
 }
 
@@ -183,18 +183,18 @@ static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, 
         rv = session_parse(o->token.data, o->token.len, s->cfg->token_bytes_max, s->token_ents,
                            s->token_cap, &n);
         if (rv == TKV_ETOOBIG) {
-                rpc_answer_error(c, rv, "%s: token of %zu bytes exceeds token_bytes_max %llu",
-                                 c->method->name, o->token.len,
-                                 (unsigned long long)s->cfg->token_bytes_max);
+                call_answer_error(c, rv, "%s: token of %zu bytes exceeds token_bytes_max %llu",
+                                  c->method->name, o->token.len,
+                                  (unsigned long long)s->cfg->token_bytes_max);
                 return rv;
         }
         if (rv == 0) {
                 rv = session_verify_all(&s->keys, s->token_ents, n);
         }
         if (rv != 0) {
-                rpc_answer_error(c, TKV_EINVAL,
-                                 "%s: token is malformed, forged or from another cluster",
-                                 c->method->name);
+                call_answer_error(c, TKV_EINVAL,
+                                  "%s: token is malformed, forged or from another cluster",
+                                  c->method->name);
                 return rv;
         }
         n = session_reduce_deps(s->token_ents, n, c->partition);
@@ -232,33 +232,33 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
         int rv;
 
         if (opts != NULL && (unsigned)opts->ack > TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED) {
-                rpc_answer_error(c, TKV_EINVAL, "%s: unknown ack %d", c->method->name,
-                                 (int)opts->ack);
+                call_answer_error(c, TKV_EINVAL, "%s: unknown ack %d", c->method->name,
+                                  (int)opts->ack);
                 return;
         }
         if (opts != NULL && (opts->client_id == 0) != (opts->seq == 0)) {
-                rpc_answer_error(c, TKV_EINVAL, "%s: client_id and seq go together (both or none)",
-                                 c->method->name);
+                call_answer_error(c, TKV_EINVAL, "%s: client_id and seq go together (both or none)",
+                                  c->method->name);
                 return;
         }
         if (cmd->value_len > value_max) {
-                rpc_answer_error(c, TKV_ETOOBIG,
-                                 "%s: value of %u bytes exceeds value_bytes_max %llu",
-                                 c->method->name, cmd->value_len, (unsigned long long)value_max);
+                call_answer_error(c, TKV_ETOOBIG,
+                                  "%s: value of %u bytes exceeds value_bytes_max %llu",
+                                  c->method->name, cmd->value_len, (unsigned long long)value_max);
                 return;
         }
         if (!rpc_kv_route(c, req, key) || rpc_kv_write_deps(c, opts, cmd) != 0) {
                 return;
         }
         if (c->server->disk_low) {
-                rpc_answer_error(c, TKV_ENOSPACE,
-                                 "%s: data dir has %llu MiB free, below disk_reserve_bytes: writes "
-                                 "are refused until space is freed",
-                                 c->method->name,
-                                 (unsigned long long)(c->server->disk_free_bytes >> 20));
+                call_answer_error(
+                    c, TKV_ENOSPACE,
+                    "%s: data dir has %llu MiB free, below disk_reserve_bytes: writes "
+                    "are refused until space is freed",
+                    c->method->name, (unsigned long long)(c->server->disk_free_bytes >> 20));
                 return;
         }
-        c->op.write.accept_only = rpc_planted("early-ack");
+        c->op.write.accept_only = call_planted("early-ack");
         if (opts != NULL) {
                 c->ack = (uint8_t)opts->ack;
                 c->op.write.accept_only |= opts->ack == TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
@@ -277,11 +277,11 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
         rpc_kv_maybe_compress(c, cmd);
         rv = group_propose(c->group, &c->op.write, cmd, rpc_kv_write_done);
         if (rv == TKV_ENOTLEADER) {
-                rpc_answer_not_leader(c, c->method->name);
+                call_answer_not_leader(c, c->method->name);
                 return;
         }
         if (rv != 0) {
-                rpc_answer_error(c, rv, "%s: %s", c->method->name, err_str(rv));
+                call_answer_error(c, rv, "%s: %s", c->method->name, err_str(rv));
                 return;
         }
         c->stage = CALL_WRITE;

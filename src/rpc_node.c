@@ -56,7 +56,7 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
         if (s->state != SERVER_SERVING || !read_probe_due(rs, now_ms, s->cfg->probe_interval_ms)) {
                 return;
         }
-        peer = server_peer(s, (unsigned)group_leader_id(g));
+        peer = node_peer(&s->node, (unsigned)group_leader_id(g));
         if (peer == NULL) {
                 return;
         }
@@ -76,7 +76,7 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
         peer_track(peer, &s->probe_calls[p], req.id);
         rs->probe_in_flight = true;
         rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
-        rs->probe_sent_precise_ms = server_clock_precise_ms();
+        rs->probe_sent_precise_ms = node_clock_precise_ms();
         rs->probe_now = false;
 }
 
@@ -97,7 +97,7 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status != 0) {
-                rpc_answer_error(c, status, "PROBE: %s", err_str(status));
+                call_answer_error(c, status, "PROBE: %s", err_str(status));
                 return;
         }
         pr.node_id = c->server->cfg->node_id;
@@ -106,10 +106,10 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
          * last command applied after the fence (group_state_index). */
         pr.commit_index = group_state_index(c->group);
         pr.term = group_term(c->group);
-        pr.leader_time_ms = server_clock_precise_ms(); /* followers check their clocks by it */
+        pr.leader_time_ms = node_clock_precise_ms(); /* followers check their clocks by it */
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
         resp.probe = &pr;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
@@ -119,21 +119,22 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
         int rv;
 
         if (pr->partition >= s->n_partitions) {
-                rpc_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
+                call_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
                 return;
         }
         c->partition = pr->partition;
-        c->group = server_group(s, pr->partition);
+        c->group = node_group(&s->node, pr->partition);
         if (c->group == NULL || !group_is_leader(c->group)) {
-                rpc_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
-                                 pr->partition);
+                call_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
+                                  pr->partition);
                 return;
         }
         if (pr->from_node_id != c->from_node) {
                 /* Only the node at the other end of this link speaks for
                  * itself (the peer preamble admitted it). */
-                rpc_answer_error(c, TKV_EINVAL, "PROBE: from_node_id %u is not this link's node %u",
-                                 pr->from_node_id, c->from_node);
+                call_answer_error(c, TKV_EINVAL,
+                                  "PROBE: from_node_id %u is not this link's node %u",
+                                  pr->from_node_id, c->from_node);
                 return;
         }
         read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index,
@@ -141,7 +142,7 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
         rpc_kv_ack_all_scan(s, c->partition);
         rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
         if (rv != 0) {
-                rpc_answer_error(c, rv, "PROBE: %s", err_str(rv));
+                call_answer_error(c, rv, "PROBE: %s", err_str(rv));
                 return;
         }
         c->stage = CALL_READ;
@@ -150,7 +151,7 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
 static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp)
 {
         struct read_state *rs = &s->reads[p];
-        struct group *g = server_group(s, p);
+        struct group *g = node_group(&s->node, p);
         struct read_replica r;
 
         rs->probe_in_flight = false;
@@ -160,9 +161,9 @@ static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Re
         }
         r = read_replica_of(g);
         read_clock_check(rs, resp->probe->node_id, resp->probe->term, rs->probe_sent_precise_ms,
-                         server_clock_precise_ms(), resp->probe->leader_time_ms);
+                         node_clock_precise_ms(), resp->probe->leader_time_ms);
         read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
-        read_scan(rs, &r, server_clock_ms(s));
+        read_scan(rs, &r, node_clock_ms(&s->node));
         if (!rs->clock.verified && !queue_empty(&rs->waiters)) {
                 rs->probe_now = true; /* a second answer may vouch for our clock */
         }
@@ -180,7 +181,7 @@ unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const 
         for (unsigned i = 0; i < n; i++) {
                 Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
                 Tunekv__V1__ConfirmRequest cr = TUNEKV__V1__CONFIRM_REQUEST__INIT;
-                struct peer *peer = server_peer(s, (unsigned)voters[i]);
+                struct peer *peer = node_peer(&s->node, (unsigned)voters[i]);
                 struct rpc_confirm *rc;
                 uint8_t *space;
                 size_t len;
@@ -213,7 +214,7 @@ unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const 
 static void rpc_node_on_confirm(struct server *s, struct rpc_confirm *rc,
                                 const Tunekv__V1__Response *resp)
 {
-        struct group *g = server_group(s, rc->partition);
+        struct group *g = node_group(&s->node, rc->partition);
         bool answered = resp != NULL && resp->status == TUNEKV__V1__STATUS__STATUS_OK &&
                         resp->body_case == TUNEKV__V1__RESPONSE__BODY_CONFIRM &&
                         resp->confirm->partition == rc->partition;
@@ -240,13 +241,13 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         struct group *g;
 
         if (cr->partition >= s->n_partitions) {
-                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
+                call_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
                 return;
         }
-        g = server_group(s, cr->partition);
+        g = node_group(&s->node, cr->partition);
         if (g == NULL) {
-                rpc_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
-                                 cr->partition);
+                call_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
+                                  cr->partition);
                 return;
         }
         ans.node_id = s->cfg->node_id;
@@ -257,7 +258,7 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         ans.applied_index = group_applied_index(g);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CONFIRM;
         resp.confirm = &ans;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm};

@@ -95,18 +95,18 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
 {
         struct server *s = c->server;
         struct group *g = c->group;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         struct read_replica r = read_replica_of(g);
         uint64_t lag = read_lag_entries(rs, &r);
 
         rc->node_id = s->cfg->node_id;
-        rc->role = rpc_role_of(group_role(g));
+        rc->role = call_role_of(group_role(g));
         rc->term = group_term(g);
         rc->applied_index = group_applied_index(g);
         rc->level = delivered;
         rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
                                ? 0 /* fenced: current as of the read's arrival */
-                               : read_staleness_ms(rs, &r, server_clock_ms(s));
+                               : read_staleness_ms(rs, &r, node_clock_ms(&s->node));
         rc->lag_entries = lag;
         rc->fallback = fallback;
         rc->partition = c->partition;
@@ -156,8 +156,8 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         if (e != NULL) {
                 rv = rpc_read_fill_value(c, e, &gr, &tmp);
                 if (rv != 0) {
-                        rpc_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
-                                         "GET: stored value unreadable: %s", err_str(rv));
+                        call_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
+                                          "GET: stored value unreadable: %s", err_str(rv));
                         return;
                 }
         } else {
@@ -168,12 +168,12 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         session_encode(c->server->token_ents, n, c->server->token_bytes);
         gr.token.data = c->server->token_bytes;
         gr.token.len = session_encoded_bytes(n);
-        server_count_read(c->server, c->partition, c->rd.level,
-                          fallback && delivered != c->rd.level ? READ_COUNT_STALE
-                                                               : READ_COUNT_SERVED);
+        node_count_read(&c->server->node, c->partition, c->rd.level,
+                        fallback && delivered != c->rd.level ? READ_COUNT_STALE
+                                                             : READ_COUNT_SERVED);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
         resp.get = &gr;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
         tkv_free(tmp);
 }
 
@@ -183,11 +183,11 @@ static void rpc_read_linearizable_ready(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
-                rpc_answer_not_leader(c, "GET");
+                call_answer_not_leader(c, "GET");
                 return;
         }
         if (status != 0) {
-                rpc_answer_error(c, status, "GET: %s", err_str(status));
+                call_answer_error(c, status, "GET: %s", err_str(status));
                 return;
         }
         if (group_applied_index(c->group) < c->rd.bound.required_index) {
@@ -220,10 +220,10 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
 
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
-        if (rpc_planted("lin-follower")) {
+        if (call_planted("lin-follower")) {
                 c->partition = route_partition(key_hash(req->get->key.data, req->get->key.len),
                                                c->server->n_partitions);
-                c->group = server_group(c->server, c->partition);
+                c->group = node_group(&c->server->node, c->partition);
                 if (c->group != NULL && !group_is_leader(c->group)) {
                         rpc_read_answer(c, c->rd.level, false);
                         return;
@@ -239,9 +239,9 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
         if (rv == 0) {
                 c->stage = CALL_READ;
         } else if (rv == TKV_ENOTLEADER) {
-                rpc_answer_not_leader(c, "GET");
+                call_answer_not_leader(c, "GET");
         } else {
-                rpc_answer_error(c, rv, "GET: %s", err_str(rv));
+                call_answer_error(c, rv, "GET: %s", err_str(rv));
         }
 }
 
@@ -284,14 +284,14 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         int rv;
 
         c->rd.bound.required_index = o->min_index;
-        if (o->token.len == 0 || rpc_planted("ignore-token")) {
+        if (o->token.len == 0 || call_planted("ignore-token")) {
                 return 0;
         }
         rv = session_parse(o->token.data, o->token.len, s->cfg->token_bytes_max, s->token_ents,
                            s->token_cap, &n);
         if (rv == TKV_ETOOBIG) {
-                rpc_answer_error(c, rv, "GET: token of %zu bytes exceeds token_bytes_max %llu",
-                                 o->token.len, (unsigned long long)s->cfg->token_bytes_max);
+                call_answer_error(c, rv, "GET: token of %zu bytes exceeds token_bytes_max %llu",
+                                  o->token.len, (unsigned long long)s->cfg->token_bytes_max);
                 return rv;
         }
         if (rv == 0) {
@@ -299,8 +299,8 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
                                       rpc_read_kinds(o->level, o->session_flags), &required);
         }
         if (rv != 0) {
-                rpc_answer_error(c, TKV_EINVAL,
-                                 "GET: token is malformed, forged or from another cluster");
+                call_answer_error(c, TKV_EINVAL,
+                                  "GET: token is malformed, forged or from another cluster");
                 return rv;
         }
         if (required > c->rd.bound.required_index) {
@@ -336,7 +336,7 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__BoundUnmet bound = TUNEKV__V1__BOUND_UNMET__INIT;
         Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         struct read_replica r = read_replica_of(c->group);
         uint64_t leader = group_leader_id(c->group);
         uint64_t lag = read_lag_entries(rs, &r);
@@ -344,12 +344,12 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
         char message[256];
 
         c->stage = CALL_NEW;
-        server_count_read(s, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
+        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
         snprintf(message, sizeof message, "GET: partition %u on node %u: %s", c->partition,
                  s->cfg->node_id, why);
         bound.required_index = c->rd.bound.required_index;
         bound.applied_index = group_applied_index(c->group);
-        bound.staleness_ms = read_staleness_ms(rs, &r, server_clock_ms(s));
+        bound.staleness_ms = read_staleness_ms(rs, &r, node_clock_ms(&s->node));
         bound.lag_entries = lag;
         bound.node_id = s->cfg->node_id;
         if (i >= 0) {
@@ -360,7 +360,7 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
         resp.message = message;
         resp.bound = &bound;
         resp.leader_hint = &hint;
-        rpc_answer(c, &resp);
+        call_answer(c, &resp);
 }
 
 /* FORWARD_LEADER: the leader serves the read with the bound this replica
@@ -369,7 +369,7 @@ static void rpc_read_fallback(struct call *c)
 {
         struct server *s = c->server;
         const struct config *cfg = s->cfg;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         unsigned leader = (unsigned)group_leader_id(c->group);
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__GetRequest get = TUNEKV__V1__GET_REQUEST__INIT;
@@ -388,7 +388,7 @@ static void rpc_read_fallback(struct call *c)
                                          "is spent ([read] forward_rate)");
                 return;
         }
-        server_count_read(s, c->partition, c->rd.level, READ_COUNT_FALLBACK);
+        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_FALLBACK);
         o.level = c->rd.level;
         o.min_index = c->rd.bound.required_index;
         o.max_staleness_ms = (uint32_t)c->rd.bound.max_staleness_ms;
@@ -416,9 +416,9 @@ static void rpc_read_wait_done(struct read_wait *w)
 static void rpc_read_park(struct call *c)
 {
         struct server *s = c->server;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         uint64_t now = uv_now(s->loop);
-        uint64_t until = rpc_give_up_ms(c, now);
+        uint64_t until = call_give_up_ms(c, now);
 
         c->stage = CALL_WAIT;
         c->op.wait.bound = c->rd.bound;
@@ -427,13 +427,13 @@ static void rpc_read_park(struct call *c)
         if (c->rd.bound.max_staleness_ms > 0 || c->rd.bound.max_lag_entries > 0) {
                 rs->probe_now = true;
         }
-        server_count_read(s, c->partition, c->rd.level, READ_COUNT_WAIT);
+        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_WAIT);
         if (c->rd.max_wait_ms > 0 && now + c->rd.max_wait_ms < until) {
                 until = now + c->rd.max_wait_ms;
         }
         if (until < c->deadline.at_ms) {
                 c->rd.deadline_ms = c->deadline.at_ms;
-                rpc_deadline_move(c, until);
+                call_deadline_move(c, until);
         }
 }
 
@@ -482,7 +482,7 @@ void rpc_read_expired(struct call *c)
          * request's again (just removed from the heap: room to re-add). */
         c->deadline.at_ms = c->rd.deadline_ms;
         c->rd.deadline_ms = 0;
-        (void)server_deadline_add(s, &c->deadline);
+        (void)call_deadline_add(c);
         rpc_read_unmet(c);
 }
 
@@ -495,21 +495,21 @@ static void rpc_read_fenced(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status == TKV_ESHUTDOWN) {
-                rpc_answer_error(c, status, "GET: %s", err_str(status));
+                call_answer_error(c, status, "GET: %s", err_str(status));
                 return;
         }
         if (status == TKV_ENOTLEADER && c->rd.leader_only) {
                 /* A read for the leader found this node deposed (a pause, a
                  * partition): the leader answers it, not this follower. */
-                rpc_answer_not_leader(c, "GET");
+                call_answer_not_leader(c, "GET");
                 return;
         }
         /* Fenced: current as of the read's arrival; only an index the
          * partition has not applied yet can be missing. */
         rep = read_replica_of(c->group);
         if (status == 0 ? rep.applied >= c->rd.bound.required_index
-                        : read_bound_met(server_read_state(s, c->partition), &rep, &c->rd.bound,
-                                         server_clock_ms(s))) {
+                        : read_bound_met(node_read_state(&s->node, c->partition), &rep,
+                                         &c->rd.bound, node_clock_ms(&s->node))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -521,10 +521,10 @@ static void rpc_read_fenced(struct group_read *r, int status)
 static void rpc_read_serve(struct call *c)
 {
         struct server *s = c->server;
-        struct read_state *rs = server_read_state(s, c->partition);
+        struct read_state *rs = node_read_state(&s->node, c->partition);
         struct read_replica r = read_replica_of(c->group);
 
-        if (read_bound_met(rs, &r, &c->rd.bound, server_clock_ms(s))) {
+        if (read_bound_met(rs, &r, &c->rd.bound, node_clock_ms(&s->node))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -572,7 +572,7 @@ static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
                  * unknown until a probe proves otherwise. */
                 c->rd.bound.required_index = group_restart_floor(c->group);
         }
-        server_read_state(s, c->partition)->demand_ms = server_clock_ms(s);
+        node_read_state(&s->node, c->partition)->demand_ms = node_clock_ms(&s->node);
         rpc_read_serve(c);
 }
 
@@ -583,7 +583,7 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req)
 
         /* The same option checks at every level (protocol.md §3.3). */
         if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
-                rpc_answer_error(c, TKV_EINVAL, "GET: %s", why);
+                call_answer_error(c, TKV_EINVAL, "GET: %s", why);
                 return;
         }
         if (o != NULL && o->level != TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {

@@ -18,7 +18,7 @@ _Static_assert(CONFIG_REPLICAS_MAX <= ROUTE_REPLICAS_MAX, "a route view holds ev
  * (the first window after this node started). */
 static bool rpc_route_alive(struct server *s, unsigned node_id, uint64_t now)
 {
-        struct peer *p = server_peer(s, node_id);
+        struct peer *p = node_peer(&s->node, node_id);
         uint64_t window = s->cfg->election_timeout_ms;
         if (node_id == s->cfg->node_id) {
                 return true;
@@ -65,7 +65,7 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
         struct route_decision d;
 
         c->partition = route_partition(key_hash(key->data, key->len), s->n_partitions);
-        c->group = server_group(s, c->partition);
+        c->group = node_group(&s->node, c->partition);
         rpc_route_view(c, need, &v);
         d = route_decide(&v, need);
         switch (d.outcome) {
@@ -75,21 +75,21 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                 rpc_forward(c, req, d.target);
                 break;
         case ROUTE_NOT_LEADER:
-                rpc_answer_not_leader(c, name);
+                call_answer_not_leader(c, name);
                 break;
         case ROUTE_ELECTION:
-                rpc_answer_error(c, TKV_ESHUTDOWN,
-                                 "%s: partition %u has no leader (election in progress)", name,
-                                 c->partition);
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "%s: partition %u has no leader (election in progress)", name,
+                                  c->partition);
                 break;
         case ROUTE_NO_QUORUM:
-                rpc_answer_error(c, TKV_ENOQUORUM,
-                                 "%s: partition %u: most of its replicas are unreachable", name,
-                                 c->partition);
+                call_answer_error(c, TKV_ENOQUORUM,
+                                  "%s: partition %u: most of its replicas are unreachable", name,
+                                  c->partition);
                 break;
         case ROUTE_NO_REPLICA:
-                rpc_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
-                                 name, c->partition, s->cfg->node_id);
+                call_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
+                                  name, c->partition, s->cfg->node_id);
                 break;
         }
         return false;

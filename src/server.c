@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "conn.h"
 #include "heap.h"
 #include "log.h"
@@ -38,6 +39,9 @@
 
 static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
+
+/* Connections hand every request up to dispatch (conn.h). */
+static const struct conn_handlers server_conn_handlers = {rpc_dispatch, rpc_answer_frame_error};
 
 /* Leaders are spread by placement: the preferred leader of partition p is
  * its first replica, node (p % N) in id order, so P partitions give each
@@ -52,7 +56,7 @@ static void server_watch_leader(struct server *s, uint32_t p, uint64_t now)
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned n = config_replicas_of(s->cfg, p, ids), rank = 0;
         uint64_t leader = group_leader_id(g);
-        struct peer *peer = server_peer(s, (unsigned)leader);
+        struct peer *peer = node_peer(&s->node, (unsigned)leader);
 
         if (leader == 0 || peer == NULL || group_is_leader(g) ||
             peer_alive(peer, now, 3 * (uint64_t)s->cfg->heartbeat_timeout_ms)) {
@@ -71,7 +75,7 @@ static void server_balance(struct server *s, uint32_t p, uint64_t now)
         bool alive;
 
         config_replicas_of(s->cfg, p, ids);
-        peer = server_peer(s, ids[0]);
+        peer = node_peer(&s->node, ids[0]);
         alive = peer != NULL && peer_alive(peer, now, s->cfg->election_timeout_ms);
         group_balance(s->groups[p], ids[0], alive, now);
 }
@@ -109,67 +113,8 @@ static void server_deadline_arm(struct server *s)
                        d->at_ms > now ? d->at_ms - now : 0, 0);
 }
 
-int server_deadline_add(struct server *s, struct deadline *d)
-{
-        return deadline_heap_push(&s->deadlines, d);
-}
-
-void server_deadline_remove(struct server *s, struct deadline *d)
-{
-        deadline_heap_remove(&s->deadlines, d);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Groups */
-
-struct peer *server_peer(struct server *s, unsigned node_id)
-{
-        int i = config_node_index(s->cfg, node_id);
-        if (i < 0 || node_id == s->cfg->node_id || s->peers == NULL) {
-                return NULL;
-        }
-        return &s->peers[i];
-}
-
-struct read_state *server_read_state(struct server *s, uint32_t p)
-{
-        return &s->reads[p];
-}
-
-void server_count_read(struct server *s, uint32_t p, unsigned level, enum server_read_count what)
-{
-        struct read_counters *rc;
-
-        if (level >= READ_LEVELS) {
-                return;
-        }
-        rc = &s->reads[p].counters[level];
-        switch (what) {
-        case READ_COUNT_SERVED:
-                rc->served++;
-                break;
-        case READ_COUNT_STALE:
-                rc->stale_served++;
-                break;
-        case READ_COUNT_WAIT:
-                rc->waits++;
-                break;
-        case READ_COUNT_FALLBACK:
-                rc->fallbacks++;
-                break;
-        case READ_COUNT_BOUND_UNMET:
-                rc->bound_unmet++;
-                break;
-        }
-}
-
-struct group *server_group(struct server *s, uint32_t p)
-{
-        if (p >= s->n_partitions || s->groups[p] == NULL || !group_running(s->groups[p])) {
-                return NULL;
-        }
-        return s->groups[p];
-}
 
 /* Does dir hold Raft state (raft_uv's metadata files)? */
 static bool server_has_raft_state(const char *dir)
@@ -356,7 +301,7 @@ static void server_maybe_ready(struct server *s)
                 return;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                struct group *g = server_group(s, p);
+                struct group *g = node_group(&s->node, p);
                 if (g == NULL) {
                         continue;
                 }
@@ -441,7 +386,7 @@ static void server_drain_progress(struct server *s, uint64_t now)
                 conn_close_after_write(c);
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (server_group(s, p) != NULL) {
+                if (node_group(&s->node, p) != NULL) {
                         group_stop(s->groups[p], NULL); /* polled below */
                 }
         }
@@ -451,7 +396,7 @@ static void server_stop_progress(struct server *s)
 {
         unsigned open = 0;
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (server_group(s, p) != NULL) {
+                if (node_group(&s->node, p) != NULL) {
                         open++;
                 }
         }
@@ -475,18 +420,6 @@ static void server_stop_progress(struct server *s)
         }
 }
 
-uint64_t server_clock_ms(const struct server *s)
-{
-        return uv_now(s->loop) + s->suspended_ms;
-}
-
-uint64_t server_clock_precise_ms(void)
-{
-        struct timespec t;
-        clock_gettime(CLOCK_BOOTTIME, &t);
-        return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* Once per loop iteration: how long the host has slept so far. */
 static void server_update_suspended(struct server *s)
 {
@@ -496,8 +429,8 @@ static void server_update_suspended(struct server *s)
         int64_t ms = ((int64_t)boot.tv_sec - (int64_t)mono.tv_sec) * 1000 +
                      ((int64_t)boot.tv_nsec - (int64_t)mono.tv_nsec) / 1000000;
         /* Never backwards: a clock read a little apart must not shrink it. */
-        if (ms > (int64_t)s->suspended_ms) {
-                s->suspended_ms = (uint64_t)ms;
+        if (ms > (int64_t)s->node.suspended_ms) {
+                s->node.suspended_ms = (uint64_t)ms;
         }
 }
 
@@ -507,7 +440,7 @@ static void server_flush(struct server *s)
         uint64_t clock;
 
         server_update_suspended(s);
-        clock = server_clock_ms(s);
+        clock = node_clock_ms(&s->node);
 
         /* Leadership housekeeping needs no per-iteration precision: every
          * SERVER_HOUSEKEEPING_MS is plenty, and keeps the request path short. */
@@ -516,7 +449,7 @@ static void server_flush(struct server *s)
                 s->housekeeping_ms = now + SERVER_HOUSEKEEPING_MS;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (server_group(s, p) != NULL) {
+                if (node_group(&s->node, p) != NULL) {
                         group_flush(s->groups[p], clock);
                         rpc_node_flush(s, p, clock);
                         if (housekeeping) {
@@ -755,6 +688,10 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         queue_init(&s->dirty);
         deadline_heap_init(&s->deadlines);
         s->groups = tkv_calloc(s->n_partitions, sizeof *s->groups);
+        s->node.cfg = cfg;
+        s->node.loop = loop;
+        s->node.n_partitions = s->n_partitions;
+        s->node.groups = s->groups;
         s->hosted = tkv_calloc(s->n_partitions, sizeof *s->hosted);
         s->scratch_bytes = cfg->value_bytes_max > 0 ? (size_t)cfg->value_bytes_max : 1;
         s->scratch = tkv_malloc(s->scratch_bytes);
@@ -772,6 +709,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 }
         }
         s->reads = tkv_calloc(s->n_partitions, sizeof *s->reads);
+        s->node.reads = s->reads;
         s->probe_calls = tkv_calloc(s->n_partitions, sizeof *s->probe_calls);
         /* Room for the largest token a request may carry, and for a read's
          * answer: its entry plus one dependency per partition. */
@@ -811,6 +749,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                      cfg->previous_secret_grace_s);
         }
         s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
+        s->node.peers = s->peers;
         if (s->peers == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
@@ -818,10 +757,16 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->peer_params.connect_timeout_ms = cfg->connect_timeout_ms;
         s->peer_params.ping_interval_ms = cfg->heartbeat_timeout_ms;
         s->peer_params.output_bytes_max = cfg->link_output_bytes_max;
+        s->peer_env.loop = loop;
+        s->peer_env.cfg = cfg;
+        s->peer_env.params = &s->peer_params;
+        s->peer_env.identity = &s->identity;
+        s->peer_env.mux = &s->mux;
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 if (cfg->nodes[i].id != cfg->node_id) {
-                        peer_init(&s->peers[i], s, cfg->nodes[i].id, cfg->nodes[i].peer_addr,
-                                  rpc_forward_on_frame, rpc_forward_on_fail);
+                        peer_init(&s->peers[i], s, &s->peer_env, cfg->nodes[i].id,
+                                  cfg->nodes[i].peer_addr, rpc_forward_on_frame,
+                                  rpc_forward_on_fail);
                 }
         }
         if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {
@@ -830,6 +775,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         }
         transport_mux_on_link(&s->mux, server_link_accept, s);
         s->node_calls = &rpc_node_calls;
+        s->conn_handlers = &server_conn_handlers;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);
@@ -929,7 +875,8 @@ void server_close(struct server *s)
         }
         tkv_free(s->peers);
         s->peers = NULL;
-        rpc_call_pool_drain(s);
+        s->node.peers = NULL;
+        call_pool_drain(s);
         session_keys_close(&s->keys);
         session_keys_close(&s->keys_previous);
         tkv_free(s->reads);
@@ -937,6 +884,7 @@ void server_close(struct server *s)
         tkv_free(s->token_ents);
         tkv_free(s->token_bytes);
         s->reads = NULL;
+        s->node.reads = NULL;
         s->probe_calls = NULL;
         s->token_ents = NULL;
         s->token_bytes = NULL;
@@ -945,6 +893,7 @@ void server_close(struct server *s)
         tkv_free(s->hosted);
         tkv_free(s->scratch);
         s->groups = NULL;
+        s->node.groups = NULL;
         s->hosted = NULL;
         s->scratch = NULL;
 }

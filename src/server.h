@@ -9,6 +9,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "group.h"
+#include "node.h"
 #include "peer.h"
 #include "queue.h"
 #include "read.h"
@@ -44,15 +45,6 @@ struct server_stats {
         uint64_t links_refused;  /* over links_max */
 };
 
-/* What a read counted on its partition (read_counters). */
-enum server_read_count {
-        READ_COUNT_SERVED,
-        READ_COUNT_STALE,
-        READ_COUNT_WAIT,
-        READ_COUNT_FALLBACK,
-        READ_COUNT_BOUND_UNMET,
-};
-
 /* Read the configuration again, as at start (the same file and flags),
  * into out; 0, or TKV_E* with errmsg set. */
 typedef int (*server_reload_cb)(void *data, struct config *out, char *errmsg);
@@ -71,14 +63,17 @@ struct server {
         unsigned n_hosted;
         unsigned n_groups_open; /* groups not yet closed */
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
+        struct node node;       /* what the handlers see of the above (node.h) */
         struct peer_params peer_params;
-        const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
-        struct queue conns;                      /* struct conn: clients' and node links */
-        unsigned n_conns;                        /* client connections */
+        struct peer_env peer_env;                  /* what the links read of the node (peer.h) */
+        const struct rpc_node_calls *node_calls;   /* answers to our node calls (rpc_internal.h) */
+        const struct conn_handlers *conn_handlers; /* what connections hand up (conn.h) */
+        struct queue conns;                        /* struct conn: clients' and node links */
+        unsigned n_conns;                          /* client connections */
         uint64_t client_bytes; /* held by client connections (conn_held), node-wide */
         unsigned n_links;      /* node links */
         unsigned calls;        /* requests in progress on all connections */
-        /* Freed calls kept for reuse (rpc.c): requests come and go by the
+        /* Freed calls kept for reuse (call.c): requests come and go by the
          * hundred thousand, and a malloc'd call per request left holes
          * between the store's long-lived entries. */
         void *call_pool; /* singly linked through the first word */
@@ -101,7 +96,6 @@ struct server {
         server_reload_cb reload_cb; /* NULL: SIGHUP reloads nothing */
         void *reload_data;
         uint64_t started_ms;
-        uint64_t suspended_ms; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC: time the host slept */
         uint64_t drain_start_ms;
         uint64_t housekeeping_ms;          /* next leader balancing / watching pass */
         int ready_fd;                      /* -1 once readiness was reported */
@@ -151,30 +145,5 @@ void server_stop(struct server *s);
 
 /* Free memory after uv_run returned. */
 void server_close(struct server *s);
-
-/* Register a call's deadline (at_ms set). TKV_ENOMEM if it cannot. */
-int server_deadline_add(struct server *s, struct deadline *d);
-void server_deadline_remove(struct server *s, struct deadline *d);
-
-/* The group of partition p if it is hosted here, else NULL. */
-struct group *server_group(struct server *s, uint32_t p);
-
-/* Read state of partition p (any p < n_partitions). */
-struct read_state *server_read_state(struct server *s, uint32_t p);
-
-/* The clock that measures staleness: loop time plus the time the host was
- * suspended (CLOCK_BOOTTIME; CLOCK_MONOTONIC stops during a suspend, and a
- * replica that slept must not count its state as younger than it is). */
-uint64_t server_clock_ms(const struct server *s);
-
-/* The same clock read now, not at the loop iteration's start (for the
- * probe clock check, which compares intervals of a few milliseconds). */
-uint64_t server_clock_precise_ms(void);
-
-/* Count one read of partition p asked at level (Tunekv__V1__Consistency). */
-void server_count_read(struct server *s, uint32_t p, unsigned level, enum server_read_count what);
-
-/* The link to node_id, or NULL (unknown node, or this node). */
-struct peer *server_peer(struct server *s, unsigned node_id);
 
 #endif

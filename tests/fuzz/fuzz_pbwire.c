@@ -53,18 +53,18 @@ static int fuzz_walk(const uint8_t *msg, size_t len, uint32_t number, struct pbw
 /* msg as rpc_forward_on_frame reads it: by pbwire, and by protobuf-c. */
 static void fuzz_protobuf_c(const uint8_t *msg, size_t len)
 {
-        Tunekv__V1__Response *resp = tunekv__v1__response__unpack(&rpc_pb_allocator, len, msg);
+        Tunekv__V1__Response *resp = tunekv__v1__response__unpack(&call_pb_allocator, len, msg);
         struct pbwire_field id;
         bool found;
 
         if (resp == NULL) {
                 return;
         }
-        if (pbwire_find(msg, len, RPC_RESPONSE_ID_FIELD, &id, &found) == 0) {
+        if (pbwire_find(msg, len, CALL_RESPONSE_ID_FIELD, &id, &found) == 0) {
                 FUZZ_ASSERT(found ? id.type == PBWIRE_VARINT && id.value == resp->id
                                   : resp->id == 0);
         }
-        tunekv__v1__response__free_unpacked(resp, &rpc_pb_allocator);
+        tunekv__v1__response__free_unpacked(resp, &call_pb_allocator);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -239,21 +239,21 @@ static void fuzz_forwarded(const uint8_t *body, size_t len, const Tunekv__V1__Re
 
         FUZZ_ASSERT(fwd != NULL);
         memcpy(fwd, body, len);
-        k += pbwire_put_varint_field(fwd + k, RPC_REQUEST_ID_FIELD, req->id ^ 0x5a5a);
-        k += pbwire_put_varint_field(fwd + k, RPC_REQUEST_TIMEOUT_FIELD, 1234);
-        k += pbwire_put_varint_field(fwd + k, RPC_REQUEST_NO_FORWARD_FIELD, 1);
-        again = tunekv__v1__request__unpack(&rpc_pb_allocator, k, fwd);
+        k += pbwire_put_varint_field(fwd + k, CALL_REQUEST_ID_FIELD, req->id ^ 0x5a5a);
+        k += pbwire_put_varint_field(fwd + k, CALL_REQUEST_TIMEOUT_FIELD, 1234);
+        k += pbwire_put_varint_field(fwd + k, CALL_REQUEST_NO_FORWARD_FIELD, 1);
+        again = tunekv__v1__request__unpack(&call_pb_allocator, k, fwd);
         FUZZ_ASSERT(again != NULL);
         FUZZ_ASSERT(again->id == (req->id ^ 0x5a5a) && again->timeout_ms == 1234 &&
                     again->no_forward && again->body_case == req->body_case);
-        tunekv__v1__request__free_unpacked(again, &rpc_pb_allocator);
+        tunekv__v1__request__free_unpacked(again, &call_pb_allocator);
         free(fwd);
 }
 
 /* rpc_dispatch on one frame's body. */
 static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
 {
-        Tunekv__V1__Request *req = tunekv__v1__request__unpack(&rpc_pb_allocator, len, body);
+        Tunekv__V1__Request *req = tunekv__v1__request__unpack(&call_pb_allocator, len, body);
         const ProtobufCBinaryData *key = NULL;
         uint32_t p;
 
@@ -283,7 +283,7 @@ static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
                 break;
         }
 out:
-        tunekv__v1__request__free_unpacked(req, &rpc_pb_allocator);
+        tunekv__v1__request__free_unpacked(req, &call_pb_allocator);
 }
 
 /* The input is what arrived on one client connection: frames, back to

@@ -248,7 +248,7 @@ static void test_protobuf_c_takes_appended_request_fields(void **state)
         tunekv__v1__request__free_unpacked(got, NULL);
 }
 
-/* What rpc_answer_relay sends: an answer with its id field replaced. */
+/* What call_answer_relay sends: an answer with its id field replaced. */
 static void test_protobuf_c_takes_replaced_response_id(void **state)
 {
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;

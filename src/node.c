@@ -1,0 +1,65 @@
+/* The node as the request handlers see it (node.h). */
+#include "node.h"
+
+#include <time.h>
+
+struct group *node_group(const struct node *n, uint32_t p)
+{
+        if (p >= n->n_partitions || n->groups[p] == NULL || !group_running(n->groups[p])) {
+                return NULL;
+        }
+        return n->groups[p];
+}
+
+struct read_state *node_read_state(const struct node *n, uint32_t p)
+{
+        return &n->reads[p];
+}
+
+uint64_t node_clock_ms(const struct node *n)
+{
+        return uv_now(n->loop) + n->suspended_ms;
+}
+
+uint64_t node_clock_precise_ms(void)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_BOOTTIME, &t);
+        return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+void node_count_read(const struct node *n, uint32_t p, unsigned level, enum node_read_count what)
+{
+        struct read_counters *rc;
+
+        if (level >= READ_LEVELS) {
+                return;
+        }
+        rc = &n->reads[p].counters[level];
+        switch (what) {
+        case READ_COUNT_SERVED:
+                rc->served++;
+                break;
+        case READ_COUNT_STALE:
+                rc->stale_served++;
+                break;
+        case READ_COUNT_WAIT:
+                rc->waits++;
+                break;
+        case READ_COUNT_FALLBACK:
+                rc->fallbacks++;
+                break;
+        case READ_COUNT_BOUND_UNMET:
+                rc->bound_unmet++;
+                break;
+        }
+}
+
+struct peer *node_peer(const struct node *n, unsigned node_id)
+{
+        int i = config_node_index(n->cfg, node_id);
+        if (i < 0 || node_id == n->cfg->node_id || n->peers == NULL) {
+                return NULL;
+        }
+        return &n->peers[i];
+}
