@@ -1,0 +1,58 @@
+"""Errors: each failure raises its exception class."""
+
+import socket
+
+import pytest
+
+import tunekv
+from tunekv import Consistency
+
+
+def test_status_classes():
+    for status in tunekv.Status:
+        if status == tunekv.Status.OK:
+            continue
+        cls = tunekv.errors.error_class(status)
+        assert cls.status == status and issubclass(cls, tunekv.TunekvError)
+    assert issubclass(tunekv.Timeout, TimeoutError)
+    assert issubclass(tunekv.InvalidArgument, ValueError)
+    assert issubclass(tunekv.ConnectFailed, ConnectionError)
+
+
+def test_too_large_key(client):
+    limit = client.status().limits.key_bytes_max
+    with pytest.raises(tunekv.TooLarge):
+        client.put(b"k" * (limit + 1), b"v")
+    with pytest.raises(tunekv.TooLarge):
+        client.get(b"k" * (limit + 1))
+
+
+def test_invalid_arguments(client):
+    with pytest.raises(tunekv.UsageError):
+        client.put(b"", b"v")  # never sent
+    # timeout_ms above request_timeout_max_ms (60 s): refused by the server.
+    with pytest.raises(tunekv.InvalidArgument):
+        client.get(b"err/k", timeout=61)
+    with pytest.raises(tunekv.UsageError):
+        tunekv.Client("no-port")
+
+
+def test_nothing_listening():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    with tunekv.Client(f"127.0.0.1:{port}", timeout=0.5) as c:
+        with pytest.raises(tunekv.ConnectFailed):
+            c.put(b"k", b"v")
+        with pytest.raises(tunekv.ConnectFailed):
+            c.get(b"k")
+        with pytest.raises(tunekv.ConnectFailed):
+            c.status()
+
+
+def test_closed_client(cluster):
+    c = tunekv.Client(cluster.endpoints)
+    c.close()
+    c.close()
+    with pytest.raises(tunekv.UsageError):
+        c.get(b"k", level=Consistency.EVENTUAL)

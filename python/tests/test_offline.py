@@ -1,0 +1,119 @@
+"""Tests that need no cluster: xxh64, tokens, frames, generated code."""
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from tunekv import _codec as codec
+from tunekv import token as tokens
+from tunekv import tunekv_pb2 as pb
+from tunekv._xxh64 import xxh64, xxh64_pure
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+# XXH64(data, seed) from the reference implementation (libxxhash 0.8).
+VECTORS = [
+    (b"", 0, 0xEF46DB3751D8E999),
+    (b"a", 0, 0xD24EC4F1A98C6E5B),
+    (b"abc", 0, 0x44BC2CF5AD770999),
+    (b"hello world", 0, 0x45AB6734B21E6968),
+    (b"The quick brown fox jumps over the lazy dog", 0, 0x0B242D361FDA71BC),
+]
+
+
+@pytest.mark.parametrize("data,seed,want", VECTORS)
+def test_xxh64_vectors(data, seed, want):
+    assert xxh64_pure(data, seed) == want
+    assert xxh64(data, seed) == want
+
+
+def test_xxh64_matches_libxxhash():
+    name = ctypes.util.find_library("xxhash")
+    if name is None:
+        pytest.skip("libxxhash not installed")
+    lib = ctypes.CDLL(name)
+    lib.XXH64.restype = ctypes.c_uint64
+    lib.XXH64.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
+    for n in list(range(0, 80)) + [100, 257, 1000, 4096]:
+        data = os.urandom(n)
+        for seed in (0, 1, 2**64 - 1):
+            want = lib.XXH64(data, n, seed)
+            assert xxh64_pure(data, seed) == want
+            assert xxh64(data, seed) == want
+
+
+def test_frames_as_in_protocol_md():
+    # docs/protocol.md §2.2.
+    assert codec.frame(pb.Request(id=1, get=pb.GetRequest(key=b"a"))).hex() == "00000008080182010 30a0161".replace(" ", "")
+    r = pb.Request(id=2, timeout_ms=1000, put=pb.PutRequest(key=b"a", value=b"hi"))
+    assert codec.frame(r).hex() == "0000000f080210e8078a01070a0161120268 69".replace(" ", "")
+    resp = codec.decode_response(bytes.fromhex("08028a01060807180328 01".replace(" ", "")))
+    w = codec.write_result(resp, "put")
+    assert (w.index, w.partition, w.durable, w.found) == (7, 3, True, True)
+
+
+def test_undecodable_answer():
+    from tunekv.errors import ProtocolError
+
+    with pytest.raises(ProtocolError):
+        codec.decode_response(b"\xff\xff\xff")
+
+
+def _entry(part, kind, index, mac=b"M" * 8):
+    return part.to_bytes(4, "little") + bytes([kind]) + index.to_bytes(8, "little") + mac
+
+
+def _token(*entries):
+    return bytes([1, 0]) + len(entries).to_bytes(2, "little") + b"".join(entries)
+
+
+def test_token_merge_compare():
+    a = _token(_entry(0, 1, 5), _entry(1, 2, 9))
+    b = _token(_entry(0, 1, 7), _entry(2, 1, 3))
+    m = tokens.merge_bytes(a, b)
+    e = tokens.parse(m)
+    assert {k: v[0] for k, v in e.items()} == {(0, 1): 7, (1, 2): 9, (2, 1): 3}
+    assert tokens.compare(a, m) == tokens.TokenOrder.BEFORE
+    assert tokens.compare(m, b) == tokens.TokenOrder.AFTER
+    assert tokens.compare(a, b) == tokens.TokenOrder.CONCURRENT
+    assert tokens.compare(m, tokens.merge_bytes(b, a)) == tokens.TokenOrder.EQUAL
+    assert tokens.merge_bytes(b"", b"") == b""
+    assert tokens.index_of(m, 1, tokens.KIND_R) == 9
+    # Canonical: sorted by (partition, kind), whatever the input order.
+    assert tokens.merge_bytes(_token(_entry(2, 1, 3), _entry(0, 1, 7)), b"") == tokens.merge_bytes(b, b"")
+    for bad in (b"\x02\x00\x00\x00", b"\x01\x00\x01\x00", _token(_entry(0, 3, 1)), b"\x01"):
+        with pytest.raises(ValueError):
+            tokens.parse(bad)
+
+
+def test_session_evicts_least_recently_merged():
+    s = tokens.Session()
+    for p in range(tokens.ENTRIES_MAX):
+        s.merge(_token(_entry(p, 1, 1)), evict=True)
+    s.merge(_token(_entry(0, 1, 2)), evict=True)  # partition 0 is fresh again
+    s.merge(_token(_entry(10_000, 1, 1)), evict=True)
+    e = tokens.parse(s.get())
+    assert len(e) == tokens.ENTRIES_MAX and (10_000, 1) in e and (0, 1) in e and (1, 1) not in e
+    with pytest.raises(OverflowError):
+        s.merge(_token(_entry(20_000, 1, 1)), evict=False)
+    assert len(s.get()) <= tokens.BYTES_MAX
+
+
+def test_generated_code_is_up_to_date():
+    protoc = shutil.which("protoc")
+    if protoc is None:
+        pytest.skip("protoc not installed (protobuf-compiler)")
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(
+            [protoc, "-I", os.path.join(ROOT, "proto"), "--python_out", d, os.path.join(ROOT, "proto", "tunekv.proto")],
+            check=True,
+        )
+        with open(os.path.join(d, "tunekv_pb2.py"), "rb") as f:
+            fresh = f.read()
+    with open(os.path.join(ROOT, "python", "tunekv", "tunekv_pb2.py"), "rb") as f:
+        assert f.read() == fresh, "python/tunekv/tunekv_pb2.py is stale: run python/gen_proto.sh"
