@@ -117,3 +117,23 @@ def test_generated_code_is_up_to_date():
             fresh = f.read()
     with open(os.path.join(ROOT, "python", "tunekv", "tunekv_pb2.py"), "rb") as f:
         assert f.read() == fresh, "python/tunekv/tunekv_pb2.py is stale: run python/gen_proto.sh"
+
+
+def test_version_is_the_projects():
+    # One version for everything (issue 18): CMakeLists.txt's project().
+    import re
+
+    import tunekv
+
+    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+        want = re.search(r"project\(tunekv VERSION ([0-9.]+)", f.read()).group(1)
+    with open(os.path.join(ROOT, "python", "pyproject.toml")) as f:
+        got = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+    assert got == want and tunekv.__version__ == want
+
+
+def test_enums_print_their_names():
+    from tunekv import Consistency, Status
+
+    assert str(Consistency.SESSION) == "SESSION" and f"{Status.NOT_LEADER}" == "NOT_LEADER"
+    assert Consistency.SESSION == 3

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 
-class Status(enum.IntEnum):
+class _Enum(enum.IntEnum):
+    """An IntEnum that prints as its name (Python 3.11 prints the number)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(_Enum):
     """A server status (tunekv.v1.Status), or a client-side condition (>= 100,
     the values of libtunekv's enum tkv_code)."""
 
@@ -37,7 +44,7 @@ class Status(enum.IntEnum):
     USAGE_ERROR = 104
 
 
-class Consistency(enum.IntEnum):
+class Consistency(_Enum):
     """The guarantee a read asks for, and the one its receipt says it got
     (docs/consistency.md)."""
 
@@ -59,7 +66,7 @@ class SessionFlag(enum.IntFlag):
     WRITES_FOLLOW_READS = 8
 
 
-class Route(enum.IntEnum):
+class Route(_Enum):
     """Which replica may serve a read below LINEARIZABLE."""
 
     LEADER = 0
@@ -68,7 +75,7 @@ class Route(enum.IntEnum):
     ANY = 3
 
 
-class OnUnmet(enum.IntEnum):
+class OnUnmet(_Enum):
     """What a read does when the replica does not meet its bound."""
 
     WAIT = 0
@@ -77,7 +84,7 @@ class OnUnmet(enum.IntEnum):
     SERVE_STALE_LABELLED = 3
 
 
-class Ack(enum.IntEnum):
+class Ack(_Enum):
     """When a write is answered."""
 
     COMMITTED = 0
@@ -85,7 +92,7 @@ class Ack(enum.IntEnum):
     LEADER_ACCEPTED = 2
 
 
-class Role(enum.IntEnum):
+class Role(_Enum):
     """The Raft role of a replica."""
 
     UNAVAILABLE = 0
