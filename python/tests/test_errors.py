@@ -56,3 +56,45 @@ def test_closed_client(cluster):
     c.close()
     with pytest.raises(tunekv.UsageError):
         c.get(b"k", level=Consistency.EVENTUAL)
+
+
+def test_dead_endpoint_is_skipped(cluster):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    with tunekv.Client([dead] + cluster.endpoints, timeout=5.0) as c:
+        c.put(b"err/dead-endpoint", b"x")
+        assert c.get(b"err/dead-endpoint").value == b"x"
+        assert c.status().node_id in (1, 2, 3)  # the first endpoint that connects
+
+
+def test_blocking_client_inside_a_loop(cluster):
+    import asyncio
+
+    c = tunekv.Client(cluster.endpoints)
+
+    async def inside():
+        with pytest.raises(tunekv.UsageError):
+            c.get(b"k")
+
+    asyncio.run(inside())
+    c.close()
+
+
+def test_cancelled_request_leaves_the_client_usable(cluster):
+    import asyncio
+
+    async def main():
+        async with tunekv.AsyncClient(cluster.endpoints) as c:
+            await c.put(b"err/cancel", b"x")
+            # A read parked on a bound no replica meets, cancelled.
+            t = asyncio.ensure_future(c.get(b"err/cancel", level=Consistency.SEQUENTIAL, min_index=10**12,
+                                                 timeout=1.0))
+            await asyncio.sleep(0.1)
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            assert (await c.get(b"err/cancel")).value == b"x"
+            assert all(not conn.pending for conn in c._conns.values())
+
+    asyncio.run(main())

@@ -35,7 +35,7 @@ import os
 import secrets
 import select
 import time
-from typing import Awaitable, Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _codec as codec
 from . import token as tokens
@@ -61,7 +61,6 @@ from .types import (
     NodeStatus,
     OnUnmet,
     ReadOptions,
-    Role,
     Route,
     Stats,
     Status,
@@ -76,7 +75,6 @@ RTT_STALE = 10.0
 RTT_WEIGHT = 8
 REPLICAS_MAX = 8
 
-T = TypeVar("T")
 Bytes = codec.Bytes
 Endpoints = Union[str, Sequence[str], None]
 
@@ -327,7 +325,7 @@ class AsyncClient:
         self._conns: Dict[str, _Conn] = {}
         self._connecting: Dict[str, asyncio.Future] = {}
         self._map: Optional[_Map] = None
-        self._map_fetch: Optional[asyncio.Future] = None
+        self._map_task: Optional[asyncio.Task] = None
         self._map_fetched = 0.0
         self._failed: Dict[str, float] = {}  # addr -> when a connection to it failed
         self._unhealthy: Dict[int, float] = {}  # node -> when it answered UNAVAILABLE/BUSY
@@ -335,7 +333,7 @@ class AsyncClient:
         self._rr = self.client_id
         self._last_endpoint = 0
         self._closed = False
-        self._tasks: Set[asyncio.Task] = set()  # background map refreshes
+        self._tasks: Set[asyncio.Task] = set()  # map fetches
 
     # ---- session tokens
 
@@ -426,7 +424,7 @@ class AsyncClient:
         """The value of key; raises NotFound when it does not exist."""
         r = await self.get(key, **kw)
         if not r.found:
-            raise NotFound(f"get: key not found")
+            raise NotFound("get: key not found")
         assert r.value is not None
         return r.value
 
@@ -502,7 +500,7 @@ class AsyncClient:
             now = time.monotonic()
             if self._map is None:
                 try:
-                    await self._refresh_map(force=False, deadline=req.retry.deadline)
+                    await self._await_map(req.retry.deadline - now)
                 except TunekvError as e:
                     req.retry.message = f"no partition map: {e.message}"
                     act, at = req.retry.next(End.NO_ROUTE, e.status, False, time.monotonic())
@@ -743,51 +741,52 @@ class AsyncClient:
 
     # ---- the partition map
 
-    def _start_refresh(self) -> None:
-        """Fetch the map in the background (at most every 100 ms)."""
-        if self._map_fetch is not None or time.monotonic() - self._map_fetched < REFRESH_INTERVAL:
-            return
-        task = asyncio.get_running_loop().create_task(self._refresh_map(force=True))
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+    def _map_fetch(self) -> asyncio.Task:
+        """The map fetch under way, or a new one. It runs as a task of its
+        own, so that a caller that gives up or is cancelled does not cancel
+        it for the others waiting on it."""
+        task = self._map_task
+        if task is None:
+            self._map_fetched = time.monotonic()
+            task = asyncio.get_running_loop().create_task(self._cluster_info())
+            self._map_task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._map_done)
+        return task
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _map_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
+        if self._map_task is task:
+            self._map_task = None
         if not task.cancelled():
-            task.exception()  # a failed refresh is retried by the requests that need it
+            task.exception()  # a failed fetch is retried by the requests that need a map
 
-    async def _refresh_map(self, force: bool, deadline: Optional[float] = None) -> None:
-        if self._map_fetch is not None:
-            await asyncio.shield(self._map_fetch)
-            return
-        if not force and self._map is not None and time.monotonic() - self._map_fetched < REFRESH_INTERVAL:
-            return
-        fut = asyncio.get_running_loop().create_future()
-        self._map_fetch = fut
-        self._map_fetched = time.monotonic()
+    def _start_refresh(self) -> None:
+        """Fetch the map in the background, at most every 100 ms."""
+        if self._map_task is None and time.monotonic() - self._map_fetched >= REFRESH_INTERVAL:
+            self._map_fetch()
+
+    async def _await_map(self, timeout: float) -> None:
+        """Fetch the map (or join the fetch under way); wait at most timeout."""
         try:
-            await self._cluster_info(deadline)
-            fut.set_result(None)
-        except BaseException as e:
-            fut.set_exception(e)
-            fut.exception()
-            raise
-        finally:
-            self._map_fetch = None
+            await asyncio.wait_for(asyncio.shield(self._map_fetch()), max(timeout, 0.001))
+        except asyncio.TimeoutError:
+            raise Timeout("no answer to CLUSTER_INFO yet") from None
 
-    async def _cluster_info(self, deadline: Optional[float]) -> ClusterInfo:
+    async def _cluster_info(self) -> ClusterInfo:
         """CLUSTER_INFO from the endpoints in turn (from the last that
-        worked), then from every other known node; updates the map."""
+        worked), then from every other known node; updates the map. Each
+        try has the client's default deadline, not a request's: a request's
+        own timeout may exceed what the server accepts."""
         order = [self.endpoints[(self._last_endpoint + i) % len(self.endpoints)] for i in range(len(self.endpoints))]
         if self._map is not None:
             order += [a for a in self._map.nodes.values() if a not in order]
+        # Nodes whose connection failed in the last second last (stable).
+        now = time.monotonic()
+        order.sort(key=lambda a: a in self._failed and now - self._failed[a] < DOWN_INTERVAL)
         failures = []
         for addr in order:
-            # The client's default deadline, not a request's: a request's
-            # own timeout may exceed what the server accepts.
-            wait = self.timeout if deadline is None else min(self.timeout, deadline - time.monotonic())
-            if wait <= 0:
-                break
+            wait = self.timeout
             self.stats.map_fetches += 1
             try:
                 resp = await self._attempt(addr, pb.Request(timeout_ms=max(1, int(wait * 1000)), cluster_info=pb.ClusterInfoRequest()), wait + GRACE)
@@ -797,7 +796,7 @@ class AsyncClient:
                 failures.append(str(e))
                 continue
             except (_Lost, asyncio.TimeoutError, TunekvError) as e:
-                failures.append(f"{addr}: {e or type(e).__name__}")
+                failures.append(f"{addr}: {str(e) or type(e).__name__}")
                 continue
             self._map = _Map(ci)
             if addr in self.endpoints:
@@ -812,7 +811,7 @@ class AsyncClient:
         answers, then any other known node. Also refreshes the client's
         map. Not retried."""
         self._check_open()
-        return await self._cluster_info(None)
+        return await self._cluster_info()
 
     async def status(self, node_id: int = 0) -> NodeStatus:
         """STATUS of node node_id, or (0) of the first endpoint, in order,
@@ -822,7 +821,7 @@ class AsyncClient:
         self._check_open()
         if node_id:
             if self._map is None or node_id not in self._map.nodes:
-                await self._refresh_map(force=True)
+                await self._await_map(self.timeout)
             assert self._map is not None
             if node_id not in self._map.nodes:
                 raise UsageError(f"status: node {node_id} is not in the cluster")

@@ -51,7 +51,12 @@ class Client:
         if self._loop.is_closed():
             coro.close()
             raise UsageError("the client is closed")
-        return self._loop.run_until_complete(coro)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(coro)
+        coro.close()
+        raise UsageError("Client cannot be called inside a running event loop: use AsyncClient")
 
     @property
     def client_id(self) -> int:
