@@ -30,16 +30,19 @@ def cluster():
         pytest.skip("tunekvd not built: set TUNEKV_BUILD_DIR or build the tree into build/")
     tmp = tempfile.mkdtemp(prefix="tkv-py-", dir=os.environ.get("TMPDIR"))
     c = LocalCluster(tunekvd, tmp)
+    bad = []
     try:
         c.start()
         settle(c)
         yield c
     finally:
-        c.stop()
-        if os.environ.get("TUNEKV_KEEP_LOGS"):
+        bad = c.stop()
+        if os.environ.get("TUNEKV_KEEP_LOGS") or bad:
             print(f"cluster logs kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    # Every node shuts down cleanly after the Python clients' traffic.
+    assert not bad, "\n".join(bad)
 
 
 @pytest.fixture
