@@ -122,12 +122,21 @@ def parse_endpoints(endpoints: Endpoints) -> List[str]:
 
 class _Conn:
     """One connection to one node: a writer, and a reader task that hands
-    each answer to the future waiting for its id."""
+    each answer to the future waiting for its id.
+
+    It counts the bytes handed to the transport and remembers where each
+    request's frame starts, so that when the connection breaks it can tell
+    a request none of whose bytes reached the kernel (still in the
+    transport's buffer: sent again as new) from one that may have reached
+    the server (a write then may have been applied), as libtunekv does
+    (protocol.md §8.11). When the transport dropped its buffer on a write
+    error, every request counts as possibly sent: the safe side."""
 
     def __init__(self, addr: str, stats: Stats, max_inflight: int):
         self.addr = addr
         self.stats = stats
-        self.pending: Dict[int, asyncio.Future] = {}
+        self.pending: Dict[int, Tuple[asyncio.Future, int]] = {}  # id -> (answer, frame start)
+        self.written = 0  # bytes handed to the transport
         self.closed = False
         self.why = ""
         self.slots = asyncio.Semaphore(max_inflight)
@@ -160,11 +169,11 @@ class _Conn:
                     # A connection-level error (protocol.md §2.3); EOF follows.
                     why = f"{_status_name(resp.status)}: {resp.message}"
                     continue
-                fut = self.pending.pop(resp.id, None)
-                if fut is None:
+                entry = self.pending.pop(resp.id, None)
+                if entry is None:
                     self.stats.late_answers += 1
-                elif not fut.done():
-                    fut.set_result(resp)
+                elif not entry[0].done():
+                    entry[0].set_result(resp)
         except asyncio.IncompleteReadError:
             pass
         except (OSError, ProtocolError) as e:
@@ -180,9 +189,12 @@ class _Conn:
         self.why = why
         if self.pending:
             self.stats.connections_lost += 1
-        for fut in self.pending.values():
+        accepted = self.written
+        if self.writer is not None and self.writer.transport is not None:
+            accepted -= self.writer.transport.get_write_buffer_size()
+        for fut, start in self.pending.values():
             if not fut.done():
-                fut.set_exception(_Lost(True, why))
+                fut.set_exception(_Lost(start < accepted, why))
         self.pending.clear()
         if self.writer is not None:
             self.writer.close()
@@ -209,10 +221,12 @@ class _Conn:
             self._fail("connection closed by the server while idle")
             raise _Lost(False, self.why)
         fut = asyncio.get_running_loop().create_future()
-        self.pending[req.id] = fut
+        frame = codec.frame(req)
+        self.pending[req.id] = (fut, self.written)
         assert self.writer is not None
         try:
-            self.writer.write(codec.frame(req))
+            self.writer.write(frame)
+            self.written += len(frame)
         except (OSError, RuntimeError) as e:
             self.pending.pop(req.id, None)
             self._fail(str(e))
