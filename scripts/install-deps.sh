@@ -9,7 +9,7 @@ packages=(
   liblz4-dev libcmocka-dev libxxhash-dev libinih-dev libssl-dev
   clang-format python3 clang-14 libclang-rt-14-dev
   iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime
-  python3-protobuf protobuf-compiler python3-pytest python3-xxhash
+  python3-protobuf protobuf-compiler python3-pytest python3-xxhash python3-pip python3-setuptools
 )
 
 missing=()

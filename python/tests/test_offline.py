@@ -182,3 +182,40 @@ def test_lost_connection_tells_unsent_requests():
             return [f.exception().sent for f in futs]
 
     assert asyncio.run(main()) == [True, True, False]
+
+
+def test_pip_install_without_network():
+    # What python/README.md tells users: Debian's setuptools and protobuf,
+    # nothing from an index. From a copy, so that the build leaves nothing
+    # in the source tree.
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None:
+        pytest.skip("pip or setuptools not installed (python3-pip, python3-setuptools)")
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "src")
+        shutil.copytree(
+            os.path.join(ROOT, "python"),
+            src,
+            ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"),
+        )
+        target = os.path.join(d, "site")
+        env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target", target, src],
+            check=True,
+            env=env,
+            cwd=d,
+        )
+        env = dict(os.environ, PYTHONPATH=target)
+        out = subprocess.run(
+            [sys.executable, "-c", "import tunekv, tunekv.aio; print(tunekv.__file__, tunekv.Client.__name__)"],
+            check=True,
+            env=env,
+            cwd=d,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert out.startswith(target) and out.split()[1] == "Client"
+        assert os.path.exists(os.path.join(target, "tunekv", "py.typed"))
