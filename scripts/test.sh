@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build tunekv twice (normal, and with AddressSanitizer + UBSan) and run every
 # test in both: cmocka unit tests, integration tests against real tunekvd
-# processes, and the CLI test; then run every libFuzzer target for a few
+# processes, and the CLI test (and, in the normal build, the Python client's
+# tests: python/run-tests.sh); then run every libFuzzer target for a few
 # seconds on its seed corpus (build-fuzz, clang-14; skipped without it).
 # Exits non-zero on any failure.
 #
@@ -54,6 +55,13 @@ fuzz_smoke() {
 }
 
 build build
+# The Python client's tests run in ctest (test_python); say so when they
+# cannot, rather than let ctest's "Skipped" pass unnoticed.
+py_rc=0
+bash python/run-tests.sh build --collect-only >/dev/null 2>&1 || py_rc=$?
+if [ "$py_rc" = 77 ]; then
+  echo "== python client tests: SKIPPED: no python3 with python3-protobuf and python3-pytest"
+fi
 run build "normal build"
 
 if [ "${1:-}" != "--fast" ]; then

@@ -1,0 +1,263 @@
+"""Wire codec: frames, requests and the conversion of answers to results.
+
+A frame is a 4-byte big-endian length and a protobuf message of
+proto/tunekv.proto (docs/protocol.md §2). Requests are built here as
+tunekv_pb2 messages, and answers become the dataclasses of types.py, so the
+rest of the client never touches protobuf field names. No I/O.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Tuple, Union
+
+from . import tunekv_pb2 as pb
+from .errors import BoundUnmet, ConditionFailed, ProtocolError, TunekvError, error_class
+from .types import (
+    Ack,
+    ClusterInfo,
+    Consistency,
+    GetResult,
+    LevelCounters,
+    Limits,
+    NodeInfo,
+    NodeStatus,
+    PartitionInfo,
+    PartitionStatus,
+    ReadOptions,
+    Receipt,
+    Role,
+    Status,
+    WriteResult,
+)
+
+HEADER = struct.Struct(">I")
+# Largest answer frame accepted, as libtunekv (a GET answer holds a whole
+# value of up to value_bytes_max, which the server may raise to 128 MiB).
+RESPONSE_BYTES_MAX = 64 << 20
+
+Bytes = Union[bytes, bytearray, memoryview, str]
+
+
+def as_bytes(b: Bytes) -> bytes:
+    """Keys and values are bytes; a str is taken as UTF-8."""
+    if isinstance(b, str):
+        return b.encode("utf-8")
+    return bytes(b)
+
+
+def frame(req: pb.Request) -> bytes:
+    body = req.SerializeToString()
+    return HEADER.pack(len(body)) + body
+
+
+def read_options(o: ReadOptions, token: bytes) -> pb.ReadOptions:
+    return pb.ReadOptions(
+        level=int(o.level),
+        session_flags=int(o.session_flags),
+        token=token,
+        min_index=o.min_index,
+        max_staleness_ms=o.max_staleness_ms,
+        max_lag_entries=o.max_lag_entries,
+        route=int(o.route),
+        on_unmet=int(o.on_unmet),
+        max_wait_ms=o.max_wait_ms,
+        strict=o.strict,
+    )
+
+
+def write_options(ack: Ack, client_id: int, seq: int, token: bytes) -> pb.WriteOptions:
+    return pb.WriteOptions(ack=int(ack), client_id=client_id, seq=seq, token=token)
+
+
+def _enum(cls, value):
+    try:
+        return cls(value)
+    except ValueError:
+        return value
+
+
+def receipt(r: pb.ReadReceipt) -> Receipt:
+    return Receipt(
+        node_id=r.node_id,
+        role=_enum(Role, r.role),
+        term=r.term,
+        applied_index=r.applied_index,
+        level=_enum(Consistency, r.level),
+        staleness_ms=r.staleness_ms,
+        lag_entries=r.lag_entries,
+        fallback=r.fallback,
+        partition=r.partition,
+        leader_known=r.leader_known,
+    )
+
+
+def error(resp: pb.Response, op: str) -> TunekvError:
+    """The exception for a failed answer (status not OK)."""
+    msg = f"{op}: {resp.message}" if resp.message else op
+    status = resp.status
+    if status == Status.BOUND_UNMET:
+        b = resp.bound
+        return BoundUnmet(
+            msg,
+            required_index=b.required_index,
+            applied_index=b.applied_index,
+            staleness_ms=b.staleness_ms,
+            lag_entries=b.lag_entries,
+            node_id=b.node_id,
+            leader_id=resp.leader_hint.node_id,
+        )
+    if status == Status.CONDITION_FAILED:
+        return ConditionFailed(msg, current_version=resp.write.current_version, index=resp.write.index)
+    cls = error_class(status)
+    if cls is ProtocolError and status not in (Status.PROTOCOL_ERROR,):
+        return ProtocolError(f"{op}: unknown status {status}: {resp.message}")
+    return cls(msg)
+
+
+def get_result(resp: pb.Response, op: str = "get") -> GetResult:
+    """A GET answer as a result (OK or NOT_FOUND), or raise its error."""
+    if resp.status not in (Status.OK, Status.NOT_FOUND):
+        raise error(resp, op)
+    if resp.WhichOneof("body") != "get":
+        raise ProtocolError(f"{op}: answer {Status(resp.status).name} without a get body")
+    g = resp.get
+    found = resp.status == Status.OK and g.found
+    return GetResult(
+        found=found,
+        value=bytes(g.value) if found else None,
+        create_index=g.create_index,
+        mod_index=g.mod_index,
+        receipt=receipt(g.receipt),
+        token=bytes(g.token),
+    )
+
+
+def write_result(resp: pb.Response, op: str) -> WriteResult:
+    """A PUT/DELETE/CAS answer as a result (OK, or NOT_FOUND for DELETE),
+    or raise its error (ConditionFailed for a CAS that did not apply)."""
+    if resp.status not in (Status.OK, Status.NOT_FOUND) or (
+        resp.status == Status.NOT_FOUND and op != "delete"
+    ):
+        raise error(resp, op)
+    if resp.WhichOneof("body") != "write":
+        raise ProtocolError(f"{op}: answer {Status(resp.status).name} without a write body")
+    w = resp.write
+    return WriteResult(
+        index=w.index,
+        partition=w.partition,
+        ack=_enum(Ack, w.ack),
+        durable=w.durable,
+        found=resp.status == Status.OK,
+        token=bytes(w.token),
+    )
+
+
+def token_delta(resp: pb.Response) -> bytes:
+    which = resp.WhichOneof("body")
+    if which == "get":
+        return bytes(resp.get.token)
+    if which == "write":
+        return bytes(resp.write.token)
+    return b""
+
+
+def _partition_status(p: pb.PartitionStatus) -> PartitionStatus:
+    return PartitionStatus(
+        partition=p.partition,
+        role=_enum(Role, p.role),
+        leader_id=p.leader_id,
+        term=p.term,
+        commit_index=p.commit_index,
+        applied_index=p.applied_index,
+        last_index=p.last_index,
+        snapshot_index=p.snapshot_index,
+        keys=p.keys,
+        ready=p.ready,
+        replicas=tuple(p.replicas),
+        bytes=p.bytes,
+        digest=p.digest,
+        snapshots=p.snapshots,
+        restores=p.restores,
+        reads=tuple(
+            LevelCounters(
+                level=_enum(Consistency, c.level),
+                served=c.served,
+                stale_served=c.stale_served,
+                waits=c.waits,
+                fallbacks=c.fallbacks,
+                bound_unmet=c.bound_unmet,
+            )
+            for c in p.reads
+        ),
+        lag_entries=p.lag_entries,
+        staleness_ms=p.staleness_ms,
+        leader_commit_index=p.leader_commit_index,
+        barriers=p.barriers,
+        confirms=p.confirms,
+        confirms_failed=p.confirms_failed,
+    )
+
+
+def node_status(resp: pb.Response) -> NodeStatus:
+    if resp.status != Status.OK:
+        raise error(resp, "status")
+    if resp.WhichOneof("body") != "status_info":
+        raise ProtocolError("status: answer without a status body")
+    s = resp.status_info
+    lim = s.limits
+    return NodeStatus(
+        node_id=s.node_id,
+        version=s.version,
+        uptime_ms=s.uptime_ms,
+        connections=s.connections,
+        partition_count=s.partition_count,
+        partitions=tuple(_partition_status(p) for p in s.partitions),
+        limits=Limits(
+            frame_bytes_max=lim.frame_bytes_max,
+            key_bytes_max=lim.key_bytes_max,
+            value_bytes_max=lim.value_bytes_max,
+            inflight_per_conn_max=lim.inflight_per_conn_max,
+            conns_max=lim.conns_max,
+            request_timeout_ms=lim.request_timeout_ms,
+            request_timeout_max_ms=lim.request_timeout_max_ms,
+            conn_output_bytes_max=lim.conn_output_bytes_max,
+            token_bytes_max=lim.token_bytes_max,
+        ),
+        loop_lag_ms=s.loop_lag_ms,
+        loop_lag_max_ms=s.loop_lag_max_ms,
+        forwarded=s.forwarded,
+    )
+
+
+def cluster_info(resp: pb.Response) -> ClusterInfo:
+    if resp.status != Status.OK:
+        raise error(resp, "cluster_info")
+    if resp.WhichOneof("body") != "cluster_info":
+        raise ProtocolError("cluster_info: answer without a cluster_info body")
+    ci = resp.cluster_info
+    if ci.partition_count == 0 or ci.partition_count > 1024:
+        raise ProtocolError(f"cluster_info: unusable partition count {ci.partition_count}")
+    for p in ci.partitions:
+        if p.partition >= ci.partition_count:
+            raise ProtocolError(f"cluster_info: partition {p.partition} out of range")
+    return ClusterInfo(
+        partition_count=ci.partition_count,
+        nodes=tuple(NodeInfo(n.node_id, n.client_addr, n.peer_addr) for n in ci.nodes),
+        partitions=tuple(PartitionInfo(p.partition, p.leader_id, tuple(p.replicas)) for p in ci.partitions),
+        node_id=ci.node_id,
+    )
+
+
+def decode_response(body: bytes) -> pb.Response:
+    try:
+        return pb.Response.FromString(body)
+    except Exception as e:  # google.protobuf.message.DecodeError, and bad UTF-8
+        raise ProtocolError(f"undecodable answer frame of {len(body)} bytes: {e}") from None
+
+
+def leader_hint(resp: pb.Response) -> Tuple[int, str]:
+    if resp.HasField("leader_hint"):
+        return resp.leader_hint.node_id, resp.leader_hint.client_addr
+    return 0, ""
+

@@ -1,0 +1,166 @@
+"""The blocking client of tunekv: Client.
+
+Client runs an AsyncClient (aio.py) on an event loop of its own, one call
+at a time: each method sends its request, with the same routing, retries,
+idempotent writes and session token, and returns when it completes. One
+implementation of the protocol serves both APIs, so they cannot drift.
+A Client is not thread-safe (use one per thread, as libtunekv's struct
+tkv_client), and its methods cannot be called from inside a running event
+loop (use AsyncClient there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Coroutine, Optional, TypeVar
+
+from ._codec import Bytes
+from .aio import AsyncClient, Endpoints
+from .errors import UsageError
+from .types import (
+    Ack,
+    ClusterInfo,
+    Consistency,
+    GetResult,
+    NodeStatus,
+    OnUnmet,
+    ReadOptions,
+    Route,
+    Stats,
+    WriteResult,
+)
+
+T = TypeVar("T")
+
+
+class Client:
+    """A blocking tunekv client. Arguments as AsyncClient's."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints = None,
+        timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        max_inflight: int = 1024,
+        token: bytes = b"",
+    ):
+        self._aio = AsyncClient(endpoints, timeout, connect_timeout, max_inflight, token)
+        self._loop = asyncio.new_event_loop()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop.is_closed():
+            coro.close()
+            raise UsageError("the client is closed")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(coro)
+        coro.close()
+        raise UsageError("Client cannot be called inside a running event loop: use AsyncClient")
+
+    @property
+    def client_id(self) -> int:
+        """The random id every write of this client carries (with its seq)."""
+        return self._aio.client_id
+
+    @property
+    def stats(self) -> Stats:
+        return self._aio.stats
+
+    @property
+    def endpoints(self) -> list:
+        return list(self._aio.endpoints)
+
+    def get(
+        self,
+        key: Bytes,
+        options: Optional[ReadOptions] = None,
+        *,
+        level: Consistency = Consistency.LINEARIZABLE,
+        session_flags: int = 0,
+        min_index: int = 0,
+        max_staleness_ms: int = 0,
+        max_lag_entries: int = 0,
+        route: Route = Route.LEADER,
+        on_unmet: OnUnmet = OnUnmet.WAIT,
+        max_wait_ms: int = 0,
+        strict: bool = False,
+        timeout: Optional[float] = None,
+        node_id: int = 0,
+    ) -> GetResult:
+        """Read key: see AsyncClient.get."""
+        return self._run(
+            self._aio.get(
+                key,
+                options,
+                level=level,
+                session_flags=session_flags,
+                min_index=min_index,
+                max_staleness_ms=max_staleness_ms,
+                max_lag_entries=max_lag_entries,
+                route=route,
+                on_unmet=on_unmet,
+                max_wait_ms=max_wait_ms,
+                strict=strict,
+                timeout=timeout,
+                node_id=node_id,
+            )
+        )
+
+    def get_value(self, key: Bytes, **kw: Any) -> bytes:
+        """The value of key; raises NotFound when it does not exist."""
+        return self._run(self._aio.get_value(key, **kw))
+
+    def put(self, key: Bytes, value: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None) -> WriteResult:
+        return self._run(self._aio.put(key, value, ack=ack, timeout=timeout))
+
+    def delete(self, key: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None) -> WriteResult:
+        return self._run(self._aio.delete(key, ack=ack, timeout=timeout))
+
+    def cas(
+        self,
+        key: Bytes,
+        expected_version: int,
+        value: Bytes,
+        *,
+        ack: Ack = Ack.COMMITTED,
+        timeout: Optional[float] = None,
+    ) -> WriteResult:
+        return self._run(self._aio.cas(key, expected_version, value, ack=ack, timeout=timeout))
+
+    def status(self, node_id: int = 0) -> NodeStatus:
+        return self._run(self._aio.status(node_id))
+
+    def cluster_info(self) -> ClusterInfo:
+        return self._run(self._aio.cluster_info())
+
+    def token(self) -> bytes:
+        return self._aio.token()
+
+    def set_token(self, tok: bytes) -> None:
+        self._aio.set_token(tok)
+
+    def merge_token(self, tok: bytes) -> None:
+        self._aio.merge_token(tok)
+
+    def reset_token(self) -> None:
+        self._aio.reset_token()
+
+    def close(self) -> None:
+        """Close the connections and the client's event loop."""
+        if self._loop.is_closed():
+            return
+        self._run(self._aio.close())
+        self._loop.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

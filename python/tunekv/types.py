@@ -1,0 +1,282 @@
+"""Enumerations, options and results of the tunekv client.
+
+The enumerations carry the wire values of proto/tunekv.proto (package
+tunekv.v1) under shorter names; docs/protocol.md §3 says what each one means.
+Results are frozen dataclasses: they are copies of an answer, and keep
+nothing of the connection that brought them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+
+class _Enum(enum.IntEnum):
+    """An IntEnum that prints as its name (Python 3.11 prints the number)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(_Enum):
+    """A server status (tunekv.v1.Status), or a client-side condition (>= 100,
+    the values of libtunekv's enum tkv_code)."""
+
+    OK = 0
+    NOT_FOUND = 1
+    CONDITION_FAILED = 2
+    NOT_LEADER = 3
+    BOUND_UNMET = 4
+    NO_QUORUM = 5
+    TIMEOUT = 6
+    OUTCOME_UNKNOWN = 7
+    INVALID_ARGUMENT = 8
+    TOO_LARGE = 9
+    BUSY = 10
+    UNAVAILABLE = 11
+    INTERNAL = 12
+    NO_SPACE = 13
+    CONNECT_FAILED = 100
+    PROTOCOL_ERROR = 101
+    CONNECTION_CLOSED = 103
+    USAGE_ERROR = 104
+
+
+class Consistency(_Enum):
+    """The guarantee a read asks for, and the one its receipt says it got
+    (docs/consistency.md)."""
+
+    LINEARIZABLE = 0
+    SEQUENTIAL = 1
+    CAUSAL = 2
+    SESSION = 3
+    BOUNDED_STALENESS = 4
+    EVENTUAL = 5
+
+
+class SessionFlag(enum.IntFlag):
+    """Bits of a read's session_flags."""
+
+    NONE = 0
+    READ_YOUR_WRITES = 1
+    MONOTONIC_READS = 2
+    MONOTONIC_WRITES = 4
+    WRITES_FOLLOW_READS = 8
+
+
+class Route(_Enum):
+    """Which replica may serve a read below LINEARIZABLE."""
+
+    LEADER = 0
+    FOLLOWER_PREFERRED = 1
+    NEAREST = 2
+    ANY = 3
+
+
+class OnUnmet(_Enum):
+    """What a read does when the replica does not meet its bound."""
+
+    WAIT = 0
+    FAIL = 1
+    FORWARD_LEADER = 2
+    SERVE_STALE_LABELLED = 3
+
+
+class Ack(_Enum):
+    """When a write is answered."""
+
+    COMMITTED = 0
+    ALL_REPLICAS = 1
+    LEADER_ACCEPTED = 2
+
+
+class Role(_Enum):
+    """The Raft role of a replica."""
+
+    UNAVAILABLE = 0
+    FOLLOWER = 1
+    CANDIDATE = 2
+    LEADER = 3
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Everything a GET can ask (docs/protocol.md §3.3). The defaults are a
+    linearizable read from the leader.
+
+    timeout: seconds for the whole read, retries included (None: the
+    client's default). node_id: send the read to this node (route is then
+    ignored); it serves a read below LINEARIZABLE from its own replica, and
+    forwards what it cannot serve, as libtunekv's tkv_read_options.node_id.
+    """
+
+    level: Consistency = Consistency.LINEARIZABLE
+    session_flags: int = 0
+    min_index: int = 0
+    max_staleness_ms: int = 0
+    max_lag_entries: int = 0
+    route: Route = Route.LEADER
+    on_unmet: OnUnmet = OnUnmet.WAIT
+    max_wait_ms: int = 0
+    strict: bool = False
+    timeout: Optional[float] = None
+    node_id: int = 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a read delivered (ReadReceipt): who served it, at which applied
+    index, and at which level (EVENTUAL and fallback=True when
+    SERVE_STALE_LABELLED served it below the level asked)."""
+
+    node_id: int
+    role: Role
+    term: int
+    applied_index: int
+    level: Consistency
+    staleness_ms: int  # upper bound; -1 = unknown
+    lag_entries: int
+    fallback: bool
+    partition: int
+    leader_known: bool
+
+
+@dataclass(frozen=True)
+class GetResult:
+    """The answer to a GET. A missing key is an answer, not an error:
+    found is False, value None, and the receipt says who found nothing."""
+
+    found: bool
+    value: Optional[bytes]
+    create_index: int
+    mod_index: int  # the key's version, for cas()
+    receipt: Receipt
+    token: bytes = b""  # the answer's token delta (already merged into the session)
+
+    @property
+    def version(self) -> int:
+        """The key's version (mod_index): what cas() compares."""
+        return self.mod_index
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The answer to a PUT, DELETE or CAS. index is the Raft index the write
+    took (the key's new version for PUT and CAS). found is False only for a
+    DELETE of a key that did not exist (the delete still took an index)."""
+
+    index: int
+    partition: int
+    ack: Ack  # delivered: ALL_REPLICAS asked may come back COMMITTED
+    durable: bool  # False only for LEADER_ACCEPTED
+    found: bool = True
+    token: bytes = b""
+
+    @property
+    def version(self) -> int:
+        return self.index
+
+
+@dataclass(frozen=True)
+class LevelCounters:
+    level: Consistency
+    served: int
+    stale_served: int
+    waits: int
+    fallbacks: int
+    bound_unmet: int
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    partition: int
+    role: Role
+    leader_id: int
+    term: int
+    commit_index: int
+    applied_index: int
+    last_index: int
+    snapshot_index: int
+    keys: int
+    ready: bool
+    replicas: Tuple[int, ...]
+    bytes: int
+    digest: int
+    snapshots: int
+    restores: int
+    reads: Tuple[LevelCounters, ...]
+    lag_entries: int
+    staleness_ms: int
+    leader_commit_index: int
+    barriers: int
+    confirms: int
+    confirms_failed: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    frame_bytes_max: int
+    key_bytes_max: int
+    value_bytes_max: int
+    inflight_per_conn_max: int
+    conns_max: int
+    request_timeout_ms: int
+    request_timeout_max_ms: int
+    conn_output_bytes_max: int
+    token_bytes_max: int
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """STATUS of one node (docs/protocol.md §3.8)."""
+
+    node_id: int
+    version: str
+    uptime_ms: int
+    connections: int
+    partition_count: int
+    partitions: Tuple[PartitionStatus, ...]
+    limits: Limits
+    loop_lag_ms: int
+    loop_lag_max_ms: int
+    forwarded: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node_id: int
+    client_addr: str
+    peer_addr: str
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    partition: int
+    leader_id: int  # 0 = unknown
+    replicas: Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """The cluster layout as one node sees it (CLUSTER_INFO)."""
+
+    partition_count: int
+    nodes: Tuple[NodeInfo, ...]
+    partitions: Tuple[PartitionInfo, ...]
+    node_id: int  # the node that answered
+
+
+@dataclass
+class Stats:
+    """Counters of one client, for tests and for curious callers."""
+
+    attempts: int = 0  # requests put on a connection, retries included
+    retries: int = 0  # attempts after the first of a request
+    resent_maybe_applied: int = 0  # write attempts sent with retry=True
+    not_leader: int = 0  # NOT_LEADER answers
+    connections_lost: int = 0  # connections that broke with requests in flight
+    map_fetches: int = 0  # CLUSTER_INFO requests sent to learn the map
+    late_answers: int = 0  # answers to no request in flight
+    bad_tokens: int = 0  # token deltas in answers that did not parse
