@@ -31,6 +31,7 @@
 #include "conn.h"
 #include "heap.h"
 #include "log.h"
+#include "notify.h"
 #include "rpc.h"
 
 #define SERVER_LAG_PERIOD_MS    100
@@ -311,6 +312,11 @@ static void server_maybe_ready(struct server *s)
         }
         LOGI(-1, "server: ready: serving clients on %s%s", s->cfg->client_addr,
              config_weak_secret(s->cfg) != NULL ? " (INSECURE: no real cluster secret)" : "");
+        {
+                char status[160];
+                snprintf(status, sizeof status, "serving clients on %s", s->cfg->client_addr);
+                notify_ready(status);
+        }
         if (s->ready_fd >= 0) {
                 if (write(s->ready_fd, line, sizeof line - 1) < 0) {
                         LOGW(-1, "server: ready fd: %s", strerror(errno));
@@ -572,6 +578,11 @@ static void server_lag_tick(uv_timer_t *t)
                 s->loop_lag_max_ms = s->loop_lag_ms;
         }
         s->lag_expected_ms = now + SERVER_LAG_PERIOD_MS;
+        if (s->watchdog_period_ms != 0 && now - s->watchdog_fed_ms >= s->watchdog_period_ms) {
+                /* Fed from the loop: a loop stalled for WatchdogSec is not. */
+                notify_watchdog();
+                s->watchdog_fed_ms = now;
+        }
         conn_sweep(s, now);
         if (++s->disk_ticks >= SERVER_DISK_CHECK_TICKS) {
                 s->disk_ticks = 0;
@@ -626,6 +637,7 @@ static void server_reload_signal(uv_signal_t *h, int signum)
         char errmsg[ERR_MSG_BYTES];
 
         (void)signum;
+        notify_reloading();
         if (next == NULL || s->reload_cb == NULL) {
                 LOGW(-1, "server: SIGHUP: %s, nothing reloaded",
                      next == NULL ? "out of memory" : "no configuration to reload");
@@ -636,6 +648,9 @@ static void server_reload_signal(uv_signal_t *h, int signum)
                 LOGI(-1, "server: reload: configuration unchanged");
         }
         tkv_free(next);
+        if (s->ready_fd == -2) {
+                notify_ready("serving clients (configuration reloaded)");
+        }
 }
 
 static void server_other_signal(uv_signal_t *h, int signum)
@@ -828,6 +843,7 @@ int server_start(struct server *s)
         uv_prepare_start(&s->prepare, server_prepare_cb);
         uv_check_start(&s->check, server_check_cb);
         s->lag_expected_ms = uv_now(s->loop) + SERVER_LAG_PERIOD_MS;
+        s->watchdog_period_ms = notify_watchdog_period_ms();
         uv_timer_start(&s->lag_timer, server_lag_tick, SERVER_LAG_PERIOD_MS, SERVER_LAG_PERIOD_MS);
         uv_signal_start(&s->sigterm, server_signal, SIGTERM);
         uv_signal_start(&s->sigint, server_signal, SIGINT);
@@ -855,6 +871,7 @@ void server_stop(struct server *s)
         }
         s->state = SERVER_DRAINING;
         s->drain_start_ms = uv_now(s->loop);
+        notify_stopping();
         /* Connections keep being read: new requests are answered
          * UNAVAILABLE (rpc_admit), so clients learn to go elsewhere. */
         uv_close((uv_handle_t *)&s->listener, server_listener_closed);

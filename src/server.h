@@ -96,6 +96,8 @@ struct server {
         server_reload_cb reload_cb; /* NULL: SIGHUP reloads nothing */
         void *reload_data;
         uint64_t started_ms;
+        uint64_t watchdog_period_ms; /* systemd: feed it this often; 0: none */
+        uint64_t watchdog_fed_ms;
         uint64_t drain_start_ms;
         uint64_t housekeeping_ms;          /* next leader balancing / watching pass */
         int ready_fd;                      /* -1 once readiness was reported */
