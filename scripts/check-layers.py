@@ -46,7 +46,7 @@ LAYERS = {
     # dispatch: decode, admit, the method table
     "rpc": 8,
     # the composition root: owns everything, wires callbacks
-    "server": 9, "main": 9,
+    "server": 9, "main": 9, "metrics": 9,
 }
 
 # Files that are one module behind one header (group.h): calls among them

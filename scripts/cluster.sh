@@ -19,6 +19,7 @@ bin="$root/build"
 
 client_addr() { echo "127.0.0.1:$((7000 + $1))"; }
 peer_addr() { echo "127.0.0.1:$((7100 + $1))"; }
+metrics_addr() { echo "127.0.0.1:$((7200 + $1))"; }
 endpoints() {
   local out=""
   for i in $(seq "$nodes"); do out="${out:+$out,}$(client_addr "$i")"; done
@@ -69,7 +70,7 @@ up() {
     fi
     rm -f "$var/node$i.ready"
     "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --bootstrap "$bootstrap" \
-      --data-dir "$var/node$i" \
+      --data-dir "$var/node$i" --metrics-addr "$(metrics_addr "$i")" \
       --ready-fd 3 3>"$var/node$i.ready" </dev/null >>"$var/node$i.log" 2>&1 &
     echo $! >"$var/node$i.pid"
   done
@@ -84,6 +85,9 @@ up() {
     grep -q ready "$var/node$i.ready" || { echo "node $i not ready after 30 s; see $var/node$i.log" >&2; exit 1; }
   done
   echo "endpoints: $(endpoints)"
+  m=""
+  for i in $(seq "$nodes"); do m="${m:+$m,}http://$(metrics_addr "$i")/metrics"; done
+  echo "metrics: $m"
   cat <<EOT
 try:
   export TUNEKV_ENDPOINTS=$(endpoints)

@@ -10,7 +10,7 @@ packages=(
   clang-format python3 clang-14 libclang-rt-14-dev
   iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime man-db
   python3-protobuf protobuf-compiler python3-pytest python3-xxhash python3-pip python3-setuptools
-  libsystemd-dev
+  libsystemd-dev libmicrohttpd-dev python3-prometheus-client
 )
 
 missing=()

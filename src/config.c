@@ -52,6 +52,8 @@ static const struct config_option config_options[] = {
     OPT("node", client_addr, CONFIG_ADDR, 0, 0, "127.0.0.1:7001", "address clients connect to"),
     OPT("node", peer_addr, CONFIG_ADDR, 0, 0, "127.0.0.1:7101",
         "address other nodes connect to for Raft traffic"),
+    OPT("node", metrics_addr, CONFIG_TEXT, 0, 0, "",
+        "address of the HTTP port for /metrics, /healthz and /readyz; empty: off"),
     OPT("node", data_dir, CONFIG_PATH, 0, 0, "./tunekv-data",
         "directory for this node's Raft logs and snapshots"),
     OPT("node", bootstrap, CONFIG_UINT, 0, 1, "0",
@@ -741,6 +743,8 @@ static int config_check_secret(struct config *c, char *errmsg)
 
 static int config_validate(struct config *c, char *errmsg)
 {
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
         /* One partition per node: every node leads one once balanced, and
          * runs no more Raft logs (each its own fsync stream) than that
          * needs. docs/performance.md measures 8 partitions on 3 nodes at
@@ -796,6 +800,12 @@ static int config_validate(struct config *c, char *errmsg)
                          "config: server.request_timeout_ms = %u: above "
                          "server.request_timeout_max_ms (%u)",
                          c->request_timeout_ms, c->request_timeout_max_ms);
+                return TKV_EINVAL;
+        }
+        if (c->metrics_addr[0] != '\0' && config_split_addr(c->metrics_addr, host, &port) != 0) {
+                err_msgf(errmsg,
+                         "config: node.metrics_addr = \"%s\": not an IPv4 address with a port",
+                         c->metrics_addr);
                 return TKV_EINVAL;
         }
         if (log_format_parse(c->log_format) < 0) {

@@ -31,6 +31,7 @@ struct config {
         char client_addr[CONFIG_ADDR_BYTES];
         char peer_addr[CONFIG_ADDR_BYTES];
         char data_dir[CONFIG_PATH_BYTES];
+        char metrics_addr[CONFIG_PATH_BYTES]; /* "" or "a.b.c.d:port" */
         unsigned bootstrap; /* 1: a fresh data dir may start while peers are unreachable */
 
         /* [cluster] */

@@ -31,11 +31,13 @@
 #include "conn.h"
 #include "heap.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "rpc.h"
 
 #define SERVER_LAG_PERIOD_MS    100
-#define SERVER_DISK_CHECK_TICKS 5 /* lag ticks: the data dir's free space twice a second */
+#define SERVER_METRICS_TICKS    10 /* the exposition is rebuilt every second */
+#define SERVER_DISK_CHECK_TICKS 5  /* lag ticks: the data dir's free space twice a second */
 #define SERVER_HOUSEKEEPING_MS  10
 
 static void server_flush(struct server *s);
@@ -294,12 +296,10 @@ static int server_listen(struct server *s)
 
 /* Readiness: every local partition has a leader, and where this node leads,
  * its election barrier has applied. */
-static void server_maybe_ready(struct server *s)
+static bool server_partitions_ready(const struct server *s)
 {
-        char line[] = "ready\n";
-
-        if (s->ready_fd == -2 || s->state != SERVER_SERVING) {
-                return;
+        if (s->state != SERVER_SERVING) {
+                return false;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 struct group *g = node_group(&s->node, p);
@@ -307,8 +307,18 @@ static void server_maybe_ready(struct server *s)
                         continue;
                 }
                 if (group_leader_id(g) == 0 || (group_is_leader(g) && !group_ready(g))) {
-                        return;
+                        return false;
                 }
+        }
+        return true;
+}
+
+static void server_maybe_ready(struct server *s)
+{
+        char line[] = "ready\n";
+
+        if (s->ready_fd == -2 || !server_partitions_ready(s)) {
+                return;
         }
         LOGI(-1, "server: ready: serving clients on %s%s", s->cfg->client_addr,
              config_weak_secret(s->cfg) != NULL ? " (INSECURE: no real cluster secret)" : "");
@@ -588,6 +598,10 @@ static void server_lag_tick(uv_timer_t *t)
                 s->disk_ticks = 0;
                 server_check_disk(s);
         }
+        if (++s->metrics_ticks >= SERVER_METRICS_TICKS) {
+                s->metrics_ticks = 0;
+                metrics_publish(&s->metrics, s, server_partitions_ready(s));
+        }
 }
 
 static void server_signal(uv_signal_t *h, int signum)
@@ -837,6 +851,9 @@ int server_start(struct server *s)
                 }
         }
         rv = server_listen(s);
+        if (rv == 0) {
+                rv = metrics_start(&s->metrics, cfg->metrics_addr, s->errmsg);
+        }
         if (rv != 0) {
                 return rv;
         }
@@ -882,6 +899,7 @@ void server_stop(struct server *s)
 
 void server_close(struct server *s)
 {
+        metrics_stop(&s->metrics); /* joins the HTTP thread before the state goes */
         for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
                 group_destroy(s->groups[p]);
         }

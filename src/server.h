@@ -9,6 +9,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "group.h"
+#include "metrics.h"
 #include "node.h"
 #include "peer.h"
 #include "queue.h"
@@ -130,6 +131,8 @@ struct server {
         bool disk_low;            /* data dir below disk_reserve_bytes: writes refused */
         uint64_t disk_free_bytes; /* at the last check */
         unsigned disk_ticks;      /* lag ticks since the last check */
+        unsigned metrics_ticks;   /* lag ticks since the last exposition */
+        struct metrics metrics;   /* /metrics, /healthz, /readyz ([node] metrics_addr) */
         char errmsg[ERR_MSG_BYTES];
 };
 

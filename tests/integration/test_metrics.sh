@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# /metrics, /healthz and /readyz of a real tunekvd ([node] metrics_addr):
+# after a short load every family is there, parses as Prometheus text
+# (python3-prometheus-client's parser), and the counters the load moved are
+# non-zero; the health endpoints answer; other paths and methods are
+# refused. Skipped (77) without python3-prometheus-client.
+#   usage: test_metrics.sh BUILD_DIR
+set -euo pipefail
+bin=$(cd "${1:?build dir}" && pwd)
+py=""
+for cand in python3 /usr/bin/python3; do # a pyenv python3 may lack Debian's packages
+  if command -v "$cand" >/dev/null && "$cand" -c 'import prometheus_client' 2>/dev/null; then
+    py=$cand
+    break
+  fi
+done
+[ -n "$py" ] || {
+  echo "test_metrics: SKIPPED: python3-prometheus-client not installed"
+  exit 77
+}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/tkv-metrics-XXXXXX")
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "test_metrics: FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
+
+for attempt in 1 2 3 4 5; do
+  port=$((22000 + RANDOM % 8000))
+  "$bin/tunekvd" --node-id 1 --client-addr 127.0.0.1:$port --peer-addr 127.0.0.1:$((port + 1)) \
+    --metrics-addr 127.0.0.1:$((port + 2)) --partitions 4 --data-dir "$dir/data" \
+    --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
+  pid=$!
+  for _ in $(seq 300); do
+    grep -q ready "$dir/ready" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  grep -q ready "$dir/ready" 2>/dev/null && break
+  wait "$pid" 2>/dev/null || true
+  pid=""
+done
+[ -n "$pid" ] || fail "tunekvd did not start"
+export TUNEKV_ENDPOINTS=127.0.0.1:$port
+for i in $(seq 20); do
+  "$bin/tunekv" put "k$i" "v$i" >/dev/null
+  "$bin/tunekv" get "k$i" --consistency eventual >/dev/null
+  "$bin/tunekv" get "k$i" >/dev/null
+done
+
+"$py" - "http://127.0.0.1:$((port + 2))" <<'PY' || fail "metrics"
+import sys, time, urllib.error, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+base = sys.argv[1]
+def get(path, method="GET"):
+    req = urllib.request.Request(base + path, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode(), r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), ""
+assert get("/healthz")[0] == 200
+assert get("/nothing")[0] == 404
+assert get("/metrics", "POST")[0] == 405
+# The exposition is rebuilt every second: wait until it shows the load.
+for _ in range(50):
+    code, text, ctype = get("/metrics")
+    assert code == 200 and ctype.startswith("text/plain; version=0.0.4"), (code, ctype)
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    reqs = fams.get("tunekv_requests")
+    if reqs and reqs.samples[0].value >= 60:
+        break
+    time.sleep(0.2)
+else:
+    raise SystemExit("requests never counted: " + text[:2000])
+want = ["tunekv_build_info", "tunekv_uptime_seconds", "tunekv_resident_memory_bytes",
+        "tunekv_data_dir_free_bytes", "tunekv_client_connections", "tunekv_client_buffer_bytes",
+        "tunekv_connections", "tunekv_requests", "tunekv_request_errors",
+        "tunekv_forwarded_requests", "tunekv_loop_lag_seconds", "tunekv_raft_term",
+        "tunekv_raft_commit_index", "tunekv_raft_applied_index", "tunekv_raft_last_index",
+        "tunekv_raft_is_leader", "tunekv_raft_elections_won", "tunekv_raft_snapshots",
+        "tunekv_raft_snapshot_restores", "tunekv_raft_log_bytes", "tunekv_store_keys",
+        "tunekv_store_bytes", "tunekv_read_fences", "tunekv_staleness_seconds",
+        "tunekv_lag_entries", "tunekv_reads"]
+missing = [w for w in want if w not in fams]
+assert not missing, missing
+def total(name, **labels):
+    return sum(s.value for s in fams[name].samples
+               if all(s.labels.get(k) == v for k, v in labels.items()))
+assert total("tunekv_store_keys") == 20, total("tunekv_store_keys")
+assert total("tunekv_raft_is_leader") == 4
+assert total("tunekv_connections", event="accepted") >= 60
+assert total("tunekv_reads", level="eventual", outcome="served") == 20
+assert total("tunekv_reads", level="linearizable", outcome="served") == 20
+assert total("tunekv_resident_memory_bytes") > 0
+assert total("tunekv_build_info") == 1
+assert get("/readyz")[0] == 200
+PY
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+[ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+echo "test_metrics: all passed"
