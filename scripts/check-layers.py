@@ -25,7 +25,7 @@ LAYERS = {
     "err": 0, "log": 0, "heap": 0, "buffer": 0, "frame": 0, "deadline": 0,
     "slab": 0, "config": 0, "value": 0, "pbwire": 0, "keys": 0, "peerauth": 0,
     "raftwire": 0, "siphash": 0, "spare": 0, "pballoc": 0,
-    "notify": 0,
+    "notify": 0, "latency": 0,
     # state machine: the store and what is replicated
     "store": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
     "fsm": 2,

@@ -164,8 +164,24 @@ int call_deadline_add(struct call *c)
         return deadline_heap_push(&c->server->deadlines, &c->deadline);
 }
 
+/* A client request's latency into its histogram (node.h). Requests from
+ * other nodes' links are counted where their client sent them. */
+static void call_observe(const struct call *c)
+{
+        unsigned level = READ_LEVELS;
+
+        if (c->from_node != 0) {
+                return;
+        }
+        if (c->op_kind == NODE_OP_GET && (unsigned)c->rd.level < READ_LEVELS) {
+                level = (unsigned)c->rd.level;
+        }
+        latency_observe(&c->server->node.latency[c->op_kind][level], uv_hrtime() - c->start_ns);
+}
+
 void call_answer(struct call *c, Tunekv__V1__Response *resp)
 {
+        call_observe(c);
         resp->id = c->id;
         call_send(c->conn, resp);
         call_free(c);
@@ -177,6 +193,7 @@ void call_answer_relay(struct call *c, const uint8_t *resp, size_t len, size_t i
         size_t id_bytes = pbwire_varint_field_bytes(CALL_RESPONSE_ID_FIELD, c->id);
         uint8_t *p = conn_answer_space(c->conn, len - (id_end - id_start) + id_bytes);
 
+        call_observe(c);
         if (p != NULL) {
                 memcpy(p, resp, id_start);
                 p += id_start;

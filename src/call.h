@@ -73,6 +73,8 @@ struct call {
         struct conn *conn; /* borrowed; counted in conn->refs */
         struct server *server;
         uint64_t id;        /* the client's request id */
+        uint64_t start_ns;  /* uv_hrtime() at dispatch: the answer's latency */
+        uint8_t op_kind;    /* enum node_op: the latency histogram it counts in */
         unsigned from_node; /* the node whose link sent it; 0 for a client */
         const struct rpc_method *method;
         struct deadline deadline;

@@ -248,6 +248,46 @@ static void metrics_reads(struct buffer *b, const struct server *s)
         }
 }
 
+static void metrics_latency(struct buffer *b, const struct server *s)
+{
+        static const char *const ops[NODE_OPS] = {"get", "put", "delete", "cas", "other"};
+
+        metrics_family(b, "tunekv_request_duration_seconds", "histogram",
+                       "Client requests from arrival to answer, by operation and (GET) the "
+                       "level asked.");
+        for (unsigned op = 0; op < NODE_OPS; op++) {
+                for (unsigned l = 0; l <= READ_LEVELS; l++) {
+                        const struct latency_hist *h = &s->node.latency[op][l];
+                        char labels[64];
+                        uint64_t cumulative = 0;
+                        if (h->count == 0) {
+                                continue;
+                        }
+                        if (l < READ_LEVELS) {
+                                snprintf(labels, sizeof labels, "op=\"%s\",level=\"%s\"", ops[op],
+                                         metrics_levels[l]);
+                        } else {
+                                snprintf(labels, sizeof labels, "op=\"%s\"", ops[op]);
+                        }
+                        for (unsigned i = 0; i < LATENCY_BUCKETS; i++) {
+                                cumulative += h->bucket[i];
+                                metrics_printf(b,
+                                               "tunekv_request_duration_seconds_bucket{%s,"
+                                               "le=\"%g\"} %llu\n",
+                                               labels, latency_bounds_s[i],
+                                               (unsigned long long)cumulative);
+                        }
+                        metrics_printf(b,
+                                       "tunekv_request_duration_seconds_bucket{%s,le=\"+Inf\"} "
+                                       "%llu\n"
+                                       "tunekv_request_duration_seconds_sum{%s} %.9f\n"
+                                       "tunekv_request_duration_seconds_count{%s} %llu\n",
+                                       labels, (unsigned long long)h->count, labels, h->sum_s,
+                                       labels, (unsigned long long)h->count);
+                }
+        }
+}
+
 void metrics_publish(struct metrics *m, struct server *s, bool ready)
 {
         struct buffer tmp;
@@ -259,6 +299,7 @@ void metrics_publish(struct metrics *m, struct server *s, bool ready)
         metrics_node(&m->next, s);
         metrics_partitions(&m->next, s);
         metrics_reads(&m->next, s);
+        metrics_latency(&m->next, s);
         pthread_mutex_lock(&m->lock);
         tmp = m->text;
         m->text = m->next;

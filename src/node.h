@@ -11,8 +11,12 @@
 
 #include "config.h"
 #include "group.h"
+#include "latency.h"
 #include "peer.h"
 #include "read.h"
+
+/* Operations the latency histograms tell apart. */
+enum node_op { NODE_OP_GET, NODE_OP_PUT, NODE_OP_DELETE, NODE_OP_CAS, NODE_OP_OTHER, NODE_OPS };
 
 struct node {
         const struct config *cfg; /* borrowed: the server's */
@@ -22,6 +26,9 @@ struct node {
         struct read_state *reads; /* borrowed: server.reads, one per partition */
         struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
         uint64_t suspended_ms;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC: time the host slept */
+        /* Client requests from arrival to answer, by operation and, for
+         * GET, the level asked (index READ_LEVELS for the others). */
+        struct latency_hist latency[NODE_OPS][READ_LEVELS + 1];
 };
 
 /* What a read counted on its partition (read_counters). */

@@ -139,6 +139,12 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         c->conn = conn;
         c->server = s;
         c->id = req->id;
+        c->start_ns = uv_hrtime();
+        c->op_kind = method->body == TUNEKV__V1__REQUEST__BODY_GET      ? NODE_OP_GET
+                     : method->body == TUNEKV__V1__REQUEST__BODY_PUT    ? NODE_OP_PUT
+                     : method->body == TUNEKV__V1__REQUEST__BODY_DELETE ? NODE_OP_DELETE
+                     : method->body == TUNEKV__V1__REQUEST__BODY_CAS    ? NODE_OP_CAS
+                                                                        : NODE_OP_OTHER;
         c->from_node = conn->link_node;
         c->method = method;
         c->key_len = (uint32_t)key_len;

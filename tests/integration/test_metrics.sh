@@ -83,7 +83,7 @@ want = ["tunekv_build_info", "tunekv_uptime_seconds", "tunekv_resident_memory_by
         "tunekv_raft_is_leader", "tunekv_raft_elections_won", "tunekv_raft_snapshots",
         "tunekv_raft_snapshot_restores", "tunekv_raft_log_bytes", "tunekv_store_keys",
         "tunekv_store_bytes", "tunekv_read_fences", "tunekv_staleness_seconds",
-        "tunekv_lag_entries", "tunekv_reads"]
+        "tunekv_lag_entries", "tunekv_reads", "tunekv_request_duration_seconds"]
 missing = [w for w in want if w not in fams]
 assert not missing, missing
 def total(name, **labels):
@@ -96,6 +96,17 @@ assert total("tunekv_reads", level="eventual", outcome="served") == 20
 assert total("tunekv_reads", level="linearizable", outcome="served") == 20
 assert total("tunekv_resident_memory_bytes") > 0
 assert total("tunekv_build_info") == 1
+def hist(name, suffix, **labels):
+    return [s for s in fams[name].samples if s.name == name + suffix
+            and all(s.labels.get(k) == v for k, v in labels.items())]
+for op, level in (("put", None), ("get", "eventual"), ("get", "linearizable")):
+    labels = {"op": op} if level is None else {"op": op, "level": level}
+    count = hist("tunekv_request_duration_seconds", "_count", **labels)
+    assert count and count[0].value == 20, (op, level, count)
+    buckets = hist("tunekv_request_duration_seconds", "_bucket", **labels)
+    values = [s.value for s in buckets]
+    assert values == sorted(values) and values[-1] == 20, values  # cumulative, +Inf = count
+    assert hist("tunekv_request_duration_seconds", "_sum", **labels)[0].value > 0
 assert get("/readyz")[0] == 200
 PY
 kill -TERM "$pid"
