@@ -253,6 +253,7 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
                 return;
         }
         c->in.end += (size_t)n;
+        c->server->stats.bytes_in[conn_is_link(c)] += (uint64_t)n;
         c->active_ms = uv_now(c->server->loop);
         conn_process(c);
         /* A frame begun and not finished starts the frame clock; it does
@@ -378,6 +379,9 @@ static void conn_written(uv_write_t *w, int status)
         struct conn *c = w->data;
 
         c->writing = false;
+        if (status == 0) {
+                c->server->stats.bytes_out[conn_is_link(c)] += buffer_len(&c->out_busy);
+        }
         buffer_reset(&c->out_busy);
         buffer_trim(&c->out_busy, 4 * CONN_READ_BYTES);
         conn_count(c);

@@ -101,6 +101,18 @@ static void metrics_node(struct buffer *b, const struct server *s)
             (unsigned long long)st->conns_accepted, (unsigned long long)st->conns_refused,
             (unsigned long long)st->conns_output_closed,
             (unsigned long long)st->conns_budget_closed, (unsigned long long)st->conns_timed_out);
+        metrics_family(b, "tunekv_network_receive_bytes_total", "counter",
+                       "Bytes received on client connections and on node links (requests).");
+        metrics_printf(b,
+                       "tunekv_network_receive_bytes_total{from=\"clients\"} %llu\n"
+                       "tunekv_network_receive_bytes_total{from=\"nodes\"} %llu\n",
+                       (unsigned long long)st->bytes_in[0], (unsigned long long)st->bytes_in[1]);
+        metrics_family(b, "tunekv_network_transmit_bytes_total", "counter",
+                       "Answer bytes written to client connections and node links.");
+        metrics_printf(b,
+                       "tunekv_network_transmit_bytes_total{to=\"clients\"} %llu\n"
+                       "tunekv_network_transmit_bytes_total{to=\"nodes\"} %llu\n",
+                       (unsigned long long)st->bytes_out[0], (unsigned long long)st->bytes_out[1]);
         metrics_family(b, "tunekv_requests_total", "counter", "Request frames received.");
         metrics_printf(b, "tunekv_requests_total %llu\n", (unsigned long long)st->requests);
         metrics_family(b, "tunekv_request_errors_total", "counter",

@@ -44,6 +44,8 @@ struct server_stats {
         uint64_t forwarded;      /* requests handed to another node */
         uint64_t links_accepted; /* node links adopted from the peer port */
         uint64_t links_refused;  /* over links_max */
+        uint64_t bytes_in[2];    /* received on [0] client connections, [1] node links */
+        uint64_t bytes_out[2];   /* written to them (counted when the write completes) */
 };
 
 /* Read the configuration again, as at start (the same file and flags),

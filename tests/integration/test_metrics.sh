@@ -83,7 +83,8 @@ want = ["tunekv_build_info", "tunekv_uptime_seconds", "tunekv_resident_memory_by
         "tunekv_raft_is_leader", "tunekv_raft_elections_won", "tunekv_raft_snapshots",
         "tunekv_raft_snapshot_restores", "tunekv_raft_log_bytes", "tunekv_store_keys",
         "tunekv_store_bytes", "tunekv_read_fences", "tunekv_staleness_seconds",
-        "tunekv_lag_entries", "tunekv_reads", "tunekv_request_duration_seconds"]
+        "tunekv_lag_entries", "tunekv_reads", "tunekv_request_duration_seconds",
+        "tunekv_network_receive_bytes", "tunekv_network_transmit_bytes"]
 missing = [w for w in want if w not in fams]
 assert not missing, missing
 def total(name, **labels):
@@ -96,6 +97,9 @@ assert total("tunekv_reads", level="eventual", outcome="served") == 20
 assert total("tunekv_reads", level="linearizable", outcome="served") == 20
 assert total("tunekv_resident_memory_bytes") > 0
 assert total("tunekv_build_info") == 1
+# 20 puts of "kN"/"vN" and 40 gets: at least that many bytes each way.
+assert total("tunekv_network_receive_bytes", **{"from": "clients"}) > 60 * 8
+assert total("tunekv_network_transmit_bytes", to="clients") > 60 * 8
 def hist(name, suffix, **labels):
     return [s for s in fams[name].samples if s.name == name + suffix
             and all(s.labels.get(k) == v for k, v in labels.items())]
