@@ -5,7 +5,6 @@
 set -euo pipefail
 bin=${1:?build dir}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/tkv-cli-XXXXXX")
-port=$((12000 + RANDOM % 8000))
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
@@ -15,20 +14,8 @@ trap cleanup EXIT
 fail() { echo "test_cli: FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
 
 # Start with a readiness file; the client port is retried if taken.
-for attempt in 1 2 3 4 5; do
-  port=$((12000 + RANDOM % 8000))
-  "$bin/tunekvd" --node-id 1 --client-addr 127.0.0.1:$port --peer-addr 127.0.0.1:$((port + 1)) \
-    --partitions 8 --data-dir "$dir/data" --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
-  pid=$!
-  for _ in $(seq 300); do
-    grep -q ready "$dir/ready" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  grep -q ready "$dir/ready" 2>/dev/null && break
-  wait "$pid" 2>/dev/null || true
-  pid=""
-done
+. "$(dirname "$0")/node.sh"
+start_node "$bin" "$dir" --partitions 8
 [ -n "$pid" ] || fail "tunekvd did not start"
 export TUNEKV_ENDPOINTS=127.0.0.1:$port
 cli() { "$bin/tunekv" "$@"; }

@@ -27,21 +27,8 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "test_metrics: FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
 
-for attempt in 1 2 3 4 5; do
-  port=$((22000 + RANDOM % 8000))
-  "$bin/tunekvd" --node-id 1 --client-addr 127.0.0.1:$port --peer-addr 127.0.0.1:$((port + 1)) \
-    --metrics-addr 127.0.0.1:$((port + 2)) --partitions 4 --data-dir "$dir/data" \
-    --ready-fd 3 3>"$dir/ready" 2>"$dir/log" &
-  pid=$!
-  for _ in $(seq 300); do
-    grep -q ready "$dir/ready" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  grep -q ready "$dir/ready" 2>/dev/null && break
-  wait "$pid" 2>/dev/null || true
-  pid=""
-done
+. "$(dirname "$0")/node.sh"
+start_node "$bin" "$dir" --metrics-addr @METRICS@ --partitions 4
 [ -n "$pid" ] || fail "tunekvd did not start"
 export TUNEKV_ENDPOINTS=127.0.0.1:$port
 for i in $(seq 20); do
