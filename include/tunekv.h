@@ -136,6 +136,15 @@ struct tkv_options {
                                         included; 0 = 5000 */
         unsigned connect_timeout_ms; /* 0 = 2000 */
         unsigned max_inflight;       /* requests in flight per connection; 0 = 1024 */
+        /* TLS to the client ports (docs/security.md), on when tls is true
+         * or any file is given. The servers' certificates must chain to
+         * tls_ca_file (NULL: the system's CAs) and carry the name the
+         * endpoint was given by (or tls_server_name). */
+        bool tls;
+        const char *tls_ca_file;
+        const char *tls_cert_file; /* ours, for servers that require client certificates */
+        const char *tls_key_file;
+        const char *tls_server_name;
 };
 
 /* Read options (DESIGN §4). Zero-initialized = linearizable from the leader. */

@@ -177,6 +177,23 @@ static const struct config_option config_options[] = {
     OPT("server", log_level, CONFIG_NAME, 0, 0, "info", "debug, info, warn, error or off"),
     OPT("server", log_format, CONFIG_NAME, 0, 0, "text",
         "text (one readable line per event) or json (one JSON object per line)"),
+    OPT("tls", cert_file, CONFIG_TEXT, 0, 0, "",
+        "client port: this node's certificate chain (PEM); set with key_file, clients must "
+        "speak TLS; empty: plaintext"),
+    OPT("tls", key_file, CONFIG_TEXT, 0, 0, "", "client port: the private key of cert_file"),
+    OPT("tls", ca_file, CONFIG_TEXT, 0, 0, "",
+        "client port: CAs (PEM) that sign client certificates; clients that show one are "
+        "checked against it"),
+    OPT("tls", client_cert_auth, CONFIG_UINT, 0, 1, "0",
+        "1: every client must show a certificate signed by ca_file (mutual TLS)"),
+    OPT("tls", peer_cert_file, CONFIG_TEXT, 0, 0, "",
+        "peer port: this node's certificate (PEM), shown on both sides of node-to-node "
+        "connections; set with peer_key_file and peer_ca_file, every node must; empty: "
+        "plaintext"),
+    OPT("tls", peer_key_file, CONFIG_TEXT, 0, 0, "", "peer port: the private key"),
+    OPT("tls", peer_ca_file, CONFIG_TEXT, 0, 0, "",
+        "peer port: CAs (PEM) that sign the other nodes' certificates (mutual TLS)"),
+    OPT("tls", min_version, CONFIG_NAME, 0, 0, "1.3", "oldest TLS version accepted: 1.2 or 1.3"),
 };
 
 #define CONFIG_N_OPTIONS (sizeof config_options / sizeof config_options[0])
@@ -741,6 +758,42 @@ static int config_check_secret(struct config *c, char *errmsg)
         return 0;
 }
 
+/* The [tls] keys come in sets: a certificate with its key, a client CA
+ * for client_cert_auth, all three for the peer port. */
+static int config_check_tls(const struct config *c, char *errmsg)
+{
+        bool cert = c->cert_file[0] != '\0', key = c->key_file[0] != '\0';
+        bool pcert = c->peer_cert_file[0] != '\0', pkey = c->peer_key_file[0] != '\0',
+             pca = c->peer_ca_file[0] != '\0';
+
+        if (cert != key) {
+                err_msgf(errmsg, "config: tls.%s is set without tls.%s", cert ? "cert_file" : "key_file",
+                         cert ? "key_file" : "cert_file");
+                return TKV_EINVAL;
+        }
+        if ((c->client_cert_auth || c->ca_file[0] != '\0') && !cert) {
+                err_msgf(errmsg, "config: tls.%s needs TLS on the client port (tls.cert_file)",
+                         c->client_cert_auth ? "client_cert_auth" : "ca_file");
+                return TKV_EINVAL;
+        }
+        if (c->client_cert_auth && c->ca_file[0] == '\0') {
+                err_msgf(errmsg, "config: tls.client_cert_auth = 1 needs tls.ca_file");
+                return TKV_EINVAL;
+        }
+        if ((pcert || pkey || pca) && !(pcert && pkey && pca)) {
+                err_msgf(errmsg,
+                         "config: tls.peer_cert_file, peer_key_file and peer_ca_file go "
+                         "together (the peer port is mutual TLS)");
+                return TKV_EINVAL;
+        }
+        if (strcmp(c->min_version, "1.2") != 0 && strcmp(c->min_version, "1.3") != 0) {
+                err_msgf(errmsg, "config: tls.min_version = \"%s\": must be 1.2 or 1.3",
+                         c->min_version);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
 static int config_validate(struct config *c, char *errmsg)
 {
         char host[CONFIG_ADDR_BYTES];
@@ -818,6 +871,9 @@ static int config_validate(struct config *c, char *errmsg)
                          "config: server.log_level = \"%s\": must be debug, info, warn, "
                          "error or off",
                          c->log_level);
+                return TKV_EINVAL;
+        }
+        if (config_check_tls(c, errmsg) != 0) {
                 return TKV_EINVAL;
         }
         return config_check_secret(c, errmsg);

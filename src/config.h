@@ -97,6 +97,16 @@ struct config {
         char log_level[CONFIG_ADDR_BYTES]; /* CONFIG_NAME fields hold up to 63 bytes */
         char log_format[CONFIG_ADDR_BYTES];
 
+        /* [tls] (docs/security.md): "" = plaintext */
+        char cert_file[CONFIG_PATH_BYTES]; /* client port */
+        char key_file[CONFIG_PATH_BYTES];
+        char ca_file[CONFIG_PATH_BYTES]; /* client certificates */
+        unsigned client_cert_auth;       /* 1: clients must show one */
+        char peer_cert_file[CONFIG_PATH_BYTES];
+        char peer_key_file[CONFIG_PATH_BYTES];
+        char peer_ca_file[CONFIG_PATH_BYTES];
+        char min_version[CONFIG_ADDR_BYTES]; /* "1.2" or "1.3" */
+
         /* Command line only. */
         char config_file[CONFIG_PATH_BYTES];
         int ready_fd; /* -1: none */

@@ -34,7 +34,16 @@
  *   read is disconnected, so it cannot grow our memory without bound;
  * - the peer closes or resets: uv_close; calls still in progress keep a
  *   reference and the connection's memory is freed when the last one ends
- *   (their answers are dropped). */
+ *   (their answers are dropped).
+ *
+ * TLS (tls.cert_file set): the same pipeline with one step on each side:
+ * conn_read receives into tls->in and conn_tls_input decrypts into `in`
+ * (only as much as frame_read_room allows, and nothing while paused);
+ * conn_flush encrypts `out` into tls->out and writes that. The handshake
+ * must finish within frame_timeout_ms. A client whose first bytes are not
+ * TLS gets a plaintext error frame saying the port speaks TLS; a failed
+ * handshake gets OpenSSL's alert, and the node logs why (at most once a
+ * second). */
 #include "conn.h"
 
 #include <string.h>
@@ -44,6 +53,7 @@
 #include "heap.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #define CONN_READ_BYTES (64 * 1024) /* room offered per read */
 
@@ -83,6 +93,10 @@ static void conn_maybe_free(struct conn *c)
         buffer_free(&c->in);
         buffer_free(&c->out);
         buffer_free(&c->out_busy);
+        if (c->tls != NULL) {
+                tls_free(c->tls);
+                tkv_free(c->tls);
+        }
         tkv_free(c);
 }
 
@@ -118,7 +132,29 @@ static void conn_closed(uv_handle_t *h)
 
 static size_t conn_held(const struct conn *c)
 {
-        return buffer_len(&c->in) + buffer_len(&c->out) + buffer_len(&c->out_busy);
+        size_t tls = c->tls != NULL ? buffer_len(&c->tls->in) + buffer_len(&c->tls->out) : 0;
+        return buffer_len(&c->in) + buffer_len(&c->out) + buffer_len(&c->out_busy) + tls;
+}
+
+/* Answers not yet written: plaintext in out, records in tls->out. */
+static size_t conn_unsent(const struct conn *c)
+{
+        size_t tls = c->tls != NULL ? buffer_len(&c->tls->out) : 0;
+        return buffer_len(&c->out) + buffer_len(&c->out_busy) + tls;
+}
+
+static bool conn_has_output(const struct conn *c)
+{
+        return buffer_len(&c->out) > 0 || (c->tls != NULL && buffer_len(&c->tls->out) > 0);
+}
+
+/* The server writes the connections with output once per loop iteration
+ * (conn_flush). */
+static void conn_mark_dirty(struct conn *c)
+{
+        if (queue_empty(&c->dirty_link)) {
+                queue_push_tail(&c->server->dirty, &c->dirty_link);
+        }
 }
 
 /* Bring server->client_bytes up to date with c (0 once closing). */
@@ -194,22 +230,30 @@ static bool conn_within_budget(struct conn *c)
         return !c->closing;
 }
 
+/* Room for the next bytes of the current frame in `in`. A client that
+ * announces 4 MiB and sends 4 bytes holds 64 KiB of ours, not 4 MiB. */
+static size_t conn_frame_room(const struct conn *c)
+{
+        return frame_read_room(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c),
+                               CONN_READ_BYTES);
+}
+
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct conn *c = h->data;
-        /* A client that announces 4 MiB and sends 4 bytes holds 64 KiB of
-         * ours, not 4 MiB. */
-        size_t want = frame_read_room(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c),
-                                      CONN_READ_BYTES);
+        /* On TLS, records arrive into tls->in, a read at a time: decrypting
+         * them is what frame_read_room bounds. */
+        struct buffer *b = c->tls != NULL ? &c->tls->in : &c->in;
+        size_t want = c->tls != NULL ? CONN_READ_BYTES : conn_frame_room(c);
 
         (void)suggested;
-        if (buffer_reserve(&c->in, want) != 0) {
+        if (buffer_reserve(b, want) != 0) {
                 buf->base = NULL;
                 buf->len = 0; /* libuv reports UV_ENOBUFS: we close */
                 return;
         }
-        buf->base = (char *)c->in.base + c->in.end;
-        buf->len = c->in.cap - c->in.end;
+        buf->base = (char *)b->base + b->end;
+        buf->len = b->cap - b->end;
 }
 
 /* Dispatch every complete frame in `in`. */
@@ -239,6 +283,94 @@ static void conn_process(struct conn *c)
         conn_count(c);
 }
 
+/* ---- TLS ---- */
+
+/* Log why a client's TLS failed, with its address, at most once a second. */
+static void conn_tls_log(struct conn *c, const char *why)
+{
+        struct server *s = c->server;
+        uint64_t now = uv_now(s->loop);
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+        char host[64] = "?";
+        unsigned port = 0;
+
+        s->stats.tls_failed++;
+        if (s->stats.tls_failed_logged_ms != 0 && now - s->stats.tls_failed_logged_ms < 1000) {
+                return;
+        }
+        s->stats.tls_failed_logged_ms = now;
+        if (uv_tcp_getpeername(c->tcp, (struct sockaddr *)&sa, &len) == 0) {
+                if (sa.ss_family == AF_INET) {
+                        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+                        uv_ip4_name(in, host, sizeof host);
+                        port = ntohs(in->sin_port);
+                } else if (sa.ss_family == AF_INET6) {
+                        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+                        uv_ip6_name(in6, host, sizeof host);
+                        port = ntohs(in6->sin6_port);
+                }
+        }
+        LOGW(-1, "conn %llu: TLS with client %s:%u failed: %s (%llu so far); closing",
+             (unsigned long long)c->serial, host, port, why,
+             (unsigned long long)s->stats.tls_failed);
+}
+
+/* The first bytes of a TLS connection: a client that speaks plaintext
+ * gets a plaintext frame saying why, rather than an alert it cannot read.
+ * False if c is being closed. */
+static bool conn_tls_first_bytes(struct conn *c)
+{
+        struct tls *t = c->tls;
+        if (t->received || buffer_len(&t->in) == 0 ||
+            tls_looks_like_record(buffer_data(&t->in), buffer_len(&t->in))) {
+                return true;
+        }
+        conn_tls_log(c, "plaintext on the TLS client port");
+        tls_free(t);
+        tkv_free(t);
+        c->tls = NULL;
+        c->server->conn_handlers->on_refuse(c, TKV_EINVAL,
+                                            "this port speaks TLS: connect with TLS (--cacert)");
+        conn_close_after_write(c);
+        return false;
+}
+
+/* Decrypt what arrived and dispatch the frames it completes: no more than
+ * frame_read_room at a time, nothing while paused. What TLS must send
+ * (handshake, alerts) is written with the answers. */
+static void conn_tls_input(struct conn *c)
+{
+        if (!conn_tls_first_bytes(c)) {
+                return;
+        }
+        while (!c->closing && !c->close_after_write && !c->paused) {
+                size_t got;
+                int rv;
+                if (buffer_reserve(&c->in, conn_frame_room(c)) != 0) {
+                        conn_close(c);
+                        return;
+                }
+                rv = tls_read(c->tls, c->in.base + c->in.end, c->in.cap - c->in.end, &got);
+                if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv != 0) {
+                        if (rv != TKV_ECONN) {
+                                conn_tls_log(c, c->tls->errmsg);
+                        }
+                        conn_close_after_write(c); /* the alert goes out first */
+                        break;
+                }
+                c->in.end += got;
+                conn_process(c);
+        }
+        buffer_trim(&c->tls->in, 4 * CONN_READ_BYTES);
+        if (!c->closing && conn_has_output(c)) {
+                conn_mark_dirty(c);
+        }
+}
+
 static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
         struct conn *c = stream->data;
@@ -252,13 +384,21 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
                 conn_close(c);
                 return;
         }
-        c->in.end += (size_t)n;
         c->server->stats.bytes_in[conn_is_link(c)] += (uint64_t)n;
         c->active_ms = uv_now(c->server->loop);
-        conn_process(c);
+        if (c->tls != NULL) {
+                c->tls->in.end += (size_t)n;
+                conn_tls_input(c);
+        } else {
+                c->in.end += (size_t)n;
+                conn_process(c);
+        }
         /* A frame begun and not finished starts the frame clock; it does
-         * not restart while more of the same frame trickles in. */
-        if (buffer_len(&c->in) == 0) {
+         * not restart while more of the same frame trickles in. A TLS
+         * handshake runs on the clock started at accept. */
+        if (c->tls != NULL && !c->tls->established) {
+                /* still shaking hands */
+        } else if (buffer_len(&c->in) == 0) {
                 c->frame_start_ms = 0;
         } else if (c->frame_start_ms == 0) {
                 c->frame_start_ms = c->active_ms;
@@ -278,7 +418,9 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
                 return;
         }
         if (c->frame_start_ms != 0 && now - c->frame_start_ms > cfg->frame_timeout_ms) {
-                why = "a frame begun and not finished within frame_timeout_ms";
+                why = c->tls != NULL && !c->tls->established
+                          ? "no TLS handshake within frame_timeout_ms"
+                          : "a frame begun and not finished within frame_timeout_ms";
         } else if (cfg->idle_timeout_ms != 0 && c->inflight == 0 && buffer_len(&c->in) == 0 &&
                    buffer_len(&c->out) == 0 && !c->writing &&
                    now - c->active_ms > cfg->idle_timeout_ms) {
@@ -303,18 +445,21 @@ void conn_sweep(struct server *s, uint64_t now)
 
 static bool conn_output_full(const struct conn *c)
 {
-        return buffer_len(&c->out) + buffer_len(&c->out_busy) > conn_output_max(c);
+        return conn_unsent(c) > conn_output_max(c);
 }
 
 static void conn_update_reading(struct conn *c)
 {
         bool want = !c->closing && !c->close_after_write;
-        if (want && c->paused &&
-            buffer_len(&c->out) + buffer_len(&c->out_busy) <= conn_output_max(c) / 2) {
+        if (want && c->paused && conn_unsent(c) <= conn_output_max(c) / 2) {
                 c->paused = false;
                 uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
                 /* Frames received before the pause may be waiting. */
-                conn_process(c);
+                if (c->tls != NULL) {
+                        conn_tls_input(c);
+                } else {
+                        conn_process(c);
+                }
         } else if (want && !c->paused && conn_output_full(c)) {
                 c->paused = true;
                 uv_read_stop((uv_stream_t *)c->tcp);
@@ -335,7 +480,7 @@ static void conn_close_unread(struct conn *c)
                 LOGW(-1,
                      "conn %llu: %zu bytes of answers not read, over conn_output_close_bytes: "
                      "closing",
-                     (unsigned long long)c->serial, buffer_len(&c->out) + buffer_len(&c->out_busy));
+                     (unsigned long long)c->serial, conn_unsent(c));
         }
         conn_close(c);
 }
@@ -347,8 +492,8 @@ uint8_t *conn_answer_space(struct conn *c, size_t body_len)
         if (c->closing) {
                 return NULL;
         }
-        if (!conn_is_link(c) && buffer_len(&c->out) + buffer_len(&c->out_busy) + body_len >
-                                    c->server->cfg->conn_output_close_bytes) {
+        if (!conn_is_link(c) &&
+            conn_unsent(c) + body_len > c->server->cfg->conn_output_close_bytes) {
                 conn_close_unread(c);
                 return NULL;
         }
@@ -363,11 +508,7 @@ uint8_t *conn_answer_space(struct conn *c, size_t body_len)
         if (!conn_within_budget(c)) {
                 return NULL; /* c held the most: closed */
         }
-        /* The server writes the connections with answers once per loop
-         * iteration (conn_flush). */
-        if (queue_empty(&c->dirty_link)) {
-                queue_push_tail(&c->server->dirty, &c->dirty_link);
-        }
+        conn_mark_dirty(c);
         if (conn_output_full(c)) {
                 conn_update_reading(c);
         }
@@ -392,7 +533,7 @@ static void conn_written(uv_write_t *w, int status)
                 conn_unref(c);
                 return;
         }
-        if (buffer_len(&c->out) > 0) {
+        if (conn_has_output(c)) {
                 conn_flush(c);
         } else if (c->close_after_write) {
                 conn_close(c);
@@ -403,17 +544,26 @@ static void conn_written(uv_write_t *w, int status)
 
 void conn_flush(struct conn *c)
 {
-        struct buffer tmp;
+        struct buffer tmp, *ready = c->tls != NULL ? &c->tls->out : &c->out;
         uv_buf_t buf;
         int rv;
 
         queue_remove(&c->dirty_link);
-        if (c->closing || c->writing || buffer_len(&c->out) == 0) {
+        if (c->closing || c->writing || !conn_has_output(c)) {
                 return;
         }
+        if (c->tls != NULL && buffer_len(&c->out) > 0) {
+                if (tls_write(c->tls, buffer_data(&c->out), buffer_len(&c->out)) != 0) {
+                        LOGW(-1, "conn %llu: %s: closing", (unsigned long long)c->serial,
+                             c->tls->errmsg);
+                        conn_close(c);
+                        return;
+                }
+                buffer_reset(&c->out);
+        }
         tmp = c->out_busy;
-        c->out_busy = c->out;
-        c->out = tmp;
+        c->out_busy = *ready;
+        *ready = tmp;
         /* Below 4 GiB: conn_output_close_bytes (at most 2 GiB) closes the
          * connection once one more answer (a frame at most) is queued. */
         buf = uv_buf_init((char *)buffer_data(&c->out_busy), (unsigned)buffer_len(&c->out_busy));
@@ -431,7 +581,7 @@ void conn_close_after_write(struct conn *c)
 {
         c->close_after_write = true;
         uv_read_stop((uv_stream_t *)c->tcp);
-        if (!c->writing && buffer_len(&c->out) == 0) {
+        if (!c->writing && !conn_has_output(c)) {
                 conn_close(c);
         }
 }
@@ -462,6 +612,25 @@ static struct conn *conn_new(struct server *s, unsigned link_node)
         return c;
 }
 
+/* Give a new client connection its TLS session; the handshake must end
+ * within frame_timeout_ms. Nonzero if c was closed. */
+static int conn_tls_start(struct conn *c, struct tls_ctx *ctx)
+{
+        c->tls = tkv_malloc(sizeof *c->tls);
+        if (c->tls == NULL || tls_init(c->tls, ctx, NULL) != 0) {
+                LOGW(-1, "conn %llu: out of memory for TLS: closing", (unsigned long long)c->serial);
+                if (c->tls != NULL) {
+                        tls_free(c->tls);
+                        tkv_free(c->tls);
+                        c->tls = NULL;
+                }
+                conn_close(c);
+                return TKV_ENOMEM;
+        }
+        c->frame_start_ms = c->active_ms;
+        return 0;
+}
+
 void conn_accept(struct server *s, uv_stream_t *listener)
 {
         struct conn *c = conn_new(s, 0);
@@ -485,11 +654,18 @@ void conn_accept(struct server *s, uv_stream_t *listener)
                 /* No request has been read whose id we could answer: say why
                  * with id 0, then close. */
                 s->stats.conns_refused++;
+                if (s->client_tls != NULL) {
+                        conn_close(c); /* no session to say it in */
+                        return;
+                }
                 s->conn_handlers->on_refuse(
                     c, s->state == SERVER_SERVING ? TKV_EBUSY : TKV_ESHUTDOWN,
                     s->state == SERVER_SERVING ? "too many connections (conns_max)"
                                                : "node is not serving");
                 conn_close_after_write(c);
+                return;
+        }
+        if (s->client_tls != NULL && conn_tls_start(c, s->client_tls) != 0) {
                 return;
         }
         s->stats.conns_accepted++;

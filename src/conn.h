@@ -52,7 +52,12 @@ struct conn {
         bool close_after_write;
         uint64_t requests;       /* requests dispatched */
         uint64_t active_ms;      /* loop time of the last bytes read */
-        uint64_t frame_start_ms; /* loop time a still unfinished frame began; 0: none */
+        uint64_t frame_start_ms; /* loop time a still unfinished frame began (or, on TLS,
+                                    the connection while its handshake runs); 0: none */
+        /* TLS on the client port, else NULL: received bytes land in
+         * tls->in and are decrypted into `in`; answers in `out` are
+         * encrypted into tls->out, which is what gets written. */
+        struct tls *tls;
 };
 
 /* Accept a connection from the client listener. */

@@ -17,6 +17,7 @@
  *   written; stop every group: drain the log to disk, raft_close) -> close
  *   the peer transport and our handles -> uv_run returns. */
 #include "server.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -267,6 +268,30 @@ static void server_accept(uv_stream_t *listener, int status)
         conn_accept(s, listener);
 }
 
+/* The client port's TLS context, if tls.cert_file is set. */
+static int server_client_tls(struct server *s)
+{
+        const struct config *cfg = s->cfg;
+        struct tls_ctx_config tc = {
+            .role = TLS_SERVER,
+            .cert_file = cfg->cert_file,
+            .key_file = cfg->key_file,
+            .ca_file = cfg->ca_file,
+            .require_peer_cert = cfg->client_cert_auth != 0,
+            .min_version = cfg->min_version,
+        };
+        char err[ERR_MSG_BYTES - 32];
+
+        if (cfg->cert_file[0] == '\0') {
+                return 0;
+        }
+        if (tls_ctx_new(&tc, &s->client_tls, err, sizeof err) != 0) {
+                err_msgf(s->errmsg, "client port TLS: %s", err);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
 static int server_listen(struct server *s)
 {
         char host[CONFIG_ADDR_BYTES];
@@ -274,6 +299,9 @@ static int server_listen(struct server *s)
         struct sockaddr_in sa;
         int rv;
 
+        if ((rv = server_client_tls(s)) != 0) {
+                return rv;
+        }
         if (config_split_addr(s->cfg->client_addr, host, &port) != 0 ||
             uv_ip4_addr(host, (int)port, &sa) != 0) {
                 err_msgf(s->errmsg, "client listener: bad address %s", s->cfg->client_addr);
@@ -870,9 +898,14 @@ int server_start(struct server *s)
         s->started_ms = uv_now(s->loop);
         s->state = SERVER_SERVING;
         LOGI(-1,
-             "server: node %u listening on %s (clients) and %s (peers), %u of %u partitions "
+             "server: node %u listening on %s (clients%s) and %s (peers%s), %u of %u partitions "
              "local",
-             cfg->node_id, cfg->client_addr, cfg->peer_addr, s->n_hosted, s->n_partitions);
+             cfg->node_id, cfg->client_addr,
+             s->client_tls == NULL      ? ""
+             : cfg->client_cert_auth    ? ", TLS, client certificates required"
+                                        : ", TLS",
+             cfg->peer_addr, cfg->peer_cert_file[0] != '\0' ? ", TLS" : "", s->n_hosted,
+             s->n_partitions);
         return 0;
 }
 
@@ -900,6 +933,8 @@ void server_stop(struct server *s)
 void server_close(struct server *s)
 {
         metrics_stop(&s->metrics); /* joins the HTTP thread before the state goes */
+        tls_ctx_free(s->client_tls); /* sessions still open hold their own reference */
+        s->client_tls = NULL;
         for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
                 group_destroy(s->groups[p]);
         }

@@ -46,6 +46,8 @@ struct server_stats {
         uint64_t links_refused;  /* over links_max */
         uint64_t bytes_in[2];    /* received on [0] client connections, [1] node links */
         uint64_t bytes_out[2];   /* written to them (counted when the write completes) */
+        uint64_t tls_failed;     /* client connections whose TLS handshake failed */
+        uint64_t tls_failed_logged_ms;
 };
 
 /* Read the configuration again, as at start (the same file and flags),
@@ -57,6 +59,7 @@ struct server {
         struct config *cfg; /* borrowed; SIGHUP updates what may change (config_reload_option) */
         enum server_state state;
         uv_tcp_t listener;
+        struct tls_ctx *client_tls; /* owned; NULL: the client port is plaintext */
         struct spare spare; /* takes connections conn_accept cannot allocate */
         struct transport_mux mux;
         struct identity identity;

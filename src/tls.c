@@ -316,6 +316,7 @@ int tls_handshake(struct tls *t)
                 return 0;
         }
         ERR_clear_error();
+        t->received = t->received || buffer_len(&t->in) > 0;
         rv = SSL_do_handshake(t->ssl);
         if (rv == 1) {
                 t->established = true;
@@ -330,9 +331,11 @@ int tls_read(struct tls *t, void *buf, size_t cap, size_t *got)
 
         *got = 0;
         ERR_clear_error();
+        t->received = t->received || buffer_len(&t->in) > 0;
         rv = SSL_read_ex(t->ssl, buf, cap, got);
+        /* The handshake may finish inside a read that yields no data. */
+        t->established = SSL_is_init_finished(t->ssl);
         if (rv == 1) {
-                t->established = true;
                 return 0;
         }
         return tls_outcome(t, rv, t->established ? "tls" : "tls handshake");

@@ -4,7 +4,7 @@
  *
  * Normal path, for either side:
  *
- *   network bytes received  -> append to t->in (or tls_feed)
+ *   network bytes received  -> append to t->in
  *   tls_handshake / tls_read -> OpenSSL consumes t->in; plaintext comes out
  *                               of tls_read, and whatever OpenSSL must send
  *                               (handshake messages, alerts, records) lands
@@ -61,6 +61,7 @@ struct tls {
         struct buffer in;  /* received, not yet taken by OpenSSL: the caller appends */
         struct buffer out; /* to send: the caller sends and consumes */
         bool established;  /* the handshake finished */
+        bool received;     /* OpenSSL has been given bytes to read */
         char errmsg[TLS_ERRMSG_BYTES];
 };
 

@@ -31,6 +31,7 @@ enum bench_op { BENCH_OP_PUT, BENCH_OP_GET, BENCH_OP_CAS, BENCH_OP_DELETE, BENCH
 
 struct bench_config {
         char *endpoints;    /* owned; what each client is given */
+        struct tkv_options tls; /* only its tls fields: --cacert, --cert, --key, --tls */
         const char *target; /* "all" or "node:N", as given */
         unsigned inflight;  /* requests outstanding, over all clients */
         unsigned clients;   /* struct tkv_client objects */

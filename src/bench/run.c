@@ -495,7 +495,7 @@ static int run_clients_create(struct run *r)
 {
         const struct bench_config *cfg = r->cfg;
         unsigned per_client = (cfg->inflight + cfg->clients - 1) / cfg->clients;
-        struct tkv_options o = {0};
+        struct tkv_options o = cfg->tls;
         char err[BENCH_ERROR_BYTES];
         int rv;
 

@@ -25,6 +25,10 @@
 /* Options without a short form. */
 enum {
         OPT_ENDPOINTS = 256,
+        OPT_TLS,
+        OPT_CACERT,
+        OPT_CERT,
+        OPT_KEY,
         OPT_TARGET,
         OPT_CLIENTS,
         OPT_WARMUP,
@@ -58,6 +62,11 @@ struct bench_opt {
 static const struct bench_opt bench_opts[] = {
     {"endpoints", OPT_ENDPOINTS, "H:P,...",
      "cluster endpoints (default $TUNEKV_ENDPOINTS, else " BENCH_ENDPOINTS_DEFAULT ")"},
+    {"cacert", OPT_CACERT, "FILE",
+     "TLS: the servers' certificates must chain to the CAs in FILE (PEM)"},
+    {"cert", OPT_CERT, "FILE", "TLS: our certificate, for servers that require one"},
+    {"key", OPT_KEY, "FILE", "TLS: the key of --cert"},
+    {"tls", OPT_TLS, NULL, "TLS with the system's CAs"},
     {"target", OPT_TARGET, "all|node:N",
      "all: one client over the whole cluster (libtunekv routes each key to its leader); "
      "node:N: the Nth listed endpoint (1-based) as the only endpoint (default all)"},
@@ -326,6 +335,18 @@ static bool bench_apply_load(int opt, const char *arg, struct bench_config *cfg,
         switch (opt) {
         case OPT_ENDPOINTS:
                 cli->endpoints = arg;
+                return true;
+        case OPT_TLS:
+                cfg->tls.tls = true;
+                return true;
+        case OPT_CACERT:
+                cfg->tls.tls_ca_file = arg;
+                return true;
+        case OPT_CERT:
+                cfg->tls.tls_cert_file = arg;
+                return true;
+        case OPT_KEY:
+                cfg->tls.tls_key_file = arg;
                 return true;
         case OPT_TARGET:
                 return bench_parse_target(arg, cfg, cli);

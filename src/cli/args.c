@@ -17,6 +17,11 @@
 /* Long options without a short form. */
 enum {
         OPT_ENDPOINTS = 256,
+        OPT_TLS,
+        OPT_CACERT,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_SERVER_NAME,
         OPT_JSON,
         OPT_TIMEOUT,
         OPT_VERSION,
@@ -97,6 +102,13 @@ static void args_usage(FILE *f)
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
               "                            else 127.0.0.1:7001; IPv6 as [addr]:port)\n"
+              "  --cacert FILE             TLS: the servers' certificates must chain to the\n"
+              "                            CAs in FILE (PEM; default: $TUNEKV_CACERT)\n"
+              "  --cert FILE, --key FILE   TLS: our certificate and key, for servers that\n"
+              "                            require client certificates\n"
+              "  --tls                     TLS with the system's CAs\n"
+              "  --server-name NAME        TLS: the name the servers' certificates carry\n"
+              "                            (default: the endpoint's host)\n"
               "  --json                    print one JSON object on stdout\n"
               "  --timeout-ms N            deadline of the request (default 5000)\n"
               "  -v, --verbose             more detail (get: the read receipt; writes: the\n"
@@ -249,6 +261,11 @@ static int args_read_option(struct tkv_read_options *r, int opt, const char *v)
 
 static const struct option args_options[] = {
     {"endpoints", required_argument, NULL, OPT_ENDPOINTS},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"server-name", required_argument, NULL, OPT_SERVER_NAME},
     {"json", no_argument, NULL, OPT_JSON},
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
     {"verbose", no_argument, NULL, 'v'},
@@ -293,6 +310,21 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         switch (opt) {
         case OPT_ENDPOINTS:
                 a->endpoints = v;
+                return -1;
+        case OPT_TLS:
+                a->tls.tls = true;
+                return -1;
+        case OPT_CACERT:
+                a->tls.tls_ca_file = v;
+                return -1;
+        case OPT_CERT:
+                a->tls.tls_cert_file = v;
+                return -1;
+        case OPT_KEY:
+                a->tls.tls_key_file = v;
+                return -1;
+        case OPT_SERVER_NAME:
+                a->tls.tls_server_name = v;
                 return -1;
         case OPT_JSON:
                 a->json = true;

@@ -18,6 +18,7 @@
  * reads the command line, commands.c runs one command, output.c prints it;
  * this file holds main. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -36,7 +37,11 @@ int main(int argc, char **argv)
         if (rv >= 0) {
                 goto cleanup;
         }
-        memset(&opts, 0, sizeof(opts));
+        opts = a.tls;
+        if (opts.tls_ca_file == NULL && getenv("TUNEKV_CACERT") != NULL &&
+            getenv("TUNEKV_CACERT")[0] != '\0') {
+                opts.tls_ca_file = getenv("TUNEKV_CACERT");
+        }
         opts.endpoints = a.endpoints;
         opts.timeout_ms = a.timeout_ms;
         rv = tkv_client_create(&opts, &c, errbuf, sizeof(errbuf));

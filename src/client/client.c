@@ -516,6 +516,7 @@ static void client_free(struct tkv_client *c)
         map_free(&c->map);
         buffer_free(&c->scratch);
         tkv_free(c->slots);
+        tls_ctx_free(c->tls);
         deadline_heap_close(&c->wakes);
         if (c->epfd >= 0) {
                 close(c->epfd);
@@ -591,6 +592,29 @@ static int client_open_endpoints(struct tkv_client *c, const char *endpoints)
         return TKV_OK;
 }
 
+/* The TLS context opts ask for, if any. */
+static int client_configure_tls(struct tkv_client *c, const struct tkv_options *opts)
+{
+        struct tls_ctx_config tc = {.role = TLS_CLIENT};
+        char err[CLIENT_ERRMSG_BYTES - 16];
+
+        if (opts == NULL || (!opts->tls && opts->tls_ca_file == NULL && opts->tls_cert_file == NULL)) {
+                return TKV_OK;
+        }
+        tc.ca_file = opts->tls_ca_file;
+        tc.cert_file = opts->tls_cert_file;
+        tc.key_file = opts->tls_key_file != NULL ? opts->tls_key_file : opts->tls_cert_file;
+        if (tls_ctx_new(&tc, &c->tls, err, sizeof err) != 0) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "tls: %s", err);
+                return TKV_USAGE_ERROR;
+        }
+        if (opts->tls_server_name != NULL) {
+                snprintf(c->tls_server_name, sizeof c->tls_server_name, "%s",
+                         opts->tls_server_name);
+        }
+        return TKV_OK;
+}
+
 /* Apply opts (borrowed, may be NULL) to a zeroed client. */
 static int client_configure(struct tkv_client *c, const struct tkv_options *opts)
 {
@@ -615,7 +639,10 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
                          c->max_inflight, CLIENT_INFLIGHT_MAX);
                 return TKV_USAGE_ERROR;
         }
-        rv = client_open_endpoints(c, endpoints);
+        rv = client_configure_tls(c, opts);
+        if (rv == TKV_OK) {
+                rv = client_open_endpoints(c, endpoints);
+        }
         if (rv != TKV_OK) {
                 return rv;
         }

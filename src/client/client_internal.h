@@ -136,6 +136,8 @@ struct tkv_client {
         unsigned endpoint_next;      /* endpoint tried first for STATUS/CLUSTER_INFO */
         unsigned timeout_ms;         /* default per-request deadline */
         unsigned connect_timeout_ms; /* per endpoint */
+        struct tls_ctx *tls;         /* NULL: plaintext */
+        char tls_server_name[256];   /* "": each endpoint's host */
         unsigned max_inflight;       /* requests on one link at once */
         uint64_t client_id;          /* random, non-zero: names our writes */
         uint64_t next_seq;           /* of the next write, from 1 */
@@ -159,6 +161,10 @@ struct tkv_client {
         bool fd_exported;           /* tkv_fd() was called: keep the timer armed */
         uint64_t completions;       /* user callbacks run since creation */
         uint64_t unknown_answers;   /* answers for ids not in flight */
+        /* The last error a server answered with id 0 (about the connection,
+         * not a request: refused, a frame too large, TLS expected) before
+         * it closed: what the broken link's requests are told. */
+        char refusal[160];
         uint64_t rr;                /* replica choices so far: round robin */
         uint64_t bad_tokens;        /* answer tokens that did not parse, dropped */
         size_t session_len;         /* bytes of session_bytes in use; 0: empty */

@@ -193,7 +193,8 @@ static void client_peer_failed(struct tkv_client *c, struct client_peer *p)
 /* Connect p and watch its socket. On failure p->link.errmsg says why. */
 static int client_peer_open(struct tkv_client *c, struct client_peer *p)
 {
-        if (link_connect(&p->link, p->addr.host, p->addr.port, c->connect_timeout_ms) != 0 ||
+        if (link_connect(&p->link, p->addr.host, p->addr.port, c->connect_timeout_ms, c->tls,
+                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0 ||
             client_peer_watch(c, p) != TKV_OK) {
                 link_close(&p->link);
                 client_peer_failed(c, p);
@@ -202,6 +203,7 @@ static int client_peer_open(struct tkv_client *c, struct client_peer *p)
                 return TKV_CONNECT_FAILED;
         }
         p->failed_ms = 0;
+        c->refusal[0] = '\0';
         return TKV_OK;
 }
 
@@ -489,7 +491,11 @@ void client_peer_io(struct tkv_client *c, struct client_peer *p, uint32_t events
         rv = link_read(&p->link);
         client_peer_dispatch(c, p); /* answers that arrived before an EOF still count */
         if (rv != 0 && link_is_open(&p->link)) {
-                client_peer_break(c, p, TKV_CONNECTION_CLOSED, p->link.errmsg, true);
+                char why[sizeof c->refusal + 32];
+                snprintf(why, sizeof why, "the server said %s", c->refusal);
+                client_peer_break(c, p, TKV_CONNECTION_CLOSED,
+                                  c->refusal[0] != '\0' ? why : p->link.errmsg, true);
+                c->refusal[0] = '\0';
         }
 }
 

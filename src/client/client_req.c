@@ -153,6 +153,10 @@ void client_req_on_response(void *arg, uint64_t id, enum codec_body body,
 
         if (slot == SIZE_MAX) {
                 c->unknown_answers++;
+                if (id == 0 && res->status != TKV_OK) {
+                        snprintf(c->refusal, sizeof c->refusal, "%s: %s",
+                                 tkv_status_name(res->status), res->message);
+                }
                 return;
         }
         r = c->slots[slot].req;

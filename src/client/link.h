@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "buffer.h"
+#include "tls.h"
 
 #define LINK_ERRMSG_BYTES    256
 #define LINK_FRAME_BYTES_MAX (64u << 20) /* largest response frame accepted */
@@ -27,6 +28,11 @@ struct link {
         struct buffer in;           /* bytes received, not yet consumed as frames */
         uint64_t out_queued_bytes;  /* appended to out since connecting */
         uint64_t out_written_bytes; /* taken by the kernel since connecting */
+        /* TLS: NULL on a plaintext link. out then holds plaintext frames
+         * not yet encrypted, and tls->out the records the kernel has not
+         * taken; tls_plain counts the plaintext behind those records. */
+        struct tls *tls;
+        size_t tls_plain;
         char errmsg[LINK_ERRMSG_BYTES];
 };
 
@@ -35,10 +41,14 @@ void link_init(struct link *l);
 
 /* Resolve host and port with getaddrinfo and connect to the first address
  * that answers within timeout_ms (one budget for all addresses), then set
- * TCP_NODELAY. The socket is non-blocking; this call waits in poll(2).
- * Fails when resolution, every address or the timeout fails; l stays
- * closed. host and port are borrowed. l must be closed. */
-int link_connect(struct link *l, const char *host, const char *port, unsigned timeout_ms);
+ * TCP_NODELAY. With a TLS context (else NULL), the TLS handshake follows
+ * within the same budget, the server's certificate checked for server_name
+ * (NULL: host). The socket is non-blocking; this call waits in poll(2).
+ * Fails when resolution, every address, the handshake or the timeout fails;
+ * l stays closed. host, port, tls and server_name are borrowed. l must be
+ * closed. */
+int link_connect(struct link *l, const char *host, const char *port, unsigned timeout_ms,
+                 struct tls_ctx *tls, const char *server_name);
 
 static inline bool link_is_open(const struct link *l)
 {
@@ -48,7 +58,7 @@ static inline bool link_is_open(const struct link *l)
 /* Whether frames are waiting for the socket to become writable. */
 static inline bool link_wants_write(const struct link *l)
 {
-        return l->out.end > l->out.start;
+        return l->out.end > l->out.start || (l->tls != NULL && buffer_len(&l->tls->out) > 0);
 }
 
 /* Copy one frame to the output buffer. Fails only when out of memory, in
