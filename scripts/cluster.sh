@@ -9,6 +9,8 @@
 # 127.0.0.1:7101.. (peers); PARTITIONS (default: one per node) partitions of
 # min(3, NODES) replicas. With the defaults this is conf/tunekv-3node.conf.
 # CONF_EXTRA: lines appended to the generated config (scripts/measure-memory.sh).
+# TLS=1: TLS on the client ports, with a throwaway CA and certificates made
+# under var/tls/ (scripts/tls-certs.sh; clients: TUNEKV_CACERT=var/tls/ca.pem).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,6 +28,12 @@ endpoints() {
   echo "$out"
 }
 pid_of() { [ -f "$var/node$1.pid" ] && cat "$var/node$1.pid"; }
+tls=${TLS:-0}
+# Flags that give node $1 its certificate (TLS=1), else none.
+tls_flags() {
+  [ "$tls" = 1 ] || return 0
+  echo "--cert-file $var/tls/node$1.pem --key-file $var/tls/node$1.key"
+}
 alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
 
 # A random cluster secret per cluster directory, readable by its owner only
@@ -63,14 +71,21 @@ up() {
   bootstrap=0
   [ -f "$var/cluster.conf" ] || bootstrap=1
   write_conf
+  if [ "$tls" = 1 ]; then
+    names=(client)
+    for i in $(seq "$nodes"); do [ -f "$var/tls/node$i.pem" ] || names+=("node$i"); done
+    bash scripts/tls-certs.sh "$var/tls" "${names[@]}"
+    export TUNEKV_CACERT=$var/tls/ca.pem
+  fi
   for i in $(seq "$nodes"); do
     if alive "$i"; then
       echo "node $i already running (pid $(pid_of "$i"))"
       continue
     fi
     rm -f "$var/node$i.ready"
+    # shellcheck disable=SC2046 # tls_flags is a list of words
     "$bin/tunekvd" --config "$var/cluster.conf" --node-id "$i" --bootstrap "$bootstrap" \
-      --data-dir "$var/node$i" --metrics-addr "$(metrics_addr "$i")" \
+      --data-dir "$var/node$i" --metrics-addr "$(metrics_addr "$i")" $(tls_flags "$i") \
       --ready-fd 3 3>"$var/node$i.ready" </dev/null >>"$var/node$i.log" 2>&1 &
     echo $! >"$var/node$i.pid"
   done
@@ -90,7 +105,8 @@ up() {
   echo "metrics: $m"
   cat <<EOT
 try:
-  export TUNEKV_ENDPOINTS=$(endpoints)
+  export TUNEKV_ENDPOINTS=$(endpoints)${TUNEKV_CACERT:+
+  export TUNEKV_CACERT=$TUNEKV_CACERT}
   $bin/tunekv put greeting hello
   $bin/tunekv get greeting
   $bin/tunekv cas greeting <version> world
@@ -108,6 +124,7 @@ status() {
     fi
   done
   # One view of the whole cluster: every node's STATUS, per partition.
+  [ "$tls" = 1 ] && export TUNEKV_CACERT=$var/tls/ca.pem
   "$bin/tunekv" --endpoints "$(endpoints)" status || true
 }
 

@@ -767,8 +767,8 @@ static int config_check_tls(const struct config *c, char *errmsg)
              pca = c->peer_ca_file[0] != '\0';
 
         if (cert != key) {
-                err_msgf(errmsg, "config: tls.%s is set without tls.%s", cert ? "cert_file" : "key_file",
-                         cert ? "key_file" : "cert_file");
+                err_msgf(errmsg, "config: tls.%s is set without tls.%s",
+                         cert ? "cert_file" : "key_file", cert ? "key_file" : "cert_file");
                 return TKV_EINVAL;
         }
         if ((c->client_cert_auth || c->ca_file[0] != '\0') && !cert) {
@@ -781,9 +781,8 @@ static int config_check_tls(const struct config *c, char *errmsg)
                 return TKV_EINVAL;
         }
         if ((pcert || pkey || pca) && !(pcert && pkey && pca)) {
-                err_msgf(errmsg,
-                         "config: tls.peer_cert_file, peer_key_file and peer_ca_file go "
-                         "together (the peer port is mutual TLS)");
+                err_msgf(errmsg, "config: tls.peer_cert_file, peer_key_file and peer_ca_file go "
+                                 "together (the peer port is mutual TLS)");
                 return TKV_EINVAL;
         }
         if (strcmp(c->min_version, "1.2") != 0 && strcmp(c->min_version, "1.3") != 0) {

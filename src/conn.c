@@ -256,6 +256,8 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         buf->len = b->cap - b->end;
 }
 
+static void conn_tls_log(struct conn *c, const char *why);
+
 /* Dispatch every complete frame in `in`. */
 static void conn_process(struct conn *c)
 {
@@ -264,6 +266,15 @@ static void conn_process(struct conn *c)
                 int rv =
                     frame_parse(buffer_data(&c->in), buffer_len(&c->in), conn_frame_max(c), &body);
                 if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv == TKV_ETOOBIG && c->requests == 0 &&
+                    tls_looks_like_record(buffer_data(&c->in), buffer_len(&c->in))) {
+                        /* A TLS ClientHello reads as a frame of 369 MB. */
+                        conn_tls_log(c, "a TLS client on the plaintext client port");
+                        c->server->conn_handlers->on_refuse(
+                            c, TKV_EINVAL, "this port does not speak TLS (tls.cert_file is unset)");
+                        conn_close_after_write(c);
                         break;
                 }
                 if (rv == TKV_ETOOBIG) {
@@ -285,7 +296,8 @@ static void conn_process(struct conn *c)
 
 /* ---- TLS ---- */
 
-/* Log why a client's TLS failed, with its address, at most once a second. */
+/* Log why a client's TLS failed (or why TLS and plaintext met), with its
+ * address, at most once a second. */
 static void conn_tls_log(struct conn *c, const char *why)
 {
         struct server *s = c->server;
@@ -618,7 +630,8 @@ static int conn_tls_start(struct conn *c, struct tls_ctx *ctx)
 {
         c->tls = tkv_malloc(sizeof *c->tls);
         if (c->tls == NULL || tls_init(c->tls, ctx, NULL) != 0) {
-                LOGW(-1, "conn %llu: out of memory for TLS: closing", (unsigned long long)c->serial);
+                LOGW(-1, "conn %llu: out of memory for TLS: closing",
+                     (unsigned long long)c->serial);
                 if (c->tls != NULL) {
                         tls_free(c->tls);
                         tkv_free(c->tls);

@@ -901,9 +901,9 @@ int server_start(struct server *s)
              "server: node %u listening on %s (clients%s) and %s (peers%s), %u of %u partitions "
              "local",
              cfg->node_id, cfg->client_addr,
-             s->client_tls == NULL      ? ""
-             : cfg->client_cert_auth    ? ", TLS, client certificates required"
-                                        : ", TLS",
+             s->client_tls == NULL   ? ""
+             : cfg->client_cert_auth ? ", TLS, client certificates required"
+                                     : ", TLS",
              cfg->peer_addr, cfg->peer_cert_file[0] != '\0' ? ", TLS" : "", s->n_hosted,
              s->n_partitions);
         return 0;
@@ -932,7 +932,7 @@ void server_stop(struct server *s)
 
 void server_close(struct server *s)
 {
-        metrics_stop(&s->metrics); /* joins the HTTP thread before the state goes */
+        metrics_stop(&s->metrics);   /* joins the HTTP thread before the state goes */
         tls_ctx_free(s->client_tls); /* sessions still open hold their own reference */
         s->client_tls = NULL;
         for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {

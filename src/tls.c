@@ -5,6 +5,7 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -128,8 +129,31 @@ static int tls_ctx_versions(SSL_CTX *ctx, const char *min_version, char *err, si
         return 0;
 }
 
+/* A file that cannot be opened is named with the system's reason
+ * (OpenSSL only says "system lib"). */
+static bool tls_readable(const char *path, char *err, size_t err_len)
+{
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+                snprintf(err, err_len, "tls: %s: %s", path, strerror(errno));
+                return false;
+        }
+        fclose(f);
+        return true;
+}
+
+static bool tls_set(const char *s)
+{
+        return s != NULL && s[0] != '\0';
+}
+
 static int tls_ctx_files(SSL_CTX *ctx, const struct tls_ctx_config *cfg, char *err, size_t err_len)
 {
+        if ((tls_set(cfg->cert_file) && !tls_readable(cfg->cert_file, err, err_len)) ||
+            (tls_set(cfg->key_file) && !tls_readable(cfg->key_file, err, err_len)) ||
+            (tls_set(cfg->ca_file) && !tls_readable(cfg->ca_file, err, err_len))) {
+                return TKV_EINVAL;
+        }
         if (cfg->cert_file != NULL && cfg->cert_file[0] != '\0') {
                 if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
                         tls_reason(err, err_len, cfg->cert_file, NULL);

@@ -598,14 +598,15 @@ static int client_configure_tls(struct tkv_client *c, const struct tkv_options *
         struct tls_ctx_config tc = {.role = TLS_CLIENT};
         char err[CLIENT_ERRMSG_BYTES - 16];
 
-        if (opts == NULL || (!opts->tls && opts->tls_ca_file == NULL && opts->tls_cert_file == NULL)) {
+        if (opts == NULL ||
+            (!opts->tls && opts->tls_ca_file == NULL && opts->tls_cert_file == NULL)) {
                 return TKV_OK;
         }
         tc.ca_file = opts->tls_ca_file;
         tc.cert_file = opts->tls_cert_file;
         tc.key_file = opts->tls_key_file != NULL ? opts->tls_key_file : opts->tls_cert_file;
         if (tls_ctx_new(&tc, &c->tls, err, sizeof err) != 0) {
-                snprintf(c->errmsg, sizeof(c->errmsg), "tls: %s", err);
+                snprintf(c->errmsg, sizeof(c->errmsg), "%s", err);
                 return TKV_USAGE_ERROR;
         }
         if (opts->tls_server_name != NULL) {

@@ -165,11 +165,11 @@ struct tkv_client {
          * not a request: refused, a frame too large, TLS expected) before
          * it closed: what the broken link's requests are told. */
         char refusal[160];
-        uint64_t rr;                /* replica choices so far: round robin */
-        uint64_t bad_tokens;        /* answer tokens that did not parse, dropped */
-        size_t session_len;         /* bytes of session_bytes in use; 0: empty */
-        int dispatching;            /* >0 while a callback runs */
-        bool closing;               /* inside tkv_client_destroy */
+        uint64_t rr;         /* replica choices so far: round robin */
+        uint64_t bad_tokens; /* answer tokens that did not parse, dropped */
+        size_t session_len;  /* bytes of session_bytes in use; 0: empty */
+        int dispatching;     /* >0 while a callback runs */
+        bool closing;        /* inside tkv_client_destroy */
         char errmsg[CLIENT_ERRMSG_BYTES];
 
         /* The session token, and its encoding (what requests carry). */
