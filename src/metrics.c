@@ -70,6 +70,7 @@ static uint64_t metrics_rss_bytes(void)
 static void metrics_node(struct buffer *b, const struct server *s)
 {
         const struct server_stats *st = &s->stats;
+        const struct conn_stats *cs = &s->conns.stats;
 
         metrics_family(b, "tunekv_build_info", "gauge", "Version of this tunekvd.");
         metrics_printf(b, "tunekv_build_info{version=\"%s\",node=\"%u\"} 1\n", TKV_VERSION,
@@ -85,10 +86,11 @@ static void metrics_node(struct buffer *b, const struct server *s)
         metrics_printf(b, "tunekv_data_dir_free_bytes %llu\n",
                        (unsigned long long)s->disk_free_bytes);
         metrics_family(b, "tunekv_client_connections", "gauge", "Open client connections.");
-        metrics_printf(b, "tunekv_client_connections %u\n", s->n_conns);
+        metrics_printf(b, "tunekv_client_connections %u\n", s->conns.n_conns);
         metrics_family(b, "tunekv_client_buffer_bytes", "gauge",
                        "Bytes client connections hold (client_buffers_bytes_max).");
-        metrics_printf(b, "tunekv_client_buffer_bytes %llu\n", (unsigned long long)s->client_bytes);
+        metrics_printf(b, "tunekv_client_buffer_bytes %llu\n",
+                       (unsigned long long)s->conns.client_bytes);
         metrics_family(b, "tunekv_connections_total", "counter",
                        "Client connections, by what became of them.");
         metrics_printf(
@@ -98,21 +100,21 @@ static void metrics_node(struct buffer *b, const struct server *s)
             "tunekv_connections_total{event=\"closed_unread_output\"} %llu\n"
             "tunekv_connections_total{event=\"closed_over_budget\"} %llu\n"
             "tunekv_connections_total{event=\"closed_timeout\"} %llu\n",
-            (unsigned long long)st->conns_accepted, (unsigned long long)st->conns_refused,
-            (unsigned long long)st->conns_output_closed,
-            (unsigned long long)st->conns_budget_closed, (unsigned long long)st->conns_timed_out);
+            (unsigned long long)cs->conns_accepted, (unsigned long long)cs->conns_refused,
+            (unsigned long long)cs->conns_output_closed,
+            (unsigned long long)cs->conns_budget_closed, (unsigned long long)cs->conns_timed_out);
         metrics_family(b, "tunekv_network_receive_bytes_total", "counter",
                        "Bytes received on client connections and on node links (requests).");
         metrics_printf(b,
                        "tunekv_network_receive_bytes_total{from=\"clients\"} %llu\n"
                        "tunekv_network_receive_bytes_total{from=\"nodes\"} %llu\n",
-                       (unsigned long long)st->bytes_in[0], (unsigned long long)st->bytes_in[1]);
+                       (unsigned long long)cs->bytes_in[0], (unsigned long long)cs->bytes_in[1]);
         metrics_family(b, "tunekv_network_transmit_bytes_total", "counter",
                        "Answer bytes written to client connections and node links.");
         metrics_printf(b,
                        "tunekv_network_transmit_bytes_total{to=\"clients\"} %llu\n"
                        "tunekv_network_transmit_bytes_total{to=\"nodes\"} %llu\n",
-                       (unsigned long long)st->bytes_out[0], (unsigned long long)st->bytes_out[1]);
+                       (unsigned long long)cs->bytes_out[0], (unsigned long long)cs->bytes_out[1]);
         metrics_family(b, "tunekv_requests_total", "counter", "Request frames received.");
         metrics_printf(b, "tunekv_requests_total %llu\n", (unsigned long long)st->requests);
         metrics_family(b, "tunekv_request_errors_total", "counter",
@@ -122,7 +124,7 @@ static void metrics_node(struct buffer *b, const struct server *s)
                        "tunekv_request_errors_total{reason=\"too_large\"} %llu\n"
                        "tunekv_request_errors_total{reason=\"undecodable\"} %llu\n",
                        (unsigned long long)st->answers_busy,
-                       (unsigned long long)st->frames_too_large,
+                       (unsigned long long)cs->frames_too_large,
                        (unsigned long long)st->frames_undecodable);
         metrics_family(b, "tunekv_forwarded_requests_total", "counter",
                        "Requests handed to another node.");

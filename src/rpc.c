@@ -77,7 +77,7 @@ void rpc_answer_frame_error(struct conn *conn, int tkv_err, const char *message)
 static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                      const struct rpc_method **method, char *message, size_t len)
 {
-        struct server *s = conn->server;
+        struct server *s = conn->set->data;
         const struct config *cfg = s->cfg;
         const ProtobufCBinaryData *key;
 
@@ -126,7 +126,7 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
 static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *req,
                                  const struct rpc_method *method)
 {
-        struct server *s = conn->server;
+        struct server *s = conn->set->data;
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
         size_t key_len = key != NULL ? key->len : 0;
         unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : s->cfg->request_timeout_ms;
@@ -172,7 +172,7 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
 
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
 {
-        struct server *s = conn->server;
+        struct server *s = conn->set->data;
         struct pballoc pb;
         Tunekv__V1__Request *req;
         const struct rpc_method *method;

@@ -123,7 +123,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         st.node_id = cfg->node_id;
         st.version = TKV_VERSION;
         st.uptime_ms = uv_now(s->loop) - s->started_ms;
-        st.connections = s->n_conns;
+        st.connections = s->conns.n_conns;
         st.partition_count = s->n_partitions;
         st.n_partitions = k;
         st.partitions = m.ptrs;

@@ -264,7 +264,7 @@ static void server_accept(uv_stream_t *listener, int status)
                 LOGW(-1, "server: accept: %s", uv_strerror(status));
                 return;
         }
-        conn_accept(s, listener);
+        conn_accept(&s->conns, listener, s->state == SERVER_SERVING);
 }
 
 static int server_listen(struct server *s)
@@ -372,8 +372,8 @@ static void server_mux_closed(struct transport_mux *m)
 {
         struct server *s = QUEUE_DATA(m, struct server, mux);
         /* A client that does not read its answers must not keep us alive. */
-        while (!queue_empty(&s->conns)) {
-                conn_close(QUEUE_DATA(queue_head(&s->conns), struct conn, link));
+        while (!queue_empty(&s->conns.all)) {
+                conn_close(QUEUE_DATA(queue_head(&s->conns.all), struct conn, link));
         }
         server_close_handles(s);
 }
@@ -395,7 +395,7 @@ static void server_drain_progress(struct server *s, uint64_t now)
         LOGI(-1, "server: requests drained, closing partitions");
         /* Answers already queued get their chance to reach the clients;
          * server_mux_closed closes whatever is still open at the very end. */
-        for (q = queue_head(&s->conns); q != &s->conns;) {
+        for (q = queue_head(&s->conns.all); q != &s->conns.all;) {
                 struct conn *c = QUEUE_DATA(q, struct conn, link);
                 q = q->next; /* c may leave the list */
                 conn_flush(c);
@@ -474,8 +474,8 @@ static void server_flush(struct server *s)
                         }
                 }
         }
-        while (!queue_empty(&s->dirty)) {
-                conn_flush(QUEUE_DATA(queue_head(&s->dirty), struct conn, dirty_link));
+        while (!queue_empty(&s->conns.dirty)) {
+                conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
         }
         server_flush_peers(s, now);
         switch (s->state) {
@@ -593,7 +593,7 @@ static void server_lag_tick(uv_timer_t *t)
                 notify_watchdog();
                 s->watchdog_fed_ms = now;
         }
-        conn_sweep(s, now);
+        conn_sweep(&s->conns, now);
         if (++s->disk_ticks >= SERVER_DISK_CHECK_TICKS) {
                 s->disk_ticks = 0;
                 server_check_disk(s);
@@ -678,7 +678,8 @@ static void server_other_signal(uv_signal_t *h, int signum)
  * served like a client connection with the node-link limits. */
 static void server_link_accept(void *data, uv_tcp_t *tcp, unsigned node_id)
 {
-        conn_adopt_link(data, tcp, node_id, transport_stream_free);
+        struct server *s = data;
+        conn_adopt_link(&s->conns, tcp, node_id, transport_stream_free);
 }
 
 /* A secret that protects nothing is said at every start (config.c refuses
@@ -713,8 +714,12 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->state = SERVER_STARTING;
         s->ready_fd = cfg->ready_fd;
         s->n_partitions = cfg->partitions;
-        queue_init(&s->conns);
-        queue_init(&s->dirty);
+        conn_set_init(&s->conns);
+        s->conns.loop = loop;
+        s->conns.cfg = cfg;
+        s->conns.handlers = &server_conn_handlers;
+        s->conns.data = s;
+        s->conns.spare = &s->spare;
         deadline_heap_init(&s->deadlines);
         s->groups = tkv_calloc(s->n_partitions, sizeof *s->groups);
         s->node.cfg = cfg;
@@ -804,7 +809,6 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         }
         transport_mux_on_link(&s->mux, server_link_accept, s);
         s->node_calls = &rpc_node_calls;
-        s->conn_handlers = &server_conn_handlers;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);

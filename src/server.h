@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "conn.h"
 #include "deadline.h"
 #include "group.h"
 #include "metrics.h"
@@ -18,7 +19,6 @@
 #include "spare.h"
 #include "transport.h"
 
-struct conn;
 struct rpc_node_calls;
 
 enum server_state {
@@ -29,23 +29,12 @@ enum server_state {
         SERVER_STOPPED,
 };
 
+/* The request counters (the connections' own are conn_stats). */
 struct server_stats {
-        uint64_t conns_accepted;
-        uint64_t conns_refused; /* over conns_max */
         uint64_t requests;
         uint64_t answers_busy;
-        uint64_t frames_too_large;
-        uint64_t conns_output_closed; /* closed over conn_output_close_bytes */
-        uint64_t conns_timed_out;     /* closed by frame_timeout_ms / idle_timeout_ms */
-        uint64_t conns_budget_closed; /* closed over client_buffers_bytes_max */
-        uint64_t output_closed_logged_ms;
-        uint64_t budget_closed_logged_ms;
         uint64_t frames_undecodable;
-        uint64_t forwarded;      /* requests handed to another node */
-        uint64_t links_accepted; /* node links adopted from the peer port */
-        uint64_t links_refused;  /* over links_max */
-        uint64_t bytes_in[2];    /* received on [0] client connections, [1] node links */
-        uint64_t bytes_out[2];   /* written to them (counted when the write completes) */
+        uint64_t forwarded; /* requests handed to another node */
 };
 
 /* Read the configuration again, as at start (the same file and flags),
@@ -68,20 +57,15 @@ struct server {
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct node node;       /* what the handlers see of the above (node.h) */
         struct peer_params peer_params;
-        struct peer_env peer_env;                  /* what the links read of the node (peer.h) */
-        const struct rpc_node_calls *node_calls;   /* answers to our node calls (rpc_internal.h) */
-        const struct conn_handlers *conn_handlers; /* what connections hand up (conn.h) */
-        struct queue conns;                        /* struct conn: clients' and node links */
-        unsigned n_conns;                          /* client connections */
-        uint64_t client_bytes; /* held by client connections (conn_held), node-wide */
-        unsigned n_links;      /* node links */
+        struct peer_env peer_env;                /* what the links read of the node (peer.h) */
+        const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
+        struct conn_set conns; /* clients' connections and node links, their budget (conn.h) */
         unsigned calls;        /* requests in progress on all connections */
         /* Freed calls kept for reuse (call.c): requests come and go by the
          * hundred thousand, and a malloc'd call per request left holes
          * between the store's long-lived entries. */
         void *call_pool; /* singly linked through the first word */
         unsigned call_pool_n;
-        struct queue dirty; /* conns with answers to write */
         uv_prepare_t prepare;
         uv_check_t check;
         uv_timer_t deadline_timer;
@@ -126,7 +110,6 @@ struct server {
                 const uint8_t *bytes;
                 size_t len;
         } dispatching;
-        uint64_t conn_serial;
         unsigned handles_open; /* our own handles still to close at the end */
         int exit_code;
         struct server_stats stats;
