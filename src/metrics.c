@@ -69,7 +69,7 @@ static uint64_t metrics_rss_bytes(void)
 
 static void metrics_node(struct buffer *b, const struct server *s)
 {
-        const struct server_stats *st = &s->stats;
+        const struct node_stats *st = &s->node.stats;
         const struct conn_stats *cs = &s->conns.stats;
 
         metrics_family(b, "tunekv_build_info", "gauge", "Version of this tunekvd.");
@@ -77,14 +77,14 @@ static void metrics_node(struct buffer *b, const struct server *s)
                        s->cfg->node_id);
         metrics_family(b, "tunekv_uptime_seconds", "gauge", "Time since the node started.");
         metrics_printf(b, "tunekv_uptime_seconds %.3f\n",
-                       (double)(uv_now(s->loop) - s->started_ms) / 1e3);
+                       (double)(uv_now(s->loop) - s->node.started_ms) / 1e3);
         metrics_family(b, "tunekv_resident_memory_bytes", "gauge", "Resident set size.");
         metrics_printf(b, "tunekv_resident_memory_bytes %llu\n",
                        (unsigned long long)metrics_rss_bytes());
         metrics_family(b, "tunekv_data_dir_free_bytes", "gauge",
                        "Free space in the data dir at the last check (0: not checked).");
         metrics_printf(b, "tunekv_data_dir_free_bytes %llu\n",
-                       (unsigned long long)s->disk_free_bytes);
+                       (unsigned long long)s->node.disk_free_bytes);
         metrics_family(b, "tunekv_client_connections", "gauge", "Open client connections.");
         metrics_printf(b, "tunekv_client_connections %u\n", s->conns.n_conns);
         metrics_family(b, "tunekv_client_buffer_bytes", "gauge",
@@ -132,7 +132,7 @@ static void metrics_node(struct buffer *b, const struct server *s)
                        (unsigned long long)st->forwarded);
         metrics_family(b, "tunekv_loop_lag_seconds", "gauge",
                        "How late the loop's 100 ms timer fired last (RAFT-NOTES B4).");
-        metrics_printf(b, "tunekv_loop_lag_seconds %.3f\n", (double)s->loop_lag_ms / 1e3);
+        metrics_printf(b, "tunekv_loop_lag_seconds %.3f\n", (double)s->node.loop_lag_ms / 1e3);
 }
 
 static void metrics_partitions(struct buffer *b, const struct server *s)

@@ -29,26 +29,25 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len);
 void rpc_forward_on_fail(struct peer_call *pc, bool sent);
 void rpc_forward_ping(struct peer *p, uint64_t now_ms);
 
-struct server;
-
 struct group;
+struct node;
 
 /* Reads and probes of hosted partition p (rpc_node.c), once per loop
  * iteration: serve the waiting reads whose bound is now met, answer the
  * ALL_REPLICAS writes a lost leadership left behind, send a probe when one
  * is due (rpc_node.c). */
-void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms);
+void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms);
 
 /* The answers to this node's probes and confirmations (rpc_node.c); the
- * server hands the table to rpc_forward.c (server.node_calls). */
+ * server hands the table to rpc_forward.c (node.node_calls). */
 struct rpc_node_calls;
 extern const struct rpc_node_calls rpc_node_calls;
 
-/* group_params.applied_cb (data: the server): an ALL_REPLICAS write applied
+/* group_params.applied_cb (data: the node): an ALL_REPLICAS write applied
  * on a follower makes it report to the leader at once. */
 void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags);
 
-/* group_params.confirm_cb (data: the server): send a ConfirmRequest to
+/* group_params.confirm_cb (data: the node): send a ConfirmRequest to
  * each voter over the peer links. */
 unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
                                unsigned n);
