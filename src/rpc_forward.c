@@ -27,6 +27,8 @@
  * within one election timeout counts as unreachable when deciding between
  * NO_QUORUM and UNAVAILABLE, and lets a leader that lost its majority say
  * NO_QUORUM at once. */
+#include "rpc_forward.h"
+
 #include <stdint.h>
 #include <string.h>
 

@@ -1,5 +1,7 @@
 /* Shared by rpc.c and the handlers (rpc_*.c) only; a call and its
- * answers are call.h's. */
+ * answers are call.h's. It declares the handlers and what they share (the
+ * method table's rows, the kinds of node calls), so it sits in the
+ * handlers' layer (7), below dispatch: it includes nothing of rpc.h. */
 #ifndef TKV_RPC_INTERNAL_H
 #define TKV_RPC_INTERNAL_H
 
@@ -11,7 +13,6 @@
 #include "group.h"
 #include "peer.h"
 #include "read.h"
-#include "rpc.h"
 #include "session.h"
 #include "tunekv.pb-c.h"
 

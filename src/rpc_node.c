@@ -14,6 +14,8 @@
  *
  * Both travel the node links (peer.h) and are refused on client
  * connections (rpc.c, node_only). */
+#include "rpc_node.h"
+
 #include <string.h>
 
 #include "err.h"

@@ -34,6 +34,8 @@
 #include "metrics.h"
 #include "notify.h"
 #include "rpc.h"
+#include "rpc_forward.h"
+#include "rpc_node.h"
 
 #define SERVER_LAG_PERIOD_MS    100
 #define SERVER_METRICS_TICKS    10 /* the exposition is rebuilt every second */
@@ -600,7 +602,7 @@ static void server_lag_tick(uv_timer_t *t)
         }
         if (++s->metrics_ticks >= SERVER_METRICS_TICKS) {
                 s->metrics_ticks = 0;
-                metrics_publish(&s->metrics, s, server_partitions_ready(s));
+                metrics_publish(&s->metrics, &s->node, server_partitions_ready(s));
         }
 }
 
