@@ -89,6 +89,7 @@ left=$(find "$stage" ! -type d | sed "s|^$stage/||")
 }
 mkdir -p "$work/debian/tunekvd/usr/share/doc/tunekvd/examples"
 cp conf/tunekv-3node.conf "$work/debian/tunekvd/usr/share/doc/tunekvd/examples/"
+cp conf/grafana/tunekv.json "$work/debian/tunekvd/usr/share/doc/tunekvd/examples/grafana-tunekv.json"
 py=$work/debian/python3-tunekv/usr/lib/python3/dist-packages/tunekv
 mkdir -p "$py"
 cp python/tunekv/*.py python/tunekv/py.typed "$py/"
