@@ -92,7 +92,7 @@ cp conf/tunekv-3node.conf "$work/debian/tunekvd/usr/share/doc/tunekvd/examples/"
 cp conf/grafana/tunekv.json "$work/debian/tunekvd/usr/share/doc/tunekvd/examples/grafana-tunekv.json"
 py=$work/debian/python3-tunekv/usr/lib/python3/dist-packages/tunekv
 mkdir -p "$py"
-cp python/tunekv/*.py python/tunekv/py.typed "$py/"
+cp python/tunekv/*.py python/tunekv/*.pyi python/tunekv/py.typed "$py/"
 
 # control PACKAGE: the package's own fields; @SHLIBS@ becomes what
 # dpkg-shlibdeps finds its binaries need.
