@@ -30,14 +30,14 @@ enum bench_op { BENCH_OP_PUT, BENCH_OP_GET, BENCH_OP_CAS, BENCH_OP_DELETE, BENCH
 #define BENCH_ERROR_BYTES 256
 
 struct bench_config {
-        char *endpoints;    /* owned; what each client is given */
+        char *endpoints;        /* owned; what each client is given */
         struct tkv_options tls; /* only its tls fields: --cacert, --cert, --key, --tls */
-        const char *target; /* "all" or "node:N", as given */
-        unsigned inflight;  /* requests outstanding, over all clients */
-        unsigned clients;   /* struct tkv_client objects */
-        double duration_s;  /* measured window when requests == 0 */
-        uint64_t requests;  /* > 0: measure exactly this many requests */
-        double warmup_s;    /* load before the window, not reported */
+        const char *target;     /* "all" or "node:N", as given */
+        unsigned inflight;      /* requests outstanding, over all clients */
+        unsigned clients;       /* struct tkv_client objects */
+        double duration_s;      /* measured window when requests == 0 */
+        uint64_t requests;      /* > 0: measure exactly this many requests */
+        double warmup_s;        /* load before the window, not reported */
         unsigned mix_pct[BENCH_OP_COUNT];
         size_t value_bytes;              /* --value-size */
         uint32_t keys;                   /* key space: key-00000000 .. */

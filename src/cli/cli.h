@@ -30,7 +30,7 @@ enum {
 
 /* Everything the command line asked for. */
 struct cli_args {
-        const char *endpoints; /* NULL: $TUNEKV_ENDPOINTS or the default */
+        const char *endpoints;  /* NULL: $TUNEKV_ENDPOINTS or the default */
         struct tkv_options tls; /* only the tls fields: --tls, --cacert, --cert, --key */
         bool json;
         bool verbose;
