@@ -19,9 +19,10 @@ nodes=${NODES:-3}
 partitions=${PARTITIONS:-$nodes}
 bin="$root/build"
 
-client_addr() { echo "127.0.0.1:$((7000 + $1))"; }
-peer_addr() { echo "127.0.0.1:$((7100 + $1))"; }
-metrics_addr() { echo "127.0.0.1:$((7200 + $1))"; }
+base=${BASE:-7000} # BASE: other ports (scripts/measure-tls.sh)
+client_addr() { echo "127.0.0.1:$((base + $1))"; }
+peer_addr() { echo "127.0.0.1:$((base + 100 + $1))"; }
+metrics_addr() { echo "127.0.0.1:$((base + 200 + $1))"; }
 endpoints() {
   local out=""
   for i in $(seq "$nodes"); do out="${out:+$out,}$(client_addr "$i")"; done

@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-2}
 duration=${DURATION:-5}
 var=$(mktemp -d /tmp/tkv-tls-bench-XXXXXX)
-export VAR=$var
+export VAR=$var BASE=${BASE:-29000}
 trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true; rm -rf "$var"' EXIT
 cmake --build build -j2 --target tunekvd tunekv_cli tunekv_bench >/dev/null
-eps=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+eps=127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
 
 for round in $(seq "$rounds"); do
   for mode in plain tls; do

@@ -905,14 +905,13 @@ int server_start(struct server *s)
         s->node.started_ms = uv_now(s->loop);
         s->node.state = NODE_SERVING;
         LOGI(-1,
-             "server: node %u listening on %s (clients%s) and %s (peers%s), %u of %u partitions "
+             "server: node %u listening on %s (clients%s) and %s (peers), %u of %u partitions "
              "local",
              cfg->node_id, cfg->client_addr,
              s->conns.tls == NULL    ? ""
              : cfg->client_cert_auth ? ", TLS, client certificates required"
                                      : ", TLS",
-             cfg->peer_addr, cfg->peer_cert_file[0] != '\0' ? ", TLS" : "", s->node.n_hosted,
-             s->n_partitions);
+             cfg->peer_addr, s->node.n_hosted, s->n_partitions);
         return 0;
 }
 

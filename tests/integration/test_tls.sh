@@ -49,7 +49,8 @@ ca=(--cacert "$certs/ca.pem")
 cli() { "$bin/tunekv" --timeout-ms 1000 "$@"; }
 
 # 1. A TLS client port: the CLI and the bench tool work through it.
-node tls --cert-file "$certs/node1.pem" --key-file "$certs/node1.key" --frame-timeout-ms 300
+node tls --cert-file "$certs/node1.pem" --key-file "$certs/node1.key" --frame-timeout-ms 300 \
+  --metrics-addr @METRICS@
 grep -q "(clients, TLS)" "$dir/tls/log" || fail "ready line does not say TLS"
 tls=127.0.0.1:$port
 cli --endpoints $tls "${ca[@]}" put k1 v1 >/dev/null || fail "put over TLS"
@@ -57,7 +58,7 @@ cli --endpoints $tls "${ca[@]}" put k1 v1 >/dev/null || fail "put over TLS"
 [ "$(cli --endpoints localhost:${tls#*:} "${ca[@]}" get k1 | head -1)" = v1 ] || fail "by name"
 TUNEKV_CACERT=$certs/ca.pem cli --endpoints $tls get k1 >/dev/null || fail "TUNEKV_CACERT"
 "$bin/tunekv-bench" --endpoints $tls "${ca[@]}" -c 16 -n 2000 --warmup 0 --mix put=50,get=50 \
-  --value-size 1000 --json >"$dir/bench.json" || fail "bench over TLS"
+  --value-size 1000 --json >"$dir/bench.json" 2>"$dir/bench.err" || fail "bench over TLS"
 grep -q '"errors": *0\|"errors":0' "$dir/bench.json" || fail "bench errors: $(cat "$dir/bench.json")"
 
 # 2. A plaintext client at the TLS port: told to use TLS; the node logs it.
@@ -80,6 +81,20 @@ s.settimeout(5)
 t = time.monotonic()
 assert s.recv(1) == b"", "expected the node to close"
 assert time.monotonic() - t < 4, "closed too late"
+PY
+
+# Each failure was counted, in the metric a dashboard sees (rebuilt each
+# second: wait for it).
+python3 - "${tls#*:}" <<'PY' || fail "tls_failed not counted"
+import sys, time, urllib.request
+url = "http://127.0.0.1:%d/metrics" % (int(sys.argv[1]) + 2)
+for _ in range(50):
+    for line in urllib.request.urlopen(url).read().decode().splitlines():
+        if line.startswith('tunekv_connections_total{event="tls_failed"}'):
+            if float(line.split()[-1]) >= 3:
+                sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
 PY
 
 # 5. An expired server certificate: the client says so, the node hears it.
