@@ -1081,6 +1081,12 @@ static bool config_nodes_equal(const struct config *a, const struct config *b)
  * effect at once. frame_bytes_max, key and value limits, token and peer
  * limits are not: start sized buffers and guards from them. */
 static const char *const config_reloadable_keys[] = {
+    /* [tls]: new client connections get the files read again (server.c) */
+    "cert_file",
+    "key_file",
+    "ca_file",
+    "client_cert_auth",
+    "min_version",
     "log_level",
     "log_format",
     "conns_max",

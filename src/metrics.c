@@ -93,18 +93,18 @@ static void metrics_node(struct buffer *b, const struct node *node)
                        (unsigned long long)node->conns->client_bytes);
         metrics_family(b, "tunekv_connections_total", "counter",
                        "Client connections, by what became of them.");
-        metrics_printf(
-            b,
-            "tunekv_connections_total{event=\"accepted\"} %llu\n"
-            "tunekv_connections_total{event=\"refused\"} %llu\n"
-            "tunekv_connections_total{event=\"closed_unread_output\"} %llu\n"
-            "tunekv_connections_total{event=\"closed_over_budget\"} %llu\n"
-            "tunekv_connections_total{event=\"closed_timeout\"} %llu\n"
-            "tunekv_connections_total{event=\"tls_failed\"} %llu\n",
-            (unsigned long long)cs->conns_accepted, (unsigned long long)cs->conns_refused,
-            (unsigned long long)cs->conns_output_closed,
-            (unsigned long long)cs->conns_budget_closed, (unsigned long long)cs->conns_timed_out,
-            (unsigned long long)cs->tls_failed);
+        metrics_printf(b,
+                       "tunekv_connections_total{event=\"accepted\"} %llu\n"
+                       "tunekv_connections_total{event=\"refused\"} %llu\n"
+                       "tunekv_connections_total{event=\"closed_unread_output\"} %llu\n"
+                       "tunekv_connections_total{event=\"closed_over_budget\"} %llu\n"
+                       "tunekv_connections_total{event=\"closed_timeout\"} %llu\n"
+                       "tunekv_connections_total{event=\"tls_failed\"} %llu\n",
+                       (unsigned long long)cs->conns_accepted,
+                       (unsigned long long)cs->conns_refused,
+                       (unsigned long long)cs->conns_output_closed,
+                       (unsigned long long)cs->conns_budget_closed,
+                       (unsigned long long)cs->conns_timed_out, (unsigned long long)cs->tls_failed);
         metrics_family(b, "tunekv_network_receive_bytes_total", "counter",
                        "Bytes received on client connections and on node links (requests).");
         metrics_printf(b,

@@ -270,7 +270,10 @@ static void server_accept(uv_stream_t *listener, int status)
         conn_accept(&s->conns, listener, s->node.state == NODE_SERVING);
 }
 
-/* The client port's TLS context, if tls.cert_file is set. */
+/* (Re)build the client port's TLS context from the configuration, reading
+ * its files again: new connections get it, open ones keep theirs (each
+ * session holds a reference to its context). On failure the previous one
+ * stays. */
 static int server_client_tls(struct server *s)
 {
         const struct config *cfg = s->cfg;
@@ -282,15 +285,15 @@ static int server_client_tls(struct server *s)
             .require_peer_cert = cfg->client_cert_auth != 0,
             .min_version = cfg->min_version,
         };
+        struct tls_ctx *ctx = NULL;
         char err[ERR_MSG_BYTES - 32];
 
-        if (cfg->cert_file[0] == '\0') {
-                return 0;
-        }
-        if (tls_ctx_new(&tc, &s->conns.tls, err, sizeof err) != 0) {
+        if (cfg->cert_file[0] != '\0' && tls_ctx_new(&tc, &ctx, err, sizeof err) != 0) {
                 err_msgf(s->errmsg, "client port TLS: %s", err);
                 return TKV_EINVAL;
         }
+        tls_ctx_free(s->conns.tls);
+        s->conns.tls = ctx;
         return 0;
 }
 
@@ -687,9 +690,20 @@ static void server_reload_signal(uv_signal_t *h, int signum)
                      next == NULL ? "out of memory" : "no configuration to reload");
         } else if (s->reload_cb(s->reload_data, next, errmsg) != 0) {
                 LOGE(-1, "server: reload: %s; nothing changed", errmsg);
-        } else if (config_changes(s->cfg, next, server_reload_change,
-                                  &(struct server_reload){s, next}) == 0) {
-                LOGI(-1, "server: reload: configuration unchanged");
+        } else {
+                if (config_changes(s->cfg, next, server_reload_change,
+                                   &(struct server_reload){s, next}) == 0) {
+                        LOGI(-1, "server: reload: configuration unchanged");
+                }
+                /* Certificates are renewed under the same file names. */
+                if (server_client_tls(s) != 0) {
+                        LOGE(-1,
+                             "server: reload: %s; new client connections keep the previous "
+                             "TLS settings",
+                             s->errmsg);
+                } else if (s->conns.tls != NULL) {
+                        LOGI(-1, "server: reload: client port TLS files read again");
+                }
         }
         tkv_free(next);
         if (s->ready_fd == -2) {

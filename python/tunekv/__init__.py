@@ -10,7 +10,7 @@ Client is blocking; AsyncClient (tunekv.aio) is the same client for
 asyncio. See python/README.md and docs/protocol.md.
 """
 
-from .aio import AsyncClient
+from .aio import AsyncClient, tls_context
 from .client import Client
 from .errors import (
     BoundUnmet,
@@ -60,6 +60,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient",
+    "tls_context",
     "Client",
     "BoundUnmet",
     "Busy",

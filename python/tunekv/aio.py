@@ -34,6 +34,7 @@ import dataclasses
 import os
 import secrets
 import select
+import ssl as _ssl
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
@@ -134,8 +135,11 @@ class _Conn:
     (protocol.md §8.11). When the transport dropped its buffer on a write
     error, every request counts as possibly sent: the safe side."""
 
-    def __init__(self, addr: str, stats: Stats, max_inflight: int):
+    def __init__(
+        self, addr: str, stats: Stats, max_inflight: int, tls: Optional[_ssl.SSLContext] = None
+    ):
         self.addr = addr
+        self.tls = tls
         self.stats = stats
         self.pending: Dict[int, Tuple[asyncio.Future[pb.Response], int]] = {}  # id -> (answer, frame start)
         self.written = 0  # bytes handed to the transport
@@ -150,7 +154,10 @@ class _Conn:
         host, port = _split_addr(self.addr)
         try:
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), timeout
+                asyncio.open_connection(
+                    host, port, ssl=self.tls, server_hostname=host if self.tls is not None else None
+                ),
+                timeout,
             )
         except (OSError, asyncio.TimeoutError) as e:
             raise _Refused(f"{self.addr}: {e or 'connect timed out'}") from None
@@ -306,6 +313,20 @@ class _Req:
         )
 
 
+def tls_context(
+    cacert: Optional[str] = None, cert: Optional[str] = None, key: Optional[str] = None
+) -> _ssl.SSLContext:
+    """A TLS context for AsyncClient/Client(tls=...): the nodes'
+    certificates must chain to the CAs in cacert (None: the system's) and
+    name the host each endpoint was given by; cert and key are this
+    client's, for nodes with client_cert_auth (docs/security.md)."""
+    ctx = _ssl.create_default_context(cafile=cacert)
+    ctx.minimum_version = _ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
 class AsyncClient:
     """A tunekv client for asyncio. Not thread-safe; one per event loop.
 
@@ -313,7 +334,9 @@ class AsyncClient:
     127.0.0.1:7001); timeout: default deadline of a request in seconds,
     retries included; connect_timeout: per connection attempt;
     max_inflight: requests in flight per connection (the server's default
-    inflight_per_conn_max); token: a session token to start from."""
+    inflight_per_conn_max); token: a session token to start from; tls: an
+    ssl.SSLContext for nodes whose client port speaks TLS (tls_context()
+    makes one), None: plaintext."""
 
     def __init__(
         self,
@@ -322,6 +345,7 @@ class AsyncClient:
         connect_timeout: float = 2.0,
         max_inflight: int = 1024,
         token: bytes = b"",
+        tls: Optional[_ssl.SSLContext] = None,
     ):
         if timeout <= 0 or connect_timeout <= 0 or max_inflight <= 0:
             raise UsageError("timeout, connect_timeout and max_inflight must be positive")
@@ -329,6 +353,7 @@ class AsyncClient:
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
         self.max_inflight = max_inflight
+        self.tls = tls
         self.client_id = 0
         while self.client_id == 0:
             self.client_id = secrets.randbits(64)
@@ -725,7 +750,7 @@ class AsyncClient:
         fut = asyncio.get_running_loop().create_future()
         self._connecting[addr] = fut
         try:
-            c = _Conn(addr, self.stats, self.max_inflight)
+            c = _Conn(addr, self.stats, self.max_inflight, self.tls)
             await c.open(self.connect_timeout)
             self._conns[addr] = c
             self._failed.pop(addr, None)

@@ -12,6 +12,7 @@ loop (use AsyncClient there).
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any, Coroutine, List, Optional, TypeVar
 
 from ._codec import Bytes
@@ -43,8 +44,9 @@ class Client:
         connect_timeout: float = 2.0,
         max_inflight: int = 1024,
         token: bytes = b"",
+        tls: Optional[ssl.SSLContext] = None,
     ):
-        self._aio = AsyncClient(endpoints, timeout, connect_timeout, max_inflight, token)
+        self._aio = AsyncClient(endpoints, timeout, connect_timeout, max_inflight, token, tls)
         self._loop = asyncio.new_event_loop()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -124,7 +124,40 @@ node plain
 expect_fail "$dir/o7" "answered without TLS" cli --endpoints 127.0.0.1:$port "${ca[@]}" get k1
 logged plain "a TLS client on the plaintext client port"
 
-# 8. Bad settings stop the node with the file or key named.
+# 8. SIGHUP reads the certificate files again (renewed under the same
+#    names): new connections get the new one; a bad one is refused and the
+#    previous stays.
+mkdir -p "$dir/rel"
+cp "$certs/node1.pem" "$dir/rel/cert.pem"
+cp "$certs/node1.key" "$dir/rel/key.pem"
+node rel --cert-file "$dir/rel/cert.pem" --key-file "$dir/rel/key.pem"
+r=127.0.0.1:$port
+rel_pid=$pid
+cli --endpoints $r "${ca[@]}" get k1 >/dev/null 2>&1 || [ $? = 1 ] || fail "TLS before reload"
+# reload N: SIGHUP, then wait for the Nth "read again" or "keep" line.
+reload() {
+  kill -HUP "$rel_pid"
+  for _ in $(seq 100); do
+    [ "$(grep -c 'TLS files read again\|keep the previous TLS' "$dir/rel/log")" -ge "$1" ] && return 0
+    sleep 0.05
+  done
+  fail "no reload logged"
+}
+cp "$certs/expired.pem" "$dir/rel/cert.pem"
+cp "$certs/expired.key" "$dir/rel/key.pem"
+reload 1
+expect_fail "$dir/o8" "certificate has expired" cli --endpoints $r "${ca[@]}" get k1
+cp "$certs/node2.key" "$dir/rel/key.pem" # does not match the certificate
+reload 2
+grep -q "key values mismatch; new client connections keep the previous TLS" "$dir/rel/log" ||
+  fail "bad key not refused on reload"
+expect_fail "$dir/o8b" "certificate has expired" cli --endpoints $r "${ca[@]}" get k1
+cp "$certs/node1.pem" "$dir/rel/cert.pem"
+cp "$certs/node1.key" "$dir/rel/key.pem"
+reload 3
+cli --endpoints $r "${ca[@]}" put k3 v3 >/dev/null || fail "TLS after reload"
+
+# 9. Bad settings stop the node with the file or key named.
 if "$bin/tunekvd" --node-id 1 --data-dir "$dir/bad" --cert-file "$certs/node1.pem" \
   --key-file "$certs/node2.key" >"$dir/bad.out" 2>&1; then fail "mismatched key accepted"; fi
 grep -q "node2.key: key values mismatch" "$dir/bad.out" || fail "bad key: $(cat "$dir/bad.out")"
