@@ -139,7 +139,7 @@ EOF
     cat <<EOF
 Section: libdevel
 Multi-Arch: same
-Depends: libtunekv0 (= $version), libprotobuf-c-dev, libxxhash-dev
+Depends: libtunekv0 (= $version), libprotobuf-c-dev, libxxhash-dev, libssl-dev
 Description: client library for tunekv (development files)
  libtunekv routes requests to partition leaders, pipelines them, retries
  writes idempotently and carries session tokens, with a blocking and a

@@ -125,7 +125,7 @@ if grep -q " U __asan_\| U __ubsan_" "$dir/nm"; then
   san="-fsanitize=address,undefined" # the sanitizer build's library
 fi
 cc $san -I"$src/include" -I"$bin/include" -o "$dir/link" "$dir/link.c" "$bin/dist/libtunekv.a" \
-  -lprotobuf-c -lxxhash || fail "a program does not link libtunekv.a"
+  -lprotobuf-c -lxxhash -lssl -lcrypto || fail "a program does not link libtunekv.a"
 "$dir/link" || fail "a program linked with libtunekv.a"
 
 # clean shutdown

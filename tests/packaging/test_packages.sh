@@ -157,7 +157,7 @@ ldd "$dir/prog" | grep -q "libtunekv.so.0 => /" || fail "prog does not use libtu
 "$dir/prog" "$TUNEKV_ENDPOINTS" || fail "the C program against the installed library"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Werror -o "$dir/prog-static" "$dir/prog.c" $(pkg-config --cflags tunekv) \
-  "/usr/lib/$ma/libtunekv.a" $(pkg-config --libs libprotobuf-c libxxhash) ||
+  "/usr/lib/$ma/libtunekv.a" $(pkg-config --libs libprotobuf-c libxxhash libssl libcrypto) ||
   fail "cc with libtunekv.a"
 "$dir/prog-static" "$TUNEKV_ENDPOINTS" || fail "the C program linked with libtunekv.a"
 (cd / && env -u PYTHONPATH /usr/bin/python3 - <<'EOF') || fail "the installed Python client"
