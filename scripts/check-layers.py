@@ -40,7 +40,7 @@ LAYERS = {
     # network: the peer port (its Raft side, node links), connections that
     # send requests (both report upward through callbacks); the data dir's
     # identity
-    "identity": 3, "transport": 3, "raftguard": 3, "peer": 3, "conn": 3,
+    "identity": 3, "transport": 3, "raftguard": 3, "peer": 3, "conn": 3, "tlsrelay": 3,
     # the partition's Raft group: the only raft caller
     "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4,
     # pure decisions over group state
@@ -225,6 +225,22 @@ def check(found, known, what):
     return bad
 
 
+# The raft boundary (issue 13): only these files may include <raft.h>.
+RAFT_FILES = re.compile(r"^(group[a-z_]*|transport[a-z_]*|fsm)\.[ch]$")
+
+
+def raft_includers(src):
+    """Files of src/ outside the raft boundary that include <raft.h>."""
+    bad = []
+    for f in sorted(os.listdir(src)):
+        if f.endswith((".c", ".h")) and not RAFT_FILES.match(f):
+            with open(os.path.join(src, f)) as fh:
+                if re.search(r"^\s*#\s*include\s*<raft", strip_comments(fh.read()), re.M):
+                    bad.append(f"src/{f} includes <raft.h>: only group, transport and fsm "
+                               f"files may (docs/architecture.md)")
+    return bad
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     calls = {e: f"calls {name}" for e, name in edges(os.path.join(root, "src")).items()}
@@ -233,6 +249,7 @@ def main():
         for (a, b), how in sorted(calls.items()) + sorted(incs.items()):
             print(f"{a}({LAYERS[a]}) -> {b}({LAYERS[b]})  e.g. {how}")
     bad = check(calls, KNOWN, "call") + check(incs, KNOWN_INCLUDES, "include")
+    bad += raft_includers(os.path.join(root, "src"))
     for line in bad:
         print("check-layers:", line, file=sys.stderr)
     if bad:

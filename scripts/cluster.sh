@@ -9,8 +9,9 @@
 # 127.0.0.1:7101.. (peers); PARTITIONS (default: one per node) partitions of
 # min(3, NODES) replicas. With the defaults this is conf/tunekv-3node.conf.
 # CONF_EXTRA: lines appended to the generated config (scripts/measure-memory.sh).
-# TLS=1: TLS on the client ports, with a throwaway CA and certificates made
-# under var/tls/ (scripts/tls-certs.sh; clients: TUNEKV_CACERT=var/tls/ca.pem).
+# TLS=1: TLS on the client and peer ports, with a throwaway CA and
+# certificates made under var/tls/ (scripts/tls-certs.sh; clients:
+# TUNEKV_CACERT=var/tls/ca.pem).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -33,7 +34,9 @@ tls=${TLS:-0}
 # Flags that give node $1 its certificate (TLS=1), else none.
 tls_flags() {
   [ "$tls" = 1 ] || return 0
-  echo "--cert-file $var/tls/node$1.pem --key-file $var/tls/node$1.key"
+  echo "--cert-file $var/tls/node$1.pem --key-file $var/tls/node$1.key" \
+    "--peer-cert-file $var/tls/node$1.pem --peer-key-file $var/tls/node$1.key" \
+    "--peer-ca-file $var/tls/ca.pem"
 }
 alive() { local p; p=$(pid_of "$1") && kill -0 "$p" 2>/dev/null; }
 

@@ -5,6 +5,11 @@
 # runs put and get (100-byte values, uniform keys) at 1 and 256 in flight
 # for DURATION seconds (default 5). Prints one line per cell and round:
 #   mode op inflight ops/s p50_ms p99_ms
+# Then the CPU it costs, which noise from other load hides less: one
+# plaintext and one TLS node side by side, put and get at 256 in flight,
+# alternating, ROUNDS times; per cell the node's CPU time per request
+# (utime + stime from /proc) and the bench process's (its own report):
+#   cpu mode op ops/s node_us_per_op bench_us_per_op
 #   scripts/measure-tls.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +17,9 @@ rounds=${ROUNDS:-2}
 duration=${DURATION:-5}
 var=$(mktemp -d /tmp/tkv-tls-bench-XXXXXX)
 export VAR=$var BASE=${BASE:-29000}
-trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true; rm -rf "$var"' EXIT
+single=() # the single nodes of the CPU part
+trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true; kill "${single[@]}" 2>/dev/null || true
+rm -rf "$var"' EXIT
 cmake --build build -j2 --target tunekvd tunekv_cli tunekv_bench >/dev/null
 eps=127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
 
@@ -37,5 +44,44 @@ print(*sys.argv[1:], round(d["ops_per_s"]), round(a["p50_us"] / 1000, 3),
       done
     done
     bash scripts/cluster.sh down >/dev/null
+  done
+done
+
+# ---- CPU per request: two single nodes, plaintext and TLS
+certs=$var/tls
+declare -A node_pid
+for mode in plain tls; do
+  [ $mode = plain ] && p=$((BASE + 50)) || p=$((BASE + 60))
+  flags=()
+  [ $mode = tls ] && flags=(--cert-file "$certs/node1.pem" --key-file "$certs/node1.key")
+  ./build/tunekvd --node-id 1 --client-addr 127.0.0.1:$p --peer-addr 127.0.0.1:$((p + 1)) \
+    --data-dir "$var/single-$mode" "${flags[@]}" --ready-fd 3 3>"$var/single-$mode.ready" \
+    2>"$var/single-$mode.log" &
+  node_pid[$mode]=$!
+  single+=($!)
+  for _ in $(seq 100); do grep -q ready "$var/single-$mode.ready" 2>/dev/null && break; sleep 0.1; done
+done
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+for round in $(seq "$rounds"); do
+  for op in put get; do
+    for mode in plain tls; do
+      [ $mode = plain ] && p=$((BASE + 50)) || p=$((BASE + 60))
+      ca=()
+      [ $mode = tls ] && ca=(--cacert "$certs/ca.pem")
+      t0=$(ticks "${node_pid[$mode]}")
+      out=$(./build/tunekv-bench --endpoints 127.0.0.1:$p "${ca[@]}" -c 256 -d "$duration" \
+        --warmup 0 --mix $op=100 --value-size 100 2>&1)
+      t1=$(ticks "${node_pid[$mode]}")
+      echo "$out" | python3 -c '
+import re, sys
+out = sys.stdin.read()
+m = re.search(r"measured [0-9.]+ s: ([0-9]+) ops, ([0-9.]+) ops/s", out)
+c = re.search(r"cpu: tunekv-bench .*\(([0-9.]+) us/op\)", out)
+ops, rate = int(m.group(1)), float(m.group(2))
+node_us = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5]) * 1e6 / ops
+print("cpu", sys.argv[1], sys.argv[2], round(rate), round(node_us, 1), c.group(1) if c else "?")' \
+        "$mode" "$op" "$t0" "$t1" "$hz"
+    done
   done
 done

@@ -186,6 +186,13 @@ static const struct config_option config_options[] = {
         "checked against it"),
     OPT("tls", client_cert_auth, CONFIG_UINT, 0, 1, "0",
         "1: every client must show a certificate signed by ca_file (mutual TLS)"),
+    OPT("tls", peer_cert_file, CONFIG_TEXT, 0, 0, "",
+        "peer port: this node's certificate chain (PEM), shown on both sides of node-to-node "
+        "connections and checked for the peer address dialled; with peer_key_file and "
+        "peer_ca_file on every node, node-to-node traffic is mutual TLS; empty: plaintext"),
+    OPT("tls", peer_key_file, CONFIG_TEXT, 0, 0, "", "peer port: the private key"),
+    OPT("tls", peer_ca_file, CONFIG_TEXT, 0, 0, "",
+        "peer port: CAs (PEM) that sign the other nodes' certificates"),
     OPT("tls", min_version, CONFIG_NAME, 0, 0, "1.3", "oldest TLS version accepted: 1.2 or 1.3"),
 };
 
@@ -751,11 +758,19 @@ static int config_check_secret(struct config *c, char *errmsg)
         return 0;
 }
 
-/* The [tls] keys come in sets: a certificate with its key, and a client
- * CA for client_cert_auth. */
+/* The [tls] keys come in sets: a certificate with its key, a client CA
+ * for client_cert_auth, all three for the peer port. */
 static int config_check_tls(const struct config *c, char *errmsg)
 {
         bool cert = c->cert_file[0] != '\0', key = c->key_file[0] != '\0';
+        bool pcert = c->peer_cert_file[0] != '\0', pkey = c->peer_key_file[0] != '\0',
+             pca = c->peer_ca_file[0] != '\0';
+
+        if ((pcert || pkey || pca) && !(pcert && pkey && pca)) {
+                err_msgf(errmsg, "config: tls.peer_cert_file, peer_key_file and peer_ca_file go "
+                                 "together (the peer port is mutual TLS)");
+                return TKV_EINVAL;
+        }
 
         if (cert != key) {
                 err_msgf(errmsg, "config: tls.%s is set without tls.%s",

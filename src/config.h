@@ -100,8 +100,11 @@ struct config {
         /* [tls] (docs/security.md): "" = plaintext */
         char cert_file[CONFIG_PATH_BYTES]; /* client port */
         char key_file[CONFIG_PATH_BYTES];
-        char ca_file[CONFIG_PATH_BYTES];     /* client certificates */
-        unsigned client_cert_auth;           /* 1: clients must show one */
+        char ca_file[CONFIG_PATH_BYTES];        /* client certificates */
+        unsigned client_cert_auth;              /* 1: clients must show one */
+        char peer_cert_file[CONFIG_PATH_BYTES]; /* peer port, both directions */
+        char peer_key_file[CONFIG_PATH_BYTES];
+        char peer_ca_file[CONFIG_PATH_BYTES];
         char min_version[CONFIG_ADDR_BYTES]; /* "1.2" or "1.3" */
 
         /* Command line only. */

@@ -15,6 +15,7 @@
 #include "heap.h"
 #include "log.h"
 #include "peerauth.h"
+#include "tls.h"
 
 #define IDENTITY_MARKER "tunekv.node"
 #define IDENTITY_PEERS  "peers"
@@ -290,30 +291,114 @@ static int identity_connect(const char *addr, unsigned timeout_ms)
         return fd;
 }
 
+/* One connection of the probe: its socket, and its TLS session when the
+ * peer port speaks TLS (NULL: plaintext). */
+struct identity_link {
+        int fd;
+        struct tls *tls;
+        unsigned timeout_ms; /* per wait */
+};
+
+/* Wait for events on l's socket within the timeout. */
+static bool identity_wait(const struct identity_link *l, short events)
+{
+        struct pollfd p = {.fd = l->fd, .events = events};
+        return poll(&p, 1, (int)l->timeout_ms) == 1;
+}
+
+/* Send what TLS queued. */
+static bool identity_flush(struct identity_link *l)
+{
+        struct buffer *b = &l->tls->out;
+        while (buffer_len(b) > 0) {
+                ssize_t n = send(l->fd, buffer_data(b), buffer_len(b), MSG_NOSIGNAL);
+                if (n > 0) {
+                        buffer_consume(b, (size_t)n);
+                } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                        if (!identity_wait(l, POLLOUT)) {
+                                return false;
+                        }
+                } else {
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* Receive what the socket has into TLS's input; false at EOF or timeout. */
+static bool identity_fill(struct identity_link *l)
+{
+        ssize_t n;
+        if (!identity_wait(l, POLLIN) || buffer_reserve(&l->tls->in, 16384) != 0) {
+                return false;
+        }
+        n = recv(l->fd, l->tls->in.base + l->tls->in.end, l->tls->in.cap - l->tls->in.end, 0);
+        if (n <= 0) {
+                return false;
+        }
+        l->tls->in.end += (size_t)n;
+        return true;
+}
+
+/* The client side of the TLS handshake, checking the peer's certificate
+ * for host. */
+static bool identity_tls_start(struct identity_link *l, struct tls_ctx *ctx, const char *host,
+                               unsigned node_id)
+{
+        int rv = tls_init(l->tls, ctx, host);
+        while (rv == 0 || rv == TKV_EAGAIN) {
+                if (!identity_flush(l)) {
+                        return false;
+                }
+                if (l->tls->established) {
+                        return true;
+                }
+                if (!identity_fill(l)) {
+                        LOGW(-1, "identity: node %u: no TLS handshake (is its peer port TLS?)",
+                             node_id);
+                        return false;
+                }
+                rv = tls_handshake(l->tls);
+        }
+        (void)identity_flush(l);
+        LOGW(-1, "identity: node %u: %s", node_id, l->tls->errmsg);
+        return false;
+}
+
 /* Read exactly len bytes within timeout_ms per wait; false otherwise. */
-static bool identity_recv(int fd, uint8_t *out, size_t len, unsigned timeout_ms)
+static bool identity_recv(struct identity_link *l, uint8_t *out, size_t len)
 {
         size_t got = 0;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        while (got < len && poll(&p, 1, (int)timeout_ms) == 1) {
-                ssize_t n = recv(fd, out + got, len - got, 0);
+        while (got < len && l->tls == NULL && identity_wait(l, POLLIN)) {
+                ssize_t n = recv(l->fd, out + got, len - got, 0);
                 if (n <= 0) {
                         break;
                 }
                 got += (size_t)n;
         }
+        while (got < len && l->tls != NULL) {
+                size_t n;
+                int rv = tls_read(l->tls, out + got, len - got, &n);
+                if (rv == 0) {
+                        got += n;
+                } else if (rv != TKV_EAGAIN || !identity_flush(l) || !identity_fill(l)) {
+                        break;
+                }
+        }
         return got == len;
 }
 
-static bool identity_send(int fd, const uint8_t *in, size_t len)
+static bool identity_send(struct identity_link *l, const uint8_t *in, size_t len)
 {
-        return send(fd, in, len, MSG_NOSIGNAL) == (ssize_t)len;
+        if (l->tls != NULL) {
+                return tls_write(l->tls, in, len) == 0 && identity_flush(l);
+        }
+        return send(l->fd, in, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
-/* What node (its peer address) remembers of us, asked through the peer
- * handshake (peerauth.h): 0 none, 1..: incarnation, UINT64_MAX: no
- * (authentic) answer. */
-static uint64_t identity_ask(const struct identity_probe *q, const struct config_node *node)
+/* The handshake of the probe over an open link. */
+static uint64_t identity_exchange(const struct identity_probe *q, struct identity_link *l,
+                                  const struct config_node *node)
 {
         const struct config *cfg = q->cfg;
         struct peerauth a;
@@ -322,27 +407,53 @@ static uint64_t identity_ask(const struct identity_probe *q, const struct config
         uint8_t answer[PEERAUTH_KNOWN_BYTES];
         size_t proof_len;
         uint64_t known = UINT64_MAX;
-        int fd;
 
         if (peerauth_hello(&a, q->ring, q->cluster_id, q->group, cfg->node_id, node->id) != 0) {
                 return UINT64_MAX;
         }
-        fd = identity_connect(node->peer_addr, cfg->connect_timeout_ms);
-        if (fd < 0) {
-                return UINT64_MAX;
-        }
-        if (identity_send(fd, a.hello, sizeof a.hello) &&
-            identity_recv(fd, challenge, sizeof challenge, cfg->connect_timeout_ms)) {
+        if (identity_send(l, a.hello, sizeof a.hello) &&
+            identity_recv(l, challenge, sizeof challenge)) {
                 if (peerauth_prove(&a, challenge, q->incarnation, q->layout, cfg->peer_addr, proof,
                                    &proof_len) != 0) {
                         LOGW(-1, "identity: node %u does not hold the cluster secret", node->id);
-                } else if (identity_send(fd, proof, proof_len) &&
-                           identity_recv(fd, answer, sizeof answer, cfg->connect_timeout_ms) &&
+                } else if (identity_send(l, proof, proof_len) &&
+                           identity_recv(l, answer, sizeof answer) &&
                            peerauth_open_known(&a, answer, &known) != 0) {
                         known = UINT64_MAX;
                 }
         }
-        close(fd);
+        return known;
+}
+
+/* What node (its peer address) remembers of us, asked through the peer
+ * handshake (peerauth.h): 0 none, 1..: incarnation, UINT64_MAX: no
+ * (authentic) answer. Over TLS when the peer port speaks it (q->tls). */
+static uint64_t identity_ask(const struct identity_probe *q, const struct config_node *node)
+{
+        struct identity_link l = {.timeout_ms = q->cfg->connect_timeout_ms};
+        struct tls tls;
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        uint64_t known = UINT64_MAX;
+
+        l.fd = identity_connect(node->peer_addr, q->cfg->connect_timeout_ms);
+        if (l.fd < 0 || config_split_addr(node->peer_addr, host, &port) != 0) {
+                if (l.fd >= 0) {
+                        close(l.fd);
+                }
+                return UINT64_MAX;
+        }
+        memset(&tls, 0, sizeof tls);
+        if (q->tls != NULL) {
+                l.tls = &tls;
+        }
+        if (l.tls == NULL || identity_tls_start(&l, q->tls, host, node->id)) {
+                known = identity_exchange(q, &l, node);
+        }
+        if (l.tls != NULL) {
+                tls_free(&tls);
+        }
+        close(l.fd);
         return known;
 }
 

@@ -53,6 +53,8 @@ int identity_load(struct identity *id, const struct config *cfg, char *errmsg);
 /* Write tunekv.node for a fresh directory, once the probe passed. */
 int identity_commit(const struct identity *id, const struct config *cfg, char *errmsg);
 
+struct tls_ctx;
+
 /* What identity_probe asks with: who we are and the peer key. */
 struct identity_probe {
         const struct config *cfg;
@@ -61,6 +63,7 @@ struct identity_probe {
         uint64_t cluster_id;
         uint64_t group; /* TRANSPORT_PROBE_GROUP */
         uint64_t incarnation;
+        struct tls_ctx *tls; /* the peer port's client context; NULL: plaintext */
 };
 
 /* For a fresh directory: ask every other node's peer port whether it knows

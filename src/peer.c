@@ -52,6 +52,12 @@ uint64_t peer_next_id(struct peer *p)
         return p->next_id++;
 }
 
+/* Does this node's peer port speak TLS ([tls] peer_*)? */
+static bool peer_tls(const struct peer *p)
+{
+        return p->env->tls != NULL && p->env->tls->client != NULL;
+}
+
 static unsigned peer_bucket(uint64_t id)
 {
         return (unsigned)(id % PEER_TABLE_BUCKETS);
@@ -133,7 +139,7 @@ static void peer_break(struct peer *p, const char *why)
                 p->failures++;
                 p->state = PEER_CLOSING;
                 uv_timer_stop(&p->timer);
-                uv_close((uv_handle_t *)&p->tcp, peer_closed_cb);
+                uv_close((uv_handle_t *)&p->stream, peer_closed_cb);
         }
         buffer_reset(&p->in);
         buffer_reset(&p->out);
@@ -224,7 +230,8 @@ static bool peer_authenticate(struct peer *p)
         buffer_consume(&p->in, PEERAUTH_CHALLENGE_BYTES);
         proof = uv_buf_init((char *)p->proof, (unsigned)p->proof_len);
         p->proof_write.data = p;
-        if (uv_write(&p->proof_write, (uv_stream_t *)&p->tcp, &proof, 1, peer_hello_written) != 0) {
+        if (uv_write(&p->proof_write, (uv_stream_t *)&p->stream, &proof, 1, peer_hello_written) !=
+            0) {
                 peer_break(p, "handshake write failed");
                 return false;
         }
@@ -307,7 +314,9 @@ static void peer_connected(uv_connect_t *req, int status)
                 peer_break(p, uv_strerror(status));
                 return;
         }
-        uv_tcp_nodelay(&p->tcp, 1);
+        if (!peer_tls(p)) {
+                uv_tcp_nodelay(&p->stream.tcp, 1);
+        }
         if (peerauth_hello(&p->auth, &env->mux->ring, env->mux->cluster_id, TRANSPORT_LINK_GROUP,
                            env->cfg->node_id, p->node_id) != 0) {
                 peer_break(p, "no randomness for the handshake");
@@ -317,11 +326,21 @@ static void peer_connected(uv_connect_t *req, int status)
          * frame peer_flush writes on this connection. */
         hello = uv_buf_init((char *)p->auth.hello, PEERAUTH_HELLO_BYTES);
         p->hello_write.data = p;
-        if (uv_write(&p->hello_write, (uv_stream_t *)&p->tcp, &hello, 1, peer_hello_written) != 0) {
+        if (uv_write(&p->hello_write, (uv_stream_t *)&p->stream, &hello, 1, peer_hello_written) !=
+            0) {
                 peer_break(p, "handshake write failed");
                 return;
         }
-        uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);
+        uv_read_start((uv_stream_t *)&p->stream, peer_alloc, peer_read);
+}
+
+/* A TLS relay's stream is ready at once: go on from the loop, as after a
+ * TCP connect (not inside the call that wanted the link). */
+static void peer_tls_go(uv_timer_t *t)
+{
+        struct peer *p = t->data;
+        uv_timer_start(&p->timer, peer_connect_timeout, p->env->params->connect_timeout_ms, 0);
+        peer_connected(&p->connect, 0);
 }
 
 static void peer_connect(struct peer *p, unsigned timeout_ms)
@@ -335,11 +354,26 @@ static void peer_connect(struct peer *p, unsigned timeout_ms)
             uv_ip4_addr(host, (int)port, &sa) != 0) {
                 return;
         }
-        uv_tcp_init(p->env->loop, &p->tcp);
-        p->tcp.data = p;
+        if (peer_tls(p)) {
+                uv_pipe_init(p->env->loop, &p->stream.pipe, 0);
+        } else {
+                uv_tcp_init(p->env->loop, &p->stream.tcp);
+        }
+        ((uv_handle_t *)&p->stream)->data = p;
         p->connect.data = p;
         p->state = PEER_CONNECTING;
-        rv = uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *)&sa, peer_connected);
+        if (peer_tls(p)) {
+                /* The certificate must name the address we dial. */
+                if (tlsrelay_connect(p->env->tls, p->env->loop, (const struct sockaddr *)&sa, host,
+                                     &p->stream.pipe) != 0) {
+                        peer_break(p, "out of memory for TLS");
+                        return;
+                }
+                uv_timer_start(&p->timer, peer_tls_go, 0, 0);
+                return;
+        }
+        rv = uv_tcp_connect(&p->connect, &p->stream.tcp, (const struct sockaddr *)&sa,
+                            peer_connected);
         if (rv != 0) {
                 peer_break(p, uv_strerror(rv));
                 return;
@@ -393,7 +427,7 @@ void peer_flush(struct peer *p, uint64_t now_ms, const struct peer_params *param
          * at most). */
         buf = uv_buf_init((char *)buffer_data(&p->out_busy), (unsigned)buffer_len(&p->out_busy));
         p->write.data = p;
-        if (uv_write(&p->write, (uv_stream_t *)&p->tcp, &buf, 1, peer_written) != 0) {
+        if (uv_write(&p->write, (uv_stream_t *)&p->stream, &buf, 1, peer_written) != 0) {
                 peer_break(p, "write failed");
                 return;
         }

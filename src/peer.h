@@ -17,6 +17,7 @@
 #include "buffer.h"
 #include "peerauth.h"
 #include "queue.h"
+#include "tlsrelay.h"
 
 struct identity;
 struct peer;
@@ -51,7 +52,7 @@ struct peer {
         unsigned node_id;
         char addr[64];
         enum peer_state state;
-        uv_tcp_t tcp; /* data = this */
+        union tlsrelay_stream stream; /* data = this: TCP, or with peer TLS a relay's pipe */
         uv_connect_t connect;
         uv_write_t write;
         uv_write_t hello_write; /* the handshake's HELLO */
@@ -98,6 +99,7 @@ struct peer_env {
         const struct peer_params *params; /* output_bytes_max */
         const struct identity *identity;  /* this node's incarnation */
         const struct transport_mux *mux;  /* the key ring, cluster id and layout */
+        struct tlsrelay_env *tls;         /* the mux's: NULL client context = plaintext */
 };
 
 /* Set up p, a link to node_id at addr. data is its owner's (p->data), for

@@ -1,19 +1,7 @@
 #include "raftguard.h"
 
-#include <raft.h>
-#include <string.h>
-
 #include "err.h"
 #include "log.h"
-
-struct raftguard_stream *raftguard_stream_new(void)
-{
-        struct raftguard_stream *st = raft_malloc(sizeof *st);
-        if (st != NULL) {
-                memset(st, 0, sizeof *st);
-        }
-        return st;
-}
 
 static void raftguard_end(struct raftguard *g)
 {
@@ -92,7 +80,7 @@ void raftguard_install(struct raftguard_stream *st, uint64_t from,
                        void *check_arg, struct raftguard_stats *stats, struct queue *guards)
 {
         struct raftguard *g = &st->guard;
-        uv_stream_t *s = (uv_stream_t *)&st->tcp;
+        uv_stream_t *s = (uv_stream_t *)&st->stream;
 
         g->raft_read = s->read_cb;
         g->check = check;

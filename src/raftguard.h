@@ -20,7 +20,8 @@
  * second per node, and counted.
  *
  * Lifetime: the guard lives inside the stream's allocation
- * (struct raftguard_stream, raft_malloc'd: raft frees it with the stream).
+ * (struct raftguard_stream, which the transport allocates with raft_malloc:
+ * raft frees it with the stream).
  * Its validator's buffers are freed when the stream ends: a read error or
  * EOF, raft closing the stream while handling a chunk, or the group's
  * transport closing (raft closes its inbound streams just before; their
@@ -34,6 +35,7 @@
 
 #include "queue.h"
 #include "raftwire.h"
+#include "tlsrelay.h"
 
 /* The receiving group's policy for a message whose layout is valid (the
  * sender a member of the group, the term possible): true lets it through;
@@ -59,14 +61,12 @@ struct raftguard {
         bool active;
 };
 
-/* Every inbound peer connection: a TCP handle with room for its guard. */
+/* Every inbound peer connection: its stream (TCP, or a TLS relay's pipe)
+ * with room for its guard. */
 struct raftguard_stream {
-        uv_tcp_t tcp; /* first: raft frees the block through it */
+        union tlsrelay_stream stream; /* first: raft frees the block through it */
         struct raftguard guard;
 };
-
-/* A zeroed stream block (raft_malloc), or NULL. */
-struct raftguard_stream *raftguard_stream_new(void);
 
 /* Guard st's stream, which raft just started reading (its read callback is
  * raft's), for messages from node `from`. limits is copied; check,

@@ -185,6 +185,7 @@ static int server_check_identity(struct server *s)
         q.cluster_id = s->mux.cluster_id;
         q.group = TRANSPORT_PROBE_GROUP;
         q.incarnation = s->identity.incarnation;
+        q.tls = s->mux.tls.client;
         rv = identity_probe(&q, s->errmsg);
         return rv != 0 ? rv : identity_commit(&s->identity, cfg, s->errmsg);
 }
@@ -841,6 +842,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->peer_env.params = &s->peer_params;
         s->peer_env.identity = &s->identity;
         s->peer_env.mux = &s->mux;
+        s->peer_env.tls = &s->mux.tls;
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 if (cfg->nodes[i].id != cfg->node_id) {
                         peer_init(&s->peers[i], &s->node, &s->peer_env, cfg->nodes[i].id,
@@ -919,13 +921,14 @@ int server_start(struct server *s)
         s->node.started_ms = uv_now(s->loop);
         s->node.state = NODE_SERVING;
         LOGI(-1,
-             "server: node %u listening on %s (clients%s) and %s (peers), %u of %u partitions "
+             "server: node %u listening on %s (clients%s) and %s (peers%s), %u of %u partitions "
              "local",
              cfg->node_id, cfg->client_addr,
              s->conns.tls == NULL    ? ""
              : cfg->client_cert_auth ? ", TLS, client certificates required"
                                      : ", TLS",
-             cfg->peer_addr, s->node.n_hosted, s->n_partitions);
+             cfg->peer_addr, s->mux.tls.server != NULL ? ", TLS" : "", s->node.n_hosted,
+             s->n_partitions);
         return 0;
 }
 

@@ -30,6 +30,7 @@
 #include "heap.h"
 #include "keyhash.h"
 #include "log.h"
+#include "tls.h"
 
 #define TRANSPORT_HANDSHAKES_MAX       256
 #define TRANSPORT_HANDSHAKE_TIMEOUT_MS 5000
@@ -287,7 +288,9 @@ static void transport_connect_connected(uv_connect_t *req, int status)
                 transport_connect_finish(c, c->t->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
                 return;
         }
-        uv_tcp_nodelay(c->tcp, 1);
+        if (c->t->mux->tls.client == NULL) {
+                uv_tcp_nodelay(c->tcp, 1);
+        }
         if (peerauth_hello(&c->auth, &m->ring, m->cluster_id, c->t->group, c->t->id, c->target) !=
             0) {
                 transport_connect_finish(c, RAFT_NOCONNECTION);
@@ -325,15 +328,28 @@ static void transport_connect_timeout(uv_timer_t *timer);
 static void transport_connect_start(uv_timer_t *timer)
 {
         struct transport_connect *c = timer->data;
+        struct transport_mux *m = c->t->mux;
+        char host[INET_ADDRSTRLEN];
+
         if (c->done) {
                 return;
         }
-        if (uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&c->addr,
-                           transport_connect_connected) != 0) {
+        uv_timer_start(&c->timer, transport_connect_timeout, m->connect_timeout_ms, 0);
+        if (m->tls.client == NULL) {
+                if (uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&c->addr,
+                                   transport_connect_connected) != 0) {
+                        transport_connect_finish(c, RAFT_NOCONNECTION);
+                }
+                return;
+        }
+        /* The peer's certificate must name the address we dial. */
+        uv_ip4_name(&c->addr, host, sizeof host);
+        if (tlsrelay_connect(&m->tls, m->loop, (const struct sockaddr *)&c->addr, host,
+                             (uv_pipe_t *)(void *)c->tcp) != 0) {
                 transport_connect_finish(c, RAFT_NOCONNECTION);
                 return;
         }
-        uv_timer_start(&c->timer, transport_connect_timeout, c->t->mux->connect_timeout_ms, 0);
+        transport_connect_connected(&c->connect, 0);
 }
 
 static int transport_resolve(const char *address, struct sockaddr_in *sa)
@@ -362,7 +378,7 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         if (c == NULL) {
                 return RAFT_NOMEM;
         }
-        c->tcp = raft_malloc(sizeof *c->tcp);
+        c->tcp = raft_malloc(sizeof(union tlsrelay_stream));
         if (c->tcp == NULL) {
                 tkv_free(c);
                 return RAFT_NOMEM;
@@ -371,7 +387,11 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         c->req = req;
         c->cb = cb;
         c->target = id;
-        uv_tcp_init(t->mux->loop, c->tcp);
+        if (t->mux->tls.client != NULL) {
+                uv_pipe_init(t->mux->loop, (uv_pipe_t *)(void *)c->tcp, 0);
+        } else {
+                uv_tcp_init(t->mux->loop, c->tcp);
+        }
         uv_timer_init(t->mux->loop, &c->timer);
         c->tcp->data = c;
         c->timer.data = c;
@@ -380,9 +400,12 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         c->addr = sa;
         c->backoff = transport_backoff_of(t->mux, address);
         queue_push_tail(&t->connects, &c->link);
-        if (c->backoff != NULL && c->backoff->delay_ms > 0) {
-                /* Recent failures: wait before trying (raft retries anyway). */
-                uv_timer_start(&c->timer, transport_connect_start, c->backoff->delay_ms, 0);
+        if ((c->backoff != NULL && c->backoff->delay_ms > 0) || t->mux->tls.client != NULL) {
+                /* Recent failures: wait before trying (raft retries anyway).
+                 * A TLS relay's stream is ready at once: start from the loop,
+                 * not inside raft's call, as a TCP connect would. */
+                uv_timer_start(&c->timer, transport_connect_start,
+                               c->backoff != NULL ? c->backoff->delay_ms : 0, 0);
                 return 0;
         }
         rv = uv_tcp_connect(&c->connect, c->tcp, (const struct sockaddr *)&sa,
@@ -479,6 +502,10 @@ static void transport_mux_maybe_closed(struct transport_mux *m)
         if (m->closing && m->handles_open == 0 && m->close_cb != NULL) {
                 transport_mux_close_cb cb = m->close_cb;
                 m->close_cb = NULL;
+                /* Relays still closing hold their sessions' own references. */
+                tls_ctx_free(m->tls.server);
+                tls_ctx_free(m->tls.client);
+                m->tls.server = m->tls.client = NULL;
                 cb(m);
         }
 }
@@ -808,16 +835,28 @@ static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *
         }
 }
 
+/* An inbound stream with room for its guard (raftguard.h), zeroed; raft
+ * frees it (raft_free) once it owns it. NULL when out of memory. */
+static struct raftguard_stream *transport_stream_new(void)
+{
+        struct raftguard_stream *st = raft_malloc(sizeof *st);
+        if (st != NULL) {
+                memset(st, 0, sizeof *st);
+        }
+        return st;
+}
+
 static void transport_mux_accept(uv_stream_t *listener, int status)
 {
         struct transport_mux *m = listener->data;
         struct transport_handshake *hs;
         uv_tcp_t *tcp;
+        int rv;
 
         if (status != 0 || m->closing) {
                 return;
         }
-        tcp = (uv_tcp_t *)(void *)raftguard_stream_new();
+        tcp = (uv_tcp_t *)(void *)transport_stream_new();
         hs = tkv_calloc(1, sizeof *hs);
         if (tcp == NULL || hs == NULL) {
                 raft_free(tcp);
@@ -825,7 +864,13 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
                 spare_refuse(&m->spare); /* or the listener stays paused (spare.h) */
                 return;
         }
-        uv_tcp_init(m->loop, tcp);
+        /* With TLS the handshake below runs on the relay's plaintext pipe
+         * (tlsrelay.h), like everything raft and node links read after it. */
+        if (m->tls.server != NULL) {
+                uv_pipe_init(m->loop, (uv_pipe_t *)(void *)tcp, 0);
+        } else {
+                uv_tcp_init(m->loop, tcp);
+        }
         hs->mux = m;
         hs->tcp = tcp;
         hs->phase = TRANSPORT_HELLO;
@@ -834,7 +879,13 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
         tcp->data = hs;
         queue_push_tail(&m->handshakes, &hs->link);
         m->n_handshakes++;
-        if (uv_accept(listener, (uv_stream_t *)tcp) != 0) {
+        rv = m->tls.server != NULL
+                 ? tlsrelay_accept(&m->tls, m->loop, listener, (uv_pipe_t *)(void *)tcp)
+                 : uv_accept(listener, (uv_stream_t *)tcp);
+        if (rv != 0) {
+                if (m->tls.server != NULL) {
+                        spare_refuse(&m->spare);
+                }
                 transport_handshake_refuse(hs, "accept failed");
                 return;
         }
@@ -842,7 +893,9 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
                 transport_handshake_refuse(hs, "too many handshakes");
                 return;
         }
-        uv_tcp_nodelay(tcp, 1);
+        if (m->tls.server == NULL) {
+                uv_tcp_nodelay(tcp, 1);
+        }
         uv_read_start((uv_stream_t *)tcp, transport_handshake_alloc, transport_handshake_read);
 }
 
@@ -860,6 +913,37 @@ static void transport_mux_sweep(uv_timer_t *timer)
         }
 }
 
+/* The peer port's TLS contexts ([tls] peer_*): one to accept, one to
+ * connect, the same certificate in both roles, every peer's checked
+ * against peer_ca_file. */
+static int transport_mux_tls(struct transport_mux *m, const struct config *cfg)
+{
+        struct tls_ctx_config tc = {
+            .cert_file = cfg->peer_cert_file,
+            .key_file = cfg->peer_key_file,
+            .ca_file = cfg->peer_ca_file,
+            .require_peer_cert = true,
+            .min_version = cfg->min_version,
+        };
+        char err[ERR_MSG_BYTES - 32];
+
+        m->tls.handshake_timeout_ms = TRANSPORT_HANDSHAKE_TIMEOUT_MS;
+        if (cfg->peer_cert_file[0] == '\0') {
+                return 0;
+        }
+        tc.role = TLS_SERVER;
+        if (tls_ctx_new(&tc, &m->tls.server, err, sizeof err) == 0) {
+                tc.role = TLS_CLIENT;
+                if (tls_ctx_new(&tc, &m->tls.client, err, sizeof err) == 0) {
+                        return 0;
+                }
+                tls_ctx_free(m->tls.server);
+                m->tls.server = NULL;
+        }
+        err_msgf(m->errmsg, "peer port TLS: %s", err);
+        return TKV_EINVAL;
+}
+
 int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct config *cfg,
                        struct identity *identity)
 {
@@ -874,6 +958,9 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
                 return TKV_EIO;
         }
         config_layout(cfg, &m->layout);
+        if (transport_mux_tls(m, cfg) != 0) {
+                return TKV_EINVAL;
+        }
         m->connect_timeout_ms = cfg->connect_timeout_ms;
         m->wire_limits.entries_max = cfg->peer_entries_max;
         m->wire_limits.entry_bytes_max = cfg->frame_bytes_max + TRANSPORT_ENTRY_SLACK;

@@ -38,6 +38,7 @@ their `data` field belongs to raft from then on. */
 #include "raftguard.h"
 #include "raftwire.h"
 #include "spare.h"
+#include "tlsrelay.h"
 
 #define TRANSPORT_PROBE_GROUP UINT64_MAX
 #define TRANSPORT_LINK_GROUP  (UINT64_MAX - 1)
@@ -81,6 +82,7 @@ struct transport_mux {
         struct raftwire_limits wire_limits; /* what an inbound Raft message may carry */
         struct raftguard_stats guard_stats;
         unsigned connect_timeout_ms; /* per outbound attempt */
+        struct tlsrelay_env tls;     /* [tls] peer_*: contexts owned; NULL: plaintext */
         unsigned handshake_timeout_ms;
         unsigned handshakes_max; /* inbound connections still in their preamble */
         struct queue transports; /* struct transport, by link */

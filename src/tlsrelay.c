@@ -1,0 +1,430 @@
+/* The peer port's TLS relay (tlsrelay.h). */
+#include "tlsrelay.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "err.h"
+#include "heap.h"
+#include "log.h"
+#include "tls.h"
+
+#define TLSRELAY_READ_BYTES (64 * 1024)
+
+struct tlsrelay {
+        struct tlsrelay_env *env;
+        uv_tcp_t tcp;
+        uv_pipe_t inner; /* our end of the socketpair */
+        uv_connect_t connect;
+        uv_timer_t timer; /* the handshake's deadline */
+        struct tls tls;
+        uv_write_t tcp_write;
+        uv_write_t inner_write;
+        struct buffer tcp_busy;   /* records being written to tcp */
+        struct buffer plain;      /* decrypted, not yet written to inner */
+        struct buffer inner_busy; /* plaintext being written to inner */
+        struct buffer early;      /* plaintext the caller wrote before the handshake ended */
+        uint8_t chunk[TLSRELAY_READ_BYTES]; /* what inner reads, before tls_write */
+        char peer[64];                      /* "a.b.c.d:port", for logs */
+        unsigned handles;                   /* open: tcp, inner, timer */
+        bool tcp_writing;
+        bool inner_writing;
+        bool inner_reading;
+        bool tcp_reading;
+        bool server; /* accepted (else we connected) */
+        bool closing;
+};
+
+static void tlsrelay_closed(uv_handle_t *h)
+{
+        struct tlsrelay *r = h->data;
+        if (--r->handles > 0) {
+                return;
+        }
+        tls_free(&r->tls);
+        buffer_free(&r->tcp_busy);
+        buffer_free(&r->plain);
+        buffer_free(&r->inner_busy);
+        buffer_free(&r->early);
+        tkv_free(r);
+}
+
+static void tlsrelay_close(struct tlsrelay *r)
+{
+        if (r->closing) {
+                return;
+        }
+        r->closing = true;
+        uv_close((uv_handle_t *)&r->tcp, tlsrelay_closed);
+        uv_close((uv_handle_t *)&r->inner, tlsrelay_closed);
+        uv_close((uv_handle_t *)&r->timer, tlsrelay_closed);
+}
+
+/* Log why TLS with the peer failed, at most once a second, and close. */
+static void tlsrelay_fail(struct tlsrelay *r, const char *why)
+{
+        struct tlsrelay_env *env = r->env;
+        uint64_t now = uv_now(r->tcp.loop);
+
+        env->failures++;
+        if (env->logged_ms == 0 || now - env->logged_ms >= 1000) {
+                env->logged_ms = now;
+                LOGW(-1, "tlsrelay: TLS with peer %s failed: %s (%llu so far); closing", r->peer,
+                     why, (unsigned long long)env->failures);
+        }
+        tlsrelay_close(r);
+}
+
+/* ---- toward the TCP connection ---- */
+
+static void tlsrelay_inner_start(struct tlsrelay *r);
+static void tlsrelay_tcp_flush(struct tlsrelay *r);
+
+static void tlsrelay_tcp_written(uv_write_t *w, int status)
+{
+        struct tlsrelay *r = w->data;
+
+        r->tcp_writing = false;
+        buffer_reset(&r->tcp_busy);
+        if (status != 0 || r->closing) {
+                tlsrelay_close(r);
+                return;
+        }
+        tlsrelay_tcp_flush(r);
+        tlsrelay_inner_start(r);
+}
+
+/* Write the records TLS produced, one write at a time. */
+static void tlsrelay_tcp_flush(struct tlsrelay *r)
+{
+        struct buffer tmp;
+        uv_buf_t buf;
+
+        if (r->closing || r->tcp_writing || buffer_len(&r->tls.out) == 0) {
+                return;
+        }
+        tmp = r->tcp_busy;
+        r->tcp_busy = r->tls.out;
+        r->tls.out = tmp;
+        buf = uv_buf_init((char *)buffer_data(&r->tcp_busy), (unsigned)buffer_len(&r->tcp_busy));
+        r->tcp_write.data = r;
+        if (uv_write(&r->tcp_write, (uv_stream_t *)&r->tcp, &buf, 1, tlsrelay_tcp_written) != 0) {
+                tlsrelay_close(r);
+                return;
+        }
+        r->tcp_writing = true;
+}
+
+static void tlsrelay_inner_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct tlsrelay *r = h->data;
+        (void)suggested;
+        buf->base = (char *)r->chunk;
+        buf->len = sizeof r->chunk;
+}
+
+/* Plaintext from the caller: encrypt it and send it; read no more until
+ * that write is done. */
+static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct tlsrelay *r = s->data;
+
+        (void)buf;
+        if (n < 0) {
+                tlsrelay_close(r); /* the caller closed its end */
+                return;
+        }
+        if (n == 0) {
+                return;
+        }
+        if (!r->tls.established) {
+                /* Kept until the session exists (reading on meanwhile is
+                 * how a caller closing its end is noticed). */
+                if (buffer_append(&r->early, r->chunk, (size_t)n) != 0) {
+                        tlsrelay_fail(r, "out of memory");
+                } else if (buffer_len(&r->early) >= TLSRELAY_READ_BYTES) {
+                        uv_read_stop(s);
+                        r->inner_reading = false;
+                }
+                return;
+        }
+        if (tls_write(&r->tls, r->chunk, (size_t)n) != 0) {
+                tlsrelay_fail(r, r->tls.errmsg);
+                return;
+        }
+        tlsrelay_tcp_flush(r);
+        if (r->tcp_writing) {
+                uv_read_stop(s);
+                r->inner_reading = false;
+        }
+}
+
+static void tlsrelay_inner_start(struct tlsrelay *r)
+{
+        bool room =
+            r->tls.established ? !r->tcp_writing : buffer_len(&r->early) < TLSRELAY_READ_BYTES;
+        if (r->closing || r->inner_reading || !room) {
+                return;
+        }
+        if (uv_read_start((uv_stream_t *)&r->inner, tlsrelay_inner_alloc, tlsrelay_inner_read) !=
+            0) {
+                tlsrelay_close(r);
+                return;
+        }
+        r->inner_reading = true;
+}
+
+/* ---- toward the caller ---- */
+
+static void tlsrelay_tcp_start(struct tlsrelay *r);
+static void tlsrelay_decrypt(struct tlsrelay *r);
+
+static void tlsrelay_inner_written(uv_write_t *w, int status)
+{
+        struct tlsrelay *r = w->data;
+
+        r->inner_writing = false;
+        buffer_reset(&r->inner_busy);
+        if (status != 0 || r->closing) {
+                tlsrelay_close(r);
+                return;
+        }
+        tlsrelay_decrypt(r); /* records that waited while this write ran */
+        tlsrelay_tcp_start(r);
+}
+
+static void tlsrelay_inner_flush(struct tlsrelay *r)
+{
+        struct buffer tmp;
+        uv_buf_t buf;
+
+        if (r->closing || r->inner_writing || buffer_len(&r->plain) == 0) {
+                return;
+        }
+        tmp = r->inner_busy;
+        r->inner_busy = r->plain;
+        r->plain = tmp;
+        buf =
+            uv_buf_init((char *)buffer_data(&r->inner_busy), (unsigned)buffer_len(&r->inner_busy));
+        r->inner_write.data = r;
+        if (uv_write(&r->inner_write, (uv_stream_t *)&r->inner, &buf, 1, tlsrelay_inner_written) !=
+            0) {
+                tlsrelay_close(r);
+                return;
+        }
+        r->inner_writing = true;
+}
+
+/* Decrypt what TCP delivered into `plain` (one read's worth at most while
+ * the previous is being written to the caller), and pass it on. */
+static void tlsrelay_decrypt(struct tlsrelay *r)
+{
+        bool was_established = r->tls.established;
+
+        while (!r->closing && buffer_len(&r->plain) < TLSRELAY_READ_BYTES) {
+                size_t got;
+                int rv;
+                if (buffer_reserve(&r->plain, TLSRELAY_READ_BYTES) != 0) {
+                        tlsrelay_fail(r, "out of memory");
+                        return;
+                }
+                rv = tls_read(&r->tls, r->plain.base + r->plain.end, r->plain.cap - r->plain.end,
+                              &got);
+                if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv != 0) {
+                        tlsrelay_tcp_flush(r); /* the alert that says why */
+                        if (rv == TKV_ECONN) {
+                                tlsrelay_close(r);
+                        } else {
+                                tlsrelay_fail(r, r->tls.errmsg);
+                        }
+                        return;
+                }
+                r->plain.end += got;
+        }
+        if (r->closing) {
+                return;
+        }
+        if (!was_established && r->tls.established) {
+                uv_timer_stop(&r->timer);
+                if (buffer_len(&r->early) > 0 &&
+                    tls_write(&r->tls, buffer_data(&r->early), buffer_len(&r->early)) != 0) {
+                        tlsrelay_fail(r, r->tls.errmsg);
+                        return;
+                }
+                buffer_free(&r->early);
+        }
+        tlsrelay_tcp_flush(r); /* handshake messages */
+        tlsrelay_inner_flush(r);
+        tlsrelay_inner_start(r);
+}
+
+static void tlsrelay_tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        struct tlsrelay *r = h->data;
+        (void)suggested;
+        if (buffer_reserve(&r->tls.in, TLSRELAY_READ_BYTES) != 0) {
+                buf->base = NULL;
+                buf->len = 0;
+                return;
+        }
+        buf->base = (char *)r->tls.in.base + r->tls.in.end;
+        buf->len = r->tls.in.cap - r->tls.in.end;
+}
+
+static void tlsrelay_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct tlsrelay *r = s->data;
+
+        (void)buf;
+        if (n < 0) {
+                if (!r->tls.established && n != UV_EOF) {
+                        tlsrelay_fail(r, uv_strerror((int)n));
+                } else if (!r->tls.established) {
+                        tlsrelay_fail(r, "closed during the handshake (no TLS there, or our "
+                                         "certificate refused: see its log)");
+                } else {
+                        tlsrelay_close(r);
+                }
+                return;
+        }
+        if (!r->tls.received && n > 0 && !tls_looks_like_record(buf->base, (size_t)n)) {
+                tlsrelay_fail(r, r->server ? "plaintext on the TLS peer port (set the [tls] "
+                                             "peer_* keys on every node)"
+                                           : "the peer answered without TLS (its peer port is "
+                                             "plaintext)");
+                return;
+        }
+        r->tls.in.end += (size_t)n;
+        tlsrelay_decrypt(r);
+        if (!r->closing && (r->inner_writing || buffer_len(&r->plain) > 0)) {
+                uv_read_stop(s); /* until the caller took what we gave it */
+                r->tcp_reading = false;
+        }
+}
+
+static void tlsrelay_tcp_start(struct tlsrelay *r)
+{
+        if (r->closing || r->tcp_reading || r->inner_writing || buffer_len(&r->plain) > 0) {
+                return;
+        }
+        if (uv_read_start((uv_stream_t *)&r->tcp, tlsrelay_tcp_alloc, tlsrelay_tcp_read) != 0) {
+                tlsrelay_close(r);
+                return;
+        }
+        r->tcp_reading = true;
+}
+
+/* ---- setting up ---- */
+
+static void tlsrelay_timeout(uv_timer_t *t)
+{
+        struct tlsrelay *r = t->data;
+        tlsrelay_fail(r, "no TLS handshake within the handshake timeout");
+}
+
+/* A relay with its socketpair: inner opened here, plain for the caller. */
+static struct tlsrelay *tlsrelay_new(struct tlsrelay_env *env, uv_loop_t *loop, uv_pipe_t *plain,
+                                     bool server, const char *server_name)
+{
+        struct tlsrelay *r = tkv_calloc(1, sizeof *r);
+        int fds[2];
+
+        if (r == NULL) {
+                return NULL;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+                tkv_free(r);
+                return NULL;
+        }
+        if (tls_init(&r->tls, server ? env->server : env->client, server_name) != 0) {
+                close(fds[0]);
+                close(fds[1]);
+                tkv_free(r);
+                return NULL;
+        }
+        r->env = env;
+        r->server = server;
+        buffer_init(&r->tcp_busy);
+        buffer_init(&r->plain);
+        buffer_init(&r->inner_busy);
+        buffer_init(&r->early);
+        uv_tcp_init(loop, &r->tcp);
+        uv_pipe_init(loop, &r->inner, 0);
+        uv_timer_init(loop, &r->timer);
+        uv_pipe_open(&r->inner, fds[0]);
+        uv_pipe_open(plain, fds[1]);
+        r->tcp.data = r->inner.data = r->timer.data = r;
+        r->handles = 3;
+        snprintf(r->peer, sizeof r->peer, "%s", server_name != NULL ? server_name : "?");
+        uv_timer_start(&r->timer, tlsrelay_timeout, env->handshake_timeout_ms, 0);
+        tlsrelay_inner_start(r);
+        return r;
+}
+
+/* The TCP side is connected: say hello (a client) and start reading. */
+static void tlsrelay_go(struct tlsrelay *r)
+{
+        uv_tcp_nodelay(&r->tcp, 1);
+        tlsrelay_tcp_flush(r); /* a client's ClientHello */
+        tlsrelay_tcp_start(r);
+}
+
+static void tlsrelay_connected(uv_connect_t *req, int status)
+{
+        struct tlsrelay *r = req->data;
+        if (r->closing) {
+                return;
+        }
+        if (status != 0) {
+                tlsrelay_close(r); /* the caller reads EOF: as a refused connect */
+                return;
+        }
+        tlsrelay_go(r);
+}
+
+int tlsrelay_connect(struct tlsrelay_env *env, uv_loop_t *loop, const struct sockaddr *addr,
+                     const char *server_name, uv_pipe_t *plain)
+{
+        struct tlsrelay *r = tlsrelay_new(env, loop, plain, false, server_name);
+
+        if (r == NULL) {
+                return TKV_ENOMEM;
+        }
+        r->connect.data = r;
+        if (uv_tcp_connect(&r->connect, &r->tcp, addr, tlsrelay_connected) != 0) {
+                tlsrelay_close(r);
+        }
+        return 0;
+}
+
+int tlsrelay_accept(struct tlsrelay_env *env, uv_loop_t *loop, uv_stream_t *listener,
+                    uv_pipe_t *plain)
+{
+        struct tlsrelay *r = tlsrelay_new(env, loop, plain, true, NULL);
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+
+        if (r == NULL) {
+                return TKV_ENOMEM;
+        }
+        if (uv_accept(listener, (uv_stream_t *)&r->tcp) != 0) {
+                tlsrelay_close(r);
+                return 0;
+        }
+        if (uv_tcp_getpeername(&r->tcp, (struct sockaddr *)&sa, &len) == 0 &&
+            sa.ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+                char ip[INET_ADDRSTRLEN];
+                uv_ip4_name(in, ip, sizeof ip);
+                snprintf(r->peer, sizeof r->peer, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+        }
+        tlsrelay_go(r);
+        return 0;
+}

@@ -1,0 +1,65 @@
+/* TLS for the peer port, whose streams libraft reads and writes itself.
+ *
+ * Raft (and the peer handshake, and node links) get a plaintext stream:
+ * one end of a socketpair, opened in a uv_pipe_t the caller provides. The
+ * relay owns the other end and the TCP connection, and moves bytes between
+ * them through a TLS session (tls.h):
+ *
+ *   TCP --records--> tls_read  --plaintext--> inner ==socketpair==> plain
+ *   TCP <--records-- tls_write <--plaintext-- inner <==socketpair== plain
+ *
+ * The plain stream is usable at once: what the caller writes before the
+ * handshake finished waits in the socketpair; what it reads arrives once
+ * it did. So a caller treats a relayed stream exactly as the TCP stream it
+ * stands for, and every failure (refused connection, handshake failure,
+ * timeout, reset) reaches it as an end of file or error on plain. The
+ * relay logs why TLS failed (at most once a second) and counts it.
+ *
+ * Flow control: each direction has one write in flight, and the relay
+ * reads from a side only while the write toward the other side is done, so
+ * it holds at most one read per direction (64 KiB, plus a record being
+ * assembled); a slow reader slows its writer through the kernel.
+ *
+ * Lifetime: the relay closes its handles at the first end of file or
+ * error on either side (closing the socketpair, which the caller then
+ * reads as EOF), or when the handshake does not finish within the
+ * timeout, and frees itself once they are closed. */
+#ifndef TKV_TLSRELAY_H
+#define TKV_TLSRELAY_H
+
+#include <stdint.h>
+#include <uv.h>
+
+struct tls_ctx;
+
+/* Memory for a peer stream: a TCP connection, or a relay's plaintext pipe
+ * (uv_stream_t either way). */
+union tlsrelay_stream {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+};
+
+/* What every relay of one node shares. */
+struct tlsrelay_env {
+        struct tls_ctx *server; /* accepted connections: our certificate, peers' required */
+        struct tls_ctx *client; /* connections we open: the same certificate, as a client */
+        uint64_t handshake_timeout_ms;
+        uint64_t failures;  /* TLS handshakes or records that failed */
+        uint64_t logged_ms; /* the last failure logged (one a second) */
+};
+
+/* Accept a connection from listener into a new relay, and open plain (a
+ * pipe handle the caller initialised, uv_pipe_init, not yet opened) on the
+ * plaintext side. 0, or TKV_ENOMEM with plain not opened (the connection
+ * stays in the listener's backlog: the caller refuses it). */
+int tlsrelay_accept(struct tlsrelay_env *env, uv_loop_t *loop, uv_stream_t *listener,
+                    uv_pipe_t *plain);
+
+/* Connect to addr, start TLS as a client checking the peer's certificate
+ * for server_name (an IP address or DNS name, copied), and open plain (as
+ * above) on the plaintext side. 0, or TKV_ENOMEM with plain not opened. A
+ * connection refused later reaches plain as an end of file. */
+int tlsrelay_connect(struct tlsrelay_env *env, uv_loop_t *loop, const struct sockaddr *addr,
+                     const char *server_name, uv_pipe_t *plain);
+
+#endif
