@@ -157,7 +157,11 @@ static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 return;
         }
         tlsrelay_tcp_flush(r);
-        if (r->tcp_writing) {
+        /* Records queue behind the write in flight up to a read's worth;
+         * past that, reading waits for the write (the kernel then slows
+         * the writer). Stopping and starting on every message would cost
+         * two epoll_ctl calls each. */
+        if (buffer_len(&r->tls.out) >= TLSRELAY_READ_BYTES) {
                 uv_read_stop(s);
                 r->inner_reading = false;
         }
@@ -165,8 +169,8 @@ static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void tlsrelay_inner_start(struct tlsrelay *r)
 {
-        bool room =
-            r->tls.established ? !r->tcp_writing : buffer_len(&r->early) < TLSRELAY_READ_BYTES;
+        bool room = r->tls.established ? buffer_len(&r->tls.out) < TLSRELAY_READ_BYTES
+                                       : buffer_len(&r->early) < TLSRELAY_READ_BYTES;
         if (r->closing || r->inner_reading || !room) {
                 return;
         }
@@ -303,7 +307,7 @@ static void tlsrelay_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         }
         r->tls.in.end += (size_t)n;
         tlsrelay_decrypt(r);
-        if (!r->closing && (r->inner_writing || buffer_len(&r->plain) > 0)) {
+        if (!r->closing && buffer_len(&r->plain) >= TLSRELAY_READ_BYTES) {
                 uv_read_stop(s); /* until the caller took what we gave it */
                 r->tcp_reading = false;
         }
@@ -311,7 +315,7 @@ static void tlsrelay_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void tlsrelay_tcp_start(struct tlsrelay *r)
 {
-        if (r->closing || r->tcp_reading || r->inner_writing || buffer_len(&r->plain) > 0) {
+        if (r->closing || r->tcp_reading || buffer_len(&r->plain) >= TLSRELAY_READ_BYTES) {
                 return;
         }
         if (uv_read_start((uv_stream_t *)&r->tcp, tlsrelay_tcp_alloc, tlsrelay_tcp_read) != 0) {

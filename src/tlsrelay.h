@@ -15,10 +15,11 @@
  * timeout, reset) reaches it as an end of file or error on plain. The
  * relay logs why TLS failed (at most once a second) and counts it.
  *
- * Flow control: each direction has one write in flight, and the relay
- * reads from a side only while the write toward the other side is done, so
- * it holds at most one read per direction (64 KiB, plus a record being
- * assembled); a slow reader slows its writer through the kernel.
+ * Flow control: each direction has one write in flight, what arrives
+ * meanwhile queues behind it up to a read's worth (64 KiB), and past that
+ * the relay stops reading that side until the write is done: at most about
+ * three reads per direction (being written, queued, being decrypted), and a
+ * slow reader slows its writer through the kernel.
  *
  * Lifetime: the relay closes its handles at the first end of file or
  * error on either side (closing the socketpair, which the caller then
