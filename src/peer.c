@@ -21,6 +21,8 @@
 #include "frame.h"
 #include "heap.h"
 #include "log.h"
+#include "tls.h"
+#include "tlsrelay.h"
 #include "transport.h"
 
 #define PEER_READ_BYTES     (64 * 1024)
@@ -139,10 +141,17 @@ static void peer_break(struct peer *p, const char *why)
                 p->failures++;
                 p->state = PEER_CLOSING;
                 uv_timer_stop(&p->timer);
-                uv_close((uv_handle_t *)&p->stream, peer_closed_cb);
+                uv_close((uv_handle_t *)&p->tcp, peer_closed_cb);
         }
         buffer_reset(&p->in);
         buffer_reset(&p->out);
+        if (p->tls != NULL) {
+                /* Nothing of libuv's points into it (the write in flight
+                 * owns out_busy). */
+                tls_free(p->tls);
+                tkv_free(p->tls);
+                p->tls = NULL;
+        }
         while (!queue_empty(&p->calls)) {
                 struct peer_call *pc = QUEUE_DATA(queue_head(&p->calls), struct peer_call, link);
                 bool sent = pc->order <= p->flushed;
@@ -190,6 +199,74 @@ static size_t peer_answer_bytes_max(const struct peer *p)
         return (size_t)p->env->cfg->frame_bytes_max * 2;
 }
 
+static void peer_written(uv_write_t *w, int status);
+
+/* Write what TLS has for the wire (handshake messages, records), one
+ * write at a time on the frames' buffers. */
+static void peer_tls_send(struct peer *p)
+{
+        struct buffer tmp;
+        uv_buf_t buf;
+
+        if (p->writing || buffer_len(&p->tls->out) == 0) {
+                return;
+        }
+        tmp = p->out_busy;
+        p->out_busy = p->tls->out;
+        p->tls->out = tmp;
+        buf = uv_buf_init((char *)buffer_data(&p->out_busy), (unsigned)buffer_len(&p->out_busy));
+        p->write.data = p;
+        if (uv_write(&p->write, (uv_stream_t *)&p->tcp, &buf, 1, peer_written) != 0) {
+                peer_break(p, "write failed");
+                return;
+        }
+        p->writing = true;
+}
+
+/* A TLS failure on a link we opened: logged (once a second for every
+ * peer connection of the node), then the link breaks. */
+static void peer_tls_failed(struct peer *p)
+{
+        struct tlsrelay_env *env = p->env->tls;
+        uint64_t now = uv_now(p->env->loop);
+
+        env->failures++;
+        if (env->logged_ms == 0 || now - env->logged_ms >= 1000) {
+                env->logged_ms = now;
+                LOGW(-1, "peer %u (%s): TLS failed: %s (%llu so far); closing", p->node_id, p->addr,
+                     p->tls->errmsg, (unsigned long long)env->failures);
+        }
+        peer_break(p, p->tls->errmsg);
+}
+
+/* Decrypt the records received into p->in, no more than the frame being
+ * read allows at a time. False if the link broke. */
+static bool peer_tls_decrypt(struct peer *p)
+{
+        for (;;) {
+                size_t got, want = frame_read_room(buffer_data(&p->in), buffer_len(&p->in),
+                                                   peer_answer_bytes_max(p), PEER_READ_BYTES);
+                int rv;
+                if (buffer_reserve(&p->in, want) != 0) {
+                        peer_break(p, "out of memory");
+                        return false;
+                }
+                rv = tls_read(p->tls, p->in.base + p->in.end, p->in.cap - p->in.end, &got);
+                if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv != 0) {
+                        peer_tls_send(p); /* the alert that says why */
+                        peer_tls_failed(p);
+                        return false;
+                }
+                p->in.end += got;
+        }
+        buffer_trim(&p->tls->in, 4 * PEER_READ_BYTES);
+        peer_tls_send(p);
+        return p->state == PEER_CONNECTING || p->state == PEER_CONNECTED;
+}
+
 static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct peer *p = h->data;
@@ -198,14 +275,19 @@ static void peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         size_t want = frame_read_room(buffer_data(&p->in), buffer_len(&p->in),
                                       peer_answer_bytes_max(p), PEER_READ_BYTES);
 
+        struct buffer *b = p->tls != NULL ? &p->tls->in : &p->in;
+
         (void)suggested;
-        if (buffer_reserve(&p->in, want) != 0) {
+        if (p->tls != NULL) {
+                want = PEER_READ_BYTES; /* records; decrypting is bounded below */
+        }
+        if (buffer_reserve(b, want) != 0) {
                 buf->base = NULL;
                 buf->len = 0;
                 return;
         }
-        buf->base = (char *)p->in.base + p->in.end;
-        buf->len = p->in.cap - p->in.end;
+        buf->base = (char *)b->base + b->end;
+        buf->len = b->cap - b->end;
 }
 
 static void peer_hello_written(uv_write_t *w, int status);
@@ -228,12 +310,20 @@ static bool peer_authenticate(struct peer *p)
                 return false;
         }
         buffer_consume(&p->in, PEERAUTH_CHALLENGE_BYTES);
-        proof = uv_buf_init((char *)p->proof, (unsigned)p->proof_len);
-        p->proof_write.data = p;
-        if (uv_write(&p->proof_write, (uv_stream_t *)&p->stream, &proof, 1, peer_hello_written) !=
-            0) {
-                peer_break(p, "handshake write failed");
-                return false;
+        if (p->tls != NULL) {
+                if (tls_write(p->tls, p->proof, p->proof_len) != 0) {
+                        peer_break(p, "out of memory for TLS");
+                        return false;
+                }
+                peer_tls_send(p);
+        } else {
+                proof = uv_buf_init((char *)p->proof, (unsigned)p->proof_len);
+                p->proof_write.data = p;
+                if (uv_write(&p->proof_write, (uv_stream_t *)&p->tcp, &proof, 1,
+                             peer_hello_written) != 0) {
+                        peer_break(p, "handshake write failed");
+                        return false;
+                }
         }
         uv_timer_stop(&p->timer);
         p->state = PEER_CONNECTED;
@@ -252,7 +342,14 @@ static void peer_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
                 peer_break(p, uv_strerror((int)n));
                 return;
         }
-        p->in.end += (size_t)n;
+        if (p->tls != NULL) {
+                p->tls->in.end += (size_t)n;
+                if (!peer_tls_decrypt(p)) {
+                        return;
+                }
+        } else {
+                p->in.end += (size_t)n;
+        }
         if (p->state == PEER_CONNECTING && !peer_authenticate(p)) {
                 return;
         }
@@ -314,9 +411,7 @@ static void peer_connected(uv_connect_t *req, int status)
                 peer_break(p, uv_strerror(status));
                 return;
         }
-        if (!peer_tls(p)) {
-                uv_tcp_nodelay(&p->stream.tcp, 1);
-        }
+        uv_tcp_nodelay(&p->tcp, 1);
         if (peerauth_hello(&p->auth, &env->mux->ring, env->mux->cluster_id, TRANSPORT_LINK_GROUP,
                            env->cfg->node_id, p->node_id) != 0) {
                 peer_break(p, "no randomness for the handshake");
@@ -324,23 +419,39 @@ static void peer_connected(uv_connect_t *req, int status)
         }
         /* Writes on a stream go out in order: the handshake precedes every
          * frame peer_flush writes on this connection. */
+        if (p->tls != NULL) {
+                /* Encrypted once TLS is up, right behind its handshake. */
+                if (tls_write(p->tls, p->auth.hello, PEERAUTH_HELLO_BYTES) != 0) {
+                        peer_break(p, "out of memory for TLS");
+                        return;
+                }
+                peer_tls_send(p);
+                uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);
+                return;
+        }
         hello = uv_buf_init((char *)p->auth.hello, PEERAUTH_HELLO_BYTES);
         p->hello_write.data = p;
-        if (uv_write(&p->hello_write, (uv_stream_t *)&p->stream, &hello, 1, peer_hello_written) !=
-            0) {
+        if (uv_write(&p->hello_write, (uv_stream_t *)&p->tcp, &hello, 1, peer_hello_written) != 0) {
                 peer_break(p, "handshake write failed");
                 return;
         }
-        uv_read_start((uv_stream_t *)&p->stream, peer_alloc, peer_read);
+        uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);
 }
 
-/* A TLS relay's stream is ready at once: go on from the loop, as after a
- * TCP connect (not inside the call that wanted the link). */
-static void peer_tls_go(uv_timer_t *t)
+/* Start this connection's TLS session (peer TLS): checked for the host we
+ * dial. The ClientHello waits in p->tls->out for the connection. */
+static int peer_tls_start(struct peer *p, const char *host)
 {
-        struct peer *p = t->data;
-        uv_timer_start(&p->timer, peer_connect_timeout, p->env->params->connect_timeout_ms, 0);
-        peer_connected(&p->connect, 0);
+        p->tls = tkv_malloc(sizeof *p->tls);
+        if (p->tls == NULL) {
+                return TKV_ENOMEM;
+        }
+        if (tls_init(p->tls, p->env->tls->client, host) != 0) {
+                tkv_free(p->tls);
+                p->tls = NULL;
+                return TKV_ENOMEM;
+        }
+        return 0;
 }
 
 static void peer_connect(struct peer *p, unsigned timeout_ms)
@@ -354,26 +465,15 @@ static void peer_connect(struct peer *p, unsigned timeout_ms)
             uv_ip4_addr(host, (int)port, &sa) != 0) {
                 return;
         }
-        if (peer_tls(p)) {
-                uv_pipe_init(p->env->loop, &p->stream.pipe, 0);
-        } else {
-                uv_tcp_init(p->env->loop, &p->stream.tcp);
-        }
-        ((uv_handle_t *)&p->stream)->data = p;
+        uv_tcp_init(p->env->loop, &p->tcp);
+        p->tcp.data = p;
         p->connect.data = p;
         p->state = PEER_CONNECTING;
-        if (peer_tls(p)) {
-                /* The certificate must name the address we dial. */
-                if (tlsrelay_connect(p->env->tls, p->env->loop, (const struct sockaddr *)&sa, host,
-                                     &p->stream.pipe) != 0) {
-                        peer_break(p, "out of memory for TLS");
-                        return;
-                }
-                uv_timer_start(&p->timer, peer_tls_go, 0, 0);
+        if (peer_tls(p) && peer_tls_start(p, host) != 0) {
+                peer_break(p, "out of memory for TLS");
                 return;
         }
-        rv = uv_tcp_connect(&p->connect, &p->stream.tcp, (const struct sockaddr *)&sa,
-                            peer_connected);
+        rv = uv_tcp_connect(&p->connect, &p->tcp, (const struct sockaddr *)&sa, peer_connected);
         if (rv != 0) {
                 peer_break(p, uv_strerror(rv));
                 return;
@@ -403,6 +503,8 @@ static void peer_written(uv_write_t *w, int status)
         buffer_reset(&p->out_busy);
         if (status != 0) {
                 peer_break(p, uv_strerror(status));
+        } else if (p->tls != NULL) {
+                peer_tls_send(p); /* handshake messages that waited */
         }
 }
 
@@ -420,6 +522,16 @@ void peer_flush(struct peer *p, uint64_t now_ms, const struct peer_params *param
         if (p->state != PEER_CONNECTED || p->writing || buffer_len(&p->out) == 0) {
                 return;
         }
+        if (p->tls != NULL) {
+                if (tls_write(p->tls, buffer_data(&p->out), buffer_len(&p->out)) != 0) {
+                        peer_break(p, "TLS write failed");
+                        return;
+                }
+                buffer_reset(&p->out);
+                peer_tls_send(p);
+                p->flushed = p->enqueued;
+                return;
+        }
         tmp = p->out_busy;
         p->out_busy = p->out;
         p->out = tmp;
@@ -427,7 +539,7 @@ void peer_flush(struct peer *p, uint64_t now_ms, const struct peer_params *param
          * at most). */
         buf = uv_buf_init((char *)buffer_data(&p->out_busy), (unsigned)buffer_len(&p->out_busy));
         p->write.data = p;
-        if (uv_write(&p->write, (uv_stream_t *)&p->stream, &buf, 1, peer_written) != 0) {
+        if (uv_write(&p->write, (uv_stream_t *)&p->tcp, &buf, 1, peer_written) != 0) {
                 peer_break(p, "write failed");
                 return;
         }

@@ -17,9 +17,10 @@
 #include "buffer.h"
 #include "peerauth.h"
 #include "queue.h"
-#include "tlsrelay.h"
 
 struct identity;
+struct tls;
+struct tlsrelay_env;
 struct peer;
 struct peer_env;
 struct transport_mux;
@@ -52,7 +53,8 @@ struct peer {
         unsigned node_id;
         char addr[64];
         enum peer_state state;
-        union tlsrelay_stream stream; /* data = this: TCP, or with peer TLS a relay's pipe */
+        uv_tcp_t tcp;    /* data = this */
+        struct tls *tls; /* peer TLS: this connection's session (tls.h); NULL: plaintext */
         uv_connect_t connect;
         uv_write_t write;
         uv_write_t hello_write; /* the handshake's HELLO */
@@ -99,7 +101,7 @@ struct peer_env {
         const struct peer_params *params; /* output_bytes_max */
         const struct identity *identity;  /* this node's incarnation */
         const struct transport_mux *mux;  /* the key ring, cluster id and layout */
-        struct tlsrelay_env *tls;         /* the mux's: NULL client context = plaintext */
+        struct tlsrelay_env *tls;         /* the mux's peer TLS (contexts, failure counts) */
 };
 
 /* Set up p, a link to node_id at addr. data is its owner's (p->data), for

@@ -252,6 +252,8 @@ void tls_ctx_free(struct tls_ctx *ctx)
 
 /* ---- Connections ---- */
 
+static int tls_now_established(struct tls *t);
+
 static int tls_expect_name(SSL *ssl, const char *name)
 {
         struct in6_addr a6;
@@ -274,6 +276,7 @@ int tls_init(struct tls *t, struct tls_ctx *ctx, const char *server_name)
         memset(t, 0, sizeof *t);
         buffer_init(&t->in);
         buffer_init(&t->out);
+        buffer_init(&t->early);
         pthread_once(&tls_bio_once, tls_bio_method_init);
         ERR_clear_error();
         ssl = tls_bio_method != NULL ? SSL_new(ctx->ssl_ctx) : NULL;
@@ -308,6 +311,7 @@ void tls_free(struct tls *t)
         }
         buffer_free(&t->in);
         buffer_free(&t->out);
+        buffer_free(&t->early);
         t->established = false;
 }
 
@@ -343,8 +347,7 @@ int tls_handshake(struct tls *t)
         t->received = t->received || buffer_len(&t->in) > 0;
         rv = SSL_do_handshake(t->ssl);
         if (rv == 1) {
-                t->established = true;
-                return 0;
+                return tls_now_established(t);
         }
         return tls_outcome(t, rv, "tls handshake");
 }
@@ -357,15 +360,17 @@ int tls_read(struct tls *t, void *buf, size_t cap, size_t *got)
         ERR_clear_error();
         t->received = t->received || buffer_len(&t->in) > 0;
         rv = SSL_read_ex(t->ssl, buf, cap, got);
+        /* The outcome first: writing what waited for the handshake is
+         * another SSL call, after which SSL_get_error would describe it. */
+        rv = rv == 1 ? 0 : tls_outcome(t, rv, t->established ? "tls" : "tls handshake");
         /* The handshake may finish inside a read that yields no data. */
-        t->established = SSL_is_init_finished(t->ssl);
-        if (rv == 1) {
-                return 0;
+        if (!t->established && SSL_is_init_finished(t->ssl) && tls_now_established(t) != 0) {
+                return TKV_EPROTO;
         }
-        return tls_outcome(t, rv, t->established ? "tls" : "tls handshake");
+        return rv;
 }
 
-int tls_write(struct tls *t, const void *data, size_t len)
+static int tls_encrypt(struct tls *t, const void *data, size_t len)
 {
         const unsigned char *p = data;
 
@@ -381,6 +386,26 @@ int tls_write(struct tls *t, const void *data, size_t len)
                 len -= done;
         }
         return 0;
+}
+
+int tls_write(struct tls *t, const void *data, size_t len)
+{
+        if (!t->established) {
+                return buffer_append(&t->early, data, len) == 0 ? 0 : TKV_ENOMEM;
+        }
+        return tls_encrypt(t, data, len);
+}
+
+/* The handshake just finished: what was written before it goes out now. */
+static int tls_now_established(struct tls *t)
+{
+        int rv = 0;
+        t->established = true;
+        if (buffer_len(&t->early) > 0) {
+                rv = tls_encrypt(t, buffer_data(&t->early), buffer_len(&t->early));
+        }
+        buffer_free(&t->early);
+        return rv;
 }
 
 void tls_shutdown(struct tls *t)

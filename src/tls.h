@@ -57,11 +57,12 @@ void tls_ctx_free(struct tls_ctx *ctx);
 /* One TLS connection. The fields below are the caller's to use as the
  * comment on each says; ssl is OpenSSL's. */
 struct tls {
-        void *ssl;         /* SSL * */
-        struct buffer in;  /* received, not yet taken by OpenSSL: the caller appends */
-        struct buffer out; /* to send: the caller sends and consumes */
-        bool established;  /* the handshake finished */
-        bool received;     /* OpenSSL has been given bytes to read */
+        void *ssl;           /* SSL * */
+        struct buffer in;    /* received, not yet taken by OpenSSL: the caller appends */
+        struct buffer out;   /* to send: the caller sends and consumes */
+        struct buffer early; /* tls_write before the handshake ended: sent once it has */
+        bool established;    /* the handshake finished */
+        bool received;       /* OpenSSL has been given bytes to read */
         char errmsg[TLS_ERRMSG_BYTES];
 };
 
@@ -85,8 +86,10 @@ int tls_handshake(struct tls *t);
  * bad record. */
 int tls_read(struct tls *t, void *buf, size_t cap, size_t *got);
 
-/* Encrypt len bytes into t->out (all of them: t->out grows). Only once
- * established. TKV_ENOMEM, or TKV_EPROTO if the session is broken. */
+/* Encrypt len bytes into t->out (all of them: t->out grows). Before the
+ * handshake finished they are kept, and encrypted the moment it does
+ * (inside tls_handshake or tls_read). TKV_ENOMEM, or TKV_EPROTO if the
+ * session is broken. */
 int tls_write(struct tls *t, const void *data, size_t len);
 
 /* Queue a close_notify into t->out. */

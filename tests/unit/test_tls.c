@@ -173,6 +173,40 @@ static void test_round_trip_both_ways(void **state)
         free(big);
 }
 
+/* What either side writes before the handshake finished is kept and sent
+ * once it has, in order, ahead of what follows. */
+static void test_written_before_the_handshake(void **state)
+{
+        struct pair p;
+        struct buffer got;
+
+        (void)state;
+        memset(&p, 0, sizeof p);
+        buffer_init(&got);
+        ctx(&p.sctx, TLS_SERVER, "node1.pem", NULL, false);
+        ctx(&p.cctx, TLS_CLIENT, NULL, "ca.pem", false);
+        assert_int_equal(tls_init(&p.server, p.sctx, NULL), 0);
+        assert_int_equal(tls_init(&p.client, p.cctx, "127.0.0.1"), 0);
+        assert_int_equal(tls_write(&p.client, "early ", 6), 0);
+        assert_int_equal(tls_write(&p.server, "hello ", 6), 0);
+        assert_false(p.client.established);
+        p.srv = p.cli = TKV_EAGAIN;
+        handshake(&p);
+        assert_int_equal(p.cli, 0);
+        assert_int_equal(p.srv, 0);
+        assert_int_equal(tls_write(&p.client, "then", 4), 0);
+        pump_once(&p);
+        assert_int_equal(drain(&p.server, &got), TKV_EAGAIN);
+        assert_int_equal(buffer_len(&got), 10);
+        assert_memory_equal(buffer_data(&got), "early then", 10);
+        buffer_reset(&got);
+        assert_int_equal(drain(&p.client, &got), TKV_EAGAIN);
+        assert_int_equal(buffer_len(&got), 6);
+        assert_memory_equal(buffer_data(&got), "hello ", 6);
+        buffer_free(&got);
+        pair_free(&p);
+}
+
 /* A record split at every byte still decrypts once complete. */
 static void test_records_arrive_in_pieces(void **state)
 {
@@ -334,6 +368,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_round_trip_both_ways),
             cmocka_unit_test(test_records_arrive_in_pieces),
+            cmocka_unit_test(test_written_before_the_handshake),
             cmocka_unit_test(test_server_of_an_unknown_ca_is_refused),
             cmocka_unit_test(test_expired_server_certificate_is_refused),
             cmocka_unit_test(test_wrong_server_name_is_refused),
