@@ -28,6 +28,7 @@ LAYERS = {
     "notify": 0, "latency": 0,
     # state machine: the store and what is replicated
     "store": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
+    "auth": 1,
     "fsm": 2,
     # network: the peer port (its Raft side, node links), connections that
     # send requests (both report upward through callbacks); the data dir's
