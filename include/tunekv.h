@@ -82,7 +82,9 @@ enum tkv_code {
         TKV_BUSY = 10,
         TKV_UNAVAILABLE = 11,
         TKV_INTERNAL = 12,
-        TKV_NO_SPACE = 13, /* the leader's disk is nearly full: the write was not applied */
+        TKV_NO_SPACE = 13,        /* the leader's disk is nearly full: the write was not applied */
+        TKV_UNAUTHENTICATED = 14, /* auth is on: no user, or a wrong user or password */
+        TKV_PERMISSION_DENIED = 15, /* the user's roles do not allow this (on this key) */
         /* Client-side conditions. A write that was sent and got no answer
          * is never reported with these: it completes OUTCOME_UNKNOWN. */
         TKV_CONNECT_FAILED = 100,    /* no endpoint could be reached */
@@ -136,6 +138,9 @@ struct tkv_options {
                                         included; 0 = 5000 */
         unsigned connect_timeout_ms; /* 0 = 2000 */
         unsigned max_inflight;       /* requests in flight per connection; 0 = 1024 */
+        const char *user;            /* AUTH as this user on every new connection, before
+                                        anything else; NULL or "": no AUTH */
+        const char *password;        /* the user's password (NUL-terminated; copied) */
 };
 
 /* Read options (DESIGN §4). Zero-initialized = linearizable from the leader. */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "buffer.h"
 #include "queue.h"
 
@@ -50,9 +51,11 @@ struct conn {
         bool paused;  /* reading stopped: too much unsent output */
         bool closing; /* uv_close called */
         bool close_after_write;
-        uint64_t requests;       /* requests dispatched */
-        uint64_t active_ms;      /* loop time of the last bytes read */
-        uint64_t frame_start_ms; /* loop time a still unfinished frame began; 0: none */
+        uint64_t requests;               /* requests dispatched */
+        uint64_t active_ms;              /* loop time of the last bytes read */
+        uint64_t frame_start_ms;         /* loop time a still unfinished frame began; 0: none */
+        char auth_user[AUTH_NAME_BYTES]; /* who AUTHed on it ([auth] enabled); "": nobody */
+        bool auth_pending;               /* its AUTH is being hashed (rpc_auth.c) */
 };
 
 /* Accept a connection from the client listener. */

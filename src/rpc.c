@@ -80,6 +80,7 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
         struct server *s = conn->server;
         const struct config *cfg = s->cfg;
         const ProtobufCBinaryData *key;
+        int rv;
 
         *method = rpc_method_of(req);
         if (*method == NULL) {
@@ -98,6 +99,11 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                          s->state == SERVER_STARTING ? "starting" : "shutting down");
                 return TKV_ESHUTDOWN;
         }
+        key = rpc_request_key(req);
+        rv = rpc_auth_admit(conn, req, (*method)->name, key, message, len);
+        if (rv != 0) {
+                return rv;
+        }
         if (conn->inflight >= conn_inflight_max(conn)) {
                 s->stats.answers_busy++;
                 snprintf(message, len, "%u requests in progress on this connection (%s)",
@@ -110,7 +116,6 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                          req->timeout_ms, cfg->request_timeout_max_ms);
                 return TKV_EINVAL;
         }
-        key = rpc_request_key(req);
         if (key != NULL && key->len == 0) {
                 snprintf(message, len, "empty key");
                 return TKV_EINVAL;
@@ -192,6 +197,10 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
                                                  : "undecodable request frame");
                 conn_close_after_write(conn);
                 return;
+        }
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_AUTH) {
+                rpc_auth_start(conn, req); /* answers when the password is hashed */
+                goto out;
         }
         rv = rpc_admit(conn, req, &method, message, sizeof message);
         if (rv != 0) {

@@ -766,6 +766,9 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 return TKV_EIO;
         }
         server_warn_secret(cfg);
+        if (rpc_auth_init(&s->auth, cfg, s->errmsg) != 0) {
+                return TKV_EIO;
+        }
         if (cfg->previous_secret[0] != '\0') {
                 if (session_keys_init(&s->keys_previous, cfg->previous_secret, cfg->cluster_name) !=
                     0) {
@@ -913,6 +916,7 @@ void server_close(struct server *s)
         s->node.peers = NULL;
         call_pool_drain(s);
         session_keys_close(&s->keys);
+        rpc_auth_close(&s->auth);
         session_keys_close(&s->keys_previous);
         tkv_free(s->reads);
         tkv_free(s->probe_calls);

@@ -14,6 +14,7 @@
 #include "peer.h"
 #include "queue.h"
 #include "read.h"
+#include "rpc_auth.h"
 #include "session.h"
 #include "spare.h"
 #include "transport.h"
@@ -106,6 +107,7 @@ struct server {
         int ready_fd;                      /* -1 once readiness was reported */
         struct read_state *reads;          /* one per partition (hosted ones used) */
         struct peer_call *probe_calls;     /* one per partition: its probe in flight */
+        struct rpc_auth auth;              /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;          /* token MACs */
         struct session_keys keys_previous; /* rotation: still accepted (keys.previous) */
         uint64_t previous_until_ms;        /* loop time the previous secret retires */

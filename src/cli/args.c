@@ -33,6 +33,8 @@ enum {
         OPT_NODE,
         OPT_TOKEN_IN,
         OPT_TOKEN_OUT,
+        OPT_USER,
+        OPT_PASSWORD_FILE,
 };
 
 const struct cli_word args_levels[] = {
@@ -101,6 +103,9 @@ static void args_usage(FILE *f)
               "  --timeout-ms N            deadline of the request (default 5000)\n"
               "  -v, --verbose             more detail (get: the read receipt; writes: the\n"
               "                            acknowledgement; both: the session token)\n"
+              "  --user NAME               AUTH as NAME (clusters with [auth] enabled)\n"
+              "  --password-file FILE      NAME's password: FILE's first line (default:\n"
+              "                            $TUNEKV_PASSWORD)\n"
               "  -h, --help                this text\n"
               "  --version                 print the version\n"
               "\n"
@@ -143,10 +148,38 @@ static void args_usage(FILE *f)
               "  7  INVALID_ARGUMENT or TOO_LARGE\n"
               "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY), or the request\n"
               "     succeeded but --token-out could not be written\n"
+              "  9  UNAUTHENTICATED or PERMISSION_DENIED\n"
               "status (the whole cluster) exits by health instead: 0 every partition ok,\n"
               "  1 some degraded (a replica down, or more than 1000 entries behind),\n"
               "  2 some unavailable (no leader, not ready, or no majority answering)\n",
               f);
+}
+
+int args_password(struct cli_args *a, char *out, size_t len)
+{
+        const char *env = getenv("TUNEKV_PASSWORD");
+        FILE *f;
+        size_t n;
+
+        out[0] = '\0';
+        if (a->password_file == NULL) {
+                snprintf(out, len, "%s", env != NULL ? env : "");
+                return -1;
+        }
+        f = fopen(a->password_file, "r");
+        if (f == NULL) {
+                return output_usage_error(a, "--password-file %s: cannot open it",
+                                          a->password_file);
+        }
+        if (fgets(out, (int)len, f) == NULL) {
+                out[0] = '\0';
+        }
+        fclose(f);
+        n = strlen(out);
+        while (n > 0 && strchr(" \t\r\n", out[n - 1]) != NULL) {
+                out[--n] = '\0';
+        }
+        return -1;
 }
 
 int args_parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -267,6 +300,8 @@ static const struct option args_options[] = {
     {"node", required_argument, NULL, OPT_NODE},
     {"token-in", required_argument, NULL, OPT_TOKEN_IN},
     {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
+    {"user", required_argument, NULL, OPT_USER},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -337,6 +372,12 @@ static int args_option(struct cli_args *a, int opt, const char *v)
                 return -1;
         case OPT_TOKEN_OUT:
                 a->token_out = v;
+                return -1;
+        case OPT_USER:
+                a->user = v;
+                return -1;
+        case OPT_PASSWORD_FILE:
+                a->password_file = v;
                 return -1;
         case '?':
                 return output_usage_error(a, "unknown option or missing value: %s", v);

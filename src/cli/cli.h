@@ -23,6 +23,7 @@ enum {
         CLI_EXIT_RETRY = 6,
         CLI_EXIT_INVALID = 7,
         CLI_EXIT_OTHER = 8,
+        CLI_EXIT_DENIED = 9, /* UNAUTHENTICATED, PERMISSION_DENIED */
 };
 
 /* Room for one message about the token files. */
@@ -37,13 +38,15 @@ struct cli_args {
         struct tkv_read_options read;
         const char *read_flag; /* first read option given, for errors */
         struct tkv_write_options write;
-        const char *write_flag; /* first write option given, for errors */
-        bool node_set;          /* status --node given */
-        uint32_t node_id;       /* status --node N */
-        const char *token_in;   /* --token-in FILE, or NULL */
-        const char *token_out;  /* --token-out FILE, or NULL */
-        const char *command;    /* canonical: put, get, delete, cas, status */
-        char **operands;        /* after the command */
+        const char *write_flag;    /* first write option given, for errors */
+        bool node_set;             /* status --node given */
+        uint32_t node_id;          /* status --node N */
+        const char *token_in;      /* --token-in FILE, or NULL */
+        const char *token_out;     /* --token-out FILE, or NULL */
+        const char *user;          /* --user NAME, or NULL: no AUTH */
+        const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
+        const char *command;       /* canonical: put, get, delete, cas, status */
+        char **operands;           /* after the command */
         int n_operands;
         /* Filled once the request ran (get, put, del, cas). */
         bool have_token;                             /* token_hex holds the session token */
@@ -77,6 +80,11 @@ extern const struct cli_word args_acks[];
  * to run the command, else an exit code: --help and --version print and
  * return CLI_EXIT_OK, a usage error is reported and returns CLI_EXIT_USAGE. */
 int args_parse(struct cli_args *a, int argc, char **argv);
+
+/* The password for --user into out (len bytes): the first line of
+ * --password-file, else $TUNEKV_PASSWORD, else "". Returns -1 to go on,
+ * else the exit code of the failure it reported. */
+int args_password(struct cli_args *a, char *out, size_t len);
 
 /* A decimal number up to max into *out. Returns 0, or -1 for anything else
  * (sign, spaces, overflow). s is borrowed. */

@@ -47,6 +47,9 @@ static int output_exit_code(int status)
         case TKV_INVALID_ARGUMENT:
         case TKV_TOO_LARGE:
                 return CLI_EXIT_INVALID;
+        case TKV_UNAUTHENTICATED:
+        case TKV_PERMISSION_DENIED:
+                return CLI_EXIT_DENIED;
         default:
                 return CLI_EXIT_OTHER;
         }

@@ -159,6 +159,10 @@ const char *tkv_status_name(int code)
                 return "INTERNAL";
         case TKV_NO_SPACE:
                 return "NO_SPACE";
+        case TKV_UNAUTHENTICATED:
+                return "UNAUTHENTICATED";
+        case TKV_PERMISSION_DENIED:
+                return "PERMISSION_DENIED";
         case TKV_CONNECT_FAILED:
                 return "CONNECT_FAILED";
         case TKV_PROTOCOL_ERROR:
@@ -517,6 +521,7 @@ static void client_free(struct tkv_client *c)
         buffer_free(&c->scratch);
         tkv_free(c->slots);
         deadline_heap_close(&c->wakes);
+        client_auth_forget(c);
         if (c->epfd >= 0) {
                 close(c->epfd);
         }
@@ -614,6 +619,11 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
                 snprintf(c->errmsg, sizeof(c->errmsg), "max_inflight %u exceeds %u",
                          c->max_inflight, CLIENT_INFLIGHT_MAX);
                 return TKV_USAGE_ERROR;
+        }
+        rv = client_auth_configure(c, opts != NULL ? opts->user : NULL,
+                                   opts != NULL ? opts->password : NULL);
+        if (rv != TKV_OK) {
+                return rv;
         }
         rv = client_open_endpoints(c, endpoints);
         if (rv != TKV_OK) {

@@ -1,0 +1,38 @@
+/* Client authentication and permission checks at the node a client talks
+ * to (docs/security.md, "Users and permissions"): the AUTH exchange, whose
+ * password hashing runs on the libuv threadpool, and the check every other
+ * client request passes before it is routed or forwarded. Node links are
+ * not checked: what arrives on them was checked by the node that received
+ * it from its client, and the peer handshake proved the sender. */
+#ifndef TKV_RPC_AUTH_H
+#define TKV_RPC_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+
+struct config;
+struct conn;
+
+/* One node's authentication state, owned by the server. */
+struct rpc_auth {
+        bool enabled;              /* [auth] enabled */
+        struct auth_table *table;  /* owned: the users and roles checked against */
+        struct auth_secret root;   /* root's, from root_password_file */
+        struct auth_secret nobody; /* checked for unknown users: a failure costs the same */
+        unsigned in_flight;        /* AUTH hashings on the threadpool */
+        uint64_t logged_ms;        /* loop time of the last failure logged; 0: none */
+        uint64_t unlogged;         /* failures since then not logged (at most one a second) */
+        uint64_t failures;         /* AUTH refused, since start */
+        uint64_t successes;
+};
+
+/* Set a up from cfg (borrowed): with auth on, hash root's password (slow:
+ * called once at start, before serving). 0, TKV_ENOMEM or TKV_EIO with
+ * errmsg (ERR_MSG_BYTES) filled. rpc_auth_close is safe after a failure. */
+int rpc_auth_init(struct rpc_auth *a, const struct config *cfg, char *errmsg);
+void rpc_auth_close(struct rpc_auth *a);
+
+#endif

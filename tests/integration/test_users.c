@@ -1,0 +1,316 @@
+/* Client users (issue 14 item 3) against three real tunekvd processes with
+ * [auth] enabled = 1:
+ *
+ * - a client without credentials gets UNAUTHENTICATED, for keys and for
+ *   STATUS alike; a wrong password too, and the refusal is logged;
+ * - root, with the password of root_password_file, is served on every
+ *   node, and every replica ends with the same digest;
+ * - an AUTH flood (many connections, slow hashing) does not block other
+ *   clients' requests (the hashing is off the loop) and is held to
+ *   auth_in_flight_max (BUSY beyond);
+ * - with auth off, a client that sends credentials is served as before.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "raw.h"
+#include "testlib.h"
+#include "tunekv.h"
+
+#define ROOT_PASSWORD "root-password-for-tests"
+/* Slow enough that a flood of AUTHs keeps the threadpool busy for a while
+ * (about 0.1 s each on the test machine), fast enough for the test. */
+#define KDF_ITERATIONS "300000"
+
+static char dir[256];
+static char password_file[400];
+static struct cluster cl;
+
+static int setup(void **state)
+{
+        static const char *extra[] = {"--enabled",
+                                      "1",
+                                      "--root-password-file",
+                                      password_file,
+                                      "--kdf-iterations",
+                                      KDF_ITERATIONS,
+                                      "--auth-in-flight-max",
+                                      "2",
+                                      NULL};
+        int fd;
+
+        (void)state;
+        if (testlib_tmpdir(dir, sizeof dir, "tkv-auth") != 0) {
+                return -1;
+        }
+        snprintf(password_file, sizeof password_file, "%s/root-password", dir);
+        fd = open(password_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write(fd, ROOT_PASSWORD "\n", strlen(ROOT_PASSWORD) + 1) < 0) {
+                return -1;
+        }
+        close(fd);
+        if (cluster_start(&cl, dir, 3, 0, 0, extra) != 0) {
+                return -1;
+        }
+        cl.user = "root";
+        cl.password = ROOT_PASSWORD;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        int bad;
+
+        (void)state;
+        bad = cluster_stop(&cl);
+        testlib_rmrf(dir);
+        return bad == 0 ? 0 : -1;
+}
+
+static struct tkv_client *client_as(unsigned node, const char *user, const char *password)
+{
+        struct tkv_options o = {0};
+        struct tkv_client *c = NULL;
+        char err[256];
+
+        o.endpoints = node == 0 ? cl.endpoints : cl.nodes[node - 1].client_addr;
+        o.timeout_ms = 3000;
+        o.user = user;
+        o.password = password;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        return c;
+}
+
+static int put(struct tkv_client *c, const char *k, const char *v)
+{
+        struct tkv_result r;
+        int rv = tkv_put(c, k, strlen(k), v, strlen(v), NULL, &r);
+
+        tkv_result_release(&r);
+        return rv;
+}
+
+static int get(struct tkv_client *c, const char *k, const char *want)
+{
+        struct tkv_result r;
+        int rv = tkv_get(c, k, strlen(k), NULL, &r);
+
+        if (rv == TKV_OK && want != NULL) {
+                assert_int_equal(r.value_len, strlen(want));
+                assert_memory_equal(r.value, want, strlen(want));
+        }
+        tkv_result_release(&r);
+        return rv;
+}
+
+static void test_no_credentials(void **state)
+{
+        struct tkv_client *c = client_as(1, NULL, NULL);
+        struct tkv_result r;
+
+        (void)state;
+        assert_int_equal(tkv_put(c, "app/x", 5, "v", 1, NULL, &r), TKV_UNAUTHENTICATED);
+        assert_non_null(strstr(r.message, "must AUTH as a user first"));
+        tkv_result_release(&r);
+        assert_int_equal(get(c, "app/x", NULL), TKV_UNAUTHENTICATED);
+        assert_int_equal(tkv_status(c, &r), TKV_UNAUTHENTICATED);
+        tkv_result_release(&r);
+        tkv_client_destroy(c);
+}
+
+static void test_wrong_password(void **state)
+{
+        struct tkv_client *c = client_as(2, "root", "not-the-password");
+        struct tkv_client *nobody = client_as(2, "nobody", ROOT_PASSWORD);
+        struct tkv_result r;
+
+        (void)state;
+        assert_int_equal(tkv_put(c, "app/x", 5, "v", 1, NULL, &r), TKV_UNAUTHENTICATED);
+        assert_non_null(strstr(r.message, "wrong user name or password"));
+        tkv_result_release(&r);
+        assert_int_equal(get(nobody, "app/x", NULL), TKV_UNAUTHENTICATED);
+        tkv_client_destroy(c);
+        tkv_client_destroy(nobody);
+        /* Logged with the client's address; the password never. */
+        assert_true(daemon_log_count(&cl.nodes[1], "AUTH as \"root\" from 127.0.0.1:") +
+                        daemon_log_count(&cl.nodes[1], "AUTH as \"nobody\" from 127.0.0.1:") >=
+                    1);
+        assert_int_equal(daemon_log_count(&cl.nodes[1], "not-the-password"), 0);
+}
+
+static void test_root_everywhere(void **state)
+{
+        struct tkv_client *c;
+        struct tkv_result r;
+
+        (void)state;
+        for (unsigned node = 1; node <= 3; node++) {
+                char k[32];
+                c = client_as(node, "root", ROOT_PASSWORD);
+                snprintf(k, sizeof k, "root/%u", node);
+                assert_int_equal(put(c, k, "v"), TKV_OK);
+                assert_int_equal(get(c, k, "v"), TKV_OK);
+                assert_int_equal(tkv_status(c, &r), TKV_OK);
+                tkv_result_release(&r);
+                tkv_client_destroy(c);
+        }
+        for (uint32_t p = 0; p < 3; p++) {
+                assert_true(cluster_wait_converged(&cl, p, 20000));
+        }
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define FLOOD_CONNS 24
+
+/* Raw connections each send one AUTH with a wrong password at once: at
+ * most auth_in_flight_max (2) are hashed, the rest answered BUSY at once;
+ * meanwhile an authenticated client's reads are served without waiting
+ * for the hashing. */
+static void test_auth_flood(void **state)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__AuthRequest ar = TUNEKV__V1__AUTH_REQUEST__INIT;
+        struct tkv_client *c = client_as(3, "root", ROOT_PASSWORD);
+        int fds[FLOOD_CONNS];
+        unsigned busy = 0;
+        unsigned refused = 0;
+        int64_t worst_ms = 0;
+
+        (void)state;
+        assert_int_equal(put(c, "flood/k", "v"), TKV_OK);
+        ar.user = "root";
+        ar.password.data = (uint8_t *)"wrong";
+        ar.password.len = 5;
+        req.id = 7;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_AUTH;
+        req.auth = &ar;
+        for (int i = 0; i < FLOOD_CONNS; i++) {
+                fds[i] = raw_connect_addr(cl.nodes[2].client_addr, false);
+                raw_send_request(fds[i], &req);
+        }
+        for (int i = 0; i < 20; i++) {
+                int64_t t0 = now_ms();
+                assert_int_equal(get(c, "flood/k", "v"), TKV_OK);
+                if (now_ms() - t0 > worst_ms) {
+                        worst_ms = now_ms() - t0;
+                }
+        }
+        for (int i = 0; i < FLOOD_CONNS; i++) {
+                Tunekv__V1__Response *resp = raw_read_response(fds[i]);
+                assert_non_null(resp);
+                assert_int_equal(resp->id, 7);
+                busy += resp->status == TUNEKV__V1__STATUS__STATUS_BUSY;
+                refused += resp->status == TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED;
+                tunekv__v1__response__free_unpacked(resp, NULL);
+                close(fds[i]);
+        }
+        assert_int_equal(busy + refused, FLOOD_CONNS);
+        assert_true(busy >= FLOOD_CONNS / 2);
+        assert_true(refused >= 2);
+        /* Hashing 24 passwords in a row would take seconds; reads went on. */
+        assert_true(worst_ms < 1000);
+        tkv_client_destroy(c);
+}
+
+/* A request sent before the AUTH answer is refused, not queued behind it:
+ * clients wait for the answer (libtunekv does). */
+static void test_request_during_auth(void **state)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__Request get_req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__AuthRequest ar = TUNEKV__V1__AUTH_REQUEST__INIT;
+        Tunekv__V1__ClusterInfoRequest info = TUNEKV__V1__CLUSTER_INFO_REQUEST__INIT;
+        Tunekv__V1__Response *r1;
+        Tunekv__V1__Response *r2;
+        int fd = raw_connect_addr(cl.nodes[0].client_addr, false);
+
+        (void)state;
+        ar.user = "root";
+        ar.password.data = (uint8_t *)ROOT_PASSWORD;
+        ar.password.len = strlen(ROOT_PASSWORD);
+        req.id = 1;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_AUTH;
+        req.auth = &ar;
+        get_req.id = 2;
+        get_req.body_case = TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO;
+        get_req.cluster_info = &info;
+        raw_send_request(fd, &req);
+        raw_send_request(fd, &get_req);
+        r1 = raw_read_response(fd);
+        r2 = raw_read_response(fd);
+        assert_non_null(r1);
+        assert_non_null(r2);
+        /* The second answer comes first: the AUTH is still hashing. */
+        assert_int_equal(r1->id, 2);
+        assert_int_equal(r1->status, TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED);
+        assert_non_null(strstr(r1->message, "in progress"));
+        assert_int_equal(r2->id, 1);
+        assert_int_equal(r2->status, TUNEKV__V1__STATUS__STATUS_OK);
+        tunekv__v1__response__free_unpacked(r1, NULL);
+        tunekv__v1__response__free_unpacked(r2, NULL);
+        get_req.id = 3;
+        raw_send_request(fd, &get_req);
+        r1 = raw_read_response(fd);
+        assert_non_null(r1);
+        assert_int_equal(r1->status, TUNEKV__V1__STATUS__STATUS_OK);
+        tunekv__v1__response__free_unpacked(r1, NULL);
+        close(fd);
+}
+
+/* With auth off (a separate one-node cluster), credentials are accepted
+ * and ignored: clients can be configured before the cluster turns auth on. */
+static void test_auth_off(void **state)
+{
+        char off_dir[256];
+        struct cluster off;
+        struct tkv_options o = {0};
+        struct tkv_client *c = NULL;
+        char err[256];
+
+        (void)state;
+        assert_int_equal(testlib_tmpdir(off_dir, sizeof off_dir, "tkv-auth-off"), 0);
+        assert_int_equal(cluster_start(&off, off_dir, 1, 0, 0, NULL), 0);
+        o.endpoints = off.endpoints;
+        o.user = "alice";
+        o.password = "anything";
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        assert_int_equal(put(c, "k", "v"), TKV_OK);
+        assert_int_equal(get(c, "k", "v"), TKV_OK);
+        tkv_client_destroy(c);
+        c = NULL;
+        o.user = NULL;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        assert_int_equal(get(c, "k", "v"), TKV_OK);
+        tkv_client_destroy(c);
+        assert_int_equal(cluster_stop(&off), 0);
+        testlib_rmrf(off_dir);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_no_credentials),      cmocka_unit_test(test_wrong_password),
+            cmocka_unit_test(test_root_everywhere),     cmocka_unit_test(test_auth_flood),
+            cmocka_unit_test(test_request_during_auth), cmocka_unit_test(test_auth_off),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
