@@ -43,7 +43,7 @@ LAYERS = {
     "call": 6, "node": 6,
     # handlers (kv writes, reads at every level, node-to-node, admin)
     "rpc_kv": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
-    "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7,
+    "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7,
     # dispatch: decode, admit, the method table
     "rpc": 8,
     # the composition root: owns everything, wires callbacks

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "err.h"
 #include "heap.h"
 
@@ -379,4 +380,237 @@ bool auth_secret_check(const struct auth_secret *secret, const void *password, s
         ok = CRYPTO_memcmp(hash, secret->hash, AUTH_HASH_BYTES) == 0;
         OPENSSL_cleanse(hash, sizeof hash);
         return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The stored form (auth.h has the layout) */
+
+#define AUTH_FORMAT_VERSION 1
+#define AUTH_SECRET_BYTES   (4 + AUTH_SALT_BYTES + AUTH_HASH_BYTES)
+
+static int auth_put(struct buffer *b, const void *data, size_t len)
+{
+        return buffer_append(b, data, len) == 0 ? 0 : TKV_ENOMEM;
+}
+
+static int auth_put_u8(struct buffer *b, unsigned v)
+{
+        uint8_t x = (uint8_t)v;
+        return auth_put(b, &x, 1);
+}
+
+static int auth_put_u16(struct buffer *b, unsigned v)
+{
+        uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+        return auth_put(b, x, 2);
+}
+
+static int auth_put_u32(struct buffer *b, uint32_t v)
+{
+        uint8_t x[4];
+        put_le32(x, v);
+        return auth_put(b, x, 4);
+}
+
+static int auth_put_name(struct buffer *b, const char *name)
+{
+        size_t len = strlen(name);
+        return auth_put_u8(b, (unsigned)len) != 0 ? TKV_ENOMEM : auth_put(b, name, len);
+}
+
+static int auth_put_secret(struct buffer *b, const struct auth_secret *s)
+{
+        int rv = auth_put_u32(b, s->iterations);
+        rv = rv != 0 ? rv : auth_put(b, s->salt, AUTH_SALT_BYTES);
+        return rv != 0 ? rv : auth_put(b, s->hash, AUTH_HASH_BYTES);
+}
+
+static int auth_put_user(struct buffer *b, const struct auth_user *u)
+{
+        int rv = auth_put_name(b, u->name);
+        rv = rv != 0 ? rv : auth_put_secret(b, &u->secret);
+        rv = rv != 0 ? rv : auth_put_u16(b, u->n_roles);
+        for (unsigned i = 0; rv == 0 && i < u->n_roles; i++) {
+                rv = auth_put_name(b, u->roles[i]);
+        }
+        return rv;
+}
+
+static int auth_put_role(struct buffer *b, const struct auth_role *r)
+{
+        int rv = auth_put_name(b, r->name);
+        rv = rv != 0 ? rv : auth_put_u16(b, r->n_grants);
+        for (unsigned i = 0; rv == 0 && i < r->n_grants; i++) {
+                const struct auth_grant *g = &r->grants[i];
+                rv = auth_put_u8(b, g->perms);
+                rv = rv != 0 ? rv : auth_put_u32(b, (uint32_t)g->prefix_len);
+                rv = rv != 0 || g->prefix_len == 0 ? rv : auth_put(b, g->prefix, g->prefix_len);
+        }
+        return rv;
+}
+
+int auth_table_encode(const struct auth_table *t, uint8_t **out, size_t *len)
+{
+        struct buffer b;
+        int rv;
+
+        buffer_init(&b);
+        rv = auth_put_u8(&b, AUTH_FORMAT_VERSION);
+        rv = rv != 0 ? rv : auth_put_u8(&b, t->root_set);
+        rv = rv != 0 || !t->root_set ? rv : auth_put_secret(&b, &t->root);
+        rv = rv != 0 ? rv : auth_put_u32(&b, t->n_users);
+        for (unsigned i = 0; rv == 0 && i < t->n_users; i++) {
+                rv = auth_put_user(&b, &t->users[i]);
+        }
+        rv = rv != 0 ? rv : auth_put_u32(&b, t->n_roles);
+        for (unsigned i = 0; rv == 0 && i < t->n_roles; i++) {
+                rv = auth_put_role(&b, &t->roles[i]);
+        }
+        if (rv != 0) {
+                buffer_free(&b);
+                return rv;
+        }
+        *len = buffer_len(&b);
+        *out = b.base; /* the buffer's allocation, from offset 0 */
+        return 0;
+}
+
+static int auth_get_u8(struct cursor *c, unsigned *v)
+{
+        const uint8_t *p;
+        if (cursor_bytes(c, 1, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        *v = p[0];
+        return 0;
+}
+
+static int auth_get_u16(struct cursor *c, unsigned *v)
+{
+        const uint8_t *p;
+        if (cursor_bytes(c, 2, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        *v = (unsigned)p[0] | (unsigned)p[1] << 8;
+        return 0;
+}
+
+/* A name into out (AUTH_NAME_BYTES), checked like auth_name_valid. */
+static int auth_get_name(struct cursor *c, char *out)
+{
+        const uint8_t *p;
+        unsigned len;
+
+        if (auth_get_u8(c, &len) != 0 || len >= AUTH_NAME_BYTES || cursor_bytes(c, len, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        memcpy(out, p, len);
+        out[len] = '\0';
+        return auth_name_valid(out) ? 0 : TKV_ECORRUPT;
+}
+
+static int auth_get_secret(struct cursor *c, struct auth_secret *s)
+{
+        const uint8_t *p;
+        if (cursor_u32(c, &s->iterations) != 0 || cursor_bytes(c, AUTH_SALT_BYTES, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        memcpy(s->salt, p, AUTH_SALT_BYTES);
+        if (cursor_bytes(c, AUTH_HASH_BYTES, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        memcpy(s->hash, p, AUTH_HASH_BYTES);
+        return 0;
+}
+
+static int auth_get_user(struct cursor *c, struct auth_table *t)
+{
+        char name[AUTH_NAME_BYTES];
+        char role[AUTH_NAME_BYTES];
+        struct auth_secret secret;
+        unsigned n;
+        int rv;
+
+        if (auth_get_name(c, name) != 0 || auth_get_secret(c, &secret) != 0 ||
+            auth_get_u16(c, &n) != 0 || auth_user_find(t, name) != NULL) {
+                return TKV_ECORRUPT;
+        }
+        rv = auth_user_set(t, name, &secret);
+        for (unsigned i = 0; rv == 0 && i < n; i++) {
+                rv = auth_get_name(c, role);
+                rv = rv != 0 ? rv : auth_user_grant_role(t, name, role);
+        }
+        return rv == TKV_EINVAL ? TKV_ECORRUPT : rv;
+}
+
+static int auth_get_role(struct cursor *c, struct auth_table *t)
+{
+        char name[AUTH_NAME_BYTES];
+        const uint8_t *prefix;
+        unsigned n, perms;
+        uint32_t len;
+        int rv;
+
+        if (auth_get_name(c, name) != 0 || auth_get_u16(c, &n) != 0) {
+                return TKV_ECORRUPT;
+        }
+        rv = auth_role_add(t, name);
+        for (unsigned i = 0; rv == 0 && i < n; i++) {
+                if (auth_get_u8(c, &perms) != 0 || cursor_u32(c, &len) != 0 ||
+                    cursor_bytes(c, len, &prefix) != 0 ||
+                    auth_grant_lookup(auth_role_lookup(t, name), prefix, len) != NULL) {
+                        return TKV_ECORRUPT;
+                }
+                rv = auth_role_grant(t, name, perms, prefix, len);
+        }
+        return rv == TKV_EINVAL || rv == TKV_EEXIST ? TKV_ECORRUPT : rv;
+}
+
+static int auth_decode_into(struct cursor *c, struct auth_table *t)
+{
+        unsigned version, root_set;
+        uint32_t n;
+        int rv = 0;
+
+        if (auth_get_u8(c, &version) != 0 || version != AUTH_FORMAT_VERSION ||
+            auth_get_u8(c, &root_set) != 0 || root_set > 1) {
+                return TKV_ECORRUPT;
+        }
+        t->root_set = root_set != 0;
+        if (t->root_set && auth_get_secret(c, &t->root) != 0) {
+                return TKV_ECORRUPT;
+        }
+        if (cursor_u32(c, &n) != 0) {
+                return TKV_ECORRUPT;
+        }
+        for (uint32_t i = 0; rv == 0 && i < n; i++) {
+                rv = auth_get_user(c, t);
+        }
+        if (rv == 0 && cursor_u32(c, &n) != 0) {
+                return TKV_ECORRUPT;
+        }
+        for (uint32_t i = 0; rv == 0 && i < n; i++) {
+                rv = auth_get_role(c, t);
+        }
+        return rv == 0 && c->left != 0 ? TKV_ECORRUPT : rv;
+}
+
+int auth_table_decode(const void *data, size_t len, struct auth_table **out)
+{
+        struct auth_table *t = auth_table_create();
+        struct cursor c;
+        int rv;
+
+        *out = NULL;
+        if (t == NULL) {
+                return TKV_ENOMEM;
+        }
+        cursor_init(&c, data, len);
+        rv = auth_decode_into(&c, t);
+        if (rv != 0) {
+                auth_table_destroy(t);
+                return rv;
+        }
+        *out = t;
+        return 0;
 }

@@ -63,6 +63,8 @@ struct auth_user {
 };
 
 struct auth_table {
+        bool root_set;           /* root's password was stored in the cluster */
+        struct auth_secret root; /* if root_set; else root_password_file's counts */
         struct auth_user *users; /* owned array, unordered */
         unsigned n_users;
         struct auth_role *roles; /* owned array, unordered */
@@ -73,6 +75,22 @@ struct auth_table {
  * out of memory. auth_table_destroy(NULL) is a no-op. */
 struct auth_table *auth_table_create(void);
 void auth_table_destroy(struct auth_table *t);
+
+/* The stored form of a whole table (replicated through Raft, in the system
+ * group's store: docs/security.md). encode: a new buffer in *out (free with
+ * tkv_free), its length in *len; 0 or TKV_ENOMEM. decode: a new table
+ * from data (borrowed) into *out; 0, TKV_ECORRUPT (anything malformed:
+ * the version, a length past the end, a bad name or permission, bytes
+ * left over) or TKV_ENOMEM. Layout, little-endian:
+ *
+ *   u8 version (1) | u8 root_set | [secret if root_set]
+ *   u32 users | per user: u8 name_len, name, secret, u16 roles,
+ *                         per role: u8 len, name
+ *   u32 roles | per role: u8 name_len, name, u16 grants,
+ *                         per grant: u8 perms, u32 prefix_len, prefix
+ *   secret = u32 iterations | salt (16) | hash (32) */
+int auth_table_encode(const struct auth_table *t, uint8_t **out, size_t *len);
+int auth_table_decode(const void *data, size_t len, struct auth_table **out);
 
 /* Is name usable as a user or role name: 1 to AUTH_NAME_BYTES - 1 bytes of
  * letters, digits and "._-@"? Names are printed in logs and listings, so

@@ -23,6 +23,9 @@ struct node {
         uv_loop_t *loop;
         unsigned n_partitions;
         struct group **groups;    /* borrowed: server.groups, one per partition */
+        struct group *auth_group; /* [auth] enabled: the system group holding users and
+                                     roles (index n_partitions, every node a voter,
+                                     never reached by keys: rpc_auth.c); else NULL */
         struct read_state *reads; /* borrowed: server.reads, one per partition */
         struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
         uint64_t suspended_ms;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC: time the host slept */

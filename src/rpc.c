@@ -29,6 +29,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
+    {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
@@ -242,6 +243,9 @@ bool rpc_call_abandon(struct call *c)
         case CALL_ACK_ALL:
                 queue_remove(&c->op.ack_all);
                 return true; /* applied, in fact */
+        case CALL_HASHING:
+                rpc_users_abandon(c);
+                return false;
         case CALL_NEW:
         default:
                 return false;

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "rpc_internal.h"
 #include "server.h"
+#include "store.h"
 
 /* Failures logged at most this often, with a count of those not logged. */
 #define RPC_AUTH_LOG_PERIOD_MS 1000
@@ -60,6 +61,44 @@ int rpc_auth_init(struct rpc_auth *a, const struct config *cfg, char *errmsg)
                 err_msgf(errmsg, "auth: cannot hash root's password: %s", err_str(rv));
         }
         return rv;
+}
+
+struct auth_table *rpc_auth_table(struct server *s)
+{
+        struct rpc_auth *a = &s->auth;
+        struct group *g = s->node.auth_group;
+        const struct store_entry *e;
+        struct auth_table *t = NULL;
+        uint64_t version;
+        int rv;
+
+        if (g == NULL) {
+                return a->table;
+        }
+        e = store_get(group_store(g), RPC_AUTH_KEY, sizeof RPC_AUTH_KEY - 1);
+        version = e != NULL ? store_entry_mod_index(e) : 0;
+        if (version == a->table_version) {
+                return a->table;
+        }
+        /* A new version was applied here (or restored from a snapshot):
+         * decode it once; every check until the next change reuses it. */
+        rv = e != NULL ? auth_table_decode(store_entry_value(e), store_entry_value_len(e), &t)
+             : (t = auth_table_create()) != NULL ? 0
+                                                 : TKV_ENOMEM;
+        if (rv != 0) {
+                LOGE(-1,
+                     "auth: the users and roles at index %llu cannot be read (%s): still "
+                     "enforcing the previous ones",
+                     (unsigned long long)version, err_str(rv));
+                if (rv != TKV_ENOMEM) {
+                        a->table_version = version; /* logged once, not per request */
+                }
+                return a->table;
+        }
+        auth_table_destroy(a->table);
+        a->table = t;
+        a->table_version = version;
+        return t;
 }
 
 void rpc_auth_close(struct rpc_auth *a)
@@ -214,6 +253,7 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
         struct rpc_auth *a = &s->auth;
         const Tunekv__V1__AuthRequest *ar = req->auth;
         const struct auth_user *u;
+        struct auth_table *table;
         struct rpc_auth_work *w;
         char message[160];
         int rv;
@@ -238,8 +278,11 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
         snprintf(w->user, sizeof w->user, "%s", ar->user);
         memcpy(w->password, ar->password.data, ar->password.len);
         w->password_len = ar->password.len;
-        u = auth_user_find(a->table, ar->user);
-        w->secret = strcmp(ar->user, AUTH_ROOT) == 0 ? a->root : u != NULL ? u->secret : a->nobody;
+        table = rpc_auth_table(s);
+        u = auth_user_find(table, ar->user);
+        w->secret = strcmp(ar->user, AUTH_ROOT) != 0 ? (u != NULL ? u->secret : a->nobody)
+                    : table->root_set                ? table->root
+                                                     : a->root;
         if (u == NULL && strcmp(ar->user, AUTH_ROOT) != 0) {
                 w->secret.hash[0] ^= 1; /* never matches, costs the same */
         }
@@ -292,8 +335,8 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
         }
         perm = rpc_auth_perm_of(req);
         if (perm != 0 &&
-            !auth_allowed(a->table, conn->auth_user, perm, key != NULL ? key->data : NULL,
-                          key != NULL ? key->len : 0)) {
+            !auth_allowed(rpc_auth_table(conn->server), conn->auth_user, perm,
+                          key != NULL ? key->data : NULL, key != NULL ? key->len : 0)) {
                 snprintf(message, len, "%s: permission denied: no role of user \"%s\" grants %s%s",
                          op, conn->auth_user, auth_perm_name(perm),
                          key != NULL ? " on a prefix of this key" : "");

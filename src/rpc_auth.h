@@ -19,7 +19,8 @@ struct conn;
 /* One node's authentication state, owned by the server. */
 struct rpc_auth {
         bool enabled;              /* [auth] enabled */
-        struct auth_table *table;  /* owned: the users and roles checked against */
+        struct auth_table *table;  /* owned: the system group's record, decoded */
+        uint64_t table_version;    /* the record's version table was decoded from; 0: none */
         struct auth_secret root;   /* root's, from root_password_file */
         struct auth_secret nobody; /* checked for unknown users: a failure costs the same */
         unsigned in_flight;        /* AUTH hashings on the threadpool */
@@ -28,6 +29,10 @@ struct rpc_auth {
         uint64_t failures;         /* AUTH refused, since start */
         uint64_t successes;
 };
+
+/* The key of the one record in the system group's store: the whole table
+ * of users and roles (auth_table_encode), changed by CAS (rpc_users.c). */
+#define RPC_AUTH_KEY "tunekv/users-and-roles"
 
 /* Set a up from cfg (borrowed): with auth on, hash root's password (slow:
  * called once at start, before serving). 0, TKV_ENOMEM or TKV_EIO with

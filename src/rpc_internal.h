@@ -122,6 +122,19 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req);
 int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
                    const ProtobufCBinaryData *key, char *message, size_t len);
 
+/* rpc_auth.c: the users and roles this node enforces: its replica of the
+ * system group's record, decoded again when a new version was applied
+ * (an empty table with auth off or before anything was stored). Borrowed:
+ * valid until the next call. */
+struct auth_table *rpc_auth_table(struct server *s);
+
+/* rpc_users.c: user and role management (USER_ROLE requests). */
+void rpc_users_request(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_users.c: c is hashing a password (CALL_HASHING): forget it; the
+ * hashing finishes and is dropped. */
+void rpc_users_abandon(struct call *c);
+
 /* Stop waiting: detach c from its group or link. Returns true if c is a
  * write that may have happened. */
 bool rpc_call_abandon(struct call *c);

@@ -133,7 +133,19 @@ static bool server_has_raft_state(const char *dir)
 
 static void server_group_dir(const struct server *s, uint32_t p, char *dir, size_t len)
 {
-        snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
+        if (p == s->n_partitions) {
+                snprintf(dir, len, "%s/system", s->cfg->data_dir);
+        } else {
+                snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
+        }
+}
+
+/* Group p (a key partition's, or the system group at n_partitions) if it
+ * is open here and running, else NULL. */
+static struct group *server_group(const struct server *s, uint32_t p)
+{
+        struct group *g = p < s->n_groups ? s->groups[p] : NULL;
+        return g != NULL && group_running(g) ? g : NULL;
 }
 
 /* identity.h: a node never bootstraps over state it lost. An initialised
@@ -206,6 +218,9 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
         gp->sessions_bytes_max = cfg->sessions_bytes_max;
+        if (p == s->n_partitions) {
+                return; /* the system group: no probes, no read fences (rpc_auth.c) */
+        }
         gp->applied_cb = rpc_node_applied;
         gp->applied_data = s;
         if (cfg->read_index) {
@@ -218,13 +233,22 @@ static int server_open_group(struct server *s, uint32_t p)
 {
         const struct config *cfg = s->cfg;
         struct group *g;
-        struct group_voter voters[CONFIG_REPLICAS_MAX];
+        struct group_voter voters[CONFIG_NODES_MAX];
         struct group_params gp;
-        unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n = config_replicas_of(cfg, p, ids);
+        unsigned ids[CONFIG_NODES_MAX];
+        unsigned n = 0;
         char dir[CONFIG_PATH_BYTES + 16];
         int rv;
 
+        /* The system group (users and roles) is replicated on every node,
+         * so that each enforces them from its own replica. */
+        if (p == s->n_partitions) {
+                for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                        ids[n++] = cfg->nodes[i].id;
+                }
+        } else {
+                n = config_replicas_of(cfg, p, ids);
+        }
         server_group_params(s, p, &gp);
         rv = group_create(&gp, &s->groups[p]);
         if (rv != 0) {
@@ -301,8 +325,8 @@ static bool server_partitions_ready(const struct server *s)
         if (s->state != SERVER_SERVING) {
                 return false;
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                struct group *g = node_group(&s->node, p);
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                struct group *g = server_group(s, p);
                 if (g == NULL) {
                         continue;
                 }
@@ -401,8 +425,8 @@ static void server_drain_progress(struct server *s, uint64_t now)
                 conn_flush(c);
                 conn_close_after_write(c);
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (node_group(&s->node, p) != NULL) {
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                if (server_group(s, p) != NULL) {
                         group_stop(s->groups[p], NULL); /* polled below */
                 }
         }
@@ -411,8 +435,8 @@ static void server_drain_progress(struct server *s, uint64_t now)
 static void server_stop_progress(struct server *s)
 {
         unsigned open = 0;
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (node_group(&s->node, p) != NULL) {
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                if (server_group(s, p) != NULL) {
                         open++;
                 }
         }
@@ -473,6 +497,9 @@ static void server_flush(struct server *s)
                                 server_watch_leader(s, p, now);
                         }
                 }
+        }
+        if (server_group(s, s->n_partitions) != NULL) {
+                group_flush(s->groups[s->n_partitions], clock); /* the system group */
         }
         while (!queue_empty(&s->dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->dirty), struct conn, dirty_link));
@@ -716,12 +743,13 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         queue_init(&s->conns);
         queue_init(&s->dirty);
         deadline_heap_init(&s->deadlines);
-        s->groups = tkv_calloc(s->n_partitions, sizeof *s->groups);
+        s->n_groups = s->n_partitions + (cfg->auth_enabled ? 1 : 0);
+        s->groups = tkv_calloc(s->n_groups, sizeof *s->groups);
         s->node.cfg = cfg;
         s->node.loop = loop;
         s->node.n_partitions = s->n_partitions;
         s->node.groups = s->groups;
-        s->hosted = tkv_calloc(s->n_partitions, sizeof *s->hosted);
+        s->hosted = tkv_calloc(s->n_groups, sizeof *s->hosted);
         s->scratch_bytes = cfg->value_bytes_max > 0 ? (size_t)cfg->value_bytes_max : 1;
         s->scratch = tkv_malloc(s->scratch_bytes);
         if (s->groups == NULL || s->hosted == NULL || s->scratch == NULL) {
@@ -848,11 +876,12 @@ int server_start(struct server *s)
                 memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
                 return rv;
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (s->hosted[p] && (rv = server_open_group(s, p)) != 0) {
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                if ((s->hosted[p] || p == s->n_partitions) && (rv = server_open_group(s, p)) != 0) {
                         return rv;
                 }
         }
+        s->node.auth_group = cfg->auth_enabled ? s->groups[s->n_partitions] : NULL;
         rv = server_listen(s);
         if (rv == 0) {
                 rv = metrics_start(&s->metrics, cfg->metrics_addr, s->errmsg);
@@ -903,9 +932,10 @@ void server_stop(struct server *s)
 void server_close(struct server *s)
 {
         metrics_stop(&s->metrics); /* joins the HTTP thread before the state goes */
-        for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
+        for (uint32_t p = 0; s->groups != NULL && p < s->n_groups; p++) {
                 group_destroy(s->groups[p]);
         }
+        s->node.auth_group = NULL;
         for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
                 if (s->cfg->nodes[i].id != s->cfg->node_id) {
                         peer_release(&s->peers[i]);

@@ -64,7 +64,8 @@ struct server {
         struct group **groups; /* one per partition, owned; NULL unless hosted and opened */
         bool *hosted;
         unsigned n_partitions;
-        unsigned n_hosted;
+        unsigned n_groups;      /* n_partitions, + 1 for the system group with [auth] on */
+        unsigned n_hosted;      /* key partitions hosted here */
         unsigned n_groups_open; /* groups not yet closed */
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         struct node node;       /* what the handlers see of the above (node.h) */

@@ -95,6 +95,19 @@ static void args_usage(FILE *f)
               "                                     unavailable) and a summary\n"
               "  status --node N                    node N and the partitions it hosts\n"
               "                                     (N 0: the first endpoint that answers)\n"
+              "  user add|passwd NAME               add NAME, or change its password (root's\n"
+              "                                     too): the password is stdin's first line\n"
+              "  user del NAME | user get NAME      delete NAME; list its roles\n"
+              "  user grant|revoke NAME ROLE        give NAME the role ROLE, or take it away\n"
+              "  user list                          every user\n"
+              "  role add|del|get NAME              add, delete, or list the grants of NAME\n"
+              "  role grant NAME PERM [PREFIX]      let NAME do PERM (read, write, readwrite,\n"
+              "                                     admin) on keys starting with PREFIX\n"
+              "                                     (none: every key)\n"
+              "  role revoke NAME [PREFIX]          remove NAME's grant on PREFIX\n"
+              "  role list                          every role\n"
+              "                                     (user and role need --user with admin on\n"
+              "                                     a cluster with [auth] enabled)\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -413,8 +426,9 @@ static const char *args_command(const char *word, int *operands)
                 const char *name;
                 int operands;
         } commands[] = {
-            {"put", "put", 2},       {"get", "get", 1}, {"del", "delete", 1},
-            {"delete", "delete", 1}, {"cas", "cas", 3}, {"status", "status", 0},
+            {"put", "put", 2},       {"get", "get", 1},    {"del", "delete", 1},
+            {"delete", "delete", 1}, {"cas", "cas", 3},    {"status", "status", 0},
+            {"user", "user", -1},    {"role", "role", -1},
         };
         size_t i;
 
@@ -441,14 +455,14 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         }
         a->operands = rest + 1;
         a->n_operands = n_rest - 1;
-        if (a->n_operands != want) {
+        if (want >= 0 ? a->n_operands != want : a->n_operands < 1 || a->n_operands > 4) {
                 return output_usage_error(a, "wrong number of arguments for %s", a->command);
         }
         if (a->read_flag != NULL && strcmp(a->command, "get") != 0) {
                 return output_usage_error(a, "--%s applies to get only", a->read_flag);
         }
-        if (a->write_flag != NULL &&
-            (strcmp(a->command, "get") == 0 || strcmp(a->command, "status") == 0)) {
+        if (a->write_flag != NULL && strcmp(a->command, "put") != 0 &&
+            strcmp(a->command, "delete") != 0 && strcmp(a->command, "cas") != 0) {
                 return output_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
         }
         if (a->node_set && strcmp(a->command, "status") != 0 && strcmp(a->command, "get") != 0) {
@@ -460,7 +474,9 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
                 }
                 a->read.node_id = a->node_id;
         }
-        if ((a->token_in != NULL || a->token_out != NULL) && strcmp(a->command, "status") == 0) {
+        if ((a->token_in != NULL || a->token_out != NULL) &&
+            (strcmp(a->command, "status") == 0 || strcmp(a->command, "user") == 0 ||
+             strcmp(a->command, "role") == 0)) {
                 return output_usage_error(a, "%s",
                                           "--token-in and --token-out apply to get, put, del and "
                                           "cas only");

@@ -103,6 +103,13 @@ int commands_get(struct tkv_client *c, struct cli_args *a);
 int commands_write(struct tkv_client *c, struct cli_args *a);
 int commands_status(struct tkv_client *c, const struct cli_args *a);
 
+/* ---- users.c: tunekv user ... and tunekv role ... ---- */
+
+/* Run the user or role command in a (a->operands: the verb, then its
+ * arguments; a new password is read from stdin's first line), report it
+ * and return the exit code. c and a are borrowed. */
+int users_run(struct tkv_client *c, const struct cli_args *a);
+
 /* ---- output.c: text for people, or one JSON object ---- */
 
 /* The exit code of a command that ended with status. */
@@ -116,6 +123,11 @@ int output_fail(const struct cli_args *a, int status, const char *message,
 /* output_fail with TKV_USAGE_ERROR and a message formatted from fmt, whose
  * one conversion is %s for arg. All borrowed. */
 int output_usage_error(const struct cli_args *a, const char *fmt, const char *arg);
+
+/* A user or role request that succeeded: what it listed, one per line (a
+ * role's grants as "PERMISSION PREFIX"), or a JSON object; returns the
+ * exit code. Both borrowed. */
+int output_user_role(const struct cli_args *a, const struct tkv_user_role_result *r);
 
 /* A value read by get, a write's acknowledgement, one node's status, and
  * the whole cluster (the cluster info, and views with one entry per node

@@ -54,7 +54,8 @@ int main(int argc, char **argv)
                 rv = output_fail(&a, rv, errbuf, NULL);
                 goto cleanup;
         }
-        if (strcmp(a.command, "status") != 0) {
+        if (strcmp(a.command, "status") != 0 && strcmp(a.command, "user") != 0 &&
+            strcmp(a.command, "role") != 0) {
                 rv = commands_token_load(c, &a);
                 if (rv >= 0) {
                         goto cleanup;
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
                 rv = commands_get(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
                 rv = commands_status(c, &a);
+        } else if (strcmp(a.command, "user") == 0 || strcmp(a.command, "role") == 0) {
+                rv = users_run(c, &a);
         } else {
                 rv = commands_write(c, &a);
         }

@@ -106,34 +106,49 @@ static int client_auth_wait(struct client_peer *p, int64_t deadline_ms)
         return TKV_OK;
 }
 
-/* Flush and read p's link until the AUTH answer is whole in its input. */
-static int client_auth_exchange(struct tkv_client *c, struct client_peer *p,
-                                struct client_auth_answer *a)
+int client_auth_frame(struct tkv_client *c, struct client_peer *p, const uint8_t **body,
+                      size_t *len)
 {
         int64_t deadline_ms = client_now_ms() + c->timeout_ms;
-        const uint8_t *body;
-        size_t len;
         int rv;
 
-        while (!a->seen) {
-                if (link_flush(&p->link) != 0 || link_read(&p->link) != 0 ||
-                    link_frame(&p->link, &body, &len) != 0) {
+        for (;;) {
+                if (link_frame(&p->link, body, len) != 0) {
+                        return TKV_PROTOCOL_ERROR;
+                }
+                if (*body != NULL) {
+                        return TKV_OK;
+                }
+                if (link_flush(&p->link) != 0 || link_read(&p->link) != 0) {
                         return TKV_CONNECTION_CLOSED;
                 }
-                if (body != NULL) {
-                        rv = codec_decode_response(body, len, client_auth_on_answer, a);
-                        link_frame_done(&p->link, len);
-                        if (rv != TKV_OK) {
-                                return rv;
-                        }
-                        continue;
+                if (link_frame(&p->link, body, len) != 0) {
+                        return TKV_PROTOCOL_ERROR;
+                }
+                if (*body != NULL) {
+                        return TKV_OK;
                 }
                 rv = client_auth_wait(p, deadline_ms);
                 if (rv != TKV_OK) {
                         return rv;
                 }
         }
-        return TKV_OK;
+}
+
+/* Flush and read p's link until the AUTH answer is whole in its input. */
+static int client_auth_exchange(struct tkv_client *c, struct client_peer *p,
+                                struct client_auth_answer *a)
+{
+        const uint8_t *body;
+        size_t len;
+        int rv = client_auth_frame(c, p, &body, &len);
+
+        if (rv != TKV_OK) {
+                return rv;
+        }
+        rv = codec_decode_response(body, len, client_auth_on_answer, a);
+        link_frame_done(&p->link, len);
+        return rv;
 }
 
 int client_auth_link(struct tkv_client *c, struct client_peer *p)

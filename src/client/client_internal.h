@@ -274,6 +274,13 @@ void client_auth_forget(struct tkv_client *c);
  * CONNECTION_CLOSED, ...) with c->errmsg set; the caller closes the link. */
 int client_auth_link(struct tkv_client *c, struct client_peer *p);
 
+/* Write what p's link has queued and wait (blocking, within the client's
+ * request timeout) until a whole answer frame is in its input: *body and
+ * *len then point at it (the caller decodes it, then link_frame_done).
+ * TKV_OK, TKV_TIMEOUT, TKV_CONNECTION_CLOSED or TKV_PROTOCOL_ERROR. */
+int client_auth_frame(struct tkv_client *c, struct client_peer *p, const uint8_t **body,
+                      size_t *len);
+
 /* ---- client_route.c: routing and the partition map ---- */
 
 bool client_route_refresh_map(struct tkv_client *c, bool force);

@@ -8,6 +8,12 @@
  * - an AUTH flood (many connections, slow hashing) does not block other
  *   clients' requests (the hashing is off the loop) and is held to
  *   auth_in_flight_max (BUSY beyond);
+ * - root manages users and roles (through any node: followers forward to
+ *   the system group's leader); a user with a role granting readwrite on
+ *   "app/" is served there and gets PERMISSION_DENIED elsewhere, on every
+ *   node; a revoke applies to a connection already open; the records
+ *   survive a restart of every node (snapshot and log); root's password
+ *   stored in the cluster replaces the file's;
  * - with auth off, a client that sends credentials is served as before.
  */
 #include <setjmp.h>
@@ -17,11 +23,14 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +58,10 @@ static int setup(void **state)
                                       KDF_ITERATIONS,
                                       "--auth-in-flight-max",
                                       "2",
+                                      "--snapshot-threshold",
+                                      "16",
+                                      "--snapshot-trailing",
+                                      "4",
                                       NULL};
         int fd;
 
@@ -116,6 +129,63 @@ static int get(struct tkv_client *c, const char *k, const char *want)
         return rv;
 }
 
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One user or role request as root, through node (0: any). */
+static int admin(unsigned node, enum tkv_user_role_op op, const char *name, const char *arg,
+                 const char *prefix)
+{
+        struct tkv_client *c = client_as(node, "root", cl.password);
+        struct tkv_user_role_request req = {0};
+        struct tkv_user_role_result res;
+        int rv;
+
+        req.op = op;
+        req.name = name;
+        if (op == TKV_USER_ADD || op == TKV_USER_PASSWD) {
+                req.password = arg;
+        } else if (op == TKV_USER_GRANT_ROLE || op == TKV_USER_REVOKE_ROLE) {
+                req.role = arg;
+        } else {
+                req.permission = arg;
+        }
+        req.prefix = prefix;
+        req.prefix_len = prefix != NULL ? strlen(prefix) : 0;
+        rv = tkv_user_role(c, &req, &res);
+        if (rv != TKV_OK) {
+                fprintf(stderr, "admin op %d %s: %s: %s\n", (int)op, name != NULL ? name : "",
+                        tkv_status_name(rv), res.message);
+        }
+        tkv_user_role_release(&res);
+        tkv_client_destroy(c);
+        return rv;
+}
+
+/* Wait up to 10 s for f(c, key) to return want: a change reaches another
+ * node when it applies it (a heartbeat or so later). */
+static void await_status(int (*f)(struct tkv_client *, const char *, const char *),
+                         struct tkv_client *c, const char *key, int want)
+{
+        int64_t end = now_ms() + 10000;
+        int rv;
+
+        while ((rv = f(c, key, NULL)) != want && now_ms() < end) {
+                usleep(20000);
+        }
+        assert_int_equal(rv, want);
+}
+
+static int get_any(struct tkv_client *c, const char *k, const char *unused)
+{
+        (void)unused;
+        return get(c, k, NULL);
+}
+
 static void test_no_credentials(void **state)
 {
         struct tkv_client *c = client_as(1, NULL, NULL);
@@ -170,13 +240,6 @@ static void test_root_everywhere(void **state)
         for (uint32_t p = 0; p < 3; p++) {
                 assert_true(cluster_wait_converged(&cl, p, 20000));
         }
-}
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 #define FLOOD_CONNS 24
@@ -276,6 +339,162 @@ static void test_request_during_auth(void **state)
         close(fd);
 }
 
+/* Root creates a role and a user through every node in turn (so some
+ * changes are forwarded to the system group's leader); the user is served
+ * on "app/" and refused elsewhere, on every node. */
+static void test_users_and_roles(void **state)
+{
+        struct tkv_client *alice;
+        struct tkv_client *root = client_as(0, "root", cl.password);
+        struct tkv_user_role_request req = {0};
+        struct tkv_user_role_result res;
+        struct tkv_result r;
+
+        (void)state;
+        assert_int_equal(admin(1, TKV_ROLE_ADD, "app", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(2, TKV_ROLE_GRANT, "app", "readwrite", "app/"), TKV_OK);
+        assert_int_equal(admin(3, TKV_USER_ADD, "alice", "alice-pw", NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "alice", "app", NULL), TKV_OK);
+        /* Bad input gets a clear answer and changes nothing. */
+        assert_int_equal(admin(2, TKV_USER_ADD, "alice", "x", NULL), TKV_INVALID_ARGUMENT);
+        assert_int_equal(admin(2, TKV_USER_ADD, "bad name", "x", NULL), TKV_INVALID_ARGUMENT);
+        assert_int_equal(admin(3, TKV_USER_DELETE, "root", NULL, NULL), TKV_INVALID_ARGUMENT);
+        assert_int_equal(admin(3, TKV_ROLE_GRANT, "app", "everything", "x"), TKV_INVALID_ARGUMENT);
+        assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "bob", "app", NULL), TKV_NOT_FOUND);
+        assert_int_equal(admin(1, TKV_ROLE_REVOKE, "app", NULL, "nope/"), TKV_NOT_FOUND);
+        for (unsigned node = 1; node <= 3; node++) {
+                alice = client_as(node, "alice", "alice-pw");
+                await_status(get_any, alice, "app/missing", TKV_NOT_FOUND);
+                assert_int_equal(put(alice, "app/x", "from alice"), TKV_OK);
+                assert_int_equal(get(alice, "app/x", "from alice"), TKV_OK);
+                assert_int_equal(tkv_put(alice, "other/x", 7, "v", 1, NULL, &r),
+                                 TKV_PERMISSION_DENIED);
+                assert_non_null(strstr(r.message, "no role of user \"alice\" grants write"));
+                tkv_result_release(&r);
+                assert_int_equal(get(alice, "other/x", NULL), TKV_PERMISSION_DENIED);
+                assert_int_equal(tkv_status(alice, &r), TKV_PERMISSION_DENIED);
+                tkv_result_release(&r);
+                req.op = TKV_USER_LIST;
+                assert_int_equal(tkv_user_role(alice, &req, &res), TKV_PERMISSION_DENIED);
+                tkv_user_role_release(&res);
+                tkv_client_destroy(alice);
+        }
+        /* The same key is served for root. */
+        assert_int_equal(put(root, "other/x", "from root"), TKV_OK);
+        assert_int_equal(get(root, "other/x", "from root"), TKV_OK);
+        alice = client_as(2, "alice", "wrong");
+        assert_int_equal(get(alice, "app/x", NULL), TKV_UNAUTHENTICATED);
+        tkv_client_destroy(alice);
+        /* Listings, from any node's replica. */
+        req.op = TKV_USER_LIST;
+        assert_int_equal(tkv_user_role(root, &req, &res), TKV_OK);
+        assert_int_equal(res.n_names, 2);
+        assert_string_equal(res.names[0], "root");
+        assert_string_equal(res.names[1], "alice");
+        tkv_user_role_release(&res);
+        req.op = TKV_ROLE_GET;
+        req.name = "app";
+        assert_int_equal(tkv_user_role(root, &req, &res), TKV_OK);
+        assert_int_equal(res.n_grants, 1);
+        assert_string_equal(res.grants[0].permission, "readwrite");
+        assert_int_equal(res.grants[0].prefix_len, 4);
+        assert_memory_equal(res.grants[0].prefix, "app/", 4);
+        tkv_user_role_release(&res);
+        req.op = TKV_USER_GET;
+        req.name = "alice";
+        assert_int_equal(tkv_user_role(root, &req, &res), TKV_OK);
+        assert_int_equal(res.n_roles, 1);
+        assert_string_equal(res.roles[0], "app");
+        tkv_user_role_release(&res);
+        tkv_client_destroy(root);
+}
+
+/* A revoke made through node 1 applies to a connection already open on
+ * node 3, from its next request; a grant back, likewise. */
+static void test_revoke_applies_to_open_connections(void **state)
+{
+        struct tkv_client *alice = client_as(3, "alice", "alice-pw");
+
+        (void)state;
+        assert_int_equal(put(alice, "app/y", "v"), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_REVOKE_ROLE, "alice", "app", NULL), TKV_OK);
+        await_status(get_any, alice, "app/y", TKV_PERMISSION_DENIED);
+        assert_int_equal(put(alice, "app/y", "v2"), TKV_PERMISSION_DENIED);
+        assert_int_equal(admin(2, TKV_USER_GRANT_ROLE, "alice", "app", NULL), TKV_OK);
+        await_status(get_any, alice, "app/y", TKV_OK);
+        /* A read-only role: reads yes, writes no. */
+        assert_int_equal(admin(3, TKV_ROLE_ADD, "reader", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(3, TKV_ROLE_GRANT, "reader", "read", "shared/"), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "alice", "reader", NULL), TKV_OK);
+        await_status(get_any, alice, "shared/k", TKV_NOT_FOUND);
+        assert_int_equal(put(alice, "shared/k", "v"), TKV_PERMISSION_DENIED);
+        /* A deleted user is refused on its open connection too. */
+        assert_int_equal(admin(2, TKV_USER_DELETE, "alice", NULL, NULL), TKV_OK);
+        await_status(get_any, alice, "app/y", TKV_PERMISSION_DENIED);
+        tkv_client_destroy(alice);
+        assert_int_equal(admin(2, TKV_USER_ADD, "alice", "alice-pw2", NULL), TKV_OK);
+        assert_int_equal(admin(3, TKV_USER_GRANT_ROLE, "alice", "app", NULL), TKV_OK);
+}
+
+/* Whether node id's system group (users and roles) took a snapshot. */
+static bool has_snapshot(unsigned id)
+{
+        char path[700];
+        struct dirent *e;
+        bool found = false;
+        DIR *d;
+
+        snprintf(path, sizeof path, "%s/system", cl.nodes[id - 1].data_dir);
+        d = opendir(path);
+        while (d != NULL && (e = readdir(d)) != NULL) {
+                found |= strncmp(e->d_name, "snapshot-", 9) == 0;
+        }
+        if (d != NULL) {
+                closedir(d);
+        }
+        return found;
+}
+
+/* Enough changes for the system group to take a snapshot, then every
+ * node restarts: the records come back (snapshot plus log), and root's
+ * password, once stored in the cluster, replaces the file's. */
+static void test_records_survive_restart(void **state)
+{
+        struct tkv_client *alice;
+        char name[32];
+
+        (void)state;
+        for (unsigned i = 0; i < 24; i++) {
+                snprintf(name, sizeof name, "role%u", i);
+                assert_int_equal(admin(1 + i % 3, TKV_ROLE_ADD, name, NULL, NULL), TKV_OK);
+        }
+        assert_int_equal(admin(1, TKV_USER_PASSWD, "root", "new-root-password", NULL), TKV_OK);
+        assert_true(has_snapshot(1) || has_snapshot(2) || has_snapshot(3));
+        cl.password = "new-root-password";
+        for (unsigned id = 1; id <= 3; id++) {
+                assert_int_equal(WEXITSTATUS(cluster_signal(&cl, id, SIGTERM, true)), 0);
+        }
+        for (unsigned id = 1; id <= 3; id++) {
+                assert_int_equal(daemon_spawn(&cl.nodes[id - 1]), 0);
+        }
+        for (unsigned id = 1; id <= 3; id++) {
+                assert_int_equal(daemon_await_ready(&cl.nodes[id - 1], 60000), 0);
+        }
+        for (unsigned node = 1; node <= 3; node++) {
+                struct tkv_client *old = client_as(node, "root", ROOT_PASSWORD);
+                alice = client_as(node, "alice", "alice-pw2");
+                await_status(get_any, alice, "app/x", TKV_OK);
+                assert_int_equal(get(alice, "other/x", NULL), TKV_PERMISSION_DENIED);
+                assert_int_equal(get(old, "app/x", NULL), TKV_UNAUTHENTICATED);
+                tkv_client_destroy(alice);
+                tkv_client_destroy(old);
+        }
+        assert_int_equal(admin(2, TKV_ROLE_DELETE, "role23", NULL, NULL), TKV_OK);
+        for (uint32_t p = 0; p < 3; p++) {
+                assert_true(cluster_wait_converged(&cl, p, 20000));
+        }
+}
+
 /* With auth off (a separate one-node cluster), credentials are accepted
  * and ignored: clients can be configured before the cluster turns auth on. */
 static void test_auth_off(void **state)
@@ -308,9 +527,15 @@ static void test_auth_off(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_no_credentials),      cmocka_unit_test(test_wrong_password),
-            cmocka_unit_test(test_root_everywhere),     cmocka_unit_test(test_auth_flood),
-            cmocka_unit_test(test_request_during_auth), cmocka_unit_test(test_auth_off),
+            cmocka_unit_test(test_no_credentials),
+            cmocka_unit_test(test_wrong_password),
+            cmocka_unit_test(test_root_everywhere),
+            cmocka_unit_test(test_auth_flood),
+            cmocka_unit_test(test_request_during_auth),
+            cmocka_unit_test(test_users_and_roles),
+            cmocka_unit_test(test_revoke_applies_to_open_connections),
+            cmocka_unit_test(test_records_survive_restart),
+            cmocka_unit_test(test_auth_off),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "heap.h"
 
 #define ITER AUTH_ITERATIONS_MIN /* fast: the tests check logic, not cost */
 
@@ -209,6 +210,57 @@ static void test_kdf_vector(void **state)
         assert_int_equal(auth_kdf("x", AUTH_PASSWORD_BYTES_MAX + 1, salt, 1000, out), TKV_EINVAL);
 }
 
+/* The stored form: what decodes is what was encoded, and every truncation
+ * or a wrong version is refused rather than half-read. */
+static void test_encode_decode(void **state)
+{
+        struct auth_table *t = *state;
+        struct auth_table *back = NULL;
+        uint8_t *bytes = NULL;
+        uint8_t *again = NULL;
+        size_t len = 0, len2 = 0;
+
+        assert_int_equal(auth_role_add(t, "ops"), 0);
+        assert_int_equal(auth_role_grant(t, "ops", AUTH_ADMIN, "", 0), 0);
+        assert_int_equal(auth_role_grant(t, "app", AUTH_READ, "b\0c", 3), 0);
+        assert_int_equal(auth_user_grant_role(t, "alice", "ops"), 0);
+        assert_int_equal(auth_user_grant_role(t, "alice", "gone"), 0);
+        assert_int_equal(auth_secret_make(&t->root, "r", 1, ITER), 0);
+        t->root_set = true;
+        assert_int_equal(auth_table_encode(t, &bytes, &len), 0);
+        assert_int_equal(auth_table_decode(bytes, len, &back), 0);
+        assert_true(back->root_set);
+        assert_true(auth_secret_check(&back->root, "r", 1));
+        assert_true(auth_secret_check(&auth_user_find(back, "alice")->secret, "pw", 2));
+        assert_int_equal(auth_user_find(back, "alice")->n_roles, 3);
+        assert_true(auth_allowed(back, "alice", AUTH_WRITE, "app/x", 5));
+        assert_true(auth_allowed(back, "alice", AUTH_READ, "b\0cd", 4));
+        assert_true(auth_allowed(back, "alice", AUTH_ADMIN, NULL, 0));
+        assert_false(auth_allowed(back, "alice", AUTH_WRITE, "b\0cd", 4));
+        /* Same table, same bytes. */
+        assert_int_equal(auth_table_encode(back, &again, &len2), 0);
+        assert_int_equal(len2, len);
+        assert_memory_equal(again, bytes, len);
+        auth_table_destroy(back);
+        for (size_t cut = 0; cut < len; cut++) {
+                assert_int_equal(auth_table_decode(bytes, cut, &back), TKV_ECORRUPT);
+                assert_null(back);
+        }
+        bytes[0] = 2;
+        assert_int_equal(auth_table_decode(bytes, len, &back), TKV_ECORRUPT);
+        tkv_free(bytes);
+        tkv_free(again);
+        /* The empty table (auth on, nothing stored yet) round-trips too. */
+        t = auth_table_create();
+        assert_int_equal(auth_table_encode(t, &bytes, &len), 0);
+        assert_int_equal(auth_table_decode(bytes, len, &back), 0);
+        assert_false(back->root_set);
+        assert_int_equal(back->n_users + back->n_roles, 0);
+        auth_table_destroy(back);
+        auth_table_destroy(t);
+        tkv_free(bytes);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -220,6 +272,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_changes_apply_to_next_check, setup, teardown),
             cmocka_unit_test_setup_teardown(test_secrets, setup, teardown),
             cmocka_unit_test(test_kdf_vector),
+            cmocka_unit_test_setup_teardown(test_encode_decode, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
