@@ -193,6 +193,7 @@ static void rpc_auth_done(uv_work_t *req, int status)
         if (!conn->closing) {
                 if (ok) {
                         memcpy(conn->auth_user, w->user, sizeof conn->auth_user);
+                        memcpy(conn->auth_salt, w->secret.salt, AUTH_SALT_BYTES);
                         a->successes++;
                         rpc_auth_answer(conn, w->id, 0, NULL);
                 } else {
@@ -317,10 +318,32 @@ static unsigned rpc_auth_perm_of(const Tunekv__V1__Request *req)
         }
 }
 
+/* Is the password conn proved still its user's? A connection names its
+ * user, so without this one AUTHed before the user was deleted would act
+ * as whoever is later given the same name; and a password changed because
+ * it leaked would not shut out those who used it. Every password has its
+ * own salt, so comparing salts tells. */
+static bool rpc_auth_current(const struct rpc_auth *a, const struct conn *conn,
+                             const struct auth_table *t)
+{
+        const struct auth_user *u;
+        const uint8_t *salt;
+
+        if (strcmp(conn->auth_user, AUTH_ROOT) == 0) {
+                salt = t->root_set ? t->root.salt : a->root.salt;
+        } else if ((u = auth_user_find(t, conn->auth_user)) != NULL) {
+                salt = u->secret.salt;
+        } else {
+                return false;
+        }
+        return memcmp(salt, conn->auth_salt, AUTH_SALT_BYTES) == 0;
+}
+
 int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
                    const ProtobufCBinaryData *key, char *message, size_t len)
 {
         struct rpc_auth *a = &conn->server->auth;
+        const struct auth_table *t;
         unsigned perm;
 
         if (!a->enabled || conn_is_link(conn)) {
@@ -333,10 +356,18 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
                          op, conn->auth_pending ? " (its AUTH is still in progress)" : "");
                 return TKV_EAUTH;
         }
+        t = rpc_auth_table(conn->server);
+        if (!rpc_auth_current(a, conn, t)) {
+                snprintf(message, len,
+                         "%s: unauthenticated: user \"%s\" was deleted or its password changed "
+                         "since this connection's AUTH: AUTH again",
+                         op, conn->auth_user);
+                conn->auth_user[0] = '\0';
+                return TKV_EAUTH;
+        }
         perm = rpc_auth_perm_of(req);
-        if (perm != 0 &&
-            !auth_allowed(rpc_auth_table(conn->server), conn->auth_user, perm,
-                          key != NULL ? key->data : NULL, key != NULL ? key->len : 0)) {
+        if (perm != 0 && !auth_allowed(t, conn->auth_user, perm, key != NULL ? key->data : NULL,
+                                       key != NULL ? key->len : 0)) {
                 snprintf(message, len, "%s: permission denied: no role of user \"%s\" grants %s%s",
                          op, conn->auth_user, auth_perm_name(perm),
                          key != NULL ? " on a prefix of this key" : "");

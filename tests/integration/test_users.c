@@ -414,6 +414,7 @@ static void test_users_and_roles(void **state)
 static void test_revoke_applies_to_open_connections(void **state)
 {
         struct tkv_client *alice = client_as(3, "alice", "alice-pw");
+        struct tkv_client *again;
 
         (void)state;
         assert_int_equal(put(alice, "app/y", "v"), TKV_OK);
@@ -428,12 +429,22 @@ static void test_revoke_applies_to_open_connections(void **state)
         assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "alice", "reader", NULL), TKV_OK);
         await_status(get_any, alice, "shared/k", TKV_NOT_FOUND);
         assert_int_equal(put(alice, "shared/k", "v"), TKV_PERMISSION_DENIED);
-        /* A deleted user is refused on its open connection too. */
-        assert_int_equal(admin(2, TKV_USER_DELETE, "alice", NULL, NULL), TKV_OK);
-        await_status(get_any, alice, "app/y", TKV_PERMISSION_DENIED);
+        /* A new password ends the open connection's identity: AUTH again. */
+        assert_int_equal(admin(2, TKV_USER_PASSWD, "alice", "alice-pw1", NULL), TKV_OK);
+        await_status(get_any, alice, "app/y", TKV_UNAUTHENTICATED);
         tkv_client_destroy(alice);
+        alice = client_as(3, "alice", "alice-pw1");
+        assert_int_equal(get(alice, "app/y", NULL), TKV_OK);
+        /* A user deleted and created again under its name is another user:
+         * a connection that AUTHed as the first is refused. */
+        assert_int_equal(admin(2, TKV_USER_DELETE, "alice", NULL, NULL), TKV_OK);
         assert_int_equal(admin(2, TKV_USER_ADD, "alice", "alice-pw2", NULL), TKV_OK);
         assert_int_equal(admin(3, TKV_USER_GRANT_ROLE, "alice", "app", NULL), TKV_OK);
+        again = client_as(3, "alice", "alice-pw2");
+        await_status(get_any, again, "app/y", TKV_OK); /* node 3 applied all three */
+        assert_int_equal(get(alice, "app/y", NULL), TKV_UNAUTHENTICATED);
+        tkv_client_destroy(again);
+        tkv_client_destroy(alice);
 }
 
 /* Whether node id's system group (users and roles) took a snapshot. */
