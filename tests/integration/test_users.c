@@ -186,6 +186,30 @@ static int get_any(struct tkv_client *c, const char *k, const char *unused)
         return get(c, k, NULL);
 }
 
+/* Wait up to 10 s until every node serves user's GET of key from its own
+ * replica with status want: then every node applied the users and roles
+ * that allow it (AUTH and the permission check happen at that node). */
+static void await_everywhere(const char *user, const char *password, const char *key, int want)
+{
+        struct tkv_read_options ro = {0};
+        struct tkv_client *c = client_as(0, user, password);
+        struct tkv_result r;
+        int64_t end = now_ms() + 10000;
+        int rv;
+
+        ro.level = TKV_EVENTUAL;
+        for (unsigned node = 1; node <= 3; node++) {
+                ro.node_id = node;
+                while ((rv = tkv_get(c, key, strlen(key), &ro, &r)) != want && now_ms() < end) {
+                        tkv_result_release(&r);
+                        usleep(20000);
+                }
+                tkv_result_release(&r);
+                assert_int_equal(rv, want);
+        }
+        tkv_client_destroy(c);
+}
+
 static void test_no_credentials(void **state)
 {
         struct tkv_client *c = client_as(1, NULL, NULL);
@@ -362,6 +386,7 @@ static void test_users_and_roles(void **state)
         assert_int_equal(admin(3, TKV_ROLE_GRANT, "app", "everything", "x"), TKV_INVALID_ARGUMENT);
         assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "bob", "app", NULL), TKV_NOT_FOUND);
         assert_int_equal(admin(1, TKV_ROLE_REVOKE, "app", NULL, "nope/"), TKV_NOT_FOUND);
+        await_everywhere("alice", "alice-pw", "app/missing", TKV_NOT_FOUND);
         for (unsigned node = 1; node <= 3; node++) {
                 alice = client_as(node, "alice", "alice-pw");
                 await_status(get_any, alice, "app/missing", TKV_NOT_FOUND);
@@ -434,7 +459,7 @@ static void test_revoke_applies_to_open_connections(void **state)
         await_status(get_any, alice, "app/y", TKV_UNAUTHENTICATED);
         tkv_client_destroy(alice);
         alice = client_as(3, "alice", "alice-pw1");
-        assert_int_equal(get(alice, "app/y", NULL), TKV_OK);
+        await_status(get_any, alice, "app/y", TKV_OK); /* the key's leader applied it too */
         /* A user deleted and created again under its name is another user:
          * a connection that AUTHed as the first is refused. */
         assert_int_equal(admin(2, TKV_USER_DELETE, "alice", NULL, NULL), TKV_OK);
@@ -491,10 +516,12 @@ static void test_records_survive_restart(void **state)
         for (unsigned id = 1; id <= 3; id++) {
                 assert_int_equal(daemon_await_ready(&cl.nodes[id - 1], 60000), 0);
         }
+        await_everywhere("alice", "alice-pw2", "app/x", TKV_OK);
+        await_everywhere("root", "new-root-password", "app/x", TKV_OK);
         for (unsigned node = 1; node <= 3; node++) {
                 struct tkv_client *old = client_as(node, "root", ROOT_PASSWORD);
                 alice = client_as(node, "alice", "alice-pw2");
-                await_status(get_any, alice, "app/x", TKV_OK);
+                assert_int_equal(get(alice, "app/x", NULL), TKV_OK);
                 assert_int_equal(get(alice, "other/x", NULL), TKV_PERMISSION_DENIED);
                 assert_int_equal(get(old, "app/x", NULL), TKV_UNAUTHENTICATED);
                 tkv_client_destroy(alice);
