@@ -11,6 +11,7 @@ packages=(
   iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime man-db
   python3-protobuf protobuf-compiler python3-pytest python3-xxhash python3-pip python3-setuptools
   libsystemd-dev libmicrohttpd-dev python3-prometheus-client
+  dpkg-dev lintian python3-mypy
 )
 
 missing=()

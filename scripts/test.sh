@@ -2,7 +2,8 @@
 # Build tunekv twice (normal, and with AddressSanitizer + UBSan) and run every
 # test in both: cmocka unit tests, integration tests against real tunekvd
 # processes, and the CLI test (and, in the normal build, the Python client's
-# tests: python/run-tests.sh); then run every libFuzzer target for a few
+# tests: python/run-tests.sh, and the Debian packages: scripts/package.sh,
+# tests/packaging/test_packages.sh); then run every libFuzzer target for a few
 # seconds on its seed corpus (build-fuzz, clang-14; skipped without it).
 # Exits non-zero on any failure.
 #
@@ -55,6 +56,10 @@ fuzz_smoke() {
 }
 
 build build
+# The Debian packages, built here (a build of their own, build/pkg/build)
+# so that ctest's test_packages only installs and checks them.
+echo "== building the Debian packages (scripts/package.sh)"
+bash scripts/package.sh
 # The Python client's tests run in ctest (test_python); say so when they
 # cannot, rather than let ctest's "Skipped" pass unnoticed.
 py_rc=0

@@ -71,6 +71,20 @@ struct auth_table {
         unsigned n_roles;
 };
 
+/* What a node enforces (struct node's auth; rpc_auth.c runs it). */
+struct auth_state {
+        bool enabled;              /* [auth] enabled */
+        struct auth_table *table;  /* owned: the system group's record, decoded */
+        uint64_t table_version;    /* the record's version table was decoded from; 0: none */
+        struct auth_secret root;   /* root's, from root_password_file */
+        struct auth_secret nobody; /* checked for unknown users: a failure costs the same */
+        unsigned in_flight;        /* AUTH hashings on the threadpool */
+        uint64_t logged_ms;        /* loop time of the last failure logged; 0: none */
+        uint64_t unlogged;         /* failures since then not logged (at most one a second) */
+        uint64_t failures;         /* AUTH refused, since start */
+        uint64_t successes;
+};
+
 /* An empty table (only root, whose secret is not in it). Returns NULL when
  * out of memory. auth_table_destroy(NULL) is a no-op. */
 struct auth_table *auth_table_create(void);

@@ -11,8 +11,8 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "node.h"
 #include "pbwire.h"
-#include "server.h"
 
 /* protobuf-c allocations go through tkv_malloc too (fault injection). */
 static void *call_pb_alloc(void *data, size_t size)
@@ -103,13 +103,13 @@ void call_send(struct conn *conn, Tunekv__V1__Response *resp)
 #define CALL_POOL 1
 #endif
 
-struct call *call_alloc(struct server *s, size_t key_len)
+struct call *call_alloc(struct node *node, size_t key_len)
 {
         if (CALL_POOL && key_len <= CALL_POOL_KEY_BYTES) {
-                if (s->call_pool != NULL) {
-                        void *c = s->call_pool;
-                        memcpy(&s->call_pool, c, sizeof(void *));
-                        s->call_pool_n--;
+                if (node->call_pool != NULL) {
+                        void *c = node->call_pool;
+                        memcpy(&node->call_pool, c, sizeof(void *));
+                        node->call_pool_n--;
                         return c;
                 }
                 return tkv_malloc(sizeof(struct call) + CALL_POOL_KEY_BYTES);
@@ -117,35 +117,35 @@ struct call *call_alloc(struct server *s, size_t key_len)
         return tkv_malloc(sizeof(struct call) + key_len);
 }
 
-void call_release(struct server *s, struct call *c)
+void call_release(struct node *node, struct call *c)
 {
-        if (CALL_POOL && c->key_len <= CALL_POOL_KEY_BYTES && s->call_pool_n < CALL_POOL_MAX) {
-                memcpy(c, &s->call_pool, sizeof(void *));
-                s->call_pool = c;
-                s->call_pool_n++;
+        if (CALL_POOL && c->key_len <= CALL_POOL_KEY_BYTES && node->call_pool_n < CALL_POOL_MAX) {
+                memcpy(c, &node->call_pool, sizeof(void *));
+                node->call_pool = c;
+                node->call_pool_n++;
                 return;
         }
         tkv_free(c);
 }
 
-void call_pool_drain(struct server *s)
+void call_pool_drain(struct node *node)
 {
-        while (s->call_pool != NULL) {
-                void *c = s->call_pool;
-                memcpy(&s->call_pool, c, sizeof(void *));
+        while (node->call_pool != NULL) {
+                void *c = node->call_pool;
+                memcpy(&node->call_pool, c, sizeof(void *));
                 tkv_free(c);
         }
-        s->call_pool_n = 0;
+        node->call_pool_n = 0;
 }
 
 static void call_free(struct call *c)
 {
-        struct server *s = c->server;
-        deadline_heap_remove(&s->deadlines, &c->deadline);
-        s->calls--;
+        struct node *node = c->node;
+        deadline_heap_remove(&node->deadlines, &c->deadline);
+        node->calls--;
         c->conn->inflight--;
         conn_unref(c->conn);
-        call_release(s, c);
+        call_release(node, c);
 }
 
 uint64_t call_give_up_ms(const struct call *c, uint64_t now_ms)
@@ -158,14 +158,14 @@ uint64_t call_give_up_ms(const struct call *c, uint64_t now_ms)
 void call_deadline_move(struct call *c, uint64_t at_ms)
 {
         /* Removing first leaves room in the heap: adding back cannot fail. */
-        deadline_heap_remove(&c->server->deadlines, &c->deadline);
+        deadline_heap_remove(&c->node->deadlines, &c->deadline);
         c->deadline.at_ms = at_ms;
         (void)call_deadline_add(c);
 }
 
 int call_deadline_add(struct call *c)
 {
-        return deadline_heap_push(&c->server->deadlines, &c->deadline);
+        return deadline_heap_push(&c->node->deadlines, &c->deadline);
 }
 
 /* A client request's latency into its histogram (node.h). Requests from
@@ -180,7 +180,7 @@ static void call_observe(const struct call *c)
         if (c->op_kind == NODE_OP_GET && (unsigned)c->rd.level < READ_LEVELS) {
                 level = (unsigned)c->rd.level;
         }
-        latency_observe(&c->server->node.latency[c->op_kind][level], uv_hrtime() - c->start_ns);
+        latency_observe(&c->node->latency[c->op_kind][level], uv_hrtime() - c->start_ns);
 }
 
 void call_answer(struct call *c, Tunekv__V1__Response *resp)
@@ -226,7 +226,7 @@ void call_answer_not_leader(struct call *c, const char *what)
 {
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
-        const struct config *cfg = c->server->cfg;
+        const struct config *cfg = c->node->cfg;
         uint64_t leader = c->group != NULL ? group_leader_id(c->group) : 0;
         int i = config_node_index(cfg, (unsigned)leader);
         char message[128];

@@ -1,6 +1,6 @@
 /* A request in progress (struct call) from the moment dispatch admits it
  * until it is answered: its memory (a pool of freed calls), its deadline
- * in the server's heap, and its answers, packed straight into the output of
+ * in the node's heap, and its answers, packed straight into the output of
  * the connection it came on. The handlers answer through these, below
  * them, so that no handler calls back into dispatch (rpc.c) to finish a
  * call. Shared by rpc.c, the handlers (rpc_*.c) and the server (the pool)
@@ -21,8 +21,8 @@
 #include "tunekv.pb-c.h"
 
 struct conn;
+struct node;
 struct rpc_method;
-struct server;
 
 /* Planted bugs, for the verification harness only (docs/verification.md):
  * compiled in tunekvd-planted alone (TUNEKV_PLANTED_BUGS), switched on by
@@ -71,8 +71,8 @@ struct call_read {
 /* A request in progress. Allocated by rpc_dispatch with room for the key,
  * freed when it is answered (and its group work is abandoned or done). */
 struct call {
-        struct conn *conn; /* borrowed; counted in conn->refs */
-        struct server *server;
+        struct conn *conn;  /* borrowed; counted in conn->refs */
+        struct node *node;  /* borrowed: the node it runs on (node.h) */
         uint64_t id;        /* the client's request id */
         uint64_t start_ns;  /* uv_hrtime() at dispatch: the answer's latency */
         uint8_t op_kind;    /* enum node_op: the latency histogram it counts in */
@@ -97,7 +97,7 @@ struct call {
         uint8_t key[]; /* GET: the key (key_len bytes) */
 };
 
-/* Calls whose key fits in CALL_POOL_KEY_BYTES come from the server's
+/* Calls whose key fits in CALL_POOL_KEY_BYTES come from the node's
  * pool of freed calls, which keeps up to CALL_POOL_MAX of them. */
 #define CALL_POOL_KEY_BYTES 64
 #define CALL_POOL_MAX       1024
@@ -153,17 +153,17 @@ void call_answer_not_leader(struct call *c, const char *what);
 /* Pack resp into conn's output (an answer without a call: rpc.c). */
 void call_send(struct conn *conn, Tunekv__V1__Response *resp);
 
-/* A call with room for a key of key_len bytes, from s's pool when it fits
- * (NULL when out of memory); give it back with call_release if it never
- * became a call (call_answer* free the others). */
-struct call *call_alloc(struct server *s, size_t key_len);
-void call_release(struct server *s, struct call *c);
+/* A call with room for a key of key_len bytes, from node's pool (borrowed)
+ * when it fits (NULL when out of memory); give it back with call_release if
+ * it never became a call (call_answer* free the others). */
+struct call *call_alloc(struct node *node, size_t key_len);
+void call_release(struct node *node, struct call *c);
 
-/* Register c's deadline (at_ms set) in the server's heap. TKV_ENOMEM if it
+/* Register c's deadline (at_ms set) in the node's heap. TKV_ENOMEM if it
  * cannot. */
 int call_deadline_add(struct call *c);
 
-/* Release the freed calls the server keeps for reuse (server_close). */
-void call_pool_drain(struct server *s);
+/* Release the freed calls the node keeps for reuse (server_close). */
+void call_pool_drain(struct node *node);
 
 #endif

@@ -8,7 +8,7 @@
  *
  *   read: bytes land in `in` (conn_alloc offers room for the current frame)
  *   -> conn_process: frame_parse each complete frame -> on_request
- *      (server.conn_handlers: rpc_dispatch; the connection never calls the
+ *      (conn_set.handlers: rpc_dispatch; the connection never calls the
  *      layers above it)
  *   -> handlers answer now or later: call_answer packs the Response straight
  *      into `out` (conn_answer_space) and marks the connection dirty
@@ -39,11 +39,12 @@
 
 #include <string.h>
 
+#include "config.h"
 #include "err.h"
 #include "frame.h"
 #include "heap.h"
 #include "log.h"
-#include "server.h"
+#include "spare.h"
 
 #define CONN_READ_BYTES (64 * 1024) /* room offered per read */
 
@@ -59,19 +60,19 @@ bool conn_is_link(const struct conn *c)
 
 static uint64_t conn_frame_max(const struct conn *c)
 {
-        const struct config *cfg = c->server->cfg;
+        const struct config *cfg = c->set->cfg;
         return cfg->frame_bytes_max + (conn_is_link(c) ? CONN_LINK_FRAME_SLACK_BYTES : 0);
 }
 
 static uint64_t conn_output_max(const struct conn *c)
 {
-        const struct config *cfg = c->server->cfg;
+        const struct config *cfg = c->set->cfg;
         return conn_is_link(c) ? cfg->link_output_bytes_max : cfg->conn_output_bytes_max;
 }
 
 unsigned conn_inflight_max(const struct conn *c)
 {
-        const struct config *cfg = c->server->cfg;
+        const struct config *cfg = c->set->cfg;
         return conn_is_link(c) ? cfg->link_inflight_max : cfg->inflight_per_conn_max;
 }
 
@@ -121,7 +122,7 @@ static size_t conn_held(const struct conn *c)
         return buffer_len(&c->in) + buffer_len(&c->out) + buffer_len(&c->out_busy);
 }
 
-/* Bring server->client_bytes up to date with c (0 once closing). */
+/* Bring set->client_bytes up to date with c (0 once closing). */
 static void conn_count(struct conn *c)
 {
         size_t now;
@@ -129,13 +130,13 @@ static void conn_count(struct conn *c)
                 return;
         }
         now = c->closing ? 0 : conn_held(c);
-        c->server->client_bytes = c->server->client_bytes - c->counted + now;
+        c->set->client_bytes = c->set->client_bytes - c->counted + now;
         c->counted = now;
 }
 
 void conn_close(struct conn *c)
 {
-        struct server *s = c->server;
+        struct conn_set *set = c->set;
         if (c->closing) {
                 return;
         }
@@ -144,18 +145,18 @@ void conn_close(struct conn *c)
         queue_remove(&c->link);
         queue_remove(&c->dirty_link);
         if (conn_is_link(c)) {
-                s->n_links--;
+                set->n_links--;
         } else {
-                s->n_conns--;
+                set->n_conns--;
         }
         uv_close((uv_handle_t *)c->tcp, conn_closed);
 }
 
-static struct conn *conn_largest(struct server *s)
+static struct conn *conn_largest(struct conn_set *set)
 {
         struct conn *largest = NULL;
         struct queue *q;
-        QUEUE_FOREACH(q, &s->conns)
+        QUEUE_FOREACH(q, &set->all)
         {
                 struct conn *c = QUEUE_DATA(q, struct conn, link);
                 if (!conn_is_link(c) && (largest == NULL || c->counted > largest->counted)) {
@@ -169,25 +170,25 @@ static struct conn *conn_largest(struct server *s)
  * budget. Returns false if c itself was closed. */
 static bool conn_within_budget(struct conn *c)
 {
-        struct server *s = c->server;
-        uint64_t max = s->cfg->client_buffers_bytes_max;
+        struct conn_set *set = c->set;
+        uint64_t max = set->cfg->client_buffers_bytes_max;
 
         conn_count(c);
-        while (s->client_bytes > max) {
-                struct conn *victim = conn_largest(s);
-                uint64_t now = uv_now(s->loop);
+        while (set->client_bytes > max) {
+                struct conn *victim = conn_largest(set);
+                uint64_t now = uv_now(set->loop);
                 if (victim == NULL || victim->counted == 0) {
                         break;
                 }
-                s->stats.conns_budget_closed++;
-                if (s->stats.budget_closed_logged_ms == 0 ||
-                    now - s->stats.budget_closed_logged_ms >= 1000) {
-                        s->stats.budget_closed_logged_ms = now;
+                set->stats.conns_budget_closed++;
+                if (set->stats.budget_closed_logged_ms == 0 ||
+                    now - set->stats.budget_closed_logged_ms >= 1000) {
+                        set->stats.budget_closed_logged_ms = now;
                         LOGW(-1,
                              "conn %llu: holds %zu bytes while client connections hold %llu, "
                              "over client_buffers_bytes_max: closing the largest",
                              (unsigned long long)victim->serial, victim->counted,
-                             (unsigned long long)s->client_bytes);
+                             (unsigned long long)set->client_bytes);
                 }
                 conn_close(victim);
         }
@@ -223,15 +224,14 @@ static void conn_process(struct conn *c)
                         break;
                 }
                 if (rv == TKV_ETOOBIG) {
-                        c->server->stats.frames_too_large++;
-                        c->server->conn_handlers->on_refuse(c, TKV_ETOOBIG,
-                                                            "frame exceeds frame_bytes_max");
+                        c->set->stats.frames_too_large++;
+                        c->set->handlers->on_refuse(c, TKV_ETOOBIG,
+                                                    "frame exceeds frame_bytes_max");
                         conn_close_after_write(c);
                         break;
                 }
                 c->requests++;
-                c->server->conn_handlers->on_request(c, buffer_data(&c->in) + FRAME_HEADER_BYTES,
-                                                     body);
+                c->set->handlers->on_request(c, buffer_data(&c->in) + FRAME_HEADER_BYTES, body);
                 buffer_consume(&c->in, FRAME_HEADER_BYTES + body);
         }
         /* Give back the memory a burst of large frames made us take. */
@@ -253,8 +253,8 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
                 return;
         }
         c->in.end += (size_t)n;
-        c->server->stats.bytes_in[conn_is_link(c)] += (uint64_t)n;
-        c->active_ms = uv_now(c->server->loop);
+        c->set->stats.bytes_in[conn_is_link(c)] += (uint64_t)n;
+        c->active_ms = uv_now(c->set->loop);
         conn_process(c);
         /* A frame begun and not finished starts the frame clock; it does
          * not restart while more of the same frame trickles in. */
@@ -271,7 +271,7 @@ static void conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
  * A paused connection waits for its own client: no clock runs. */
 static void conn_check_timeouts(struct conn *c, uint64_t now)
 {
-        const struct config *cfg = c->server->cfg;
+        const struct config *cfg = c->set->cfg;
         const char *why = NULL;
 
         if (c->closing || c->paused || conn_is_link(c)) {
@@ -285,17 +285,17 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
                 why = "idle for idle_timeout_ms";
         }
         if (why != NULL) {
-                c->server->stats.conns_timed_out++;
+                c->set->stats.conns_timed_out++;
                 LOGD(-1, "conn %llu: %s: closing", (unsigned long long)c->serial, why);
                 conn_close(c);
         }
 }
 
-void conn_sweep(struct server *s, uint64_t now)
+void conn_sweep(struct conn_set *set, uint64_t now)
 {
         struct queue *q, *next;
         /* conn_close may unlink the connection: keep the next one first. */
-        for (q = s->conns.next; q != &s->conns; q = next) {
+        for (q = set->all.next; q != &set->all; q = next) {
                 next = q->next;
                 conn_check_timeouts(QUEUE_DATA(q, struct conn, link), now);
         }
@@ -325,13 +325,13 @@ static void conn_update_reading(struct conn *c)
  * (the redis way) rather than hold them all. Logged at most once a second. */
 static void conn_close_unread(struct conn *c)
 {
-        struct server *s = c->server;
-        uint64_t now = uv_now(s->loop);
+        struct conn_set *set = c->set;
+        uint64_t now = uv_now(set->loop);
 
-        s->stats.conns_output_closed++;
-        if (s->stats.output_closed_logged_ms == 0 ||
-            now - s->stats.output_closed_logged_ms >= 1000) {
-                s->stats.output_closed_logged_ms = now;
+        set->stats.conns_output_closed++;
+        if (set->stats.output_closed_logged_ms == 0 ||
+            now - set->stats.output_closed_logged_ms >= 1000) {
+                set->stats.output_closed_logged_ms = now;
                 LOGW(-1,
                      "conn %llu: %zu bytes of answers not read, over conn_output_close_bytes: "
                      "closing",
@@ -348,7 +348,7 @@ uint8_t *conn_answer_space(struct conn *c, size_t body_len)
                 return NULL;
         }
         if (!conn_is_link(c) && buffer_len(&c->out) + buffer_len(&c->out_busy) + body_len >
-                                    c->server->cfg->conn_output_close_bytes) {
+                                    c->set->cfg->conn_output_close_bytes) {
                 conn_close_unread(c);
                 return NULL;
         }
@@ -366,7 +366,7 @@ uint8_t *conn_answer_space(struct conn *c, size_t body_len)
         /* The server writes the connections with answers once per loop
          * iteration (conn_flush). */
         if (queue_empty(&c->dirty_link)) {
-                queue_push_tail(&c->server->dirty, &c->dirty_link);
+                queue_push_tail(&c->set->dirty, &c->dirty_link);
         }
         if (conn_output_full(c)) {
                 conn_update_reading(c);
@@ -380,7 +380,7 @@ static void conn_written(uv_write_t *w, int status)
 
         c->writing = false;
         if (status == 0) {
-                c->server->stats.bytes_out[conn_is_link(c)] += buffer_len(&c->out_busy);
+                c->set->stats.bytes_out[conn_is_link(c)] += buffer_len(&c->out_busy);
         }
         buffer_reset(&c->out_busy);
         buffer_trim(&c->out_busy, 4 * CONN_READ_BYTES);
@@ -436,84 +436,90 @@ void conn_close_after_write(struct conn *c)
         }
 }
 
-/* A new connection's state, listed in s->conns; the caller sets tcp. */
-static struct conn *conn_new(struct server *s, unsigned link_node)
+void conn_set_init(struct conn_set *set)
+{
+        memset(set, 0, sizeof *set);
+        queue_init(&set->all);
+        queue_init(&set->dirty);
+}
+
+/* A new connection's state, listed in set->all; the caller sets tcp. */
+static struct conn *conn_new(struct conn_set *set, unsigned link_node)
 {
         struct conn *c = tkv_calloc(1, sizeof *c);
 
         if (c == NULL) {
                 return NULL;
         }
-        c->server = s;
+        c->set = set;
         c->link_node = link_node;
         c->refs = 1;
-        c->active_ms = uv_now(s->loop);
-        c->serial = ++s->conn_serial;
+        c->active_ms = uv_now(set->loop);
+        c->serial = ++set->serial;
         queue_init(&c->dirty_link);
         buffer_init(&c->in);
         buffer_init(&c->out);
         buffer_init(&c->out_busy);
-        queue_push_tail(&s->conns, &c->link);
+        queue_push_tail(&set->all, &c->link);
         if (link_node != 0) {
-                s->n_links++;
+                set->n_links++;
         } else {
-                s->n_conns++;
+                set->n_conns++;
         }
         return c;
 }
 
-void conn_accept(struct server *s, uv_stream_t *listener)
+void conn_accept(struct conn_set *set, uv_stream_t *listener, bool serving)
 {
-        struct conn *c = conn_new(s, 0);
+        struct conn *c = conn_new(set, 0);
         int rv;
 
         if (c == NULL) {
                 /* Out of memory: libuv pauses the listener until the
                  * connection it holds is taken (spare.h). */
-                spare_refuse(&s->spare);
+                spare_refuse(set->spare);
                 return;
         }
         c->tcp = &c->tcp_own;
-        uv_tcp_init(s->loop, c->tcp);
+        uv_tcp_init(set->loop, c->tcp);
         c->tcp->data = c;
         rv = uv_accept(listener, (uv_stream_t *)c->tcp);
         if (rv != 0) {
                 conn_close(c);
                 return;
         }
-        if (s->n_conns > s->cfg->conns_max || s->state != SERVER_SERVING) {
+        if (set->n_conns > set->cfg->conns_max || !serving) {
                 /* No request has been read whose id we could answer: say why
                  * with id 0, then close. */
-                s->stats.conns_refused++;
-                s->conn_handlers->on_refuse(
-                    c, s->state == SERVER_SERVING ? TKV_EBUSY : TKV_ESHUTDOWN,
-                    s->state == SERVER_SERVING ? "too many connections (conns_max)"
-                                               : "node is not serving");
+                set->stats.conns_refused++;
+                set->handlers->on_refuse(c, serving ? TKV_EBUSY : TKV_ESHUTDOWN,
+                                         serving ? "too many connections (conns_max)"
+                                                 : "node is not serving");
                 conn_close_after_write(c);
                 return;
         }
-        s->stats.conns_accepted++;
+        set->stats.conns_accepted++;
         uv_tcp_nodelay(c->tcp, 1);
         uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
 }
 
-void conn_adopt_link(struct server *s, uv_tcp_t *tcp, unsigned node_id,
+void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, unsigned node_id,
                      conn_stream_free_cb stream_free)
 {
-        struct conn *c = s->n_links < s->cfg->links_max ? conn_new(s, node_id) : NULL;
+        struct conn *c = set->n_links < set->cfg->links_max ? conn_new(set, node_id) : NULL;
 
         if (c == NULL) {
                 /* Over links_max (or out of memory): the other node's link
                  * fails its calls and reconnects after a backoff. */
-                s->stats.links_refused++;
+                set->stats.links_refused++;
                 LOGW(-1, "conn: node link from node %u refused (%u open, links_max %u)", node_id,
-                     s->n_links, s->cfg->links_max);
+                     set->n_links, set->cfg->links_max);
                 uv_close((uv_handle_t *)tcp, stream_free);
                 return;
         }
         c->tcp = tcp;
         c->tcp->data = c;
         c->stream_free = stream_free;
-        s->stats.links_accepted++;
+        set->stats.links_accepted++;
         uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
 }

@@ -14,11 +14,12 @@
 #include "buffer.h"
 #include "queue.h"
 
-struct server;
+struct config;
 struct conn;
+struct spare;
 
 /* What a connection hands up to the request pipeline (the server wires
- * rpc.c in: server.conn_handlers), so that the network layer never calls
+ * rpc.c in: conn_set.handlers), so that the network layer never calls
  * the layers it feeds. on_request takes every request frame's payload
  * (borrowed for the call); on_refuse answers, with id 0, what cannot be
  * read as a request: a frame too large, a connection refused at accept. */
@@ -31,19 +32,55 @@ struct conn_handlers {
  * it). */
 typedef void (*conn_stream_free_cb)(uv_handle_t *h);
 
+/* What became of the node's connections (the server's metrics read them). */
+struct conn_stats {
+        uint64_t conns_accepted;
+        uint64_t conns_refused; /* over conns_max */
+        uint64_t frames_too_large;
+        uint64_t conns_output_closed; /* closed over conn_output_close_bytes */
+        uint64_t conns_timed_out;     /* closed by frame_timeout_ms / idle_timeout_ms */
+        uint64_t conns_budget_closed; /* closed over client_buffers_bytes_max */
+        uint64_t output_closed_logged_ms;
+        uint64_t budget_closed_logged_ms;
+        uint64_t links_accepted; /* node links adopted from the peer port */
+        uint64_t links_refused;  /* over links_max */
+        uint64_t bytes_in[2];    /* received on [0] client connections, [1] node links */
+        uint64_t bytes_out[2];   /* written to them (counted when the write completes) */
+};
+
+/* Every connection of the node and what they share: the lists, the
+ * node-wide budget for client buffers, the counts the limits apply to, the
+ * counters. The server embeds one (server.conns) and fills in the fields
+ * above the lists; connections reach it, and nothing of the server, through
+ * conn.set, so that the network layer needs no header above it. */
+struct conn_set {
+        uv_loop_t *loop;
+        const struct config *cfg; /* borrowed: the limits (frame_bytes_max, conns_max, ...) */
+        const struct conn_handlers *handlers; /* what connections hand up */
+        void *data;            /* the handlers' (the server's node), reached through conn.set */
+        struct spare *spare;   /* borrowed: takes connections conn_accept cannot allocate */
+        struct queue all;      /* struct conn: clients' and node links */
+        struct queue dirty;    /* conns with answers to write */
+        unsigned n_conns;      /* client connections */
+        unsigned n_links;      /* node links */
+        uint64_t client_bytes; /* held by client connections (conn_held), node-wide */
+        uint64_t serial;       /* the last connection's number */
+        struct conn_stats stats;
+};
+
 struct conn {
         uv_tcp_t *tcp;      /* data = this: &tcp_own, or a node link's adopted stream */
         uv_tcp_t tcp_own;   /* a client connection's stream */
         unsigned link_node; /* node at the other end of a node link; 0 for a client */
         conn_stream_free_cb stream_free; /* node link: frees tcp after its close */
-        struct server *server;
-        uint64_t serial;         /* connection number, for logs */
-        struct queue link;       /* in server->conns */
-        struct queue dirty_link; /* in server->dirty while answers wait to be written */
-        struct buffer in;        /* received bytes not yet dispatched */
-        struct buffer out;       /* answers not yet handed to uv_write */
-        struct buffer out_busy;  /* answers being written */
-        size_t counted;          /* conn_held as last added to server->client_bytes */
+        struct conn_set *set;            /* borrowed: the node's connections, this one among them */
+        uint64_t serial;                 /* connection number, for logs */
+        struct queue link;               /* in set->all */
+        struct queue dirty_link;         /* in set->dirty while answers wait to be written */
+        struct buffer in;                /* received bytes not yet dispatched */
+        struct buffer out;               /* answers not yet handed to uv_write */
+        struct buffer out_busy;          /* answers being written */
+        size_t counted;                  /* conn_held as last added to set->client_bytes */
         uv_write_t write;
         unsigned inflight; /* requests dispatched, not yet answered */
         unsigned refs;     /* calls alive + 1 while the handle is open */
@@ -60,8 +97,14 @@ struct conn {
                                                the user re-created, needs a new AUTH */
 };
 
-/* Accept a connection from the client listener. */
-void conn_accept(struct server *s, uv_stream_t *listener);
+/* Set up an empty set (the server fills in its loop, cfg, handlers, data
+ * and spare). */
+void conn_set_init(struct conn_set *set);
+
+/* Accept a connection from the client listener into set (borrowed).
+ * Unless serving (the node is up and not shutting down), it is answered
+ * UNAVAILABLE with id 0 and closed. */
+void conn_accept(struct conn_set *set, uv_stream_t *listener, bool serving);
 
 /* Serve requests arriving on a node link: tcp is connected, authenticated
  * as node_id by the peer handshake, and not reading. Ownership of tcp is
@@ -69,12 +112,12 @@ void conn_accept(struct server *s, uv_stream_t *listener);
  * stream_free. Node links have their own limits (links_max,
  * link_inflight_max, link_output_bytes_max) and never count against the
  * client ones. */
-void conn_adopt_link(struct server *s, uv_tcp_t *tcp, unsigned node_id,
+void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, unsigned node_id,
                      conn_stream_free_cb stream_free);
 
 /* Close the client connections that broke frame_timeout_ms or
  * idle_timeout_ms at loop time now (the server calls it periodically). */
-void conn_sweep(struct server *s, uint64_t now);
+void conn_sweep(struct conn_set *set, uint64_t now);
 
 /* Is c a node link (node-to-node requests allowed)? */
 bool conn_is_link(const struct conn *c);

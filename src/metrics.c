@@ -13,12 +13,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn.h"
 #include "err.h"
 #include "group.h"
 #include "log.h"
 #include "node.h"
 #include "read.h"
-#include "server.h"
 #include "store.h"
 #include "tunekv_version.h"
 
@@ -67,28 +67,30 @@ static uint64_t metrics_rss_bytes(void)
         return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static void metrics_node(struct buffer *b, const struct server *s)
+static void metrics_node(struct buffer *b, const struct node *node)
 {
-        const struct server_stats *st = &s->stats;
+        const struct node_stats *st = &node->stats;
+        const struct conn_stats *cs = &node->conns->stats;
 
         metrics_family(b, "tunekv_build_info", "gauge", "Version of this tunekvd.");
         metrics_printf(b, "tunekv_build_info{version=\"%s\",node=\"%u\"} 1\n", TKV_VERSION,
-                       s->cfg->node_id);
+                       node->cfg->node_id);
         metrics_family(b, "tunekv_uptime_seconds", "gauge", "Time since the node started.");
         metrics_printf(b, "tunekv_uptime_seconds %.3f\n",
-                       (double)(uv_now(s->loop) - s->started_ms) / 1e3);
+                       (double)(uv_now(node->loop) - node->started_ms) / 1e3);
         metrics_family(b, "tunekv_resident_memory_bytes", "gauge", "Resident set size.");
         metrics_printf(b, "tunekv_resident_memory_bytes %llu\n",
                        (unsigned long long)metrics_rss_bytes());
         metrics_family(b, "tunekv_data_dir_free_bytes", "gauge",
                        "Free space in the data dir at the last check (0: not checked).");
         metrics_printf(b, "tunekv_data_dir_free_bytes %llu\n",
-                       (unsigned long long)s->disk_free_bytes);
+                       (unsigned long long)node->disk_free_bytes);
         metrics_family(b, "tunekv_client_connections", "gauge", "Open client connections.");
-        metrics_printf(b, "tunekv_client_connections %u\n", s->n_conns);
+        metrics_printf(b, "tunekv_client_connections %u\n", node->conns->n_conns);
         metrics_family(b, "tunekv_client_buffer_bytes", "gauge",
                        "Bytes client connections hold (client_buffers_bytes_max).");
-        metrics_printf(b, "tunekv_client_buffer_bytes %llu\n", (unsigned long long)s->client_bytes);
+        metrics_printf(b, "tunekv_client_buffer_bytes %llu\n",
+                       (unsigned long long)node->conns->client_bytes);
         metrics_family(b, "tunekv_connections_total", "counter",
                        "Client connections, by what became of them.");
         metrics_printf(
@@ -98,21 +100,21 @@ static void metrics_node(struct buffer *b, const struct server *s)
             "tunekv_connections_total{event=\"closed_unread_output\"} %llu\n"
             "tunekv_connections_total{event=\"closed_over_budget\"} %llu\n"
             "tunekv_connections_total{event=\"closed_timeout\"} %llu\n",
-            (unsigned long long)st->conns_accepted, (unsigned long long)st->conns_refused,
-            (unsigned long long)st->conns_output_closed,
-            (unsigned long long)st->conns_budget_closed, (unsigned long long)st->conns_timed_out);
+            (unsigned long long)cs->conns_accepted, (unsigned long long)cs->conns_refused,
+            (unsigned long long)cs->conns_output_closed,
+            (unsigned long long)cs->conns_budget_closed, (unsigned long long)cs->conns_timed_out);
         metrics_family(b, "tunekv_network_receive_bytes_total", "counter",
                        "Bytes received on client connections and on node links (requests).");
         metrics_printf(b,
                        "tunekv_network_receive_bytes_total{from=\"clients\"} %llu\n"
                        "tunekv_network_receive_bytes_total{from=\"nodes\"} %llu\n",
-                       (unsigned long long)st->bytes_in[0], (unsigned long long)st->bytes_in[1]);
+                       (unsigned long long)cs->bytes_in[0], (unsigned long long)cs->bytes_in[1]);
         metrics_family(b, "tunekv_network_transmit_bytes_total", "counter",
                        "Answer bytes written to client connections and node links.");
         metrics_printf(b,
                        "tunekv_network_transmit_bytes_total{to=\"clients\"} %llu\n"
                        "tunekv_network_transmit_bytes_total{to=\"nodes\"} %llu\n",
-                       (unsigned long long)st->bytes_out[0], (unsigned long long)st->bytes_out[1]);
+                       (unsigned long long)cs->bytes_out[0], (unsigned long long)cs->bytes_out[1]);
         metrics_family(b, "tunekv_requests_total", "counter", "Request frames received.");
         metrics_printf(b, "tunekv_requests_total %llu\n", (unsigned long long)st->requests);
         metrics_family(b, "tunekv_request_errors_total", "counter",
@@ -122,7 +124,7 @@ static void metrics_node(struct buffer *b, const struct server *s)
                        "tunekv_request_errors_total{reason=\"too_large\"} %llu\n"
                        "tunekv_request_errors_total{reason=\"undecodable\"} %llu\n",
                        (unsigned long long)st->answers_busy,
-                       (unsigned long long)st->frames_too_large,
+                       (unsigned long long)cs->frames_too_large,
                        (unsigned long long)st->frames_undecodable);
         metrics_family(b, "tunekv_forwarded_requests_total", "counter",
                        "Requests handed to another node.");
@@ -130,10 +132,10 @@ static void metrics_node(struct buffer *b, const struct server *s)
                        (unsigned long long)st->forwarded);
         metrics_family(b, "tunekv_loop_lag_seconds", "gauge",
                        "How late the loop's 100 ms timer fired last (RAFT-NOTES B4).");
-        metrics_printf(b, "tunekv_loop_lag_seconds %.3f\n", (double)s->loop_lag_ms / 1e3);
+        metrics_printf(b, "tunekv_loop_lag_seconds %.3f\n", (double)node->loop_lag_ms / 1e3);
 }
 
-static void metrics_partitions(struct buffer *b, const struct server *s)
+static void metrics_partitions(struct buffer *b, const struct node *node)
 {
         static const struct {
                 const char *name, *type, *help;
@@ -157,8 +159,8 @@ static void metrics_partitions(struct buffer *b, const struct server *s)
 
         for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
                 metrics_family(b, families[f].name, families[f].type, families[f].help);
-                for (uint32_t p = 0; p < s->n_partitions; p++) {
-                        struct group *g = node_group(&s->node, p);
+                for (uint32_t p = 0; p < node->n_partitions; p++) {
+                        struct group *g = node_group(node, p);
                         struct group_stats st;
                         struct read_replica r;
                         const struct read_state *rs;
@@ -168,7 +170,7 @@ static void metrics_partitions(struct buffer *b, const struct server *s)
                         }
                         st = group_stats(g);
                         r = read_replica_of(g);
-                        rs = node_read_state(&s->node, p);
+                        rs = node_read_state(node, p);
                         switch (f) {
                         case 0:
                                 v = (double)group_term(g);
@@ -212,7 +214,7 @@ static void metrics_partitions(struct buffer *b, const struct server *s)
                                                (unsigned long long)st.confirms);
                                 continue;
                         case 12: {
-                                int64_t ms = read_staleness_ms(rs, &r, node_clock_ms(&s->node));
+                                int64_t ms = read_staleness_ms(rs, &r, node_clock_ms(node));
                                 if (ms < 0) {
                                         continue;
                                 }
@@ -228,17 +230,17 @@ static void metrics_partitions(struct buffer *b, const struct server *s)
         }
 }
 
-static void metrics_reads(struct buffer *b, const struct server *s)
+static void metrics_reads(struct buffer *b, const struct node *node)
 {
         metrics_family(b, "tunekv_reads_total", "counter",
                        "Reads by partition, level asked and outcome (served here, served "
                        "labelled stale, waited, fell back to the leader, bound unmet).");
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
+        for (uint32_t p = 0; p < node->n_partitions; p++) {
                 const struct read_state *rs;
-                if (node_group(&s->node, p) == NULL) {
+                if (node_group(node, p) == NULL) {
                         continue;
                 }
-                rs = node_read_state(&s->node, p);
+                rs = node_read_state(node, p);
                 for (unsigned l = 0; l < READ_LEVELS; l++) {
                         const struct read_counters *c = &rs->counters[l];
                         const struct {
@@ -260,7 +262,7 @@ static void metrics_reads(struct buffer *b, const struct server *s)
         }
 }
 
-static void metrics_latency(struct buffer *b, const struct server *s)
+static void metrics_latency(struct buffer *b, const struct node *node)
 {
         static const char *const ops[NODE_OPS] = {"get", "put", "delete", "cas", "other"};
 
@@ -269,7 +271,7 @@ static void metrics_latency(struct buffer *b, const struct server *s)
                        "level asked.");
         for (unsigned op = 0; op < NODE_OPS; op++) {
                 for (unsigned l = 0; l <= READ_LEVELS; l++) {
-                        const struct latency_hist *h = &s->node.latency[op][l];
+                        const struct latency_hist *h = &node->latency[op][l];
                         char labels[64];
                         uint64_t cumulative = 0;
                         if (h->count == 0) {
@@ -300,7 +302,7 @@ static void metrics_latency(struct buffer *b, const struct server *s)
         }
 }
 
-void metrics_publish(struct metrics *m, struct server *s, bool ready)
+void metrics_publish(struct metrics *m, const struct node *node, bool ready)
 {
         struct buffer tmp;
 
@@ -308,10 +310,10 @@ void metrics_publish(struct metrics *m, struct server *s, bool ready)
                 return;
         }
         buffer_reset(&m->next);
-        metrics_node(&m->next, s);
-        metrics_partitions(&m->next, s);
-        metrics_reads(&m->next, s);
-        metrics_latency(&m->next, s);
+        metrics_node(&m->next, node);
+        metrics_partitions(&m->next, node);
+        metrics_reads(&m->next, node);
+        metrics_latency(&m->next, node);
         pthread_mutex_lock(&m->lock);
         tmp = m->text;
         m->text = m->next;

@@ -18,7 +18,7 @@
 
 #define METRICS_CONNECTIONS_MAX 16
 
-struct server;
+struct node;
 
 struct metrics {
         struct MHD_Daemon *httpd; /* NULL: off */
@@ -32,8 +32,9 @@ struct metrics {
  * 0, or TKV_E* with errmsg. */
 int metrics_start(struct metrics *m, const char *addr, char *errmsg);
 
-/* Format s's metrics and hand them to the HTTP thread (the loop's call). */
-void metrics_publish(struct metrics *m, struct server *s, bool ready);
+/* Format the metrics of node (borrowed: the server's, with its connections)
+ * and hand them to the HTTP thread (the loop's call). */
+void metrics_publish(struct metrics *m, const struct node *node, bool ready);
 
 void metrics_stop(struct metrics *m);
 

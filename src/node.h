@@ -1,19 +1,47 @@
 /* The node as the request handlers see it: its partitions' groups and read
- * states, its links to the other nodes, its clock. The server owns all of
- * it (server.node, filled in by server_init) and the handlers reach it
- * through this interface, below them, instead of calling back into the
- * server. */
+ * states, its links to the other nodes, its clock, and what requests share
+ * (the deadline heap, the pool of calls, token keys and scratch buffers,
+ * the request counters). The server owns all of it (server.node, filled in
+ * by server_init) and the handlers, call.c and dispatch reach it through
+ * this interface, below them, instead of calling back into the server or
+ * reading its fields (server.h is the composition root's alone). */
 #ifndef TKV_NODE_H
 #define TKV_NODE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "config.h"
+#include "deadline.h"
 #include "group.h"
 #include "latency.h"
 #include "peer.h"
 #include "read.h"
+#include "session.h"
+
+struct conn_set;
+struct rpc_node_calls;
+
+/* Where the node is in its life (the server moves it along). */
+enum node_state {
+        NODE_STARTING, /* groups opening */
+        NODE_SERVING,
+        NODE_DRAINING, /* SIGTERM: finishing requests in progress */
+        NODE_STOPPING, /* closing groups, then handles */
+        NODE_STOPPED,
+};
+
+/* Requests counted by dispatch and the handlers (the connections' own
+ * counters are conn_stats). */
+struct node_stats {
+        uint64_t requests;
+        uint64_t answers_busy;
+        uint64_t frames_undecodable;
+        uint64_t forwarded; /* requests handed to another node */
+};
 
 /* Operations the latency histograms tell apart. */
 enum node_op { NODE_OP_GET, NODE_OP_PUT, NODE_OP_DELETE, NODE_OP_CAS, NODE_OP_OTHER, NODE_OPS };
@@ -28,7 +56,45 @@ struct node {
                                      never reached by keys: rpc_auth.c); else NULL */
         struct read_state *reads; /* borrowed: server.reads, one per partition */
         struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
-        uint64_t suspended_ms;    /* CLOCK_BOOTTIME - CLOCK_MONOTONIC: time the host slept */
+        const struct conn_set *conns; /* borrowed: server.conns (STATUS counts its clients) */
+        enum node_state state;
+        unsigned n_hosted;     /* partitions with a replica here */
+        uint64_t started_ms;   /* loop time server_start ran */
+        uint64_t suspended_ms; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC: time the host slept */
+        uint32_t loop_lag_ms;  /* how late the server's lag timer fired last */
+        uint32_t loop_lag_max_ms;
+        bool disk_low;                  /* data dir below disk_reserve_bytes: writes refused */
+        uint64_t disk_free_bytes;       /* at the server's last check */
+        struct deadline_heap deadlines; /* every call's; the server's timer runs it */
+        unsigned calls;                 /* requests in progress on all connections */
+        /* Freed calls kept for reuse (call.c): requests come and go by the
+         * hundred thousand, and a malloc'd call per request left holes
+         * between the store's long-lived entries. */
+        void *call_pool; /* singly linked through the first word */
+        unsigned call_pool_n;
+        struct peer_call *probe_calls;           /* one per partition: its probe in flight */
+        const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
+        struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
+        struct session_keys keys;                /* token MACs */
+        struct session_keys keys_previous;       /* rotation: still accepted (keys.previous) */
+        struct session_entry *token_ents;        /* scratch: token_cap entries */
+        uint8_t *token_bytes;                    /* scratch: token_cap entries encoded */
+        unsigned token_cap;
+        uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
+        size_t scratch_bytes;
+        /* The request rpc_dispatch is running a handler for (rpc.c), so
+         * that forwarding it (rpc_forward.c) can send the bytes it came in
+         * rather than encode it again: its decoded form (a
+         * Tunekv__V1__Request, which only rpc*.c may name) and those
+         * bytes. Borrowed from rpc_dispatch for the handler call only: NULL
+         * outside it, because the bytes live in the connection's input
+         * buffer. */
+        struct {
+                const void *req;
+                const uint8_t *bytes;
+                size_t len;
+        } dispatching;
+        struct node_stats stats;
         /* Client requests from arrival to answer, by operation and, for
          * GET, the level asked (index READ_LEVELS for the others). */
         struct latency_hist latency[NODE_OPS][READ_LEVELS + 1];

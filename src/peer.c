@@ -27,11 +27,11 @@
 #define PEER_BACKOFF_MIN_MS 50
 #define PEER_BACKOFF_MAX_MS 1000
 
-void peer_init(struct peer *p, struct server *s, const struct peer_env *env, unsigned node_id,
+void peer_init(struct peer *p, void *data, const struct peer_env *env, unsigned node_id,
                const char *addr, peer_frame_cb on_frame, peer_fail_cb on_fail)
 {
         memset(p, 0, sizeof *p);
-        p->server = s;
+        p->data = data;
         p->env = env;
         p->node_id = node_id;
         snprintf(p->addr, sizeof p->addr, "%s", addr);

@@ -21,7 +21,6 @@
 struct identity;
 struct peer;
 struct peer_env;
-struct server;
 struct transport_mux;
 
 /* A request waiting for its answer on a link; embedded in the caller's
@@ -47,7 +46,7 @@ enum peer_state { PEER_IDLE, PEER_CONNECTING, PEER_CONNECTED, PEER_CLOSING };
 #define PEER_TABLE_BUCKETS 1024
 
 struct peer {
-        struct server *server;      /* the owner, for the callbacks (opaque here) */
+        void *data;                 /* the owner's, for the callbacks (the server's node) */
         const struct peer_env *env; /* shared by every link of the node */
         unsigned node_id;
         char addr[64];
@@ -101,9 +100,9 @@ struct peer_env {
         const struct transport_mux *mux;  /* the key ring, cluster id and layout */
 };
 
-/* Set up p, a link to node_id at addr. s is p's owner, handed back through
- * p to the callbacks only; env is borrowed for p's lifetime. */
-void peer_init(struct peer *p, struct server *s, const struct peer_env *env, unsigned node_id,
+/* Set up p, a link to node_id at addr. data is its owner's (p->data), for
+ * the callbacks only; env is borrowed for p's lifetime. */
+void peer_init(struct peer *p, void *data, const struct peer_env *env, unsigned node_id,
                const char *addr, peer_frame_cb on_frame, peer_fail_cb on_fail);
 
 /* A fresh request id on this link. */

@@ -11,9 +11,9 @@
 #include "err.h"
 #include "heap.h"
 #include "log.h"
+#include "node.h"
 #include "pballoc.h"
 #include "rpc_internal.h"
-#include "server.h"
 
 /* Node-to-node operations (node_only) are served on node links alone: a
  * client connection gets INVALID_ARGUMENT for them. */
@@ -78,8 +78,8 @@ void rpc_answer_frame_error(struct conn *conn, int tkv_err, const char *message)
 static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                      const struct rpc_method **method, char *message, size_t len)
 {
-        struct server *s = conn->server;
-        const struct config *cfg = s->cfg;
+        struct node *node = conn->set->data;
+        const struct config *cfg = node->cfg;
         const ProtobufCBinaryData *key;
         int rv;
 
@@ -95,9 +95,9 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                          (*method)->name);
                 return TKV_EINVAL;
         }
-        if (s->state != SERVER_SERVING) {
+        if (node->state != NODE_SERVING) {
                 snprintf(message, len, "node is %s",
-                         s->state == SERVER_STARTING ? "starting" : "shutting down");
+                         node->state == NODE_STARTING ? "starting" : "shutting down");
                 return TKV_ESHUTDOWN;
         }
         key = rpc_request_key(req);
@@ -106,7 +106,7 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                 return rv;
         }
         if (conn->inflight >= conn_inflight_max(conn)) {
-                s->stats.answers_busy++;
+                node->stats.answers_busy++;
                 snprintf(message, len, "%u requests in progress on this connection (%s)",
                          conn->inflight,
                          conn_is_link(conn) ? "link_inflight_max" : "inflight_per_conn_max");
@@ -132,18 +132,18 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
 static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *req,
                                  const struct rpc_method *method)
 {
-        struct server *s = conn->server;
+        struct node *node = conn->set->data;
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
         size_t key_len = key != NULL ? key->len : 0;
-        unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : s->cfg->request_timeout_ms;
-        struct call *c = call_alloc(s, key_len);
+        unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : node->cfg->request_timeout_ms;
+        struct call *c = call_alloc(node, key_len);
 
         if (c == NULL) {
                 return NULL;
         }
         memset(c, 0, sizeof *c);
         c->conn = conn;
-        c->server = s;
+        c->node = node;
         c->id = req->id;
         c->start_ns = uv_hrtime();
         c->op_kind = method->body == TUNEKV__V1__REQUEST__BODY_GET      ? NODE_OP_GET
@@ -159,14 +159,14 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         }
         queue_init(&c->op.write.link);
         deadline_clear(&c->deadline);
-        c->deadline.at_ms = uv_now(s->loop) + timeout_ms;
+        c->deadline.at_ms = uv_now(node->loop) + timeout_ms;
         if (call_deadline_add(c) != 0) {
-                call_release(s, c);
+                call_release(node, c);
                 return NULL;
         }
         conn->inflight++;
         conn_ref(conn);
-        s->calls++;
+        node->calls++;
         return c;
 }
 
@@ -178,7 +178,7 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
 
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
 {
-        struct server *s = conn->server;
+        struct node *node = conn->set->data;
         struct pballoc pb;
         Tunekv__V1__Request *req;
         const struct rpc_method *method;
@@ -186,11 +186,11 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
         char message[256];
         int rv;
 
-        s->stats.requests++;
+        node->stats.requests++;
         pballoc_init(&pb, RPC_DECODE_BYTES(len), RPC_DECODE_ALLOCS_MAX);
         req = tunekv__v1__request__unpack(&pb.base, len, data);
         if (req == NULL) {
-                s->stats.frames_undecodable++;
+                node->stats.frames_undecodable++;
                 rpc_answer_frame_error(conn, pb.failed ? TKV_ENOMEM : TKV_EPROTO,
                                        pb.failed ? "out of memory decoding the request"
                                        : pb.over ? "request has too many fields to decode "
@@ -213,13 +213,13 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
                 rpc_answer_direct(conn, req->id, TKV_ENOMEM, "out of memory");
                 goto out;
         }
-        s->dispatching.req = req;
-        s->dispatching.bytes = data;
-        s->dispatching.len = len;
+        node->dispatching.req = req;
+        node->dispatching.bytes = data;
+        node->dispatching.len = len;
         method->handler(c, req);
-        s->dispatching.req = NULL;
-        s->dispatching.bytes = NULL;
-        s->dispatching.len = 0;
+        node->dispatching.req = NULL;
+        node->dispatching.bytes = NULL;
+        node->dispatching.len = 0;
 out:
         tunekv__v1__request__free_unpacked(req, &pb.base);
 }

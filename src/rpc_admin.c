@@ -5,8 +5,8 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "node.h"
 #include "rpc_internal.h"
-#include "server.h"
 #include "store.h"
 #include "tunekv_version.h"
 
@@ -20,10 +20,10 @@ struct rpc_admin_status_mem {
 };
 
 /* Per level, the reads of p counted here (levels never asked are left out). */
-static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
+static void rpc_admin_fill_reads(struct node *node, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                  Tunekv__V1__LevelCounters *lc, Tunekv__V1__LevelCounters **lp)
 {
-        const struct read_state *rs = node_read_state(&s->node, p);
+        const struct read_state *rs = node_read_state(node, p);
         size_t n = 0;
 
         for (unsigned level = 0; level < READ_LEVELS; level++) {
@@ -46,13 +46,13 @@ static void rpc_admin_fill_reads(struct server *s, uint32_t p, Tunekv__V1__Parti
         ps->reads = lp;
 }
 
-static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__PartitionStatus *ps,
+static void rpc_admin_fill_partition(struct node *node, uint32_t p, Tunekv__V1__PartitionStatus *ps,
                                      uint32_t *replicas)
 {
-        struct group *g = node_group(&s->node, p);
+        struct group *g = node_group(node, p);
         struct group_stats st = group_stats(g);
         unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n = config_replicas_of(s->cfg, p, ids);
+        unsigned n = config_replicas_of(node->cfg, p, ids);
         struct read_replica r;
         uint64_t lag;
 
@@ -72,12 +72,11 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
         ps->restores = st.restores;
         ps->ready = group_ready(g) && group_is_leader(g);
         r = read_replica_of(g);
-        ps->staleness_ms =
-            read_staleness_ms(node_read_state(&s->node, p), &r, node_clock_ms(&s->node));
-        lag = read_lag_entries(node_read_state(&s->node, p), &r);
+        ps->staleness_ms = read_staleness_ms(node_read_state(node, p), &r, node_clock_ms(node));
+        lag = read_lag_entries(node_read_state(node, p), &r);
         ps->lag_entries = lag;
-        ps->leader_commit_index = group_is_leader(g) ? group_commit_index(g)
-                                                     : node_read_state(&s->node, p)->leader_commit;
+        ps->leader_commit_index =
+            group_is_leader(g) ? group_commit_index(g) : node_read_state(node, p)->leader_commit;
         ps->barriers = st.barriers;
         ps->confirms = st.confirms;
         ps->confirms_failed = st.confirms_failed;
@@ -90,8 +89,8 @@ static void rpc_admin_fill_partition(struct server *s, uint32_t p, Tunekv__V1__P
 
 void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
 {
-        struct server *s = c->server;
-        const struct config *cfg = s->cfg;
+        struct node *node = c->node;
+        const struct config *cfg = node->cfg;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__StatusResponse st = TUNEKV__V1__STATUS_RESPONSE__INIT;
         Tunekv__V1__Limits limits = TUNEKV__V1__LIMITS__INIT;
@@ -99,32 +98,33 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         size_t k = 0;
 
         (void)req;
-        m.parts = tkv_calloc(s->n_hosted + 1, sizeof *m.parts);
-        m.ptrs = tkv_calloc(s->n_hosted + 1, sizeof *m.ptrs);
+        m.parts = tkv_calloc(node->n_hosted + 1, sizeof *m.parts);
+        m.ptrs = tkv_calloc(node->n_hosted + 1, sizeof *m.ptrs);
         m.replicas =
-            tkv_calloc((size_t)(s->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
-        m.levels = tkv_calloc((size_t)(s->n_hosted + 1) * READ_LEVELS, sizeof *m.levels);
-        m.lptrs = tkv_calloc((size_t)(s->n_hosted + 1) * READ_LEVELS, sizeof *m.lptrs);
+            tkv_calloc((size_t)(node->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
+        m.levels = tkv_calloc((size_t)(node->n_hosted + 1) * READ_LEVELS, sizeof *m.levels);
+        m.lptrs = tkv_calloc((size_t)(node->n_hosted + 1) * READ_LEVELS, sizeof *m.lptrs);
         if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL || m.levels == NULL ||
             m.lptrs == NULL) {
                 call_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
                 goto out;
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (node_group(&s->node, p) == NULL) {
+        for (uint32_t p = 0; p < node->n_partitions; p++) {
+                if (node_group(node, p) == NULL) {
                         continue;
                 }
-                rpc_admin_fill_partition(s, p, &m.parts[k], &m.replicas[k * CONFIG_REPLICAS_MAX]);
-                rpc_admin_fill_reads(s, p, &m.parts[k], &m.levels[k * READ_LEVELS],
+                rpc_admin_fill_partition(node, p, &m.parts[k],
+                                         &m.replicas[k * CONFIG_REPLICAS_MAX]);
+                rpc_admin_fill_reads(node, p, &m.parts[k], &m.levels[k * READ_LEVELS],
                                      &m.lptrs[k * READ_LEVELS]);
                 m.ptrs[k] = &m.parts[k];
                 k++;
         }
         st.node_id = cfg->node_id;
         st.version = TKV_VERSION;
-        st.uptime_ms = uv_now(s->loop) - s->started_ms;
-        st.connections = s->n_conns;
-        st.partition_count = s->n_partitions;
+        st.uptime_ms = uv_now(node->loop) - node->started_ms;
+        st.connections = node->conns->n_conns;
+        st.partition_count = node->n_partitions;
         st.n_partitions = k;
         st.partitions = m.ptrs;
         limits.frame_bytes_max = (uint32_t)cfg->frame_bytes_max;
@@ -137,9 +137,9 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         limits.conn_output_bytes_max = cfg->conn_output_bytes_max;
         limits.token_bytes_max = (uint32_t)cfg->token_bytes_max;
         st.limits = &limits;
-        st.loop_lag_ms = s->loop_lag_ms;
-        st.loop_lag_max_ms = s->loop_lag_max_ms;
-        st.forwarded = s->stats.forwarded;
+        st.loop_lag_ms = node->loop_lag_ms;
+        st.loop_lag_max_ms = node->loop_lag_max_ms;
+        st.forwarded = node->stats.forwarded;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
         resp.status_info = &st;
         call_answer(c, &resp);
@@ -153,16 +153,16 @@ out:
 
 void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
 {
-        struct server *s = c->server;
-        const struct config *cfg = s->cfg;
+        struct node *node = c->node;
+        const struct config *cfg = node->cfg;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__ClusterInfoResponse ci = TUNEKV__V1__CLUSTER_INFO_RESPONSE__INIT;
         Tunekv__V1__NodeInfo *nodes = tkv_calloc(cfg->n_nodes, sizeof *nodes);
         Tunekv__V1__NodeInfo **node_ptrs = tkv_calloc(cfg->n_nodes, sizeof *node_ptrs);
-        Tunekv__V1__PartitionInfo *parts = tkv_calloc(s->n_partitions, sizeof *parts);
-        Tunekv__V1__PartitionInfo **part_ptrs = tkv_calloc(s->n_partitions, sizeof *part_ptrs);
+        Tunekv__V1__PartitionInfo *parts = tkv_calloc(node->n_partitions, sizeof *parts);
+        Tunekv__V1__PartitionInfo **part_ptrs = tkv_calloc(node->n_partitions, sizeof *part_ptrs);
         uint32_t *replicas =
-            tkv_calloc((size_t)s->n_partitions * CONFIG_REPLICAS_MAX, sizeof *replicas);
+            tkv_calloc((size_t)node->n_partitions * CONFIG_REPLICAS_MAX, sizeof *replicas);
 
         (void)req;
         if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||
@@ -177,10 +177,10 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
                 nodes[i].peer_addr = (char *)cfg->nodes[i].peer_addr;
                 node_ptrs[i] = &nodes[i];
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
+        for (uint32_t p = 0; p < node->n_partitions; p++) {
                 unsigned ids[CONFIG_REPLICAS_MAX];
                 unsigned n = config_replicas_of(cfg, p, ids);
-                struct group *g = node_group(&s->node, p);
+                struct group *g = node_group(node, p);
                 tunekv__v1__partition_info__init(&parts[p]);
                 parts[p].partition = p;
                 parts[p].leader_id = g != NULL ? (uint32_t)group_leader_id(g) : 0;
@@ -191,10 +191,10 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
                 parts[p].replicas = &replicas[p * CONFIG_REPLICAS_MAX];
                 part_ptrs[p] = &parts[p];
         }
-        ci.partition_count = s->n_partitions;
+        ci.partition_count = node->n_partitions;
         ci.n_nodes = cfg->n_nodes;
         ci.nodes = node_ptrs;
-        ci.n_partitions = s->n_partitions;
+        ci.n_partitions = node->n_partitions;
         ci.partitions = part_ptrs;
         ci.node_id = cfg->node_id;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
@@ -214,7 +214,7 @@ void rpc_admin_ping(struct call *c, const Tunekv__V1__Request *req)
         Tunekv__V1__PingResponse pong = TUNEKV__V1__PING_RESPONSE__INIT;
 
         (void)req;
-        pong.node_id = c->server->cfg->node_id;
+        pong.node_id = c->node->cfg->node_id;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PONG;
         resp.pong = &pong;
         call_answer(c, &resp);

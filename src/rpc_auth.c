@@ -31,14 +31,14 @@
 #include "err.h"
 #include "heap.h"
 #include "log.h"
+#include "node.h"
 #include "rpc_internal.h"
-#include "server.h"
 #include "store.h"
 
 /* Failures logged at most this often, with a count of those not logged. */
 #define RPC_AUTH_LOG_PERIOD_MS 1000
 
-int rpc_auth_init(struct rpc_auth *a, const struct config *cfg, char *errmsg)
+int rpc_auth_init(struct auth_state *a, const struct config *cfg, char *errmsg)
 {
         int rv;
 
@@ -63,10 +63,10 @@ int rpc_auth_init(struct rpc_auth *a, const struct config *cfg, char *errmsg)
         return rv;
 }
 
-struct auth_table *rpc_auth_table(struct server *s)
+struct auth_table *rpc_auth_table(struct node *node)
 {
-        struct rpc_auth *a = &s->auth;
-        struct group *g = s->node.auth_group;
+        struct auth_state *a = &node->auth;
+        struct group *g = node->auth_group;
         const struct store_entry *e;
         struct auth_table *t = NULL;
         uint64_t version;
@@ -101,7 +101,7 @@ struct auth_table *rpc_auth_table(struct server *s)
         return t;
 }
 
-void rpc_auth_close(struct rpc_auth *a)
+void rpc_auth_close(struct auth_state *a)
 {
         auth_table_destroy(a->table);
         a->table = NULL;
@@ -112,7 +112,7 @@ void rpc_auth_close(struct rpc_auth *a)
 struct rpc_auth_work {
         uv_work_t req;             /* data unused: container_of */
         struct conn *conn;         /* referenced until the answer */
-        struct rpc_auth *auth;     /* the server's */
+        struct auth_state *auth;   /* the node's */
         uint64_t id;               /* the request's */
         struct auth_secret secret; /* copied: the table may change meanwhile */
         char user[AUTH_NAME_BYTES];
@@ -155,9 +155,9 @@ static void rpc_auth_peer_name(struct conn *conn, char *out, size_t len)
 
 /* A failed AUTH: log it, unless one was logged in the last second (a
  * password guesser must not be able to fill the disk with log lines). */
-static void rpc_auth_log_failure(struct rpc_auth *a, struct conn *conn, const char *user)
+static void rpc_auth_log_failure(struct auth_state *a, struct conn *conn, const char *user)
 {
-        uint64_t now = uv_now(conn->server->loop);
+        uint64_t now = uv_now(((struct node *)conn->set->data)->loop);
         char from[96];
 
         a->failures++;
@@ -185,7 +185,7 @@ static void rpc_auth_done(uv_work_t *req, int status)
 {
         struct rpc_auth_work *w = (struct rpc_auth_work *)req;
         struct conn *conn = w->conn;
-        struct rpc_auth *a = w->auth;
+        struct auth_state *a = w->auth;
         bool ok = status == 0 && w->ok;
 
         a->in_flight--;
@@ -215,15 +215,15 @@ static void rpc_auth_done(uv_work_t *req, int status)
 static int rpc_auth_refuse(struct conn *conn, const Tunekv__V1__AuthRequest *ar, char *message,
                            size_t len)
 {
-        struct server *s = conn->server;
+        struct node *node = conn->set->data;
 
         if (conn_is_link(conn)) {
                 snprintf(message, len, "AUTH is for client connections, not node links");
                 return TKV_EINVAL;
         }
-        if (s->state != SERVER_SERVING) {
+        if (node->state != NODE_SERVING) {
                 snprintf(message, len, "node is %s",
-                         s->state == SERVER_STARTING ? "starting" : "shutting down");
+                         node->state == NODE_STARTING ? "starting" : "shutting down");
                 return TKV_ESHUTDOWN;
         }
         if (conn->auth_pending) {
@@ -238,11 +238,11 @@ static int rpc_auth_refuse(struct conn *conn, const Tunekv__V1__AuthRequest *ar,
                          AUTH_PASSWORD_BYTES_MAX);
                 return TKV_EINVAL;
         }
-        if (s->auth.in_flight >= s->cfg->auth_in_flight_max) {
-                s->stats.answers_busy++;
+        if (node->auth.in_flight >= node->cfg->auth_in_flight_max) {
+                node->stats.answers_busy++;
                 snprintf(message, len,
                          "AUTH: %u AUTHs in progress on this node (auth_in_flight_max)",
-                         s->auth.in_flight);
+                         node->auth.in_flight);
                 return TKV_EBUSY;
         }
         return 0;
@@ -250,8 +250,8 @@ static int rpc_auth_refuse(struct conn *conn, const Tunekv__V1__AuthRequest *ar,
 
 void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
 {
-        struct server *s = conn->server;
-        struct rpc_auth *a = &s->auth;
+        struct node *node = conn->set->data;
+        struct auth_state *a = &node->auth;
         const Tunekv__V1__AuthRequest *ar = req->auth;
         const struct auth_user *u;
         struct auth_table *table;
@@ -279,7 +279,7 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
         snprintf(w->user, sizeof w->user, "%s", ar->user);
         memcpy(w->password, ar->password.data, ar->password.len);
         w->password_len = ar->password.len;
-        table = rpc_auth_table(s);
+        table = rpc_auth_table(node);
         u = auth_user_find(table, ar->user);
         w->secret = strcmp(ar->user, AUTH_ROOT) != 0 ? (u != NULL ? u->secret : a->nobody)
                     : table->root_set                ? table->root
@@ -287,7 +287,7 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
         if (u == NULL && strcmp(ar->user, AUTH_ROOT) != 0) {
                 w->secret.hash[0] ^= 1; /* never matches, costs the same */
         }
-        if (uv_queue_work(s->loop, &w->req, rpc_auth_work, rpc_auth_done) != 0) {
+        if (uv_queue_work(node->loop, &w->req, rpc_auth_work, rpc_auth_done) != 0) {
                 OPENSSL_cleanse(w->password, sizeof w->password);
                 tkv_free(w);
                 rpc_auth_answer(conn, req->id, TKV_EIO, "AUTH: cannot queue the work");
@@ -323,7 +323,7 @@ static unsigned rpc_auth_perm_of(const Tunekv__V1__Request *req)
  * as whoever is later given the same name; and a password changed because
  * it leaked would not shut out those who used it. Every password has its
  * own salt, so comparing salts tells. */
-static bool rpc_auth_current(const struct rpc_auth *a, const struct conn *conn,
+static bool rpc_auth_current(const struct auth_state *a, const struct conn *conn,
                              const struct auth_table *t)
 {
         const struct auth_user *u;
@@ -342,7 +342,8 @@ static bool rpc_auth_current(const struct rpc_auth *a, const struct conn *conn,
 int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
                    const ProtobufCBinaryData *key, char *message, size_t len)
 {
-        struct rpc_auth *a = &conn->server->auth;
+        struct node *node = conn->set->data;
+        struct auth_state *a = &node->auth;
         const struct auth_table *t;
         unsigned perm;
 
@@ -356,7 +357,7 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
                          op, conn->auth_pending ? " (its AUTH is still in progress)" : "");
                 return TKV_EAUTH;
         }
-        t = rpc_auth_table(conn->server);
+        t = rpc_auth_table(node);
         if (!rpc_auth_current(a, conn, t)) {
                 snprintf(message, len,
                          "%s: unauthenticated: user \"%s\" was deleted or its password changed "

@@ -16,20 +16,6 @@
 struct config;
 struct conn;
 
-/* One node's authentication state, owned by the server. */
-struct rpc_auth {
-        bool enabled;              /* [auth] enabled */
-        struct auth_table *table;  /* owned: the system group's record, decoded */
-        uint64_t table_version;    /* the record's version table was decoded from; 0: none */
-        struct auth_secret root;   /* root's, from root_password_file */
-        struct auth_secret nobody; /* checked for unknown users: a failure costs the same */
-        unsigned in_flight;        /* AUTH hashings on the threadpool */
-        uint64_t logged_ms;        /* loop time of the last failure logged; 0: none */
-        uint64_t unlogged;         /* failures since then not logged (at most one a second) */
-        uint64_t failures;         /* AUTH refused, since start */
-        uint64_t successes;
-};
-
 /* The key of the one record in the system group's store: the whole table
  * of users and roles (auth_table_encode), changed by CAS (rpc_users.c). */
 #define RPC_AUTH_KEY "tunekv/users-and-roles"
@@ -37,7 +23,7 @@ struct rpc_auth {
 /* Set a up from cfg (borrowed): with auth on, hash root's password (slow:
  * called once at start, before serving). 0, TKV_ENOMEM or TKV_EIO with
  * errmsg (ERR_MSG_BYTES) filled. rpc_auth_close is safe after a failure. */
-int rpc_auth_init(struct rpc_auth *a, const struct config *cfg, char *errmsg);
-void rpc_auth_close(struct rpc_auth *a);
+int rpc_auth_init(struct auth_state *a, const struct config *cfg, char *errmsg);
+void rpc_auth_close(struct auth_state *a);
 
 #endif

@@ -27,6 +27,8 @@
  * within one election timeout counts as unreachable when deciding between
  * NO_QUORUM and UNAVAILABLE, and lets a leader that lost its majority say
  * NO_QUORUM at once. */
+#include "rpc_forward.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -34,26 +36,27 @@
 #include "err.h"
 #include "heap.h"
 #include "log.h"
+#include "node.h"
 #include "pbwire.h"
 #include "rpc_internal.h"
-#include "server.h"
 
 /* Queue the request being dispatched for p as the bytes it arrived in,
  * copied once, with fwd's id, timeout_ms and no_forward appended: the last
  * occurrence of a scalar field wins (pbwire.h), so the other node decodes
  * exactly the request that encoding fwd would have sent. */
-static int rpc_forward_bytes(struct peer *p, const struct server *s, const Tunekv__V1__Request *fwd)
+static int rpc_forward_bytes(struct peer *p, const struct node *node,
+                             const Tunekv__V1__Request *fwd)
 {
         size_t extra = pbwire_varint_field_bytes(CALL_REQUEST_ID_FIELD, fwd->id) +
                        pbwire_varint_field_bytes(CALL_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms) +
                        pbwire_varint_field_bytes(CALL_REQUEST_NO_FORWARD_FIELD, 1);
-        uint8_t *space = peer_frame_space(p, s->dispatching.len + extra);
+        uint8_t *space = peer_frame_space(p, node->dispatching.len + extra);
 
         if (space == NULL) {
                 return TKV_EBUSY;
         }
-        memcpy(space, s->dispatching.bytes, s->dispatching.len);
-        space += s->dispatching.len;
+        memcpy(space, node->dispatching.bytes, node->dispatching.len);
+        space += node->dispatching.len;
         space += pbwire_put_varint_field(space, CALL_REQUEST_ID_FIELD, fwd->id);
         space += pbwire_put_varint_field(space, CALL_REQUEST_TIMEOUT_FIELD, fwd->timeout_ms);
         (void)pbwire_put_varint_field(space, CALL_REQUEST_NO_FORWARD_FIELD, 1);
@@ -76,10 +79,10 @@ static int rpc_forward_encoded(struct peer *p, const Tunekv__V1__Request *fwd)
 
 void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_id)
 {
-        struct server *s = c->server;
-        struct peer *p = node_peer(&s->node, node_id);
+        struct node *node = c->node;
+        struct peer *p = node_peer(node, node_id);
         Tunekv__V1__Request fwd = *req;
-        uint64_t now = uv_now(s->loop);
+        uint64_t now = uv_now(node->loop);
         /* The other node gives up a little before we do, so that its own
          * answer (BOUND_UNMET, TIMEOUT, ...) rather than ours reaches the
          * client. */
@@ -96,8 +99,8 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
         fwd.no_forward = true;
         fwd.timeout_ms = (uint32_t)left;
         /* Only the request being dispatched has bytes to send as they are. */
-        if (req == s->dispatching.req) {
-                rv = rpc_forward_bytes(p, s, &fwd);
+        if (req == node->dispatching.req) {
+                rv = rpc_forward_bytes(p, node, &fwd);
         } else {
                 rv = rpc_forward_encoded(p, &fwd);
         }
@@ -109,13 +112,13 @@ void rpc_forward(struct call *c, const Tunekv__V1__Request *req, unsigned node_i
         c->op.fwd.kind = RPC_PEER_FORWARD;
         peer_track(p, &c->op.fwd, fwd.id);
         c->stage = CALL_FORWARDED;
-        s->stats.forwarded++;
+        node->stats.forwarded++;
 }
 
-/* The partition of a probe call (its slot in server->probe_calls). */
-static uint32_t rpc_forward_probe_partition(struct server *s, const struct peer_call *pc)
+/* The partition of a probe call (its slot in node->probe_calls). */
+static uint32_t rpc_forward_probe_partition(struct node *node, const struct peer_call *pc)
 {
-        return (uint32_t)(pc - s->probe_calls);
+        return (uint32_t)(pc - node->probe_calls);
 }
 
 static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
@@ -127,16 +130,15 @@ static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
 /* Hand a decoded answer to the call it belongs to (taken off the link). */
 static void rpc_forward_deliver(struct peer *p, struct peer_call *pc, Tunekv__V1__Response *resp)
 {
+        struct node *node = p->data;
         struct call *c;
 
         if (pc->kind == RPC_PEER_PING) {
                 rpc_forward_pong(p, resp);
         } else if (pc->kind == RPC_PEER_PROBE) {
-                p->server->node_calls->on_probe(p->server,
-                                                rpc_forward_probe_partition(p->server, pc), resp);
+                node->node_calls->on_probe(node, rpc_forward_probe_partition(node, pc), resp);
         } else if (pc->kind == RPC_PEER_CONFIRM) {
-                p->server->node_calls->on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc),
-                                                  resp);
+                node->node_calls->on_confirm(node, QUEUE_DATA(pc, struct rpc_confirm, pc), resp);
         } else {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 c->stage = CALL_NEW;
@@ -198,6 +200,7 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
 void rpc_forward_on_fail(struct peer_call *pc, bool sent)
 {
         struct peer *p = pc->peer;
+        struct node *node = p->data;
         struct call *c;
 
         switch (pc->kind) {
@@ -205,12 +208,10 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
                 p->ping_in_flight = false;
                 return;
         case RPC_PEER_PROBE:
-                p->server->node_calls->on_probe(p->server,
-                                                rpc_forward_probe_partition(p->server, pc), NULL);
+                node->node_calls->on_probe(node, rpc_forward_probe_partition(node, pc), NULL);
                 return;
         case RPC_PEER_CONFIRM:
-                p->server->node_calls->on_confirm(p->server, QUEUE_DATA(pc, struct rpc_confirm, pc),
-                                                  NULL);
+                node->node_calls->on_confirm(node, QUEUE_DATA(pc, struct rpc_confirm, pc), NULL);
                 return;
         default:
                 break;
@@ -237,7 +238,7 @@ void rpc_forward_ping(struct peer *p, uint64_t now_ms)
         req.id = peer_next_id(p);
         req.body_case = TUNEKV__V1__REQUEST__BODY_PING;
         req.ping = &ping;
-        ping.from_node_id = p->server->cfg->node_id;
+        ping.from_node_id = ((const struct node *)p->data)->cfg->node_id;
         len = tunekv__v1__request__get_packed_size(&req);
         space = peer_frame_space(p, len);
         if (space == NULL) {

@@ -1,5 +1,7 @@
 /* Shared by rpc.c and the handlers (rpc_*.c) only; a call and its
- * answers are call.h's. */
+ * answers are call.h's. It declares the handlers and what they share (the
+ * method table's rows, the kinds of node calls), so it sits in the
+ * handlers' layer (7), below dispatch: it includes nothing of rpc.h. */
 #ifndef TKV_RPC_INTERNAL_H
 #define TKV_RPC_INTERNAL_H
 
@@ -11,12 +13,11 @@
 #include "group.h"
 #include "peer.h"
 #include "read.h"
-#include "rpc.h"
 #include "session.h"
 #include "tunekv.pb-c.h"
 
 struct conn;
-struct server;
+struct node;
 
 /* A handler answers c now (call_answer*) or later, from a group callback.
  * req is borrowed for the duration of the call. */
@@ -65,7 +66,7 @@ void rpc_read_expired(struct call *c);
 enum rpc_peer_call {
         RPC_PEER_FORWARD, /* struct call, op.fwd: a forwarded request */
         RPC_PEER_PING,    /* peer->ping */
-        RPC_PEER_PROBE,   /* server->probe_calls[partition] */
+        RPC_PEER_PROBE,   /* node->probe_calls[partition] */
         RPC_PEER_CONFIRM, /* struct rpc_confirm */
 };
 
@@ -86,17 +87,17 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req);
 /* How the answers to this node's own node-to-node calls are taken: resp is
  * the answer, or NULL when the link failed first; on_confirm frees rc.
  * rpc_forward.c routes each answer by its call's kind through the table
- * the server holds (server.node_calls = &rpc_node_calls), so the link code
+ * the node holds (node.node_calls = &rpc_node_calls), so the link code
  * never calls into the handlers that made the calls. */
 struct rpc_node_calls {
-        void (*on_probe)(struct server *s, uint32_t partition, const Tunekv__V1__Response *resp);
-        void (*on_confirm)(struct server *s, struct rpc_confirm *rc,
+        void (*on_probe)(struct node *node, uint32_t partition, const Tunekv__V1__Response *resp);
+        void (*on_confirm)(struct node *node, struct rpc_confirm *rc,
                            const Tunekv__V1__Response *resp);
 };
 
 /* rpc_kv.c: the writes of partition p waiting for every replica (ack =
  * ALL_REPLICAS) that may be answered now. */
-void rpc_kv_ack_all_scan(struct server *s, uint32_t p);
+void rpc_kv_ack_all_scan(struct node *node, uint32_t p);
 
 /* rpc_kv.c: answer an ALL_REPLICAS write whose wait is over (every replica
  * applied it, or its deadline passed: then it reports COMMITTED). */
@@ -126,7 +127,7 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
  * system group's record, decoded again when a new version was applied
  * (an empty table with auth off or before anything was stored). Borrowed:
  * valid until the next call. */
-struct auth_table *rpc_auth_table(struct server *s);
+struct auth_table *rpc_auth_table(struct node *node);
 
 /* rpc_users.c: user and role management (USER_ROLE requests). */
 void rpc_users_request(struct call *c, const Tunekv__V1__Request *req);

@@ -13,9 +13,9 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "node.h"
 #include "route.h"
 #include "rpc_internal.h"
-#include "server.h"
 #include "store.h"
 #include "value.h"
 
@@ -50,10 +50,10 @@ static struct call *rpc_kv_call_of_ack_all(struct queue *q)
 static void rpc_kv_answer_write(struct call *c, const struct command_result *res,
                                 Tunekv__V1__Ack ack)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__WriteResponse wr = TUNEKV__V1__WRITE_RESPONSE__INIT;
-        struct session_entry *e = s->token_ents;
+        struct session_entry *e = node->token_ents;
 
         wr.index = res->index;
         wr.partition = c->partition;
@@ -69,9 +69,9 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
                 e->partition = c->partition;
                 e->kind = res->status == TKV_ECONDITION ? SESSION_R : SESSION_W;
                 e->index = res->index;
-                session_sign(&s->keys, e);
-                session_encode(e, 1, s->token_bytes);
-                wr.token.data = s->token_bytes;
+                session_sign(&node->keys, e);
+                session_encode(e, 1, node->token_bytes);
+                wr.token.data = node->token_bytes;
                 wr.token.len = session_encoded_bytes(1);
         }
         if (res->status == TKV_ECONDITION) {
@@ -104,21 +104,21 @@ void rpc_kv_ack_all_done(struct call *c, bool all)
                                 : TUNEKV__V1__ACK__ACK_COMMITTED);
 }
 
-static bool rpc_kv_all_applied(struct server *s, uint32_t p, uint64_t index)
+static bool rpc_kv_all_applied(struct node *node, uint32_t p, uint64_t index)
 {
-        return read_all_applied(&s->reads[p], s->cfg->node_id, group_applied_index(s->groups[p]),
-                                index);
+        return read_all_applied(&node->reads[p], node->cfg->node_id,
+                                group_applied_index(node->groups[p]), index);
 }
 
-void rpc_kv_ack_all_scan(struct server *s, uint32_t p)
+void rpc_kv_ack_all_scan(struct node *node, uint32_t p)
 {
-        struct read_state *rs = &s->reads[p];
+        struct read_state *rs = &node->reads[p];
         struct queue *q;
 
         for (q = queue_head(&rs->ack_alls); q != &rs->ack_alls;) {
                 struct call *c = rpc_kv_call_of_ack_all(q);
                 q = q->next;
-                if (rpc_kv_all_applied(s, p, c->applied.index)) {
+                if (rpc_kv_all_applied(node, p, c->applied.index)) {
                         queue_remove(&c->op.ack_all);
                         rpc_kv_ack_all_done(c, true);
                 }
@@ -128,7 +128,7 @@ void rpc_kv_ack_all_scan(struct server *s, uint32_t p)
 static void rpc_kv_write_done(struct group_write *w, int status, const struct command_result *res)
 {
         struct call *c = rpc_kv_call_of_write(w);
-        struct server *s = c->server;
+        struct node *node = c->node;
 
         c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
@@ -154,7 +154,7 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
                 rpc_kv_answer_write(c, res, TUNEKV__V1__ACK__ACK_COMMITTED);
                 return;
         }
-        if (rpc_kv_all_applied(s, c->partition, res->index)) {
+        if (rpc_kv_all_applied(node, c->partition, res->index)) {
                 rpc_kv_answer_write(c, res, TUNEKV__V1__ACK__ACK_ALL_REPLICAS);
                 return;
         }
@@ -163,8 +163,8 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
          * the new commit index without waiting for a heartbeat. */
         c->applied = *res;
         c->stage = CALL_ACK_ALL;
-        queue_push_tail(&s->reads[c->partition].ack_alls, &c->op.ack_all);
-        call_deadline_move(c, call_give_up_ms(c, uv_now(s->loop)));
+        queue_push_tail(&node->reads[c->partition].ack_alls, &c->op.ack_all);
+        call_deadline_move(c, call_give_up_ms(c, uv_now(node->loop)));
         group_nudge(c->group);
 }
 
@@ -173,23 +173,23 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
  * nonzero once c is answered. */
 static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, struct command *cmd)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         unsigned n = 0;
         int rv;
 
         if (o == NULL || o->token.len == 0) {
                 return 0;
         }
-        rv = session_parse(o->token.data, o->token.len, s->cfg->token_bytes_max, s->token_ents,
-                           s->token_cap, &n);
+        rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
+                           node->token_ents, node->token_cap, &n);
         if (rv == TKV_ETOOBIG) {
                 call_answer_error(c, rv, "%s: token of %zu bytes exceeds token_bytes_max %llu",
                                   c->method->name, o->token.len,
-                                  (unsigned long long)s->cfg->token_bytes_max);
+                                  (unsigned long long)node->cfg->token_bytes_max);
                 return rv;
         }
         if (rv == 0) {
-                rv = session_verify_all(&s->keys, s->token_ents, n);
+                rv = session_verify_all(&node->keys, node->token_ents, n);
         }
         if (rv != 0) {
                 call_answer_error(c, TKV_EINVAL,
@@ -197,38 +197,38 @@ static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, 
                                   c->method->name);
                 return rv;
         }
-        n = session_reduce_deps(s->token_ents, n, c->partition);
+        n = session_reduce_deps(node->token_ents, n, c->partition);
         if (n > 0) {
-                session_deps_encode(s->token_ents, n, s->token_bytes);
-                cmd->deps = s->token_bytes;
-                cmd->deps_len = (uint32_t)session_deps_encoded_bytes(s->token_ents, n);
+                session_deps_encode(node->token_ents, n, node->token_bytes);
+                cmd->deps = node->token_bytes;
+                cmd->deps_len = (uint32_t)session_deps_encoded_bytes(node->token_ents, n);
         }
         return 0;
 }
 
-/* Compress value into the server's scratch buffer when it pays. */
+/* Compress value into the node's scratch buffer when it pays. */
 static void rpc_kv_maybe_compress(struct call *c, struct command *cmd)
 {
-        struct server *s = c->server;
-        uint64_t min = s->cfg->compress_min_bytes;
+        struct node *node = c->node;
+        uint64_t min = node->cfg->compress_min_bytes;
         size_t out_len;
 
         if (min == 0 || cmd->value_len < min) {
                 return;
         }
-        if (value_compress(cmd->value, cmd->value_len, s->scratch, s->scratch_bytes, &out_len) !=
-            0) {
+        if (value_compress(cmd->value, cmd->value_len, node->scratch, node->scratch_bytes,
+                           &out_len) != 0) {
                 return;
         }
         cmd->flags |= COMMAND_F_LZ4;
-        cmd->value = s->scratch;
+        cmd->value = node->scratch;
         cmd->value_len = (uint32_t)out_len;
 }
 
 static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct command *cmd,
                          const ProtobufCBinaryData *key, const Tunekv__V1__WriteOptions *opts)
 {
-        uint64_t value_max = c->server->cfg->value_bytes_max;
+        uint64_t value_max = c->node->cfg->value_bytes_max;
         int rv;
 
         if (opts != NULL && (unsigned)opts->ack > TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED) {
@@ -250,12 +250,12 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
         if (!rpc_kv_route(c, req, key) || rpc_kv_write_deps(c, opts, cmd) != 0) {
                 return;
         }
-        if (c->server->disk_low) {
+        if (c->node->disk_low) {
                 call_answer_error(
                     c, TKV_ENOSPACE,
                     "%s: data dir has %llu MiB free, below disk_reserve_bytes: writes "
                     "are refused until space is freed",
-                    c->method->name, (unsigned long long)(c->server->disk_free_bytes >> 20));
+                    c->method->name, (unsigned long long)(c->node->disk_free_bytes >> 20));
                 return;
         }
         c->op.write.accept_only = call_planted("early-ack");

@@ -14,12 +14,14 @@
  *
  * Both travel the node links (peer.h) and are refused on client
  * connections (rpc.c, node_only). */
+#include "rpc_node.h"
+
 #include <string.h>
 
 #include "err.h"
 #include "heap.h"
+#include "node.h"
 #include "rpc_internal.h"
-#include "server.h"
 
 static struct call *rpc_node_call_of_fence(struct group_read *r)
 {
@@ -29,10 +31,10 @@ static struct call *rpc_node_call_of_fence(struct group_read *r)
 /* ------------------------------------------------------------------------ */
 /* Probes */
 
-void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
+void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
 {
-        struct read_state *rs = &s->reads[p];
-        struct group *g = s->groups[p];
+        struct read_state *rs = &node->reads[p];
+        struct group *g = node->groups[p];
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__ProbeRequest probe = TUNEKV__V1__PROBE_REQUEST__INIT;
         struct peer *peer;
@@ -53,17 +55,18 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
                 queue_remove(&c->op.ack_all);
                 rpc_kv_ack_all_done(c, false);
         }
-        if (s->state != SERVER_SERVING || !read_probe_due(rs, now_ms, s->cfg->probe_interval_ms)) {
+        if (node->state != NODE_SERVING ||
+            !read_probe_due(rs, now_ms, node->cfg->probe_interval_ms)) {
                 return;
         }
-        peer = node_peer(&s->node, (unsigned)group_leader_id(g));
+        peer = node_peer(node, (unsigned)group_leader_id(g));
         if (peer == NULL) {
                 return;
         }
         req.id = peer_next_id(peer);
         req.body_case = TUNEKV__V1__REQUEST__BODY_PROBE;
         req.probe = &probe;
-        probe.from_node_id = s->cfg->node_id;
+        probe.from_node_id = node->cfg->node_id;
         probe.partition = p;
         probe.applied_index = group_applied_index(g);
         len = tunekv__v1__request__get_packed_size(&req);
@@ -72,8 +75,8 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
                 return;
         }
         tunekv__v1__request__pack(&req, space);
-        s->probe_calls[p].kind = RPC_PEER_PROBE;
-        peer_track(peer, &s->probe_calls[p], req.id);
+        node->probe_calls[p].kind = RPC_PEER_PROBE;
+        peer_track(peer, &node->probe_calls[p], req.id);
         rs->probe_in_flight = true;
         rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
         rs->probe_sent_precise_ms = node_clock_precise_ms();
@@ -82,10 +85,10 @@ void rpc_node_flush(struct server *s, uint32_t p, uint64_t now_ms)
 
 void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags)
 {
-        struct server *s = data;
+        struct node *node = data;
         (void)index;
         if ((flags & COMMAND_F_ACK_ALL) && !group_is_leader(g)) {
-                s->reads[group_partition(g)].probe_now = true;
+                node->reads[group_partition(g)].probe_now = true;
         }
 }
 
@@ -100,7 +103,7 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
                 call_answer_error(c, status, "PROBE: %s", err_str(status));
                 return;
         }
-        pr.node_id = c->server->cfg->node_id;
+        pr.node_id = c->node->cfg->node_id;
         pr.partition = c->partition;
         /* Every write acknowledged before the probe is at or below the
          * last command applied after the fence (group_state_index). */
@@ -115,15 +118,15 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
 void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ProbeRequest *pr = req->probe;
-        struct server *s = c->server;
+        struct node *node = c->node;
         int rv;
 
-        if (pr->partition >= s->n_partitions) {
+        if (pr->partition >= node->n_partitions) {
                 call_answer_error(c, TKV_EINVAL, "PROBE: no partition %u", pr->partition);
                 return;
         }
         c->partition = pr->partition;
-        c->group = node_group(&s->node, pr->partition);
+        c->group = node_group(node, pr->partition);
         if (c->group == NULL || !group_is_leader(c->group)) {
                 call_answer_error(c, TKV_ENOTLEADER, "PROBE: not the leader of partition %u",
                                   pr->partition);
@@ -137,9 +140,9 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
                                   pr->from_node_id, c->from_node);
                 return;
         }
-        read_on_replica_applied(&s->reads[c->partition], pr->from_node_id, pr->applied_index,
+        read_on_replica_applied(&node->reads[c->partition], pr->from_node_id, pr->applied_index,
                                 group_last_index(c->group));
-        rpc_kv_ack_all_scan(s, c->partition);
+        rpc_kv_ack_all_scan(node, c->partition);
         rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
         if (rv != 0) {
                 call_answer_error(c, rv, "PROBE: %s", err_str(rv));
@@ -148,10 +151,10 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
         c->stage = CALL_READ;
 }
 
-static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Response *resp)
+static void rpc_node_on_probe(struct node *node, uint32_t p, const Tunekv__V1__Response *resp)
 {
-        struct read_state *rs = &s->reads[p];
-        struct group *g = node_group(&s->node, p);
+        struct read_state *rs = &node->reads[p];
+        struct group *g = node_group(node, p);
         struct read_replica r;
 
         rs->probe_in_flight = false;
@@ -163,7 +166,7 @@ static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Re
         read_clock_check(rs, resp->probe->node_id, resp->probe->term, rs->probe_sent_precise_ms,
                          node_clock_precise_ms(), resp->probe->leader_time_ms);
         read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
-        read_scan(rs, &r, node_clock_ms(&s->node));
+        read_scan(rs, &r, node_clock_ms(node));
         if (!rs->clock.verified && !queue_empty(&rs->waiters)) {
                 rs->probe_now = true; /* a second answer may vouch for our clock */
         }
@@ -175,13 +178,13 @@ static void rpc_node_on_probe(struct server *s, uint32_t p, const Tunekv__V1__Re
 unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const uint64_t *voters,
                                unsigned n)
 {
-        struct server *s = data;
+        struct node *node = data;
         unsigned sent = 0;
 
         for (unsigned i = 0; i < n; i++) {
                 Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
                 Tunekv__V1__ConfirmRequest cr = TUNEKV__V1__CONFIRM_REQUEST__INIT;
-                struct peer *peer = node_peer(&s->node, (unsigned)voters[i]);
+                struct peer *peer = node_peer(node, (unsigned)voters[i]);
                 struct rpc_confirm *rc;
                 uint8_t *space;
                 size_t len;
@@ -192,7 +195,7 @@ unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const 
                 req.id = peer_next_id(peer);
                 req.body_case = TUNEKV__V1__REQUEST__BODY_CONFIRM;
                 req.confirm = &cr;
-                cr.from_node_id = s->cfg->node_id;
+                cr.from_node_id = node->cfg->node_id;
                 cr.partition = group_partition(g);
                 len = tunekv__v1__request__get_packed_size(&req);
                 space = peer_frame_space(peer, len);
@@ -211,19 +214,19 @@ unsigned rpc_node_confirm_send(void *data, struct group *g, uint64_t seq, const 
         return sent;
 }
 
-static void rpc_node_on_confirm(struct server *s, struct rpc_confirm *rc,
+static void rpc_node_on_confirm(struct node *node, struct rpc_confirm *rc,
                                 const Tunekv__V1__Response *resp)
 {
-        struct group *g = node_group(&s->node, rc->partition);
+        struct group *g = node_group(node, rc->partition);
         bool answered = resp != NULL && resp->status == TUNEKV__V1__STATUS__STATUS_OK &&
                         resp->body_case == TUNEKV__V1__RESPONSE__BODY_CONFIRM &&
                         resp->confirm->partition == rc->partition;
 
         if (g != NULL && answered) {
                 /* It also says what the voter applied (ALL_REPLICAS). */
-                read_on_replica_applied(&s->reads[rc->partition], (uint32_t)rc->voter,
+                read_on_replica_applied(&node->reads[rc->partition], (uint32_t)rc->voter,
                                         resp->confirm->applied_index, group_last_index(g));
-                rpc_kv_ack_all_scan(s, rc->partition);
+                rpc_kv_ack_all_scan(node, rc->partition);
         }
         if (g != NULL) {
                 group_confirm_answer(g, rc->seq, rc->voter, answered,
@@ -235,22 +238,22 @@ static void rpc_node_on_confirm(struct server *s, struct rpc_confirm *rc,
 void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ConfirmRequest *cr = req->confirm;
-        struct server *s = c->server;
+        struct node *node = c->node;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__ConfirmResponse ans = TUNEKV__V1__CONFIRM_RESPONSE__INIT;
         struct group *g;
 
-        if (cr->partition >= s->n_partitions) {
+        if (cr->partition >= node->n_partitions) {
                 call_answer_error(c, TKV_EINVAL, "CONFIRM: no partition %u", cr->partition);
                 return;
         }
-        g = node_group(&s->node, cr->partition);
+        g = node_group(node, cr->partition);
         if (g == NULL) {
                 call_answer_error(c, TKV_EINVAL, "CONFIRM: no replica of partition %u here",
                                   cr->partition);
                 return;
         }
-        ans.node_id = s->cfg->node_id;
+        ans.node_id = node->cfg->node_id;
         ans.partition = cr->partition;
         /* Raft's term now: a voter still in the leader's term has voted in
          * no later election (group_confirm.c). */

@@ -31,9 +31,9 @@
 #include "err.h"
 #include "heap.h"
 #include "keyhash.h"
+#include "node.h"
 #include "route.h"
 #include "rpc_internal.h"
-#include "server.h"
 #include "store.h"
 #include "value.h"
 
@@ -56,8 +56,8 @@ static struct call *rpc_read_call_of_fence(struct group_read *r);
 static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
                                Tunekv__V1__GetResponse *gr, uint8_t **tmp)
 {
-        struct server *s = c->server;
-        uint8_t *dst = s->scratch;
+        struct node *node = c->node;
+        uint8_t *dst = node->scratch;
         int rv;
         struct store_fields f;
 
@@ -71,7 +71,7 @@ static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
                 gr->value.len = f.value_len;
                 return 0;
         }
-        if (f.value_raw_len > s->scratch_bytes) {
+        if (f.value_raw_len > node->scratch_bytes) {
                 /* Written under a larger value_bytes_max. */
                 dst = *tmp = tkv_malloc(f.value_raw_len);
                 if (dst == NULL) {
@@ -93,20 +93,20 @@ static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
 static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delivered, bool fallback,
                                   Tunekv__V1__ReadReceipt *rc)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         struct group *g = c->group;
-        struct read_state *rs = node_read_state(&s->node, c->partition);
+        struct read_state *rs = node_read_state(node, c->partition);
         struct read_replica r = read_replica_of(g);
         uint64_t lag = read_lag_entries(rs, &r);
 
-        rc->node_id = s->cfg->node_id;
+        rc->node_id = node->cfg->node_id;
         rc->role = call_role_of(group_role(g));
         rc->term = group_term(g);
         rc->applied_index = group_applied_index(g);
         rc->level = delivered;
         rc->staleness_ms = delivered == TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE
                                ? 0 /* fenced: current as of the read's arrival */
-                               : read_staleness_ms(rs, &r, node_clock_ms(&s->node));
+                               : read_staleness_ms(rs, &r, node_clock_ms(node));
         rc->lag_entries = lag;
         rc->fallback = fallback;
         rc->partition = c->partition;
@@ -116,11 +116,11 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
 /* The token delta of a read: what this replica showed (R at its state
  * index, group_state_index) and, for LINEARIZABLE, SEQUENTIAL and CAUSAL,
  * the dependencies stored with the value. Signed entries in ents (the
- * server's token scratch); returns the count. */
+ * node's token scratch); returns the count. */
 static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e,
                                      struct session_entry *ents)
 {
-        struct session_keys *keys = &c->server->keys;
+        struct session_keys *keys = &c->node->keys;
         struct store_fields f;
         unsigned n = 1, deps = 0;
 
@@ -132,8 +132,8 @@ static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e
                 return n;
         }
         store_entry_fields(e, &f); /* one decode of the entry's lengths */
-        if (f.deps_len > 0 && session_deps_parse(f.deps, f.deps_len, ents + 1,
-                                                 c->server->token_cap - 1, &deps) == 0) {
+        if (f.deps_len > 0 &&
+            session_deps_parse(f.deps, f.deps_len, ents + 1, c->node->token_cap - 1, &deps) == 0) {
                 n += deps; /* verified when the write stored them */
         }
         return n;
@@ -164,11 +164,11 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
                 resp.status = TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
                 resp.message = "key not found";
         }
-        n = rpc_read_token_delta(c, e, c->server->token_ents);
-        session_encode(c->server->token_ents, n, c->server->token_bytes);
-        gr.token.data = c->server->token_bytes;
+        n = rpc_read_token_delta(c, e, c->node->token_ents);
+        session_encode(c->node->token_ents, n, c->node->token_bytes);
+        gr.token.data = c->node->token_bytes;
         gr.token.len = session_encoded_bytes(n);
-        node_count_read(&c->server->node, c->partition, c->rd.level,
+        node_count_read(c->node, c->partition, c->rd.level,
                         fallback && delivered != c->rd.level ? READ_COUNT_STALE
                                                              : READ_COUNT_SERVED);
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
@@ -222,8 +222,8 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
         if (call_planted("lin-follower")) {
                 c->partition = route_partition(key_hash(req->get->key.data, req->get->key.len),
-                                               c->server->n_partitions);
-                c->group = node_group(&c->server->node, c->partition);
+                                               c->node->n_partitions);
+                c->group = node_group(c->node, c->partition);
                 if (c->group != NULL && !group_is_leader(c->group)) {
                         rpc_read_answer(c, c->rd.level, false);
                         return;
@@ -278,7 +278,7 @@ static unsigned rpc_read_kinds(unsigned level, uint32_t flags)
 
 int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         uint64_t required = 0;
         unsigned n = 0;
         int rv;
@@ -287,15 +287,15 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         if (o->token.len == 0 || call_planted("ignore-token")) {
                 return 0;
         }
-        rv = session_parse(o->token.data, o->token.len, s->cfg->token_bytes_max, s->token_ents,
-                           s->token_cap, &n);
+        rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
+                           node->token_ents, node->token_cap, &n);
         if (rv == TKV_ETOOBIG) {
                 call_answer_error(c, rv, "GET: token of %zu bytes exceeds token_bytes_max %llu",
-                                  o->token.len, (unsigned long long)s->cfg->token_bytes_max);
+                                  o->token.len, (unsigned long long)node->cfg->token_bytes_max);
                 return rv;
         }
         if (rv == 0) {
-                rv = session_required(&s->keys, s->token_ents, n, c->partition,
+                rv = session_required(&node->keys, node->token_ents, n, c->partition,
                                       rpc_read_kinds(o->level, o->session_flags), &required);
         }
         if (rv != 0) {
@@ -332,29 +332,29 @@ int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t l
 /* BOUND_UNMET: what was needed, what this replica has, and the leader. */
 static void rpc_read_answer_unmet(struct call *c, const char *why)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__BoundUnmet bound = TUNEKV__V1__BOUND_UNMET__INIT;
         Tunekv__V1__LeaderHint hint = TUNEKV__V1__LEADER_HINT__INIT;
-        struct read_state *rs = node_read_state(&s->node, c->partition);
+        struct read_state *rs = node_read_state(node, c->partition);
         struct read_replica r = read_replica_of(c->group);
         uint64_t leader = group_leader_id(c->group);
         uint64_t lag = read_lag_entries(rs, &r);
-        int i = config_node_index(s->cfg, (unsigned)leader);
+        int i = config_node_index(node->cfg, (unsigned)leader);
         char message[256];
 
         c->stage = CALL_NEW;
-        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
+        node_count_read(node, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
         snprintf(message, sizeof message, "GET: partition %u on node %u: %s", c->partition,
-                 s->cfg->node_id, why);
+                 node->cfg->node_id, why);
         bound.required_index = c->rd.bound.required_index;
         bound.applied_index = group_applied_index(c->group);
-        bound.staleness_ms = read_staleness_ms(rs, &r, node_clock_ms(&s->node));
+        bound.staleness_ms = read_staleness_ms(rs, &r, node_clock_ms(node));
         bound.lag_entries = lag;
-        bound.node_id = s->cfg->node_id;
+        bound.node_id = node->cfg->node_id;
         if (i >= 0) {
                 hint.node_id = (uint32_t)leader;
-                hint.client_addr = (char *)s->cfg->nodes[i].client_addr;
+                hint.client_addr = (char *)node->cfg->nodes[i].client_addr;
         }
         resp.status = TUNEKV__V1__STATUS__STATUS_BOUND_UNMET;
         resp.message = message;
@@ -367,9 +367,9 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
  * computed (min_index carries the token's requirement). */
 static void rpc_read_fallback(struct call *c)
 {
-        struct server *s = c->server;
-        const struct config *cfg = s->cfg;
-        struct read_state *rs = node_read_state(&s->node, c->partition);
+        struct node *node = c->node;
+        const struct config *cfg = node->cfg;
+        struct read_state *rs = node_read_state(node, c->partition);
         unsigned leader = (unsigned)group_leader_id(c->group);
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__GetRequest get = TUNEKV__V1__GET_REQUEST__INIT;
@@ -383,12 +383,12 @@ static void rpc_read_fallback(struct call *c)
                 rpc_read_answer_unmet(c, "bound not met on the leader");
                 return;
         }
-        if (!read_take_forward(rs, uv_now(s->loop), cfg->forward_rate, cfg->forward_burst)) {
+        if (!read_take_forward(rs, uv_now(node->loop), cfg->forward_rate, cfg->forward_burst)) {
                 rpc_read_answer_unmet(c, "bound not met and the partition's forwarding budget "
                                          "is spent ([read] forward_rate)");
                 return;
         }
-        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_FALLBACK);
+        node_count_read(node, c->partition, c->rd.level, READ_COUNT_FALLBACK);
         o.level = c->rd.level;
         o.min_index = c->rd.bound.required_index;
         o.max_staleness_ms = (uint32_t)c->rd.bound.max_staleness_ms;
@@ -415,9 +415,9 @@ static void rpc_read_wait_done(struct read_wait *w)
 /* Wait for the bound, up to max_wait_ms (or the request's deadline). */
 static void rpc_read_park(struct call *c)
 {
-        struct server *s = c->server;
-        struct read_state *rs = node_read_state(&s->node, c->partition);
-        uint64_t now = uv_now(s->loop);
+        struct node *node = c->node;
+        struct read_state *rs = node_read_state(node, c->partition);
+        uint64_t now = uv_now(node->loop);
         uint64_t until = call_give_up_ms(c, now);
 
         c->stage = CALL_WAIT;
@@ -427,7 +427,7 @@ static void rpc_read_park(struct call *c)
         if (c->rd.bound.max_staleness_ms > 0 || c->rd.bound.max_lag_entries > 0) {
                 rs->probe_now = true;
         }
-        node_count_read(&s->node, c->partition, c->rd.level, READ_COUNT_WAIT);
+        node_count_read(node, c->partition, c->rd.level, READ_COUNT_WAIT);
         if (c->rd.max_wait_ms > 0 && now + c->rd.max_wait_ms < until) {
                 until = now + c->rd.max_wait_ms;
         }
@@ -468,8 +468,8 @@ void rpc_read_unmet(struct call *c)
 
 void rpc_read_expired(struct call *c)
 {
-        struct server *s = c->server;
-        uint64_t now = uv_now(s->loop);
+        struct node *node = c->node;
+        uint64_t now = uv_now(node->loop);
 
         read_wait_abandon(&c->op.wait);
         c->stage = CALL_NEW;
@@ -489,7 +489,7 @@ void rpc_read_expired(struct call *c)
 static void rpc_read_fenced(struct group_read *r, int status)
 {
         struct call *c = rpc_read_call_of_fence(r);
-        struct server *s = c->server;
+        struct node *node = c->node;
 
         struct read_replica rep;
 
@@ -508,8 +508,8 @@ static void rpc_read_fenced(struct group_read *r, int status)
          * partition has not applied yet can be missing. */
         rep = read_replica_of(c->group);
         if (status == 0 ? rep.applied >= c->rd.bound.required_index
-                        : read_bound_met(node_read_state(&s->node, c->partition), &rep,
-                                         &c->rd.bound, node_clock_ms(&s->node))) {
+                        : read_bound_met(node_read_state(node, c->partition), &rep, &c->rd.bound,
+                                         node_clock_ms(node))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -520,11 +520,11 @@ static void rpc_read_fenced(struct group_read *r, int status)
  * follow on_unmet. */
 static void rpc_read_serve(struct call *c)
 {
-        struct server *s = c->server;
-        struct read_state *rs = node_read_state(&s->node, c->partition);
+        struct node *node = c->node;
+        struct read_state *rs = node_read_state(node, c->partition);
         struct read_replica r = read_replica_of(c->group);
 
-        if (read_bound_met(rs, &r, &c->rd.bound, node_clock_ms(&s->node))) {
+        if (read_bound_met(rs, &r, &c->rd.bound, node_clock_ms(node))) {
                 rpc_read_answer(c, c->rd.level, false);
                 return;
         }
@@ -540,7 +540,7 @@ static void rpc_read_serve(struct call *c)
 static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ReadOptions *o = req->get->options;
-        struct server *s = c->server;
+        struct node *node = c->node;
         struct route_need need = {0};
 
         c->rd.level = (uint8_t)o->level;
@@ -572,7 +572,7 @@ static void rpc_read_levels(struct call *c, const Tunekv__V1__Request *req)
                  * unknown until a probe proves otherwise. */
                 c->rd.bound.required_index = group_restart_floor(c->group);
         }
-        node_read_state(&s->node, c->partition)->demand_ms = node_clock_ms(&s->node);
+        node_read_state(node, c->partition)->demand_ms = node_clock_ms(node);
         rpc_read_serve(c);
 }
 

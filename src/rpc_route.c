@@ -8,32 +8,32 @@
 
 #include "err.h"
 #include "keyhash.h"
+#include "node.h"
 #include "route.h"
 #include "rpc_internal.h"
-#include "server.h"
 
 _Static_assert(CONFIG_REPLICAS_MAX <= ROUTE_REPLICAS_MAX, "a route view holds every replica");
 
 /* Alive: heard within the window, or not yet given the chance to be heard
  * (the first window after this node started). */
-static bool rpc_route_alive(struct server *s, unsigned node_id, uint64_t now)
+static bool rpc_route_alive(struct node *node, unsigned node_id, uint64_t now)
 {
-        struct peer *p = node_peer(&s->node, node_id);
-        uint64_t window = s->cfg->election_timeout_ms;
-        if (node_id == s->cfg->node_id) {
+        struct peer *p = node_peer(node, node_id);
+        uint64_t window = node->cfg->election_timeout_ms;
+        if (node_id == node->cfg->node_id) {
                 return true;
         }
         if (p == NULL) {
                 return false;
         }
-        return peer_alive(p, now, window) || now - s->started_ms <= window;
+        return peer_alive(p, now, window) || now - node->started_ms <= window;
 }
 
 /* What this node knows of c's partition, for route_decide; which replicas
  * are alive only when the outcome can depend on it. */
 static void rpc_route_view(struct call *c, const struct route_need *need, struct route_view *v)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         unsigned ids[CONFIG_REPLICAS_MAX];
         uint64_t now;
         uint64_t leader;
@@ -43,29 +43,29 @@ static void rpc_route_view(struct call *c, const struct route_need *need, struct
         if (v->hosted) {
                 v->leader = group_is_leader(c->group);
                 leader = group_leader_id(c->group);
-                v->leader_id = leader == s->cfg->node_id ? 0 : (unsigned)leader;
+                v->leader_id = leader == node->cfg->node_id ? 0 : (unsigned)leader;
         }
         if (!route_needs_liveness(v, need)) {
                 return;
         }
-        now = uv_now(s->loop);
-        v->n_replicas = config_replicas_of(s->cfg, c->partition, ids);
+        now = uv_now(node->loop);
+        v->n_replicas = config_replicas_of(node->cfg, c->partition, ids);
         for (unsigned i = 0; i < v->n_replicas; i++) {
                 v->replicas[i] = ids[i];
-                v->alive[i] = rpc_route_alive(s, ids[i], now);
+                v->alive[i] = rpc_route_alive(node, ids[i], now);
         }
 }
 
 bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                        const ProtobufCBinaryData *key, const struct route_need *need)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         const char *name = c->method->name;
         struct route_view v;
         struct route_decision d;
 
-        c->partition = route_partition(key_hash(key->data, key->len), s->n_partitions);
-        c->group = node_group(&s->node, c->partition);
+        c->partition = route_partition(key_hash(key->data, key->len), node->n_partitions);
+        c->group = node_group(node, c->partition);
         rpc_route_view(c, need, &v);
         d = route_decide(&v, need);
         switch (d.outcome) {
@@ -89,7 +89,7 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                 break;
         case ROUTE_NO_REPLICA:
                 call_answer_error(c, TKV_ESHUTDOWN, "%s: partition %u has no replica on node %u",
-                                  name, c->partition, s->cfg->node_id);
+                                  name, c->partition, node->cfg->node_id);
                 break;
         }
         return false;

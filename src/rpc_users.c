@@ -30,8 +30,9 @@
 #include "config.h"
 #include "err.h"
 #include "heap.h"
+#include "node.h"
+#include "rpc_auth.h"
 #include "rpc_internal.h"
-#include "server.h"
 #include "store.h"
 
 #define RPC_USERS_SECRET_BYTES (4 + AUTH_SALT_BYTES + AUTH_HASH_BYTES)
@@ -54,7 +55,7 @@ struct rpc_users_change {
 struct rpc_users_hash {
         uv_work_t req;
         struct call *c; /* NULL once c was abandoned (deadline, shutdown) */
-        struct server *s;
+        struct node *node;
         struct rpc_users_change ch;
         uint32_t iterations;
         int rv;
@@ -220,7 +221,7 @@ static int rpc_users_role_get(const struct auth_role *r, Tunekv__V1__UserRoleRes
 
 static void rpc_users_answer_listing(struct call *c, const struct rpc_users_change *ch)
 {
-        const struct auth_table *t = rpc_auth_table(c->server);
+        const struct auth_table *t = rpc_auth_table(c->node);
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__UserRoleResponse ur = TUNEKV__V1__USER_ROLE_RESPONSE__INIT;
         const struct auth_user *u = auth_user_find(t, ch->name);
@@ -388,7 +389,7 @@ static void rpc_users_propose(struct call *c, struct group *g, const struct rpc_
         cmd.value = bytes;
         cmd.value_len = cmd.value_raw_len = (uint32_t)len;
         c->group = g;
-        c->partition = c->server->n_partitions;
+        c->partition = c->node->n_partitions;
         rv = group_propose(g, &c->op.write, &cmd, rpc_users_written);
         if (rv == TKV_ENOTLEADER) {
                 call_answer_not_leader(c, ch->op_name);
@@ -432,7 +433,7 @@ static void rpc_users_forward(struct call *c, const struct rpc_users_change *ch,
  * at its leader. */
 static void rpc_users_change(struct call *c, const struct rpc_users_change *ch, bool no_forward)
 {
-        struct group *g = c->server->node.auth_group;
+        struct group *g = c->node->auth_group;
         uint64_t leader = group_leader_id(g);
 
         c->group = g;
@@ -464,7 +465,7 @@ static void rpc_users_hash_done(uv_work_t *req, int status)
         struct rpc_users_hash *h = (struct rpc_users_hash *)req;
         struct call *c = h->c;
 
-        h->s->auth.in_flight--;
+        h->node->auth.in_flight--;
         OPENSSL_cleanse(h->password, sizeof h->password);
         if (c != NULL) {
                 c->stage = CALL_NEW;
@@ -489,14 +490,14 @@ void rpc_users_abandon(struct call *c)
 static void rpc_users_hash(struct call *c, const Tunekv__V1__UserRoleRequest *ur,
                            const struct rpc_users_change *ch)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         struct rpc_users_hash *h;
 
-        if (s->auth.in_flight >= s->cfg->auth_in_flight_max) {
-                s->stats.answers_busy++;
+        if (node->auth.in_flight >= node->cfg->auth_in_flight_max) {
+                node->stats.answers_busy++;
                 call_answer_error(c, TKV_EBUSY,
                                   "%s: %u passwords being hashed on this node (auth_in_flight_max)",
-                                  ch->op_name, s->auth.in_flight);
+                                  ch->op_name, node->auth.in_flight);
                 return;
         }
         h = tkv_calloc(1, sizeof *h);
@@ -505,37 +506,37 @@ static void rpc_users_hash(struct call *c, const Tunekv__V1__UserRoleRequest *ur
                 return;
         }
         h->c = c;
-        h->s = s;
+        h->node = node;
         h->ch = *ch;
         h->ch.prefix = NULL; /* borrowed from the request; not needed here */
         h->ch.prefix_len = 0;
-        h->iterations = s->cfg->kdf_iterations;
+        h->iterations = node->cfg->kdf_iterations;
         h->password_len = ur->password.len;
         if (ur->password.len > 0) {
                 memcpy(h->password, ur->password.data, ur->password.len);
         }
-        if (uv_queue_work(s->loop, &h->req, rpc_users_hash_work, rpc_users_hash_done) != 0) {
+        if (uv_queue_work(node->loop, &h->req, rpc_users_hash_work, rpc_users_hash_done) != 0) {
                 tkv_free(h);
                 call_answer_error(c, TKV_EIO, "%s: cannot queue the hashing", ch->op_name);
                 return;
         }
-        s->auth.in_flight++;
+        node->auth.in_flight++;
         c->op.hashing = h;
         c->stage = CALL_HASHING;
 }
 
 void rpc_users_request(struct call *c, const Tunekv__V1__Request *req)
 {
-        struct server *s = c->server;
+        struct node *node = c->node;
         struct rpc_users_change ch;
         char why[160];
 
-        if (s->node.auth_group == NULL) {
+        if (node->auth_group == NULL) {
                 call_answer_error(c, TKV_EINVAL,
                                   "USER_ROLE: [auth] enabled = 0 on this node: there are no users");
                 return;
         }
-        if (rpc_users_parse(req->user_role, &ch, s->cfg, why, sizeof why) != 0) {
+        if (rpc_users_parse(req->user_role, &ch, node->cfg, why, sizeof why) != 0) {
                 call_answer_error(c, TKV_EINVAL, "%s", why);
                 return;
         }

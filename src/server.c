@@ -34,6 +34,8 @@
 #include "metrics.h"
 #include "notify.h"
 #include "rpc.h"
+#include "rpc_forward.h"
+#include "rpc_node.h"
 
 #define SERVER_LAG_PERIOD_MS    100
 #define SERVER_METRICS_TICKS    10 /* the exposition is rebuilt every second */
@@ -93,8 +95,8 @@ static void server_deadline_fire(uv_timer_t *timer)
         struct deadline *d;
 
         s->deadline_armed_ms = 0;
-        while ((d = deadline_heap_min(&s->deadlines)) != NULL && d->at_ms <= now) {
-                deadline_heap_remove(&s->deadlines, d);
+        while ((d = deadline_heap_min(&s->node.deadlines)) != NULL && d->at_ms <= now) {
+                deadline_heap_remove(&s->node.deadlines, d);
                 rpc_expire(d);
         }
         server_flush(s);
@@ -102,10 +104,10 @@ static void server_deadline_fire(uv_timer_t *timer)
 
 static void server_deadline_arm(struct server *s)
 {
-        struct deadline *d = deadline_heap_min(&s->deadlines);
+        struct deadline *d = deadline_heap_min(&s->node.deadlines);
         uint64_t now = uv_now(s->loop);
 
-        if (d == NULL || s->state == SERVER_STOPPED) {
+        if (d == NULL || s->node.state == NODE_STOPPED) {
                 return;
         }
         if (s->deadline_armed_ms != 0 && s->deadline_armed_ms <= d->at_ms) {
@@ -222,10 +224,10 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
                 return; /* the system group: no probes, no read fences (rpc_auth.c) */
         }
         gp->applied_cb = rpc_node_applied;
-        gp->applied_data = s;
+        gp->applied_data = &s->node;
         if (cfg->read_index) {
                 gp->confirm_cb = rpc_node_confirm_send;
-                gp->confirm_data = s;
+                gp->confirm_data = &s->node;
         }
 }
 
@@ -288,7 +290,7 @@ static void server_accept(uv_stream_t *listener, int status)
                 LOGW(-1, "server: accept: %s", uv_strerror(status));
                 return;
         }
-        conn_accept(s, listener);
+        conn_accept(&s->conns, listener, s->node.state == NODE_SERVING);
 }
 
 static int server_listen(struct server *s)
@@ -322,7 +324,7 @@ static int server_listen(struct server *s)
  * its election barrier has applied. */
 static bool server_partitions_ready(const struct server *s)
 {
-        if (s->state != SERVER_SERVING) {
+        if (s->node.state != NODE_SERVING) {
                 return false;
         }
         for (uint32_t p = 0; p < s->n_groups; p++) {
@@ -363,7 +365,7 @@ static void server_maybe_ready(struct server *s)
 static void server_one_closed(struct server *s)
 {
         if (--s->handles_open == 0) {
-                s->state = SERVER_STOPPED;
+                s->node.state = NODE_STOPPED;
                 LOGI(-1, "server: stopped");
         }
 }
@@ -396,8 +398,8 @@ static void server_mux_closed(struct transport_mux *m)
 {
         struct server *s = QUEUE_DATA(m, struct server, mux);
         /* A client that does not read its answers must not keep us alive. */
-        while (!queue_empty(&s->conns)) {
-                conn_close(QUEUE_DATA(queue_head(&s->conns), struct conn, link));
+        while (!queue_empty(&s->conns.all)) {
+                conn_close(QUEUE_DATA(queue_head(&s->conns.all), struct conn, link));
         }
         server_close_handles(s);
 }
@@ -408,18 +410,18 @@ static void server_drain_progress(struct server *s, uint64_t now)
         struct deadline *d;
         struct queue *q;
 
-        if (s->calls > 0 && now - s->drain_start_ms < s->cfg->shutdown_timeout_ms) {
+        if (s->node.calls > 0 && now - s->drain_start_ms < s->cfg->shutdown_timeout_ms) {
                 return;
         }
-        while ((d = deadline_heap_min(&s->deadlines)) != NULL) {
-                deadline_heap_remove(&s->deadlines, d);
+        while ((d = deadline_heap_min(&s->node.deadlines)) != NULL) {
+                deadline_heap_remove(&s->node.deadlines, d);
                 rpc_cancel(d);
         }
-        s->state = SERVER_STOPPING;
+        s->node.state = NODE_STOPPING;
         LOGI(-1, "server: requests drained, closing partitions");
         /* Answers already queued get their chance to reach the clients;
          * server_mux_closed closes whatever is still open at the very end. */
-        for (q = queue_head(&s->conns); q != &s->conns;) {
+        for (q = queue_head(&s->conns.all); q != &s->conns.all;) {
                 struct conn *c = QUEUE_DATA(q, struct conn, link);
                 q = q->next; /* c may leave the list */
                 conn_flush(c);
@@ -484,14 +486,14 @@ static void server_flush(struct server *s)
 
         /* Leadership housekeeping needs no per-iteration precision: every
          * SERVER_HOUSEKEEPING_MS is plenty, and keeps the request path short. */
-        bool housekeeping = s->state == SERVER_SERVING && now >= s->housekeeping_ms;
+        bool housekeeping = s->node.state == NODE_SERVING && now >= s->housekeeping_ms;
         if (housekeeping) {
                 s->housekeeping_ms = now + SERVER_HOUSEKEEPING_MS;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 if (node_group(&s->node, p) != NULL) {
                         group_flush(s->groups[p], clock);
-                        rpc_node_flush(s, p, clock);
+                        rpc_node_flush(&s->node, p, clock);
                         if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);
@@ -501,18 +503,18 @@ static void server_flush(struct server *s)
         if (server_group(s, s->n_partitions) != NULL) {
                 group_flush(s->groups[s->n_partitions], clock); /* the system group */
         }
-        while (!queue_empty(&s->dirty)) {
-                conn_flush(QUEUE_DATA(queue_head(&s->dirty), struct conn, dirty_link));
+        while (!queue_empty(&s->conns.dirty)) {
+                conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
         }
         server_flush_peers(s, now);
-        switch (s->state) {
-        case SERVER_SERVING:
+        switch (s->node.state) {
+        case NODE_SERVING:
                 server_maybe_ready(s);
                 break;
-        case SERVER_DRAINING:
+        case NODE_DRAINING:
                 server_drain_progress(s, now);
                 break;
-        case SERVER_STOPPING:
+        case NODE_STOPPING:
                 server_stop_progress(s);
                 break;
         default:
@@ -536,7 +538,7 @@ static void server_flush_peers(struct server *s, uint64_t now)
                         peer_reset(p, "ping unanswered");
                 }
                 if (!p->ping_in_flight && now - p->last_ping_ms >= s->cfg->heartbeat_timeout_ms &&
-                    s->state == SERVER_SERVING) {
+                    s->node.state == NODE_SERVING) {
                         rpc_forward_ping(p, now);
                 }
                 peer_flush(p, now, &s->peer_params);
@@ -547,10 +549,10 @@ static void server_flush_peers(struct server *s, uint64_t now)
  * accepted neither in peer handshakes nor in tokens. */
 static void server_retire_previous_secret(struct server *s)
 {
-        if (s->keys.previous == NULL || uv_now(s->loop) < s->previous_until_ms) {
+        if (s->node.keys.previous == NULL || uv_now(s->loop) < s->previous_until_ms) {
                 return;
         }
-        s->keys.previous = NULL;
+        s->node.keys.previous = NULL;
         s->mux.ring.n = 1;
         LOGI(-1, "server: rotation: the previous cluster secret is no longer accepted");
 }
@@ -583,22 +585,22 @@ static void server_check_disk(struct server *s)
         } else if (statvfs(s->cfg->data_dir, &st) != 0) {
                 return;
         } else {
-                s->disk_free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
-                low = s->disk_free_bytes < s->cfg->disk_reserve_bytes;
+                s->node.disk_free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+                low = s->node.disk_free_bytes < s->cfg->disk_reserve_bytes;
         }
-        if (low != s->disk_low) {
+        if (low != s->node.disk_low) {
                 if (low) {
                         LOGE(-1,
                              "server: data dir %s has %llu MiB free, below disk_reserve_bytes "
                              "(%llu MiB): refusing writes (NO_SPACE) and new entries",
-                             s->cfg->data_dir, (unsigned long long)(s->disk_free_bytes >> 20),
+                             s->cfg->data_dir, (unsigned long long)(s->node.disk_free_bytes >> 20),
                              (unsigned long long)(s->cfg->disk_reserve_bytes >> 20));
                 } else {
                         LOGI(-1, "server: data dir %s has %llu MiB free again: accepting writes",
-                             s->cfg->data_dir, (unsigned long long)(s->disk_free_bytes >> 20));
+                             s->cfg->data_dir, (unsigned long long)(s->node.disk_free_bytes >> 20));
                 }
         }
-        s->disk_low = low;
+        s->node.disk_low = low;
         s->mux.refuse_entries = low;
 }
 
@@ -610,9 +612,9 @@ static void server_lag_tick(uv_timer_t *t)
         uint64_t now;
         uv_update_time(s->loop);
         now = uv_now(s->loop);
-        s->loop_lag_ms = (uint32_t)(now > s->lag_expected_ms ? now - s->lag_expected_ms : 0);
-        if (s->loop_lag_ms > s->loop_lag_max_ms) {
-                s->loop_lag_max_ms = s->loop_lag_ms;
+        s->node.loop_lag_ms = (uint32_t)(now > s->lag_expected_ms ? now - s->lag_expected_ms : 0);
+        if (s->node.loop_lag_ms > s->node.loop_lag_max_ms) {
+                s->node.loop_lag_max_ms = s->node.loop_lag_ms;
         }
         s->lag_expected_ms = now + SERVER_LAG_PERIOD_MS;
         if (s->watchdog_period_ms != 0 && now - s->watchdog_fed_ms >= s->watchdog_period_ms) {
@@ -620,21 +622,21 @@ static void server_lag_tick(uv_timer_t *t)
                 notify_watchdog();
                 s->watchdog_fed_ms = now;
         }
-        conn_sweep(s, now);
+        conn_sweep(&s->conns, now);
         if (++s->disk_ticks >= SERVER_DISK_CHECK_TICKS) {
                 s->disk_ticks = 0;
                 server_check_disk(s);
         }
         if (++s->metrics_ticks >= SERVER_METRICS_TICKS) {
                 s->metrics_ticks = 0;
-                metrics_publish(&s->metrics, s, server_partitions_ready(s));
+                metrics_publish(&s->metrics, &s->node, server_partitions_ready(s));
         }
 }
 
 static void server_signal(uv_signal_t *h, int signum)
 {
         struct server *s = h->data;
-        if (s->state >= SERVER_DRAINING) {
+        if (s->node.state >= NODE_DRAINING) {
                 LOGW(-1, "server: second signal %d during shutdown, exiting now", signum);
                 _exit(1);
         }
@@ -705,7 +707,8 @@ static void server_other_signal(uv_signal_t *h, int signum)
  * served like a client connection with the node-link limits. */
 static void server_link_accept(void *data, uv_tcp_t *tcp, unsigned node_id)
 {
-        conn_adopt_link(data, tcp, node_id, transport_stream_free);
+        struct server *s = data;
+        conn_adopt_link(&s->conns, tcp, node_id, transport_stream_free);
 }
 
 /* A secret that protects nothing is said at every start (config.c refuses
@@ -737,22 +740,27 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         memset(s, 0, sizeof *s);
         s->loop = loop;
         s->cfg = cfg;
-        s->state = SERVER_STARTING;
+        s->node.state = NODE_STARTING;
         s->ready_fd = cfg->ready_fd;
         s->n_partitions = cfg->partitions;
-        queue_init(&s->conns);
-        queue_init(&s->dirty);
-        deadline_heap_init(&s->deadlines);
+        conn_set_init(&s->conns);
+        s->conns.loop = loop;
+        s->conns.cfg = cfg;
+        s->conns.handlers = &server_conn_handlers;
+        s->conns.data = &s->node;
+        s->conns.spare = &s->spare;
+        deadline_heap_init(&s->node.deadlines);
         s->n_groups = s->n_partitions + (cfg->auth_enabled ? 1 : 0);
         s->groups = tkv_calloc(s->n_groups, sizeof *s->groups);
         s->node.cfg = cfg;
         s->node.loop = loop;
         s->node.n_partitions = s->n_partitions;
         s->node.groups = s->groups;
+        s->node.conns = &s->conns;
         s->hosted = tkv_calloc(s->n_groups, sizeof *s->hosted);
-        s->scratch_bytes = cfg->value_bytes_max > 0 ? (size_t)cfg->value_bytes_max : 1;
-        s->scratch = tkv_malloc(s->scratch_bytes);
-        if (s->groups == NULL || s->hosted == NULL || s->scratch == NULL) {
+        s->node.scratch_bytes = cfg->value_bytes_max > 0 ? (size_t)cfg->value_bytes_max : 1;
+        s->node.scratch = tkv_malloc(s->node.scratch_bytes);
+        if (s->groups == NULL || s->hosted == NULL || s->node.scratch == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
         }
@@ -761,26 +769,26 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 for (unsigned i = 0; i < n; i++) {
                         if (ids[i] == cfg->node_id) {
                                 s->hosted[p] = true;
-                                s->n_hosted++;
+                                s->node.n_hosted++;
                         }
                 }
         }
         s->reads = tkv_calloc(s->n_partitions, sizeof *s->reads);
         s->node.reads = s->reads;
-        s->probe_calls = tkv_calloc(s->n_partitions, sizeof *s->probe_calls);
+        s->node.probe_calls = tkv_calloc(s->n_partitions, sizeof *s->node.probe_calls);
         /* Room for the largest token a request may carry, and for a read's
          * answer: its entry plus one dependency per partition. */
-        s->token_cap =
+        s->node.token_cap =
             (unsigned)((cfg->token_bytes_max - SESSION_HEADER_BYTES) / SESSION_ENTRY_BYTES);
-        if (s->token_cap < s->n_partitions + 1) {
-                s->token_cap = s->n_partitions + 1;
+        if (s->node.token_cap < s->n_partitions + 1) {
+                s->node.token_cap = s->n_partitions + 1;
         }
-        s->token_ents = tkv_calloc(s->token_cap, sizeof *s->token_ents);
+        s->node.token_ents = tkv_calloc(s->node.token_cap, sizeof *s->node.token_ents);
         /* Also holds a write's dependencies, in their compact form. */
-        s->token_bytes = tkv_malloc(session_encoded_bytes(s->token_cap) +
-                                    (size_t)s->token_cap * SESSION_DEPS_ENTRY_MAX);
-        if (s->reads == NULL || s->probe_calls == NULL || s->token_ents == NULL ||
-            s->token_bytes == NULL) {
+        s->node.token_bytes = tkv_malloc(session_encoded_bytes(s->node.token_cap) +
+                                         (size_t)s->node.token_cap * SESSION_DEPS_ENTRY_MAX);
+        if (s->reads == NULL || s->node.probe_calls == NULL || s->node.token_ents == NULL ||
+            s->node.token_bytes == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
         }
@@ -789,21 +797,21 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 read_state_init(&s->reads[p], p, ids, n, cfg->forward_burst,
                                 2 * (uint64_t)cfg->probe_interval_ms);
         }
-        if (session_keys_init(&s->keys, cfg->secret, cfg->cluster_name) != 0) {
+        if (session_keys_init(&s->node.keys, cfg->secret, cfg->cluster_name) != 0) {
                 err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
                 return TKV_EIO;
         }
         server_warn_secret(cfg);
-        if (rpc_auth_init(&s->auth, cfg, s->errmsg) != 0) {
+        if (rpc_auth_init(&s->node.auth, cfg, s->errmsg) != 0) {
                 return TKV_EIO;
         }
         if (cfg->previous_secret[0] != '\0') {
-                if (session_keys_init(&s->keys_previous, cfg->previous_secret, cfg->cluster_name) !=
-                    0) {
+                if (session_keys_init(&s->node.keys_previous, cfg->previous_secret,
+                                      cfg->cluster_name) != 0) {
                         err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
                         return TKV_EIO;
                 }
-                s->keys.previous = &s->keys_previous;
+                s->node.keys.previous = &s->node.keys_previous;
                 s->previous_until_ms = uv_now(loop) + (uint64_t)cfg->previous_secret_grace_s * 1000;
                 LOGI(-1, "server: rotation: the previous cluster secret is accepted for %u s more",
                      cfg->previous_secret_grace_s);
@@ -824,7 +832,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->peer_env.mux = &s->mux;
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 if (cfg->nodes[i].id != cfg->node_id) {
-                        peer_init(&s->peers[i], s, &s->peer_env, cfg->nodes[i].id,
+                        peer_init(&s->peers[i], &s->node, &s->peer_env, cfg->nodes[i].id,
                                   cfg->nodes[i].peer_addr, rpc_forward_on_frame,
                                   rpc_forward_on_fail);
                 }
@@ -834,8 +842,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 return TKV_EIO;
         }
         transport_mux_on_link(&s->mux, server_link_accept, s);
-        s->node_calls = &rpc_node_calls;
-        s->conn_handlers = &server_conn_handlers;
+        s->node.node_calls = &rpc_node_calls;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
         uv_check_init(loop, &s->check);
@@ -899,12 +906,12 @@ int server_start(struct server *s)
         uv_signal_start(&s->sighup, server_reload_signal, SIGHUP);
         uv_signal_start(&s->sigusr1, server_other_signal, SIGUSR1);
         uv_signal_start(&s->sigusr2, server_other_signal, SIGUSR2);
-        s->started_ms = uv_now(s->loop);
-        s->state = SERVER_SERVING;
+        s->node.started_ms = uv_now(s->loop);
+        s->node.state = NODE_SERVING;
         LOGI(-1,
              "server: node %u listening on %s (clients) and %s (peers), %u of %u partitions "
              "local",
-             cfg->node_id, cfg->client_addr, cfg->peer_addr, s->n_hosted, s->n_partitions);
+             cfg->node_id, cfg->client_addr, cfg->peer_addr, s->node.n_hosted, s->n_partitions);
         return 0;
 }
 
@@ -915,10 +922,10 @@ static void server_listener_closed(uv_handle_t *h)
 
 void server_stop(struct server *s)
 {
-        if (s->state != SERVER_SERVING) {
+        if (s->node.state != NODE_SERVING) {
                 return;
         }
-        s->state = SERVER_DRAINING;
+        s->node.state = NODE_DRAINING;
         s->drain_start_ms = uv_now(s->loop);
         notify_stopping();
         /* Connections keep being read: new requests are answered
@@ -944,25 +951,25 @@ void server_close(struct server *s)
         tkv_free(s->peers);
         s->peers = NULL;
         s->node.peers = NULL;
-        call_pool_drain(s);
-        session_keys_close(&s->keys);
-        rpc_auth_close(&s->auth);
-        session_keys_close(&s->keys_previous);
+        call_pool_drain(&s->node);
+        session_keys_close(&s->node.keys);
+        rpc_auth_close(&s->node.auth);
+        session_keys_close(&s->node.keys_previous);
         tkv_free(s->reads);
-        tkv_free(s->probe_calls);
-        tkv_free(s->token_ents);
-        tkv_free(s->token_bytes);
+        tkv_free(s->node.probe_calls);
+        tkv_free(s->node.token_ents);
+        tkv_free(s->node.token_bytes);
         s->reads = NULL;
         s->node.reads = NULL;
-        s->probe_calls = NULL;
-        s->token_ents = NULL;
-        s->token_bytes = NULL;
-        deadline_heap_close(&s->deadlines);
+        s->node.probe_calls = NULL;
+        s->node.token_ents = NULL;
+        s->node.token_bytes = NULL;
+        deadline_heap_close(&s->node.deadlines);
         tkv_free(s->groups);
         tkv_free(s->hosted);
-        tkv_free(s->scratch);
+        tkv_free(s->node.scratch);
         s->groups = NULL;
         s->node.groups = NULL;
         s->hosted = NULL;
-        s->scratch = NULL;
+        s->node.scratch = NULL;
 }

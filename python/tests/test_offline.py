@@ -110,13 +110,15 @@ def test_generated_code_is_up_to_date():
         pytest.skip("protoc not installed (protobuf-compiler)")
     with tempfile.TemporaryDirectory() as d:
         subprocess.run(
-            [protoc, "-I", os.path.join(ROOT, "proto"), "--python_out", d, os.path.join(ROOT, "proto", "tunekv.proto")],
+            [protoc, "-I", os.path.join(ROOT, "proto"), "--python_out", d, "--pyi_out", d,
+             os.path.join(ROOT, "proto", "tunekv.proto")],
             check=True,
         )
-        with open(os.path.join(d, "tunekv_pb2.py"), "rb") as f:
-            fresh = f.read()
-    with open(os.path.join(ROOT, "python", "tunekv", "tunekv_pb2.py"), "rb") as f:
-        assert f.read() == fresh, "python/tunekv/tunekv_pb2.py is stale: run python/gen_proto.sh"
+        for name in ("tunekv_pb2.py", "tunekv_pb2.pyi"):  # the module and its type stub
+            with open(os.path.join(d, name), "rb") as f:
+                fresh = f.read()
+            with open(os.path.join(ROOT, "python", "tunekv", name), "rb") as f:
+                assert f.read() == fresh, f"python/tunekv/{name} is stale: run python/gen_proto.sh"
 
 
 def test_version_is_the_projects():

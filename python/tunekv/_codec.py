@@ -9,7 +9,7 @@ rest of the client never touches protobuf field names. No I/O.
 from __future__ import annotations
 
 import struct
-from typing import Tuple, Union
+from typing import Tuple, Type, TypeVar, Union, cast
 
 from . import tunekv_pb2 as pb
 from .errors import BoundUnmet, ConditionFailed, ProtocolError, TunekvError, error_class
@@ -47,34 +47,46 @@ def as_bytes(b: Bytes) -> bytes:
 
 
 def frame(req: pb.Request) -> bytes:
-    body = req.SerializeToString()
+    body: bytes = req.SerializeToString()
     return HEADER.pack(len(body)) + body
 
 
 def read_options(o: ReadOptions, token: bytes) -> pb.ReadOptions:
     return pb.ReadOptions(
-        level=int(o.level),
+        level=cast(pb.Consistency, int(o.level)),
         session_flags=int(o.session_flags),
         token=token,
         min_index=o.min_index,
         max_staleness_ms=o.max_staleness_ms,
         max_lag_entries=o.max_lag_entries,
-        route=int(o.route),
-        on_unmet=int(o.on_unmet),
+        route=cast(pb.Route, int(o.route)),
+        on_unmet=cast(pb.OnUnmet, int(o.on_unmet)),
         max_wait_ms=o.max_wait_ms,
         strict=o.strict,
     )
 
 
 def write_options(ack: Ack, client_id: int, seq: int, token: bytes) -> pb.WriteOptions:
-    return pb.WriteOptions(ack=int(ack), client_id=client_id, seq=seq, token=token)
+    return pb.WriteOptions(ack=cast(pb.Ack, int(ack)), client_id=client_id, seq=seq, token=token)
 
 
-def _enum(cls, value):
+E = TypeVar("E", Ack, Consistency, Role)
+
+
+def _enum(cls: Type[E], value: int) -> E:
+    """value as a member of cls. A value this client does not know (a newer
+    server's) passes through as the int it is: it compares and prints as
+    one, and the fields stay typed as the enum for the values that exist."""
     try:
         return cls(value)
     except ValueError:
-        return value
+        return cast(E, value)
+
+
+def status(resp: pb.Response) -> int:
+    """The answer's status as an int, to compare with types.Status (the
+    generated enum is a type of its own for mypy; the values are the same)."""
+    return int(resp.status)
 
 
 def receipt(r: pb.ReadReceipt) -> Receipt:
@@ -95,8 +107,8 @@ def receipt(r: pb.ReadReceipt) -> Receipt:
 def error(resp: pb.Response, op: str) -> TunekvError:
     """The exception for a failed answer (status not OK)."""
     msg = f"{op}: {resp.message}" if resp.message else op
-    status = resp.status
-    if status == Status.BOUND_UNMET:
+    code = status(resp)
+    if code == Status.BOUND_UNMET:
         b = resp.bound
         return BoundUnmet(
             msg,
@@ -107,22 +119,22 @@ def error(resp: pb.Response, op: str) -> TunekvError:
             node_id=b.node_id,
             leader_id=resp.leader_hint.node_id,
         )
-    if status == Status.CONDITION_FAILED:
+    if code == Status.CONDITION_FAILED:
         return ConditionFailed(msg, current_version=resp.write.current_version, index=resp.write.index)
-    cls = error_class(status)
-    if cls is ProtocolError and status not in (Status.PROTOCOL_ERROR,):
-        return ProtocolError(f"{op}: unknown status {status}: {resp.message}")
+    cls = error_class(code)
+    if cls is ProtocolError and code not in (Status.PROTOCOL_ERROR,):
+        return ProtocolError(f"{op}: unknown status {code}: {resp.message}")
     return cls(msg)
 
 
 def get_result(resp: pb.Response, op: str = "get") -> GetResult:
     """A GET answer as a result (OK or NOT_FOUND), or raise its error."""
-    if resp.status not in (Status.OK, Status.NOT_FOUND):
+    if status(resp) not in (Status.OK, Status.NOT_FOUND):
         raise error(resp, op)
     if resp.WhichOneof("body") != "get":
         raise ProtocolError(f"{op}: answer {Status(resp.status).name} without a get body")
     g = resp.get
-    found = resp.status == Status.OK and g.found
+    found = status(resp) == Status.OK and g.found
     return GetResult(
         found=found,
         value=bytes(g.value) if found else None,
@@ -136,8 +148,8 @@ def get_result(resp: pb.Response, op: str = "get") -> GetResult:
 def write_result(resp: pb.Response, op: str) -> WriteResult:
     """A PUT/DELETE/CAS answer as a result (OK, or NOT_FOUND for DELETE),
     or raise its error (ConditionFailed for a CAS that did not apply)."""
-    if resp.status not in (Status.OK, Status.NOT_FOUND) or (
-        resp.status == Status.NOT_FOUND and op != "delete"
+    if status(resp) not in (Status.OK, Status.NOT_FOUND) or (
+        status(resp) == Status.NOT_FOUND and op != "delete"
     ):
         raise error(resp, op)
     if resp.WhichOneof("body") != "write":
@@ -148,7 +160,7 @@ def write_result(resp: pb.Response, op: str) -> WriteResult:
         partition=w.partition,
         ack=_enum(Ack, w.ack),
         durable=w.durable,
-        found=resp.status == Status.OK,
+        found=status(resp) == Status.OK,
         token=bytes(w.token),
     )
 
@@ -200,7 +212,7 @@ def _partition_status(p: pb.PartitionStatus) -> PartitionStatus:
 
 
 def node_status(resp: pb.Response) -> NodeStatus:
-    if resp.status != Status.OK:
+    if status(resp) != Status.OK:
         raise error(resp, "status")
     if resp.WhichOneof("body") != "status_info":
         raise ProtocolError("status: answer without a status body")
@@ -231,7 +243,7 @@ def node_status(resp: pb.Response) -> NodeStatus:
 
 
 def cluster_info(resp: pb.Response) -> ClusterInfo:
-    if resp.status != Status.OK:
+    if status(resp) != Status.OK:
         raise error(resp, "cluster_info")
     if resp.WhichOneof("body") != "cluster_info":
         raise ProtocolError("cluster_info: answer without a cluster_info body")
@@ -251,7 +263,8 @@ def cluster_info(resp: pb.Response) -> ClusterInfo:
 
 def decode_response(body: bytes) -> pb.Response:
     try:
-        return pb.Response.FromString(body)
+        resp: pb.Response = pb.Response.FromString(body)
+        return resp
     except Exception as e:  # google.protobuf.message.DecodeError, and bad UTF-8
         raise ProtocolError(f"undecodable answer frame of {len(body)} bytes: {e}") from None
 

@@ -35,7 +35,7 @@ import os
 import secrets
 import select
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _codec as codec
 from . import token as tokens
@@ -79,6 +79,8 @@ REPLICAS_MAX = 8
 
 Bytes = codec.Bytes
 Endpoints = Union[str, Sequence[str], None]
+# A replica _choose considers: node id, leads, down, tried, round trip (s).
+_Candidate = Tuple[int, bool, bool, bool, Optional[float]]
 
 
 class _Lost(Exception):
@@ -137,14 +139,14 @@ class _Conn:
     def __init__(self, addr: str, stats: Stats, max_inflight: int):
         self.addr = addr
         self.stats = stats
-        self.pending: Dict[int, Tuple[asyncio.Future, int]] = {}  # id -> (answer, frame start)
+        self.pending: Dict[int, Tuple[asyncio.Future[pb.Response], int]] = {}  # id -> (answer, frame start)
         self.written = 0  # bytes handed to the transport
         self.closed = False
         self.why = ""
         self.slots = asyncio.Semaphore(max_inflight)
         self.reader: Optional[asyncio.StreamReader] = None
         self.writer: Optional[asyncio.StreamWriter] = None
-        self.task: Optional[asyncio.Task] = None
+        self.task: Optional[asyncio.Task[None]] = None
 
     async def open(self, timeout: float) -> None:
         host, port = _split_addr(self.addr)
@@ -215,14 +217,14 @@ class _Conn:
         p.register(sock.fileno(), select.POLLIN | getattr(select, "POLLRDHUP", 0x2000))
         return bool(p.poll(0))
 
-    def send(self, req: pb.Request) -> asyncio.Future:
+    def send(self, req: pb.Request) -> asyncio.Future[pb.Response]:
         """Write req; its answer completes the returned future (or _Lost)."""
         if self.closed:
             raise _Lost(False, self.why)
         if not self.pending and self._peer_gone():
             self._fail("connection closed by the server while idle")
             raise _Lost(False, self.why)
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[pb.Response] = asyncio.get_running_loop().create_future()
         frame = codec.frame(req)
         self.pending[req.id] = (fut, self.written)
         assert self.writer is not None
@@ -336,7 +338,7 @@ class AsyncClient:
         self.user = user or None
         if password is None:
             password = os.environ.get("TUNEKV_PASSWORD", "")
-        self._password = password.encode() if isinstance(password, str) else bytes(password)
+        self._password = password.encode()
         self.client_id = 0
         while self.client_id == 0:
             self.client_id = secrets.randbits(64)
@@ -347,9 +349,9 @@ class AsyncClient:
         if token:
             self.set_token(token)
         self._conns: Dict[str, _Conn] = {}
-        self._connecting: Dict[str, asyncio.Future] = {}
+        self._connecting: Dict[str, asyncio.Future[_Conn]] = {}
         self._map: Optional[_Map] = None
-        self._map_task: Optional[asyncio.Task] = None
+        self._map_task: Optional[asyncio.Task[ClusterInfo]] = None
         self._map_fetched = 0.0
         self._failed: Dict[str, float] = {}  # addr -> when a connection to it failed
         self._unhealthy: Dict[int, float] = {}  # node -> when it answered UNAVAILABLE/BUSY
@@ -357,7 +359,7 @@ class AsyncClient:
         self._rr = self.client_id
         self._last_endpoint = 0
         self._closed = False
-        self._tasks: Set[asyncio.Task] = set()  # map fetches
+        self._tasks: Set[asyncio.Task[ClusterInfo]] = set()  # map fetches
 
     # ---- session tokens
 
@@ -444,7 +446,7 @@ class AsyncClient:
         resp = await self._keyed(req, fill)
         return codec.get_result(resp)
 
-    async def get_value(self, key: Bytes, **kw) -> bytes:
+    async def get_value(self, key: Bytes, **kw: Any) -> bytes:
         """The value of key; raises NotFound when it does not exist."""
         r = await self.get(key, **kw)
         if not r.found:
@@ -486,7 +488,7 @@ class AsyncClient:
         )
 
     async def _write(
-        self, op: str, key: bytes, ack: Ack, timeout: Optional[float], body: Callable[[pb.Request, pb.WriteOptions], None]
+        self, op: str, key: bytes, ack: Ack, timeout: Optional[float], body: Callable[[pb.Request, pb.WriteOptions], object]
     ) -> WriteResult:
         seq = self._next_seq
         self._next_seq += 1
@@ -557,9 +559,9 @@ class AsyncClient:
             req.retry.attempts += 1
             if req.retry.attempts > 1:
                 self.stats.retries += 1
-            status = Status.OK
+            status: int = Status.OK
             if resp is not None:
-                status = resp.status
+                status = codec.status(resp)
                 has_hint = self._absorb_answer(req, node, resp, time.monotonic() - sent_at)
                 req.retry.message = resp.message
             elif end in (End.LOST, End.REFUSED) and req.spread and node:
@@ -600,7 +602,7 @@ class AsyncClient:
         the health and round trip of the node. Returns whether a NOT_LEADER
         named a leader (followed at once)."""
         hint_id, hint_addr = codec.leader_hint(resp)
-        status = resp.status
+        status = codec.status(resp)
         if status in (Status.NOT_LEADER, Status.BOUND_UNMET) and hint_id and self._map is not None:
             self._map.hint(req.partition, hint_id, hint_addr)
         if status == Status.NOT_LEADER:
@@ -627,7 +629,7 @@ class AsyncClient:
         unhealthy = self._unhealthy.get(node, 0.0)
         return bool(failed and now - failed < DOWN_INTERVAL) or bool(unhealthy and now - unhealthy < DOWN_INTERVAL)
 
-    def _candidates(self, req: _Req) -> List[Tuple[int, bool, bool, bool, Optional[float]]]:
+    def _candidates(self, req: _Req) -> List[_Candidate]:
         """Replicas of req's partition (and its leader): (node, leader,
         down, tried, rtt or None)."""
         m = self._map
@@ -653,7 +655,7 @@ class AsyncClient:
             return 0
         route = req.read.route if req.read else Route.ANY
 
-        def cls(c) -> int:
+        def cls(c: _Candidate) -> int:
             _, leader, down, tried, _ = c
             if tried:
                 return 4
@@ -661,7 +663,7 @@ class AsyncClient:
                 return (2 if down else 0) + (1 if leader else 0)
             return 1 if down else 0
 
-        def rank(c) -> float:
+        def rank(c: _Candidate) -> float:
             if route != Route.NEAREST or c[3] or c[4] is None:
                 return 0.0
             return c[4] + 1e-9
@@ -762,11 +764,11 @@ class AsyncClient:
         except (_Lost, asyncio.TimeoutError) as e:
             await c.close()
             raise _Refused(f"{c.addr}: AUTH: {str(e) or 'no answer'}") from None
-        if resp.status == Status.OK:
+        if resp.status == pb.STATUS_OK:
             return
         await c.close()
         message = f"AUTH as {self.user} at {c.addr}: {resp.message}"
-        if resp.status == Status.BUSY:
+        if resp.status == pb.STATUS_BUSY:
             raise _Refused(message)
         raise error_class(resp.status)(message)
 
@@ -789,7 +791,7 @@ class AsyncClient:
 
     # ---- the partition map
 
-    def _map_fetch(self) -> asyncio.Task:
+    def _map_fetch(self) -> asyncio.Task[ClusterInfo]:
         """The map fetch under way, or a new one. It runs as a task of its
         own, so that a caller that gives up or is cancelled does not cancel
         it for the others waiting on it."""
@@ -802,7 +804,7 @@ class AsyncClient:
             task.add_done_callback(self._map_done)
         return task
 
-    def _map_done(self, task: asyncio.Task) -> None:
+    def _map_done(self, task: asyncio.Task[ClusterInfo]) -> None:
         self._tasks.discard(task)
         if self._map_task is task:
             self._map_task = None
@@ -913,5 +915,5 @@ class AsyncClient:
     async def __aenter__(self) -> "AsyncClient":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()

@@ -12,7 +12,7 @@ loop (use AsyncClient there).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Coroutine, Optional, TypeVar
+from typing import Any, Coroutine, List, Optional, TypeVar
 
 from ._codec import Bytes
 from .aio import AsyncClient, Endpoints
@@ -70,7 +70,7 @@ class Client:
         return self._aio.stats
 
     @property
-    def endpoints(self) -> list:
+    def endpoints(self) -> List[str]:
         return list(self._aio.endpoints)
 
     def get(

@@ -11,7 +11,7 @@ Client.get_value() raises, for callers who prefer an exception.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 from .types import Status
 
@@ -161,30 +161,28 @@ class UsageError(TunekvError, ValueError):
     status = Status.USAGE_ERROR
 
 
-_BY_STATUS: Dict[int, Type[TunekvError]] = {
-    cls.status: cls
-    for cls in (
-        NotFound,
-        ConditionFailed,
-        NotLeader,
-        BoundUnmet,
-        NoQuorum,
-        Timeout,
-        OutcomeUnknown,
-        InvalidArgument,
-        TooLarge,
-        Busy,
-        Unavailable,
-        Internal,
-        NoSpace,
-        Unauthenticated,
-        PermissionDenied,
-        ConnectFailed,
-        ProtocolError,
-        ConnectionClosed,
-        UsageError,
-    )
-}
+_CLASSES: Tuple[Type[TunekvError], ...] = (
+    NotFound,
+    ConditionFailed,
+    NotLeader,
+    BoundUnmet,
+    NoQuorum,
+    Timeout,
+    OutcomeUnknown,
+    InvalidArgument,
+    TooLarge,
+    Busy,
+    Unavailable,
+    Internal,
+    NoSpace,
+    Unauthenticated,
+    PermissionDenied,
+    ConnectFailed,
+    ProtocolError,
+    ConnectionClosed,
+    UsageError,
+)
+_BY_STATUS: Dict[int, Type[TunekvError]] = {cls.status: cls for cls in _CLASSES}
 
 
 def error_class(status: int) -> Type[TunekvError]:

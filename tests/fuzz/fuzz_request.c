@@ -10,7 +10,7 @@
  *   (command_encode with LZ4 as rpc_kv_maybe_compress does, then
  *   command_decode, as every replica's FSM will).
  *
- * rpc_admit and the handlers take a live struct server and conn (libuv,
+ * rpc_admit and the handlers take a live struct node and conn (libuv,
  * raft), so their checks are replayed here in the same order from the same
  * config defaults; the pure functions they call are the real ones. Not
  * covered: routing, forwarding and the answers (tests/integration).

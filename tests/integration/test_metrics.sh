@@ -3,10 +3,12 @@
 # after a short load every family is there, parses as Prometheus text
 # (python3-prometheus-client's parser), and the counters the load moved are
 # non-zero; the health endpoints answer; other paths and methods are
-# refused. Skipped (77) without python3-prometheus-client.
+# refused; the Grafana dashboard's expressions name only exported series.
+# Skipped (77) without python3-prometheus-client.
 #   usage: test_metrics.sh BUILD_DIR
 set -euo pipefail
 bin=$(cd "${1:?build dir}" && pwd)
+src=$(cd "$(dirname "$0")/../.." && pwd)
 py=""
 for cand in python3 /usr/bin/python3; do # a pyenv python3 may lack Debian's packages
   if command -v "$cand" >/dev/null && "$cand" -c 'import prometheus_client' 2>/dev/null; then
@@ -37,7 +39,7 @@ for i in $(seq 20); do
   "$bin/tunekv" get "k$i" >/dev/null
 done
 
-"$py" - "http://127.0.0.1:$((port + 2))" <<'PY' || fail "metrics"
+"$py" - "http://127.0.0.1:$((port + 2))" "$src/conf/grafana/tunekv.json" <<'PY' || fail "metrics"
 import sys, time, urllib.error, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 base = sys.argv[1]
@@ -99,6 +101,50 @@ for op, level in (("put", None), ("get", "eventual"), ("get", "linearizable")):
     assert values == sorted(values) and values[-1] == 20, values  # cumulative, +Inf = count
     assert hist("tunekv_request_duration_seconds", "_sum", **labels)[0].value > 0
 assert get("/readyz")[0] == 200
+
+# The Grafana dashboard (conf/grafana/tunekv.json) asks only for series this
+# daemon exports, grouped by labels they carry: every PromQL expression's
+# metric names (what is left after strings, label matchers, ranges,
+# grouping clauses, numbers and function calls are taken out) and every
+# `by (...)` label.
+import json, re
+dash = json.load(open(sys.argv[2]))
+assert dash["schemaVersion"] >= 36, dash["schemaVersion"]
+assert [i["name"] for i in dash["__inputs"]] == ["DS_PROMETHEUS"], dash["__inputs"]
+series = {}
+for f in fams.values():
+    for s in f.samples:
+        series.setdefault(s.name, set()).update(s.labels)
+scrape_labels = {"instance", "job"}  # added by Prometheus when it scrapes
+exprs = []
+panels = list(dash["panels"])
+for p in panels:
+    panels.extend(p.get("panels", []))
+    if p["type"] == "row":
+        continue
+    assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+    assert p["targets"], p["title"]
+    exprs += [(p["title"], t["expr"]) for t in p["targets"]]
+for v in dash["templating"]["list"]:
+    exprs.append((v["name"], re.sub(r"^label_values\((.*), *\w+\)$", r"\1", v["definition"])))
+ids = [p["id"] for p in panels]
+assert len(ids) == len(set(ids)), ids
+for title, expr in exprs:
+    rest = re.sub(r'"[^"]*"', "", expr)
+    rest = re.sub(r"\{[^}]*\}|\[[^]]*\]|\$\w+", "", rest)
+    groups = re.findall(r"\b(?:by|without) *\(([^)]*)\)", rest)
+    rest = re.sub(r"\b(?:by|without) *\([^)]*\)", "", rest)
+    rest = re.sub(r"\b\d+(?:\.\d+)?\b", "", rest)
+    names = [m.group(1) for m in re.finditer(r"([A-Za-z_:][\w:]*)\s*(\()?", rest)
+             if not m.group(2)]
+    assert names, (title, expr)
+    unknown = [n for n in names if n not in series]
+    assert not unknown, f"dashboard panel {title!r}: not exported: {unknown} in {expr}"
+    have = set().union(*(series[n] for n in names)) | scrape_labels | {"le"}
+    for g in groups:
+        for label in filter(None, (x.strip() for x in g.split(","))):
+            assert label in have, f"dashboard panel {title!r}: no label {label!r} in {expr}"
+print(f"dashboard: {len(exprs)} expressions over exported series")
 PY
 kill -TERM "$pid"
 rc=0

@@ -1,0 +1,553 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+ACK_ALL_REPLICAS: Ack
+ACK_COMMITTED: Ack
+ACK_LEADER_ACCEPTED: Ack
+CONSISTENCY_BOUNDED_STALENESS: Consistency
+CONSISTENCY_CAUSAL: Consistency
+CONSISTENCY_EVENTUAL: Consistency
+CONSISTENCY_LINEARIZABLE: Consistency
+CONSISTENCY_SEQUENTIAL: Consistency
+CONSISTENCY_SESSION: Consistency
+DESCRIPTOR: _descriptor.FileDescriptor
+ON_UNMET_FAIL: OnUnmet
+ON_UNMET_FORWARD_LEADER: OnUnmet
+ON_UNMET_SERVE_STALE_LABELLED: OnUnmet
+ON_UNMET_WAIT: OnUnmet
+ROLE_ADD: UserRoleOp
+ROLE_CANDIDATE: Role
+ROLE_DELETE: UserRoleOp
+ROLE_FOLLOWER: Role
+ROLE_GET: UserRoleOp
+ROLE_GRANT: UserRoleOp
+ROLE_LEADER: Role
+ROLE_LIST: UserRoleOp
+ROLE_REVOKE: UserRoleOp
+ROLE_UNAVAILABLE: Role
+ROUTE_ANY: Route
+ROUTE_FOLLOWER_PREFERRED: Route
+ROUTE_LEADER: Route
+ROUTE_NEAREST: Route
+SESSION_FLAG_MONOTONIC_READS: SessionFlag
+SESSION_FLAG_MONOTONIC_WRITES: SessionFlag
+SESSION_FLAG_NONE: SessionFlag
+SESSION_FLAG_READ_YOUR_WRITES: SessionFlag
+SESSION_FLAG_WRITES_FOLLOW_READS: SessionFlag
+STATUS_BOUND_UNMET: Status
+STATUS_BUSY: Status
+STATUS_CONDITION_FAILED: Status
+STATUS_INTERNAL: Status
+STATUS_INVALID_ARGUMENT: Status
+STATUS_NOT_FOUND: Status
+STATUS_NOT_LEADER: Status
+STATUS_NO_QUORUM: Status
+STATUS_NO_SPACE: Status
+STATUS_OK: Status
+STATUS_OUTCOME_UNKNOWN: Status
+STATUS_PERMISSION_DENIED: Status
+STATUS_TIMEOUT: Status
+STATUS_TOO_LARGE: Status
+STATUS_UNAUTHENTICATED: Status
+STATUS_UNAVAILABLE: Status
+USER_ADD: UserRoleOp
+USER_DELETE: UserRoleOp
+USER_GET: UserRoleOp
+USER_GRANT_ROLE: UserRoleOp
+USER_LIST: UserRoleOp
+USER_PASSWD: UserRoleOp
+USER_REVOKE_ROLE: UserRoleOp
+USER_ROLE_OP_UNSPECIFIED: UserRoleOp
+
+class AuthRequest(_message.Message):
+    __slots__ = ["password", "user"]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    password: bytes
+    user: str
+    def __init__(self, user: _Optional[str] = ..., password: _Optional[bytes] = ...) -> None: ...
+
+class BoundUnmet(_message.Message):
+    __slots__ = ["applied_index", "lag_entries", "node_id", "required_index", "staleness_ms"]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    lag_entries: int
+    node_id: int
+    required_index: int
+    staleness_ms: int
+    def __init__(self, required_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class CasRequest(_message.Message):
+    __slots__ = ["expected_version", "key", "options", "value"]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    expected_version: int
+    key: bytes
+    options: WriteOptions
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+
+class ClusterInfoRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class ClusterInfoResponse(_message.Message):
+    __slots__ = ["node_id", "nodes", "partition_count", "partitions"]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    partition_count: int
+    partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
+    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class ConfirmRequest(_message.Message):
+    __slots__ = ["from_node_id", "partition"]
+    FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    from_node_id: int
+    partition: int
+    def __init__(self, from_node_id: _Optional[int] = ..., partition: _Optional[int] = ...) -> None: ...
+
+class ConfirmResponse(_message.Message):
+    __slots__ = ["applied_index", "node_id", "partition", "term"]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    node_id: int
+    partition: int
+    term: int
+    def __init__(self, node_id: _Optional[int] = ..., partition: _Optional[int] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ...) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ["key", "options"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    options: WriteOptions
+    def __init__(self, key: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+
+class GetRequest(_message.Message):
+    __slots__ = ["key", "options"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    options: ReadOptions
+    def __init__(self, key: _Optional[bytes] = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetResponse(_message.Message):
+    __slots__ = ["create_index", "found", "mod_index", "receipt", "token", "value"]
+    CREATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    create_index: int
+    found: bool
+    mod_index: int
+    receipt: ReadReceipt
+    token: bytes
+    value: bytes
+    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., receipt: _Optional[_Union[ReadReceipt, _Mapping]] = ..., token: _Optional[bytes] = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ["permission", "prefix"]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    permission: str
+    prefix: bytes
+    def __init__(self, permission: _Optional[str] = ..., prefix: _Optional[bytes] = ...) -> None: ...
+
+class LeaderHint(_message.Message):
+    __slots__ = ["client_addr", "node_id"]
+    CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    client_addr: str
+    node_id: int
+    def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ...) -> None: ...
+
+class LevelCounters(_message.Message):
+    __slots__ = ["bound_unmet", "fallbacks", "level", "served", "stale_served", "waits"]
+    BOUND_UNMET_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SERVED_FIELD_NUMBER: _ClassVar[int]
+    STALE_SERVED_FIELD_NUMBER: _ClassVar[int]
+    WAITS_FIELD_NUMBER: _ClassVar[int]
+    bound_unmet: int
+    fallbacks: int
+    level: Consistency
+    served: int
+    stale_served: int
+    waits: int
+    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., served: _Optional[int] = ..., stale_served: _Optional[int] = ..., waits: _Optional[int] = ..., fallbacks: _Optional[int] = ..., bound_unmet: _Optional[int] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "value_bytes_max"]
+    CONNS_MAX_FIELD_NUMBER: _ClassVar[int]
+    CONN_OUTPUT_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    FRAME_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    INFLIGHT_PER_CONN_MAX_FIELD_NUMBER: _ClassVar[int]
+    KEY_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TIMEOUT_MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    VALUE_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    conn_output_bytes_max: int
+    conns_max: int
+    frame_bytes_max: int
+    inflight_per_conn_max: int
+    key_bytes_max: int
+    request_timeout_max_ms: int
+    request_timeout_ms: int
+    token_bytes_max: int
+    value_bytes_max: int
+    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ...) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ["client_addr", "node_id", "peer_addr"]
+    CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    client_addr: str
+    node_id: int
+    peer_addr: str
+    def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ...) -> None: ...
+
+class PartitionInfo(_message.Message):
+    __slots__ = ["leader_id", "partition", "replicas"]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    leader_id: int
+    partition: int
+    replicas: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, partition: _Optional[int] = ..., leader_id: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class PartitionStatus(_message.Message):
+    __slots__ = ["applied_index", "barriers", "bytes", "commit_index", "confirms", "confirms_failed", "digest", "keys", "lag_entries", "last_index", "leader_commit_index", "leader_id", "partition", "reads", "ready", "replicas", "restores", "role", "snapshot_index", "snapshots", "staleness_ms", "term"]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    BARRIERS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEADER_COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    RESTORES_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    barriers: int
+    bytes: int
+    commit_index: int
+    confirms: int
+    confirms_failed: int
+    digest: int
+    keys: int
+    lag_entries: int
+    last_index: int
+    leader_commit_index: int
+    leader_id: int
+    partition: int
+    reads: _containers.RepeatedCompositeFieldContainer[LevelCounters]
+    ready: bool
+    replicas: _containers.RepeatedScalarFieldContainer[int]
+    restores: int
+    role: Role
+    snapshot_index: int
+    snapshots: int
+    staleness_ms: int
+    term: int
+    def __init__(self, partition: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., leader_id: _Optional[int] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., keys: _Optional[int] = ..., ready: bool = ..., replicas: _Optional[_Iterable[int]] = ..., bytes: _Optional[int] = ..., digest: _Optional[int] = ..., snapshots: _Optional[int] = ..., restores: _Optional[int] = ..., reads: _Optional[_Iterable[_Union[LevelCounters, _Mapping]]] = ..., lag_entries: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., leader_commit_index: _Optional[int] = ..., barriers: _Optional[int] = ..., confirms: _Optional[int] = ..., confirms_failed: _Optional[int] = ...) -> None: ...
+
+class PingRequest(_message.Message):
+    __slots__ = ["from_node_id"]
+    FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    from_node_id: int
+    def __init__(self, from_node_id: _Optional[int] = ...) -> None: ...
+
+class PingResponse(_message.Message):
+    __slots__ = ["node_id"]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    def __init__(self, node_id: _Optional[int] = ...) -> None: ...
+
+class ProbeRequest(_message.Message):
+    __slots__ = ["applied_index", "from_node_id", "partition"]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    from_node_id: int
+    partition: int
+    def __init__(self, from_node_id: _Optional[int] = ..., partition: _Optional[int] = ..., applied_index: _Optional[int] = ...) -> None: ...
+
+class ProbeResponse(_message.Message):
+    __slots__ = ["commit_index", "leader_time_ms", "node_id", "partition", "term"]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEADER_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    commit_index: int
+    leader_time_ms: int
+    node_id: int
+    partition: int
+    term: int
+    def __init__(self, node_id: _Optional[int] = ..., partition: _Optional[int] = ..., commit_index: _Optional[int] = ..., term: _Optional[int] = ..., leader_time_ms: _Optional[int] = ...) -> None: ...
+
+class PutRequest(_message.Message):
+    __slots__ = ["key", "options", "value"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    options: WriteOptions
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+
+class ReadOptions(_message.Message):
+    __slots__ = ["level", "max_lag_entries", "max_staleness_ms", "max_wait_ms", "min_index", "on_unmet", "route", "session_flags", "strict", "token"]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    MIN_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ON_UNMET_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    level: Consistency
+    max_lag_entries: int
+    max_staleness_ms: int
+    max_wait_ms: int
+    min_index: int
+    on_unmet: OnUnmet
+    route: Route
+    session_flags: int
+    strict: bool
+    token: bytes
+    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., session_flags: _Optional[int] = ..., token: _Optional[bytes] = ..., min_index: _Optional[int] = ..., max_staleness_ms: _Optional[int] = ..., max_lag_entries: _Optional[int] = ..., route: _Optional[_Union[Route, str]] = ..., on_unmet: _Optional[_Union[OnUnmet, str]] = ..., max_wait_ms: _Optional[int] = ..., strict: bool = ...) -> None: ...
+
+class ReadReceipt(_message.Message):
+    __slots__ = ["applied_index", "fallback", "lag_entries", "leader_known", "level", "node_id", "partition", "role", "staleness_ms", "term"]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LEADER_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    fallback: bool
+    lag_entries: int
+    leader_known: bool
+    level: Consistency
+    node_id: int
+    partition: int
+    role: Role
+    staleness_ms: int
+    term: int
+    def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ...) -> None: ...
+
+class Request(_message.Message):
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "user_role"]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    CAS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NO_FORWARD_FIELD_NUMBER: _ClassVar[int]
+    PING_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FIELD_NUMBER: _ClassVar[int]
+    PUT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    USER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    auth: AuthRequest
+    cas: CasRequest
+    cluster_info: ClusterInfoRequest
+    confirm: ConfirmRequest
+    delete: DeleteRequest
+    get: GetRequest
+    id: int
+    no_forward: bool
+    ping: PingRequest
+    probe: ProbeRequest
+    put: PutRequest
+    status: StatusRequest
+    timeout_ms: int
+    user_role: UserRoleRequest
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ...) -> None: ...
+
+class Response(_message.Message):
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "user_role", "write"]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_HINT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PONG_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_INFO_FIELD_NUMBER: _ClassVar[int]
+    USER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    bound: BoundUnmet
+    cluster_info: ClusterInfoResponse
+    confirm: ConfirmResponse
+    get: GetResponse
+    id: int
+    leader_hint: LeaderHint
+    message: str
+    pong: PingResponse
+    probe: ProbeResponse
+    status: Status
+    status_info: StatusResponse
+    user_role: UserRoleResponse
+    write: WriteResponse
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class StatusResponse(_message.Message):
+    __slots__ = ["connections", "forwarded", "limits", "loop_lag_max_ms", "loop_lag_ms", "node_id", "partition_count", "partitions", "uptime_ms", "version"]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    LOOP_LAG_MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    LOOP_LAG_MS_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    connections: int
+    forwarded: int
+    limits: Limits
+    loop_lag_max_ms: int
+    loop_lag_ms: int
+    node_id: int
+    partition_count: int
+    partitions: _containers.RepeatedCompositeFieldContainer[PartitionStatus]
+    uptime_ms: int
+    version: str
+    def __init__(self, node_id: _Optional[int] = ..., version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., connections: _Optional[int] = ..., partition_count: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., loop_lag_ms: _Optional[int] = ..., loop_lag_max_ms: _Optional[int] = ..., forwarded: _Optional[int] = ...) -> None: ...
+
+class UserRoleRequest(_message.Message):
+    __slots__ = ["name", "op", "password", "permission", "prefix", "role", "secret"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    op: UserRoleOp
+    password: bytes
+    permission: str
+    prefix: bytes
+    role: str
+    secret: bytes
+    def __init__(self, op: _Optional[_Union[UserRoleOp, str]] = ..., name: _Optional[str] = ..., password: _Optional[bytes] = ..., role: _Optional[str] = ..., permission: _Optional[str] = ..., prefix: _Optional[bytes] = ..., secret: _Optional[bytes] = ...) -> None: ...
+
+class UserRoleResponse(_message.Message):
+    __slots__ = ["grants", "names", "roles"]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ..., grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
+
+class WriteOptions(_message.Message):
+    __slots__ = ["ack", "client_id", "retry", "seq", "token"]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ack: Ack
+    client_id: int
+    retry: bool
+    seq: int
+    token: bytes
+    def __init__(self, ack: _Optional[_Union[Ack, str]] = ..., client_id: _Optional[int] = ..., seq: _Optional[int] = ..., token: _Optional[bytes] = ..., retry: bool = ...) -> None: ...
+
+class WriteResponse(_message.Message):
+    __slots__ = ["ack", "current_version", "durable", "index", "partition", "token"]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DURABLE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ack: Ack
+    current_version: int
+    durable: bool
+    index: int
+    partition: int
+    token: bytes
+    def __init__(self, index: _Optional[int] = ..., current_version: _Optional[int] = ..., partition: _Optional[int] = ..., ack: _Optional[_Union[Ack, str]] = ..., durable: bool = ..., token: _Optional[bytes] = ...) -> None: ...
+
+class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class SessionFlag(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Route(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class OnUnmet(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Ack(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class UserRoleOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
