@@ -72,6 +72,16 @@ expect_rc 7 root user del root
 expect_rc 3 root user frobnicate alice
 expect_rc 3 root role grant app
 
+# tunekv-bench takes the same flags.
+TUNEKV_PASSWORD= "$bin/tunekv-bench" --user root --password-file "$dir/root-pw" -n 200 --warmup 0 -q \
+  --json >"$dir/out" 2>"$dir/err" || fail "bench as root: $(cat "$dir/err")"
+python3 - "$dir/out" <<'PY' || fail "bench report: $(cat "$dir/out")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+all_ = [r for r in rows if r.get("op") == "all"][0]
+assert all_["ops"] == 200 and all_["errors"] == 0, all_
+PY
+
 # Revoke, then root's password stored in the cluster.
 expect_rc 0 root role revoke app app/
 expect_rc 9 alice put app/x 2
