@@ -533,6 +533,41 @@ static void test_records_survive_restart(void **state)
         }
 }
 
+/* [auth] enabled must agree: node 3 restarted with it off is refused by
+ * its peers (the layout fingerprint), who say why; restarted as before, it
+ * rejoins and every replica converges. */
+static void test_auth_setting_must_agree(void **state)
+{
+        struct daemon *d = &cl.nodes[2];
+        const char *saved[DAEMON_ARGS_MAX];
+
+        (void)state;
+        memcpy(saved, d->extra, sizeof saved);
+        for (int i = 0; i + 1 < DAEMON_ARGS_MAX && d->extra[i] != NULL; i++) {
+                if (strcmp(d->extra[i], "--enabled") == 0) {
+                        d->extra[i + 1] = "0";
+                }
+        }
+        assert_int_equal(WEXITSTATUS(cluster_signal(&cl, 3, SIGTERM, true)), 0);
+        assert_int_equal(daemon_spawn(d), 0);
+        for (int i = 0; i < 200 && daemon_log_count(&cl.nodes[0], "auth.enabled, differ") == 0;
+             i++) {
+                usleep(50 * 1000); /* a log line: no other event to await */
+        }
+        assert_true(daemon_log_count(&cl.nodes[0], "auth.enabled, differ") > 0);
+        daemon_signal(d, SIGKILL, true);
+        if (d->ready_fd >= 0) {
+                close(d->ready_fd);
+                d->ready_fd = -1;
+        }
+        memcpy(d->extra, saved, sizeof saved);
+        assert_int_equal(cluster_restart(&cl, 3), 0);
+        await_everywhere("alice", "alice-pw2", "app/x", TKV_OK);
+        for (uint32_t p = 0; p < 3; p++) {
+                assert_true(cluster_wait_converged(&cl, p, 20000));
+        }
+}
+
 /* With auth off (a separate one-node cluster), credentials are accepted
  * and ignored: clients can be configured before the cluster turns auth on. */
 static void test_auth_off(void **state)
@@ -573,6 +608,7 @@ int main(void)
             cmocka_unit_test(test_users_and_roles),
             cmocka_unit_test(test_revoke_applies_to_open_connections),
             cmocka_unit_test(test_records_survive_restart),
+            cmocka_unit_test(test_auth_setting_must_agree),
             cmocka_unit_test(test_auth_off),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
