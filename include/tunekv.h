@@ -82,7 +82,9 @@ enum tkv_code {
         TKV_BUSY = 10,
         TKV_UNAVAILABLE = 11,
         TKV_INTERNAL = 12,
-        TKV_NO_SPACE = 13, /* the leader's disk is nearly full: the write was not applied */
+        TKV_NO_SPACE = 13,        /* the leader's disk is nearly full: the write was not applied */
+        TKV_UNAUTHENTICATED = 14, /* auth is on: no user, or a wrong user or password */
+        TKV_PERMISSION_DENIED = 15, /* the user's roles do not allow this (on this key) */
         /* Client-side conditions. A write that was sent and got no answer
          * is never reported with these: it completes OUTCOME_UNKNOWN. */
         TKV_CONNECT_FAILED = 100,    /* no endpoint could be reached */
@@ -145,6 +147,9 @@ struct tkv_options {
         const char *tls_cert_file; /* ours, for servers that require client certificates */
         const char *tls_key_file;
         const char *tls_server_name;
+        const char *user;     /* AUTH as this user on every new connection, before
+                                 anything else; NULL or "": no AUTH */
+        const char *password; /* the user's password (NUL-terminated; copied) */
 };
 
 /* Read options (DESIGN §4). Zero-initialized = linearizable from the leader. */
@@ -351,6 +356,64 @@ TKV_API int tkv_cluster_info(struct tkv_client *c, struct tkv_result *out);
 /* Free what a blocking call put into r; safe to call twice and on a
  * zero-initialized result. */
 TKV_API void tkv_result_release(struct tkv_result *r);
+
+/* ---- Users and roles ([auth] enabled = 1 on the cluster; the client's
+ * user needs the admin permission; docs/security.md). */
+
+enum tkv_user_role_op {
+        TKV_USER_ADD = 1,     /* name, password */
+        TKV_USER_DELETE,      /* name */
+        TKV_USER_PASSWD,      /* name (root too), password */
+        TKV_USER_GRANT_ROLE,  /* name, role */
+        TKV_USER_REVOKE_ROLE, /* name, role */
+        TKV_USER_LIST,        /* -> names */
+        TKV_USER_GET,         /* name -> roles */
+        TKV_ROLE_ADD,         /* name */
+        TKV_ROLE_DELETE,      /* name */
+        TKV_ROLE_GRANT,       /* name, permission, prefix */
+        TKV_ROLE_REVOKE,      /* name, prefix */
+        TKV_ROLE_LIST,        /* -> names */
+        TKV_ROLE_GET,         /* name -> grants */
+};
+
+struct tkv_user_role_request {
+        enum tkv_user_role_op op;
+        const char *name;       /* the user or the role */
+        const char *password;   /* USER_ADD, USER_PASSWD */
+        const char *role;       /* USER_GRANT_ROLE, USER_REVOKE_ROLE */
+        const char *permission; /* ROLE_GRANT: "read", "write", "readwrite" or "admin" */
+        const void *prefix;     /* ROLE_GRANT, ROLE_REVOKE: key prefix; NULL: every key */
+        size_t prefix_len;
+};
+
+struct tkv_grant {
+        const char *permission; /* "read", "write", "readwrite" or "admin" */
+        const uint8_t *prefix;  /* prefix_len bytes; every key when 0 */
+        size_t prefix_len;
+};
+
+/* The answer to a user or role request; owns its memory until
+ * tkv_user_role_release. */
+struct tkv_user_role_result {
+        int status;        /* as the function's return */
+        char message[256]; /* why, when status != TKV_OK */
+        char **names;      /* USER_LIST, ROLE_LIST */
+        size_t n_names;
+        char **roles; /* USER_GET */
+        size_t n_roles;
+        struct tkv_grant *grants; /* ROLE_GET */
+        size_t n_grants;
+        void *mem; /* internal */
+};
+
+/* Run one user or role request on the first endpoint that accepts a
+ * connection (blocking; a change is carried out by the cluster's leader of
+ * the users and roles, and holds on every node once it applied it).
+ * Returns the status (TKV_PERMISSION_DENIED without admin, TKV_NOT_FOUND,
+ * ...) and fills *out, which the caller releases. Not retried. */
+TKV_API int tkv_user_role(struct tkv_client *c, const struct tkv_user_role_request *req,
+                          struct tkv_user_role_result *out);
+TKV_API void tkv_user_role_release(struct tkv_user_role_result *r);
 
 /* ---- Non-blocking API. Each call queues one request and returns TKV_OK,
  * or returns an error and never calls cb. cb runs exactly once, from

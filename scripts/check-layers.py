@@ -32,6 +32,9 @@ LAYERS = {
     "slab": 0, "config": 0, "value": 0, "pbwire": 0, "keys": 0, "peerauth": 0,
     "raftwire": 0, "siphash": 0, "spare": 0, "pballoc": 0,
     "notify": 0, "latency": 0, "tls": 0,
+    # users, roles, the permission check and password hashing: pure, read
+    # by config (the KDF's bounds) as well as by the request path
+    "auth": 0,
     # header-only base modules (no .c file)
     "queue": 0, "keyhash": 0, "varint": 0,
     # state machine: the store and what is replicated
@@ -50,7 +53,7 @@ LAYERS = {
     "call": 6, "node": 6,
     # handlers (kv writes, reads at every level, node-to-node, admin)
     "rpc_kv": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
-    "rpc_route": 7, "rpc_node": 7,
+    "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct
     # rpc_method, the handlers' declarations, the kinds of node calls): it
     # has no .c file; it sits with the handlers, since they include it

@@ -58,6 +58,10 @@ Tunekv__V1__Status call_status_of(int tkv_err)
                 return TUNEKV__V1__STATUS__STATUS_UNAVAILABLE;
         case TKV_ENOSPACE:
                 return TUNEKV__V1__STATUS__STATUS_NO_SPACE;
+        case TKV_EAUTH:
+                return TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED;
+        case TKV_EPERM:
+                return TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED;
         default:
                 return TUNEKV__V1__STATUS__STATUS_INTERNAL;
         }

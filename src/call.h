@@ -51,6 +51,7 @@ enum call_stage {
         CALL_FORWARDED, /* op.fwd: sent to another node */
         CALL_WAIT,      /* op.wait: a read waiting for this replica to meet its bound */
         CALL_ACK_ALL,   /* op.ack_all: an applied write waiting for every replica */
+        CALL_HASHING,   /* op.hashing: a password being hashed on the threadpool */
 };
 
 /* What a GET keeps while it waits (rpc_read.c). */
@@ -87,6 +88,7 @@ struct call {
                 struct peer_call fwd;
                 struct read_wait wait;
                 struct queue ack_all;
+                void *hashing; /* rpc_users.c's work item */
         } op;
         struct call_read rd;           /* GET */
         struct command_result applied; /* ALL_REPLICAS write: its result, kept */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth.h"
 #include "keyhash.h"
 #include "log.h"
 #include "peerauth.h"
@@ -123,6 +124,19 @@ static const struct config_option config_options[] = {
         "largest payload of one Raft message from a peer (entries, or a whole snapshot)"),
     OPT("limits", token_bytes_max, CONFIG_BYTES, 64, 64 * 1024, "8KiB",
         "largest session token a request may carry (bytes)"),
+    OPT("limits", auth_in_flight_max, CONFIG_UINT, 1, 1024, "2",
+        "AUTH requests whose password hashing (slow on purpose) may run at once on this node, "
+        "on threadpool threads; more are answered BUSY (keep it below threadpool_size: the "
+        "threadpool also writes the Raft logs)"),
+    {"auth", "enabled", CONFIG_UINT, offsetof(struct config, auth_enabled), 0, 1, "0",
+     "1: clients must AUTH as a user first and may do only what its roles grant "
+     "(docs/security.md); must be the same on every node"},
+    OPT("auth", root_password_file, CONFIG_TEXT, 0, 0, "",
+        "with enabled = 1, required: the first line is root's password until one is stored in "
+        "the cluster (mode 0600 or stricter)"),
+    OPT("auth", kdf_iterations, CONFIG_UINT, AUTH_ITERATIONS_MIN, AUTH_ITERATIONS_MAX, "100000",
+        "PBKDF2-HMAC-SHA256 rounds for passwords hashed on this node (~30 ms at the default); "
+        "each stored password keeps the count it was made with"),
     OPT("read", probe_interval_ms, CONFIG_UINT, 10, 60000, "100",
         "how often a follower asks its leaders for their commit index (staleness bound)"),
     OPT("read", read_index, CONFIG_UINT, 0, 1, "1",
@@ -641,29 +655,30 @@ static const char *const config_sample_secrets[] = {"change-me-local-3node", "ch
 
 #define CONFIG_SECRET_MIN 16
 
-/* [cluster] <key>_file: its first line into secret (CONFIG_PATH_BYTES),
+/* [section] <key>_file: its first line into secret (CONFIG_PATH_BYTES),
  * from a file only its owner may read (a secret others can read is no
- * secret). key names the option in errors. */
-static int config_read_secret_file(char *secret, const char *path, const char *key, char *errmsg)
+ * secret). section and key name the option in errors. */
+static int config_read_secret_file(char *secret, const char *path, const char *section,
+                                   const char *key, char *errmsg)
 {
         struct stat st;
         FILE *f;
         size_t n;
 
         if (secret[0] != '\0') {
-                err_msgf(errmsg, "config: cluster.%s and cluster.%s_file are both set: keep one",
-                         key, key);
+                err_msgf(errmsg, "config: %s.%s and %s.%s_file are both set: keep one", section,
+                         key, section, key);
                 return TKV_EINVAL;
         }
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-                err_msgf(errmsg, "config: cluster.%s_file %s: not a readable file", key, path);
+                err_msgf(errmsg, "config: %s.%s_file %s: not a readable file", section, key, path);
                 return TKV_EINVAL;
         }
         if ((st.st_mode & 077) != 0) {
                 err_msgf(errmsg,
-                         "config: cluster.%s_file %s: mode %04o lets others read it; "
+                         "config: %s.%s_file %s: mode %04o lets others read it; "
                          "chmod 600 it",
-                         key, path, (unsigned)(st.st_mode & 07777));
+                         section, key, path, (unsigned)(st.st_mode & 07777));
                 return TKV_EINVAL;
         }
         f = fopen(path, "r");
@@ -671,7 +686,7 @@ static int config_read_secret_file(char *secret, const char *path, const char *k
                 if (f != NULL) {
                         fclose(f);
                 }
-                err_msgf(errmsg, "config: cluster.%s_file %s: empty or unreadable", key, path);
+                err_msgf(errmsg, "config: %s.%s_file %s: empty or unreadable", section, key, path);
                 return TKV_EINVAL;
         }
         fclose(f);
@@ -710,6 +725,7 @@ void config_layout(const struct config *c, struct peerauth_layout *out)
         XXH64_update(&st, &c->session_window, sizeof c->session_window);
         XXH64_update(&st, &c->sessions_max, sizeof c->sessions_max);
         XXH64_update(&st, &c->sessions_bytes_max, sizeof c->sessions_bytes_max);
+        XXH64_update(&st, &c->auth_enabled, sizeof c->auth_enabled);
         for (unsigned i = 0; i < c->n_nodes; i++) {
                 const struct config_node *n = &c->nodes[i];
                 XXH64_update(&st, &n->id, sizeof n->id);
@@ -733,12 +749,12 @@ static int config_check_secret(struct config *c, char *errmsg)
 {
         const char *weak;
         if (c->secret_file[0] != '\0' &&
-            config_read_secret_file(c->secret, c->secret_file, "secret", errmsg) != 0) {
+            config_read_secret_file(c->secret, c->secret_file, "cluster", "secret", errmsg) != 0) {
                 return TKV_EINVAL;
         }
         if (c->previous_secret_file[0] != '\0' &&
-            config_read_secret_file(c->previous_secret, c->previous_secret_file, "previous_secret",
-                                    errmsg) != 0) {
+            config_read_secret_file(c->previous_secret, c->previous_secret_file, "cluster",
+                                    "previous_secret", errmsg) != 0) {
                 return TKV_EINVAL;
         }
         if (c->previous_secret[0] != '\0' && !c->insecure &&
@@ -792,6 +808,24 @@ static int config_check_tls(const struct config *c, char *errmsg)
                 return TKV_EINVAL;
         }
         return 0;
+}
+
+/* [auth]: with users on, root's password must come from a file only its
+ * owner may read, as the cluster secret does: it is the only way in until
+ * one is stored in the cluster. */
+static int config_check_auth(struct config *c, char *errmsg)
+{
+        c->root_password[0] = '\0';
+        if (!c->auth_enabled) {
+                return 0;
+        }
+        if (c->root_password_file[0] == '\0') {
+                err_msgf(errmsg, "config: auth.enabled = 1 needs auth.root_password_file (root's "
+                                 "password, mode 0600)");
+                return TKV_EINVAL;
+        }
+        return config_read_secret_file(c->root_password, c->root_password_file, "auth",
+                                       "root_password", errmsg);
 }
 
 static int config_validate(struct config *c, char *errmsg)
@@ -873,7 +907,7 @@ static int config_validate(struct config *c, char *errmsg)
                          c->log_level);
                 return TKV_EINVAL;
         }
-        if (config_check_tls(c, errmsg) != 0) {
+        if (config_check_tls(c, errmsg) != 0 || config_check_auth(c, errmsg) != 0) {
                 return TKV_EINVAL;
         }
         return config_check_secret(c, errmsg);

@@ -65,6 +65,13 @@ struct config {
         uint64_t token_bytes_max;
         unsigned peer_entries_max;       /* entries in one inbound AppendEntries */
         uint64_t peer_message_bytes_max; /* payload of one inbound Raft message */
+        unsigned auth_in_flight_max;     /* AUTH password hashings at once */
+
+        /* [auth] client users and permissions (auth.h) */
+        unsigned auth_enabled;                      /* [auth] enabled */
+        char root_password_file[CONFIG_PATH_BYTES]; /* root's password until stored */
+        char root_password[CONFIG_PATH_BYTES];      /* read from it at load; never logged */
+        unsigned kdf_iterations;
 
         /* [raft] */
         unsigned election_timeout_ms;
@@ -156,7 +163,8 @@ struct peerauth_layout;
 
 /* What every node of a cluster must agree on, as this node's configuration
  * has it: a hash of the partition count, the replica count, the client
- * session bounds (session_window, sessions_max, sessions_bytes_max) and
+ * session bounds (session_window, sessions_max, sessions_bytes_max), whether
+ * client auth is on ([auth] enabled: in the fingerprint only) and
  * every node (id, client and peer address), with the numbers themselves
  * for messages. The peer handshake compares them. */
 void config_layout(const struct config *c, struct peerauth_layout *out);

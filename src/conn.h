@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "buffer.h"
 #include "queue.h"
 
@@ -91,10 +92,14 @@ struct conn {
         bool paused;  /* reading stopped: too much unsent output */
         bool closing; /* uv_close called */
         bool close_after_write;
-        uint64_t requests;       /* requests dispatched */
-        uint64_t active_ms;      /* loop time of the last bytes read */
-        uint64_t frame_start_ms; /* loop time a still unfinished frame began (or, on TLS,
-                                    the connection while its handshake runs); 0: none */
+        uint64_t requests;                  /* requests dispatched */
+        uint64_t active_ms;                 /* loop time of the last bytes read */
+        uint64_t frame_start_ms;            /* loop time a still unfinished frame began (or, on TLS,
+                                               the connection while its handshake runs); 0: none */
+        char auth_user[AUTH_NAME_BYTES];    /* who AUTHed on it ([auth] enabled); "": nobody */
+        bool auth_pending;                  /* its AUTH is being hashed (rpc_auth.c) */
+        uint8_t auth_salt[AUTH_SALT_BYTES]; /* of the password it proved: a new one, or
+                                               the user re-created, needs a new AUTH */
         /* TLS on the client port, else NULL: received bytes land in
          * tls->in and are decrypted into `in`; answers in `out` are
          * encrypted into tls->out, which is what gets written. */

@@ -32,7 +32,8 @@
         X(TKV_ECONDITION, 18, "condition failed")                                                  \
         X(TKV_EEXIST, 19, "already exists")                                                        \
         X(TKV_ENOQUORUM, 20, "no quorum")                                                          \
-        X(TKV_EAUTH, 21, "authentication failed")
+        X(TKV_EAUTH, 21, "authentication failed")                                                  \
+        X(TKV_EPERM, 22, "permission denied")
 
 enum {
 #define ERR_ENUM(name, code, text) name = code,

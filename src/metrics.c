@@ -128,6 +128,14 @@ static void metrics_node(struct buffer *b, const struct node *node)
                        (unsigned long long)st->answers_busy,
                        (unsigned long long)cs->frames_too_large,
                        (unsigned long long)st->frames_undecodable);
+        metrics_family(b, "tunekv_auth_total", "counter",
+                       "AUTH requests ([auth] enabled), by outcome (refusals are also logged, at "
+                       "most once a second).");
+        metrics_printf(b,
+                       "tunekv_auth_total{outcome=\"ok\"} %llu\n"
+                       "tunekv_auth_total{outcome=\"refused\"} %llu\n",
+                       (unsigned long long)node->auth.successes,
+                       (unsigned long long)node->auth.failures);
         metrics_family(b, "tunekv_forwarded_requests_total", "counter",
                        "Requests handed to another node.");
         metrics_printf(b, "tunekv_forwarded_requests_total %llu\n",

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "config.h"
 #include "deadline.h"
 #include "group.h"
@@ -50,6 +51,9 @@ struct node {
         uv_loop_t *loop;
         unsigned n_partitions;
         struct group **groups;    /* borrowed: server.groups, one per partition */
+        struct group *auth_group; /* [auth] enabled: the system group holding users and
+                                     roles (index n_partitions, every node a voter,
+                                     never reached by keys: rpc_auth.c); else NULL */
         struct read_state *reads; /* borrowed: server.reads, one per partition */
         struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
         const struct conn_set *conns; /* borrowed: server.conns (STATUS counts its clients) */
@@ -70,6 +74,7 @@ struct node {
         unsigned call_pool_n;
         struct peer_call *probe_calls;           /* one per partition: its probe in flight */
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
+        struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */
         struct session_keys keys_previous;       /* rotation: still accepted (keys.previous) */
         struct session_entry *token_ents;        /* scratch: token_cap entries */

@@ -29,6 +29,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_PING, "PING", rpc_admin_ping, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
+    {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
@@ -80,6 +81,7 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
         struct node *node = conn->set->data;
         const struct config *cfg = node->cfg;
         const ProtobufCBinaryData *key;
+        int rv;
 
         *method = rpc_method_of(req);
         if (*method == NULL) {
@@ -98,6 +100,11 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                          node->state == NODE_STARTING ? "starting" : "shutting down");
                 return TKV_ESHUTDOWN;
         }
+        key = rpc_request_key(req);
+        rv = rpc_auth_admit(conn, req, (*method)->name, key, message, len);
+        if (rv != 0) {
+                return rv;
+        }
         if (conn->inflight >= conn_inflight_max(conn)) {
                 node->stats.answers_busy++;
                 snprintf(message, len, "%u requests in progress on this connection (%s)",
@@ -110,7 +117,6 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                          req->timeout_ms, cfg->request_timeout_max_ms);
                 return TKV_EINVAL;
         }
-        key = rpc_request_key(req);
         if (key != NULL && key->len == 0) {
                 snprintf(message, len, "empty key");
                 return TKV_EINVAL;
@@ -193,6 +199,10 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
                 conn_close_after_write(conn);
                 return;
         }
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_AUTH) {
+                rpc_auth_start(conn, req); /* answers when the password is hashed */
+                goto out;
+        }
         rv = rpc_admit(conn, req, &method, message, sizeof message);
         if (rv != 0) {
                 rpc_answer_direct(conn, req->id, rv, message);
@@ -233,6 +243,9 @@ bool rpc_call_abandon(struct call *c)
         case CALL_ACK_ALL:
                 queue_remove(&c->op.ack_all);
                 return true; /* applied, in fact */
+        case CALL_HASHING:
+                rpc_users_abandon(c);
+                return false;
         case CALL_NEW:
         default:
                 return false;

@@ -16,6 +16,7 @@
 #include "session.h"
 #include "tunekv.pb-c.h"
 
+struct conn;
 struct node;
 
 /* A handler answers c now (call_answer*) or later, from a group callback.
@@ -109,6 +110,31 @@ void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req);
 void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req);
 void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req);
 void rpc_admin_ping(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_auth.c: run AUTH on a client connection: answered later, when its
+ * password was hashed off the loop (or at once when refused). req is
+ * borrowed. */
+void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req);
+
+/* rpc_auth.c: may conn's user do req (op names it in messages; key is
+ * its key, or NULL)? 0, or TKV_EAUTH (no user yet) / TKV_EPERM with
+ * message filled. Always 0 with auth off and on node links. Everything
+ * borrowed. */
+int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
+                   const ProtobufCBinaryData *key, char *message, size_t len);
+
+/* rpc_auth.c: the users and roles this node enforces: its replica of the
+ * system group's record, decoded again when a new version was applied
+ * (an empty table with auth off or before anything was stored). Borrowed:
+ * valid until the next call. */
+struct auth_table *rpc_auth_table(struct node *node);
+
+/* rpc_users.c: user and role management (USER_ROLE requests). */
+void rpc_users_request(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_users.c: c is hashing a password (CALL_HASHING): forget it; the
+ * hashing finishes and is dropped. */
+void rpc_users_abandon(struct call *c);
 
 /* Stop waiting: detach c from its group or link. Returns true if c is a
  * write that may have happened. */

@@ -136,7 +136,19 @@ static bool server_has_raft_state(const char *dir)
 
 static void server_group_dir(const struct server *s, uint32_t p, char *dir, size_t len)
 {
-        snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
+        if (p == s->n_partitions) {
+                snprintf(dir, len, "%s/system", s->cfg->data_dir);
+        } else {
+                snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
+        }
+}
+
+/* Group p (a key partition's, or the system group at n_partitions) if it
+ * is open here and running, else NULL. */
+static struct group *server_group(const struct server *s, uint32_t p)
+{
+        struct group *g = p < s->n_groups ? s->groups[p] : NULL;
+        return g != NULL && group_running(g) ? g : NULL;
 }
 
 /* identity.h: a node never bootstraps over state it lost. An initialised
@@ -210,6 +222,9 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
         gp->sessions_bytes_max = cfg->sessions_bytes_max;
+        if (p == s->n_partitions) {
+                return; /* the system group: no probes, no read fences (rpc_auth.c) */
+        }
         gp->applied_cb = rpc_node_applied;
         gp->applied_data = &s->node;
         if (cfg->read_index) {
@@ -222,13 +237,22 @@ static int server_open_group(struct server *s, uint32_t p)
 {
         const struct config *cfg = s->cfg;
         struct group *g;
-        struct group_voter voters[CONFIG_REPLICAS_MAX];
+        struct group_voter voters[CONFIG_NODES_MAX];
         struct group_params gp;
-        unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n = config_replicas_of(cfg, p, ids);
+        unsigned ids[CONFIG_NODES_MAX];
+        unsigned n = 0;
         char dir[CONFIG_PATH_BYTES + 16];
         int rv;
 
+        /* The system group (users and roles) is replicated on every node,
+         * so that each enforces them from its own replica. */
+        if (p == s->n_partitions) {
+                for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                        ids[n++] = cfg->nodes[i].id;
+                }
+        } else {
+                n = config_replicas_of(cfg, p, ids);
+        }
         server_group_params(s, p, &gp);
         rv = group_create(&gp, &s->groups[p]);
         if (rv != 0) {
@@ -335,8 +359,8 @@ static bool server_partitions_ready(const struct server *s)
         if (s->node.state != NODE_SERVING) {
                 return false;
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                struct group *g = node_group(&s->node, p);
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                struct group *g = server_group(s, p);
                 if (g == NULL) {
                         continue;
                 }
@@ -435,8 +459,8 @@ static void server_drain_progress(struct server *s, uint64_t now)
                 conn_flush(c);
                 conn_close_after_write(c);
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (node_group(&s->node, p) != NULL) {
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                if (server_group(s, p) != NULL) {
                         group_stop(s->groups[p], NULL); /* polled below */
                 }
         }
@@ -445,8 +469,8 @@ static void server_drain_progress(struct server *s, uint64_t now)
 static void server_stop_progress(struct server *s)
 {
         unsigned open = 0;
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (node_group(&s->node, p) != NULL) {
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                if (server_group(s, p) != NULL) {
                         open++;
                 }
         }
@@ -507,6 +531,9 @@ static void server_flush(struct server *s)
                                 server_watch_leader(s, p, now);
                         }
                 }
+        }
+        if (server_group(s, s->n_partitions) != NULL) {
+                group_flush(s->groups[s->n_partitions], clock); /* the system group */
         }
         while (!queue_empty(&s->conns.dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
@@ -766,13 +793,14 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->conns.data = &s->node;
         s->conns.spare = &s->spare;
         deadline_heap_init(&s->node.deadlines);
-        s->groups = tkv_calloc(s->n_partitions, sizeof *s->groups);
+        s->n_groups = s->n_partitions + (cfg->auth_enabled ? 1 : 0);
+        s->groups = tkv_calloc(s->n_groups, sizeof *s->groups);
         s->node.cfg = cfg;
         s->node.loop = loop;
         s->node.n_partitions = s->n_partitions;
         s->node.groups = s->groups;
         s->node.conns = &s->conns;
-        s->hosted = tkv_calloc(s->n_partitions, sizeof *s->hosted);
+        s->hosted = tkv_calloc(s->n_groups, sizeof *s->hosted);
         s->node.scratch_bytes = cfg->value_bytes_max > 0 ? (size_t)cfg->value_bytes_max : 1;
         s->node.scratch = tkv_malloc(s->node.scratch_bytes);
         if (s->groups == NULL || s->hosted == NULL || s->node.scratch == NULL) {
@@ -817,6 +845,9 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 return TKV_EIO;
         }
         server_warn_secret(cfg);
+        if (rpc_auth_init(&s->node.auth, cfg, s->errmsg) != 0) {
+                return TKV_EIO;
+        }
         if (cfg->previous_secret[0] != '\0') {
                 if (session_keys_init(&s->node.keys_previous, cfg->previous_secret,
                                       cfg->cluster_name) != 0) {
@@ -896,11 +927,12 @@ int server_start(struct server *s)
                 memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
                 return rv;
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
-                if (s->hosted[p] && (rv = server_open_group(s, p)) != 0) {
+        for (uint32_t p = 0; p < s->n_groups; p++) {
+                if ((s->hosted[p] || p == s->n_partitions) && (rv = server_open_group(s, p)) != 0) {
                         return rv;
                 }
         }
+        s->node.auth_group = cfg->auth_enabled ? s->groups[s->n_partitions] : NULL;
         rv = server_listen(s);
         if (rv == 0) {
                 rv = metrics_start(&s->metrics, cfg->metrics_addr, s->errmsg);
@@ -958,9 +990,10 @@ void server_close(struct server *s)
         metrics_stop(&s->metrics);  /* joins the HTTP thread before the state goes */
         tls_ctx_free(s->conns.tls); /* sessions still open hold their own reference */
         s->conns.tls = NULL;
-        for (uint32_t p = 0; s->groups != NULL && p < s->n_partitions; p++) {
+        for (uint32_t p = 0; s->groups != NULL && p < s->n_groups; p++) {
                 group_destroy(s->groups[p]);
         }
+        s->node.auth_group = NULL;
         for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
                 if (s->cfg->nodes[i].id != s->cfg->node_id) {
                         peer_release(&s->peers[i]);
@@ -971,6 +1004,7 @@ void server_close(struct server *s)
         s->node.peers = NULL;
         call_pool_drain(&s->node);
         session_keys_close(&s->node.keys);
+        rpc_auth_close(&s->node.auth);
         session_keys_close(&s->node.keys_previous);
         tkv_free(s->reads);
         tkv_free(s->node.probe_calls);

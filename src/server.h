@@ -15,6 +15,7 @@
 #include "peer.h"
 #include "queue.h"
 #include "read.h"
+#include "rpc_auth.h"
 #include "session.h"
 #include "spare.h"
 #include "transport.h"
@@ -33,6 +34,7 @@ struct server {
         struct group **groups; /* one per partition, owned; NULL unless hosted and opened */
         bool *hosted;
         unsigned n_partitions;
+        unsigned n_groups;      /* n_partitions, + 1 for the system group with [auth] on */
         unsigned n_groups_open; /* groups not yet closed */
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
         /* What dispatch, calls and handlers see (node.h): the above, and

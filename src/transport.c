@@ -754,7 +754,7 @@ static void transport_layout_difference(const struct peerauth_layout *there,
                         return;
                 }
         }
-        snprintf(buf, len, "the [node.N] sections (ids or addresses) differ");
+        snprintf(buf, len, "the [node.N] sections (ids or addresses), or auth.enabled, differ");
 }
 
 /* An authenticated node whose configuration gives the cluster another

@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 
 def free_port() -> int:
@@ -34,7 +34,7 @@ def find_tunekvd() -> Optional[str]:
 
 
 class LocalCluster:
-    def __init__(self, tunekvd: str, dir: str, nodes: int = 3, partitions: int = 3):
+    def __init__(self, tunekvd: str, dir: str, nodes: int = 3, partitions: int = 3, extra_conf: Sequence[str] = ()):
         self.tunekvd = tunekvd
         self.dir = dir
         self.n = nodes
@@ -58,6 +58,7 @@ class LocalCluster:
             "election_timeout_ms = 1000",
             "heartbeat_timeout_ms = 100",
         ]
+        lines += list(extra_conf)
         for i in range(1, nodes + 1):
             lines += [f"[node.{i}]", f"client_addr = {self.client_addr[i]}", f"peer_addr = {self.peer_addr[i]}"]
         with open(self.conf, "w") as f:

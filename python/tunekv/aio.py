@@ -48,9 +48,11 @@ from .errors import (
     ConnectionClosed,
     NotFound,
     OutcomeUnknown,
+    PermissionDenied,
     ProtocolError,
     Timeout,
     TunekvError,
+    Unauthenticated,
     UsageError,
     error_class,
 )
@@ -334,8 +336,10 @@ class AsyncClient:
     127.0.0.1:7001); timeout: default deadline of a request in seconds,
     retries included; connect_timeout: per connection attempt;
     max_inflight: requests in flight per connection (the server's default
-    inflight_per_conn_max); token: a session token to start from; tls: an
-    ssl.SSLContext for nodes whose client port speaks TLS (tls_context()
+    inflight_per_conn_max); token: a session token to start from; user,
+    password: AUTH as user on every connection before anything else
+    (clusters with [auth] enabled; password None: $TUNEKV_PASSWORD); tls:
+    an ssl.SSLContext for nodes whose client port speaks TLS (tls_context()
     makes one), None: plaintext."""
 
     def __init__(
@@ -345,6 +349,8 @@ class AsyncClient:
         connect_timeout: float = 2.0,
         max_inflight: int = 1024,
         token: bytes = b"",
+        user: Optional[str] = None,
+        password: Optional[str] = None,
         tls: Optional[_ssl.SSLContext] = None,
     ):
         if timeout <= 0 or connect_timeout <= 0 or max_inflight <= 0:
@@ -353,6 +359,10 @@ class AsyncClient:
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
         self.max_inflight = max_inflight
+        self.user = user or None
+        if password is None:
+            password = os.environ.get("TUNEKV_PASSWORD", "")
+        self._password = password.encode()
         self.tls = tls
         self.client_id = 0
         while self.client_id == 0:
@@ -542,6 +552,8 @@ class AsyncClient:
             if self._map is None:
                 try:
                     await self._await_map(req.retry.deadline - now)
+                except (Unauthenticated, PermissionDenied):
+                    raise
                 except TunekvError as e:
                     req.retry.message = f"no partition map: {e.message}"
                     act, at = req.retry.next(End.NO_ROUTE, e.status, False, time.monotonic())
@@ -752,6 +764,8 @@ class AsyncClient:
         try:
             c = _Conn(addr, self.stats, self.max_inflight, self.tls)
             await c.open(self.connect_timeout)
+            if self.user is not None:
+                await self._auth(c)
             self._conns[addr] = c
             self._failed.pop(addr, None)
             fut.set_result(c)
@@ -762,6 +776,26 @@ class AsyncClient:
             raise
         finally:
             del self._connecting[addr]
+
+    async def _auth(self, c: _Conn) -> None:
+        """AUTH on c, a new connection, before anything else is sent on it
+        (protocol.md §4.7). A wrong user or password raises
+        Unauthenticated (retrying cannot help); the server's AUTH limit
+        (BUSY) and a lost connection count as a refused connect."""
+        req = pb.Request(id=self._next_id, auth=pb.AuthRequest(user=self.user, password=self._password))
+        self._next_id += 1
+        try:
+            resp = await asyncio.wait_for(c.send(req), self.timeout)
+        except (_Lost, asyncio.TimeoutError) as e:
+            await c.close()
+            raise _Refused(f"{c.addr}: AUTH: {str(e) or 'no answer'}") from None
+        if resp.status == pb.STATUS_OK:
+            return
+        await c.close()
+        message = f"AUTH as {self.user} at {c.addr}: {resp.message}"
+        if resp.status == pb.STATUS_BUSY:
+            raise _Refused(message)
+        raise error_class(resp.status)(message)
 
     async def _attempt(self, addr: str, req: pb.Request, wait: float) -> pb.Response:
         """Send req to addr and wait up to wait seconds for its answer."""
@@ -836,6 +870,8 @@ class AsyncClient:
                 self._failed[addr] = time.monotonic()
                 failures.append(str(e))
                 continue
+            except (Unauthenticated, PermissionDenied):
+                raise  # every node would say the same
             except (_Lost, asyncio.TimeoutError, TunekvError) as e:
                 failures.append(f"{addr}: {str(e) or type(e).__name__}")
                 continue

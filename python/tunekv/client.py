@@ -44,9 +44,13 @@ class Client:
         connect_timeout: float = 2.0,
         max_inflight: int = 1024,
         token: bytes = b"",
+        user: Optional[str] = None,
+        password: Optional[str] = None,
         tls: Optional[ssl.SSLContext] = None,
     ):
-        self._aio = AsyncClient(endpoints, timeout, connect_timeout, max_inflight, token, tls)
+        self._aio = AsyncClient(
+            endpoints, timeout, connect_timeout, max_inflight, token, user, password, tls
+        )
         self._loop = asyncio.new_event_loop()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:

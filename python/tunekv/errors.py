@@ -122,6 +122,19 @@ class NoSpace(TunekvError):
     status = Status.NO_SPACE
 
 
+class Unauthenticated(TunekvError, PermissionError):
+    """Auth is on and the client has no user, or a wrong user or password
+    (AsyncClient(user=..., password=...))."""
+
+    status = Status.UNAUTHENTICATED
+
+
+class PermissionDenied(TunekvError, PermissionError):
+    """The client's user has no role granting this on this key."""
+
+    status = Status.PERMISSION_DENIED
+
+
 class ConnectFailed(TunekvError, ConnectionError):
     """No endpoint (or node) could be reached."""
 
@@ -162,6 +175,8 @@ _CLASSES: Tuple[Type[TunekvError], ...] = (
     Unavailable,
     Internal,
     NoSpace,
+    Unauthenticated,
+    PermissionDenied,
     ConnectFailed,
     ProtocolError,
     ConnectionClosed,

@@ -18,9 +18,15 @@ ON_UNMET_FAIL: OnUnmet
 ON_UNMET_FORWARD_LEADER: OnUnmet
 ON_UNMET_SERVE_STALE_LABELLED: OnUnmet
 ON_UNMET_WAIT: OnUnmet
+ROLE_ADD: UserRoleOp
 ROLE_CANDIDATE: Role
+ROLE_DELETE: UserRoleOp
 ROLE_FOLLOWER: Role
+ROLE_GET: UserRoleOp
+ROLE_GRANT: UserRoleOp
 ROLE_LEADER: Role
+ROLE_LIST: UserRoleOp
+ROLE_REVOKE: UserRoleOp
 ROLE_UNAVAILABLE: Role
 ROUTE_ANY: Route
 ROUTE_FOLLOWER_PREFERRED: Route
@@ -42,9 +48,27 @@ STATUS_NO_QUORUM: Status
 STATUS_NO_SPACE: Status
 STATUS_OK: Status
 STATUS_OUTCOME_UNKNOWN: Status
+STATUS_PERMISSION_DENIED: Status
 STATUS_TIMEOUT: Status
 STATUS_TOO_LARGE: Status
+STATUS_UNAUTHENTICATED: Status
 STATUS_UNAVAILABLE: Status
+USER_ADD: UserRoleOp
+USER_DELETE: UserRoleOp
+USER_GET: UserRoleOp
+USER_GRANT_ROLE: UserRoleOp
+USER_LIST: UserRoleOp
+USER_PASSWD: UserRoleOp
+USER_REVOKE_ROLE: UserRoleOp
+USER_ROLE_OP_UNSPECIFIED: UserRoleOp
+
+class AuthRequest(_message.Message):
+    __slots__ = ["password", "user"]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    password: bytes
+    user: str
+    def __init__(self, user: _Optional[str] = ..., password: _Optional[bytes] = ...) -> None: ...
 
 class BoundUnmet(_message.Message):
     __slots__ = ["applied_index", "lag_entries", "node_id", "required_index", "staleness_ms"]
@@ -139,6 +163,14 @@ class GetResponse(_message.Message):
     token: bytes
     value: bytes
     def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., receipt: _Optional[_Union[ReadReceipt, _Mapping]] = ..., token: _Optional[bytes] = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ["permission", "prefix"]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    permission: str
+    prefix: bytes
+    def __init__(self, permission: _Optional[str] = ..., prefix: _Optional[bytes] = ...) -> None: ...
 
 class LeaderHint(_message.Message):
     __slots__ = ["client_addr", "node_id"]
@@ -349,7 +381,8 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["cas", "cluster_info", "confirm", "delete", "get", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "user_role"]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +395,8 @@ class Request(_message.Message):
     PUT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    USER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    auth: AuthRequest
     cas: CasRequest
     cluster_info: ClusterInfoRequest
     confirm: ConfirmRequest
@@ -374,10 +409,11 @@ class Request(_message.Message):
     put: PutRequest
     status: StatusRequest
     timeout_ms: int
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ...) -> None: ...
+    user_role: UserRoleRequest
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "user_role", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -389,6 +425,7 @@ class Response(_message.Message):
     PROBE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_INFO_FIELD_NUMBER: _ClassVar[int]
+    USER_ROLE_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
     bound: BoundUnmet
     cluster_info: ClusterInfoResponse
@@ -401,8 +438,9 @@ class Response(_message.Message):
     probe: ProbeResponse
     status: Status
     status_info: StatusResponse
+    user_role: UserRoleResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = []
@@ -431,6 +469,34 @@ class StatusResponse(_message.Message):
     uptime_ms: int
     version: str
     def __init__(self, node_id: _Optional[int] = ..., version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., connections: _Optional[int] = ..., partition_count: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., loop_lag_ms: _Optional[int] = ..., loop_lag_max_ms: _Optional[int] = ..., forwarded: _Optional[int] = ...) -> None: ...
+
+class UserRoleRequest(_message.Message):
+    __slots__ = ["name", "op", "password", "permission", "prefix", "role", "secret"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    op: UserRoleOp
+    password: bytes
+    permission: str
+    prefix: bytes
+    role: str
+    secret: bytes
+    def __init__(self, op: _Optional[_Union[UserRoleOp, str]] = ..., name: _Optional[str] = ..., password: _Optional[bytes] = ..., role: _Optional[str] = ..., permission: _Optional[str] = ..., prefix: _Optional[bytes] = ..., secret: _Optional[bytes] = ...) -> None: ...
+
+class UserRoleResponse(_message.Message):
+    __slots__ = ["grants", "names", "roles"]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ..., grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
 
 class WriteOptions(_message.Message):
     __slots__ = ["ack", "client_id", "retry", "seq", "token"]
@@ -481,4 +547,7 @@ class Ack(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class UserRoleOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -53,6 +53,9 @@ struct bench_config {
         const char *meta;                /* JSON object merged into each JSON line */
         int cpu_pids[PROCSTAT_PIDS_MAX]; /* server processes to account */
         unsigned n_cpu_pids;
+        const char *user;    /* --user: AUTH as this user; NULL: none */
+        char password[1025]; /* --password-file's first line, or $TUNEKV_PASSWORD */
+        bool password_set;   /* --password-file was given */
 };
 
 /* Outcomes of one operation type in the measured window, counted for

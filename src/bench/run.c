@@ -501,6 +501,10 @@ static int run_clients_create(struct run *r)
 
         o.endpoints = cfg->endpoints;
         o.timeout_ms = cfg->timeout_ms;
+        o.user = cfg->user;
+        o.password = cfg->password_set || getenv("TUNEKV_PASSWORD") == NULL
+                         ? cfg->password
+                         : getenv("TUNEKV_PASSWORD");
         /* Only raise the library's per-connection bound (1024), so that
          * deep pipelines are not queued inside the client. */
         o.max_inflight = per_client > 1024 ? per_client : 0;

@@ -49,6 +49,8 @@ enum {
         OPT_SEED,
         OPT_META,
         OPT_CPU_PIDS,
+        OPT_USER,
+        OPT_PASSWORD_FILE,
 };
 
 /* One command-line option: getopt_long's entry and its --help line. */
@@ -67,6 +69,9 @@ static const struct bench_opt bench_opts[] = {
     {"cert", OPT_CERT, "FILE", "TLS: our certificate, for servers that require one"},
     {"key", OPT_KEY, "FILE", "TLS: the key of --cert"},
     {"tls", OPT_TLS, NULL, "TLS with the system's CAs"},
+    {"user", OPT_USER, "NAME", "AUTH as NAME on every connection (clusters with [auth] enabled)"},
+    {"password-file", OPT_PASSWORD_FILE, "FILE",
+     "NAME's password: FILE's first line (default $TUNEKV_PASSWORD)"},
     {"target", OPT_TARGET, "all|node:N",
      "all: one client over the whole cluster (libtunekv routes each key to its leader); "
      "node:N: the Nth listed endpoint (1-based) as the only endpoint (default all)"},
@@ -196,6 +201,28 @@ static bool bench_bad(const char *opt, const char *why, const char *arg)
         fprintf(stderr, "tunekv-bench: --%s: %s%s%s%s (see --help)\n", opt, why,
                 arg != NULL ? " '" : "", arg != NULL ? arg : "", arg != NULL ? "'" : "");
         return false;
+}
+
+/* --password-file: its first line, trailing whitespace dropped (as the
+ * daemon reads root_password_file). */
+static bool bench_password(const char *path, struct bench_config *cfg)
+{
+        FILE *f = fopen(path, "r");
+        size_t n;
+
+        if (f == NULL) {
+                return bench_bad("password-file", "cannot open", path);
+        }
+        if (fgets(cfg->password, sizeof(cfg->password), f) == NULL) {
+                cfg->password[0] = '\0';
+        }
+        fclose(f);
+        n = strlen(cfg->password);
+        while (n > 0 && strchr(" \t\r\n", cfg->password[n - 1]) != NULL) {
+                cfg->password[--n] = '\0';
+        }
+        cfg->password_set = true;
+        return true;
 }
 
 static bool bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -348,6 +375,11 @@ static bool bench_apply_load(int opt, const char *arg, struct bench_config *cfg,
         case OPT_KEY:
                 cfg->tls.tls_key_file = arg;
                 return true;
+        case OPT_USER:
+                cfg->user = arg;
+                return true;
+        case OPT_PASSWORD_FILE:
+                return bench_password(arg, cfg);
         case OPT_TARGET:
                 return bench_parse_target(arg, cfg, cli);
         case 'c':

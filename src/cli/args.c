@@ -38,6 +38,8 @@ enum {
         OPT_NODE,
         OPT_TOKEN_IN,
         OPT_TOKEN_OUT,
+        OPT_USER,
+        OPT_PASSWORD_FILE,
 };
 
 const struct cli_word args_levels[] = {
@@ -98,6 +100,19 @@ static void args_usage(FILE *f)
               "                                     unavailable) and a summary\n"
               "  status --node N                    node N and the partitions it hosts\n"
               "                                     (N 0: the first endpoint that answers)\n"
+              "  user add|passwd NAME               add NAME, or change its password (root's\n"
+              "                                     too): the password is stdin's first line\n"
+              "  user del NAME | user get NAME      delete NAME; list its roles\n"
+              "  user grant|revoke NAME ROLE        give NAME the role ROLE, or take it away\n"
+              "  user list                          every user\n"
+              "  role add|del|get NAME              add, delete, or list the grants of NAME\n"
+              "  role grant NAME PERM [PREFIX]      let NAME do PERM (read, write, readwrite,\n"
+              "                                     admin) on keys starting with PREFIX\n"
+              "                                     (none: every key)\n"
+              "  role revoke NAME [PREFIX]          remove NAME's grant on PREFIX\n"
+              "  role list                          every role\n"
+              "                                     (user and role need --user with admin on\n"
+              "                                     a cluster with [auth] enabled)\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -113,6 +128,9 @@ static void args_usage(FILE *f)
               "  --timeout-ms N            deadline of the request (default 5000)\n"
               "  -v, --verbose             more detail (get: the read receipt; writes: the\n"
               "                            acknowledgement; both: the session token)\n"
+              "  --user NAME               AUTH as NAME (clusters with [auth] enabled)\n"
+              "  --password-file FILE      NAME's password: FILE's first line (default:\n"
+              "                            $TUNEKV_PASSWORD)\n"
               "  -h, --help                this text\n"
               "  --version                 print the version\n"
               "\n"
@@ -155,10 +173,38 @@ static void args_usage(FILE *f)
               "  7  INVALID_ARGUMENT or TOO_LARGE\n"
               "  8  anything else (INTERNAL, PROTOCOL_ERROR, NO_MEMORY), or the request\n"
               "     succeeded but --token-out could not be written\n"
+              "  9  UNAUTHENTICATED or PERMISSION_DENIED\n"
               "status (the whole cluster) exits by health instead: 0 every partition ok,\n"
               "  1 some degraded (a replica down, or more than 1000 entries behind),\n"
               "  2 some unavailable (no leader, not ready, or no majority answering)\n",
               f);
+}
+
+int args_password(struct cli_args *a, char *out, size_t len)
+{
+        const char *env = getenv("TUNEKV_PASSWORD");
+        FILE *f;
+        size_t n;
+
+        out[0] = '\0';
+        if (a->password_file == NULL) {
+                snprintf(out, len, "%s", env != NULL ? env : "");
+                return -1;
+        }
+        f = fopen(a->password_file, "r");
+        if (f == NULL) {
+                return output_usage_error(a, "--password-file %s: cannot open it",
+                                          a->password_file);
+        }
+        if (fgets(out, (int)len, f) == NULL) {
+                out[0] = '\0';
+        }
+        fclose(f);
+        n = strlen(out);
+        while (n > 0 && strchr(" \t\r\n", out[n - 1]) != NULL) {
+                out[--n] = '\0';
+        }
+        return -1;
 }
 
 int args_parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -284,6 +330,8 @@ static const struct option args_options[] = {
     {"node", required_argument, NULL, OPT_NODE},
     {"token-in", required_argument, NULL, OPT_TOKEN_IN},
     {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
+    {"user", required_argument, NULL, OPT_USER},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -370,6 +418,12 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         case OPT_TOKEN_OUT:
                 a->token_out = v;
                 return -1;
+        case OPT_USER:
+                a->user = v;
+                return -1;
+        case OPT_PASSWORD_FILE:
+                a->password_file = v;
+                return -1;
         case '?':
                 return output_usage_error(a, "unknown option or missing value: %s", v);
         }
@@ -404,8 +458,9 @@ static const char *args_command(const char *word, int *operands)
                 const char *name;
                 int operands;
         } commands[] = {
-            {"put", "put", 2},       {"get", "get", 1}, {"del", "delete", 1},
-            {"delete", "delete", 1}, {"cas", "cas", 3}, {"status", "status", 0},
+            {"put", "put", 2},       {"get", "get", 1},    {"del", "delete", 1},
+            {"delete", "delete", 1}, {"cas", "cas", 3},    {"status", "status", 0},
+            {"user", "user", -1},    {"role", "role", -1},
         };
         size_t i;
 
@@ -432,14 +487,14 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         }
         a->operands = rest + 1;
         a->n_operands = n_rest - 1;
-        if (a->n_operands != want) {
+        if (want >= 0 ? a->n_operands != want : a->n_operands < 1 || a->n_operands > 4) {
                 return output_usage_error(a, "wrong number of arguments for %s", a->command);
         }
         if (a->read_flag != NULL && strcmp(a->command, "get") != 0) {
                 return output_usage_error(a, "--%s applies to get only", a->read_flag);
         }
-        if (a->write_flag != NULL &&
-            (strcmp(a->command, "get") == 0 || strcmp(a->command, "status") == 0)) {
+        if (a->write_flag != NULL && strcmp(a->command, "put") != 0 &&
+            strcmp(a->command, "delete") != 0 && strcmp(a->command, "cas") != 0) {
                 return output_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
         }
         if (a->node_set && strcmp(a->command, "status") != 0 && strcmp(a->command, "get") != 0) {
@@ -451,7 +506,9 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
                 }
                 a->read.node_id = a->node_id;
         }
-        if ((a->token_in != NULL || a->token_out != NULL) && strcmp(a->command, "status") == 0) {
+        if ((a->token_in != NULL || a->token_out != NULL) &&
+            (strcmp(a->command, "status") == 0 || strcmp(a->command, "user") == 0 ||
+             strcmp(a->command, "role") == 0)) {
                 return output_usage_error(a, "%s",
                                           "--token-in and --token-out apply to get, put, del and "
                                           "cas only");

@@ -23,6 +23,7 @@ enum {
         CLI_EXIT_RETRY = 6,
         CLI_EXIT_INVALID = 7,
         CLI_EXIT_OTHER = 8,
+        CLI_EXIT_DENIED = 9, /* UNAUTHENTICATED, PERMISSION_DENIED */
 };
 
 /* Room for one message about the token files. */
@@ -38,13 +39,15 @@ struct cli_args {
         struct tkv_read_options read;
         const char *read_flag; /* first read option given, for errors */
         struct tkv_write_options write;
-        const char *write_flag; /* first write option given, for errors */
-        bool node_set;          /* status --node given */
-        uint32_t node_id;       /* status --node N */
-        const char *token_in;   /* --token-in FILE, or NULL */
-        const char *token_out;  /* --token-out FILE, or NULL */
-        const char *command;    /* canonical: put, get, delete, cas, status */
-        char **operands;        /* after the command */
+        const char *write_flag;    /* first write option given, for errors */
+        bool node_set;             /* status --node given */
+        uint32_t node_id;          /* status --node N */
+        const char *token_in;      /* --token-in FILE, or NULL */
+        const char *token_out;     /* --token-out FILE, or NULL */
+        const char *user;          /* --user NAME, or NULL: no AUTH */
+        const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
+        const char *command;       /* canonical: put, get, delete, cas, status */
+        char **operands;           /* after the command */
         int n_operands;
         /* Filled once the request ran (get, put, del, cas). */
         bool have_token;                             /* token_hex holds the session token */
@@ -79,6 +82,11 @@ extern const struct cli_word args_acks[];
  * return CLI_EXIT_OK, a usage error is reported and returns CLI_EXIT_USAGE. */
 int args_parse(struct cli_args *a, int argc, char **argv);
 
+/* The password for --user into out (len bytes): the first line of
+ * --password-file, else $TUNEKV_PASSWORD, else "". Returns -1 to go on,
+ * else the exit code of the failure it reported. */
+int args_password(struct cli_args *a, char *out, size_t len);
+
 /* A decimal number up to max into *out. Returns 0, or -1 for anything else
  * (sign, spaces, overflow). s is borrowed. */
 int args_parse_u64(const char *s, uint64_t max, uint64_t *out);
@@ -96,6 +104,13 @@ int commands_get(struct tkv_client *c, struct cli_args *a);
 int commands_write(struct tkv_client *c, struct cli_args *a);
 int commands_status(struct tkv_client *c, const struct cli_args *a);
 
+/* ---- users.c: tunekv user ... and tunekv role ... ---- */
+
+/* Run the user or role command in a (a->operands: the verb, then its
+ * arguments; a new password is read from stdin's first line), report it
+ * and return the exit code. c and a are borrowed. */
+int users_run(struct tkv_client *c, const struct cli_args *a);
+
 /* ---- output.c: text for people, or one JSON object ---- */
 
 /* The exit code of a command that ended with status. */
@@ -109,6 +124,11 @@ int output_fail(const struct cli_args *a, int status, const char *message,
 /* output_fail with TKV_USAGE_ERROR and a message formatted from fmt, whose
  * one conversion is %s for arg. All borrowed. */
 int output_usage_error(const struct cli_args *a, const char *fmt, const char *arg);
+
+/* A user or role request that succeeded: what it listed, one per line (a
+ * role's grants as "PERMISSION PREFIX"), or a JSON object; returns the
+ * exit code. Both borrowed. */
+int output_user_role(const struct cli_args *a, const struct tkv_user_role_result *r);
 
 /* A value read by get, a write's acknowledgement, one node's status, and
  * the whole cluster (the cluster info, and views with one entry per node

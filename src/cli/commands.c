@@ -319,7 +319,18 @@ int commands_status(struct tkv_client *c, const struct cli_args *a)
                 return output_fail(a, TKV_NO_MEMORY, "out of memory", NULL);
         }
         commands_query_nodes(c, res.cluster, views);
-        status = output_cluster(a, res.cluster, views);
+        /* A node that refused our user is not down: say so instead. */
+        for (i = 0; i < res.cluster->n_nodes; i++) {
+                if (views[i].status == TKV_UNAUTHENTICATED ||
+                    views[i].status == TKV_PERMISSION_DENIED) {
+                        break;
+                }
+        }
+        if (i < res.cluster->n_nodes) {
+                status = output_fail(a, views[i].status, views[i].message, NULL);
+        } else {
+                status = output_cluster(a, res.cluster, views);
+        }
         for (i = 0; i < res.cluster->n_nodes; i++) {
                 free(views[i].node);
         }

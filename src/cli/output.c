@@ -47,6 +47,9 @@ static int output_exit_code(int status)
         case TKV_INVALID_ARGUMENT:
         case TKV_TOO_LARGE:
                 return CLI_EXIT_INVALID;
+        case TKV_UNAUTHENTICATED:
+        case TKV_PERMISSION_DENIED:
+                return CLI_EXIT_DENIED;
         default:
                 return CLI_EXIT_OTHER;
         }
@@ -209,7 +212,8 @@ static void output_json_open(const struct cli_args *a, int status)
 {
         printf("{\"command\":\"%s\",\"status\":\"%s\"", a->command != NULL ? a->command : "",
                tkv_status_name(status));
-        if (a->n_operands > 0 && a->command != NULL && strcmp(a->command, "status") != 0) {
+        if (a->n_operands > 0 && a->command != NULL && strcmp(a->command, "status") != 0 &&
+            strcmp(a->command, "user") != 0 && strcmp(a->command, "role") != 0) {
                 output_json_bytes("key", a->operands[0], strlen(a->operands[0]));
         }
 }
@@ -882,4 +886,53 @@ int output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
                 worst = output_print_cluster(ci, views);
         }
         return (int)worst;
+}
+
+/* Print ,"name":[...] of n strings. */
+static void output_json_names(const char *name, char **s, size_t n)
+{
+        printf(",\"%s\":[", name);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0) {
+                        putchar(',');
+                }
+                output_json_string(s[i], strlen(s[i]));
+        }
+        putchar(']');
+}
+
+int output_user_role(const struct cli_args *a, const struct tkv_user_role_result *r)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"op\":\"%s\"", a->operands[0]);
+                output_json_names("names", r->names, r->n_names);
+                output_json_names("roles", r->roles, r->n_roles);
+                printf(",\"grants\":[");
+                for (size_t i = 0; i < r->n_grants; i++) {
+                        printf("%s{\"permission\":\"%s\"", i > 0 ? "," : "",
+                               r->grants[i].permission);
+                        output_json_bytes("prefix", r->grants[i].prefix, r->grants[i].prefix_len);
+                        putchar('}');
+                }
+                putchar(']');
+                output_json_close(a, TKV_OK);
+                return output_exit(a, TKV_OK);
+        }
+        for (size_t i = 0; i < r->n_names; i++) {
+                printf("%s\n", r->names[i]);
+        }
+        for (size_t i = 0; i < r->n_roles; i++) {
+                printf("%s\n", r->roles[i]);
+        }
+        for (size_t i = 0; i < r->n_grants; i++) {
+                printf("%s ", r->grants[i].permission);
+                if (r->grants[i].prefix_len == 0) {
+                        printf("(every key)\n");
+                } else {
+                        fwrite(r->grants[i].prefix, 1, r->grants[i].prefix_len, stdout);
+                        putchar('\n');
+                }
+        }
+        return output_exit(a, TKV_OK);
 }

@@ -31,6 +31,7 @@ int main(int argc, char **argv)
         struct tkv_options opts;
         struct tkv_client *c = NULL;
         char errbuf[512];
+        char password[1025];
         int rv;
 
         rv = args_parse(&a, argc, argv);
@@ -44,12 +45,22 @@ int main(int argc, char **argv)
         }
         opts.endpoints = a.endpoints;
         opts.timeout_ms = a.timeout_ms;
+        password[0] = '\0';
+        if (a.user != NULL) {
+                rv = args_password(&a, password, sizeof(password));
+                if (rv >= 0) {
+                        goto cleanup;
+                }
+                opts.user = a.user;
+                opts.password = password;
+        }
         rv = tkv_client_create(&opts, &c, errbuf, sizeof(errbuf));
         if (rv != TKV_OK) {
                 rv = output_fail(&a, rv, errbuf, NULL);
                 goto cleanup;
         }
-        if (strcmp(a.command, "status") != 0) {
+        if (strcmp(a.command, "status") != 0 && strcmp(a.command, "user") != 0 &&
+            strcmp(a.command, "role") != 0) {
                 rv = commands_token_load(c, &a);
                 if (rv >= 0) {
                         goto cleanup;
@@ -59,10 +70,13 @@ int main(int argc, char **argv)
                 rv = commands_get(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
                 rv = commands_status(c, &a);
+        } else if (strcmp(a.command, "user") == 0 || strcmp(a.command, "role") == 0) {
+                rv = users_run(c, &a);
         } else {
                 rv = commands_write(c, &a);
         }
 cleanup:
+        memset(password, 0, sizeof(password));
         tkv_client_destroy(c);
         if (a.token_error[0] != '\0' && !a.json) {
                 fprintf(stderr, "tunekv: %s\n", a.token_error);

@@ -159,6 +159,10 @@ const char *tkv_status_name(int code)
                 return "INTERNAL";
         case TKV_NO_SPACE:
                 return "NO_SPACE";
+        case TKV_UNAUTHENTICATED:
+                return "UNAUTHENTICATED";
+        case TKV_PERMISSION_DENIED:
+                return "PERMISSION_DENIED";
         case TKV_CONNECT_FAILED:
                 return "CONNECT_FAILED";
         case TKV_PROTOCOL_ERROR:
@@ -518,6 +522,7 @@ static void client_free(struct tkv_client *c)
         tkv_free(c->slots);
         tls_ctx_free(c->tls);
         deadline_heap_close(&c->wakes);
+        client_auth_forget(c);
         if (c->epfd >= 0) {
                 close(c->epfd);
         }
@@ -642,8 +647,13 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
         }
         rv = client_configure_tls(c, opts);
         if (rv == TKV_OK) {
-                rv = client_open_endpoints(c, endpoints);
+                rv = client_auth_configure(c, opts != NULL ? opts->user : NULL,
+                                           opts != NULL ? opts->password : NULL);
         }
+        if (rv != TKV_OK) {
+                return rv;
+        }
+        rv = client_open_endpoints(c, endpoints);
         if (rv != TKV_OK) {
                 return rv;
         }

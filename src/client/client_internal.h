@@ -172,6 +172,11 @@ struct tkv_client {
         bool closing;        /* inside tkv_client_destroy */
         char errmsg[CLIENT_ERRMSG_BYTES];
 
+        /* AUTH on every new link (client_auth.c); user "": none. */
+        char user[64];
+        char *password; /* owned, wiped when freed */
+        size_t password_len;
+
         /* The session token, and its encoding (what requests carry). */
         struct token session;
         uint8_t session_bytes[TOKEN_BYTES_MAX];
@@ -259,6 +264,28 @@ void client_peer_rtt_sample(struct client_peer *p, const struct client_req *r, i
 void client_peer_send_all(struct tkv_client *c);
 void client_peer_io(struct tkv_client *c, struct client_peer *p, uint32_t events);
 bool client_peer_sendable(const struct tkv_client *c);
+
+/* ---- client_auth.c: AUTH on each new link ---- */
+
+/* Keep user and password (borrowed; NULL or "": no AUTH) for every link.
+ * TKV_OK, TKV_USAGE_ERROR (too long), TKV_NO_MEMORY, with c->errmsg set. */
+int client_auth_configure(struct tkv_client *c, const char *user, const char *password);
+
+/* Wipe and free the kept password. */
+void client_auth_forget(struct tkv_client *c);
+
+/* Send AUTH on p's new link and wait for its answer (blocking, like the
+ * connect before it, within the client's request timeout). TKV_OK (also
+ * without a user), or the status that failed it (UNAUTHENTICATED, BUSY,
+ * CONNECTION_CLOSED, ...) with c->errmsg set; the caller closes the link. */
+int client_auth_link(struct tkv_client *c, struct client_peer *p);
+
+/* Write what p's link has queued and wait (blocking, within the client's
+ * request timeout) until a whole answer frame is in its input: *body and
+ * *len then point at it (the caller decodes it, then link_frame_done).
+ * TKV_OK, TKV_TIMEOUT, TKV_CONNECTION_CLOSED or TKV_PROTOCOL_ERROR. */
+int client_auth_frame(struct tkv_client *c, struct client_peer *p, const uint8_t **body,
+                      size_t *len);
 
 /* ---- client_route.c: routing and the partition map ---- */
 

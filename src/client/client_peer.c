@@ -190,12 +190,23 @@ static void client_peer_failed(struct tkv_client *c, struct client_peer *p)
         }
 }
 
-/* Connect p and watch its socket. On failure p->link.errmsg says why. */
+/* Connect p, AUTH if the client has a user, and watch its socket. On
+ * failure p->link.errmsg or c->errmsg (AUTH) says why. */
 static int client_peer_open(struct tkv_client *c, struct client_peer *p)
 {
+        int rv;
+
         if (link_connect(&p->link, p->addr.host, p->addr.port, c->connect_timeout_ms, c->tls,
-                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0 ||
-            client_peer_watch(c, p) != TKV_OK) {
+                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) == 0) {
+                rv = client_auth_link(c, p);
+                if (rv != TKV_OK) {
+                        client_peer_close(c, p);
+                        client_peer_failed(c, p);
+                        snprintf(p->link.errmsg, sizeof(p->link.errmsg), "%.200s", c->errmsg);
+                        return rv;
+                }
+        }
+        if (!link_is_open(&p->link) || client_peer_watch(c, p) != TKV_OK) {
                 link_close(&p->link);
                 client_peer_failed(c, p);
                 snprintf(c->errmsg, sizeof(c->errmsg), "cannot connect to %.100s: %.200s",
@@ -330,6 +341,24 @@ static void client_peer_refused(struct tkv_client *c, struct client_peer *p)
         }
 }
 
+/* p refused our AUTH: retrying cannot help, so every request queued on it
+ * fails with status and the server's reason (in c->errmsg). */
+static void client_peer_auth_refused(struct tkv_client *c, struct client_peer *p, int status)
+{
+        char msg[CLIENT_ERRMSG_BYTES];
+        struct queue batch;
+        struct client_req *r;
+
+        snprintf(msg, sizeof(msg), "%s", c->errmsg);
+        queue_init(&batch);
+        queue_move(&batch, &p->queued);
+        while (!queue_empty(&batch)) {
+                r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
+                client_req_unlist(c, r);
+                client_req_fail(c, r, status, msg);
+        }
+}
+
 /* What a request whose attempt was on p's link when it broke does next.
  * unsent: none of its bytes reached the kernel. retryable: the link failed
  * (rather than the server speaking garbage). msg is borrowed. */
@@ -425,9 +454,16 @@ static void client_peer_send(struct tkv_client *c, struct client_peer *p)
             link_check_idle(&p->link) != 0) {
                 client_peer_break(c, p, TKV_CONNECTION_CLOSED, p->link.errmsg, true);
         }
-        if (!link_is_open(&p->link) && client_peer_open(c, p) != TKV_OK) {
-                client_peer_refused(c, p);
-                return;
+        if (!link_is_open(&p->link)) {
+                int rv = client_peer_open(c, p);
+                if (rv == TKV_UNAUTHENTICATED || rv == TKV_INVALID_ARGUMENT) {
+                        client_peer_auth_refused(c, p, rv);
+                        return;
+                }
+                if (rv != TKV_OK) {
+                        client_peer_refused(c, p);
+                        return;
+                }
         }
         client_peer_move_queued(c, p);
         client_peer_flush(c, p);

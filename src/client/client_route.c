@@ -344,7 +344,8 @@ void client_route_wake_moved(struct tkv_client *c)
 }
 
 /* The map fetch failed with status (message borrowed): keyed requests that
- * waited for it back off, STATUS requests for a node fail. */
+ * waited for it back off, STATUS requests for a node fail, and so does
+ * every request when the server refused our credentials. */
 static void client_route_map_failed(struct tkv_client *c, int status, const char *message)
 {
         char msg[CLIENT_ERRMSG_BYTES];
@@ -356,7 +357,9 @@ static void client_route_map_failed(struct tkv_client *c, int status, const char
         while (!queue_empty(&batch)) {
                 r = QUEUE_DATA(queue_head(&batch), struct client_req, q);
                 client_req_unlist(c, r);
-                if (client_is_keyed(r)) {
+                /* Without the right credentials no retry can help. */
+                if (client_is_keyed(r) && status != TKV_UNAUTHENTICATED &&
+                    status != TKV_PERMISSION_DENIED) {
                         snprintf(r->msg, sizeof(r->msg), "no partition map: %s", message);
                         client_retry_ended(c, r, RETRY_END_NO_ROUTE, status);
                 } else {

@@ -171,6 +171,29 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req)
         return TKV_OK;
 }
 
+int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const void *password,
+                      size_t password_len)
+{
+        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__AuthRequest auth = TUNEKV__V1__AUTH_REQUEST__INIT;
+        size_t body_len;
+        uint8_t *p;
+
+        msg.id = id;
+        auth.user = (char *)user;
+        auth.password = codec_bytes(password, password_len);
+        msg.body_case = TUNEKV__V1__REQUEST__BODY_AUTH;
+        msg.auth = &auth;
+        body_len = tunekv__v1__request__get_packed_size(&msg);
+        if (buffer_reserve(out, FRAME_HEADER_BYTES + body_len) != 0) {
+                return TKV_NO_MEMORY;
+        }
+        p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
+        frame_put_header(p, (uint32_t)body_len);
+        tunekv__v1__request__pack(&msg, p + FRAME_HEADER_BYTES);
+        return TKV_OK;
+}
+
 /* ---- Decoding ---- */
 
 /* Remembers whether an allocation failed, to tell TKV_NO_MEMORY from garbage
@@ -211,7 +234,7 @@ static void codec_envelope_fill(struct tkv_result *res, const Tunekv__V1__Respon
         res->status = status;
         res->message = m->message != NULL ? m->message : "";
         if (status < (int)TUNEKV__V1__STATUS__STATUS_OK ||
-            status > (int)TUNEKV__V1__STATUS__STATUS_NO_SPACE) {
+            status > (int)TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED) {
                 snprintf(unknown, unknown_len, "unknown status %d in the server's answer", status);
                 res->status = TKV_PROTOCOL_ERROR;
                 res->message = unknown;

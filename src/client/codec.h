@@ -57,6 +57,11 @@ size_t codec_request_bytes(const struct codec_request *req);
  * exceed CODEC_FRAME_BYTES_MAX, or TKV_NO_MEMORY. req is borrowed. */
 int codec_encode_request(struct buffer *out, const struct codec_request *req);
 
+/* Append the frame of an AUTH request (user and password borrowed) to
+ * out: TKV_OK or TKV_NO_MEMORY (out unchanged). */
+int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const void *password,
+                      size_t password_len);
+
 /* Which body a response carried, so the caller can check that it answers
  * the kind of request it was sent for. */
 enum codec_body {

@@ -839,6 +839,12 @@ static void test_client_flood_leaves_node_links_alone(void **state)
         }
         cluster_signal(&c, 3, SIGKILL, true);
         assert_int_equal(cluster_restart(&c, 3), 0);
+        /* Node 3 takes back the partition it prefers (2): a PUT in flight
+         * across that transfer is OUTCOME_UNKNOWN ("leadership changed"),
+         * which is not what this test is about. Let it settle first. */
+        for (int i = 0; i < 200 && cluster_leader(&c, 3, 2) != 3; i++) {
+                usleep(50 * 1000); /* STATUS polling: no event to await */
+        }
         fd = raw_connect_addr(c.nodes[2].client_addr, false);
         for (int k = 0; k < 12; k++) {
                 char key[32];

@@ -119,6 +119,8 @@ struct tkv_client *cluster_client(struct cluster *c, unsigned id)
         char err[256];
         o.endpoints = id == 0 ? c->endpoints : c->nodes[id - 1].client_addr;
         o.timeout_ms = 10000;
+        o.user = c->user;
+        o.password = c->password;
         if (tkv_client_create(&o, &cl, err, sizeof err) != TKV_OK) {
                 fprintf(stderr, "cluster_client: %s\n", err);
         }

@@ -19,6 +19,8 @@ struct cluster {
         struct daemon nodes[CLUSTER_NODES_MAX]; /* nodes[i] has id i + 1 */
         char endpoints[CLUSTER_NODES_MAX * 24];
         const char *extra[DAEMON_ARGS_MAX]; /* flags for every node */
+        const char *user;     /* set after cluster_start: clients AUTH as it ([auth]) */
+        const char *password; /* user's password */
 };
 
 /* Write the config for n nodes, P partitions, R replicas (0 = default)

@@ -821,7 +821,9 @@ static void test_status_names(void **state)
             {TKV_NO_MEMORY, "NO_MEMORY"},
             {TKV_CONNECTION_CLOSED, "CONNECTION_CLOSED"},
             {TKV_USAGE_ERROR, "USAGE_ERROR"},
-            {14, "UNKNOWN"},
+            {TKV_UNAUTHENTICATED, "UNAUTHENTICATED"},
+            {TKV_PERMISSION_DENIED, "PERMISSION_DENIED"},
+            {16, "UNKNOWN"},
             {-1, "UNKNOWN"},
         };
         size_t i;
@@ -834,6 +836,8 @@ static void test_status_names(void **state)
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_OUTCOME_UNKNOWN, TKV_OUTCOME_UNKNOWN);
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_INTERNAL, TKV_INTERNAL);
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_NO_SPACE, TKV_NO_SPACE);
+        assert_int_equal(TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED, TKV_UNAUTHENTICATED);
+        assert_int_equal(TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED, TKV_PERMISSION_DENIED);
 }
 
 static void test_result_release(void **state)

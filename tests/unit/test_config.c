@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "peerauth.h"
 #include "testlib.h"
 
 static char dir[256];
@@ -300,6 +301,44 @@ static void test_secret_policy(void **state)
         assert_non_null(config_weak_secret(&c));
 }
 
+/* [auth] enabled = 1 needs root's password from a private file; the
+ * layout fingerprint the peer handshake compares includes enabled. */
+static void test_auth_policy(void **state)
+{
+        char conf[512], pfile[512];
+        static struct config c, off;
+        struct peerauth_layout la, lb;
+        char err[ERR_MSG_BYTES] = "";
+        char text[1024];
+        const char *argv[] = {"tunekvd", "--config", conf};
+        const char *plain[] = {"tunekvd"};
+        (void)state;
+
+        snprintf(conf, sizeof conf, "%s/a.conf", dir);
+        snprintf(pfile, sizeof pfile, "%s/root-password", dir);
+        write_file(conf, "[auth]\nenabled = 1\n");
+        assert_int_equal(load(&c, err, 3, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "auth.root_password_file"));
+        write_file(pfile, "hunter2 \n");
+        chmod(pfile, 0640);
+        snprintf(text, sizeof text, "[auth]\nenabled = 1\nroot_password_file = %s\n", pfile);
+        write_file(conf, text);
+        assert_int_equal(load(&c, err, 3, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "auth.root_password_file"));
+        assert_non_null(strstr(err, "chmod 600"));
+        chmod(pfile, 0600);
+        assert_int_equal(load(&c, err, 3, argv), 0);
+        assert_string_equal(c.root_password, "hunter2");
+        assert_int_equal(c.kdf_iterations, 100000);
+        assert_int_equal(c.auth_in_flight_max, 2);
+        assert_int_equal(load(&off, err, 1, plain), 0);
+        assert_int_equal(off.auth_enabled, 0);
+        assert_string_equal(off.root_password, "");
+        config_layout(&c, &la);
+        config_layout(&off, &lb);
+        assert_true(la.fingerprint != lb.fingerprint);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -324,6 +363,7 @@ int main(void)
             cmocka_unit_test(test_changes_name_every_difference),
             cmocka_unit_test(test_shipped_confs_load),
             cmocka_unit_test(test_secret_policy),
+            cmocka_unit_test(test_auth_policy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,58 @@
+"""Client users ([auth] enabled = 1) from Python: a one-node cluster of its
+own, root's password from root_password_file; no credentials and wrong
+ones raise Unauthenticated at once (no retrying), root is served."""
+
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+from cluster import LocalCluster, find_tunekvd
+
+import tunekv
+
+
+@pytest.fixture(scope="module")
+def auth_cluster():
+    tunekvd = find_tunekvd()
+    if tunekvd is None:
+        pytest.skip("tunekvd not built")
+    tmp = tempfile.mkdtemp(prefix="tkv-py-auth-", dir=os.environ.get("TMPDIR"))
+    pw = os.path.join(tmp, "root-password")
+    fd = os.open(pw, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"py-root-password\n")
+    os.close(fd)
+    conf = ["[auth]", "enabled = 1", f"root_password_file = {pw}", "kdf_iterations = 1000"]
+    c = LocalCluster(tunekvd, tmp, nodes=1, partitions=1, extra_conf=conf)
+    try:
+        c.start()
+        yield c
+    finally:
+        bad = c.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert not bad, "\n".join(bad)
+
+
+def test_no_credentials(auth_cluster):
+    with tunekv.Client(auth_cluster.endpoints, timeout=5.0) as c:
+        t0 = time.monotonic()
+        with pytest.raises(tunekv.Unauthenticated):
+            c.put(b"k", b"v")
+        assert time.monotonic() - t0 < 2.0  # refused, not retried to the deadline
+        with pytest.raises(tunekv.Unauthenticated):
+            c.status()
+
+
+def test_wrong_password(auth_cluster):
+    with tunekv.Client(auth_cluster.endpoints, timeout=5.0, user="root", password="nope") as c:
+        with pytest.raises(tunekv.Unauthenticated) as e:
+            c.get(b"k")
+        assert "wrong user name or password" in str(e.value)
+
+
+def test_root(auth_cluster):
+    with tunekv.Client(auth_cluster.endpoints, timeout=5.0, user="root", password="py-root-password") as c:
+        c.put(b"k", b"v")
+        assert c.get(b"k").value == b"v"
+        assert c.status().node_id == 1

@@ -1,0 +1,378 @@
+/* AUTH and the permission check (rpc_auth.h).
+ *
+ * Normal path: a client connects and sends AUTH {user, password}.
+ * rpc_auth_start copies the user's stored secret and the password into a
+ * work item and queues it on the libuv threadpool, where the password is
+ * hashed (PBKDF2, tens of milliseconds on purpose); back on the loop the
+ * hash is compared in constant time, the connection remembers the user's
+ * name and the answer is OK. Every later request on the connection passes
+ * rpc_auth_admit, which looks the user's permissions up in the current
+ * table: a revoke applies to connections already open.
+ *
+ * Failure modes, each answered and none blocking the loop: AUTH with auth
+ * off (OK, nothing to check), from a node link (INVALID_ARGUMENT), while
+ * another AUTH of the connection is hashing (BUSY), beyond
+ * auth_in_flight_max node-wide (BUSY: a flood of AUTHs may occupy that
+ * many threadpool threads, never more, and the others keep writing the
+ * Raft logs), a wrong user or password (UNAUTHENTICATED, logged with the
+ * client's address at most once a second; an unknown user costs the same
+ * hashing as a known one, so timing does not tell names apart), the
+ * connection closed while hashing (the result is dropped). Passwords are
+ * never logged, and wiped from the work item after use. */
+#include "rpc_auth.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "conn.h"
+#include "err.h"
+#include "heap.h"
+#include "log.h"
+#include "node.h"
+#include "rpc_internal.h"
+#include "store.h"
+
+/* Failures logged at most this often, with a count of those not logged. */
+#define RPC_AUTH_LOG_PERIOD_MS 1000
+
+int rpc_auth_init(struct auth_state *a, const struct config *cfg, char *errmsg)
+{
+        int rv;
+
+        memset(a, 0, sizeof *a);
+        a->enabled = cfg->auth_enabled != 0;
+        a->table = auth_table_create();
+        if (a->table == NULL) {
+                err_msgf(errmsg, "auth: out of memory");
+                return TKV_ENOMEM;
+        }
+        if (!a->enabled) {
+                return 0;
+        }
+        rv = auth_secret_make(&a->root, cfg->root_password, strlen(cfg->root_password),
+                              cfg->kdf_iterations);
+        if (rv == 0) {
+                rv = auth_secret_make(&a->nobody, "", 0, cfg->kdf_iterations);
+        }
+        if (rv != 0) {
+                err_msgf(errmsg, "auth: cannot hash root's password: %s", err_str(rv));
+        }
+        return rv;
+}
+
+struct auth_table *rpc_auth_table(struct node *node)
+{
+        struct auth_state *a = &node->auth;
+        struct group *g = node->auth_group;
+        const struct store_entry *e;
+        struct auth_table *t = NULL;
+        uint64_t version;
+        int rv;
+
+        if (g == NULL) {
+                return a->table;
+        }
+        e = store_get(group_store(g), RPC_AUTH_KEY, sizeof RPC_AUTH_KEY - 1);
+        version = e != NULL ? store_entry_mod_index(e) : 0;
+        if (version == a->table_version) {
+                return a->table;
+        }
+        /* A new version was applied here (or restored from a snapshot):
+         * decode it once; every check until the next change reuses it. */
+        rv = e != NULL ? auth_table_decode(store_entry_value(e), store_entry_value_len(e), &t)
+             : (t = auth_table_create()) != NULL ? 0
+                                                 : TKV_ENOMEM;
+        if (rv != 0) {
+                LOGE(-1,
+                     "auth: the users and roles at index %llu cannot be read (%s): still "
+                     "enforcing the previous ones",
+                     (unsigned long long)version, err_str(rv));
+                if (rv != TKV_ENOMEM) {
+                        a->table_version = version; /* logged once, not per request */
+                }
+                return a->table;
+        }
+        auth_table_destroy(a->table);
+        a->table = t;
+        a->table_version = version;
+        return t;
+}
+
+void rpc_auth_close(struct auth_state *a)
+{
+        auth_table_destroy(a->table);
+        a->table = NULL;
+        OPENSSL_cleanse(&a->root, sizeof a->root);
+}
+
+/* One AUTH being hashed on the threadpool. */
+struct rpc_auth_work {
+        uv_work_t req;             /* data unused: container_of */
+        struct conn *conn;         /* referenced until the answer */
+        struct auth_state *auth;   /* the node's */
+        uint64_t id;               /* the request's */
+        struct auth_secret secret; /* copied: the table may change meanwhile */
+        char user[AUTH_NAME_BYTES];
+        uint8_t password[AUTH_PASSWORD_BYTES_MAX];
+        size_t password_len;
+        bool ok; /* written by the threadpool, read after it */
+};
+
+static void rpc_auth_answer(struct conn *conn, uint64_t id, int tkv_err, const char *message)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+
+        resp.id = id;
+        resp.status = call_status_of(tkv_err);
+        resp.message = (char *)(tkv_err != 0 ? message : "");
+        call_send(conn, &resp);
+}
+
+/* "a.b.c.d:port" of the client, for the failure log. */
+static void rpc_auth_peer_name(struct conn *conn, char *out, size_t len)
+{
+        struct sockaddr_storage sa;
+        int sa_len = sizeof sa;
+        char ip[64] = "?";
+        int port = 0;
+
+        if (uv_tcp_getpeername(conn->tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
+                if (sa.ss_family == AF_INET) {
+                        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+                        uv_ip4_name(in, ip, sizeof ip);
+                        port = ntohs(in->sin_port);
+                } else if (sa.ss_family == AF_INET6) {
+                        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+                        uv_ip6_name(in6, ip, sizeof ip);
+                        port = ntohs(in6->sin6_port);
+                }
+        }
+        snprintf(out, len, "%s:%d", ip, port);
+}
+
+/* A failed AUTH: log it, unless one was logged in the last second (a
+ * password guesser must not be able to fill the disk with log lines). */
+static void rpc_auth_log_failure(struct auth_state *a, struct conn *conn, const char *user)
+{
+        uint64_t now = uv_now(((struct node *)conn->set->data)->loop);
+        char from[96];
+
+        a->failures++;
+        if (a->logged_ms != 0 && now - a->logged_ms < RPC_AUTH_LOG_PERIOD_MS) {
+                a->unlogged++;
+                return;
+        }
+        rpc_auth_peer_name(conn, from, sizeof from);
+        LOGW(-1,
+             "auth: AUTH as \"%s\" from %s refused: wrong user or password (%llu more "
+             "refused since the last line)",
+             user, from, (unsigned long long)a->unlogged);
+        a->logged_ms = now;
+        a->unlogged = 0;
+}
+
+static void rpc_auth_work(uv_work_t *req)
+{
+        struct rpc_auth_work *w = (struct rpc_auth_work *)req;
+
+        w->ok = auth_secret_check(&w->secret, w->password, w->password_len);
+}
+
+static void rpc_auth_done(uv_work_t *req, int status)
+{
+        struct rpc_auth_work *w = (struct rpc_auth_work *)req;
+        struct conn *conn = w->conn;
+        struct auth_state *a = w->auth;
+        bool ok = status == 0 && w->ok;
+
+        a->in_flight--;
+        conn->auth_pending = false;
+        if (!conn->closing) {
+                if (ok) {
+                        memcpy(conn->auth_user, w->user, sizeof conn->auth_user);
+                        memcpy(conn->auth_salt, w->secret.salt, AUTH_SALT_BYTES);
+                        a->successes++;
+                        rpc_auth_answer(conn, w->id, 0, NULL);
+                } else {
+                        /* A failed AUTH also ends the identity it replaces:
+                         * whoever sent it is not known to be that user. */
+                        conn->auth_user[0] = '\0';
+                        rpc_auth_log_failure(a, conn, w->user);
+                        rpc_auth_answer(conn, w->id, status == 0 ? TKV_EAUTH : TKV_ESHUTDOWN,
+                                        status == 0 ? "AUTH: wrong user name or password"
+                                                    : "AUTH: node shutting down");
+                }
+        }
+        conn_unref(conn);
+        OPENSSL_cleanse(w->password, sizeof w->password);
+        tkv_free(w);
+}
+
+/* Why AUTH cannot start on conn now (message filled), or 0. */
+static int rpc_auth_refuse(struct conn *conn, const Tunekv__V1__AuthRequest *ar, char *message,
+                           size_t len)
+{
+        struct node *node = conn->set->data;
+
+        if (conn_is_link(conn)) {
+                snprintf(message, len, "AUTH is for client connections, not node links");
+                return TKV_EINVAL;
+        }
+        if (node->state != NODE_SERVING) {
+                snprintf(message, len, "node is %s",
+                         node->state == NODE_STARTING ? "starting" : "shutting down");
+                return TKV_ESHUTDOWN;
+        }
+        if (conn->auth_pending) {
+                snprintf(message, len, "AUTH: another AUTH is in progress on this connection");
+                return TKV_EBUSY;
+        }
+        if (ar->user == NULL || !auth_name_valid(ar->user) ||
+            ar->password.len > AUTH_PASSWORD_BYTES_MAX) {
+                snprintf(message, len,
+                         "AUTH: a user name is 1-63 letters, digits or ._-@, a password at most "
+                         "%u bytes",
+                         AUTH_PASSWORD_BYTES_MAX);
+                return TKV_EINVAL;
+        }
+        if (node->auth.in_flight >= node->cfg->auth_in_flight_max) {
+                node->stats.answers_busy++;
+                snprintf(message, len,
+                         "AUTH: %u AUTHs in progress on this node (auth_in_flight_max)",
+                         node->auth.in_flight);
+                return TKV_EBUSY;
+        }
+        return 0;
+}
+
+void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
+{
+        struct node *node = conn->set->data;
+        struct auth_state *a = &node->auth;
+        const Tunekv__V1__AuthRequest *ar = req->auth;
+        const struct auth_user *u;
+        struct auth_table *table;
+        struct rpc_auth_work *w;
+        char message[160];
+        int rv;
+
+        if (!a->enabled && !conn_is_link(conn)) {
+                rpc_auth_answer(conn, req->id, 0, NULL); /* nothing to check */
+                return;
+        }
+        rv = rpc_auth_refuse(conn, ar, message, sizeof message);
+        if (rv != 0) {
+                rpc_auth_answer(conn, req->id, rv, message);
+                return;
+        }
+        w = tkv_calloc(1, sizeof *w);
+        if (w == NULL) {
+                rpc_auth_answer(conn, req->id, TKV_ENOMEM, "AUTH: out of memory");
+                return;
+        }
+        w->conn = conn;
+        w->auth = a;
+        w->id = req->id;
+        snprintf(w->user, sizeof w->user, "%s", ar->user);
+        memcpy(w->password, ar->password.data, ar->password.len);
+        w->password_len = ar->password.len;
+        table = rpc_auth_table(node);
+        u = auth_user_find(table, ar->user);
+        w->secret = strcmp(ar->user, AUTH_ROOT) != 0 ? (u != NULL ? u->secret : a->nobody)
+                    : table->root_set                ? table->root
+                                                     : a->root;
+        if (u == NULL && strcmp(ar->user, AUTH_ROOT) != 0) {
+                w->secret.hash[0] ^= 1; /* never matches, costs the same */
+        }
+        if (uv_queue_work(node->loop, &w->req, rpc_auth_work, rpc_auth_done) != 0) {
+                OPENSSL_cleanse(w->password, sizeof w->password);
+                tkv_free(w);
+                rpc_auth_answer(conn, req->id, TKV_EIO, "AUTH: cannot queue the work");
+                return;
+        }
+        a->in_flight++;
+        conn->auth_pending = true;
+        conn_ref(conn);
+}
+
+/* What the request asks of its user: one enum auth_perm, or 0 for what
+ * any authenticated user may do (CLUSTER_INFO: clients need the layout to
+ * route). Anything not listed is admin, so a new request type is closed
+ * until someone decides otherwise. */
+static unsigned rpc_auth_perm_of(const Tunekv__V1__Request *req)
+{
+        switch (req->body_case) {
+        case TUNEKV__V1__REQUEST__BODY_GET:
+                return AUTH_READ;
+        case TUNEKV__V1__REQUEST__BODY_PUT:
+        case TUNEKV__V1__REQUEST__BODY_DELETE:
+        case TUNEKV__V1__REQUEST__BODY_CAS:
+                return AUTH_WRITE;
+        case TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO:
+                return 0;
+        default:
+                return AUTH_ADMIN;
+        }
+}
+
+/* Is the password conn proved still its user's? A connection names its
+ * user, so without this one AUTHed before the user was deleted would act
+ * as whoever is later given the same name; and a password changed because
+ * it leaked would not shut out those who used it. Every password has its
+ * own salt, so comparing salts tells. */
+static bool rpc_auth_current(const struct auth_state *a, const struct conn *conn,
+                             const struct auth_table *t)
+{
+        const struct auth_user *u;
+        const uint8_t *salt;
+
+        if (strcmp(conn->auth_user, AUTH_ROOT) == 0) {
+                salt = t->root_set ? t->root.salt : a->root.salt;
+        } else if ((u = auth_user_find(t, conn->auth_user)) != NULL) {
+                salt = u->secret.salt;
+        } else {
+                return false;
+        }
+        return memcmp(salt, conn->auth_salt, AUTH_SALT_BYTES) == 0;
+}
+
+int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
+                   const ProtobufCBinaryData *key, char *message, size_t len)
+{
+        struct node *node = conn->set->data;
+        struct auth_state *a = &node->auth;
+        const struct auth_table *t;
+        unsigned perm;
+
+        if (!a->enabled || conn_is_link(conn)) {
+                return 0;
+        }
+        if (conn->auth_user[0] == '\0') {
+                snprintf(message, len,
+                         "%s: unauthenticated: auth is on, the connection must AUTH as a user "
+                         "first%s",
+                         op, conn->auth_pending ? " (its AUTH is still in progress)" : "");
+                return TKV_EAUTH;
+        }
+        t = rpc_auth_table(node);
+        if (!rpc_auth_current(a, conn, t)) {
+                snprintf(message, len,
+                         "%s: unauthenticated: user \"%s\" was deleted or its password changed "
+                         "since this connection's AUTH: AUTH again",
+                         op, conn->auth_user);
+                conn->auth_user[0] = '\0';
+                return TKV_EAUTH;
+        }
+        perm = rpc_auth_perm_of(req);
+        if (perm != 0 && !auth_allowed(t, conn->auth_user, perm, key != NULL ? key->data : NULL,
+                                       key != NULL ? key->len : 0)) {
+                snprintf(message, len, "%s: permission denied: no role of user \"%s\" grants %s%s",
+                         op, conn->auth_user, auth_perm_name(perm),
+                         key != NULL ? " on a prefix of this key" : "");
+                return TKV_EPERM;
+        }
+        return 0;
+}
