@@ -230,9 +230,11 @@ int tls_ctx_new(const struct tls_ctx_config *cfg, struct tls_ctx **out, char *er
                 return rv;
         }
         tls_ctx_verify(ctx, cfg);
-        /* Idle connections give their record buffers back (about 34 KiB
-         * each); nobody resumes sessions, so no tickets are made. */
-        SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+        /* Record buffers stay with their connection (about 34 KiB each,
+         * bounded by conns_max): SSL_MODE_RELEASE_BUFFERS gives them back
+         * after every record, and taking them again per message doubled a
+         * confirmation round trip's latency here (performance.md, "TLS").
+         * Nobody resumes sessions, so no tickets are made. */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         if (cfg->role == TLS_SERVER) {
                 SSL_CTX_set_num_tickets(ctx, 0);
