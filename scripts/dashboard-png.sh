@@ -33,7 +33,7 @@ scraper=""
 gnuplot <<GP
 set terminal pngcairo size 1500,900 font "sans,10"
 set output "$out"
-set multiplot layout 2,3 title "tunekv dashboard panels, from /metrics of a 3-node cluster (scripts/dashboard-png.sh; node 2 killed at 20 s)"
+set multiplot layout 2,3 title "tunekv dashboard panels from /metrics of a 3-node cluster: put/get, eventual gets, puts; node 2 killed during the puts (scripts/dashboard-png.sh)"
 set key top left
 set grid
 set xlabel "s"
@@ -45,10 +45,10 @@ set title "Raft term by partition"
 plot for [c=2:4] "$var/term.dat" using 1:c with steps lw 2 title columnhead
 set title "Partitions led, by node"
 plot for [c=2:4] "$var/leaders.dat" using 1:c with steps lw 2 title columnhead
-set title "Bytes in / s (clients, nodes)"
-plot for [c=2:3] "$var/bytes.dat" using 1:c with lines lw 2 title columnhead
-set title "Forwarded requests / s"
-plot "$var/forwarded.dat" using 1:2 with lines lw 2 title "forwarded"
+set title "Latency p50 (ms) by operation"
+plot for [c=2:4] "$var/p50.dat" using 1:c with lines lw 2 title columnhead
+set title "Bytes in / s from clients"
+plot "$var/bytes.dat" using 1:2 with lines lw 2 title "clients"
 unset multiplot
 GP
 echo "dashboard-png: $out"

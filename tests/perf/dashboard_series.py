@@ -9,7 +9,8 @@ scrapes of real nodes, for scripts/dashboard-png.sh.
   dashboard_series.py series IN.jsonl DIR
       the panels' expressions, one gnuplot data file each in DIR:
       requests.dat (rate of tunekv_request_duration_seconds_count by op),
-      p99.dat (histogram_quantile(0.99) of its buckets by op, in ms),
+      p99.dat and p50.dat (histogram_quantile(0.99 and 0.5) of its buckets
+      by op, in ms),
       term.dat (max tunekv_raft_term by partition), leaders.dat (sum of
       tunekv_raft_is_leader by node), bytes.dat (rate of
       tunekv_network_receive_bytes_total by from), forwarded.dat (rate of
@@ -91,9 +92,11 @@ def series(path: str, out: str) -> None:
     by_t = load(path)
     ts = sorted(by_t)
     ops = ("get", "put")
-    files = {k: open(f"{out}/{k}.dat", "w") for k in ("requests", "p99", "term", "leaders", "bytes", "forwarded")}
+    files = {k: open(f"{out}/{k}.dat", "w")
+             for k in ("requests", "p99", "p50", "term", "leaders", "bytes", "forwarded")}
     files["requests"].write("t get put all\n")
     files["p99"].write("t get put all\n")
+    files["p50"].write("t get put all\n")
     files["term"].write("t p0 p1 p2\n")
     files["leaders"].write("t node1 node2 node3\n")
     files["bytes"].write("t clients nodes\n")
@@ -103,6 +106,7 @@ def series(path: str, out: str) -> None:
         nodes = [n for n in by_t[b] if n in by_t[a]]
         req = []
         p99 = []
+        p50 = []
         for op in ops + (None,):
             m = {"op": op} if op else {}
             req.append(sum(total(by_t[b][n], "tunekv_request_duration_seconds_count", **m)
@@ -116,8 +120,10 @@ def series(path: str, out: str) -> None:
                     if name == "tunekv_request_duration_seconds_bucket" and (op is None or lab.get("op") == op):
                         buckets[float(lab["le"])] -= v
             p99.append(quantile(0.99, buckets) * 1000)
+            p50.append(quantile(0.5, buckets) * 1000)
         files["requests"].write(f"{b} " + " ".join(f"{x:.0f}" for x in req) + "\n")
         files["p99"].write(f"{b} " + " ".join("NaN" if x != x else f"{x:.3f}" for x in p99) + "\n")
+        files["p50"].write(f"{b} " + " ".join("NaN" if x != x else f"{x:.3f}" for x in p50) + "\n")
         terms = [max((total(by_t[b][n], "tunekv_raft_term", partition=str(p)) for n in by_t[b]), default=0)
                  for p in range(3)]
         files["term"].write(f"{b} " + " ".join(f"{x:.0f}" for x in terms) + "\n")
