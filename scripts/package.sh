@@ -81,6 +81,7 @@ take tunekv-tools usr/bin/tunekv usr/bin/tunekv-bench usr/share/man/man1/tunekv.
   usr/share/man/man1/tunekv-bench.1
 take libtunekv0 "$lib/libtunekv.so.$version" "$lib/libtunekv.so.0"
 take libtunekv-dev "$lib/libtunekv.so" "$lib/libtunekv.a" "$lib/pkgconfig/tunekv.pc" \
+  "$lib/cmake/tunekv/tunekvConfig.cmake" "$lib/cmake/tunekv/tunekvConfigVersion.cmake" \
   usr/include/tunekv.h usr/include/tunekv_version.h usr/share/tunekv/tunekv.proto
 left=$(find "$stage" ! -type d | sed "s|^$stage/||")
 [ -z "$left" ] || {

@@ -82,7 +82,8 @@ ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 for f in /usr/bin/tunekvd /usr/bin/tunekv /usr/bin/tunekv-bench /etc/tunekv/tunekv.conf \
   /lib/systemd/system/tunekvd.service /usr/lib/sysusers.d/tunekv.conf \
   /usr/lib/tmpfiles.d/tunekv.conf "/usr/lib/$ma/libtunekv.so.0" "/usr/lib/$ma/libtunekv.so" \
-  "/usr/lib/$ma/libtunekv.a" "/usr/lib/$ma/pkgconfig/tunekv.pc" /usr/include/tunekv.h \
+  "/usr/lib/$ma/libtunekv.a" "/usr/lib/$ma/pkgconfig/tunekv.pc" \
+  "/usr/lib/$ma/cmake/tunekv/tunekvConfig.cmake" /usr/include/tunekv.h \
   /usr/include/tunekv_version.h /usr/share/man/man8/tunekvd.8.gz /usr/share/tunekv/tunekv.proto \
   /usr/lib/python3/dist-packages/tunekv/__init__.py /usr/share/doc/tunekvd/copyright; do
   [ -e "$f" ] || fail "$f not installed"
@@ -160,6 +161,22 @@ cc -std=c11 -Wall -Werror -o "$dir/prog-static" "$dir/prog.c" $(pkg-config --cfl
   "/usr/lib/$ma/libtunekv.a" $(pkg-config --libs libprotobuf-c libxxhash libssl libcrypto) ||
   fail "cc with libtunekv.a"
 "$dir/prog-static" "$TUNEKV_ENDPOINTS" || fail "the C program linked with libtunekv.a"
+# The same program from a CMake project: find_package(tunekv), both targets.
+mkdir -p "$dir/cm"
+cat >"$dir/cm/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.16)
+project(consumer C)
+find_package(tunekv 0.1 REQUIRED)
+add_executable(prog-cmake $dir/prog.c)
+target_link_libraries(prog-cmake tunekv::tunekv)
+add_executable(prog-cmake-static $dir/prog.c)
+target_link_libraries(prog-cmake-static tunekv::tunekv_static)
+EOF
+(cmake -S "$dir/cm" -B "$dir/cm/build" && cmake --build "$dir/cm/build") >"$dir/cm.log" 2>&1 ||
+  fail "a CMake project with find_package(tunekv): $(tail -5 "$dir/cm.log")"
+"$dir/cm/build/prog-cmake" "$TUNEKV_ENDPOINTS" || fail "the CMake-built program (tunekv::tunekv)"
+"$dir/cm/build/prog-cmake-static" "$TUNEKV_ENDPOINTS" ||
+  fail "the CMake-built program (tunekv::tunekv_static)"
 (cd / && env -u PYTHONPATH /usr/bin/python3 - <<'EOF') || fail "the installed Python client"
 import os, tunekv
 assert tunekv.__file__.startswith("/usr/lib/python3/dist-packages/"), tunekv.__file__
