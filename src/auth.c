@@ -506,7 +506,9 @@ static int auth_get_name(struct cursor *c, char *out)
         }
         memcpy(out, p, len);
         out[len] = '\0';
-        return auth_name_valid(out) ? 0 : TKV_ECORRUPT;
+        /* All len bytes must be the name: a NUL inside would make "bo\0x"
+         * the user "bo" (found by fuzz_auth). */
+        return strlen(out) == len && auth_name_valid(out) ? 0 : TKV_ECORRUPT;
 }
 
 static int auth_get_secret(struct cursor *c, struct auth_secret *s)
@@ -538,6 +540,11 @@ static int auth_get_user(struct cursor *c, struct auth_table *t)
         rv = auth_user_set(t, name, &secret);
         for (unsigned i = 0; rv == 0 && i < n; i++) {
                 rv = auth_get_name(c, role);
+                /* A role listed twice: no encoder writes that (granting
+                 * twice keeps one), so it is not a record of ours. */
+                if (rv == 0 && auth_user_role_index(auth_user_lookup(t, name), role) >= 0) {
+                        rv = TKV_ECORRUPT;
+                }
                 rv = rv != 0 ? rv : auth_user_grant_role(t, name, role);
         }
         return rv == TKV_EINVAL ? TKV_ECORRUPT : rv;

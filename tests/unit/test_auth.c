@@ -249,6 +249,44 @@ static void test_encode_decode(void **state)
         bytes[0] = 2;
         assert_int_equal(auth_table_decode(bytes, len, &back), TKV_ECORRUPT);
         tkv_free(bytes);
+        /* A name with a NUL inside is refused, not cut short into another
+         * user's name (fuzz_auth found "bo\0" read as "bo"). */
+        {
+                static const uint8_t nul_name[] = {1, 0, 1, 0, 0, 0, 3, 'b', 'o', 0};
+                uint8_t rec[sizeof nul_name + 52 + 2 + 4];
+                memset(rec, 0, sizeof rec);
+                memcpy(rec, nul_name, sizeof nul_name);
+                rec[sizeof nul_name] = 0xe8; /* iterations 1000 */
+                rec[sizeof nul_name + 1] = 0x03;
+                assert_int_equal(auth_table_decode(rec, sizeof rec, &back), TKV_ECORRUPT);
+                assert_null(back);
+                rec[sizeof nul_name - 1] = 'b'; /* "bob": the same record decodes */
+                assert_int_equal(auth_table_decode(rec, sizeof rec, &back), 0);
+                assert_non_null(auth_user_find(back, "bob"));
+                auth_table_destroy(back);
+        }
+        /* A user listing a role twice is not a record any encoder writes
+         * (granting twice keeps one): refused (fuzz_auth). */
+        {
+                uint8_t rec[6 + 4 + 52 + 2 + 8 + 4];
+                size_t at = 0;
+                static const uint8_t head[] = {1, 0, 1, 0, 0, 0, 3, 'b', 'o', 'b'};
+                memset(rec, 0, sizeof rec);
+                memcpy(rec, head, sizeof head);
+                at = sizeof head;
+                rec[at] = 0xe8; /* iterations 1000, then salt and hash */
+                rec[at + 1] = 0x03;
+                at += 52;
+                rec[at] = 2; /* two roles: "app", "app" */
+                at += 2;
+                memcpy(rec + at, "\3app\3app", 8);
+                assert_int_equal(auth_table_decode(rec, sizeof rec, &back), TKV_ECORRUPT);
+                assert_null(back);
+                memcpy(rec + at, "\3app\3ops", 8);
+                assert_int_equal(auth_table_decode(rec, sizeof rec, &back), 0);
+                assert_int_equal(auth_user_find(back, "bob")->n_roles, 2);
+                auth_table_destroy(back);
+        }
         tkv_free(again);
         /* The empty table (auth on, nothing stored yet) round-trips too. */
         t = auth_table_create();
