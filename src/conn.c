@@ -691,7 +691,7 @@ void conn_accept(struct conn_set *set, uv_stream_t *listener, bool serving)
         uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
 }
 
-void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, unsigned node_id,
+void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, struct tls *tls, unsigned node_id,
                      conn_stream_free_cb stream_free)
 {
         struct conn *c = set->n_links < set->cfg->links_max ? conn_new(set, node_id) : NULL;
@@ -702,12 +702,22 @@ void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, unsigned node_id,
                 set->stats.links_refused++;
                 LOGW(-1, "conn: node link from node %u refused (%u open, links_max %u)", node_id,
                      set->n_links, set->cfg->links_max);
+                if (tls != NULL) {
+                        tls_free(tls);
+                        tkv_free(tls);
+                }
                 uv_close((uv_handle_t *)tcp, stream_free);
                 return;
         }
         c->tcp = tcp;
         c->tcp->data = c;
         c->stream_free = stream_free;
+        c->tls = tls;
         set->stats.links_accepted++;
         uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
+        if (tls != NULL) {
+                /* The session may hold the first frames already (they came
+                 * with the peer handshake): no read will announce them. */
+                conn_tls_input(c);
+        }
 }

@@ -116,12 +116,13 @@ void conn_set_init(struct conn_set *set);
 void conn_accept(struct conn_set *set, uv_stream_t *listener, bool serving);
 
 /* Serve requests arriving on a node link: tcp is connected, authenticated
- * as node_id by the peer handshake, and not reading. Ownership of tcp is
- * transferred: it is closed with the connection and then handed to
+ * as node_id by the peer handshake, and not reading; tls is its session
+ * with peer TLS (NULL: plaintext). Ownership of both is transferred: tls
+ * goes with the connection, tcp is closed with it and then handed to
  * stream_free. Node links have their own limits (links_max,
  * link_inflight_max, link_output_bytes_max) and never count against the
  * client ones. */
-void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, unsigned node_id,
+void conn_adopt_link(struct conn_set *set, uv_tcp_t *tcp, struct tls *tls, unsigned node_id,
                      conn_stream_free_cb stream_free);
 
 /* Close the client connections that broke frame_timeout_ms or

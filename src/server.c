@@ -748,10 +748,10 @@ static void server_other_signal(uv_signal_t *h, int signum)
 
 /* transport_link_cb: another node's link, admitted on the peer port, is
  * served like a client connection with the node-link limits. */
-static void server_link_accept(void *data, uv_tcp_t *tcp, unsigned node_id)
+static void server_link_accept(void *data, uv_tcp_t *tcp, struct tls *tls, unsigned node_id)
 {
         struct server *s = data;
-        conn_adopt_link(&s->conns, tcp, node_id, transport_stream_free);
+        conn_adopt_link(&s->conns, tcp, tls, node_id, transport_stream_free);
 }
 
 /* A secret that protects nothing is said at every start (config.c refuses

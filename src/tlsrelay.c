@@ -17,11 +17,13 @@
 
 struct tlsrelay {
         struct tlsrelay_env *env;
-        uv_tcp_t tcp;
-        uv_pipe_t inner; /* our end of the socketpair */
+        uv_tcp_t *tcp;        /* &tcp_own, or a wrapped connection's */
+        uv_tcp_t tcp_own;     /* tlsrelay_connect's */
+        uv_close_cb tcp_free; /* a wrapped connection's: frees tcp once closed */
+        uv_pipe_t inner;      /* our end of the socketpair */
         uv_connect_t connect;
         uv_timer_t timer; /* the handshake's deadline */
-        struct tls tls;
+        struct tls *tls;  /* owned */
         uv_write_t tcp_write;
         uv_write_t inner_write;
         struct buffer tcp_busy;   /* records being written to tcp */
@@ -39,18 +41,33 @@ struct tlsrelay {
         bool closing;
 };
 
-static void tlsrelay_closed(uv_handle_t *h)
+/* One of r's handles is closed; the last frees r. */
+static void tlsrelay_gone(struct tlsrelay *r)
 {
-        struct tlsrelay *r = h->data;
         if (--r->handles > 0) {
                 return;
         }
-        tls_free(&r->tls);
+        tls_free(r->tls);
+        tkv_free(r->tls);
         buffer_free(&r->tcp_busy);
         buffer_free(&r->plain);
         buffer_free(&r->inner_busy);
         buffer_free(&r->early);
         tkv_free(r);
+}
+
+static void tlsrelay_closed(uv_handle_t *h)
+{
+        tlsrelay_gone(h->data);
+}
+
+static void tlsrelay_tcp_closed(uv_handle_t *h)
+{
+        struct tlsrelay *r = h->data;
+        if (r->tcp_free != NULL) {
+                r->tcp_free(h); /* a wrapped connection's memory */
+        }
+        tlsrelay_gone(r);
 }
 
 static void tlsrelay_close(struct tlsrelay *r)
@@ -59,7 +76,7 @@ static void tlsrelay_close(struct tlsrelay *r)
                 return;
         }
         r->closing = true;
-        uv_close((uv_handle_t *)&r->tcp, tlsrelay_closed);
+        uv_close((uv_handle_t *)r->tcp, tlsrelay_tcp_closed);
         uv_close((uv_handle_t *)&r->inner, tlsrelay_closed);
         uv_close((uv_handle_t *)&r->timer, tlsrelay_closed);
 }
@@ -68,7 +85,7 @@ static void tlsrelay_close(struct tlsrelay *r)
 static void tlsrelay_fail(struct tlsrelay *r, const char *why)
 {
         struct tlsrelay_env *env = r->env;
-        uint64_t now = uv_now(r->tcp.loop);
+        uint64_t now = uv_now(r->tcp->loop);
 
         env->failures++;
         if (env->logged_ms == 0 || now - env->logged_ms >= 1000) {
@@ -104,15 +121,15 @@ static void tlsrelay_tcp_flush(struct tlsrelay *r)
         struct buffer tmp;
         uv_buf_t buf;
 
-        if (r->closing || r->tcp_writing || buffer_len(&r->tls.out) == 0) {
+        if (r->closing || r->tcp_writing || buffer_len(&r->tls->out) == 0) {
                 return;
         }
         tmp = r->tcp_busy;
-        r->tcp_busy = r->tls.out;
-        r->tls.out = tmp;
+        r->tcp_busy = r->tls->out;
+        r->tls->out = tmp;
         buf = uv_buf_init((char *)buffer_data(&r->tcp_busy), (unsigned)buffer_len(&r->tcp_busy));
         r->tcp_write.data = r;
-        if (uv_write(&r->tcp_write, (uv_stream_t *)&r->tcp, &buf, 1, tlsrelay_tcp_written) != 0) {
+        if (uv_write(&r->tcp_write, (uv_stream_t *)r->tcp, &buf, 1, tlsrelay_tcp_written) != 0) {
                 tlsrelay_close(r);
                 return;
         }
@@ -141,7 +158,7 @@ static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n == 0) {
                 return;
         }
-        if (!r->tls.established) {
+        if (!r->tls->established) {
                 /* Kept until the session exists (reading on meanwhile is
                  * how a caller closing its end is noticed). */
                 if (buffer_append(&r->early, r->chunk, (size_t)n) != 0) {
@@ -152,8 +169,8 @@ static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 }
                 return;
         }
-        if (tls_write(&r->tls, r->chunk, (size_t)n) != 0) {
-                tlsrelay_fail(r, r->tls.errmsg);
+        if (tls_write(r->tls, r->chunk, (size_t)n) != 0) {
+                tlsrelay_fail(r, r->tls->errmsg);
                 return;
         }
         tlsrelay_tcp_flush(r);
@@ -161,7 +178,7 @@ static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
          * past that, reading waits for the write (the kernel then slows
          * the writer). Stopping and starting on every message would cost
          * two epoll_ctl calls each. */
-        if (buffer_len(&r->tls.out) >= TLSRELAY_READ_BYTES) {
+        if (buffer_len(&r->tls->out) >= TLSRELAY_READ_BYTES) {
                 uv_read_stop(s);
                 r->inner_reading = false;
         }
@@ -169,8 +186,8 @@ static void tlsrelay_inner_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void tlsrelay_inner_start(struct tlsrelay *r)
 {
-        bool room = r->tls.established ? buffer_len(&r->tls.out) < TLSRELAY_READ_BYTES
-                                       : buffer_len(&r->early) < TLSRELAY_READ_BYTES;
+        bool room = r->tls->established ? buffer_len(&r->tls->out) < TLSRELAY_READ_BYTES
+                                        : buffer_len(&r->early) < TLSRELAY_READ_BYTES;
         if (r->closing || r->inner_reading || !room) {
                 return;
         }
@@ -227,7 +244,7 @@ static void tlsrelay_inner_flush(struct tlsrelay *r)
  * the previous is being written to the caller), and pass it on. */
 static void tlsrelay_decrypt(struct tlsrelay *r)
 {
-        bool was_established = r->tls.established;
+        bool was_established = r->tls->established;
 
         while (!r->closing && buffer_len(&r->plain) < TLSRELAY_READ_BYTES) {
                 size_t got;
@@ -236,7 +253,7 @@ static void tlsrelay_decrypt(struct tlsrelay *r)
                         tlsrelay_fail(r, "out of memory");
                         return;
                 }
-                rv = tls_read(&r->tls, r->plain.base + r->plain.end, r->plain.cap - r->plain.end,
+                rv = tls_read(r->tls, r->plain.base + r->plain.end, r->plain.cap - r->plain.end,
                               &got);
                 if (rv == TKV_EAGAIN) {
                         break;
@@ -246,7 +263,7 @@ static void tlsrelay_decrypt(struct tlsrelay *r)
                         if (rv == TKV_ECONN) {
                                 tlsrelay_close(r);
                         } else {
-                                tlsrelay_fail(r, r->tls.errmsg);
+                                tlsrelay_fail(r, r->tls->errmsg);
                         }
                         return;
                 }
@@ -255,11 +272,11 @@ static void tlsrelay_decrypt(struct tlsrelay *r)
         if (r->closing) {
                 return;
         }
-        if (!was_established && r->tls.established) {
+        if (!was_established && r->tls->established) {
                 uv_timer_stop(&r->timer);
                 if (buffer_len(&r->early) > 0 &&
-                    tls_write(&r->tls, buffer_data(&r->early), buffer_len(&r->early)) != 0) {
-                        tlsrelay_fail(r, r->tls.errmsg);
+                    tls_write(r->tls, buffer_data(&r->early), buffer_len(&r->early)) != 0) {
+                        tlsrelay_fail(r, r->tls->errmsg);
                         return;
                 }
                 buffer_free(&r->early);
@@ -273,13 +290,13 @@ static void tlsrelay_tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
         struct tlsrelay *r = h->data;
         (void)suggested;
-        if (buffer_reserve(&r->tls.in, TLSRELAY_READ_BYTES) != 0) {
+        if (buffer_reserve(&r->tls->in, TLSRELAY_READ_BYTES) != 0) {
                 buf->base = NULL;
                 buf->len = 0;
                 return;
         }
-        buf->base = (char *)r->tls.in.base + r->tls.in.end;
-        buf->len = r->tls.in.cap - r->tls.in.end;
+        buf->base = (char *)r->tls->in.base + r->tls->in.end;
+        buf->len = r->tls->in.cap - r->tls->in.end;
 }
 
 static void tlsrelay_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -288,9 +305,9 @@ static void tlsrelay_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
         (void)buf;
         if (n < 0) {
-                if (!r->tls.established && n != UV_EOF) {
+                if (!r->tls->established && n != UV_EOF) {
                         tlsrelay_fail(r, uv_strerror((int)n));
-                } else if (!r->tls.established) {
+                } else if (!r->tls->established) {
                         tlsrelay_fail(r, "closed during the handshake (no TLS there, or our "
                                          "certificate refused: see its log)");
                 } else {
@@ -298,14 +315,14 @@ static void tlsrelay_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 }
                 return;
         }
-        if (!r->tls.received && n > 0 && !tls_looks_like_record(buf->base, (size_t)n)) {
+        if (!r->tls->received && n > 0 && !tls_looks_like_record(buf->base, (size_t)n)) {
                 tlsrelay_fail(r, r->server ? "plaintext on the TLS peer port (set the [tls] "
                                              "peer_* keys on every node)"
                                            : "the peer answered without TLS (its peer port is "
                                              "plaintext)");
                 return;
         }
-        r->tls.in.end += (size_t)n;
+        r->tls->in.end += (size_t)n;
         tlsrelay_decrypt(r);
         if (!r->closing && buffer_len(&r->plain) >= TLSRELAY_READ_BYTES) {
                 uv_read_stop(s); /* until the caller took what we gave it */
@@ -318,7 +335,7 @@ static void tlsrelay_tcp_start(struct tlsrelay *r)
         if (r->closing || r->tcp_reading || buffer_len(&r->plain) >= TLSRELAY_READ_BYTES) {
                 return;
         }
-        if (uv_read_start((uv_stream_t *)&r->tcp, tlsrelay_tcp_alloc, tlsrelay_tcp_read) != 0) {
+        if (uv_read_start((uv_stream_t *)r->tcp, tlsrelay_tcp_alloc, tlsrelay_tcp_read) != 0) {
                 tlsrelay_close(r);
                 return;
         }
@@ -333,9 +350,11 @@ static void tlsrelay_timeout(uv_timer_t *t)
         tlsrelay_fail(r, "no TLS handshake within the handshake timeout");
 }
 
-/* A relay with its socketpair: inner opened here, plain for the caller. */
+/* A relay over tcp and tls (both owned from now on) with its socketpair:
+ * inner opened here, plain for the caller. NULL (nothing taken) when the
+ * socketpair cannot be made. */
 static struct tlsrelay *tlsrelay_new(struct tlsrelay_env *env, uv_loop_t *loop, uv_pipe_t *plain,
-                                     bool server, const char *server_name)
+                                     bool server, const char *peer)
 {
         struct tlsrelay *r = tkv_calloc(1, sizeof *r);
         int fds[2];
@@ -347,35 +366,35 @@ static struct tlsrelay *tlsrelay_new(struct tlsrelay_env *env, uv_loop_t *loop, 
                 tkv_free(r);
                 return NULL;
         }
-        if (tls_init(&r->tls, server ? env->server : env->client, server_name) != 0) {
-                close(fds[0]);
-                close(fds[1]);
-                tkv_free(r);
-                return NULL;
-        }
         r->env = env;
         r->server = server;
         buffer_init(&r->tcp_busy);
         buffer_init(&r->plain);
         buffer_init(&r->inner_busy);
         buffer_init(&r->early);
-        uv_tcp_init(loop, &r->tcp);
         uv_pipe_init(loop, &r->inner, 0);
         uv_timer_init(loop, &r->timer);
         uv_pipe_open(&r->inner, fds[0]);
         uv_pipe_open(plain, fds[1]);
-        r->tcp.data = r->inner.data = r->timer.data = r;
+        r->inner.data = r->timer.data = r;
         r->handles = 3;
-        snprintf(r->peer, sizeof r->peer, "%s", server_name != NULL ? server_name : "?");
-        uv_timer_start(&r->timer, tlsrelay_timeout, env->handshake_timeout_ms, 0);
-        tlsrelay_inner_start(r);
+        snprintf(r->peer, sizeof r->peer, "%s", peer != NULL ? peer : "?");
         return r;
+}
+
+/* Start the relay's clock and its reading of the caller's side. */
+static void tlsrelay_begin(struct tlsrelay *r)
+{
+        if (!r->tls->established) {
+                uv_timer_start(&r->timer, tlsrelay_timeout, r->env->handshake_timeout_ms, 0);
+        }
+        tlsrelay_inner_start(r);
 }
 
 /* The TCP side is connected: say hello (a client) and start reading. */
 static void tlsrelay_go(struct tlsrelay *r)
 {
-        uv_tcp_nodelay(&r->tcp, 1);
+        uv_tcp_nodelay(r->tcp, 1);
         tlsrelay_tcp_flush(r); /* a client's ClientHello */
         tlsrelay_tcp_start(r);
 }
@@ -396,39 +415,45 @@ static void tlsrelay_connected(uv_connect_t *req, int status)
 int tlsrelay_connect(struct tlsrelay_env *env, uv_loop_t *loop, const struct sockaddr *addr,
                      const char *server_name, uv_pipe_t *plain)
 {
-        struct tlsrelay *r = tlsrelay_new(env, loop, plain, false, server_name);
+        struct tls *tls = tkv_malloc(sizeof *tls);
+        struct tlsrelay *r = NULL;
 
-        if (r == NULL) {
+        if (tls == NULL || tls_init(tls, env->client, server_name) != 0 ||
+            (r = tlsrelay_new(env, loop, plain, false, server_name)) == NULL) {
+                if (tls != NULL) {
+                        tls_free(tls);
+                        tkv_free(tls);
+                }
                 return TKV_ENOMEM;
         }
+        r->tls = tls;
+        r->tcp = &r->tcp_own;
+        uv_tcp_init(loop, r->tcp);
+        r->tcp->data = r;
         r->connect.data = r;
-        if (uv_tcp_connect(&r->connect, &r->tcp, addr, tlsrelay_connected) != 0) {
+        tlsrelay_begin(r);
+        if (uv_tcp_connect(&r->connect, r->tcp, addr, tlsrelay_connected) != 0) {
                 tlsrelay_close(r);
         }
         return 0;
 }
 
-int tlsrelay_accept(struct tlsrelay_env *env, uv_loop_t *loop, uv_stream_t *listener,
-                    uv_pipe_t *plain)
+int tlsrelay_wrap(struct tlsrelay_env *env, uv_tcp_t *tcp, uv_close_cb tcp_free, struct tls *tls,
+                  const char *peer, uv_pipe_t *plain)
 {
-        struct tlsrelay *r = tlsrelay_new(env, loop, plain, true, NULL);
-        struct sockaddr_storage sa;
-        int len = sizeof sa;
+        struct tlsrelay *r = tlsrelay_new(env, tcp->loop, plain, true, peer);
 
         if (r == NULL) {
                 return TKV_ENOMEM;
         }
-        if (uv_accept(listener, (uv_stream_t *)&r->tcp) != 0) {
-                tlsrelay_close(r);
-                return 0;
-        }
-        if (uv_tcp_getpeername(&r->tcp, (struct sockaddr *)&sa, &len) == 0 &&
-            sa.ss_family == AF_INET) {
-                const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
-                char ip[INET_ADDRSTRLEN];
-                uv_ip4_name(in, ip, sizeof ip);
-                snprintf(r->peer, sizeof r->peer, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
-        }
-        tlsrelay_go(r);
+        r->tls = tls;
+        r->tcp = tcp;
+        r->tcp_free = tcp_free;
+        tcp->data = r;
+        tlsrelay_begin(r);
+        /* What the session already holds (records past the peer handshake,
+         * answers to send) goes on now: no read may come to say so. */
+        tlsrelay_decrypt(r);
+        tlsrelay_tcp_start(r);
         return 0;
 }

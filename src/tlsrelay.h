@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct tls;
 struct tls_ctx;
 
 /* Memory for a peer stream: a TCP connection, or a relay's plaintext pipe
@@ -49,12 +50,15 @@ struct tlsrelay_env {
         uint64_t logged_ms; /* the last failure logged (one a second) */
 };
 
-/* Accept a connection from listener into a new relay, and open plain (a
- * pipe handle the caller initialised, uv_pipe_init, not yet opened) on the
- * plaintext side. 0, or TKV_ENOMEM with plain not opened (the connection
- * stays in the listener's backlog: the caller refuses it). */
-int tlsrelay_accept(struct tlsrelay_env *env, uv_loop_t *loop, uv_stream_t *listener,
-                    uv_pipe_t *plain);
+/* Relay a connection the caller accepted and ran TLS on (the peer
+ * handshake read through its session): tcp and tls are owned from now on
+ * (tcp is handed to tcp_free once closed), and plain (a pipe handle the
+ * caller initialised, uv_pipe_init, not yet opened) is opened on the
+ * plaintext side, with what the session already decrypted or holds first.
+ * peer names the other side in logs (copied). 0, or TKV_ENOMEM with
+ * nothing taken. */
+int tlsrelay_wrap(struct tlsrelay_env *env, uv_tcp_t *tcp, uv_close_cb tcp_free, struct tls *tls,
+                  const char *peer, uv_pipe_t *plain);
 
 /* Connect to addr, start TLS as a client checking the peer's certificate
  * for server_name (an IP address or DNS name, copied), and open plain (as

@@ -32,7 +32,11 @@
 #include "log.h"
 #include "tls.h"
 
-#define TRANSPORT_HANDSHAKES_MAX       256
+#define TRANSPORT_HANDSHAKES_MAX 256
+#define TRANSPORT_TLS_READ_BYTES (16 * 1024)
+/* What an accepted TLS peer may send before its peer handshake ended: the
+ * TLS handshake, the HELLO and PROOF, and the first frames behind them. */
+#define TRANSPORT_TLS_BACKLOG_BYTES    (256 * 1024)
 #define TRANSPORT_HANDSHAKE_TIMEOUT_MS 5000
 
 /* Where an inbound handshake is: reading the HELLO, then the PROOF's fixed
@@ -55,6 +59,12 @@ struct transport_handshake {
         uint64_t start; /* uv_now at accept */
         bool writing;   /* `write` in flight: its callback still refers to it */
         bool orphaned;  /* stream handed over: free once `write` completed */
+        bool finished;  /* refused or handed over: read no further */
+        bool answered;  /* a probe's answer is written: close once it is out */
+        /* Peer TLS: the connection's session, the handshake reading and
+         * writing through it; handed over with the stream. NULL: plaintext. */
+        struct tls *tls;
+        struct buffer out_busy; /* records being written (`write`) */
         struct queue link;
 };
 
@@ -510,12 +520,22 @@ static void transport_mux_maybe_closed(struct transport_mux *m)
         }
 }
 
+static void transport_handshake_free(struct transport_handshake *hs)
+{
+        if (hs->tls != NULL) {
+                tls_free(hs->tls);
+                tkv_free(hs->tls);
+        }
+        buffer_free(&hs->out_busy);
+        tkv_free(hs);
+}
+
 static void transport_handshake_closed(uv_handle_t *h)
 {
         struct transport_handshake *hs = h->data;
         struct transport_mux *m = hs->mux;
         raft_free(h);
-        tkv_free(hs);
+        transport_handshake_free(hs);
         m->handles_open--;
         transport_mux_maybe_closed(m);
 }
@@ -524,17 +544,19 @@ static void transport_handshake_closed(uv_handle_t *h)
  * write request is still queued on the stream (its callback frees it). */
 static void transport_handshake_release(struct transport_handshake *hs)
 {
+        hs->finished = true;
         if (hs->writing) {
                 hs->orphaned = true;
                 return;
         }
-        tkv_free(hs);
+        transport_handshake_free(hs);
 }
 
 /* Drop a connection whose handshake is bad, late or unwanted. */
 static void transport_handshake_refuse(struct transport_handshake *hs, const char *why)
 {
         struct transport_mux *m = hs->mux;
+        hs->finished = true;
         m->refused++;
         LOGD(-1, "transport: refused peer connection: %s", why);
         queue_remove(&hs->link);
@@ -554,6 +576,103 @@ static struct transport *transport_mux_find(struct transport_mux *m, uint64_t gr
                 }
         }
         return NULL;
+}
+
+/* ---- Peer TLS on an accepted connection: the handshake reads and writes
+ * through the session (hs->tls) ---- */
+
+static void transport_tls_flush(struct transport_handshake *hs);
+
+static void transport_tls_written(uv_write_t *w, int status)
+{
+        struct transport_handshake *hs = w->data;
+        hs->writing = false;
+        buffer_reset(&hs->out_busy);
+        if (hs->orphaned) {
+                transport_handshake_free(hs); /* the stream was handed over */
+                return;
+        }
+        if (status != 0 || uv_is_closing((uv_handle_t *)hs->tcp)) {
+                return; /* the read fails too, or it is closing already */
+        }
+        transport_tls_flush(hs);
+        if (hs->answered && !hs->writing) {
+                hs->mux->handles_open++;
+                uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
+        }
+}
+
+/* Write what the session holds for the wire, one write at a time. */
+static void transport_tls_flush(struct transport_handshake *hs)
+{
+        struct buffer tmp;
+        uv_buf_t buf;
+
+        if (hs->tls == NULL || hs->writing || buffer_len(&hs->tls->out) == 0) {
+                return;
+        }
+        tmp = hs->out_busy;
+        hs->out_busy = hs->tls->out;
+        hs->tls->out = tmp;
+        buf = uv_buf_init((char *)buffer_data(&hs->out_busy), (unsigned)buffer_len(&hs->out_busy));
+        hs->write.data = hs;
+        if (uv_write(&hs->write, (uv_stream_t *)hs->tcp, &buf, 1, transport_tls_written) == 0) {
+                hs->writing = true;
+        }
+}
+
+/* Log (once a second for all the node's peer TLS) why TLS with an
+ * accepted peer failed, and refuse it. */
+static void transport_tls_failed(struct transport_handshake *hs, const char *why)
+{
+        struct tlsrelay_env *env = &hs->mux->tls;
+        uint64_t now = uv_now(hs->mux->loop);
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+        char who[64] = "?";
+
+        env->failures++;
+        if (env->logged_ms == 0 || now - env->logged_ms >= 1000) {
+                env->logged_ms = now;
+                if (uv_tcp_getpeername(hs->tcp, (struct sockaddr *)&sa, &len) == 0 &&
+                    sa.ss_family == AF_INET) {
+                        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+                        char ip[INET_ADDRSTRLEN];
+                        uv_ip4_name(in, ip, sizeof ip);
+                        snprintf(who, sizeof who, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+                }
+                LOGW(-1, "transport: TLS with peer %s failed: %s (%llu so far); closing", who, why,
+                     (unsigned long long)env->failures);
+        }
+        transport_tls_flush(hs); /* the alert that says why */
+        transport_handshake_refuse(hs, "TLS failed");
+}
+
+/* Send bytes of the peer handshake: through the session, or as they are.
+ * False if the connection was refused. */
+static bool transport_hs_send(struct transport_handshake *hs, uv_write_t *w, const uint8_t *data,
+                              size_t len, uv_write_cb cb)
+{
+        uv_buf_t buf;
+
+        if (hs->tls != NULL) {
+                if (tls_write(hs->tls, data, len) != 0) {
+                        transport_handshake_refuse(hs, "out of memory for TLS");
+                        return false;
+                }
+                transport_tls_flush(hs);
+                return true;
+        }
+        w->data = hs;
+        buf = uv_buf_init((char *)data, (unsigned)len);
+        if (uv_write(w, (uv_stream_t *)hs->tcp, &buf, 1, cb) != 0) {
+                transport_handshake_refuse(hs, "write failed");
+                return false;
+        }
+        if (w == &hs->write) {
+                hs->writing = true;
+        }
+        return true;
 }
 
 static void transport_probe_answered(uv_write_t *w, int status)
@@ -576,6 +695,19 @@ static void transport_answer_probe(struct transport_handshake *hs, raft_id id)
         }
         queue_remove(&hs->link);
         hs->mux->n_handshakes--;
+        hs->finished = true;
+        if (hs->tls != NULL) {
+                /* Closed once the answer's record is out (transport_tls_written). */
+                hs->answered = true;
+                if (tls_write(hs->tls, hs->answer, sizeof hs->answer) == 0) {
+                        transport_tls_flush(hs);
+                }
+                if (!hs->writing) {
+                        hs->mux->handles_open++;
+                        uv_close((uv_handle_t *)hs->tcp, transport_handshake_closed);
+                }
+                return;
+        }
         hs->answer_write.data = hs;
         buf = uv_buf_init((char *)hs->answer, sizeof hs->answer);
         if (uv_write(&hs->answer_write, (uv_stream_t *)hs->tcp, &buf, 1,
@@ -607,12 +739,44 @@ static void transport_handshake_link(struct transport_handshake *hs, unsigned no
                 transport_handshake_refuse(hs, "node links not served yet");
                 return;
         }
+        struct tls *tls = hs->tls;
+
         queue_remove(&hs->link);
         m->n_handshakes--;
         m->links++;
         tcp->data = NULL;
+        hs->tls = NULL; /* the link's now (conn.c speaks TLS) */
         transport_handshake_release(hs);
-        m->link_cb(m->link_data, tcp, node_id);
+        m->link_cb(m->link_data, tcp, tls, node_id);
+}
+
+static struct raftguard_stream *transport_stream_new(void);
+
+/* The stream raft gets for hs: its TCP connection, or with peer TLS the
+ * plaintext end of a relay (tlsrelay.h) that takes over the connection and
+ * its session (raft reads and writes its streams itself). NULL if hs was
+ * refused. */
+static uv_stream_t *transport_raft_stream(struct transport_handshake *hs)
+{
+        struct raftguard_stream *st;
+
+        if (hs->tls == NULL) {
+                return (uv_stream_t *)hs->tcp;
+        }
+        st = transport_stream_new();
+        if (st == NULL) {
+                transport_handshake_refuse(hs, "out of memory");
+                return NULL;
+        }
+        uv_pipe_init(hs->mux->loop, &st->stream.pipe, 0);
+        if (tlsrelay_wrap(&hs->mux->tls, hs->tcp, transport_stream_free, hs->tls, hs->address,
+                          &st->stream.pipe) != 0) {
+                uv_close((uv_handle_t *)&st->stream.pipe, transport_stream_free);
+                transport_handshake_refuse(hs, "out of memory");
+                return NULL;
+        }
+        hs->tls = NULL; /* the relay's, with the connection */
+        return (uv_stream_t *)&st->stream.pipe;
 }
 
 /* An authenticated sender: admit it (identity.h) and hand the stream to
@@ -648,15 +812,18 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
                 transport_handshake_refuse(hs, "unknown group");
                 return;
         }
+        stream = transport_raft_stream(hs);
+        if (stream == NULL) {
+                return;
+        }
         queue_remove(&hs->link);
         m->n_handshakes--;
         m->accepted++;
-        stream = (uv_stream_t *)hs->tcp;
         t->accept_cb(&t->base, id, hs->address, stream);
         /* raft started reading the stream (or closed it): from now on every
          * chunk passes the validator before raft's callback (raftguard.h). */
         if (!uv_is_closing((uv_handle_t *)stream) && stream->read_cb != NULL) {
-                raftguard_install((struct raftguard_stream *)(void *)hs->tcp, id, &m->wire_limits,
+                raftguard_install((struct raftguard_stream *)(void *)stream, id, &m->wire_limits,
                                   t->check, t->check_arg, &m->guard_stats, &t->guards);
         }
         transport_handshake_release(hs);
@@ -666,6 +833,18 @@ static void transport_handshake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t
 {
         struct transport_handshake *hs = h->data;
         (void)suggested;
+        if (hs->tls != NULL) {
+                /* Records: what lies past the handshake stays in the
+                 * session and goes with the stream. */
+                if (buffer_reserve(&hs->tls->in, TRANSPORT_TLS_READ_BYTES) != 0) {
+                        buf->base = NULL;
+                        buf->len = 0;
+                        return;
+                }
+                buf->base = (char *)hs->tls->in.base + hs->tls->in.end;
+                buf->len = hs->tls->in.cap - hs->tls->in.end;
+                return;
+        }
         /* Offer exactly the bytes still missing, so no Raft byte is read. */
         buf->base = (char *)hs->in + hs->got;
         buf->len = hs->need - hs->got;
@@ -690,7 +869,7 @@ static void transport_challenge_written(uv_write_t *w, int status)
         (void)status; /* a failed write fails the read too */
         hs->writing = false;
         if (hs->orphaned) {
-                tkv_free(hs);
+                transport_handshake_free(hs);
         }
 }
 
@@ -701,7 +880,6 @@ static void transport_on_hello(struct transport_handshake *hs)
 {
         struct transport_mux *m = hs->mux;
         struct peerauth *a = &hs->auth;
-        uv_buf_t buf;
 
         if (peerauth_challenge(a, &m->ring, hs->in) != 0) {
                 transport_handshake_refuse(hs, "not a tunekv peer handshake");
@@ -719,14 +897,10 @@ static void transport_on_hello(struct transport_handshake *hs)
                 transport_handshake_refuse(hs, "unknown node");
                 return;
         }
-        hs->write.data = hs;
-        buf = uv_buf_init((char *)a->challenge, PEERAUTH_CHALLENGE_BYTES);
-        if (uv_write(&hs->write, (uv_stream_t *)hs->tcp, &buf, 1, transport_challenge_written) !=
-            0) {
-                transport_handshake_refuse(hs, "write failed");
+        if (!transport_hs_send(hs, &hs->write, a->challenge, PEERAUTH_CHALLENGE_BYTES,
+                               transport_challenge_written)) {
                 return;
         }
-        hs->writing = true;
         hs->phase = TRANSPORT_PROOF;
         hs->got = 0;
         hs->need = PEERAUTH_PROOF_BYTES;
@@ -802,37 +976,89 @@ static void transport_on_proof(struct transport_handshake *hs)
         transport_handshake_done(hs, incarnation);
 }
 
-static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+/* The handshake's next step once `need` bytes are in: false if hs was
+ * refused or handed over. */
+static bool transport_handshake_step(struct transport_handshake *hs)
 {
-        struct transport_handshake *hs = s->data;
         size_t alen;
 
-        (void)buf;
-        if (n < 0) {
-                transport_handshake_refuse(hs, uv_strerror((int)n));
-                return;
-        }
-        hs->got += (size_t)n;
         if (hs->got < hs->need) {
-                return;
+                return true;
         }
         switch (hs->phase) {
         case TRANSPORT_HELLO:
                 transport_on_hello(hs);
-                return;
+                break;
         case TRANSPORT_PROOF:
                 alen = peerauth_proof_address_len(hs->in);
                 if (alen == 0 || alen > TRANSPORT_ADDRESS_MAX) {
                         transport_handshake_refuse(hs, "bad address length");
-                        return;
+                        return false;
                 }
                 hs->phase = TRANSPORT_ADDRESS;
                 hs->need += alen;
-                return;
+                break;
         case TRANSPORT_ADDRESS:
                 transport_on_proof(hs);
+                break;
+        }
+        return !hs->finished;
+}
+
+/* Peer TLS: decrypt exactly what the handshake still needs, step by step
+ * (the rest stays in the session for whoever gets the stream). */
+static void transport_tls_input(struct transport_handshake *hs, size_t n)
+{
+        struct tls *t = hs->tls;
+
+        if (!t->received && !tls_looks_like_record(t->in.base + t->in.end, n)) {
+                transport_tls_failed(hs, "plaintext on the TLS peer port (set the [tls] peer_* "
+                                         "keys on every node)");
                 return;
         }
+        t->in.end += n;
+        if (buffer_len(&t->in) > TRANSPORT_TLS_BACKLOG_BYTES) {
+                transport_tls_failed(hs, "too much sent before the peer handshake ended");
+                return;
+        }
+        while (!hs->finished) {
+                size_t got;
+                int rv = tls_read(t, hs->in + hs->got, hs->need - hs->got, &got);
+                if (rv == TKV_EAGAIN) {
+                        break;
+                }
+                if (rv != 0) {
+                        transport_tls_failed(hs, t->errmsg);
+                        return;
+                }
+                hs->got += got;
+                if (!transport_handshake_step(hs)) {
+                        return;
+                }
+        }
+        transport_tls_flush(hs); /* the TLS handshake's own messages */
+}
+
+static void transport_handshake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+        struct transport_handshake *hs = s->data;
+
+        (void)buf;
+        if (n < 0) {
+                if (hs->tls != NULL && !hs->tls->established && hs->tls->received) {
+                        transport_tls_failed(hs, "closed during the TLS handshake (our "
+                                                 "certificate refused? see its log)");
+                        return;
+                }
+                transport_handshake_refuse(hs, uv_strerror((int)n));
+                return;
+        }
+        if (hs->tls != NULL) {
+                transport_tls_input(hs, (size_t)n);
+                return;
+        }
+        hs->got += (size_t)n;
+        (void)transport_handshake_step(hs);
 }
 
 /* An inbound stream with room for its guard (raftguard.h), zeroed; raft
@@ -846,12 +1072,25 @@ static struct raftguard_stream *transport_stream_new(void)
         return st;
 }
 
+/* Give an accepted connection its TLS session. Nonzero if it was
+ * refused. */
+static int transport_tls_start(struct transport_handshake *hs)
+{
+        hs->tls = tkv_malloc(sizeof *hs->tls);
+        if (hs->tls == NULL || tls_init(hs->tls, hs->mux->tls.server, NULL) != 0) {
+                tkv_free(hs->tls);
+                hs->tls = NULL;
+                transport_handshake_refuse(hs, "out of memory for TLS");
+                return TKV_ENOMEM;
+        }
+        return 0;
+}
+
 static void transport_mux_accept(uv_stream_t *listener, int status)
 {
         struct transport_mux *m = listener->data;
         struct transport_handshake *hs;
         uv_tcp_t *tcp;
-        int rv;
 
         if (status != 0 || m->closing) {
                 return;
@@ -864,38 +1103,30 @@ static void transport_mux_accept(uv_stream_t *listener, int status)
                 spare_refuse(&m->spare); /* or the listener stays paused (spare.h) */
                 return;
         }
-        /* With TLS the handshake below runs on the relay's plaintext pipe
-         * (tlsrelay.h), like everything raft and node links read after it. */
-        if (m->tls.server != NULL) {
-                uv_pipe_init(m->loop, (uv_pipe_t *)(void *)tcp, 0);
-        } else {
-                uv_tcp_init(m->loop, tcp);
-        }
+        uv_tcp_init(m->loop, tcp);
         hs->mux = m;
         hs->tcp = tcp;
         hs->phase = TRANSPORT_HELLO;
         hs->need = PEERAUTH_HELLO_BYTES;
         hs->start = uv_now(m->loop);
+        buffer_init(&hs->out_busy);
         tcp->data = hs;
         queue_push_tail(&m->handshakes, &hs->link);
         m->n_handshakes++;
-        rv = m->tls.server != NULL
-                 ? tlsrelay_accept(&m->tls, m->loop, listener, (uv_pipe_t *)(void *)tcp)
-                 : uv_accept(listener, (uv_stream_t *)tcp);
-        if (rv != 0) {
-                if (m->tls.server != NULL) {
-                        spare_refuse(&m->spare);
-                }
+        if (uv_accept(listener, (uv_stream_t *)tcp) != 0) {
                 transport_handshake_refuse(hs, "accept failed");
+                return;
+        }
+        /* Peer TLS: the handshake below reads and writes through the
+         * session, which goes with the stream to its server. */
+        if (m->tls.server != NULL && transport_tls_start(hs) != 0) {
                 return;
         }
         if (m->n_handshakes > m->handshakes_max) {
                 transport_handshake_refuse(hs, "too many handshakes");
                 return;
         }
-        if (m->tls.server == NULL) {
-                uv_tcp_nodelay(tcp, 1);
-        }
+        uv_tcp_nodelay(tcp, 1);
         uv_read_start((uv_stream_t *)tcp, transport_handshake_alloc, transport_handshake_read);
 }
 

@@ -44,13 +44,15 @@ their `data` field belongs to raft from then on. */
 #define TRANSPORT_LINK_GROUP  (UINT64_MAX - 1)
 #define TRANSPORT_ADDRESS_MAX PEERAUTH_ADDRESS_MAX
 
+struct tls;
 struct transport_mux;
 typedef void (*transport_mux_close_cb)(struct transport_mux *m);
 
 /* A node link was admitted from node_id: tcp (connected, not reading, its
  * data field free) is transferred to the callee, which frees it with
  * transport_stream_free after closing it. */
-typedef void (*transport_link_cb)(void *data, uv_tcp_t *tcp, unsigned node_id);
+struct tls;
+typedef void (*transport_link_cb)(void *data, uv_tcp_t *tcp, struct tls *tls, unsigned node_id);
 
 #define TRANSPORT_BACKOFFS_MAX 64
 
