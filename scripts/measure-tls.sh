@@ -11,6 +11,13 @@
 # (utime + stime from /proc) and the bench process's (its own report):
 #   cpu mode op ops/s node_us_per_op bench_us_per_op
 #   scripts/measure-tls.sh
+#
+#   scripts/measure-tls.sh ports
+# instead measures what each port's TLS adds at 1 in flight: a 3-node
+# cluster with TLS on neither port, the peer port only, the client port
+# only, and both, ROUNDS times; per mode and op (get, put) the ops/s and
+# p50 in microseconds:
+#   ports mode op ops/s p50_us
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-2}
@@ -21,6 +28,53 @@ single=() # the single nodes of the CPU part
 trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true; kill "${single[@]}" 2>/dev/null || true
 rm -rf "$var"' EXIT
 cmake --build build -j2 --target tunekvd tunekv_cli tunekv_bench >/dev/null
+if [ "${1:-}" = ports ]; then
+  certs=$var/tls
+  bash scripts/tls-certs.sh "$certs" node1 node2 node3 >/dev/null
+  for round in $(seq "$rounds"); do
+    for mode in plain peer client both; do
+      d=$var/ports-$mode-$round
+      mkdir -p "$d"
+      {
+        echo "[cluster]"
+        echo "secret = $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+        echo "partitions = 3"
+        for i in 1 2 3; do
+          echo "[node.$i]"
+          echo "client_addr = 127.0.0.1:$((BASE + i))"
+          echo "peer_addr = 127.0.0.1:$((BASE + 10 + i))"
+        done
+      } >"$d/conf"
+      for i in 1 2 3; do
+        f=()
+        case $mode in peer | both) f+=(--peer-cert-file "$certs/node$i.pem"
+          --peer-key-file "$certs/node$i.key" --peer-ca-file "$certs/ca.pem") ;; esac
+        case $mode in client | both) f+=(--cert-file "$certs/node$i.pem"
+          --key-file "$certs/node$i.key") ;; esac
+        ./build/tunekvd --config "$d/conf" --node-id $i --bootstrap 1 --data-dir "$d/d$i" \
+          "${f[@]}" --ready-fd 3 3>"$d/ready$i" 2>"$d/log$i" &
+        single+=($!)
+      done
+      for i in 1 2 3; do
+        for _ in $(seq 100); do grep -q ready "$d/ready$i" 2>/dev/null && break; sleep 0.1; done
+      done
+      ca=()
+      case $mode in client | both) ca=(--cacert "$certs/ca.pem") ;; esac
+      for op in get put; do
+        ./build/tunekv-bench --endpoints "127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))" \
+          "${ca[@]}" -c 1 -d "$duration" --warmup 1 --mix $op=100 --json 2>/dev/null |
+          python3 -c '
+import json, sys
+d = json.loads(sys.stdin.readline())
+print("ports", *sys.argv[1:], round(d["ops_per_s"]), d["all"]["p50_us"])' "$mode" "$op"
+      done
+      kill "${single[@]}" 2>/dev/null || true
+      wait "${single[@]}" 2>/dev/null || true
+      single=()
+    done
+  done
+  exit 0
+fi
 eps=127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
 
 for round in $(seq "$rounds"); do

@@ -999,8 +999,10 @@ static bool transport_handshake_step(struct transport_handshake *hs)
                 hs->need += alen;
                 break;
         case TRANSPORT_ADDRESS:
+                /* The handshake ends here: hs was handed over (and may be
+                 * freed already) or refused. Touch it no more. */
                 transport_on_proof(hs);
-                break;
+                return false;
         }
         return !hs->finished;
 }
