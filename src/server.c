@@ -732,6 +732,14 @@ static void server_reload_signal(uv_signal_t *h, int signum)
                 } else if (s->conns.tls != NULL) {
                         LOGI(-1, "server: reload: client port TLS files read again");
                 }
+                if (transport_mux_reload_tls(&s->mux, s->cfg) != 0) {
+                        LOGE(-1,
+                             "server: reload: %s; new peer connections keep the previous "
+                             "TLS settings",
+                             s->mux.errmsg);
+                } else if (s->mux.tls.server != NULL) {
+                        LOGI(-1, "server: reload: peer port TLS files read again");
+                }
         }
         tkv_free(next);
         if (s->ready_fd == -2) {

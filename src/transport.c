@@ -1158,6 +1158,7 @@ static int transport_mux_tls(struct transport_mux *m, const struct config *cfg)
             .require_peer_cert = true,
             .min_version = cfg->min_version,
         };
+        struct tls_ctx *server = NULL, *client = NULL;
         char err[ERR_MSG_BYTES - 32];
 
         m->tls.handshake_timeout_ms = TRANSPORT_HANDSHAKE_TIMEOUT_MS;
@@ -1165,16 +1166,32 @@ static int transport_mux_tls(struct transport_mux *m, const struct config *cfg)
                 return 0;
         }
         tc.role = TLS_SERVER;
-        if (tls_ctx_new(&tc, &m->tls.server, err, sizeof err) == 0) {
+        if (tls_ctx_new(&tc, &server, err, sizeof err) == 0) {
                 tc.role = TLS_CLIENT;
-                if (tls_ctx_new(&tc, &m->tls.client, err, sizeof err) == 0) {
+                if (tls_ctx_new(&tc, &client, err, sizeof err) == 0) {
+                        /* Sessions already made keep their own reference. */
+                        tls_ctx_free(m->tls.server);
+                        tls_ctx_free(m->tls.client);
+                        m->tls.server = server;
+                        m->tls.client = client;
                         return 0;
                 }
-                tls_ctx_free(m->tls.server);
-                m->tls.server = NULL;
+                tls_ctx_free(server);
         }
         err_msgf(m->errmsg, "peer port TLS: %s", err);
         return TKV_EINVAL;
+}
+
+int transport_mux_reload_tls(struct transport_mux *m, const struct config *cfg)
+{
+        if ((m->tls.server != NULL) != (cfg->peer_cert_file[0] != '\0')) {
+                err_msgf(m->errmsg,
+                         "peer port TLS turned %s: every node must switch together, "
+                         "with a restart",
+                         m->tls.server != NULL ? "off" : "on");
+                return TKV_EINVAL;
+        }
+        return m->tls.server != NULL ? transport_mux_tls(m, cfg) : 0;
 }
 
 int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct config *cfg,

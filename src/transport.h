@@ -124,6 +124,13 @@ void transport_stream_free(uv_handle_t *h);
 /* Bind and listen on addr ("a.b.c.d:port"). TKV_EADDR with errmsg set. */
 int transport_mux_listen(struct transport_mux *m, const char *addr);
 
+/* SIGHUP: read the peer port's TLS files again ([tls] peer_*, renewed
+ * under the same names or others); connections made from now on use them,
+ * open ones keep their sessions. On a bad file, or peer TLS switched on or
+ * off (every node must do that together, with a restart), nothing changes:
+ * TKV_EINVAL with errmsg set. */
+int transport_mux_reload_tls(struct transport_mux *m, const struct config *cfg);
+
 /* Stop listening and close pending handshakes; cb fires once every handle
  * is closed. The groups' transports must be closed already. */
 void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb);

@@ -46,8 +46,12 @@ cluster() {
     } >"$dir/$name/conf"
     for i in 1 2 3; do
       flags=()
-      [ "$tls" = 1 ] && flags=(--peer-cert-file "$certs/node$i.pem"
-        --peer-key-file "$certs/node$i.key" --peer-ca-file "$certs/ca.pem")
+      # Node 1's files are copies: the reload test below renews them.
+      mkdir -p "$dir/peer$i"
+      cp "$certs/node$i.pem" "$dir/peer$i/cert.pem"
+      cp "$certs/node$i.key" "$dir/peer$i/key.pem"
+      [ "$tls" = 1 ] && flags=(--peer-cert-file "$dir/peer$i/cert.pem"
+        --peer-key-file "$dir/peer$i/key.pem" --peer-ca-file "$certs/ca.pem")
       "$bin/tunekvd" --config "$dir/$name/conf" --node-id $i --bootstrap 1 \
         --data-dir "$dir/$name/d$i" "${flags[@]}" --ready-fd 3 3>"$dir/$name/ready$i" \
         2>"$dir/$name/node$i.log" &
@@ -160,4 +164,35 @@ sleep 1.1 # the log's rate limit
 impostor other-ca || fail "other-CA impostor"
 logged "certificate verify failed: unable to get local issuer certificate"
 "$bin/tunekv" --endpoints "$(eps)" put after-impostors ok >/dev/null || fail "cluster broken after impostors"
+
+# 4. SIGHUP renews node 1's peer certificate (here: node 2's, valid for the
+#    same address): a new connection to its peer port is shown the new one;
+#    a key that does not match is refused and the previous stays.
+node1=${pids[0]} # the TLS cluster's (stop_all emptied the list before it)
+shown() { # the subject node 1's peer port shows a new connection now
+  timeout 5 openssl s_client -connect "127.0.0.1:$((base + 11))" </dev/null 2>/dev/null |
+    openssl x509 -noout -subject 2>/dev/null || true
+}
+reloaded() { # wait for the Nth reload line of node 1 matching $1
+  for _ in $(seq 100); do
+    [ "$(grep -c "$1" "$dir/tls/node1.log")" -ge "$2" ] && return 0
+    sleep 0.05
+  done
+  fail "node 1 did not log '$1' ($2)"
+}
+[ "$(shown)" = "subject=CN = node1" ] || fail "node 1 shows '$(shown)', not node1"
+cp "$certs/node2.pem" "$dir/peer1/cert.pem"
+cp "$certs/node2.key" "$dir/peer1/key.pem"
+kill -HUP "$node1"
+reloaded "peer port TLS files read again" 1
+[ "$(shown)" = "subject=CN = node2" ] || fail "after SIGHUP node 1 shows '$(shown)'"
+cp "$certs/node1.key" "$dir/peer1/key.pem" # node 2's certificate, node 1's key
+kill -HUP "$node1"
+reloaded "new peer connections keep the previous TLS settings" 1
+[ "$(shown)" = "subject=CN = node2" ] || fail "a bad key replaced the certificate: '$(shown)'"
+cp "$certs/node1.pem" "$dir/peer1/cert.pem"
+kill -HUP "$node1"
+reloaded "peer port TLS files read again" 2
+[ "$(shown)" = "subject=CN = node1" ] || fail "node 1 shows '$(shown)' after renewing back"
+"$bin/tunekv" --endpoints "$(eps)" put after-reload ok >/dev/null || fail "cluster broken after reloads"
 echo "test_peer_tls: OK"
