@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "frame.h"
 #include "heap.h"
 #include "pballoc.h"
 #include "tunekv.pb-c.h"
@@ -121,8 +120,6 @@ static int client_users_encode(struct buffer *out, const struct tkv_user_role_re
 {
         Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__UserRoleRequest ur = TUNEKV__V1__USER_ROLE_REQUEST__INIT;
-        size_t len;
-        uint8_t *p;
 
         msg.id = 1;
         msg.timeout_ms = timeout_ms;
@@ -136,17 +133,7 @@ static int client_users_encode(struct buffer *out, const struct tkv_user_role_re
         ur.password.len = r->password != NULL ? strlen(r->password) : 0;
         ur.prefix.data = (uint8_t *)(r->prefix != NULL ? r->prefix : "");
         ur.prefix.len = r->prefix != NULL ? r->prefix_len : 0;
-        len = tunekv__v1__request__get_packed_size(&msg);
-        if (len > CODEC_FRAME_BYTES_MAX) {
-                return TKV_USAGE_ERROR;
-        }
-        if (buffer_reserve(out, FRAME_HEADER_BYTES + len) != 0) {
-                return TKV_NO_MEMORY;
-        }
-        p = buffer_extend(out, FRAME_HEADER_BYTES + len);
-        frame_put_header(p, (uint32_t)len);
-        tunekv__v1__request__pack(&msg, p + FRAME_HEADER_BYTES);
-        return TKV_OK;
+        return codec_frame_request(out, &msg);
 }
 
 /* The answer in body: status, message and what it lists, into out. */

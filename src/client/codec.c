@@ -147,18 +147,11 @@ size_t codec_request_bytes(const struct codec_request *req)
         return FRAME_HEADER_BYTES + tunekv__v1__request__get_packed_size(&msg);
 }
 
-int codec_encode_request(struct buffer *out, const struct codec_request *req)
+int codec_frame_request(struct buffer *out, const struct Tunekv__V1__Request *msg)
 {
-        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
-        struct codec_bodies bodies;
-        size_t body_len;
+        size_t body_len = tunekv__v1__request__get_packed_size(msg);
         uint8_t *p;
 
-        msg.id = req->id;
-        msg.timeout_ms = req->timeout_ms;
-        msg.no_forward = req->no_forward;
-        codec_set_body(&msg, &bodies, req);
-        body_len = tunekv__v1__request__get_packed_size(&msg);
         if (body_len > CODEC_FRAME_BYTES_MAX) {
                 return TKV_USAGE_ERROR;
         }
@@ -167,8 +160,20 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req)
         }
         p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
         frame_put_header(p, (uint32_t)body_len);
-        tunekv__v1__request__pack(&msg, p + FRAME_HEADER_BYTES);
+        tunekv__v1__request__pack(msg, p + FRAME_HEADER_BYTES);
         return TKV_OK;
+}
+
+int codec_encode_request(struct buffer *out, const struct codec_request *req)
+{
+        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+        struct codec_bodies bodies;
+
+        msg.id = req->id;
+        msg.timeout_ms = req->timeout_ms;
+        msg.no_forward = req->no_forward;
+        codec_set_body(&msg, &bodies, req);
+        return codec_frame_request(out, &msg);
 }
 
 int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const void *password,
@@ -176,22 +181,13 @@ int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const v
 {
         Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__AuthRequest auth = TUNEKV__V1__AUTH_REQUEST__INIT;
-        size_t body_len;
-        uint8_t *p;
 
         msg.id = id;
         auth.user = (char *)user;
         auth.password = codec_bytes(password, password_len);
         msg.body_case = TUNEKV__V1__REQUEST__BODY_AUTH;
         msg.auth = &auth;
-        body_len = tunekv__v1__request__get_packed_size(&msg);
-        if (buffer_reserve(out, FRAME_HEADER_BYTES + body_len) != 0) {
-                return TKV_NO_MEMORY;
-        }
-        p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
-        frame_put_header(p, (uint32_t)body_len);
-        tunekv__v1__request__pack(&msg, p + FRAME_HEADER_BYTES);
-        return TKV_OK;
+        return codec_frame_request(out, &msg);
 }
 
 /* ---- Decoding ---- */

@@ -57,8 +57,14 @@ size_t codec_request_bytes(const struct codec_request *req);
  * exceed CODEC_FRAME_BYTES_MAX, or TKV_NO_MEMORY. req is borrowed. */
 int codec_encode_request(struct buffer *out, const struct codec_request *req);
 
+/* Append msg (borrowed) as a frame (length header plus packed Request) to
+ * out: TKV_OK, TKV_USAGE_ERROR over CODEC_FRAME_BYTES_MAX, or TKV_NO_MEMORY;
+ * out is unchanged on failure. The one place a request becomes bytes. */
+struct Tunekv__V1__Request;
+int codec_frame_request(struct buffer *out, const struct Tunekv__V1__Request *msg);
+
 /* Append the frame of an AUTH request (user and password borrowed) to
- * out: TKV_OK or TKV_NO_MEMORY (out unchanged). */
+ * out: as codec_frame_request. */
 int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const void *password,
                       size_t password_len);
 
