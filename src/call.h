@@ -65,6 +65,7 @@ struct call_read {
         bool leader_only; /* route LEADER: only the leader may answer it */
         uint32_t max_wait_ms;
         uint64_t deadline_ms; /* the request's own deadline while a shorter wait runs */
+        uint64_t token_ts;    /* the token's timestamp (SESSION_T), checked; 0: none */
         struct read_bound bound;
 };
 

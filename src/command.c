@@ -27,7 +27,7 @@ static unsigned command_fields(const struct command *c)
 size_t command_header_bytes(const struct command *c)
 {
         unsigned fields = command_fields(c);
-        size_t n = COMMAND_V2_FIXED_BYTES + varint_bytes(c->key_len) + varint_bytes(c->value_len) +
+        size_t n = COMMAND_V3_FIXED_BYTES + varint_bytes(c->key_len) + varint_bytes(c->value_len) +
                    varint_bytes(c->deps_len);
         if (fields & COMMAND_HAS_RAW) {
                 n += varint_bytes(c->value_raw_len);
@@ -63,7 +63,8 @@ void command_encode(const struct command *c, uint8_t *out)
         p[2] = (uint8_t)c->flags; /* COMMAND_F_ALL fits in 8 bits */
         p[3] = (uint8_t)fields;
         put_le64(p + 4, c->proposal_id);
-        p += COMMAND_V2_FIXED_BYTES;
+        put_le64(p + COMMAND_TS_OFFSET, c->ts);
+        p += COMMAND_V3_FIXED_BYTES;
         p = varint_put(p, c->key_len);
         p = varint_put(p, c->value_len);
         if (fields & COMMAND_HAS_RAW) {
@@ -141,20 +142,23 @@ static int command_decode_v1(const uint8_t *p, size_t len, struct command *c, si
         return 0;
 }
 
-/* The header of version 2 (command.h) into c; *body: where the key starts. */
+/* The header of version 2 or 3 (command.h) into c; *body: where the key
+ * starts. Version 3 is version 2 with the timestamp after the proposal id. */
 static int command_decode_v2(const uint8_t *p, size_t len, struct command *c, size_t *body)
 {
-        const uint8_t *q = p + COMMAND_V2_FIXED_BYTES, *end = p + len;
+        size_t fixed = p[0] >= 3 ? COMMAND_V3_FIXED_BYTES : COMMAND_V2_FIXED_BYTES;
+        const uint8_t *q = p + fixed, *end = p + len;
         unsigned fields;
         uint64_t v;
 
-        if (len < COMMAND_V2_FIXED_BYTES) {
+        if (len < fixed) {
                 return TKV_ECORRUPT;
         }
         c->type = p[1];
         c->flags = p[2];
         fields = p[3];
         c->proposal_id = get_le64(p + 4);
+        c->ts = fixed == COMMAND_V3_FIXED_BYTES ? get_le64(p + COMMAND_TS_OFFSET) : 0;
         if (fields & ~(unsigned)(COMMAND_HAS_RAW | COMMAND_HAS_EXPECTED | COMMAND_HAS_CLIENT)) {
                 return TKV_EINVAL;
         }
@@ -217,6 +221,7 @@ int command_decode(const void *data, size_t len, struct command *c)
                 rv = command_decode_v1(p, len, c, &body);
                 break;
         case 2:
+        case 3:
                 rv = command_decode_v2(p, len, c, &body);
                 break;
         default:
@@ -225,7 +230,8 @@ int command_decode(const void *data, size_t len, struct command *c)
         if (rv != 0) {
                 return rv;
         }
-        if (c->type < COMMAND_PUT || c->type > COMMAND_CAS) {
+        if (c->type < COMMAND_PUT || c->type > COMMAND_CLOSE ||
+            (c->type == COMMAND_CLOSE && p[0] < 3)) {
                 return TKV_EINVAL;
         }
         if ((c->flags & ~COMMAND_F_ALL) != 0) {
@@ -237,6 +243,10 @@ int command_decode(const void *data, size_t len, struct command *c)
                 return TKV_ECORRUPT;
         }
         if (c->type == COMMAND_DELETE && c->value_len != 0) {
+                return TKV_ECORRUPT;
+        }
+        if (c->type == COMMAND_CLOSE &&
+            (c->key_len != 0 || c->value_len != 0 || c->deps_len != 0 || c->client_id != 0)) {
                 return TKV_ECORRUPT;
         }
         /* A compressed value is always smaller than its raw form (value.h),

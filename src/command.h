@@ -5,17 +5,22 @@
  * length is not a multiple of 8 (RAFT-NOTES B1), so the header gives the
  * true length and command_decode() refuses any other.
  *
- * Version 2, written now (little-endian; varints are LEB128, varint.h):
+ * Version 3, written now (little-endian; varints are LEB128, varint.h):
  *
  *   off size field
- *     0   1  format version (2)
+ *     0   1  format version (3)
  *     1   1  type (enum command_type)
  *     2   1  flags (COMMAND_F_*)
  *     3   1  which optional fields follow (COMMAND_HAS_*), each set exactly
  *            when its condition holds, so one command has one encoding
  *     4   8  proposal_id: proposer-unique tag, matches the entry to the
  *            request waiting for it on the proposing node
- *    12      varint key_len
+ *    12   8  ts: the hybrid-logical-clock timestamp (hlc.h) the leader
+ *            gave the entry when it handed it to raft (group_write.c
+ *            writes it in place, at COMMAND_TS_OFFSET); the fsm applies it
+ *            as max(ts, previous entry's + 1), so that timestamps grow
+ *            with the log on every replica whatever the leaders did
+ *    20      varint key_len
  *            varint value_len (bytes stored; compressed when COMMAND_F_LZ4)
  *            varint value_raw_len       HAS_RAW: iff COMMAND_F_LZ4 (else
  *                                       it equals value_len)
@@ -29,8 +34,11 @@
  *              same seq
  *            key bytes, value bytes, dependency bytes, padding
  *
- * A put of a 12-byte key and a 100-byte value with a client id takes 34
+ * A put of a 12-byte key and a 100-byte value with a client id takes 42
  * header bytes here, 64 in version 1.
+ *
+ * Version 2 (still decoded): version 3 without the timestamp (the key
+ * length at offset 12); its entries apply with timestamp previous + 1.
  *
  * Version 1 (logs and snapshots written before, still decoded): a 64-byte
  * header: u8 version, u8 type, u16 flags, u32 payload bytes (header + key
@@ -44,14 +52,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COMMAND_VERSION         2 /* what command_encode writes */
+#define COMMAND_VERSION         3 /* what command_encode writes */
 #define COMMAND_V1_HEADER_BYTES 64
 #define COMMAND_V2_FIXED_BYTES  12 /* version, type, flags, fields, proposal_id */
+#define COMMAND_V3_FIXED_BYTES  20 /* ... and ts */
+#define COMMAND_TS_OFFSET       12
 
 enum command_type {
         COMMAND_PUT = 1,
         COMMAND_DELETE = 2,
         COMMAND_CAS = 3,
+        /* No key: only its timestamp, which closes the partition at it
+         * (a replica that applied it has applied every write at or below
+         * it). Proposed when a SEQUENTIAL read waits for that. */
+        COMMAND_CLOSE = 5,
 };
 
 #define COMMAND_F_LZ4     0x0001u /* value is an LZ4 block */
@@ -68,6 +82,7 @@ struct command {
         uint8_t type;              /* enum command_type */
         uint16_t flags;            /* COMMAND_F_* */
         uint64_t proposal_id;      /* see header comment */
+        uint64_t ts;               /* see header comment; 0 in versions 1 and 2 */
         const uint8_t *key;        /* borrowed */
         uint32_t key_len;          /* bytes */
         const uint8_t *value;      /* borrowed; NULL for DELETE */
@@ -87,6 +102,8 @@ struct command_result {
                                      TKV_EUNKNOWN (forgotten retry) */
         uint64_t index;           /* index of the entry that did it: the write's version */
         uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
+        uint64_t ts;              /* the entry's timestamp as applied (hlc.h); 0 if undecodable
+                                     or not applied yet */
         bool accepted_only;       /* LEADER_ACCEPTED: proposed, not applied yet */
 };
 

@@ -139,6 +139,10 @@ static const struct config_option config_options[] = {
         "each stored password keeps the count it was made with"),
     OPT("read", probe_interval_ms, CONFIG_UINT, 10, 60000, "100",
         "how often a follower asks its leaders for their commit index (staleness bound)"),
+    OPT("read", max_clock_offset_ms, CONFIG_UINT, 1, 3600000, "500",
+        "how far ahead of this node's wall clock a write timestamp it is shown may be (from a "
+        "token, or a follower waiting for a SEQUENTIAL read); a write with a token further ahead "
+        "is refused, since every later timestamp of this node would be dragged along"),
     OPT("read", read_index, CONFIG_UINT, 0, 1, "1",
         "linearizable reads: 1 = the leader confirms it still leads with one message to each "
         "other voter and back (ReadIndex, nothing written); 0 = with a raft_barrier (a log entry "

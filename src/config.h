@@ -88,6 +88,7 @@ struct config {
 
         /* [read] */
         unsigned probe_interval_ms;
+        unsigned max_clock_offset_ms; /* hlc.h: timestamps seen may be this far ahead */
         unsigned read_index; /* 1: linearizable reads confirm leadership by messages (ReadIndex) */
         unsigned forward_rate;
         unsigned forward_burst;

@@ -12,8 +12,8 @@
 static void fsm_apply_command(struct fsm *f, const struct command *c, struct command_result *res)
 {
         const struct store_entry *e;
-        struct store_value v = {c->value, c->value_len, c->value_raw_len, c->deps,
-                                (uint16_t)c->deps_len};
+        struct store_value v = {c->value, c->value_len,          c->value_raw_len,
+                                c->deps,  (uint16_t)c->deps_len, res->ts};
 
         switch (c->type) {
         case COMMAND_PUT:
@@ -31,6 +31,8 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
                 }
                 res->status = store_put(f->store, c->key, c->key_len, &v, res->index);
                 break;
+        case COMMAND_CLOSE:
+                break; /* its timestamp is all it carries */
         default:
                 res->status = TKV_EINVAL;
                 break;
@@ -98,6 +100,12 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         *result = NULL;
         res.index = index;
         res.status = command_decode(buf->base, buf->len, &c);
+        if (res.status == 0) {
+                /* Timestamps grow with the log on every replica alike,
+                 * whatever clock and leader proposed them (command.h). */
+                res.ts = c.ts > f->last_ts ? c.ts : f->last_ts + 1;
+                f->last_ts = res.ts;
+        }
         if (res.status != 0) {
                 /* Every replica fails the same bytes the same way. */
                 LOGE((int)f->partition, "fsm: entry %llu undecodable (%s), skipped",
@@ -147,6 +155,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         dedup_encode(f->dedup, f->frozen_sessions);
         f->frozen_meta.partition = f->partition;
         f->frozen_meta.applied_index = f->applied_index;
+        f->frozen_meta.last_ts = f->last_ts;
         /* raft takes the snapshot at its last applied index, which is
          * ours: everything counted so far is covered. */
         f->frozen_log_entries = f->log_entries;
@@ -251,6 +260,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         f->store = fresh;
         f->dedup = sessions;
         f->applied_index = meta.applied_index;
+        f->last_ts = meta.last_ts;
         /* raft dropped its whole log for the snapshot's. */
         f->log_entries = 0;
         f->log_bytes = 0;

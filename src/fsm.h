@@ -60,6 +60,10 @@ struct fsm {
         struct fsm_params params;
         uint32_t partition;
         uint64_t applied_index; /* index of the last command applied or restored */
+        /* The timestamp of the last command applied (or of the snapshot's):
+         * every write at or below it has been applied here, since
+         * timestamps grow with the log (the partition is closed at it). */
+        uint64_t last_ts;
         struct fsm_hooks hooks;
         struct store_frozen frozen; /* entries pinned by the snapshot in progress */
         struct snapshot_meta frozen_meta;

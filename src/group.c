@@ -185,6 +185,9 @@ static void group_hook_restored(void *data, uint64_t applied_index)
 {
         struct group *g = data;
         (void)applied_index;
+        if (g->params.hlc != NULL) {
+                (void)hlc_observe(g->params.hlc, g->fsm.last_ts);
+        }
         /* A snapshot replaced the state: nothing can be matched any more. */
         group_write_fail_waiting(g, TKV_EUNKNOWN);
 }
@@ -541,6 +544,9 @@ static void group_observe(struct group *g)
                 g->ready = false;
                 g->fresh_ms = 0;
                 g->election_barrier_needed = true;
+                /* What an earlier term of ours stamped may have been
+                 * truncated: count from what applied. */
+                g->ts_assigned = g->fsm.last_ts;
         }
         g->role = role;
         g->term = term;
@@ -593,6 +599,7 @@ void group_flush(struct group *g, uint64_t now_ms)
                         break; /* out of memory: next iteration */
                 }
         }
+        group_write_close(g);
         group_confirm_expire(g);
         group_confirm_serve(g); /* read indexes applied since */
         if (!queue_empty(&g->reads_pending) && !g->election_barrier_needed) {
@@ -772,6 +779,25 @@ uint64_t group_last_index(const struct group *g)
 uint64_t group_snapshot_index(const struct group *g)
 {
         return g->raft != NULL ? g->raft->log.snapshot.last_index : 0;
+}
+
+uint64_t group_closed_ts(const struct group *g)
+{
+        return g->fsm.last_ts;
+}
+
+bool group_want_closed(struct group *g, uint64_t ts)
+{
+        if (g->raft == NULL || g->stopping || !group_is_leader(g)) {
+                return false;
+        }
+        if (g->params.hlc != NULL && !hlc_observe(g->params.hlc, ts)) {
+                return false;
+        }
+        if (ts > g->close_wanted) {
+                g->close_wanted = ts;
+        }
+        return true;
 }
 
 struct store *group_store(struct group *g)

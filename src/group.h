@@ -22,6 +22,8 @@
 #include "err.h"
 #include "queue.h"
 
+struct hlc;
+
 struct store;
 struct transport_mux;
 
@@ -45,6 +47,7 @@ struct group_write {
         size_t buf_len;
         uint64_t proposal_id;
         uint64_t index; /* Raft index once proposed */
+        uint64_t ts;    /* timestamp stamped when proposed (command.h) */
         group_write_cb cb;
         struct group *g;
         bool accept_only; /* LEADER_ACCEPTED: answered once raft_apply took it */
@@ -109,6 +112,7 @@ struct group_params {
         void *applied_data;
         group_confirm_cb confirm_cb; /* NULL: linearizable reads use barriers only */
         void *confirm_data;
+        struct hlc *hlc; /* the node's clock (not owned); NULL: timestamps count from 1 */
 };
 
 struct group_stats {
@@ -117,6 +121,7 @@ struct group_stats {
         uint64_t writes_applied;  /* our entries applied */
         uint64_t writes_unknown;  /* outcome unknown after leadership loss */
         uint64_t barriers;        /* read barriers (incl. election barriers) */
+        uint64_t closes;          /* CLOSE commands proposed for reads waiting on a timestamp */
         uint64_t confirms;        /* leadership confirmations started */
         uint64_t confirms_failed; /* ... that fell back to a barrier or failed their reads */
         uint64_t reads_fenced;    /* linearizable reads released */
@@ -240,6 +245,15 @@ uint64_t group_last_index(const struct group *g);
  * 0 for a group driven by a test. */
 uint64_t group_restart_floor(const struct group *g);
 uint64_t group_snapshot_index(const struct group *g);
+/* The timestamp at which this replica is closed: it has applied every
+ * write of the partition at or below it (the last applied command's). */
+uint64_t group_closed_ts(const struct group *g);
+/* A read here needs the partition closed at ts: if this replica leads,
+ * have a command with a timestamp above ts proposed (a CLOSE entry, unless
+ * a write carries one already) and note ts in the clock. False when ts is
+ * further ahead of this node's clock than max_clock_offset_ms (nothing
+ * done), or this replica does not lead. */
+bool group_want_closed(struct group *g, uint64_t ts);
 struct store *group_store(struct group *g);
 enum group_role group_role(const struct group *g);
 uint64_t group_term(const struct group *g);

@@ -11,6 +11,7 @@
 
 #include "fsm.h"
 #include "group.h"
+#include "hlc.h"
 #include "transport_raft.h"
 
 /* Opaque outside the group files (group.h): nobody else sees raft's types. */
@@ -48,6 +49,8 @@ struct group {
         unsigned n_confirms;
         uint64_t confirm_seq; /* of the last confirmation started */
         uint64_t proposal_seq;
+        uint64_t ts_assigned;  /* the timestamp of the last command handed to raft */
+        uint64_t close_wanted; /* reads wait for a command with a timestamp above this */
 
         struct raft_transfer transfer_req; /* see group_balance */
         bool transferring;                 /* a raft_transfer is in flight */
@@ -79,6 +82,10 @@ void group_write_applied(void *data, uint64_t index, uint64_t proposal_id, unsig
 /* Complete every waiting write with status (TKV_EUNKNOWN: leadership or
  * state lost, the entries may still commit). */
 void group_write_fail_waiting(struct group *g, int status);
+
+/* Propose a CLOSE command if a read waits for a timestamp no proposed
+ * command reached. */
+void group_write_close(struct group *g);
 
 /* group_read.c: read barriers (and the election barrier). */
 

@@ -23,6 +23,7 @@
  * A waiting write therefore always belongs to the current term, so it is
  * never acknowledged on the strength of an old-term entry committed by
  * counting (RAFT-NOTES B3). */
+#include "buffer.h"
 #include "group_internal.h"
 #include "heap.h"
 #include "log.h"
@@ -90,6 +91,24 @@ static int group_write_apply_error(int raft_rv)
         }
 }
 
+/* Give the encoded command in buf its timestamp, in place (command.h):
+ * above everything the node's clock issued or observed (the writer's token
+ * included: rpc_kv.c shows it to the clock first), and above the last
+ * command handed to raft, in log order. */
+static uint64_t group_write_stamp(struct group *g, uint8_t *buf)
+{
+        uint64_t ts = g->params.hlc != NULL ? hlc_next(g->params.hlc) : 0;
+
+        if (ts <= g->ts_assigned) {
+                ts = g->ts_assigned + 1;
+        }
+        g->ts_assigned = ts;
+        if (buf[0] >= 3) {
+                put_le64(buf + COMMAND_TS_OFFSET, ts);
+        }
+        return ts;
+}
+
 /* Submit up to apply_batch_max pending writes in one raft_apply. */
 void group_write_submit_batch(struct group *g)
 {
@@ -109,6 +128,7 @@ void group_write_submit_batch(struct group *g)
                 queue_push_tail(&batch, q);
                 g->apply_bufs[n].base = w->buf;
                 g->apply_bufs[n].len = w->buf_len;
+                w->ts = group_write_stamp(g, w->buf);
                 n++;
         }
         g->n_writes_pending -= n;
@@ -140,12 +160,64 @@ void group_write_submit_batch(struct group *g)
                 w->buf = NULL; /* raft's now */
                 if (w->accept_only) {
                         /* LEADER_ACCEPTED: the answer needs no commit. */
-                        struct command_result res = {0, w->index, 0, true};
+                        struct command_result res = {
+                            .index = w->index, .ts = w->ts, .accepted_only = true};
                         w->cb(w, 0, &res);
                         continue;
                 }
                 queue_push_tail(&g->writes_waiting, &w->link);
         }
+}
+
+/* A CLOSE command in flight: nothing waits for it but the reads that
+ * wait for the partition's closed timestamp (read.h), which its apply
+ * serves. */
+struct group_close {
+        struct raft_apply req; /* req.data = this */
+        struct group *g;
+        uint64_t proposed_ms;
+};
+
+static void group_write_close_cb(struct raft_apply *req, int status, void *result)
+{
+        struct group_close *p = req->data;
+
+        (void)result;
+        if (status == 0) {
+                group_freshen(p->g, p->proposed_ms);
+        }
+        tkv_free(p);
+}
+
+void group_write_close(struct group *g)
+{
+        struct command cmd = {.type = COMMAND_CLOSE};
+        struct raft_buffer buf;
+        struct group_close *p;
+
+        if (g->close_wanted <= g->ts_assigned || !g->ready) {
+                return; /* a command above it is on its way (or none wanted) */
+        }
+        cmd.proposal_id = g->params.proposer_seed + ++g->proposal_seq;
+        buf.len = command_encoded_bytes(&cmd);
+        buf.base = raft_malloc(buf.len);
+        p = tkv_malloc(sizeof *p);
+        if (buf.base == NULL || p == NULL) {
+                raft_free(buf.base);
+                tkv_free(p);
+                return; /* next iteration */
+        }
+        command_encode(&cmd, buf.base);
+        (void)group_write_stamp(g, buf.base);
+        p->g = g;
+        p->proposed_ms = g->now_ms;
+        p->req.data = p;
+        if (raft_apply(g->raft, &p->req, &buf, 1, group_write_close_cb) != 0) {
+                raft_free(buf.base); /* ours on error (RAFT-NOTES W7) */
+                tkv_free(p);
+                return;
+        }
+        g->stats.closes++;
 }
 
 void group_write_fail_waiting(struct group *g, int status)
@@ -168,6 +240,10 @@ void group_write_applied(void *data, uint64_t index, uint64_t proposal_id, unsig
 {
         struct group *g = data;
 
+        if (g->params.hlc != NULL && res->ts != 0) {
+                /* A later leader here stamps above what it applied. */
+                (void)hlc_observe(g->params.hlc, res->ts);
+        }
         if (g->params.applied_cb != NULL) {
                 g->params.applied_cb(g->params.applied_data, g, index, flags);
         }

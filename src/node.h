@@ -17,6 +17,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "group.h"
+#include "hlc.h"
 #include "latency.h"
 #include "peer.h"
 #include "read.h"
@@ -76,6 +77,7 @@ struct node {
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
         struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */
+        struct hlc hlc;                          /* write timestamps (hlc.h) */
         struct session_keys keys_previous;       /* rotation: still accepted (keys.previous) */
         struct session_entry *token_ents;        /* scratch: token_cap entries */
         uint8_t *token_bytes;                    /* scratch: token_cap entries encoded */

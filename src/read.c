@@ -52,6 +52,7 @@ struct read_replica read_replica_of(struct group *g)
         r.commit = group_commit_index(g);
         r.leader = group_is_leader(g);
         r.leader_fresh_ms = r.leader ? group_fresh_ms(g) : 0;
+        r.closed_ts = group_closed_ts(g);
         return r;
 }
 
@@ -89,7 +90,7 @@ uint64_t read_lag_entries(const struct read_state *rs, const struct read_replica
 bool read_bound_met(const struct read_state *rs, const struct read_replica *r,
                     const struct read_bound *b, uint64_t now_ms)
 {
-        if (r->applied < b->required_index) {
+        if (r->applied < b->required_index || r->closed_ts < b->required_ts) {
                 return false;
         }
         if (b->max_staleness_ms > 0) {

@@ -44,6 +44,7 @@ struct read_replica {
         uint64_t commit;          /* its commit index (a follower: as the leader last said) */
         bool leader;              /* it leads the partition */
         uint64_t leader_fresh_ms; /* a ready leader: group_fresh_ms(); else 0 */
+        uint64_t closed_ts;       /* group_closed_ts(): every write stamped at or below applied */
 };
 
 /* The replica of g, now. */
@@ -54,6 +55,7 @@ struct read_bound {
         uint64_t required_index;   /* applied index >= this (tokens, min_index) */
         uint64_t max_staleness_ms; /* staleness upper bound <= this */
         uint64_t max_lag_entries;  /* leader commit (as last heard) - applied <= this */
+        uint64_t required_ts;      /* closed at this timestamp (SEQUENTIAL, hlc.h) */
 };
 
 struct read_counters {
@@ -85,8 +87,9 @@ struct read_state {
                 uint64_t sent_ms;
         } pending[READ_PENDING_MAX]; /* answers our applied index has not reached yet */
         unsigned n_pending;
-        uint64_t fresh_ms; /* our state is current as of this loop time; 0 unknown */
-        bool probe_now;    /* ask the leader at once (a wait, an ALL_REPLICAS write) */
+        uint64_t fresh_ms;     /* our state is current as of this loop time; 0 unknown */
+        bool probe_now;        /* ask the leader at once (a wait, an ALL_REPLICAS write) */
+        uint64_t close_wanted; /* a read here waits for the partition closed at this (probes ask) */
         bool probe_in_flight;
         uint64_t probe_sent_ms;         /* of the probe in flight, or the last one */
         uint64_t probe_sent_precise_ms; /* the same, read precisely (read_clock_check) */

@@ -54,8 +54,10 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__WriteResponse wr = TUNEKV__V1__WRITE_RESPONSE__INIT;
         struct session_entry *e = node->token_ents;
+        unsigned n = 0;
 
         wr.index = res->index;
+        wr.timestamp = res->ts;
         wr.partition = c->partition;
         wr.ack = ack;
         wr.durable = ack != TUNEKV__V1__ACK__ACK_LEADER_ACCEPTED;
@@ -66,13 +68,20 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
                 /* The session wrote here, at index (read-your-writes): a
                  * DELETE that found nothing is a write too, and a CAS that
                  * failed saw the key's version there (monotonic reads). */
-                e->partition = c->partition;
-                e->kind = res->status == TKV_ECONDITION ? SESSION_R : SESSION_W;
-                e->index = res->index;
-                session_sign(&node->keys, e);
-                session_encode(e, 1, node->token_bytes);
+                e[n].partition = c->partition;
+                e[n].kind = res->status == TKV_ECONDITION ? SESSION_R : SESSION_W;
+                e[n].index = res->index;
+                session_sign(&node->keys, &e[n++]);
+                if (res->ts != 0) {
+                        /* The session's later SEQUENTIAL reads come after it. */
+                        e[n].partition = SESSION_T_PARTITION;
+                        e[n].kind = SESSION_T;
+                        e[n].index = res->ts;
+                        session_sign(&node->keys, &e[n++]);
+                }
+                session_encode(e, n, node->token_bytes);
                 wr.token.data = node->token_bytes;
-                wr.token.len = session_encoded_bytes(1);
+                wr.token.len = session_encoded_bytes(n);
         }
         if (res->status == TKV_ECONDITION) {
                 wr.current_version = res->current_version;
@@ -168,6 +177,26 @@ static void rpc_kv_write_done(struct group_write *w, int status, const struct co
         group_nudge(c->group);
 }
 
+/* The write is stamped above what the writer's token saw (SESSION_T):
+ * the node's clock observes it before the write is proposed. Returns 0, or
+ * nonzero once c is answered. */
+static int rpc_kv_write_after(struct call *c, unsigned n)
+{
+        struct node *node = c->node;
+        uint64_t ts = 0;
+
+        (void)session_ts(&node->keys, node->token_ents, n, &ts); /* verified */
+        if (hlc_observe(&node->hlc, ts)) {
+                return 0;
+        }
+        call_answer_error(c, TKV_EINVAL,
+                          "%s: the token's timestamp is %lld ms ahead of node %u's clock, more "
+                          "than max_clock_offset_ms (%u): a clock in the cluster is off",
+                          c->method->name, (long long)(hlc_ms(ts) - hlc_ms(hlc_wall(&node->hlc))),
+                          node->cfg->node_id, node->cfg->max_clock_offset_ms);
+        return TKV_EINVAL;
+}
+
 /* The writer's token becomes the write's causal dependencies: every entry
  * checked, one per other partition kept (the highest index). Returns 0, or
  * nonzero once c is answered. */
@@ -196,6 +225,9 @@ static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, 
                                   "%s: token is malformed, forged or from another cluster",
                                   c->method->name);
                 return rv;
+        }
+        if (rpc_kv_write_after(c, n) != 0) {
+                return TKV_EINVAL;
         }
         n = session_reduce_deps(node->token_ents, n, c->partition);
         if (n > 0) {

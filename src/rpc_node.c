@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "heap.h"
+#include "log.h"
 #include "node.h"
 #include "rpc_internal.h"
 
@@ -69,6 +70,11 @@ void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
         probe.from_node_id = node->cfg->node_id;
         probe.partition = p;
         probe.applied_index = group_applied_index(g);
+        if (rs->close_wanted > r.closed_ts) {
+                probe.close_ts = rs->close_wanted; /* SEQUENTIAL reads wait here for it */
+        } else {
+                rs->close_wanted = 0;
+        }
         len = tunekv__v1__request__get_packed_size(&req);
         space = peer_frame_space(peer, len);
         if (space == NULL) {
@@ -143,6 +149,15 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
         read_on_replica_applied(&node->reads[c->partition], pr->from_node_id, pr->applied_index,
                                 group_last_index(c->group));
         rpc_kv_ack_all_scan(node, c->partition);
+        if (pr->close_ts != 0 && !group_want_closed(c->group, pr->close_ts) &&
+            (node->hlc.jumps & (node->hlc.jumps - 1)) == 0) {
+                /* Logged at the 1st, 2nd, 4th, 8th... refusal. */
+                LOGW((int)c->partition,
+                     "probe: node %u asked for timestamp %llu, more than max_clock_offset_ms "
+                     "ahead of this node's clock: not closed there (%llu refused so far)",
+                     pr->from_node_id, (unsigned long long)pr->close_ts,
+                     (unsigned long long)node->hlc.jumps);
+        }
         rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
         if (rv != 0) {
                 call_answer_error(c, rv, "PROBE: %s", err_str(rv));

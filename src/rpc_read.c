@@ -66,6 +66,7 @@ static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
         gr->found = true;
         gr->create_index = f.create_index;
         gr->mod_index = f.mod_index;
+        gr->timestamp = f.ts;
         if (f.value_len == f.value_raw_len) {
                 gr->value.data = (uint8_t *)f.value;
                 gr->value.len = f.value_len;
@@ -113,11 +114,32 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
         rc->leader_known = group_leader_id(g) != 0;
 }
 
+/* The read's place in the order of writes (ReadReceipt.timestamp): the
+ * value's stamp, and at SEQUENTIAL at least the token's, which this replica
+ * is closed at (its bound). A read at T sees every write of the key stamped
+ * at or below T: those stamped below the value's are older entries of the
+ * same log; those up to the token's are closed. */
+static uint64_t rpc_read_ts(const struct call *c, const struct store_entry *e,
+                            Tunekv__V1__Consistency delivered)
+{
+        uint64_t ts = 0;
+
+        if (e != NULL) {
+                struct store_fields f;
+                store_entry_fields(e, &f);
+                ts = f.ts;
+        }
+        if (delivered == LEVEL(SEQUENTIAL) && c->rd.bound.required_ts > ts) {
+                ts = c->rd.bound.required_ts;
+        }
+        return ts;
+}
+
 /* The token delta of a read: what this replica showed (R at its state
  * index, group_state_index) and, for LINEARIZABLE, SEQUENTIAL and CAUSAL,
  * the dependencies stored with the value. Signed entries in ents (the
  * node's token scratch); returns the count. */
-static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e,
+static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e, uint64_t ts,
                                      struct session_entry *ents)
 {
         struct session_keys *keys = &c->node->keys;
@@ -128,12 +150,21 @@ static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e
         ents[0].kind = SESSION_R;
         ents[0].index = group_state_index(c->group);
         session_sign(keys, &ents[0]);
+        if (ts > c->rd.token_ts) {
+                /* At every level: what a session saw, its later SEQUENTIAL
+                 * reads must not go back from (docs/consistency.md). Only
+                 * when it is news, so that a steady reader pays no MAC. */
+                ents[n].partition = SESSION_T_PARTITION;
+                ents[n].kind = SESSION_T;
+                ents[n].index = ts;
+                session_sign(keys, &ents[n++]);
+        }
         if (!c->rd.causal || e == NULL) {
                 return n;
         }
         store_entry_fields(e, &f); /* one decode of the entry's lengths */
         if (f.deps_len > 0 &&
-            session_deps_parse(f.deps, f.deps_len, ents + 1, c->node->token_cap - 1, &deps) == 0) {
+            session_deps_parse(f.deps, f.deps_len, ents + n, c->node->token_cap - n, &deps) == 0) {
                 n += deps; /* verified when the write stored them */
         }
         return n;
@@ -153,6 +184,7 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         rpc_read_fill_receipt(c, delivered, fallback, &rc);
         gr.receipt = &rc;
         e = store_get(group_store(c->group), c->key, c->key_len);
+        rc.timestamp = rpc_read_ts(c, e, delivered);
         if (e != NULL) {
                 rv = rpc_read_fill_value(c, e, &gr, &tmp);
                 if (rv != 0) {
@@ -164,7 +196,7 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
                 resp.status = TUNEKV__V1__STATUS__STATUS_NOT_FOUND;
                 resp.message = "key not found";
         }
-        n = rpc_read_token_delta(c, e, c->node->token_ents);
+        n = rpc_read_token_delta(c, e, rc.timestamp, c->node->token_ents);
         session_encode(c->node->token_ents, n, c->node->token_bytes);
         gr.token.data = c->node->token_bytes;
         gr.token.len = session_encoded_bytes(n);
@@ -276,6 +308,27 @@ static unsigned rpc_read_kinds(unsigned level, uint32_t flags)
         return kinds;
 }
 
+/* A timestamp further ahead of our clock than max_clock_offset_ms would
+ * never be closed: refused at once (hlc.h). Returns 0, or nonzero once c is
+ * answered. */
+static int rpc_read_ts_sane(struct call *c)
+{
+        struct node *node = c->node;
+        uint64_t ts = c->rd.bound.required_ts;
+        uint64_t limit = hlc_wall(&node->hlc) + hlc_from_ms(node->cfg->max_clock_offset_ms);
+
+        if (ts <= limit) {
+                return 0;
+        }
+        call_answer_error(c, TKV_EINVAL,
+                          "GET: timestamp %llu is %llu ms ahead of node %u's clock, more than "
+                          "max_clock_offset_ms (%u): a clock in the cluster is off",
+                          (unsigned long long)ts,
+                          (unsigned long long)(hlc_ms(ts) - hlc_ms(hlc_wall(&node->hlc))),
+                          node->cfg->node_id, node->cfg->max_clock_offset_ms);
+        return TKV_EINVAL;
+}
+
 int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
 {
         struct node *node = c->node;
@@ -284,8 +337,9 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         int rv;
 
         c->rd.bound.required_index = o->min_index;
+        c->rd.bound.required_ts = o->min_timestamp;
         if (o->token.len == 0 || call_planted("ignore-token")) {
-                return 0;
+                return rpc_read_ts_sane(c);
         }
         rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
                            node->token_ents, node->token_cap, &n);
@@ -298,15 +352,23 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
                 rv = session_required(&node->keys, node->token_ents, n, c->partition,
                                       rpc_read_kinds(o->level, o->session_flags), &required);
         }
+        if (rv == 0) {
+                rv = session_ts(&node->keys, node->token_ents, n, &c->rd.token_ts);
+        }
         if (rv != 0) {
                 call_answer_error(c, TKV_EINVAL,
                                   "GET: token is malformed, forged or from another cluster");
                 return rv;
         }
+        if (o->level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
+                /* One order across partitions: served where the partition
+                 * is closed at the session's timestamp (docs/consistency.md). */
+                c->rd.bound.required_ts = c->rd.token_ts;
+        }
         if (required > c->rd.bound.required_index) {
                 c->rd.bound.required_index = required;
         }
-        return 0;
+        return rpc_read_ts_sane(c);
 }
 
 int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t len)
@@ -391,6 +453,7 @@ static void rpc_read_fallback(struct call *c)
         node_count_read(node, c->partition, c->rd.level, READ_COUNT_FALLBACK);
         o.level = c->rd.level;
         o.min_index = c->rd.bound.required_index;
+        o.min_timestamp = c->rd.bound.required_ts;
         o.max_staleness_ms = (uint32_t)c->rd.bound.max_staleness_ms;
         o.max_lag_entries = c->rd.bound.max_lag_entries;
         o.route = TUNEKV__V1__ROUTE__ROUTE_LEADER;
@@ -426,6 +489,17 @@ static void rpc_read_park(struct call *c)
         read_wait_park(rs, &c->op.wait);
         if (c->rd.bound.max_staleness_ms > 0 || c->rd.bound.max_lag_entries > 0) {
                 rs->probe_now = true;
+        }
+        if (c->rd.bound.required_ts > group_closed_ts(c->group)) {
+                /* The leader closes the partition there with a command
+                 * (a CLOSE, unless a write is on its way): at once if that
+                 * is us, else when our probe asks for it. */
+                if (c->rd.bound.required_ts > rs->close_wanted) {
+                        rs->close_wanted = c->rd.bound.required_ts;
+                }
+                if (!group_want_closed(c->group, c->rd.bound.required_ts)) {
+                        rs->probe_now = true;
+                }
         }
         node_count_read(node, c->partition, c->rd.level, READ_COUNT_WAIT);
         if (c->rd.max_wait_ms > 0 && now + c->rd.max_wait_ms < until) {
@@ -507,7 +581,8 @@ static void rpc_read_fenced(struct group_read *r, int status)
         /* Fenced: current as of the read's arrival; only an index the
          * partition has not applied yet can be missing. */
         rep = read_replica_of(c->group);
-        if (status == 0 ? rep.applied >= c->rd.bound.required_index
+        if (status == 0 ? rep.applied >= c->rd.bound.required_index &&
+                              rep.closed_ts >= c->rd.bound.required_ts
                         : read_bound_met(node_read_state(node, c->partition), &rep, &c->rd.bound,
                                          node_clock_ms(node))) {
                 rpc_read_answer(c, c->rd.level, false);

@@ -222,6 +222,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
         gp->sessions_bytes_max = cfg->sessions_bytes_max;
+        gp->hlc = &s->node.hlc;
         if (p == s->n_partitions) {
                 return; /* the system group: no probes, no read fences (rpc_auth.c) */
         }
@@ -848,6 +849,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 read_state_init(&s->reads[p], p, ids, n, cfg->forward_burst,
                                 2 * (uint64_t)cfg->probe_interval_ms);
         }
+        hlc_init(&s->node.hlc, cfg->max_clock_offset_ms);
         if (session_keys_init(&s->node.keys, cfg->secret, cfg->cluster_name) != 0) {
                 err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
                 return TKV_EIO;

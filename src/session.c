@@ -120,7 +120,9 @@ int session_parse(const uint8_t *tok, size_t len, size_t max_bytes, struct sessi
                 out[i].kind = p[4];
                 out[i].index = get_le64(p + 5);
                 memcpy(out[i].mac, p + 13, SESSION_MAC_BYTES);
-                if (out[i].kind != SESSION_W && out[i].kind != SESSION_R) {
+                if ((out[i].kind != SESSION_W && out[i].kind != SESSION_R &&
+                     out[i].kind != SESSION_T) ||
+                    (out[i].kind == SESSION_T && out[i].partition != SESSION_T_PARTITION)) {
                         return TKV_EINVAL;
                 }
         }
@@ -144,6 +146,11 @@ int session_required(struct session_keys *k, const struct session_entry *e, unsi
                 }
         }
         return 0;
+}
+
+int session_ts(struct session_keys *k, const struct session_entry *e, unsigned n, uint64_t *ts)
+{
+        return session_required(k, e, n, SESSION_T_PARTITION, SESSION_KIND_MASK(SESSION_T), ts);
 }
 
 int session_verify_all(struct session_keys *k, const struct session_entry *e, unsigned n)
@@ -258,7 +265,7 @@ unsigned session_reduce_deps(struct session_entry *e, unsigned n, uint32_t skip)
         unsigned out = 0;
         for (unsigned i = 0; i < n; i++) {
                 unsigned j;
-                if (e[i].partition == skip) {
+                if (e[i].partition == skip || e[i].kind == SESSION_T) {
                         continue;
                 }
                 for (j = 0; j < out && e[j].partition != e[i].partition; j++) {

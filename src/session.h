@@ -28,7 +28,14 @@
 enum session_kind {
         SESSION_W = 1, /* a write of the session, applied at index */
         SESSION_R = 2, /* a state the session observed, at index */
+        /* The highest write timestamp (hlc.h) the session wrote or saw, in
+         * index; partition is SESSION_T_PARTITION. SEQUENTIAL reads are
+         * served at or above it, and the session's writes stamped above it
+         * (docs/consistency.md). */
+        SESSION_T = 3,
 };
+
+#define SESSION_T_PARTITION UINT32_MAX
 
 #define SESSION_KIND_MASK(kind) (1u << (kind))
 
@@ -93,6 +100,10 @@ bool session_verify(struct session_keys *k, const struct session_entry *e);
 int session_required(struct session_keys *k, const struct session_entry *e, unsigned n, uint32_t p,
                      unsigned kinds, uint64_t *required);
 
+/* The timestamp of the token's SESSION_T entry after checking its MAC
+ * (TKV_EINVAL if forged); *ts = 0 when there is none. */
+int session_ts(struct session_keys *k, const struct session_entry *e, unsigned n, uint64_t *ts);
+
 /* Verify every entry (TKV_EINVAL if one is forged). */
 int session_verify_all(struct session_keys *k, const struct session_entry *e, unsigned n);
 
@@ -101,7 +112,8 @@ size_t session_encoded_bytes(unsigned n);
 void session_encode(const struct session_entry *e, unsigned n, uint8_t *out);
 
 /* Keep, per partition, only the entry with the highest index (any kind),
- * dropping partition skip: the dependencies a write stores. Returns the new
+ * dropping partition skip and the timestamp (the write's own stamp is
+ * above it): the dependencies a write stores. Returns the new
  * count; e is rewritten in place. */
 unsigned session_reduce_deps(struct session_entry *e, unsigned n, uint32_t skip);
 

@@ -15,7 +15,7 @@ size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len)
         for (size_t i = 0; i < f->n; i++) {
                 struct store_fields e;
                 store_entry_fields(f->entries[i], &e);
-                n += SNAPSHOT_ENTRY_HEADER_BYTES + (size_t)e.key_len + e.value_len + e.deps_len;
+                n += SNAPSHOT_ENTRY_HEADER_BYTES + 8 + (size_t)e.key_len + e.value_len + e.deps_len;
         }
         return n;
 }
@@ -31,6 +31,7 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
         put_le64(p + 16, m->partition);
         put_le64(p + 24, m->applied_index);
         put_le64(p + 32, f->n);
+        put_le64(p + 40, m->last_ts);
         p += SNAPSHOT_HEADER_BYTES;
 
         for (size_t i = 0; i < f->n; i++) {
@@ -42,7 +43,8 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
                 put_le32(p + 12, e.deps_len);
                 put_le64(p + 16, e.create_index);
                 put_le64(p + 24, e.mod_index);
-                p += SNAPSHOT_ENTRY_HEADER_BYTES;
+                put_le64(p + 32, e.ts);
+                p += SNAPSHOT_ENTRY_HEADER_BYTES + 8;
                 memcpy(p, e.key, e.key_len);
                 p += e.key_len;
                 memcpy(p, e.value, e.value_len);
@@ -59,10 +61,10 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
         put_le64(p, XXH64(out, (size_t)(p - out), 0));
 }
 
-static int snapshot_decode_entry(struct cursor *c, struct store *s)
+static int snapshot_decode_entry(struct cursor *c, uint32_t version, struct store *s)
 {
         uint32_t key_len, value_len, raw_len, deps_len;
-        uint64_t create_index, mod_index;
+        uint64_t create_index, mod_index, ts = 0;
         const uint8_t *key, *value, *deps;
         struct store_value v;
         int rv;
@@ -70,6 +72,7 @@ static int snapshot_decode_entry(struct cursor *c, struct store *s)
         if ((rv = cursor_u32(c, &key_len)) != 0 || (rv = cursor_u32(c, &value_len)) != 0 ||
             (rv = cursor_u32(c, &raw_len)) != 0 || (rv = cursor_u32(c, &deps_len)) != 0 ||
             (rv = cursor_u64(c, &create_index)) != 0 || (rv = cursor_u64(c, &mod_index)) != 0 ||
+            (version >= 2 && (rv = cursor_u64(c, &ts)) != 0) ||
             (rv = cursor_bytes(c, key_len, &key)) != 0 ||
             (rv = cursor_bytes(c, value_len, &value)) != 0 ||
             (rv = cursor_bytes(c, deps_len, &deps)) != 0) {
@@ -86,6 +89,7 @@ static int snapshot_decode_entry(struct cursor *c, struct store *s)
         v.raw_len = raw_len;
         v.deps = deps;
         v.deps_len = (uint16_t)deps_len;
+        v.ts = ts;
         return store_load(s, key, key_len, &v, create_index, mod_index);
 }
 
@@ -94,6 +98,7 @@ int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct ded
 {
         struct cursor c, sc;
         uint64_t count, partition, sessions_len;
+        uint32_t version;
         const uint8_t *sessions;
         int rv;
 
@@ -103,7 +108,8 @@ int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct ded
         if (get_le64(data + len - 8) != XXH64(data, len - 8, 0)) {
                 return TKV_ECORRUPT;
         }
-        if (get_le32(data + 8) != SNAPSHOT_VERSION) {
+        version = get_le32(data + 8);
+        if (version < 1 || version > SNAPSHOT_VERSION) {
                 return TKV_EINVAL;
         }
         partition = get_le64(data + 16);
@@ -113,13 +119,14 @@ int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct ded
         m->partition = (uint32_t)partition;
         m->applied_index = get_le64(data + 24);
         count = get_le64(data + 32);
+        m->last_ts = version >= 2 ? get_le64(data + 40) : 0;
 
         cursor_init(&c, data + SNAPSHOT_HEADER_BYTES, len - SNAPSHOT_HEADER_BYTES - 8);
         /* Every entry takes more than 16 bytes: a count beyond that is
          * corrupt, and is caught below, not allocated for. */
         store_reserve(s, count < len / 16 ? count : len / 16);
         for (uint64_t i = 0; i < count; i++) {
-                rv = snapshot_decode_entry(&c, s);
+                rv = snapshot_decode_entry(&c, version, s);
                 if (rv != 0) {
                         return rv;
                 }

@@ -15,7 +15,8 @@
  *    16  8  partition
  *    24  8  applied index the state reflects
  *    32  8  entry count
- *    40  8  reserved, 0
+ *    40  8  timestamp of the last command applied (fsm.h last_ts);
+ *           version 1: reserved, 0
  *   entries, each:
  *     0  4  key_len
  *     4  4  value_len (as stored)
@@ -23,7 +24,9 @@
  *    12  4  deps_len (causal dependencies stored with the value)
  *    16  8  create_index
  *    24  8  mod_index
- *    32     key bytes, value bytes, dependency bytes
+ *    32  8  ts: timestamp of the write that stored the value (version 2;
+ *           version 1 has no such field, and its values read as 0)
+ *    40     key bytes, value bytes, dependency bytes
  *   client sessions: 8-byte length L, then L bytes (dedup.h)
  *   trailer: 8-byte xxh64 of every byte before it. */
 #ifndef TKV_SNAPSHOT_H
@@ -35,13 +38,14 @@
 #include "dedup.h"
 #include "store.h"
 
-#define SNAPSHOT_VERSION            1
+#define SNAPSHOT_VERSION            2 /* written; 1 is still read */
 #define SNAPSHOT_HEADER_BYTES       48
-#define SNAPSHOT_ENTRY_HEADER_BYTES 32
+#define SNAPSHOT_ENTRY_HEADER_BYTES 32 /* version 1; version 2 adds 8 */
 
 struct snapshot_meta {
         uint32_t partition;
         uint64_t applied_index;
+        uint64_t last_ts;
 };
 
 /* Exact size snapshot_encode() writes for f and sessions_len bytes of

@@ -65,6 +65,7 @@ void store_entry_fields(const struct store_entry *e, struct store_fields *f)
         f->deps_len = (uint16_t)v;
         p = varint_get_trusted(p, &v);
         f->create_index = f->mod_index - v;
+        p = varint_get_trusted(p, &f->ts);
         f->value = p;
         f->deps = p + f->value_len;
 }
@@ -419,7 +420,7 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
                                            const struct store_value *v, uint64_t create_index,
                                            uint64_t mod_index)
 {
-        uint8_t head[5 * VARINT_BYTES_MAX];
+        uint8_t head[6 * VARINT_BYTES_MAX];
         size_t n = 0;
         size_t bytes;
         struct store_entry *e;
@@ -432,6 +433,7 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
         n = (size_t)(varint_put(head + n, v->raw_len - v->len) - head);
         n = (size_t)(varint_put(head + n, v->deps_len) - head);
         n = (size_t)(varint_put(head + n, mod_index - create_index) - head);
+        n = (size_t)(varint_put(head + n, v->ts) - head);
         /* Under 128 bytes of head and varints plus three 32-bit lengths:
          * only a 32-bit size_t can overflow. */
         if ((uint64_t)key_len + v->len + v->deps_len > SIZE_MAX - 128) {

@@ -1,6 +1,6 @@
 """Session tokens: parse, merge, compare (docs/protocol.md §3.11).
 
-A token is a list of entries (partition, kind W or R, index) that the
+A token is a list of entries (partition, kind W, R or T, index) that the
 servers authenticated with a MAC; a client keeps, drops and merges whole
 entries and never forges one. This is libtunekv's src/client/token.c in
 Python: merging keeps one entry per (partition, kind), the one with the
@@ -19,6 +19,8 @@ HEADER_BYTES = 4
 ENTRY_BYTES = 21
 KIND_W = 1
 KIND_R = 2
+# The session's write-timestamp high-water mark (partition 0xFFFFFFFF).
+KIND_T = 3
 # The servers' default token_bytes_max, and libtunekv's TKV_TOKEN_BYTES_MAX.
 BYTES_MAX = 8192
 ENTRIES_MAX = (BYTES_MAX - HEADER_BYTES) // ENTRY_BYTES
@@ -53,7 +55,7 @@ def parse(b: bytes) -> Entries:
     out: Entries = {}
     for i in range(count):
         part, kind, index, mac = _ENTRY.unpack_from(b, HEADER_BYTES + ENTRY_BYTES * i)
-        if kind not in (KIND_W, KIND_R):
+        if kind not in (KIND_W, KIND_R, KIND_T):
             raise ValueError(f"not a tunekv session token (entry kind {kind})")
         held = out.get((part, kind))
         if held is None or index > held[0]:

@@ -81,7 +81,7 @@ int token_check(const void *b, size_t len, size_t *count)
         }
         for (i = 0; i < n; i++) {
                 uint8_t kind = p[TOKEN_HEADER_BYTES + i * TOKEN_ENTRY_BYTES + 4];
-                if (kind != TOKEN_KIND_W && kind != TOKEN_KIND_R) {
+                if (kind != TOKEN_KIND_W && kind != TOKEN_KIND_R && kind != TOKEN_KIND_T) {
                         return TKV_USAGE_ERROR;
                 }
         }

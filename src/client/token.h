@@ -36,13 +36,14 @@
 #define TOKEN_MAC_BYTES    8
 #define TOKEN_KIND_W       1
 #define TOKEN_KIND_R       2
+#define TOKEN_KIND_T       3 /* the session's timestamp high-water mark (partition UINT32_MAX) */
 /* The server's default token_bytes_max; the largest token handled here. */
 #define TOKEN_BYTES_MAX   TKV_TOKEN_BYTES_MAX
 #define TOKEN_ENTRIES_MAX ((TOKEN_BYTES_MAX - TOKEN_HEADER_BYTES) / TOKEN_ENTRY_BYTES)
 
 struct token_entry {
         uint32_t partition;
-        uint8_t kind; /* TOKEN_KIND_W or TOKEN_KIND_R */
+        uint8_t kind; /* TOKEN_KIND_W, TOKEN_KIND_R or TOKEN_KIND_T */
         uint8_t mac[TOKEN_MAC_BYTES];
         uint64_t index;
         uint64_t used; /* token clock when last merged: eviction order */

@@ -782,7 +782,7 @@ static void test_forged_and_foreign_tokens_are_refused(void **state)
         key_in(0, "tok", k, sizeof k);
         put(cl, k, "v", TKV_ACK_COMMITTED);
         len = tkv_token_get(cl, tok, sizeof tok);
-        assert_int_equal(len, 4 + 21); /* one entry: W on partition 0 */
+        assert_int_equal(len, 4 + 2 * 21); /* W on partition 0, and the write's timestamp */
         /* The session works as issued. */
         a = get(cl, k, &o);
         assert_int_equal(a.status, TKV_OK);
@@ -796,6 +796,18 @@ static void test_forged_and_foreign_tokens_are_refused(void **state)
         tkv_token_reset(cl);
         a = get(cl, k, &o);
         assert_int_equal(a.status, TKV_OK);
+        /* Claim a later timestamp (the second entry, SEQUENTIAL's bound):
+         * refused by reads and writes alike. */
+        put(cl, k, "v", TKV_ACK_COMMITTED);
+        len = tkv_token_get(cl, tok, sizeof tok);
+        assert_int_equal(tok[len - 21 + 4], 3); /* the last entry: kind T, sorted last */
+        tok[len - 21 + 5] ^= 0x40;
+        assert_int_equal(tkv_token_set(cl, tok, len), TKV_OK);
+        a = get(cl, k, &o);
+        assert_int_equal(a.status, TKV_INVALID_ARGUMENT);
+        assert_int_equal(tkv_put(cl, k, strlen(k), "w", 1, &wo, &r), TKV_INVALID_ARGUMENT);
+        tkv_result_release(&r);
+        tkv_token_reset(cl);
 
         /* A token of another cluster (its own name and secret). */
         snprintf(odir, sizeof odir, "%s/other", dir);

@@ -138,7 +138,7 @@ static void test_check_malformed(void **state)
         memcpy(bad, buf, len);
         bad[TOKEN_HEADER_BYTES + TOKEN_ENTRY_BYTES + 4] = 0; /* second entry's kind */
         assert_int_equal(token_check(bad, len, NULL), TKV_USAGE_ERROR);
-        bad[TOKEN_HEADER_BYTES + TOKEN_ENTRY_BYTES + 4] = 3;
+        bad[TOKEN_HEADER_BYTES + TOKEN_ENTRY_BYTES + 4] = 4; /* W, R and T only */
         assert_int_equal(token_check(bad, len, NULL), TKV_USAGE_ERROR);
         /* NULL with a length. */
         assert_int_equal(token_check(NULL, 4, NULL), TKV_USAGE_ERROR);

@@ -50,8 +50,8 @@ static void test_roundtrip_all_lengths(void **state)
                         c.seq = 9;
                         buf = encode(&c, &len);
                         assert_int_equal(len % 8, 0);
-                        /* 12 fixed, 3 lengths, expected, client, seq, hash */
-                        assert_int_equal(command_header_bytes(&c), 12 + 3 + 1 + 8 + 1 + 8);
+                        /* 20 fixed, 3 lengths, expected, client, seq, hash */
+                        assert_int_equal(command_header_bytes(&c), 20 + 3 + 1 + 8 + 1 + 8);
                         assert_true(len >= command_header_bytes(&c) + kl + vl);
                         assert_true(len < command_header_bytes(&c) + kl + vl + 8);
                         assert_int_equal(command_decode(buf, len, &d), 0);
@@ -108,14 +108,14 @@ static void test_rejects_bad_lengths(void **state)
         assert_int_equal(command_decode(buf, len - 8, &d), TKV_ECORRUPT); /* truncated */
         assert_int_equal(command_decode(buf, len - 1, &d), TKV_ECORRUPT); /* not 8-aligned */
         assert_int_equal(command_decode(buf, 8, &d), TKV_ECORRUPT);
-        assert_int_equal(buf[12], 3);
-        buf[12] = 0x7f; /* key_len overflows the payload */
+        assert_int_equal(buf[20], 3);
+        buf[20] = 0x7f; /* key_len overflows the payload */
         assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
-        buf[12] = 0x83; /* a varint running into the next field */
-        buf[13] = 0x80;
-        buf[14] = 0x80;
-        buf[15] = 0x80;
-        buf[16] = 0x80;
+        buf[20] = 0x83; /* a varint running into the next field */
+        buf[21] = 0x80;
+        buf[22] = 0x80;
+        buf[23] = 0x80;
+        buf[24] = 0x80;
         assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
         free(buf);
         buf = encode(&c, &len);
@@ -269,6 +269,79 @@ static void test_version_1_still_decodes(void **state)
         free(b2);
 }
 
+/* Version 3 carries the entry's timestamp at a fixed offset (the leader
+ * writes it in place when it proposes); version 2, the same without it,
+ * still decodes, with timestamp 0. */
+static void test_timestamp_and_version_2(void **state)
+{
+        struct command c = {0}, d;
+        uint8_t *b3, *b2;
+        size_t l3, l2;
+        (void)state;
+        c.type = COMMAND_PUT;
+        c.proposal_id = 77;
+        c.ts = 0x0123456789abcdefull;
+        c.key = (const uint8_t *)"k";
+        c.key_len = 1;
+        c.value = (const uint8_t *)"v";
+        c.value_len = c.value_raw_len = 1;
+        b3 = encode(&c, &l3);
+        assert_int_equal(b3[0], 3);
+        assert_true(get_le64(b3 + COMMAND_TS_OFFSET) == c.ts);
+        assert_int_equal(command_decode(b3, l3, &d), 0);
+        assert_true(d.ts == c.ts);
+        put_le64(b3 + COMMAND_TS_OFFSET, 5); /* stamped in place */
+        assert_int_equal(command_decode(b3, l3, &d), 0);
+        assert_true(d.ts == 5);
+        assert_memory_equal(d.key, "k", 1);
+        /* The version 2 form: drop the 8 timestamp bytes. */
+        b2 = calloc(1, l3);
+        assert_non_null(b2);
+        memcpy(b2, b3, COMMAND_V2_FIXED_BYTES);
+        memcpy(b2 + COMMAND_V2_FIXED_BYTES, b3 + COMMAND_V3_FIXED_BYTES,
+               l3 - COMMAND_V3_FIXED_BYTES);
+        b2[0] = 2;
+        l2 = l3 - 8; /* 8 bytes shorter, still a multiple of 8 */
+        assert_int_equal(command_decode(b2, l2, &d), 0);
+        assert_true(d.ts == 0);
+        assert_memory_equal(d.key, "k", 1);
+        assert_memory_equal(d.value, "v", 1);
+        free(b2);
+        free(b3);
+}
+
+/* CLOSE carries nothing but its timestamp: a key, a value or a client id
+ * on one is corrupt; it does not exist before version 3. */
+static void test_close(void **state)
+{
+        struct command c = {0}, d;
+        uint8_t *b;
+        size_t l;
+        (void)state;
+        c.type = COMMAND_CLOSE;
+        c.ts = 1000;
+        b = encode(&c, &l);
+        assert_int_equal(l % 8, 0);
+        assert_int_equal(command_decode(b, l, &d), 0);
+        assert_int_equal(d.type, COMMAND_CLOSE);
+        assert_true(d.ts == 1000);
+        assert_int_equal(d.key_len, 0);
+        free(b);
+        c.key = (const uint8_t *)"k";
+        c.key_len = 1;
+        b = encode(&c, &l);
+        assert_int_equal(command_decode(b, l, &d), TKV_ECORRUPT);
+        free(b);
+        c.key_len = 0;
+        c.client_id = 9;
+        c.seq = 1;
+        b = encode(&c, &l);
+        assert_int_equal(command_decode(b, l, &d), TKV_ECORRUPT);
+        b[0] = 2;
+        assert_int_equal(command_decode(b, l, &d), TKV_EINVAL);
+        free(b);
+}
+
 static void test_random_bytes_never_crash(void **state)
 {
         uint8_t buf[256];
@@ -321,6 +394,8 @@ int main(void)
             cmocka_unit_test(test_lz4_flag_requires_smaller_value),
             cmocka_unit_test(test_lz4_raw_len_bounded_by_expansion),
             cmocka_unit_test(test_version_1_still_decodes),
+            cmocka_unit_test(test_timestamp_and_version_2),
+            cmocka_unit_test(test_close),
             cmocka_unit_test(test_random_bytes_never_crash),
             cmocka_unit_test(test_value_compression),
         };

@@ -12,7 +12,7 @@
 
 static struct read_replica follower(uint64_t applied)
 {
-        struct read_replica r = {applied, applied, false, 0};
+        struct read_replica r = {applied, applied, false, 0, 0};
         return r;
 }
 
@@ -89,7 +89,7 @@ static void test_leader_freshness(void **state)
 {
         struct read_state rs;
         uint32_t ids[1] = {1};
-        struct read_replica r = {50, 50, true, 0};
+        struct read_replica r = {50, 50, true, 0, 0};
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
@@ -111,7 +111,8 @@ static void test_bounds(void **state)
         struct read_state rs;
         uint32_t ids[1] = {1};
         struct read_replica r = follower(100);
-        struct read_bound none = {0, 0, 0}, idx = {101, 0, 0}, stale = {0, 200, 0}, lag = {0, 0, 5};
+        struct read_bound none = {0, 0, 0, 0}, idx = {101, 0, 0, 0}, stale = {0, 200, 0, 0},
+                          lag = {0, 0, 5, 0}, closed = {0, 0, 0, 500};
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
@@ -133,6 +134,12 @@ static void test_bounds(void **state)
         assert_false(read_bound_met(&rs, &r, &stale, 1096));
         r.applied = 101;
         assert_true(read_bound_met(&rs, &r, &idx, 1000));
+        /* SEQUENTIAL: the partition must be closed at the timestamp, i.e.
+         * have applied a command stamped at or above it. */
+        r.closed_ts = 499;
+        assert_false(read_bound_met(&rs, &r, &closed, 1000));
+        r.closed_ts = 500;
+        assert_true(read_bound_met(&rs, &r, &closed, 1000));
 }
 
 /* The finding: a follower whose clock ran at 0.1x served reads claiming
@@ -144,7 +151,7 @@ static void test_slow_clock_claims_nothing(void **state)
         struct read_state rs;
         uint32_t ids[1] = {1};
         struct read_replica r = follower(100);
-        struct read_bound stale = {0, 1000, 0}, lag = {0, 0, 5};
+        struct read_bound stale = {0, 1000, 0, 0}, lag = {0, 0, 5, 0};
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);

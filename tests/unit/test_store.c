@@ -19,7 +19,7 @@
 
 static int put(struct store *s, const char *k, const char *v, uint64_t index)
 {
-        struct store_value sv = {v, (uint32_t)strlen(v), (uint32_t)strlen(v), NULL, 0};
+        struct store_value sv = {v, (uint32_t)strlen(v), (uint32_t)strlen(v), NULL, 0, 0};
         return store_put(s, k, (uint32_t)strlen(k), &sv, index);
 }
 
@@ -70,13 +70,21 @@ static void test_binary_keys(void **state)
         const uint8_t k1[3] = {0, 1, 0}, k2[3] = {0, 1, 1};
         (void)state;
         assert_int_equal(store_create(&s), 0);
-        struct store_value x = {"x", 1, 1, NULL, 0}, y = {"y", 1, 1, "dd", 2};
+        struct store_value x = {"x", 1, 1, NULL, 0, 7}, y = {"y", 1, 1, "dd", 2, 0};
         assert_int_equal(store_put(s, k1, 3, &x, 1), 0);
         assert_int_equal(store_put(s, k2, 3, &y, 2), 0);
         assert_memory_equal(store_entry_value(store_get(s, k1, 3)), "x", 1);
         assert_memory_equal(store_entry_value(store_get(s, k2, 3)), "y", 1);
         assert_int_equal(store_entry_deps_len(store_get(s, k2, 3)), 2);
         assert_memory_equal(store_entry_deps(store_get(s, k2, 3)), "dd", 2);
+        {
+                /* The write's timestamp is kept with the value. */
+                struct store_fields f;
+                store_entry_fields(store_get(s, k1, 3), &f);
+                assert_int_equal(f.ts, 7);
+                assert_int_equal(f.mod_index, 1);
+                assert_memory_equal(f.value, "x", 1);
+        }
         store_destroy(s);
 }
 
@@ -232,9 +240,9 @@ static void test_field_encoding(void **state)
         for (size_t v = 0; v < 6; v++) {
                 for (size_t k = 0; k < 4; k++) {
                         uint64_t mod = ((uint64_t)1 << 41) + n;
-                        struct store_value sv = {value, value_lens[v],
-                                                 value_lens[v] + (v % 2 ? 70000 : 0), deps,
-                                                 (uint16_t)(k * 60)};
+                        struct store_value sv = {
+                            value, value_lens[v],      value_lens[v] + (v % 2 ? 70000 : 0),
+                            deps,  (uint16_t)(k * 60), (mod << 16) | k};
                         memset(key, 0, sizeof key);
                         memcpy(key, &n, sizeof n);
                         assert_int_equal(store_load(s, key, key_lens[k], &sv, mod - deltas[k], mod),
@@ -249,6 +257,7 @@ static void test_field_encoding(void **state)
                         assert_memory_equal(f.deps, deps, f.deps_len);
                         assert_int_equal(f.mod_index, mod);
                         assert_int_equal(f.create_index, mod - deltas[k]);
+                        assert_int_equal(f.ts, (mod << 16) | k);
                         n++;
                 }
         }
@@ -337,7 +346,7 @@ static void test_keys_sharing_key_hash_spread_over_buckets(void **state)
         enum { N = 4096 };
         struct store *s;
         uint8_t key[16];
-        struct store_value v = {"v", 1, 1, NULL, 0};
+        struct store_value v = {"v", 1, 1, NULL, 0, 0};
         uint64_t shared;
         (void)state;
         assert_int_equal(store_create(&s), 0);
