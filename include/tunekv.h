@@ -188,6 +188,10 @@ struct tkv_receipt {
         bool fallback;
         uint32_t partition;
         bool leader_known; /* false: the replica knew no leader (quorum may be lost) */
+        /* The read's place in the cluster-wide order of writes (hybrid-
+         * logical-clock timestamp, docs/consistency.md): at SEQUENTIAL, at
+         * or above the session's; 0 from servers without timestamps. */
+        uint64_t timestamp;
 };
 
 /* Reads of one partition asked at one level, on one replica. */

@@ -218,6 +218,7 @@ static void codec_receipt_fill(struct tkv_receipt *r, const Tunekv__V1__ReadRece
         r->fallback = m->fallback;
         r->partition = m->partition;
         r->leader_known = m->leader_known;
+        r->timestamp = m->timestamp;
 }
 
 /* The body-independent part: status, message, leader hint. unknown holds the
