@@ -201,6 +201,15 @@ struct tkv_level_counters {
         uint64_t waits;        /* waited for the replica to catch up */
         uint64_t fallbacks;    /* forwarded to the leader (FORWARD_LEADER) */
         uint64_t bound_unmet;  /* answered BOUND_UNMET */
+        /* How fresh the reads served were, learnt later from the log (a
+         * sample: docs/consistency.md, "How stale were the reads"): fresh
+         * ones missed no write stamped before they were served; for stale
+         * ones, how far behind: <= 1, 10, 100, 1000, 10000 ms, more; and
+         * 1, 2-3, 4-7, 8+ versions. Counted by the level delivered. */
+        uint64_t fresh;
+        uint64_t stale;
+        uint64_t stale_ms[6];
+        uint64_t stale_versions[4];
 };
 
 /* One partition as seen by the node that answered STATUS. */

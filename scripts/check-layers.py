@@ -30,7 +30,7 @@ LAYERS = {
     # base: no knowledge of requests, Raft or the network
     "err": 0, "log": 0, "heap": 0, "buffer": 0, "frame": 0, "deadline": 0,
     "slab": 0, "config": 0, "value": 0, "pbwire": 0, "keys": 0, "peerauth": 0,
-    "raftwire": 0, "siphash": 0, "spare": 0, "pballoc": 0, "hlc": 0,
+    "raftwire": 0, "siphash": 0, "spare": 0, "pballoc": 0, "hlc": 0, "fresh": 0,
     "notify": 0, "latency": 0, "tls": 0,
     # users, roles, the permission check and password hashing: pure, read
     # by config (the KDF's bounds) as well as by the request path

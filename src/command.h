@@ -104,7 +104,10 @@ struct command_result {
         uint64_t current_version; /* CAS mismatch: the key's version (0 = absent) */
         uint64_t ts;              /* the entry's timestamp as applied (hlc.h); 0 if undecodable
                                      or not applied yet */
-        bool accepted_only;       /* LEADER_ACCEPTED: proposed, not applied yet */
+        const uint8_t *key;       /* the key it wrote (status 0), borrowed for the applied hook
+                                     only; NULL otherwise */
+        uint32_t key_len;
+        bool accepted_only; /* LEADER_ACCEPTED: proposed, not applied yet */
 };
 
 /* Bytes of the header command_encode() writes for c. */

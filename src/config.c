@@ -143,6 +143,12 @@ static const struct config_option config_options[] = {
         "how far ahead of this node's wall clock a write timestamp it is shown may be (from a "
         "token, or a follower waiting for a SEQUENTIAL read); a write with a token further ahead "
         "is refused, since every later timestamp of this node would be dragged along"),
+    OPT("read", freshness_reads_max, CONFIG_UINT, 0, 1000000, "1024",
+        "reads below LINEARIZABLE sampled per partition to learn from the log whether they "
+        "returned the newest version (STATUS: fresh/stale); 0 = off"),
+    OPT("read", freshness_window_ms, CONFIG_UINT, 100, 600000, "10000",
+        "how long a sampled read watches the log for a write it missed; longer than replicas "
+        "lag"),
     OPT("read", read_index, CONFIG_UINT, 0, 1, "1",
         "linearizable reads: 1 = the leader confirms it still leads with one message to each "
         "other voter and back (ReadIndex, nothing written); 0 = with a raft_barrier (a log entry "

@@ -89,6 +89,8 @@ struct config {
         /* [read] */
         unsigned probe_interval_ms;
         unsigned max_clock_offset_ms; /* hlc.h: timestamps seen may be this far ahead */
+        unsigned freshness_reads_max; /* fresh.h: reads sampled per partition at a time */
+        unsigned freshness_window_ms; /* fresh.h: how long a sampled read watches the log */
         unsigned read_index; /* 1: linearizable reads confirm leadership by messages (ReadIndex) */
         unsigned forward_rate;
         unsigned forward_burst;

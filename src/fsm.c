@@ -121,6 +121,10 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         if (rv != 0) {
                 fsm_out_of_memory(f, index);
         }
+        if (res.status == 0 && c.type != COMMAND_CLOSE) {
+                res.key = c.key; /* borrowed from buf, alive for the hook */
+                res.key_len = c.key_len;
+        }
         f->applied_index = index;
         f->log_entries++;
         f->log_bytes += buf->len;

@@ -55,7 +55,8 @@ struct group_write {
 
 /* A command was applied on this replica (any role); flags are its
  * COMMAND_F_* bits. */
-typedef void (*group_applied_cb)(void *data, struct group *g, uint64_t index, unsigned flags);
+typedef void (*group_applied_cb)(void *data, struct group *g, uint64_t index, unsigned flags,
+                                 const struct command_result *res);
 
 /* A linearizable read waiting for its fence; embedded in the caller's request. */
 struct group_read {

@@ -245,7 +245,7 @@ void group_write_applied(void *data, uint64_t index, uint64_t proposal_id, unsig
                 (void)hlc_observe(g->params.hlc, res->ts);
         }
         if (g->params.applied_cb != NULL) {
-                g->params.applied_cb(g->params.applied_data, g, index, flags);
+                g->params.applied_cb(g->params.applied_data, g, index, flags, res);
         }
         while (!queue_empty(&g->writes_waiting)) {
                 struct group_write *w =

@@ -272,6 +272,32 @@ static void metrics_reads(struct buffer *b, const struct node *node)
         }
 }
 
+/* Sampled reads by whether the log later showed them fresh (fresh.h). */
+static void metrics_freshness(struct buffer *b, const struct node *node)
+{
+        metrics_family(b, "tunekv_reads_freshness_total", "counter",
+                       "Sampled reads below LINEARIZABLE by partition, level delivered and "
+                       "whether they missed a write stamped before they were served (stale) "
+                       "or not (fresh), as the log showed afterwards.");
+        for (uint32_t p = 0; p < node->n_partitions; p++) {
+                const struct read_state *rs;
+                if (node_group(node, p) == NULL) {
+                        continue;
+                }
+                rs = node_read_state(node, p);
+                for (unsigned l = 1; l < READ_LEVELS; l++) {
+                        const struct fresh_counters *c = &rs->fresh.counters[l];
+                        metrics_printf(b,
+                                       "tunekv_reads_freshness_total{partition=\"%u\",level=\"%s\","
+                                       "result=\"fresh\"} %llu\n"
+                                       "tunekv_reads_freshness_total{partition=\"%u\",level=\"%s\","
+                                       "result=\"stale\"} %llu\n",
+                                       p, metrics_levels[l], (unsigned long long)c->fresh, p,
+                                       metrics_levels[l], (unsigned long long)c->stale);
+                }
+        }
+}
+
 static void metrics_latency(struct buffer *b, const struct node *node)
 {
         static const char *const ops[NODE_OPS] = {"get", "put", "delete", "cas", "other"};
@@ -323,6 +349,7 @@ void metrics_publish(struct metrics *m, const struct node *node, bool ready)
         metrics_node(&m->next, node);
         metrics_partitions(&m->next, node);
         metrics_reads(&m->next, node);
+        metrics_freshness(&m->next, node);
         metrics_latency(&m->next, node);
         pthread_mutex_lock(&m->lock);
         tmp = m->text;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fresh.h"
 #include "queue.h"
 
 #define READ_PENDING_MAX  8
@@ -104,6 +105,7 @@ struct read_state {
         double budget;         /* forwards to the leader left (token bucket) */
         uint64_t budget_ms;    /* last refill */
         struct read_counters counters[READ_LEVELS];
+        struct fresh fresh; /* how fresh the reads served here were (PBS) */
 };
 
 void read_state_init(struct read_state *rs, uint32_t partition, const uint32_t *replicas,

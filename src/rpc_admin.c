@@ -28,7 +28,9 @@ static void rpc_admin_fill_reads(struct node *node, uint32_t p, Tunekv__V1__Part
 
         for (unsigned level = 0; level < READ_LEVELS; level++) {
                 const struct read_counters *rc = &rs->counters[level];
-                if (rc->served + rc->stale_served + rc->waits + rc->fallbacks + rc->bound_unmet ==
+                const struct fresh_counters *fc = &rs->fresh.counters[level];
+                if (rc->served + rc->stale_served + rc->waits + rc->fallbacks + rc->bound_unmet +
+                        fc->fresh + fc->stale ==
                     0) {
                         continue;
                 }
@@ -39,6 +41,12 @@ static void rpc_admin_fill_reads(struct node *node, uint32_t p, Tunekv__V1__Part
                 lc[n].waits = rc->waits;
                 lc[n].fallbacks = rc->fallbacks;
                 lc[n].bound_unmet = rc->bound_unmet;
+                lc[n].fresh = fc->fresh;
+                lc[n].stale = fc->stale;
+                lc[n].n_stale_ms = FRESH_MS_BUCKETS;
+                lc[n].stale_ms = (uint64_t *)fc->stale_ms;
+                lc[n].n_stale_versions = FRESH_VERSION_BUCKETS;
+                lc[n].stale_versions = (uint64_t *)fc->stale_versions;
                 lp[n] = &lc[n];
                 n++;
         }

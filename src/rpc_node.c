@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "heap.h"
+#include "keyhash.h"
 #include "log.h"
 #include "node.h"
 #include "rpc_internal.h"
@@ -45,6 +46,9 @@ void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
         struct read_replica r = read_replica_of(g);
 
         read_scan(rs, &r, now_ms);
+        if (fresh_watching(&rs->fresh)) {
+                fresh_expire(&rs->fresh, hlc_ms(hlc_wall(&node->hlc)));
+        }
         if (r.leader) {
                 rs->probe_now = false;
                 return;
@@ -89,12 +93,18 @@ void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
         rs->probe_now = false;
 }
 
-void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags)
+void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags,
+                      const struct command_result *res)
 {
         struct node *node = data;
-        (void)index;
+        struct read_state *rs = &node->reads[group_partition(g)];
+
         if ((flags & COMMAND_F_ACK_ALL) && !group_is_leader(g)) {
-                node->reads[group_partition(g)].probe_now = true;
+                rs->probe_now = true;
+        }
+        if (res != NULL && res->key != NULL && fresh_watching(&rs->fresh)) {
+                /* Did a read sampled here miss this write? (fresh.h) */
+                fresh_write(&rs->fresh, key_hash(res->key, res->key_len), index, res->ts);
         }
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+struct command_result;
 struct group;
 struct node;
 struct rpc_node_calls;
@@ -25,7 +26,8 @@ extern const struct rpc_node_calls rpc_node_calls;
 
 /* group_params.applied_cb (data: the node): an ALL_REPLICAS write applied
  * on a follower makes it report to the leader at once. */
-void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags);
+void rpc_node_applied(void *data, struct group *g, uint64_t index, unsigned flags,
+                      const struct command_result *res);
 
 /* group_params.confirm_cb (data: the node): send a ConfirmRequest to
  * each voter over the peer links. */

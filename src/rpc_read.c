@@ -203,6 +203,11 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         node_count_read(c->node, c->partition, c->rd.level,
                         fallback && delivered != c->rd.level ? READ_COUNT_STALE
                                                              : READ_COUNT_SERVED);
+        if (delivered != LEVEL(LINEARIZABLE)) {
+                fresh_read(&node_read_state(c->node, c->partition)->fresh, (unsigned)delivered,
+                           key_hash(c->key, c->key_len), group_applied_index(c->group),
+                           hlc_ms(hlc_wall(&c->node->hlc)));
+        }
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
         resp.get = &gr;
         call_answer(c, &resp);

@@ -848,6 +848,11 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 unsigned n = config_replicas_of(cfg, p, ids);
                 read_state_init(&s->reads[p], p, ids, n, cfg->forward_burst,
                                 2 * (uint64_t)cfg->probe_interval_ms);
+                if (fresh_init(&s->reads[p].fresh, cfg->freshness_reads_max,
+                               cfg->freshness_window_ms) != 0) {
+                        err_msgf(s->errmsg, "out of memory (freshness_reads_max)");
+                        return TKV_ENOMEM;
+                }
         }
         hlc_init(&s->node.hlc, cfg->max_clock_offset_ms);
         if (session_keys_init(&s->node.keys, cfg->secret, cfg->cluster_name) != 0) {
@@ -1016,6 +1021,9 @@ void server_close(struct server *s)
         session_keys_close(&s->node.keys);
         rpc_auth_close(&s->node.auth);
         session_keys_close(&s->node.keys_previous);
+        for (uint32_t p = 0; s->reads != NULL && p < s->n_partitions; p++) {
+                fresh_close(&s->reads[p].fresh);
+        }
         tkv_free(s->reads);
         tkv_free(s->node.probe_calls);
         tkv_free(s->node.token_ents);

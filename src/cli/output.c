@@ -426,21 +426,27 @@ static void output_print_reads(const struct tkv_node_status *n)
                 const struct tkv_partition_status *p = &n->partitions[i];
                 for (level = 0; level < 6; level++) {
                         const struct tkv_level_counters *r = &p->reads[level];
-                        if (r->served + r->stale_served + r->waits + r->fallbacks +
-                                r->bound_unmet ==
+                        char fresh[32] = "-";
+                        if (r->served + r->stale_served + r->waits + r->fallbacks + r->bound_unmet +
+                                r->fresh + r->stale ==
                             0) {
                                 continue;
                         }
                         if (!header) {
-                                printf("\n%9s  %-13s  %10s  %10s  %10s  %10s  %11s\n", "PARTITION",
-                                       "READS", "SERVED", "STALE", "WAITS", "FALLBACKS",
-                                       "BOUND_UNMET");
+                                printf("\n%9s  %-13s  %10s  %10s  %10s  %10s  %11s  %17s\n",
+                                       "PARTITION", "READS", "SERVED", "STALE", "WAITS",
+                                       "FALLBACKS", "BOUND_UNMET", "FRESH (SAMPLED)");
                                 header = true;
                         }
+                        if (r->fresh + r->stale > 0) {
+                                snprintf(fresh, sizeof fresh, "%.1f%% of %" PRIu64,
+                                         100.0 * (double)r->fresh / (double)(r->fresh + r->stale),
+                                         r->fresh + r->stale);
+                        }
                         printf("%9" PRIu32 "  %-13s  %10" PRIu64 "  %10" PRIu64 "  %10" PRIu64
-                               "  %10" PRIu64 "  %11" PRIu64 "\n",
+                               "  %10" PRIu64 "  %11" PRIu64 "  %17s\n",
                                p->partition, output_word_name(args_levels, (int)level), r->served,
-                               r->stale_served, r->waits, r->fallbacks, r->bound_unmet);
+                               r->stale_served, r->waits, r->fallbacks, r->bound_unmet, fresh);
                 }
         }
 }
@@ -499,9 +505,17 @@ static void output_json_partition(const struct tkv_partition_status *p)
                 const struct tkv_level_counters *r = &p->reads[i];
                 printf("%s\"%s\":{\"served\":%" PRIu64 ",\"stale_served\":%" PRIu64
                        ",\"waits\":%" PRIu64 ",\"fallbacks\":%" PRIu64 ",\"bound_unmet\":%" PRIu64
-                       "}",
+                       ",\"fresh\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"stale_ms\":[",
                        i > 0 ? "," : "", output_word_name(args_levels, (int)i), r->served,
-                       r->stale_served, r->waits, r->fallbacks, r->bound_unmet);
+                       r->stale_served, r->waits, r->fallbacks, r->bound_unmet, r->fresh, r->stale);
+                for (unsigned b = 0; b < 6; b++) {
+                        printf("%s%" PRIu64, b > 0 ? "," : "", r->stale_ms[b]);
+                }
+                printf("],\"stale_versions\":[");
+                for (unsigned b = 0; b < 4; b++) {
+                        printf("%s%" PRIu64, b > 0 ? "," : "", r->stale_versions[b]);
+                }
+                printf("]}");
         }
         printf("}}");
 }

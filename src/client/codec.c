@@ -317,6 +317,14 @@ static void codec_partition_fill(struct tkv_partition_status *p,
                         p->reads[level].waits = lc->waits;
                         p->reads[level].fallbacks = lc->fallbacks;
                         p->reads[level].bound_unmet = lc->bound_unmet;
+                        p->reads[level].fresh = lc->fresh;
+                        p->reads[level].stale = lc->stale;
+                        for (size_t b = 0; b < lc->n_stale_ms && b < 6; b++) {
+                                p->reads[level].stale_ms[b] = lc->stale_ms[b];
+                        }
+                        for (size_t b = 0; b < lc->n_stale_versions && b < 4; b++) {
+                                p->reads[level].stale_versions[b] = lc->stale_versions[b];
+                        }
                 }
         }
         for (i = 0; i < m->n_replicas && i < sizeof(p->replicas) / sizeof(p->replicas[0]); i++) {
