@@ -86,7 +86,8 @@ def test_token_merge_compare():
     assert tokens.index_of(m, 1, tokens.KIND_R) == 9
     # Canonical: sorted by (partition, kind), whatever the input order.
     assert tokens.merge_bytes(_token(_entry(2, 1, 3), _entry(0, 1, 7)), b"") == tokens.merge_bytes(b, b"")
-    for bad in (b"\x02\x00\x00\x00", b"\x01\x00\x01\x00", _token(_entry(0, 3, 1)), b"\x01"):
+    bad_kinds = (_token(_entry(0, 4, 1)), _token(_entry(0, 3, 1)))  # unknown; T of a partition
+    for bad in (b"\x02\x00\x00\x00", b"\x01\x00\x01\x00", *bad_kinds, b"\x01"):
         with pytest.raises(ValueError):
             tokens.parse(bad)
 

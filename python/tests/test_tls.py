@@ -48,7 +48,7 @@ def test_put_get_over_tls(tls_node: Tuple[LocalCluster, str]) -> None:
 
 def test_plaintext_client_is_told(tls_node: Tuple[LocalCluster, str]) -> None:
     c, _ = tls_node
-    with tunekv.Client(c.endpoints, timeout=1.0) as cl:
+    with tunekv.Client(c.endpoints, timeout=5.0) as cl:
         with pytest.raises(tunekv.TunekvError, match="this port speaks TLS"):
             cl.get(b"py-tls")
 
@@ -56,6 +56,6 @@ def test_plaintext_client_is_told(tls_node: Tuple[LocalCluster, str]) -> None:
 def test_other_ca_is_refused(tls_node: Tuple[LocalCluster, str]) -> None:
     c, certs = tls_node
     ctx = tunekv.tls_context(cacert=f"{certs}/other-ca.pem")
-    with tunekv.Client(c.endpoints, timeout=1.0, tls=ctx) as cl:
+    with tunekv.Client(c.endpoints, timeout=5.0, tls=ctx) as cl:
         with pytest.raises(tunekv.TunekvError, match="CERTIFICATE_VERIFY_FAILED"):
             cl.get(b"py-tls")

@@ -21,6 +21,7 @@ KIND_W = 1
 KIND_R = 2
 # The session's write-timestamp high-water mark (partition 0xFFFFFFFF).
 KIND_T = 3
+T_PARTITION = 0xFFFFFFFF
 # The servers' default token_bytes_max, and libtunekv's TKV_TOKEN_BYTES_MAX.
 BYTES_MAX = 8192
 ENTRIES_MAX = (BYTES_MAX - HEADER_BYTES) // ENTRY_BYTES
@@ -57,6 +58,8 @@ def parse(b: bytes) -> Entries:
         part, kind, index, mac = _ENTRY.unpack_from(b, HEADER_BYTES + ENTRY_BYTES * i)
         if kind not in (KIND_W, KIND_R, KIND_T):
             raise ValueError(f"not a tunekv session token (entry kind {kind})")
+        if kind == KIND_T and part != T_PARTITION:
+            raise ValueError("not a tunekv session token (timestamp entry of a partition)")
         held = out.get((part, kind))
         if held is None or index > held[0]:
             out[(part, kind)] = (index, mac)

@@ -149,20 +149,22 @@ class GetRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class GetResponse(_message.Message):
-    __slots__ = ["create_index", "found", "mod_index", "receipt", "token", "value"]
+    __slots__ = ["create_index", "found", "mod_index", "receipt", "timestamp", "token", "value"]
     CREATE_INDEX_FIELD_NUMBER: _ClassVar[int]
     FOUND_FIELD_NUMBER: _ClassVar[int]
     MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     create_index: int
     found: bool
     mod_index: int
     receipt: ReadReceipt
+    timestamp: int
     token: bytes
     value: bytes
-    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., receipt: _Optional[_Union[ReadReceipt, _Mapping]] = ..., token: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., receipt: _Optional[_Union[ReadReceipt, _Mapping]] = ..., token: _Optional[bytes] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Grant(_message.Message):
     __slots__ = ["permission", "prefix"]
@@ -181,20 +183,28 @@ class LeaderHint(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ...) -> None: ...
 
 class LevelCounters(_message.Message):
-    __slots__ = ["bound_unmet", "fallbacks", "level", "served", "stale_served", "waits"]
+    __slots__ = ["bound_unmet", "fallbacks", "fresh", "level", "served", "stale", "stale_ms", "stale_served", "stale_versions", "waits"]
     BOUND_UNMET_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    FRESH_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     SERVED_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    STALE_MS_FIELD_NUMBER: _ClassVar[int]
     STALE_SERVED_FIELD_NUMBER: _ClassVar[int]
+    STALE_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     WAITS_FIELD_NUMBER: _ClassVar[int]
     bound_unmet: int
     fallbacks: int
+    fresh: int
     level: Consistency
     served: int
+    stale: int
+    stale_ms: _containers.RepeatedScalarFieldContainer[int]
     stale_served: int
+    stale_versions: _containers.RepeatedScalarFieldContainer[int]
     waits: int
-    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., served: _Optional[int] = ..., stale_served: _Optional[int] = ..., waits: _Optional[int] = ..., fallbacks: _Optional[int] = ..., bound_unmet: _Optional[int] = ...) -> None: ...
+    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., served: _Optional[int] = ..., stale_served: _Optional[int] = ..., waits: _Optional[int] = ..., fallbacks: _Optional[int] = ..., bound_unmet: _Optional[int] = ..., fresh: _Optional[int] = ..., stale: _Optional[int] = ..., stale_ms: _Optional[_Iterable[int]] = ..., stale_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "value_bytes_max"]
@@ -299,14 +309,16 @@ class PingResponse(_message.Message):
     def __init__(self, node_id: _Optional[int] = ...) -> None: ...
 
 class ProbeRequest(_message.Message):
-    __slots__ = ["applied_index", "from_node_id", "partition"]
+    __slots__ = ["applied_index", "close_ts", "from_node_id", "partition"]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_TS_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     applied_index: int
+    close_ts: int
     from_node_id: int
     partition: int
-    def __init__(self, from_node_id: _Optional[int] = ..., partition: _Optional[int] = ..., applied_index: _Optional[int] = ...) -> None: ...
+    def __init__(self, from_node_id: _Optional[int] = ..., partition: _Optional[int] = ..., applied_index: _Optional[int] = ..., close_ts: _Optional[int] = ...) -> None: ...
 
 class ProbeResponse(_message.Message):
     __slots__ = ["commit_index", "leader_time_ms", "node_id", "partition", "term"]
@@ -333,12 +345,13 @@ class PutRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
 
 class ReadOptions(_message.Message):
-    __slots__ = ["level", "max_lag_entries", "max_staleness_ms", "max_wait_ms", "min_index", "on_unmet", "route", "session_flags", "strict", "token"]
+    __slots__ = ["level", "max_lag_entries", "max_staleness_ms", "max_wait_ms", "min_index", "min_timestamp", "on_unmet", "route", "session_flags", "strict", "token"]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     MAX_LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     MAX_STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     MIN_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MIN_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     ON_UNMET_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     SESSION_FLAGS_FIELD_NUMBER: _ClassVar[int]
@@ -349,15 +362,16 @@ class ReadOptions(_message.Message):
     max_staleness_ms: int
     max_wait_ms: int
     min_index: int
+    min_timestamp: int
     on_unmet: OnUnmet
     route: Route
     session_flags: int
     strict: bool
     token: bytes
-    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., session_flags: _Optional[int] = ..., token: _Optional[bytes] = ..., min_index: _Optional[int] = ..., max_staleness_ms: _Optional[int] = ..., max_lag_entries: _Optional[int] = ..., route: _Optional[_Union[Route, str]] = ..., on_unmet: _Optional[_Union[OnUnmet, str]] = ..., max_wait_ms: _Optional[int] = ..., strict: bool = ...) -> None: ...
+    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., session_flags: _Optional[int] = ..., token: _Optional[bytes] = ..., min_index: _Optional[int] = ..., max_staleness_ms: _Optional[int] = ..., max_lag_entries: _Optional[int] = ..., route: _Optional[_Union[Route, str]] = ..., on_unmet: _Optional[_Union[OnUnmet, str]] = ..., max_wait_ms: _Optional[int] = ..., strict: bool = ..., min_timestamp: _Optional[int] = ...) -> None: ...
 
 class ReadReceipt(_message.Message):
-    __slots__ = ["applied_index", "fallback", "lag_entries", "leader_known", "level", "node_id", "partition", "role", "staleness_ms", "term"]
+    __slots__ = ["applied_index", "fallback", "lag_entries", "leader_known", "level", "node_id", "partition", "role", "staleness_ms", "term", "timestamp"]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
     LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -368,6 +382,7 @@ class ReadReceipt(_message.Message):
     ROLE_FIELD_NUMBER: _ClassVar[int]
     STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     applied_index: int
     fallback: bool
     lag_entries: int
@@ -378,7 +393,8 @@ class ReadReceipt(_message.Message):
     role: Role
     staleness_ms: int
     term: int
-    def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ...) -> None: ...
+    timestamp: int
+    def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "user_role"]
@@ -513,20 +529,22 @@ class WriteOptions(_message.Message):
     def __init__(self, ack: _Optional[_Union[Ack, str]] = ..., client_id: _Optional[int] = ..., seq: _Optional[int] = ..., token: _Optional[bytes] = ..., retry: bool = ...) -> None: ...
 
 class WriteResponse(_message.Message):
-    __slots__ = ["ack", "current_version", "durable", "index", "partition", "token"]
+    __slots__ = ["ack", "current_version", "durable", "index", "partition", "timestamp", "token"]
     ACK_FIELD_NUMBER: _ClassVar[int]
     CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     DURABLE_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     ack: Ack
     current_version: int
     durable: bool
     index: int
     partition: int
+    timestamp: int
     token: bytes
-    def __init__(self, index: _Optional[int] = ..., current_version: _Optional[int] = ..., partition: _Optional[int] = ..., ack: _Optional[_Union[Ack, str]] = ..., durable: bool = ..., token: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., current_version: _Optional[int] = ..., partition: _Optional[int] = ..., ack: _Optional[_Union[Ack, str]] = ..., durable: bool = ..., token: _Optional[bytes] = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

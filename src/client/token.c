@@ -80,8 +80,9 @@ int token_check(const void *b, size_t len, size_t *count)
                 return TKV_USAGE_ERROR; /* truncated, or bytes after the last entry */
         }
         for (i = 0; i < n; i++) {
-                uint8_t kind = p[TOKEN_HEADER_BYTES + i * TOKEN_ENTRY_BYTES + 4];
-                if (kind != TOKEN_KIND_W && kind != TOKEN_KIND_R && kind != TOKEN_KIND_T) {
+                const uint8_t *e = p + TOKEN_HEADER_BYTES + i * TOKEN_ENTRY_BYTES;
+                if ((e[4] != TOKEN_KIND_W && e[4] != TOKEN_KIND_R && e[4] != TOKEN_KIND_T) ||
+                    (e[4] == TOKEN_KIND_T && get_le32(e) != UINT32_MAX)) {
                         return TKV_USAGE_ERROR;
                 }
         }

@@ -140,6 +140,8 @@ static void test_check_malformed(void **state)
         assert_int_equal(token_check(bad, len, NULL), TKV_USAGE_ERROR);
         bad[TOKEN_HEADER_BYTES + TOKEN_ENTRY_BYTES + 4] = 4; /* W, R and T only */
         assert_int_equal(token_check(bad, len, NULL), TKV_USAGE_ERROR);
+        bad[TOKEN_HEADER_BYTES + TOKEN_ENTRY_BYTES + 4] = 3; /* T, but of a partition */
+        assert_int_equal(token_check(bad, len, NULL), TKV_USAGE_ERROR);
         /* NULL with a length. */
         assert_int_equal(token_check(NULL, 4, NULL), TKV_USAGE_ERROR);
         /* count is left 0 on failure. */
