@@ -294,6 +294,16 @@ struct tkv_cluster_info {
  *                   bound_staleness_ms, bound_lag_entries, bound_node_id,
  *                   leader_id (0: the replica knew no leader)
  *   any failure:    status != TKV_OK, message; leader_id on TKV_NOT_LEADER */
+/* One key of a multi-key read (tkv_get_many), in the order asked. */
+struct tkv_item {
+        bool found;
+        const void *value; /* borrowed from the result */
+        size_t value_len;
+        uint64_t mod_index; /* the key's version; 0: absent */
+        uint64_t timestamp; /* the value's write timestamp; 0: absent */
+        uint32_t partition;
+};
+
 struct tkv_result {
         int status;          /* enum tkv_code */
         const char *message; /* detail when status != TKV_OK; never NULL */
@@ -319,6 +329,11 @@ struct tkv_result {
         int64_t bound_staleness_ms;    /* BOUND_UNMET: the replica's staleness bound; -1 unknown */
         uint64_t bound_lag_entries;    /* BOUND_UNMET: its lag behind the leader's commit index */
         uint32_t bound_node_id;        /* BOUND_UNMET: the replica that could not meet the bound */
+        /* tkv_get_many: one item per key asked, in order; receipt.timestamp
+         * is the timestamp they were all read at, receipt.node_id the
+         * node that served them, receipt.level the level delivered. */
+        struct tkv_item *items;
+        size_t n_items;
 };
 
 struct tkv_client;
@@ -340,6 +355,18 @@ TKV_API const char *tkv_errmsg(const struct tkv_client *c);
 /* ---- Blocking API: each call returns the request's status, and fills *out
  * (which the caller releases with tkv_result_release) whenever the server
  * or the library produced an answer. */
+
+/* Read n keys, of any partitions, at one timestamp: every item is its key's
+ * state at receipt.timestamp, a consistent snapshot across partitions
+ * (docs/consistency.md, "Multi-key reads at one timestamp"). opts->level:
+ * TKV_SEQUENTIAL (the default when opts is NULL; CAUSAL and SESSION are
+ * served as SEQUENTIAL) or TKV_EVENTUAL (each key as its replica has it);
+ * on_unmet WAIT or FAIL. The node that serves it (opts->node_id, else the
+ * one the first key's read would go to) needs a replica of every key's
+ * partition. keys[i] has key_lens[i] bytes; 1 <= n <= the server's
+ * get_many_keys_max. */
+TKV_API int tkv_get_many(struct tkv_client *c, const void *const *keys, const size_t *key_lens,
+                         size_t n, const struct tkv_read_options *opts, struct tkv_result *out);
 
 TKV_API int tkv_get(struct tkv_client *c, const void *key, size_t key_len,
                     const struct tkv_read_options *opts, struct tkv_result *out);
@@ -434,6 +461,9 @@ TKV_API void tkv_user_role_release(struct tkv_user_role_result *r);
 
 typedef void (*tkv_done_cb)(struct tkv_client *c, const struct tkv_result *res, void *arg);
 
+TKV_API int tkv_get_many_async(struct tkv_client *c, const void *const *keys,
+                               const size_t *key_lens, size_t n,
+                               const struct tkv_read_options *opts, tkv_done_cb cb, void *arg);
 TKV_API int tkv_get_async(struct tkv_client *c, const void *key, size_t key_len,
                           const struct tkv_read_options *opts, tkv_done_cb cb, void *arg);
 TKV_API int tkv_put_async(struct tkv_client *c, const void *key, size_t key_len, const void *value,

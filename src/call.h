@@ -66,6 +66,8 @@ struct call_read {
         uint32_t max_wait_ms;
         uint64_t deadline_ms; /* the request's own deadline while a shorter wait runs */
         uint64_t token_ts;    /* the token's timestamp (SESSION_T), checked; 0: none */
+        read_wait_cb on_met;  /* a wait for the bound ended met; NULL: answer the GET */
+        unsigned rounds;      /* GET_MANY: reads of its keys so far (rpc_many.c) */
         struct read_bound bound;
 };
 
@@ -95,7 +97,7 @@ struct call {
         struct command_result applied; /* ALL_REPLICAS write: its result, kept */
         uint8_t ack;                   /* Tunekv__V1__Ack asked */
         uint32_t key_len;
-        uint8_t key[]; /* GET: the key (key_len bytes) */
+        uint8_t key[]; /* GET, writes: the key (key_len bytes); GET_MANY: rpc_many.c's */
 };
 
 /* Calls whose key fits in CALL_POOL_KEY_BYTES come from the node's

@@ -80,8 +80,10 @@ void command_encode(const struct command *c, uint8_t *out)
                 put_le64(p, c->payload_hash);
                 p += 8;
         }
-        memcpy(p, c->key, c->key_len);
-        p += c->key_len;
+        if (c->key_len > 0) { /* CLOSE has no key: no memcpy from NULL */
+                memcpy(p, c->key, c->key_len);
+                p += c->key_len;
+        }
         if (c->value_len > 0) {
                 memcpy(p, c->value, c->value_len);
                 p += c->value_len;

@@ -85,6 +85,8 @@ static const struct config_option config_options[] = {
     OPT("limits", frame_bytes_max, CONFIG_BYTES, 1024, 256 * MiB, "4MiB",
         "largest request frame accepted (bytes)"),
     OPT("limits", key_bytes_max, CONFIG_BYTES, 1, 64 * 1024, "4KiB", "longest key (bytes)"),
+    OPT("limits", get_many_keys_max, CONFIG_UINT, 1, 100000, "1000",
+        "keys one GET_MANY may read (more: TOO_LARGE)"),
     OPT("limits", value_bytes_max, CONFIG_BYTES, 0, 128 * MiB, "1MiB", "largest value (bytes)"),
     OPT("limits", inflight_per_conn_max, CONFIG_UINT, 1, 1 << 20, "1024",
         "requests in progress per connection; more are answered BUSY"),

@@ -89,6 +89,7 @@ struct config {
         /* [read] */
         unsigned probe_interval_ms;
         unsigned max_clock_offset_ms; /* hlc.h: timestamps seen may be this far ahead */
+        unsigned get_many_keys_max;   /* keys of one GET_MANY (rpc_many.c) */
         unsigned freshness_reads_max; /* fresh.h: reads sampled per partition at a time */
         unsigned freshness_window_ms; /* fresh.h: how long a sampled read watches the log */
         unsigned read_index; /* 1: linearizable reads confirm leadership by messages (ReadIndex) */

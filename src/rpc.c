@@ -30,6 +30,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
+    {TUNEKV__V1__REQUEST__BODY_GET_MANY, "GET_MANY", rpc_many_get, false, false, false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
@@ -117,6 +118,10 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
                          req->timeout_ms, cfg->request_timeout_max_ms);
                 return TKV_EINVAL;
         }
+        if ((*method)->body == TUNEKV__V1__REQUEST__BODY_GET_MANY &&
+            (rv = rpc_many_admit(req, cfg, message, len)) != 0) {
+                return rv;
+        }
         if (key != NULL && key->len == 0) {
                 snprintf(message, len, "empty key");
                 return TKV_EINVAL;
@@ -134,7 +139,8 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
 {
         struct node *node = conn->set->data;
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
-        size_t key_len = key != NULL ? key->len : 0;
+        bool many = method->body == TUNEKV__V1__REQUEST__BODY_GET_MANY;
+        size_t key_len = key != NULL ? key->len : many ? rpc_many_call_bytes(req) : 0;
         unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : node->cfg->request_timeout_ms;
         struct call *c = call_alloc(node, key_len);
 
@@ -154,8 +160,10 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         c->from_node = conn->link_node;
         c->method = method;
         c->key_len = (uint32_t)key_len;
-        if (key_len > 0) {
+        if (key != NULL && key_len > 0) {
                 memcpy(c->key, key->data, key_len);
+        } else if (many) {
+                rpc_many_call_fill(c, req); /* the keys live in the call */
         }
         queue_init(&c->op.write.link);
         deadline_clear(&c->deadline);
@@ -170,10 +178,11 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         return c;
 }
 
-/* What decoding one request may take (pballoc.h). A request has no
- * repeated fields: a few dozen allocations and about its own size (bytes
- * fields are copied) make any valid one. Unknown fields cost one each. */
-#define RPC_DECODE_ALLOCS_MAX 256
+/* What decoding one request may take (pballoc.h). A few dozen allocations
+ * and about its own size (bytes fields are copied) make any valid one, but
+ * for GET_MANY's keys, two each (get_many_keys_max is at most 100000; the
+ * bytes bound still holds). Unknown fields cost one each. */
+#define RPC_DECODE_ALLOCS_MAX (256 + 2 * 100000)
 #define RPC_DECODE_BYTES(len) (8 * (len) + 65536)
 
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)

@@ -339,6 +339,22 @@ static bool rpc_auth_current(const struct auth_state *a, const struct conn *conn
         return memcmp(salt, conn->auth_salt, AUTH_SALT_BYTES) == 0;
 }
 
+/* GET_MANY: read permission on every key. */
+static int rpc_auth_admit_many(const struct auth_table *t, const struct conn *conn,
+                               const Tunekv__V1__GetManyRequest *m, char *message, size_t len)
+{
+        for (size_t i = 0; i < m->n_keys; i++) {
+                if (!auth_allowed(t, conn->auth_user, AUTH_READ, m->keys[i].data, m->keys[i].len)) {
+                        snprintf(message, len,
+                                 "GET_MANY: permission denied: no role of user \"%s\" grants read "
+                                 "on a prefix of key %zu",
+                                 conn->auth_user, i);
+                        return TKV_EPERM;
+                }
+        }
+        return 0;
+}
+
 int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
                    const ProtobufCBinaryData *key, char *message, size_t len)
 {
@@ -367,6 +383,9 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
                 return TKV_EAUTH;
         }
         perm = rpc_auth_perm_of(req);
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_GET_MANY) {
+                return rpc_auth_admit_many(t, conn, req->get_many, message, len);
+        }
         if (perm != 0 && !auth_allowed(t, conn->auth_user, perm, key != NULL ? key->data : NULL,
                                        key != NULL ? key->len : 0)) {
                 snprintf(message, len, "%s: permission denied: no role of user \"%s\" grants %s%s",

@@ -55,6 +55,19 @@ void rpc_read_get(struct call *c, const Tunekv__V1__Request *req);
  * answered INVALID_ARGUMENT / TOO_LARGE: returns nonzero, c is gone. */
 int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o);
 
+/* rpc_read.c: is c's required timestamp within max_clock_offset_ms of our
+ * clock? 0, or nonzero once c is answered INVALID_ARGUMENT. */
+int rpc_read_ts_sane(struct call *c);
+
+/* rpc_many.c: GET_MANY. Bytes of the call's key space it needs, and
+ * filling it from the request (rpc_call_new); its limits, checked before
+ * a call exists (0 or a TKV_E* code with message filled); the handler. */
+size_t rpc_many_call_bytes(const Tunekv__V1__Request *req);
+void rpc_many_call_fill(struct call *c, const Tunekv__V1__Request *req);
+int rpc_many_admit(const Tunekv__V1__Request *req, const struct config *cfg, char *message,
+                   size_t len);
+void rpc_many_get(struct call *c, const Tunekv__V1__Request *req);
+
 /* rpc_read.c: c's bound is not met where it is (after any wait): follow
  * its on_unmet. */
 void rpc_read_unmet(struct call *c);

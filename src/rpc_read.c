@@ -316,7 +316,7 @@ static unsigned rpc_read_kinds(unsigned level, uint32_t flags)
 /* A timestamp further ahead of our clock than max_clock_offset_ms would
  * never be closed: refused at once (hlc.h). Returns 0, or nonzero once c is
  * answered. */
-static int rpc_read_ts_sane(struct call *c)
+int rpc_read_ts_sane(struct call *c)
 {
         struct node *node = c->node;
         uint64_t ts = c->rd.bound.required_ts;
@@ -326,9 +326,9 @@ static int rpc_read_ts_sane(struct call *c)
                 return 0;
         }
         call_answer_error(c, TKV_EINVAL,
-                          "GET: timestamp %llu is %llu ms ahead of node %u's clock, more than "
+                          "%s: timestamp %llu is %llu ms ahead of node %u's clock, more than "
                           "max_clock_offset_ms (%u): a clock in the cluster is off",
-                          (unsigned long long)ts,
+                          c->method->name, (unsigned long long)ts,
                           (unsigned long long)(hlc_ms(ts) - hlc_ms(hlc_wall(&node->hlc))),
                           node->cfg->node_id, node->cfg->max_clock_offset_ms);
         return TKV_EINVAL;
@@ -412,8 +412,8 @@ static void rpc_read_answer_unmet(struct call *c, const char *why)
 
         c->stage = CALL_NEW;
         node_count_read(node, c->partition, c->rd.level, READ_COUNT_BOUND_UNMET);
-        snprintf(message, sizeof message, "GET: partition %u on node %u: %s", c->partition,
-                 node->cfg->node_id, why);
+        snprintf(message, sizeof message, "%s: partition %u on node %u: %s", c->method->name,
+                 c->partition, node->cfg->node_id, why);
         bound.required_index = c->rd.bound.required_index;
         bound.applied_index = group_applied_index(c->group);
         bound.staleness_ms = read_staleness_ms(rs, &r, node_clock_ms(node));
@@ -490,7 +490,7 @@ static void rpc_read_park(struct call *c)
 
         c->stage = CALL_WAIT;
         c->op.wait.bound = c->rd.bound;
-        c->op.wait.cb = rpc_read_wait_done;
+        c->op.wait.cb = c->rd.on_met != NULL ? c->rd.on_met : rpc_read_wait_done;
         read_wait_park(rs, &c->op.wait);
         if (c->rd.bound.max_staleness_ms > 0 || c->rd.bound.max_lag_entries > 0) {
                 rs->probe_now = true;

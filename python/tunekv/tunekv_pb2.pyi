@@ -140,6 +140,44 @@ class DeleteRequest(_message.Message):
     options: WriteOptions
     def __init__(self, key: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
 
+class GetManyItem(_message.Message):
+    __slots__ = ["found", "mod_index", "partition", "timestamp", "value"]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    mod_index: int
+    partition: int
+    timestamp: int
+    value: bytes
+    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., mod_index: _Optional[int] = ..., timestamp: _Optional[int] = ..., partition: _Optional[int] = ...) -> None: ...
+
+class GetManyRequest(_message.Message):
+    __slots__ = ["keys", "options"]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    options: ReadOptions
+    def __init__(self, keys: _Optional[_Iterable[bytes]] = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class GetManyResponse(_message.Message):
+    __slots__ = ["items", "level", "node_id", "rounds", "timestamp", "token"]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[GetManyItem]
+    level: Consistency
+    node_id: int
+    rounds: int
+    timestamp: int
+    token: bytes
+    def __init__(self, items: _Optional[_Iterable[_Union[GetManyItem, _Mapping]]] = ..., timestamp: _Optional[int] = ..., node_id: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., token: _Optional[bytes] = ..., rounds: _Optional[int] = ...) -> None: ...
+
 class GetRequest(_message.Message):
     __slots__ = ["key", "options"]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -397,13 +435,14 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "user_role"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
+    GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     NO_FORWARD_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -418,6 +457,7 @@ class Request(_message.Message):
     confirm: ConfirmRequest
     delete: DeleteRequest
     get: GetRequest
+    get_many: GetManyRequest
     id: int
     no_forward: bool
     ping: PingRequest
@@ -426,14 +466,15 @@ class Request(_message.Message):
     status: StatusRequest
     timeout_ms: int
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "user_role", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "user_role", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
+    GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_HINT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -447,6 +488,7 @@ class Response(_message.Message):
     cluster_info: ClusterInfoResponse
     confirm: ConfirmResponse
     get: GetResponse
+    get_many: GetManyResponse
     id: int
     leader_hint: LeaderHint
     message: str
@@ -456,7 +498,7 @@ class Response(_message.Message):
     status_info: StatusResponse
     user_role: UserRoleResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = []

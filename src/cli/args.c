@@ -433,6 +433,7 @@ static int args_option(struct cli_args *a, int opt, const char *v)
                 return output_usage_error(a, msg, v != NULL ? v : "");
         }
         a->read_flag = a->read_flag != NULL ? a->read_flag : args_option_name(opt);
+        a->level_set = a->level_set || opt == OPT_CONSISTENCY;
         return -1;
 }
 
@@ -460,7 +461,7 @@ static const char *args_command(const char *word, int *operands)
         } commands[] = {
             {"put", "put", 2},       {"get", "get", 1},    {"del", "delete", 1},
             {"delete", "delete", 1}, {"cas", "cas", 3},    {"status", "status", 0},
-            {"user", "user", -1},    {"role", "role", -1},
+            {"user", "user", -1},    {"role", "role", -1}, {"mget", "mget", -2},
         };
         size_t i;
 
@@ -487,22 +488,25 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         }
         a->operands = rest + 1;
         a->n_operands = n_rest - 1;
-        if (want >= 0 ? a->n_operands != want : a->n_operands < 1 || a->n_operands > 4) {
+        if (want >= 0    ? a->n_operands != want
+            : want == -2 ? a->n_operands < 1 /* mget: one key or more */
+                         : a->n_operands < 1 || a->n_operands > 4) {
                 return output_usage_error(a, "wrong number of arguments for %s", a->command);
         }
-        if (a->read_flag != NULL && strcmp(a->command, "get") != 0) {
-                return output_usage_error(a, "--%s applies to get only", a->read_flag);
+        bool reads = strcmp(a->command, "get") == 0 || strcmp(a->command, "mget") == 0;
+        if (a->read_flag != NULL && !reads) {
+                return output_usage_error(a, "--%s applies to get and mget only", a->read_flag);
         }
         if (a->write_flag != NULL && strcmp(a->command, "put") != 0 &&
             strcmp(a->command, "delete") != 0 && strcmp(a->command, "cas") != 0) {
                 return output_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
         }
-        if (a->node_set && strcmp(a->command, "status") != 0 && strcmp(a->command, "get") != 0) {
-                return output_usage_error(a, "%s", "--node applies to get and status only");
+        if (a->node_set && strcmp(a->command, "status") != 0 && !reads) {
+                return output_usage_error(a, "%s", "--node applies to get, mget and status only");
         }
-        if (a->node_set && strcmp(a->command, "get") == 0) {
+        if (a->node_set && reads) {
                 if (a->node_id == 0) {
-                        return output_usage_error(a, "%s", "get --node: expected a node id > 0");
+                        return output_usage_error(a, "%s", "--node: expected a node id > 0");
                 }
                 a->read.node_id = a->node_id;
         }

@@ -38,6 +38,7 @@ struct cli_args {
         unsigned timeout_ms; /* 0: the library's default */
         struct tkv_read_options read;
         const char *read_flag; /* first read option given, for errors */
+        bool level_set;        /* --consistency given (mget's default is sequential) */
         struct tkv_write_options write;
         const char *write_flag;    /* first write option given, for errors */
         bool node_set;             /* status --node given */
@@ -101,6 +102,8 @@ int commands_token_load(struct tkv_client *c, const struct cli_args *a);
  * reports the outcome and returns the exit code. c and a are borrowed; get
  * and the writes store the session token into a (and --token-out). */
 int commands_get(struct tkv_client *c, struct cli_args *a);
+/* mget K1 K2 ...: tkv_get_many. */
+int commands_mget(struct tkv_client *c, struct cli_args *a);
 int commands_write(struct tkv_client *c, struct cli_args *a);
 int commands_status(struct tkv_client *c, const struct cli_args *a);
 
@@ -134,6 +137,7 @@ int output_user_role(const struct cli_args *a, const struct tkv_user_role_result
  * the whole cluster (the cluster info, and views with one entry per node
  * of ci). Everything is borrowed. */
 void output_get(const struct cli_args *a, const struct tkv_result *res);
+void output_mget(const struct cli_args *a, const struct tkv_result *res);
 void output_write(const struct cli_args *a, const struct tkv_result *res);
 void output_node_status(const struct cli_args *a, const struct tkv_node_status *n);
 /* Prints the cluster and its health; returns the exit code of `status`:

@@ -164,6 +164,40 @@ int commands_get(struct tkv_client *c, struct cli_args *a)
         return output_exit(a, status);
 }
 
+int commands_mget(struct tkv_client *c, struct cli_args *a)
+{
+        size_t n = (size_t)a->n_operands;
+        const void **keys = calloc(n, sizeof *keys);
+        size_t *lens = calloc(n, sizeof *lens);
+        struct tkv_result res;
+        int status;
+
+        if (keys == NULL || lens == NULL) {
+                free(keys);
+                free(lens);
+                return output_fail(a, TKV_NO_MEMORY, "out of memory", NULL);
+        }
+        for (size_t i = 0; i < n; i++) {
+                keys[i] = a->operands[i];
+                lens[i] = strlen(a->operands[i]);
+        }
+        if (!a->level_set) {
+                a->read.level = TKV_SEQUENTIAL; /* one timestamp across partitions */
+        }
+        status = tkv_get_many(c, keys, lens, n, &a->read, &res);
+        free(keys);
+        free(lens);
+        commands_token_save(c, a);
+        if (status != TKV_OK) {
+                status = output_fail(a, status, res.message, &res);
+        } else {
+                output_mget(a, &res);
+                status = output_exit(a, status);
+        }
+        tkv_result_release(&res);
+        return status;
+}
+
 /* put, del and cas. */
 int commands_write(struct tkv_client *c, struct cli_args *a)
 {

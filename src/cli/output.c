@@ -375,6 +375,54 @@ void output_get(const struct cli_args *a, const struct tkv_result *res)
         }
 }
 
+/* What mget read: per key "KEY VALUE" (or "KEY (not found)"), then the
+ * timestamp they were read at; or JSON. */
+void output_mget(const struct cli_args *a, const struct tkv_result *res)
+{
+        const char *level = output_word_name(args_levels, (int)res->receipt.level);
+
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"timestamp\":%" PRIu64 ",\"node_id\":%" PRIu32
+                       ",\"level\":\"%s\",\"items\":[",
+                       res->receipt.timestamp, res->receipt.node_id, level);
+                for (size_t i = 0; i < res->n_items; i++) {
+                        const struct tkv_item *it = &res->items[i];
+                        printf("%s{\"found\":%s", i > 0 ? "," : "", it->found ? "true" : "false");
+                        output_json_bytes("key", a->operands[i], strlen(a->operands[i]));
+                        if (it->found) {
+                                output_json_bytes("value", it->value, it->value_len);
+                        }
+                        printf(",\"version\":%" PRIu64 ",\"timestamp\":%" PRIu64
+                               ",\"partition\":%" PRIu32 "}",
+                               it->mod_index, it->timestamp, it->partition);
+                }
+                printf("]");
+                output_json_close(a, TKV_OK);
+                return;
+        }
+        for (size_t i = 0; i < res->n_items; i++) {
+                const struct tkv_item *it = &res->items[i];
+                printf("%s ", a->operands[i]);
+                if (!it->found) {
+                        printf("(not found)");
+                } else if (it->value_len > 0) {
+                        fwrite(it->value, 1, it->value_len, stdout);
+                }
+                if (a->verbose) {
+                        printf("  (version=%" PRIu64 " timestamp=%" PRIu64 " partition=%" PRIu32
+                               ")",
+                               it->mod_index, it->timestamp, it->partition);
+                }
+                putchar('\n');
+        }
+        printf("timestamp=%" PRIu64 " node=%" PRIu32 " level=%s\n", res->receipt.timestamp,
+               res->receipt.node_id, level);
+        if (a->verbose) {
+                printf("token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+        }
+}
+
 /* What a successful write reports, for people or as JSON. */
 void output_write(const struct cli_args *a, const struct tkv_result *res)
 {

@@ -68,6 +68,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(a.command, "get") == 0) {
                 rv = commands_get(c, &a);
+        } else if (strcmp(a.command, "mget") == 0) {
+                rv = commands_mget(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
                 rv = commands_status(c, &a);
         } else if (strcmp(a.command, "user") == 0 || strcmp(a.command, "role") == 0) {

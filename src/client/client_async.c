@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "heap.h"
+
 static unsigned client_async_timeout_ms(const struct tkv_client *c, unsigned timeout_ms)
 {
         return timeout_ms != 0 ? timeout_ms : c->timeout_ms;
@@ -200,6 +202,58 @@ int tkv_get_async(struct tkv_client *c, const void *key, size_t key_len,
         return client_async_submit(c, &req, CLIENT_READ, "get",
                                    client_async_timeout_ms(c, opts != NULL ? opts->timeout_ms : 0),
                                    cb, arg);
+}
+
+/* GET_MANY: the keys travel packed in the request's value (codec.h); the
+ * first key routes it, like a GET of that key. */
+int tkv_get_many_async(struct tkv_client *c, const void *const *keys, const size_t *key_lens,
+                       size_t n, const struct tkv_read_options *opts, tkv_done_cb cb, void *arg)
+{
+        struct tkv_read_options o = {0};
+        struct codec_request req;
+        uint8_t *packed = NULL;
+        int rv = client_async_check_call(c, "get_many", cb);
+
+        if (rv == TKV_OK && (n == 0 || keys == NULL || key_lens == NULL)) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "get_many: no keys");
+                rv = TKV_USAGE_ERROR;
+        }
+        for (size_t i = 0; rv == TKV_OK && i < n; i++) {
+                rv = client_async_check_bytes(c, "get_many", "key", keys[i], key_lens[i],
+                                              CODEC_KEY_BYTES_MAX);
+        }
+        if (rv == TKV_OK && opts != NULL) {
+                rv = client_async_check_read(c, opts);
+                o = *opts;
+        } else {
+                o.level = TKV_SEQUENTIAL;
+        }
+        if (rv == TKV_OK && codec_many_bytes(key_lens, n) > CODEC_VALUE_BYTES_MAX) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "get_many: %zu keys take too many bytes", n);
+                rv = TKV_USAGE_ERROR;
+        }
+        if (rv == TKV_OK && (packed = tkv_malloc(codec_many_bytes(key_lens, n))) == NULL) {
+                rv = TKV_NO_MEMORY;
+        }
+        if (rv != TKV_OK) {
+                return rv;
+        }
+        codec_many_pack(packed, keys, key_lens, n);
+        memset(&req, 0, sizeof(req));
+        req.op = CODEC_GET_MANY;
+        req.key = keys[0];
+        req.key_len = key_lens[0];
+        req.value = packed;
+        req.value_len = codec_many_bytes(key_lens, n);
+        req.read = &o;
+        client_token_attach(c, &req, CLIENT_READ);
+        rv = client_async_check_room(c, &req, "get_many");
+        if (rv == TKV_OK) {
+                rv = client_async_submit(c, &req, CLIENT_READ, "get_many",
+                                         client_async_timeout_ms(c, o.timeout_ms), cb, arg);
+        }
+        tkv_free(packed); /* the request keeps its own copy */
+        return rv;
 }
 
 int tkv_put_async(struct tkv_client *c, const void *key, size_t key_len, const void *value,

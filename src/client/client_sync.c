@@ -31,6 +31,35 @@ static size_t client_sync_round(size_t n)
         return (n + align - 1) / align * align;
 }
 
+/* GET_MANY's items and their values: bytes of a copy, and the copy into
+ * mem (aligned, client_sync_items_bytes(src) bytes). */
+static size_t client_sync_items_bytes(const struct tkv_result *src)
+{
+        size_t bytes = src->n_items * sizeof(struct tkv_item);
+        for (size_t i = 0; src->items != NULL && i < src->n_items; i++) {
+                bytes += src->items[i].value != NULL ? src->items[i].value_len : 0;
+        }
+        return src->items != NULL ? client_sync_round(bytes) : 0;
+}
+
+static struct tkv_item *client_sync_items_copy(uint8_t *mem, const struct tkv_result *src)
+{
+        struct tkv_item *items = (struct tkv_item *)(void *)mem;
+        uint8_t *values = mem + src->n_items * sizeof(struct tkv_item);
+
+        for (size_t i = 0; i < src->n_items; i++) {
+                items[i] = src->items[i];
+                if (src->items[i].value != NULL) {
+                        if (src->items[i].value_len > 0) {
+                                memcpy(values, src->items[i].value, src->items[i].value_len);
+                        }
+                        items[i].value = values;
+                        values += src->items[i].value_len;
+                }
+        }
+        return items;
+}
+
 /* Copy src (borrowed) into dst, with node, cluster, value and message in one
  * block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
  * the copy could not be made. */
@@ -42,8 +71,9 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
             src->cluster != NULL ? client_sync_round(codec_cluster_bytes(src->cluster)) : 0;
         size_t value_len = src->value != NULL ? src->value_len : 0;
         size_t message_len = strlen(message);
-        size_t total =
-            node_bytes + cluster_bytes + value_len + (message_len > 0 ? message_len + 1 : 0);
+        size_t items_bytes = client_sync_items_bytes(src);
+        size_t total = node_bytes + cluster_bytes + items_bytes + value_len +
+                       (message_len > 0 ? message_len + 1 : 0);
         uint8_t *block;
 
         *dst = *src;
@@ -51,6 +81,7 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         dst->node = NULL;
         dst->cluster = NULL;
         dst->value = src->value != NULL ? "" : NULL;
+        dst->items = NULL;
         dst->priv_ = NULL;
         if (total == 0) {
                 return dst->status;
@@ -61,6 +92,7 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
                 dst->message = "out of memory copying the answer";
                 dst->value = NULL;
                 dst->value_len = 0;
+                dst->n_items = 0;
                 return dst->status;
         }
         dst->priv_ = block;
@@ -71,6 +103,10 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         if (cluster_bytes > 0) {
                 dst->cluster = codec_cluster_copy(block, src->cluster);
                 block += cluster_bytes;
+        }
+        if (items_bytes > 0) {
+                dst->items = client_sync_items_copy(block, src);
+                block += items_bytes;
         }
         if (value_len > 0) {
                 memcpy(block, src->value, value_len);
@@ -132,6 +168,18 @@ static int client_sync_start(struct tkv_client *c, struct client_sync *w, struct
                 return TKV_USAGE_ERROR;
         }
         return c != NULL ? TKV_OK : TKV_USAGE_ERROR;
+}
+
+int tkv_get_many(struct tkv_client *c, const void *const *keys, const size_t *key_lens, size_t n,
+                 const struct tkv_read_options *opts, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "get_many");
+
+        if (rv == TKV_OK) {
+                rv = tkv_get_many_async(c, keys, key_lens, n, opts, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
 }
 
 int tkv_get(struct tkv_client *c, const void *key, size_t key_len,

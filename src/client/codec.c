@@ -30,6 +30,8 @@ struct codec_bodies {
         Tunekv__V1__CasRequest cas;
         Tunekv__V1__StatusRequest status;
         Tunekv__V1__ClusterInfoRequest cluster_info;
+        Tunekv__V1__GetManyRequest get_many;
+        ProtobufCBinaryData *many_keys; /* GET_MANY: tkv_malloc'd, freed after packing */
         Tunekv__V1__ReadOptions read;
         Tunekv__V1__WriteOptions write;
 };
@@ -42,6 +44,8 @@ static ProtobufCBinaryData codec_bytes(const void *data, size_t len)
         b.data = len > 0 ? (uint8_t *)(uintptr_t)data : NULL;
         return b;
 }
+
+static size_t codec_many_unpack(const uint8_t *p, size_t len, ProtobufCBinaryData **out);
 
 static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
                                                    const struct codec_request *req)
@@ -132,7 +136,52 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO;
                 msg->cluster_info = &b->cluster_info;
                 break;
+        case CODEC_GET_MANY:
+                tunekv__v1__get_many_request__init(&b->get_many);
+                b->get_many.n_keys = codec_many_unpack(req->value, req->value_len, &b->many_keys);
+                b->get_many.keys = b->many_keys;
+                b->get_many.options = codec_read_options(&b->read, req);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
+                msg->get_many = &b->get_many;
+                break;
         }
+}
+
+size_t codec_many_bytes(const size_t *key_lens, size_t n)
+{
+        size_t bytes = 0;
+        for (size_t i = 0; i < n; i++) {
+                bytes += 4 + key_lens[i];
+        }
+        return bytes;
+}
+
+void codec_many_pack(uint8_t *out, const void *const *keys, const size_t *key_lens, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                put_le32(out, (uint32_t)key_lens[i]);
+                memcpy(out + 4, keys[i], key_lens[i]);
+                out += 4 + key_lens[i];
+        }
+}
+
+/* The packed keys as bytes fields pointing into them (*out: tkv_malloc'd);
+ * returns how many (0, and *out NULL, when out of memory). */
+static size_t codec_many_unpack(const uint8_t *p, size_t len, ProtobufCBinaryData **out)
+{
+        size_t n = 0, i = 0;
+
+        for (size_t at = 0; at + 4 <= len; at += 4 + get_le32(p + at)) {
+                n++;
+        }
+        *out = n > 0 ? tkv_malloc(n * sizeof **out) : NULL;
+        if (*out == NULL) {
+                return 0;
+        }
+        for (size_t at = 0; at + 4 <= len; at += 4 + get_le32(p + at)) {
+                (*out)[i++] = codec_bytes(p + at + 4, get_le32(p + at));
+        }
+        return n;
 }
 
 size_t codec_request_bytes(const struct codec_request *req)
@@ -143,8 +192,11 @@ size_t codec_request_bytes(const struct codec_request *req)
         msg.id = req->id;
         msg.timeout_ms = req->timeout_ms;
         msg.no_forward = req->no_forward;
+        bodies.many_keys = NULL;
         codec_set_body(&msg, &bodies, req);
-        return FRAME_HEADER_BYTES + tunekv__v1__request__get_packed_size(&msg);
+        size_t bytes = FRAME_HEADER_BYTES + tunekv__v1__request__get_packed_size(&msg);
+        tkv_free(bodies.many_keys);
+        return bytes;
 }
 
 int codec_frame_request(struct buffer *out, const struct Tunekv__V1__Request *msg)
@@ -172,8 +224,13 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req)
         msg.id = req->id;
         msg.timeout_ms = req->timeout_ms;
         msg.no_forward = req->no_forward;
+        bodies.many_keys = NULL;
         codec_set_body(&msg, &bodies, req);
-        return codec_frame_request(out, &msg);
+        int rv = req->op == CODEC_GET_MANY && bodies.many_keys == NULL
+                     ? TKV_NO_MEMORY
+                     : codec_frame_request(out, &msg);
+        tkv_free(bodies.many_keys);
+        return rv;
 }
 
 int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const void *password,
@@ -451,6 +508,8 @@ static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
                 return m->status_info != NULL ? CODEC_BODY_STATUS : CODEC_BODY_NONE;
         case TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO:
                 return m->cluster_info != NULL ? CODEC_BODY_CLUSTER : CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_GET_MANY:
+                return m->get_many != NULL ? CODEC_BODY_GET_MANY : CODEC_BODY_NONE;
         default:
                 return CODEC_BODY_OTHER;
         }
@@ -465,11 +524,41 @@ static void codec_token_find(const Tunekv__V1__Response *m, struct codec_extra *
                 t = &m->get->token;
         } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_WRITE && m->write != NULL) {
                 t = &m->write->token;
+        } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_GET_MANY && m->get_many != NULL) {
+                t = &m->get_many->token;
         }
         if (t != NULL && t->len > 0) {
                 extra->token = t->data;
                 extra->token_len = t->len;
         }
+}
+
+/* GET_MANY's items, borrowing the values from m, into res (and the read's
+ * timestamp, node and level into its receipt). NULL when out of memory. */
+static struct tkv_item *codec_items_build(const Tunekv__V1__GetManyResponse *m,
+                                          struct tkv_result *res)
+{
+        struct tkv_item *items = m->n_items > 0 ? tkv_calloc(m->n_items, sizeof *items) : NULL;
+
+        res->receipt.timestamp = m->timestamp;
+        res->receipt.node_id = m->node_id;
+        res->receipt.level = (enum tkv_consistency)m->level;
+        if (items == NULL) {
+                return NULL;
+        }
+        for (size_t i = 0; i < m->n_items; i++) {
+                const Tunekv__V1__GetManyItem *it = m->items[i];
+                items[i].found = it->found;
+                items[i].value =
+                    it->found ? (it->value.data != NULL ? it->value.data : (void *)"") : NULL;
+                items[i].value_len = it->value.len;
+                items[i].mod_index = it->mod_index;
+                items[i].timestamp = it->timestamp;
+                items[i].partition = it->partition;
+        }
+        res->items = items;
+        res->n_items = m->n_items;
+        return items;
 }
 
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
@@ -478,6 +567,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         Tunekv__V1__Response *msg = NULL;
         struct tkv_node_status *node = NULL;
         struct tkv_cluster_info *cluster = NULL;
+        struct tkv_item *items = NULL;
         struct codec_extra extra = {"", NULL, 0};
         struct tkv_result res;
         char unknown[96];
@@ -508,12 +598,20 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
                 }
                 res.cluster = cluster;
         }
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_GET_MANY && msg->get_many != NULL) {
+                items = codec_items_build(msg->get_many, &res);
+                if (items == NULL && msg->get_many->n_items > 0) {
+                        res.status = TKV_NO_MEMORY;
+                        res.message = "out of memory decoding a GET_MANY answer";
+                }
+        }
         if (msg->leader_hint != NULL && msg->leader_hint->client_addr != NULL) {
                 extra.leader_addr = msg->leader_hint->client_addr;
         }
         codec_token_find(msg, &extra);
         cb(arg, msg->id, codec_body_kind(msg), &res, &extra);
 cleanup:
+        tkv_free(items);
         tkv_free(node);
         tkv_free(cluster);
         if (msg != NULL) {

@@ -22,7 +22,20 @@
 /* Leaves room for the key and the envelope inside one frame. */
 #define CODEC_VALUE_BYTES_MAX (CODEC_FRAME_BYTES_MAX - (1u << 20))
 
-enum codec_op { CODEC_GET, CODEC_PUT, CODEC_DELETE, CODEC_CAS, CODEC_STATUS, CODEC_CLUSTER_INFO };
+enum codec_op {
+        CODEC_GET,
+        CODEC_PUT,
+        CODEC_DELETE,
+        CODEC_CAS,
+        CODEC_STATUS,
+        CODEC_CLUSTER_INFO,
+        CODEC_GET_MANY, /* value: the keys packed (codec_many_pack); key: the first */
+};
+
+/* GET_MANY's keys travel in a request's value as u32 length, bytes, ...
+ * Bytes codec_many_pack needs, and the packing. */
+size_t codec_many_bytes(const size_t *key_lens, size_t n);
+void codec_many_pack(uint8_t *out, const void *const *keys, const size_t *key_lens, size_t n);
 
 /* Everything one request frame carries. Pointers are borrowed. */
 struct codec_request {
@@ -71,12 +84,13 @@ int codec_encode_auth(struct buffer *out, uint64_t id, const char *user, const v
 /* Which body a response carried, so the caller can check that it answers
  * the kind of request it was sent for. */
 enum codec_body {
-        CODEC_BODY_NONE,    /* no body: usual for errors */
-        CODEC_BODY_GET,     /* GetResponse */
-        CODEC_BODY_WRITE,   /* WriteResponse */
-        CODEC_BODY_STATUS,  /* StatusResponse; res->node is set */
-        CODEC_BODY_CLUSTER, /* ClusterInfoResponse; res->cluster is set */
-        CODEC_BODY_OTHER,   /* a body this client never asks for */
+        CODEC_BODY_NONE,     /* no body: usual for errors */
+        CODEC_BODY_GET,      /* GetResponse */
+        CODEC_BODY_WRITE,    /* WriteResponse */
+        CODEC_BODY_STATUS,   /* StatusResponse; res->node is set */
+        CODEC_BODY_CLUSTER,  /* ClusterInfoResponse; res->cluster is set */
+        CODEC_BODY_GET_MANY, /* GetManyResponse; res->items are set */
+        CODEC_BODY_OTHER,    /* a body this client never asks for */
 };
 
 /* What a response carries besides its struct tkv_result. */

@@ -1,0 +1,450 @@
+/* GET_MANY: keys of any partitions read at one timestamp (docs/consistency.md,
+ * "Multi-key reads at one timestamp").
+ *
+ * The node the request reaches serves it from its own replicas, which must
+ * include every key's partition. At SEQUENTIAL a round reads every key
+ * from its replica, all in one loop turn, and takes T = the highest of the
+ * session's timestamp, min_timestamp and the values' timestamps. Each value
+ * is its key's state at T if its replica is closed at T (it applied every
+ * write stamped up to T, read.h): then every write of the key stamped at or
+ * below T is in it, and none above, since no value read is stamped above T.
+ * An absent key counts with its replica's closed timestamp (a delete keeps
+ * none: the key is known absent only as of what was applied).
+ * If a replica is not closed there yet, the request waits for it like a
+ * GET (and the leader is asked to close the partition), then reads every
+ * key again: a key written meanwhile raises T and takes another round.
+ * Rounds are bounded (RPC_MANY_ROUNDS_MAX); keys written faster than the
+ * partitions close end in BOUND_UNMET. At EVENTUAL one round, no waiting:
+ * each key as its replica has it.
+ *
+ * The keys live in the call's own key space (rpc_many_call_fill), so that a
+ * request that waits keeps them without an allocation of its own:
+ *
+ *   u32 n | u32 0 | u64 required_index[n] | u32 offset[n + 1] | key bytes */
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "err.h"
+#include "heap.h"
+#include "keyhash.h"
+#include "node.h"
+#include "route.h"
+#include "rpc_internal.h"
+#include "store.h"
+#include "value.h"
+
+#define LEVEL(x) TUNEKV__V1__CONSISTENCY__CONSISTENCY_##x
+
+/* Rounds of reads before a GET_MANY whose keys keep changing gives up. */
+#define RPC_MANY_ROUNDS_MAX 16
+
+/* The layout above, read in place (memcpy: the call's key space has no
+ * particular alignment). */
+struct rpc_many_view {
+        uint32_t n;
+        uint8_t *required; /* n u64: per key, the index its partition must have applied */
+        uint8_t *offset;   /* n + 1 u32: where each key starts in bytes; the last: the end */
+        uint8_t *bytes;
+};
+
+static struct rpc_many_view rpc_many_view_of(struct call *c)
+{
+        struct rpc_many_view v;
+        uint8_t *p = c->key;
+
+        memcpy(&v.n, p, sizeof v.n);
+        v.required = p + 8;
+        v.offset = p + 8 + 8 * (size_t)v.n;
+        v.bytes = p + 8 + 8 * (size_t)v.n + 4 * ((size_t)v.n + 1);
+        return v;
+}
+
+static uint32_t rpc_many_off(const struct rpc_many_view *v, uint32_t i)
+{
+        uint32_t o;
+        memcpy(&o, v->offset + 4 * (size_t)i, sizeof o);
+        return o;
+}
+
+static uint64_t rpc_many_required(const struct rpc_many_view *v, uint32_t i)
+{
+        uint64_t r;
+        memcpy(&r, v->required + 8 * (size_t)i, sizeof r);
+        return r;
+}
+
+static void rpc_many_set_required(struct rpc_many_view *v, uint32_t i, uint64_t r)
+{
+        memcpy(v->required + 8 * (size_t)i, &r, sizeof r);
+}
+
+static void rpc_many_set_off(struct rpc_many_view *v, uint32_t i, uint32_t o)
+{
+        memcpy(v->offset + 4 * (size_t)i, &o, sizeof o);
+}
+
+size_t rpc_many_call_bytes(const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__GetManyRequest *m = req->get_many;
+        size_t bytes = 8 + 12 * m->n_keys + 4;
+
+        for (size_t i = 0; i < m->n_keys; i++) {
+                bytes += m->keys[i].len;
+        }
+        return bytes;
+}
+
+void rpc_many_call_fill(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__GetManyRequest *m = req->get_many;
+        uint32_t n = (uint32_t)m->n_keys, zero = 0;
+        struct rpc_many_view v;
+        uint32_t at = 0;
+
+        memcpy(c->key, &n, sizeof n);
+        memcpy(c->key + 4, &zero, sizeof zero);
+        v = rpc_many_view_of(c);
+        for (uint32_t i = 0; i < n; i++) {
+                rpc_many_set_required(&v, i, 0);
+                rpc_many_set_off(&v, i, at);
+                memcpy(v.bytes + at, m->keys[i].data, m->keys[i].len);
+                at += (uint32_t)m->keys[i].len;
+        }
+        rpc_many_set_off(&v, n, at);
+}
+
+int rpc_many_admit(const Tunekv__V1__Request *req, const struct config *cfg, char *message,
+                   size_t len)
+{
+        const Tunekv__V1__GetManyRequest *m = req->get_many;
+
+        if (m->n_keys == 0 || m->n_keys > cfg->get_many_keys_max) {
+                snprintf(message, len, "GET_MANY: %zu keys: 1 to get_many_keys_max (%u) allowed",
+                         m->n_keys, cfg->get_many_keys_max);
+                return m->n_keys == 0 ? TKV_EINVAL : TKV_ETOOBIG;
+        }
+        for (size_t i = 0; i < m->n_keys; i++) {
+                if (m->keys[i].len == 0 || m->keys[i].len > cfg->key_bytes_max) {
+                        snprintf(
+                            message, len,
+                            "GET_MANY: key %zu has %zu bytes: 1 to key_bytes_max (%llu) allowed", i,
+                            m->keys[i].len, (unsigned long long)cfg->key_bytes_max);
+                        return m->keys[i].len == 0 ? TKV_EINVAL : TKV_ETOOBIG;
+                }
+        }
+        return 0;
+}
+
+static uint32_t rpc_many_partition(const struct call *c, const struct rpc_many_view *v, uint32_t i)
+{
+        uint32_t at = rpc_many_off(v, i);
+        return route_partition(key_hash(v->bytes + at, rpc_many_off(v, i + 1) - at),
+                               c->node->n_partitions);
+}
+
+static const struct store_entry *rpc_many_entry(struct call *c, const struct rpc_many_view *v,
+                                                uint32_t i)
+{
+        struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
+        uint32_t at = rpc_many_off(v, i);
+        return store_get(group_store(g), v->bytes + at, rpc_many_off(v, i + 1) - at);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The answer */
+
+/* Bytes the values need decompressed, and whether the answer fits a frame. */
+static int rpc_many_sizes(struct call *c, const struct rpc_many_view *v, size_t *raw)
+{
+        uint64_t total = 0;
+
+        *raw = 0;
+        for (uint32_t i = 0; i < v->n; i++) {
+                const struct store_entry *e = rpc_many_entry(c, v, i);
+                struct store_fields f;
+                if (e == NULL) {
+                        continue;
+                }
+                store_entry_fields(e, &f);
+                total += f.value_raw_len + 32;
+                if (f.value_raw_len != f.value_len) {
+                        *raw += f.value_raw_len;
+                }
+        }
+        if (total + 65536 > c->node->cfg->frame_bytes_max) {
+                call_answer_error(
+                    c, TKV_ETOOBIG,
+                    "GET_MANY: the answer would take %llu bytes, over frame_bytes_max "
+                    "(%llu): ask for fewer keys at a time",
+                    (unsigned long long)total, (unsigned long long)c->node->cfg->frame_bytes_max);
+                return TKV_ETOOBIG;
+        }
+        return 0;
+}
+
+/* Fill the items; compressed values are decompressed into *raw_at. */
+static int rpc_many_fill_items(struct call *c, const struct rpc_many_view *v,
+                               Tunekv__V1__GetManyItem *items, Tunekv__V1__GetManyItem **ptrs,
+                               uint8_t *raw_at)
+{
+        for (uint32_t i = 0; i < v->n; i++) {
+                const struct store_entry *e = rpc_many_entry(c, v, i);
+                struct store_fields f;
+
+                tunekv__v1__get_many_item__init(&items[i]);
+                ptrs[i] = &items[i];
+                items[i].partition = rpc_many_partition(c, v, i);
+                if (e == NULL) {
+                        continue;
+                }
+                store_entry_fields(e, &f);
+                items[i].found = true;
+                items[i].mod_index = f.mod_index;
+                items[i].timestamp = f.ts;
+                items[i].value.data = (uint8_t *)f.value;
+                items[i].value.len = f.value_len;
+                if (f.value_raw_len != f.value_len) {
+                        int rv = value_decompress(f.value, f.value_len, raw_at, f.value_raw_len);
+                        if (rv != 0) {
+                                return rv;
+                        }
+                        items[i].value.data = raw_at;
+                        items[i].value.len = f.value_raw_len;
+                        raw_at += f.value_raw_len;
+                }
+        }
+        return 0;
+}
+
+/* The token delta: an R entry per partition read (its state index), and
+ * the timestamp when it is news. Returns the count (node scratch). */
+static unsigned rpc_many_token_delta(struct call *c, const struct rpc_many_view *v, uint64_t ts)
+{
+        struct node *node = c->node;
+        struct session_entry *e = node->token_ents;
+        unsigned n = 0;
+
+        for (uint32_t i = 0; i < v->n && n + 1 < node->token_cap; i++) {
+                uint32_t p = rpc_many_partition(c, v, i);
+                unsigned j;
+                for (j = 0; j < n && e[j].partition != p; j++) {
+                }
+                if (j == n) {
+                        e[n].partition = p;
+                        e[n].kind = SESSION_R;
+                        e[n].index = group_state_index(node_group(node, p));
+                        session_sign(&node->keys, &e[n++]);
+                }
+        }
+        if (ts > c->rd.token_ts) {
+                e[n].partition = SESSION_T_PARTITION;
+                e[n].kind = SESSION_T;
+                e[n].index = ts;
+                session_sign(&node->keys, &e[n++]);
+        }
+        return n;
+}
+
+static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
+                            unsigned rounds)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetManyResponse gm = TUNEKV__V1__GET_MANY_RESPONSE__INIT;
+        Tunekv__V1__GetManyItem *items = tkv_malloc(v->n * sizeof *items);
+        Tunekv__V1__GetManyItem **ptrs = tkv_malloc(v->n * sizeof *ptrs);
+        uint8_t *raw = NULL;
+        size_t raw_len;
+        unsigned n;
+        int rv = items != NULL && ptrs != NULL ? rpc_many_sizes(c, v, &raw_len) : TKV_ENOMEM;
+
+        if (rv == 0 && raw_len > 0 && (raw = tkv_malloc(raw_len)) == NULL) {
+                rv = TKV_ENOMEM;
+        }
+        if (rv == 0) {
+                rv = rpc_many_fill_items(c, v, items, ptrs, raw);
+                if (rv != 0) {
+                        call_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
+                                          "GET_MANY: stored value unreadable: %s", err_str(rv));
+                }
+        } else if (rv == TKV_ENOMEM) {
+                call_answer_error(c, rv, "GET_MANY: out of memory");
+        }
+        if (rv == 0) {
+                n = rpc_many_token_delta(c, v, ts);
+                session_encode(c->node->token_ents, n, c->node->token_bytes);
+                gm.token.data = c->node->token_bytes;
+                gm.token.len = session_encoded_bytes(n);
+                gm.n_items = v->n;
+                gm.items = ptrs;
+                gm.timestamp = ts;
+                gm.node_id = c->node->cfg->node_id;
+                gm.level = (Tunekv__V1__Consistency)c->rd.level;
+                gm.rounds = rounds;
+                resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET_MANY;
+                resp.get_many = &gm;
+                call_answer(c, &resp);
+        }
+        tkv_free(raw);
+        tkv_free(ptrs);
+        tkv_free(items);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rounds */
+
+static void rpc_many_round(struct call *c);
+
+static void rpc_many_wait_done(struct read_wait *w)
+{
+        struct call *c = QUEUE_DATA(w, struct call, op.wait);
+        c->stage = CALL_NEW;
+        rpc_many_round(c);
+}
+
+/* Read every key (one loop turn: nothing applies meanwhile); answer if
+ * each replica is closed at their timestamp, else wait for the first that
+ * is not. */
+static void rpc_many_round(struct call *c)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+        bool sequential = c->rd.level != LEVEL(EVENTUAL);
+        uint64_t ts = c->rd.bound.required_ts;
+
+        c->rd.rounds++;
+        for (uint32_t i = 0; i < v.n; i++) {
+                const struct store_entry *e = rpc_many_entry(c, &v, i);
+                struct store_fields f;
+                uint64_t t;
+                if (e != NULL) {
+                        store_entry_fields(e, &f);
+                        t = f.ts;
+                } else {
+                        /* A delete keeps no timestamp: absent is only known
+                         * as of the replica's closed timestamp. */
+                        t = group_closed_ts(node_group(c->node, rpc_many_partition(c, &v, i)));
+                }
+                ts = t > ts ? t : ts;
+        }
+        for (uint32_t i = 0; sequential && i < v.n; i++) {
+                uint32_t p = rpc_many_partition(c, &v, i);
+                struct group *g = node_group(c->node, p);
+                struct read_replica r = read_replica_of(g);
+                if (r.applied >= rpc_many_required(&v, i) && r.closed_ts >= ts) {
+                        continue;
+                }
+                c->partition = p;
+                c->group = g;
+                c->rd.bound.required_index = rpc_many_required(&v, i);
+                c->rd.bound.required_ts = ts;
+                if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
+                        c->rd.waited = true; /* no more waiting: BOUND_UNMET */
+                        c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+                }
+                rpc_read_unmet(c);
+                return;
+        }
+        for (uint32_t i = 0; i < v.n; i++) {
+                node_count_read(c->node, rpc_many_partition(c, &v, i), c->rd.level,
+                                READ_COUNT_SERVED);
+        }
+        rpc_many_answer(c, &v, ts, c->rd.rounds);
+}
+
+/* The token's requirements: per key, the index its partition must have
+ * applied (W and R entries: the session guarantees) and the timestamp. */
+static int rpc_many_token(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        struct node *node = c->node;
+        struct rpc_many_view v = rpc_many_view_of(c);
+        unsigned kinds = SESSION_KIND_MASK(SESSION_W) | SESSION_KIND_MASK(SESSION_R);
+        unsigned n = 0;
+        int rv;
+
+        if (o->token.len == 0) {
+                return 0;
+        }
+        rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
+                           node->token_ents, node->token_cap, &n);
+        if (rv == 0) {
+                rv = session_ts(&node->keys, node->token_ents, n, &c->rd.token_ts);
+        }
+        for (uint32_t i = 0; rv == 0 && i < v.n; i++) {
+                uint64_t required = 0;
+                rv = session_required(&node->keys, node->token_ents, n,
+                                      rpc_many_partition(c, &v, i), kinds, &required);
+                rpc_many_set_required(&v, i, required);
+        }
+        if (rv == TKV_ETOOBIG) {
+                call_answer_error(c, rv,
+                                  "GET_MANY: token of %zu bytes exceeds token_bytes_max %llu",
+                                  o->token.len, (unsigned long long)node->cfg->token_bytes_max);
+        } else if (rv != 0) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "GET_MANY: token is malformed, forged or from another cluster");
+        }
+        return rv;
+}
+
+/* The level, and every key's partition hosted here. Returns 0, or
+ * nonzero once c is answered. */
+static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+        int level = o != NULL ? (int)o->level : LEVEL(SEQUENTIAL);
+
+        if (level != LEVEL(SEQUENTIAL) && level != LEVEL(CAUSAL) && level != LEVEL(SESSION) &&
+            level != LEVEL(EVENTUAL)) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "GET_MANY: level %d not supported: SEQUENTIAL (CAUSAL and "
+                                  "SESSION are served as SEQUENTIAL) or EVENTUAL",
+                                  level);
+                return TKV_EINVAL;
+        }
+        if (o != NULL && o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT &&
+            o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL) {
+                call_answer_error(c, TKV_EINVAL, "GET_MANY: on_unmet must be WAIT or FAIL");
+                return TKV_EINVAL;
+        }
+        for (uint32_t i = 0; i < v.n; i++) {
+                uint32_t p = rpc_many_partition(c, &v, i);
+                if (node_group(c->node, p) == NULL) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "GET_MANY: node %u has no replica of partition %u (key "
+                                          "%u): send it to a node with a replica of every key's "
+                                          "partition",
+                                          c->node->cfg->node_id, p, i);
+                        return TKV_EINVAL;
+                }
+        }
+        c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) ? level : LEVEL(SEQUENTIAL));
+        return 0;
+}
+
+void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ReadOptions *o = req->get_many->options;
+        char why[128];
+
+        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
+                call_answer_error(c, TKV_EINVAL, "GET_MANY: %s", why);
+                return;
+        }
+        if (rpc_many_check(c, o) != 0) {
+                return;
+        }
+        c->rd.on_unmet = o != NULL ? (uint8_t)o->on_unmet : TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT;
+        c->rd.max_wait_ms = o != NULL ? o->max_wait_ms : 0;
+        c->rd.bound.required_ts = o != NULL ? o->min_timestamp : 0;
+        c->rd.on_met = rpc_many_wait_done;
+        if (o != NULL && c->rd.level != LEVEL(EVENTUAL) && rpc_many_token(c, o) != 0) {
+                return;
+        }
+        if (c->rd.level != LEVEL(EVENTUAL) && c->rd.token_ts > c->rd.bound.required_ts) {
+                c->rd.bound.required_ts = c->rd.token_ts;
+        }
+        if (rpc_read_ts_sane(c) != 0) {
+                return;
+        }
+        rpc_many_round(c);
+}
