@@ -272,8 +272,9 @@ struct tkv_cluster_info {
 };
 
 /* The answer to one request. Which fields are set depends on the request:
- *   GET:            found, value, value_len, create_index, mod_index, receipt
- *   PUT/DELETE/CAS: index (the version written), partition, ack, durable
+ *   GET:            found, value, value_len, create_index, mod_index, receipt,
+ *                   timestamp, receipt_timestamp
+ *   PUT/DELETE/CAS: index (the version written), partition, ack, durable, timestamp
  *   CAS failure:    status TKV_CONDITION_FAILED, current_version
  *   STATUS:         node (non-NULL)
  *   CLUSTER_INFO:   cluster (non-NULL)
@@ -306,6 +307,12 @@ struct tkv_result {
         int64_t bound_staleness_ms;    /* BOUND_UNMET: the replica's staleness bound; -1 unknown */
         uint64_t bound_lag_entries;    /* BOUND_UNMET: its lag behind the leader's commit index */
         uint32_t bound_node_id;        /* BOUND_UNMET: the replica that could not meet the bound */
+        /* Appended after 0.1.0: places in the cluster-wide order of writes,
+         * hybrid-logical-clock timestamps (wall ms << 16 | counter; 0 = none,
+         * as from a server without them). */
+        uint64_t timestamp;         /* writes: the write's; GET: the value's (0: not found) */
+        uint64_t receipt_timestamp; /* GET: the read's T (ReadReceipt.timestamp); at
+                                       SEQUENTIAL it saw every write of the key stamped <= T */
 };
 
 struct tkv_client;
