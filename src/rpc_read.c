@@ -135,6 +135,11 @@ static uint64_t rpc_read_ts(const struct call *c, const struct store_entry *e,
         if (delivered == LEVEL(SEQUENTIAL) && c->rd.bound.required_ts > ts) {
                 ts = c->rd.bound.required_ts;
         }
+        if (delivered == LEVEL(SEQUENTIAL) && c->rd.token_ts > ts) {
+                /* Already in the bound, but for the planted seq-no-ts,
+                 * whose receipt must claim what a correct one would. */
+                ts = c->rd.token_ts;
+        }
         return ts;
 }
 
@@ -363,7 +368,8 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
                                   "GET: token is malformed, forged or from another cluster");
                 return rv;
         }
-        if (o->level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
+        if (o->level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts &&
+            !call_planted("seq-no-ts")) {
                 /* One order across partitions: served where the partition
                  * is closed at the session's timestamp (docs/consistency.md). */
                 c->rd.bound.required_ts = c->rd.token_ts;
