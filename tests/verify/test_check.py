@@ -796,6 +796,27 @@ class Sequential(CheckerTest):
         run = self.check(h)
         self.assertAnomaly(run, "sequential", f"op {w} (process 2) put 'x'", "not above 200")
 
+    def test_write_answered_above_its_value_stamp_is_placed_by_the_value(self):
+        # A deduplicated retry answers with its own entry's stamp (300);
+        # the value says 250: placed there, the read at 280 is fine.
+        h = History()
+        w = h.put(1, "x", "x1", 0, 10, version=3, ts=300)
+        h.get(2, "x", 20, 22, "x1", 3, index=3, level="SEQUENTIAL", ts=280, value_ts=250)
+        h.final_reads(100, {"x": ("x1", 3, 3, 0)})
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertIn(f"op {w} (process 1) put 'x' value='x1'", run.out)
+        self.assertIn("answered stamp 300, its value is stamped 250", run.out)
+
+    def test_write_answered_below_its_value_stamp_is_reported(self):
+        h = History()
+        w = h.put(1, "x", "x1", 0, 10, version=3, ts=200)
+        h.get(2, "x", 20, 22, "x1", 3, index=3, level="SEQUENTIAL", ts=280, value_ts=250)
+        h.final_reads(100, {"x": ("x1", 3, 3, 0)})
+        run = self.check(h)
+        self.assertAnomaly(run, "sequential", "says its value was stamped 250", f"op {w}",
+                           "answered with stamp 200, before it")
+
     def test_absent_read_an_info_delete_may_explain_is_unknown(self):
         h = History()
         h.put(1, "x", "x1", 0, 10, version=3, ts=100)
