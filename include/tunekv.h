@@ -285,8 +285,10 @@ struct tkv_cluster_info {
 };
 
 /* The answer to one request. Which fields are set depends on the request:
- *   GET:            found, value, value_len, create_index, mod_index, receipt
- *   PUT/DELETE/CAS: index (the version written), partition, ack, durable
+ *   GET:            found, value, value_len, create_index, mod_index, receipt,
+ *                   timestamp (the value's; the read's: receipt.timestamp)
+ *   GET_MANY:       items, n_items, receipt (timestamp, node_id, level)
+ *   PUT/DELETE/CAS: index (the version written), partition, ack, durable, timestamp
  *   CAS failure:    status TKV_CONDITION_FAILED, current_version
  *   STATUS:         node (non-NULL)
  *   CLUSTER_INFO:   cluster (non-NULL)
@@ -334,6 +336,10 @@ struct tkv_result {
          * node that served them, receipt.level the level delivered. */
         struct tkv_item *items;
         size_t n_items;
+        /* The write's timestamp (writes), or the value's (GET); 0 = none, as
+         * from a server without timestamps. A read's place in the order is
+         * receipt.timestamp. */
+        uint64_t timestamp;
 };
 
 struct tkv_client;

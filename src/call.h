@@ -30,6 +30,8 @@ struct rpc_method;
  *   lin-follower  a follower serves LINEARIZABLE reads from its own state
  *   ignore-token  reads ignore the session token
  *   early-ack     writes are answered COMMITTED when Raft accepts them
+ *   seq-no-ts     SEQUENTIAL reads skip the timestamp bound (served at the
+ *                 replica's applied index; the receipt reports T as ever)
  * The checker must report each; tunekvd has none of this code. */
 #ifdef TUNEKV_PLANTED_BUGS
 #include <stdlib.h>

@@ -17,6 +17,8 @@ struct dedup_slot {
         uint64_t index;
         uint64_t current_version;
         int32_t status;
+        uint64_t ts; /* the write's timestamp, for a duplicate's answer; 0 when restored
+                        from a snapshot (the snapshot form has no room for it) */
 };
 
 struct dedup_session {
@@ -166,6 +168,11 @@ enum dedup_outcome dedup_check(const struct dedup *d, uint64_t client, uint64_t 
         res->status = slot->status;
         res->index = slot->index;
         res->current_version = slot->current_version;
+        if (slot->ts != 0) {
+                /* The first attempt's place in the order of writes, not
+                 * the duplicate entry's (which only closes the partition). */
+                res->ts = slot->ts;
+        }
         return DEDUP_DUPLICATE;
 }
 
@@ -358,7 +365,8 @@ void dedup_record(struct dedup *d, uint64_t client, uint64_t seq, uint64_t paylo
                   const struct command_result *res)
 {
         struct dedup_session *s = dedup_find(d, client);
-        struct dedup_slot slot = {seq, payload_hash, res->index, res->current_version, res->status};
+        struct dedup_slot slot = {seq,         payload_hash, res->index, res->current_version,
+                                  res->status, res->ts};
 
         bool wrote_before = s->n > 0;
 
@@ -438,7 +446,7 @@ static int dedup_decode_session(struct dedup *d, struct cursor *c)
         }
         s->floor = floor;
         for (uint32_t i = 0; i < n; i++) {
-                struct dedup_slot slot;
+                struct dedup_slot slot = {0};
                 if ((rv = dedup_ring_room(d, s)) != 0) {
                         return rv;
                 }

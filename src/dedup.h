@@ -53,7 +53,9 @@ struct dedup;
 int dedup_create(struct dedup **out, unsigned window, unsigned sessions_max, uint64_t bytes_max);
 void dedup_destroy(struct dedup *d);
 
-/* Classify a write; for DEDUP_DUPLICATE, *res receives the first result. */
+/* Classify a write; for DEDUP_DUPLICATE, *res receives the first result
+ * (its timestamp too, unless the session was restored from a snapshot:
+ * then res->ts is left as the caller set it). */
 enum dedup_outcome dedup_check(const struct dedup *d, uint64_t client, uint64_t seq,
                                uint64_t payload_hash, bool retry, struct command_result *res);
 

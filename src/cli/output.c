@@ -232,8 +232,10 @@ static void output_json_close(const struct cli_args *a, int status)
 }
 
 /* The whole receipt on one line: what the read delivered, where. */
-static void output_print_receipt(FILE *f, const struct tkv_receipt *r)
+static void output_print_receipt(FILE *f, const struct tkv_result *res)
 {
+        const struct tkv_receipt *r = &res->receipt;
+
         fprintf(f,
                 "served by node %" PRIu32 " (%s), term %" PRIu64 ", applied %" PRIu64
                 ", level %s, staleness ",
@@ -244,20 +246,26 @@ static void output_print_receipt(FILE *f, const struct tkv_receipt *r)
         } else {
                 fprintf(f, "<=%" PRId64 "ms", r->staleness_ms);
         }
-        fprintf(f, ", lag %" PRIu64 " entries, partition %" PRIu32 ", fallback %s, leader %s\n",
+        fprintf(f, ", lag %" PRIu64 " entries, partition %" PRIu32 ", fallback %s, leader %s",
                 r->lag_entries, r->partition, r->fallback ? "yes" : "no",
                 r->leader_known ? "known" : "unknown");
+        /* The read's place in the order of writes, and the value's. */
+        fprintf(f, ", timestamp=%" PRIu64 " value_timestamp=%" PRIu64 "\n", res->receipt.timestamp,
+                res->timestamp);
 }
 
-static void output_json_receipt(const struct tkv_receipt *r)
+static void output_json_receipt(const struct tkv_result *res)
 {
+        const struct tkv_receipt *r = &res->receipt;
+
         printf(",\"receipt\":{\"node_id\":%" PRIu32 ",\"role\":\"%s\",\"term\":%" PRIu64
                ",\"applied_index\":%" PRIu64 ",\"level\":\"%s\",\"staleness_ms\":%" PRId64
                ",\"lag_entries\":%" PRIu64 ",\"fallback\":%s,\"partition\":%" PRIu32
-               ",\"leader_known\":%s}",
+               ",\"leader_known\":%s,\"timestamp\":%" PRIu64 "}",
                r->node_id, output_word_name(output_roles, r->role), r->term, r->applied_index,
                output_word_name(args_levels, r->level), r->staleness_ms, r->lag_entries,
-               r->fallback ? "true" : "false", r->partition, r->leader_known ? "true" : "false");
+               r->fallback ? "true" : "false", r->partition, r->leader_known ? "true" : "false",
+               res->receipt.timestamp);
 }
 
 /* ---- Reporting ---- */
@@ -299,7 +307,7 @@ int output_fail(const struct cli_args *a, int status, const char *message,
                                res->bound_staleness_ms, res->bound_lag_entries, res->bound_node_id);
                 }
                 if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
-                        output_json_receipt(&res->receipt);
+                        output_json_receipt(res);
                 }
                 output_json_close(a, status);
                 return output_exit(a, status);
@@ -331,7 +339,7 @@ int output_fail(const struct cli_args *a, int status, const char *message,
         }
         fputc('\n', stderr);
         if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
-                output_print_receipt(stderr, &res->receipt);
+                output_print_receipt(stderr, res);
         }
         if (a->verbose && a->have_token) {
                 fprintf(stderr, "token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
@@ -358,9 +366,9 @@ void output_get(const struct cli_args *a, const struct tkv_result *res)
                 printf(",\"found\":true");
                 output_json_bytes("value", res->value, res->value_len);
                 printf(",\"version\":%" PRIu64 ",\"create_index\":%" PRIu64
-                       ",\"partition\":%" PRIu32,
-                       res->mod_index, res->create_index, res->partition);
-                output_json_receipt(&res->receipt);
+                       ",\"partition\":%" PRIu32 ",\"timestamp\":%" PRIu64,
+                       res->mod_index, res->create_index, res->partition, res->timestamp);
+                output_json_receipt(res);
                 output_json_close(a, TKV_OK);
         } else {
                 if (res->value_len > 0) {
@@ -369,7 +377,7 @@ void output_get(const struct cli_args *a, const struct tkv_result *res)
                 printf("\nversion=%" PRIu64 " create_index=%" PRIu64 " partition=%" PRIu32 "\n",
                        res->mod_index, res->create_index, res->partition);
                 if (a->verbose) {
-                        output_print_receipt(stdout, &res->receipt);
+                        output_print_receipt(stdout, res);
                         printf("token %s\n", a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
                 }
         }
@@ -431,16 +439,17 @@ void output_write(const struct cli_args *a, const struct tkv_result *res)
         if (a->json) {
                 output_json_open(a, TKV_OK);
                 printf(",\"version\":%" PRIu64 ",\"partition\":%" PRIu32
-                       ",\"ack\":\"%s\",\"durable\":%s",
-                       res->index, res->partition, ack, res->durable ? "true" : "false");
+                       ",\"ack\":\"%s\",\"durable\":%s,\"timestamp\":%" PRIu64,
+                       res->index, res->partition, ack, res->durable ? "true" : "false",
+                       res->timestamp);
                 output_json_close(a, TKV_OK);
                 return;
         }
         printf("OK %sversion=%" PRIu64, strcmp(a->command, "delete") == 0 ? "deleted " : "",
                res->index);
         if (a->verbose) {
-                printf(" partition=%" PRIu32 " ack=%s durable=%s\ntoken %s", res->partition, ack,
-                       res->durable ? "yes" : "no",
+                printf(" partition=%" PRIu32 " ack=%s durable=%s timestamp=%" PRIu64 "\ntoken %s",
+                       res->partition, ack, res->durable ? "yes" : "no", res->timestamp,
                        a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
         }
         putchar('\n');

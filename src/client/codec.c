@@ -326,6 +326,7 @@ static void codec_result_fill(struct tkv_result *res, const Tunekv__V1__Response
                 res->mod_index = get->mod_index;
                 codec_receipt_fill(&res->receipt, get->receipt);
                 res->partition = res->receipt.partition;
+                res->timestamp = get->timestamp;
         } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_WRITE && m->write != NULL) {
                 write = m->write;
                 res->index = write->index;
@@ -333,6 +334,7 @@ static void codec_result_fill(struct tkv_result *res, const Tunekv__V1__Response
                 res->partition = write->partition;
                 res->ack = (enum tkv_ack)write->ack;
                 res->durable = write->durable;
+                res->timestamp = write->timestamp;
         }
 }
 

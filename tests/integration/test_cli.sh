@@ -56,6 +56,11 @@ PY
 
 # -v prints the receipt
 cli get -v greeting | grep -q "served by node 1 (leader)" || fail "get -v receipt"
+# ... with the read's and the value's places in the order of writes, and a
+# write says its own (hybrid-logical-clock timestamps are far from 0).
+cli get -v greeting | grep -Eq "timestamp=[1-9][0-9]{12,} value_timestamp=[1-9][0-9]{12,}" ||
+  fail "get -v timestamps"
+cli put -v stamped x | grep -Eq "durable=yes timestamp=[1-9][0-9]{12,}$" || fail "put -v timestamp"
 
 # cas: match, mismatch (exit 2), must-not-exist
 out=$(cli cas greeting "$v1" world)

@@ -47,6 +47,18 @@ static void test_outcomes_and_window(void **state)
         assert_int_equal(dedup_check(d, 1, 12, 132, true, &r), DEDUP_FORGOTTEN);
         assert_int_equal(dedup_check(d, 1, 13, 999, true, &r), DEDUP_MISMATCH);
         assert_int_equal(dedup_check(d, 1, 21, 231, false, &r), DEDUP_NEW);
+        /* A duplicate is answered with the first attempt's timestamp, not
+         * its own entry's (the caller's res->ts): that is the write's
+         * place in the order of writes. */
+        r = result(130);
+        r.ts = 7000;
+        assert_int_equal(dedup_reserve(d, 1), 0);
+        dedup_record(d, 1, 21, 231, &r);
+        r = result(140);
+        r.ts = 9000;
+        assert_int_equal(dedup_check(d, 1, 21, 231, true, &r), DEDUP_DUPLICATE);
+        assert_int_equal(r.index, 130);
+        assert_int_equal(r.ts, 7000);
         dedup_destroy(d);
 }
 

@@ -57,15 +57,18 @@ class History:
         return op_id
 
     def put(self, p, key, value, start, end, version=None, partition=0, kind="ok",
-            token_from=None):
+            token_from=None, ts=None):
         return self._op(p, "put", key, start, end, kind,
                         {"value": value, "token_from": token_from},
-                        {"value": value, "version": version, "partition": partition}
+                        {"value": value, "version": version, "partition": partition,
+                         "timestamp": ts}
                         if kind == "ok" else {"error": "OUTCOME_UNKNOWN"})
 
-    def delete(self, p, key, start, end, version=None, found=True, partition=0, kind="ok"):
+    def delete(self, p, key, start, end, version=None, found=True, partition=0, kind="ok",
+               ts=None):
         return self._op(p, "delete", key, start, end, kind, {},
-                        {"version": version, "partition": partition, "found": found}
+                        {"version": version, "partition": partition, "found": found,
+                         "timestamp": ts}
                         if kind == "ok" else {"error": "OUTCOME_UNKNOWN"})
 
     def cas(self, p, key, expected, value, start, end, version=None, partition=0, kind="ok"):
@@ -81,14 +84,15 @@ class History:
 
     def get(self, p, key, start, end, value=None, version=0, index=None, level="LINEARIZABLE",
             node=1, partition=0, staleness_ms=None, max_staleness_ms=None, final=False,
-            token_from=None, kind="ok"):
+            token_from=None, kind="ok", ts=None, value_ts=None):
         if index is None:
             index = version
         if staleness_ms is None:
             staleness_ms = 0 if level == "LINEARIZABLE" else -1
         comp = {"found": value is not None, "value": value, "version": version,
                 "partition": partition, "index": index, "node": node,
-                "staleness_ms": staleness_ms, "final": True if final else None}
+                "staleness_ms": staleness_ms, "final": True if final else None,
+                "timestamp": ts, "value_timestamp": value_ts}
         if kind != "ok":
             comp = {"error": "TIMEOUT"}
         return self._op(p, "get", key, start, end, kind,
@@ -458,7 +462,8 @@ class ValidHistories(CheckerTest):
         self.assertValid(run)
         self.assertEqual(run.summary["levels"]["SESSION"], {"reads": 1, "anomalies": 0})
         self.assertEqual(run.summary["ops"]["put"]["ok"], 2)
-        for name in ("linearizable", "prefix", "session", "causal", "bounded", "lost", "final"):
+        for name in ("linearizable", "prefix", "session", "causal", "sequential", "bounded",
+                     "lost", "final"):
             self.assertIn(name, run.summary["checks"])
 
     def test_concurrent_history_with_info_ops_is_valid(self):
@@ -707,6 +712,120 @@ class Causal(CheckerTest):
         h.get(4, "x", 36, 40, None, 0, index=2, level="SESSION", node=3, partition=0)
         h.final_reads(100, {"x": ("x1", 3, 3, 0), "y": ("y1", 7, 7, 1)})
         self.assertValid(self.check(h))
+
+
+def two_writers_two_readers(b_sees_x):
+    """The issue's two-reader case (issue 16): W1 writes x = x1 (partition 0,
+    stamped 100), W2 writes y = y1 (partition 1, stamped 200). A reads x1,
+    then y on a lagging follower: absent, at A's T of 100, before y1's stamp.
+    B reads y1 (T 200), then x: with b_sees_x it waits for partition 0 to be
+    closed at 200 and sees x1; without, its lagging follower answers absent
+    at T 200, as a server without the wait would report it."""
+    h = History()
+    x = h.put(1, "x", "x1", 0, 10, version=3, partition=0, ts=100)
+    h.put(2, "y", "y1", 1, 11, version=7, partition=1, ts=200)
+    h.get(3, "x", 20, 22, "x1", 3, index=3, level="SEQUENTIAL", node=1, partition=0, ts=100,
+          value_ts=100)
+    h.get(3, "y", 23, 25, None, 0, index=2, level="SEQUENTIAL", node=3, partition=1, ts=100)
+    h.get(4, "y", 20, 22, "y1", 7, index=7, level="SEQUENTIAL", node=1, partition=1, ts=200,
+          value_ts=200)
+    if b_sees_x:
+        h.get(4, "x", 23, 25, "x1", 3, index=3, level="SEQUENTIAL", node=2, partition=0,
+              ts=200, value_ts=100)
+    else:
+        h.get(4, "x", 23, 25, None, 0, index=2, level="SEQUENTIAL", node=2, partition=0,
+              ts=200)
+    h.final_reads(100, {"x": ("x1", 3, 3, 0), "y": ("y1", 7, 7, 1)})
+    return h, x
+
+
+class Sequential(CheckerTest):
+
+    def test_no_timestamps_is_skipped_not_failed(self):
+        run = self.check(base_history())
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["sequential"]["checked"], 0)
+        self.assertIn("no timestamps in this history: skipped", run.out)
+
+    def test_one_order_across_partitions_is_valid(self):
+        h, _ = two_writers_two_readers(b_sees_x=True)
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["sequential"]["checked"], 4)
+
+    def test_two_reader_anomaly_is_reported(self):
+        # Every per-partition check passes: only the one order is broken.
+        h, x = two_writers_two_readers(b_sees_x=False)
+        run = self.check(h)
+        self.assertAnomaly(run, "sequential", "at T=200 finds nothing", f"op {x} (process 1)",
+                           "stamped 100, at or below T")
+        self.assertOnly(run, "sequential")
+
+    def test_missed_write_between_value_and_t(self):
+        h = History()
+        h.put(1, "x", "x1", 0, 10, version=3, ts=100)
+        w = h.put(1, "x", "x2", 11, 20, version=4, ts=150)
+        h.get(2, "x", 30, 32, "x1", 3, index=3, level="SEQUENTIAL", node=2, ts=180,
+              value_ts=100)
+        h.final_reads(100, {"x": ("x2", 4, 4, 0)})
+        run = self.check(h)
+        self.assertAnomaly(run, "sequential", "shows the value stamped 100", f"op {w}",
+                           "in between")
+
+    def test_t_going_back_in_a_session_is_reported(self):
+        h = History()
+        h.put(1, "x", "x1", 0, 10, version=3, partition=0, ts=100)
+        h.put(1, "y", "y1", 11, 20, version=7, partition=1, ts=200)
+        first = h.get(2, "x", 30, 32, "x1", 3, index=3, level="SEQUENTIAL", partition=0, ts=300,
+                      value_ts=100)
+        h.get(2, "y", 33, 35, "y1", 7, index=7, level="SEQUENTIAL", partition=1, ts=250,
+              value_ts=200)
+        h.final_reads(100, {"x": ("x1", 3, 3, 0), "y": ("y1", 7, 7, 1)})
+        run = self.check(h)
+        self.assertAnomaly(run, "sequential", "is at T=250, below 300", f"op {first}",
+                           "its reads went back")
+        self.assertOnly(run, "sequential")
+
+    def test_write_not_stamped_above_what_its_session_saw(self):
+        h = History()
+        h.put(1, "y", "y1", 0, 10, version=7, partition=1, ts=200)
+        h.get(2, "y", 20, 22, "y1", 7, index=7, level="CAUSAL", partition=1, ts=200,
+              value_ts=200)
+        w = h.put(2, "x", "x1", 23, 30, version=3, partition=0, ts=150)
+        h.final_reads(100, {"x": ("x1", 3, 3, 0), "y": ("y1", 7, 7, 1)})
+        run = self.check(h)
+        self.assertAnomaly(run, "sequential", f"op {w} (process 2) put 'x'", "not above 200")
+
+    def test_write_answered_above_its_value_stamp_is_placed_by_the_value(self):
+        # A deduplicated retry answers with its own entry's stamp (300);
+        # the value says 250: placed there, the read at 280 is fine.
+        h = History()
+        w = h.put(1, "x", "x1", 0, 10, version=3, ts=300)
+        h.get(2, "x", 20, 22, "x1", 3, index=3, level="SEQUENTIAL", ts=280, value_ts=250)
+        h.final_reads(100, {"x": ("x1", 3, 3, 0)})
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertIn(f"op {w} (process 1) put 'x' value='x1'", run.out)
+        self.assertIn("answered stamp 300, its value is stamped 250", run.out)
+
+    def test_write_answered_below_its_value_stamp_is_reported(self):
+        h = History()
+        w = h.put(1, "x", "x1", 0, 10, version=3, ts=200)
+        h.get(2, "x", 20, 22, "x1", 3, index=3, level="SEQUENTIAL", ts=280, value_ts=250)
+        h.final_reads(100, {"x": ("x1", 3, 3, 0)})
+        run = self.check(h)
+        self.assertAnomaly(run, "sequential", "says its value was stamped 250", f"op {w}",
+                           "answered with stamp 200, before it")
+
+    def test_absent_read_an_info_delete_may_explain_is_unknown(self):
+        h = History()
+        h.put(1, "x", "x1", 0, 10, version=3, ts=100)
+        h.delete(2, "x", 11, 20, kind="info")
+        h.get(3, "x", 30, 32, None, 0, index=5, level="SEQUENTIAL", node=2, ts=180)
+        h.final_reads(100, {"x": (None, 0, 5, 0)})
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["sequential"]["unknown"], 1)
 
 
 class Bounded(CheckerTest):

@@ -63,4 +63,5 @@ run clean 0 - --seconds 40 --seed 11 "${netns[@]}"
 run lin-follower 1 linearizable --seconds 8 --faults none --bug lin-follower --seed 12
 run ignore-token 1 session --seconds 8 --faults none --bug ignore-token --seed 13
 run early-ack 1 linearizable --seconds 8 --faults none --bug early-ack --seed 14
+run seq-no-ts 1 sequential --seconds 8 --faults none --bug seq-no-ts --seed 15
 exit $failed

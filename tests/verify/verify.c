@@ -14,12 +14,15 @@
  * few keys, one operation in flight and --think-ms (5) between two. Each
  * get asks a level drawn from --mix; half of them go to a random node
  * (node_id); bounded reads use a 100, 250 or 500 ms bound. Put and cas
- * values are unique. A process whose operation ends with an unknown
- * outcome ("info") is retired; the thread goes on with a new process id
- * and a new session. Now and then a process publishes its token and
- * another merges it before its next operation (the invoke says
- * token_from: the op after which the token was taken), so causality
- * crosses sessions.
+ * values are unique. After an acknowledged write, one time in four, the
+ * next operation is a SEQUENTIAL get at once (no pause), to catch a
+ * replica of another partition before it applied that partition's latest
+ * writes. Writes and reads record their timestamps (docs/verification.md).
+ * A process whose operation ends with an unknown outcome ("info") is
+ * retired; the thread goes on with a new process id and a new session.
+ * Now and then a process publishes its token and another merges it before
+ * its next operation (the invoke says token_from: the op after which the
+ * token was taken), so causality crosses sessions.
  *
  * Faults (the nemesis, on the main thread), each written to the history as
  * a "nemesis" event, one at a time with quiet gaps between:
@@ -211,6 +214,7 @@ struct proc {
         unsigned seed;
         unsigned seq;               /* values written */
         uint64_t version[KEYS_MAX]; /* last version seen per key: cas's expectation */
+        bool seq_next;              /* the next op: a SEQUENTIAL get at once (a probe) */
 };
 
 /* A write that certainly did not happen answers one of these. */
@@ -306,18 +310,27 @@ static void ev_get_ok(struct event *e, int process, uint64_t op_id, const char *
                (unsigned long long)r->receipt.applied_index, r->receipt.node_id,
                (long long)r->receipt.staleness_ms,
                level_names[(unsigned)r->receipt.level % LEVELS]);
+        if (r->receipt.timestamp != 0) {
+                ev_add(e, ",\"timestamp\":%llu", (unsigned long long)r->receipt.timestamp);
+        }
+        if (r->found && r->timestamp != 0) {
+                ev_add(e, ",\"value_timestamp\":%llu", (unsigned long long)r->timestamp);
+        }
 }
 
-/* One get; returns false if the process must retire (never for reads). */
-static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_from)
+/* One get at level (LEVELS: drawn from the mix); returns false if the
+ * process must retire (never for reads). */
+static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_from, unsigned level)
 {
         struct tkv_read_options ro = {0};
         struct tkv_result r;
         struct event e;
         char key[16];
-        unsigned level = pick_level(&p->seed);
         int rv;
 
+        if (level >= LEVELS) {
+                level = pick_level(&p->seed);
+        }
         key_name(k, key, sizeof key);
         ro.level = (enum tkv_consistency)level;
         ro.timeout_ms = OP_TIMEOUT_MS;
@@ -359,6 +372,43 @@ static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_fr
         return true;
 }
 
+/* The ok completion of a write of key k (value: put and cas) that
+ * answered rv and r; then the process's next operation is chosen. */
+static void write_ok(struct proc *p, const char *f, unsigned k, const char *value, int rv,
+                     const struct tkv_result *r, uint64_t op_id)
+{
+        bool put = strcmp(f, "put") == 0, cas = strcmp(f, "cas") == 0;
+        struct event e;
+        char key[16];
+
+        key_name(k, key, sizeof key);
+        ev_begin(&e, "ok", p->id, op_id, f);
+        ev_str(&e, "key", key, strlen(key));
+        if (put || cas) {
+                ev_str(&e, "value", value, strlen(value));
+        }
+        if (cas) {
+                ev_add(&e, ",\"succeeded\":true");
+        }
+        if (!put && !cas) {
+                ev_add(&e, ",\"found\":%s", rv == TKV_OK ? "true" : "false");
+        }
+        ev_add(&e, ",\"version\":%llu,\"partition\":%u", (unsigned long long)r->index,
+               r->partition);
+        if (r->timestamp != 0) {
+                ev_add(&e, ",\"timestamp\":%llu", (unsigned long long)r->timestamp);
+        }
+        p->version[k] = put || cas ? r->index : 0;
+        /* Now and then a SEQUENTIAL read follows at once, on any node: a
+         * follower of another partition has likely not applied that
+         * partition's latest writes yet (it learns of a commit with the next
+         * append), and the session's timestamp, raised by this write, must
+         * make it wait for them (the sequential check). */
+        p->seq_next = o.weights[TKV_SEQUENTIAL] > 0 && rnd(&p->seed, 4) == 0;
+        ev_write(&e);
+        maybe_give_token(p, op_id);
+}
+
 /* One put, cas or delete; returns false if its outcome is unknown. */
 static bool do_write(struct proc *p, const char *f, unsigned k, uint64_t op_id, uint64_t token_from)
 {
@@ -395,22 +445,7 @@ static bool do_write(struct proc *p, const char *f, unsigned k, uint64_t op_id, 
                 rv = tkv_delete(p->client, key, strlen(key), &wo, &r);
         }
         if (rv == TKV_OK || (rv == TKV_NOT_FOUND && !put && !cas)) {
-                ev_begin(&e, "ok", p->id, op_id, f);
-                ev_str(&e, "key", key, strlen(key));
-                if (put || cas) {
-                        ev_str(&e, "value", value, strlen(value));
-                }
-                if (cas) {
-                        ev_add(&e, ",\"succeeded\":true");
-                }
-                if (!put && !cas) {
-                        ev_add(&e, ",\"found\":%s", rv == TKV_OK ? "true" : "false");
-                }
-                ev_add(&e, ",\"version\":%llu,\"partition\":%u", (unsigned long long)r.index,
-                       r.partition);
-                p->version[k] = put || cas ? r.index : 0;
-                ev_write(&e);
-                maybe_give_token(p, op_id);
+                write_ok(p, f, k, value, rv, &r, op_id);
         } else if (rv == TKV_CONDITION_FAILED && cas) {
                 ev_begin(&e, "fail", p->id, op_id, f);
                 ev_str(&e, "key", key, strlen(key));
@@ -419,6 +454,9 @@ static bool do_write(struct proc *p, const char *f, unsigned k, uint64_t op_id, 
                        "\"partition\":%u,\"current_version\":%llu",
                        (unsigned long long)r.index, r.partition,
                        (unsigned long long)r.current_version);
+                if (r.timestamp != 0) {
+                        ev_add(&e, ",\"timestamp\":%llu", (unsigned long long)r.timestamp);
+                }
                 p->version[k] = r.current_version;
                 ev_write(&e);
         } else if (write_failed_for_sure(rv)) {
@@ -469,10 +507,13 @@ static void *client_thread(void *arg)
                         uint64_t op_id = atomic_fetch_add(&next_op, 1);
                         uint64_t from = maybe_take_token(&p);
                         unsigned k = rnd(&p.seed, o.keys), x = rnd(&p.seed, 100);
-                        bool alive;
+                        bool alive, probe = p.seq_next;
 
-                        if (x < 50) {
-                                alive = do_get(&p, k, op_id, from);
+                        p.seq_next = false;
+                        if (probe) {
+                                alive = do_get(&p, k, op_id, from, TKV_SEQUENTIAL);
+                        } else if (x < 50) {
+                                alive = do_get(&p, k, op_id, from, LEVELS);
                         } else if (x < 75) {
                                 alive = do_write(&p, "put", k, op_id, from);
                         } else if (x < 90) {
@@ -481,7 +522,7 @@ static void *client_thread(void *arg)
                                 alive = do_write(&p, "delete", k, op_id, from);
                         }
                         atomic_fetch_add(&ops_done, 1);
-                        if (o.think_ms > 0) {
+                        if (o.think_ms > 0 && !p.seq_next) {
                                 nap_ms(o.think_ms); /* pacing: keeps histories checkable */
                         }
                         if (!alive) {
