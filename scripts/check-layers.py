@@ -35,6 +35,9 @@ LAYERS = {
     # users, roles, the permission check and password hashing: pure, read
     # by config (the KDF's bounds) as well as by the request path
     "auth": 0,
+    # the cluster map's encoding, its check against a configuration, the
+    # data dir's copy: pure apart from that file
+    "cmap": 0,
     # header-only base modules (no .c file)
     "queue": 0, "keyhash": 0, "varint": 0,
     # state machine: the store and what is replicated
