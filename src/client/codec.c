@@ -411,6 +411,7 @@ static struct tkv_cluster_info *codec_cluster_build(const Tunekv__V1__ClusterInf
         memset(ci, 0, sizeof(*ci));
         ci->partition_count = m->partition_count;
         ci->node_id = m->node_id;
+        ci->epoch = m->epoch;
         ci->nodes = (struct tkv_node_info *)(ci + 1);
         ci->n_nodes = (unsigned)m->n_nodes;
         ci->partitions = (struct tkv_partition_info *)(ci->nodes + m->n_nodes);
