@@ -59,8 +59,9 @@ static void rpc_meta_booted(struct group_write *w, int status, const struct comm
 
         node->meta.booting = false;
         if (status != 0) {
-                LOGW(-1, "meta: the cluster map's bootstrap write failed (%s); the next leader "
-                         "retries it",
+                LOGW(-1,
+                     "meta: the cluster map's bootstrap write failed (%s); the next leader "
+                     "retries it",
                      err_str(status));
         } else if (res->status == TKV_ECONDITION) {
                 LOGI(-1, "meta: the cluster map was changed by another leader first");
@@ -68,8 +69,9 @@ static void rpc_meta_booted(struct group_write *w, int status, const struct comm
                 LOGE(-1, "meta: the cluster map's bootstrap write was refused (%s)",
                      err_str(res->status));
         } else if (node->meta.boot_epoch == 1) {
-                LOGI(-1, "meta: cluster map bootstrapped from the configuration at index %llu "
-                         "(epoch 1)",
+                LOGI(-1,
+                     "meta: cluster map bootstrapped from the configuration at index %llu "
+                     "(epoch 1)",
                      (unsigned long long)res->index);
         } else {
                 LOGI(-1, "meta: cluster map epoch %llu written at index %llu",
@@ -133,8 +135,9 @@ static void rpc_meta_follow_config(struct node *node, struct group *g)
         if (cmap_from_config(node->cfg, node->meta.map->epoch + 1, &m) != 0) {
                 return;
         }
-        LOGI(-1, "meta: a cluster of one: its addresses in the configuration replace the map's "
-                 "(epoch %llu)",
+        LOGI(-1,
+             "meta: a cluster of one: its addresses in the configuration replace the map's "
+             "(epoch %llu)",
              (unsigned long long)m->epoch);
         rpc_meta_propose(node, g, m, node->meta.map_version);
         cmap_destroy(m);
@@ -211,7 +214,8 @@ static void rpc_meta_compare(struct node *node, const struct cmap *m)
                      why);
                 break;
         case CMAP_DIFFERS:
-                LOGE(-1, "meta: the configuration disagrees with the cluster map: %s; the map holds",
+                LOGE(-1,
+                     "meta: the configuration disagrees with the cluster map: %s; the map holds",
                      why);
                 break;
         default:
@@ -293,8 +297,7 @@ static void rpc_meta_transferred(void *data, struct group *g, int status)
                 call_answer(c, &resp);
                 return;
         }
-        call_answer_error(c, status,
-                          "TRANSFER_LEADER: partition %u: %s", c->partition,
+        call_answer_error(c, status, "TRANSFER_LEADER: partition %u: %s", c->partition,
                           status == TKV_ETIMEDOUT ? "the target did not win the election in time"
                                                   : err_str(status));
 }

@@ -32,8 +32,7 @@ int members_transfer_leader(struct tkv_client *c, const struct cli_args *a)
                                           a->operands[0]);
         }
         if (args_parse_u64(a->operands[1], UINT32_MAX, &node_id) != 0 || node_id == 0) {
-                return output_usage_error(a, "transfer-leader: bad node id \"%s\"",
-                                          a->operands[1]);
+                return output_usage_error(a, "transfer-leader: bad node id \"%s\"", a->operands[1]);
         }
         rv = tkv_transfer_leader(c, (uint32_t)partition, (uint32_t)node_id, message,
                                  sizeof(message));

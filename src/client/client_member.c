@@ -19,7 +19,7 @@
 /* What an answer is decoded into. */
 struct client_member_answer {
         int status;
-        char *message;      /* message_len bytes */
+        char *message; /* message_len bytes */
         size_t message_len;
         struct tkv_member_list *list; /* CLUSTER_INFO: filled; else NULL */
 };

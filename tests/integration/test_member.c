@@ -137,13 +137,16 @@ static void test_map_bootstrapped_from_config(void **state)
                 }
                 tkv_result_release(&res);
         }
-        /* Written once, by one leader of the metadata group. */
         for (unsigned i = 0; i < NODES; i++) {
-                booted += (unsigned)daemon_log_count(&cl.nodes[i],
-                                                     "cluster map bootstrapped from the "
-                                                     "configuration");
+                booted +=
+                    (unsigned)daemon_log_count(&cl.nodes[i], "cluster map bootstrapped from the "
+                                                             "configuration");
         }
-        assert_int_equal(booted, 1);
+        /* At most one leader's write applied (a later one fails its CAS
+         * from "absent"); none may report success if a leadership change
+         * left the first one's outcome unknown, and epoch 1 above proves
+         * the map is there. */
+        assert_true(booted <= 1);
 }
 
 static void test_client_keeps_epoch(void **state)
@@ -213,6 +216,22 @@ static void write_keys(struct tkv_client *c, uint32_t p, unsigned n)
         }
 }
 
+/* tkv_transfer_leader, again while it answers BUSY (the target has not
+ * acknowledged the leader's last entry yet: the answer says retry). */
+static int transfer(struct tkv_client *c, uint32_t p, uint32_t target, char *err, size_t len)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        int rv = TKV_BUSY;
+
+        for (int i = 0; i < 100 && rv == TKV_BUSY; i++) {
+                rv = tkv_transfer_leader(c, p, target, err, len);
+                if (rv == TKV_BUSY) {
+                        nanosleep(&nap, NULL);
+                }
+        }
+        return rv;
+}
+
 static void test_transfer_leader(void **state)
 {
         struct tkv_client *c = cluster_client(&cl, 0);
@@ -227,7 +246,7 @@ static void test_transfer_leader(void **state)
                 leader = cluster_leader(&cl, replica, p);
                 assert_true(leader == replica || leader == other);
                 target = leader == replica ? other : replica;
-                assert_int_equal(tkv_transfer_leader(c, p, target, err, sizeof err), TKV_OK);
+                assert_int_equal(transfer(c, p, target, err, sizeof err), TKV_OK);
                 assert_string_equal(err, "");
                 /* Answered once the target leads: its own view says so. */
                 assert_int_equal(info_leader(target, p), target);
@@ -300,8 +319,9 @@ static void test_changed_address_refused(void **state)
         assert_int_not_equal(daemon_start(d, 30000), 0);
         assert_false(daemon_alive(d));
         assert_int_equal(daemon_log_count(d, "disagrees with the cluster map"), 1);
-        snprintf(why, sizeof why, "node 3's client address is %s in the cluster map (epoch 1) but %s",
-                 old_addr, cl.nodes[2].client_addr);
+        snprintf(why, sizeof why,
+                 "node 3's client address is %s in the cluster map (epoch 1) but %s", old_addr,
+                 cl.nodes[2].client_addr);
         assert_int_equal(daemon_log_count(d, why), 1);
         /* With the map's addresses it starts and serves again. */
         snprintf(cl.nodes[2].client_addr, sizeof cl.nodes[2].client_addr, "%s", old_addr);
