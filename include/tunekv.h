@@ -247,6 +247,8 @@ struct tkv_node_status {
         uint32_t loop_lag_ms;     /* how late a 100 ms timer fired, last time */
         uint32_t loop_lag_max_ms; /* and at worst since start */
         uint64_t forwarded;       /* requests this node forwarded to another */
+        /* Appended after 0.1.0. */
+        uint64_t epoch; /* of the cluster map the node applied; 0: none yet */
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */

@@ -454,8 +454,9 @@ static void output_print_status(const struct tkv_node_status *n)
 
         output_format_uptime(n->uptime_ms, uptime, sizeof(uptime));
         printf("node %" PRIu32 "  version %s  uptime %s  connections %" PRIu32
-               "  partitions %u of %" PRIu32 "\n",
-               n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count);
+               "  partitions %u of %" PRIu32 "  map epoch %" PRIu64 "\n",
+               n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count,
+               n->epoch);
         printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s  %6s  %9s\n", "PARTITION",
                "ROLE", "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY",
                "LAG", "STALE_MS");
@@ -514,8 +515,9 @@ static void output_json_status(const struct tkv_node_status *n)
         printf(",\"node_id\":%" PRIu32, n->node_id);
         output_json_text("version", n->version);
         printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"loop_lag_ms\":%" PRIu32
-               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64,
-               n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded);
+               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64 ",\"epoch\":%" PRIu64,
+               n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded,
+               n->epoch);
         printf(",\"partition_count\":%" PRIu32 ",\"limits\":{\"frame_bytes_max\":%" PRIu32
                ",\"key_bytes_max\":%" PRIu32 ",\"value_bytes_max\":%" PRIu32
                ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32

@@ -90,6 +90,8 @@ cli status >"$dir/status"
 grep -q '^cluster: 1 nodes, 8 partitions, map epoch 1 ' "$dir/status" || fail "status epoch: $(cat "$dir/status")"
 grep -q '^members (cluster map epoch 1):$' "$dir/status" || fail "status members: $(cat "$dir/status")"
 cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1 and o["members"][0]["node_id"] == 1, o' || fail "status members json"
+cli status --node 1 | head -1 | grep -q ' map epoch 1$' || fail "status --node epoch: $(cli status --node 1)"
+cli --json status --node 1 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1, o' || fail "status --node json epoch"
 expect_rc 3 cli member frob
 # transfer-leader: to the leader it has (answered at once), and refusals
 expect_rc 0 cli transfer-leader 3 1

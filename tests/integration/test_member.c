@@ -136,6 +136,10 @@ static void test_map_bootstrapped_from_config(void **state)
                         }
                 }
                 tkv_result_release(&res);
+                /* STATUS says the same epoch. */
+                assert_int_equal(cluster_status(&cl, id, &res), TKV_OK);
+                assert_int_equal(res.node->epoch, 1);
+                tkv_result_release(&res);
         }
         for (unsigned i = 0; i < NODES; i++) {
                 booted +=
