@@ -260,6 +260,8 @@ struct tkv_node_status {
         uint32_t loop_lag_ms;     /* how late a 100 ms timer fired, last time */
         uint32_t loop_lag_max_ms; /* and at worst since start */
         uint64_t forwarded;       /* requests this node forwarded to another */
+        /* Appended after 0.1.0. */
+        uint64_t epoch; /* of the cluster map the node applied; 0: none yet */
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */
@@ -282,6 +284,8 @@ struct tkv_cluster_info {
         unsigned n_nodes;
         struct tkv_partition_info *partitions; /* in partition order */
         unsigned n_partitions;
+        /* Appended after 0.1.0. */
+        uint64_t epoch; /* of the cluster map the node applied; 0: it has none yet */
 };
 
 /* The answer to one request. Which fields are set depends on the request:
@@ -460,6 +464,59 @@ struct tkv_user_role_result {
 TKV_API int tkv_user_role(struct tkv_client *c, const struct tkv_user_role_request *req,
                           struct tkv_user_role_result *out);
 TKV_API void tkv_user_role_release(struct tkv_user_role_result *r);
+
+/* ---- Cluster membership and leadership (docs/operations.md): the cluster
+ * map the cluster keeps in its metadata group. */
+
+enum tkv_member_state {
+        TKV_MEMBER_UNKNOWN = 0, /* the answering node has not applied the map yet */
+        TKV_MEMBER_VOTER = 1,
+        TKV_MEMBER_JOINING = 2,
+        TKV_MEMBER_REMOVED = 3,
+};
+
+struct tkv_member {
+        uint32_t node_id;
+        char client_addr[64]; /* "host:port" */
+        char peer_addr[64];
+        char zone[64]; /* "" unless configured */
+        enum tkv_member_state state;
+};
+
+/* The members as one node's replica of the cluster map lists them; owns
+ * its memory until tkv_member_list_release. */
+struct tkv_member_list {
+        int status;                 /* as the function's return */
+        char message[256];          /* why, when status != TKV_OK */
+        uint64_t epoch;             /* the map's */
+        uint32_t node_id;           /* the node that answered */
+        struct tkv_member *members; /* by node id */
+        size_t n_members;
+};
+
+/* The cluster's members from the first endpoint that answers (blocking,
+ * on a connection of its own; not retried). TKV_UNAVAILABLE when that node
+ * has not applied the cluster map yet. The epoch learned is kept
+ * (tkv_cluster_epoch). Fills *out, which the caller releases. */
+TKV_API int tkv_member_list(struct tkv_client *c, struct tkv_member_list *out);
+TKV_API void tkv_member_list_release(struct tkv_member_list *l);
+
+/* Make node_id the leader of partition (needs the admin permission when
+ * auth is on). Blocking: sent to node_id itself (its client address from
+ * the cluster map), which keeps the leadership once it has it (leader
+ * balancing leaves it until that node restarts), and answered once it
+ * leads: TKV_OK, TKV_INVALID_ARGUMENT (no such partition, or node_id is
+ * not one of its replicas), TKV_BUSY (node_id has not caught up yet, or
+ * another transfer of the partition is in progress: retry),
+ * TKV_UNAVAILABLE (no leader right now), TKV_TIMEOUT (node_id did not win
+ * the election). Not retried. The message, when errbuf is not NULL, goes
+ * to errbuf (errbuf_len bytes). */
+TKV_API int tkv_transfer_leader(struct tkv_client *c, uint32_t partition, uint32_t node_id,
+                                char *errbuf, size_t errbuf_len);
+
+/* The highest cluster map epoch this client has seen in an answer
+ * (CLUSTER_INFO, tkv_member_list); 0 before any. */
+TKV_API uint64_t tkv_cluster_epoch(const struct tkv_client *c);
 
 /* ---- Non-blocking API. Each call queues one request and returns TKV_OK,
  * or returns an error and never calls cb. cb runs exactly once, from

@@ -35,6 +35,9 @@ LAYERS = {
     # users, roles, the permission check and password hashing: pure, read
     # by config (the KDF's bounds) as well as by the request path
     "auth": 0,
+    # the cluster map's encoding, its check against a configuration, the
+    # data dir's copy: pure apart from that file
+    "cmap": 0,
     # header-only base modules (no .c file)
     "queue": 0, "keyhash": 0, "varint": 0,
     # state machine: the store and what is replicated
@@ -54,6 +57,8 @@ LAYERS = {
     # handlers (kv writes, reads at every level, node-to-node, admin)
     "rpc_kv": 7, "rpc_many": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
     "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7,
+    # the metadata group: the cluster map, TRANSFER_LEADER
+    "rpc_meta": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct
     # rpc_method, the handlers' declarations, the kinds of node calls): it
     # has no .c file; it sits with the handlers, since they include it

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=60
 targets=()
-all=(raftwire request peerauth command snapshot token pbwire config client_response auth)
+all=(raftwire request peerauth command snapshot token pbwire config client_response auth cmap)
 
 while [ $# -gt 0 ]; do
   case $1 in

@@ -54,6 +54,7 @@ enum call_stage {
         CALL_WAIT,      /* op.wait: a read waiting for this replica to meet its bound */
         CALL_ACK_ALL,   /* op.ack_all: an applied write waiting for every replica */
         CALL_HASHING,   /* op.hashing: a password being hashed on the threadpool */
+        CALL_TRANSFER,  /* group: its leadership being handed over (rpc_meta.c) */
 };
 
 /* What a GET keeps while it waits (rpc_read.c). */

@@ -409,6 +409,31 @@ static struct config_node *config_node_slot(struct config *c, unsigned id)
         return &c->nodes[c->n_nodes++];
 }
 
+/* [node.N] zone: a label (a rack, a room, a region) of up to 63 letters,
+ * digits, '.', '_' or '-', recorded in the cluster map. */
+static int config_ini_zone(struct config_ini_ctx *x, const char *section, struct config_node *n,
+                           const char *value)
+{
+        size_t len = strlen(value);
+
+        for (size_t i = 0; i < len; i++) {
+                char ch = value[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-')) {
+                        len = CONFIG_ADDR_BYTES; /* refused below */
+                }
+        }
+        if (len >= CONFIG_ADDR_BYTES) {
+                err_msgf(x->errmsg,
+                         "config: %s.zone = \"%s\": a zone is up to 63 letters, digits, '.', "
+                         "'_' or '-'",
+                         section, value);
+                return TKV_EINVAL;
+        }
+        memcpy(n->zone, value, strlen(value) + 1);
+        return 0;
+}
+
 static int config_ini_node(struct config_ini_ctx *x, const char *section, const char *key,
                            const char *value)
 {
@@ -430,14 +455,17 @@ static int config_ini_node(struct config_ini_ctx *x, const char *section, const 
                 err_msgf(x->errmsg, "config: [%s]: more than %d nodes", section, CONFIG_NODES_MAX);
                 return TKV_EINVAL;
         }
+        if (strcmp(key, "zone") == 0) {
+                return config_ini_zone(x, section, n, value);
+        }
         if (strcmp(key, "client_addr") == 0) {
                 dst = n->client_addr;
         } else if (strcmp(key, "peer_addr") == 0) {
                 dst = n->peer_addr;
         } else {
                 err_msgf(x->errmsg,
-                         "config: %s.%s: unknown key (node sections take client_addr "
-                         "and peer_addr)",
+                         "config: %s.%s: unknown key (node sections take client_addr, "
+                         "peer_addr and zone)",
                          section, key);
                 return TKV_EINVAL;
         }
@@ -992,7 +1020,8 @@ void config_usage(FILE *out, const char *prog)
                 }
                 fprintf(out, "  --%-24s %s (default %s)\n", flag, o->help, o->def);
         }
-        fprintf(out, "\n[node.N] sections list the cluster's nodes: client_addr, peer_addr.\n");
+        fprintf(out, "\n[node.N] sections list the cluster's nodes: client_addr, peer_addr, and "
+                     "optionally zone.\n");
 }
 
 /* text with roff's special characters made literal: a leading dot or
@@ -1062,7 +1091,9 @@ void config_man(FILE *out, unsigned section, const char *version)
                       ".SH DESCRIPTION\nAn INI file: \\fIkey\\fR = \\fIvalue\\fR lines in "
                       "[\\fIsection\\fR]s; every key is also a tunekvd(8) flag. Sizes take "
                       "KiB, MiB or GiB. [node.\\fIN\\fR] sections list the cluster's nodes "
-                      "(client_addr, peer_addr); every node needs the same [cluster] section and "
+                      "(client_addr, peer_addr, optionally zone); every node needs the same "
+                      "[cluster] "
+                      "section and "
                       "node list.\n",
                       out);
         }
@@ -1131,7 +1162,8 @@ static bool config_nodes_equal(const struct config *a, const struct config *b)
         for (unsigned i = 0; i < a->n_nodes; i++) {
                 if (a->nodes[i].id != b->nodes[i].id ||
                     strcmp(a->nodes[i].client_addr, b->nodes[i].client_addr) != 0 ||
-                    strcmp(a->nodes[i].peer_addr, b->nodes[i].peer_addr) != 0) {
+                    strcmp(a->nodes[i].peer_addr, b->nodes[i].peer_addr) != 0 ||
+                    strcmp(a->nodes[i].zone, b->nodes[i].zone) != 0) {
                         return false;
                 }
         }

@@ -23,6 +23,7 @@ struct config_node {
         unsigned id;
         char client_addr[CONFIG_ADDR_BYTES]; /* "a.b.c.d:port" */
         char peer_addr[CONFIG_ADDR_BYTES];
+        char zone[CONFIG_ADDR_BYTES]; /* "" unless configured: a rack, a room, a region */
 };
 
 struct config {

@@ -623,15 +623,25 @@ void group_flush(struct group *g, uint64_t now_ms)
 /* The request lives in the group, never on the heap: raft sends TimeoutNow
  * with &req->send and no callback, so that send may complete after the
  * transfer's callback (or raft_close) has fired. */
-static void group_transfer_cb(struct raft_transfer *req)
+static void group_transfer_done(struct raft_transfer *req)
 {
         struct group *g = req->data;
 
+        group_transfer_cb cb = g->transfer_cb;
+        bool moved = g->raft != NULL && group_leader_id(g) == req->id;
+
         g->transferring = false;
-        if (g->raft != NULL && group_leader_id(g) == req->id) {
+        g->transfer_cb = NULL;
+        if (moved) {
                 g->stats.transfers++;
                 LOGI((int)g->partition, "group: leadership handed to node %llu",
                      (unsigned long long)req->id);
+        }
+        if (cb != NULL) {
+                cb(g->transfer_data, g,
+                   moved             ? 0
+                   : g->raft == NULL ? TKV_ESHUTDOWN
+                                     : TKV_ETIMEDOUT);
         }
 }
 
@@ -657,9 +667,51 @@ void group_balance(struct group *g, uint64_t preferred, bool preferred_alive, ui
         }
         g->transfer_after_ms = now_ms + 2 * (uint64_t)g->params.election_timeout_ms;
         g->transfer_req.data = g;
-        if (raft_transfer(g->raft, &g->transfer_req, preferred, group_transfer_cb) == 0) {
+        if (raft_transfer(g->raft, &g->transfer_req, preferred, group_transfer_done) == 0) {
                 g->transferring = true;
         }
+}
+
+static bool group_has_voter(const struct raft_configuration *c, raft_id id)
+{
+        for (unsigned i = 0; i < c->n; i++) {
+                if (c->servers[i].id == id && c->servers[i].role == RAFT_VOTER) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+int group_transfer(struct group *g, uint64_t target, group_transfer_cb cb, void *data)
+{
+        if (g->raft == NULL || g->stopping || !group_is_leader(g)) {
+                return TKV_ENOTLEADER;
+        }
+        if (!group_has_voter(&g->raft->configuration, target)) {
+                return TKV_ENOTFOUND;
+        }
+        if (target == g->raft->id) {
+                return TKV_EEXIST;
+        }
+        if (g->transferring) {
+                return TKV_EBUSY;
+        }
+        if (!group_caught_up(g, target)) {
+                return TKV_EAGAIN;
+        }
+        g->transfer_req.data = g;
+        if (raft_transfer(g->raft, &g->transfer_req, target, group_transfer_done) != 0) {
+                return TKV_EBUSY;
+        }
+        g->transferring = true;
+        g->transfer_cb = cb;
+        g->transfer_data = data;
+        return 0;
+}
+
+void group_transfer_abandon(struct group *g)
+{
+        g->transfer_cb = NULL;
 }
 
 /* The one write into raft's private state in tunekv, kept in this one
@@ -687,16 +739,6 @@ void group_expedite_election(struct group *g, unsigned rank)
 
 /* ------------------------------------------------------------------------ */
 /* Observed state */
-
-static bool group_has_voter(const struct raft_configuration *c, raft_id id)
-{
-        for (unsigned i = 0; i < c->n; i++) {
-                if (c->servers[i].id == id && c->servers[i].role == RAFT_VOTER) {
-                        return true;
-                }
-        }
-        return false;
-}
 
 bool group_voters_are(const struct group *g, const struct group_voter *voters, unsigned n)
 {

@@ -40,6 +40,11 @@ typedef void (*group_read_cb)(struct group_read *r, int status);
 
 typedef void (*group_stop_cb)(struct group *g);
 
+/* An asked-for leadership transfer ended: status 0 when the target now
+ * leads, TKV_ETIMEDOUT when raft gave up (the target did not win an
+ * election in time), TKV_ESHUTDOWN when the group closed. */
+typedef void (*group_transfer_cb)(void *data, struct group *g, int status);
+
 /* A write in progress; embedded in the caller's request. */
 struct group_write {
         struct queue link; /* in g->writes_pending, then g->writes_waiting */
@@ -198,6 +203,18 @@ void group_flush(struct group *g, uint64_t now_ms);
  * (raft_transfer; only to a caught-up follower, RAFT-NOTES W3). At most one
  * attempt per two election timeouts. */
 void group_balance(struct group *g, uint64_t preferred, bool preferred_alive, uint64_t now_ms);
+
+/* Hand g's leadership to target (a node id) now: raft_transfer, for an
+ * operator's transfer-leader. Errors (no callback): TKV_ENOTLEADER (this
+ * node does not lead g), TKV_ENOTFOUND (target is not a voter of g),
+ * TKV_EAGAIN (target has not caught up with the log: raft 0.15 would send
+ * it TimeoutNow anyway, RAFT-NOTES W3), TKV_EBUSY (a transfer is in
+ * flight), TKV_EEXIST (target is this node, which leads already).
+ * Otherwise cb fires exactly once, unless group_transfer_abandon. */
+int group_transfer(struct group *g, uint64_t target, group_transfer_cb cb, void *data);
+
+/* Forget the transfer group_transfer started: its callback will not fire. */
+void group_transfer_abandon(struct group *g);
 
 /* The node leading g is dead (its peer link says so): stop waiting for a
  * random part of the election timeout. raft 0.15 draws each follower's

@@ -55,6 +55,8 @@ struct group {
         struct raft_transfer transfer_req; /* see group_balance */
         bool transferring;                 /* a raft_transfer is in flight */
         uint64_t transfer_after_ms;        /* no new transfer before this loop time */
+        group_transfer_cb transfer_cb;     /* group_transfer's caller; NULL: balancing's */
+        void *transfer_data;
         bool stopping;
         uint64_t stop_start_ms;
         group_stop_cb stop_cb;

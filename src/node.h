@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "cmap.h"
 #include "config.h"
 #include "deadline.h"
 #include "group.h"
@@ -35,6 +36,25 @@ enum node_state {
         NODE_STOPPED,
 };
 
+/* The metadata group as this node follows it (rpc_meta.c): the cluster map
+ * it applied last, the bootstrap write, the data dir's copy, and the
+ * partitions whose leadership an operator moved here. */
+struct node_meta {
+        struct cmap *map;        /* owned: decoded from the record; NULL: none applied yet */
+        uint64_t map_version;    /* the record's version (mod index) map came from; 0: none */
+        bool addrs_agree;        /* map gives every configured node its configured addresses */
+        struct group_write boot; /* the map's CAS at the group's leader: from "absent" at
+                                    the first start (epoch 1), or a cluster of one's new
+                                    addresses */
+        bool booting;            /* boot is in flight */
+        uint64_t boot_epoch;     /* the epoch of the map boot writes */
+        bool saving;             /* the data dir's copy is being written (threadpool) */
+        uint64_t saved_version;  /* the record's version in the data dir's copy */
+        /* Per partition: transfer-leader made this node its leader, so leader
+         * balancing (server.c) leaves it here until this node restarts. */
+        bool *pinned;
+};
+
 /* Requests counted by dispatch and the handlers (the connections' own
  * counters are conn_stats). */
 struct node_stats {
@@ -52,9 +72,11 @@ struct node {
         uv_loop_t *loop;
         unsigned n_partitions;
         struct group **groups;    /* borrowed: server.groups, one per partition */
-        struct group *auth_group; /* [auth] enabled: the system group holding users and
-                                     roles (index n_partitions, every node a voter,
-                                     never reached by keys: rpc_auth.c); else NULL */
+        struct group *meta_group; /* the metadata group (index n_partitions, every node a
+                                     voter, never reached by keys): the cluster map
+                                     (rpc_meta.c), and with [auth] the users and roles
+                                     (rpc_auth.c); NULL before start */
+        struct node_meta meta;
         struct read_state *reads; /* borrowed: server.reads, one per partition */
         struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
         const struct conn_set *conns; /* borrowed: server.conns (STATUS counts its clients) */

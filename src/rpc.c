@@ -31,6 +31,8 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
     {TUNEKV__V1__REQUEST__BODY_GET_MANY, "GET_MANY", rpc_many_get, false, false, false},
+    {TUNEKV__V1__REQUEST__BODY_TRANSFER_LEADER, "TRANSFER_LEADER", rpc_meta_transfer, false, false,
+     false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
@@ -254,6 +256,9 @@ bool rpc_call_abandon(struct call *c)
                 return true; /* applied, in fact */
         case CALL_HASHING:
                 rpc_users_abandon(c);
+                return false;
+        case CALL_TRANSFER:
+                group_transfer_abandon(c->group);
                 return false;
         case CALL_NEW:
         default:

@@ -2,6 +2,7 @@
  * partitions and the cluster layout. Answered at once, from local state. */
 #include <string.h>
 
+#include "cmap.h"
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
@@ -17,6 +18,8 @@ struct rpc_admin_status_mem {
         uint32_t *replicas;                /* n_hosted * replicas ids */
         Tunekv__V1__LevelCounters *levels; /* n_hosted * READ_LEVELS */
         Tunekv__V1__LevelCounters **lptrs; /* n_hosted * READ_LEVELS */
+        Tunekv__V1__NodeInfo *members;     /* CMAP_MEMBERS_MAX */
+        Tunekv__V1__NodeInfo **mptrs;
 };
 
 /* Per level, the reads of p counted here (levels never asked are left out). */
@@ -95,6 +98,74 @@ static void rpc_admin_fill_partition(struct node *node, uint32_t p, Tunekv__V1__
         ps->replicas = replicas;
 }
 
+static Tunekv__V1__MemberState rpc_admin_state_of(enum cmap_state st)
+{
+        switch (st) {
+        case CMAP_VOTER:
+                return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_VOTER;
+        case CMAP_JOINING:
+                return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_JOINING;
+        case CMAP_REMOVED:
+                return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_REMOVED;
+        default:
+                return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_UNKNOWN;
+        }
+}
+
+/* The members as the cluster map lists them, or the configuration's nodes
+ * (state UNKNOWN) before this node applied a map. nodes and ptrs have room
+ * for CMAP_MEMBERS_MAX. Returns how many. */
+static size_t rpc_admin_fill_members(const struct node *node, Tunekv__V1__NodeInfo *nodes,
+                                     Tunekv__V1__NodeInfo **ptrs)
+{
+        const struct cmap *m = node->meta.map;
+        const struct config *cfg = node->cfg;
+        size_t n = m != NULL ? m->n_members : cfg->n_nodes;
+
+        for (size_t i = 0; i < n; i++) {
+                tunekv__v1__node_info__init(&nodes[i]);
+                if (m != NULL) {
+                        nodes[i].node_id = m->members[i].id;
+                        nodes[i].client_addr = (char *)m->members[i].client_addr;
+                        nodes[i].peer_addr = (char *)m->members[i].peer_addr;
+                        nodes[i].zone = (char *)m->members[i].zone;
+                        nodes[i].state = rpc_admin_state_of(m->members[i].state);
+                } else {
+                        nodes[i].node_id = cfg->nodes[i].id;
+                        nodes[i].client_addr = (char *)cfg->nodes[i].client_addr;
+                        nodes[i].peer_addr = (char *)cfg->nodes[i].peer_addr;
+                        nodes[i].zone = (char *)cfg->nodes[i].zone;
+                }
+                ptrs[i] = &nodes[i];
+        }
+        return n;
+}
+
+/* Partition p's replicas, by the map when this node applied one. */
+static unsigned rpc_admin_replicas_of(const struct node *node, uint32_t p, unsigned *ids)
+{
+        const struct cmap *m = node->meta.map;
+
+        if (m == NULL || p >= m->n_partitions) {
+                return config_replicas_of(node->cfg, p, ids);
+        }
+        memcpy(ids, m->parts[p].ids, m->parts[p].n * sizeof *ids);
+        return m->parts[p].n;
+}
+
+static void rpc_admin_fill_limits(const struct config *cfg, Tunekv__V1__Limits *limits)
+{
+        limits->frame_bytes_max = (uint32_t)cfg->frame_bytes_max;
+        limits->key_bytes_max = (uint32_t)cfg->key_bytes_max;
+        limits->value_bytes_max = (uint32_t)cfg->value_bytes_max;
+        limits->inflight_per_conn_max = cfg->inflight_per_conn_max;
+        limits->conns_max = cfg->conns_max;
+        limits->request_timeout_ms = cfg->request_timeout_ms;
+        limits->request_timeout_max_ms = cfg->request_timeout_max_ms;
+        limits->conn_output_bytes_max = cfg->conn_output_bytes_max;
+        limits->token_bytes_max = (uint32_t)cfg->token_bytes_max;
+}
+
 void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
 {
         struct node *node = c->node;
@@ -112,8 +183,10 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
             tkv_calloc((size_t)(node->n_hosted + 1) * CONFIG_REPLICAS_MAX, sizeof *m.replicas);
         m.levels = tkv_calloc((size_t)(node->n_hosted + 1) * READ_LEVELS, sizeof *m.levels);
         m.lptrs = tkv_calloc((size_t)(node->n_hosted + 1) * READ_LEVELS, sizeof *m.lptrs);
+        m.members = tkv_calloc(CMAP_MEMBERS_MAX, sizeof *m.members);
+        m.mptrs = tkv_calloc(CMAP_MEMBERS_MAX, sizeof *m.mptrs);
         if (m.parts == NULL || m.ptrs == NULL || m.replicas == NULL || m.levels == NULL ||
-            m.lptrs == NULL) {
+            m.lptrs == NULL || m.members == NULL || m.mptrs == NULL) {
                 call_answer_error(c, TKV_ENOMEM, "STATUS: out of memory");
                 goto out;
         }
@@ -135,19 +208,16 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         st.partition_count = node->n_partitions;
         st.n_partitions = k;
         st.partitions = m.ptrs;
-        limits.frame_bytes_max = (uint32_t)cfg->frame_bytes_max;
-        limits.key_bytes_max = (uint32_t)cfg->key_bytes_max;
-        limits.value_bytes_max = (uint32_t)cfg->value_bytes_max;
-        limits.inflight_per_conn_max = cfg->inflight_per_conn_max;
-        limits.conns_max = cfg->conns_max;
-        limits.request_timeout_ms = cfg->request_timeout_ms;
-        limits.request_timeout_max_ms = cfg->request_timeout_max_ms;
-        limits.conn_output_bytes_max = cfg->conn_output_bytes_max;
-        limits.token_bytes_max = (uint32_t)cfg->token_bytes_max;
+        rpc_admin_fill_limits(cfg, &limits);
         st.limits = &limits;
         st.loop_lag_ms = node->loop_lag_ms;
         st.loop_lag_max_ms = node->loop_lag_max_ms;
         st.forwarded = node->stats.forwarded;
+        if (node->meta.map != NULL) { /* the members only from the map: STATUS shows the map */
+                st.epoch = node->meta.map->epoch;
+                st.n_members = rpc_admin_fill_members(node, m.members, m.mptrs);
+                st.members = m.mptrs;
+        }
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_STATUS_INFO;
         resp.status_info = &st;
         call_answer(c, &resp);
@@ -157,6 +227,8 @@ out:
         tkv_free(m.replicas);
         tkv_free(m.levels);
         tkv_free(m.lptrs);
+        tkv_free(m.members);
+        tkv_free(m.mptrs);
 }
 
 void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
@@ -165,8 +237,8 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         const struct config *cfg = node->cfg;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
         Tunekv__V1__ClusterInfoResponse ci = TUNEKV__V1__CLUSTER_INFO_RESPONSE__INIT;
-        Tunekv__V1__NodeInfo *nodes = tkv_calloc(cfg->n_nodes, sizeof *nodes);
-        Tunekv__V1__NodeInfo **node_ptrs = tkv_calloc(cfg->n_nodes, sizeof *node_ptrs);
+        Tunekv__V1__NodeInfo *nodes = tkv_calloc(CMAP_MEMBERS_MAX, sizeof *nodes);
+        Tunekv__V1__NodeInfo **node_ptrs = tkv_calloc(CMAP_MEMBERS_MAX, sizeof *node_ptrs);
         Tunekv__V1__PartitionInfo *parts = tkv_calloc(node->n_partitions, sizeof *parts);
         Tunekv__V1__PartitionInfo **part_ptrs = tkv_calloc(node->n_partitions, sizeof *part_ptrs);
         uint32_t *replicas =
@@ -178,16 +250,10 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
                 call_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
                 goto out;
         }
-        for (unsigned i = 0; i < cfg->n_nodes; i++) {
-                tunekv__v1__node_info__init(&nodes[i]);
-                nodes[i].node_id = cfg->nodes[i].id;
-                nodes[i].client_addr = (char *)cfg->nodes[i].client_addr;
-                nodes[i].peer_addr = (char *)cfg->nodes[i].peer_addr;
-                node_ptrs[i] = &nodes[i];
-        }
+        ci.n_nodes = rpc_admin_fill_members(node, nodes, node_ptrs);
         for (uint32_t p = 0; p < node->n_partitions; p++) {
                 unsigned ids[CONFIG_REPLICAS_MAX];
-                unsigned n = config_replicas_of(cfg, p, ids);
+                unsigned n = rpc_admin_replicas_of(node, p, ids);
                 struct group *g = node_group(node, p);
                 tunekv__v1__partition_info__init(&parts[p]);
                 parts[p].partition = p;
@@ -200,8 +266,8 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
                 part_ptrs[p] = &parts[p];
         }
         ci.partition_count = node->n_partitions;
-        ci.n_nodes = cfg->n_nodes;
         ci.nodes = node_ptrs;
+        ci.epoch = node->meta.map != NULL ? node->meta.map->epoch : 0;
         ci.n_partitions = node->n_partitions;
         ci.partitions = part_ptrs;
         ci.node_id = cfg->node_id;

@@ -66,13 +66,13 @@ int rpc_auth_init(struct auth_state *a, const struct config *cfg, char *errmsg)
 struct auth_table *rpc_auth_table(struct node *node)
 {
         struct auth_state *a = &node->auth;
-        struct group *g = node->auth_group;
+        struct group *g = node->meta_group;
         const struct store_entry *e;
         struct auth_table *t = NULL;
         uint64_t version;
         int rv;
 
-        if (g == NULL) {
+        if (!a->enabled || g == NULL) {
                 return a->table;
         }
         e = store_get(group_store(g), RPC_AUTH_KEY, sizeof RPC_AUTH_KEY - 1);

@@ -142,6 +142,10 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
  * valid until the next call. */
 struct auth_table *rpc_auth_table(struct node *node);
 
+/* rpc_meta.c: TRANSFER_LEADER (admin): hand a partition's leadership to
+ * one of its replicas, answered once it leads. */
+void rpc_meta_transfer(struct call *c, const Tunekv__V1__Request *req);
+
 /* rpc_users.c: user and role management (USER_ROLE requests). */
 void rpc_users_request(struct call *c, const Tunekv__V1__Request *req);
 

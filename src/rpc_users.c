@@ -433,7 +433,7 @@ static void rpc_users_forward(struct call *c, const struct rpc_users_change *ch,
  * at its leader. */
 static void rpc_users_change(struct call *c, const struct rpc_users_change *ch, bool no_forward)
 {
-        struct group *g = c->node->auth_group;
+        struct group *g = c->node->meta_group;
         uint64_t leader = group_leader_id(g);
 
         c->group = g;
@@ -531,7 +531,7 @@ void rpc_users_request(struct call *c, const Tunekv__V1__Request *req)
         struct rpc_users_change ch;
         char why[160];
 
-        if (node->auth_group == NULL) {
+        if (!node->auth.enabled || node->meta_group == NULL) {
                 call_answer_error(c, TKV_EINVAL,
                                   "USER_ROLE: [auth] enabled = 0 on this node: there are no users");
                 return;

@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "rpc.h"
 #include "rpc_forward.h"
+#include "rpc_meta.h"
 #include "rpc_node.h"
 
 #define SERVER_LAG_PERIOD_MS    100
@@ -80,6 +81,9 @@ static void server_balance(struct server *s, uint32_t p, uint64_t now)
         struct peer *peer;
         bool alive;
 
+        if (s->node.meta.pinned[p]) {
+                return; /* transfer-leader chose this node (rpc_meta.c) */
+        }
         config_replicas_of(s->cfg, p, ids);
         peer = node_peer(&s->node, ids[0]);
         alive = peer != NULL && peer_alive(peer, now, s->cfg->election_timeout_ms);
@@ -137,13 +141,15 @@ static bool server_has_raft_state(const char *dir)
 static void server_group_dir(const struct server *s, uint32_t p, char *dir, size_t len)
 {
         if (p == s->n_partitions) {
+                /* The metadata group keeps the directory the users' "system
+                 * group" had, so that clusters with [auth] keep their users. */
                 snprintf(dir, len, "%s/system", s->cfg->data_dir);
         } else {
                 snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
         }
 }
 
-/* Group p (a key partition's, or the system group at n_partitions) if it
+/* Group p (a key partition's, or the metadata group at n_partitions) if it
  * is open here and running, else NULL. */
 static struct group *server_group(const struct server *s, uint32_t p)
 {
@@ -202,6 +208,52 @@ static int server_check_identity(struct server *s)
         return rv != 0 ? rv : identity_commit(&s->identity, cfg, s->errmsg);
 }
 
+/* The cluster map this node applied last (data_dir/cluster-map, written
+ * by rpc_meta.c) against the configuration, before anything else runs:
+ * the map is what the cluster agreed on, so a configuration that gives a
+ * member other addresses is refused rather than trusted, and any other
+ * difference is logged loudly. A node that never learned the map (a fresh
+ * one, or one from before the map existed) has nothing to compare. */
+static int server_check_map(struct server *s)
+{
+        struct cmap *m = NULL;
+        char why[320];
+        int rv = cmap_file_read(s->cfg->data_dir, &m, s->errmsg);
+
+        if (rv == TKV_ENOTFOUND) {
+                return 0;
+        }
+        if (rv != 0) {
+                return rv;
+        }
+        switch (cmap_check_config(m, s->cfg, why, sizeof why)) {
+        case CMAP_DIFFERS_ADDRS:
+                if (m->n_members == 1 && s->cfg->n_nodes == 1 &&
+                    m->members[0].id == s->cfg->node_id) {
+                        /* A cluster of one follows its configuration (rpc_meta.c). */
+                        LOGI(-1, "server: a cluster of one: %s; the map will follow", why);
+                        break;
+                }
+                err_msgf(s->errmsg,
+                         "the configuration disagrees with the cluster map this node applied "
+                         "(%s/%s): %s; refusing to start (membership changes go through the "
+                         "cluster, not the file)",
+                         s->cfg->data_dir, CMAP_FILE, why);
+                rv = TKV_EINVAL;
+                break;
+        case CMAP_DIFFERS:
+                LOGE(-1,
+                     "server: the configuration disagrees with the cluster map: %s; the map "
+                     "holds",
+                     why);
+                break;
+        default:
+                break;
+        }
+        cmap_destroy(m);
+        return rv;
+}
+
 static void server_group_params(struct server *s, uint32_t p, struct group_params *gp)
 {
         const struct config *cfg = s->cfg;
@@ -224,7 +276,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->sessions_bytes_max = cfg->sessions_bytes_max;
         gp->hlc = &s->node.hlc;
         if (p == s->n_partitions) {
-                return; /* the system group: no probes, no read fences (rpc_auth.c) */
+                return; /* the metadata group: no probes, no read fences (rpc_meta.c) */
         }
         gp->applied_cb = rpc_node_applied;
         gp->applied_data = &s->node;
@@ -245,8 +297,9 @@ static int server_open_group(struct server *s, uint32_t p)
         char dir[CONFIG_PATH_BYTES + 16];
         int rv;
 
-        /* The system group (users and roles) is replicated on every node,
-         * so that each enforces them from its own replica. */
+        /* The metadata group (the cluster map; users and roles) is
+         * replicated on every node, so that each serves the map and
+         * enforces the users from its own replica. */
         if (p == s->n_partitions) {
                 for (unsigned i = 0; i < cfg->n_nodes; i++) {
                         ids[n++] = cfg->nodes[i].id;
@@ -354,13 +407,24 @@ static int server_listen(struct server *s)
 /* Per-iteration work */
 
 /* Readiness: every local partition has a leader, and where this node leads,
- * its election barrier has applied. */
+ * its election barrier has applied. The metadata group counts only with
+ * [auth] on, where requests need the users it holds: keys are served
+ * without the cluster map, and a node whose partitions have a majority is
+ * ready even while most nodes (every one a voter there) are down. */
 static bool server_partitions_ready(const struct server *s)
 {
+        uint32_t n = s->cfg->auth_enabled ? s->n_groups : s->n_partitions;
+
         if (s->node.state != NODE_SERVING) {
                 return false;
         }
-        for (uint32_t p = 0; p < s->n_groups; p++) {
+        /* A cluster of one has its metadata group at once; it is ready when
+         * its map gives the configured addresses, so that no client that
+         * waited for ready is routed to an address the node left. */
+        if (s->cfg->n_nodes == 1 && !s->node.meta.addrs_agree) {
+                return false;
+        }
+        for (uint32_t p = 0; p < n; p++) {
                 struct group *g = server_group(s, p);
                 if (g == NULL) {
                         continue;
@@ -534,7 +598,10 @@ static void server_flush(struct server *s)
                 }
         }
         if (server_group(s, s->n_partitions) != NULL) {
-                group_flush(s->groups[s->n_partitions], clock); /* the system group */
+                group_flush(s->groups[s->n_partitions], clock); /* the metadata group */
+                if (housekeeping) {
+                        rpc_meta_flush(&s->node);
+                }
         }
         while (!queue_empty(&s->conns.dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
@@ -802,7 +869,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->conns.data = &s->node;
         s->conns.spare = &s->spare;
         deadline_heap_init(&s->node.deadlines);
-        s->n_groups = s->n_partitions + (cfg->auth_enabled ? 1 : 0);
+        s->n_groups = s->n_partitions + 1; /* and the metadata group */
         s->groups = tkv_calloc(s->n_groups, sizeof *s->groups);
         s->node.cfg = cfg;
         s->node.loop = loop;
@@ -825,6 +892,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                         }
                 }
         }
+        s->node.meta.pinned = tkv_calloc(s->n_partitions, sizeof *s->node.meta.pinned);
         s->reads = tkv_calloc(s->n_partitions, sizeof *s->reads);
         s->node.reads = s->reads;
         s->node.probe_calls = tkv_calloc(s->n_partitions, sizeof *s->node.probe_calls);
@@ -840,7 +908,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->node.token_bytes = tkv_malloc(session_encoded_bytes(s->node.token_cap) +
                                          (size_t)s->node.token_cap * SESSION_DEPS_ENTRY_MAX);
         if (s->reads == NULL || s->node.probe_calls == NULL || s->node.token_ents == NULL ||
-            s->node.token_bytes == NULL) {
+            s->node.meta.pinned == NULL || s->node.token_bytes == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
         }
@@ -936,6 +1004,10 @@ int server_start(struct server *s)
         if (rv != 0) {
                 return rv;
         }
+        rv = server_check_map(s);
+        if (rv != 0) {
+                return rv;
+        }
         server_check_disk(s);
         rv = transport_mux_listen(&s->mux, cfg->peer_addr);
         if (rv != 0) {
@@ -947,7 +1019,7 @@ int server_start(struct server *s)
                         return rv;
                 }
         }
-        s->node.auth_group = cfg->auth_enabled ? s->groups[s->n_partitions] : NULL;
+        s->node.meta_group = s->groups[s->n_partitions];
         rv = server_listen(s);
         if (rv == 0) {
                 rv = metrics_start(&s->metrics, cfg->metrics_addr, s->errmsg);
@@ -1008,7 +1080,8 @@ void server_close(struct server *s)
         for (uint32_t p = 0; s->groups != NULL && p < s->n_groups; p++) {
                 group_destroy(s->groups[p]);
         }
-        s->node.auth_group = NULL;
+        s->node.meta_group = NULL;
+        rpc_meta_close(&s->node);
         for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
                 if (s->cfg->nodes[i].id != s->cfg->node_id) {
                         peer_release(&s->peers[i]);

@@ -1,6 +1,8 @@
 """PUT, GET, DELETE, CAS, write acknowledgements, STATUS and CLUSTER_INFO
 against a real 3-node cluster."""
 
+import time
+
 import pytest
 
 import tunekv
@@ -64,7 +66,14 @@ def test_write_acks(client):
 
 
 def test_status_and_cluster_info(client, cluster):
-    ci = client.cluster_info()
+    # The cluster map is written just after the metadata group's first
+    # election: polled, no event says when this node applied it.
+    for _ in range(500):
+        ci = client.cluster_info()
+        if ci.epoch:
+            break
+        time.sleep(0.02)
+    assert ci.epoch == 1 and all(n.state == "voter" and n.zone == "" for n in ci.nodes), ci
     assert ci.partition_count == 3 and len(ci.nodes) == 3
     assert {n.client_addr for n in ci.nodes} == set(cluster.endpoints)
     assert all(len(p.replicas) == 3 and p.leader_id in p.replicas for p in ci.partitions)

@@ -39,6 +39,10 @@ RESPONSE_BYTES_MAX = 64 << 20
 Bytes = Union[bytes, bytearray, memoryview, str]
 
 
+# MemberState (docs/protocol.md §3.9) by name.
+_MEMBER_STATES = {1: "voter", 2: "joining", 3: "removed"}
+
+
 def as_bytes(b: Bytes) -> bytes:
     """Keys and values are bytes; a str is taken as UTF-8."""
     if isinstance(b, str):
@@ -255,9 +259,13 @@ def cluster_info(resp: pb.Response) -> ClusterInfo:
             raise ProtocolError(f"cluster_info: partition {p.partition} out of range")
     return ClusterInfo(
         partition_count=ci.partition_count,
-        nodes=tuple(NodeInfo(n.node_id, n.client_addr, n.peer_addr) for n in ci.nodes),
+        nodes=tuple(
+            NodeInfo(n.node_id, n.client_addr, n.peer_addr, n.zone, _MEMBER_STATES.get(n.state, "unknown"))
+            for n in ci.nodes
+        ),
         partitions=tuple(PartitionInfo(p.partition, p.leader_id, tuple(p.replicas)) for p in ci.partitions),
         node_id=ci.node_id,
+        epoch=ci.epoch,
     )
 
 

@@ -14,6 +14,10 @@ CONSISTENCY_LINEARIZABLE: Consistency
 CONSISTENCY_SEQUENTIAL: Consistency
 CONSISTENCY_SESSION: Consistency
 DESCRIPTOR: _descriptor.FileDescriptor
+MEMBER_STATE_JOINING: MemberState
+MEMBER_STATE_REMOVED: MemberState
+MEMBER_STATE_UNKNOWN: MemberState
+MEMBER_STATE_VOTER: MemberState
 ON_UNMET_FAIL: OnUnmet
 ON_UNMET_FORWARD_LEADER: OnUnmet
 ON_UNMET_SERVE_STALE_LABELLED: OnUnmet
@@ -101,16 +105,18 @@ class ClusterInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ClusterInfoResponse(_message.Message):
-    __slots__ = ["node_id", "nodes", "partition_count", "partitions"]
+    __slots__ = ["epoch", "node_id", "nodes", "partition_count", "partitions"]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
     node_id: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     partition_count: int
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
-    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class ConfirmRequest(_message.Message):
     __slots__ = ["from_node_id", "partition"]
@@ -267,14 +273,18 @@ class Limits(_message.Message):
     def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ["client_addr", "node_id", "peer_addr"]
+    __slots__ = ["client_addr", "node_id", "peer_addr", "state", "zone"]
     CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
     client_addr: str
     node_id: int
     peer_addr: str
-    def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ...) -> None: ...
+    state: MemberState
+    zone: str
+    def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., state: _Optional[_Union[MemberState, str]] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
     __slots__ = ["leader_id", "partition", "replicas"]
@@ -435,7 +445,7 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "user_role"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -450,6 +460,7 @@ class Request(_message.Message):
     PUT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_LEADER_FIELD_NUMBER: _ClassVar[int]
     USER_ROLE_FIELD_NUMBER: _ClassVar[int]
     auth: AuthRequest
     cas: CasRequest
@@ -465,8 +476,9 @@ class Request(_message.Message):
     put: PutRequest
     status: StatusRequest
     timeout_ms: int
+    transfer_leader: TransferLeaderRequest
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
     __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "user_role", "write"]
@@ -505,28 +517,40 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ["connections", "forwarded", "limits", "loop_lag_max_ms", "loop_lag_ms", "node_id", "partition_count", "partitions", "uptime_ms", "version"]
+    __slots__ = ["connections", "epoch", "forwarded", "limits", "loop_lag_max_ms", "loop_lag_ms", "members", "node_id", "partition_count", "partitions", "uptime_ms", "version"]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     LOOP_LAG_MAX_MS_FIELD_NUMBER: _ClassVar[int]
     LOOP_LAG_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     connections: int
+    epoch: int
     forwarded: int
     limits: Limits
     loop_lag_max_ms: int
     loop_lag_ms: int
+    members: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     node_id: int
     partition_count: int
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionStatus]
     uptime_ms: int
     version: str
-    def __init__(self, node_id: _Optional[int] = ..., version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., connections: _Optional[int] = ..., partition_count: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., loop_lag_ms: _Optional[int] = ..., loop_lag_max_ms: _Optional[int] = ..., forwarded: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_id: _Optional[int] = ..., version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., connections: _Optional[int] = ..., partition_count: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., loop_lag_ms: _Optional[int] = ..., loop_lag_max_ms: _Optional[int] = ..., forwarded: _Optional[int] = ..., epoch: _Optional[int] = ..., members: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class TransferLeaderRequest(_message.Message):
+    __slots__ = ["node_id", "partition"]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    partition: int
+    def __init__(self, partition: _Optional[int] = ..., node_id: _Optional[int] = ...) -> None: ...
 
 class UserRoleRequest(_message.Message):
     __slots__ = ["name", "op", "password", "permission", "prefix", "role", "secret"]
@@ -610,4 +634,7 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class UserRoleOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class MemberState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

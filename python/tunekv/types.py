@@ -251,6 +251,8 @@ class NodeInfo:
     node_id: int
     client_addr: str
     peer_addr: str
+    zone: str = ""  # [node.N] zone; "" unless configured
+    state: str = "unknown"  # in the cluster map: voter, joining, removed; unknown before it
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,7 @@ class ClusterInfo:
     nodes: Tuple[NodeInfo, ...]
     partitions: Tuple[PartitionInfo, ...]
     node_id: int  # the node that answered
+    epoch: int = 0  # of the cluster map that node applied; 0: none yet
 
 
 @dataclass

@@ -113,6 +113,10 @@ static void args_usage(FILE *f)
               "  role list                          every role\n"
               "                                     (user and role need --user with admin on\n"
               "                                     a cluster with [auth] enabled)\n"
+              "  member list                        the members of the cluster map: id,\n"
+              "                                     state, zone, addresses, and the epoch\n"
+              "  transfer-leader PARTITION NODE     make NODE lead PARTITION (admin); NODE\n"
+              "                                     keeps it until it restarts\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -459,9 +463,12 @@ static const char *args_command(const char *word, int *operands)
                 const char *name;
                 int operands;
         } commands[] = {
-            {"put", "put", 2},       {"get", "get", 1},    {"del", "delete", 1},
-            {"delete", "delete", 1}, {"cas", "cas", 3},    {"status", "status", 0},
-            {"user", "user", -1},    {"role", "role", -1}, {"mget", "mget", -2},
+            {"put", "put", 2},        {"get", "get", 1},
+            {"del", "delete", 1},     {"delete", "delete", 1},
+            {"cas", "cas", 3},        {"status", "status", 0},
+            {"user", "user", -1},     {"role", "role", -1},
+            {"member", "member", -1}, {"transfer-leader", "transfer-leader", 2},
+            {"mget", "mget", -2},
         };
         size_t i;
 
@@ -512,7 +519,8 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         }
         if ((a->token_in != NULL || a->token_out != NULL) &&
             (strcmp(a->command, "status") == 0 || strcmp(a->command, "user") == 0 ||
-             strcmp(a->command, "role") == 0)) {
+             strcmp(a->command, "role") == 0 || strcmp(a->command, "member") == 0 ||
+             strcmp(a->command, "transfer-leader") == 0)) {
                 return output_usage_error(a, "%s",
                                           "--token-in and --token-out apply to get, put, del and "
                                           "cas only");

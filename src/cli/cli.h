@@ -47,7 +47,8 @@ struct cli_args {
         const char *token_out;     /* --token-out FILE, or NULL */
         const char *user;          /* --user NAME, or NULL: no AUTH */
         const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
-        const char *command;       /* canonical: put, get, delete, cas, status */
+        const char *command;       /* canonical: put, get, delete, cas, status, user, role,
+                                      member, transfer-leader */
         char **operands;           /* after the command */
         int n_operands;
         /* Filled once the request ran (get, put, del, cas). */
@@ -114,6 +115,13 @@ int commands_status(struct tkv_client *c, const struct cli_args *a);
  * and return the exit code. c and a are borrowed. */
 int users_run(struct tkv_client *c, const struct cli_args *a);
 
+/* ---- members.c: tunekv member list, tunekv transfer-leader ---- */
+
+/* Run `member list` (a->operands: the verb) or `transfer-leader PARTITION
+ * NODE`, report it and return the exit code. c and a are borrowed. */
+int members_run(struct tkv_client *c, const struct cli_args *a);
+int members_transfer_leader(struct tkv_client *c, const struct cli_args *a);
+
 /* ---- output.c: text for people, or one JSON object ---- */
 
 /* The exit code of a command that ended with status. */
@@ -133,6 +141,12 @@ int output_usage_error(const struct cli_args *a, const char *fmt, const char *ar
  * exit code. Both borrowed. */
 int output_user_role(const struct cli_args *a, const struct tkv_user_role_result *r);
 
+/* The members of the cluster map, one per line ("node ID STATE zone ZONE
+ * CLIENT_ADDR PEER_ADDR"), or a JSON object; and a finished transfer of
+ * leadership. Return the exit code. Borrowed. */
+int output_members(const struct cli_args *a, const struct tkv_member_list *l);
+int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t node_id);
+
 /* A value read by get, a write's acknowledgement, one node's status, and
  * the whole cluster (the cluster info, and views with one entry per node
  * of ci). Everything is borrowed. */
@@ -144,6 +158,6 @@ void output_node_status(const struct cli_args *a, const struct tkv_node_status *
  * 0 every partition healthy, 1 some degraded (a replica down or lagging),
  * 2 some unavailable (no leader, not ready, or no majority of replicas). */
 int output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
-                   const struct cli_node_view *views);
+                   const struct cli_node_view *views, const struct tkv_member_list *members);
 
 #endif /* TKV_CLI_H */

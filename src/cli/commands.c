@@ -333,10 +333,13 @@ static void commands_query_nodes(struct tkv_client *c, const struct tkv_cluster_
 int commands_status(struct tkv_client *c, const struct cli_args *a)
 {
         struct cli_node_view *views = NULL;
+        struct tkv_member_list members;
+        bool have_members;
         struct tkv_result res;
         int status;
         unsigned i;
 
+        memset(&members, 0, sizeof(members));
         if (a->node_set) {
                 return commands_node_status(c, a);
         }
@@ -353,6 +356,9 @@ int commands_status(struct tkv_client *c, const struct cli_args *a)
                 return output_fail(a, TKV_NO_MEMORY, "out of memory", NULL);
         }
         commands_query_nodes(c, res.cluster, views);
+        /* The members with their zones, when the map is known (best effort:
+         * a node without it yet still shows the rest). */
+        have_members = tkv_member_list(c, &members) == TKV_OK;
         /* A node that refused our user is not down: say so instead. */
         for (i = 0; i < res.cluster->n_nodes; i++) {
                 if (views[i].status == TKV_UNAUTHENTICATED ||
@@ -363,12 +369,13 @@ int commands_status(struct tkv_client *c, const struct cli_args *a)
         if (i < res.cluster->n_nodes) {
                 status = output_fail(a, views[i].status, views[i].message, NULL);
         } else {
-                status = output_cluster(a, res.cluster, views);
+                status = output_cluster(a, res.cluster, views, have_members ? &members : NULL);
         }
         for (i = 0; i < res.cluster->n_nodes; i++) {
                 free(views[i].node);
         }
         free(views);
+        tkv_member_list_release(&members);
         tkv_result_release(&res);
         return status;
 }

@@ -213,7 +213,8 @@ static void output_json_open(const struct cli_args *a, int status)
         printf("{\"command\":\"%s\",\"status\":\"%s\"", a->command != NULL ? a->command : "",
                tkv_status_name(status));
         if (a->n_operands > 0 && a->command != NULL && strcmp(a->command, "status") != 0 &&
-            strcmp(a->command, "user") != 0 && strcmp(a->command, "role") != 0) {
+            strcmp(a->command, "user") != 0 && strcmp(a->command, "role") != 0 &&
+            strcmp(a->command, "member") != 0 && strcmp(a->command, "transfer-leader") != 0) {
                 output_json_bytes("key", a->operands[0], strlen(a->operands[0]));
         }
 }
@@ -516,8 +517,9 @@ static void output_print_status(const struct tkv_node_status *n)
 
         output_format_uptime(n->uptime_ms, uptime, sizeof(uptime));
         printf("node %" PRIu32 "  version %s  uptime %s  connections %" PRIu32
-               "  partitions %u of %" PRIu32 "\n",
-               n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count);
+               "  partitions %u of %" PRIu32 "  map epoch %" PRIu64 "\n",
+               n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count,
+               n->epoch);
         printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s  %6s  %9s\n", "PARTITION",
                "ROLE", "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY",
                "LAG", "STALE_MS");
@@ -584,8 +586,9 @@ static void output_json_status(const struct tkv_node_status *n)
         printf(",\"node_id\":%" PRIu32, n->node_id);
         output_json_text("version", n->version);
         printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"loop_lag_ms\":%" PRIu32
-               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64,
-               n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded);
+               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64 ",\"epoch\":%" PRIu64,
+               n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded,
+               n->epoch);
         printf(",\"partition_count\":%" PRIu32 ",\"limits\":{\"frame_bytes_max\":%" PRIu32
                ",\"key_bytes_max\":%" PRIu32 ",\"value_bytes_max\":%" PRIu32
                ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32
@@ -810,8 +813,40 @@ static void output_print_node_line(const struct cli_node_view *v, enum output_he
                v->node->version);
 }
 
+static const char *const output_member_states[] = {"unknown", "voter", "joining", "removed"};
+
+static const char *output_member_state(enum tkv_member_state st)
+{
+        return (unsigned)st < 4 ? output_member_states[st] : "unknown";
+}
+
+/* One member as text. */
+static void output_print_member(const struct tkv_member *m)
+{
+        printf("node %-3" PRIu32 " %-8s zone %-10s client %-21s peer %s\n", m->node_id,
+               output_member_state(m->state), m->zone[0] != '\0' ? m->zone : "-", m->client_addr,
+               m->peer_addr);
+}
+
+/* ,"epoch":N,"members":[...] */
+static void output_json_members(const struct tkv_member_list *l)
+{
+        printf(",\"epoch\":%" PRIu64 ",\"members\":[", l->epoch);
+        for (size_t i = 0; i < l->n_members; i++) {
+                const struct tkv_member *m = &l->members[i];
+                printf("%s{\"node_id\":%" PRIu32 ",\"state\":\"%s\"", i > 0 ? "," : "", m->node_id,
+                       output_member_state(m->state));
+                output_json_text("zone", m->zone);
+                output_json_text("client_addr", m->client_addr);
+                output_json_text("peer_addr", m->peer_addr);
+                putchar('}');
+        }
+        putchar(']');
+}
+
 static enum output_health output_print_cluster(const struct tkv_cluster_info *ci,
-                                               const struct cli_node_view *views)
+                                               const struct cli_node_view *views,
+                                               const struct tkv_member_list *members)
 {
         struct output_partition_view pv;
         const struct tkv_partition_info *pi;
@@ -826,10 +861,17 @@ static enum output_health output_print_cluster(const struct tkv_cluster_info *ci
         unsigned i;
         unsigned k;
 
-        printf("cluster: %u nodes, %" PRIu32 " partitions (layout from node %" PRIu32 ")\n",
-               ci->n_nodes, ci->partition_count, ci->node_id);
+        printf("cluster: %u nodes, %" PRIu32 " partitions, map epoch %" PRIu64
+               " (layout from node %" PRIu32 ")\n",
+               ci->n_nodes, ci->partition_count, ci->epoch, ci->node_id);
         for (i = 0; i < ci->n_nodes; i++) {
                 output_print_node_line(&views[i], output_node_health(ci, views, &views[i]));
+        }
+        if (members != NULL) {
+                printf("members (cluster map epoch %" PRIu64 "):\n", members->epoch);
+                for (size_t m = 0; m < members->n_members; m++) {
+                        output_print_member(&members->members[m]);
+                }
         }
         printf("partitions:\n");
         for (i = 0; i < ci->n_partitions; i++) {
@@ -920,7 +962,8 @@ static enum output_health output_json_partition_view(const struct tkv_partition_
 }
 
 static enum output_health output_json_cluster(const struct tkv_cluster_info *ci,
-                                              const struct cli_node_view *views)
+                                              const struct cli_node_view *views,
+                                              const struct tkv_member_list *members)
 {
         struct output_partition_view pv;
         enum output_health worst = OUTPUT_OK, h;
@@ -940,21 +983,24 @@ static enum output_health output_json_cluster(const struct tkv_cluster_info *ci,
                 worst = h > worst ? h : worst;
         }
         printf("],\"health\":\"%s\"", output_health_names[worst]);
+        if (members != NULL) {
+                output_json_members(members);
+        }
         return worst;
 }
 
 /* status: every node, then every partition as its replicas see it, and
  * the health; the exit code says the worst (cli.h). */
 int output_cluster(const struct cli_args *a, const struct tkv_cluster_info *ci,
-                   const struct cli_node_view *views)
+                   const struct cli_node_view *views, const struct tkv_member_list *members)
 {
         enum output_health worst;
         if (a->json) {
                 output_json_open(a, TKV_OK);
-                worst = output_json_cluster(ci, views);
+                worst = output_json_cluster(ci, views, members);
                 output_json_close(a, TKV_OK);
         } else {
-                worst = output_print_cluster(ci, views);
+                worst = output_print_cluster(ci, views, members);
         }
         return (int)worst;
 }
@@ -1004,6 +1050,35 @@ int output_user_role(const struct cli_args *a, const struct tkv_user_role_result
                         fwrite(r->grants[i].prefix, 1, r->grants[i].prefix_len, stdout);
                         putchar('\n');
                 }
+        }
+        return output_exit(a, TKV_OK);
+}
+
+int output_members(const struct cli_args *a, const struct tkv_member_list *l)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"node_id\":%" PRIu32, l->node_id);
+                output_json_members(l);
+                output_json_close(a, TKV_OK);
+                return output_exit(a, TKV_OK);
+        }
+        printf("cluster map epoch %" PRIu64 " (from node %" PRIu32 "), %zu members\n", l->epoch,
+               l->node_id, l->n_members);
+        for (size_t i = 0; i < l->n_members; i++) {
+                output_print_member(&l->members[i]);
+        }
+        return output_exit(a, TKV_OK);
+}
+
+int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t node_id)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"partition\":%" PRIu32 ",\"leader_id\":%" PRIu32, partition, node_id);
+                output_json_close(a, TKV_OK);
+        } else {
+                printf("partition %" PRIu32 ": node %" PRIu32 " leads\n", partition, node_id);
         }
         return output_exit(a, TKV_OK);
 }

@@ -60,7 +60,8 @@ int main(int argc, char **argv)
                 goto cleanup;
         }
         if (strcmp(a.command, "status") != 0 && strcmp(a.command, "user") != 0 &&
-            strcmp(a.command, "role") != 0) {
+            strcmp(a.command, "role") != 0 && strcmp(a.command, "member") != 0 &&
+            strcmp(a.command, "transfer-leader") != 0) {
                 rv = commands_token_load(c, &a);
                 if (rv >= 0) {
                         goto cleanup;
@@ -74,6 +75,10 @@ int main(int argc, char **argv)
                 rv = commands_status(c, &a);
         } else if (strcmp(a.command, "user") == 0 || strcmp(a.command, "role") == 0) {
                 rv = users_run(c, &a);
+        } else if (strcmp(a.command, "member") == 0) {
+                rv = members_run(c, &a);
+        } else if (strcmp(a.command, "transfer-leader") == 0) {
+                rv = members_transfer_leader(c, &a);
         } else {
                 rv = commands_write(c, &a);
         }

@@ -422,6 +422,7 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
         node->loop_lag_ms = m->loop_lag_ms;
         node->loop_lag_max_ms = m->loop_lag_max_ms;
         node->forwarded = m->forwarded;
+        node->epoch = m->epoch;
         if (m->limits != NULL) {
                 node->frame_bytes_max = m->limits->frame_bytes_max;
                 node->key_bytes_max = m->limits->key_bytes_max;
@@ -479,6 +480,7 @@ static struct tkv_cluster_info *codec_cluster_build(const Tunekv__V1__ClusterInf
         memset(ci, 0, sizeof(*ci));
         ci->partition_count = m->partition_count;
         ci->node_id = m->node_id;
+        ci->epoch = m->epoch;
         ci->nodes = (struct tkv_node_info *)(ci + 1);
         ci->n_nodes = (unsigned)m->n_nodes;
         ci->partitions = (struct tkv_partition_info *)(ci->nodes + m->n_nodes);

@@ -12,9 +12,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cmap.h"
 #include "command.h"
 #include "frame.h"
 #include "fuzz_fsm.h"
+#include "heap.h"
 #include "peerauth.h"
 #include "session.h"
 #include "tunekv.pb-c.h"
@@ -463,6 +465,43 @@ static void seeds_peerauth(void)
         seeds_write("peerauth", "hello-bad-magic", b, PEERAUTH_HELLO_BYTES + 1);
 }
 
+/* ---- fuzz_cmap: the cluster map as the bootstrap writes it ---- */
+
+static void seeds_cmap_one(const char *name, unsigned nodes, unsigned partitions, unsigned replicas,
+                           bool zones)
+{
+        static struct config cfg;
+        struct cmap *m = NULL;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+
+        config_defaults(&cfg);
+        cfg.n_nodes = nodes;
+        cfg.partitions = partitions;
+        cfg.replicas = replicas;
+        for (unsigned i = 0; i < nodes; i++) {
+                cfg.nodes[i].id = i + 1;
+                snprintf(cfg.nodes[i].client_addr, sizeof cfg.nodes[i].client_addr, "127.0.0.1:%u",
+                         7001 + i);
+                snprintf(cfg.nodes[i].peer_addr, sizeof cfg.nodes[i].peer_addr, "10.0.0.%u:7101",
+                         i + 1);
+                snprintf(cfg.nodes[i].zone, sizeof cfg.nodes[i].zone, "%s",
+                         zones ? (i % 2 == 0 ? "zone-a" : "zone_b.2") : "");
+        }
+        FUZZ_ASSERT(cmap_from_config(&cfg, 1, &m) == 0);
+        FUZZ_ASSERT(cmap_encode(m, &bytes, &len) == 0);
+        seeds_write("cmap", name, bytes, len);
+        tkv_free(bytes);
+        cmap_destroy(m);
+}
+
+static void seeds_cmap(void)
+{
+        seeds_cmap_one("one-node", 1, 1, 1, false);
+        seeds_cmap_one("three-nodes-zones", 3, 3, 3, true);
+        seeds_cmap_one("five-nodes-16-partitions", 5, 16, 3, true);
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
@@ -477,5 +516,6 @@ int main(int argc, char **argv)
         seeds_tokens();
         seeds_answers();
         seeds_peerauth();
+        seeds_cmap();
         return 0;
 }

@@ -85,6 +85,28 @@ cli status >"$dir/status"
 cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert len(o["partitions"]) == 8 and o["health"] == "ok" and o["nodes"][0]["health"] == "ok"' || fail "status json"
 grep -q '^health: ok (8 partitions ok, 0 degraded, 0 unavailable; 0 of 1 nodes down)$' "$dir/status" || fail "status health: $(cat "$dir/status")"
 
+# member list: the cluster map, bootstrapped by the metadata group's
+# leader just after it was elected (polled: no event says when it applied)
+for _ in $(seq 200); do cli member list >"$dir/members" 2>/dev/null && break; sleep 0.05; done
+grep -q '^cluster map epoch 1 (from node 1), 1 members$' "$dir/members" || fail "member list: $(cat "$dir/members")"
+grep -qE "^node 1 +voter +zone - +client 127.0.0.1:$port " "$dir/members" || fail "member row: $(cat "$dir/members")"
+cli --json member list | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1 and o["members"][0]["state"] == "voter" and o["members"][0]["zone"] == "", o' || fail "member list json"
+cli status >"$dir/status"
+grep -q '^cluster: 1 nodes, 8 partitions, map epoch 1 ' "$dir/status" || fail "status epoch: $(cat "$dir/status")"
+grep -q '^members (cluster map epoch 1):$' "$dir/status" || fail "status members: $(cat "$dir/status")"
+cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1 and o["members"][0]["node_id"] == 1, o' || fail "status members json"
+cli status --node 1 | head -1 | grep -q ' map epoch 1$' || fail "status --node epoch: $(cli status --node 1)"
+cli --json status --node 1 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1, o' || fail "status --node json epoch"
+expect_rc 3 cli member frob
+# transfer-leader: to the leader it has (answered at once), and refusals
+expect_rc 0 cli transfer-leader 3 1
+grep -qx 'partition 3: node 1 leads' "$dir/out" || fail "transfer-leader: $(cat "$dir/out")"
+expect_rc 7 cli transfer-leader 3 2
+grep -q "node 2 is not a member" "$dir/err" || fail "transfer-leader non-member: $(cat "$dir/err")"
+expect_rc 7 cli transfer-leader 8 1
+grep -q "no partition 8" "$dir/err" || fail "transfer-leader partition: $(cat "$dir/err")"
+expect_rc 3 cli transfer-leader x 1
+
 # error classes
 expect_rc 3 cli frobnicate
 expect_rc 3 cli get

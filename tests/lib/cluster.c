@@ -9,14 +9,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static void cluster_write_conf(struct cluster *c, unsigned partitions, unsigned replicas)
+void cluster_write_config(struct cluster *c)
 {
         FILE *f = fopen(c->conf, "w");
         fprintf(f, "[cluster]\npartitions = %u\nreplicas = %u\nsecret = tunekv-test-secret\n",
-                partitions, replicas);
+                c->partitions, c->replicas);
         for (unsigned i = 0; i < c->n; i++) {
                 fprintf(f, "[node.%u]\nclient_addr = %s\npeer_addr = %s\n", i + 1,
                         c->nodes[i].client_addr, c->nodes[i].peer_addr);
+                if (c->zones[i] != NULL && c->zones[i][0] != '\0') {
+                        fprintf(f, "zone = %s\n", c->zones[i]);
+                }
         }
         fclose(f);
 }
@@ -24,8 +27,19 @@ static void cluster_write_conf(struct cluster *c, unsigned partitions, unsigned 
 int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
                   unsigned replicas, const char *const *extra)
 {
+        return cluster_start_zones(c, dir, n, partitions, replicas, extra, NULL);
+}
+
+int cluster_start_zones(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
+                        unsigned replicas, const char *const *extra, const char *const *zones)
+{
         unsigned k = 0;
         memset(c, 0, sizeof *c);
+        c->partitions = partitions;
+        c->replicas = replicas;
+        for (unsigned i = 0; zones != NULL && i < n && i < CLUSTER_NODES_MAX; i++) {
+                c->zones[i] = zones[i];
+        }
         snprintf(c->dir, sizeof c->dir, "%s", dir);
         snprintf(c->conf, sizeof c->conf, "%s/cluster.conf", dir);
         c->n = n;
@@ -53,7 +67,7 @@ int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned parti
                          sizeof c->endpoints - strlen(c->endpoints), "%s%s", i > 0 ? "," : "",
                          c->nodes[i].client_addr);
         }
-        cluster_write_conf(c, partitions, replicas);
+        cluster_write_config(c);
         /* Start them all, then wait: a node is ready once its partitions
          * have leaders, which needs a majority of the others up. */
         for (unsigned i = 0; i < n; i++) {

@@ -21,6 +21,9 @@ struct cluster {
         const char *extra[DAEMON_ARGS_MAX]; /* flags for every node */
         const char *user;     /* set after cluster_start: clients AUTH as it ([auth]) */
         const char *password; /* user's password */
+        unsigned partitions;  /* as given to cluster_start */
+        unsigned replicas;
+        const char *zones[CLUSTER_NODES_MAX]; /* [node.N] zone of node i + 1; NULL: none */
 };
 
 /* Write the config for n nodes, P partitions, R replicas (0 = default)
@@ -28,6 +31,15 @@ struct cluster {
  * NULL) go to every node. 0, or -1 if a node did not become ready. */
 int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
                   unsigned replicas, const char *const *extra);
+
+/* cluster_start with a zone for each node (zones[i] for node i + 1, NULL
+ * or "" for none; the array may be NULL). */
+int cluster_start_zones(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
+                        unsigned replicas, const char *const *extra, const char *const *zones);
+
+/* Write the config file again from c (after changing a node's addresses,
+ * say); running nodes read it at their next start. */
+void cluster_write_config(struct cluster *c);
 
 /* Start node id (1-based) again, waiting for it to report ready. */
 int cluster_restart(struct cluster *c, unsigned id);

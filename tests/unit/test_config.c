@@ -151,6 +151,24 @@ static void test_file_then_flags(void **state)
         assert_int_equal(ids[2], 2);
 }
 
+static void test_node_zone(void **state)
+{
+        char path[512];
+        struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        (void)state;
+        snprintf(path, sizeof path, "%s/z.conf", dir);
+        write_file(path, "[node.1]\nclient_addr = 127.0.0.1:7001\npeer_addr = 127.0.0.1:7101\n"
+                         "zone = rack-1.room_A\n");
+        const char *argv[] = {"tunekvd", "--config", path};
+        assert_int_equal(load(&c, err, 3, argv), 0);
+        assert_string_equal(c.nodes[0].zone, "rack-1.room_A");
+        write_file(path, "[node.1]\nclient_addr = 127.0.0.1:7001\npeer_addr = 127.0.0.1:7101\n"
+                         "zone = rack 1\n");
+        assert_int_equal(load(&c, err, 3, argv), TKV_EINVAL);
+        assert_non_null(strstr(err, "node.1.zone = \"rack 1\": a zone is up to 63 letters"));
+}
+
 static void test_file_errors(void **state)
 {
         char path[512];
@@ -359,6 +377,7 @@ int main(void)
             cmocka_unit_test(test_flags),
             cmocka_unit_test(test_bad_values_name_the_key),
             cmocka_unit_test(test_file_then_flags),
+            cmocka_unit_test(test_node_zone),
             cmocka_unit_test(test_file_errors),
             cmocka_unit_test(test_changes_name_every_difference),
             cmocka_unit_test(test_shipped_confs_load),

@@ -1,0 +1,446 @@
+/* The cluster map's encoding, its comparison with a configuration, and the
+ * data dir's copy of it (cmap.h has the layout). The map comes from the
+ * metadata group, which any voter may write to, and from a file, so the
+ * decoder trusts nothing: every count and length is checked against its
+ * bound before it is used, and a map it accepts is one the daemon can act
+ * on (members sorted and unique, replicas that are members). */
+#include "cmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "err.h"
+#include "heap.h"
+
+/* The largest encoding: the file reader refuses anything bigger unread. */
+#define CMAP_ENCODED_MAX                                                                           \
+        (1 + 8 + 2 + CMAP_MEMBERS_MAX * (2 + 1 + 3 * CMAP_TEXT_BYTES) + 2 +                        \
+         CMAP_PARTITIONS_MAX * (1 + 2 * CMAP_REPLICAS_MAX))
+
+int cmap_from_config(const struct config *cfg, uint64_t epoch, struct cmap **out)
+{
+        struct cmap *m = tkv_calloc(1, sizeof *m);
+
+        *out = NULL;
+        if (m == NULL) {
+                return TKV_ENOMEM;
+        }
+        m->epoch = epoch;
+        m->n_members = cfg->n_nodes;
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                struct cmap_member *mb = &m->members[i];
+                mb->id = cfg->nodes[i].id;
+                mb->state = CMAP_VOTER;
+                snprintf(mb->client_addr, sizeof mb->client_addr, "%s", cfg->nodes[i].client_addr);
+                snprintf(mb->peer_addr, sizeof mb->peer_addr, "%s", cfg->nodes[i].peer_addr);
+                snprintf(mb->zone, sizeof mb->zone, "%s", cfg->nodes[i].zone);
+        }
+        m->n_partitions = cfg->partitions;
+        for (unsigned p = 0; p < cfg->partitions; p++) {
+                m->parts[p].n = config_replicas_of(cfg, p, m->parts[p].ids);
+        }
+        *out = m;
+        return 0;
+}
+
+void cmap_destroy(struct cmap *m)
+{
+        tkv_free(m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding */
+
+static int cmap_put(struct buffer *b, const void *p, size_t n)
+{
+        return buffer_append(b, p, n) == 0 ? 0 : TKV_ENOMEM;
+}
+
+static int cmap_put_u16(struct buffer *b, unsigned v)
+{
+        uint8_t p[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+        return cmap_put(b, p, 2);
+}
+
+static int cmap_put_text(struct buffer *b, const char *s)
+{
+        uint8_t len = (uint8_t)strlen(s);
+        int rv = cmap_put(b, &len, 1);
+        return rv != 0 ? rv : cmap_put(b, s, len);
+}
+
+static int cmap_put_member(struct buffer *b, const struct cmap_member *mb)
+{
+        uint8_t state = (uint8_t)mb->state;
+        int rv = cmap_put_u16(b, mb->id);
+
+        rv = rv != 0 ? rv : cmap_put(b, &state, 1);
+        rv = rv != 0 ? rv : cmap_put_text(b, mb->client_addr);
+        rv = rv != 0 ? rv : cmap_put_text(b, mb->peer_addr);
+        return rv != 0 ? rv : cmap_put_text(b, mb->zone);
+}
+
+int cmap_encode(const struct cmap *m, uint8_t **out, size_t *len)
+{
+        struct buffer b;
+        uint8_t head[9];
+        int rv;
+
+        buffer_init(&b);
+        head[0] = CMAP_FORMAT_VERSION;
+        put_le64(head + 1, m->epoch);
+        rv = cmap_put(&b, head, sizeof head);
+        rv = rv != 0 ? rv : cmap_put_u16(&b, m->n_members);
+        for (unsigned i = 0; rv == 0 && i < m->n_members; i++) {
+                rv = cmap_put_member(&b, &m->members[i]);
+        }
+        rv = rv != 0 ? rv : cmap_put_u16(&b, m->n_partitions);
+        for (unsigned p = 0; rv == 0 && p < m->n_partitions; p++) {
+                uint8_t n = (uint8_t)m->parts[p].n;
+                rv = cmap_put(&b, &n, 1);
+                for (unsigned i = 0; rv == 0 && i < n; i++) {
+                        rv = cmap_put_u16(&b, m->parts[p].ids[i]);
+                }
+        }
+        if (rv != 0) {
+                buffer_free(&b);
+                return rv;
+        }
+        *len = buffer_len(&b);
+        *out = b.base; /* the buffer's allocation, from offset 0 */
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Decoding */
+
+static int cmap_get_u8(struct cursor *c, unsigned *v)
+{
+        const uint8_t *p;
+        if (cursor_bytes(c, 1, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        *v = p[0];
+        return 0;
+}
+
+static int cmap_get_u16(struct cursor *c, unsigned *v)
+{
+        const uint8_t *p;
+        if (cursor_bytes(c, 2, &p) != 0) {
+                return TKV_ECORRUPT;
+        }
+        *v = (unsigned)p[0] | (unsigned)p[1] << 8;
+        return 0;
+}
+
+static bool cmap_zone_char(char ch)
+{
+        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+               ch == '.' || ch == '_' || ch == '-';
+}
+
+/* A text field into out (CMAP_TEXT_BYTES): an address when addr, else a
+ * zone. */
+static int cmap_get_text(struct cursor *c, char *out, bool addr)
+{
+        const uint8_t *p;
+        unsigned len;
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+
+        /* A NUL inside would be read as a shorter, other text. */
+        if (cmap_get_u8(c, &len) != 0 || len >= CMAP_TEXT_BYTES || cursor_bytes(c, len, &p) != 0 ||
+            memchr(p, 0, len) != NULL) {
+                return TKV_ECORRUPT;
+        }
+        memcpy(out, p, len);
+        out[len] = '\0';
+        if (addr) {
+                return len > 0 && config_split_addr(out, host, &port) == 0 ? 0 : TKV_ECORRUPT;
+        }
+        for (unsigned i = 0; i < len; i++) {
+                if (!cmap_zone_char(out[i])) {
+                        return TKV_ECORRUPT;
+                }
+        }
+        return 0;
+}
+
+static int cmap_get_member(struct cursor *c, struct cmap_member *mb, unsigned prev_id)
+{
+        unsigned state;
+
+        if (cmap_get_u16(c, &mb->id) != 0 || mb->id <= prev_id || cmap_get_u8(c, &state) != 0 ||
+            state < CMAP_VOTER || state > CMAP_REMOVED) {
+                return TKV_ECORRUPT;
+        }
+        mb->state = (enum cmap_state)state;
+        if (cmap_get_text(c, mb->client_addr, true) != 0 ||
+            cmap_get_text(c, mb->peer_addr, true) != 0 || cmap_get_text(c, mb->zone, false) != 0) {
+                return TKV_ECORRUPT;
+        }
+        return 0;
+}
+
+static int cmap_get_placement(struct cursor *c, const struct cmap *m, struct cmap_placement *pl)
+{
+        if (cmap_get_u8(c, &pl->n) != 0 || pl->n == 0 || pl->n > CMAP_REPLICAS_MAX) {
+                return TKV_ECORRUPT;
+        }
+        for (unsigned i = 0; i < pl->n; i++) {
+                const struct cmap_member *mb;
+                if (cmap_get_u16(c, &pl->ids[i]) != 0) {
+                        return TKV_ECORRUPT;
+                }
+                mb = cmap_member(m, pl->ids[i]);
+                if (mb == NULL || mb->state == CMAP_REMOVED) {
+                        return TKV_ECORRUPT;
+                }
+                for (unsigned j = 0; j < i; j++) {
+                        if (pl->ids[j] == pl->ids[i]) {
+                                return TKV_ECORRUPT;
+                        }
+                }
+        }
+        return 0;
+}
+
+static int cmap_decode_into(struct cursor *c, struct cmap *m)
+{
+        unsigned version;
+
+        if (cmap_get_u8(c, &version) != 0 || version != CMAP_FORMAT_VERSION ||
+            cursor_u64(c, &m->epoch) != 0 || m->epoch == 0 || cmap_get_u16(c, &m->n_members) != 0 ||
+            m->n_members == 0 || m->n_members > CMAP_MEMBERS_MAX) {
+                return TKV_ECORRUPT;
+        }
+        for (unsigned i = 0; i < m->n_members; i++) {
+                if (cmap_get_member(c, &m->members[i], i > 0 ? m->members[i - 1].id : 0) != 0) {
+                        return TKV_ECORRUPT;
+                }
+        }
+        if (cmap_get_u16(c, &m->n_partitions) != 0 || m->n_partitions == 0 ||
+            m->n_partitions > CMAP_PARTITIONS_MAX) {
+                return TKV_ECORRUPT;
+        }
+        for (unsigned p = 0; p < m->n_partitions; p++) {
+                if (cmap_get_placement(c, m, &m->parts[p]) != 0) {
+                        return TKV_ECORRUPT;
+                }
+        }
+        return c->left == 0 ? 0 : TKV_ECORRUPT;
+}
+
+int cmap_decode(const void *data, size_t len, struct cmap **out)
+{
+        struct cmap *m;
+        struct cursor c;
+        int rv;
+
+        *out = NULL;
+        if (len > CMAP_ENCODED_MAX) {
+                return TKV_ECORRUPT;
+        }
+        m = tkv_calloc(1, sizeof *m);
+        if (m == NULL) {
+                return TKV_ENOMEM;
+        }
+        cursor_init(&c, data, len);
+        rv = cmap_decode_into(&c, m);
+        if (rv != 0) {
+                cmap_destroy(m);
+                return rv;
+        }
+        *out = m;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queries */
+
+const struct cmap_member *cmap_member(const struct cmap *m, unsigned id)
+{
+        for (unsigned i = 0; i < m->n_members; i++) {
+                if (m->members[i].id == id) {
+                        return &m->members[i];
+                }
+        }
+        return NULL;
+}
+
+bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id)
+{
+        if (p >= m->n_partitions) {
+                return false;
+        }
+        for (unsigned i = 0; i < m->parts[p].n; i++) {
+                if (m->parts[p].ids[i] == id) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+const char *cmap_state_name(enum cmap_state s)
+{
+        switch (s) {
+        case CMAP_VOTER:
+                return "voter";
+        case CMAP_JOINING:
+                return "joining";
+        case CMAP_REMOVED:
+                return "removed";
+        default:
+                return "unknown";
+        }
+}
+
+/* The first member whose addresses differ between m and cfg; why filled. */
+static bool cmap_addrs_differ(const struct cmap *m, const struct config *cfg, char *why, size_t len)
+{
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                const struct config_node *n = &cfg->nodes[i];
+                const struct cmap_member *mb = cmap_member(m, n->id);
+                bool client;
+                if (mb == NULL) {
+                        continue;
+                }
+                client = strcmp(mb->client_addr, n->client_addr) != 0;
+                if (client || strcmp(mb->peer_addr, n->peer_addr) != 0) {
+                        snprintf(why, len,
+                                 "node %u's %s address is %s in the cluster map (epoch %llu) but "
+                                 "%s in the configuration",
+                                 n->id, client ? "client" : "peer",
+                                 client ? mb->client_addr : mb->peer_addr,
+                                 (unsigned long long)m->epoch,
+                                 client ? n->client_addr : n->peer_addr);
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Members, zones and placement; why filled on the first difference. */
+static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, char *why,
+                                size_t len)
+{
+        unsigned ids[CONFIG_REPLICAS_MAX];
+
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                const struct cmap_member *mb = cmap_member(m, cfg->nodes[i].id);
+                if (mb == NULL || mb->state == CMAP_REMOVED) {
+                        snprintf(why, len, "node %u is in the configuration but %s the cluster map",
+                                 cfg->nodes[i].id, mb == NULL ? "not in" : "removed from");
+                        return true;
+                }
+                if (strcmp(mb->zone, cfg->nodes[i].zone) != 0) {
+                        snprintf(why, len,
+                                 "node %u's zone is \"%s\" in the cluster map but \"%s\" in the "
+                                 "configuration",
+                                 mb->id, mb->zone, cfg->nodes[i].zone);
+                        return true;
+                }
+        }
+        if (m->n_members != cfg->n_nodes) {
+                snprintf(why, len, "the cluster map has %u members, the configuration %u nodes",
+                         m->n_members, cfg->n_nodes);
+                return true;
+        }
+        for (unsigned p = 0; p < m->n_partitions && p < cfg->partitions; p++) {
+                unsigned n = config_replicas_of(cfg, p, ids);
+                for (unsigned i = 0; i < n; i++) {
+                        if (!cmap_is_replica(m, p, ids[i]) || m->parts[p].n != n) {
+                                snprintf(why, len,
+                                         "partition %u has other replicas in the cluster map than "
+                                         "the configuration places on it",
+                                         p);
+                                return true;
+                        }
+                }
+        }
+        return false;
+}
+
+enum cmap_agreement cmap_check_config(const struct cmap *m, const struct config *cfg, char *why,
+                                      size_t len)
+{
+        if (cmap_addrs_differ(m, cfg, why, len)) {
+                return CMAP_DIFFERS_ADDRS;
+        }
+        return cmap_layout_differs(m, cfg, why, len) ? CMAP_DIFFERS : CMAP_AGREES;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The data dir's copy */
+
+int cmap_file_read(const char *data_dir, struct cmap **out, char *errmsg)
+{
+        char path[CONFIG_PATH_BYTES + 32];
+        uint8_t *bytes = NULL;
+        struct stat st;
+        size_t got;
+        FILE *f;
+        int rv;
+
+        *out = NULL;
+        snprintf(path, sizeof path, "%s/%s", data_dir, CMAP_FILE);
+        f = fopen(path, "rb");
+        if (f == NULL) {
+                if (errno == ENOENT) {
+                        return TKV_ENOTFOUND;
+                }
+                err_msgf(errmsg, "%s: %s", path, strerror(errno));
+                return TKV_EIO;
+        }
+        if (fstat(fileno(f), &st) != 0 || st.st_size > CMAP_ENCODED_MAX) {
+                err_msgf(errmsg, "%s: unreadable or larger than any cluster map", path);
+                rv = TKV_ECORRUPT;
+                goto cleanup;
+        }
+        bytes = tkv_malloc((size_t)st.st_size + 1);
+        if (bytes == NULL) {
+                rv = TKV_ENOMEM;
+                goto cleanup;
+        }
+        got = fread(bytes, 1, (size_t)st.st_size, f);
+        rv = got == (size_t)st.st_size ? cmap_decode(bytes, got, out) : TKV_EIO;
+        if (rv != 0 && rv != TKV_ENOMEM) {
+                err_msgf(errmsg, "%s: %s", path, err_str(rv));
+        }
+cleanup:
+        tkv_free(bytes);
+        fclose(f);
+        return rv;
+}
+
+int cmap_file_write(const char *data_dir, const uint8_t *bytes, size_t len)
+{
+        char tmp[CONFIG_PATH_BYTES + 32], path[CONFIG_PATH_BYTES + 32];
+        int fd, rv = 0;
+
+        snprintf(tmp, sizeof tmp, "%s/%s.tmp", data_dir, CMAP_FILE);
+        snprintf(path, sizeof path, "%s/%s", data_dir, CMAP_FILE);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) {
+                return TKV_EIO;
+        }
+        if (write(fd, bytes, len) != (ssize_t)len || fsync(fd) != 0) {
+                rv = TKV_EIO;
+        }
+        close(fd);
+        if (rv == 0 && rename(tmp, path) != 0) {
+                rv = TKV_EIO;
+        }
+        fd = rv == 0 ? open(data_dir, O_RDONLY | O_DIRECTORY) : -1;
+        if (fd >= 0) {
+                (void)fsync(fd);
+                close(fd);
+        }
+        return rv;
+}

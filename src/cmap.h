@@ -1,0 +1,122 @@
+/* The cluster map: the members of the cluster (id, client and peer
+ * addresses, zone, state), the placement of every partition (its replicas,
+ * the preferred leader first) and an epoch that grows with every change.
+ * It is one record in the metadata group's store (CMAP_KEY), written once
+ * from the configuration by the metadata group's leader at the cluster's
+ * first start (a CAS from "absent"), and copied by every node to
+ * data_dir/cluster-map so that a restart can compare its configuration with
+ * it before anything else runs. Pure apart from that file: no loop, no
+ * raft.
+ *
+ * Encoding (little-endian, one encoding per map, so that decode and encode
+ * round-trip byte for byte):
+ *
+ *   u8 version (1) | u64 epoch (>= 1) | u16 members (1..CMAP_MEMBERS_MAX)
+ *   member: u16 id (1..65535, strictly increasing) | u8 state (enum
+ *           cmap_state) | text client_addr | text peer_addr | text zone
+ *   u16 partitions (1..CMAP_PARTITIONS_MAX)
+ *   partition: u8 replicas (1..CMAP_REPLICAS_MAX) | u16 id each (distinct
+ *              members that are not removed)
+ *
+ * text is u8 length (< CMAP_TEXT_BYTES) and bytes; addresses are
+ * "a.b.c.d:port", zones (may be empty) letters, digits, '.', '_' and '-'.
+ * The decoder refuses anything else, and trailing bytes. */
+#ifndef TKV_CMAP_H
+#define TKV_CMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* The record's key in the metadata group's store. No key hashes to that
+ * group, so the name cannot meet a client's key. */
+#define CMAP_KEY            "tunekv/cluster-map"
+#define CMAP_FILE           "cluster-map" /* in the data dir: the last map applied here */
+#define CMAP_FORMAT_VERSION 1
+#define CMAP_MEMBERS_MAX    CONFIG_NODES_MAX
+#define CMAP_PARTITIONS_MAX CONFIG_PARTITIONS_MAX
+#define CMAP_REPLICAS_MAX   CONFIG_REPLICAS_MAX
+#define CMAP_TEXT_BYTES     CONFIG_ADDR_BYTES /* addresses and zones, NUL included */
+
+/* What a member is. Only VOTER exists today; JOINING (receiving its
+ * replicas) and REMOVED (refused if it comes back) are the states the
+ * membership commands will use. */
+enum cmap_state {
+        CMAP_VOTER = 1,
+        CMAP_JOINING = 2,
+        CMAP_REMOVED = 3,
+};
+
+struct cmap_member {
+        unsigned id;
+        enum cmap_state state;
+        char client_addr[CMAP_TEXT_BYTES];
+        char peer_addr[CMAP_TEXT_BYTES];
+        char zone[CMAP_TEXT_BYTES]; /* "" unless configured */
+};
+
+struct cmap_placement {
+        unsigned n;                      /* replicas */
+        unsigned ids[CMAP_REPLICAS_MAX]; /* the preferred leader first */
+};
+
+struct cmap {
+        uint64_t epoch;
+        unsigned n_members;
+        struct cmap_member members[CMAP_MEMBERS_MAX]; /* by id */
+        unsigned n_partitions;
+        struct cmap_placement parts[CMAP_PARTITIONS_MAX];
+};
+
+/* How a configuration compares with a map (cmap_check_config). */
+enum cmap_agreement {
+        CMAP_AGREES,
+        CMAP_DIFFERS,       /* zones, placement or the member list: logged loudly */
+        CMAP_DIFFERS_ADDRS, /* a member's addresses: a node refuses to start */
+};
+
+/* The map a cluster starts with: cfg's nodes (all voters) and placement
+ * (config_replicas_of), at the given epoch. *out is the caller's
+ * (cmap_destroy). 0 or TKV_ENOMEM. cfg is borrowed. */
+int cmap_from_config(const struct config *cfg, uint64_t epoch, struct cmap **out);
+
+/* Encode m into a new buffer (*out, tkv_free'd by the caller) of *len
+ * bytes. 0 or TKV_ENOMEM. m is borrowed. */
+int cmap_encode(const struct cmap *m, uint8_t **out, size_t *len);
+
+/* Decode len bytes (borrowed) into a new map *out (the caller's). 0,
+ * TKV_ECORRUPT for anything the layout above refuses, or TKV_ENOMEM;
+ * *out is NULL on failure. */
+int cmap_decode(const void *data, size_t len, struct cmap **out);
+
+/* Free m; NULL is fine. */
+void cmap_destroy(struct cmap *m);
+
+/* Member id of m, or NULL. */
+const struct cmap_member *cmap_member(const struct cmap *m, unsigned id);
+
+/* Is node id one of partition p's replicas in m? */
+bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id);
+
+/* "voter", "joining", "removed" (or "unknown"). */
+const char *cmap_state_name(enum cmap_state s);
+
+/* Compare cfg with m; the first difference is described in why (len
+ * bytes), e.g. "node 2's client address is 127.0.0.1:7002 in the cluster
+ * map (epoch 1) but 127.0.0.1:7009 in the configuration". */
+enum cmap_agreement cmap_check_config(const struct cmap *m, const struct config *cfg, char *why,
+                                      size_t len);
+
+/* Read data_dir's copy of the map. 0, TKV_ENOTFOUND (no copy yet: a node
+ * that never learned the map), TKV_EIO or TKV_ECORRUPT with errmsg
+ * (ERR_MSG_BYTES) filled, TKV_ENOMEM. Blocking: for the start only. */
+int cmap_file_read(const char *data_dir, struct cmap **out, char *errmsg);
+
+/* Write len bytes as data_dir's copy, atomically and durably (temporary
+ * file, fsync, rename, fsync of the directory). Blocking: run it on the
+ * threadpool. 0 or TKV_EIO. */
+int cmap_file_write(const char *data_dir, const uint8_t *bytes, size_t len);
+
+#endif

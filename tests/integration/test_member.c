@@ -1,0 +1,403 @@
+/* The cluster map and transfer-leader (issue 17, first increment) against
+ * three real tunekvd processes, 3 partitions of 2 replicas (so that each
+ * partition has a node that is not its replica), zones a, b, c:
+ *
+ * - the metadata group exists without [auth]; its leader bootstraps the
+ *   cluster map from the configuration once (one node logs it), and every
+ *   node's CLUSTER_INFO then carries epoch 1, the members with their zones
+ *   and state, and the configuration's placement; libtunekv keeps the
+ *   epoch it learned;
+ * - tkv_member_list lists the members, from any node;
+ * - transfer-leader moves each partition's leadership to its other
+ *   replica: the target's CLUSTER_INFO names it leader, writes keep
+ *   succeeding, and leader balancing leaves it there; a node that is not
+ *   a replica, a partition that does not exist and a node that is not a
+ *   member are refused as INVALID_ARGUMENT;
+ * - a node restarted with a configuration that gives a member another
+ *   address is refused, with a message naming the member, the addresses
+ *   and the map's epoch, and starts again with the right configuration;
+ * - a cluster of one follows its configuration instead: restarted on
+ *   another port, its map takes the new address (epoch 2).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "testlib.h"
+#include "tunekv.h"
+
+#define NODES      3
+#define PARTITIONS 3
+#define REPLICAS   2
+
+static char dir[256];
+static struct cluster cl;
+static const char *const zones[NODES] = {"a", "b", "c"};
+
+static int setup(void **state)
+{
+        (void)state;
+        if (testlib_tmpdir(dir, sizeof dir, "tkv-member") != 0) {
+                return -1;
+        }
+        return cluster_start_zones(&cl, dir, NODES, PARTITIONS, REPLICAS, NULL, zones);
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        int bad = cluster_stop(&cl);
+        if (bad == 0) {
+                testlib_rmrf(dir);
+        }
+        return bad == 0 ? 0 : -1;
+}
+
+/* CLUSTER_INFO of node id alone; TKV_OK or the error. */
+static int cluster_info_of(unsigned id, struct tkv_result *res)
+{
+        struct tkv_client *c = cluster_client(&cl, id);
+        int rv;
+
+        memset(res, 0, sizeof *res);
+        assert_non_null(c);
+        rv = tkv_cluster_info(c, res);
+        tkv_client_destroy(c);
+        return rv;
+}
+
+/* Wait (up to 20 s, polling every 20 ms: a remote replica applying an
+ * entry sends no event to await) until node id's CLUSTER_INFO carries an
+ * epoch. Returns it, or 0. */
+static uint64_t wait_epoch(unsigned id)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+
+        for (int waited = 0; waited < 20000; waited += 20) {
+                struct tkv_result res;
+                uint64_t epoch = 0;
+                if (cluster_info_of(id, &res) == TKV_OK && res.cluster != NULL) {
+                        epoch = res.cluster->epoch;
+                }
+                tkv_result_release(&res);
+                if (epoch != 0) {
+                        return epoch;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return 0;
+}
+
+/* The placement of partition p by the configuration: nodes (p + i) % N. */
+static bool placed_on(uint32_t p, uint32_t node_id)
+{
+        for (unsigned i = 0; i < REPLICAS; i++) {
+                if ((p + i) % NODES + 1 == node_id) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void test_map_bootstrapped_from_config(void **state)
+{
+        unsigned booted = 0;
+
+        (void)state;
+        for (unsigned id = 1; id <= NODES; id++) {
+                struct tkv_result res;
+                assert_int_equal(wait_epoch(id), 1);
+                assert_int_equal(cluster_info_of(id, &res), TKV_OK);
+                assert_int_equal(res.cluster->n_nodes, NODES);
+                for (unsigned i = 0; i < NODES; i++) {
+                        assert_int_equal(res.cluster->nodes[i].node_id, i + 1);
+                        assert_string_equal(res.cluster->nodes[i].client_addr,
+                                            cl.nodes[i].client_addr);
+                }
+                assert_int_equal(res.cluster->n_partitions, PARTITIONS);
+                for (uint32_t p = 0; p < PARTITIONS; p++) {
+                        const struct tkv_partition_info *pi = &res.cluster->partitions[p];
+                        assert_int_equal(pi->n_replicas, REPLICAS);
+                        for (unsigned k = 0; k < pi->n_replicas; k++) {
+                                assert_true(placed_on(p, pi->replicas[k]));
+                        }
+                }
+                tkv_result_release(&res);
+                /* STATUS says the same epoch. */
+                assert_int_equal(cluster_status(&cl, id, &res), TKV_OK);
+                assert_int_equal(res.node->epoch, 1);
+                tkv_result_release(&res);
+        }
+        for (unsigned i = 0; i < NODES; i++) {
+                booted +=
+                    (unsigned)daemon_log_count(&cl.nodes[i], "cluster map bootstrapped from the "
+                                                             "configuration");
+        }
+        /* At most one leader's write applied (a later one fails its CAS
+         * from "absent"); none may report success if a leadership change
+         * left the first one's outcome unknown, and epoch 1 above proves
+         * the map is there. */
+        assert_true(booted <= 1);
+}
+
+static void test_client_keeps_epoch(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 0);
+        struct tkv_result res;
+
+        (void)state;
+        assert_non_null(c);
+        assert_int_equal(tkv_cluster_epoch(c), 0);
+        assert_int_equal(wait_epoch(1), 1);
+        assert_int_equal(tkv_cluster_info(c, &res), TKV_OK);
+        assert_int_equal(res.cluster->epoch, 1);
+        assert_int_equal(tkv_cluster_epoch(c), 1);
+        tkv_result_release(&res);
+        tkv_client_destroy(c);
+}
+
+static void test_member_list(void **state)
+{
+        (void)state;
+        for (unsigned id = 1; id <= NODES; id++) {
+                struct tkv_client *c = cluster_client(&cl, id);
+                struct tkv_member_list l;
+                assert_non_null(c);
+                assert_int_equal(wait_epoch(id), 1);
+                assert_int_equal(tkv_member_list(c, &l), TKV_OK);
+                assert_int_equal(l.epoch, 1);
+                assert_int_equal(l.node_id, id);
+                assert_int_equal(tkv_cluster_epoch(c), 1);
+                assert_int_equal(l.n_members, NODES);
+                for (unsigned i = 0; i < NODES; i++) {
+                        assert_int_equal(l.members[i].node_id, i + 1);
+                        assert_int_equal(l.members[i].state, TKV_MEMBER_VOTER);
+                        assert_string_equal(l.members[i].zone, zones[i]);
+                        assert_string_equal(l.members[i].client_addr, cl.nodes[i].client_addr);
+                        assert_string_equal(l.members[i].peer_addr, cl.nodes[i].peer_addr);
+                }
+                tkv_member_list_release(&l);
+                tkv_client_destroy(c);
+        }
+}
+
+/* Leader of p by node id's CLUSTER_INFO (0: none known there). */
+static uint32_t info_leader(unsigned id, uint32_t p)
+{
+        struct tkv_result res;
+        uint32_t leader = 0;
+
+        if (cluster_info_of(id, &res) == TKV_OK && p < res.cluster->n_partitions) {
+                leader = res.cluster->partitions[p].leader_id;
+        }
+        tkv_result_release(&res);
+        return leader;
+}
+
+/* Write n keys through the whole cluster; every write must succeed. */
+static void write_keys(struct tkv_client *c, uint32_t p, unsigned n)
+{
+        char key[64];
+
+        for (unsigned i = 0; i < n; i++) {
+                struct tkv_result res;
+                snprintf(key, sizeof key, "after-transfer-%u-%u", p, i);
+                assert_int_equal(tkv_put(c, key, strlen(key), "v", 1, NULL, &res), TKV_OK);
+                tkv_result_release(&res);
+        }
+}
+
+/* tkv_transfer_leader, again while it answers BUSY (the target has not
+ * acknowledged the leader's last entry yet: the answer says retry). */
+static int transfer(struct tkv_client *c, uint32_t p, uint32_t target, char *err, size_t len)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        int rv = TKV_BUSY;
+
+        for (int i = 0; i < 100 && rv == TKV_BUSY; i++) {
+                rv = tkv_transfer_leader(c, p, target, err, len);
+                if (rv == TKV_BUSY) {
+                        nanosleep(&nap, NULL);
+                }
+        }
+        return rv;
+}
+
+static void test_transfer_leader(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 0);
+
+        (void)state;
+        assert_non_null(c);
+        for (uint32_t p = 0; p < PARTITIONS; p++) {
+                uint32_t replica = p % NODES + 1, other = (p + 1) % NODES + 1;
+                uint32_t leader, target;
+                char err[256];
+                assert_true(cluster_wait_converged(&cl, p, 20000));
+                leader = cluster_leader(&cl, replica, p);
+                assert_true(leader == replica || leader == other);
+                target = leader == replica ? other : replica;
+                assert_int_equal(transfer(c, p, target, err, sizeof err), TKV_OK);
+                assert_string_equal(err, "");
+                /* Answered once the target leads: its own view says so. */
+                assert_int_equal(info_leader(target, p), target);
+                assert_int_equal(cluster_leader(&cl, target, p), target);
+                write_keys(c, p, 50);
+                /* Balancing did not hand it back to the preferred leader. */
+                assert_int_equal(cluster_leader(&cl, target, p), target);
+                /* Asking for the leader it has is answered at once. */
+                assert_int_equal(tkv_transfer_leader(c, p, target, err, sizeof err), TKV_OK);
+        }
+        tkv_client_destroy(c);
+}
+
+static void test_transfer_leader_refused(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 0);
+        char err[256];
+
+        (void)state;
+        assert_non_null(c);
+        /* Node (p + 2) % 3 + 1 holds no replica of partition p. */
+        assert_int_equal(tkv_transfer_leader(c, 0, 3, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 3 is not a replica of partition 0"));
+        assert_int_equal(tkv_transfer_leader(c, 99, 1, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "no partition 99"));
+        assert_int_equal(tkv_transfer_leader(c, 0, 9, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 9 is not a member"));
+        tkv_client_destroy(c);
+}
+
+/* Wait (up to 20 s) for node id's data dir copy of the map: the node
+ * writes it on the threadpool after applying the map; no event says when. */
+static bool wait_map_file_in(const char *data_dir)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        char path[700];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%.600s/cluster-map", data_dir);
+        for (int waited = 0; waited < 20000; waited += 20) {
+                if (stat(path, &st) == 0) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
+static bool wait_map_file(unsigned id)
+{
+        return wait_map_file_in(cl.nodes[id - 1].data_dir);
+}
+
+static void test_changed_address_refused(void **state)
+{
+        struct daemon *d = &cl.nodes[1];
+        char old_addr[64];
+        char why[256];
+        int status;
+
+        (void)state;
+        assert_true(wait_map_file(2));
+        status = cluster_signal(&cl, 2, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* Node 3 gets another client port in the file only. */
+        snprintf(old_addr, sizeof old_addr, "%s", cl.nodes[2].client_addr);
+        snprintf(cl.nodes[2].client_addr, sizeof cl.nodes[2].client_addr, "127.0.0.1:%u",
+                 daemon_free_port());
+        cluster_write_config(&cl);
+        assert_int_not_equal(daemon_start(d, 30000), 0);
+        assert_false(daemon_alive(d));
+        assert_int_equal(daemon_log_count(d, "disagrees with the cluster map"), 1);
+        snprintf(why, sizeof why,
+                 "node 3's client address is %s in the cluster map (epoch 1) but %s", old_addr,
+                 cl.nodes[2].client_addr);
+        assert_int_equal(daemon_log_count(d, why), 1);
+        /* With the map's addresses it starts and serves again. */
+        snprintf(cl.nodes[2].client_addr, sizeof cl.nodes[2].client_addr, "%s", old_addr);
+        cluster_write_config(&cl);
+        assert_int_equal(cluster_restart(&cl, 2), 0);
+        assert_int_equal(wait_epoch(2), 1);
+}
+
+/* The members node d's map lists, through a client of its own; *epoch
+ * and the first member's client address filled. TKV_OK or the error. */
+static int one_member(const struct daemon *d, uint64_t *epoch, char *addr, size_t len)
+{
+        struct tkv_options o = {0};
+        struct tkv_client *c = NULL;
+        struct tkv_member_list l;
+        char err[256];
+        int rv;
+
+        o.endpoints = d->client_addr;
+        o.timeout_ms = 10000;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        rv = tkv_member_list(c, &l);
+        if (rv == TKV_OK) {
+                assert_int_equal(l.n_members, 1);
+                *epoch = l.epoch;
+                snprintf(addr, len, "%s", l.members[0].client_addr);
+        }
+        tkv_member_list_release(&l);
+        tkv_client_destroy(c);
+        return rv;
+}
+
+/* A node alone (no [node.N] sections, addresses from flags) that restarts
+ * on other ports is not refused: a cluster of one follows its
+ * configuration, and its map takes the new addresses (epoch 2) before it
+ * reports ready. */
+static void test_cluster_of_one_follows_its_config(void **state)
+{
+        char sub[300], addr[64];
+        struct daemon d;
+        uint64_t epoch = 0;
+        int status;
+
+        (void)state;
+        snprintf(sub, sizeof sub, "%s/alone", dir);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        daemon_setup(&d, sub, 1);
+        assert_int_equal(daemon_start(&d, 30000), 0);
+        assert_int_equal(one_member(&d, &epoch, addr, sizeof addr), TKV_OK);
+        assert_int_equal(epoch, 1);
+        assert_string_equal(addr, d.client_addr);
+        assert_true(wait_map_file_in(d.data_dir));
+        status = daemon_signal(&d, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        snprintf(d.client_addr, sizeof d.client_addr, "127.0.0.1:%u", daemon_free_port());
+        assert_int_equal(daemon_start(&d, 30000), 0);
+        assert_int_equal(one_member(&d, &epoch, addr, sizeof addr), TKV_OK);
+        assert_int_equal(epoch, 2);
+        assert_string_equal(addr, d.client_addr);
+        assert_int_equal(daemon_stop(&d), 0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_map_bootstrapped_from_config),
+            cmocka_unit_test(test_client_keeps_epoch),
+            cmocka_unit_test(test_member_list),
+            cmocka_unit_test(test_transfer_leader),
+            cmocka_unit_test(test_transfer_leader_refused),
+            cmocka_unit_test(test_changed_address_refused),
+            cmocka_unit_test(test_cluster_of_one_follows_its_config),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

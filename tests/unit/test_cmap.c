@@ -1,0 +1,334 @@
+/* The cluster map (cmap.c): built from a configuration, encoded and
+ * decoded byte for byte, every malformed map refused (each field's bound,
+ * truncation, trailing bytes), compared with a configuration (addresses
+ * refuse, zones and placement are reported), and the data dir's copy. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cmap.h"
+#include "err.h"
+#include "heap.h"
+#include "testlib.h"
+
+/* Three nodes in zones a, b, c; 4 partitions of 3 replicas. */
+static void make_config(struct config *c)
+{
+        config_defaults(c);
+        c->n_nodes = 3;
+        c->partitions = 4;
+        c->replicas = 3;
+        for (unsigned i = 0; i < 3; i++) {
+                c->nodes[i].id = i + 1;
+                snprintf(c->nodes[i].client_addr, sizeof c->nodes[i].client_addr, "127.0.0.1:700%u",
+                         i + 1);
+                snprintf(c->nodes[i].peer_addr, sizeof c->nodes[i].peer_addr, "127.0.0.1:710%u",
+                         i + 1);
+                snprintf(c->nodes[i].zone, sizeof c->nodes[i].zone, "%c", 'a' + i);
+        }
+}
+
+static struct cmap *map_of(const struct config *c)
+{
+        struct cmap *m = NULL;
+        assert_int_equal(cmap_from_config(c, 1, &m), 0);
+        return m;
+}
+
+/* Encode m and return what decoding it gives (the map is freed). */
+static int decode_status(struct cmap *m)
+{
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        struct cmap *out = NULL;
+        int rv;
+
+        assert_int_equal(cmap_encode(m, &bytes, &len), 0);
+        rv = cmap_decode(bytes, len, &out);
+        assert_true(rv == 0 ? out != NULL : out == NULL);
+        cmap_destroy(out);
+        tkv_free(bytes);
+        cmap_destroy(m);
+        return rv;
+}
+
+static void test_from_config_round_trip(void **state)
+{
+        struct config c;
+        struct cmap *m, *back = NULL;
+        uint8_t *bytes = NULL, *again = NULL;
+        size_t len = 0, len2 = 0;
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(m->epoch, 1);
+        assert_int_equal(m->n_members, 3);
+        assert_int_equal(m->members[1].state, CMAP_VOTER);
+        assert_string_equal(m->members[1].zone, "b");
+        assert_int_equal(m->n_partitions, 4);
+        /* The configuration's placement: nodes (p + i) % N, first preferred. */
+        assert_int_equal(m->parts[1].n, 3);
+        assert_int_equal(m->parts[1].ids[0], 2);
+        assert_int_equal(m->parts[1].ids[2], 1);
+        assert_true(cmap_is_replica(m, 3, 1));
+        assert_false(cmap_is_replica(m, 4, 1));
+        assert_int_equal(cmap_encode(m, &bytes, &len), 0);
+        assert_int_equal(cmap_decode(bytes, len, &back), 0);
+        assert_int_equal(back->epoch, 1);
+        assert_string_equal(back->members[2].client_addr, "127.0.0.1:7003");
+        assert_string_equal(back->members[2].peer_addr, "127.0.0.1:7103");
+        assert_string_equal(back->members[0].zone, "a");
+        assert_memory_equal(back->parts, m->parts, sizeof m->parts[0] * 4);
+        /* One encoding per map. */
+        assert_int_equal(cmap_encode(back, &again, &len2), 0);
+        assert_int_equal(len2, len);
+        assert_memory_equal(again, bytes, len);
+        assert_string_equal(cmap_state_name(CMAP_JOINING), "joining");
+        tkv_free(bytes);
+        tkv_free(again);
+        cmap_destroy(back);
+        cmap_destroy(m);
+}
+
+static void test_truncated_and_trailing_refused(void **state)
+{
+        struct config c;
+        struct cmap *m, *out = (struct cmap *)1;
+        uint8_t *bytes = NULL, *longer;
+        size_t len = 0;
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_encode(m, &bytes, &len), 0);
+        for (size_t cut = 0; cut < len; cut++) {
+                assert_int_equal(cmap_decode(bytes, cut, &out), TKV_ECORRUPT);
+                assert_null(out);
+        }
+        longer = tkv_malloc(len + 1);
+        assert_non_null(longer);
+        memcpy(longer, bytes, len);
+        longer[len] = 0;
+        assert_int_equal(cmap_decode(longer, len + 1, &out), TKV_ECORRUPT);
+        bytes[0] = CMAP_FORMAT_VERSION + 1;
+        assert_int_equal(cmap_decode(bytes, len, &out), TKV_ECORRUPT);
+        tkv_free(longer);
+        tkv_free(bytes);
+        cmap_destroy(m);
+}
+
+static void test_bad_fields_refused(void **state)
+{
+        struct config c;
+        struct cmap *m;
+
+        (void)state;
+        make_config(&c);
+        assert_int_equal(decode_status(map_of(&c)), 0);
+        m = map_of(&c);
+        m->epoch = 0;
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[1].id = 1; /* ids must increase: no duplicates */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[0].state = (enum cmap_state)4;
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        snprintf(m->members[0].client_addr, sizeof m->members[0].client_addr, "nohost");
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[0].peer_addr[0] = '\0';
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        snprintf(m->members[0].zone, sizeof m->members[0].zone, "rack 1"); /* a space */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->parts[0].ids[1] = 9; /* not a member */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->parts[0].ids[1] = m->parts[0].ids[0];
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[2].state = CMAP_REMOVED; /* a removed node holds no replica */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->parts[2].n = 0;
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->n_partitions = 0;
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->n_members = 0;
+        m->n_partitions = 0;
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+}
+
+/* A one-member, one-partition map written by hand, with n replicas of
+ * node 1 listed; its length into *len. */
+static void hand_map(uint8_t *b, size_t *len, unsigned n)
+{
+        static const char addr[] = "127.0.0.1:1";
+        size_t k = 0;
+
+        b[k++] = CMAP_FORMAT_VERSION;
+        b[k++] = 1; /* epoch 1, little-endian */
+        memset(b + k, 0, 7);
+        k += 7;
+        b[k++] = 1; /* one member */
+        b[k++] = 0;
+        b[k++] = 1; /* id 1 */
+        b[k++] = 0;
+        b[k++] = CMAP_VOTER;
+        for (int t = 0; t < 2; t++) { /* client and peer address */
+                b[k++] = sizeof addr - 1;
+                memcpy(b + k, addr, sizeof addr - 1);
+                k += sizeof addr - 1;
+        }
+        b[k++] = 0; /* no zone */
+        b[k++] = 1; /* one partition */
+        b[k++] = 0;
+        b[k++] = (uint8_t)n;
+        for (unsigned i = 0; i < n; i++) {
+                b[k++] = 1;
+                b[k++] = 0;
+        }
+        *len = k;
+}
+
+static void test_bounds_refused(void **state)
+{
+        uint8_t b[128];
+        size_t len;
+        struct cmap *out = NULL;
+
+        (void)state;
+        hand_map(b, &len, 1);
+        assert_int_equal(cmap_decode(b, len, &out), 0);
+        cmap_destroy(out);
+        /* More replicas than CMAP_REPLICAS_MAX: refused before any is read
+         * (the same node listed twice would be refused too, later). */
+        hand_map(b, &len, CMAP_REPLICAS_MAX + 1);
+        assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
+        assert_null(out);
+        /* A member count beyond CMAP_MEMBERS_MAX, likewise. */
+        hand_map(b, &len, 1);
+        b[9] = (uint8_t)((CMAP_MEMBERS_MAX + 1) & 0xff);
+        b[10] = (uint8_t)((CMAP_MEMBERS_MAX + 1) >> 8);
+        assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
+        /* A text length at the bound (no room for its NUL). */
+        hand_map(b, &len, 1);
+        b[14] = CMAP_TEXT_BYTES;
+        assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
+        assert_null(out);
+}
+
+/* A NUL inside a text (found by fuzz_cmap): "127.0.0.1:700\0" would
+ * decode as a shorter, valid address that encodes otherwise. */
+static void test_nul_in_text_refused(void **state)
+{
+        struct config c;
+        struct cmap *m, *out = NULL;
+        uint8_t *bytes = NULL, *at;
+        size_t len = 0;
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_encode(m, &bytes, &len), 0);
+        at = memmem(bytes, len, "127.0.0.1:7001", 14);
+        assert_non_null(at);
+        at[13] = '\0';
+        assert_int_equal(cmap_decode(bytes, len, &out), TKV_ECORRUPT);
+        assert_null(out);
+        tkv_free(bytes);
+        cmap_destroy(m);
+}
+
+static void test_check_config(void **state)
+{
+        struct config c, other;
+        struct cmap *m;
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_check_config(m, &c, why, sizeof why), CMAP_AGREES);
+        other = c;
+        snprintf(other.nodes[1].client_addr, sizeof other.nodes[1].client_addr, "127.0.0.1:7999");
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS_ADDRS);
+        assert_string_equal(why, "node 2's client address is 127.0.0.1:7002 in the cluster map "
+                                 "(epoch 1) but 127.0.0.1:7999 in the configuration");
+        other = c;
+        snprintf(other.nodes[2].peer_addr, sizeof other.nodes[2].peer_addr, "127.0.0.1:7999");
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS_ADDRS);
+        assert_non_null(strstr(why, "node 3's peer address"));
+        other = c;
+        other.nodes[0].zone[0] = '\0';
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
+        assert_non_null(strstr(why, "node 1's zone"));
+        other = c;
+        other.n_nodes = 2;
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
+        other = c;
+        other.replicas = 2;
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
+        assert_non_null(strstr(why, "partition 0 has other replicas"));
+        cmap_destroy(m);
+}
+
+static void test_data_dir_copy(void **state)
+{
+        char dir[256], path[300];
+        struct config c;
+        struct cmap *m, *back = NULL;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        char err[ERR_MSG_BYTES] = "";
+        FILE *f;
+
+        (void)state;
+        assert_int_equal(testlib_tmpdir(dir, sizeof dir, "tkv-cmap"), 0);
+        assert_int_equal(cmap_file_read(dir, &back, err), TKV_ENOTFOUND);
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_encode(m, &bytes, &len), 0);
+        assert_int_equal(cmap_file_write(dir, bytes, len), 0);
+        assert_int_equal(cmap_file_read(dir, &back, err), 0);
+        assert_int_equal(back->n_members, 3);
+        cmap_destroy(back);
+        snprintf(path, sizeof path, "%s/%s", dir, CMAP_FILE);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("garbage", f);
+        fclose(f);
+        assert_int_equal(cmap_file_read(dir, &back, err), TKV_ECORRUPT);
+        assert_null(back);
+        assert_non_null(strstr(err, "cluster-map"));
+        tkv_free(bytes);
+        cmap_destroy(m);
+        testlib_rmrf(dir);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_from_config_round_trip),
+            cmocka_unit_test(test_truncated_and_trailing_refused),
+            cmocka_unit_test(test_bad_fields_refused),
+            cmocka_unit_test(test_bounds_refused),
+            cmocka_unit_test(test_nul_in_text_refused),
+            cmocka_unit_test(test_check_config),
+            cmocka_unit_test(test_data_dir_copy),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
