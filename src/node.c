@@ -16,6 +16,17 @@ struct read_state *node_read_state(const struct node *n, uint32_t p)
         return &n->reads[p];
 }
 
+uint64_t node_wall_ms(struct node *n)
+{
+        uint64_t now = uv_now(n->loop);
+
+        if (now != n->wall_loop_ms || n->wall_ms == 0) {
+                n->wall_loop_ms = now;
+                n->wall_ms = hlc_ms(hlc_wall(&n->hlc));
+        }
+        return n->wall_ms;
+}
+
 uint64_t node_clock_ms(const struct node *n)
 {
         return uv_now(n->loop) + n->suspended_ms;

@@ -100,6 +100,8 @@ struct node {
         struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */
         struct hlc hlc;                          /* write timestamps (hlc.h) */
+        uint64_t wall_loop_ms;                   /* node_wall_ms: the loop time it was read at */
+        uint64_t wall_ms;                        /* ... and the wall clock then */
         struct session_keys keys_previous;       /* rotation: still accepted (keys.previous) */
         struct session_entry *token_ents;        /* scratch: token_cap entries */
         uint8_t *token_bytes;                    /* scratch: token_cap entries encoded */
@@ -143,6 +145,10 @@ struct read_state *node_read_state(const struct node *n, uint32_t p);
  * suspended (CLOCK_BOOTTIME; CLOCK_MONOTONIC stops during a suspend, and a
  * replica that slept must not count its state as younger than it is). */
 uint64_t node_clock_ms(const struct node *n);
+
+/* The wall clock in ms (CLOCK_REALTIME), read at most once per loop
+ * millisecond: for the freshness samples of every read (fresh.h). */
+uint64_t node_wall_ms(struct node *n);
 
 /* The same clock read now, not at the loop iteration's start (for the
  * probe clock check, which compares intervals of a few milliseconds). */

@@ -47,7 +47,7 @@ void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
 
         read_scan(rs, &r, now_ms);
         if (fresh_watching(&rs->fresh)) {
-                fresh_expire(&rs->fresh, hlc_ms(hlc_wall(&node->hlc)));
+                fresh_expire(&rs->fresh, node_wall_ms(node));
         }
         if (r.leader) {
                 rs->probe_now = false;

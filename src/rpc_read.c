@@ -214,7 +214,7 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         if (delivered != LEVEL(LINEARIZABLE)) {
                 fresh_read(&node_read_state(c->node, c->partition)->fresh, (unsigned)delivered,
                            key_hash(c->key, c->key_len), group_applied_index(c->group),
-                           hlc_ms(hlc_wall(&c->node->hlc)));
+                           node_wall_ms(c->node));
         }
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET;
         resp.get = &gr;
@@ -328,8 +328,12 @@ int rpc_read_ts_sane(struct call *c)
 {
         struct node *node = c->node;
         uint64_t ts = c->rd.bound.required_ts;
-        uint64_t limit = hlc_wall(&node->hlc) + hlc_from_ms(node->cfg->max_clock_offset_ms);
+        uint64_t limit;
 
+        if (ts <= node->hlc.last) {
+                return 0; /* no further ahead than what this node has seen */
+        }
+        limit = hlc_wall(&node->hlc) + hlc_from_ms(node->cfg->max_clock_offset_ms);
         if (ts <= limit) {
                 return 0;
         }

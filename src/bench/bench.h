@@ -20,7 +20,16 @@ enum bench_exit {
         BENCH_EXIT_USAGE = 2,
 };
 
-enum bench_op { BENCH_OP_PUT, BENCH_OP_GET, BENCH_OP_CAS, BENCH_OP_DELETE, BENCH_OP_COUNT };
+enum bench_op {
+        BENCH_OP_PUT,
+        BENCH_OP_GET,
+        BENCH_OP_CAS,
+        BENCH_OP_DELETE,
+        BENCH_OP_MGET, /* tkv_get_many of mget_keys random keys */
+        BENCH_OP_COUNT
+};
+
+#define BENCH_MGET_KEYS_MAX 64
 
 /* Error counters are indexed by slot, not by code: server statuses are
  * 0..15, client conditions 100..115 (tunekv.h); anything else shares the
@@ -40,6 +49,7 @@ struct bench_config {
         double warmup_s;        /* load before the window, not reported */
         unsigned mix_pct[BENCH_OP_COUNT];
         size_t value_bytes;              /* --value-size */
+        unsigned mget_keys;              /* --mget-keys: keys of each mget */
         uint32_t keys;                   /* key space: key-00000000 .. */
         bool zipf;                       /* else uniform */
         double zipf_s;                   /* Zipf exponent */

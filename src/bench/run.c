@@ -107,7 +107,7 @@ static uint64_t run_now_ns(void)
 
 const char *run_op_name(enum bench_op op)
 {
-        static const char *const names[BENCH_OP_COUNT] = {"put", "get", "cas", "delete"};
+        static const char *const names[BENCH_OP_COUNT] = {"put", "get", "cas", "delete", "mget"};
 
         return op < BENCH_OP_COUNT ? names[op] : "?";
 }
@@ -222,6 +222,24 @@ static uint32_t run_pick_key(struct run *r)
         return keys_rng_below(&r->rng, r->cfg->keys);
 }
 
+/* An mget of mget_keys keys: key and more picked like single ones (the
+ * library copies them before returning). */
+static int run_submit_mget(struct run *r, struct run_slot *s, const char *key, size_t key_len)
+{
+        char names[BENCH_MGET_KEYS_MAX][KEYS_NAME_BYTES];
+        const void *keys[BENCH_MGET_KEYS_MAX];
+        size_t lens[BENCH_MGET_KEYS_MAX];
+        unsigned n = r->cfg->mget_keys;
+
+        keys[0] = key;
+        lens[0] = key_len;
+        for (unsigned i = 1; i < n; i++) {
+                lens[i] = keys_name(names[i], run_pick_key(r));
+                keys[i] = names[i];
+        }
+        return tkv_get_many_async(s->c, keys, lens, n, &r->cfg->read, run_done, s);
+}
+
 static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
 {
         const struct bench_config *cfg = r->cfg;
@@ -244,6 +262,8 @@ static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
                                      run_done, s);
         case BENCH_OP_GET:
                 return tkv_get_async(s->c, key, key_len, &cfg->read, run_done, s);
+        case BENCH_OP_MGET:
+                return run_submit_mget(r, s, key, key_len);
         case BENCH_OP_CAS:
                 /* A random version: the CAS is replicated and almost always
                  * answers CONDITION_FAILED, without a read before it. */

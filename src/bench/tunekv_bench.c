@@ -34,6 +34,7 @@ enum {
         OPT_WARMUP,
         OPT_MIX,
         OPT_VALUE_SIZE,
+        OPT_MGET_KEYS,
         OPT_KEYS,
         OPT_KEY_DIST,
         OPT_ZIPF_S,
@@ -81,9 +82,11 @@ static const struct bench_opt bench_opts[] = {
     {"duration", 'd', "SECONDS", "measured time (default 10)"},
     {"requests", 'n', "N", "measure exactly N requests instead of a duration"},
     {"warmup", OPT_WARMUP, "SECONDS", "load before measuring, not reported (default 2)"},
-    {"mix", OPT_MIX, "put=P,get=G,cas=C,del=D",
+    {"mix", OPT_MIX, "put=P,get=G,cas=C,del=D,mget=M",
      "operation mix in percent, adding up to 100; unnamed ops are 0 (default put=50,get=50). "
-     "CAS uses a random expected version: it is replicated and answers CONDITION_FAILED"},
+     "CAS uses a random expected version: it is replicated and answers CONDITION_FAILED. "
+     "mget reads --mget-keys keys at one timestamp (GET_MANY, at --consistency)"},
+    {"mget-keys", OPT_MGET_KEYS, "N", "keys of each mget, 1..64 (default 10)"},
     {"value-size", OPT_VALUE_SIZE, "BYTES", "value size for PUT and CAS (default 100)"},
     {"keys", OPT_KEYS, "N", "key space key-00000000 .. (default 10000)"},
     {"key-dist", OPT_KEY_DIST, "uniform|zipf", "key distribution (default uniform)"},
@@ -293,11 +296,16 @@ static bool bench_parse_word(const struct bench_word *words, const char *s, int 
 
 static int bench_mix_op(const char *name, size_t len)
 {
-        static const char *const names[] = {"put", "get", "cas", "del", "delete"};
+        static const struct {
+                const char *name;
+                int op;
+        } names[] = {{"put", BENCH_OP_PUT},       {"get", BENCH_OP_GET},
+                     {"cas", BENCH_OP_CAS},       {"del", BENCH_OP_DELETE},
+                     {"delete", BENCH_OP_DELETE}, {"mget", BENCH_OP_MGET}};
 
-        for (int i = 0; i < 5; i++) {
-                if (strlen(names[i]) == len && strncmp(names[i], name, len) == 0) {
-                        return i < BENCH_OP_COUNT ? i : BENCH_OP_DELETE;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+                if (strlen(names[i].name) == len && strncmp(names[i].name, name, len) == 0) {
+                        return names[i].op;
                 }
         }
         return -1;
@@ -400,6 +408,11 @@ static bool bench_apply_load(int opt, const char *arg, struct bench_config *cfg,
                        bench_bad("warmup", "expected seconds >= 0, got", arg);
         case OPT_MIX:
                 return bench_parse_mix(arg, cfg->mix_pct);
+        case OPT_MGET_KEYS:
+                if (!bench_parse_unsigned(arg, 1, BENCH_MGET_KEYS_MAX, &cfg->mget_keys)) {
+                        return bench_bad("mget-keys", "expected 1..64, got", arg);
+                }
+                return true;
         case OPT_VALUE_SIZE:
                 if (!bench_parse_u64(arg, 0, BENCH_VALUE_BYTES_MAX, &v)) {
                         return bench_bad("value-size", "expected 0..67108864 bytes, got", arg);
@@ -539,6 +552,7 @@ static void bench_defaults(struct bench_config *cfg)
         cfg->warmup_s = 2;
         cfg->mix_pct[BENCH_OP_PUT] = 50;
         cfg->mix_pct[BENCH_OP_GET] = 50;
+        cfg->mget_keys = 10;
         cfg->value_bytes = 100;
         cfg->keys = 10000;
         cfg->zipf_s = 0.99;
