@@ -1,12 +1,23 @@
 /* TLS for the peer port, whose streams libraft reads and writes itself.
  *
- * Raft (and the peer handshake, and node links) get a plaintext stream:
- * one end of a socketpair, opened in a uv_pipe_t the caller provides. The
- * relay owns the other end and the TCP connection, and moves bytes between
- * them through a TLS session (tls.h):
+ * Raft (and the peer handshake) get a plaintext stream: one end of a
+ * socketpair, opened in a uv_pipe_t the caller provides. The relay owns the
+ * other end and the TCP connection, and moves bytes between them through a
+ * TLS session (tls.h):
  *
  *   TCP --records--> tls_read  --plaintext--> inner ==socketpair==> plain
  *   TCP <--records-- tls_write <--plaintext-- inner <==socketpair== plain
+ *
+ * except that an accepted connection's relay (tlsrelay_wrap), whose plain
+ * stream only raft reads, skips the socketpair toward the caller: once the
+ * caller said it reads plain (tlsrelay_reading), each record's plaintext
+ * goes to plain's alloc and read callbacks, called by the relay as libuv
+ * would call them, in the loop turn the record arrived in:
+ *
+ *   TCP --records--> tls_read --plaintext--> plain's read callback
+ *
+ * The socketpair then carries only the end: the relay closing its end is
+ * an end of file on plain, after everything delivered before.
  *
  * The plain stream is usable at once: what the caller writes before the
  * handshake finished waits in the socketpair; what it reads arrives once
@@ -15,11 +26,14 @@
  * timeout, reset) reaches it as an end of file or error on plain. The
  * relay logs why TLS failed (at most once a second) and counts it.
  *
- * Flow control: each direction has one write in flight, what arrives
- * meanwhile queues behind it up to a read's worth (64 KiB), and past that
- * the relay stops reading that side until the write is done: at most about
- * three reads per direction (being written, queued, being decrypted), and a
- * slow reader slows its writer through the kernel.
+ * Flow control: each direction has one write in flight (records are first
+ * offered to the kernel with uv_try_write, which usually takes them all),
+ * what arrives meanwhile queues behind it up to a read's worth (64 KiB),
+ * and past that the relay stops reading that side until the write is done:
+ * at most about three reads per direction (being written, queued, being
+ * decrypted), and a slow reader slows its writer through the kernel. A
+ * wrapped relay holds at most a read's worth of plaintext until the
+ * caller reads.
  *
  * Lifetime: the relay closes its handles at the first end of file or
  * error on either side (closing the socketpair, which the caller then
