@@ -2,6 +2,7 @@
 #include "tlsrelay.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,7 +40,7 @@ struct tlsrelay {
         bool inner_reading;
         bool tcp_reading;
         bool server; /* accepted (else we connected) */
-        bool direct; /* the caller started reading plain (tlsrelay_deliver) */
+        bool direct; /* the caller started reading plain (tlsrelay_reading) */
         bool closing;
 };
 
@@ -259,14 +260,34 @@ static void tlsrelay_inner_flush(struct tlsrelay *r)
         r->inner_writing = true;
 }
 
-/* Is the caller reading plain? Raft starts reading a stream it accepted
- * and never stops before closing it; uv_is_active covers a stop too (a
- * stream nobody writes to is active only while it is read). */
+/* May the relay look at plain at all, in a callback of its own? plain's
+ * memory is raft's, which frees it at the end of the loop turn in which it
+ * closed it, possibly before the relay heard of it. But uv_close closes
+ * plain's end of the socketpair at once, and our end then reports the
+ * hang-up (POLLHUP): one poll, no wait, per batch of records. */
+static bool tlsrelay_reader_open(struct tlsrelay *r)
+{
+        struct pollfd p;
+        uv_os_fd_t fd;
+
+        if (!r->direct || r->closing || uv_fileno((uv_handle_t *)&r->inner, &fd) != 0) {
+                return false;
+        }
+        p.fd = fd;
+        p.events = 0; /* POLLHUP, POLLERR and POLLNVAL are always reported */
+        p.revents = 0;
+        return poll(&p, 1, 0) == 0;
+}
+
+/* Is the caller (still) reading plain, which is open? Raft starts reading
+ * a stream it accepted and never stops before closing it; uv_is_active
+ * covers a stop too (a stream nobody writes to is active only while it is
+ * read). */
 static bool tlsrelay_reader_ready(struct tlsrelay *r)
 {
         uv_stream_t *s = r->reader;
-        return r->direct && !r->closing && !uv_is_closing((uv_handle_t *)s) &&
-               uv_is_active((uv_handle_t *)s) && s->alloc_cb != NULL && s->read_cb != NULL;
+        return !r->closing && !uv_is_closing((uv_handle_t *)s) && uv_is_active((uv_handle_t *)s) &&
+               s->alloc_cb != NULL && s->read_cb != NULL;
 }
 
 /* Hand the decrypted bytes to plain's reader as libuv would (its alloc
@@ -276,6 +297,11 @@ static bool tlsrelay_reader_ready(struct tlsrelay *r)
  * callback; what is left then is dropped with the relay. */
 static void tlsrelay_deliver(struct tlsrelay *r)
 {
+        if (buffer_len(&r->plain) == 0 || !tlsrelay_reader_open(r)) {
+                return;
+        }
+        /* From here to the return plain's memory stays valid, even if the
+         * reader closes it in its callback (freed only after this turn). */
         while (buffer_len(&r->plain) > 0 && tlsrelay_reader_ready(r)) {
                 uv_stream_t *s = r->reader;
                 uv_buf_t buf = uv_buf_init(NULL, 0);

@@ -82,10 +82,12 @@ int tlsrelay_wrap(struct tlsrelay_env *env, uv_tcp_t *tcp, uv_close_cb tcp_free,
 /* The caller of tlsrelay_wrap started reading plain (uv_read_start), in
  * the same callback as the wrap: from now on the relay calls plain's alloc
  * and read callbacks itself with each record's plaintext, as libuv would
- * (one loop turn and three system calls fewer per message than through
- * the socketpair). A reader that stops or closes plain gets nothing more;
- * an end of file or error still arrives through the socketpair, after
- * everything delivered before it. */
+ * (a loop turn and several system calls fewer per message than through
+ * the socketpair). A reader that stops or closes plain gets nothing more:
+ * before each batch the relay checks with one poll(2) that plain's end of
+ * the socketpair is still open, because plain's memory is freed at the
+ * end of the turn it was closed in. An end of file or error still arrives
+ * through the socketpair, after everything delivered before it. */
 void tlsrelay_reading(struct tlsrelay *r);
 
 /* Connect to addr, start TLS as a client checking the peer's certificate
