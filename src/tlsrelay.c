@@ -304,12 +304,14 @@ static void tlsrelay_deliver(struct tlsrelay *r)
          * reader closes it in its callback (freed only after this turn). */
         while (buffer_len(&r->plain) > 0 && tlsrelay_reader_ready(r)) {
                 uv_stream_t *s = r->reader;
+                uv_alloc_cb offer = s->alloc_cb;
+                uv_read_cb give = s->read_cb;
                 uv_buf_t buf = uv_buf_init(NULL, 0);
                 size_t n = buffer_len(&r->plain);
 
-                s->alloc_cb((uv_handle_t *)s, TLSRELAY_READ_BYTES, &buf);
+                offer((uv_handle_t *)s, TLSRELAY_READ_BYTES, &buf);
                 if (buf.base == NULL || buf.len == 0) {
-                        s->read_cb(s, UV_ENOBUFS, &buf); /* what libuv says then */
+                        give(s, UV_ENOBUFS, &buf); /* what libuv says then */
                         return;
                 }
                 if (n > buf.len) {
@@ -317,7 +319,7 @@ static void tlsrelay_deliver(struct tlsrelay *r)
                 }
                 memcpy(buf.base, buffer_data(&r->plain), n);
                 buffer_consume(&r->plain, n);
-                s->read_cb(s, (ssize_t)n, &buf);
+                give(s, (ssize_t)n, &buf);
         }
 }
 
