@@ -18,11 +18,14 @@
 # only, and both, ROUNDS times; per mode and op (get, put) the ops/s and
 # p50 in microseconds:
 #   ports mode op ops/s p50_us
+# Data directories go under $TMPDIR (default /tmp): TMPDIR=/dev/shm puts
+# them on tmpfs, which takes the disk's fsync times (and their noise when
+# others use the disk) out of put, leaving what the network path costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-2}
 duration=${DURATION:-5}
-var=$(mktemp -d /tmp/tkv-tls-bench-XXXXXX)
+var=$(mktemp -d "${TMPDIR:-/tmp}/tkv-tls-bench-XXXXXX")
 export VAR=$var BASE=${BASE:-29000}
 single=() # the single nodes of the CPU part
 trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true; kill "${single[@]}" 2>/dev/null || true

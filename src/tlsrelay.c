@@ -2,6 +2,7 @@
 #include "tlsrelay.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@ struct tlsrelay {
         uv_tcp_t tcp_own;     /* tlsrelay_connect's */
         uv_close_cb tcp_free; /* a wrapped connection's: frees tcp once closed */
         uv_pipe_t inner;      /* our end of the socketpair */
+        uv_stream_t *reader;  /* a wrapped relay's plain: decrypted bytes go to its callbacks */
         uv_connect_t connect;
         uv_timer_t timer; /* the handshake's deadline */
         struct tls *tls;  /* owned */
@@ -38,6 +40,7 @@ struct tlsrelay {
         bool inner_reading;
         bool tcp_reading;
         bool server; /* accepted (else we connected) */
+        bool direct; /* the caller started reading plain (tlsrelay_reading) */
         bool closing;
 };
 
@@ -115,14 +118,31 @@ static void tlsrelay_tcp_written(uv_write_t *w, int status)
         tlsrelay_inner_start(r);
 }
 
-/* Write the records TLS produced, one write at a time. */
+/* Write the records TLS produced, one write at a time. Most fit in the
+ * socket's buffer at once: uv_try_write sends them without a write
+ * request, whose completion would cost a callback in the next loop turn
+ * and an epoll_ctl (libuv re-arms a reading stream after every write);
+ * only what the kernel did not take goes through uv_write. */
 static void tlsrelay_tcp_flush(struct tlsrelay *r)
 {
         struct buffer tmp;
         uv_buf_t buf;
+        int n;
 
         if (r->closing || r->tcp_writing || buffer_len(&r->tls->out) == 0) {
                 return;
+        }
+        buf = uv_buf_init((char *)buffer_data(&r->tls->out), (unsigned)buffer_len(&r->tls->out));
+        n = uv_try_write((uv_stream_t *)r->tcp, &buf, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+                tlsrelay_close(r);
+                return;
+        }
+        if (n > 0) {
+                buffer_consume(&r->tls->out, (size_t)n);
+        }
+        if (buffer_len(&r->tls->out) == 0) {
+                return; /* all sent (consuming the last byte rewound the buffer) */
         }
         tmp = r->tcp_busy;
         r->tcp_busy = r->tls->out;
@@ -240,8 +260,82 @@ static void tlsrelay_inner_flush(struct tlsrelay *r)
         r->inner_writing = true;
 }
 
+/* May the relay look at plain at all, in a callback of its own? plain's
+ * memory is raft's, which frees it at the end of the loop turn in which it
+ * closed it, possibly before the relay heard of it. But uv_close closes
+ * plain's end of the socketpair at once, and our end then reports the
+ * hang-up (POLLHUP): one poll, no wait, per batch of records. */
+static bool tlsrelay_reader_open(struct tlsrelay *r)
+{
+        struct pollfd p;
+        uv_os_fd_t fd;
+
+        if (!r->direct || r->closing || uv_fileno((uv_handle_t *)&r->inner, &fd) != 0) {
+                return false;
+        }
+        p.fd = fd;
+        p.events = 0; /* POLLHUP, POLLERR and POLLNVAL are always reported */
+        p.revents = 0;
+        return poll(&p, 1, 0) == 0;
+}
+
+/* Is the caller (still) reading plain, which is open? Raft starts reading
+ * a stream it accepted and never stops before closing it; uv_is_active
+ * covers a stop too (a stream nobody writes to is active only while it is
+ * read). */
+static bool tlsrelay_reader_ready(struct tlsrelay *r)
+{
+        uv_stream_t *s = r->reader;
+        return !r->closing && !uv_is_closing((uv_handle_t *)s) && uv_is_active((uv_handle_t *)s) &&
+               s->alloc_cb != NULL && s->read_cb != NULL;
+}
+
+/* Hand the decrypted bytes to plain's reader as libuv would (its alloc
+ * callback, then its read callback), without passing them through the
+ * socketpair: that would cost a write, an epoll turn and raft's reads on
+ * every message (performance.md, "TLS"). The reader may close plain in its
+ * callback; what is left then is dropped with the relay. */
+static void tlsrelay_deliver(struct tlsrelay *r)
+{
+        if (buffer_len(&r->plain) == 0 || !tlsrelay_reader_open(r)) {
+                return;
+        }
+        /* From here to the return plain's memory stays valid, even if the
+         * reader closes it in its callback (freed only after this turn). */
+        while (buffer_len(&r->plain) > 0 && tlsrelay_reader_ready(r)) {
+                uv_stream_t *s = r->reader;
+                uv_alloc_cb offer = s->alloc_cb;
+                uv_read_cb give = s->read_cb;
+                uv_buf_t buf = uv_buf_init(NULL, 0);
+                size_t n = buffer_len(&r->plain);
+
+                offer((uv_handle_t *)s, TLSRELAY_READ_BYTES, &buf);
+                if (buf.base == NULL || buf.len == 0) {
+                        give(s, UV_ENOBUFS, &buf); /* what libuv says then */
+                        return;
+                }
+                if (n > buf.len) {
+                        n = buf.len;
+                }
+                memcpy(buf.base, buffer_data(&r->plain), n);
+                buffer_consume(&r->plain, n);
+                give(s, (ssize_t)n, &buf);
+        }
+}
+
+/* Pass decrypted bytes on: to the reader directly (a wrapped relay), else
+ * through the socketpair. */
+static void tlsrelay_forward(struct tlsrelay *r)
+{
+        if (r->reader != NULL) {
+                tlsrelay_deliver(r);
+        } else {
+                tlsrelay_inner_flush(r);
+        }
+}
+
 /* Decrypt what TCP delivered into `plain` (one read's worth at most while
- * the previous is being written to the caller), and pass it on. */
+ * the previous is being passed on), and pass it on. */
 static void tlsrelay_decrypt(struct tlsrelay *r)
 {
         bool was_established = r->tls->established;
@@ -282,7 +376,7 @@ static void tlsrelay_decrypt(struct tlsrelay *r)
                 buffer_free(&r->early);
         }
         tlsrelay_tcp_flush(r); /* handshake messages */
-        tlsrelay_inner_flush(r);
+        tlsrelay_forward(r);
         tlsrelay_inner_start(r);
 }
 
@@ -439,21 +533,32 @@ int tlsrelay_connect(struct tlsrelay_env *env, uv_loop_t *loop, const struct soc
 }
 
 int tlsrelay_wrap(struct tlsrelay_env *env, uv_tcp_t *tcp, uv_close_cb tcp_free, struct tls *tls,
-                  const char *peer, uv_pipe_t *plain)
+                  const char *peer, uv_pipe_t *plain, struct tlsrelay **relay)
 {
         struct tlsrelay *r = tlsrelay_new(env, tcp->loop, plain, true, peer);
 
+        *relay = NULL;
         if (r == NULL) {
                 return TKV_ENOMEM;
         }
         r->tls = tls;
         r->tcp = tcp;
         r->tcp_free = tcp_free;
+        r->reader = (uv_stream_t *)plain;
         tcp->data = r;
         tlsrelay_begin(r);
         /* What the session already holds (records past the peer handshake,
-         * answers to send) goes on now: no read may come to say so. */
+         * answers to send) is decrypted now, no read may come to say so,
+         * and waits for tlsrelay_reading. */
         tlsrelay_decrypt(r);
         tlsrelay_tcp_start(r);
+        *relay = r;
         return 0;
+}
+
+void tlsrelay_reading(struct tlsrelay *r)
+{
+        r->direct = true;
+        tlsrelay_deliver(r);
+        tlsrelay_tcp_start(r); /* if a full buffer had stopped it */
 }

@@ -756,10 +756,11 @@ static struct raftguard_stream *transport_stream_new(void);
  * plaintext end of a relay (tlsrelay.h) that takes over the connection and
  * its session (raft reads and writes its streams itself). NULL if hs was
  * refused. */
-static uv_stream_t *transport_raft_stream(struct transport_handshake *hs)
+static uv_stream_t *transport_raft_stream(struct transport_handshake *hs, struct tlsrelay **relay)
 {
         struct raftguard_stream *st;
 
+        *relay = NULL;
         if (hs->tls == NULL) {
                 return (uv_stream_t *)hs->tcp;
         }
@@ -770,7 +771,7 @@ static uv_stream_t *transport_raft_stream(struct transport_handshake *hs)
         }
         uv_pipe_init(hs->mux->loop, &st->stream.pipe, 0);
         if (tlsrelay_wrap(&hs->mux->tls, hs->tcp, transport_stream_free, hs->tls, hs->address,
-                          &st->stream.pipe) != 0) {
+                          &st->stream.pipe, relay) != 0) {
                 uv_close((uv_handle_t *)&st->stream.pipe, transport_stream_free);
                 transport_handshake_refuse(hs, "out of memory");
                 return NULL;
@@ -787,6 +788,7 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
         uint64_t group = hs->auth.group;
         raft_id id = hs->auth.from;
         struct transport *t;
+        struct tlsrelay *relay;
         uv_stream_t *stream;
 
         uv_read_stop((uv_stream_t *)hs->tcp);
@@ -812,7 +814,7 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
                 transport_handshake_refuse(hs, "unknown group");
                 return;
         }
-        stream = transport_raft_stream(hs);
+        stream = transport_raft_stream(hs, &relay);
         if (stream == NULL) {
                 return;
         }
@@ -825,6 +827,11 @@ static void transport_handshake_done(struct transport_handshake *hs, uint64_t in
         if (!uv_is_closing((uv_handle_t *)stream) && stream->read_cb != NULL) {
                 raftguard_install((struct raftguard_stream *)(void *)stream, id, &m->wire_limits,
                                   t->check, t->check_arg, &m->guard_stats, &t->guards);
+                /* Only now, with the guard in front of raft, may the
+                 * relay hand raft what it decrypted. */
+                if (relay != NULL) {
+                        tlsrelay_reading(relay);
+                }
         }
         transport_handshake_release(hs);
 }

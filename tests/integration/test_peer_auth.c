@@ -14,7 +14,11 @@
  *   (tests/data/security-repro), sent after a genuine handshake, closes
  *   only its own connection: the node keeps serving at the same term, and
  *   a well-formed vote request from a node that is no server of the group
- *   changes nothing either. */
+ *   changes nothing either;
+ * - the same packets again with TLS on the peer port ([tls] peer_*, the
+ *   test's node 2 showing a certificate of the cluster's CA), where raft's
+ *   streams go through the TLS relay (tlsrelay.h), which hands raft the
+ *   plaintext itself: the validator still sees every byte first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +54,7 @@
 static char dir[256];
 static char conf[320];
 static struct daemon d;
+static const char *peer_tls_dir; /* the group with peer TLS: the certificates; else NULL */
 
 static struct raw_peer genuine(uint64_t group)
 {
@@ -237,11 +242,23 @@ static void serve_check(struct tkv_client *c, const char *key, uint64_t *term)
 static void send_raft_bytes(const uint8_t *bytes, size_t len)
 {
         struct raw_peer p = genuine(0);
-        int fd = raw_connect_addr(d.peer_addr, false);
+        struct raw_tls_proxy proxy;
+        int fd;
+
+        if (peer_tls_dir != NULL) {
+                raw_tls_proxy_open(&proxy, d.peer_addr, peer_tls_dir, "node2");
+                fd = proxy.fd;
+        } else {
+                fd = raw_connect_addr(d.peer_addr, false);
+        }
         assert_int_equal(raw_peer_handshake(fd, &p, NULL, NULL, NULL), 0);
         raw_write(fd, bytes, len);
         assert_true(raw_closed_silently(fd));
-        close(fd);
+        if (peer_tls_dir != NULL) {
+                raw_tls_proxy_close(&proxy);
+        } else {
+                close(fd);
+        }
 }
 
 static size_t read_repro(const char *name, uint8_t *buf, size_t cap)
@@ -398,10 +415,14 @@ static void test_rotation_grace_period(void **state)
         testlib_rmrf(rdir);
 }
 
-static int setup(void **state)
+/* One node of a two-node cluster (node 2 is the test), with TLS on its
+ * peer port if tls names the certificates' directory. */
+static int setup_node(const char *tls)
 {
+        static char cert[300], key[300], ca[300];
         FILE *f;
-        (void)state;
+
+        peer_tls_dir = tls;
         if (testlib_tmpdir(dir, sizeof dir, "tkv-peerauth") != 0) {
                 return -1;
         }
@@ -420,7 +441,33 @@ static int setup(void **state)
         d.extra[1] = conf;
         d.extra[2] = "--bootstrap"; /* node 2 never answers */
         d.extra[3] = "1";
+        if (tls != NULL) {
+                snprintf(cert, sizeof cert, "%s/node1.pem", tls);
+                snprintf(key, sizeof key, "%s/node1.key", tls);
+                snprintf(ca, sizeof ca, "%s/ca.pem", tls);
+                d.extra[4] = "--peer-cert-file";
+                d.extra[5] = cert;
+                d.extra[6] = "--peer-key-file";
+                d.extra[7] = key;
+                d.extra[8] = "--peer-ca-file";
+                d.extra[9] = ca;
+        }
         return daemon_start(&d, 30000);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        return setup_node(NULL);
+}
+
+/* The same node with TLS on its peer port (certificates from
+ * scripts/tls-certs.sh --test, in $TKV_TLS_DIR). */
+static int setup_peer_tls(void **state)
+{
+        const char *tls = getenv("TKV_TLS_DIR");
+        (void)state;
+        return tls != NULL ? setup_node(tls) : -1;
 }
 
 static int teardown(void **state)
@@ -444,5 +491,10 @@ int main(void)
             cmocka_unit_test(test_reproducers_leave_the_node_unharmed),
             cmocka_unit_test(test_rotation_grace_period),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        const struct CMUnitTest tls_tests[] = {
+            cmocka_unit_test(test_reproducers_leave_the_node_unharmed),
+        };
+        int failed = cmocka_run_group_tests(tests, setup, teardown);
+        return failed +
+               cmocka_run_group_tests_name("peer TLS", tls_tests, setup_peer_tls, teardown);
 }

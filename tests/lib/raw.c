@@ -10,11 +10,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "err.h"
@@ -163,4 +165,112 @@ int raw_peer_handshake(int fd, const struct raw_peer *p, uint8_t *hello, uint8_t
                 *proof_len = len;
         }
         return 0;
+}
+
+/* ---- A TLS connection as a plaintext socket ---- */
+
+static bool raw_send_all(int fd, const uint8_t *data, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+                if (n <= 0) {
+                        return false;
+                }
+                data += n;
+                len -= (size_t)n;
+        }
+        return true;
+}
+
+static bool raw_tls_flush(struct raw_tls_proxy *p)
+{
+        bool ok = raw_send_all(p->tcp, buffer_data(&p->tls.out), buffer_len(&p->tls.out));
+        buffer_reset(&p->tls.out);
+        return ok;
+}
+
+/* Records from the node: their plaintext goes to the test. */
+static bool raw_tls_from_node(struct raw_tls_proxy *p, uint8_t *buf, size_t cap)
+{
+        ssize_t n = recv(p->tcp, buf, cap, 0);
+        if (n <= 0 || buffer_append(&p->tls.in, buf, (size_t)n) != 0) {
+                return false;
+        }
+        for (;;) {
+                size_t got;
+                int rv = tls_read(&p->tls, buf, cap, &got);
+                if (rv == TKV_EAGAIN) {
+                        return raw_tls_flush(p); /* handshake messages */
+                }
+                if (rv != 0 || !raw_send_all(p->inner, buf, got)) {
+                        return false;
+                }
+        }
+}
+
+/* Plaintext from the test: sealed into records for the node. */
+static bool raw_tls_from_test(struct raw_tls_proxy *p, uint8_t *buf, size_t cap)
+{
+        ssize_t n = recv(p->inner, buf, cap, 0);
+        if (n <= 0 || tls_write(&p->tls, buf, (size_t)n) != 0) {
+                return false;
+        }
+        return raw_tls_flush(p);
+}
+
+static void *raw_tls_run(void *arg)
+{
+        struct raw_tls_proxy *p = arg;
+        uint8_t buf[16384];
+        bool ok = raw_tls_flush(p); /* the ClientHello */
+
+        while (ok) {
+                struct pollfd fds[2] = {{p->tcp, POLLIN, 0}, {p->inner, POLLIN, 0}};
+                if (poll(fds, 2, 30000) <= 0) {
+                        break;
+                }
+                if (fds[0].revents != 0) {
+                        ok = raw_tls_from_node(p, buf, sizeof buf);
+                }
+                if (ok && fds[1].revents != 0) {
+                        ok = raw_tls_from_test(p, buf, sizeof buf);
+                }
+        }
+        shutdown(p->inner, SHUT_RDWR);
+        shutdown(p->tcp, SHUT_RDWR);
+        return NULL;
+}
+
+void raw_tls_proxy_open(struct raw_tls_proxy *p, const char *addr, const char *dir,
+                        const char *name)
+{
+        char cert[512], key[512], ca[512], err[256];
+        struct tls_ctx_config cfg = {TLS_CLIENT, cert, key, ca, false, NULL};
+        struct timeval tv = {20, 0};
+        int sv[2];
+
+        snprintf(cert, sizeof cert, "%s/%s.pem", dir, name);
+        snprintf(key, sizeof key, "%s/%s.key", dir, name);
+        snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+        memset(p, 0, sizeof *p);
+        assert_int_equal(tls_ctx_new(&cfg, &p->ctx, err, sizeof err), 0);
+        assert_int_equal(tls_init(&p->tls, p->ctx, "127.0.0.1"), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        p->fd = sv[0];
+        p->inner = sv[1];
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(p->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        p->tcp = raw_connect_addr(addr, false);
+        assert_int_equal(pthread_create(&p->thread, NULL, raw_tls_run, p), 0);
+}
+
+void raw_tls_proxy_close(struct raw_tls_proxy *p)
+{
+        shutdown(p->fd, SHUT_RDWR); /* the thread sees an end of file */
+        pthread_join(p->thread, NULL);
+        close(p->fd);
+        close(p->inner);
+        close(p->tcp);
+        tls_free(&p->tls);
+        tls_ctx_free(p->ctx);
 }

@@ -9,8 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "buffer.h"
 #include "peerauth.h"
+#include "tls.h"
 #include "tunekv.pb-c.h"
 
 /* A connected socket to addr ("a.b.c.d:port"), with 20 s send and receive
@@ -65,5 +68,29 @@ bool raw_read_exact(int fd, void *out, size_t len);
 /* True if the server closes fd (EOF or reset) within the socket timeout
  * without sending anything more. */
 bool raw_closed_silently(int fd);
+
+/* A TLS connection to a peer port ([tls] peer_*) that a test uses as a
+ * plaintext socket: fd is one end of a socketpair, and a thread moves its
+ * bytes through a TLS session (tls.h) over a TCP connection to the port,
+ * showing the certificate name.pem (with name.key) from dir and checking
+ * the node's against dir/ca.pem. When either side ends, the thread closes
+ * the other: a node that drops the connection is an EOF on fd. */
+struct raw_tls_proxy {
+        int fd;              /* the test's end */
+        int inner;           /* the thread's end */
+        int tcp;             /* to the node */
+        struct tls_ctx *ctx; /* our certificate, the CA */
+        struct tls tls;      /* the session (the thread's) */
+        pthread_t thread;
+};
+
+/* Connect to addr ("a.b.c.d:port") and start the proxy; failures end the
+ * test. The TLS handshake runs in the thread: what the test writes first
+ * is sent once it ended. */
+void raw_tls_proxy_open(struct raw_tls_proxy *p, const char *addr, const char *dir,
+                        const char *name);
+
+/* Close fd, wait for the thread and free everything. */
+void raw_tls_proxy_close(struct raw_tls_proxy *p);
 
 #endif
