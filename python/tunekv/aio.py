@@ -3,7 +3,7 @@
 The same model as libtunekv (include/tunekv.h, src/client/): on the first
 keyed request the client fetches the partition map (CLUSTER_INFO) from its
 endpoints, then sends every PUT, DELETE, CAS and LINEARIZABLE GET straight
-to the leader of the key's partition (XXH64(key, 0) % partition_count) with
+to the leader of the key's partition (XXH64 of the key's hash tag, or of the whole key, % partition_count) with
 no_forward set, over one connection per node. Requests from any number of
 tasks share that connection: each gets its own id, and a reader task per
 connection hands each answer to the request with its id (pipelining;
@@ -42,7 +42,7 @@ from . import _codec as codec
 from . import token as tokens
 from . import tunekv_pb2 as pb
 from ._retry import Action, End, Retry, wants_refresh
-from ._xxh64 import xxh64
+from ._xxh64 import partition_of as _partition_of
 from .errors import (
     ConnectFailed,
     ConnectionClosed,
@@ -283,7 +283,7 @@ class _Map:
             self.replicas[p.partition] = tuple(p.replicas[:REPLICAS_MAX])
 
     def partition_of(self, key: bytes) -> int:
-        return xxh64(key, 0) % self.partition_count
+        return _partition_of(key, self.partition_count)
 
     def hint(self, p: int, node_id: int, addr: str) -> None:
         if node_id == 0 or p >= self.partition_count:

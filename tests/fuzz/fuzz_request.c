@@ -264,7 +264,7 @@ static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
         if (!fuzz_admit(n, req, &key)) {
                 goto out;
         }
-        p = key != NULL ? (uint32_t)(key_hash(key->data, key->len) % FUZZ_PARTITIONS) : 0;
+        p = key != NULL ? (uint32_t)(key_hash_partition(key->data, key->len) % FUZZ_PARTITIONS) : 0;
         switch (req->body_case) {
         case TUNEKV__V1__REQUEST__BODY_GET:
                 fuzz_read(n, req->get, p);
