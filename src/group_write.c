@@ -140,7 +140,7 @@ void group_write_submit_batch(struct group *g)
                 w->buf = NULL; /* raft's now */
                 if (w->accept_only) {
                         /* LEADER_ACCEPTED: the answer needs no commit. */
-                        struct command_result res = {0, w->index, 0, true};
+                        struct command_result res = {.index = w->index, .accepted_only = true};
                         w->cb(w, 0, &res);
                         continue;
                 }

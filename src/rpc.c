@@ -30,6 +30,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
+    {TUNEKV__V1__REQUEST__BODY_TXN, "TXN", rpc_txn, false, true, false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
@@ -170,11 +171,17 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         return c;
 }
 
-/* What decoding one request may take (pballoc.h). A request has no
- * repeated fields: a few dozen allocations and about its own size (bytes
- * fields are copied) make any valid one. Unknown fields cost one each. */
+/* What decoding one request may take (pballoc.h). Apart from a TXN, a
+ * request has no repeated fields: a few dozen allocations and about its own
+ * size (bytes fields are copied) make any valid one. A TXN adds, per
+ * compare or op, its message and two bytes fields (three allocations, a
+ * few hundred bytes with the arrays of pointers), up to the txn_* limits;
+ * one beyond them fails to decode or is refused TOO_LARGE. Unknown fields
+ * cost one each. */
 #define RPC_DECODE_ALLOCS_MAX 256
 #define RPC_DECODE_BYTES(len) (8 * (len) + 65536)
+#define RPC_DECODE_TXN_ALLOCS 4   /* per compare or op */
+#define RPC_DECODE_TXN_BYTES  256 /* per compare or op */
 
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
 {
@@ -184,10 +191,13 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
         const struct rpc_method *method;
         struct call *c;
         char message[256];
+        size_t txn_items;
         int rv;
 
         node->stats.requests++;
-        pballoc_init(&pb, RPC_DECODE_BYTES(len), RPC_DECODE_ALLOCS_MAX);
+        txn_items = (size_t)node->cfg->txn_ops_max + node->cfg->txn_compares_max;
+        pballoc_init(&pb, RPC_DECODE_BYTES(len) + RPC_DECODE_TXN_BYTES * txn_items,
+                     RPC_DECODE_ALLOCS_MAX + RPC_DECODE_TXN_ALLOCS * txn_items);
         req = tunekv__v1__request__unpack(&pb.base, len, data);
         if (req == NULL) {
                 node->stats.frames_undecodable++;

@@ -17,7 +17,7 @@
 
 static struct command_result result(uint64_t index)
 {
-        struct command_result r = {0, index, 0, false};
+        struct command_result r = {.index = index};
         return r;
 }
 
