@@ -22,7 +22,15 @@
 /* Leaves room for the key and the envelope inside one frame. */
 #define CODEC_VALUE_BYTES_MAX (CODEC_FRAME_BYTES_MAX - (1u << 20))
 
-enum codec_op { CODEC_GET, CODEC_PUT, CODEC_DELETE, CODEC_CAS, CODEC_STATUS, CODEC_CLUSTER_INFO };
+enum codec_op {
+        CODEC_GET,
+        CODEC_PUT,
+        CODEC_DELETE,
+        CODEC_CAS,
+        CODEC_STATUS,
+        CODEC_CLUSTER_INFO,
+        CODEC_TXN, /* value: the packed fields 1-3 of a TxnRequest (client_txn.c) */
+};
 
 /* Everything one request frame carries. Pointers are borrowed. */
 struct codec_request {
@@ -76,6 +84,7 @@ enum codec_body {
         CODEC_BODY_WRITE,   /* WriteResponse */
         CODEC_BODY_STATUS,  /* StatusResponse; res->node is set */
         CODEC_BODY_CLUSTER, /* ClusterInfoResponse; res->cluster is set */
+        CODEC_BODY_TXN,     /* TxnResponse; res->txn_* are set */
         CODEC_BODY_OTHER,   /* a body this client never asks for */
 };
 
@@ -85,6 +94,13 @@ struct codec_extra {
         const uint8_t *token;    /* GetResponse/WriteResponse token (a delta to merge) */
         size_t token_len;        /* 0: the answer carries no token */
 };
+
+/* Append to out one TXN op or compare as the TxnRequest field it belongs
+ * to (field 1 compares, 2 success, 3 failure): TKV_OK or TKV_NO_MEMORY.
+ * type, target and op are the wire enums; key and value borrowed. */
+int codec_txn_append(struct buffer *out, unsigned field, int type_or_target, int op,
+                     const void *key, size_t key_len, uint64_t number, const void *value,
+                     size_t value_len);
 
 /* Called once per decoded response. res, extra and everything they point
  * to are borrowed for the duration of the call (value, leader_addr and
