@@ -79,8 +79,10 @@ void command_encode(const struct command *c, uint8_t *out)
                 put_le64(p, c->payload_hash);
                 p += 8;
         }
-        memcpy(p, c->key, c->key_len);
-        p += c->key_len;
+        if (c->key_len > 0) { /* a TXN has no key of its own (NULL) */
+                memcpy(p, c->key, c->key_len);
+                p += c->key_len;
+        }
         if (c->value_len > 0) {
                 memcpy(p, c->value, c->value_len);
                 p += c->value_len;
@@ -342,11 +344,12 @@ void command_txn_body_encode(const struct command_txn_compare *compares, uint32_
         }
 }
 
-/* Skip a varint length and that many bytes at *q, within end. */
-static bool command_txn_skip_bytes(const uint8_t **q, const uint8_t *end)
+/* Skip a varint length, at least min, and that many bytes at *q, within
+ * end. */
+static bool command_txn_skip_bytes(const uint8_t **q, const uint8_t *end, uint64_t min)
 {
         uint64_t len;
-        if (!varint_get(q, end, 32, &len) || (uint64_t)(end - *q) < len) {
+        if (!varint_get(q, end, 32, &len) || len < min || (uint64_t)(end - *q) < len) {
                 return false;
         }
         *q += len;
@@ -369,11 +372,12 @@ static int command_txn_check_compare(const uint8_t **q, const uint8_t *end)
             op < COMMAND_TXN_EQ || op > COMMAND_TXN_GT) {
                 return TKV_EINVAL;
         }
-        if (!command_txn_skip_bytes(q, end)) {
+        /* No key is empty: the server refuses them before proposing. */
+        if (!command_txn_skip_bytes(q, end, 1)) {
                 return TKV_ECORRUPT;
         }
         if (target == COMMAND_TXN_TARGET_VALUE) {
-                return command_txn_skip_bytes(q, end) ? 0 : TKV_ECORRUPT;
+                return command_txn_skip_bytes(q, end, 0) ? 0 : TKV_ECORRUPT;
         }
         if (!varint_get(q, end, 64, &v)) {
                 return TKV_ECORRUPT;
@@ -393,10 +397,10 @@ static int command_txn_check_op(const uint8_t **q, const uint8_t *end)
         if (type < COMMAND_TXN_PUT || type > COMMAND_TXN_GET) {
                 return TKV_EINVAL;
         }
-        if (!command_txn_skip_bytes(q, end)) {
+        if (!command_txn_skip_bytes(q, end, 1)) {
                 return TKV_ECORRUPT;
         }
-        if (type == COMMAND_TXN_PUT && !command_txn_skip_bytes(q, end)) {
+        if (type == COMMAND_TXN_PUT && !command_txn_skip_bytes(q, end, 0)) {
                 return TKV_ECORRUPT;
         }
         return 0;

@@ -52,7 +52,7 @@
  *   n_success + n_failure times: u8 type (COMMAND_TXN_*), varint key_len,
  *     key bytes, then for PUT: varint value_len and the value bytes
  *
- * The body ends exactly after the last op: command_decode checks it all,
+ * No key is empty. The body ends exactly after the last op: command_decode checks it all,
  * so the fsm walks a decoded body without checks of its own. */
 #ifndef TKV_COMMAND_H
 #define TKV_COMMAND_H

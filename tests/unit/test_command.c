@@ -487,6 +487,18 @@ static void test_txn_corrupt_bodies_refused(void **state)
         free(body);
 }
 
+static void test_txn_empty_key_refused(void **state)
+{
+        struct command_txn_op o = {COMMAND_TXN_GET, (const uint8_t *)"", 0, NULL, 0};
+        struct command_txn t;
+        size_t len = command_txn_body_bytes(NULL, 0, &o, 1, 0);
+        uint8_t *b = malloc(len);
+        (void)state;
+        command_txn_body_encode(NULL, 0, &o, 1, 0, b);
+        assert_int_equal(command_txn_open(b, len, &t), TKV_ECORRUPT);
+        free(b);
+}
+
 static void test_txn_exists_operand_is_0_or_1(void **state)
 {
         struct command_txn_compare x = {
@@ -514,6 +526,7 @@ int main(void)
             cmocka_unit_test(test_txn_roundtrip),
             cmocka_unit_test(test_txn_corrupt_bodies_refused),
             cmocka_unit_test(test_txn_exists_operand_is_0_or_1),
+            cmocka_unit_test(test_txn_empty_key_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
