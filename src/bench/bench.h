@@ -20,7 +20,14 @@ enum bench_exit {
         BENCH_EXIT_USAGE = 2,
 };
 
-enum bench_op { BENCH_OP_PUT, BENCH_OP_GET, BENCH_OP_CAS, BENCH_OP_DELETE, BENCH_OP_COUNT };
+enum bench_op {
+        BENCH_OP_PUT,
+        BENCH_OP_GET,
+        BENCH_OP_CAS,
+        BENCH_OP_DELETE,
+        BENCH_OP_TXN, /* 2 compares and 2 puts on "{KEY}:a", "{KEY}:b" */
+        BENCH_OP_COUNT
+};
 
 /* Error counters are indexed by slot, not by code: server statuses are
  * 0..15, client conditions 100..115 (tunekv.h); anything else shares the
