@@ -117,6 +117,17 @@ int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, struct 
 /* rpc_txn.c: TXN, compares and two branches of ops in one partition. */
 void rpc_txn(struct call *c, const Tunekv__V1__Request *req);
 
+/* rpc_txn.c: may t (borrowed) be proposed under cfg's limits, all its keys
+ * in one of n_partitions? 0, or TKV_ETOOBIG / TKV_EINVAL with why (len
+ * bytes) saying what is wrong. */
+struct config;
+int rpc_txn_check(const struct config *cfg, unsigned n_partitions, const Tunekv__V1__TxnRequest *t,
+                  char *why, size_t len);
+
+/* rpc_txn.c: the COMMAND_TXN body of t (borrowed) into *body (transferred:
+ * the caller tkv_frees it; NULL on failure) and *len. 0 or TKV_ENOMEM. */
+int rpc_txn_encode(const Tunekv__V1__TxnRequest *t, uint8_t **body, size_t *len);
+
 void rpc_kv_put(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_delete(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req);

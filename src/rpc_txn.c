@@ -171,17 +171,16 @@ static int rpc_txn_check_limits(const struct config *cfg, const Tunekv__V1__TxnR
 
 /* Do all keys share the first key's partition? If not, why names the
  * first key and the first one elsewhere, with their partitions. */
-static bool rpc_txn_one_partition(const struct node *node, const Tunekv__V1__TxnRequest *t,
-                                  char *why, size_t len)
+static bool rpc_txn_one_partition(unsigned n_partitions, const Tunekv__V1__TxnRequest *t, char *why,
+                                  size_t len)
 {
         const ProtobufCBinaryData *k0 = rpc_txn_key(t, 0);
-        uint32_t p0 = route_partition(key_hash_partition(k0->data, k0->len), node->n_partitions);
+        uint32_t p0 = route_partition(key_hash_partition(k0->data, k0->len), n_partitions);
         char q0[4 * RPC_TXN_QUOTE_BYTES + 8], q1[4 * RPC_TXN_QUOTE_BYTES + 8];
 
         for (size_t i = 1; i < rpc_txn_n_keys(t); i++) {
                 const ProtobufCBinaryData *k = rpc_txn_key(t, i);
-                uint32_t p =
-                    route_partition(key_hash_partition(k->data, k->len), node->n_partitions);
+                uint32_t p = route_partition(key_hash_partition(k->data, k->len), n_partitions);
                 if (p != p0) {
                         rpc_txn_quote(k0, q0, sizeof q0);
                         rpc_txn_quote(k, q1, sizeof q1);
@@ -194,6 +193,17 @@ static bool rpc_txn_one_partition(const struct node *node, const Tunekv__V1__Txn
                 }
         }
         return true;
+}
+
+int rpc_txn_check(const struct config *cfg, unsigned n_partitions, const Tunekv__V1__TxnRequest *t,
+                  char *why, size_t len)
+{
+        int rv = rpc_txn_check_limits(cfg, t, why, len);
+
+        if (rv == 0 && !rpc_txn_one_partition(n_partitions, t, why, len)) {
+                rv = TKV_EINVAL;
+        }
+        return rv;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -378,8 +388,7 @@ static void rpc_txn_done(struct group_write *w, int status, const struct command
 /* ------------------------------------------------------------------------ */
 /* The request */
 
-/* The body of t into *body (owned by the caller: tkv_free). */
-static int rpc_txn_encode(const Tunekv__V1__TxnRequest *t, uint8_t **body, size_t *len)
+int rpc_txn_encode(const Tunekv__V1__TxnRequest *t, uint8_t **body, size_t *len)
 {
         size_t n_ops = t->n_success + t->n_failure;
         struct command_txn_compare *xs = tkv_calloc(t->n_compares + 1, sizeof *xs);
@@ -490,10 +499,7 @@ void rpc_txn(struct call *c, const Tunekv__V1__Request *req)
         if (rpc_txn_check_options(c, t->options) != 0) {
                 return;
         }
-        rv = rpc_txn_check_limits(node->cfg, t, why, sizeof why);
-        if (rv == 0 && !rpc_txn_one_partition(node, t, why, sizeof why)) {
-                rv = TKV_EINVAL;
-        }
+        rv = rpc_txn_check(node->cfg, node->n_partitions, t, why, sizeof why);
         if (rv != 0) {
                 call_answer_error(c, rv, "TXN: %s", why);
                 return;

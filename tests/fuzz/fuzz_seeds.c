@@ -104,6 +104,50 @@ static void seeds_request_one(const char *name, Tunekv__V1__Request *req)
         free(s);
 }
 
+/* A TXN with a compare of each target and an op of each type, under one
+ * hash tag, with a session. */
+static void seeds_request_txn(void)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__TxnRequest txn = TUNEKV__V1__TXN_REQUEST__INIT;
+        Tunekv__V1__WriteOptions wo = TUNEKV__V1__WRITE_OPTIONS__INIT;
+        Tunekv__V1__TxnCompare x[4];
+        Tunekv__V1__TxnOp op[3];
+        Tunekv__V1__TxnCompare *xs[4];
+        Tunekv__V1__TxnOp *ops[3];
+
+        for (int i = 0; i < 4; i++) {
+                tunekv__v1__txn_compare__init(&x[i]);
+                x[i].key = (ProtobufCBinaryData){5, (uint8_t *)"{u}k0"};
+                x[i].target = (Tunekv__V1__CompareTarget)i;
+                x[i].op = (Tunekv__V1__CompareOp)i;
+                x[i].number = i == 3 ? 1 : 7;
+                xs[i] = &x[i];
+        }
+        x[2].number = 0;
+        x[2].value = (ProtobufCBinaryData){1, (uint8_t *)"v"};
+        for (int i = 0; i < 3; i++) {
+                tunekv__v1__txn_op__init(&op[i]);
+                op[i].type = (Tunekv__V1__TxnOpType)i;
+                op[i].key = (ProtobufCBinaryData){5, (uint8_t *)"{u}k1"};
+                ops[i] = &op[i];
+        }
+        op[1].value = (ProtobufCBinaryData){2, (uint8_t *)"v1"};
+        wo.client_id = 9;
+        wo.seq = 1;
+        txn.n_compares = 4;
+        txn.compares = xs;
+        txn.n_success = 2;
+        txn.success = ops;
+        txn.n_failure = 1;
+        txn.failure = ops + 2;
+        txn.options = &wo;
+        req.id = 7;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_TXN;
+        req.txn = &txn;
+        seeds_request_one("txn", &req);
+}
+
 static void seeds_request_writes(void)
 {
         static uint8_t big[4096], tok[256];
@@ -141,6 +185,7 @@ static void seeds_request_writes(void)
         cas.value = (ProtobufCBinaryData){2, (uint8_t *)"v2"};
         cas.expected_version = 12;
         seeds_request_one("cas", &req);
+        seeds_request_txn();
 }
 
 static void seeds_request_reads(void)
