@@ -175,12 +175,13 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
  * request has no repeated fields: a few dozen allocations and about its own
  * size (bytes fields are copied) make any valid one. A TXN adds, per
  * compare or op, its message and two bytes fields (three allocations, a
- * few hundred bytes with the arrays of pointers), up to the txn_* limits;
- * one beyond them fails to decode or is refused TOO_LARGE. Unknown fields
- * cost one each. */
+ * few hundred bytes with the arrays of pointers). The budget allows about
+ * twice the txn_* limits, so that a TXN over them decodes and gets the
+ * TOO_LARGE that names the limit; one far beyond them does not decode.
+ * Unknown fields cost one each. */
 #define RPC_DECODE_ALLOCS_MAX 256
 #define RPC_DECODE_BYTES(len) (8 * (len) + 65536)
-#define RPC_DECODE_TXN_ALLOCS 4   /* per compare or op */
+#define RPC_DECODE_TXN_ALLOCS 6   /* per compare or op: twice the three one takes */
 #define RPC_DECODE_TXN_BYTES  256 /* per compare or op */
 
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)

@@ -247,6 +247,10 @@ static void test_limits(void **state)
         assert_int_equal(commit_sized(1, CMPS_MAX + 1, 1, &r), TKV_TOO_LARGE);
         assert_non_null(strstr(r.message, "txn_compares_max"));
         tkv_result_release(&r);
+        /* Twice the limits still decode, and get the answer naming one. */
+        assert_int_equal(commit_sized(2 * OPS_MAX, 2 * CMPS_MAX, 1, &r), TKV_TOO_LARGE);
+        assert_non_null(strstr(r.message, "txn_ops_max"));
+        tkv_result_release(&r);
         assert_int_equal(commit_sized(OPS_MAX, CMPS_MAX, fits + 1, &r), TKV_TOO_LARGE);
         assert_non_null(strstr(r.message, "txn_bytes_max"));
         tkv_result_release(&r);
