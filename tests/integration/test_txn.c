@@ -7,7 +7,8 @@
  *   partitions, and nothing is applied;
  * - keys sharing a hash tag share a partition, so a TXN may span them;
  * - a TXN of the maximum size passes, one op, compare or byte more gets
- *   TOO_LARGE naming the limit, and nothing is applied;
+ *   TOO_LARGE naming the limit, and nothing is applied; the GET values of
+ *   one answer stop at txn_bytes_max (the rest are marked omitted);
  * - every replica ends identical (applied index and digest). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -263,6 +264,32 @@ static void test_limits(void **state)
         assert_int_equal(strlen(get("{lim}:7", NULL, NULL)), fits);
 }
 
+/* The GET values of one answer are capped at txn_bytes_max: those beyond
+ * are left out, marked, with their versions. */
+static void test_get_values_capped(void **state)
+{
+        struct tkv_txn *t = tkv_txn_new();
+        struct tkv_result r;
+        char v[1501];
+        uint64_t vb;
+        (void)state;
+        memset(v, 'x', 1500);
+        v[1500] = '\0';
+        put("{om}:a", v);
+        vb = put("{om}:b", v);
+        assert_int_equal(tkv_txn_get(t, TKV_TXN_SUCCESS, S("{om}:a")), TKV_OK);
+        assert_int_equal(tkv_txn_get(t, TKV_TXN_SUCCESS, S("{om}:b")), TKV_OK);
+        assert_int_equal(tkv_txn_commit(cl, t, NULL, &r), TKV_OK);
+        assert_int_equal(r.txn_n_results, 2);
+        result_is(&r.txn_results[0], TKV_TXN_GET, true, v);
+        assert_false(r.txn_results[0].value_omitted);
+        assert_true(r.txn_results[1].found && r.txn_results[1].value_omitted);
+        assert_null(r.txn_results[1].value);
+        assert_int_equal(r.txn_results[1].mod_index, vb);
+        tkv_result_release(&r);
+        tkv_txn_free(t);
+}
+
 static void test_bad_requests(void **state)
 {
         struct tkv_txn *t = tkv_txn_new();
@@ -318,6 +345,7 @@ int main(void)
             cmocka_unit_test(test_keys_of_two_partitions_are_refused),
             cmocka_unit_test(test_hash_tags_colocate),
             cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_get_values_capped),
             cmocka_unit_test(test_bad_requests),
             cmocka_unit_test(test_replicas_agree),
         };
