@@ -247,6 +247,10 @@ struct tkv_node_status {
         uint32_t loop_lag_ms;     /* how late a 100 ms timer fired, last time */
         uint32_t loop_lag_max_ms; /* and at worst since start */
         uint64_t forwarded;       /* requests this node forwarded to another */
+        /* Appended for TXN: its limits on this node. */
+        uint32_t txn_ops_max;      /* ops of one TXN, both branches */
+        uint32_t txn_compares_max; /* compares of one TXN */
+        uint64_t txn_bytes_max;    /* key and value bytes of one TXN */
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */

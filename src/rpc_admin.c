@@ -136,6 +136,9 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         limits.request_timeout_max_ms = cfg->request_timeout_max_ms;
         limits.conn_output_bytes_max = cfg->conn_output_bytes_max;
         limits.token_bytes_max = (uint32_t)cfg->token_bytes_max;
+        limits.txn_ops_max = cfg->txn_ops_max;
+        limits.txn_compares_max = cfg->txn_compares_max;
+        limits.txn_bytes_max = cfg->txn_bytes_max;
         st.limits = &limits;
         st.loop_lag_ms = node->loop_lag_ms;
         st.loop_lag_max_ms = node->loop_lag_max_ms;

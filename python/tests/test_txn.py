@@ -39,3 +39,8 @@ def test_txn_across_partitions_is_refused(client):
 def test_txn_empty_is_a_usage_error(client):
     with pytest.raises(tunekv.UsageError):
         client.txn()
+
+
+def test_txn_limits_in_status(client):
+    lim = client.status().limits
+    assert (lim.txn_ops_max, lim.txn_compares_max, lim.txn_bytes_max) == (128, 32, 1 << 20)

@@ -208,7 +208,7 @@ class LevelCounters(_message.Message):
     def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., served: _Optional[int] = ..., stale_served: _Optional[int] = ..., waits: _Optional[int] = ..., fallbacks: _Optional[int] = ..., bound_unmet: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "value_bytes_max"]
+    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "txn_bytes_max", "txn_compares_max", "txn_ops_max", "value_bytes_max"]
     CONNS_MAX_FIELD_NUMBER: _ClassVar[int]
     CONN_OUTPUT_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     FRAME_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +217,9 @@ class Limits(_message.Message):
     REQUEST_TIMEOUT_MAX_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    TXN_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    TXN_COMPARES_MAX_FIELD_NUMBER: _ClassVar[int]
+    TXN_OPS_MAX_FIELD_NUMBER: _ClassVar[int]
     VALUE_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     conn_output_bytes_max: int
     conns_max: int
@@ -226,8 +229,11 @@ class Limits(_message.Message):
     request_timeout_max_ms: int
     request_timeout_ms: int
     token_bytes_max: int
+    txn_bytes_max: int
+    txn_compares_max: int
+    txn_ops_max: int
     value_bytes_max: int
-    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ...) -> None: ...
+    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
     __slots__ = ["client_addr", "node_id", "peer_addr"]

@@ -228,6 +228,9 @@ class Limits:
     request_timeout_max_ms: int
     conn_output_bytes_max: int
     token_bytes_max: int
+    txn_ops_max: int = 0
+    txn_compares_max: int = 0
+    txn_bytes_max: int = 0
 
 
 @dataclass(frozen=True)

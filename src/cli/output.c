@@ -605,10 +605,12 @@ static void output_json_status(const struct tkv_node_status *n)
                ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32
                ",\"request_timeout_ms\":%" PRIu32 ",\"request_timeout_max_ms\":%" PRIu32
                ",\"conn_output_bytes_max\":%" PRIu64 ",\"token_bytes_max\":%" PRIu32
-               "},\"partitions\":[",
+               ",\"txn_ops_max\":%" PRIu32 ",\"txn_compares_max\":%" PRIu32
+               ",\"txn_bytes_max\":%" PRIu64 "},\"partitions\":[",
                n->partition_count, n->frame_bytes_max, n->key_bytes_max, n->value_bytes_max,
                n->inflight_per_conn_max, n->conns_max, n->request_timeout_ms,
-               n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max);
+               n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max,
+               n->txn_ops_max, n->txn_compares_max, n->txn_bytes_max);
         for (i = 0; i < n->n_partitions; i++) {
                 if (i > 0) {
                         putchar(',');

@@ -506,6 +506,9 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
                 node->request_timeout_max_ms = m->limits->request_timeout_max_ms;
                 node->conn_output_bytes_max = m->limits->conn_output_bytes_max;
                 node->token_bytes_max = m->limits->token_bytes_max;
+                node->txn_ops_max = m->limits->txn_ops_max;
+                node->txn_compares_max = m->limits->txn_compares_max;
+                node->txn_bytes_max = m->limits->txn_bytes_max;
         }
         return node;
 }
