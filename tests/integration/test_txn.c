@@ -157,6 +157,39 @@ static void test_success_and_failure_branches(void **state)
         tkv_txn_free(t);
 }
 
+/* A TXN's answer carries the session's token: a SESSION read on a
+ * follower then sees its puts (read-your-writes), as after a PUT. */
+static void test_session_sees_its_txn(void **state)
+{
+        struct tkv_client *fresh = cluster_client(&c, 0);
+        struct tkv_txn *t = tkv_txn_new();
+        struct tkv_read_options ro = {0};
+        struct tkv_result r;
+        uint8_t tok[TKV_TOKEN_BYTES_MAX];
+        size_t len;
+        uint64_t index;
+        (void)state;
+        assert_non_null(fresh);
+        assert_int_equal(tkv_token_get(fresh, NULL, 0), 0);
+        assert_int_equal(tkv_txn_put(t, TKV_TXN_SUCCESS, S("{ryw}:a"), S("mine")), TKV_OK);
+        assert_int_equal(tkv_txn_commit(fresh, t, NULL, &r), TKV_OK);
+        index = r.index;
+        tkv_result_release(&r);
+        tkv_txn_free(t);
+        /* The answer's token entry joined the session. */
+        len = tkv_token_get(fresh, tok, sizeof tok);
+        assert_true(len > 0);
+        assert_int_equal(tkv_token_compare("", 0, tok, len), TKV_TOKEN_BEFORE);
+        ro.level = TKV_SESSION;
+        ro.route = TKV_ROUTE_FOLLOWER_PREFERRED;
+        assert_int_equal(tkv_get(fresh, S("{ryw}:a"), &ro, &r), TKV_OK);
+        assert_true(r.found);
+        assert_int_equal(r.mod_index, index);
+        assert_int_equal(r.receipt.role, TKV_ROLE_FOLLOWER);
+        tkv_result_release(&r);
+        tkv_client_destroy(fresh);
+}
+
 static void test_keys_of_two_partitions_are_refused(void **state)
 {
         struct tkv_txn *t = tkv_txn_new();
@@ -342,6 +375,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_success_and_failure_branches),
+            cmocka_unit_test(test_session_sees_its_txn),
             cmocka_unit_test(test_keys_of_two_partitions_are_refused),
             cmocka_unit_test(test_hash_tags_colocate),
             cmocka_unit_test(test_limits),

@@ -374,6 +374,36 @@ static void test_txn_all_or_nothing(void **state)
         fsm_close(&h.fsm);
 }
 
+/* The puts of a TXN store the writer's dependencies, as a PUT does. */
+static void test_txn_puts_carry_dependencies(void **state)
+{
+        struct harness h;
+        struct command_txn_op ops[] = {
+            {COMMAND_TXN_PUT, KEY("{d}1"), (const uint8_t *)"a", 1},
+            {COMMAND_TXN_PUT, KEY("{d}2"), (const uint8_t *)"b", 1},
+        };
+        static const uint8_t deps[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        struct command c = {0};
+        size_t len = command_txn_body_bytes(NULL, 0, ops, 2, 0);
+        uint8_t *body = malloc(len);
+        (void)state;
+        h_init(&h, 0);
+        command_txn_body_encode(NULL, 0, ops, 2, 0, body);
+        c.type = COMMAND_TXN;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)len;
+        c.deps = deps;
+        c.deps_len = sizeof deps;
+        assert_int_equal(apply(&h, &c).status, 0);
+        for (int i = 0; i < 2; i++) {
+                const struct store_entry *e = lookup(&h, i == 0 ? "{d}1" : "{d}2");
+                assert_int_equal(store_entry_deps_len(e), sizeof deps);
+                assert_memory_equal(store_entry_deps(e), deps, sizeof deps);
+        }
+        free(body);
+        fsm_close(&h.fsm);
+}
+
 /* A retried TXN applies once and is answered with the branch it took. */
 static void test_txn_retry_applies_once(void **state)
 {
@@ -617,6 +647,7 @@ int main(void)
             cmocka_unit_test(test_txn_compare_semantics),
             cmocka_unit_test(test_txn_all_or_nothing),
             cmocka_unit_test(test_txn_retry_applies_once),
+            cmocka_unit_test(test_txn_puts_carry_dependencies),
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_restore_refuses_damage),
             cmocka_unit_test(test_restore_refuses_impossible_raw_len),
