@@ -262,6 +262,10 @@ struct tkv_node_status {
         uint64_t forwarded;       /* requests this node forwarded to another */
         /* Appended after 0.1.0. */
         uint64_t epoch; /* of the cluster map the node applied; 0: none yet */
+        /* Appended for TXN: its limits on this node. */
+        uint32_t txn_ops_max;      /* ops of one TXN, both branches */
+        uint32_t txn_compares_max; /* compares of one TXN */
+        uint64_t txn_bytes_max;    /* key and value bytes of one TXN */
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */
@@ -310,6 +314,19 @@ struct tkv_item {
         uint32_t partition;
 };
 
+/* One op's result in a TXN answer (struct tkv_result, txn_results). */
+enum tkv_txn_op_type { TKV_TXN_GET = 0, TKV_TXN_PUT, TKV_TXN_DELETE };
+
+struct tkv_txn_op_result {
+        enum tkv_txn_op_type type;
+        bool found;        /* GET: the key exists; PUT, DELETE: it existed before */
+        const void *value; /* GET: the value (NULL when not found or omitted) */
+        size_t value_len;  /* bytes */
+        uint64_t create_index;
+        uint64_t mod_index; /* GET: the key's version */
+        bool value_omitted; /* GET: the answer's values reached txn_bytes_max: GET it */
+};
+
 struct tkv_result {
         int status;          /* enum tkv_code */
         const char *message; /* detail when status != TKV_OK; never NULL */
@@ -344,6 +361,13 @@ struct tkv_result {
          * from a server without timestamps. A read's place in the order is
          * receipt.timestamp. */
         uint64_t timestamp;
+        /* Appended for TXN (tkv_txn_commit): which branch ran, and one result
+         * per op of that branch, in order (none when replayed). index and
+         * partition are set as for a write. */
+        bool txn_succeeded; /* the compares held: the success ops ran */
+        bool txn_replayed;  /* a retry of a TXN already applied: no op results */
+        size_t txn_n_results;
+        const struct tkv_txn_op_result *txn_results; /* txn_n_results; owned like value */
 };
 
 struct tkv_client;
@@ -517,6 +541,47 @@ TKV_API int tkv_transfer_leader(struct tkv_client *c, uint32_t partition, uint32
 /* The highest cluster map epoch this client has seen in an answer
  * (CLUSTER_INFO, tkv_member_list); 0 before any. */
 TKV_API uint64_t tkv_cluster_epoch(const struct tkv_client *c);
+/* ---- Transactions (TXN) within one partition (docs/protocol.md §4.9):
+ * compares, then the success ops if all of them hold, else the failure
+ * ops, applied as one Raft entry. All keys must be in one partition: give
+ * them one hash tag ("{user42}:cart", "{user42}:profile"). Build with
+ * tkv_txn_new and the tkv_txn_compare_* / op calls (each copies its key
+ * and value), commit with tkv_txn_commit (a builder may be committed again,
+ * as a new TXN), free with tkv_txn_free. Calls return TKV_OK,
+ * TKV_NO_MEMORY or TKV_USAGE_ERROR (NULL builder or key, a key or value
+ * over the client's bounds); the server's limits (txn_ops_max, ...) are
+ * checked when it is committed: TKV_TOO_LARGE. */
+
+enum tkv_compare_op { TKV_CMP_EQUAL = 0, TKV_CMP_NOT_EQUAL, TKV_CMP_LESS, TKV_CMP_GREATER };
+enum tkv_txn_branch { TKV_TXN_SUCCESS = 0, TKV_TXN_FAILURE };
+
+struct tkv_txn;
+
+TKV_API struct tkv_txn *tkv_txn_new(void);    /* NULL when out of memory */
+TKV_API void tkv_txn_free(struct tkv_txn *t); /* safe on NULL */
+/* The key's version (mod_index; 0 = absent) op version. */
+TKV_API int tkv_txn_compare_version(struct tkv_txn *t, const void *key, size_t key_len,
+                                    enum tkv_compare_op op, uint64_t version);
+/* The index that created the key (0 = absent) op index. */
+TKV_API int tkv_txn_compare_create_index(struct tkv_txn *t, const void *key, size_t key_len,
+                                         enum tkv_compare_op op, uint64_t index);
+/* The key's value op value (bytes, memcmp order); never holds for an
+ * absent key. */
+TKV_API int tkv_txn_compare_value(struct tkv_txn *t, const void *key, size_t key_len,
+                                  enum tkv_compare_op op, const void *value, size_t value_len);
+/* The key exists (exists = true) or does not. */
+TKV_API int tkv_txn_compare_exists(struct tkv_txn *t, const void *key, size_t key_len, bool exists);
+TKV_API int tkv_txn_put(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
+                        size_t key_len, const void *value, size_t value_len);
+TKV_API int tkv_txn_delete(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
+                           size_t key_len);
+/* Read the key at the TXN's index (after its writes): a result in order. */
+TKV_API int tkv_txn_get(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
+                        size_t key_len);
+/* Send t (borrowed; copied) as one TXN; opts->ack must be
+ * TKV_ACK_COMMITTED. Retried like a write, applied at most once. */
+TKV_API int tkv_txn_commit(struct tkv_client *c, const struct tkv_txn *t,
+                           const struct tkv_write_options *opts, struct tkv_result *out);
 
 /* ---- Non-blocking API. Each call queues one request and returns TKV_OK,
  * or returns an error and never calls cb. cb runs exactly once, from
@@ -537,6 +602,8 @@ TKV_API int tkv_delete_async(struct tkv_client *c, const void *key, size_t key_l
 TKV_API int tkv_cas_async(struct tkv_client *c, const void *key, size_t key_len,
                           uint64_t expected_version, const void *value, size_t value_len,
                           const struct tkv_write_options *opts, tkv_done_cb cb, void *arg);
+TKV_API int tkv_txn_commit_async(struct tkv_client *c, const struct tkv_txn *t,
+                                 const struct tkv_write_options *opts, tkv_done_cb cb, void *arg);
 TKV_API int tkv_status_async(struct tkv_client *c, tkv_done_cb cb, void *arg);
 TKV_API int tkv_status_node_async(struct tkv_client *c, uint32_t node_id, tkv_done_cb cb,
                                   void *arg);

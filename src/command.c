@@ -80,7 +80,7 @@ void command_encode(const struct command *c, uint8_t *out)
                 put_le64(p, c->payload_hash);
                 p += 8;
         }
-        if (c->key_len > 0) { /* CLOSE has no key: no memcpy from NULL */
+        if (c->key_len > 0) { /* CLOSE and TXN have no key of their own (NULL) */
                 memcpy(p, c->key, c->key_len);
                 p += c->key_len;
         }
@@ -207,6 +207,18 @@ static int command_decode_v2(const uint8_t *p, size_t len, struct command *c, si
         return 0;
 }
 
+/* A decoded TXN's own rules: no key of its own, an uncompressed body that
+ * opens (command_txn_open). */
+static int command_decode_txn(const struct command *c)
+{
+        struct command_txn t;
+
+        if (c->key_len != 0 || (c->flags & COMMAND_F_LZ4) != 0 || c->value_len == 0) {
+                return TKV_ECORRUPT;
+        }
+        return command_txn_open(c->value, c->value_len, &t);
+}
+
 int command_decode(const void *data, size_t len, struct command *c)
 {
         const uint8_t *p = data;
@@ -233,7 +245,7 @@ int command_decode(const void *data, size_t len, struct command *c)
                 return rv;
         }
         if (c->type < COMMAND_PUT || c->type > COMMAND_CLOSE ||
-            (c->type == COMMAND_CLOSE && p[0] < 3)) {
+            (c->type == COMMAND_TXN && p[0] < 2) || (c->type == COMMAND_CLOSE && p[0] < 3)) {
                 return TKV_EINVAL;
         }
         if ((c->flags & ~COMMAND_F_ALL) != 0) {
@@ -264,5 +276,214 @@ int command_decode(const void *data, size_t len, struct command *c)
         c->key = p + body;
         c->value = c->value_len > 0 ? c->key + c->key_len : NULL;
         c->deps = c->deps_len > 0 ? c->key + c->key_len + c->value_len : NULL;
+        return c->type == COMMAND_TXN ? command_decode_txn(c) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* TXN bodies (layout in command.h) */
+
+static size_t command_txn_compare_bytes(const struct command_txn_compare *x)
+{
+        size_t n = 2 + varint_bytes(x->key_len) + x->key_len;
+        if (x->target == COMMAND_TXN_TARGET_VALUE) {
+                return n + varint_bytes(x->value_len) + x->value_len;
+        }
+        return n + varint_bytes(x->number);
+}
+
+static size_t command_txn_op_bytes(const struct command_txn_op *o)
+{
+        size_t n = 1 + varint_bytes(o->key_len) + o->key_len;
+        if (o->type == COMMAND_TXN_PUT) {
+                n += varint_bytes(o->value_len) + o->value_len;
+        }
+        return n;
+}
+
+size_t command_txn_body_bytes(const struct command_txn_compare *compares, uint32_t n_compares,
+                              const struct command_txn_op *ops, uint32_t n_success,
+                              uint32_t n_failure)
+{
+        size_t n = 1 + varint_bytes(n_compares) + varint_bytes(n_success) + varint_bytes(n_failure);
+        for (uint32_t i = 0; i < n_compares; i++) {
+                n += command_txn_compare_bytes(&compares[i]);
+        }
+        for (uint32_t i = 0; i < n_success + n_failure; i++) {
+                n += command_txn_op_bytes(&ops[i]);
+        }
+        return n;
+}
+
+static uint8_t *command_txn_put_bytes(uint8_t *p, const uint8_t *data, uint32_t len)
+{
+        p = varint_put(p, len);
+        if (len > 0) {
+                memcpy(p, data, len);
+        }
+        return p + len;
+}
+
+void command_txn_body_encode(const struct command_txn_compare *compares, uint32_t n_compares,
+                             const struct command_txn_op *ops, uint32_t n_success,
+                             uint32_t n_failure, uint8_t *out)
+{
+        uint8_t *p = out;
+
+        *p++ = COMMAND_TXN_BODY_VERSION;
+        p = varint_put(p, n_compares);
+        p = varint_put(p, n_success);
+        p = varint_put(p, n_failure);
+        for (uint32_t i = 0; i < n_compares; i++) {
+                const struct command_txn_compare *x = &compares[i];
+                *p++ = x->target;
+                *p++ = x->op;
+                p = command_txn_put_bytes(p, x->key, x->key_len);
+                if (x->target == COMMAND_TXN_TARGET_VALUE) {
+                        p = command_txn_put_bytes(p, x->value, x->value_len);
+                } else {
+                        p = varint_put(p, x->number);
+                }
+        }
+        for (uint32_t i = 0; i < n_success + n_failure; i++) {
+                *p++ = ops[i].type;
+                p = command_txn_put_bytes(p, ops[i].key, ops[i].key_len);
+                if (ops[i].type == COMMAND_TXN_PUT) {
+                        p = command_txn_put_bytes(p, ops[i].value, ops[i].value_len);
+                }
+        }
+}
+
+/* Skip a varint length, at least min, and that many bytes at *q, within
+ * end. */
+static bool command_txn_skip_bytes(const uint8_t **q, const uint8_t *end, uint64_t min)
+{
+        uint64_t len;
+        if (!varint_get(q, end, 32, &len) || len < min || (uint64_t)(end - *q) < len) {
+                return false;
+        }
+        *q += len;
+        return true;
+}
+
+/* Check one compare at *q. 0, TKV_ECORRUPT or TKV_EINVAL. */
+static int command_txn_check_compare(const uint8_t **q, const uint8_t *end)
+{
+        uint8_t target, op;
+        uint64_t v;
+
+        if (end - *q < 2) {
+                return TKV_ECORRUPT;
+        }
+        target = (*q)[0];
+        op = (*q)[1];
+        *q += 2;
+        if (target < COMMAND_TXN_TARGET_VERSION || target > COMMAND_TXN_TARGET_EXISTS ||
+            op < COMMAND_TXN_EQ || op > COMMAND_TXN_GT) {
+                return TKV_EINVAL;
+        }
+        /* No key is empty: the server refuses them before proposing. */
+        if (!command_txn_skip_bytes(q, end, 1)) {
+                return TKV_ECORRUPT;
+        }
+        if (target == COMMAND_TXN_TARGET_VALUE) {
+                return command_txn_skip_bytes(q, end, 0) ? 0 : TKV_ECORRUPT;
+        }
+        if (!varint_get(q, end, 64, &v)) {
+                return TKV_ECORRUPT;
+        }
+        return target == COMMAND_TXN_TARGET_EXISTS && v > 1 ? TKV_ECORRUPT : 0;
+}
+
+/* Check one op at *q. 0, TKV_ECORRUPT or TKV_EINVAL. */
+static int command_txn_check_op(const uint8_t **q, const uint8_t *end)
+{
+        uint8_t type;
+
+        if (end - *q < 1) {
+                return TKV_ECORRUPT;
+        }
+        type = *(*q)++;
+        if (type < COMMAND_TXN_PUT || type > COMMAND_TXN_GET) {
+                return TKV_EINVAL;
+        }
+        if (!command_txn_skip_bytes(q, end, 1)) {
+                return TKV_ECORRUPT;
+        }
+        if (type == COMMAND_TXN_PUT && !command_txn_skip_bytes(q, end, 0)) {
+                return TKV_ECORRUPT;
+        }
         return 0;
+}
+
+int command_txn_open(const uint8_t *body, size_t len, struct command_txn *t)
+{
+        const uint8_t *q = body, *end = body + len;
+        uint64_t n[3];
+        int rv = 0;
+
+        if (len < 1) {
+                return TKV_ECORRUPT;
+        }
+        if (*q++ != COMMAND_TXN_BODY_VERSION) {
+                return TKV_EINVAL;
+        }
+        for (unsigned i = 0; i < 3; i++) {
+                /* Each item takes at least 2 bytes: counts beyond len are lies. */
+                if (!varint_get(&q, end, 32, &n[i]) || n[i] > len) {
+                        return TKV_ECORRUPT;
+                }
+        }
+        t->n_compares = (uint32_t)n[0];
+        t->n_success = (uint32_t)n[1];
+        t->n_failure = (uint32_t)n[2];
+        t->compares = q;
+        t->end = end;
+        for (uint64_t i = 0; rv == 0 && i < n[0]; i++) {
+                rv = command_txn_check_compare(&q, end);
+        }
+        for (uint64_t i = 0; rv == 0 && i < n[1] + n[2]; i++) {
+                rv = command_txn_check_op(&q, end);
+        }
+        if (rv == 0 && q != end) {
+                rv = TKV_ECORRUPT;
+        }
+        return rv;
+}
+
+static const uint8_t *command_txn_get_bytes(const uint8_t *p, const uint8_t **data, uint32_t *len)
+{
+        uint64_t v;
+        p = varint_get_trusted(p, &v);
+        *len = (uint32_t)v;
+        *data = v > 0 ? p : NULL;
+        return p + v;
+}
+
+void command_txn_next_compare(const uint8_t **pos, struct command_txn_compare *out)
+{
+        const uint8_t *p = *pos;
+
+        memset(out, 0, sizeof *out);
+        out->target = p[0];
+        out->op = p[1];
+        p = command_txn_get_bytes(p + 2, &out->key, &out->key_len);
+        if (out->target == COMMAND_TXN_TARGET_VALUE) {
+                p = command_txn_get_bytes(p, &out->value, &out->value_len);
+        } else {
+                p = varint_get_trusted(p, &out->number);
+        }
+        *pos = p;
+}
+
+void command_txn_next_op(const uint8_t **pos, struct command_txn_op *out)
+{
+        const uint8_t *p = *pos;
+
+        memset(out, 0, sizeof *out);
+        out->type = p[0];
+        p = command_txn_get_bytes(p + 1, &out->key, &out->key_len);
+        if (out->type == COMMAND_TXN_PUT) {
+                p = command_txn_get_bytes(p, &out->value, &out->value_len);
+        }
+        *pos = p;
 }

@@ -44,7 +44,24 @@
  * header: u8 version, u8 type, u16 flags, u32 payload bytes (header + key
  * + value + deps), u64 proposal_id, u32 key_len, u32 value_len, u32
  * value_raw_len, u32 deps_len, u64 expected_version, u64 client_id, u64
- * seq, u64 payload_hash; then key, value, deps, padding. */
+ * seq, u64 payload_hash; then key, value, deps, padding.
+ *
+ * COMMAND_TXN (version 2 only) is a command like the others with an empty
+ * key, whose value is the TXN body below (never compressed), and whose
+ * dependencies go with each put of the branch that runs. The header's
+ * client fields and payload hash (over the whole body) make it idempotent
+ * like any write. TXN body, version 1 (varints as above):
+ *
+ *   u8 body version (1)
+ *   varint n_compares, varint n_success, varint n_failure
+ *   n_compares times: u8 target (COMMAND_TXN_TARGET_*), u8 op
+ *     (COMMAND_TXN_OP_*), varint key_len, key bytes, then for VALUE:
+ *     varint len and the bytes; else varint number (EXISTS: 0 or 1)
+ *   n_success + n_failure times: u8 type (COMMAND_TXN_*), varint key_len,
+ *     key bytes, then for PUT: varint value_len and the value bytes
+ *
+ * No key is empty. The body ends exactly after the last op: command_decode checks it all,
+ * so the fsm walks a decoded body without checks of its own. */
 #ifndef TKV_COMMAND_H
 #define TKV_COMMAND_H
 
@@ -62,10 +79,62 @@ enum command_type {
         COMMAND_PUT = 1,
         COMMAND_DELETE = 2,
         COMMAND_CAS = 3,
+        COMMAND_TXN = 4, /* value: the TXN body (see above) */
         /* No key: only its timestamp, which closes the partition at it
          * (a replica that applied it has applied every write at or below
          * it). Proposed when a SEQUENTIAL read waits for that. */
         COMMAND_CLOSE = 5,
+};
+
+/* What a TXN compare reads from the key (an absent key has version and
+ * create index 0, no value, and EXISTS 0). */
+enum command_txn_target {
+        COMMAND_TXN_TARGET_VERSION = 1, /* mod_index */
+        COMMAND_TXN_TARGET_CREATE = 2,  /* create_index */
+        COMMAND_TXN_TARGET_VALUE = 3,   /* bytes, compared as memcmp then length */
+        COMMAND_TXN_TARGET_EXISTS = 4,  /* 0 or 1 */
+};
+
+enum command_txn_cmp {
+        COMMAND_TXN_EQ = 1,
+        COMMAND_TXN_NE = 2,
+        COMMAND_TXN_LT = 3, /* the key's side < the operand */
+        COMMAND_TXN_GT = 4,
+};
+
+enum command_txn_op_type {
+        COMMAND_TXN_PUT = 1,
+        COMMAND_TXN_DELETE = 2,
+        COMMAND_TXN_GET = 3,
+};
+
+#define COMMAND_TXN_BODY_VERSION 1
+
+struct command_txn_compare {
+        uint8_t target;       /* enum command_txn_target */
+        uint8_t op;           /* enum command_txn_cmp */
+        const uint8_t *key;   /* borrowed */
+        uint32_t key_len;     /* bytes */
+        uint64_t number;      /* VERSION, CREATE, EXISTS */
+        const uint8_t *value; /* VALUE: borrowed; NULL when value_len is 0 */
+        uint32_t value_len;   /* bytes */
+};
+
+struct command_txn_op {
+        uint8_t type;         /* enum command_txn_op_type */
+        const uint8_t *key;   /* borrowed */
+        uint32_t key_len;     /* bytes */
+        const uint8_t *value; /* PUT: borrowed; NULL when value_len is 0 */
+        uint32_t value_len;   /* bytes */
+};
+
+/* A decoded TXN body, walked in order with the _next functions. */
+struct command_txn {
+        uint32_t n_compares;
+        uint32_t n_success;
+        uint32_t n_failure;
+        const uint8_t *compares; /* borrowed: the first compare */
+        const uint8_t *end;      /* borrowed: the body's end */
 };
 
 #define COMMAND_F_LZ4     0x0001u /* value is an LZ4 block */
@@ -108,6 +177,13 @@ struct command_result {
                                      only; NULL otherwise */
         uint32_t key_len;
         bool accepted_only; /* LEADER_ACCEPTED: proposed, not applied yet */
+        /* TXN, first application only (all NULL for a retry answered from
+         * the session table), borrowed during the applied hook: */
+        const uint8_t *txn_body;    /* the entry's TXN body (command_txn_open) */
+        uint32_t txn_body_len;      /* bytes */
+        const uint8_t *txn_existed; /* per op of the branch that ran: 1 if its
+                                       key existed just before it */
+        uint32_t txn_ops;           /* entries of txn_existed */
 };
 
 /* Bytes of the header command_encode() writes for c. */
@@ -127,5 +203,28 @@ uint64_t command_payload_hash(const struct command *c);
  * from data. TKV_ECORRUPT on any inconsistency, TKV_EINVAL on an unknown
  * version or type. */
 int command_decode(const void *data, size_t len, struct command *c);
+
+/* Bytes of the TXN body of the n_compares compares and the n_success then
+ * n_failure ops (ops holds both lists, success first). */
+size_t command_txn_body_bytes(const struct command_txn_compare *compares, uint32_t n_compares,
+                              const struct command_txn_op *ops, uint32_t n_success,
+                              uint32_t n_failure);
+
+/* Encode that body into out (command_txn_body_bytes bytes). All borrowed. */
+void command_txn_body_encode(const struct command_txn_compare *compares, uint32_t n_compares,
+                             const struct command_txn_op *ops, uint32_t n_success,
+                             uint32_t n_failure, uint8_t *out);
+
+/* Check the len-byte body and open it into t (borrowing from body).
+ * TKV_ECORRUPT if anything is inconsistent, TKV_EINVAL on an unknown body
+ * version, target, comparison or op type. command_decode runs it on every
+ * TXN, so a decoded command's body opens without error. */
+int command_txn_open(const uint8_t *body, size_t len, struct command_txn *t);
+
+/* The next compare at *pos (start at t->compares; n_compares times). */
+void command_txn_next_compare(const uint8_t **pos, struct command_txn_compare *out);
+
+/* The next op at *pos (after the compares; n_success + n_failure times). */
+void command_txn_next_op(const uint8_t **pos, struct command_txn_op *out);
 
 #endif

@@ -88,6 +88,12 @@ static const struct config_option config_options[] = {
     OPT("limits", get_many_keys_max, CONFIG_UINT, 1, 100000, "1000",
         "keys one GET_MANY may read (more: TOO_LARGE)"),
     OPT("limits", value_bytes_max, CONFIG_BYTES, 0, 128 * MiB, "1MiB", "largest value (bytes)"),
+    OPT("limits", txn_ops_max, CONFIG_UINT, 1, 4096, "128",
+        "operations in one TXN, its success and failure lists together"),
+    OPT("limits", txn_compares_max, CONFIG_UINT, 0, 4096, "32", "compares in one TXN"),
+    OPT("limits", txn_bytes_max, CONFIG_BYTES, 1024, 128 * MiB, "1MiB",
+        "key and value bytes of one TXN's compares and ops together; also the get values "
+        "its answer carries (bytes)"),
     OPT("limits", inflight_per_conn_max, CONFIG_UINT, 1, 1 << 20, "1024",
         "requests in progress per connection; more are answered BUSY"),
     OPT("limits", conns_max, CONFIG_UINT, 1, 1 << 20, "1024",

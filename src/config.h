@@ -52,6 +52,9 @@ struct config {
         uint64_t frame_bytes_max;
         uint64_t key_bytes_max;
         uint64_t value_bytes_max;
+        unsigned txn_ops_max;      /* ops of one TXN, both branches */
+        unsigned txn_compares_max; /* compares of one TXN */
+        uint64_t txn_bytes_max;    /* keys and values of one TXN; get values answered */
         unsigned inflight_per_conn_max;
         unsigned conns_max;
         uint64_t conn_output_bytes_max;

@@ -8,6 +8,171 @@
 #include "command.h"
 #include "heap.h"
 #include "log.h"
+#include "value.h"
+
+/* ------------------------------------------------------------------------ */
+/* TXN: compares, then one branch of ops, all in this one entry. */
+
+/* a <=> b as -1, 0, 1. */
+static int fsm_txn_order_u64(uint64_t a, uint64_t b)
+{
+        return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/* Bytes in memcmp order, a shorter prefix first. */
+static int fsm_txn_order_bytes(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
+{
+        uint32_t n = alen < blen ? alen : blen;
+        int r = n > 0 ? memcmp(a, b, n) : 0;
+        if (r != 0) {
+                return r < 0 ? -1 : 1;
+        }
+        return fsm_txn_order_u64(alen, blen);
+}
+
+/* The stored value of e compared with x's operand (order as -1, 0, 1). A
+ * compressed value is compared in its raw form. TKV_ENOMEM, TKV_ECORRUPT. */
+static int fsm_txn_order_value(const struct store_entry *e, const struct command_txn_compare *x,
+                               int *order)
+{
+        struct store_fields sf;
+        uint8_t *raw;
+        int rv;
+
+        store_entry_fields(e, &sf);
+        if (sf.value_len == sf.value_raw_len) {
+                *order = fsm_txn_order_bytes(sf.value, sf.value_len, x->value, x->value_len);
+                return 0;
+        }
+        raw = tkv_malloc(sf.value_raw_len);
+        if (raw == NULL) {
+                return TKV_ENOMEM;
+        }
+        rv = value_decompress(sf.value, sf.value_len, raw, sf.value_raw_len);
+        if (rv == 0) {
+                *order = fsm_txn_order_bytes(raw, sf.value_raw_len, x->value, x->value_len);
+        }
+        tkv_free(raw);
+        return rv;
+}
+
+/* Does compare x hold in the store? A VALUE compare of an absent key never
+ * holds; otherwise an absent key has version, create index and EXISTS 0.
+ * 0, or TKV_ENOMEM / TKV_ECORRUPT (decompressing). */
+static int fsm_txn_holds(struct fsm *f, const struct command_txn_compare *x, bool *holds)
+{
+        const struct store_entry *e = store_get(f->store, x->key, x->key_len);
+        int order = 0, rv = 0;
+
+        *holds = false;
+        switch (x->target) {
+        case COMMAND_TXN_TARGET_VERSION:
+                order = fsm_txn_order_u64(e != NULL ? store_entry_mod_index(e) : 0, x->number);
+                break;
+        case COMMAND_TXN_TARGET_CREATE:
+                order = fsm_txn_order_u64(e != NULL ? store_entry_create_index(e) : 0, x->number);
+                break;
+        case COMMAND_TXN_TARGET_EXISTS:
+                order = fsm_txn_order_u64(e != NULL, x->number);
+                break;
+        default: /* COMMAND_TXN_TARGET_VALUE */
+                if (e == NULL) {
+                        return 0;
+                }
+                rv = fsm_txn_order_value(e, x, &order);
+                break;
+        }
+        *holds = x->op == COMMAND_TXN_EQ   ? order == 0
+                 : x->op == COMMAND_TXN_NE ? order != 0
+                 : x->op == COMMAND_TXN_LT ? order < 0
+                                           : order > 0;
+        return rv;
+}
+
+/* Room for n flags in f->txn_existed. TKV_ENOMEM. */
+static int fsm_txn_reserve(struct fsm *f, uint32_t n)
+{
+        uint8_t *p;
+
+        if (n <= f->txn_existed_cap) {
+                return 0;
+        }
+        p = tkv_realloc(f->txn_existed, n);
+        if (p == NULL) {
+                return TKV_ENOMEM;
+        }
+        f->txn_existed = p;
+        f->txn_existed_cap = n;
+        return 0;
+}
+
+/* Run one op of the chosen branch at res->index, stamped ts (the TXN's
+ * timestamp: its puts are one write in the order of writes); *existed: the
+ * key was there before. GETs change nothing: the handler answers them from
+ * the store as this entry leaves it. */
+static int fsm_txn_run_op(struct fsm *f, const struct command *c, const struct command_txn_op *o,
+                          uint64_t index, uint64_t ts, uint8_t *existed)
+{
+        struct store_value v = {o->value, o->value_len,          o->value_len,
+                                c->deps,  (uint16_t)c->deps_len, ts};
+
+        *existed = store_get(f->store, o->key, o->key_len) != NULL;
+        switch (o->type) {
+        case COMMAND_TXN_PUT:
+                return store_put(f->store, o->key, o->key_len, &v, index);
+        case COMMAND_TXN_DELETE:
+                (void)store_delete(f->store, o->key, o->key_len);
+                return 0;
+        default: /* COMMAND_TXN_GET */
+                return 0;
+        }
+}
+
+/* Apply TXN c: status 0 if every compare held and the success ops ran,
+ * TKV_ECONDITION if the failure ops ran. TKV_ENOMEM may leave part of the
+ * branch applied: the caller exits the process (fsm_out_of_memory), and
+ * the replay from the log applies the whole entry. */
+static void fsm_apply_txn(struct fsm *f, const struct command *c, struct command_result *res)
+{
+        struct command_txn t;
+        struct command_txn_compare x;
+        struct command_txn_op o;
+        const uint8_t *pos;
+        bool ok = true, holds;
+        uint32_t n;
+        int rv;
+
+        /* command_decode opened it once already. */
+        rv = command_txn_open(c->value, c->value_len, &t);
+        pos = t.compares;
+        for (uint32_t i = 0; rv == 0 && i < t.n_compares; i++) {
+                command_txn_next_compare(&pos, &x);
+                rv = fsm_txn_holds(f, &x, &holds);
+                ok = ok && holds;
+        }
+        n = ok ? t.n_success : t.n_failure;
+        if (rv == 0) {
+                rv = fsm_txn_reserve(f, n);
+        }
+        for (uint32_t i = 0; rv == 0 && !ok && i < t.n_success; i++) {
+                command_txn_next_op(&pos, &o); /* skipped: the success branch */
+        }
+        for (uint32_t i = 0; rv == 0 && i < n; i++) {
+                command_txn_next_op(&pos, &o);
+                rv = fsm_txn_run_op(f, c, &o, res->index, res->ts, &f->txn_existed[i]);
+        }
+        if (rv != 0) {
+                res->status = rv;
+                return;
+        }
+        res->status = ok ? 0 : TKV_ECONDITION;
+        res->txn_body = c->value;
+        res->txn_body_len = c->value_len;
+        res->txn_existed = f->txn_existed;
+        res->txn_ops = n;
+}
+
+/* ------------------------------------------------------------------------ */
 
 static void fsm_apply_command(struct fsm *f, const struct command *c, struct command_result *res)
 {
@@ -33,6 +198,9 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
                 break;
         case COMMAND_CLOSE:
                 break; /* its timestamp is all it carries */
+        case COMMAND_TXN:
+                fsm_apply_txn(f, c, res);
+                break;
         default:
                 res->status = TKV_EINVAL;
                 break;
@@ -121,7 +289,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         if (rv != 0) {
                 fsm_out_of_memory(f, index);
         }
-        if (res.status == 0 && c.type != COMMAND_CLOSE) {
+        if (res.status == 0 && c.type != COMMAND_CLOSE && c.type != COMMAND_TXN) {
                 res.key = c.key; /* borrowed from buf, alive for the hook */
                 res.key_len = c.key_len;
         }
@@ -316,6 +484,9 @@ void fsm_close(struct fsm *f)
         f->frozen_sessions = NULL;
         store_destroy(f->store);
         dedup_destroy(f->dedup);
+        tkv_free(f->txn_existed);
         f->store = NULL;
         f->dedup = NULL;
+        f->txn_existed = NULL;
+        f->txn_existed_cap = 0;
 }

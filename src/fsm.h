@@ -6,7 +6,9 @@
  * changes nothing and reports its status in the result, so that every
  * replica stays identical. A write carrying (client_id, seq) goes through
  * the client session table first (dedup.h): a retry is answered with the
- * first result and applied once. raft does not tell the FSM the index it
+ * first result and applied once. A TXN (command.h) evaluates its compares
+ * and runs one branch of ops within the one entry, so every replica sees
+ * all of it or none of it. raft does not tell the FSM the index it
  * applies; the group supplies it through hooks.index (last_applied + 1).
  *
  * Snapshots: snapshot() pins the store on the loop, snapshot_async()
@@ -81,6 +83,8 @@ struct fsm {
         uint64_t deduplicated; /* retries answered with their first result */
         uint64_t snapshots;    /* snapshots taken (kept by raft) */
         uint64_t restores;     /* snapshots restored */
+        uint8_t *txn_existed;  /* owned: the last TXN's per-op flags (command_result) */
+        uint32_t txn_existed_cap;
         char errmsg[ERR_MSG_BYTES];
 };
 

@@ -30,6 +30,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_PROBE, "PROBE", rpc_node_probe_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_CONFIRM, "CONFIRM", rpc_node_confirm_answer, false, false, true},
     {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
+    {TUNEKV__V1__REQUEST__BODY_TXN, "TXN", rpc_txn, false, true, false},
     {TUNEKV__V1__REQUEST__BODY_GET_MANY, "GET_MANY", rpc_many_get, false, false, false},
     {TUNEKV__V1__REQUEST__BODY_TRANSFER_LEADER, "TRANSFER_LEADER", rpc_meta_transfer, false, false,
      false},
@@ -182,10 +183,16 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
 
 /* What decoding one request may take (pballoc.h). A few dozen allocations
  * and about its own size (bytes fields are copied) make any valid one, but
- * for GET_MANY's keys, two each (get_many_keys_max is at most 100000; the
- * bytes bound still holds). Unknown fields cost one each. */
-#define RPC_DECODE_ALLOCS_MAX (256 + 2 * 100000)
-#define RPC_DECODE_BYTES(len) (8 * (len) + 65536)
+ * for the repeated fields, which the limits bound: a TXN's compares and
+ * ops, three allocations each (the budget allows about twice the txn_*
+ * limits, so that a TXN over them decodes and gets the TOO_LARGE that
+ * names the limit), and GET_MANY's keys, one each and the array (twice
+ * get_many_keys_max, for the same reason). Unknown fields cost one each. */
+#define RPC_DECODE_ALLOCS_MAX  256
+#define RPC_DECODE_BYTES(len)  (8 * (len) + 65536)
+#define RPC_DECODE_MANY_ALLOCS 2   /* per GET_MANY key */
+#define RPC_DECODE_TXN_ALLOCS  6   /* per compare or op: twice the three one takes */
+#define RPC_DECODE_TXN_BYTES   256 /* per compare or op */
 
 void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
 {
@@ -195,10 +202,14 @@ void rpc_dispatch(struct conn *conn, const uint8_t *data, size_t len)
         const struct rpc_method *method;
         struct call *c;
         char message[256];
+        size_t txn_items;
         int rv;
 
         node->stats.requests++;
-        pballoc_init(&pb, RPC_DECODE_BYTES(len), RPC_DECODE_ALLOCS_MAX);
+        txn_items = (size_t)node->cfg->txn_ops_max + node->cfg->txn_compares_max;
+        pballoc_init(&pb, RPC_DECODE_BYTES(len) + RPC_DECODE_TXN_BYTES * txn_items,
+                     RPC_DECODE_ALLOCS_MAX + RPC_DECODE_TXN_ALLOCS * txn_items +
+                         RPC_DECODE_MANY_ALLOCS * (size_t)node->cfg->get_many_keys_max);
         req = tunekv__v1__request__unpack(&pb.base, len, data);
         if (req == NULL) {
                 node->stats.frames_undecodable++;

@@ -164,6 +164,9 @@ static void rpc_admin_fill_limits(const struct config *cfg, Tunekv__V1__Limits *
         limits->request_timeout_max_ms = cfg->request_timeout_max_ms;
         limits->conn_output_bytes_max = cfg->conn_output_bytes_max;
         limits->token_bytes_max = (uint32_t)cfg->token_bytes_max;
+        limits->txn_ops_max = cfg->txn_ops_max;
+        limits->txn_compares_max = cfg->txn_compares_max;
+        limits->txn_bytes_max = cfg->txn_bytes_max;
 }
 
 void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)

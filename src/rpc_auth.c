@@ -355,6 +355,38 @@ static int rpc_auth_admit_many(const struct auth_table *t, const struct conn *co
         return 0;
 }
 
+/* A TXN reads the keys of its compares and GETs and writes those of its
+ * PUTs and DELETEs: the user needs that permission on each of them. */
+static int rpc_auth_admit_txn(struct conn *conn, const Tunekv__V1__TxnRequest *txn,
+                              const struct auth_table *t, char *message, size_t len)
+{
+        size_t n_ops = txn->n_success + txn->n_failure;
+        const ProtobufCBinaryData *key;
+        unsigned perm;
+
+        for (size_t i = 0; i < txn->n_compares + n_ops; i++) {
+                if (i < txn->n_compares) {
+                        key = &txn->compares[i]->key;
+                        perm = AUTH_READ;
+                } else {
+                        const Tunekv__V1__TxnOp *o =
+                            i - txn->n_compares < txn->n_success
+                                ? txn->success[i - txn->n_compares]
+                                : txn->failure[i - txn->n_compares - txn->n_success];
+                        key = &o->key;
+                        perm = o->type == TUNEKV__V1__TXN_OP_TYPE__TXN_GET ? AUTH_READ : AUTH_WRITE;
+                }
+                if (!auth_allowed(t, conn->auth_user, perm, key->data, key->len)) {
+                        snprintf(message, len,
+                                 "TXN: permission denied: no role of user \"%s\" grants %s on a "
+                                 "prefix of its key number %zu",
+                                 conn->auth_user, auth_perm_name(perm), i + 1);
+                        return TKV_EPERM;
+                }
+        }
+        return 0;
+}
+
 int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char *op,
                    const ProtobufCBinaryData *key, char *message, size_t len)
 {
@@ -381,6 +413,9 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
                          op, conn->auth_user);
                 conn->auth_user[0] = '\0';
                 return TKV_EAUTH;
+        }
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_TXN) {
+                return rpc_auth_admit_txn(conn, req->txn, t, message, len);
         }
         perm = rpc_auth_perm_of(req);
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_GET_MANY) {

@@ -117,6 +117,30 @@ void rpc_kv_ack_all_scan(struct node *node, uint32_t p);
 void rpc_kv_ack_all_done(struct call *c, bool all);
 
 /* Handlers. */
+/* rpc_kv.c: route c (a write, or a request that must reach the leader of
+ * key's partition) to its leader. True when this node serves it; else c
+ * has been forwarded or answered. */
+bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key);
+
+/* rpc_kv.c: the writer's token (o->token, borrowed) as cmd's causal
+ * dependencies, in the node's scratch (valid until the next request).
+ * Returns 0, or nonzero once c is answered. */
+int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, struct command *cmd);
+
+/* rpc_txn.c: TXN, compares and two branches of ops in one partition. */
+void rpc_txn(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_txn.c: may t (borrowed) be proposed under cfg's limits, all its keys
+ * in one of n_partitions? 0, or TKV_ETOOBIG / TKV_EINVAL with why (len
+ * bytes) saying what is wrong. */
+struct config;
+int rpc_txn_check(const struct config *cfg, unsigned n_partitions, const Tunekv__V1__TxnRequest *t,
+                  char *why, size_t len);
+
+/* rpc_txn.c: the COMMAND_TXN body of t (borrowed) into *body (transferred:
+ * the caller tkv_frees it; NULL on failure) and *len. 0 or TKV_ENOMEM. */
+int rpc_txn_encode(const Tunekv__V1__TxnRequest *t, uint8_t **body, size_t *len);
+
 void rpc_kv_put(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_delete(struct call *c, const Tunekv__V1__Request *req);
 void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req);

@@ -27,8 +27,7 @@ static struct call *rpc_kv_call_of_write(struct group_write *w)
 /* Writes and LINEARIZABLE reads: the partition's leader serves them, and
  * only while it reaches a majority. Returns true when that is this node;
  * else c has been forwarded or answered (route.h). */
-static bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req,
-                         const ProtobufCBinaryData *key)
+bool rpc_kv_route(struct call *c, const Tunekv__V1__Request *req, const ProtobufCBinaryData *key)
 {
         struct route_need need = {0};
 
@@ -200,7 +199,7 @@ static int rpc_kv_write_after(struct call *c, unsigned n)
 /* The writer's token becomes the write's causal dependencies: every entry
  * checked, one per other partition kept (the highest index). Returns 0, or
  * nonzero once c is answered. */
-static int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, struct command *cmd)
+int rpc_kv_write_deps(struct call *c, const Tunekv__V1__WriteOptions *o, struct command *cmd)
 {
         struct node *node = c->node;
         unsigned n = 0;

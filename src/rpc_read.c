@@ -266,8 +266,9 @@ static void rpc_read_linearizable(struct call *c, const Tunekv__V1__Request *req
         c->rd.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
         c->rd.causal = true; /* stronger than CAUSAL: hands over the value's deps too */
         if (call_planted("lin-follower")) {
-                c->partition = route_partition(key_hash(req->get->key.data, req->get->key.len),
-                                               c->node->n_partitions);
+                c->partition =
+                    route_partition(key_hash_partition(req->get->key.data, req->get->key.len),
+                                    c->node->n_partitions);
                 c->group = node_group(c->node, c->partition);
                 if (c->group != NULL && !group_is_leader(c->group)) {
                         rpc_read_answer(c, c->rd.level, false);

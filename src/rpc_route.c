@@ -64,7 +64,7 @@ bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
         struct route_view v;
         struct route_decision d;
 
-        c->partition = route_partition(key_hash(key->data, key->len), node->n_partitions);
+        c->partition = route_partition(key_hash_partition(key->data, key->len), node->n_partitions);
         c->group = node_group(node, c->partition);
         rpc_route_view(c, need, &v);
         d = route_decide(&v, need);

@@ -228,7 +228,16 @@ int session_deps_parse(const uint8_t *p, size_t len, struct session_entry *out, 
                 return 0;
         }
         if (p[0] == SESSION_TOKEN_VERSION) {
-                return session_parse(p, len, len, out, cap, n);
+                int rv = session_parse(p, len, len, out, cap, n);
+                for (unsigned i = 0; rv == 0 && i < *n; i++) {
+                        if (out[i].kind == SESSION_T) {
+                                rv = TKV_EINVAL; /* dependencies never hold a timestamp */
+                        }
+                }
+                if (rv != 0) {
+                        *n = 0;
+                }
+                return rv;
         }
         if (len < 3 || p[0] != SESSION_DEPS_MARKER) {
                 return TKV_EINVAL;

@@ -12,7 +12,7 @@ import pytest
 from tunekv import _codec as codec
 from tunekv import token as tokens
 from tunekv import tunekv_pb2 as pb
-from tunekv._xxh64 import xxh64, xxh64_pure
+from tunekv._xxh64 import hash_tag, partition_of, xxh64, xxh64_pure
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
@@ -45,6 +45,35 @@ def test_xxh64_matches_libxxhash():
             want = lib.XXH64(data, n, seed)
             assert xxh64_pure(data, seed) == want
             assert xxh64(data, seed) == want
+
+
+# Key -> partition as main computed it before hash tags (the same table is in
+# tests/unit/test_route.c): keys without a usable tag keep their partition.
+PINNED = [
+    (b"a", 3, 11, 2),
+    (b"user:42", 2, 2, 2),
+    (b"hello", 3, 3, 0),
+    (b"{", 1, 9, 0),
+    (b"}{", 4, 4, 2),
+    (b"{}x", 5, 5, 0),
+    (b"foo{", 2, 10, 1),
+    (b"x}y{z", 7, 15, 0),
+    (b"key-000001", 4, 12, 2),
+]
+
+
+@pytest.mark.parametrize("key,p8,p16,p3", PINNED)
+def test_partition_pinned(key, p8, p16, p3):
+    assert (partition_of(key, 8), partition_of(key, 16), partition_of(key, 3)) == (p8, p16, p3)
+
+
+def test_hash_tags():
+    assert hash_tag(b"{user42}:cart") == b"user42"
+    assert hash_tag(b"x{a}{b}") == b"a"
+    assert hash_tag(b"{{a}}") == b"{a"
+    assert hash_tag(b"a{}b{c}") == b"a{}b{c}"  # the first '{' decides: empty tag
+    assert partition_of(b"{user42}:cart", 16) == partition_of(b"{user42}:profile", 16) == 12
+    assert partition_of(b"{user42}:cart", 16) == partition_of(b"user42", 16)
 
 
 def test_frames_as_in_protocol_md():

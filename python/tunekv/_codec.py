@@ -9,13 +9,14 @@ rest of the client never touches protobuf field names. No I/O.
 from __future__ import annotations
 
 import struct
-from typing import Tuple, Type, TypeVar, Union, cast
+from typing import Sequence, Tuple, Type, TypeVar, Union, cast
 
 from . import tunekv_pb2 as pb
 from .errors import BoundUnmet, ConditionFailed, ProtocolError, TunekvError, error_class
 from .types import (
     Ack,
     ClusterInfo,
+    Compare,
     Consistency,
     GetResult,
     LevelCounters,
@@ -26,8 +27,12 @@ from .types import (
     PartitionStatus,
     ReadOptions,
     Receipt,
+    Op,
     Role,
     Status,
+    TxnOpResult,
+    TxnOpType,
+    TxnResult,
     WriteResult,
 )
 
@@ -74,7 +79,7 @@ def write_options(ack: Ack, client_id: int, seq: int, token: bytes) -> pb.WriteO
     return pb.WriteOptions(ack=cast(pb.Ack, int(ack)), client_id=client_id, seq=seq, token=token)
 
 
-E = TypeVar("E", Ack, Consistency, Role)
+E = TypeVar("E", Ack, Consistency, Role, TxnOpType)
 
 
 def _enum(cls: Type[E], value: int) -> E:
@@ -169,12 +174,63 @@ def write_result(resp: pb.Response, op: str) -> WriteResult:
     )
 
 
+def txn_request(compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op]) -> pb.TxnRequest:
+    """The TxnRequest of a TXN, without its WriteOptions."""
+
+    def op(o: Op) -> pb.TxnOp:
+        return pb.TxnOp(type=cast(pb.TxnOpType, int(o.type)), key=as_bytes(o.key), value=as_bytes(o.value))
+
+    return pb.TxnRequest(
+        compares=[
+            pb.TxnCompare(
+                key=as_bytes(x.key),
+                target=cast(pb.CompareTarget, int(x.target)),
+                op=cast(pb.CompareOp, int(x.op)),
+                number=x.number,
+                value=as_bytes(x.value),
+            )
+            for x in compares
+        ],
+        success=[op(o) for o in success],
+        failure=[op(o) for o in failure],
+    )
+
+
+def txn_result(resp: pb.Response) -> TxnResult:
+    """A TXN answer as a result, or raise its error."""
+    if status(resp) != Status.OK:
+        raise error(resp, "txn")
+    if resp.WhichOneof("body") != "txn":
+        raise ProtocolError("txn: answer OK without a txn body")
+    t = resp.txn
+    return TxnResult(
+        succeeded=t.succeeded,
+        index=t.index,
+        partition=t.partition,
+        results=tuple(
+            TxnOpResult(
+                type=_enum(TxnOpType, r.type),
+                found=r.found,
+                value=bytes(r.value) if r.found and r.type == pb.TXN_GET and not r.value_omitted else None,
+                create_index=r.create_index,
+                mod_index=r.mod_index,
+                value_omitted=r.value_omitted,
+            )
+            for r in t.results
+        ),
+        replayed=t.replayed,
+        token=bytes(t.token),
+    )
+
+
 def token_delta(resp: pb.Response) -> bytes:
     which = resp.WhichOneof("body")
     if which == "get":
         return bytes(resp.get.token)
     if which == "write":
         return bytes(resp.write.token)
+    if which == "txn":
+        return bytes(resp.txn.token)
     return b""
 
 
@@ -239,6 +295,9 @@ def node_status(resp: pb.Response) -> NodeStatus:
             request_timeout_max_ms=lim.request_timeout_max_ms,
             conn_output_bytes_max=lim.conn_output_bytes_max,
             token_bytes_max=lim.token_bytes_max,
+            txn_ops_max=lim.txn_ops_max,
+            txn_compares_max=lim.txn_compares_max,
+            txn_bytes_max=lim.txn_bytes_max,
         ),
         loop_lag_ms=s.loop_lag_ms,
         loop_lag_max_ms=s.loop_lag_max_ms,

@@ -83,3 +83,22 @@ try:
 
 except ImportError:  # pragma: no cover - depends on what is installed
     xxh64 = xxh64_pure
+
+
+def hash_tag(key: bytes) -> bytes:
+    """The bytes of key that choose its partition (docs/protocol.md §1): the
+    part between the first ``{`` and the first ``}`` after it when at least
+    one byte lies between them (redis cluster's hash tags), else the whole
+    key. The servers and libtunekv apply the same rule (src/keyhash.h)."""
+    start = key.find(b"{")
+    if start < 0:
+        return key
+    end = key.find(b"}", start + 1)
+    if end <= start + 1:
+        return key
+    return key[start + 1 : end]
+
+
+def partition_of(key: bytes, partition_count: int) -> int:
+    """The partition of key among partition_count."""
+    return xxh64(hash_tag(key), 0) % partition_count

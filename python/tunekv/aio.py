@@ -3,7 +3,7 @@
 The same model as libtunekv (include/tunekv.h, src/client/): on the first
 keyed request the client fetches the partition map (CLUSTER_INFO) from its
 endpoints, then sends every PUT, DELETE, CAS and LINEARIZABLE GET straight
-to the leader of the key's partition (XXH64(key, 0) % partition_count) with
+to the leader of the key's partition (XXH64 of the key's hash tag, or of the whole key, % partition_count) with
 no_forward set, over one connection per node. Requests from any number of
 tasks share that connection: each gets its own id, and a reader task per
 connection hands each answer to the request with its id (pipelining;
@@ -42,7 +42,7 @@ from . import _codec as codec
 from . import token as tokens
 from . import tunekv_pb2 as pb
 from ._retry import Action, End, Retry, wants_refresh
-from ._xxh64 import xxh64
+from ._xxh64 import partition_of as _partition_of
 from .errors import (
     ConnectFailed,
     ConnectionClosed,
@@ -59,14 +59,17 @@ from .errors import (
 from .types import (
     Ack,
     ClusterInfo,
+    Compare,
     Consistency,
     GetResult,
     NodeStatus,
     OnUnmet,
+    Op,
     ReadOptions,
     Route,
     Stats,
     Status,
+    TxnResult,
     WriteResult,
 )
 
@@ -269,6 +272,11 @@ class _Conn:
                 pass
 
 
+def _fill_txn(r: pb.Request, body: pb.TxnRequest, o: pb.WriteOptions) -> None:
+    r.txn.CopyFrom(body)
+    r.txn.options.CopyFrom(o)
+
+
 class _Map:
     """The partition map: partition count, node addresses, each partition's
     leader and replicas. Corrected by leader hints between two fetches."""
@@ -283,7 +291,7 @@ class _Map:
             self.replicas[p.partition] = tuple(p.replicas[:REPLICAS_MAX])
 
     def partition_of(self, key: bytes) -> int:
-        return xxh64(key, 0) % self.partition_count
+        return _partition_of(key, self.partition_count)
 
     def hint(self, p: int, node_id: int, addr: str) -> None:
         if node_id == 0 or p >= self.partition_count:
@@ -512,9 +520,33 @@ class AsyncClient:
             lambda r, o: r.cas.CopyFrom(pb.CasRequest(key=k, expected_version=expected_version, value=v, options=o)),
         )
 
+    async def txn(
+        self,
+        compares: Sequence[Compare] = (),
+        success: Sequence[Op] = (),
+        failure: Sequence[Op] = (),
+        *,
+        timeout: Optional[float] = None,
+    ) -> TxnResult:
+        """One TXN (docs/protocol.md §4.9): if every compare holds, run the
+        success ops, else the failure ops, as one Raft entry. Every key must
+        be in one partition (give them one hash tag, "{user42}:cart"), else
+        InvalidArgument. Retried like a write: applied at most once."""
+        keys = [x.key for x in compares] + [o.key for o in success] + [o.key for o in failure]
+        if not keys:
+            raise UsageError("txn: no compare and no op")
+        body = codec.txn_request(compares, success, failure)
+        resp = await self._write_raw("txn", self._key(keys[0]), Ack.COMMITTED, timeout, lambda r, o: _fill_txn(r, body, o))
+        return codec.txn_result(resp)
+
     async def _write(
         self, op: str, key: bytes, ack: Ack, timeout: Optional[float], body: Callable[[pb.Request, pb.WriteOptions], object]
     ) -> WriteResult:
+        return codec.write_result(await self._write_raw(op, key, ack, timeout, body), op)
+
+    async def _write_raw(
+        self, op: str, key: bytes, ack: Ack, timeout: Optional[float], body: Callable[[pb.Request, pb.WriteOptions], object]
+    ) -> pb.Response:
         seq = self._next_seq
         self._next_seq += 1
         opts = codec.write_options(Ack(ack), self.client_id, seq, self.token())
@@ -528,8 +560,7 @@ class AsyncClient:
                 self.stats.resent_maybe_applied += 1
             body(r, o)
 
-        resp = await self._keyed(req, fill)
-        return codec.write_result(resp, op)
+        return await self._keyed(req, fill)
 
     def _key(self, key: Bytes) -> bytes:
         k = codec.as_bytes(key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, Coroutine, List, Optional, TypeVar
+from typing import Any, Coroutine, List, Optional, Sequence, TypeVar
 
 from ._codec import Bytes
 from .aio import AsyncClient, Endpoints
@@ -21,13 +21,16 @@ from .errors import UsageError
 from .types import (
     Ack,
     ClusterInfo,
+    Compare,
     Consistency,
     GetResult,
     NodeStatus,
     OnUnmet,
+    Op,
     ReadOptions,
     Route,
     Stats,
+    TxnResult,
     WriteResult,
 )
 
@@ -133,6 +136,17 @@ class Client:
         timeout: Optional[float] = None,
     ) -> WriteResult:
         return self._run(self._aio.cas(key, expected_version, value, ack=ack, timeout=timeout))
+
+    def txn(
+        self,
+        compares: Sequence[Compare] = (),
+        success: Sequence[Op] = (),
+        failure: Sequence[Op] = (),
+        *,
+        timeout: Optional[float] = None,
+    ) -> TxnResult:
+        """One TXN in one partition (AsyncClient.txn)."""
+        return self._run(self._aio.txn(compares, success, failure, timeout=timeout))
 
     def status(self, node_id: int = 0) -> NodeStatus:
         return self._run(self._aio.status(node_id))

@@ -7,6 +7,14 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 ACK_ALL_REPLICAS: Ack
 ACK_COMMITTED: Ack
 ACK_LEADER_ACCEPTED: Ack
+COMPARE_CREATE_INDEX: CompareTarget
+COMPARE_EQUAL: CompareOp
+COMPARE_EXISTS: CompareTarget
+COMPARE_GREATER: CompareOp
+COMPARE_LESS: CompareOp
+COMPARE_NOT_EQUAL: CompareOp
+COMPARE_VALUE: CompareTarget
+COMPARE_VERSION: CompareTarget
 CONSISTENCY_BOUNDED_STALENESS: Consistency
 CONSISTENCY_CAUSAL: Consistency
 CONSISTENCY_EVENTUAL: Consistency
@@ -57,6 +65,9 @@ STATUS_TIMEOUT: Status
 STATUS_TOO_LARGE: Status
 STATUS_UNAUTHENTICATED: Status
 STATUS_UNAVAILABLE: Status
+TXN_DELETE: TxnOpType
+TXN_GET: TxnOpType
+TXN_PUT: TxnOpType
 USER_ADD: UserRoleOp
 USER_DELETE: UserRoleOp
 USER_GET: UserRoleOp
@@ -251,7 +262,7 @@ class LevelCounters(_message.Message):
     def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., served: _Optional[int] = ..., stale_served: _Optional[int] = ..., waits: _Optional[int] = ..., fallbacks: _Optional[int] = ..., bound_unmet: _Optional[int] = ..., fresh: _Optional[int] = ..., stale: _Optional[int] = ..., stale_ms: _Optional[_Iterable[int]] = ..., stale_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "value_bytes_max"]
+    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "txn_bytes_max", "txn_compares_max", "txn_ops_max", "value_bytes_max"]
     CONNS_MAX_FIELD_NUMBER: _ClassVar[int]
     CONN_OUTPUT_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     FRAME_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +271,9 @@ class Limits(_message.Message):
     REQUEST_TIMEOUT_MAX_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    TXN_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    TXN_COMPARES_MAX_FIELD_NUMBER: _ClassVar[int]
+    TXN_OPS_MAX_FIELD_NUMBER: _ClassVar[int]
     VALUE_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     conn_output_bytes_max: int
     conns_max: int
@@ -269,8 +283,11 @@ class Limits(_message.Message):
     request_timeout_max_ms: int
     request_timeout_ms: int
     token_bytes_max: int
+    txn_bytes_max: int
+    txn_compares_max: int
+    txn_ops_max: int
     value_bytes_max: int
-    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ...) -> None: ...
+    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
     __slots__ = ["client_addr", "node_id", "peer_addr", "state", "zone"]
@@ -445,7 +462,7 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -461,6 +478,7 @@ class Request(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_LEADER_FIELD_NUMBER: _ClassVar[int]
+    TXN_FIELD_NUMBER: _ClassVar[int]
     USER_ROLE_FIELD_NUMBER: _ClassVar[int]
     auth: AuthRequest
     cas: CasRequest
@@ -477,11 +495,12 @@ class Request(_message.Message):
     status: StatusRequest
     timeout_ms: int
     transfer_leader: TransferLeaderRequest
+    txn: TxnRequest
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "user_role", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "txn", "user_role", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -494,6 +513,7 @@ class Response(_message.Message):
     PROBE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_INFO_FIELD_NUMBER: _ClassVar[int]
+    TXN_FIELD_NUMBER: _ClassVar[int]
     USER_ROLE_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
     bound: BoundUnmet
@@ -508,9 +528,10 @@ class Response(_message.Message):
     probe: ProbeResponse
     status: Status
     status_info: StatusResponse
+    txn: TxnResponse
     user_role: UserRoleResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = []
@@ -551,6 +572,74 @@ class TransferLeaderRequest(_message.Message):
     node_id: int
     partition: int
     def __init__(self, partition: _Optional[int] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class TxnCompare(_message.Message):
+    __slots__ = ["key", "number", "op", "target", "value"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    number: int
+    op: CompareOp
+    target: CompareTarget
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., target: _Optional[_Union[CompareTarget, str]] = ..., op: _Optional[_Union[CompareOp, str]] = ..., number: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class TxnOp(_message.Message):
+    __slots__ = ["key", "type", "value"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    type: TxnOpType
+    value: bytes
+    def __init__(self, type: _Optional[_Union[TxnOpType, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class TxnOpResult(_message.Message):
+    __slots__ = ["create_index", "found", "mod_index", "type", "value", "value_omitted"]
+    CREATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    create_index: int
+    found: bool
+    mod_index: int
+    type: TxnOpType
+    value: bytes
+    value_omitted: bool
+    def __init__(self, type: _Optional[_Union[TxnOpType, str]] = ..., found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., value_omitted: bool = ...) -> None: ...
+
+class TxnRequest(_message.Message):
+    __slots__ = ["compares", "failure", "options", "success"]
+    COMPARES_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    compares: _containers.RepeatedCompositeFieldContainer[TxnCompare]
+    failure: _containers.RepeatedCompositeFieldContainer[TxnOp]
+    options: WriteOptions
+    success: _containers.RepeatedCompositeFieldContainer[TxnOp]
+    def __init__(self, compares: _Optional[_Iterable[_Union[TxnCompare, _Mapping]]] = ..., success: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ..., failure: _Optional[_Iterable[_Union[TxnOp, _Mapping]]] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+
+class TxnResponse(_message.Message):
+    __slots__ = ["index", "partition", "replayed", "results", "succeeded", "token"]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    partition: int
+    replayed: bool
+    results: _containers.RepeatedCompositeFieldContainer[TxnOpResult]
+    succeeded: bool
+    token: bytes
+    def __init__(self, succeeded: bool = ..., index: _Optional[int] = ..., partition: _Optional[int] = ..., results: _Optional[_Iterable[_Union[TxnOpResult, _Mapping]]] = ..., token: _Optional[bytes] = ..., replayed: bool = ...) -> None: ...
 
 class UserRoleRequest(_message.Message):
     __slots__ = ["name", "op", "password", "permission", "prefix", "role", "secret"]
@@ -631,6 +720,15 @@ class Ack(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class CompareTarget(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class CompareOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class TxnOpType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class UserRoleOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

@@ -228,6 +228,9 @@ class Limits:
     request_timeout_max_ms: int
     conn_output_bytes_max: int
     token_bytes_max: int
+    txn_ops_max: int = 0
+    txn_compares_max: int = 0
+    txn_bytes_max: int = 0
 
 
 @dataclass(frozen=True)
@@ -285,3 +288,102 @@ class Stats:
     map_fetches: int = 0  # CLUSTER_INFO requests sent to learn the map
     late_answers: int = 0  # answers to no request in flight
     bad_tokens: int = 0  # token deltas in answers that did not parse
+
+
+class CompareTarget(_Enum):
+    """What a TXN compare reads from its key (tunekv.v1.CompareTarget)."""
+
+    VERSION = 0  # the key's version (mod_index); 0 when absent
+    CREATE_INDEX = 1  # the index that created it; 0 when absent
+    VALUE = 2  # its value; never holds for an absent key
+    EXISTS = 3  # 1 when it exists, else 0
+
+
+class CompareOp(_Enum):
+    """key's side OP operand (tunekv.v1.CompareOp)."""
+
+    EQUAL = 0
+    NOT_EQUAL = 1
+    LESS = 2
+    GREATER = 3
+
+
+class TxnOpType(_Enum):
+    GET = 0
+    PUT = 1
+    DELETE = 2
+
+
+@dataclass(frozen=True)
+class Compare:
+    """One TXN compare; build it with the class methods."""
+
+    key: bytes
+    target: CompareTarget
+    op: CompareOp = CompareOp.EQUAL
+    number: int = 0
+    value: bytes = b""
+
+    @classmethod
+    def version(cls, key: bytes, version: int, op: CompareOp = CompareOp.EQUAL) -> "Compare":
+        return cls(key, CompareTarget.VERSION, op, number=version)
+
+    @classmethod
+    def create_index(cls, key: bytes, index: int, op: CompareOp = CompareOp.EQUAL) -> "Compare":
+        return cls(key, CompareTarget.CREATE_INDEX, op, number=index)
+
+    @classmethod
+    def value_of(cls, key: bytes, value: bytes, op: CompareOp = CompareOp.EQUAL) -> "Compare":
+        return cls(key, CompareTarget.VALUE, op, value=value)
+
+    @classmethod
+    def exists(cls, key: bytes, exists: bool = True) -> "Compare":
+        return cls(key, CompareTarget.EXISTS, CompareOp.EQUAL, number=1 if exists else 0)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One TXN op; build it with the class methods."""
+
+    type: TxnOpType
+    key: bytes
+    value: bytes = b""
+
+    @classmethod
+    def put(cls, key: bytes, value: bytes) -> "Op":
+        return cls(TxnOpType.PUT, key, value)
+
+    @classmethod
+    def delete(cls, key: bytes) -> "Op":
+        return cls(TxnOpType.DELETE, key)
+
+    @classmethod
+    def get(cls, key: bytes) -> "Op":
+        return cls(TxnOpType.GET, key)
+
+
+@dataclass(frozen=True)
+class TxnOpResult:
+    """One op's result. found: GET, the key exists; PUT and DELETE, it
+    existed before. value, create_index and mod_index: GET only."""
+
+    type: TxnOpType
+    found: bool
+    value: Optional[bytes] = None
+    create_index: int = 0
+    mod_index: int = 0
+    value_omitted: bool = False  # beyond txn_bytes_max of values: GET it
+
+
+@dataclass(frozen=True)
+class TxnResult:
+    """A TXN's answer: which branch ran (succeeded: the success ops), its
+    index (the version of its puts), and one result per op of that branch.
+    replayed: a retry of a TXN already applied, whose results were not kept."""
+
+    succeeded: bool
+    index: int
+    partition: int
+    results: Tuple[TxnOpResult, ...]
+    replayed: bool = False
+    token: bytes = b""

@@ -107,7 +107,8 @@ static uint64_t run_now_ns(void)
 
 const char *run_op_name(enum bench_op op)
 {
-        static const char *const names[BENCH_OP_COUNT] = {"put", "get", "cas", "delete", "mget"};
+        static const char *const names[BENCH_OP_COUNT] = {"put",    "get",  "cas",
+                                                          "delete", "mget", "txn"};
 
         return op < BENCH_OP_COUNT ? names[op] : "?";
 }
@@ -240,6 +241,38 @@ static int run_submit_mget(struct run *r, struct run_slot *s, const char *key, s
         return tkv_get_many_async(s->c, keys, lens, n, &r->cfg->read, run_done, s);
 }
 
+/* A TXN on the pair of keys named after key (one hash tag): if neither
+ * version is 1 (always, but the server evaluates both compares), put the
+ * value into both, else put it into both all the same. */
+static int run_submit_txn(struct run *r, struct run_slot *s, const char *key)
+{
+        const struct bench_config *cfg = r->cfg;
+        char a[KEYS_NAME_BYTES + 8], b[KEYS_NAME_BYTES + 8];
+        struct tkv_txn *t = tkv_txn_new();
+        int rv = t != NULL ? TKV_OK : TKV_NO_MEMORY;
+        int na = snprintf(a, sizeof(a), "{%s}:a", key), nb = snprintf(b, sizeof(b), "{%s}:b", key);
+
+        for (int branch = 0; rv == TKV_OK && branch < 2; branch++) {
+                rv = tkv_txn_put(t, (enum tkv_txn_branch)branch, a, (size_t)na, r->value,
+                                 cfg->value_bytes);
+                if (rv == TKV_OK) {
+                        rv = tkv_txn_put(t, (enum tkv_txn_branch)branch, b, (size_t)nb, r->value,
+                                         cfg->value_bytes);
+                }
+        }
+        if (rv == TKV_OK) {
+                rv = tkv_txn_compare_version(t, a, (size_t)na, TKV_CMP_NOT_EQUAL, 1);
+        }
+        if (rv == TKV_OK) {
+                rv = tkv_txn_compare_version(t, b, (size_t)nb, TKV_CMP_NOT_EQUAL, 1);
+        }
+        if (rv == TKV_OK) {
+                rv = tkv_txn_commit_async(s->c, t, NULL, run_done, s); /* copies t */
+        }
+        tkv_txn_free(t);
+        return rv;
+}
+
 static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
 {
         const struct bench_config *cfg = r->cfg;
@@ -270,6 +303,8 @@ static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
                 version = (keys_rng_next(&r->rng) >> 2) | 1;
                 return tkv_cas_async(s->c, key, key_len, version, r->value, cfg->value_bytes,
                                      &r->wopts, run_done, s);
+        case BENCH_OP_TXN:
+                return run_submit_txn(r, s, key);
         default:
                 return tkv_delete_async(s->c, key, key_len, &r->wopts, run_done, s);
         }

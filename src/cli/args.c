@@ -93,6 +93,15 @@ static void args_usage(FILE *f)
               "  del KEY | delete KEY               delete KEY\n"
               "  cas KEY EXPECTED_VERSION VALUE     write VALUE if KEY's version is\n"
               "                                     EXPECTED_VERSION (0: KEY must not exist)\n"
+              "  txn                                one transaction in one partition, from a\n"
+              "                                     JSON document on stdin: compares, then\n"
+              "                                     the success ops, or else the failure\n"
+              "                                     ops (then exit 2), for example\n"
+              "                                     {\"compare\": [{\"key\": K, \"version\": N}],\n"
+              "                                      \"success\": [{\"put\": K, \"value\": V}],\n"
+              "                                      \"failure\": [{\"get\": K}]}; compares\n"
+              "                                     also take create_index, value, exists,\n"
+              "                                     op (= != < >); ops also delete\n"
               "  status                             every partition (leader, replicas, term,\n"
               "                                     commit and applied index of each replica)\n"
               "                                     and every node (up or down), with a\n"
@@ -156,7 +165,7 @@ static void args_usage(FILE *f)
               "Write options (put, del, cas):\n"
               "  --ack A                   committed (default), all, leader\n"
               "\n"
-              "Session (get, put, del, cas):\n"
+              "Session (get, put, del, cas, txn):\n"
               "  --token-in FILE           start from the session token in FILE\n"
               "  --token-out FILE          save the session token to FILE afterwards\n"
               "\n"
@@ -169,7 +178,7 @@ static void args_usage(FILE *f)
               "Exit codes:\n"
               "  0  OK\n"
               "  1  NOT_FOUND\n"
-              "  2  CONDITION_FAILED (cas)\n"
+              "  2  CONDITION_FAILED (cas); txn ran its failure ops\n"
               "  3  usage error\n"
               "  4  cannot connect, or the connection closed (CONNECT_FAILED, CONNECTION_CLOSED)\n"
               "  5  TIMEOUT or OUTCOME_UNKNOWN (a write may or may not have happened)\n"
@@ -468,7 +477,7 @@ static const char *args_command(const char *word, int *operands)
             {"cas", "cas", 3},        {"status", "status", 0},
             {"user", "user", -1},     {"role", "role", -1},
             {"member", "member", -1}, {"transfer-leader", "transfer-leader", 2},
-            {"mget", "mget", -2},
+            {"mget", "mget", -2},     {"txn", "txn", 0},
         };
         size_t i;
 

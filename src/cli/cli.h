@@ -105,8 +105,29 @@ int commands_token_load(struct tkv_client *c, const struct cli_args *a);
 int commands_get(struct tkv_client *c, struct cli_args *a);
 /* mget K1 K2 ...: tkv_get_many. */
 int commands_mget(struct tkv_client *c, struct cli_args *a);
+
+/* After a request: the session token into a->token_hex (for -v) and into
+ * --token-out; a failure to save is kept in a->token_error. */
+void commands_token_save(struct tkv_client *c, struct cli_args *a);
 int commands_write(struct tkv_client *c, struct cli_args *a);
 int commands_status(struct tkv_client *c, const struct cli_args *a);
+
+/* ---- txn.c: tunekv txn, a JSON document on stdin ---- */
+
+/* One op of the document, for reporting its result (strings point into
+ * the document). */
+struct cli_txn_op {
+        enum tkv_txn_branch branch;
+        enum tkv_txn_op_type type;
+        const char *key;
+        size_t key_len;
+        const char *value; /* put */
+        size_t value_len;
+};
+
+/* Read the document, run the TXN, report it; returns the exit code (0 the
+ * success ops ran, 2 the failure ops ran). c and a are borrowed. */
+int txn_run(struct tkv_client *c, struct cli_args *a);
 
 /* ---- users.c: tunekv user ... and tunekv role ... ---- */
 
@@ -153,6 +174,11 @@ int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t no
 void output_get(const struct cli_args *a, const struct tkv_result *res);
 void output_mget(const struct cli_args *a, const struct tkv_result *res);
 void output_write(const struct cli_args *a, const struct tkv_result *res);
+/* A TXN's outcome: the branch that ran, then one line (or JSON object) per
+ * result, with the key of its op in ops (n_ops ops of both branches, in
+ * document order). */
+void output_txn(const struct cli_args *a, const struct tkv_result *res,
+                const struct cli_txn_op *ops, size_t n_ops);
 void output_node_status(const struct cli_args *a, const struct tkv_node_status *n);
 /* Prints the cluster and its health; returns the exit code of `status`:
  * 0 every partition healthy, 1 some degraded (a replica down or lagging),

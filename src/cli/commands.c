@@ -86,7 +86,7 @@ static int commands_write_file(const char *path, const void *data, size_t len)
 
 /* After the request: the session token into a->token_hex (for -v) and
  * into --token-out; a failure to save is kept in a->token_error. */
-static void commands_token_save(struct tkv_client *c, struct cli_args *a)
+void commands_token_save(struct tkv_client *c, struct cli_args *a)
 {
         unsigned char buf[TKV_TOKEN_BYTES_MAX];
         size_t len = tkv_token_get(c, buf, sizeof(buf));

@@ -456,6 +456,91 @@ void output_write(const struct cli_args *a, const struct tkv_result *res)
         putchar('\n');
 }
 
+/* The ops of the branch that ran, in order: the i-th result's op. */
+static const struct cli_txn_op *output_txn_op(const struct tkv_result *res,
+                                              const struct cli_txn_op *ops, size_t n_ops, size_t i)
+{
+        enum tkv_txn_branch ran = res->txn_succeeded ? TKV_TXN_SUCCESS : TKV_TXN_FAILURE;
+
+        for (size_t k = 0; k < n_ops; k++) {
+                if (ops[k].branch == ran && i-- == 0) {
+                        return &ops[k];
+                }
+        }
+        return NULL;
+}
+
+static const char *const output_txn_names[] = {"get", "put", "delete"};
+
+static void output_txn_json(const struct cli_args *a, const struct tkv_result *res,
+                            const struct cli_txn_op *ops, size_t n_ops)
+{
+        output_json_open(a, TKV_OK);
+        printf(",\"succeeded\":%s,\"version\":%" PRIu64 ",\"partition\":%" PRIu32
+               ",\"replayed\":%s,\"results\":[",
+               res->txn_succeeded ? "true" : "false", res->index, res->partition,
+               res->txn_replayed ? "true" : "false");
+        for (size_t i = 0; i < res->txn_n_results; i++) {
+                const struct tkv_txn_op_result *r = &res->txn_results[i];
+                const struct cli_txn_op *o = output_txn_op(res, ops, n_ops, i);
+                printf("%s{\"op\":\"%s\"", i > 0 ? "," : "", output_txn_names[r->type % 3]);
+                if (o != NULL) {
+                        output_json_bytes("key", o->key, o->key_len);
+                }
+                printf(",\"found\":%s", r->found ? "true" : "false");
+                if (r->type == TKV_TXN_GET && r->found) {
+                        if (r->value_omitted) {
+                                printf(",\"value_omitted\":true");
+                        } else {
+                                output_json_bytes("value", r->value, r->value_len);
+                        }
+                        printf(",\"version\":%" PRIu64 ",\"create_index\":%" PRIu64, r->mod_index,
+                               r->create_index);
+                }
+                putchar('}');
+        }
+        putchar(']');
+        output_json_close(a, res->txn_succeeded ? TKV_OK : TKV_CONDITION_FAILED);
+}
+
+void output_txn(const struct cli_args *a, const struct tkv_result *res,
+                const struct cli_txn_op *ops, size_t n_ops)
+{
+        if (a->json) {
+                output_txn_json(a, res, ops, n_ops);
+                return;
+        }
+        printf("OK %s version=%" PRIu64 "%s\n",
+               res->txn_succeeded ? "succeeded" : "failed (compares did not hold)", res->index,
+               res->txn_replayed ? " (a retry: results not kept)" : "");
+        for (size_t i = 0; i < res->txn_n_results; i++) {
+                const struct tkv_txn_op_result *r = &res->txn_results[i];
+                const struct cli_txn_op *o = output_txn_op(res, ops, n_ops, i);
+                printf("%s ", output_txn_names[r->type % 3]);
+                if (o != NULL) {
+                        fwrite(o->key, 1, o->key_len, stdout);
+                }
+                if (r->type != TKV_TXN_GET) {
+                        printf(" (%s)\n", r->found
+                                              ? (r->type == TKV_TXN_PUT ? "replaced" : "deleted")
+                                              : (r->type == TKV_TXN_PUT ? "created" : "not found"));
+                } else if (!r->found) {
+                        printf(": not found\n");
+                } else if (r->value_omitted) {
+                        printf(" version=%" PRIu64 ": value omitted (txn_bytes_max): get it\n",
+                               r->mod_index);
+                } else {
+                        printf(" version=%" PRIu64 " = ", r->mod_index);
+                        fwrite(r->value, 1, r->value_len, stdout);
+                        putchar('\n');
+                }
+        }
+        if (a->verbose) {
+                printf("partition=%" PRIu32 " token %s\n", res->partition,
+                       a->token_hex[0] != '\0' ? a->token_hex : "(empty)");
+        }
+}
+
 /* "2h05m10s", or "12.3s" under a minute. */
 static void output_format_uptime(uint64_t ms, char *out, size_t len)
 {
@@ -594,10 +679,12 @@ static void output_json_status(const struct tkv_node_status *n)
                ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32
                ",\"request_timeout_ms\":%" PRIu32 ",\"request_timeout_max_ms\":%" PRIu32
                ",\"conn_output_bytes_max\":%" PRIu64 ",\"token_bytes_max\":%" PRIu32
-               "},\"partitions\":[",
+               ",\"txn_ops_max\":%" PRIu32 ",\"txn_compares_max\":%" PRIu32
+               ",\"txn_bytes_max\":%" PRIu64 "},\"partitions\":[",
                n->partition_count, n->frame_bytes_max, n->key_bytes_max, n->value_bytes_max,
                n->inflight_per_conn_max, n->conns_max, n->request_timeout_ms,
-               n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max);
+               n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max,
+               n->txn_ops_max, n->txn_compares_max, n->txn_bytes_max);
         for (i = 0; i < n->n_partitions; i++) {
                 if (i > 0) {
                         putchar(',');

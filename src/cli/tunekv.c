@@ -73,6 +73,8 @@ int main(int argc, char **argv)
                 rv = commands_mget(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
                 rv = commands_status(c, &a);
+        } else if (strcmp(a.command, "txn") == 0) {
+                rv = txn_run(c, &a);
         } else if (strcmp(a.command, "user") == 0 || strcmp(a.command, "role") == 0) {
                 rv = users_run(c, &a);
         } else if (strcmp(a.command, "member") == 0) {

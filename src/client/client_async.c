@@ -298,6 +298,31 @@ int tkv_cas_async(struct tkv_client *c, const void *key, size_t key_len, uint64_
         return client_async_write(c, &req, "cas", opts, cb, arg);
 }
 
+int tkv_txn_commit_async(struct tkv_client *c, const struct tkv_txn *t,
+                         const struct tkv_write_options *opts, tkv_done_cb cb, void *arg)
+{
+        struct codec_request req;
+
+        if (c != NULL && (t == NULL || t->first_key == NULL)) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "txn: %s",
+                         t == NULL ? "no TXN" : "a TXN needs at least one compare or op");
+                return TKV_USAGE_ERROR;
+        }
+        if (c != NULL && opts != NULL && opts->ack != TKV_ACK_COMMITTED) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "txn: ack must be TKV_ACK_COMMITTED");
+                return TKV_USAGE_ERROR;
+        }
+        memset(&req, 0, sizeof(req));
+        req.op = CODEC_TXN;
+        if (t != NULL) {
+                req.key = t->first_key;
+                req.key_len = t->first_key_len;
+                req.value = buffer_data(&t->body);
+                req.value_len = buffer_len(&t->body);
+        }
+        return client_async_write(c, &req, "txn", opts, cb, arg);
+}
+
 /* STATUS and CLUSTER_INFO. */
 static int client_async_admin(struct tkv_client *c, enum client_kind kind, uint32_t node_id,
                               tkv_done_cb cb, void *arg)

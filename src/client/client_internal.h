@@ -122,6 +122,13 @@ struct client_req {
         void *arg;
 };
 
+/* A TXN being built (client_txn.c). */
+struct tkv_txn {
+        struct buffer body; /* packed TxnRequest fields 1-3 (codec_txn_append) */
+        uint8_t *first_key; /* owned: routes the TXN */
+        size_t first_key_len;
+};
+
 /* A slot of the open-addressing id map; id 0 marks an empty slot (ids start
  * at 1). */
 struct client_slot {

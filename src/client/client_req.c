@@ -116,13 +116,13 @@ void client_req_fail(struct tkv_client *c, struct client_req *r, int status, con
         client_req_complete(c, r, &res);
 }
 
-static bool client_req_body_fits(const struct client_req *r, enum codec_body body)
+static bool client_req_body_fits(enum client_kind kind, enum codec_op code, enum codec_body body)
 {
-        switch (r->kind) {
+        switch (kind) {
         case CLIENT_READ:
-                return body == (r->code == CODEC_GET_MANY ? CODEC_BODY_GET_MANY : CODEC_BODY_GET);
+                return body == (code == CODEC_GET_MANY ? CODEC_BODY_GET_MANY : CODEC_BODY_GET);
         case CLIENT_WRITE:
-                return body == CODEC_BODY_WRITE;
+                return body == (code == CODEC_TXN ? CODEC_BODY_TXN : CODEC_BODY_WRITE);
         case CLIENT_STATUS:
                 return body == CODEC_BODY_STATUS;
         case CLIENT_INFO:
@@ -163,7 +163,7 @@ void client_req_on_response(void *arg, uint64_t id, enum codec_body body,
         p = r->peer;
         client_req_unlist(c, r);
         client_peer_rtt_sample(p, r, res->status);
-        if (res->status == TKV_OK && !client_req_body_fits(r, body)) {
+        if (res->status == TKV_OK && !client_req_body_fits(r->kind, r->code, body)) {
                 client_req_wrong_body(c, r);
         } else if (client_is_keyed(r)) {
                 client_retry_on_answer(c, r, p, res, x);

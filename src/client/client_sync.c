@@ -60,8 +60,37 @@ static struct tkv_item *client_sync_items_copy(uint8_t *mem, const struct tkv_re
         return items;
 }
 
-/* Copy src (borrowed) into dst, with node, cluster, value and message in one
- * block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
+/* Bytes the TXN results of src take in a result block: the array, then
+ * their values. */
+static size_t client_sync_txn_bytes(const struct tkv_result *src)
+{
+        size_t n = client_sync_round(src->txn_n_results * sizeof(src->txn_results[0]));
+        for (size_t i = 0; i < src->txn_n_results; i++) {
+                n += src->txn_results[i].value != NULL ? src->txn_results[i].value_len : 0;
+        }
+        return client_sync_round(n);
+}
+
+/* Copy src's TXN results into block (client_sync_txn_bytes of them). */
+static void client_sync_txn_copy(struct tkv_result *dst, const struct tkv_result *src,
+                                 uint8_t *block)
+{
+        struct tkv_txn_op_result *rs = (struct tkv_txn_op_result *)block;
+        uint8_t *values = block + client_sync_round(src->txn_n_results * sizeof(rs[0]));
+
+        for (size_t i = 0; i < src->txn_n_results; i++) {
+                rs[i] = src->txn_results[i];
+                if (rs[i].value != NULL) {
+                        memcpy(values, rs[i].value, rs[i].value_len);
+                        rs[i].value = values;
+                        values += rs[i].value_len;
+                }
+        }
+        dst->txn_results = rs;
+}
+
+/* Copy src (borrowed) into dst, with node, cluster, TXN results, value and
+ * message in one block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
  * the copy could not be made. */
 static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_result *src)
 {
@@ -69,10 +98,11 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         size_t node_bytes = src->node != NULL ? client_sync_round(codec_node_bytes(src->node)) : 0;
         size_t cluster_bytes =
             src->cluster != NULL ? client_sync_round(codec_cluster_bytes(src->cluster)) : 0;
+        size_t txn_bytes = src->txn_n_results > 0 ? client_sync_txn_bytes(src) : 0;
         size_t value_len = src->value != NULL ? src->value_len : 0;
         size_t message_len = strlen(message);
         size_t items_bytes = client_sync_items_bytes(src);
-        size_t total = node_bytes + cluster_bytes + items_bytes + value_len +
+        size_t total = node_bytes + cluster_bytes + txn_bytes + items_bytes + value_len +
                        (message_len > 0 ? message_len + 1 : 0);
         uint8_t *block;
 
@@ -82,6 +112,7 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         dst->cluster = NULL;
         dst->value = src->value != NULL ? "" : NULL;
         dst->items = NULL;
+        dst->txn_results = NULL;
         dst->priv_ = NULL;
         if (total == 0) {
                 return dst->status;
@@ -93,6 +124,7 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
                 dst->value = NULL;
                 dst->value_len = 0;
                 dst->n_items = 0;
+                dst->txn_n_results = 0;
                 return dst->status;
         }
         dst->priv_ = block;
@@ -107,6 +139,10 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         if (items_bytes > 0) {
                 dst->items = client_sync_items_copy(block, src);
                 block += items_bytes;
+        }
+        if (txn_bytes > 0) {
+                client_sync_txn_copy(dst, src, block);
+                block += txn_bytes;
         }
         if (value_len > 0) {
                 memcpy(block, src->value, value_len);
@@ -228,6 +264,18 @@ int tkv_cas(struct tkv_client *c, const void *key, size_t key_len, uint64_t expe
         if (rv == TKV_OK) {
                 rv = tkv_cas_async(c, key, key_len, expected_version, value, value_len, opts,
                                    client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_txn_commit(struct tkv_client *c, const struct tkv_txn *t,
+                   const struct tkv_write_options *opts, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "txn");
+
+        if (rv == TKV_OK) {
+                rv = tkv_txn_commit_async(c, t, opts, client_sync_cb, &w);
         }
         return client_sync_wait(c, &w, rv);
 }

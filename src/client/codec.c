@@ -21,6 +21,7 @@
 #include "heap.h"
 #include "pballoc.h"
 #include "tunekv.pb-c.h"
+#include "varint.h"
 
 /* Body messages of one request, kept together on the encoder's stack. */
 struct codec_bodies {
@@ -144,6 +145,8 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
                 msg->get_many = &b->get_many;
                 break;
+        case CODEC_TXN: /* codec_encode_txn */
+                break;
         }
 }
 
@@ -184,14 +187,117 @@ static size_t codec_many_unpack(const uint8_t *p, size_t len, ProtobufCBinaryDat
         return n;
 }
 
+/* The envelope of req without a body (a TXN's goes in by hand). */
+static void codec_envelope(Tunekv__V1__Request *msg, const struct codec_request *req)
+{
+        msg->id = req->id;
+        msg->timeout_ms = req->timeout_ms;
+        msg->no_forward = req->no_forward;
+}
+
+/* A TXN request is the envelope, then field `txn` (40, length-delimited)
+ * holding the builder's packed compares and ops (req->value) followed by
+ * field 4, the WriteOptions of this attempt: protobuf concatenates
+ * repeated fields, so the ops need not be decoded again for each attempt.
+ * The sizes: *env_len, *opt_len (0: no options), *inner_len. */
+#define CODEC_TXN_TAG0        0xc2 /* field 40, wire type 2, as a two-byte varint */
+#define CODEC_TXN_TAG1        0x02
+#define CODEC_TXN_OPTIONS_TAG 0x22 /* TxnRequest field 4, wire type 2 */
+
+static size_t codec_txn_sizes(const struct codec_request *req, Tunekv__V1__WriteOptions *wo,
+                              const Tunekv__V1__WriteOptions **opts, size_t *env_len,
+                              size_t *opt_len, size_t *inner_len)
+{
+        Tunekv__V1__Request env = TUNEKV__V1__REQUEST__INIT;
+
+        codec_envelope(&env, req);
+        *env_len = tunekv__v1__request__get_packed_size(&env);
+        *opts = codec_write_options(wo, req);
+        *opt_len = *opts != NULL ? tunekv__v1__write_options__get_packed_size(*opts) : 0;
+        *inner_len = req->value_len + (*opts != NULL ? 1 + varint_bytes(*opt_len) + *opt_len : 0);
+        return *env_len + 2 + varint_bytes(*inner_len) + *inner_len;
+}
+
+static int codec_encode_txn(struct buffer *out, const struct codec_request *req)
+{
+        Tunekv__V1__Request env = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__WriteOptions wo;
+        const Tunekv__V1__WriteOptions *opts;
+        size_t env_len, opt_len, inner_len;
+        size_t body_len = codec_txn_sizes(req, &wo, &opts, &env_len, &opt_len, &inner_len);
+        uint8_t *p;
+
+        if (body_len > CODEC_FRAME_BYTES_MAX) {
+                return TKV_USAGE_ERROR;
+        }
+        if (buffer_reserve(out, FRAME_HEADER_BYTES + body_len) != 0) {
+                return TKV_NO_MEMORY;
+        }
+        p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
+        frame_put_header(p, (uint32_t)body_len);
+        p += FRAME_HEADER_BYTES;
+        codec_envelope(&env, req);
+        p += tunekv__v1__request__pack(&env, p);
+        *p++ = CODEC_TXN_TAG0;
+        *p++ = CODEC_TXN_TAG1;
+        p = varint_put(p, inner_len);
+        if (req->value_len > 0) {
+                memcpy(p, req->value, req->value_len);
+                p += req->value_len;
+        }
+        if (opts != NULL) {
+                *p++ = CODEC_TXN_OPTIONS_TAG;
+                p = varint_put(p, opt_len);
+                tunekv__v1__write_options__pack(opts, p);
+        }
+        return TKV_OK;
+}
+
+int codec_txn_append(struct buffer *out, unsigned field, int type_or_target, int op,
+                     const void *key, size_t key_len, uint64_t number, const void *value,
+                     size_t value_len)
+{
+        Tunekv__V1__TxnCompare x = TUNEKV__V1__TXN_COMPARE__INIT;
+        Tunekv__V1__TxnOp o = TUNEKV__V1__TXN_OP__INIT;
+        const ProtobufCMessage *m = field == 1 ? &x.base : &o.base;
+        size_t len;
+        uint8_t *p;
+
+        if (field == 1) {
+                x.key = codec_bytes(key, key_len);
+                x.target = (Tunekv__V1__CompareTarget)type_or_target;
+                x.op = (Tunekv__V1__CompareOp)op;
+                x.number = number;
+                x.value = codec_bytes(value, value_len);
+        } else {
+                o.type = (Tunekv__V1__TxnOpType)type_or_target;
+                o.key = codec_bytes(key, key_len);
+                o.value = codec_bytes(value, value_len);
+        }
+        len = protobuf_c_message_get_packed_size(m);
+        if (buffer_reserve(out, 1 + varint_bytes(len) + len) != 0) {
+                return TKV_NO_MEMORY;
+        }
+        p = buffer_extend(out, 1 + varint_bytes(len) + len);
+        *p++ = (uint8_t)(field << 3 | 2);
+        p = varint_put(p, len);
+        protobuf_c_message_pack(m, p);
+        return TKV_OK;
+}
+
 size_t codec_request_bytes(const struct codec_request *req)
 {
         Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
         struct codec_bodies bodies;
 
-        msg.id = req->id;
-        msg.timeout_ms = req->timeout_ms;
-        msg.no_forward = req->no_forward;
+        if (req->op == CODEC_TXN) {
+                Tunekv__V1__WriteOptions wo;
+                const Tunekv__V1__WriteOptions *opts;
+                size_t env_len, opt_len, inner_len;
+                return FRAME_HEADER_BYTES +
+                       codec_txn_sizes(req, &wo, &opts, &env_len, &opt_len, &inner_len);
+        }
+        codec_envelope(&msg, req);
         bodies.many_keys = NULL;
         codec_set_body(&msg, &bodies, req);
         size_t bytes = FRAME_HEADER_BYTES + tunekv__v1__request__get_packed_size(&msg);
@@ -221,9 +327,10 @@ int codec_encode_request(struct buffer *out, const struct codec_request *req)
         Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
         struct codec_bodies bodies;
 
-        msg.id = req->id;
-        msg.timeout_ms = req->timeout_ms;
-        msg.no_forward = req->no_forward;
+        if (req->op == CODEC_TXN) {
+                return codec_encode_txn(out, req);
+        }
+        codec_envelope(&msg, req);
         bodies.many_keys = NULL;
         codec_set_body(&msg, &bodies, req);
         int rv = req->op == CODEC_GET_MANY && bodies.many_keys == NULL
@@ -338,6 +445,41 @@ static void codec_result_fill(struct tkv_result *res, const Tunekv__V1__Response
         }
 }
 
+/* A TXN answer into res; *results: the array res points to (tkv_free
+ * it after the callback). Values are borrowed from m. */
+static int codec_txn_fill(struct tkv_result *res, const Tunekv__V1__TxnResponse *m,
+                          struct tkv_txn_op_result **results)
+{
+        res->txn_succeeded = m->succeeded;
+        res->txn_replayed = m->replayed;
+        res->index = m->index;
+        res->partition = m->partition;
+        res->durable = true;
+        if (m->n_results == 0) {
+                return TKV_OK;
+        }
+        *results = tkv_calloc(m->n_results, sizeof(**results));
+        if (*results == NULL) {
+                return TKV_NO_MEMORY;
+        }
+        for (size_t i = 0; i < m->n_results; i++) {
+                const Tunekv__V1__TxnOpResult *o = m->results[i];
+                struct tkv_txn_op_result *r = &(*results)[i];
+                r->type = (enum tkv_txn_op_type)o->type;
+                r->found = o->found;
+                r->create_index = o->create_index;
+                r->mod_index = o->mod_index;
+                r->value_omitted = o->value_omitted;
+                if (o->found && !o->value_omitted && o->type == TUNEKV__V1__TXN_OP_TYPE__TXN_GET) {
+                        r->value = o->value.data != NULL ? (const void *)o->value.data : "";
+                        r->value_len = o->value.len;
+                }
+        }
+        res->txn_n_results = m->n_results;
+        res->txn_results = *results;
+        return TKV_OK;
+}
+
 static void codec_partition_fill(struct tkv_partition_status *p,
                                  const Tunekv__V1__PartitionStatus *m)
 {
@@ -433,6 +575,9 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
                 node->request_timeout_max_ms = m->limits->request_timeout_max_ms;
                 node->conn_output_bytes_max = m->limits->conn_output_bytes_max;
                 node->token_bytes_max = m->limits->token_bytes_max;
+                node->txn_ops_max = m->limits->txn_ops_max;
+                node->txn_compares_max = m->limits->txn_compares_max;
+                node->txn_bytes_max = m->limits->txn_bytes_max;
         }
         return node;
 }
@@ -514,6 +659,8 @@ static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
                 return m->cluster_info != NULL ? CODEC_BODY_CLUSTER : CODEC_BODY_NONE;
         case TUNEKV__V1__RESPONSE__BODY_GET_MANY:
                 return m->get_many != NULL ? CODEC_BODY_GET_MANY : CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_TXN:
+                return m->txn != NULL ? CODEC_BODY_TXN : CODEC_BODY_NONE;
         default:
                 return CODEC_BODY_OTHER;
         }
@@ -530,6 +677,8 @@ static void codec_token_find(const Tunekv__V1__Response *m, struct codec_extra *
                 t = &m->write->token;
         } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_GET_MANY && m->get_many != NULL) {
                 t = &m->get_many->token;
+        } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && m->txn != NULL) {
+                t = &m->txn->token;
         }
         if (t != NULL && t->len > 0) {
                 extra->token = t->data;
@@ -572,6 +721,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         struct tkv_node_status *node = NULL;
         struct tkv_cluster_info *cluster = NULL;
         struct tkv_item *items = NULL;
+        struct tkv_txn_op_result *txn = NULL;
         struct codec_extra extra = {"", NULL, 0};
         struct tkv_result res;
         char unknown[96];
@@ -612,10 +762,16 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         if (msg->leader_hint != NULL && msg->leader_hint->client_addr != NULL) {
                 extra.leader_addr = msg->leader_hint->client_addr;
         }
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && msg->txn != NULL &&
+            codec_txn_fill(&res, msg->txn, &txn) != TKV_OK) {
+                res.status = TKV_NO_MEMORY;
+                res.message = "out of memory decoding a TXN answer";
+        }
         codec_token_find(msg, &extra);
         cb(arg, msg->id, codec_body_kind(msg), &res, &extra);
 cleanup:
         tkv_free(items);
+        tkv_free(txn);
         tkv_free(node);
         tkv_free(cluster);
         if (msg != NULL) {

@@ -30,6 +30,7 @@ enum codec_op {
         CODEC_STATUS,
         CODEC_CLUSTER_INFO,
         CODEC_GET_MANY, /* value: the keys packed (codec_many_pack); key: the first */
+        CODEC_TXN,      /* value: the packed fields 1-3 of a TxnRequest (client_txn.c) */
 };
 
 /* GET_MANY's keys travel in a request's value as u32 length, bytes, ...
@@ -90,6 +91,7 @@ enum codec_body {
         CODEC_BODY_STATUS,   /* StatusResponse; res->node is set */
         CODEC_BODY_CLUSTER,  /* ClusterInfoResponse; res->cluster is set */
         CODEC_BODY_GET_MANY, /* GetManyResponse; res->items are set */
+        CODEC_BODY_TXN,      /* TxnResponse; res->txn_* are set */
         CODEC_BODY_OTHER,    /* a body this client never asks for */
 };
 
@@ -99,6 +101,13 @@ struct codec_extra {
         const uint8_t *token;    /* GetResponse/WriteResponse token (a delta to merge) */
         size_t token_len;        /* 0: the answer carries no token */
 };
+
+/* Append to out one TXN op or compare as the TxnRequest field it belongs
+ * to (field 1 compares, 2 success, 3 failure): TKV_OK or TKV_NO_MEMORY.
+ * type, target and op are the wire enums; key and value borrowed. */
+int codec_txn_append(struct buffer *out, unsigned field, int type_or_target, int op,
+                     const void *key, size_t key_len, uint64_t number, const void *value,
+                     size_t value_len);
 
 /* Called once per decoded response. res, extra and everything they point
  * to are borrowed for the duration of the call (value, leader_addr and

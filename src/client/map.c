@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "heap.h"
+#include "keyhash.h"
 
 void map_init(struct map *m)
 {
@@ -106,7 +107,7 @@ cleanup:
 
 uint32_t map_partition_of(const struct map *m, const void *key, size_t key_len)
 {
-        return (uint32_t)(XXH64(key, key_len, 0) % m->partition_count);
+        return (uint32_t)(key_hash_partition(key, key_len) % m->partition_count);
 }
 
 uint32_t map_target(const struct map *m, uint32_t p, unsigned attempt)

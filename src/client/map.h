@@ -56,7 +56,8 @@ void map_free(struct map *m);
  * replicas. */
 int map_update(struct map *m, const struct tkv_cluster_info *ci);
 
-/* The partition of a key: XXH64(key, seed 0) % P. m must be valid. */
+/* The partition of a key: key_hash_partition(key) % P (keyhash.h: its
+ * hash tag if it has one). m must be valid. */
 uint32_t map_partition_of(const struct map *m, const void *key, size_t key_len);
 
 /* The node to send attempt number `attempt` (from 0) of a request for

@@ -12,9 +12,56 @@
  *   the same fields.
  * - No stored value claims a raw length LZ4 could not produce from its
  *   stored bytes, so a read allocates at most 255 times what is stored.
- * - The state survives a snapshot and a restore: same keys and fields. */
+ * - The state survives a snapshot and a restore: same keys and fields.
+ * - A TXN that decodes walks (as the fsm walks it) to exactly the end of
+ *   its body, every key and value inside it, and its compares and ops
+ *   encode to a body that opens to the same counts. */
 #include "command.h"
 #include "fuzz_fsm.h"
+
+/* A decoded TXN's body, walked as the fsm walks it. */
+static void fuzz_txn(const struct command *c)
+{
+        const uint8_t *lo = c->value, *hi = c->value + c->value_len, *pos;
+        struct command_txn t, u;
+        struct command_txn_compare *xs;
+        struct command_txn_op *ops;
+        uint32_t n_ops;
+        uint8_t *again;
+        size_t n;
+
+        FUZZ_ASSERT(command_txn_open(c->value, c->value_len, &t) == 0);
+        n_ops = t.n_success + t.n_failure;
+        xs = calloc(t.n_compares + 1, sizeof *xs);
+        ops = calloc(n_ops + 1, sizeof *ops);
+        FUZZ_ASSERT(xs != NULL && ops != NULL);
+        pos = t.compares;
+        for (uint32_t i = 0; i < t.n_compares; i++) {
+                command_txn_next_compare(&pos, &xs[i]);
+                FUZZ_ASSERT(xs[i].key_len == 0 ||
+                            (xs[i].key >= lo && xs[i].key + xs[i].key_len <= hi));
+                FUZZ_ASSERT(xs[i].value == NULL ||
+                            (xs[i].value >= lo && xs[i].value + xs[i].value_len <= hi));
+        }
+        for (uint32_t i = 0; i < n_ops; i++) {
+                command_txn_next_op(&pos, &ops[i]);
+                FUZZ_ASSERT(ops[i].key_len == 0 ||
+                            (ops[i].key >= lo && ops[i].key + ops[i].key_len <= hi));
+                FUZZ_ASSERT(ops[i].value == NULL ||
+                            (ops[i].value >= lo && ops[i].value + ops[i].value_len <= hi));
+        }
+        FUZZ_ASSERT(pos == t.end && t.end == hi);
+        n = command_txn_body_bytes(xs, t.n_compares, ops, t.n_success, t.n_failure);
+        again = malloc(n);
+        FUZZ_ASSERT(again != NULL);
+        command_txn_body_encode(xs, t.n_compares, ops, t.n_success, t.n_failure, again);
+        FUZZ_ASSERT(command_txn_open(again, n, &u) == 0);
+        FUZZ_ASSERT(u.n_compares == t.n_compares && u.n_success == t.n_success &&
+                    u.n_failure == t.n_failure);
+        free(again);
+        free(xs);
+        free(ops);
+}
 
 /* command_decode alone: lengths inside the entry, and what it decoded
  * encodes (as version 2) to a command that decodes the same. */
@@ -30,6 +77,9 @@ static void fuzz_decode(const uint8_t *data, size_t len)
         FUZZ_ASSERT(c.key >= data && c.key + c.key_len <= data + len);
         FUZZ_ASSERT(c.value == NULL || c.value + c.value_len <= data + len);
         FUZZ_ASSERT(c.deps == NULL || c.deps + c.deps_len <= data + len);
+        if (c.type == COMMAND_TXN) {
+                fuzz_txn(&c);
+        }
         n = command_encoded_bytes(&c);
         again = calloc(1, n);
         FUZZ_ASSERT(again != NULL);

@@ -23,7 +23,10 @@
  *   write dependencies fit the buffer the server sizes for them and parse
  *   back to the same entries.
  * - The command a write proposes decodes to the same fields, and a
- *   compressed value decompresses to the request's value. */
+ *   compressed value decompresses to the request's value.
+ * - A TXN that passes rpc_txn_check has every key in one partition and
+ *   within key_bytes_max, and its COMMAND_TXN decodes to the request's
+ *   compares and ops, in order. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -31,6 +34,7 @@
 #include "config.h"
 #include "frame.h"
 #include "fuzz.h"
+#include "heap.h"
 #include "keyhash.h"
 #include "pbwire.h"
 #include "rpc_internal.h"
@@ -215,6 +219,80 @@ static void fuzz_write(struct fuzz_node *n, uint8_t type, const ProtobufCBinaryD
         fuzz_propose(n, &cmd);
 }
 
+/* Key i of t: compares, then success, then failure ops. */
+static const ProtobufCBinaryData *fuzz_txn_key(const Tunekv__V1__TxnRequest *t, size_t i)
+{
+        if (i < t->n_compares) {
+                return &t->compares[i]->key;
+        }
+        i -= t->n_compares;
+        return i < t->n_success ? &t->success[i]->key : &t->failure[i - t->n_success]->key;
+}
+
+/* The compares and ops of t against the body its command decoded to. */
+static void fuzz_txn_same(const Tunekv__V1__TxnRequest *t, const struct command *d)
+{
+        struct command_txn b;
+        struct command_txn_compare x;
+        struct command_txn_op o;
+        const uint8_t *pos;
+
+        FUZZ_ASSERT(command_txn_open(d->value, d->value_len, &b) == 0);
+        FUZZ_ASSERT(b.n_compares == t->n_compares && b.n_success == t->n_success &&
+                    b.n_failure == t->n_failure);
+        pos = b.compares;
+        for (size_t i = 0; i < t->n_compares; i++) {
+                command_txn_next_compare(&pos, &x);
+                FUZZ_ASSERT(x.key_len == t->compares[i]->key.len &&
+                            memcmp(x.key, t->compares[i]->key.data, x.key_len) == 0 &&
+                            x.target == t->compares[i]->target + COMMAND_TXN_TARGET_VERSION &&
+                            x.op == t->compares[i]->op + COMMAND_TXN_EQ);
+        }
+        for (size_t i = 0; i < t->n_success + t->n_failure; i++) {
+                const ProtobufCBinaryData *k = fuzz_txn_key(t, t->n_compares + i);
+                command_txn_next_op(&pos, &o);
+                FUZZ_ASSERT(o.key_len == k->len && memcmp(o.key, k->data, o.key_len) == 0);
+        }
+        FUZZ_ASSERT(pos == b.end);
+}
+
+/* rpc_txn's checks, then its proposal (never compressed). */
+static void fuzz_txn(struct fuzz_node *n, const Tunekv__V1__TxnRequest *t)
+{
+        const Tunekv__V1__WriteOptions *o = t->options;
+        size_t n_keys = t->n_compares + t->n_success + t->n_failure, body_len, len;
+        struct command cmd = {0}, d;
+        uint8_t *body = NULL, *buf;
+        char why[512];
+        uint32_t p = 0;
+
+        if ((o != NULL &&
+             (o->ack != TUNEKV__V1__ACK__ACK_COMMITTED || (o->client_id == 0) != (o->seq == 0))) ||
+            rpc_txn_check(&n->cfg, FUZZ_PARTITIONS, t, why, sizeof why) != 0) {
+                return;
+        }
+        for (size_t i = 0; i < n_keys; i++) {
+                const ProtobufCBinaryData *k = fuzz_txn_key(t, i);
+                uint32_t q = (uint32_t)(key_hash_partition(k->data, k->len) % FUZZ_PARTITIONS);
+                FUZZ_ASSERT(k->len > 0 && k->len <= n->cfg.key_bytes_max && (i == 0 || q == p));
+                p = q;
+        }
+        if (!fuzz_deps(n, o, p, &cmd) || rpc_txn_encode(t, &body, &body_len) != 0) {
+                return;
+        }
+        cmd.type = COMMAND_TXN;
+        cmd.value = body;
+        cmd.value_len = cmd.value_raw_len = (uint32_t)body_len;
+        len = command_encoded_bytes(&cmd);
+        buf = calloc(1, len);
+        FUZZ_ASSERT(buf != NULL);
+        command_encode(&cmd, buf);
+        FUZZ_ASSERT(command_decode(buf, len, &d) == 0 && d.type == COMMAND_TXN);
+        fuzz_txn_same(t, &d);
+        free(buf);
+        tkv_free(body);
+}
+
 /* rpc_admit on the client port of a serving node with nothing in flight:
  * returns the request's key (NULL for none) through *key, false if refused. */
 static bool fuzz_admit(struct fuzz_node *n, const Tunekv__V1__Request *req,
@@ -264,7 +342,7 @@ static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
         if (!fuzz_admit(n, req, &key)) {
                 goto out;
         }
-        p = key != NULL ? (uint32_t)(key_hash(key->data, key->len) % FUZZ_PARTITIONS) : 0;
+        p = key != NULL ? (uint32_t)(key_hash_partition(key->data, key->len) % FUZZ_PARTITIONS) : 0;
         switch (req->body_case) {
         case TUNEKV__V1__REQUEST__BODY_GET:
                 fuzz_read(n, req->get, p);
@@ -278,6 +356,9 @@ static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
         case TUNEKV__V1__REQUEST__BODY_CAS:
                 fuzz_write(n, COMMAND_CAS, key, &req->cas->value, req->cas->expected_version,
                            req->cas->options, p);
+                break;
+        case TUNEKV__V1__REQUEST__BODY_TXN:
+                fuzz_txn(n, req->txn);
                 break;
         default:
                 break;

@@ -106,6 +106,50 @@ static void seeds_request_one(const char *name, Tunekv__V1__Request *req)
         free(s);
 }
 
+/* A TXN with a compare of each target and an op of each type, under one
+ * hash tag, with a session. */
+static void seeds_request_txn(void)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__TxnRequest txn = TUNEKV__V1__TXN_REQUEST__INIT;
+        Tunekv__V1__WriteOptions wo = TUNEKV__V1__WRITE_OPTIONS__INIT;
+        Tunekv__V1__TxnCompare x[4];
+        Tunekv__V1__TxnOp op[3];
+        Tunekv__V1__TxnCompare *xs[4];
+        Tunekv__V1__TxnOp *ops[3];
+
+        for (int i = 0; i < 4; i++) {
+                tunekv__v1__txn_compare__init(&x[i]);
+                x[i].key = (ProtobufCBinaryData){5, (uint8_t *)"{u}k0"};
+                x[i].target = (Tunekv__V1__CompareTarget)i;
+                x[i].op = (Tunekv__V1__CompareOp)i;
+                x[i].number = i == 3 ? 1 : 7;
+                xs[i] = &x[i];
+        }
+        x[2].number = 0;
+        x[2].value = (ProtobufCBinaryData){1, (uint8_t *)"v"};
+        for (int i = 0; i < 3; i++) {
+                tunekv__v1__txn_op__init(&op[i]);
+                op[i].type = (Tunekv__V1__TxnOpType)i;
+                op[i].key = (ProtobufCBinaryData){5, (uint8_t *)"{u}k1"};
+                ops[i] = &op[i];
+        }
+        op[1].value = (ProtobufCBinaryData){2, (uint8_t *)"v1"};
+        wo.client_id = 9;
+        wo.seq = 1;
+        txn.n_compares = 4;
+        txn.compares = xs;
+        txn.n_success = 2;
+        txn.success = ops;
+        txn.n_failure = 1;
+        txn.failure = ops + 2;
+        txn.options = &wo;
+        req.id = 7;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_TXN;
+        req.txn = &txn;
+        seeds_request_one("txn", &req);
+}
+
 static void seeds_request_writes(void)
 {
         static uint8_t big[4096], tok[256];
@@ -143,6 +187,7 @@ static void seeds_request_writes(void)
         cas.value = (ProtobufCBinaryData){2, (uint8_t *)"v2"};
         cas.expected_version = 12;
         seeds_request_one("cas", &req);
+        seeds_request_txn();
 }
 
 static void seeds_request_reads(void)
@@ -279,6 +324,40 @@ static void seeds_log(struct seeds_buf *s, struct seeds_buf *lz4)
         seeds_entry_v1(s);
 }
 
+/* A TXN with every target, comparison and op, from a client session, and
+ * the same TXN retried (deduplicated). */
+static void seeds_txn(struct seeds_buf *s)
+{
+        static const struct command_txn_compare xs[] = {
+            {COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_EQ, (const uint8_t *)"{t}a", 4, 0, NULL, 0},
+            {COMMAND_TXN_TARGET_CREATE, COMMAND_TXN_LT, (const uint8_t *)"{t}b", 4, 9, NULL, 0},
+            {COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_NE, (const uint8_t *)"{t}c", 4, 0,
+             (const uint8_t *)"x", 1},
+            {COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_GT, (const uint8_t *)"{t}d", 4, 0, NULL, 0},
+        };
+        static const struct command_txn_op ops[] = {
+            {COMMAND_TXN_PUT, (const uint8_t *)"{t}a", 4, (const uint8_t *)"1", 1},
+            {COMMAND_TXN_GET, (const uint8_t *)"{t}a", 4, NULL, 0},
+            {COMMAND_TXN_DELETE, (const uint8_t *)"{t}b", 4, NULL, 0},
+            {COMMAND_TXN_PUT, (const uint8_t *)"{t}e", 4, (const uint8_t *)"2", 1},
+        };
+        static uint8_t body[256];
+        struct command c = {0};
+        size_t n = command_txn_body_bytes(xs, 4, ops, 3, 1);
+
+        FUZZ_ASSERT(n <= sizeof body);
+        command_txn_body_encode(xs, 4, ops, 3, 1, body);
+        c.type = COMMAND_TXN;
+        c.proposal_id = 9;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)n;
+        c.client_id = 78;
+        c.seq = 1;
+        c.payload_hash = command_payload_hash(&c);
+        seeds_entry(s, &c);
+        seeds_entry(s, &c);
+}
+
 /* fuzz_snapshot's input: mode byte 0 and the snapshot without its
  * trailer (the target appends the checksum), or 1 and the bytes as they are
  * (a bad checksum). */
@@ -306,6 +385,13 @@ static void seeds_state(void)
         seeds_write("command", "log", log->b, log->n);
         seeds_write("command", "put-lz4-deps", lz4->b, lz4->n);
         seeds_write("command", "v1-put", log->b + log->n - 74, 74);
+        {
+                struct seeds_buf *txn = calloc(1, sizeof *txn);
+                FUZZ_ASSERT(txn != NULL);
+                seeds_txn(txn);
+                seeds_write("command", "txn", txn->b, txn->n);
+                free(txn);
+        }
         fuzz_fsm_init(&h);
         snap = fuzz_fsm_snapshot(&h, &len);
         seeds_snapshot("empty", snap, len);

@@ -128,7 +128,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         FUZZ_ASSERT(n <= FUZZ_CAP);
         for (unsigned i = 0; i < n; i++) {
-                FUZZ_ASSERT(e[i].kind == SESSION_W || e[i].kind == SESSION_R);
+                /* A timestamp entry (T) only in a token, and only as such. */
+                FUZZ_ASSERT(
+                    e[i].kind == SESSION_W || e[i].kind == SESSION_R ||
+                    (e[i].kind == SESSION_T && tokenform && e[i].partition == SESSION_T_PARTITION));
         }
         if (tokenform && n > 0) {
                 FUZZ_ASSERT(session_encoded_bytes(n) == size);
@@ -136,6 +139,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_ASSERT(memcmp(again, data, size) == 0);
         }
         fuzz_required(k, e, n, fuzz_verify(k, e, n));
+        /* What a write stores: no T entries (session_reduce_deps drops them). */
+        n = session_reduce_deps(e, n, UINT32_MAX - 1);
+        for (unsigned i = 0; i < n; i++) {
+                FUZZ_ASSERT(e[i].kind != SESSION_T);
+        }
         fuzz_deps(e, n);
         return 0;
 }

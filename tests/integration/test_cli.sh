@@ -70,6 +70,39 @@ grep -q CONDITION_FAILED "$dir/err" || fail "cas mismatch message"
 expect_rc 0 cli cas fresh 0 new
 expect_rc 2 cli cas fresh 0 newer
 
+# txn: a JSON document on stdin; success runs (exit 0), then the same
+# compare fails and the failure ops run (exit 2); keys share a hash tag
+v=$(cli --json put '{cart}:n' 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+doc='{"compare": [{"key": "{cart}:n", "version": '"$v"'}, {"key": "{cart}:lock", "exists": false}],
+      "success": [{"put": "{cart}:n", "value": "2"}, {"put": "{cart}:item", "value": "t\u00e9a\n"},
+                  {"get": "{cart}:n"}],
+      "failure": [{"get": "{cart}:n"}]}'
+out=$(echo "$doc" | cli txn) || fail "txn: $out"
+echo "$out" | sed -n 1p | grep -q "^OK succeeded version=" || fail "txn output: $out"
+echo "$out" | grep -q '^get {cart}:n version=[0-9]* = 2$' || fail "txn get: $out"
+echo "$out" | grep -q '^put {cart}:item (created)$' || fail "txn put: $out"
+cli --json get '{cart}:item' | python3 -c 'import json,sys; assert json.load(sys.stdin)["value"] == "t\u00e9a\n"' \
+        || fail "txn value (JSON escapes)"
+echo "$doc" | cli --json txn >"$dir/json" && fail "txn with a stale version exited 0"
+python3 - "$dir/json" <<'PY' || fail "txn json: $(cat "$dir/json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["status"] == "OK" and o["succeeded"] is False and o["exit_code"] == 2, o
+assert o["results"] == [{"op": "get", "key": "{cart}:n", "found": True, "value": "2",
+                         "version": o["results"][0]["version"],
+                         "create_index": o["results"][0]["create_index"]}], o
+PY
+# keys of two partitions: INVALID_ARGUMENT (exit 7) naming both; bad JSON: usage (3)
+echo '{"success": [{"put": "a", "value": "1"}, {"put": "b", "value": "2"},
+                    {"put": "c", "value": "3"}, {"put": "d", "value": "4"}]}' >"$dir/cross"
+expect_rc 7 cli txn <"$dir/cross"
+grep -q "different partitions" "$dir/err" || fail "cross-partition message: $(cat "$dir/err")"
+echo '{"success": [{"put": "a"}]}' >"$dir/bad"
+expect_rc 3 cli txn <"$dir/bad"
+echo '{"success": [{"put": "a", "value": "1"}]} x' >"$dir/bad"
+expect_rc 3 cli txn <"$dir/bad"
+grep -q "trailing bytes" "$dir/err" || fail "trailing bytes message: $(cat "$dir/err")"
+
 # value from stdin, byte-exact
 printf 'line1\nline2' | cli put multi - >/dev/null
 [ "$(cli --json get multi | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"], end="")')" = $'line1\nline2' ] || fail "stdin value"

@@ -223,6 +223,9 @@ static void test_status(void **state)
         }
         assert_int_equal(r.node->key_bytes_max, 4096);
         assert_int_equal(r.node->token_bytes_max, 8192);
+        assert_int_equal(r.node->txn_ops_max, 128);
+        assert_int_equal(r.node->txn_compares_max, 32);
+        assert_int_equal(r.node->txn_bytes_max, 1u << 20);
         tkv_result_release(&r);
 }
 

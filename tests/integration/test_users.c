@@ -11,8 +11,8 @@
  * - root manages users and roles (through any node: followers forward to
  *   the system group's leader); a user with a role granting readwrite on
  *   "app/" is served there and gets PERMISSION_DENIED elsewhere, on every
- *   node; a revoke applies to a connection already open; the records
- *   survive a restart of every node (snapshot and log); root's password
+ *   node, and a TXN with one key outside "app/" is refused whole; a revoke applies to a connection
+ * already open; the records survive a restart of every node (snapshot and log); root's password
  *   stored in the cluster replaces the file's;
  * - with auth off, a client that sends credentials is served as before.
  */
@@ -404,6 +404,30 @@ static void test_users_and_roles(void **state)
                 tkv_user_role_release(&res);
                 tkv_client_destroy(alice);
         }
+        /* A TXN needs the permission on every key: a put or a get of one
+         * key outside "app/" (same hash tag, so same partition) refuses all
+         * of it, and nothing is applied. */
+        alice = client_as(1, "alice", "alice-pw");
+        {
+                struct tkv_txn *t = tkv_txn_new();
+                assert_int_equal(tkv_txn_put(t, TKV_TXN_SUCCESS, "app/{t}a", 8, "1", 1), TKV_OK);
+                assert_int_equal(tkv_txn_commit(alice, t, NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+                assert_int_equal(tkv_txn_get(t, TKV_TXN_FAILURE, "other/{t}b", 10), TKV_OK);
+                assert_int_equal(tkv_txn_commit(alice, t, NULL, &r), TKV_PERMISSION_DENIED);
+                assert_non_null(strstr(r.message, "grants read on a prefix of its key number 2"));
+                tkv_result_release(&r);
+                tkv_txn_free(t);
+                t = tkv_txn_new();
+                assert_int_equal(tkv_txn_put(t, TKV_TXN_SUCCESS, "app/{t}c", 8, "1", 1), TKV_OK);
+                assert_int_equal(tkv_txn_delete(t, TKV_TXN_SUCCESS, "other/{t}d", 10), TKV_OK);
+                assert_int_equal(tkv_txn_commit(alice, t, NULL, &r), TKV_PERMISSION_DENIED);
+                assert_non_null(strstr(r.message, "grants write"));
+                tkv_result_release(&r);
+                tkv_txn_free(t);
+                assert_int_equal(get(alice, "app/{t}c", NULL), TKV_NOT_FOUND);
+        }
+        tkv_client_destroy(alice);
         /* The same key is served for root. */
         assert_int_equal(put(root, "other/x", "from root"), TKV_OK);
         assert_int_equal(get(root, "other/x", "from root"), TKV_OK);

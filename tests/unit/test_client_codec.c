@@ -297,6 +297,137 @@ static void test_encode_idempotent_write(void **state)
         buffer_free(&b);
 }
 
+/* A TXN frame: the builder's packed fields inside field 40, then the
+ * attempt's WriteOptions, decoding to one TxnRequest with both. */
+static void test_encode_txn(void **state)
+{
+        struct buffer body, b;
+        struct codec_request txn = {.op = CODEC_TXN,
+                                    .id = 12,
+                                    .timeout_ms = 900,
+                                    .key = "{t}a",
+                                    .key_len = 4,
+                                    .client_id = 77,
+                                    .seq = 5,
+                                    .retry = true,
+                                    .token = "tk",
+                                    .token_len = 2};
+        Tunekv__V1__Request *m;
+        Tunekv__V1__TxnRequest *t;
+
+        (void)state;
+        buffer_init(&body);
+        buffer_init(&b);
+        assert_int_equal(codec_txn_append(&body, 1, TUNEKV__V1__COMPARE_TARGET__COMPARE_VALUE,
+                                          TUNEKV__V1__COMPARE_OP__COMPARE_LESS, "{t}a", 4, 0, "zz",
+                                          2),
+                         TKV_OK);
+        assert_int_equal(
+            codec_txn_append(&body, 3, TUNEKV__V1__TXN_OP_TYPE__TXN_GET, 0, "{t}b", 4, 0, NULL, 0),
+            TKV_OK);
+        assert_int_equal(
+            codec_txn_append(&body, 2, TUNEKV__V1__TXN_OP_TYPE__TXN_PUT, 0, "{t}a", 4, 0, "v", 1),
+            TKV_OK);
+        txn.value = buffer_data(&body);
+        txn.value_len = buffer_len(&body);
+        assert_int_equal(codec_encode_request(&b, &txn), TKV_OK);
+        assert_int_equal(buffer_len(&b), codec_request_bytes(&txn));
+        m = unpack_request_frame(&b);
+        assert_int_equal(m->id, 12);
+        assert_int_equal(m->timeout_ms, 900);
+        assert_int_equal(m->body_case, TUNEKV__V1__REQUEST__BODY_TXN);
+        t = m->txn;
+        assert_int_equal(t->n_compares, 1);
+        assert_int_equal(t->compares[0]->target, TUNEKV__V1__COMPARE_TARGET__COMPARE_VALUE);
+        assert_int_equal(t->compares[0]->op, TUNEKV__V1__COMPARE_OP__COMPARE_LESS);
+        assert_memory_equal(t->compares[0]->value.data, "zz", 2);
+        /* Interleaved branches keep their order within each. */
+        assert_int_equal(t->n_success, 1);
+        assert_int_equal(t->success[0]->type, TUNEKV__V1__TXN_OP_TYPE__TXN_PUT);
+        assert_memory_equal(t->success[0]->value.data, "v", 1);
+        assert_int_equal(t->n_failure, 1);
+        assert_memory_equal(t->failure[0]->key.data, "{t}b", 4);
+        assert_non_null(t->options);
+        assert_int_equal(t->options->client_id, 77);
+        assert_int_equal(t->options->seq, 5);
+        assert_true(t->options->retry);
+        assert_memory_equal(t->options->token.data, "tk", 2);
+        tunekv__v1__request__free_unpacked(m, NULL);
+
+        /* Without a session or token: no WriteOptions at all. */
+        buffer_reset(&b);
+        txn.client_id = txn.seq = 0;
+        txn.retry = false;
+        txn.token_len = 0;
+        assert_int_equal(codec_encode_request(&b, &txn), TKV_OK);
+        assert_int_equal(buffer_len(&b), codec_request_bytes(&txn));
+        m = unpack_request_frame(&b);
+        assert_null(m->txn->options);
+        assert_int_equal(m->txn->n_success, 1);
+        tunekv__v1__request__free_unpacked(m, NULL);
+        buffer_free(&b);
+        buffer_free(&body);
+}
+
+static void txn_decoded_cb(void *arg, uint64_t id, enum codec_body body,
+                           const struct tkv_result *res, const struct codec_extra *extra)
+{
+        int *calls = arg;
+        (*calls)++;
+        assert_int_equal(id, 4);
+        assert_int_equal(body, CODEC_BODY_TXN);
+        assert_int_equal(res->status, TKV_OK);
+        assert_false(res->txn_succeeded);
+        assert_int_equal(res->index, 90);
+        assert_int_equal(res->partition, 2);
+        assert_int_equal(res->txn_n_results, 2);
+        assert_int_equal(res->txn_results[0].type, TKV_TXN_GET);
+        assert_true(res->txn_results[0].found);
+        assert_int_equal(res->txn_results[0].value_len, 3);
+        assert_memory_equal(res->txn_results[0].value, "abc", 3);
+        assert_int_equal(res->txn_results[0].mod_index, 80);
+        assert_int_equal(res->txn_results[1].type, TKV_TXN_DELETE);
+        assert_false(res->txn_results[1].found);
+        assert_null(res->txn_results[1].value);
+        assert_int_equal(extra->token_len, 2);
+}
+
+static void test_decode_txn(void **state)
+{
+        Tunekv__V1__Response m = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__TxnResponse t = TUNEKV__V1__TXN_RESPONSE__INIT;
+        Tunekv__V1__TxnOpResult r0 = TUNEKV__V1__TXN_OP_RESULT__INIT;
+        Tunekv__V1__TxnOpResult r1 = TUNEKV__V1__TXN_OP_RESULT__INIT;
+        Tunekv__V1__TxnOpResult *rs[2] = {&r0, &r1};
+        size_t len;
+        uint8_t *buf;
+        int calls = 0;
+
+        (void)state;
+        m.id = 4;
+        m.body_case = TUNEKV__V1__RESPONSE__BODY_TXN;
+        m.txn = &t;
+        t.index = 90;
+        t.partition = 2;
+        t.n_results = 2;
+        t.results = rs;
+        t.token.data = (uint8_t *)"tk";
+        t.token.len = 2;
+        r0.type = TUNEKV__V1__TXN_OP_TYPE__TXN_GET;
+        r0.found = true;
+        r0.value.data = (uint8_t *)"abc";
+        r0.value.len = 3;
+        r0.mod_index = 80;
+        r1.type = TUNEKV__V1__TXN_OP_TYPE__TXN_DELETE;
+        len = tunekv__v1__response__get_packed_size(&m);
+        buf = malloc(len);
+        assert_non_null(buf);
+        tunekv__v1__response__pack(&m, buf);
+        assert_int_equal(codec_decode_response(buf, len, txn_decoded_cb, &calls), TKV_OK);
+        assert_int_equal(calls, 1);
+        free(buf);
+}
+
 static void test_encode_too_big(void **state)
 {
         static const char small[1] = "x";
@@ -1611,6 +1742,8 @@ int main(void)
             cmocka_unit_test(test_encode_writes),
             cmocka_unit_test(test_encode_status_and_append),
             cmocka_unit_test(test_encode_idempotent_write),
+            cmocka_unit_test(test_encode_txn),
+            cmocka_unit_test(test_decode_txn),
             cmocka_unit_test(test_encode_too_big),
             cmocka_unit_test(test_decode_get),
             cmocka_unit_test(test_decode_get_empty_and_missing),

@@ -385,6 +385,206 @@ static void test_value_compression(void **state)
         assert_int_equal(value_compress(raw, 64, packed, sizeof packed, &n), TKV_EAGAIN);
 }
 
+/* ------------------------------------------------------------------------ */
+/* TXN bodies */
+
+static const struct command_txn_compare txn_compares[] = {
+    {COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_EQ, (const uint8_t *)"{u}a", 4, 300, NULL, 0},
+    {COMMAND_TXN_TARGET_CREATE, COMMAND_TXN_LT, (const uint8_t *)"{u}b", 4, 1, NULL, 0},
+    {COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_NE, (const uint8_t *)"{u}c", 4, 0,
+     (const uint8_t *)"xyz", 3},
+    {COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_GT, (const uint8_t *)"{u}d", 4, 1, NULL, 0},
+    {COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_EQ, (const uint8_t *)"{u}e", 4, 0, NULL, 0},
+};
+
+static const struct command_txn_op txn_ops[] = {
+    {COMMAND_TXN_PUT, (const uint8_t *)"{u}a", 4, (const uint8_t *)"v1", 2},
+    {COMMAND_TXN_GET, (const uint8_t *)"{u}b", 4, NULL, 0},
+    {COMMAND_TXN_DELETE, (const uint8_t *)"{u}c", 4, NULL, 0},
+    {COMMAND_TXN_PUT, (const uint8_t *)"{u}e", 4, NULL, 0}, /* an empty value */
+};
+
+/* The body of the table above: 5 compares, 3 success ops, 1 failure op. */
+static uint8_t *txn_body(size_t *len)
+{
+        uint8_t *b;
+        *len = command_txn_body_bytes(txn_compares, 5, txn_ops, 3, 1);
+        b = malloc(*len);
+        assert_non_null(b);
+        command_txn_body_encode(txn_compares, 5, txn_ops, 3, 1, b);
+        return b;
+}
+
+/* A TXN command around body (len bytes), encoded. */
+static uint8_t *txn_command(const uint8_t *body, size_t body_len, size_t *len)
+{
+        struct command c = {0};
+        c.type = COMMAND_TXN;
+        c.proposal_id = 77;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)body_len;
+        c.client_id = 5;
+        c.seq = 6;
+        c.payload_hash = command_payload_hash(&c);
+        return encode(&c, len);
+}
+
+static void test_txn_roundtrip(void **state)
+{
+        struct command d;
+        struct command_txn t;
+        struct command_txn_compare x;
+        struct command_txn_op o;
+        const uint8_t *pos;
+        size_t body_len, len;
+        uint8_t *body = txn_body(&body_len);
+        uint8_t *buf = txn_command(body, body_len, &len);
+        (void)state;
+        assert_int_equal(len % 8, 0);
+        assert_int_equal(command_decode(buf, len, &d), 0);
+        assert_int_equal(d.type, COMMAND_TXN);
+        assert_int_equal(d.key_len, 0);
+        assert_true(d.client_id == 5 && d.seq == 6);
+        assert_int_equal(d.value_len, body_len);
+        assert_memory_equal(d.value, body, body_len);
+        assert_int_equal(command_txn_open(d.value, d.value_len, &t), 0);
+        assert_int_equal(t.n_compares, 5);
+        assert_int_equal(t.n_success, 3);
+        assert_int_equal(t.n_failure, 1);
+        pos = t.compares;
+        for (unsigned i = 0; i < 5; i++) {
+                command_txn_next_compare(&pos, &x);
+                assert_int_equal(x.target, txn_compares[i].target);
+                assert_int_equal(x.op, txn_compares[i].op);
+                assert_int_equal(x.key_len, 4);
+                assert_memory_equal(x.key, txn_compares[i].key, 4);
+                assert_int_equal(x.value_len, txn_compares[i].value_len);
+                if (x.value_len > 0) {
+                        assert_memory_equal(x.value, txn_compares[i].value, x.value_len);
+                }
+                if (x.target != COMMAND_TXN_TARGET_VALUE) {
+                        assert_true(x.number == txn_compares[i].number);
+                }
+        }
+        for (unsigned i = 0; i < 4; i++) {
+                command_txn_next_op(&pos, &o);
+                assert_int_equal(o.type, txn_ops[i].type);
+                assert_memory_equal(o.key, txn_ops[i].key, 4);
+                assert_int_equal(o.value_len, txn_ops[i].value_len);
+                if (o.value_len > 0) {
+                        assert_memory_equal(o.value, txn_ops[i].value, o.value_len);
+                }
+        }
+        assert_ptr_equal(pos, t.end);
+        /* Deterministic: the same TXN encodes to the same bytes. */
+        {
+                size_t len2;
+                uint8_t *buf2 = txn_command(body, body_len, &len2);
+                assert_int_equal(len2, len);
+                assert_memory_equal(buf2, buf, len);
+                free(buf2);
+        }
+        free(buf);
+        free(body);
+}
+
+/* body with byte i set to v, wrapped in a command: what decode says. */
+static int txn_decode_patched(const uint8_t *body, size_t body_len, size_t i, uint8_t v)
+{
+        uint8_t *copy = malloc(body_len);
+        struct command d;
+        size_t len;
+        uint8_t *buf;
+        int rv;
+        memcpy(copy, body, body_len);
+        copy[i] = v;
+        buf = txn_command(copy, body_len, &len);
+        rv = command_decode(buf, len, &d);
+        free(buf);
+        free(copy);
+        return rv;
+}
+
+static void test_txn_corrupt_bodies_refused(void **state)
+{
+        struct command d, c = {0};
+        size_t body_len, len;
+        uint8_t *body = txn_body(&body_len), *buf;
+        (void)state;
+        /* Every truncation, and one trailing byte too many. */
+        for (size_t n = 1; n < body_len; n++) {
+                buf = txn_command(body, n, &len);
+                assert_int_not_equal(command_decode(buf, len, &d), 0);
+                free(buf);
+        }
+        {
+                uint8_t *longer = calloc(1, body_len + 1);
+                memcpy(longer, body, body_len);
+                buf = txn_command(longer, body_len + 1, &len);
+                assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
+                free(buf);
+                free(longer);
+        }
+        /* Unknown body version, target, comparison, op type. Layout: version,
+         * 3 counts, then the first compare's target and op. */
+        assert_int_equal(txn_decode_patched(body, body_len, 0, 2), TKV_EINVAL);
+        assert_int_equal(txn_decode_patched(body, body_len, 4, 9), TKV_EINVAL);
+        assert_int_equal(txn_decode_patched(body, body_len, 5, 0), TKV_EINVAL);
+        assert_int_equal(txn_decode_patched(body, body_len, 5, 5), TKV_EINVAL);
+        /* Counts larger than the body can hold. */
+        assert_int_not_equal(txn_decode_patched(body, body_len, 1, 0x7f), 0);
+        assert_int_not_equal(txn_decode_patched(body, body_len, 2, 0x7f), 0);
+        /* Every single byte changed to every value: refused or decoded
+         * consistently, never read out of bounds (ASan). */
+        for (size_t i = 0; i < body_len; i++) {
+                for (unsigned v = 0; v < 256; v += 17) {
+                        (void)txn_decode_patched(body, body_len, i, (uint8_t)v);
+                }
+        }
+        /* Envelope rules: no key of its own, never LZ4, not empty. */
+        c.type = COMMAND_TXN;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)body_len;
+        c.key = (const uint8_t *)"k";
+        c.key_len = 1;
+        buf = encode(&c, &len);
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
+        free(buf);
+        c.key = NULL;
+        c.key_len = 0;
+        c.value_len = 0;
+        c.value_raw_len = 0;
+        buf = encode(&c, &len);
+        assert_int_equal(command_decode(buf, len, &d), TKV_ECORRUPT);
+        free(buf);
+        free(body);
+}
+
+static void test_txn_empty_key_refused(void **state)
+{
+        struct command_txn_op o = {COMMAND_TXN_GET, (const uint8_t *)"", 0, NULL, 0};
+        struct command_txn t;
+        size_t len = command_txn_body_bytes(NULL, 0, &o, 1, 0);
+        uint8_t *b = malloc(len);
+        (void)state;
+        command_txn_body_encode(NULL, 0, &o, 1, 0, b);
+        assert_int_equal(command_txn_open(b, len, &t), TKV_ECORRUPT);
+        free(b);
+}
+
+static void test_txn_exists_operand_is_0_or_1(void **state)
+{
+        struct command_txn_compare x = {
+            COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, (const uint8_t *)"k", 1, 2, NULL, 0};
+        struct command_txn t;
+        size_t len = command_txn_body_bytes(&x, 1, NULL, 0, 0);
+        uint8_t *b = malloc(len);
+        (void)state;
+        command_txn_body_encode(&x, 1, NULL, 0, 0, b);
+        assert_int_equal(command_txn_open(b, len, &t), TKV_ECORRUPT);
+        free(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -398,6 +598,10 @@ int main(void)
             cmocka_unit_test(test_close),
             cmocka_unit_test(test_random_bytes_never_crash),
             cmocka_unit_test(test_value_compression),
+            cmocka_unit_test(test_txn_roundtrip),
+            cmocka_unit_test(test_txn_corrupt_bodies_refused),
+            cmocka_unit_test(test_txn_exists_operand_is_0_or_1),
+            cmocka_unit_test(test_txn_empty_key_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,6 +202,244 @@ static void test_retries_apply_once(void **state)
         fsm_close(&h.fsm);
 }
 
+/* ------------------------------------------------------------------------ */
+/* TXN */
+
+/* Apply a TXN of nc compares and ns success then nf failure ops; client 0:
+ * no session. */
+static struct command_result txn(struct harness *h, const struct command_txn_compare *xs,
+                                 uint32_t nc, const struct command_txn_op *ops, uint32_t ns,
+                                 uint32_t nf, uint64_t client, uint64_t seq, bool retry)
+{
+        struct command c = {0};
+        struct command_result r;
+        size_t len = command_txn_body_bytes(xs, nc, ops, ns, nf);
+        uint8_t *body = malloc(len);
+        assert_non_null(body);
+        command_txn_body_encode(xs, nc, ops, ns, nf, body);
+        c.type = COMMAND_TXN;
+        c.proposal_id = h->next_index * 10;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)len;
+        c.client_id = client;
+        c.seq = seq;
+        c.flags = retry ? COMMAND_F_RETRY : 0;
+        c.payload_hash = client != 0 ? command_payload_hash(&c) : 0;
+        r = apply(h, &c);
+        free(body);
+        r.txn_body = NULL; /* it pointed into the freed entry */
+        return r;
+}
+
+#define KEY(s) (const uint8_t *)(s), (uint32_t)(sizeof(s) - 1)
+
+static struct command_txn_compare cmp(uint8_t target, uint8_t op, const char *k, uint64_t number,
+                                      const char *value)
+{
+        struct command_txn_compare x = {target, op, (const uint8_t *)k, (uint32_t)strlen(k), number,
+                                        NULL,   0};
+        if (value != NULL) {
+                x.value = (const uint8_t *)value;
+                x.value_len = (uint32_t)strlen(value);
+        }
+        return x;
+}
+
+static bool value_is(struct harness *h, const char *k, const char *v)
+{
+        const struct store_entry *e = lookup(h, k);
+        return e != NULL && store_entry_value_len(e) == strlen(v) &&
+               memcmp(store_entry_value(e), v, strlen(v)) == 0;
+}
+
+/* Each compare alone decides the branch: "out" = "S" or "F". */
+static void test_txn_compare_semantics(void **state)
+{
+        struct harness h;
+        struct command_txn_op ops[] = {
+            {COMMAND_TXN_PUT, KEY("out"), (const uint8_t *)"S", 1},
+            {COMMAND_TXN_PUT, KEY("out"), (const uint8_t *)"F", 1},
+        };
+        uint8_t lz4[300];
+        char big[200];
+        struct command c = {0};
+        size_t lz4_len;
+        uint64_t va, vz;
+        (void)state;
+        h_init(&h, 0);
+        va = op(&h, COMMAND_PUT, "a", "mid", 0).index; /* created and modified at va */
+        op(&h, COMMAND_PUT, "b", "x", 0);
+        op(&h, COMMAND_PUT, "b", "y", 0); /* b: create < mod */
+        /* z holds an LZ4 value: compares see its raw bytes. */
+        memset(big, 'q', sizeof big);
+        big[sizeof big - 1] = '\0';
+        assert_int_equal(
+            value_compress((const uint8_t *)big, strlen(big), lz4, sizeof lz4, &lz4_len), 0);
+        c.type = COMMAND_PUT;
+        c.flags = COMMAND_F_LZ4;
+        c.key = (const uint8_t *)"z";
+        c.key_len = 1;
+        c.value = lz4;
+        c.value_len = (uint32_t)lz4_len;
+        c.value_raw_len = (uint32_t)strlen(big);
+        vz = apply(&h, &c).index;
+        struct {
+                struct command_txn_compare x;
+                bool holds;
+        } cases[] = {
+            {cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_EQ, "a", va, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_NE, "a", va, NULL), false},
+            {cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_LT, "a", va + 1, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_GT, "a", va, NULL), false},
+            {cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_EQ, "absent", 0, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_CREATE, COMMAND_TXN_LT, "b", va + 2, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_CREATE, COMMAND_TXN_EQ, "b", va + 1, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_CREATE, COMMAND_TXN_EQ, "absent", 0, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_EQ, "a", 0, "mid"), true},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_EQ, "a", 0, "mi"), false},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_GT, "a", 0, "mi"), true}, /* longer */
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_LT, "a", 0, "n"), true},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_GT, "a", 0, "n"), false},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_NE, "a", 0, "other"), true},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_NE, "absent", 0, "x"), false},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_EQ, "absent", 0, NULL), false},
+            {cmp(COMMAND_TXN_TARGET_VALUE, COMMAND_TXN_EQ, "z", 0, big), true},
+            {cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_EQ, "z", vz, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, "a", 1, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, "absent", 0, NULL), true},
+            {cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_NE, "absent", 0, NULL), false},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                struct command_result r = txn(&h, &cases[i].x, 1, ops, 1, 1, 0, 0, false);
+                if (cases[i].holds != (r.status == 0)) {
+                        fail_msg("case %zu: expected %s", i, cases[i].holds ? "held" : "failed");
+                }
+                assert_int_equal(r.status, cases[i].holds ? 0 : TKV_ECONDITION);
+                assert_true(value_is(&h, "out", cases[i].holds ? "S" : "F"));
+                assert_int_equal(r.txn_ops, 1);
+                assert_int_equal(store_entry_mod_index(lookup(&h, "out")), r.index);
+        }
+        fsm_close(&h.fsm);
+}
+
+/* One failing compare among several: none of the success ops ran, all the
+ * failure ops did, at the TXN's one index. */
+static void test_txn_all_or_nothing(void **state)
+{
+        struct harness h;
+        struct command_txn_compare xs[2];
+        struct command_txn_op ops[] = {
+            {COMMAND_TXN_PUT, KEY("s1"), (const uint8_t *)"1", 1},
+            {COMMAND_TXN_DELETE, KEY("keep"), NULL, 0},
+            {COMMAND_TXN_PUT, KEY("s2"), (const uint8_t *)"2", 1},
+            {COMMAND_TXN_DELETE, KEY("gone"), NULL, 0},
+            {COMMAND_TXN_DELETE, KEY("never"), NULL, 0},
+            {COMMAND_TXN_PUT, KEY("f1"), (const uint8_t *)"x", 1},
+            {COMMAND_TXN_GET, KEY("f1"), NULL, 0},
+        };
+        struct command_result r;
+        uint64_t v;
+        (void)state;
+        h_init(&h, 0);
+        v = op(&h, COMMAND_PUT, "keep", "k", 0).index;
+        op(&h, COMMAND_PUT, "gone", "g", 0);
+        xs[0] = cmp(COMMAND_TXN_TARGET_VERSION, COMMAND_TXN_EQ, "keep", v, NULL);
+        xs[1] = cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, "gone", 0, NULL); /* fails */
+        r = txn(&h, xs, 2, ops, 3, 4, 0, 0, false);
+        assert_int_equal(r.status, TKV_ECONDITION);
+        assert_null(lookup(&h, "s1"));
+        assert_null(lookup(&h, "s2"));
+        assert_non_null(lookup(&h, "keep"));
+        assert_null(lookup(&h, "gone"));
+        assert_true(value_is(&h, "f1", "x"));
+        assert_int_equal(store_entry_mod_index(lookup(&h, "f1")), r.index);
+        /* Per op of the failure branch: did its key exist just before it. */
+        assert_int_equal(r.txn_ops, 4);
+        assert_int_equal(r.txn_existed[0], 1); /* gone was deleted */
+        assert_int_equal(r.txn_existed[1], 0); /* never was not there */
+        assert_int_equal(r.txn_existed[2], 0); /* f1 was created */
+        /* Now both hold: the whole success branch, nothing of the other. */
+        xs[1] = cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, "gone", 0, NULL);
+        r = txn(&h, xs, 2, ops, 3, 4, 0, 0, false);
+        assert_int_equal(r.status, 0);
+        assert_true(value_is(&h, "s1", "1"));
+        assert_true(value_is(&h, "s2", "2"));
+        assert_null(lookup(&h, "keep"));
+        assert_int_equal(store_entry_mod_index(lookup(&h, "s1")), r.index);
+        assert_int_equal(store_entry_mod_index(lookup(&h, "s2")), r.index);
+        /* No compares: the success branch always runs. */
+        r = txn(&h, NULL, 0, ops + 5, 1, 0, 0, 0, false);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(r.txn_existed[0], 1);
+        fsm_close(&h.fsm);
+}
+
+/* The puts of a TXN store the writer's dependencies, as a PUT does. */
+static void test_txn_puts_carry_dependencies(void **state)
+{
+        struct harness h;
+        struct command_txn_op ops[] = {
+            {COMMAND_TXN_PUT, KEY("{d}1"), (const uint8_t *)"a", 1},
+            {COMMAND_TXN_PUT, KEY("{d}2"), (const uint8_t *)"b", 1},
+        };
+        static const uint8_t deps[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        struct command c = {0};
+        size_t len = command_txn_body_bytes(NULL, 0, ops, 2, 0);
+        uint8_t *body = malloc(len);
+        (void)state;
+        h_init(&h, 0);
+        command_txn_body_encode(NULL, 0, ops, 2, 0, body);
+        c.type = COMMAND_TXN;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)len;
+        c.deps = deps;
+        c.deps_len = sizeof deps;
+        assert_int_equal(apply(&h, &c).status, 0);
+        for (int i = 0; i < 2; i++) {
+                const struct store_entry *e = lookup(&h, i == 0 ? "{d}1" : "{d}2");
+                assert_int_equal(store_entry_deps_len(e), sizeof deps);
+                assert_memory_equal(store_entry_deps(e), deps, sizeof deps);
+        }
+        free(body);
+        fsm_close(&h.fsm);
+}
+
+/* A retried TXN applies once and is answered with the branch it took. */
+static void test_txn_retry_applies_once(void **state)
+{
+        struct harness h;
+        struct command_txn_compare x;
+        struct command_txn_op put = {COMMAND_TXN_PUT, KEY("n"), (const uint8_t *)"1", 1};
+        struct command_txn_op other = {COMMAND_TXN_PUT, KEY("n"), (const uint8_t *)"2", 1};
+        struct command_result r1, r;
+        (void)state;
+        h_init(&h, 0);
+        x = cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, "n", 0, NULL);
+        r1 = txn(&h, &x, 1, &put, 1, 0, 7, 1, false);
+        assert_int_equal(r1.status, 0);
+        op(&h, COMMAND_DELETE, "n", NULL, 0); /* the compare would hold again */
+        r = txn(&h, &x, 1, &put, 1, 0, 7, 1, true);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(r.index, r1.index);
+        assert_null(r.txn_existed); /* no op results: the state they saw is gone */
+        assert_null(lookup(&h, "n"));
+        assert_int_equal(h.fsm.deduplicated, 1);
+        /* The same seq for another TXN is refused, and changes nothing. */
+        r = txn(&h, &x, 1, &other, 1, 0, 7, 1, true);
+        assert_int_equal(r.status, TKV_EEXIST);
+        assert_null(lookup(&h, "n"));
+        /* A TXN whose compares failed is remembered as failed. */
+        op(&h, COMMAND_PUT, "n", "0", 0);
+        r1 = txn(&h, &x, 1, &put, 1, 0, 7, 2, false);
+        assert_int_equal(r1.status, TKV_ECONDITION);
+        op(&h, COMMAND_DELETE, "n", NULL, 0);
+        r = txn(&h, &x, 1, &put, 1, 0, 7, 2, true);
+        assert_int_equal(r.status, TKV_ECONDITION);
+        assert_int_equal(r.index, r1.index);
+        assert_null(lookup(&h, "n"));
+        fsm_close(&h.fsm);
+}
+
 static void test_undecodable_entry_is_a_noop(void **state)
 {
         struct harness h;
@@ -406,6 +644,10 @@ int main(void)
             cmocka_unit_test(test_apply_put_cas_delete),
             cmocka_unit_test(test_retries_apply_once),
             cmocka_unit_test(test_undecodable_entry_is_a_noop),
+            cmocka_unit_test(test_txn_compare_semantics),
+            cmocka_unit_test(test_txn_all_or_nothing),
+            cmocka_unit_test(test_txn_retry_applies_once),
+            cmocka_unit_test(test_txn_puts_carry_dependencies),
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_restore_refuses_damage),
             cmocka_unit_test(test_restore_refuses_impossible_raw_len),

@@ -7,6 +7,9 @@
 
 #include <cmocka.h>
 
+#include <string.h>
+
+#include "keyhash.h"
 #include "route.h"
 
 /* Partition with replicas 1, 2, 3; this node is 1 unless hosted is false
@@ -165,6 +168,60 @@ static void test_liveness_needed_only_where_it_matters(void **state)
         }
 }
 
+/* Key -> partition as main computed it before hash tags existed (XXH64 of
+ * the whole key): every key without a usable tag must keep its partition,
+ * or a node upgraded in place would no longer find its keys. The same
+ * table is in python/tests/test_offline.py. */
+static const struct {
+        const char *key;
+        uint32_t p8, p16, p3;
+} pinned[] = {
+    {"a", 3, 11, 2},    {"user:42", 2, 2, 2}, {"hello", 3, 3, 0},
+    {"{", 1, 9, 0},     {"}{", 4, 4, 2},      {"{}x", 5, 5, 0},
+    {"foo{", 2, 10, 1}, {"x}y{z", 7, 15, 0},  {"key-000001", 4, 12, 2},
+};
+
+static uint32_t partition_of(const char *key, unsigned n)
+{
+        return route_partition(key_hash_partition(key, strlen(key)), n);
+}
+
+static void test_untagged_keys_keep_their_partition(void **state)
+{
+        (void)state;
+        for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
+                assert_int_equal(partition_of(pinned[i].key, 8), pinned[i].p8);
+                assert_int_equal(partition_of(pinned[i].key, 16), pinned[i].p16);
+                assert_int_equal(partition_of(pinned[i].key, 3), pinned[i].p3);
+                /* Untagged: the whole key is hashed, as before. */
+                assert_true(key_hash_partition(pinned[i].key, strlen(pinned[i].key)) ==
+                            key_hash(pinned[i].key, strlen(pinned[i].key)));
+        }
+}
+
+static void test_hash_tags_colocate(void **state)
+{
+        size_t n;
+        const char *t, *k;
+        (void)state;
+        /* Only the first tag counts, up to the first '}' after its '{'. */
+        t = key_hash_tag("x{a}{b}", 7, &n);
+        assert_int_equal(n, 1);
+        assert_memory_equal(t, "a", 1);
+        t = key_hash_tag("{{a}}", 5, &n);
+        assert_int_equal(n, 2);
+        assert_memory_equal(t, "{a", 2);
+        /* An empty first tag hashes the whole key, even if a later one is not. */
+        k = "a{}b{c}";
+        t = key_hash_tag(k, 7, &n);
+        assert_int_equal(n, 7);
+        assert_ptr_equal(t, k);
+        assert_int_equal(partition_of("{user42}:cart", 16), partition_of("{user42}:profile", 16));
+        assert_int_equal(partition_of("{user42}:cart", 16), partition_of("user42", 16));
+        assert_int_equal(partition_of("{user42}:cart", 16), 12);
+        assert_int_not_equal(partition_of("user42:cart", 16), partition_of("user42:profile", 16));
+}
+
 static void test_partition_of_hash(void **state)
 {
         (void)state;
@@ -189,6 +246,8 @@ int main(void)
             cmocka_unit_test(test_row11_no_replica_here_forwards_to_first_live),
             cmocka_unit_test(test_row12_no_replica_reachable),
             cmocka_unit_test(test_liveness_needed_only_where_it_matters),
+            cmocka_unit_test(test_untagged_keys_keep_their_partition),
+            cmocka_unit_test(test_hash_tags_colocate),
             cmocka_unit_test(test_partition_of_hash),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

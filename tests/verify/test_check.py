@@ -922,6 +922,80 @@ class LostAndFinal(CheckerTest):
         self.assertEqual(run.summary["checks"]["final"]["unknown"], 1)
 
 
+class Txn(CheckerTest):
+    """TXNs on a pair of keys (the recorder's f "txn")."""
+
+    PAIR = ["{t0}:a", "{t0}:b"]
+
+    @staticmethod
+    def txn(h, p, start, end, kind="ok", value=None, succeeded=True, version=None, reads=(),
+            final=False, node=None):
+        op_id = h.next_op
+        h.next_op += 1
+        inv = {"type": "invoke", "process": p, "op_id": op_id, "f": "txn", "keys": Txn.PAIR,
+               "session": p, "time": int(start * MS)}
+        if value is not None:
+            inv["value"] = value
+        if final:
+            inv["final"] = True
+        h.events.append(inv)
+        comp = {"type": kind, "process": p, "op_id": op_id, "f": "txn", "keys": Txn.PAIR,
+                "time": int(end * MS)}
+        if kind == "ok":
+            comp["reads"] = [{"key": k, "found": v is not None, "value": v, "version": ver}
+                             for k, (v, ver) in zip(Txn.PAIR, reads)]
+            if not final:
+                comp.update(succeeded=succeeded, version=version)
+            else:
+                comp.update(final=True, node=node)
+        h.events.append(comp)
+
+    def history(self, final_reads=(("w1", 5), ("w1", 5))):
+        """A written pair, read whole, and final reads (valid as given)."""
+        h = base_history()
+        self.txn(h, 7, 20, 30, value="w1", version=5)
+        self.txn(h, 8, 31, 40, reads=(("w1", 5), ("w1", 5)), version=6)
+        self.txn(h, 7, 41, 50, value="w2", succeeded=False, version=7,
+                 reads=(("w1", 5), ("w1", 5)))
+        for node in (1, 2, 3):
+            self.txn(h, 200 + node, 300 + node, 301 + node, reads=final_reads, final=True,
+                     node=node)
+        return h
+
+    def test_valid(self):
+        run = self.check(self.history())
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["txn"]["checked"], 6)
+        self.assertEqual(run.summary["ops"]["txn"], {"ok": 6, "fail": 0, "info": 0})
+
+    def test_torn_read(self):
+        h = self.history()
+        self.txn(h, 9, 51, 60, reads=(("w1", 5), (None, 0)), version=8)
+        run = self.check(h)
+        self.assertAnomaly(run, "txn", "torn TXN")
+        self.assertOnly(run, "txn")
+
+    def test_value_of_a_failed_branch(self):
+        h = self.history()
+        self.txn(h, 9, 51, 60, reads=(("w2", 7), ("w2", 7)), version=8)
+        run = self.check(h)
+        self.assertAnomaly(run, "txn", "did not run its puts", "'w2'")
+
+    def test_version_differs_from_the_writer(self):
+        h = self.history()
+        self.txn(h, 9, 51, 60, reads=(("w1", 6), ("w1", 6)), version=8)
+        self.assertAnomaly(self.check(h), "txn", "at version 6, written at 5")
+
+    def test_lost_from_the_final_state(self):
+        run = self.check(self.history(final_reads=((None, 0), (None, 0))))
+        self.assertAnomaly(run, "txn", "acknowledged TXN lost")
+
+    def test_info_write_may_stand(self):
+        h = self.history(final_reads=(("w3", 9), ("w3", 9)))
+        self.txn(h, 9, 51, 60, kind="info", value="w3")
+        self.assertValid(self.check(h))
+
+
 class Report(CheckerTest):
 
     def test_at_most_20_anomalies_printed_all_counted(self):

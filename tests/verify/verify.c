@@ -24,6 +24,16 @@
  * its next operation (the invoke says token_from: the op after which the
  * token was taken), so causality crosses sessions.
  *
+ * TXN (docs/protocol.md §4.9): one operation in 20 is a TXN on one of
+ * TXN_PAIRS pairs of keys that share a hash tag ("{t0}:a", "{t0}:b"),
+ * which only TXNs touch: either a write (compare a's version with the
+ * last one this process saw; success puts one unique value into both,
+ * failure gets both) or a read (gets both). Its events have f "txn",
+ * "keys", "value" (writes), "succeeded", "version" and "reads" (one
+ * {key, found, value, version} per get answered); the final phase reads
+ * each pair on each node (two EVENTUAL gets, recorded as one final "txn"
+ * read). tunekv-check's txn check judges atomicity on them.
+ *
  * Faults (the nemesis, on the main thread), each written to the history as
  * a "nemesis" event, one at a time with quiet gaps between:
  *   kill         SIGKILL a random node, restart it 1-2 s later;
@@ -71,6 +81,7 @@
 #define LEVELS        6
 #define EVENT_BYTES   1024
 #define OP_TIMEOUT_MS 3000
+#define TXN_PAIRS     4
 
 static const char *const level_names[LEVELS] = {"LINEARIZABLE", "SEQUENTIAL",        "CAUSAL",
                                                 "SESSION",      "BOUNDED_STALENESS", "EVENTUAL"};
@@ -156,12 +167,17 @@ static void ev_add(struct event *e, const char *fmt, ...)
         }
 }
 
-/* A JSON string: keys and values here are printable ASCII, but escape
- * anything else all the same. */
+/* A JSON string, as the member ,"name":"..." (or alone when name is NULL):
+ * keys and values here are printable ASCII, but escape anything else all
+ * the same. */
 static void ev_str(struct event *e, const char *name, const void *s, size_t len)
 {
         const unsigned char *p = s;
-        ev_add(e, ",\"%s\":\"", name);
+        if (name != NULL) {
+                ev_add(e, ",\"%s\":\"", name);
+        } else {
+                ev_add(e, "\"");
+        }
         for (size_t i = 0; i < len; i++) {
                 if (p[i] == '"' || p[i] == '\\') {
                         ev_add(e, "\\%c", p[i]);
@@ -212,9 +228,10 @@ struct proc {
         int id; /* process and session id */
         struct tkv_client *client;
         unsigned seed;
-        unsigned seq;               /* values written */
-        uint64_t version[KEYS_MAX]; /* last version seen per key: cas's expectation */
-        bool seq_next;              /* the next op: a SEQUENTIAL get at once (a probe) */
+        unsigned seq;                    /* values written */
+        uint64_t version[KEYS_MAX];      /* last version seen per key: cas's expectation */
+        uint64_t txn_version[TXN_PAIRS]; /* last version seen of each pair: a TXN's compare */
+        bool seq_next;                   /* the next op: a SEQUENTIAL get at once (a probe) */
 };
 
 /* A write that certainly did not happen answers one of these. */
@@ -476,6 +493,184 @@ static bool do_write(struct proc *p, const char *f, unsigned k, uint64_t op_id, 
         return true;
 }
 
+/* ---------------------------------------------------------------------- */
+/* TXN on pairs of keys */
+
+static void txn_key(unsigned pair, char half, char *out, size_t len)
+{
+        snprintf(out, len, "{t%u}:%c", pair, half);
+}
+
+/* ,"keys":[a,b] */
+static void ev_txn_keys(struct event *e, const char *a, const char *b)
+{
+        ev_add(e, ",\"keys\":[");
+        ev_str(e, NULL, a, strlen(a));
+        ev_add(e, ",");
+        ev_str(e, NULL, b, strlen(b));
+        ev_add(e, "]");
+}
+
+/* ,"reads":[{key, found, value, version}...]: the GETs of r, of keys k. */
+static void ev_txn_reads(struct event *e, const struct tkv_result *r, const char *const *k)
+{
+        unsigned n = 0;
+
+        ev_add(e, ",\"reads\":[");
+        for (size_t i = 0; i < r->txn_n_results; i++) {
+                const struct tkv_txn_op_result *g = &r->txn_results[i];
+                if (g->type != TKV_TXN_GET) {
+                        continue;
+                }
+                ev_add(e, "%s{\"key\":", n > 0 ? "," : "");
+                ev_str(e, NULL, k[n % 2], strlen(k[n % 2]));
+                ev_add(e, ",\"found\":%s,\"value\":", g->found ? "true" : "false");
+                if (g->found) {
+                        ev_str(e, NULL, g->value, g->value_len);
+                } else {
+                        ev_add(e, "null");
+                }
+                ev_add(e, ",\"version\":%llu}", (unsigned long long)(g->found ? g->mod_index : 0));
+                n++;
+        }
+        ev_add(e, "]");
+}
+
+/* The TXN of do_txn into t: a write (value != NULL) or a read of the pair. */
+static void txn_build(struct tkv_txn *t, const char *a, const char *b, const char *value,
+                      uint64_t expected)
+{
+        if (value == NULL) {
+                tkv_txn_get(t, TKV_TXN_SUCCESS, a, strlen(a));
+                tkv_txn_get(t, TKV_TXN_SUCCESS, b, strlen(b));
+                return;
+        }
+        tkv_txn_compare_version(t, a, strlen(a), TKV_CMP_EQUAL, expected);
+        tkv_txn_put(t, TKV_TXN_SUCCESS, a, strlen(a), value, strlen(value));
+        tkv_txn_put(t, TKV_TXN_SUCCESS, b, strlen(b), value, strlen(value));
+        tkv_txn_get(t, TKV_TXN_FAILURE, a, strlen(a));
+        tkv_txn_get(t, TKV_TXN_FAILURE, b, strlen(b));
+}
+
+/* The completion of a TXN that ran (r). */
+static void txn_record_ok(struct proc *p, struct event *e, uint64_t op_id, unsigned pair,
+                          const char *const *k, const char *value, const struct tkv_result *r)
+{
+        ev_begin(e, "ok", p->id, op_id, "txn");
+        ev_txn_keys(e, k[0], k[1]);
+        if (value != NULL) {
+                ev_str(e, "value", value, strlen(value));
+        }
+        ev_add(e, ",\"succeeded\":%s,\"version\":%llu,\"partition\":%u",
+               r->txn_succeeded ? "true" : "false", (unsigned long long)r->index, r->partition);
+        ev_txn_reads(e, r, k);
+        if (value != NULL && r->txn_succeeded) {
+                p->txn_version[pair] = r->index;
+        } else if (r->txn_n_results > 0 && r->txn_results[0].type == TKV_TXN_GET) {
+                p->txn_version[pair] = r->txn_results[0].found ? r->txn_results[0].mod_index : 0;
+        }
+}
+
+/* One TXN on a pair; returns false if its outcome is unknown. */
+static bool do_txn(struct proc *p, unsigned pair, uint64_t op_id)
+{
+        struct tkv_write_options wo = {TKV_ACK_COMMITTED, OP_TIMEOUT_MS};
+        struct tkv_txn *t = tkv_txn_new();
+        struct tkv_result r;
+        struct event e;
+        char a[16], b[16], value[48];
+        const char *k[2] = {a, b};
+        bool write = rnd(&p->seed, 2) == 0, alive = true;
+        int rv;
+
+        txn_key(pair, 'a', a, sizeof a);
+        txn_key(pair, 'b', b, sizeof b);
+        snprintf(value, sizeof value, "p%d-t%u", p->id, ++p->seq);
+        if (t == NULL) {
+                return true;
+        }
+        txn_build(t, a, b, write ? value : NULL, p->txn_version[pair]);
+        ev_begin(&e, "invoke", p->id, op_id, "txn");
+        ev_add(&e, ",\"session\":%d", p->id);
+        ev_txn_keys(&e, a, b);
+        if (write) {
+                ev_str(&e, "value", value, strlen(value));
+                ev_add(&e, ",\"expected_version\":%llu", (unsigned long long)p->txn_version[pair]);
+        }
+        ev_write(&e);
+        rv = tkv_txn_commit(p->client, t, &wo, &r);
+        if (rv == TKV_OK) {
+                txn_record_ok(p, &e, op_id, pair, k, write ? value : NULL, &r);
+        } else {
+                alive = write_failed_for_sure(rv) || !write;
+                ev_begin(&e, alive ? "fail" : "info", p->id, op_id, "txn");
+                ev_txn_keys(&e, a, b);
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+        }
+        ev_write(&e);
+        tkv_result_release(&r);
+        tkv_txn_free(t);
+        return alive;
+}
+
+/* The final reads of every pair on node n (process p). */
+static void final_txn_reads(struct proc *p, unsigned n)
+{
+        for (unsigned pair = 0; pair < TXN_PAIRS; pair++) {
+                struct tkv_read_options ro = {0};
+                struct tkv_result r[2];
+                struct event e;
+                uint64_t op_id = atomic_fetch_add(&next_op, 1);
+                char a[16], b[16];
+                const char *k[2] = {a, b};
+                int rv[2];
+
+                txn_key(pair, 'a', a, sizeof a);
+                txn_key(pair, 'b', b, sizeof b);
+                ro.level = TKV_EVENTUAL;
+                ro.node_id = n;
+                ev_begin(&e, "invoke", p->id, op_id, "txn");
+                ev_add(&e, ",\"session\":%d", p->id);
+                ev_txn_keys(&e, a, b);
+                ev_add(&e, ",\"final\":true");
+                ev_write(&e);
+                for (int i = 0; i < 2; i++) {
+                        rv[i] = tkv_get(p->client, k[i], strlen(k[i]), &ro, &r[i]);
+                        rv[i] =
+                            (rv[i] == TKV_OK || rv[i] == TKV_NOT_FOUND) && r[i].receipt.node_id == n
+                                ? TKV_OK
+                                : (rv[i] == TKV_OK ? TKV_UNAVAILABLE : rv[i]);
+                }
+                if (rv[0] == TKV_OK && rv[1] == TKV_OK) {
+                        ev_begin(&e, "ok", p->id, op_id, "txn");
+                        ev_txn_keys(&e, a, b);
+                        ev_add(&e, ",\"final\":true,\"node\":%u,\"reads\":[", n);
+                        for (int i = 0; i < 2; i++) {
+                                ev_add(&e, "%s{\"key\":", i > 0 ? "," : "");
+                                ev_str(&e, NULL, k[i], strlen(k[i]));
+                                ev_add(&e,
+                                       ",\"found\":%s,\"value\":", r[i].found ? "true" : "false");
+                                if (r[i].found) {
+                                        ev_str(&e, NULL, r[i].value, r[i].value_len);
+                                } else {
+                                        ev_add(&e, "null");
+                                }
+                                ev_add(&e, ",\"version\":%llu}",
+                                       (unsigned long long)(r[i].found ? r[i].mod_index : 0));
+                        }
+                        ev_add(&e, "]");
+                } else {
+                        ev_begin(&e, "fail", p->id, op_id, "txn");
+                        ev_txn_keys(&e, a, b);
+                        ev_add(&e, ",\"final\":true,\"error\":\"%s\"",
+                               tkv_status_name(rv[0] != TKV_OK ? rv[0] : rv[1]));
+                }
+                ev_write(&e);
+                tkv_result_release(&r[0]);
+                tkv_result_release(&r[1]);
+        }
+}
+
 static bool proc_start(struct proc *p, unsigned seed)
 {
         struct tkv_options co = {0};
@@ -518,8 +713,10 @@ static void *client_thread(void *arg)
                                 alive = do_write(&p, "put", k, op_id, from);
                         } else if (x < 90) {
                                 alive = do_write(&p, "cas", k, op_id, from);
-                        } else {
+                        } else if (x < 95) {
                                 alive = do_write(&p, "delete", k, op_id, from);
+                        } else {
+                                alive = do_txn(&p, k % TXN_PAIRS, op_id);
                         }
                         atomic_fetch_add(&ops_done, 1);
                         if (o.think_ms > 0 && !p.seq_next) {
@@ -839,6 +1036,7 @@ static void final_reads(void)
                         ev_write(&e);
                         tkv_result_release(&r);
                 }
+                final_txn_reads(&p, n);
                 tkv_client_destroy(p.client);
         }
 }
