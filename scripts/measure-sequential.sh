@@ -10,6 +10,7 @@
 #   mget-1        (trees with GET_MANY) GET_MANY of 10 keys at SEQUENTIAL on
 #                 followers, 1 in flight; compare with 10 x get-seq-1
 # One line per cell and round:  tree cell ops/s p50_ms p99_ms
+# CELLS="put-1 get-seq-1" runs only those cells (put-256 still preloads).
 #
 #   scripts/measure-sequential.sh BEFORE_TREE [AFTER_TREE (default .)]
 # A tree is a checkout with its build/ made (tunekvd, tunekv, tunekv-bench).
@@ -29,6 +30,7 @@ rm -rf "$var"' EXIT
 cell() { # name, bench args...
   local name=$1 line
   shift
+  case " ${CELLS:-$name} " in *" $name "*) ;; *) [ "$name" = put-256 ] || return 0 ;; esac
   line=$("$tree/build/tunekv-bench" --endpoints "$ep" -d "$duration" --warmup 1 --keys 10000 "$@" \
     2>/dev/null | awk '$1 == "all" {print $3, $5, $7}')
   echo "$(basename "$tree") $name ${line:-failed}"
