@@ -394,7 +394,9 @@ TKV_API const char *tkv_errmsg(const struct tkv_client *c);
  * state at receipt.timestamp, a consistent snapshot across partitions
  * (docs/consistency.md, "Multi-key reads at one timestamp"). opts->level:
  * TKV_SEQUENTIAL (the default when opts is NULL; CAUSAL and SESSION are
- * served as SEQUENTIAL) or TKV_EVENTUAL (each key as its replica has it);
+ * served as SEQUENTIAL), TKV_BOUNDED_STALENESS with max_staleness_ms (one
+ * timestamp at most that old, by the leaders' clocks) or TKV_EVENTUAL
+ * (each key as its replica has it);
  * on_unmet WAIT or FAIL. The node that serves it (opts->node_id, else the
  * one the first key's read would go to) needs a replica of every key's
  * partition. keys[i] has key_lens[i] bytes; 1 <= n <= the server's

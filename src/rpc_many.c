@@ -14,8 +14,11 @@
  * GET (and the leader is asked to close the partition), then reads every
  * key again: a key written meanwhile raises T and takes another round.
  * Rounds are bounded (RPC_MANY_ROUNDS_MAX); keys written faster than the
- * partitions close end in BOUND_UNMET. At EVENTUAL one round, no waiting:
- * each key as its replica has it.
+ * partitions close end in BOUND_UNMET. At BOUNDED_STALENESS the same, from
+ * T >= (wall clock - max_staleness_ms) instead of the session's timestamp:
+ * the closed timestamps replace probes, and the bound holds by the
+ * leaders' clocks. At EVENTUAL one round, no waiting: each key as its
+ * replica has it.
  *
  * The keys live in the call's own key space (rpc_many_call_fill), so that a
  * request that waits keeps them without an allocation of its own:
@@ -393,12 +396,17 @@ static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
         struct rpc_many_view v = rpc_many_view_of(c);
         int level = o != NULL ? (int)o->level : LEVEL(SEQUENTIAL);
 
-        if (level != LEVEL(SEQUENTIAL) && level != LEVEL(CAUSAL) && level != LEVEL(SESSION) &&
-            level != LEVEL(EVENTUAL)) {
+        if (level == LEVEL(LINEARIZABLE)) {
                 call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: level %d not supported: SEQUENTIAL (CAUSAL and "
-                                  "SESSION are served as SEQUENTIAL) or EVENTUAL",
-                                  level);
+                                  "GET_MANY: LINEARIZABLE is not served yet: SEQUENTIAL (CAUSAL "
+                                  "and SESSION are served as SEQUENTIAL), BOUNDED_STALENESS or "
+                                  "EVENTUAL");
+                return TKV_EINVAL;
+        }
+        if (level == LEVEL(BOUNDED_STALENESS) && (o->max_staleness_ms == 0 || o->max_lag_entries)) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "GET_MANY: BOUNDED_STALENESS takes max_staleness_ms (and no "
+                                  "max_lag_entries)");
                 return TKV_EINVAL;
         }
         if (o != NULL && o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT &&
@@ -417,7 +425,9 @@ static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
                         return TKV_EINVAL;
                 }
         }
-        c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) ? level : LEVEL(SEQUENTIAL));
+        c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) || level == LEVEL(BOUNDED_STALENESS)
+                                    ? level
+                                    : LEVEL(SEQUENTIAL));
         return 0;
 }
 
@@ -437,11 +447,20 @@ void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
         c->rd.max_wait_ms = o != NULL ? o->max_wait_ms : 0;
         c->rd.bound.required_ts = o != NULL ? o->min_timestamp : 0;
         c->rd.on_met = rpc_many_wait_done;
-        if (o != NULL && c->rd.level != LEVEL(EVENTUAL) && rpc_many_token(c, o) != 0) {
+        if (o != NULL && c->rd.level == LEVEL(SEQUENTIAL) && rpc_many_token(c, o) != 0) {
                 return;
         }
-        if (c->rd.level != LEVEL(EVENTUAL) && c->rd.token_ts > c->rd.bound.required_ts) {
+        if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
                 c->rd.bound.required_ts = c->rd.token_ts;
+        }
+        if (c->rd.level == LEVEL(BOUNDED_STALENESS)) {
+                /* One timestamp at most max_staleness_ms old by the
+                 * leaders' clocks: the replicas closed there, no probe. */
+                uint64_t now = node_wall_ms(c->node);
+                uint64_t floor = now > o->max_staleness_ms ? now - o->max_staleness_ms : 0;
+                if (hlc_from_ms(floor) > c->rd.bound.required_ts) {
+                        c->rd.bound.required_ts = hlc_from_ms(floor);
+                }
         }
         if (rpc_read_ts_sane(c) != 0) {
                 return;

@@ -1189,6 +1189,24 @@ static void test_get_many_reads_one_snapshot(void **state)
                 assert_string_equal(vals[i], "5");
         }
         {
+                /* BOUNDED_STALENESS: one timestamp at most 1 s old by the
+                 * leaders' clocks, on an idle cluster (the partitions close
+                 * on demand, no probe); a lag bound is not served. */
+                struct tkv_read_options b = at(TKV_BOUNDED_STALENESS, 0);
+                double before = wall_ms();
+                b.max_staleness_ms = 1000;
+                b.timeout_ms = 5000;
+                assert_int_equal(get_many(r, keys, 3, &b, vals, &ts, item_ts), TKV_OK);
+                assert_true((double)(ts >> 16) >= before - 1000 - 5);
+                for (int i = 0; i < 3; i++) {
+                        assert_string_equal(vals[i], "5");
+                }
+                b.max_staleness_ms = 0;
+                b.max_lag_entries = 10;
+                assert_int_equal(get_many(r, keys, 3, &b, vals, &ts, item_ts),
+                                 TKV_INVALID_ARGUMENT);
+        }
+        {
                 /* Limits: no keys is a usage error here; the server's limits. */
                 struct tkv_result res;
                 const void *k1[1] = {x};
