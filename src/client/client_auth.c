@@ -186,3 +186,37 @@ int client_auth_link(struct tkv_client *c, struct client_peer *p)
         }
         return rv;
 }
+
+int client_oneshot(struct tkv_client *c, const struct client_endpoint *e,
+                   const struct buffer *frame, client_oneshot_decode decode, void *arg,
+                   char *message, size_t message_len)
+{
+        struct client_peer p;
+        const uint8_t *body;
+        size_t len;
+        int rv;
+
+        memset(&p, 0, sizeof(p));
+        p.addr = *e;
+        link_init(&p.link);
+        if (link_connect(&p.link, e->host, e->port, c->connect_timeout_ms, c->tls,
+                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0) {
+                snprintf(message, message_len, "cannot connect to %.100s: %.120s", e->name,
+                         p.link.errmsg);
+                link_close(&p.link);
+                return TKV_CONNECT_FAILED;
+        }
+        rv = client_auth_link(c, &p);
+        if (rv != TKV_OK) {
+                snprintf(message, message_len, "%.250s", c->errmsg);
+        } else if (link_queue(&p.link, buffer_data(frame), buffer_len(frame)) != 0) {
+                rv = TKV_NO_MEMORY;
+        } else if ((rv = client_auth_frame(c, &p, &body, &len)) == TKV_OK) {
+                rv = decode(arg, body, len);
+        } else {
+                snprintf(message, message_len, "%.100s: no answer (%s)", e->name,
+                         tkv_status_name(rv));
+        }
+        link_close(&p.link);
+        return rv;
+}

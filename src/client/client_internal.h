@@ -295,6 +295,17 @@ int client_auth_link(struct tkv_client *c, struct client_peer *p);
 int client_auth_frame(struct tkv_client *c, struct client_peer *p, const uint8_t **body,
                       size_t *len);
 
+/* Rare, operator-driven requests (users and roles, members) take the
+ * simplest path: send frame on a connection of its own to endpoint e (AUTH
+ * first, as on every link), hand the answer's body to decode(arg, body,
+ * len), close. Returns decode's result, or TKV_CONNECT_FAILED (try the next
+ * endpoint) or another failure, described in message (message_len
+ * bytes). */
+typedef int (*client_oneshot_decode)(void *arg, const uint8_t *body, size_t len);
+int client_oneshot(struct tkv_client *c, const struct client_endpoint *e,
+                   const struct buffer *frame, client_oneshot_decode decode, void *arg,
+                   char *message, size_t message_len);
+
 /* ---- client_route.c: routing and the partition map ---- */
 
 bool client_route_refresh_map(struct tkv_client *c, bool force);

@@ -94,39 +94,17 @@ static int client_member_decode(const uint8_t *body, size_t len, struct client_m
         return rv;
 }
 
-/* Send frame on a link of its own to endpoint e and decode the answer
- * into a. TKV_CONNECT_FAILED: try the next endpoint. */
+static int client_member_decode_cb(void *arg, const uint8_t *body, size_t len)
+{
+        return client_member_decode(body, len, arg);
+}
+
+/* Send frame to endpoint e (client_oneshot) and decode the answer into a.
+ * TKV_CONNECT_FAILED: try the next endpoint. */
 static int client_member_at(struct tkv_client *c, const struct client_endpoint *e,
                             const struct buffer *frame, struct client_member_answer *a)
 {
-        struct client_peer p;
-        const uint8_t *body;
-        size_t len;
-        int rv;
-
-        memset(&p, 0, sizeof(p));
-        p.addr = *e;
-        link_init(&p.link);
-        if (link_connect(&p.link, e->host, e->port, c->connect_timeout_ms, c->tls,
-                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0) {
-                snprintf(a->message, a->message_len, "cannot connect to %.100s: %.120s", e->name,
-                         p.link.errmsg);
-                link_close(&p.link);
-                return TKV_CONNECT_FAILED;
-        }
-        rv = client_auth_link(c, &p);
-        if (rv != TKV_OK) {
-                snprintf(a->message, a->message_len, "%.250s", c->errmsg);
-        } else if (link_queue(&p.link, buffer_data(frame), buffer_len(frame)) != 0) {
-                rv = TKV_NO_MEMORY;
-        } else if ((rv = client_auth_frame(c, &p, &body, &len)) == TKV_OK) {
-                rv = client_member_decode(body, len, a);
-        } else {
-                snprintf(a->message, a->message_len, "%.100s: no answer (%s)", e->name,
-                         tkv_status_name(rv));
-        }
-        link_close(&p.link);
-        return rv;
+        return client_oneshot(c, e, frame, client_member_decode_cb, a, a->message, a->message_len);
 }
 
 int tkv_member_list(struct tkv_client *c, struct tkv_member_list *out)

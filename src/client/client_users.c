@@ -163,39 +163,18 @@ static int client_users_decode(const uint8_t *body, size_t len, struct tkv_user_
         return rv != TKV_OK ? rv : out->status;
 }
 
-/* Send frame on a link of its own to endpoint e and take the answer.
+static int client_users_decode_cb(void *arg, const uint8_t *body, size_t len)
+{
+        return client_users_decode(body, len, arg);
+}
+
+/* Send frame to endpoint e (client_oneshot) and take the answer.
  * TKV_CONNECT_FAILED: try the next endpoint. */
 static int client_users_at(struct tkv_client *c, const struct client_endpoint *e,
                            const struct buffer *frame, struct tkv_user_role_result *out)
 {
-        struct client_peer p;
-        const uint8_t *body;
-        size_t len;
-        int rv;
-
-        memset(&p, 0, sizeof(p));
-        p.addr = *e;
-        link_init(&p.link);
-        if (link_connect(&p.link, e->host, e->port, c->connect_timeout_ms, c->tls,
-                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0) {
-                snprintf(out->message, sizeof(out->message), "cannot connect to %.100s: %.120s",
-                         e->name, p.link.errmsg);
-                link_close(&p.link);
-                return TKV_CONNECT_FAILED;
-        }
-        rv = client_auth_link(c, &p);
-        if (rv != TKV_OK) {
-                snprintf(out->message, sizeof(out->message), "%.250s", c->errmsg);
-        } else if (link_queue(&p.link, buffer_data(frame), buffer_len(frame)) != 0) {
-                rv = TKV_NO_MEMORY;
-        } else if ((rv = client_auth_frame(c, &p, &body, &len)) == TKV_OK) {
-                rv = client_users_decode(body, len, out);
-        } else {
-                snprintf(out->message, sizeof(out->message), "%.100s: no answer (%s)", e->name,
-                         tkv_status_name(rv));
-        }
-        link_close(&p.link);
-        return rv;
+        return client_oneshot(c, e, frame, client_users_decode_cb, out, out->message,
+                              sizeof(out->message));
 }
 
 int tkv_user_role(struct tkv_client *c, const struct tkv_user_role_request *req,
