@@ -293,6 +293,9 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                 res.key = c.key; /* borrowed from buf, alive for the hook */
                 res.key_len = c.key_len;
         }
+        if (res.status == 0 && (c.type == COMMAND_DELETE || c.type == COMMAND_TXN)) {
+                f->delete_ts = res.ts; /* a TXN may delete: counted as if it did */
+        }
         f->applied_index = index;
         f->log_entries++;
         f->log_bytes += buf->len;
@@ -433,6 +436,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         f->dedup = sessions;
         f->applied_index = meta.applied_index;
         f->last_ts = meta.last_ts;
+        f->delete_ts = meta.last_ts; /* not in snapshots: the safe bound */
         /* raft dropped its whole log for the snapshot's. */
         f->log_entries = 0;
         f->log_bytes = 0;

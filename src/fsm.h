@@ -66,6 +66,10 @@ struct fsm {
          * every write at or below it has been applied here, since
          * timestamps grow with the log (the partition is closed at it). */
         uint64_t last_ts;
+        /* The timestamp of the last delete applied (a TXN counts): a key
+         * absent here is absent as of it, whatever came after (a delete
+         * keeps no stamp of its own). At most last_ts. */
+        uint64_t delete_ts;
         struct fsm_hooks hooks;
         struct store_frozen frozen; /* entries pinned by the snapshot in progress */
         struct snapshot_meta frozen_meta;

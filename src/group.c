@@ -828,6 +828,11 @@ uint64_t group_closed_ts(const struct group *g)
         return g->fsm.last_ts;
 }
 
+uint64_t group_delete_ts(const struct group *g)
+{
+        return g->fsm.delete_ts;
+}
+
 bool group_want_closed(struct group *g, uint64_t ts)
 {
         if (g->raft == NULL || g->stopping || !group_is_leader(g)) {

@@ -266,6 +266,9 @@ uint64_t group_snapshot_index(const struct group *g);
 /* The timestamp at which this replica is closed: it has applied every
  * write of the partition at or below it (the last applied command's). */
 uint64_t group_closed_ts(const struct group *g);
+/* The timestamp of the last delete this replica applied (fsm.h): an absent
+ * key is absent as of it. */
+uint64_t group_delete_ts(const struct group *g);
 /* A read here needs the partition closed at ts: if this replica leads,
  * have a command with a timestamp above ts proposed (a CLOSE entry, unless
  * a write carries one already) and note ts in the clock. False when ts is

@@ -8,8 +8,8 @@
  * is its key's state at T if its replica is closed at T (it applied every
  * write stamped up to T, read.h): then every write of the key stamped at or
  * below T is in it, and none above, since no value read is stamped above T.
- * An absent key counts with its replica's closed timestamp (a delete keeps
- * none: the key is known absent only as of what was applied).
+ * An absent key counts with its replica's last delete's timestamp (a delete
+ * keeps none of its own: the key is known absent as of the last delete).
  * If a replica is not closed there yet, the request waits for it like a
  * GET (and the leader is asked to close the partition), then reads every
  * key again: a key written meanwhile raises T and takes another round.
@@ -323,9 +323,11 @@ static void rpc_many_round(struct call *c)
                         store_entry_fields(e, &f);
                         t = f.ts;
                 } else {
-                        /* A delete keeps no timestamp: absent is only known
-                         * as of the replica's closed timestamp. */
-                        t = group_closed_ts(node_group(c->node, rpc_many_partition(c, &v, i)));
+                        /* A delete keeps no timestamp: absent is known as of
+                         * the replica's last delete (not its closed
+                         * timestamp, which CLOSE commands raise: two absent
+                         * keys in two partitions would chase each other). */
+                        t = group_delete_ts(node_group(c->node, rpc_many_partition(c, &v, i)));
                 }
                 ts = t > ts ? t : ts;
         }

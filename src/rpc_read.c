@@ -119,13 +119,15 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
  * is closed at (its bound). A read at T sees every write of the key stamped
  * at or below T: those stamped below the value's are older entries of the
  * same log; those up to the token's are closed. An absent key's delete left
- * no stamp, and may be stamped above the token's: its read is placed at the
- * replica's closed timestamp, where its state is exact (else a session could
- * see a delete, then write below it, and a reader of that write miss it). */
+ * no stamp, and may be stamped above the token's: its read is placed at
+ * least at the replica's last delete (group_delete_ts, at most its closed
+ * timestamp), where its absence is exact: nothing but puts came after, and
+ * the key has none (else a session could see a delete, then write below
+ * it, and a reader of that write miss it). */
 static uint64_t rpc_read_ts(const struct call *c, const struct store_entry *e,
                             Tunekv__V1__Consistency delivered)
 {
-        uint64_t ts = group_closed_ts(c->group);
+        uint64_t ts = group_delete_ts(c->group);
 
         if (e != NULL) {
                 struct store_fields f;

@@ -18,6 +18,8 @@ from .types import (
     ClusterInfo,
     Compare,
     Consistency,
+    GetManyItem,
+    GetManyResult,
     GetResult,
     LevelCounters,
     Limits,
@@ -110,6 +112,7 @@ def receipt(r: pb.ReadReceipt) -> Receipt:
         fallback=r.fallback,
         partition=r.partition,
         leader_known=r.leader_known,
+        timestamp=r.timestamp,
     )
 
 
@@ -150,6 +153,32 @@ def get_result(resp: pb.Response, op: str = "get") -> GetResult:
         create_index=g.create_index,
         mod_index=g.mod_index,
         receipt=receipt(g.receipt),
+        token=bytes(g.token),
+    )
+
+
+def get_many_result(resp: pb.Response) -> GetManyResult:
+    """A GET_MANY answer as a result, or raise its error."""
+    if status(resp) != Status.OK:
+        raise error(resp, "get_many")
+    if resp.WhichOneof("body") != "get_many":
+        raise ProtocolError(f"get_many: answer {Status(resp.status).name} without a get_many body")
+    g = resp.get_many
+    return GetManyResult(
+        items=[
+            GetManyItem(
+                found=i.found,
+                value=bytes(i.value) if i.found else None,
+                mod_index=i.mod_index,
+                timestamp=i.timestamp,
+                partition=i.partition,
+            )
+            for i in g.items
+        ],
+        timestamp=g.timestamp,
+        node_id=g.node_id,
+        level=_enum(Consistency, g.level),
+        rounds=g.rounds,
         token=bytes(g.token),
     )
 
@@ -231,6 +260,8 @@ def token_delta(resp: pb.Response) -> bytes:
         return bytes(resp.write.token)
     if which == "txn":
         return bytes(resp.txn.token)
+    if which == "get_many":
+        return bytes(resp.get_many.token)
     return b""
 
 

@@ -61,6 +61,7 @@ from .types import (
     ClusterInfo,
     Compare,
     Consistency,
+    GetManyResult,
     GetResult,
     NodeStatus,
     OnUnmet,
@@ -478,6 +479,39 @@ class AsyncClient:
 
         resp = await self._keyed(req, fill)
         return codec.get_result(resp)
+
+    async def get_many(
+        self,
+        keys: Sequence[Bytes],
+        *,
+        level: Consistency = Consistency.SEQUENTIAL,
+        max_staleness_ms: int = 0,
+        timeout: Optional[float] = None,
+        node_id: int = 0,
+    ) -> GetManyResult:
+        """Read keys of any partitions at one timestamp (docs/protocol.md
+        §3.7a): every item is its key's state at the result's timestamp.
+        level SEQUENTIAL (default), BOUNDED_STALENESS with max_staleness_ms,
+        or EVENTUAL. Sent where a read of the first key would go (or to
+        node_id), which needs a replica of every key's partition."""
+        if not keys:
+            raise UsageError("get_many: no keys")
+        ks = [self._key(k) for k in keys]
+        options = ReadOptions(
+            level=Consistency(level),
+            max_staleness_ms=max_staleness_ms,
+            route=Route.ANY if node_id else Route.LEADER,
+            timeout=timeout,
+            node_id=node_id,
+        )
+        tok = self.token() if options.level == Consistency.SEQUENTIAL else b""
+        body = pb.GetManyRequest(keys=ks, options=codec.read_options(options, tok))
+        req = _Req("get_many", ks[0], False, options, self._deadline(options.timeout))
+
+        def fill(r: pb.Request) -> None:
+            r.get_many.CopyFrom(body)
+
+        return codec.get_many_result(await self._keyed(req, fill))
 
     async def get_value(self, key: Bytes, **kw: Any) -> bytes:
         """The value of key; raises NotFound when it does not exist."""

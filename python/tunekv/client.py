@@ -23,6 +23,7 @@ from .types import (
     ClusterInfo,
     Compare,
     Consistency,
+    GetManyResult,
     GetResult,
     NodeStatus,
     OnUnmet,
@@ -136,6 +137,10 @@ class Client:
         timeout: Optional[float] = None,
     ) -> WriteResult:
         return self._run(self._aio.cas(key, expected_version, value, ack=ack, timeout=timeout))
+
+    def get_many(self, keys: Sequence[Bytes], **kw: Any) -> GetManyResult:
+        """Read keys of any partitions at one timestamp (AsyncClient.get_many)."""
+        return self._run(self._aio.get_many(keys, **kw))
 
     def txn(
         self,

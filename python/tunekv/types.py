@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 
 class _Enum(enum.IntEnum):
@@ -143,6 +143,9 @@ class Receipt:
     fallback: bool
     partition: int
     leader_known: bool
+    # The read's place in the cluster-wide order of writes (hybrid-logical-
+    # clock timestamp): at SEQUENTIAL, at or above the session's.
+    timestamp: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,30 @@ class GetResult:
     def version(self) -> int:
         """The key's version (mod_index): what cas() compares."""
         return self.mod_index
+
+
+@dataclass(frozen=True)
+class GetManyItem:
+    """One key of a GET_MANY, in the order asked."""
+
+    found: bool
+    value: Optional[bytes]
+    mod_index: int  # the key's version; 0: absent
+    timestamp: int  # the value's write timestamp; 0: absent
+    partition: int
+
+
+@dataclass(frozen=True)
+class GetManyResult:
+    """The answer to a GET_MANY: every item is its key's state at timestamp
+    (docs/consistency.md, "Multi-key reads at one timestamp")."""
+
+    items: List[GetManyItem]
+    timestamp: int
+    node_id: int
+    level: Consistency
+    rounds: int
+    token: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""GET_MANY: keys of any partitions read at one timestamp, against a real
+3-node cluster."""
+
+import pytest
+
+import tunekv
+from tunekv import Consistency
+
+
+def test_get_many_reads_every_partition_at_one_timestamp(client):
+    keys = [b"gm-%d" % i for i in range(12)]  # all three partitions
+    writes = [client.put(k, b"v-" + k) for k in keys[:10]]
+    r = client.get_many(keys)
+    assert r.level == Consistency.SEQUENTIAL
+    assert len(r.items) == 12 and len({i.partition for i in r.items}) == 3
+    for k, it, w in zip(keys, r.items, writes):
+        assert it.found and it.value == b"v-" + k and it.mod_index == w.index
+        assert 0 < it.timestamp <= r.timestamp  # each item is its key's state at T
+    assert not r.items[10].found and r.items[10].value is None
+    # The session's later reads do not go back from T.
+    g = client.get(keys[0], level=Consistency.SEQUENTIAL)
+    assert g.receipt.timestamp >= r.timestamp
+
+
+def test_get_many_levels(client):
+    client.put(b"gm-b", b"x")
+    r = client.get_many([b"gm-b"], level=Consistency.BOUNDED_STALENESS, max_staleness_ms=1000)
+    assert r.level == Consistency.BOUNDED_STALENESS and r.items[0].value == b"x"
+    e = client.get_many([b"gm-b"], level=Consistency.EVENTUAL)
+    assert e.level == Consistency.EVENTUAL
+    with pytest.raises(tunekv.InvalidArgument):
+        client.get_many([b"gm-b"], level=Consistency.LINEARIZABLE)
+    with pytest.raises(tunekv.UsageError):
+        client.get_many([])
