@@ -293,8 +293,10 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                 res.key = c.key; /* borrowed from buf, alive for the hook */
                 res.key_len = c.key_len;
         }
-        if (res.status == 0 && (c.type == COMMAND_DELETE || c.type == COMMAND_TXN)) {
-                f->delete_ts = res.ts; /* a TXN may delete: counted as if it did */
+        if ((res.status == 0 && c.type == COMMAND_DELETE) ||
+            (res.ts != 0 && c.type == COMMAND_TXN)) {
+                /* Either branch of a TXN may delete: counted as if it did. */
+                f->delete_ts = res.ts;
         }
         f->applied_index = index;
         f->log_entries++;
