@@ -56,3 +56,26 @@ def test_root(auth_cluster):
         c.put(b"k", b"v")
         assert c.get(b"k").value == b"v"
         assert c.status().node_id == 1
+
+
+def test_users_and_roles(auth_cluster):
+    """root manages users and roles from Python; the new user gets exactly
+    what its role grants."""
+    with tunekv.Client(auth_cluster.endpoints, timeout=10.0, user="root", password="py-root-password") as root:
+        root.role_add("py-reader")
+        root.role_grant("py-reader", "read", b"pub/")
+        root.user_add("py-alice", b"alice-password")
+        root.user_grant_role("py-alice", "py-reader")
+        root.put(b"pub/x", b"1")
+        assert "py-alice" in root.users() and "py-reader" in root.roles()
+        assert root.user_roles("py-alice") == ["py-reader"]
+        assert [(g.permission, g.prefix) for g in root.role_grants("py-reader")] == [("read", b"pub/")]
+        with tunekv.Client(auth_cluster.endpoints, timeout=5.0, user="py-alice", password="alice-password") as a:
+            assert a.get(b"pub/x").value == b"1"
+            with pytest.raises(tunekv.PermissionDenied):
+                a.put(b"pub/x", b"2")
+            with pytest.raises(tunekv.PermissionDenied):
+                a.users()
+        root.user_delete("py-alice")
+        root.role_delete("py-reader")
+        assert "py-alice" not in root.users()

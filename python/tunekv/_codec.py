@@ -20,6 +20,8 @@ from .types import (
     Consistency,
     GetManyItem,
     GetManyResult,
+    Grant,
+    UserRoleResult,
     GetResult,
     LevelCounters,
     Limits,
@@ -154,6 +156,18 @@ def get_result(resp: pb.Response, op: str = "get") -> GetResult:
         mod_index=g.mod_index,
         receipt=receipt(g.receipt),
         token=bytes(g.token),
+    )
+
+
+def user_role_result(resp: pb.Response) -> UserRoleResult:
+    """A USER_ROLE answer as a result, or raise its error."""
+    if status(resp) != Status.OK:
+        raise error(resp, "user_role")
+    u = resp.user_role
+    return UserRoleResult(
+        names=list(u.names),
+        roles=list(u.roles),
+        grants=[Grant(permission=g.permission, prefix=bytes(g.prefix)) for g in u.grants],
     )
 
 

@@ -36,7 +36,7 @@ import secrets
 import select
 import ssl as _ssl
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from . import _codec as codec
 from . import token as tokens
@@ -71,6 +71,8 @@ from .types import (
     Stats,
     Status,
     TxnResult,
+    UserRoleOp,
+    UserRoleResult,
     WriteResult,
 )
 
@@ -970,21 +972,50 @@ class AsyncClient:
             order = [self._map.nodes[node_id]]
         else:
             order = [self.endpoints[(self._last_endpoint + i) % len(self.endpoints)] for i in range(len(self.endpoints))]
+        req = pb.Request(timeout_ms=int(self.timeout * 1000), status=pb.StatusRequest())
+        return codec.node_status(await self._admin("status", order, req))
+
+    async def _admin(self, op: str, order: List[str], req: pb.Request) -> pb.Response:
+        """req's answer from the first address of order that accepts a
+        connection. Not retried: an unreachable node is ConnectFailed, a
+        connection lost before the answer ConnectionClosed."""
         failures = []
         for addr in order:
             try:
-                resp = await self._attempt(
-                    addr, pb.Request(timeout_ms=int(self.timeout * 1000), status=pb.StatusRequest()), self.timeout + GRACE
-                )
+                return await self._attempt(addr, req, self.timeout + GRACE)
             except _Refused as e:
                 failures.append(str(e))
                 continue
             except _Lost as e:
-                raise ConnectionClosed(f"status: {addr}: {e}") from None
+                raise ConnectionClosed(f"{op}: {addr}: {e}") from None
             except asyncio.TimeoutError:
-                raise Timeout(f"status: no answer from {addr}") from None
-            return codec.node_status(resp)
-        raise ConnectFailed("status: cannot connect to " + "; ".join(failures))
+                raise Timeout(f"{op}: no answer from {addr}") from None
+        raise ConnectFailed(f"{op}: cannot connect to " + "; ".join(failures))
+
+    async def user_role(
+        self,
+        op: UserRoleOp,
+        name: str = "",
+        *,
+        password: Bytes = b"",
+        role: str = "",
+        permission: str = "",
+        prefix: Bytes = b"",
+    ) -> UserRoleResult:
+        """User and role management (docs/protocol.md §4.8; needs admin when
+        auth is on): from the first endpoint that accepts a connection, the
+        change forwarded by it to where it is made. Not retried: a change
+        that timed out may have happened (list to find out)."""
+        self._check_open()
+        pw = password.encode() if isinstance(password, str) else bytes(password)
+        pf = prefix.encode() if isinstance(prefix, str) else bytes(prefix)
+        body = pb.UserRoleRequest(
+            op=cast(pb.UserRoleOp, int(UserRoleOp(op))), name=name, password=pw, role=role,
+            permission=permission, prefix=pf,
+        )
+        order = [self.endpoints[(self._last_endpoint + i) % len(self.endpoints)] for i in range(len(self.endpoints))]
+        req = pb.Request(timeout_ms=int(self.timeout * 1000), user_role=body)
+        return codec.user_role_result(await self._admin("user_role", order, req))
 
     # ---- life
 

@@ -25,6 +25,9 @@ from .types import (
     Consistency,
     GetManyResult,
     GetResult,
+    Grant,
+    UserRoleOp,
+    UserRoleResult,
     NodeStatus,
     OnUnmet,
     Op,
@@ -152,6 +155,50 @@ class Client:
     ) -> TxnResult:
         """One TXN in one partition (AsyncClient.txn)."""
         return self._run(self._aio.txn(compares, success, failure, timeout=timeout))
+
+    def user_role(self, op: UserRoleOp, name: str = "", **kw: Any) -> UserRoleResult:
+        """User and role management (AsyncClient.user_role)."""
+        return self._run(self._aio.user_role(op, name, **kw))
+
+    def user_add(self, name: str, password: Bytes) -> None:
+        self.user_role(UserRoleOp.USER_ADD, name, password=password)
+
+    def user_delete(self, name: str) -> None:
+        self.user_role(UserRoleOp.USER_DELETE, name)
+
+    def user_passwd(self, name: str, password: Bytes) -> None:
+        """Set name's password (needs admin)."""
+        self.user_role(UserRoleOp.USER_PASSWD, name, password=password)
+
+    def user_grant_role(self, name: str, role: str) -> None:
+        self.user_role(UserRoleOp.USER_GRANT_ROLE, name, role=role)
+
+    def user_revoke_role(self, name: str, role: str) -> None:
+        self.user_role(UserRoleOp.USER_REVOKE_ROLE, name, role=role)
+
+    def users(self) -> List[str]:
+        return self.user_role(UserRoleOp.USER_LIST).names
+
+    def user_roles(self, name: str) -> List[str]:
+        return self.user_role(UserRoleOp.USER_GET, name).roles
+
+    def role_add(self, name: str) -> None:
+        self.user_role(UserRoleOp.ROLE_ADD, name)
+
+    def role_delete(self, name: str) -> None:
+        self.user_role(UserRoleOp.ROLE_DELETE, name)
+
+    def role_grant(self, name: str, permission: str, prefix: Bytes = b"") -> None:
+        self.user_role(UserRoleOp.ROLE_GRANT, name, permission=permission, prefix=prefix)
+
+    def role_revoke(self, name: str, prefix: Bytes = b"") -> None:
+        self.user_role(UserRoleOp.ROLE_REVOKE, name, prefix=prefix)
+
+    def roles(self) -> List[str]:
+        return self.user_role(UserRoleOp.ROLE_LIST).names
+
+    def role_grants(self, name: str) -> List[Grant]:
+        return self.user_role(UserRoleOp.ROLE_GET, name).grants
 
     def status(self, node_id: int = 0) -> NodeStatus:
         return self._run(self._aio.status(node_id))

@@ -166,6 +166,43 @@ class GetResult:
         return self.mod_index
 
 
+class UserRoleOp(_Enum):
+    """User and role management operations (docs/protocol.md §4.8)."""
+
+    USER_ADD = 1
+    USER_DELETE = 2
+    USER_PASSWD = 3
+    USER_GRANT_ROLE = 4
+    USER_REVOKE_ROLE = 5
+    USER_LIST = 6
+    USER_GET = 7
+    ROLE_ADD = 8
+    ROLE_DELETE = 9
+    ROLE_GRANT = 10
+    ROLE_REVOKE = 11
+    ROLE_LIST = 12
+    ROLE_GET = 13
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a role grants: read, write, readwrite or admin on keys that
+    start with prefix (empty: every key)."""
+
+    permission: str
+    prefix: bytes
+
+
+@dataclass(frozen=True)
+class UserRoleResult:
+    """A user and role answer: the names listed (USER_LIST, ROLE_LIST),
+    a user's roles (USER_GET), a role's grants (ROLE_GET)."""
+
+    names: List[str]
+    roles: List[str]
+    grants: List[Grant]
+
+
 @dataclass(frozen=True)
 class GetManyItem:
     """One key of a GET_MANY, in the order asked."""
