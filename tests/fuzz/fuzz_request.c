@@ -26,7 +26,10 @@
  *   compressed value decompresses to the request's value.
  * - A TXN that passes rpc_txn_check has every key in one partition and
  *   within key_bytes_max, and its COMMAND_TXN decodes to the request's
- *   compares and ops, in order. */
+ *   compares and ops, in order.
+ * - A GET_MANY that passes rpc_many_admit has 1..get_many_keys_max keys of
+ *   1..key_bytes_max bytes, and the call space rpc_many_call_bytes sizes
+ *   (exactly: ASan sees any overrun) holds every key, in order. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -92,7 +95,9 @@ static int fuzz_token(struct fuzz_node *n, const ProtobufCBinaryData *tok)
         }
         FUZZ_ASSERT(k <= n->token_cap);
         for (unsigned i = 0; i < k; i++) {
-                FUZZ_ASSERT(n->ents[i].kind == SESSION_W || n->ents[i].kind == SESSION_R);
+                FUZZ_ASSERT(
+                    n->ents[i].kind == SESSION_W || n->ents[i].kind == SESSION_R ||
+                    (n->ents[i].kind == SESSION_T && n->ents[i].partition == SESSION_T_PARTITION));
         }
         return (int)k;
 }
@@ -130,6 +135,9 @@ static bool fuzz_deps(struct fuzz_node *n, const Tunekv__V1__WriteOptions *o, ui
         }
         k = session_reduce_deps(n->ents, (unsigned)parsed, p);
         FUZZ_ASSERT(k <= (unsigned)parsed);
+        for (unsigned i = 0; i < k; i++) {
+                FUZZ_ASSERT(n->ents[i].kind != SESSION_T); /* never stored as a dependency */
+        }
         if (k > 0) {
                 size_t len = session_deps_encoded_bytes(n->ents, k);
                 FUZZ_ASSERT(len <= n->deps_cap && len <= UINT16_MAX);
@@ -293,6 +301,38 @@ static void fuzz_txn(struct fuzz_node *n, const Tunekv__V1__TxnRequest *t)
         tkv_free(body);
 }
 
+/* rpc_admit's GET_MANY limits, then the keys into a call's own key space,
+ * as rpc_call_new does (layout: rpc_many.c). */
+static void fuzz_get_many(struct fuzz_node *n, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__GetManyRequest *m = req->get_many;
+        char why[256];
+        size_t bytes, at = 0;
+        struct call *c;
+        uint32_t count, off;
+
+        if (rpc_many_admit(req, &n->cfg, why, sizeof why) != 0) {
+                return;
+        }
+        FUZZ_ASSERT(m->n_keys >= 1 && m->n_keys <= n->cfg.get_many_keys_max);
+        bytes = rpc_many_call_bytes(req);
+        c = calloc(1, sizeof *c + bytes);
+        FUZZ_ASSERT(c != NULL);
+        rpc_many_call_fill(c, req);
+        memcpy(&count, c->key, sizeof count);
+        FUZZ_ASSERT(count == m->n_keys);
+        for (size_t i = 0; i < m->n_keys; i++) {
+                const uint8_t *keys = c->key + 8 + 12 * m->n_keys + 4;
+                FUZZ_ASSERT(m->keys[i].len >= 1 && m->keys[i].len <= n->cfg.key_bytes_max);
+                memcpy(&off, c->key + 8 + 8 * m->n_keys + 4 * i, sizeof off);
+                FUZZ_ASSERT(off == at && memcmp(keys + off, m->keys[i].data, m->keys[i].len) == 0);
+                at += m->keys[i].len;
+        }
+        memcpy(&off, c->key + 8 + 8 * m->n_keys + 4 * m->n_keys, sizeof off);
+        FUZZ_ASSERT(off == at && 8 + 12 * m->n_keys + 4 + at == bytes);
+        free(c);
+}
+
 /* rpc_admit on the client port of a serving node with nothing in flight:
  * returns the request's key (NULL for none) through *key, false if refused. */
 static bool fuzz_admit(struct fuzz_node *n, const Tunekv__V1__Request *req,
@@ -359,6 +399,9 @@ static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
                 break;
         case TUNEKV__V1__REQUEST__BODY_TXN:
                 fuzz_txn(n, req->txn);
+                break;
+        case TUNEKV__V1__REQUEST__BODY_GET_MANY:
+                fuzz_get_many(n, req);
                 break;
         default:
                 break;

@@ -150,6 +150,28 @@ static void seeds_request_txn(void)
         seeds_request_one("txn", &req);
 }
 
+/* GET_MANY of three keys (one twice) at SEQUENTIAL, with a bound. */
+static void seeds_request_get_many(void)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__GetManyRequest gm = TUNEKV__V1__GET_MANY_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        ProtobufCBinaryData keys[4] = {{1, (uint8_t *)"a"},
+                                       {3, (uint8_t *)"key"},
+                                       {6, (uint8_t *)"{u}k10"},
+                                       {1, (uint8_t *)"a"}};
+
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
+        o.min_timestamp = (uint64_t)1 << 56;
+        gm.n_keys = 4;
+        gm.keys = keys;
+        gm.options = &o;
+        req.id = 9;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
+        req.get_many = &gm;
+        seeds_request_one("get-many", &req);
+}
+
 static void seeds_request_writes(void)
 {
         static uint8_t big[4096], tok[256];
@@ -188,6 +210,7 @@ static void seeds_request_writes(void)
         cas.expected_version = 12;
         seeds_request_one("cas", &req);
         seeds_request_txn();
+        seeds_request_get_many();
 }
 
 static void seeds_request_reads(void)
