@@ -218,13 +218,11 @@ static size_t codec_txn_sizes(const struct codec_request *req, Tunekv__V1__Write
         return *env_len + 2 + varint_bytes(*inner_len) + *inner_len;
 }
 
-static int codec_encode_txn(struct buffer *out, const struct codec_request *req)
+/* Room for a frame of body_len bytes at the end of out, its header
+ * written: *body is where the body goes. TKV_USAGE_ERROR over
+ * CODEC_FRAME_BYTES_MAX, TKV_NO_MEMORY; out unchanged on failure. */
+static int codec_frame_space(struct buffer *out, size_t body_len, uint8_t **body)
 {
-        Tunekv__V1__Request env = TUNEKV__V1__REQUEST__INIT;
-        Tunekv__V1__WriteOptions wo;
-        const Tunekv__V1__WriteOptions *opts;
-        size_t env_len, opt_len, inner_len;
-        size_t body_len = codec_txn_sizes(req, &wo, &opts, &env_len, &opt_len, &inner_len);
         uint8_t *p;
 
         if (body_len > CODEC_FRAME_BYTES_MAX) {
@@ -235,7 +233,23 @@ static int codec_encode_txn(struct buffer *out, const struct codec_request *req)
         }
         p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
         frame_put_header(p, (uint32_t)body_len);
-        p += FRAME_HEADER_BYTES;
+        *body = p + FRAME_HEADER_BYTES;
+        return TKV_OK;
+}
+
+static int codec_encode_txn(struct buffer *out, const struct codec_request *req)
+{
+        Tunekv__V1__Request env = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__WriteOptions wo;
+        const Tunekv__V1__WriteOptions *opts;
+        size_t env_len, opt_len, inner_len;
+        size_t body_len = codec_txn_sizes(req, &wo, &opts, &env_len, &opt_len, &inner_len);
+        uint8_t *p;
+        int rv = codec_frame_space(out, body_len, &p);
+
+        if (rv != TKV_OK) {
+                return rv;
+        }
         codec_envelope(&env, req);
         p += tunekv__v1__request__pack(&env, p);
         *p++ = CODEC_TXN_TAG0;
@@ -307,19 +321,13 @@ size_t codec_request_bytes(const struct codec_request *req)
 
 int codec_frame_request(struct buffer *out, const struct Tunekv__V1__Request *msg)
 {
-        size_t body_len = tunekv__v1__request__get_packed_size(msg);
         uint8_t *p;
+        int rv = codec_frame_space(out, tunekv__v1__request__get_packed_size(msg), &p);
 
-        if (body_len > CODEC_FRAME_BYTES_MAX) {
-                return TKV_USAGE_ERROR;
+        if (rv == TKV_OK) {
+                tunekv__v1__request__pack(msg, p);
         }
-        if (buffer_reserve(out, FRAME_HEADER_BYTES + body_len) != 0) {
-                return TKV_NO_MEMORY;
-        }
-        p = buffer_extend(out, FRAME_HEADER_BYTES + body_len);
-        frame_put_header(p, (uint32_t)body_len);
-        tunekv__v1__request__pack(msg, p + FRAME_HEADER_BYTES);
-        return TKV_OK;
+        return rv;
 }
 
 int codec_encode_request(struct buffer *out, const struct codec_request *req)
