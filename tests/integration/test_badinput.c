@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buffer.h"
@@ -252,6 +253,71 @@ static void test_key_and_value_limits(void **state)
         put.value.len = 1;
         raw_send_request(fd, &req);
         expect_answer(fd, 5, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "timeout");
+        close(fd);
+        still_serving();
+}
+
+/* GET_MANY from a raw sender: no keys, an empty key, a key over
+ * key_bytes_max, more keys than get_many_keys_max, a forged token, a
+ * timestamp far in the future, an unsupported level: each answered with
+ * its error, the node unharmed; at the limits it is served. */
+static void test_get_many_limits(void **state)
+{
+        static uint8_t big[4097];
+        static ProtobufCBinaryData keys[1001];
+        static const uint8_t forged[4 + 21] = {1, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 3, 0xff};
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__GetManyRequest gm = TUNEKV__V1__GET_MANY_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        int fd = raw_connect();
+        (void)state;
+
+        memset(big, 'k', sizeof big);
+        for (size_t i = 0; i < 1001; i++) {
+                keys[i].data = big;
+                keys[i].len = 1 + i % 16;
+        }
+        req.body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
+        req.get_many = &gm;
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
+        gm.options = &o;
+        gm.keys = keys;
+        req.id = 1; /* no keys */
+        raw_send_request(fd, &req);
+        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "get_many_keys_max");
+        req.id = 2; /* one key too many */
+        gm.n_keys = 1001;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 2, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "get_many_keys_max");
+        req.id = 3; /* exactly at the limit: served (every key absent) */
+        gm.n_keys = 1000;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 3, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        req.id = 4; /* an empty key among others */
+        gm.n_keys = 3;
+        keys[1].len = 0;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 4, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "key 1");
+        req.id = 5; /* a key over key_bytes_max */
+        keys[1].len = sizeof big;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 5, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "key_bytes_max");
+        keys[1].len = 2;
+        req.id = 6; /* a forged timestamp entry */
+        o.token.data = (uint8_t *)forged;
+        o.token.len = sizeof forged;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 6, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "token");
+        o.token.len = 0;
+        req.id = 7; /* a timestamp a year ahead of the node's clock */
+        o.min_timestamp = (uint64_t)(time(NULL) + 365 * 86400) * 1000 << 16;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 7, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "max_clock_offset_ms");
+        o.min_timestamp = 0;
+        req.id = 8; /* not served at LINEARIZABLE */
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 8, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "LINEARIZABLE");
         close(fd);
         still_serving();
 }
@@ -1014,6 +1080,7 @@ int main(void)
             cmocka_unit_test(test_unknown_operation),
             cmocka_unit_test(test_unknown_field_flood_refused),
             cmocka_unit_test(test_key_and_value_limits),
+            cmocka_unit_test(test_get_many_limits),
             cmocka_unit_test(test_inflight_limit),
             cmocka_unit_test(test_connection_limit),
             cmocka_unit_test(test_pipeline_without_reading),
