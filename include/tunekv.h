@@ -85,6 +85,7 @@ enum tkv_code {
         TKV_NO_SPACE = 13,        /* the leader's disk is nearly full: the write was not applied */
         TKV_UNAUTHENTICATED = 14, /* auth is on: no user, or a wrong user or password */
         TKV_PERMISSION_DENIED = 15, /* the user's roles do not allow this (on this key) */
+        TKV_COMPACTED = 16,         /* at_timestamp older than the replica's change history */
         /* Client-side conditions. A write that was sent and got no answer
          * is never reported with these: it completes OUTCOME_UNKNOWN. */
         TKV_CONNECT_FAILED = 100,    /* no endpoint could be reached */
@@ -169,6 +170,12 @@ struct tkv_read_options {
                                 its own replica of the key's partition, and forwards what it
                                 cannot serve (to compare replicas, or to read one known to
                                 be near) */
+        /* Appended after 0.2: read the state as of this write timestamp (a
+         * receipt's or a write's timestamp), from the replicas' change
+         * history; 0 = the current state. Level TKV_SEQUENTIAL or
+         * TKV_EVENTUAL; TKV_COMPACTED when the history no longer reaches
+         * back there (docs/consistency.md, "Reads at a past timestamp"). */
+        uint64_t at_timestamp;
 };
 
 struct tkv_write_options {
@@ -312,6 +319,7 @@ struct tkv_item {
         uint64_t mod_index; /* the key's version; 0: absent */
         uint64_t timestamp; /* the value's write timestamp; 0: absent */
         uint32_t partition;
+        uint64_t deleted_index; /* absent: its delete's index (tkv_result.deleted_index) */
 };
 
 /* One op's result in a TXN answer (struct tkv_result, txn_results). */
@@ -368,6 +376,10 @@ struct tkv_result {
         bool txn_replayed;  /* a retry of a TXN already applied: no op results */
         size_t txn_n_results;
         const struct tkv_txn_op_result *txn_results; /* txn_n_results; owned like value */
+        /* Appended after 0.2 (GET of an absent key): the index of the delete
+         * that removed it, while that delete is in the replica's change
+         * history (its tombstone); 0: never written, or deleted longer ago. */
+        uint64_t deleted_index;
 };
 
 struct tkv_client;

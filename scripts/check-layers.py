@@ -41,7 +41,7 @@ LAYERS = {
     # header-only base modules (no .c file)
     "queue": 0, "keyhash": 0, "varint": 0,
     # state machine: the store and what is replicated
-    "store": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
+    "store": 1, "changes": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
     "fsm": 2,
     # network: the peer port (its Raft side, node links), connections that
     # send requests (both report upward through callbacks); the data dir's

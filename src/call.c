@@ -62,6 +62,8 @@ Tunekv__V1__Status call_status_of(int tkv_err)
                 return TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED;
         case TKV_EPERM:
                 return TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED;
+        case TKV_ECOMPACTED:
+                return TUNEKV__V1__STATUS__STATUS_COMPACTED;
         default:
                 return TUNEKV__V1__STATUS__STATUS_INTERNAL;
         }

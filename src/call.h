@@ -71,6 +71,7 @@ struct call_read {
         uint64_t token_ts;    /* the token's timestamp (SESSION_T), checked; 0: none */
         read_wait_cb on_met;  /* a wait for the bound ended met; NULL: answer the GET */
         unsigned rounds;      /* GET_MANY: reads of its keys so far (rpc_many.c) */
+        uint64_t at_ts;       /* at_timestamp: the past state it reads; 0: the current */
         struct read_bound bound;
 };
 

@@ -204,6 +204,14 @@ static const struct config_option config_options[] = {
         "per partition, clients whose write results are kept (dedup.h says which go first)"),
     OPT("server", sessions_bytes_max, CONFIG_BYTES, 64 * 1024, 64 * GiB, "64MiB",
         "per partition, bytes of those results (32 a client, 40 a result; heap up to twice)"),
+    OPT("history", history_changes_max, CONFIG_UINT, 0, 1 << 24, "65536",
+        "per partition, recent changes kept (changes.h): reads at a past timestamp and deletes' "
+        "tombstones reach this far back; 0 = none"),
+    OPT("history", history_bytes_max, CONFIG_BYTES, 0, 64 * GiB, "32MiB",
+        "per partition, bytes those changes hold (72 a change, plus each value it replaced)"),
+    OPT("history", history_retain_ms, CONFIG_UINT, 0, 86400000, "60000",
+        "per partition, the changes kept span at most this much time (ms, by their "
+        "timestamps)"),
     OPT("server", threadpool_size, CONFIG_UINT, 1, 128, "8",
         "libuv threadpool threads (disk I/O, snapshots)"),
     OPT("server", log_level, CONFIG_NAME, 0, 0, "info", "debug, info, warn, error or off"),

@@ -108,6 +108,10 @@ struct config {
         unsigned session_window;
         unsigned sessions_max;
         uint64_t sessions_bytes_max;
+        /* [history]: each partition's recent changes (changes.h) */
+        unsigned history_changes_max;
+        uint64_t history_bytes_max;
+        unsigned history_retain_ms;
         unsigned threadpool_size;
         char log_level[CONFIG_ADDR_BYTES]; /* CONFIG_NAME fields hold up to 63 bytes */
         char log_format[CONFIG_ADDR_BYTES];

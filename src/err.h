@@ -33,7 +33,8 @@
         X(TKV_EEXIST, 19, "already exists")                                                        \
         X(TKV_ENOQUORUM, 20, "no quorum")                                                          \
         X(TKV_EAUTH, 21, "authentication failed")                                                  \
-        X(TKV_EPERM, 22, "permission denied")
+        X(TKV_EPERM, 22, "permission denied")                                                      \
+        X(TKV_ECOMPACTED, 23, "no longer in the change history")
 
 enum {
 #define ERR_ENUM(name, code, text) name = code,

@@ -106,6 +106,44 @@ static int fsm_txn_reserve(struct fsm *f, uint32_t n)
         return 0;
 }
 
+/* Every change of a key goes through these two: the store changes and
+ * the change history records it (changes.h). The history failing for
+ * memory only shortens its window, so it never fails the write. */
+static int fsm_store_put(struct fsm *f, const void *key, uint32_t key_len,
+                         const struct store_value *v, uint64_t index)
+{
+        const struct store_entry *before = store_get(f->store, key, key_len);
+        int rv;
+
+        if (before != NULL) {
+                store_entry_pin(before); /* store_put may release it */
+        }
+        rv = store_put(f->store, key, key_len, v, index);
+        if (rv == 0) {
+                (void)changes_record(f->changes, f->store, before,
+                                     store_get(f->store, key, key_len), index, v->ts);
+        }
+        if (before != NULL) {
+                store_entry_unpin(f->store, before);
+        }
+        return rv;
+}
+
+/* Delete key at index, stamped ts. Returns true if it existed. */
+static bool fsm_store_delete(struct fsm *f, const void *key, uint32_t key_len, uint64_t index,
+                             uint64_t ts)
+{
+        const struct store_entry *before = store_get(f->store, key, key_len);
+
+        if (before == NULL) {
+                return false;
+        }
+        /* Recorded (and pinned) before the store lets go of it. */
+        (void)changes_record(f->changes, f->store, before, NULL, index, ts);
+        (void)store_delete(f->store, key, key_len);
+        return true;
+}
+
 /* Run one op of the chosen branch at res->index, stamped ts (the TXN's
  * timestamp: its puts are one write in the order of writes); *existed: the
  * key was there before. GETs change nothing: the handler answers them from
@@ -119,9 +157,9 @@ static int fsm_txn_run_op(struct fsm *f, const struct command *c, const struct c
         *existed = store_get(f->store, o->key, o->key_len) != NULL;
         switch (o->type) {
         case COMMAND_TXN_PUT:
-                return store_put(f->store, o->key, o->key_len, &v, index);
+                return fsm_store_put(f, o->key, o->key_len, &v, index);
         case COMMAND_TXN_DELETE:
-                (void)store_delete(f->store, o->key, o->key_len);
+                (void)fsm_store_delete(f, o->key, o->key_len, index, ts);
                 return 0;
         default: /* COMMAND_TXN_GET */
                 return 0;
@@ -182,10 +220,12 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
 
         switch (c->type) {
         case COMMAND_PUT:
-                res->status = store_put(f->store, c->key, c->key_len, &v, res->index);
+                res->status = fsm_store_put(f, c->key, c->key_len, &v, res->index);
                 break;
         case COMMAND_DELETE:
-                res->status = store_delete(f->store, c->key, c->key_len) ? 0 : TKV_ENOTFOUND;
+                res->status = fsm_store_delete(f, c->key, c->key_len, res->index, res->ts)
+                                  ? 0
+                                  : TKV_ENOTFOUND;
                 break;
         case COMMAND_CAS:
                 e = store_get(f->store, c->key, c->key_len);
@@ -194,7 +234,7 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
                         res->status = TKV_ECONDITION;
                         break;
                 }
-                res->status = store_put(f->store, c->key, c->key_len, &v, res->index);
+                res->status = fsm_store_put(f, c->key, c->key_len, &v, res->index);
                 break;
         case COMMAND_CLOSE:
                 break; /* its timestamp is all it carries */
@@ -432,6 +472,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 dedup_destroy(sessions);
                 return rv == TKV_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
         }
+        changes_reset(f->changes, f->store, meta.last_ts);
         store_destroy(f->store);
         dedup_destroy(f->dedup);
         f->store = fresh;
@@ -464,7 +505,11 @@ int fsm_init(struct fsm *f, const struct fsm_params *params, const struct fsm_ho
                 rv = dedup_create(&f->dedup, params->session_window, params->sessions_max,
                                   params->sessions_bytes_max);
         }
+        if (rv == 0) {
+                rv = changes_create(&f->changes, &params->history, 0);
+        }
         if (rv != 0) {
+                dedup_destroy(f->dedup);
                 store_destroy(f->store);
                 return rv;
         }
@@ -488,6 +533,8 @@ void fsm_close(struct fsm *f)
         }
         tkv_free(f->frozen_sessions);
         f->frozen_sessions = NULL;
+        changes_destroy(f->changes, f->store);
+        f->changes = NULL;
         store_destroy(f->store);
         dedup_destroy(f->dedup);
         tkv_free(f->txn_existed);

@@ -22,6 +22,7 @@
 #include <raft.h>
 #include <stdint.h>
 
+#include "changes.h"
 #include "command.h"
 #include "dedup.h"
 #include "err.h"
@@ -50,15 +51,17 @@ struct fsm_hooks {
 
 struct fsm_params {
         uint32_t partition;
-        unsigned session_window;     /* results kept per client (dedup.h) */
-        unsigned sessions_max;       /* clients kept */
-        uint64_t sessions_bytes_max; /* their bytes (dedup.h) */
+        unsigned session_window;       /* results kept per client (dedup.h) */
+        unsigned sessions_max;         /* clients kept */
+        uint64_t sessions_bytes_max;   /* their bytes (dedup.h) */
+        struct changes_params history; /* recent changes kept (changes.h) */
 };
 
 struct fsm {
         struct raft_fsm raft_fsm; /* handed to raft_init; data = this */
         struct store *store;      /* owned */
         struct dedup *dedup;      /* owned: client sessions */
+        struct changes *changes;  /* owned: recent changes of store's keys */
         struct fsm_params params;
         uint32_t partition;
         uint64_t applied_index; /* index of the last command applied or restored */

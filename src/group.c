@@ -200,7 +200,7 @@ static int group_prepare(struct group *g, const struct group_params *p)
         struct fsm_hooks hooks = {g, group_hook_index, group_hook_applied, group_hook_restored,
                                   group_hook_snapshot_ended};
         struct fsm_params fp = {p->partition, p->session_window, p->sessions_max,
-                                p->sessions_bytes_max};
+                                p->sessions_bytes_max, p->history};
         int rv;
 
         memset(g, 0, sizeof *g);
@@ -850,6 +850,11 @@ bool group_want_closed(struct group *g, uint64_t ts)
 struct store *group_store(struct group *g)
 {
         return g->fsm.store;
+}
+
+const struct changes *group_changes(const struct group *g)
+{
+        return g->fsm.changes;
 }
 
 /* raft's roles in tunekv's words (group.h): RAFT_UNAVAILABLE, and a role

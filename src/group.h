@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "changes.h"
 #include "command.h"
 #include "err.h"
 #include "queue.h"
@@ -114,7 +115,8 @@ struct group_params {
         unsigned session_window;   /* client sessions (dedup.h) */
         unsigned sessions_max;
         uint64_t sessions_bytes_max;
-        group_applied_cb applied_cb; /* may be NULL */
+        struct changes_params history; /* the partition's recent changes */
+        group_applied_cb applied_cb;   /* may be NULL */
         void *applied_data;
         group_confirm_cb confirm_cb; /* NULL: linearizable reads use barriers only */
         void *confirm_data;
@@ -276,6 +278,9 @@ uint64_t group_delete_ts(const struct group *g);
  * done), or this replica does not lead. */
 bool group_want_closed(struct group *g, uint64_t ts);
 struct store *group_store(struct group *g);
+/* The partition's recent changes (changes.h): keys as of a past timestamp,
+ * and deletes' tombstones. */
+const struct changes *group_changes(const struct group *g);
 enum group_role group_role(const struct group *g);
 uint64_t group_term(const struct group *g);
 /* Counters, for STATUS and tests. */

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "changes.h"
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
@@ -146,12 +147,55 @@ static uint32_t rpc_many_partition(const struct call *c, const struct rpc_many_v
                                c->node->n_partitions);
 }
 
+/* Key i's entry as the read sees it: the current one, or at at_timestamp
+ * the one it had then (rpc_many_compacted checked that its partition's
+ * history reaches there). NULL: absent; then *deleted_index (if not NULL)
+ * names its delete while the change history has it. */
+static const struct store_entry *rpc_many_entry_at(struct call *c, const struct rpc_many_view *v,
+                                                   uint32_t i, uint64_t *deleted_index)
+{
+        struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
+        uint32_t at = rpc_many_off(v, i), len = rpc_many_off(v, i + 1) - at;
+        const struct store_entry *e = store_get(group_store(g), v->bytes + at, len);
+        uint64_t deleted = 0;
+
+        if (c->rd.at_ts != 0) {
+                (void)changes_at(group_changes(g), e, v->bytes + at, len, c->rd.at_ts, &e,
+                                 &deleted);
+        } else if (e == NULL && deleted_index != NULL) {
+                deleted = changes_tombstone(group_changes(g), v->bytes + at, len);
+        }
+        if (deleted_index != NULL) {
+                *deleted_index = deleted;
+        }
+        return e;
+}
+
 static const struct store_entry *rpc_many_entry(struct call *c, const struct rpc_many_view *v,
                                                 uint32_t i)
 {
-        struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
-        uint32_t at = rpc_many_off(v, i);
-        return store_get(group_store(g), v->bytes + at, rpc_many_off(v, i + 1) - at);
+        return rpc_many_entry_at(c, v, i, NULL);
+}
+
+/* At at_timestamp: the first key whose partition's change history here
+ * starts after it, answered COMPACTED; returns nonzero then. */
+static int rpc_many_compacted(struct call *c, const struct rpc_many_view *v)
+{
+        for (uint32_t i = 0; c->rd.at_ts != 0 && i < v->n; i++) {
+                uint32_t p = rpc_many_partition(c, v, i);
+                const struct changes *ch = group_changes(node_group(c->node, p));
+                if (c->rd.at_ts >= changes_start_ts(ch)) {
+                        continue;
+                }
+                call_answer_error(c, TKV_ECOMPACTED,
+                                  "GET_MANY: at_timestamp %llu is older than partition %u's change "
+                                  "history on node %u, which starts after %llu ([history] "
+                                  "changes_max, bytes_max, retain_ms)",
+                                  (unsigned long long)c->rd.at_ts, p, c->node->cfg->node_id,
+                                  (unsigned long long)changes_start_ts(ch));
+                return TKV_ECOMPACTED;
+        }
+        return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -192,12 +236,13 @@ static int rpc_many_fill_items(struct call *c, const struct rpc_many_view *v,
                                uint8_t *raw_at)
 {
         for (uint32_t i = 0; i < v->n; i++) {
-                const struct store_entry *e = rpc_many_entry(c, v, i);
+                const struct store_entry *e;
                 struct store_fields f;
 
                 tunekv__v1__get_many_item__init(&items[i]);
                 ptrs[i] = &items[i];
                 items[i].partition = rpc_many_partition(c, v, i);
+                e = rpc_many_entry_at(c, v, i, &items[i].deleted_index);
                 if (e == NULL) {
                         continue;
                 }
@@ -228,7 +273,7 @@ static unsigned rpc_many_token_delta(struct call *c, const struct rpc_many_view 
         struct session_entry *e = node->token_ents;
         unsigned n = 0;
 
-        for (uint32_t i = 0; i < v->n && n + 1 < node->token_cap; i++) {
+        for (uint32_t i = 0; c->rd.at_ts == 0 && i < v->n && n + 1 < node->token_cap; i++) {
                 uint32_t p = rpc_many_partition(c, v, i);
                 unsigned j;
                 for (j = 0; j < n && e[j].partition != p; j++) {
@@ -283,6 +328,12 @@ static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint6
                 gm.timestamp = ts;
                 gm.node_id = c->node->cfg->node_id;
                 gm.level = (Tunekv__V1__Consistency)c->rd.level;
+                if (c->rd.at_ts != 0) {
+                        /* As a GET at_timestamp (rpc_read.c): SEQUENTIAL
+                         * unless the session saw later writes already. */
+                        gm.level =
+                            c->rd.at_ts >= c->rd.token_ts ? LEVEL(SEQUENTIAL) : LEVEL(EVENTUAL);
+                }
                 gm.rounds = rounds;
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET_MANY;
                 resp.get_many = &gm;
@@ -311,11 +362,13 @@ static void rpc_many_wait_done(struct read_wait *w)
 static void rpc_many_round(struct call *c)
 {
         struct rpc_many_view v = rpc_many_view_of(c);
-        bool sequential = c->rd.level != LEVEL(EVENTUAL);
+        /* A read at at_timestamp waits for its partitions at every level:
+         * it reads one exact state. */
+        bool sequential = c->rd.level != LEVEL(EVENTUAL) || c->rd.at_ts != 0;
         uint64_t ts = c->rd.bound.required_ts;
 
         c->rd.rounds++;
-        for (uint32_t i = 0; i < v.n; i++) {
+        for (uint32_t i = 0; c->rd.at_ts == 0 && i < v.n; i++) {
                 const struct store_entry *e = rpc_many_entry(c, &v, i);
                 struct store_fields f;
                 uint64_t t;
@@ -349,11 +402,14 @@ static void rpc_many_round(struct call *c)
                 rpc_read_unmet(c);
                 return;
         }
+        if (rpc_many_compacted(c, &v) != 0) {
+                return;
+        }
         for (uint32_t i = 0; i < v.n; i++) {
                 node_count_read(c->node, rpc_many_partition(c, &v, i), c->rd.level,
                                 READ_COUNT_SERVED);
         }
-        rpc_many_answer(c, &v, ts, c->rd.rounds);
+        rpc_many_answer(c, &v, c->rd.at_ts != 0 ? c->rd.at_ts : ts, c->rd.rounds);
 }
 
 /* The token's requirements: per key, the index its partition must have
@@ -374,7 +430,7 @@ static int rpc_many_token(struct call *c, const Tunekv__V1__ReadOptions *o)
         if (rv == 0) {
                 rv = session_ts(&node->keys, node->token_ents, n, &c->rd.token_ts);
         }
-        for (uint32_t i = 0; rv == 0 && i < v.n; i++) {
+        for (uint32_t i = 0; rv == 0 && c->rd.at_ts == 0 && i < v.n; i++) {
                 uint64_t required = 0;
                 rv = session_required(&node->keys, node->token_ents, n,
                                       rpc_many_partition(c, &v, i), kinds, &required);
@@ -449,10 +505,17 @@ void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
         c->rd.max_wait_ms = o != NULL ? o->max_wait_ms : 0;
         c->rd.bound.required_ts = o != NULL ? o->min_timestamp : 0;
         c->rd.on_met = rpc_many_wait_done;
-        if (o != NULL && c->rd.level == LEVEL(SEQUENTIAL) && rpc_many_token(c, o) != 0) {
+        c->rd.at_ts = o != NULL ? o->at_timestamp : 0;
+        if (o != NULL && (c->rd.level == LEVEL(SEQUENTIAL) || c->rd.at_ts != 0) &&
+            rpc_many_token(c, o) != 0) {
                 return;
         }
-        if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
+        if (c->rd.at_ts != 0) {
+                /* The state at T: closed there, nothing else (rpc_read.c). */
+                if (c->rd.at_ts > c->rd.bound.required_ts) {
+                        c->rd.bound.required_ts = c->rd.at_ts;
+                }
+        } else if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
                 c->rd.bound.required_ts = c->rd.token_ts;
         }
         if (c->rd.level == LEVEL(BOUNDED_STALENESS)) {

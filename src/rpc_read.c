@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "changes.h"
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
@@ -129,6 +130,9 @@ static uint64_t rpc_read_ts(const struct call *c, const struct store_entry *e,
 {
         uint64_t ts = group_delete_ts(c->group);
 
+        if (c->rd.at_ts != 0) {
+                return c->rd.at_ts; /* the key's state there, exactly */
+        }
         if (e != NULL) {
                 struct store_fields f;
                 store_entry_fields(e, &f);
@@ -154,12 +158,15 @@ static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e
 {
         struct session_keys *keys = &c->node->keys;
         struct store_fields f;
-        unsigned n = 1, deps = 0;
+        unsigned n = 0, deps = 0;
 
-        ents[0].partition = c->partition;
-        ents[0].kind = SESSION_R;
-        ents[0].index = group_state_index(c->group);
-        session_sign(keys, &ents[0]);
+        if (c->rd.at_ts == 0) {
+                /* A read of a past state showed no state index. */
+                ents[n].partition = c->partition;
+                ents[n].kind = SESSION_R;
+                ents[n].index = group_state_index(c->group);
+                session_sign(keys, &ents[n++]);
+        }
         if (ts > c->rd.token_ts) {
                 /* At every level: what a session saw, its later SEQUENTIAL
                  * reads must not go back from (docs/consistency.md). Only
@@ -169,7 +176,7 @@ static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e
                 ents[n].index = ts;
                 session_sign(keys, &ents[n++]);
         }
-        if (!c->rd.causal || e == NULL) {
+        if (!c->rd.causal || e == NULL || c->rd.at_ts != 0) {
                 return n;
         }
         store_entry_fields(e, &f); /* one decode of the entry's lengths */
@@ -178,6 +185,44 @@ static unsigned rpc_read_token_delta(struct call *c, const struct store_entry *e
                 n += deps; /* verified when the write stored them */
         }
         return n;
+}
+
+/* The key's entry as the read sees it (NULL: absent; then *deleted_index
+ * names its delete if the change history still has it): the current one,
+ * or at at_timestamp the one it had then. Returns nonzero once c is
+ * answered COMPACTED: the history here does not reach back that far. */
+static int rpc_read_entry(struct call *c, const struct store_entry **e, uint64_t *deleted_index)
+{
+        const struct changes *ch = group_changes(c->group);
+        const struct store_entry *cur = store_get(group_store(c->group), c->key, c->key_len);
+
+        *e = cur;
+        *deleted_index = 0;
+        if (c->rd.at_ts == 0) {
+                if (cur == NULL) {
+                        *deleted_index = changes_tombstone(ch, c->key, c->key_len);
+                }
+                return 0;
+        }
+        if (changes_at(ch, cur, c->key, c->key_len, c->rd.at_ts, e, deleted_index) == 0) {
+                return 0;
+        }
+        call_answer_error(c, TKV_ECOMPACTED,
+                          "%s: at_timestamp %llu is older than partition %u's change history on "
+                          "node %u, which starts after %llu ([history] changes_max, bytes_max, "
+                          "retain_ms)",
+                          c->method->name, (unsigned long long)c->rd.at_ts, c->partition,
+                          c->node->cfg->node_id, (unsigned long long)changes_start_ts(ch));
+        return TKV_ECOMPACTED;
+}
+
+/* What a read at at_timestamp delivers: a state in the one order of
+ * writes, which is SEQUENTIAL for a session whose timestamp is not past
+ * it (the session saw nothing later), and only EVENTUAL for one that
+ * already saw later writes (it goes back in the order). */
+static Tunekv__V1__Consistency rpc_read_at_level(const struct call *c)
+{
+        return c->rd.at_ts >= c->rd.token_ts ? LEVEL(SEQUENTIAL) : LEVEL(EVENTUAL);
 }
 
 void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fallback)
@@ -191,9 +236,14 @@ void rpc_read_answer(struct call *c, Tunekv__V1__Consistency delivered, bool fal
         int rv;
 
         c->stage = CALL_NEW;
+        if (rpc_read_entry(c, &e, &gr.deleted_index) != 0) {
+                return; /* answered COMPACTED */
+        }
+        if (c->rd.at_ts != 0) {
+                delivered = rpc_read_at_level(c);
+        }
         rpc_read_fill_receipt(c, delivered, fallback, &rc);
         gr.receipt = &rc;
-        e = store_get(group_store(c->group), c->key, c->key_len);
         rc.timestamp = rpc_read_ts(c, e, delivered);
         if (e != NULL) {
                 rv = rpc_read_fill_value(c, e, &gr, &tmp);
@@ -349,6 +399,18 @@ int rpc_read_ts_sane(struct call *c)
         return TKV_EINVAL;
 }
 
+/* A read at at_timestamp needs its replica closed there, and nothing the
+ * session's token asks for: the state at T holds every write stamped up
+ * to T (the session's included when its timestamp is not past T), and
+ * no later one. */
+static void rpc_read_at_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        c->rd.at_ts = o->at_timestamp;
+        c->rd.bound.required_index = o->min_index;
+        c->rd.bound.required_ts =
+            o->min_timestamp > o->at_timestamp ? o->min_timestamp : o->at_timestamp;
+}
+
 int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
 {
         struct node *node = c->node;
@@ -359,6 +421,9 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         c->rd.bound.required_index = o->min_index;
         c->rd.bound.required_ts = o->min_timestamp;
         if (o->token.len == 0 || call_planted("ignore-token")) {
+                if (o->at_timestamp != 0) {
+                        rpc_read_at_bound(c, o);
+                }
                 return rpc_read_ts_sane(c);
         }
         rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
@@ -389,6 +454,9 @@ int rpc_read_token_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         if (required > c->rd.bound.required_index) {
                 c->rd.bound.required_index = required;
         }
+        if (o->at_timestamp != 0) {
+                rpc_read_at_bound(c, o);
+        }
         return rpc_read_ts_sane(c);
 }
 
@@ -406,6 +474,13 @@ int rpc_read_check_options(const Tunekv__V1__ReadOptions *o, char *why, size_t l
         } else if (o->level == LEVEL(BOUNDED_STALENESS) && o->max_staleness_ms == 0 &&
                    o->max_lag_entries == 0) {
                 snprintf(why, len, "BOUNDED_STALENESS needs max_staleness_ms or max_lag_entries");
+        } else if (o->at_timestamp != 0 && o->level != LEVEL(SEQUENTIAL) &&
+                   o->level != LEVEL(EVENTUAL)) {
+                snprintf(why, len, "at_timestamp reads a past state: ask SEQUENTIAL or EVENTUAL");
+        } else if (o->at_timestamp != 0 && o->on_unmet == UNMET(SERVE_STALE_LABELLED)) {
+                snprintf(why, len,
+                         "at_timestamp reads one exact state: on_unmet "
+                         "SERVE_STALE_LABELLED cannot apply");
         } else {
                 return 0;
         }
@@ -475,6 +550,7 @@ static void rpc_read_fallback(struct call *c)
         o.level = c->rd.level;
         o.min_index = c->rd.bound.required_index;
         o.min_timestamp = c->rd.bound.required_ts;
+        o.at_timestamp = c->rd.at_ts;
         o.max_staleness_ms = (uint32_t)c->rd.bound.max_staleness_ms;
         o.max_lag_entries = c->rd.bound.max_lag_entries;
         o.route = TUNEKV__V1__ROUTE__ROUTE_LEADER;

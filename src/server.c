@@ -274,6 +274,9 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->session_window = cfg->session_window;
         gp->sessions_max = cfg->sessions_max;
         gp->sessions_bytes_max = cfg->sessions_bytes_max;
+        gp->history.entries_max = cfg->history_changes_max;
+        gp->history.bytes_max = cfg->history_bytes_max;
+        gp->history.retain_ms = cfg->history_retain_ms;
         gp->hlc = &s->node.hlc;
         if (p == s->n_partitions) {
                 return; /* the metadata group: no probes, no read fences (rpc_meta.c) */

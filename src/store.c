@@ -127,8 +127,16 @@ bool store_entry_compressed(const struct store_entry *e)
         return f.value_len != f.value_raw_len;
 }
 
+const uint8_t *store_entry_key(const struct store_entry *e, uint32_t *key_len)
+{
+        uint64_t len;
+        const uint8_t *key = varint_get_trusted(e->data, &len);
+        *key_len = (uint32_t)len;
+        return key;
+}
+
 /* Bytes of e as allocated (what slab_free needs). */
-static size_t store_entry_bytes(const struct store_entry *e)
+size_t store_entry_size(const struct store_entry *e)
 {
         struct store_fields f;
         store_entry_fields(e, &f);
@@ -196,11 +204,24 @@ int store_create(struct store **out)
 static void store_entry_unref(struct store *s, struct store_entry *e)
 {
         if (--e->refs == 0) {
-                slab_free(s->slab, e, store_entry_bytes(e));
+                slab_free(s->slab, e, store_entry_size(e));
         }
 }
 
 static void store_table_unref_all(struct store *s, struct store_table *t);
+
+void store_entry_pin(const struct store_entry *e)
+{
+        /* refs is the loop's bookkeeping, not the entry's content. */
+        struct store_entry *m = (struct store_entry *)e;
+        assert(m->refs < UINT8_MAX);
+        m->refs++;
+}
+
+void store_entry_unpin(struct store *s, const struct store_entry *e)
+{
+        store_entry_unref(s, (struct store_entry *)e);
+}
 
 static void store_table_release(struct store *s, struct store_table *t)
 {

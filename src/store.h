@@ -32,7 +32,7 @@
  * malloc's. The fields are read with the functions below. */
 struct store_entry {
         struct store_entry *next; /* bucket chain (loop thread only) */
-        uint8_t refs;             /* table + frozen snapshot: 1 or 2 (loop thread only) */
+        uint8_t refs;             /* table, frozen sets, change history pins (loop thread only) */
         uint8_t data[];           /* see above */
 };
 
@@ -73,10 +73,18 @@ uint16_t store_entry_deps_len(const struct store_entry *e);
 uint64_t store_entry_create_index(const struct store_entry *e);
 uint64_t store_entry_mod_index(const struct store_entry *e); /* the key's version */
 bool store_entry_compressed(const struct store_entry *e);
+/* The key's bytes (into the entry) and length. */
+const uint8_t *store_entry_key(const struct store_entry *e, uint32_t *key_len);
+/* Bytes e takes from the heap. */
+size_t store_entry_size(const struct store_entry *e);
 
 struct store;
 
-#define STORE_FROZEN_MAX 254 /* refs is 8 bits: the table's and one per set */
+/* refs is 8 bits: the table's, one per frozen set and at most
+ * STORE_PINS_MAX pins by the change history (changes.h: the change that
+ * replaced an entry and the one that inserted it). */
+#define STORE_PINS_MAX   2
+#define STORE_FROZEN_MAX (255 - 1 - STORE_PINS_MAX)
 
 /* A pinned, consistent set of entries (see store_freeze). */
 struct store_frozen {
@@ -133,6 +141,12 @@ bool store_delete(struct store *s, const void *key, uint32_t key_len);
 
 /* Remove every entry. */
 void store_clear(struct store *s);
+
+/* Keep e alive after the table lets go of it (the change history keeps
+ * replaced versions, changes.h); each pin is undone by one unpin, in the
+ * same table. Only the refcount changes: e stays immutable. */
+void store_entry_pin(const struct store_entry *e);
+void store_entry_unpin(struct store *s, const struct store_entry *e);
 
 /* Pin every current entry into out (at most STORE_FROZEN_MAX sets at once;
  * each must be unfrozen before the table is destroyed). TKV_ENOMEM on

@@ -32,3 +32,20 @@ def test_get_many_levels(client):
         client.get_many([b"gm-b"], level=Consistency.LINEARIZABLE)
     with pytest.raises(tunekv.UsageError):
         client.get_many([])
+
+
+def test_reads_at_a_past_timestamp_and_tombstones(client):
+    w1 = client.put(b"at-k", b"one")
+    w2 = client.put(b"at-k", b"two")
+    d = client.delete(b"at-k")
+    # A GET at each write's timestamp sees the state that write left.
+    assert client.get(b"at-k", level=Consistency.EVENTUAL, at_timestamp=w1.timestamp).value == b"one"
+    assert client.get(b"at-k", level=Consistency.SEQUENTIAL, at_timestamp=w2.timestamp).value == b"two"
+    gone = client.get(b"at-k", level=Consistency.EVENTUAL, at_timestamp=d.timestamp)
+    assert not gone.found and gone.deleted_index == d.index
+    # The current state names its delete too; GET_MANY at a timestamp.
+    assert client.get(b"at-k").deleted_index == d.index
+    m = client.get_many([b"at-k"], at_timestamp=w1.timestamp)
+    assert m.timestamp == w1.timestamp and m.items[0].value == b"one"
+    with pytest.raises(tunekv.InvalidArgument):
+        client.get(b"at-k", at_timestamp=w1.timestamp)  # LINEARIZABLE: refused

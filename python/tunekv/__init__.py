@@ -15,6 +15,7 @@ from .client import Client
 from .errors import (
     BoundUnmet,
     Busy,
+    Compacted,
     ConditionFailed,
     ConnectFailed,
     ConnectionClosed,
@@ -89,6 +90,7 @@ __all__ = [
     "NotLeader",
     "OutcomeUnknown",
     "PermissionDenied",
+    "Compacted",
     "ProtocolError",
     "Timeout",
     "TooLarge",

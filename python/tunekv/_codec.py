@@ -76,6 +76,7 @@ def read_options(o: ReadOptions, token: bytes) -> pb.ReadOptions:
         on_unmet=cast(pb.OnUnmet, int(o.on_unmet)),
         max_wait_ms=o.max_wait_ms,
         strict=o.strict,
+        at_timestamp=o.at_timestamp,
     )
 
 
@@ -156,6 +157,8 @@ def get_result(resp: pb.Response, op: str = "get") -> GetResult:
         mod_index=g.mod_index,
         receipt=receipt(g.receipt),
         token=bytes(g.token),
+        timestamp=g.timestamp,
+        deleted_index=g.deleted_index,
     )
 
 
@@ -186,6 +189,7 @@ def get_many_result(resp: pb.Response) -> GetManyResult:
                 mod_index=i.mod_index,
                 timestamp=i.timestamp,
                 partition=i.partition,
+                deleted_index=i.deleted_index,
             )
             for i in g.items
         ],
@@ -214,6 +218,7 @@ def write_result(resp: pb.Response, op: str) -> WriteResult:
         durable=w.durable,
         found=status(resp) == Status.OK,
         token=bytes(w.token),
+        timestamp=w.timestamp,
     )
 
 

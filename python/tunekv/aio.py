@@ -449,6 +449,7 @@ class AsyncClient:
         strict: bool = False,
         timeout: Optional[float] = None,
         node_id: int = 0,
+        at_timestamp: int = 0,
     ) -> GetResult:
         """Read key. Returns a GetResult (found False for a missing key) with
         the receipt; raises BoundUnmet when the replica could not meet the
@@ -467,6 +468,7 @@ class AsyncClient:
                 strict=strict,
                 timeout=timeout,
                 node_id=node_id,
+                at_timestamp=at_timestamp,
             )
         if options.node_id and options.level != Consistency.LINEARIZABLE:
             # The node named serves it: the route is that choice (libtunekv).
@@ -490,12 +492,14 @@ class AsyncClient:
         max_staleness_ms: int = 0,
         timeout: Optional[float] = None,
         node_id: int = 0,
+        at_timestamp: int = 0,
     ) -> GetManyResult:
         """Read keys of any partitions at one timestamp (docs/protocol.md
         §3.7a): every item is its key's state at the result's timestamp.
         level SEQUENTIAL (default), BOUNDED_STALENESS with max_staleness_ms,
         or EVENTUAL. Sent where a read of the first key would go (or to
-        node_id), which needs a replica of every key's partition."""
+        node_id), which needs a replica of every key's partition. With
+        at_timestamp, the keys' states as of that write timestamp."""
         if not keys:
             raise UsageError("get_many: no keys")
         ks = [self._key(k) for k in keys]
@@ -505,6 +509,7 @@ class AsyncClient:
             route=Route.ANY if node_id else Route.LEADER,
             timeout=timeout,
             node_id=node_id,
+            at_timestamp=at_timestamp,
         )
         tok = self.token() if options.level == Consistency.SEQUENTIAL else b""
         body = pb.GetManyRequest(keys=ks, options=codec.read_options(options, tok))

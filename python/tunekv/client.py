@@ -100,6 +100,7 @@ class Client:
         strict: bool = False,
         timeout: Optional[float] = None,
         node_id: int = 0,
+        at_timestamp: int = 0,
     ) -> GetResult:
         """Read key: see AsyncClient.get."""
         return self._run(
@@ -117,6 +118,7 @@ class Client:
                 strict=strict,
                 timeout=timeout,
                 node_id=node_id,
+                at_timestamp=at_timestamp,
             )
         )
 

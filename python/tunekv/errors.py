@@ -135,6 +135,12 @@ class PermissionDenied(TunekvError, PermissionError):
     status = Status.PERMISSION_DENIED
 
 
+class Compacted(TunekvError):
+    """at_timestamp is older than the change history the replica keeps."""
+
+    status = Status.COMPACTED
+
+
 class ConnectFailed(TunekvError, ConnectionError):
     """No endpoint (or node) could be reached."""
 
@@ -177,6 +183,7 @@ _CLASSES: Tuple[Type[TunekvError], ...] = (
     NoSpace,
     Unauthenticated,
     PermissionDenied,
+    Compacted,
     ConnectFailed,
     ProtocolError,
     ConnectionClosed,

@@ -51,6 +51,7 @@ SESSION_FLAG_READ_YOUR_WRITES: SessionFlag
 SESSION_FLAG_WRITES_FOLLOW_READS: SessionFlag
 STATUS_BOUND_UNMET: Status
 STATUS_BUSY: Status
+STATUS_COMPACTED: Status
 STATUS_CONDITION_FAILED: Status
 STATUS_INTERNAL: Status
 STATUS_INVALID_ARGUMENT: Status
@@ -158,18 +159,20 @@ class DeleteRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
 
 class GetManyItem(_message.Message):
-    __slots__ = ["found", "mod_index", "partition", "timestamp", "value"]
+    __slots__ = ["deleted_index", "found", "mod_index", "partition", "timestamp", "value"]
+    DELETED_INDEX_FIELD_NUMBER: _ClassVar[int]
     FOUND_FIELD_NUMBER: _ClassVar[int]
     MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    deleted_index: int
     found: bool
     mod_index: int
     partition: int
     timestamp: int
     value: bytes
-    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., mod_index: _Optional[int] = ..., timestamp: _Optional[int] = ..., partition: _Optional[int] = ...) -> None: ...
+    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., mod_index: _Optional[int] = ..., timestamp: _Optional[int] = ..., partition: _Optional[int] = ..., deleted_index: _Optional[int] = ...) -> None: ...
 
 class GetManyRequest(_message.Message):
     __slots__ = ["keys", "options"]
@@ -204,8 +207,9 @@ class GetRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
 
 class GetResponse(_message.Message):
-    __slots__ = ["create_index", "found", "mod_index", "receipt", "timestamp", "token", "value"]
+    __slots__ = ["create_index", "deleted_index", "found", "mod_index", "receipt", "timestamp", "token", "value"]
     CREATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DELETED_INDEX_FIELD_NUMBER: _ClassVar[int]
     FOUND_FIELD_NUMBER: _ClassVar[int]
     MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
@@ -213,13 +217,14 @@ class GetResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     create_index: int
+    deleted_index: int
     found: bool
     mod_index: int
     receipt: ReadReceipt
     timestamp: int
     token: bytes
     value: bytes
-    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., receipt: _Optional[_Union[ReadReceipt, _Mapping]] = ..., token: _Optional[bytes] = ..., timestamp: _Optional[int] = ...) -> None: ...
+    def __init__(self, found: bool = ..., value: _Optional[bytes] = ..., create_index: _Optional[int] = ..., mod_index: _Optional[int] = ..., receipt: _Optional[_Union[ReadReceipt, _Mapping]] = ..., token: _Optional[bytes] = ..., timestamp: _Optional[int] = ..., deleted_index: _Optional[int] = ...) -> None: ...
 
 class Grant(_message.Message):
     __slots__ = ["permission", "prefix"]
@@ -410,7 +415,8 @@ class PutRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
 
 class ReadOptions(_message.Message):
-    __slots__ = ["level", "max_lag_entries", "max_staleness_ms", "max_wait_ms", "min_index", "min_timestamp", "on_unmet", "route", "session_flags", "strict", "token"]
+    __slots__ = ["at_timestamp", "level", "max_lag_entries", "max_staleness_ms", "max_wait_ms", "min_index", "min_timestamp", "on_unmet", "route", "session_flags", "strict", "token"]
+    AT_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     MAX_LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     MAX_STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
@@ -422,6 +428,7 @@ class ReadOptions(_message.Message):
     SESSION_FLAGS_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    at_timestamp: int
     level: Consistency
     max_lag_entries: int
     max_staleness_ms: int
@@ -433,7 +440,7 @@ class ReadOptions(_message.Message):
     session_flags: int
     strict: bool
     token: bytes
-    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., session_flags: _Optional[int] = ..., token: _Optional[bytes] = ..., min_index: _Optional[int] = ..., max_staleness_ms: _Optional[int] = ..., max_lag_entries: _Optional[int] = ..., route: _Optional[_Union[Route, str]] = ..., on_unmet: _Optional[_Union[OnUnmet, str]] = ..., max_wait_ms: _Optional[int] = ..., strict: bool = ..., min_timestamp: _Optional[int] = ...) -> None: ...
+    def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., session_flags: _Optional[int] = ..., token: _Optional[bytes] = ..., min_index: _Optional[int] = ..., max_staleness_ms: _Optional[int] = ..., max_lag_entries: _Optional[int] = ..., route: _Optional[_Union[Route, str]] = ..., on_unmet: _Optional[_Union[OnUnmet, str]] = ..., max_wait_ms: _Optional[int] = ..., strict: bool = ..., min_timestamp: _Optional[int] = ..., at_timestamp: _Optional[int] = ...) -> None: ...
 
 class ReadReceipt(_message.Message):
     __slots__ = ["applied_index", "fallback", "lag_entries", "leader_known", "level", "node_id", "partition", "role", "staleness_ms", "term", "timestamp"]

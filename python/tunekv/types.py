@@ -40,6 +40,7 @@ class Status(_Enum):
     NO_SPACE = 13
     UNAUTHENTICATED = 14
     PERMISSION_DENIED = 15
+    COMPACTED = 16
     CONNECT_FAILED = 100
     PROTOCOL_ERROR = 101
     CONNECTION_CLOSED = 103
@@ -125,6 +126,10 @@ class ReadOptions:
     strict: bool = False
     timeout: Optional[float] = None
     node_id: int = 0
+    # The state as of this write timestamp (a receipt's or a write's), from
+    # the replicas' change history; 0 = the current state. SEQUENTIAL or
+    # EVENTUAL; Compacted when the history no longer reaches back there.
+    at_timestamp: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,10 @@ class GetResult:
     mod_index: int  # the key's version, for cas()
     receipt: Receipt
     token: bytes = b""  # the answer's token delta (already merged into the session)
+    timestamp: int = 0  # the value's write timestamp; 0: absent
+    # Absent: the index of the delete that removed the key while the
+    # replica's change history has it (its tombstone); else 0.
+    deleted_index: int = 0
 
     @property
     def version(self) -> int:
@@ -212,6 +221,7 @@ class GetManyItem:
     mod_index: int  # the key's version; 0: absent
     timestamp: int  # the value's write timestamp; 0: absent
     partition: int
+    deleted_index: int = 0  # absent: its delete's index (GetResult.deleted_index)
 
 
 @dataclass(frozen=True)
@@ -239,6 +249,7 @@ class WriteResult:
     durable: bool  # False only for LEADER_ACCEPTED
     found: bool = True
     token: bytes = b""
+    timestamp: int = 0  # the write's place in the order of writes (at_timestamp reads)
 
     @property
     def version(self) -> int:

@@ -28,6 +28,7 @@ enum {
         OPT_CONSISTENCY,
         OPT_SESSION_FLAGS,
         OPT_MIN_INDEX,
+        OPT_AT,
         OPT_MAX_STALENESS,
         OPT_MAX_LAG,
         OPT_ROUTE,
@@ -153,6 +154,8 @@ static void args_usage(FILE *f)
               "  --session-flags F[,F...]  ryw, mr, mw, wfr (read-your-writes, monotonic\n"
               "                            reads, monotonic writes, writes-follow-reads)\n"
               "  --min-index N             serve only at an applied index >= N\n"
+              "  --at TS                   the state as of write timestamp TS (a receipt's\n"
+              "                            or a write's), with sequential or eventual\n"
               "  --max-staleness-ms N      bounded staleness: at most N ms old\n"
               "  --max-lag-entries N       bounded staleness: at most N entries behind\n"
               "  --route R                 leader (default), follower, nearest, any\n"
@@ -284,6 +287,8 @@ static int args_read_option(struct tkv_read_options *r, int opt, const char *v)
                 return args_parse_flags(v, &r->session_flags);
         case OPT_MIN_INDEX:
                 return args_parse_u64(v, UINT64_MAX, &r->min_index);
+        case OPT_AT:
+                return args_parse_u64(v, UINT64_MAX, &r->at_timestamp);
         case OPT_MAX_LAG:
                 return args_parse_u64(v, UINT64_MAX, &r->max_lag_entries);
         case OPT_STRICT:
@@ -333,6 +338,7 @@ static const struct option args_options[] = {
     {"consistency", required_argument, NULL, OPT_CONSISTENCY},
     {"session-flags", required_argument, NULL, OPT_SESSION_FLAGS},
     {"min-index", required_argument, NULL, OPT_MIN_INDEX},
+    {"at", required_argument, NULL, OPT_AT},
     {"max-staleness-ms", required_argument, NULL, OPT_MAX_STALENESS},
     {"max-lag-entries", required_argument, NULL, OPT_MAX_LAG},
     {"route", required_argument, NULL, OPT_ROUTE},

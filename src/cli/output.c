@@ -46,6 +46,7 @@ static int output_exit_code(int status)
                 return CLI_EXIT_RETRY;
         case TKV_INVALID_ARGUMENT:
         case TKV_TOO_LARGE:
+        case TKV_COMPACTED:
                 return CLI_EXIT_INVALID;
         case TKV_UNAUTHENTICATED:
         case TKV_PERMISSION_DENIED:
@@ -307,6 +308,9 @@ int output_fail(const struct cli_args *a, int status, const char *message,
                                res->bound_required_index, res->bound_applied_index,
                                res->bound_staleness_ms, res->bound_lag_entries, res->bound_node_id);
                 }
+                if (res != NULL && status == TKV_NOT_FOUND && res->deleted_index != 0) {
+                        printf(",\"deleted_index\":%" PRIu64, res->deleted_index);
+                }
                 if (res != NULL && status == TKV_NOT_FOUND && a->verbose) {
                         output_json_receipt(res);
                 }
@@ -323,6 +327,9 @@ int output_fail(const struct cli_args *a, int status, const char *message,
         }
         if (res != NULL && status == TKV_CONDITION_FAILED) {
                 fprintf(stderr, " (current version=%" PRIu64 ")", res->current_version);
+        }
+        if (res != NULL && status == TKV_NOT_FOUND && res->deleted_index != 0) {
+                fprintf(stderr, " (deleted at index %" PRIu64 ")", res->deleted_index);
         }
         if (res != NULL && status == TKV_BOUND_UNMET) {
                 char stale[32] = "unknown";
@@ -403,8 +410,12 @@ void output_mget(const struct cli_args *a, const struct tkv_result *res)
                                 output_json_bytes("value", it->value, it->value_len);
                         }
                         printf(",\"version\":%" PRIu64 ",\"timestamp\":%" PRIu64
-                               ",\"partition\":%" PRIu32 "}",
+                               ",\"partition\":%" PRIu32,
                                it->mod_index, it->timestamp, it->partition);
+                        if (!it->found && it->deleted_index != 0) {
+                                printf(",\"deleted_index\":%" PRIu64, it->deleted_index);
+                        }
+                        printf("}");
                 }
                 printf("]");
                 output_json_close(a, TKV_OK);
@@ -413,7 +424,9 @@ void output_mget(const struct cli_args *a, const struct tkv_result *res)
         for (size_t i = 0; i < res->n_items; i++) {
                 const struct tkv_item *it = &res->items[i];
                 printf("%s ", a->operands[i]);
-                if (!it->found) {
+                if (!it->found && it->deleted_index != 0) {
+                        printf("(not found: deleted at index %" PRIu64 ")", it->deleted_index);
+                } else if (!it->found) {
                         printf("(not found)");
                 } else if (it->value_len > 0) {
                         fwrite(it->value, 1, it->value_len, stdout);

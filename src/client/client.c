@@ -163,6 +163,8 @@ const char *tkv_status_name(int code)
                 return "UNAUTHENTICATED";
         case TKV_PERMISSION_DENIED:
                 return "PERMISSION_DENIED";
+        case TKV_COMPACTED:
+                return "COMPACTED";
         case TKV_CONNECT_FAILED:
                 return "CONNECT_FAILED";
         case TKV_PROTOCOL_ERROR:

@@ -81,7 +81,7 @@ static int client_member_decode(const uint8_t *body, size_t len, struct client_m
                 return TKV_PROTOCOL_ERROR;
         }
         rv = (int)resp->status;
-        if (rv > TKV_PERMISSION_DENIED) {
+        if (rv > CODEC_STATUS_MAX) {
                 rv = TKV_PROTOCOL_ERROR;
         }
         snprintf(a->message, a->message_len, "%s", resp->message != NULL ? resp->message : "");

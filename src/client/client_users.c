@@ -151,7 +151,7 @@ static int client_users_decode(const uint8_t *body, size_t len, struct tkv_user_
                 return TKV_PROTOCOL_ERROR;
         }
         out->status = (int)resp->status;
-        if (out->status > TKV_PERMISSION_DENIED) {
+        if (out->status > CODEC_STATUS_MAX) {
                 out->status = TKV_PROTOCOL_ERROR;
         }
         snprintf(out->message, sizeof(out->message), "%s",

@@ -70,6 +70,7 @@ static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
         ro->on_unmet = (Tunekv__V1__OnUnmet)o->on_unmet;
         ro->max_wait_ms = o->max_wait_ms;
         ro->strict = o->strict;
+        ro->at_timestamp = o->at_timestamp;
         return ro;
 }
 
@@ -402,8 +403,7 @@ static void codec_envelope_fill(struct tkv_result *res, const Tunekv__V1__Respon
 
         res->status = status;
         res->message = m->message != NULL ? m->message : "";
-        if (status < (int)TUNEKV__V1__STATUS__STATUS_OK ||
-            status > (int)TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED) {
+        if (status < (int)TUNEKV__V1__STATUS__STATUS_OK || status > CODEC_STATUS_MAX) {
                 snprintf(unknown, unknown_len, "unknown status %d in the server's answer", status);
                 res->status = TKV_PROTOCOL_ERROR;
                 res->message = unknown;
@@ -442,6 +442,7 @@ static void codec_result_fill(struct tkv_result *res, const Tunekv__V1__Response
                 codec_receipt_fill(&res->receipt, get->receipt);
                 res->partition = res->receipt.partition;
                 res->timestamp = get->timestamp;
+                res->deleted_index = get->deleted_index;
         } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_WRITE && m->write != NULL) {
                 write = m->write;
                 res->index = write->index;
@@ -716,6 +717,7 @@ static struct tkv_item *codec_items_build(const Tunekv__V1__GetManyResponse *m,
                 items[i].mod_index = it->mod_index;
                 items[i].timestamp = it->timestamp;
                 items[i].partition = it->partition;
+                items[i].deleted_index = it->deleted_index;
         }
         res->items = items;
         res->n_items = m->n_items;

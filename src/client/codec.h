@@ -143,4 +143,8 @@ size_t codec_cluster_bytes(const struct tkv_cluster_info *cluster);
  * malloc alignment; returns mem as a cluster. cluster is borrowed. */
 struct tkv_cluster_info *codec_cluster_copy(void *mem, const struct tkv_cluster_info *cluster);
 
+/* The highest server status this library knows; above it is a protocol
+ * error. */
+#define CODEC_STATUS_MAX TKV_COMPACTED
+
 #endif

@@ -1262,6 +1262,130 @@ static void test_get_many_reads_one_snapshot(void **state)
         assert_int_equal(cluster_stop(&c), 0);
 }
 
+/* A write of k (value v, or a delete when v is NULL) acknowledged by every
+ * replica; *ts gets its timestamp. Returns its index. */
+static uint64_t write_all(struct tkv_client *cl, const char *k, const char *v, uint64_t *ts)
+{
+        struct tkv_write_options o = {0};
+        struct tkv_result r;
+        uint64_t index;
+        o.ack = TKV_ACK_ALL_REPLICAS;
+        if (v != NULL) {
+                assert_int_equal(tkv_put(cl, k, strlen(k), v, strlen(v), &o, &r), TKV_OK);
+        } else {
+                assert_int_equal(tkv_delete(cl, k, strlen(k), &o, &r), TKV_OK);
+        }
+        index = r.index;
+        *ts = r.timestamp;
+        assert_true(index > 0 && *ts > 0);
+        tkv_result_release(&r);
+        return index;
+}
+
+/* Issue 16 item 4 and issue 19 item 6: reads at a past timestamp, and
+ * tombstones. Two keys in two partitions change five times; on every
+ * replica, GET and GET_MANY at each write's timestamp (and just before the
+ * first) return exactly the state the writes left there, a delete
+ * included (absent, naming the delete's index). Past the change history
+ * kept (history_changes_max 8 here) the answer is COMPACTED, on every
+ * replica, for that partition only. A session that saw later writes gets
+ * its past reads labelled EVENTUAL; LINEARIZABLE at a timestamp is refused. */
+static void test_reads_at_a_past_timestamp(void **state)
+{
+        static const char *const small[] = {"--election-timeout-ms", "1000",
+                                            "--history-changes-max", "8", NULL};
+        struct tkv_client *w, *r;
+        char x[32], y[32], vals[16][64];
+        const char *keys[2];
+        uint64_t t[6], ts, item_ts[16], del_index, ignored;
+        /* The state after each write: x's value, y's ("" absent). */
+        static const char *const want[6][2] = {{"", ""},   {"1", ""}, {"1", "1"},
+                                               {"2", "1"}, {"2", ""}, {"2", "3"}};
+        (void)state;
+
+        start_with(small);
+        w = cluster_client(&c, 0);
+        r = cluster_client(&c, 0);
+        key_in(0, "hx", x, sizeof x);
+        key_in(1, "hy", y, sizeof y);
+        keys[0] = x;
+        keys[1] = y;
+        write_all(w, x, "1", &t[1]);
+        write_all(w, y, "1", &t[2]);
+        write_all(w, x, "2", &t[3]);
+        del_index = write_all(w, y, NULL, &t[4]);
+        write_all(w, y, "3", &t[5]);
+        t[0] = t[1] - 1;
+        for (uint32_t n = 1; n <= 3; n++) {
+                for (int i = 0; i < 6; i++) {
+                        struct tkv_read_options o = at(TKV_EVENTUAL, n);
+                        struct tkv_result res;
+                        o.at_timestamp = t[i];
+                        for (int k = 0; k < 2; k++) {
+                                int st = tkv_get(r, keys[k], strlen(keys[k]), &o, &res);
+                                assert_int_equal(st, want[i][k][0] ? TKV_OK : TKV_NOT_FOUND);
+                                if (st == TKV_OK) {
+                                        assert_int_equal(res.value_len, strlen(want[i][k]));
+                                        assert_memory_equal(res.value, want[i][k], res.value_len);
+                                        assert_true(res.timestamp <= t[i]);
+                                }
+                                /* y absent at t[4]: its delete is named. */
+                                assert_int_equal(res.deleted_index,
+                                                 k == 1 && i == 4 ? del_index : 0);
+                                assert_int_equal(res.receipt.timestamp, t[i]);
+                                assert_int_equal(res.receipt.node_id, n);
+                                assert_int_equal(res.receipt.level, TKV_SEQUENTIAL);
+                                tkv_result_release(&res);
+                        }
+                        o.level = TKV_SEQUENTIAL;
+                        assert_int_equal(get_many(r, keys, 2, &o, vals, &ts, item_ts), TKV_OK);
+                        assert_int_equal(ts, t[i]);
+                        assert_string_equal(vals[0], want[i][0]);
+                        assert_string_equal(vals[1], want[i][1]);
+                        tkv_token_reset(r); /* each read starts a fresh session */
+                }
+        }
+        {
+                /* A session that saw y = 3 reads x at t[1]: the value then,
+                 * labelled EVENTUAL (it goes back in the order). */
+                struct tkv_read_options o = at(TKV_SEQUENTIAL, 0);
+                struct answer a = get(r, y, &o);
+                assert_string_equal(a.value, "3");
+                o.at_timestamp = t[1];
+                a = get(r, x, &o);
+                assert_int_equal(a.status, TKV_OK);
+                assert_string_equal(a.value, "1");
+                assert_int_equal(a.receipt.level, TKV_EVENTUAL);
+                o.level = TKV_LINEARIZABLE;
+                assert_int_equal(get(r, x, &o).status, TKV_INVALID_ARGUMENT);
+                tkv_token_reset(r);
+        }
+        {
+                /* The current state names a delete too. */
+                struct tkv_read_options o = at(TKV_LINEARIZABLE, 0);
+                struct tkv_result res;
+                del_index = write_all(w, y, NULL, &ignored);
+                assert_int_equal(tkv_get(r, y, strlen(y), &o, &res), TKV_NOT_FOUND);
+                assert_int_equal(res.deleted_index, del_index);
+                tkv_result_release(&res);
+        }
+        /* Eight more writes of x's partition push t[1] out of its history. */
+        for (int i = 0; i < 8; i++) {
+                write_all(w, x, "more", &ignored);
+        }
+        for (uint32_t n = 1; n <= 3; n++) {
+                struct tkv_read_options o = at(TKV_EVENTUAL, n);
+                o.at_timestamp = t[1];
+                assert_int_equal(get(r, x, &o).status, TKV_COMPACTED);
+                assert_int_equal(get(r, y, &o).status, TKV_NOT_FOUND); /* y: kept */
+                o.level = TKV_SEQUENTIAL;
+                assert_int_equal(get_many(r, keys, 2, &o, vals, &ts, item_ts), TKV_COMPACTED);
+        }
+        tkv_client_destroy(w);
+        tkv_client_destroy(r);
+        assert_int_equal(cluster_stop(&c), 0);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -1306,6 +1430,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_freshness_counts_match_the_answers, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_get_many_reads_one_snapshot, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_reads_at_a_past_timestamp, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bounded_staleness, setup, teardown),
             cmocka_unit_test_setup_teardown(test_slow_clock_follower_claims_no_bound, setup,
                                             teardown),

@@ -954,7 +954,8 @@ static void test_status_names(void **state)
             {TKV_USAGE_ERROR, "USAGE_ERROR"},
             {TKV_UNAUTHENTICATED, "UNAUTHENTICATED"},
             {TKV_PERMISSION_DENIED, "PERMISSION_DENIED"},
-            {16, "UNKNOWN"},
+            {TKV_COMPACTED, "COMPACTED"},
+            {CODEC_STATUS_MAX + 1, "UNKNOWN"},
             {-1, "UNKNOWN"},
         };
         size_t i;
@@ -968,6 +969,7 @@ static void test_status_names(void **state)
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_INTERNAL, TKV_INTERNAL);
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_NO_SPACE, TKV_NO_SPACE);
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED, TKV_UNAUTHENTICATED);
+        assert_int_equal(TUNEKV__V1__STATUS__STATUS_COMPACTED, TKV_COMPACTED);
         assert_int_equal(TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED, TKV_PERMISSION_DENIED);
 }
 

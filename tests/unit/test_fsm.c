@@ -60,7 +60,8 @@ static void h_restored(void *data, uint64_t index)
 static void h_init(struct harness *h, uint32_t partition)
 {
         struct fsm_hooks hooks = {0};
-        struct fsm_params params = {partition, 4, 3, 1u << 20}; /* small window, 3 clients */
+        struct fsm_params params = {
+            partition, 4, 3, 1u << 20, {64, 1u << 20, 60000}}; /* small window, 3 clients */
         memset(h, 0, sizeof *h);
         hooks.data = h;
         hooks.index = h_index;
