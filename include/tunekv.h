@@ -406,7 +406,8 @@ TKV_API const char *tkv_errmsg(const struct tkv_client *c);
  * state at receipt.timestamp, a consistent snapshot across partitions
  * (docs/consistency.md, "Multi-key reads at one timestamp"). opts->level:
  * TKV_SEQUENTIAL (the default when opts is NULL; CAUSAL and SESSION are
- * served as SEQUENTIAL), TKV_BOUNDED_STALENESS with max_staleness_ms (one
+ * served as SEQUENTIAL), TKV_LINEARIZABLE (every write acknowledged before
+ * the call is seen), TKV_BOUNDED_STALENESS with max_staleness_ms (one
  * timestamp at most that old, by the leaders' clocks) or TKV_EVENTUAL
  * (each key as its replica has it);
  * on_unmet WAIT or FAIL. The node that serves it (opts->node_id, else the

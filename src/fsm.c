@@ -141,6 +141,7 @@ static bool fsm_store_delete(struct fsm *f, const void *key, uint32_t key_len, u
         /* Recorded (and pinned) before the store lets go of it. */
         (void)changes_record(f->changes, f->store, before, NULL, index, ts);
         (void)store_delete(f->store, key, key_len);
+        f->deletes++;
         return true;
 }
 
@@ -480,6 +481,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         f->applied_index = meta.applied_index;
         f->last_ts = meta.last_ts;
         f->delete_ts = meta.last_ts; /* not in snapshots: the safe bound */
+        f->deletes++;                /* and any key may have gone */
         /* raft dropped its whole log for the snapshot's. */
         f->log_entries = 0;
         f->log_bytes = 0;

@@ -73,6 +73,7 @@ struct fsm {
          * absent here is absent as of it, whatever came after (a delete
          * keeps no stamp of its own). At most last_ts. */
         uint64_t delete_ts;
+        uint64_t deletes; /* keys deleted, ever (a TXN's included): LINEARIZABLE GET_MANY */
         struct fsm_hooks hooks;
         struct store_frozen frozen; /* entries pinned by the snapshot in progress */
         struct snapshot_meta frozen_meta;

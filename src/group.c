@@ -81,11 +81,20 @@ static int group_err_from_raft(int raft_err)
 
 /* An own-term entry proposed at proposed_ms applied: the leader was leader
  * then, with a majority; its state is current as of that time (read.c). */
-void group_freshen(struct group *g, uint64_t proposed_ms)
+void group_freshen(struct group *g, uint64_t proposed_ms, uint64_t ticket)
 {
         if (proposed_ms > g->fresh_ms) {
                 g->fresh_ms = proposed_ms;
         }
+        if (ticket > g->fresh_ticket) {
+                g->fresh_ticket = ticket;
+        }
+}
+
+uint64_t group_fresh_ticket_take(struct group *g)
+{
+        uint64_t *n = g->params.fresh_tickets != NULL ? g->params.fresh_tickets : &g->fresh_tickets;
+        return ++*n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -543,6 +552,7 @@ static void group_observe(struct group *g)
                 g->stats.elections_won++;
                 g->ready = false;
                 g->fresh_ms = 0;
+                g->fresh_ticket = 0;
                 g->election_barrier_needed = true;
                 /* What an earlier term of ours stamped may have been
                  * truncated: count from what applied. */
@@ -783,6 +793,11 @@ uint64_t group_fresh_ms(const struct group *g)
         return g->ready ? g->fresh_ms : 0;
 }
 
+uint64_t group_fresh_ticket(const struct group *g)
+{
+        return g->ready ? g->fresh_ticket : 0;
+}
+
 uint64_t group_leader_id(const struct group *g)
 {
         raft_id id = 0;
@@ -831,6 +846,11 @@ uint64_t group_closed_ts(const struct group *g)
 uint64_t group_delete_ts(const struct group *g)
 {
         return g->fsm.delete_ts;
+}
+
+uint64_t group_deletes(const struct group *g)
+{
+        return g->fsm.deletes;
 }
 
 bool group_want_closed(struct group *g, uint64_t ts)

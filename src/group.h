@@ -121,6 +121,10 @@ struct group_params {
         group_confirm_cb confirm_cb; /* NULL: linearizable reads use barriers only */
         void *confirm_data;
         struct hlc *hlc; /* the node's clock (not owned); NULL: timestamps count from 1 */
+        /* The node's freshness tickets (group_fresh_ticket_take), shared
+         * with its probes so that one number orders them all; NULL: the
+         * group counts its own. */
+        uint64_t *fresh_tickets;
 };
 
 struct group_stats {
@@ -271,6 +275,14 @@ uint64_t group_closed_ts(const struct group *g);
 /* The timestamp of the last delete this replica applied (fsm.h): an absent
  * key is absent as of it. */
 uint64_t group_delete_ts(const struct group *g);
+/* Keys this replica deleted since it started or restored (fsm.h). */
+uint64_t group_deletes(const struct group *g);
+/* The newest proof that this leader is current which completed in this
+ * term (0 until the leader is ready): its ticket (params.fresh_tickets). A
+ * ticket above the counter's value at some moment began after it: once it
+ * completed, this replica's state includes every write acknowledged
+ * before that moment. */
+uint64_t group_fresh_ticket(const struct group *g);
 /* A read here needs the partition closed at ts: if this replica leads,
  * have a command with a timestamp above ts proposed (a CLOSE entry, unless
  * a write carries one already) and note ts in the clock. False when ts is

@@ -36,6 +36,7 @@ struct group_confirm {
         uint64_t term;
         uint64_t read_index; /* last log index when it started */
         uint64_t started_ms;
+        uint64_t ticket;                  /* group_fresh_ticket_take */
         uint64_t asked[GROUP_VOTERS_MAX]; /* voters not answered yet; 0 once answered */
         unsigned n_asked;
         unsigned outstanding; /* asks that may still bring an ack */
@@ -86,6 +87,7 @@ void group_confirm_serve(struct group *g)
                 struct group_confirm *c =
                     QUEUE_DATA(queue_head(&g->confirms), struct group_confirm, link);
                 uint64_t started_ms = c->started_ms;
+                uint64_t ticket = c->ticket;
                 struct queue reads;
 
                 if (!c->confirmed || raft_last_applied(g->raft) < c->read_index) {
@@ -93,7 +95,7 @@ void group_confirm_serve(struct group *g)
                 }
                 group_confirm_retire(g, c, &reads);
                 /* Every write acknowledged before it started is applied. */
-                group_freshen(g, started_ms);
+                group_freshen(g, started_ms, ticket);
                 while (!queue_empty(&reads)) {
                         struct group_read *r =
                             QUEUE_DATA(queue_head(&reads), struct group_read, link);
@@ -135,6 +137,7 @@ int group_confirm_start(struct group *g)
          * as a barrier appended after them would see them. */
         c->read_index = raft_last_index(g->raft);
         c->started_ms = g->now_ms;
+        c->ticket = group_fresh_ticket_take(g);
         c->quorum = voters / 2 + 1;
         c->acks = self_votes ? 1 : 0;
         for (unsigned i = 0; i < conf->n; i++) {

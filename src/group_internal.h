@@ -35,6 +35,8 @@ struct group {
         bool ready;             /* leader whose election barrier of this term applied */
         uint64_t restart_floor; /* the log's last index when raft started (group_restart_floor) */
         uint64_t fresh_ms;      /* leader: proposal time of its newest own-term entry applied */
+        uint64_t fresh_tickets; /* tickets handed out, without params.fresh_tickets */
+        uint64_t fresh_ticket;  /* leader: the newest ticket that proved it current */
         uint64_t now_ms;        /* loop time at the last group_flush */
         bool election_barrier_needed;
         bool log_over_budget; /* snapshot_bytes applied since the last snapshot: threshold 1 */
@@ -70,7 +72,11 @@ struct group {
 /* An own-term entry proposed at proposed_ms applied: the leader was leader
  * then, with a majority; its state is current as of that time (read.c).
  * Called by the write path, barriers and confirmations alike. */
-void group_freshen(struct group *g, uint64_t proposed_ms);
+void group_freshen(struct group *g, uint64_t proposed_ms, uint64_t ticket);
+/* A ticket for something begun now that will prove this leader current
+ * when it completes (an own-term entry, a barrier, a confirmation): the
+ * proof that it began after whatever the caller did before. */
+uint64_t group_fresh_ticket_take(struct group *g);
 
 /* group_write.c: the write path after group_propose (group.c) queued. */
 

@@ -30,6 +30,7 @@ struct group_barrier {
         struct queue reads; /* struct group_read */
         struct queue link;  /* in g->barriers */
         uint64_t proposed_ms;
+        uint64_t ticket; /* group_fresh_ticket_take */
         bool election;
 };
 
@@ -68,7 +69,7 @@ static void group_read_barrier_cb(struct raft_barrier *req, int status)
         queue_remove(&b->link);
         g->n_barriers--;
         if (status == 0) {
-                group_freshen(g, b->proposed_ms);
+                group_freshen(g, b->proposed_ms, b->ticket);
         }
         if (status == 0 && b->election && g->term == g->raft->current_term) {
                 g->ready = true;
@@ -102,6 +103,7 @@ int group_read_submit_barrier(struct group *g, bool election, struct queue *read
         b->g = g;
         b->election = election;
         b->proposed_ms = g->now_ms;
+        b->ticket = group_fresh_ticket_take(g);
         b->req.data = b;
         queue_init(&b->reads);
         rv = raft_barrier(g->raft, &b->req, group_read_barrier_cb);

@@ -34,6 +34,7 @@ struct group_proposal {
         struct group *g;
         uint64_t first_index;
         uint64_t proposed_ms; /* loop time of raft_apply */
+        uint64_t ticket;      /* group_fresh_ticket_take */
         unsigned n;
 };
 
@@ -58,7 +59,7 @@ static void group_write_proposal_cb(struct raft_apply *req, int status, void *re
 
         (void)result;
         if (status == 0) {
-                group_freshen(g, p->proposed_ms);
+                group_freshen(g, p->proposed_ms, p->ticket);
         }
         if (status != 0) {
                 /* LEADERSHIPLOST (or a failed disk write, RAFT-NOTES W2): all
@@ -151,6 +152,7 @@ void group_write_submit_batch(struct group *g)
         }
         p->first_index = p->req.index;
         p->proposed_ms = g->now_ms;
+        p->ticket = group_fresh_ticket_take(g);
         g->stats.proposals++;
         g->stats.writes_proposed += n;
         for (unsigned i = 0; !queue_empty(&batch); i++) {
@@ -176,6 +178,7 @@ struct group_close {
         struct raft_apply req; /* req.data = this */
         struct group *g;
         uint64_t proposed_ms;
+        uint64_t ticket; /* group_fresh_ticket_take */
 };
 
 static void group_write_close_cb(struct raft_apply *req, int status, void *result)
@@ -184,7 +187,7 @@ static void group_write_close_cb(struct raft_apply *req, int status, void *resul
 
         (void)result;
         if (status == 0) {
-                group_freshen(p->g, p->proposed_ms);
+                group_freshen(p->g, p->proposed_ms, p->ticket);
         }
         tkv_free(p);
 }
@@ -211,6 +214,7 @@ void group_write_close(struct group *g)
         (void)group_write_stamp(g, buf.base);
         p->g = g;
         p->proposed_ms = g->now_ms;
+        p->ticket = group_fresh_ticket_take(g);
         p->req.data = p;
         if (raft_apply(g->raft, &p->req, &buf, 1, group_write_close_cb) != 0) {
                 raft_free(buf.base); /* ours on error (RAFT-NOTES W7) */

@@ -100,11 +100,14 @@ struct node {
         struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */
         struct hlc hlc;                          /* write timestamps (hlc.h) */
-        uint64_t wall_loop_ms;                   /* node_wall_ms: the loop time it was read at */
-        uint64_t wall_ms;                        /* ... and the wall clock then */
-        struct session_keys keys_previous;       /* rotation: still accepted (keys.previous) */
-        struct session_entry *token_ents;        /* scratch: token_cap entries */
-        uint8_t *token_bytes;                    /* scratch: token_cap entries encoded */
+        /* Freshness tickets, one counter for every partition's leader
+         * proofs and probes (read.h, fresh_after). */
+        uint64_t fresh_tickets;
+        uint64_t wall_loop_ms;             /* node_wall_ms: the loop time it was read at */
+        uint64_t wall_ms;                  /* ... and the wall clock then */
+        struct session_keys keys_previous; /* rotation: still accepted (keys.previous) */
+        struct session_entry *token_ents;  /* scratch: token_cap entries */
+        uint8_t *token_bytes;              /* scratch: token_cap entries encoded */
         unsigned token_cap;
         uint8_t *scratch; /* value (de)compression, value_bytes_max bytes */
         size_t scratch_bytes;

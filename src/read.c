@@ -52,6 +52,7 @@ struct read_replica read_replica_of(struct group *g)
         r.commit = group_commit_index(g);
         r.leader = group_is_leader(g);
         r.leader_fresh_ms = r.leader ? group_fresh_ms(g) : 0;
+        r.leader_fresh_ticket = r.leader ? group_fresh_ticket(g) : 0;
         r.closed_ts = group_closed_ts(g);
         return r;
 }
@@ -99,6 +100,10 @@ bool read_bound_met(const struct read_state *rs, const struct read_replica *r,
                         return false;
                 }
         }
+        if (b->fresh_after && !(r->leader && r->leader_fresh_ticket > b->after_ticket) &&
+            rs->fresh_probe <= b->after_ticket) {
+                return false;
+        }
         if (b->max_lag_entries > 0 && !r->leader &&
             (rs->leader_commit_ms == 0 || !rs->clock.verified ||
              now_ms - rs->leader_commit_ms > rs->lag_window_ms ||
@@ -117,6 +122,9 @@ void read_refresh(struct read_state *rs, const struct read_replica *r)
                 if (rs->pending[i].commit <= applied) {
                         if (rs->pending[i].sent_ms > rs->fresh_ms) {
                                 rs->fresh_ms = rs->pending[i].sent_ms;
+                        }
+                        if (rs->pending[i].probe > rs->fresh_probe) {
+                                rs->fresh_probe = rs->pending[i].probe;
                         }
                 } else {
                         rs->pending[kept++] = rs->pending[i];
@@ -153,7 +161,7 @@ void read_clock_check(struct read_state *rs, uint32_t leader_id, uint64_t term, 
 }
 
 void read_on_probe(struct read_state *rs, const struct read_replica *r, uint64_t commit,
-                   uint64_t sent_ms)
+                   uint64_t sent_ms, uint64_t probe)
 {
         if (sent_ms >= rs->leader_commit_ms) {
                 rs->leader_commit = commit;
@@ -167,6 +175,7 @@ void read_on_probe(struct read_state *rs, const struct read_replica *r, uint64_t
         }
         rs->pending[rs->n_pending].commit = commit;
         rs->pending[rs->n_pending].sent_ms = sent_ms;
+        rs->pending[rs->n_pending].probe = probe;
         rs->n_pending++;
         read_refresh(rs, r);
 }

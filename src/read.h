@@ -41,11 +41,12 @@ struct read_clock {
 
 /* What the functions below need to know of the local replica. */
 struct read_replica {
-        uint64_t applied;         /* its applied index */
-        uint64_t commit;          /* its commit index (a follower: as the leader last said) */
-        bool leader;              /* it leads the partition */
-        uint64_t leader_fresh_ms; /* a ready leader: group_fresh_ms(); else 0 */
-        uint64_t closed_ts;       /* group_closed_ts(): every write stamped at or below applied */
+        uint64_t applied;             /* its applied index */
+        uint64_t commit;              /* its commit index (a follower: as the leader last said) */
+        bool leader;                  /* it leads the partition */
+        uint64_t leader_fresh_ms;     /* a ready leader: group_fresh_ms(); else 0 */
+        uint64_t leader_fresh_ticket; /* a ready leader: group_fresh_ticket(); else 0 */
+        uint64_t closed_ts; /* group_closed_ts(): every write stamped at or below applied */
 };
 
 /* The replica of g, now. */
@@ -57,6 +58,13 @@ struct read_bound {
         uint64_t max_staleness_ms; /* staleness upper bound <= this */
         uint64_t max_lag_entries;  /* leader commit (as last heard) - applied <= this */
         uint64_t required_ts;      /* closed at this timestamp (SEQUENTIAL, hlc.h) */
+        /* Current as of a moment (LINEARIZABLE GET_MANY): a proof begun
+         * after it, i.e. with a ticket above after_ticket (the node's
+         * counter then, node.h fresh_tickets): a leader's own-term entry,
+         * barrier or confirmation that completed, or a probe whose answer
+         * this replica applied. */
+        bool fresh_after;
+        uint64_t after_ticket;
 };
 
 struct read_counters {
@@ -86,9 +94,12 @@ struct read_state {
         struct {
                 uint64_t commit;
                 uint64_t sent_ms;
+                uint64_t probe;      /* its ticket */
         } pending[READ_PENDING_MAX]; /* answers our applied index has not reached yet */
         unsigned n_pending;
         uint64_t fresh_ms;     /* our state is current as of this loop time; 0 unknown */
+        uint64_t probe_ticket; /* the last probe sent: its freshness ticket (read_bound) */
+        uint64_t fresh_probe;  /* the newest probe (ticket) whose answer our state covers */
         bool probe_now;        /* ask the leader at once (a wait, an ALL_REPLICAS write) */
         uint64_t close_wanted; /* a read here waits for the partition closed at this (probes ask) */
         bool probe_in_flight;
@@ -136,9 +147,10 @@ bool read_bound_met(const struct read_state *rs, const struct read_replica *r,
 void read_clock_check(struct read_state *rs, uint32_t leader_id, uint64_t term, uint64_t sent_ms,
                       uint64_t recv_ms, uint64_t leader_ms);
 
-/* A probe sent at sent_ms came back: the leader's commit index was commit. */
+/* The probe with ticket probe, sent at sent_ms, came back: the leader's
+ * commit index was commit. */
 void read_on_probe(struct read_state *rs, const struct read_replica *r, uint64_t commit,
-                   uint64_t sent_ms);
+                   uint64_t sent_ms, uint64_t probe);
 
 /* Fold probe answers our applied index now covers into fresh_ms. */
 void read_refresh(struct read_state *rs, const struct read_replica *r);

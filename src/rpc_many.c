@@ -356,6 +356,128 @@ static void rpc_many_wait_done(struct read_wait *w)
         rpc_many_round(c);
 }
 
+/* The highest of ts and the keys' timestamps: a value's, or for an absent
+ * key its replica's last delete's (a delete keeps no timestamp: absent is
+ * known as of it; not the replica's closed timestamp, which CLOSE commands
+ * raise: two absent keys in two partitions would chase each other). */
+static uint64_t rpc_many_ts(struct call *c, const struct rpc_many_view *v, uint64_t ts)
+{
+        for (uint32_t i = 0; i < v->n; i++) {
+                const struct store_entry *e = rpc_many_entry(c, v, i);
+                struct store_fields f;
+                uint64_t t;
+                if (e != NULL) {
+                        store_entry_fields(e, &f);
+                        t = f.ts;
+                } else {
+                        t = group_delete_ts(node_group(c->node, rpc_many_partition(c, v, i)));
+                }
+                ts = t > ts ? t : ts;
+        }
+        return ts;
+}
+
+/* ------------------------------------------------------------------------ */
+/* LINEARIZABLE: a double collect */
+
+/* What key i is now, for telling whether it changed: its version, or for
+ * an absent key the count of deletes its replica applied (a key that
+ * came and went between two looks is counted there). */
+#define RPC_MANY_ABSENT (1ull << 63)
+
+static uint64_t rpc_many_version(struct call *c, const struct rpc_many_view *v, uint32_t i)
+{
+        const struct store_entry *e = rpc_many_entry(c, v, i);
+        if (e != NULL) {
+                return store_entry_mod_index(e);
+        }
+        return RPC_MANY_ABSENT | group_deletes(node_group(c->node, rpc_many_partition(c, v, i)));
+}
+
+/* The first key's partition whose replica does not meet bound b now, and
+ * its group; v->n if every one does. */
+static uint32_t rpc_many_first_unmet(struct call *c, const struct rpc_many_view *v,
+                                     const struct read_bound *b)
+{
+        for (uint32_t i = 0; i < v->n; i++) {
+                uint32_t p = rpc_many_partition(c, v, i);
+                struct group *g = node_group(c->node, p);
+                struct read_replica r = read_replica_of(g);
+                if (!read_bound_met(node_read_state(c->node, p), &r, b, node_clock_ms(c->node))) {
+                        return i;
+                }
+        }
+        return v->n;
+}
+
+/* Wait on key i's replica for bound b (then rpc_many_round again). */
+static void rpc_many_park(struct call *c, const struct rpc_many_view *v, uint32_t i,
+                          const struct read_bound *b)
+{
+        c->partition = rpc_many_partition(c, v, i);
+        c->group = node_group(c->node, c->partition);
+        c->rd.bound = *b;
+        rpc_read_unmet(c);
+}
+
+static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
+                            unsigned rounds);
+
+/* Read every key (collect), then make sure each replica is current as of
+ * that moment (a proof of freshness begun after it, read.h: a probe
+ * answer applied, or the leader's own entry or confirmation) and look
+ * again: if no key changed, every value read was the latest committed at
+ * the moment of the collect, which lies within the request: a
+ * linearizable snapshot, without any clock. A key that changed starts a
+ * new collect (at most RPC_MANY_ROUNDS_MAX). Then, as at SEQUENTIAL, the
+ * answer waits for every replica to be closed at its timestamp T, so that
+ * T places it in the one order of writes. */
+static void rpc_many_linearizable(struct call *c)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+        struct read_bound b = {0};
+        uint32_t i;
+        uint64_t ts;
+
+        if (!c->rd.bound.fresh_after) {
+                c->rd.rounds++;
+                for (i = 0; i < v.n; i++) {
+                        rpc_many_set_required(&v, i, rpc_many_version(c, &v, i));
+                }
+                c->rd.bound.fresh_after = true;
+                c->rd.bound.after_ticket = c->node->fresh_tickets;
+        }
+        b.fresh_after = true;
+        b.after_ticket = c->rd.bound.after_ticket;
+        if ((i = rpc_many_first_unmet(c, &v, &b)) < v.n) {
+                rpc_many_park(c, &v, i, &b);
+                return;
+        }
+        for (i = 0; i < v.n && rpc_many_version(c, &v, i) == rpc_many_required(&v, i); i++) {
+        }
+        if (i < v.n) {
+                c->rd.bound.fresh_after = false; /* key i changed: collect again */
+                if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
+                        c->rd.waited = true;
+                        c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+                        rpc_many_park(c, &v, i, &b);
+                        return;
+                }
+                rpc_many_linearizable(c);
+                return;
+        }
+        b.required_ts = ts = rpc_many_ts(c, &v, c->rd.token_ts);
+        if ((i = rpc_many_first_unmet(c, &v, &b)) < v.n) {
+                rpc_many_park(c, &v, i, &b);
+                return;
+        }
+        for (i = 0; i < v.n; i++) {
+                node_count_read(c->node, rpc_many_partition(c, &v, i), c->rd.level,
+                                READ_COUNT_SERVED);
+        }
+        rpc_many_answer(c, &v, ts, c->rd.rounds);
+}
+
 /* Read every key (one loop turn: nothing applies meanwhile); answer if
  * each replica is closed at their timestamp, else wait for the first that
  * is not. */
@@ -367,22 +489,13 @@ static void rpc_many_round(struct call *c)
         bool sequential = c->rd.level != LEVEL(EVENTUAL) || c->rd.at_ts != 0;
         uint64_t ts = c->rd.bound.required_ts;
 
+        if (c->rd.level == LEVEL(LINEARIZABLE)) {
+                rpc_many_linearizable(c);
+                return;
+        }
         c->rd.rounds++;
-        for (uint32_t i = 0; c->rd.at_ts == 0 && i < v.n; i++) {
-                const struct store_entry *e = rpc_many_entry(c, &v, i);
-                struct store_fields f;
-                uint64_t t;
-                if (e != NULL) {
-                        store_entry_fields(e, &f);
-                        t = f.ts;
-                } else {
-                        /* A delete keeps no timestamp: absent is known as of
-                         * the replica's last delete (not its closed
-                         * timestamp, which CLOSE commands raise: two absent
-                         * keys in two partitions would chase each other). */
-                        t = group_delete_ts(node_group(c->node, rpc_many_partition(c, &v, i)));
-                }
-                ts = t > ts ? t : ts;
+        if (c->rd.at_ts == 0) {
+                ts = rpc_many_ts(c, &v, ts);
         }
         for (uint32_t i = 0; sequential && i < v.n; i++) {
                 uint32_t p = rpc_many_partition(c, &v, i);
@@ -430,7 +543,10 @@ static int rpc_many_token(struct call *c, const Tunekv__V1__ReadOptions *o)
         if (rv == 0) {
                 rv = session_ts(&node->keys, node->token_ents, n, &c->rd.token_ts);
         }
-        for (uint32_t i = 0; rv == 0 && c->rd.at_ts == 0 && i < v.n; i++) {
+        /* A read at a timestamp needs nothing of them (rpc_read.c); nor
+         * does LINEARIZABLE, which sees every write acknowledged before it. */
+        for (uint32_t i = 0;
+             rv == 0 && c->rd.at_ts == 0 && c->rd.level != LEVEL(LINEARIZABLE) && i < v.n; i++) {
                 uint64_t required = 0;
                 rv = session_required(&node->keys, node->token_ents, n,
                                       rpc_many_partition(c, &v, i), kinds, &required);
@@ -454,13 +570,6 @@ static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
         struct rpc_many_view v = rpc_many_view_of(c);
         int level = o != NULL ? (int)o->level : LEVEL(SEQUENTIAL);
 
-        if (level == LEVEL(LINEARIZABLE)) {
-                call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: LINEARIZABLE is not served yet: SEQUENTIAL (CAUSAL "
-                                  "and SESSION are served as SEQUENTIAL), BOUNDED_STALENESS or "
-                                  "EVENTUAL");
-                return TKV_EINVAL;
-        }
         if (level == LEVEL(BOUNDED_STALENESS) && (o->max_staleness_ms == 0 || o->max_lag_entries)) {
                 call_answer_error(c, TKV_EINVAL,
                                   "GET_MANY: BOUNDED_STALENESS takes max_staleness_ms (and no "
@@ -483,7 +592,8 @@ static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
                         return TKV_EINVAL;
                 }
         }
-        c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) || level == LEVEL(BOUNDED_STALENESS)
+        c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) || level == LEVEL(BOUNDED_STALENESS) ||
+                                        level == LEVEL(LINEARIZABLE)
                                     ? level
                                     : LEVEL(SEQUENTIAL));
         return 0;
@@ -506,7 +616,9 @@ void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
         c->rd.bound.required_ts = o != NULL ? o->min_timestamp : 0;
         c->rd.on_met = rpc_many_wait_done;
         c->rd.at_ts = o != NULL ? o->at_timestamp : 0;
-        if (o != NULL && (c->rd.level == LEVEL(SEQUENTIAL) || c->rd.at_ts != 0) &&
+        if (o != NULL &&
+            (c->rd.level == LEVEL(SEQUENTIAL) || c->rd.level == LEVEL(LINEARIZABLE) ||
+             c->rd.at_ts != 0) &&
             rpc_many_token(c, o) != 0) {
                 return;
         }

@@ -88,6 +88,7 @@ void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
         node->probe_calls[p].kind = RPC_PEER_PROBE;
         peer_track(peer, &node->probe_calls[p], req.id);
         rs->probe_in_flight = true;
+        rs->probe_ticket = ++node->fresh_tickets;
         rs->probe_sent_ms = now_ms; /* at or before the bytes leave: a safe s */
         rs->probe_sent_precise_ms = node_clock_precise_ms();
         rs->probe_now = false;
@@ -190,7 +191,7 @@ static void rpc_node_on_probe(struct node *node, uint32_t p, const Tunekv__V1__R
         r = read_replica_of(g);
         read_clock_check(rs, resp->probe->node_id, resp->probe->term, rs->probe_sent_precise_ms,
                          node_clock_precise_ms(), resp->probe->leader_time_ms);
-        read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms);
+        read_on_probe(rs, &r, resp->probe->commit_index, rs->probe_sent_ms, rs->probe_ticket);
         read_scan(rs, &r, node_clock_ms(node));
         if (!rs->clock.verified && !queue_empty(&rs->waiters)) {
                 rs->probe_now = true; /* a second answer may vouch for our clock */

@@ -587,6 +587,11 @@ static void rpc_read_park(struct call *c)
         if (c->rd.bound.max_staleness_ms > 0 || c->rd.bound.max_lag_entries > 0) {
                 rs->probe_now = true;
         }
+        if (c->rd.bound.fresh_after && !group_want_closed(c->group, node->hlc.last + 1)) {
+                /* A proof begun now (read.h): on the leader a CLOSE (a
+                 * write already stamped counts too), elsewhere a probe. */
+                rs->probe_now = true;
+        }
         if (c->rd.bound.required_ts > group_closed_ts(c->group)) {
                 /* The leader closes the partition there with a command
                  * (a CLOSE, unless a write is on its way): at once if that

@@ -278,6 +278,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->history.bytes_max = cfg->history_bytes_max;
         gp->history.retain_ms = cfg->history_retain_ms;
         gp->hlc = &s->node.hlc;
+        gp->fresh_tickets = &s->node.fresh_tickets;
         if (p == s->n_partitions) {
                 return; /* the metadata group: no probes, no read fences (rpc_meta.c) */
         }

@@ -28,8 +28,9 @@ def test_get_many_levels(client):
     assert r.level == Consistency.BOUNDED_STALENESS and r.items[0].value == b"x"
     e = client.get_many([b"gm-b"], level=Consistency.EVENTUAL)
     assert e.level == Consistency.EVENTUAL
-    with pytest.raises(tunekv.InvalidArgument):
-        client.get_many([b"gm-b"], level=Consistency.LINEARIZABLE)
+    lin = client.get_many([b"gm-b", b"gm-absent"], level=Consistency.LINEARIZABLE)
+    assert lin.level == Consistency.LINEARIZABLE and lin.items[0].value == b"x"
+    assert not lin.items[1].found
     with pytest.raises(tunekv.UsageError):
         client.get_many([])
 

@@ -496,8 +496,8 @@ class AsyncClient:
     ) -> GetManyResult:
         """Read keys of any partitions at one timestamp (docs/protocol.md
         §3.7a): every item is its key's state at the result's timestamp.
-        level SEQUENTIAL (default), BOUNDED_STALENESS with max_staleness_ms,
-        or EVENTUAL. Sent where a read of the first key would go (or to
+        level SEQUENTIAL (default), LINEARIZABLE, BOUNDED_STALENESS with
+        max_staleness_ms, or EVENTUAL. Sent where a read of the first key would go (or to
         node_id), which needs a replica of every key's partition. With
         at_timestamp, the keys' states as of that write timestamp."""
         if not keys:

@@ -314,10 +314,16 @@ static void test_get_many_limits(void **state)
         raw_send_request(fd, &req);
         expect_answer(fd, 7, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "max_clock_offset_ms");
         o.min_timestamp = 0;
-        req.id = 8; /* not served at LINEARIZABLE */
+        req.id = 8; /* a past timestamp at LINEARIZABLE */
         o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+        o.at_timestamp = 1;
         raw_send_request(fd, &req);
-        expect_answer(fd, 8, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "LINEARIZABLE");
+        expect_answer(fd, 8, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "at_timestamp");
+        req.id = 9; /* before every write: a young node's history reaches it */
+        o.level = TUNEKV__V1__CONSISTENCY__CONSISTENCY_EVENTUAL;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 9, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        o.at_timestamp = 0;
         close(fd);
         still_serving();
 }

@@ -12,7 +12,7 @@
 
 static struct read_replica follower(uint64_t applied)
 {
-        struct read_replica r = {applied, applied, false, 0, 0};
+        struct read_replica r = {.applied = applied, .commit = applied};
         return r;
 }
 
@@ -47,7 +47,7 @@ static void test_staleness_is_unknown_until_a_probe_is_covered(void **state)
         r.commit = 103;
         assert_int_equal(read_lag_entries(&rs, &r), 3);
         /* Probe sent at 1000 answered 120: we have not applied 120 yet. */
-        read_on_probe(&rs, &r, 120, 1000);
+        read_on_probe(&rs, &r, 120, 1000, ++rs.probe_ticket);
         assert_int_equal(read_staleness_ms(&rs, &r, 5000), -1);
         assert_int_equal(read_lag_entries(&rs, &r), 20);
         /* Once applied reaches 120, the state is current as of 1000. */
@@ -56,11 +56,11 @@ static void test_staleness_is_unknown_until_a_probe_is_covered(void **state)
         assert_int_equal(read_staleness_ms(&rs, &r, 5000), claimed(4000));
         assert_int_equal(read_lag_entries(&rs, &r), 0);
         /* An older probe arriving late does not move the bound back. */
-        read_on_probe(&rs, &r, 110, 900);
+        read_on_probe(&rs, &r, 110, 900, ++rs.probe_ticket);
         assert_int_equal(read_staleness_ms(&rs, &r, 5000), claimed(4000));
         assert_int_equal(rs.leader_commit, 120);
         /* A newer covered probe tightens it. */
-        read_on_probe(&rs, &r, 115, 4900);
+        read_on_probe(&rs, &r, 115, 4900, ++rs.probe_ticket);
         assert_int_equal(read_staleness_ms(&rs, &r, 5000), claimed(100));
         /* Never negative. */
         assert_int_equal(read_staleness_ms(&rs, &r, 4000), claimed(0));
@@ -75,7 +75,7 @@ static void test_pending_answers_are_bounded(void **state)
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
         for (uint64_t i = 1; i <= 3 * READ_PENDING_MAX; i++) {
-                read_on_probe(&rs, &r, 1000 + i, i * 10);
+                read_on_probe(&rs, &r, 1000 + i, i * 10, ++rs.probe_ticket);
         }
         assert_int_equal(rs.n_pending, READ_PENDING_MAX);
         /* The newest answers were kept. */
@@ -89,7 +89,7 @@ static void test_leader_freshness(void **state)
 {
         struct read_state rs;
         uint32_t ids[1] = {1};
-        struct read_replica r = {50, 50, true, 0, 0};
+        struct read_replica r = {.applied = 50, .commit = 50, .leader = true};
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
@@ -111,8 +111,9 @@ static void test_bounds(void **state)
         struct read_state rs;
         uint32_t ids[1] = {1};
         struct read_replica r = follower(100);
-        struct read_bound none = {0, 0, 0, 0}, idx = {101, 0, 0, 0}, stale = {0, 200, 0, 0},
-                          lag = {0, 0, 5, 0}, closed = {0, 0, 0, 500};
+        struct read_bound none = {0}, idx = {.required_index = 101},
+                          stale = {.max_staleness_ms = 200}, lag = {.max_lag_entries = 5},
+                          closed = {.required_ts = 500};
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
@@ -122,7 +123,7 @@ static void test_bounds(void **state)
         /* Unknown staleness or lag never meets a bound. */
         assert_false(read_bound_met(&rs, &r, &stale, 1000));
         assert_false(read_bound_met(&rs, &r, &lag, 1000));
-        read_on_probe(&rs, &r, 104, 900);
+        read_on_probe(&rs, &r, 104, 900, ++rs.probe_ticket);
         assert_true(read_bound_met(&rs, &r, &lag, 1000)); /* 4 behind as last heard */
         /* ...but only while that probe is recent (lag window 200 ms). */
         assert_false(read_bound_met(&rs, &r, &lag, 1101));
@@ -142,6 +143,41 @@ static void test_bounds(void **state)
         assert_true(read_bound_met(&rs, &r, &closed, 1000));
 }
 
+/* LINEARIZABLE GET_MANY: "current as of now" is met only by a proof begun
+ * after the bound was taken: a probe sent later whose answer is applied,
+ * or (on a leader) a ticket taken later that completed. Times play no
+ * part: a probe sent in the same millisecond but before does not count. */
+static void test_fresh_after_needs_a_later_proof(void **state)
+{
+        struct read_state rs;
+        uint32_t ids[1] = {1};
+        struct read_replica r = follower(100);
+        struct read_bound b = {0};
+        (void)state;
+
+        read_state_init(&rs, 0, ids, 1, 10, 200);
+        read_on_probe(&rs, &r, 100, 1000, ++rs.probe_ticket); /* applied: covered */
+        assert_int_equal(rs.fresh_probe, 1);
+        /* The bound taken now: probe 1 came before it. */
+        b.fresh_after = true;
+        b.after_ticket = rs.probe_ticket;
+        assert_false(read_bound_met(&rs, &r, &b, 1000));
+        /* Probe 2, sent after, same millisecond: not applied yet. */
+        read_on_probe(&rs, &r, 101, 1000, ++rs.probe_ticket);
+        assert_false(read_bound_met(&rs, &r, &b, 1000));
+        r.applied = 101;
+        read_refresh(&rs, &r);
+        assert_true(read_bound_met(&rs, &r, &b, 1000));
+        /* A leader: its own proofs, by ticket. */
+        r.leader = true;
+        b.after_ticket = 7;
+        rs.fresh_probe = 7;
+        r.leader_fresh_ticket = 7;
+        assert_false(read_bound_met(&rs, &r, &b, 1000));
+        r.leader_fresh_ticket = 8;
+        assert_true(read_bound_met(&rs, &r, &b, 1000));
+}
+
 /* The finding: a follower whose clock ran at 0.1x served reads claiming
  * 603 ms of staleness while >= 5 012 ms stale. Its probes' spans, measured
  * by its clock, fall short of the leader's: it then claims nothing (time or
@@ -151,17 +187,17 @@ static void test_slow_clock_claims_nothing(void **state)
         struct read_state rs;
         uint32_t ids[1] = {1};
         struct read_replica r = follower(100);
-        struct read_bound stale = {0, 1000, 0, 0}, lag = {0, 0, 5, 0};
+        struct read_bound stale = {.max_staleness_ms = 1000}, lag = {.max_lag_entries = 5};
         (void)state;
 
         read_state_init(&rs, 0, ids, 1, 10, 200);
         /* One answer proves nothing: there is no span to compare yet. */
         read_clock_check(&rs, 1, 1, 0, 10, 5);
-        read_on_probe(&rs, &r, 100, 0);
+        read_on_probe(&rs, &r, 100, 0, ++rs.probe_ticket);
         assert_int_equal(read_staleness_ms(&rs, &r, 20), -1);
         /* Our clock says 100 ms passed; the leader's says 1 000: slow. */
         read_clock_check(&rs, 1, 1, 100, 110, 1005);
-        read_on_probe(&rs, &r, 100, 100);
+        read_on_probe(&rs, &r, 100, 100, ++rs.probe_ticket);
         assert_false(rs.clock.verified);
         assert_int_equal(rs.clock.slow, 1);
         assert_int_equal(read_staleness_ms(&rs, &r, 120), -1);
@@ -222,7 +258,7 @@ static void test_waiters_are_released_when_their_bound_is_met(void **state)
         assert_int_equal(b.fired, 0);
         /* b gives up (its deadline); c's staleness becomes known. */
         read_wait_abandon(&b.w);
-        read_on_probe(&rs, &r, 25, 950);
+        read_on_probe(&rs, &r, 25, 950, ++rs.probe_ticket);
         read_scan(&rs, &r, 1000);
         assert_int_equal(c.fired, 1);
         r.applied = 40;
@@ -310,6 +346,7 @@ int main(void)
             cmocka_unit_test(test_leader_freshness),
             cmocka_unit_test(test_bounds),
             cmocka_unit_test(test_slow_clock_claims_nothing),
+            cmocka_unit_test(test_fresh_after_needs_a_later_proof),
             cmocka_unit_test(test_waiters_are_released_when_their_bound_is_met),
             cmocka_unit_test(test_forward_budget_is_a_token_bucket),
             cmocka_unit_test(test_probes_follow_demand),
