@@ -614,6 +614,42 @@ class Prefix(CheckerTest):
         self.assertValid(run)
         self.assertGreater(run.summary["checks"]["prefix"]["unknown"], 0)
 
+    def test_tombstone_naming_the_delete_is_valid(self):
+        h = History()
+        h.put(1, "x", "a", 0, 10, version=3)
+        h.delete(1, "x", 11, 15, version=5)
+        h.get(2, "x", 21, 25, None, 5, index=6, level="EVENTUAL", node=2)
+        h.final_reads(100, {"x": (None, 0, 6, 0)})
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["tombstones"]["checked"], 1)
+
+    def test_tombstone_naming_no_delete_is_reported(self):
+        h = History()
+        h.put(1, "x", "a", 0, 10, version=3)
+        h.delete(1, "x", 11, 15, version=5)
+        h.get(2, "x", 21, 25, None, 4, index=6, level="EVENTUAL", node=2)
+        h.final_reads(100, {"x": (None, 0, 6, 0)})
+        run = self.check(h)
+        self.assertAnomaly(run, "tombstones", "no delete of the key was applied there")
+        self.assertOnly(run, "tombstones")
+
+    def test_tombstone_beyond_the_replicas_index_is_reported(self):
+        h = History()
+        h.delete(1, "x", 11, 15, version=9)
+        h.get(2, "x", 21, 25, None, 9, index=6, level="EVENTUAL", node=2)
+        h.final_reads(100, {"x": (None, 0, 9, 0)})
+        self.assertAnomaly(self.check(h), "tombstones", "beyond the index 6")
+
+    def test_tombstone_an_info_delete_may_explain_is_unknown(self):
+        h = History()
+        h.delete(1, "x", 11, None, kind=None)
+        h.get(2, "x", 21, 25, None, 7, index=8, level="EVENTUAL", node=2)
+        h.final_reads(100, {"x": (None, 0, 8, 0)})
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["tombstones"]["unknown"], 1)
+
     def test_value_never_written_and_failed_write_read(self):
         h = History()
         h.put(1, "x", "a", 0, 10, kind="fail")

@@ -323,9 +323,10 @@ static void ev_get_ok(struct event *e, int process, uint64_t op_id, const char *
         ev_add(e,
                ",\"version\":%llu,\"partition\":%u,\"index\":%llu,\"node\":%u,"
                "\"staleness_ms\":%lld,\"delivered\":\"%s\"",
-               (unsigned long long)(r->found ? r->mod_index : 0), r->receipt.partition,
-               (unsigned long long)r->receipt.applied_index, r->receipt.node_id,
-               (long long)r->receipt.staleness_ms,
+               /* absent: the delete it saw (its tombstone), 0 unknown */
+               (unsigned long long)(r->found ? r->mod_index : r->deleted_index),
+               r->receipt.partition, (unsigned long long)r->receipt.applied_index,
+               r->receipt.node_id, (long long)r->receipt.staleness_ms,
                level_names[(unsigned)r->receipt.level % LEVELS]);
         if (r->receipt.timestamp != 0) {
                 ev_add(e, ",\"timestamp\":%llu", (unsigned long long)r->receipt.timestamp);
