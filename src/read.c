@@ -23,7 +23,13 @@
  *
  * Lag in entries is measured against the leader's commit index as reported
  * by a probe sent within the lag window (two probe intervals): writes
- * committed since that probe was sent are not counted. */
+ * committed since that probe was sent are not counted.
+ *
+ * "Current as of a moment" (fresh_after) needs no clock at all: the same
+ * argument holds for a probe *sent after* the moment, and for a leader's
+ * proof begun after it. Which came after is told by tickets from one
+ * counter of the node, not by loop times: a probe sent in the previous
+ * loop turn of the same millisecond carries the same time as the moment. */
 #include "read.h"
 
 #include <string.h>

@@ -1124,6 +1124,24 @@ static int get_many(struct tkv_client *cl, const char *const *keys, size_t n,
         return status;
 }
 
+/* A node that leads neither of two partitions *pa and *pb (it has a
+ * replica of both: every node has every partition here). */
+static uint32_t node_leading_neither(uint32_t *pa, uint32_t *pb)
+{
+        uint32_t n;
+        *pb = P;
+        for (n = 1; n <= 3 && *pb == P; n++) {
+                *pa = *pb = P;
+                for (uint32_t p = 0; p < P; p++) {
+                        if (leader_of(p) != n) {
+                                *(*pa == P ? pa : pb) = p;
+                        }
+                }
+        }
+        assert_true(*pa < P && *pb < P && *pa != *pb);
+        return n - 1;
+}
+
 /* Issue 16 item 3: GET_MANY reads keys of every partition at one timestamp.
  * A session writes x, then y, then z, in two partitions (x and z in one, y
  * in the other: each write stamped above the one before); a replica that
@@ -1137,24 +1155,14 @@ static void test_get_many_reads_one_snapshot(void **state)
         char x[32], y[32], z[32], v[32], vals[16][64];
         const char *keys[3];
         uint64_t ts, item_ts[16];
-        uint32_t n = 0, pa = P, pb = P;
+        uint32_t n, pa, pb;
         struct tkv_read_options o = at(TKV_SEQUENTIAL, 0);
         (void)state;
 
         start();
         w = cluster_client(&c, 0);
         r = cluster_client(&c, 0);
-        /* n: a node; pa, pb: two partitions it does not lead. */
-        for (n = 1; n <= 3 && pb == P; n++) {
-                pa = pb = P;
-                for (uint32_t p = 0; p < P; p++) {
-                        if (leader_of(p) != n) {
-                                *(pa == P ? &pa : &pb) = p;
-                        }
-                }
-        }
-        n--;
-        assert_true(pa < P && pb < P && pa != pb);
+        n = node_leading_neither(&pa, &pb);
         key_in(pa, "mx", x, sizeof x);
         key_in(pb, "my", y, sizeof y);
         key_in(pa, "mz", z, sizeof z);
@@ -1283,22 +1291,13 @@ static void test_get_many_linearizable_on_a_lagging_node(void **state)
         struct tkv_client *w, *r;
         char x[32], y[32], v[32], vals[16][64];
         uint64_t ts, item_ts[16], wts;
-        uint32_t n = 0, pa = P, pb = P;
+        uint32_t n, pa, pb;
         (void)state;
 
         start();
         w = cluster_client(&c, 0);
         r = cluster_client(&c, 0);
-        for (n = 1; n <= 3 && pb == P; n++) {
-                pa = pb = P;
-                for (uint32_t p = 0; p < P; p++) {
-                        if (leader_of(p) != n) {
-                                *(pa == P ? &pa : &pb) = p;
-                        }
-                }
-        }
-        n--;
-        assert_true(pa < P && pb < P && pa != pb);
+        n = node_leading_neither(&pa, &pb);
         key_in(pa, "lx", x, sizeof x);
         key_in(pb, "ly", y, sizeof y);
         /* Both clients learn the partition map while every node answers. */
