@@ -9,6 +9,8 @@
 #   put-1, put-256  PUTs (100-byte values)
 #   mget-1        (trees with GET_MANY) GET_MANY of 10 keys at SEQUENTIAL on
 #                 followers, 1 in flight; compare with 10 x get-seq-1
+#   mget-lin-1, get-lin-1  the same at LINEARIZABLE (an old tree answers
+#                 mget-lin-1 "failed"), and single LINEARIZABLE GETs
 # One line per cell and round:  tree cell ops/s p50_ms p99_ms
 # CELLS="put-1 get-seq-1" runs only those cells (put-256 still preloads).
 #
@@ -46,6 +48,9 @@ for round in $(seq "$rounds"); do
     cell get-seq-256 -c 256 --mix get=100 --consistency sequential --route follower
     if "$tree/build/tunekv-bench" --help 2>&1 | grep -q mget-keys; then
       cell mget-1 -c 1 --mix mget=100 --mget-keys 10 --consistency sequential --route follower
+      # LINEARIZABLE GET_MANY (trees that serve it), against 10 linearizable GETs.
+      cell mget-lin-1 -c 1 --mix mget=100 --mget-keys 10 --consistency linearizable
+      cell get-lin-1 -c 1 --mix get=100 --consistency linearizable
     fi
     (cd "$tree" && bash scripts/cluster.sh down >/dev/null 2>&1)
   done

@@ -5,9 +5,10 @@
  * a replica that was down catches up (through a snapshot install when
  * the log was compacted meanwhile) to the leader's exact state, and
  * leadership confirmations (ReadIndex) fence reads only with a majority of
- * voters in the leader's term. The test plays the peer links that carry
- * confirmations: each voter answers with its fixture server's Raft term,
- * as rpc_read_confirm_answer does. */
+ * voters in the leader's term, and write timestamps grow along the log
+ * across leaders whose clocks differ (closed timestamps, CLOSE). The test
+ * plays the peer links that carry confirmations: each voter answers with
+ * its fixture server's Raft term, as rpc_read_confirm_answer does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 
 #include "group.h"
 #include "group_test.h"
+#include "hlc.h"
 #include "log.h"
 #include "store.h"
 
@@ -43,6 +45,7 @@ struct write_probe {
         int fired;
         int status;
         uint64_t index;
+        uint64_t ts; /* the timestamp it applied at */
         char key[16];
 };
 
@@ -54,7 +57,12 @@ struct ask {
 };
 static struct ask asks[64];
 static unsigned n_asks;
-static bool use_confirm;        /* setup_confirm: groups send confirmations */
+static bool use_confirm; /* setup_confirm: groups send confirmations */
+static bool use_clocks;  /* setup_clocks: each node has an HLC, its wall clock off by */
+static const int64_t clock_offset_ms[N] = {0, -2000, 200};
+static struct hlc clocks[N];
+#define CLOCK_BASE_MS       1700000000000ull /* a realistic wall clock: Nov 2023 */
+#define CLOCK_MAX_OFFSET_MS 500
 static uint64_t snapshot_bytes; /* setup_bytes: the groups' snapshot_bytes */
 
 #define BIG_VALUE_BYTES 4096
@@ -86,6 +94,13 @@ static void answer_asks(uint64_t voter)
                                      raft_fixture_get(&f, (unsigned)a.voter - 1)->current_term);
         }
         n_asks = kept;
+}
+
+/* Node i's wall clock: the fixture's virtual time, off by its offset. */
+static uint64_t clock_wall(void *data)
+{
+        unsigned i = (unsigned)(uintptr_t)data;
+        return (uint64_t)((int64_t)(CLOCK_BASE_MS + raft_fixture_time(&f)) + clock_offset_ms[i]);
 }
 
 static void flush_all(void)
@@ -155,6 +170,7 @@ static void on_write(struct group_write *w, int status, const struct command_res
         p->fired++;
         p->status = status;
         p->index = res != NULL ? res->index : 0;
+        p->ts = res != NULL ? res->ts : 0;
 }
 
 static int propose(struct group *grp, struct write_probe *p, const char *key)
@@ -202,6 +218,13 @@ static int setup(void **state)
         n_asks = 0;
         for (unsigned i = 0; i < N; i++) {
                 p.proposer_seed = 1000000u * (i + 1);
+                p.hlc = NULL;
+                if (use_clocks) {
+                        hlc_init(&clocks[i], CLOCK_MAX_OFFSET_MS);
+                        clocks[i].wall_ms = clock_wall;
+                        clocks[i].wall_data = (void *)(uintptr_t)i;
+                        p.hlc = &clocks[i];
+                }
                 assert_int_equal(group_create(&p, &g[i]), 0);
                 /* The fixture's io implements async_work but leaves version
                  * unset; the v3 fsm needs 2 (as raft_uv does, RAFT-NOTES §2). */
@@ -225,6 +248,12 @@ static int setup_confirm(void **state)
         return setup(state);
 }
 
+static int setup_clocks(void **state)
+{
+        use_clocks = true;
+        return setup(state);
+}
+
 static int setup_bytes(void **state)
 {
         snapshot_bytes = BUDGET_BYTES;
@@ -235,6 +264,7 @@ static int teardown(void **state)
 {
         (void)state;
         use_confirm = false;
+        use_clocks = false;
         snapshot_bytes = 0;
         raft_fixture_close(&f);
         for (unsigned i = 0; i < N; i++) {
@@ -335,6 +365,72 @@ static void test_writes_batched_in_index_order(void **state)
                 assert_true(has_key(g[n], "k0"));
                 assert_true(has_key(g[n], "k39"));
         }
+}
+
+/* Issue 16: timestamps follow the log whatever leaders and clocks do. Each
+ * node has its own clock (offsets 0, -2 s, +200 ms; max_clock_offset_ms
+ * 500). A write stamped by node 0, then one by node 1, whose clock is so
+ * far behind that it refuses to observe node 0's stamps: the second is
+ * still above the first (every replica applies at max(stamp, previous +
+ * 1)), and every replica, having applied a write, is closed at its
+ * timestamp. Under node 2, a read waiting for a timestamp ahead makes the
+ * leader propose a CLOSE, and every replica is then closed there; the next
+ * write is stamped above it. A timestamp further ahead of the leader's
+ * clock than max_clock_offset_ms is refused, nothing proposed. */
+static void test_timestamps_follow_the_log_across_leaders(void **state)
+{
+        struct write_probe w[3];
+        struct writes ws = {w, 1};
+        uint64_t want, closes;
+        (void)state;
+
+        elect(0);
+        assert_true(step_until(is_ready, g[0], 2000));
+        assert_int_equal(propose(g[0], &w[0], "k1"), 0);
+        assert_true(step_until(writes_fired, &ws, 5000));
+        assert_true(raft_fixture_step_until_applied(&f, N, w[0].index, 5000));
+        for (unsigned n = 0; n < N; n++) {
+                assert_int_equal(group_closed_ts(g[n]), w[0].ts);
+        }
+        /* Node 1, 2 s behind, leads now. */
+        raft_fixture_depose(&f);
+        flush_all();
+        elect(1);
+        assert_true(step_until(is_ready, g[1], 2000));
+        ws.w = &w[1];
+        assert_int_equal(propose(g[1], &w[1], "k2"), 0);
+        assert_true(step_until(writes_fired, &ws, 5000));
+        assert_true(w[1].ts > w[0].ts);
+        assert_true(raft_fixture_step_until_applied(&f, N, w[1].index, 5000));
+        for (unsigned n = 0; n < N; n++) {
+                assert_int_equal(group_closed_ts(g[n]), w[1].ts);
+        }
+        /* Node 2 leads; a read elsewhere saw a timestamp 100 ms ahead:
+         * close there. */
+        raft_fixture_depose(&f);
+        flush_all();
+        elect(2);
+        assert_true(step_until(is_ready, g[2], 2000));
+        want = group_closed_ts(g[2]) + hlc_from_ms(100);
+        closes = group_stats(g[2]).closes;
+        assert_true(group_want_closed(g[2], want));
+        flush_all();
+        assert_int_equal(group_stats(g[2]).closes, closes + 1);
+        for (unsigned n = 0; n < N; n++) {
+                for (unsigned i = 0; i < 5000 && group_closed_ts(g[n]) < want; i++) {
+                        step();
+                }
+                assert_true(group_closed_ts(g[n]) >= want);
+        }
+        ws.w = &w[2];
+        assert_int_equal(propose(g[2], &w[2], "k3"), 0);
+        assert_true(step_until(writes_fired, &ws, 5000));
+        assert_true(w[2].ts > want);
+        /* Ten seconds ahead of the leader's clock: refused, nothing sent. */
+        closes = group_stats(g[2]).closes;
+        assert_false(group_want_closed(g[2], hlc_from_ms(clock_wall((void *)2) + 10000)));
+        flush_all();
+        assert_int_equal(group_stats(g[2]).closes, closes);
 }
 
 /* A follower down while the leader writes and compacts its log catches up
@@ -554,6 +650,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_deposed_leader_fails_what_it_holds, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_writes_batched_in_index_order, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_timestamps_follow_the_log_across_leaders,
+                                            setup_clocks, teardown),
             cmocka_unit_test_setup_teardown(test_restarted_follower_catches_up, setup, teardown),
             cmocka_unit_test_setup_teardown(test_log_bounded_in_bytes, setup_bytes, teardown),
             cmocka_unit_test_setup_teardown(test_election_barrier_gates_reads, setup_confirm,
