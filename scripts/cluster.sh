@@ -20,7 +20,7 @@ root=$(pwd)
 var=${VAR:-$root/var}  # VAR: another directory (scripts/bench.sh uses a fresh one)
 nodes=${NODES:-3}
 partitions=${PARTITIONS:-$nodes}
-bin="$root/build"
+bin=${BIN:-"$root/build"} # BIN: another build dir of this tree
 
 base=${BASE:-7000} # BASE: other ports (scripts/measure-tls.sh)
 client_addr() { echo "127.0.0.1:$((base + $1))"; }

@@ -423,6 +423,39 @@ static void rpc_many_park(struct call *c, const struct rpc_many_view *v, uint32_
 static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
                             unsigned rounds);
 
+/* A partition this node leads confirmed its leadership after the collect
+ * (its proof took a ticket when it began): look again. */
+static void rpc_many_fenced(struct group_read *r, int status)
+{
+        struct call *c = QUEUE_DATA(r, struct call, op.read);
+
+        c->stage = CALL_NEW;
+        if (status != 0 && status != TKV_ENOTLEADER) {
+                call_answer_error(c, status, "GET_MANY: %s", err_str(status));
+                return;
+        }
+        rpc_many_round(c); /* deposed meanwhile: it waits as a follower */
+}
+
+/* Make key i's replica prove it is current as of the collect: a leader by
+ * a leadership confirmation (no log entry; a CLOSE would raise the
+ * partition's timestamp and make every other partition close again), a
+ * follower by a probe its waiting read sends. */
+static void rpc_many_freshen(struct call *c, const struct rpc_many_view *v, uint32_t i,
+                             const struct read_bound *b)
+{
+        struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
+
+        if (group_is_leader(g) && group_ready(g) &&
+            group_read_fence(g, &c->op.read, rpc_many_fenced) == 0) {
+                c->partition = rpc_many_partition(c, v, i);
+                c->group = g;
+                c->stage = CALL_READ;
+                return;
+        }
+        rpc_many_park(c, v, i, b);
+}
+
 /* Read every key (collect), then make sure each replica is current as of
  * that moment (a proof of freshness begun after it, read.h: a probe
  * answer applied, or the leader's own entry or confirmation) and look
@@ -450,7 +483,7 @@ static void rpc_many_linearizable(struct call *c)
         b.fresh_after = true;
         b.after_ticket = c->rd.bound.after_ticket;
         if ((i = rpc_many_first_unmet(c, &v, &b)) < v.n) {
-                rpc_many_park(c, &v, i, &b);
+                rpc_many_freshen(c, &v, i, &b);
                 return;
         }
         for (i = 0; i < v.n && rpc_many_version(c, &v, i) == rpc_many_required(&v, i); i++) {

@@ -74,6 +74,7 @@ void rpc_node_flush(struct node *node, uint32_t p, uint64_t now_ms)
         probe.from_node_id = node->cfg->node_id;
         probe.partition = p;
         probe.applied_index = group_applied_index(g);
+        probe.waiting = !queue_empty(&rs->waiters);
         if (rs->close_wanted > r.closed_ts) {
                 probe.close_ts = rs->close_wanted; /* SEQUENTIAL reads wait here for it */
         } else {
@@ -126,6 +127,11 @@ static void rpc_node_probe_fenced(struct group_read *r, int status)
          * last command applied after the fence (group_state_index). */
         pr.commit_index = group_state_index(c->group);
         pr.term = group_term(c->group);
+        if (c->rd.waited && c->rd.bound.required_index < pr.commit_index) {
+                /* Reads wait on the prober until it applies commit_index,
+                 * which it would learn only at the next heartbeat. */
+                group_nudge(c->group);
+        }
         pr.leader_time_ms = node_clock_precise_ms(); /* followers check their clocks by it */
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_PROBE;
         resp.probe = &pr;
@@ -169,6 +175,10 @@ void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req)
                      pr->from_node_id, (unsigned long long)pr->close_ts,
                      (unsigned long long)node->hlc.jumps);
         }
+        /* What the fenced answer needs of the request (a probe is a read
+         * call: its bound's index holds the prober's applied index). */
+        c->rd.waited = pr->waiting;
+        c->rd.bound.required_index = pr->applied_index;
         rv = group_read_fence(c->group, &c->op.read, rpc_node_probe_fenced);
         if (rv != 0) {
                 call_answer_error(c, rv, "PROBE: %s", err_str(rv));

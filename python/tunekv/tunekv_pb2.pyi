@@ -379,16 +379,18 @@ class PingResponse(_message.Message):
     def __init__(self, node_id: _Optional[int] = ...) -> None: ...
 
 class ProbeRequest(_message.Message):
-    __slots__ = ["applied_index", "close_ts", "from_node_id", "partition"]
+    __slots__ = ["applied_index", "close_ts", "from_node_id", "partition", "waiting"]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     CLOSE_TS_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     applied_index: int
     close_ts: int
     from_node_id: int
     partition: int
-    def __init__(self, from_node_id: _Optional[int] = ..., partition: _Optional[int] = ..., applied_index: _Optional[int] = ..., close_ts: _Optional[int] = ...) -> None: ...
+    waiting: bool
+    def __init__(self, from_node_id: _Optional[int] = ..., partition: _Optional[int] = ..., applied_index: _Optional[int] = ..., close_ts: _Optional[int] = ..., waiting: bool = ...) -> None: ...
 
 class ProbeResponse(_message.Message):
     __slots__ = ["commit_index", "leader_time_ms", "node_id", "partition", "term"]
