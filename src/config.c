@@ -207,7 +207,7 @@ static const struct config_option config_options[] = {
     OPT("history", history_changes_max, CONFIG_UINT, 0, 1 << 24, "65536",
         "per partition, recent changes kept (changes.h): reads at a past timestamp and deletes' "
         "tombstones reach this far back; 0 = none"),
-    OPT("history", history_bytes_max, CONFIG_BYTES, 0, 64 * GiB, "32MiB",
+    OPT("history", history_bytes_max, CONFIG_BYTES, 0, 64 * GiB, "8MiB",
         "per partition, bytes those changes hold (72 a change, plus each value it replaced)"),
     OPT("history", history_retain_ms, CONFIG_UINT, 0, 86400000, "60000",
         "per partition, the changes kept span at most this much time (ms, by their "
