@@ -245,6 +245,14 @@ struct tkv_partition_status {
         uint64_t confirms;        /* leadership confirmations (ReadIndex) */
         uint64_t confirms_failed; /* confirmations that fell back to a barrier or failed */
         struct tkv_level_counters reads[6]; /* indexed by enum tkv_consistency */
+        /* Appended after 0.2: the replica's change history (reads at a
+         * past timestamp, tombstones): changes kept, their bytes, the
+         * oldest change's index (0: none), and the timestamp its window
+         * starts after (at_timestamp below it: TKV_COMPACTED). */
+        uint64_t history_changes;
+        uint64_t history_bytes;
+        uint64_t history_oldest_index;
+        uint64_t history_start_ts;
 };
 
 struct tkv_node_status {

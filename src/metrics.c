@@ -165,6 +165,9 @@ static void metrics_partitions(struct buffer *b, const struct node *node)
             {"tunekv_staleness_seconds", "gauge",
              "Upper bound of this replica's staleness (absent: unknown)."},
             {"tunekv_lag_entries", "gauge", "Entries behind the leader's commit index."},
+            {"tunekv_history_changes", "gauge",
+             "Changes kept in the partition's change history ([history])."},
+            {"tunekv_history_bytes", "gauge", "Bytes the change history holds."},
         };
 
         for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
@@ -231,8 +234,14 @@ static void metrics_partitions(struct buffer *b, const struct node *node)
                                 v = (double)ms / 1e3;
                                 break;
                         }
-                        default:
+                        case 13:
                                 v = (double)read_lag_entries(rs, &r);
+                                break;
+                        case 14:
+                                v = (double)changes_count(group_changes(g));
+                                break;
+                        default:
+                                v = (double)changes_bytes(group_changes(g));
                                 break;
                         }
                         metrics_printf(b, "%s{partition=\"%u\"} %.17g\n", families[f].name, p, v);

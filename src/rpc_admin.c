@@ -2,6 +2,7 @@
  * partitions and the cluster layout. Answered at once, from local state. */
 #include <string.h>
 
+#include "changes.h"
 #include "cmap.h"
 #include "conn.h"
 #include "err.h"
@@ -91,6 +92,10 @@ static void rpc_admin_fill_partition(struct node *node, uint32_t p, Tunekv__V1__
         ps->barriers = st.barriers;
         ps->confirms = st.confirms;
         ps->confirms_failed = st.confirms_failed;
+        ps->history_changes = changes_count(group_changes(g));
+        ps->history_bytes = changes_bytes(group_changes(g));
+        ps->history_oldest_index = changes_oldest_index(group_changes(g));
+        ps->history_start_ts = changes_start_ts(group_changes(g));
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
         }

@@ -319,7 +319,7 @@ class PartitionInfo(_message.Message):
     def __init__(self, partition: _Optional[int] = ..., leader_id: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
-    __slots__ = ["applied_index", "barriers", "bytes", "commit_index", "confirms", "confirms_failed", "digest", "keys", "lag_entries", "last_index", "leader_commit_index", "leader_id", "partition", "reads", "ready", "replicas", "restores", "role", "snapshot_index", "snapshots", "staleness_ms", "term"]
+    __slots__ = ["applied_index", "barriers", "bytes", "commit_index", "confirms", "confirms_failed", "digest", "history_bytes", "history_changes", "history_oldest_index", "history_start_ts", "keys", "lag_entries", "last_index", "leader_commit_index", "leader_id", "partition", "reads", "ready", "replicas", "restores", "role", "snapshot_index", "snapshots", "staleness_ms", "term"]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     BARRIERS_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -327,6 +327,10 @@ class PartitionStatus(_message.Message):
     CONFIRMS_FAILED_FIELD_NUMBER: _ClassVar[int]
     CONFIRMS_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_OLDEST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_START_TS_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +353,10 @@ class PartitionStatus(_message.Message):
     confirms: int
     confirms_failed: int
     digest: int
+    history_bytes: int
+    history_changes: int
+    history_oldest_index: int
+    history_start_ts: int
     keys: int
     lag_entries: int
     last_index: int
@@ -364,7 +372,7 @@ class PartitionStatus(_message.Message):
     snapshots: int
     staleness_ms: int
     term: int
-    def __init__(self, partition: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., leader_id: _Optional[int] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., keys: _Optional[int] = ..., ready: bool = ..., replicas: _Optional[_Iterable[int]] = ..., bytes: _Optional[int] = ..., digest: _Optional[int] = ..., snapshots: _Optional[int] = ..., restores: _Optional[int] = ..., reads: _Optional[_Iterable[_Union[LevelCounters, _Mapping]]] = ..., lag_entries: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., leader_commit_index: _Optional[int] = ..., barriers: _Optional[int] = ..., confirms: _Optional[int] = ..., confirms_failed: _Optional[int] = ...) -> None: ...
+    def __init__(self, partition: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., leader_id: _Optional[int] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., keys: _Optional[int] = ..., ready: bool = ..., replicas: _Optional[_Iterable[int]] = ..., bytes: _Optional[int] = ..., digest: _Optional[int] = ..., snapshots: _Optional[int] = ..., restores: _Optional[int] = ..., reads: _Optional[_Iterable[_Union[LevelCounters, _Mapping]]] = ..., lag_entries: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., leader_commit_index: _Optional[int] = ..., barriers: _Optional[int] = ..., confirms: _Optional[int] = ..., confirms_failed: _Optional[int] = ..., history_changes: _Optional[int] = ..., history_bytes: _Optional[int] = ..., history_oldest_index: _Optional[int] = ..., history_start_ts: _Optional[int] = ...) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ["from_node_id"]

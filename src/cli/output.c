@@ -655,9 +655,12 @@ static void output_json_partition(const struct tkv_partition_status *p)
         }
         printf("],\"staleness_ms\":%" PRId64 ",\"lag_entries\":%" PRIu64
                ",\"leader_commit_index\":%" PRIu64 ",\"barriers\":%" PRIu64 ",\"confirms\":%" PRIu64
-               ",\"confirms_failed\":%" PRIu64 ",\"reads\":{",
+               ",\"confirms_failed\":%" PRIu64,
                p->staleness_ms, p->lag_entries, p->leader_commit_index, p->barriers, p->confirms,
                p->confirms_failed);
+        printf(",\"history\":{\"changes\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"oldest_index\":%" PRIu64 ",\"start_ts\":%" PRIu64 "},\"reads\":{",
+               p->history_changes, p->history_bytes, p->history_oldest_index, p->history_start_ts);
         for (i = 0; i < 6; i++) {
                 const struct tkv_level_counters *r = &p->reads[i];
                 printf("%s\"%s\":{\"served\":%" PRIu64 ",\"stale_served\":%" PRIu64

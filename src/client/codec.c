@@ -518,6 +518,10 @@ static void codec_partition_fill(struct tkv_partition_status *p,
         p->barriers = m->barriers;
         p->confirms = m->confirms;
         p->confirms_failed = m->confirms_failed;
+        p->history_changes = m->history_changes;
+        p->history_bytes = m->history_bytes;
+        p->history_oldest_index = m->history_oldest_index;
+        p->history_start_ts = m->history_start_ts;
         for (i = 0; i < m->n_reads; i++) {
                 const Tunekv__V1__LevelCounters *lc = m->reads[i];
                 unsigned level = (unsigned)lc->level;

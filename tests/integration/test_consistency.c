@@ -1452,6 +1452,17 @@ static void test_reads_at_a_past_timestamp(void **state)
         }
         for (uint32_t n = 1; n <= 3; n++) {
                 struct tkv_read_options o = at(TKV_EVENTUAL, n);
+                struct tkv_result st;
+                const struct tkv_partition_status *ps;
+                /* STATUS shows the history at its bound, past t[1]. */
+                assert_int_equal(cluster_status(&c, n, &st), TKV_OK);
+                ps = cluster_partition(&st, 0);
+                assert_non_null(ps);
+                assert_int_equal(ps->history_changes, 8);
+                assert_true(ps->history_bytes > 8 * 72);
+                assert_true(ps->history_oldest_index > 0);
+                assert_true(ps->history_start_ts >= t[1]);
+                tkv_result_release(&st);
                 o.at_timestamp = t[1];
                 assert_int_equal(get(r, x, &o).status, TKV_COMPACTED);
                 assert_int_equal(get(r, y, &o).status, TKV_NOT_FOUND); /* y: kept */
