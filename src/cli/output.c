@@ -864,8 +864,14 @@ static enum output_health output_node_health(const struct tkv_cluster_info *ci,
 {
         struct output_partition_view pv;
         char why[256];
+        bool down = v->status != TKV_OK || v->node == NULL;
 
-        if (v->status != TKV_OK || v->node == NULL) {
+        /* A removed member, or a joining one not running yet, serves no
+         * partition: nothing of the cluster's health depends on it. */
+        if (v->state == TKV_MEMBER_REMOVED || (v->state == TKV_MEMBER_JOINING && down)) {
+                return OUTPUT_OK;
+        }
+        if (down) {
                 return OUTPUT_UNAVAILABLE;
         }
         for (unsigned i = 0; i < ci->n_partitions; i++) {

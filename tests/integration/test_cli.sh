@@ -147,6 +147,7 @@ grep -qE "^node 2 +joining +zone z +client 127.0.0.9:17002 +peer 127.0.0.9:17102
 cli status >"$dir/status"
 grep -qE '^node 2 +127.0.0.9:17002 +joining \(not up\)$' "$dir/status" || fail "status joining: $(cat "$dir/status")"
 grep -q '; 0 of 2 nodes down)$' "$dir/status" || fail "status joining down: $(cat "$dir/status")"
+cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); n=[x for x in o["nodes"] if x["node_id"] == 2][0]; assert o["health"] == "ok" and n["state"] == "joining" and n["health"] == "ok" and not n["up"], o' || fail "status joining json"
 expect_rc 7 cli member add 2 127.0.0.9:17003 127.0.0.9:17103
 grep -q "node 2 is a member already (joining)" "$dir/err" || fail "member add twice: $(cat "$dir/err")"
 expect_rc 7 cli member add 3 127.0.0.1:$port 127.0.0.9:17103
