@@ -19,7 +19,8 @@
  *
  * Failure modes: the change refused by cmap (INVALID_ARGUMENT or
  * TOO_LARGE, nothing proposed, the reason in the message), no map yet or
- * no leader (UNAVAILABLE), the concurrent change above (BUSY), lost
+ * no leader (UNAVAILABLE), a leader whose election barrier has not
+ * applied yet or the concurrent change above (BUSY: retry), lost
  * leadership (NOT_LEADER before the proposal, OUTCOME_UNKNOWN after it:
  * `member list` tells whether it applied). */
 #include <stdio.h>
@@ -179,7 +180,14 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
         c->group = g;
         c->partition = c->node->n_partitions;
         leader = group_leader_id(g);
-        if (group_is_leader(g)) {
+        if (group_is_leader(g) && !group_ready(g)) {
+                /* A new leader's store may miss entries of the last term
+                 * until its election barrier applied: a change judged on
+                 * it could be refused for a reason that no longer holds. */
+                call_answer_error(c, TKV_EBUSY,
+                                  "MEMBER: the metadata group's leader was just "
+                                  "elected; retry");
+        } else if (group_is_leader(g)) {
                 rpc_member_propose(c, g, mr);
         } else if (leader == 0) {
                 call_answer_error(c, TKV_ESHUTDOWN,
