@@ -379,6 +379,10 @@ static int cmap_add_refused(const struct cmap *m, const struct cmap_member *mb, 
                          CMAP_TEXT_BYTES - 1);
                 return TKV_EINVAL;
         }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
+        }
         if (m->n_members >= CMAP_MEMBERS_MAX) {
                 snprintf(why, len,
                          "the cluster map holds %d members (removed ones included), the most it "
@@ -444,6 +448,10 @@ int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
                          "first",
                          id, n, n == 1 ? "" : "s", held);
                 return TKV_EINVAL;
+        }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
         }
         if (mb->state == CMAP_VOTER) {
                 snprintf(why, len,

@@ -107,14 +107,15 @@ bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id);
  * has (also a removed member's: ids are never reused), a malformed
  * address or zone, or an address another member that is not removed
  * uses (either as client or as peer address); TKV_ETOOBIG when the map
- * holds CMAP_MEMBERS_MAX members already. */
+ * holds CMAP_MEMBERS_MAX members already, or its epoch is UINT64_MAX (a
+ * map no decoder would accept with the epoch wrapped to 0). */
 int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len);
 
 /* Make member id of m REMOVED and raise the epoch. Refused, with the
  * reason in why and m unchanged: TKV_EINVAL if id is not a member or was
  * removed already, still holds replicas (why lists the partitions), or
  * is a VOTER (one of the bootstrap voters of the metadata group, which
- * this version cannot shrink). */
+ * this version cannot shrink); TKV_ETOOBIG for an epoch at UINT64_MAX. */
 int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len);
 
 /* "voter", "joining", "removed" (or "unknown"). */

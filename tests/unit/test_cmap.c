@@ -368,6 +368,14 @@ static void test_add_refused(void **state)
         mb = member(4, "");
         assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_ETOOBIG);
         assert_int_equal(decode_status(m), 0);
+        /* An epoch that would wrap to 0 (found by fuzz_cmap). */
+        m = map_of(&c);
+        m->epoch = UINT64_MAX;
+        mb = member(4, "");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_ETOOBIG);
+        assert_non_null(strstr(why, "cannot grow"));
+        assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
+        cmap_destroy(m);
 }
 
 /* cmap_remove: a joining member becomes REMOVED (epoch + 1), its id is
