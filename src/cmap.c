@@ -412,20 +412,25 @@ int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len
         return 0;
 }
 
-/* The partitions id holds a replica of, as text into why; how many. */
+/* The partitions id holds a replica of, as text into why (ending in
+ * ", ..." when they do not all fit); how many. */
 static unsigned cmap_held(const struct cmap *m, unsigned id, char *why, size_t len)
 {
-        unsigned n = 0;
+        unsigned n = 0, shown = 0;
         size_t at = 0;
 
         for (unsigned p = 0; p < m->n_partitions; p++) {
                 if (!cmap_is_replica(m, p, id)) {
                         continue;
                 }
-                if (at + 16 < len) {
+                if (at + 24 < len) {
                         at += (size_t)snprintf(why + at, len - at, "%s%u", n > 0 ? ", " : "", p);
+                        shown++;
                 }
                 n++;
+        }
+        if (shown < n) {
+                snprintf(why + at, len - at, ", ...");
         }
         return n;
 }

@@ -407,6 +407,14 @@ static void test_remove(void **state)
         mb.id = 5;
         assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
         assert_int_equal(cmap_check_config(m, &c, why, sizeof why), CMAP_AGREES);
+        /* Many partitions: the list ends in "..." rather than overflow. */
+        m->n_partitions = CMAP_PARTITIONS_MAX;
+        for (unsigned p = 4; p < m->n_partitions; p++) {
+                m->parts[p] = m->parts[0];
+        }
+        assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, ", ...): move them"));
+        m->n_partitions = 4;
         /* A bootstrap voter without replicas is refused too. */
         m->parts[0].n = 1;
         m->parts[0].ids[0] = 2;
