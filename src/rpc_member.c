@@ -148,6 +148,12 @@ static void rpc_member_propose(struct call *c, struct group *g, const Tunekv__V1
         cmd.value_len = cmd.value_raw_len = (uint32_t)len;
         c->epoch = m->epoch;
         rv = group_propose(g, &c->op.write, &cmd, rpc_member_written);
+        if (rv == 0) {
+                LOGI(-1, "meta: proposing cluster map epoch %llu: node %u %s",
+                     (unsigned long long)m->epoch, mr->node_id,
+                     mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ? "added (joining)"
+                                                                    : "removed");
+        }
         if (rv == TKV_ENOTLEADER) {
                 call_answer_not_leader(c, "MEMBER");
         } else if (rv != 0) {

@@ -458,6 +458,17 @@ static void test_member_add(void **state)
                 }
                 tkv_result_release(&res);
         }
+        /* The metadata leader logged each change once, naming it. */
+        for (unsigned k = 0; k < 3; k++) {
+                char line[128];
+                unsigned logged = 0;
+                snprintf(line, sizeof line, "proposing cluster map epoch %llu: node %u added",
+                         (unsigned long long)(epoch - 2 + k), 4 + k);
+                for (unsigned i = 0; i < NODES; i++) {
+                        logged += (unsigned)daemon_log_count(&cl.nodes[i], line);
+                }
+                assert_int_equal(logged, 1);
+        }
         assert_true(wait_map_file(3));
         status = cluster_signal(&cl, 3, SIGTERM, true);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
