@@ -561,6 +561,30 @@ TKV_API void tkv_member_list_release(struct tkv_member_list *l);
 TKV_API int tkv_transfer_leader(struct tkv_client *c, uint32_t partition, uint32_t node_id,
                                 char *errbuf, size_t errbuf_len);
 
+/* Add a node to the cluster map (needs the admin permission when auth is
+ * on): m->node_id, client_addr, peer_addr and zone (borrowed; state is
+ * ignored) become a member in state TKV_MEMBER_JOINING, known to every
+ * node once it applies the map; the node holds no replica. Blocking: sent
+ * to the first endpoint that answers, which hands it to the metadata
+ * group's leader, and answered once the leader applied the new map, whose
+ * epoch goes to *epoch (when not NULL). TKV_INVALID_ARGUMENT: the id is in
+ * use or was used before, an address is malformed or a member's, a bad
+ * zone; TKV_TOO_LARGE: the map holds the most members it can; TKV_BUSY:
+ * the map changed at the same time (retry); TKV_UNAVAILABLE: no leader or
+ * no map yet; TKV_OUTCOME_UNKNOWN: tkv_member_list tells. Not retried.
+ * The message, when errbuf is not NULL, goes to errbuf (errbuf_len). */
+TKV_API int tkv_member_add(struct tkv_client *c, const struct tkv_member *m, uint64_t *epoch,
+                           char *errbuf, size_t errbuf_len);
+
+/* Remove node_id from the cluster map (state TKV_MEMBER_REMOVED; its id
+ * is never given to another node), as tkv_member_add. Refused
+ * (TKV_INVALID_ARGUMENT) when node_id is not a member, still holds
+ * replicas (the message lists them), or is one of the voters the cluster
+ * was bootstrapped with (this version cannot shrink the metadata group);
+ * the other statuses as for tkv_member_add. */
+TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, char *errbuf,
+                              size_t errbuf_len);
+
 /* The highest cluster map epoch this client has seen in an answer
  * (CLUSTER_INFO, tkv_member_list); 0 before any. */
 TKV_API uint64_t tkv_cluster_epoch(const struct tkv_client *c);

@@ -100,6 +100,7 @@ struct call {
         struct call_read rd;           /* GET */
         struct command_result applied; /* ALL_REPLICAS write: its result, kept */
         uint8_t ack;                   /* Tunekv__V1__Ack asked */
+        uint64_t epoch;                /* MEMBER: the epoch of the map its CAS writes */
         uint32_t key_len;
         uint8_t key[]; /* GET, writes: the key (key_len bytes); GET_MANY: rpc_many.c's */
 };

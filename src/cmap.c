@@ -301,6 +301,175 @@ const char *cmap_state_name(enum cmap_state s)
         }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Changes */
+
+/* Is text a valid address (want_addr) or zone? */
+static bool cmap_text_valid(const char *text, bool want_addr)
+{
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        size_t len = strnlen(text, CMAP_TEXT_BYTES);
+
+        if (len >= CMAP_TEXT_BYTES) {
+                return false;
+        }
+        if (want_addr) {
+                return len > 0 && config_split_addr(text, host, &port) == 0;
+        }
+        for (size_t i = 0; i < len; i++) {
+                if (!cmap_zone_char(text[i])) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* The member of m, not removed, that uses addr as either address, or
+ * NULL. */
+static const struct cmap_member *cmap_addr_user(const struct cmap *m, const char *addr)
+{
+        for (unsigned i = 0; i < m->n_members; i++) {
+                const struct cmap_member *o = &m->members[i];
+                if (o->state != CMAP_REMOVED &&
+                    (strcmp(o->client_addr, addr) == 0 || strcmp(o->peer_addr, addr) == 0)) {
+                        return o;
+                }
+        }
+        return NULL;
+}
+
+/* Why mb cannot join m (why filled), or 0. */
+static int cmap_add_refused(const struct cmap *m, const struct cmap_member *mb, char *why,
+                            size_t len)
+{
+        const struct cmap_member *o =
+            mb->id >= 1 && mb->id <= 65535 ? cmap_member(m, mb->id) : NULL;
+        const char *addrs[2] = {mb->client_addr, mb->peer_addr};
+
+        if (mb->id < 1 || mb->id > 65535) {
+                snprintf(why, len, "node id %u is outside 1..65535", mb->id);
+                return TKV_EINVAL;
+        }
+        if (o != NULL) {
+                snprintf(why, len, "node %u is a member already (%s)%s", mb->id,
+                         cmap_state_name(o->state),
+                         o->state == CMAP_REMOVED ? ": a removed node's id is never reused" : "");
+                return TKV_EINVAL;
+        }
+        for (unsigned i = 0; i < 2; i++) {
+                if (!cmap_text_valid(addrs[i], true)) {
+                        snprintf(why, len, "bad %s address \"%.64s\" (want a.b.c.d:port)",
+                                 i == 0 ? "client" : "peer", addrs[i]);
+                        return TKV_EINVAL;
+                }
+                o = cmap_addr_user(m, addrs[i]);
+                if (o != NULL) {
+                        snprintf(why, len, "address %s is node %u's", addrs[i], o->id);
+                        return TKV_EINVAL;
+                }
+        }
+        if (strcmp(mb->client_addr, mb->peer_addr) == 0) {
+                snprintf(why, len, "the client and peer addresses are the same (%s)",
+                         mb->client_addr);
+                return TKV_EINVAL;
+        }
+        if (!cmap_text_valid(mb->zone, false)) {
+                snprintf(why, len, "bad zone (up to %d letters, digits, '.', '_' and '-')",
+                         CMAP_TEXT_BYTES - 1);
+                return TKV_EINVAL;
+        }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
+        }
+        if (m->n_members >= CMAP_MEMBERS_MAX) {
+                snprintf(why, len,
+                         "the cluster map holds %d members (removed ones included), the most it "
+                         "can",
+                         CMAP_MEMBERS_MAX);
+                return TKV_ETOOBIG;
+        }
+        return 0;
+}
+
+int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len)
+{
+        unsigned at = 0;
+        int rv = cmap_add_refused(m, mb, why, len);
+
+        if (rv != 0) {
+                return rv;
+        }
+        while (at < m->n_members && m->members[at].id < mb->id) {
+                at++;
+        }
+        memmove(&m->members[at + 1], &m->members[at], (m->n_members - at) * sizeof *mb);
+        m->members[at] = *mb;
+        m->members[at].state = CMAP_JOINING;
+        m->n_members++;
+        m->epoch++;
+        return 0;
+}
+
+/* The partitions id holds a replica of, as text into why (ending in
+ * ", ..." when they do not all fit); how many. */
+static unsigned cmap_held(const struct cmap *m, unsigned id, char *why, size_t len)
+{
+        unsigned n = 0, shown = 0;
+        size_t at = 0;
+
+        for (unsigned p = 0; p < m->n_partitions; p++) {
+                if (!cmap_is_replica(m, p, id)) {
+                        continue;
+                }
+                if (at + 24 < len) {
+                        at += (size_t)snprintf(why + at, len - at, "%s%u", n > 0 ? ", " : "", p);
+                        shown++;
+                }
+                n++;
+        }
+        if (shown < n) {
+                snprintf(why + at, len - at, ", ...");
+        }
+        return n;
+}
+
+int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
+{
+        struct cmap_member *mb = (struct cmap_member *)cmap_member(m, id);
+        char held[160] = "";
+        unsigned n;
+
+        if (mb == NULL || mb->state == CMAP_REMOVED) {
+                snprintf(why, len, "node %u is not a member%s", id,
+                         mb != NULL ? " (it was removed already)" : "");
+                return TKV_EINVAL;
+        }
+        n = cmap_held(m, id, held, sizeof held);
+        if (n > 0) {
+                snprintf(why, len,
+                         "node %u holds replicas of %u partition%s (%s): move them to other nodes "
+                         "first",
+                         id, n, n == 1 ? "" : "s", held);
+                return TKV_EINVAL;
+        }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
+        }
+        if (mb->state == CMAP_VOTER) {
+                snprintf(why, len,
+                         "node %u is a voter of the metadata group, which this version cannot "
+                         "shrink; only a node added with `member add` can be removed",
+                         id);
+                return TKV_EINVAL;
+        }
+        mb->state = CMAP_REMOVED;
+        m->epoch++;
+        return 0;
+}
+
 /* The first member whose addresses differ between m and cfg; why filled. */
 static bool cmap_addrs_differ(const struct cmap *m, const struct config *cfg, char *why, size_t len)
 {
@@ -326,6 +495,15 @@ static bool cmap_addrs_differ(const struct cmap *m, const struct config *cfg, ch
         return false;
 }
 
+static unsigned cmap_voters(const struct cmap *m)
+{
+        unsigned n = 0;
+        for (unsigned i = 0; i < m->n_members; i++) {
+                n += m->members[i].state == CMAP_VOTER;
+        }
+        return n;
+}
+
 /* Members, zones and placement; why filled on the first difference. */
 static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, char *why,
                                 size_t len)
@@ -347,9 +525,11 @@ static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, 
                         return true;
                 }
         }
-        if (m->n_members != cfg->n_nodes) {
-                snprintf(why, len, "the cluster map has %u members, the configuration %u nodes",
-                         m->n_members, cfg->n_nodes);
+        /* Members added since (joining, or removed again) are the map's
+         * alone: the file only bootstrapped the voters. */
+        if (cmap_voters(m) != cfg->n_nodes) {
+                snprintf(why, len, "the cluster map has %u voters, the configuration %u nodes",
+                         cmap_voters(m), cfg->n_nodes);
                 return true;
         }
         for (unsigned p = 0; p < m->n_partitions && p < cfg->partitions; p++) {

@@ -40,9 +40,10 @@
 #define CMAP_REPLICAS_MAX   CONFIG_REPLICAS_MAX
 #define CMAP_TEXT_BYTES     CONFIG_ADDR_BYTES /* addresses and zones, NUL included */
 
-/* What a member is. Only VOTER exists today; JOINING (receiving its
- * replicas) and REMOVED (refused if it comes back) are the states the
- * membership commands will use. */
+/* What a member is. The configuration's nodes are VOTERs; `member add`
+ * records a new node as JOINING (known by id and addresses, holding no
+ * replica yet); `member remove` makes a member REMOVED, which stays in the
+ * map so that its id is never given to another node. */
 enum cmap_state {
         CMAP_VOTER = 1,
         CMAP_JOINING = 2,
@@ -99,6 +100,23 @@ const struct cmap_member *cmap_member(const struct cmap *m, unsigned id);
 
 /* Is node id one of partition p's replicas in m? */
 bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id);
+
+/* Add mb (copied) to m as a JOINING member, keeping the members sorted by
+ * id, and raise the epoch. Refused, with the reason in why (len bytes)
+ * and m unchanged: TKV_EINVAL for an id outside 1..65535 or one the map
+ * has (also a removed member's: ids are never reused), a malformed
+ * address or zone, or an address another member that is not removed
+ * uses (either as client or as peer address); TKV_ETOOBIG when the map
+ * holds CMAP_MEMBERS_MAX members already, or its epoch is UINT64_MAX (a
+ * map no decoder would accept with the epoch wrapped to 0). */
+int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len);
+
+/* Make member id of m REMOVED and raise the epoch. Refused, with the
+ * reason in why and m unchanged: TKV_EINVAL if id is not a member or was
+ * removed already, still holds replicas (why lists the partitions), or
+ * is a VOTER (one of the bootstrap voters of the metadata group, which
+ * this version cannot shrink); TKV_ETOOBIG for an epoch at UINT64_MAX. */
+int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len);
 
 /* "voter", "joining", "removed" (or "unknown"). */
 const char *cmap_state_name(enum cmap_state s);

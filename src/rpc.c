@@ -34,6 +34,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_GET_MANY, "GET_MANY", rpc_many_get, false, false, false},
     {TUNEKV__V1__REQUEST__BODY_TRANSFER_LEADER, "TRANSFER_LEADER", rpc_meta_transfer, false, false,
      false},
+    {TUNEKV__V1__REQUEST__BODY_MEMBER, "MEMBER", rpc_member_request, false, true, false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)

@@ -166,6 +166,11 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
  * valid until the next call. */
 struct auth_table *rpc_auth_table(struct node *node);
 
+/* rpc_member.c: MEMBER (admin): add a member to the cluster map or remove
+ * one, as a CAS of the map at the metadata group's leader (forwarded there
+ * by the other nodes). */
+void rpc_member_request(struct call *c, const Tunekv__V1__Request *req);
+
 /* rpc_meta.c: TRANSFER_LEADER (admin): hand a partition's leadership to
  * one of its replicas, answered once it leads. */
 void rpc_meta_transfer(struct call *c, const Tunekv__V1__Request *req);

@@ -22,6 +22,9 @@ CONSISTENCY_LINEARIZABLE: Consistency
 CONSISTENCY_SEQUENTIAL: Consistency
 CONSISTENCY_SESSION: Consistency
 DESCRIPTOR: _descriptor.FileDescriptor
+MEMBER_OP_ADD: MemberOp
+MEMBER_OP_REMOVE: MemberOp
+MEMBER_OP_UNKNOWN: MemberOp
 MEMBER_STATE_JOINING: MemberState
 MEMBER_STATE_REMOVED: MemberState
 MEMBER_STATE_UNKNOWN: MemberState
@@ -294,6 +297,26 @@ class Limits(_message.Message):
     value_bytes_max: int
     def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ...) -> None: ...
 
+class MemberRequest(_message.Message):
+    __slots__ = ["client_addr", "node_id", "op", "peer_addr", "zone"]
+    CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    client_addr: str
+    node_id: int
+    op: MemberOp
+    peer_addr: str
+    zone: str
+    def __init__(self, op: _Optional[_Union[MemberOp, str]] = ..., node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
+
+class MemberResponse(_message.Message):
+    __slots__ = ["epoch"]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    def __init__(self, epoch: _Optional[int] = ...) -> None: ...
+
 class NodeInfo(_message.Message):
     __slots__ = ["client_addr", "node_id", "peer_addr", "state", "zone"]
     CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
@@ -479,7 +502,7 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "member", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -488,6 +511,7 @@ class Request(_message.Message):
     GET_FIELD_NUMBER: _ClassVar[int]
     GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
     NO_FORWARD_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
     PROBE_FIELD_NUMBER: _ClassVar[int]
@@ -505,6 +529,7 @@ class Request(_message.Message):
     get: GetRequest
     get_many: GetManyRequest
     id: int
+    member: MemberRequest
     no_forward: bool
     ping: PingRequest
     probe: ProbeRequest
@@ -514,10 +539,10 @@ class Request(_message.Message):
     transfer_leader: TransferLeaderRequest
     txn: TxnRequest
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "message", "pong", "probe", "status", "status_info", "txn", "user_role", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "member", "message", "pong", "probe", "status", "status_info", "txn", "user_role", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -525,6 +550,7 @@ class Response(_message.Message):
     GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_HINT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     PROBE_FIELD_NUMBER: _ClassVar[int]
@@ -540,6 +566,7 @@ class Response(_message.Message):
     get_many: GetManyResponse
     id: int
     leader_hint: LeaderHint
+    member: MemberResponse
     message: str
     pong: PingResponse
     probe: ProbeResponse
@@ -548,7 +575,7 @@ class Response(_message.Message):
     txn: TxnResponse
     user_role: UserRoleResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = []
@@ -746,6 +773,9 @@ class CompareOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class TxnOpType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class MemberOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class UserRoleOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

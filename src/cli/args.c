@@ -41,6 +41,7 @@ enum {
         OPT_TOKEN_OUT,
         OPT_USER,
         OPT_PASSWORD_FILE,
+        OPT_ZONE,
 };
 
 const struct cli_word args_levels[] = {
@@ -125,6 +126,11 @@ static void args_usage(FILE *f)
               "                                     a cluster with [auth] enabled)\n"
               "  member list                        the members of the cluster map: id,\n"
               "                                     state, zone, addresses, and the epoch\n"
+              "  member add ID CLIENT_ADDR PEER_ADDR [--zone Z]\n"
+              "                                     record node ID as a new member (admin;\n"
+              "                                     state joining, no replicas yet)\n"
+              "  member remove ID                   mark member ID removed (admin): only a\n"
+              "                                     node without replicas, never a voter\n"
               "  transfer-leader PARTITION NODE     make NODE lead PARTITION (admin); NODE\n"
               "                                     keeps it until it restarts\n"
               "\n"
@@ -351,6 +357,7 @@ static const struct option args_options[] = {
     {"token-out", required_argument, NULL, OPT_TOKEN_OUT},
     {"user", required_argument, NULL, OPT_USER},
     {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+    {"zone", required_argument, NULL, OPT_ZONE},
     {NULL, 0, NULL, 0},
 };
 
@@ -443,6 +450,9 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         case OPT_PASSWORD_FILE:
                 a->password_file = v;
                 return -1;
+        case OPT_ZONE:
+                a->zone = v;
+                return -1;
         case '?':
                 return output_usage_error(a, "unknown option or missing value: %s", v);
         }
@@ -522,6 +532,9 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         if (a->write_flag != NULL && strcmp(a->command, "put") != 0 &&
             strcmp(a->command, "delete") != 0 && strcmp(a->command, "cas") != 0) {
                 return output_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
+        }
+        if (a->zone != NULL && strcmp(a->command, "member") != 0) {
+                return output_usage_error(a, "%s", "--zone applies to member add only");
         }
         if (a->node_set && strcmp(a->command, "status") != 0 && !reads) {
                 return output_usage_error(a, "%s", "--node applies to get, mget and status only");

@@ -47,6 +47,7 @@ struct cli_args {
         const char *token_out;     /* --token-out FILE, or NULL */
         const char *user;          /* --user NAME, or NULL: no AUTH */
         const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
+        const char *zone;          /* member add --zone Z, or NULL */
         const char *command;       /* canonical: put, get, delete, cas, status, user, role,
                                       member, transfer-leader */
         char **operands;           /* after the command */
@@ -71,6 +72,10 @@ struct cli_node_view {
         int status;                   /* TKV_OK: node is set */
         char message[256];            /* why the node is down */
         struct tkv_node_status *node; /* malloc'd copy, or NULL */
+        /* By the member list when known: a joining node that does not
+         * answer is not down (it may not run yet), a removed one is not
+         * asked. */
+        enum tkv_member_state state;
 };
 
 /* ---- args.c ---- */
@@ -167,6 +172,9 @@ int output_user_role(const struct cli_args *a, const struct tkv_user_role_result
  * leadership. Return the exit code. Borrowed. */
 int output_members(const struct cli_args *a, const struct tkv_member_list *l);
 int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t node_id);
+/* A member change that applied: verb "added" or "removed". */
+int output_member_changed(const struct cli_args *a, const char *verb, uint32_t node_id,
+                          uint64_t epoch);
 
 /* A value read by get, a write's acknowledgement, one node's status, and
  * the whole cluster (the cluster info, and views with one entry per node

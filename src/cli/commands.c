@@ -308,8 +308,20 @@ static void commands_node_status_cb(struct tkv_client *c, const struct tkv_resul
 }
 
 /* STATUS of every node of ci, in parallel. views has ci->n_nodes entries. */
+/* Node id's state in members (NULL: not known). */
+static enum tkv_member_state commands_member_state(const struct tkv_member_list *members,
+                                                   uint32_t id)
+{
+        for (size_t i = 0; members != NULL && i < members->n_members; i++) {
+                if (members->members[i].node_id == id) {
+                        return members->members[i].state;
+                }
+        }
+        return TKV_MEMBER_UNKNOWN;
+}
+
 static void commands_query_nodes(struct tkv_client *c, const struct tkv_cluster_info *ci,
-                                 struct cli_node_view *views)
+                                 struct cli_node_view *views, const struct tkv_member_list *members)
 {
         unsigned i;
         int rv;
@@ -317,6 +329,12 @@ static void commands_query_nodes(struct tkv_client *c, const struct tkv_cluster_
         for (i = 0; i < ci->n_nodes; i++) {
                 views[i].node_id = ci->nodes[i].node_id;
                 views[i].client_addr = ci->nodes[i].client_addr;
+                views[i].state = commands_member_state(members, views[i].node_id);
+                if (views[i].state == TKV_MEMBER_REMOVED) {
+                        views[i].done = true;
+                        views[i].status = TKV_OK;
+                        continue;
+                }
                 rv = tkv_status_node_async(c, views[i].node_id, commands_node_status_cb, &views[i]);
                 if (rv != TKV_OK) {
                         views[i].done = true;
@@ -355,10 +373,10 @@ int commands_status(struct tkv_client *c, const struct cli_args *a)
                 tkv_result_release(&res);
                 return output_fail(a, TKV_NO_MEMORY, "out of memory", NULL);
         }
-        commands_query_nodes(c, res.cluster, views);
-        /* The members with their zones, when the map is known (best effort:
-         * a node without it yet still shows the rest). */
+        /* The members with their zones and states, when the map is known
+         * (best effort: a node without it yet still shows the rest). */
         have_members = tkv_member_list(c, &members) == TKV_OK;
+        commands_query_nodes(c, res.cluster, views, have_members ? &members : NULL);
         /* A node that refused our user is not down: say so instead. */
         for (i = 0; i < res.cluster->n_nodes; i++) {
                 if (views[i].status == TKV_UNAUTHENTICATED ||

@@ -880,8 +880,14 @@ static enum output_health output_node_health(const struct tkv_cluster_info *ci,
 {
         struct output_partition_view pv;
         char why[256];
+        bool down = v->status != TKV_OK || v->node == NULL;
 
-        if (v->status != TKV_OK || v->node == NULL) {
+        /* A removed member, or a joining one not running yet, serves no
+         * partition: nothing of the cluster's health depends on it. */
+        if (v->state == TKV_MEMBER_REMOVED || (v->state == TKV_MEMBER_JOINING && down)) {
+                return OUTPUT_OK;
+        }
+        if (down) {
                 return OUTPUT_UNAVAILABLE;
         }
         for (unsigned i = 0; i < ci->n_partitions; i++) {
@@ -903,6 +909,12 @@ static void output_print_node_line(const struct cli_node_view *v, enum output_he
 {
         char uptime[64];
 
+        if (v->state == TKV_MEMBER_REMOVED ||
+            (v->state == TKV_MEMBER_JOINING && (v->status != TKV_OK || v->node == NULL))) {
+                printf("node %-3" PRIu32 " %-21s %s\n", v->node_id, v->client_addr,
+                       v->state == TKV_MEMBER_REMOVED ? "removed" : "joining (not up)");
+                return;
+        }
         if (v->status != TKV_OK || v->node == NULL) {
                 printf("node %-3" PRIu32 " %-21s down  health %-11s %s: %s\n", v->node_id,
                        v->client_addr, output_health_names[h], tkv_status_name(v->status),
@@ -1005,7 +1017,10 @@ static enum output_health output_print_cluster(const struct tkv_cluster_info *ci
                        why[0] ? ")" : "");
         }
         for (i = 0; i < ci->n_nodes; i++) {
-                down += views[i].status != TKV_OK || views[i].node == NULL;
+                /* Neither a removed member nor one still joining is down. */
+                down += (views[i].status != TKV_OK || views[i].node == NULL) &&
+                        views[i].state != TKV_MEMBER_REMOVED &&
+                        views[i].state != TKV_MEMBER_JOINING;
         }
         printf("health: %s (%u partitions ok, %u degraded, %u unavailable; %u of %u nodes down)\n",
                output_health_names[worst], counts[OUTPUT_OK], counts[OUTPUT_DEGRADED],
@@ -1017,7 +1032,12 @@ static void output_json_node_view(const struct cli_node_view *v, enum output_hea
 {
         printf("{\"node_id\":%" PRIu32 ",\"health\":\"%s\"", v->node_id, output_health_names[h]);
         output_json_text("client_addr", v->client_addr);
-        if (v->status != TKV_OK || v->node == NULL) {
+        if (v->state == TKV_MEMBER_JOINING || v->state == TKV_MEMBER_REMOVED) {
+                printf(",\"state\":\"%s\"", output_member_state(v->state));
+        }
+        if (v->state == TKV_MEMBER_REMOVED) {
+                printf(",\"up\":false");
+        } else if (v->status != TKV_OK || v->node == NULL) {
                 printf(",\"up\":false,\"error\":\"%s\"", tkv_status_name(v->status));
                 output_json_text("message", output_unprefixed(v->message, "status"));
         } else {
@@ -1182,6 +1202,20 @@ int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t no
                 output_json_close(a, TKV_OK);
         } else {
                 printf("partition %" PRIu32 ": node %" PRIu32 " leads\n", partition, node_id);
+        }
+        return output_exit(a, TKV_OK);
+}
+
+int output_member_changed(const struct cli_args *a, const char *verb, uint32_t node_id,
+                          uint64_t epoch)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"node_id\":%" PRIu32 ",\"epoch\":%" PRIu64, node_id, epoch);
+                output_json_close(a, TKV_OK);
+        } else {
+                printf("node %" PRIu32 " %s: cluster map epoch %" PRIu64 "\n", node_id, verb,
+                       epoch);
         }
         return output_exit(a, TKV_OK);
 }

@@ -1,4 +1,5 @@
-/* tkv_member_list, tkv_transfer_leader, tkv_cluster_epoch (include/tunekv.h).
+/* tkv_member_list, tkv_member_add, tkv_member_remove, tkv_transfer_leader,
+ * tkv_cluster_epoch (include/tunekv.h).
  *
  * Rare, operator-driven requests, so they take client_users.c's path: a
  * connection of their own (AUTH first, as on every link), one request,
@@ -6,7 +7,10 @@
  * and epoch. A transfer goes to the node that is to lead (its client
  * address from the member list), with no_forward unset: that node keeps
  * the leadership it is given and hands the request to the partition's
- * leader (docs/protocol.md, TRANSFER_LEADER). Nothing is retried. */
+ * leader (docs/protocol.md, TRANSFER_LEADER). A member change goes to
+ * the first endpoint that answers, which hands it to the metadata group's
+ * leader (MEMBER). Nothing is retried: a change whose outcome is unknown
+ * shows in the member list. */
 #include "client_internal.h"
 
 #include <stdio.h>
@@ -22,6 +26,8 @@ struct client_member_answer {
         char *message; /* message_len bytes */
         size_t message_len;
         struct tkv_member_list *list; /* CLUSTER_INFO: filled; else NULL */
+        uint64_t epoch;               /* MEMBER: the new map's */
+        bool want_epoch;              /* MEMBER: the answer must carry it */
 };
 
 static enum tkv_member_state client_member_state(Tunekv__V1__MemberState st)
@@ -90,6 +96,11 @@ static int client_member_decode(const uint8_t *body, size_t len, struct client_m
                          ? client_member_fill(resp->cluster_info, a->list)
                          : TKV_PROTOCOL_ERROR;
         }
+        if (rv == TKV_OK && a->want_epoch) {
+                rv = resp->body_case == TUNEKV__V1__RESPONSE__BODY_MEMBER ? TKV_OK
+                                                                          : TKV_PROTOCOL_ERROR;
+                a->epoch = rv == TKV_OK ? resp->member->epoch : 0;
+        }
         tunekv__v1__response__free_unpacked(resp, &pb.base);
         return rv;
 }
@@ -111,7 +122,7 @@ int tkv_member_list(struct tkv_client *c, struct tkv_member_list *out)
 {
         Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__ClusterInfoRequest ci = TUNEKV__V1__CLUSTER_INFO_REQUEST__INIT;
-        struct client_member_answer a;
+        struct client_member_answer a = {0};
         struct buffer frame;
         int rv;
 
@@ -190,7 +201,7 @@ int tkv_transfer_leader(struct tkv_client *c, uint32_t partition, uint32_t node_
         Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__TransferLeaderRequest tr = TUNEKV__V1__TRANSFER_LEADER_REQUEST__INIT;
         char message[256] = "";
-        struct client_member_answer a = {0, message, sizeof(message), NULL};
+        struct client_member_answer a = {0, message, sizeof(message), NULL, 0, false};
         struct client_endpoint e;
         struct buffer frame;
         int rv;
@@ -220,6 +231,75 @@ int tkv_transfer_leader(struct tkv_client *c, uint32_t partition, uint32_t node_
                 snprintf(errbuf, errbuf_len, "%s", rv == TKV_OK ? "" : message);
         }
         return rv;
+}
+
+/* Send mr to the first endpoint that answers; *epoch (if not NULL) and
+ * errbuf filled as tkv_member_add says. */
+static int client_member_change(struct tkv_client *c, Tunekv__V1__MemberRequest *mr,
+                                uint64_t *epoch, char *errbuf, size_t errbuf_len)
+{
+        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+        char message[256] = "";
+        struct client_member_answer a = {0, message, sizeof(message), NULL, 0, true};
+        struct buffer frame;
+        int rv;
+
+        msg.id = 1;
+        msg.timeout_ms = c->timeout_ms;
+        msg.body_case = TUNEKV__V1__REQUEST__BODY_MEMBER;
+        msg.member = mr;
+        buffer_init(&frame);
+        rv = codec_frame_request(&frame, &msg);
+        for (unsigned i = 0; rv == TKV_OK && i < c->n_endpoints; i++) {
+                rv = client_member_at(c, &c->peers[i]->addr, &frame, &a);
+                if (rv != TKV_CONNECT_FAILED) {
+                        break;
+                }
+                rv = i + 1 < c->n_endpoints ? TKV_OK : rv;
+        }
+        buffer_free(&frame);
+        if (rv == TKV_OK && a.epoch > c->epoch) {
+                c->epoch = a.epoch;
+        }
+        if (rv != TKV_OK) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "%s", message);
+        }
+        if (epoch != NULL) {
+                *epoch = rv == TKV_OK ? a.epoch : 0;
+        }
+        if (errbuf != NULL && errbuf_len > 0) {
+                snprintf(errbuf, errbuf_len, "%s", rv == TKV_OK ? "" : message);
+        }
+        return rv;
+}
+
+int tkv_member_add(struct tkv_client *c, const struct tkv_member *m, uint64_t *epoch, char *errbuf,
+                   size_t errbuf_len)
+{
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+
+        if (c == NULL || m == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD;
+        mr.node_id = m->node_id;
+        mr.client_addr = (char *)m->client_addr;
+        mr.peer_addr = (char *)m->peer_addr;
+        mr.zone = (char *)m->zone;
+        return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
+}
+
+int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, char *errbuf,
+                      size_t errbuf_len)
+{
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+
+        if (c == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE;
+        mr.node_id = node_id;
+        return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
 }
 
 uint64_t tkv_cluster_epoch(const struct tkv_client *c)

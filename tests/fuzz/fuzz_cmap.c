@@ -8,7 +8,11 @@
  * - Every count it accepted is within its bound, member ids increase,
  *   every replica is a member that is not removed, listed once.
  * - cmap_check_config answers for the map against a configuration built
- *   from the map itself: it agrees on the addresses. */
+ *   from the map itself: it agrees on the addresses.
+ * - The changes MEMBER makes (cmap_add, cmap_remove) on such a map either
+ *   leave it byte for byte as it was (a refusal) or give a map that holds
+ *   the invariants above, one more epoch, and decodes again: what the
+ *   metadata leader writes, every node can read. */
 #include <stdio.h>
 #include <string.h>
 
@@ -58,6 +62,56 @@ static void fuzz_check(const struct cmap *m)
         FUZZ_ASSERT(cmap_check_config(m, &cfg, why, sizeof why) != CMAP_DIFFERS_ADDRS);
 }
 
+/* m changed (rv 0) or refused (rv != 0): before is the map as it was. */
+static void fuzz_changed(const struct cmap *before, const struct cmap *m, int rv)
+{
+        struct cmap *again = NULL;
+        uint8_t *enc = NULL;
+        size_t enc_len = 0;
+
+        if (rv != 0) {
+                FUZZ_ASSERT(memcmp(before, m, sizeof *m) == 0);
+                return;
+        }
+        FUZZ_ASSERT(m->epoch == before->epoch + 1);
+        fuzz_invariants(m);
+        FUZZ_ASSERT(cmap_encode(m, &enc, &enc_len) == 0);
+        FUZZ_ASSERT(cmap_decode(enc, enc_len, &again) == 0);
+        FUZZ_ASSERT(again->n_members == m->n_members);
+        cmap_destroy(again);
+        tkv_free(enc);
+}
+
+/* Remove every member in turn, and add one new member and one that
+ * reuses the first member's address, each on a copy of m. */
+static void fuzz_changes(const struct cmap *m)
+{
+        static struct cmap copy;
+        struct cmap_member mb;
+        char why[320];
+        unsigned top = m->members[m->n_members - 1].id;
+        int rv;
+
+        for (unsigned i = 0; i < m->n_members; i++) {
+                copy = *m;
+                rv = cmap_remove(&copy, m->members[i].id, why, sizeof why);
+                FUZZ_ASSERT(rv == 0 ? m->members[i].state == CMAP_JOINING : why[0] != '\0');
+                fuzz_changed(m, &copy, rv);
+        }
+        memset(&mb, 0, sizeof mb);
+        mb.id = top + 1;
+        snprintf(mb.client_addr, sizeof mb.client_addr, "127.0.0.3:%u", (top + 1) % 65536);
+        snprintf(mb.peer_addr, sizeof mb.peer_addr, "127.0.0.4:%u", (top + 1) % 65536);
+        copy = *m;
+        rv = cmap_add(&copy, &mb, why, sizeof why);
+        fuzz_changed(m, &copy, rv);
+        snprintf(mb.client_addr, sizeof mb.client_addr, "%s", m->members[0].client_addr);
+        copy = *m;
+        rv = cmap_add(&copy, &mb, why, sizeof why);
+        FUZZ_ASSERT(rv != 0 || m->members[0].state == CMAP_REMOVED);
+        fuzz_changed(m, &copy, rv);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
         struct cmap *m = NULL, *again = NULL;
@@ -70,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         }
         fuzz_invariants(m);
         fuzz_check(m);
+        fuzz_changes(m);
         FUZZ_ASSERT(cmap_encode(m, &enc, &enc_len) == 0);
         FUZZ_ASSERT(enc_len == len && memcmp(enc, data, len) == 0);
         FUZZ_ASSERT(cmap_decode(enc, enc_len, &again) == 0);

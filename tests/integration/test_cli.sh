@@ -139,6 +139,28 @@ grep -q "node 2 is not a member" "$dir/err" || fail "transfer-leader non-member:
 expect_rc 7 cli transfer-leader 8 1
 grep -q "no partition 8" "$dir/err" || fail "transfer-leader partition: $(cat "$dir/err")"
 expect_rc 3 cli transfer-leader x 1
+# member add and remove: the map's epoch goes up by one each; refusals
+expect_rc 0 cli member add 2 127.0.0.9:17002 127.0.0.9:17102 --zone z
+grep -qx 'node 2 added (joining): cluster map epoch 2' "$dir/out" || fail "member add: $(cat "$dir/out")"
+cli member list >"$dir/members"
+grep -qE "^node 2 +joining +zone z +client 127.0.0.9:17002 +peer 127.0.0.9:17102$" "$dir/members" || fail "member add row: $(cat "$dir/members")"
+cli status >"$dir/status"
+grep -qE '^node 2 +127.0.0.9:17002 +joining \(not up\)$' "$dir/status" || fail "status joining: $(cat "$dir/status")"
+grep -q '; 0 of 2 nodes down)$' "$dir/status" || fail "status joining down: $(cat "$dir/status")"
+cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); n=[x for x in o["nodes"] if x["node_id"] == 2][0]; assert o["health"] == "ok" and n["state"] == "joining" and n["health"] == "ok" and not n["up"], o' || fail "status joining json"
+expect_rc 7 cli member add 2 127.0.0.9:17003 127.0.0.9:17103
+grep -q "node 2 is a member already (joining)" "$dir/err" || fail "member add twice: $(cat "$dir/err")"
+expect_rc 7 cli member add 3 127.0.0.1:$port 127.0.0.9:17103
+grep -q "is node 1's" "$dir/err" || fail "member add address in use: $(cat "$dir/err")"
+expect_rc 3 cli member add 3 127.0.0.9:17003
+expect_rc 3 cli member add 0 127.0.0.9:17003 127.0.0.9:17103
+expect_rc 3 cli member list --zone z
+expect_rc 7 cli member remove 1
+grep -q "node 1 holds replicas of 8 partitions (0, 1, 2, 3, 4, 5, 6, 7): move them" "$dir/err" || fail "member remove 1: $(cat "$dir/err")"
+cli --json member remove 2 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 3 and o["node_id"] == 2, o' || fail "member remove json"
+cli member list | grep -qE "^node 2 +removed " || fail "member removed row: $(cli member list)"
+grep -q '; 0 of 2 nodes down)$' <(cli status) || fail "status removed: $(cli status)"
+expect_rc 7 cli member remove 2
 
 # error classes
 expect_rc 3 cli frobnicate

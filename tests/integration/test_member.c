@@ -17,7 +17,9 @@
  *   address is refused, with a message naming the member, the addresses
  *   and the map's epoch, and starts again with the right configuration;
  * - a cluster of one follows its configuration instead: restarted on
- *   another port, its map takes the new address (epoch 2).
+ *   another port, its map takes the new address (epoch 2);
+ * - member add and member remove (issue 17, next increment): the map's
+ *   CAS at the metadata group's leader, from any node; each refusal.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +44,7 @@
 #define NODES      3
 #define PARTITIONS 3
 #define REPLICAS   2
+#define CMAP_FULL  64 /* the members a cluster map holds at most (cmap.h) */
 
 static char dir[256];
 static struct cluster cl;
@@ -334,6 +337,288 @@ static void test_changed_address_refused(void **state)
         assert_int_equal(wait_epoch(2), 1);
 }
 
+/* Wait (up to 20 s, polling: a replica applying an entry sends no event)
+ * until node id's map has epoch want; true if it got there. */
+static bool wait_epoch_reaches(unsigned id, uint64_t want)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+
+        for (int waited = 0; waited < 20000; waited += 20) {
+                struct tkv_result res;
+                uint64_t epoch = 0;
+                if (cluster_info_of(id, &res) == TKV_OK && res.cluster != NULL) {
+                        epoch = res.cluster->epoch;
+                }
+                tkv_result_release(&res);
+                if (epoch >= want) {
+                        return epoch == want;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
+/* The epoch of node id's map, read through tkv_member_list. */
+static uint64_t epoch_of(unsigned id)
+{
+        struct tkv_client *c = cluster_client(&cl, id);
+        struct tkv_member_list l;
+        uint64_t epoch;
+
+        assert_non_null(c);
+        assert_int_equal(tkv_member_list(c, &l), TKV_OK);
+        epoch = l.epoch;
+        tkv_member_list_release(&l);
+        tkv_client_destroy(c);
+        return epoch;
+}
+
+/* A member to add: node id, in zone. Nothing runs there (joining is the
+ * next increment), so its addresses are 127.0.0.9 with ports derived from
+ * the id: distinct for every id, and never the cluster's (127.0.0.1). */
+static void new_member(struct tkv_member *m, uint32_t id, const char *zone)
+{
+        memset(m, 0, sizeof *m);
+        m->node_id = id;
+        snprintf(m->client_addr, sizeof m->client_addr, "127.0.0.9:%u", 10000 + id % 20000);
+        snprintf(m->peer_addr, sizeof m->peer_addr, "127.0.0.9:%u", 30000 + id % 20000);
+        snprintf(m->zone, sizeof m->zone, "%s", zone);
+}
+
+/* Node id's member list has m, in state st, at epoch want. */
+static void assert_member_at(unsigned id, const struct tkv_member *m, enum tkv_member_state st,
+                             uint64_t want)
+{
+        struct tkv_client *c = cluster_client(&cl, id);
+        struct tkv_member_list l;
+        bool found = false;
+
+        assert_non_null(c);
+        assert_true(wait_epoch_reaches(id, want));
+        assert_int_equal(tkv_member_list(c, &l), TKV_OK);
+        assert_int_equal(l.epoch, want);
+        for (size_t i = 0; i < l.n_members; i++) {
+                if (l.members[i].node_id != m->node_id) {
+                        assert_true(i == 0 || l.members[i - 1].node_id < l.members[i].node_id);
+                        continue;
+                }
+                found = true;
+                assert_int_equal(l.members[i].state, st);
+                assert_string_equal(l.members[i].client_addr, m->client_addr);
+                assert_string_equal(l.members[i].peer_addr, m->peer_addr);
+                assert_string_equal(l.members[i].zone, m->zone);
+        }
+        assert_true(found);
+        tkv_member_list_release(&l);
+        tkv_client_destroy(c);
+}
+
+static struct tkv_member added[3]; /* nodes 4, 5, 6, added by test_member_add */
+
+/* member add, sent to each node in turn (so that at least two of them
+ * forward it to the metadata group's leader): each raises the epoch by
+ * one, every node applies the new map and lists the member as joining
+ * with its addresses and zone, the placement does not change, nothing in
+ * the configuration is reported as disagreeing with the map, and a node
+ * restarted afterwards starts (the map's new members are the map's own). */
+static void test_member_add(void **state)
+{
+        uint64_t epoch = epoch_of(1), got = 0;
+        unsigned disagree[NODES];
+        char err[256];
+        int status;
+
+        (void)state;
+        for (unsigned i = 0; i < NODES; i++) {
+                disagree[i] = (unsigned)daemon_log_count(&cl.nodes[i], "disagrees with the "
+                                                                       "cluster map");
+        }
+        for (unsigned k = 0; k < 3; k++) {
+                struct tkv_client *c = cluster_client(&cl, k + 1);
+                assert_non_null(c);
+                new_member(&added[k], 4 + k, k == 1 ? "" : "d");
+                assert_int_equal(tkv_member_add(c, &added[k], &got, err, sizeof err), TKV_OK);
+                assert_string_equal(err, "");
+                assert_int_equal(got, ++epoch);
+                assert_int_equal(tkv_cluster_epoch(c), epoch);
+                tkv_client_destroy(c);
+        }
+        for (unsigned id = 1; id <= NODES; id++) {
+                struct tkv_result res;
+                for (unsigned k = 0; k < 3; k++) {
+                        assert_member_at(id, &added[k], TKV_MEMBER_JOINING, epoch);
+                }
+                assert_int_equal(cluster_info_of(id, &res), TKV_OK);
+                assert_int_equal(res.cluster->n_nodes, NODES + 3);
+                for (uint32_t p = 0; p < PARTITIONS; p++) {
+                        const struct tkv_partition_info *pi = &res.cluster->partitions[p];
+                        assert_int_equal(pi->n_replicas, REPLICAS);
+                        for (unsigned r = 0; r < pi->n_replicas; r++) {
+                                assert_true(placed_on(p, pi->replicas[r]));
+                        }
+                }
+                tkv_result_release(&res);
+        }
+        /* The metadata leader logged each change once, naming it. */
+        for (unsigned k = 0; k < 3; k++) {
+                char line[128];
+                unsigned logged = 0;
+                snprintf(line, sizeof line, "proposing cluster map epoch %llu: node %u added",
+                         (unsigned long long)(epoch - 2 + k), 4 + k);
+                for (unsigned i = 0; i < NODES; i++) {
+                        logged += (unsigned)daemon_log_count(&cl.nodes[i], line);
+                }
+                assert_int_equal(logged, 1);
+        }
+        assert_true(wait_map_file(3));
+        status = cluster_signal(&cl, 3, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(cluster_restart(&cl, 3), 0);
+        assert_int_equal(wait_epoch(3), epoch);
+        for (unsigned i = 0; i < NODES; i++) {
+                assert_int_equal(daemon_log_count(&cl.nodes[i], "disagrees with the cluster map"),
+                                 disagree[i]);
+        }
+}
+
+/* Add m through node 1; the status, and the message in err. */
+static int add_via_1(const struct tkv_member *m, char *err, size_t len)
+{
+        struct tkv_client *c = cluster_client(&cl, 1);
+        uint64_t epoch = 99;
+        int rv;
+
+        assert_non_null(c);
+        rv = tkv_member_add(c, m, &epoch, err, len);
+        if (rv != TKV_OK) {
+                assert_int_equal(epoch, 0);
+        }
+        tkv_client_destroy(c);
+        return rv;
+}
+
+/* Each refusal of member add names its reason and changes nothing. */
+static void test_member_add_refused(void **state)
+{
+        uint64_t epoch = epoch_of(1);
+        struct tkv_member m;
+        char err[256];
+
+        (void)state;
+        new_member(&m, 1, "");
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 1 is a member already (voter)"));
+        new_member(&m, 5, "");
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 5 is a member already (joining)"));
+        new_member(&m, 0, "");
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "outside 1..65535"));
+        new_member(&m, 70000, "");
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        /* Another member's client or peer address, as either address. */
+        new_member(&m, 10, "");
+        snprintf(m.client_addr, sizeof m.client_addr, "%s", cl.nodes[0].client_addr);
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "is node 1's"));
+        new_member(&m, 10, "");
+        snprintf(m.peer_addr, sizeof m.peer_addr, "%s", added[1].client_addr);
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "is node 5's"));
+        new_member(&m, 10, "");
+        snprintf(m.peer_addr, sizeof m.peer_addr, "%s", m.client_addr);
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "the same"));
+        /* Malformed addresses and zones. */
+        static const char *const bad_addrs[] = {"localhost:7001", "127.0.0.1", "127.0.0.1:99999",
+                                                ""};
+        for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+                new_member(&m, 10, "");
+                snprintf(m.client_addr, sizeof m.client_addr, "%s", bad_addrs[i]);
+                assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+                assert_non_null(strstr(err, "bad client address"));
+        }
+        new_member(&m, 10, "rack 1");
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "bad zone"));
+        for (unsigned id = 1; id <= NODES; id++) {
+                assert_true(wait_epoch_reaches(id, epoch));
+        }
+}
+
+/* member remove: a node that holds replicas is refused with the list of
+ * them, a joining one becomes removed (epoch + 1, on every node); its id
+ * is never given again, its addresses are free again; removing it twice
+ * or a node that never was a member is refused. */
+static void test_member_remove(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 2);
+        uint64_t epoch = epoch_of(1), got = 0;
+        struct tkv_member m;
+        char err[256];
+
+        (void)state;
+        assert_non_null(c);
+        assert_int_equal(tkv_member_remove(c, 1, &got, err, sizeof err), TKV_INVALID_ARGUMENT);
+        /* Node 1 holds partitions 0 and 2 (placement (p + i) % 3 + 1). */
+        assert_non_null(strstr(err, "node 1 holds replicas of 2 partitions (0, 2): move them"));
+        assert_int_equal(tkv_member_remove(c, 4, &got, err, sizeof err), TKV_OK);
+        assert_int_equal(got, ++epoch);
+        for (unsigned id = 1; id <= NODES; id++) {
+                assert_member_at(id, &added[0], TKV_MEMBER_REMOVED, epoch);
+        }
+        assert_int_equal(tkv_member_remove(c, 4, &got, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "removed already"));
+        assert_int_equal(tkv_member_remove(c, 99, &got, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 99 is not a member"));
+        m = added[0];
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "never reused"));
+        m.node_id = 7;
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_OK);
+        assert_member_at(2, &m, TKV_MEMBER_JOINING, ++epoch);
+        tkv_client_destroy(c);
+}
+
+/* The map holds CMAP_MEMBERS_MAX (64) members, removed ones included: the
+ * next add is refused as TOO_LARGE and the map is unchanged. */
+static void test_member_map_full(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 1);
+        struct tkv_member_list l;
+        struct tkv_member m;
+        uint64_t epoch = 0, last = 0;
+        char err[256];
+        int rv = TKV_OK;
+
+        (void)state;
+        assert_non_null(c);
+        /* Add until refused: node 1 may not have applied the last change
+         * yet, so its member count is not where to start from. */
+        for (uint32_t id = 100; id < 100 + CMAP_FULL && rv == TKV_OK; id++) {
+                new_member(&m, id, "");
+                last = epoch;
+                rv = tkv_member_add(c, &m, &epoch, err, sizeof err);
+                if (rv != TKV_OK && rv != TKV_TOO_LARGE) {
+                        fail_msg("adding node %u: %s", id, err);
+                }
+        }
+        assert_int_equal(rv, TKV_TOO_LARGE);
+        assert_int_equal(epoch, 0);
+        assert_non_null(strstr(err, "the most it can"));
+        /* Every node gets to the last add's epoch and no further, and the
+         * map then holds exactly 64 members. */
+        for (unsigned id = 1; id <= NODES; id++) {
+                assert_true(wait_epoch_reaches(id, last));
+        }
+        assert_int_equal(tkv_member_list(c, &l), TKV_OK);
+        assert_int_equal(l.n_members, CMAP_FULL);
+        tkv_member_list_release(&l);
+        new_member(&m, 300, "");
+        assert_int_equal(tkv_member_add(c, &m, NULL, err, sizeof err), TKV_TOO_LARGE);
+        tkv_client_destroy(c);
+}
+
 /* The members node d's map lists, through a client of its own; *epoch
  * and the first member's client address filled. TKV_OK or the error. */
 static int one_member(const struct daemon *d, uint64_t *epoch, char *addr, size_t len)
@@ -397,6 +682,10 @@ int main(void)
             cmocka_unit_test(test_transfer_leader),
             cmocka_unit_test(test_transfer_leader_refused),
             cmocka_unit_test(test_changed_address_refused),
+            cmocka_unit_test(test_member_add),
+            cmocka_unit_test(test_member_add_refused),
+            cmocka_unit_test(test_member_remove),
+            cmocka_unit_test(test_member_map_full),
             cmocka_unit_test(test_cluster_of_one_follows_its_config),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

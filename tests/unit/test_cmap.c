@@ -286,6 +286,146 @@ static void test_check_config(void **state)
         cmap_destroy(m);
 }
 
+/* A member for cmap_add: node id at 127.0.0.2, ports from the id. */
+static struct cmap_member member(unsigned id, const char *zone)
+{
+        struct cmap_member mb;
+        memset(&mb, 0, sizeof mb);
+        mb.id = id;
+        snprintf(mb.client_addr, sizeof mb.client_addr, "127.0.0.2:%u", 8000 + id);
+        snprintf(mb.peer_addr, sizeof mb.peer_addr, "127.0.0.2:%u", 9000 + id);
+        snprintf(mb.zone, sizeof mb.zone, "%s", zone);
+        return mb;
+}
+
+/* cmap_add keeps the members sorted, makes the new one JOINING, raises the
+ * epoch, and the map still decodes and still agrees with the
+ * configuration that bootstrapped it. */
+static void test_add(void **state)
+{
+        struct config c;
+        struct cmap *m;
+        struct cmap_member mb = member(5, "d");
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
+        mb = member(4, "");
+        mb.state = CMAP_VOTER; /* ignored: a new member joins */
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
+        assert_int_equal(m->epoch, 3);
+        assert_int_equal(m->n_members, 5);
+        for (unsigned i = 0; i < 5; i++) {
+                assert_int_equal(m->members[i].id, i + 1);
+        }
+        assert_int_equal(m->members[3].state, CMAP_JOINING);
+        assert_int_equal(m->members[4].state, CMAP_JOINING);
+        assert_string_equal(m->members[4].zone, "d");
+        assert_string_equal(m->members[3].client_addr, "127.0.0.2:8004");
+        assert_int_equal(cmap_check_config(m, &c, why, sizeof why), CMAP_AGREES);
+        assert_int_equal(decode_status(m), 0);
+}
+
+/* Each refusal of cmap_add leaves the map as it was. */
+static void test_add_refused(void **state)
+{
+        struct config c;
+        struct cmap *m, before;
+        struct cmap_member mb;
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        before = *m;
+        mb = member(2, "");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        assert_string_equal(why, "node 2 is a member already (voter)");
+        mb = member(0, "");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        mb = member(65536, "");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        mb = member(4, "");
+        snprintf(mb.peer_addr, sizeof mb.peer_addr, "127.0.0.1:7003"); /* node 3's client */
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        assert_string_equal(why, "address 127.0.0.1:7003 is node 3's");
+        mb = member(4, "");
+        snprintf(mb.client_addr, sizeof mb.client_addr, "127.0.0.1:99999");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "bad client address"));
+        mb = member(4, "a/b");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "bad zone"));
+        assert_memory_equal(m, &before, sizeof before);
+        /* Full: CMAP_MEMBERS_MAX members, removed ones included. */
+        for (unsigned id = 10; m->n_members < CMAP_MEMBERS_MAX; id++) {
+                mb = member(id, "");
+                assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
+                assert_int_equal(cmap_remove(m, id, why, sizeof why), 0);
+        }
+        mb = member(4, "");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_ETOOBIG);
+        assert_int_equal(decode_status(m), 0);
+        /* An epoch that would wrap to 0 (found by fuzz_cmap). */
+        m = map_of(&c);
+        m->epoch = UINT64_MAX;
+        mb = member(4, "");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_ETOOBIG);
+        assert_non_null(strstr(why, "cannot grow"));
+        assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
+        cmap_destroy(m);
+}
+
+/* cmap_remove: a joining member becomes REMOVED (epoch + 1), its id is
+ * never reused but its addresses are free; a member with replicas, a
+ * bootstrap voter, a non-member and a removed member are refused. */
+static void test_remove(void **state)
+{
+        struct config c;
+        struct cmap *m;
+        struct cmap_member mb = member(4, "");
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
+        assert_string_equal(why, "node 1 holds replicas of 4 partitions (0, 1, 2, 3): move them "
+                                 "to other nodes first");
+        assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
+        assert_string_equal(why, "node 4 is not a member");
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
+        assert_int_equal(cmap_remove(m, 4, why, sizeof why), 0);
+        assert_int_equal(m->epoch, 3);
+        assert_int_equal(m->members[3].state, CMAP_REMOVED);
+        assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "removed already"));
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "never reused"));
+        mb.id = 5;
+        assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
+        assert_int_equal(cmap_check_config(m, &c, why, sizeof why), CMAP_AGREES);
+        /* Many partitions: the list ends in "..." rather than overflow. */
+        m->n_partitions = CMAP_PARTITIONS_MAX;
+        for (unsigned p = 4; p < m->n_partitions; p++) {
+                m->parts[p] = m->parts[0];
+        }
+        assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, ", ...): move them"));
+        m->n_partitions = 4;
+        /* A bootstrap voter without replicas is refused too. */
+        m->parts[0].n = 1;
+        m->parts[0].ids[0] = 2;
+        for (unsigned p = 1; p < m->n_partitions; p++) {
+                m->parts[p] = m->parts[0];
+        }
+        assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "voter of the metadata group"));
+        cmap_destroy(m);
+}
+
 static void test_data_dir_copy(void **state)
 {
         char dir[256], path[300];
@@ -328,6 +468,9 @@ int main(void)
             cmocka_unit_test(test_bounds_refused),
             cmocka_unit_test(test_nul_in_text_refused),
             cmocka_unit_test(test_check_config),
+            cmocka_unit_test(test_add),
+            cmocka_unit_test(test_add_refused),
+            cmocka_unit_test(test_remove),
             cmocka_unit_test(test_data_dir_copy),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

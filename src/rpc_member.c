@@ -1,0 +1,206 @@
+/* MEMBER: add a member to the cluster map, or remove one (issue 17).
+ *
+ * The cluster map is one record in the metadata group's store (rpc_meta.c
+ * follows it on every node). A change is carried out where that record is
+ * written, at the metadata group's leader. Normal path:
+ *
+ *   1. Admission checked admin (rpc_auth.c: MEMBER is not listed there).
+ *   2. A node that does not lead the metadata group forwards the request,
+ *      as it came, to the leader (one hop: the leader forwards nothing).
+ *   3. The leader decodes the record from its own store, applies the
+ *      change (cmap_add: a JOINING member; cmap_remove: REMOVED), which
+ *      raises the epoch, and proposes the new map as a CAS on the version
+ *      it read, so that two changes that raced cannot both apply to the
+ *      same map: the second one fails its condition (BUSY: retry).
+ *   4. Once the CAS applied at the leader, the leader learns the new map
+ *      (rpc_meta_flush, so that its own CLUSTER_INFO shows it at once) and
+ *      answers the new epoch. Every other node learns it at its first
+ *      housekeeping tick after it applied the entry.
+ *
+ * Failure modes: the change refused by cmap (INVALID_ARGUMENT or
+ * TOO_LARGE, nothing proposed, the reason in the message), no map yet or
+ * no leader (UNAVAILABLE), a leader whose election barrier has not
+ * applied yet or the concurrent change above (BUSY: retry), lost
+ * leadership (NOT_LEADER before the proposal, OUTCOME_UNKNOWN after it:
+ * `member list` tells whether it applied). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmap.h"
+#include "command.h"
+#include "err.h"
+#include "heap.h"
+#include "log.h"
+#include "node.h"
+#include "rpc_internal.h"
+#include "rpc_meta.h"
+#include "store.h"
+
+static void rpc_member_written(struct group_write *w, int status, const struct command_result *res)
+{
+        struct call *c = QUEUE_DATA(w, struct call, op.write);
+
+        c->stage = CALL_NEW;
+        if (status == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "MEMBER");
+        } else if (status != 0) {
+                call_answer_error(c, status, "MEMBER: %s",
+                                  status == TKV_EUNKNOWN ? "leadership changed before the change "
+                                                           "was acknowledged; see member list"
+                                                         : err_str(status));
+        } else if (res->status == TKV_ECONDITION) {
+                call_answer_error(c, TKV_EBUSY,
+                                  "MEMBER: the cluster map changed at the same time; retry");
+        } else if (res->status != 0) {
+                call_answer_error(c, TKV_EIO, "MEMBER: the change could not be applied");
+        } else {
+                Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+                Tunekv__V1__MemberResponse mr = TUNEKV__V1__MEMBER_RESPONSE__INIT;
+                mr.epoch = c->epoch;
+                resp.body_case = TUNEKV__V1__RESPONSE__BODY_MEMBER;
+                resp.member = &mr;
+                LOGI(-1, "meta: cluster map epoch %llu written at index %llu (a member change)",
+                     (unsigned long long)c->epoch, (unsigned long long)res->index);
+                /* Learn it now rather than at the next tick, so that this
+                 * node's CLUSTER_INFO already shows what it answers. */
+                rpc_meta_flush(c->node);
+                call_answer(c, &resp);
+        }
+}
+
+/* Apply mr to m; the reason for a refusal in why. */
+static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr, char *why,
+                            size_t len)
+{
+        struct cmap_member mb;
+
+        if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE) {
+                return cmap_remove(m, mr->node_id, why, len);
+        }
+        memset(&mb, 0, sizeof mb);
+        mb.id = mr->node_id;
+        /* The copies below would cut a longer text into another, shorter
+         * one that might pass the checks: refuse it whole. */
+        if (strlen(mr->client_addr) >= sizeof mb.client_addr ||
+            strlen(mr->peer_addr) >= sizeof mb.peer_addr || strlen(mr->zone) >= sizeof mb.zone) {
+                snprintf(why, len, "an address or the zone is longer than %zu bytes",
+                         sizeof mb.zone - 1);
+                return TKV_EINVAL;
+        }
+        snprintf(mb.client_addr, sizeof mb.client_addr, "%s", mr->client_addr);
+        snprintf(mb.peer_addr, sizeof mb.peer_addr, "%s", mr->peer_addr);
+        snprintf(mb.zone, sizeof mb.zone, "%s", mr->zone);
+        return cmap_add(m, &mb, why, len);
+}
+
+/* The current map from g's store (this node leads g), changed by mr, and
+ * the version it was read at; NULL after answering c. */
+static struct cmap *rpc_member_changed(struct call *c, struct group *g,
+                                       const Tunekv__V1__MemberRequest *mr, uint64_t *version)
+{
+        const struct store_entry *e = store_get(group_store(g), CMAP_KEY, sizeof CMAP_KEY - 1);
+        struct cmap *m = NULL;
+        char why[320];
+        int rv;
+
+        if (e == NULL) {
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "MEMBER: the cluster map is not written yet; "
+                                  "retry");
+                return NULL;
+        }
+        *version = store_entry_mod_index(e);
+        rv = cmap_decode(store_entry_value(e), store_entry_value_len(e), &m);
+        if (rv != 0) {
+                call_answer_error(c, rv == TKV_ENOMEM ? rv : TKV_EIO,
+                                  "MEMBER: the cluster map cannot be read (%s)", err_str(rv));
+                return NULL;
+        }
+        rv = rpc_member_apply(m, mr, why, sizeof why);
+        if (rv != 0) {
+                call_answer_error(c, rv, "MEMBER: %s", why);
+                cmap_destroy(m);
+                return NULL;
+        }
+        return m;
+}
+
+/* This node leads the metadata group g: propose the changed map. */
+static void rpc_member_propose(struct call *c, struct group *g, const Tunekv__V1__MemberRequest *mr)
+{
+        struct command cmd = {0};
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        struct cmap *m = rpc_member_changed(c, g, mr, &cmd.expected_version);
+        int rv;
+
+        if (m == NULL) {
+                return;
+        }
+        if (cmap_encode(m, &bytes, &len) != 0) {
+                call_answer_error(c, TKV_ENOMEM, "MEMBER: out of memory");
+                goto cleanup;
+        }
+        cmd.type = COMMAND_CAS;
+        cmd.key = (const uint8_t *)CMAP_KEY;
+        cmd.key_len = sizeof CMAP_KEY - 1;
+        cmd.value = bytes;
+        cmd.value_len = cmd.value_raw_len = (uint32_t)len;
+        c->epoch = m->epoch;
+        rv = group_propose(g, &c->op.write, &cmd, rpc_member_written);
+        if (rv == 0) {
+                LOGI(-1, "meta: proposing cluster map epoch %llu: node %u %s",
+                     (unsigned long long)m->epoch, mr->node_id,
+                     mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ? "added (joining)"
+                                                                    : "removed");
+        }
+        if (rv == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "MEMBER");
+        } else if (rv != 0) {
+                call_answer_error(c, rv, "MEMBER: %s", err_str(rv));
+        } else {
+                c->stage = CALL_WRITE;
+        }
+cleanup:
+        tkv_free(bytes);
+        cmap_destroy(m);
+}
+
+void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__MemberRequest *mr = req->member;
+        struct group *g = c->node->meta_group;
+        uint64_t leader;
+
+        if (mr->op != TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD &&
+            mr->op != TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE) {
+                call_answer_error(c, TKV_EINVAL, "MEMBER: unknown op %d", (int)mr->op);
+                return;
+        }
+        if (g == NULL || !group_running(g) || group_store(g) == NULL) {
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "MEMBER: the metadata group is not running "
+                                  "here yet; retry");
+                return;
+        }
+        c->group = g;
+        c->partition = c->node->n_partitions;
+        leader = group_leader_id(g);
+        if (group_is_leader(g) && !group_ready(g)) {
+                /* A new leader's store may miss entries of the last term
+                 * until its election barrier applied: a change judged on
+                 * it could be refused for a reason that no longer holds. */
+                call_answer_error(c, TKV_EBUSY,
+                                  "MEMBER: the metadata group's leader was just "
+                                  "elected; retry");
+        } else if (group_is_leader(g)) {
+                rpc_member_propose(c, g, mr);
+        } else if (leader == 0) {
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "MEMBER: the metadata group has no leader right now; retry");
+        } else if (req->no_forward) {
+                call_answer_not_leader(c, "MEMBER");
+        } else {
+                rpc_forward(c, req, (unsigned)leader);
+        }
+}
