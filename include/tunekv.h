@@ -455,12 +455,13 @@ TKV_API int tkv_cluster_info(struct tkv_client *c, struct tkv_result *out);
 TKV_API void tkv_result_release(struct tkv_result *r);
 
 /* ---- Users and roles ([auth] enabled = 1 on the cluster; the client's
- * user needs the admin permission; docs/security.md). */
+ * user needs the admin permission, except to change its own password with
+ * old_password; docs/security.md). */
 
 enum tkv_user_role_op {
         TKV_USER_ADD = 1,     /* name, password */
         TKV_USER_DELETE,      /* name */
-        TKV_USER_PASSWD,      /* name (root too), password */
+        TKV_USER_PASSWD,      /* name (root too), password[, old_password] */
         TKV_USER_GRANT_ROLE,  /* name, role */
         TKV_USER_REVOKE_ROLE, /* name, role */
         TKV_USER_LIST,        /* -> names */
@@ -481,6 +482,11 @@ struct tkv_user_role_request {
         const char *permission; /* ROLE_GRANT: "read", "write", "readwrite" or "admin" */
         const void *prefix;     /* ROLE_GRANT, ROLE_REVOKE: key prefix; NULL: every key */
         size_t prefix_len;
+        /* USER_PASSWD: name's current password. With it, the client's own
+         * user needs no admin to change its password, the connection stays
+         * authenticated, and the user's other connections must AUTH again;
+         * a wrong one is TKV_PERMISSION_DENIED. NULL: the admin's change. */
+        const char *old_password;
 };
 
 struct tkv_grant {

@@ -18,6 +18,17 @@
 # only, and both, ROUNDS times; per mode and op (get, put) the ops/s and
 # p50 in microseconds:
 #   ports mode op ops/s p50_us
+#
+#   scripts/measure-tls.sh put [TUNEKVD_B]
+# measures put alone, the cell the peer port's TLS costs most in: a 3-node
+# cluster with TLS on neither port, the peer port, and both ports, put at 1
+# and at 256 in flight, ROUNDS times, each round running every mode once
+# (alternating, so that all see the same machine load); per run the ops/s,
+# the p50 in microseconds, and the three nodes' CPU time (utime + stime
+# from /proc) per put, which others' load moves much less than latency:
+#   put mode inflight ops/s p50_us node_cpu_us_per_put
+# With TUNEKVD_B (another build's tunekvd) every TLS mode also runs with
+# it, in the same rounds, as mode peer-B / both-B: a before/after A/B.
 # Data directories go under $TMPDIR (default /tmp): TMPDIR=/dev/shm puts
 # them on tmpfs, which takes the disk's fsync times (and their noise when
 # others use the disk) out of put, leaving what the network path costs.
@@ -31,6 +42,75 @@ single=() # the single nodes of the CPU part
 trap 'bash scripts/cluster.sh down >/dev/null 2>&1 || true; kill "${single[@]}" 2>/dev/null || true
 rm -rf "$var"' EXIT
 cmake --build build -j2 --target tunekvd tunekv_cli tunekv_bench >/dev/null
+# One 3-node cluster of tunekvd binary $1 in mode $2 (plain, peer, both)
+# in directory $3, on ports BASE+1..3 (clients) and BASE+11..13 (peers);
+# the pids go to `single`.
+put_cluster() {
+  local bin=$1 mode=$2 d=$3 certs=$var/tls f
+  mkdir -p "$d"
+  {
+    echo "[cluster]"
+    echo "secret = $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    echo "partitions = 3"
+    for i in 1 2 3; do
+      echo "[node.$i]"
+      echo "client_addr = 127.0.0.1:$((BASE + i))"
+      echo "peer_addr = 127.0.0.1:$((BASE + 10 + i))"
+    done
+  } >"$d/conf"
+  for i in 1 2 3; do
+    f=()
+    case $mode in peer | both) f+=(--peer-cert-file "$certs/node$i.pem"
+      --peer-key-file "$certs/node$i.key" --peer-ca-file "$certs/ca.pem") ;; esac
+    case $mode in both) f+=(--cert-file "$certs/node$i.pem" --key-file "$certs/node$i.key") ;; esac
+    "$bin" --config "$d/conf" --node-id $i --bootstrap 1 --data-dir "$d/d$i" \
+      "${f[@]}" --ready-fd 3 3>"$d/ready$i" 2>"$d/log$i" &
+    single+=($!)
+  done
+  for i in 1 2 3; do
+    for _ in $(seq 100); do grep -q ready "$d/ready$i" 2>/dev/null && break; sleep 0.1; done
+  done
+}
+
+if [ "${1:-}" = put ]; then
+  bash scripts/tls-certs.sh "$var/tls" node1 node2 node3 >/dev/null
+  runs=("build/tunekvd plain" "build/tunekvd peer" "build/tunekvd both")
+  if [ -n "${2:-}" ]; then
+    runs+=("$2 peer-B" "$2 both-B")
+  fi
+  eps=127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
+  ticks() { local s=0 p; for p in "${single[@]}"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $s; }
+  for round in $(seq "$rounds"); do
+    for c in 1 256; do
+      for run in "${runs[@]}"; do
+        read -r bin mode <<<"$run"
+        d=$var/put-$round-$c-${mode}
+        put_cluster "$bin" "${mode%-B}" "$d"
+        ca=()
+        case $mode in both*) ca=(--cacert "$var/tls/ca.pem") ;; esac
+        ./build/tunekv-bench --endpoints "$eps" "${ca[@]}" -c 16 -d 1 --warmup 0 --mix put=100 \
+          >/dev/null 2>&1 || true
+        t0=$(ticks)
+        out=$(./build/tunekv-bench --endpoints "$eps" "${ca[@]}" -c $c -d "$duration" --warmup 0 \
+          --mix put=100 --value-size 100 --json 2>/dev/null)
+        t1=$(ticks)
+        echo "$out" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.readline())
+ops = d["ops_per_s"] * float(sys.argv[6])
+cpu = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5]) * 1e6 / max(ops, 1)
+print("put", sys.argv[1], sys.argv[2], round(d["ops_per_s"]), d["all"]["p50_us"], round(cpu, 1))' \
+          "$mode" "$c" "$t0" "$t1" "$(getconf CLK_TCK)" "$duration"
+        kill "${single[@]}" 2>/dev/null || true
+        wait "${single[@]}" 2>/dev/null || true
+        single=()
+        rm -rf "$d"
+      done
+    done
+  done
+  exit 0
+fi
+
 if [ "${1:-}" = ports ]; then
   certs=$var/tls
   bash scripts/tls-certs.sh "$certs" node1 node2 node3 >/dev/null

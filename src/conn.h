@@ -100,6 +100,9 @@ struct conn {
         bool auth_pending;                  /* its AUTH is being hashed (rpc_auth.c) */
         uint8_t auth_salt[AUTH_SALT_BYTES]; /* of the password it proved: a new one, or
                                                the user re-created, needs a new AUTH */
+        uint8_t auth_salt_next[AUTH_SALT_BYTES]; /* of the new password it set for its
+                                                    own user (rpc_users.c): proved too */
+        bool auth_salt_next_set;
         /* TLS on the client port, else NULL: received bytes land in
          * tls->in and are decrypted into `in`; answers in `out` are
          * encrypted into tls->out, which is what gets written. */

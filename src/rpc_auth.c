@@ -153,9 +153,7 @@ static void rpc_auth_peer_name(struct conn *conn, char *out, size_t len)
         snprintf(out, len, "%s:%d", ip, port);
 }
 
-/* A failed AUTH: log it, unless one was logged in the last second (a
- * password guesser must not be able to fill the disk with log lines). */
-static void rpc_auth_log_failure(struct auth_state *a, struct conn *conn, const char *user)
+void rpc_auth_log_failure(struct auth_state *a, struct conn *conn, const char *op, const char *user)
 {
         uint64_t now = uv_now(((struct node *)conn->set->data)->loop);
         char from[96];
@@ -167,9 +165,9 @@ static void rpc_auth_log_failure(struct auth_state *a, struct conn *conn, const 
         }
         rpc_auth_peer_name(conn, from, sizeof from);
         LOGW(-1,
-             "auth: AUTH as \"%s\" from %s refused: wrong user or password (%llu more "
+             "auth: %s as \"%s\" from %s refused: wrong user or password (%llu more "
              "refused since the last line)",
-             user, from, (unsigned long long)a->unlogged);
+             op, user, from, (unsigned long long)a->unlogged);
         a->logged_ms = now;
         a->unlogged = 0;
 }
@@ -194,13 +192,14 @@ static void rpc_auth_done(uv_work_t *req, int status)
                 if (ok) {
                         memcpy(conn->auth_user, w->user, sizeof conn->auth_user);
                         memcpy(conn->auth_salt, w->secret.salt, AUTH_SALT_BYTES);
+                        conn->auth_salt_next_set = false;
                         a->successes++;
                         rpc_auth_answer(conn, w->id, 0, NULL);
                 } else {
                         /* A failed AUTH also ends the identity it replaces:
                          * whoever sent it is not known to be that user. */
                         conn->auth_user[0] = '\0';
-                        rpc_auth_log_failure(a, conn, w->user);
+                        rpc_auth_log_failure(a, conn, "AUTH", w->user);
                         rpc_auth_answer(conn, w->id, status == 0 ? TKV_EAUTH : TKV_ESHUTDOWN,
                                         status == 0 ? "AUTH: wrong user name or password"
                                                     : "AUTH: node shutting down");
@@ -209,6 +208,23 @@ static void rpc_auth_done(uv_work_t *req, int status)
         conn_unref(conn);
         OPENSSL_cleanse(w->password, sizeof w->password);
         tkv_free(w);
+}
+
+struct auth_secret rpc_auth_secret_of(struct node *node, const char *user)
+{
+        struct auth_table *table = rpc_auth_table(node);
+        const struct auth_user *u = auth_user_find(table, user);
+        struct auth_secret s;
+
+        if (strcmp(user, AUTH_ROOT) == 0) {
+                return table->root_set ? table->root : node->auth.root;
+        }
+        if (u != NULL) {
+                return u->secret;
+        }
+        s = node->auth.nobody;
+        s.hash[0] ^= 1; /* never matches, costs the same */
+        return s;
 }
 
 /* Why AUTH cannot start on conn now (message filled), or 0. */
@@ -253,8 +269,6 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
         struct node *node = conn->set->data;
         struct auth_state *a = &node->auth;
         const Tunekv__V1__AuthRequest *ar = req->auth;
-        const struct auth_user *u;
-        struct auth_table *table;
         struct rpc_auth_work *w;
         char message[160];
         int rv;
@@ -279,14 +293,7 @@ void rpc_auth_start(struct conn *conn, const Tunekv__V1__Request *req)
         snprintf(w->user, sizeof w->user, "%s", ar->user);
         memcpy(w->password, ar->password.data, ar->password.len);
         w->password_len = ar->password.len;
-        table = rpc_auth_table(node);
-        u = auth_user_find(table, ar->user);
-        w->secret = strcmp(ar->user, AUTH_ROOT) != 0 ? (u != NULL ? u->secret : a->nobody)
-                    : table->root_set                ? table->root
-                                                     : a->root;
-        if (u == NULL && strcmp(ar->user, AUTH_ROOT) != 0) {
-                w->secret.hash[0] ^= 1; /* never matches, costs the same */
-        }
+        w->secret = rpc_auth_secret_of(node, ar->user);
         if (uv_queue_work(node->loop, &w->req, rpc_auth_work, rpc_auth_done) != 0) {
                 OPENSSL_cleanse(w->password, sizeof w->password);
                 tkv_free(w);
@@ -322,8 +329,11 @@ static unsigned rpc_auth_perm_of(const Tunekv__V1__Request *req)
  * user, so without this one AUTHed before the user was deleted would act
  * as whoever is later given the same name; and a password changed because
  * it leaked would not shut out those who used it. Every password has its
- * own salt, so comparing salts tells. */
-static bool rpc_auth_current(const struct auth_state *a, const struct conn *conn,
+ * own salt, so comparing salts tells. The one exception is the connection
+ * that changed its own user's password by proving the old one: it knows
+ * the new password, so the new salt (auth_salt_next) counts as proved once
+ * this node's replica holds it. */
+static bool rpc_auth_current(const struct auth_state *a, struct conn *conn,
                              const struct auth_table *t)
 {
         const struct auth_user *u;
@@ -336,7 +346,22 @@ static bool rpc_auth_current(const struct auth_state *a, const struct conn *conn
         } else {
                 return false;
         }
+        if (conn->auth_salt_next_set && memcmp(salt, conn->auth_salt_next, AUTH_SALT_BYTES) == 0) {
+                memcpy(conn->auth_salt, conn->auth_salt_next, AUTH_SALT_BYTES);
+                conn->auth_salt_next_set = false;
+        }
         return memcmp(salt, conn->auth_salt, AUTH_SALT_BYTES) == 0;
+}
+
+/* USER_PASSWD of the connection's own user with the old password: what
+ * any authenticated user may do (rpc_users.c checks the old password). */
+static bool rpc_auth_is_own_passwd(const struct conn *conn, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__UserRoleRequest *ur = req->user_role;
+
+        return req->body_case == TUNEKV__V1__REQUEST__BODY_USER_ROLE &&
+               ur->op == TUNEKV__V1__USER_ROLE_OP__USER_PASSWD && ur->old_password.len > 0 &&
+               ur->name != NULL && strcmp(ur->name, conn->auth_user) == 0;
 }
 
 /* GET_MANY: read permission on every key. */
@@ -417,7 +442,7 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_TXN) {
                 return rpc_auth_admit_txn(conn, req->txn, t, message, len);
         }
-        perm = rpc_auth_perm_of(req);
+        perm = rpc_auth_is_own_passwd(conn, req) ? 0 : rpc_auth_perm_of(req);
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_GET_MANY) {
                 return rpc_auth_admit_many(t, conn, req->get_many, message, len);
         }

@@ -171,6 +171,18 @@ struct auth_table *rpc_auth_table(struct node *node);
  * by the other nodes). */
 void rpc_member_request(struct call *c, const Tunekv__V1__Request *req);
 
+/* rpc_auth.c: the stored secret a password for user (borrowed) is checked
+ * against, copied: root's from the cluster or the configuration, and for
+ * an unknown user one that never matches but costs the same to check. */
+struct auth_secret rpc_auth_secret_of(struct node *node, const char *user);
+
+/* rpc_auth.c: a wrong password given in op ("AUTH", "USER_PASSWD") on conn
+ * as user: counted, and logged with the client's address at most once a
+ * second (a password guesser must not be able to fill the disk). All
+ * borrowed. */
+void rpc_auth_log_failure(struct auth_state *a, struct conn *conn, const char *op,
+                          const char *user);
+
 /* rpc_meta.c: TRANSFER_LEADER (admin): hand a partition's leadership to
  * one of its replicas, answered once it leads. */
 void rpc_meta_transfer(struct call *c, const Tunekv__V1__Request *req);

@@ -15,6 +15,18 @@
  * Listings (USER_LIST/GET, ROLE_LIST/GET) are answered from the local
  * replica, like every permission check.
  *
+ * Self-service: USER_PASSWD with old_password set is what any
+ * authenticated user may do for their own name (rpc_auth.c admits it).
+ * The work item that hashes the new password first checks the old one
+ * against this node's replica of the user's secret, with the same slow KDF
+ * and constant-time compare as AUTH; a wrong one is PERMISSION_DENIED,
+ * counted and logged like a failed AUTH, and costs the guesser the same
+ * hashing (auth_in_flight_max bounds both). The connection that made the
+ * change knows the new password, so it stays authenticated
+ * (conn->auth_salt_next); every other connection of the user must AUTH
+ * again, as after an admin's change: the reason to change a password is
+ * often that it leaked.
+ *
  * Failure modes: auth off (INVALID_ARGUMENT), a bad name or permission
  * (INVALID_ARGUMENT), no such user or role (NOT_FOUND), one that exists
  * (INVALID_ARGUMENT), the hashing limit (BUSY), no leader for the system
@@ -28,6 +40,7 @@
 #include "buffer.h"
 #include "command.h"
 #include "config.h"
+#include "conn.h"
 #include "err.h"
 #include "heap.h"
 #include "node.h"
@@ -49,6 +62,7 @@ struct rpc_users_change {
         size_t prefix_len;
         bool has_secret;
         struct auth_secret secret; /* USER_ADD, USER_PASSWD */
+        bool check_old;            /* USER_PASSWD with old_password: check it first */
 };
 
 /* A password being hashed for c. */
@@ -61,6 +75,10 @@ struct rpc_users_hash {
         int rv;
         size_t password_len;
         uint8_t password[AUTH_PASSWORD_BYTES_MAX];
+        struct auth_secret old; /* ch.check_old: the user's secret, copied */
+        bool old_ok;            /* written by the threadpool, read after it */
+        size_t old_password_len;
+        uint8_t old_password[AUTH_PASSWORD_BYTES_MAX];
 };
 
 static const char *const rpc_users_op_names[] = {
@@ -151,6 +169,16 @@ static int rpc_users_parse(const Tunekv__V1__UserRoleRequest *ur, struct rpc_use
         }
         ch->prefix = ur->prefix.data;
         ch->prefix_len = ur->prefix.len;
+        if (ur->old_password.len > 0 &&
+            (ur->op != TUNEKV__V1__USER_ROLE_OP__USER_PASSWD || ur->secret.len > 0 ||
+             ur->old_password.len > AUTH_PASSWORD_BYTES_MAX)) {
+                snprintf(why, len,
+                         "%s: old_password goes with USER_PASSWD and a password only, and is at "
+                         "most %u bytes",
+                         ch->op_name, AUTH_PASSWORD_BYTES_MAX);
+                return TKV_EINVAL;
+        }
+        ch->check_old = ur->old_password.len > 0;
         if (rpc_users_needs_secret(ur->op) && ur->secret.len > 0) {
                 if (rpc_users_secret_parse(&ur->secret, &ch->secret) != 0) {
                         snprintf(why, len, "%s: malformed secret", ch->op_name);
@@ -457,7 +485,25 @@ static void rpc_users_hash_work(uv_work_t *req)
 {
         struct rpc_users_hash *h = (struct rpc_users_hash *)req;
 
+        if (h->ch.check_old) {
+                h->old_ok = auth_secret_check(&h->old, h->old_password, h->old_password_len);
+                if (!h->old_ok) {
+                        return;
+                }
+        }
         h->rv = auth_secret_make(&h->ch.secret, h->password, h->password_len, h->iterations);
+}
+
+/* The hashing of h is done and its old password, if any, was right: c
+ * stays authenticated when it changed its own user's password. */
+static void rpc_users_keep_session(struct call *c, const struct rpc_users_hash *h)
+{
+        struct conn *conn = c->conn;
+
+        if (h->ch.check_old && !conn_is_link(conn) && strcmp(conn->auth_user, h->ch.name) == 0) {
+                memcpy(conn->auth_salt_next, h->ch.secret.salt, AUTH_SALT_BYTES);
+                conn->auth_salt_next_set = true;
+        }
 }
 
 static void rpc_users_hash_done(uv_work_t *req, int status)
@@ -467,16 +513,23 @@ static void rpc_users_hash_done(uv_work_t *req, int status)
 
         h->node->auth.in_flight--;
         OPENSSL_cleanse(h->password, sizeof h->password);
+        OPENSSL_cleanse(h->old_password, sizeof h->old_password);
         if (c != NULL) {
                 c->stage = CALL_NEW;
                 if (status != 0 || h->rv != 0) {
                         call_answer_error(c, status != 0 ? TKV_ESHUTDOWN : TKV_EIO,
                                           "%s: cannot hash the password", h->ch.op_name);
+                } else if (h->ch.check_old && !h->old_ok) {
+                        rpc_auth_log_failure(&h->node->auth, c->conn, h->ch.op_name, h->ch.name);
+                        call_answer_error(c, TKV_EPERM, "%s: wrong old password for user \"%s\"",
+                                          h->ch.op_name, h->ch.name);
                 } else {
                         h->ch.has_secret = true;
+                        rpc_users_keep_session(c, h);
                         rpc_users_change(c, &h->ch, false);
                 }
         }
+        OPENSSL_cleanse(h, sizeof *h);
         tkv_free(h);
 }
 
@@ -515,7 +568,13 @@ static void rpc_users_hash(struct call *c, const Tunekv__V1__UserRoleRequest *ur
         if (ur->password.len > 0) {
                 memcpy(h->password, ur->password.data, ur->password.len);
         }
+        if (ch->check_old) {
+                h->old = rpc_auth_secret_of(node, ch->name);
+                h->old_password_len = ur->old_password.len;
+                memcpy(h->old_password, ur->old_password.data, ur->old_password.len);
+        }
         if (uv_queue_work(node->loop, &h->req, rpc_users_hash_work, rpc_users_hash_done) != 0) {
+                OPENSSL_cleanse(h, sizeof *h);
                 tkv_free(h);
                 call_answer_error(c, TKV_EIO, "%s: cannot queue the hashing", ch->op_name);
                 return;

@@ -79,3 +79,37 @@ def test_users_and_roles(auth_cluster):
         root.user_delete("py-alice")
         root.role_delete("py-reader")
         assert "py-alice" not in root.users()
+
+
+def test_own_password(auth_cluster):
+    """A user without admin changes their own password by giving the old
+    one; the client AUTHs with the new one from then on, the old one fails
+    AUTH, and a wrong old password or someone else's name is refused."""
+    with tunekv.Client(auth_cluster.endpoints, timeout=10.0, user="root", password="py-root-password") as root:
+        root.role_add("py-own")
+        root.role_grant("py-own", "readwrite", b"own/")
+        root.user_add("py-bob", b"bob-old")
+        root.user_grant_role("py-bob", "py-own")
+        root.user_add("py-carol", b"carol-pw")
+        try:
+            with tunekv.Client(auth_cluster.endpoints, timeout=5.0, user="py-bob", password="bob-old") as b:
+                b.put(b"own/x", b"1")
+                with pytest.raises(tunekv.PermissionDenied):
+                    b.user_passwd("py-bob", b"bob-new", old_password=b"not-it")
+                with pytest.raises(tunekv.PermissionDenied):
+                    b.user_passwd("py-carol", b"x")  # someone else's, without admin
+                with pytest.raises(tunekv.PermissionDenied):
+                    b.user_passwd("py-carol", b"x", old_password=b"carol-pw")
+                b.user_passwd("py-bob", b"bob-new", old_password=b"bob-old")
+                b.put(b"own/x", b"2")  # still served, now with the new password
+                assert b.get(b"own/x").value == b"2"
+            with tunekv.Client(auth_cluster.endpoints, timeout=5.0, user="py-bob", password="bob-old") as old:
+                with pytest.raises(tunekv.Unauthenticated):
+                    old.get(b"own/x")
+            with tunekv.Client(auth_cluster.endpoints, timeout=5.0, user="py-carol", password="carol-pw") as carol:
+                with pytest.raises(tunekv.PermissionDenied):
+                    carol.get(b"own/x")  # AUTH passed: carol's password is unchanged
+        finally:
+            root.user_delete("py-bob")
+            root.user_delete("py-carol")
+            root.role_delete("py-own")

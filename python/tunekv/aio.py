@@ -1006,21 +1006,42 @@ class AsyncClient:
         role: str = "",
         permission: str = "",
         prefix: Bytes = b"",
+        old_password: Optional[Bytes] = None,
     ) -> UserRoleResult:
         """User and role management (docs/protocol.md §4.8; needs admin when
         auth is on): from the first endpoint that accepts a connection, the
         change forwarded by it to where it is made. Not retried: a change
-        that timed out may have happened (list to find out)."""
+        that timed out may have happened (list to find out).
+
+        USER_PASSWD with old_password (the user's current password) is the
+        self-service change: the client's own user needs no admin for it.
+        Once made, the client AUTHs with the new password, and its idle
+        connections reconnect (the server refuses the user's connections
+        that proved the old password, except the one that made the change)."""
         self._check_open()
         pw = password.encode() if isinstance(password, str) else bytes(password)
         pf = prefix.encode() if isinstance(prefix, str) else bytes(prefix)
+        old = b"" if old_password is None else (
+            old_password.encode() if isinstance(old_password, str) else bytes(old_password))
         body = pb.UserRoleRequest(
             op=cast(pb.UserRoleOp, int(UserRoleOp(op))), name=name, password=pw, role=role,
-            permission=permission, prefix=pf,
+            permission=permission, prefix=pf, old_password=old,
         )
         order = [self.endpoints[(self._last_endpoint + i) % len(self.endpoints)] for i in range(len(self.endpoints))]
         req = pb.Request(timeout_ms=int(self.timeout * 1000), user_role=body)
-        return codec.user_role_result(await self._admin("user_role", order, req))
+        result = codec.user_role_result(await self._admin("user_role", order, req))
+        if UserRoleOp(op) == UserRoleOp.USER_PASSWD and old and name == self.user:
+            await self._adopt_password(pw)
+        return result
+
+    async def _adopt_password(self, password: bytes) -> None:
+        """Our own password changed: AUTH with the new one from now on, and
+        close the idle connections so that they reconnect with it."""
+        self._password = password
+        for addr, c in list(self._conns.items()):
+            if not c.pending:
+                del self._conns[addr]
+                await c.close()
 
     # ---- life
 

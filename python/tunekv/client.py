@@ -168,9 +168,10 @@ class Client:
     def user_delete(self, name: str) -> None:
         self.user_role(UserRoleOp.USER_DELETE, name)
 
-    def user_passwd(self, name: str, password: Bytes) -> None:
-        """Set name's password (needs admin)."""
-        self.user_role(UserRoleOp.USER_PASSWD, name, password=password)
+    def user_passwd(self, name: str, password: Bytes, old_password: Optional[Bytes] = None) -> None:
+        """Set name's password: needs admin, or old_password (name's current
+        password) when name is the client's own user."""
+        self.user_role(UserRoleOp.USER_PASSWD, name, password=password, old_password=old_password)
 
     def user_grant_role(self, name: str, role: str) -> None:
         self.user_role(UserRoleOp.USER_GRANT_ROLE, name, role=role)

@@ -686,8 +686,9 @@ class TxnResponse(_message.Message):
     def __init__(self, succeeded: bool = ..., index: _Optional[int] = ..., partition: _Optional[int] = ..., results: _Optional[_Iterable[_Union[TxnOpResult, _Mapping]]] = ..., token: _Optional[bytes] = ..., replayed: bool = ...) -> None: ...
 
 class UserRoleRequest(_message.Message):
-    __slots__ = ["name", "op", "password", "permission", "prefix", "role", "secret"]
+    __slots__ = ["name", "old_password", "op", "password", "permission", "prefix", "role", "secret"]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    OLD_PASSWORD_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_FIELD_NUMBER: _ClassVar[int]
@@ -695,13 +696,14 @@ class UserRoleRequest(_message.Message):
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
     name: str
+    old_password: bytes
     op: UserRoleOp
     password: bytes
     permission: str
     prefix: bytes
     role: str
     secret: bytes
-    def __init__(self, op: _Optional[_Union[UserRoleOp, str]] = ..., name: _Optional[str] = ..., password: _Optional[bytes] = ..., role: _Optional[str] = ..., permission: _Optional[str] = ..., prefix: _Optional[bytes] = ..., secret: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, op: _Optional[_Union[UserRoleOp, str]] = ..., name: _Optional[str] = ..., password: _Optional[bytes] = ..., role: _Optional[str] = ..., permission: _Optional[str] = ..., prefix: _Optional[bytes] = ..., secret: _Optional[bytes] = ..., old_password: _Optional[bytes] = ...) -> None: ...
 
 class UserRoleResponse(_message.Message):
     __slots__ = ["grants", "names", "roles"]

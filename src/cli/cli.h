@@ -139,7 +139,7 @@ int txn_run(struct tkv_client *c, struct cli_args *a);
 /* Run the user or role command in a (a->operands: the verb, then its
  * arguments; a new password is read from stdin's first line), report it
  * and return the exit code. c and a are borrowed. */
-int users_run(struct tkv_client *c, const struct cli_args *a);
+int users_run(struct tkv_client *c, struct cli_args *a);
 
 /* ---- members.c: tunekv member list, tunekv transfer-leader ---- */
 

@@ -1,7 +1,11 @@
 /* tunekv user ... and tunekv role ...: user and role management through
  * tkv_user_role (include/tunekv.h). The verb is the first operand; a new
  * password is read from stdin's first line, so that it never shows in the
- * process list or the shell history: `tunekv user add alice < pwfile`. */
+ * process list or the shell history: `tunekv user add alice < pwfile`.
+ * `user passwd NAME` run as NAME itself (--user NAME) is the self-service
+ * change, which needs no admin: the old password is the one the CLI
+ * authenticates with (--password-file or $TUNEKV_PASSWORD), read the same
+ * way, and goes along so that the server can check it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -79,12 +83,13 @@ static void users_request(const struct users_verb *v, char **args, int n,
         }
 }
 
-int users_run(struct tkv_client *c, const struct cli_args *a)
+int users_run(struct tkv_client *c, struct cli_args *a)
 {
         const struct users_verb *v = users_find(a->command, a->operands[0]);
         struct tkv_user_role_request req;
         struct tkv_user_role_result res;
         char password[1025];
+        char old_password[1025];
         int n = a->n_operands - 1;
         int rv;
 
@@ -95,6 +100,13 @@ int users_run(struct tkv_client *c, const struct cli_args *a)
                 return output_usage_error(a, "wrong number of arguments for %s", a->operands[0]);
         }
         users_request(v, a->operands + 1, n, &req);
+        if (v->op == TKV_USER_PASSWD && a->user != NULL && strcmp(a->user, req.name) == 0) {
+                rv = args_password(a, old_password, sizeof(old_password));
+                if (rv >= 0) {
+                        return rv;
+                }
+                req.old_password = old_password;
+        }
         if (v->password) {
                 if (!users_read_password(password, sizeof(password))) {
                         return output_usage_error(a, "%s: the new password is stdin's first line",
@@ -104,6 +116,7 @@ int users_run(struct tkv_client *c, const struct cli_args *a)
         }
         rv = tkv_user_role(c, &req, &res);
         memset(password, 0, sizeof(password));
+        memset(old_password, 0, sizeof(old_password));
         if (rv != TKV_OK) {
                 rv = output_fail(a, rv, res.message, NULL);
         } else {

@@ -131,6 +131,8 @@ static int client_users_encode(struct buffer *out, const struct tkv_user_role_re
         ur.permission = (char *)(r->permission != NULL ? r->permission : "");
         ur.password.data = (uint8_t *)(r->password != NULL ? r->password : "");
         ur.password.len = r->password != NULL ? strlen(r->password) : 0;
+        ur.old_password.data = (uint8_t *)(r->old_password != NULL ? r->old_password : "");
+        ur.old_password.len = r->old_password != NULL ? strlen(r->old_password) : 0;
         ur.prefix.data = (uint8_t *)(r->prefix != NULL ? r->prefix : "");
         ur.prefix.len = r->prefix != NULL ? r->prefix_len : 0;
         return codec_frame_request(out, &msg);
@@ -177,6 +179,33 @@ static int client_users_at(struct tkv_client *c, const struct client_endpoint *e
                               sizeof(out->message));
 }
 
+/* The client changed its own user's password (old_password given): every
+ * later AUTH uses the new one, and idle links close, so that they
+ * reconnect with it before the server refuses them UNAUTHENTICATED (it
+ * does for every connection but the one that made the change). Links
+ * with requests on them keep them; their next request may be refused. */
+static void client_users_adopt(struct tkv_client *c, const struct tkv_user_role_request *req)
+{
+        char user[sizeof(c->user)];
+
+        if (req->op != TKV_USER_PASSWD || req->old_password == NULL || req->name == NULL ||
+            strcmp(req->name, c->user) != 0) {
+                return;
+        }
+        snprintf(user, sizeof(user), "%s", c->user);
+        client_auth_forget(c);
+        if (client_auth_configure(c, user, req->password) != TKV_OK) {
+                return; /* the next AUTH fails, and says why */
+        }
+        for (size_t i = 0; i < c->n_peers; i++) {
+                struct client_peer *p = c->peers[i];
+
+                if (link_is_open(&p->link) && p->n_inflight == 0 && p->n_queued == 0) {
+                        client_peer_close(c, p);
+                }
+        }
+}
+
 int tkv_user_role(struct tkv_client *c, const struct tkv_user_role_request *req,
                   struct tkv_user_role_result *out)
 {
@@ -204,7 +233,9 @@ int tkv_user_role(struct tkv_client *c, const struct tkv_user_role_request *req,
         }
         buffer_free(&frame);
         out->status = rv;
-        if (rv != TKV_OK) {
+        if (rv == TKV_OK) {
+                client_users_adopt(c, req);
+        } else {
                 snprintf(c->errmsg, sizeof(c->errmsg), "%s", out->message);
         }
         return rv;

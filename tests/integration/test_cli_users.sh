@@ -2,8 +2,9 @@
 # tunekv user ... and tunekv role ... against a real tunekvd with
 # [auth] enabled = 1: root from root_password_file, a role and a user made
 # with the CLI, what the user may and may not do (exit 9 when refused),
-# listings in text and JSON, bad input with a clear message, and root's
-# password stored in the cluster replacing the file's.
+# listings in text and JSON, bad input with a clear message, a user
+# changing their own password without admin, and root's password stored in
+# the cluster replacing the file's.
 #   usage: test_cli_users.sh BUILD_DIR
 set -euo pipefail
 bin=${1:?build dir}
@@ -81,6 +82,17 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 all_ = [r for r in rows if r.get("op") == "all"][0]
 assert all_["ops"] == 200 and all_["errors"] == 0, all_
 PY
+
+# alice changes her own password without admin: the old one is the one she
+# authenticates with; someone else's needs admin.
+echo "alice-new-password" >"$dir/alice-new-pw"
+expect_rc 9 alice user passwd root <"$dir/alice-new-pw"
+grep -q "PERMISSION_DENIED" "$dir/err" || fail "passwd of root by alice: $(cat "$dir/err")"
+expect_rc 0 alice user passwd alice <"$dir/alice-new-pw"
+expect_rc 9 alice get app/x
+grep -q "UNAUTHENTICATED" "$dir/err" || fail "old password after passwd: $(cat "$dir/err")"
+(umask 077 && cp "$dir/alice-new-pw" "$dir/alice-pw")
+expect_rc 0 alice get app/x
 
 # Revoke, then root's password stored in the cluster.
 expect_rc 0 root role revoke app app/

@@ -14,6 +14,11 @@
  *   node, and a TXN with one key outside "app/" is refused whole; a revoke applies to a connection
  * already open; the records survive a restart of every node (snapshot and log); root's password
  *   stored in the cluster replaces the file's;
+ * - a user without admin changes their own password by giving the old one:
+ *   the connection that made the change stays served, the user's other
+ *   connections must AUTH again, the old password fails AUTH and the new
+ *   one works; a wrong old password, another user's name, or no old
+ *   password is PERMISSION_DENIED and changes nothing;
  * - with auth off, a client that sends credentials is served as before.
  */
 #include <setjmp.h>
@@ -496,6 +501,181 @@ static void test_revoke_applies_to_open_connections(void **state)
         tkv_client_destroy(alice);
 }
 
+/* One raw request on fd: its answer's status (the answer freed). */
+static int raw_status(int fd, Tunekv__V1__Request *req)
+{
+        static uint64_t next_id = 1000;
+        Tunekv__V1__Response *resp;
+        int status;
+
+        req->id = next_id++;
+        raw_send_request(fd, req);
+        resp = raw_read_response(fd);
+        assert_non_null(resp);
+        assert_int_equal(resp->id, req->id);
+        status = (int)resp->status;
+        if (status != TUNEKV__V1__STATUS__STATUS_OK) {
+                fprintf(stderr, "raw answer: %s\n", resp->message);
+        }
+        tunekv__v1__response__free_unpacked(resp, NULL);
+        return status;
+}
+
+/* A raw connection to node, AUTHed as user. */
+static int raw_auth(unsigned node, const char *user, const char *password)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__AuthRequest ar = TUNEKV__V1__AUTH_REQUEST__INIT;
+        int fd = raw_connect_addr(cl.nodes[node - 1].client_addr, false);
+
+        ar.user = (char *)user;
+        ar.password.data = (uint8_t *)password;
+        ar.password.len = strlen(password);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_AUTH;
+        req.auth = &ar;
+        assert_int_equal(raw_status(fd, &req), TUNEKV__V1__STATUS__STATUS_OK);
+        return fd;
+}
+
+/* USER_PASSWD of name on fd; old_password NULL: none given. */
+static int raw_passwd(int fd, const char *name, const char *password, const char *old_password)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__UserRoleRequest ur = TUNEKV__V1__USER_ROLE_REQUEST__INIT;
+
+        ur.op = TUNEKV__V1__USER_ROLE_OP__USER_PASSWD;
+        ur.name = (char *)name;
+        ur.password.data = (uint8_t *)password;
+        ur.password.len = strlen(password);
+        if (old_password != NULL) {
+                ur.old_password.data = (uint8_t *)old_password;
+                ur.old_password.len = strlen(old_password);
+        }
+        req.body_case = TUNEKV__V1__REQUEST__BODY_USER_ROLE;
+        req.user_role = &ur;
+        return raw_status(fd, &req);
+}
+
+static int raw_put(int fd, const char *key, const char *value)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PutRequest put = TUNEKV__V1__PUT_REQUEST__INIT;
+
+        put.key.data = (uint8_t *)key;
+        put.key.len = strlen(key);
+        put.value.data = (uint8_t *)value;
+        put.value.len = strlen(value);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_PUT;
+        req.put = &put;
+        return raw_status(fd, &req);
+}
+
+/* A client of the whole cluster as user with a 10 s deadline: its first
+ * request AUTHs on two links (the endpoint, then the key's leader) at 0.1 s
+ * of hashing each, which a loaded machine and a sanitizer build stretch. */
+static struct tkv_client *client_patient(const char *user, const char *password)
+{
+        struct tkv_options o = {0};
+        struct tkv_client *c = NULL;
+        char err[256];
+
+        o.endpoints = cl.endpoints;
+        o.timeout_ms = 10000;
+        o.user = user;
+        o.password = password;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        return c;
+}
+
+/* PUT k = v through c; the status, and why when it is not OK. */
+static int put_said(struct tkv_client *c, const char *k, const char *v)
+{
+        struct tkv_result r;
+        int rv = tkv_put(c, k, strlen(k), v, strlen(v), NULL, &r);
+
+        if (rv != TKV_OK) {
+                fprintf(stderr, "put %s: %s: %s\n", k, tkv_status_name(rv), r.message);
+        }
+        tkv_result_release(&r);
+        return rv;
+}
+
+/* The self-service refusals: PERMISSION_DENIED, nothing changed. */
+static void own_password_refusals(int fd)
+{
+        enum { DENIED = TUNEKV__V1__STATUS__STATUS_PERMISSION_DENIED };
+
+        assert_int_equal(raw_passwd(fd, "dave", "dave-new", "not-daves-password"), DENIED);
+        assert_int_equal(raw_passwd(fd, "dave", "dave-new", NULL), DENIED); /* no old one */
+        assert_int_equal(raw_passwd(fd, "erin", "erin-new", NULL), DENIED); /* someone else's */
+        assert_int_equal(raw_passwd(fd, "erin", "erin-new", "erin-pw"), DENIED);
+        assert_int_equal(raw_passwd(fd, "root", "root-new", ROOT_PASSWORD), DENIED);
+        /* The wrong old password was logged like a failed AUTH, without it. */
+        assert_true(daemon_log_count(&cl.nodes[2], "USER_PASSWD as \"dave\" from 127.0.0.1:") >= 1);
+        assert_int_equal(daemon_log_count(&cl.nodes[2], "not-daves-password"), 0);
+}
+
+/* dave, without admin, changes his own password on one connection to node
+ * 3 (a follower of the system group or its leader, whichever it is): that
+ * connection is served on, dave's other connection must AUTH again, and
+ * from then on only the new password passes AUTH, on every node. Then
+ * through libtunekv, whose own later requests AUTH with the newest one. */
+static void test_own_password(void **state)
+{
+        struct tkv_user_role_request req = {0};
+        struct tkv_user_role_result res;
+        struct tkv_client *c;
+        int64_t end;
+        int fd;
+        int other;
+
+        (void)state;
+        assert_int_equal(admin(1, TKV_ROLE_ADD, "own", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_ROLE_GRANT, "own", "readwrite", "own/"), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_ADD, "dave", "dave-old", NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "dave", "own", NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_ADD, "erin", "erin-pw", NULL), TKV_OK);
+        await_everywhere("dave", "dave-old", "own/k", TKV_NOT_FOUND);
+        await_everywhere("erin", "erin-pw", "own/k", TKV_PERMISSION_DENIED);
+        fd = raw_auth(3, "dave", "dave-old");
+        other = raw_auth(3, "dave", "dave-old");
+        own_password_refusals(fd);
+        await_everywhere("erin", "erin-pw", "own/k", TKV_PERMISSION_DENIED); /* unchanged */
+
+        assert_int_equal(raw_passwd(fd, "dave", "dave-new", "dave-old"), TKV_OK);
+        assert_int_equal(raw_put(fd, "own/k", "1"), TKV_OK);
+        /* Once node 3 applied the change (within 10 s), the other
+         * connection is refused... */
+        end = now_ms() + 10000;
+        while (raw_put(other, "own/k", "2") == TUNEKV__V1__STATUS__STATUS_OK && now_ms() < end) {
+                usleep(20000);
+        }
+        assert_int_equal(raw_put(other, "own/k", "2"), TUNEKV__V1__STATUS__STATUS_UNAUTHENTICATED);
+        /* ...and the one that made it is still served. */
+        assert_int_equal(raw_put(fd, "own/k", "3"), TKV_OK);
+        close(other);
+        close(fd);
+        await_everywhere("dave", "dave-new", "own/k", TKV_OK);
+        await_everywhere("dave", "dave-old", "own/k", TKV_UNAUTHENTICATED);
+
+        /* libtunekv: dave's client changes his password and goes on. */
+        c = client_patient("dave", "dave-new");
+        assert_int_equal(put_said(c, "own/k", "4"), TKV_OK);
+        req.op = TKV_USER_PASSWD;
+        req.name = "dave";
+        req.password = "dave-third";
+        req.old_password = "dave-new";
+        assert_int_equal(tkv_user_role(c, &req, &res), TKV_OK);
+        tkv_user_role_release(&res);
+        await_everywhere("dave", "dave-third", "own/k", TKV_OK);
+        assert_int_equal(put_said(c, "own/k", "5"), TKV_OK);
+        assert_int_equal(get(c, "own/k", "5"), TKV_OK);
+        tkv_client_destroy(c);
+        assert_int_equal(admin(1, TKV_USER_DELETE, "dave", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_DELETE, "erin", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_ROLE_DELETE, "own", NULL, NULL), TKV_OK);
+}
+
 /* Whether node id's system group (users and roles) took a snapshot. */
 static bool has_snapshot(unsigned id)
 {
@@ -631,6 +811,7 @@ int main(void)
             cmocka_unit_test(test_request_during_auth),
             cmocka_unit_test(test_users_and_roles),
             cmocka_unit_test(test_revoke_applies_to_open_connections),
+            cmocka_unit_test(test_own_password),
             cmocka_unit_test(test_records_survive_restart),
             cmocka_unit_test(test_auth_setting_must_agree),
             cmocka_unit_test(test_auth_off),
