@@ -99,6 +99,8 @@ struct call {
         struct call_read rd;           /* GET */
         struct command_result applied; /* ALL_REPLICAS write: its result, kept */
         uint8_t ack;                   /* Tunekv__V1__Ack asked */
+        uint8_t lease_op;              /* LEASE: the Tunekv__V1__LeaseOp proposed */
+        uint64_t lease_id;             /* LEASE_REVOKE: the lease named */
         uint32_t key_len;
         uint8_t key[]; /* GET, writes: the key (key_len bytes); GET_MANY: rpc_many.c's */
 };
