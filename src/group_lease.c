@@ -78,9 +78,24 @@ static int group_lease_propose_expiry(struct group *g, struct lease *l)
         }
         l->expiring = true;
         g->stats.leases_expired++;
-        LOGI((int)g->partition, "group: lease %llx expired (ttl %llu ms, %u keys): deleting",
+        LOGI((int)g->partition, "group: lease %llu expired (ttl %llu ms, %u keys): deleting",
              (unsigned long long)l->id, (unsigned long long)l->ttl_ms, l->n_keys);
         return 0;
+}
+
+/* Do this replica's deadlines count (a ready leader)? A new term starts
+ * every lease's TTL again first. */
+static bool group_lease_running(struct group *g, uint64_t now_ms)
+{
+        if (g->raft == NULL || !g->ready || !group_is_leader(g)) {
+                g->lease_term = 0;
+                return false;
+        }
+        if (g->lease_term != g->term) {
+                lease_restart_deadlines(g->fsm.leases, now_ms);
+                g->lease_term = g->term;
+        }
+        return true;
 }
 
 void group_lease_flush(struct group *g, uint64_t now_ms)
@@ -88,13 +103,8 @@ void group_lease_flush(struct group *g, uint64_t now_ms)
         struct lease_table *t = g->fsm.leases;
         uint64_t next = UINT64_MAX;
 
-        if (!g->ready) {
-                g->lease_term = 0;
+        if (!group_lease_running(g, now_ms)) {
                 return;
-        }
-        if (g->lease_term != g->term) {
-                lease_restart_deadlines(t, now_ms);
-                g->lease_term = g->term;
         }
         if (now_ms < lease_next_ms(t)) {
                 return;
@@ -117,7 +127,7 @@ int group_lease_keepalive(struct group *g, uint64_t id, uint64_t now_ms, uint64_
 {
         struct lease *l;
 
-        if (g->raft == NULL || !g->ready || !group_is_leader(g) || g->lease_term != g->term) {
+        if (!group_lease_running(g, now_ms)) {
                 return TKV_ENOTLEADER;
         }
         l = lease_find(g->fsm.leases, id);

@@ -57,7 +57,7 @@ static bool rpc_lease_partition_of(struct call *c, uint64_t id, uint32_t *p)
         *p = lease_id_partition(id);
         if (*p >= c->node->n_partitions) {
                 call_answer_error(c, TKV_ENOTFOUND,
-                                  "LEASE: lease %llx not found: its id names no partition of %u",
+                                  "LEASE: lease %llu not found: its id names no partition of %u",
                                   (unsigned long long)id, c->node->n_partitions);
                 return false;
         }
@@ -72,7 +72,7 @@ int rpc_lease_check_write(struct call *c, uint64_t lease)
                 return 0;
         }
         call_answer_error(c, TKV_EINVAL,
-                          "%s: lease %llx lives in partition %u, the key in partition %u: "
+                          "%s: lease %llu lives in partition %u, the key in partition %u: "
                           "grant the lease with the key's hash tag (a lease's keys share its "
                           "partition)",
                           c->method->name, (unsigned long long)lease, p == UINT32_MAX ? 0 : p,
@@ -122,7 +122,7 @@ static void rpc_lease_write_done(struct group_write *w, int status,
                 rpc_lease_answer_applied(c, res);
         } else if (res->status == TKV_ENOTFOUND) {
                 call_answer_error(c, TKV_ENOTFOUND,
-                                  "LEASE: lease %llx not found (expired, revoked or never granted)",
+                                  "LEASE: lease %llu not found (expired, revoked or never granted)",
                                   (unsigned long long)c->lease_id);
         } else if (res->status == TKV_EBUSY) {
                 call_answer_error(c, TKV_EBUSY,
@@ -268,7 +268,7 @@ static void rpc_lease_keepalive(struct call *c, const Tunekv__V1__Request *req)
         }
         if (rv != 0) {
                 call_answer_error(c, rv,
-                                  "LEASE_KEEPALIVE: lease %llx not found (expired, revoked "
+                                  "LEASE_KEEPALIVE: lease %llu not found (expired, revoked "
                                   "or never granted)",
                                   (unsigned long long)lr->id);
                 return;
@@ -305,7 +305,7 @@ static void rpc_lease_info(struct call *c, const Tunekv__V1__Request *req)
         l = lease_find(group_leases(c->group), lr->id);
         if (l == NULL || l->expiring) {
                 call_answer_error(c, TKV_ENOTFOUND,
-                                  "LEASE_INFO: lease %llx not found (expired, "
+                                  "LEASE_INFO: lease %llu not found (expired, "
                                   "revoked or never granted)",
                                   (unsigned long long)lr->id);
                 return;

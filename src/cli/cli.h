@@ -47,6 +47,8 @@ struct cli_args {
         const char *token_out;     /* --token-out FILE, or NULL */
         const char *user;          /* --user NAME, or NULL: no AUTH */
         const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
+        const char *key_tag;       /* lease grant --key-tag T, or NULL */
+        bool forever;              /* lease keepalive --forever */
         const char *command;       /* canonical: put, get, delete, cas, status, user, role,
                                       member, transfer-leader */
         char **operands;           /* after the command */
@@ -143,6 +145,12 @@ int users_run(struct tkv_client *c, const struct cli_args *a);
 int members_run(struct tkv_client *c, const struct cli_args *a);
 int members_transfer_leader(struct tkv_client *c, const struct cli_args *a);
 
+/* ---- leases.c: tunekv lease grant|keepalive|revoke|info|list ---- */
+
+/* Run the lease command in a (a->operands: the verb, then its argument),
+ * report it and return the exit code. c and a are borrowed. */
+int leases_run(struct tkv_client *c, const struct cli_args *a);
+
 /* ---- output.c: text for people, or one JSON object ---- */
 
 /* The exit code of a command that ended with status. */
@@ -167,6 +175,12 @@ int output_user_role(const struct cli_args *a, const struct tkv_user_role_result
  * leadership. Return the exit code. Borrowed. */
 int output_members(const struct cli_args *a, const struct tkv_member_list *l);
 int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t node_id);
+
+/* A lease after verb (granted, kept alive, revoked, info): "lease ID VERB:
+ * ttl ..." and its keys one per line, or a JSON object; and leases, one
+ * per line. Return the exit code. Borrowed. */
+int output_lease(const struct cli_args *a, const char *verb, const struct tkv_lease *l);
+int output_leases(const struct cli_args *a, const struct tkv_lease *l, size_t n);
 
 /* A value read by get, a write's acknowledgement, one node's status, and
  * the whole cluster (the cluster info, and views with one entry per node
