@@ -32,8 +32,8 @@
 
 /* A LEASE_EXPIRE in flight. */
 struct group_lease_expiry {
-        struct group_write w;
-        uint64_t id;
+        struct group_write w; /* the proposal; its callback frees this */
+        uint64_t id;          /* the lease it expires */
 };
 
 static void group_lease_expired_cb(struct group_write *w, int status,

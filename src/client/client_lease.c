@@ -21,11 +21,11 @@
 
 /* What an answer is decoded into. */
 struct client_lease_answer {
-        char *message;
+        char *message; /* the server's message (or ours), message_len bytes */
         size_t message_len;
         struct tkv_lease *one;   /* GRANT, KEEPALIVE, INFO: filled; may be NULL */
         struct tkv_lease **list; /* LIST: allocated here */
-        size_t *n_list;
+        size_t *n_list;          /* LIST: its length */
 };
 
 /* INFO's keys into l (each its own allocation). */
