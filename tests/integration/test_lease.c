@@ -4,8 +4,9 @@
  *   proposes its expiry and its keys are deleted, others stay;
  * - keepalives keep its keys past several TTLs;
  * - revoke deletes its keys at once (the next linearizable GET);
- * - a leadership change keeps a kept-alive lease and its keys (the new
- *   leader starts every TTL again; keepalives reach it);
+ * - a leadership change, by transfer or by killing the leader (SIGKILL),
+ *   keeps a kept-alive lease and its keys (the new leader starts every TTL
+ *   again; keepalives reach it);
  * - limits: TTL bounds, leases_max, lease_keys_max, a lease of another
  *   partition, an unknown lease, each with its status;
  * - leases survive a restart of every node (snapshot plus log replay);
@@ -245,6 +246,37 @@ static void test_leader_change_keeps_lease(void **state)
         assert_false(exists("{fail}k"));
 }
 
+/* The leader of the lease's partition is killed (SIGKILL) while the holder
+ * keeps alive: the next leader gives the lease a full TTL, the holder's
+ * keepalives reach it (after the election), and the key survives. */
+static void test_leader_killed_keeps_lease(void **state)
+{
+        struct tkv_lease l;
+        uint64_t id;
+        uint32_t leader;
+        char msg[256];
+        (void)state;
+        id = grant("{kill}", 3000);
+        assert_int_equal(put_lease("{kill}k", "v", id), TKV_OK);
+        assert_int_equal(tkv_lease_info(cl, id, &l, msg, sizeof msg), TKV_OK);
+        leader = cluster_leader(&c, 1, l.partition);
+        tkv_lease_release(&l);
+        assert_true(leader != 0);
+        cluster_signal(&c, leader, SIGKILL, true);
+        for (int i = 0; i < 9; i++) { /* three TTLs */
+                int rv = tkv_lease_keepalive(cl, id, NULL, msg, sizeof msg);
+                if (rv != TKV_OK) {
+                        fprintf(stderr, "keepalive: %s: %s\n", tkv_status_name(rv), msg);
+                }
+                assert_int_equal(rv, TKV_OK);
+                sleep_ms(1000);
+        }
+        assert_true(exists("{kill}k"));
+        assert_int_equal(tkv_lease_revoke(cl, id, msg, sizeof msg), TKV_OK);
+        assert_false(exists("{kill}k"));
+        assert_int_equal(cluster_restart(&c, leader), 0);
+}
+
 static void test_limits(void **state)
 {
         struct tkv_lease l;
@@ -362,6 +394,7 @@ int main(void)
             cmocka_unit_test(test_revoke_deletes_at_once),
             cmocka_unit_test(test_put_without_lease_detaches),
             cmocka_unit_test(test_leader_change_keeps_lease),
+            cmocka_unit_test(test_leader_killed_keeps_lease),
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_restart_keeps_leases),
             cmocka_unit_test(test_replicas_agree),
