@@ -29,11 +29,11 @@ wait_line() { # file, regex
   return 1
 }
 
-"$lock" job alice 1000 0 >"$dir/alice" 2>"$dir/alice.err" &
+"$lock" job alice 2000 0 >"$dir/alice" 2>"$dir/alice.err" &
 alice=$!; pids+=("$alice")
 wait_line "$dir/alice" '^acquired version=[0-9]+' || fail "alice did not acquire: $(cat "$dir/alice" "$dir/alice.err")"
 
-"$lock" job bob 1000 500 >"$dir/bob" 2>"$dir/bob.err" &
+"$lock" job bob 2000 500 >"$dir/bob" 2>"$dir/bob.err" &
 bob=$!; pids+=("$bob")
 # bob contends: he waits (polling) while alice keeps her lease alive ...
 wait_line "$dir/bob" '^waiting$' || fail "bob did not wait: $(cat "$dir/bob" "$dir/bob.err")"
