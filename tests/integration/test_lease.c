@@ -30,7 +30,7 @@
 #include "testlib.h"
 #include "tunekv.h"
 
-#define P           4
+#define P 4
 /* Keepalives go every TTL/3: a holder delayed by a loaded machine (ASan,
  * two cores shared) still has a second of margin. */
 #define TTL_MS      1500
