@@ -30,9 +30,9 @@
 #include "testlib.h"
 #include "tunekv.h"
 
-#define P 4
 /* Keepalives go every TTL/3: a holder delayed by a loaded machine (ASan,
  * two cores shared) still has a second of margin. */
+#define P           4
 #define TTL_MS      1500
 #define CONVERGE_MS 20000
 #define GONE_MS     30000 /* how long an expiry may take before the test fails */
