@@ -97,7 +97,7 @@ static const struct config_option config_options[] = {
     OPT("limits", leases_max, CONFIG_UINT, 1, 1000000, "10000",
         "leases one partition holds; a LEASE_GRANT beyond them is answered BUSY"),
     OPT("limits", lease_keys_max, CONFIG_UINT, 1, 1000000, "1000",
-        "keys attached to one lease (fixed when it is granted); one more is answered BUSY"),
+        "keys attached to one lease (fixed when it is granted); one more is answered TOO_LARGE"),
     OPT("limits", lease_ttl_min_ms, CONFIG_UINT, 100, 86400000, "1000",
         "shortest lease TTL a LEASE_GRANT may ask for (ms)"),
     OPT("limits", lease_ttl_max_ms, CONFIG_UINT, 100, 86400000, "3600000",

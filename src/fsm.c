@@ -46,7 +46,8 @@ static int fsm_put_key(struct fsm *f, const uint8_t *key, uint32_t len, const st
  * replica refuses the same writes. */
 
 /* May key be attached to lease? 0, TKV_ENOTFOUND (no such lease: expired,
- * revoked or never granted), TKV_EBUSY (it has its keys_max keys). */
+ * revoked or never granted), TKV_ETOOBIG (it has its keys_max keys: a
+ * limit, like a value over value_bytes_max, that no retry gets past). */
 static int fsm_lease_check(struct fsm *f, uint64_t lease, const uint8_t *key, uint32_t len)
 {
         struct lease *l;
@@ -59,7 +60,7 @@ static int fsm_lease_check(struct fsm *f, uint64_t lease, const uint8_t *key, ui
                 return TKV_ENOTFOUND;
         }
         if (lease_of_key(f->leases, key, len) != lease && l->n_keys >= l->keys_max) {
-                return TKV_EBUSY;
+                return TKV_ETOOBIG;
         }
         return 0;
 }

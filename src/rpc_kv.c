@@ -90,7 +90,7 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
                 /* Only its lease makes a PUT or CAS not find something. */
                 resp.message =
                     "lease not found (expired, revoked or never granted): nothing written";
-        } else if (res->status == TKV_EBUSY) {
+        } else if (res->status == TKV_ETOOBIG) {
                 resp.message = "the lease has its lease_keys_max keys attached: nothing written";
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
         } else if (res->status == TKV_ENOTFOUND) {

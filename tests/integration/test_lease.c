@@ -304,7 +304,7 @@ static void test_limits(void **state)
         assert_int_equal(put_lease("{lim}2", "v", ids[0]), TKV_OK);
         assert_int_equal(put_lease("{lim}3", "v", ids[0]), TKV_OK);
         assert_int_equal(put_lease("{lim}4", "v", ids[0]), TKV_OK);
-        assert_int_equal(put_lease("{lim}5", "v", ids[0]), TKV_BUSY);
+        assert_int_equal(put_lease("{lim}5", "v", ids[0]), TKV_TOO_LARGE);
         assert_false(exists("{lim}5"));
         /* A lease of another partition. */
         other = grant("{other-partition-tag-1}", 60000);

@@ -702,7 +702,7 @@ static void test_lease_attach_detach_and_limits(void **state)
         assert_int_equal(lput(&h, COMMAND_PUT, "k1", "v", a, 0).status, 0);
         assert_int_equal(lput(&h, COMMAND_PUT, "k2", "v", a, 0).status, 0);
         /* keys_max: a third key is refused and nothing is written ... */
-        assert_int_equal(lput(&h, COMMAND_PUT, "k3", "v", a, 0).status, TKV_EBUSY);
+        assert_int_equal(lput(&h, COMMAND_PUT, "k3", "v", a, 0).status, TKV_ETOOBIG);
         assert_null(lookup(&h, "k3"));
         /* ... but a key already attached may be written again. */
         assert_int_equal(lput(&h, COMMAND_PUT, "k2", "w", a, 0).status, 0);
