@@ -181,6 +181,11 @@ struct tkv_read_options {
 struct tkv_write_options {
         enum tkv_ack ack;
         unsigned timeout_ms; /* 0 = the client's default */
+        /* Appended for leases. PUT and CAS: attach the key to this lease
+         * (tkv_lease_grant; it must live in the key's partition: give the
+         * lease the key's hash tag), 0: none, and a PUT without a lease
+         * detaches the key from the lease it had. Ignored by DELETE. */
+        uint64_t lease;
 };
 
 /* What a read delivered (ReadReceipt in the protocol). */
@@ -594,6 +599,54 @@ TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *
 /* The highest cluster map epoch this client has seen in an answer
  * (CLUSTER_INFO, tkv_member_list); 0 before any. */
 TKV_API uint64_t tkv_cluster_epoch(const struct tkv_client *c);
+
+/* ------------------------------------------------------------------------ */
+/* Leases (docs/protocol.md, "Leases"; docs/recipes.md: a lock and leader
+ * election). A lease lives in one partition and expires unless kept alive:
+ * its keys (PUT or CAS with tkv_write_options.lease) are then deleted in
+ * one Raft entry. Each call opens a connection of its own to the first
+ * endpoint that accepts one (the node forwards it to the partition's
+ * leader), sends one request and waits for its answer; nothing is retried
+ * after the request was sent. Each returns a TKV_* status and fills *out
+ * (which may be NULL for keepalive and revoke); errbuf gets the server's
+ * message. */
+
+struct tkv_lease {
+        uint64_t id;
+        uint64_t ttl_ms;
+        int64_t remaining_ms; /* on the leader's clock; -1: unknown */
+        uint32_t partition;
+        uint32_t n_keys;  /* keys attached (tkv_lease_info, tkv_lease_list) */
+        void **keys;      /* tkv_lease_info: up to n_keys_listed keys (each malloc'd) */
+        size_t *key_lens; /* their lengths */
+        uint32_t n_keys_listed;
+};
+
+/* Grant a lease of ttl_ms in the partition of tag (a key or a hash tag
+ * "{t}": the keys it will hold must share its partition; NULL/0: partition
+ * of the empty key). TKV_INVALID_ARGUMENT for a TTL outside the server's
+ * lease_ttl_min_ms..lease_ttl_max_ms, TKV_BUSY when the partition holds
+ * leases_max leases. */
+TKV_API int tkv_lease_grant(struct tkv_client *c, uint64_t ttl_ms, const void *tag, size_t tag_len,
+                            struct tkv_lease *out, char *errbuf, size_t errbuf_len);
+/* Start the lease's TTL again (on the partition leader's clock).
+ * TKV_NOT_FOUND once it expired or was revoked. */
+TKV_API int tkv_lease_keepalive(struct tkv_client *c, uint64_t id, struct tkv_lease *out,
+                                char *errbuf, size_t errbuf_len);
+/* End the lease now: its keys are deleted in the same entry. */
+TKV_API int tkv_lease_revoke(struct tkv_client *c, uint64_t id, char *errbuf, size_t errbuf_len);
+/* The lease's TTL, remaining time and keys; release with
+ * tkv_lease_release. */
+TKV_API int tkv_lease_info(struct tkv_client *c, uint64_t id, struct tkv_lease *out, char *errbuf,
+                           size_t errbuf_len);
+/* The leases of one partition into *out (an array of *n, owned by the
+ * caller: tkv_lease_list_free); keys are not listed. */
+TKV_API int tkv_lease_list(struct tkv_client *c, uint32_t partition, struct tkv_lease **out,
+                           size_t *n, char *errbuf, size_t errbuf_len);
+TKV_API void tkv_lease_list_free(struct tkv_lease *list); /* NULL is fine */
+/* Free what tkv_lease_info put into l. NULL is fine. */
+TKV_API void tkv_lease_release(struct tkv_lease *l);
+
 /* ---- Transactions (TXN) within one partition (docs/protocol.md §4.9):
  * compares, then the success ops if all of them hold, else the failure
  * ops, applied as one Raft entry. All keys must be in one partition: give

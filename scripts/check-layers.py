@@ -41,14 +41,14 @@ LAYERS = {
     # header-only base modules (no .c file)
     "queue": 0, "keyhash": 0, "varint": 0,
     # state machine: the store and what is replicated
-    "store": 1, "changes": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1,
+    "store": 1, "changes": 1, "snapshot": 1, "command": 1, "dedup": 1, "session": 1, "lease": 1,
     "fsm": 2,
     # network: the peer port (its Raft side, node links), connections that
     # send requests (both report upward through callbacks); the data dir's
     # identity
     "identity": 3, "transport": 3, "raftguard": 3, "peer": 3, "conn": 3, "tlsrelay": 3,
     # the partition's Raft group: the only raft caller
-    "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4,
+    "group": 4, "group_write": 4, "group_read": 4, "group_confirm": 4, "group_lease": 4,
     # pure decisions over group state
     "read": 5, "route": 5,
     # a request in progress (its memory, deadline and answers) and the node
@@ -56,7 +56,7 @@ LAYERS = {
     "call": 6, "node": 6,
     # handlers (kv writes, reads at every level, node-to-node, admin)
     "rpc_kv": 7, "rpc_many": 7, "rpc_txn": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
-    "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7,
+    "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7, "rpc_lease": 7,
     # the metadata group: the cluster map, TRANSFER_LEADER, MEMBER
     "rpc_meta": 7, "rpc_member": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct
@@ -71,7 +71,8 @@ LAYERS = {
 
 # Files that are one module behind one header (group.h): calls among them
 # are internal, like calls inside one file.
-UNITS = {"group_write": "group", "group_read": "group", "group_confirm": "group"}
+UNITS = {"group_write": "group", "group_read": "group", "group_confirm": "group",
+         "group_lease": "group"}
 
 # Headers that are not foo.h of a module foo: the module they belong to.
 HEADERS = {

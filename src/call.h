@@ -101,6 +101,8 @@ struct call {
         struct command_result applied; /* ALL_REPLICAS write: its result, kept */
         uint8_t ack;                   /* Tunekv__V1__Ack asked */
         uint64_t epoch;                /* MEMBER: the epoch of the map its CAS writes */
+        uint8_t lease_op;              /* LEASE: the Tunekv__V1__LeaseOp proposed */
+        uint64_t lease_id;             /* LEASE_REVOKE: the lease named */
         uint32_t key_len;
         uint8_t key[]; /* GET, writes: the key (key_len bytes); GET_MANY: rpc_many.c's */
 };

@@ -21,6 +21,9 @@ static unsigned command_fields(const struct command *c)
         if (c->client_id != 0) {
                 fields |= COMMAND_HAS_CLIENT;
         }
+        if ((c->type == COMMAND_PUT || c->type == COMMAND_CAS) && c->lease != 0) {
+                fields |= COMMAND_HAS_LEASE;
+        }
         return fields;
 }
 
@@ -34,6 +37,9 @@ size_t command_header_bytes(const struct command *c)
         }
         if (fields & COMMAND_HAS_EXPECTED) {
                 n += varint_bytes(c->expected_version);
+        }
+        if (fields & COMMAND_HAS_LEASE) {
+                n += varint_bytes(c->lease);
         }
         if (fields & COMMAND_HAS_CLIENT) {
                 n += 8 + varint_bytes(c->seq) + 8;
@@ -74,6 +80,9 @@ void command_encode(const struct command *c, uint8_t *out)
         if (fields & COMMAND_HAS_EXPECTED) {
                 p = varint_put(p, c->expected_version);
         }
+        if (fields & COMMAND_HAS_LEASE) {
+                p = varint_put(p, c->lease);
+        }
         if (fields & COMMAND_HAS_CLIENT) {
                 put_le64(p, c->client_id);
                 p = varint_put(p + 8, c->seq);
@@ -110,6 +119,12 @@ uint64_t command_payload_hash(const struct command *c)
         XXH64_update(&st, c->key, c->key_len);
         if (c->value_len > 0) {
                 XXH64_update(&st, c->value, c->value_len);
+        }
+        if (c->lease != 0) {
+                /* Only then: hashes of writes without a lease stay as they were. */
+                uint8_t lease[8];
+                put_le64(lease, c->lease);
+                XXH64_update(&st, lease, sizeof lease);
         }
         return XXH64_digest(&st);
 }
@@ -161,7 +176,8 @@ static int command_decode_v2(const uint8_t *p, size_t len, struct command *c, si
         fields = p[3];
         c->proposal_id = get_le64(p + 4);
         c->ts = fixed == COMMAND_V3_FIXED_BYTES ? get_le64(p + COMMAND_TS_OFFSET) : 0;
-        if (fields & ~(unsigned)(COMMAND_HAS_RAW | COMMAND_HAS_EXPECTED | COMMAND_HAS_CLIENT)) {
+        if (fields & ~(unsigned)(COMMAND_HAS_RAW | COMMAND_HAS_EXPECTED | COMMAND_HAS_CLIENT |
+                                 COMMAND_HAS_LEASE)) {
                 return TKV_EINVAL;
         }
         if (!varint_get(&q, end, 32, &v)) {
@@ -184,6 +200,10 @@ static int command_decode_v2(const uint8_t *p, size_t len, struct command *c, si
         c->deps_len = (uint32_t)v;
         if ((fields & COMMAND_HAS_EXPECTED) != 0 &&
             !varint_get(&q, end, 64, &c->expected_version)) {
+                return TKV_ECORRUPT;
+        }
+        if ((fields & COMMAND_HAS_LEASE) != 0 &&
+            (!varint_get(&q, end, 64, &c->lease) || c->lease == 0)) {
                 return TKV_ECORRUPT;
         }
         if ((fields & COMMAND_HAS_CLIENT) != 0) {
@@ -219,6 +239,18 @@ static int command_decode_txn(const struct command *c)
         return command_txn_open(c->value, c->value_len, &t);
 }
 
+/* A decoded lease command's own rules: no key, no dependencies, an
+ * uncompressed body that parses. */
+static int command_decode_lease(const struct command *c)
+{
+        struct command_lease l;
+
+        if (c->key_len != 0 || c->deps_len != 0 || (c->flags & COMMAND_F_LZ4) != 0) {
+                return TKV_ECORRUPT;
+        }
+        return command_lease_open(c->value, c->value_len, &l);
+}
+
 int command_decode(const void *data, size_t len, struct command *c)
 {
         const uint8_t *p = data;
@@ -244,8 +276,8 @@ int command_decode(const void *data, size_t len, struct command *c)
         if (rv != 0) {
                 return rv;
         }
-        if (c->type < COMMAND_PUT || c->type > COMMAND_CLOSE ||
-            (c->type == COMMAND_TXN && p[0] < 2) || (c->type == COMMAND_CLOSE && p[0] < 3)) {
+        if (c->type < COMMAND_PUT || c->type > COMMAND_TYPE_MAX ||
+            (c->type == COMMAND_TXN && p[0] < 2) || (c->type >= COMMAND_CLOSE && p[0] < 3)) {
                 return TKV_EINVAL;
         }
         if ((c->flags & ~COMMAND_F_ALL) != 0) {
@@ -276,7 +308,44 @@ int command_decode(const void *data, size_t len, struct command *c)
         c->key = p + body;
         c->value = c->value_len > 0 ? c->key + c->key_len : NULL;
         c->deps = c->deps_len > 0 ? c->key + c->key_len + c->value_len : NULL;
+        if (c->type >= COMMAND_LEASE_GRANT) {
+                return command_decode_lease(c);
+        }
         return c->type == COMMAND_TXN ? command_decode_txn(c) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lease bodies (layout in command.h) */
+
+size_t command_lease_body_encode(const struct command_lease *l, uint8_t *out)
+{
+        uint8_t *p = out;
+
+        *p++ = COMMAND_LEASE_BODY_VERSION;
+        p = varint_put(p, l->id);
+        p = varint_put(p, l->ttl_ms);
+        p = varint_put(p, l->leases_max);
+        p = varint_put(p, l->keys_max);
+        return (size_t)(p - out);
+}
+
+int command_lease_open(const uint8_t *body, size_t len, struct command_lease *l)
+{
+        const uint8_t *q = body, *end = body + len;
+
+        memset(l, 0, sizeof *l);
+        if (len < 1) {
+                return TKV_ECORRUPT;
+        }
+        if (*q++ != COMMAND_LEASE_BODY_VERSION) {
+                return TKV_EINVAL;
+        }
+        if (!varint_get(&q, end, 64, &l->id) || !varint_get(&q, end, 64, &l->ttl_ms) ||
+            !varint_get(&q, end, 32, &l->leases_max) || !varint_get(&q, end, 32, &l->keys_max) ||
+            q != end) {
+                return TKV_ECORRUPT;
+        }
+        return 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -60,6 +60,11 @@
  *   n_success + n_failure times: u8 type (COMMAND_TXN_*), varint key_len,
  *     key bytes, then for PUT: varint value_len and the value bytes
  *
+ * Lease commands (COMMAND_LEASE_*, version 3 only) have no key and no
+ * dependencies; their value is the lease body described below. A PUT or
+ * CAS may name a lease (COMMAND_HAS_LEASE), which the key is attached to
+ * if the write applies; the lease is part of the payload hash.
+ *
  * No key is empty. The body ends exactly after the last op: command_decode checks it all,
  * so the fsm walks a decoded body without checks of its own. */
 #ifndef TKV_COMMAND_H
@@ -84,6 +89,30 @@ enum command_type {
          * (a replica that applied it has applied every write at or below
          * it). Proposed when a SEQUENTIAL read waits for that. */
         COMMAND_CLOSE = 5,
+        /* No key; the value is a lease body (below). GRANT makes a lease
+         * whose id is lease_id_make(partition, the entry's index); REVOKE
+         * (a client's) and EXPIRE (the leader's, when the lease's TTL ran
+         * out on its clock) delete the lease's keys and the lease in this
+         * one entry. */
+        COMMAND_LEASE_GRANT = 6,
+        COMMAND_LEASE_REVOKE = 7,
+        COMMAND_LEASE_EXPIRE = 8,
+};
+
+#define COMMAND_TYPE_MAX COMMAND_LEASE_EXPIRE
+
+/* A lease command's body (its value), version 1: u8 version (1), then
+ * varints id (GRANT: 0), ttl_ms (GRANT only, else 0), leases_max and
+ * keys_max (GRANT only, else 0: the proposing leader's limits, carried so
+ * that every replica applies the same ones). */
+#define COMMAND_LEASE_BODY_VERSION 1
+#define COMMAND_LEASE_BODY_MAX     41 /* 1 + 4 varints of at most 10 bytes */
+
+struct command_lease {
+        uint64_t id;
+        uint64_t ttl_ms;
+        uint64_t leases_max;
+        uint64_t keys_max;
 };
 
 /* What a TXN compare reads from the key (an absent key has version and
@@ -146,6 +175,9 @@ struct command_txn {
 #define COMMAND_HAS_RAW      0x01u
 #define COMMAND_HAS_EXPECTED 0x02u
 #define COMMAND_HAS_CLIENT   0x04u
+#define COMMAND_HAS_LEASE                                                                          \
+        0x08u /* varint lease after expected_version: iff a                                        \
+                 PUT or CAS names a lease */
 
 struct command {
         uint8_t type;              /* enum command_type */
@@ -163,6 +195,7 @@ struct command {
         uint64_t payload_hash;     /* see the layout above */
         const uint8_t *deps;       /* borrowed; NULL when deps_len is 0 */
         uint32_t deps_len;         /* bytes */
+        uint64_t lease;            /* PUT, CAS: the lease to attach the key to; 0 = none */
 };
 
 /* What applying a command did: the answer to the write. */
@@ -184,6 +217,7 @@ struct command_result {
         const uint8_t *txn_existed; /* per op of the branch that ran: 1 if its
                                        key existed just before it */
         uint32_t txn_ops;           /* entries of txn_existed */
+        uint64_t lease;             /* LEASE_GRANT: the id granted (status 0) */
 };
 
 /* Bytes of the header command_encode() writes for c. */
@@ -203,6 +237,14 @@ uint64_t command_payload_hash(const struct command *c);
  * from data. TKV_ECORRUPT on any inconsistency, TKV_EINVAL on an unknown
  * version or type. */
 int command_decode(const void *data, size_t len, struct command *c);
+
+/* Encode the lease body of l into out (COMMAND_LEASE_BODY_MAX bytes);
+ * returns its length. */
+size_t command_lease_body_encode(const struct command_lease *l, uint8_t *out);
+
+/* Parse a lease body (command_decode checks every lease command's, so a
+ * decoded command's parses). TKV_ECORRUPT, TKV_EINVAL (version). */
+int command_lease_open(const uint8_t *body, size_t len, struct command_lease *l);
 
 /* Bytes of the TXN body of the n_compares compares and the n_success then
  * n_failure ops (ops holds both lists, success first). */

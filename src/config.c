@@ -94,6 +94,14 @@ static const struct config_option config_options[] = {
     OPT("limits", txn_bytes_max, CONFIG_BYTES, 1024, 128 * MiB, "1MiB",
         "key and value bytes of one TXN's compares and ops together; also the get values "
         "its answer carries (bytes)"),
+    OPT("limits", leases_max, CONFIG_UINT, 1, 1000000, "10000",
+        "leases one partition holds; a LEASE_GRANT beyond them is answered BUSY"),
+    OPT("limits", lease_keys_max, CONFIG_UINT, 1, 1000000, "1000",
+        "keys attached to one lease (fixed when it is granted); one more is answered TOO_LARGE"),
+    OPT("limits", lease_ttl_min_ms, CONFIG_UINT, 100, 86400000, "1000",
+        "shortest lease TTL a LEASE_GRANT may ask for (ms)"),
+    OPT("limits", lease_ttl_max_ms, CONFIG_UINT, 100, 86400000, "3600000",
+        "longest lease TTL a LEASE_GRANT may ask for (ms)"),
     OPT("limits", inflight_per_conn_max, CONFIG_UINT, 1, 1 << 20, "1024",
         "requests in progress per connection; more are answered BUSY"),
     OPT("limits", conns_max, CONFIG_UINT, 1, 1 << 20, "1024",
@@ -906,6 +914,13 @@ static int config_validate(struct config *c, char *errmsg)
                          "config: raft.heartbeat_timeout_ms = %u: must be below "
                          "raft.election_timeout_ms (%u)",
                          c->heartbeat_timeout_ms, c->election_timeout_ms);
+                return TKV_EINVAL;
+        }
+        if (c->lease_ttl_min_ms > c->lease_ttl_max_ms) {
+                err_msgf(errmsg,
+                         "config: limits.lease_ttl_min_ms = %u: must not exceed "
+                         "lease_ttl_max_ms (%u)",
+                         c->lease_ttl_min_ms, c->lease_ttl_max_ms);
                 return TKV_EINVAL;
         }
         /* A request carries a key and a value plus at most a few hundred

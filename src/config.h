@@ -55,6 +55,10 @@ struct config {
         unsigned txn_ops_max;      /* ops of one TXN, both branches */
         unsigned txn_compares_max; /* compares of one TXN */
         uint64_t txn_bytes_max;    /* keys and values of one TXN; get values answered */
+        unsigned leases_max;       /* leases per partition */
+        unsigned lease_keys_max;   /* keys per lease, fixed at its grant */
+        unsigned lease_ttl_min_ms; /* bounds of a grant's TTL */
+        unsigned lease_ttl_max_ms;
         unsigned inflight_per_conn_max;
         unsigned conns_max;
         uint64_t conn_output_bytes_max;

@@ -7,8 +7,133 @@
 
 #include "command.h"
 #include "heap.h"
+#include "lease.h"
 #include "log.h"
 #include "value.h"
+
+/* ------------------------------------------------------------------------ */
+/* Every key written or deleted goes through these two, so that what else
+ * follows a key (its lease) follows every write. */
+
+/* Delete key at index, stamped ts; false if it was absent. The change
+ * history records the delete (pinning the entry before the store lets go
+ * of it), an absent key is known absent as of ts from now on (delete_ts),
+ * and the key's lease lets go of it, last: key may be the lease's copy. */
+static bool fsm_delete_key(struct fsm *f, const uint8_t *key, uint32_t len, uint64_t index,
+                           uint64_t ts)
+{
+        const struct store_entry *before = store_get(f->store, key, len);
+
+        if (before != NULL) {
+                /* Failing for memory only shortens the history's window. */
+                (void)changes_record(f->changes, f->store, before, NULL, index, ts);
+                (void)store_delete(f->store, key, len);
+                f->deletes++;
+                f->delete_ts = ts;
+        }
+        lease_detach(f->leases, key, len);
+        return before != NULL;
+}
+
+/* Store v at key (index: the write's); attach the key to lease, or, with
+ * lease 0, detach it from the lease it had. The caller checked the lease
+ * (fsm_lease_check). TKV_ENOMEM. */
+static int fsm_put_key(struct fsm *f, const uint8_t *key, uint32_t len, const struct store_value *v,
+                       uint64_t index, uint64_t lease)
+{
+        const struct store_entry *before = store_get(f->store, key, len);
+        int rv;
+
+        if (before != NULL) {
+                store_entry_pin(before); /* store_put may release it */
+        }
+        rv = store_put(f->store, key, len, v, index);
+        if (rv == 0) {
+                (void)changes_record(f->changes, f->store, before, store_get(f->store, key, len),
+                                     index, v->ts);
+        }
+        if (before != NULL) {
+                store_entry_unpin(f->store, before);
+        }
+        if (rv != 0) {
+                return rv;
+        }
+        if (lease == 0) {
+                lease_detach(f->leases, key, len);
+                return 0;
+        }
+        return lease_attach(f->leases, lease, key, len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Leases (lease.h): grants, revocations, expiries, and the check of a
+ * write that names a lease. Limits travel in the commands, so every
+ * replica refuses the same writes. */
+
+/* May key be attached to lease? 0, TKV_ENOTFOUND (no such lease: expired,
+ * revoked or never granted), TKV_ETOOBIG (it has its keys_max keys: a
+ * limit, like a value over value_bytes_max, that no retry gets past). */
+static int fsm_lease_check(struct fsm *f, uint64_t lease, const uint8_t *key, uint32_t len)
+{
+        struct lease *l;
+
+        if (lease == 0) {
+                return 0;
+        }
+        l = lease_find(f->leases, lease);
+        if (l == NULL) {
+                return TKV_ENOTFOUND;
+        }
+        if (lease_of_key(f->leases, key, len) != lease && l->n_keys >= l->keys_max) {
+                return TKV_ETOOBIG;
+        }
+        return 0;
+}
+
+static uint64_t fsm_now_ms(struct fsm *f)
+{
+        return f->hooks.now_ms != NULL ? f->hooks.now_ms(f->hooks.data) : 0;
+}
+
+/* Delete every key of lease id and the lease: REVOKE and EXPIRE. */
+static void fsm_lease_end(struct fsm *f, uint64_t id, struct command_result *res)
+{
+        struct lease *l = lease_find(f->leases, id);
+        uint32_t len;
+        const uint8_t *key;
+
+        if (l == NULL) {
+                res->status = TKV_ENOTFOUND;
+                return;
+        }
+        while (l->n_keys > 0) {
+                /* Detaching frees the copy key points at, after its last use. */
+                key = lease_key_bytes(l, l->n_keys - 1, &len);
+                (void)fsm_delete_key(f, key, len, res->index, res->ts);
+        }
+        lease_remove(f->leases, id);
+        res->status = 0;
+}
+
+static void fsm_apply_lease(struct fsm *f, const struct command *c, struct command_result *res)
+{
+        struct command_lease b;
+
+        (void)command_lease_open(c->value, c->value_len, &b); /* checked by command_decode */
+        switch (c->type) {
+        case COMMAND_LEASE_GRANT:
+                if (lease_count(f->leases) >= b.leases_max) {
+                        res->status = TKV_EBUSY;
+                        return;
+                }
+                res->status = lease_grant(f->leases, lease_id_make(f->partition, res->index),
+                                          b.ttl_ms, (uint32_t)b.keys_max, fsm_now_ms(f));
+                return;
+        default: /* COMMAND_LEASE_REVOKE, COMMAND_LEASE_EXPIRE */
+                fsm_lease_end(f, b.id, res);
+                return;
+        }
+}
 
 /* ------------------------------------------------------------------------ */
 /* TXN: compares, then one branch of ops, all in this one entry. */
@@ -106,45 +231,6 @@ static int fsm_txn_reserve(struct fsm *f, uint32_t n)
         return 0;
 }
 
-/* Every change of a key goes through these two: the store changes and
- * the change history records it (changes.h). The history failing for
- * memory only shortens its window, so it never fails the write. */
-static int fsm_store_put(struct fsm *f, const void *key, uint32_t key_len,
-                         const struct store_value *v, uint64_t index)
-{
-        const struct store_entry *before = store_get(f->store, key, key_len);
-        int rv;
-
-        if (before != NULL) {
-                store_entry_pin(before); /* store_put may release it */
-        }
-        rv = store_put(f->store, key, key_len, v, index);
-        if (rv == 0) {
-                (void)changes_record(f->changes, f->store, before,
-                                     store_get(f->store, key, key_len), index, v->ts);
-        }
-        if (before != NULL) {
-                store_entry_unpin(f->store, before);
-        }
-        return rv;
-}
-
-/* Delete key at index, stamped ts. Returns true if it existed. */
-static bool fsm_store_delete(struct fsm *f, const void *key, uint32_t key_len, uint64_t index,
-                             uint64_t ts)
-{
-        const struct store_entry *before = store_get(f->store, key, key_len);
-
-        if (before == NULL) {
-                return false;
-        }
-        /* Recorded (and pinned) before the store lets go of it. */
-        (void)changes_record(f->changes, f->store, before, NULL, index, ts);
-        (void)store_delete(f->store, key, key_len);
-        f->deletes++;
-        return true;
-}
-
 /* Run one op of the chosen branch at res->index, stamped ts (the TXN's
  * timestamp: its puts are one write in the order of writes); *existed: the
  * key was there before. GETs change nothing: the handler answers them from
@@ -158,9 +244,9 @@ static int fsm_txn_run_op(struct fsm *f, const struct command *c, const struct c
         *existed = store_get(f->store, o->key, o->key_len) != NULL;
         switch (o->type) {
         case COMMAND_TXN_PUT:
-                return fsm_store_put(f, o->key, o->key_len, &v, index);
+                return fsm_put_key(f, o->key, o->key_len, &v, index, 0);
         case COMMAND_TXN_DELETE:
-                (void)fsm_store_delete(f, o->key, o->key_len, index, ts);
+                (void)fsm_delete_key(f, o->key, o->key_len, index, ts);
                 return 0;
         default: /* COMMAND_TXN_GET */
                 return 0;
@@ -221,12 +307,14 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
 
         switch (c->type) {
         case COMMAND_PUT:
-                res->status = fsm_store_put(f, c->key, c->key_len, &v, res->index);
+                res->status = fsm_lease_check(f, c->lease, c->key, c->key_len);
+                if (res->status == 0) {
+                        res->status = fsm_put_key(f, c->key, c->key_len, &v, res->index, c->lease);
+                }
                 break;
         case COMMAND_DELETE:
-                res->status = fsm_store_delete(f, c->key, c->key_len, res->index, res->ts)
-                                  ? 0
-                                  : TKV_ENOTFOUND;
+                res->status =
+                    fsm_delete_key(f, c->key, c->key_len, res->index, res->ts) ? 0 : TKV_ENOTFOUND;
                 break;
         case COMMAND_CAS:
                 e = store_get(f->store, c->key, c->key_len);
@@ -235,7 +323,15 @@ static void fsm_apply_command(struct fsm *f, const struct command *c, struct com
                         res->status = TKV_ECONDITION;
                         break;
                 }
-                res->status = fsm_store_put(f, c->key, c->key_len, &v, res->index);
+                res->status = fsm_lease_check(f, c->lease, c->key, c->key_len);
+                if (res->status == 0) {
+                        res->status = fsm_put_key(f, c->key, c->key_len, &v, res->index, c->lease);
+                }
+                break;
+        case COMMAND_LEASE_GRANT:
+        case COMMAND_LEASE_REVOKE:
+        case COMMAND_LEASE_EXPIRE:
+                fsm_apply_lease(f, c, res);
                 break;
         case COMMAND_CLOSE:
                 break; /* its timestamp is all it carries */
@@ -330,20 +426,24 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         if (rv != 0) {
                 fsm_out_of_memory(f, index);
         }
-        if (res.status == 0 && c.type != COMMAND_CLOSE && c.type != COMMAND_TXN) {
+        if (res.status == 0 && c.type != COMMAND_CLOSE && c.type != COMMAND_TXN &&
+            c.type < COMMAND_LEASE_GRANT) {
                 res.key = c.key; /* borrowed from buf, alive for the hook */
                 res.key_len = c.key_len;
-        }
-        if ((res.status == 0 && c.type == COMMAND_DELETE) ||
-            (res.ts != 0 && c.type == COMMAND_TXN)) {
-                /* Either branch of a TXN may delete: counted as if it did. */
-                f->delete_ts = res.ts;
         }
         f->applied_index = index;
         f->log_entries++;
         f->log_bytes += buf->len;
         f->hooks.applied(f->hooks.data, index, c.proposal_id, c.flags, &res);
         return 0;
+}
+
+static void fsm_free_frozen_tables(struct fsm *f)
+{
+        tkv_free(f->frozen_sessions);
+        f->frozen_sessions = NULL;
+        tkv_free(f->frozen_leases);
+        f->frozen_leases = NULL;
 }
 
 static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
@@ -360,17 +460,22 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
         }
         f->frozen_sessions_len = dedup_encoded_bytes(f->dedup);
         f->frozen_sessions = tkv_malloc(f->frozen_sessions_len);
-        rv = f->frozen_sessions != NULL ? store_freeze(f->store, &f->frozen) : TKV_ENOMEM;
+        f->frozen_leases_len = lease_table_encoded_bytes(f->leases);
+        f->frozen_leases = tkv_malloc(f->frozen_leases_len);
+        rv = f->frozen_sessions != NULL && f->frozen_leases != NULL
+                 ? store_freeze(f->store, &f->frozen)
+                 : TKV_ENOMEM;
         if (rv != 0) {
-                tkv_free(f->frozen_sessions);
-                f->frozen_sessions = NULL;
+                fsm_free_frozen_tables(f);
                 tkv_free(*bufs);
                 *bufs = NULL;
                 return RAFT_NOMEM;
         }
-        /* The session table is small next to the store: copy it here, on
-         * the loop, at the same moment the entries are pinned. */
+        /* The session and lease tables are small next to the store (both
+         * bounded by configuration): copy them here, on the loop, at the
+         * same moment the entries are pinned. */
         dedup_encode(f->dedup, f->frozen_sessions);
+        lease_table_encode(f->leases, f->frozen_leases);
         f->frozen_meta.partition = f->partition;
         f->frozen_meta.applied_index = f->applied_index;
         f->frozen_meta.last_ts = f->last_ts;
@@ -389,15 +494,16 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
         struct fsm *f = rf->data;
-        size_t len = snapshot_encoded_bytes(&f->frozen, f->frozen_sessions_len);
+        struct snapshot_tables tables = {f->frozen_sessions, f->frozen_sessions_len,
+                                         f->frozen_leases, f->frozen_leases_len};
+        size_t len = snapshot_encoded_bytes(&f->frozen, &tables);
         void *base = tkv_malloc(len);
 
         (void)n_bufs;
         if (base == NULL) {
                 return RAFT_NOMEM;
         }
-        snapshot_encode(&f->frozen, &f->frozen_meta, f->frozen_sessions, f->frozen_sessions_len,
-                        base);
+        snapshot_encode(&f->frozen, &f->frozen_meta, &tables, base);
         (*bufs)[0].base = base;
         (*bufs)[0].len = len;
         return 0;
@@ -430,8 +536,7 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[]
         *bufs = NULL;
         *n_bufs = 0;
         store_unfreeze(&f->frozen);
-        tkv_free(f->frozen_sessions);
-        f->frozen_sessions = NULL;
+        fsm_free_frozen_tables(f);
         f->snapshotting = false;
         if (f->hooks.snapshot_ended == NULL ||
             f->hooks.snapshot_ended(f->hooks.data, f->frozen_meta.applied_index)) {
@@ -453,6 +558,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         struct snapshot_meta meta;
         struct store *fresh = NULL;
         struct dedup *sessions = NULL;
+        struct lease_table *leases = NULL;
         int rv;
 
         rv = store_create(&fresh);
@@ -461,7 +567,11 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                                   f->params.sessions_bytes_max);
         }
         if (rv == 0) {
-                rv = snapshot_decode(buf->base, buf->len, fresh, sessions, &meta);
+                rv = lease_table_create(&leases);
+        }
+        if (rv == 0) {
+                rv = snapshot_decode(buf->base, buf->len, fresh, sessions, leases, fsm_now_ms(f),
+                                     &meta);
         }
         if (rv == 0 && meta.partition != f->partition) {
                 rv = TKV_EINVAL;
@@ -471,13 +581,16 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 LOGE((int)f->partition, "fsm: snapshot restore failed: %s", err_str(rv));
                 store_destroy(fresh);
                 dedup_destroy(sessions);
+                lease_table_destroy(leases);
                 return rv == TKV_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
         }
         changes_reset(f->changes, f->store, meta.last_ts);
         store_destroy(f->store);
         dedup_destroy(f->dedup);
+        lease_table_destroy(f->leases);
         f->store = fresh;
         f->dedup = sessions;
+        f->leases = leases;
         f->applied_index = meta.applied_index;
         f->last_ts = meta.last_ts;
         f->delete_ts = meta.last_ts; /* not in snapshots: the safe bound */
@@ -489,10 +602,11 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         /* On success the buffer is ours (raft.h, struct raft_fsm). */
         raft_free(buf->base);
         LOGI((int)f->partition,
-             "fsm: restored snapshot: %llu keys, %llu client sessions, applied "
+             "fsm: restored snapshot: %llu keys, %llu client sessions, %u leases, applied "
              "index %llu",
              (unsigned long long)store_count(f->store),
-             (unsigned long long)dedup_sessions(f->dedup), (unsigned long long)meta.applied_index);
+             (unsigned long long)dedup_sessions(f->dedup), lease_count(f->leases),
+             (unsigned long long)meta.applied_index);
         f->hooks.restored(f->hooks.data, meta.applied_index);
         return 0;
 }
@@ -510,9 +624,16 @@ int fsm_init(struct fsm *f, const struct fsm_params *params, const struct fsm_ho
         if (rv == 0) {
                 rv = changes_create(&f->changes, &params->history, 0);
         }
+        if (rv == 0) {
+                rv = lease_table_create(&f->leases);
+        }
         if (rv != 0) {
-                dedup_destroy(f->dedup);
+                changes_destroy(f->changes, f->store);
                 store_destroy(f->store);
+                dedup_destroy(f->dedup);
+                f->changes = NULL;
+                f->store = NULL;
+                f->dedup = NULL;
                 return rv;
         }
         f->params = *params;
@@ -533,12 +654,13 @@ void fsm_close(struct fsm *f)
         if (f->frozen.entries != NULL) {
                 store_unfreeze(&f->frozen);
         }
-        tkv_free(f->frozen_sessions);
-        f->frozen_sessions = NULL;
+        fsm_free_frozen_tables(f);
         changes_destroy(f->changes, f->store);
         f->changes = NULL;
         store_destroy(f->store);
         dedup_destroy(f->dedup);
+        lease_table_destroy(f->leases);
+        f->leases = NULL;
         tkv_free(f->txn_existed);
         f->store = NULL;
         f->dedup = NULL;

@@ -10,6 +10,10 @@
  * and runs one branch of ops within the one entry, so every replica sees
  * all of it or none of it. raft does not tell the FSM the index it
  * applies; the group supplies it through hooks.index (last_applied + 1).
+ * Leases (lease.h) are part of the state: LEASE_* commands change the
+ * table, a PUT or CAS naming a lease attaches its key, and every key
+ * deleted or written goes through one function each (fsm_delete_key,
+ * fsm_put_key), which keep the keys' leases in step.
  *
  * Snapshots: snapshot() pins the store on the loop, snapshot_async()
  * serializes on a threadpool thread, snapshot_finalize() unpins and frees
@@ -26,6 +30,7 @@
 #include "command.h"
 #include "dedup.h"
 #include "err.h"
+#include "lease.h"
 #include "snapshot.h"
 #include "store.h"
 
@@ -43,6 +48,9 @@ struct fsm_hooks {
          * true if it kept it, false if writing it failed, when the entries
          * it covered still count in log_bytes. May be NULL (kept). */
         bool (*snapshot_ended)(void *data, uint64_t index);
+        /* The loop's monotonic time in ms, for the local deadline of a
+         * lease granted or restored here (lease.h). May be NULL (0). */
+        uint64_t (*now_ms)(void *data);
 };
 
 /* The exit status when applying a committed entry runs out of memory
@@ -58,10 +66,11 @@ struct fsm_params {
 };
 
 struct fsm {
-        struct raft_fsm raft_fsm; /* handed to raft_init; data = this */
-        struct store *store;      /* owned */
-        struct dedup *dedup;      /* owned: client sessions */
-        struct changes *changes;  /* owned: recent changes of store's keys */
+        struct raft_fsm raft_fsm;   /* handed to raft_init; data = this */
+        struct store *store;        /* owned */
+        struct dedup *dedup;        /* owned: client sessions */
+        struct lease_table *leases; /* owned: the partition's leases (lease.h) */
+        struct changes *changes;    /* owned: recent changes of store's keys */
         struct fsm_params params;
         uint32_t partition;
         uint64_t applied_index; /* index of the last command applied or restored */
@@ -69,9 +78,10 @@ struct fsm {
          * every write at or below it has been applied here, since
          * timestamps grow with the log (the partition is closed at it). */
         uint64_t last_ts;
-        /* The timestamp of the last delete applied (a TXN counts): a key
-         * absent here is absent as of it, whatever came after (a delete
-         * keeps no stamp of its own). At most last_ts. */
+        /* The timestamp of the last delete applied (of a TXN, a lease's
+         * revocation or expiry too): a key absent here is absent as of it,
+         * whatever came after (a delete keeps no stamp of its own). At most
+         * last_ts. */
         uint64_t delete_ts;
         uint64_t deletes; /* keys deleted, ever (a TXN's included): LINEARIZABLE GET_MANY */
         struct fsm_hooks hooks;
@@ -79,6 +89,8 @@ struct fsm {
         struct snapshot_meta frozen_meta;
         uint8_t *frozen_sessions; /* sessions encoded at the same moment */
         size_t frozen_sessions_len;
+        uint8_t *frozen_leases; /* the lease table encoded at the same moment */
+        size_t frozen_leases_len;
         /* raft keeps every entry since its last snapshot in memory: what
          * was applied since the last snapshot began, in entries and bytes
          * (group.c bounds it with snapshot_bytes), and what the snapshot in

@@ -201,13 +201,25 @@ static void group_hook_restored(void *data, uint64_t applied_index)
         group_write_fail_waiting(g, TKV_EUNKNOWN);
 }
 
+/* The node's clock as the last flush saw it (node_clock_ms): the
+ * deadline a lease granted or restored here starts from. */
+static uint64_t group_hook_now_ms(void *data)
+{
+        struct group *g = data;
+        return g->now_ms;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Lifecycle */
 
 static int group_prepare(struct group *g, const struct group_params *p)
 {
-        struct fsm_hooks hooks = {g, group_hook_index, group_hook_applied, group_hook_restored,
-                                  group_hook_snapshot_ended};
+        struct fsm_hooks hooks = {g,
+                                  group_hook_index,
+                                  group_hook_applied,
+                                  group_hook_restored,
+                                  group_hook_snapshot_ended,
+                                  group_hook_now_ms};
         struct fsm_params fp = {p->partition, p->session_window, p->sessions_max,
                                 p->sessions_bytes_max, p->history};
         int rv;
@@ -602,6 +614,7 @@ void group_flush(struct group *g, uint64_t now_ms)
                         g->election_barrier_needed = false;
                 }
         }
+        group_lease_flush(g, now_ms); /* its expiries go out with this batch */
         while (!queue_empty(&g->writes_pending)) {
                 unsigned before = g->n_writes_pending;
                 group_write_submit_batch(g);

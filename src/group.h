@@ -143,6 +143,7 @@ struct group_stats {
         uint64_t restores;            /* snapshots restored (the fsm's count) */
         uint64_t snapshots_for_bytes; /* asked for because snapshot_bytes were applied */
         uint64_t log_bytes;           /* entry bytes applied since the last snapshot began */
+        uint64_t leases_expired;      /* LEASE_EXPIRE entries this node proposed as leader */
 };
 
 /* Allocate *out and prepare it: fsm and queues, no raft yet. Then
@@ -293,6 +294,19 @@ struct store *group_store(struct group *g);
 /* The partition's recent changes (changes.h): keys as of a past timestamp,
  * and deletes' tombstones. */
 const struct changes *group_changes(const struct group *g);
+
+/* Leases (group_lease.c). */
+struct lease;
+struct lease_table;
+/* The partition's lease table on this replica (lease.h), to read. */
+struct lease_table *group_leases(struct group *g);
+/* The leader refreshes lease id: its deadline becomes now_ms + its TTL
+ * (*ttl_ms). TKV_ENOTLEADER (not the ready leader whose deadlines run),
+ * TKV_ENOTFOUND (no such lease, or its expiry is being proposed). */
+int group_lease_keepalive(struct group *g, uint64_t id, uint64_t now_ms, uint64_t *ttl_ms);
+/* What is left of l's TTL on this leader's clock; -1 when this replica
+ * is not the ready leader (no deadline it could vouch for). l borrowed. */
+int64_t group_lease_remaining_ms(struct group *g, const struct lease *l, uint64_t now_ms);
 enum group_role group_role(const struct group *g);
 uint64_t group_term(const struct group *g);
 /* Counters, for STATUS and tests. */

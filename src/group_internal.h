@@ -53,6 +53,7 @@ struct group {
         uint64_t proposal_seq;
         uint64_t ts_assigned;  /* the timestamp of the last command handed to raft */
         uint64_t close_wanted; /* reads wait for a command with a timestamp above this */
+        uint64_t lease_term;   /* the term whose lease deadlines run here; 0: none (not ready) */
 
         struct raft_transfer transfer_req; /* see group_balance */
         bool transferring;                 /* a raft_transfer is in flight */
@@ -94,6 +95,12 @@ void group_write_fail_waiting(struct group *g, int status);
 /* Propose a CLOSE command if a read waits for a timestamp no proposed
  * command reached. */
 void group_write_close(struct group *g);
+
+/* group_lease.c: the leader's lease expiry. */
+
+/* Once per iteration: a newly ready leader restarts every lease's TTL;
+ * a ready leader proposes LEASE_EXPIRE for leases past their deadline. */
+void group_lease_flush(struct group *g, uint64_t now_ms);
 
 /* group_read.c: read barriers (and the election barrier). */
 

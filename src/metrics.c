@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "err.h"
 #include "group.h"
+#include "lease.h"
 #include "log.h"
 #include "node.h"
 #include "read.h"
@@ -249,6 +250,36 @@ static void metrics_partitions(struct buffer *b, const struct node *node)
         }
 }
 
+/* Each partition's leases on this replica, and the expiries it proposed
+ * while leading (group_lease.c). */
+static void metrics_leases(struct buffer *b, const struct node *node)
+{
+        static const struct {
+                const char *name, *type, *help;
+        } families[] = {
+            {"tunekv_leases", "gauge", "Leases in the partition (this replica's table)."},
+            {"tunekv_lease_keys", "gauge", "Keys attached to the partition's leases."},
+            {"tunekv_leases_expired_total", "counter",
+             "Lease expiries this replica proposed as the partition's leader."},
+        };
+
+        for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+                metrics_family(b, families[f].name, families[f].type, families[f].help);
+                for (uint32_t p = 0; p < node->n_partitions; p++) {
+                        struct group *g = node_group(node, p);
+                        struct lease_table *t = g != NULL ? group_leases(g) : NULL;
+                        double v;
+                        if (t == NULL) {
+                                continue;
+                        }
+                        v = f == 0   ? (double)lease_count(t)
+                            : f == 1 ? (double)lease_keys_attached(t)
+                                     : (double)group_stats(g).leases_expired;
+                        metrics_printf(b, "%s{partition=\"%u\"} %.17g\n", families[f].name, p, v);
+                }
+        }
+}
+
 static void metrics_reads(struct buffer *b, const struct node *node)
 {
         metrics_family(b, "tunekv_reads_total", "counter",
@@ -357,6 +388,7 @@ void metrics_publish(struct metrics *m, const struct node *node, bool ready)
         buffer_reset(&m->next);
         metrics_node(&m->next, node);
         metrics_partitions(&m->next, node);
+        metrics_leases(&m->next, node);
         metrics_reads(&m->next, node);
         metrics_freshness(&m->next, node);
         metrics_latency(&m->next, node);

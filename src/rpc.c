@@ -32,6 +32,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_USER_ROLE, "USER_ROLE", rpc_users_request, false, true, false},
     {TUNEKV__V1__REQUEST__BODY_TXN, "TXN", rpc_txn, false, true, false},
     {TUNEKV__V1__REQUEST__BODY_GET_MANY, "GET_MANY", rpc_many_get, false, false, false},
+    {TUNEKV__V1__REQUEST__BODY_LEASE, "LEASE", rpc_lease, false, true, false},
     {TUNEKV__V1__REQUEST__BODY_TRANSFER_LEADER, "TRANSFER_LEADER", rpc_meta_transfer, false, false,
      false},
     {TUNEKV__V1__REQUEST__BODY_MEMBER, "MEMBER", rpc_member_request, false, true, false},

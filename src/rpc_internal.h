@@ -216,4 +216,18 @@ struct route_need;
 bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                        const ProtobufCBinaryData *key, const struct route_need *need);
 
+/* rpc_route.c: as rpc_route_request, for a request that names its
+ * partition (partition < node->n_partitions) rather than a key: LEASE_*
+ * by lease id. */
+bool rpc_route_partition(struct call *c, const Tunekv__V1__Request *req, uint32_t partition,
+                         const struct route_need *need);
+
+/* rpc_lease.c: LEASE_* (grant, keepalive, revoke, info, list). */
+void rpc_lease(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_lease.c: may a PUT or CAS of key name lease? 0, or nonzero once c
+ * is answered INVALID_ARGUMENT (the lease lives in another partition:
+ * both named). Call after routing (c->partition is the key's). */
+int rpc_lease_check_write(struct call *c, uint64_t lease);
+
 #endif

@@ -85,6 +85,14 @@ static void rpc_kv_answer_write(struct call *c, const struct command_result *res
         if (res->status == TKV_ECONDITION) {
                 wr.current_version = res->current_version;
                 resp.message = "version differs from expected_version";
+        } else if (res->status == TKV_ENOTFOUND &&
+                   c->method->body != TUNEKV__V1__REQUEST__BODY_DELETE) {
+                /* Only its lease makes a PUT or CAS not find something. */
+                resp.message =
+                    "lease not found (expired, revoked or never granted): nothing written";
+        } else if (res->status == TKV_ETOOBIG) {
+                resp.message = "the lease has its lease_keys_max keys attached: nothing written";
+                resp.body_case = TUNEKV__V1__RESPONSE__BODY__NOT_SET;
         } else if (res->status == TKV_ENOTFOUND) {
                 resp.message = "key not found";
         } else if (res->status == TKV_EEXIST) {
@@ -278,7 +286,8 @@ static void rpc_kv_write(struct call *c, const Tunekv__V1__Request *req, struct 
                                   c->method->name, cmd->value_len, (unsigned long long)value_max);
                 return;
         }
-        if (!rpc_kv_route(c, req, key) || rpc_kv_write_deps(c, opts, cmd) != 0) {
+        if (!rpc_kv_route(c, req, key) || rpc_lease_check_write(c, cmd->lease) != 0 ||
+            rpc_kv_write_deps(c, opts, cmd) != 0) {
                 return;
         }
         if (c->node->disk_low) {
@@ -324,6 +333,7 @@ void rpc_kv_put(struct call *c, const Tunekv__V1__Request *req)
         struct command cmd = {0};
 
         cmd.type = COMMAND_PUT;
+        cmd.lease = put->lease;
         cmd.value = put->value.data;
         cmd.value_len = (uint32_t)(put->value.len > UINT32_MAX ? UINT32_MAX : put->value.len);
         rpc_kv_write(c, req, &cmd, &put->key, put->options);
@@ -345,6 +355,7 @@ void rpc_kv_cas(struct call *c, const Tunekv__V1__Request *req)
 
         cmd.type = COMMAND_CAS;
         cmd.expected_version = cas->expected_version;
+        cmd.lease = cas->lease;
         cmd.value = cas->value.data;
         cmd.value_len = (uint32_t)(cas->value.len > UINT32_MAX ? UINT32_MAX : cas->value.len);
         rpc_kv_write(c, req, &cmd, &cas->key, cas->options);

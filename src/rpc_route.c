@@ -59,12 +59,20 @@ static void rpc_route_view(struct call *c, const struct route_need *need, struct
 bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                        const ProtobufCBinaryData *key, const struct route_need *need)
 {
+        uint32_t p =
+            route_partition(key_hash_partition(key->data, key->len), c->node->n_partitions);
+        return rpc_route_partition(c, req, p, need);
+}
+
+bool rpc_route_partition(struct call *c, const Tunekv__V1__Request *req, uint32_t partition,
+                         const struct route_need *need)
+{
         struct node *node = c->node;
         const char *name = c->method->name;
         struct route_view v;
         struct route_decision d;
 
-        c->partition = route_partition(key_hash_partition(key->data, key->len), node->n_partitions);
+        c->partition = partition;
         c->group = node_group(node, c->partition);
         rpc_route_view(c, need, &v);
         d = route_decide(&v, need);

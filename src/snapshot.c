@@ -9,9 +9,9 @@
 
 static const uint8_t snapshot_magic[8] = {'T', 'K', 'V', 'S', 'N', 'A', 'P', '1'};
 
-size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len)
+size_t snapshot_encoded_bytes(const struct store_frozen *f, const struct snapshot_tables *t)
 {
-        size_t n = SNAPSHOT_HEADER_BYTES + 8 + 8 + sessions_len;
+        size_t n = SNAPSHOT_HEADER_BYTES + 8 + t->sessions_len + 8 + t->leases_len + 8;
         for (size_t i = 0; i < f->n; i++) {
                 struct store_fields e;
                 store_entry_fields(f->entries[i], &e);
@@ -20,8 +20,18 @@ size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len)
         return n;
 }
 
+/* An 8-byte length and len bytes at p; returns what follows. */
+static uint8_t *snapshot_put_section(uint8_t *p, const uint8_t *data, size_t len)
+{
+        put_le64(p, len);
+        if (len > 0) {
+                memcpy(p + 8, data, len);
+        }
+        return p + 8 + len;
+}
+
 void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m,
-                     const uint8_t *sessions, size_t sessions_len, uint8_t *out)
+                     const struct snapshot_tables *t, uint8_t *out)
 {
         uint8_t *p = out;
 
@@ -52,12 +62,8 @@ void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m
                 memcpy(p, e.deps, e.deps_len);
                 p += e.deps_len;
         }
-        put_le64(p, sessions_len);
-        p += 8;
-        if (sessions_len > 0) {
-                memcpy(p, sessions, sessions_len);
-                p += sessions_len;
-        }
+        p = snapshot_put_section(p, t->sessions, t->sessions_len);
+        p = snapshot_put_section(p, t->leases, t->leases_len);
         put_le64(p, XXH64(out, (size_t)(p - out), 0));
 }
 
@@ -93,8 +99,24 @@ static int snapshot_decode_entry(struct cursor *c, uint32_t version, struct stor
         return store_load(s, key, key_len, &v, create_index, mod_index);
 }
 
+/* Version 3's lease section at c into l. */
+static int snapshot_decode_leases(struct cursor *c, struct lease_table *l, uint64_t now_ms)
+{
+        struct cursor lc;
+        uint64_t len;
+        const uint8_t *bytes;
+        int rv;
+
+        if ((rv = cursor_u64(c, &len)) != 0 || (rv = cursor_bytes(c, len, &bytes)) != 0) {
+                return rv;
+        }
+        cursor_init(&lc, bytes, len);
+        rv = lease_table_decode(l, &lc, now_ms);
+        return rv == 0 && lc.left != 0 ? TKV_ECORRUPT : rv;
+}
+
 int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct dedup *d,
-                    struct snapshot_meta *m)
+                    struct lease_table *l, uint64_t now_ms, struct snapshot_meta *m)
 {
         struct cursor c, sc;
         uint64_t count, partition, sessions_len;
@@ -137,6 +159,9 @@ int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct ded
         }
         cursor_init(&sc, sessions, sessions_len);
         rv = dedup_decode(d, &sc);
+        if (rv == 0 && version >= 3) {
+                rv = snapshot_decode_leases(&c, l, now_ms);
+        }
         if (rv != 0) {
                 return rv;
         }

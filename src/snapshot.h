@@ -28,6 +28,8 @@
  *           version 1 has no such field, and its values read as 0)
  *    40     key bytes, value bytes, dependency bytes
  *   client sessions: 8-byte length L, then L bytes (dedup.h)
+ *   leases (version 3; a version 1 or 2 snapshot has none): 8-byte length
+ *     L, then L bytes (lease_table_encode, lease.h)
  *   trailer: 8-byte xxh64 of every byte before it. */
 #ifndef TKV_SNAPSHOT_H
 #define TKV_SNAPSHOT_H
@@ -36,9 +38,10 @@
 #include <stdint.h>
 
 #include "dedup.h"
+#include "lease.h"
 #include "store.h"
 
-#define SNAPSHOT_VERSION            2 /* written; 1 is still read */
+#define SNAPSHOT_VERSION            3 /* written; 1 and 2 are still read */
 #define SNAPSHOT_HEADER_BYTES       48
 #define SNAPSHOT_ENTRY_HEADER_BYTES 32 /* version 1; version 2 adds 8 */
 
@@ -48,19 +51,28 @@ struct snapshot_meta {
         uint64_t last_ts;
 };
 
-/* Exact size snapshot_encode() writes for f and sessions_len bytes of
- * encoded client sessions. */
-size_t snapshot_encoded_bytes(const struct store_frozen *f, size_t sessions_len);
+/* The small tables of a partition, encoded on the loop when the store's
+ * entries were pinned (borrowed). */
+struct snapshot_tables {
+        const uint8_t *sessions; /* dedup_encode */
+        size_t sessions_len;
+        const uint8_t *leases; /* lease_table_encode */
+        size_t leases_len;
+};
 
-/* Serialize f and the encoded sessions into out. Reads only the immutable
- * parts of the entries, so it may run off the loop thread. */
+/* Exact size snapshot_encode() writes for f and the tables. */
+size_t snapshot_encoded_bytes(const struct store_frozen *f, const struct snapshot_tables *t);
+
+/* Serialize f and the tables into out. Reads only the immutable parts of
+ * the entries, so it may run off the loop thread. */
 void snapshot_encode(const struct store_frozen *f, const struct snapshot_meta *m,
-                     const uint8_t *sessions, size_t sessions_len, uint8_t *out);
+                     const struct snapshot_tables *t, uint8_t *out);
 
-/* Validate data and load it into the empty store s and the empty session
- * table d. On error (TKV_ECORRUPT, TKV_EINVAL for an unknown version,
- * TKV_ENOMEM) both hold a partial state and must be discarded. */
+/* Validate data and load it into the empty store s, the empty session
+ * table d and the empty lease table l (deadlines from now_ms). On error
+ * (TKV_ECORRUPT, TKV_EINVAL for an unknown version, TKV_ENOMEM) all hold
+ * a partial state and must be discarded. */
 int snapshot_decode(const uint8_t *data, size_t len, struct store *s, struct dedup *d,
-                    struct snapshot_meta *m);
+                    struct lease_table *l, uint64_t now_ms, struct snapshot_meta *m);
 
 #endif

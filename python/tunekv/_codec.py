@@ -9,7 +9,7 @@ rest of the client never touches protobuf field names. No I/O.
 from __future__ import annotations
 
 import struct
-from typing import Sequence, Tuple, Type, TypeVar, Union, cast
+from typing import List, Sequence, Tuple, Type, TypeVar, Union, cast
 
 from . import tunekv_pb2 as pb
 from .errors import BoundUnmet, ConditionFailed, ProtocolError, TunekvError, error_class
@@ -22,6 +22,7 @@ from .types import (
     GetManyResult,
     Grant,
     UserRoleResult,
+    Lease,
     GetResult,
     LevelCounters,
     Limits,
@@ -172,6 +173,33 @@ def user_role_result(resp: pb.Response) -> UserRoleResult:
         roles=list(u.roles),
         grants=[Grant(permission=g.permission, prefix=bytes(g.prefix)) for g in u.grants],
     )
+
+
+def lease_result(resp: pb.Response, op: str) -> Lease:
+    """A LEASE answer (GRANT, KEEPALIVE, REVOKE, INFO) as a Lease, or raise
+    its error."""
+    if status(resp) != Status.OK:
+        raise error(resp, op)
+    if resp.WhichOneof("body") != "lease":
+        raise ProtocolError(f"{op}: answer without a lease body")
+    x = resp.lease
+    return Lease(
+        id=x.id, ttl_ms=x.ttl_ms, remaining_ms=x.remaining_ms, partition=x.partition,
+        keys=[bytes(k) for k in x.keys], keys_total=x.keys_total,
+    )
+
+
+def lease_list_result(resp: pb.Response) -> List[Lease]:
+    """A LEASE_LIST answer, or raise its error."""
+    if status(resp) != Status.OK:
+        raise error(resp, "lease_list")
+    if resp.WhichOneof("body") != "lease":
+        raise ProtocolError("lease_list: answer without a lease body")
+    x = resp.lease
+    return [
+        Lease(id=i.id, ttl_ms=i.ttl_ms, remaining_ms=i.remaining_ms, partition=x.partition, keys=[], keys_total=i.keys)
+        for i in x.leases
+    ]
 
 
 def get_many_result(resp: pb.Response) -> GetManyResult:

@@ -46,13 +46,16 @@ from ._xxh64 import partition_of as _partition_of
 from .errors import (
     ConnectFailed,
     ConnectionClosed,
+    NoQuorum,
     NotFound,
+    NotLeader,
     OutcomeUnknown,
     PermissionDenied,
     ProtocolError,
     Timeout,
     TunekvError,
     Unauthenticated,
+    Unavailable,
     UsageError,
     error_class,
 )
@@ -63,6 +66,7 @@ from .types import (
     Consistency,
     GetManyResult,
     GetResult,
+    Lease,
     NodeStatus,
     OnUnmet,
     Op,
@@ -529,11 +533,21 @@ class AsyncClient:
         return r.value
 
     async def put(
-        self, key: Bytes, value: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None
+        self,
+        key: Bytes,
+        value: Bytes,
+        *,
+        ack: Ack = Ack.COMMITTED,
+        timeout: Optional[float] = None,
+        lease: int = 0,
     ) -> WriteResult:
-        """Set key to value. Returns the WriteResult (index = the new version)."""
+        """Set key to value. Returns the WriteResult (index = the new version).
+        lease: attach the key to that lease (lease_grant; it must live in the
+        key's partition), deleted when it ends; 0 detaches it."""
         k, v = self._key(key), codec.as_bytes(value)
-        return await self._write("put", k, ack, timeout, lambda r, o: r.put.CopyFrom(pb.PutRequest(key=k, value=v, options=o)))
+        return await self._write(
+            "put", k, ack, timeout, lambda r, o: r.put.CopyFrom(pb.PutRequest(key=k, value=v, options=o, lease=lease))
+        )
 
     async def delete(self, key: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None) -> WriteResult:
         """Delete key. WriteResult.found is False when it did not exist."""
@@ -548,17 +562,20 @@ class AsyncClient:
         *,
         ack: Ack = Ack.COMMITTED,
         timeout: Optional[float] = None,
+        lease: int = 0,
     ) -> WriteResult:
         """Set key to value if its version (mod_index) is expected_version (0:
         the key must not exist). Raises ConditionFailed (with
-        current_version) when it is not."""
+        current_version) when it is not. lease: as for put."""
         k, v = self._key(key), codec.as_bytes(value)
         return await self._write(
             "cas",
             k,
             ack,
             timeout,
-            lambda r, o: r.cas.CopyFrom(pb.CasRequest(key=k, expected_version=expected_version, value=v, options=o)),
+            lambda r, o: r.cas.CopyFrom(
+                pb.CasRequest(key=k, expected_version=expected_version, value=v, options=o, lease=lease)
+            ),
         )
 
     async def txn(
@@ -1042,6 +1059,52 @@ class AsyncClient:
             if not c.pending:
                 del self._conns[addr]
                 await c.close()
+
+    # ---- leases (docs/protocol.md §4.11, docs/recipes.md)
+
+    async def _lease(self, op: str, body: pb.LeaseRequest) -> pb.Response:
+        """One LEASE request to the first endpoint that accepts a connection
+        (it forwards to the partition's leader). Answers saying the partition
+        has no leader right now (nothing was done) are retried with backoff,
+        for about 5 s, as libtunekv does; nothing else is."""
+        self._check_open()
+        order = [self.endpoints[(self._last_endpoint + i) % len(self.endpoints)] for i in range(len(self.endpoints))]
+        req = pb.Request(timeout_ms=int(self.timeout * 1000), lease=body)
+        for attempt in range(10):
+            resp = await self._admin(op, order, req)
+            if error_class(resp.status) not in (NotLeader, Unavailable, NoQuorum) or attempt == 9:
+                return resp
+            await asyncio.sleep(0.05 * (1 << min(attempt, 4)))
+        raise AssertionError("unreachable")
+
+    async def lease_grant(self, ttl_ms: int, tag: Bytes = b"") -> Lease:
+        """Grant a lease of ttl_ms in the partition of tag (a hash tag such as
+        "{job}": the keys it will hold must share its partition). Raises
+        InvalidArgument for a TTL outside the server's bounds, Busy when the
+        partition holds leases_max leases."""
+        t = codec.as_bytes(tag)
+        return codec.lease_result(await self._lease("lease_grant", pb.LeaseRequest(op=pb.LEASE_GRANT, ttl_ms=ttl_ms, key=t)), "lease_grant")
+
+    async def lease_keepalive(self, lease_id: int) -> Lease:
+        """Start the lease's TTL again (on the leader's clock); NotFound once
+        it expired or was revoked."""
+        body = pb.LeaseRequest(op=pb.LEASE_KEEPALIVE, id=lease_id)
+        return codec.lease_result(await self._lease("lease_keepalive", body), "lease_keepalive")
+
+    async def lease_revoke(self, lease_id: int) -> None:
+        """End the lease now: its keys are deleted in the same entry."""
+        body = pb.LeaseRequest(op=pb.LEASE_REVOKE, id=lease_id)
+        codec.lease_result(await self._lease("lease_revoke", body), "lease_revoke")
+
+    async def lease_info(self, lease_id: int) -> Lease:
+        """The lease's TTL, remaining time and keys."""
+        body = pb.LeaseRequest(op=pb.LEASE_INFO, id=lease_id)
+        return codec.lease_result(await self._lease("lease_info", body), "lease_info")
+
+    async def lease_list(self, partition: int) -> List[Lease]:
+        """The leases of one partition (keys counted, not listed)."""
+        body = pb.LeaseRequest(op=pb.LEASE_LIST, partition=partition, use_partition=True)
+        return codec.lease_list_result(await self._lease("lease_list", body))
 
     # ---- life
 

@@ -26,6 +26,7 @@ from .types import (
     GetManyResult,
     GetResult,
     Grant,
+    Lease,
     UserRoleOp,
     UserRoleResult,
     NodeStatus,
@@ -126,8 +127,10 @@ class Client:
         """The value of key; raises NotFound when it does not exist."""
         return self._run(self._aio.get_value(key, **kw))
 
-    def put(self, key: Bytes, value: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None) -> WriteResult:
-        return self._run(self._aio.put(key, value, ack=ack, timeout=timeout))
+    def put(
+        self, key: Bytes, value: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None, lease: int = 0
+    ) -> WriteResult:
+        return self._run(self._aio.put(key, value, ack=ack, timeout=timeout, lease=lease))
 
     def delete(self, key: Bytes, *, ack: Ack = Ack.COMMITTED, timeout: Optional[float] = None) -> WriteResult:
         return self._run(self._aio.delete(key, ack=ack, timeout=timeout))
@@ -140,8 +143,25 @@ class Client:
         *,
         ack: Ack = Ack.COMMITTED,
         timeout: Optional[float] = None,
+        lease: int = 0,
     ) -> WriteResult:
-        return self._run(self._aio.cas(key, expected_version, value, ack=ack, timeout=timeout))
+        return self._run(self._aio.cas(key, expected_version, value, ack=ack, timeout=timeout, lease=lease))
+
+    def lease_grant(self, ttl_ms: int, tag: Bytes = b"") -> Lease:
+        """A lease in the partition of tag (AsyncClient.lease_grant)."""
+        return self._run(self._aio.lease_grant(ttl_ms, tag))
+
+    def lease_keepalive(self, lease_id: int) -> Lease:
+        return self._run(self._aio.lease_keepalive(lease_id))
+
+    def lease_revoke(self, lease_id: int) -> None:
+        self._run(self._aio.lease_revoke(lease_id))
+
+    def lease_info(self, lease_id: int) -> Lease:
+        return self._run(self._aio.lease_info(lease_id))
+
+    def lease_list(self, partition: int) -> List[Lease]:
+        return self._run(self._aio.lease_list(partition))
 
     def get_many(self, keys: Sequence[Bytes], **kw: Any) -> GetManyResult:
         """Read keys of any partitions at one timestamp (AsyncClient.get_many)."""

@@ -22,6 +22,11 @@ CONSISTENCY_LINEARIZABLE: Consistency
 CONSISTENCY_SEQUENTIAL: Consistency
 CONSISTENCY_SESSION: Consistency
 DESCRIPTOR: _descriptor.FileDescriptor
+LEASE_GRANT: LeaseOp
+LEASE_INFO: LeaseOp
+LEASE_KEEPALIVE: LeaseOp
+LEASE_LIST: LeaseOp
+LEASE_REVOKE: LeaseOp
 MEMBER_OP_ADD: MemberOp
 MEMBER_OP_REMOVE: MemberOp
 MEMBER_OP_UNKNOWN: MemberOp
@@ -104,16 +109,18 @@ class BoundUnmet(_message.Message):
     def __init__(self, required_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., node_id: _Optional[int] = ...) -> None: ...
 
 class CasRequest(_message.Message):
-    __slots__ = ["expected_version", "key", "options", "value"]
+    __slots__ = ["expected_version", "key", "lease", "options", "value"]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     expected_version: int
     key: bytes
+    lease: int
     options: WriteOptions
     value: bytes
-    def __init__(self, key: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class ClusterInfoRequest(_message.Message):
     __slots__ = []
@@ -244,6 +251,58 @@ class LeaderHint(_message.Message):
     client_addr: str
     node_id: int
     def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ...) -> None: ...
+
+class LeaseInfo(_message.Message):
+    __slots__ = ["id", "keys", "remaining_ms", "ttl_ms"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_MS_FIELD_NUMBER: _ClassVar[int]
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    keys: int
+    remaining_ms: int
+    ttl_ms: int
+    def __init__(self, id: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., remaining_ms: _Optional[int] = ..., keys: _Optional[int] = ...) -> None: ...
+
+class LeaseRequest(_message.Message):
+    __slots__ = ["id", "key", "op", "options", "partition", "ttl_ms", "use_partition"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    USE_PARTITION_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    key: bytes
+    op: LeaseOp
+    options: WriteOptions
+    partition: int
+    ttl_ms: int
+    use_partition: bool
+    def __init__(self, op: _Optional[_Union[LeaseOp, str]] = ..., id: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., key: _Optional[bytes] = ..., partition: _Optional[int] = ..., use_partition: bool = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+
+class LeaseResponse(_message.Message):
+    __slots__ = ["id", "index", "keys", "keys_total", "leases", "leases_total", "partition", "remaining_ms", "ttl_ms"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    KEYS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    LEASES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_MS_FIELD_NUMBER: _ClassVar[int]
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    index: int
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    keys_total: int
+    leases: _containers.RepeatedCompositeFieldContainer[LeaseInfo]
+    leases_total: int
+    partition: int
+    remaining_ms: int
+    ttl_ms: int
+    def __init__(self, id: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., remaining_ms: _Optional[int] = ..., keys: _Optional[_Iterable[bytes]] = ..., leases: _Optional[_Iterable[_Union[LeaseInfo, _Mapping]]] = ..., partition: _Optional[int] = ..., index: _Optional[int] = ..., keys_total: _Optional[int] = ..., leases_total: _Optional[int] = ...) -> None: ...
 
 class LevelCounters(_message.Message):
     __slots__ = ["bound_unmet", "fallbacks", "fresh", "level", "served", "stale", "stale_ms", "stale_served", "stale_versions", "waits"]
@@ -438,14 +497,16 @@ class ProbeResponse(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., partition: _Optional[int] = ..., commit_index: _Optional[int] = ..., term: _Optional[int] = ..., leader_time_ms: _Optional[int] = ...) -> None: ...
 
 class PutRequest(_message.Message):
-    __slots__ = ["key", "options", "value"]
+    __slots__ = ["key", "lease", "options", "value"]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
+    lease: int
     options: WriteOptions
     value: bytes
-    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class ReadOptions(_message.Message):
     __slots__ = ["at_timestamp", "level", "max_lag_entries", "max_staleness_ms", "max_wait_ms", "min_index", "min_timestamp", "on_unmet", "route", "session_flags", "strict", "token"]
@@ -502,7 +563,7 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "member", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "lease", "member", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -511,6 +572,7 @@ class Request(_message.Message):
     GET_FIELD_NUMBER: _ClassVar[int]
     GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     NO_FORWARD_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -529,6 +591,7 @@ class Request(_message.Message):
     get: GetRequest
     get_many: GetManyRequest
     id: int
+    lease: LeaseRequest
     member: MemberRequest
     no_forward: bool
     ping: PingRequest
@@ -539,10 +602,10 @@ class Request(_message.Message):
     transfer_leader: TransferLeaderRequest
     txn: TxnRequest
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., lease: _Optional[_Union[LeaseRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "member", "message", "pong", "probe", "status", "status_info", "txn", "user_role", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "status", "status_info", "txn", "user_role", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -550,6 +613,7 @@ class Response(_message.Message):
     GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_HINT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
@@ -566,6 +630,7 @@ class Response(_message.Message):
     get_many: GetManyResponse
     id: int
     leader_hint: LeaderHint
+    lease: LeaseResponse
     member: MemberResponse
     message: str
     pong: PingResponse
@@ -575,7 +640,7 @@ class Response(_message.Message):
     txn: TxnResponse
     user_role: UserRoleResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = []
@@ -766,6 +831,9 @@ class Ack(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class LeaseOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CompareTarget(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

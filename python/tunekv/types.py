@@ -203,6 +203,21 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """A lease (docs/protocol.md §4.11): its id (partition + 1 in the high
+    16 bits), TTL, what is left of it on the partition leader's clock (-1:
+    unknown), and for lease_info the keys attached (keys lists up to half a
+    frame of them; keys_total counts them all)."""
+
+    id: int
+    ttl_ms: int
+    remaining_ms: int
+    partition: int
+    keys: List[bytes]
+    keys_total: int
+
+
+@dataclass(frozen=True)
 class UserRoleResult:
     """A user and role answer: the names listed (USER_LIST, ROLE_LIST),
     a user's roles (USER_GET), a role's grants (ROLE_GET)."""

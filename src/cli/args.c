@@ -42,6 +42,9 @@ enum {
         OPT_USER,
         OPT_PASSWORD_FILE,
         OPT_ZONE,
+        OPT_LEASE,
+        OPT_KEY_TAG,
+        OPT_FOREVER,
 };
 
 const struct cli_word args_levels[] = {
@@ -135,6 +138,15 @@ static void args_usage(FILE *f)
               "                                     node without replicas, never a voter\n"
               "  transfer-leader PARTITION NODE     make NODE lead PARTITION (admin); NODE\n"
               "                                     keeps it until it restarts\n"
+              "  lease grant TTL_MS [--key-tag T]   a lease in the partition of keys tagged\n"
+              "                                     {T}; prints its id\n"
+              "  lease keepalive ID [--forever]     start its TTL again (--forever: every\n"
+              "                                     TTL/3 until it fails)\n"
+              "  lease revoke ID | lease info ID    end it now (its keys are deleted); its\n"
+              "                                     TTL, remaining time and keys\n"
+              "  lease list                         every lease of every partition\n"
+              "  put KEY VALUE --lease ID           (and cas) attach KEY to the lease: it is\n"
+              "                                     deleted when the lease ends\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -360,6 +372,9 @@ static const struct option args_options[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
     {"zone", required_argument, NULL, OPT_ZONE},
+    {"lease", required_argument, NULL, OPT_LEASE},
+    {"key-tag", required_argument, NULL, OPT_KEY_TAG},
+    {"forever", no_argument, NULL, OPT_FOREVER},
     {NULL, 0, NULL, 0},
 };
 
@@ -376,6 +391,27 @@ static const char *args_option_name(int opt)
         return "?";
 }
 
+/* The lease options: --lease (a write option), --key-tag, --forever.
+ * Returns -1 to go on, else an exit code; 0 when opt is none of them. */
+static int args_lease_option(struct cli_args *a, int opt, const char *v)
+{
+        switch (opt) {
+        case OPT_LEASE:
+                if (args_parse_u64(v, UINT64_MAX, &a->write.lease) != 0 || a->write.lease == 0) {
+                        return output_usage_error(a, "--lease: expected a lease id, got \"%s\"", v);
+                }
+                a->write_flag = a->write_flag != NULL ? a->write_flag : "--lease";
+                return -1;
+        case OPT_KEY_TAG:
+                a->key_tag = v;
+                return -1;
+        case OPT_FOREVER:
+                a->forever = true;
+                return -1;
+        }
+        return 0;
+}
+
 /* Handle one option of getopt_long. Returns -1 to go on, else an exit code
  * (help and version exit 0). */
 static int args_option(struct cli_args *a, int opt, const char *v)
@@ -383,6 +419,9 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         uint64_t n = 0;
         int w = 0;
 
+        if (opt == OPT_LEASE || opt == OPT_KEY_TAG || opt == OPT_FOREVER) {
+                return args_lease_option(a, opt, v);
+        }
         switch (opt) {
         case OPT_ENDPOINTS:
                 a->endpoints = v;
@@ -496,6 +535,7 @@ static const char *args_command(const char *word, int *operands)
             {"user", "user", -1},     {"role", "role", -1},
             {"member", "member", -1}, {"transfer-leader", "transfer-leader", 2},
             {"mget", "mget", -2},     {"txn", "txn", 0},
+            {"lease", "lease", -1},
         };
         size_t i;
 
@@ -538,6 +578,13 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         if (a->zone != NULL && strcmp(a->command, "member") != 0) {
                 return output_usage_error(a, "%s", "--zone applies to member add only");
         }
+        if (a->write.lease != 0 && strcmp(a->command, "put") != 0 &&
+            strcmp(a->command, "cas") != 0) {
+                return output_usage_error(a, "%s", "--lease applies to put and cas only");
+        }
+        if ((a->key_tag != NULL || a->forever) && strcmp(a->command, "lease") != 0) {
+                return output_usage_error(a, "%s", "--key-tag and --forever apply to lease only");
+        }
         if (a->node_set && strcmp(a->command, "status") != 0 && !reads) {
                 return output_usage_error(a, "%s", "--node applies to get, mget and status only");
         }
@@ -550,7 +597,7 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         if ((a->token_in != NULL || a->token_out != NULL) &&
             (strcmp(a->command, "status") == 0 || strcmp(a->command, "user") == 0 ||
              strcmp(a->command, "role") == 0 || strcmp(a->command, "member") == 0 ||
-             strcmp(a->command, "transfer-leader") == 0)) {
+             strcmp(a->command, "transfer-leader") == 0 || strcmp(a->command, "lease") == 0)) {
                 return output_usage_error(a, "%s",
                                           "--token-in and --token-out apply to get, put, del and "
                                           "cas only");

@@ -48,6 +48,8 @@ struct cli_args {
         const char *user;          /* --user NAME, or NULL: no AUTH */
         const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
         const char *zone;          /* member add --zone Z, or NULL */
+        const char *key_tag;       /* lease grant --key-tag T, or NULL */
+        bool forever;              /* lease keepalive --forever */
         const char *command;       /* canonical: put, get, delete, cas, status, user, role,
                                       member, transfer-leader */
         char **operands;           /* after the command */
@@ -148,6 +150,12 @@ int users_run(struct tkv_client *c, struct cli_args *a);
 int members_run(struct tkv_client *c, const struct cli_args *a);
 int members_transfer_leader(struct tkv_client *c, const struct cli_args *a);
 
+/* ---- leases.c: tunekv lease grant|keepalive|revoke|info|list ---- */
+
+/* Run the lease command in a (a->operands: the verb, then its argument),
+ * report it and return the exit code. c and a are borrowed. */
+int leases_run(struct tkv_client *c, const struct cli_args *a);
+
 /* ---- output.c: text for people, or one JSON object ---- */
 
 /* The exit code of a command that ended with status. */
@@ -175,6 +183,12 @@ int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t no
 /* A member change that applied: verb "added" or "removed". */
 int output_member_changed(const struct cli_args *a, const char *verb, uint32_t node_id,
                           uint64_t epoch);
+
+/* A lease after verb (granted, kept alive, revoked, info): "lease ID VERB:
+ * ttl ..." and its keys one per line, or a JSON object; and leases, one
+ * per line. Return the exit code. Borrowed. */
+int output_lease(const struct cli_args *a, const char *verb, const struct tkv_lease *l);
+int output_leases(const struct cli_args *a, const struct tkv_lease *l, size_t n);
 
 /* A value read by get, a write's acknowledgement, one node's status, and
  * the whole cluster (the cluster info, and views with one entry per node

@@ -215,7 +215,8 @@ static void output_json_open(const struct cli_args *a, int status)
                tkv_status_name(status));
         if (a->n_operands > 0 && a->command != NULL && strcmp(a->command, "status") != 0 &&
             strcmp(a->command, "user") != 0 && strcmp(a->command, "role") != 0 &&
-            strcmp(a->command, "member") != 0 && strcmp(a->command, "transfer-leader") != 0) {
+            strcmp(a->command, "member") != 0 && strcmp(a->command, "transfer-leader") != 0 &&
+            strcmp(a->command, "lease") != 0) {
                 output_json_bytes("key", a->operands[0], strlen(a->operands[0]));
         }
 }
@@ -1216,6 +1217,58 @@ int output_member_changed(const struct cli_args *a, const char *verb, uint32_t n
         } else {
                 printf("node %" PRIu32 " %s: cluster map epoch %" PRIu64 "\n", node_id, verb,
                        epoch);
+        }
+        return output_exit(a, TKV_OK);
+}
+
+int output_lease(const struct cli_args *a, const char *verb, const struct tkv_lease *l)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"verb\":\"%s\",\"id\":%" PRIu64 ",\"ttl_ms\":%" PRIu64
+                       ",\"remaining_ms\":%" PRId64 ",\"partition\":%" PRIu32
+                       ",\"n_keys\":%" PRIu32,
+                       verb, l->id, l->ttl_ms, l->remaining_ms, l->partition, l->n_keys);
+                if (l->n_keys_listed > 0) {
+                        printf(",\"keys\":[");
+                        for (uint32_t i = 0; i < l->n_keys_listed; i++) {
+                                printf("%s", i > 0 ? "," : "");
+                                output_json_string(l->keys[i], l->key_lens[i]);
+                        }
+                        printf("]");
+                }
+                output_json_close(a, TKV_OK);
+                return output_exit(a, TKV_OK);
+        }
+        printf("lease %" PRIu64 " %s: ttl %" PRIu64 " ms, remaining %" PRId64
+               " ms, partition %" PRIu32 "\n",
+               l->id, verb, l->ttl_ms, l->remaining_ms, l->partition);
+        for (uint32_t i = 0; i < l->n_keys_listed; i++) {
+                printf("%.*s\n", (int)l->key_lens[i], (const char *)l->keys[i]);
+        }
+        return output_exit(a, TKV_OK);
+}
+
+int output_leases(const struct cli_args *a, const struct tkv_lease *l, size_t n)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"leases\":[");
+                for (size_t i = 0; i < n; i++) {
+                        printf("%s{\"id\":%" PRIu64 ",\"ttl_ms\":%" PRIu64
+                               ",\"remaining_ms\":%" PRId64 ",\"partition\":%" PRIu32
+                               ",\"keys\":%" PRIu32 "}",
+                               i > 0 ? "," : "", l[i].id, l[i].ttl_ms, l[i].remaining_ms,
+                               l[i].partition, l[i].n_keys);
+                }
+                printf("]");
+                output_json_close(a, TKV_OK);
+                return output_exit(a, TKV_OK);
+        }
+        for (size_t i = 0; i < n; i++) {
+                printf("%" PRIu64 " partition %" PRIu32 " ttl %" PRIu64 " ms remaining %" PRId64
+                       " ms keys %" PRIu32 "\n",
+                       l[i].id, l[i].partition, l[i].ttl_ms, l[i].remaining_ms, l[i].n_keys);
         }
         return output_exit(a, TKV_OK);
 }

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(a.command, "status") != 0 && strcmp(a.command, "user") != 0 &&
             strcmp(a.command, "role") != 0 && strcmp(a.command, "member") != 0 &&
-            strcmp(a.command, "transfer-leader") != 0) {
+            strcmp(a.command, "transfer-leader") != 0 && strcmp(a.command, "lease") != 0) {
                 rv = commands_token_load(c, &a);
                 if (rv >= 0) {
                         goto cleanup;
@@ -81,6 +81,8 @@ int main(int argc, char **argv)
                 rv = members_run(c, &a);
         } else if (strcmp(a.command, "transfer-leader") == 0) {
                 rv = members_transfer_leader(c, &a);
+        } else if (strcmp(a.command, "lease") == 0) {
+                rv = leases_run(c, &a);
         } else {
                 rv = commands_write(c, &a);
         }

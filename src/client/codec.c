@@ -108,6 +108,7 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 tunekv__v1__put_request__init(&b->put);
                 b->put.key = key;
                 b->put.value = value;
+                b->put.lease = req->write != NULL ? req->write->lease : 0;
                 b->put.options = codec_write_options(&b->write, req);
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_PUT;
                 msg->put = &b->put;
@@ -124,6 +125,7 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 b->cas.key = key;
                 b->cas.expected_version = req->expected_version;
                 b->cas.value = value;
+                b->cas.lease = req->write != NULL ? req->write->lease : 0;
                 b->cas.options = codec_write_options(&b->write, req);
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_CAS;
                 msg->cas = &b->cas;

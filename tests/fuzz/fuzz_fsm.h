@@ -42,7 +42,8 @@ static inline void fuzz_fsm_restored(void *data, uint64_t index)
 
 static inline void fuzz_fsm_init(struct fuzz_fsm *h)
 {
-        struct fsm_hooks hooks = {h, fuzz_fsm_index, fuzz_fsm_applied, fuzz_fsm_restored, NULL};
+        struct fsm_hooks hooks = {h,   fuzz_fsm_index, fuzz_fsm_applied, fuzz_fsm_restored, NULL,
+                                  NULL};
         struct fsm_params params = {FUZZ_FSM_PARTITION, 4, 3, 1u << 20};
 
         log_setup(0, LOG_OFF); /* refusals are expected here, by the million */

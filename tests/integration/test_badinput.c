@@ -328,6 +328,68 @@ static void test_get_many_limits(void **state)
         still_serving();
 }
 
+/* LEASE from a raw sender: an unknown op, TTLs out of bounds (0 and the
+ * largest number), a key over key_bytes_max, ids naming no lease or no
+ * partition, a partition beyond the cluster's: each answered with its
+ * error, nothing granted, the node unharmed. */
+static void test_lease_hostile(void **state)
+{
+        static uint8_t big[4097];
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__LeaseRequest lr = TUNEKV__V1__LEASE_REQUEST__INIT;
+        int fd = raw_connect();
+        (void)state;
+
+        memset(big, 'k', sizeof big);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_LEASE;
+        req.lease = &lr;
+        req.id = 1;
+        lr.op = (Tunekv__V1__LeaseOp)99;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "unknown op");
+        lr.op = TUNEKV__V1__LEASE_OP__LEASE_GRANT;
+        req.id = 2; /* TTL 0 */
+        raw_send_request(fd, &req);
+        expect_answer(fd, 2, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "lease_ttl_min_ms");
+        req.id = 3; /* the largest TTL */
+        lr.ttl_ms = UINT64_MAX;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 3, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "lease_ttl_max_ms");
+        req.id = 4; /* a key over key_bytes_max */
+        lr.ttl_ms = 5000;
+        lr.key.data = big;
+        lr.key.len = sizeof big;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 4, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "key_bytes_max");
+        lr.key.len = 0;
+        req.id = 5; /* a partition the cluster does not have */
+        lr.op = TUNEKV__V1__LEASE_OP__LEASE_LIST;
+        lr.use_partition = true;
+        lr.partition = 4000000000u;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 5, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "partition");
+        lr.op = TUNEKV__V1__LEASE_OP__LEASE_KEEPALIVE;
+        req.id = 6; /* id 0 */
+        raw_send_request(fd, &req);
+        expect_answer(fd, 6, TUNEKV__V1__STATUS__STATUS_NOT_FOUND, "names no partition");
+        req.id = 7; /* every bit set */
+        lr.id = UINT64_MAX;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 7, TUNEKV__V1__STATUS__STATUS_NOT_FOUND, "names no partition");
+        req.id = 8; /* partition 0's, never granted */
+        lr.op = TUNEKV__V1__LEASE_OP__LEASE_REVOKE;
+        lr.id = (UINT64_C(1) << 48) | 999999;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 8, TUNEKV__V1__STATUS__STATUS_NOT_FOUND, "not found");
+        req.id = 9; /* nothing was granted by any of this */
+        lr.op = TUNEKV__V1__LEASE_OP__LEASE_LIST;
+        lr.partition = 0;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 9, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        close(fd);
+        still_serving();
+}
+
 /* More requests at once than inflight_per_conn_max: the excess is answered
  * BUSY, every request gets exactly one answer. */
 static void test_inflight_limit(void **state)
@@ -1087,6 +1149,7 @@ int main(void)
             cmocka_unit_test(test_unknown_field_flood_refused),
             cmocka_unit_test(test_key_and_value_limits),
             cmocka_unit_test(test_get_many_limits),
+            cmocka_unit_test(test_lease_hostile),
             cmocka_unit_test(test_inflight_limit),
             cmocka_unit_test(test_connection_limit),
             cmocka_unit_test(test_pipeline_without_reading),

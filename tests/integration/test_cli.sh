@@ -112,6 +112,25 @@ expect_rc 0 cli del greeting
 expect_rc 1 cli get greeting
 expect_rc 1 cli del greeting --timeout-ms 2000
 
+# lease: grant (the partition of {job}), put --lease, info, list, revoke
+# deletes the key; an unknown lease is NOT_FOUND (exit 1), a bad TTL 7
+out=$(cli lease grant 60000 --key-tag job) || fail "lease grant: $out"
+[[ "$out" =~ ^lease\ ([0-9]+)\ granted:\ ttl\ 60000\ ms ]] || fail "lease grant output: $out"
+lease=${BASH_REMATCH[1]}
+expect_rc 0 cli put '{job}:owner' me --lease "$lease"
+expect_rc 0 cli lease keepalive "$lease"
+grep -q "^lease $lease kept alive: ttl 60000 ms" "$dir/out" || fail "keepalive: $(cat "$dir/out")"
+cli --json lease info "$lease" | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["keys"] == ["{job}:owner"] and o["n_keys"] == 1 and 0 < o["remaining_ms"] <= 60000, o' || fail "lease info json"
+cli lease list | grep -q "^$lease partition [0-9]* ttl 60000 ms remaining [0-9]* ms keys 1$" || fail "lease list: $(cli lease list)"
+expect_rc 0 cli lease revoke "$lease"
+expect_rc 1 cli get '{job}:owner'
+expect_rc 1 cli lease keepalive "$lease"
+expect_rc 1 cli put '{job}:owner' again --lease "$lease"
+expect_rc 7 cli lease grant 10
+expect_rc 3 cli lease grant
+expect_rc 3 cli get x --lease 5
+expect_rc 3 cli lease frob
+
 # status: one row per partition
 cli status >"$dir/status"
 [ "$(grep -cE '^ +[0-9]+ +leader' "$dir/status")" = 8 ] || fail "status rows: $(cat "$dir/status")"

@@ -81,7 +81,8 @@ want = ["tunekv_build_info", "tunekv_uptime_seconds", "tunekv_resident_memory_by
         "tunekv_raft_snapshot_restores", "tunekv_raft_log_bytes", "tunekv_store_keys",
         "tunekv_store_bytes", "tunekv_read_fences", "tunekv_staleness_seconds",
         "tunekv_lag_entries", "tunekv_reads", "tunekv_request_duration_seconds",
-        "tunekv_network_receive_bytes", "tunekv_network_transmit_bytes"]
+        "tunekv_network_receive_bytes", "tunekv_network_transmit_bytes", "tunekv_leases",
+        "tunekv_lease_keys", "tunekv_leases_expired"]
 missing = [w for w in want if w not in fams]
 assert not missing, missing
 def total(name, **labels):
@@ -89,6 +90,7 @@ def total(name, **labels):
                if all(s.labels.get(k) == v for k, v in labels.items()))
 assert total("tunekv_store_keys") == 20, total("tunekv_store_keys")
 assert total("tunekv_raft_is_leader") == 4
+assert total("tunekv_leases") == 0 and total("tunekv_lease_keys") == 0
 assert total("tunekv_connections", event="accepted") >= 60
 assert total("tunekv_reads", level="eventual", outcome="served") == 20
 assert total("tunekv_reads", level="linearizable", outcome="served") == 20

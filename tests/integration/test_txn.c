@@ -331,7 +331,7 @@ static void test_get_values_capped(void **state)
 static void test_bad_requests(void **state)
 {
         struct tkv_txn *t = tkv_txn_new();
-        struct tkv_write_options o = {TKV_ACK_ALL_REPLICAS, 0};
+        struct tkv_write_options o = {TKV_ACK_ALL_REPLICAS, 0, 0};
         struct tkv_result r;
         (void)state;
         /* An empty TXN and a non-COMMITTED ack are the caller's mistakes. */

@@ -177,7 +177,8 @@ static void test_encode_get_default_options(void **state)
 
 static void test_encode_writes(void **state)
 {
-        struct tkv_write_options wo = {.ack = TKV_ACK_ALL_REPLICAS, .timeout_ms = 9};
+        struct tkv_write_options wo = {
+            .ack = TKV_ACK_ALL_REPLICAS, .timeout_ms = 9, .lease = 0x0001000000000abcull};
         struct codec_request put = {.op = CODEC_PUT,
                                     .id = 2,
                                     .timeout_ms = 10,
@@ -209,6 +210,7 @@ static void test_encode_writes(void **state)
         assert_int_equal(m->put->value.len, 3);
         assert_memory_equal(m->put->value.data, "v\0x", 3);
         assert_int_equal(m->put->options->ack, TUNEKV__V1__ACK__ACK_ALL_REPLICAS);
+        assert_true(m->put->lease == 0x0001000000000abcull);
         tunekv__v1__request__free_unpacked(m, NULL);
 
         buffer_reset(&b);
@@ -226,6 +228,7 @@ static void test_encode_writes(void **state)
         assert_int_equal(m->cas->expected_version, 17);
         assert_memory_equal(m->cas->value.data, "new", 3);
         assert_int_equal(m->cas->options->ack, TUNEKV__V1__ACK__ACK_ALL_REPLICAS);
+        assert_true(m->cas->lease == 0x0001000000000abcull);
         tunekv__v1__request__free_unpacked(m, NULL);
         buffer_free(&b);
 }

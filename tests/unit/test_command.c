@@ -585,6 +585,63 @@ static void test_txn_exists_operand_is_0_or_1(void **state)
         free(b);
 }
 
+/* Lease commands carry their body as the value; a PUT or CAS may name a
+ * lease, which changes its payload hash (a retry with another lease is a
+ * different write). */
+static void test_lease_commands(void **state)
+{
+        struct command c = {0}, d;
+        struct command_lease b = {0, 5000, 10000, 1000}, o;
+        uint8_t body[COMMAND_LEASE_BODY_MAX];
+        uint8_t *e;
+        size_t l;
+        uint64_t h0, h1;
+        (void)state;
+        c.type = COMMAND_LEASE_GRANT;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)command_lease_body_encode(&b, body);
+        e = encode(&c, &l);
+        assert_int_equal(command_decode(e, l, &d), 0);
+        assert_int_equal(d.type, COMMAND_LEASE_GRANT);
+        assert_int_equal(command_lease_open(d.value, d.value_len, &o), 0);
+        assert_true(o.ttl_ms == 5000 && o.leases_max == 10000 && o.keys_max == 1000);
+        free(e);
+        /* A lease command has no key; a body with a byte too many is refused. */
+        c.key = (const uint8_t *)"k";
+        c.key_len = 1;
+        e = encode(&c, &l);
+        assert_int_equal(command_decode(e, l, &d), TKV_ECORRUPT);
+        free(e);
+        c.key_len = 0;
+        c.value_len++;
+        e = encode(&c, &l);
+        assert_int_equal(command_decode(e, l, &d), TKV_ECORRUPT);
+        free(e);
+        /* PUT with a lease. */
+        memset(&c, 0, sizeof c);
+        c.type = COMMAND_PUT;
+        c.key = (const uint8_t *)"key";
+        c.key_len = 3;
+        c.value = (const uint8_t *)"v";
+        c.value_len = c.value_raw_len = 1;
+        h0 = command_payload_hash(&c);
+        c.lease = 0x0001000000000abcull;
+        h1 = command_payload_hash(&c);
+        assert_true(h0 != h1);
+        e = encode(&c, &l);
+        assert_int_equal(command_decode(e, l, &d), 0);
+        assert_true(d.lease == c.lease);
+        free(e);
+        /* Only a PUT or a CAS names a lease: the flag on a DELETE is refused. */
+        c.type = COMMAND_DELETE;
+        c.value_len = c.value_raw_len = 0;
+        c.lease = 0;
+        e = encode(&c, &l);
+        e[3] |= COMMAND_HAS_LEASE;
+        assert_int_not_equal(command_decode(e, l, &d), 0);
+        free(e);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -602,6 +659,7 @@ int main(void)
             cmocka_unit_test(test_txn_corrupt_bodies_refused),
             cmocka_unit_test(test_txn_exists_operand_is_0_or_1),
             cmocka_unit_test(test_txn_empty_key_refused),
+            cmocka_unit_test(test_lease_commands),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include "command.h"
 #include "err.h"
 #include "fsm.h"
+#include "lease.h"
 #include "log.h"
 #include "snapshot.h"
 #include "testlib.h"
@@ -614,6 +615,210 @@ static void test_restore_refuses_impossible_raw_len(void **state)
  * FSM_EXIT_OUT_OF_MEMORY (the supervisor restarts it and it replays), never
  * returns an error raft 0.15 would turn into a silently dead replica. Run in
  * a child, with every allocation failing. */
+
+/* ------------------------------------------------------------------------ */
+/* Leases (lease.h): grant, attach, expire, revoke, limits, snapshots. */
+
+static struct command_result lease_cmd(struct harness *h, uint8_t type, uint64_t id, uint64_t ttl,
+                                       uint64_t leases_max, uint64_t keys_max)
+{
+        struct command c = {0};
+        struct command_lease b = {id, ttl, leases_max, keys_max};
+        uint8_t body[COMMAND_LEASE_BODY_MAX];
+        c.type = type;
+        c.value = body;
+        c.value_len = c.value_raw_len = (uint32_t)command_lease_body_encode(&b, body);
+        return apply(h, &c);
+}
+
+/* A grant in h's partition: returns the lease id (the entry's index). */
+static uint64_t grant(struct harness *h, uint64_t ttl, uint64_t keys_max)
+{
+        struct command_result r = lease_cmd(h, COMMAND_LEASE_GRANT, 0, ttl, 100, keys_max);
+        assert_int_equal(r.status, 0);
+        assert_non_null(lease_find(h->fsm.leases, lease_id_make(h->fsm.partition, r.index)));
+        return lease_id_make(h->fsm.partition, r.index);
+}
+
+static struct command_result lput(struct harness *h, uint8_t type, const char *k, const char *v,
+                                  uint64_t lease, uint64_t expected)
+{
+        struct command c = {0};
+        c.type = type;
+        c.key = (const uint8_t *)k;
+        c.key_len = (uint32_t)strlen(k);
+        c.value = (const uint8_t *)v;
+        c.value_len = c.value_raw_len = (uint32_t)strlen(v);
+        c.lease = lease;
+        c.expected_version = expected;
+        return apply(h, &c);
+}
+
+static void test_lease_expire_deletes_its_keys(void **state)
+{
+        struct harness h;
+        struct command_result r;
+        uint64_t a, b;
+        (void)state;
+        h_init(&h, 7);
+        a = grant(&h, 5000, 10);
+        b = grant(&h, 5000, 10);
+        assert_int_equal(lease_id_partition(a), 7);
+        assert_int_equal(lput(&h, COMMAND_PUT, "{t}x", "1", a, 0).status, 0);
+        assert_int_equal(lput(&h, COMMAND_PUT, "{t}y", "2", a, 0).status, 0);
+        assert_int_equal(lput(&h, COMMAND_PUT, "{t}z", "3", b, 0).status, 0);
+        op(&h, COMMAND_PUT, "plain", "4", 0);
+        assert_int_equal(lease_keys_attached(h.fsm.leases), 3);
+        uint64_t before = h.fsm.delete_ts;
+        r = lease_cmd(&h, COMMAND_LEASE_EXPIRE, a, 0, 0, 0);
+        assert_int_equal(r.status, 0);
+        /* Its keys are gone in that one entry; the other lease's and the
+         * plain key stay. */
+        assert_null(lookup(&h, "{t}x"));
+        assert_null(lookup(&h, "{t}y"));
+        assert_non_null(lookup(&h, "{t}z"));
+        assert_non_null(lookup(&h, "plain"));
+        assert_null(lease_find(h.fsm.leases, a));
+        assert_true(h.fsm.delete_ts > before); /* absent keys are absent as of it */
+        assert_int_equal(lease_keys_attached(h.fsm.leases), 1);
+        /* Expired once: a second expiry, a keepalive's PUT, find nothing. */
+        assert_int_equal(lease_cmd(&h, COMMAND_LEASE_EXPIRE, a, 0, 0, 0).status, TKV_ENOTFOUND);
+        assert_int_equal(lput(&h, COMMAND_PUT, "{t}x", "again", a, 0).status, TKV_ENOTFOUND);
+        assert_null(lookup(&h, "{t}x")); /* nothing written */
+        /* REVOKE does the same as EXPIRE. */
+        assert_int_equal(lease_cmd(&h, COMMAND_LEASE_REVOKE, b, 0, 0, 0).status, 0);
+        assert_null(lookup(&h, "{t}z"));
+        assert_int_equal(lease_count(h.fsm.leases), 0);
+        fsm_close(&h.fsm);
+}
+
+static void test_lease_attach_detach_and_limits(void **state)
+{
+        struct harness h;
+        uint64_t a, b;
+        (void)state;
+        h_init(&h, 1);
+        a = grant(&h, 5000, 2);
+        b = grant(&h, 5000, 2);
+        assert_int_equal(lput(&h, COMMAND_PUT, "k1", "v", a, 0).status, 0);
+        assert_int_equal(lput(&h, COMMAND_PUT, "k2", "v", a, 0).status, 0);
+        /* keys_max: a third key is refused and nothing is written ... */
+        assert_int_equal(lput(&h, COMMAND_PUT, "k3", "v", a, 0).status, TKV_ETOOBIG);
+        assert_null(lookup(&h, "k3"));
+        /* ... but a key already attached may be written again. */
+        assert_int_equal(lput(&h, COMMAND_PUT, "k2", "w", a, 0).status, 0);
+        /* A PUT with another lease moves the key. */
+        assert_int_equal(lput(&h, COMMAND_PUT, "k2", "x", b, 0).status, 0);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"k2", 2), b);
+        /* A PUT without a lease detaches; a DELETE detaches. */
+        op(&h, COMMAND_PUT, "k1", "plain now", 0);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"k1", 2), 0);
+        op(&h, COMMAND_DELETE, "k2", NULL, 0);
+        assert_int_equal(lease_keys_attached(h.fsm.leases), 0);
+        assert_int_equal(lease_cmd(&h, COMMAND_LEASE_EXPIRE, a, 0, 0, 0).status, 0);
+        assert_non_null(lookup(&h, "k1")); /* detached: it outlives the lease */
+        /* A CAS attaches only when it applies. */
+        assert_int_equal(lput(&h, COMMAND_CAS, "lock", "me", b, 0).status, 0);
+        assert_int_equal(lput(&h, COMMAND_CAS, "lock", "you", b, 0).status, TKV_ECONDITION);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"lock", 4), b);
+        /* leases_max travels in the grant: the 3rd of at most 2 is BUSY. */
+        assert_int_equal(lease_cmd(&h, COMMAND_LEASE_GRANT, 0, 1000, 1, 5).status, TKV_EBUSY);
+        assert_int_equal(lease_count(h.fsm.leases), 1);
+        fsm_close(&h.fsm);
+}
+
+/* A TXN's deletes and puts follow leases like DELETE and PUT. */
+static void test_lease_txn_detaches(void **state)
+{
+        struct harness h;
+        struct command c = {0};
+        struct command_txn_op ops[2] = {
+            {COMMAND_TXN_DELETE, (const uint8_t *)"a", 1, NULL, 0},
+            {COMMAND_TXN_PUT, (const uint8_t *)"b", 1, (const uint8_t *)"v", 1},
+        };
+        uint8_t body[64];
+        uint64_t l;
+        (void)state;
+        h_init(&h, 0);
+        l = grant(&h, 5000, 10);
+        lput(&h, COMMAND_PUT, "a", "1", l, 0);
+        lput(&h, COMMAND_PUT, "b", "1", l, 0);
+        c.type = COMMAND_TXN;
+        c.value_len = c.value_raw_len = (uint32_t)command_txn_body_bytes(NULL, 0, ops, 2, 0);
+        command_txn_body_encode(NULL, 0, ops, 2, 0, body);
+        c.value = body;
+        assert_int_equal(apply(&h, &c).status, 0);
+        assert_int_equal(lease_keys_attached(h.fsm.leases), 0);
+        assert_int_equal(lease_cmd(&h, COMMAND_LEASE_REVOKE, l, 0, 0, 0).status, 0);
+        assert_non_null(lookup(&h, "b"));
+        fsm_close(&h.fsm);
+}
+
+static uint64_t h_now(void *data)
+{
+        (void)data;
+        return 1000000;
+}
+
+static void test_lease_snapshot_restore(void **state)
+{
+        struct harness a, b;
+        struct raft_buffer snap;
+        uint64_t l1, l2;
+        uint32_t len;
+        (void)state;
+        h_init(&a, 4);
+        l1 = grant(&a, 3000, 10);
+        l2 = grant(&a, 9000, 10);
+        lput(&a, COMMAND_PUT, "x", "1", l1, 0);
+        lput(&a, COMMAND_PUT, "y", "2", l2, 0);
+        lput(&a, COMMAND_PUT, "z", "3", l2, 0);
+        snap = take_snapshot(&a, NULL);
+        h_init(&b, 4);
+        b.fsm.hooks.now_ms = h_now;
+        grant(&b, 1000, 1); /* replaced by the snapshot's */
+        assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &snap), 0);
+        assert_int_equal(lease_count(b.fsm.leases), 2);
+        assert_int_equal(lease_find(b.fsm.leases, l1)->ttl_ms, 3000);
+        assert_int_equal(lease_find(b.fsm.leases, l2)->n_keys, 2);
+        assert_int_equal(lease_find(b.fsm.leases, l2)->deadline_ms, 1000000 + 9000);
+        assert_memory_equal(lease_key_bytes(lease_find(b.fsm.leases, l1), 0, &len), "x", 1);
+        /* The restored lease still does its job. */
+        assert_int_equal(lease_cmd(&b, COMMAND_LEASE_EXPIRE, l2, 0, 0, 0).status, 0);
+        assert_null(lookup(&b, "y"));
+        assert_null(lookup(&b, "z"));
+        assert_non_null(lookup(&b, "x"));
+        fsm_close(&a.fsm);
+        fsm_close(&b.fsm);
+}
+
+/* A version 2 snapshot (before leases) still restores, with no leases:
+ * made from a version 3 one by dropping its (empty) lease section. */
+static void test_lease_snapshot_v2_restores(void **state)
+{
+        struct harness a, b;
+        struct raft_buffer snap;
+        uint8_t *p;
+        size_t cut = 8 + 4; /* the section's length and an empty table's count */
+        (void)state;
+        h_init(&a, 2);
+        op(&a, COMMAND_PUT, "old", "format", 0);
+        snap = take_snapshot(&a, NULL);
+        p = snap.base;
+        assert_int_equal(get_le32(p + 8), 3);
+        assert_int_equal(get_le64(p + snap.len - 8 - cut), 4);
+        put_le32(p + 8, 2);
+        snap.len -= cut;
+        put_le64(p + snap.len - 8, XXH64(p, snap.len - 8, 0));
+        h_init(&b, 2);
+        grant(&b, 1000, 1);
+        assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &snap), 0);
+        assert_non_null(lookup(&b, "old"));
+        assert_int_equal(lease_count(b.fsm.leases), 0);
+        fsm_close(&a.fsm);
+        fsm_close(&b.fsm);
+}
+
 static void test_apply_out_of_memory_exits(void **state)
 {
         int status;
@@ -652,6 +857,11 @@ int main(void)
             cmocka_unit_test(test_snapshot_restore),
             cmocka_unit_test(test_restore_refuses_damage),
             cmocka_unit_test(test_restore_refuses_impossible_raw_len),
+            cmocka_unit_test(test_lease_expire_deletes_its_keys),
+            cmocka_unit_test(test_lease_attach_detach_and_limits),
+            cmocka_unit_test(test_lease_txn_detaches),
+            cmocka_unit_test(test_lease_snapshot_restore),
+            cmocka_unit_test(test_lease_snapshot_v2_restores),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include "group.h"
 #include "group_test.h"
 #include "hlc.h"
+#include "lease.h"
 #include "log.h"
 #include "store.h"
 
@@ -642,6 +643,131 @@ static void test_replaced_leader_serves_no_reads(void **state)
         assert_int_equal(group_stats(g[0]).confirms_failed, 1);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Leases (group_lease.c): the leader expires them on its clock, never
+ * early, and a new leader gives every lease a full TTL again. */
+
+#define LEASE_TTL_MS 1000
+
+static int propose_lease(struct group *grp, struct write_probe *p, uint8_t type, uint64_t id,
+                         uint64_t ttl_ms)
+{
+        struct command cmd = {0};
+        struct command_lease b = {id, ttl_ms, 100, 100};
+        uint8_t body[COMMAND_LEASE_BODY_MAX];
+        memset(p, 0, sizeof *p);
+        cmd.type = type;
+        cmd.value = body;
+        cmd.value_len = cmd.value_raw_len = (uint32_t)command_lease_body_encode(&b, body);
+        return group_propose(grp, &p->w, &cmd, on_write);
+}
+
+static int propose_leased_put(struct group *grp, struct write_probe *p, const char *key,
+                              uint64_t lease)
+{
+        struct command cmd = {0};
+        memset(p, 0, sizeof *p);
+        snprintf(p->key, sizeof p->key, "%s", key);
+        cmd.type = COMMAND_PUT;
+        cmd.key = (const uint8_t *)p->key;
+        cmd.key_len = (uint32_t)strlen(p->key);
+        cmd.value = (const uint8_t *)"v";
+        cmd.value_len = cmd.value_raw_len = 1;
+        cmd.lease = lease;
+        return group_propose(grp, &p->w, &cmd, on_write);
+}
+
+static bool write_fired(void *arg)
+{
+        return ((struct write_probe *)arg)->fired > 0;
+}
+
+struct gone {
+        struct group *grp;
+        const char *key;
+};
+
+static bool key_gone(void *arg)
+{
+        struct gone *x = arg;
+        return !has_key(x->grp, x->key);
+}
+
+/* Grant a lease on leader grp and attach key to it; returns its id. */
+static uint64_t lease_with_key(struct group *grp, const char *key)
+{
+        struct write_probe w;
+        uint64_t id;
+        assert_int_equal(propose_lease(grp, &w, COMMAND_LEASE_GRANT, 0, LEASE_TTL_MS), 0);
+        assert_true(step_until(write_fired, &w, 2000));
+        assert_int_equal(w.status, 0);
+        id = lease_id_make(0, w.index);
+        assert_int_equal(propose_leased_put(grp, &w, key, id), 0);
+        assert_true(step_until(write_fired, &w, 2000));
+        assert_int_equal(w.status, 0);
+        return id;
+}
+
+static void test_lease_expires_on_the_leader_clock(void **state)
+{
+        struct gone x = {NULL, "held"};
+        uint64_t t0, id, ttl = 0;
+        (void)state;
+        elect(0);
+        assert_true(step_until(is_ready, g[0], 2000));
+        t0 = raft_fixture_time(&f);
+        id = lease_with_key(g[0], "held");
+        /* Keepalives are the leader's: a follower refuses them. */
+        assert_int_equal(group_lease_keepalive(g[1], id, raft_fixture_time(&f), &ttl),
+                         TKV_ENOTLEADER);
+        x.grp = g[0];
+        assert_true(step_until(key_gone, &x, 100000));
+        /* Never before its TTL from the moment it was proposed. */
+        assert_true(raft_fixture_time(&f) >= t0 + LEASE_TTL_MS);
+        assert_int_equal(group_stats(g[0]).leases_expired, 1);
+        assert_null(lease_find(group_leases(g[0]), id));
+        /* Every replica applied the same expiry. */
+        for (unsigned i = 1; i < N; i++) {
+                x.grp = g[i];
+                assert_true(step_until(key_gone, &x, 100000));
+                assert_int_equal(lease_count(group_leases(g[i])), 0);
+        }
+        assert_int_equal(group_lease_keepalive(g[0], id, raft_fixture_time(&f), &ttl),
+                         TKV_ENOTFOUND);
+}
+
+static void test_keepalive_holds_then_new_leader_restarts_ttl(void **state)
+{
+        struct gone x = {NULL, "kept"};
+        uint64_t id, t_elected, ttl = 0, until;
+        (void)state;
+        elect(0);
+        assert_true(step_until(is_ready, g[0], 2000));
+        id = lease_with_key(g[0], "kept");
+        /* Kept alive for three TTLs on the leader: the key stays. */
+        until = raft_fixture_time(&f) + 3 * LEASE_TTL_MS;
+        while (raft_fixture_time(&f) < until) {
+                assert_int_equal(group_lease_keepalive(g[0], id, raft_fixture_time(&f), &ttl), 0);
+                assert_int_equal(ttl, LEASE_TTL_MS);
+                for (uint64_t t = raft_fixture_time(&f); raft_fixture_time(&f) < t + 300;) {
+                        step();
+                }
+                assert_true(has_key(g[0], "kept"));
+        }
+        /* The leader fails; its successor never saw a keepalive, so it
+         * starts a full TTL from its own first moment as leader. */
+        raft_fixture_depose(&f);
+        flush_all();
+        elect(1);
+        t_elected = raft_fixture_time(&f);
+        assert_true(step_until(is_ready, g[1], 2000));
+        x.grp = g[1];
+        assert_true(step_until(key_gone, &x, 100000));
+        assert_true(raft_fixture_time(&f) >= t_elected + LEASE_TTL_MS);
+        assert_int_equal(group_stats(g[1]).leases_expired, 1);
+        assert_int_equal(group_stats(g[0]).leases_expired, 0);
+}
+
 int main(void)
 {
         log_setup(0, LOG_OFF);
@@ -662,6 +788,10 @@ int main(void)
                                             setup_confirm, teardown),
             cmocka_unit_test_setup_teardown(test_confirmation_counts_voters_in_its_term,
                                             setup_confirm, teardown),
+            cmocka_unit_test_setup_teardown(test_lease_expires_on_the_leader_clock, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_keepalive_holds_then_new_leader_restarts_ttl,
+                                            setup, teardown),
             cmocka_unit_test_setup_teardown(test_replaced_leader_serves_no_reads, setup_confirm,
                                             teardown),
         };

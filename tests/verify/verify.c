@@ -575,7 +575,7 @@ static void txn_record_ok(struct proc *p, struct event *e, uint64_t op_id, unsig
 /* One TXN on a pair; returns false if its outcome is unknown. */
 static bool do_txn(struct proc *p, unsigned pair, uint64_t op_id)
 {
-        struct tkv_write_options wo = {TKV_ACK_COMMITTED, OP_TIMEOUT_MS};
+        struct tkv_write_options wo = {TKV_ACK_COMMITTED, OP_TIMEOUT_MS, 0};
         struct tkv_txn *t = tkv_txn_new();
         struct tkv_result r;
         struct event e;
