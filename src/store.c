@@ -9,8 +9,24 @@
  * Entries come from the table's own slab (slab.h): a partition holds
  * millions of them for as long as it lives, and between malloc's other
  * chunks they kept raft's freed log entries from going back to the system.
- * Their layout (store.h) spends 9 fixed bytes and a varint per length and
- * index. */
+ * Their layout (store.h) spends 10 fixed bytes and a varint per length and
+ * index.
+ *
+ * The ordered index (scans) is a skiplist threaded through the entries: an
+ * entry of L levels has L forward links stored just before it, in the same
+ * slab allocation, so the index costs no allocation and no node of its own.
+ * With a promotion chance of 1/4 an entry has 4/3 links on average: 11
+ * bytes per key with its level byte, where a separate tree node (entry
+ * pointer, two children, balance) took 32 plus malloc's 16, and a B-tree
+ * of entry pointers about 12 but splits, merges and a second structure to
+ * keep in step. A search compares about 3 keys per level over log4(n)
+ * levels (30 for a million keys), each a varint and a memcmp in an entry
+ * the write is about to touch anyway, which is what a balanced tree pays
+ * too. Levels come from the table's own random generator, seeded from its
+ * random SipHash key, so clients cannot shape the list. A replaced entry
+ * hands its levels and links to its replacement (a put of an existing key
+ * splices in place); frozen entries keep stale links, which nothing reads
+ * off the loop (store.h). Restores rebuild the index as they load. */
 #include "store.h"
 
 #include <assert.h>
@@ -27,7 +43,8 @@
 #include "varint.h"
 
 #define STORE_BITS_MIN     4
-#define STORE_REHASH_STEPS 4 /* buckets moved per write while rehashing */
+#define STORE_REHASH_STEPS 4  /* buckets moved per write while rehashing */
+#define STORE_LEVELS_MAX   16 /* 4^16 keys before the top level crowds */
 
 struct store_table {
         struct store_entry **buckets; /* 1 << bits chains */
@@ -44,6 +61,8 @@ struct store {
         struct slab *slab;           /* owned: the entries' memory */
         struct siphash_key hash_key; /* random per table: buckets cannot be aimed at */
         unsigned frozen;             /* sets pinned and not yet unfrozen */
+        struct store_entry *head[STORE_LEVELS_MAX]; /* ordered index: first entry per level */
+        uint64_t rng;                               /* xorshift state for index levels */
 };
 
 #define STORE_ENTRY_HEAD_BYTES offsetof(struct store_entry, data)
@@ -127,12 +146,45 @@ bool store_entry_compressed(const struct store_entry *e)
         return f.value_len != f.value_raw_len;
 }
 
-/* Bytes of e as allocated (what slab_free needs). */
+/* Bytes of e as allocated (what slab_free needs), its index links first. */
 static size_t store_entry_bytes(const struct store_entry *e)
 {
         struct store_fields f;
         store_entry_fields(e, &f);
-        return (size_t)(f.deps + f.deps_len - (const uint8_t *)e);
+        return (size_t)(f.deps + f.deps_len - (const uint8_t *)e) +
+               e->levels * sizeof(struct store_entry *);
+}
+
+/* The slot of e's index link at level i (i < e->levels): the links sit
+ * just before the entry, level 0 nearest. */
+static inline struct store_entry **store_entry_link(const struct store_entry *e, unsigned i)
+{
+        return (struct store_entry **)(uintptr_t)e - 1 - i;
+}
+
+const uint8_t *store_entry_key(const struct store_entry *e, uint32_t *key_len)
+{
+        uint64_t len;
+        const uint8_t *k = varint_get_trusted(e->data, &len);
+        *key_len = (uint32_t)len;
+        return k;
+}
+
+int store_key_cmp(const void *a, uint32_t a_len, const void *b, uint32_t b_len)
+{
+        uint32_t n = a_len < b_len ? a_len : b_len;
+        int c = n > 0 ? memcmp(a, b, n) : 0;
+        if (c != 0 || a_len == b_len) {
+                return c;
+        }
+        return a_len < b_len ? -1 : 1;
+}
+
+static int store_entry_cmp(const struct store_entry *e, const void *key, uint32_t key_len)
+{
+        uint32_t len;
+        const uint8_t *k = store_entry_key(e, &len);
+        return store_key_cmp(k, len, key, key_len);
 }
 
 static inline uint64_t store_hash(const struct store *s, const void *key, size_t key_len)
@@ -189,6 +241,8 @@ int store_create(struct store **out)
                 tkv_free(s);
                 return TKV_ENOMEM;
         }
+        siphash_key_random(&s->hash_key);
+        s->rng = siphash13(&s->hash_key, "levels", 6) | 1; /* xorshift needs a nonzero state */
         *out = s;
         return 0;
 }
@@ -196,7 +250,7 @@ int store_create(struct store **out)
 static void store_entry_unref(struct store *s, struct store_entry *e)
 {
         if (--e->refs == 0) {
-                slab_free(s->slab, e, store_entry_bytes(e));
+                slab_free(s->slab, store_entry_link(e, e->levels - 1), store_entry_bytes(e));
         }
 }
 
@@ -414,11 +468,12 @@ const struct store_entry *store_get(const struct store *s, const void *key, uint
         return link != NULL ? *link : NULL;
 }
 
-/* A new entry (refs 1, unlinked) holding key, v and both indexes, or NULL
- * when out of memory. */
+/* A new entry (refs 1, unlinked) of levels index links (1 to
+ * STORE_LEVELS_MAX) holding key, v and both indexes, or NULL when out of
+ * memory. */
 static struct store_entry *store_entry_new(struct store *s, const void *key, uint32_t key_len,
                                            const struct store_value *v, uint64_t create_index,
-                                           uint64_t mod_index)
+                                           uint64_t mod_index, unsigned levels)
 {
         uint8_t head[6 * VARINT_BYTES_MAX];
         size_t n = 0;
@@ -439,13 +494,16 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
         if ((uint64_t)key_len + v->len + v->deps_len > SIZE_MAX - 128) {
                 return NULL;
         }
-        bytes = STORE_ENTRY_HEAD_BYTES + varint_bytes(key_len) + key_len + n + v->len + v->deps_len;
-        e = slab_alloc(s->slab, bytes);
-        if (e == NULL) {
+        bytes = levels * sizeof e + STORE_ENTRY_HEAD_BYTES + varint_bytes(key_len) + key_len + n +
+                v->len + v->deps_len;
+        p = slab_alloc(s->slab, bytes);
+        if (p == NULL) {
                 return NULL;
         }
+        e = (struct store_entry *)(p + levels * sizeof e);
         e->next = NULL;
         e->refs = 1;
+        e->levels = (uint8_t)levels;
         p = varint_put(e->data, key_len);
         memcpy(p, key, key_len);
         p += key_len;
@@ -461,8 +519,93 @@ static struct store_entry *store_entry_new(struct store *s, const void *key, uin
         return e;
 }
 
+/* Levels for a new key: 1, and one more with chance 1/4 each (xorshift64). */
+static unsigned store_index_levels(struct store *s)
+{
+        unsigned levels = 1;
+        uint64_t x = s->rng;
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s->rng = x;
+        while (levels < STORE_LEVELS_MAX && (x & 3) == 0) {
+                levels++;
+                x >>= 2;
+        }
+        return levels;
+}
+
+/* Fill path[i] with the slot (a head or an entry's link) at level i that
+ * holds the first entry at or after key. */
+static void store_index_path(struct store *s, const void *key, uint32_t key_len,
+                             struct store_entry **path[STORE_LEVELS_MAX])
+{
+        struct store_entry *x = NULL; /* NULL: still at the heads */
+
+        for (int i = STORE_LEVELS_MAX - 1; i >= 0; i--) {
+                struct store_entry **slot = x == NULL ? &s->head[i] : store_entry_link(x, i);
+                while (*slot != NULL && store_entry_cmp(*slot, key, key_len) < 0) {
+                        x = *slot;
+                        slot = store_entry_link(x, i);
+                }
+                path[i] = slot;
+        }
+}
+
+/* Put e in the index, in old's place if it replaces old (then e has old's
+ * levels), else as a new key. */
+static void store_index_insert(struct store *s, struct store_entry *e, struct store_entry *old)
+{
+        struct store_entry **path[STORE_LEVELS_MAX];
+        uint32_t key_len;
+        const uint8_t *key = store_entry_key(e, &key_len);
+
+        store_index_path(s, key, key_len, path);
+        for (unsigned i = 0; i < e->levels; i++) {
+                assert(old == NULL || *path[i] == old);
+                *store_entry_link(e, i) = old != NULL ? *store_entry_link(old, i) : *path[i];
+                *path[i] = e;
+        }
+}
+
+/* Take e out of the index. */
+static void store_index_remove(struct store *s, struct store_entry *e)
+{
+        struct store_entry **path[STORE_LEVELS_MAX];
+        uint32_t key_len;
+        const uint8_t *key = store_entry_key(e, &key_len);
+
+        store_index_path(s, key, key_len, path);
+        for (unsigned i = 0; i < e->levels; i++) {
+                assert(*path[i] == e);
+                *path[i] = *store_entry_link(e, i);
+        }
+}
+
+const struct store_entry *store_seek(const struct store *s, const void *key, uint32_t key_len)
+{
+        const struct store_entry *x = NULL;
+        const struct store_entry *at = NULL;
+
+        for (int i = STORE_LEVELS_MAX - 1; i >= 0; i--) {
+                at = x == NULL ? s->head[i] : *store_entry_link(x, i);
+                while (at != NULL && store_entry_cmp(at, key, key_len) < 0) {
+                        x = at;
+                        at = *store_entry_link(x, i);
+                }
+        }
+        return at;
+}
+
+const struct store_entry *store_next(const struct store_entry *e)
+{
+        return *store_entry_link(e, 0);
+}
+
 /* Link a new entry in place of *link (replacing) or at the head of its
- * bucket in the table new keys go to (t[1] while rehashing). */
+ * bucket in the table new keys go to (t[1] while rehashing), and in the
+ * ordered index. */
 static void store_link(struct store *s, uint64_t hash, struct store_entry **link,
                        struct store_entry *e)
 {
@@ -470,9 +613,11 @@ static void store_link(struct store *s, uint64_t hash, struct store_entry **link
                 struct store_entry *old = *link;
                 e->next = old->next;
                 *link = e;
+                store_index_insert(s, e, old);
                 store_account(s, old, -1);
                 store_entry_unref(s, old);
         } else {
+                store_index_insert(s, e, NULL);
                 struct store_table *t = &s->t[s->rehashing ? 1 : 0];
                 uint64_t b = store_bucket(hash, t->bits);
                 e->next = t->buckets[b];
@@ -487,12 +632,13 @@ int store_load(struct store *s, const void *key, uint32_t key_len, const struct 
 {
         uint64_t hash = store_hash(s, key, key_len);
         int table;
-        struct store_entry **link;
-        struct store_entry *e = store_entry_new(s, key, key_len, v, create_index, mod_index);
+        struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
+        unsigned levels = link != NULL ? (*link)->levels : store_index_levels(s);
+        struct store_entry *e =
+            store_entry_new(s, key, key_len, v, create_index, mod_index, levels);
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
-        link = store_find_link(s, hash, key, key_len, &table);
         store_link(s, hash, link, e);
         store_maybe_resize(s, false);
         return 0;
@@ -505,7 +651,8 @@ int store_put(struct store *s, const void *key, uint32_t key_len, const struct s
         int table;
         struct store_entry **link = store_find_link(s, hash, key, key_len, &table);
         uint64_t create_index = link != NULL ? store_entry_create_index(*link) : index;
-        struct store_entry *e = store_entry_new(s, key, key_len, v, create_index, index);
+        unsigned levels = link != NULL ? (*link)->levels : store_index_levels(s);
+        struct store_entry *e = store_entry_new(s, key, key_len, v, create_index, index, levels);
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
@@ -525,6 +672,7 @@ bool store_delete(struct store *s, const void *key, uint32_t key_len)
         }
         e = *link;
         *link = e->next;
+        store_index_remove(s, e);
         s->t[table].used--;
         store_account(s, e, -1);
         store_entry_unref(s, e);
@@ -555,6 +703,7 @@ void store_clear(struct store *s)
         s->rehashing = false;
         s->data_bytes = 0;
         s->digest = 0;
+        memset(s->head, 0, sizeof s->head);
 }
 
 int store_freeze(struct store *s, struct store_frozen *out)
