@@ -142,7 +142,7 @@ int rpc_many_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
 static uint32_t rpc_many_partition(const struct call *c, const struct rpc_many_view *v, uint32_t i)
 {
         uint32_t at = rpc_many_off(v, i);
-        return route_partition(key_hash(v->bytes + at, rpc_many_off(v, i + 1) - at),
+        return route_partition(key_hash_partition(v->bytes + at, rpc_many_off(v, i + 1) - at),
                                c->node->n_partitions);
 }
 
@@ -152,6 +152,61 @@ static const struct store_entry *rpc_many_entry(struct call *c, const struct rpc
         struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
         uint32_t at = rpc_many_off(v, i);
         return store_get(group_store(g), v->bytes + at, rpc_many_off(v, i + 1) - at);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-partition read rounds: shared with SCAN (rpc_scan.c) */
+
+unsigned rpc_many_token_add(struct call *c, unsigned n, uint32_t p)
+{
+        struct node *node = c->node;
+        struct session_entry *e = node->token_ents;
+        unsigned j;
+
+        for (j = 0; j < n && e[j].partition != p; j++) {
+        }
+        if (j < n || n + 1 >= node->token_cap) {
+                return n;
+        }
+        e[n].partition = p;
+        e[n].kind = SESSION_R;
+        e[n].index = group_state_index(node_group(node, p));
+        session_sign(&node->keys, &e[n]);
+        return n + 1;
+}
+
+unsigned rpc_many_token_end(struct call *c, unsigned n, uint64_t ts)
+{
+        struct node *node = c->node;
+        struct session_entry *e = node->token_ents;
+
+        if (ts > c->rd.token_ts) {
+                e[n].partition = SESSION_T_PARTITION;
+                e[n].kind = SESSION_T;
+                e[n].index = ts;
+                session_sign(&node->keys, &e[n++]);
+        }
+        return n;
+}
+
+bool rpc_many_ready(struct call *c, uint32_t p, uint64_t required, uint64_t ts)
+{
+        struct group *g = node_group(c->node, p);
+        struct read_replica r = read_replica_of(g);
+
+        if (c->rd.level == LEVEL(EVENTUAL) || (r.applied >= required && r.closed_ts >= ts)) {
+                return true;
+        }
+        c->partition = p;
+        c->group = g;
+        c->rd.bound.required_index = required;
+        c->rd.bound.required_ts = ts;
+        if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
+                c->rd.waited = true; /* no more waiting: BOUND_UNMET */
+                c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+        }
+        rpc_read_unmet(c);
+        return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -220,33 +275,15 @@ static int rpc_many_fill_items(struct call *c, const struct rpc_many_view *v,
         return 0;
 }
 
-/* The token delta: an R entry per partition read (its state index), and
- * the timestamp when it is news. Returns the count (node scratch). */
+/* The token delta of GET_MANY: an R entry per partition read. */
 static unsigned rpc_many_token_delta(struct call *c, const struct rpc_many_view *v, uint64_t ts)
 {
-        struct node *node = c->node;
-        struct session_entry *e = node->token_ents;
         unsigned n = 0;
 
-        for (uint32_t i = 0; i < v->n && n + 1 < node->token_cap; i++) {
-                uint32_t p = rpc_many_partition(c, v, i);
-                unsigned j;
-                for (j = 0; j < n && e[j].partition != p; j++) {
-                }
-                if (j == n) {
-                        e[n].partition = p;
-                        e[n].kind = SESSION_R;
-                        e[n].index = group_state_index(node_group(node, p));
-                        session_sign(&node->keys, &e[n++]);
-                }
+        for (uint32_t i = 0; i < v->n; i++) {
+                n = rpc_many_token_add(c, n, rpc_many_partition(c, v, i));
         }
-        if (ts > c->rd.token_ts) {
-                e[n].partition = SESSION_T_PARTITION;
-                e[n].kind = SESSION_T;
-                e[n].index = ts;
-                session_sign(&node->keys, &e[n++]);
-        }
-        return n;
+        return rpc_many_token_end(c, n, ts);
 }
 
 static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
@@ -311,7 +348,6 @@ static void rpc_many_wait_done(struct read_wait *w)
 static void rpc_many_round(struct call *c)
 {
         struct rpc_many_view v = rpc_many_view_of(c);
-        bool sequential = c->rd.level != LEVEL(EVENTUAL);
         uint64_t ts = c->rd.bound.required_ts;
 
         c->rd.rounds++;
@@ -331,23 +367,11 @@ static void rpc_many_round(struct call *c)
                 }
                 ts = t > ts ? t : ts;
         }
-        for (uint32_t i = 0; sequential && i < v.n; i++) {
-                uint32_t p = rpc_many_partition(c, &v, i);
-                struct group *g = node_group(c->node, p);
-                struct read_replica r = read_replica_of(g);
-                if (r.applied >= rpc_many_required(&v, i) && r.closed_ts >= ts) {
-                        continue;
+        for (uint32_t i = 0; i < v.n; i++) {
+                if (!rpc_many_ready(c, rpc_many_partition(c, &v, i), rpc_many_required(&v, i),
+                                    ts)) {
+                        return;
                 }
-                c->partition = p;
-                c->group = g;
-                c->rd.bound.required_index = rpc_many_required(&v, i);
-                c->rd.bound.required_ts = ts;
-                if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
-                        c->rd.waited = true; /* no more waiting: BOUND_UNMET */
-                        c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
-                }
-                rpc_read_unmet(c);
-                return;
         }
         for (uint32_t i = 0; i < v.n; i++) {
                 node_count_read(c->node, rpc_many_partition(c, &v, i), c->rd.level,
@@ -356,102 +380,108 @@ static void rpc_many_round(struct call *c)
         rpc_many_answer(c, &v, ts, c->rd.rounds);
 }
 
-/* The token's requirements: per key, the index its partition must have
- * applied (W and R entries: the session guarantees) and the timestamp. */
-static int rpc_many_token(struct call *c, const Tunekv__V1__ReadOptions *o)
+int rpc_many_token_parse(struct call *c, const Tunekv__V1__ReadOptions *o, unsigned *n)
 {
         struct node *node = c->node;
-        struct rpc_many_view v = rpc_many_view_of(c);
-        unsigned kinds = SESSION_KIND_MASK(SESSION_W) | SESSION_KIND_MASK(SESSION_R);
-        unsigned n = 0;
         int rv;
 
-        if (o->token.len == 0) {
+        *n = 0;
+        if (o == NULL || o->token.len == 0) {
                 return 0;
         }
         rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
-                           node->token_ents, node->token_cap, &n);
+                           node->token_ents, node->token_cap, n);
         if (rv == 0) {
-                rv = session_ts(&node->keys, node->token_ents, n, &c->rd.token_ts);
-        }
-        for (uint32_t i = 0; rv == 0 && i < v.n; i++) {
-                uint64_t required = 0;
-                rv = session_required(&node->keys, node->token_ents, n,
-                                      rpc_many_partition(c, &v, i), kinds, &required);
-                rpc_many_set_required(&v, i, required);
+                rv = session_ts(&node->keys, node->token_ents, *n, &c->rd.token_ts);
         }
         if (rv == TKV_ETOOBIG) {
-                call_answer_error(c, rv,
-                                  "GET_MANY: token of %zu bytes exceeds token_bytes_max %llu",
-                                  o->token.len, (unsigned long long)node->cfg->token_bytes_max);
+                call_answer_error(c, rv, "%s: token of %zu bytes exceeds token_bytes_max %llu",
+                                  c->method->name, o->token.len,
+                                  (unsigned long long)node->cfg->token_bytes_max);
         } else if (rv != 0) {
                 call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: token is malformed, forged or from another cluster");
+                                  "%s: token is malformed, forged or from another cluster",
+                                  c->method->name);
         }
         return rv;
 }
 
-/* The level, and every key's partition hosted here. Returns 0, or
- * nonzero once c is answered. */
-static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
+int rpc_many_token_required(struct call *c, unsigned n, uint32_t p, uint64_t *required)
+{
+        struct node *node = c->node;
+        unsigned kinds = SESSION_KIND_MASK(SESSION_W) | SESSION_KIND_MASK(SESSION_R);
+        int rv;
+
+        *required = 0;
+        if (n == 0) {
+                return 0;
+        }
+        rv = session_required(&node->keys, node->token_ents, n, p, kinds, required);
+        if (rv != 0) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "%s: token is malformed, forged or from another cluster",
+                                  c->method->name);
+        }
+        return rv;
+}
+
+/* The token's requirements: per key, the index its partition must have
+ * applied (W and R entries: the session guarantees) and the timestamp. */
+static int rpc_many_token(struct call *c, const Tunekv__V1__ReadOptions *o)
 {
         struct rpc_many_view v = rpc_many_view_of(c);
-        int level = o != NULL ? (int)o->level : LEVEL(SEQUENTIAL);
+        unsigned n = 0;
+        int rv = rpc_many_token_parse(c, o, &n);
 
+        for (uint32_t i = 0; rv == 0 && i < v.n; i++) {
+                uint64_t required = 0;
+                rv = rpc_many_token_required(c, n, rpc_many_partition(c, &v, i), &required);
+                rpc_many_set_required(&v, i, required);
+        }
+        return rv;
+}
+
+int rpc_many_options(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        const char *op = c->method->name;
+        int level = o != NULL ? (int)o->level : LEVEL(SEQUENTIAL);
+        char why[128];
+
+        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
+                call_answer_error(c, TKV_EINVAL, "%s: %s", op, why);
+                return TKV_EINVAL;
+        }
         if (level == LEVEL(LINEARIZABLE)) {
                 call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: LINEARIZABLE is not served yet: SEQUENTIAL (CAUSAL "
+                                  "%s: LINEARIZABLE is not served yet: SEQUENTIAL (CAUSAL "
                                   "and SESSION are served as SEQUENTIAL), BOUNDED_STALENESS or "
-                                  "EVENTUAL");
+                                  "EVENTUAL",
+                                  op);
                 return TKV_EINVAL;
         }
         if (level == LEVEL(BOUNDED_STALENESS) && (o->max_staleness_ms == 0 || o->max_lag_entries)) {
                 call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: BOUNDED_STALENESS takes max_staleness_ms (and no "
-                                  "max_lag_entries)");
+                                  "%s: BOUNDED_STALENESS takes max_staleness_ms (and no "
+                                  "max_lag_entries)",
+                                  op);
                 return TKV_EINVAL;
         }
         if (o != NULL && o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT &&
             o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL) {
-                call_answer_error(c, TKV_EINVAL, "GET_MANY: on_unmet must be WAIT or FAIL");
+                call_answer_error(c, TKV_EINVAL, "%s: on_unmet must be WAIT or FAIL", op);
                 return TKV_EINVAL;
-        }
-        for (uint32_t i = 0; i < v.n; i++) {
-                uint32_t p = rpc_many_partition(c, &v, i);
-                if (node_group(c->node, p) == NULL) {
-                        call_answer_error(c, TKV_EINVAL,
-                                          "GET_MANY: node %u has no replica of partition %u (key "
-                                          "%u): send it to a node with a replica of every key's "
-                                          "partition",
-                                          c->node->cfg->node_id, p, i);
-                        return TKV_EINVAL;
-                }
         }
         c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) || level == LEVEL(BOUNDED_STALENESS)
                                     ? level
                                     : LEVEL(SEQUENTIAL));
-        return 0;
-}
-
-void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
-{
-        const Tunekv__V1__ReadOptions *o = req->get_many->options;
-        char why[128];
-
-        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
-                call_answer_error(c, TKV_EINVAL, "GET_MANY: %s", why);
-                return;
-        }
-        if (rpc_many_check(c, o) != 0) {
-                return;
-        }
         c->rd.on_unmet = o != NULL ? (uint8_t)o->on_unmet : TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT;
         c->rd.max_wait_ms = o != NULL ? o->max_wait_ms : 0;
         c->rd.bound.required_ts = o != NULL ? o->min_timestamp : 0;
-        c->rd.on_met = rpc_many_wait_done;
-        if (o != NULL && c->rd.level == LEVEL(SEQUENTIAL) && rpc_many_token(c, o) != 0) {
-                return;
-        }
+        return 0;
+}
+
+int rpc_many_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
         if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
                 c->rd.bound.required_ts = c->rd.token_ts;
         }
@@ -464,7 +494,41 @@ void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
                         c->rd.bound.required_ts = hlc_from_ms(floor);
                 }
         }
-        if (rpc_read_ts_sane(c) != 0) {
+        return rpc_read_ts_sane(c);
+}
+
+/* Every key's partition hosted here. Returns 0, or nonzero once c is
+ * answered. */
+static int rpc_many_check(struct call *c)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+
+        for (uint32_t i = 0; i < v.n; i++) {
+                uint32_t p = rpc_many_partition(c, &v, i);
+                if (node_group(c->node, p) == NULL) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "GET_MANY: node %u has no replica of partition %u (key "
+                                          "%u): send it to a node with a replica of every key's "
+                                          "partition",
+                                          c->node->cfg->node_id, p, i);
+                        return TKV_EINVAL;
+                }
+        }
+        return 0;
+}
+
+void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ReadOptions *o = req->get_many->options;
+
+        if (rpc_many_options(c, o) != 0 || rpc_many_check(c) != 0) {
+                return;
+        }
+        c->rd.on_met = rpc_many_wait_done;
+        if (c->rd.level == LEVEL(SEQUENTIAL) && rpc_many_token(c, o) != 0) {
+                return;
+        }
+        if (rpc_many_bound(c, o) != 0) {
                 return;
         }
         rpc_many_round(c);
