@@ -13,7 +13,8 @@
  *   refused, end before start, a prefix with a range, a cursor outside
  *   the scan and LINEARIZABLE are INVALID_ARGUMENT;
  * - a follower serves an EVENTUAL scan from its own replicas;
- * - a hash-tag prefix reads one partition;
+ * - a hash-tag prefix reads one partition (and GET_MANY finds a tagged
+ *   key in that partition too);
  * - at SEQUENTIAL the page's timestamp covers every value in it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -362,6 +363,30 @@ static void test_follower_eventual(void **state)
         assert_true(followed); /* nodes 2 and 3 cannot both lead every partition */
 }
 
+/* GET_MANY reads a tagged key from its tag's partition, as GET does. */
+static void get_many_finds(const char *key, uint32_t p)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__GetManyRequest gm = TUNEKV__V1__GET_MANY_REQUEST__INIT;
+        ProtobufCBinaryData k = bin(key);
+        Tunekv__V1__Response *r;
+        int fd = raw_connect_addr(c.nodes[0].client_addr, false);
+
+        gm.keys = &k;
+        gm.n_keys = 1;
+        req.id = next_id++;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
+        req.get_many = &gm;
+        raw_send_request(fd, &req);
+        r = raw_read_response(fd);
+        close(fd);
+        assert_non_null(r);
+        assert_int_equal(r->status, STATUS(OK));
+        assert_true(r->get_many->items[0]->found);
+        assert_int_equal(r->get_many->items[0]->partition, p);
+        tunekv__v1__response__free_unpacked(r, NULL);
+}
+
 static void test_hash_tag_one_partition(void **state)
 {
         Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
@@ -385,6 +410,7 @@ static void test_hash_tag_one_partition(void **state)
                 assert_int_equal(r->scan->items[i]->partition, p);
         }
         tunekv__v1__response__free_unpacked(r, NULL);
+        get_many_finds("{t1}:1", p); /* its whole key hashes to another partition */
 }
 
 static void test_sequential_timestamp(void **state)
