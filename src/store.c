@@ -63,6 +63,11 @@ struct store {
         unsigned frozen;             /* sets pinned and not yet unfrozen */
         struct store_entry *head[STORE_LEVELS_MAX]; /* ordered index: first entry per level */
         uint64_t rng;                               /* xorshift state for index levels */
+        /* store_load's finger: the index's last slot at each level, after
+         * load_last, the last key loaded; valid until another write. */
+        struct store_entry **load_path[STORE_LEVELS_MAX];
+        const struct store_entry *load_last;
+        bool load_path_valid;
 };
 
 #define STORE_ENTRY_HEAD_BYTES offsetof(struct store_entry, data)
@@ -553,15 +558,45 @@ static void store_index_path(struct store *s, const void *key, uint32_t key_len,
         }
 }
 
+/* Snapshots are written in key order (store_freeze walks the index), so
+ * a restore loads every key after the one before it, past the end of the
+ * index: where the finger already points, without a search. A key that
+ * does not sort after the last one loaded, or any other write, falls back
+ * to the search. */
+static bool store_index_at_end(const struct store *s, const void *key, uint32_t key_len)
+{
+        uint32_t last_len;
+        const uint8_t *last;
+
+        if (!s->load_path_valid || *s->load_path[0] != NULL) {
+                return false;
+        }
+        last = store_entry_key(s->load_last, &last_len);
+        return store_key_cmp(key, key_len, last, last_len) > 0;
+}
+
 /* Put e in the index, in old's place if it replaces old (then e has old's
- * levels), else as a new key. */
-static void store_index_insert(struct store *s, struct store_entry *e, struct store_entry *old)
+ * levels), else as a new key. load: keep store_load's finger. */
+static void store_index_insert(struct store *s, struct store_entry *e, struct store_entry *old,
+                               bool load)
 {
         struct store_entry **path[STORE_LEVELS_MAX];
         uint32_t key_len;
         const uint8_t *key = store_entry_key(e, &key_len);
 
-        store_index_path(s, key, key_len, path);
+        if (load && old == NULL && store_index_at_end(s, key, key_len)) {
+                memcpy(path, s->load_path, sizeof path);
+        } else {
+                store_index_path(s, key, key_len, path);
+        }
+        s->load_path_valid = load && old == NULL;
+        if (s->load_path_valid) {
+                memcpy(s->load_path, path, sizeof path);
+                for (unsigned i = 0; i < e->levels; i++) {
+                        s->load_path[i] = store_entry_link(e, i);
+                }
+                s->load_last = e;
+        }
         for (unsigned i = 0; i < e->levels; i++) {
                 assert(old == NULL || *path[i] == old);
                 *store_entry_link(e, i) = old != NULL ? *store_entry_link(old, i) : *path[i];
@@ -576,6 +611,7 @@ static void store_index_remove(struct store *s, struct store_entry *e)
         uint32_t key_len;
         const uint8_t *key = store_entry_key(e, &key_len);
 
+        s->load_path_valid = false;
         store_index_path(s, key, key_len, path);
         for (unsigned i = 0; i < e->levels; i++) {
                 assert(*path[i] == e);
@@ -605,19 +641,19 @@ const struct store_entry *store_next(const struct store_entry *e)
 
 /* Link a new entry in place of *link (replacing) or at the head of its
  * bucket in the table new keys go to (t[1] while rehashing), and in the
- * ordered index. */
+ * ordered index (load: from store_load). */
 static void store_link(struct store *s, uint64_t hash, struct store_entry **link,
-                       struct store_entry *e)
+                       struct store_entry *e, bool load)
 {
         if (link != NULL) {
                 struct store_entry *old = *link;
                 e->next = old->next;
                 *link = e;
-                store_index_insert(s, e, old);
+                store_index_insert(s, e, old, load);
                 store_account(s, old, -1);
                 store_entry_unref(s, old);
         } else {
-                store_index_insert(s, e, NULL);
+                store_index_insert(s, e, NULL, load);
                 struct store_table *t = &s->t[s->rehashing ? 1 : 0];
                 uint64_t b = store_bucket(hash, t->bits);
                 e->next = t->buckets[b];
@@ -639,7 +675,7 @@ int store_load(struct store *s, const void *key, uint32_t key_len, const struct 
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
-        store_link(s, hash, link, e);
+        store_link(s, hash, link, e, true);
         store_maybe_resize(s, false);
         return 0;
 }
@@ -656,7 +692,7 @@ int store_put(struct store *s, const void *key, uint32_t key_len, const struct s
         if (e == NULL) {
                 return TKV_ENOMEM;
         }
-        store_link(s, hash, link, e);
+        store_link(s, hash, link, e, false);
         store_maybe_resize(s, false);
         return 0;
 }
@@ -704,6 +740,7 @@ void store_clear(struct store *s)
         s->data_bytes = 0;
         s->digest = 0;
         memset(s->head, 0, sizeof s->head);
+        s->load_path_valid = false;
 }
 
 int store_freeze(struct store *s, struct store_frozen *out)
@@ -719,16 +756,12 @@ int store_freeze(struct store *s, struct store_frozen *out)
                 return TKV_ENOMEM;
         }
         s->frozen++;
-        for (int i = 0; i < 2; i++) {
-                const struct store_table *t = &s->t[i];
-                uint64_t size = store_table_size(t);
-                for (uint64_t b = 0; b < size; b++) {
-                        for (struct store_entry *e = t->buckets[b]; e != NULL; e = e->next) {
-                                e->refs++;
-                                out->entries[k++] = e;
-                        }
-                }
+        /* In key order: a restore then appends each key (store_load). */
+        for (struct store_entry *e = s->head[0]; e != NULL; e = *store_entry_link(e, 0)) {
+                e->refs++;
+                out->entries[k++] = e;
         }
+        assert(k == n);
         out->n = k;
         return 0;
 }

@@ -130,7 +130,8 @@ int store_put(struct store *s, const void *key, uint32_t key_len, const struct s
 void store_reserve(struct store *s, uint64_t n);
 
 /* Insert an entry with explicit indexes, create_index <= mod_index
- * (snapshot restore). */
+ * (snapshot restore). Keys loaded in key order (as store_freeze pins
+ * them) go to the end of the index without a search. */
 int store_load(struct store *s, const void *key, uint32_t key_len, const struct store_value *v,
                uint64_t create_index, uint64_t mod_index);
 
@@ -154,7 +155,7 @@ bool store_delete(struct store *s, const void *key, uint32_t key_len);
 /* Remove every entry. */
 void store_clear(struct store *s);
 
-/* Pin every current entry into out (at most STORE_FROZEN_MAX sets at once;
+/* Pin every current entry into out, in key order (at most STORE_FROZEN_MAX sets at once;
  * each must be unfrozen before the table is destroyed). TKV_ENOMEM on
  * failure (nothing pinned). */
 int store_freeze(struct store *s, struct store_frozen *out);

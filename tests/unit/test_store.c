@@ -366,11 +366,12 @@ static void test_keys_sharing_key_hash_spread_over_buckets(void **state)
 /* ------------------------------------------------------------------------ */
 /* The ordered index, against a sorted reference model. */
 
-#define MODEL_MAX     4096
-#define MODEL_KEY_MAX 5
+#define MODEL_MAX       4096
+#define MODEL_KEY_MAX   5 /* random keys' longest */
+#define MODEL_KEY_BYTES 8 /* room for the longer keys tests add by hand */
 
 struct model_key {
-        uint8_t k[MODEL_KEY_MAX];
+        uint8_t k[MODEL_KEY_BYTES];
         uint32_t len;
         uint64_t index; /* the mod_index the store must hold */
 };
@@ -589,6 +590,54 @@ static void test_index_with_frozen_entries(void **state)
         store_destroy(s);
 }
 
+/* A snapshot pins entries in key order, and loading them back in that
+ * order (the end-of-index finger) rebuilds the same table and index; keys
+ * out of order, and writes between loads, take the search. */
+static void test_freeze_order_and_sorted_load(void **state)
+{
+        struct store *a, *b;
+        struct store_frozen f;
+        struct store_value v = {"v", 1, 1, NULL, 0, 0};
+        uint64_t rng = 7;
+        static struct model m;
+        (void)state;
+
+        m.n = 0;
+        assert_int_equal(store_create(&a), 0);
+        assert_int_equal(store_create(&b), 0);
+        for (uint64_t i = 1; i <= 3000; i++) {
+                index_step(a, &m, &rng, i);
+        }
+        assert_int_equal(store_freeze(a, &f), 0);
+        for (size_t i = 0; i < f.n; i++) {
+                struct store_fields e;
+                store_entry_fields(f.entries[i], &e);
+                if (i > 0) {
+                        uint32_t len;
+                        const uint8_t *k = store_entry_key(f.entries[i - 1], &len);
+                        assert_true(store_key_cmp(k, len, e.key, e.key_len) < 0);
+                }
+                assert_int_equal(store_load(b, e.key, e.key_len, &v, 1, e.mod_index), 0);
+        }
+        store_unfreeze(&f);
+        check_index(b, &m, &rng);
+        /* A put in the middle, then loads before and after the end. */
+        assert_int_equal(store_put(b, "\x01", 1, &v, 9), 0);
+        model_put(&m, (const uint8_t *)"\x01", 1, 9);
+        assert_int_equal(store_load(b, "\xff\xff\xff\xff\xff\xff", 6, &v, 1, 10), 0);
+        model_put(&m, (const uint8_t *)"\xff\xff\xff\xff\xff\xff", 6, 10);
+        assert_int_equal(store_load(b, "\x02", 1, &v, 1, 11), 0);
+        model_put(&m, (const uint8_t *)"\x02", 1, 11);
+        assert_true(store_delete(b, "\xff\xff\xff\xff\xff\xff", 6));
+        model_delete(&m, (const uint8_t *)"\xff\xff\xff\xff\xff\xff", 6);
+        assert_int_equal(store_load(b, "\xff\xff\xff\xff\xff\xff\xff", 7, &v, 1, 12), 0);
+        model_put(&m, (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff", 7, 12);
+        check_index(b, &m, &rng);
+        assert_int_equal(store_digest(b) != 0, true);
+        store_destroy(a);
+        store_destroy(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -604,6 +653,7 @@ int main(void)
             cmocka_unit_test(test_index_matches_sorted_model),
             cmocka_unit_test(test_index_through_rehash),
             cmocka_unit_test(test_index_with_frozen_entries),
+            cmocka_unit_test(test_freeze_order_and_sorted_load),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
