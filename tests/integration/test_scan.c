@@ -437,6 +437,58 @@ static void test_sequential_timestamp(void **state)
         tunekv__v1__response__free_unpacked(r, NULL);
 }
 
+/* libtunekv: tkv_scan_iter follows the cursors; every key once, in order,
+ * values and versions as written; one page alone by tkv_scan. */
+static void test_client_library(void **state)
+{
+        struct tkv_scan sc = {0};
+        struct tkv_read_options o = {0};
+        struct tkv_scan_iter *it;
+        struct tkv_result page;
+        char k[32], prev[32] = "";
+        unsigned n = 0, pages = 0;
+        int rv;
+        (void)state;
+
+        for (int i = 0; i < 25; i++) {
+                snprintf(k, sizeof k, "lib/%02d", i);
+                put(k, "libv");
+        }
+        sc.prefix = "lib/";
+        sc.prefix_len = 4;
+        sc.limit = 10;
+        o.level = TKV_SEQUENTIAL;
+        assert_int_equal(tkv_scan_iter_new(cl, &sc, &o, &it), TKV_OK);
+        while ((rv = tkv_scan_iter_next(it, &page)) == TKV_OK) {
+                pages++;
+                assert_int_equal(page.scan_n_receipts, P);
+                assert_int_equal(page.scan_count, page.scan_n_items);
+                for (size_t i = 0; i < page.scan_n_items; i++) {
+                        const struct tkv_scan_item *item = &page.scan_items[i];
+                        snprintf(k, sizeof k, "lib/%02u", n++);
+                        assert_int_equal(item->key_len, strlen(k));
+                        assert_memory_equal(item->key, k, item->key_len);
+                        assert_true(strcmp(prev, k) < 0);
+                        strcpy(prev, k);
+                        assert_int_equal(item->value_len, 4);
+                        assert_memory_equal(item->value, "libv", 4);
+                        assert_true(item->mod_index > 0 && item->create_index > 0);
+                }
+                tkv_result_release(&page);
+        }
+        assert_int_equal(rv, TKV_NOT_FOUND);
+        tkv_scan_iter_free(it);
+        assert_int_equal(n, 25);
+        assert_int_equal(pages, 3);
+        sc.count_only = true;
+        sc.limit = 0;
+        assert_int_equal(tkv_scan(cl, &sc, NULL, 0, NULL, &page), TKV_OK);
+        assert_int_equal(page.scan_count, 25);
+        assert_int_equal(page.scan_n_items, 0);
+        assert_false(page.scan_more);
+        tkv_result_release(&page);
+}
+
 static int group_setup(void **state)
 {
         (void)state;
@@ -470,6 +522,7 @@ int main(void)
             cmocka_unit_test(test_follower_eventual),
             cmocka_unit_test(test_hash_tag_one_partition),
             cmocka_unit_test(test_sequential_timestamp),
+            cmocka_unit_test(test_client_library),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
