@@ -455,7 +455,8 @@ struct tkv_scan {
 /* One page of a SCAN: the keys after cursor (cursor_len 0: from the
  * start), read from the replicas of one node, each partition at one
  * applied index (scan_receipts). opts as tkv_get_many takes them
- * (TKV_SEQUENTIAL when NULL; TKV_LINEARIZABLE is refused for now);
+ * (TKV_SEQUENTIAL when NULL); TKV_LINEARIZABLE only for a hash-tag prefix
+ * (its partition's leader serves it);
  * opts->node_id picks the node, else the one a read of the prefix (or
  * start) would go to; it needs a replica of every partition, or of the
  * one a hash-tag prefix ("{t}...") pins. With scan_more, pass scan_cursor

@@ -93,7 +93,8 @@ int rpc_many_token_required(struct call *c, unsigned n, uint32_t p, uint64_t *re
 int rpc_many_bound(struct call *c, const Tunekv__V1__ReadOptions *o);
 
 /* rpc_many.c: may partition p's replica here serve a read at timestamp ts
- * needing applied index required (always at EVENTUAL)? If not, c waits
+ * needing applied index required (always at EVENTUAL, and at LINEARIZABLE
+ * once the caller's read fence returned)? If not, c waits
  * for it (c->rd.on_met runs the next round) or is answered BOUND_UNMET
  * after RPC_MANY_ROUNDS_MAX rounds: false, and c is no longer the
  * caller's. */

@@ -194,8 +194,9 @@ bool rpc_many_ready(struct call *c, uint32_t p, uint64_t required, uint64_t ts)
         struct group *g = node_group(c->node, p);
         struct read_replica r = read_replica_of(g);
 
-        if (c->rd.level == LEVEL(EVENTUAL) || (r.applied >= required && r.closed_ts >= ts)) {
-                return true;
+        if (c->rd.level == LEVEL(EVENTUAL) || c->rd.level == LEVEL(LINEARIZABLE) ||
+            (r.applied >= required && r.closed_ts >= ts)) {
+                return true; /* LINEARIZABLE: its fence stands for the bound (rpc_scan.c) */
         }
         c->partition = p;
         c->group = g;

@@ -15,7 +15,11 @@
  * so the page is every partition's state at T. If one is not, the call
  * waits like a GET_MANY and the next round reads everything again (the
  * entries of a round are never kept across a wait: writes free them).
- * EVENTUAL reads each replica as it is, in one round.
+ * EVENTUAL reads each replica as it is, in one round. LINEARIZABLE is
+ * served for a scan of one partition (a hash-tag prefix) by its leader
+ * alone, after a read fence as a GET's (rpc_read.c); a scan of several
+ * partitions would need one instant for leaders on several nodes, so it is
+ * refused.
  *
  * A page ends at limit keys, at the byte budget (min of scan_bytes_max and
  * frame_bytes_max less a margin; a page always holds one key), or at the
@@ -528,14 +532,81 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
         return rv;
 }
 
+static void rpc_scan_fenced(struct group_read *r, int status)
+{
+        struct call *c = QUEUE_DATA(r, struct call, op.read);
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+
+        c->stage = CALL_NEW;
+        if (status == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "SCAN");
+        } else if (status != 0) {
+                call_answer_error(c, status, "SCAN: %s", err_str(status));
+        } else if (group_applied_index(c->group) < rpc_scan_required(&v, 0)) {
+                /* A token beyond everything committed. */
+                c->rd.bound.required_index = rpc_scan_required(&v, 0);
+                c->rd.waited = true;
+                c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+                rpc_read_unmet(c);
+        } else {
+                rpc_scan_round(c);
+        }
+}
+
+/* LINEARIZABLE: one partition (a hash-tag prefix), on its leader, after a
+ * read fence. Its token is checked and its W and R entries required. */
+static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        char why[128];
+        unsigned n = 0;
+        uint64_t required = 0;
+        int rv;
+
+        if (rpc_read_check_options(o, why, sizeof why) != 0) {
+                call_answer_error(c, TKV_EINVAL, "SCAN: %s", why);
+                return;
+        }
+        if (v.h.n_parts != 1) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "SCAN: LINEARIZABLE is served for one partition only: scan a "
+                                  "hash-tag prefix (\"{tag}...\"), or ask for SEQUENTIAL");
+                return;
+        }
+        c->partition = v.h.first;
+        c->group = node_group(c->node, v.h.first);
+        if (c->group == NULL) {
+                call_answer_not_leader(c, "SCAN");
+                return;
+        }
+        c->rd.level = LEVEL(LINEARIZABLE);
+        if (rpc_many_token_parse(c, o, &n) != 0 ||
+            rpc_many_token_required(c, n, v.h.first, &required) != 0) {
+                return;
+        }
+        memcpy(v.required, &required, sizeof required);
+        rv = group_read_fence(c->group, &c->op.read, rpc_scan_fenced);
+        if (rv == 0) {
+                c->stage = CALL_READ;
+        } else if (rv == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "SCAN");
+        } else {
+                call_answer_error(c, rv, "SCAN: %s", err_str(rv));
+        }
+}
+
 void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ReadOptions *o = req->scan->options;
 
+        c->rd.on_met = rpc_scan_wait_done;
+        if (o != NULL && o->level == LEVEL(LINEARIZABLE)) {
+                rpc_scan_linearizable(c, o);
+                return;
+        }
         if (rpc_many_options(c, o) != 0 || rpc_scan_partitions(c, o) != 0 ||
             rpc_many_bound(c, o) != 0) {
                 return;
         }
-        c->rd.on_met = rpc_scan_wait_done;
         rpc_scan_round(c);
 }

@@ -14,7 +14,8 @@
  *   the scan and LINEARIZABLE are INVALID_ARGUMENT;
  * - a follower serves an EVENTUAL scan from its own replicas;
  * - a hash-tag prefix reads one partition (and GET_MANY finds a tagged
- *   key in that partition too);
+ *   key in that partition too), and at LINEARIZABLE only its leader
+ *   serves it;
  * - at SEQUENTIAL the page's timestamp covers every value in it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -387,6 +388,43 @@ static void get_many_finds(const char *key, uint32_t p)
         tunekv__v1__response__free_unpacked(r, NULL);
 }
 
+/* A LINEARIZABLE scan of the tagged prefix: served by its partition's
+ * leader after a fence, NOT_LEADER (with the leader's hint) elsewhere;
+ * libtunekv routes it to the leader. */
+static void linearizable_on_the_leader_only(uint32_t p)
+{
+        Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        struct tkv_read_options lin = {0};
+        struct tkv_scan sc = {0};
+        struct tkv_result res;
+        uint32_t leader = cluster_leader(&c, 1, p);
+
+        assert_true(leader >= 1 && leader <= 3);
+        s.prefix = bin("{t1}:");
+        o.level = LEVEL(LINEARIZABLE);
+        s.options = &o;
+        for (unsigned id = 1; id <= 3; id++) {
+                Tunekv__V1__Response *r = scan_raw(id, &s);
+                if (id == leader) {
+                        assert_int_equal(r->status, STATUS(OK));
+                        assert_int_equal(r->scan->level, LEVEL(LINEARIZABLE));
+                        assert_int_equal(r->scan->n_items, 10);
+                        assert_int_equal(r->scan->receipts[0]->level, LEVEL(LINEARIZABLE));
+                } else {
+                        assert_int_equal(r->status, STATUS(NOT_LEADER));
+                }
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        sc.prefix = "{t1}:";
+        sc.prefix_len = 5;
+        lin.level = TKV_LINEARIZABLE;
+        assert_int_equal(tkv_scan(cl, &sc, NULL, 0, &lin, &res), TKV_OK);
+        assert_int_equal(res.scan_n_items, 10);
+        assert_int_equal(res.receipt.level, TKV_LINEARIZABLE);
+        tkv_result_release(&res);
+}
+
 static void test_hash_tag_one_partition(void **state)
 {
         Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
@@ -411,6 +449,7 @@ static void test_hash_tag_one_partition(void **state)
         }
         tunekv__v1__response__free_unpacked(r, NULL);
         get_many_finds("{t1}:1", p); /* its whole key hashes to another partition */
+        linearizable_on_the_leader_only(p);
 }
 
 static void test_sequential_timestamp(void **state)
