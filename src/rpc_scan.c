@@ -121,6 +121,16 @@ size_t rpc_scan_call_bytes(const Tunekv__V1__Request *req, unsigned n_partitions
                s->end.len + s->cursor.len;
 }
 
+/* Copy b's bytes to p (an empty field has no data pointer); returns the
+ * end. */
+static uint8_t *rpc_scan_put(uint8_t *p, const ProtobufCBinaryData *b)
+{
+        if (b->len > 0) {
+                memcpy(p, b->data, b->len);
+        }
+        return p + b->len;
+}
+
 void rpc_scan_call_fill(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__ScanRequest *s = req->scan;
@@ -144,9 +154,9 @@ void rpc_scan_call_fill(struct call *c, const Tunekv__V1__Request *req)
         p = c->key + sizeof h;
         memset(p, 0, 8 * (size_t)h.n_parts);
         p += 8 * (size_t)h.n_parts;
-        memcpy(p, lo->data, lo->len);
-        memcpy(p + lo->len, s->end.data, s->end.len);
-        memcpy(p + lo->len + s->end.len, s->cursor.data, s->cursor.len);
+        p = rpc_scan_put(p, lo);
+        p = rpc_scan_put(p, &s->end);
+        (void)rpc_scan_put(p, &s->cursor);
 }
 
 static bool rpc_scan_has_prefix(const void *key, size_t len, const void *prefix, size_t prefix_len)

@@ -134,7 +134,9 @@ static unsigned scan_all(unsigned id, Tunekv__V1__ScanRequest *s, char *out, siz
                         out[at + k->len + 1] = '\0';
                 }
                 assert_true(!r->scan->more || r->scan->cursor.len > 0);
-                memcpy(cursor, r->scan->cursor.data, r->scan->cursor.len);
+                if (r->scan->cursor.len > 0) {
+                        memcpy(cursor, r->scan->cursor.data, r->scan->cursor.len);
+                }
                 s->cursor.data = cursor;
                 s->cursor.len = r->scan->cursor.len;
                 pages++;
