@@ -40,7 +40,7 @@ enum {
         OPT_TOKEN_OUT,
         OPT_USER,
         OPT_PASSWORD_FILE,
-        OPT_LIMIT,
+        OPT_LIMIT, /* OPT_LIMIT .. OPT_CURSOR: scan's, kept together (args_option) */
         OPT_KEYS_ONLY,
         OPT_COUNT,
         OPT_FROM,
@@ -432,6 +432,9 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         uint64_t n = 0;
         int w = 0;
 
+        if (opt >= OPT_LIMIT && opt <= OPT_CURSOR) {
+                return args_scan_option(a, opt, v);
+        }
         switch (opt) {
         case OPT_ENDPOINTS:
                 a->endpoints = v;
@@ -501,14 +504,6 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         case OPT_PASSWORD_FILE:
                 a->password_file = v;
                 return -1;
-        case OPT_LIMIT:
-        case OPT_KEYS_ONLY:
-        case OPT_COUNT:
-        case OPT_FROM:
-        case OPT_TO:
-        case OPT_PAGE:
-        case OPT_CURSOR:
-                return args_scan_option(a, opt, v);
         case '?':
                 return output_usage_error(a, "unknown option or missing value: %s", v);
         }

@@ -135,6 +135,36 @@ static void client_sync_txn_copy(struct tkv_result *dst, const struct tkv_result
 /* Copy src (borrowed) into dst, with node, cluster, TXN results, value and
  * message in one block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
  * the copy could not be made. */
+/* src's fields into dst, with nothing yet pointing into src. */
+static void client_sync_result_shallow(struct tkv_result *dst, const struct tkv_result *src)
+{
+        *dst = *src;
+        dst->message = "";
+        dst->node = NULL;
+        dst->cluster = NULL;
+        dst->value = src->value != NULL ? "" : NULL;
+        dst->items = NULL;
+        dst->txn_results = NULL;
+        dst->scan_items = NULL;
+        dst->scan_receipts = NULL;
+        dst->scan_cursor = NULL;
+        dst->priv_ = NULL;
+}
+
+/* No room for the copy: dst says so and holds nothing. */
+static void client_sync_result_empty(struct tkv_result *dst)
+{
+        dst->status = TKV_NO_MEMORY;
+        dst->message = "out of memory copying the answer";
+        dst->value = NULL;
+        dst->value_len = 0;
+        dst->n_items = 0;
+        dst->txn_n_results = 0;
+        dst->scan_n_items = 0;
+        dst->scan_n_receipts = 0;
+        dst->scan_cursor_len = 0;
+}
+
 static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_result *src)
 {
         const char *message = src->message != NULL ? src->message : "";
@@ -150,31 +180,13 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
                        value_len + (message_len > 0 ? message_len + 1 : 0);
         uint8_t *block;
 
-        *dst = *src;
-        dst->message = "";
-        dst->node = NULL;
-        dst->cluster = NULL;
-        dst->value = src->value != NULL ? "" : NULL;
-        dst->items = NULL;
-        dst->txn_results = NULL;
-        dst->scan_items = NULL;
-        dst->scan_receipts = NULL;
-        dst->scan_cursor = NULL;
-        dst->priv_ = NULL;
+        client_sync_result_shallow(dst, src);
         if (total == 0) {
                 return dst->status;
         }
         block = tkv_malloc(total);
         if (block == NULL) {
-                dst->status = TKV_NO_MEMORY;
-                dst->message = "out of memory copying the answer";
-                dst->value = NULL;
-                dst->value_len = 0;
-                dst->n_items = 0;
-                dst->txn_n_results = 0;
-                dst->scan_n_items = 0;
-                dst->scan_n_receipts = 0;
-                dst->scan_cursor_len = 0;
+                client_sync_result_empty(dst);
                 return dst->status;
         }
         dst->priv_ = block;

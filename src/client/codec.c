@@ -822,6 +822,24 @@ static int codec_scan_fill(struct tkv_result *res, const Tunekv__V1__ScanRespons
         return TKV_OK;
 }
 
+/* A TXN's results or a SCAN page into res (TKV_NO_MEMORY in res when
+ * their arrays cannot be allocated); *txn and *scan receive the arrays to
+ * tkv_free after the callback. */
+static void codec_lists_fill(struct tkv_result *res, const Tunekv__V1__Response *msg,
+                             struct tkv_txn_op_result **txn, void **scan)
+{
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && msg->txn != NULL &&
+            codec_txn_fill(res, msg->txn, txn) != TKV_OK) {
+                res->status = TKV_NO_MEMORY;
+                res->message = "out of memory decoding a TXN answer";
+        }
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_SCAN && msg->scan != NULL &&
+            codec_scan_fill(res, msg->scan, scan) != TKV_OK) {
+                res->status = TKV_NO_MEMORY;
+                res->message = "out of memory decoding a SCAN answer";
+        }
+}
+
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
 {
         struct pballoc pb;
@@ -871,16 +889,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         if (msg->leader_hint != NULL && msg->leader_hint->client_addr != NULL) {
                 extra.leader_addr = msg->leader_hint->client_addr;
         }
-        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && msg->txn != NULL &&
-            codec_txn_fill(&res, msg->txn, &txn) != TKV_OK) {
-                res.status = TKV_NO_MEMORY;
-                res.message = "out of memory decoding a TXN answer";
-        }
-        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_SCAN && msg->scan != NULL &&
-            codec_scan_fill(&res, msg->scan, &scan) != TKV_OK) {
-                res.status = TKV_NO_MEMORY;
-                res.message = "out of memory decoding a SCAN answer";
-        }
+        codec_lists_fill(&res, msg, &txn, &scan);
         codec_token_find(msg, &extra);
         cb(arg, msg->id, codec_body_kind(msg), &res, &extra);
 cleanup:
