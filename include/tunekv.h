@@ -348,6 +348,26 @@ struct tkv_txn_op_result {
         bool value_omitted; /* GET: the answer's values reached txn_bytes_max: GET it */
 };
 
+/* One key of a SCAN page (tkv_scan), in key order. */
+struct tkv_scan_item {
+        const void *key; /* borrowed from the result */
+        size_t key_len;
+        const void *value; /* borrowed; "" with keys_only */
+        size_t value_len;
+        uint64_t mod_index;    /* the key's version */
+        uint64_t create_index; /* the write that created it */
+        uint64_t timestamp;    /* the value's write timestamp */
+        uint32_t partition;
+};
+
+/* Which state of one partition a SCAN page shows. */
+struct tkv_scan_receipt {
+        uint32_t partition;
+        uint32_t node_id;       /* the replica that served it */
+        uint64_t applied_index; /* the page shows this partition at this index */
+        enum tkv_consistency level;
+};
+
 struct tkv_result {
         int status;          /* enum tkv_code */
         const char *message; /* detail when status != TKV_OK; never NULL */
@@ -393,6 +413,19 @@ struct tkv_result {
          * that removed it, while that delete is in the replica's change
          * history (its tombstone); 0: never written, or deleted longer ago. */
         uint64_t deleted_index;
+        /* Appended for SCAN (tkv_scan): the page's keys in key order (none
+         * with count_only), how many keys the page counted, whether keys
+         * may follow and the cursor to ask for them with, one receipt per
+         * partition read; receipt.timestamp, node_id and level as for
+         * GET_MANY. All owned like value. */
+        const struct tkv_scan_item *scan_items;
+        size_t scan_n_items;
+        uint64_t scan_count;
+        bool scan_more;
+        const void *scan_cursor;
+        size_t scan_cursor_len;
+        const struct tkv_scan_receipt *scan_receipts;
+        size_t scan_n_receipts;
 };
 
 struct tkv_client;
@@ -429,6 +462,46 @@ TKV_API const char *tkv_errmsg(const struct tkv_client *c);
  * get_many_keys_max. */
 TKV_API int tkv_get_many(struct tkv_client *c, const void *const *keys, const size_t *key_lens,
                          size_t n, const struct tkv_read_options *opts, struct tkv_result *out);
+
+/* What a SCAN reads (docs/protocol.md "SCAN"): the keys under prefix, or,
+ * with prefix_len 0, in [start, end) (end_len 0: to the last key), in key
+ * order (byte-wise; a key before its extensions). All borrowed. */
+struct tkv_scan {
+        const void *prefix;
+        size_t prefix_len;
+        const void *start;
+        size_t start_len;
+        const void *end;
+        size_t end_len;
+        uint32_t limit;  /* keys per page; 0 (or over the server's scan_limit_max): its cap */
+        bool keys_only;  /* no values */
+        bool count_only; /* no keys: scan_count only */
+};
+
+/* One page of a SCAN: the keys after cursor (cursor_len 0: from the
+ * start), read from the replicas of one node, each partition at one
+ * applied index (scan_receipts). opts as tkv_get_many takes them
+ * (TKV_SEQUENTIAL when NULL); TKV_LINEARIZABLE only for a hash-tag prefix
+ * (its partition's leader serves it);
+ * opts->node_id picks the node, else the one a read of the prefix (or
+ * start) would go to; it needs a replica of every partition, or of the
+ * one a hash-tag prefix ("{t}...") pins. With scan_more, pass scan_cursor
+ * back for the next page (tkv_scan_iter does). */
+TKV_API int tkv_scan(struct tkv_client *c, const struct tkv_scan *scan, const void *cursor,
+                     size_t cursor_len, const struct tkv_read_options *opts,
+                     struct tkv_result *out);
+
+/* Pages of a SCAN, one tkv_scan each, following the cursor. scan and opts
+ * are copied. */
+struct tkv_scan_iter;
+TKV_API int tkv_scan_iter_new(struct tkv_client *c, const struct tkv_scan *scan,
+                              const struct tkv_read_options *opts, struct tkv_scan_iter **out);
+/* The next page into out (not NULL; release it with tkv_result_release):
+ * its status as tkv_scan's. TKV_NOT_FOUND (out untouched) once the last page was
+ * returned. */
+TKV_API int tkv_scan_iter_next(struct tkv_scan_iter *it, struct tkv_result *out);
+/* Safe on NULL. */
+TKV_API void tkv_scan_iter_free(struct tkv_scan_iter *it);
 
 TKV_API int tkv_get(struct tkv_client *c, const void *key, size_t key_len,
                     const struct tkv_read_options *opts, struct tkv_result *out);
@@ -695,6 +768,9 @@ TKV_API int tkv_txn_commit(struct tkv_client *c, const struct tkv_txn *t,
 
 typedef void (*tkv_done_cb)(struct tkv_client *c, const struct tkv_result *res, void *arg);
 
+TKV_API int tkv_scan_async(struct tkv_client *c, const struct tkv_scan *scan, const void *cursor,
+                           size_t cursor_len, const struct tkv_read_options *opts, tkv_done_cb cb,
+                           void *arg);
 TKV_API int tkv_get_many_async(struct tkv_client *c, const void *const *keys,
                                const size_t *key_lens, size_t n,
                                const struct tkv_read_options *opts, tkv_done_cb cb, void *arg);

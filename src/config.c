@@ -87,6 +87,11 @@ static const struct config_option config_options[] = {
     OPT("limits", key_bytes_max, CONFIG_BYTES, 1, 64 * 1024, "4KiB", "longest key (bytes)"),
     OPT("limits", get_many_keys_max, CONFIG_UINT, 1, 100000, "1000",
         "keys one GET_MANY may read (more: TOO_LARGE)"),
+    OPT("limits", scan_limit_max, CONFIG_UINT, 1, 100000, "1000",
+        "keys one SCAN page may hold; a larger limit (or 0) is clamped to it"),
+    OPT("limits", scan_bytes_max, CONFIG_BYTES, 1024, 256 * MiB, "4MiB",
+        "bytes of keys and values one SCAN page may hold (the page ends early, more = true; "
+        "also capped by frame_bytes_max)"),
     OPT("limits", value_bytes_max, CONFIG_BYTES, 0, 128 * MiB, "1MiB", "largest value (bytes)"),
     OPT("limits", txn_ops_max, CONFIG_UINT, 1, 4096, "128",
         "operations in one TXN, its success and failure lists together"),

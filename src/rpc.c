@@ -33,6 +33,7 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_TXN, "TXN", rpc_txn, false, true, false},
     {TUNEKV__V1__REQUEST__BODY_GET_MANY, "GET_MANY", rpc_many_get, false, false, false},
     {TUNEKV__V1__REQUEST__BODY_LEASE, "LEASE", rpc_lease, false, true, false},
+    {TUNEKV__V1__REQUEST__BODY_SCAN, "SCAN", rpc_scan, false, false, false},
     {TUNEKV__V1__REQUEST__BODY_TRANSFER_LEADER, "TRANSFER_LEADER", rpc_meta_transfer, false, false,
      false},
     {TUNEKV__V1__REQUEST__BODY_MEMBER, "MEMBER", rpc_member_request, false, true, false},
@@ -127,6 +128,10 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
             (rv = rpc_many_admit(req, cfg, message, len)) != 0) {
                 return rv;
         }
+        if ((*method)->body == TUNEKV__V1__REQUEST__BODY_SCAN &&
+            (rv = rpc_scan_admit(req, cfg, message, len)) != 0) {
+                return rv;
+        }
         if (key != NULL && key->len == 0) {
                 snprintf(message, len, "empty key");
                 return TKV_EINVAL;
@@ -145,7 +150,11 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         struct node *node = conn->set->data;
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
         bool many = method->body == TUNEKV__V1__REQUEST__BODY_GET_MANY;
-        size_t key_len = key != NULL ? key->len : many ? rpc_many_call_bytes(req) : 0;
+        bool scan = method->body == TUNEKV__V1__REQUEST__BODY_SCAN;
+        size_t key_len = key != NULL ? key->len
+                         : many      ? rpc_many_call_bytes(req)
+                         : scan      ? rpc_scan_call_bytes(req, node->n_partitions)
+                                     : 0;
         unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : node->cfg->request_timeout_ms;
         struct call *c = call_alloc(node, key_len);
 
@@ -169,6 +178,8 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
                 memcpy(c->key, key->data, key_len);
         } else if (many) {
                 rpc_many_call_fill(c, req); /* the keys live in the call */
+        } else if (scan) {
+                rpc_scan_call_fill(c, req); /* so does the scan's request */
         }
         queue_init(&c->op.write.link);
         deadline_clear(&c->deadline);

@@ -380,6 +380,33 @@ static int rpc_auth_admit_many(const struct auth_table *t, const struct conn *co
         return 0;
 }
 
+/* SCAN: read permission on every key it may return. A prefix scan needs it
+ * on its prefix; a range scan on the longest common prefix of start and
+ * end, which every key between them shares (the empty prefix, i.e. the
+ * whole key space, when the range has no end). */
+static int rpc_auth_admit_scan(const struct auth_table *t, const struct conn *conn,
+                               const Tunekv__V1__ScanRequest *s, char *message, size_t len)
+{
+        const uint8_t *key = s->prefix.data;
+        size_t key_len = s->prefix.len;
+
+        if (key_len == 0) {
+                key = s->start.data;
+                while (s->end.len > 0 && key_len < s->start.len && key_len < s->end.len &&
+                       s->start.data[key_len] == s->end.data[key_len]) {
+                        key_len++;
+                }
+        }
+        if (!auth_allowed(t, conn->auth_user, AUTH_READ, key, key_len)) {
+                snprintf(message, len,
+                         "SCAN: permission denied: no role of user \"%s\" grants read on a "
+                         "prefix of every key the scan may return (%s)",
+                         conn->auth_user, s->prefix.len > 0 ? "its prefix" : "its range");
+                return TKV_EPERM;
+        }
+        return 0;
+}
+
 /* A TXN reads the keys of its compares and GETs and writes those of its
  * PUTs and DELETEs: the user needs that permission on each of them. */
 static int rpc_auth_admit_txn(struct conn *conn, const Tunekv__V1__TxnRequest *txn,
@@ -445,6 +472,9 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
         perm = rpc_auth_is_own_passwd(conn, req) ? 0 : rpc_auth_perm_of(req);
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_GET_MANY) {
                 return rpc_auth_admit_many(t, conn, req->get_many, message, len);
+        }
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_SCAN) {
+                return rpc_auth_admit_scan(t, conn, req->scan, message, len);
         }
         if (perm != 0 && !auth_allowed(t, conn->auth_user, perm, key != NULL ? key->data : NULL,
                                        key != NULL ? key->len : 0)) {

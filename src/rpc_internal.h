@@ -68,6 +68,44 @@ int rpc_many_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
                    size_t len);
 void rpc_many_get(struct call *c, const Tunekv__V1__Request *req);
 
+/* rpc_scan.c: SCAN, shaped as GET_MANY: the call's key space it needs for
+ * a node of n_partitions and its filling; its checks before a call exists
+ * (0 or a TKV_E* code with message filled); the handler. */
+size_t rpc_scan_call_bytes(const Tunekv__V1__Request *req, unsigned n_partitions);
+void rpc_scan_call_fill(struct call *c, const Tunekv__V1__Request *req);
+int rpc_scan_admit(const Tunekv__V1__Request *req, const struct config *cfg, char *message,
+                   size_t len);
+void rpc_scan(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_many.c: what GET_MANY and SCAN share, reading partitions of this
+ * node's replicas in rounds (docs/consistency.md, "Multi-key reads").
+ *
+ * rpc_many_options: check o (borrowed, may be NULL) and set c's level,
+ * on_unmet, max_wait_ms and min_timestamp. rpc_many_token_parse: o's
+ * token into the node's scratch (*n entries, valid until the next request
+ * is dispatched) and c's token timestamp. rpc_many_token_required: the
+ * index partition p must have applied for those n entries. rpc_many_bound:
+ * c's timestamp floor from the token and the staleness bound, checked
+ * against the clock. Each returns 0, or nonzero once c is answered. */
+int rpc_many_options(struct call *c, const Tunekv__V1__ReadOptions *o);
+int rpc_many_token_parse(struct call *c, const Tunekv__V1__ReadOptions *o, unsigned *n);
+int rpc_many_token_required(struct call *c, unsigned n, uint32_t p, uint64_t *required);
+int rpc_many_bound(struct call *c, const Tunekv__V1__ReadOptions *o);
+
+/* rpc_many.c: may partition p's replica here serve a read at timestamp ts
+ * needing applied index required (always at EVENTUAL, and at LINEARIZABLE
+ * once the caller's read fence returned)? If not, c waits
+ * for it (c->rd.on_met runs the next round) or is answered BOUND_UNMET
+ * after RPC_MANY_ROUNDS_MAX rounds: false, and c is no longer the
+ * caller's. */
+bool rpc_many_ready(struct call *c, uint32_t p, uint64_t required, uint64_t ts);
+
+/* rpc_many.c: build an answer's token delta in the node's scratch: an R
+ * entry for partition p (once each; n entries so far, returns the new
+ * count), then the T entry for ts when it is news. */
+unsigned rpc_many_token_add(struct call *c, unsigned n, uint32_t p);
+unsigned rpc_many_token_end(struct call *c, unsigned n, uint64_t ts);
+
 /* rpc_read.c: c's bound is not met where it is (after any wait): follow
  * its on_unmet. */
 void rpc_read_unmet(struct call *c);

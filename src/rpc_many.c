@@ -143,7 +143,7 @@ int rpc_many_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
 static uint32_t rpc_many_partition(const struct call *c, const struct rpc_many_view *v, uint32_t i)
 {
         uint32_t at = rpc_many_off(v, i);
-        return route_partition(key_hash(v->bytes + at, rpc_many_off(v, i + 1) - at),
+        return route_partition(key_hash_partition(v->bytes + at, rpc_many_off(v, i + 1) - at),
                                c->node->n_partitions);
 }
 
@@ -196,6 +196,63 @@ static int rpc_many_compacted(struct call *c, const struct rpc_many_view *v)
                 return TKV_ECOMPACTED;
         }
         return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Per-partition read rounds: shared with SCAN (rpc_scan.c) */
+
+unsigned rpc_many_token_add(struct call *c, unsigned n, uint32_t p)
+{
+        struct node *node = c->node;
+        struct session_entry *e = node->token_ents;
+        unsigned j;
+
+        for (j = 0; j < n && e[j].partition != p; j++) {
+        }
+        if (j < n || n + 1 >= node->token_cap) {
+                return n;
+        }
+        e[n].partition = p;
+        e[n].kind = SESSION_R;
+        e[n].index = group_state_index(node_group(node, p));
+        session_sign(&node->keys, &e[n]);
+        return n + 1;
+}
+
+unsigned rpc_many_token_end(struct call *c, unsigned n, uint64_t ts)
+{
+        struct node *node = c->node;
+        struct session_entry *e = node->token_ents;
+
+        if (ts > c->rd.token_ts) {
+                e[n].partition = SESSION_T_PARTITION;
+                e[n].kind = SESSION_T;
+                e[n].index = ts;
+                session_sign(&node->keys, &e[n++]);
+        }
+        return n;
+}
+
+bool rpc_many_ready(struct call *c, uint32_t p, uint64_t required, uint64_t ts)
+{
+        struct group *g = node_group(c->node, p);
+        struct read_replica r = read_replica_of(g);
+
+        /* At at_timestamp every level waits: it reads one exact state. */
+        if ((c->rd.level == LEVEL(EVENTUAL) && c->rd.at_ts == 0) ||
+            c->rd.level == LEVEL(LINEARIZABLE) || (r.applied >= required && r.closed_ts >= ts)) {
+                return true; /* LINEARIZABLE: its fence stands for the bound (rpc_scan.c) */
+        }
+        c->partition = p;
+        c->group = g;
+        c->rd.bound.required_index = required;
+        c->rd.bound.required_ts = ts;
+        if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
+                c->rd.waited = true; /* no more waiting: BOUND_UNMET */
+                c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+        }
+        rpc_read_unmet(c);
+        return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -265,33 +322,16 @@ static int rpc_many_fill_items(struct call *c, const struct rpc_many_view *v,
         return 0;
 }
 
-/* The token delta: an R entry per partition read (its state index), and
- * the timestamp when it is news. Returns the count (node scratch). */
+/* The token delta of GET_MANY: an R entry per partition read (none for a
+ * read at a past timestamp: it showed no replica's state). */
 static unsigned rpc_many_token_delta(struct call *c, const struct rpc_many_view *v, uint64_t ts)
 {
-        struct node *node = c->node;
-        struct session_entry *e = node->token_ents;
         unsigned n = 0;
 
-        for (uint32_t i = 0; c->rd.at_ts == 0 && i < v->n && n + 1 < node->token_cap; i++) {
-                uint32_t p = rpc_many_partition(c, v, i);
-                unsigned j;
-                for (j = 0; j < n && e[j].partition != p; j++) {
-                }
-                if (j == n) {
-                        e[n].partition = p;
-                        e[n].kind = SESSION_R;
-                        e[n].index = group_state_index(node_group(node, p));
-                        session_sign(&node->keys, &e[n++]);
-                }
+        for (uint32_t i = 0; c->rd.at_ts == 0 && i < v->n; i++) {
+                n = rpc_many_token_add(c, n, rpc_many_partition(c, v, i));
         }
-        if (ts > c->rd.token_ts) {
-                e[n].partition = SESSION_T_PARTITION;
-                e[n].kind = SESSION_T;
-                e[n].index = ts;
-                session_sign(&node->keys, &e[n++]);
-        }
-        return n;
+        return rpc_many_token_end(c, n, ts);
 }
 
 static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
@@ -394,8 +434,8 @@ static uint64_t rpc_many_version(struct call *c, const struct rpc_many_view *v, 
         return RPC_MANY_ABSENT | group_deletes(node_group(c->node, rpc_many_partition(c, v, i)));
 }
 
-/* The first key's partition whose replica does not meet bound b now, and
- * its group; v->n if every one does. */
+/* The first key whose partition's replica does not meet bound b now; v->n
+ * if every one does. */
 static uint32_t rpc_many_first_unmet(struct call *c, const struct rpc_many_view *v,
                                      const struct read_bound *b)
 {
@@ -419,9 +459,6 @@ static void rpc_many_park(struct call *c, const struct rpc_many_view *v, uint32_
         c->rd.bound = *b;
         rpc_read_unmet(c);
 }
-
-static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
-                            unsigned rounds);
 
 /* A partition this node leads confirmed its leadership after the collect
  * (its proof took a ticket when it began): look again. */
@@ -513,13 +550,11 @@ static void rpc_many_linearizable(struct call *c)
 
 /* Read every key (one loop turn: nothing applies meanwhile); answer if
  * each replica is closed at their timestamp, else wait for the first that
- * is not. */
+ * is not. At at_timestamp, T is that timestamp, and the keys' states there
+ * come from the change history. */
 static void rpc_many_round(struct call *c)
 {
         struct rpc_many_view v = rpc_many_view_of(c);
-        /* A read at at_timestamp waits for its partitions at every level:
-         * it reads one exact state. */
-        bool sequential = c->rd.level != LEVEL(EVENTUAL) || c->rd.at_ts != 0;
         uint64_t ts = c->rd.bound.required_ts;
 
         if (c->rd.level == LEVEL(LINEARIZABLE)) {
@@ -530,23 +565,11 @@ static void rpc_many_round(struct call *c)
         if (c->rd.at_ts == 0) {
                 ts = rpc_many_ts(c, &v, ts);
         }
-        for (uint32_t i = 0; sequential && i < v.n; i++) {
-                uint32_t p = rpc_many_partition(c, &v, i);
-                struct group *g = node_group(c->node, p);
-                struct read_replica r = read_replica_of(g);
-                if (r.applied >= rpc_many_required(&v, i) && r.closed_ts >= ts) {
-                        continue;
+        for (uint32_t i = 0; i < v.n; i++) {
+                if (!rpc_many_ready(c, rpc_many_partition(c, &v, i), rpc_many_required(&v, i),
+                                    ts)) {
+                        return;
                 }
-                c->partition = p;
-                c->group = g;
-                c->rd.bound.required_index = rpc_many_required(&v, i);
-                c->rd.bound.required_ts = ts;
-                if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
-                        c->rd.waited = true; /* no more waiting: BOUND_UNMET */
-                        c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
-                }
-                rpc_read_unmet(c);
-                return;
         }
         if (rpc_many_compacted(c, &v) != 0) {
                 return;
@@ -558,109 +581,113 @@ static void rpc_many_round(struct call *c)
         rpc_many_answer(c, &v, c->rd.at_ts != 0 ? c->rd.at_ts : ts, c->rd.rounds);
 }
 
+int rpc_many_token_parse(struct call *c, const Tunekv__V1__ReadOptions *o, unsigned *n)
+{
+        struct node *node = c->node;
+        int rv;
+
+        *n = 0;
+        if (o == NULL || o->token.len == 0) {
+                return 0;
+        }
+        rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
+                           node->token_ents, node->token_cap, n);
+        if (rv == 0) {
+                rv = session_ts(&node->keys, node->token_ents, *n, &c->rd.token_ts);
+        }
+        if (rv == TKV_ETOOBIG) {
+                call_answer_error(c, rv, "%s: token of %zu bytes exceeds token_bytes_max %llu",
+                                  c->method->name, o->token.len,
+                                  (unsigned long long)node->cfg->token_bytes_max);
+        } else if (rv != 0) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "%s: token is malformed, forged or from another cluster",
+                                  c->method->name);
+        }
+        return rv;
+}
+
+int rpc_many_token_required(struct call *c, unsigned n, uint32_t p, uint64_t *required)
+{
+        struct node *node = c->node;
+        unsigned kinds = SESSION_KIND_MASK(SESSION_W) | SESSION_KIND_MASK(SESSION_R);
+        int rv;
+
+        *required = 0;
+        if (n == 0) {
+                return 0;
+        }
+        rv = session_required(&node->keys, node->token_ents, n, p, kinds, required);
+        if (rv != 0) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "%s: token is malformed, forged or from another cluster",
+                                  c->method->name);
+        }
+        return rv;
+}
+
 /* The token's requirements: per key, the index its partition must have
  * applied (W and R entries: the session guarantees) and the timestamp. */
 static int rpc_many_token(struct call *c, const Tunekv__V1__ReadOptions *o)
 {
-        struct node *node = c->node;
         struct rpc_many_view v = rpc_many_view_of(c);
-        unsigned kinds = SESSION_KIND_MASK(SESSION_W) | SESSION_KIND_MASK(SESSION_R);
         unsigned n = 0;
-        int rv;
+        int rv = rpc_many_token_parse(c, o, &n);
 
-        if (o->token.len == 0) {
-                return 0;
-        }
-        rv = session_parse(o->token.data, o->token.len, node->cfg->token_bytes_max,
-                           node->token_ents, node->token_cap, &n);
-        if (rv == 0) {
-                rv = session_ts(&node->keys, node->token_ents, n, &c->rd.token_ts);
-        }
         /* A read at a timestamp needs nothing of them (rpc_read.c); nor
          * does LINEARIZABLE, which sees every write acknowledged before it. */
         for (uint32_t i = 0;
              rv == 0 && c->rd.at_ts == 0 && c->rd.level != LEVEL(LINEARIZABLE) && i < v.n; i++) {
                 uint64_t required = 0;
-                rv = session_required(&node->keys, node->token_ents, n,
-                                      rpc_many_partition(c, &v, i), kinds, &required);
+                rv = rpc_many_token_required(c, n, rpc_many_partition(c, &v, i), &required);
                 rpc_many_set_required(&v, i, required);
-        }
-        if (rv == TKV_ETOOBIG) {
-                call_answer_error(c, rv,
-                                  "GET_MANY: token of %zu bytes exceeds token_bytes_max %llu",
-                                  o->token.len, (unsigned long long)node->cfg->token_bytes_max);
-        } else if (rv != 0) {
-                call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: token is malformed, forged or from another cluster");
         }
         return rv;
 }
 
-/* The level, and every key's partition hosted here. Returns 0, or
- * nonzero once c is answered. */
-static int rpc_many_check(struct call *c, const Tunekv__V1__ReadOptions *o)
+int rpc_many_options(struct call *c, const Tunekv__V1__ReadOptions *o)
 {
-        struct rpc_many_view v = rpc_many_view_of(c);
+        const char *op = c->method->name;
         int level = o != NULL ? (int)o->level : LEVEL(SEQUENTIAL);
+        char why[128];
 
+        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
+                call_answer_error(c, TKV_EINVAL, "%s: %s", op, why);
+                return TKV_EINVAL;
+        }
         if (level == LEVEL(BOUNDED_STALENESS) && (o->max_staleness_ms == 0 || o->max_lag_entries)) {
                 call_answer_error(c, TKV_EINVAL,
-                                  "GET_MANY: BOUNDED_STALENESS takes max_staleness_ms (and no "
-                                  "max_lag_entries)");
+                                  "%s: BOUNDED_STALENESS takes max_staleness_ms (and no "
+                                  "max_lag_entries)",
+                                  op);
                 return TKV_EINVAL;
         }
         if (o != NULL && o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT &&
             o->on_unmet != TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL) {
-                call_answer_error(c, TKV_EINVAL, "GET_MANY: on_unmet must be WAIT or FAIL");
+                call_answer_error(c, TKV_EINVAL, "%s: on_unmet must be WAIT or FAIL", op);
                 return TKV_EINVAL;
-        }
-        for (uint32_t i = 0; i < v.n; i++) {
-                uint32_t p = rpc_many_partition(c, &v, i);
-                if (node_group(c->node, p) == NULL) {
-                        call_answer_error(c, TKV_EINVAL,
-                                          "GET_MANY: node %u has no replica of partition %u (key "
-                                          "%u): send it to a node with a replica of every key's "
-                                          "partition",
-                                          c->node->cfg->node_id, p, i);
-                        return TKV_EINVAL;
-                }
         }
         c->rd.level = (uint8_t)(level == LEVEL(EVENTUAL) || level == LEVEL(BOUNDED_STALENESS) ||
                                         level == LEVEL(LINEARIZABLE)
                                     ? level
                                     : LEVEL(SEQUENTIAL));
-        return 0;
-}
-
-void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
-{
-        const Tunekv__V1__ReadOptions *o = req->get_many->options;
-        char why[128];
-
-        if (o != NULL && rpc_read_check_options(o, why, sizeof why) != 0) {
-                call_answer_error(c, TKV_EINVAL, "GET_MANY: %s", why);
-                return;
-        }
-        if (rpc_many_check(c, o) != 0) {
-                return;
-        }
+        c->rd.at_ts = o != NULL ? o->at_timestamp : 0;
         c->rd.on_unmet = o != NULL ? (uint8_t)o->on_unmet : TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT;
         c->rd.max_wait_ms = o != NULL ? o->max_wait_ms : 0;
         c->rd.bound.required_ts = o != NULL ? o->min_timestamp : 0;
-        c->rd.on_met = rpc_many_wait_done;
-        c->rd.at_ts = o != NULL ? o->at_timestamp : 0;
-        if (o != NULL &&
-            (c->rd.level == LEVEL(SEQUENTIAL) || c->rd.level == LEVEL(LINEARIZABLE) ||
-             c->rd.at_ts != 0) &&
-            rpc_many_token(c, o) != 0) {
-                return;
-        }
+        return 0;
+}
+
+int rpc_many_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
         if (c->rd.at_ts != 0) {
                 /* The state at T: closed there, nothing else (rpc_read.c). */
                 if (c->rd.at_ts > c->rd.bound.required_ts) {
                         c->rd.bound.required_ts = c->rd.at_ts;
                 }
-        } else if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
+                return rpc_read_ts_sane(c);
+        }
+        if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.token_ts > c->rd.bound.required_ts) {
                 c->rd.bound.required_ts = c->rd.token_ts;
         }
         if (c->rd.level == LEVEL(BOUNDED_STALENESS)) {
@@ -672,7 +699,43 @@ void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
                         c->rd.bound.required_ts = hlc_from_ms(floor);
                 }
         }
-        if (rpc_read_ts_sane(c) != 0) {
+        return rpc_read_ts_sane(c);
+}
+
+/* Every key's partition hosted here. Returns 0, or nonzero once c is
+ * answered. */
+static int rpc_many_check(struct call *c)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+
+        for (uint32_t i = 0; i < v.n; i++) {
+                uint32_t p = rpc_many_partition(c, &v, i);
+                if (node_group(c->node, p) == NULL) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "GET_MANY: node %u has no replica of partition %u (key "
+                                          "%u): send it to a node with a replica of every key's "
+                                          "partition",
+                                          c->node->cfg->node_id, p, i);
+                        return TKV_EINVAL;
+                }
+        }
+        return 0;
+}
+
+void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ReadOptions *o = req->get_many->options;
+
+        if (rpc_many_options(c, o) != 0 || rpc_many_check(c) != 0) {
+                return;
+        }
+        c->rd.on_met = rpc_many_wait_done;
+        if ((c->rd.level == LEVEL(SEQUENTIAL) || c->rd.level == LEVEL(LINEARIZABLE) ||
+             c->rd.at_ts != 0) &&
+            rpc_many_token(c, o) != 0) {
+                return;
+        }
+        if (rpc_many_bound(c, o) != 0) {
                 return;
         }
         rpc_many_round(c);

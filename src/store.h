@@ -8,9 +8,14 @@
  * of entries cheaply on the loop (store_freeze) and serialize them on a
  * threadpool thread while the loop keeps writing.
  *
+ * Every entry is also in an ordered index of the keys (a skiplist whose
+ * links live in the entry itself: store.c says why), so that a scan finds
+ * the first key at or after a start in O(log n) and walks on in key order:
+ * byte-wise memcmp order, a key before every longer key it is a prefix of.
+ *
  * Only the loop thread calls these functions. A frozen set's entries may be
- * read (key, value, indexes: never refs or next) from another thread until
- * store_unfreeze() is called on the loop. */
+ * read (key, value, indexes: never refs, next or the index links) from
+ * another thread until store_unfreeze() is called on the loop. */
 #ifndef TKV_STORE_H
 #define TKV_STORE_H
 
@@ -33,6 +38,7 @@
 struct store_entry {
         struct store_entry *next; /* bucket chain (loop thread only) */
         uint8_t refs;             /* table, frozen sets, change history pins (loop thread only) */
+        uint8_t levels;           /* ordered-index links stored just before the entry */
         uint8_t data[];           /* see above */
 };
 
@@ -73,8 +79,6 @@ uint16_t store_entry_deps_len(const struct store_entry *e);
 uint64_t store_entry_create_index(const struct store_entry *e);
 uint64_t store_entry_mod_index(const struct store_entry *e); /* the key's version */
 bool store_entry_compressed(const struct store_entry *e);
-/* The key's bytes (into the entry) and length. */
-const uint8_t *store_entry_key(const struct store_entry *e, uint32_t *key_len);
 /* Bytes e takes from the heap. */
 size_t store_entry_size(const struct store_entry *e);
 
@@ -132,9 +136,24 @@ int store_put(struct store *s, const void *key, uint32_t key_len, const struct s
 void store_reserve(struct store *s, uint64_t n);
 
 /* Insert an entry with explicit indexes, create_index <= mod_index
- * (snapshot restore). */
+ * (snapshot restore). Keys loaded in key order (as store_freeze pins
+ * them) go to the end of the index without a search. */
 int store_load(struct store *s, const void *key, uint32_t key_len, const struct store_value *v,
                uint64_t create_index, uint64_t mod_index);
+
+/* The entry of the first key at or after key in key order (key_len 0: the
+ * first entry), or NULL past the last. Borrowed until the next write. */
+const struct store_entry *store_seek(const struct store *s, const void *key, uint32_t key_len);
+
+/* The entry after e in key order, or NULL. Borrowed until the next write. */
+const struct store_entry *store_next(const struct store_entry *e);
+
+/* e's key (borrowed from e); *key_len receives its length. */
+const uint8_t *store_entry_key(const struct store_entry *e, uint32_t *key_len);
+
+/* Key order: <0, 0 or >0 as key a sorts before, equal to or after key b
+ * (memcmp over the common length, then the shorter first). */
+int store_key_cmp(const void *a, uint32_t a_len, const void *b, uint32_t b_len);
 
 /* Remove key. Returns true if it existed. */
 bool store_delete(struct store *s, const void *key, uint32_t key_len);
@@ -148,7 +167,7 @@ void store_clear(struct store *s);
 void store_entry_pin(const struct store_entry *e);
 void store_entry_unpin(struct store *s, const struct store_entry *e);
 
-/* Pin every current entry into out (at most STORE_FROZEN_MAX sets at once;
+/* Pin every current entry into out, in key order (at most STORE_FROZEN_MAX sets at once;
  * each must be unfrozen before the table is destroyed). TKV_ENOMEM on
  * failure (nothing pinned). */
 int store_freeze(struct store *s, struct store_frozen *out);

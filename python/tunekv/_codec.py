@@ -21,6 +21,9 @@ from .types import (
     GetManyItem,
     GetManyResult,
     Grant,
+    ScanItem,
+    ScanPage,
+    ScanReceipt,
     UserRoleResult,
     Lease,
     GetResult,
@@ -229,6 +232,45 @@ def get_many_result(resp: pb.Response) -> GetManyResult:
     )
 
 
+def scan_page(resp: pb.Response) -> ScanPage:
+    """A SCAN answer as a page, or raise its error."""
+    if status(resp) != Status.OK:
+        raise error(resp, "scan")
+    if resp.WhichOneof("body") != "scan":
+        raise ProtocolError(f"scan: answer {Status(resp.status).name} without a scan body")
+    s = resp.scan
+    return ScanPage(
+        items=[
+            ScanItem(
+                key=bytes(i.key),
+                value=bytes(i.value),
+                mod_index=i.mod_index,
+                create_index=i.create_index,
+                timestamp=i.timestamp,
+                partition=i.partition,
+            )
+            for i in s.items
+        ],
+        count=s.count,
+        more=s.more,
+        cursor=bytes(s.cursor),
+        receipts=[
+            ScanReceipt(
+                partition=r.partition,
+                node_id=r.node_id,
+                applied_index=r.applied_index,
+                level=_enum(Consistency, r.level),
+            )
+            for r in s.receipts
+        ],
+        timestamp=s.timestamp,
+        node_id=s.node_id,
+        level=_enum(Consistency, s.level),
+        rounds=s.rounds,
+        token=bytes(s.token),
+    )
+
+
 def write_result(resp: pb.Response, op: str) -> WriteResult:
     """A PUT/DELETE/CAS answer as a result (OK, or NOT_FOUND for DELETE),
     or raise its error (ConditionFailed for a CAS that did not apply)."""
@@ -309,6 +351,8 @@ def token_delta(resp: pb.Response) -> bytes:
         return bytes(resp.txn.token)
     if which == "get_many":
         return bytes(resp.get_many.token)
+    if which == "scan":
+        return bytes(resp.scan.token)
     return b""
 
 

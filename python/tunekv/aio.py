@@ -36,7 +36,7 @@ import secrets
 import select
 import ssl as _ssl
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union, cast
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from . import _codec as codec
 from . import token as tokens
@@ -72,6 +72,7 @@ from .types import (
     Op,
     ReadOptions,
     Route,
+    ScanPage,
     Stats,
     Status,
     TxnResult,
@@ -523,6 +524,66 @@ class AsyncClient:
             r.get_many.CopyFrom(body)
 
         return codec.get_many_result(await self._keyed(req, fill))
+
+    async def scan_page(
+        self,
+        prefix: Bytes = b"",
+        *,
+        start: Bytes = b"",
+        end: Bytes = b"",
+        limit: int = 0,
+        cursor: Bytes = b"",
+        keys_only: bool = False,
+        count_only: bool = False,
+        level: Consistency = Consistency.SEQUENTIAL,
+        max_staleness_ms: int = 0,
+        timeout: Optional[float] = None,
+        node_id: int = 0,
+    ) -> ScanPage:
+        """One page of a SCAN (docs/protocol.md, SCAN): the keys under
+        prefix, or in [start, end) (end b"": to the last key), in key order,
+        after cursor (b"": from the start), at most limit of them (0: the
+        server's scan_limit_max). level as get_many takes it. Sent where a
+        read of the prefix (or start) would go, or to node_id; that node
+        needs a replica of every partition (or of the one a hash-tag prefix
+        pins)."""
+        p, s, e, c = (codec.as_bytes(x) for x in (prefix, start, end, cursor))
+        options = ReadOptions(
+            level=Consistency(level),
+            max_staleness_ms=max_staleness_ms,
+            route=Route.ANY if node_id else Route.LEADER,
+            timeout=timeout,
+            node_id=node_id,
+        )
+        tok = self.token() if options.level == Consistency.SEQUENTIAL else b""
+        body = pb.ScanRequest(
+            prefix=p,
+            start=s,
+            end=e,
+            limit=limit,
+            cursor=c,
+            keys_only=keys_only,
+            count_only=count_only,
+            options=codec.read_options(options, tok),
+        )
+        req = _Req("scan", p or s, False, options, self._deadline(options.timeout))
+
+        def fill(r: pb.Request) -> None:
+            r.scan.CopyFrom(body)
+
+        return codec.scan_page(await self._keyed(req, fill))
+
+    async def scan(self, prefix: Bytes = b"", **kw: Any) -> AsyncIterator[ScanPage]:
+        """The pages of a SCAN (scan_page's arguments but cursor), each
+        read when the one before was taken: follows the cursor until no
+        keys are left."""
+        cursor = b""
+        while True:
+            page = await self.scan_page(prefix, cursor=cursor, **kw)
+            yield page
+            if not page.more:
+                return
+            cursor = page.cursor
 
     async def get_value(self, key: Bytes, **kw: Any) -> bytes:
         """The value of key; raises NotFound when it does not exist."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, Coroutine, List, Optional, Sequence, TypeVar
+from typing import Any, Coroutine, Iterator, List, Optional, Sequence, TypeVar
 
 from ._codec import Bytes
 from .aio import AsyncClient, Endpoints
@@ -34,6 +34,7 @@ from .types import (
     Op,
     ReadOptions,
     Route,
+    ScanPage,
     Stats,
     TxnResult,
     WriteResult,
@@ -166,6 +167,21 @@ class Client:
     def get_many(self, keys: Sequence[Bytes], **kw: Any) -> GetManyResult:
         """Read keys of any partitions at one timestamp (AsyncClient.get_many)."""
         return self._run(self._aio.get_many(keys, **kw))
+
+    def scan_page(self, prefix: Bytes = b"", **kw: Any) -> ScanPage:
+        """One page of a SCAN (AsyncClient.scan_page)."""
+        return self._run(self._aio.scan_page(prefix, **kw))
+
+    def scan(self, prefix: Bytes = b"", **kw: Any) -> Iterator[ScanPage]:
+        """The pages of a SCAN, a generator: each page is read when the one
+        before it was taken, following the cursor (AsyncClient.scan)."""
+        cursor = b""
+        while True:
+            page = self.scan_page(prefix, cursor=cursor, **kw)
+            yield page
+            if not page.more:
+                return
+            cursor = page.cursor
 
     def txn(
         self,

@@ -563,7 +563,7 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "lease", "member", "no_forward", "ping", "probe", "put", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "lease", "member", "no_forward", "ping", "probe", "put", "scan", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -578,6 +578,7 @@ class Request(_message.Message):
     PING_FIELD_NUMBER: _ClassVar[int]
     PROBE_FIELD_NUMBER: _ClassVar[int]
     PUT_FIELD_NUMBER: _ClassVar[int]
+    SCAN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_LEADER_FIELD_NUMBER: _ClassVar[int]
@@ -597,15 +598,16 @@ class Request(_message.Message):
     ping: PingRequest
     probe: ProbeRequest
     put: PutRequest
+    scan: ScanRequest
     status: StatusRequest
     timeout_ms: int
     transfer_leader: TransferLeaderRequest
     txn: TxnRequest
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., lease: _Optional[_Union[LeaseRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., scan: _Optional[_Union[ScanRequest, _Mapping]] = ..., lease: _Optional[_Union[LeaseRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "status", "status_info", "txn", "user_role", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "scan", "status", "status_info", "txn", "user_role", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -618,6 +620,7 @@ class Response(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     PROBE_FIELD_NUMBER: _ClassVar[int]
+    SCAN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_INFO_FIELD_NUMBER: _ClassVar[int]
     TXN_FIELD_NUMBER: _ClassVar[int]
@@ -635,12 +638,85 @@ class Response(_message.Message):
     message: str
     pong: PingResponse
     probe: ProbeResponse
+    scan: ScanResponse
     status: Status
     status_info: StatusResponse
     txn: TxnResponse
     user_role: UserRoleResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., scan: _Optional[_Union[ScanResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ...) -> None: ...
+
+class ScanItem(_message.Message):
+    __slots__ = ["create_index", "key", "mod_index", "partition", "timestamp", "value"]
+    CREATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MOD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    create_index: int
+    key: bytes
+    mod_index: int
+    partition: int
+    timestamp: int
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., mod_index: _Optional[int] = ..., create_index: _Optional[int] = ..., partition: _Optional[int] = ..., timestamp: _Optional[int] = ...) -> None: ...
+
+class ScanReceipt(_message.Message):
+    __slots__ = ["applied_index", "level", "node_id", "partition"]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    level: Consistency
+    node_id: int
+    partition: int
+    def __init__(self, partition: _Optional[int] = ..., node_id: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ...) -> None: ...
+
+class ScanRequest(_message.Message):
+    __slots__ = ["count_only", "cursor", "end", "keys_only", "limit", "options", "prefix", "start"]
+    COUNT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    KEYS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    count_only: bool
+    cursor: bytes
+    end: bytes
+    keys_only: bool
+    limit: int
+    options: ReadOptions
+    prefix: bytes
+    start: bytes
+    def __init__(self, prefix: _Optional[bytes] = ..., start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., keys_only: bool = ..., count_only: bool = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class ScanResponse(_message.Message):
+    __slots__ = ["count", "cursor", "items", "level", "more", "node_id", "receipts", "rounds", "timestamp", "token"]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    cursor: bytes
+    items: _containers.RepeatedCompositeFieldContainer[ScanItem]
+    level: Consistency
+    more: bool
+    node_id: int
+    receipts: _containers.RepeatedCompositeFieldContainer[ScanReceipt]
+    rounds: int
+    timestamp: int
+    token: bytes
+    def __init__(self, items: _Optional[_Iterable[_Union[ScanItem, _Mapping]]] = ..., more: bool = ..., cursor: _Optional[bytes] = ..., count: _Optional[int] = ..., receipts: _Optional[_Iterable[_Union[ScanReceipt, _Mapping]]] = ..., timestamp: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., token: _Optional[bytes] = ..., node_id: _Optional[int] = ..., rounds: _Optional[int] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = []

@@ -253,6 +253,47 @@ class GetManyResult:
 
 
 @dataclass(frozen=True)
+class ScanItem:
+    """One key of a SCAN page, in key order."""
+
+    key: bytes
+    value: bytes  # b"" with keys_only
+    mod_index: int  # the key's version
+    create_index: int  # the write that created it
+    timestamp: int  # the value's write timestamp
+    partition: int
+
+
+@dataclass(frozen=True)
+class ScanReceipt:
+    """Which state of one partition a SCAN page shows."""
+
+    partition: int
+    node_id: int  # the replica that served it
+    applied_index: int  # the page shows the partition at this index
+    level: Consistency
+
+
+@dataclass(frozen=True)
+class ScanPage:
+    """One page of a SCAN (docs/protocol.md, SCAN; docs/consistency.md,
+    "Scans"): items in key order (none with count_only), count the keys
+    it holds, more and cursor to ask for the next page, one receipt per
+    partition read; at SEQUENTIAL every partition's state at timestamp."""
+
+    items: List[ScanItem]
+    count: int
+    more: bool
+    cursor: bytes
+    receipts: List[ScanReceipt]
+    timestamp: int
+    node_id: int
+    level: Consistency
+    rounds: int
+    token: bytes = b""
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """The answer to a PUT, DELETE or CAS. index is the Raft index the write
     took (the key's new version for PUT and CAS). found is False only for a

@@ -27,6 +27,7 @@ enum bench_op {
         BENCH_OP_DELETE,
         BENCH_OP_MGET, /* tkv_get_many of mget_keys random keys */
         BENCH_OP_TXN,  /* 2 compares and 2 puts on "{KEY}:a", "{KEY}:b" */
+        BENCH_OP_SCAN, /* tkv_scan of the 100 keys KEY's name less its last 2 digits begins */
         BENCH_OP_COUNT
 };
 

@@ -197,13 +197,14 @@ static void report_json_config(FILE *f, const struct bench_config *cfg)
         if (cfg->zipf) {
                 fprintf(f, ",\"zipf_s\":%g", cfg->zipf_s);
         }
-        fprintf(f,
-                ",\"value_size\":%zu,\"mix\":\"put=%u,get=%u,cas=%u,del=%u,mget=%u,txn=%u\","
-                "\"mget_keys\":%u,\"consistency\":\"%s\",\"preload\":%s,\"warmup_s\":%g",
-                cfg->value_bytes, cfg->mix_pct[BENCH_OP_PUT], cfg->mix_pct[BENCH_OP_GET],
-                cfg->mix_pct[BENCH_OP_CAS], cfg->mix_pct[BENCH_OP_DELETE],
-                cfg->mix_pct[BENCH_OP_MGET], cfg->mix_pct[BENCH_OP_TXN], cfg->mget_keys,
-                cfg->consistency, cfg->preload ? "true" : "false", cfg->warmup_s);
+        fprintf(
+            f,
+            ",\"value_size\":%zu,\"mix\":\"put=%u,get=%u,cas=%u,del=%u,mget=%u,txn=%u,scan=%u\","
+            "\"mget_keys\":%u,\"consistency\":\"%s\",\"preload\":%s,\"warmup_s\":%g",
+            cfg->value_bytes, cfg->mix_pct[BENCH_OP_PUT], cfg->mix_pct[BENCH_OP_GET],
+            cfg->mix_pct[BENCH_OP_CAS], cfg->mix_pct[BENCH_OP_DELETE], cfg->mix_pct[BENCH_OP_MGET],
+            cfg->mix_pct[BENCH_OP_TXN], cfg->mix_pct[BENCH_OP_SCAN], cfg->mget_keys,
+            cfg->consistency, cfg->preload ? "true" : "false", cfg->warmup_s);
 }
 
 static void report_json_latency(FILE *f, const struct hist *h)

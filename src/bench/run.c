@@ -107,8 +107,8 @@ static uint64_t run_now_ns(void)
 
 const char *run_op_name(enum bench_op op)
 {
-        static const char *const names[BENCH_OP_COUNT] = {"put",    "get",  "cas",
-                                                          "delete", "mget", "txn"};
+        static const char *const names[BENCH_OP_COUNT] = {"put",  "get", "cas", "delete",
+                                                          "mget", "txn", "scan"};
 
         return op < BENCH_OP_COUNT ? names[op] : "?";
 }
@@ -273,6 +273,18 @@ static int run_submit_txn(struct run *r, struct run_slot *s, const char *key)
         return rv;
 }
 
+/* A scan of the prefix that key's name has but for its last two digits:
+ * the 100 keys key-NNNNNN00 .. key-NNNNNN99, one page (limit 100). */
+static int run_submit_scan(struct run *r, struct run_slot *s, const char *key, size_t key_len)
+{
+        struct tkv_scan scan = {0};
+
+        scan.prefix = key;
+        scan.prefix_len = key_len - 2;
+        scan.limit = 100;
+        return tkv_scan_async(s->c, &scan, NULL, 0, &r->cfg->read, run_done, s);
+}
+
 static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
 {
         const struct bench_config *cfg = r->cfg;
@@ -305,6 +317,8 @@ static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
                                      &r->wopts, run_done, s);
         case BENCH_OP_TXN:
                 return run_submit_txn(r, s, key);
+        case BENCH_OP_SCAN:
+                return run_submit_scan(r, s, key, key_len);
         default:
                 return tkv_delete_async(s->c, key, key_len, &r->wopts, run_done, s);
         }

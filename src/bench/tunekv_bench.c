@@ -82,11 +82,13 @@ static const struct bench_opt bench_opts[] = {
     {"duration", 'd', "SECONDS", "measured time (default 10)"},
     {"requests", 'n', "N", "measure exactly N requests instead of a duration"},
     {"warmup", OPT_WARMUP, "SECONDS", "load before measuring, not reported (default 2)"},
-    {"mix", OPT_MIX, "put=P,get=G,cas=C,del=D,mget=M,txn=T",
+    {"mix", OPT_MIX, "put=P,get=G,cas=C,del=D,mget=M,txn=T,scan=S",
      "operation mix in percent, adding up to 100; unnamed ops are 0 (default put=50,get=50). "
      "CAS uses a random expected version: it is replicated and answers CONDITION_FAILED. "
      "mget reads --mget-keys keys at one timestamp (GET_MANY, at --consistency). "
-     "TXN compares the versions of {KEY}:a and {KEY}:b and puts the value into both"},
+     "TXN compares the versions of {KEY}:a and {KEY}:b and puts the value into both. "
+     "scan reads the 100 keys of KEY's prefix without its last two digits, one page (SCAN, "
+     "at --consistency: not linearizable)"},
     {"mget-keys", OPT_MGET_KEYS, "N", "keys of each mget, 1..64 (default 10)"},
     {"value-size", OPT_VALUE_SIZE, "BYTES", "value size for PUT and CAS (default 100)"},
     {"keys", OPT_KEYS, "N", "key space key-00000000 .. (default 10000)"},
@@ -302,7 +304,7 @@ static int bench_mix_op(const char *name, size_t len)
                 enum bench_op op;
         } names[] = {{"put", BENCH_OP_PUT},    {"get", BENCH_OP_GET},       {"cas", BENCH_OP_CAS},
                      {"del", BENCH_OP_DELETE}, {"delete", BENCH_OP_DELETE}, {"txn", BENCH_OP_TXN},
-                     {"mget", BENCH_OP_MGET}};
+                     {"mget", BENCH_OP_MGET},  {"scan", BENCH_OP_SCAN}};
 
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
                 if (strlen(names[i].name) == len && strncmp(names[i].name, name, len) == 0) {

@@ -45,6 +45,13 @@ enum {
         OPT_LEASE,
         OPT_KEY_TAG,
         OPT_FOREVER,
+        OPT_LIMIT, /* OPT_LIMIT .. OPT_CURSOR: scan's, kept together (args_option) */
+        OPT_KEYS_ONLY,
+        OPT_COUNT,
+        OPT_FROM,
+        OPT_TO,
+        OPT_PAGE,
+        OPT_CURSOR,
 };
 
 const struct cli_word args_levels[] = {
@@ -147,6 +154,10 @@ static void args_usage(FILE *f)
               "  lease list                         every lease of every partition\n"
               "  put KEY VALUE --lease ID           (and cas) attach KEY to the lease: it is\n"
               "                                     deleted when the lease ends\n"
+              "  scan [PREFIX]                      the keys starting with PREFIX (none: all),\n"
+              "                                     in key order, with their values, every\n"
+              "                                     page (sequential unless --consistency)\n"
+              "  scan --from A [--to B]             the keys in [A, B) (no --to: to the end)\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -184,6 +195,14 @@ static void args_usage(FILE *f)
               "  --strict                  fail rather than answer weaker than asked\n"
               "  --node N                  send the read to node N (it serves it when it\n"
               "                            can, else forwards it)\n"
+              "\n"
+              "Scan options (scan):\n"
+              "  --limit N                 keys per page (default and cap: the server's\n"
+              "                            scan_limit_max)\n"
+              "  --keys-only               keys without values\n"
+              "  --count                   print how many keys, not the keys\n"
+              "  --page                    one page only, then its cursor if more follow\n"
+              "  --cursor HEX              one page, after the cursor a --page printed\n"
               "\n"
               "Write options (put, del, cas):\n"
               "  --ack A                   committed (default), all, leader\n"
@@ -375,6 +394,13 @@ static const struct option args_options[] = {
     {"lease", required_argument, NULL, OPT_LEASE},
     {"key-tag", required_argument, NULL, OPT_KEY_TAG},
     {"forever", no_argument, NULL, OPT_FOREVER},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"keys-only", no_argument, NULL, OPT_KEYS_ONLY},
+    {"count", no_argument, NULL, OPT_COUNT},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"to", required_argument, NULL, OPT_TO},
+    {"page", no_argument, NULL, OPT_PAGE},
+    {"cursor", required_argument, NULL, OPT_CURSOR},
     {NULL, 0, NULL, 0},
 };
 
@@ -412,6 +438,44 @@ static int args_lease_option(struct cli_args *a, int opt, const char *v)
         return 0;
 }
 
+/* One of scan's options. Returns -1 to go on, else an exit code. */
+static int args_scan_option(struct cli_args *a, int opt, const char *v)
+{
+        uint64_t n = 0;
+
+        a->scan_flag = a->scan_flag != NULL ? a->scan_flag : args_option_name(opt);
+        switch (opt) {
+        case OPT_LIMIT:
+                if (args_parse_u64(v, UINT32_MAX, &n) != 0) {
+                        return output_usage_error(a, "--limit: expected a number, got \"%s\"", v);
+                }
+                a->scan.limit = (uint32_t)n;
+                break;
+        case OPT_KEYS_ONLY:
+                a->scan.keys_only = true;
+                break;
+        case OPT_COUNT:
+                a->scan.count_only = true;
+                break;
+        case OPT_FROM:
+                a->scan.start = v;
+                a->scan.start_len = strlen(v);
+                break;
+        case OPT_TO:
+                a->scan.end = v;
+                a->scan.end_len = strlen(v);
+                break;
+        case OPT_PAGE:
+                a->scan_page = true;
+                break;
+        default:
+                a->scan_cursor = v;
+                a->scan_page = true;
+                break;
+        }
+        return -1;
+}
+
 /* Handle one option of getopt_long. Returns -1 to go on, else an exit code
  * (help and version exit 0). */
 static int args_option(struct cli_args *a, int opt, const char *v)
@@ -421,6 +485,9 @@ static int args_option(struct cli_args *a, int opt, const char *v)
 
         if (opt == OPT_LEASE || opt == OPT_KEY_TAG || opt == OPT_FOREVER) {
                 return args_lease_option(a, opt, v);
+        }
+        if (opt >= OPT_LIMIT && opt <= OPT_CURSOR) {
+                return args_scan_option(a, opt, v);
         }
         switch (opt) {
         case OPT_ENDPOINTS:
@@ -535,7 +602,7 @@ static const char *args_command(const char *word, int *operands)
             {"user", "user", -1},     {"role", "role", -1},
             {"member", "member", -1}, {"transfer-leader", "transfer-leader", 2},
             {"mget", "mget", -2},     {"txn", "txn", 0},
-            {"lease", "lease", -1},
+            {"lease", "lease", -1},   {"scan", "scan", -3},
         };
         size_t i;
 
@@ -564,12 +631,25 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         a->n_operands = n_rest - 1;
         if (want >= 0    ? a->n_operands != want
             : want == -2 ? a->n_operands < 1 /* mget: one key or more */
+            : want == -3 ? a->n_operands > 1 /* scan: a prefix, or none */
                          : a->n_operands < 1 || a->n_operands > 4) {
                 return output_usage_error(a, "wrong number of arguments for %s", a->command);
         }
-        bool reads = strcmp(a->command, "get") == 0 || strcmp(a->command, "mget") == 0;
+        bool scan = strcmp(a->command, "scan") == 0;
+        bool reads = strcmp(a->command, "get") == 0 || strcmp(a->command, "mget") == 0 || scan;
         if (a->read_flag != NULL && !reads) {
-                return output_usage_error(a, "--%s applies to get and mget only", a->read_flag);
+                return output_usage_error(a, "--%s applies to get, mget and scan only",
+                                          a->read_flag);
+        }
+        if (a->scan_flag != NULL && !scan) {
+                return output_usage_error(a, "--%s applies to scan only", a->scan_flag);
+        }
+        if (scan && a->n_operands == 1 && (a->scan.start_len > 0 || a->scan.end_len > 0)) {
+                return output_usage_error(a, "%s", "scan: give a PREFIX or --from/--to, not both");
+        }
+        if (scan && a->n_operands == 1) {
+                a->scan.prefix = a->operands[0];
+                a->scan.prefix_len = strlen(a->operands[0]);
         }
         if (a->write_flag != NULL && strcmp(a->command, "put") != 0 &&
             strcmp(a->command, "delete") != 0 && strcmp(a->command, "cas") != 0) {
@@ -586,7 +666,8 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
                 return output_usage_error(a, "%s", "--key-tag and --forever apply to lease only");
         }
         if (a->node_set && strcmp(a->command, "status") != 0 && !reads) {
-                return output_usage_error(a, "%s", "--node applies to get, mget and status only");
+                return output_usage_error(a, "%s",
+                                          "--node applies to get, mget, scan and status only");
         }
         if (a->node_set && reads) {
                 if (a->node_id == 0) {

@@ -50,6 +50,10 @@ struct cli_args {
         const char *zone;          /* member add --zone Z, or NULL */
         const char *key_tag;       /* lease grant --key-tag T, or NULL */
         bool forever;              /* lease keepalive --forever */
+        struct tkv_scan scan;      /* scan: --from, --to, --limit, --keys-only, --count */
+        bool scan_page;            /* scan --page: one page, with its cursor */
+        const char *scan_cursor;   /* scan --cursor HEX: the page after it */
+        const char *scan_flag;     /* first scan option given, for errors */
         const char *command;       /* canonical: put, get, delete, cas, status, user, role,
                                       member, transfer-leader */
         char **operands;           /* after the command */
@@ -112,6 +116,12 @@ int commands_token_load(struct tkv_client *c, const struct cli_args *a);
 int commands_get(struct tkv_client *c, struct cli_args *a);
 /* mget K1 K2 ...: tkv_get_many. */
 int commands_mget(struct tkv_client *c, struct cli_args *a);
+
+/* ---- scan.c ---- */
+
+/* scan [PREFIX] (or --from A --to B): every page, or one with --page;
+ * prints the keys (and values), or the count; returns the exit code. */
+int scan_run(struct tkv_client *c, struct cli_args *a);
 
 /* After a request: the session token into a->token_hex (for -v) and into
  * --token-out; a failure to save is kept in a->token_error. */
@@ -196,6 +206,12 @@ int output_leases(const struct cli_args *a, const struct tkv_lease *l, size_t n)
 void output_get(const struct cli_args *a, const struct tkv_result *res);
 void output_mget(const struct cli_args *a, const struct tkv_result *res);
 void output_write(const struct cli_args *a, const struct tkv_result *res);
+/* A scan: begin, each page (first: the first), and the end with the keys
+ * counted, the pages read and the cursor (hex) when a single page (--page)
+ * has more after it, else NULL. */
+void output_scan_begin(const struct cli_args *a);
+void output_scan_page(const struct cli_args *a, const struct tkv_result *page, bool first);
+void output_scan_end(const struct cli_args *a, uint64_t count, unsigned pages, const char *cursor);
 /* A TXN's outcome: the branch that ran, then one line (or JSON object) per
  * result, with the key of its op in ops (n_ops ops of both branches, in
  * document order). */

@@ -446,6 +446,78 @@ void output_mget(const struct cli_args *a, const struct tkv_result *res)
         }
 }
 
+/* A scan's output: the JSON object opens before the first page, each
+ * page's keys follow (lines "KEY VALUE", "KEY" with --keys-only, -v adding
+ * versions and each page's receipts), and the end says how many keys and
+ * pages, and the cursor when more keys follow a single page. */
+void output_scan_begin(const struct cli_args *a)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"items\":[");
+        }
+}
+
+void output_scan_page(const struct cli_args *a, const struct tkv_result *page, bool first)
+{
+        for (size_t i = 0; i < page->scan_n_items; i++) {
+                const struct tkv_scan_item *it = &page->scan_items[i];
+                if (a->json) {
+                        printf("%s{\"partition\":%" PRIu32, first && i == 0 ? "" : ",",
+                               it->partition);
+                        output_json_bytes("key", it->key, it->key_len);
+                        if (!a->scan.keys_only) {
+                                output_json_bytes("value", it->value, it->value_len);
+                        }
+                        printf(",\"version\":%" PRIu64 ",\"create_index\":%" PRIu64
+                               ",\"timestamp\":%" PRIu64 "}",
+                               it->mod_index, it->create_index, it->timestamp);
+                        continue;
+                }
+                fwrite(it->key, 1, it->key_len, stdout);
+                if (!a->scan.keys_only) {
+                        putchar(' ');
+                        fwrite(it->value, 1, it->value_len, stdout);
+                }
+                if (a->verbose) {
+                        printf("  (version=%" PRIu64 " create_index=%" PRIu64 " partition=%" PRIu32
+                               ")",
+                               it->mod_index, it->create_index, it->partition);
+                }
+                putchar('\n');
+        }
+        if (a->verbose && !a->json) {
+                printf("page: %" PRIu64 " keys, timestamp=%" PRIu64 " node=%" PRIu32
+                       " level=%s, partitions:",
+                       page->scan_count, page->receipt.timestamp, page->receipt.node_id,
+                       output_word_name(args_levels, (int)page->receipt.level));
+                for (size_t i = 0; i < page->scan_n_receipts; i++) {
+                        printf(" %" PRIu32 "@%" PRIu64, page->scan_receipts[i].partition,
+                               page->scan_receipts[i].applied_index);
+                }
+                putchar('\n');
+        }
+}
+
+void output_scan_end(const struct cli_args *a, uint64_t count, unsigned pages, const char *cursor)
+{
+        if (a->json) {
+                printf("],\"count\":%" PRIu64 ",\"pages\":%u,\"more\":%s", count, pages,
+                       cursor != NULL ? "true" : "false");
+                if (cursor != NULL) {
+                        printf(",\"cursor\":\"%s\"", cursor);
+                }
+                output_json_close(a, TKV_OK);
+                return;
+        }
+        if (a->scan.count_only) {
+                printf("%" PRIu64 "\n", count);
+        }
+        if (cursor != NULL) {
+                printf("(more: --cursor %s)\n", cursor);
+        }
+}
+
 /* What a successful write reports, for people or as JSON. */
 void output_write(const struct cli_args *a, const struct tkv_result *res)
 {

@@ -71,6 +71,8 @@ int main(int argc, char **argv)
                 rv = commands_get(c, &a);
         } else if (strcmp(a.command, "mget") == 0) {
                 rv = commands_mget(c, &a);
+        } else if (strcmp(a.command, "scan") == 0) {
+                rv = scan_run(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
                 rv = commands_status(c, &a);
         } else if (strcmp(a.command, "txn") == 0) {

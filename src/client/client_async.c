@@ -256,6 +256,60 @@ int tkv_get_many_async(struct tkv_client *c, const void *const *keys, const size
         return rv;
 }
 
+/* SCAN: the scan travels packed in the request's value (codec.h); the
+ * prefix (or the start) routes it like a GET of that key, so a hash-tag
+ * prefix goes to its partition's replicas. */
+int tkv_scan_async(struct tkv_client *c, const struct tkv_scan *scan, const void *cursor,
+                   size_t cursor_len, const struct tkv_read_options *opts, tkv_done_cb cb,
+                   void *arg)
+{
+        struct tkv_read_options o = {0};
+        struct codec_request req;
+        uint8_t *packed = NULL;
+        int rv = client_async_check_call(c, "scan", cb);
+
+        if (rv == TKV_OK && scan == NULL) {
+                snprintf(c->errmsg, sizeof(c->errmsg), "scan: no scan");
+                rv = TKV_USAGE_ERROR;
+        }
+        if (rv == TKV_OK &&
+            (scan->prefix_len > CODEC_KEY_BYTES_MAX || scan->start_len > CODEC_KEY_BYTES_MAX ||
+             scan->end_len > CODEC_KEY_BYTES_MAX || cursor_len > CODEC_KEY_BYTES_MAX)) {
+                snprintf(c->errmsg, sizeof(c->errmsg),
+                         "scan: a prefix, start, end or cursor "
+                         "longer than any key");
+                rv = TKV_USAGE_ERROR;
+        }
+        if (rv == TKV_OK && opts != NULL) {
+                rv = client_async_check_read(c, opts);
+                o = *opts;
+        } else {
+                o.level = TKV_SEQUENTIAL;
+        }
+        if (rv == TKV_OK && (packed = tkv_malloc(codec_scan_bytes(scan, cursor_len))) == NULL) {
+                rv = TKV_NO_MEMORY;
+        }
+        if (rv != TKV_OK) {
+                return rv;
+        }
+        codec_scan_pack(packed, scan, cursor, cursor_len);
+        memset(&req, 0, sizeof(req));
+        req.op = CODEC_SCAN;
+        req.key = scan->prefix_len > 0 ? scan->prefix : scan->start;
+        req.key_len = scan->prefix_len > 0 ? scan->prefix_len : scan->start_len;
+        req.value = packed;
+        req.value_len = codec_scan_bytes(scan, cursor_len);
+        req.read = &o;
+        client_token_attach(c, &req, CLIENT_READ);
+        rv = client_async_check_room(c, &req, "scan");
+        if (rv == TKV_OK) {
+                rv = client_async_submit(c, &req, CLIENT_READ, "scan",
+                                         client_async_timeout_ms(c, o.timeout_ms), cb, arg);
+        }
+        tkv_free(packed); /* the request keeps its own copy */
+        return rv;
+}
+
 int tkv_put_async(struct tkv_client *c, const void *key, size_t key_len, const void *value,
                   size_t value_len, const struct tkv_write_options *opts, tkv_done_cb cb, void *arg)
 {

@@ -120,7 +120,9 @@ static bool client_req_body_fits(enum client_kind kind, enum codec_op code, enum
 {
         switch (kind) {
         case CLIENT_READ:
-                return body == (code == CODEC_GET_MANY ? CODEC_BODY_GET_MANY : CODEC_BODY_GET);
+                return body == (code == CODEC_GET_MANY ? CODEC_BODY_GET_MANY
+                                : code == CODEC_SCAN   ? CODEC_BODY_SCAN
+                                                       : CODEC_BODY_GET);
         case CLIENT_WRITE:
                 return body == (code == CODEC_TXN ? CODEC_BODY_TXN : CODEC_BODY_WRITE);
         case CLIENT_STATUS:

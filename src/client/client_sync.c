@@ -60,6 +60,49 @@ static struct tkv_item *client_sync_items_copy(uint8_t *mem, const struct tkv_re
         return items;
 }
 
+/* A SCAN page's items (keys and values), receipts and cursor: bytes of a
+ * copy, and the copy into mem (aligned, client_sync_scan_bytes(src)
+ * bytes). */
+static size_t client_sync_scan_bytes(const struct tkv_result *src)
+{
+        size_t bytes = src->scan_n_items * sizeof(struct tkv_scan_item) +
+                       src->scan_n_receipts * sizeof(struct tkv_scan_receipt) +
+                       src->scan_cursor_len;
+        for (size_t i = 0; i < src->scan_n_items; i++) {
+                bytes += src->scan_items[i].key_len + src->scan_items[i].value_len;
+        }
+        return src->scan_items != NULL ? client_sync_round(bytes) : 0;
+}
+
+static void client_sync_scan_copy(struct tkv_result *dst, const struct tkv_result *src,
+                                  uint8_t *mem)
+{
+        struct tkv_scan_item *items = (struct tkv_scan_item *)(void *)mem;
+        struct tkv_scan_receipt *rc = (struct tkv_scan_receipt *)(items + src->scan_n_items);
+        uint8_t *bytes = (uint8_t *)(rc + src->scan_n_receipts);
+
+        for (size_t i = 0; i < src->scan_n_items; i++) {
+                items[i] = src->scan_items[i];
+                memcpy(bytes, src->scan_items[i].key, src->scan_items[i].key_len);
+                items[i].key = bytes;
+                bytes += src->scan_items[i].key_len;
+                if (src->scan_items[i].value_len > 0) {
+                        memcpy(bytes, src->scan_items[i].value, src->scan_items[i].value_len);
+                }
+                items[i].value = bytes;
+                bytes += src->scan_items[i].value_len;
+        }
+        if (src->scan_n_receipts > 0) {
+                memcpy(rc, src->scan_receipts, src->scan_n_receipts * sizeof(*rc));
+        }
+        if (src->scan_cursor_len > 0) {
+                memcpy(bytes, src->scan_cursor, src->scan_cursor_len);
+                dst->scan_cursor = bytes;
+        }
+        dst->scan_items = items;
+        dst->scan_receipts = rc;
+}
+
 /* Bytes the TXN results of src take in a result block: the array, then
  * their values. */
 static size_t client_sync_txn_bytes(const struct tkv_result *src)
@@ -92,6 +135,36 @@ static void client_sync_txn_copy(struct tkv_result *dst, const struct tkv_result
 /* Copy src (borrowed) into dst, with node, cluster, TXN results, value and
  * message in one block kept in dst->priv_. Returns dst->status: src's, or TKV_NO_MEMORY when
  * the copy could not be made. */
+/* src's fields into dst, with nothing yet pointing into src. */
+static void client_sync_result_shallow(struct tkv_result *dst, const struct tkv_result *src)
+{
+        *dst = *src;
+        dst->message = "";
+        dst->node = NULL;
+        dst->cluster = NULL;
+        dst->value = src->value != NULL ? "" : NULL;
+        dst->items = NULL;
+        dst->txn_results = NULL;
+        dst->scan_items = NULL;
+        dst->scan_receipts = NULL;
+        dst->scan_cursor = NULL;
+        dst->priv_ = NULL;
+}
+
+/* No room for the copy: dst says so and holds nothing. */
+static void client_sync_result_empty(struct tkv_result *dst)
+{
+        dst->status = TKV_NO_MEMORY;
+        dst->message = "out of memory copying the answer";
+        dst->value = NULL;
+        dst->value_len = 0;
+        dst->n_items = 0;
+        dst->txn_n_results = 0;
+        dst->scan_n_items = 0;
+        dst->scan_n_receipts = 0;
+        dst->scan_cursor_len = 0;
+}
+
 static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_result *src)
 {
         const char *message = src->message != NULL ? src->message : "";
@@ -102,29 +175,18 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         size_t value_len = src->value != NULL ? src->value_len : 0;
         size_t message_len = strlen(message);
         size_t items_bytes = client_sync_items_bytes(src);
-        size_t total = node_bytes + cluster_bytes + txn_bytes + items_bytes + value_len +
-                       (message_len > 0 ? message_len + 1 : 0);
+        size_t scan_bytes = client_sync_scan_bytes(src);
+        size_t total = node_bytes + cluster_bytes + txn_bytes + items_bytes + scan_bytes +
+                       value_len + (message_len > 0 ? message_len + 1 : 0);
         uint8_t *block;
 
-        *dst = *src;
-        dst->message = "";
-        dst->node = NULL;
-        dst->cluster = NULL;
-        dst->value = src->value != NULL ? "" : NULL;
-        dst->items = NULL;
-        dst->txn_results = NULL;
-        dst->priv_ = NULL;
+        client_sync_result_shallow(dst, src);
         if (total == 0) {
                 return dst->status;
         }
         block = tkv_malloc(total);
         if (block == NULL) {
-                dst->status = TKV_NO_MEMORY;
-                dst->message = "out of memory copying the answer";
-                dst->value = NULL;
-                dst->value_len = 0;
-                dst->n_items = 0;
-                dst->txn_n_results = 0;
+                client_sync_result_empty(dst);
                 return dst->status;
         }
         dst->priv_ = block;
@@ -143,6 +205,10 @@ static int client_sync_result_copy(struct tkv_result *dst, const struct tkv_resu
         if (txn_bytes > 0) {
                 client_sync_txn_copy(dst, src, block);
                 block += txn_bytes;
+        }
+        if (scan_bytes > 0) {
+                client_sync_scan_copy(dst, src, block);
+                block += scan_bytes;
         }
         if (value_len > 0) {
                 memcpy(block, src->value, value_len);
@@ -214,6 +280,18 @@ int tkv_get_many(struct tkv_client *c, const void *const *keys, const size_t *ke
 
         if (rv == TKV_OK) {
                 rv = tkv_get_many_async(c, keys, key_lens, n, opts, client_sync_cb, &w);
+        }
+        return client_sync_wait(c, &w, rv);
+}
+
+int tkv_scan(struct tkv_client *c, const struct tkv_scan *scan, const void *cursor,
+             size_t cursor_len, const struct tkv_read_options *opts, struct tkv_result *out)
+{
+        struct client_sync w;
+        int rv = client_sync_start(c, &w, out, "scan");
+
+        if (rv == TKV_OK) {
+                rv = tkv_scan_async(c, scan, cursor, cursor_len, opts, client_sync_cb, &w);
         }
         return client_sync_wait(c, &w, rv);
 }

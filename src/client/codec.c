@@ -33,6 +33,7 @@ struct codec_bodies {
         Tunekv__V1__ClusterInfoRequest cluster_info;
         Tunekv__V1__GetManyRequest get_many;
         ProtobufCBinaryData *many_keys; /* GET_MANY: tkv_malloc'd, freed after packing */
+        Tunekv__V1__ScanRequest scan;
         Tunekv__V1__ReadOptions read;
         Tunekv__V1__WriteOptions write;
 };
@@ -47,6 +48,7 @@ static ProtobufCBinaryData codec_bytes(const void *data, size_t len)
 }
 
 static size_t codec_many_unpack(const uint8_t *p, size_t len, ProtobufCBinaryData **out);
+static void codec_scan_unpack(const uint8_t *p, Tunekv__V1__ScanRequest *s);
 
 static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
                                                    const struct codec_request *req)
@@ -148,8 +150,57 @@ static void codec_set_body(Tunekv__V1__Request *msg, struct codec_bodies *b,
                 msg->body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
                 msg->get_many = &b->get_many;
                 break;
+        case CODEC_SCAN:
+                tunekv__v1__scan_request__init(&b->scan);
+                codec_scan_unpack(req->value, &b->scan);
+                b->scan.options = codec_read_options(&b->read, req);
+                msg->body_case = TUNEKV__V1__REQUEST__BODY_SCAN;
+                msg->scan = &b->scan;
+                break;
         case CODEC_TXN: /* codec_encode_txn */
                 break;
+        }
+}
+
+size_t codec_scan_bytes(const struct tkv_scan *scan, size_t cursor_len)
+{
+        return 6 + 4 * 4 + scan->prefix_len + scan->start_len + scan->end_len + cursor_len;
+}
+
+static uint8_t *codec_scan_put(uint8_t *out, const void *data, size_t len)
+{
+        put_le32(out, (uint32_t)len);
+        if (len > 0) {
+                memcpy(out + 4, data, len);
+        }
+        return out + 4 + len;
+}
+
+void codec_scan_pack(uint8_t *out, const struct tkv_scan *scan, const void *cursor,
+                     size_t cursor_len)
+{
+        put_le32(out, scan->limit);
+        out[4] = scan->keys_only;
+        out[5] = scan->count_only;
+        out = codec_scan_put(out + 6, scan->prefix, scan->prefix_len);
+        out = codec_scan_put(out, scan->start, scan->start_len);
+        out = codec_scan_put(out, scan->end, scan->end_len);
+        (void)codec_scan_put(out, cursor, cursor_len);
+}
+
+/* The packed scan into s, whose bytes fields point into p. */
+static void codec_scan_unpack(const uint8_t *p, Tunekv__V1__ScanRequest *s)
+{
+        ProtobufCBinaryData *fields[] = {&s->prefix, &s->start, &s->end, &s->cursor};
+
+        s->limit = get_le32(p);
+        s->keys_only = p[4] != 0;
+        s->count_only = p[5] != 0;
+        p += 6;
+        for (size_t i = 0; i < 4; i++) {
+                uint32_t len = get_le32(p);
+                *fields[i] = codec_bytes(p + 4, len);
+                p += 4 + len;
         }
 }
 
@@ -676,6 +727,8 @@ static enum codec_body codec_body_kind(const Tunekv__V1__Response *m)
                 return m->get_many != NULL ? CODEC_BODY_GET_MANY : CODEC_BODY_NONE;
         case TUNEKV__V1__RESPONSE__BODY_TXN:
                 return m->txn != NULL ? CODEC_BODY_TXN : CODEC_BODY_NONE;
+        case TUNEKV__V1__RESPONSE__BODY_SCAN:
+                return m->scan != NULL ? CODEC_BODY_SCAN : CODEC_BODY_NONE;
         default:
                 return CODEC_BODY_OTHER;
         }
@@ -694,6 +747,8 @@ static void codec_token_find(const Tunekv__V1__Response *m, struct codec_extra *
                 t = &m->get_many->token;
         } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && m->txn != NULL) {
                 t = &m->txn->token;
+        } else if (m->body_case == TUNEKV__V1__RESPONSE__BODY_SCAN && m->scan != NULL) {
+                t = &m->scan->token;
         }
         if (t != NULL && t->len > 0) {
                 extra->token = t->data;
@@ -730,6 +785,69 @@ static struct tkv_item *codec_items_build(const Tunekv__V1__GetManyResponse *m,
         return items;
 }
 
+/* A SCAN page into res, borrowing keys and values from m; *block: the one
+ * allocation holding the items and receipts (tkv_free it after the
+ * callback). TKV_OK or TKV_NO_MEMORY. */
+static int codec_scan_fill(struct tkv_result *res, const Tunekv__V1__ScanResponse *m, void **block)
+{
+        struct tkv_scan_item *items;
+        struct tkv_scan_receipt *rc;
+
+        res->receipt.timestamp = m->timestamp;
+        res->receipt.node_id = m->node_id;
+        res->receipt.level = (enum tkv_consistency)m->level;
+        res->scan_count = m->count;
+        res->scan_more = m->more;
+        res->scan_cursor = m->cursor.len > 0 ? (const void *)m->cursor.data : NULL;
+        res->scan_cursor_len = m->cursor.len;
+        *block = tkv_calloc(1, m->n_items * sizeof *items + m->n_receipts * sizeof *rc + 1);
+        if (*block == NULL) {
+                return TKV_NO_MEMORY;
+        }
+        items = *block;
+        rc = (struct tkv_scan_receipt *)(items + m->n_items);
+        for (size_t i = 0; i < m->n_items; i++) {
+                const Tunekv__V1__ScanItem *it = m->items[i];
+                items[i].key = it->key.data != NULL ? (const void *)it->key.data : "";
+                items[i].key_len = it->key.len;
+                items[i].value = it->value.data != NULL ? (const void *)it->value.data : "";
+                items[i].value_len = it->value.len;
+                items[i].mod_index = it->mod_index;
+                items[i].create_index = it->create_index;
+                items[i].timestamp = it->timestamp;
+                items[i].partition = it->partition;
+        }
+        for (size_t i = 0; i < m->n_receipts; i++) {
+                rc[i].partition = m->receipts[i]->partition;
+                rc[i].node_id = m->receipts[i]->node_id;
+                rc[i].applied_index = m->receipts[i]->applied_index;
+                rc[i].level = (enum tkv_consistency)m->receipts[i]->level;
+        }
+        res->scan_items = items;
+        res->scan_n_items = m->n_items;
+        res->scan_receipts = rc;
+        res->scan_n_receipts = m->n_receipts;
+        return TKV_OK;
+}
+
+/* A TXN's results or a SCAN page into res (TKV_NO_MEMORY in res when
+ * their arrays cannot be allocated); *txn and *scan receive the arrays to
+ * tkv_free after the callback. */
+static void codec_lists_fill(struct tkv_result *res, const Tunekv__V1__Response *msg,
+                             struct tkv_txn_op_result **txn, void **scan)
+{
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && msg->txn != NULL &&
+            codec_txn_fill(res, msg->txn, txn) != TKV_OK) {
+                res->status = TKV_NO_MEMORY;
+                res->message = "out of memory decoding a TXN answer";
+        }
+        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_SCAN && msg->scan != NULL &&
+            codec_scan_fill(res, msg->scan, scan) != TKV_OK) {
+                res->status = TKV_NO_MEMORY;
+                res->message = "out of memory decoding a SCAN answer";
+        }
+}
+
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
 {
         struct pballoc pb;
@@ -738,6 +856,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         struct tkv_cluster_info *cluster = NULL;
         struct tkv_item *items = NULL;
         struct tkv_txn_op_result *txn = NULL;
+        void *scan = NULL;
         struct codec_extra extra = {"", NULL, 0};
         struct tkv_result res;
         char unknown[96];
@@ -778,14 +897,11 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         if (msg->leader_hint != NULL && msg->leader_hint->client_addr != NULL) {
                 extra.leader_addr = msg->leader_hint->client_addr;
         }
-        if (msg->body_case == TUNEKV__V1__RESPONSE__BODY_TXN && msg->txn != NULL &&
-            codec_txn_fill(&res, msg->txn, &txn) != TKV_OK) {
-                res.status = TKV_NO_MEMORY;
-                res.message = "out of memory decoding a TXN answer";
-        }
+        codec_lists_fill(&res, msg, &txn, &scan);
         codec_token_find(msg, &extra);
         cb(arg, msg->id, codec_body_kind(msg), &res, &extra);
 cleanup:
+        tkv_free(scan);
         tkv_free(items);
         tkv_free(txn);
         tkv_free(node);

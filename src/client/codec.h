@@ -31,7 +31,17 @@ enum codec_op {
         CODEC_CLUSTER_INFO,
         CODEC_GET_MANY, /* value: the keys packed (codec_many_pack); key: the first */
         CODEC_TXN,      /* value: the packed fields 1-3 of a TxnRequest (client_txn.c) */
+        CODEC_SCAN,     /* value: the scan packed (codec_scan_pack); key: routes it */
 };
+
+/* SCAN's request travels in a request's value: u32 limit, u8 keys_only,
+ * u8 count_only, then prefix, start, end and cursor, each a u32 length
+ * and its bytes (so a retry encodes it again without the caller's
+ * memory). Bytes codec_scan_pack needs, and the packing (everything
+ * borrowed). */
+size_t codec_scan_bytes(const struct tkv_scan *scan, size_t cursor_len);
+void codec_scan_pack(uint8_t *out, const struct tkv_scan *scan, const void *cursor,
+                     size_t cursor_len);
 
 /* GET_MANY's keys travel in a request's value as u32 length, bytes, ...
  * Bytes codec_many_pack needs, and the packing. */
@@ -92,6 +102,7 @@ enum codec_body {
         CODEC_BODY_CLUSTER,  /* ClusterInfoResponse; res->cluster is set */
         CODEC_BODY_GET_MANY, /* GetManyResponse; res->items are set */
         CODEC_BODY_TXN,      /* TxnResponse; res->txn_* are set */
+        CODEC_BODY_SCAN,     /* ScanResponse; res->scan_* are set */
         CODEC_BODY_OTHER,    /* a body this client never asks for */
 };
 

@@ -29,7 +29,10 @@
  *   compares and ops, in order.
  * - A GET_MANY that passes rpc_many_admit has 1..get_many_keys_max keys of
  *   1..key_bytes_max bytes, and the call space rpc_many_call_bytes sizes
- *   (exactly: ASan sees any overrun) holds every key, in order. */
+ *   (exactly: ASan sees any overrun) holds every key, in order.
+ * - A SCAN that passes rpc_scan_admit has a prefix or a range (not both),
+ *   an end not before its start, every field within key_bytes_max, and
+ *   rpc_scan_call_fill stays within the bytes rpc_scan_call_bytes sizes. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -39,9 +42,11 @@
 #include "fuzz.h"
 #include "heap.h"
 #include "keyhash.h"
+#include "node.h"
 #include "pbwire.h"
 #include "rpc_internal.h"
 #include "session.h"
+#include "store.h"
 #include "value.h"
 
 #define FUZZ_PARTITIONS 8
@@ -333,6 +338,36 @@ static void fuzz_get_many(struct fuzz_node *n, const Tunekv__V1__Request *req)
         free(c);
 }
 
+/* rpc_admit's SCAN checks, then the request into a call's own key space,
+ * as rpc_call_new does (layout: rpc_scan.c), on a node of 7 partitions. */
+static void fuzz_scan(struct fuzz_node *n, const Tunekv__V1__Request *req)
+{
+        static struct node node;
+        const Tunekv__V1__ScanRequest *sc = req->scan;
+        char why[256];
+        size_t bytes;
+        struct call *c;
+
+        if (rpc_scan_admit(req, &n->cfg, why, sizeof why) != 0) {
+                return;
+        }
+        FUZZ_ASSERT(sc->prefix.len <= n->cfg.key_bytes_max &&
+                    sc->start.len <= n->cfg.key_bytes_max && sc->end.len <= n->cfg.key_bytes_max &&
+                    sc->cursor.len <= n->cfg.key_bytes_max);
+        FUZZ_ASSERT(sc->prefix.len == 0 || (sc->start.len == 0 && sc->end.len == 0));
+        FUZZ_ASSERT(sc->end.len == 0 ||
+                    store_key_cmp(sc->end.data, (uint32_t)sc->end.len, sc->start.data,
+                                  (uint32_t)sc->start.len) >= 0);
+        node.cfg = &n->cfg;
+        node.n_partitions = 7;
+        bytes = rpc_scan_call_bytes(req, node.n_partitions);
+        c = calloc(1, sizeof *c + bytes);
+        FUZZ_ASSERT(c != NULL);
+        c->node = &node;
+        rpc_scan_call_fill(c, req);
+        free(c);
+}
+
 /* rpc_admit on the client port of a serving node with nothing in flight:
  * returns the request's key (NULL for none) through *key, false if refused. */
 static bool fuzz_admit(struct fuzz_node *n, const Tunekv__V1__Request *req,
@@ -402,6 +437,9 @@ static void fuzz_dispatch(struct fuzz_node *n, const uint8_t *body, size_t len)
                 break;
         case TUNEKV__V1__REQUEST__BODY_GET_MANY:
                 fuzz_get_many(n, req);
+                break;
+        case TUNEKV__V1__REQUEST__BODY_SCAN:
+                fuzz_scan(n, req);
                 break;
         default:
                 break;

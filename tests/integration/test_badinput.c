@@ -390,6 +390,72 @@ static void test_lease_hostile(void **state)
         still_serving();
 }
 
+/* SCAN from a hostile raw sender: garbage cursors (random bytes, outside
+ * the scan, over key_bytes_max), a huge limit, a prefix over
+ * key_bytes_max, random prefixes and ranges: each answered with its
+ * status (OK, INVALID_ARGUMENT or TOO_LARGE, nothing else), the node
+ * unharmed. */
+static void test_scan_hostile(void **state)
+{
+        static uint8_t junk[4097];
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__ScanRequest sc = TUNEKV__V1__SCAN_REQUEST__INIT;
+        unsigned seed = 19;
+        int fd = raw_connect();
+        (void)state;
+
+        for (size_t i = 0; i < sizeof junk; i++) {
+                junk[i] = (uint8_t)rand_r(&seed);
+        }
+        req.body_case = TUNEKV__V1__REQUEST__BODY_SCAN;
+        req.scan = &sc;
+        req.id = 1; /* a huge limit is clamped: served */
+        sc.limit = UINT32_MAX;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 1, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        req.id = 2; /* a cursor of random bytes outside the prefix */
+        sc.prefix.data = (uint8_t *)"canary";
+        sc.prefix.len = 6;
+        sc.cursor.data = junk;
+        sc.cursor.len = 100;
+        junk[0] = 'x';
+        raw_send_request(fd, &req);
+        expect_answer(fd, 2, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT, "cursor");
+        req.id = 3; /* a cursor over key_bytes_max */
+        sc.cursor.len = sizeof junk;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 3, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "key_bytes_max");
+        req.id = 4; /* a prefix over key_bytes_max */
+        sc.cursor.len = 0;
+        sc.prefix.data = junk;
+        sc.prefix.len = sizeof junk;
+        raw_send_request(fd, &req);
+        expect_answer(fd, 4, TUNEKV__V1__STATUS__STATUS_TOO_LARGE, "key_bytes_max");
+        for (uint64_t id = 5; id < 205; id++) { /* random shapes */
+                Tunekv__V1__Response *r;
+                sc.prefix.len = rand_r(&seed) % 3 == 0 ? (size_t)rand_r(&seed) % 8 : 0;
+                sc.start.data = junk + 1000;
+                sc.start.len = (size_t)rand_r(&seed) % 8;
+                sc.end.data = junk + 2000;
+                sc.end.len = (size_t)rand_r(&seed) % 8;
+                sc.cursor.data = junk + 3000;
+                sc.cursor.len = rand_r(&seed) % 2 ? (size_t)rand_r(&seed) % 8 : 0;
+                sc.limit = (uint32_t)rand_r(&seed);
+                sc.keys_only = rand_r(&seed) % 2;
+                sc.count_only = rand_r(&seed) % 2;
+                req.id = id;
+                raw_send_request(fd, &req);
+                r = raw_read_response(fd);
+                assert_non_null(r);
+                assert_int_equal(r->id, id);
+                assert_true(r->status == TUNEKV__V1__STATUS__STATUS_OK ||
+                            r->status == TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT);
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        close(fd);
+        still_serving();
+}
+
 /* More requests at once than inflight_per_conn_max: the excess is answered
  * BUSY, every request gets exactly one answer. */
 static void test_inflight_limit(void **state)
@@ -1150,6 +1216,7 @@ int main(void)
             cmocka_unit_test(test_key_and_value_limits),
             cmocka_unit_test(test_get_many_limits),
             cmocka_unit_test(test_lease_hostile),
+            cmocka_unit_test(test_scan_hostile),
             cmocka_unit_test(test_inflight_limit),
             cmocka_unit_test(test_connection_limit),
             cmocka_unit_test(test_pipeline_without_reading),

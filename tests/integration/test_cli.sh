@@ -208,6 +208,22 @@ cli --help >"$dir/help" # (grep -q on a pipe: the rest of --help meets SIGPIPE)
 grep -q -- "--consistency" "$dir/help" || fail "help lists flags"
 grep -q -- "--cacert" "$dir/help" || fail "help lists the TLS flags"
 
+# scan: every page in key order (8 partitions merged), a range, keys only,
+# a count, one page and its cursor, JSON, and a range that runs backwards
+for k in s/c s/a s/b s/b/1 t/1 s; do cli put "$k" "v$k" >/dev/null || fail "put $k"; done
+[ "$(cli scan s/ --limit 2)" = "$(printf 's/a vs/a\ns/b vs/b\ns/b/1 vs/b/1\ns/c vs/c')" ] ||
+  fail "scan s/: $(cli scan s/ --limit 2)"
+[ "$(cli scan --from s/b --to s/d --keys-only)" = "$(printf 's/b\ns/b/1\ns/c')" ] || fail "scan range: $(cli scan --from s/b --to s/d --keys-only)"
+[ "$(cli scan s/ --count --limit 1)" = "4" ] || fail "scan --count: $(cli scan s/ --count --limit 1)"
+out=$(cli scan s/ --page --limit 1 --keys-only)
+[ "$out" = "$(printf 's/a\n(more: --cursor 732f61)')" ] || fail "scan --page: $out"
+[ "$(cli scan s/ --cursor 732f61 --limit 1 --keys-only | head -1)" = "s/b" ] || fail "scan --cursor"
+cli --json scan s/ --limit 3 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["status"] == "OK" and [i["key"] for i in o["items"]] == ["s/a","s/b","s/b/1","s/c"] and o["count"] == 4 and o["pages"] == 2, o' ||
+  fail "scan --json"
+expect_rc 7 cli scan --from t --to s
+expect_rc 3 cli scan s/ --from a
+expect_rc 3 cli get s/a --keys-only
+
 # manual pages: they render, and tunekvd(8) lists every flag --help lists
 for page in tunekvd.8 tunekv.conf.5 tunekv.1 tunekv-bench.1; do
   LANG=C MANWIDTH=200 man -l "$bin/man/$page" >"$dir/man-$page" 2>"$dir/manerr" || fail "man -l $page"

@@ -363,6 +363,281 @@ static void test_keys_sharing_key_hash_spread_over_buckets(void **state)
         store_destroy(s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The ordered index, against a sorted reference model. */
+
+#define MODEL_MAX       4096
+#define MODEL_KEY_MAX   5 /* random keys' longest */
+#define MODEL_KEY_BYTES 8 /* room for the longer keys tests add by hand */
+
+struct model_key {
+        uint8_t k[MODEL_KEY_BYTES];
+        uint32_t len;
+        uint64_t index; /* the mod_index the store must hold */
+};
+
+struct model {
+        struct model_key keys[MODEL_MAX]; /* sorted by store_key_cmp */
+        size_t n;
+};
+
+/* Where key is or would go in m (the first key >= it). */
+static size_t model_lower(const struct model *m, const uint8_t *k, uint32_t len)
+{
+        size_t lo = 0, hi = m->n;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (store_key_cmp(m->keys[mid].k, m->keys[mid].len, k, len) < 0) {
+                        lo = mid + 1;
+                } else {
+                        hi = mid;
+                }
+        }
+        return lo;
+}
+
+static void model_put(struct model *m, const uint8_t *k, uint32_t len, uint64_t index)
+{
+        size_t at = model_lower(m, k, len);
+        if (at == m->n || store_key_cmp(m->keys[at].k, m->keys[at].len, k, len) != 0) {
+                assert_true(m->n < MODEL_MAX);
+                memmove(&m->keys[at + 1], &m->keys[at], (m->n - at) * sizeof m->keys[0]);
+                memcpy(m->keys[at].k, k, len);
+                m->keys[at].len = len;
+                m->n++;
+        }
+        m->keys[at].index = index;
+}
+
+static bool model_delete(struct model *m, const uint8_t *k, uint32_t len)
+{
+        size_t at = model_lower(m, k, len);
+        if (at == m->n || store_key_cmp(m->keys[at].k, m->keys[at].len, k, len) != 0) {
+                return false;
+        }
+        memmove(&m->keys[at], &m->keys[at + 1], (m->n - at - 1) * sizeof m->keys[0]);
+        m->n--;
+        return true;
+}
+
+/* A key of 0 to MODEL_KEY_MAX bytes from a small alphabet (zero and 0xff
+ * bytes included), so that prefixes and equal keys are common. */
+static uint32_t random_key(uint64_t *rng, uint8_t *k)
+{
+        static const uint8_t alphabet[] = {0x00, 'a', 'b', 'c', 0x7f, 0x80, 0xff};
+        uint32_t len;
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        len = (uint32_t)((*rng >> 33) % (MODEL_KEY_MAX + 1));
+        for (uint32_t i = 0; i < len; i++) {
+                *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+                k[i] = alphabet[(*rng >> 33) % sizeof alphabet];
+        }
+        return len;
+}
+
+/* The index walks exactly m's keys in m's order, with m's versions, and a
+ * seek to any key lands where m's lower bound does. */
+static void check_index(struct store *s, const struct model *m, uint64_t *rng)
+{
+        const struct store_entry *e = store_seek(s, NULL, 0);
+        for (size_t i = 0; i < m->n; i++, e = store_next(e)) {
+                uint32_t len;
+                const uint8_t *k;
+                assert_non_null(e);
+                k = store_entry_key(e, &len);
+                assert_int_equal(len, m->keys[i].len);
+                assert_memory_equal(k, m->keys[i].k, len);
+                assert_int_equal(store_entry_mod_index(e), m->keys[i].index);
+        }
+        assert_null(e);
+        assert_int_equal(store_count(s), m->n);
+        for (int j = 0; j < 64; j++) {
+                uint8_t k[MODEL_KEY_MAX];
+                uint32_t len = random_key(rng, k);
+                size_t at = model_lower(m, k, len);
+                e = store_seek(s, k, len);
+                if (at == m->n) {
+                        assert_null(e);
+                } else {
+                        uint32_t elen;
+                        const uint8_t *ek;
+                        assert_non_null(e);
+                        ek = store_entry_key(e, &elen);
+                        assert_int_equal(elen, m->keys[at].len);
+                        assert_memory_equal(ek, m->keys[at].k, elen);
+                }
+        }
+}
+
+/* One random operation on both: put (new or replacing), load, delete, and
+ * now and then a clear. */
+static void index_step(struct store *s, struct model *m, uint64_t *rng, uint64_t index)
+{
+        uint8_t k[MODEL_KEY_MAX];
+        uint32_t len = random_key(rng, k);
+        struct store_value v = {"v", 1, 1, NULL, 0, 0};
+        uint64_t op = (*rng >> 40) % 1000;
+
+        if (op < 500) {
+                assert_int_equal(store_put(s, k, len, &v, index), 0);
+                model_put(m, k, len, index);
+        } else if (op < 600) {
+                assert_int_equal(store_load(s, k, len, &v, 1, index), 0);
+                model_put(m, k, len, index);
+        } else if (op < 999) {
+                assert_int_equal(store_delete(s, k, len), model_delete(m, k, len));
+        } else {
+                store_clear(s);
+                m->n = 0;
+        }
+}
+
+static void test_index_matches_sorted_model(void **state)
+{
+        static struct model m;
+        struct store *s;
+        uint64_t rng = 42;
+        (void)state;
+
+        m.n = 0;
+        assert_int_equal(store_create(&s), 0);
+        for (uint64_t i = 1; i <= 60000; i++) {
+                index_step(s, &m, &rng, i);
+                if (i % 997 == 0) {
+                        check_index(s, &m, &rng);
+                }
+        }
+        check_index(s, &m, &rng);
+        store_destroy(s);
+}
+
+/* Thousands of distinct keys: the table doubles (rehashing while the index
+ * is spliced), then deletes shrink it; the order holds throughout. */
+static void test_index_through_rehash(void **state)
+{
+        enum { N = 20000 };
+        struct store *s;
+        char k[32];
+        uint32_t prev_len = 0;
+        char prev[32];
+        uint64_t n = 0;
+        (void)state;
+
+        assert_int_equal(store_create(&s), 0);
+        for (int i = 0; i < N; i++) {
+                snprintf(k, sizeof k, "key%u", (unsigned)((i * 7919u) % N));
+                assert_int_equal(put(s, k, "v", (uint64_t)i + 1), 0);
+        }
+        for (int i = 0; i < N; i += 2) {
+                snprintf(k, sizeof k, "key%d", i);
+                assert_true(del(s, k));
+        }
+        for (const struct store_entry *e = store_seek(s, NULL, 0); e != NULL; e = store_next(e)) {
+                uint32_t len;
+                const uint8_t *key = store_entry_key(e, &len);
+                assert_true(n == 0 || store_key_cmp(prev, prev_len, key, len) < 0);
+                memcpy(prev, key, len);
+                prev_len = len;
+                n++;
+        }
+        assert_int_equal(n, N / 2);
+        /* "key1" sorts before its extensions: the next odd one is "key10001"
+         * (key10, key100... are even and gone). */
+        assert_memory_equal(store_entry_key(store_seek(s, "key1", 4), &prev_len), "key1", 4);
+        assert_int_equal(prev_len, 4);
+        assert_memory_equal(store_entry_key(store_next(store_seek(s, "key1", 4)), &prev_len),
+                            "key10001", 8);
+        store_destroy(s);
+}
+
+/* Entries pinned by a snapshot keep their bytes while the index moves on,
+ * and unfreezing frees them by their true size (ASan checks). */
+static void test_index_with_frozen_entries(void **state)
+{
+        struct store *s;
+        struct store_frozen f;
+        char k[16];
+        (void)state;
+
+        assert_int_equal(store_create(&s), 0);
+        for (int i = 0; i < 100; i++) {
+                snprintf(k, sizeof k, "k%03d", i);
+                assert_int_equal(put(s, k, "old", 1), 0);
+        }
+        assert_int_equal(store_freeze(s, &f), 0);
+        for (int i = 0; i < 100; i++) {
+                snprintf(k, sizeof k, "k%03d", i);
+                if (i % 3 == 0) {
+                        assert_true(del(s, k));
+                } else {
+                        assert_int_equal(put(s, k, "new", 2), 0);
+                }
+        }
+        for (size_t i = 0; i < f.n; i++) {
+                assert_memory_equal(store_entry_value(f.entries[i]), "old", 3);
+        }
+        store_unfreeze(&f);
+        {
+                const struct store_entry *e = store_seek(s, "k", 1);
+                uint32_t len;
+                assert_memory_equal(store_entry_key(e, &len), "k001", 4);
+                assert_memory_equal(store_entry_value(e), "new", 3);
+        }
+        store_clear(s);
+        assert_null(store_seek(s, NULL, 0));
+        assert_int_equal(put(s, "again", "v", 3), 0);
+        assert_non_null(store_seek(s, NULL, 0));
+        store_destroy(s);
+}
+
+/* A snapshot pins entries in key order, and loading them back in that
+ * order (the end-of-index finger) rebuilds the same table and index; keys
+ * out of order, and writes between loads, take the search. */
+static void test_freeze_order_and_sorted_load(void **state)
+{
+        struct store *a, *b;
+        struct store_frozen f;
+        struct store_value v = {"v", 1, 1, NULL, 0, 0};
+        uint64_t rng = 7;
+        static struct model m;
+        (void)state;
+
+        m.n = 0;
+        assert_int_equal(store_create(&a), 0);
+        assert_int_equal(store_create(&b), 0);
+        for (uint64_t i = 1; i <= 3000; i++) {
+                index_step(a, &m, &rng, i);
+        }
+        assert_int_equal(store_freeze(a, &f), 0);
+        for (size_t i = 0; i < f.n; i++) {
+                struct store_fields e;
+                store_entry_fields(f.entries[i], &e);
+                if (i > 0) {
+                        uint32_t len;
+                        const uint8_t *k = store_entry_key(f.entries[i - 1], &len);
+                        assert_true(store_key_cmp(k, len, e.key, e.key_len) < 0);
+                }
+                assert_int_equal(store_load(b, e.key, e.key_len, &v, 1, e.mod_index), 0);
+        }
+        store_unfreeze(&f);
+        check_index(b, &m, &rng);
+        /* A put in the middle, then loads before and after the end. */
+        assert_int_equal(store_put(b, "\x01", 1, &v, 9), 0);
+        model_put(&m, (const uint8_t *)"\x01", 1, 9);
+        assert_int_equal(store_load(b, "\xff\xff\xff\xff\xff\xff", 6, &v, 1, 10), 0);
+        model_put(&m, (const uint8_t *)"\xff\xff\xff\xff\xff\xff", 6, 10);
+        assert_int_equal(store_load(b, "\x02", 1, &v, 1, 11), 0);
+        model_put(&m, (const uint8_t *)"\x02", 1, 11);
+        assert_true(store_delete(b, "\xff\xff\xff\xff\xff\xff", 6));
+        model_delete(&m, (const uint8_t *)"\xff\xff\xff\xff\xff\xff", 6);
+        assert_int_equal(store_load(b, "\xff\xff\xff\xff\xff\xff\xff", 7, &v, 1, 12), 0);
+        model_put(&m, (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff", 7, 12);
+        check_index(b, &m, &rng);
+        assert_int_equal(store_digest(b) != 0, true);
+        store_destroy(a);
+        store_destroy(b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -375,6 +650,10 @@ int main(void)
             cmocka_unit_test(test_digest),
             cmocka_unit_test(test_field_encoding),
             cmocka_unit_test(test_out_of_memory_leaves_table_unchanged),
+            cmocka_unit_test(test_index_matches_sorted_model),
+            cmocka_unit_test(test_index_through_rehash),
+            cmocka_unit_test(test_index_with_frozen_entries),
+            cmocka_unit_test(test_freeze_order_and_sorted_load),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

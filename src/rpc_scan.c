@@ -1,0 +1,630 @@
+/* SCAN: the keys of a prefix or of a range [start, end), in key order, a
+ * page at a time (docs/protocol.md "SCAN", docs/consistency.md "Scans").
+ *
+ * The node the request reaches serves it from its own replicas, which must
+ * include every partition the scan touches: all of them (keys are hashed
+ * over the partitions, so any prefix lives in every one), or the single
+ * partition a prefix with a whole hash tag ("{user42}:") pins. A round
+ * runs in one loop turn, so nothing applies meanwhile and each partition
+ * is read at one applied index: it seeks every partition's ordered index
+ * (store.h) to the start (or just past the cursor), merges the partitions
+ * in key order up to the page's limit and byte budget, then checks the
+ * level exactly as a GET_MANY round does (rpc_many_ready): at SEQUENTIAL
+ * every partition must be closed at T, the highest of the floor, the
+ * page's values' timestamps and the partitions' last deletes' timestamps,
+ * so the page is every partition's state at T. If one is not, the call
+ * waits like a GET_MANY and the next round reads everything again (the
+ * entries of a round are never kept across a wait: writes free them).
+ * EVENTUAL reads each replica as it is, in one round. LINEARIZABLE is
+ * served for a scan of one partition (a hash-tag prefix) by its leader
+ * alone, after a read fence as a GET's (rpc_read.c); a scan of several
+ * partitions would need one instant for leaders on several nodes, so it is
+ * refused.
+ *
+ * A page ends at limit keys, at the byte budget (min of scan_bytes_max and
+ * frame_bytes_max less a margin; a page always holds one key), or at the
+ * end of the range. With more keys left it says more and gives the last
+ * key as the cursor: the next page starts after it, at whatever state the
+ * partitions have then, so a key is seen once across pages, in order,
+ * unless it was written meanwhile (then as of its page).
+ *
+ * The request lives in the call's own key space, so a wait keeps it:
+ *
+ *   struct rpc_scan_head | u64 required_index[n_parts] | lo | end | cursor
+ *
+ * lo is the prefix (prefix scans) or the range's start. */
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "err.h"
+#include "heap.h"
+#include "keyhash.h"
+#include "node.h"
+#include "route.h"
+#include "rpc_internal.h"
+#include "store.h"
+#include "value.h"
+
+#define LEVEL(x) TUNEKV__V1__CONSISTENCY__CONSISTENCY_##x
+
+/* Bytes an item takes in the answer besides its key and value (tags,
+ * lengths, indexes, partition, timestamp), counted against the budget. */
+#define RPC_SCAN_ITEM_BYTES 48
+/* What the rest of an answer (receipts, token, envelope) may take of a
+ * frame; the items get frame_bytes_max less this. */
+#define RPC_SCAN_FRAME_MARGIN_BYTES 65536
+
+struct rpc_scan_head {
+        uint32_t limit;      /* keys per page, clamped to scan_limit_max */
+        uint32_t lo_len;     /* prefix or start */
+        uint32_t end_len;    /* range end; 0: none */
+        uint32_t cursor_len; /* 0: the first page */
+        uint32_t first;      /* the partitions read: first .. first + n_parts - 1 */
+        uint32_t n_parts;
+        bool prefix;     /* lo is a prefix (else a range's start) */
+        bool keys_only;  /* no values */
+        bool count_only; /* no items */
+};
+
+/* The layout above, read in place. */
+struct rpc_scan_view {
+        struct rpc_scan_head h;
+        uint8_t *required; /* n_parts u64 */
+        const uint8_t *lo, *end, *cursor;
+};
+
+/* One key of a page. */
+struct rpc_scan_hit {
+        const struct store_entry *e;
+        uint32_t partition;
+};
+
+static struct rpc_scan_view rpc_scan_view_of(struct call *c)
+{
+        struct rpc_scan_view v;
+
+        memcpy(&v.h, c->key, sizeof v.h);
+        v.required = c->key + sizeof v.h;
+        v.lo = v.required + 8 * (size_t)v.h.n_parts;
+        v.end = v.lo + v.h.lo_len;
+        v.cursor = v.end + v.h.end_len;
+        return v;
+}
+
+static uint64_t rpc_scan_required(const struct rpc_scan_view *v, uint32_t k)
+{
+        uint64_t r;
+        memcpy(&r, v->required + 8 * (size_t)k, sizeof r);
+        return r;
+}
+
+/* The partition a prefix pins: the whole prefix is in each key, hash tag
+ * included, when the prefix holds a complete tag ("{t}"). -1: none. */
+static int64_t rpc_scan_tag_partition(const ProtobufCBinaryData *prefix, unsigned n_partitions)
+{
+        size_t tag_len;
+        const void *tag = key_hash_tag(prefix->data, prefix->len, &tag_len);
+
+        if (prefix->len == 0 || tag == (const void *)prefix->data) {
+                return -1;
+        }
+        return route_partition(key_hash_partition(prefix->data, prefix->len), n_partitions);
+}
+
+size_t rpc_scan_call_bytes(const Tunekv__V1__Request *req, unsigned n_partitions)
+{
+        const Tunekv__V1__ScanRequest *s = req->scan;
+        size_t n_parts = rpc_scan_tag_partition(&s->prefix, n_partitions) >= 0 ? 1 : n_partitions;
+
+        return sizeof(struct rpc_scan_head) + 8 * n_parts + s->prefix.len + s->start.len +
+               s->end.len + s->cursor.len;
+}
+
+/* Copy b's bytes to p (an empty field has no data pointer); returns the
+ * end. */
+static uint8_t *rpc_scan_put(uint8_t *p, const ProtobufCBinaryData *b)
+{
+        if (b->len > 0) {
+                memcpy(p, b->data, b->len);
+        }
+        return p + b->len;
+}
+
+void rpc_scan_call_fill(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ScanRequest *s = req->scan;
+        const struct config *cfg = c->node->cfg;
+        int64_t tag = rpc_scan_tag_partition(&s->prefix, c->node->n_partitions);
+        struct rpc_scan_head h;
+        const ProtobufCBinaryData *lo = s->prefix.len > 0 ? &s->prefix : &s->start;
+        uint8_t *p;
+
+        memset(&h, 0, sizeof h);
+        h.limit = s->limit == 0 || s->limit > cfg->scan_limit_max ? cfg->scan_limit_max : s->limit;
+        h.lo_len = (uint32_t)lo->len;
+        h.end_len = (uint32_t)s->end.len;
+        h.cursor_len = (uint32_t)s->cursor.len;
+        h.first = tag >= 0 ? (uint32_t)tag : 0;
+        h.n_parts = tag >= 0 ? 1 : c->node->n_partitions;
+        h.prefix = s->prefix.len > 0;
+        h.keys_only = s->keys_only;
+        h.count_only = s->count_only;
+        memcpy(c->key, &h, sizeof h);
+        p = c->key + sizeof h;
+        memset(p, 0, 8 * (size_t)h.n_parts);
+        p += 8 * (size_t)h.n_parts;
+        p = rpc_scan_put(p, lo);
+        p = rpc_scan_put(p, &s->end);
+        (void)rpc_scan_put(p, &s->cursor);
+}
+
+static bool rpc_scan_has_prefix(const void *key, size_t len, const void *prefix, size_t prefix_len)
+{
+        return len >= prefix_len && (prefix_len == 0 || memcmp(key, prefix, prefix_len) == 0);
+}
+
+/* Is key (len bytes) a key of the scan: under the prefix, or in
+ * [start, end)? */
+static bool rpc_scan_in_range(bool prefix, const void *lo, size_t lo_len, const void *end,
+                              size_t end_len, const void *key, size_t len)
+{
+        if (prefix) {
+                return rpc_scan_has_prefix(key, len, lo, lo_len);
+        }
+        return store_key_cmp(key, (uint32_t)len, lo, (uint32_t)lo_len) >= 0 &&
+               (end_len == 0 || store_key_cmp(key, (uint32_t)len, end, (uint32_t)end_len) < 0);
+}
+
+/* Checks on the request's own bytes, before a call exists: the scan's
+ * shape, lengths, and a cursor that belongs to it. */
+int rpc_scan_admit(const Tunekv__V1__Request *req, const struct config *cfg, char *message,
+                   size_t len)
+{
+        const Tunekv__V1__ScanRequest *s = req->scan;
+        const ProtobufCBinaryData *parts[] = {&s->prefix, &s->start, &s->end, &s->cursor};
+        static const char *const names[] = {"prefix", "start", "end", "cursor"};
+
+        for (size_t i = 0; i < 4; i++) {
+                if (parts[i]->len > cfg->key_bytes_max) {
+                        snprintf(message, len,
+                                 "SCAN: %s of %zu bytes exceeds key_bytes_max (%llu): no key "
+                                 "is longer",
+                                 names[i], parts[i]->len, (unsigned long long)cfg->key_bytes_max);
+                        return TKV_ETOOBIG;
+                }
+        }
+        if (s->prefix.len > 0 && (s->start.len > 0 || s->end.len > 0)) {
+                snprintf(message, len, "SCAN: give a prefix or a range (start, end), not both");
+                return TKV_EINVAL;
+        }
+        if (s->end.len > 0 && store_key_cmp(s->end.data, (uint32_t)s->end.len, s->start.data,
+                                            (uint32_t)s->start.len) < 0) {
+                snprintf(message, len,
+                         "SCAN: end sorts before start: the range [start, end) "
+                         "must not run backwards");
+                return TKV_EINVAL;
+        }
+        if (s->cursor.len > 0 &&
+            !rpc_scan_in_range(s->prefix.len > 0,
+                               s->prefix.len > 0 ? s->prefix.data : s->start.data,
+                               s->prefix.len > 0 ? s->prefix.len : s->start.len, s->end.data,
+                               s->end.len, s->cursor.data, s->cursor.len)) {
+                snprintf(message, len,
+                         "SCAN: the cursor is not a key of this scan's prefix or range: pass "
+                         "back the cursor of the previous page of the same scan");
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A round */
+
+/* The first entry of partition store st the page may hold, or NULL. */
+static const struct store_entry *rpc_scan_first(const struct rpc_scan_view *v,
+                                                const struct store *st)
+{
+        const struct store_entry *e;
+
+        if (v->h.cursor_len == 0) {
+                return store_seek(st, v->lo, v->h.lo_len);
+        }
+        e = store_seek(st, v->cursor, v->h.cursor_len);
+        if (e != NULL) {
+                uint32_t len;
+                const uint8_t *k = store_entry_key(e, &len);
+                if (store_key_cmp(k, len, v->cursor, v->h.cursor_len) == 0) {
+                        e = store_next(e);
+                }
+        }
+        return e;
+}
+
+/* e if it is a key of the scan, else NULL (every later key is out too:
+ * the scan's keys are contiguous in key order). */
+static const struct store_entry *rpc_scan_keep(const struct rpc_scan_view *v,
+                                               const struct store_entry *e)
+{
+        uint32_t len;
+        const uint8_t *k;
+
+        if (e == NULL) {
+                return NULL;
+        }
+        k = store_entry_key(e, &len);
+        return rpc_scan_in_range(v->h.prefix, v->lo, v->h.lo_len, v->end, v->h.end_len, k, len)
+                   ? e
+                   : NULL;
+}
+
+/* Bytes an item may take in the page. */
+static uint64_t rpc_scan_budget(const struct call *c)
+{
+        const struct config *cfg = c->node->cfg;
+        uint64_t frame = cfg->frame_bytes_max > 2 * RPC_SCAN_FRAME_MARGIN_BYTES
+                             ? cfg->frame_bytes_max - RPC_SCAN_FRAME_MARGIN_BYTES
+                             : cfg->frame_bytes_max / 2;
+        return cfg->scan_bytes_max < frame ? cfg->scan_bytes_max : frame;
+}
+
+static uint64_t rpc_scan_item_bytes(const struct rpc_scan_view *v, const struct store_entry *e)
+{
+        struct store_fields f;
+        if (v->h.count_only) {
+                return 0;
+        }
+        store_entry_fields(e, &f);
+        return RPC_SCAN_ITEM_BYTES + f.key_len + (v->h.keys_only ? 0 : f.value_raw_len);
+}
+
+/* Merge the partitions' runs (at[k], advanced in place) into hits, in key
+ * order, up to the limit and the budget. Returns the count; *more says
+ * whether keys of the scan were left. */
+static uint32_t rpc_scan_merge(struct call *c, const struct rpc_scan_view *v,
+                               const struct store_entry **at, struct rpc_scan_hit *hits, bool *more)
+{
+        uint64_t budget = rpc_scan_budget(c), bytes = 0;
+        uint32_t n = 0;
+
+        for (;;) {
+                int64_t best = -1;
+                uint32_t best_len = 0, len;
+                const uint8_t *best_key = NULL, *k;
+                for (uint32_t j = 0; j < v->h.n_parts; j++) {
+                        if (at[j] == NULL) {
+                                continue;
+                        }
+                        k = store_entry_key(at[j], &len);
+                        if (best < 0 || store_key_cmp(k, len, best_key, best_len) < 0) {
+                                best = j;
+                                best_key = k;
+                                best_len = len;
+                        }
+                }
+                *more = best >= 0;
+                if (best < 0 || n == v->h.limit ||
+                    (n > 0 && bytes + rpc_scan_item_bytes(v, at[best]) > budget)) {
+                        return n;
+                }
+                bytes += rpc_scan_item_bytes(v, at[best]);
+                hits[n].e = at[best];
+                hits[n++].partition = v->h.first + (uint32_t)best;
+                at[best] = rpc_scan_keep(v, store_next(at[best]));
+        }
+}
+
+/* T of a page: the floor, its values' timestamps, and each partition's
+ * last delete's (a key absent from the page is known absent as of it). */
+static uint64_t rpc_scan_ts(struct call *c, const struct rpc_scan_view *v,
+                            const struct rpc_scan_hit *hits, uint32_t n)
+{
+        uint64_t ts = c->rd.bound.required_ts;
+
+        for (uint32_t i = 0; i < n; i++) {
+                struct store_fields f;
+                store_entry_fields(hits[i].e, &f);
+                ts = f.ts > ts ? f.ts : ts;
+        }
+        for (uint32_t k = 0; k < v->h.n_parts; k++) {
+                uint64_t t = group_delete_ts(node_group(c->node, v->h.first + k));
+                ts = t > ts ? t : ts;
+        }
+        return ts;
+}
+
+static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
+                            const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts);
+
+/* Read a page (one loop turn); answer it if every partition meets the
+ * level at its T, else wait for the first that does not. */
+static void rpc_scan_round(struct call *c)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        const struct store_entry **at = tkv_malloc(v.h.n_parts * sizeof *at);
+        struct rpc_scan_hit *hits = tkv_malloc((v.h.limit > 0 ? v.h.limit : 1) * sizeof *hits);
+        uint32_t n;
+        bool more;
+        uint64_t ts;
+
+        c->rd.rounds++;
+        if (at == NULL || hits == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                goto cleanup;
+        }
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                struct group *g = node_group(c->node, v.h.first + k);
+                at[k] = rpc_scan_keep(&v, rpc_scan_first(&v, group_store(g)));
+        }
+        n = rpc_scan_merge(c, &v, at, hits, &more);
+        ts = rpc_scan_ts(c, &v, hits, n);
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                if (!rpc_many_ready(c, v.h.first + k, rpc_scan_required(&v, k), ts)) {
+                        goto cleanup; /* c waits, or was answered */
+                }
+        }
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                node_count_read(c->node, v.h.first + k, c->rd.level, READ_COUNT_SERVED);
+        }
+        rpc_scan_answer(c, &v, hits, n, more, ts);
+cleanup:
+        tkv_free(hits);
+        tkv_free(at);
+}
+
+static void rpc_scan_wait_done(struct read_wait *w)
+{
+        struct call *c = QUEUE_DATA(w, struct call, op.wait);
+        c->stage = CALL_NEW;
+        rpc_scan_round(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The answer */
+
+/* Fill the items (none with count_only); compressed values are
+ * decompressed into raw (as many bytes as they need). */
+static int rpc_scan_fill_items(const struct rpc_scan_view *v, const struct rpc_scan_hit *hits,
+                               uint32_t n, Tunekv__V1__ScanItem *items, Tunekv__V1__ScanItem **ptrs,
+                               uint8_t *raw)
+{
+        for (uint32_t i = 0; i < n; i++) {
+                struct store_fields f;
+                store_entry_fields(hits[i].e, &f);
+                tunekv__v1__scan_item__init(&items[i]);
+                ptrs[i] = &items[i];
+                items[i].key.data = (uint8_t *)f.key;
+                items[i].key.len = f.key_len;
+                items[i].mod_index = f.mod_index;
+                items[i].create_index = f.create_index;
+                items[i].partition = hits[i].partition;
+                items[i].timestamp = f.ts;
+                if (v->h.keys_only) {
+                        continue;
+                }
+                items[i].value.data = (uint8_t *)f.value;
+                items[i].value.len = f.value_len;
+                if (f.value_raw_len != f.value_len) {
+                        int rv = value_decompress(f.value, f.value_len, raw, f.value_raw_len);
+                        if (rv != 0) {
+                                return rv;
+                        }
+                        items[i].value.data = raw;
+                        items[i].value.len = f.value_raw_len;
+                        raw += f.value_raw_len;
+                }
+        }
+        return 0;
+}
+
+/* Bytes the page's compressed values take decompressed. */
+static size_t rpc_scan_raw_bytes(const struct rpc_scan_view *v, const struct rpc_scan_hit *hits,
+                                 uint32_t n)
+{
+        size_t raw = 0;
+        for (uint32_t i = 0; !v->h.keys_only && i < n; i++) {
+                struct store_fields f;
+                store_entry_fields(hits[i].e, &f);
+                raw += f.value_raw_len != f.value_len ? f.value_raw_len : 0;
+        }
+        return raw;
+}
+
+/* One receipt per partition read, and the token delta (node scratch). */
+static void rpc_scan_receipts(struct call *c, const struct rpc_scan_view *v, uint64_t ts,
+                              Tunekv__V1__ScanReceipt *rc, Tunekv__V1__ScanReceipt **ptrs,
+                              Tunekv__V1__ScanResponse *sr)
+{
+        unsigned t = 0;
+
+        for (uint32_t k = 0; k < v->h.n_parts; k++) {
+                uint32_t p = v->h.first + k;
+                tunekv__v1__scan_receipt__init(&rc[k]);
+                ptrs[k] = &rc[k];
+                rc[k].partition = p;
+                rc[k].node_id = c->node->cfg->node_id;
+                rc[k].applied_index = group_applied_index(node_group(c->node, p));
+                rc[k].level = (Tunekv__V1__Consistency)c->rd.level;
+                t = rpc_many_token_add(c, t, p);
+        }
+        t = rpc_many_token_end(c, t, ts);
+        session_encode(c->node->token_ents, t, c->node->token_bytes);
+        sr->token.data = c->node->token_bytes;
+        sr->token.len = session_encoded_bytes(t);
+        sr->n_receipts = v->h.n_parts;
+        sr->receipts = ptrs;
+}
+
+static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
+                            const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__ScanResponse sr = TUNEKV__V1__SCAN_RESPONSE__INIT;
+        uint32_t n_items = v->h.count_only ? 0 : n;
+        Tunekv__V1__ScanItem *items = tkv_malloc((n_items + 1) * sizeof *items);
+        Tunekv__V1__ScanItem **ptrs = tkv_malloc((n_items + 1) * sizeof *ptrs);
+        Tunekv__V1__ScanReceipt *rc = tkv_malloc(v->h.n_parts * sizeof *rc);
+        Tunekv__V1__ScanReceipt **rptrs = tkv_malloc(v->h.n_parts * sizeof *rptrs);
+        size_t raw_len = rpc_scan_raw_bytes(v, hits, n_items);
+        uint8_t *raw = raw_len > 0 ? tkv_malloc(raw_len) : NULL;
+        int rv;
+
+        if (items == NULL || ptrs == NULL || rc == NULL || rptrs == NULL ||
+            (raw_len > 0 && raw == NULL)) {
+                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                goto cleanup;
+        }
+        rv = rpc_scan_fill_items(v, hits, n_items, items, ptrs, raw);
+        if (rv != 0) {
+                call_answer_error(c, rv == TKV_ENOMEM ? TKV_ENOMEM : TKV_ECORRUPT,
+                                  "SCAN: stored value unreadable: %s", err_str(rv));
+                goto cleanup;
+        }
+        rpc_scan_receipts(c, v, ts, rc, rptrs, &sr);
+        sr.n_items = n_items;
+        sr.items = ptrs;
+        sr.count = n;
+        sr.more = more;
+        if (more && n > 0) {
+                uint32_t len;
+                sr.cursor.data = (uint8_t *)store_entry_key(hits[n - 1].e, &len);
+                sr.cursor.len = len;
+        } else if (more) {
+                /* Nothing fit (a limit of 0 cannot reach here): keep the old cursor. */
+                sr.cursor.data = (uint8_t *)v->cursor;
+                sr.cursor.len = v->h.cursor_len;
+        }
+        sr.timestamp = ts;
+        sr.level = (Tunekv__V1__Consistency)c->rd.level;
+        sr.node_id = c->node->cfg->node_id;
+        sr.rounds = c->rd.rounds;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_SCAN;
+        resp.scan = &sr;
+        call_answer(c, &resp);
+cleanup:
+        tkv_free(raw);
+        tkv_free(rptrs);
+        tkv_free(rc);
+        tkv_free(ptrs);
+        tkv_free(items);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The handler */
+
+/* Every partition the scan reads hosted here, and the token's required
+ * index for each. Returns 0, or nonzero once c is answered. */
+static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        unsigned n = 0;
+        int rv;
+
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                if (node_group(c->node, v.h.first + k) == NULL) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "SCAN: node %u has no replica of partition %u: send it "
+                                          "to a node with a replica of every partition (or scan a "
+                                          "hash-tag prefix, which reads one)",
+                                          c->node->cfg->node_id, v.h.first + k);
+                        return TKV_EINVAL;
+                }
+        }
+        if (c->rd.level != LEVEL(SEQUENTIAL)) {
+                return 0;
+        }
+        rv = rpc_many_token_parse(c, o, &n);
+        for (uint32_t k = 0; rv == 0 && k < v.h.n_parts; k++) {
+                uint64_t required = 0;
+                rv = rpc_many_token_required(c, n, v.h.first + k, &required);
+                memcpy(v.required + 8 * (size_t)k, &required, sizeof required);
+        }
+        return rv;
+}
+
+static void rpc_scan_fenced(struct group_read *r, int status)
+{
+        struct call *c = QUEUE_DATA(r, struct call, op.read);
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+
+        c->stage = CALL_NEW;
+        if (status == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "SCAN");
+        } else if (status != 0) {
+                call_answer_error(c, status, "SCAN: %s", err_str(status));
+        } else if (group_applied_index(c->group) < rpc_scan_required(&v, 0)) {
+                /* A token beyond everything committed. */
+                c->rd.bound.required_index = rpc_scan_required(&v, 0);
+                c->rd.waited = true;
+                c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+                rpc_read_unmet(c);
+        } else {
+                rpc_scan_round(c);
+        }
+}
+
+/* LINEARIZABLE: one partition (a hash-tag prefix), on its leader, after a
+ * read fence. Its token is checked and its W and R entries required. */
+static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        char why[128];
+        unsigned n = 0;
+        uint64_t required = 0;
+        int rv;
+
+        if (rpc_read_check_options(o, why, sizeof why) != 0) {
+                call_answer_error(c, TKV_EINVAL, "SCAN: %s", why);
+                return;
+        }
+        if (v.h.n_parts != 1) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "SCAN: LINEARIZABLE is served for one partition only: scan a "
+                                  "hash-tag prefix (\"{tag}...\"), or ask for SEQUENTIAL");
+                return;
+        }
+        c->partition = v.h.first;
+        c->group = node_group(c->node, v.h.first);
+        if (c->group == NULL) {
+                call_answer_not_leader(c, "SCAN");
+                return;
+        }
+        c->rd.level = LEVEL(LINEARIZABLE);
+        if (rpc_many_token_parse(c, o, &n) != 0 ||
+            rpc_many_token_required(c, n, v.h.first, &required) != 0) {
+                return;
+        }
+        memcpy(v.required, &required, sizeof required);
+        rv = group_read_fence(c->group, &c->op.read, rpc_scan_fenced);
+        if (rv == 0) {
+                c->stage = CALL_READ;
+        } else if (rv == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "SCAN");
+        } else {
+                call_answer_error(c, rv, "SCAN: %s", err_str(rv));
+        }
+}
+
+void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__ReadOptions *o = req->scan->options;
+
+        c->rd.on_met = rpc_scan_wait_done;
+        if (o != NULL && o->level == LEVEL(LINEARIZABLE)) {
+                rpc_scan_linearizable(c, o);
+                return;
+        }
+        if (rpc_many_options(c, o) != 0) {
+                return;
+        }
+        if (c->rd.at_ts != 0) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "SCAN: at_timestamp is not served for scans yet: GET_MANY "
+                                  "reads named keys at a past timestamp");
+                return;
+        }
+        if (rpc_scan_partitions(c, o) != 0 || rpc_many_bound(c, o) != 0) {
+                return;
+        }
+        rpc_scan_round(c);
+}
