@@ -481,8 +481,9 @@ struct tkv_scan {
 /* One page of a SCAN: the keys after cursor (cursor_len 0: from the
  * start), read from the replicas of one node, each partition at one
  * applied index (scan_receipts). opts as tkv_get_many takes them
- * (TKV_SEQUENTIAL when NULL); TKV_LINEARIZABLE only for a hash-tag prefix
- * (its partition's leader serves it);
+ * (TKV_SEQUENTIAL when NULL); TKV_LINEARIZABLE (a hash-tag prefix: its
+ * partition's leader serves it; several partitions: a double collect on
+ * the node it reaches);
  * opts->node_id picks the node, else the one a read of the prefix (or
  * start) would go to; it needs a replica of every partition, or of the
  * one a hash-tag prefix ("{t}...") pins. With scan_more, pass scan_cursor

@@ -104,6 +104,20 @@ bool rpc_many_ready(struct call *c, uint32_t p, uint64_t required, uint64_t ts);
  * entry for partition p (once each; n entries so far, returns the new
  * count), then the T entry for ts when it is news. */
 unsigned rpc_many_token_add(struct call *c, unsigned n, uint32_t p);
+/* Rounds of reads before a GET_MANY or SCAN whose keys keep changing
+ * gives up (BOUND_UNMET). */
+#define RPC_MANY_ROUNDS_MAX 16
+
+/* LINEARIZABLE reads of several partitions (GET_MANY, SCAN; a double
+ * collect, docs/consistency.md). rpc_many_fresh: is partition p's replica
+ * current as of the moment the node's freshness counter read ticket
+ * (read.h fresh_after)? If not, it starts the proof (a leader's
+ * confirmation, a follower's probe) and c waits: c->rd.on_met runs when
+ * it may look again. rpc_many_closed: is p closed at ts? If not, c waits
+ * likewise. rpc_many_give_up: answer BOUND_UNMET on p's behalf. */
+bool rpc_many_fresh(struct call *c, uint32_t p, uint64_t ticket);
+bool rpc_many_closed(struct call *c, uint32_t p, uint64_t ts);
+void rpc_many_give_up(struct call *c, uint32_t p);
 unsigned rpc_many_token_end(struct call *c, unsigned n, uint64_t ts);
 
 /* rpc_read.c: c's bound is not met where it is (after any wait): follow

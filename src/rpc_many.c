@@ -40,9 +40,6 @@
 
 #define LEVEL(x) TUNEKV__V1__CONSISTENCY__CONSISTENCY_##x
 
-/* Rounds of reads before a GET_MANY whose keys keep changing gives up. */
-#define RPC_MANY_ROUNDS_MAX 16
-
 /* The layout above, read in place (memcpy: the call's key space has no
  * particular alignment). */
 struct rpc_many_view {
@@ -434,63 +431,80 @@ static uint64_t rpc_many_version(struct call *c, const struct rpc_many_view *v, 
         return RPC_MANY_ABSENT | group_deletes(node_group(c->node, rpc_many_partition(c, v, i)));
 }
 
-/* The first key whose partition's replica does not meet bound b now; v->n
- * if every one does. */
-static uint32_t rpc_many_first_unmet(struct call *c, const struct rpc_many_view *v,
-                                     const struct read_bound *b)
+/* Wait on partition p's replica for bound b (c->rd.on_met runs when it is
+ * met; or c is answered BOUND_UNMET). */
+static void rpc_many_park(struct call *c, uint32_t p, const struct read_bound *b)
 {
-        for (uint32_t i = 0; i < v->n; i++) {
-                uint32_t p = rpc_many_partition(c, v, i);
-                struct group *g = node_group(c->node, p);
-                struct read_replica r = read_replica_of(g);
-                if (!read_bound_met(node_read_state(c->node, p), &r, b, node_clock_ms(c->node))) {
-                        return i;
-                }
-        }
-        return v->n;
-}
-
-/* Wait on key i's replica for bound b (then rpc_many_round again). */
-static void rpc_many_park(struct call *c, const struct rpc_many_view *v, uint32_t i,
-                          const struct read_bound *b)
-{
-        c->partition = rpc_many_partition(c, v, i);
-        c->group = node_group(c->node, c->partition);
+        c->partition = p;
+        c->group = node_group(c->node, p);
         c->rd.bound = *b;
         rpc_read_unmet(c);
 }
 
-/* A partition this node leads confirmed its leadership after the collect
- * (its proof took a ticket when it began): look again. */
+/* A partition this node leads confirmed its leadership after the moment
+ * (its proof took a ticket when it began): the read looks again. */
 static void rpc_many_fenced(struct group_read *r, int status)
 {
         struct call *c = QUEUE_DATA(r, struct call, op.read);
 
         c->stage = CALL_NEW;
         if (status != 0 && status != TKV_ENOTLEADER) {
-                call_answer_error(c, status, "GET_MANY: %s", err_str(status));
+                call_answer_error(c, status, "%s: %s", c->method->name, err_str(status));
                 return;
         }
-        rpc_many_round(c); /* deposed meanwhile: it waits as a follower */
+        /* Deposed meanwhile: the next look waits as a follower. op.read
+         * and op.wait share the call's op. */
+        c->rd.on_met(&c->op.wait);
 }
 
-/* Make key i's replica prove it is current as of the collect: a leader by
- * a leadership confirmation (no log entry; a CLOSE would raise the
- * partition's timestamp and make every other partition close again), a
- * follower by a probe its waiting read sends. */
-static void rpc_many_freshen(struct call *c, const struct rpc_many_view *v, uint32_t i,
-                             const struct read_bound *b)
+void rpc_many_give_up(struct call *c, uint32_t p)
 {
-        struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
+        struct read_bound b = c->rd.bound;
 
+        c->rd.waited = true; /* no more waiting: BOUND_UNMET */
+        c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
+        rpc_many_park(c, p, &b);
+}
+
+bool rpc_many_fresh(struct call *c, uint32_t p, uint64_t ticket)
+{
+        struct group *g = node_group(c->node, p);
+        struct read_replica r = read_replica_of(g);
+        struct read_bound b = {0};
+
+        b.fresh_after = true;
+        b.after_ticket = ticket;
+        if (read_bound_met(node_read_state(c->node, p), &r, &b, node_clock_ms(c->node))) {
+                return true;
+        }
+        /* A leader proves it by a leadership confirmation (no log entry; a
+         * CLOSE would raise the partition's timestamp and make every other
+         * partition close again), a follower by a probe its waiting read
+         * sends. */
         if (group_is_leader(g) && group_ready(g) &&
             group_read_fence(g, &c->op.read, rpc_many_fenced) == 0) {
-                c->partition = rpc_many_partition(c, v, i);
+                c->partition = p;
                 c->group = g;
+                c->rd.bound = b;
                 c->stage = CALL_READ;
-                return;
+                return false;
         }
-        rpc_many_park(c, v, i, b);
+        rpc_many_park(c, p, &b);
+        return false;
+}
+
+bool rpc_many_closed(struct call *c, uint32_t p, uint64_t ts)
+{
+        struct read_replica r = read_replica_of(node_group(c->node, p));
+        struct read_bound b = c->rd.bound;
+
+        if (r.closed_ts >= ts) {
+                return true;
+        }
+        b.required_index = 0;
+        b.required_ts = ts;
+        rpc_many_park(c, p, &b);
+        return false;
 }
 
 /* Read every key (collect), then make sure each replica is current as of
@@ -505,7 +519,6 @@ static void rpc_many_freshen(struct call *c, const struct rpc_many_view *v, uint
 static void rpc_many_linearizable(struct call *c)
 {
         struct rpc_many_view v = rpc_many_view_of(c);
-        struct read_bound b = {0};
         uint32_t i;
         uint64_t ts;
 
@@ -517,29 +530,27 @@ static void rpc_many_linearizable(struct call *c)
                 c->rd.bound.fresh_after = true;
                 c->rd.bound.after_ticket = c->node->fresh_tickets;
         }
-        b.fresh_after = true;
-        b.after_ticket = c->rd.bound.after_ticket;
-        if ((i = rpc_many_first_unmet(c, &v, &b)) < v.n) {
-                rpc_many_freshen(c, &v, i, &b);
-                return;
+        for (i = 0; i < v.n; i++) {
+                if (!rpc_many_fresh(c, rpc_many_partition(c, &v, i), c->rd.bound.after_ticket)) {
+                        return; /* c waits for the proof */
+                }
         }
         for (i = 0; i < v.n && rpc_many_version(c, &v, i) == rpc_many_required(&v, i); i++) {
         }
         if (i < v.n) {
                 c->rd.bound.fresh_after = false; /* key i changed: collect again */
                 if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
-                        c->rd.waited = true;
-                        c->rd.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_FAIL;
-                        rpc_many_park(c, &v, i, &b);
+                        rpc_many_give_up(c, rpc_many_partition(c, &v, i));
                         return;
                 }
                 rpc_many_linearizable(c);
                 return;
         }
-        b.required_ts = ts = rpc_many_ts(c, &v, c->rd.token_ts);
-        if ((i = rpc_many_first_unmet(c, &v, &b)) < v.n) {
-                rpc_many_park(c, &v, i, &b);
-                return;
+        ts = rpc_many_ts(c, &v, c->rd.token_ts);
+        for (i = 0; i < v.n; i++) {
+                if (!rpc_many_closed(c, rpc_many_partition(c, &v, i), ts)) {
+                        return;
+                }
         }
         for (i = 0; i < v.n; i++) {
                 node_count_read(c->node, rpc_many_partition(c, &v, i), c->rd.level,

@@ -18,8 +18,9 @@
  * EVENTUAL reads each replica as it is, in one round. LINEARIZABLE is
  * served for a scan of one partition (a hash-tag prefix) by its leader
  * alone, after a read fence as a GET's (rpc_read.c); a scan of several
- * partitions would need one instant for leaders on several nodes, so it is
- * refused.
+ * partitions by the node it reaches, as a double collect: the page stands
+ * once every partition proved itself current as of its first reading and
+ * a second reading shows the same page (rpc_scan_settled).
  *
  * A page ends at limit keys, at the byte budget (min of scan_bytes_max and
  * frame_bytes_max less a margin; a page always holds one key), or at the
@@ -33,8 +34,11 @@
  *   struct rpc_scan_head | u64 required_index[n_parts] | lo | end | cursor
  *
  * lo is the prefix (prefix scans) or the range's start. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "conn.h"
 #include "err.h"
@@ -65,6 +69,7 @@ struct rpc_scan_head {
         bool prefix;     /* lo is a prefix (else a range's start) */
         bool keys_only;  /* no values */
         bool count_only; /* no items */
+        uint64_t digest; /* LINEARIZABLE over partitions: the collected page's */
 };
 
 /* The layout above, read in place. */
@@ -336,6 +341,68 @@ static uint64_t rpc_scan_ts(struct call *c, const struct rpc_scan_view *v,
 static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
                             const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts);
 
+/* What a page is: its keys, their partitions and versions, and whether
+ * keys follow. Two pages with one digest show the same state (up to a
+ * 64-bit collision). */
+static uint64_t rpc_scan_digest(const struct rpc_scan_hit *hits, uint32_t n, bool more)
+{
+        XXH64_state_t st;
+        uint8_t m = more;
+
+        XXH64_reset(&st, 0);
+        XXH64_update(&st, &n, sizeof n);
+        XXH64_update(&st, &m, sizeof m);
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t len;
+                const uint8_t *k = store_entry_key(hits[i].e, &len);
+                uint64_t version = store_entry_mod_index(hits[i].e);
+                XXH64_update(&st, &hits[i].partition, sizeof hits[i].partition);
+                XXH64_update(&st, &len, sizeof len);
+                XXH64_update(&st, k, len);
+                XXH64_update(&st, &version, sizeof version);
+        }
+        return XXH64_digest(&st);
+}
+
+/* LINEARIZABLE over several partitions, a double collect as GET_MANY's
+ * (rpc_many.c): the first page read (collected, its digest kept) stands
+ * if, once every partition proved itself current as of that moment, the
+ * page reads the same again; then it was every partition's latest state
+ * at one instant inside the request. A page that changed is collected
+ * anew (RPC_MANY_ROUNDS_MAX at most, then BOUND_UNMET). True when the page
+ * in hits stands; false when c waits or was answered. */
+static bool rpc_scan_settled(struct call *c, const struct rpc_scan_view *v,
+                             const struct rpc_scan_hit *hits, uint32_t n, bool more)
+{
+        uint64_t digest = rpc_scan_digest(hits, n, more);
+        bool collected = c->rd.bound.fresh_after;
+
+        if (collected && digest != v->h.digest) {
+                if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
+                        rpc_many_give_up(c, v->h.first);
+                        return false;
+                }
+                collected = false; /* the page changed: collect again */
+        }
+        if (!collected) {
+                memcpy(c->key + offsetof(struct rpc_scan_head, digest), &digest, sizeof digest);
+                c->rd.bound.fresh_after = true;
+                c->rd.bound.after_ticket = c->node->fresh_tickets;
+        }
+        for (uint32_t k = 0; k < v->h.n_parts; k++) {
+                if (!rpc_many_fresh(c, v->h.first + k, c->rd.bound.after_ticket)) {
+                        return false;
+                }
+        }
+        if (!collected) {
+                /* No proof can be newer than the collect's ticket yet; if
+                 * one were, the second look is still owed. */
+                c->rd.on_met(&c->op.wait);
+                return false;
+        }
+        return true;
+}
+
 /* Read a page (one loop turn); answer it if every partition meets the
  * level at its T, else wait for the first that does not. */
 static void rpc_scan_round(struct call *c)
@@ -358,6 +425,17 @@ static void rpc_scan_round(struct call *c)
         }
         n = rpc_scan_merge(c, &v, at, hits, &more);
         ts = rpc_scan_ts(c, &v, hits, n);
+        if (c->rd.level == LEVEL(LINEARIZABLE) && v.h.n_parts > 1) {
+                if (!rpc_scan_settled(c, &v, hits, n, more)) {
+                        goto cleanup; /* c waits, or was answered */
+                }
+                ts = ts > c->rd.token_ts ? ts : c->rd.token_ts;
+                for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                        if (!rpc_many_closed(c, v.h.first + k, ts)) {
+                                goto cleanup;
+                        }
+                }
+        }
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
                 if (!rpc_many_ready(c, v.h.first + k, rpc_scan_required(&v, k), ts)) {
                         goto cleanup; /* c waits, or was answered */
@@ -530,6 +608,11 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
                         return TKV_EINVAL;
                 }
         }
+        if (c->rd.level == LEVEL(LINEARIZABLE)) {
+                /* Checked, and its timestamp taken; it bounds nothing else:
+                 * the page sees every write acknowledged before it. */
+                return rpc_many_token_parse(c, o, &n);
+        }
         if (c->rd.level != LEVEL(SEQUENTIAL)) {
                 return 0;
         }
@@ -577,12 +660,6 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
                 call_answer_error(c, TKV_EINVAL, "SCAN: %s", why);
                 return;
         }
-        if (v.h.n_parts != 1) {
-                call_answer_error(c, TKV_EINVAL,
-                                  "SCAN: LINEARIZABLE is served for one partition only: scan a "
-                                  "hash-tag prefix (\"{tag}...\"), or ask for SEQUENTIAL");
-                return;
-        }
         c->partition = v.h.first;
         c->group = node_group(c->node, v.h.first);
         if (c->group == NULL) {
@@ -610,7 +687,7 @@ void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
         const Tunekv__V1__ReadOptions *o = req->scan->options;
 
         c->rd.on_met = rpc_scan_wait_done;
-        if (o != NULL && o->level == LEVEL(LINEARIZABLE)) {
+        if (o != NULL && o->level == LEVEL(LINEARIZABLE) && rpc_scan_view_of(c).h.n_parts == 1) {
                 rpc_scan_linearizable(c, o);
                 return;
         }
