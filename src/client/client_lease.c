@@ -93,18 +93,10 @@ static int client_lease_decode(void *arg, const uint8_t *body, size_t len)
         Tunekv__V1__Response *resp;
         int rv;
 
-        /* Within the same budget as every answer (codec.c). */
-        pballoc_init(&pb, 32 * len + (1u << 20), len + 1024);
-        resp = tunekv__v1__response__unpack(&pb.base, len, body);
+        resp = codec_unpack_oneshot(&pb, body, len, &rv, a->message, a->message_len);
         if (resp == NULL) {
-                snprintf(a->message, a->message_len, "undecodable answer");
                 return TKV_PROTOCOL_ERROR;
         }
-        rv = (int)resp->status;
-        if (rv > TKV_PERMISSION_DENIED) {
-                rv = TKV_PROTOCOL_ERROR;
-        }
-        snprintf(a->message, a->message_len, "%s", resp->message != NULL ? resp->message : "");
         if (rv == TKV_OK) {
                 rv = resp->body_case == TUNEKV__V1__RESPONSE__BODY_LEASE
                          ? client_lease_fill(resp->lease, a)

@@ -79,18 +79,10 @@ static int client_member_decode(const uint8_t *body, size_t len, struct client_m
         Tunekv__V1__Response *resp;
         int rv;
 
-        /* Within the same budget as every answer (codec.c). */
-        pballoc_init(&pb, 32 * len + (1u << 20), len + 1024);
-        resp = tunekv__v1__response__unpack(&pb.base, len, body);
+        resp = codec_unpack_oneshot(&pb, body, len, &rv, a->message, a->message_len);
         if (resp == NULL) {
-                snprintf(a->message, a->message_len, "undecodable answer");
                 return TKV_PROTOCOL_ERROR;
         }
-        rv = (int)resp->status;
-        if (rv > CODEC_STATUS_MAX) {
-                rv = TKV_PROTOCOL_ERROR;
-        }
-        snprintf(a->message, a->message_len, "%s", resp->message != NULL ? resp->message : "");
         if (rv == TKV_OK && a->list != NULL) {
                 rv = resp->body_case == TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO
                          ? client_member_fill(resp->cluster_info, a->list)

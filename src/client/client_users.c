@@ -145,19 +145,11 @@ static int client_users_decode(const uint8_t *body, size_t len, struct tkv_user_
         Tunekv__V1__Response *resp;
         int rv = TKV_OK;
 
-        /* Within the same budget as every answer (codec.c). */
-        pballoc_init(&pb, 32 * len + (1u << 20), len + 1024);
-        resp = tunekv__v1__response__unpack(&pb.base, len, body);
+        resp =
+            codec_unpack_oneshot(&pb, body, len, &out->status, out->message, sizeof(out->message));
         if (resp == NULL) {
-                snprintf(out->message, sizeof(out->message), "undecodable answer");
                 return TKV_PROTOCOL_ERROR;
         }
-        out->status = (int)resp->status;
-        if (out->status > CODEC_STATUS_MAX) {
-                out->status = TKV_PROTOCOL_ERROR;
-        }
-        snprintf(out->message, sizeof(out->message), "%s",
-                 resp->message != NULL ? resp->message : "");
         if (out->status == TKV_OK && resp->body_case == TUNEKV__V1__RESPONSE__BODY_USER_ROLE) {
                 rv = client_users_fill(resp->user_role, out);
         }

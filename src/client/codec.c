@@ -848,6 +848,26 @@ static void codec_lists_fill(struct tkv_result *res, const Tunekv__V1__Response 
         }
 }
 
+Tunekv__V1__Response *codec_unpack_oneshot(struct pballoc *pb, const uint8_t *body, size_t len,
+                                           int *status, char *message, size_t message_len)
+{
+        Tunekv__V1__Response *resp;
+
+        pballoc_init(pb, CODEC_DECODE_BYTES(len), CODEC_DECODE_ALLOCS(len));
+        resp = tunekv__v1__response__unpack(&pb->base, len, body);
+        if (resp == NULL) {
+                *status = TKV_PROTOCOL_ERROR;
+                snprintf(message, message_len, "undecodable answer");
+                return NULL;
+        }
+        *status = (int)resp->status;
+        if (*status > CODEC_STATUS_MAX) {
+                *status = TKV_PROTOCOL_ERROR;
+        }
+        snprintf(message, message_len, "%s", resp->message != NULL ? resp->message : "");
+        return resp;
+}
+
 int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb, void *arg)
 {
         struct pballoc pb;

@@ -158,4 +158,17 @@ struct tkv_cluster_info *codec_cluster_copy(void *mem, const struct tkv_cluster_
  * error. */
 #define CODEC_STATUS_MAX TKV_COMPACTED
 
+struct pballoc;
+
+/* A one-off answer (user and role, member, lease requests: each on a
+ * connection of its own) unpacked into pb within the budget of every
+ * answer; free it with tunekv__v1__response__free_unpacked(resp,
+ * &pb->base). *status gets its status (an unknown one:
+ * TKV_PROTOCOL_ERROR) and message its text. NULL when undecodable
+ * (*status TKV_PROTOCOL_ERROR, message says so). */
+struct Tunekv__V1__Response;
+struct Tunekv__V1__Response *codec_unpack_oneshot(struct pballoc *pb, const uint8_t *body,
+                                                  size_t len, int *status, char *message,
+                                                  size_t message_len);
+
 #endif
