@@ -356,24 +356,13 @@ static void test_replicas_agree(void **state)
 static int group_setup(void **state)
 {
         (void)state;
-        memset(&c, 0, sizeof c);
-        if (testlib_tmpdir(dir, sizeof dir, "tkv-txn") != 0 ||
-            cluster_start(&c, dir, 3, P, 3, flags) != 0) {
-                return -1;
-        }
-        cl = cluster_client(&c, 0);
-        return cl != NULL ? 0 : -1;
+        return cluster_group_setup(&c, dir, sizeof dir, "tkv-txn", P, flags, &cl);
 }
 
 static int group_teardown(void **state)
 {
-        int failed;
         (void)state;
-        tkv_client_destroy(cl);
-        failed = cluster_stop(&c);
-        cluster_kill_all(&c);
-        testlib_rmrf(dir);
-        return failed == 0 ? 0 : -1;
+        return cluster_group_teardown(&c, dir, &cl);
 }
 
 int main(void)

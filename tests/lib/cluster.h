@@ -73,4 +73,13 @@ bool cluster_wait_converged(struct cluster *c, uint32_t p, int timeout_ms);
 /* Leader of partition p as node id reports it (0: none). */
 uint32_t cluster_leader(struct cluster *c, unsigned id, uint32_t p);
 
+/* One cluster for a whole group of tests (cmocka group setup/teardown):
+ * a temporary dir named after prefix (dir, dir_len), 3 nodes x partitions
+ * x 3 replicas started with flags, and a client of every node in *cl.
+ * The teardown stops them (0 if every node exited 0), kills what is left
+ * and removes the dir. */
+int cluster_group_setup(struct cluster *c, char *dir, size_t dir_len, const char *prefix,
+                        unsigned partitions, const char *const *flags, struct tkv_client **cl);
+int cluster_group_teardown(struct cluster *c, const char *dir, struct tkv_client **cl);
+
 #endif
