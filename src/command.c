@@ -331,12 +331,13 @@ size_t command_lease_body_encode(const struct command_lease *l, uint8_t *out)
 
 int command_lease_open(const uint8_t *body, size_t len, struct command_lease *l)
 {
-        const uint8_t *q = body, *end = body + len;
+        const uint8_t *q = body, *end;
 
         memset(l, 0, sizeof *l);
-        if (len < 1) {
-                return TKV_ECORRUPT;
+        if (body == NULL || len < 1) {
+                return TKV_ECORRUPT; /* an empty value is NULL: no offset from it */
         }
+        end = body + len;
         if (*q++ != COMMAND_LEASE_BODY_VERSION) {
                 return TKV_EINVAL;
         }
@@ -486,13 +487,14 @@ static int command_txn_check_op(const uint8_t **q, const uint8_t *end)
 
 int command_txn_open(const uint8_t *body, size_t len, struct command_txn *t)
 {
-        const uint8_t *q = body, *end = body + len;
+        const uint8_t *q = body, *end;
         uint64_t n[3];
         int rv = 0;
 
-        if (len < 1) {
-                return TKV_ECORRUPT;
+        if (body == NULL || len < 1) {
+                return TKV_ECORRUPT; /* an empty value is NULL: no offset from it */
         }
+        end = body + len;
         if (*q++ != COMMAND_TXN_BODY_VERSION) {
                 return TKV_EINVAL;
         }
