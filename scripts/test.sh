@@ -51,7 +51,7 @@ fuzz_smoke() {
   fi
   t0=$(date +%s)
   echo "== fuzz smoke: every libFuzzer target for ${TKV_FUZZ_SMOKE_SECONDS:-4} s"
-  CC=clang-14 bash scripts/fuzz.sh --seconds "${TKV_FUZZ_SMOKE_SECONDS:-4}"
+  CC=clang-14 bash scripts/fuzz.sh --seconds "${TKV_FUZZ_SMOKE_SECONDS:-3}"
   echo "== fuzz smoke: done in $(($(date +%s) - t0)) s"
 }
 
