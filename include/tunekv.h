@@ -85,7 +85,8 @@ enum tkv_code {
         TKV_NO_SPACE = 13,        /* the leader's disk is nearly full: the write was not applied */
         TKV_UNAUTHENTICATED = 14, /* auth is on: no user, or a wrong user or password */
         TKV_PERMISSION_DENIED = 15, /* the user's roles do not allow this (on this key) */
-        TKV_COMPACTED = 16,         /* at_timestamp older than the replica's change history */
+        TKV_COMPACTED = 16,         /* at_timestamp, or a watch's position, older than the
+                                       replica's change history */
         /* Client-side conditions. A write that was sent and got no answer
          * is never reported with these: it completes OUTCOME_UNKNOWN. */
         TKV_CONNECT_FAILED = 100,    /* no endpoint could be reached */
@@ -720,6 +721,100 @@ TKV_API int tkv_lease_list(struct tkv_client *c, uint32_t partition, struct tkv_
 TKV_API void tkv_lease_list_free(struct tkv_lease *list); /* NULL is fine */
 /* Free what tkv_lease_info put into l. NULL is fine. */
 TKV_API void tkv_lease_release(struct tkv_lease *l);
+
+/* ---- Watches (docs/protocol.md "WATCH", docs/consistency.md "Watches"):
+ * the changes of one key, or of every key under a prefix, as they are
+ * applied, in each partition's log order, none skipped. A watch has a
+ * connection of its own (tkv_watch_open connects; the client's other
+ * requests do not wait behind it) and resumes by itself on another node
+ * after the indexes it delivered when its node fails, shuts down, stops
+ * answering for silence_ms, or falls behind its staleness bound. */
+
+enum tkv_event_type { TKV_EVENT_PUT = 0, TKV_EVENT_DELETE = 1 };
+
+/* One change. Pointers are valid until the next tkv_watch_next or
+ * tkv_watch_close. */
+struct tkv_watch_event {
+        enum tkv_event_type type;
+        const void *key;
+        size_t key_len;
+        const void *value; /* PUT without keys_only; else NULL */
+        size_t value_len;
+        uint32_t partition;
+        uint64_t index;        /* its log index (a PUT: the key's version) */
+        uint64_t create_index; /* PUT: the write that created the key */
+        uint64_t timestamp;    /* its write timestamp */
+};
+
+/* Where a watch is in one partition: every change at or below after_index
+ * was delivered (or is buffered for the next tkv_watch_next). As a start,
+ * partition TKV_WATCH_EVERY_PARTITION stands for every partition of the
+ * watch not named otherwise (useful with one: a key's, a hash tag's). */
+#define TKV_WATCH_EVERY_PARTITION UINT32_MAX
+struct tkv_watch_position {
+        uint32_t partition;
+        uint64_t after_index;
+};
+
+/* What to watch. All borrowed by tkv_watch_open (copied). */
+struct tkv_watch_spec {
+        const void *key; /* the key, or with prefix the prefix ("" with prefix: every key) */
+        size_t key_len;
+        bool prefix;
+        bool keys_only; /* events without values */
+        /* Resume: the changes after these positions (a previous watch's
+         * tkv_watch_positions); partitions not named start from now. */
+        const struct tkv_watch_position *start;
+        size_t n_start;
+        /* No frame (event or progress; the server sends progress every
+         * watch_progress_ms, 1 s by default) for this long: the node is
+         * taken as gone and the watch resumes elsewhere. 0: 5000. */
+        unsigned silence_ms;
+};
+
+/* Where and how a watch runs now. */
+struct tkv_watch_info {
+        uint32_t node_id;             /* the node serving it */
+        enum tkv_consistency level;   /* the level its start was served at */
+        int64_t staleness_ms;         /* the largest of its partitions' at the last progress
+                                         frame; -1 unknown */
+        unsigned resumes;             /* times it resumed on another node */
+        uint32_t compacted_partition; /* after TKV_COMPACTED: the partition whose history */
+        uint64_t compacted_index;     /* is complete only after this index */
+};
+
+struct tkv_watch;
+
+/* Start a watch (opts as tkv_scan takes them, NULL: TKV_SEQUENTIAL; the
+ * level decides where its stream may start, docs/consistency.md). Blocks
+ * until the server confirmed it: TKV_OK and *out, or a status (then *out
+ * is NULL): TKV_COMPACTED for a start the history no longer holds, BUSY
+ * beyond the server's watches_per_conn_max or watches_max, ... with
+ * errbuf filled (errbuf_len bytes; may be NULL). */
+TKV_API int tkv_watch_open(struct tkv_client *c, const struct tkv_watch_spec *spec,
+                           const struct tkv_read_options *opts, struct tkv_watch **out,
+                           char *errbuf, size_t errbuf_len);
+
+/* The next change, waiting up to timeout_ms (-1: no limit): TKV_OK with
+ * *ev filled, TKV_TIMEOUT when none came (the watch goes on), or the status
+ * that ended it for good (TKV_COMPACTED: it fell out of the change history,
+ * see tkv_watch_info; TKV_PERMISSION_DENIED, ...: every later call
+ * returns it too). A failure to resume on any node is returned as it is
+ * (TKV_CONNECT_FAILED, TKV_UNAVAILABLE, ...) and the next call tries again. */
+TKV_API int tkv_watch_next(struct tkv_watch *w, struct tkv_watch_event *ev, int timeout_ms);
+
+/* Its position in each partition it watches, into out (up to n); returns
+ * how many partitions it watches. */
+TKV_API size_t tkv_watch_positions(const struct tkv_watch *w, struct tkv_watch_position *out,
+                                   size_t n);
+
+TKV_API void tkv_watch_get_info(const struct tkv_watch *w, struct tkv_watch_info *info);
+
+/* Text of the watch's last failure. */
+TKV_API const char *tkv_watch_errmsg(const struct tkv_watch *w);
+
+/* Cancel it (WATCH_CANCEL) and close its connection. Safe on NULL. */
+TKV_API void tkv_watch_close(struct tkv_watch *w);
 
 /* ---- Transactions (TXN) within one partition (docs/protocol.md §4.9):
  * compares, then the success ops if all of them hold, else the failure

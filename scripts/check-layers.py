@@ -57,6 +57,9 @@ LAYERS = {
     # handlers (kv writes, reads at every level, node-to-node, admin)
     "rpc_kv": 7, "rpc_many": 7, "rpc_scan": 7, "rpc_txn": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
     "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7, "rpc_lease": 7,
+    # WATCH streams: their start is a SCAN round (rpc_scan.c), their events the
+    # change history
+    "rpc_watch": 7,
     # the metadata group: the cluster map, TRANSFER_LEADER, MEMBER
     "rpc_meta": 7, "rpc_member": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct

@@ -27,6 +27,7 @@ struct change {
         uint64_t index;
         uint64_t ts;
         uint64_t hash;
+        uint64_t seq; /* its place among every change ever recorded here */
 };
 
 struct changes {
@@ -36,6 +37,8 @@ struct changes {
         uint64_t count;
         uint64_t bytes;
         uint64_t start_ts;
+        uint64_t start_index;    /* every change at a higher index is kept */
+        uint64_t next_seq;       /* the next change's seq */
         struct change **buckets; /* 1 << bits chains of newest records */
         unsigned bits;
         uint64_t keys; /* records in the map */
@@ -156,6 +159,9 @@ static void changes_drop_oldest(struct changes *c, struct store *s)
         if (r->ts > c->start_ts) {
                 c->start_ts = r->ts;
         }
+        if (r->index > c->start_index) {
+                c->start_index = r->index;
+        }
         c->count--;
         c->bytes -= change_bytes(r);
         if (r->before != NULL) {
@@ -167,12 +173,13 @@ static void changes_drop_oldest(struct changes *c, struct store *s)
         tkv_free(r);
 }
 
-void changes_reset(struct changes *c, struct store *s, uint64_t start_ts)
+void changes_reset(struct changes *c, struct store *s, uint64_t start_ts, uint64_t start_index)
 {
         while (c->oldest != NULL) {
                 changes_drop_oldest(c, s);
         }
         c->start_ts = start_ts;
+        c->start_index = start_index;
 }
 
 void changes_destroy(struct changes *c, struct store *s)
@@ -180,7 +187,7 @@ void changes_destroy(struct changes *c, struct store *s)
         if (c == NULL) {
                 return;
         }
-        changes_reset(c, s, 0);
+        changes_reset(c, s, 0, 0);
         tkv_free(c->buckets);
         tkv_free(c);
 }
@@ -218,15 +225,18 @@ int changes_record(struct changes *c, struct store *s, const struct store_entry 
         const uint8_t *key;
         uint32_t key_len;
 
+        c->next_seq++; /* a change dropped at once still took its seq */
         if (c->params.entries_max == 0) {
                 c->start_ts = ts; /* nothing is kept: no past is known */
+                c->start_index = index;
                 return 0;
         }
         r = tkv_calloc(1, sizeof *r);
         if (r == NULL) {
-                changes_reset(c, s, ts);
+                changes_reset(c, s, ts, index);
                 return TKV_ENOMEM;
         }
+        r->seq = c->next_seq - 1;
         r->before = before;
         r->after = after;
         r->index = index;
@@ -304,4 +314,54 @@ uint64_t changes_bytes(const struct changes *c)
 uint64_t changes_oldest_index(const struct changes *c)
 {
         return c->oldest != NULL ? c->oldest->index : 0;
+}
+
+uint64_t changes_start_index(const struct changes *c)
+{
+        return c->start_index;
+}
+
+uint64_t changes_next_seq(const struct changes *c)
+{
+        return c->next_seq;
+}
+
+uint64_t changes_first_seq(const struct changes *c)
+{
+        return c->oldest != NULL ? c->oldest->seq : c->next_seq;
+}
+
+const struct change *changes_seek(const struct changes *c, const struct change *hint,
+                                  uint64_t hint_seq, uint64_t seq)
+{
+        const struct change *r;
+
+        if (seq < changes_first_seq(c) || seq >= c->next_seq) {
+                return NULL;
+        }
+        r = hint != NULL && hint_seq >= changes_first_seq(c) && hint_seq <= seq ? hint : c->oldest;
+        while (r->seq < seq) {
+                r = r->newer;
+        }
+        return r;
+}
+
+const struct change *changes_next(const struct change *r)
+{
+        return r->newer;
+}
+
+void changes_view(const struct change *r, struct changes_view *v)
+{
+        v->seq = r->seq;
+        v->index = r->index;
+        v->ts = r->ts;
+        v->hash = r->hash;
+        v->after = r->after;
+        v->key = store_entry_key(change_some_entry(r), &v->key_len);
+}
+
+uint64_t changes_key_hash(const struct changes *c, const void *key, uint32_t key_len)
+{
+        return siphash13(&c->hash_key, key, key_len);
 }

@@ -40,9 +40,10 @@ int changes_create(struct changes **out, const struct changes_params *params, ui
  * free; safe on NULL. */
 void changes_destroy(struct changes *c, struct store *s);
 
-/* Forget every change (unpinning from s) and start again at start_ts: the
- * store is about to be replaced (restore). */
-void changes_reset(struct changes *c, struct store *s, uint64_t start_ts);
+/* Forget every change (unpinning from s) and start again at start_ts and
+ * start_index (the snapshot's last entry): the store is about to be
+ * replaced (restore). */
+void changes_reset(struct changes *c, struct store *s, uint64_t start_ts, uint64_t start_index);
 
 /* Record a change of one key at index, stamped ts (non-decreasing from
  * call to call): before is the key's entry before it (NULL: absent), after
@@ -73,5 +74,43 @@ uint64_t changes_count(const struct changes *c);
 uint64_t changes_bytes(const struct changes *c);
 /* The index of the oldest change kept (0: none). */
 uint64_t changes_oldest_index(const struct changes *c);
+
+/* Watches (rpc_watch.c) read the history as a log of changes.
+ *
+ * Every change recorded gets the next seq (0, 1, ...; consecutive, never
+ * reused, also for changes dropped at once): the kept ones are
+ * [changes_first_seq, changes_next_seq), oldest first, in index order. A
+ * reader holds a seq; the record it names is kept while seq >=
+ * changes_first_seq, so a pointer to it may be cached with its seq and
+ * trusted again only after that check (changes_seek does it). Every
+ * change at an index above changes_start_index is kept: a reader that saw
+ * every change up to index i misses none while i >= it. */
+struct change;
+
+struct changes_view {
+        uint64_t seq;
+        uint64_t index;
+        uint64_t ts;
+        uint64_t hash;                   /* changes_key_hash of the key */
+        const struct store_entry *after; /* the key's entry after it; NULL: a delete */
+        const uint8_t *key;              /* borrowed, like the record */
+        uint32_t key_len;
+};
+
+uint64_t changes_start_index(const struct changes *c);
+uint64_t changes_next_seq(const struct changes *c);
+uint64_t changes_first_seq(const struct changes *c);
+
+/* The record of seq, or NULL if it is not kept (dropped, or not yet
+ * recorded). hint (may be NULL) is a record this reader held, with its
+ * seq: when still kept and not past seq, the walk starts there rather than
+ * at the oldest. */
+const struct change *changes_seek(const struct changes *c, const struct change *hint,
+                                  uint64_t hint_seq, uint64_t seq);
+/* The record after r, or NULL: r is the newest. */
+const struct change *changes_next(const struct change *r);
+void changes_view(const struct change *r, struct changes_view *v);
+/* The hash changes_view reports for key. */
+uint64_t changes_key_hash(const struct changes *c, const void *key, uint32_t key_len);
 
 #endif

@@ -92,6 +92,16 @@ static const struct config_option config_options[] = {
     OPT("limits", scan_bytes_max, CONFIG_BYTES, 1024, 256 * MiB, "4MiB",
         "bytes of keys and values one SCAN page may hold (the page ends early, more = true; "
         "also capped by frame_bytes_max)"),
+    OPT("limits", watches_max, CONFIG_UINT, 0, 1 << 22, "100000",
+        "WATCH streams open on the node, every connection together (more: BUSY)"),
+    OPT("limits", watches_per_conn_max, CONFIG_UINT, 0, 1 << 22, "10000",
+        "WATCH streams open on one connection (more: BUSY)"),
+    OPT("limits", watch_output_bytes_max, CONFIG_BYTES, 64 * 1024, 1 * GiB, "4MiB",
+        "a connection's streams stop writing events while this much it was sent is unread; "
+        "they go on from the change history when it drains (bytes)"),
+    OPT("history", watch_progress_ms, CONFIG_UINT, 10, 3600000, "1000",
+        "every WATCH stream gets a progress frame (its position, the replica's staleness) this "
+        "often (ms)"),
     OPT("limits", value_bytes_max, CONFIG_BYTES, 0, 128 * MiB, "1MiB", "largest value (bytes)"),
     OPT("limits", txn_ops_max, CONFIG_UINT, 1, 4096, "128",
         "operations in one TXN, its success and failure lists together"),
@@ -944,6 +954,14 @@ static int config_validate(struct config *c, char *errmsg)
                          "conn_output_bytes_max + frame_bytes_max (%llu)",
                          (unsigned long long)c->conn_output_close_bytes,
                          (unsigned long long)(c->conn_output_bytes_max + c->frame_bytes_max));
+                return TKV_EINVAL;
+        }
+        if (c->conn_output_close_bytes < c->watch_output_bytes_max + c->frame_bytes_max) {
+                err_msgf(errmsg,
+                         "config: limits.conn_output_close_bytes = %llu: must be at least "
+                         "watch_output_bytes_max + frame_bytes_max (%llu)",
+                         (unsigned long long)c->conn_output_close_bytes,
+                         (unsigned long long)(c->watch_output_bytes_max + c->frame_bytes_max));
                 return TKV_EINVAL;
         }
         /* One client at its full window must fit, or every write of a busy

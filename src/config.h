@@ -96,12 +96,16 @@ struct config {
 
         /* [read] */
         unsigned probe_interval_ms;
-        unsigned max_clock_offset_ms; /* hlc.h: timestamps seen may be this far ahead */
-        unsigned get_many_keys_max;   /* keys of one GET_MANY (rpc_many.c) */
-        unsigned scan_limit_max;      /* keys of one SCAN page (rpc_scan.c) */
-        uint64_t scan_bytes_max;      /* key and value bytes of one SCAN page */
-        unsigned freshness_reads_max; /* fresh.h: reads sampled per partition at a time */
-        unsigned freshness_window_ms; /* fresh.h: how long a sampled read watches the log */
+        unsigned max_clock_offset_ms;    /* hlc.h: timestamps seen may be this far ahead */
+        unsigned get_many_keys_max;      /* keys of one GET_MANY (rpc_many.c) */
+        unsigned scan_limit_max;         /* keys of one SCAN page (rpc_scan.c) */
+        uint64_t scan_bytes_max;         /* key and value bytes of one SCAN page */
+        unsigned watches_max;            /* WATCH streams open on the node (rpc_watch.c) */
+        unsigned watches_per_conn_max;   /* ... on one connection */
+        uint64_t watch_output_bytes_max; /* a connection's unsent bytes its streams stop at */
+        unsigned watch_progress_ms;      /* progress frames of every stream this often */
+        unsigned freshness_reads_max;    /* fresh.h: reads sampled per partition at a time */
+        unsigned freshness_window_ms;    /* fresh.h: how long a sampled read watches the log */
         unsigned read_index; /* 1: linearizable reads confirm leadership by messages (ReadIndex) */
         unsigned forward_rate;
         unsigned forward_burst;

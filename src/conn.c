@@ -144,6 +144,11 @@ static size_t conn_unsent(const struct conn *c)
         return buffer_len(&c->out) + buffer_len(&c->out_busy) + tls;
 }
 
+size_t conn_unsent_bytes(const struct conn *c)
+{
+        return conn_unsent(c);
+}
+
 static bool conn_has_output(const struct conn *c)
 {
         return buffer_len(&c->out) > 0 || (c->tls != NULL && buffer_len(&c->tls->out) > 0);
@@ -177,6 +182,9 @@ void conn_close(struct conn *c)
                 return;
         }
         c->closing = true;
+        if (set->handlers != NULL && set->handlers->on_close != NULL) {
+                set->handlers->on_close(c);
+        }
         conn_count(c);
         queue_remove(&c->link);
         queue_remove(&c->dirty_link);
@@ -433,8 +441,8 @@ static void conn_check_timeouts(struct conn *c, uint64_t now)
                 why = c->tls != NULL && !c->tls->established
                           ? "no TLS handshake within frame_timeout_ms"
                           : "a frame begun and not finished within frame_timeout_ms";
-        } else if (cfg->idle_timeout_ms != 0 && c->inflight == 0 && buffer_len(&c->in) == 0 &&
-                   buffer_len(&c->out) == 0 && !c->writing &&
+        } else if (cfg->idle_timeout_ms != 0 && c->inflight == 0 && c->n_watches == 0 &&
+                   buffer_len(&c->in) == 0 && buffer_len(&c->out) == 0 && !c->writing &&
                    now - c->active_ms > cfg->idle_timeout_ms) {
                 why = "idle for idle_timeout_ms";
         }
@@ -618,6 +626,7 @@ static struct conn *conn_new(struct conn_set *set, unsigned link_node)
         c->active_ms = uv_now(set->loop);
         c->serial = ++set->serial;
         queue_init(&c->dirty_link);
+        queue_init(&c->watches);
         buffer_init(&c->in);
         buffer_init(&c->out);
         buffer_init(&c->out_busy);

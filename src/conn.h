@@ -23,10 +23,13 @@ struct spare;
  * rpc.c in: conn_set.handlers), so that the network layer never calls
  * the layers it feeds. on_request takes every request frame's payload
  * (borrowed for the call); on_refuse answers, with id 0, what cannot be
- * read as a request: a frame too large, a connection refused at accept. */
+ * read as a request: a frame too large, a connection refused at accept.
+ * on_close: the connection is closing (nothing more can be written to it):
+ * what it holds beyond its calls (its watches) goes. */
 struct conn_handlers {
         void (*on_request)(struct conn *c, const uint8_t *data, size_t len);
         void (*on_refuse)(struct conn *c, int tkv_err, const char *message);
+        void (*on_close)(struct conn *c);
 };
 
 /* Frees a node link's stream once it is closed (the transport allocated
@@ -103,6 +106,10 @@ struct conn {
         uint8_t auth_salt_next[AUTH_SALT_BYTES]; /* of the new password it set for its
                                                     own user (rpc_users.c): proved too */
         bool auth_salt_next_set;
+        /* The WATCH streams it receives (rpc_watch.c's, which owns the
+         * list): they keep it from idle_timeout_ms. */
+        struct queue watches;
+        unsigned n_watches;
         /* TLS on the client port, else NULL: received bytes land in
          * tls->in and are decrypted into `in`; answers in `out` are
          * encrypted into tls->out, which is what gets written. */
@@ -143,6 +150,10 @@ unsigned conn_inflight_max(const struct conn *c);
  * the header is written, the caller fills the body. NULL if the connection
  * is closing (drop the answer) or out of memory (the connection closes). */
 uint8_t *conn_answer_space(struct conn *c, size_t body_len);
+
+/* Answers not yet written to the kernel, bytes (WATCH streams pause above
+ * watch_output_bytes_max of it). */
+size_t conn_unsent_bytes(const struct conn *c);
 
 /* Close once everything queued has been written; read nothing more. */
 void conn_close_after_write(struct conn *c);

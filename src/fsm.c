@@ -584,7 +584,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
                 lease_table_destroy(leases);
                 return rv == TKV_ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
         }
-        changes_reset(f->changes, f->store, meta.last_ts);
+        changes_reset(f->changes, f->store, meta.last_ts, meta.applied_index);
         store_destroy(f->store);
         dedup_destroy(f->dedup);
         lease_table_destroy(f->leases);

@@ -67,6 +67,8 @@ struct node_stats {
 /* Operations the latency histograms tell apart. */
 enum node_op { NODE_OP_GET, NODE_OP_PUT, NODE_OP_DELETE, NODE_OP_CAS, NODE_OP_OTHER, NODE_OPS };
 
+struct rpc_watch_set;
+
 struct node {
         const struct config *cfg; /* borrowed: the server's */
         uv_loop_t *loop;
@@ -124,6 +126,7 @@ struct node {
                 size_t len;
         } dispatching;
         struct node_stats stats;
+        struct rpc_watch_set *watches; /* WATCH streams (rpc_watch.c owns them) */
         /* Client requests from arrival to answer, by operation and, for
          * GET, the level asked (index READ_LEVELS for the others). */
         struct latency_hist latency[NODE_OPS][READ_LEVELS + 1];

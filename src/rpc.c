@@ -37,6 +37,8 @@ static const struct rpc_method rpc_methods[] = {
     {TUNEKV__V1__REQUEST__BODY_TRANSFER_LEADER, "TRANSFER_LEADER", rpc_meta_transfer, false, false,
      false},
     {TUNEKV__V1__REQUEST__BODY_MEMBER, "MEMBER", rpc_member_request, false, true, false},
+    {TUNEKV__V1__REQUEST__BODY_WATCH, "WATCH", rpc_scan_watch, false, false, false},
+    {TUNEKV__V1__REQUEST__BODY_WATCH_CANCEL, "WATCH_CANCEL", rpc_watch_cancel, false, false, false},
 };
 
 const struct rpc_method *rpc_method_of(const Tunekv__V1__Request *req)
@@ -132,6 +134,10 @@ static int rpc_admit(struct conn *conn, const Tunekv__V1__Request *req,
             (rv = rpc_scan_admit(req, cfg, message, len)) != 0) {
                 return rv;
         }
+        if ((*method)->body == TUNEKV__V1__REQUEST__BODY_WATCH &&
+            (rv = rpc_watch_admit(conn, req, cfg, node->n_partitions, message, len)) != 0) {
+                return rv;
+        }
         if (key != NULL && key->len == 0) {
                 snprintf(message, len, "empty key");
                 return TKV_EINVAL;
@@ -151,9 +157,11 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
         const ProtobufCBinaryData *key = method->has_key ? rpc_request_key(req) : NULL;
         bool many = method->body == TUNEKV__V1__REQUEST__BODY_GET_MANY;
         bool scan = method->body == TUNEKV__V1__REQUEST__BODY_SCAN;
+        bool watch = method->body == TUNEKV__V1__REQUEST__BODY_WATCH;
         size_t key_len = key != NULL ? key->len
                          : many      ? rpc_many_call_bytes(req)
                          : scan      ? rpc_scan_call_bytes(req, node->n_partitions)
+                         : watch     ? rpc_scan_watch_call_bytes(req, node->n_partitions)
                                      : 0;
         unsigned timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : node->cfg->request_timeout_ms;
         struct call *c = call_alloc(node, key_len);
@@ -180,6 +188,8 @@ static struct call *rpc_call_new(struct conn *conn, const Tunekv__V1__Request *r
                 rpc_many_call_fill(c, req); /* the keys live in the call */
         } else if (scan) {
                 rpc_scan_call_fill(c, req); /* so does the scan's request */
+        } else if (watch) {
+                rpc_scan_watch_call_fill(c, req); /* and the round that starts a watch */
         }
         queue_init(&c->op.write.link);
         deadline_clear(&c->deadline);

@@ -318,7 +318,10 @@ static unsigned rpc_auth_perm_of(const Tunekv__V1__Request *req)
         case TUNEKV__V1__REQUEST__BODY_DELETE:
         case TUNEKV__V1__REQUEST__BODY_CAS:
                 return AUTH_WRITE;
+        case TUNEKV__V1__REQUEST__BODY_WATCH:
+                return AUTH_READ; /* on its key or prefix: rpc_auth_admit */
         case TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO:
+        case TUNEKV__V1__REQUEST__BODY_WATCH_CANCEL: /* the connection's own streams */
                 return 0;
         default:
                 return AUTH_ADMIN;
@@ -475,6 +478,9 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
         }
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_SCAN) {
                 return rpc_auth_admit_scan(t, conn, req->scan, message, len);
+        }
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_WATCH) {
+                key = &req->watch->key; /* a prefix: every key under it may come */
         }
         if (perm != 0 && !auth_allowed(t, conn->auth_user, perm, key != NULL ? key->data : NULL,
                                        key != NULL ? key->len : 0)) {

@@ -77,6 +77,40 @@ int rpc_scan_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
                    size_t len);
 void rpc_scan(struct call *c, const Tunekv__V1__Request *req);
 
+/* rpc_scan.c: WATCH, whose start is a SCAN round of its keys (rpc_watch.c
+ * has the streams): the call's key space it needs, its filling, the
+ * handler. */
+size_t rpc_scan_watch_call_bytes(const Tunekv__V1__Request *req, unsigned n_partitions);
+void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req);
+void rpc_scan_watch(struct call *c, const Tunekv__V1__Request *req);
+
+/* rpc_watch.c: a stream's start, decided by its round (rpc_scan.c): the
+ * key or prefix (borrowed), partitions first .. first + n_parts - 1, and
+ * for each the index after which it starts (resumed: the client's, else
+ * the index the round read); at BOUNDED_STALENESS (c's level) its bound.
+ * Answers c (the created frame, or COMPACTED) and frees it. */
+struct rpc_watch_spec {
+        const uint8_t *key;
+        uint32_t key_len;
+        bool prefix;
+        bool keys_only;
+        uint32_t first;
+        uint32_t n_parts;
+        const uint64_t *after;
+        const bool *resumed;
+        uint32_t max_staleness_ms;
+};
+void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s);
+
+/* rpc_watch.c: WATCH's checks before a call exists (sizes, the streams
+ * open on conn and on the node): 0, or a TKV_E* code with message filled. */
+struct config;
+int rpc_watch_admit(const struct conn *conn, const Tunekv__V1__Request *req,
+                    const struct config *cfg, unsigned n_partitions, char *message, size_t len);
+
+/* rpc_watch.c: WATCH_CANCEL. */
+void rpc_watch_cancel(struct call *c, const Tunekv__V1__Request *req);
+
 /* rpc_many.c: what GET_MANY and SCAN share, reading partitions of this
  * node's replicas in rounds (docs/consistency.md, "Multi-key reads").
  *

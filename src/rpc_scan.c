@@ -33,7 +33,14 @@
  *
  *   struct rpc_scan_head | u64 required_index[n_parts] | lo | end | cursor
  *
- * lo is the prefix (prefix scans) or the range's start. */
+ * lo is the prefix (prefix scans) or the range's start.
+ *
+ * A WATCH starts with such a round (rpc_scan_watch): one key (lo, in its
+ * partition) or a prefix, count_only, limit 1; its answer is not a page
+ * but the stream's start, each partition at the index the round read it
+ * at (rpc_watch_begin). Its layout adds, after the cursor, u64
+ * start[n_parts]: 0 to start from the round, else the client's index + 1
+ * (a resume). */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,10 +73,13 @@ struct rpc_scan_head {
         uint32_t cursor_len; /* 0: the first page */
         uint32_t first;      /* the partitions read: first .. first + n_parts - 1 */
         uint32_t n_parts;
-        bool prefix;     /* lo is a prefix (else a range's start) */
-        bool keys_only;  /* no values */
-        bool count_only; /* no items */
-        uint64_t digest; /* LINEARIZABLE over partitions: the collected page's */
+        bool prefix;       /* lo is a prefix (else a range's start) */
+        bool keys_only;    /* no values */
+        bool count_only;   /* no items */
+        bool watch;        /* a WATCH's start: then u64 start[n_parts] follow the cursor */
+        bool watch_prefix; /* ... of every key under lo, else of lo alone */
+        uint32_t watch_staleness_ms; /* ... BOUNDED_STALENESS: its bound, kept while it runs */
+        uint64_t digest;             /* LINEARIZABLE over partitions: the collected page's */
 };
 
 /* The layout above, read in place. */
@@ -340,6 +350,7 @@ static uint64_t rpc_scan_ts(struct call *c, const struct rpc_scan_view *v,
 
 static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
                             const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts);
+static void rpc_scan_watch_begin(struct call *c, const struct rpc_scan_view *v);
 
 /* What a page is: its keys, their partitions and versions, and whether
  * keys follow. Two pages with one digest show the same state (up to a
@@ -444,6 +455,10 @@ static void rpc_scan_round(struct call *c)
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
                 node_count_read(c->node, v.h.first + k, c->rd.level, READ_COUNT_SERVED);
         }
+        if (v.h.watch) {
+                rpc_scan_watch_begin(c, &v);
+                goto cleanup;
+        }
         rpc_scan_answer(c, &v, hits, n, more, ts);
 cleanup:
         tkv_free(hits);
@@ -533,6 +548,42 @@ static void rpc_scan_receipts(struct call *c, const struct rpc_scan_view *v, uin
         sr->receipts = ptrs;
 }
 
+/* A WATCH's round is over: its stream starts here, now. */
+static void rpc_scan_watch_begin(struct call *c, const struct rpc_scan_view *v)
+{
+        uint32_t n = v->h.n_parts;
+        const uint8_t *starts = v->cursor + v->h.cursor_len;
+        uint64_t *after = tkv_malloc(n * sizeof *after);
+        bool *resumed = tkv_malloc(n * sizeof *resumed);
+        struct rpc_watch_spec spec;
+
+        if (after == NULL || resumed == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "WATCH: out of memory");
+                goto out;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+                uint64_t start;
+                memcpy(&start, starts + 8 * (size_t)k, sizeof start);
+                resumed[k] = start != 0;
+                after[k] = resumed[k] ? start - 1
+                                      : group_applied_index(node_group(c->node, v->h.first + k));
+        }
+        memset(&spec, 0, sizeof spec);
+        spec.key = v->lo;
+        spec.key_len = v->h.lo_len;
+        spec.prefix = v->h.watch_prefix;
+        spec.keys_only = v->h.keys_only;
+        spec.first = v->h.first;
+        spec.n_parts = n;
+        spec.after = after;
+        spec.resumed = resumed;
+        spec.max_staleness_ms = v->h.watch_staleness_ms;
+        rpc_watch_begin(c, &spec);
+out:
+        tkv_free(resumed);
+        tkv_free(after);
+}
+
 static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
                             const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts)
 {
@@ -601,10 +652,10 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
                 if (node_group(c->node, v.h.first + k) == NULL) {
                         call_answer_error(c, TKV_EINVAL,
-                                          "SCAN: node %u has no replica of partition %u: send it "
-                                          "to a node with a replica of every partition (or scan a "
+                                          "%s: node %u has no replica of partition %u: send it "
+                                          "to a node with a replica of every partition (or use a "
                                           "hash-tag prefix, which reads one)",
-                                          c->node->cfg->node_id, v.h.first + k);
+                                          c->method->name, c->node->cfg->node_id, v.h.first + k);
                         return TKV_EINVAL;
                 }
         }
@@ -632,9 +683,9 @@ static void rpc_scan_fenced(struct group_read *r, int status)
 
         c->stage = CALL_NEW;
         if (status == TKV_ENOTLEADER) {
-                call_answer_not_leader(c, "SCAN");
+                call_answer_not_leader(c, c->method->name);
         } else if (status != 0) {
-                call_answer_error(c, status, "SCAN: %s", err_str(status));
+                call_answer_error(c, status, "%s: %s", c->method->name, err_str(status));
         } else if (group_applied_index(c->group) < rpc_scan_required(&v, 0)) {
                 /* A token beyond everything committed. */
                 c->rd.bound.required_index = rpc_scan_required(&v, 0);
@@ -657,13 +708,13 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
         int rv;
 
         if (rpc_read_check_options(o, why, sizeof why) != 0) {
-                call_answer_error(c, TKV_EINVAL, "SCAN: %s", why);
+                call_answer_error(c, TKV_EINVAL, "%s: %s", c->method->name, why);
                 return;
         }
         c->partition = v.h.first;
         c->group = node_group(c->node, v.h.first);
         if (c->group == NULL) {
-                call_answer_not_leader(c, "SCAN");
+                call_answer_not_leader(c, c->method->name);
                 return;
         }
         c->rd.level = LEVEL(LINEARIZABLE);
@@ -676,9 +727,9 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
         if (rv == 0) {
                 c->stage = CALL_READ;
         } else if (rv == TKV_ENOTLEADER) {
-                call_answer_not_leader(c, "SCAN");
+                call_answer_not_leader(c, c->method->name);
         } else {
-                call_answer_error(c, rv, "SCAN: %s", err_str(rv));
+                call_answer_error(c, rv, "%s: %s", c->method->name, err_str(rv));
         }
 }
 
@@ -698,6 +749,106 @@ void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
                 call_answer_error(c, TKV_EINVAL,
                                   "SCAN: at_timestamp is not served for scans yet: GET_MANY "
                                   "reads named keys at a past timestamp");
+                return;
+        }
+        if (rpc_scan_partitions(c, o) != 0 || rpc_many_bound(c, o) != 0) {
+                return;
+        }
+        rpc_scan_round(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* WATCH's start */
+
+/* The partitions a WATCH reads: its key's, a hash-tag prefix's, or all. */
+static void rpc_scan_watch_parts(const Tunekv__V1__WatchRequest *wq, unsigned n_partitions,
+                                 uint32_t *first, uint32_t *n)
+{
+        int64_t tag = wq->prefix ? rpc_scan_tag_partition(&wq->key, n_partitions) : -1;
+
+        if (!wq->prefix) {
+                tag = route_partition(key_hash_partition(wq->key.data, wq->key.len), n_partitions);
+        }
+        *first = tag >= 0 ? (uint32_t)tag : 0;
+        *n = tag >= 0 ? 1 : n_partitions;
+}
+
+size_t rpc_scan_watch_call_bytes(const Tunekv__V1__Request *req, unsigned n_partitions)
+{
+        uint32_t first, n;
+
+        rpc_scan_watch_parts(req->watch, n_partitions, &first, &n);
+        return sizeof(struct rpc_scan_head) + 16 * (size_t)n + req->watch->key.len;
+}
+
+void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__WatchRequest *wq = req->watch;
+        struct rpc_scan_head h;
+        uint8_t *p;
+
+        memset(&h, 0, sizeof h);
+        rpc_scan_watch_parts(wq, c->node->n_partitions, &h.first, &h.n_parts);
+        h.limit = 1;
+        h.lo_len = (uint32_t)wq->key.len;
+        h.prefix = true; /* the round counts the keys under the key: it reads its partition */
+        h.keys_only = wq->keys_only;
+        h.count_only = true;
+        h.watch = true;
+        h.watch_prefix = wq->prefix;
+        h.watch_staleness_ms = wq->options != NULL ? wq->options->max_staleness_ms : 0;
+        memcpy(c->key, &h, sizeof h);
+        p = c->key + sizeof h;
+        memset(p, 0, 8 * (size_t)h.n_parts);
+        p += 8 * (size_t)h.n_parts;
+        p = rpc_scan_put(p, &wq->key);
+        memset(p, 0, 8 * (size_t)h.n_parts);
+        for (size_t i = 0; i < wq->n_start; i++) { /* every: first, so named ones win */
+                uint64_t start = wq->start[i]->after_index + 1;
+                for (uint32_t k = 0; wq->start[i]->every && start != 0 && k < h.n_parts; k++) {
+                        memcpy(p + 8 * (size_t)k, &start, sizeof start);
+                }
+        }
+        for (size_t i = 0; i < wq->n_start; i++) {
+                uint32_t part = wq->start[i]->partition;
+                uint64_t start = wq->start[i]->after_index + 1;
+                if (!wq->start[i]->every && part >= h.first && part < h.first + h.n_parts &&
+                    start != 0) {
+                        memcpy(p + 8 * (size_t)(part - h.first), &start, sizeof start);
+                }
+        }
+}
+
+void rpc_scan_watch(struct call *c, const Tunekv__V1__Request *req)
+{
+        const Tunekv__V1__WatchRequest *wq = req->watch;
+        const Tunekv__V1__ReadOptions *o = wq->options;
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+
+        for (size_t i = 0; i < wq->n_start; i++) {
+                uint32_t part = wq->start[i]->partition;
+                if (!wq->start[i]->every && (part < v.h.first || part >= v.h.first + v.h.n_parts)) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "WATCH: start names partition %u, which holds none of "
+                                          "the watched keys",
+                                          part);
+                        return;
+                }
+        }
+        /* A stream has no end: the round that starts it has the request's
+         * deadline, the stream none. */
+        c->rd.on_met = rpc_scan_wait_done;
+        if (o != NULL && o->level == LEVEL(LINEARIZABLE) && v.h.n_parts == 1) {
+                rpc_scan_linearizable(c, o);
+                return;
+        }
+        if (rpc_many_options(c, o) != 0) {
+                return;
+        }
+        if (c->rd.at_ts != 0) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "WATCH: at_timestamp is not served for watches: "
+                                  "resume after an index instead");
                 return;
         }
         if (rpc_scan_partitions(c, o) != 0 || rpc_many_bound(c, o) != 0) {

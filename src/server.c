@@ -38,6 +38,7 @@
 #include "rpc_forward.h"
 #include "rpc_meta.h"
 #include "rpc_node.h"
+#include "rpc_watch.h"
 
 #define SERVER_LAG_PERIOD_MS    100
 #define SERVER_METRICS_TICKS    10 /* the exposition is rebuilt every second */
@@ -48,7 +49,8 @@ static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
 
 /* Connections hand every request up to dispatch (conn.h). */
-static const struct conn_handlers server_conn_handlers = {rpc_dispatch, rpc_answer_frame_error};
+static const struct conn_handlers server_conn_handlers = {rpc_dispatch, rpc_answer_frame_error,
+                                                          rpc_watch_conn_closed};
 
 /* Leaders are spread by placement: the preferred leader of partition p is
  * its first replica, node (p % N) in id order, so P partitions give each
@@ -595,11 +597,15 @@ static void server_flush(struct server *s)
                 if (node_group(&s->node, p) != NULL) {
                         group_flush(s->groups[p], clock);
                         rpc_node_flush(&s->node, p, clock);
+                        rpc_watch_flush(&s->node, p);
                         if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);
                         }
                 }
+        }
+        if (housekeeping) {
+                rpc_watch_tick(&s->node, clock);
         }
         if (server_group(s, s->n_partitions) != NULL) {
                 group_flush(s->groups[s->n_partitions], clock); /* the metadata group */
@@ -926,6 +932,10 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                         return TKV_ENOMEM;
                 }
         }
+        if (rpc_watch_init(&s->node) != 0) {
+                err_msgf(s->errmsg, "out of memory");
+                return TKV_ENOMEM;
+        }
         hlc_init(&s->node.hlc, cfg->max_clock_offset_ms);
         if (session_keys_init(&s->node.keys, cfg->secret, cfg->cluster_name) != 0) {
                 err_msgf(s->errmsg, "token keys: cannot set up HMAC-SHA256");
@@ -1068,6 +1078,9 @@ void server_stop(struct server *s)
         s->node.state = NODE_DRAINING;
         s->drain_start_ms = uv_now(s->loop);
         notify_stopping();
+        /* Streams have no end to wait for: they end now, and their clients
+         * resume elsewhere after the indexes they saw. */
+        rpc_watch_end_all(&s->node, TKV_ESHUTDOWN, "WATCH: node shutting down");
         /* Connections keep being read: new requests are answered
          * UNAVAILABLE (rpc_admit), so clients learn to go elsewhere. */
         uv_close((uv_handle_t *)&s->listener, server_listener_closed);
@@ -1094,6 +1107,7 @@ void server_close(struct server *s)
         tkv_free(s->peers);
         s->peers = NULL;
         s->node.peers = NULL;
+        rpc_watch_destroy(&s->node);
         call_pool_drain(&s->node);
         session_keys_close(&s->node.keys);
         rpc_auth_close(&s->node.auth);

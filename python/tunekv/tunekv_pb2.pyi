@@ -22,6 +22,8 @@ CONSISTENCY_LINEARIZABLE: Consistency
 CONSISTENCY_SEQUENTIAL: Consistency
 CONSISTENCY_SESSION: Consistency
 DESCRIPTOR: _descriptor.FileDescriptor
+EVENT_DELETE: EventType
+EVENT_PUT: EventType
 LEASE_GRANT: LeaseOp
 LEASE_INFO: LeaseOp
 LEASE_KEEPALIVE: LeaseOp
@@ -563,7 +565,7 @@ class ReadReceipt(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "lease", "member", "no_forward", "ping", "probe", "put", "scan", "status", "timeout_ms", "transfer_leader", "txn", "user_role"]
+    __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "lease", "member", "no_forward", "ping", "probe", "put", "scan", "status", "timeout_ms", "transfer_leader", "txn", "user_role", "watch", "watch_cancel"]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
@@ -584,6 +586,8 @@ class Request(_message.Message):
     TRANSFER_LEADER_FIELD_NUMBER: _ClassVar[int]
     TXN_FIELD_NUMBER: _ClassVar[int]
     USER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    WATCH_CANCEL_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
     auth: AuthRequest
     cas: CasRequest
     cluster_info: ClusterInfoRequest
@@ -604,10 +608,12 @@ class Request(_message.Message):
     transfer_leader: TransferLeaderRequest
     txn: TxnRequest
     user_role: UserRoleRequest
-    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., scan: _Optional[_Union[ScanRequest, _Mapping]] = ..., lease: _Optional[_Union[LeaseRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ...) -> None: ...
+    watch: WatchRequest
+    watch_cancel: WatchCancelRequest
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., scan: _Optional[_Union[ScanRequest, _Mapping]] = ..., lease: _Optional[_Union[LeaseRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ..., watch: _Optional[_Union[WatchRequest, _Mapping]] = ..., watch_cancel: _Optional[_Union[WatchCancelRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "scan", "status", "status_info", "txn", "user_role", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "scan", "status", "status_info", "txn", "user_role", "watch", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
@@ -625,6 +631,7 @@ class Response(_message.Message):
     STATUS_INFO_FIELD_NUMBER: _ClassVar[int]
     TXN_FIELD_NUMBER: _ClassVar[int]
     USER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
     WRITE_FIELD_NUMBER: _ClassVar[int]
     bound: BoundUnmet
     cluster_info: ClusterInfoResponse
@@ -643,8 +650,9 @@ class Response(_message.Message):
     status_info: StatusResponse
     txn: TxnResponse
     user_role: UserRoleResponse
+    watch: WatchResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., scan: _Optional[_Union[ScanResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., scan: _Optional[_Union[ScanResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ..., watch: _Optional[_Union[WatchResponse, _Mapping]] = ...) -> None: ...
 
 class ScanItem(_message.Message):
     __slots__ = ["create_index", "key", "mod_index", "partition", "timestamp", "value"]
@@ -856,6 +864,86 @@ class UserRoleResponse(_message.Message):
     roles: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, names: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[str]] = ..., grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
 
+class WatchCancelRequest(_message.Message):
+    __slots__ = ["watch_id"]
+    WATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    watch_id: int
+    def __init__(self, watch_id: _Optional[int] = ...) -> None: ...
+
+class WatchEvent(_message.Message):
+    __slots__ = ["create_index", "index", "key", "partition", "timestamp", "type", "value"]
+    CREATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    create_index: int
+    index: int
+    key: bytes
+    partition: int
+    timestamp: int
+    type: EventType
+    value: bytes
+    def __init__(self, type: _Optional[_Union[EventType, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., partition: _Optional[int] = ..., index: _Optional[int] = ..., create_index: _Optional[int] = ..., timestamp: _Optional[int] = ...) -> None: ...
+
+class WatchProgress(_message.Message):
+    __slots__ = ["index", "node_id", "partition", "staleness_ms"]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    node_id: int
+    partition: int
+    staleness_ms: int
+    def __init__(self, partition: _Optional[int] = ..., index: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ["key", "keys_only", "options", "prefix", "start"]
+    KEYS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    keys_only: bool
+    options: ReadOptions
+    prefix: bool
+    start: _containers.RepeatedCompositeFieldContainer[WatchStart]
+    def __init__(self, key: _Optional[bytes] = ..., prefix: bool = ..., start: _Optional[_Iterable[_Union[WatchStart, _Mapping]]] = ..., keys_only: bool = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+
+class WatchResponse(_message.Message):
+    __slots__ = ["canceled", "compacted_index", "compacted_partition", "created", "events", "level", "node_id", "progress"]
+    CANCELED_FIELD_NUMBER: _ClassVar[int]
+    COMPACTED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COMPACTED_PARTITION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    canceled: bool
+    compacted_index: int
+    compacted_partition: int
+    created: bool
+    events: _containers.RepeatedCompositeFieldContainer[WatchEvent]
+    level: Consistency
+    node_id: int
+    progress: _containers.RepeatedCompositeFieldContainer[WatchProgress]
+    def __init__(self, created: bool = ..., canceled: bool = ..., events: _Optional[_Iterable[_Union[WatchEvent, _Mapping]]] = ..., progress: _Optional[_Iterable[_Union[WatchProgress, _Mapping]]] = ..., level: _Optional[_Union[Consistency, str]] = ..., node_id: _Optional[int] = ..., compacted_index: _Optional[int] = ..., compacted_partition: _Optional[int] = ...) -> None: ...
+
+class WatchStart(_message.Message):
+    __slots__ = ["after_index", "every", "partition"]
+    AFTER_INDEX_FIELD_NUMBER: _ClassVar[int]
+    EVERY_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    after_index: int
+    every: bool
+    partition: int
+    def __init__(self, partition: _Optional[int] = ..., after_index: _Optional[int] = ..., every: bool = ...) -> None: ...
+
 class WriteOptions(_message.Message):
     __slots__ = ["ack", "client_id", "retry", "seq", "token"]
     ACK_FIELD_NUMBER: _ClassVar[int]
@@ -925,6 +1013,9 @@ class MemberOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class UserRoleOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MemberState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

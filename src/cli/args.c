@@ -45,6 +45,10 @@ enum {
         OPT_LEASE,
         OPT_KEY_TAG,
         OPT_FOREVER,
+        OPT_PREFIX, /* OPT_PREFIX .. OPT_IDLE_MS: watch's (args_watch_option) */
+        OPT_FROM_INDEX,
+        OPT_EVENTS,
+        OPT_IDLE_MS,
         OPT_LIMIT, /* OPT_LIMIT .. OPT_CURSOR: scan's, kept together (args_option) */
         OPT_KEYS_ONLY,
         OPT_COUNT,
@@ -158,6 +162,10 @@ static void args_usage(FILE *f)
               "                                     in key order, with their values, every\n"
               "                                     page (sequential unless --consistency)\n"
               "  scan --from A [--to B]             the keys in [A, B) (no --to: to the end)\n"
+              "  watch KEY | watch --prefix P       print each change of KEY (or of every key\n"
+              "                                     under P) as it is applied, one line each,\n"
+              "                                     until interrupted (sequential unless\n"
+              "                                     --consistency)\n"
               "\n"
               "Options (before or after the command; \"--\" ends them):\n"
               "  --endpoints H:P[,H:P...]  nodes to try in order (default: $TUNEKV_ENDPOINTS,\n"
@@ -203,6 +211,13 @@ static void args_usage(FILE *f)
               "  --count                   print how many keys, not the keys\n"
               "  --page                    one page only, then its cursor if more follow\n"
               "  --cursor HEX              one page, after the cursor a --page printed\n"
+              "\n"
+              "Watch options (watch):\n"
+              "  --from-index N|P:N[,P:N...]  resume: the changes after index N (of the\n"
+              "                            watch's partition; P:N for partition P)\n"
+              "  --keys-only               events without values\n"
+              "  --events N                stop after N events\n"
+              "  --idle-ms N               stop once no event came for N ms\n"
               "\n"
               "Write options (put, del, cas):\n"
               "  --ack A                   committed (default), all, leader\n"
@@ -394,6 +409,10 @@ static const struct option args_options[] = {
     {"lease", required_argument, NULL, OPT_LEASE},
     {"key-tag", required_argument, NULL, OPT_KEY_TAG},
     {"forever", no_argument, NULL, OPT_FOREVER},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"from-index", required_argument, NULL, OPT_FROM_INDEX},
+    {"events", required_argument, NULL, OPT_EVENTS},
+    {"idle-ms", required_argument, NULL, OPT_IDLE_MS},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"keys-only", no_argument, NULL, OPT_KEYS_ONLY},
     {"count", no_argument, NULL, OPT_COUNT},
@@ -436,6 +455,39 @@ static int args_lease_option(struct cli_args *a, int opt, const char *v)
                 return -1;
         }
         return 0;
+}
+
+/* One of watch's options. Returns -1 to go on, else an exit code. */
+static int args_watch_option(struct cli_args *a, int opt, const char *v)
+{
+        uint64_t n = 0;
+
+        a->watch_flag = a->watch_flag != NULL ? a->watch_flag : args_option_name(opt);
+        switch (opt) {
+        case OPT_PREFIX:
+                a->watch.key = v;
+                a->watch.key_len = strlen(v);
+                a->watch.prefix = true;
+                break;
+        case OPT_FROM_INDEX:
+                a->watch_from = v;
+                break;
+        case OPT_EVENTS:
+                if (args_parse_u64(v, UINT64_MAX, &n) != 0 || n == 0) {
+                        return output_usage_error(a, "--events: expected a number > 0, got \"%s\"",
+                                                  v);
+                }
+                a->watch_events = n;
+                break;
+        default:
+                if (args_parse_u64(v, INT32_MAX, &n) != 0 || n == 0) {
+                        return output_usage_error(a, "--idle-ms: expected a number > 0, got \"%s\"",
+                                                  v);
+                }
+                a->watch_idle_ms = (int)n;
+                break;
+        }
+        return -1;
 }
 
 /* One of scan's options. Returns -1 to go on, else an exit code. */
@@ -488,6 +540,9 @@ static int args_option(struct cli_args *a, int opt, const char *v)
         }
         if (opt >= OPT_LIMIT && opt <= OPT_CURSOR) {
                 return args_scan_option(a, opt, v);
+        }
+        if (opt >= OPT_PREFIX && opt <= OPT_IDLE_MS) {
+                return args_watch_option(a, opt, v);
         }
         switch (opt) {
         case OPT_ENDPOINTS:
@@ -603,6 +658,7 @@ static const char *args_command(const char *word, int *operands)
             {"member", "member", -1}, {"transfer-leader", "transfer-leader", 2},
             {"mget", "mget", -2},     {"txn", "txn", 0},
             {"lease", "lease", -1},   {"scan", "scan", -3},
+            {"watch", "watch", -3},
         };
         size_t i;
 
@@ -636,13 +692,28 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
                 return output_usage_error(a, "wrong number of arguments for %s", a->command);
         }
         bool scan = strcmp(a->command, "scan") == 0;
-        bool reads = strcmp(a->command, "get") == 0 || strcmp(a->command, "mget") == 0 || scan;
+        bool watch = strcmp(a->command, "watch") == 0;
+        bool reads =
+            strcmp(a->command, "get") == 0 || strcmp(a->command, "mget") == 0 || scan || watch;
         if (a->read_flag != NULL && !reads) {
-                return output_usage_error(a, "--%s applies to get, mget and scan only",
+                return output_usage_error(a, "--%s applies to get, mget, scan and watch only",
                                           a->read_flag);
         }
-        if (a->scan_flag != NULL && !scan) {
+        if (a->scan_flag != NULL && !scan &&
+            !(watch && strcmp(a->scan_flag, "keys-only") == 0 && !a->scan.count_only &&
+              a->scan.limit == 0 && a->scan.start_len == 0 && a->scan.end_len == 0 &&
+              !a->scan_page)) {
                 return output_usage_error(a, "--%s applies to scan only", a->scan_flag);
+        }
+        if (a->watch_flag != NULL && !watch) {
+                return output_usage_error(a, "--%s applies to watch only", a->watch_flag);
+        }
+        if (watch && (a->n_operands == 1) == a->watch.prefix) {
+                return output_usage_error(a, "%s", "watch: give a KEY or --prefix P");
+        }
+        if (watch && a->n_operands == 1) {
+                a->watch.key = a->operands[0];
+                a->watch.key_len = strlen(a->operands[0]);
         }
         if (scan && a->n_operands == 1 && (a->scan.start_len > 0 || a->scan.end_len > 0)) {
                 return output_usage_error(a, "%s", "scan: give a PREFIX or --from/--to, not both");

@@ -40,23 +40,28 @@ struct cli_args {
         const char *read_flag; /* first read option given, for errors */
         bool level_set;        /* --consistency given (mget's default is sequential) */
         struct tkv_write_options write;
-        const char *write_flag;    /* first write option given, for errors */
-        bool node_set;             /* status --node given */
-        uint32_t node_id;          /* status --node N */
-        const char *token_in;      /* --token-in FILE, or NULL */
-        const char *token_out;     /* --token-out FILE, or NULL */
-        const char *user;          /* --user NAME, or NULL: no AUTH */
-        const char *password_file; /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
-        const char *zone;          /* member add --zone Z, or NULL */
-        const char *key_tag;       /* lease grant --key-tag T, or NULL */
-        bool forever;              /* lease keepalive --forever */
-        struct tkv_scan scan;      /* scan: --from, --to, --limit, --keys-only, --count */
-        bool scan_page;            /* scan --page: one page, with its cursor */
-        const char *scan_cursor;   /* scan --cursor HEX: the page after it */
-        const char *scan_flag;     /* first scan option given, for errors */
-        const char *command;       /* canonical: put, get, delete, cas, status, user, role,
-                                      member, transfer-leader */
-        char **operands;           /* after the command */
+        const char *write_flag;      /* first write option given, for errors */
+        bool node_set;               /* status --node given */
+        uint32_t node_id;            /* status --node N */
+        const char *token_in;        /* --token-in FILE, or NULL */
+        const char *token_out;       /* --token-out FILE, or NULL */
+        const char *user;            /* --user NAME, or NULL: no AUTH */
+        const char *password_file;   /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
+        const char *zone;            /* member add --zone Z, or NULL */
+        const char *key_tag;         /* lease grant --key-tag T, or NULL */
+        bool forever;                /* lease keepalive --forever */
+        struct tkv_scan scan;        /* scan: --from, --to, --limit, --keys-only, --count */
+        bool scan_page;              /* scan --page: one page, with its cursor */
+        const char *scan_cursor;     /* scan --cursor HEX: the page after it */
+        const char *scan_flag;       /* first scan option given, for errors */
+        struct tkv_watch_spec watch; /* watch: KEY or --prefix */
+        const char *watch_from;      /* watch --from-index N or P:N,... */
+        uint64_t watch_events;       /* watch --events N; 0: no limit */
+        int watch_idle_ms;           /* watch --idle-ms N; 0: no limit */
+        const char *watch_flag;      /* first watch option given, for errors */
+        const char *command;         /* canonical: put, get, delete, cas, status, user, role,
+                                        member, transfer-leader */
+        char **operands;             /* after the command */
         int n_operands;
         /* Filled once the request ran (get, put, del, cas). */
         bool have_token;                             /* token_hex holds the session token */
@@ -122,6 +127,12 @@ int commands_mget(struct tkv_client *c, struct cli_args *a);
 /* scan [PREFIX] (or --from A --to B): every page, or one with --page;
  * prints the keys (and values), or the count; returns the exit code. */
 int scan_run(struct tkv_client *c, struct cli_args *a);
+
+/* ---- watch.c ---- */
+
+/* watch KEY | --prefix P: each change as it is applied, until interrupted,
+ * --events or --idle-ms; returns the exit code. */
+int watch_run(struct tkv_client *c, struct cli_args *a);
 
 /* After a request: the session token into a->token_hex (for -v) and into
  * --token-out; a failure to save is kept in a->token_error. */
@@ -212,6 +223,9 @@ void output_write(const struct cli_args *a, const struct tkv_result *res);
 void output_scan_begin(const struct cli_args *a);
 void output_scan_page(const struct cli_args *a, const struct tkv_result *page, bool first);
 void output_scan_end(const struct cli_args *a, uint64_t count, unsigned pages, const char *cursor);
+/* One watch event: a line ("put KEY VALUE" / "delete KEY", with -v its
+ * partition, index and timestamp), or one JSON object per line. */
+void output_watch_event(const struct cli_args *a, const struct tkv_watch_event *ev);
 /* A TXN's outcome: the branch that ran, then one line (or JSON object) per
  * result, with the key of its op in ops (n_ops ops of both branches, in
  * document order). */

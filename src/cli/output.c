@@ -499,6 +499,35 @@ void output_scan_page(const struct cli_args *a, const struct tkv_result *page, b
         }
 }
 
+void output_watch_event(const struct cli_args *a, const struct tkv_watch_event *ev)
+{
+        bool put = ev->type == TKV_EVENT_PUT;
+
+        if (a->json) {
+                printf("{\"type\":\"%s\"", put ? "put" : "delete");
+                output_json_bytes("key", ev->key, ev->key_len);
+                if (put && ev->value != NULL) {
+                        output_json_bytes("value", ev->value, ev->value_len);
+                }
+                printf(",\"partition\":%" PRIu32 ",\"index\":%" PRIu64 ",\"create_index\":%" PRIu64
+                       ",\"timestamp\":%" PRIu64 "}\n",
+                       ev->partition, ev->index, ev->create_index, ev->timestamp);
+        } else {
+                fputs(put ? "put " : "delete ", stdout);
+                fwrite(ev->key, 1, ev->key_len, stdout);
+                if (put && ev->value != NULL) {
+                        putchar(' ');
+                        fwrite(ev->value, 1, ev->value_len, stdout);
+                }
+                if (a->verbose) {
+                        printf("  (partition=%" PRIu32 " index=%" PRIu64 " timestamp=%" PRIu64 ")",
+                               ev->partition, ev->index, ev->timestamp);
+                }
+                putchar('\n');
+        }
+        fflush(stdout); /* a stream: each line as it happens */
+}
+
 void output_scan_end(const struct cli_args *a, uint64_t count, unsigned pages, const char *cursor)
 {
         if (a->json) {

@@ -73,6 +73,8 @@ int main(int argc, char **argv)
                 rv = commands_mget(c, &a);
         } else if (strcmp(a.command, "scan") == 0) {
                 rv = scan_run(c, &a);
+        } else if (strcmp(a.command, "watch") == 0) {
+                rv = watch_run(c, &a);
         } else if (strcmp(a.command, "status") == 0) {
                 rv = commands_status(c, &a);
         } else if (strcmp(a.command, "txn") == 0) {

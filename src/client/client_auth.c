@@ -109,7 +109,12 @@ static int client_auth_wait(struct client_peer *p, int64_t deadline_ms)
 int client_auth_frame(struct tkv_client *c, struct client_peer *p, const uint8_t **body,
                       size_t *len)
 {
-        int64_t deadline_ms = client_now_ms() + c->timeout_ms;
+        return client_link_frame_by(p, client_now_ms() + c->timeout_ms, body, len);
+}
+
+int client_link_frame_by(struct client_peer *p, int64_t deadline_ms, const uint8_t **body,
+                         size_t *len)
+{
         int rv;
 
         for (;;) {

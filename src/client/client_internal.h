@@ -294,6 +294,9 @@ int client_auth_link(struct tkv_client *c, struct client_peer *p);
  * TKV_OK, TKV_TIMEOUT, TKV_CONNECTION_CLOSED or TKV_PROTOCOL_ERROR. */
 int client_auth_frame(struct tkv_client *c, struct client_peer *p, const uint8_t **body,
                       size_t *len);
+/* The same, until deadline_ms (client_now_ms's clock). */
+int client_link_frame_by(struct client_peer *p, int64_t deadline_ms, const uint8_t **body,
+                         size_t *len);
 
 /* Rare, operator-driven requests (users and roles, members) take the
  * simplest path: send frame on a connection of its own to endpoint e (AUTH

@@ -60,9 +60,14 @@ static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
         }
         tunekv__v1__read_options__init(ro);
         ro->token = codec_bytes(req->token, req->token_len);
-        if (o == NULL) {
-                return ro;
+        if (o != NULL) {
+                codec_read_options_fill(ro, o);
         }
+        return ro;
+}
+
+void codec_read_options_fill(Tunekv__V1__ReadOptions *ro, const struct tkv_read_options *o)
+{
         ro->level = (Tunekv__V1__Consistency)o->level;
         ro->session_flags = o->session_flags;
         ro->min_index = o->min_index;
@@ -73,7 +78,6 @@ static Tunekv__V1__ReadOptions *codec_read_options(Tunekv__V1__ReadOptions *ro,
         ro->max_wait_ms = o->max_wait_ms;
         ro->strict = o->strict;
         ro->at_timestamp = o->at_timestamp;
-        return ro;
 }
 
 static Tunekv__V1__WriteOptions *codec_write_options(Tunekv__V1__WriteOptions *wo,

@@ -73,6 +73,10 @@ struct codec_request {
         size_t token_len;
 };
 
+/* o's fields into ro (initialised by the caller; its token untouched). */
+struct Tunekv__V1__ReadOptions;
+void codec_read_options_fill(struct Tunekv__V1__ReadOptions *ro, const struct tkv_read_options *o);
+
 /* Bytes of the frame of req, header included. req is borrowed. */
 size_t codec_request_bytes(const struct codec_request *req);
 

@@ -233,7 +233,7 @@ static void test_reset(void **state)
         assert_int_equal(changes_oldest_index(c), 1);
         assert_int_equal(changes_at(c, store_get(s, "k", 1), "k", 1, 6, &e, &deleted), 0);
         assert_null(e); /* absent before its first write */
-        changes_reset(c, s, 50);
+        changes_reset(c, s, 50, 9);
         assert_int_equal(changes_count(c), 0);
         assert_int_equal(changes_oldest_index(c), 0);
         assert_int_equal(changes_at(c, NULL, "k", 1, 49, &e, &deleted), TKV_ENOTFOUND);

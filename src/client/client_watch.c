@@ -1,0 +1,570 @@
+/* tkv_watch_open, _next, _positions, _get_info, _errmsg, _close
+ * (include/tunekv.h, docs/protocol.md "WATCH").
+ *
+ * A watch has a connection of its own, like the rare requests of
+ * client_lease.c: the stream's frames never queue behind the client's
+ * other requests, and its calls block in poll(2) on that one socket. It
+ * keeps its position in each partition (the created frame's start, then
+ * the newest index of each event and progress frame: frames hold whole
+ * log entries) and, when its stream breaks (the node closes, shuts down,
+ * loses the partition's leadership, goes over the staleness bound, or
+ * sends nothing for silence_ms), opens it again after those positions on
+ * the next node that takes it: the leader a NOT_LEADER answer names, else
+ * the client's endpoints in turn. Events already received stay buffered
+ * and are handed out first. COMPACTED and refusals (permissions, bad
+ * arguments) end it for good. */
+#include "client_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "heap.h"
+#include "pballoc.h"
+#include "tunekv.pb-c.h"
+
+#define CLIENT_WATCH_SILENCE_MS 5000
+/* Pause after a round of endpoints that all failed, so that a caller
+ * looping on tkv_watch_next does not spin. */
+#define CLIENT_WATCH_BACKOFF_MS 100
+
+struct tkv_watch {
+        struct tkv_client *c;
+        struct client_peer p; /* its own link */
+        bool open;            /* a stream runs on p */
+        int ended;            /* the status that ended it for good; TKV_OK: none */
+        uint8_t *key;
+        size_t key_len;
+        bool prefix;
+        bool keys_only;
+        bool has_opts;
+        struct tkv_read_options opts;
+        unsigned silence_ms;
+        uint64_t id; /* the current stream's request id */
+        struct tkv_watch_position *pos;
+        size_t n_pos;
+        struct tkv_watch_info info;
+        uint32_t hint_node;     /* try it first (a NOT_LEADER's leader); 0: none */
+        char hint_addr[128];    /* its client address, when the answer named it */
+        unsigned next_endpoint; /* where a round of endpoints starts */
+        int64_t heard_ms;       /* the last frame */
+        /* The frame whose events are being handed out. */
+        struct pballoc pb;
+        Tunekv__V1__Response *resp;
+        size_t next_event;
+        char errmsg[256];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Positions */
+
+static struct tkv_watch_position *client_watch_pos_of(struct tkv_watch *w, uint32_t partition)
+{
+        for (size_t i = 0; i < w->n_pos; i++) {
+                if (w->pos[i].partition == partition) {
+                        return &w->pos[i];
+                }
+        }
+        return NULL;
+}
+
+/* Partition's position moves up to index (never back). */
+static void client_watch_advance(struct tkv_watch *w, uint32_t partition, uint64_t index)
+{
+        struct tkv_watch_position *p = client_watch_pos_of(w, partition);
+
+        if (p != NULL && index > p->after_index) {
+                p->after_index = index;
+        }
+}
+
+/* The created frame names every partition of the stream and where it
+ * starts: the positions are those. */
+static int client_watch_created(struct tkv_watch *w, const Tunekv__V1__WatchResponse *wr)
+{
+        struct tkv_watch_position *pos = tkv_calloc(wr->n_progress + 1, sizeof(*pos));
+
+        if (pos == NULL) {
+                return TKV_NO_MEMORY;
+        }
+        for (size_t i = 0; i < wr->n_progress; i++) {
+                const struct tkv_watch_position *old =
+                    client_watch_pos_of(w, wr->progress[i]->partition);
+                pos[i].partition = wr->progress[i]->partition;
+                pos[i].after_index = wr->progress[i]->index;
+                /* A resumed partition's events already buffered are past it. */
+                if (old != NULL && old->after_index > pos[i].after_index) {
+                        pos[i].after_index = old->after_index;
+                }
+        }
+        tkv_free(w->pos);
+        w->pos = pos;
+        w->n_pos = wr->n_progress;
+        w->info.node_id = wr->node_id;
+        w->info.level = (enum tkv_consistency)wr->level;
+        return TKV_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Starting a stream */
+
+static int client_watch_frame_out(struct tkv_watch *w, struct buffer *frame)
+{
+        Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
+        Tunekv__V1__ReadOptions ro = TUNEKV__V1__READ_OPTIONS__INIT;
+        Tunekv__V1__WatchStart *starts = tkv_calloc(w->n_pos + 1, sizeof(*starts));
+        Tunekv__V1__WatchStart **ptrs = tkv_calloc(w->n_pos + 1, sizeof(*ptrs));
+        struct tkv_client *c = w->c;
+        int rv = TKV_NO_MEMORY;
+
+        if (starts == NULL || ptrs == NULL) {
+                goto out;
+        }
+        for (size_t i = 0; i < w->n_pos; i++) {
+                tunekv__v1__watch_start__init(&starts[i]);
+                starts[i].every = w->pos[i].partition == TKV_WATCH_EVERY_PARTITION;
+                starts[i].partition = starts[i].every ? 0 : w->pos[i].partition;
+                starts[i].after_index = w->pos[i].after_index;
+                ptrs[i] = &starts[i];
+        }
+        wq.key.data = w->key;
+        wq.key.len = w->key_len;
+        wq.prefix = w->prefix;
+        wq.keys_only = w->keys_only;
+        wq.n_start = w->n_pos;
+        wq.start = ptrs;
+        if (w->has_opts) {
+                codec_read_options_fill(&ro, &w->opts);
+        }
+        if (!w->has_opts || w->opts.level != TKV_LINEARIZABLE) {
+                /* Its start sees the session's own writes (SEQUENTIAL). */
+                ro.token.data = c->session_len > 0 ? c->session_bytes : NULL;
+                ro.token.len = c->session_len;
+        }
+        wq.options = &ro;
+        msg.id = ++w->id;
+        msg.timeout_ms = w->has_opts && w->opts.timeout_ms > 0 ? w->opts.timeout_ms : c->timeout_ms;
+        msg.body_case = TUNEKV__V1__REQUEST__BODY_WATCH;
+        msg.watch = &wq;
+        rv = codec_frame_request(frame, &msg);
+out:
+        tkv_free(ptrs);
+        tkv_free(starts);
+        return rv;
+}
+
+/* A NOT_LEADER answer named the leader: the next start tries it first. */
+static void client_watch_hint(struct tkv_watch *w, const Tunekv__V1__LeaderHint *h)
+{
+        w->hint_node = h->node_id;
+        snprintf(w->hint_addr, sizeof(w->hint_addr), "%s", h->client_addr != NULL ? h->client_addr : "");
+}
+
+/* The answer to a WATCH: the created frame, or why not. TKV_OK once the
+ * stream runs. */
+static int client_watch_first(struct tkv_watch *w, const uint8_t *body, size_t len)
+{
+        struct pballoc pb;
+        Tunekv__V1__Response *resp;
+        int rv;
+
+        resp = codec_unpack_oneshot(&pb, body, len, &rv, w->errmsg, sizeof(w->errmsg));
+        if (resp == NULL) {
+                return TKV_PROTOCOL_ERROR;
+        }
+        if (rv == TKV_NOT_LEADER && resp->leader_hint != NULL) {
+                client_watch_hint(w, resp->leader_hint);
+        }
+        if (rv == TKV_COMPACTED && resp->body_case == TUNEKV__V1__RESPONSE__BODY_WATCH) {
+                w->info.compacted_partition = resp->watch->compacted_partition;
+                w->info.compacted_index = resp->watch->compacted_index;
+        }
+        if (rv == TKV_OK) {
+                rv = resp->body_case == TUNEKV__V1__RESPONSE__BODY_WATCH && resp->watch->created
+                         ? client_watch_created(w, resp->watch)
+                         : TKV_PROTOCOL_ERROR;
+        }
+        tunekv__v1__response__free_unpacked(resp, &pb.base);
+        return rv;
+}
+
+/* Open the stream on endpoint e. */
+static int client_watch_try(struct tkv_watch *w, const struct client_endpoint *e)
+{
+        struct tkv_client *c = w->c;
+        struct buffer frame;
+        const uint8_t *body;
+        size_t len;
+        int rv;
+
+        memset(&w->p, 0, sizeof(w->p));
+        w->p.addr = *e;
+        link_init(&w->p.link);
+        if (link_connect(&w->p.link, e->host, e->port, c->connect_timeout_ms, c->tls,
+                         c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0) {
+                snprintf(w->errmsg, sizeof(w->errmsg), "cannot connect to %.100s: %.120s",
+                         e->name, w->p.link.errmsg);
+                link_close(&w->p.link);
+                return TKV_CONNECT_FAILED;
+        }
+        rv = client_auth_link(c, &w->p);
+        buffer_init(&frame);
+        if (rv == TKV_OK) {
+                rv = client_watch_frame_out(w, &frame);
+        }
+        if (rv == TKV_OK && link_queue(&w->p.link, buffer_data(&frame), buffer_len(&frame)) != 0) {
+                rv = TKV_NO_MEMORY;
+        }
+        buffer_free(&frame);
+        if (rv == TKV_OK) {
+                rv = client_link_frame_by(&w->p, client_now_ms() + c->timeout_ms, &body, &len);
+                if (rv == TKV_OK) {
+                        rv = client_watch_first(w, body, len);
+                        link_frame_done(&w->p.link, len);
+                } else {
+                        snprintf(w->errmsg, sizeof(w->errmsg), "%.100s: no answer (%s)", e->name,
+                                 tkv_status_name(rv));
+                }
+        }
+        if (rv != TKV_OK) {
+                link_close(&w->p.link);
+                return rv;
+        }
+        w->open = true;
+        w->heard_ms = client_now_ms();
+        return TKV_OK;
+}
+
+/* Worth trying another node (or the same one later)? */
+static bool client_watch_retryable(int rv)
+{
+        switch (rv) {
+        case TKV_NOT_LEADER:
+        case TKV_UNAVAILABLE:
+        case TKV_NO_QUORUM:
+        case TKV_BOUND_UNMET:
+        case TKV_TIMEOUT:
+        case TKV_BUSY:
+        case TKV_CONNECT_FAILED:
+        case TKV_CONNECTION_CLOSED:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Try the leader a NOT_LEADER named, once: by the map, else by the
+ * address the answer gave. TKV_CONNECT_FAILED when there is none. */
+static int client_watch_try_hint(struct tkv_watch *w)
+{
+        struct client_peer *p = w->hint_node != 0 ? client_peer_for_node(w->c, w->hint_node) : NULL;
+        struct client_endpoint e;
+        char err[128];
+
+        w->hint_node = 0;
+        if (p != NULL) {
+                return client_watch_try(w, &p->addr);
+        }
+        if (w->hint_addr[0] != '\0' &&
+            client_endpoint_parse(w->hint_addr, strlen(w->hint_addr), &e, err, sizeof(err)) == 0) {
+                w->hint_addr[0] = '\0';
+                return client_watch_try(w, &e);
+        }
+        return TKV_CONNECT_FAILED;
+}
+
+/* (Re)start the stream: each endpoint once, but a leader a NOT_LEADER
+ * named first (at most as many hints as endpoints: leadership may move
+ * while it looks). */
+static int client_watch_start(struct tkv_watch *w)
+{
+        struct tkv_client *c = w->c;
+        unsigned i = 0, hints = 0;
+        int rv = TKV_CONNECT_FAILED;
+
+        while (i < c->n_peers || (w->hint_node != 0 && hints <= c->n_peers)) {
+                if (w->hint_node != 0 && hints <= c->n_peers) {
+                        hints++;
+                        rv = client_watch_try_hint(w);
+                } else {
+                        unsigned k = (w->next_endpoint + i++) % c->n_peers;
+                        w->hint_node = 0;
+                        rv = client_watch_try(w, &c->peers[k]->addr);
+                        if (rv == TKV_OK) {
+                                w->next_endpoint = k; /* stay here while it works */
+                        }
+                }
+                if (rv == TKV_OK || !client_watch_retryable(rv)) {
+                        return rv;
+                }
+        }
+        return rv;
+}
+
+int tkv_watch_open(struct tkv_client *c, const struct tkv_watch_spec *spec,
+                   const struct tkv_read_options *opts, struct tkv_watch **out, char *errbuf,
+                   size_t errbuf_len)
+{
+        struct tkv_watch *w;
+        int rv;
+
+        *out = NULL;
+        if (c == NULL || spec == NULL || (spec->key_len > 0 && spec->key == NULL) ||
+            (spec->n_start > 0 && spec->start == NULL) || spec->key_len > CODEC_KEY_BYTES_MAX) {
+                return TKV_USAGE_ERROR;
+        }
+        w = tkv_calloc(1, sizeof(*w));
+        if (w == NULL || (w->key = tkv_malloc(spec->key_len + 1)) == NULL ||
+            (w->pos = tkv_calloc(spec->n_start + 1, sizeof(*w->pos))) == NULL) {
+                tkv_watch_close(w);
+                return TKV_NO_MEMORY;
+        }
+        w->c = c;
+        link_init(&w->p.link);
+        if (spec->key_len > 0) {
+                memcpy(w->key, spec->key, spec->key_len);
+        }
+        w->key_len = spec->key_len;
+        w->prefix = spec->prefix;
+        w->keys_only = spec->keys_only;
+        w->silence_ms = spec->silence_ms > 0 ? spec->silence_ms : CLIENT_WATCH_SILENCE_MS;
+        if (opts != NULL) {
+                w->opts = *opts;
+                w->has_opts = true;
+                w->hint_node = opts->node_id;
+        }
+        if (spec->n_start > 0) {
+                memcpy(w->pos, spec->start, spec->n_start * sizeof(*w->pos));
+        }
+        w->n_pos = spec->n_start;
+        w->info.staleness_ms = -1;
+        rv = client_watch_start(w);
+        if (rv != TKV_OK) {
+                if (errbuf != NULL && errbuf_len > 0) {
+                        snprintf(errbuf, errbuf_len, "%s", w->errmsg);
+                }
+                tkv_watch_close(w);
+                return rv;
+        }
+        *out = w;
+        return TKV_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The stream */
+
+static void client_watch_drop_frame(struct tkv_watch *w)
+{
+        if (w->resp != NULL) {
+                tunekv__v1__response__free_unpacked(w->resp, &w->pb.base);
+                w->resp = NULL;
+        }
+        w->next_event = 0;
+}
+
+/* The stream on p is over (it may resume). */
+static void client_watch_lose(struct tkv_watch *w, const char *why)
+{
+        if (w->open) {
+                snprintf(w->errmsg, sizeof(w->errmsg), "%.100s: %.140s", w->p.addr.name, why);
+                link_close(&w->p.link);
+                w->open = false;
+                w->info.resumes++;
+        }
+}
+
+/* Take in one frame of the stream. */
+static void client_watch_take(struct tkv_watch *w, const uint8_t *body, size_t len)
+{
+        Tunekv__V1__Response *resp;
+        const Tunekv__V1__WatchResponse *wr;
+        int rv;
+
+        resp = codec_unpack_oneshot(&w->pb, body, len, &rv, w->errmsg, sizeof(w->errmsg));
+        if (resp == NULL) {
+                client_watch_lose(w, "undecodable frame");
+                return;
+        }
+        if (resp->id != w->id || resp->body_case != TUNEKV__V1__RESPONSE__BODY_WATCH) {
+                tunekv__v1__response__free_unpacked(resp, &w->pb.base); /* WATCH_CANCEL's */
+                return;
+        }
+        wr = resp->watch;
+        if (rv != TKV_OK || wr->canceled) {
+                char why[200];
+                snprintf(why, sizeof(why), "%s", resp->message != NULL ? resp->message : "");
+                if (rv == TKV_COMPACTED) {
+                        w->info.compacted_partition = wr->compacted_partition;
+                        w->info.compacted_index = wr->compacted_index;
+                }
+                if (rv == TKV_NOT_LEADER && resp->leader_hint != NULL) {
+                        client_watch_hint(w, resp->leader_hint);
+                }
+                tunekv__v1__response__free_unpacked(resp, &w->pb.base);
+                client_watch_lose(w, why[0] != '\0' ? why : "the stream ended");
+                if (!client_watch_retryable(rv) && rv != TKV_OK) {
+                        w->ended = rv;
+                }
+                return;
+        }
+        w->info.staleness_ms = wr->n_progress > 0 ? -1 : w->info.staleness_ms;
+        for (size_t i = 0; i < wr->n_progress; i++) {
+                const Tunekv__V1__WatchProgress *pr = wr->progress[i];
+                client_watch_advance(w, pr->partition, pr->index);
+                if (pr->staleness_ms > w->info.staleness_ms) {
+                        w->info.staleness_ms = pr->staleness_ms;
+                }
+        }
+        for (size_t i = 0; i < wr->n_events; i++) {
+                client_watch_advance(w, wr->events[i]->partition, wr->events[i]->index);
+        }
+        if (wr->n_events == 0) {
+                tunekv__v1__response__free_unpacked(resp, &w->pb.base);
+                return;
+        }
+        w->resp = resp;
+        w->next_event = 0;
+}
+
+static void client_watch_fill(const Tunekv__V1__WatchEvent *e, struct tkv_watch_event *ev)
+{
+        memset(ev, 0, sizeof(*ev));
+        ev->type = e->type == TUNEKV__V1__EVENT_TYPE__EVENT_DELETE ? TKV_EVENT_DELETE
+                                                                   : TKV_EVENT_PUT;
+        ev->key = e->key.data;
+        ev->key_len = e->key.len;
+        if (ev->type == TKV_EVENT_PUT && e->value.len > 0) {
+                ev->value = e->value.data;
+                ev->value_len = e->value.len;
+        } else if (ev->type == TKV_EVENT_PUT) {
+                ev->value = "";
+        }
+        ev->partition = e->partition;
+        ev->index = e->index;
+        ev->create_index = e->create_index;
+        ev->timestamp = e->timestamp;
+}
+
+static void client_watch_sleep(unsigned ms)
+{
+        struct timespec ts = {0, (long)ms * 1000000L};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+}
+
+/* Wait for the next frame of the open stream until deadline_ms; a silent
+ * node counts as lost. TKV_OK (a frame taken, or the stream lost), or
+ * TKV_TIMEOUT. */
+static int client_watch_read(struct tkv_watch *w, int64_t deadline_ms)
+{
+        int64_t silent_ms = w->heard_ms + (int64_t)w->silence_ms;
+        int64_t until = deadline_ms < silent_ms ? deadline_ms : silent_ms;
+        const uint8_t *body;
+        size_t len;
+        int rv = client_link_frame_by(&w->p, until, &body, &len);
+
+        if (rv == TKV_OK) {
+                w->heard_ms = client_now_ms();
+                client_watch_take(w, body, len);
+                if (w->open) {
+                        link_frame_done(&w->p.link, len);
+                }
+                return TKV_OK;
+        }
+        if (rv == TKV_TIMEOUT && until == deadline_ms && deadline_ms < silent_ms) {
+                return TKV_TIMEOUT;
+        }
+        client_watch_lose(w, rv == TKV_TIMEOUT ? "no frame for silence_ms: taken as gone"
+                                               : "connection lost");
+        return TKV_OK;
+}
+
+int tkv_watch_next(struct tkv_watch *w, struct tkv_watch_event *ev, int timeout_ms)
+{
+        int64_t deadline_ms = timeout_ms < 0 ? INT64_MAX : client_now_ms() + timeout_ms;
+        int rv;
+
+        if (w == NULL || ev == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        for (;;) {
+                if (w->resp != NULL && w->next_event < w->resp->watch->n_events) {
+                        client_watch_fill(w->resp->watch->events[w->next_event++], ev);
+                        return TKV_OK;
+                }
+                client_watch_drop_frame(w);
+                if (w->ended != TKV_OK) {
+                        return w->ended;
+                }
+                if (!w->open) {
+                        rv = client_watch_start(w);
+                        if (rv != TKV_OK) {
+                                if (!client_watch_retryable(rv)) {
+                                        w->ended = rv;
+                                }
+                                client_watch_sleep(CLIENT_WATCH_BACKOFF_MS);
+                                return rv;
+                        }
+                        continue;
+                }
+                if (client_now_ms() >= deadline_ms) {
+                        return TKV_TIMEOUT;
+                }
+                rv = client_watch_read(w, deadline_ms);
+                if (rv != TKV_OK) {
+                        return rv;
+                }
+        }
+}
+
+size_t tkv_watch_positions(const struct tkv_watch *w, struct tkv_watch_position *out, size_t n)
+{
+        if (w == NULL) {
+                return 0;
+        }
+        for (size_t i = 0; out != NULL && i < n && i < w->n_pos; i++) {
+                out[i] = w->pos[i];
+        }
+        return w->n_pos;
+}
+
+void tkv_watch_get_info(const struct tkv_watch *w, struct tkv_watch_info *info)
+{
+        if (w != NULL && info != NULL) {
+                *info = w->info;
+        }
+}
+
+const char *tkv_watch_errmsg(const struct tkv_watch *w)
+{
+        return w != NULL ? w->errmsg : "";
+}
+
+void tkv_watch_close(struct tkv_watch *w)
+{
+        if (w == NULL) {
+                return;
+        }
+        if (w->open) {
+                Tunekv__V1__Request msg = TUNEKV__V1__REQUEST__INIT;
+                Tunekv__V1__WatchCancelRequest wc = TUNEKV__V1__WATCH_CANCEL_REQUEST__INIT;
+                struct buffer frame;
+                buffer_init(&frame);
+                msg.id = w->id + 1;
+                msg.body_case = TUNEKV__V1__REQUEST__BODY_WATCH_CANCEL;
+                msg.watch_cancel = &wc;
+                wc.watch_id = w->id;
+                /* Best effort: the close that follows ends the stream anyway. */
+                if (codec_frame_request(&frame, &msg) == TKV_OK &&
+                    link_queue(&w->p.link, buffer_data(&frame), buffer_len(&frame)) == 0) {
+                        (void)link_flush(&w->p.link);
+                }
+                buffer_free(&frame);
+        }
+        link_close(&w->p.link);
+        client_watch_drop_frame(w);
+        tkv_free(w->pos);
+        tkv_free(w->key);
+        tkv_free(w);
+}
