@@ -39,6 +39,8 @@ struct rig {
         struct store *store;
         struct changes *changes;
         struct model *model;
+        uint64_t records;            /* changes recorded: the next seq */
+        uint64_t rec_index[STEPS];   /* each one's index, by seq */
 };
 
 static void key_of(unsigned k, char out[8])
@@ -80,6 +82,46 @@ static void rig_write(struct rig *r, unsigned k, int v, uint64_t index, uint64_t
         }
         st = &r->model->states[k][r->model->n[k]++];
         *st = (struct state){ts, index, v};
+        r->rec_index[r->records++] = index;
+}
+
+/* The history read as a log (what watches do): the changes kept are the
+ * last ones recorded, consecutive seqs in index order; every change
+ * dropped is at or below start_index, every one kept above it; a seek
+ * from a held record finds what a seek from the oldest finds. */
+static void check_log(struct rig *r)
+{
+        const struct changes *c = r->changes;
+        uint64_t first = changes_first_seq(c), seq = first;
+        const struct change *ch, *mid = NULL;
+        uint64_t mid_seq = 0;
+
+        assert_int_equal(changes_next_seq(c), r->records);
+        assert_int_equal(r->records - first, changes_count(c));
+        for (uint64_t i = 0; i < first; i++) {
+                assert_true(r->rec_index[i] <= changes_start_index(c));
+        }
+        for (ch = changes_seek(c, NULL, 0, first); ch != NULL; ch = changes_next(ch), seq++) {
+                struct changes_view v;
+                changes_view(ch, &v);
+                assert_int_equal(v.seq, seq);
+                assert_int_equal(v.index, r->rec_index[seq]);
+                assert_true(v.index > changes_start_index(c));
+                assert_int_equal(v.hash, changes_key_hash(c, v.key, v.key_len));
+                if (seq == first + (r->records - first) / 2) {
+                        mid = ch;
+                        mid_seq = seq;
+                }
+        }
+        assert_int_equal(seq, r->records);
+        assert_null(changes_seek(c, NULL, 0, r->records)); /* not yet recorded */
+        if (first > 0) {
+                assert_null(changes_seek(c, NULL, 0, first - 1)); /* dropped */
+        }
+        if (mid != NULL && r->records > 0) {
+                assert_ptr_equal(changes_seek(c, mid, mid_seq, r->records - 1),
+                                 changes_seek(c, NULL, 0, r->records - 1));
+        }
 }
 
 /* The reference: key k's state at ts. */
@@ -133,6 +175,7 @@ static void rig_run(const struct changes_params *params, unsigned seed)
 
         srand(seed);
         r.model = calloc(1, sizeof *r.model);
+        r.records = 0;
         assert_non_null(r.model);
         assert_int_equal(store_create(&r.store), 0);
         held = store_entry_bytes_held(r.store);
@@ -151,6 +194,7 @@ static void rig_run(const struct changes_params *params, unsigned seed)
                                 check_at(&r, (unsigned)rand() % KEYS, ts - back + 1);
                         }
                         check_at(&r, (unsigned)rand() % KEYS, changes_start_ts(r.changes));
+                        check_log(&r);
                 }
         }
         /* The tombstone of a key whose last change is a delete in the window. */
@@ -235,6 +279,8 @@ static void test_reset(void **state)
         assert_null(e); /* absent before its first write */
         changes_reset(c, s, 50, 9);
         assert_int_equal(changes_count(c), 0);
+        assert_int_equal(changes_start_index(c), 9); /* the snapshot's: resumes before it are gone */
+        assert_int_equal(changes_first_seq(c), changes_next_seq(c));
         assert_int_equal(changes_oldest_index(c), 0);
         assert_int_equal(changes_at(c, NULL, "k", 1, 49, &e, &deleted), TKV_ENOTFOUND);
         changes_destroy(c, s);
