@@ -296,7 +296,9 @@ def txn_request(compares: Sequence[Compare], success: Sequence[Op], failure: Seq
     """The TxnRequest of a TXN, without its WriteOptions."""
 
     def op(o: Op) -> pb.TxnOp:
-        return pb.TxnOp(type=cast(pb.TxnOpType, int(o.type)), key=as_bytes(o.key), value=as_bytes(o.value))
+        return pb.TxnOp(
+            type=cast(pb.TxnOpType, int(o.type)), key=as_bytes(o.key), value=as_bytes(o.value), lease=o.lease
+        )
 
     return pb.TxnRequest(
         compares=[

@@ -773,14 +773,16 @@ class TxnCompare(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., target: _Optional[_Union[CompareTarget, str]] = ..., op: _Optional[_Union[CompareOp, str]] = ..., number: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class TxnOp(_message.Message):
-    __slots__ = ["key", "type", "value"]
+    __slots__ = ["key", "lease", "type", "value"]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
+    lease: int
     type: TxnOpType
     value: bytes
-    def __init__(self, type: _Optional[_Union[TxnOpType, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, type: _Optional[_Union[TxnOpType, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class TxnOpResult(_message.Message):
     __slots__ = ["create_index", "found", "mod_index", "type", "value", "value_omitted"]

@@ -341,6 +341,7 @@ int codec_txn_append(struct buffer *out, unsigned field, int type_or_target, int
                 o.type = (Tunekv__V1__TxnOpType)type_or_target;
                 o.key = codec_bytes(key, key_len);
                 o.value = codec_bytes(value, value_len);
+                o.lease = number;
         }
         len = protobuf_c_message_get_packed_size(m);
         if (buffer_reserve(out, 1 + varint_bytes(len) + len) != 0) {
