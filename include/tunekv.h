@@ -286,6 +286,12 @@ struct tkv_node_status {
         uint32_t txn_ops_max;      /* ops of one TXN, both branches */
         uint32_t txn_compares_max; /* compares of one TXN */
         uint64_t txn_bytes_max;    /* key and value bytes of one TXN */
+        /* Appended for leases: their limits on this node (0 from a node
+         * older than them). */
+        uint32_t leases_max;       /* leases one partition holds */
+        uint32_t lease_keys_max;   /* keys of one lease, fixed at its grant */
+        uint32_t lease_ttl_min_ms; /* bounds of a grant's TTL */
+        uint32_t lease_ttl_max_ms;
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */

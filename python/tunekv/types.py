@@ -362,6 +362,10 @@ class Limits:
     txn_ops_max: int = 0
     txn_compares_max: int = 0
     txn_bytes_max: int = 0
+    leases_max: int = 0
+    lease_keys_max: int = 0
+    lease_ttl_min_ms: int = 0
+    lease_ttl_max_ms: int = 0
 
 
 @dataclass(frozen=True)

@@ -645,6 +645,10 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
                 node->txn_ops_max = m->limits->txn_ops_max;
                 node->txn_compares_max = m->limits->txn_compares_max;
                 node->txn_bytes_max = m->limits->txn_bytes_max;
+                node->leases_max = m->limits->leases_max;
+                node->lease_keys_max = m->limits->lease_keys_max;
+                node->lease_ttl_min_ms = m->limits->lease_ttl_min_ms;
+                node->lease_ttl_max_ms = m->limits->lease_ttl_max_ms;
         }
         return node;
 }

@@ -157,6 +157,10 @@ grep -q '^cluster: 1 nodes, 8 partitions, map epoch 1 ' "$dir/status" || fail "s
 grep -q '^members (cluster map epoch 1):$' "$dir/status" || fail "status members: $(cat "$dir/status")"
 cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1 and o["members"][0]["node_id"] == 1, o' || fail "status members json"
 cli status --node 1 | head -1 | grep -q ' map epoch 1$' || fail "status --node epoch: $(cli status --node 1)"
+cli status --node 1 | grep -q '^limits: txn_ops_max 128 .* leases_max 10000  lease_keys_max 1000  lease_ttl_ms 1000\.\.3600000$' \
+  || fail "status --node limits: $(cli status --node 1)"
+cli --json status --node 1 | python3 -c 'import json,sys; l=json.load(sys.stdin)["limits"]; assert (l["leases_max"], l["lease_keys_max"], l["lease_ttl_min_ms"], l["lease_ttl_max_ms"]) == (10000, 1000, 1000, 3600000), l' \
+  || fail "status --node json lease limits"
 cli --json status --node 1 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1, o' || fail "status --node json epoch"
 expect_rc 3 cli member frob
 # transfer-leader: to the leader it has (answered at once), and refusals
