@@ -287,6 +287,12 @@ struct tkv_node_status {
         uint32_t txn_ops_max;      /* ops of one TXN, both branches */
         uint32_t txn_compares_max; /* compares of one TXN */
         uint64_t txn_bytes_max;    /* key and value bytes of one TXN */
+        /* Appended for leases: their limits on this node (0 from a node
+         * older than them). */
+        uint32_t leases_max;       /* leases one partition holds */
+        uint32_t lease_keys_max;   /* keys of one lease, fixed at its grant */
+        uint32_t lease_ttl_min_ms; /* bounds of a grant's TTL */
+        uint32_t lease_ttl_max_ms;
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */
@@ -848,6 +854,14 @@ TKV_API int tkv_txn_compare_value(struct tkv_txn *t, const void *key, size_t key
 TKV_API int tkv_txn_compare_exists(struct tkv_txn *t, const void *key, size_t key_len, bool exists);
 TKV_API int tkv_txn_put(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
                         size_t key_len, const void *value, size_t value_len);
+/* A put that attaches the key to lease (0: none, as tkv_txn_put), like
+ * tkv_write_options.lease for a PUT. The lease must live in the TXN's
+ * partition (INVALID_ARGUMENT); a lease missing when the TXN applies
+ * (TKV_NOT_FOUND) or one it would take past lease_keys_max (TKV_TOO_LARGE)
+ * refuses the whole TXN, and the error message names the lease. Only the
+ * branch that runs is checked. */
+TKV_API int tkv_txn_put_lease(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
+                              size_t key_len, const void *value, size_t value_len, uint64_t lease);
 TKV_API int tkv_txn_delete(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
                            size_t key_len);
 /* Read the key at the TXN's index (after its writes): a result in order. */

@@ -340,6 +340,25 @@ bool auth_allowed(const struct auth_table *t, const char *user, unsigned perm, c
         return false;
 }
 
+bool auth_allowed_some_key(const struct auth_table *t, const char *user, unsigned perm)
+{
+        const struct auth_user *u;
+
+        if (strcmp(user, AUTH_ROOT) == 0) {
+                return true;
+        }
+        u = auth_user_lookup(t, user);
+        for (unsigned i = 0; u != NULL && i < u->n_roles; i++) {
+                const struct auth_role *r = auth_role_lookup(t, u->roles[i]);
+                for (unsigned j = 0; r != NULL && j < r->n_grants; j++) {
+                        if ((r->grants[j].perms & perm) == perm) {
+                                return true;
+                        }
+                }
+        }
+        return false;
+}
+
 int auth_kdf(const void *password, size_t password_len, const uint8_t salt[AUTH_SALT_BYTES],
              uint32_t iterations, uint8_t out[AUTH_HASH_BYTES])
 {

@@ -161,6 +161,11 @@ int auth_role_revoke(struct auth_table *t, const char *role, const void *prefix,
 bool auth_allowed(const struct auth_table *t, const char *user, unsigned perm, const void *key,
                   size_t key_len);
 
+/* May user do perm on at least one key (a grant of perm on any prefix)?
+ * For requests that name no key of their own but act on keys the user
+ * could write (leases). Root may always. Everything borrowed. */
+bool auth_allowed_some_key(const struct auth_table *t, const char *user, unsigned perm);
+
 /* PBKDF2-HMAC-SHA256 of password with salt and iterations into out. Slow
  * on purpose (that is its point): never call it on the event loop.
  * 0 or TKV_EIO. */

@@ -367,6 +367,9 @@ static size_t command_txn_op_bytes(const struct command_txn_op *o)
         if (o->type == COMMAND_TXN_PUT) {
                 n += varint_bytes(o->value_len) + o->value_len;
         }
+        if (o->type == COMMAND_TXN_PUT && o->lease != 0) {
+                n += varint_bytes(o->lease);
+        }
         return n;
 }
 
@@ -415,10 +418,15 @@ void command_txn_body_encode(const struct command_txn_compare *compares, uint32_
                 }
         }
         for (uint32_t i = 0; i < n_success + n_failure; i++) {
-                *p++ = ops[i].type;
-                p = command_txn_put_bytes(p, ops[i].key, ops[i].key_len);
-                if (ops[i].type == COMMAND_TXN_PUT) {
-                        p = command_txn_put_bytes(p, ops[i].value, ops[i].value_len);
+                const struct command_txn_op *o = &ops[i];
+                bool leased = o->type == COMMAND_TXN_PUT && o->lease != 0;
+                *p++ = leased ? (uint8_t)COMMAND_TXN_PUT_LEASE : o->type;
+                p = command_txn_put_bytes(p, o->key, o->key_len);
+                if (o->type == COMMAND_TXN_PUT) {
+                        p = command_txn_put_bytes(p, o->value, o->value_len);
+                }
+                if (leased) {
+                        p = varint_put(p, o->lease);
                 }
         }
 }
@@ -472,14 +480,21 @@ static int command_txn_check_op(const uint8_t **q, const uint8_t *end)
         if (end - *q < 1) {
                 return TKV_ECORRUPT;
         }
+        uint64_t lease;
+
         type = *(*q)++;
-        if (type < COMMAND_TXN_PUT || type > COMMAND_TXN_GET) {
+        if (type < COMMAND_TXN_PUT || type > COMMAND_TXN_PUT_LEASE) {
                 return TKV_EINVAL;
         }
         if (!command_txn_skip_bytes(q, end, 1)) {
                 return TKV_ECORRUPT;
         }
-        if (type == COMMAND_TXN_PUT && !command_txn_skip_bytes(q, end, 0)) {
+        if ((type == COMMAND_TXN_PUT || type == COMMAND_TXN_PUT_LEASE) &&
+            !command_txn_skip_bytes(q, end, 0)) {
+                return TKV_ECORRUPT;
+        }
+        /* A lease of 0 would be a second encoding of a plain PUT. */
+        if (type == COMMAND_TXN_PUT_LEASE && (!varint_get(q, end, 64, &lease) || lease == 0)) {
                 return TKV_ECORRUPT;
         }
         return 0;
@@ -551,10 +566,13 @@ void command_txn_next_op(const uint8_t **pos, struct command_txn_op *out)
         const uint8_t *p = *pos;
 
         memset(out, 0, sizeof *out);
-        out->type = p[0];
+        out->type = p[0] == COMMAND_TXN_PUT_LEASE ? (uint8_t)COMMAND_TXN_PUT : p[0];
         p = command_txn_get_bytes(p + 1, &out->key, &out->key_len);
         if (out->type == COMMAND_TXN_PUT) {
                 p = command_txn_get_bytes(p, &out->value, &out->value_len);
+        }
+        if ((*pos)[0] == COMMAND_TXN_PUT_LEASE) {
+                p = varint_get_trusted(p, &out->lease);
         }
         *pos = p;
 }

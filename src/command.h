@@ -58,7 +58,13 @@
  *     (COMMAND_TXN_OP_*), varint key_len, key bytes, then for VALUE:
  *     varint len and the bytes; else varint number (EXISTS: 0 or 1)
  *   n_success + n_failure times: u8 type (COMMAND_TXN_*), varint key_len,
- *     key bytes, then for PUT: varint value_len and the value bytes
+ *     key bytes, then for PUT: varint value_len and the value bytes; for
+ *     PUT_LEASE, a PUT that names a lease: the value as PUT, then varint
+ *     lease (never 0). A PUT without a lease is always written as PUT, so
+ *     one op has one encoding, and bodies from before leases decode as
+ *     they did; a node without PUT_LEASE refuses such a body as
+ *     TKV_EINVAL, so every node of a cluster must know it before a client
+ *     sends a TXN put with a lease (docs/protocol.md, TXN).
  *
  * Lease commands (COMMAND_LEASE_*, version 3 only) have no key and no
  * dependencies; their value is the lease body described below. A PUT or
@@ -135,6 +141,9 @@ enum command_txn_op_type {
         COMMAND_TXN_PUT = 1,
         COMMAND_TXN_DELETE = 2,
         COMMAND_TXN_GET = 3,
+        /* On the wire only: command_txn_next_op gives a PUT with its
+         * lease, and command_txn_body_encode writes a PUT with a lease so. */
+        COMMAND_TXN_PUT_LEASE = 4,
 };
 
 #define COMMAND_TXN_BODY_VERSION 1
@@ -155,6 +164,7 @@ struct command_txn_op {
         uint32_t key_len;     /* bytes */
         const uint8_t *value; /* PUT: borrowed; NULL when value_len is 0 */
         uint32_t value_len;   /* bytes */
+        uint64_t lease;       /* PUT: the lease to attach the key to; 0 = none */
 };
 
 /* A decoded TXN body, walked in order with the _next functions. */
@@ -217,7 +227,10 @@ struct command_result {
         const uint8_t *txn_existed; /* per op of the branch that ran: 1 if its
                                        key existed just before it */
         uint32_t txn_ops;           /* entries of txn_existed */
-        uint64_t lease;             /* LEASE_GRANT: the id granted (status 0) */
+        uint64_t lease;             /* LEASE_GRANT: the id granted (status 0); PUT,
+                                       CAS, TXN refused for a lease (TKV_ENOTFOUND,
+                                       TKV_ETOOBIG): that lease (0 in a retry's
+                                       answer: the session table keeps no lease) */
 };
 
 /* Bytes of the header command_encode() writes for c. */

@@ -231,6 +231,98 @@ static int fsm_txn_reserve(struct fsm *f, uint32_t n)
         return 0;
 }
 
+/* One op of the branch a TXN runs, and the lease its key had just before
+ * it: what the lease check replays. */
+struct fsm_txn_step {
+        struct command_txn_op op;
+        uint64_t before; /* PUT, DELETE: the key's lease before the op (0: none) */
+};
+
+/* Room for n steps in f->txn_steps. TKV_ENOMEM. */
+static int fsm_txn_reserve_steps(struct fsm *f, uint32_t n)
+{
+        struct fsm_txn_step *p;
+
+        if (n <= f->txn_steps_cap) {
+                return 0;
+        }
+        p = tkv_realloc(f->txn_steps, (size_t)n * sizeof *p);
+        if (p == NULL) {
+                return TKV_ENOMEM;
+        }
+        f->txn_steps = p;
+        f->txn_steps_cap = n;
+        return 0;
+}
+
+/* The lease of step i's key just before it: the last earlier put or delete
+ * of that key in the branch left it, else the table says. */
+static uint64_t fsm_txn_lease_before(struct fsm *f, const struct fsm_txn_step *s, uint32_t i)
+{
+        const struct command_txn_op *o = &s[i].op;
+
+        for (uint32_t j = i; j-- > 0;) {
+                const struct command_txn_op *p = &s[j].op;
+                if (p->type != COMMAND_TXN_GET && p->key_len == o->key_len &&
+                    memcmp(p->key, o->key, o->key_len) == 0) {
+                        return p->type == COMMAND_TXN_PUT ? p->lease : 0;
+                }
+        }
+        return lease_of_key(f->leases, o->key, o->key_len);
+}
+
+/* Keys lease l holds just before step i: the table's, moved by the steps
+ * before it. */
+static uint64_t fsm_txn_lease_keys(const struct lease *l, const struct fsm_txn_step *s, uint32_t i)
+{
+        uint64_t n = l->n_keys;
+
+        for (uint32_t j = 0; j < i; j++) {
+                uint64_t after = s[j].op.type == COMMAND_TXN_PUT ? s[j].op.lease : 0;
+                if (s[j].op.type == COMMAND_TXN_GET || after == s[j].before) {
+                        continue;
+                }
+                n += after == l->id ? 1 : 0;
+                n -= s[j].before == l->id ? 1 : 0;
+        }
+        return n;
+}
+
+/* Would each put of the n ops at pos (the branch to run) attach its key
+ * as a PUT would, step by step? Replays the branch's attaches and
+ * detaches without changing anything, so that a TXN naming a missing
+ * lease, or one its puts would take past keys_max, applies nothing:
+ * TKV_ENOTFOUND or TKV_ETOOBIG with that lease in res->lease, as a PUT
+ * answers; TKV_ENOMEM. */
+static int fsm_txn_check_leases(struct fsm *f, const uint8_t *pos, uint32_t n,
+                                struct command_result *res)
+{
+        struct fsm_txn_step *s;
+        struct lease *l;
+        int rv = fsm_txn_reserve_steps(f, n);
+
+        for (uint32_t i = 0; rv == 0 && i < n; i++) {
+                s = &f->txn_steps[i];
+                command_txn_next_op(&pos, &s->op);
+                if (s->op.type == COMMAND_TXN_GET) {
+                        continue;
+                }
+                s->before = fsm_txn_lease_before(f, f->txn_steps, i);
+                if (s->op.type != COMMAND_TXN_PUT || s->op.lease == 0) {
+                        continue;
+                }
+                l = lease_find(f->leases, s->op.lease);
+                if (l == NULL) {
+                        rv = TKV_ENOTFOUND;
+                } else if (s->before != l->id &&
+                           fsm_txn_lease_keys(l, f->txn_steps, i) >= l->keys_max) {
+                        rv = TKV_ETOOBIG;
+                }
+                res->lease = rv != 0 ? s->op.lease : 0;
+        }
+        return rv;
+}
+
 /* Run one op of the chosen branch at res->index, stamped ts (the TXN's
  * timestamp: its puts are one write in the order of writes); *existed: the
  * key was there before. GETs change nothing: the handler answers them from
@@ -244,7 +336,8 @@ static int fsm_txn_run_op(struct fsm *f, const struct command *c, const struct c
         *existed = store_get(f->store, o->key, o->key_len) != NULL;
         switch (o->type) {
         case COMMAND_TXN_PUT:
-                return fsm_put_key(f, o->key, o->key_len, &v, index, 0);
+                /* fsm_txn_check_leases replayed this attach: it succeeds. */
+                return fsm_put_key(f, o->key, o->key_len, &v, index, o->lease);
         case COMMAND_TXN_DELETE:
                 (void)fsm_delete_key(f, o->key, o->key_len, index, ts);
                 return 0;
@@ -254,9 +347,11 @@ static int fsm_txn_run_op(struct fsm *f, const struct command *c, const struct c
 }
 
 /* Apply TXN c: status 0 if every compare held and the success ops ran,
- * TKV_ECONDITION if the failure ops ran. TKV_ENOMEM may leave part of the
- * branch applied: the caller exits the process (fsm_out_of_memory), and
- * the replay from the log applies the whole entry. */
+ * TKV_ECONDITION if the failure ops ran; TKV_ENOTFOUND or TKV_ETOOBIG if
+ * a put of that branch names a lease it cannot attach to, and then nothing
+ * ran (fsm_txn_check_leases). TKV_ENOMEM may leave part of the branch
+ * applied: the caller exits the process (fsm_out_of_memory), and the
+ * replay from the log applies the whole entry. */
 static void fsm_apply_txn(struct fsm *f, const struct command *c, struct command_result *res)
 {
         struct command_txn t;
@@ -281,6 +376,9 @@ static void fsm_apply_txn(struct fsm *f, const struct command *c, struct command
         }
         for (uint32_t i = 0; rv == 0 && !ok && i < t.n_success; i++) {
                 command_txn_next_op(&pos, &o); /* skipped: the success branch */
+        }
+        if (rv == 0) {
+                rv = fsm_txn_check_leases(f, pos, n, res);
         }
         for (uint32_t i = 0; rv == 0 && i < n; i++) {
                 command_txn_next_op(&pos, &o);
@@ -662,6 +760,9 @@ void fsm_close(struct fsm *f)
         lease_table_destroy(f->leases);
         f->leases = NULL;
         tkv_free(f->txn_existed);
+        tkv_free(f->txn_steps);
+        f->txn_steps = NULL;
+        f->txn_steps_cap = 0;
         f->store = NULL;
         f->dedup = NULL;
         f->txn_existed = NULL;

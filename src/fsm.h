@@ -65,6 +65,8 @@ struct fsm_params {
         struct changes_params history; /* recent changes kept (changes.h) */
 };
 
+struct fsm_txn_step; /* fsm.c */
+
 struct fsm {
         struct raft_fsm raft_fsm;   /* handed to raft_init; data = this */
         struct store *store;        /* owned */
@@ -105,6 +107,8 @@ struct fsm {
         uint64_t restores;     /* snapshots restored */
         uint8_t *txn_existed;  /* owned: the last TXN's per-op flags (command_result) */
         uint32_t txn_existed_cap;
+        struct fsm_txn_step *txn_steps; /* owned: scratch of the TXN lease check */
+        uint32_t txn_steps_cap;
         char errmsg[ERR_MSG_BYTES];
 };
 

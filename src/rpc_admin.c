@@ -172,6 +172,10 @@ static void rpc_admin_fill_limits(const struct config *cfg, Tunekv__V1__Limits *
         limits->txn_ops_max = cfg->txn_ops_max;
         limits->txn_compares_max = cfg->txn_compares_max;
         limits->txn_bytes_max = cfg->txn_bytes_max;
+        limits->leases_max = cfg->leases_max;
+        limits->lease_keys_max = cfg->lease_keys_max;
+        limits->lease_ttl_min_ms = cfg->lease_ttl_min_ms;
+        limits->lease_ttl_max_ms = cfg->lease_ttl_max_ms;
 }
 
 void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)

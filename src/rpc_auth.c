@@ -410,6 +410,30 @@ static int rpc_auth_admit_scan(const struct auth_table *t, const struct conn *co
         return 0;
 }
 
+/* LEASE: GRANT, KEEPALIVE, REVOKE and INFO name no key of their own, and
+ * a lease matters only to keys its holder may write (attaching one is a
+ * PUT, which needs write on the key): any user with write on some prefix
+ * may use them, as etcd lets any authenticated user grant and keep leases
+ * alive. LIST shows every lease of a partition, whoever holds them: admin.
+ * Admins may do all of it. */
+static int rpc_auth_admit_lease(const struct auth_table *t, const struct conn *conn,
+                                const Tunekv__V1__LeaseRequest *lr, char *message, size_t len)
+{
+        bool list = lr->op == TUNEKV__V1__LEASE_OP__LEASE_LIST;
+
+        if (auth_allowed(t, conn->auth_user, AUTH_ADMIN, NULL, 0) ||
+            (!list && auth_allowed_some_key(t, conn->auth_user, AUTH_WRITE))) {
+                return 0;
+        }
+        snprintf(message, len,
+                 list ? "LEASE_LIST: permission denied: user \"%s\" is not an admin (a list "
+                        "shows every lease of the partition)"
+                      : "LEASE: permission denied: no role of user \"%s\" grants write on any "
+                        "prefix (leases are for keys one may write)",
+                 conn->auth_user);
+        return TKV_EPERM;
+}
+
 /* A TXN reads the keys of its compares and GETs and writes those of its
  * PUTs and DELETEs: the user needs that permission on each of them. */
 static int rpc_auth_admit_txn(struct conn *conn, const Tunekv__V1__TxnRequest *txn,
@@ -478,6 +502,9 @@ int rpc_auth_admit(struct conn *conn, const Tunekv__V1__Request *req, const char
         }
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_SCAN) {
                 return rpc_auth_admit_scan(t, conn, req->scan, message, len);
+        }
+        if (req->body_case == TUNEKV__V1__REQUEST__BODY_LEASE) {
+                return rpc_auth_admit_lease(t, conn, req->lease, message, len);
         }
         if (req->body_case == TUNEKV__V1__REQUEST__BODY_WATCH) {
                 key = &req->watch->key; /* a prefix: every key under it may come */

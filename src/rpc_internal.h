@@ -311,9 +311,10 @@ bool rpc_route_partition(struct call *c, const Tunekv__V1__Request *req, uint32_
 /* rpc_lease.c: LEASE_* (grant, keepalive, revoke, info, list). */
 void rpc_lease(struct call *c, const Tunekv__V1__Request *req);
 
-/* rpc_lease.c: may a PUT or CAS of key name lease? 0, or nonzero once c
- * is answered INVALID_ARGUMENT (the lease lives in another partition:
- * both named). Call after routing (c->partition is the key's). */
+/* rpc_lease.c: may a PUT or CAS of key, or a TXN put (rpc_txn.c), name
+ * lease? 0, or nonzero once c is answered INVALID_ARGUMENT (the lease
+ * lives in another partition: both named). Call after routing
+ * (c->partition is the key's). */
 int rpc_lease_check_write(struct call *c, uint64_t lease);
 
 #endif

@@ -11,9 +11,12 @@
  * GETs are read from the store in that hook, which is the state at the
  * TXN's own index (after its writes), so they are linearizable.
  *
- * Failure modes: a limit exceeded (TOO_LARGE) or keys in several
- * partitions (INVALID_ARGUMENT naming two keys and their partitions), both
- * before anything is proposed; every failure of a write (NOT_LEADER,
+ * Failure modes: a limit exceeded (TOO_LARGE), keys in several
+ * partitions (INVALID_ARGUMENT naming two keys and their partitions) or a
+ * put naming a lease of another partition (INVALID_ARGUMENT: the id says),
+ * all before anything is proposed; a put naming a lease the fsm finds
+ * missing (NOT_FOUND) or full (TOO_LARGE, lease_keys_max), which refuses
+ * the whole TXN in its entry, naming the lease; every failure of a write (NOT_LEADER,
  * OUTCOME_UNKNOWN, NO_SPACE, ...) as rpc_kv.c answers it. A retry answered
  * from the session table (dedup.h) says which branch ran but carries no op
  * results (`replayed`): the state they described is gone. */
@@ -86,6 +89,10 @@ static int rpc_txn_check_op(const struct config *cfg, const Tunekv__V1__TxnOp *o
         }
         if (o->type != TUNEKV__V1__TXN_OP_TYPE__TXN_PUT && o->value.len > 0) {
                 snprintf(why, len, "a value is for TXN_PUT only");
+                return TKV_EINVAL;
+        }
+        if (o->type != TUNEKV__V1__TXN_OP_TYPE__TXN_PUT && o->lease != 0) {
+                snprintf(why, len, "a lease is for TXN_PUT only");
                 return TKV_EINVAL;
         }
         if (o->value.len > cfg->value_bytes_max) {
@@ -367,6 +374,30 @@ static void rpc_txn_answer(struct call *c, const struct command_result *res)
         rpc_txn_answer_free(&a);
 }
 
+/* A TXN the fsm refused for a lease one of its puts names (fsm.c,
+ * fsm_txn_check_leases): nothing was applied, answered as a PUT naming
+ * that lease is. A retry answered from the session table does not know
+ * which lease (res->lease 0). */
+static void rpc_txn_answer_lease(struct call *c, const struct command_result *res)
+{
+        char lease[40] = "a lease it names";
+
+        if (res->lease != 0) {
+                snprintf(lease, sizeof lease, "lease %llu", (unsigned long long)res->lease);
+        }
+        if (res->status == TKV_ENOTFOUND) {
+                call_answer_error(c, TKV_ENOTFOUND,
+                                  "TXN: %s not found (expired, revoked or never granted): "
+                                  "nothing applied",
+                                  lease);
+        } else {
+                call_answer_error(c, TKV_ETOOBIG,
+                                  "TXN: %s would have more than its lease_keys_max keys "
+                                  "attached: nothing applied",
+                                  lease);
+        }
+}
+
 static void rpc_txn_done(struct group_write *w, int status, const struct command_result *res)
 {
         struct call *c = rpc_txn_call_of_write(w);
@@ -381,6 +412,8 @@ static void rpc_txn_done(struct group_write *w, int status, const struct command
                                       : err_str(status));
         } else if (res->status == 0 || res->status == TKV_ECONDITION) {
                 rpc_txn_answer(c, res);
+        } else if (res->status == TKV_ENOTFOUND || res->status == TKV_ETOOBIG) {
+                rpc_txn_answer_lease(c, res);
         } else if (res->status == TKV_EEXIST) {
                 call_answer_error(c, TKV_EINVAL,
                                   "TXN: (client_id, seq) already used for a different write");
@@ -426,6 +459,7 @@ int rpc_txn_encode(const Tunekv__V1__TxnRequest *t, uint8_t **body, size_t *len)
                 ops[i].key_len = (uint32_t)w->key.len;
                 ops[i].value = w->value.data;
                 ops[i].value_len = (uint32_t)w->value.len;
+                ops[i].lease = w->lease;
         }
         *len = command_txn_body_bytes(xs, (uint32_t)t->n_compares, ops, (uint32_t)t->n_success,
                                       (uint32_t)t->n_failure);
@@ -497,6 +531,22 @@ static void rpc_txn_propose(struct call *c, const Tunekv__V1__TxnRequest *t, str
         c->stage = CALL_WRITE;
 }
 
+/* Does every lease the puts of t name live in the TXN's partition
+ * (c->partition, once routed)? 0, or nonzero once c is answered
+ * INVALID_ARGUMENT: the id tells, so nothing is proposed. Whether the
+ * lease exists is for the fsm to say, in log order. */
+static int rpc_txn_check_lease_partitions(struct call *c, const Tunekv__V1__TxnRequest *t)
+{
+        int rv = 0;
+
+        for (size_t i = 0; rv == 0 && i < t->n_success + t->n_failure; i++) {
+                const Tunekv__V1__TxnOp *o =
+                    i < t->n_success ? t->success[i] : t->failure[i - t->n_success];
+                rv = rpc_lease_check_write(c, o->lease);
+        }
+        return rv;
+}
+
 void rpc_txn(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__TxnRequest *t = req->txn;
@@ -513,7 +563,7 @@ void rpc_txn(struct call *c, const Tunekv__V1__Request *req)
                 call_answer_error(c, rv, "TXN: %s", why);
                 return;
         }
-        if (!rpc_kv_route(c, req, rpc_txn_key(t, 0)) ||
+        if (!rpc_kv_route(c, req, rpc_txn_key(t, 0)) || rpc_txn_check_lease_partitions(c, t) != 0 ||
             rpc_kv_write_deps(c, t->options, &cmd) != 0) {
                 return;
         }

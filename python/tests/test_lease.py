@@ -5,6 +5,7 @@ import time
 import pytest
 
 import tunekv
+from tunekv import Op
 
 
 def wait_gone(client, key, timeout=30.0):
@@ -49,3 +50,17 @@ def test_lease_refusals(client):
         client.lease_grant(1, b"{pyr}")
     with pytest.raises(tunekv.NotFound):
         client.lease_keepalive(12345)
+
+
+def test_txn_put_with_lease(client):
+    lease = client.lease_grant(60000, b"{pyt}")
+    t = client.txn([], [Op.put(b"{pyt}:a", b"1", lease=lease.id), Op.put(b"{pyt}:plain", b"2")])
+    assert t.succeeded
+    assert client.lease_info(lease.id).keys == [b"{pyt}:a"]
+    client.lease_revoke(lease.id)
+    assert not client.get(b"{pyt}:a").found and client.get(b"{pyt}:plain").found
+    # The lease is gone: the whole TXN is refused, naming it.
+    with pytest.raises(tunekv.NotFound) as e:
+        client.txn([], [Op.put(b"{pyt}:b", b"3"), Op.put(b"{pyt}:a", b"4", lease=lease.id)])
+    assert str(lease.id) in str(e.value)
+    assert not client.get(b"{pyt}:b").found

@@ -44,3 +44,6 @@ def test_txn_empty_is_a_usage_error(client):
 def test_txn_limits_in_status(client):
     lim = client.status().limits
     assert (lim.txn_ops_max, lim.txn_compares_max, lim.txn_bytes_max) == (128, 32, 1 << 20)
+    # The lease limits, at their defaults.
+    assert (lim.leases_max, lim.lease_keys_max) == (10000, 1000)
+    assert (lim.lease_ttl_min_ms, lim.lease_ttl_max_ms) == (1000, 3600000)

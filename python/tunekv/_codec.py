@@ -296,7 +296,9 @@ def txn_request(compares: Sequence[Compare], success: Sequence[Op], failure: Seq
     """The TxnRequest of a TXN, without its WriteOptions."""
 
     def op(o: Op) -> pb.TxnOp:
-        return pb.TxnOp(type=cast(pb.TxnOpType, int(o.type)), key=as_bytes(o.key), value=as_bytes(o.value))
+        return pb.TxnOp(
+            type=cast(pb.TxnOpType, int(o.type)), key=as_bytes(o.key), value=as_bytes(o.value), lease=o.lease
+        )
 
     return pb.TxnRequest(
         compares=[
@@ -420,6 +422,10 @@ def node_status(resp: pb.Response) -> NodeStatus:
             txn_ops_max=lim.txn_ops_max,
             txn_compares_max=lim.txn_compares_max,
             txn_bytes_max=lim.txn_bytes_max,
+            leases_max=lim.leases_max,
+            lease_keys_max=lim.lease_keys_max,
+            lease_ttl_min_ms=lim.lease_ttl_min_ms,
+            lease_ttl_max_ms=lim.lease_ttl_max_ms,
         ),
         loop_lag_ms=s.loop_lag_ms,
         loop_lag_max_ms=s.loop_lag_max_ms,

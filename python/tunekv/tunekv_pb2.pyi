@@ -331,12 +331,16 @@ class LevelCounters(_message.Message):
     def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., served: _Optional[int] = ..., stale_served: _Optional[int] = ..., waits: _Optional[int] = ..., fallbacks: _Optional[int] = ..., bound_unmet: _Optional[int] = ..., fresh: _Optional[int] = ..., stale: _Optional[int] = ..., stale_ms: _Optional[_Iterable[int]] = ..., stale_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Limits(_message.Message):
-    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "txn_bytes_max", "txn_compares_max", "txn_ops_max", "value_bytes_max"]
+    __slots__ = ["conn_output_bytes_max", "conns_max", "frame_bytes_max", "inflight_per_conn_max", "key_bytes_max", "lease_keys_max", "lease_ttl_max_ms", "lease_ttl_min_ms", "leases_max", "request_timeout_max_ms", "request_timeout_ms", "token_bytes_max", "txn_bytes_max", "txn_compares_max", "txn_ops_max", "value_bytes_max"]
     CONNS_MAX_FIELD_NUMBER: _ClassVar[int]
     CONN_OUTPUT_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     FRAME_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     INFLIGHT_PER_CONN_MAX_FIELD_NUMBER: _ClassVar[int]
     KEY_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
+    LEASES_MAX_FIELD_NUMBER: _ClassVar[int]
+    LEASE_KEYS_MAX_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TTL_MIN_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TIMEOUT_MAX_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +353,10 @@ class Limits(_message.Message):
     frame_bytes_max: int
     inflight_per_conn_max: int
     key_bytes_max: int
+    lease_keys_max: int
+    lease_ttl_max_ms: int
+    lease_ttl_min_ms: int
+    leases_max: int
     request_timeout_max_ms: int
     request_timeout_ms: int
     token_bytes_max: int
@@ -356,7 +364,7 @@ class Limits(_message.Message):
     txn_compares_max: int
     txn_ops_max: int
     value_bytes_max: int
-    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ...) -> None: ...
+    def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ..., leases_max: _Optional[int] = ..., lease_keys_max: _Optional[int] = ..., lease_ttl_min_ms: _Optional[int] = ..., lease_ttl_max_ms: _Optional[int] = ...) -> None: ...
 
 class MemberRequest(_message.Message):
     __slots__ = ["client_addr", "node_id", "op", "peer_addr", "zone"]
@@ -781,14 +789,16 @@ class TxnCompare(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., target: _Optional[_Union[CompareTarget, str]] = ..., op: _Optional[_Union[CompareOp, str]] = ..., number: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class TxnOp(_message.Message):
-    __slots__ = ["key", "type", "value"]
+    __slots__ = ["key", "lease", "type", "value"]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
+    lease: int
     type: TxnOpType
     value: bytes
-    def __init__(self, type: _Optional[_Union[TxnOpType, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, type: _Optional[_Union[TxnOpType, str]] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class TxnOpResult(_message.Message):
     __slots__ = ["create_index", "found", "mod_index", "type", "value", "value_omitted"]

@@ -362,6 +362,10 @@ class Limits:
     txn_ops_max: int = 0
     txn_compares_max: int = 0
     txn_bytes_max: int = 0
+    leases_max: int = 0
+    lease_keys_max: int = 0
+    lease_ttl_min_ms: int = 0
+    lease_ttl_max_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -479,10 +483,15 @@ class Op:
     type: TxnOpType
     key: bytes
     value: bytes = b""
+    lease: int = 0  # PUT: attach the key to this lease (0: none, detach)
 
     @classmethod
-    def put(cls, key: bytes, value: bytes) -> "Op":
-        return cls(TxnOpType.PUT, key, value)
+    def put(cls, key: bytes, value: bytes, lease: int = 0) -> "Op":
+        """A put; with lease, the key is attached to it as a PUT with a
+        lease does. The lease must live in the TXN's partition; a missing
+        one (NotFound) or one at lease_keys_max (TooLarge) refuses the
+        whole TXN."""
+        return cls(TxnOpType.PUT, key, value, lease)
 
     @classmethod
     def delete(cls, key: bytes) -> "Op":

@@ -151,6 +151,7 @@ struct cli_txn_op {
         size_t key_len;
         const char *value; /* put */
         size_t value_len;
+        uint64_t lease; /* put: "lease", 0 = none */
 };
 
 /* Read the document, run the TXN, report it; returns the exit code (0 the

@@ -720,6 +720,13 @@ static void output_print_status(const struct tkv_node_status *n)
                "  partitions %u of %" PRIu32 "  map epoch %" PRIu64 "\n",
                n->node_id, n->version, uptime, n->connections, n->n_partitions, n->partition_count,
                n->epoch);
+        /* What a client may ask of this node: TXN and lease limits (the
+         * others are in --json). */
+        printf("limits: txn_ops_max %" PRIu32 "  txn_compares_max %" PRIu32
+               "  txn_bytes_max %" PRIu64 "  leases_max %" PRIu32 "  lease_keys_max %" PRIu32
+               "  lease_ttl_ms %" PRIu32 "..%" PRIu32 "\n",
+               n->txn_ops_max, n->txn_compares_max, n->txn_bytes_max, n->leases_max,
+               n->lease_keys_max, n->lease_ttl_min_ms, n->lease_ttl_max_ms);
         printf("%9s  %-11s  %6s  %8s  %10s  %10s  %10s  %10s  %12s  %5s  %6s  %9s\n", "PARTITION",
                "ROLE", "LEADER", "TERM", "COMMIT", "APPLIED", "LAST", "KEYS", "BYTES", "READY",
                "LAG", "STALE_MS");
@@ -798,11 +805,14 @@ static void output_json_status(const struct tkv_node_status *n)
                ",\"request_timeout_ms\":%" PRIu32 ",\"request_timeout_max_ms\":%" PRIu32
                ",\"conn_output_bytes_max\":%" PRIu64 ",\"token_bytes_max\":%" PRIu32
                ",\"txn_ops_max\":%" PRIu32 ",\"txn_compares_max\":%" PRIu32
-               ",\"txn_bytes_max\":%" PRIu64 "},\"partitions\":[",
+               ",\"txn_bytes_max\":%" PRIu64 ",\"leases_max\":%" PRIu32
+               ",\"lease_keys_max\":%" PRIu32 ",\"lease_ttl_min_ms\":%" PRIu32
+               ",\"lease_ttl_max_ms\":%" PRIu32 "},\"partitions\":[",
                n->partition_count, n->frame_bytes_max, n->key_bytes_max, n->value_bytes_max,
                n->inflight_per_conn_max, n->conns_max, n->request_timeout_ms,
                n->request_timeout_max_ms, n->conn_output_bytes_max, n->token_bytes_max,
-               n->txn_ops_max, n->txn_compares_max, n->txn_bytes_max);
+               n->txn_ops_max, n->txn_compares_max, n->txn_bytes_max, n->leases_max,
+               n->lease_keys_max, n->lease_ttl_min_ms, n->lease_ttl_max_ms);
         for (i = 0; i < n->n_partitions; i++) {
                 if (i > 0) {
                         putchar(',');

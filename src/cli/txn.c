@@ -3,12 +3,15 @@
  *
  *   {"compare": [{"key": "{u1}:n", "version": 7},
  *                {"key": "{u1}:lock", "exists": false}],
- *    "success": [{"put": "{u1}:n", "value": "8"}, {"get": "{u1}:n"}],
+ *    "success": [{"put": "{u1}:n", "value": "8"}, {"get": "{u1}:n"},
+ *                {"put": "{u1}:lock", "value": "me", "lease": 844424930131970}],
  *    "failure": [{"get": "{u1}:n"}]}
  *
  * A compare has "key", one target ("version", "create_index": a number;
  * "value": a string; "exists": true or false) and an optional "op" ("=",
- * "!=", "<", ">"; default "="). Keys and values are JSON strings, sent as
+ * "!=", "<", ">"; default "="). An op is {"put": KEY, "value": V} (with an
+ * optional "lease": ID, the lease to attach the key to), {"delete": KEY}
+ * or {"get": KEY}. Keys and values are JSON strings, sent as
  * their UTF-8 bytes. The parser knows only this shape: no generic JSON
  * tree, no nesting beyond it, the document at most CLI_TXN_INPUT_MAX
  * bytes, and strings decoded in place in the input buffer, so memory is
@@ -351,6 +354,9 @@ static bool txn_op_member(struct txn_parser *x, void *arg)
         if (txn_is(n, len, "value")) {
                 return txn_string(x, &o->value, &o->value_len);
         }
+        if (txn_is(n, len, "lease")) {
+                return txn_number(x, &o->lease);
+        }
         if (o->key != NULL) {
                 return txn_fail(x, "an op has one of put, delete, get");
         }
@@ -361,8 +367,8 @@ static bool txn_op_member(struct txn_parser *x, void *arg)
         } else if (txn_is(n, len, "get")) {
                 o->type = TKV_TXN_GET;
         } else {
-                return txn_fail(x, "an op is {\"put\": KEY, \"value\": V}, {\"delete\": KEY} or "
-                                   "{\"get\": KEY}");
+                return txn_fail(x, "an op is {\"put\": KEY, \"value\": V[, \"lease\": ID]}, "
+                                   "{\"delete\": KEY} or {\"get\": KEY}");
         }
         return txn_string(x, &o->key, &o->key_len);
 }
@@ -381,8 +387,11 @@ static bool txn_op_item(struct txn_parser *x, void *arg)
         if (o.key == NULL || (o.type == TKV_TXN_PUT) != (o.value != NULL)) {
                 return txn_fail(x, "an op needs a key, and a value exactly for put");
         }
+        if (o.type != TKV_TXN_PUT && o.lease != 0) {
+                return txn_fail(x, "a lease is for put only");
+        }
         rv = o.type == TKV_TXN_PUT
-                 ? tkv_txn_put(x->t, branch, o.key, o.key_len, o.value, o.value_len)
+                 ? tkv_txn_put_lease(x->t, branch, o.key, o.key_len, o.value, o.value_len, o.lease)
              : o.type == TKV_TXN_DELETE ? tkv_txn_delete(x->t, branch, o.key, o.key_len)
                                         : tkv_txn_get(x->t, branch, o.key, o.key_len);
         if (rv != TKV_OK) {

@@ -91,6 +91,13 @@ int tkv_txn_put(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key, 
                               value_len);
 }
 
+int tkv_txn_put_lease(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key,
+                      size_t key_len, const void *value, size_t value_len, uint64_t lease)
+{
+        return client_txn_add(t, client_txn_field(branch), TKV_TXN_PUT, 0, key, key_len, lease,
+                              value, value_len);
+}
+
 int tkv_txn_delete(struct tkv_txn *t, enum tkv_txn_branch branch, const void *key, size_t key_len)
 {
         return client_txn_add(t, client_txn_field(branch), TKV_TXN_DELETE, 0, key, key_len, 0, NULL,

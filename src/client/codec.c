@@ -345,6 +345,7 @@ int codec_txn_append(struct buffer *out, unsigned field, int type_or_target, int
                 o.type = (Tunekv__V1__TxnOpType)type_or_target;
                 o.key = codec_bytes(key, key_len);
                 o.value = codec_bytes(value, value_len);
+                o.lease = number;
         }
         len = protobuf_c_message_get_packed_size(m);
         if (buffer_reserve(out, 1 + varint_bytes(len) + len) != 0) {
@@ -648,6 +649,10 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
                 node->txn_ops_max = m->limits->txn_ops_max;
                 node->txn_compares_max = m->limits->txn_compares_max;
                 node->txn_bytes_max = m->limits->txn_bytes_max;
+                node->leases_max = m->limits->leases_max;
+                node->lease_keys_max = m->limits->lease_keys_max;
+                node->lease_ttl_min_ms = m->limits->lease_ttl_min_ms;
+                node->lease_ttl_max_ms = m->limits->lease_ttl_max_ms;
         }
         return node;
 }

@@ -119,7 +119,8 @@ struct codec_extra {
 
 /* Append to out one TXN op or compare as the TxnRequest field it belongs
  * to (field 1 compares, 2 success, 3 failure): TKV_OK or TKV_NO_MEMORY.
- * type, target and op are the wire enums; key and value borrowed. */
+ * type, target and op are the wire enums; number is a compare's operand,
+ * or an op's lease (0: none); key and value borrowed. */
 int codec_txn_append(struct buffer *out, unsigned field, int type_or_target, int op,
                      const void *key, size_t key_len, uint64_t number, const void *value,
                      size_t value_len);

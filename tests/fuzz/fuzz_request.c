@@ -263,8 +263,11 @@ static void fuzz_txn_same(const Tunekv__V1__TxnRequest *t, const struct command 
         }
         for (size_t i = 0; i < t->n_success + t->n_failure; i++) {
                 const ProtobufCBinaryData *k = fuzz_txn_key(t, t->n_compares + i);
+                const Tunekv__V1__TxnOp *w =
+                    i < t->n_success ? t->success[i] : t->failure[i - t->n_success];
                 command_txn_next_op(&pos, &o);
                 FUZZ_ASSERT(o.key_len == k->len && memcmp(o.key, k->data, o.key_len) == 0);
+                FUZZ_ASSERT(o.lease == w->lease); /* checked: only a put names one */
         }
         FUZZ_ASSERT(pos == b.end);
 }

@@ -359,10 +359,10 @@ static void seeds_txn(struct seeds_buf *s)
             {COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_GT, (const uint8_t *)"{t}d", 4, 0, NULL, 0},
         };
         static const struct command_txn_op ops[] = {
-            {COMMAND_TXN_PUT, (const uint8_t *)"{t}a", 4, (const uint8_t *)"1", 1},
-            {COMMAND_TXN_GET, (const uint8_t *)"{t}a", 4, NULL, 0},
-            {COMMAND_TXN_DELETE, (const uint8_t *)"{t}b", 4, NULL, 0},
-            {COMMAND_TXN_PUT, (const uint8_t *)"{t}e", 4, (const uint8_t *)"2", 1},
+            {COMMAND_TXN_PUT, (const uint8_t *)"{t}a", 4, (const uint8_t *)"1", 1, 0},
+            {COMMAND_TXN_GET, (const uint8_t *)"{t}a", 4, NULL, 0, 0},
+            {COMMAND_TXN_DELETE, (const uint8_t *)"{t}b", 4, NULL, 0, 0},
+            {COMMAND_TXN_PUT, (const uint8_t *)"{t}e", 4, (const uint8_t *)"2", 1, 0},
         };
         static uint8_t body[256];
         struct command c = {0};

@@ -118,12 +118,21 @@ out=$(cli lease grant 60000 --key-tag job) || fail "lease grant: $out"
 [[ "$out" =~ ^lease\ ([0-9]+)\ granted:\ ttl\ 60000\ ms ]] || fail "lease grant output: $out"
 lease=${BASH_REMATCH[1]}
 expect_rc 0 cli put '{job}:owner' me --lease "$lease"
+# a txn put with "lease" attaches its key too (revoked below with the lease)
+echo "{\"success\": [{\"put\": \"{job}:step\", \"value\": \"1\", \"lease\": $lease}]}" >"$dir/ltxn"
+expect_rc 0 cli txn <"$dir/ltxn"
 expect_rc 0 cli lease keepalive "$lease"
 grep -q "^lease $lease kept alive: ttl 60000 ms" "$dir/out" || fail "keepalive: $(cat "$dir/out")"
-cli --json lease info "$lease" | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["keys"] == ["{job}:owner"] and o["n_keys"] == 1 and 0 < o["remaining_ms"] <= 60000, o' || fail "lease info json"
-cli lease list | grep -q "^$lease partition [0-9]* ttl 60000 ms remaining [0-9]* ms keys 1$" || fail "lease list: $(cli lease list)"
+cli --json lease info "$lease" | python3 -c 'import json,sys; o=json.load(sys.stdin); assert sorted(o["keys"]) == ["{job}:owner", "{job}:step"] and o["n_keys"] == 2 and 0 < o["remaining_ms"] <= 60000, o' || fail "lease info json"
+cli lease list | grep -q "^$lease partition [0-9]* ttl 60000 ms remaining [0-9]* ms keys 2$" || fail "lease list: $(cli lease list)"
 expect_rc 0 cli lease revoke "$lease"
 expect_rc 1 cli get '{job}:owner'
+expect_rc 1 cli get '{job}:step'
+# the lease is gone: a txn naming it is NOT_FOUND (exit 1), naming it, and applies nothing
+expect_rc 1 cli txn <"$dir/ltxn"
+grep -q "lease $lease not found" "$dir/err" || fail "txn lease message: $(cat "$dir/err")"
+echo '{"success": [{"get": "{job}:x", "lease": 5}]}' >"$dir/bad"
+expect_rc 3 cli txn <"$dir/bad"
 expect_rc 1 cli lease keepalive "$lease"
 expect_rc 1 cli put '{job}:owner' again --lease "$lease"
 expect_rc 7 cli lease grant 10
@@ -148,6 +157,10 @@ grep -q '^cluster: 1 nodes, 8 partitions, map epoch 1 ' "$dir/status" || fail "s
 grep -q '^members (cluster map epoch 1):$' "$dir/status" || fail "status members: $(cat "$dir/status")"
 cli --json status | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1 and o["members"][0]["node_id"] == 1, o' || fail "status members json"
 cli status --node 1 | head -1 | grep -q ' map epoch 1$' || fail "status --node epoch: $(cli status --node 1)"
+cli status --node 1 | grep -q '^limits: txn_ops_max 128 .* leases_max 10000  lease_keys_max 1000  lease_ttl_ms 1000\.\.3600000$' \
+  || fail "status --node limits: $(cli status --node 1)"
+cli --json status --node 1 | python3 -c 'import json,sys; l=json.load(sys.stdin)["limits"]; assert (l["leases_max"], l["lease_keys_max"], l["lease_ttl_min_ms"], l["lease_ttl_max_ms"]) == (10000, 1000, 1000, 3600000), l' \
+  || fail "status --node json lease limits"
 cli --json status --node 1 | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["epoch"] == 1, o' || fail "status --node json epoch"
 expect_rc 3 cli member frob
 # transfer-leader: to the leader it has (answered at once), and refusals

@@ -33,6 +33,8 @@ static int setup(void **state)
         daemon_setup(&d, dir, 1);
         d.extra[0] = "--partitions"; /* one node would default to one */
         d.extra[1] = "8";
+        d.extra[2] = "--leases-max"; /* not the default: STATUS reports the config */
+        d.extra[3] = "77";
         if (daemon_start(&d, 30000) != 0) {
                 return -1;
         }
@@ -226,6 +228,11 @@ static void test_status(void **state)
         assert_int_equal(r.node->txn_ops_max, 128);
         assert_int_equal(r.node->txn_compares_max, 32);
         assert_int_equal(r.node->txn_bytes_max, 1u << 20);
+        /* Lease limits: the defaults, but for leases_max, set here. */
+        assert_int_equal(r.node->leases_max, 77);
+        assert_int_equal(r.node->lease_keys_max, 1000);
+        assert_int_equal(r.node->lease_ttl_min_ms, 1000);
+        assert_int_equal(r.node->lease_ttl_max_ms, 3600000);
         tkv_result_release(&r);
 }
 

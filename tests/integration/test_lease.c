@@ -9,6 +9,9 @@
  *   again; keepalives reach it);
  * - limits: TTL bounds, leases_max, lease_keys_max, a lease of another
  *   partition, an unknown lease, each with its status;
+ * - a TXN put with a lease attaches its key (expiry and revoke delete it);
+ *   a TXN naming a lease that is gone, full or of another partition
+ *   applies nothing and names the lease;
  * - leases survive a restart of every node (snapshot plus log replay);
  * - every replica ends identical.
  * Waiting for an expiry polls GET until the key is gone: nothing announces
@@ -32,10 +35,9 @@
 
 /* Keepalives go every TTL/3: a holder delayed by a loaded machine (ASan,
  * two cores shared) still has a second of margin. */
-#define P           4
-#define TTL_MS      1500
-#define CONVERGE_MS 20000
-#define GONE_MS     30000 /* how long an expiry may take before the test fails */
+#define P       4
+#define TTL_MS  1500
+#define GONE_MS 30000 /* how long an expiry may take before the test fails */
 
 static char dir[256];
 static struct cluster c;
@@ -327,6 +329,109 @@ static void test_limits(void **state)
         assert_false(exists("{lim}1"));
 }
 
+/* A TXN of the given puts (key, value, lease) in branch success, with one
+ * compare that holds (holds) or not; its status, message into msg. */
+struct txn_put {
+        const char *key, *value;
+        uint64_t lease;
+};
+
+static int txn_puts(const struct txn_put *puts, size_t n, bool holds, char *msg, size_t len)
+{
+        struct tkv_txn *t = tkv_txn_new();
+        struct tkv_write_options o = {TKV_ACK_COMMITTED, 0, 0};
+        struct tkv_result r;
+        int rv;
+        assert_non_null(t);
+        assert_int_equal(tkv_txn_compare_exists(t, S("{tx}never"), !holds), TKV_OK);
+        for (size_t i = 0; i < n; i++) {
+                enum tkv_txn_branch b = holds ? TKV_TXN_SUCCESS : TKV_TXN_FAILURE;
+                assert_int_equal(
+                    tkv_txn_put_lease(t, b, S(puts[i].key), S(puts[i].value), puts[i].lease),
+                    TKV_OK);
+        }
+        rv = tkv_txn_commit(cl, t, &o, &r);
+        snprintf(msg, len, "%s", rv == TKV_OK ? "" : r.message);
+        if (rv == TKV_OK) {
+                assert_int_equal(r.txn_succeeded, holds);
+        }
+        tkv_result_release(&r);
+        tkv_txn_free(t);
+        return rv;
+}
+
+static bool value_is(const char *k, const char *v)
+{
+        struct tkv_result r;
+        bool same;
+        assert_int_equal(tkv_get(cl, k, strlen(k), NULL, &r), TKV_OK);
+        same = r.value_len == strlen(v) && memcmp(r.value, v, r.value_len) == 0;
+        tkv_result_release(&r);
+        return same;
+}
+
+/* A TXN put with a lease attaches its key: the key goes when the lease
+ * expires or is revoked, the TXN's plain put stays. A TXN naming a lease
+ * that is gone, of another partition, or that its puts would take past
+ * lease_keys_max changes nothing and says so, naming the lease. */
+static void test_txn_puts_take_a_lease(void **state)
+{
+        struct tkv_lease info;
+        uint64_t exp, rev, other;
+        char msg[256], idtext[32];
+        (void)state;
+        exp = grant("{tx}", TTL_MS);
+        struct txn_put first[] = {{"{tx}a", "1", exp}, {"{tx}b", "2", 0}};
+        assert_int_equal(txn_puts(first, 2, true, msg, sizeof msg), TKV_OK);
+        assert_true(wait_gone("{tx}a")); /* expired, with its TXN-attached key */
+        assert_true(value_is("{tx}b", "2"));
+        /* Revoked: in the failure branch this time. */
+        rev = grant("{tx}", 60000);
+        struct txn_put second[] = {{"{tx}c", "3", rev}};
+        assert_int_equal(txn_puts(second, 1, false, msg, sizeof msg), TKV_OK);
+        assert_int_equal(tkv_lease_info(cl, rev, &info, msg, sizeof msg), TKV_OK);
+        assert_int_equal(info.n_keys, 1);
+        tkv_lease_release(&info);
+        assert_int_equal(tkv_lease_revoke(cl, rev, msg, sizeof msg), TKV_OK);
+        assert_false(exists("{tx}c"));
+        /* The expired lease, in either branch: NOT_FOUND naming it, and
+         * neither the plain put nor the overwrite of b happened. */
+        snprintf(idtext, sizeof idtext, "lease %llu", (unsigned long long)exp);
+        struct txn_put stale[] = {{"{tx}d", "4", 0}, {"{tx}b", "changed", 0}, {"{tx}e", "5", exp}};
+        for (int holds = 0; holds <= 1; holds++) {
+                assert_int_equal(txn_puts(stale, 3, holds, msg, sizeof msg), TKV_NOT_FOUND);
+                assert_non_null(strstr(msg, idtext));
+                assert_non_null(strstr(msg, "nothing applied"));
+                assert_false(exists("{tx}d"));
+                assert_false(exists("{tx}e"));
+                assert_true(value_is("{tx}b", "2"));
+        }
+        /* lease_keys_max (4): five new keys in one TXN are refused whole. */
+        rev = grant("{tx}", 60000);
+        struct txn_put five[] = {
+            {"{tx}1", "v", rev}, {"{tx}2", "v", rev}, {"{tx}3", "v", rev},
+            {"{tx}4", "v", rev}, {"{tx}5", "v", rev},
+        };
+        assert_int_equal(txn_puts(five, 5, true, msg, sizeof msg), TKV_TOO_LARGE);
+        assert_non_null(strstr(msg, "lease_keys_max"));
+        assert_false(exists("{tx}1"));
+        assert_int_equal(txn_puts(five, 4, true, msg, sizeof msg), TKV_OK);
+        assert_int_equal(tkv_lease_revoke(cl, rev, msg, sizeof msg), TKV_OK);
+        assert_false(exists("{tx}4"));
+        /* A lease of another partition: refused before anything is proposed. */
+        other = grant("{other-partition-tag-1}", 60000);
+        if ((other >> 48) == (rev >> 48)) {
+                tkv_lease_revoke(cl, other, msg, sizeof msg);
+                other = grant("{other-partition-tag-2}", 60000);
+        }
+        assert_true((other >> 48) != (rev >> 48));
+        struct txn_put foreign[] = {{"{tx}f", "6", other}};
+        assert_int_equal(txn_puts(foreign, 1, true, msg, sizeof msg), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(msg, "partition"));
+        assert_false(exists("{tx}f"));
+        tkv_lease_revoke(cl, other, msg, sizeof msg);
+}
+
 /* Restart every node: leases and their keys come back from snapshots (16
  * entries apart here) and the log after them. */
 static void test_restart_keeps_leases(void **state)
@@ -356,14 +461,6 @@ static void test_restart_keeps_leases(void **state)
         assert_true(exists("{rs}filler0"));
 }
 
-static void test_replicas_agree(void **state)
-{
-        (void)state;
-        for (uint32_t p = 0; p < P; p++) {
-                assert_true(cluster_wait_converged(&c, p, CONVERGE_MS));
-        }
-}
-
 static int group_setup(void **state)
 {
         (void)state;
@@ -386,8 +483,9 @@ int main(void)
             cmocka_unit_test(test_leader_change_keeps_lease),
             cmocka_unit_test(test_leader_killed_keeps_lease),
             cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_txn_puts_take_a_lease),
             cmocka_unit_test(test_restart_keeps_leases),
-            cmocka_unit_test(test_replicas_agree),
+            cmocka_unit_test_prestate(cluster_test_replicas_agree, &c),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

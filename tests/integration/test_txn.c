@@ -26,11 +26,10 @@
 #include "testlib.h"
 #include "tunekv.h"
 
-#define P           4
-#define OPS_MAX     8
-#define CMPS_MAX    4
-#define BYTES_MAX   2048
-#define CONVERGE_MS 20000
+#define P         4
+#define OPS_MAX   8
+#define CMPS_MAX  4
+#define BYTES_MAX 2048
 
 static char dir[256];
 static struct cluster c;
@@ -344,15 +343,6 @@ static void test_bad_requests(void **state)
         tkv_txn_free(t);
 }
 
-/* Last: every replica of every partition holds the same state. */
-static void test_replicas_agree(void **state)
-{
-        (void)state;
-        for (uint32_t p = 0; p < P; p++) {
-                assert_true(cluster_wait_converged(&c, p, CONVERGE_MS));
-        }
-}
-
 static int group_setup(void **state)
 {
         (void)state;
@@ -375,7 +365,7 @@ int main(void)
             cmocka_unit_test(test_limits),
             cmocka_unit_test(test_get_values_capped),
             cmocka_unit_test(test_bad_requests),
-            cmocka_unit_test(test_replicas_agree),
+            cmocka_unit_test_prestate(cluster_test_replicas_agree, &c),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

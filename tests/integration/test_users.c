@@ -19,6 +19,9 @@
  *   connections must AUTH again, the old password fails AUTH and the new
  *   one works; a wrong old password, another user's name, or no old
  *   password is PERMISSION_DENIED and changes nothing;
+ * - leases: a user with write on some prefix grants, keeps alive, reads
+ *   and revokes one (attaching keys by PUT and TXN), LIST needs admin, a
+ *   user with read only may do none of it;
  * - with auth off, a client that sends credentials is served as before.
  */
 #include <setjmp.h>
@@ -501,6 +504,76 @@ static void test_revoke_applies_to_open_connections(void **state)
         tkv_client_destroy(alice);
 }
 
+/* Leases (protocol.md §4.7): GRANT, KEEPALIVE, REVOKE and INFO need write
+ * on some prefix (attaching a key is a PUT, checked on the key), LIST
+ * needs admin. A user with only read may do none of it. */
+static void test_leases_need_write(void **state)
+{
+        struct tkv_client *w, *ro, *root;
+        struct tkv_lease l, *list;
+        struct tkv_write_options o = {TKV_ACK_COMMITTED, 0, 0};
+        struct tkv_result r;
+        struct tkv_txn *t;
+        uint64_t id;
+        uint32_t part;
+        size_t n;
+        char msg[256];
+
+        (void)state;
+        assert_int_equal(admin(1, TKV_ROLE_ADD, "leases", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_ROLE_GRANT, "leases", "readwrite", "lw/"), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_ADD, "holder", "holder-pw", NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "holder", "leases", NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_ROLE_ADD, "lookers", NULL, NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_ROLE_GRANT, "lookers", "read", "lw/"), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_ADD, "looker", "looker-pw", NULL), TKV_OK);
+        assert_int_equal(admin(1, TKV_USER_GRANT_ROLE, "looker", "lookers", NULL), TKV_OK);
+        await_everywhere("holder", "holder-pw", "lw/none", TKV_NOT_FOUND);
+        await_everywhere("looker", "looker-pw", "lw/none", TKV_NOT_FOUND);
+        w = client_as(0, "holder", "holder-pw");
+        ro = client_as(0, "looker", "looker-pw");
+        root = client_as(0, "root", cl.password);
+        /* The writer: grant, attach by PUT and by TXN, keepalive, info. */
+        assert_int_equal(tkv_lease_grant(w, 60000, "{lw}", 4, &l, msg, sizeof msg), TKV_OK);
+        id = l.id;
+        part = l.partition;
+        o.lease = id;
+        assert_int_equal(tkv_put(w, "lw/{lw}a", 8, "1", 1, &o, &r), TKV_OK);
+        tkv_result_release(&r);
+        t = tkv_txn_new();
+        assert_int_equal(tkv_txn_put_lease(t, TKV_TXN_SUCCESS, "lw/{lw}b", 8, "2", 1, id), TKV_OK);
+        assert_int_equal(tkv_txn_commit(w, t, NULL, &r), TKV_OK);
+        tkv_result_release(&r);
+        tkv_txn_free(t);
+        assert_int_equal(tkv_lease_keepalive(w, id, &l, msg, sizeof msg), TKV_OK);
+        assert_int_equal(tkv_lease_info(w, id, &l, msg, sizeof msg), TKV_OK);
+        assert_int_equal(l.n_keys, 2);
+        tkv_lease_release(&l);
+        /* ... but not LIST, a listing of everyone's leases: admin only. */
+        assert_int_equal(tkv_lease_list(w, part, &list, &n, msg, sizeof msg),
+                         TKV_PERMISSION_DENIED);
+        assert_non_null(strstr(msg, "not an admin"));
+        assert_int_equal(tkv_lease_list(root, part, &list, &n, msg, sizeof msg), TKV_OK);
+        assert_true(n >= 1);
+        tkv_lease_list_free(list);
+        /* Read only: nothing, not even keepalive or info of a lease it
+         * knows the id of. */
+        assert_int_equal(tkv_lease_grant(ro, 60000, "{lw}", 4, &l, msg, sizeof msg),
+                         TKV_PERMISSION_DENIED);
+        assert_non_null(strstr(msg, "grants write on any prefix"));
+        assert_int_equal(tkv_lease_keepalive(ro, id, &l, msg, sizeof msg), TKV_PERMISSION_DENIED);
+        assert_int_equal(tkv_lease_info(ro, id, &l, msg, sizeof msg), TKV_PERMISSION_DENIED);
+        assert_int_equal(tkv_lease_revoke(ro, id, msg, sizeof msg), TKV_PERMISSION_DENIED);
+        assert_int_equal(get(ro, "lw/{lw}a", "1"), TKV_OK);
+        /* The writer revokes: both keys go. */
+        assert_int_equal(tkv_lease_revoke(w, id, msg, sizeof msg), TKV_OK);
+        assert_int_equal(get(w, "lw/{lw}a", NULL), TKV_NOT_FOUND);
+        assert_int_equal(get(w, "lw/{lw}b", NULL), TKV_NOT_FOUND);
+        tkv_client_destroy(w);
+        tkv_client_destroy(ro);
+        tkv_client_destroy(root);
+}
+
 /* One raw request on fd: its answer's status (the answer freed). */
 static int raw_status(int fd, Tunekv__V1__Request *req)
 {
@@ -811,6 +884,7 @@ int main(void)
             cmocka_unit_test(test_request_during_auth),
             cmocka_unit_test(test_users_and_roles),
             cmocka_unit_test(test_revoke_applies_to_open_connections),
+            cmocka_unit_test(test_leases_need_write),
             cmocka_unit_test(test_own_password),
             cmocka_unit_test(test_records_survive_restart),
             cmocka_unit_test(test_auth_setting_must_agree),

@@ -82,4 +82,11 @@ int cluster_group_setup(struct cluster *c, char *dir, size_t dir_len, const char
                         unsigned partitions, const char *const *flags, struct tkv_client **cl);
 int cluster_group_teardown(struct cluster *c, const char *dir, struct tkv_client **cl);
 
+/* A cmocka test, run last in a group with the group's cluster as its
+ * state (cmocka_unit_test_prestate(cluster_test_replicas_agree, &c)):
+ * every replica of every partition ends with the same applied index and
+ * digest, within CLUSTER_CONVERGE_MS. */
+#define CLUSTER_CONVERGE_MS 20000
+void cluster_test_replicas_agree(void **state);
+
 #endif

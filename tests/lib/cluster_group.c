@@ -1,5 +1,12 @@
 /* One cluster for a whole group of tests (cluster.h): kept apart from
  * cluster.c, which tkv-verify links without the test library. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include <string.h>
 
 #include "cluster.h"
@@ -28,4 +35,15 @@ int cluster_group_teardown(struct cluster *c, const char *dir, struct tkv_client
         cluster_kill_all(c);
         testlib_rmrf(dir);
         return failed == 0 ? 0 : -1;
+}
+
+void cluster_test_replicas_agree(void **state)
+{
+        struct cluster *c = *state;
+
+        assert_non_null(c);
+        assert_true(c->partitions > 0);
+        for (uint32_t p = 0; p < c->partitions; p++) {
+                assert_true(cluster_wait_converged(c, p, CLUSTER_CONVERGE_MS));
+        }
 }

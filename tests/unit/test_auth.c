@@ -106,6 +106,13 @@ static void test_read_only_and_admin(void **state)
         assert_true(auth_allowed(t, "bob", AUTH_ADMIN, NULL, 0));
         /* admin says nothing about keys. */
         assert_false(auth_allowed(t, "bob", AUTH_WRITE, "ignored/x", 9));
+        /* Write on some key (leases): alice's app/ grant counts, bob's
+         * read and admin grants do not; root and nobody else. */
+        assert_true(auth_allowed_some_key(t, "alice", AUTH_WRITE));
+        assert_false(auth_allowed_some_key(t, "bob", AUTH_WRITE));
+        assert_true(auth_allowed_some_key(t, "bob", AUTH_READ));
+        assert_true(auth_allowed_some_key(t, AUTH_ROOT, AUTH_WRITE));
+        assert_false(auth_allowed_some_key(t, "mallory", AUTH_WRITE));
 }
 
 static void test_root_and_unknown(void **state)

@@ -726,6 +726,10 @@ static void check_decoded_node(const struct tkv_node_status *node)
         assert_int_equal(node->value_bytes_max, 1u << 20);
         assert_int_equal(node->inflight_per_conn_max, 128);
         assert_int_equal(node->conns_max, 1000);
+        assert_int_equal(node->leases_max, 10000);
+        assert_int_equal(node->lease_keys_max, 1000);
+        assert_int_equal(node->lease_ttl_min_ms, 1000);
+        assert_int_equal(node->lease_ttl_max_ms, 3600000);
         assert_int_equal(node->n_partitions, 2);
         assert_int_equal(node->partitions[0].role, TKV_ROLE_LEADER);
         assert_int_equal(node->partitions[0].leader_id, 1);
@@ -771,6 +775,10 @@ static void test_decode_status(void **state)
         lim.value_bytes_max = 1u << 20;
         lim.inflight_per_conn_max = 128;
         lim.conns_max = 1000;
+        lim.leases_max = 10000;
+        lim.lease_keys_max = 1000;
+        lim.lease_ttl_min_ms = 1000;
+        lim.lease_ttl_max_ms = 3600000;
         p0.partition = 0;
         p0.role = TUNEKV__V1__ROLE__ROLE_LEADER;
         p0.leader_id = 1;

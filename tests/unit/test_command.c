@@ -398,10 +398,10 @@ static const struct command_txn_compare txn_compares[] = {
 };
 
 static const struct command_txn_op txn_ops[] = {
-    {COMMAND_TXN_PUT, (const uint8_t *)"{u}a", 4, (const uint8_t *)"v1", 2},
-    {COMMAND_TXN_GET, (const uint8_t *)"{u}b", 4, NULL, 0},
-    {COMMAND_TXN_DELETE, (const uint8_t *)"{u}c", 4, NULL, 0},
-    {COMMAND_TXN_PUT, (const uint8_t *)"{u}e", 4, NULL, 0}, /* an empty value */
+    {COMMAND_TXN_PUT, (const uint8_t *)"{u}a", 4, (const uint8_t *)"v1", 2, 0},
+    {COMMAND_TXN_GET, (const uint8_t *)"{u}b", 4, NULL, 0, 0},
+    {COMMAND_TXN_DELETE, (const uint8_t *)"{u}c", 4, NULL, 0, 0},
+    {COMMAND_TXN_PUT, (const uint8_t *)"{u}e", 4, NULL, 0, 0}, /* an empty value */
 };
 
 /* The body of the table above: 5 compares, 3 success ops, 1 failure op. */
@@ -562,7 +562,7 @@ static void test_txn_corrupt_bodies_refused(void **state)
 
 static void test_txn_empty_key_refused(void **state)
 {
-        struct command_txn_op o = {COMMAND_TXN_GET, (const uint8_t *)"", 0, NULL, 0};
+        struct command_txn_op o = {COMMAND_TXN_GET, (const uint8_t *)"", 0, NULL, 0, 0};
         struct command_txn t;
         size_t len = command_txn_body_bytes(NULL, 0, &o, 1, 0);
         uint8_t *b = malloc(len);
@@ -581,6 +581,50 @@ static void test_txn_exists_operand_is_0_or_1(void **state)
         uint8_t *b = malloc(len);
         (void)state;
         command_txn_body_encode(&x, 1, NULL, 0, 0, b);
+        assert_int_equal(command_txn_open(b, len, &t), TKV_ECORRUPT);
+        free(b);
+}
+
+/* A TXN put may name a lease: it round-trips with it, a put without one
+ * keeps the encoding it had before leases, and a leased put with lease 0
+ * on the wire (a second encoding of a plain put) is refused. */
+static void test_txn_put_lease(void **state)
+{
+        struct command_txn_op ops[] = {
+            {COMMAND_TXN_PUT, (const uint8_t *)"{l}a", 4, (const uint8_t *)"v", 1,
+             UINT64_C(0x0003000000000123)},
+            {COMMAND_TXN_PUT, (const uint8_t *)"{l}b", 4, (const uint8_t *)"w", 1, 0},
+        };
+        struct command_txn t;
+        struct command_txn_op o;
+        const uint8_t *pos;
+        size_t len = command_txn_body_bytes(NULL, 0, ops, 1, 1);
+        size_t plain_len = command_txn_body_bytes(NULL, 0, ops + 1, 1, 0);
+        uint8_t *b = malloc(len);
+        (void)state;
+        command_txn_body_encode(NULL, 0, ops, 1, 1, b);
+        assert_int_equal(command_txn_open(b, len, &t), 0);
+        pos = t.compares;
+        command_txn_next_op(&pos, &o);
+        assert_int_equal(o.type, COMMAND_TXN_PUT); /* PUT_LEASE stays on the wire */
+        assert_true(o.lease == ops[0].lease);
+        assert_int_equal(o.value_len, 1);
+        assert_memory_equal(o.value, "v", 1);
+        command_txn_next_op(&pos, &o);
+        assert_int_equal(o.type, COMMAND_TXN_PUT);
+        assert_true(o.lease == 0);
+        assert_memory_equal(o.key, "{l}b", 4);
+        assert_ptr_equal(pos, b + len);
+        /* The leased op: type 4, then key, value and the lease varint. */
+        assert_int_equal(b[4], COMMAND_TXN_PUT_LEASE);
+        assert_int_equal(plain_len, 1 + 3 + 1 + 1 + 4 + 1 + 1); /* as before leases */
+        /* A leased put whose lease is 0 (lease 1 is a 1-byte varint, the
+         * body's last byte, set to 0) is refused. */
+        ops[0].lease = 1;
+        len = command_txn_body_bytes(NULL, 0, ops, 1, 0);
+        command_txn_body_encode(NULL, 0, ops, 1, 0, b);
+        assert_int_equal(command_txn_open(b, len, &t), 0);
+        b[len - 1] = 0;
         assert_int_equal(command_txn_open(b, len, &t), TKV_ECORRUPT);
         free(b);
 }
@@ -659,6 +703,7 @@ int main(void)
             cmocka_unit_test(test_txn_corrupt_bodies_refused),
             cmocka_unit_test(test_txn_exists_operand_is_0_or_1),
             cmocka_unit_test(test_txn_empty_key_refused),
+            cmocka_unit_test(test_txn_put_lease),
             cmocka_unit_test(test_lease_commands),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

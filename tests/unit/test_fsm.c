@@ -259,8 +259,8 @@ static void test_txn_compare_semantics(void **state)
 {
         struct harness h;
         struct command_txn_op ops[] = {
-            {COMMAND_TXN_PUT, KEY("out"), (const uint8_t *)"S", 1},
-            {COMMAND_TXN_PUT, KEY("out"), (const uint8_t *)"F", 1},
+            {COMMAND_TXN_PUT, KEY("out"), (const uint8_t *)"S", 1, 0},
+            {COMMAND_TXN_PUT, KEY("out"), (const uint8_t *)"F", 1, 0},
         };
         uint8_t lz4[300];
         char big[200];
@@ -331,13 +331,13 @@ static void test_txn_all_or_nothing(void **state)
         struct harness h;
         struct command_txn_compare xs[2];
         struct command_txn_op ops[] = {
-            {COMMAND_TXN_PUT, KEY("s1"), (const uint8_t *)"1", 1},
-            {COMMAND_TXN_DELETE, KEY("keep"), NULL, 0},
-            {COMMAND_TXN_PUT, KEY("s2"), (const uint8_t *)"2", 1},
-            {COMMAND_TXN_DELETE, KEY("gone"), NULL, 0},
-            {COMMAND_TXN_DELETE, KEY("never"), NULL, 0},
-            {COMMAND_TXN_PUT, KEY("f1"), (const uint8_t *)"x", 1},
-            {COMMAND_TXN_GET, KEY("f1"), NULL, 0},
+            {COMMAND_TXN_PUT, KEY("s1"), (const uint8_t *)"1", 1, 0},
+            {COMMAND_TXN_DELETE, KEY("keep"), NULL, 0, 0},
+            {COMMAND_TXN_PUT, KEY("s2"), (const uint8_t *)"2", 1, 0},
+            {COMMAND_TXN_DELETE, KEY("gone"), NULL, 0, 0},
+            {COMMAND_TXN_DELETE, KEY("never"), NULL, 0, 0},
+            {COMMAND_TXN_PUT, KEY("f1"), (const uint8_t *)"x", 1, 0},
+            {COMMAND_TXN_GET, KEY("f1"), NULL, 0, 0},
         };
         struct command_result r;
         uint64_t v;
@@ -381,8 +381,8 @@ static void test_txn_puts_carry_dependencies(void **state)
 {
         struct harness h;
         struct command_txn_op ops[] = {
-            {COMMAND_TXN_PUT, KEY("{d}1"), (const uint8_t *)"a", 1},
-            {COMMAND_TXN_PUT, KEY("{d}2"), (const uint8_t *)"b", 1},
+            {COMMAND_TXN_PUT, KEY("{d}1"), (const uint8_t *)"a", 1, 0},
+            {COMMAND_TXN_PUT, KEY("{d}2"), (const uint8_t *)"b", 1, 0},
         };
         static const uint8_t deps[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
         struct command c = {0};
@@ -411,8 +411,8 @@ static void test_txn_retry_applies_once(void **state)
 {
         struct harness h;
         struct command_txn_compare x;
-        struct command_txn_op put = {COMMAND_TXN_PUT, KEY("n"), (const uint8_t *)"1", 1};
-        struct command_txn_op other = {COMMAND_TXN_PUT, KEY("n"), (const uint8_t *)"2", 1};
+        struct command_txn_op put = {COMMAND_TXN_PUT, KEY("n"), (const uint8_t *)"1", 1, 0};
+        struct command_txn_op other = {COMMAND_TXN_PUT, KEY("n"), (const uint8_t *)"2", 1, 0};
         struct command_result r1, r;
         (void)state;
         h_init(&h, 0);
@@ -733,8 +733,8 @@ static void test_lease_txn_detaches(void **state)
         struct harness h;
         struct command c = {0};
         struct command_txn_op ops[2] = {
-            {COMMAND_TXN_DELETE, (const uint8_t *)"a", 1, NULL, 0},
-            {COMMAND_TXN_PUT, (const uint8_t *)"b", 1, (const uint8_t *)"v", 1},
+            {COMMAND_TXN_DELETE, (const uint8_t *)"a", 1, NULL, 0, 0},
+            {COMMAND_TXN_PUT, (const uint8_t *)"b", 1, (const uint8_t *)"v", 1, 0},
         };
         uint8_t body[64];
         uint64_t l;
@@ -752,6 +752,94 @@ static void test_lease_txn_detaches(void **state)
         assert_int_equal(lease_cmd(&h, COMMAND_LEASE_REVOKE, l, 0, 0, 0).status, 0);
         assert_non_null(lookup(&h, "b"));
         fsm_close(&h.fsm);
+}
+
+/* A TXN of n success ops, no compares, no session. */
+static struct command_result txn_ops(struct harness *h, const struct command_txn_op *ops,
+                                     uint32_t n)
+{
+        return txn(h, NULL, 0, ops, n, 0, 0, 0, false);
+}
+
+/* A TXN put with a lease attaches its key as a PUT does; a TXN whose
+ * branch names a missing lease, or would take a lease past keys_max, is
+ * refused whole (naming the lease), replaying its own detaches exactly;
+ * the attached keys survive a snapshot and go with the lease. */
+static void test_lease_txn_puts_attach(void **state)
+{
+        struct harness h, b;
+        struct raft_buffer snap;
+        uint64_t l, gone;
+        struct command_result r;
+        (void)state;
+        h_init(&h, 5);
+        l = grant(&h, 5000, 2);
+        gone = grant(&h, 5000, 2);
+        assert_int_equal(lease_cmd(&h, COMMAND_LEASE_REVOKE, gone, 0, 0, 0).status, 0);
+        struct command_txn_op two[] = {
+            {COMMAND_TXN_PUT, KEY("x"), (const uint8_t *)"1", 1, l},
+            {COMMAND_TXN_PUT, KEY("y"), (const uint8_t *)"2", 1, l},
+            {COMMAND_TXN_PUT, KEY("z"), (const uint8_t *)"3", 1, l},
+        };
+        r = txn_ops(&h, two, 2);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"x", 1), l);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"y", 1), l);
+        /* Writing attached keys again keeps the count. */
+        assert_int_equal(txn_ops(&h, two, 2).status, 0);
+        /* A third key: past keys_max, nothing of the TXN applies. */
+        struct command_txn_op third[] = {
+            {COMMAND_TXN_PUT, KEY("w"), (const uint8_t *)"0", 1, 0},
+            two[2],
+        };
+        r = txn_ops(&h, third, 2);
+        assert_int_equal(r.status, TKV_ETOOBIG);
+        assert_true(r.lease == l);
+        assert_null(lookup(&h, "w"));
+        assert_null(lookup(&h, "z"));
+        /* Detaching y first (a put without a lease) makes room: the replay
+         * counts the branch's own detaches, in order. */
+        struct command_txn_op swap[] = {
+            {COMMAND_TXN_PUT, KEY("y"), (const uint8_t *)"plain", 5, 0},
+            two[2],
+        };
+        assert_int_equal(txn_ops(&h, swap, 2).status, 0);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"y", 1), 0);
+        assert_int_equal(lease_of_key(h.fsm.leases, (const uint8_t *)"z", 1), l);
+        /* The other order would pass keys_max on the way: refused. */
+        struct command_txn_op late[] = {
+            {COMMAND_TXN_PUT, KEY("v"), (const uint8_t *)"4", 1, l},
+            {COMMAND_TXN_DELETE, KEY("x"), NULL, 0, 0},
+        };
+        assert_int_equal(txn_ops(&h, late, 2).status, TKV_ETOOBIG);
+        assert_non_null(lookup(&h, "x"));
+        /* A missing (revoked) lease: NOT_FOUND naming it, nothing written. */
+        struct command_txn_op missing[] = {
+            {COMMAND_TXN_DELETE, KEY("x"), NULL, 0, 0},
+            {COMMAND_TXN_PUT, KEY("m"), (const uint8_t *)"5", 1, gone},
+        };
+        r = txn_ops(&h, missing, 2);
+        assert_int_equal(r.status, TKV_ENOTFOUND);
+        assert_true(r.lease == gone);
+        assert_non_null(lookup(&h, "x"));
+        assert_null(lookup(&h, "m"));
+        /* Only the branch that runs is checked: its compare fails, so the
+         * failure branch (no lease) runs. */
+        struct command_txn_compare never =
+            cmp(COMMAND_TXN_TARGET_EXISTS, COMMAND_TXN_EQ, "x", 0, NULL);
+        struct command_txn_op branches[] = {missing[1], {COMMAND_TXN_GET, KEY("x"), NULL, 0, 0}};
+        assert_int_equal(txn(&h, &never, 1, branches, 1, 1, 0, 0, false).status, TKV_ECONDITION);
+        /* Snapshot and restore: the TXN-attached keys are the lease's. */
+        snap = take_snapshot(&h, NULL);
+        h_init(&b, 5);
+        assert_int_equal(b.fsm.raft_fsm.restore(&b.fsm.raft_fsm, &snap), 0);
+        assert_int_equal(lease_find(b.fsm.leases, l)->n_keys, 2);
+        assert_int_equal(lease_cmd(&b, COMMAND_LEASE_REVOKE, l, 0, 0, 0).status, 0);
+        assert_null(lookup(&b, "x"));
+        assert_null(lookup(&b, "z"));
+        assert_non_null(lookup(&b, "y"));
+        fsm_close(&h.fsm);
+        fsm_close(&b.fsm);
 }
 
 static uint64_t h_now(void *data)
@@ -860,6 +948,7 @@ int main(void)
             cmocka_unit_test(test_lease_expire_deletes_its_keys),
             cmocka_unit_test(test_lease_attach_detach_and_limits),
             cmocka_unit_test(test_lease_txn_detaches),
+            cmocka_unit_test(test_lease_txn_puts_attach),
             cmocka_unit_test(test_lease_snapshot_restore),
             cmocka_unit_test(test_lease_snapshot_v2_restores),
         };
