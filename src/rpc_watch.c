@@ -61,9 +61,9 @@ struct rpc_watch_part {
         struct queue link; /* hub: keyed chain, prefixed or behind */
         uint32_t partition;
         bool live;
-        uint64_t hash;     /* key streams: changes_key_hash of the key */
-        uint64_t after;    /* every change of its keys at or below it was sent */
-        uint64_t next_seq; /* behind: the next change to look at */
+        uint64_t hash;           /* key streams: changes_key_hash of the key */
+        uint64_t after;          /* every change of its keys at or below it was sent */
+        uint64_t next_seq;       /* behind: the next change to look at */
         const struct change *at; /* behind: a change held (at_seq), to seek from */
         uint64_t at_seq;
         /* A walk's changes for it, in order (rpc_watch_flush). */
@@ -149,8 +149,7 @@ static void rpc_watch_free(struct rpc_watch_set *set, struct rpc_watch *w)
 static void rpc_watch_free_dead(struct rpc_watch_set *set)
 {
         while (!queue_empty(&set->dead)) {
-                rpc_watch_free(set,
-                               QUEUE_DATA(queue_head(&set->dead), struct rpc_watch, all_link));
+                rpc_watch_free(set, QUEUE_DATA(queue_head(&set->dead), struct rpc_watch, all_link));
         }
 }
 
@@ -757,8 +756,8 @@ void rpc_watch_conn_closed(struct conn *conn)
         struct node *node = conn->set->data;
 
         while (!queue_empty(&conn->watches)) {
-                rpc_watch_kill(node->watches, QUEUE_DATA(queue_head(&conn->watches),
-                                                         struct rpc_watch, conn_link));
+                rpc_watch_kill(node->watches,
+                               QUEUE_DATA(queue_head(&conn->watches), struct rpc_watch, conn_link));
         }
 }
 
@@ -808,8 +807,9 @@ int rpc_watch_admit(const struct conn *conn, const Tunekv__V1__Request *req,
                 }
         }
         if (conn->n_watches >= cfg->watches_per_conn_max) {
-                snprintf(message, len, "WATCH: %u streams open on this connection "
-                                       "(watches_per_conn_max)",
+                snprintf(message, len,
+                         "WATCH: %u streams open on this connection "
+                         "(watches_per_conn_max)",
                          conn->n_watches);
                 return TKV_EBUSY;
         }
@@ -824,8 +824,8 @@ int rpc_watch_admit(const struct conn *conn, const Tunekv__V1__Request *req,
 /* A new stream of spec s on c's connection; NULL when out of memory. */
 static struct rpc_watch *rpc_watch_new(struct call *c, const struct rpc_watch_spec *s)
 {
-        struct rpc_watch *w = tkv_calloc(1, sizeof *w + s->n_parts * sizeof w->parts[0] +
-                                                s->key_len + 1);
+        struct rpc_watch *w =
+            tkv_calloc(1, sizeof *w + s->n_parts * sizeof w->parts[0] + s->key_len + 1);
 
         if (w == NULL) {
                 return NULL;
@@ -848,8 +848,8 @@ static struct rpc_watch *rpc_watch_new(struct call *c, const struct rpc_watch_sp
                 pt->w = w;
                 pt->partition = p;
                 queue_init(&pt->link);
-                pt->hash = changes_key_hash(group_changes(node_group(c->node, p)), w->key,
-                                            w->key_len);
+                pt->hash =
+                    changes_key_hash(group_changes(node_group(c->node, p)), w->key, w->key_len);
         }
         return w;
 }

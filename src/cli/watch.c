@@ -39,8 +39,8 @@ static int watch_parse_from(struct cli_args *a, struct tkv_watch_position **out,
                 if (colon != NULL) {
                         *colon = '\0';
                         if (args_parse_u64(part, UINT32_MAX - 1, &pnum) != 0) {
-                                return output_usage_error(a, "--from-index: bad partition in \"%s\"",
-                                                          a->watch_from);
+                                return output_usage_error(
+                                    a, "--from-index: bad partition in \"%s\"", a->watch_from);
                         }
                 }
                 if (args_parse_u64(colon != NULL ? colon + 1 : part, UINT64_MAX, &index) != 0) {
@@ -75,8 +75,8 @@ static void watch_print_positions(const struct cli_args *a, const struct tkv_wat
 static bool watch_goes_on(int status)
 {
         return status == TKV_CONNECT_FAILED || status == TKV_CONNECTION_CLOSED ||
-               status == TKV_UNAVAILABLE || status == TKV_NOT_LEADER ||
-               status == TKV_NO_QUORUM || status == TKV_BOUND_UNMET || status == TKV_BUSY;
+               status == TKV_UNAVAILABLE || status == TKV_NOT_LEADER || status == TKV_NO_QUORUM ||
+               status == TKV_BOUND_UNMET || status == TKV_BUSY;
 }
 
 int watch_run(struct tkv_client *c, struct cli_args *a)

@@ -158,7 +158,8 @@ out:
 static void client_watch_hint(struct tkv_watch *w, const Tunekv__V1__LeaderHint *h)
 {
         w->hint_node = h->node_id;
-        snprintf(w->hint_addr, sizeof(w->hint_addr), "%s", h->client_addr != NULL ? h->client_addr : "");
+        snprintf(w->hint_addr, sizeof(w->hint_addr), "%s",
+                 h->client_addr != NULL ? h->client_addr : "");
 }
 
 /* The answer to a WATCH: the created frame, or why not. TKV_OK once the
@@ -203,8 +204,8 @@ static int client_watch_try(struct tkv_watch *w, const struct client_endpoint *e
         link_init(&w->p.link);
         if (link_connect(&w->p.link, e->host, e->port, c->connect_timeout_ms, c->tls,
                          c->tls_server_name[0] != '\0' ? c->tls_server_name : NULL) != 0) {
-                snprintf(w->errmsg, sizeof(w->errmsg), "cannot connect to %.100s: %.120s",
-                         e->name, w->p.link.errmsg);
+                snprintf(w->errmsg, sizeof(w->errmsg), "cannot connect to %.100s: %.120s", e->name,
+                         w->p.link.errmsg);
                 link_close(&w->p.link);
                 return TKV_CONNECT_FAILED;
         }
@@ -430,8 +431,8 @@ static void client_watch_take(struct tkv_watch *w, const uint8_t *body, size_t l
 static void client_watch_fill(const Tunekv__V1__WatchEvent *e, struct tkv_watch_event *ev)
 {
         memset(ev, 0, sizeof(*ev));
-        ev->type = e->type == TUNEKV__V1__EVENT_TYPE__EVENT_DELETE ? TKV_EVENT_DELETE
-                                                                   : TKV_EVENT_PUT;
+        ev->type =
+            e->type == TUNEKV__V1__EVENT_TYPE__EVENT_DELETE ? TKV_EVENT_DELETE : TKV_EVENT_PUT;
         ev->key = e->key.data;
         ev->key_len = e->key.len;
         if (ev->type == TKV_EVENT_PUT && e->value.len > 0) {

@@ -146,7 +146,8 @@ static void expect_quiet(struct tkv_watch *w, int ms)
         int rv = tkv_watch_next(w, &ev, ms);
         if (rv != TKV_TIMEOUT) {
                 fail_msg("expected no event, got %s (%.*s at %llu)", tkv_status_name(rv),
-                         rv == TKV_OK ? (int)ev.key_len : 0, rv == TKV_OK ? (const char *)ev.key : "",
+                         rv == TKV_OK ? (int)ev.key_len : 0,
+                         rv == TKV_OK ? (const char *)ev.key : "",
                          rv == TKV_OK ? (unsigned long long)ev.index : 0ull);
         }
 }
@@ -276,9 +277,9 @@ static void test_resume_on_another_node(void **state)
                 struct tkv_result r;
                 snprintf(want[i].key, sizeof want[i].key, "%s", key);
                 snprintf(want[i].value, sizeof want[i].value, "y%d", i);
-                assert_int_equal(tkv_put(cl, key, strlen(key), want[i].value,
-                                         strlen(want[i].value), &wo, &r),
-                                 TKV_OK);
+                assert_int_equal(
+                    tkv_put(cl, key, strlen(key), want[i].value, strlen(want[i].value), &wo, &r),
+                    TKV_OK);
                 want[i].index = r.index;
                 want[i].partition = partition_of(key);
                 tkv_result_release(&r);

@@ -211,9 +211,8 @@ int main(int argc, char **argv)
         uint64_t id = 1;
 
         if (argc < 6) {
-                fprintf(stderr,
-                        "usage: tkv-watchlat ENDPOINT WATCHERS CONNS PUTS PERIOD_MS "
-                        "[NODE_ENDPOINT]\n");
+                fprintf(stderr, "usage: tkv-watchlat ENDPOINT WATCHERS CONNS PUTS PERIOD_MS "
+                                "[NODE_ENDPOINT]\n");
                 return 2;
         }
         watchers = (unsigned)atoi(argv[2]);

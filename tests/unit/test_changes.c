@@ -39,8 +39,8 @@ struct rig {
         struct store *store;
         struct changes *changes;
         struct model *model;
-        uint64_t records;            /* changes recorded: the next seq */
-        uint64_t rec_index[STEPS];   /* each one's index, by seq */
+        uint64_t records;          /* changes recorded: the next seq */
+        uint64_t rec_index[STEPS]; /* each one's index, by seq */
 };
 
 static void key_of(unsigned k, char out[8])
@@ -279,7 +279,8 @@ static void test_reset(void **state)
         assert_null(e); /* absent before its first write */
         changes_reset(c, s, 50, 9);
         assert_int_equal(changes_count(c), 0);
-        assert_int_equal(changes_start_index(c), 9); /* the snapshot's: resumes before it are gone */
+        assert_int_equal(changes_start_index(c),
+                         9); /* the snapshot's: resumes before it are gone */
         assert_int_equal(changes_first_seq(c), changes_next_seq(c));
         assert_int_equal(changes_oldest_index(c), 0);
         assert_int_equal(changes_at(c, NULL, "k", 1, 49, &e, &deleted), TKV_ENOTFOUND);
