@@ -65,6 +65,7 @@ struct rpc_watch_part {
         uint64_t after;          /* every change of its keys at or below it was sent */
         uint64_t next_seq;       /* behind: the next change to look at */
         const struct change *at; /* behind: a change held (at_seq), to seek from */
+        uint64_t bound_met_ms;   /* BOUNDED_STALENESS: when its replica last met the bound */
         uint64_t at_seq;
         /* A walk's changes for it, in order (rpc_watch_flush). */
         const struct change **pending;
@@ -686,15 +687,20 @@ static bool rpc_watch_progress(struct node *node, struct rpc_watch *w, uint64_t 
                 pr[k].node_id = node->cfg->node_id;
                 if (w->level == LEVEL(BOUNDED_STALENESS) && w->max_staleness_ms > 0) {
                         rs->demand_ms = now_ms; /* followers keep probing: staleness known */
-                        if (stale < 0 || (uint64_t)stale > w->max_staleness_ms) {
-                                char why[200];
+                        if (stale >= 0 && (uint64_t)stale <= w->max_staleness_ms) {
+                                pt->bound_met_ms = now_ms;
+                        } else if (now_ms - pt->bound_met_ms > w->max_staleness_ms) {
+                                /* Over the bound, or no proof of it (a probe
+                                 * answer) for as long as the bound. */
+                                char why[200], how[40] = "of unknown staleness";
+                                if (stale >= 0) {
+                                        snprintf(how, sizeof how, "%lld ms stale",
+                                                 (long long)stale);
+                                }
                                 snprintf(why, sizeof why,
-                                         "WATCH: node %u's replica of partition %u is %s%lld ms "
-                                         "stale, over max_staleness_ms %llu: resume elsewhere "
-                                         "after index %llu",
-                                         node->cfg->node_id, pt->partition,
-                                         stale < 0 ? "an unknown number of " : "",
-                                         (long long)(stale < 0 ? 0 : stale),
+                                         "WATCH: node %u's replica of partition %u is %s, over "
+                                         "max_staleness_ms %llu: resume elsewhere after index %llu",
+                                         node->cfg->node_id, pt->partition, how,
                                          (unsigned long long)w->max_staleness_ms,
                                          (unsigned long long)pt->after);
                                 rpc_watch_end_status(node->watches, w,
@@ -901,6 +907,7 @@ void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s)
                 struct rpc_watch_hub *hub = &set->hubs[pt->partition];
                 const struct changes *ch = group_changes(node_group(c->node, pt->partition));
                 pt->after = s->after[k];
+                pt->bound_met_ms = node_clock_ms(c->node); /* the start met it */
                 if (s->resumed[k]) {
                         rpc_watch_go_behind(hub, pt, changes_first_seq(ch));
                 } else {

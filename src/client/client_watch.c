@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "heap.h"
+#include "keyhash.h"
 #include "pballoc.h"
 #include "tunekv.pb-c.h"
 
@@ -44,8 +45,10 @@ struct tkv_watch {
         struct tkv_watch_position *pos;
         size_t n_pos;
         struct tkv_watch_info info;
-        uint32_t hint_node;     /* try it first (a NOT_LEADER's leader); 0: none */
-        char hint_addr[128];    /* its client address, when the answer named it */
+        uint32_t hint_node;  /* try it first (a NOT_LEADER's leader); 0: none */
+        char hint_addr[128]; /* its client address, when the answer named it */
+        char lost_addr[sizeof(((struct client_endpoint *)0)->name)]; /* the endpoint whose
+                                                                          stream was lost: last */
         unsigned next_endpoint; /* where a round of endpoints starts */
         int64_t heard_ms;       /* the last frame */
         /* The frame whose events are being handed out. */
@@ -255,48 +258,114 @@ static bool client_watch_retryable(int rv)
         }
 }
 
-/* Try the leader a NOT_LEADER named, once: by the map, else by the
- * address the answer gave. TKV_CONNECT_FAILED when there is none. */
+/* The one partition w reads (a key's, a whole hash tag's prefix), if so. */
+static bool client_watch_one_partition(const struct tkv_watch *w, uint32_t n, uint32_t *p)
+{
+        size_t tag_len;
+        const void *tag = key_hash_tag(w->key, w->key_len, &tag_len);
+
+        if (n == 0 || (w->prefix && (w->key_len == 0 || tag == (const void *)w->key))) {
+                return false;
+        }
+        *p = (uint32_t)(key_hash_partition(w->key, w->key_len) % n);
+        return true;
+}
+
+/* Ask the cluster (CLUSTER_INFO, blocking) for the address of the node to
+ * try first: hint_node when it is set (opts->node_id, a NOT_LEADER's),
+ * else, for route LEADER (the default) and a watch of one partition, its
+ * leader: events reach a leader's stream first (a follower applies a
+ * write once it hears it was committed, with the next append). */
+static void client_watch_locate(struct tkv_watch *w)
+{
+        struct tkv_result r;
+        uint32_t want = w->hint_node, p;
+
+        if (w->hint_addr[0] != '\0' ||
+            (w->has_opts && w->opts.route != TKV_ROUTE_LEADER && w->hint_node == 0)) {
+                return;
+        }
+        if (tkv_cluster_info(w->c, &r) != TKV_OK || r.cluster == NULL) {
+                tkv_result_release(&r);
+                return;
+        }
+        if (want == 0 && client_watch_one_partition(w, r.cluster->partition_count, &p)) {
+                for (unsigned i = 0; i < r.cluster->n_partitions; i++) {
+                        if (r.cluster->partitions[i].partition == p) {
+                                want = r.cluster->partitions[i].leader_id;
+                        }
+                }
+        }
+        for (unsigned i = 0; want != 0 && i < r.cluster->n_nodes; i++) {
+                if (r.cluster->nodes[i].node_id == want) {
+                        w->hint_node = want;
+                        snprintf(w->hint_addr, sizeof(w->hint_addr), "%s",
+                                 r.cluster->nodes[i].client_addr);
+                }
+        }
+        tkv_result_release(&r);
+}
+
+/* Try the node hinted, once: by its address when known, else by the map.
+ * TKV_CONNECT_FAILED when there is none. */
 static int client_watch_try_hint(struct tkv_watch *w)
 {
-        struct client_peer *p = w->hint_node != 0 ? client_peer_for_node(w->c, w->hint_node) : NULL;
         struct client_endpoint e;
+        struct client_peer *p;
         char err[128];
 
-        w->hint_node = 0;
-        if (p != NULL) {
-                return client_watch_try(w, &p->addr);
+        if (w->hint_addr[0] == '\0') {
+                client_watch_locate(w);
         }
+        p = w->hint_node != 0 ? client_peer_for_node(w->c, w->hint_node) : NULL;
+        w->hint_node = 0;
         if (w->hint_addr[0] != '\0' &&
             client_endpoint_parse(w->hint_addr, strlen(w->hint_addr), &e, err, sizeof(err)) == 0) {
                 w->hint_addr[0] = '\0';
                 return client_watch_try(w, &e);
         }
-        return TKV_CONNECT_FAILED;
+        return p != NULL ? client_watch_try(w, &p->addr) : TKV_CONNECT_FAILED;
 }
 
-/* (Re)start the stream: each endpoint once, but a leader a NOT_LEADER
- * named first (at most as many hints as endpoints: leadership may move
- * while it looks). */
+/* Is endpoint k the one whose stream was just lost? */
+static bool client_watch_is_lost(const struct tkv_watch *w, unsigned k)
+{
+        return w->lost_addr[0] != '\0' && strcmp(w->c->peers[k]->addr.name, w->lost_addr) == 0;
+}
+
+/* (Re)start the stream: a node hinted first (a NOT_LEADER's leader, at
+ * most as many hints as endpoints since leadership may move while it
+ * looks; at the first start also opts->node_id or the leader of the one
+ * partition watched), then each endpoint once from the one that served it
+ * last, the one whose stream was just lost at the end. */
 static int client_watch_start(struct tkv_watch *w)
 {
         struct tkv_client *c = w->c;
-        unsigned i = 0, hints = 0;
+        unsigned i = 0, hints = 0, n = 2 * c->n_peers; /* two passes: others, then the lost */
         int rv = TKV_CONNECT_FAILED;
 
-        while (i < c->n_peers || (w->hint_node != 0 && hints <= c->n_peers)) {
-                if (w->hint_node != 0 && hints <= c->n_peers) {
+        if (w->hint_node == 0 && w->info.resumes == 0) {
+                client_watch_locate(w); /* a leader to prefer, perhaps */
+        }
+        while (i < n || ((w->hint_node != 0 || w->hint_addr[0] != '\0') && hints <= c->n_peers)) {
+                if ((w->hint_node != 0 || w->hint_addr[0] != '\0') && hints <= c->n_peers) {
                         hints++;
                         rv = client_watch_try_hint(w);
                 } else {
-                        unsigned k = (w->next_endpoint + i++) % c->n_peers;
+                        unsigned k = (w->next_endpoint + i % c->n_peers) % c->n_peers;
+                        bool second = i++ >= c->n_peers;
                         w->hint_node = 0;
+                        w->hint_addr[0] = '\0';
+                        if (client_watch_is_lost(w, k) != second) {
+                                continue;
+                        }
                         rv = client_watch_try(w, &c->peers[k]->addr);
                         if (rv == TKV_OK) {
                                 w->next_endpoint = k; /* stay here while it works */
                         }
                 }
                 if (rv == TKV_OK || !client_watch_retryable(rv)) {
+                        w->lost_addr[0] = '\0';
                         return rv;
                 }
         }
@@ -369,6 +438,7 @@ static void client_watch_lose(struct tkv_watch *w, const char *why)
 {
         if (w->open) {
                 snprintf(w->errmsg, sizeof(w->errmsg), "%.100s: %.140s", w->p.addr.name, why);
+                snprintf(w->lost_addr, sizeof(w->lost_addr), "%s", w->p.addr.name);
                 link_close(&w->p.link);
                 w->open = false;
                 w->info.resumes++;
