@@ -793,12 +793,10 @@ void config_layout(const struct config *c, struct peerauth_layout *out)
         XXH64_update(&st, &c->sessions_max, sizeof c->sessions_max);
         XXH64_update(&st, &c->sessions_bytes_max, sizeof c->sessions_bytes_max);
         XXH64_update(&st, &c->auth_enabled, sizeof c->auth_enabled);
-        for (unsigned i = 0; i < c->n_nodes; i++) {
-                const struct config_node *n = &c->nodes[i];
-                XXH64_update(&st, &n->id, sizeof n->id);
-                XXH64_update(&st, n->client_addr, strlen(n->client_addr) + 1);
-                XXH64_update(&st, n->peer_addr, strlen(n->peer_addr) + 1);
-        }
+        /* Not the [node.N] sections: a node that joins (tunekvd --join)
+         * lists other nodes than the members' files, and who belongs to the
+         * cluster is the cluster map's to say (transport.c admits by it).
+         * The cluster name and the secret-derived keys keep clusters apart. */
         out->fingerprint = XXH64_digest(&st);
         out->partitions = c->partitions;
         out->replicas = c->replicas;

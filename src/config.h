@@ -182,9 +182,10 @@ struct peerauth_layout;
 /* What every node of a cluster must agree on, as this node's configuration
  * has it: a hash of the partition count, the replica count, the client
  * session bounds (session_window, sessions_max, sessions_bytes_max), whether
- * client auth is on ([auth] enabled: in the fingerprint only) and
- * every node (id, client and peer address), with the numbers themselves
- * for messages. The peer handshake compares them. */
+ * client auth is on ([auth] enabled: in the fingerprint only), with the
+ * numbers themselves for messages. The peer handshake compares them. The
+ * node list is not in it: the cluster map, not each file, says who is a
+ * member (a joining node's file lists other nodes than the members'). */
 void config_layout(const struct config *c, struct peerauth_layout *out);
 
 /* Why c's secret cannot protect a multi-node cluster (empty, a shipped

@@ -834,6 +834,20 @@ static void server_link_accept(void *data, uv_tcp_t *tcp, struct tls *tls, unsig
         conn_adopt_link(&s->conns, tcp, tls, node_id, transport_stream_free);
 }
 
+/* transport_member_cb: what the cluster map this node applied says of a
+ * node that knocks on the peer port (nothing before a map is applied). */
+static enum transport_member server_member_of(void *data, unsigned node_id)
+{
+        const struct server *s = data;
+        const struct cmap_member *mb =
+            s->node.meta.map != NULL ? cmap_member(s->node.meta.map, node_id) : NULL;
+
+        if (mb == NULL) {
+                return TRANSPORT_NOT_MEMBER;
+        }
+        return mb->state == CMAP_REMOVED ? TRANSPORT_REMOVED : TRANSPORT_MEMBER;
+}
+
 /* A secret that protects nothing is said at every start (config.c refuses
  * it for more than one node unless insecure = 1). */
 static void server_warn_secret(const struct config *cfg)
@@ -973,6 +987,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 return TKV_EIO;
         }
         transport_mux_on_link(&s->mux, server_link_accept, s);
+        transport_mux_on_member(&s->mux, server_member_of, s);
         s->node.node_calls = &rpc_node_calls;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);

@@ -19,7 +19,10 @@
  * - a cluster of one follows its configuration instead: restarted on
  *   another port, its map takes the new address (epoch 2);
  * - member add and member remove (issue 17, next increment): the map's
- *   CAS at the metadata group's leader, from any node; each refusal.
+ *   CAS at the metadata group's leader, from any node; each refusal;
+ * - the peer port admits by the map: a joining member (not in any node's
+ *   file, its own file listing other nodes) is admitted, a removed one is
+ *   refused with the reason logged, a configured node still connects.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,7 +41,10 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "err.h"
+#include "raw.h"
 #include "testlib.h"
+#include "transport.h"
 #include "tunekv.h"
 
 #define NODES      3
@@ -481,6 +487,67 @@ static void test_member_add(void **state)
         }
 }
 
+/* Play node `from` on node 1's peer port: the handshake with a layout
+ * derived from a file that lists other nodes than the cluster's (as a
+ * joining node's does), then a PING on the node link. TKV_OK when the
+ * PING is answered (admitted), else the handshake's error. */
+static int knock_as(unsigned from)
+{
+        char conf[600];
+        FILE *f;
+        struct raw_peer p = {"tunekv-test-secret",
+                             "tunekv",
+                             TRANSPORT_LINK_GROUP,
+                             from,
+                             1,
+                             4242,
+                             "127.0.0.9:9",
+                             NULL,
+                             {0}};
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PingRequest ping = TUNEKV__V1__PING_REQUEST__INIT;
+        Tunekv__V1__Response *r;
+        int fd, rv;
+
+        snprintf(conf, sizeof conf, "%s/joiner-layout.conf", dir);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "[cluster]\npartitions = %u\nreplicas = %u\nsecret = tunekv-test-secret\n"
+                "[node.1]\nclient_addr = 127.0.0.9:1\npeer_addr = 127.0.0.9:2\n"
+                "[node.7]\nclient_addr = 127.0.0.9:3\npeer_addr = 127.0.0.9:4\n",
+                PARTITIONS, REPLICAS);
+        fclose(f);
+        p.layout = raw_layout_of(conf);
+        fd = raw_connect_addr(cl.nodes[0].peer_addr, false);
+        rv = raw_peer_handshake(fd, &p, NULL, NULL, NULL);
+        if (rv == 0) {
+                req.id = 1;
+                req.body_case = TUNEKV__V1__REQUEST__BODY_PING;
+                req.ping = &ping;
+                ping.from_node_id = from;
+                raw_send_request(fd, &req);
+                r = raw_read_response(fd);
+                rv = r != NULL && r->status == TUNEKV__V1__STATUS__STATUS_OK ? TKV_OK : TKV_ECONN;
+                if (r != NULL) {
+                        tunekv__v1__response__free_unpacked(r, NULL);
+                }
+        }
+        close(fd);
+        return rv;
+}
+
+/* A joining member is admitted on the peer port although no node's file
+ * lists it and its own file lists other nodes (the layout fingerprint
+ * leaves the node list out); a node neither configured nor in the map is
+ * not. */
+static void test_joining_member_admitted(void **state)
+{
+        (void)state;
+        assert_int_equal(knock_as(5), TKV_OK);
+        assert_int_equal(knock_as(99), TKV_ECONN);
+}
+
 /* Add m through node 1; the status, and the message in err. */
 static int add_via_1(const struct tkv_member *m, char *err, size_t len)
 {
@@ -577,6 +644,30 @@ static void test_member_remove(void **state)
         m.node_id = 7;
         assert_int_equal(add_via_1(&m, err, sizeof err), TKV_OK);
         assert_member_at(2, &m, TKV_MEMBER_JOINING, ++epoch);
+        tkv_client_destroy(c);
+}
+
+/* A removed member's HELLO gets no CHALLENGE, and node 1 logs why; a
+ * configured node still connects: node 2 restarted gets ready (its
+ * partitions elect leaders over the peer port) and serves a write. */
+static void test_removed_member_refused(void **state)
+{
+        struct tkv_result res;
+        struct tkv_client *c;
+        int status;
+
+        (void)state;
+        assert_int_equal(knock_as(4), TKV_ECONN);
+        assert_true(daemon_log_count(&cl.nodes[0], "refusing node 4's peer handshake: it was "
+                                                   "removed from the cluster map") > 0);
+        assert_int_equal(knock_as(5), TKV_OK); /* still joining */
+        status = cluster_signal(&cl, 2, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(cluster_restart(&cl, 2), 0);
+        c = cluster_client(&cl, 2);
+        assert_non_null(c);
+        assert_int_equal(tkv_put(c, "after-removal", 13, "v", 1, NULL, &res), TKV_OK);
+        tkv_result_release(&res);
         tkv_client_destroy(c);
 }
 
@@ -683,8 +774,10 @@ int main(void)
             cmocka_unit_test(test_transfer_leader_refused),
             cmocka_unit_test(test_changed_address_refused),
             cmocka_unit_test(test_member_add),
+            cmocka_unit_test(test_joining_member_admitted),
             cmocka_unit_test(test_member_add_refused),
             cmocka_unit_test(test_member_remove),
+            cmocka_unit_test(test_removed_member_refused),
             cmocka_unit_test(test_member_map_full),
             cmocka_unit_test(test_cluster_of_one_follows_its_config),
         };
