@@ -78,7 +78,9 @@ struct node {
                                      (rpc_auth.c); NULL before start */
         struct node_meta meta;
         struct read_state *reads; /* borrowed: server.reads, one per partition */
-        struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
+        struct peer *peers;       /* borrowed: server.peers: cfg->nodes order (self's slot unused),
+                                     then members the cluster map named since; NULL: none yet */
+        unsigned n_peers;         /* slots of peers in use */
         const struct conn_set *conns; /* borrowed: server.conns (STATUS counts its clients) */
         enum node_state state;
         unsigned n_hosted;     /* partitions with a replica here */
@@ -160,7 +162,8 @@ uint64_t node_clock_precise_ms(void);
 /* Count one read of partition p asked at level (Tunekv__V1__Consistency). */
 void node_count_read(const struct node *n, uint32_t p, unsigned level, enum node_read_count what);
 
-/* The link to node_id, or NULL (unknown node, or this node). */
+/* The link to node_id, or NULL (unknown node, a member the map removed,
+ * or this node): a configured node's, or a cluster map member's. */
 struct peer *node_peer(const struct node *n, unsigned node_id);
 
 #endif

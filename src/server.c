@@ -43,9 +43,12 @@
 #define SERVER_METRICS_TICKS    10 /* the exposition is rebuilt every second */
 #define SERVER_DISK_CHECK_TICKS 5  /* lag ticks: the data dir's free space twice a second */
 #define SERVER_HOUSEKEEPING_MS  10
+/* Node links: the configuration's nodes, then members the map names. */
+#define SERVER_PEERS_MAX (CONFIG_NODES_MAX + CMAP_MEMBERS_MAX)
 
 static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
+static struct peer *server_peer_at(struct server *s, unsigned i);
 
 /* Connections hand every request up to dispatch (conn.h). */
 static const struct conn_handlers server_conn_handlers = {rpc_dispatch, rpc_answer_frame_error};
@@ -546,9 +549,9 @@ static void server_stop_progress(struct server *s)
         if (open > 0) {
                 return;
         }
-        for (unsigned i = 0; i < s->cfg->n_nodes; i++) {
-                struct peer *p = &s->peers[i];
-                if (s->cfg->nodes[i].id == s->cfg->node_id) {
+        for (unsigned i = 0; i < s->node.n_peers; i++) {
+                struct peer *p = server_peer_at(s, i);
+                if (p == NULL) {
                         continue;
                 }
                 if (!p->stopping) {
@@ -627,15 +630,73 @@ static void server_flush(struct server *s)
         server_deadline_arm(s);
 }
 
+/* Slot i of the node links, or NULL for an unused one (this node's). */
+static struct peer *server_peer_at(struct server *s, unsigned i)
+{
+        struct peer *p = &s->peers[i];
+        return p->node_id == 0 || p->node_id == s->cfg->node_id ? NULL : p;
+}
+
+/* A member the cluster map names beyond the configuration: its link. */
+static void server_map_link(struct server *s, const struct cmap_member *mb)
+{
+        struct peer *p = node_peer(&s->node, mb->id);
+
+        if (mb->state == CMAP_REMOVED) {
+                if (p != NULL && config_node_index(s->cfg, mb->id) < 0) {
+                        LOGI(-1,
+                             "server: node link to node %u closed: removed from the cluster map",
+                             mb->id);
+                        peer_stop(p);
+                }
+                return;
+        }
+        if (p != NULL) {
+                return;
+        }
+        if (s->node.n_peers == SERVER_PEERS_MAX) {
+                LOGW(-1, "server: no room for a node link to member %u", mb->id);
+                return;
+        }
+        p = &s->peers[s->node.n_peers++];
+        peer_init(p, &s->node, &s->peer_env, mb->id, mb->peer_addr, rpc_forward_on_frame,
+                  rpc_forward_on_fail);
+        LOGI(-1, "server: node link to member %u at %s (%s in the cluster map, epoch %llu)", mb->id,
+             mb->peer_addr, cmap_state_name(mb->state),
+             (unsigned long long)s->node.meta.map->epoch);
+}
+
+/* Node links follow the cluster map: each member it names that the
+ * configuration does not gets a link (so that this node can reach it,
+ * forward to it and ping it) once this node applied that map; a member it
+ * removed loses its link. Done once per new version of the map. */
+static void server_follow_map_links(struct server *s)
+{
+        const struct cmap *m = s->node.meta.map;
+
+        if (m == NULL || s->node.meta.map_version == s->links_map_version) {
+                return;
+        }
+        s->links_map_version = s->node.meta.map_version;
+        for (unsigned i = 0; i < m->n_members; i++) {
+                if (m->members[i].id != s->cfg->node_id) {
+                        server_map_link(s, &m->members[i]);
+                }
+        }
+}
+
 /* Ping every other node once per heartbeat interval; a ping unanswered for
  * several election timeouts means a connection that died silently (a
  * dropped network path): reset it. Then write what is queued. */
 static void server_flush_peers(struct server *s, uint64_t now)
 {
         uint64_t stale = 4 * (uint64_t)s->cfg->election_timeout_ms;
-        for (unsigned i = 0; i < s->cfg->n_nodes; i++) {
-                struct peer *p = &s->peers[i];
-                if (s->cfg->nodes[i].id == s->cfg->node_id || p->stopping) {
+        if (s->node.state == NODE_SERVING) {
+                server_follow_map_links(s);
+        }
+        for (unsigned i = 0; i < s->node.n_peers; i++) {
+                struct peer *p = server_peer_at(s, i);
+                if (p == NULL || p->stopping) {
                         continue;
                 }
                 if (p->ping_in_flight && now - p->last_ping_ms > stale) {
@@ -960,8 +1021,10 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 LOGI(-1, "server: rotation: the previous cluster secret is accepted for %u s more",
                      cfg->previous_secret_grace_s);
         }
-        s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
+        /* Room for every configured node and every member a map can name. */
+        s->peers = tkv_calloc(SERVER_PEERS_MAX, sizeof *s->peers);
         s->node.peers = s->peers;
+        s->node.n_peers = cfg->n_nodes;
         if (s->peers == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
@@ -1101,8 +1164,8 @@ void server_close(struct server *s)
         }
         s->node.meta_group = NULL;
         rpc_meta_close(&s->node);
-        for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
-                if (s->cfg->nodes[i].id != s->cfg->node_id) {
+        for (unsigned i = 0; s->peers != NULL && i < s->node.n_peers; i++) {
+                if (server_peer_at(s, i) != NULL) {
                         peer_release(&s->peers[i]);
                 }
         }

@@ -22,7 +22,8 @@
  *   CAS at the metadata group's leader, from any node; each refusal;
  * - the peer port admits by the map: a joining member (not in any node's
  *   file, its own file listing other nodes) is admitted, a removed one is
- *   refused with the reason logged, a configured node still connects.
+ *   refused with the reason logged, a configured node still connects;
+ * - node links follow the map: every node connects to a member added.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,10 +32,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,6 +47,9 @@
 
 #include "cluster.h"
 #include "err.h"
+#include "keyhash.h"
+#include "keys.h"
+#include "peerauth.h"
 #include "raw.h"
 #include "testlib.h"
 #include "transport.h"
@@ -671,6 +679,82 @@ static void test_removed_member_refused(void **state)
         tkv_client_destroy(c);
 }
 
+/* A listening socket on 127.0.0.1 at a port the kernel picks (no other
+ * test can hold it); its address in addr. */
+static int listen_any(char *addr, size_t len)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        socklen_t sl = sizeof sa;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        assert_true(fd >= 0);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(listen(fd, 16), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        snprintf(addr, len, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+        return fd;
+}
+
+/* The HELLO of the next connection to lfd (waited for up to 20 s), read
+ * as the member would: who connects, for what, to whom. */
+static struct peerauth next_hello(int lfd, const struct keys_ring *ring)
+{
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        uint8_t hello[PEERAUTH_HELLO_BYTES];
+        struct peerauth a;
+        struct timeval tv = {20, 0};
+        int fd;
+
+        assert_int_equal(poll(&pfd, 1, 20000), 1);
+        fd = accept(lfd, NULL, NULL);
+        assert_true(fd >= 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        assert_true(raw_read_exact(fd, hello, sizeof hello));
+        close(fd);
+        assert_int_equal(peerauth_challenge(&a, ring, hello), 0);
+        return a;
+}
+
+/* A member added to the map gets a node link from every node (none of
+ * their files lists it): each connects to its peer address, naming
+ * itself, the member and the node-link group, and logs the link once. */
+static void test_member_added_gets_links(void **state)
+{
+        struct keys_ring ring;
+        struct tkv_member m;
+        bool seen[NODES + 1] = {false};
+        unsigned n_seen = 0;
+        char err[256], line[160];
+        int lfd;
+
+        (void)state;
+        assert_int_equal(keys_ring_derive(&ring, "tunekv-test-secret", NULL, "tunekv", KEYS_PEER),
+                         0);
+        new_member(&m, 8, "");
+        lfd = listen_any(m.peer_addr, sizeof m.peer_addr);
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_OK);
+        /* A node whose connection was closed tries again: 30 accepts are
+         * plenty for three first ones. */
+        for (int k = 0; k < 30 && n_seen < NODES; k++) {
+                struct peerauth a = next_hello(lfd, &ring);
+                assert_int_equal(a.cluster_id, key_hash("tunekv", 6));
+                assert_int_equal(a.to, 8);
+                assert_true(a.group == TRANSPORT_LINK_GROUP);
+                assert_true(a.from >= 1 && a.from <= NODES);
+                if (!seen[a.from]) {
+                        seen[a.from] = true;
+                        n_seen++;
+                }
+        }
+        assert_int_equal(n_seen, NODES);
+        close(lfd);
+        snprintf(line, sizeof line, "node link to member 8 at %s (joining", m.peer_addr);
+        for (unsigned i = 0; i < NODES; i++) {
+                assert_int_equal(daemon_log_count(&cl.nodes[i], line), 1);
+        }
+}
+
 /* The map holds CMAP_MEMBERS_MAX (64) members, removed ones included: the
  * next add is refused as TOO_LARGE and the map is unchanged. */
 static void test_member_map_full(void **state)
@@ -778,6 +862,7 @@ int main(void)
             cmocka_unit_test(test_member_add_refused),
             cmocka_unit_test(test_member_remove),
             cmocka_unit_test(test_removed_member_refused),
+            cmocka_unit_test(test_member_added_gets_links),
             cmocka_unit_test(test_member_map_full),
             cmocka_unit_test(test_cluster_of_one_follows_its_config),
         };
