@@ -34,6 +34,8 @@ struct config {
         char data_dir[CONFIG_PATH_BYTES];
         char metrics_addr[CONFIG_PATH_BYTES]; /* "" or "a.b.c.d:port" */
         unsigned bootstrap; /* 1: a fresh data dir may start while peers are unreachable */
+        char join[CONFIG_PATH_BYTES]; /* "" or members' peer addresses, comma-separated: the
+                                         cluster map comes from them (server.c) */
 
         /* [cluster] */
         char cluster_name[CONFIG_ADDR_BYTES];
@@ -139,6 +141,20 @@ struct config {
         bool version;
         unsigned man; /* --man 8|5: print tunekvd(8) or tunekv.conf(5) */
 };
+
+/* The addresses a joining node asks for the cluster map (node.join): at
+ * most this many. */
+#define CONFIG_JOIN_MAX 16
+
+/* Split c->join into addrs (CONFIG_JOIN_MAX of CONFIG_ADDR_BYTES); the
+ * count. Validated at load, so every entry is "a.b.c.d:port". */
+unsigned config_join_addrs(const struct config *c, char (*addrs)[CONFIG_ADDR_BYTES]);
+
+/* A joining node's node list from the cluster map: voters (in the
+ * order of ids, which the placement follows) given as ids, addresses and
+ * zones (n of them, copied). This node is not among them: it hosts no
+ * replica yet. */
+void config_set_nodes(struct config *c, const struct config_node *nodes, unsigned n);
 
 /* Fill c with the built-in defaults. */
 void config_defaults(struct config *c);

@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "rpc.h"
 #include "rpc_forward.h"
+#include "rpc_join.h"
 #include "rpc_meta.h"
 #include "rpc_node.h"
 
@@ -909,6 +910,63 @@ static enum transport_member server_member_of(void *data, unsigned node_id)
         return mb->state == CMAP_REMOVED ? TRANSPORT_REMOVED : TRANSPORT_MEMBER;
 }
 
+/* node.join (rpc_join.c), before anything depends on the node list: the
+ * data dir's identity first (committed now, so that the incarnation the
+ * members record when this node proves itself is the one it keeps; the
+ * empty-dir probe of identity.c is skipped: it exists to refuse a node
+ * that lost its disk, and the members admitted this one as joining), then
+ * the cluster map from a member, its copy in the data dir, and the
+ * members as this node's node list. */
+static int server_join(struct server *s, struct config *cfg)
+{
+        struct identity_probe q;
+        struct cmap *m = NULL;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        int rv;
+
+        if (mkdir(cfg->data_dir, 0755) != 0 && errno != EEXIST) {
+                err_msgf(s->errmsg, "data dir %s: %s", cfg->data_dir, strerror(errno));
+                return TKV_EIO;
+        }
+        rv = identity_load(&s->identity, cfg, s->errmsg);
+        if (rv == 0 && s->identity.fresh) {
+                rv = identity_commit(&s->identity, cfg, s->errmsg);
+        }
+        if (rv != 0) {
+                return rv;
+        }
+        memset(&q, 0, sizeof q);
+        q.cfg = cfg;
+        q.ring = &s->mux.ring;
+        q.layout = &s->mux.layout;
+        q.cluster_id = s->mux.cluster_id;
+        q.group = TRANSPORT_LINK_GROUP;
+        q.incarnation = s->identity.incarnation;
+        q.tls = s->mux.tls.client;
+        if ((rv = rpc_join(&q, cfg, &m, s->errmsg)) != 0) {
+                return rv;
+        }
+        rv = cmap_encode(m, &bytes, &len);
+        if (rv == 0 && cmap_file_write(cfg->data_dir, bytes, len) != 0) {
+                err_msgf(s->errmsg, "join: cannot write %s/%s", cfg->data_dir, CMAP_FILE);
+                rv = TKV_EIO;
+        }
+        tkv_free(bytes);
+        if (rv != 0) {
+                cmap_destroy(m);
+                return rv;
+        }
+        LOGI(-1,
+             "server: joining: cluster map epoch %llu (%u members, %u of them voters); this "
+             "node is joining and hosts no replica yet: it forwards every request",
+             (unsigned long long)m->epoch, m->n_members, cfg->n_nodes);
+        s->node.meta.map = m; /* rpc_meta_close frees it */
+        s->node.meta.addrs_agree = true;
+        s->joined = true;
+        return 0;
+}
+
 /* A secret that protects nothing is said at every start (config.c refuses
  * it for more than one node unless insecure = 1). */
 static void server_warn_secret(const struct config *cfg)
@@ -934,6 +992,7 @@ static void server_warn_secret(const struct config *cfg)
 int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
 {
         unsigned ids[CONFIG_REPLICAS_MAX];
+        int rv;
 
         memset(s, 0, sizeof *s);
         s->loop = loop;
@@ -941,6 +1000,15 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->node.state = NODE_STARTING;
         s->ready_fd = cfg->ready_fd;
         s->n_partitions = cfg->partitions;
+        /* The peer keys first: a joining node proves itself with them to
+         * learn its node list, which everything below depends on. */
+        if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {
+                memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
+                return TKV_EIO;
+        }
+        if (cfg->join[0] != '\0' && (rv = server_join(s, cfg)) != 0) {
+                return rv;
+        }
         conn_set_init(&s->conns);
         s->conns.loop = loop;
         s->conns.cfg = cfg;
@@ -1045,10 +1113,6 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                                   rpc_forward_on_fail);
                 }
         }
-        if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {
-                memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
-                return TKV_EIO;
-        }
         transport_mux_on_link(&s->mux, server_link_accept, s);
         transport_mux_on_member(&s->mux, server_member_of, s);
         s->node.node_calls = &rpc_node_calls;
@@ -1097,7 +1161,10 @@ int server_start(struct server *s)
                 return rv;
         }
         for (uint32_t p = 0; p < s->n_groups; p++) {
-                if ((s->hosted[p] || p == s->n_partitions) && (rv = server_open_group(s, p)) != 0) {
+                /* A joining node is no voter of the metadata group (its
+                 * voters are the bootstrap voters): it opens none. */
+                bool meta = p == s->n_partitions && !s->joined;
+                if ((s->hosted[p] || meta) && (rv = server_open_group(s, p)) != 0) {
                         return rv;
                 }
         }

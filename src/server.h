@@ -39,6 +39,7 @@ struct server {
         struct peer *peers;         /* links to the other nodes, in cfg->nodes order (self unused),
                                        then to members the cluster map named (node.n_peers) */
         uint64_t links_map_version; /* the map version node links last followed */
+        bool joined; /* started with node.join: the map from a member, no metadata group */
         /* What dispatch, calls and handlers see (node.h): the above, and
          * the node's state, deadlines, calls, token keys, counters. */
         struct node node;

@@ -925,12 +925,16 @@ static void transport_on_hello(struct transport_handshake *hs)
                 transport_handshake_refuse(hs, "another cluster");
                 return;
         }
-        if (a->to == m->cfg->node_id && transport_member_of(m, a->from) == TRANSPORT_REMOVED) {
+        /* A joining node asks whichever member listens at an address it was
+         * given (node 0) for the map over a node link (identity_request). */
+        bool to_us = a->to == m->cfg->node_id || (a->to == 0 && a->group == TRANSPORT_LINK_GROUP);
+
+        if (to_us && transport_member_of(m, a->from) == TRANSPORT_REMOVED) {
                 transport_removed_knocks(m, a->from);
                 transport_handshake_refuse(hs, "removed member");
                 return;
         }
-        if (a->to != m->cfg->node_id || transport_member_of(m, a->from) != TRANSPORT_MEMBER) {
+        if (!to_us || transport_member_of(m, a->from) != TRANSPORT_MEMBER) {
                 transport_auth_failed(m, hs->tcp,
                                       "node %llu to node %llu: not a node pair of "
                                       "this cluster",
