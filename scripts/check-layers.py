@@ -58,7 +58,7 @@ LAYERS = {
     "rpc_kv": 7, "rpc_many": 7, "rpc_scan": 7, "rpc_txn": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
     "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7, "rpc_lease": 7,
     # the metadata group: the cluster map, TRANSFER_LEADER, MEMBER
-    "rpc_meta": 7, "rpc_member": 7,
+    "rpc_meta": 7, "rpc_member": 7, "rpc_join": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct
     # rpc_method, the handlers' declarations, the kinds of node calls): it
     # has no .c file; it sits with the handlers, since they include it

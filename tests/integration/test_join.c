@@ -7,7 +7,8 @@
  *   clients: PUT and GET through it (by hand, on its client port, so that
  *   no client routing goes around it) at LINEARIZABLE and EVENTUAL, each
  *   forwarded to the partitions' replicas (it hosts none); its STATUS
- *   carries the map's epoch, and its member list the four members;
+ *   carries the map's epoch, and its member list the four members; it
+ *   restarts with the same --join;
  * - a node id never added is refused at start, saying why, and so is a
  *   removed member (whose refusal the member logs too), and a member
  *   started at other addresses than the map gives it.
@@ -254,7 +255,7 @@ static void test_joined_node_serves(void **state)
         struct daemon d;
         char join[160], key[32], value[32];
         uint64_t epoch, id = 1;
-        int fd;
+        int fd, status;
 
         (void)state;
         joiner_setup(&d, 4, join, sizeof join);
@@ -271,6 +272,17 @@ static void test_joined_node_serves(void **state)
         }
         close(fd);
         assert_joiner_view(&d, epoch);
+        /* Its configuration agrees with the map it fetched. */
+        assert_int_equal(daemon_log_count(&d, "disagrees with the cluster map"), 0);
+        /* Restarted with the same --join on its initialised data dir, it
+         * fetches the map again and serves what it wrote. */
+        status = daemon_signal(&d, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(daemon_start(&d, 30000), 0);
+        assert_int_equal(daemon_log_count(&d, "server: joining: cluster map epoch"), 2);
+        fd = raw_connect_addr(d.client_addr, false);
+        get_on(fd, id++, "join-0", "v0", TUNEKV__V1__CONSISTENCY__CONSISTENCY_LINEARIZABLE);
+        close(fd);
         assert_int_equal(daemon_stop(&d), 0);
 }
 
