@@ -33,11 +33,14 @@
 #include "frame.h"
 #include "heap.h"
 #include "log.h"
+#include "node.h"
 #include "pballoc.h"
+#include "rpc_internal.h"
 #include "tunekv.pb-c.h"
 
-#define RPC_JOIN_WHY_BYTES 512
-#define RPC_JOIN_ROUNDS    3 /* of asking every address, an election timeout apart */
+#define RPC_JOIN_WHY_BYTES  512
+#define RPC_JOIN_ROUNDS     3    /* of asking every address, an election timeout apart */
+#define RPC_JOIN_REFRESH_MS 1000 /* a running joining node asks for the map this often */
 
 /* One CLUSTER_INFO request, framed, into out (FRAME_HEADER_BYTES + body). */
 static size_t rpc_join_request(uint8_t *out, size_t cap)
@@ -211,10 +214,30 @@ static bool rpc_join_acceptable(const struct cmap *m, const struct config *cfg, 
                          cfg->client_addr, cfg->peer_addr);
                 return false;
         }
+        return true;
+}
+
+/* Is m's placement the one cfg's node list gives (config_replicas_of, by
+ * which this version routes)? why says which partition differs if not. */
+static bool rpc_join_placement_agrees(const struct cmap *m, const struct config *cfg, char *why,
+                                      size_t len)
+{
+        unsigned ids[CONFIG_REPLICAS_MAX];
+
         if (m->n_partitions != cfg->partitions) {
-                snprintf(why, len, "the cluster has %u partitions, cluster.partitions says %u",
+                snprintf(why, len, "the cluster map has %u partitions, cluster.partitions says %u",
                          m->n_partitions, cfg->partitions);
                 return false;
+        }
+        for (unsigned p = 0; p < m->n_partitions; p++) {
+                unsigned k = config_replicas_of(cfg, p, ids);
+                if (k != m->parts[p].n || memcmp(ids, m->parts[p].ids, k * sizeof ids[0]) != 0) {
+                        snprintf(why, len,
+                                 "partition %u's replicas in the cluster map (epoch %llu) are not "
+                                 "the voters' placement (moved?); this version cannot follow that",
+                                 p, (unsigned long long)m->epoch);
+                        return false;
+                }
         }
         return true;
 }
@@ -224,7 +247,7 @@ static bool rpc_join_acceptable(const struct cmap *m, const struct config *cfg, 
 static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, size_t len)
 {
         struct config_node nodes[CONFIG_NODES_MAX];
-        unsigned n = 0, ids[CONFIG_REPLICAS_MAX];
+        unsigned n = 0;
 
         memset(nodes, 0, sizeof nodes);
         for (unsigned i = 0; i < m->n_members && n < CONFIG_NODES_MAX; i++) {
@@ -244,17 +267,7 @@ static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, 
                 return false;
         }
         config_set_nodes(cfg, nodes, n);
-        for (unsigned p = 0; p < m->n_partitions; p++) {
-                unsigned k = config_replicas_of(cfg, p, ids);
-                if (k != m->parts[p].n || memcmp(ids, m->parts[p].ids, k * sizeof ids[0]) != 0) {
-                        snprintf(why, len,
-                                 "partition %u's replicas in the cluster map are not the "
-                                 "voters' placement (moved?); this version cannot follow that",
-                                 p);
-                        return false;
-                }
-        }
-        return true;
+        return rpc_join_placement_agrees(m, cfg, why, len);
 }
 
 int rpc_join(const struct identity_probe *q, struct config *cfg, struct cmap **out, char *errmsg)
@@ -297,4 +310,85 @@ int rpc_join(const struct identity_probe *q, struct config *cfg, struct cmap **o
                 return TKV_EINVAL;
         }
         return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Following the map while running: a joining node holds no replica of the
+ * metadata group, so it asks a voter (in turn, over the node links, which
+ * fail calls when they break) every RPC_JOIN_REFRESH_MS. */
+
+void rpc_join_flush(struct node *node, uint64_t now_ms)
+{
+        struct node_meta *mt = &node->meta;
+        const struct config *cfg = node->cfg;
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__ClusterInfoRequest ci = TUNEKV__V1__CLUSTER_INFO_REQUEST__INIT;
+        struct peer *p;
+        uint8_t *space;
+        size_t len;
+
+        if (mt->map_asking || now_ms - mt->map_asked_ms < RPC_JOIN_REFRESH_MS ||
+            cfg->n_nodes == 0) {
+                return;
+        }
+        mt->map_asked_ms = now_ms;
+        p = node_peer(node, cfg->nodes[mt->map_ask_next++ % cfg->n_nodes].id);
+        if (p == NULL) {
+                return;
+        }
+        req.id = peer_next_id(p);
+        req.body_case = TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO;
+        req.cluster_info = &ci;
+        len = tunekv__v1__request__get_packed_size(&req);
+        space = peer_frame_space(p, len);
+        if (space == NULL) {
+                return; /* the link's queue is full: next time */
+        }
+        tunekv__v1__request__pack(&req, space);
+        mt->map_call.kind = RPC_PEER_MAP;
+        peer_track(p, &mt->map_call, req.id);
+        mt->map_asking = true;
+}
+
+/* A newer map than node's, if it can be followed: the placement this node
+ * routes by still holds. A map that removed this node is followed too
+ * (STATUS says so), and logged: the members refuse it from now on. */
+static void rpc_join_learn(struct node *node, struct cmap *m)
+{
+        const struct cmap_member *self = cmap_member(m, node->cfg->node_id);
+        char why[RPC_JOIN_WHY_BYTES];
+
+        if (!rpc_join_placement_agrees(m, node->cfg, why, sizeof why)) {
+                LOGE(-1, "join: not following the cluster map: %s; restart this node", why);
+                cmap_destroy(m);
+                return;
+        }
+        LOGI(-1, "join: cluster map epoch %llu learned (%u members)", (unsigned long long)m->epoch,
+             m->n_members);
+        if (self == NULL || self->state == CMAP_REMOVED) {
+                LOGE(-1,
+                     "join: this node was removed from the cluster map (epoch %llu): the "
+                     "members refuse it from now on; stop it",
+                     (unsigned long long)m->epoch);
+        }
+        cmap_destroy(node->meta.map);
+        node->meta.map = m;
+}
+
+void rpc_join_on_map(struct node *node, const Tunekv__V1__Response *resp)
+{
+        struct cmap *m = NULL;
+        char why[RPC_JOIN_WHY_BYTES];
+
+        node->meta.map_asking = false;
+        if (resp == NULL || resp->status != TUNEKV__V1__STATUS__STATUS_OK ||
+            resp->body_case != TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO ||
+            rpc_join_map_of(resp->cluster_info, &m, why, sizeof why) != 0) {
+                return; /* asked again at the next refresh */
+        }
+        if (node->meta.map != NULL && m->epoch <= node->meta.map->epoch) {
+                cmap_destroy(m);
+                return;
+        }
+        rpc_join_learn(node, m);
 }

@@ -20,4 +20,13 @@ struct cmap;
  * node must not start. Blocking: call before the loop runs. */
 int rpc_join(const struct identity_probe *q, struct config *cfg, struct cmap **out, char *errmsg);
 
+struct node;
+
+/* On a node that joined (server.c, once per housekeeping tick): ask a
+ * voter, one after the other, for the map every RPC_JOIN_REFRESH_MS over
+ * its node link; a newer epoch replaces node.meta.map once its placement
+ * is still the one this node routes by (rpc_join_on_map). node is
+ * borrowed. */
+void rpc_join_flush(struct node *node, uint64_t now_ms);
+
 #endif

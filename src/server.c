@@ -610,6 +610,8 @@ static void server_flush(struct server *s)
                 if (housekeeping) {
                         rpc_meta_flush(&s->node);
                 }
+        } else if (s->joined && housekeeping) {
+                rpc_join_flush(&s->node, now); /* the map from a voter instead */
         }
         while (!queue_empty(&s->conns.dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
@@ -670,15 +672,15 @@ static void server_map_link(struct server *s, const struct cmap_member *mb)
 /* Node links follow the cluster map: each member it names that the
  * configuration does not gets a link (so that this node can reach it,
  * forward to it and ping it) once this node applied that map; a member it
- * removed loses its link. Done once per new version of the map. */
+ * removed loses its link. Done once per new epoch of the map. */
 static void server_follow_map_links(struct server *s)
 {
         const struct cmap *m = s->node.meta.map;
 
-        if (m == NULL || s->node.meta.map_version == s->links_map_version) {
+        if (m == NULL || m->epoch == s->links_epoch) {
                 return;
         }
-        s->links_map_version = s->node.meta.map_version;
+        s->links_epoch = m->epoch;
         for (unsigned i = 0; i < m->n_members; i++) {
                 if (m->members[i].id != s->cfg->node_id) {
                         server_map_link(s, &m->members[i]);

@@ -7,8 +7,8 @@
  *   clients: PUT and GET through it (by hand, on its client port, so that
  *   no client routing goes around it) at LINEARIZABLE and EVENTUAL, each
  *   forwarded to the partitions' replicas (it hosts none); its STATUS
- *   carries the map's epoch, and its member list the four members; it
- *   restarts with the same --join;
+ *   carries the map's epoch, and its member list the four members; a
+ *   later change of the map reaches it; it restarts with the same --join;
  * - a node id never added is refused at start, saying why, and so is a
  *   removed member (whose refusal the member logs too), and a member
  *   started at other addresses than the map gives it.
@@ -248,6 +248,34 @@ static void assert_joiner_view(const struct daemon *d, uint64_t epoch)
         tkv_client_destroy(c);
 }
 
+/* Wait (up to 20 s, polling every 20 ms: the joining node learns a new
+ * map at its next ask, with no event to await) until d's member list is
+ * at epoch want with n members. */
+static bool wait_members_at(const struct daemon *d, uint64_t want, size_t n)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        struct tkv_options o = {0};
+        struct tkv_client *c = NULL;
+        char err[256];
+        bool at = false;
+
+        o.endpoints = d->client_addr;
+        o.timeout_ms = 10000;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof err), TKV_OK);
+        for (int waited = 0; waited < 20000 && !at; waited += 20) {
+                struct tkv_member_list l;
+                if (tkv_member_list(c, &l) == TKV_OK) {
+                        at = l.epoch == want && l.n_members == n;
+                }
+                tkv_member_list_release(&l);
+                if (!at) {
+                        nanosleep(&nap, NULL);
+                }
+        }
+        tkv_client_destroy(c);
+        return at;
+}
+
 /* member add 4, then tunekvd --join: node 4 starts from its own file and
  * the map, and serves writes and reads at both ends of the levels. */
 static void test_joined_node_serves(void **state)
@@ -272,6 +300,15 @@ static void test_joined_node_serves(void **state)
         }
         close(fd);
         assert_joiner_view(&d, epoch);
+        /* A later change of the map reaches it (it asks a voter every
+         * second): member add of node 30, then its member list. */
+        {
+                struct daemon other;
+                uint64_t later;
+                daemon_setup(&other, dir, 30);
+                later = add_member(&other, 30);
+                assert_true(wait_members_at(&d, later, NODES + 2));
+        }
         /* Its configuration agrees with the map it fetched. */
         assert_int_equal(daemon_log_count(&d, "disagrees with the cluster map"), 0);
         /* Restarted with the same --join on its initialised data dir, it
