@@ -61,7 +61,7 @@ LAYERS = {
     # change history
     "rpc_watch": 7,
     # the metadata group: the cluster map, TRANSFER_LEADER, MEMBER
-    "rpc_meta": 7, "rpc_member": 7,
+    "rpc_meta": 7, "rpc_member": 7, "rpc_join": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct
     # rpc_method, the handlers' declarations, the kinds of node calls): it
     # has no .c file; it sits with the handlers, since they include it

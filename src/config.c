@@ -61,6 +61,12 @@ static const struct config_option config_options[] = {
         "1: first start of a new cluster: an empty data_dir may be initialised although some "
         "peers cannot be asked whether they know this node (0: refuse, the node may have "
         "lost its data)"),
+    OPT("node", join, CONFIG_TEXT, 0, 0, "",
+        "join a running cluster: peer addresses of some of its members, "
+        "a.b.c.d:port[,a.b.c.d:port...] (at most 16), asked for the cluster map, which must "
+        "list this node as joining with its addresses (tunekv member add first); list no "
+        "[node.N] sections but this node's, and write cluster.partitions and cluster.replicas "
+        "out; empty: the cluster is the [node.N] sections"),
     OPT("cluster", cluster_name, CONFIG_NAME, 0, 0, "tunekv",
         "name shared by all nodes; peers from another cluster are refused"),
     OPT("cluster", secret, CONFIG_TEXT, 0, 0, "",
@@ -803,12 +809,10 @@ void config_layout(const struct config *c, struct peerauth_layout *out)
         XXH64_update(&st, &c->sessions_max, sizeof c->sessions_max);
         XXH64_update(&st, &c->sessions_bytes_max, sizeof c->sessions_bytes_max);
         XXH64_update(&st, &c->auth_enabled, sizeof c->auth_enabled);
-        for (unsigned i = 0; i < c->n_nodes; i++) {
-                const struct config_node *n = &c->nodes[i];
-                XXH64_update(&st, &n->id, sizeof n->id);
-                XXH64_update(&st, n->client_addr, strlen(n->client_addr) + 1);
-                XXH64_update(&st, n->peer_addr, strlen(n->peer_addr) + 1);
-        }
+        /* Not the [node.N] sections: a node that joins (tunekvd --join)
+         * lists other nodes than the members' files, and who belongs to the
+         * cluster is the cluster map's to say (transport.c admits by it).
+         * The cluster name and the secret-derived keys keep clusters apart. */
         out->fingerprint = XXH64_digest(&st);
         out->partitions = c->partitions;
         out->replicas = c->replicas;
@@ -840,7 +844,7 @@ static int config_check_secret(struct config *c, char *errmsg)
                 return TKV_EINVAL;
         }
         weak = config_weak_secret(c);
-        if (weak != NULL && c->n_nodes > 1 && !c->insecure) {
+        if (weak != NULL && (c->n_nodes > 1 || c->join[0] != '\0') && !c->insecure) {
                 err_msgf(errmsg,
                          "config: cluster.secret: %s; with %u nodes, anyone reaching a peer "
                          "port could join. Set 16+ characters (openssl rand -hex 32) or "
@@ -905,6 +909,70 @@ static int config_check_auth(struct config *c, char *errmsg)
                                        "root_password", errmsg);
 }
 
+unsigned config_join_addrs(const struct config *c, char (*addrs)[CONFIG_ADDR_BYTES])
+{
+        unsigned n = 0;
+        const char *p = c->join;
+
+        while (*p != '\0' && n < CONFIG_JOIN_MAX) {
+                size_t len = strcspn(p, ",");
+                if (len > 0 && len < CONFIG_ADDR_BYTES) {
+                        memcpy(addrs[n], p, len);
+                        addrs[n++][len] = '\0';
+                }
+                p += len + (p[len] == ',');
+        }
+        return n;
+}
+
+void config_set_nodes(struct config *c, const struct config_node *nodes, unsigned n)
+{
+        memcpy(c->nodes, nodes, n * sizeof *nodes);
+        c->n_nodes = n;
+}
+
+/* node.join: a node that joins takes its node list from the cluster map,
+ * so its file names only itself, and says the shape of the cluster
+ * outright (the handshake compares it with the members'). */
+static int config_check_join(const struct config *c, char *errmsg)
+{
+        char addrs[CONFIG_JOIN_MAX][CONFIG_ADDR_BYTES], host[CONFIG_ADDR_BYTES];
+        unsigned n = config_join_addrs(c, addrs), port, commas = 0;
+
+        for (const char *p = c->join; *p != '\0'; p++) {
+                commas += *p == ',';
+        }
+        if (n != commas + 1 || n > CONFIG_JOIN_MAX) {
+                err_msgf(errmsg,
+                         "config: node.join = \"%.80s\": at most %u addresses "
+                         "a.b.c.d:port, separated by commas",
+                         c->join, CONFIG_JOIN_MAX);
+                return TKV_EINVAL;
+        }
+        for (unsigned i = 0; i < n; i++) {
+                if (config_split_addr(addrs[i], host, &port) != 0) {
+                        err_msgf(errmsg, "config: node.join: bad address \"%s\"", addrs[i]);
+                        return TKV_EINVAL;
+                }
+        }
+        if (c->n_nodes != 1 || c->partitions == 0 || c->replicas == 0) {
+                err_msgf(errmsg, "config: node.join: %s",
+                         c->n_nodes != 1 ? "list no [node.N] section but this node's (the "
+                                           "cluster map names the members)"
+                                         : "write cluster.partitions and cluster.replicas "
+                                           "out (the members' values)");
+                return TKV_EINVAL;
+        }
+        if (c->bootstrap || c->auth_enabled) {
+                err_msgf(errmsg, "config: node.join: %s",
+                         c->bootstrap ? "a joining node never bootstraps (node.bootstrap = 1)"
+                                      : "not with auth.enabled = 1 yet (a joining node holds "
+                                        "no replica of the users)");
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
 static int config_validate(struct config *c, char *errmsg)
 {
         char host[CONFIG_ADDR_BYTES];
@@ -913,13 +981,16 @@ static int config_validate(struct config *c, char *errmsg)
          * runs no more Raft logs (each its own fsync stream) than that
          * needs. docs/performance.md measures 8 partitions on 3 nodes at
          * half the write throughput of 3. */
+        if (c->join[0] != '\0' && config_check_join(c, errmsg) != 0) {
+                return TKV_EINVAL;
+        }
         if (c->partitions == 0) {
                 c->partitions = c->n_nodes;
         }
         if (c->replicas == 0) {
                 c->replicas = c->n_nodes < 3 ? c->n_nodes : 3;
         }
-        if (c->replicas > c->n_nodes) {
+        if (c->replicas > c->n_nodes && c->join[0] == '\0') {
                 err_msgf(errmsg, "config: cluster.replicas = %u: more than the %u node(s) listed",
                          c->replicas, c->n_nodes);
                 return TKV_EINVAL;
@@ -1146,7 +1217,8 @@ void config_man(FILE *out, unsigned section, const char *version)
                       "(client_addr, peer_addr, optionally zone); every node needs the same "
                       "[cluster] "
                       "section and "
-                      "node list.\n",
+                      "node list, except a node started with join, which lists only "
+                      "itself.\n",
                       out);
         }
         for (size_t i = 0; i < CONFIG_N_OPTIONS; i++) {

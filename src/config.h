@@ -34,6 +34,8 @@ struct config {
         char data_dir[CONFIG_PATH_BYTES];
         char metrics_addr[CONFIG_PATH_BYTES]; /* "" or "a.b.c.d:port" */
         unsigned bootstrap; /* 1: a fresh data dir may start while peers are unreachable */
+        char join[CONFIG_PATH_BYTES]; /* "" or members' peer addresses, comma-separated: the
+                                         cluster map comes from them (server.c) */
 
         /* [cluster] */
         char cluster_name[CONFIG_ADDR_BYTES];
@@ -144,6 +146,20 @@ struct config {
         unsigned man; /* --man 8|5: print tunekvd(8) or tunekv.conf(5) */
 };
 
+/* The addresses a joining node asks for the cluster map (node.join): at
+ * most this many. */
+#define CONFIG_JOIN_MAX 16
+
+/* Split c->join into addrs (CONFIG_JOIN_MAX of CONFIG_ADDR_BYTES); the
+ * count. Validated at load, so every entry is "a.b.c.d:port". */
+unsigned config_join_addrs(const struct config *c, char (*addrs)[CONFIG_ADDR_BYTES]);
+
+/* A joining node's node list from the cluster map: voters (in the
+ * order of ids, which the placement follows) given as ids, addresses and
+ * zones (n of them, copied). This node is not among them: it hosts no
+ * replica yet. */
+void config_set_nodes(struct config *c, const struct config_node *nodes, unsigned n);
+
 /* Fill c with the built-in defaults. */
 void config_defaults(struct config *c);
 
@@ -186,9 +202,10 @@ struct peerauth_layout;
 /* What every node of a cluster must agree on, as this node's configuration
  * has it: a hash of the partition count, the replica count, the client
  * session bounds (session_window, sessions_max, sessions_bytes_max), whether
- * client auth is on ([auth] enabled: in the fingerprint only) and
- * every node (id, client and peer address), with the numbers themselves
- * for messages. The peer handshake compares them. */
+ * client auth is on ([auth] enabled: in the fingerprint only), with the
+ * numbers themselves for messages. The peer handshake compares them. The
+ * node list is not in it: the cluster map, not each file, says who is a
+ * member (a joining node's file lists other nodes than the members'). */
 void config_layout(const struct config *c, struct peerauth_layout *out);
 
 /* Why c's secret cannot protect a multi-node cluster (empty, a shipped

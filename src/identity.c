@@ -396,33 +396,110 @@ static bool identity_send(struct identity_link *l, const uint8_t *in, size_t len
         return send(l->fd, in, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
+/* The client side of the peer handshake over an open link, towards node
+ * to (0: whichever member listens there, a join's question): HELLO,
+ * CHALLENGE checked, PROOF sent. 0, TKV_ECONN (closed or silent: not
+ * answered, e.g. refused as no member) or TKV_EAUTH (the other side does
+ * not hold the secret). */
+static int identity_handshake(const struct identity_probe *q, struct identity_link *l, unsigned to,
+                              struct peerauth *a)
+{
+        const struct config *cfg = q->cfg;
+        uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
+        uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
+        size_t proof_len;
+
+        if (peerauth_hello(a, q->ring, q->cluster_id, q->group, cfg->node_id, to) != 0 ||
+            !identity_send(l, a->hello, sizeof a->hello) ||
+            !identity_recv(l, challenge, sizeof challenge)) {
+                return TKV_ECONN;
+        }
+        if (peerauth_prove(a, challenge, q->incarnation, q->layout, cfg->peer_addr, proof,
+                           &proof_len) != 0) {
+                return TKV_EAUTH;
+        }
+        return identity_send(l, proof, proof_len) ? 0 : TKV_ECONN;
+}
+
 /* The handshake of the probe over an open link. */
 static uint64_t identity_exchange(const struct identity_probe *q, struct identity_link *l,
                                   const struct config_node *node)
 {
-        const struct config *cfg = q->cfg;
         struct peerauth a;
-        uint8_t challenge[PEERAUTH_CHALLENGE_BYTES];
-        uint8_t proof[PEERAUTH_PROOF_BYTES + PEERAUTH_ADDRESS_MAX];
         uint8_t answer[PEERAUTH_KNOWN_BYTES];
-        size_t proof_len;
         uint64_t known = UINT64_MAX;
+        int rv = identity_handshake(q, l, node->id, &a);
 
-        if (peerauth_hello(&a, q->ring, q->cluster_id, q->group, cfg->node_id, node->id) != 0) {
-                return UINT64_MAX;
-        }
-        if (identity_send(l, a.hello, sizeof a.hello) &&
-            identity_recv(l, challenge, sizeof challenge)) {
-                if (peerauth_prove(&a, challenge, q->incarnation, q->layout, cfg->peer_addr, proof,
-                                   &proof_len) != 0) {
-                        LOGW(-1, "identity: node %u does not hold the cluster secret", node->id);
-                } else if (identity_send(l, proof, proof_len) &&
-                           identity_recv(l, answer, sizeof answer) &&
-                           peerauth_open_known(&a, answer, &known) != 0) {
-                        known = UINT64_MAX;
-                }
+        if (rv == TKV_EAUTH) {
+                LOGW(-1, "identity: node %u does not hold the cluster secret", node->id);
+        } else if (rv == 0 && identity_recv(l, answer, sizeof answer) &&
+                   peerauth_open_known(&a, answer, &known) != 0) {
+                known = UINT64_MAX;
         }
         return known;
+}
+
+/* One request frame out, one answer frame (at most max_bytes) back. */
+static int identity_ask_frame(struct identity_link *l, const uint8_t *req, size_t req_len,
+                              size_t max_bytes, uint8_t **out, size_t *out_len)
+{
+        uint8_t head[4];
+        uint32_t n;
+
+        if (!identity_send(l, req, req_len) || !identity_recv(l, head, sizeof head)) {
+                return TKV_ECONN;
+        }
+        n = get_be32(head);
+        if (n > max_bytes) {
+                return TKV_ETOOBIG;
+        }
+        *out = tkv_malloc(n > 0 ? n : 1);
+        if (*out == NULL) {
+                return TKV_ENOMEM;
+        }
+        if (!identity_recv(l, *out, n)) {
+                tkv_free(*out);
+                *out = NULL;
+                return TKV_ECONN;
+        }
+        *out_len = n;
+        return 0;
+}
+
+int identity_request(const struct identity_probe *q, const char *addr, const uint8_t *req,
+                     size_t req_len, size_t max_bytes, uint8_t **out, size_t *out_len)
+{
+        struct identity_link l = {.timeout_ms = q->cfg->connect_timeout_ms};
+        struct peerauth a;
+        struct tls tls;
+        char host[CONFIG_ADDR_BYTES];
+        unsigned port;
+        int rv = TKV_ECONN;
+
+        *out = NULL;
+        *out_len = 0;
+        if (config_split_addr(addr, host, &port) != 0) {
+                return TKV_ECONN;
+        }
+        l.fd = identity_connect(addr, l.timeout_ms);
+        if (l.fd < 0) {
+                return TKV_ECONN;
+        }
+        memset(&tls, 0, sizeof tls);
+        if (q->tls != NULL) {
+                l.tls = &tls;
+        }
+        if (l.tls == NULL || identity_tls_start(&l, q->tls, host, 0)) {
+                rv = identity_handshake(q, &l, 0, &a);
+                if (rv == 0) {
+                        rv = identity_ask_frame(&l, req, req_len, max_bytes, out, out_len);
+                }
+        }
+        if (l.tls != NULL) {
+                tls_free(&tls);
+        }
+        close(l.fd);
+        return rv;
 }
 
 /* What node (its peer address) remembers of us, asked through the peer

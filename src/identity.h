@@ -73,6 +73,18 @@ struct identity_probe {
  * call before the loop runs. */
 int identity_probe(const struct identity_probe *q, char *errmsg);
 
+/* A joining node's question to a member of the cluster (server.c,
+ * node.join), through the same blocking peer handshake as the probe, on a
+ * node link (q->group = TRANSPORT_LINK_GROUP) to whichever member listens
+ * at addr (the HELLO names node 0): send req (a whole frame, borrowed),
+ * read one answer frame's body of at most max_bytes into *out (tkv_malloc'd,
+ * the caller's; *out_len bytes). 0, TKV_ECONN (unreachable, closed, or not
+ * answered: a node that is no member gets no CHALLENGE), TKV_EAUTH (the
+ * other side does not hold the secret), TKV_ETOOBIG, TKV_ENOMEM; *out is
+ * NULL on failure. Blocking, bounded by connect_timeout_ms per wait. */
+int identity_request(const struct identity_probe *q, const char *addr, const uint8_t *req,
+                     size_t req_len, size_t max_bytes, uint8_t **out, size_t *out_len);
+
 /* The incarnation recorded for node_id, 0 if none. */
 uint64_t identity_known(const struct identity *id, unsigned node_id);
 

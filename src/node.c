@@ -69,8 +69,18 @@ void node_count_read(const struct node *n, uint32_t p, unsigned level, enum node
 struct peer *node_peer(const struct node *n, unsigned node_id)
 {
         int i = config_node_index(n->cfg, node_id);
-        if (i < 0 || node_id == n->cfg->node_id || n->peers == NULL) {
+        if (node_id == n->cfg->node_id || n->peers == NULL) {
                 return NULL;
         }
-        return &n->peers[i];
+        if (i >= 0) {
+                return &n->peers[i];
+        }
+        /* A member the cluster map named: its link is after the
+         * configuration's, unless it was removed since (stopped). */
+        for (unsigned k = n->cfg->n_nodes; k < n->n_peers; k++) {
+                if (n->peers[k].node_id == node_id && !n->peers[k].stopping) {
+                        return &n->peers[k];
+                }
+        }
+        return NULL;
 }

@@ -40,16 +40,22 @@ enum node_state {
  * it applied last, the bootstrap write, the data dir's copy, and the
  * partitions whose leadership an operator moved here. */
 struct node_meta {
-        struct cmap *map;        /* owned: decoded from the record; NULL: none applied yet */
-        uint64_t map_version;    /* the record's version (mod index) map came from; 0: none */
-        bool addrs_agree;        /* map gives every configured node its configured addresses */
-        struct group_write boot; /* the map's CAS at the group's leader: from "absent" at
-                                    the first start (epoch 1), or a cluster of one's new
-                                    addresses */
-        bool booting;            /* boot is in flight */
-        uint64_t boot_epoch;     /* the epoch of the map boot writes */
-        bool saving;             /* the data dir's copy is being written (threadpool) */
-        uint64_t saved_version;  /* the record's version in the data dir's copy */
+        struct cmap *map;     /* owned: decoded from the record; NULL: none applied yet */
+        uint64_t map_version; /* the record's version (mod index) map came from; 0: none */
+        /* A joining node (no replica of the metadata group) asks a voter for
+         * the map instead (rpc_join.c). */
+        struct peer_call map_call; /* its CLUSTER_INFO, kind RPC_PEER_MAP */
+        bool map_asking;           /* map_call in flight */
+        uint64_t map_asked_ms;     /* loop time the last one was sent */
+        unsigned map_ask_next;     /* the voter (index in cfg->nodes) asked next */
+        bool addrs_agree;          /* map gives every configured node its configured addresses */
+        struct group_write boot;   /* the map's CAS at the group's leader: from "absent" at
+                                      the first start (epoch 1), or a cluster of one's new
+                                      addresses */
+        bool booting;              /* boot is in flight */
+        uint64_t boot_epoch;       /* the epoch of the map boot writes */
+        bool saving;               /* the data dir's copy is being written (threadpool) */
+        uint64_t saved_version;    /* the record's version in the data dir's copy */
         /* Per partition: transfer-leader made this node its leader, so leader
          * balancing (server.c) leaves it here until this node restarts. */
         bool *pinned;
@@ -80,7 +86,9 @@ struct node {
                                      (rpc_auth.c); NULL before start */
         struct node_meta meta;
         struct read_state *reads; /* borrowed: server.reads, one per partition */
-        struct peer *peers;       /* borrowed: server.peers, in cfg->nodes order; NULL: none yet */
+        struct peer *peers;       /* borrowed: server.peers: cfg->nodes order (self's slot unused),
+                                     then members the cluster map named since; NULL: none yet */
+        unsigned n_peers;         /* slots of peers in use */
         const struct conn_set *conns; /* borrowed: server.conns (STATUS counts its clients) */
         enum node_state state;
         unsigned n_hosted;     /* partitions with a replica here */
@@ -163,7 +171,8 @@ uint64_t node_clock_precise_ms(void);
 /* Count one read of partition p asked at level (Tunekv__V1__Consistency). */
 void node_count_read(const struct node *n, uint32_t p, unsigned level, enum node_read_count what);
 
-/* The link to node_id, or NULL (unknown node, or this node). */
+/* The link to node_id, or NULL (unknown node, a member the map removed,
+ * or this node): a configured node's, or a cluster map member's. */
 struct peer *node_peer(const struct node *n, unsigned node_id);
 
 #endif

@@ -139,6 +139,8 @@ static void rpc_forward_deliver(struct peer *p, struct peer_call *pc, Tunekv__V1
                 node->node_calls->on_probe(node, rpc_forward_probe_partition(node, pc), resp);
         } else if (pc->kind == RPC_PEER_CONFIRM) {
                 node->node_calls->on_confirm(node, QUEUE_DATA(pc, struct rpc_confirm, pc), resp);
+        } else if (pc->kind == RPC_PEER_MAP) {
+                rpc_join_on_map(node, resp);
         } else {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 c->stage = CALL_NEW;
@@ -212,6 +214,9 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
                 return;
         case RPC_PEER_CONFIRM:
                 node->node_calls->on_confirm(node, QUEUE_DATA(pc, struct rpc_confirm, pc), NULL);
+                return;
+        case RPC_PEER_MAP:
+                rpc_join_on_map(node, NULL);
                 return;
         default:
                 break;

@@ -167,7 +167,12 @@ enum rpc_peer_call {
         RPC_PEER_PING,    /* peer->ping */
         RPC_PEER_PROBE,   /* node->probe_calls[partition] */
         RPC_PEER_CONFIRM, /* struct rpc_confirm */
+        RPC_PEER_MAP,     /* node->meta.map_call: a joining node's CLUSTER_INFO (rpc_join.c) */
 };
+
+/* rpc_join.c: the answer to a joining node's CLUSTER_INFO to a voter
+ * (resp NULL: the call failed); borrowed. */
+void rpc_join_on_map(struct node *node, const Tunekv__V1__Response *resp);
 
 /* rpc_node.c: probes (read.c says why): the leader's handler. */
 void rpc_node_probe_answer(struct call *c, const Tunekv__V1__Request *req);

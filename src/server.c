@@ -36,6 +36,7 @@
 #include "notify.h"
 #include "rpc.h"
 #include "rpc_forward.h"
+#include "rpc_join.h"
 #include "rpc_meta.h"
 #include "rpc_node.h"
 #include "rpc_watch.h"
@@ -44,9 +45,12 @@
 #define SERVER_METRICS_TICKS    10 /* the exposition is rebuilt every second */
 #define SERVER_DISK_CHECK_TICKS 5  /* lag ticks: the data dir's free space twice a second */
 #define SERVER_HOUSEKEEPING_MS  10
+/* Node links: the configuration's nodes, then members the map names. */
+#define SERVER_PEERS_MAX (CONFIG_NODES_MAX + CMAP_MEMBERS_MAX)
 
 static void server_flush(struct server *s);
 static void server_flush_peers(struct server *s, uint64_t now);
+static struct peer *server_peer_at(struct server *s, unsigned i);
 
 /* Connections hand every request up to dispatch (conn.h). */
 static const struct conn_handlers server_conn_handlers = {rpc_dispatch, rpc_answer_frame_error,
@@ -548,9 +552,9 @@ static void server_stop_progress(struct server *s)
         if (open > 0) {
                 return;
         }
-        for (unsigned i = 0; i < s->cfg->n_nodes; i++) {
-                struct peer *p = &s->peers[i];
-                if (s->cfg->nodes[i].id == s->cfg->node_id) {
+        for (unsigned i = 0; i < s->node.n_peers; i++) {
+                struct peer *p = server_peer_at(s, i);
+                if (p == NULL) {
                         continue;
                 }
                 if (!p->stopping) {
@@ -612,6 +616,8 @@ static void server_flush(struct server *s)
                 if (housekeeping) {
                         rpc_meta_flush(&s->node);
                 }
+        } else if (s->joined && housekeeping) {
+                rpc_join_flush(&s->node, now); /* the map from a voter instead */
         }
         while (!queue_empty(&s->conns.dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
@@ -633,15 +639,73 @@ static void server_flush(struct server *s)
         server_deadline_arm(s);
 }
 
+/* Slot i of the node links, or NULL for an unused one (this node's). */
+static struct peer *server_peer_at(struct server *s, unsigned i)
+{
+        struct peer *p = &s->peers[i];
+        return p->node_id == 0 || p->node_id == s->cfg->node_id ? NULL : p;
+}
+
+/* A member the cluster map names beyond the configuration: its link. */
+static void server_map_link(struct server *s, const struct cmap_member *mb)
+{
+        struct peer *p = node_peer(&s->node, mb->id);
+
+        if (mb->state == CMAP_REMOVED) {
+                if (p != NULL && config_node_index(s->cfg, mb->id) < 0) {
+                        LOGI(-1,
+                             "server: node link to node %u closed: removed from the cluster map",
+                             mb->id);
+                        peer_stop(p);
+                }
+                return;
+        }
+        if (p != NULL) {
+                return;
+        }
+        if (s->node.n_peers == SERVER_PEERS_MAX) {
+                LOGW(-1, "server: no room for a node link to member %u", mb->id);
+                return;
+        }
+        p = &s->peers[s->node.n_peers++];
+        peer_init(p, &s->node, &s->peer_env, mb->id, mb->peer_addr, rpc_forward_on_frame,
+                  rpc_forward_on_fail);
+        LOGI(-1, "server: node link to member %u at %s (%s in the cluster map, epoch %llu)", mb->id,
+             mb->peer_addr, cmap_state_name(mb->state),
+             (unsigned long long)s->node.meta.map->epoch);
+}
+
+/* Node links follow the cluster map: each member it names that the
+ * configuration does not gets a link (so that this node can reach it,
+ * forward to it and ping it) once this node applied that map; a member it
+ * removed loses its link. Done once per new epoch of the map. */
+static void server_follow_map_links(struct server *s)
+{
+        const struct cmap *m = s->node.meta.map;
+
+        if (m == NULL || m->epoch == s->links_epoch) {
+                return;
+        }
+        s->links_epoch = m->epoch;
+        for (unsigned i = 0; i < m->n_members; i++) {
+                if (m->members[i].id != s->cfg->node_id) {
+                        server_map_link(s, &m->members[i]);
+                }
+        }
+}
+
 /* Ping every other node once per heartbeat interval; a ping unanswered for
  * several election timeouts means a connection that died silently (a
  * dropped network path): reset it. Then write what is queued. */
 static void server_flush_peers(struct server *s, uint64_t now)
 {
         uint64_t stale = 4 * (uint64_t)s->cfg->election_timeout_ms;
-        for (unsigned i = 0; i < s->cfg->n_nodes; i++) {
-                struct peer *p = &s->peers[i];
-                if (s->cfg->nodes[i].id == s->cfg->node_id || p->stopping) {
+        if (s->node.state == NODE_SERVING) {
+                server_follow_map_links(s);
+        }
+        for (unsigned i = 0; i < s->node.n_peers; i++) {
+                struct peer *p = server_peer_at(s, i);
+                if (p == NULL || p->stopping) {
                         continue;
                 }
                 if (p->ping_in_flight && now - p->last_ping_ms > stale) {
@@ -840,6 +904,77 @@ static void server_link_accept(void *data, uv_tcp_t *tcp, struct tls *tls, unsig
         conn_adopt_link(&s->conns, tcp, tls, node_id, transport_stream_free);
 }
 
+/* transport_member_cb: what the cluster map this node applied says of a
+ * node that knocks on the peer port (nothing before a map is applied). */
+static enum transport_member server_member_of(void *data, unsigned node_id)
+{
+        const struct server *s = data;
+        const struct cmap_member *mb =
+            s->node.meta.map != NULL ? cmap_member(s->node.meta.map, node_id) : NULL;
+
+        if (mb == NULL) {
+                return TRANSPORT_NOT_MEMBER;
+        }
+        return mb->state == CMAP_REMOVED ? TRANSPORT_REMOVED : TRANSPORT_MEMBER;
+}
+
+/* node.join (rpc_join.c), before anything depends on the node list: the
+ * data dir's identity first (committed now, so that the incarnation the
+ * members record when this node proves itself is the one it keeps; the
+ * empty-dir probe of identity.c is skipped: it exists to refuse a node
+ * that lost its disk, and the members admitted this one as joining), then
+ * the cluster map from a member, its copy in the data dir, and the
+ * members as this node's node list. */
+static int server_join(struct server *s, struct config *cfg)
+{
+        struct identity_probe q;
+        struct cmap *m = NULL;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        int rv;
+
+        if (mkdir(cfg->data_dir, 0755) != 0 && errno != EEXIST) {
+                err_msgf(s->errmsg, "data dir %s: %s", cfg->data_dir, strerror(errno));
+                return TKV_EIO;
+        }
+        rv = identity_load(&s->identity, cfg, s->errmsg);
+        if (rv == 0 && s->identity.fresh) {
+                rv = identity_commit(&s->identity, cfg, s->errmsg);
+        }
+        if (rv != 0) {
+                return rv;
+        }
+        memset(&q, 0, sizeof q);
+        q.cfg = cfg;
+        q.ring = &s->mux.ring;
+        q.layout = &s->mux.layout;
+        q.cluster_id = s->mux.cluster_id;
+        q.group = TRANSPORT_LINK_GROUP;
+        q.incarnation = s->identity.incarnation;
+        q.tls = s->mux.tls.client;
+        if ((rv = rpc_join(&q, cfg, &m, s->errmsg)) != 0) {
+                return rv;
+        }
+        rv = cmap_encode(m, &bytes, &len);
+        if (rv == 0 && cmap_file_write(cfg->data_dir, bytes, len) != 0) {
+                err_msgf(s->errmsg, "join: cannot write %s/%s", cfg->data_dir, CMAP_FILE);
+                rv = TKV_EIO;
+        }
+        tkv_free(bytes);
+        if (rv != 0) {
+                cmap_destroy(m);
+                return rv;
+        }
+        LOGI(-1,
+             "server: joining: cluster map epoch %llu (%u members, %u of them voters); this "
+             "node is joining and hosts no replica yet: it forwards every request",
+             (unsigned long long)m->epoch, m->n_members, cfg->n_nodes);
+        s->node.meta.map = m; /* rpc_meta_close frees it */
+        s->node.meta.addrs_agree = true;
+        s->joined = true;
+        return 0;
+}
+
 /* A secret that protects nothing is said at every start (config.c refuses
  * it for more than one node unless insecure = 1). */
 static void server_warn_secret(const struct config *cfg)
@@ -865,6 +1000,7 @@ static void server_warn_secret(const struct config *cfg)
 int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
 {
         unsigned ids[CONFIG_REPLICAS_MAX];
+        int rv;
 
         memset(s, 0, sizeof *s);
         s->loop = loop;
@@ -872,6 +1008,15 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->node.state = NODE_STARTING;
         s->ready_fd = cfg->ready_fd;
         s->n_partitions = cfg->partitions;
+        /* The peer keys first: a joining node proves itself with them to
+         * learn its node list, which everything below depends on. */
+        if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {
+                memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
+                return TKV_EIO;
+        }
+        if (cfg->join[0] != '\0' && (rv = server_join(s, cfg)) != 0) {
+                return rv;
+        }
         conn_set_init(&s->conns);
         s->conns.loop = loop;
         s->conns.cfg = cfg;
@@ -956,8 +1101,10 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 LOGI(-1, "server: rotation: the previous cluster secret is accepted for %u s more",
                      cfg->previous_secret_grace_s);
         }
-        s->peers = tkv_calloc(cfg->n_nodes, sizeof *s->peers);
+        /* Room for every configured node and every member a map can name. */
+        s->peers = tkv_calloc(SERVER_PEERS_MAX, sizeof *s->peers);
         s->node.peers = s->peers;
+        s->node.n_peers = cfg->n_nodes;
         if (s->peers == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
@@ -978,11 +1125,8 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                                   rpc_forward_on_fail);
                 }
         }
-        if (transport_mux_init(&s->mux, loop, cfg, &s->identity) != 0) {
-                memcpy(s->errmsg, s->mux.errmsg, sizeof s->errmsg);
-                return TKV_EIO;
-        }
         transport_mux_on_link(&s->mux, server_link_accept, s);
+        transport_mux_on_member(&s->mux, server_member_of, s);
         s->node.node_calls = &rpc_node_calls;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);
@@ -1029,7 +1173,10 @@ int server_start(struct server *s)
                 return rv;
         }
         for (uint32_t p = 0; p < s->n_groups; p++) {
-                if ((s->hosted[p] || p == s->n_partitions) && (rv = server_open_group(s, p)) != 0) {
+                /* A joining node is no voter of the metadata group (its
+                 * voters are the bootstrap voters): it opens none. */
+                bool meta = p == s->n_partitions && !s->joined;
+                if ((s->hosted[p] || meta) && (rv = server_open_group(s, p)) != 0) {
                         return rv;
                 }
         }
@@ -1099,8 +1246,8 @@ void server_close(struct server *s)
         }
         s->node.meta_group = NULL;
         rpc_meta_close(&s->node);
-        for (unsigned i = 0; s->peers != NULL && i < s->cfg->n_nodes; i++) {
-                if (s->cfg->nodes[i].id != s->cfg->node_id) {
+        for (unsigned i = 0; s->peers != NULL && i < s->node.n_peers; i++) {
+                if (server_peer_at(s, i) != NULL) {
                         peer_release(&s->peers[i]);
                 }
         }

@@ -36,7 +36,10 @@ struct server {
         unsigned n_partitions;
         unsigned n_groups;      /* n_partitions, + 1 for the system group with [auth] on */
         unsigned n_groups_open; /* groups not yet closed */
-        struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused) */
+        struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused),
+                                   then to members the cluster map named (node.n_peers) */
+        uint64_t links_epoch;   /* the map epoch node links last followed */
+        bool joined; /* started with node.join: the map from a member, no metadata group */
         /* What dispatch, calls and handlers see (node.h): the above, and
          * the node's state, deadlines, calls, token keys, counters. */
         struct node node;

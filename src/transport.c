@@ -857,17 +857,46 @@ static void transport_handshake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t
         buf->len = hs->need - hs->got;
 }
 
-static bool transport_is_peer(const struct transport_mux *m, uint64_t id)
+/* Who may connect: a member of the cluster map this node applied (a voter
+ * or a joining node), else, before any map or for a node the map does not
+ * name, a node of the configuration. A member the map says was removed is
+ * refused even if a file still lists it: its id is never reused, and its
+ * old data must not rejoin (docs/operations.md). */
+static enum transport_member transport_member_of(const struct transport_mux *m, uint64_t id)
 {
-        if (id == m->cfg->node_id) {
-                return false;
+        enum transport_member known = TRANSPORT_NOT_MEMBER;
+
+        if (id == m->cfg->node_id || id > UINT32_MAX) {
+                return TRANSPORT_NOT_MEMBER;
         }
-        for (unsigned i = 0; i < m->cfg->n_nodes; i++) {
-                if (m->cfg->nodes[i].id == id) {
-                        return true;
-                }
+        if (m->member_cb != NULL) {
+                known = m->member_cb(m->member_data, (unsigned)id);
         }
-        return false;
+        if (known == TRANSPORT_NOT_MEMBER && config_node_index(m->cfg, (unsigned)id) >= 0) {
+                known = TRANSPORT_MEMBER;
+        }
+        return known;
+}
+
+/* A removed member still knocking: counted, and logged with the reason at
+ * most once a second, so that its operator can find out why it is shut
+ * out without the log being flooded by its retries. */
+static void transport_removed_knocks(struct transport_mux *m, uint64_t id)
+{
+        uint64_t now = uv_now(m->loop);
+
+        m->removed_refusals++;
+        if (m->removed_logged_ms != 0 && now - m->removed_logged_ms < 1000) {
+                m->removed_unlogged++;
+                return;
+        }
+        LOGW(-1,
+             "transport: refusing node %llu's peer handshake: it was removed from the cluster "
+             "map, and a removed member never comes back (give a new node a new id) (%llu "
+             "refusals not logged since)",
+             (unsigned long long)id, (unsigned long long)m->removed_unlogged);
+        m->removed_logged_ms = now;
+        m->removed_unlogged = 0;
 }
 
 static void transport_challenge_written(uv_write_t *w, int status)
@@ -896,7 +925,16 @@ static void transport_on_hello(struct transport_handshake *hs)
                 transport_handshake_refuse(hs, "another cluster");
                 return;
         }
-        if (a->to != m->cfg->node_id || !transport_is_peer(m, a->from)) {
+        /* A joining node asks whichever member listens at an address it was
+         * given (node 0) for the map over a node link (identity_request). */
+        bool to_us = a->to == m->cfg->node_id || (a->to == 0 && a->group == TRANSPORT_LINK_GROUP);
+
+        if (to_us && transport_member_of(m, a->from) == TRANSPORT_REMOVED) {
+                transport_removed_knocks(m, a->from);
+                transport_handshake_refuse(hs, "removed member");
+                return;
+        }
+        if (!to_us || transport_member_of(m, a->from) != TRANSPORT_MEMBER) {
                 transport_auth_failed(m, hs->tcp,
                                       "node %llu to node %llu: not a node pair of "
                                       "this cluster",
@@ -935,7 +973,7 @@ static void transport_layout_difference(const struct peerauth_layout *there,
                         return;
                 }
         }
-        snprintf(buf, len, "the [node.N] sections (ids or addresses), or auth.enabled, differ");
+        snprintf(buf, len, "auth.enabled differs");
 }
 
 /* An authenticated node whose configuration gives the cluster another
@@ -1271,6 +1309,12 @@ static void transport_mux_spare_closed(struct spare *sp)
         struct transport_mux *m = sp->data;
         m->handles_open--;
         transport_mux_maybe_closed(m);
+}
+
+void transport_mux_on_member(struct transport_mux *m, transport_member_cb cb, void *data)
+{
+        m->member_cb = cb;
+        m->member_data = data;
 }
 
 void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb)

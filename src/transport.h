@@ -54,6 +54,17 @@ typedef void (*transport_mux_close_cb)(struct transport_mux *m);
 struct tls;
 typedef void (*transport_link_cb)(void *data, uv_tcp_t *tcp, struct tls *tls, unsigned node_id);
 
+/* What the cluster map this node applied says of a node (transport.c
+ * admits peers by it). */
+enum transport_member {
+        TRANSPORT_NOT_MEMBER, /* not in the map (or no map yet): the configuration decides */
+        TRANSPORT_MEMBER,     /* a voter or a joining member */
+        TRANSPORT_REMOVED,    /* removed: refused, whatever the configuration says */
+};
+
+/* Called during a handshake, on the loop: must answer from memory. */
+typedef enum transport_member (*transport_member_cb)(void *data, unsigned node_id);
+
 #define TRANSPORT_BACKOFFS_MAX 64
 
 /* A log entry carries one request (at most frame_bytes_max) plus what the
@@ -98,6 +109,8 @@ struct transport_mux {
         transport_mux_close_cb close_cb;
         transport_link_cb link_cb; /* NULL: node links are refused */
         void *link_data;
+        transport_member_cb member_cb; /* NULL: only the configuration's nodes are peers */
+        void *member_data;
         char errmsg[ERR_MSG_BYTES];
         uint64_t accepted;      /* connections handed to a group */
         uint64_t links;         /* node links handed to link_cb */
@@ -106,6 +119,9 @@ struct transport_mux {
         uint64_t auth_failures; /* handshakes that failed authentication */
         uint64_t auth_unlogged; /* of those, not logged (rate limit) */
         uint64_t auth_logged_ms;
+        uint64_t removed_refusals; /* HELLOs from members the map says were removed */
+        uint64_t removed_unlogged; /* of those, not logged (rate limit) */
+        uint64_t removed_logged_ms;
 };
 
 /* Initialise the mux on loop for cfg's node (borrowed for the mux's
@@ -116,6 +132,11 @@ int transport_mux_init(struct transport_mux *m, uv_loop_t *loop, const struct co
 
 /* Hand node links (TRANSPORT_LINK_GROUP) to cb from now on. */
 void transport_mux_on_link(struct transport_mux *m, transport_link_cb cb, void *data);
+
+/* Admit peers by what cb says of them from now on (the cluster map):
+ * members (voters and joining nodes) besides the configuration's nodes,
+ * and never a removed member. */
+void transport_mux_on_member(struct transport_mux *m, transport_member_cb cb, void *data);
 
 /* Free a stream handed over by a transport_link_cb, once it is closed (a
  * uv_close callback). */

@@ -19,7 +19,11 @@
  * - a cluster of one follows its configuration instead: restarted on
  *   another port, its map takes the new address (epoch 2);
  * - member add and member remove (issue 17, next increment): the map's
- *   CAS at the metadata group's leader, from any node; each refusal.
+ *   CAS at the metadata group's leader, from any node; each refusal;
+ * - the peer port admits by the map: a joining member (not in any node's
+ *   file, its own file listing other nodes) is admitted, a removed one is
+ *   refused with the reason logged, a configured node still connects;
+ * - node links follow the map: every node connects to a member added.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,17 +32,27 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cluster.h"
+#include "err.h"
+#include "keyhash.h"
+#include "keys.h"
+#include "peerauth.h"
+#include "raw.h"
 #include "testlib.h"
+#include "transport.h"
 #include "tunekv.h"
 
 #define NODES      3
@@ -481,6 +495,67 @@ static void test_member_add(void **state)
         }
 }
 
+/* Play node `from` on node 1's peer port: the handshake with a layout
+ * derived from a file that lists other nodes than the cluster's (as a
+ * joining node's does), then a PING on the node link. TKV_OK when the
+ * PING is answered (admitted), else the handshake's error. */
+static int knock_as(unsigned from)
+{
+        char conf[600];
+        FILE *f;
+        struct raw_peer p = {"tunekv-test-secret",
+                             "tunekv",
+                             TRANSPORT_LINK_GROUP,
+                             from,
+                             1,
+                             4242,
+                             "127.0.0.9:9",
+                             NULL,
+                             {0}};
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__PingRequest ping = TUNEKV__V1__PING_REQUEST__INIT;
+        Tunekv__V1__Response *r;
+        int fd, rv;
+
+        snprintf(conf, sizeof conf, "%s/joiner-layout.conf", dir);
+        f = fopen(conf, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "[cluster]\npartitions = %u\nreplicas = %u\nsecret = tunekv-test-secret\n"
+                "[node.1]\nclient_addr = 127.0.0.9:1\npeer_addr = 127.0.0.9:2\n"
+                "[node.7]\nclient_addr = 127.0.0.9:3\npeer_addr = 127.0.0.9:4\n",
+                PARTITIONS, REPLICAS);
+        fclose(f);
+        p.layout = raw_layout_of(conf);
+        fd = raw_connect_addr(cl.nodes[0].peer_addr, false);
+        rv = raw_peer_handshake(fd, &p, NULL, NULL, NULL);
+        if (rv == 0) {
+                req.id = 1;
+                req.body_case = TUNEKV__V1__REQUEST__BODY_PING;
+                req.ping = &ping;
+                ping.from_node_id = from;
+                raw_send_request(fd, &req);
+                r = raw_read_response(fd);
+                rv = r != NULL && r->status == TUNEKV__V1__STATUS__STATUS_OK ? TKV_OK : TKV_ECONN;
+                if (r != NULL) {
+                        tunekv__v1__response__free_unpacked(r, NULL);
+                }
+        }
+        close(fd);
+        return rv;
+}
+
+/* A joining member is admitted on the peer port although no node's file
+ * lists it and its own file lists other nodes (the layout fingerprint
+ * leaves the node list out); a node neither configured nor in the map is
+ * not. */
+static void test_joining_member_admitted(void **state)
+{
+        (void)state;
+        assert_int_equal(knock_as(5), TKV_OK);
+        assert_int_equal(knock_as(99), TKV_ECONN);
+}
+
 /* Add m through node 1; the status, and the message in err. */
 static int add_via_1(const struct tkv_member *m, char *err, size_t len)
 {
@@ -578,6 +653,106 @@ static void test_member_remove(void **state)
         assert_int_equal(add_via_1(&m, err, sizeof err), TKV_OK);
         assert_member_at(2, &m, TKV_MEMBER_JOINING, ++epoch);
         tkv_client_destroy(c);
+}
+
+/* A removed member's HELLO gets no CHALLENGE, and node 1 logs why; a
+ * configured node still connects: node 2 restarted gets ready (its
+ * partitions elect leaders over the peer port) and serves a write. */
+static void test_removed_member_refused(void **state)
+{
+        struct tkv_result res;
+        struct tkv_client *c;
+        int status;
+
+        (void)state;
+        assert_int_equal(knock_as(4), TKV_ECONN);
+        assert_true(daemon_log_count(&cl.nodes[0], "refusing node 4's peer handshake: it was "
+                                                   "removed from the cluster map") > 0);
+        assert_int_equal(knock_as(5), TKV_OK); /* still joining */
+        status = cluster_signal(&cl, 2, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(cluster_restart(&cl, 2), 0);
+        c = cluster_client(&cl, 2);
+        assert_non_null(c);
+        assert_int_equal(tkv_put(c, "after-removal", 13, "v", 1, NULL, &res), TKV_OK);
+        tkv_result_release(&res);
+        tkv_client_destroy(c);
+}
+
+/* A listening socket on 127.0.0.1 at a port the kernel picks (no other
+ * test can hold it); its address in addr. */
+static int listen_any(char *addr, size_t len)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET};
+        socklen_t sl = sizeof sa;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        assert_true(fd >= 0);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(listen(fd, 16), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+        snprintf(addr, len, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+        return fd;
+}
+
+/* The HELLO of the next connection to lfd (waited for up to 20 s), read
+ * as the member would: who connects, for what, to whom. */
+static struct peerauth next_hello(int lfd, const struct keys_ring *ring)
+{
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        uint8_t hello[PEERAUTH_HELLO_BYTES];
+        struct peerauth a;
+        struct timeval tv = {20, 0};
+        int fd;
+
+        assert_int_equal(poll(&pfd, 1, 20000), 1);
+        fd = accept(lfd, NULL, NULL);
+        assert_true(fd >= 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        assert_true(raw_read_exact(fd, hello, sizeof hello));
+        close(fd);
+        assert_int_equal(peerauth_challenge(&a, ring, hello), 0);
+        return a;
+}
+
+/* A member added to the map gets a node link from every node (none of
+ * their files lists it): each connects to its peer address, naming
+ * itself, the member and the node-link group, and logs the link once. */
+static void test_member_added_gets_links(void **state)
+{
+        struct keys_ring ring;
+        struct tkv_member m;
+        bool seen[NODES + 1] = {false};
+        unsigned n_seen = 0;
+        char err[256], line[160];
+        int lfd;
+
+        (void)state;
+        assert_int_equal(keys_ring_derive(&ring, "tunekv-test-secret", NULL, "tunekv", KEYS_PEER),
+                         0);
+        new_member(&m, 8, "");
+        lfd = listen_any(m.peer_addr, sizeof m.peer_addr);
+        assert_int_equal(add_via_1(&m, err, sizeof err), TKV_OK);
+        /* A node whose connection was closed tries again: 30 accepts are
+         * plenty for three first ones. */
+        for (int k = 0; k < 30 && n_seen < NODES; k++) {
+                struct peerauth a = next_hello(lfd, &ring);
+                assert_int_equal(a.cluster_id, key_hash("tunekv", 6));
+                assert_int_equal(a.to, 8);
+                assert_true(a.group == TRANSPORT_LINK_GROUP);
+                assert_true(a.from >= 1 && a.from <= NODES);
+                if (!seen[a.from]) {
+                        seen[a.from] = true;
+                        n_seen++;
+                }
+        }
+        assert_int_equal(n_seen, NODES);
+        close(lfd);
+        snprintf(line, sizeof line, "node link to member 8 at %s (joining", m.peer_addr);
+        for (unsigned i = 0; i < NODES; i++) {
+                assert_int_equal(daemon_log_count(&cl.nodes[i], line), 1);
+        }
 }
 
 /* The map holds CMAP_MEMBERS_MAX (64) members, removed ones included: the
@@ -683,8 +858,11 @@ int main(void)
             cmocka_unit_test(test_transfer_leader_refused),
             cmocka_unit_test(test_changed_address_refused),
             cmocka_unit_test(test_member_add),
+            cmocka_unit_test(test_joining_member_admitted),
             cmocka_unit_test(test_member_add_refused),
             cmocka_unit_test(test_member_remove),
+            cmocka_unit_test(test_removed_member_refused),
+            cmocka_unit_test(test_member_added_gets_links),
             cmocka_unit_test(test_member_map_full),
             cmocka_unit_test(test_cluster_of_one_follows_its_config),
         };

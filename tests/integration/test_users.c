@@ -827,11 +827,11 @@ static void test_auth_setting_must_agree(void **state)
         }
         assert_int_equal(WEXITSTATUS(cluster_signal(&cl, 3, SIGTERM, true)), 0);
         assert_int_equal(daemon_spawn(d), 0);
-        for (int i = 0; i < 200 && daemon_log_count(&cl.nodes[0], "auth.enabled, differ") == 0;
+        for (int i = 0; i < 200 && daemon_log_count(&cl.nodes[0], "auth.enabled differs") == 0;
              i++) {
                 usleep(50 * 1000); /* a log line: no other event to await */
         }
-        assert_true(daemon_log_count(&cl.nodes[0], "auth.enabled, differ") > 0);
+        assert_true(daemon_log_count(&cl.nodes[0], "auth.enabled differs") > 0);
         daemon_signal(d, SIGKILL, true);
         if (d->ready_fd >= 0) {
                 close(d->ready_fd);

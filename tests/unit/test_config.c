@@ -357,6 +357,64 @@ static void test_auth_policy(void **state)
         assert_true(la.fingerprint != lb.fingerprint);
 }
 
+/* node.join: the members' peer addresses, a file that names no other node
+ * and writes the cluster's shape out; each refusal says what to fix. */
+static void test_join_policy(void **state)
+{
+        char conf[512], multi[512];
+        static struct config c;
+        char err[ERR_MSG_BYTES] = "";
+        char addrs[CONFIG_JOIN_MAX][CONFIG_ADDR_BYTES];
+        const char *ok[] = {"tunekvd",
+                            "--config",
+                            conf,
+                            "--node-id",
+                            "4",
+                            "--join",
+                            "127.0.0.1:7101,127.0.0.1:7102"};
+        (void)state;
+
+        snprintf(conf, sizeof conf, "%s/join.conf", dir);
+        write_file(conf, "[cluster]\npartitions = 3\nreplicas = 3\n"
+                         "secret = 0123456789abcdef0123\n");
+        assert_int_equal(load(&c, err, 7, ok), 0);
+        assert_int_equal(c.n_nodes, 1);
+        assert_int_equal(c.replicas, 3); /* more than the nodes listed: allowed */
+        assert_int_equal(config_join_addrs(&c, addrs), 2);
+        assert_string_equal(addrs[1], "127.0.0.1:7102");
+        /* Each refusal. */
+        static const struct {
+                const char *join, *file, *flag, *needle;
+        } bad[] = {
+            {"127.0.0.1:7101,,127.0.0.1:7102", NULL, NULL, "separated by commas"},
+            {"localhost:7101", NULL, NULL, "bad address"},
+            {"127.0.0.1:7101", "[cluster]\npartitions = 3\nsecret = 0123456789abcdef0123\n", NULL,
+             "write cluster.partitions and cluster.replicas out"},
+            {"127.0.0.1:7101", NULL, "--bootstrap", "never bootstraps"},
+            {"127.0.0.1:7101",
+             "[cluster]\nreplicas = 1\npartitions = 1\n"
+             "secret = 0123456789abcdef0123\n[node.4]\nclient_addr = "
+             "127.0.0.1:1\npeer_addr = 127.0.0.1:2\n[node.5]\nclient_addr = "
+             "127.0.0.1:3\npeer_addr = 127.0.0.1:4\n",
+             NULL, "list no [node.N] section but this node's"},
+            {"127.0.0.1:7101", "[cluster]\nreplicas = 3\npartitions = 3\n", NULL, "cluster.secret"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                const char *argv[] = {"tunekvd",   "--config",  bad[i].file != NULL ? multi : conf,
+                                      "--node-id", "4",         "--join",
+                                      bad[i].join, bad[i].flag, "1"};
+                if (bad[i].file != NULL) {
+                        snprintf(multi, sizeof multi, "%s/join-bad.conf", dir);
+                        write_file(multi, bad[i].file);
+                }
+                err[0] = '\0';
+                assert_int_equal(load(&c, err, bad[i].flag != NULL ? 9 : 7, argv), TKV_EINVAL);
+                if (strstr(err, bad[i].needle) == NULL) {
+                        fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].needle);
+                }
+        }
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -383,6 +441,7 @@ int main(void)
             cmocka_unit_test(test_shipped_confs_load),
             cmocka_unit_test(test_secret_policy),
             cmocka_unit_test(test_auth_policy),
+            cmocka_unit_test(test_join_policy),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
