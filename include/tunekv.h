@@ -753,7 +753,8 @@ struct tkv_watch_event {
 };
 
 /* Where a watch is in one partition: every change at or below after_index
- * was delivered (or is buffered for the next tkv_watch_next). As a start,
+ * was handed to the caller by tkv_watch_next (whole log entries: the
+ * changes of one TXN count once the last of them was). As a start,
  * partition TKV_WATCH_EVERY_PARTITION stands for every partition of the
  * watch not named otherwise (useful with one: a key's, a hash tag's). */
 #define TKV_WATCH_EVERY_PARTITION UINT32_MAX
@@ -801,7 +802,8 @@ TKV_API int tkv_watch_open(struct tkv_client *c, const struct tkv_watch_spec *sp
                            const struct tkv_read_options *opts, struct tkv_watch **out,
                            char *errbuf, size_t errbuf_len);
 
-/* The next change, waiting up to timeout_ms (-1: no limit): TKV_OK with
+/* The next change, waiting up to timeout_ms (-1: no limit; 0: only what
+ * has arrived): TKV_OK with
  * *ev filled, TKV_TIMEOUT when none came (the watch goes on), or the status
  * that ended it for good (TKV_COMPACTED: it fell out of the change history,
  * see tkv_watch_info; TKV_PERMISSION_DENIED, ...: every later call
@@ -810,7 +812,9 @@ TKV_API int tkv_watch_open(struct tkv_client *c, const struct tkv_watch_spec *sp
 TKV_API int tkv_watch_next(struct tkv_watch *w, struct tkv_watch_event *ev, int timeout_ms);
 
 /* Its position in each partition it watches, into out (up to n); returns
- * how many partitions it watches. */
+ * how many partitions it watches. A watch opened again with these as its
+ * start (after a crash of the application, say) gets exactly the changes
+ * it was not handed yet. */
 TKV_API size_t tkv_watch_positions(const struct tkv_watch *w, struct tkv_watch_position *out,
                                    size_t n);
 

@@ -42,7 +42,13 @@ struct tkv_watch {
         struct tkv_read_options opts;
         unsigned silence_ms;
         uint64_t id; /* the current stream's request id */
+        /* Per partition of the stream: pos, every change received at or
+         * below it (where a resume starts: the events buffered go out
+         * first anyway), and done[i], at or below it handed to the caller
+         * (what tkv_watch_positions reports: an application that resumes
+         * by itself from those misses nothing it was not given). */
         struct tkv_watch_position *pos;
+        uint64_t *done;
         size_t n_pos;
         struct tkv_watch_info info;
         uint32_t hint_node;  /* try it first (a NOT_LEADER's leader); 0: none */
@@ -71,23 +77,35 @@ static struct tkv_watch_position *client_watch_pos_of(struct tkv_watch *w, uint3
         return NULL;
 }
 
-/* Partition's position moves up to index (never back). */
-static void client_watch_advance(struct tkv_watch *w, uint32_t partition, uint64_t index)
+/* Partition's position moves up to index (never back); and what was
+ * handed out too, with delivered. */
+static void client_watch_advance(struct tkv_watch *w, uint32_t partition, uint64_t index,
+                                 bool delivered)
 {
         struct tkv_watch_position *p = client_watch_pos_of(w, partition);
 
-        if (p != NULL && index > p->after_index) {
+        if (p == NULL) {
+                return;
+        }
+        if (index > p->after_index) {
                 p->after_index = index;
+        }
+        if (delivered && index > w->done[p - w->pos]) {
+                w->done[p - w->pos] = index;
         }
 }
 
 /* The created frame names every partition of the stream and where it
- * starts: the positions are those. */
+ * starts: the positions are those (a resumed partition keeps what it
+ * received and handed out, which may be past its start). */
 static int client_watch_created(struct tkv_watch *w, const Tunekv__V1__WatchResponse *wr)
 {
         struct tkv_watch_position *pos = tkv_calloc(wr->n_progress + 1, sizeof(*pos));
+        uint64_t *done = tkv_calloc(wr->n_progress + 1, sizeof(*done));
 
-        if (pos == NULL) {
+        if (pos == NULL || done == NULL) {
+                tkv_free(pos);
+                tkv_free(done);
                 return TKV_NO_MEMORY;
         }
         for (size_t i = 0; i < wr->n_progress; i++) {
@@ -95,13 +113,18 @@ static int client_watch_created(struct tkv_watch *w, const Tunekv__V1__WatchResp
                     client_watch_pos_of(w, wr->progress[i]->partition);
                 pos[i].partition = wr->progress[i]->partition;
                 pos[i].after_index = wr->progress[i]->index;
-                /* A resumed partition's events already buffered are past it. */
+                done[i] = wr->progress[i]->index;
                 if (old != NULL && old->after_index > pos[i].after_index) {
                         pos[i].after_index = old->after_index;
                 }
+                if (old != NULL && w->done[old - w->pos] > done[i]) {
+                        done[i] = w->done[old - w->pos];
+                }
         }
         tkv_free(w->pos);
+        tkv_free(w->done);
         w->pos = pos;
+        w->done = done;
         w->n_pos = wr->n_progress;
         w->info.node_id = wr->node_id;
         w->info.level = (enum tkv_consistency)wr->level;
@@ -386,7 +409,8 @@ int tkv_watch_open(struct tkv_client *c, const struct tkv_watch_spec *spec,
         }
         w = tkv_calloc(1, sizeof(*w));
         if (w == NULL || (w->key = tkv_malloc(spec->key_len + 1)) == NULL ||
-            (w->pos = tkv_calloc(spec->n_start + 1, sizeof(*w->pos))) == NULL) {
+            (w->pos = tkv_calloc(spec->n_start + 1, sizeof(*w->pos))) == NULL ||
+            (w->done = tkv_calloc(spec->n_start + 1, sizeof(*w->done))) == NULL) {
                 tkv_watch_close(w);
                 return TKV_NO_MEMORY;
         }
@@ -404,8 +428,9 @@ int tkv_watch_open(struct tkv_client *c, const struct tkv_watch_spec *spec,
                 w->has_opts = true;
                 w->hint_node = opts->node_id;
         }
-        if (spec->n_start > 0) {
-                memcpy(w->pos, spec->start, spec->n_start * sizeof(*w->pos));
+        for (size_t i = 0; i < spec->n_start; i++) {
+                w->pos[i] = spec->start[i];
+                w->done[i] = spec->start[i].after_index;
         }
         w->n_pos = spec->n_start;
         w->info.staleness_ms = -1;
@@ -482,13 +507,14 @@ static void client_watch_take(struct tkv_watch *w, const uint8_t *body, size_t l
         w->info.staleness_ms = wr->n_progress > 0 ? -1 : w->info.staleness_ms;
         for (size_t i = 0; i < wr->n_progress; i++) {
                 const Tunekv__V1__WatchProgress *pr = wr->progress[i];
-                client_watch_advance(w, pr->partition, pr->index);
+                /* Taken with nothing buffered: handed out as far. */
+                client_watch_advance(w, pr->partition, pr->index, true);
                 if (pr->staleness_ms > w->info.staleness_ms) {
                         w->info.staleness_ms = pr->staleness_ms;
                 }
         }
         for (size_t i = 0; i < wr->n_events; i++) {
-                client_watch_advance(w, wr->events[i]->partition, wr->events[i]->index);
+                client_watch_advance(w, wr->events[i]->partition, wr->events[i]->index, false);
         }
         if (wr->n_events == 0) {
                 tunekv__v1__response__free_unpacked(resp, &w->pb.base);
@@ -515,6 +541,23 @@ static void client_watch_fill(const Tunekv__V1__WatchEvent *e, struct tkv_watch_
         ev->index = e->index;
         ev->create_index = e->create_index;
         ev->timestamp = e->timestamp;
+}
+
+/* The next buffered event into ev; once the last one of its log entry is
+ * out, the caller has that whole index. */
+static void client_watch_hand_out(struct tkv_watch *w, struct tkv_watch_event *ev)
+{
+        const Tunekv__V1__WatchResponse *wr = w->resp->watch;
+        const Tunekv__V1__WatchEvent *e = wr->events[w->next_event++];
+        bool more = false;
+
+        client_watch_fill(e, ev);
+        for (size_t i = w->next_event; i < wr->n_events && !more; i++) {
+                more = wr->events[i]->partition == e->partition && wr->events[i]->index == e->index;
+        }
+        if (!more) {
+                client_watch_advance(w, e->partition, e->index, true);
+        }
 }
 
 static void client_watch_sleep(unsigned ms)
@@ -561,7 +604,7 @@ int tkv_watch_next(struct tkv_watch *w, struct tkv_watch_event *ev, int timeout_
         }
         for (;;) {
                 if (w->resp != NULL && w->next_event < w->resp->watch->n_events) {
-                        client_watch_fill(w->resp->watch->events[w->next_event++], ev);
+                        client_watch_hand_out(w, ev);
                         return TKV_OK;
                 }
                 client_watch_drop_frame(w);
@@ -579,9 +622,7 @@ int tkv_watch_next(struct tkv_watch *w, struct tkv_watch_event *ev, int timeout_
                         }
                         continue;
                 }
-                if (client_now_ms() >= deadline_ms) {
-                        return TKV_TIMEOUT;
-                }
+                /* At least one look at the socket, also with timeout 0. */
                 rv = client_watch_read(w, deadline_ms);
                 if (rv != TKV_OK) {
                         return rv;
@@ -595,7 +636,8 @@ size_t tkv_watch_positions(const struct tkv_watch *w, struct tkv_watch_position 
                 return 0;
         }
         for (size_t i = 0; out != NULL && i < n && i < w->n_pos; i++) {
-                out[i] = w->pos[i];
+                out[i].partition = w->pos[i].partition;
+                out[i].after_index = w->done[i];
         }
         return w->n_pos;
 }
@@ -636,6 +678,7 @@ void tkv_watch_close(struct tkv_watch *w)
         link_close(&w->p.link);
         client_watch_drop_frame(w);
         tkv_free(w->pos);
+        tkv_free(w->done);
         tkv_free(w->key);
         tkv_free(w);
 }

@@ -13,7 +13,8 @@
  *   it is complete; a watcher that stops reading while its key keeps
  *   changing is not buffered without bound: its stream ends COMPACTED
  *   once the history passed it, and the node's answers go on;
- * - a TXN's changes arrive in one frame, at one index;
+ * - a TXN's changes arrive in one frame, at one index; the positions a
+ *   watch reports count only what it handed out, whole entries;
  * - 10 000 watches of one key on one connection each get its change;
  * - limits and bad input: watches_per_conn_max (BUSY), a 4 KiB key served
  *   and a longer one TOO_LARGE, an empty key without prefix and a start
@@ -463,6 +464,38 @@ static void test_txn_in_one_frame(void **state)
         close(fd);
 }
 
+/* tkv_watch_positions counts what was handed out, whole log entries
+ * only: a TXN's first change out does not move it, its last one does. */
+static void test_positions_count_what_was_handed_out(void **state)
+{
+        struct tkv_watch *w = watch_open("{pos}", true, NULL, 0, NULL);
+        struct tkv_txn *t = tkv_txn_new();
+        struct tkv_watch_position pos;
+        struct tkv_watch_event ev;
+        struct tkv_result res;
+        uint64_t start;
+        (void)state;
+
+        assert_int_equal(tkv_watch_positions(w, &pos, 1), 1);
+        start = pos.after_index;
+        assert_non_null(t);
+        assert_int_equal(tkv_txn_put(t, TKV_TXN_SUCCESS, "{pos}a", 6, "1", 1), TKV_OK);
+        assert_int_equal(tkv_txn_put(t, TKV_TXN_SUCCESS, "{pos}b", 6, "2", 1), TKV_OK);
+        assert_int_equal(tkv_txn_commit(cl, t, NULL, &res), TKV_OK);
+        assert_int_equal(tkv_watch_next(w, &ev, 10000), TKV_OK);
+        assert_int_equal(ev.index, res.index);
+        assert_int_equal(tkv_watch_positions(w, &pos, 1), 1);
+        assert_true(pos.after_index < res.index); /* {pos}b is not out yet */
+        assert_true(pos.after_index >= start);
+        assert_int_equal(tkv_watch_next(w, &ev, 10000), TKV_OK);
+        assert_int_equal(ev.index, res.index);
+        assert_int_equal(tkv_watch_positions(w, &pos, 1), 1);
+        assert_int_equal(pos.after_index, res.index);
+        tkv_result_release(&res);
+        tkv_txn_free(t);
+        tkv_watch_close(w);
+}
+
 static void test_ten_thousand_watchers(void **state)
 {
         Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
@@ -723,6 +756,7 @@ int main(void)
             cmocka_unit_test(test_compacted),
             cmocka_unit_test(test_slow_watcher),
             cmocka_unit_test(test_txn_in_one_frame),
+            cmocka_unit_test(test_positions_count_what_was_handed_out),
             cmocka_unit_test(test_ten_thousand_watchers),
             cmocka_unit_test(test_limits_and_cancel),
             cmocka_unit_test(test_watches_per_conn_max),
