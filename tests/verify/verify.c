@@ -901,37 +901,6 @@ static void watch_record_event(struct watcher *wt, const struct tkv_watch_event 
         atomic_fetch_add(&watch_events, 1);
 }
 
-/* The recorder's own resume: close the stream, open another after its
- * positions (an application restarting). false if that ended the watch. */
-static bool watch_reopen(struct watcher *wt)
-{
-        struct tkv_watch_info info;
-        struct event e;
-        size_t n = tkv_watch_positions(wt->w, wt->pos, WATCH_PARTS_MAX);
-        int rv;
-
-        wt->n_pos = n < WATCH_PARTS_MAX ? n : WATCH_PARTS_MAX; /* the next start */
-        tkv_watch_close(wt->w);
-        wt->w = NULL;
-        while ((rv = watch_open(wt)) != TKV_OK && watch_transient(rv) &&
-               !atomic_load(&watch_stopping)) {
-                nap_ms(100);
-        }
-        if (rv != TKV_OK) {
-                ev_watch_begin(&e, watch_transient(rv) ? "ok" : "fail", wt);
-                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
-                ev_watch_positions(&e, wt);
-                ev_write(&e);
-                return false;
-        }
-        tkv_watch_get_info(wt->w, &info);
-        ev_watch_begin(&e, "resume", wt);
-        ev_add(&e, ",\"by\":\"recorder\",\"node\":%u", info.node_id);
-        ev_watch_positions(&e, wt); /* where the new stream starts */
-        ev_write(&e);
-        return true;
-}
-
 /* The end of a watch operation: ok when the recorder stopped it, fail
  * with the status that ended it (COMPACTED: where its partition's history
  * starts). */
@@ -953,6 +922,50 @@ static void watch_end(struct watcher *wt, int rv)
         ev_write(&e);
         tkv_watch_close(wt->w);
         wt->w = NULL;
+}
+
+/* The recorder's own resume: close the stream, open another after its
+ * positions (an application restarting). false if that ended the watch. */
+static bool watch_reopen(struct watcher *wt)
+{
+        struct tkv_watch_info info;
+        struct tkv_watch_event ev;
+        struct event e;
+        size_t n;
+        int rv;
+
+        /* The positions count the events of the frame being handed out:
+         * take those first (a wait of 0 reads no new frame), or the next
+         * stream would start after events nobody saw. */
+        while ((rv = tkv_watch_next(wt->w, &ev, 0)) == TKV_OK) {
+                watch_record_event(wt, &ev);
+        }
+        watch_note_resume(wt);
+        if (!watch_transient(rv)) {
+                watch_end(wt, rv);
+                return false;
+        }
+        n = tkv_watch_positions(wt->w, wt->pos, WATCH_PARTS_MAX);
+        wt->n_pos = n < WATCH_PARTS_MAX ? n : WATCH_PARTS_MAX; /* the next start */
+        tkv_watch_close(wt->w);
+        wt->w = NULL;
+        while ((rv = watch_open(wt)) != TKV_OK && watch_transient(rv) &&
+               !atomic_load(&watch_stopping)) {
+                nap_ms(100);
+        }
+        if (rv != TKV_OK) {
+                ev_watch_begin(&e, watch_transient(rv) ? "ok" : "fail", wt);
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+                ev_watch_positions(&e, wt);
+                ev_write(&e);
+                return false;
+        }
+        tkv_watch_get_info(wt->w, &info);
+        ev_watch_begin(&e, "resume", wt);
+        ev_add(&e, ",\"by\":\"recorder\",\"node\":%u", info.node_id);
+        ev_watch_positions(&e, wt); /* where the new stream starts */
+        ev_write(&e);
+        return true;
 }
 
 /* Follow one watch until it ends for good, or until the run stops and it
