@@ -32,6 +32,8 @@ struct rpc_method;
  *   early-ack     writes are answered COMMITTED when Raft accepts them
  *   seq-no-ts     SEQUENTIAL reads skip the timestamp bound (served at the
  *                 replica's applied index; the receipt reports T as ever)
+ *   watch-skip    live watch streams lose every 50th change of a
+ *                 partition (rpc_watch.c; catching up reads them all)
  * The checker must report each; tunekvd has none of this code. */
 #ifdef TUNEKV_PLANTED_BUGS
 #include <stdlib.h>

@@ -491,6 +491,9 @@ static void rpc_watch_hub_route(struct node *node, struct rpc_watch_hub *hub,
         struct queue *q;
 
         changes_view(r, &v);
+        if (call_planted("watch-skip") && v.seq % 50 == 49) {
+                return; /* planted: live streams lose every 50th change */
+        }
         if (hub->keyed != NULL) {
                 QUEUE_FOREACH(q, &hub->keyed[v.hash & ((1u << hub->bits) - 1)])
                 {

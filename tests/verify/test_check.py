@@ -1032,6 +1032,170 @@ class Txn(CheckerTest):
         self.assertValid(self.check(h))
 
 
+class Watch(CheckerTest):
+    """Watches of the recorder (f "watch"): a key and a prefix watch over
+    writes in two partitions."""
+
+    @staticmethod
+    def watch(h, p, key, start, lines, end, prefix=False, end_type="ok", at=1, error=None):
+        """A watch op of process p: invoke, start (partition -> index), then
+        lines: ("put", key, value, partition, index), ("delete", key,
+        partition, index) or ("resume", positions), then its end."""
+        op_id = h.next_op
+        h.next_op += 1
+
+        def line(type_, **fields):
+            nonlocal at
+            ev = {"type": type_, "process": p, "op_id": op_id, "f": "watch",
+                  "time": int(at * MS)}
+            ev.update(fields)
+            h.events.append(ev)
+            at += 0.01
+
+        def positions(pos):
+            return [[part, index] for part, index in sorted(pos.items())]
+
+        line("invoke", key=key, prefix=prefix)
+        line("start", node=1, positions=positions(start))
+        for x in lines:
+            if x[0] == "put":
+                line("event", event="put", key=x[1], value=x[2], partition=x[3], index=x[4])
+            elif x[0] == "delete":
+                line("event", event="delete", key=x[1], partition=x[2], index=x[3])
+            else:
+                line("resume", by="library", node=2, positions=positions(x[1]))
+        end_fields = {"positions": positions(end)}
+        if error is not None:
+            end_fields["error"] = error
+        line(end_type, **end_fields)
+        return op_id
+
+    @staticmethod
+    def writes():
+        """k0 (partition 0) and k1 (partition 1) written; a failed put, a
+        cas mismatch and a delete of an absent key change nothing."""
+        h = History()
+        h.put(1, "k0", "a", 10, 11, version=5, partition=0)
+        h.put(1, "k1", "b", 12, 13, version=3, partition=1)
+        h.put(1, "k0", "c", 14, 15, version=7, partition=0)
+        h.delete(1, "k1", 16, 17, version=4, partition=1)
+        h.put(1, "k0", "x", 18, 19, kind="fail")
+        h.cas(1, "k0", 5, "y", 20, 21, version=8, partition=0, kind="mismatch")
+        h.delete(1, "k1", 22, 23, version=6, found=False, partition=1)
+        h.put(1, "k0", "d", 24, 25, version=9, partition=0)
+        h.get(1, "k0", 26, 27, "d", 9, index=9, level="LINEARIZABLE")
+        h.final_reads(200, {"k0": ("d", 9, 9, 0), "k1": (None, 0, 6, 1)})
+        return h
+
+    KEY_EVENTS = [("put", "k0", "a", 0, 5), ("put", "k0", "c", 0, 7), ("put", "k0", "d", 0, 9)]
+    PREFIX_EVENTS = [("put", "k0", "a", 0, 5), ("put", "k1", "b", 1, 3),
+                     ("delete", "k1", 1, 4), ("put", "k0", "c", 0, 7),
+                     ("put", "k0", "d", 0, 9)]
+
+    def history(self, key_events=None, prefix_events=None):
+        h = self.writes()
+        self.watch(h, "w1", "k0", {0: 2}, self.KEY_EVENTS if key_events is None else key_events,
+                   {0: 9})
+        self.watch(h, "w2", "k", {0: 2, 1: 1},
+                   self.PREFIX_EVENTS if prefix_events is None else prefix_events,
+                   {0: 9, 1: 6}, prefix=True)
+        return h
+
+    def test_valid(self):
+        run = self.check(self.history())
+        self.assertValid(run)
+        self.assertEqual(run.summary["checks"]["watch"]["checked"], 8)
+        self.assertEqual(run.summary["ops"]["watch"], {"ok": 2, "fail": 0, "info": 0})
+        self.assertIn("2 watches, 8 acknowledged writes in their windows", run.out)
+
+    def test_resumed_without_gap_or_duplicate_is_valid(self):
+        events = self.PREFIX_EVENTS[:2] + [("resume", {0: 5, 1: 3})] + self.PREFIX_EVENTS[2:]
+        self.assertValid(self.check(self.history(prefix_events=events)))
+
+    def test_skipped_event(self):
+        run = self.check(self.history(prefix_events=self.PREFIX_EVENTS[:3]
+                                      + self.PREFIX_EVENTS[4:]))
+        self.assertAnomaly(run, "watch", "acknowledged put of 'k0' at (0, 7) is missing")
+        self.assertOnly(run, "watch")
+        self.assertEqual(run.anomalies("watch"), 1)
+
+    def test_skipped_after_a_resume(self):
+        events = self.PREFIX_EVENTS[:2] + [("resume", {0: 7, 1: 4})] + self.PREFIX_EVENTS[4:]
+        run = self.check(self.history(prefix_events=events))
+        self.assertAnomaly(run, "watch", "delete of 'k1' at (1, 4) is missing",
+                           "put of 'k0' at (0, 7) is missing")
+
+    def test_duplicate_after_a_resume(self):
+        events = self.KEY_EVENTS[:2] + [("resume", {0: 5})] + self.KEY_EVENTS[1:]
+        run = self.check(self.history(key_events=events))
+        self.assertAnomaly(run, "watch", "duplicate event put 'k0' at (0, 7)")
+        self.assertEqual(run.anomalies("watch"), 1)
+
+    def test_out_of_order(self):
+        events = [self.KEY_EVENTS[1], self.KEY_EVENTS[0], self.KEY_EVENTS[2]]
+        run = self.check(self.history(key_events=events))
+        self.assertAnomaly(run, "watch", "event at (0, 5) after one at (0, 7): out of order")
+
+    def test_order_is_per_partition(self):
+        # k1's events may come between, before or after k0's: partitions
+        # have orders of their own.
+        events = [self.PREFIX_EVENTS[i] for i in (1, 2, 0, 3, 4)]
+        self.assertValid(self.check(self.history(prefix_events=events)))
+
+    def test_wrong_value(self):
+        events = [self.KEY_EVENTS[0], ("put", "k0", "d", 0, 7), self.KEY_EVENTS[2]]
+        run = self.check(self.history(key_events=events))
+        self.assertAnomaly(run, "watch", "with value 'd', but that write put 'c'")
+
+    def test_event_of_a_write_that_failed(self):
+        events = self.KEY_EVENTS[:2] + [("put", "k0", "x", 0, 8), self.KEY_EVENTS[2]]
+        run = self.check(self.history(key_events=events))
+        self.assertAnomaly(run, "watch", "value 'x', of a write that did not happen")
+
+    def test_event_of_a_cas_that_mismatched(self):
+        events = self.KEY_EVENTS[:2] + [("put", "k0", "y", 0, 8), self.KEY_EVENTS[2]]
+        run = self.check(self.history(key_events=events))
+        self.assertAnomaly(run, "watch", "of a write that did not happen", "cas_mismatch")
+
+    def test_event_of_an_info_write_may_appear(self):
+        h = self.history(key_events=self.KEY_EVENTS + [("put", "k0", "e", 0, 11)])
+        h.put(1, "k0", "e", 30, 31, kind="info")
+        self.assertValid(self.check(h))
+
+    def test_event_before_its_start(self):
+        h = self.writes()
+        self.watch(h, "w1", "k0", {0: 5}, self.KEY_EVENTS, {0: 9})
+        run = self.check(h)
+        self.assertAnomaly(run, "watch", "at or before its start 5")
+
+    def test_compacted_watch_is_judged_up_to_its_end(self):
+        h = self.writes()
+        self.watch(h, "w1", "k0", {0: 2}, self.KEY_EVENTS[:1], {0: 6}, end_type="fail",
+                   error="COMPACTED")
+        run = self.check(h)
+        self.assertValid(run)
+        self.assertEqual(run.summary["ops"]["watch"], {"ok": 0, "fail": 1, "info": 0})
+        h = self.writes()
+        self.watch(h, "w1", "k0", {0: 2}, self.KEY_EVENTS[:1], {0: 7}, end_type="fail",
+                   error="COMPACTED")
+        self.assertAnomaly(self.check(h), "watch", "put of 'k0' at (0, 7) is missing")
+
+    def test_malformed_watch_lines(self):
+        lines = self.history().lines()
+        bad = [json.dumps({"type": "event", "process": "w9", "op_id": 999, "f": "watch",
+                           "time": 1})]
+        run = self.check(lines + bad)
+        self.assertEqual(run.code, 2, run.out)
+        self.assertIn("which has no invoke", run.out)
+        bad = json.loads(next(x for x in lines if '"event"' in x and '"w1"' in x))
+        del bad["index"]
+        bad["op_id"] = next(json.loads(x)["op_id"] for x in lines if '"w1"' in x)
+        run = self.check([x for x in lines if '"w1"' not in x or '"ok"' not in x]
+                         + [json.dumps(bad)])
+        self.assertEqual(run.code, 2, run.out)
+        self.assertIn("missing field 'index'", run.out)
+
+
 class Report(CheckerTest):
 
     def test_at_most_20_anomalies_printed_all_counted(self):

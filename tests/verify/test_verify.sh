@@ -65,4 +65,5 @@ run ignore-token 1 session --seconds 8 --faults none --bug ignore-token --seed 1
 run early-ack 1 linearizable --seconds 8 --faults none --bug early-ack --seed 14
 run seq-no-ts 1 sequential --seconds 8 --faults none --bug seq-no-ts --seed 15
 run tombstone-off 1 tombstones --seconds 8 --faults none --bug tombstone-off --seed 16
+run watch-skip 1 watch --seconds 8 --faults none --bug watch-skip --seed 17
 exit $failed

@@ -34,6 +34,20 @@
  * each pair on each node (two EVENTUAL gets, recorded as one final "txn"
  * read). tunekv-check's txn check judges atomicity on them.
  *
+ * Watches (docs/protocol.md "WATCH"): two watcher threads, one on the key
+ * k0 (SEQUENTIAL), one on the prefix "k", every workload key
+ * (BOUNDED_STALENESS 1 s: a follower may serve it), each a libtunekv
+ * watch that resumes by itself on another node. Each watch is an
+ * operation of f "watch" and its own process "w<id>": its invoke, a
+ * "start" line with where each partition starts, one "event" line per
+ * event received, a "resume" line for every resume (the library's, and
+ * now and then the recorder's own: close, reopen after the positions),
+ * and its end with the final positions: ok when the run stopped it (after
+ * draining), fail with the status that ended it (COMPACTED...), after
+ * which a new watch starts from now. tunekv-check's watch check judges
+ * that every acknowledged write of a watched key in between appears once,
+ * in order.
+ *
  * Faults (the nemesis, on the main thread), each written to the history as
  * a "nemesis" event, one at a time with quiet gaps between:
  *   kill         SIGKILL a random node, restart it 1-2 s later;
@@ -734,6 +748,291 @@ static void *client_thread(void *arg)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Watchers */
+
+#define WATCHERS        2
+#define WATCH_PARTS_MAX 16   /* positions recorded: they fit one event line */
+#define WATCH_WAIT_MS   200  /* one tkv_watch_next: the loop checks its flags between */
+#define WATCH_DRAIN_MS  1500 /* at the end, no event for this long: drained */
+
+/* A watcher: one stream at a time of one thread, recorded as an operation
+ * of f "watch" and process "w<id>" (docs/verification.md). */
+struct watcher {
+        unsigned which; /* 0: the key k0; 1: the prefix "k" (every workload key) */
+        int id;
+        uint64_t op_id;
+        struct tkv_client *client;
+        struct tkv_watch *w;
+        unsigned resumes;   /* the library's, as last recorded */
+        uint64_t reopen_ns; /* the recorder's next resume of its own */
+        unsigned seed;
+        struct tkv_watch_position pos[WATCH_PARTS_MAX]; /* before a resume of its own */
+        size_t n_pos;
+};
+
+static atomic_bool watch_stopping;
+static atomic_uint_fast64_t watch_events;
+
+/* Statuses after which tkv_watch_next tries again (client_watch.c): every
+ * other one ended the stream for good. */
+static bool watch_transient(int rv)
+{
+        switch (rv) {
+        case TKV_NOT_LEADER:
+        case TKV_UNAVAILABLE:
+        case TKV_NO_QUORUM:
+        case TKV_BOUND_UNMET:
+        case TKV_TIMEOUT:
+        case TKV_BUSY:
+        case TKV_CONNECT_FAILED:
+        case TKV_CONNECTION_CLOSED:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static void ev_watch_begin(struct event *e, const char *type, const struct watcher *wt)
+{
+        e->len = 0;
+        ev_add(e, "{\"type\":\"%s\",\"process\":\"w%d\",\"op_id\":%llu,\"f\":\"watch\"", type,
+               wt->id, (unsigned long long)wt->op_id);
+}
+
+/* ,"positions":[[partition,after_index]...]: the stream's now, or the
+ * saved ones when it is closed. */
+static void ev_watch_positions(struct event *e, struct watcher *wt)
+{
+        if (wt->w != NULL) {
+                size_t n = tkv_watch_positions(wt->w, wt->pos, WATCH_PARTS_MAX);
+                wt->n_pos = n < WATCH_PARTS_MAX ? n : WATCH_PARTS_MAX;
+        }
+        ev_add(e, ",\"positions\":[");
+        for (size_t i = 0; i < wt->n_pos; i++) {
+                ev_add(e, "%s[%u,%llu]", i > 0 ? "," : "", wt->pos[i].partition,
+                       (unsigned long long)wt->pos[i].after_index);
+        }
+        ev_add(e, "]");
+}
+
+/* Open the stream: from now (n_pos 0) or after wt->pos (a resume of the
+ * recorder's own). TKV_OK, or the status of tkv_watch_open. */
+static int watch_open(struct watcher *wt)
+{
+        static const char *const keys[WATCHERS] = {"k0", "k"};
+        struct tkv_read_options ro = {0};
+        struct tkv_watch_spec spec = {0};
+        char err[256];
+
+        spec.key = keys[wt->which];
+        spec.key_len = strlen(keys[wt->which]);
+        spec.prefix = wt->which == 1;
+        spec.start = wt->n_pos > 0 ? wt->pos : NULL;
+        spec.n_start = wt->n_pos;
+        /* The prefix watch may be served by a follower within 1 s of the
+         * leader, and resumes elsewhere when its replica falls behind. */
+        ro.level = wt->which == 1 ? TKV_BOUNDED_STALENESS : TKV_SEQUENTIAL;
+        ro.max_staleness_ms = wt->which == 1 ? 1000 : 0;
+        ro.timeout_ms = OP_TIMEOUT_MS;
+        wt->resumes = 0;
+        wt->reopen_ns = now_ns() + (uint64_t)(3000 + rnd(&wt->seed, 5000)) * 1000000u;
+        return tkv_watch_open(wt->client, &spec, &ro, &wt->w, err, sizeof err);
+}
+
+/* A new watch operation: its invoke, then its start (or its end). Returns
+ * false if it ended at once. */
+static bool watch_begin(struct watcher *wt)
+{
+        struct tkv_watch_info info;
+        struct event e;
+        int rv;
+
+        wt->op_id = atomic_fetch_add(&next_op, 1);
+        wt->n_pos = 0;
+        ev_watch_begin(&e, "invoke", wt);
+        ev_str(&e, "key", wt->which == 1 ? "k" : "k0", wt->which == 1 ? 1 : 2);
+        ev_add(&e, ",\"prefix\":%s", wt->which == 1 ? "true" : "false");
+        ev_write(&e);
+        rv = watch_open(wt);
+        if (rv != TKV_OK) {
+                ev_watch_begin(&e, "fail", wt);
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+                ev_write(&e);
+                return false;
+        }
+        tkv_watch_get_info(wt->w, &info);
+        ev_watch_begin(&e, "start", wt);
+        ev_add(&e, ",\"node\":%u", info.node_id);
+        ev_watch_positions(&e, wt);
+        ev_write(&e);
+        return true;
+}
+
+/* The library resumed the stream on another node since the last look. */
+static void watch_note_resume(struct watcher *wt)
+{
+        struct tkv_watch_info info;
+        struct event e;
+
+        tkv_watch_get_info(wt->w, &info);
+        if (info.resumes == wt->resumes) {
+                return;
+        }
+        wt->resumes = info.resumes;
+        ev_watch_begin(&e, "resume", wt);
+        ev_add(&e, ",\"by\":\"library\",\"resumes\":%u,\"node\":%u", info.resumes, info.node_id);
+        ev_watch_positions(&e, wt);
+        ev_write(&e);
+}
+
+static void watch_record_event(struct watcher *wt, const struct tkv_watch_event *ev)
+{
+        struct event e;
+
+        ev_watch_begin(&e, "event", wt);
+        ev_add(&e, ",\"event\":\"%s\"", ev->type == TKV_EVENT_DELETE ? "delete" : "put");
+        ev_str(&e, "key", ev->key, ev->key_len);
+        if (ev->type == TKV_EVENT_PUT) {
+                ev_str(&e, "value", ev->value, ev->value_len);
+        }
+        ev_add(&e, ",\"partition\":%u,\"index\":%llu", ev->partition,
+               (unsigned long long)ev->index);
+        ev_write(&e);
+        atomic_fetch_add(&watch_events, 1);
+}
+
+/* The end of a watch operation: ok when the recorder stopped it, fail
+ * with the status that ended it (COMPACTED: where its partition's history
+ * starts). */
+static void watch_end(struct watcher *wt, int rv)
+{
+        struct tkv_watch_info info;
+        struct event e;
+
+        tkv_watch_get_info(wt->w, &info);
+        ev_watch_begin(&e, rv == TKV_OK ? "ok" : "fail", wt);
+        if (rv != TKV_OK) {
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+        }
+        if (rv == TKV_COMPACTED) {
+                ev_add(&e, ",\"compacted_partition\":%u,\"compacted_index\":%llu",
+                       info.compacted_partition, (unsigned long long)info.compacted_index);
+        }
+        ev_watch_positions(&e, wt);
+        ev_write(&e);
+        tkv_watch_close(wt->w);
+        wt->w = NULL;
+}
+
+/* The recorder's own resume: close the stream, open another after its
+ * positions (an application restarting). false if that ended the watch. */
+static bool watch_reopen(struct watcher *wt)
+{
+        struct tkv_watch_info info;
+        struct tkv_watch_event ev;
+        struct event e;
+        size_t n;
+        int rv;
+
+        /* The positions count the events of the frame being handed out:
+         * take those first (a wait of 0 reads no new frame), or the next
+         * stream would start after events nobody saw. */
+        while ((rv = tkv_watch_next(wt->w, &ev, 0)) == TKV_OK) {
+                watch_record_event(wt, &ev);
+        }
+        watch_note_resume(wt);
+        if (!watch_transient(rv)) {
+                watch_end(wt, rv);
+                return false;
+        }
+        n = tkv_watch_positions(wt->w, wt->pos, WATCH_PARTS_MAX);
+        wt->n_pos = n < WATCH_PARTS_MAX ? n : WATCH_PARTS_MAX; /* the next start */
+        tkv_watch_close(wt->w);
+        wt->w = NULL;
+        while ((rv = watch_open(wt)) != TKV_OK && watch_transient(rv) &&
+               !atomic_load(&watch_stopping)) {
+                nap_ms(100);
+        }
+        if (rv != TKV_OK) {
+                ev_watch_begin(&e, watch_transient(rv) ? "ok" : "fail", wt);
+                ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
+                ev_watch_positions(&e, wt);
+                ev_write(&e);
+                return false;
+        }
+        tkv_watch_get_info(wt->w, &info);
+        ev_watch_begin(&e, "resume", wt);
+        ev_add(&e, ",\"by\":\"recorder\",\"node\":%u", info.node_id);
+        ev_watch_positions(&e, wt); /* where the new stream starts */
+        ev_write(&e);
+        return true;
+}
+
+/* Follow one watch until it ends for good, or until the run stops and it
+ * has drained (no event for WATCH_DRAIN_MS, or twice that in all once a
+ * drain is stuck on a node that cannot be reached). */
+static void watch_follow(struct watcher *wt)
+{
+        uint64_t drain_until = 0;
+
+        for (;;) {
+                struct tkv_watch_event ev;
+                bool stop = atomic_load(&watch_stopping);
+                int rv;
+
+                if (stop && drain_until == 0) {
+                        drain_until = now_ns() + 2 * WATCH_DRAIN_MS * 1000000ull;
+                }
+                if (!stop && now_ns() > wt->reopen_ns) {
+                        if (!watch_reopen(wt)) {
+                                return;
+                        }
+                        continue;
+                }
+                rv = tkv_watch_next(wt->w, &ev, stop ? WATCH_DRAIN_MS : WATCH_WAIT_MS);
+                watch_note_resume(wt);
+                if (rv == TKV_OK) {
+                        watch_record_event(wt, &ev);
+                        continue;
+                }
+                if (!watch_transient(rv)) {
+                        watch_end(wt, rv);
+                        return;
+                }
+                if (stop && (rv == TKV_TIMEOUT || now_ns() > drain_until)) {
+                        watch_end(wt, TKV_OK);
+                        return;
+                }
+        }
+}
+
+static void *watch_thread(void *arg)
+{
+        struct watcher wt = {.which = (unsigned)(uintptr_t)arg};
+        struct tkv_options co = {0};
+        char err[256];
+
+        wt.seed = o.seed * 31u + wt.which;
+        co.endpoints = cl.endpoints;
+        co.timeout_ms = OP_TIMEOUT_MS;
+        co.connect_timeout_ms = 500;
+        if (tkv_client_create(&co, &wt.client, err, sizeof err) != TKV_OK) {
+                fprintf(stderr, "tkv-verify: watcher client: %s\n", err);
+                return NULL;
+        }
+        while (!atomic_load(&watch_stopping)) {
+                wt.id = atomic_fetch_add(&next_process, 1);
+                if (watch_begin(&wt)) {
+                        watch_follow(&wt);
+                } else {
+                        nap_ms(100);
+                }
+        }
+        tkv_client_destroy(wt.client);
+        return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Nemesis */
 
 static bool paused[CLUSTER_NODES_MAX + 1];
@@ -1221,6 +1520,7 @@ int main(int argc, char **argv)
 {
         static const char *const flags[] = {"--election-timeout-ms", "1000", NULL};
         pthread_t threads[CLIENTS_MAX];
+        pthread_t watchers[WATCHERS];
         char path[600];
         unsigned seed;
         uint64_t start;
@@ -1268,6 +1568,9 @@ int main(int argc, char **argv)
                 pthread_create(&threads[i], NULL, client_thread,
                                (void *)(uintptr_t)(o.seed * 7919u + i * 104729u));
         }
+        for (unsigned i = 0; i < WATCHERS; i++) {
+                pthread_create(&watchers[i], NULL, watch_thread, (void *)(uintptr_t)i);
+        }
         start = now_ns();
         nap_ms(1000); /* a quiet start: the history begins fault-free */
         while (now_ns() - start < (uint64_t)o.seconds * 1000000000u) {
@@ -1280,6 +1583,7 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < o.clients; i++) {
                 pthread_join(threads[i], NULL);
         }
+        atomic_store(&watch_stopping, true); /* they drain beside the final phase */
         for (uint32_t p = 0; p < o.partitions; p++) {
                 converged &= cluster_wait_converged(&cl, p, 30000);
         }
@@ -1287,10 +1591,14 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tkv-verify: replicas did not converge in 30 s\n");
         }
         final_reads();
+        for (unsigned i = 0; i < WATCHERS; i++) {
+                pthread_join(watchers[i], NULL);
+        }
         fclose(history.f);
-        printf("tkv-verify: %llu operations (%llu info), %llu events in %s\n",
+        printf("tkv-verify: %llu operations (%llu info), %llu watch events, %llu events in %s\n",
                (unsigned long long)atomic_load(&ops_done),
-               (unsigned long long)atomic_load(&ops_info), (unsigned long long)history.events,
+               (unsigned long long)atomic_load(&ops_info),
+               (unsigned long long)atomic_load(&watch_events), (unsigned long long)history.events,
                path);
         if (cluster_stop(&cl) != 0) {
                 fprintf(stderr, "tkv-verify: a node did not stop cleanly\n");
