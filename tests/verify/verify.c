@@ -934,9 +934,8 @@ static bool watch_reopen(struct watcher *wt)
         size_t n;
         int rv;
 
-        /* The positions count the events of the frame being handed out:
-         * take those first (a wait of 0 reads no new frame), or the next
-         * stream would start after events nobody saw. */
+        /* Record what has already arrived (a wait of 0 takes only that);
+         * the positions then cover exactly the events recorded. */
         while ((rv = tkv_watch_next(wt->w, &ev, 0)) == TKV_OK) {
                 watch_record_event(wt, &ev);
         }
