@@ -48,12 +48,12 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 failed=()
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for t in "${targets[@]}"; do
-  corpus=$work/$t
+# One target: its run, then its line (or its failure) in $work/$t.out and
+# its exit code in $work/$t.rc. Targets run side by side, one per core.
+fuzz_one() {
+  local t=$1 corpus=$work/$1 log=$build/fuzz_$1.log rc=0 execs rate cov
   mkdir -p "$corpus"
   cp -r "$root/tests/fuzz/corpus/$t/." "$corpus/"
-  log=$build/fuzz_$t.log
-  rc=0
   nice -n 10 "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=25 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/fuzz_$t-" "$corpus" >"$log" 2>&1 ||
     rc=$?
@@ -61,12 +61,30 @@ for t in "${targets[@]}"; do
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 || true)
   if [ "$rc" -ne 0 ]; then
-    failed+=("$t")
-    echo "fuzz_$t: FAILED (exit $rc) after ${execs:-?} execs; log: build-fuzz/fuzz_$t.log" >&2
-    grep -E -A12 "ERROR|SUMMARY|Test unit written|deadly signal" "$log" | head -40 >&2 || true
+    {
+      echo "fuzz_$t: FAILED (exit $rc) after ${execs:-?} execs; log: build-fuzz/fuzz_$t.log"
+      grep -E -A12 "ERROR|SUMMARY|Test unit written|deadly signal" "$log" | head -40 || true
+    } >"$work/$t.out"
   else
     printf 'fuzz_%-16s %5s s  %10s execs  %7s exec/s  %s\n' "$t" "$seconds" "${execs:-?}" \
-      "${rate:-?}" "$cov"
+      "${rate:-?}" "$cov" >"$work/$t.out"
+  fi
+  echo "$rc" >"$work/$t.rc"
+}
+parallel=$(nproc 2>/dev/null || echo 2)
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
+    wait -n || true
+  done
+  fuzz_one "$t" &
+done
+wait
+for t in "${targets[@]}"; do
+  if [ "$(cat "$work/$t.rc")" -ne 0 ]; then
+    failed+=("$t")
+    cat "$work/$t.out" >&2
+  else
+    cat "$work/$t.out"
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
