@@ -733,10 +733,10 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
         }
 }
 
-void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
+/* Start c's first round (SCAN's, or a WATCH's) at the level o asks;
+ * at_timestamp is refused with why. */
+static void rpc_scan_start(struct call *c, const Tunekv__V1__ReadOptions *o, const char *why)
 {
-        const Tunekv__V1__ReadOptions *o = req->scan->options;
-
         c->rd.on_met = rpc_scan_wait_done;
         if (o != NULL && o->level == LEVEL(LINEARIZABLE) && rpc_scan_view_of(c).h.n_parts == 1) {
                 rpc_scan_linearizable(c, o);
@@ -746,15 +746,20 @@ void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
                 return;
         }
         if (c->rd.at_ts != 0) {
-                call_answer_error(c, TKV_EINVAL,
-                                  "SCAN: at_timestamp is not served for scans yet: GET_MANY "
-                                  "reads named keys at a past timestamp");
+                call_answer_error(c, TKV_EINVAL, "%s: at_timestamp is not served %s",
+                                  c->method->name, why);
                 return;
         }
         if (rpc_scan_partitions(c, o) != 0 || rpc_many_bound(c, o) != 0) {
                 return;
         }
         rpc_scan_round(c);
+}
+
+void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
+{
+        rpc_scan_start(c, req->scan->options,
+                       "for scans yet: GET_MANY reads named keys at a past timestamp");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -822,7 +827,6 @@ void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
 void rpc_scan_watch(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__WatchRequest *wq = req->watch;
-        const Tunekv__V1__ReadOptions *o = wq->options;
         struct rpc_scan_view v = rpc_scan_view_of(c);
 
         for (size_t i = 0; i < wq->n_start; i++) {
@@ -837,22 +841,5 @@ void rpc_scan_watch(struct call *c, const Tunekv__V1__Request *req)
         }
         /* A stream has no end: the round that starts it has the request's
          * deadline, the stream none. */
-        c->rd.on_met = rpc_scan_wait_done;
-        if (o != NULL && o->level == LEVEL(LINEARIZABLE) && v.h.n_parts == 1) {
-                rpc_scan_linearizable(c, o);
-                return;
-        }
-        if (rpc_many_options(c, o) != 0) {
-                return;
-        }
-        if (c->rd.at_ts != 0) {
-                call_answer_error(c, TKV_EINVAL,
-                                  "WATCH: at_timestamp is not served for watches: "
-                                  "resume after an index instead");
-                return;
-        }
-        if (rpc_scan_partitions(c, o) != 0 || rpc_many_bound(c, o) != 0) {
-                return;
-        }
-        rpc_scan_round(c);
+        rpc_scan_start(c, wq->options, "for watches: resume after an index instead");
 }
