@@ -237,6 +237,27 @@ expect_rc 7 cli scan --from t --to s
 expect_rc 3 cli scan s/ --from a
 expect_rc 3 cli get s/a --keys-only
 
+# watch: each change of a key, one line each, resumed after an index (so
+# the writes need not race the watch's start); a prefix; JSON; usage.
+v1=$(cli put w/k one -v | sed -n 's/^OK version=\([0-9]*\) .*/\1/p')
+[ -n "$v1" ] || fail "put -v printed no version"
+cli put w/k two >/dev/null
+cli del w/k >/dev/null
+want=$(printf 'put w/k one\nput w/k two\ndelete w/k')
+out=$(cli watch w/k --from-index $((v1 - 1)) --events 3)
+[ "$out" = "$want" ] || fail "watch w/k: $out"
+out=$(cli watch --prefix w/ --from-index $((v1 - 1)) --events 3)
+[ "$out" = "$want" ] || fail "watch --prefix w/: $out"
+cli --json watch w/k --from-index $((v1 - 1)) --events 1 |
+  python3 -c 'import json,sys; o=json.loads(sys.stdin.readline()); assert o["type"] == "put" and o["key"] == "w/k" and o["value"] == "one" and o["index"] == int(sys.argv[1]), o' "$v1" ||
+  fail "watch --json"
+out=$(cli watch w/k --from-index $((v1 + 2)) --idle-ms 300)
+[ -z "$out" ] || fail "watch after the last change: $out"
+expect_rc 3 cli watch
+expect_rc 3 cli watch w/k --prefix w/
+expect_rc 3 cli watch w/k --events 0
+expect_rc 3 cli get w/k --from-index 3
+
 # manual pages: they render, and tunekvd(8) lists every flag --help lists
 for page in tunekvd.8 tunekv.conf.5 tunekv.1 tunekv-bench.1; do
   LANG=C MANWIDTH=200 man -l "$bin/man/$page" >"$dir/man-$page" 2>"$dir/manerr" || fail "man -l $page"
