@@ -15,6 +15,7 @@
  *   once the history passed it, and the node's answers go on;
  * - a TXN's changes arrive in one frame, at one index; the positions a
  *   watch reports count only what it handed out, whole entries;
+ * - a lease's end: every key it held is a DELETE event, at one index;
  * - 10 000 watches of one key on one connection each get its change;
  * - limits and bad input: watches_per_conn_max (BUSY), a 4 KiB key served
  *   and a longer one TOO_LARGE, an empty key without prefix and a start
@@ -496,6 +497,44 @@ static void test_positions_count_what_was_handed_out(void **state)
         tkv_watch_close(w);
 }
 
+/* A lease's end deletes its keys in one entry: a prefix watch of their
+ * tag gets every delete, in one frame (one index), after the puts. */
+static void test_lease_end_is_seen(void **state)
+{
+        struct tkv_write_options o = {.ack = TKV_ACK_COMMITTED};
+        struct tkv_watch *w = watch_open("{ls}", true, NULL, 0, NULL);
+        struct tkv_watch_event ev;
+        struct tkv_lease lease;
+        char err[256];
+        uint64_t del_index = 0;
+        (void)state;
+
+        memset(&lease, 0, sizeof lease);
+        assert_int_equal(tkv_lease_grant(cl, 60000, "ls", 2, &lease, err, sizeof err), TKV_OK);
+        o.lease = lease.id;
+        for (int i = 0; i < 3; i++) {
+                char k[16];
+                struct tkv_result r;
+                snprintf(k, sizeof k, "{ls}%d", i);
+                assert_int_equal(tkv_put(cl, k, strlen(k), "held", 4, &o, &r), TKV_OK);
+                tkv_result_release(&r);
+        }
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(tkv_watch_next(w, &ev, 10000), TKV_OK);
+                assert_int_equal(ev.type, TKV_EVENT_PUT);
+        }
+        assert_int_equal(tkv_lease_revoke(cl, lease.id, err, sizeof err), TKV_OK);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(tkv_watch_next(w, &ev, 10000), TKV_OK);
+                assert_int_equal(ev.type, TKV_EVENT_DELETE);
+                assert_true(del_index == 0 || ev.index == del_index); /* one entry */
+                del_index = ev.index;
+        }
+        expect_quiet(w, 200);
+        tkv_lease_release(&lease);
+        tkv_watch_close(w);
+}
+
 static void test_ten_thousand_watchers(void **state)
 {
         Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
@@ -757,6 +796,7 @@ int main(void)
             cmocka_unit_test(test_slow_watcher),
             cmocka_unit_test(test_txn_in_one_frame),
             cmocka_unit_test(test_positions_count_what_was_handed_out),
+            cmocka_unit_test(test_lease_end_is_seen),
             cmocka_unit_test(test_ten_thousand_watchers),
             cmocka_unit_test(test_limits_and_cancel),
             cmocka_unit_test(test_watches_per_conn_max),
