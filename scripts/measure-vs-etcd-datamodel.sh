@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# tunekv's data model beside etcd's, in one run (issue 19, "Performance";
+# docs/performance.md, "Data model beside etcd"): a 3-member etcd 3.4 and a
+# 3-node tunekv (3 partitions x 3 replicas), both on loopback, both up for
+# the whole run, and cells of each system alternating, so that the
+# machine's other work falls on both:
+#
+#   range100  100 keys of 100 bytes by prefix, out of 100 prefixes:
+#             etcd Range serializable  | tunekv SCAN SEQUENTIAL and EVENTUAL,
+#                                        untagged prefix (3 partitions) and
+#                                        hash-tagged prefix (1 partition)
+#             etcd Range linearizable  | tunekv SCAN LINEARIZABLE, both shapes
+#   txn       2 compares (mod revision != 1, they hold) and 2 puts, 100-byte
+#             values: etcd Txn         | tunekv TXN on {KEY}:a, {KEY}:b
+#   watch     W watchers on one key, one writer at R puts a second, for each
+#             W@R in WATCH; put issue to event arrival, p50/p99:
+#             etcd Watch               | tunekv WATCH: not measured yet (the
+#                                        place for it is marked TUNEKV-WATCH)
+#
+# x CONCURRENCY requests in flight for range100 and txn. etcd is driven by
+# tests/perf/etcd-datamodel (Go, built against Debian's etcd sources), tunekv
+# by tunekv-bench. Each cell's JSON line (the bench-anchors' fields, plus
+# system, cell, variant and the load average before it) goes to
+# OUT/datamodel.jsonl; the table to OUT/datamodel.md.
+#
+#   scripts/measure-vs-etcd-datamodel.sh [--duration S] [--warmup S]
+#       [--concurrency "1 16"] [--watch "1@100 1000@10 1000@100"] [--out DIR]
+#
+# Environment: BIN (tunekv build dir, default build), BASE (tunekv ports:
+# BASE+1.. clients, +101.. peers, +201.. metrics; default 24100), ETCD_BASE
+# (etcd: ETCD_BASE+1.. clients, +11.. peers; default 24170). Both clusters'
+# data live under OUT (on disk, fsync on). Everything started is stopped by
+# PID on exit. Needs etcd, etcdctl and go (the bench-anchors kit's
+# install-deps.sh installs them). Not part of scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+duration=5
+warmup=1
+concurrency="1 16"
+watch="1@100 1000@10 1000@100"
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --concurrency) concurrency=$2; shift 2 ;;
+    --watch) watch=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "usage: $0 [--duration S] [--warmup S] [--concurrency LIST] [--watch "W@R ..."] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+bin=${BIN:-$root/build}
+base=${BASE:-24100}
+etcd_base=${ETCD_BASE:-24170}
+out=${out:-$root/var/datamodel-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+jsonl=$out/datamodel.jsonl
+: >"$jsonl"
+
+for tool in etcd etcdctl go; do
+  command -v "$tool" >/dev/null || {
+    echo "measure-vs-etcd-datamodel: no $tool; run ../shared/bench-anchors/install-deps.sh" >&2
+    exit 2
+  }
+done
+for p in $(seq $((base + 1)) $((base + 3))) $(seq $((base + 101)) $((base + 103))) \
+  $(seq $((etcd_base + 1)) $((etcd_base + 3))) $(seq $((etcd_base + 11)) $((etcd_base + 13))); do
+  if [ -n "$(ss -ltnH "sport = :$p" 2>/dev/null)" ]; then
+    echo "measure-vs-etcd-datamodel: port $p is taken; set BASE / ETCD_BASE" >&2
+    exit 3
+  fi
+done
+
+cmake -S "$root" -B "$bin" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$bin" -j2 --target tunekvd tunekv_cli tunekv_bench >/dev/null
+edm=$(bash tests/perf/etcd-datamodel/build.sh | tail -1)
+
+# ---- the two clusters ----
+
+etcd_pids=()
+etcd_eps=""
+etcd_up() {
+  local n cluster="" dir=$out/etcd
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for n in 1 2 3; do cluster="${cluster:+$cluster,}m$n=http://127.0.0.1:$((etcd_base + 10 + n))"; done
+  for n in 1 2 3; do
+    etcd --name "m$n" --data-dir "$dir/m$n" \
+      --listen-client-urls "http://127.0.0.1:$((etcd_base + n))" \
+      --advertise-client-urls "http://127.0.0.1:$((etcd_base + n))" \
+      --listen-peer-urls "http://127.0.0.1:$((etcd_base + 10 + n))" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$((etcd_base + 10 + n))" \
+      --initial-cluster "$cluster" --initial-cluster-token "datamodel-$$" \
+      --initial-cluster-state new --logger zap --log-outputs "$dir/m$n.log" \
+      </dev/null >"$dir/m$n.out" 2>&1 &
+    etcd_pids+=($!)
+    etcd_eps="${etcd_eps:+$etcd_eps,}http://127.0.0.1:$((etcd_base + n))"
+  done
+  for _ in $(seq 150); do
+    ETCDCTL_API=3 etcdctl --endpoints "$etcd_eps" --dial-timeout 1s --command-timeout 2s \
+      endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "measure-vs-etcd-datamodel: etcd not healthy after 30 s; logs in $dir" >&2
+  return 1
+}
+
+tunekv() { VAR=$out/tunekv BASE=$base BIN=$bin bash scripts/cluster.sh "$@"; }
+cleanup() {
+  local p
+  tunekv down >/dev/null 2>&1 || true
+  for p in "${etcd_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${etcd_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+etcd_up
+rm -rf "$out/tunekv"
+tunekv up >/dev/null
+tkv_eps="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
+etcd_cpu=$(IFS=,; echo "${etcd_pids[*]}")
+tkv_cpu=$(cat "$out"/tunekv/node*.pid | paste -sd,)
+echo "etcd $etcd_eps (pids $etcd_cpu); tunekv $tkv_eps (pids $tkv_cpu); results -> $out"
+
+# The same 10 000 keys (100 prefixes of 100) in etcd and, in both shapes, in
+# tunekv; TXN keys are not preloaded on either side.
+"$edm" -endpoints "$etcd_eps" -cell preload -clients 16 -conns 3 >/dev/null
+tkv_bench=("$bin/tunekv-bench" --endpoints "$tkv_eps" --keys 10000 --value-size 100 -q)
+"${tkv_bench[@]}" -c 64 -n 1 --warmup 0 --mix put=100 --preload >/dev/null
+"${tkv_bench[@]}" -c 64 -n 1 --warmup 0 --mix put=100 --preload --tagged-prefixes >/dev/null
+
+# ---- the cells ----
+
+# busy: the machine's busy CPU over one second, in % of one core (200 = both
+# cores), and the 1-minute load average: written beside every cell.
+busy() {
+  local a b
+  a=$(head -1 /proc/stat)
+  sleep 1
+  b=$(head -1 /proc/stat)
+  awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    for (i = 2; i <= 11; i++) { d = y[i] - x[i]; t += d; if (i == 5 || i == 6) idle += d }
+    printf "%.0f\n", (t > 0 ? (t - idle) / t * 100 * n : 0) }'
+}
+meta() { # SYSTEM CELL VARIANT CLIENTS
+  printf '{"system":"%s","cell":"%s","variant":"%s","clients":%s,"pre_busy_pct":%s,"load1":%s}' \
+    "$1" "$2" "$3" "$4" "$(busy)" "$(cut -d' ' -f1 /proc/loadavg)"
+}
+record() { # JSON line
+  if [ -z "$1" ]; then
+    echo "measure-vs-etcd-datamodel: a cell produced no result" >&2
+    return 0
+  fi
+  echo "$1" >>"$jsonl"
+  python3 - "$1" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+a = r["all"]
+print(f"{r['system']:<6} {r['cell']:<8} {r['variant']:<22} c={r['clients']:<4} "
+      f"{r['ops_per_s']:>9.0f} /s  p50 {a['p50_us']/1000:.3f} ms  p99 {a['p99_us']/1000:.3f} ms"
+      f"  errors {r.get('errors', 0)}  load {r['load1']}", flush=True)
+PY
+}
+etcd_cell() { # CELL VARIANT CLIENTS ARGS...
+  local cell=$1 variant=$2 c=$3 m
+  shift 3
+  m=$(meta etcd "$cell" "$variant" "$c")
+  record "$("$edm" -endpoints "$etcd_eps" -cell "$cell" -clients "$c" -conns $((c < 16 ? c : 16)) \
+    -duration "${duration}s" -warmup "${warmup}s" -cpu-pids "$etcd_cpu" -meta "$m" "$@" 2>>"$out/etcd-datamodel.log" |
+    sed -n 's/^RESULT //p')"
+}
+tkv_cell() { # CELL VARIANT CLIENTS ARGS...
+  local cell=$1 variant=$2 c=$3 m
+  shift 3
+  m=$(meta tunekv "$cell" "$variant" "$c")
+  record "$("${tkv_bench[@]}" --json -c "$c" -d "$duration" --warmup "$warmup" \
+    --cpu-pids "$tkv_cpu" --meta "$m" "$@" 2>>"$out/tunekv-bench.log" | grep '"op":"all"' || true)"
+}
+
+for c in $concurrency; do
+  etcd_cell range100 serializable "$c" -consistency serializable
+  tkv_cell range100 sequential "$c" --mix scan=100 --consistency sequential --route any
+  tkv_cell range100 sequential-tagged "$c" --mix scan=100 --consistency sequential --route any \
+    --tagged-prefixes
+  tkv_cell range100 eventual "$c" --mix scan=100 --consistency eventual --route any
+  tkv_cell range100 eventual-tagged "$c" --mix scan=100 --consistency eventual --route any \
+    --tagged-prefixes
+  etcd_cell range100 linearizable "$c" -consistency linearizable
+  tkv_cell range100 linearizable "$c" --mix scan=100 --consistency linearizable
+  tkv_cell range100 linearizable-tagged "$c" --mix scan=100 --consistency linearizable \
+    --tagged-prefixes
+  etcd_cell txn txn "$c"
+  tkv_cell txn txn "$c" --mix txn=100
+done
+for wr in $watch; do
+  w=${wr%@*} rate=${wr#*@}
+  etcd_cell watch "w$w@$rate" 1 -watchers "$w" -rate "$rate" -conns $((w < 16 ? w : 16))
+  # TUNEKV-WATCH: the tunekv side of this cell goes here once WATCH is on
+  # main (the lead engineer's change: tunekv-bench --mix watch or a
+  # tests/perf tool), in the same shape: $w watchers on one key, spread over
+  # the nodes, one writer at $rate puts a second, latency from put issue to
+  # event arrival in one process. Record it with
+  #   tkv_cell watch "w$w@$rate" 1 <its arguments>
+  # (or record "$line" with the fields of etcd_cell's line), and
+  # tests/perf/datamodel_report.py puts it beside etcd's.
+done
+
+python3 tests/perf/datamodel_report.py "$jsonl" >"$out/datamodel.md"
+cat "$out/datamodel.md"
+echo "measure-vs-etcd-datamodel: $jsonl, $out/datamodel.md"
