@@ -28,7 +28,9 @@
 #
 # Environment: BIN (tunekv build dir, default build), BASE (tunekv ports:
 # BASE+1.. clients, +101.. peers, +201.. metrics; default 24100), ETCD_BASE
-# (etcd: ETCD_BASE+1.. clients, +11.. peers; default 24170). Both clusters'
+# (etcd: ETCD_BASE+1.. clients, +11.. peers; default 24170), QUIET_MAX_PCT
+# and QUIET_MAX_WAIT (each cell first waits up to 60 s for the machine to be
+# below 15 % of a core busy). Both clusters'
 # data live under OUT (on disk, fsync on). Everything started is stopped by
 # PID on exit. Needs etcd, etcdctl and go (the bench-anchors kit's
 # install-deps.sh installs them). Not part of scripts/test.sh.
@@ -133,50 +135,84 @@ tkv_bench=("$bin/tunekv-bench" --endpoints "$tkv_eps" --keys 10000 --value-size 
 
 # ---- the cells ----
 
-# busy: the machine's busy CPU over one second, in % of one core (200 = both
-# cores), and the 1-minute load average: written beside every cell.
-busy() {
-  local a b
-  a=$(head -1 /proc/stat)
-  sleep 1
-  b=$(head -1 /proc/stat)
-  awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ");
+# stat_busy A B: the machine's busy CPU between two first lines of
+# /proc/stat, in % of one core (200 = both cores); iowait counts as idle.
+stat_busy() {
+  awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ");
     for (i = 2; i <= 11; i++) { d = y[i] - x[i]; t += d; if (i == 5 || i == 6) idle += d }
     printf "%.0f\n", (t > 0 ? (t - idle) / t * 100 * n : 0) }'
 }
-meta() { # SYSTEM CELL VARIANT CLIENTS
-  printf '{"system":"%s","cell":"%s","variant":"%s","clients":%s,"pre_busy_pct":%s,"load1":%s}' \
-    "$1" "$2" "$3" "$4" "$(busy)" "$(cut -d' ' -f1 /proc/loadavg)"
+busy() {
+  local a
+  a=$(head -1 /proc/stat)
+  sleep 1
+  stat_busy "$a" "$(head -1 /proc/stat)"
 }
-record() { # JSON line
+# quiet: wait (at most QUIET_MAX_WAIT seconds, default 60) until the machine
+# is below QUIET_MAX_PCT % of a core busy (default 15, as the bench-anchors
+# kit; the two idle clusters use a few %); prints the last reading. A cell
+# run after the wait gave up says so in its line (quiet_before 0).
+quiet() {
+  local b waited=0
+  while :; do
+    b=$(busy)
+    if [ "$b" -le "${QUIET_MAX_PCT:-15}" ] || [ "$waited" -ge "${QUIET_MAX_WAIT:-60}" ]; then
+      echo "$b"
+      return
+    fi
+    sleep 1
+    waited=$((waited + 2))
+  done
+}
+meta() { # SYSTEM CELL VARIANT CLIENTS
+  local b
+  b=$(quiet)
+  printf '{"system":"%s","cell":"%s","variant":"%s","clients":%s,"pre_busy_pct":%s,"quiet_before":%s,"load1":%s}' \
+    "$1" "$2" "$3" "$4" "$b" "$([ "$b" -le "${QUIET_MAX_PCT:-15}" ] && echo 1 || echo 0)" \
+    "$(cut -d' ' -f1 /proc/loadavg)"
+}
+# record LINE BUSY: append a cell's JSON line to the results with the
+# machine's busy CPU over the whole run of its tool (warm-up included) and
+# what of it was neither the servers nor the generator (cpu_pct_other: the
+# other system's idle cluster, kernel threads and other people's jobs,
+# which compete for the same 2 cores), and print a digest.
+record() {
   if [ -z "$1" ]; then
     echo "measure-vs-etcd-datamodel: a cell produced no result" >&2
     return 0
   fi
-  echo "$1" >>"$jsonl"
-  python3 - "$1" <<'PY'
+  python3 - "$1" "$2" "$jsonl" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
+r["busy_during_pct"] = float(sys.argv[2])
+r["cpu_pct_other"] = r["busy_during_pct"] - r.get("cpu_pct_servers_sum", 0) - r.get("cpu_pct_loadgen", 0)
+with open(sys.argv[3], "a") as f:
+    f.write(json.dumps(r) + "\n")
 a = r["all"]
 print(f"{r['system']:<6} {r['cell']:<8} {r['variant']:<22} c={r['clients']:<4} "
       f"{r['ops_per_s']:>9.0f} /s  p50 {a['p50_us']/1000:.3f} ms  p99 {a['p99_us']/1000:.3f} ms"
-      f"  errors {r.get('errors', 0)}  load {r['load1']}", flush=True)
+      f"  errors {r.get('errors', 0)}  load {r['load1']} busy {r['pre_busy_pct']}%"
+      f" other {r['cpu_pct_other']:.0f}%", flush=True)
 PY
 }
 etcd_cell() { # CELL VARIANT CLIENTS ARGS...
-  local cell=$1 variant=$2 c=$3 m
+  local cell=$1 variant=$2 c=$3 m s0 line
   shift 3
   m=$(meta etcd "$cell" "$variant" "$c")
-  record "$("$edm" -endpoints "$etcd_eps" -cell "$cell" -clients "$c" -conns $((c < 16 ? c : 16)) \
-    -duration "${duration}s" -warmup "${warmup}s" -cpu-pids "$etcd_cpu" -meta "$m" "$@" 2>>"$out/etcd-datamodel.log" |
-    sed -n 's/^RESULT //p')"
+  s0=$(head -1 /proc/stat)
+  line=$("$edm" -endpoints "$etcd_eps" -cell "$cell" -clients "$c" -conns $((c < 16 ? c : 16)) \
+    -duration "${duration}s" -warmup "${warmup}s" -cpu-pids "$etcd_cpu" -meta "$m" "$@" \
+    2>>"$out/etcd-datamodel.log" | sed -n 's/^RESULT //p')
+  record "$line" "$(stat_busy "$s0" "$(head -1 /proc/stat)")"
 }
 tkv_cell() { # CELL VARIANT CLIENTS ARGS...
-  local cell=$1 variant=$2 c=$3 m
+  local cell=$1 variant=$2 c=$3 m s0 line
   shift 3
   m=$(meta tunekv "$cell" "$variant" "$c")
-  record "$("${tkv_bench[@]}" --json -c "$c" -d "$duration" --warmup "$warmup" \
-    --cpu-pids "$tkv_cpu" --meta "$m" "$@" 2>>"$out/tunekv-bench.log" | grep '"op":"all"' || true)"
+  s0=$(head -1 /proc/stat)
+  line=$("${tkv_bench[@]}" --json -c "$c" -d "$duration" --warmup "$warmup" \
+    --cpu-pids "$tkv_cpu" --meta "$m" "$@" 2>>"$out/tunekv-bench.log" | grep '"op":"all"' || true)
+  record "$line" "$(stat_busy "$s0" "$(head -1 /proc/stat)")"
 }
 
 for c in $concurrency; do

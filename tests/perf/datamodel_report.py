@@ -45,6 +45,16 @@ def label(r):
     return LABEL.get(v, v)
 
 
+def busy(r):
+    """The 1-minute load average and the machine's busy CPU (% of one core)
+    just before the cell ('!' when the wait for a quiet machine gave up),
+    then the CPU during it that was neither the servers nor the generator."""
+    flag = "" if r.get("quiet_before", 1) else " !"
+    other = r.get("cpu_pct_other")
+    other = "" if other is None else f" / {other:.0f}%"
+    return f"{r.get('load1', '')} / {r.get('pre_busy_pct', '')}%{flag}{other}"
+
+
 def ms(us):
     return f"{us / 1000:.2f}"
 
@@ -59,7 +69,7 @@ def cell_cols(r):
 def loop_table(rows):
     etcd = {(r["cell"], r["variant"], r["clients"]): r for r in rows if r["system"] == "etcd"}
     out = ["| cell | in flight | system, request | ops/s | p50 ms | p99 ms | server CPU µs/op "
-           "| errors | × etcd ops/s | × etcd p50 | load1 |",
+           "| errors | × etcd ops/s | × etcd p50 | load1 / busy before / other CPU |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["cell"] == "watch":
@@ -72,13 +82,13 @@ def loop_table(rows):
                 ratio_l = f"{r['all']['p50_us'] / e['all']['p50_us']:.2f}"
         cols = cell_cols(r)
         out.append(f"| {r['cell']} | {r['clients']} | {r['system']}: {label(r)} | "
-                   + " | ".join(cols) + f" | {ratio_t} | {ratio_l} | {r.get('load1', '')} |")
+                   + " | ".join(cols) + f" | {ratio_t} | {ratio_l} | {busy(r)} |")
     return out
 
 
 def watch_table(rows):
     out = ["| watchers | puts/s asked | system | puts/s done | events/s | events received / expected | "
-           "put→event p50 ms | p99 ms | put p50 ms | server CPU µs/event | load1 |",
+           "put→event p50 ms | p99 ms | put p50 ms | server CPU µs/event | load1 / busy before / other CPU |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     seen = []
     for r in rows:
@@ -91,7 +101,7 @@ def watch_table(rows):
                    f"{r['ops_per_s']:,.0f} | "
                    f"{r.get('events_received', '')} / {r.get('events_expected', '')} | "
                    f"{ms(a['p50_us'])} | {ms(a['p99_us'])} | {ms(r['put']['p50_us'])} | "
-                   f"{r.get('server_cpu_us_per_op', 0):.0f} | {r.get('load1', '')} |"
+                   f"{r.get('server_cpu_us_per_op', 0):.0f} | {busy(r)} |"
                    .replace(",", " "))
     for w in sorted({w for w, s in seen}):
         if (w, "tunekv") not in seen:
