@@ -142,6 +142,26 @@ stat_busy() {
     for (i = 2; i <= 11; i++) { d = y[i] - x[i]; t += d; if (i == 5 || i == 6) idle += d }
     printf "%.0f\n", (t > 0 ? (t - idle) / t * 100 * n : 0) }'
 }
+# snap: "BUSY TOTAL KTHREADS": the machine's busy and total jiffies (first
+# line of /proc/stat) and the CPU ticks of all kernel threads so far.
+snap() {
+  python3 - <<'PY'
+import os
+with open("/proc/stat") as f:
+    v = [int(x) for x in f.readline().split()[1:]]
+k = 0
+for e in os.listdir("/proc"):
+    try:
+        with open(f"/proc/{e}/stat") as f:
+            s = f.read()
+    except OSError:
+        continue
+    t = s[s.rindex(")") + 2:].split()
+    if e == "2" or t[1] == "2":
+        k += int(t[11]) + int(t[12])
+print(sum(v) - v[3] - v[4], sum(v), k)
+PY
+}
 busy() {
   local a
   a=$(head -1 /proc/stat)
@@ -171,48 +191,55 @@ meta() { # SYSTEM CELL VARIANT CLIENTS
     "$1" "$2" "$3" "$4" "$b" "$([ "$b" -le "${QUIET_MAX_PCT:-15}" ] && echo 1 || echo 0)" \
     "$(cut -d' ' -f1 /proc/loadavg)"
 }
-# record LINE BUSY: append a cell's JSON line to the results with the
-# machine's busy CPU over the whole run of its tool (warm-up included) and
-# what of it was neither the servers nor the generator (cpu_pct_other: the
-# other system's idle cluster, kernel threads and other people's jobs,
-# which compete for the same 2 cores), and print a digest.
+# record LINE SNAP0 SNAP1: append a cell's JSON line to the results with,
+# over the whole run of its tool (warm-up included), the machine's busy CPU,
+# the kernel threads' share (fsync's I/O work is there) and what was neither
+# the servers, the generator nor kernel threads (cpu_pct_other: the other
+# system's idle cluster and other people's jobs, which compete for the same
+# 2 cores), and print a digest.
 record() {
   if [ -z "$1" ]; then
     echo "measure-vs-etcd-datamodel: a cell produced no result" >&2
     return 0
   fi
-  python3 - "$1" "$2" "$jsonl" <<'PY'
+  python3 - "$1" "$2" "$3" "$jsonl" "$(nproc)" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-r["busy_during_pct"] = float(sys.argv[2])
-r["cpu_pct_other"] = r["busy_during_pct"] - r.get("cpu_pct_servers_sum", 0) - r.get("cpu_pct_loadgen", 0)
-with open(sys.argv[3], "a") as f:
+b0, t0, k0 = (int(x) for x in sys.argv[2].split())
+b1, t1, k1 = (int(x) for x in sys.argv[3].split())
+ncpu, hz = int(sys.argv[5]), int(sys.argv[6])
+secs = max(1, t1 - t0) / ncpu / hz  # wall time of the run from /proc/stat's jiffies
+r["busy_during_pct"] = (b1 - b0) / max(1, t1 - t0) * 100 * ncpu
+r["kthreads_during_pct"] = (k1 - k0) / hz / secs * 100
+r["cpu_pct_other"] = (r["busy_during_pct"] - r["kthreads_during_pct"]
+                      - r.get("cpu_pct_servers_sum", 0) - r.get("cpu_pct_loadgen", 0))
+with open(sys.argv[4], "a") as f:
     f.write(json.dumps(r) + "\n")
 a = r["all"]
 print(f"{r['system']:<6} {r['cell']:<8} {r['variant']:<22} c={r['clients']:<4} "
       f"{r['ops_per_s']:>9.0f} /s  p50 {a['p50_us']/1000:.3f} ms  p99 {a['p99_us']/1000:.3f} ms"
       f"  errors {r.get('errors', 0)}  load {r['load1']} busy {r['pre_busy_pct']}%"
-      f" other {r['cpu_pct_other']:.0f}%", flush=True)
+      f" kthreads {r['kthreads_during_pct']:.0f}% other {r['cpu_pct_other']:.0f}%", flush=True)
 PY
 }
 etcd_cell() { # CELL VARIANT CLIENTS ARGS...
   local cell=$1 variant=$2 c=$3 m s0 line
   shift 3
   m=$(meta etcd "$cell" "$variant" "$c")
-  s0=$(head -1 /proc/stat)
+  s0=$(snap)
   line=$("$edm" -endpoints "$etcd_eps" -cell "$cell" -clients "$c" -conns $((c < 16 ? c : 16)) \
     -duration "${duration}s" -warmup "${warmup}s" -cpu-pids "$etcd_cpu" -meta "$m" "$@" \
     2>>"$out/etcd-datamodel.log" | sed -n 's/^RESULT //p')
-  record "$line" "$(stat_busy "$s0" "$(head -1 /proc/stat)")"
+  record "$line" "$s0" "$(snap)"
 }
 tkv_cell() { # CELL VARIANT CLIENTS ARGS...
   local cell=$1 variant=$2 c=$3 m s0 line
   shift 3
   m=$(meta tunekv "$cell" "$variant" "$c")
-  s0=$(head -1 /proc/stat)
+  s0=$(snap)
   line=$("${tkv_bench[@]}" --json -c "$c" -d "$duration" --warmup "$warmup" \
     --cpu-pids "$tkv_cpu" --meta "$m" "$@" 2>>"$out/tunekv-bench.log" | grep '"op":"all"' || true)
-  record "$line" "$(stat_busy "$s0" "$(head -1 /proc/stat)")"
+  record "$line" "$s0" "$(snap)"
 }
 
 for c in $concurrency; do
