@@ -139,11 +139,13 @@ tkv_bench=("$bin/tunekv-bench" --endpoints "$tkv_eps" --keys 10000 --value-size 
 # /proc/stat, in % of one core (200 = both cores); iowait counts as idle.
 stat_busy() {
   awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN { split(a, x, " "); split(b, y, " ");
-    for (i = 2; i <= 11; i++) { d = y[i] - x[i]; t += d; if (i == 5 || i == 6) idle += d }
+    for (i = 2; i <= 9; i++) { d = y[i] - x[i]; t += d; if (i == 5 || i == 6) idle += d }
     printf "%.0f\n", (t > 0 ? (t - idle) / t * 100 * n : 0) }'
 }
-# snap: "BUSY TOTAL KTHREADS": the machine's busy and total jiffies (first
-# line of /proc/stat) and the CPU ticks of all kernel threads so far.
+# snap: "BUSY TOTAL KTHREADS IRQ STEAL": the machine's busy and total
+# jiffies (first line of /proc/stat), the CPU ticks of all kernel threads so
+# far, the jiffies spent in interrupts (loopback networking's softirqs are
+# there, charged to no process) and stolen by the hypervisor.
 snap() {
   python3 - <<'PY'
 import os
@@ -159,7 +161,7 @@ for e in os.listdir("/proc"):
     t = s[s.rindex(")") + 2:].split()
     if e == "2" or t[1] == "2":
         k += int(t[11]) + int(t[12])
-print(sum(v) - v[3] - v[4], sum(v), k)
+print(sum(v[:8]) - v[3] - v[4], sum(v[:8]), k, v[5] + v[6], v[7])
 PY
 }
 busy() {
@@ -193,10 +195,11 @@ meta() { # SYSTEM CELL VARIANT CLIENTS
 }
 # record LINE SNAP0 SNAP1: append a cell's JSON line to the results with,
 # over the whole run of its tool (warm-up included), the machine's busy CPU,
-# the kernel threads' share (fsync's I/O work is there) and what was neither
-# the servers, the generator nor kernel threads (cpu_pct_other: the other
-# system's idle cluster and other people's jobs, which compete for the same
-# 2 cores), and print a digest.
+# the share of kernel threads (the disk writes' work is there) and of
+# interrupts (loopback networking), the CPU stolen by the hypervisor, and
+# what was none of these nor the servers or the generator (cpu_pct_other:
+# the other system's idle cluster and other people's jobs, which compete for
+# the same 2 cores), and print a digest.
 record() {
   if [ -z "$1" ]; then
     echo "measure-vs-etcd-datamodel: a cell produced no result" >&2
@@ -205,21 +208,25 @@ record() {
   python3 - "$1" "$2" "$3" "$jsonl" "$(nproc)" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-b0, t0, k0 = (int(x) for x in sys.argv[2].split())
-b1, t1, k1 = (int(x) for x in sys.argv[3].split())
+b0, t0, k0, i0, s0 = (int(x) for x in sys.argv[2].split())
+b1, t1, k1, i1, s1 = (int(x) for x in sys.argv[3].split())
 ncpu, hz = int(sys.argv[5]), int(sys.argv[6])
 secs = max(1, t1 - t0) / ncpu / hz  # wall time of the run from /proc/stat's jiffies
 r["busy_during_pct"] = (b1 - b0) / max(1, t1 - t0) * 100 * ncpu
 r["kthreads_during_pct"] = (k1 - k0) / hz / secs * 100
-r["cpu_pct_other"] = (r["busy_during_pct"] - r["kthreads_during_pct"]
-                      - r.get("cpu_pct_servers_sum", 0) - r.get("cpu_pct_loadgen", 0))
+r["irq_during_pct"] = (i1 - i0) / hz / secs * 100
+r["steal_during_pct"] = (s1 - s0) / hz / secs * 100
+r["cpu_pct_other"] = (r["busy_during_pct"] - r["kthreads_during_pct"] - r["irq_during_pct"]
+                      - r["steal_during_pct"] - r.get("cpu_pct_servers_sum", 0)
+                      - r.get("cpu_pct_loadgen", 0))
 with open(sys.argv[4], "a") as f:
     f.write(json.dumps(r) + "\n")
 a = r["all"]
 print(f"{r['system']:<6} {r['cell']:<8} {r['variant']:<22} c={r['clients']:<4} "
       f"{r['ops_per_s']:>9.0f} /s  p50 {a['p50_us']/1000:.3f} ms  p99 {a['p99_us']/1000:.3f} ms"
       f"  errors {r.get('errors', 0)}  load {r['load1']} busy {r['pre_busy_pct']}%"
-      f" kthreads {r['kthreads_during_pct']:.0f}% other {r['cpu_pct_other']:.0f}%", flush=True)
+      f" kthreads {r['kthreads_during_pct']:.0f}% irq {r['irq_during_pct']:.0f}%"
+      f" steal {r['steal_during_pct']:.0f}% other {r['cpu_pct_other']:.0f}%", flush=True)
 PY
 }
 etcd_cell() { # CELL VARIANT CLIENTS ARGS...

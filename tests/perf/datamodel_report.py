@@ -48,11 +48,16 @@ def label(r):
 def busy(r):
     """The 1-minute load average and the machine's busy CPU (% of one core)
     just before the cell ('!' when the wait for a quiet machine gave up),
-    then the CPU during it of kernel threads, and of the rest that was
-    neither the servers nor the generator."""
+    then the CPU during it of the kernel (its threads and interrupts), and
+    of the rest that was neither the servers nor the generator (steal, which
+    is not CPU this machine had, left out)."""
     flag = "" if r.get("quiet_before", 1) else " !"
     other = r.get("cpu_pct_other")
-    other = "" if other is None else f" / {r['kthreads_during_pct']:.0f}% / {other:.0f}%"
+    if other is not None:
+        kernel = r["kthreads_during_pct"] + r.get("irq_during_pct", 0)
+        other = f" / {kernel:.0f}% / {other:.0f}%"
+    else:
+        other = ""
     return f"{r.get('load1', '')} / {r.get('pre_busy_pct', '')}%{flag}{other}"
 
 
@@ -70,7 +75,7 @@ def cell_cols(r):
 def loop_table(rows):
     etcd = {(r["cell"], r["variant"], r["clients"]): r for r in rows if r["system"] == "etcd"}
     out = ["| cell | in flight | system, request | ops/s | p50 ms | p99 ms | server CPU µs/op "
-           "| errors | × etcd ops/s | × etcd p50 | load1 / busy before / kthreads / other CPU |",
+           "| errors | × etcd ops/s | × etcd p50 | load1 / busy before / kernel / other CPU |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["cell"] == "watch":
@@ -89,7 +94,7 @@ def loop_table(rows):
 
 def watch_table(rows):
     out = ["| watchers | puts/s asked | system | puts/s done | events/s | events received / expected | "
-           "put→event p50 ms | p99 ms | put p50 ms | server CPU µs/event | load1 / busy before / kthreads / other CPU |",
+           "put→event p50 ms | p99 ms | put p50 ms | server CPU µs/event | load1 / busy before / kernel / other CPU |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     seen = []
     for r in rows:
