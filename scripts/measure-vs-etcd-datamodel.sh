@@ -267,14 +267,19 @@ done
 for wr in $watch; do
   w=${wr%@*} rate=${wr#*@}
   etcd_cell watch "w$w@$rate" 1 -watchers "$w" -rate "$rate" -conns $((w < 16 ? w : 16))
-  # TUNEKV-WATCH: the tunekv side of this cell goes here once WATCH is on
-  # main (the lead engineer's change: tunekv-bench --mix watch or a
-  # tests/perf tool), in the same shape: $w watchers on one key, spread over
-  # the nodes, one writer at $rate puts a second, latency from put issue to
-  # event arrival in one process. Record it with
-  #   tkv_cell watch "w$w@$rate" 1 <its arguments>
-  # (or record "$line" with the fields of etcd_cell's line), and
-  # tests/perf/datamodel_report.py puts it beside etcd's.
+  # TUNEKV-WATCH: the tunekv side of this cell goes here (the lead
+  # engineer's WATCH change; main has tests/perf/watchlat.c, tkv-watchlat
+  # ENDPOINT WATCHERS CONNS PUTS PERIOD_MS [NODE_ENDPOINT], since this script
+  # was written), in the same shape: $w watchers on one key, one writer at
+  # $rate puts a second, latency from put issue to event arrival in one
+  # process. Mind where the watches are served: etcd_cell spreads them over
+  # the members round-robin (-conns), tkv-watchlat puts them on one node.
+  # Add the cell's JSON line with
+  #   record "$line" "$s0" "$(snap)"
+  # with system "tunekv", cell "watch", variant "w$w@$rate" and the fields of
+  # etcd's line (watchers, rate, puts_per_s, events_received,
+  # events_expected, all.p50_us, all.p99_us, put.p50_us), and
+  # tests/perf/datamodel_report.py sets it beside etcd's.
 done
 
 python3 tests/perf/datamodel_report.py "$jsonl" >"$out/datamodel.md"
