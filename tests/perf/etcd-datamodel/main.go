@@ -24,6 +24,12 @@
 //	          sequence number, and the writer notes the time before it sends
 //	          the put, so an event's latency is its arrival time less its
 //	          put's issue time, on one monotonic clock in this one process.
+//	          The puts keep a schedule: a put that is late goes at once, so
+//	          when etcd cannot keep the pace the writer becomes a closed
+//	          loop (puts_per_s says what was done, puts_late how often).
+//	          ops_per_s is events delivered a second, "all" the event
+//	          latencies, "put" the puts', errors the events that never came
+//	          (after -drain), events_disorder those out of sequence.
 //	preload   only put the range100 keys (once, before the cells).
 //
 // range100 and txn are closed loops of -clients requests outstanding over
