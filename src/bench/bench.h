@@ -53,6 +53,7 @@ struct bench_config {
         size_t value_bytes;              /* --value-size */
         unsigned mget_keys;              /* --mget-keys: keys of each mget */
         uint32_t keys;                   /* key space: key-00000000 .. */
+        bool tagged_prefixes;            /* names {key-NNNNNN}NN: a prefix's 100 keys share a tag */
         bool zipf;                       /* else uniform */
         double zipf_s;                   /* Zipf exponent */
         bool preload;                    /* write every key once before warm-up */

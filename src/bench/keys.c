@@ -119,3 +119,11 @@ size_t keys_name(char *buf, uint32_t index)
 
         return n > 0 ? (size_t)n : 0;
 }
+
+size_t keys_name_tagged(char *buf, uint32_t index)
+{
+        int n = snprintf(buf, KEYS_NAME_BYTES, "{key-%06u}%02u", (unsigned)(index / 100),
+                         (unsigned)(index % 100));
+
+        return n > 0 ? (size_t)n : 0;
+}

@@ -39,7 +39,12 @@ uint32_t keys_zipf_next(const struct keys_zipf *z, struct keys_rng *r);
 
 /* Write "key-%08u" into buf (NUL-terminated); returns the length, without
  * the NUL. buf must hold at least KEYS_NAME_BYTES. */
-#define KEYS_NAME_BYTES 16
+#define KEYS_NAME_BYTES 20
 size_t keys_name(char *buf, uint32_t index);
+/* Write "{key-%06u}%02u" of index / 100 and index % 100: the same hundred
+ * keys a prefix of keys_name's holds, with the prefix as a hash tag, so
+ * that the hundred share a partition and a SCAN of the prefix less its
+ * last two digits ("{key-000042}") reads one partition. Same buffer rule. */
+size_t keys_name_tagged(char *buf, uint32_t index);
 
 #endif

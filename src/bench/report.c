@@ -194,6 +194,7 @@ static void report_json_config(FILE *f, const struct bench_config *cfg)
         report_json_string(f, cfg->endpoints);
         fprintf(f, ",\"clients\":%u,\"inflight\":%u,\"keys\":%u,\"key_dist\":\"%s\"", cfg->clients,
                 cfg->inflight, cfg->keys, cfg->zipf ? "zipf" : "uniform");
+        fprintf(f, ",\"key_shape\":\"%s\"", cfg->tagged_prefixes ? "tagged" : "plain");
         if (cfg->zipf) {
                 fprintf(f, ",\"zipf_s\":%g", cfg->zipf_s);
         }

@@ -223,6 +223,13 @@ static uint32_t run_pick_key(struct run *r)
         return keys_rng_below(&r->rng, r->cfg->keys);
 }
 
+/* The name of key index: key-NNNNNNNN, or {key-NNNNNN}NN with
+ * --tagged-prefixes (keys.h). */
+static size_t run_key_name(const struct run *r, char *buf, uint32_t index)
+{
+        return r->cfg->tagged_prefixes ? keys_name_tagged(buf, index) : keys_name(buf, index);
+}
+
 /* An mget of mget_keys keys: key and more picked like single ones (the
  * library copies them before returning). */
 static int run_submit_mget(struct run *r, struct run_slot *s, const char *key, size_t key_len)
@@ -235,7 +242,7 @@ static int run_submit_mget(struct run *r, struct run_slot *s, const char *key, s
         keys[0] = key;
         lens[0] = key_len;
         for (unsigned i = 1; i < n; i++) {
-                lens[i] = keys_name(names[i], run_pick_key(r));
+                lens[i] = run_key_name(r, names[i], run_pick_key(r));
                 keys[i] = names[i];
         }
         return tkv_get_many_async(s->c, keys, lens, n, &r->cfg->read, run_done, s);
@@ -274,7 +281,9 @@ static int run_submit_txn(struct run *r, struct run_slot *s, const char *key)
 }
 
 /* A scan of the prefix that key's name has but for its last two digits:
- * the 100 keys key-NNNNNN00 .. key-NNNNNN99, one page (limit 100). */
+ * the 100 keys key-NNNNNN00 .. key-NNNNNN99 (spread over every partition),
+ * or {key-NNNNNN}00 .. 99 with --tagged-prefixes (one partition), one page
+ * (limit 100). */
 static int run_submit_scan(struct run *r, struct run_slot *s, const char *key, size_t key_len)
 {
         struct tkv_scan scan = {0};
@@ -295,10 +304,10 @@ static int run_submit(struct run *r, struct run_slot *s, enum run_phase phase)
         s->phase = phase;
         if (phase == RUN_PRELOAD) {
                 s->op = BENCH_OP_PUT;
-                key_len = keys_name(key, r->preload_next++);
+                key_len = run_key_name(r, key, r->preload_next++);
         } else {
                 s->op = run_pick_op(r);
-                key_len = keys_name(key, run_pick_key(r));
+                key_len = run_key_name(r, key, run_pick_key(r));
         }
         s->start_ns = run_now_ns();
         switch (s->op) {

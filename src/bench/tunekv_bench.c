@@ -37,6 +37,7 @@ enum {
         OPT_MGET_KEYS,
         OPT_KEYS,
         OPT_KEY_DIST,
+        OPT_TAGGED_PREFIXES,
         OPT_ZIPF_S,
         OPT_PRELOAD,
         OPT_CONSISTENCY,
@@ -93,6 +94,9 @@ static const struct bench_opt bench_opts[] = {
     {"value-size", OPT_VALUE_SIZE, "BYTES", "value size for PUT and CAS (default 100)"},
     {"keys", OPT_KEYS, "N", "key space key-00000000 .. (default 10000)"},
     {"key-dist", OPT_KEY_DIST, "uniform|zipf", "key distribution (default uniform)"},
+    {"tagged-prefixes", OPT_TAGGED_PREFIXES, NULL,
+     "name keys {key-NNNNNN}NN instead of key-NNNNNNNN: each hundred keys of a prefix share a "
+     "hash tag, so they live in one partition and scan reads one partition"},
     {"zipf-s", OPT_ZIPF_S, "S", "Zipf exponent, > 0 (default 0.99); key-00000000 is hottest"},
     {"preload", OPT_PRELOAD, NULL, "write every key once first, at the same in-flight depth"},
     {"consistency", OPT_CONSISTENCY, "LEVEL",
@@ -436,6 +440,9 @@ static bool bench_apply_load(int opt, const char *arg, struct bench_config *cfg,
                        bench_bad("zipf-s", "expected a number > 0, got", arg);
         case OPT_PRELOAD:
                 cfg->preload = true;
+                return true;
+        case OPT_TAGGED_PREFIXES:
+                cfg->tagged_prefixes = true;
                 return true;
         default:
                 *known = false;

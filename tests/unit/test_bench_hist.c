@@ -251,6 +251,19 @@ static void test_key_name(void **state)
         assert_string_equal(buf, "key-4294967295");
 }
 
+/* A tagged name is the plain one's prefix in braces: the hundred keys of a
+ * prefix share the tag, and the longest name still fits the buffer. */
+static void test_key_name_tagged(void **state)
+{
+        char buf[KEYS_NAME_BYTES];
+
+        (void)state;
+        assert_int_equal(keys_name_tagged(buf, 4207), 14);
+        assert_string_equal(buf, "{key-000042}07");
+        assert_int_equal(keys_name_tagged(buf, UINT32_MAX), 16);
+        assert_string_equal(buf, "{key-42949672}95");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -258,6 +271,7 @@ int main(void)
             cmocka_unit_test(test_hist_percentiles),  cmocka_unit_test(test_hist_merge),
             cmocka_unit_test(test_zipf_distribution), cmocka_unit_test(test_zipf_large_and_invalid),
             cmocka_unit_test(test_rng_below),         cmocka_unit_test(test_key_name),
+            cmocka_unit_test(test_key_name_tagged),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
