@@ -14,8 +14,8 @@
 #             values: etcd Txn         | tunekv TXN on {KEY}:a, {KEY}:b
 #   watch     W watchers on one key, one writer at R puts a second, for each
 #             W@R in WATCH; put issue to event arrival, p50/p99:
-#             etcd Watch               | tunekv WATCH: not measured yet (the
-#                                        place for it is marked TUNEKV-WATCH)
+#             etcd Watch               | tunekv WATCH (tkv-watchlat), served
+#                                        by the key's leader, and by a follower
 #
 # x CONCURRENCY requests in flight for range100 and txn. etcd is driven by
 # tests/perf/etcd-datamodel (Go, built against Debian's etcd sources), tunekv
@@ -249,6 +249,30 @@ tkv_cell() { # CELL VARIANT CLIENTS ARGS...
   record "$line" "$s0" "$(snap)"
 }
 
+# tkv_watch_cell WATCHERS RATE leader|follower: tkv-watchlat's line in the
+# cells' shape (events/s as ops_per_s, put->event as all.*).
+tkv_watch_cell() {
+  local w=$1 rate=$2 where=$3 m s0 raw leader node
+  leader=$("$bin/tunekv" --endpoints "$tkv_eps" get watchlat/key -v 2>/dev/null |
+    sed -n 's/^served by node \([0-9]*\).*/\1/p')
+  [ -n "$leader" ] || leader=1
+  node=$([ "$where" = leader ] && echo "$leader" || echo $((leader % 3 + 1)))
+  m=$(meta tunekv watch "w$w@$rate-$where" 1)
+  s0=$(snap)
+  raw=$("$bin/tests/tkv-watchlat" "127.0.0.1:$((base + 1))" "$w" $((w < 16 ? w : 16)) \
+    $((rate * (duration + warmup))) $((1000 / rate)) "127.0.0.1:$((base + node))" 2>>"$out/watchlat.log")
+  record "$(python3 - "$raw" "$m" "$w" "$rate" <<'PY'
+import json, sys
+r, m = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+m.update({"watchers": int(sys.argv[3]), "rate": float(sys.argv[4]),
+          "puts_per_s": r["puts"] / r["elapsed_s"], "ops_per_s": r["events"] / r["elapsed_s"],
+          "events_received": r["events"], "events_expected": r["events"] + r["missing"],
+          "all": {k: r[k] for k in ("p50_us", "p90_us", "p99_us", "max_us")}})
+print(json.dumps(m))
+PY
+)" "$s0" "$(snap)"
+}
+
 for c in $concurrency; do
   etcd_cell range100 serializable "$c" -consistency serializable
   tkv_cell range100 sequential "$c" --mix scan=100 --consistency sequential --route any
@@ -267,19 +291,13 @@ done
 for wr in $watch; do
   w=${wr%@*} rate=${wr#*@}
   etcd_cell watch "w$w@$rate" 1 -watchers "$w" -rate "$rate" -conns $((w < 16 ? w : 16))
-  # TUNEKV-WATCH: the tunekv side of this cell goes here (the lead
-  # engineer's WATCH change; main has tests/perf/watchlat.c, tkv-watchlat
-  # ENDPOINT WATCHERS CONNS PUTS PERIOD_MS [NODE_ENDPOINT], since this script
-  # was written), in the same shape: $w watchers on one key, one writer at
-  # $rate puts a second, latency from put issue to event arrival in one
-  # process. Mind where the watches are served: etcd_cell spreads them over
-  # the members round-robin (-conns), tkv-watchlat puts them on one node.
-  # Add the cell's JSON line with
-  #   record "$line" "$s0" "$(snap)"
-  # with system "tunekv", cell "watch", variant "w$w@$rate" and the fields of
-  # etcd's line (watchers, rate, puts_per_s, events_received,
-  # events_expected, all.p50_us, all.p99_us, put.p50_us), and
-  # tests/perf/datamodel_report.py sets it beside etcd's.
+  # tunekv: tkv-watchlat, the same shape in one process (w watchers on
+  # min(w, 16) connections, one writer at $rate puts a second); served by
+  # the key's leader (where libtunekv opens a one-key watch by default) and,
+  # as a second row, by a follower (which hears of a commit with the next
+  # append: its stream trails by the gap between writes).
+  tkv_watch_cell "$w" "$rate" leader
+  tkv_watch_cell "$w" "$rate" follower
 done
 
 python3 tests/perf/datamodel_report.py "$jsonl" >"$out/datamodel.md"

@@ -209,6 +209,7 @@ int main(int argc, char **argv)
         size_t n_lat = 0, cap;
         pthread_t t;
         uint64_t id = 1;
+        double t0, elapsed_s;
 
         if (argc < 6) {
                 fprintf(stderr, "usage: tkv-watchlat ENDPOINT WATCHERS CONNS PUTS PERIOD_MS "
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
                         }
                 }
         }
+        t0 = now_us();
         pthread_create(&t, NULL, writer_run, &wr);
         while (!wr.done || n_lat < (size_t)watchers * wr.puts) {
                 if (poll(pfd, conns, 2000) == 0 && wr.done) {
@@ -262,11 +264,12 @@ int main(int argc, char **argv)
                 }
         }
         pthread_join(t, NULL);
+        elapsed_s = (now_us() - t0) / 1e6;
         qsort(lat, n_lat, sizeof *lat, cmp);
         printf("{\"system\":\"tunekv\",\"op\":\"watch\",\"watchers\":%u,\"conns\":%u,\"puts\":%u,"
-               "\"events\":%zu,\"missing\":%zu,\"p50_us\":%.0f,\"p90_us\":%.0f,\"p99_us\":%.0f,"
-               "\"max_us\":%.0f}\n",
-               watchers, conns, wr.puts, n_lat, (size_t)watchers * wr.puts - n_lat,
+               "\"events\":%zu,\"missing\":%zu,\"elapsed_s\":%.3f,\"p50_us\":%.0f,\"p90_us\":%.0f,"
+               "\"p99_us\":%.0f,\"max_us\":%.0f}\n",
+               watchers, conns, wr.puts, n_lat, (size_t)watchers * wr.puts - n_lat, elapsed_s,
                n_lat ? lat[n_lat / 2] : 0, n_lat ? lat[n_lat * 9 / 10] : 0,
                n_lat ? lat[n_lat * 99 / 100] : 0, n_lat ? lat[n_lat - 1] : 0);
         return 0;
