@@ -1,0 +1,506 @@
+"""Watches: AsyncWatch (asyncio) and the blocking Watch built on it.
+
+A watch follows the changes of one key, or of every key under a prefix
+(docs/protocol.md "WATCH", docs/consistency.md "Watches"), with the rules
+of libtunekv's src/client/client_watch.c, so that the two clients behave
+alike:
+
+- It has a connection of its own (with AUTH when the client has a user):
+  the stream's frames never queue behind the client's other requests, and
+  reading them directly from the socket keeps the server's flow control
+  (a watcher that stops reading is bounded by the server, not buffered
+  here without end).
+- It keeps its position in each partition: the created frame's start,
+  then the newest index of every event and progress frame (frames hold
+  whole log entries, so a position is always a complete index).
+- When its stream breaks (the node closes or shuts down, loses the
+  partition's leadership, goes over the staleness bound, or sends nothing
+  for silence_ms, while the server sends progress every watch_progress_ms)
+  it opens it again after those positions on the next node that takes it:
+  the leader a NOT_LEADER answer named (or node_id at the start), else
+  every known node in turn, the client's endpoints first. Events already
+  received are handed out first.
+- NOT_LEADER, UNAVAILABLE, NO_QUORUM, BOUND_UNMET, TIMEOUT, BUSY and a
+  failed or lost connection are worth another node; COMPACTED, refusals
+  (permissions, bad arguments) and undecodable answers end it for good,
+  and every later call raises the same error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Mapping, Optional, Tuple, Union
+
+from . import _codec as codec
+from . import tunekv_pb2 as pb
+from .errors import (
+    Compacted,
+    ConnectFailed,
+    ConnectionClosed,
+    ProtocolError,
+    Timeout,
+    TunekvError,
+    UsageError,
+)
+from .types import Consistency, EventType, ReadOptions, Status, WatchEvent, WatchInfo
+
+if TYPE_CHECKING:
+    from .aio import AsyncClient
+    from .client import Client
+
+SILENCE_MS = 5000  # libtunekv's default silence_ms
+# Pause after a round of nodes that all failed, so that a caller looping
+# on next() does not spin (libtunekv's CLIENT_WATCH_BACKOFF_MS).
+BACKOFF = 0.1
+
+# Failures worth trying another node for, or the same one later.
+_RETRYABLE = frozenset(
+    {
+        Status.NOT_LEADER,
+        Status.UNAVAILABLE,
+        Status.NO_QUORUM,
+        Status.BOUND_UNMET,
+        Status.TIMEOUT,
+        Status.BUSY,
+        Status.CONNECT_FAILED,
+        Status.CONNECTION_CLOSED,
+    }
+)
+
+# A start: after_index for every partition (an int, libtunekv's
+# TKV_WATCH_EVERY_PARTITION), or per partition (a watch's positions).
+Start = Union[int, Mapping[int, int], None]
+
+
+def _retryable(e: TunekvError) -> bool:
+    return e.status in _RETRYABLE
+
+
+def _split(addr: str) -> Optional[Tuple[str, int]]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+class _Link:
+    """The watch's connection: frames out, and frames in read straight from
+    the socket. frame() may be cancelled (a timeout) at any point and
+    called again: a half-read frame is finished by the next call."""
+
+    def __init__(self, addr: str):
+        self.addr = addr
+        self.reader: Optional[asyncio.StreamReader] = None
+        self.writer: Optional[asyncio.StreamWriter] = None
+        self._body_len: Optional[int] = None  # a frame whose length was read
+
+    async def open(self, client: "AsyncClient") -> None:
+        hp = _split(self.addr)
+        if hp is None:
+            raise ConnectFailed(f"bad address {self.addr!r}")
+        tls = client.tls
+        try:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    hp[0], hp[1], ssl=tls, server_hostname=hp[0] if tls is not None else None
+                ),
+                client.connect_timeout,
+            )
+        except (OSError, asyncio.TimeoutError) as e:
+            raise ConnectFailed(f"cannot connect to {self.addr}: {e or 'connect timed out'}") from None
+
+    def send(self, req: pb.Request) -> None:
+        if self.writer is None or self.writer.is_closing():
+            raise ConnectionClosed(f"{self.addr}: connection closed")
+        self.writer.write(codec.frame(req))
+
+    async def frame(self) -> pb.Response:
+        """The next frame. Raises ConnectionClosed when the connection
+        ends, ProtocolError for an undecodable or oversized frame."""
+        assert self.reader is not None
+        try:
+            if self._body_len is None:
+                n = codec.HEADER.unpack(await self.reader.readexactly(4))[0]
+                if n > codec.RESPONSE_BYTES_MAX:
+                    raise ProtocolError(f"{self.addr}: frame of {n} bytes exceeds {codec.RESPONSE_BYTES_MAX}")
+                self._body_len = n
+            body = await self.reader.readexactly(self._body_len)
+        except (asyncio.IncompleteReadError, OSError) as e:
+            raise ConnectionClosed(f"{self.addr}: connection lost ({e or 'closed'})") from None
+        self._body_len = None
+        return codec.decode_response(body)
+
+    async def flush(self, timeout: float) -> None:
+        if self.writer is not None:
+            try:
+                await asyncio.wait_for(self.writer.drain(), timeout)
+            except (OSError, RuntimeError, asyncio.TimeoutError):
+                pass
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class AsyncWatch:
+    """A watch for asyncio (AsyncClient.watch opens it). Iterate it with
+    `async for`, or call next(timeout); close() cancels it. Not
+    thread-safe; it belongs to its client's event loop."""
+
+    def __init__(
+        self,
+        client: "AsyncClient",
+        key: bytes,
+        prefix: bool,
+        keys_only: bool,
+        options: ReadOptions,
+        start: Start,
+        silence_ms: int,
+    ):
+        self._c = client
+        self._key = key
+        self._prefix = prefix
+        self._keys_only = keys_only
+        self._options = options
+        self._silence = (silence_ms if silence_ms > 0 else SILENCE_MS) / 1000.0
+        self._every: Optional[int] = start if isinstance(start, int) else None
+        self._pos: Dict[int, int] = {} if start is None or isinstance(start, int) else dict(start)
+        self._link: Optional[_Link] = None
+        self._id = 0  # the current stream's request id
+        self._ended: Optional[TunekvError] = None  # what ended it for good
+        self._closed = False
+        self._events: Deque[WatchEvent] = deque()  # received, not handed out
+        self._hint_node = options.node_id  # try it first; 0: none
+        self._hint_addr = ""  # its address, when a NOT_LEADER answer gave one
+        self._next_node = 0  # where a round of nodes starts
+        self._heard = 0.0  # monotonic time of the last frame
+        self._info = WatchInfo(node_id=0, level=options.level, staleness_ms=-1, resumes=0)
+        self.errmsg = ""  # text of its last failure (a lost stream, a failed resume)
+
+    # ---- what it is
+
+    @property
+    def positions(self) -> Dict[int, int]:
+        """partition -> after_index: every change at or below it was handed
+        out or is buffered for the next next(). Give it as start= to a new
+        watch to go on from here (events still buffered are then lost:
+        take them first)."""
+        return dict(self._pos)
+
+    @property
+    def info(self) -> WatchInfo:
+        return self._info
+
+    # ---- starting a stream
+
+    def _request(self) -> pb.Request:
+        o = self._options
+        starts: List[pb.WatchStart] = []
+        if self._every is not None:
+            starts.append(pb.WatchStart(every=True, after_index=self._every))
+        starts += [pb.WatchStart(partition=p, after_index=i) for p, i in sorted(self._pos.items())]
+        # Its start sees the session's own writes (as libtunekv).
+        tok = self._c.token() if o.level != Consistency.LINEARIZABLE else b""
+        wq = pb.WatchRequest(
+            key=self._key,
+            prefix=self._prefix,
+            keys_only=self._keys_only,
+            start=starts,
+            options=codec.read_options(o, tok),
+        )
+        self._id += 1
+        t = o.timeout if o.timeout is not None else self._c.timeout
+        return pb.Request(id=self._id, timeout_ms=max(1, int(t * 1000)), watch=wq)
+
+    def _hint(self, resp: pb.Response) -> None:
+        """A NOT_LEADER answer named the leader: the next start tries it."""
+        node, addr = codec.leader_hint(resp)
+        self._hint_node, self._hint_addr = node, addr
+
+    def _error(self, resp: pb.Response) -> TunekvError:
+        """The exception of a failed answer, keeping what COMPACTED says."""
+        if codec.status(resp) == Status.NOT_LEADER:
+            self._hint(resp)
+        if codec.status(resp) == Status.COMPACTED and resp.WhichOneof("body") == "watch":
+            w = resp.watch
+            self._info = _replace(self._info, compacted_partition=w.compacted_partition, compacted_index=w.compacted_index)
+            msg = f"watch: {resp.message}" if resp.message else "watch"
+            return Compacted(msg, w.compacted_partition, w.compacted_index)
+        return codec.error(resp, "watch")
+
+    def _created(self, w: Any) -> None:
+        """The created frame names every partition of the stream and where
+        it starts: the positions are those (a resumed partition's events
+        already received are past it)."""
+        pos: Dict[int, int] = {}
+        for pr in w.progress:
+            pos[pr.partition] = max(pr.index, self._pos.get(pr.partition, 0))
+        self._pos = pos
+        self._every = None
+        self._info = _replace(self._info, node_id=w.node_id, level=codec._enum(Consistency, w.level))
+
+    async def _auth(self, link: _Link) -> None:
+        c = self._c
+        link.send(pb.Request(id=1 << 62, auth=pb.AuthRequest(user=c.user, password=c._password)))
+        try:
+            resp = await asyncio.wait_for(link.frame(), c.timeout)
+        except asyncio.TimeoutError:
+            raise Timeout(f"{link.addr}: no answer to AUTH") from None
+        if codec.status(resp) != Status.OK:
+            raise codec.error(resp, f"watch: AUTH as {c.user} at {link.addr}")
+
+    async def _try(self, addr: str) -> None:
+        """Open the stream at addr, or raise why not."""
+        link = _Link(addr)
+        try:
+            await link.open(self._c)
+            if self._c.user is not None:
+                await self._auth(link)
+            link.send(self._request())
+            try:
+                resp = await asyncio.wait_for(link.frame(), self._c.timeout)
+            except asyncio.TimeoutError:
+                raise Timeout(f"{addr}: no answer") from None
+            while resp.id != self._id:  # nothing else is in flight: an id-0 error, EOF next
+                resp = await asyncio.wait_for(link.frame(), self._c.timeout)
+            if codec.status(resp) != Status.OK:
+                raise self._error(resp)
+            if resp.WhichOneof("body") != "watch" or not resp.watch.created:
+                raise ProtocolError(f"watch: {addr}: the first answer is not a created frame")
+            self._created(resp.watch)
+        except BaseException:
+            link.close()
+            raise
+        self._link = link
+        self._heard = time.monotonic()
+
+    async def _try_hint(self) -> None:
+        """Try the node a NOT_LEADER named (or node_id), once: by the map,
+        else by the address the answer gave."""
+        node, addr = self._hint_node, self._hint_addr
+        self._hint_node, self._hint_addr = 0, ""
+        known = await self._c._node_addr(node)
+        if known is not None:
+            addr = known
+        if not addr:
+            raise ConnectFailed(f"watch: node {node}'s address is not known")
+        await self._try(addr)
+
+    async def _start(self) -> None:
+        """(Re)start the stream: every known node once, but a leader a
+        NOT_LEADER named first (at most as many hints as nodes: leadership
+        may move while it looks). Raises the last failure."""
+        addrs = self._c._watch_addrs()
+        n, i, hints = len(addrs), 0, 0
+        last: TunekvError = ConnectFailed("watch: no node to try")
+        while i < n or (self._hint_node != 0 and hints <= n):
+            try:
+                if self._hint_node != 0 and hints <= n:
+                    hints += 1
+                    await self._try_hint()
+                else:
+                    k = (self._next_node + i) % n
+                    i += 1
+                    self._hint_node = 0
+                    await self._try(addrs[k])
+                    self._next_node = k  # stay here while it works
+                return
+            except TunekvError as e:
+                last = e
+                self.errmsg = e.message
+                if not _retryable(e):
+                    raise
+        raise last
+
+    async def _open(self) -> None:
+        await self._start()
+
+    # ---- the stream
+
+    def _lose(self, why: str) -> None:
+        """The stream on the link is over (it may resume)."""
+        if self._link is not None:
+            self.errmsg = f"{self._link.addr}: {why}"
+            self._link.close()
+            self._link = None
+            self._info = _replace(self._info, resumes=self._info.resumes + 1)
+
+    def _advance(self, partition: int, index: int) -> None:
+        if partition in self._pos and index > self._pos[partition]:
+            self._pos[partition] = index
+
+    def _take(self, resp: pb.Response) -> None:
+        """Take in one frame of the stream."""
+        if resp.id != self._id or resp.WhichOneof("body") != "watch":
+            return  # WATCH_CANCEL's answer, an id-0 error
+        w = resp.watch
+        if codec.status(resp) != Status.OK or w.canceled:
+            err = self._error(resp) if codec.status(resp) != Status.OK else None
+            self._lose(resp.message or "the stream ended")
+            if err is not None and not _retryable(err):
+                self._ended = err
+            return
+        if w.progress:
+            stale = max(pr.staleness_ms for pr in w.progress)
+            self._info = _replace(self._info, staleness_ms=max(stale, -1))
+        for pr in w.progress:
+            self._advance(pr.partition, pr.index)
+        for e in w.events:
+            self._advance(e.partition, e.index)
+            put = e.type != pb.EVENT_DELETE
+            self._events.append(
+                WatchEvent(
+                    type=EventType.PUT if put else EventType.DELETE,
+                    key=bytes(e.key),
+                    value=bytes(e.value) if put and not self._keys_only else None,
+                    partition=e.partition,
+                    index=e.index,
+                    create_index=e.create_index,
+                    timestamp=e.timestamp,
+                )
+            )
+
+    async def _read(self, deadline: float, listening: float) -> bool:
+        """Wait for the next frame until deadline; a node silent for
+        silence_ms counts as lost. False when the deadline came first.
+        Silence counts from the last frame, or from when the caller began
+        to listen (listening) if that is later: a caller that did not
+        call next() for a while finds the frames sent meanwhile in the
+        socket, and its node is not taken as gone for the pause (the
+        C library reads what is buffered before it looks at the clock)."""
+        assert self._link is not None
+        silent = max(self._heard, listening) + self._silence
+        until = min(deadline, silent)
+        try:
+            resp = await asyncio.wait_for(self._link.frame(), max(0.0, until - time.monotonic()))
+        except asyncio.TimeoutError:
+            if deadline < silent:
+                return False
+            self._lose(f"no frame for {self._silence * 1000:.0f} ms: taken as gone")
+            return True
+        except ProtocolError as e:
+            self._lose(e.message)
+            return True
+        except ConnectionClosed:
+            self._lose("connection lost")
+            return True
+        self._heard = time.monotonic()
+        self._take(resp)
+        return True
+
+    async def next(self, timeout: Optional[float] = None) -> Optional[WatchEvent]:
+        """The next event, waiting up to timeout seconds (None: no limit);
+        None when none came (the watch goes on). Raises what ended it for
+        good (Compacted with compacted_partition and compacted_index,
+        PermissionDenied, ...; again on every later call), or a failure to
+        resume on any node (ConnectFailed, Unavailable, ...: the next call
+        tries again)."""
+        if self._closed:
+            raise UsageError("the watch is closed")
+        listening = time.monotonic()
+        deadline = float("inf") if timeout is None else listening + max(0.0, timeout)
+        while True:
+            if self._events:
+                return self._events.popleft()
+            if self._ended is not None:
+                raise self._ended
+            if self._link is None:
+                try:
+                    await self._start()
+                except TunekvError as e:
+                    if not _retryable(e):
+                        self._ended = e
+                    await asyncio.sleep(BACKOFF)
+                    raise
+                continue
+            if time.monotonic() >= deadline:
+                return None
+            if not await self._read(deadline, listening):
+                return None
+
+    def __aiter__(self) -> "AsyncWatch":
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        ev = await self.next()
+        assert ev is not None
+        return ev
+
+    async def close(self) -> None:
+        """Cancel it (WATCH_CANCEL, best effort) and close its connection.
+        Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._c._watches.discard(self)
+        link, self._link = self._link, None
+        if link is not None:
+            try:
+                link.send(pb.Request(id=self._id + 1, watch_cancel=pb.WatchCancelRequest(watch_id=self._id)))
+                await link.flush(self._c.timeout)
+            except TunekvError:
+                pass  # the close that follows ends the stream anyway
+            link.close()
+        self._events.clear()
+
+    async def __aenter__(self) -> "AsyncWatch":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Watch:
+    """A blocking watch (Client.watch opens it): an iterator of WatchEvent,
+    next(timeout) returning None when none came, positions, info, close()
+    (also as a context manager). It runs on its client's event loop; as the
+    client, it is not thread-safe."""
+
+    def __init__(self, client: "Client", aw: AsyncWatch):
+        self._client = client
+        self._aw = aw
+
+    @property
+    def positions(self) -> Dict[int, int]:
+        """partition -> after_index (AsyncWatch.positions)."""
+        return self._aw.positions
+
+    @property
+    def info(self) -> WatchInfo:
+        return self._aw.info
+
+    @property
+    def errmsg(self) -> str:
+        return self._aw.errmsg
+
+    def next(self, timeout: Optional[float] = None) -> Optional[WatchEvent]:
+        """The next event, or None after timeout seconds (AsyncWatch.next)."""
+        return self._client._run(self._aw.next(timeout))
+
+    def __iter__(self) -> "Watch":
+        return self
+
+    def __next__(self) -> WatchEvent:
+        ev = self.next()
+        assert ev is not None
+        return ev
+
+    def close(self) -> None:
+        """Cancel it and close its connection (nothing to do once its
+        client is closed: that closed it)."""
+        if not self._client._closed_loop():
+            self._client._run(self._aw.close())
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _replace(info: WatchInfo, **kw: Any) -> WatchInfo:
+    return dataclasses.replace(info, **kw)
