@@ -17,6 +17,9 @@ tests/integration/test_watch.c does for libtunekv:
   Compacted from next(), and on every later call;
 - a watch whose node stops (SIGSTOP) resumes by itself on another node,
   and still every acknowledged write arrives exactly once, in order;
+- a BOUNDED_STALENESS stream whose replica goes over its bound (its
+  leader stopped) is ended by the node and resumes where the bound holds,
+  with every acknowledged write once;
 - a caller that pauses longer than silence_ms between two calls does not
   lose its stream for it;
 - a LINEARIZABLE watch sent to a follower follows the NOT_LEADER hint to
@@ -230,6 +233,60 @@ def test_resume_on_another_node(wcluster, wclient):
             assert w.info.resumes >= 1
         finally:
             wcluster.procs[3].send_signal(signal.SIGCONT)
+            settle(wcluster)
+
+
+def await_new_leader(c, partition, old, timeout=30.0):
+    """Until the node c asks names a leader of partition other than old."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if leader_of(c, partition) not in (0, old):
+                return
+        except tunekv.TunekvError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"partition {partition} has no leader but {old} after {timeout} s")
+
+
+def test_bounded_staleness_moves_on(wcluster, wclient):
+    """A BOUNDED_STALENESS stream on a follower whose leader stops goes
+    over its bound: the node ends it (BOUND_UNMET), and the watch resumes
+    where the bound holds again, every acknowledged write once, in order.
+    Failed rounds meanwhile (the stopped node, stale replicas) are raised
+    by next() as retryable errors, and the next call goes on."""
+    key = b"{bs}key"
+    p = change(wclient, key, b"0")[1]
+    leader = leader_of(wclient, p)
+    follower = leader % 3 + 1
+    # A short client timeout: a try at the stopped node costs that much.
+    with tunekv.Client(wcluster.endpoints, timeout=2.0) as wc:
+        w = wc.watch(key, consistency=Consistency.BOUNDED_STALENESS, max_staleness_ms=500, node_id=follower)
+        assert w.info.node_id == follower
+        expect_events(w, [(key, b"a%d" % i) + change(wclient, key, b"a%d" % i) for i in range(3)])
+        wcluster.procs[leader].send_signal(signal.SIGSTOP)
+        try:
+            # Writes go to the new leader (a write sent to a stopped one
+            # could only end OutcomeUnknown), through the live nodes.
+            live = [a for n, a in wcluster.client_addr.items() if n != leader]
+            with tunekv.Client(live, timeout=10.0) as writer:
+                await_new_leader(writer, p, leader)
+                want = [(key, b"b%d" % i) + change(writer, key, b"b%d" % i, Ack.COMMITTED) for i in range(10)]
+            got, failures, deadline = [], [], time.monotonic() + 60
+            while len(got) < len(want) and time.monotonic() < deadline:
+                try:
+                    ev = w.next(timeout=10.0)
+                except (tunekv.BoundUnmet, tunekv.Timeout, tunekv.ConnectFailed, tunekv.Unavailable,
+                        tunekv.NotLeader, tunekv.NoQuorum, tunekv.Busy) as e:
+                    failures.append(e)
+                    continue
+                assert ev is not None, w.errmsg
+                got.append((ev.key, ev.value, ev.index, ev.partition))
+            assert got == want, f"after {len(failures)} failed rounds: {failures[-3:]}"
+            assert w.info.resumes >= 1 and w.info.node_id != leader
+            w.close()
+        finally:
+            wcluster.procs[leader].send_signal(signal.SIGCONT)
             settle(wcluster)
 
 
