@@ -22,6 +22,8 @@ tests/integration/test_watch.c does for libtunekv:
   with every acknowledged write once;
 - a caller that pauses longer than silence_ms between two calls does not
   lose its stream for it;
+- a watch of one partition starts on its leader (route LEADER, the
+  default), on the endpoints in turn with another route;
 - a LINEARIZABLE watch sent to a follower follows the NOT_LEADER hint to
   the leader; keys_only events carry no value; bad arguments are
   UsageError before anything is sent;
@@ -168,6 +170,24 @@ def test_pause_is_not_silence(wclient):
         time.sleep(2.0)  # the caller's own work, not a wait for an event
         expect_events(w, want)
         assert w.info.resumes == 0, w.errmsg
+
+
+def test_starts_on_the_leader(wcluster, wclient):
+    """A watch of one partition (a key, a prefix holding a whole hash tag)
+    starts on that partition's leader, where events come first; with a
+    route other than LEADER, on the endpoints in turn (the first here)."""
+    first = 1  # the client's first endpoint
+    assert wcluster.endpoints[0] == wcluster.client_addr[first]
+    key = next(b"ld/%d" % i for i in range(100) if leader_of(wclient, wclient.put(b"ld/%d" % i, b"v").partition) != first)
+    p = wclient.put(key, b"v").partition
+    with wclient.watch(key) as w:
+        assert w.info.node_id == leader_of(wclient, p)
+    tag = next(b"{t%d}/" % i for i in range(100) if leader_of(wclient, wclient.put(b"{t%d}/x" % i, b"v").partition) != first)
+    with wclient.watch(prefix=tag) as w:
+        assert list(w.positions) == [wclient.put(tag + b"x", b"v").partition]
+        assert w.info.node_id == leader_of(wclient, list(w.positions)[0])
+    with wclient.watch(key, route=tunekv.Route.ANY) as w:
+        assert w.info.node_id == first
 
 
 def test_keys_only(wclient):

@@ -1181,6 +1181,7 @@ class AsyncClient:
         consistency: Consistency = Consistency.SEQUENTIAL,
         max_staleness_ms: int = 0,
         node_id: int = 0,
+        route: Route = Route.LEADER,
         silence_ms: int = 5000,
         timeout: Optional[float] = None,
     ) -> AsyncWatch:
@@ -1192,8 +1193,11 @@ class AsyncClient:
         resumes elsewhere). start: where to go on from, the positions of an
         earlier watch (partition -> after_index), or an int for every
         partition (a key's watch: after that index); None: from now.
-        node_id: the node to try first. A node that sends nothing for
-        silence_ms is taken as gone and the watch resumes on another.
+        node_id: the node to try first; else a watch of one partition (a
+        key, a prefix holding a whole hash tag) starts on its leader, where
+        events come first, unless route is not LEADER (then the endpoints
+        in turn). A node that sends nothing for silence_ms is taken as gone
+        and the watch resumes on another, the lost node last.
         timeout: for each start of the stream (the client's by default).
         Raises Compacted when start is older than the change history kept,
         Busy beyond the server's watch limits, and the other TunekvErrors."""
@@ -1211,7 +1215,11 @@ class AsyncClient:
         if timeout is not None and timeout <= 0:
             raise UsageError("timeout must be positive")
         options = ReadOptions(
-            level=Consistency(consistency), max_staleness_ms=max_staleness_ms, timeout=timeout, node_id=node_id
+            level=Consistency(consistency),
+            max_staleness_ms=max_staleness_ms,
+            route=Route(route),
+            timeout=timeout,
+            node_id=node_id,
         )
         w = AsyncWatch(self, k, prefix is not None, keys_only, options, start, silence_ms)
         await w._open()

@@ -250,6 +250,7 @@ class Client:
         consistency: Consistency = Consistency.SEQUENTIAL,
         max_staleness_ms: int = 0,
         node_id: int = 0,
+        route: Route = Route.LEADER,
         silence_ms: int = 5000,
         timeout: Optional[float] = None,
     ) -> Watch:
@@ -265,6 +266,7 @@ class Client:
                 consistency=consistency,
                 max_staleness_ms=max_staleness_ms,
                 node_id=node_id,
+                route=route,
                 silence_ms=silence_ms,
                 timeout=timeout,
             )

@@ -17,8 +17,13 @@ alike:
   partition's leadership, goes over the staleness bound, or sends nothing
   for silence_ms, while the server sends progress every watch_progress_ms)
   it opens it again after those positions on the next node that takes it:
-  the leader a NOT_LEADER answer named (or node_id at the start), else
-  every known node in turn, the client's endpoints first. Events already
+  the leader a NOT_LEADER answer named, else every known node in turn
+  (the client's endpoints first) from the one that served it last, the
+  node it was just lost on at the end. Its first start tries node_id, or
+  for a watch of one partition with route LEADER (the default) that
+  partition's leader (a fresh CLUSTER_INFO): a follower applies a write
+  only once it hears it was committed, with the leader's next append or
+  heartbeat, so a leader's stream is the freshest. Events already
   received are handed out first.
 - NOT_LEADER, UNAVAILABLE, NO_QUORUM, BOUND_UNMET, TIMEOUT, BUSY and a
   failed or lost connection are worth another node; COMPACTED, refusals
@@ -45,7 +50,8 @@ from .errors import (
     TunekvError,
     UsageError,
 )
-from .types import Consistency, EventType, ReadOptions, Status, WatchEvent, WatchInfo
+from ._xxh64 import hash_tag, partition_of
+from .types import Consistency, EventType, ReadOptions, Route, Status, WatchEvent, WatchInfo
 
 if TYPE_CHECKING:
     from .aio import AsyncClient
@@ -177,6 +183,7 @@ class AsyncWatch:
         self._hint_node = options.node_id  # try it first; 0: none
         self._hint_addr = ""  # its address, when a NOT_LEADER answer gave one
         self._next_node = 0  # where a round of nodes starts
+        self._lost_addr = ""  # the node whose stream was just lost: tried last
         self._heard = 0.0  # monotonic time of the last frame
         self._info = WatchInfo(node_id=0, level=options.level, staleness_ms=-1, resumes=0)
         self.errmsg = ""  # text of its last failure (a lost stream, a failed resume)
@@ -278,41 +285,84 @@ class AsyncWatch:
         self._link = link
         self._heard = time.monotonic()
 
+    def _one_partition(self, partition_count: int) -> Optional[int]:
+        """The one partition the watch reads (a key's, or a prefix's that
+        holds a whole hash tag), else None."""
+        k = self._key
+        if partition_count == 0 or (self._prefix and (not k or hash_tag(k) == k)):
+            return None
+        return partition_of(k, partition_count)
+
+    async def _locate(self) -> None:
+        """The node to try first, by a fresh CLUSTER_INFO: the hinted node
+        (node_id, a NOT_LEADER's) when only its id is known, else, for
+        route LEADER (the default) and a watch of one partition, that
+        partition's leader: events reach a leader's stream first (a
+        follower applies a write once it hears it was committed, with the
+        next append or heartbeat)."""
+        want = self._hint_node
+        if self._hint_addr or (self._options.route != Route.LEADER and want == 0):
+            return
+        try:
+            ci = await self._c.cluster_info()
+        except TunekvError:
+            return
+        p = self._one_partition(ci.partition_count) if want == 0 else None
+        if p is not None:
+            want = next((x.leader_id for x in ci.partitions if x.partition == p), 0)
+        addr = next((n.client_addr for n in ci.nodes if want != 0 and n.node_id == want), "")
+        if addr:
+            self._hint_node, self._hint_addr = want, addr
+
     async def _try_hint(self) -> None:
-        """Try the node a NOT_LEADER named (or node_id), once: by the map,
-        else by the address the answer gave."""
+        """Try the node hinted, once: by its address when known (located if
+        not), else by the client's map."""
+        if not self._hint_addr:
+            await self._locate()
         node, addr = self._hint_node, self._hint_addr
         self._hint_node, self._hint_addr = 0, ""
-        known = await self._c._node_addr(node)
-        if known is not None:
-            addr = known
+        if not addr and node != 0:
+            addr = await self._c._node_addr(node) or ""
         if not addr:
             raise ConnectFailed(f"watch: node {node}'s address is not known")
         await self._try(addr)
 
+    def _hinted(self) -> bool:
+        return self._hint_node != 0 or self._hint_addr != ""
+
     async def _start(self) -> None:
-        """(Re)start the stream: every known node once, but a leader a
-        NOT_LEADER named first (at most as many hints as nodes: leadership
-        may move while it looks). Raises the last failure."""
+        """(Re)start the stream: a node hinted first (a NOT_LEADER's leader,
+        at most as many hints as nodes since leadership may move while it
+        looks; at the first start also node_id or the leader of the one
+        partition watched), then every known node once from the one that
+        served it last, the one whose stream was just lost at the end.
+        Raises the last failure."""
+        if self._hint_node == 0 and self._info.resumes == 0:
+            await self._locate()  # a leader to prefer, perhaps
         addrs = self._c._watch_addrs()
         n, i, hints = len(addrs), 0, 0
         last: TunekvError = ConnectFailed("watch: no node to try")
-        while i < n or (self._hint_node != 0 and hints <= n):
+        while i < 2 * n or (self._hinted() and hints <= n):  # two passes: others, then the lost
             try:
-                if self._hint_node != 0 and hints <= n:
+                if self._hinted() and hints <= n:
                     hints += 1
                     await self._try_hint()
                 else:
-                    k = (self._next_node + i) % n
+                    k = (self._next_node + i % n) % n
+                    second = i >= n
                     i += 1
-                    self._hint_node = 0
+                    self._hint_node, self._hint_addr = 0, ""
+                    if (addrs[k] == self._lost_addr) != second:
+                        continue
                     await self._try(addrs[k])
                     self._next_node = k  # stay here while it works
+                self._lost_addr = ""
                 return
             except TunekvError as e:
                 last = e
                 self.errmsg = e.message
                 if not _retryable(e):
+                    self._lost_addr = ""
                     raise
         raise last
 
@@ -325,6 +375,7 @@ class AsyncWatch:
         """The stream on the link is over (it may resume)."""
         if self._link is not None:
             self.errmsg = f"{self._link.addr}: {why}"
+            self._lost_addr = self._link.addr
             self._link.close()
             self._link = None
             self._info = _replace(self._info, resumes=self._info.resumes + 1)
