@@ -13,9 +13,11 @@ alike:
 - It keeps its position in each partition: the created frame's start,
   then the newest index of every event and progress frame (frames hold
   whole log entries, so a position is always a complete index).
-- When its stream breaks (the node closes or shuts down, loses the
-  partition's leadership, goes over the staleness bound, or sends nothing
-  for silence_ms, while the server sends progress every watch_progress_ms)
+- When its stream breaks (the connection is lost, the node shuts down,
+  a BOUNDED_STALENESS stream goes over its bound, or the node sends
+  nothing for silence_ms, while the server sends progress every
+  watch_progress_ms; a node that loses a partition's leadership keeps
+  serving its stream, from its replica)
   it opens it again after those positions on the next node that takes it:
   the leader a NOT_LEADER answer named, else every known node in turn
   (the client's endpoints first) from the one that served it last, the
