@@ -9,7 +9,8 @@ tests/integration/test_watch.c does for libtunekv:
 - a prefix watch over every partition delivers every write under the
   prefix, in index order per partition, and none outside it;
 - a watch closed and opened again after its positions delivers exactly
-  the changes made meanwhile; a start given as one index (every
+  the changes made meanwhile; positions count only what was handed out,
+  whole log entries (a TXN's three changes); a start given as one index (every
   partition) does the same for a key;
 - a start older than the history raises Compacted with the partition and
   the index after which it is complete, and a start there is accepted; a
@@ -188,6 +189,30 @@ def test_starts_on_the_leader(wcluster, wclient):
         assert w.info.node_id == leader_of(wclient, list(w.positions)[0])
     with wclient.watch(key, route=tunekv.Route.ANY) as w:
         assert w.info.node_id == first
+
+
+def test_positions_count_what_was_handed_out(wclient):
+    """positions cover only events handed out, whole log entries: with one
+    of a TXN's three changes taken, a watch reopened from them gets all
+    three (its index is not complete yet); with all three taken, none."""
+    from tunekv import Op
+
+    tag = b"{txw}"
+    with wclient.watch(prefix=tag) as w:
+        t = wclient.txn([], [Op.put(tag + b"a", b"1"), Op.put(tag + b"b", b"2"), Op.put(tag + b"c", b"3")])
+        ev = w.next(timeout=10.0)
+        assert ev is not None and ev.index == t.index
+        pos = w.positions
+        assert pos[t.partition] < t.index  # one of three: the index is not whole yet
+        rest = [w.next(timeout=10.0) for _ in range(2)]
+        assert all(e is not None and e.index == t.index for e in rest)
+        assert w.positions == {t.partition: t.index}
+    with wclient.watch(prefix=tag, start=pos) as w:
+        again = [w.next(timeout=10.0) for _ in range(3)]
+        assert sorted(e.key for e in again if e is not None) == [tag + b"a", tag + b"b", tag + b"c"]
+        assert w.next(timeout=QUIET) is None
+    with wclient.watch(prefix=tag, start={t.partition: t.index}) as w:
+        assert w.next(timeout=QUIET) is None
 
 
 def test_keys_only(wclient):

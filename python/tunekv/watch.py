@@ -10,9 +10,13 @@ alike:
   reading them directly from the socket keeps the server's flow control
   (a watcher that stops reading is bounded by the server, not buffered
   here without end).
-- It keeps its position in each partition: the created frame's start,
-  then the newest index of every event and progress frame (frames hold
-  whole log entries, so a position is always a complete index).
+- It keeps two positions in each partition: what it received (the
+  created frame's start, then the newest index of every event and
+  progress frame; frames hold whole log entries), where its own resumes
+  start, since the events buffered go out first anyway; and what it
+  handed to the caller, whole log entries (a TXN's index counts once its
+  last change is out), which `positions` reports: a watch opened again
+  from those gets exactly the changes not handed out yet.
 - When its stream breaks (the connection is lost, the node shuts down,
   a BOUNDED_STALENESS stream goes over its bound, or the node sends
   nothing for silence_ms, while the server sends progress every
@@ -176,7 +180,10 @@ class AsyncWatch:
         self._options = options
         self._silence = (silence_ms if silence_ms > 0 else SILENCE_MS) / 1000.0
         self._every: Optional[int] = start if isinstance(start, int) else None
+        # Per partition: every change received at or below it (where a
+        # resume starts), and every change handed out (positions).
         self._pos: Dict[int, int] = {} if start is None or isinstance(start, int) else dict(start)
+        self._done: Dict[int, int] = dict(self._pos)
         self._link: Optional[_Link] = None
         self._id = 0  # the current stream's request id
         self._ended: Optional[TunekvError] = None  # what ended it for good
@@ -195,10 +202,11 @@ class AsyncWatch:
     @property
     def positions(self) -> Dict[int, int]:
         """partition -> after_index: every change at or below it was handed
-        out or is buffered for the next next(). Give it as start= to a new
-        watch to go on from here (events still buffered are then lost:
-        take them first)."""
-        return dict(self._pos)
+        out by next() (whole log entries: the changes of one TXN count once
+        the last of them was). A watch opened with it as start= (after a
+        crash of the application, say) gets exactly the changes it was not
+        handed yet."""
+        return dict(self._done)
 
     @property
     def info(self) -> WatchInfo:
@@ -246,9 +254,11 @@ class AsyncWatch:
         it starts: the positions are those (a resumed partition's events
         already received are past it)."""
         pos: Dict[int, int] = {}
+        done: Dict[int, int] = {}
         for pr in w.progress:
             pos[pr.partition] = max(pr.index, self._pos.get(pr.partition, 0))
-        self._pos = pos
+            done[pr.partition] = max(pr.index, self._done.get(pr.partition, 0))
+        self._pos, self._done = pos, done
         self._every = None
         self._info = _replace(self._info, node_id=w.node_id, level=codec._enum(Consistency, w.level))
 
@@ -382,9 +392,15 @@ class AsyncWatch:
             self._link = None
             self._info = _replace(self._info, resumes=self._info.resumes + 1)
 
-    def _advance(self, partition: int, index: int) -> None:
-        if partition in self._pos and index > self._pos[partition]:
+    def _advance(self, partition: int, index: int, handed_out: bool) -> None:
+        """partition's position moves up to index (never back), and what
+        was handed out too when handed_out."""
+        if partition not in self._pos:
+            return
+        if index > self._pos[partition]:
             self._pos[partition] = index
+        if handed_out and index > self._done[partition]:
+            self._done[partition] = index
 
     def _take(self, resp: pb.Response) -> None:
         """Take in one frame of the stream."""
@@ -401,9 +417,11 @@ class AsyncWatch:
             stale = max(pr.staleness_ms for pr in w.progress)
             self._info = _replace(self._info, staleness_ms=max(stale, -1))
         for pr in w.progress:
-            self._advance(pr.partition, pr.index)
+            # Frames are taken once the events before them are out: with no
+            # events of its own, the caller has everything up to it.
+            self._advance(pr.partition, pr.index, not w.events)
         for e in w.events:
-            self._advance(e.partition, e.index)
+            self._advance(e.partition, e.index, False)
             put = e.type != pb.EVENT_DELETE
             self._events.append(
                 WatchEvent(
@@ -429,7 +447,9 @@ class AsyncWatch:
         silent = max(self._heard, listening) + self._silence
         until = min(deadline, silent)
         try:
-            resp = await asyncio.wait_for(self._link.frame(), max(0.0, until - time.monotonic()))
+            # A millisecond at least: the loop polls the socket once, so
+            # that a frame which has arrived is taken (timeout 0 included).
+            resp = await asyncio.wait_for(self._link.frame(), max(0.001, until - time.monotonic()))
         except asyncio.TimeoutError:
             if deadline < silent:
                 return False
@@ -446,8 +466,8 @@ class AsyncWatch:
         return True
 
     async def next(self, timeout: Optional[float] = None) -> Optional[WatchEvent]:
-        """The next event, waiting up to timeout seconds (None: no limit);
-        None when none came (the watch goes on). Raises what ended it for
+        """The next event, waiting up to timeout seconds (None: no limit;
+        0: only what has arrived); None when none came (the watch goes on). Raises what ended it for
         good (Compacted with compacted_partition and compacted_index,
         PermissionDenied, ...; again on every later call), or a failure to
         resume on any node (ConnectFailed, Unavailable, ...: the next call
@@ -458,7 +478,7 @@ class AsyncWatch:
         deadline = float("inf") if timeout is None else listening + max(0.0, timeout)
         while True:
             if self._events:
-                return self._events.popleft()
+                return self._hand_out()
             if self._ended is not None:
                 raise self._ended
             if self._link is None:
@@ -470,10 +490,19 @@ class AsyncWatch:
                     await asyncio.sleep(BACKOFF)
                     raise
                 continue
-            if time.monotonic() >= deadline:
-                return None
+            # At least one look at the socket, also with timeout 0.
             if not await self._read(deadline, listening):
                 return None
+
+    def _hand_out(self) -> WatchEvent:
+        """The next buffered event; once the last one of its log entry is
+        out (the events of one entry are adjacent), the caller has that
+        whole index."""
+        ev = self._events.popleft()
+        nxt = self._events[0] if self._events else None
+        if nxt is None or (nxt.partition, nxt.index) != (ev.partition, ev.index):
+            self._advance(ev.partition, ev.index, True)
+        return ev
 
     def __aiter__(self) -> "AsyncWatch":
         return self
