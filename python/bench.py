@@ -8,7 +8,12 @@ Python process.
 Runs, one after the other: blocking PUTs, blocking LINEARIZABLE GETs, and
 the same through AsyncClient with --concurrency requests in flight (one
 connection per node, pipelined). Keys are spread over --keys keys, values
-are --value-size bytes. Prints one line per phase.
+are --value-size bytes. Prints one line per phase. Then watch phases
+(AsyncClient.watch): the time from a PUT being sent to its event arriving
+at a watch of the key in the same process (one PUT at a time, each
+event awaited before the next PUT; p50 and p99), with the watch on the
+key's leader and on a follower; and the events a prefix watch delivers
+while --concurrency PUTs are in flight.
 """
 
 from __future__ import annotations
@@ -63,6 +68,59 @@ async def pipelined(endpoints, ops: int, keys: int, value: bytes, concurrency: i
             phase(f"asyncio {name}, {concurrency} in flight", ops, time.monotonic() - t)
 
 
+async def put_to_event(c, w, name: str, ops: int, value: bytes) -> None:
+    """One put at a time, its event awaited before the next put."""
+    samples = []
+    for i in range(ops):
+        t = time.monotonic()
+        await c.put(b"wbench/lat", value)
+        while True:
+            ev = await w.next(timeout=10.0)
+            if ev is None:
+                raise RuntimeError(f"no event within 10 s: {w.errmsg}")
+            if ev.key == b"wbench/lat":
+                break
+        samples.append(time.monotonic() - t)
+    await w.close()
+    samples.sort()
+    p50, p99 = samples[len(samples) // 2], samples[min(len(samples) - 1, len(samples) * 99 // 100)]
+    print(f"{name:<40} {ops:>7} puts   p50 {p50 * 1e6:>7.0f} us  p99 {p99 * 1e6:>7.0f} us")
+
+
+async def watching(endpoints, ops: int, value: bytes, concurrency: int) -> None:
+    async with tunekv.AsyncClient(endpoints) as c:
+        # Put -> event latency, the watch on the key's leader (LINEARIZABLE
+        # starts there), then on a follower (EVENTUAL, node_id).
+        p = (await c.put(b"wbench/lat", value)).partition
+        info = await c.cluster_info()
+        leader = info.partitions[p].leader_id
+        follower = next(r for r in info.partitions[p].replicas if r != leader)
+        w = await c.watch(b"wbench/lat", consistency=tunekv.Consistency.LINEARIZABLE)
+        await put_to_event(c, w, "asyncio watch on the leader: put -> event", ops, value)
+        w = await c.watch(b"wbench/lat", consistency=tunekv.Consistency.EVENTUAL, node_id=follower)
+        await put_to_event(c, w, "asyncio watch on a follower: put -> event", ops, value)
+
+        # Delivery: a prefix watch (every partition) while puts run pipelined.
+        w = await c.watch(prefix=b"wbench/d/")
+        got = 0
+
+        async def reader() -> None:
+            nonlocal got
+            while got < ops:
+                if await w.next(timeout=10.0) is None:
+                    raise RuntimeError(f"events stopped at {got}: {w.errmsg}")
+                got += 1
+
+        async def writer(k: int) -> None:
+            for i in range(k, ops, concurrency):
+                await c.put(b"wbench/d/%d" % i, value)
+
+        t = time.monotonic()
+        await asyncio.gather(reader(), *(writer(k) for k in range(concurrency)))
+        phase(f"asyncio watch: events, {concurrency} puts in flight", got, time.monotonic() - t)
+        await w.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoints", help="host:port,... (default $TUNEKV_ENDPOINTS)")
@@ -89,6 +147,7 @@ def main() -> int:
               f"{a.value_size}-byte values over {a.keys} keys")
         blocking(endpoints, a.ops, a.keys, value)
         asyncio.run(pipelined(endpoints, a.ops, a.keys, value, a.concurrency))
+        asyncio.run(watching(endpoints, min(a.ops, 2000), value, a.concurrency))
     finally:
         if cluster is not None:
             cluster.stop()

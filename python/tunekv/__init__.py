@@ -12,6 +12,7 @@ asyncio. See python/README.md and docs/protocol.md.
 
 from .aio import AsyncClient, tls_context
 from .client import Client
+from .watch import AsyncWatch, Watch
 from .errors import (
     BoundUnmet,
     Busy,
@@ -72,6 +73,9 @@ from .types import (
     TxnOpResult,
     TxnOpType,
     TxnResult,
+    WatchEvent,
+    WatchInfo,
+    EventType,
     WriteResult,
 )
 
@@ -81,6 +85,11 @@ __all__ = [
     "AsyncClient",
     "tls_context",
     "Client",
+    "AsyncWatch",
+    "Watch",
+    "WatchEvent",
+    "WatchInfo",
+    "EventType",
     "BoundUnmet",
     "Busy",
     "ConditionFailed",

@@ -80,6 +80,7 @@ from .types import (
     UserRoleResult,
     WriteResult,
 )
+from .watch import AsyncWatch, Start
 
 DEFAULT_ENDPOINTS = "127.0.0.1:7001"
 GRACE = 0.5  # local give-up after the server's deadline (protocol.md §8.10)
@@ -401,6 +402,7 @@ class AsyncClient:
         self._last_endpoint = 0
         self._closed = False
         self._tasks: Set[asyncio.Task[ClusterInfo]] = set()  # map fetches
+        self._watches: Set[AsyncWatch] = set()  # open, closed with the client
 
     # ---- session tokens
 
@@ -1167,6 +1169,83 @@ class AsyncClient:
         body = pb.LeaseRequest(op=pb.LEASE_LIST, partition=partition, use_partition=True)
         return codec.lease_list_result(await self._lease("lease_list", body))
 
+    # ---- watches (docs/protocol.md, WATCH; watch.py)
+
+    async def watch(
+        self,
+        key: Optional[Bytes] = None,
+        prefix: Optional[Bytes] = None,
+        *,
+        start: Start = None,
+        keys_only: bool = False,
+        consistency: Consistency = Consistency.SEQUENTIAL,
+        max_staleness_ms: int = 0,
+        node_id: int = 0,
+        route: Route = Route.LEADER,
+        silence_ms: int = 5000,
+        timeout: Optional[float] = None,
+    ) -> AsyncWatch:
+        """Watch key, or every key under prefix (b"": every key): an
+        AsyncWatch of its changes, on a connection of its own, once a node
+        confirmed it. consistency decides where the stream may start, as
+        for scan_page (docs/consistency.md, "Watches"); BOUNDED_STALENESS
+        takes max_staleness_ms and ends a stream that goes over it (it then
+        resumes elsewhere). start: where to go on from, the positions of an
+        earlier watch (partition -> after_index), or an int for every
+        partition (a key's watch: after that index); None: from now.
+        node_id: the node to try first; else a watch of one partition (a
+        key, a prefix holding a whole hash tag) starts on its leader, where
+        events come first, unless route is not LEADER (then the endpoints
+        in turn). A node that sends nothing for silence_ms is taken as gone
+        and the watch resumes on another, the lost node last.
+        timeout: for each start of the stream (the client's by default).
+        Raises Compacted when start is older than the change history kept,
+        Busy beyond the server's watch limits, and the other TunekvErrors."""
+        self._check_open()
+        if (key is None) == (prefix is None):
+            raise UsageError("watch: give a key or a prefix (not both)")
+        k = self._key(key) if key is not None else codec.as_bytes(prefix if prefix is not None else b"")
+        if isinstance(start, bool) or (isinstance(start, int) and start < 0):
+            raise UsageError("watch: start must be an index >= 0 or a dict of them")
+        if start is not None and not isinstance(start, int):
+            if any(not isinstance(p, int) or not isinstance(i, int) or p < 0 or i < 0 for p, i in start.items()):
+                raise UsageError("watch: start must map partitions to indexes >= 0")
+        if silence_ms < 0 or max_staleness_ms < 0 or node_id < 0:
+            raise UsageError("watch: silence_ms, max_staleness_ms and node_id must be >= 0")
+        if timeout is not None and timeout <= 0:
+            raise UsageError("timeout must be positive")
+        options = ReadOptions(
+            level=Consistency(consistency),
+            max_staleness_ms=max_staleness_ms,
+            route=Route(route),
+            timeout=timeout,
+            node_id=node_id,
+        )
+        w = AsyncWatch(self, k, prefix is not None, keys_only, options, start, silence_ms)
+        await w._open()
+        self._watches.add(w)
+        return w
+
+    def _watch_addrs(self) -> List[str]:
+        """Where a watch may start: the endpoints, then every other node
+        of the map (as libtunekv's peers)."""
+        addrs = list(self.endpoints)
+        if self._map is not None:
+            addrs += [a for a in self._map.nodes.values() if a not in addrs]
+        return addrs
+
+    async def _node_addr(self, node_id: int) -> Optional[str]:
+        """Node node_id's client address by the map (fetched if it does not
+        name the node yet); None when it is not known."""
+        if node_id == 0:
+            return None
+        if self._map is None or node_id not in self._map.nodes:
+            try:
+                await self._await_map(self.timeout)
+            except TunekvError:
+                return None
+        return self._map.nodes.get(node_id) if self._map is not None else None
+
     # ---- life
 
     def _check_open(self) -> None:
@@ -1176,6 +1255,8 @@ class AsyncClient:
     async def close(self) -> None:
         """Close every connection. Requests in flight fail."""
         self._closed = True
+        for w in list(self._watches):
+            await w.close()
         for task in list(self._tasks):
             task.cancel()
         conns = list(self._conns.values())

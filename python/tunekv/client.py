@@ -18,6 +18,7 @@ from typing import Any, Coroutine, Iterator, List, Optional, Sequence, TypeVar
 from ._codec import Bytes
 from .aio import AsyncClient, Endpoints
 from .errors import UsageError
+from .watch import Start, Watch
 from .types import (
     Ack,
     ClusterInfo,
@@ -238,6 +239,42 @@ class Client:
 
     def role_grants(self, name: str) -> List[Grant]:
         return self.user_role(UserRoleOp.ROLE_GET, name).grants
+
+    def watch(
+        self,
+        key: Optional[Bytes] = None,
+        prefix: Optional[Bytes] = None,
+        *,
+        start: Start = None,
+        keys_only: bool = False,
+        consistency: Consistency = Consistency.SEQUENTIAL,
+        max_staleness_ms: int = 0,
+        node_id: int = 0,
+        route: Route = Route.LEADER,
+        silence_ms: int = 5000,
+        timeout: Optional[float] = None,
+    ) -> Watch:
+        """Watch key, or every key under prefix: a Watch, an iterator of
+        its changes that resumes by itself on another node
+        (AsyncClient.watch)."""
+        aw = self._run(
+            self._aio.watch(
+                key,
+                prefix,
+                start=start,
+                keys_only=keys_only,
+                consistency=consistency,
+                max_staleness_ms=max_staleness_ms,
+                node_id=node_id,
+                route=route,
+                silence_ms=silence_ms,
+                timeout=timeout,
+            )
+        )
+        return Watch(self, aw)
+
+    def _closed_loop(self) -> bool:
+        return self._loop.is_closed()
 
     def status(self, node_id: int = 0) -> NodeStatus:
         return self._run(self._aio.status(node_id))

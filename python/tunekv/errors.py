@@ -136,9 +136,17 @@ class PermissionDenied(TunekvError, PermissionError):
 
 
 class Compacted(TunekvError):
-    """at_timestamp is older than the change history the replica keeps."""
+    """at_timestamp, or a watch's start, is older than the change history
+    the replica keeps. For a watch, compacted_partition and compacted_index
+    say where to go on from: that partition's history holds every change
+    after compacted_index (read the keys again, then watch after it)."""
 
     status = Status.COMPACTED
+
+    def __init__(self, message: str = "", compacted_partition: int = 0, compacted_index: int = 0):
+        super().__init__(message)
+        self.compacted_partition = compacted_partition
+        self.compacted_index = compacted_index
 
 
 class ConnectFailed(TunekvError, ConnectionError):

@@ -527,3 +527,37 @@ class TxnResult:
     results: Tuple[TxnOpResult, ...]
     replayed: bool = False
     token: bytes = b""
+
+
+class EventType(_Enum):
+    """What a watch event is (tunekv.v1.EventType)."""
+
+    PUT = 0
+    DELETE = 1
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change a watch delivers (docs/protocol.md, WATCH). Events of one
+    partition come in its log order; those of different partitions may
+    interleave."""
+
+    type: EventType
+    key: bytes
+    value: Optional[bytes]  # PUT without keys_only; None for a DELETE or keys_only
+    partition: int
+    index: int  # the change's log index (a PUT: the key's new version)
+    create_index: int  # PUT: the write that created the key
+    timestamp: int  # the change's write timestamp
+
+
+@dataclass(frozen=True)
+class WatchInfo:
+    """Where and how a watch runs now (libtunekv's struct tkv_watch_info)."""
+
+    node_id: int  # the node serving it (or that served it last)
+    level: Consistency  # the level its start was served at
+    staleness_ms: int  # the largest of its partitions' at the last progress frame; -1 unknown
+    resumes: int  # times its stream broke and it went on after its positions
+    compacted_partition: int = 0  # after Compacted: the partition whose history
+    compacted_index: int = 0  # is complete only after this index
