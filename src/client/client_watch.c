@@ -7,8 +7,8 @@
  * keeps its position in each partition (the created frame's start, then
  * the newest index of each event and progress frame: frames hold whole
  * log entries) and, when its stream breaks (the node closes, shuts down,
- * loses the partition's leadership, goes over the staleness bound, or
- * sends nothing for silence_ms), opens it again after those positions on
+ * goes over the staleness bound, or sends nothing for silence_ms), opens
+ * it again after those positions on
  * the next node that takes it: the leader a NOT_LEADER answer names, else
  * the client's endpoints in turn. Events already received stay buffered
  * and are handed out first. COMPACTED and refusals (permissions, bad
@@ -524,7 +524,8 @@ static void client_watch_take(struct tkv_watch *w, const uint8_t *body, size_t l
         w->next_event = 0;
 }
 
-static void client_watch_fill(const Tunekv__V1__WatchEvent *e, struct tkv_watch_event *ev)
+static void client_watch_fill(const struct tkv_watch *w, const Tunekv__V1__WatchEvent *e,
+                              struct tkv_watch_event *ev)
 {
         memset(ev, 0, sizeof(*ev));
         ev->type =
@@ -534,8 +535,8 @@ static void client_watch_fill(const Tunekv__V1__WatchEvent *e, struct tkv_watch_
         if (ev->type == TKV_EVENT_PUT && e->value.len > 0) {
                 ev->value = e->value.data;
                 ev->value_len = e->value.len;
-        } else if (ev->type == TKV_EVENT_PUT) {
-                ev->value = "";
+        } else if (ev->type == TKV_EVENT_PUT && !w->keys_only) {
+                ev->value = ""; /* an empty value, not none */
         }
         ev->partition = e->partition;
         ev->index = e->index;
@@ -551,7 +552,7 @@ static void client_watch_hand_out(struct tkv_watch *w, struct tkv_watch_event *e
         const Tunekv__V1__WatchEvent *e = wr->events[w->next_event++];
         bool more = false;
 
-        client_watch_fill(e, ev);
+        client_watch_fill(w, e, ev);
         for (size_t i = w->next_event; i < wr->n_events && !more; i++) {
                 more = wr->events[i]->partition == e->partition && wr->events[i]->index == e->index;
         }
