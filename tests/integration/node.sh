@@ -8,10 +8,15 @@
 # for "ready", and retries with other ports if the daemon exits first (a
 # port taken meanwhile). Sets $pid and $port; $pid is empty on failure.
 start_node() {
-  local bin=$1 dir=$2 attempt i flags
+  local bin=$1 dir=$2 attempt i flags fresh=0
   shift 2
   pid=""
+  # A new node whose first start failed (a port taken) may have written its
+  # identity, and a data dir with an identity and no Raft state is refused:
+  # the retry starts it new again. An existing data dir is never touched.
+  [ -e "$dir/data" ] || fresh=1
   for attempt in 1 2 3 4 5; do
+    [ "$attempt" = 1 ] || [ "$fresh" = 0 ] || rm -rf "$dir/data"
     port=$((12000 + RANDOM % 18000))
     flags=()
     for i in "$@"; do flags+=("${i//@METRICS@/127.0.0.1:$((port + 2))}"); done

@@ -59,11 +59,11 @@ if bash "$src/tests/verify/netns.sh" check; then
 else
   echo "note: no network namespaces here: partitions are not injected"
 fi
-run clean 0 - --seconds 40 --seed 11 "${netns[@]}"
+run clean 0 - --seconds 30 --seed 11 "${netns[@]}"
 run lin-follower 1 linearizable --seconds 8 --faults none --bug lin-follower --seed 12
-run ignore-token 1 session --seconds 8 --faults none --bug ignore-token --seed 13
+run ignore-token 1 session --seconds 5 --faults none --bug ignore-token --seed 13
 run early-ack 1 linearizable --seconds 8 --faults none --bug early-ack --seed 14
-run seq-no-ts 1 sequential --seconds 8 --faults none --bug seq-no-ts --seed 15
-run tombstone-off 1 tombstones --seconds 8 --faults none --bug tombstone-off --seed 16
-run watch-skip 1 watch --seconds 8 --faults none --bug watch-skip --seed 17
+run seq-no-ts 1 sequential --seconds 5 --faults none --bug seq-no-ts --seed 15
+run tombstone-off 1 tombstones --seconds 5 --faults none --bug tombstone-off --seed 16
+run watch-skip 1 watch --seconds 5 --faults none --bug watch-skip --seed 17
 exit $failed
