@@ -253,8 +253,9 @@ tkv_cell() { # CELL VARIANT CLIENTS ARGS...
 # cells' shape (events/s as ops_per_s, put->event as all.*).
 tkv_watch_cell() {
   local w=$1 rate=$2 where=$3 m s0 raw leader node
+  "$bin/tunekv" --endpoints "$tkv_eps" put watchlat/key 0 >/dev/null
   leader=$("$bin/tunekv" --endpoints "$tkv_eps" get watchlat/key -v 2>/dev/null |
-    sed -n 's/^served by node \([0-9]*\).*/\1/p')
+    sed -n 's/^served by node \([0-9]*\).*/\1/p' || true)
   [ -n "$leader" ] || leader=1
   node=$([ "$where" = leader ] && echo "$leader" || echo $((leader % 3 + 1)))
   m=$(meta tunekv watch "w$w@$rate-$where" 1)
