@@ -207,6 +207,10 @@ static const struct config_option config_options[] = {
     OPT("raft", snapshot_trailing, CONFIG_UINT, 1, 1 << 30, "8192",
         "log entries kept after a snapshot so lagging followers replay the log (at least 1: "
         "raft_uv reads 0 as a snapshot install)"),
+    OPT("raft", install_snapshot_timeout_ms, CONFIG_UINT, 1000, 3600000, "10000",
+        "a leader sends a lagging follower its snapshot again when the last send got no answer "
+        "within this long (a lost InstallSnapshot stalls that follower as long); raise it when "
+        "snapshots take longer to send"),
     OPT("raft", snapshot_compression, CONFIG_UINT, 0, 1, "0",
         "1: raft_uv LZ4-compresses snapshot files (values are already compressed on write)"),
     OPT("raft", apply_batch_max, CONFIG_UINT, 1, 1024, "64",

@@ -89,7 +89,8 @@ struct config {
         unsigned snapshot_threshold;
         uint64_t snapshot_bytes; /* applied entry bytes that also trigger a snapshot */
         unsigned snapshot_trailing;
-        unsigned snapshot_compression; /* 0 or 1 */
+        unsigned install_snapshot_timeout_ms; /* raft_set_install_snapshot_timeout */
+        unsigned snapshot_compression;        /* 0 or 1 */
         unsigned apply_batch_max;
         unsigned barriers_inflight_max;
         uint64_t segment_bytes;

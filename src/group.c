@@ -305,6 +305,9 @@ static void group_configure_raft(struct group *g)
         raft_set_heartbeat_timeout(r, g->params.heartbeat_timeout_ms);
         raft_set_snapshot_threshold(r, g->params.snapshot_threshold);
         raft_set_snapshot_trailing(r, g->params.snapshot_trailing);
+        if (g->params.install_snapshot_timeout_ms > 0) {
+                raft_set_install_snapshot_timeout(r, g->params.install_snapshot_timeout_ms);
+        }
         raft_set_pre_vote(r, true); /* RAFT-NOTES W8 */
 }
 

@@ -108,6 +108,7 @@ struct group_params {
         unsigned snapshot_threshold;
         uint64_t snapshot_bytes; /* also snapshot past these applied bytes; 0: count only */
         unsigned snapshot_trailing;
+        unsigned install_snapshot_timeout_ms;
         bool snapshot_compression;
         uint64_t segment_bytes;
         unsigned connect_retry_ms;

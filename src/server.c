@@ -273,6 +273,7 @@ static void server_group_params(struct server *s, uint32_t p, struct group_param
         gp->snapshot_threshold = cfg->snapshot_threshold;
         gp->snapshot_bytes = cfg->snapshot_bytes;
         gp->snapshot_trailing = cfg->snapshot_trailing;
+        gp->install_snapshot_timeout_ms = cfg->install_snapshot_timeout_ms;
         gp->snapshot_compression = cfg->snapshot_compression != 0;
         gp->segment_bytes = cfg->segment_bytes;
         gp->connect_retry_ms = cfg->connect_retry_ms;

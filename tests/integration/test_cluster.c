@@ -304,9 +304,11 @@ static void test_follower_catches_up_by_snapshot(void **state)
         static const char *const flags[] = {"--election-timeout-ms",
                                             "1000",
                                             "--snapshot-threshold",
-                                            "256",
+                                            "64",
                                             "--snapshot-trailing",
-                                            "32",
+                                            "16",
+                                            "--install-snapshot-timeout-ms",
+                                            "2000",
                                             NULL};
         struct tkv_client *cl;
         struct tkv_result r;
@@ -320,11 +322,11 @@ static void test_follower_catches_up_by_snapshot(void **state)
         /* New leaders for node 3's partitions, then thousands of writes:
          * each partition compacts its log several times meanwhile. Driven
          * by count, not for a fixed time: a loaded machine writes slower. */
-        for (double end = now_ms() + 60000; model.acked <= 4 * 8 * 256 && now_ms() < end;) {
+        for (double end = now_ms() + 60000; model.acked <= 4 * 8 * 64 && now_ms() < end;) {
                 drive(&cl, 1, 64, now_ms() + 1000);
         }
         drain(&cl, 1);
-        assert_true(model.acked > 4 * 8 * 256);
+        assert_true(model.acked > 4 * 8 * 64);
         assert_int_equal(cluster_restart(&c, 3), 0);
         converge_all(&c);
         assert_int_equal(cluster_status(&c, 3, &r), TKV_OK);
