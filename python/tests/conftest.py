@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -23,19 +24,25 @@ from cluster import LocalCluster, find_tunekvd  # noqa: E402
 import tunekv  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def cluster():
+def run_cluster(prefix, extra_conf=()):
+    """A generator for fixtures: a 3-node cluster in a fresh temporary dir
+    (its config plus extra_conf lines), yielded once every partition has a
+    leader, then stopped; every node must shut down cleanly. A node a test
+    left stopped (SIGSTOP) is continued first. Logs are kept when it fails
+    or with TUNEKV_KEEP_LOGS."""
     tunekvd = find_tunekvd()
     if tunekvd is None:
         pytest.skip("tunekvd not built: set TUNEKV_BUILD_DIR or build the tree into build/")
-    tmp = tempfile.mkdtemp(prefix="tkv-py-", dir=os.environ.get("TMPDIR"))
-    c = LocalCluster(tunekvd, tmp)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR"))
+    c = LocalCluster(tunekvd, tmp, extra_conf=extra_conf)
     bad = []
     try:
         c.start()
         settle(c)
         yield c
     finally:
+        for p in c.procs.values():
+            p.send_signal(signal.SIGCONT)
         bad = c.stop()
         if os.environ.get("TUNEKV_KEEP_LOGS") or bad:
             print(f"cluster logs kept in {tmp}")
@@ -43,6 +50,11 @@ def cluster():
             shutil.rmtree(tmp, ignore_errors=True)
     # Every node shuts down cleanly after the Python clients' traffic.
     assert not bad, "\n".join(bad)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    yield from run_cluster("tkv-py-")
 
 
 @pytest.fixture

@@ -33,15 +33,11 @@ tests/integration/test_watch.c does for libtunekv:
 """
 
 import asyncio
-import os
-import shutil
 import signal
-import tempfile
 import time
 
 import pytest
-from cluster import LocalCluster, find_tunekvd
-from conftest import settle
+from conftest import run_cluster, settle
 
 import tunekv
 from tunekv import Ack, Consistency, EventType
@@ -52,26 +48,8 @@ QUIET = 0.3  # seconds a watch is asked for one more event that must not come
 
 @pytest.fixture(scope="module")
 def wcluster():
-    tunekvd = find_tunekvd()
-    if tunekvd is None:
-        pytest.skip("tunekvd not built")
-    tmp = tempfile.mkdtemp(prefix="tkv-py-watch-", dir=os.environ.get("TMPDIR"))
     conf = ["[history]", f"history_changes_max = {HISTORY}", "watch_progress_ms = 100"]
-    c = LocalCluster(tunekvd, tmp, extra_conf=conf)
-    bad = []
-    try:
-        c.start()
-        settle(c)
-        yield c
-    finally:
-        for p in c.procs.values():  # a test that failed with a node stopped
-            p.send_signal(signal.SIGCONT)
-        bad = c.stop()
-        if os.environ.get("TUNEKV_KEEP_LOGS") or bad:
-            print(f"watch cluster logs kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    assert not bad, "\n".join(bad)
+    yield from run_cluster("tkv-py-watch-", conf)
 
 
 @pytest.fixture
