@@ -303,9 +303,13 @@ struct tkv_node_info {
 
 struct tkv_partition_info {
         uint32_t partition;
-        uint32_t leader_id; /* 0 = unknown */
-        uint32_t replicas[8];
+        uint32_t leader_id;   /* 0 = unknown */
+        uint32_t replicas[8]; /* the ones that serve, the preferred leader first */
         unsigned n_replicas;
+        /* Appended after 0.2: a replica move in progress (both 0: none),
+         * tkv_move. */
+        uint32_t move_from;
+        uint32_t move_to;
 };
 
 struct tkv_cluster_info {
@@ -676,6 +680,26 @@ TKV_API int tkv_member_add(struct tkv_client *c, const struct tkv_member *m, uin
  * the other statuses as for tkv_member_add. */
 TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, char *errbuf,
                               size_t errbuf_len);
+
+/* Move partition's replica from node `from` to node `to` (needs the admin
+ * permission when auth is on; docs/operations.md "Moving a replica"). The
+ * move is recorded in the cluster map (answered then, with the new epoch
+ * in *epoch), and carried out by the partition's leader: `to` receives the
+ * data as a non-voter, votes once caught up, `from` leaves and deletes its
+ * replica. The move is done when tkv_cluster_info shows `to` among the
+ * partition's replicas and no move in progress. TKV_INVALID_ARGUMENT: no
+ * such partition, `from` holds no replica of it, `to` is not a member or
+ * holds one already; TKV_BUSY: another move of the partition is in
+ * progress (an identical one answers TKV_OK), or the map changed at the
+ * same time; the others as tkv_member_add. */
+TKV_API int tkv_move(struct tkv_client *c, uint32_t partition, uint32_t from, uint32_t to,
+                     uint64_t *epoch, char *errbuf, size_t errbuf_len);
+
+/* Give up partition's move in progress (the partition's leader removes the
+ * target again, unless it already replaced the old replica: then the move
+ * is done). TKV_INVALID_ARGUMENT when there is none. As tkv_move. */
+TKV_API int tkv_move_cancel(struct tkv_client *c, uint32_t partition, uint64_t *epoch, char *errbuf,
+                            size_t errbuf_len);
 
 /* The highest cluster map epoch this client has seen in an answer
  * (CLUSTER_INFO, tkv_member_list); 0 before any. */

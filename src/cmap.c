@@ -20,7 +20,7 @@
 /* The largest encoding: the file reader refuses anything bigger unread. */
 #define CMAP_ENCODED_MAX                                                                           \
         (1 + 8 + 2 + CMAP_MEMBERS_MAX * (2 + 1 + 3 * CMAP_TEXT_BYTES) + 2 +                        \
-         CMAP_PARTITIONS_MAX * (1 + 2 * CMAP_REPLICAS_MAX))
+         CMAP_PARTITIONS_MAX * (1 + 2 * CMAP_REPLICAS_MAX + 4))
 
 int cmap_from_config(const struct config *cfg, uint64_t epoch, struct cmap **out)
 {
@@ -106,6 +106,8 @@ int cmap_encode(const struct cmap *m, uint8_t **out, size_t *len)
                 for (unsigned i = 0; rv == 0 && i < n; i++) {
                         rv = cmap_put_u16(&b, m->parts[p].ids[i]);
                 }
+                rv = rv != 0 ? rv : cmap_put_u16(&b, m->parts[p].move_from);
+                rv = rv != 0 ? rv : cmap_put_u16(&b, m->parts[p].move_to);
         }
         if (rv != 0) {
                 buffer_free(&b);
@@ -188,7 +190,31 @@ static int cmap_get_member(struct cursor *c, struct cmap_member *mb, unsigned pr
         return 0;
 }
 
-static int cmap_get_placement(struct cursor *c, const struct cmap *m, struct cmap_placement *pl)
+/* A move's two ids (version 2): none, or from a replica to a member that
+ * is neither removed nor a replica. */
+static int cmap_get_move(struct cursor *c, const struct cmap *m, struct cmap_placement *pl)
+{
+        const struct cmap_member *to;
+        bool from_ok = false;
+
+        if (cmap_get_u16(c, &pl->move_from) != 0 || cmap_get_u16(c, &pl->move_to) != 0) {
+                return TKV_ECORRUPT;
+        }
+        if (pl->move_from == 0 && pl->move_to == 0) {
+                return 0;
+        }
+        to = cmap_member(m, pl->move_to);
+        for (unsigned i = 0; i < pl->n; i++) {
+                if (pl->ids[i] == pl->move_to) {
+                        return TKV_ECORRUPT;
+                }
+                from_ok = from_ok || pl->ids[i] == pl->move_from;
+        }
+        return from_ok && to != NULL && to->state != CMAP_REMOVED ? 0 : TKV_ECORRUPT;
+}
+
+static int cmap_get_placement(struct cursor *c, const struct cmap *m, struct cmap_placement *pl,
+                              unsigned version)
 {
         if (cmap_get_u8(c, &pl->n) != 0 || pl->n == 0 || pl->n > CMAP_REPLICAS_MAX) {
                 return TKV_ECORRUPT;
@@ -208,14 +234,14 @@ static int cmap_get_placement(struct cursor *c, const struct cmap *m, struct cma
                         }
                 }
         }
-        return 0;
+        return version >= 2 ? cmap_get_move(c, m, pl) : 0;
 }
 
 static int cmap_decode_into(struct cursor *c, struct cmap *m)
 {
         unsigned version;
 
-        if (cmap_get_u8(c, &version) != 0 || version != CMAP_FORMAT_VERSION ||
+        if (cmap_get_u8(c, &version) != 0 || version < 1 || version > CMAP_FORMAT_VERSION ||
             cursor_u64(c, &m->epoch) != 0 || m->epoch == 0 || cmap_get_u16(c, &m->n_members) != 0 ||
             m->n_members == 0 || m->n_members > CMAP_MEMBERS_MAX) {
                 return TKV_ECORRUPT;
@@ -230,7 +256,7 @@ static int cmap_decode_into(struct cursor *c, struct cmap *m)
                 return TKV_ECORRUPT;
         }
         for (unsigned p = 0; p < m->n_partitions; p++) {
-                if (cmap_get_placement(c, m, &m->parts[p]) != 0) {
+                if (cmap_get_placement(c, m, &m->parts[p], version) != 0) {
                         return TKV_ECORRUPT;
                 }
         }
@@ -285,6 +311,11 @@ bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id)
                 }
         }
         return false;
+}
+
+bool cmap_hosts(const struct cmap *m, unsigned p, unsigned id)
+{
+        return cmap_is_replica(m, p, id) || (p < m->n_partitions && m->parts[p].move_to == id);
 }
 
 const char *cmap_state_name(enum cmap_state s)
@@ -420,7 +451,7 @@ static unsigned cmap_held(const struct cmap *m, unsigned id, char *why, size_t l
         size_t at = 0;
 
         for (unsigned p = 0; p < m->n_partitions; p++) {
-                if (!cmap_is_replica(m, p, id)) {
+                if (!cmap_hosts(m, p, id)) {
                         continue;
                 }
                 if (at + 24 < len) {
@@ -470,6 +501,111 @@ int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
         return 0;
 }
 
+/* The slot of id among p's replicas, or -1. */
+static int cmap_replica_slot(const struct cmap_placement *pl, unsigned id)
+{
+        for (unsigned i = 0; i < pl->n; i++) {
+                if (pl->ids[i] == id) {
+                        return (int)i;
+                }
+        }
+        return -1;
+}
+
+/* Why p in m cannot be changed at all (why filled), or 0. */
+static int cmap_partition_refused(const struct cmap *m, unsigned p, char *why, size_t len)
+{
+        if (p >= m->n_partitions) {
+                snprintf(why, len, "no partition %u (the cluster has %u)", p, m->n_partitions);
+                return TKV_EINVAL;
+        }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
+        }
+        return 0;
+}
+
+int cmap_move(struct cmap *m, unsigned p, unsigned from, unsigned to, char *why, size_t len)
+{
+        const struct cmap_member *mb = cmap_member(m, to);
+        struct cmap_placement *pl;
+        int rv = cmap_partition_refused(m, p, why, len);
+
+        if (rv != 0) {
+                return rv;
+        }
+        pl = &m->parts[p];
+        if (pl->move_to != 0) {
+                bool same = pl->move_from == from && pl->move_to == to;
+                snprintf(why, len,
+                         "partition %u's replica is being moved from node %u to node %u%s", p,
+                         pl->move_from, pl->move_to,
+                         same ? " already" : ": wait for it, or cancel it (move --cancel)");
+                return same ? TKV_EEXIST : TKV_EBUSY;
+        }
+        if (cmap_replica_slot(pl, from) < 0) {
+                snprintf(why, len, "node %u holds no replica of partition %u", from, p);
+                return TKV_EINVAL;
+        }
+        if (mb == NULL || mb->state == CMAP_REMOVED || from == to) {
+                snprintf(why, len, "node %u is %s", to,
+                         from == to ? "the replica being moved" : "not a member of the cluster");
+                return TKV_EINVAL;
+        }
+        if (cmap_replica_slot(pl, to) >= 0) {
+                snprintf(why, len, "node %u holds a replica of partition %u already", to, p);
+                return TKV_EINVAL;
+        }
+        pl->move_from = from;
+        pl->move_to = to;
+        m->epoch++;
+        return 0;
+}
+
+int cmap_move_done(struct cmap *m, unsigned p, unsigned from, unsigned to, char *why, size_t len)
+{
+        struct cmap_placement *pl;
+        int rv = cmap_partition_refused(m, p, why, len);
+
+        if (rv != 0) {
+                return rv;
+        }
+        pl = &m->parts[p];
+        if (pl->move_to == 0 && cmap_replica_slot(pl, to) >= 0 && cmap_replica_slot(pl, from) < 0) {
+                snprintf(why, len, "partition %u's move from node %u to node %u is done already", p,
+                         from, to);
+                return TKV_EEXIST;
+        }
+        if (pl->move_from != from || pl->move_to != to) {
+                snprintf(why, len, "partition %u has no move from node %u to node %u in progress",
+                         p, from, to);
+                return TKV_EINVAL;
+        }
+        /* The new replica takes the old one's slot, and with it the
+         * preferred leadership if the old one had it. */
+        pl->ids[cmap_replica_slot(pl, from)] = to;
+        pl->move_from = pl->move_to = 0;
+        m->epoch++;
+        return 0;
+}
+
+int cmap_move_cancel(struct cmap *m, unsigned p, char *why, size_t len)
+{
+        int rv = cmap_partition_refused(m, p, why, len);
+
+        if (rv != 0) {
+                return rv;
+        }
+        if (m->parts[p].move_to == 0) {
+                snprintf(why, len, "partition %u has no move in progress", p);
+                return TKV_EINVAL;
+        }
+        m->parts[p].move_from = m->parts[p].move_to = 0;
+        m->epoch++;
+        return 0;
+}
+
 /* The first member whose addresses differ between m and cfg; why filled. */
 static bool cmap_addrs_differ(const struct cmap *m, const struct config *cfg, char *why, size_t len)
 {
@@ -504,12 +640,11 @@ static unsigned cmap_voters(const struct cmap *m)
         return n;
 }
 
-/* Members, zones and placement; why filled on the first difference. */
+/* Members and zones; why filled on the first difference. The placement
+ * is the map's alone once replicas move: the file only bootstrapped it. */
 static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, char *why,
                                 size_t len)
 {
-        unsigned ids[CONFIG_REPLICAS_MAX];
-
         for (unsigned i = 0; i < cfg->n_nodes; i++) {
                 const struct cmap_member *mb = cmap_member(m, cfg->nodes[i].id);
                 if (mb == NULL || mb->state == CMAP_REMOVED) {
@@ -532,17 +667,10 @@ static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, 
                          cmap_voters(m), cfg->n_nodes);
                 return true;
         }
-        for (unsigned p = 0; p < m->n_partitions && p < cfg->partitions; p++) {
-                unsigned n = config_replicas_of(cfg, p, ids);
-                for (unsigned i = 0; i < n; i++) {
-                        if (!cmap_is_replica(m, p, ids[i]) || m->parts[p].n != n) {
-                                snprintf(why, len,
-                                         "partition %u has other replicas in the cluster map than "
-                                         "the configuration places on it",
-                                         p);
-                                return true;
-                        }
-                }
+        if (m->n_partitions != cfg->partitions) {
+                snprintf(why, len, "the cluster map has %u partitions, the configuration %u",
+                         m->n_partitions, cfg->partitions);
+                return true;
         }
         return false;
 }

@@ -16,7 +16,13 @@
  *           cmap_state) | text client_addr | text peer_addr | text zone
  *   u16 partitions (1..CMAP_PARTITIONS_MAX)
  *   partition: u8 replicas (1..CMAP_REPLICAS_MAX) | u16 id each (distinct
- *              members that are not removed)
+ *              members that are not removed) | u16 move_from | u16 move_to
+ *              (both 0, or a move in progress: move_from one of the
+ *              replicas, move_to a member that is not removed and not a
+ *              replica)
+ *
+ * Version 1 (before replica moves) has no move fields; it is still decoded
+ * (no move in progress), and every map is encoded as version 2.
  *
  * text is u8 length (< CMAP_TEXT_BYTES) and bytes; addresses are
  * "a.b.c.d:port", zones (may be empty) letters, digits, '.', '_' and '-'.
@@ -34,7 +40,7 @@
  * group, so the name cannot meet a client's key. */
 #define CMAP_KEY            "tunekv/cluster-map"
 #define CMAP_FILE           "cluster-map" /* in the data dir: the last map applied here */
-#define CMAP_FORMAT_VERSION 1
+#define CMAP_FORMAT_VERSION 2
 #define CMAP_MEMBERS_MAX    CONFIG_NODES_MAX
 #define CMAP_PARTITIONS_MAX CONFIG_PARTITIONS_MAX
 #define CMAP_REPLICAS_MAX   CONFIG_REPLICAS_MAX
@@ -58,9 +64,15 @@ struct cmap_member {
         char zone[CMAP_TEXT_BYTES]; /* "" unless configured */
 };
 
+/* A partition's replicas: the ones that serve it (ids), and the move in
+ * progress, if any: move_to is being added (a non-voter until it caught
+ * up), and move_from is removed once move_to votes; then the move is done
+ * (cmap_move_done) and move_to takes move_from's place in ids. */
 struct cmap_placement {
         unsigned n;                      /* replicas */
         unsigned ids[CMAP_REPLICAS_MAX]; /* the preferred leader first */
+        unsigned move_from;              /* 0: no move in progress */
+        unsigned move_to;
 };
 
 struct cmap {
@@ -98,8 +110,33 @@ void cmap_destroy(struct cmap *m);
 /* Member id of m, or NULL. */
 const struct cmap_member *cmap_member(const struct cmap *m, unsigned id);
 
-/* Is node id one of partition p's replicas in m? */
+/* Is node id one of partition p's replicas in m (the ones that serve)? */
 bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id);
+
+/* Does node id hold a replica of p in m: one that serves, or the target of
+ * p's move in progress? */
+bool cmap_hosts(const struct cmap *m, unsigned p, unsigned id);
+
+/* Start moving partition p's replica from node `from` to node `to`, and
+ * raise the epoch. Refused, with the reason in why and m unchanged:
+ * TKV_EINVAL for no such partition, from not one of p's replicas, to not
+ * a member, removed, or a replica of p already, from == to; TKV_EBUSY
+ * when p has another move in progress; TKV_EEXIST when exactly this move
+ * is in progress already (nothing to change); TKV_ETOOBIG for an epoch at
+ * UINT64_MAX. */
+int cmap_move(struct cmap *m, unsigned p, unsigned from, unsigned to, char *why, size_t len);
+
+/* Partition p's move from `from` to `to` is done (to votes, from was
+ * removed from the Raft group): to takes from's place among the replicas,
+ * and the epoch grows. TKV_EEXIST when it was recorded done already (to
+ * is a replica, from is not, no move in progress); TKV_EINVAL when p has
+ * no such move (another one, or none: why says so). */
+int cmap_move_done(struct cmap *m, unsigned p, unsigned from, unsigned to, char *why, size_t len);
+
+/* Give up partition p's move in progress (the partition's leader removes
+ * the target again if it was added, see rpc_move.c), epoch + 1.
+ * TKV_EINVAL when p has none. */
+int cmap_move_cancel(struct cmap *m, unsigned p, char *why, size_t len);
 
 /* Add mb (copied) to m as a JOINING member, keeping the members sorted by
  * id, and raise the epoch. Refused, with the reason in why (len bytes)
@@ -113,7 +150,8 @@ int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len
 
 /* Make member id of m REMOVED and raise the epoch. Refused, with the
  * reason in why and m unchanged: TKV_EINVAL if id is not a member or was
- * removed already, still holds replicas (why lists the partitions), or
+ * removed already, still holds replicas or is a move's target (why lists
+ * the partitions), or
  * is a VOTER (one of the bootstrap voters of the metadata group, which
  * this version cannot shrink); TKV_ETOOBIG for an epoch at UINT64_MAX. */
 int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len);

@@ -784,6 +784,16 @@ bool group_voters_are(const struct group *g, const struct group_voter *voters, u
         return true;
 }
 
+bool group_stopping(const struct group *g)
+{
+        return g->stopping;
+}
+
+void *group_owner(const struct group *g)
+{
+        return g->params.owner;
+}
+
 bool group_running(const struct group *g)
 {
         return g->raft != NULL;

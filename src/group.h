@@ -126,6 +126,7 @@ struct group_params {
          * with its probes so that one number orders them all; NULL: the
          * group counts its own. */
         uint64_t *fresh_tickets;
+        void *owner; /* the caller's, for its callbacks (group_owner) */
 };
 
 struct group_stats {
@@ -235,6 +236,49 @@ void group_transfer_abandon(struct group *g);
  * silence. */
 void group_expedite_election(struct group *g, unsigned rank);
 
+/* Membership (group_member.c): moving a replica, RAFT-NOTES §5. */
+
+/* A server's role in g's Raft configuration. A SPARE gets nothing; a
+ * STANDBY gets the log (and snapshots) but does not vote: the target of
+ * a move catches up as a standby, and becomes a voter once close to the
+ * leader's last index. */
+enum group_member_role {
+        GROUP_MEMBER_VOTER,
+        GROUP_MEMBER_STANDBY,
+        GROUP_MEMBER_SPARE,
+};
+
+struct group_member {
+        uint64_t id;
+        enum group_member_role role;
+        uint64_t match_index; /* leader only: the last index known on it (0 otherwise) */
+};
+
+/* The servers of g's configuration, as this replica holds it (the latest
+ * one appended, committed or not), into out (up to max). How many. */
+unsigned group_members(const struct group *g, struct group_member *out, unsigned max);
+
+/* Is a change of g's configuration in progress: one this node asked for
+ * (group_change) whose callback has not run, or an appended
+ * configuration not committed yet? raft takes one at a time. */
+bool group_changing(const struct group *g);
+
+enum group_change_op {
+        GROUP_CHANGE_ADD,     /* id, address: a new SPARE (raft_add) */
+        GROUP_CHANGE_STANDBY, /* id: start replicating to it (raft_assign) */
+        GROUP_CHANGE_VOTER,   /* id: promote it (raft_assign: catch-up rounds first) */
+        GROUP_CHANGE_REMOVE,  /* id (raft_remove) */
+};
+
+/* Ask raft for one configuration change at this leader. It completes in
+ * the background; its outcome is logged, and the caller reads the
+ * configuration again (group_members) rather than waiting for it. 0, or
+ * TKV_ENOTLEADER, TKV_EBUSY (a change in flight, or a new leader whose
+ * own-term entry has not committed yet: raft 0.15 refuses changes until
+ * then), TKV_EINVAL (raft refused it: an unknown id, a duplicate id or
+ * address, a role it has already), TKV_ENOMEM. address is copied. */
+int group_change(struct group *g, enum group_change_op op, uint64_t id, const char *address);
+
 /* Are the voters of g's current configuration exactly the n voters given
  * (by id)? voters is borrowed. */
 bool group_voters_are(const struct group *g, const struct group_voter *voters, unsigned n);
@@ -244,6 +288,10 @@ bool group_voters_are(const struct group *g, const struct group_voter *voters, u
 
 /* Is g's raft running (opened or attached, not yet closed)? */
 bool group_running(const struct group *g);
+/* Has group_stop been called on g? */
+bool group_stopping(const struct group *g);
+/* params.owner. */
+void *group_owner(const struct group *g);
 uint32_t group_partition(const struct group *g);
 bool group_is_leader(const struct group *g);
 /* As group_flush last saw it: this node leads and the election barrier of

@@ -60,6 +60,9 @@ struct group {
         uint64_t transfer_after_ms;        /* no new transfer before this loop time */
         group_transfer_cb transfer_cb;     /* group_transfer's caller; NULL: balancing's */
         void *transfer_data;
+        struct raft_change change_req; /* group_member.c: the membership change in flight */
+        bool changing;
+        char change_what[64]; /* what it does, for the log when it completes */
         bool stopping;
         uint64_t stop_start_ms;
         group_stop_cb stop_cb;

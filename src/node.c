@@ -1,6 +1,7 @@
 /* The node as the request handlers see it (node.h). */
 #include "node.h"
 
+#include <string.h>
 #include <time.h>
 
 struct group *node_group(const struct node *n, uint32_t p)
@@ -9,6 +10,34 @@ struct group *node_group(const struct node *n, uint32_t p)
                 return NULL;
         }
         return n->groups[p];
+}
+
+unsigned node_replicas_of(const struct node *n, uint32_t p, unsigned *ids)
+{
+        const struct cmap *m = n->meta.map;
+
+        if (m == NULL || p >= m->n_partitions) {
+                return config_replicas_of(n->cfg, p, ids);
+        }
+        memcpy(ids, m->parts[p].ids, m->parts[p].n * sizeof *ids);
+        return m->parts[p].n;
+}
+
+bool node_hosts(const struct node *n, uint32_t p)
+{
+        unsigned ids[CONFIG_REPLICAS_MAX];
+        unsigned k;
+
+        if (n->meta.map != NULL && p < n->meta.map->n_partitions) {
+                return cmap_hosts(n->meta.map, p, n->cfg->node_id);
+        }
+        k = config_replicas_of(n->cfg, p, ids);
+        for (unsigned i = 0; i < k; i++) {
+                if (ids[i] == n->cfg->node_id) {
+                        return true;
+                }
+        }
+        return false;
 }
 
 struct read_state *node_read_state(const struct node *n, uint32_t p)

@@ -61,6 +61,20 @@ struct node_meta {
         bool *pinned;
 };
 
+/* Partition p's replica move as this node drives it (rpc_move.c), while
+ * it leads p: the step it took last, and the MOVE_DONE it sends the
+ * metadata group once the Raft group has changed. */
+struct node_move {
+        struct node *node;          /* back to the node (set at init) */
+        struct peer_call done_call; /* MOVE_DONE to a member (kind RPC_PEER_MOVE) */
+        struct group_write done;    /* ... or proposed here, at the metadata leader */
+        bool done_busy;             /* either in flight */
+        uint64_t done_next_ms;      /* no new MOVE_DONE before this loop time */
+        unsigned from, to;          /* the move the step belongs to */
+        const char *step;           /* what it waits for or did last (static text); NULL: none */
+        uint64_t step_since_ms;     /* loop time the step began */
+};
+
 /* Requests counted by dispatch and the handlers (the connections' own
  * counters are conn_stats). */
 struct node_stats {
@@ -106,6 +120,7 @@ struct node {
         void *call_pool; /* singly linked through the first word */
         unsigned call_pool_n;
         struct peer_call *probe_calls;           /* one per partition: its probe in flight */
+        struct node_move *moves;                 /* one per partition (rpc_move.c) */
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
         struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */
@@ -151,6 +166,15 @@ enum node_read_count {
 
 /* The group of partition p if it is hosted here, else NULL. */
 struct group *node_group(const struct node *n, uint32_t p);
+
+/* Partition p's replicas that serve it (ids: CONFIG_REPLICAS_MAX), the
+ * preferred leader first: the cluster map's placement once this node
+ * applied a map, the configuration's before. How many. */
+unsigned node_replicas_of(const struct node *n, uint32_t p, unsigned *ids);
+
+/* Does this node hold a replica of p by the map (one that serves, or a
+ * move's target), or by the configuration before the map is known? */
+bool node_hosts(const struct node *n, uint32_t p);
 
 /* Read state of partition p (any p < n_partitions). */
 struct read_state *node_read_state(const struct node *n, uint32_t p);

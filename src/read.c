@@ -51,6 +51,26 @@ void read_state_init(struct read_state *rs, uint32_t partition, const uint32_t *
         rs->n_replicas = n_replicas < READ_REPLICAS_MAX ? n_replicas : READ_REPLICAS_MAX;
 }
 
+void read_state_set_replicas(struct read_state *rs, const uint32_t *replicas, unsigned n_replicas)
+{
+        uint64_t applied[READ_REPLICAS_MAX];
+        unsigned n = n_replicas < READ_REPLICAS_MAX ? n_replicas : READ_REPLICAS_MAX;
+
+        for (unsigned i = 0; i < n; i++) {
+                applied[i] = 0;
+                for (unsigned k = 0; k < rs->n_replicas; k++) {
+                        if (rs->replica_ids[k] == replicas[i]) {
+                                applied[i] = rs->replica_applied[k];
+                        }
+                }
+        }
+        for (unsigned i = 0; i < n; i++) {
+                rs->replica_ids[i] = replicas[i];
+                rs->replica_applied[i] = applied[i];
+        }
+        rs->n_replicas = n;
+}
+
 struct read_replica read_replica_of(struct group *g)
 {
         struct read_replica r;

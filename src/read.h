@@ -122,6 +122,10 @@ struct read_state {
 void read_state_init(struct read_state *rs, uint32_t partition, const uint32_t *replicas,
                      unsigned n_replicas, double burst, uint64_t lag_window_ms);
 
+/* The partition's replicas changed (a move): what is known of those that
+ * stay is kept, a new one starts at applied index 0. */
+void read_state_set_replicas(struct read_state *rs, const uint32_t *replicas, unsigned n_replicas);
+
 /* Upper bound of this replica's staleness in ms, or -1 if unknown. The
  * leader is current as of its newest own-term entry that applied. */
 int64_t read_staleness_ms(const struct read_state *rs, const struct read_replica *r,

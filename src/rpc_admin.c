@@ -64,7 +64,7 @@ static void rpc_admin_fill_partition(struct node *node, uint32_t p, Tunekv__V1__
         struct group *g = node_group(node, p);
         struct group_stats st = group_stats(g);
         unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n = config_replicas_of(node->cfg, p, ids);
+        unsigned n = node_replicas_of(node, p, ids);
         struct read_replica r;
         uint64_t lag;
 
@@ -144,18 +144,6 @@ static size_t rpc_admin_fill_members(const struct node *node, Tunekv__V1__NodeIn
                 ptrs[i] = &nodes[i];
         }
         return n;
-}
-
-/* Partition p's replicas, by the map when this node applied one. */
-static unsigned rpc_admin_replicas_of(const struct node *node, uint32_t p, unsigned *ids)
-{
-        const struct cmap *m = node->meta.map;
-
-        if (m == NULL || p >= m->n_partitions) {
-                return config_replicas_of(node->cfg, p, ids);
-        }
-        memcpy(ids, m->parts[p].ids, m->parts[p].n * sizeof *ids);
-        return m->parts[p].n;
 }
 
 static void rpc_admin_fill_limits(const struct config *cfg, Tunekv__V1__Limits *limits)
@@ -265,7 +253,7 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         ci.n_nodes = rpc_admin_fill_members(node, nodes, node_ptrs);
         for (uint32_t p = 0; p < node->n_partitions; p++) {
                 unsigned ids[CONFIG_REPLICAS_MAX];
-                unsigned n = rpc_admin_replicas_of(node, p, ids);
+                unsigned n = node_replicas_of(node, p, ids);
                 struct group *g = node_group(node, p);
                 tunekv__v1__partition_info__init(&parts[p]);
                 parts[p].partition = p;
@@ -275,6 +263,10 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
                 }
                 parts[p].n_replicas = n;
                 parts[p].replicas = &replicas[p * CONFIG_REPLICAS_MAX];
+                if (node->meta.map != NULL && p < node->meta.map->n_partitions) {
+                        parts[p].move_from = node->meta.map->parts[p].move_from;
+                        parts[p].move_to = node->meta.map->parts[p].move_to;
+                }
                 part_ptrs[p] = &parts[p];
         }
         ci.partition_count = node->n_partitions;

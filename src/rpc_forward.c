@@ -141,6 +141,8 @@ static void rpc_forward_deliver(struct peer *p, struct peer_call *pc, Tunekv__V1
                 node->node_calls->on_confirm(node, QUEUE_DATA(pc, struct rpc_confirm, pc), resp);
         } else if (pc->kind == RPC_PEER_MAP) {
                 rpc_join_on_map(node, resp);
+        } else if (pc->kind == RPC_PEER_MOVE) {
+                node->node_calls->on_move(node, pc, resp);
         } else {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 c->stage = CALL_NEW;
@@ -217,6 +219,9 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
                 return;
         case RPC_PEER_MAP:
                 rpc_join_on_map(node, NULL);
+                return;
+        case RPC_PEER_MOVE:
+                node->node_calls->on_move(node, pc, NULL);
                 return;
         default:
                 break;

@@ -168,7 +168,12 @@ enum rpc_peer_call {
         RPC_PEER_PROBE,   /* node->probe_calls[partition] */
         RPC_PEER_CONFIRM, /* struct rpc_confirm */
         RPC_PEER_MAP,     /* node->meta.map_call: a joining node's CLUSTER_INFO (rpc_join.c) */
+        RPC_PEER_MOVE,    /* node->moves[p].done_call: MOVE_DONE (rpc_move.c) */
 };
+
+/* rpc_move.c: the answer to a MOVE_DONE this node sent (resp NULL: the
+ * call failed); borrowed. */
+void rpc_move_on_done(struct node *node, struct peer_call *pc, const Tunekv__V1__Response *resp);
 
 /* rpc_join.c: the answer to a joining node's CLUSTER_INFO to a voter
  * (resp NULL: the call failed); borrowed. */
@@ -197,6 +202,7 @@ struct rpc_node_calls {
         void (*on_probe)(struct node *node, uint32_t partition, const Tunekv__V1__Response *resp);
         void (*on_confirm)(struct node *node, struct rpc_confirm *rc,
                            const Tunekv__V1__Response *resp);
+        void (*on_move)(struct node *node, struct peer_call *pc, const Tunekv__V1__Response *resp);
 };
 
 /* rpc_kv.c: the writes of partition p waiting for every replica (ack =
@@ -261,6 +267,18 @@ struct auth_table *rpc_auth_table(struct node *node);
  * one, as a CAS of the map at the metadata group's leader (forwarded there
  * by the other nodes). */
 void rpc_member_request(struct call *c, const Tunekv__V1__Request *req);
+
+/* The cluster map in g's store (this node leads the metadata group g)
+ * changed by mr, as a CAS command on the version read (cmd->value is
+ * tkv_malloc'd: the caller frees it after group_propose), and the new
+ * map's epoch. TKV_EEXIST: the map holds the change already (*epoch is
+ * its epoch, nothing to propose); other TKV_E* with why filled. */
+struct command;
+int rpc_member_change(struct group *g, const Tunekv__V1__MemberRequest *mr, struct command *cmd,
+                      uint64_t *epoch, char *why, size_t len);
+
+/* What mr changes, in words for the log ("node 4 removed"), into buf. */
+const char *rpc_member_op_name(const Tunekv__V1__MemberRequest *mr, char *buf, size_t len);
 
 /* rpc_auth.c: the stored secret a password for user (borrowed) is checked
  * against, copied: root's from the cluster or the configuration, and for

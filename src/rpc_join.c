@@ -9,9 +9,9 @@
  *      checked by a round trip through the map's own encoding, whose
  *      decoder refuses anything malformed.
  *   3. The map must list this node as joining with its own addresses, and
- *      its placement must be the one the voters' node list gives
- *      (config_replicas_of): this version routes by it. The node list of
- *      the configuration becomes the map's voters.
+ *      have the configuration's partition count. The node list of the
+ *      configuration becomes the map's voters; the node routes by the
+ *      map's placement, and hosts the replicas it places here.
  *
  * Failure modes: a member unreachable, one that closes before the
  * CHALLENGE (this node is no member there, was removed, or the cluster
@@ -138,6 +138,8 @@ static int rpc_join_map_of(const Tunekv__V1__ClusterInfoResponse *ci, struct cma
                 }
                 m->parts[p].n = (unsigned)pi->n_replicas;
                 memcpy(m->parts[p].ids, pi->replicas, pi->n_replicas * sizeof pi->replicas[0]);
+                m->parts[p].move_from = pi->move_from;
+                m->parts[p].move_to = pi->move_to;
         }
         /* The map's decoder checks ids, states, addresses and placement. */
         if ((rv = cmap_encode(m, &bytes, &n)) == 0 && (rv = cmap_decode(bytes, n, out)) != 0) {
@@ -217,33 +219,21 @@ static bool rpc_join_acceptable(const struct cmap *m, const struct config *cfg, 
         return true;
 }
 
-/* Is m's placement the one cfg's node list gives (config_replicas_of, by
- * which this version routes)? why says which partition differs if not. */
-static bool rpc_join_placement_agrees(const struct cmap *m, const struct config *cfg, char *why,
+/* Does m have cfg's partition count (the key hashing depends on it)? why
+ * says if not. The placement is the map's: this node routes by it. */
+static bool rpc_join_partitions_agree(const struct cmap *m, const struct config *cfg, char *why,
                                       size_t len)
 {
-        unsigned ids[CONFIG_REPLICAS_MAX];
-
         if (m->n_partitions != cfg->partitions) {
                 snprintf(why, len, "the cluster map has %u partitions, cluster.partitions says %u",
                          m->n_partitions, cfg->partitions);
                 return false;
         }
-        for (unsigned p = 0; p < m->n_partitions; p++) {
-                unsigned k = config_replicas_of(cfg, p, ids);
-                if (k != m->parts[p].n || memcmp(ids, m->parts[p].ids, k * sizeof ids[0]) != 0) {
-                        snprintf(why, len,
-                                 "partition %u's replicas in the cluster map (epoch %llu) are not "
-                                 "the voters' placement (moved?); this version cannot follow that",
-                                 p, (unsigned long long)m->epoch);
-                        return false;
-                }
-        }
         return true;
 }
 
-/* The configuration's node list becomes the map's voters; their placement
- * must be the map's (this version routes by config_replicas_of). */
+/* The configuration's node list becomes the map's voters (the metadata
+ * group's); the placement is the map's (node_replicas_of). */
 static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, size_t len)
 {
         struct config_node nodes[CONFIG_NODES_MAX];
@@ -267,7 +257,7 @@ static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, 
                 return false;
         }
         config_set_nodes(cfg, nodes, n);
-        return rpc_join_placement_agrees(m, cfg, why, len);
+        return rpc_join_partitions_agree(m, cfg, why, len);
 }
 
 int rpc_join(const struct identity_probe *q, struct config *cfg, struct cmap **out, char *errmsg)
@@ -358,7 +348,7 @@ static void rpc_join_learn(struct node *node, struct cmap *m)
         const struct cmap_member *self = cmap_member(m, node->cfg->node_id);
         char why[RPC_JOIN_WHY_BYTES];
 
-        if (!rpc_join_placement_agrees(m, node->cfg, why, sizeof why)) {
+        if (!rpc_join_partitions_agree(m, node->cfg, why, sizeof why)) {
                 LOGE(-1, "join: not following the cluster map: %s; restart this node", why);
                 cmap_destroy(m);
                 return;

@@ -1,4 +1,6 @@
-/* MEMBER: add a member to the cluster map, or remove one (issue 17).
+/* MEMBER: add a member to the cluster map, or remove one, or start,
+ * cancel or complete a replica's move (issue 17; the moves themselves are
+ * carried out by the partitions' leaders, rpc_move.c).
  *
  * The cluster map is one record in the metadata group's store (rpc_meta.c
  * follows it on every node). A change is carried out where that record is
@@ -36,6 +38,17 @@
 #include "rpc_meta.h"
 #include "store.h"
 
+static void rpc_member_answer_epoch(struct call *c, uint64_t epoch)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__MemberResponse mr = TUNEKV__V1__MEMBER_RESPONSE__INIT;
+
+        mr.epoch = epoch;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_MEMBER;
+        resp.member = &mr;
+        call_answer(c, &resp);
+}
+
 static void rpc_member_written(struct group_write *w, int status, const struct command_result *res)
 {
         struct call *c = QUEUE_DATA(w, struct call, op.write);
@@ -54,28 +67,33 @@ static void rpc_member_written(struct group_write *w, int status, const struct c
         } else if (res->status != 0) {
                 call_answer_error(c, TKV_EIO, "MEMBER: the change could not be applied");
         } else {
-                Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
-                Tunekv__V1__MemberResponse mr = TUNEKV__V1__MEMBER_RESPONSE__INIT;
-                mr.epoch = c->epoch;
-                resp.body_case = TUNEKV__V1__RESPONSE__BODY_MEMBER;
-                resp.member = &mr;
                 LOGI(-1, "meta: cluster map epoch %llu written at index %llu (a member change)",
                      (unsigned long long)c->epoch, (unsigned long long)res->index);
                 /* Learn it now rather than at the next tick, so that this
                  * node's CLUSTER_INFO already shows what it answers. */
                 rpc_meta_flush(c->node);
-                call_answer(c, &resp);
+                rpc_member_answer_epoch(c, c->epoch);
         }
 }
 
-/* Apply mr to m; the reason for a refusal in why. */
+/* Apply mr to m; the reason for a refusal in why. TKV_EEXIST: m holds
+ * what mr asks for already (nothing to write). */
 static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr, char *why,
                             size_t len)
 {
         struct cmap_member mb;
 
-        if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE) {
+        switch (mr->op) {
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE:
                 return cmap_remove(m, mr->node_id, why, len);
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE:
+                return cmap_move(m, mr->partition, mr->node_id, mr->to_node_id, why, len);
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_CANCEL:
+                return cmap_move_cancel(m, mr->partition, why, len);
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE:
+                return cmap_move_done(m, mr->partition, mr->node_id, mr->to_node_id, why, len);
+        default:
+                break;
         }
         memset(&mb, 0, sizeof mb);
         mb.id = mr->node_id;
@@ -93,77 +111,96 @@ static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr,
         return cmap_add(m, &mb, why, len);
 }
 
-/* The current map from g's store (this node leads g), changed by mr, and
- * the version it was read at; NULL after answering c. */
-static struct cmap *rpc_member_changed(struct call *c, struct group *g,
-                                       const Tunekv__V1__MemberRequest *mr, uint64_t *version)
+int rpc_member_change(struct group *g, const Tunekv__V1__MemberRequest *mr, struct command *cmd,
+                      uint64_t *epoch, char *why, size_t len)
 {
         const struct store_entry *e = store_get(group_store(g), CMAP_KEY, sizeof CMAP_KEY - 1);
         struct cmap *m = NULL;
-        char why[320];
+        uint8_t *bytes = NULL;
+        size_t n = 0;
         int rv;
 
         if (e == NULL) {
-                call_answer_error(c, TKV_ESHUTDOWN,
-                                  "MEMBER: the cluster map is not written yet; "
-                                  "retry");
-                return NULL;
+                snprintf(why, len, "the cluster map is not written yet; retry");
+                return TKV_ESHUTDOWN;
         }
-        *version = store_entry_mod_index(e);
         rv = cmap_decode(store_entry_value(e), store_entry_value_len(e), &m);
         if (rv != 0) {
-                call_answer_error(c, rv == TKV_ENOMEM ? rv : TKV_EIO,
-                                  "MEMBER: the cluster map cannot be read (%s)", err_str(rv));
-                return NULL;
+                snprintf(why, len, "the cluster map cannot be read (%s)", err_str(rv));
+                return rv == TKV_ENOMEM ? rv : TKV_EIO;
         }
-        rv = rpc_member_apply(m, mr, why, sizeof why);
+        rv = rpc_member_apply(m, mr, why, len);
+        *epoch = m->epoch;
+        if (rv == 0 && cmap_encode(m, &bytes, &n) != 0) {
+                snprintf(why, len, "out of memory");
+                rv = TKV_ENOMEM;
+        }
+        cmap_destroy(m);
         if (rv != 0) {
-                call_answer_error(c, rv, "MEMBER: %s", why);
-                cmap_destroy(m);
-                return NULL;
+                return rv;
         }
-        return m;
+        memset(cmd, 0, sizeof *cmd);
+        cmd->type = COMMAND_CAS;
+        cmd->key = (const uint8_t *)CMAP_KEY;
+        cmd->key_len = sizeof CMAP_KEY - 1;
+        cmd->value = bytes;
+        cmd->value_len = cmd->value_raw_len = (uint32_t)n;
+        cmd->expected_version = store_entry_mod_index(e);
+        return 0;
+}
+
+const char *rpc_member_op_name(const Tunekv__V1__MemberRequest *mr, char *buf, size_t len)
+{
+        switch (mr->op) {
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD:
+                snprintf(buf, len, "node %u added (joining)", mr->node_id);
+                break;
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE:
+                snprintf(buf, len, "node %u removed", mr->node_id);
+                break;
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE:
+                snprintf(buf, len, "partition %u moving from node %u to node %u", mr->partition,
+                         mr->node_id, mr->to_node_id);
+                break;
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_CANCEL:
+                snprintf(buf, len, "partition %u's move cancelled", mr->partition);
+                break;
+        default:
+                snprintf(buf, len, "partition %u moved from node %u to node %u", mr->partition,
+                         mr->node_id, mr->to_node_id);
+                break;
+        }
+        return buf;
 }
 
 /* This node leads the metadata group g: propose the changed map. */
 static void rpc_member_propose(struct call *c, struct group *g, const Tunekv__V1__MemberRequest *mr)
 {
-        struct command cmd = {0};
-        uint8_t *bytes = NULL;
-        size_t len = 0;
-        struct cmap *m = rpc_member_changed(c, g, mr, &cmd.expected_version);
-        int rv;
+        struct command cmd;
+        char why[320], what[96];
+        int rv = rpc_member_change(g, mr, &cmd, &c->epoch, why, sizeof why);
 
-        if (m == NULL) {
+        if (rv == TKV_EEXIST) {
+                /* Asked for what the map holds already: a retry of a
+                 * change that applied, or a move in progress. */
+                rpc_member_answer_epoch(c, c->epoch);
                 return;
         }
-        if (cmap_encode(m, &bytes, &len) != 0) {
-                call_answer_error(c, TKV_ENOMEM, "MEMBER: out of memory");
-                goto cleanup;
+        if (rv != 0) {
+                call_answer_error(c, rv, "MEMBER: %s", why);
+                return;
         }
-        cmd.type = COMMAND_CAS;
-        cmd.key = (const uint8_t *)CMAP_KEY;
-        cmd.key_len = sizeof CMAP_KEY - 1;
-        cmd.value = bytes;
-        cmd.value_len = cmd.value_raw_len = (uint32_t)len;
-        c->epoch = m->epoch;
         rv = group_propose(g, &c->op.write, &cmd, rpc_member_written);
+        tkv_free((void *)cmd.value);
         if (rv == 0) {
-                LOGI(-1, "meta: proposing cluster map epoch %llu: node %u %s",
-                     (unsigned long long)m->epoch, mr->node_id,
-                     mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ? "added (joining)"
-                                                                    : "removed");
-        }
-        if (rv == TKV_ENOTLEADER) {
-                call_answer_not_leader(c, "MEMBER");
-        } else if (rv != 0) {
-                call_answer_error(c, rv, "MEMBER: %s", err_str(rv));
-        } else {
+                LOGI(-1, "meta: proposing cluster map epoch %llu: %s", (unsigned long long)c->epoch,
+                     rpc_member_op_name(mr, what, sizeof what));
                 c->stage = CALL_WRITE;
+        } else if (rv == TKV_ENOTLEADER) {
+                call_answer_not_leader(c, "MEMBER");
+        } else {
+                call_answer_error(c, rv, "MEMBER: %s", err_str(rv));
         }
-cleanup:
-        tkv_free(bytes);
-        cmap_destroy(m);
 }
 
 void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
@@ -172,9 +209,17 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
         struct group *g = c->node->meta_group;
         uint64_t leader;
 
-        if (mr->op != TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD &&
-            mr->op != TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE) {
+        if (mr->op < TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ||
+            mr->op > TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE) {
                 call_answer_error(c, TKV_EINVAL, "MEMBER: unknown op %d", (int)mr->op);
+                return;
+        }
+        if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE && c->from_node == 0) {
+                /* Only a partition's leader knows that its Raft group
+                 * changed: a client's word for it could drop a replica
+                 * that still votes. */
+                call_answer_error(c, TKV_EINVAL,
+                                  "MEMBER: MOVE_DONE is sent by partition leaders, not clients");
                 return;
         }
         if (g == NULL || !group_running(g) || group_store(g) == NULL) {

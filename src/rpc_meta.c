@@ -302,17 +302,12 @@ static void rpc_meta_transferred(void *data, struct group *g, int status)
                                                   : err_str(status));
 }
 
-/* Is target a replica of p, by the map (or the configuration before the
- * map is known)? */
+/* Is target a replica of p that serves (node_replicas_of)? */
 static bool rpc_meta_is_replica(const struct node *node, uint32_t p, unsigned target)
 {
         unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n;
+        unsigned n = node_replicas_of(node, p, ids);
 
-        if (node->meta.map != NULL && p < node->meta.map->n_partitions) {
-                return cmap_is_replica(node->meta.map, p, target);
-        }
-        n = config_replicas_of(node->cfg, p, ids);
         for (unsigned i = 0; i < n; i++) {
                 if (ids[i] == target) {
                         return true;

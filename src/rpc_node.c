@@ -300,4 +300,5 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         call_answer(c, &resp);
 }
 
-const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm};
+const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm,
+                                              rpc_move_on_done};

@@ -49,7 +49,7 @@ static void rpc_route_view(struct call *c, const struct route_need *need, struct
                 return;
         }
         now = uv_now(node->loop);
-        v->n_replicas = config_replicas_of(node->cfg, c->partition, ids);
+        v->n_replicas = node_replicas_of(node, c->partition, ids);
         for (unsigned i = 0; i < v->n_replicas; i++) {
                 v->replicas[i] = ids[i];
                 v->alive[i] = rpc_route_alive(node, ids[i], now);

@@ -17,6 +17,7 @@
  *   written; stop every group: drain the log to disk, raft_close) -> close
  *   the peer transport and our handles -> uv_run returns. */
 #include "server.h"
+#include "server_internal.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include "rpc_forward.h"
 #include "rpc_join.h"
 #include "rpc_meta.h"
+#include "rpc_move.h"
 #include "rpc_node.h"
 #include "rpc_watch.h"
 
@@ -67,7 +69,7 @@ static void server_watch_leader(struct server *s, uint32_t p, uint64_t now)
 {
         struct group *g = s->groups[p];
         unsigned ids[CONFIG_REPLICAS_MAX];
-        unsigned n = config_replicas_of(s->cfg, p, ids), rank = 0;
+        unsigned n = node_replicas_of(&s->node, p, ids), rank = 0;
         uint64_t leader = group_leader_id(g);
         struct peer *peer = node_peer(&s->node, (unsigned)leader);
 
@@ -90,7 +92,7 @@ static void server_balance(struct server *s, uint32_t p, uint64_t now)
         if (s->node.meta.pinned[p]) {
                 return; /* transfer-leader chose this node (rpc_meta.c) */
         }
-        config_replicas_of(s->cfg, p, ids);
+        node_replicas_of(&s->node, p, ids);
         peer = node_peer(&s->node, ids[0]);
         alive = peer != NULL && peer_alive(peer, now, s->cfg->election_timeout_ms);
         group_balance(s->groups[p], ids[0], alive, now);
@@ -132,35 +134,20 @@ static void server_deadline_arm(struct server *s)
 /* ------------------------------------------------------------------------ */
 /* Groups */
 
-/* Does dir hold Raft state (raft_uv's metadata files)? */
-static bool server_has_raft_state(const char *dir)
-{
-        char path[CONFIG_PATH_BYTES + 64];
-        snprintf(path, sizeof path, "%s/metadata1", dir);
-        if (access(path, F_OK) == 0) {
-                return true;
-        }
-        snprintf(path, sizeof path, "%s/metadata2", dir);
-        return access(path, F_OK) == 0;
-}
-
-static void server_group_dir(const struct server *s, uint32_t p, char *dir, size_t len)
-{
-        if (p == s->n_partitions) {
-                /* The metadata group keeps the directory the users' "system
-                 * group" had, so that clusters with [auth] keep their users. */
-                snprintf(dir, len, "%s/system", s->cfg->data_dir);
-        } else {
-                snprintf(dir, len, "%s/p%u", s->cfg->data_dir, p);
-        }
-}
-
 /* Group p (a key partition's, or the metadata group at n_partitions) if it
  * is open here and running, else NULL. */
 static struct group *server_group(const struct server *s, uint32_t p)
 {
         struct group *g = p < s->n_groups ? s->groups[p] : NULL;
         return g != NULL && group_running(g) ? g : NULL;
+}
+
+/* Is this node the target of p's move in progress? Its replica may be
+ * empty still: it only receives the data from p's leader. */
+static bool server_moving_here(const struct server *s, uint32_t p)
+{
+        const struct cmap *m = s->node.meta.map;
+        return m != NULL && p < m->n_partitions && m->parts[p].move_to == s->cfg->node_id;
 }
 
 /* identity.h: a node never bootstraps over state it lost. An initialised
@@ -182,8 +169,8 @@ static int server_check_identity(struct server *s)
                 if (!s->hosted[p]) {
                         continue;
                 }
-                server_group_dir(s, p, dir, sizeof dir);
-                has = server_has_raft_state(dir);
+                server_place_dir(s, p, dir, sizeof dir);
+                has = server_place_has_state(dir);
                 if (s->identity.fresh && has) {
                         err_msgf(s->errmsg,
                                  "data dir %s has no tunekv.node but %s holds Raft "
@@ -191,7 +178,7 @@ static int server_check_identity(struct server *s)
                                  cfg->data_dir, dir);
                         return TKV_EINVAL;
                 }
-                if (!s->identity.fresh && !has) {
+                if (!s->identity.fresh && !has && !server_moving_here(s, p)) {
                         err_msgf(s->errmsg,
                                  "partition %u: %s has no Raft state though this node "
                                  "was initialised: its data was lost; refusing to "
@@ -219,7 +206,9 @@ static int server_check_identity(struct server *s)
  * the map is what the cluster agreed on, so a configuration that gives a
  * member other addresses is refused rather than trusted, and any other
  * difference is logged loudly. A node that never learned the map (a fresh
- * one, or one from before the map existed) has nothing to compare. */
+ * one, or one from before the map existed) has nothing to compare. The
+ * map read is kept (node.meta.map): it places the replicas at the start.
+ * Runs in server_init, before the data dir is checked or created. */
 static int server_check_map(struct server *s)
 {
         struct cmap *m = NULL;
@@ -256,95 +245,14 @@ static int server_check_map(struct server *s)
         default:
                 break;
         }
-        cmap_destroy(m);
-        return rv;
-}
-
-static void server_group_params(struct server *s, uint32_t p, struct group_params *gp)
-{
-        const struct config *cfg = s->cfg;
-        memset(gp, 0, sizeof *gp);
-        gp->partition = p;
-        uv_random(NULL, NULL, &gp->proposer_seed, sizeof gp->proposer_seed, 0, NULL);
-        gp->apply_batch_max = cfg->apply_batch_max;
-        gp->barriers_inflight_max = cfg->barriers_inflight_max;
-        gp->election_timeout_ms = cfg->election_timeout_ms;
-        gp->heartbeat_timeout_ms = cfg->heartbeat_timeout_ms;
-        gp->snapshot_threshold = cfg->snapshot_threshold;
-        gp->snapshot_bytes = cfg->snapshot_bytes;
-        gp->snapshot_trailing = cfg->snapshot_trailing;
-        gp->install_snapshot_timeout_ms = cfg->install_snapshot_timeout_ms;
-        gp->snapshot_compression = cfg->snapshot_compression != 0;
-        gp->segment_bytes = cfg->segment_bytes;
-        gp->connect_retry_ms = cfg->connect_retry_ms;
-        gp->drain_timeout_ms = cfg->shutdown_timeout_ms;
-        gp->session_window = cfg->session_window;
-        gp->sessions_max = cfg->sessions_max;
-        gp->sessions_bytes_max = cfg->sessions_bytes_max;
-        gp->history.entries_max = cfg->history_changes_max;
-        gp->history.bytes_max = cfg->history_bytes_max;
-        gp->history.retain_ms = cfg->history_retain_ms;
-        gp->hlc = &s->node.hlc;
-        gp->fresh_tickets = &s->node.fresh_tickets;
-        if (p == s->n_partitions) {
-                return; /* the metadata group: no probes, no read fences (rpc_meta.c) */
-        }
-        gp->applied_cb = rpc_node_applied;
-        gp->applied_data = &s->node;
-        if (cfg->read_index) {
-                gp->confirm_cb = rpc_node_confirm_send;
-                gp->confirm_data = &s->node;
-        }
-}
-
-static int server_open_group(struct server *s, uint32_t p)
-{
-        const struct config *cfg = s->cfg;
-        struct group *g;
-        struct group_voter voters[CONFIG_NODES_MAX];
-        struct group_params gp;
-        unsigned ids[CONFIG_NODES_MAX];
-        unsigned n = 0;
-        char dir[CONFIG_PATH_BYTES + 16];
-        int rv;
-
-        /* The metadata group (the cluster map; users and roles) is
-         * replicated on every node, so that each serves the map and
-         * enforces the users from its own replica. */
-        if (p == s->n_partitions) {
-                for (unsigned i = 0; i < cfg->n_nodes; i++) {
-                        ids[n++] = cfg->nodes[i].id;
-                }
-        } else {
-                n = config_replicas_of(cfg, p, ids);
-        }
-        server_group_params(s, p, &gp);
-        rv = group_create(&gp, &s->groups[p]);
         if (rv != 0) {
-                err_msgf(s->errmsg, "partition %u: %s", p, err_str(rv));
+                cmap_destroy(m);
                 return rv;
         }
-        g = s->groups[p];
-        s->n_groups_open++;
-        for (unsigned i = 0; i < n; i++) {
-                const struct config_node *node = &cfg->nodes[config_node_index(cfg, ids[i])];
-                voters[i].id = node->id;
-                voters[i].address = node->peer_addr;
-        }
-        server_group_dir(s, p, dir, sizeof dir);
-        rv = group_open(g, s->loop, &s->mux, dir, cfg->node_id, cfg->peer_addr, voters, n);
-        if (rv != 0) {
-                err_msgf(s->errmsg, "partition %u: %s", p, group_errmsg(g));
-        } else if (!group_voters_are(g, voters, n)) {
-                /* Membership changes are not supported yet: the log must
-                 * agree with the placement. */
-                err_msgf(s->errmsg,
-                         "partition %u: its Raft log has other voters than the "
-                         "configuration places on it (nodes or replicas changed?)",
-                         p);
-                rv = TKV_EINVAL;
-        }
-        return rv;
+        /* Until the metadata group applies a newer one, the last map
+         * applied here places the replicas (server_place.c). */
+        s->node.meta.map = m;
+        return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -606,6 +514,7 @@ static void server_flush(struct server *s)
                         if (housekeeping) {
                                 server_balance(s, p, now);
                                 server_watch_leader(s, p, now);
+                                rpc_move_flush(&s->node, p);
                         }
                 }
         }
@@ -619,6 +528,9 @@ static void server_flush(struct server *s)
                 }
         } else if (s->joined && housekeeping) {
                 rpc_join_flush(&s->node, now); /* the map from a voter instead */
+        }
+        if (housekeeping) {
+                server_place(s);
         }
         while (!queue_empty(&s->conns.dirty)) {
                 conn_flush(QUEUE_DATA(queue_head(&s->conns.dirty), struct conn, dirty_link));
@@ -1039,19 +951,19 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
         }
+        if (!s->joined && (rv = server_check_map(s)) != 0) {
+                return rv;
+        }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                unsigned n = config_replicas_of(cfg, p, ids);
-                for (unsigned i = 0; i < n; i++) {
-                        if (ids[i] == cfg->node_id) {
-                                s->hosted[p] = true;
-                                s->node.n_hosted++;
-                        }
-                }
+                s->hosted[p] = node_hosts(&s->node, p);
+                s->node.n_hosted += s->hosted[p];
         }
         s->node.meta.pinned = tkv_calloc(s->n_partitions, sizeof *s->node.meta.pinned);
         s->reads = tkv_calloc(s->n_partitions, sizeof *s->reads);
         s->node.reads = s->reads;
         s->node.probe_calls = tkv_calloc(s->n_partitions, sizeof *s->node.probe_calls);
+        s->node.moves = tkv_calloc(s->n_partitions, sizeof *s->node.moves);
+        s->wiping = tkv_calloc(s->n_partitions, sizeof *s->wiping);
         /* Room for the largest token a request may carry, and for a read's
          * answer: its entry plus one dependency per partition. */
         s->node.token_cap =
@@ -1064,12 +976,14 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->node.token_bytes = tkv_malloc(session_encoded_bytes(s->node.token_cap) +
                                          (size_t)s->node.token_cap * SESSION_DEPS_ENTRY_MAX);
         if (s->reads == NULL || s->node.probe_calls == NULL || s->node.token_ents == NULL ||
-            s->node.meta.pinned == NULL || s->node.token_bytes == NULL) {
+            s->node.moves == NULL || s->wiping == NULL || s->node.meta.pinned == NULL ||
+            s->node.token_bytes == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
-                unsigned n = config_replicas_of(cfg, p, ids);
+                unsigned n = node_replicas_of(&s->node, p, ids);
+                s->node.moves[p].node = &s->node;
                 read_state_init(&s->reads[p], p, ids, n, cfg->forward_burst,
                                 2 * (uint64_t)cfg->probe_interval_ms);
                 if (fresh_init(&s->reads[p].fresh, cfg->freshness_reads_max,
@@ -1163,7 +1077,7 @@ int server_start(struct server *s)
         if (rv != 0) {
                 return rv;
         }
-        rv = server_check_map(s);
+        rv = server_place_sweep(s);
         if (rv != 0) {
                 return rv;
         }
@@ -1177,7 +1091,7 @@ int server_start(struct server *s)
                 /* A joining node is no voter of the metadata group (its
                  * voters are the bootstrap voters): it opens none. */
                 bool meta = p == s->n_partitions && !s->joined;
-                if ((s->hosted[p] || meta) && (rv = server_open_group(s, p)) != 0) {
+                if ((s->hosted[p] || meta) && (rv = server_place_open(s, p)) != 0) {
                         return rv;
                 }
         }
@@ -1245,6 +1159,7 @@ void server_close(struct server *s)
         for (uint32_t p = 0; s->groups != NULL && p < s->n_groups; p++) {
                 group_destroy(s->groups[p]);
         }
+        server_place_destroy(s);
         s->node.meta_group = NULL;
         rpc_meta_close(&s->node);
         for (unsigned i = 0; s->peers != NULL && i < s->node.n_peers; i++) {
@@ -1265,6 +1180,8 @@ void server_close(struct server *s)
         }
         tkv_free(s->reads);
         tkv_free(s->node.probe_calls);
+        tkv_free(s->node.moves);
+        s->node.moves = NULL;
         tkv_free(s->node.token_ents);
         tkv_free(s->node.token_bytes);
         s->reads = NULL;

@@ -39,6 +39,11 @@ struct server {
         struct peer *peers;     /* links to the other nodes, in cfg->nodes order (self unused),
                                    then to members the cluster map named (node.n_peers) */
         uint64_t links_epoch;   /* the map epoch node links last followed */
+        uint64_t placed_epoch;  /* the map epoch the hosted replicas follow (server_place.c) */
+        bool *wiping;           /* per partition: a closed replica's directory being deleted */
+        struct group **retired; /* closed replicas, destroyed with the server (server_place.c) */
+        unsigned n_retired;
+        unsigned retired_cap;
         bool joined; /* started with node.join: the map from a member, no metadata group */
         /* What dispatch, calls and handlers see (node.h): the above, and
          * the node's state, deadlines, calls, token keys, counters. */

@@ -30,6 +30,9 @@ LEASE_KEEPALIVE: LeaseOp
 LEASE_LIST: LeaseOp
 LEASE_REVOKE: LeaseOp
 MEMBER_OP_ADD: MemberOp
+MEMBER_OP_MOVE: MemberOp
+MEMBER_OP_MOVE_CANCEL: MemberOp
+MEMBER_OP_MOVE_DONE: MemberOp
 MEMBER_OP_REMOVE: MemberOp
 MEMBER_OP_UNKNOWN: MemberOp
 MEMBER_STATE_JOINING: MemberState
@@ -367,18 +370,22 @@ class Limits(_message.Message):
     def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ..., leases_max: _Optional[int] = ..., lease_keys_max: _Optional[int] = ..., lease_ttl_min_ms: _Optional[int] = ..., lease_ttl_max_ms: _Optional[int] = ...) -> None: ...
 
 class MemberRequest(_message.Message):
-    __slots__ = ["client_addr", "node_id", "op", "peer_addr", "zone"]
+    __slots__ = ["client_addr", "node_id", "op", "partition", "peer_addr", "to_node_id", "zone"]
     CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    TO_NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     client_addr: str
     node_id: int
     op: MemberOp
+    partition: int
     peer_addr: str
+    to_node_id: int
     zone: str
-    def __init__(self, op: _Optional[_Union[MemberOp, str]] = ..., node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ...) -> None: ...
+    def __init__(self, op: _Optional[_Union[MemberOp, str]] = ..., node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., partition: _Optional[int] = ..., to_node_id: _Optional[int] = ...) -> None: ...
 
 class MemberResponse(_message.Message):
     __slots__ = ["epoch"]
@@ -401,14 +408,18 @@ class NodeInfo(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., state: _Optional[_Union[MemberState, str]] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
-    __slots__ = ["leader_id", "partition", "replicas"]
+    __slots__ = ["leader_id", "move_from", "move_to", "partition", "replicas"]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    MOVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    MOVE_TO_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     leader_id: int
+    move_from: int
+    move_to: int
     partition: int
     replicas: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, partition: _Optional[int] = ..., leader_id: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, partition: _Optional[int] = ..., leader_id: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., move_from: _Optional[int] = ..., move_to: _Optional[int] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
     __slots__ = ["applied_index", "barriers", "bytes", "commit_index", "confirms", "confirms_failed", "digest", "history_bytes", "history_changes", "history_oldest_index", "history_start_ts", "keys", "lag_entries", "last_index", "leader_commit_index", "leader_id", "partition", "reads", "ready", "replicas", "restores", "role", "snapshot_index", "snapshots", "staleness_ms", "term"]

@@ -150,6 +150,9 @@ static void args_usage(FILE *f)
               "                                     node without replicas, never a voter\n"
               "  transfer-leader PARTITION NODE     make NODE lead PARTITION (admin); NODE\n"
               "                                     keeps it until it restarts\n"
+              "  move PARTITION FROM TO             move PARTITION's replica from node FROM\n"
+              "                                     to node TO (admin); waits until done\n"
+              "  move cancel PARTITION              give up PARTITION's move in progress\n"
               "  lease grant TTL_MS [--key-tag T]   a lease in the partition of keys tagged\n"
               "                                     {T}; prints its id\n"
               "  lease keepalive ID [--forever]     start its TTL again (--forever: every\n"
@@ -659,7 +662,7 @@ static const char *args_command(const char *word, int *operands)
             {"member", "member", -1}, {"transfer-leader", "transfer-leader", 2},
             {"mget", "mget", -2},     {"txn", "txn", 0},
             {"lease", "lease", -1},   {"scan", "scan", -3},
-            {"watch", "watch", -3},
+            {"watch", "watch", -3},   {"move", "move", -1},
         };
         size_t i;
 
@@ -750,7 +753,8 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         if ((a->token_in != NULL || a->token_out != NULL) &&
             (strcmp(a->command, "status") == 0 || strcmp(a->command, "user") == 0 ||
              strcmp(a->command, "role") == 0 || strcmp(a->command, "member") == 0 ||
-             strcmp(a->command, "transfer-leader") == 0 || strcmp(a->command, "lease") == 0)) {
+             strcmp(a->command, "transfer-leader") == 0 || strcmp(a->command, "lease") == 0 ||
+             strcmp(a->command, "move") == 0)) {
                 return output_usage_error(a, "%s",
                                           "--token-in and --token-out apply to get, put, del and "
                                           "cas only");

@@ -171,6 +171,8 @@ int users_run(struct tkv_client *c, struct cli_args *a);
  * NODE`, report it and return the exit code. c and a are borrowed. */
 int members_run(struct tkv_client *c, const struct cli_args *a);
 int members_transfer_leader(struct tkv_client *c, const struct cli_args *a);
+/* Run `move PARTITION FROM TO` (waits until done) or `move cancel PARTITION`. */
+int members_move(struct tkv_client *c, const struct cli_args *a);
 
 /* ---- leases.c: tunekv lease grant|keepalive|revoke|info|list ---- */
 
@@ -202,6 +204,8 @@ int output_user_role(const struct cli_args *a, const struct tkv_user_role_result
  * leadership. Return the exit code. Borrowed. */
 int output_members(const struct cli_args *a, const struct tkv_member_list *l);
 int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t node_id);
+/* A finished replica move. */
+int output_moved(const struct cli_args *a, uint32_t partition, uint32_t from, uint32_t to);
 /* A member change that applied: verb "added" or "removed". */
 int output_member_changed(const struct cli_args *a, const char *verb, uint32_t node_id,
                           uint64_t epoch);

@@ -1,8 +1,12 @@
-/* tunekv member list|add|remove and tunekv transfer-leader: the cluster
- * map's members (tkv_member_list, tkv_member_add, tkv_member_remove) and
- * moving a partition's leadership (tkv_transfer_leader), include/tunekv.h. */
+/* tunekv member list|add|remove, tunekv transfer-leader and tunekv move:
+ * the cluster map's members (tkv_member_list, tkv_member_add,
+ * tkv_member_remove), moving a partition's leadership
+ * (tkv_transfer_leader) and its replicas (tkv_move, tkv_move_cancel),
+ * include/tunekv.h. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -96,4 +100,92 @@ int members_transfer_leader(struct tkv_client *c, const struct cli_args *a)
                 return output_fail(a, rv, message, NULL);
         }
         return output_transferred(a, (uint32_t)partition, (uint32_t)node_id);
+}
+
+/* Is partition's move from `from` to `to` done, by one node's map at
+ * least as new as epoch (the one that recorded the move)? 1 done, 0 not
+ * yet (or that node's map is older), -1 it was given up (no move, `to`
+ * not a replica). */
+static int members_move_state(struct tkv_client *c, uint32_t partition, uint32_t from, uint32_t to,
+                              uint64_t epoch)
+{
+        struct tkv_result res;
+        int state = 0;
+
+        if (tkv_cluster_info(c, &res) != TKV_OK || res.cluster == NULL ||
+            partition >= res.cluster->n_partitions || res.cluster->epoch < epoch) {
+                tkv_result_release(&res);
+                return 0; /* ask again */
+        }
+        const struct tkv_partition_info *pi = &res.cluster->partitions[partition];
+        if (pi->move_to == 0) {
+                state = -1;
+                for (unsigned i = 0; i < pi->n_replicas; i++) {
+                        state = pi->replicas[i] == to ? 1 : state;
+                        state = pi->replicas[i] == from && state != 1 ? -1 : state;
+                }
+        }
+        tkv_result_release(&res);
+        return state;
+}
+
+/* move PARTITION FROM TO: record the move, then wait until the map says it
+ * is done (the move goes on if this is interrupted). */
+static int members_move_start(struct tkv_client *c, const struct cli_args *a)
+{
+        uint64_t v[3], epoch = 0;
+        char message[256];
+        struct timespec nap = {0, 200 * 1000 * 1000};
+        int rv, state = 0;
+
+        for (int i = 0; i < 3; i++) {
+                if (args_parse_u64(a->operands[i], i == 0 ? UINT32_MAX : 65535, &v[i]) != 0 ||
+                    (i > 0 && v[i] == 0)) {
+                        return output_usage_error(a, "move: bad partition or node id \"%s\"",
+                                                  a->operands[i]);
+                }
+        }
+        rv = tkv_move(c, (uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2], &epoch, message,
+                      sizeof(message));
+        if (rv != TKV_OK) {
+                return output_fail(a, rv, message, NULL);
+        }
+        fprintf(stderr,
+                "move of partition %" PRIu64 " from node %" PRIu64 " to node %" PRIu64
+                " recorded (cluster map epoch %" PRIu64 "); waiting until it is done\n",
+                v[0], v[1], v[2], epoch);
+        while ((state = members_move_state(c, (uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2],
+                                           epoch)) == 0) {
+                nanosleep(&nap, NULL);
+        }
+        if (state < 0) {
+                return output_fail(a, TKV_BUSY, "the move was cancelled before it was done", NULL);
+        }
+        return output_moved(a, (uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2]);
+}
+
+int members_move(struct tkv_client *c, const struct cli_args *a)
+{
+        uint64_t partition, epoch = 0;
+        char message[256];
+        int rv;
+
+        if (a->n_operands == 2 && strcmp(a->operands[0], "cancel") == 0) {
+                if (args_parse_u64(a->operands[1], UINT32_MAX, &partition) != 0) {
+                        return output_usage_error(a, "move cancel: bad partition \"%s\"",
+                                                  a->operands[1]);
+                }
+                rv = tkv_move_cancel(c, (uint32_t)partition, &epoch, message, sizeof(message));
+                if (rv != TKV_OK) {
+                        return output_fail(a, rv, message, NULL);
+                }
+                printf("partition %" PRIu64 "'s move cancelled: cluster map epoch %" PRIu64 "\n",
+                       partition, epoch);
+                return 0;
+        }
+        if (a->n_operands != 3) {
+                return output_usage_error(a, "%s",
+                                          "move PARTITION FROM TO | move cancel PARTITION");
+        }
+        return members_move_start(c, a);
 }

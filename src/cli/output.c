@@ -1123,10 +1123,14 @@ static enum output_health output_print_cluster(const struct tkv_cluster_info *ci
                 counts[h]++;
                 worst = h > worst ? h : worst;
                 printf("%5" PRIu32 "  leader %-3s replicas %-8s term %-5" PRIu64
-                       " commit %-24s applied %-24s ready %-3s health %s%s%s%s\n",
+                       " commit %-24s applied %-24s ready %-3s health %s%s%s%s",
                        pi->partition, leader, replicas, pv.term, commit, applied,
                        pv.ready ? "yes" : "no", output_health_names[h], why[0] ? " (" : "", why,
                        why[0] ? ")" : "");
+                if (pi->move_to != 0) {
+                        printf(" moving %" PRIu32 "->%" PRIu32, pi->move_from, pi->move_to);
+                }
+                putchar('\n');
         }
         for (i = 0; i < ci->n_nodes; i++) {
                 /* Neither a removed member nor one still joining is down. */
@@ -1314,6 +1318,20 @@ int output_transferred(const struct cli_args *a, uint32_t partition, uint32_t no
                 output_json_close(a, TKV_OK);
         } else {
                 printf("partition %" PRIu32 ": node %" PRIu32 " leads\n", partition, node_id);
+        }
+        return output_exit(a, TKV_OK);
+}
+
+int output_moved(const struct cli_args *a, uint32_t partition, uint32_t from, uint32_t to)
+{
+        if (a->json) {
+                output_json_open(a, TKV_OK);
+                printf(",\"partition\":%" PRIu32 ",\"from\":%" PRIu32 ",\"to\":%" PRIu32, partition,
+                       from, to);
+                output_json_close(a, TKV_OK);
+        } else {
+                printf("partition %" PRIu32 " moved from node %" PRIu32 " to node %" PRIu32 "\n",
+                       partition, from, to);
         }
         return output_exit(a, TKV_OK);
 }

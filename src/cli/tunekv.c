@@ -61,7 +61,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(a.command, "status") != 0 && strcmp(a.command, "user") != 0 &&
             strcmp(a.command, "role") != 0 && strcmp(a.command, "member") != 0 &&
-            strcmp(a.command, "transfer-leader") != 0 && strcmp(a.command, "lease") != 0) {
+            strcmp(a.command, "transfer-leader") != 0 && strcmp(a.command, "lease") != 0 &&
+            strcmp(a.command, "move") != 0) {
                 rv = commands_token_load(c, &a);
                 if (rv >= 0) {
                         goto cleanup;
@@ -85,6 +86,8 @@ int main(int argc, char **argv)
                 rv = members_run(c, &a);
         } else if (strcmp(a.command, "transfer-leader") == 0) {
                 rv = members_transfer_leader(c, &a);
+        } else if (strcmp(a.command, "move") == 0) {
+                rv = members_move(c, &a);
         } else if (strcmp(a.command, "lease") == 0) {
                 rv = leases_run(c, &a);
         } else {

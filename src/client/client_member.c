@@ -294,6 +294,34 @@ int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, c
         return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
 }
 
+int tkv_move(struct tkv_client *c, uint32_t partition, uint32_t from, uint32_t to, uint64_t *epoch,
+             char *errbuf, size_t errbuf_len)
+{
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+
+        if (c == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE;
+        mr.partition = partition;
+        mr.node_id = from;
+        mr.to_node_id = to;
+        return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
+}
+
+int tkv_move_cancel(struct tkv_client *c, uint32_t partition, uint64_t *epoch, char *errbuf,
+                    size_t errbuf_len)
+{
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+
+        if (c == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_CANCEL;
+        mr.partition = partition;
+        return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
+}
+
 uint64_t tkv_cluster_epoch(const struct tkv_client *c)
 {
         return c != NULL ? c->epoch : 0;

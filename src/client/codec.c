@@ -672,6 +672,8 @@ static void codec_partition_info_fill(struct tkv_partition_info *p,
                 p->replicas[i] = m->replicas[i];
         }
         p->n_replicas = (unsigned)i;
+        p->move_from = m->move_from;
+        p->move_to = m->move_to;
 }
 
 static const char *codec_node_addr(const Tunekv__V1__NodeInfo *n)

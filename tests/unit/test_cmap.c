@@ -172,14 +172,15 @@ static void test_bad_fields_refused(void **state)
         assert_int_equal(decode_status(m), TKV_ECORRUPT);
 }
 
-/* A one-member, one-partition map written by hand, with n replicas of
- * node 1 listed; its length into *len. */
-static void hand_map(uint8_t *b, size_t *len, unsigned n)
+/* A one-member, one-partition map written by hand in format version,
+ * with n replicas of node 1 listed (and no move, from version 2 on); its
+ * length into *len. */
+static void hand_map_version(uint8_t *b, size_t *len, unsigned n, unsigned version)
 {
         static const char addr[] = "127.0.0.1:1";
         size_t k = 0;
 
-        b[k++] = CMAP_FORMAT_VERSION;
+        b[k++] = (uint8_t)version;
         b[k++] = 1; /* epoch 1, little-endian */
         memset(b + k, 0, 7);
         k += 7;
@@ -201,7 +202,16 @@ static void hand_map(uint8_t *b, size_t *len, unsigned n)
                 b[k++] = 1;
                 b[k++] = 0;
         }
+        if (version >= 2) {
+                memset(b + k, 0, 4); /* move_from, move_to: none */
+                k += 4;
+        }
         *len = k;
+}
+
+static void hand_map(uint8_t *b, size_t *len, unsigned n)
+{
+        hand_map_version(b, len, n, CMAP_FORMAT_VERSION);
 }
 
 static void test_bounds_refused(void **state)
@@ -279,10 +289,16 @@ static void test_check_config(void **state)
         other = c;
         other.n_nodes = 2;
         assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
+        /* The placement is the map's alone (replicas move): another
+         * replica count in the file is no difference, another partition
+         * count is. */
         other = c;
         other.replicas = 2;
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_AGREES);
+        other = c;
+        other.partitions = 5;
         assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
-        assert_non_null(strstr(why, "partition 0 has other replicas"));
+        assert_non_null(strstr(why, "4 partitions"));
         cmap_destroy(m);
 }
 
@@ -426,6 +442,114 @@ static void test_remove(void **state)
         cmap_destroy(m);
 }
 
+/* A version 1 map (before moves) still decodes, with no move in
+ * progress; it is written back as version 2. */
+static void test_version1_decodes(void **state)
+{
+        uint8_t b[128], *bytes = NULL;
+        size_t len, n = 0;
+        struct cmap *out = NULL;
+
+        (void)state;
+        hand_map_version(b, &len, 1, 1);
+        assert_int_equal(cmap_decode(b, len, &out), 0);
+        assert_int_equal(out->parts[0].move_to, 0);
+        assert_int_equal(cmap_encode(out, &bytes, &n), 0);
+        assert_int_equal(bytes[0], 2);
+        assert_int_equal(n, len + 4);
+        tkv_free(bytes);
+        cmap_destroy(out);
+        hand_map_version(b, &len, 1, 3);
+        assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
+}
+
+/* Encode m, decode it again: the moves survive, and the decoder's checks
+ * hold for what cmap_move wrote. */
+static struct cmap *round_trip(const struct cmap *m)
+{
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        struct cmap *back = NULL;
+
+        assert_int_equal(cmap_encode(m, &bytes, &len), 0);
+        assert_int_equal(cmap_decode(bytes, len, &back), 0);
+        tkv_free(bytes);
+        return back;
+}
+
+static void test_move(void **state)
+{
+        struct config c;
+        struct cmap *m, *back;
+        struct cmap_member four = member(4, "");
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        assert_int_equal(cmap_add(m, &four, why, sizeof why), 0);
+        /* Partition 1: replicas 2, 3, 1 (2 preferred). */
+        assert_int_equal(cmap_move(m, 1, 2, 4, why, sizeof why), 0);
+        assert_int_equal(m->epoch, 3);
+        assert_true(cmap_hosts(m, 1, 4));
+        assert_false(cmap_is_replica(m, 1, 4)); /* it serves nothing yet */
+        assert_true(cmap_is_replica(m, 1, 2));
+        back = round_trip(m);
+        assert_int_equal(back->parts[1].move_from, 2);
+        assert_int_equal(back->parts[1].move_to, 4);
+        cmap_destroy(back);
+        /* Asked again: nothing to change; another move: busy. */
+        assert_int_equal(cmap_move(m, 1, 2, 4, why, sizeof why), TKV_EEXIST);
+        assert_int_equal(cmap_move(m, 1, 3, 4, why, sizeof why), TKV_EBUSY);
+        assert_non_null(strstr(why, "from node 2 to node 4"));
+        /* A member holding a move's target cannot be removed. */
+        assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "(1)"));
+        /* Done: 4 takes 2's slot, the preferred one. */
+        assert_int_equal(cmap_move_done(m, 1, 3, 4, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_move_done(m, 1, 2, 4, why, sizeof why), 0);
+        assert_int_equal(m->epoch, 4);
+        assert_int_equal(m->parts[1].ids[0], 4);
+        assert_false(cmap_hosts(m, 1, 2));
+        assert_int_equal(m->parts[1].move_to, 0);
+        assert_int_equal(cmap_move_done(m, 1, 2, 4, why, sizeof why), TKV_EEXIST);
+        assert_int_equal(m->epoch, 4);
+        back = round_trip(m);
+        assert_int_equal(back->parts[1].ids[0], 4);
+        cmap_destroy(back);
+        /* Cancel: only a move in progress. */
+        assert_int_equal(cmap_move_cancel(m, 1, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_move(m, 0, 1, 2, why, sizeof why), TKV_EINVAL); /* 2 has one */
+        assert_int_equal(cmap_move(m, 1, 2, 3, why, sizeof why), TKV_EINVAL); /* 2 has none */
+        assert_int_equal(cmap_move(m, 1, 4, 9, why, sizeof why), TKV_EINVAL); /* no member */
+        assert_int_equal(cmap_move(m, 1, 4, 4, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_move(m, 9, 1, 4, why, sizeof why), TKV_EINVAL); /* no partition */
+        assert_int_equal(cmap_move(m, 0, 1, 4, why, sizeof why), 0);
+        assert_int_equal(cmap_move_cancel(m, 0, why, sizeof why), 0);
+        assert_false(cmap_hosts(m, 0, 4));
+        assert_true(cmap_is_replica(m, 0, 1));
+        cmap_destroy(m);
+}
+
+/* The decoder refuses moves that could not be: to a replica, from a node
+ * that holds none, to a removed or unknown member, half a move. */
+static void test_bad_move_refused(void **state)
+{
+        uint8_t b[128];
+        size_t len;
+        struct cmap *out = NULL;
+        static const uint8_t bad[][4] = {
+            {1, 0, 1, 0}, {2, 0, 1, 0}, {1, 0, 2, 0}, {0, 0, 1, 0}, {1, 0, 0, 0}};
+
+        (void)state;
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                hand_map(b, &len, 1);
+                memcpy(b + len - 4, bad[i], 4);
+                assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
+                assert_null(out);
+        }
+}
+
 static void test_data_dir_copy(void **state)
 {
         char dir[256], path[300];
@@ -471,6 +595,9 @@ int main(void)
             cmocka_unit_test(test_add),
             cmocka_unit_test(test_add_refused),
             cmocka_unit_test(test_remove),
+            cmocka_unit_test(test_version1_decodes),
+            cmocka_unit_test(test_move),
+            cmocka_unit_test(test_bad_move_refused),
             cmocka_unit_test(test_data_dir_copy),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
