@@ -108,9 +108,9 @@ int group_change(struct group *g, enum group_change_op op, uint64_t id, const ch
                 LOGW((int)g->partition, "group: %s refused: %s", g->change_what,
                      raft_errmsg(g->raft));
                 return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? TKV_ENOTLEADER
-                       : rv == RAFT_NOMEM                                 ? TKV_ENOMEM
-                       : rv == RAFT_CANTCHANGE                            ? TKV_EBUSY
-                                                                          : TKV_EINVAL;
+                       : rv == RAFT_NOMEM                                ? TKV_ENOMEM
+                       : rv == RAFT_CANTCHANGE                           ? TKV_EBUSY
+                                                                         : TKV_EINVAL;
         }
         g->changing = true;
         LOGI((int)g->partition, "group: configuration change started: %s", g->change_what);

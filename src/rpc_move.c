@@ -77,6 +77,9 @@ static void rpc_move_step(struct node *node, uint32_t p, const struct cmap_place
         if (mv->step == step && mv->from == pl->move_from && mv->to == pl->move_to) {
                 return;
         }
+        if (mv->from != pl->move_from || mv->to != pl->move_to) {
+                mv->done_recorded = false;
+        }
         mv->step = step;
         mv->from = pl->move_from;
         mv->to = pl->move_to;
@@ -107,7 +110,7 @@ static void rpc_move_done_result(struct node *node, uint32_t p, int status, cons
         if (status == 0) {
                 LOGI((int)p, "move: partition %u from node %u to node %u: recorded done", p,
                      mv->from, mv->to);
-                mv->step = NULL;
+                mv->done_recorded = true;
                 return;
         }
         mv->done_next_ms = uv_now(node->loop) + RPC_MOVE_RETRY_MS;
@@ -158,8 +161,9 @@ static void rpc_move_done_here(struct node *node, uint32_t p, Tunekv__V1__Member
         if (rv != 0) {
                 rpc_move_done_result(node, p, rv, err_str(rv));
         } else {
-                LOGI(-1, "meta: proposing cluster map epoch %llu: partition %u moved from node %u "
-                         "to node %u",
+                LOGI(-1,
+                     "meta: proposing cluster map epoch %llu: partition %u moved from node %u "
+                     "to node %u",
                      (unsigned long long)epoch, p, mr->node_id, mr->to_node_id);
         }
 }
@@ -210,6 +214,9 @@ static void rpc_move_done(struct node *node, uint32_t p, const struct cmap_place
         uint64_t now = uv_now(node->loop);
 
         rpc_move_step(node, p, pl, "recording the move done in the cluster map");
+        if (mv->done_recorded) {
+                return; /* this node's map has not caught up yet */
+        }
         if (mv->done_busy && mv->done_call.peer != NULL && now >= mv->done_next_ms) {
                 /* No answer for long: forget the call, ask again. */
                 peer_forget(&mv->done_call);
@@ -314,8 +321,9 @@ static void rpc_move_tidy(struct node *node, uint32_t p, struct group *g,
                     (ms[i].role == GROUP_MEMBER_VOTER && voters <= pl->n)) {
                         continue;
                 }
-                LOGI((int)p, "move: partition %u: removing node %llu, which the cluster map "
-                             "(epoch %llu) does not place on it",
+                LOGI((int)p,
+                     "move: partition %u: removing node %llu, which the cluster map "
+                     "(epoch %llu) does not place on it",
                      p, (unsigned long long)ms[i].id, (unsigned long long)node->meta.map->epoch);
                 (void)group_change(g, GROUP_CHANGE_REMOVE, ms[i].id, NULL);
                 return; /* one change at a time */

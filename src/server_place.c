@@ -104,8 +104,7 @@ static void server_place_params(struct server *s, uint32_t p, struct group_param
  * empty and waits for its leader to send it the log. The metadata group's
  * voters are the configuration's nodes (for a joining node, the map's
  * voters, config_set_nodes), which it never opens. */
-static unsigned server_place_voters(const struct server *s, uint32_t p,
-                                        struct group_voter *voters)
+static unsigned server_place_voters(const struct server *s, uint32_t p, struct group_voter *voters)
 {
         const struct config *cfg = s->cfg;
         unsigned ids[CONFIG_NODES_MAX];
@@ -195,8 +194,8 @@ static void server_place_wipe_done(uv_work_t *req, int status)
                 LOGE((int)w->partition, "server: cannot delete %s: %s (deleted at the next start)",
                      w->dir, status != 0 ? uv_strerror(status) : strerror(w->rv));
         } else {
-                LOGI((int)w->partition, "server: partition %u's replica deleted (%s)",
-                     w->partition, w->dir);
+                LOGI((int)w->partition, "server: partition %u's replica deleted (%s)", w->partition,
+                     w->dir);
         }
         tkv_free(w);
 }

@@ -1,0 +1,506 @@
+/* Replica moves (issue 17; docs/operations.md "Moving a replica"): three
+ * real tunekvd processes (3 partitions of 3 replicas) and a fourth that
+ * joins, while a writer thread keeps writing through every node:
+ *
+ * - partition 0's replica moves from node 1, its leader, to node 4: the
+ *   move completes (the map puts node 4 in node 1's slot), node 4 serves
+ *   reads of it from its own replica, node 1 deletes its replica, the
+ *   replicas agree, and every acknowledged write reads back;
+ * - kill -9 of the node that drives a move (the partition's leader) right
+ *   after the move was recorded, and of the move's target: the move
+ *   completes once a new leader takes over / the target is back;
+ * - a move cancelled while its target is stopped leaves the partition as
+ *   it was (the leader removes the target again), and the target deletes
+ *   what it had;
+ * - bad requests: no such partition, a source that holds no replica, a
+ *   target that is no member or holds one, a second move of a partition,
+ *   MOVE_DONE from a client.
+ *
+ * The writer's writes must all succeed: libtunekv retries what the moves
+ * make retryable (NOT_LEADER, UNAVAILABLE), and nothing else may fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "raw.h"
+#include "testlib.h"
+#include "tunekv.h"
+
+#define NODES      3
+#define PARTITIONS 3
+#define WAIT_MS    60000
+
+static char dir[256];
+static char join_conf[320];
+static char join_addrs[160];
+static struct cluster cl;
+
+/* ------------------------------------------------------------------------ */
+/* The writer: keys mv-N = vN through every node, N counting up */
+
+static pthread_t writer;
+static atomic_bool writer_stop;
+static atomic_ulong writer_acked; /* writes 0 .. acked-1 were acknowledged */
+static atomic_ulong writer_failed;
+static struct timespec writer_began;
+static char writer_error[512];
+
+static void *writer_run(void *arg)
+{
+        struct tkv_options o = {0};
+        struct tkv_client *c = NULL;
+        char err[256], key[32], value[32];
+
+        (void)arg;
+        o.endpoints = cl.endpoints;
+        o.timeout_ms = 30000;
+        if (tkv_client_create(&o, &c, err, sizeof err) != TKV_OK) {
+                snprintf(writer_error, sizeof writer_error, "client: %s", err);
+                atomic_fetch_add(&writer_failed, 1);
+                return NULL;
+        }
+        for (unsigned long n = 0; !atomic_load(&writer_stop); n++) {
+                struct tkv_result r;
+                int rv;
+                snprintf(key, sizeof key, "mv-%lu", n);
+                snprintf(value, sizeof value, "v%lu", n);
+                rv = tkv_put(c, key, strlen(key), value, strlen(value), NULL, &r);
+                if (rv != TKV_OK) {
+                        snprintf(writer_error, sizeof writer_error, "put %s: %s (%s)", key,
+                                 tkv_status_name(rv), r.message);
+                        atomic_fetch_add(&writer_failed, 1);
+                        tkv_result_release(&r);
+                        break;
+                }
+                tkv_result_release(&r);
+                atomic_store(&writer_acked, n + 1);
+        }
+        tkv_client_destroy(c);
+        return NULL;
+}
+
+static void writer_start(void)
+{
+        atomic_store(&writer_stop, false);
+        atomic_store(&writer_acked, 0);
+        atomic_store(&writer_failed, 0);
+        clock_gettime(CLOCK_MONOTONIC, &writer_began);
+        assert_int_equal(pthread_create(&writer, NULL, writer_run, NULL), 0);
+}
+
+/* Stop the writer: it wrote something and nothing failed; then every
+ * acknowledged write reads back, linearizably. */
+static void writer_finish(void)
+{
+        struct tkv_client *c;
+        struct tkv_read_options ro = {0};
+        char key[32], value[32];
+        unsigned long acked;
+
+        atomic_store(&writer_stop, true);
+        pthread_join(writer, NULL);
+        if (atomic_load(&writer_failed) != 0) {
+                fail_msg("the writer failed: %s", writer_error);
+        }
+        acked = atomic_load(&writer_acked);
+        assert_true(acked > 0);
+        {
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                fprintf(stderr, "# %lu writes acknowledged in %.1f s, all read back\n", acked,
+                        (double)(now.tv_sec - writer_began.tv_sec) +
+                            (double)(now.tv_nsec - writer_began.tv_nsec) / 1e9);
+        }
+        c = cluster_client(&cl, 2);
+        assert_non_null(c);
+        ro.level = TKV_LINEARIZABLE;
+        for (unsigned long n = 0; n < acked; n++) {
+                struct tkv_result r;
+                snprintf(key, sizeof key, "mv-%lu", n);
+                snprintf(value, sizeof value, "v%lu", n);
+                assert_int_equal(tkv_get(c, key, strlen(key), &ro, &r), TKV_OK);
+                if (!r.found || r.value_len != strlen(value) ||
+                    memcmp(r.value, value, r.value_len) != 0) {
+                        fail_msg("acknowledged write %s lost", key);
+                }
+                tkv_result_release(&r);
+        }
+        tkv_client_destroy(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The cluster map */
+
+/* Partition p in node id's CLUSTER_INFO, if its map is at epoch >= want;
+ * false otherwise. */
+static bool placement_at(unsigned id, uint32_t p, uint64_t want, struct tkv_partition_info *out)
+{
+        struct tkv_client *c = cluster_client(&cl, id);
+        struct tkv_result res;
+        bool ok = false;
+
+        if (c == NULL) {
+                return false;
+        }
+        memset(&res, 0, sizeof res);
+        if (tkv_cluster_info(c, &res) == TKV_OK && res.cluster != NULL &&
+            res.cluster->epoch >= want && p < res.cluster->n_partitions) {
+                *out = res.cluster->partitions[p];
+                ok = true;
+        }
+        tkv_result_release(&res);
+        tkv_client_destroy(c);
+        return ok;
+}
+
+static bool has_replica(const struct tkv_partition_info *pi, uint32_t id)
+{
+        for (unsigned i = 0; i < pi->n_replicas; i++) {
+                if (pi->replicas[i] == id) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Wait until node `at` has a map at epoch >= want, and its partition p. */
+static bool wait_placement(unsigned at, uint32_t p, uint64_t want, struct tkv_partition_info *out)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+
+        for (int waited = 0; waited < WAIT_MS; waited += 20) {
+                if (placement_at(at, p, want, out)) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
+/* Wait until node `at` says p's move from `from` to `to` is done (polling:
+ * the move's steps send the test nothing to await). */
+static bool wait_moved(unsigned at, uint32_t p, uint32_t from, uint32_t to, uint64_t epoch)
+{
+        struct timespec nap = {0, 50 * 1000 * 1000};
+
+        for (int waited = 0; waited < WAIT_MS; waited += 50) {
+                struct tkv_partition_info pi;
+                if (placement_at(at, p, epoch, &pi) && pi.move_to == 0 && has_replica(&pi, to) &&
+                    !has_replica(&pi, from)) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
+/* tkv_move through node 1's client; the epoch that recorded it. */
+static uint64_t move(uint32_t p, uint32_t from, uint32_t to)
+{
+        struct tkv_client *c = cluster_client(&cl, 2);
+        uint64_t epoch = 0;
+        char err[256];
+        int rv;
+
+        assert_non_null(c);
+        rv = tkv_move(c, p, from, to, &epoch, err, sizeof err);
+        if (rv != TKV_OK) {
+                fail_msg("move %u from %u to %u: %s (%s)", p, from, to, tkv_status_name(rv), err);
+        }
+        tkv_client_destroy(c);
+        assert_true(epoch > 0);
+        return epoch;
+}
+
+/* Does node id's data dir hold partition p's directory? */
+static bool holds_dir(unsigned id, uint32_t p)
+{
+        char path[sizeof cl.nodes[0].data_dir + 16];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%.600s/p%u", cl.nodes[id - 1].data_dir, p);
+        return stat(path, &st) == 0;
+}
+
+/* Wait until node id deleted p's directory (it does so on the threadpool
+ * once it applied the map without it). */
+static bool wait_no_dir(unsigned id, uint32_t p)
+{
+        struct timespec nap = {0, 50 * 1000 * 1000};
+
+        for (int waited = 0; waited < WAIT_MS; waited += 50) {
+                if (!holds_dir(id, p)) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup: three nodes from a file, node 4 added and joined */
+
+static void add_member(struct daemon *d)
+{
+        struct tkv_client *c = cluster_client(&cl, 1);
+        struct tkv_member m;
+        uint64_t epoch = 0;
+        char err[256];
+
+        assert_non_null(c);
+        memset(&m, 0, sizeof m);
+        m.node_id = d->node_id;
+        snprintf(m.client_addr, sizeof m.client_addr, "%s", d->client_addr);
+        snprintf(m.peer_addr, sizeof m.peer_addr, "%s", d->peer_addr);
+        /* Right after the start the map may not be written yet, or the
+         * metadata group's leader just elected: both answer a retry. */
+        for (int tries = 0;; tries++) {
+                struct timespec nap = {0, 50 * 1000 * 1000};
+                int rv = tkv_member_add(c, &m, &epoch, err, sizeof err);
+                if (rv == TKV_OK) {
+                        break;
+                }
+                if ((rv != TKV_BUSY && rv != TKV_UNAVAILABLE) || tries > 400) {
+                        fail_msg("member add: %s (%s)", tkv_status_name(rv), err);
+                }
+                nanosleep(&nap, NULL);
+        }
+        tkv_client_destroy(c);
+        for (unsigned id = 1; id <= NODES; id++) {
+                struct tkv_partition_info pi;
+                assert_true(wait_placement(id, 0, epoch, &pi));
+        }
+}
+
+static int setup(void **state)
+{
+        struct daemon *d = &cl.nodes[NODES];
+        FILE *f;
+
+        (void)state;
+        if (testlib_tmpdir(dir, sizeof dir, "tkv-move") != 0 ||
+            cluster_start(&cl, dir, NODES, PARTITIONS, 3, NULL) != 0) {
+                return -1;
+        }
+        snprintf(join_conf, sizeof join_conf, "%s/join.conf", dir);
+        f = fopen(join_conf, "w");
+        if (f == NULL) {
+                return -1;
+        }
+        fprintf(f, "[cluster]\npartitions = %u\nreplicas = 3\nsecret = tunekv-test-secret\n",
+                PARTITIONS);
+        fclose(f);
+        /* Node 4 joins, and becomes the cluster struct's fourth node, so
+         * that the convergence checks and restarts cover it. */
+        daemon_setup(d, dir, NODES + 1);
+        snprintf(join_addrs, sizeof join_addrs, "%s,%s", cl.nodes[0].peer_addr,
+                 cl.nodes[1].peer_addr);
+        d->extra[0] = "--config";
+        d->extra[1] = join_conf;
+        d->extra[2] = "--join";
+        d->extra[3] = join_addrs;
+        d->extra[4] = NULL;
+        add_member(d);
+        if (daemon_start(d, 30000) != 0) {
+                return -1;
+        }
+        cl.n = NODES + 1;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        int bad = cluster_stop(&cl);
+        if (bad == 0) {
+                testlib_rmrf(dir);
+        }
+        return bad == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests */
+
+/* Partition 0 (replicas 1, 2, 3; node 1 leads it) moves from node 1 to
+ * node 4 under writes. */
+static void test_move_leader_replica(void **state)
+{
+        struct tkv_client *c;
+        struct tkv_read_options ro = {0};
+        struct tkv_result r;
+        struct tkv_partition_info pi;
+        uint64_t epoch;
+        char key[32];
+
+        (void)state;
+        assert_true(cluster_wait_converged(&cl, 0, WAIT_MS));
+        writer_start();
+        epoch = move(0, 1, 4);
+        assert_true(wait_moved(1, 0, 1, 4, epoch));
+        assert_true(wait_moved(4, 0, 1, 4, epoch));
+        writer_finish();
+        /* Node 4 took node 1's slot, the preferred leader's. */
+        assert_true(wait_placement(3, 0, epoch + 1, &pi));
+        assert_int_equal(pi.replicas[0], 4);
+        assert_int_equal(pi.n_replicas, 3);
+        assert_true(wait_no_dir(1, 0));
+        assert_true(cluster_wait_converged(&cl, 0, WAIT_MS));
+        /* Node 4 serves partition 0 from its own replica. */
+        c = cluster_client(&cl, 4);
+        assert_non_null(c);
+        ro.level = TKV_EVENTUAL;
+        ro.node_id = 4;
+        for (int n = 0; n < 64; n++) {
+                snprintf(key, sizeof key, "mv-%d", n);
+                assert_int_equal(tkv_get(c, key, strlen(key), &ro, &r), TKV_OK);
+                if (r.partition == 0) {
+                        assert_true(r.found);
+                        assert_int_equal(r.receipt.node_id, 4);
+                }
+                tkv_result_release(&r);
+        }
+        tkv_client_destroy(c);
+}
+
+/* kill -9 of partition 1's leader (node 2, which drives the move) right
+ * after the move from node 3 to node 4 was recorded: a new leader carries
+ * it out; node 2 comes back and the replicas agree. */
+static void test_move_driver_killed(void **state)
+{
+        uint64_t epoch;
+        int status;
+
+        (void)state;
+        assert_true(cluster_wait_converged(&cl, 1, WAIT_MS));
+        writer_start();
+        epoch = move(1, 3, 4);
+        status = cluster_signal(&cl, 2, SIGKILL, true);
+        assert_true(WIFSIGNALED(status));
+        assert_true(wait_moved(1, 1, 3, 4, epoch));
+        assert_int_equal(cluster_restart(&cl, 2), 0);
+        writer_finish();
+        assert_true(wait_no_dir(3, 1));
+        assert_true(cluster_wait_converged(&cl, 1, WAIT_MS));
+}
+
+/* kill -9 of the target (node 4) of partition 2's move from node 2 while
+ * it catches up: the move waits, and completes once node 4 is back. */
+static void test_move_target_killed(void **state)
+{
+        uint64_t epoch;
+        int status;
+
+        (void)state;
+        assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
+        writer_start();
+        epoch = move(2, 2, 4);
+        status = cluster_signal(&cl, 4, SIGKILL, true);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(cluster_restart(&cl, 4), 0);
+        assert_true(wait_moved(1, 2, 2, 4, epoch));
+        writer_finish();
+        assert_true(wait_no_dir(2, 2));
+        assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
+}
+
+/* A move whose target is stopped is cancelled: the partition keeps its
+ * replicas, the leader removes the target it had added, and the target,
+ * once resumed, deletes what it had. A second move of the partition
+ * meanwhile is BUSY. */
+static void test_move_cancelled(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 1);
+        struct tkv_partition_info pi;
+        uint64_t epoch = 0;
+        char err[256];
+        int rv;
+
+        (void)state;
+        assert_non_null(c);
+        /* Partition 2 is on nodes 3, 1, 4 now: move node 3's replica to
+         * node 2, which is stopped. */
+        assert_int_equal(cluster_signal(&cl, 2, SIGSTOP, false), 0);
+        assert_int_equal(tkv_move(c, 2, 3, 2, &epoch, err, sizeof err), TKV_OK);
+        rv = tkv_move(c, 2, 1, 2, NULL, err, sizeof err);
+        assert_int_equal(rv, TKV_BUSY);
+        assert_non_null(strstr(err, "being moved from node 3 to node 2"));
+        /* The identical move again: nothing to change. */
+        assert_int_equal(tkv_move(c, 2, 3, 2, NULL, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_move_cancel(c, 2, &epoch, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_move_cancel(c, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        tkv_client_destroy(c);
+        assert_int_equal(cluster_signal(&cl, 2, SIGCONT, false), 0);
+        assert_true(wait_placement(1, 2, epoch, &pi));
+        assert_int_equal(pi.move_to, 0);
+        assert_int_equal(pi.n_replicas, 3);
+        assert_true(has_replica(&pi, 3) && has_replica(&pi, 1) && has_replica(&pi, 4));
+        assert_true(wait_no_dir(2, 2));
+        assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
+}
+
+/* Refusals, each with its reason; MOVE_DONE is the leaders' alone. */
+static void test_move_refused(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 3);
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+        Tunekv__V1__Response *resp;
+        char err[256];
+        int fd;
+
+        (void)state;
+        assert_non_null(c);
+        assert_int_equal(tkv_move(c, 99, 1, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "no partition 99"));
+        assert_int_equal(tkv_move(c, 0, 1, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 1 holds no replica of partition 0"));
+        assert_int_equal(tkv_move(c, 0, 4, 77, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "not a member"));
+        assert_int_equal(tkv_move(c, 0, 4, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "holds a replica of partition 0 already"));
+        tkv_client_destroy(c);
+        /* A client's MOVE_DONE could drop a voter from the map. */
+        fd = raw_connect_addr(cl.nodes[0].client_addr, false);
+        req.id = 7;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_MEMBER;
+        req.member = &mr;
+        mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE;
+        mr.partition = 0;
+        mr.node_id = 2;
+        mr.to_node_id = 1;
+        raw_send_request(fd, &req);
+        resp = raw_read_response(fd);
+        assert_non_null(resp);
+        assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT);
+        assert_non_null(strstr(resp->message, "sent by partition leaders"));
+        tunekv__v1__response__free_unpacked(resp, NULL);
+        close(fd);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_move_leader_replica),
+            cmocka_unit_test(test_move_driver_killed),
+            cmocka_unit_test(test_move_target_killed),
+            cmocka_unit_test(test_move_cancelled),
+            cmocka_unit_test(test_move_refused),
+            cmocka_unit_test_prestate(cluster_test_replicas_agree, &cl),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
