@@ -69,6 +69,7 @@ struct node_move {
         struct peer_call done_call; /* MOVE_DONE to a member (kind RPC_PEER_MOVE) */
         struct group_write done;    /* ... or proposed here, at the metadata leader */
         bool done_busy;             /* either in flight */
+        bool done_recorded;         /* the map has this move done (this node's may lag) */
         uint64_t done_next_ms;      /* no new MOVE_DONE before this loop time */
         unsigned from, to;          /* the move the step belongs to */
         const char *step;           /* what it waits for or did last (static text); NULL: none */
