@@ -616,6 +616,9 @@ enum tkv_member_state {
         TKV_MEMBER_VOTER = 1,
         TKV_MEMBER_JOINING = 2,
         TKV_MEMBER_REMOVED = 3,
+        /* Removed or replaced while it held replicas: they move away
+         * first, then it becomes TKV_MEMBER_REMOVED. */
+        TKV_MEMBER_LEAVING = 4,
 };
 
 struct tkv_member {
@@ -624,6 +627,9 @@ struct tkv_member {
         char peer_addr[64];
         char zone[64]; /* "" unless configured */
         enum tkv_member_state state;
+        /* Appended after 0.2: TKV_MEMBER_LEAVING: the member its replicas
+         * move to (0: wherever the cluster places them). */
+        uint32_t successor;
 };
 
 /* The members as one node's replica of the cluster map lists them; owns
@@ -673,13 +679,28 @@ TKV_API int tkv_member_add(struct tkv_client *c, const struct tkv_member *m, uin
                            char *errbuf, size_t errbuf_len);
 
 /* Remove node_id from the cluster map (state TKV_MEMBER_REMOVED; its id
- * is never given to another node), as tkv_member_add. Refused
- * (TKV_INVALID_ARGUMENT) when node_id is not a member, still holds
- * replicas (the message lists them), or is one of the voters the cluster
- * was bootstrapped with (this version cannot shrink the metadata group);
- * the other statuses as for tkv_member_add. */
+ * is never given to another node), as tkv_member_add. A node that holds
+ * replicas becomes TKV_MEMBER_LEAVING instead: the metadata group's leader
+ * moves its replicas to other members, one partition after another, then
+ * marks it removed (tkv_member_list shows the progress). Refused
+ * (TKV_INVALID_ARGUMENT) when node_id is not a member (or leaving
+ * already), holds a replica no other member could take (each holds one
+ * already: add a node first), or is one of the voters the cluster was
+ * bootstrapped with (this version cannot shrink the metadata group); the
+ * other statuses as for tkv_member_add. */
 TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, char *errbuf,
                               size_t errbuf_len);
+
+/* Replace member old_id by successor->node_id: old_id leaves as with
+ * tkv_member_remove, its replicas moving to the successor. The successor
+ * is added in the same change when successor->client_addr is not empty
+ * (then as tkv_member_add; it starts with tunekvd --join), or must be a
+ * member already. A dead node (its disk gone) is replaced this way: each
+ * partition that still has a majority gets its replica back on the new
+ * node. Refusals as tkv_member_add and tkv_member_remove. */
+TKV_API int tkv_member_replace(struct tkv_client *c, uint32_t old_id,
+                               const struct tkv_member *successor, uint64_t *epoch, char *errbuf,
+                               size_t errbuf_len);
 
 /* Move partition's replica from node `from` to node `to` (needs the admin
  * permission when auth is on; docs/operations.md "Moving a replica"). The

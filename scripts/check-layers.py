@@ -38,6 +38,8 @@ LAYERS = {
     # the cluster map's encoding, its check against a configuration, the
     # data dir's copy: pure apart from that file
     "cmap": 0,
+    # the rebalancer's decisions over a cluster map: pure
+    "balance": 0,
     # header-only base modules (no .c file)
     "queue": 0, "keyhash": 0, "varint": 0,
     # state machine: the store and what is replicated
@@ -62,7 +64,7 @@ LAYERS = {
     # change history
     "rpc_watch": 7,
     # the metadata group: the cluster map, TRANSFER_LEADER, MEMBER
-    "rpc_meta": 7, "rpc_member": 7, "rpc_join": 7, "rpc_move": 7,
+    "rpc_meta": 7, "rpc_member": 7, "rpc_join": 7, "rpc_move": 7, "rpc_balance": 7,
     # rpc_internal.h, the header the handlers share with dispatch (struct
     # rpc_method, the handlers' declarations, the kinds of node calls): it
     # has no .c file; it sits with the handlers, since they include it

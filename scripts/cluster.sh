@@ -17,6 +17,8 @@
 # TLS=1: TLS on the client and peer ports, with a throwaway CA and
 # certificates made under var/tls/ (scripts/tls-certs.sh; clients:
 # TUNEKV_CACERT=var/tls/ca.pem).
+# REBALANCE=0: the metadata leader does not spread replicas and leaders by
+# itself (on by default here, off by default in tunekvd).
 # AUTH=1: client users on ([auth] enabled): root's password is generated into
 # var/root-password (mode 0600); clients need --user root --password-file it.
 set -euo pipefail
@@ -41,6 +43,8 @@ pid_of() { [ -f "$var/node$1.pid" ] && cat "$var/node$1.pid"; }
 added_ids() { if [ -f "$var/added" ]; then cat "$var/added"; fi; }
 all_ids() { seq "$nodes"; added_ids; }
 tls=${TLS:-0}
+# REBALANCE=0: no automatic replica moves (docs/operations.md, "Rebalancing").
+rebalance=${REBALANCE:-1}
 # Flags that give node $1 its certificate (TLS=1), else none.
 tls_flags() {
   [ "$tls" = 1 ] || return 0
@@ -78,6 +82,7 @@ write_conf() {
     echo "[cluster]"
     echo "secret_file = $var/secret"
     echo "partitions = $partitions"
+    echo "rebalance = $rebalance"
     for i in $(seq "$nodes"); do
       echo "[node.$i]"
       echo "client_addr = $(client_addr "$i")"
@@ -234,6 +239,7 @@ add_node() {
     echo "secret_file = $var/secret"
     echo "partitions = $partitions"
     echo "replicas = $replicas"
+    echo "rebalance = $rebalance"
     [ -z "${CONF_EXTRA:-}" ] || printf '%s\n' "$CONF_EXTRA"
   } >"$var/node$id.conf"
   for i in $(seq "$nodes"); do join="${join:+$join,}$(peer_addr "$i")"; done

@@ -19,7 +19,7 @@
 
 /* The largest encoding: the file reader refuses anything bigger unread. */
 #define CMAP_ENCODED_MAX                                                                           \
-        (1 + 8 + 2 + CMAP_MEMBERS_MAX * (2 + 1 + 3 * CMAP_TEXT_BYTES) + 2 +                        \
+        (1 + 8 + 2 + CMAP_MEMBERS_MAX * (2 + 1 + 3 * CMAP_TEXT_BYTES) + 2 + CMAP_MEMBERS_MAX * 2 + \
          CMAP_PARTITIONS_MAX * (1 + 2 * CMAP_REPLICAS_MAX + 4))
 
 int cmap_from_config(const struct config *cfg, uint64_t epoch, struct cmap **out)
@@ -82,7 +82,8 @@ static int cmap_put_member(struct buffer *b, const struct cmap_member *mb)
         rv = rv != 0 ? rv : cmap_put(b, &state, 1);
         rv = rv != 0 ? rv : cmap_put_text(b, mb->client_addr);
         rv = rv != 0 ? rv : cmap_put_text(b, mb->peer_addr);
-        return rv != 0 ? rv : cmap_put_text(b, mb->zone);
+        rv = rv != 0 ? rv : cmap_put_text(b, mb->zone);
+        return rv != 0 ? rv : cmap_put_u16(b, mb->successor);
 }
 
 int cmap_encode(const struct cmap *m, uint8_t **out, size_t *len)
@@ -174,18 +175,38 @@ static int cmap_get_text(struct cursor *c, char *out, bool addr)
         return 0;
 }
 
-static int cmap_get_member(struct cursor *c, struct cmap_member *mb, unsigned prev_id)
+static int cmap_get_member(struct cursor *c, struct cmap_member *mb, unsigned prev_id,
+                           unsigned version)
 {
         unsigned state;
 
         if (cmap_get_u16(c, &mb->id) != 0 || mb->id <= prev_id || cmap_get_u8(c, &state) != 0 ||
-            state < CMAP_VOTER || state > CMAP_REMOVED) {
+            state < CMAP_VOTER || state > (version >= 2 ? CMAP_LEAVING : CMAP_REMOVED)) {
                 return TKV_ECORRUPT;
         }
         mb->state = (enum cmap_state)state;
         if (cmap_get_text(c, mb->client_addr, true) != 0 ||
             cmap_get_text(c, mb->peer_addr, true) != 0 || cmap_get_text(c, mb->zone, false) != 0) {
                 return TKV_ECORRUPT;
+        }
+        if (version >= 2 && cmap_get_u16(c, &mb->successor) != 0) {
+                return TKV_ECORRUPT;
+        }
+        return mb->successor == 0 || mb->state == CMAP_LEAVING ? 0 : TKV_ECORRUPT;
+}
+
+/* Every successor names an eligible member other than its own. */
+static int cmap_check_successors(const struct cmap *m)
+{
+        for (unsigned i = 0; i < m->n_members; i++) {
+                const struct cmap_member *s;
+                if (m->members[i].successor == 0) {
+                        continue;
+                }
+                s = cmap_member(m, m->members[i].successor);
+                if (s == NULL || s == &m->members[i] || s->state == CMAP_REMOVED) {
+                        return TKV_ECORRUPT;
+                }
         }
         return 0;
 }
@@ -247,9 +268,13 @@ static int cmap_decode_into(struct cursor *c, struct cmap *m)
                 return TKV_ECORRUPT;
         }
         for (unsigned i = 0; i < m->n_members; i++) {
-                if (cmap_get_member(c, &m->members[i], i > 0 ? m->members[i - 1].id : 0) != 0) {
+                if (cmap_get_member(c, &m->members[i], i > 0 ? m->members[i - 1].id : 0, version) !=
+                    0) {
                         return TKV_ECORRUPT;
                 }
+        }
+        if (cmap_check_successors(m) != 0) {
+                return TKV_ECORRUPT;
         }
         if (cmap_get_u16(c, &m->n_partitions) != 0 || m->n_partitions == 0 ||
             m->n_partitions > CMAP_PARTITIONS_MAX) {
@@ -327,6 +352,8 @@ const char *cmap_state_name(enum cmap_state s)
                 return "joining";
         case CMAP_REMOVED:
                 return "removed";
+        case CMAP_LEAVING:
+                return "leaving";
         default:
                 return "unknown";
         }
@@ -443,49 +470,81 @@ int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len
         return 0;
 }
 
-/* The partitions id holds a replica of, as text into why (ending in
- * ", ..." when they do not all fit); how many. */
-static unsigned cmap_held(const struct cmap *m, unsigned id, char *why, size_t len)
+static int cmap_replica_slot(const struct cmap_placement *pl, unsigned id);
+
+bool cmap_eligible(const struct cmap_member *mb)
 {
-        unsigned n = 0, shown = 0;
-        size_t at = 0;
+        return mb->state == CMAP_VOTER || mb->state == CMAP_JOINING;
+}
+
+unsigned cmap_load(const struct cmap *m, unsigned id)
+{
+        unsigned n = 0;
 
         for (unsigned p = 0; p < m->n_partitions; p++) {
-                if (!cmap_hosts(m, p, id)) {
-                        continue;
-                }
-                if (at + 24 < len) {
-                        at += (size_t)snprintf(why + at, len - at, "%s%u", n > 0 ? ", " : "", p);
-                        shown++;
-                }
-                n++;
-        }
-        if (shown < n) {
-                snprintf(why + at, len - at, ", ...");
+                n += cmap_hosts(m, p, id);
         }
         return n;
 }
 
-int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
+/* Could some eligible member other than id take p's replica? */
+static bool cmap_has_taker(const struct cmap *m, unsigned p, unsigned id)
 {
-        struct cmap_member *mb = (struct cmap_member *)cmap_member(m, id);
-        char held[160] = "";
-        unsigned n;
+        for (unsigned i = 0; i < m->n_members; i++) {
+                const struct cmap_member *o = &m->members[i];
+                if (o->id != id && cmap_eligible(o) && !cmap_hosts(m, p, o->id)) {
+                        return true;
+                }
+        }
+        return false;
+}
 
-        if (mb == NULL || mb->state == CMAP_REMOVED) {
+/* mb leaves: REMOVED when it holds nothing, else LEAVING towards
+ * successor (0: any), if every replica it holds has a taker. Members
+ * whose replicas were to move to mb go wherever the cluster places them
+ * instead. */
+static int cmap_leave(struct cmap *m, struct cmap_member *mb, unsigned successor, char *why,
+                      size_t len)
+{
+        for (unsigned p = 0; p < m->n_partitions; p++) {
+                if (cmap_hosts(m, p, mb->id) && !cmap_has_taker(m, p, mb->id)) {
+                        snprintf(why, len,
+                                 "node %u holds a replica of partition %u and no other member "
+                                 "could take it (each holds one already): add a node first",
+                                 mb->id, p);
+                        return TKV_EINVAL;
+                }
+        }
+        for (unsigned i = 0; i < m->n_members; i++) {
+                if (m->members[i].successor == mb->id) {
+                        m->members[i].successor = 0;
+                }
+        }
+        if (cmap_load(m, mb->id) == 0) {
+                mb->state = CMAP_REMOVED;
+                mb->successor = 0;
+                m->epoch++;
+                return 0;
+        }
+        mb->state = CMAP_LEAVING;
+        mb->successor = successor;
+        m->epoch++;
+        return 0;
+}
+
+/* Why member id cannot leave (why filled), or 0. */
+static int cmap_leave_refused(const struct cmap *m, unsigned id, char *why, size_t len)
+{
+        const struct cmap_member *mb = cmap_member(m, id);
+
+        if (mb == NULL || mb->state == CMAP_REMOVED || mb->state == CMAP_LEAVING) {
                 snprintf(why, len, "node %u is not a member%s", id,
-                         mb != NULL ? " (it was removed already)" : "");
+                         mb == NULL                  ? ""
+                         : mb->state == CMAP_REMOVED ? " (it was removed already)"
+                                                     : " that stays (it is leaving already)");
                 return TKV_EINVAL;
         }
-        n = cmap_held(m, id, held, sizeof held);
-        if (n > 0) {
-                snprintf(why, len,
-                         "node %u holds replicas of %u partition%s (%s): move them to other nodes "
-                         "first",
-                         id, n, n == 1 ? "" : "s", held);
-                return TKV_EINVAL;
-        }
-        if (m->epoch == UINT64_MAX) {
+        if (m->epoch >= UINT64_MAX - 1) {
                 snprintf(why, len, "the cluster map's epoch cannot grow any further");
                 return TKV_ETOOBIG;
         }
@@ -496,7 +555,72 @@ int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
                          id);
                 return TKV_EINVAL;
         }
-        mb->state = CMAP_REMOVED;
+        return 0;
+}
+
+int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
+{
+        int rv = cmap_leave_refused(m, id, why, len);
+
+        return rv != 0 ? rv : cmap_leave(m, (struct cmap_member *)cmap_member(m, id), 0, why, len);
+}
+
+int cmap_replace(struct cmap *m, unsigned old, unsigned successor, const struct cmap_member *addrs,
+                 char *why, size_t len)
+{
+        struct cmap *copy;
+        const struct cmap_member *s;
+        int rv = cmap_leave_refused(m, old, why, len);
+
+        if (rv != 0) {
+                return rv;
+        }
+        copy = tkv_malloc(sizeof *copy);
+        if (copy == NULL) {
+                snprintf(why, len, "out of memory");
+                return TKV_ENOMEM;
+        }
+        *copy = *m; /* all or nothing: the add may apply and the leave not */
+        if (addrs != NULL && (rv = cmap_add(copy, addrs, why, len)) != 0) {
+                goto out;
+        }
+        s = cmap_member(copy, successor);
+        if (s == NULL || !cmap_eligible(s) || successor == old) {
+                snprintf(why, len, "node %u cannot take node %u's replicas: %s", successor, old,
+                         successor == old ? "it is the same node"
+                         : s == NULL      ? "it is not a member (give its addresses to add it)"
+                                          : "it is removed or leaving");
+                rv = TKV_EINVAL;
+                goto out;
+        }
+        rv = cmap_leave(copy, (struct cmap_member *)cmap_member(copy, old), successor, why, len);
+        if (rv == 0) {
+                *m = *copy;
+        }
+out:
+        tkv_free(copy);
+        return rv;
+}
+
+int cmap_prefer(struct cmap *m, unsigned p, unsigned id, char *why, size_t len)
+{
+        struct cmap_placement *pl;
+        int slot;
+
+        if (p >= m->n_partitions || (slot = cmap_replica_slot(&m->parts[p], id)) < 0) {
+                snprintf(why, len, "node %u holds no replica of partition %u", id, p);
+                return TKV_EINVAL;
+        }
+        if (slot == 0) {
+                return TKV_EEXIST;
+        }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
+        }
+        pl = &m->parts[p];
+        pl->ids[slot] = pl->ids[0];
+        pl->ids[0] = id;
         m->epoch++;
         return 0;
 }

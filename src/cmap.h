@@ -13,7 +13,9 @@
  *
  *   u8 version (1) | u64 epoch (>= 1) | u16 members (1..CMAP_MEMBERS_MAX)
  *   member: u16 id (1..65535, strictly increasing) | u8 state (enum
- *           cmap_state) | text client_addr | text peer_addr | text zone
+ *           cmap_state) | text client_addr | text peer_addr | text zone |
+ *           u16 successor (0, or for a LEAVING member the member that
+ *           takes its replicas)
  *   u16 partitions (1..CMAP_PARTITIONS_MAX)
  *   partition: u8 replicas (1..CMAP_REPLICAS_MAX) | u16 id each (distinct
  *              members that are not removed) | u16 move_from | u16 move_to
@@ -21,8 +23,9 @@
  *              replicas, move_to a member that is not removed and not a
  *              replica)
  *
- * Version 1 (before replica moves) has no move fields; it is still decoded
- * (no move in progress), and every map is encoded as version 2.
+ * Version 1 (before replica moves) has no move and successor fields; it
+ * is still decoded (no move in progress), and every map is encoded as
+ * version 2.
  *
  * text is u8 length (< CMAP_TEXT_BYTES) and bytes; addresses are
  * "a.b.c.d:port", zones (may be empty) letters, digits, '.', '_' and '-'.
@@ -54,6 +57,10 @@ enum cmap_state {
         CMAP_VOTER = 1,
         CMAP_JOINING = 2,
         CMAP_REMOVED = 3,
+        /* `member remove` or `member replace` of a node that holds
+         * replicas: the metadata leader moves them away (balance.c), to
+         * the successor if one was named, then makes it REMOVED. */
+        CMAP_LEAVING = 4,
 };
 
 struct cmap_member {
@@ -62,6 +69,8 @@ struct cmap_member {
         char client_addr[CMAP_TEXT_BYTES];
         char peer_addr[CMAP_TEXT_BYTES];
         char zone[CMAP_TEXT_BYTES]; /* "" unless configured */
+        unsigned successor;         /* LEAVING: the member its replicas move to (not removed);
+                                       0: any */
 };
 
 /* A partition's replicas: the ones that serve it (ids), and the move in
@@ -148,15 +157,36 @@ int cmap_move_cancel(struct cmap *m, unsigned p, char *why, size_t len);
  * map no decoder would accept with the epoch wrapped to 0). */
 int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len);
 
-/* Make member id of m REMOVED and raise the epoch. Refused, with the
- * reason in why and m unchanged: TKV_EINVAL if id is not a member or was
- * removed already, still holds replicas or is a move's target (why lists
- * the partitions), or
- * is a VOTER (one of the bootstrap voters of the metadata group, which
- * this version cannot shrink); TKV_ETOOBIG for an epoch at UINT64_MAX. */
+/* Remove member id from m, raising the epoch: REMOVED at once if it
+ * holds no replica, else LEAVING (its replicas are moved away first,
+ * balance.c). Refused, with the reason in why and m unchanged: TKV_EINVAL
+ * if id is not a member, was removed or is leaving already, is a VOTER
+ * (one of the bootstrap voters of the metadata group, which this version
+ * cannot shrink), or holds a replica of a partition no other member could
+ * take (why names it: add a node first); TKV_ETOOBIG for an epoch at
+ * UINT64_MAX. */
 int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len);
 
-/* "voter", "joining", "removed" (or "unknown"). */
+/* Replace member old by successor: old becomes LEAVING with its replicas
+ * to move to successor (or REMOVED at once if it holds none). successor
+ * is a member already (addrs NULL: not removed or leaving, not old), or
+ * is added first from addrs (as cmap_add, whose refusals apply). Refused
+ * as cmap_remove otherwise, m unchanged. */
+int cmap_replace(struct cmap *m, unsigned old, unsigned successor, const struct cmap_member *addrs,
+                 char *why, size_t len);
+
+/* Make id partition p's preferred leader (its first replica), raising the
+ * epoch; TKV_EINVAL unless id is one of p's replicas (TKV_EEXIST when it
+ * is the first already). */
+int cmap_prefer(struct cmap *m, unsigned p, unsigned id, char *why, size_t len);
+
+/* How many partitions id holds a replica of (cmap_hosts), in m. */
+unsigned cmap_load(const struct cmap *m, unsigned id);
+
+/* May member mb receive replicas (a voter or joining member)? */
+bool cmap_eligible(const struct cmap_member *mb);
+
+/* "voter", "joining", "removed", "leaving" (or "unknown"). */
 const char *cmap_state_name(enum cmap_state s);
 
 /* Compare cfg with m; the first difference is described in why (len

@@ -86,6 +86,12 @@ static const struct config_option config_options[] = {
         "anyone who reaches a peer port join it (logged at every start)"),
     OPT("cluster", partitions, CONFIG_UINT, 0, CONFIG_PARTITIONS_MAX, "0",
         "number of partitions (Raft groups) keys are hashed over; 0 = one per node listed"),
+    OPT("cluster", rebalance, CONFIG_UINT, 0, 1, "0",
+        "1: the metadata group's leader moves replicas to spread them over zones and evenly over "
+        "the members, and spreads preferred leaders (docs/operations.md, \"Rebalancing\"); "
+        "members that leave are emptied either way"),
+    OPT("cluster", moves_max, CONFIG_UINT, 1, 64, "2",
+        "replica moves in progress at once in the whole cluster (rebalancing, members leaving)"),
     OPT("cluster", replicas, CONFIG_UINT, 0, CONFIG_REPLICAS_MAX, "0",
         "replicas per partition; 0 = min(3, number of nodes)"),
     OPT("limits", frame_bytes_max, CONFIG_BYTES, 1024, 256 * MiB, "4MiB",

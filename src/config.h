@@ -47,6 +47,8 @@ struct config {
         unsigned previous_secret_grace_s;             /* how long after start it is accepted */
         unsigned partitions;
         unsigned replicas;                          /* 0 = min(3, number of nodes) until resolved */
+        unsigned rebalance;                         /* 1: spread replicas and leaders (balance.h) */
+        unsigned moves_max;                         /* replica moves in progress at once */
         struct config_node nodes[CONFIG_NODES_MAX]; /* sorted by id after load */
         unsigned n_nodes;
 

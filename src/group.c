@@ -313,12 +313,21 @@ static void group_configure_raft(struct group *g)
 
 /* Bootstrap the voters if g's directory holds no Raft state yet; a no-op
  * (CANTBOOTSTRAP) on every later start. The raft configuration is built
- * here, so that no caller needs raft's types. */
+ * here, so that no caller needs raft's types. No voters: nothing at all.
+ * A replica opened to receive a partition (a move's target) must start
+ * with an empty log: raft_bootstrap with no server would still write a
+ * configuration entry at index 1 and term 1, which the leader's own entry
+ * 1 (same index, same term) would never replace, so that this replica's
+ * log would differ from everyone's, and it would send that entry on once
+ * it leads (raftguard refuses it: "configuration claims 0 servers"). */
 static int group_bootstrap(struct group *g, const struct group_voter *voters, unsigned n)
 {
         struct raft_configuration conf;
         int rv = 0;
 
+        if (n == 0) {
+                return 0;
+        }
         raft_configuration_init(&conf);
         for (unsigned i = 0; i < n && rv == 0; i++) {
                 rv = raft_configuration_add(&conf, voters[i].id, voters[i].address, RAFT_VOTER);

@@ -154,10 +154,10 @@ struct group_stats {
 int group_create(const struct group_params *p, struct group **out);
 
 /* Open g's Raft state in dir (created if missing) with raft_uv and a mux
- * transport, bootstrapping the n voters if the directory is pristine, and
- * start it. raft_id/address identify this replica. mux is borrowed for g's
- * lifetime; dir, address and voters are copied (borrowed during the call).
- * TKV_E* with group_errmsg(g) set. */
+ * transport, bootstrapping the n voters if the directory is pristine (n 0:
+ * an empty replica that waits for a leader to add it), and start it. raft_id/address identify this
+ * replica. mux is borrowed for g's lifetime; dir, address and voters are copied (borrowed during
+ * the call). TKV_E* with group_errmsg(g) set. */
 int group_open(struct group *g, uv_loop_t *loop, struct transport_mux *mux, const char *dir,
                uint64_t raft_id, const char *address, const struct group_voter *voters, unsigned n);
 

@@ -44,18 +44,20 @@ struct node_meta {
         uint64_t map_version; /* the record's version (mod index) map came from; 0: none */
         /* A joining node (no replica of the metadata group) asks a voter for
          * the map instead (rpc_join.c). */
-        struct peer_call map_call; /* its CLUSTER_INFO, kind RPC_PEER_MAP */
-        bool map_asking;           /* map_call in flight */
-        uint64_t map_asked_ms;     /* loop time the last one was sent */
-        unsigned map_ask_next;     /* the voter (index in cfg->nodes) asked next */
-        bool addrs_agree;          /* map gives every configured node its configured addresses */
-        struct group_write boot;   /* the map's CAS at the group's leader: from "absent" at
-                                      the first start (epoch 1), or a cluster of one's new
-                                      addresses */
-        bool booting;              /* boot is in flight */
-        uint64_t boot_epoch;       /* the epoch of the map boot writes */
-        bool saving;               /* the data dir's copy is being written (threadpool) */
-        uint64_t saved_version;    /* the record's version in the data dir's copy */
+        struct peer_call map_call;  /* its CLUSTER_INFO, kind RPC_PEER_MAP */
+        bool map_asking;            /* map_call in flight */
+        uint64_t map_asked_ms;      /* loop time the last one was sent */
+        unsigned map_ask_next;      /* the voter (index in cfg->nodes) asked next */
+        bool addrs_agree;           /* map gives every configured node its configured addresses */
+        struct group_write boot;    /* the map's CAS at the group's leader: from "absent" at
+                                       the first start (epoch 1), or a cluster of one's new
+                                       addresses */
+        bool booting;               /* boot is in flight */
+        struct group_write balance; /* the rebalancer's change of the map (rpc_balance.c) */
+        bool balancing;             /* balance is in flight */
+        uint64_t boot_epoch;        /* the epoch of the map boot writes */
+        bool saving;                /* the data dir's copy is being written (threadpool) */
+        uint64_t saved_version;     /* the record's version in the data dir's copy */
         /* Per partition: transfer-leader made this node its leader, so leader
          * balancing (server.c) leaves it here until this node restarts. */
         bool *pinned;

@@ -112,6 +112,8 @@ static Tunekv__V1__MemberState rpc_admin_state_of(enum cmap_state st)
                 return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_JOINING;
         case CMAP_REMOVED:
                 return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_REMOVED;
+        case CMAP_LEAVING:
+                return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_LEAVING;
         default:
                 return TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_UNKNOWN;
         }
@@ -135,6 +137,7 @@ static size_t rpc_admin_fill_members(const struct node *node, Tunekv__V1__NodeIn
                         nodes[i].peer_addr = (char *)m->members[i].peer_addr;
                         nodes[i].zone = (char *)m->members[i].zone;
                         nodes[i].state = rpc_admin_state_of(m->members[i].state);
+                        nodes[i].successor = m->members[i].successor;
                 } else {
                         nodes[i].node_id = cfg->nodes[i].id;
                         nodes[i].client_addr = (char *)cfg->nodes[i].client_addr;

@@ -81,6 +81,7 @@ static bool rpc_join_members(const Tunekv__V1__ClusterInfoResponse *ci, struct c
                 const Tunekv__V1__NodeInfo *n = ci->nodes[i];
                 struct cmap_member *mb = &m->members[i];
                 mb->id = n->node_id;
+                mb->successor = n->successor;
                 switch (n->state) {
                 case TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_VOTER:
                         mb->state = CMAP_VOTER;
@@ -90,6 +91,9 @@ static bool rpc_join_members(const Tunekv__V1__ClusterInfoResponse *ci, struct c
                         break;
                 case TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_REMOVED:
                         mb->state = CMAP_REMOVED;
+                        break;
+                case TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_LEAVING:
+                        mb->state = CMAP_LEAVING;
                         break;
                 default:
                         return false;
@@ -194,7 +198,7 @@ static bool rpc_join_acceptable(const struct cmap *m, const struct config *cfg, 
 {
         const struct cmap_member *mb = cmap_member(m, cfg->node_id);
 
-        if (mb == NULL || mb->state != CMAP_JOINING) {
+        if (mb == NULL || (mb->state != CMAP_JOINING && mb->state != CMAP_LEAVING)) {
                 snprintf(why, len,
                          mb == NULL ? "node %u is not a member of the cluster map (epoch %llu): "
                                       "add it first (tunekv member add %u CLIENT_ADDR PEER_ADDR)"

@@ -95,8 +95,11 @@ static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr,
         default:
                 break;
         }
+        if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE && mr->client_addr[0] == '\0') {
+                return cmap_replace(m, mr->node_id, mr->to_node_id, NULL, why, len);
+        }
         memset(&mb, 0, sizeof mb);
-        mb.id = mr->node_id;
+        mb.id = mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE ? mr->to_node_id : mr->node_id;
         /* The copies below would cut a longer text into another, shorter
          * one that might pass the checks: refuse it whole. */
         if (strlen(mr->client_addr) >= sizeof mb.client_addr ||
@@ -108,6 +111,9 @@ static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr,
         snprintf(mb.client_addr, sizeof mb.client_addr, "%s", mr->client_addr);
         snprintf(mb.peer_addr, sizeof mb.peer_addr, "%s", mr->peer_addr);
         snprintf(mb.zone, sizeof mb.zone, "%s", mr->zone);
+        if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE) {
+                return cmap_replace(m, mr->node_id, mr->to_node_id, &mb, why, len);
+        }
         return cmap_add(m, &mb, why, len);
 }
 
@@ -156,7 +162,12 @@ const char *rpc_member_op_name(const Tunekv__V1__MemberRequest *mr, char *buf, s
                 snprintf(buf, len, "node %u added (joining)", mr->node_id);
                 break;
         case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE:
-                snprintf(buf, len, "node %u removed", mr->node_id);
+                snprintf(buf, len, "node %u removed (or leaving, if it holds replicas)",
+                         mr->node_id);
+                break;
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE:
+                snprintf(buf, len, "node %u leaving, replaced by node %u", mr->node_id,
+                         mr->to_node_id);
                 break;
         case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE:
                 snprintf(buf, len, "partition %u moving from node %u to node %u", mr->partition,
@@ -210,7 +221,7 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
         uint64_t leader;
 
         if (mr->op < TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ||
-            mr->op > TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE) {
+            mr->op > TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE) {
                 call_answer_error(c, TKV_EINVAL, "MEMBER: unknown op %d", (int)mr->op);
                 return;
         }

@@ -14,6 +14,10 @@ struct node;
  * node is borrowed. */
 void rpc_meta_flush(struct node *node);
 
+/* rpc_balance.c: at the metadata group's leader, write the next change
+ * of the placement the rebalancer decides (balance.h), if any. */
+void rpc_balance_flush(struct node *node);
+
 /* Free what node.meta holds (the decoded map, the pinned partitions).
  * Safe twice. */
 void rpc_meta_close(struct node *node);

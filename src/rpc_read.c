@@ -34,6 +34,7 @@
 #include "keyhash.h"
 #include "node.h"
 #include "route.h"
+#include "rpc.h"
 #include "rpc_internal.h"
 #include "store.h"
 #include "value.h"
@@ -642,6 +643,22 @@ void rpc_read_unmet(struct call *c)
         default:
                 rpc_read_answer_unmet(c, "bound not met");
                 break;
+        }
+}
+
+void rpc_read_partition_gone(struct node *node, uint32_t p)
+{
+        struct read_state *rs = node_read_state(node, p);
+
+        while (!queue_empty(&rs->waiters)) {
+                struct read_wait *w = QUEUE_DATA(queue_head(&rs->waiters), struct read_wait, link);
+                struct call *c = QUEUE_DATA(w, struct call, op.wait);
+                read_wait_abandon(w);
+                c->stage = CALL_NEW;
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "%s: partition %u's replica left this node while the read "
+                                  "waited; retry",
+                                  c->method->name, p);
         }
 }
 

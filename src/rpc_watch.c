@@ -760,6 +760,33 @@ void rpc_watch_end_all(struct node *node, int tkv_err, const char *why)
         }
 }
 
+void rpc_watch_partition_gone(struct node *node, uint32_t p)
+{
+        struct rpc_watch_set *set = node->watches;
+        struct queue *q, *next;
+
+        if (set == NULL || p >= set->n_hubs) {
+                return;
+        }
+        for (q = set->all.next; q != &set->all; q = next) {
+                struct rpc_watch *w = QUEUE_DATA(q, struct rpc_watch, all_link);
+                next = q->next; /* w leaves the list when it ends */
+                for (uint32_t k = 0; k < w->n_parts; k++) {
+                        if (w->parts[k].partition == p) {
+                                rpc_watch_end(set, w, TKV_ESHUTDOWN,
+                                              "WATCH: a partition's replica left this node; "
+                                              "resume elsewhere",
+                                              0, 0);
+                                break;
+                        }
+                }
+        }
+        /* The next replica here has a history of its own. */
+        set->hubs[p].next_seq = 0;
+        set->hubs[p].at = NULL;
+        set->hubs[p].at_seq = 0;
+}
+
 void rpc_watch_conn_closed(struct conn *conn)
 {
         struct node *node = conn->set->data;

@@ -29,6 +29,12 @@ void rpc_watch_tick(struct node *node, uint64_t now_ms);
  * shutting down: its clients go on elsewhere, after the indexes they saw). */
 void rpc_watch_end_all(struct node *node, int tkv_err, const char *why);
 
+/* Partition p's replica here closes (the cluster map moved it away) or a
+ * new one opens: every stream reading p ends (UNAVAILABLE: its client
+ * resumes on another replica after the indexes it saw), and the hub
+ * forgets its place in the old replica's history. */
+void rpc_watch_partition_gone(struct node *node, uint32_t p);
+
 /* conn_handlers.on_close: conn's streams end, silently (nothing can be
  * written to it any more). */
 void rpc_watch_conn_closed(struct conn *conn);

@@ -85,7 +85,8 @@ static void server_watch_leader(struct server *s, uint32_t p, uint64_t now)
 
 static void server_balance(struct server *s, uint32_t p, uint64_t now)
 {
-        unsigned ids[CONFIG_REPLICAS_MAX];
+        const struct cmap *m = s->node.meta.map;
+        unsigned ids[CONFIG_REPLICAS_MAX], preferred;
         struct peer *peer;
         bool alive;
 
@@ -93,9 +94,16 @@ static void server_balance(struct server *s, uint32_t p, uint64_t now)
                 return; /* transfer-leader chose this node (rpc_meta.c) */
         }
         node_replicas_of(&s->node, p, ids);
-        peer = node_peer(&s->node, ids[0]);
+        preferred = ids[0];
+        if (m != NULL && p < m->n_partitions && m->parts[p].move_from == preferred) {
+                /* Leaving: its successor leads in its place, or the
+                 * balancing would hand the leadership back to the replica
+                 * the move takes it from (rpc_move.c). */
+                preferred = m->parts[p].move_to;
+        }
+        peer = node_peer(&s->node, preferred);
         alive = peer != NULL && peer_alive(peer, now, s->cfg->election_timeout_ms);
-        group_balance(s->groups[p], ids[0], alive, now);
+        group_balance(s->groups[p], preferred, alive, now);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -525,6 +533,7 @@ static void server_flush(struct server *s)
                 group_flush(s->groups[s->n_partitions], clock); /* the metadata group */
                 if (housekeeping) {
                         rpc_meta_flush(&s->node);
+                        rpc_balance_flush(&s->node);
                 }
         } else if (s->joined && housekeeping) {
                 rpc_join_flush(&s->node, now); /* the map from a voter instead */

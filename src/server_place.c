@@ -30,7 +30,9 @@
 
 #include "heap.h"
 #include "log.h"
+#include "rpc.h"
 #include "rpc_node.h"
+#include "rpc_watch.h"
 #include "server.h"
 #include "server_internal.h"
 
@@ -258,6 +260,8 @@ static void server_place_close_replica(struct server *s, uint32_t p)
              (unsigned long long)s->node.meta.map->epoch, p);
         s->hosted[p] = false;
         s->node.n_hosted--;
+        rpc_watch_partition_gone(&s->node, p);
+        rpc_read_partition_gone(&s->node, p);
         group_stop(g, server_place_closed);
 }
 
@@ -271,6 +275,7 @@ static void server_place_open_replica(struct server *s, uint32_t p)
              "server: the cluster map (epoch %llu) moves partition %u's replica from node %u "
              "here: opening it empty; its leader sends it the data",
              (unsigned long long)m->epoch, p, m->parts[p].move_from);
+        rpc_watch_partition_gone(&s->node, p);
         rv = server_place_open(s, p);
         if (rv != 0) {
                 LOGE((int)p, "server: cannot open partition %u's replica: %s (retried)", p,

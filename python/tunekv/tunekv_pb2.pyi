@@ -34,8 +34,10 @@ MEMBER_OP_MOVE: MemberOp
 MEMBER_OP_MOVE_CANCEL: MemberOp
 MEMBER_OP_MOVE_DONE: MemberOp
 MEMBER_OP_REMOVE: MemberOp
+MEMBER_OP_REPLACE: MemberOp
 MEMBER_OP_UNKNOWN: MemberOp
 MEMBER_STATE_JOINING: MemberState
+MEMBER_STATE_LEAVING: MemberState
 MEMBER_STATE_REMOVED: MemberState
 MEMBER_STATE_UNKNOWN: MemberState
 MEMBER_STATE_VOTER: MemberState
@@ -394,18 +396,20 @@ class MemberResponse(_message.Message):
     def __init__(self, epoch: _Optional[int] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ["client_addr", "node_id", "peer_addr", "state", "zone"]
+    __slots__ = ["client_addr", "node_id", "peer_addr", "state", "successor", "zone"]
     CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSOR_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     client_addr: str
     node_id: int
     peer_addr: str
     state: MemberState
+    successor: int
     zone: str
-    def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., state: _Optional[_Union[MemberState, str]] = ...) -> None: ...
+    def __init__(self, node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., state: _Optional[_Union[MemberState, str]] = ..., successor: _Optional[int] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
     __slots__ = ["leader_id", "move_from", "move_to", "partition", "replicas"]

@@ -54,7 +54,42 @@ static int members_remove(struct tkv_client *c, const struct cli_args *a)
         }
         rv = tkv_member_remove(c, (uint32_t)id, &epoch, message, sizeof(message));
         return rv != TKV_OK ? output_fail(a, rv, message, NULL)
-                            : output_member_changed(a, "removed", (uint32_t)id, epoch);
+                            : output_member_changed(a, "removed (or leaving: see member list)",
+                                                    (uint32_t)id, epoch);
+}
+
+/* member replace OLD NEW [CLIENT_ADDR PEER_ADDR [--zone Z]] */
+static int members_replace(struct tkv_client *c, const struct cli_args *a)
+{
+        struct tkv_member m;
+        char message[256];
+        uint64_t old, id, epoch = 0;
+        int rv;
+
+        memset(&m, 0, sizeof(m));
+        if ((a->n_operands != 3 && a->n_operands != 5) ||
+            args_parse_u64(a->operands[1], 65535, &old) != 0 || old == 0 ||
+            args_parse_u64(a->operands[2], 65535, &id) != 0 || id == 0) {
+                return output_usage_error(a, "%s",
+                                          "member replace OLD NEW [CLIENT_ADDR PEER_ADDR "
+                                          "[--zone Z]] (ids 1..65535)");
+        }
+        if (a->n_operands == 5 && (strlen(a->operands[3]) >= sizeof(m.client_addr) ||
+                                   strlen(a->operands[4]) >= sizeof(m.peer_addr) ||
+                                   (a->zone != NULL && strlen(a->zone) >= sizeof(m.zone)))) {
+                return output_usage_error(a, "%s",
+                                          "member replace: an address or the zone is too long");
+        }
+        m.node_id = (uint32_t)id;
+        if (a->n_operands == 5) {
+                snprintf(m.client_addr, sizeof(m.client_addr), "%s", a->operands[3]);
+                snprintf(m.peer_addr, sizeof(m.peer_addr), "%s", a->operands[4]);
+                snprintf(m.zone, sizeof(m.zone), "%s", a->zone != NULL ? a->zone : "");
+        }
+        rv = tkv_member_replace(c, (uint32_t)old, &m, &epoch, message, sizeof(message));
+        return rv != TKV_OK ? output_fail(a, rv, message, NULL)
+                            : output_member_changed(a, "leaving (replaced; see member list)",
+                                                    (uint32_t)old, epoch);
 }
 
 int members_run(struct tkv_client *c, const struct cli_args *a)
@@ -68,11 +103,14 @@ int members_run(struct tkv_client *c, const struct cli_args *a)
         if (a->n_operands >= 1 && strcmp(a->operands[0], "remove") == 0) {
                 return members_remove(c, a);
         }
+        if (a->n_operands >= 1 && strcmp(a->operands[0], "replace") == 0) {
+                return members_replace(c, a);
+        }
         if (a->zone != NULL) {
-                return output_usage_error(a, "%s", "--zone applies to member add only");
+                return output_usage_error(a, "%s", "--zone applies to member add and replace only");
         }
         if (a->n_operands != 1 || strcmp(a->operands[0], "list") != 0) {
-                return output_usage_error(a, "member: %s (want list, add or remove)",
+                return output_usage_error(a, "member: %s (want list, add, remove or replace)",
                                           a->n_operands > 0 ? a->operands[0] : "no verb");
         }
         rv = tkv_member_list(c, &l);

@@ -1040,19 +1040,24 @@ static void output_print_node_line(const struct cli_node_view *v, enum output_he
                v->node->version);
 }
 
-static const char *const output_member_states[] = {"unknown", "voter", "joining", "removed"};
+static const char *const output_member_states[] = {"unknown", "voter", "joining", "removed",
+                                                   "leaving"};
 
 static const char *output_member_state(enum tkv_member_state st)
 {
-        return (unsigned)st < 4 ? output_member_states[st] : "unknown";
+        return (unsigned)st < 5 ? output_member_states[st] : "unknown";
 }
 
 /* One member as text. */
 static void output_print_member(const struct tkv_member *m)
 {
-        printf("node %-3" PRIu32 " %-8s zone %-10s client %-21s peer %s\n", m->node_id,
+        printf("node %-3" PRIu32 " %-8s zone %-10s client %-21s peer %s", m->node_id,
                output_member_state(m->state), m->zone[0] != '\0' ? m->zone : "-", m->client_addr,
                m->peer_addr);
+        if (m->successor != 0) {
+                printf(" (its replicas move to node %" PRIu32 ")", m->successor);
+        }
+        putchar('\n');
 }
 
 /* ,"epoch":N,"members":[...] */

@@ -39,6 +39,8 @@ static enum tkv_member_state client_member_state(Tunekv__V1__MemberState st)
                 return TKV_MEMBER_JOINING;
         case TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_REMOVED:
                 return TKV_MEMBER_REMOVED;
+        case TUNEKV__V1__MEMBER_STATE__MEMBER_STATE_LEAVING:
+                return TKV_MEMBER_LEAVING;
         default:
                 return TKV_MEMBER_UNKNOWN;
         }
@@ -67,6 +69,7 @@ static int client_member_fill(const Tunekv__V1__ClusterInfoResponse *ci,
                 snprintf(m->peer_addr, sizeof(m->peer_addr), "%s", n->peer_addr);
                 snprintf(m->zone, sizeof(m->zone), "%s", n->zone);
                 m->state = client_member_state(n->state);
+                m->successor = n->successor;
         }
         list->n_members = ci->n_nodes;
         return TKV_OK;
@@ -291,6 +294,23 @@ int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, c
         }
         mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE;
         mr.node_id = node_id;
+        return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
+}
+
+int tkv_member_replace(struct tkv_client *c, uint32_t old_id, const struct tkv_member *successor,
+                       uint64_t *epoch, char *errbuf, size_t errbuf_len)
+{
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+
+        if (c == NULL || successor == NULL) {
+                return TKV_USAGE_ERROR;
+        }
+        mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE;
+        mr.node_id = old_id;
+        mr.to_node_id = successor->node_id;
+        mr.client_addr = (char *)successor->client_addr;
+        mr.peer_addr = (char *)successor->peer_addr;
+        mr.zone = (char *)successor->zone;
         return client_member_change(c, &mr, epoch, errbuf, errbuf_len);
 }
 

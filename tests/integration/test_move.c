@@ -5,7 +5,8 @@
  * - partition 0's replica moves from node 1, its leader, to node 4: the
  *   move completes (the map puts node 4 in node 1's slot), node 4 serves
  *   reads of it from its own replica, node 1 deletes its replica, the
- *   replicas agree, and every acknowledged write reads back;
+ *   replicas agree, and every acknowledged write reads back; then back
+ *   to node 1 (node 4 leads it then, and received it by a move);
  * - kill -9 of the node that drives a move (the partition's leader) right
  *   after the move was recorded, and of the move's target: the move
  *   completes once a new leader takes over / the target is back;
@@ -377,6 +378,30 @@ static void test_move_leader_replica(void **state)
         tkv_client_destroy(c);
 }
 
+/* And back: node 4 leads partition 0 and got it by a move; node 1
+ * deleted its replica and gets a new one. (A target used to write a
+ * bootstrap entry of its own at index 1, which it sent on as leader.) */
+static void test_move_back(void **state)
+{
+        struct tkv_partition_info pi;
+        uint64_t epoch;
+
+        (void)state;
+        writer_start();
+        epoch = move(0, 4, 1);
+        assert_true(wait_moved(2, 0, 4, 1, epoch));
+        writer_finish();
+        assert_true(wait_placement(2, 0, epoch + 1, &pi));
+        assert_int_equal(pi.replicas[0], 1);
+        assert_true(wait_no_dir(4, 0));
+        assert_true(cluster_wait_converged(&cl, 0, WAIT_MS));
+        /* No replica sent a log entry a peer's guard refused as
+         * malformed. */
+        for (unsigned id = 1; id <= NODES + 1; id++) {
+                assert_int_equal(daemon_log_count(&cl.nodes[id - 1], "claims 0 servers"), 0);
+        }
+}
+
 /* kill -9 of partition 1's leader (node 2, which drives the move) right
  * after the move from node 3 to node 4 was recorded: a new leader carries
  * it out; node 2 comes back and the replicas agree. */
@@ -467,11 +492,12 @@ static void test_move_refused(void **state)
         assert_non_null(c);
         assert_int_equal(tkv_move(c, 99, 1, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
         assert_non_null(strstr(err, "no partition 99"));
-        assert_int_equal(tkv_move(c, 0, 1, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
-        assert_non_null(strstr(err, "node 1 holds no replica of partition 0"));
-        assert_int_equal(tkv_move(c, 0, 4, 77, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
-        assert_non_null(strstr(err, "not a member"));
+        /* Partition 0 is on nodes 1, 2, 3 again. */
         assert_int_equal(tkv_move(c, 0, 4, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 4 holds no replica of partition 0"));
+        assert_int_equal(tkv_move(c, 0, 1, 77, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "not a member"));
+        assert_int_equal(tkv_move(c, 0, 1, 2, NULL, err, sizeof err), TKV_INVALID_ARGUMENT);
         assert_non_null(strstr(err, "holds a replica of partition 0 already"));
         tkv_client_destroy(c);
         /* A client's MOVE_DONE could drop a voter from the map. */
@@ -496,6 +522,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_move_leader_replica),
+            cmocka_unit_test(test_move_back),
             cmocka_unit_test(test_move_driver_killed),
             cmocka_unit_test(test_move_target_killed),
             cmocka_unit_test(test_move_cancelled),

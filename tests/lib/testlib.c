@@ -26,6 +26,11 @@ static int testlib_rm_one(const char *p, const struct stat *sb, int flag, struct
 
 void testlib_rmrf(const char *path)
 {
+        /* TKV_TEST_KEEP=1: keep the test's directory (logs, data) to look at. */
+        if (getenv("TKV_TEST_KEEP") != NULL) {
+                fprintf(stderr, "# kept %s\n", path);
+                return;
+        }
         nftw(path, testlib_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 

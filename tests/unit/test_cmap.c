@@ -140,8 +140,23 @@ static void test_bad_fields_refused(void **state)
         m->members[1].id = 1; /* ids must increase: no duplicates */
         assert_int_equal(decode_status(m), TKV_ECORRUPT);
         m = map_of(&c);
-        m->members[0].state = (enum cmap_state)4;
+        m->members[0].state = (enum cmap_state)5;
         assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[0].successor = 2; /* only a leaving member has one */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[0].state = CMAP_LEAVING;
+        m->members[0].successor = 1; /* not itself */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[0].state = CMAP_LEAVING;
+        m->members[0].successor = 9; /* a member */
+        assert_int_equal(decode_status(m), TKV_ECORRUPT);
+        m = map_of(&c);
+        m->members[0].state = CMAP_LEAVING;
+        m->members[0].successor = 2;
+        assert_int_equal(decode_status(m), 0);
         m = map_of(&c);
         snprintf(m->members[0].client_addr, sizeof m->members[0].client_addr, "nohost");
         assert_int_equal(decode_status(m), TKV_ECORRUPT);
@@ -195,6 +210,10 @@ static void hand_map_version(uint8_t *b, size_t *len, unsigned n, unsigned versi
                 k += sizeof addr - 1;
         }
         b[k++] = 0; /* no zone */
+        if (version >= 2) {
+                b[k++] = 0; /* no successor */
+                b[k++] = 0;
+        }
         b[k++] = 1; /* one partition */
         b[k++] = 0;
         b[k++] = (uint8_t)n;
@@ -394,9 +413,12 @@ static void test_add_refused(void **state)
         cmap_destroy(m);
 }
 
-/* cmap_remove: a joining member becomes REMOVED (epoch + 1), its id is
- * never reused but its addresses are free; a member with replicas, a
- * bootstrap voter, a non-member and a removed member are refused. */
+static struct cmap *round_trip(const struct cmap *m);
+
+/* cmap_remove: a joining member without replicas becomes REMOVED (epoch +
+ * 1), its id is never reused but its addresses are free; one with
+ * replicas becomes LEAVING, if every replica has a taker; a bootstrap
+ * voter, a non-member and a removed member are refused. */
 static void test_remove(void **state)
 {
         struct config c;
@@ -408,8 +430,7 @@ static void test_remove(void **state)
         make_config(&c);
         m = map_of(&c);
         assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
-        assert_string_equal(why, "node 1 holds replicas of 4 partitions (0, 1, 2, 3): move them "
-                                 "to other nodes first");
+        assert_non_null(strstr(why, "voter of the metadata group"));
         assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
         assert_string_equal(why, "node 4 is not a member");
         assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
@@ -423,22 +444,75 @@ static void test_remove(void **state)
         mb.id = 5;
         assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
         assert_int_equal(cmap_check_config(m, &c, why, sizeof why), CMAP_AGREES);
-        /* Many partitions: the list ends in "..." rather than overflow. */
-        m->n_partitions = CMAP_PARTITIONS_MAX;
-        for (unsigned p = 4; p < m->n_partitions; p++) {
-                m->parts[p] = m->parts[0];
-        }
-        assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
-        assert_non_null(strstr(why, ", ...): move them"));
-        m->n_partitions = 4;
-        /* A bootstrap voter without replicas is refused too. */
-        m->parts[0].n = 1;
-        m->parts[0].ids[0] = 2;
-        for (unsigned p = 1; p < m->n_partitions; p++) {
-                m->parts[p] = m->parts[0];
-        }
-        assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
-        assert_non_null(strstr(why, "voter of the metadata group"));
+        /* Node 5 gets partition 0's replica from node 1 (0: 5, 2, 3);
+         * removing 5 then makes it leave, node 1 being a taker. */
+        assert_int_equal(cmap_move(m, 0, 1, 5, why, sizeof why), 0);
+        assert_int_equal(cmap_move_done(m, 0, 1, 5, why, sizeof why), 0);
+        assert_int_equal(cmap_remove(m, 5, why, sizeof why), 0);
+        assert_int_equal(m->members[4].state, CMAP_LEAVING);
+        assert_int_equal(m->members[4].successor, 0);
+        assert_int_equal(cmap_remove(m, 5, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "leaving already"));
+        cmap_destroy(m);
+        /* Three members, three replicas each: nobody could take one. */
+        m = map_of(&c);
+        m->members[2].state = CMAP_JOINING;
+        assert_int_equal(cmap_remove(m, 3, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "no other member could take it"));
+        cmap_destroy(m);
+}
+
+/* cmap_replace: the successor added and the old member leaving towards
+ * it, in one change; or nothing, when either is refused. */
+static void test_replace(void **state)
+{
+        struct config c;
+        struct cmap *m;
+        struct cmap_member mb = member(4, "");
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        m->members[1].state = CMAP_JOINING; /* node 2 could leave */
+        assert_int_equal(cmap_replace(m, 2, 4, &mb, why, sizeof why), 0);
+        assert_int_equal(m->n_members, 4);
+        assert_int_equal(m->members[3].state, CMAP_JOINING);
+        assert_int_equal(m->members[1].state, CMAP_LEAVING);
+        assert_int_equal(m->members[1].successor, 4);
+        cmap_destroy(round_trip(m));
+        /* Refused whole: a successor that is not a member, and no
+         * addresses; the old one itself. */
+        assert_int_equal(cmap_replace(m, 3, 9, NULL, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_replace(m, 1, 4, NULL, why, sizeof why), TKV_EINVAL); /* voter */
+        mb.id = 6;
+        m->members[2].state = CMAP_JOINING;
+        assert_int_equal(cmap_replace(m, 3, 3, NULL, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(m->n_members, 4);
+        /* An address already used: the add is refused, nothing changes. */
+        snprintf(mb.client_addr, sizeof mb.client_addr, "%s", m->members[0].client_addr);
+        assert_int_equal(cmap_replace(m, 3, 6, &mb, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(m->n_members, 4);
+        assert_int_equal(m->members[2].state, CMAP_JOINING);
+        cmap_destroy(m);
+}
+
+static void test_prefer(void **state)
+{
+        struct config c;
+        struct cmap *m;
+        char why[320];
+
+        (void)state;
+        make_config(&c);
+        m = map_of(&c);
+        /* Partition 1: 2, 3, 1. */
+        assert_int_equal(cmap_prefer(m, 1, 1, why, sizeof why), 0);
+        assert_int_equal(m->parts[1].ids[0], 1);
+        assert_int_equal(m->parts[1].ids[2], 2);
+        assert_int_equal(m->epoch, 2);
+        assert_int_equal(cmap_prefer(m, 1, 1, why, sizeof why), TKV_EEXIST);
+        assert_int_equal(cmap_prefer(m, 1, 7, why, sizeof why), TKV_EINVAL);
         cmap_destroy(m);
 }
 
@@ -456,7 +530,7 @@ static void test_version1_decodes(void **state)
         assert_int_equal(out->parts[0].move_to, 0);
         assert_int_equal(cmap_encode(out, &bytes, &n), 0);
         assert_int_equal(bytes[0], 2);
-        assert_int_equal(n, len + 4);
+        assert_int_equal(n, len + 2 + 4); /* the successor, the move */
         tkv_free(bytes);
         cmap_destroy(out);
         hand_map_version(b, &len, 1, 3);
@@ -502,9 +576,8 @@ static void test_move(void **state)
         assert_int_equal(cmap_move(m, 1, 2, 4, why, sizeof why), TKV_EEXIST);
         assert_int_equal(cmap_move(m, 1, 3, 4, why, sizeof why), TKV_EBUSY);
         assert_non_null(strstr(why, "from node 2 to node 4"));
-        /* A member holding a move's target cannot be removed. */
-        assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
-        assert_non_null(strstr(why, "(1)"));
+        /* A move's target holds that replica: removing it makes it leave. */
+        assert_int_equal(cmap_load(m, 4), 1);
         /* Done: 4 takes 2's slot, the preferred one. */
         assert_int_equal(cmap_move_done(m, 1, 3, 4, why, sizeof why), TKV_EINVAL);
         assert_int_equal(cmap_move_done(m, 1, 2, 4, why, sizeof why), 0);
@@ -595,6 +668,8 @@ int main(void)
             cmocka_unit_test(test_add),
             cmocka_unit_test(test_add_refused),
             cmocka_unit_test(test_remove),
+            cmocka_unit_test(test_replace),
+            cmocka_unit_test(test_prefer),
             cmocka_unit_test(test_version1_decodes),
             cmocka_unit_test(test_move),
             cmocka_unit_test(test_bad_move_refused),
