@@ -51,7 +51,7 @@ struct balance_change {
 };
 
 struct balance_params {
-        bool rebalance;    /* rule 3 */
+        bool rebalance;     /* rule 3 */
         unsigned moves_max; /* moves in progress at once (rule 2) */
         /* Per member index of the map (m->members[i]): can it take a
          * replica now (its link is up)? NULL: every member can. */

@@ -21,8 +21,7 @@
 #include "rpc_meta.h"
 #include "store.h"
 
-static void rpc_balance_written(struct group_write *w, int status,
-                                const struct command_result *res)
+static void rpc_balance_written(struct group_write *w, int status, const struct command_result *res)
 {
         struct node *node = QUEUE_DATA(w, struct node, meta.balance);
 
@@ -42,9 +41,9 @@ static void rpc_balance_alive(struct node *node, const struct cmap *m, bool *ali
 
         for (unsigned i = 0; i < m->n_members; i++) {
                 struct peer *p = node_peer(node, m->members[i].id);
-                alive[i] = m->members[i].id == node->cfg->node_id ||
-                           (p != NULL &&
-                            peer_alive(p, now, 3 * (uint64_t)node->cfg->election_timeout_ms));
+                alive[i] =
+                    m->members[i].id == node->cfg->node_id ||
+                    (p != NULL && peer_alive(p, now, 3 * (uint64_t)node->cfg->election_timeout_ms));
         }
 }
 
@@ -52,7 +51,9 @@ static void rpc_balance_log(const struct balance_change *c, uint64_t epoch)
 {
         switch (c->kind) {
         case BALANCE_MOVE:
-                LOGI(-1, "balance: epoch %llu: partition %u's replica moves from node %u to node %u (%s)",
+                LOGI(-1,
+                     "balance: epoch %llu: partition %u's replica moves from node %u to node "
+                     "%u (%s)",
                      (unsigned long long)epoch, c->partition, c->from, c->to, c->why);
                 break;
         case BALANCE_PREFER:
