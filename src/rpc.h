@@ -31,11 +31,4 @@ void rpc_expire(struct deadline *d);
  * OUTCOME_UNKNOWN for a write that reached Raft). */
 void rpc_cancel(struct deadline *d);
 
-struct node;
-
-/* rpc_read.c: partition p's replica here closes (the cluster map moved
- * it away): every read waiting on it for its bound is answered
- * UNAVAILABLE (the client retries on another replica). */
-void rpc_read_partition_gone(struct node *node, uint32_t p);
-
 #endif

@@ -214,6 +214,23 @@ static void rpc_member_propose(struct call *c, struct group *g, const Tunekv__V1
         }
 }
 
+/* Did c come over the node link of a member that holds no replica of the
+ * metadata group (not one of the configuration's nodes)? */
+static bool rpc_member_from_joined(const struct call *c)
+{
+        const struct config *cfg = c->node->cfg;
+
+        if (c->from_node == 0) {
+                return false;
+        }
+        for (unsigned i = 0; i < cfg->n_nodes; i++) {
+                if (cfg->nodes[i].id == c->from_node) {
+                        return false;
+                }
+        }
+        return true;
+}
+
 void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__MemberRequest *mr = req->member;
@@ -231,6 +248,13 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
                  * that still votes. */
                 call_answer_error(c, TKV_EINVAL,
                                   "MEMBER: MOVE_DONE is sent by partition leaders, not clients");
+                return;
+        }
+        if (g == NULL && c->node->meta.map != NULL && !req->no_forward &&
+            c->node->cfg->n_nodes > 0) {
+                /* A joined node holds no replica of the metadata group: a
+                 * voter takes it there (the first one, by the map). */
+                rpc_forward(c, req, c->node->cfg->nodes[0].id);
                 return;
         }
         if (g == NULL || !group_running(g) || group_store(g) == NULL) {
@@ -254,9 +278,12 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
         } else if (leader == 0) {
                 call_answer_error(c, TKV_ESHUTDOWN,
                                   "MEMBER: the metadata group has no leader right now; retry");
-        } else if (req->no_forward) {
+        } else if (req->no_forward && !rpc_member_from_joined(c)) {
                 call_answer_not_leader(c, "MEMBER");
         } else {
+                /* One hop, or two for what a joined node passed on: it
+                 * knows no leader of the group, and the voters forward
+                 * only to the leader, which forwards nothing. */
                 rpc_forward(c, req, (unsigned)leader);
         }
 }

@@ -34,8 +34,8 @@
 #include "keyhash.h"
 #include "node.h"
 #include "route.h"
-#include "rpc.h"
 #include "rpc_internal.h"
+#include "rpc_read.h"
 #include "store.h"
 #include "value.h"
 

@@ -30,8 +30,8 @@
 
 #include "heap.h"
 #include "log.h"
-#include "rpc.h"
 #include "rpc_node.h"
+#include "rpc_read.h"
 #include "rpc_watch.h"
 #include "server.h"
 #include "server_internal.h"
