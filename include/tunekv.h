@@ -21,21 +21,22 @@
  * a follower not failed recently (the followers in turn), else the leader;
  * NEAREST the replica whose served reads had the lowest round-trip time (a
  * moving average per node; a replica not measured in the last 10 s is tried
- * first); ANY each replica in turn. Such reads are sent with no_forward, so
- * the chosen replica serves them itself. When a node answers NOT_LEADER with
- * a hint the request is resent to the hinted node at once; on NOT_LEADER
- * without a hint, UNAVAILABLE, NO_QUORUM, BUSY, TIMEOUT, a refused
- * connection or a lost one, the client refreshes its map (at most every
- * 100 ms) and tries again after a backoff (20 ms doubling to 100 ms), until
- * the request's deadline; a weaker read goes at once to a replica it has
- * not failed on, while there is one. BOUND_UNMET is delivered, never
- * retried: on_unmet said what to do. The client then reports the last
- * failure, or TKV_OUTCOME_UNKNOWN for a write that may have been applied.
- * Every write carries the client's random id and a sequence number of its
- * own, the same on every attempt, so the server applies a retried write
- * once and answers it with its first result. STATUS and CLUSTER_INFO
- * requests are not retried. Sessions and their tokens: see "Session
- * tokens" below.
+ * first), among the replicas in the client's zone (tkv_options.zone) while
+ * one of them is usable, else among all; ANY each replica in turn. Such
+ * reads are sent with no_forward, so the chosen replica serves them itself.
+ * When a node answers NOT_LEADER with a hint the request is resent to the
+ * hinted node at once; on NOT_LEADER without a hint, UNAVAILABLE,
+ * NO_QUORUM, BUSY, TIMEOUT, a refused connection or a lost one, the client
+ * refreshes its map (at most every 100 ms) and tries again after a backoff
+ * (20 ms doubling to 100 ms), until the request's deadline; a weaker read
+ * goes at once to a replica it has not failed on, while there is one.
+ * BOUND_UNMET is delivered, never retried: on_unmet said what to do. The
+ * client then reports the last failure, or TKV_OUTCOME_UNKNOWN for a write
+ * that may have been applied. Every write carries the client's random id
+ * and a sequence number of its own, the same on every attempt, so the
+ * server applies a retried write once and answers it with its first
+ * result. STATUS and CLUSTER_INFO requests are not retried. Sessions and
+ * their tokens: see "Session tokens" below.
  *
  * Threads: a struct tkv_client is not thread-safe; use one per thread.
  *
@@ -152,6 +153,12 @@ struct tkv_options {
         const char *user;     /* AUTH as this user on every new connection, before
                                  anything else; NULL or "": no AUTH */
         const char *password; /* the user's password (NUL-terminated; copied) */
+        /* Appended for zone-aware reads: the zone this client runs in (a
+         * rack, a room, a region: [node.N] zone's labels, up to 63 letters,
+         * digits, '.', '_' and '-'; copied). NULL or "": $TKV_ZONE, else
+         * none. Route NEAREST then prefers the replicas on nodes of this
+         * zone; with none, NEAREST goes by round-trip time alone. */
+        const char *zone;
 };
 
 /* Read options (DESIGN §4). Zero-initialized = linearizable from the leader. */
@@ -205,6 +212,9 @@ struct tkv_receipt {
          * logical-clock timestamp, docs/consistency.md): at SEQUENTIAL, at
          * or above the session's; 0 from servers without timestamps. */
         uint64_t timestamp;
+        /* Appended for zone-aware reads: the serving node's zone ("" when
+         * it has none, or from servers before zones). */
+        char zone[64];
 };
 
 /* Reads of one partition asked at one level, on one replica. */
@@ -299,6 +309,7 @@ struct tkv_node_status {
 struct tkv_node_info {
         uint32_t node_id;
         const char *client_addr; /* "host:port" */
+        const char *zone;        /* appended for zone-aware reads; "" unless configured */
 };
 
 struct tkv_partition_info {

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "changes.h"
+#include "cmap.h"
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
@@ -93,6 +94,24 @@ static int rpc_read_fill_value(struct call *c, const struct store_entry *e,
         return 0;
 }
 
+/* This node's zone (ReadReceipt.zone): the cluster map's, which the
+ * cluster agreed on, when this node applied one that lists it; else the
+ * configuration's. Borrowed from the node. */
+static const char *rpc_read_zone(const struct node *node)
+{
+        const struct cmap_member *mb = NULL;
+        const struct config_node *self;
+
+        if (node->meta.map != NULL) {
+                mb = cmap_member(node->meta.map, node->cfg->node_id);
+        }
+        if (mb != NULL) {
+                return mb->zone;
+        }
+        self = config_self(node->cfg);
+        return self != NULL ? self->zone : "";
+}
+
 static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delivered, bool fallback,
                                   Tunekv__V1__ReadReceipt *rc)
 {
@@ -114,6 +133,7 @@ static void rpc_read_fill_receipt(struct call *c, Tunekv__V1__Consistency delive
         rc->fallback = fallback;
         rc->partition = c->partition;
         rc->leader_known = group_leader_id(g) != 0;
+        rc->zone = (char *)rpc_read_zone(node);
 }
 
 /* The read's place in the order of writes (ReadReceipt.timestamp): the

@@ -251,3 +251,54 @@ def test_pip_install_without_network():
         ).stdout
         assert out.startswith(target) and out.split()[1] == "Client"
         assert os.path.exists(os.path.join(target, "tunekv", "py.typed"))
+
+
+def _zoned_client(zone):
+    """An AsyncClient in zone (never connected) whose map has one partition
+    on nodes 1-3 in zones a, b, c, led by node 1, and node 1 measured
+    fastest."""
+    from tunekv import aio
+    from tunekv.types import ClusterInfo, NodeInfo, PartitionInfo
+
+    c = aio.AsyncClient("127.0.0.1:1", zone=zone)
+    nodes = tuple(NodeInfo(i, f"127.0.0.1:{i}", "", z) for i, z in ((1, "a"), (2, "b"), (3, "c")))
+    c._map = aio._Map(ClusterInfo(1, nodes, (PartitionInfo(0, 1, (1, 2, 3)),), 1))
+    now = aio.time.monotonic()
+    c._rtt = {1: (0.0001, now), 2: (0.04, now), 3: (0.04, now)}
+    return c
+
+
+def _nearest_picks(c, n=6, tried=()):
+    from tunekv import aio
+    from tunekv.types import Consistency, ReadOptions, Route
+
+    picks = []
+    for _ in range(n):
+        req = aio._Req("get", b"k", False, ReadOptions(level=Consistency.EVENTUAL, route=Route.NEAREST), 0.0)
+        req.tried = set(tried)
+        picks.append(c._choose(req))
+    return picks
+
+
+def test_nearest_prefers_the_clients_zone(monkeypatch):
+    # NEAREST by round trip alone: node 1, the fastest.
+    monkeypatch.delenv("TKV_ZONE", raising=False)
+    assert _nearest_picks(_zoned_client(None)) == [1] * 6
+    # In zone b: node 2 however slow, while it is usable; else by round trip.
+    c = _zoned_client("b")
+    assert _nearest_picks(c) == [2] * 6
+    assert _nearest_picks(c, tried=(2,)) == [1] * 6
+    c._unhealthy[2] = __import__("time").monotonic()
+    assert _nearest_picks(c) == [1] * 6
+    # $TKV_ZONE when none is given; a label no node could carry is refused.
+    monkeypatch.setenv("TKV_ZONE", "c")
+    assert _nearest_picks(_zoned_client(None)) == [3] * 6
+    from tunekv import UsageError
+
+    with pytest.raises(UsageError):
+        _zoned_client("no spaces")
+
+
+def test_receipt_zone_decoded():
+    r = pb.ReadReceipt(node_id=2, zone="b")
+    assert codec.receipt(r).zone == "b"

@@ -120,6 +120,7 @@ def receipt(r: pb.ReadReceipt) -> Receipt:
         partition=r.partition,
         leader_known=r.leader_known,
         timestamp=r.timestamp,
+        zone=r.zone,
     )
 
 

@@ -89,11 +89,13 @@ DOWN_INTERVAL = 1.0  # a node that failed this recently is skipped
 RTT_STALE = 10.0
 RTT_WEIGHT = 8
 REPLICAS_MAX = 8
+ZONE_MAX = 63  # a zone's length at most, as [node.N] zone
 
 Bytes = codec.Bytes
 Endpoints = Union[str, Sequence[str], None]
-# A replica _choose considers: node id, leads, down, tried, round trip (s).
-_Candidate = Tuple[int, bool, bool, bool, Optional[float]]
+# A replica _choose considers: node id, leads, down, tried, round trip (s),
+# in the client's zone.
+_Candidate = Tuple[int, bool, bool, bool, Optional[float], bool]
 
 
 class _Lost(Exception):
@@ -293,6 +295,7 @@ class _Map:
     def __init__(self, ci: ClusterInfo):
         self.partition_count = ci.partition_count
         self.nodes: Dict[int, str] = {n.node_id: n.client_addr for n in ci.nodes}
+        self.zones: Dict[int, str] = {n.node_id: n.zone for n in ci.nodes}
         self.leaders: List[int] = [0] * ci.partition_count
         self.replicas: List[Tuple[int, ...]] = [()] * ci.partition_count
         for p in ci.partitions:
@@ -357,7 +360,9 @@ class AsyncClient:
     password: AUTH as user on every connection before anything else
     (clusters with [auth] enabled; password None: $TUNEKV_PASSWORD); tls:
     an ssl.SSLContext for nodes whose client port speaks TLS (tls_context()
-    makes one), None: plaintext."""
+    makes one), None: plaintext; zone: the zone this client runs in (None:
+    $TKV_ZONE, else none), where route NEAREST prefers replicas, as
+    libtunekv's tkv_options.zone."""
 
     def __init__(
         self,
@@ -369,6 +374,7 @@ class AsyncClient:
         user: Optional[str] = None,
         password: Optional[str] = None,
         tls: Optional[_ssl.SSLContext] = None,
+        zone: Optional[str] = None,
     ):
         if timeout <= 0 or connect_timeout <= 0 or max_inflight <= 0:
             raise UsageError("timeout, connect_timeout and max_inflight must be positive")
@@ -381,6 +387,9 @@ class AsyncClient:
             password = os.environ.get("TUNEKV_PASSWORD", "")
         self._password = password.encode()
         self.tls = tls
+        self.zone: str = zone or os.environ.get("TKV_ZONE") or ""
+        if len(self.zone) > ZONE_MAX or not all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in self.zone):
+            raise UsageError(f"zone {self.zone!r}: up to {ZONE_MAX} letters, digits, '.', '_' and '-'")
         self.client_id = 0
         while self.client_id == 0:
             self.client_id = secrets.randbits(64)
@@ -808,7 +817,7 @@ class AsyncClient:
 
     def _candidates(self, req: _Req) -> List[_Candidate]:
         """Replicas of req's partition (and its leader): (node, leader,
-        down, tried, rtt or None)."""
+        down, tried, rtt or None, local: in this client's zone)."""
         m = self._map
         assert m is not None
         p = req.partition
@@ -822,7 +831,8 @@ class AsyncClient:
                 continue
             avg, when = self._rtt.get(n, (0.0, 0.0))
             rtt = avg if when and now - when < RTT_STALE else None
-            out.append((n, n == m.leaders[p], self._down(n, now), n in req.tried, rtt))
+            local = bool(self.zone) and m.zones.get(n, "") == self.zone
+            out.append((n, n == m.leaders[p], self._down(n, now), n in req.tried, rtt, local))
         return out
 
     def _choose(self, req: _Req) -> int:
@@ -833,11 +843,15 @@ class AsyncClient:
         route = req.read.route if req.read else Route.ANY
 
         def cls(c: _Candidate) -> int:
-            _, leader, down, tried, _ = c
+            _, leader, down, tried, _, local = c
             if tried:
                 return 4
             if route == Route.FOLLOWER_PREFERRED:
                 return (2 if down else 0) + (1 if leader else 0)
+            if route == Route.NEAREST:
+                # Down replicas are one class whatever their zone: once the
+                # zone has no usable replica NEAREST is what it was.
+                return 2 if down else (0 if local else 1)
             return 1 if down else 0
 
         def rank(c: _Candidate) -> float:
@@ -856,7 +870,7 @@ class AsyncClient:
     def _has_elsewhere(self, req: _Req) -> bool:
         if not req.spread or self._map is None:
             return False
-        return any(not tried and not down for (_, _, down, tried, _) in self._candidates(req))
+        return any(not tried and not down for (_, _, down, tried, _, _) in self._candidates(req))
 
     def _route(self, req: _Req) -> Tuple[int, str, bool]:
         """(node, address, no_forward) of req's next attempt. Without a map

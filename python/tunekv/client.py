@@ -57,9 +57,10 @@ class Client:
         user: Optional[str] = None,
         password: Optional[str] = None,
         tls: Optional[ssl.SSLContext] = None,
+        zone: Optional[str] = None,
     ):
         self._aio = AsyncClient(
-            endpoints, timeout, connect_timeout, max_inflight, token, user, password, tls
+            endpoints, timeout, connect_timeout, max_inflight, token, user, password, tls, zone
         )
         self._loop = asyncio.new_event_loop()
 

@@ -562,7 +562,7 @@ class ReadOptions(_message.Message):
     def __init__(self, level: _Optional[_Union[Consistency, str]] = ..., session_flags: _Optional[int] = ..., token: _Optional[bytes] = ..., min_index: _Optional[int] = ..., max_staleness_ms: _Optional[int] = ..., max_lag_entries: _Optional[int] = ..., route: _Optional[_Union[Route, str]] = ..., on_unmet: _Optional[_Union[OnUnmet, str]] = ..., max_wait_ms: _Optional[int] = ..., strict: bool = ..., min_timestamp: _Optional[int] = ..., at_timestamp: _Optional[int] = ...) -> None: ...
 
 class ReadReceipt(_message.Message):
-    __slots__ = ["applied_index", "fallback", "lag_entries", "leader_known", "level", "node_id", "partition", "role", "staleness_ms", "term", "timestamp"]
+    __slots__ = ["applied_index", "fallback", "lag_entries", "leader_known", "level", "node_id", "partition", "role", "staleness_ms", "term", "timestamp", "zone"]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
     LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -574,6 +574,7 @@ class ReadReceipt(_message.Message):
     STALENESS_MS_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
     applied_index: int
     fallback: bool
     lag_entries: int
@@ -585,7 +586,8 @@ class ReadReceipt(_message.Message):
     staleness_ms: int
     term: int
     timestamp: int
-    def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ...) -> None: ...
+    zone: str
+    def __init__(self, node_id: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., term: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ..., staleness_ms: _Optional[int] = ..., lag_entries: _Optional[int] = ..., fallback: bool = ..., partition: _Optional[int] = ..., leader_known: bool = ..., timestamp: _Optional[int] = ..., zone: _Optional[str] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ["auth", "cas", "cluster_info", "confirm", "delete", "get", "get_many", "id", "lease", "member", "no_forward", "ping", "probe", "put", "scan", "status", "timeout_ms", "transfer_leader", "txn", "user_role", "watch", "watch_cancel"]

@@ -151,6 +151,7 @@ class Receipt:
     # The read's place in the cluster-wide order of writes (hybrid-logical-
     # clock timestamp): at SEQUENTIAL, at or above the session's.
     timestamp: int = 0
+    zone: str = ""  # the serving node's zone; "" unless configured
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ struct bench_config {
         int cpu_pids[PROCSTAT_PIDS_MAX]; /* server processes to account */
         unsigned n_cpu_pids;
         const char *user;    /* --user: AUTH as this user; NULL: none */
+        const char *zone;    /* --zone: the clients' zone; NULL: $TKV_ZONE or none */
         char password[1025]; /* --password-file's first line, or $TUNEKV_PASSWORD */
         bool password_set;   /* --password-file was given */
 };

@@ -580,6 +580,7 @@ static int run_clients_create(struct run *r)
         o.endpoints = cfg->endpoints;
         o.timeout_ms = cfg->timeout_ms;
         o.user = cfg->user;
+        o.zone = cfg->zone;
         o.password = cfg->password_set || getenv("TUNEKV_PASSWORD") == NULL
                          ? cfg->password
                          : getenv("TUNEKV_PASSWORD");

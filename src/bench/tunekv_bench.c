@@ -53,6 +53,7 @@ enum {
         OPT_CPU_PIDS,
         OPT_USER,
         OPT_PASSWORD_FILE,
+        OPT_ZONE,
 };
 
 /* One command-line option: getopt_long's entry and its --help line. */
@@ -104,6 +105,8 @@ static const struct bench_opt bench_opts[] = {
     {"max-staleness-ms", OPT_MAX_STALENESS, "MS", "GET staleness bound (bounded)"},
     {"max-lag-entries", OPT_MAX_LAG, "N", "GET lag bound in log entries (bounded)"},
     {"route", OPT_ROUTE, "leader|follower|nearest|any", "where GETs may be served"},
+    {"zone", OPT_ZONE, "Z",
+     "the zone the clients run in (default $TKV_ZONE): nearest prefers replicas in it"},
     {"on-unmet", OPT_ON_UNMET, "wait|fail|forward|stale", "what a node does when a bound is unmet"},
     {"strict", OPT_STRICT, NULL, "GETs refuse fallbacks to another level"},
     {"timeout-ms", OPT_TIMEOUT, "MS", "per-request deadline, retries included (default 5000)"},
@@ -392,6 +395,9 @@ static bool bench_apply_load(int opt, const char *arg, struct bench_config *cfg,
                 return true;
         case OPT_USER:
                 cfg->user = arg;
+                return true;
+        case OPT_ZONE:
+                cfg->zone = arg;
                 return true;
         case OPT_PASSWORD_FILE:
                 return bench_password(arg, cfg);

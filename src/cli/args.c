@@ -188,6 +188,9 @@ static void args_usage(FILE *f)
               "  --timeout-ms N            deadline of the request (default 5000)\n"
               "  -v, --verbose             more detail (get: the read receipt; writes: the\n"
               "                            acknowledgement; both: the session token)\n"
+              "  --zone Z                  the zone this client runs in (default: $TKV_ZONE):\n"
+              "                            --route nearest prefers replicas in it (member\n"
+              "                            add: the new member's zone instead)\n"
               "  --user NAME               AUTH as NAME (clusters with [auth] enabled)\n"
               "  --password-file FILE      NAME's password: FILE's first line (default:\n"
               "                            $TUNEKV_PASSWORD)\n"
@@ -732,9 +735,6 @@ static int args_check_command(struct cli_args *a, char **rest, int n_rest)
         if (a->write_flag != NULL && strcmp(a->command, "put") != 0 &&
             strcmp(a->command, "delete") != 0 && strcmp(a->command, "cas") != 0) {
                 return output_usage_error(a, "%s applies to put, del and cas only", a->write_flag);
-        }
-        if (a->zone != NULL && strcmp(a->command, "member") != 0) {
-                return output_usage_error(a, "%s", "--zone applies to member add only");
         }
         if (a->write.lease != 0 && strcmp(a->command, "put") != 0 &&
             strcmp(a->command, "cas") != 0) {

@@ -47,7 +47,7 @@ struct cli_args {
         const char *token_out;       /* --token-out FILE, or NULL */
         const char *user;            /* --user NAME, or NULL: no AUTH */
         const char *password_file;   /* --password-file FILE, or NULL: $TUNEKV_PASSWORD */
-        const char *zone;            /* member add --zone Z, or NULL */
+        const char *zone;            /* --zone Z: member add's zone, else the client's; or NULL */
         const char *key_tag;         /* lease grant --key-tag T, or NULL */
         bool forever;                /* lease keepalive --forever */
         struct tkv_scan scan;        /* scan: --from, --to, --limit, --keys-only, --count */

@@ -252,6 +252,9 @@ static void output_print_receipt(FILE *f, const struct tkv_result *res)
         fprintf(f, ", lag %" PRIu64 " entries, partition %" PRIu32 ", fallback %s, leader %s",
                 r->lag_entries, r->partition, r->fallback ? "yes" : "no",
                 r->leader_known ? "known" : "unknown");
+        if (r->zone[0] != '\0') {
+                fprintf(f, ", zone %s", r->zone);
+        }
         /* The read's place in the order of writes, and the value's. */
         fprintf(f, ", timestamp=%" PRIu64 " value_timestamp=%" PRIu64 "\n", res->receipt.timestamp,
                 res->timestamp);
@@ -264,11 +267,13 @@ static void output_json_receipt(const struct tkv_result *res)
         printf(",\"receipt\":{\"node_id\":%" PRIu32 ",\"role\":\"%s\",\"term\":%" PRIu64
                ",\"applied_index\":%" PRIu64 ",\"level\":\"%s\",\"staleness_ms\":%" PRId64
                ",\"lag_entries\":%" PRIu64 ",\"fallback\":%s,\"partition\":%" PRIu32
-               ",\"leader_known\":%s,\"timestamp\":%" PRIu64 "}",
+               ",\"leader_known\":%s,\"timestamp\":%" PRIu64,
                r->node_id, output_word_name(output_roles, r->role), r->term, r->applied_index,
                output_word_name(args_levels, r->level), r->staleness_ms, r->lag_entries,
                r->fallback ? "true" : "false", r->partition, r->leader_known ? "true" : "false",
                res->receipt.timestamp);
+        output_json_text("zone", r->zone);
+        putchar('}');
 }
 
 /* ---- Reporting ---- */

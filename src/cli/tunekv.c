@@ -45,6 +45,9 @@ int main(int argc, char **argv)
         }
         opts.endpoints = a.endpoints;
         opts.timeout_ms = a.timeout_ms;
+        /* member add's --zone is the new member's (members.c refuses it on
+         * other member commands); on every other command it is ours. */
+        opts.zone = strcmp(a.command, "member") != 0 ? a.zone : NULL;
         password[0] = '\0';
         if (a.user != NULL) {
                 rv = args_password(&a, password, sizeof(password));

@@ -12,7 +12,8 @@
  *      refused a connection); a read below LINEARIZABLE whose route is not
  *      LEADER (a "spread" read) goes instead to the replica map_choose picks
  *      for its route, from what the peers know: which failed recently, the
- *      round-trip estimate of each, and which this read failed on already.
+ *      round-trip estimate of each, which this read failed on already, and
+ *      (NEAREST) which are on nodes of the client's zone.
  *      The request is queued on that node's peer (one connection per node,
  *      opened lazily; a node whose address fails is also reached through an
  *      endpoint that said it is that node);
@@ -114,6 +115,7 @@
  */
 #include "client_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -623,6 +625,47 @@ static int client_configure_tls(struct tkv_client *c, const struct tkv_options *
         return TKV_OK;
 }
 
+/* Whether zone is a label [node.N] zone could carry: up to 63 letters,
+ * digits, '.', '_' and '-' (cmap.c's rule). */
+static bool client_zone_valid(const char *zone)
+{
+        size_t len = strlen(zone);
+
+        if (len >= MAP_ZONE_BYTES) {
+                return false;
+        }
+        for (size_t i = 0; i < len; i++) {
+                char ch = zone[i];
+                if (!isalnum((unsigned char)ch) && ch != '.' && ch != '_' && ch != '-') {
+                        return false;
+                }
+        }
+        return true;
+}
+
+/* The client's zone: opts->zone, else $TKV_ZONE, else none. A label no
+ * node could carry is a usage error rather than a zone that never matches,
+ * so that a typo shows at once. */
+static int client_configure_zone(struct tkv_client *c, const struct tkv_options *opts)
+{
+        const char *zone = opts != NULL ? opts->zone : NULL;
+
+        if (zone == NULL || zone[0] == '\0') {
+                zone = getenv("TKV_ZONE");
+        }
+        if (zone == NULL) {
+                return TKV_OK;
+        }
+        if (!client_zone_valid(zone)) {
+                snprintf(c->errmsg, sizeof(c->errmsg),
+                         "zone \"%.80s\": up to %d letters, digits, '.', '_' and '-'", zone,
+                         MAP_ZONE_BYTES - 1);
+                return TKV_USAGE_ERROR;
+        }
+        snprintf(c->zone, sizeof(c->zone), "%s", zone);
+        return TKV_OK;
+}
+
 /* Apply opts (borrowed, may be NULL) to a zeroed client. */
 static int client_configure(struct tkv_client *c, const struct tkv_options *opts)
 {
@@ -647,7 +690,10 @@ static int client_configure(struct tkv_client *c, const struct tkv_options *opts
                          c->max_inflight, CLIENT_INFLIGHT_MAX);
                 return TKV_USAGE_ERROR;
         }
-        rv = client_configure_tls(c, opts);
+        rv = client_configure_zone(c, opts);
+        if (rv == TKV_OK) {
+                rv = client_configure_tls(c, opts);
+        }
         if (rv == TKV_OK) {
                 rv = client_auth_configure(c, opts != NULL ? opts->user : NULL,
                                            opts != NULL ? opts->password : NULL);

@@ -173,11 +173,12 @@ struct tkv_client {
          * not a request: refused, a frame too large, TLS expected) before
          * it closed: what the broken link's requests are told. */
         char refusal[160];
-        uint64_t rr;         /* replica choices so far: round robin */
-        uint64_t bad_tokens; /* answer tokens that did not parse, dropped */
-        size_t session_len;  /* bytes of session_bytes in use; 0: empty */
-        int dispatching;     /* >0 while a callback runs */
-        bool closing;        /* inside tkv_client_destroy */
+        char zone[MAP_ZONE_BYTES]; /* the client's zone; "": none (NEAREST by rtt alone) */
+        uint64_t rr;               /* replica choices so far: round robin */
+        uint64_t bad_tokens;       /* answer tokens that did not parse, dropped */
+        size_t session_len;        /* bytes of session_bytes in use; 0: empty */
+        int dispatching;           /* >0 while a callback runs */
+        bool closing;              /* inside tkv_client_destroy */
         char errmsg[CLIENT_ERRMSG_BYTES];
 
         /* AUTH on every new link (client_auth.c); user "": none. */

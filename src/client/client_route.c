@@ -63,6 +63,19 @@ static bool client_route_has_id(const uint32_t *ids, unsigned n, uint32_t id)
         return false;
 }
 
+/* Whether node id is in the client's zone (never when the client has no
+ * zone, or the map gives the node none). */
+static bool client_route_local(const struct tkv_client *c, uint32_t id)
+{
+        const struct map_node *n;
+
+        if (c->zone[0] == '\0') {
+                return false;
+        }
+        n = map_node(&c->map, id);
+        return n != NULL && strcmp(n->zone, c->zone) == 0;
+}
+
 /* The replicas of r's partition (and its leader, should the map name one
  * outside them) that a peer can reach, as map_choose candidates, with
  * their peers. Returns how many. */
@@ -93,6 +106,7 @@ static unsigned client_route_candidates(struct tkv_client *c, const struct clien
                 cands[n].tried = client_route_has_id(r->tried, r->n_tried, ids[i]);
                 cands[n].measured = p->rtt_ms != 0 && now_ms - p->rtt_ms < CLIENT_RTT_STALE_MS;
                 cands[n].rtt_us = p->rtt_us;
+                cands[n].local = client_route_local(c, ids[i]);
                 peers[n] = p;
                 n++;
         }

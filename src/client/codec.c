@@ -450,6 +450,9 @@ static void codec_receipt_fill(struct tkv_receipt *r, const Tunekv__V1__ReadRece
         r->partition = m->partition;
         r->leader_known = m->leader_known;
         r->timestamp = m->timestamp;
+        /* A longer zone than any server keeps is cut, not refused: the
+         * receipt only labels the read. */
+        snprintf(r->zone, sizeof(r->zone), "%s", m->zone != NULL ? m->zone : "");
 }
 
 /* The body-independent part: status, message, leader hint. unknown holds the
@@ -681,19 +684,35 @@ static const char *codec_node_addr(const Tunekv__V1__NodeInfo *n)
         return n != NULL && n->client_addr != NULL ? n->client_addr : "";
 }
 
-/* One block holding the cluster, its nodes, partitions and addresses, laid
- * out as codec_cluster_copy does. */
+static const char *codec_node_zone(const Tunekv__V1__NodeInfo *n)
+{
+        return n != NULL && n->zone != NULL ? n->zone : "";
+}
+
+/* Copy text (NUL included) to *strings and advance it; returns the copy. */
+static const char *codec_put_text(char **strings, const char *text)
+{
+        size_t len = strlen(text);
+        char *copy = *strings;
+
+        memcpy(copy, text, len + 1);
+        *strings += len + 1;
+        return copy;
+}
+
+/* One block holding the cluster, its nodes, partitions, addresses and
+ * zones, laid out as codec_cluster_copy does. */
 static struct tkv_cluster_info *codec_cluster_build(const Tunekv__V1__ClusterInfoResponse *m)
 {
         struct tkv_cluster_info *ci;
         size_t bytes = sizeof(*ci) + m->n_nodes * sizeof(ci->nodes[0]) +
                        m->n_partitions * sizeof(ci->partitions[0]);
         char *strings;
-        size_t len;
         size_t i;
 
         for (i = 0; i < m->n_nodes; i++) {
                 bytes += strlen(codec_node_addr(m->nodes[i])) + 1;
+                bytes += strlen(codec_node_zone(m->nodes[i])) + 1;
         }
         ci = tkv_malloc(bytes);
         if (ci == NULL) {
@@ -709,11 +728,9 @@ static struct tkv_cluster_info *codec_cluster_build(const Tunekv__V1__ClusterInf
         ci->n_partitions = (unsigned)m->n_partitions;
         strings = (char *)(ci->partitions + m->n_partitions);
         for (i = 0; i < m->n_nodes; i++) {
-                len = strlen(codec_node_addr(m->nodes[i]));
-                memcpy(strings, codec_node_addr(m->nodes[i]), len + 1);
                 ci->nodes[i].node_id = m->nodes[i] != NULL ? m->nodes[i]->node_id : 0;
-                ci->nodes[i].client_addr = strings;
-                strings += len + 1;
+                ci->nodes[i].client_addr = codec_put_text(&strings, codec_node_addr(m->nodes[i]));
+                ci->nodes[i].zone = codec_put_text(&strings, codec_node_zone(m->nodes[i]));
         }
         for (i = 0; i < m->n_partitions; i++) {
                 codec_partition_info_fill(&ci->partitions[i], m->partitions[i]);
@@ -976,7 +993,9 @@ size_t codec_cluster_bytes(const struct tkv_cluster_info *cluster)
 
         for (i = 0; i < cluster->n_nodes; i++) {
                 const char *addr = cluster->nodes[i].client_addr;
+                const char *zone = cluster->nodes[i].zone;
                 bytes += (addr != NULL ? strlen(addr) : 0) + 1;
+                bytes += (zone != NULL ? strlen(zone) : 0) + 1;
         }
         return bytes;
 }
@@ -987,20 +1006,18 @@ struct tkv_cluster_info *codec_cluster_copy(void *mem, const struct tkv_cluster_
         struct tkv_node_info *nodes = (struct tkv_node_info *)(copy + 1);
         struct tkv_partition_info *parts = (struct tkv_partition_info *)(nodes + cluster->n_nodes);
         char *strings = (char *)(parts + cluster->n_partitions);
-        const char *addr;
-        size_t len;
+        const struct tkv_node_info *n;
         unsigned i;
 
         *copy = *cluster;
         copy->nodes = nodes;
         copy->partitions = parts;
         for (i = 0; i < cluster->n_nodes; i++) {
-                addr = cluster->nodes[i].client_addr != NULL ? cluster->nodes[i].client_addr : "";
-                len = strlen(addr);
-                memcpy(strings, addr, len + 1);
-                nodes[i].node_id = cluster->nodes[i].node_id;
-                nodes[i].client_addr = strings;
-                strings += len + 1;
+                n = &cluster->nodes[i];
+                nodes[i].node_id = n->node_id;
+                nodes[i].client_addr =
+                    codec_put_text(&strings, n->client_addr != NULL ? n->client_addr : "");
+                nodes[i].zone = codec_put_text(&strings, n->zone != NULL ? n->zone : "");
         }
         if (cluster->n_partitions > 0) {
                 memcpy(parts, cluster->partitions, cluster->n_partitions * sizeof(parts[0]));

@@ -41,11 +41,12 @@ static int map_check(const struct tkv_cluster_info *ci)
         return TKV_OK;
 }
 
-static void map_node_set(struct map_node *n, uint32_t id, const char *addr)
+static void map_node_set(struct map_node *n, uint32_t id, const char *addr, const char *zone)
 {
         memset(n, 0, sizeof(*n)); /* map_same compares whole entries */
         n->id = id;
         snprintf(n->addr, sizeof(n->addr), "%s", addr != NULL ? addr : "");
+        snprintf(n->zone, sizeof(n->zone), "%s", zone != NULL ? zone : "");
 }
 
 /* Whether m already holds this layout (arrays zeroed before filling, so
@@ -77,7 +78,8 @@ int map_update(struct map *m, const struct tkv_cluster_info *ci)
                 goto cleanup;
         }
         for (i = 0; i < ci->n_nodes; i++) {
-                map_node_set(&nodes[i], ci->nodes[i].node_id, ci->nodes[i].client_addr);
+                map_node_set(&nodes[i], ci->nodes[i].node_id, ci->nodes[i].client_addr,
+                             ci->nodes[i].zone);
         }
         for (i = 0; i < ci->n_partitions; i++) {
                 pi = &ci->partitions[i];
@@ -157,7 +159,9 @@ int map_hint(struct map *m, uint32_t p, uint32_t node_id, const char *addr)
         n = (struct map_node *)map_node(m, node_id);
         if (n != NULL) {
                 if (strcmp(n->addr, addr) != 0) {
-                        map_node_set(n, node_id, addr);
+                        /* Zeroed first: map_same compares whole entries. */
+                        memset(n->addr, 0, sizeof(n->addr));
+                        snprintf(n->addr, sizeof(n->addr), "%s", addr);
                         m->updates++;
                 }
                 return TKV_OK;
@@ -170,7 +174,7 @@ int map_hint(struct map *m, uint32_t p, uint32_t node_id, const char *addr)
                 return TKV_NO_MEMORY;
         }
         m->nodes = nodes;
-        map_node_set(&m->nodes[m->n_nodes], node_id, addr);
+        map_node_set(&m->nodes[m->n_nodes], node_id, addr, NULL);
         m->n_nodes++;
         m->updates++;
         return TKV_OK;
@@ -184,6 +188,11 @@ static unsigned map_class(const struct map_candidate *c, enum tkv_route route)
         }
         if (route == TKV_ROUTE_FOLLOWER_PREFERRED) {
                 return (c->down ? 2u : 0u) + (c->leader ? 1u : 0u);
+        }
+        if (route == TKV_ROUTE_NEAREST) {
+                /* Down replicas are one class whatever their zone: once the
+                 * zone has no usable replica NEAREST is what it was. */
+                return c->down ? 2u : (c->local ? 0u : 1u);
         }
         return c->down ? 1u : 0u;
 }

@@ -22,10 +22,12 @@
 #define MAP_PARTITIONS_MAX 1024 /* the server's bound */
 #define MAP_NODES_MAX      64   /* the server's bound */
 #define MAP_ADDR_BYTES     264  /* "host:port" of CLIENT_HOST_BYTES + port, NUL */
+#define MAP_ZONE_BYTES     64   /* as struct tkv_member's zone, NUL included */
 
 struct map_node {
         uint32_t id;
         char addr[MAP_ADDR_BYTES]; /* client address as the cluster states it */
+        char zone[MAP_ZONE_BYTES]; /* "" unless configured (a longer one is cut) */
 };
 
 struct map_partition {
@@ -67,7 +69,8 @@ uint32_t map_target(const struct map *m, uint32_t p, unsigned attempt);
 
 /* A NOT_LEADER answer for partition p named node_id (non-zero) as leader,
  * at addr ("" or NULL: unknown; borrowed). Records the leader and, when the
- * node is new or its address changed, the address. Fails only with
+ * node is new or its address changed, the address (a known node keeps its
+ * zone; a new one has none until the next map_update). Fails only with
  * TKV_NO_MEMORY (a new node could not be added); the leader is recorded
  * anyway. */
 int map_hint(struct map *m, uint32_t p, uint32_t node_id, const char *addr);
@@ -85,6 +88,7 @@ struct map_candidate {
         bool tried;      /* this request failed there already */
         bool measured;   /* rtt_us is a recent estimate */
         uint32_t rtt_us; /* moving average of its answers' round trips */
+        bool local;      /* its node is in the client's zone (never without one) */
 };
 
 /* Which of the n candidates (n > 0) a read routed by route goes to; rr is
@@ -94,12 +98,14 @@ struct map_candidate {
  *   route               classes, best first                 within the class
  *   FOLLOWER_PREFERRED  followers up, the leader up,         round robin
  *                       followers down, the leader down
- *   NEAREST             up, down                             the unmeasured (round robin),
- *                                                            else the lowest rtt
+ *   NEAREST             up in the client's zone, up,         the unmeasured (round robin),
+ *                       down                                 else the lowest rtt
  *   ANY (and others)    up, down                             round robin
  *
  * where "up" is neither down nor tried, "down" is down but not tried, and
- * candidates this request tried already come last. Round robin takes
+ * candidates this request tried already come last. NEAREST's first class
+ * is empty when the client has no zone (no candidate is local), which
+ * leaves the order by round-trip time alone. Round robin takes
  * member number rr % members, in the order of cands (borrowed). Returns an index
  * below n (0 when n is 0). */
 unsigned map_choose(const struct map_candidate *cands, unsigned n, enum tkv_route route,

@@ -52,7 +52,15 @@ import json, sys
 o = json.load(open(sys.argv[1]))
 assert o["status"] == "OK" and o["value"] == "hello" and o["version"] == int(sys.argv[2]), o
 assert o["receipt"]["level"] == "linearizable", o
+assert o["receipt"]["zone"] == "", o  # the node has no [node.1] zone
 PY
+# --zone (default $TKV_ZONE): the client's zone for NEAREST; a zone no node
+# is in reads as without one, a label no node could carry is a usage error.
+cli --zone a get greeting --consistency eventual --route nearest -v 2>&1 |
+  grep -q "served by node 1 (leader)" || fail "get --zone"
+expect_rc 3 cli --zone "a b" get greeting
+grep -q 'zone "a b"' "$dir/err" || fail "bad zone: $(cat "$dir/err")"
+TKV_ZONE="a/b" expect_rc 3 cli get greeting
 
 # -v prints the receipt
 cli get -v greeting | grep -q "served by node 1 (leader)" || fail "get -v receipt"

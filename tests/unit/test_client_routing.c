@@ -192,6 +192,37 @@ static void test_map_hint(void **state)
         map_free(&m);
 }
 
+/* The map keeps each node's zone from CLUSTER_INFO (cut to fit), and a
+ * hint that moves a node keeps its zone. */
+static void test_map_zones(void **state)
+{
+        static const char *zones[3] = {"a", "b", NULL};
+        char long_zone[100];
+        struct info in;
+        struct map m;
+        unsigned i;
+
+        (void)state;
+        memset(long_zone, 'z', sizeof(long_zone) - 1);
+        long_zone[sizeof(long_zone) - 1] = '\0';
+        map_init(&m);
+        info_make(&in, 2, 3, NULL);
+        for (i = 0; i < 3; i++) {
+                in.nodes[i].zone = zones[i];
+        }
+        assert_int_equal(map_update(&m, &in.ci), TKV_OK);
+        assert_string_equal(map_node(&m, 1)->zone, "a");
+        assert_string_equal(map_node(&m, 2)->zone, "b");
+        assert_string_equal(map_node(&m, 3)->zone, ""); /* none given */
+        assert_int_equal(map_hint(&m, 0, 2, "127.0.0.1:7102"), TKV_OK);
+        assert_string_equal(map_node(&m, 2)->addr, "127.0.0.1:7102");
+        assert_string_equal(map_node(&m, 2)->zone, "b");
+        in.nodes[0].zone = long_zone;
+        assert_int_equal(map_update(&m, &in.ci), TKV_OK);
+        assert_int_equal(strlen(map_node(&m, 1)->zone), MAP_ZONE_BYTES - 1);
+        map_free(&m);
+}
+
 /* ---- The retry policy ---- */
 
 static void test_retry_write_flags(void **state)
@@ -382,6 +413,7 @@ struct fake_cluster {
         uint32_t leaders[PARTS];   /* what CLUSTER_INFO says */
         bool info_refused;         /* CLUSTER_INFO answered INVALID_ARGUMENT */
         char info_addr[NODES][32]; /* client_addr per node in CLUSTER_INFO */
+        const char *zones[NODES];  /* zone per node in CLUSTER_INFO; NULL: none */
         serve_fn serve;            /* everything but CLUSTER_INFO */
         int step;                  /* for the scripts */
         int64_t last_ms;           /* for the scripts */
@@ -587,6 +619,9 @@ static void cluster_info(struct fake_cluster *k, struct node *n, uint64_t id)
                 tunekv__v1__node_info__init(&nodes[i]);
                 nodes[i].node_id = k->nodes[i].id;
                 nodes[i].client_addr = k->info_addr[i];
+                if (k->zones[i] != NULL) {
+                        nodes[i].zone = (char *)k->zones[i];
+                }
                 node_ptrs[i] = &nodes[i];
         }
         for (i = 0; i < PARTS; i++) {
@@ -1331,6 +1366,53 @@ static void test_choose_any_and_nearest(void **state)
         assert_int_equal(map_choose(c, 1, TKV_ROUTE_NEAREST, 5), 0);
 }
 
+/* NEAREST with a client zone: the replicas in the zone while one is up,
+ * however slow; without one up, NEAREST by round-trip time as before. */
+static void test_choose_nearest_zone(void **state)
+{
+        struct map_candidate c[3];
+        uint64_t rr;
+
+        (void)state;
+        cands_make(c, 3);
+        c[0].measured = c[1].measured = c[2].measured = true;
+        c[0].rtt_us = 50;
+        c[1].rtt_us = 20000; /* the local one is the slowest */
+        c[2].rtt_us = 20000;
+        c[1].local = true;
+        for (rr = 0; rr < 6; rr++) {
+                assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, rr), 1);
+        }
+        /* Two local: the faster of them; a tie, in turn. */
+        c[2].local = true;
+        c[2].rtt_us = 900;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 2);
+        c[1].rtt_us = 900;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 1);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 1), 2);
+        /* An unmeasured local replica is tried before the measured ones. */
+        c[2].measured = false;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 2);
+        c[2].measured = true;
+        /* No local replica usable (down, tried): the fastest of the rest. */
+        c[2].local = false;
+        c[2].rtt_us = 20000;
+        c[1].down = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 0);
+        c[1].down = false;
+        c[1].tried = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 0);
+        /* All down: the fastest down one, whatever its zone (as before). */
+        c[1].tried = false;
+        c[0].down = c[1].down = c[2].down = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_NEAREST, 0), 0);
+        /* Other routes ignore zones. */
+        cands_make(c, 3);
+        c[1].local = true;
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_ANY, 0), 0);
+        assert_int_equal(map_choose(c, 3, TKV_ROUTE_FOLLOWER_PREFERRED, 1), 2);
+}
+
 /* ---- Consistency levels against scripted nodes ---- */
 
 /* A token entry, and tokens made of them as a server would (MAC bytes
@@ -1585,6 +1667,74 @@ static void test_route_nearest(void **state)
         }
         assert_int_equal(seen_node[3], 10);
         tkv_client_destroy(c);
+        cluster_close(&k);
+}
+
+/* Reads of key 1 (replicas 2, 3, 1) at SESSION with NEAREST, n of them
+ * one after the other, each served by node 3 at once and by the others
+ * after 25 ms; counts which node served each in seen_node. */
+static void nearest_reads(struct fake_cluster *k, struct tkv_client *c, int n, int seen_node[4])
+{
+        struct tkv_read_options ro = {.level = TKV_SESSION, .route = TKV_ROUTE_NEAREST};
+        const char *key = key_of(1);
+        struct seen s;
+        int64_t until;
+
+        for (int i = 0; i < n; i++) {
+                memset(&s, 0, sizeof(s));
+                assert_int_equal(tkv_get_async(c, key, strlen(key), &ro, seen_cb, &s), TKV_OK);
+                until = now_ms() + 2000;
+                while (tkv_pending(c) > 0 && now_ms() < until) {
+                        assert_true(tkv_poll(c, 1) >= 0);
+                        cluster_serve(k);
+                        delayed_answer_due(k->script);
+                }
+                assert_int_equal(s.status, TKV_OK);
+                seen_node[s.node_id]++;
+        }
+}
+
+/* A client in zone z1 reads NEAREST from node 1, the replica in z1, every
+ * time, although node 3 answers faster; TKV_ZONE names the zone when the
+ * option does not; a zone no node could carry is refused. */
+static void test_route_nearest_zone(void **state)
+{
+        struct fake_cluster k;
+        struct delayed d;
+        struct tkv_options o;
+        struct tkv_client *c = NULL;
+        char err[256];
+        int seen_node[4] = {0, 0, 0, 0};
+
+        (void)state;
+        memset(&d, 0, sizeof(d));
+        cluster_init(&k, serve_slow_12);
+        k.script = &d;
+        k.zones[0] = "z1";
+        k.zones[1] = "z2";
+        k.zones[2] = "z3";
+        memset(&o, 0, sizeof(o));
+        o.endpoints = k.nodes[0].addr;
+        o.timeout_ms = 2000;
+        o.zone = "z1";
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_OK);
+        nearest_reads(&k, c, 6, seen_node);
+        assert_int_equal(seen_node[1], 6);
+        tkv_client_destroy(c);
+
+        o.zone = NULL;
+        setenv("TKV_ZONE", "z2", 1);
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_OK);
+        nearest_reads(&k, c, 4, seen_node);
+        assert_int_equal(seen_node[2], 4);
+        tkv_client_destroy(c);
+        unsetenv("TKV_ZONE");
+
+        o.zone = "no spaces";
+        c = NULL;
+        assert_int_equal(tkv_client_create(&o, &c, err, sizeof(err)), TKV_USAGE_ERROR);
+        assert_non_null(strstr(err, "zone"));
+        assert_null(c);
         cluster_close(&k);
 }
 
@@ -1992,6 +2142,7 @@ int main(void)
             cmocka_unit_test(test_map_partition_of),
             cmocka_unit_test(test_map_update_and_target),
             cmocka_unit_test(test_map_hint),
+            cmocka_unit_test(test_map_zones),
             cmocka_unit_test(test_retry_write_flags),
             cmocka_unit_test(test_retry_reads),
             cmocka_unit_test(test_retry_backoff_and_deadline),
@@ -2011,9 +2162,11 @@ int main(void)
             cmocka_unit_test(test_fd_wakes_for_retry),
             cmocka_unit_test(test_choose_follower_preferred),
             cmocka_unit_test(test_choose_any_and_nearest),
+            cmocka_unit_test(test_choose_nearest_zone),
             cmocka_unit_test(test_route_follower_preferred),
             cmocka_unit_test(test_route_any_spreads),
             cmocka_unit_test(test_route_nearest),
+            cmocka_unit_test(test_route_nearest_zone),
             cmocka_unit_test(test_route_spread_retries_elsewhere),
             cmocka_unit_test(test_token_attach_and_merge),
             cmocka_unit_test(test_token_bad_delta),
