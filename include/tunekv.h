@@ -332,6 +332,9 @@ struct tkv_cluster_info {
         unsigned n_partitions;
         /* Appended after 0.1.0. */
         uint64_t epoch; /* of the cluster map the node applied; 0: it has none yet */
+        /* Appended after 0.2: the metadata group's placement (its number
+         * for tkv_move is partition_count); n_replicas 0 before the map. */
+        struct tkv_partition_info metadata;
 };
 
 /* The answer to one request. Which fields are set depends on the request:
@@ -696,9 +699,10 @@ TKV_API int tkv_member_add(struct tkv_client *c, const struct tkv_member *m, uin
  * marks it removed (tkv_member_list shows the progress). Refused
  * (TKV_INVALID_ARGUMENT) when node_id is not a member (or leaving
  * already), holds a replica no other member could take (each holds one
- * already: add a node first), or is one of the voters the cluster was
- * bootstrapped with (this version cannot shrink the metadata group); the
- * other statuses as for tkv_member_add. */
+ * already: add a node first), or, with auth on, holds a replica of the
+ * metadata group (which holds the users: it does not move then); the
+ * other statuses as for tkv_member_add. Its metadata group replica, if
+ * any, moves too. */
 TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, char *errbuf,
                               size_t errbuf_len);
 

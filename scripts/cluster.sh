@@ -251,8 +251,8 @@ add_node() {
     --ready-fd 3 3>"$var/node$id.ready" </dev/null >>"$var/node$id.log" 2>&1 &
   echo $! >"$var/node$id.pid"
   await_ready "$id"
-  echo "node $id joined: clients on $(client_addr "$id"); it hosts no replica yet and" \
-    "forwards every request"
+  echo "node $id joined: clients on $(client_addr "$id"); it hosts the replicas the" \
+    "cluster map places on it (rebalancing moves some there) and forwards the rest"
 }
 
 case "${1:-}" in

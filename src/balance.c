@@ -90,12 +90,13 @@ static struct balance_change balance_leaving(const struct cmap *m, const struct 
                 if (mb->state != CMAP_LEAVING) {
                         continue;
                 }
-                if (cmap_load(m, mb->id) == 0) {
+                if (!cmap_holds_any(m, mb->id)) {
                         struct balance_change c = {BALANCE_REMOVED, 0, mb->id, 0,
                                                    "it left: it holds no replica any more"};
                         return c;
                 }
-                for (unsigned p = 0; room && p < m->n_partitions; p++) {
+                /* The metadata group's replica too (index n_partitions). */
+                for (unsigned p = 0; room && p <= m->n_partitions; p++) {
                         const struct cmap_member *s = cmap_member(m, mb->successor);
                         unsigned to;
                         if (!cmap_is_replica(m, p, mb->id) || m->parts[p].move_to != 0) {
@@ -256,7 +257,7 @@ int balance_apply(struct cmap *m, const struct balance_change *c, char *why, siz
                 return cmap_prefer(m, c->partition, c->to, why, len);
         case BALANCE_REMOVED:
                 mb = (struct cmap_member *)cmap_member(m, c->from);
-                if (mb == NULL || mb->state != CMAP_LEAVING || cmap_load(m, c->from) != 0 ||
+                if (mb == NULL || mb->state != CMAP_LEAVING || cmap_holds_any(m, c->from) ||
                     m->epoch == UINT64_MAX) {
                         snprintf(why, len, "node %u is not a leaving member without replicas",
                                  c->from);

@@ -10,8 +10,8 @@
  *
  *   1. a LEAVING member that holds nothing any more becomes REMOVED;
  *   2. with fewer than moves_max moves in progress: a LEAVING member's
- *      replica (lowest partition first) moves to its successor, or to the
- *      best target (below);
+ *      replica (lowest partition first, the metadata group's last) moves
+ *      to its successor, or to the best target (below);
  *   3. with rebalancing on and no move in progress:
  *      a. zones: a partition with two replicas in one zone while a live
  *         eligible member in a zone it lacks exists: one of the two moves

@@ -22,6 +22,22 @@
         (1 + 8 + 2 + CMAP_MEMBERS_MAX * (2 + 1 + 3 * CMAP_TEXT_BYTES) + 2 + CMAP_MEMBERS_MAX * 2 + \
          CMAP_PARTITIONS_MAX * (1 + 2 * CMAP_REPLICAS_MAX + 4))
 
+/* The metadata group's placement when nothing moved it: every VOTER
+ * member (the nodes the cluster was bootstrapped from, which are its Raft
+ * voters). A map of more voters than a placement holds lists the first
+ * CMAP_REPLICAS_MAX; the group itself has them all. */
+static void cmap_meta_of_voters(struct cmap *m)
+{
+        struct cmap_placement *meta = &m->parts[m->n_partitions];
+
+        memset(meta, 0, sizeof *meta);
+        for (unsigned i = 0; i < m->n_members && meta->n < CMAP_REPLICAS_MAX; i++) {
+                if (m->members[i].state == CMAP_VOTER) {
+                        meta->ids[meta->n++] = m->members[i].id;
+                }
+        }
+}
+
 int cmap_from_config(const struct config *cfg, uint64_t epoch, struct cmap **out)
 {
         struct cmap *m = tkv_calloc(1, sizeof *m);
@@ -44,6 +60,7 @@ int cmap_from_config(const struct config *cfg, uint64_t epoch, struct cmap **out
         for (unsigned p = 0; p < cfg->partitions; p++) {
                 m->parts[p].n = config_replicas_of(cfg, p, m->parts[p].ids);
         }
+        cmap_meta_of_voters(m);
         *out = m;
         return 0;
 }
@@ -101,7 +118,7 @@ int cmap_encode(const struct cmap *m, uint8_t **out, size_t *len)
                 rv = cmap_put_member(&b, &m->members[i]);
         }
         rv = rv != 0 ? rv : cmap_put_u16(&b, m->n_partitions);
-        for (unsigned p = 0; rv == 0 && p < m->n_partitions; p++) {
+        for (unsigned p = 0; rv == 0 && p <= m->n_partitions; p++) {
                 uint8_t n = (uint8_t)m->parts[p].n;
                 rv = cmap_put(&b, &n, 1);
                 for (unsigned i = 0; rv == 0 && i < n; i++) {
@@ -280,9 +297,15 @@ static int cmap_decode_into(struct cursor *c, struct cmap *m)
             m->n_partitions > CMAP_PARTITIONS_MAX) {
                 return TKV_ECORRUPT;
         }
-        for (unsigned p = 0; p < m->n_partitions; p++) {
+        for (unsigned p = 0; p < m->n_partitions + (version >= 2); p++) {
                 if (cmap_get_placement(c, m, &m->parts[p], version) != 0) {
                         return TKV_ECORRUPT;
+                }
+        }
+        if (version < 2) {
+                cmap_meta_of_voters(m);
+                if (m->parts[m->n_partitions].n == 0) {
+                        return TKV_ECORRUPT; /* no voter: no metadata group */
                 }
         }
         return c->left == 0 ? 0 : TKV_ECORRUPT;
@@ -327,7 +350,7 @@ const struct cmap_member *cmap_member(const struct cmap *m, unsigned id)
 
 bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id)
 {
-        if (p >= m->n_partitions) {
+        if (p > m->n_partitions) {
                 return false;
         }
         for (unsigned i = 0; i < m->parts[p].n; i++) {
@@ -340,7 +363,7 @@ bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id)
 
 bool cmap_hosts(const struct cmap *m, unsigned p, unsigned id)
 {
-        return cmap_is_replica(m, p, id) || (p < m->n_partitions && m->parts[p].move_to == id);
+        return cmap_is_replica(m, p, id) || (p <= m->n_partitions && m->parts[p].move_to == id);
 }
 
 const char *cmap_state_name(enum cmap_state s)
@@ -487,6 +510,20 @@ unsigned cmap_load(const struct cmap *m, unsigned id)
         return n;
 }
 
+bool cmap_holds_any(const struct cmap *m, unsigned id)
+{
+        return cmap_load(m, id) > 0 || cmap_hosts(m, m->n_partitions, id);
+}
+
+void cmap_group_name(const struct cmap *m, unsigned p, char *buf, size_t len)
+{
+        if (p == m->n_partitions) {
+                snprintf(buf, len, "the metadata group");
+        } else {
+                snprintf(buf, len, "partition %u", p);
+        }
+}
+
 /* Could some eligible member other than id take p's replica? */
 static bool cmap_has_taker(const struct cmap *m, unsigned p, unsigned id)
 {
@@ -506,12 +543,14 @@ static bool cmap_has_taker(const struct cmap *m, unsigned p, unsigned id)
 static int cmap_leave(struct cmap *m, struct cmap_member *mb, unsigned successor, char *why,
                       size_t len)
 {
-        for (unsigned p = 0; p < m->n_partitions; p++) {
+        for (unsigned p = 0; p <= m->n_partitions; p++) {
                 if (cmap_hosts(m, p, mb->id) && !cmap_has_taker(m, p, mb->id)) {
+                        char what[48];
+                        cmap_group_name(m, p, what, sizeof what);
                         snprintf(why, len,
-                                 "node %u holds a replica of partition %u and no other member "
-                                 "could take it (each holds one already): add a node first",
-                                 mb->id, p);
+                                 "node %u holds a replica of %s and no other member could take "
+                                 "it (each holds one already): add a node first",
+                                 mb->id, what);
                         return TKV_EINVAL;
                 }
         }
@@ -520,7 +559,7 @@ static int cmap_leave(struct cmap *m, struct cmap_member *mb, unsigned successor
                         m->members[i].successor = 0;
                 }
         }
-        if (cmap_load(m, mb->id) == 0) {
+        if (!cmap_holds_any(m, mb->id)) {
                 mb->state = CMAP_REMOVED;
                 mb->successor = 0;
                 m->epoch++;
@@ -547,13 +586,6 @@ static int cmap_leave_refused(const struct cmap *m, unsigned id, char *why, size
         if (m->epoch >= UINT64_MAX - 1) {
                 snprintf(why, len, "the cluster map's epoch cannot grow any further");
                 return TKV_ETOOBIG;
-        }
-        if (mb->state == CMAP_VOTER) {
-                snprintf(why, len,
-                         "node %u is a voter of the metadata group, which this version cannot "
-                         "shrink; only a node added with `member add` can be removed",
-                         id);
-                return TKV_EINVAL;
         }
         return 0;
 }
@@ -607,7 +639,7 @@ int cmap_prefer(struct cmap *m, unsigned p, unsigned id, char *why, size_t len)
         struct cmap_placement *pl;
         int slot;
 
-        if (p >= m->n_partitions || (slot = cmap_replica_slot(&m->parts[p], id)) < 0) {
+        if (p > m->n_partitions || (slot = cmap_replica_slot(&m->parts[p], id)) < 0) {
                 snprintf(why, len, "node %u holds no replica of partition %u", id, p);
                 return TKV_EINVAL;
         }
@@ -639,8 +671,9 @@ static int cmap_replica_slot(const struct cmap_placement *pl, unsigned id)
 /* Why p in m cannot be changed at all (why filled), or 0. */
 static int cmap_partition_refused(const struct cmap *m, unsigned p, char *why, size_t len)
 {
-        if (p >= m->n_partitions) {
-                snprintf(why, len, "no partition %u (the cluster has %u)", p, m->n_partitions);
+        if (p > m->n_partitions) {
+                snprintf(why, len, "no partition %u (the cluster has %u; %u is the metadata group)",
+                         p, m->n_partitions, m->n_partitions);
                 return TKV_EINVAL;
         }
         if (m->epoch == UINT64_MAX) {
@@ -755,15 +788,6 @@ static bool cmap_addrs_differ(const struct cmap *m, const struct config *cfg, ch
         return false;
 }
 
-static unsigned cmap_voters(const struct cmap *m)
-{
-        unsigned n = 0;
-        for (unsigned i = 0; i < m->n_members; i++) {
-                n += m->members[i].state == CMAP_VOTER;
-        }
-        return n;
-}
-
 /* Members and zones; why filled on the first difference. The placement
  * is the map's alone once replicas move: the file only bootstrapped it. */
 static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, char *why,
@@ -783,13 +807,6 @@ static bool cmap_layout_differs(const struct cmap *m, const struct config *cfg, 
                                  mb->id, mb->zone, cfg->nodes[i].zone);
                         return true;
                 }
-        }
-        /* Members added since (joining, or removed again) are the map's
-         * alone: the file only bootstrapped the voters. */
-        if (cmap_voters(m) != cfg->n_nodes) {
-                snprintf(why, len, "the cluster map has %u voters, the configuration %u nodes",
-                         cmap_voters(m), cfg->n_nodes);
-                return true;
         }
         if (m->n_partitions != cfg->partitions) {
                 snprintf(why, len, "the cluster map has %u partitions, the configuration %u",

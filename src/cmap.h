@@ -17,15 +17,22 @@
  *           u16 successor (0, or for a LEAVING member the member that
  *           takes its replicas)
  *   u16 partitions (1..CMAP_PARTITIONS_MAX)
- *   partition: u8 replicas (1..CMAP_REPLICAS_MAX) | u16 id each (distinct
+ *   partition (each, then the metadata group's, version 2):
+ *              u8 replicas (1..CMAP_REPLICAS_MAX) | u16 id each (distinct
  *              members that are not removed) | u16 move_from | u16 move_to
  *              (both 0, or a move in progress: move_from one of the
  *              replicas, move_to a member that is not removed and not a
  *              replica)
  *
- * Version 1 (before replica moves) has no move and successor fields; it
- * is still decoded (no move in progress), and every map is encoded as
- * version 2.
+ * Version 1 (before replica moves) has no move and successor fields and
+ * no placement of the metadata group (its replicas are then the VOTER
+ * members); it is still decoded (no move in progress), and every map is
+ * encoded as version 2.
+ *
+ * The metadata group is placed like a partition, at index n_partitions
+ * (parts[n_partitions]): its replicas move with the same requests, so
+ * that the nodes the cluster was bootstrapped from can leave too. Its
+ * replicas are not counted as load (cmap_load).
  *
  * text is u8 length (< CMAP_TEXT_BYTES) and bytes; addresses are
  * "a.b.c.d:port", zones (may be empty) letters, digits, '.', '_' and '-'.
@@ -47,6 +54,7 @@
 #define CMAP_MEMBERS_MAX    CONFIG_NODES_MAX
 #define CMAP_PARTITIONS_MAX CONFIG_PARTITIONS_MAX
 #define CMAP_REPLICAS_MAX   CONFIG_REPLICAS_MAX
+#define CMAP_META_MAX       7 /* replicas of the metadata group (odd: a majority survives (n-1)/2) */
 #define CMAP_TEXT_BYTES     CONFIG_ADDR_BYTES /* addresses and zones, NUL included */
 
 /* What a member is. The configuration's nodes are VOTERs; `member add`
@@ -89,7 +97,9 @@ struct cmap {
         unsigned n_members;
         struct cmap_member members[CMAP_MEMBERS_MAX]; /* by id */
         unsigned n_partitions;
-        struct cmap_placement parts[CMAP_PARTITIONS_MAX];
+        /* [0, n_partitions): the partitions; [n_partitions]: the
+         * metadata group. */
+        struct cmap_placement parts[CMAP_PARTITIONS_MAX + 1];
 };
 
 /* How a configuration compares with a map (cmap_check_config). */
@@ -119,20 +129,20 @@ void cmap_destroy(struct cmap *m);
 /* Member id of m, or NULL. */
 const struct cmap_member *cmap_member(const struct cmap *m, unsigned id);
 
-/* Is node id one of partition p's replicas in m (the ones that serve)? */
+/* Is node id one of partition p's replicas in m (the ones that serve)?
+ * p may be n_partitions: the metadata group. */
 bool cmap_is_replica(const struct cmap *m, unsigned p, unsigned id);
 
 /* Does node id hold a replica of p in m: one that serves, or the target of
  * p's move in progress? */
 bool cmap_hosts(const struct cmap *m, unsigned p, unsigned id);
 
-/* Start moving partition p's replica from node `from` to node `to`, and
- * raise the epoch. Refused, with the reason in why and m unchanged:
- * TKV_EINVAL for no such partition, from not one of p's replicas, to not
- * a member, removed, or a replica of p already, from == to; TKV_EBUSY
- * when p has another move in progress; TKV_EEXIST when exactly this move
- * is in progress already (nothing to change); TKV_ETOOBIG for an epoch at
- * UINT64_MAX. */
+/* Start moving partition p's replica (p == n_partitions: the metadata
+ * group's) from node `from` to node `to`, and raise the epoch. Refused, with the reason in why and
+ * m unchanged: TKV_EINVAL for no such partition, from not one of p's replicas, to not a member,
+ * removed, or a replica of p already, from == to; TKV_EBUSY when p has another move in progress;
+ * TKV_EEXIST when exactly this move is in progress already (nothing to change); TKV_ETOOBIG for an
+ * epoch at UINT64_MAX. */
 int cmap_move(struct cmap *m, unsigned p, unsigned from, unsigned to, char *why, size_t len);
 
 /* Partition p's move from `from` to `to` is done (to votes, from was
@@ -158,13 +168,12 @@ int cmap_move_cancel(struct cmap *m, unsigned p, char *why, size_t len);
 int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len);
 
 /* Remove member id from m, raising the epoch: REMOVED at once if it
- * holds no replica, else LEAVING (its replicas are moved away first,
- * balance.c). Refused, with the reason in why and m unchanged: TKV_EINVAL
- * if id is not a member, was removed or is leaving already, is a VOTER
- * (one of the bootstrap voters of the metadata group, which this version
- * cannot shrink), or holds a replica of a partition no other member could
- * take (why names it: add a node first); TKV_ETOOBIG for an epoch at
- * UINT64_MAX. */
+ * holds no replica (of a partition or of the metadata group), else
+ * LEAVING (its replicas are moved away first, balance.c). Refused, with
+ * the reason in why and m unchanged: TKV_EINVAL if id is not a member,
+ * was removed or is leaving already, or holds a replica no other member
+ * could take (why names it: add a node first); TKV_ETOOBIG for an epoch
+ * at UINT64_MAX. */
 int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len);
 
 /* Replace member old by successor: old becomes LEAVING with its replicas
@@ -180,8 +189,15 @@ int cmap_replace(struct cmap *m, unsigned old, unsigned successor, const struct 
  * is the first already). */
 int cmap_prefer(struct cmap *m, unsigned p, unsigned id, char *why, size_t len);
 
-/* How many partitions id holds a replica of (cmap_hosts), in m. */
+/* How many partitions id holds a replica of (cmap_hosts), in m; the
+ * metadata group not counted. */
 unsigned cmap_load(const struct cmap *m, unsigned id);
+
+/* Does id hold a replica of anything: a partition or the metadata group? */
+bool cmap_holds_any(const struct cmap *m, unsigned id);
+
+/* "partition 3", or "the metadata group" for p == n_partitions, into buf. */
+void cmap_group_name(const struct cmap *m, unsigned p, char *buf, size_t len);
 
 /* May member mb receive replicas (a voter or joining member)? */
 bool cmap_eligible(const struct cmap_member *mb);

@@ -4,6 +4,35 @@
 #include <string.h>
 #include <time.h>
 
+unsigned node_meta_member(const struct node *n, unsigned k)
+{
+        unsigned ids[CONFIG_NODES_MAX], count = 0;
+        const struct cmap *m = n->meta.map;
+
+        if (m != NULL) {
+                const struct cmap_placement *pl = &m->parts[m->n_partitions];
+                for (unsigned i = 0; i < pl->n; i++) {
+                        if (pl->ids[i] != n->cfg->node_id) {
+                                ids[count++] = pl->ids[i];
+                        }
+                }
+        }
+        for (unsigned i = 0; count == 0 && i < n->cfg->n_nodes; i++) {
+                if (n->cfg->nodes[i].id != n->cfg->node_id) {
+                        ids[count++] = n->cfg->nodes[i].id;
+                }
+        }
+        return count > 0 ? ids[k % count] : 0;
+}
+
+struct group *node_group_or_meta(const struct node *n, uint32_t p)
+{
+        if (p == n->n_partitions) {
+                return n->meta_group != NULL && group_running(n->meta_group) ? n->meta_group : NULL;
+        }
+        return node_group(n, p);
+}
+
 struct group *node_group(const struct node *n, uint32_t p)
 {
         if (p >= n->n_partitions || n->groups[p] == NULL || !group_running(n->groups[p])) {
@@ -16,7 +45,7 @@ unsigned node_replicas_of(const struct node *n, uint32_t p, unsigned *ids)
 {
         const struct cmap *m = n->meta.map;
 
-        if (m == NULL || p >= m->n_partitions) {
+        if (m == NULL || p > m->n_partitions || (p == m->n_partitions && p != n->n_partitions)) {
                 return config_replicas_of(n->cfg, p, ids);
         }
         memcpy(ids, m->parts[p].ids, m->parts[p].n * sizeof *ids);
@@ -28,8 +57,11 @@ bool node_hosts(const struct node *n, uint32_t p)
         unsigned ids[CONFIG_REPLICAS_MAX];
         unsigned k;
 
-        if (n->meta.map != NULL && p < n->meta.map->n_partitions) {
+        if (n->meta.map != NULL && p <= n->meta.map->n_partitions) {
                 return cmap_hosts(n->meta.map, p, n->cfg->node_id);
+        }
+        if (p == n->n_partitions) {
+                return true; /* no map yet: the configuration's nodes, all */
         }
         k = config_replicas_of(n->cfg, p, ids);
         for (unsigned i = 0; i < k; i++) {

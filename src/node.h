@@ -122,8 +122,8 @@ struct node {
          * between the store's long-lived entries. */
         void *call_pool; /* singly linked through the first word */
         unsigned call_pool_n;
-        struct peer_call *probe_calls;           /* one per partition: its probe in flight */
-        struct node_move *moves;                 /* one per partition (rpc_move.c) */
+        struct peer_call *probe_calls; /* one per partition: its probe in flight */
+        struct node_move *moves; /* one per partition, and the metadata group's (rpc_move.c) */
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
         struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */
@@ -170,14 +170,25 @@ enum node_read_count {
 /* The group of partition p if it is hosted here, else NULL. */
 struct group *node_group(const struct node *n, uint32_t p);
 
+/* The same, and for p == n_partitions the metadata group (if running
+ * here): for what treats it as one more placed group (replica moves). */
+struct group *node_group_or_meta(const struct node *n, uint32_t p);
+
 /* Partition p's replicas that serve it (ids: CONFIG_REPLICAS_MAX), the
  * preferred leader first: the cluster map's placement once this node
  * applied a map, the configuration's before. How many. */
 unsigned node_replicas_of(const struct node *n, uint32_t p, unsigned *ids);
 
 /* Does this node hold a replica of p by the map (one that serves, or a
- * move's target), or by the configuration before the map is known? */
+ * move's target), or by the configuration before the map is known? p may
+ * be n_partitions: the metadata group (without a map: every configured
+ * node). */
 bool node_hosts(const struct node *n, uint32_t p);
+
+/* The k-th (mod their count) other node holding a replica of the
+ * metadata group, by the map (by the configuration before one): who a
+ * node without that replica asks for the map or sends MEMBER. 0: none. */
+unsigned node_meta_member(const struct node *n, unsigned k);
 
 /* Read state of partition p (any p < n_partitions). */
 struct read_state *node_read_state(const struct node *n, uint32_t p);

@@ -246,6 +246,8 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         Tunekv__V1__PartitionInfo **part_ptrs = tkv_calloc(node->n_partitions, sizeof *part_ptrs);
         uint32_t *replicas =
             tkv_calloc((size_t)node->n_partitions * CONFIG_REPLICAS_MAX, sizeof *replicas);
+        Tunekv__V1__PartitionInfo meta;
+        uint32_t meta_ids[CMAP_REPLICAS_MAX];
 
         (void)req;
         if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||
@@ -271,6 +273,21 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
                         parts[p].move_to = node->meta.map->parts[p].move_to;
                 }
                 part_ptrs[p] = &parts[p];
+        }
+        if (node->meta.map != NULL) {
+                const struct cmap_placement *pl = &node->meta.map->parts[node->n_partitions];
+                tunekv__v1__partition_info__init(&meta);
+                meta.partition = node->n_partitions;
+                meta.leader_id =
+                    node->meta_group != NULL ? (uint32_t)group_leader_id(node->meta_group) : 0;
+                for (unsigned i = 0; i < pl->n; i++) {
+                        meta_ids[i] = pl->ids[i];
+                }
+                meta.n_replicas = pl->n;
+                meta.replicas = meta_ids;
+                meta.move_from = pl->move_from;
+                meta.move_to = pl->move_to;
+                ci.metadata = &meta;
         }
         ci.partition_count = node->n_partitions;
         ci.nodes = node_ptrs;

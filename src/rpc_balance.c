@@ -47,14 +47,15 @@ static void rpc_balance_alive(struct node *node, const struct cmap *m, bool *ali
         }
 }
 
-static void rpc_balance_log(const struct balance_change *c, uint64_t epoch)
+static void rpc_balance_log(const struct cmap *m, const struct balance_change *c, uint64_t epoch)
 {
+        char what[48];
+
         switch (c->kind) {
         case BALANCE_MOVE:
-                LOGI(-1,
-                     "balance: epoch %llu: partition %u's replica moves from node %u to node "
-                     "%u (%s)",
-                     (unsigned long long)epoch, c->partition, c->from, c->to, c->why);
+                cmap_group_name(m, c->partition, what, sizeof what);
+                LOGI(-1, "balance: epoch %llu: %s's replica moves from node %u to node %u (%s)",
+                     (unsigned long long)epoch, what, c->from, c->to, c->why);
                 break;
         case BALANCE_PREFER:
                 LOGI(-1, "balance: epoch %llu: partition %u prefers node %u as its leader (%s)",
@@ -91,7 +92,7 @@ static void rpc_balance_propose(struct node *node, struct group *g, const struct
                 cmd.expected_version = node->meta.map_version;
                 if (group_propose(g, &node->meta.balance, &cmd, rpc_balance_written) == 0) {
                         node->meta.balancing = true;
-                        rpc_balance_log(c, m->epoch);
+                        rpc_balance_log(m, c, m->epoch);
                 }
         }
         tkv_free(bytes);

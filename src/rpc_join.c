@@ -145,6 +145,18 @@ static int rpc_join_map_of(const Tunekv__V1__ClusterInfoResponse *ci, struct cma
                 m->parts[p].move_from = pi->move_from;
                 m->parts[p].move_to = pi->move_to;
         }
+        if (ci->metadata != NULL && ci->metadata->n_replicas > 0 &&
+            ci->metadata->n_replicas <= CMAP_REPLICAS_MAX) {
+                struct cmap_placement *meta = &m->parts[m->n_partitions];
+                const Tunekv__V1__PartitionInfo *pi = ci->metadata;
+                meta->n = (unsigned)pi->n_replicas;
+                memcpy(meta->ids, pi->replicas, pi->n_replicas * sizeof pi->replicas[0]);
+                meta->move_from = pi->move_from;
+                meta->move_to = pi->move_to;
+        } else {
+                snprintf(why, len, "its CLUSTER_INFO answer has no metadata group placement");
+                goto cleanup;
+        }
         /* The map's decoder checks ids, states, addresses and placement. */
         if ((rv = cmap_encode(m, &bytes, &n)) == 0 && (rv = cmap_decode(bytes, n, out)) != 0) {
                 snprintf(why, len, "its cluster map does not decode (%s)", err_str(rv));
@@ -236,8 +248,9 @@ static bool rpc_join_partitions_agree(const struct cmap *m, const struct config 
         return true;
 }
 
-/* The configuration's node list becomes the map's voters (the metadata
- * group's); the placement is the map's (node_replicas_of). */
+/* The configuration's node list becomes the members that hold the
+ * metadata group (whom this node asks for the map); the placement is the
+ * map's (node_replicas_of). */
 static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, size_t len)
 {
         struct config_node nodes[CONFIG_NODES_MAX];
@@ -246,7 +259,7 @@ static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, 
         memset(nodes, 0, sizeof nodes);
         for (unsigned i = 0; i < m->n_members && n < CONFIG_NODES_MAX; i++) {
                 const struct cmap_member *mb = &m->members[i];
-                if (mb->state == CMAP_VOTER) {
+                if (cmap_hosts(m, m->n_partitions, mb->id)) {
                         nodes[n].id = mb->id;
                         snprintf(nodes[n].client_addr, CONFIG_ADDR_BYTES, "%s", mb->client_addr);
                         snprintf(nodes[n].peer_addr, CONFIG_ADDR_BYTES, "%s", mb->peer_addr);
@@ -254,10 +267,8 @@ static bool rpc_join_adopt(const struct cmap *m, struct config *cfg, char *why, 
                         n++;
                 }
         }
-        if (n < cfg->replicas) {
-                snprintf(why, len,
-                         "the cluster map has %u voters, fewer than cluster.replicas (%u)", n,
-                         cfg->replicas);
+        if (n == 0) {
+                snprintf(why, len, "the cluster map places the metadata group nowhere");
                 return false;
         }
         config_set_nodes(cfg, nodes, n);
@@ -307,26 +318,26 @@ int rpc_join(const struct identity_probe *q, struct config *cfg, struct cmap **o
 }
 
 /* ------------------------------------------------------------------------ */
-/* Following the map while running: a joining node holds no replica of the
- * metadata group, so it asks a voter (in turn, over the node links, which
- * fail calls when they break) every RPC_JOIN_REFRESH_MS. */
+/* Following the map while running: a node that holds no replica of the
+ * metadata group (a joining node, or one the group moved away from) asks
+ * one that does (in turn, over the node links, which fail calls when they
+ * break) every RPC_JOIN_REFRESH_MS. */
 
 void rpc_join_flush(struct node *node, uint64_t now_ms)
 {
         struct node_meta *mt = &node->meta;
-        const struct config *cfg = node->cfg;
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__ClusterInfoRequest ci = TUNEKV__V1__CLUSTER_INFO_REQUEST__INIT;
         struct peer *p;
         uint8_t *space;
         size_t len;
 
-        if (mt->map_asking || now_ms - mt->map_asked_ms < RPC_JOIN_REFRESH_MS ||
-            cfg->n_nodes == 0) {
+        if (mt->map_asking || now_ms - mt->map_asked_ms < RPC_JOIN_REFRESH_MS) {
                 return;
         }
         mt->map_asked_ms = now_ms;
-        p = node_peer(node, cfg->nodes[mt->map_ask_next++ % cfg->n_nodes].id);
+        /* A node holding a replica of the metadata group, in turn. */
+        p = node_peer(node, node_meta_member(node, mt->map_ask_next++));
         if (p == NULL) {
                 return;
         }

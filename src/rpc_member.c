@@ -214,21 +214,31 @@ static void rpc_member_propose(struct call *c, struct group *g, const Tunekv__V1
         }
 }
 
-/* Did c come over the node link of a member that holds no replica of the
- * metadata group (not one of the configuration's nodes)? */
-static bool rpc_member_from_joined(const struct call *c)
+/* Would mr move a replica of the metadata group (a move of it, or a
+ * member holding one leaving), by the map m? */
+static bool rpc_member_moves_meta(const struct cmap *m, const Tunekv__V1__MemberRequest *mr)
 {
-        const struct config *cfg = c->node->cfg;
-
-        if (c->from_node == 0) {
+        if (m == NULL) {
                 return false;
         }
-        for (unsigned i = 0; i < cfg->n_nodes; i++) {
-                if (cfg->nodes[i].id == c->from_node) {
-                        return false;
-                }
+        switch (mr->op) {
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE:
+                return mr->partition == m->n_partitions;
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE:
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE:
+                return cmap_hosts(m, m->n_partitions, mr->node_id);
+        default:
+                return false;
         }
-        return true;
+}
+
+/* Did c come over the node link of a member that holds no replica of the
+ * metadata group (by the map)? */
+static bool rpc_member_from_joined(const struct call *c)
+{
+        const struct cmap *m = c->node->meta.map;
+
+        return c->from_node != 0 && m != NULL && !cmap_hosts(m, m->n_partitions, c->from_node);
 }
 
 void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
@@ -242,6 +252,13 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
                 call_answer_error(c, TKV_EINVAL, "MEMBER: unknown op %d", (int)mr->op);
                 return;
         }
+        if (c->node->cfg->auth_enabled && rpc_member_moves_meta(c->node->meta.map, mr)) {
+                call_answer_error(c, TKV_EINVAL,
+                                  "MEMBER: with [auth] enabled = 1 the metadata group, which "
+                                  "holds the users, stays where it is (a node without it could "
+                                  "not check passwords): this change would move it");
+                return;
+        }
         if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE && c->from_node == 0) {
                 /* Only a partition's leader knows that its Raft group
                  * changed: a client's word for it could drop a replica
@@ -251,10 +268,10 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
                 return;
         }
         if (g == NULL && c->node->meta.map != NULL && !req->no_forward &&
-            c->node->cfg->n_nodes > 0) {
-                /* A joined node holds no replica of the metadata group: a
-                 * voter takes it there (the first one, by the map). */
-                rpc_forward(c, req, c->node->cfg->nodes[0].id);
+            node_meta_member(c->node, 0) != 0) {
+                /* No replica of the metadata group here: a node with one
+                 * takes it to its leader. */
+                rpc_forward(c, req, node_meta_member(c->node, 0));
                 return;
         }
         if (g == NULL || !group_running(g) || group_store(g) == NULL) {

@@ -84,8 +84,11 @@ static void rpc_move_step(struct node *node, uint32_t p, const struct cmap_place
         mv->from = pl->move_from;
         mv->to = pl->move_to;
         mv->step_since_ms = uv_now(node->loop);
-        LOGI((int)p, "move: partition %u from node %u to node %u: %s", p, pl->move_from,
-             pl->move_to, step);
+        char what[48];
+
+        cmap_group_name(node->meta.map, p, what, sizeof what);
+        LOGI((int)p, "move: %s from node %u to node %u: %s", what, pl->move_from, pl->move_to,
+             step);
 }
 
 static const struct group_member *rpc_move_find(const struct group_member *ms, unsigned n,
@@ -107,6 +110,7 @@ static void rpc_move_done_result(struct node *node, uint32_t p, int status, cons
         struct node_move *mv = &node->moves[p];
 
         mv->done_busy = false;
+        mv->done_next_ms = 0; /* the next move's MOVE_DONE goes at once */
         if (status == 0) {
                 LOGI((int)p, "move: partition %u from node %u to node %u: recorded done", p,
                      mv->from, mv->to);
@@ -174,16 +178,14 @@ static void rpc_move_done_send(struct node *node, uint32_t p, Tunekv__V1__Member
 {
         struct node_move *mv = &node->moves[p];
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
-        const struct config *cfg = node->cfg;
         uint64_t leader = node->meta_group != NULL ? group_leader_id(node->meta_group) : 0;
         struct peer *peer;
         uint8_t *space;
         size_t len;
 
-        if (leader == 0 && cfg->n_nodes > 0) {
-                leader = cfg->nodes[(p + (unsigned)(uv_now(node->loop) / RPC_MOVE_RETRY_MS)) %
-                                    cfg->n_nodes]
-                             .id;
+        if (leader == 0) {
+                leader =
+                    node_meta_member(node, p + (unsigned)(uv_now(node->loop) / RPC_MOVE_RETRY_MS));
         }
         peer = node_peer(node, (unsigned)leader);
         mv->done_next_ms = uv_now(node->loop) + RPC_MOVE_RETRY_MS;
@@ -333,12 +335,12 @@ static void rpc_move_tidy(struct node *node, uint32_t p, struct group *g,
 
 void rpc_move_flush(struct node *node, uint32_t p)
 {
-        struct group *g = node_group(node, p);
+        struct group *g = node_group_or_meta(node, p);
         const struct cmap *m = node->meta.map;
         struct group_member ms[CONFIG_REPLICAS_MAX + 2];
         unsigned n;
 
-        if (g == NULL || m == NULL || p >= m->n_partitions || !group_is_leader(g) ||
+        if (g == NULL || m == NULL || p > m->n_partitions || !group_is_leader(g) ||
             !group_ready(g) || group_changing(g)) {
                 return;
         }
@@ -355,8 +357,7 @@ const char *rpc_move_status(const struct node *node, uint32_t p, uint64_t *since
         const struct node_move *mv = &node->moves[p];
         const struct cmap *m = node->meta.map;
 
-        if (mv->step == NULL || m == NULL || p >= m->n_partitions ||
-            m->parts[p].move_to != mv->to) {
+        if (mv->step == NULL || m == NULL || p > m->n_partitions || m->parts[p].move_to != mv->to) {
                 return NULL;
         }
         *since_ms = mv->step_since_ms;

@@ -534,9 +534,12 @@ static void server_flush(struct server *s)
                 if (housekeeping) {
                         rpc_meta_flush(&s->node);
                         rpc_balance_flush(&s->node);
+                        rpc_move_flush(&s->node, s->n_partitions);
                 }
-        } else if (s->joined && housekeeping) {
-                rpc_join_flush(&s->node, now); /* the map from a voter instead */
+        } else if (s->node.meta.map != NULL && housekeeping) {
+                /* No replica of the metadata group here (a joined node, or
+                 * one it moved away from): the map from one that has one. */
+                rpc_join_flush(&s->node, now);
         }
         if (housekeeping) {
                 server_place(s);
@@ -888,8 +891,8 @@ static int server_join(struct server *s, struct config *cfg)
                 return rv;
         }
         LOGI(-1,
-             "server: joining: cluster map epoch %llu (%u members, %u of them voters); this "
-             "node is joining and hosts no replica yet: it forwards every request",
+             "server: joining: cluster map epoch %llu (%u members, %u of them in the metadata "
+             "group); this node hosts the replicas the map places on it and forwards the rest",
              (unsigned long long)m->epoch, m->n_members, cfg->n_nodes);
         s->node.meta.map = m; /* rpc_meta_close frees it */
         s->node.meta.addrs_agree = true;
@@ -967,12 +970,15 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                 s->hosted[p] = node_hosts(&s->node, p);
                 s->node.n_hosted += s->hosted[p];
         }
+        /* The metadata group: by the map, or on every configured node at
+         * the cluster's first start (a joining node has a map). */
+        s->hosted[s->n_partitions] = node_hosts(&s->node, s->n_partitions);
         s->node.meta.pinned = tkv_calloc(s->n_partitions, sizeof *s->node.meta.pinned);
         s->reads = tkv_calloc(s->n_partitions, sizeof *s->reads);
         s->node.reads = s->reads;
         s->node.probe_calls = tkv_calloc(s->n_partitions, sizeof *s->node.probe_calls);
-        s->node.moves = tkv_calloc(s->n_partitions, sizeof *s->node.moves);
-        s->wiping = tkv_calloc(s->n_partitions, sizeof *s->wiping);
+        s->node.moves = tkv_calloc(s->n_partitions + 1, sizeof *s->node.moves);
+        s->wiping = tkv_calloc(s->n_partitions + 1, sizeof *s->wiping);
         /* Room for the largest token a request may carry, and for a read's
          * answer: its entry plus one dependency per partition. */
         s->node.token_cap =
@@ -992,7 +998,6 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         }
         for (uint32_t p = 0; p < s->n_partitions; p++) {
                 unsigned n = node_replicas_of(&s->node, p, ids);
-                s->node.moves[p].node = &s->node;
                 read_state_init(&s->reads[p], p, ids, n, cfg->forward_burst,
                                 2 * (uint64_t)cfg->probe_interval_ms);
                 if (fresh_init(&s->reads[p].fresh, cfg->freshness_reads_max,
@@ -1000,6 +1005,9 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
                         err_msgf(s->errmsg, "out of memory (freshness_reads_max)");
                         return TKV_ENOMEM;
                 }
+        }
+        for (uint32_t p = 0; p <= s->n_partitions; p++) {
+                s->node.moves[p].node = &s->node;
         }
         if (rpc_watch_init(&s->node) != 0) {
                 err_msgf(s->errmsg, "out of memory");
@@ -1099,8 +1107,7 @@ int server_start(struct server *s)
         for (uint32_t p = 0; p < s->n_groups; p++) {
                 /* A joining node is no voter of the metadata group (its
                  * voters are the bootstrap voters): it opens none. */
-                bool meta = p == s->n_partitions && !s->joined;
-                if ((s->hosted[p] || meta) && (rv = server_place_open(s, p)) != 0) {
+                if (s->hosted[p] && (rv = server_place_open(s, p)) != 0) {
                         return rv;
                 }
         }

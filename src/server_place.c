@@ -253,15 +253,23 @@ static void server_place_closed(struct group *g)
 static void server_place_close_replica(struct server *s, uint32_t p)
 {
         struct group *g = s->groups[p];
+        char what[48];
 
+        cmap_group_name(s->node.meta.map, p, what, sizeof what);
         LOGI((int)p,
-             "server: the cluster map (epoch %llu) no longer places partition %u here: "
-             "closing its replica and deleting its data",
-             (unsigned long long)s->node.meta.map->epoch, p);
+             "server: the cluster map (epoch %llu) no longer places %s here: closing its "
+             "replica and deleting its data",
+             (unsigned long long)s->node.meta.map->epoch, what);
         s->hosted[p] = false;
-        s->node.n_hosted--;
-        rpc_watch_partition_gone(&s->node, p);
-        rpc_read_partition_gone(&s->node, p);
+        if (p == s->n_partitions) {
+                /* From now on the map comes from a node that holds one
+                 * (rpc_join_flush), and MEMBER goes there. */
+                s->node.meta_group = NULL;
+        } else {
+                s->node.n_hosted--;
+                rpc_watch_partition_gone(&s->node, p);
+                rpc_read_partition_gone(&s->node, p);
+        }
         group_stop(g, server_place_closed);
 }
 
@@ -271,21 +279,29 @@ static void server_place_open_replica(struct server *s, uint32_t p)
         const struct cmap *m = s->node.meta.map;
         int rv;
 
+        char what[48];
+
+        cmap_group_name(m, p, what, sizeof what);
         LOGI((int)p,
-             "server: the cluster map (epoch %llu) moves partition %u's replica from node %u "
-             "here: opening it empty; its leader sends it the data",
-             (unsigned long long)m->epoch, p, m->parts[p].move_from);
-        rpc_watch_partition_gone(&s->node, p);
+             "server: the cluster map (epoch %llu) moves %s's replica from node %u here: "
+             "opening it empty; its leader sends it the data",
+             (unsigned long long)m->epoch, what, m->parts[p].move_from);
+        if (p < s->n_partitions) {
+                rpc_watch_partition_gone(&s->node, p);
+        }
         rv = server_place_open(s, p);
         if (rv != 0) {
-                LOGE((int)p, "server: cannot open partition %u's replica: %s (retried)", p,
-                     s->errmsg);
+                LOGE((int)p, "server: cannot open %s's replica: %s (retried)", what, s->errmsg);
                 group_destroy(s->groups[p]); /* never ran: safe before the loop ends */
                 s->groups[p] = NULL;
                 return;
         }
         s->hosted[p] = true;
-        s->node.n_hosted++;
+        if (p == s->n_partitions) {
+                s->node.meta_group = s->groups[p];
+        } else {
+                s->node.n_hosted++;
+        }
 }
 
 void server_place(struct server *s)
@@ -297,12 +313,15 @@ void server_place(struct server *s)
                 return;
         }
         s->placed_epoch = m->epoch;
-        for (uint32_t p = 0; p < s->n_partitions && p < m->n_partitions; p++) {
+        /* The partitions, then the metadata group (index n_partitions). */
+        for (uint32_t p = 0; p <= s->n_partitions && m->n_partitions == s->n_partitions; p++) {
                 bool want = node_hosts(&s->node, p);
                 struct group *g = s->groups[p];
-                unsigned n = node_replicas_of(&s->node, p, ids);
 
-                read_state_set_replicas(&s->reads[p], ids, n);
+                if (p < s->n_partitions) {
+                        unsigned n = node_replicas_of(&s->node, p, ids);
+                        read_state_set_replicas(&s->reads[p], ids, n);
+                }
                 if (want && g == NULL && !s->wiping[p]) {
                         server_place_open_replica(s, p);
                 } else if (!want && g != NULL && group_running(g) && !group_stopping(g)) {
@@ -332,15 +351,16 @@ int server_place_sweep(struct server *s)
         if (s->node.meta.map == NULL) {
                 return 0;
         }
-        for (uint32_t p = 0; p < s->n_partitions; p++) {
+        for (uint32_t p = 0; p <= s->n_partitions; p++) {
+                char what[48];
                 server_place_dir(s, p, dir, sizeof dir);
                 if (s->hosted[p] || access(dir, F_OK) != 0) {
                         continue;
                 }
+                cmap_group_name(s->node.meta.map, p, what, sizeof what);
                 LOGI((int)p,
-                     "server: the cluster map (epoch %llu) does not place partition %u here: "
-                     "deleting %s",
-                     (unsigned long long)s->node.meta.map->epoch, p, dir);
+                     "server: the cluster map (epoch %llu) does not place %s here: deleting %s",
+                     (unsigned long long)s->node.meta.map->epoch, what, dir);
                 if (nftw(dir, server_place_wipe_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
                         err_msgf(s->errmsg, "cannot delete %s: %s", dir, strerror(errno));
                         return TKV_EIO;

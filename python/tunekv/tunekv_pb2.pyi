@@ -134,18 +134,20 @@ class ClusterInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ClusterInfoResponse(_message.Message):
-    __slots__ = ["epoch", "node_id", "nodes", "partition_count", "partitions"]
+    __slots__ = ["epoch", "metadata", "node_id", "nodes", "partition_count", "partitions"]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
     epoch: int
+    metadata: PartitionInfo
     node_id: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     partition_count: int
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
-    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ..., epoch: _Optional[int] = ..., metadata: _Optional[_Union[PartitionInfo, _Mapping]] = ...) -> None: ...
 
 class ConfirmRequest(_message.Message):
     __slots__ = ["from_node_id", "partition"]

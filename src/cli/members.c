@@ -151,11 +151,14 @@ static int members_move_state(struct tkv_client *c, uint32_t partition, uint32_t
         int state = 0;
 
         if (tkv_cluster_info(c, &res) != TKV_OK || res.cluster == NULL ||
-            partition >= res.cluster->n_partitions || res.cluster->epoch < epoch) {
+            partition > res.cluster->n_partitions || res.cluster->epoch < epoch) {
                 tkv_result_release(&res);
                 return 0; /* ask again */
         }
-        const struct tkv_partition_info *pi = &res.cluster->partitions[partition];
+        /* partition_count: the metadata group. */
+        const struct tkv_partition_info *pi = partition == res.cluster->n_partitions
+                                                  ? &res.cluster->metadata
+                                                  : &res.cluster->partitions[partition];
         if (pi->move_to == 0) {
                 state = -1;
                 for (unsigned i = 0; i < pi->n_replicas; i++) {

@@ -1142,6 +1142,20 @@ static enum output_health output_print_cluster(const struct tkv_cluster_info *ci
                 }
                 putchar('\n');
         }
+        if (ci->metadata.n_replicas > 0) {
+                replicas[0] = '\0';
+                for (k = 0; k < ci->metadata.n_replicas && k < 8; k++) {
+                        snprintf(replicas + strlen(replicas), sizeof(replicas) - strlen(replicas),
+                                 "%s%" PRIu32, k > 0 ? "," : "", ci->metadata.replicas[k]);
+                }
+                printf("metadata group (%" PRIu32 "): leader %" PRIu32 " replicas %s",
+                       ci->metadata.partition, ci->metadata.leader_id, replicas);
+                if (ci->metadata.move_to != 0) {
+                        printf(" moving %" PRIu32 "->%" PRIu32, ci->metadata.move_from,
+                               ci->metadata.move_to);
+                }
+                putchar('\n');
+        }
         for (i = 0; i < ci->n_nodes; i++) {
                 /* Neither a removed member nor one still joining is down. */
                 down += (views[i].status != TKV_OK || views[i].node == NULL) &&

@@ -735,6 +735,7 @@ static struct tkv_cluster_info *codec_cluster_build(const Tunekv__V1__ClusterInf
         for (i = 0; i < m->n_partitions; i++) {
                 codec_partition_info_fill(&ci->partitions[i], m->partitions[i]);
         }
+        codec_partition_info_fill(&ci->metadata, m->metadata); /* zeroed when absent */
         return ci;
 }
 

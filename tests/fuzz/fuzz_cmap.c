@@ -108,7 +108,9 @@ static void fuzz_moves(const struct cmap *m)
         char why[320];
         int rv;
 
-        for (unsigned p = 0; p < m->n_partitions && p < 4; p++) {
+        for (unsigned q = 0; q <= m->n_partitions && q < 5; q++) {
+                /* Up to four partitions, and the metadata group. */
+                unsigned p = q < 4 && q < m->n_partitions ? q : m->n_partitions;
                 unsigned from = m->parts[p].ids[0];
                 for (unsigned i = 0; i < m->n_members; i++) {
                         unsigned to = m->members[i].id;
@@ -119,10 +121,12 @@ static void fuzz_moves(const struct cmap *m)
                                 continue;
                         }
                         copy = moved;
-                        fuzz_changed(&moved, &copy,
-                                     cmap_move_done(&copy, p, from, to, why, sizeof why));
-                        FUZZ_ASSERT(cmap_is_replica(&copy, p, to) &&
-                                    !cmap_is_replica(&copy, p, from));
+                        rv = cmap_move_done(&copy, p, from, to, why, sizeof why);
+                        fuzz_changed(&moved, &copy, rv);
+                        /* Refused only when the epoch cannot grow. */
+                        FUZZ_ASSERT(rv == 0 ? cmap_is_replica(&copy, p, to) &&
+                                                  !cmap_is_replica(&copy, p, from)
+                                            : moved.epoch == UINT64_MAX);
                         copy = moved;
                         fuzz_changed(&moved, &copy, cmap_move_cancel(&copy, p, why, sizeof why));
                         copy = *m;
@@ -150,7 +154,7 @@ static void fuzz_changes(const struct cmap *m)
         for (unsigned i = 0; i < m->n_members; i++) {
                 copy = *m;
                 rv = cmap_remove(&copy, m->members[i].id, why, sizeof why);
-                FUZZ_ASSERT(rv == 0 ? m->members[i].state == CMAP_JOINING : why[0] != '\0');
+                FUZZ_ASSERT(rv == 0 ? cmap_eligible(&m->members[i]) : why[0] != '\0');
                 fuzz_changed(m, &copy, rv);
                 copy = *m;
                 rv = cmap_replace(&copy, m->members[i].id, m->members[0].id, NULL, why, sizeof why);

@@ -14,6 +14,9 @@ void cluster_write_config(struct cluster *c)
         FILE *f = fopen(c->conf, "w");
         fprintf(f, "[cluster]\npartitions = %u\nreplicas = %u\nsecret = tunekv-test-secret\n",
                 c->partitions, c->replicas);
+        if (c->conf_extra != NULL) {
+                fprintf(f, "%s\n", c->conf_extra);
+        }
         for (unsigned i = 0; i < c->n; i++) {
                 fprintf(f, "[node.%u]\nclient_addr = %s\npeer_addr = %s\n", i + 1,
                         c->nodes[i].client_addr, c->nodes[i].peer_addr);
@@ -33,8 +36,16 @@ int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned parti
 int cluster_start_zones(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
                         unsigned replicas, const char *const *extra, const char *const *zones)
 {
+        return cluster_start_conf(c, dir, n, partitions, replicas, extra, zones, NULL);
+}
+
+int cluster_start_conf(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
+                       unsigned replicas, const char *const *extra, const char *const *zones,
+                       const char *conf_extra)
+{
         unsigned k = 0;
         memset(c, 0, sizeof *c);
+        c->conf_extra = conf_extra;
         c->partitions = partitions;
         c->replicas = replicas;
         for (unsigned i = 0; zones != NULL && i < n && i < CLUSTER_NODES_MAX; i++) {

@@ -24,7 +24,14 @@ struct cluster {
         unsigned partitions;  /* as given to cluster_start */
         unsigned replicas;
         const char *zones[CLUSTER_NODES_MAX]; /* [node.N] zone of node i + 1; NULL: none */
+        const char *conf_extra;               /* more lines of the [cluster] section, or NULL */
 };
+
+/* As cluster_start_zones, with conf_extra (borrowed for c's lifetime)
+ * appended to the [cluster] section of the file ("rebalance = 1"). */
+int cluster_start_conf(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
+                       unsigned replicas, const char *const *extra, const char *const *zones,
+                       const char *conf_extra);
 
 /* Write the config for n nodes, P partitions, R replicas (0 = default)
  * under dir, and start every node; extra flags (NULL-terminated, may be

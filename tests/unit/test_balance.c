@@ -48,6 +48,10 @@ static struct cmap *make_map(unsigned n, unsigned voters, unsigned partitions, c
                         m->parts[p].ids[r] = (p + r) % voters + 1;
                 }
         }
+        m->parts[partitions].n = voters; /* the metadata group: the voters */
+        for (unsigned r = 0; r < voters; r++) {
+                m->parts[partitions].ids[r] = r + 1;
+        }
         return m;
 }
 
@@ -56,7 +60,7 @@ static void finish_moves(struct cmap *m)
 {
         char why[320];
 
-        for (unsigned p = 0; p < m->n_partitions; p++) {
+        for (unsigned p = 0; p <= m->n_partitions; p++) {
                 if (m->parts[p].move_to != 0) {
                         assert_int_equal(cmap_move_done(m, p, m->parts[p].move_from,
                                                         m->parts[p].move_to, why, sizeof why),
@@ -228,6 +232,25 @@ static void test_successor_holds_it_already(void **state)
         cmap_destroy(m);
 }
 
+/* A bootstrap voter replaced by a new node: its partitions' replicas and
+ * its metadata group replica all go to the successor; then it is
+ * removed. */
+static void test_voter_replaced(void **state)
+{
+        struct cmap *m = make_map(4, 3, 3, NULL);
+        struct balance_params bp = {false, 2, NULL};
+        char why[320];
+
+        (void)state;
+        assert_int_equal(cmap_replace(m, 2, 4, NULL, why, sizeof why), 0);
+        settle(m, &bp, 16);
+        assert_int_equal(m->members[1].state, CMAP_REMOVED);
+        assert_false(cmap_holds_any(m, 2));
+        assert_true(cmap_is_replica(m, 3, 4)); /* the metadata group */
+        assert_int_equal(cmap_load(m, 4), 3);
+        cmap_destroy(m);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -236,6 +259,7 @@ int main(void)
             cmocka_unit_test(test_leaving_member_emptied),
             cmocka_unit_test(test_dead_member_skipped),
             cmocka_unit_test(test_successor_holds_it_already),
+            cmocka_unit_test(test_voter_replaced),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

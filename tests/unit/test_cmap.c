@@ -79,14 +79,18 @@ static void test_from_config_round_trip(void **state)
         assert_int_equal(m->parts[1].ids[0], 2);
         assert_int_equal(m->parts[1].ids[2], 1);
         assert_true(cmap_is_replica(m, 3, 1));
-        assert_false(cmap_is_replica(m, 4, 1));
+        assert_false(cmap_is_replica(m, 5, 1));
+        /* The metadata group, at index 4: every bootstrap voter. */
+        assert_int_equal(m->parts[4].n, 3);
+        assert_true(cmap_is_replica(m, 4, 1) && cmap_is_replica(m, 4, 3));
+        assert_int_equal(cmap_load(m, 1), 4); /* the partitions only */
         assert_int_equal(cmap_encode(m, &bytes, &len), 0);
         assert_int_equal(cmap_decode(bytes, len, &back), 0);
         assert_int_equal(back->epoch, 1);
         assert_string_equal(back->members[2].client_addr, "127.0.0.1:7003");
         assert_string_equal(back->members[2].peer_addr, "127.0.0.1:7103");
         assert_string_equal(back->members[0].zone, "a");
-        assert_memory_equal(back->parts, m->parts, sizeof m->parts[0] * 4);
+        assert_memory_equal(back->parts, m->parts, sizeof m->parts[0] * 5);
         /* One encoding per map. */
         assert_int_equal(cmap_encode(back, &again, &len2), 0);
         assert_int_equal(len2, len);
@@ -224,6 +228,11 @@ static void hand_map_version(uint8_t *b, size_t *len, unsigned n, unsigned versi
         if (version >= 2) {
                 memset(b + k, 0, 4); /* move_from, move_to: none */
                 k += 4;
+                b[k++] = 1; /* the metadata group: node 1, no move */
+                b[k++] = 1;
+                b[k++] = 0;
+                memset(b + k, 0, 4);
+                k += 4;
         }
         *len = k;
 }
@@ -305,9 +314,11 @@ static void test_check_config(void **state)
         other.nodes[0].zone[0] = '\0';
         assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
         assert_non_null(strstr(why, "node 1's zone"));
+        /* Members the file lacks are the map's (added, or the file is an
+         * old one): no difference. */
         other = c;
         other.n_nodes = 2;
-        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_DIFFERS);
+        assert_int_equal(cmap_check_config(m, &other, why, sizeof why), CMAP_AGREES);
         /* The placement is the map's alone (replicas move): another
          * replica count in the file is no difference, another partition
          * count is. */
@@ -429,8 +440,10 @@ static void test_remove(void **state)
         (void)state;
         make_config(&c);
         m = map_of(&c);
+        /* Three nodes, every partition on all three: nobody takes node
+         * 1's replicas. */
         assert_int_equal(cmap_remove(m, 1, why, sizeof why), TKV_EINVAL);
-        assert_non_null(strstr(why, "voter of the metadata group"));
+        assert_non_null(strstr(why, "no other member could take it"));
         assert_int_equal(cmap_remove(m, 4, why, sizeof why), TKV_EINVAL);
         assert_string_equal(why, "node 4 is not a member");
         assert_int_equal(cmap_add(m, &mb, why, sizeof why), 0);
@@ -484,7 +497,7 @@ static void test_replace(void **state)
         /* Refused whole: a successor that is not a member, and no
          * addresses; the old one itself. */
         assert_int_equal(cmap_replace(m, 3, 9, NULL, why, sizeof why), TKV_EINVAL);
-        assert_int_equal(cmap_replace(m, 1, 4, NULL, why, sizeof why), TKV_EINVAL); /* voter */
+        assert_int_equal(cmap_replace(m, 3, 2, NULL, why, sizeof why), TKV_EINVAL); /* leaving */
         mb.id = 6;
         m->members[2].state = CMAP_JOINING;
         assert_int_equal(cmap_replace(m, 3, 3, NULL, why, sizeof why), TKV_EINVAL);
@@ -530,7 +543,7 @@ static void test_version1_decodes(void **state)
         assert_int_equal(out->parts[0].move_to, 0);
         assert_int_equal(cmap_encode(out, &bytes, &n), 0);
         assert_int_equal(bytes[0], 2);
-        assert_int_equal(n, len + 2 + 4); /* the successor, the move */
+        assert_int_equal(n, len + 2 + 4 + 7); /* the successor, the move, the metadata group */
         tkv_free(bytes);
         cmap_destroy(out);
         hand_map_version(b, &len, 1, 3);
@@ -616,10 +629,14 @@ static void test_bad_move_refused(void **state)
 
         (void)state;
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-                hand_map(b, &len, 1);
-                memcpy(b + len - 4, bad[i], 4);
-                assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
-                assert_null(out);
+                /* The partition's move, then the metadata group's. */
+                static const size_t from_end[] = {11, 4};
+                for (size_t k = 0; k < 2; k++) {
+                        hand_map(b, &len, 1);
+                        memcpy(b + len - from_end[k], bad[i], 4);
+                        assert_int_equal(cmap_decode(b, len, &out), TKV_ECORRUPT);
+                        assert_null(out);
+                }
         }
 }
 
