@@ -269,6 +269,11 @@ struct tkv_partition_status {
         uint64_t history_bytes;
         uint64_t history_oldest_index;
         uint64_t history_start_ts;
+        /* Appended after 0.2: this node leads the partition and drives a
+         * replica move of it: the step it took last ("" none), and for how
+         * long. */
+        char move_step[96];
+        uint64_t move_step_ms;
 };
 
 struct tkv_node_status {

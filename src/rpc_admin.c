@@ -9,6 +9,7 @@
 #include "heap.h"
 #include "node.h"
 #include "rpc_internal.h"
+#include "rpc_move.h"
 #include "store.h"
 #include "tunekv_version.h"
 
@@ -96,6 +97,14 @@ static void rpc_admin_fill_partition(struct node *node, uint32_t p, Tunekv__V1__
         ps->history_bytes = changes_bytes(group_changes(g));
         ps->history_oldest_index = changes_oldest_index(group_changes(g));
         ps->history_start_ts = changes_start_ts(group_changes(g));
+        {
+                uint64_t since = 0;
+                const char *step = rpc_move_status(node, p, &since);
+                if (step != NULL) {
+                        ps->move_step = (char *)step;
+                        ps->move_step_ms = uv_now(node->loop) - since;
+                }
+        }
         for (unsigned i = 0; i < n; i++) {
                 replicas[i] = ids[i];
         }

@@ -53,7 +53,7 @@ Bytes = Union[bytes, bytearray, memoryview, str]
 
 
 # MemberState (docs/protocol.md §3.9) by name.
-_MEMBER_STATES = {1: "voter", 2: "joining", 3: "removed"}
+_MEMBER_STATES = {1: "voter", 2: "joining", 3: "removed", 4: "leaving"}
 
 
 def as_bytes(b: Bytes) -> bytes:

@@ -428,7 +428,7 @@ class PartitionInfo(_message.Message):
     def __init__(self, partition: _Optional[int] = ..., leader_id: _Optional[int] = ..., replicas: _Optional[_Iterable[int]] = ..., move_from: _Optional[int] = ..., move_to: _Optional[int] = ...) -> None: ...
 
 class PartitionStatus(_message.Message):
-    __slots__ = ["applied_index", "barriers", "bytes", "commit_index", "confirms", "confirms_failed", "digest", "history_bytes", "history_changes", "history_oldest_index", "history_start_ts", "keys", "lag_entries", "last_index", "leader_commit_index", "leader_id", "partition", "reads", "ready", "replicas", "restores", "role", "snapshot_index", "snapshots", "staleness_ms", "term"]
+    __slots__ = ["applied_index", "barriers", "bytes", "commit_index", "confirms", "confirms_failed", "digest", "history_bytes", "history_changes", "history_oldest_index", "history_start_ts", "keys", "lag_entries", "last_index", "leader_commit_index", "leader_id", "move_step", "move_step_ms", "partition", "reads", "ready", "replicas", "restores", "role", "snapshot_index", "snapshots", "staleness_ms", "term"]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     BARRIERS_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -445,6 +445,8 @@ class PartitionStatus(_message.Message):
     LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
     LEADER_COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    MOVE_STEP_FIELD_NUMBER: _ClassVar[int]
+    MOVE_STEP_MS_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     READS_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
@@ -471,6 +473,8 @@ class PartitionStatus(_message.Message):
     last_index: int
     leader_commit_index: int
     leader_id: int
+    move_step: str
+    move_step_ms: int
     partition: int
     reads: _containers.RepeatedCompositeFieldContainer[LevelCounters]
     ready: bool
@@ -481,7 +485,7 @@ class PartitionStatus(_message.Message):
     snapshots: int
     staleness_ms: int
     term: int
-    def __init__(self, partition: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., leader_id: _Optional[int] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., keys: _Optional[int] = ..., ready: bool = ..., replicas: _Optional[_Iterable[int]] = ..., bytes: _Optional[int] = ..., digest: _Optional[int] = ..., snapshots: _Optional[int] = ..., restores: _Optional[int] = ..., reads: _Optional[_Iterable[_Union[LevelCounters, _Mapping]]] = ..., lag_entries: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., leader_commit_index: _Optional[int] = ..., barriers: _Optional[int] = ..., confirms: _Optional[int] = ..., confirms_failed: _Optional[int] = ..., history_changes: _Optional[int] = ..., history_bytes: _Optional[int] = ..., history_oldest_index: _Optional[int] = ..., history_start_ts: _Optional[int] = ...) -> None: ...
+    def __init__(self, partition: _Optional[int] = ..., role: _Optional[_Union[Role, str]] = ..., leader_id: _Optional[int] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., keys: _Optional[int] = ..., ready: bool = ..., replicas: _Optional[_Iterable[int]] = ..., bytes: _Optional[int] = ..., digest: _Optional[int] = ..., snapshots: _Optional[int] = ..., restores: _Optional[int] = ..., reads: _Optional[_Iterable[_Union[LevelCounters, _Mapping]]] = ..., lag_entries: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., leader_commit_index: _Optional[int] = ..., barriers: _Optional[int] = ..., confirms: _Optional[int] = ..., confirms_failed: _Optional[int] = ..., history_changes: _Optional[int] = ..., history_bytes: _Optional[int] = ..., history_oldest_index: _Optional[int] = ..., history_start_ts: _Optional[int] = ..., move_step: _Optional[str] = ..., move_step_ms: _Optional[int] = ...) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ["from_node_id"]

@@ -1081,6 +1081,19 @@ static void output_json_members(const struct tkv_member_list *l)
         putchar(']');
 }
 
+/* The step of partition p's move, as the node driving it says. */
+static void output_print_move_step(const struct cli_node_view *views, unsigned n_views, uint32_t p)
+{
+        for (unsigned i = 0; i < n_views; i++) {
+                const struct tkv_partition_status *ps = output_view_partition(&views[i], p);
+                if (ps != NULL && ps->move_step[0] != '\0') {
+                        printf(" (node %" PRIu32 ": %s, %" PRIu64 " s)", views[i].node_id,
+                               ps->move_step, ps->move_step_ms / 1000);
+                        return;
+                }
+        }
+}
+
 static enum output_health output_print_cluster(const struct tkv_cluster_info *ci,
                                                const struct cli_node_view *views,
                                                const struct tkv_member_list *members)
@@ -1139,6 +1152,7 @@ static enum output_health output_print_cluster(const struct tkv_cluster_info *ci
                        why[0] ? ")" : "");
                 if (pi->move_to != 0) {
                         printf(" moving %" PRIu32 "->%" PRIu32, pi->move_from, pi->move_to);
+                        output_print_move_step(views, ci->n_nodes, pi->partition);
                 }
                 putchar('\n');
         }

@@ -583,6 +583,9 @@ static void codec_partition_fill(struct tkv_partition_status *p,
         p->history_bytes = m->history_bytes;
         p->history_oldest_index = m->history_oldest_index;
         p->history_start_ts = m->history_start_ts;
+        snprintf(p->move_step, sizeof(p->move_step), "%s",
+                 m->move_step != NULL ? m->move_step : "");
+        p->move_step_ms = m->move_step_ms;
         for (i = 0; i < m->n_reads; i++) {
                 const Tunekv__V1__LevelCounters *lc = m->reads[i];
                 unsigned level = (unsigned)lc->level;

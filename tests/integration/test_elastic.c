@@ -19,9 +19,7 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +30,7 @@
 #include "cluster.h"
 #include "testlib.h"
 #include "tunekv.h"
+#include "writer.h"
 
 #define NODES      3
 #define PARTITIONS 6
@@ -42,52 +41,8 @@ static char join_conf[320];
 static char join_addrs[3 * 64 + 3];
 static struct cluster cl;
 
-/* ------------------------------------------------------------------------ */
-/* The writer (as test_move's) */
-
-static pthread_t writer;
-static atomic_bool writer_stop;
-static atomic_ulong writer_acked;
-static atomic_ulong writer_failed;
-static char writer_error[512];
-static char writer_endpoints[256];
-
-static void *writer_run(void *arg)
-{
-        struct tkv_options o = {0};
-        struct tkv_client *c = NULL;
-        char err[256], key[32], value[32];
-
-        (void)arg;
-        o.endpoints = writer_endpoints;
-        o.timeout_ms = 30000;
-        if (tkv_client_create(&o, &c, err, sizeof err) != TKV_OK) {
-                snprintf(writer_error, sizeof writer_error, "client: %s", err);
-                atomic_fetch_add(&writer_failed, 1);
-                return NULL;
-        }
-        for (unsigned long n = 0; !atomic_load(&writer_stop); n++) {
-                struct tkv_result r;
-                int rv;
-                snprintf(key, sizeof key, "el-%lu", n);
-                snprintf(value, sizeof value, "v%lu", n);
-                rv = tkv_put(c, key, strlen(key), value, strlen(value), NULL, &r);
-                if (rv != TKV_OK) {
-                        snprintf(writer_error, sizeof writer_error, "put %s: %s (%s)", key,
-                                 tkv_status_name(rv), r.message);
-                        atomic_fetch_add(&writer_failed, 1);
-                        tkv_result_release(&r);
-                        break;
-                }
-                tkv_result_release(&r);
-                atomic_store(&writer_acked, n + 1);
-                /* A steady load, not a flood: the readback at the end
-                 * reads every acknowledged key linearizably. */
-                nanosleep(&(struct timespec){0, 500 * 1000}, NULL);
-        }
-        tkv_client_destroy(c);
-        return NULL;
-}
+/* The writer (writer.h): keys el-N through node 3, which stays. */
+static struct test_writer writer;
 
 /* ------------------------------------------------------------------------ */
 /* The map, seen from node `at` */
@@ -280,17 +235,16 @@ static int setup(void **state)
         fclose(f);
         snprintf(join_addrs, sizeof join_addrs, "%s,%s,%s", cl.nodes[0].peer_addr,
                  cl.nodes[1].peer_addr, cl.nodes[2].peer_addr);
-        /* The writer goes through node 3, which stays throughout. */
-        snprintf(writer_endpoints, sizeof writer_endpoints, "%s", cl.nodes[2].client_addr);
-        atomic_store(&writer_stop, false);
-        return pthread_create(&writer, NULL, writer_run, NULL) == 0 ? 0 : -1;
+        /* Half a millisecond between writes: the readback at the end reads
+         * every acknowledged key linearizably. */
+        test_writer_start(&writer, cl.nodes[2].client_addr, "el", 500 * 1000);
+        return 0;
 }
 
 static int teardown(void **state)
 {
         (void)state;
-        atomic_store(&writer_stop, true);
-        pthread_join(writer, NULL);
+        test_writer_stop(&writer);
         int bad = cluster_stop(&cl);
         if (bad == 0) {
                 testlib_rmrf(dir);
@@ -377,36 +331,10 @@ static void test_replace_voter(void **state)
  * nodes, still takes a change. */
 static void test_nothing_lost(void **state)
 {
-        struct tkv_read_options ro = {0};
-        struct tkv_client *c;
-        unsigned long acked;
         unsigned seven = 7;
-        char key[32], value[32];
 
         (void)state;
-        atomic_store(&writer_stop, true);
-        pthread_join(writer, NULL);
-        if (atomic_load(&writer_failed) != 0) {
-                fail_msg("the writer failed: %s", writer_error);
-        }
-        acked = atomic_load(&writer_acked);
-        fprintf(stderr, "# %lu writes acknowledged while the cluster changed\n", acked);
-        assert_true(acked > 0);
-        c = cluster_client(&cl, 4);
-        assert_non_null(c);
-        ro.level = TKV_LINEARIZABLE;
-        for (unsigned long n = 0; n < acked; n++) {
-                struct tkv_result r;
-                snprintf(key, sizeof key, "el-%lu", n);
-                snprintf(value, sizeof value, "v%lu", n);
-                assert_int_equal(tkv_get(c, key, strlen(key), &ro, &r), TKV_OK);
-                if (!r.found || r.value_len != strlen(value) ||
-                    memcmp(r.value, value, r.value_len) != 0) {
-                        fail_msg("acknowledged write %s lost", key);
-                }
-                tkv_result_release(&r);
-        }
-        tkv_client_destroy(c);
+        test_writer_finish(&writer, &cl, 4);
         joiner(7);
         assert_int_equal(change(4, do_add, &seven), TKV_OK);
 }

@@ -26,9 +26,7 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +39,7 @@
 #include "raw.h"
 #include "testlib.h"
 #include "tunekv.h"
+#include "writer.h"
 
 #define NODES      3
 #define PARTITIONS 3
@@ -51,97 +50,17 @@ static char join_conf[320];
 static char join_addrs[160];
 static struct cluster cl;
 
-/* ------------------------------------------------------------------------ */
-/* The writer: keys mv-N = vN through every node, N counting up */
-
-static pthread_t writer;
-static atomic_bool writer_stop;
-static atomic_ulong writer_acked; /* writes 0 .. acked-1 were acknowledged */
-static atomic_ulong writer_failed;
-static struct timespec writer_began;
-static char writer_error[512];
-
-static void *writer_run(void *arg)
-{
-        struct tkv_options o = {0};
-        struct tkv_client *c = NULL;
-        char err[256], key[32], value[32];
-
-        (void)arg;
-        o.endpoints = cl.endpoints;
-        o.timeout_ms = 30000;
-        if (tkv_client_create(&o, &c, err, sizeof err) != TKV_OK) {
-                snprintf(writer_error, sizeof writer_error, "client: %s", err);
-                atomic_fetch_add(&writer_failed, 1);
-                return NULL;
-        }
-        for (unsigned long n = 0; !atomic_load(&writer_stop); n++) {
-                struct tkv_result r;
-                int rv;
-                snprintf(key, sizeof key, "mv-%lu", n);
-                snprintf(value, sizeof value, "v%lu", n);
-                rv = tkv_put(c, key, strlen(key), value, strlen(value), NULL, &r);
-                if (rv != TKV_OK) {
-                        snprintf(writer_error, sizeof writer_error, "put %s: %s (%s)", key,
-                                 tkv_status_name(rv), r.message);
-                        atomic_fetch_add(&writer_failed, 1);
-                        tkv_result_release(&r);
-                        break;
-                }
-                tkv_result_release(&r);
-                atomic_store(&writer_acked, n + 1);
-        }
-        tkv_client_destroy(c);
-        return NULL;
-}
+/* The writer (writer.h): keys mv-N through every node. */
+static struct test_writer writer;
 
 static void writer_start(void)
 {
-        atomic_store(&writer_stop, false);
-        atomic_store(&writer_acked, 0);
-        atomic_store(&writer_failed, 0);
-        clock_gettime(CLOCK_MONOTONIC, &writer_began);
-        assert_int_equal(pthread_create(&writer, NULL, writer_run, NULL), 0);
+        test_writer_start(&writer, cl.endpoints, "mv", 0);
 }
 
-/* Stop the writer: it wrote something and nothing failed; then every
- * acknowledged write reads back, linearizably. */
 static void writer_finish(void)
 {
-        struct tkv_client *c;
-        struct tkv_read_options ro = {0};
-        char key[32], value[32];
-        unsigned long acked;
-
-        atomic_store(&writer_stop, true);
-        pthread_join(writer, NULL);
-        if (atomic_load(&writer_failed) != 0) {
-                fail_msg("the writer failed: %s", writer_error);
-        }
-        acked = atomic_load(&writer_acked);
-        assert_true(acked > 0);
-        {
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                fprintf(stderr, "# %lu writes acknowledged in %.1f s, all read back\n", acked,
-                        (double)(now.tv_sec - writer_began.tv_sec) +
-                            (double)(now.tv_nsec - writer_began.tv_nsec) / 1e9);
-        }
-        c = cluster_client(&cl, 2);
-        assert_non_null(c);
-        ro.level = TKV_LINEARIZABLE;
-        for (unsigned long n = 0; n < acked; n++) {
-                struct tkv_result r;
-                snprintf(key, sizeof key, "mv-%lu", n);
-                snprintf(value, sizeof value, "v%lu", n);
-                assert_int_equal(tkv_get(c, key, strlen(key), &ro, &r), TKV_OK);
-                if (!r.found || r.value_len != strlen(value) ||
-                    memcmp(r.value, value, r.value_len) != 0) {
-                        fail_msg("acknowledged write %s lost", key);
-                }
-                tkv_result_release(&r);
-        }
-        tkv_client_destroy(c);
+        test_writer_finish(&writer, &cl, 2);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -327,6 +246,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
+        test_writer_stop(&writer);
         int bad = cluster_stop(&cl);
         if (bad == 0) {
                 testlib_rmrf(dir);
