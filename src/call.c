@@ -189,6 +189,8 @@ void call_answer(struct call *c, Tunekv__V1__Response *resp)
 {
         call_observe(c);
         resp->id = c->id;
+        /* Clients learn from it that their partition map is old. */
+        resp->epoch = c->node->meta.map != NULL ? c->node->meta.map->epoch : 0;
         call_send(c->conn, resp);
         call_free(c);
 }

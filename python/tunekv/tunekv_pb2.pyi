@@ -644,10 +644,11 @@ class Request(_message.Message):
     def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., no_forward: bool = ..., get: _Optional[_Union[GetRequest, _Mapping]] = ..., put: _Optional[_Union[PutRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteRequest, _Mapping]] = ..., cas: _Optional[_Union[CasRequest, _Mapping]] = ..., status: _Optional[_Union[StatusRequest, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoRequest, _Mapping]] = ..., ping: _Optional[_Union[PingRequest, _Mapping]] = ..., probe: _Optional[_Union[ProbeRequest, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmRequest, _Mapping]] = ..., auth: _Optional[_Union[AuthRequest, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleRequest, _Mapping]] = ..., txn: _Optional[_Union[TxnRequest, _Mapping]] = ..., transfer_leader: _Optional[_Union[TransferLeaderRequest, _Mapping]] = ..., get_many: _Optional[_Union[GetManyRequest, _Mapping]] = ..., scan: _Optional[_Union[ScanRequest, _Mapping]] = ..., lease: _Optional[_Union[LeaseRequest, _Mapping]] = ..., member: _Optional[_Union[MemberRequest, _Mapping]] = ..., watch: _Optional[_Union[WatchRequest, _Mapping]] = ..., watch_cancel: _Optional[_Union[WatchCancelRequest, _Mapping]] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ["bound", "cluster_info", "confirm", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "scan", "status", "status_info", "txn", "user_role", "watch", "write"]
+    __slots__ = ["bound", "cluster_info", "confirm", "epoch", "get", "get_many", "id", "leader_hint", "lease", "member", "message", "pong", "probe", "scan", "status", "status_info", "txn", "user_role", "watch", "write"]
     BOUND_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_INFO_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
     GET_MANY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -667,6 +668,7 @@ class Response(_message.Message):
     bound: BoundUnmet
     cluster_info: ClusterInfoResponse
     confirm: ConfirmResponse
+    epoch: int
     get: GetResponse
     get_many: GetManyResponse
     id: int
@@ -683,7 +685,7 @@ class Response(_message.Message):
     user_role: UserRoleResponse
     watch: WatchResponse
     write: WriteResponse
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., scan: _Optional[_Union[ScanResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ..., watch: _Optional[_Union[WatchResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., message: _Optional[str] = ..., leader_hint: _Optional[_Union[LeaderHint, _Mapping]] = ..., bound: _Optional[_Union[BoundUnmet, _Mapping]] = ..., epoch: _Optional[int] = ..., get: _Optional[_Union[GetResponse, _Mapping]] = ..., write: _Optional[_Union[WriteResponse, _Mapping]] = ..., status_info: _Optional[_Union[StatusResponse, _Mapping]] = ..., cluster_info: _Optional[_Union[ClusterInfoResponse, _Mapping]] = ..., pong: _Optional[_Union[PingResponse, _Mapping]] = ..., probe: _Optional[_Union[ProbeResponse, _Mapping]] = ..., confirm: _Optional[_Union[ConfirmResponse, _Mapping]] = ..., user_role: _Optional[_Union[UserRoleResponse, _Mapping]] = ..., txn: _Optional[_Union[TxnResponse, _Mapping]] = ..., get_many: _Optional[_Union[GetManyResponse, _Mapping]] = ..., scan: _Optional[_Union[ScanResponse, _Mapping]] = ..., lease: _Optional[_Union[LeaseResponse, _Mapping]] = ..., member: _Optional[_Union[MemberResponse, _Mapping]] = ..., watch: _Optional[_Union[WatchResponse, _Mapping]] = ...) -> None: ...
 
 class ScanItem(_message.Message):
     __slots__ = ["create_index", "key", "mod_index", "partition", "timestamp", "value"]

@@ -154,6 +154,7 @@ struct tkv_client {
         struct client_req *map_req; /* the client's own CLUSTER_INFO, or NULL */
         int64_t map_fetched_ms;     /* when the last one started; 0: never */
         uint64_t epoch;             /* the highest cluster map epoch seen (tkv_cluster_epoch) */
+        uint64_t map_epoch;         /* the epoch of the map c->map holds */
         struct queue wait_map;      /* requests waiting for a map */
         struct queue backoff;       /* requests waiting to be tried again */
         size_t n_pending;           /* user requests not completed */

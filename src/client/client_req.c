@@ -164,6 +164,12 @@ void client_req_on_response(void *arg, uint64_t id, enum codec_body body,
         r = c->slots[slot].req;
         p = r->peer;
         client_req_unlist(c, r);
+        if (x->epoch > c->map_epoch && c->map.valid) {
+                /* The cluster map changed since ours (a replica moved): the
+                 * node served or forwarded this one; fetch the map so that
+                 * the next go straight to the right place. */
+                client_route_refresh_map(c, false);
+        }
         client_peer_rtt_sample(p, r, res->status);
         if (res->status == TKV_OK && !client_req_body_fits(r->kind, r->code, body)) {
                 client_req_wrong_body(c, r);

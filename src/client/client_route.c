@@ -440,6 +440,9 @@ void client_route_on_info(struct tkv_client *c, struct client_req *r, struct cli
         if (res->cluster->epoch > c->epoch) {
                 c->epoch = res->cluster->epoch;
         }
+        if (res->cluster->epoch > c->map_epoch) {
+                c->map_epoch = res->cluster->epoch;
+        }
         if (res->cluster->node_id != 0) {
                 p->node_id = res->cluster->node_id;
         }

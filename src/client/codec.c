@@ -909,7 +909,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         struct tkv_item *items = NULL;
         struct tkv_txn_op_result *txn = NULL;
         void *scan = NULL;
-        struct codec_extra extra = {"", NULL, 0};
+        struct codec_extra extra = {"", NULL, 0, 0};
         struct tkv_result res;
         char unknown[96];
         int rv = TKV_OK;
@@ -951,6 +951,7 @@ int codec_decode_response(const uint8_t *data, size_t len, codec_response_cb cb,
         }
         codec_lists_fill(&res, msg, &txn, &scan);
         codec_token_find(msg, &extra);
+        extra.epoch = msg->epoch;
         cb(arg, msg->id, codec_body_kind(msg), &res, &extra);
 cleanup:
         tkv_free(scan);

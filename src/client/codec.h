@@ -115,6 +115,7 @@ struct codec_extra {
         const char *leader_addr; /* client address of the leader hint; "" when none */
         const uint8_t *token;    /* GetResponse/WriteResponse token (a delta to merge) */
         size_t token_len;        /* 0: the answer carries no token */
+        uint64_t epoch;          /* the answering node's cluster map epoch (0: none) */
 };
 
 /* Append to out one TXN op or compare as the TxnRequest field it belongs

@@ -267,14 +267,32 @@ static void test_move_leader_replica(void **state)
         struct tkv_partition_info pi;
         uint64_t epoch;
         char key[32];
+        struct tkv_client *old = cluster_client(&cl, 1);
+        int tries = 0;
 
         (void)state;
         assert_true(cluster_wait_converged(&cl, 0, WAIT_MS));
+        /* A client whose map predates the move (a read fetched it). */
+        assert_non_null(old);
+        ro.level = TKV_LINEARIZABLE;
+        assert_int_equal(tkv_get(old, "mv-old", 6, &ro, &r), TKV_NOT_FOUND);
+        tkv_result_release(&r);
         writer_start();
         epoch = move(0, 1, 4);
         assert_true(wait_moved(1, 0, 1, 4, epoch));
         assert_true(wait_moved(4, 0, 1, 4, epoch));
         writer_finish();
+        /* Its requests are still served, and it learns the new map by
+         * itself (a NOT_LEADER hint from the old place, or the answers'
+         * epoch, newer than its map's). */
+        assert_true(tkv_cluster_epoch(old) < epoch + 1);
+        while (tkv_cluster_epoch(old) < epoch + 1 && tries++ < 200) {
+                assert_int_equal(tkv_get(old, "mv-1", 4, &ro, &r), TKV_OK);
+                tkv_result_release(&r);
+                nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+        }
+        assert_true(tkv_cluster_epoch(old) >= epoch + 1);
+        tkv_client_destroy(old);
         /* Node 4 took node 1's slot, the preferred leader's. */
         assert_true(wait_placement(3, 0, epoch + 1, &pi));
         assert_int_equal(pi.replicas[0], 4);
@@ -434,6 +452,18 @@ static void test_move_refused(void **state)
         assert_non_null(resp);
         assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT);
         assert_non_null(strstr(resp->message, "sent by partition leaders"));
+        /* Every answer carries the answering node's map epoch (nothing
+         * changes the map meanwhile). */
+        {
+                struct tkv_client *c1 = cluster_client(&cl, 1);
+                struct tkv_result info;
+                assert_non_null(c1);
+                assert_int_equal(tkv_cluster_info(c1, &info), TKV_OK);
+                assert_true(info.cluster->epoch >= 1);
+                assert_int_equal(resp->epoch, info.cluster->epoch);
+                tkv_result_release(&info);
+                tkv_client_destroy(c1);
+        }
         tunekv__v1__response__free_unpacked(resp, NULL);
         close(fd);
 }
