@@ -8,8 +8,9 @@
  *   replicas agree, and every acknowledged write reads back; then back
  *   to node 1 (node 4 leads it then, and received it by a move);
  * - kill -9 of the node that drives a move (the partition's leader) right
- *   after the move was recorded, and of the move's target: the move
- *   completes once a new leader takes over / the target is back;
+ *   after the move was recorded, of the move's target and of its source:
+ *   the move completes once a new leader takes over / the target is back /
+ *   without the source, which deletes its replica when it comes back;
  * - a move cancelled while its target is stopped leaves the partition as
  *   it was (the leader removes the target again), and the target deletes
  *   what it had;
@@ -381,6 +382,31 @@ static void test_move_target_killed(void **state)
         assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
 }
 
+/* kill -9 of the move's source (node 1, a follower of partition 1, which
+ * is on 2, 4, 1 now) right after the move to node 3 was recorded: the
+ * leader removes it all the same (3 of the 4 voters are alive), and the
+ * source, back with its data, deletes the replica the map no longer
+ * places on it (at start). */
+static void test_move_source_killed(void **state)
+{
+        uint64_t epoch;
+        int status;
+
+        (void)state;
+        assert_true(cluster_wait_converged(&cl, 1, WAIT_MS));
+        writer_start();
+        epoch = move(1, 1, 3);
+        status = cluster_signal(&cl, 1, SIGKILL, true);
+        assert_true(WIFSIGNALED(status));
+        assert_true(wait_moved(2, 1, 1, 3, epoch));
+        writer_finish();
+        /* Back, it may open the replica by the map it had, until it learns
+         * the new one from the metadata group: then it deletes it. */
+        assert_int_equal(cluster_restart(&cl, 1), 0);
+        assert_true(wait_no_dir(1, 1));
+        assert_true(cluster_wait_converged(&cl, 1, WAIT_MS));
+}
+
 /* A move whose target is stopped is cancelled: the partition keeps its
  * replicas, the leader removes the target it had added, and the target,
  * once resumed, deletes what it had. A second move of the partition
@@ -475,6 +501,7 @@ int main(void)
             cmocka_unit_test(test_move_back),
             cmocka_unit_test(test_move_driver_killed),
             cmocka_unit_test(test_move_target_killed),
+            cmocka_unit_test(test_move_source_killed),
             cmocka_unit_test(test_move_cancelled),
             cmocka_unit_test(test_move_refused),
             cmocka_unit_test_prestate(cluster_test_replicas_agree, &cl),
