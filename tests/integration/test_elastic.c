@@ -215,24 +215,15 @@ static void join_node(unsigned at, unsigned id)
 
 static int setup(void **state)
 {
-        FILE *f;
-
         (void)state;
         if (testlib_tmpdir(dir, sizeof dir, "tkv-elastic") != 0 ||
             cluster_start_conf(&cl, dir, NODES, PARTITIONS, 3, NULL, NULL,
                                "rebalance = 1\nmoves_max = 2") != 0) {
                 return -1;
         }
-        snprintf(join_conf, sizeof join_conf, "%s/join.conf", dir);
-        f = fopen(join_conf, "w");
-        if (f == NULL) {
+        if (cluster_write_join_conf(&cl, join_conf, sizeof join_conf) != 0) {
                 return -1;
         }
-        fprintf(f,
-                "[cluster]\npartitions = %u\nreplicas = 3\nsecret = tunekv-test-secret\n"
-                "rebalance = 1\nmoves_max = 2\n",
-                PARTITIONS);
-        fclose(f);
         snprintf(join_addrs, sizeof join_addrs, "%s,%s,%s", cl.nodes[0].peer_addr,
                  cl.nodes[1].peer_addr, cl.nodes[2].peer_addr);
         /* Half a millisecond between writes: the readback at the end reads

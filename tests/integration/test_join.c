@@ -79,8 +79,6 @@ static bool wait_epoch_everywhere(uint64_t want)
 
 static int setup(void **state)
 {
-        FILE *f;
-
         (void)state;
         if (testlib_tmpdir(dir, sizeof dir, "tkv-join") != 0 ||
             cluster_start(&cl, dir, NODES, PARTITIONS, 3, NULL) != 0) {
@@ -88,14 +86,9 @@ static int setup(void **state)
         }
         /* A joining node's file: the [cluster] section, written out, and
          * no [node.N] section (its flags give its own id and addresses). */
-        snprintf(join_conf, sizeof join_conf, "%s/join.conf", dir);
-        f = fopen(join_conf, "w");
-        if (f == NULL) {
+        if (cluster_write_join_conf(&cl, join_conf, sizeof join_conf) != 0) {
                 return -1;
         }
-        fprintf(f, "[cluster]\npartitions = %u\nreplicas = 3\nsecret = tunekv-test-secret\n",
-                PARTITIONS);
-        fclose(f);
         return wait_epoch_everywhere(1) ? 0 : -1;
 }
 

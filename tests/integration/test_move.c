@@ -211,21 +211,14 @@ static void add_member(struct daemon *d)
 static int setup(void **state)
 {
         struct daemon *d = &cl.nodes[NODES];
-        FILE *f;
-
         (void)state;
         if (testlib_tmpdir(dir, sizeof dir, "tkv-move") != 0 ||
             cluster_start(&cl, dir, NODES, PARTITIONS, 3, NULL) != 0) {
                 return -1;
         }
-        snprintf(join_conf, sizeof join_conf, "%s/join.conf", dir);
-        f = fopen(join_conf, "w");
-        if (f == NULL) {
+        if (cluster_write_join_conf(&cl, join_conf, sizeof join_conf) != 0) {
                 return -1;
         }
-        fprintf(f, "[cluster]\npartitions = %u\nreplicas = 3\nsecret = tunekv-test-secret\n",
-                PARTITIONS);
-        fclose(f);
         /* Node 4 joins, and becomes the cluster struct's fourth node, so
          * that the convergence checks and restarts cover it. */
         daemon_setup(d, dir, NODES + 1);

@@ -27,6 +27,23 @@ void cluster_write_config(struct cluster *c)
         fclose(f);
 }
 
+int cluster_write_join_conf(const struct cluster *c, char *path, size_t len)
+{
+        FILE *f;
+
+        snprintf(path, len, "%s/join.conf", c->dir);
+        f = fopen(path, "w");
+        if (f == NULL) {
+                return -1;
+        }
+        fprintf(f, "[cluster]\npartitions = %u\nreplicas = %u\nsecret = tunekv-test-secret\n",
+                c->partitions, c->replicas);
+        if (c->conf_extra != NULL) {
+                fprintf(f, "%s\n", c->conf_extra);
+        }
+        return fclose(f) == 0 ? 0 : -1;
+}
+
 int cluster_start(struct cluster *c, const char *dir, unsigned n, unsigned partitions,
                   unsigned replicas, const char *const *extra)
 {

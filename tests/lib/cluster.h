@@ -33,6 +33,11 @@ int cluster_start_conf(struct cluster *c, const char *dir, unsigned n, unsigned 
                        unsigned replicas, const char *const *extra, const char *const *zones,
                        const char *conf_extra);
 
+/* The file of a node that joins c (tunekvd --config it --join ...): c's
+ * [cluster] section, no [node.N] (the map has them), at c->dir/join.conf,
+ * its path into path (len bytes). 0, or -1 if it cannot be written. */
+int cluster_write_join_conf(const struct cluster *c, char *path, size_t len);
+
 /* Write the config for n nodes, P partitions, R replicas (0 = default)
  * under dir, and start every node; extra flags (NULL-terminated, may be
  * NULL) go to every node. 0, or -1 if a node did not become ready. */
