@@ -51,6 +51,12 @@ void read_state_init(struct read_state *rs, uint32_t partition, const uint32_t *
         rs->n_replicas = n_replicas < READ_REPLICAS_MAX ? n_replicas : READ_REPLICAS_MAX;
 }
 
+void read_state_restart(struct read_state *rs)
+{
+        rs->fresh_ms = 0;
+        rs->fresh_probe = 0;
+}
+
 void read_state_set_replicas(struct read_state *rs, const uint32_t *replicas, unsigned n_replicas)
 {
         uint64_t applied[READ_REPLICAS_MAX];

@@ -126,6 +126,13 @@ void read_state_init(struct read_state *rs, uint32_t partition, const uint32_t *
  * stay is kept, a new one starts at applied index 0. */
 void read_state_set_replicas(struct read_state *rs, const uint32_t *replicas, unsigned n_replicas);
 
+/* This node's replica starts over from an older state (opened empty, a
+ * move back here): what probes proved of the state it had no longer holds,
+ * so its staleness is unknown again until a probe's answer is covered by
+ * what it applies now. What it heard of the leader (commit index, clock)
+ * still holds. */
+void read_state_restart(struct read_state *rs);
+
 /* Upper bound of this replica's staleness in ms, or -1 if unknown. The
  * leader is current as of its newest own-term entry that applied. */
 int64_t read_staleness_ms(const struct read_state *rs, const struct read_replica *r,

@@ -301,6 +301,8 @@ static void server_place_open_replica(struct server *s, uint32_t p)
                 s->node.meta_group = s->groups[p];
         } else {
                 s->node.n_hosted++;
+                /* It held p before, perhaps: that state is gone. */
+                read_state_restart(&s->reads[p]);
         }
 }
 
