@@ -90,6 +90,7 @@ struct call {
         struct deadline deadline;
         struct group *group; /* partition's group, for GET/writes */
         uint32_t partition;
+        bool routed_away; /* forwarded by route (rows 11-12): partition is not hosted here */
         enum call_stage stage;
         union {
                 struct group_write write;
@@ -133,10 +134,12 @@ void call_answer(struct call *c, Tunekv__V1__Response *resp);
 /* Field numbers of Request.id, timeout_ms and no_forward and of
  * Response.id (proto/tunekv.proto), for code that writes them as bytes
  * (pbwire.h). */
-#define CALL_REQUEST_ID_FIELD         1
-#define CALL_REQUEST_TIMEOUT_FIELD    2
-#define CALL_REQUEST_NO_FORWARD_FIELD 3
-#define CALL_RESPONSE_ID_FIELD        1
+#define CALL_REQUEST_ID_FIELD           1
+#define CALL_REQUEST_TIMEOUT_FIELD      2
+#define CALL_REQUEST_NO_FORWARD_FIELD   3
+#define CALL_RESPONSE_ID_FIELD          1
+#define CALL_RESPONSE_STATUS_FIELD      2 /* Response.status */
+#define CALL_RESPONSE_LEADER_HINT_FIELD 4 /* Response.leader_hint: LeaderHint, node_id = 1 */
 
 /* Relay an answer another node encoded (resp, len bytes; borrowed) to c's
  * client and free c: the bytes are copied once, with the bytes

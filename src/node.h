@@ -49,6 +49,7 @@ struct node_meta {
         uint64_t map_asked_ms;      /* loop time the last one was sent */
         unsigned map_ask_next;      /* the voter (index in cfg->nodes) asked next */
         bool addrs_agree;           /* map gives every configured node its configured addresses */
+        bool differs_said;          /* the file's node list differs from the map: logged once */
         struct group_write boot;    /* the map's CAS at the group's leader: from "absent" at
                                        the first start (epoch 1), or a cluster of one's new
                                        addresses */
@@ -124,6 +125,9 @@ struct node {
         unsigned call_pool_n;
         struct peer_call *probe_calls; /* one per partition: its probe in flight */
         struct node_move *moves; /* one per partition, and the metadata group's (rpc_move.c) */
+        /* Per partition not hosted here: the leader the last NOT_LEADER
+         * answer to a forward named (0: none); route.h row 11. */
+        uint32_t *leaders_heard;
         const struct rpc_node_calls *node_calls; /* answers to our node calls (rpc_internal.h) */
         struct auth_state auth;                  /* client users ([auth]): rpc_auth.c */
         struct session_keys keys;                /* token MACs */

@@ -49,18 +49,23 @@ struct route_decision route_decide(const struct route_view *v, const struct rout
         if (n->no_forward) {
                 return route_row(10, ROUTE_NO_REPLICA, 0);
         }
-        for (unsigned i = 0; i < v->n_replicas; i++) {
-                if (v->alive[i]) {
-                        return route_row(11, ROUTE_FORWARD, v->replicas[i]);
+        for (unsigned i = 0; n->leader_only && v->leader_id != 0 && i < v->n_replicas; i++) {
+                if (v->replicas[i] == v->leader_id && v->alive[i]) {
+                        return route_row(11, ROUTE_FORWARD, v->leader_id);
                 }
         }
-        return route_row(12, ROUTE_NO_QUORUM, 0);
+        for (unsigned i = 0; i < v->n_replicas; i++) {
+                if (v->alive[i]) {
+                        return route_row(12, ROUTE_FORWARD, v->replicas[i]);
+                }
+        }
+        return route_row(13, ROUTE_NO_QUORUM, 0);
 }
 
 bool route_needs_liveness(const struct route_view *v, const struct route_need *n)
 {
         if (!v->hosted) {
-                return !n->no_forward; /* rows 11-12 */
+                return !n->no_forward; /* rows 11-13 */
         }
         if (v->leader) {
                 return n->needs_quorum; /* rows 1-2 */

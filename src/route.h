@@ -16,11 +16,16 @@
  *  8  yes           unknown       majority alive                ELECTION (UNAVAILABLE)
  *  9  yes           unknown       majority gone                 NO_QUORUM
  * 10  no            -             no_forward                    NO_REPLICA (UNAVAILABLE)
- * 11  no            -             a replica alive               FORWARD to the first live replica
- * 12  no            -             no replica alive              NO_QUORUM
+ * 11  no            heard of, live leader_only                    FORWARD to that leader
+ * 12  no            -             a replica alive               FORWARD to the first live replica
+ * 13  no            -             no replica alive              NO_QUORUM
  *
  * A forwarded request always carries no_forward, so it travels one hop:
- * the node it reaches serves it or answers rows 2, 5, 8-10 itself.
+ * the node it reaches serves it or answers rows 2, 5, 8-10 itself. A node
+ * without a replica knows a leader only from the NOT_LEADER hints its
+ * forwards brought back (row 11): without it, a leader-only request sent
+ * to a follower comes back NOT_LEADER, and one pinned to this node
+ * (node_id) would never reach the leader.
  * NO_QUORUM at row 2 answers at once rather than proposing into a log that
  * cannot commit. The partition of a key is xxh64(key) % P (DESIGN §2). */
 #ifndef TKV_ROUTE_H
@@ -44,7 +49,8 @@ enum route_outcome {
 struct route_view {
         bool hosted;         /* a replica of the partition runs here */
         bool leader;         /* ... and leads it */
-        unsigned leader_id;  /* the leader this replica knows (0: none, or this node) */
+        unsigned leader_id;  /* the leader this replica knows (0: none, or this node); not
+                                hosted: the one a forward's answer named last (0: none) */
         unsigned n_replicas; /* voters in placement order */
         unsigned replicas[ROUTE_REPLICAS_MAX];
         bool alive[ROUTE_REPLICAS_MAX]; /* heard from recently (this node: true) */
@@ -68,7 +74,7 @@ struct route_decision {
 struct route_decision route_decide(const struct route_view *v, const struct route_need *n);
 
 /* Can route_decide's outcome for v and n depend on which replicas are
- * alive (rows 1-2, 8-9, 11-12)? When it cannot, the caller may leave
+ * alive (rows 1-2, 8-9, 11-13)? When it cannot, the caller may leave
  * v->alive unset: replica reads (row 4), the common case, then cost no
  * liveness lookups. Only hosted, leader, leader_id of v are read. */
 bool route_needs_liveness(const struct route_view *v, const struct route_need *n);

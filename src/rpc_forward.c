@@ -165,6 +165,30 @@ static bool rpc_forward_decodes(const struct peer_call *pc)
                QUEUE_DATA(pc, const struct call, op.fwd)->rd.fallback;
 }
 
+/* The answer to a forward of a partition not hosted here (route.h rows
+ * 11-12): a NOT_LEADER names the leader (its LeaderHint's node_id, 0 when
+ * the replica knows none), where leader-only requests go next. Read off
+ * the frame, which is relayed as it is. */
+static void rpc_forward_hear_leader(struct node *node, const struct call *c, const uint8_t *frame,
+                                    size_t len)
+{
+        struct pbwire_field status, hint, id;
+        bool found;
+
+        if (!c->routed_away || c->partition >= node->n_partitions ||
+            pbwire_find(frame, len, CALL_RESPONSE_STATUS_FIELD, &status, &found) != 0 || !found ||
+            status.type != PBWIRE_VARINT || status.value != TUNEKV__V1__STATUS__STATUS_NOT_LEADER ||
+            pbwire_find(frame, len, CALL_RESPONSE_LEADER_HINT_FIELD, &hint, &found) != 0 ||
+            !found || hint.type != PBWIRE_LEN) {
+                return;
+        }
+        if (pbwire_find(frame + hint.end - hint.value, (size_t)hint.value, 1, &id, &found) == 0) {
+                node->leaders_heard[c->partition] =
+                    found && id.type == PBWIRE_VARINT && id.value <= UINT32_MAX ? (uint32_t)id.value
+                                                                                : 0;
+        }
+}
+
 void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
 {
         Tunekv__V1__Response *resp;
@@ -188,6 +212,7 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 (void)peer_take(p, pc->id);
                 c->stage = CALL_NEW;
+                rpc_forward_hear_leader(p->data, c, frame, len);
                 call_answer_relay(c, frame, len, found ? id.start : len, found ? id.end : len);
                 return;
         }

@@ -214,9 +214,16 @@ static void rpc_meta_compare(struct node *node, const struct cmap *m)
                      why);
                 break;
         case CMAP_DIFFERS:
-                LOGE(-1,
-                     "meta: the configuration disagrees with the cluster map: %s; the map holds",
-                     why);
+                /* Members added, removed or replaced since the file was
+                 * written: expected, and said once. A node started with
+                 * --join has no node list of its own to compare. */
+                if (!node->meta.differs_said && node->cfg->join[0] == '\0') {
+                        LOGI(-1,
+                             "meta: the configuration's node list differs from the cluster "
+                             "map: %s; the map holds (the file only bootstraps the cluster)",
+                             why);
+                }
+                node->meta.differs_said = true;
                 break;
         default:
                 break;

@@ -44,6 +44,8 @@ static void rpc_route_view(struct call *c, const struct route_need *need, struct
                 v->leader = group_is_leader(c->group);
                 leader = group_leader_id(c->group);
                 v->leader_id = leader == node->cfg->node_id ? 0 : (unsigned)leader;
+        } else {
+                v->leader_id = node->leaders_heard[c->partition];
         }
         if (!route_needs_liveness(v, need)) {
                 return;
@@ -80,6 +82,7 @@ bool rpc_route_partition(struct call *c, const Tunekv__V1__Request *req, uint32_
         case ROUTE_SERVE:
                 return true;
         case ROUTE_FORWARD:
+                c->routed_away = !v.hosted;
                 rpc_forward(c, req, d.target);
                 break;
         case ROUTE_NOT_LEADER:

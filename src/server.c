@@ -978,6 +978,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->node.reads = s->reads;
         s->node.probe_calls = tkv_calloc(s->n_partitions, sizeof *s->node.probe_calls);
         s->node.moves = tkv_calloc(s->n_partitions + 1, sizeof *s->node.moves);
+        s->node.leaders_heard = tkv_calloc(s->n_partitions, sizeof *s->node.leaders_heard);
         s->wiping = tkv_calloc(s->n_partitions + 1, sizeof *s->wiping);
         /* Room for the largest token a request may carry, and for a read's
          * answer: its entry plus one dependency per partition. */
@@ -991,8 +992,8 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         s->node.token_bytes = tkv_malloc(session_encoded_bytes(s->node.token_cap) +
                                          (size_t)s->node.token_cap * SESSION_DEPS_ENTRY_MAX);
         if (s->reads == NULL || s->node.probe_calls == NULL || s->node.token_ents == NULL ||
-            s->node.moves == NULL || s->wiping == NULL || s->node.meta.pinned == NULL ||
-            s->node.token_bytes == NULL) {
+            s->node.moves == NULL || s->node.leaders_heard == NULL || s->wiping == NULL ||
+            s->node.meta.pinned == NULL || s->node.token_bytes == NULL) {
                 err_msgf(s->errmsg, "out of memory");
                 return TKV_ENOMEM;
         }
@@ -1198,6 +1199,8 @@ void server_close(struct server *s)
         tkv_free(s->node.probe_calls);
         tkv_free(s->node.moves);
         s->node.moves = NULL;
+        tkv_free(s->node.leaders_heard);
+        s->node.leaders_heard = NULL;
         tkv_free(s->node.token_ents);
         tkv_free(s->node.token_bytes);
         s->reads = NULL;

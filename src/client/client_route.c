@@ -220,6 +220,12 @@ static void client_route_key(struct tkv_client *c, struct client_req *r)
                 /* That node serves it or forwards it: never elsewhere. */
                 r->partition = map_partition_of(&c->map, r->key, r->key_len);
                 p = client_peer_for_node(c, r->read.node_id);
+                if (p == NULL && client_route_refresh_map(c, false)) {
+                        /* A node that joined after the map was fetched:
+                         * the next map may have it. */
+                        client_req_park(c, r, CLIENT_WAIT_MAP, &c->wait_map, r->retry.deadline_ms);
+                        return;
+                }
                 if (p == NULL) {
                         client_retry_ended(c, r, RETRY_END_NO_ROUTE, TKV_OK);
                         return;

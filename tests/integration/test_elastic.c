@@ -3,7 +3,8 @@
  * on), a writer thread that must see no failure, and then:
  *
  * - nodes 4 and 5 join: the rebalancer moves replicas onto them until no
- *   member holds two more than another, and spreads preferred leaders;
+ *   member holds two more than another, and spreads preferred leaders; a
+ *   client whose map predates them pins reads to them at once;
  * - node 1, a bootstrap voter holding the metadata group, is removed: its
  *   replicas and its metadata replica move away, then it is `removed`,
  *   and its peer handshake is refused when it comes back with its data;
@@ -243,14 +244,41 @@ static int teardown(void **state)
         return bad == 0 ? 0 : -1;
 }
 
-/* Nodes 4 and 5 join; 18 replicas spread to 3 or 4 per member. */
+/* A read pinned to node `to` through c, whose map may predate the node:
+ * answered (by node `to`, or a replica it forwards to) well within its
+ * deadline. */
+static void read_pinned(struct tkv_client *c, uint32_t to, enum tkv_consistency level)
+{
+        struct tkv_read_options ro = {0};
+        struct tkv_result r;
+        int rv;
+
+        ro.level = level;
+        ro.node_id = to;
+        ro.timeout_ms = 5000;
+        rv = tkv_get(c, "el-pin", 6, &ro, &r);
+        if (rv != TKV_OK && rv != TKV_NOT_FOUND) {
+                fail_msg("a read pinned to node %u: %s", to, tkv_status_name(rv));
+        }
+        tkv_result_release(&r);
+}
+
+/* Nodes 4 and 5 join; 18 replicas spread to 3 or 4 per member. A client
+ * whose map was fetched before they joined pins reads to them (it used to
+ * time out: the node was in no map it had, and it never fetched one). */
 static void test_new_nodes_receive_replicas(void **state)
 {
         static const uint32_t all[] = {1, 2, 3, 4, 5};
+        struct tkv_client *old = cluster_client(&cl, 0);
 
         (void)state;
+        assert_non_null(old);
+        read_pinned(old, 3, TKV_EVENTUAL);
         join_node(3, 4);
         join_node(3, 5);
+        read_pinned(old, 4, TKV_EVENTUAL);
+        read_pinned(old, 5, TKV_LINEARIZABLE);
+        tkv_client_destroy(old);
         assert_true(wait_spread(3, all, 5, 3, 4));
 }
 
