@@ -8,7 +8,7 @@ packages=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler libraft-dev
   liblz4-dev libcmocka-dev libxxhash-dev libinih-dev libssl-dev
   clang-format python3 clang-14 libclang-rt-14-dev
-  iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime man-db
+  iproute2 iptables iputils-ping libnetfilter-queue-dev gnuplot-nox libfaketime faketime man-db
   python3-protobuf protobuf-compiler python3-pytest python3-xxhash python3-pip python3-setuptools
   libsystemd-dev libmicrohttpd-dev python3-prometheus-client
   dpkg-dev lintian python3-mypy

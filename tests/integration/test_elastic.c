@@ -48,61 +48,6 @@ static struct test_writer writer;
 /* ------------------------------------------------------------------------ */
 /* The map, seen from node `at` */
 
-static bool info_at(unsigned at, struct tkv_result *res)
-{
-        struct tkv_client *c = cluster_client(&cl, at);
-        bool ok;
-
-        memset(res, 0, sizeof *res);
-        if (c == NULL) {
-                return false;
-        }
-        ok = tkv_cluster_info(c, res) == TKV_OK && res->cluster != NULL;
-        tkv_client_destroy(c);
-        return ok;
-}
-
-static unsigned load_of(const struct tkv_cluster_info *ci, uint32_t id)
-{
-        unsigned n = 0;
-
-        for (unsigned p = 0; p < ci->n_partitions; p++) {
-                for (unsigned i = 0; i < ci->partitions[p].n_replicas; i++) {
-                        n += ci->partitions[p].replicas[i] == id;
-                }
-        }
-        return n;
-}
-
-static bool moving(const struct tkv_cluster_info *ci)
-{
-        bool any = ci->metadata.move_to != 0;
-
-        for (unsigned p = 0; p < ci->n_partitions; p++) {
-                any = any || ci->partitions[p].move_to != 0;
-        }
-        return any;
-}
-
-static bool state_is(unsigned at, uint32_t id, enum tkv_member_state want)
-{
-        struct tkv_client *c = cluster_client(&cl, at);
-        struct tkv_member_list l;
-        bool is = false;
-
-        if (c == NULL) {
-                return false;
-        }
-        if (tkv_member_list(c, &l) == TKV_OK) {
-                for (size_t i = 0; i < l.n_members; i++) {
-                        is = is || (l.members[i].node_id == id && l.members[i].state == want);
-                }
-        }
-        tkv_member_list_release(&l);
-        tkv_client_destroy(c);
-        return is;
-}
-
 /* Wait until node `at` sees no move in progress and the members in ids
  * (n of them) each hold between lo and hi replicas. */
 static bool wait_spread(unsigned at, const uint32_t *ids, unsigned n, unsigned lo, unsigned hi)
@@ -111,9 +56,9 @@ static bool wait_spread(unsigned at, const uint32_t *ids, unsigned n, unsigned l
 
         for (int waited = 0; waited < WAIT_MS; waited += 100) {
                 struct tkv_result res;
-                bool ok = info_at(at, &res) && !moving(res.cluster);
+                bool ok = cluster_info(&cl, at, &res) && !cluster_map_moving(res.cluster);
                 for (unsigned i = 0; ok && i < n; i++) {
-                        unsigned l = load_of(res.cluster, ids[i]);
+                        unsigned l = cluster_map_load(res.cluster, ids[i]);
                         ok = l >= lo && l <= hi;
                 }
                 tkv_result_release(&res);
@@ -130,7 +75,7 @@ static bool wait_state(unsigned at, uint32_t id, enum tkv_member_state want)
         struct timespec nap = {0, 100 * 1000 * 1000};
 
         for (int waited = 0; waited < WAIT_MS; waited += 100) {
-                if (state_is(at, id, want)) {
+                if (cluster_member_is(&cl, at, id, want)) {
                         return true;
                 }
                 nanosleep(&nap, NULL);
@@ -172,20 +117,9 @@ static int change(unsigned at, int (*fn)(struct tkv_client *, void *), void *arg
         return rv;
 }
 
-static struct tkv_member member_of(unsigned id)
-{
-        struct tkv_member m;
-
-        memset(&m, 0, sizeof m);
-        m.node_id = id;
-        snprintf(m.client_addr, sizeof m.client_addr, "%s", cl.nodes[id - 1].client_addr);
-        snprintf(m.peer_addr, sizeof m.peer_addr, "%s", cl.nodes[id - 1].peer_addr);
-        return m;
-}
-
 static int do_add(struct tkv_client *c, void *arg)
 {
-        struct tkv_member m = member_of(*(unsigned *)arg);
+        struct tkv_member m = cluster_member_of(&cl, *(unsigned *)arg);
         return tkv_member_add(c, &m, NULL, NULL, 0);
 }
 
@@ -197,7 +131,7 @@ static int do_remove(struct tkv_client *c, void *arg)
 static int do_replace(struct tkv_client *c, void *arg)
 {
         const unsigned *ids = arg; /* old, new */
-        struct tkv_member m = member_of(ids[1]);
+        struct tkv_member m = cluster_member_of(&cl, ids[1]);
         return tkv_member_replace(c, ids[0], &m, NULL, NULL, 0);
 }
 
@@ -294,8 +228,8 @@ static void test_remove_voter(void **state)
         assert_int_equal(change(3, do_remove, &one), TKV_OK);
         assert_true(wait_state(3, 1, TKV_MEMBER_REMOVED));
         assert_true(wait_spread(3, rest, 4, 4, 5));
-        assert_true(info_at(3, &res));
-        assert_int_equal(load_of(res.cluster, 1), 0);
+        assert_true(cluster_info(&cl, 3, &res));
+        assert_int_equal(cluster_map_load(res.cluster, 1), 0);
         for (unsigned i = 0; i < res.cluster->metadata.n_replicas; i++) {
                 assert_int_not_equal(res.cluster->metadata.replicas[i], 1);
         }
@@ -335,8 +269,8 @@ static void test_replace_voter(void **state)
         cl.n = 6;
         assert_true(wait_state(3, 2, TKV_MEMBER_REMOVED));
         assert_true(wait_spread(3, rest, 4, 4, 5));
-        assert_true(info_at(3, &res));
-        assert_int_equal(load_of(res.cluster, 2), 0);
+        assert_true(cluster_info(&cl, 3, &res));
+        assert_int_equal(cluster_map_load(res.cluster, 2), 0);
         assert_int_equal(res.cluster->metadata.n_replicas, 3);
         for (unsigned i = 0; i < res.cluster->metadata.n_replicas; i++) {
                 assert_true(res.cluster->metadata.replicas[i] != 1 &&

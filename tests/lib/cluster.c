@@ -252,3 +252,72 @@ bool cluster_wait_converged(struct cluster *c, uint32_t p, int timeout_ms)
         }
         return false;
 }
+
+bool cluster_info(struct cluster *c, unsigned id, struct tkv_result *res)
+{
+        struct tkv_client *cl = cluster_client(c, id);
+        bool ok;
+
+        memset(res, 0, sizeof *res);
+        if (cl == NULL) {
+                return false;
+        }
+        ok = tkv_cluster_info(cl, res) == TKV_OK && res->cluster != NULL;
+        tkv_client_destroy(cl);
+        if (!ok) {
+                tkv_result_release(res);
+        }
+        return ok;
+}
+
+unsigned cluster_map_load(const struct tkv_cluster_info *ci, uint32_t id)
+{
+        unsigned n = 0;
+
+        for (unsigned p = 0; p < ci->n_partitions; p++) {
+                for (unsigned i = 0; i < ci->partitions[p].n_replicas; i++) {
+                        n += ci->partitions[p].replicas[i] == id;
+                }
+        }
+        return n;
+}
+
+bool cluster_map_moving(const struct tkv_cluster_info *ci)
+{
+        bool any = ci->metadata.move_to != 0;
+
+        for (unsigned p = 0; p < ci->n_partitions; p++) {
+                any = any || ci->partitions[p].move_to != 0;
+        }
+        return any;
+}
+
+bool cluster_member_is(struct cluster *c, unsigned at, uint32_t id, enum tkv_member_state want)
+{
+        struct tkv_client *cl = cluster_client(c, at);
+        struct tkv_member_list l;
+        bool is = false;
+
+        if (cl == NULL) {
+                return false;
+        }
+        if (tkv_member_list(cl, &l) == TKV_OK) {
+                for (size_t i = 0; i < l.n_members; i++) {
+                        is = is || (l.members[i].node_id == id && l.members[i].state == want);
+                }
+                tkv_member_list_release(&l);
+        }
+        tkv_client_destroy(cl);
+        return is;
+}
+
+struct tkv_member cluster_member_of(const struct cluster *c, unsigned id)
+{
+        struct tkv_member m;
+
+        memset(&m, 0, sizeof m);
+        m.node_id = id;
+        snprintf(m.client_addr, sizeof m.client_addr, "%s", c->nodes[id - 1].client_addr);
+        snprintf(m.peer_addr, sizeof m.peer_addr, "%s", c->nodes[id - 1].peer_addr);
+        return m;
+}

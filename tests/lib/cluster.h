@@ -85,6 +85,25 @@ bool cluster_wait_converged(struct cluster *c, uint32_t p, int timeout_ms);
 /* Leader of partition p as node id reports it (0: none). */
 uint32_t cluster_leader(struct cluster *c, unsigned id, uint32_t p);
 
+/* The cluster map as node id knows it (CLUSTER_INFO through a client of
+ * that node alone) into res: true when it answered with one (release res
+ * then); false, res released, otherwise. */
+bool cluster_info(struct cluster *c, unsigned id, struct tkv_result *res);
+
+/* Replicas of the partitions (not the metadata group's) member id holds
+ * in ci. */
+unsigned cluster_map_load(const struct tkv_cluster_info *ci, uint32_t id);
+
+/* Is a replica move in progress in ci (a partition's, or the metadata
+ * group's)? */
+bool cluster_map_moving(const struct tkv_cluster_info *ci);
+
+/* Does node at's member list show member id in state want? */
+bool cluster_member_is(struct cluster *c, unsigned at, uint32_t id, enum tkv_member_state want);
+
+/* Node id of c as a member record (its addresses): MEMBER add, replace. */
+struct tkv_member cluster_member_of(const struct cluster *c, unsigned id);
+
 /* One cluster for a whole group of tests (cmocka group setup/teardown):
  * a temporary dir named after prefix (dir, dir_len), 3 nodes x partitions
  * x 3 replicas started with flags, and a client of every node in *cl.

@@ -84,7 +84,7 @@ class History:
 
     def get(self, p, key, start, end, value=None, version=0, index=None, level="LINEARIZABLE",
             node=1, partition=0, staleness_ms=None, max_staleness_ms=None, final=False,
-            token_from=None, kind="ok", ts=None, value_ts=None):
+            token_from=None, kind="ok", ts=None, value_ts=None, replicas=None):
         if index is None:
             index = version
         if staleness_ms is None:
@@ -97,19 +97,21 @@ class History:
             comp = {"error": "TIMEOUT"}
         return self._op(p, "get", key, start, end, kind,
                         {"consistency": level, "max_staleness_ms": max_staleness_ms,
-                         "token_from": token_from}, comp)
+                         "token_from": token_from, "replicas": replicas}, comp)
 
     def nemesis(self, f, at):
         self.events.append({"type": "info", "process": "nemesis", "f": f, "value": "n1",
                             "time": int(at * MS)})
 
-    def final_reads(self, at, states, nodes=(1, 2, 3)):
+    def final_reads(self, at, states, nodes=(1, 2, 3), replicas=None):
         """Final-phase EVENTUAL reads of each key on each node; states maps
-        key -> (value, version, index, partition)."""
+        key -> (value, version, index, partition). replicas: the nodes the
+        recorder says hold the keys (its "replicas" extension)."""
         for node in nodes:
             for key, (value, version, index, partition) in sorted(states.items()):
                 self.get(100 + node, key, at, at + 1, value, version, index, "EVENTUAL",
-                         node=node, partition=partition, final=True)
+                         node=node, partition=partition, final=True,
+                         replicas=list(replicas) if replicas is not None else None)
                 at += 2
         return at
 
@@ -956,6 +958,23 @@ class LostAndFinal(CheckerTest):
         run = self.check(h)
         self.assertEqual(run.code, 2, run.out)
         self.assertEqual(run.summary["checks"]["final"]["unknown"], 1)
+
+    def test_final_reads_from_the_keys_replicas_suffice(self):
+        """More nodes than replicas: node 4 holds x, not y, and says so."""
+        h = History()
+        h.put(1, "x", "a", 0, 10, version=3)
+        h.put(1, "y", "b", 0, 10, version=4, partition=1)
+        at = h.final_reads(100, {"x": ("a", 3, 4, 0)}, nodes=(1, 2, 4), replicas=(1, 2, 4))
+        h.final_reads(at, {"y": ("b", 4, 4, 1)}, nodes=(1, 2, 3), replicas=(1, 2, 3))
+        self.assertValid(self.check(h))
+
+    def test_missing_final_read_of_a_replica_is_unknown(self):
+        h = History()
+        h.put(1, "x", "a", 0, 10, version=3)
+        h.final_reads(100, {"x": ("a", 3, 4, 0)}, nodes=(1, 2), replicas=(1, 2, 4))
+        run = self.check(h)
+        self.assertEqual(run.code, 2, run.out)
+        self.assertIn("no final read from nodes [4]", run.out)
 
 
 class Txn(CheckerTest):

@@ -8,6 +8,7 @@
  *              [--faults kill,leader-kill,pause,isolate,partition,one-way,delay|none]
  *              [--mix LEVEL=W,...]
  *              [--think-ms N] [--bug NAME] [--seed N]
+ *              [--scenario faults|elastic|moves]
  *
  * Clients. --clients threads each run one client process at a time: a
  * libtunekv client (one session, one token) doing get/put/cas/delete on a
@@ -68,7 +69,15 @@
  * --bug NAME runs tunekvd-planted with TUNEKV_PLANTED_BUG=NAME
  * (src/rpc_internal.h): the checker must report the anomaly.
  *
- * Exit: 0 history written; 1 the cluster could not be run (message). */
+ * --scenario elastic|moves replaces the faults with the cluster changing
+ * shape (scenario.c): nodes joining, leaving and replaced, or replica
+ * moves with a participant killed at each step. Reads are then pinned to
+ * members only, and the final phase reads each key on the nodes holding
+ * it (its invoke says which: "replicas").
+ *
+ * Exit: 0 history written; 1 the cluster could not be run (message); 2
+ * usage; 3 (scenarios) history written, but a change was not carried out
+ * or a client saw a status libtunekv does not retry. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -89,32 +98,16 @@
 
 #include "cluster.h"
 #include "tunekv.h"
+#include "verify.h"
 
 #define KEYS_MAX      64
 #define CLIENTS_MAX   32
-#define LEVELS        6
 #define EVENT_BYTES   1024
 #define OP_TIMEOUT_MS 3000
 #define TXN_PAIRS     4
 
 static const char *const level_names[LEVELS] = {"LINEARIZABLE", "SEQUENTIAL",        "CAUSAL",
                                                 "SESSION",      "BOUNDED_STALENESS", "EVENTUAL"};
-
-struct opts {
-        const char *dir;
-        unsigned seconds;
-        unsigned clients;
-        unsigned keys;
-        unsigned nodes;
-        unsigned partitions;
-        unsigned think_ms; /* pause between a process's operations */
-        unsigned weights[LEVELS];
-        bool fault_kill, fault_leader_kill, fault_pause, fault_isolate;
-        bool fault_partition, fault_one_way, fault_delay; /* need --netns */
-        bool netns;
-        const char *bug;
-        unsigned seed;
-};
 
 /* The history file: one JSON object per line, written whole under a lock. */
 static struct {
@@ -132,30 +125,111 @@ static struct {
         int process;
 } shared_token = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0, 0};
 
-static struct opts o;
-static struct cluster cl;
+struct opts o;
+struct cluster cl;
 static atomic_bool stopping;
 static atomic_int next_process = 1;
 static atomic_uint_fast64_t next_op = 1;
 static atomic_uint_fast64_t ops_done, ops_info;
 
-static uint64_t now_ns(void)
+/* The members (verify.h): ids, and their client addresses for new clients. */
+static struct {
+        pthread_mutex_t lock;
+        unsigned ids[CLUSTER_NODES_MAX];
+        unsigned n;
+        char endpoints[sizeof cl.endpoints];
+} members = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, ""};
+
+/* Failures the clients saw, by status (the run's end says them): a status
+ * libtunekv does not retry must never reach a client in a scenario. */
+#define STATUS_SLOTS 128
+static atomic_uint_fast64_t fails_by_status[STATUS_SLOTS];
+
+/* The final phase (final_reads): the partition of each key and of each TXN
+ * pair, learnt from a read's receipt; UINT32_MAX unknown (then every node
+ * reads it). */
+static uint32_t key_partition[KEYS_MAX], pair_partition[TXN_PAIRS];
+static bool final_holds(unsigned n, uint32_t p);
+struct event;
+static void ev_final_replicas(struct event *e, uint32_t p);
+
+uint64_t now_ns(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void nap_ms(unsigned ms)
+void nap_ms(unsigned ms)
 {
         struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
 }
 
-static unsigned rnd(unsigned *seed, unsigned n)
+unsigned rnd(unsigned *seed, unsigned n)
 {
         return n == 0 ? 0 : (unsigned)rand_r(seed) % n;
+}
+
+void members_set(const unsigned *ids, unsigned n)
+{
+        pthread_mutex_lock(&members.lock);
+        members.n = 0;
+        members.endpoints[0] = '\0';
+        for (unsigned i = 0; i < n && i < CLUSTER_NODES_MAX; i++) {
+                size_t used = strlen(members.endpoints);
+                members.ids[members.n++] = ids[i];
+                snprintf(members.endpoints + used, sizeof members.endpoints - used, "%s%s",
+                         used > 0 ? "," : "", cl.nodes[ids[i] - 1].client_addr);
+        }
+        pthread_mutex_unlock(&members.lock);
+}
+
+/* A member, at random: a read's node pin. */
+static unsigned member_pick(unsigned *seed)
+{
+        unsigned id;
+        pthread_mutex_lock(&members.lock);
+        id = members.n > 0 ? members.ids[rnd(seed, members.n)] : 0;
+        pthread_mutex_unlock(&members.lock);
+        return id;
+}
+
+/* The members' ids (up to CLUSTER_NODES_MAX) into ids; how many. */
+static unsigned members_get(unsigned *ids)
+{
+        unsigned n;
+        pthread_mutex_lock(&members.lock);
+        n = members.n;
+        memcpy(ids, members.ids, sizeof members.ids);
+        pthread_mutex_unlock(&members.lock);
+        return n;
+}
+
+/* A client of the members' addresses (NULL: said on stderr). */
+static struct tkv_client *members_client(void)
+{
+        struct tkv_options co = {0};
+        struct tkv_client *c = NULL;
+        char endpoints[sizeof members.endpoints], err[256];
+
+        pthread_mutex_lock(&members.lock);
+        memcpy(endpoints, members.endpoints, sizeof endpoints);
+        pthread_mutex_unlock(&members.lock);
+        co.endpoints = endpoints;
+        co.timeout_ms = OP_TIMEOUT_MS;
+        co.connect_timeout_ms = 500;
+        if (tkv_client_create(&co, &c, err, sizeof err) != TKV_OK) {
+                fprintf(stderr, "tkv-verify: client: %s\n", err);
+                return NULL;
+        }
+        return c;
+}
+
+static void fail_count(int status)
+{
+        atomic_fetch_add(&fails_by_status[status > 0 && status < STATUS_SLOTS ? status : 0], 1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -220,7 +294,7 @@ static void ev_write(struct event *e)
         pthread_mutex_unlock(&history.lock);
 }
 
-static void nemesis(const char *f, const char *fmt, ...)
+void nemesis(const char *f, const char *fmt, ...)
 {
         struct event e = {.len = 0};
         char value[256];
@@ -371,7 +445,7 @@ static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_fr
                 ro.max_staleness_ms = bounds[rnd(&p->seed, 3)];
         }
         if (rnd(&p->seed, 2) == 0) {
-                ro.node_id = 1 + rnd(&p->seed, o.nodes);
+                ro.node_id = member_pick(&p->seed);
         }
         ev_begin(&e, "invoke", p->id, op_id, "get");
         ev_add(&e, ",\"session\":%d", p->id);
@@ -399,6 +473,7 @@ static bool do_get(struct proc *p, unsigned k, uint64_t op_id, uint64_t token_fr
                 ev_str(&e, "key", key, strlen(key));
                 ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
                 ev_write(&e);
+                fail_count(rv);
         }
         tkv_result_release(&r);
         return true;
@@ -496,11 +571,13 @@ static bool do_write(struct proc *p, const char *f, unsigned k, uint64_t op_id, 
                 ev_str(&e, "key", key, strlen(key));
                 ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
                 ev_write(&e);
+                fail_count(rv);
         } else {
                 ev_begin(&e, "info", p->id, op_id, f);
                 ev_str(&e, "key", key, strlen(key));
                 ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
                 ev_write(&e);
+                fail_count(rv);
                 tkv_result_release(&r);
                 return false;
         }
@@ -618,6 +695,7 @@ static bool do_txn(struct proc *p, unsigned pair, uint64_t op_id)
                 txn_record_ok(p, &e, op_id, pair, k, write ? value : NULL, &r);
         } else {
                 alive = write_failed_for_sure(rv) || !write;
+                fail_count(rv);
                 ev_begin(&e, alive ? "fail" : "info", p->id, op_id, "txn");
                 ev_txn_keys(&e, a, b);
                 ev_add(&e, ",\"error\":\"%s\"", tkv_status_name(rv));
@@ -635,11 +713,15 @@ static void final_txn_reads(struct proc *p, unsigned n)
                 struct tkv_read_options ro = {0};
                 struct tkv_result r[2];
                 struct event e;
-                uint64_t op_id = atomic_fetch_add(&next_op, 1);
+                uint64_t op_id;
                 char a[16], b[16];
                 const char *k[2] = {a, b};
                 int rv[2];
 
+                if (!final_holds(n, pair_partition[pair])) {
+                        continue;
+                }
+                op_id = atomic_fetch_add(&next_op, 1);
                 txn_key(pair, 'a', a, sizeof a);
                 txn_key(pair, 'b', b, sizeof b);
                 ro.level = TKV_EVENTUAL;
@@ -648,6 +730,7 @@ static void final_txn_reads(struct proc *p, unsigned n)
                 ev_add(&e, ",\"session\":%d", p->id);
                 ev_txn_keys(&e, a, b);
                 ev_add(&e, ",\"final\":true");
+                ev_final_replicas(&e, pair_partition[pair]);
                 ev_write(&e);
                 for (int i = 0; i < 2; i++) {
                         rv[i] = tkv_get(p->client, k[i], strlen(k[i]), &ro, &r[i]);
@@ -688,19 +771,11 @@ static void final_txn_reads(struct proc *p, unsigned n)
 
 static bool proc_start(struct proc *p, unsigned seed)
 {
-        struct tkv_options co = {0};
-        char err[256];
         memset(p, 0, sizeof *p);
         p->id = atomic_fetch_add(&next_process, 1);
         p->seed = seed ^ (unsigned)p->id * 2654435761u;
-        co.endpoints = cl.endpoints;
-        co.timeout_ms = OP_TIMEOUT_MS;
-        co.connect_timeout_ms = 500;
-        if (tkv_client_create(&co, &p->client, err, sizeof err) != TKV_OK) {
-                fprintf(stderr, "tkv-verify: client: %s\n", err);
-                return false;
-        }
-        return true;
+        p->client = members_client();
+        return p->client != NULL;
 }
 
 static void *client_thread(void *arg)
@@ -1008,15 +1083,10 @@ static void watch_follow(struct watcher *wt)
 static void *watch_thread(void *arg)
 {
         struct watcher wt = {.which = (unsigned)(uintptr_t)arg};
-        struct tkv_options co = {0};
-        char err[256];
 
         wt.seed = o.seed * 31u + wt.which;
-        co.endpoints = cl.endpoints;
-        co.timeout_ms = OP_TIMEOUT_MS;
-        co.connect_timeout_ms = 500;
-        if (tkv_client_create(&co, &wt.client, err, sizeof err) != TKV_OK) {
-                fprintf(stderr, "tkv-verify: watcher client: %s\n", err);
+        wt.client = members_client();
+        if (wt.client == NULL) {
                 return NULL;
         }
         while (!atomic_load(&watch_stopping)) {
@@ -1297,11 +1367,109 @@ static void heal_all(void)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Final phase: every key on every node, EVENTUAL, pinned to the node. */
+/* Final phase: every key on every member that holds it, EVENTUAL, pinned
+ * to the node. */
+
+static uint32_t partition_of(struct tkv_client *c, const char *key)
+{
+        struct tkv_read_options ro = {0};
+        struct tkv_result r;
+        uint32_t p = UINT32_MAX;
+        int rv;
+
+        ro.level = TKV_EVENTUAL;
+        rv = tkv_get(c, key, strlen(key), &ro, &r);
+        if (rv == TKV_OK || rv == TKV_NOT_FOUND) {
+                p = r.receipt.partition;
+        }
+        tkv_result_release(&r);
+        return p;
+}
+
+static void final_partitions(void)
+{
+        struct tkv_client *c = members_client();
+        char key[16];
+
+        for (unsigned k = 0; k < KEYS_MAX; k++) {
+                key_partition[k] = UINT32_MAX;
+        }
+        for (unsigned i = 0; i < TXN_PAIRS; i++) {
+                pair_partition[i] = UINT32_MAX;
+        }
+        if (c == NULL) {
+                return;
+        }
+        for (unsigned k = 0; k < o.keys; k++) {
+                key_name(k, key, sizeof key);
+                key_partition[k] = partition_of(c, key);
+        }
+        for (unsigned i = 0; i < TXN_PAIRS; i++) {
+                txn_key(i, 'a', key, sizeof key);
+                pair_partition[i] = partition_of(c, key);
+        }
+        tkv_client_destroy(c);
+}
+
+/* The map's replicas of each partition (the final phase's), and a
+ * partition's as the JSON member ,"replicas":[...] (our recorder's
+ * extension: tunekv-check expects a final read of a key from these nodes
+ * only). */
+static struct tkv_partition_info final_map[64];
+static unsigned final_map_n;
+
+static void final_placement(void)
+{
+        struct tkv_client *c = members_client();
+        struct tkv_result res;
+
+        final_map_n = 0;
+        if (c == NULL) {
+                return;
+        }
+        if (tkv_cluster_info(c, &res) == TKV_OK && res.cluster != NULL) {
+                final_map_n = res.cluster->n_partitions < 64 ? res.cluster->n_partitions : 64;
+                memcpy(final_map, res.cluster->partitions, final_map_n * sizeof final_map[0]);
+        }
+        tkv_result_release(&res);
+        tkv_client_destroy(c);
+}
+
+/* Does node n hold a replica of partition p? Unknown (UINT32_MAX, or no
+ * map): yes, so that the read is recorded. */
+static bool final_holds(unsigned n, uint32_t p)
+{
+        if (p >= final_map_n || final_map[p].n_replicas == 0) {
+                return true;
+        }
+        for (unsigned i = 0; i < final_map[p].n_replicas; i++) {
+                if (final_map[p].replicas[i] == n) {
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void ev_final_replicas(struct event *e, uint32_t p)
+{
+        if (p >= final_map_n || final_map[p].n_replicas == 0) {
+                return;
+        }
+        ev_add(e, ",\"replicas\":[");
+        for (unsigned i = 0; i < final_map[p].n_replicas; i++) {
+                ev_add(e, "%s%u", i > 0 ? "," : "", final_map[p].replicas[i]);
+        }
+        ev_add(e, "]");
+}
 
 static void final_reads(void)
 {
-        for (unsigned n = 1; n <= o.nodes; n++) {
+        unsigned ids[CLUSTER_NODES_MAX], n_ids = members_get(ids);
+
+        final_partitions();
+        final_placement();
+        for (unsigned i = 0; i < n_ids; i++) {
+                unsigned n = ids[i];
                 struct proc p;
                 if (!proc_start(&p, n)) {
                         continue;
@@ -1310,10 +1478,14 @@ static void final_reads(void)
                         struct tkv_read_options ro = {0};
                         struct tkv_result r;
                         struct event e;
-                        uint64_t op_id = atomic_fetch_add(&next_op, 1);
+                        uint64_t op_id;
                         char key[16];
                         int rv;
 
+                        if (!final_holds(n, key_partition[k])) {
+                                continue;
+                        }
+                        op_id = atomic_fetch_add(&next_op, 1);
                         key_name(k, key, sizeof key);
                         ro.level = TKV_EVENTUAL;
                         ro.node_id = n;
@@ -1321,6 +1493,7 @@ static void final_reads(void)
                         ev_add(&e, ",\"session\":%d", p.id);
                         ev_str(&e, "key", key, strlen(key));
                         ev_add(&e, ",\"consistency\":\"EVENTUAL\",\"node_pin\":%u", n);
+                        ev_final_replicas(&e, key_partition[k]);
                         ev_write(&e);
                         rv = tkv_get(p.client, key, strlen(key), &ro, &r);
                         if ((rv == TKV_OK || rv == TKV_NOT_FOUND) && r.receipt.node_id == n) {
@@ -1393,6 +1566,49 @@ static void netns_down(void)
         }
 }
 
+/* A status that may end an operation while the cluster changes: libtunekv
+ * retried it until the operation's deadline (or, for a write, its outcome
+ * is unknown). Any other one is a bug. */
+static bool status_retryable(int status)
+{
+        switch (status) {
+        case TKV_NOT_LEADER:
+        case TKV_BOUND_UNMET:
+        case TKV_NO_QUORUM:
+        case TKV_TIMEOUT:
+        case TKV_OUTCOME_UNKNOWN:
+        case TKV_BUSY:
+        case TKV_UNAVAILABLE:
+        case TKV_CONNECT_FAILED:
+        case TKV_CONNECTION_CLOSED:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Say the clients' failures by status (stdout); how many were of a status
+ * that is not retryable. */
+static unsigned report_fails(void)
+{
+        unsigned bad = 0;
+        bool any = false;
+
+        printf("tkv-verify: failed operations by status:");
+        for (int st = 0; st < STATUS_SLOTS; st++) {
+                uint64_t n = atomic_load(&fails_by_status[st]);
+                if (n == 0) {
+                        continue;
+                }
+                any = true;
+                printf(" %s %llu%s", tkv_status_name(st), (unsigned long long)n,
+                       status_retryable(st) ? "" : " (not retryable)");
+                bad += status_retryable(st) ? 0 : (unsigned)n;
+        }
+        printf("%s\n", any ? "" : " none");
+        return bad;
+}
+
 static void usage(void)
 {
         fprintf(stderr,
@@ -1400,7 +1616,8 @@ static void usage(void)
                 "                  [--partitions N] [--netns]\n"
                 "                  [--faults "
                 "kill,leader-kill,pause,isolate,partition,one-way,delay|none]\n"
-                "                  [--mix LEVEL=W,...] [--think-ms N] [--bug NAME] [--seed N]\n");
+                "                  [--mix LEVEL=W,...] [--think-ms N] [--bug NAME] [--seed N]\n"
+                "                  [--scenario faults|elastic|moves]\n");
         exit(2);
 }
 
@@ -1505,6 +1722,16 @@ static void parse(int argc, char **argv)
                         o.think_ms = (unsigned)strtoul(v, NULL, 10);
                 } else if (strcmp(a, "--seed") == 0) {
                         o.seed = (unsigned)strtoul(v, NULL, 10);
+                } else if (strcmp(a, "--scenario") == 0) {
+                        if (strcmp(v, "faults") == 0) {
+                                o.scenario = SCENARIO_FAULTS;
+                        } else if (strcmp(v, "elastic") == 0) {
+                                o.scenario = SCENARIO_ELASTIC;
+                        } else if (strcmp(v, "moves") == 0) {
+                                o.scenario = SCENARIO_MOVES;
+                        } else {
+                                usage();
+                        }
                 } else {
                         usage();
                 }
@@ -1512,6 +1739,16 @@ static void parse(int argc, char **argv)
         if (o.dir == NULL || o.clients == 0 || o.clients > CLIENTS_MAX || o.keys == 0 ||
             o.keys > KEYS_MAX || o.partitions == 0) {
                 usage();
+        }
+        if (o.scenario != SCENARIO_FAULTS && (o.netns || o.bug != NULL)) {
+                fprintf(stderr,
+                        "tkv-verify: --scenario %s runs on loopback, without --netns "
+                        "and --bug\n",
+                        o.scenario == SCENARIO_MOVES ? "moves" : "elastic");
+                exit(2);
+        }
+        if (o.scenario == SCENARIO_MOVES) {
+                o.nodes = 4; /* 3 replicas: a move's target is the fourth */
         }
 }
 
@@ -1523,7 +1760,8 @@ int main(int argc, char **argv)
         char path[600];
         unsigned seed;
         uint64_t start;
-        bool converged = true;
+        bool converged = true, scenario_ok = true;
+        unsigned not_retryable;
 
         parse(argc, argv);
         seed = o.seed;
@@ -1550,7 +1788,8 @@ int main(int argc, char **argv)
                o.nodes, o.partitions, o.clients, o.keys, o.seconds, o.bug ? ", planted bug " : "",
                o.bug ? o.bug : "");
         fflush(stdout);
-        if (cluster_start(&cl, o.dir, o.nodes, o.partitions, 3, flags) != 0) {
+        if (cluster_start_conf(&cl, o.dir, o.nodes, o.partitions, 3, flags, NULL,
+                               scenario_conf(o.scenario)) != 0) {
                 fprintf(stderr, "tkv-verify: the cluster did not start\n");
                 cluster_kill_all(&cl);
                 netns_down();
@@ -1563,6 +1802,13 @@ int main(int argc, char **argv)
                         return 1;
                 }
         }
+        {
+                unsigned ids[CLUSTER_NODES_MAX];
+                for (unsigned i = 0; i < o.nodes; i++) {
+                        ids[i] = i + 1;
+                }
+                members_set(ids, o.nodes);
+        }
         for (unsigned i = 0; i < o.clients; i++) {
                 pthread_create(&threads[i], NULL, client_thread,
                                (void *)(uintptr_t)(o.seed * 7919u + i * 104729u));
@@ -1572,9 +1818,18 @@ int main(int argc, char **argv)
         }
         start = now_ns();
         nap_ms(1000); /* a quiet start: the history begins fault-free */
+        if (o.scenario == SCENARIO_ELASTIC) {
+                scenario_ok = scenario_elastic(&seed) == 0;
+        } else if (o.scenario == SCENARIO_MOVES) {
+                scenario_ok = scenario_moves(&seed) == 0;
+        }
         while (now_ns() - start < (uint64_t)o.seconds * 1000000000u) {
-                fault_once(&seed);
-                nap_ms(1000 + rnd(&seed, 1000));
+                if (o.scenario == SCENARIO_FAULTS) {
+                        fault_once(&seed);
+                        nap_ms(1000 + rnd(&seed, 1000));
+                } else {
+                        nap_ms(100); /* the load goes on until --seconds */
+                }
         }
         heal_all();
         nap_ms(500);
@@ -1599,9 +1854,16 @@ int main(int argc, char **argv)
                (unsigned long long)atomic_load(&ops_info),
                (unsigned long long)atomic_load(&watch_events), (unsigned long long)history.events,
                path);
+        not_retryable = report_fails();
         if (cluster_stop(&cl) != 0) {
                 fprintf(stderr, "tkv-verify: a node did not stop cleanly\n");
         }
         netns_down();
+        if (o.scenario != SCENARIO_FAULTS && (!scenario_ok || not_retryable > 0)) {
+                fprintf(stderr, "tkv-verify: the scenario failed: %s\n",
+                        !scenario_ok ? "the cluster did not carry out a change (above)"
+                                     : "clients saw statuses libtunekv does not retry");
+                return 3;
+        }
         return 0;
 }
