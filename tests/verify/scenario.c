@@ -229,8 +229,7 @@ int scenario_elastic(unsigned *seed)
                 return -1;
         }
         if (!wait_balanced(3, five, 5, loads, sizeof loads)) {
-                return stuck("the rebalancer did not spread the replicas over 5 nodes: %s",
-                             loads);
+                return stuck("the rebalancer did not spread the replicas over 5 nodes: %s", loads);
         }
         nemesis("balanced", "%s", loads);
         nap_ms(2000);
@@ -491,9 +490,9 @@ static int moves_round(unsigned *seed, uint32_t p, unsigned want, enum role role
                 return stuck("partition %u: no leader to kill", p);
         }
         cluster_signal(&cl, victim, SIGKILL, true);
-        nemesis("kill", "n%u, the %s of partition %u's move, %s \"%s\"", victim, role_names[role], p,
-                hit ? "at" : "missed the step, after", hit ? (want == 0 ? "recorded" : steps[want])
-                                                           : seen);
+        nemesis("kill", "n%u, the %s of partition %u's move, %s \"%s\"", victim, role_names[role],
+                p, hit ? "at" : "missed the step, after",
+                hit ? (want == 0 ? "recorded" : steps[want]) : seen);
         nap_ms(1000 + rnd(seed, 1000));
         if (cluster_restart(&cl, victim) != 0) {
                 look_close(&lk);
