@@ -73,9 +73,15 @@ struct auth_table {
 
 /* What a node enforces (struct node's auth; rpc_auth.c runs it). */
 struct auth_state {
-        bool enabled;              /* [auth] enabled */
-        struct auth_table *table;  /* owned: the system group's record, decoded */
-        uint64_t table_version;    /* the record's version table was decoded from; 0: none */
+        bool enabled;             /* [auth] enabled */
+        struct auth_table *table; /* owned: the system group's record, decoded */
+        uint64_t table_version;   /* the record's version table was decoded from; 0: none */
+        /* Without a replica of the metadata group: the record as a node
+         * with one last sent it (rpc_join.c asks every second), owned. */
+        uint8_t *learned;
+        size_t learned_len;
+        uint64_t learned_version;
+        bool learned_once;         /* an answer came: the users are known (maybe none) */
         struct auth_secret root;   /* root's, from root_password_file */
         struct auth_secret nobody; /* checked for unknown users: a failure costs the same */
         unsigned in_flight;        /* AUTH hashings on the threadpool */

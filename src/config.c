@@ -973,11 +973,9 @@ static int config_check_join(const struct config *c, char *errmsg)
                                            "out (the members' values)");
                 return TKV_EINVAL;
         }
-        if (c->bootstrap || c->auth_enabled) {
-                err_msgf(errmsg, "config: node.join: %s",
-                         c->bootstrap ? "a joining node never bootstraps (node.bootstrap = 1)"
-                                      : "not with auth.enabled = 1 yet (a joining node holds "
-                                        "no replica of the users)");
+        if (c->bootstrap) {
+                err_msgf(errmsg,
+                         "config: node.join: a joining node never bootstraps (node.bootstrap = 1)");
                 return TKV_EINVAL;
         }
         return 0;

@@ -44,10 +44,15 @@ struct node_meta {
         uint64_t map_version; /* the record's version (mod index) map came from; 0: none */
         /* A joining node (no replica of the metadata group) asks a voter for
          * the map instead (rpc_join.c). */
-        struct peer_call map_call;  /* its CLUSTER_INFO, kind RPC_PEER_MAP */
-        bool map_asking;            /* map_call in flight */
-        uint64_t map_asked_ms;      /* loop time the last one was sent */
-        unsigned map_ask_next;      /* the voter (index in cfg->nodes) asked next */
+        struct peer_call map_call; /* its CLUSTER_INFO, kind RPC_PEER_MAP */
+        bool map_asking;           /* map_call in flight */
+        uint64_t map_asked_ms;     /* loop time the last one was sent */
+        unsigned map_ask_next;     /* the voter (index in cfg->nodes) asked next */
+        /* A peer's answer carried a newer map epoch than this node's (its
+         * pings'): a replica of the metadata group here that was moved away
+         * hears no more of the group, so the node asks that peer instead. */
+        uint64_t newer_epoch;
+        uint32_t newer_from;
         bool addrs_agree;           /* map gives every configured node its configured addresses */
         bool differs_said;          /* the file's node list differs from the map: logged once */
         struct group_write boot;    /* the map's CAS at the group's leader: from "absent" at

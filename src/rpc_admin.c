@@ -8,6 +8,7 @@
 #include "err.h"
 #include "heap.h"
 #include "node.h"
+#include "rpc_auth.h"
 #include "rpc_internal.h"
 #include "rpc_move.h"
 #include "store.h"
@@ -257,8 +258,9 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
             tkv_calloc((size_t)node->n_partitions * CONFIG_REPLICAS_MAX, sizeof *replicas);
         Tunekv__V1__PartitionInfo meta;
         uint32_t meta_ids[CMAP_REPLICAS_MAX];
+        const uint8_t *users = NULL;
+        size_t users_len = 0;
 
-        (void)req;
         if (nodes == NULL || node_ptrs == NULL || parts == NULL || part_ptrs == NULL ||
             replicas == NULL) {
                 call_answer_error(c, TKV_ENOMEM, "CLUSTER_INFO: out of memory");
@@ -304,6 +306,14 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         ci.n_partitions = node->n_partitions;
         ci.partitions = part_ptrs;
         ci.node_id = cfg->node_id;
+        /* The users and roles, to a node (never a client: they hold the
+         * password hashes) that has no metadata replica to read them from. */
+        if (c->from_node != 0 && req->cluster_info != NULL && req->cluster_info->users &&
+            rpc_auth_record(node, &users, &users_len, &ci.users_version)) {
+                ci.has_users = true;
+                ci.users.data = (uint8_t *)users;
+                ci.users.len = users_len;
+        }
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO;
         resp.cluster_info = &ci;
         call_answer(c, &resp);

@@ -63,26 +63,79 @@ int rpc_auth_init(struct auth_state *a, const struct config *cfg, char *errmsg)
         return rv;
 }
 
+bool rpc_auth_record(struct node *node, const uint8_t **data, size_t *len, uint64_t *version)
+{
+        const struct store_entry *e;
+
+        if (!node->auth.enabled || node->meta_group == NULL) {
+                return false;
+        }
+        e = store_get(group_store(node->meta_group), RPC_AUTH_KEY, sizeof RPC_AUTH_KEY - 1);
+        *data = e != NULL ? store_entry_value(e) : NULL;
+        *len = e != NULL ? store_entry_value_len(e) : 0;
+        *version = e != NULL ? store_entry_mod_index(e) : 0;
+        return true;
+}
+
+void rpc_auth_learn(struct node *node, const uint8_t *data, size_t len, uint64_t version)
+{
+        struct auth_state *a = &node->auth;
+        uint8_t *copy;
+
+        a->learned_once = true;
+        if (version <= a->learned_version) {
+                return;
+        }
+        copy = tkv_malloc(len > 0 ? len : 1);
+        if (copy == NULL) {
+                return; /* the next answer brings it again */
+        }
+        memcpy(copy, data, len);
+        LOGI(-1, "auth: users and roles learned from the metadata group (version %llu, %zu bytes)",
+             (unsigned long long)version, len);
+        if (a->learned != NULL) {
+                OPENSSL_cleanse(a->learned, a->learned_len);
+        }
+        tkv_free(a->learned);
+        a->learned = copy;
+        a->learned_len = len;
+        a->learned_version = version;
+}
+
+bool rpc_auth_users_known(const struct node *node)
+{
+        return !node->auth.enabled || node->meta_group != NULL || node->auth.learned_once ||
+               node->auth.table_version != 0;
+}
+
 struct auth_table *rpc_auth_table(struct node *node)
 {
         struct auth_state *a = &node->auth;
-        struct group *g = node->meta_group;
-        const struct store_entry *e;
+        const uint8_t *data = NULL;
+        size_t len = 0;
         struct auth_table *t = NULL;
-        uint64_t version;
+        uint64_t version = 0;
         int rv;
 
-        if (!a->enabled || g == NULL) {
+        if (!a->enabled) {
                 return a->table;
         }
-        e = store_get(group_store(g), RPC_AUTH_KEY, sizeof RPC_AUTH_KEY - 1);
-        version = e != NULL ? store_entry_mod_index(e) : 0;
-        if (version == a->table_version) {
+        /* The newest record this node has: its metadata replica's, or the
+         * one a replica sent it. Versions only grow (the record is changed,
+         * never deleted), so an older one (a metadata replica that just
+         * moved here, still catching up) never replaces a newer one. */
+        if (!rpc_auth_record(node, &data, &len, &version) || version < a->learned_version) {
+                data = a->learned;
+                len = a->learned_len;
+                version = a->learned_version;
+        }
+        if (version <= a->table_version) {
                 return a->table;
         }
-        /* A new version was applied here (or restored from a snapshot):
-         * decode it once; every check until the next change reuses it. */
-        rv = e != NULL ? auth_table_decode(store_entry_value(e), store_entry_value_len(e), &t)
+        /* A new version was applied here, restored from a snapshot, or
+         * learned: decode it once; every check until the next change
+         * reuses it. */
+        rv = data != NULL                        ? auth_table_decode(data, len, &t)
              : (t = auth_table_create()) != NULL ? 0
                                                  : TKV_ENOMEM;
         if (rv != 0) {
@@ -105,6 +158,11 @@ void rpc_auth_close(struct auth_state *a)
 {
         auth_table_destroy(a->table);
         a->table = NULL;
+        if (a->learned != NULL) {
+                OPENSSL_cleanse(a->learned, a->learned_len);
+        }
+        tkv_free(a->learned);
+        a->learned = NULL;
         OPENSSL_cleanse(&a->root, sizeof a->root);
 }
 
@@ -245,6 +303,12 @@ static int rpc_auth_refuse(struct conn *conn, const Tunekv__V1__AuthRequest *ar,
         if (conn->auth_pending) {
                 snprintf(message, len, "AUTH: another AUTH is in progress on this connection");
                 return TKV_EBUSY;
+        }
+        if (!rpc_auth_users_known(node) && ar->user != NULL && strcmp(ar->user, AUTH_ROOT) != 0) {
+                snprintf(message, len,
+                         "AUTH: node %u has not learned the users from the metadata group yet",
+                         node->cfg->node_id);
+                return TKV_ESHUTDOWN;
         }
         if (ar->user == NULL || !auth_name_valid(ar->user) ||
             ar->password.len > AUTH_PASSWORD_BYTES_MAX) {

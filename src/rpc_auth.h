@@ -26,4 +26,19 @@ struct conn;
 int rpc_auth_init(struct auth_state *a, const struct config *cfg, char *errmsg);
 void rpc_auth_close(struct auth_state *a);
 
+struct node;
+
+/* The record of users and roles as this node's replica of the metadata
+ * group applied it (*data NULL and *version 0: none written yet; borrowed
+ * until the loop turn ends). false when auth is off or the node holds no
+ * replica: then it learns the record from one that does (rpc_join.c,
+ * CLUSTER_INFO with users over a node link) through rpc_auth_learn, which
+ * keeps a copy of data when version is newer than the last one learned. */
+bool rpc_auth_record(struct node *node, const uint8_t **data, size_t *len, uint64_t *version);
+void rpc_auth_learn(struct node *node, const uint8_t *data, size_t len, uint64_t version);
+
+/* Does the node know the users (auth off, a metadata replica here, or a
+ * record learned)? Until it does, AUTH of anyone but root is UNAVAILABLE. */
+bool rpc_auth_users_known(const struct node *node);
+
 #endif

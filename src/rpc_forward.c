@@ -123,8 +123,14 @@ static uint32_t rpc_forward_probe_partition(struct node *node, const struct peer
 
 static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
 {
-        (void)resp;
+        struct node *node = p->data;
+        uint64_t epoch = node->meta.map != NULL ? node->meta.map->epoch : 0;
+
         p->ping_in_flight = false;
+        if (resp != NULL && resp->epoch > epoch && resp->epoch > node->meta.newer_epoch) {
+                node->meta.newer_epoch = resp->epoch;
+                node->meta.newer_from = p->node_id;
+        }
 }
 
 /* Hand a decoded answer to the call it belongs to (taken off the link). */

@@ -268,6 +268,12 @@ struct auth_table *rpc_auth_table(struct node *node);
  * by the other nodes). */
 void rpc_member_request(struct call *c, const Tunekv__V1__Request *req);
 
+/* Did c come over the node link of a member that holds no replica of the
+ * metadata group (by the map)? What such a node passes on to a replica
+ * (MEMBER, USER_ROLE changes) may take a second hop, to the group's
+ * leader: it knows no leader of the group itself. */
+bool rpc_member_from_joined(const struct call *c);
+
 /* The cluster map in g's store (this node leads the metadata group g)
  * changed by mr, as a CAS command on the version read (cmd->value is
  * tkv_malloc'd: the caller frees it after group_propose), and the new

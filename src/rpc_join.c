@@ -35,6 +35,7 @@
 #include "log.h"
 #include "node.h"
 #include "pballoc.h"
+#include "rpc_auth.h"
 #include "rpc_internal.h"
 #include "tunekv.pb-c.h"
 
@@ -336,14 +337,18 @@ void rpc_join_flush(struct node *node, uint64_t now_ms)
                 return;
         }
         mt->map_asked_ms = now_ms;
-        /* A node holding a replica of the metadata group, in turn. */
-        p = node_peer(node, node_meta_member(node, mt->map_ask_next++));
+        /* A peer that said it has a newer map, else a node holding a
+         * replica of the metadata group, in turn. */
+        p = mt->map != NULL && mt->newer_epoch > mt->map->epoch
+                ? node_peer(node, mt->newer_from)
+                : node_peer(node, node_meta_member(node, mt->map_ask_next++));
         if (p == NULL) {
                 return;
         }
         req.id = peer_next_id(p);
         req.body_case = TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO;
         req.cluster_info = &ci;
+        ci.users = node->auth.enabled; /* checking AUTH needs them */
         len = tunekv__v1__request__get_packed_size(&req);
         space = peer_frame_space(p, len);
         if (space == NULL) {
@@ -387,9 +392,15 @@ void rpc_join_on_map(struct node *node, const Tunekv__V1__Response *resp)
 
         node->meta.map_asking = false;
         if (resp == NULL || resp->status != TUNEKV__V1__STATUS__STATUS_OK ||
-            resp->body_case != TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO ||
-            rpc_join_map_of(resp->cluster_info, &m, why, sizeof why) != 0) {
+            resp->body_case != TUNEKV__V1__RESPONSE__BODY_CLUSTER_INFO) {
                 return; /* asked again at the next refresh */
+        }
+        if (resp->cluster_info->has_users && node->meta_group == NULL) {
+                rpc_auth_learn(node, resp->cluster_info->users.data, resp->cluster_info->users.len,
+                               resp->cluster_info->users_version);
+        }
+        if (rpc_join_map_of(resp->cluster_info, &m, why, sizeof why) != 0) {
+                return;
         }
         if (node->meta.map != NULL && m->epoch <= node->meta.map->epoch) {
                 cmap_destroy(m);

@@ -214,27 +214,7 @@ static void rpc_member_propose(struct call *c, struct group *g, const Tunekv__V1
         }
 }
 
-/* Would mr move a replica of the metadata group (a move of it, or a
- * member holding one leaving), by the map m? */
-static bool rpc_member_moves_meta(const struct cmap *m, const Tunekv__V1__MemberRequest *mr)
-{
-        if (m == NULL) {
-                return false;
-        }
-        switch (mr->op) {
-        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE:
-                return mr->partition == m->n_partitions;
-        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REMOVE:
-        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE:
-                return cmap_hosts(m, m->n_partitions, mr->node_id);
-        default:
-                return false;
-        }
-}
-
-/* Did c come over the node link of a member that holds no replica of the
- * metadata group (by the map)? */
-static bool rpc_member_from_joined(const struct call *c)
+bool rpc_member_from_joined(const struct call *c)
 {
         const struct cmap *m = c->node->meta.map;
 
@@ -250,13 +230,6 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
         if (mr->op < TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ||
             mr->op > TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE) {
                 call_answer_error(c, TKV_EINVAL, "MEMBER: unknown op %d", (int)mr->op);
-                return;
-        }
-        if (c->node->cfg->auth_enabled && rpc_member_moves_meta(c->node->meta.map, mr)) {
-                call_answer_error(c, TKV_EINVAL,
-                                  "MEMBER: with [auth] enabled = 1 the metadata group, which "
-                                  "holds the users, stays where it is (a node without it could "
-                                  "not check passwords): this change would move it");
                 return;
         }
         if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_DONE && c->from_node == 0) {

@@ -247,6 +247,12 @@ static void rpc_meta_learn(struct node *node, const struct store_entry *e)
                      node->meta.map != NULL ? "the previous one" : "the configuration's");
                 return;
         }
+        if (node->meta.map != NULL && m->epoch < node->meta.map->epoch) {
+                /* A replica catching up, on a node that learned a newer
+                 * map from a peer meanwhile: never go back. */
+                cmap_destroy(m);
+                return;
+        }
         LOGI(-1, "meta: cluster map epoch %llu applied (%u members, %u partitions)",
              (unsigned long long)m->epoch, m->n_members, m->n_partitions);
         rpc_meta_compare(node, m);

@@ -458,12 +458,27 @@ static void rpc_users_forward(struct call *c, const struct rpc_users_change *ch,
 }
 
 /* Carry a change out: here when this node leads the system group, else
- * at its leader. */
+ * at its leader; from a node without a replica of it, through a node with
+ * one (which takes it to the leader: a second hop). */
 static void rpc_users_change(struct call *c, const struct rpc_users_change *ch, bool no_forward)
 {
         struct group *g = c->node->meta_group;
-        uint64_t leader = group_leader_id(g);
+        uint64_t leader;
 
+        if (g == NULL) {
+                unsigned via = node_meta_member(c->node, 0);
+                if (no_forward || via == 0) {
+                        call_answer_error(c, TKV_ESHUTDOWN,
+                                          "%s: node %u holds no replica of the metadata group "
+                                          "(users and roles) and knows none that does",
+                                          ch->op_name, c->node->cfg->node_id);
+                } else {
+                        rpc_users_forward(c, ch, via);
+                }
+                return;
+        }
+        leader = group_leader_id(g);
+        no_forward = no_forward && !rpc_member_from_joined(c);
         c->group = g;
         if (group_is_leader(g)) {
                 rpc_users_propose(c, g, ch);
@@ -590,9 +605,16 @@ void rpc_users_request(struct call *c, const Tunekv__V1__Request *req)
         struct rpc_users_change ch;
         char why[160];
 
-        if (!node->auth.enabled || node->meta_group == NULL) {
+        if (!node->auth.enabled) {
                 call_answer_error(c, TKV_EINVAL,
                                   "USER_ROLE: [auth] enabled = 0 on this node: there are no users");
+                return;
+        }
+        if (!rpc_auth_users_known(node)) {
+                call_answer_error(c, TKV_ESHUTDOWN,
+                                  "USER_ROLE: node %u has not learned the users from the metadata "
+                                  "group yet",
+                                  node->cfg->node_id);
                 return;
         }
         if (rpc_users_parse(req->user_role, &ch, node->cfg, why, sizeof why) != 0) {

@@ -535,6 +535,12 @@ static void server_flush(struct server *s)
                         rpc_meta_flush(&s->node);
                         rpc_balance_flush(&s->node);
                         rpc_move_flush(&s->node, s->n_partitions);
+                        /* Peers know a newer map than the replica here gave
+                         * (it was moved away, and hears nothing more). */
+                        if (s->node.meta.map != NULL &&
+                            s->node.meta.newer_epoch > s->node.meta.map->epoch) {
+                                rpc_join_flush(&s->node, now);
+                        }
                 }
         } else if (s->node.meta.map != NULL && housekeeping) {
                 /* No replica of the metadata group here (a joined node, or

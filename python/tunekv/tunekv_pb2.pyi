@@ -130,24 +130,32 @@ class CasRequest(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., expected_version: _Optional[int] = ..., value: _Optional[bytes] = ..., options: _Optional[_Union[WriteOptions, _Mapping]] = ..., lease: _Optional[int] = ...) -> None: ...
 
 class ClusterInfoRequest(_message.Message):
-    __slots__ = []
-    def __init__(self) -> None: ...
+    __slots__ = ["users"]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: bool
+    def __init__(self, users: bool = ...) -> None: ...
 
 class ClusterInfoResponse(_message.Message):
-    __slots__ = ["epoch", "metadata", "node_id", "nodes", "partition_count", "partitions"]
+    __slots__ = ["epoch", "has_users", "metadata", "node_id", "nodes", "partition_count", "partitions", "users", "users_version"]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    HAS_USERS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    USERS_VERSION_FIELD_NUMBER: _ClassVar[int]
     epoch: int
+    has_users: bool
     metadata: PartitionInfo
     node_id: int
     nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
     partition_count: int
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionInfo]
-    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ..., epoch: _Optional[int] = ..., metadata: _Optional[_Union[PartitionInfo, _Mapping]] = ...) -> None: ...
+    users: bytes
+    users_version: int
+    def __init__(self, partition_count: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., partitions: _Optional[_Iterable[_Union[PartitionInfo, _Mapping]]] = ..., node_id: _Optional[int] = ..., epoch: _Optional[int] = ..., metadata: _Optional[_Union[PartitionInfo, _Mapping]] = ..., has_users: bool = ..., users: _Optional[bytes] = ..., users_version: _Optional[int] = ...) -> None: ...
 
 class ConfirmRequest(_message.Message):
     __slots__ = ["from_node_id", "partition"]

@@ -845,6 +845,174 @@ static void test_auth_setting_must_agree(void **state)
         }
 }
 
+/* A GET of key by user, pinned to node (new connections, all to node:
+ * AUTH and the permission check happen there; it forwards the read). */
+static int get_as(unsigned node, const char *user, const char *password, const char *key)
+{
+        struct tkv_client *c = client_as(node, user, password);
+        struct tkv_read_options ro = {0};
+        struct tkv_result r;
+        int rv;
+
+        ro.level = TKV_SEQUENTIAL;
+        ro.node_id = node;
+        rv = tkv_get(c, key, strlen(key), &ro, &r);
+        tkv_result_release(&r);
+        tkv_client_destroy(c);
+        return rv;
+}
+
+/* Wait up to 10 s until get_as answers want (a node without a replica of
+ * the metadata group learns the users within a second). */
+static void await_as(unsigned node, const char *user, const char *password, const char *key,
+                     int want)
+{
+        int64_t end = now_ms() + 10000;
+        int rv;
+
+        while ((rv = get_as(node, user, password, key)) != want && now_ms() < end) {
+                usleep(50000);
+        }
+        if (rv != want) {
+                fail_msg("%s on node %u: %s, not %s", user, node, tkv_status_name(rv),
+                         tkv_status_name(want));
+        }
+}
+
+/* A MEMBER add (or remove) as root through node 2, retried while BUSY or
+ * UNAVAILABLE. */
+static int member_change(bool add, unsigned id)
+{
+        struct tkv_client *c = client_as(2, "root", cl.password);
+        struct tkv_member m = cluster_member_of(&cl, id);
+        char err[256] = "";
+        int rv = TKV_BUSY;
+
+        for (int tries = 0; tries < 200 && (rv == TKV_BUSY || rv == TKV_UNAVAILABLE); tries++) {
+                rv = add ? tkv_member_add(c, &m, NULL, err, sizeof err)
+                         : tkv_member_remove(c, id, NULL, err, sizeof err);
+                if (rv == TKV_BUSY || rv == TKV_UNAVAILABLE) {
+                        usleep(50000);
+                }
+        }
+        if (rv != TKV_OK) {
+                fprintf(stderr, "member %s %u: %s (%s)\n", add ? "add" : "remove", id,
+                        tkv_status_name(rv), err);
+        }
+        tkv_client_destroy(c);
+        return rv;
+}
+
+/* Node 4 joins with [auth] on (issue 17). It holds no replica of the
+ * metadata group: it learns the users and roles from a node that does,
+ * over the peer channel, every second. alice is served there with her
+ * role's permissions, a password change made through node 1 holds there
+ * too, and root adds a user through it (passed to a replica of the group,
+ * then to its leader). A client's CLUSTER_INFO asking for the users gets
+ * none: they hold the password hashes. Then node 1's replica of the
+ * metadata group moves to node 4 (refused while the group could not move
+ * with [auth] on): every node still checks passwords, node 1 now by what
+ * it learns. */
+static void test_joined_node_knows_the_users(void **state)
+{
+        struct daemon *d = &cl.nodes[3];
+        static char join_conf[600], join_addrs[200];
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__ClusterInfoRequest ci = TUNEKV__V1__CLUSTER_INFO_REQUEST__INIT;
+        Tunekv__V1__Response *resp;
+        struct tkv_result r;
+        int fd;
+
+        (void)state;
+        assert_int_equal(cluster_write_join_conf(&cl, join_conf, sizeof join_conf), 0);
+        snprintf(join_addrs, sizeof join_addrs, "%s,%s", cl.nodes[0].peer_addr,
+                 cl.nodes[1].peer_addr);
+        daemon_setup(d, dir, 4);
+        {
+                const char *flags[] = {"--config",
+                                       join_conf,
+                                       "--join",
+                                       join_addrs,
+                                       "--enabled",
+                                       "1",
+                                       "--root-password-file",
+                                       password_file,
+                                       "--kdf-iterations",
+                                       KDF_ITERATIONS,
+                                       NULL};
+                memcpy(d->extra, flags, sizeof flags);
+        }
+        assert_int_equal(member_change(true, 4), TKV_OK);
+        assert_int_equal(daemon_start(d, 60000), 0);
+        cl.n = 4;
+        await_as(4, "alice", "alice-pw2", "app/x", TKV_OK);
+        assert_int_equal(get_as(4, "alice", "alice-pw2", "other/x"), TKV_PERMISSION_DENIED);
+        assert_int_equal(get_as(4, "alice", "wrong", "app/x"), TKV_UNAUTHENTICATED);
+        await_as(4, "root", "new-root-password", "other/x", TKV_OK);
+        /* A change made elsewhere holds here. */
+        assert_int_equal(admin(1, TKV_USER_PASSWD, "alice", "alice-pw3", NULL), TKV_OK);
+        await_as(4, "alice", "alice-pw2", "app/x", TKV_UNAUTHENTICATED);
+        assert_int_equal(get_as(4, "alice", "alice-pw3", "app/x"), TKV_OK);
+        /* And one made here holds everywhere. */
+        assert_int_equal(admin(4, TKV_USER_ADD, "bob", "bob-pw", NULL), TKV_OK);
+        await_everywhere("bob", "bob-pw", "app/x", TKV_PERMISSION_DENIED);
+        /* A client asking for the users gets the map, not them. */
+        fd = raw_auth(2, "root", "new-root-password");
+        req.id = 77;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_CLUSTER_INFO;
+        req.cluster_info = &ci;
+        ci.users = true;
+        raw_send_request(fd, &req);
+        resp = raw_read_response(fd);
+        assert_non_null(resp);
+        assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_OK);
+        assert_non_null(resp->cluster_info);
+        assert_false(resp->cluster_info->has_users);
+        assert_int_equal(resp->cluster_info->users.len, 0);
+        tunekv__v1__response__free_unpacked(resp, NULL);
+        close(fd);
+        /* The metadata group's replica moves from node 1 to node 4 (it
+         * stayed where it was with [auth] on, before). */
+        {
+                struct tkv_client *root = client_as(2, "root", cl.password);
+                char err[256] = "";
+                bool moved = false;
+                int rv = TKV_BUSY;
+                for (int i = 0; i < 200 && (rv == TKV_BUSY || rv == TKV_UNAVAILABLE); i++) {
+                        rv = tkv_move(root, cl.partitions, 1, 4, NULL, err, sizeof err);
+                        if (rv != TKV_OK) {
+                                usleep(50000);
+                        }
+                }
+                if (rv != TKV_OK) {
+                        fail_msg("move of the metadata group: %s (%s)", tkv_status_name(rv), err);
+                }
+                for (int i = 0; i < 600 && !moved; i++) {
+                        if (tkv_cluster_info(root, &r) == TKV_OK && r.cluster != NULL) {
+                                const struct tkv_partition_info *m = &r.cluster->metadata;
+                                moved = m->move_to == 0;
+                                for (unsigned k = 0; k < m->n_replicas; k++) {
+                                        moved = moved && m->replicas[k] != 1;
+                                }
+                        }
+                        tkv_result_release(&r);
+                        if (!moved) {
+                                usleep(50000);
+                        }
+                }
+                assert_true(moved);
+                tkv_client_destroy(root);
+        }
+        for (unsigned node = 1; node <= 4; node++) {
+                await_as(node, "alice", "alice-pw3", "app/x", TKV_OK);
+                await_as(node, "bob", "bob-pw", "app/x", TKV_PERMISSION_DENIED);
+        }
+        /* Node 1 now learns them, and a change reaches it. */
+        assert_int_equal(admin(4, TKV_USER_DELETE, "bob", NULL, NULL), TKV_OK);
+        await_as(1, "bob", "bob-pw", "app/x", TKV_UNAUTHENTICATED);
+        await_as(4, "bob", "bob-pw", "app/x", TKV_UNAUTHENTICATED);
+}
+
 /* With auth off (a separate one-node cluster), credentials are accepted
  * and ignored: clients can be configured before the cluster turns auth on. */
 static void test_auth_off(void **state)
@@ -888,6 +1056,7 @@ int main(void)
             cmocka_unit_test(test_own_password),
             cmocka_unit_test(test_records_survive_restart),
             cmocka_unit_test(test_auth_setting_must_agree),
+            cmocka_unit_test(test_joined_node_knows_the_users),
             cmocka_unit_test(test_auth_off),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

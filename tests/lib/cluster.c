@@ -63,8 +63,10 @@ int cluster_start_conf(struct cluster *c, const char *dir, unsigned n, unsigned 
         unsigned k = 0;
         memset(c, 0, sizeof *c);
         c->conf_extra = conf_extra;
-        c->partitions = partitions;
-        c->replicas = replicas;
+        /* 0: tunekvd's defaults (one partition per node, min(3, n)
+         * replicas), written out: a joining node's file must (join.conf). */
+        c->partitions = partitions != 0 ? partitions : n;
+        c->replicas = replicas != 0 ? replicas : n < 3 ? n : 3;
         for (unsigned i = 0; zones != NULL && i < n && i < CLUSTER_NODES_MAX; i++) {
                 c->zones[i] = zones[i];
         }

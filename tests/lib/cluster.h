@@ -21,7 +21,7 @@ struct cluster {
         const char *extra[DAEMON_ARGS_MAX]; /* flags for every node */
         const char *user;     /* set after cluster_start: clients AUTH as it ([auth]) */
         const char *password; /* user's password */
-        unsigned partitions;  /* as given to cluster_start */
+        unsigned partitions;  /* as given to cluster_start, or tunekvd's default */
         unsigned replicas;
         const char *zones[CLUSTER_NODES_MAX]; /* [node.N] zone of node i + 1; NULL: none */
         const char *conf_extra;               /* more lines of the [cluster] section, or NULL */
