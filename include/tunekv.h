@@ -704,10 +704,8 @@ TKV_API int tkv_member_add(struct tkv_client *c, const struct tkv_member *m, uin
  * marks it removed (tkv_member_list shows the progress). Refused
  * (TKV_INVALID_ARGUMENT) when node_id is not a member (or leaving
  * already), holds a replica no other member could take (each holds one
- * already: add a node first), or, with auth on, holds a replica of the
- * metadata group (which holds the users: it does not move then); the
- * other statuses as for tkv_member_add. Its metadata group replica, if
- * any, moves too. */
+ * already: add a node first); the other statuses as for tkv_member_add.
+ * Its metadata group replica, if any, moves too. */
 TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *epoch, char *errbuf,
                               size_t errbuf_len);
 
@@ -721,6 +719,18 @@ TKV_API int tkv_member_remove(struct tkv_client *c, uint32_t node_id, uint64_t *
 TKV_API int tkv_member_replace(struct tkv_client *c, uint32_t old_id,
                                const struct tkv_member *successor, uint64_t *epoch, char *errbuf,
                                size_t errbuf_len);
+
+/* Give member node_id another client address (client_addr; NULL or "":
+ * kept) and/or zone (zone; NULL: kept, "": none), as tkv_member_add
+ * (admin; answered with the new epoch once the map holds it). Clients
+ * learn the address from the map; the node itself must then be restarted
+ * with it in its configuration (docs/operations.md "Changing a member's
+ * address or zone"). A peer address cannot change this way (replace the
+ * member). TKV_INVALID_ARGUMENT: no such member, a removed one, a bad or
+ * used address, a bad zone; asking for what the map holds answers TKV_OK.
+ * The others as tkv_member_add. */
+TKV_API int tkv_member_update(struct tkv_client *c, uint32_t node_id, const char *client_addr,
+                              const char *zone, uint64_t *epoch, char *errbuf, size_t errbuf_len);
 
 /* Move partition's replica from node `from` to node `to` (needs the admin
  * permission when auth is on; docs/operations.md "Moving a replica"). The

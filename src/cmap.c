@@ -590,6 +590,50 @@ static int cmap_leave_refused(const struct cmap *m, unsigned id, char *why, size
         return 0;
 }
 
+int cmap_update(struct cmap *m, unsigned id, const char *client_addr, const char *zone, char *why,
+                size_t len)
+{
+        struct cmap_member *mb = (struct cmap_member *)cmap_member(m, id);
+        const struct cmap_member *o;
+
+        if (mb == NULL || mb->state == CMAP_REMOVED) {
+                snprintf(why, len, "node %u is %s", id, mb == NULL ? "no member" : "removed");
+                return TKV_EINVAL;
+        }
+        if (client_addr != NULL && !cmap_text_valid(client_addr, true)) {
+                snprintf(why, len, "bad client address \"%.64s\" (want a.b.c.d:port)", client_addr);
+                return TKV_EINVAL;
+        }
+        if (client_addr != NULL && (o = cmap_addr_user(m, client_addr)) != NULL &&
+            (o != mb || strcmp(mb->peer_addr, client_addr) == 0)) {
+                snprintf(why, len, "address %s is node %u's%s", client_addr, o->id,
+                         o == mb ? " peer address" : "");
+                return TKV_EINVAL;
+        }
+        if (zone != NULL && !cmap_text_valid(zone, false)) {
+                snprintf(why, len, "bad zone (up to %d letters, digits, '.', '_' and '-')",
+                         CMAP_TEXT_BYTES - 1);
+                return TKV_EINVAL;
+        }
+        if ((client_addr == NULL || strcmp(client_addr, mb->client_addr) == 0) &&
+            (zone == NULL || strcmp(zone, mb->zone) == 0)) {
+                snprintf(why, len, "node %u has that client address and zone already", id);
+                return TKV_EEXIST;
+        }
+        if (m->epoch == UINT64_MAX) {
+                snprintf(why, len, "the cluster map's epoch cannot grow any further");
+                return TKV_ETOOBIG;
+        }
+        if (client_addr != NULL) {
+                snprintf(mb->client_addr, sizeof mb->client_addr, "%s", client_addr);
+        }
+        if (zone != NULL) {
+                snprintf(mb->zone, sizeof mb->zone, "%s", zone);
+        }
+        m->epoch++;
+        return 0;
+}
+
 int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len)
 {
         int rv = cmap_leave_refused(m, id, why, len);

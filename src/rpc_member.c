@@ -78,6 +78,27 @@ static void rpc_member_written(struct group_write *w, int status, const struct c
 
 /* Apply mr to m; the reason for a refusal in why. TKV_EEXIST: m holds
  * what mr asks for already (nothing to write). */
+/* UPDATE: the member's client address and/or zone. */
+static int rpc_member_update(struct cmap *m, const Tunekv__V1__MemberRequest *mr, char *why,
+                             size_t len)
+{
+        const struct cmap_member *mb = cmap_member(m, mr->node_id);
+
+        if (mr->peer_addr[0] != '\0' && (mb == NULL || strcmp(mr->peer_addr, mb->peer_addr) != 0)) {
+                snprintf(why, len,
+                         "a member's peer address cannot change yet (the Raft configurations of "
+                         "its partitions hold it): replace the member instead");
+                return TKV_EINVAL;
+        }
+        if (strlen(mr->client_addr) >= CMAP_TEXT_BYTES || strlen(mr->zone) >= CMAP_TEXT_BYTES) {
+                snprintf(why, len, "an address or the zone is longer than %d bytes",
+                         CMAP_TEXT_BYTES - 1);
+                return TKV_EINVAL;
+        }
+        return cmap_update(m, mr->node_id, mr->client_addr[0] != '\0' ? mr->client_addr : NULL,
+                           mr->update_zone ? mr->zone : NULL, why, len);
+}
+
 static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr, char *why,
                             size_t len)
 {
@@ -97,6 +118,9 @@ static int rpc_member_apply(struct cmap *m, const Tunekv__V1__MemberRequest *mr,
         }
         if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE && mr->client_addr[0] == '\0') {
                 return cmap_replace(m, mr->node_id, mr->to_node_id, NULL, why, len);
+        }
+        if (mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE) {
+                return rpc_member_update(m, mr, why, len);
         }
         memset(&mb, 0, sizeof mb);
         mb.id = mr->op == TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE ? mr->to_node_id : mr->node_id;
@@ -176,6 +200,9 @@ const char *rpc_member_op_name(const Tunekv__V1__MemberRequest *mr, char *buf, s
         case TUNEKV__V1__MEMBER_OP__MEMBER_OP_MOVE_CANCEL:
                 snprintf(buf, len, "partition %u's move cancelled", mr->partition);
                 break;
+        case TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE:
+                snprintf(buf, len, "node %u updated (client address or zone)", mr->node_id);
+                break;
         default:
                 snprintf(buf, len, "partition %u moved from node %u to node %u", mr->partition,
                          mr->node_id, mr->to_node_id);
@@ -228,7 +255,7 @@ void rpc_member_request(struct call *c, const Tunekv__V1__Request *req)
         uint64_t leader;
 
         if (mr->op < TUNEKV__V1__MEMBER_OP__MEMBER_OP_ADD ||
-            mr->op > TUNEKV__V1__MEMBER_OP__MEMBER_OP_REPLACE) {
+            mr->op > TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE) {
                 call_answer_error(c, TKV_EINVAL, "MEMBER: unknown op %d", (int)mr->op);
                 return;
         }

@@ -36,6 +36,7 @@ MEMBER_OP_MOVE_DONE: MemberOp
 MEMBER_OP_REMOVE: MemberOp
 MEMBER_OP_REPLACE: MemberOp
 MEMBER_OP_UNKNOWN: MemberOp
+MEMBER_OP_UPDATE: MemberOp
 MEMBER_STATE_JOINING: MemberState
 MEMBER_STATE_LEAVING: MemberState
 MEMBER_STATE_REMOVED: MemberState
@@ -382,13 +383,14 @@ class Limits(_message.Message):
     def __init__(self, frame_bytes_max: _Optional[int] = ..., key_bytes_max: _Optional[int] = ..., value_bytes_max: _Optional[int] = ..., inflight_per_conn_max: _Optional[int] = ..., conns_max: _Optional[int] = ..., request_timeout_ms: _Optional[int] = ..., request_timeout_max_ms: _Optional[int] = ..., conn_output_bytes_max: _Optional[int] = ..., token_bytes_max: _Optional[int] = ..., txn_ops_max: _Optional[int] = ..., txn_compares_max: _Optional[int] = ..., txn_bytes_max: _Optional[int] = ..., leases_max: _Optional[int] = ..., lease_keys_max: _Optional[int] = ..., lease_ttl_min_ms: _Optional[int] = ..., lease_ttl_max_ms: _Optional[int] = ...) -> None: ...
 
 class MemberRequest(_message.Message):
-    __slots__ = ["client_addr", "node_id", "op", "partition", "peer_addr", "to_node_id", "zone"]
+    __slots__ = ["client_addr", "node_id", "op", "partition", "peer_addr", "to_node_id", "update_zone", "zone"]
     CLIENT_ADDR_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
     TO_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_ZONE_FIELD_NUMBER: _ClassVar[int]
     ZONE_FIELD_NUMBER: _ClassVar[int]
     client_addr: str
     node_id: int
@@ -396,8 +398,9 @@ class MemberRequest(_message.Message):
     partition: int
     peer_addr: str
     to_node_id: int
+    update_zone: bool
     zone: str
-    def __init__(self, op: _Optional[_Union[MemberOp, str]] = ..., node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., partition: _Optional[int] = ..., to_node_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, op: _Optional[_Union[MemberOp, str]] = ..., node_id: _Optional[int] = ..., client_addr: _Optional[str] = ..., peer_addr: _Optional[str] = ..., zone: _Optional[str] = ..., partition: _Optional[int] = ..., to_node_id: _Optional[int] = ..., update_zone: bool = ...) -> None: ...
 
 class MemberResponse(_message.Message):
     __slots__ = ["epoch"]

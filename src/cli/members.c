@@ -1,6 +1,7 @@
-/* tunekv member list|add|remove, tunekv transfer-leader and tunekv move:
- * the cluster map's members (tkv_member_list, tkv_member_add,
- * tkv_member_remove), moving a partition's leadership
+/* tunekv member list|add|remove|replace|update, tunekv transfer-leader
+ * and tunekv move: the cluster map's members (tkv_member_list,
+ * tkv_member_add, tkv_member_remove, tkv_member_replace,
+ * tkv_member_update), moving a partition's leadership
  * (tkv_transfer_leader) and its replicas (tkv_move, tkv_move_cancel),
  * include/tunekv.h. */
 #include <inttypes.h>
@@ -92,6 +93,27 @@ static int members_replace(struct tkv_client *c, const struct cli_args *a)
                                                     (uint32_t)old, epoch);
 }
 
+/* member update ID [CLIENT_ADDR] [--zone Z] */
+static int members_update(struct tkv_client *c, const struct cli_args *a)
+{
+        char message[256];
+        uint64_t id, epoch = 0;
+        int rv;
+
+        if (a->n_operands < 2 || a->n_operands > 3 ||
+            args_parse_u64(a->operands[1], 65535, &id) != 0 || id == 0 ||
+            (a->n_operands == 2 && a->zone == NULL)) {
+                return output_usage_error(a, "%s",
+                                          "member update ID [CLIENT_ADDR] [--zone Z] (id "
+                                          "1..65535; an address, a zone or both; --zone \"\" "
+                                          "clears it)");
+        }
+        rv = tkv_member_update(c, (uint32_t)id, a->n_operands == 3 ? a->operands[2] : NULL, a->zone,
+                               &epoch, message, sizeof(message));
+        return rv != TKV_OK ? output_fail(a, rv, message, NULL)
+                            : output_member_changed(a, "updated", (uint32_t)id, epoch);
+}
+
 int members_run(struct tkv_client *c, const struct cli_args *a)
 {
         struct tkv_member_list l;
@@ -106,11 +128,16 @@ int members_run(struct tkv_client *c, const struct cli_args *a)
         if (a->n_operands >= 1 && strcmp(a->operands[0], "replace") == 0) {
                 return members_replace(c, a);
         }
+        if (a->n_operands >= 1 && strcmp(a->operands[0], "update") == 0) {
+                return members_update(c, a);
+        }
         if (a->zone != NULL) {
-                return output_usage_error(a, "%s", "--zone applies to member add and replace only");
+                return output_usage_error(a, "%s",
+                                          "--zone applies to member add, replace and update only");
         }
         if (a->n_operands != 1 || strcmp(a->operands[0], "list") != 0) {
-                return output_usage_error(a, "member: %s (want list, add, remove or replace)",
+                return output_usage_error(a,
+                                          "member: %s (want list, add, remove, replace or update)",
                                           a->n_operands > 0 ? a->operands[0] : "no verb");
         }
         rv = tkv_member_list(c, &l);

@@ -13,7 +13,8 @@
  *   from the map itself: it agrees on the addresses.
  * - Every leaving member's successor is a member, not removed.
  * - The changes MEMBER makes (cmap_add, cmap_remove, cmap_replace,
- *   cmap_move, cmap_move_done, cmap_move_cancel, cmap_prefer) and the
+ *   cmap_update, cmap_move, cmap_move_done, cmap_move_cancel, cmap_prefer)
+ *   and the
  *   rebalancer's next change (balance.h) on such a map either
  *   leave it byte for byte as it was (a refusal) or give a map that holds
  *   the invariants above, one more epoch, and decodes again: what the
@@ -159,6 +160,15 @@ static void fuzz_changes(const struct cmap *m)
                 copy = *m;
                 rv = cmap_replace(&copy, m->members[i].id, m->members[0].id, NULL, why, sizeof why);
                 fuzz_changed(m, &copy, rv);
+                /* A zone, then another member's client address (refused:
+                 * in use, unless that member was removed). */
+                copy = *m;
+                rv = cmap_update(&copy, m->members[i].id, NULL, "fz", why, sizeof why);
+                fuzz_changed(m, &copy, rv == TKV_EEXIST ? 1 : rv);
+                copy = *m;
+                rv = cmap_update(&copy, m->members[i].id, m->members[0].client_addr, NULL, why,
+                                 sizeof why);
+                fuzz_changed(m, &copy, rv == TKV_EEXIST ? 1 : rv);
         }
         fuzz_moves(m);
         memset(&mb, 0, sizeof mb);

@@ -202,6 +202,19 @@ grep -q "node 1 holds a replica of partition 0 and no other member could take it
 cli member list | grep -qE "^node 2 +removed " || fail "member removed row: $(cli member list)"
 grep -q '; 0 of 2 nodes down)$' <(cli status) || fail "status removed: $(cli status)"
 expect_rc 7 cli member remove 2
+# member update: a zone (the epoch grows), the same again (it does not),
+# cleared; usage errors; a removed member is refused
+expect_rc 0 cli member update 1 --zone q
+grep -qx 'node 1 updated: cluster map epoch 4' "$dir/out" || fail "member update: $(cat "$dir/out")"
+cli member list | grep -qE "^node 1 +voter +zone q " || fail "member update row: $(cli member list)"
+expect_rc 0 cli member update 1 --zone q
+grep -qx 'node 1 updated: cluster map epoch 4' "$dir/out" || fail "member update again: $(cat "$dir/out")"
+expect_rc 0 cli member update 1 --zone ""
+cli member list | grep -qE "^node 1 +voter +zone - " || fail "member update cleared: $(cli member list)"
+expect_rc 3 cli member update 1
+expect_rc 3 cli member update x --zone q
+expect_rc 7 cli member update 2 --zone q
+grep -q "node 2 is removed" "$dir/err" || fail "member update removed: $(cat "$dir/err")"
 
 # error classes
 expect_rc 3 cli frobnicate

@@ -820,6 +820,117 @@ static int one_member(const struct daemon *d, uint64_t *epoch, char *addr, size_
  * on other ports is not refused: a cluster of one follows its
  * configuration, and its map takes the new addresses (epoch 2) before it
  * reports ready. */
+/* The member of id as node `at`'s CLUSTER_INFO lists it: its client
+ * address and zone into addr and zone (64 bytes each); false if absent. */
+static bool listed_as(unsigned at, unsigned id, char *addr, char *zone)
+{
+        struct tkv_result res;
+        bool found = false;
+
+        if (cluster_info_of(at, &res) == TKV_OK && res.cluster != NULL) {
+                for (unsigned i = 0; i < res.cluster->n_nodes; i++) {
+                        const struct tkv_node_info *n = &res.cluster->nodes[i];
+                        if (n->node_id == id) {
+                                snprintf(addr, 64, "%s", n->client_addr);
+                                snprintf(zone, 64, "%s", n->zone);
+                                found = true;
+                        }
+                }
+        }
+        tkv_result_release(&res);
+        return found;
+}
+
+/* Wait (polling: applying the map sends nothing) until every node lists
+ * member id with client address addr and zone zone. */
+static bool wait_listed(unsigned id, const char *addr, const char *zone)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+
+        for (int waited = 0; waited < 20000; waited += 20) {
+                bool all = true;
+                for (unsigned at = 1; at <= NODES && all; at++) {
+                        char a[64], z[64];
+                        all =
+                            listed_as(at, id, a, z) && strcmp(a, addr) == 0 && strcmp(z, zone) == 0;
+                }
+                if (all) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
+/* member update: node 2's zone changes, then is cleared; node 3 gets a
+ * new client address: every node lists it, node 3 logs that its file no
+ * longer agrees, and restarted with the new address in its file it serves
+ * there (a client of node 1 reaches it by the map). A peer
+ * address cannot change; the usual refusals. */
+static void test_member_update(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 1);
+        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
+        struct tkv_result r;
+        char addr[64], err[256];
+        uint64_t epoch = 0, again = 0;
+        int status;
+
+        (void)state;
+        assert_non_null(c);
+        assert_int_equal(tkv_member_update(c, 2, NULL, "b2", &epoch, err, sizeof err), TKV_OK);
+        assert_true(wait_listed(2, cl.nodes[1].client_addr, "b2"));
+        /* The same again: nothing to change, the same epoch. */
+        assert_int_equal(tkv_member_update(c, 2, NULL, "b2", &again, err, sizeof err), TKV_OK);
+        assert_int_equal(again, epoch);
+        assert_int_equal(tkv_member_update(c, 2, NULL, "", NULL, err, sizeof err), TKV_OK);
+        assert_true(wait_listed(2, cl.nodes[1].client_addr, ""));
+        /* Refusals. */
+        assert_int_equal(tkv_member_update(c, 99, NULL, "x", NULL, err, sizeof err),
+                         TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "node 99 is no member"));
+        assert_int_equal(
+            tkv_member_update(c, 2, cl.nodes[0].client_addr, NULL, NULL, err, sizeof err),
+            TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "is node 1's"));
+        assert_int_equal(tkv_member_update(c, 2, NULL, "a zone", NULL, err, sizeof err),
+                         TKV_INVALID_ARGUMENT);
+        {
+                int fd = raw_connect_addr(cl.nodes[0].client_addr, false);
+                Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+                Tunekv__V1__Response *resp;
+                req.id = 5;
+                req.body_case = TUNEKV__V1__REQUEST__BODY_MEMBER;
+                req.member = &mr;
+                mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE;
+                mr.node_id = 2;
+                mr.peer_addr = "127.0.0.1:1";
+                raw_send_request(fd, &req);
+                resp = raw_read_response(fd);
+                assert_non_null(resp);
+                assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT);
+                assert_non_null(strstr(resp->message, "peer address cannot change"));
+                tunekv__v1__response__free_unpacked(resp, NULL);
+                close(fd);
+        }
+        /* Node 3's client address. */
+        snprintf(addr, sizeof addr, "127.0.0.1:%u", daemon_free_port());
+        assert_int_equal(tkv_member_update(c, 3, addr, NULL, NULL, err, sizeof err), TKV_OK);
+        assert_true(wait_listed(3, addr, "c"));
+        status = cluster_signal(&cl, 3, SIGTERM, true);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_true(daemon_log_count(&cl.nodes[2], "this node will refuse to start with this "
+                                                   "configuration") > 0);
+        snprintf(cl.nodes[2].client_addr, sizeof cl.nodes[2].client_addr, "%s", addr);
+        cluster_write_config(&cl);
+        assert_int_equal(cluster_restart(&cl, 3), 0);
+        /* A client of node 1 finds node 3 where the map says. */
+        assert_int_equal(tkv_status_node(c, 3, &r), TKV_OK);
+        assert_int_equal(r.node->node_id, 3);
+        tkv_result_release(&r);
+        tkv_client_destroy(c);
+}
+
 static void test_cluster_of_one_follows_its_config(void **state)
 {
         char sub[300], addr[64];
@@ -862,6 +973,7 @@ int main(void)
             cmocka_unit_test(test_removed_member_refused),
             cmocka_unit_test(test_member_added_gets_links),
             cmocka_unit_test(test_member_map_full),
+            cmocka_unit_test(test_member_update),
             cmocka_unit_test(test_cluster_of_one_follows_its_config),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
