@@ -721,16 +721,17 @@ TKV_API int tkv_member_replace(struct tkv_client *c, uint32_t old_id,
                                size_t errbuf_len);
 
 /* Give member node_id another client address (client_addr; NULL or "":
- * kept) and/or zone (zone; NULL: kept, "": none), as tkv_member_add
- * (admin; answered with the new epoch once the map holds it). Clients
- * learn the address from the map; the node itself must then be restarted
- * with it in its configuration (docs/operations.md "Changing a member's
- * address or zone"). A peer address cannot change this way (replace the
- * member). TKV_INVALID_ARGUMENT: no such member, a removed one, a bad or
- * used address, a bad zone; asking for what the map holds answers TKV_OK.
- * The others as tkv_member_add. */
+ * kept), peer address (peer_addr, likewise) and/or zone (zone; NULL: kept,
+ * "": none), as tkv_member_add (admin; answered with the new epoch once
+ * the map holds it). Clients and nodes learn the addresses from the map;
+ * the node itself must then be restarted with them in its configuration
+ * (docs/operations.md "Changing a member's address or zone").
+ * TKV_INVALID_ARGUMENT: no such member, a removed one, a bad or used
+ * address, the same one twice, a bad zone; asking for what the map holds
+ * answers TKV_OK. The others as tkv_member_add. */
 TKV_API int tkv_member_update(struct tkv_client *c, uint32_t node_id, const char *client_addr,
-                              const char *zone, uint64_t *epoch, char *errbuf, size_t errbuf_len);
+                              const char *peer_addr, const char *zone, uint64_t *epoch,
+                              char *errbuf, size_t errbuf_len);
 
 /* Move partition's replica from node `from` to node `to` (needs the admin
  * permission when auth is on; docs/operations.md "Moving a replica"). The

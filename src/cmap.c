@@ -590,42 +590,72 @@ static int cmap_leave_refused(const struct cmap *m, unsigned id, char *why, size
         return 0;
 }
 
-int cmap_update(struct cmap *m, unsigned id, const char *client_addr, const char *zone, char *why,
-                size_t len)
+/* Why member mb cannot take addr as its client (i 0) or peer (i 1)
+ * address, other its other address as it will be (why filled), or 0. */
+static int cmap_update_addr_refused(const struct cmap *m, const struct cmap_member *mb,
+                                    const char *addr, const char *other, unsigned i, char *why,
+                                    size_t len)
+{
+        static const char *const names[2] = {"client", "peer"};
+        const struct cmap_member *o;
+
+        if (!cmap_text_valid(addr, true)) {
+                snprintf(why, len, "bad %s address \"%.64s\" (want a.b.c.d:port)", names[i], addr);
+                return TKV_EINVAL;
+        }
+        if (strcmp(addr, other) == 0) {
+                snprintf(why, len, "address %s would be node %u's client and peer address", addr,
+                         mb->id);
+                return TKV_EINVAL;
+        }
+        o = cmap_addr_user(m, addr);
+        if (o != NULL && o != mb) {
+                snprintf(why, len, "address %s is node %u's", addr, o->id);
+                return TKV_EINVAL;
+        }
+        return 0;
+}
+
+int cmap_update(struct cmap *m, unsigned id, const char *client_addr, const char *peer_addr,
+                const char *zone, char *why, size_t len)
 {
         struct cmap_member *mb = (struct cmap_member *)cmap_member(m, id);
-        const struct cmap_member *o;
+        const char *client, *peer;
+        int rv;
 
         if (mb == NULL || mb->state == CMAP_REMOVED) {
                 snprintf(why, len, "node %u is %s", id, mb == NULL ? "no member" : "removed");
                 return TKV_EINVAL;
         }
-        if (client_addr != NULL && !cmap_text_valid(client_addr, true)) {
-                snprintf(why, len, "bad client address \"%.64s\" (want a.b.c.d:port)", client_addr);
-                return TKV_EINVAL;
-        }
-        if (client_addr != NULL && (o = cmap_addr_user(m, client_addr)) != NULL &&
-            (o != mb || strcmp(mb->peer_addr, client_addr) == 0)) {
-                snprintf(why, len, "address %s is node %u's%s", client_addr, o->id,
-                         o == mb ? " peer address" : "");
-                return TKV_EINVAL;
+        client = client_addr != NULL ? client_addr : mb->client_addr;
+        peer = peer_addr != NULL ? peer_addr : mb->peer_addr;
+        if ((client_addr != NULL &&
+             (rv = cmap_update_addr_refused(m, mb, client, peer, 0, why, len)) != 0) ||
+            (peer_addr != NULL &&
+             (rv = cmap_update_addr_refused(m, mb, peer, client, 1, why, len)) != 0)) {
+                return rv;
         }
         if (zone != NULL && !cmap_text_valid(zone, false)) {
                 snprintf(why, len, "bad zone (up to %d letters, digits, '.', '_' and '-')",
                          CMAP_TEXT_BYTES - 1);
                 return TKV_EINVAL;
         }
-        if ((client_addr == NULL || strcmp(client_addr, mb->client_addr) == 0) &&
+        if (strcmp(client, mb->client_addr) == 0 && strcmp(peer, mb->peer_addr) == 0 &&
             (zone == NULL || strcmp(zone, mb->zone) == 0)) {
-                snprintf(why, len, "node %u has that client address and zone already", id);
+                snprintf(why, len, "node %u has those addresses and that zone already", id);
                 return TKV_EEXIST;
         }
         if (m->epoch == UINT64_MAX) {
                 snprintf(why, len, "the cluster map's epoch cannot grow any further");
                 return TKV_ETOOBIG;
         }
+        /* client and peer may be mb's own (kept): never copied onto
+         * themselves. */
         if (client_addr != NULL) {
                 snprintf(mb->client_addr, sizeof mb->client_addr, "%s", client_addr);
+        }
+        if (peer_addr != NULL) {
+                snprintf(mb->peer_addr, sizeof mb->peer_addr, "%s", peer_addr);
         }
         if (zone != NULL) {
                 snprintf(mb->zone, sizeof mb->zone, "%s", zone);

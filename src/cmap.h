@@ -176,16 +176,16 @@ int cmap_add(struct cmap *m, const struct cmap_member *mb, char *why, size_t len
  * at UINT64_MAX. */
 int cmap_remove(struct cmap *m, unsigned id, char *why, size_t len);
 
-/* Give member id another client address and/or zone (NULL: kept; a zone
- * of "" clears it), raising the epoch. Refused, with the reason in why and
- * m unchanged: TKV_EINVAL if id is not a member or was removed, for a
- * malformed address or zone, an address another member uses or the
- * member's own peer address; TKV_ETOOBIG for an epoch at UINT64_MAX;
- * TKV_EEXIST when nothing would change (a retry of a change that
- * applied). A peer address cannot change this way: every Raft
- * configuration of the member's partitions holds it. */
-int cmap_update(struct cmap *m, unsigned id, const char *client_addr, const char *zone, char *why,
-                size_t len);
+/* Give member id another client address, peer address and/or zone (NULL:
+ * kept; a zone of "" clears it), raising the epoch. Refused, with the
+ * reason in why and m unchanged: TKV_EINVAL if id is not a member or was
+ * removed, for a malformed address or zone, an address another member
+ * uses, or the same address as client and peer; TKV_ETOOBIG for an epoch
+ * at UINT64_MAX; TKV_EEXIST when nothing would change (a retry of a
+ * change that applied). Raft configurations keep the peer address a
+ * member was added with: nodes dial the map's (transport.h). */
+int cmap_update(struct cmap *m, unsigned id, const char *client_addr, const char *peer_addr,
+                const char *zone, char *why, size_t len);
 
 /* Replace member old by successor: old becomes LEAVING with its replicas
  * to move to successor (or REMOVED at once if it holds none). successor

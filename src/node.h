@@ -63,7 +63,7 @@ struct node_meta {
         bool balancing;             /* balance is in flight */
         uint64_t boot_epoch;        /* the epoch of the map boot writes */
         bool saving;                /* the data dir's copy is being written (threadpool) */
-        uint64_t saved_version;     /* the record's version in the data dir's copy */
+        uint64_t saved_epoch;       /* the map's epoch in the data dir's copy */
         /* Per partition: transfer-leader made this node its leader, so leader
          * balancing (server.c) leaves it here until this node restarts. */
         bool *pinned;

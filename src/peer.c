@@ -166,6 +166,12 @@ void peer_reset(struct peer *p, const char *why)
         peer_break(p, why);
 }
 
+void peer_move(struct peer *p, const char *addr)
+{
+        snprintf(p->addr, sizeof p->addr, "%s", addr);
+        peer_break(p, "its peer address changed");
+}
+
 static void peer_timer_closed(uv_handle_t *h)
 {
         (void)h;

@@ -140,6 +140,10 @@ bool peer_alive(const struct peer *p, uint64_t now_ms, uint64_t window_ms);
 /* Break the link now (its calls fail; it reconnects when needed). */
 void peer_reset(struct peer *p, const char *why);
 
+/* The node moved to another peer address (addr, copied): break the link;
+ * it reconnects there. */
+void peer_move(struct peer *p, const char *addr);
+
 /* Close the link for good: pending calls fail; cb-free, the server polls
  * peer_closed(). */
 void peer_stop(struct peer *p);

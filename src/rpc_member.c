@@ -78,24 +78,18 @@ static void rpc_member_written(struct group_write *w, int status, const struct c
 
 /* Apply mr to m; the reason for a refusal in why. TKV_EEXIST: m holds
  * what mr asks for already (nothing to write). */
-/* UPDATE: the member's client address and/or zone. */
+/* UPDATE: the member's addresses and/or zone. */
 static int rpc_member_update(struct cmap *m, const Tunekv__V1__MemberRequest *mr, char *why,
                              size_t len)
 {
-        const struct cmap_member *mb = cmap_member(m, mr->node_id);
-
-        if (mr->peer_addr[0] != '\0' && (mb == NULL || strcmp(mr->peer_addr, mb->peer_addr) != 0)) {
-                snprintf(why, len,
-                         "a member's peer address cannot change yet (the Raft configurations of "
-                         "its partitions hold it): replace the member instead");
-                return TKV_EINVAL;
-        }
-        if (strlen(mr->client_addr) >= CMAP_TEXT_BYTES || strlen(mr->zone) >= CMAP_TEXT_BYTES) {
+        if (strlen(mr->client_addr) >= CMAP_TEXT_BYTES ||
+            strlen(mr->peer_addr) >= CMAP_TEXT_BYTES || strlen(mr->zone) >= CMAP_TEXT_BYTES) {
                 snprintf(why, len, "an address or the zone is longer than %d bytes",
                          CMAP_TEXT_BYTES - 1);
                 return TKV_EINVAL;
         }
         return cmap_update(m, mr->node_id, mr->client_addr[0] != '\0' ? mr->client_addr : NULL,
+                           mr->peer_addr[0] != '\0' ? mr->peer_addr : NULL,
                            mr->update_zone ? mr->zone : NULL, why, len);
 }
 
@@ -166,6 +160,17 @@ int rpc_member_change(struct group *g, const Tunekv__V1__MemberRequest *mr, stru
                 rv = TKV_ENOMEM;
         }
         cmap_destroy(m);
+        m = NULL;
+        /* Every later change starts from this record: one that does not
+         * decode would stop them all. Never write one. */
+        if (rv == 0 && (rv = cmap_decode(bytes, n, &m)) != 0) {
+                snprintf(why, len, "the changed cluster map does not decode (%s): not written",
+                         err_str(rv));
+                LOGE(-1, "meta: %s", why);
+                rv = rv == TKV_ENOMEM ? rv : TKV_EIO;
+                tkv_free(bytes);
+        }
+        cmap_destroy(m);
         if (rv != 0) {
                 return rv;
         }
@@ -201,7 +206,7 @@ const char *rpc_member_op_name(const Tunekv__V1__MemberRequest *mr, char *buf, s
                 snprintf(buf, len, "partition %u's move cancelled", mr->partition);
                 break;
         case TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE:
-                snprintf(buf, len, "node %u updated (client address or zone)", mr->node_id);
+                snprintf(buf, len, "node %u updated (addresses or zone)", mr->node_id);
                 break;
         default:
                 snprintf(buf, len, "partition %u moved from node %u to node %u", mr->partition,

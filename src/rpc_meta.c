@@ -146,11 +146,11 @@ static void rpc_meta_follow_config(struct node *node, struct group *g)
 /* ------------------------------------------------------------------------ */
 /* Learning the map, and the data dir's copy */
 
-/* Writing the record to the data dir, off the loop (fsync, rename). */
+/* Writing the map to the data dir, off the loop (fsync, rename). */
 struct rpc_meta_save {
         uv_work_t req;
         struct node *node;
-        uint64_t version;
+        uint64_t epoch;
         size_t len;
         int rv;
         uint8_t bytes[]; /* len */
@@ -169,7 +169,7 @@ static void rpc_meta_save_done(uv_work_t *req, int status)
 
         node->meta.saving = false;
         if (status == 0 && sv->rv == 0) {
-                node->meta.saved_version = sv->version;
+                node->meta.saved_epoch = sv->epoch;
         } else {
                 LOGE(-1, "meta: cannot write %s/%s: %s; retrying", node->cfg->data_dir, CMAP_FILE,
                      err_str(status != 0 ? err_from_uv(status) : sv->rv));
@@ -177,18 +177,27 @@ static void rpc_meta_save_done(uv_work_t *req, int status)
         tkv_free(sv);
 }
 
-static void rpc_meta_save(struct node *node, const struct store_entry *e)
+void rpc_meta_keep_copy(struct node *node)
 {
-        size_t len = store_entry_value_len(e);
-        struct rpc_meta_save *sv = tkv_malloc(sizeof *sv + len);
+        const struct cmap *m = node->meta.map;
+        struct rpc_meta_save *sv;
+        uint8_t *bytes = NULL;
+        size_t len = 0;
 
+        if (m == NULL || m->epoch <= node->meta.saved_epoch || node->meta.saving ||
+            cmap_encode(m, &bytes, &len) != 0) {
+                return; /* nothing new, or the next tick tries again */
+        }
+        sv = tkv_malloc(sizeof *sv + len);
         if (sv == NULL) {
-                return; /* the next tick tries again */
+                tkv_free(bytes);
+                return;
         }
         sv->node = node;
-        sv->version = store_entry_mod_index(e);
+        sv->epoch = m->epoch;
         sv->len = len;
-        memcpy(sv->bytes, store_entry_value(e), len);
+        memcpy(sv->bytes, bytes, len);
+        tkv_free(bytes);
         if (uv_queue_work(node->loop, &sv->req, rpc_meta_save_work, rpc_meta_save_done) != 0) {
                 tkv_free(sv);
                 return;
@@ -281,10 +290,6 @@ void rpc_meta_flush(struct node *node)
         if (rpc_meta_alone(node) && !node->meta.addrs_agree && !node->meta.booting &&
             group_is_leader(g) && group_ready(g)) {
                 rpc_meta_follow_config(node, g);
-        }
-        if (node->meta.map != NULL && node->meta.saved_version != node->meta.map_version &&
-            !node->meta.saving) {
-                rpc_meta_save(node, e);
         }
 }
 

@@ -14,6 +14,12 @@ struct node;
  * node is borrowed. */
 void rpc_meta_flush(struct node *node);
 
+/* On every node, once per housekeeping tick: write the map it follows
+ * (node.meta.map: its metadata replica's, or one learned from a peer) to
+ * the data dir (CMAP_FILE) on the threadpool when its epoch is newer than
+ * the copy's. A node restarted reads it first (server.c). */
+void rpc_meta_keep_copy(struct node *node);
+
 /* rpc_balance.c: at the metadata group's leader, write the next change
  * of the placement the rebalancer decides (balance.h), if any. */
 void rpc_balance_flush(struct node *node);

@@ -245,9 +245,9 @@ static int server_check_map(struct server *s)
                 rv = TKV_EINVAL;
                 break;
         case CMAP_DIFFERS:
-                LOGE(-1,
-                     "server: the configuration disagrees with the cluster map: %s; the map "
-                     "holds",
+                LOGI(-1,
+                     "server: the configuration's node list differs from the cluster map: %s; "
+                     "the map holds (the file only bootstraps the cluster)",
                      why);
                 break;
         default:
@@ -548,6 +548,7 @@ static void server_flush(struct server *s)
                 rpc_join_flush(&s->node, now);
         }
         if (housekeeping) {
+                rpc_meta_keep_copy(&s->node);
                 server_place(s);
         }
         while (!queue_empty(&s->conns.dirty)) {
@@ -589,6 +590,14 @@ static void server_map_link(struct server *s, const struct cmap_member *mb)
                              mb->id);
                         peer_stop(p);
                 }
+                return;
+        }
+        if (p != NULL && strcmp(p->addr, mb->peer_addr) != 0) {
+                /* MEMBER UPDATE gave it another peer address. */
+                LOGI(-1,
+                     "server: node link to member %u moves from %s to %s (cluster map epoch %llu)",
+                     mb->id, p->addr, mb->peer_addr, (unsigned long long)s->node.meta.map->epoch);
+                peer_move(p, mb->peer_addr);
                 return;
         }
         if (p != NULL) {
@@ -849,6 +858,16 @@ static enum transport_member server_member_of(void *data, unsigned node_id)
         return mb->state == CMAP_REMOVED ? TRANSPORT_REMOVED : TRANSPORT_MEMBER;
 }
 
+/* transport_address_cb: a member's peer address as the map has it. */
+static const char *server_address_of(void *data, unsigned node_id)
+{
+        const struct server *s = data;
+        const struct cmap_member *mb =
+            s->node.meta.map != NULL ? cmap_member(s->node.meta.map, node_id) : NULL;
+
+        return mb != NULL && mb->state != CMAP_REMOVED ? mb->peer_addr : NULL;
+}
+
 /* node.join (rpc_join.c), before anything depends on the node list: the
  * data dir's identity first (committed now, so that the incarnation the
  * members record when this node proves itself is the one it keeps; the
@@ -1066,6 +1085,7 @@ int server_init(struct server *s, uv_loop_t *loop, struct config *cfg)
         }
         transport_mux_on_link(&s->mux, server_link_accept, s);
         transport_mux_on_member(&s->mux, server_member_of, s);
+        transport_mux_on_address(&s->mux, server_address_of, s);
         s->node.node_calls = &rpc_node_calls;
         uv_tcp_init(loop, &s->listener);
         uv_prepare_init(loop, &s->prepare);

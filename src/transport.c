@@ -378,8 +378,14 @@ static int transport_method_connect(struct raft_uv_transport *base, struct raft_
         struct transport *t = base->impl;
         struct transport_connect *c;
         struct sockaddr_in sa;
+        const char *mapped = t->mux->address_cb != NULL
+                                 ? t->mux->address_cb(t->mux->address_data, (unsigned)id)
+                                 : NULL;
         int rv;
 
+        if (mapped != NULL) {
+                address = mapped; /* the member may have moved since Raft added it */
+        }
         if (transport_resolve(address, &sa) != 0) {
                 err_msgf(base->errmsg, "connect: bad address %s", address);
                 return RAFT_INVALID;
@@ -1315,6 +1321,12 @@ void transport_mux_on_member(struct transport_mux *m, transport_member_cb cb, vo
 {
         m->member_cb = cb;
         m->member_data = data;
+}
+
+void transport_mux_on_address(struct transport_mux *m, transport_address_cb cb, void *data)
+{
+        m->address_cb = cb;
+        m->address_data = data;
 }
 
 void transport_mux_close(struct transport_mux *m, transport_mux_close_cb cb)

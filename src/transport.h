@@ -65,6 +65,13 @@ enum transport_member {
 /* Called during a handshake, on the loop: must answer from memory. */
 typedef enum transport_member (*transport_member_cb)(void *data, unsigned node_id);
 
+/* The peer address the cluster map gives node_id, or NULL (no map, not a
+ * member): Raft's connections go there rather than to the address its
+ * configuration recorded when the node was added, which a member's
+ * address change (MEMBER UPDATE) does not rewrite. On the loop, from
+ * memory; the string is only read during the call. */
+typedef const char *(*transport_address_cb)(void *data, unsigned node_id);
+
 #define TRANSPORT_BACKOFFS_MAX 64
 
 /* A log entry carries one request (at most frame_bytes_max) plus what the
@@ -111,6 +118,8 @@ struct transport_mux {
         void *link_data;
         transport_member_cb member_cb; /* NULL: only the configuration's nodes are peers */
         void *member_data;
+        transport_address_cb address_cb; /* NULL: Raft's addresses as they are */
+        void *address_data;
         char errmsg[ERR_MSG_BYTES];
         uint64_t accepted;      /* connections handed to a group */
         uint64_t links;         /* node links handed to link_cb */
@@ -137,6 +146,9 @@ void transport_mux_on_link(struct transport_mux *m, transport_link_cb cb, void *
  * members (voters and joining nodes) besides the configuration's nodes,
  * and never a removed member. */
 void transport_mux_on_member(struct transport_mux *m, transport_member_cb cb, void *data);
+
+/* Dial peers at the address cb gives from now on (the cluster map's). */
+void transport_mux_on_address(struct transport_mux *m, transport_address_cb cb, void *data);
 
 /* Free a stream handed over by a transport_link_cb, once it is closed (a
  * uv_close callback). */

@@ -93,22 +93,28 @@ static int members_replace(struct tkv_client *c, const struct cli_args *a)
                                                     (uint32_t)old, epoch);
 }
 
-/* member update ID [CLIENT_ADDR] [--zone Z] */
+/* An address operand of member update: "-" (or none) keeps it. */
+static const char *members_addr(const struct cli_args *a, int i)
+{
+        return a->n_operands > i && strcmp(a->operands[i], "-") != 0 ? a->operands[i] : NULL;
+}
+
+/* member update ID [CLIENT_ADDR|- [PEER_ADDR]] [--zone Z] */
 static int members_update(struct tkv_client *c, const struct cli_args *a)
 {
         char message[256];
         uint64_t id, epoch = 0;
         int rv;
 
-        if (a->n_operands < 2 || a->n_operands > 3 ||
+        if (a->n_operands < 2 || a->n_operands > 4 ||
             args_parse_u64(a->operands[1], 65535, &id) != 0 || id == 0 ||
             (a->n_operands == 2 && a->zone == NULL)) {
                 return output_usage_error(a, "%s",
-                                          "member update ID [CLIENT_ADDR] [--zone Z] (id "
-                                          "1..65535; an address, a zone or both; --zone \"\" "
-                                          "clears it)");
+                                          "member update ID [CLIENT_ADDR|- [PEER_ADDR]] [--zone Z] "
+                                          "(id 1..65535; '-' keeps the client address; --zone \"\" "
+                                          "clears the zone)");
         }
-        rv = tkv_member_update(c, (uint32_t)id, a->n_operands == 3 ? a->operands[2] : NULL, a->zone,
+        rv = tkv_member_update(c, (uint32_t)id, members_addr(a, 2), members_addr(a, 3), a->zone,
                                &epoch, message, sizeof(message));
         return rv != TKV_OK ? output_fail(a, rv, message, NULL)
                             : output_member_changed(a, "updated", (uint32_t)id, epoch);

@@ -315,7 +315,8 @@ int tkv_member_replace(struct tkv_client *c, uint32_t old_id, const struct tkv_m
 }
 
 int tkv_member_update(struct tkv_client *c, uint32_t node_id, const char *client_addr,
-                      const char *zone, uint64_t *epoch, char *errbuf, size_t errbuf_len)
+                      const char *peer_addr, const char *zone, uint64_t *epoch, char *errbuf,
+                      size_t errbuf_len)
 {
         Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
 
@@ -325,6 +326,7 @@ int tkv_member_update(struct tkv_client *c, uint32_t node_id, const char *client
         mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE;
         mr.node_id = node_id;
         mr.client_addr = client_addr != NULL ? (char *)client_addr : "";
+        mr.peer_addr = peer_addr != NULL ? (char *)peer_addr : "";
         mr.zone = zone != NULL ? (char *)zone : "";
         mr.update_zone = zone != NULL;
         return client_member_change(c, &mr, epoch, errbuf, errbuf_len);

@@ -163,11 +163,11 @@ static void fuzz_changes(const struct cmap *m)
                 /* A zone, then another member's client address (refused:
                  * in use, unless that member was removed). */
                 copy = *m;
-                rv = cmap_update(&copy, m->members[i].id, NULL, "fz", why, sizeof why);
+                rv = cmap_update(&copy, m->members[i].id, NULL, NULL, "fz", why, sizeof why);
                 fuzz_changed(m, &copy, rv == TKV_EEXIST ? 1 : rv);
                 copy = *m;
-                rv = cmap_update(&copy, m->members[i].id, m->members[0].client_addr, NULL, why,
-                                 sizeof why);
+                rv = cmap_update(&copy, m->members[i].id, m->members[0].client_addr, NULL, NULL,
+                                 why, sizeof why);
                 fuzz_changed(m, &copy, rv == TKV_EEXIST ? 1 : rv);
         }
         fuzz_moves(m);

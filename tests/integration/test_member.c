@@ -25,6 +25,7 @@
  *   refused with the reason logged, a configured node still connects;
  * - node links follow the map: every node connects to a member added.
  */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -862,72 +863,102 @@ static bool wait_listed(unsigned id, const char *addr, const char *zone)
         return false;
 }
 
+/* Wait (polling the file: it is written off the loop) until node id's
+ * data dir copy of the map holds text (an address: the encoding keeps
+ * them as they are). */
+static bool wait_map_file_holds(unsigned id, const char *text)
+{
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        char path[700], buf[1 << 16];
+
+        snprintf(path, sizeof path, "%.600s/cluster-map", cl.nodes[id - 1].data_dir);
+        for (int waited = 0; waited < 20000; waited += 20) {
+                FILE *f = fopen(path, "rb");
+                size_t n = f != NULL ? fread(buf, 1, sizeof buf, f) : 0;
+                if (f != NULL) {
+                        fclose(f);
+                }
+                if (memmem(buf, n, text, strlen(text)) != NULL) {
+                        return true;
+                }
+                nanosleep(&nap, NULL);
+        }
+        return false;
+}
+
 /* member update: node 2's zone changes, then is cleared; node 3 gets a
- * new client address: every node lists it, node 3 logs that its file no
- * longer agrees, and restarted with the new address in its file it serves
- * there (a client of node 1 reaches it by the map). A peer
- * address cannot change; the usual refusals. */
+ * new client address, then a new peer address: every node lists them,
+ * node 3 logs that its file no longer agrees, and restarted with the new
+ * addresses in its file it serves there (a client of node 1 reaches it
+ * by the map) and its partitions' leaders reach it there (Raft's
+ * configurations still hold the old peer address: nodes dial the map's),
+ * so its replicas converge. The usual refusals. */
 static void test_member_update(void **state)
 {
         struct tkv_client *c = cluster_client(&cl, 1);
-        Tunekv__V1__MemberRequest mr = TUNEKV__V1__MEMBER_REQUEST__INIT;
         struct tkv_result r;
-        char addr[64], err[256];
+        char addr[64], peer[64], err[256];
         uint64_t epoch = 0, again = 0;
         int status;
 
         (void)state;
         assert_non_null(c);
-        assert_int_equal(tkv_member_update(c, 2, NULL, "b2", &epoch, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_member_update(c, 2, NULL, NULL, "b2", &epoch, err, sizeof err),
+                         TKV_OK);
         assert_true(wait_listed(2, cl.nodes[1].client_addr, "b2"));
         /* The same again: nothing to change, the same epoch. */
-        assert_int_equal(tkv_member_update(c, 2, NULL, "b2", &again, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_member_update(c, 2, NULL, NULL, "b2", &again, err, sizeof err),
+                         TKV_OK);
         assert_int_equal(again, epoch);
-        assert_int_equal(tkv_member_update(c, 2, NULL, "", NULL, err, sizeof err), TKV_OK);
+        assert_int_equal(tkv_member_update(c, 2, NULL, NULL, "", NULL, err, sizeof err), TKV_OK);
         assert_true(wait_listed(2, cl.nodes[1].client_addr, ""));
         /* Refusals. */
-        assert_int_equal(tkv_member_update(c, 99, NULL, "x", NULL, err, sizeof err),
+        assert_int_equal(tkv_member_update(c, 99, NULL, NULL, "x", NULL, err, sizeof err),
                          TKV_INVALID_ARGUMENT);
         assert_non_null(strstr(err, "node 99 is no member"));
         assert_int_equal(
-            tkv_member_update(c, 2, cl.nodes[0].client_addr, NULL, NULL, err, sizeof err),
+            tkv_member_update(c, 2, cl.nodes[0].client_addr, NULL, NULL, NULL, err, sizeof err),
             TKV_INVALID_ARGUMENT);
         assert_non_null(strstr(err, "is node 1's"));
-        assert_int_equal(tkv_member_update(c, 2, NULL, "a zone", NULL, err, sizeof err),
+        assert_int_equal(
+            tkv_member_update(c, 2, NULL, cl.nodes[1].client_addr, NULL, NULL, err, sizeof err),
+            TKV_INVALID_ARGUMENT);
+        assert_non_null(strstr(err, "client and peer address"));
+        assert_int_equal(tkv_member_update(c, 2, NULL, NULL, "a zone", NULL, err, sizeof err),
                          TKV_INVALID_ARGUMENT);
-        {
-                int fd = raw_connect_addr(cl.nodes[0].client_addr, false);
-                Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
-                Tunekv__V1__Response *resp;
-                req.id = 5;
-                req.body_case = TUNEKV__V1__REQUEST__BODY_MEMBER;
-                req.member = &mr;
-                mr.op = TUNEKV__V1__MEMBER_OP__MEMBER_OP_UPDATE;
-                mr.node_id = 2;
-                mr.peer_addr = "127.0.0.1:1";
-                raw_send_request(fd, &req);
-                resp = raw_read_response(fd);
-                assert_non_null(resp);
-                assert_int_equal(resp->status, TUNEKV__V1__STATUS__STATUS_INVALID_ARGUMENT);
-                assert_non_null(strstr(resp->message, "peer address cannot change"));
-                tunekv__v1__response__free_unpacked(resp, NULL);
-                close(fd);
-        }
-        /* Node 3's client address. */
+        /* Node 3's client address, then its peer address, each while it
+         * runs; then it restarts with them. */
         snprintf(addr, sizeof addr, "127.0.0.1:%u", daemon_free_port());
-        assert_int_equal(tkv_member_update(c, 3, addr, NULL, NULL, err, sizeof err), TKV_OK);
+        snprintf(peer, sizeof peer, "127.0.0.1:%u", daemon_free_port());
+        assert_int_equal(tkv_member_update(c, 3, addr, NULL, NULL, NULL, err, sizeof err), TKV_OK);
         assert_true(wait_listed(3, addr, "c"));
+        assert_int_equal(tkv_member_update(c, 3, NULL, peer, NULL, NULL, err, sizeof err), TKV_OK);
+        /* Its copy of the map must hold them before it stops: it compares
+         * its file with that copy when it starts. */
+        assert_true(wait_map_file_holds(3, peer));
         status = cluster_signal(&cl, 3, SIGTERM, true);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         assert_true(daemon_log_count(&cl.nodes[2], "this node will refuse to start with this "
                                                    "configuration") > 0);
         snprintf(cl.nodes[2].client_addr, sizeof cl.nodes[2].client_addr, "%s", addr);
+        snprintf(cl.nodes[2].peer_addr, sizeof cl.nodes[2].peer_addr, "%s", peer);
         cluster_write_config(&cl);
         assert_int_equal(cluster_restart(&cl, 3), 0);
         /* A client of node 1 finds node 3 where the map says. */
         assert_int_equal(tkv_status_node(c, 3, &r), TKV_OK);
         assert_int_equal(r.node->node_id, 3);
         tkv_result_release(&r);
+        /* Writes after the restart reach node 3's replicas. */
+        for (int i = 0; i < 30; i++) {
+                char key[16];
+                snprintf(key, sizeof key, "mu-%d", i);
+                assert_int_equal(tkv_put(c, key, strlen(key), "v", 1, NULL, &r), TKV_OK);
+                tkv_result_release(&r);
+        }
+        for (uint32_t p = 0; p < PARTITIONS; p++) {
+                assert_true(cluster_wait_converged(&cl, p, 20000));
+        }
+        assert_true(daemon_log_count(&cl.nodes[0], "moves from") > 0);
         tkv_client_destroy(c);
 }
 

@@ -243,15 +243,26 @@ static bool cluster_converged_once(struct cluster *c, uint32_t p)
         return leader;
 }
 
+static int64_t cluster_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool cluster_wait_converged(struct cluster *c, uint32_t p, int timeout_ms)
 {
         struct timespec nap = {0, 50 * 1000 * 1000};
-        for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        /* By the clock: one look takes up to a STATUS timeout per node (a
+         * stopped one), so counting naps would wait far longer. */
+        int64_t end = cluster_now_ms() + timeout_ms;
+
+        do {
                 if (cluster_converged_once(c, p)) {
                         return true;
                 }
                 nanosleep(&nap, NULL);
-        }
+        } while (cluster_now_ms() < end);
         return false;
 }
 

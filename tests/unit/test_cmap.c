@@ -477,9 +477,9 @@ static void test_remove(void **state)
 
 /* cmap_replace: the successor added and the old member leaving towards
  * it, in one change; or nothing, when either is refused. */
-/* A member's client address and zone change (its peer address cannot);
- * each refusal leaves the map as it was; asking for what it has already
- * is TKV_EEXIST, the epoch unchanged. */
+/* A member's addresses and zone change; each refusal leaves the map as
+ * it was; asking for what it has already is TKV_EEXIST, the epoch
+ * unchanged. */
 static void test_update(void **state)
 {
         struct config c;
@@ -490,39 +490,53 @@ static void test_update(void **state)
         (void)state;
         make_config(&c);
         m = map_of(&c);
-        assert_int_equal(cmap_update(m, 2, NULL, "b2", why, sizeof why), 0);
+        assert_int_equal(cmap_update(m, 2, NULL, NULL, "b2", why, sizeof why), 0);
         assert_int_equal(m->epoch, 2);
         assert_string_equal(m->members[1].zone, "b2");
-        assert_int_equal(cmap_update(m, 3, "10.0.0.3:7003", NULL, why, sizeof why), 0);
+        assert_int_equal(cmap_update(m, 3, "10.0.0.3:7003", NULL, NULL, why, sizeof why), 0);
         assert_string_equal(m->members[2].client_addr, "10.0.0.3:7003");
         assert_string_equal(m->members[2].peer_addr, "127.0.0.1:7103");
         assert_string_equal(m->members[2].zone, "c");
-        assert_int_equal(cmap_update(m, 1, "10.0.0.1:7001", "", why, sizeof why), 0);
+        assert_int_equal(cmap_update(m, 1, "10.0.0.1:7001", NULL, "", why, sizeof why), 0);
         assert_string_equal(m->members[0].zone, "");
         assert_int_equal(m->epoch, 4);
         /* Nothing to change. */
-        assert_int_equal(cmap_update(m, 1, "10.0.0.1:7001", "", why, sizeof why), TKV_EEXIST);
-        assert_int_equal(cmap_update(m, 1, NULL, NULL, why, sizeof why), TKV_EEXIST);
+        assert_int_equal(cmap_update(m, 1, "10.0.0.1:7001", NULL, "", why, sizeof why), TKV_EEXIST);
+        assert_int_equal(cmap_update(m, 1, NULL, NULL, NULL, why, sizeof why), TKV_EEXIST);
         /* Refusals. */
-        assert_int_equal(cmap_update(m, 9, NULL, "x", why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 9, NULL, NULL, "x", why, sizeof why), TKV_EINVAL);
         assert_non_null(strstr(why, "node 9 is no member"));
-        assert_int_equal(cmap_update(m, 2, "127.0.0.1:7101", NULL, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 2, "127.0.0.1:7101", NULL, NULL, why, sizeof why),
+                         TKV_EINVAL);
         assert_non_null(strstr(why, "is node 1's"));
-        assert_int_equal(cmap_update(m, 2, "127.0.0.1:7102", NULL, why, sizeof why), TKV_EINVAL);
-        assert_non_null(strstr(why, "node 2's peer address"));
-        assert_int_equal(cmap_update(m, 2, "10.0.0.3:7003", NULL, why, sizeof why), TKV_EINVAL);
-        assert_int_equal(cmap_update(m, 2, "nohost", NULL, why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 2, "127.0.0.1:7102", NULL, NULL, why, sizeof why),
+                         TKV_EINVAL);
+        assert_non_null(strstr(why, "node 2's client and peer address"));
+        /* A peer address: Raft keeps the old one, nodes dial the map's. */
+        assert_int_equal(cmap_update(m, 2, NULL, "10.0.0.2:7102", NULL, why, sizeof why), 0);
+        assert_string_equal(m->members[1].peer_addr, "10.0.0.2:7102");
+        assert_string_equal(m->members[1].client_addr, "127.0.0.1:7002");
+        assert_int_equal(cmap_update(m, 2, NULL, "127.0.0.1:7101", NULL, why, sizeof why),
+                         TKV_EINVAL);
+        assert_non_null(strstr(why, "is node 1's"));
+        assert_int_equal(cmap_update(m, 2, "10.0.0.2:7102", NULL, NULL, why, sizeof why),
+                         TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 2, NULL, "bad", NULL, why, sizeof why), TKV_EINVAL);
+        assert_non_null(strstr(why, "bad peer address"));
+        assert_int_equal(cmap_update(m, 2, "10.0.0.3:7003", NULL, NULL, why, sizeof why),
+                         TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 2, "nohost", NULL, NULL, why, sizeof why), TKV_EINVAL);
         assert_non_null(strstr(why, "bad client address"));
-        assert_int_equal(cmap_update(m, 2, NULL, "no spaces", why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 2, NULL, NULL, "no spaces", why, sizeof why), TKV_EINVAL);
         assert_non_null(strstr(why, "bad zone"));
         assert_int_equal(cmap_add(m, &removed, why, sizeof why), 0);
         assert_int_equal(cmap_remove(m, 4, why, sizeof why), 0);
-        assert_int_equal(cmap_update(m, 4, NULL, "x", why, sizeof why), TKV_EINVAL);
+        assert_int_equal(cmap_update(m, 4, NULL, NULL, "x", why, sizeof why), TKV_EINVAL);
         assert_non_null(strstr(why, "removed"));
         m->epoch = UINT64_MAX;
-        assert_int_equal(cmap_update(m, 2, NULL, "b3", why, sizeof why), TKV_ETOOBIG);
+        assert_int_equal(cmap_update(m, 2, NULL, NULL, "b3", why, sizeof why), TKV_ETOOBIG);
         assert_string_equal(m->members[1].zone, "b2");
-        m->epoch = 6;
+        m->epoch = 7;
         assert_int_equal(decode_status(m), 0);
 }
 
