@@ -14,6 +14,8 @@
  * - a move cancelled while its target is stopped leaves the partition as
  *   it was (the leader removes the target again), and the target deletes
  *   what it had;
+ * - a move of a partition with a minority of its replicas alive is
+ *   recorded but not carried out until a majority is back;
  * - bad requests: no such partition, a source that holds no replica, a
  *   target that is no member or holds one, a second move of a partition,
  *   MOVE_DONE from a client.
@@ -146,6 +148,27 @@ static uint64_t move(uint32_t p, uint32_t from, uint32_t to)
         tkv_client_destroy(c);
         assert_true(epoch > 0);
         return epoch;
+}
+
+/* tkv_move right after a node that may lead the metadata group was
+ * stopped: retried while the others elect another leader (UNAVAILABLE,
+ * TIMEOUT, OUTCOME_UNKNOWN for one forwarded to the stopped node, BUSY
+ * while the new leader is not ready); an identical move that did apply
+ * answers OK again. */
+static int move_retried(struct tkv_client *c, uint32_t p, uint32_t from, uint32_t to,
+                        uint64_t *epoch, char *err, size_t len)
+{
+        int rv = TKV_UNAVAILABLE;
+
+        for (int tries = 0; tries < 200; tries++) {
+                rv = tkv_move(c, p, from, to, epoch, err, len);
+                if (rv != TKV_UNAVAILABLE && rv != TKV_TIMEOUT && rv != TKV_OUTCOME_UNKNOWN &&
+                    rv != TKV_BUSY) {
+                        break;
+                }
+                nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        }
+        return rv;
 }
 
 /* Does node id's data dir hold partition p's directory? */
@@ -417,13 +440,8 @@ static void test_move_cancelled(void **state)
         /* Partition 2 is on nodes 3, 1, 4 now: move node 3's replica to
          * node 2, which is stopped. */
         assert_int_equal(cluster_signal(&cl, 2, SIGSTOP, false), 0);
-        /* If node 2 led the metadata group, the others elect another leader
-         * first (UNAVAILABLE meanwhile: retry). */
-        for (int tries = 0;
-             (rv = tkv_move(c, 2, 3, 2, &epoch, err, sizeof err)) == TKV_UNAVAILABLE && tries < 200;
-             tries++) {
-                nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
-        }
+        /* Node 2 may have led the metadata group. */
+        rv = move_retried(c, 2, 3, 2, &epoch, err, sizeof err);
         if (rv != TKV_OK) {
                 cluster_signal(&cl, 2, SIGCONT, false); /* the next tests need it */
                 fail_msg("move 2 from 3 to 2: %s (%s)", tkv_status_name(rv), err);
@@ -443,6 +461,47 @@ static void test_move_cancelled(void **state)
         assert_true(has_replica(&pi, 3) && has_replica(&pi, 1) && has_replica(&pi, 4));
         assert_true(wait_no_dir(2, 2));
         assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
+}
+
+/* A minority of a partition's replicas cannot complete a membership
+ * change: partition 2 (on nodes 3, 1, 4) with nodes 3 and 4 stopped keeps
+ * node 1 alone. Its move from node 1 to node 2 is recorded (the metadata
+ * group, on nodes 1, 2 and 3, still has a majority) but nothing carries
+ * it out: no leader, no configuration change. For three election timeouts
+ * the map still shows it in progress and node 1 among the replicas (an
+ * absence: there is no event to await, so a bounded wait). Once nodes 3
+ * and 4 are back, the move completes and the replicas agree. */
+static void test_move_needs_a_majority(void **state)
+{
+        struct tkv_client *c = cluster_client(&cl, 2);
+        struct tkv_partition_info pi;
+        uint64_t epoch = 0;
+        char err[256];
+        int rv;
+
+        (void)state;
+        assert_non_null(c);
+        assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
+        assert_true(placement_at(2, 2, 0, &pi));
+        assert_true(has_replica(&pi, 3) && has_replica(&pi, 1) && has_replica(&pi, 4));
+        assert_int_equal(cluster_signal(&cl, 3, SIGSTOP, false), 0);
+        assert_int_equal(cluster_signal(&cl, 4, SIGSTOP, false), 0);
+        /* Node 3 may have led the metadata group. */
+        rv = move_retried(c, 2, 1, 2, &epoch, err, sizeof err);
+        if (rv != TKV_OK) {
+                cluster_signal(&cl, 3, SIGCONT, false);
+                cluster_signal(&cl, 4, SIGCONT, false);
+                fail_msg("move 2 from 1 to 2: %s (%s)", tkv_status_name(rv), err);
+        }
+        nanosleep(&(struct timespec){3, 0}, NULL); /* three election timeouts */
+        rv = placement_at(1, 2, epoch, &pi) && pi.move_to == 2 && has_replica(&pi, 1) ? 0 : -1;
+        assert_int_equal(cluster_signal(&cl, 3, SIGCONT, false), 0);
+        assert_int_equal(cluster_signal(&cl, 4, SIGCONT, false), 0);
+        assert_int_equal(rv, 0);
+        assert_true(wait_moved(2, 2, 1, 2, epoch));
+        assert_true(wait_no_dir(1, 2));
+        assert_true(cluster_wait_converged(&cl, 2, WAIT_MS));
+        tkv_client_destroy(c);
 }
 
 /* Refusals, each with its reason; MOVE_DONE is the leaders' alone. */
@@ -506,6 +565,7 @@ int main(void)
             cmocka_unit_test(test_move_target_killed),
             cmocka_unit_test(test_move_source_killed),
             cmocka_unit_test(test_move_cancelled),
+            cmocka_unit_test(test_move_needs_a_majority),
             cmocka_unit_test(test_move_refused),
             cmocka_unit_test_prestate(cluster_test_replicas_agree, &cl),
         };
