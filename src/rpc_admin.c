@@ -307,8 +307,11 @@ void rpc_admin_cluster_info(struct call *c, const Tunekv__V1__Request *req)
         ci.partitions = part_ptrs;
         ci.node_id = cfg->node_id;
         /* The users and roles, to a node (never a client: they hold the
-         * password hashes) that has no metadata replica to read them from. */
-        if (c->from_node != 0 && req->cluster_info != NULL && req->cluster_info->users &&
+         * password hashes) that has no metadata replica to read them from.
+         * A node asks for itself: a request it forwarded for a client would
+         * carry no_forward (none forwards CLUSTER_INFO; this keeps it so). */
+        if (c->from_node != 0 && !req->no_forward && req->cluster_info != NULL &&
+            req->cluster_info->users &&
             rpc_auth_record(node, &users, &users_len, &ci.users_version)) {
                 ci.has_users = true;
                 ci.users.data = (uint8_t *)users;
