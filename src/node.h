@@ -53,6 +53,7 @@ struct node_meta {
          * hears no more of the group, so the node asks that peer instead. */
         uint64_t newer_epoch;
         uint32_t newer_from;
+        uint64_t newer_since_ms;    /* loop time the map first lagged newer_epoch */
         bool addrs_agree;           /* map gives every configured node its configured addresses */
         bool differs_said;          /* the file's node list differs from the map: logged once */
         struct group_write boot;    /* the map's CAS at the group's leader: from "absent" at

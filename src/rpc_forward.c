@@ -128,6 +128,9 @@ static void rpc_forward_pong(struct peer *p, const Tunekv__V1__Response *resp)
 
         p->ping_in_flight = false;
         if (resp != NULL && resp->epoch > epoch && resp->epoch > node->meta.newer_epoch) {
+                if (node->meta.newer_epoch <= epoch) {
+                        node->meta.newer_since_ms = uv_now(node->loop);
+                }
                 node->meta.newer_epoch = resp->epoch;
                 node->meta.newer_from = p->node_id;
         }

@@ -535,10 +535,13 @@ static void server_flush(struct server *s)
                         rpc_meta_flush(&s->node);
                         rpc_balance_flush(&s->node);
                         rpc_move_flush(&s->node, s->n_partitions);
-                        /* Peers know a newer map than the replica here gave
-                         * (it was moved away, and hears nothing more). */
+                        /* Peers have known a newer map than the replica here
+                         * gave for an election timeout: it was moved away,
+                         * and hears nothing more (one merely a moment behind
+                         * catches up by itself). */
                         if (s->node.meta.map != NULL &&
-                            s->node.meta.newer_epoch > s->node.meta.map->epoch) {
+                            s->node.meta.newer_epoch > s->node.meta.map->epoch &&
+                            now - s->node.meta.newer_since_ms >= s->cfg->election_timeout_ms) {
                                 rpc_join_flush(&s->node, now);
                         }
                 }
