@@ -58,7 +58,7 @@ LAYERS = {
     # as the handlers see it (groups, read states, links, clock)
     "call": 6, "node": 6,
     # handlers (kv writes, reads at every level, node-to-node, admin)
-    "rpc_kv": 7, "rpc_many": 7, "rpc_scan": 7, "rpc_txn": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
+    "rpc_kv": 7, "rpc_many": 7, "rpc_scan": 7, "rpc_fanout": 7, "rpc_txn": 7, "rpc_read": 7, "rpc_admin": 7, "rpc_forward": 7,
     "rpc_route": 7, "rpc_node": 7, "rpc_auth": 7, "rpc_users": 7, "rpc_lease": 7,
     # WATCH streams: their start is a SCAN round (rpc_scan.c), their events the
     # change history

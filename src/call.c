@@ -143,6 +143,9 @@ void call_pool_drain(struct node *node)
 static void call_free(struct call *c)
 {
         struct node *node = c->node;
+        if (c->release != NULL) {
+                c->release(c);
+        }
         deadline_heap_remove(&node->deadlines, &c->deadline);
         node->calls--;
         c->conn->inflight--;

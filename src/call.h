@@ -100,12 +100,14 @@ struct call {
                 struct queue ack_all;
                 void *hashing; /* rpc_users.c's work item */
         } op;
-        struct call_read rd;           /* GET */
-        struct command_result applied; /* ALL_REPLICAS write: its result, kept */
-        uint8_t ack;                   /* Tunekv__V1__Ack asked */
-        uint64_t epoch;                /* MEMBER: the epoch of the map its CAS writes */
-        uint8_t lease_op;              /* LEASE: the Tunekv__V1__LeaseOp proposed */
-        uint64_t lease_id;             /* LEASE_REVOKE: the lease named */
+        struct call_read rd;             /* GET */
+        struct command_result applied;   /* ALL_REPLICAS write: its result, kept */
+        uint8_t ack;                     /* Tunekv__V1__Ack asked */
+        uint64_t epoch;                  /* MEMBER: the epoch of the map its CAS writes */
+        uint8_t lease_op;                /* LEASE: the Tunekv__V1__LeaseOp proposed */
+        uint64_t lease_id;               /* LEASE_REVOKE: the lease named */
+        struct rpc_fanout *fanout;       /* SCAN spread over nodes (rpc_fanout.c); NULL: none */
+        void (*release)(struct call *c); /* frees what the handler hung on c; NULL: nothing */
         uint32_t key_len;
         uint8_t key[]; /* GET, writes: the key (key_len bytes); GET_MANY: rpc_many.c's */
 };

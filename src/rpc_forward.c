@@ -217,6 +217,12 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
         if (pc == NULL) {
                 return; /* abandoned meanwhile */
         }
+        if (pc->kind == RPC_PEER_FANOUT) {
+                struct node *node = p->data;
+                (void)peer_take(p, pc->id);
+                node->node_calls->on_fanout(pc, frame, len); /* kept as bytes until all are in */
+                return;
+        }
         if (!rpc_forward_decodes(pc)) {
                 c = QUEUE_DATA(pc, struct call, op.fwd);
                 (void)peer_take(p, pc->id);
@@ -256,6 +262,9 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
                 return;
         case RPC_PEER_MOVE:
                 node->node_calls->on_move(node, pc, NULL);
+                return;
+        case RPC_PEER_FANOUT:
+                node->node_calls->on_fanout_fail(pc);
                 return;
         default:
                 break;

@@ -77,6 +77,33 @@ int rpc_scan_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
                    size_t len);
 void rpc_scan(struct call *c, const Tunekv__V1__Request *req);
 
+/* rpc_fanout.c: a SCAN whose partitions are not all hosted here, spread
+ * over the nodes that hold them (the file's comment). What it asks of the
+ * call's own scan (rpc_scan.c), through ops: request_of, its request as
+ * the call keeps it (s's bytes point into the call; partitions and options
+ * left out); begin_share, read only parts (n of them) here, starting at
+ * o's level (answers c on a bad option); again, read that share again at
+ * or above floor_ts (LINEARIZABLE: a fresh double collect); budget, the
+ * page's byte budget on this node. The share's pages come back through
+ * rpc_fanout_local_page (frame: a packed Response of len bytes,
+ * tkv_malloc'd, the fan-out's now) instead of going to the client.
+ * rpc_fanout_scan spreads c, reading parts (n, ascending) at req's options,
+ * and answers it with the pages merged; rpc_fanout_on_answer /
+ * rpc_fanout_on_fail take a share's answer from a node link (frame
+ * borrowed), or the link's failure (through node_calls). */
+struct rpc_fanout_ops {
+        void (*request_of)(const struct call *c, Tunekv__V1__ScanRequest *s);
+        void (*begin_share)(struct call *c, const uint32_t *parts, uint32_t n,
+                            const Tunekv__V1__ReadOptions *o);
+        void (*again)(struct call *c, uint64_t floor_ts);
+        uint64_t budget;
+};
+void rpc_fanout_scan(struct call *c, const Tunekv__V1__Request *req, const uint32_t *parts,
+                     uint32_t n, const struct rpc_fanout_ops *ops);
+void rpc_fanout_local_page(struct call *c, uint8_t *frame, size_t len);
+void rpc_fanout_on_answer(struct peer_call *pc, const uint8_t *frame, size_t len);
+void rpc_fanout_on_fail(struct peer_call *pc);
+
 /* rpc_scan.c: WATCH, whose start is a SCAN round of its keys (rpc_watch.c
  * has the streams): the call's key space it needs, its filling, the
  * handler. */
@@ -169,6 +196,7 @@ enum rpc_peer_call {
         RPC_PEER_CONFIRM, /* struct rpc_confirm */
         RPC_PEER_MAP,     /* node->meta.map_call: a joining node's CLUSTER_INFO (rpc_join.c) */
         RPC_PEER_MOVE,    /* node->moves[p].done_call: MOVE_DONE (rpc_move.c) */
+        RPC_PEER_FANOUT,  /* struct rpc_fanout_share: a spread SCAN's share (rpc_fanout.c) */
 };
 
 /* rpc_move.c: the answer to a MOVE_DONE this node sent (resp NULL: the
@@ -203,6 +231,8 @@ struct rpc_node_calls {
         void (*on_confirm)(struct node *node, struct rpc_confirm *rc,
                            const Tunekv__V1__Response *resp);
         void (*on_move)(struct node *node, struct peer_call *pc, const Tunekv__V1__Response *resp);
+        void (*on_fanout)(struct peer_call *pc, const uint8_t *frame, size_t len);
+        void (*on_fanout_fail)(struct peer_call *pc);
 };
 
 /* rpc_kv.c: the writes of partition p waiting for every replica (ack =
@@ -328,6 +358,10 @@ struct route_need;
  * group, and return true when this node should serve it; otherwise c has
  * been forwarded or answered (NOT_LEADER, NO_QUORUM, UNAVAILABLE). req and
  * key are borrowed. */
+/* rpc_route.c: may node_id be asked (this node; heard from within an
+ * election timeout; or the node started less than one ago)? */
+bool rpc_route_alive(struct node *node, unsigned node_id, uint64_t now);
+
 bool rpc_route_request(struct call *c, const Tunekv__V1__Request *req,
                        const ProtobufCBinaryData *key, const struct route_need *need);
 

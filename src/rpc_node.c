@@ -301,4 +301,5 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
 }
 
 const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm,
-                                              rpc_move_on_done};
+                                              rpc_move_on_done, rpc_fanout_on_answer,
+                                              rpc_fanout_on_fail};

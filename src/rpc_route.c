@@ -16,7 +16,7 @@ _Static_assert(CONFIG_REPLICAS_MAX <= ROUTE_REPLICAS_MAX, "a route view holds ev
 
 /* Alive: heard within the window, or not yet given the chance to be heard
  * (the first window after this node started). */
-static bool rpc_route_alive(struct node *node, unsigned node_id, uint64_t now)
+bool rpc_route_alive(struct node *node, unsigned node_id, uint64_t now)
 {
         struct peer *p = node_peer(node, node_id);
         uint64_t window = node->cfg->election_timeout_ms;

@@ -31,9 +31,13 @@
  *
  * The request lives in the call's own key space, so a wait keeps it:
  *
- *   struct rpc_scan_head | u64 required_index[n_parts] | lo | end | cursor
+ *   struct rpc_scan_head | u64 required_index[cap] | u32 part[cap] | lo | end | cursor
  *
- * lo is the prefix (prefix scans) or the range's start.
+ * lo is the prefix (prefix scans) or the range's start. The page reads
+ * part[0 .. n_parts - 1] (n_parts <= cap): every partition the scan's keys
+ * can be in, the ones the request names (ScanRequest.partitions), or, when
+ * the scan is spread over nodes (rpc_fanout.c), the share of them hosted
+ * here; that round's page is then handed to the fan-out, not answered.
  *
  * A WATCH starts with such a round (rpc_scan_watch): one key (lo, in its
  * partition) or a prefix, count_only, limit 1; its answer is not a page
@@ -71,13 +75,16 @@ struct rpc_scan_head {
         uint32_t lo_len;     /* prefix or start */
         uint32_t end_len;    /* range end; 0: none */
         uint32_t cursor_len; /* 0: the first page */
-        uint32_t first;      /* the partitions read: first .. first + n_parts - 1 */
-        uint32_t n_parts;
-        bool prefix;       /* lo is a prefix (else a range's start) */
-        bool keys_only;    /* no values */
-        bool count_only;   /* no items */
-        bool watch;        /* a WATCH's start: then u64 start[n_parts] follow the cursor */
-        bool watch_prefix; /* ... of every key under lo, else of lo alone */
+        uint32_t first;      /* WATCH: the partitions read are first .. first + n_parts - 1 */
+        uint32_t n_parts;    /* the partitions read: part[0 .. n_parts - 1] */
+        uint32_t cap;        /* the layout's arrays' length (n_parts at most) */
+        bool named; /* the partitions were named (a fan-out's share): never the leader's path */
+        uint64_t bytes_max; /* the request's byte budget (0: the node's) */
+        bool prefix;        /* lo is a prefix (else a range's start) */
+        bool keys_only;     /* no values */
+        bool count_only;    /* no items */
+        bool watch;         /* a WATCH's start: then u64 start[n_parts] follow the cursor */
+        bool watch_prefix;  /* ... of every key under lo, else of lo alone */
         uint32_t watch_staleness_ms; /* ... BOUNDED_STALENESS: its bound, kept while it runs */
         uint64_t digest;             /* LINEARIZABLE over partitions: the collected page's */
 };
@@ -85,7 +92,8 @@ struct rpc_scan_head {
 /* The layout above, read in place. */
 struct rpc_scan_view {
         struct rpc_scan_head h;
-        uint8_t *required; /* n_parts u64 */
+        uint8_t *required; /* cap u64 */
+        uint8_t *part;     /* cap u32 */
         const uint8_t *lo, *end, *cursor;
 };
 
@@ -101,7 +109,8 @@ static struct rpc_scan_view rpc_scan_view_of(struct call *c)
 
         memcpy(&v.h, c->key, sizeof v.h);
         v.required = c->key + sizeof v.h;
-        v.lo = v.required + 8 * (size_t)v.h.n_parts;
+        v.part = v.required + 8 * (size_t)v.h.cap;
+        v.lo = v.part + 4 * (size_t)v.h.cap;
         v.end = v.lo + v.h.lo_len;
         v.cursor = v.end + v.h.end_len;
         return v;
@@ -112,6 +121,14 @@ static uint64_t rpc_scan_required(const struct rpc_scan_view *v, uint32_t k)
         uint64_t r;
         memcpy(&r, v->required + 8 * (size_t)k, sizeof r);
         return r;
+}
+
+/* The k-th partition the page reads. */
+static uint32_t rpc_scan_part(const struct rpc_scan_view *v, uint32_t k)
+{
+        uint32_t p;
+        memcpy(&p, v->part + 4 * (size_t)k, sizeof p);
+        return p;
 }
 
 /* The partition a prefix pins: the whole prefix is in each key, hash tag
@@ -130,9 +147,11 @@ static int64_t rpc_scan_tag_partition(const ProtobufCBinaryData *prefix, unsigne
 size_t rpc_scan_call_bytes(const Tunekv__V1__Request *req, unsigned n_partitions)
 {
         const Tunekv__V1__ScanRequest *s = req->scan;
-        size_t n_parts = rpc_scan_tag_partition(&s->prefix, n_partitions) >= 0 ? 1 : n_partitions;
+        size_t n_parts = s->n_partitions > 0                                     ? s->n_partitions
+                         : rpc_scan_tag_partition(&s->prefix, n_partitions) >= 0 ? 1
+                                                                                 : n_partitions;
 
-        return sizeof(struct rpc_scan_head) + 8 * n_parts + s->prefix.len + s->start.len +
+        return sizeof(struct rpc_scan_head) + 12 * n_parts + s->prefix.len + s->start.len +
                s->end.len + s->cursor.len;
 }
 
@@ -161,14 +180,23 @@ void rpc_scan_call_fill(struct call *c, const Tunekv__V1__Request *req)
         h.end_len = (uint32_t)s->end.len;
         h.cursor_len = (uint32_t)s->cursor.len;
         h.first = tag >= 0 ? (uint32_t)tag : 0;
-        h.n_parts = tag >= 0 ? 1 : c->node->n_partitions;
+        h.n_parts = s->n_partitions > 0 ? (uint32_t)s->n_partitions
+                    : tag >= 0          ? 1
+                                        : c->node->n_partitions;
+        h.cap = h.n_parts;
+        h.named = s->n_partitions > 0;
+        h.bytes_max = s->bytes_max;
         h.prefix = s->prefix.len > 0;
         h.keys_only = s->keys_only;
         h.count_only = s->count_only;
         memcpy(c->key, &h, sizeof h);
         p = c->key + sizeof h;
-        memset(p, 0, 8 * (size_t)h.n_parts);
-        p += 8 * (size_t)h.n_parts;
+        memset(p, 0, 8 * (size_t)h.cap);
+        p += 8 * (size_t)h.cap;
+        for (uint32_t k = 0; k < h.cap; k++, p += 4) {
+                uint32_t part = h.named ? s->partitions[k] : h.first + k;
+                memcpy(p, &part, sizeof part);
+        }
         p = rpc_scan_put(p, lo);
         p = rpc_scan_put(p, &s->end);
         (void)rpc_scan_put(p, &s->cursor);
@@ -207,6 +235,18 @@ int rpc_scan_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
                                  "is longer",
                                  names[i], parts[i]->len, (unsigned long long)cfg->key_bytes_max);
                         return TKV_ETOOBIG;
+                }
+        }
+        if (s->n_partitions > CONFIG_PARTITIONS_MAX) {
+                snprintf(message, len, "SCAN: %zu partitions named: a cluster has at most %d",
+                         s->n_partitions, CONFIG_PARTITIONS_MAX);
+                return TKV_EINVAL;
+        }
+        for (size_t i = 1; i < s->n_partitions; i++) {
+                if (s->partitions[i] <= s->partitions[i - 1]) {
+                        snprintf(message, len,
+                                 "SCAN: partitions must be named in ascending order, each once");
+                        return TKV_EINVAL;
                 }
         }
         if (s->prefix.len > 0 && (s->start.len > 0 || s->end.len > 0)) {
@@ -273,10 +313,8 @@ static const struct store_entry *rpc_scan_keep(const struct rpc_scan_view *v,
                    : NULL;
 }
 
-/* Bytes an item may take in the page. */
-static uint64_t rpc_scan_budget(const struct call *c)
+static uint64_t rpc_scan_budget(const struct config *cfg)
 {
-        const struct config *cfg = c->node->cfg;
         uint64_t frame = cfg->frame_bytes_max > 2 * RPC_SCAN_FRAME_MARGIN_BYTES
                              ? cfg->frame_bytes_max - RPC_SCAN_FRAME_MARGIN_BYTES
                              : cfg->frame_bytes_max / 2;
@@ -299,7 +337,11 @@ static uint64_t rpc_scan_item_bytes(const struct rpc_scan_view *v, const struct 
 static uint32_t rpc_scan_merge(struct call *c, const struct rpc_scan_view *v,
                                const struct store_entry **at, struct rpc_scan_hit *hits, bool *more)
 {
-        uint64_t budget = rpc_scan_budget(c), bytes = 0;
+        uint64_t budget = rpc_scan_budget(c->node->cfg), bytes = 0;
+
+        if (v->h.bytes_max != 0 && v->h.bytes_max < budget) {
+                budget = v->h.bytes_max;
+        }
         uint32_t n = 0;
 
         for (;;) {
@@ -324,7 +366,7 @@ static uint32_t rpc_scan_merge(struct call *c, const struct rpc_scan_view *v,
                 }
                 bytes += rpc_scan_item_bytes(v, at[best]);
                 hits[n].e = at[best];
-                hits[n++].partition = v->h.first + (uint32_t)best;
+                hits[n++].partition = rpc_scan_part(v, (uint32_t)best);
                 at[best] = rpc_scan_keep(v, store_next(at[best]));
         }
 }
@@ -342,7 +384,7 @@ static uint64_t rpc_scan_ts(struct call *c, const struct rpc_scan_view *v,
                 ts = f.ts > ts ? f.ts : ts;
         }
         for (uint32_t k = 0; k < v->h.n_parts; k++) {
-                uint64_t t = group_delete_ts(node_group(c->node, v->h.first + k));
+                uint64_t t = group_delete_ts(node_group(c->node, rpc_scan_part(v, k)));
                 ts = t > ts ? t : ts;
         }
         return ts;
@@ -390,7 +432,7 @@ static bool rpc_scan_settled(struct call *c, const struct rpc_scan_view *v,
 
         if (collected && digest != v->h.digest) {
                 if (c->rd.rounds >= RPC_MANY_ROUNDS_MAX) {
-                        rpc_many_give_up(c, v->h.first);
+                        rpc_many_give_up(c, rpc_scan_part(v, 0));
                         return false;
                 }
                 collected = false; /* the page changed: collect again */
@@ -401,7 +443,7 @@ static bool rpc_scan_settled(struct call *c, const struct rpc_scan_view *v,
                 c->rd.bound.after_ticket = c->node->fresh_tickets;
         }
         for (uint32_t k = 0; k < v->h.n_parts; k++) {
-                if (!rpc_many_fresh(c, v->h.first + k, c->rd.bound.after_ticket)) {
+                if (!rpc_many_fresh(c, rpc_scan_part(v, k), c->rd.bound.after_ticket)) {
                         return false;
                 }
         }
@@ -431,29 +473,29 @@ static void rpc_scan_round(struct call *c)
                 goto cleanup;
         }
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
-                struct group *g = node_group(c->node, v.h.first + k);
+                struct group *g = node_group(c->node, rpc_scan_part(&v, k));
                 at[k] = rpc_scan_keep(&v, rpc_scan_first(&v, group_store(g)));
         }
         n = rpc_scan_merge(c, &v, at, hits, &more);
         ts = rpc_scan_ts(c, &v, hits, n);
-        if (c->rd.level == LEVEL(LINEARIZABLE) && v.h.n_parts > 1) {
+        if (c->rd.level == LEVEL(LINEARIZABLE) && (v.h.n_parts > 1 || v.h.named)) {
                 if (!rpc_scan_settled(c, &v, hits, n, more)) {
                         goto cleanup; /* c waits, or was answered */
                 }
                 ts = ts > c->rd.token_ts ? ts : c->rd.token_ts;
                 for (uint32_t k = 0; k < v.h.n_parts; k++) {
-                        if (!rpc_many_closed(c, v.h.first + k, ts)) {
+                        if (!rpc_many_closed(c, rpc_scan_part(&v, k), ts)) {
                                 goto cleanup;
                         }
                 }
         }
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
-                if (!rpc_many_ready(c, v.h.first + k, rpc_scan_required(&v, k), ts)) {
+                if (!rpc_many_ready(c, rpc_scan_part(&v, k), rpc_scan_required(&v, k), ts)) {
                         goto cleanup; /* c waits, or was answered */
                 }
         }
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
-                node_count_read(c->node, v.h.first + k, c->rd.level, READ_COUNT_SERVED);
+                node_count_read(c->node, rpc_scan_part(&v, k), c->rd.level, READ_COUNT_SERVED);
         }
         if (v.h.watch) {
                 rpc_scan_watch_begin(c, &v);
@@ -531,7 +573,7 @@ static void rpc_scan_receipts(struct call *c, const struct rpc_scan_view *v, uin
         unsigned t = 0;
 
         for (uint32_t k = 0; k < v->h.n_parts; k++) {
-                uint32_t p = v->h.first + k;
+                uint32_t p = rpc_scan_part(v, k);
                 tunekv__v1__scan_receipt__init(&rc[k]);
                 ptrs[k] = &rc[k];
                 rc[k].partition = p;
@@ -584,6 +626,21 @@ out:
         tkv_free(after);
 }
 
+/* The page of this node's share of a spread scan, packed, to the fan-out
+ * (rpc_fanout.c): its bytes are kept until every share is in. */
+static void rpc_scan_hand_over(struct call *c, const Tunekv__V1__Response *resp)
+{
+        size_t len = tunekv__v1__response__get_packed_size(resp);
+        uint8_t *frame = tkv_malloc(len > 0 ? len : 1);
+
+        if (frame == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                return;
+        }
+        tunekv__v1__response__pack(resp, frame);
+        rpc_fanout_local_page(c, frame, len);
+}
+
 static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
                             const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts)
 {
@@ -629,7 +686,11 @@ static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
         sr.rounds = c->rd.rounds;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_SCAN;
         resp.scan = &sr;
-        call_answer(c, &resp);
+        if (c->fanout != NULL) {
+                rpc_scan_hand_over(c, &resp);
+        } else {
+                call_answer(c, &resp);
+        }
 cleanup:
         tkv_free(raw);
         tkv_free(rptrs);
@@ -650,12 +711,13 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
         int rv;
 
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
-                if (node_group(c->node, v.h.first + k) == NULL) {
+                if (node_group(c->node, rpc_scan_part(&v, k)) == NULL) {
                         call_answer_error(c, TKV_EINVAL,
                                           "%s: node %u has no replica of partition %u: send it "
                                           "to a node with a replica of every partition (or use a "
                                           "hash-tag prefix, which reads one)",
-                                          c->method->name, c->node->cfg->node_id, v.h.first + k);
+                                          c->method->name, c->node->cfg->node_id,
+                                          rpc_scan_part(&v, k));
                         return TKV_EINVAL;
                 }
         }
@@ -670,7 +732,7 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
         rv = rpc_many_token_parse(c, o, &n);
         for (uint32_t k = 0; rv == 0 && k < v.h.n_parts; k++) {
                 uint64_t required = 0;
-                rv = rpc_many_token_required(c, n, v.h.first + k, &required);
+                rv = rpc_many_token_required(c, n, rpc_scan_part(&v, k), &required);
                 memcpy(v.required + 8 * (size_t)k, &required, sizeof required);
         }
         return rv;
@@ -737,8 +799,10 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
  * at_timestamp is refused with why. */
 static void rpc_scan_start(struct call *c, const Tunekv__V1__ReadOptions *o, const char *why)
 {
+        struct rpc_scan_head h = rpc_scan_view_of(c).h;
+
         c->rd.on_met = rpc_scan_wait_done;
-        if (o != NULL && o->level == LEVEL(LINEARIZABLE) && rpc_scan_view_of(c).h.n_parts == 1) {
+        if (o != NULL && o->level == LEVEL(LINEARIZABLE) && h.n_parts == 1 && !h.named) {
                 rpc_scan_linearizable(c, o);
                 return;
         }
@@ -756,10 +820,99 @@ static void rpc_scan_start(struct call *c, const Tunekv__V1__ReadOptions *o, con
         rpc_scan_round(c);
 }
 
+#define RPC_SCAN_AT_TS_WHY "for scans yet: GET_MANY reads named keys at a past timestamp"
+
+/* ------------------------------------------------------------------------ */
+/* A scan spread over nodes: what rpc_fanout.c asks of this node's share */
+
+static void rpc_scan_request_of(const struct call *c, Tunekv__V1__ScanRequest *s)
+{
+        struct rpc_scan_view v = rpc_scan_view_of((struct call *)c);
+        ProtobufCBinaryData lo = {v.h.lo_len, (uint8_t *)v.lo};
+
+        if (v.h.prefix) {
+                s->prefix = lo;
+        } else {
+                s->start = lo;
+        }
+        s->end.len = v.h.end_len;
+        s->end.data = (uint8_t *)v.end;
+        s->cursor.len = v.h.cursor_len;
+        s->cursor.data = (uint8_t *)v.cursor;
+        s->limit = v.h.limit;
+        s->keys_only = v.h.keys_only;
+        s->count_only = v.h.count_only;
+}
+
+/* Read only parts (n <= cap) here: this node's share. */
+static void rpc_scan_begin_share(struct call *c, const uint32_t *parts, uint32_t n,
+                                 const Tunekv__V1__ReadOptions *o)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+
+        v.h.n_parts = n < v.h.cap ? n : v.h.cap;
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                memcpy(v.part + 4 * (size_t)k, &parts[k], sizeof parts[k]);
+        }
+        v.h.named = true;
+        if (v.h.count_only) { /* the fan-out needs the keys to merge the pages */
+                v.h.count_only = false;
+                v.h.keys_only = true;
+        }
+        memcpy(c->key, &v.h, sizeof v.h);
+        rpc_scan_start(c, o, RPC_SCAN_AT_TS_WHY);
+}
+
+static void rpc_scan_again(struct call *c, uint64_t floor_ts)
+{
+        c->stage = CALL_NEW;
+        c->rd.waited = false;
+        c->rd.bound.fresh_after = false; /* LINEARIZABLE: collect anew */
+        if (floor_ts > c->rd.bound.required_ts) {
+                c->rd.bound.required_ts = floor_ts;
+        }
+        rpc_scan_round(c);
+}
+
+static void rpc_scan_spread(struct call *c, const Tunekv__V1__Request *req)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        uint32_t *parts = tkv_malloc((v.h.n_parts + 1) * sizeof *parts);
+        struct rpc_fanout_ops ops = {rpc_scan_request_of, rpc_scan_begin_share, rpc_scan_again,
+                                     rpc_scan_budget(c->node->cfg)};
+
+        if (parts == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                return;
+        }
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                parts[k] = rpc_scan_part(&v, k);
+        }
+        rpc_fanout_scan(c, req, parts, v.h.n_parts, &ops);
+        tkv_free(parts);
+}
+
 void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
 {
-        rpc_scan_start(c, req->scan->options,
-                       "for scans yet: GET_MANY reads named keys at a past timestamp");
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+
+        for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                if (rpc_scan_part(&v, k) >= c->node->n_partitions) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "SCAN: no partition %u (the cluster has %u)",
+                                          rpc_scan_part(&v, k), c->node->n_partitions);
+                        return;
+                }
+        }
+        /* The partitions not all here, and the client did not choose
+         * them: spread the scan over the nodes that hold them. */
+        for (uint32_t k = 0; !v.h.named && k < v.h.n_parts; k++) {
+                if (node_group(c->node, rpc_scan_part(&v, k)) == NULL) {
+                        rpc_scan_spread(c, req);
+                        return;
+                }
+        }
+        rpc_scan_start(c, req->scan->options, RPC_SCAN_AT_TS_WHY);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -783,7 +936,7 @@ size_t rpc_scan_watch_call_bytes(const Tunekv__V1__Request *req, unsigned n_part
         uint32_t first, n;
 
         rpc_scan_watch_parts(req->watch, n_partitions, &first, &n);
-        return sizeof(struct rpc_scan_head) + 16 * (size_t)n + req->watch->key.len;
+        return sizeof(struct rpc_scan_head) + 20 * (size_t)n + req->watch->key.len;
 }
 
 void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
@@ -794,6 +947,7 @@ void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
 
         memset(&h, 0, sizeof h);
         rpc_scan_watch_parts(wq, c->node->n_partitions, &h.first, &h.n_parts);
+        h.cap = h.n_parts;
         h.limit = 1;
         h.lo_len = (uint32_t)wq->key.len;
         h.prefix = true; /* the round counts the keys under the key: it reads its partition */
@@ -804,8 +958,12 @@ void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
         h.watch_staleness_ms = wq->options != NULL ? wq->options->max_staleness_ms : 0;
         memcpy(c->key, &h, sizeof h);
         p = c->key + sizeof h;
-        memset(p, 0, 8 * (size_t)h.n_parts);
-        p += 8 * (size_t)h.n_parts;
+        memset(p, 0, 8 * (size_t)h.cap);
+        p += 8 * (size_t)h.cap;
+        for (uint32_t k = 0; k < h.cap; k++, p += 4) {
+                uint32_t part = h.first + k;
+                memcpy(p, &part, sizeof part);
+        }
         p = rpc_scan_put(p, &wq->key);
         memset(p, 0, 8 * (size_t)h.n_parts);
         for (size_t i = 0; i < wq->n_start; i++) { /* every: first, so named ones win */

@@ -727,24 +727,28 @@ class ScanReceipt(_message.Message):
     def __init__(self, partition: _Optional[int] = ..., node_id: _Optional[int] = ..., applied_index: _Optional[int] = ..., level: _Optional[_Union[Consistency, str]] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
-    __slots__ = ["count_only", "cursor", "end", "keys_only", "limit", "options", "prefix", "start"]
+    __slots__ = ["bytes_max", "count_only", "cursor", "end", "keys_only", "limit", "options", "partitions", "prefix", "start"]
+    BYTES_MAX_FIELD_NUMBER: _ClassVar[int]
     COUNT_ONLY_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     KEYS_ONLY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    bytes_max: int
     count_only: bool
     cursor: bytes
     end: bytes
     keys_only: bool
     limit: int
     options: ReadOptions
+    partitions: _containers.RepeatedScalarFieldContainer[int]
     prefix: bytes
     start: bytes
-    def __init__(self, prefix: _Optional[bytes] = ..., start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., keys_only: bool = ..., count_only: bool = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, prefix: _Optional[bytes] = ..., start: _Optional[bytes] = ..., end: _Optional[bytes] = ..., limit: _Optional[int] = ..., cursor: _Optional[bytes] = ..., keys_only: bool = ..., count_only: bool = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ..., partitions: _Optional[_Iterable[int]] = ..., bytes_max: _Optional[int] = ...) -> None: ...
 
 class ScanResponse(_message.Message):
     __slots__ = ["count", "cursor", "items", "level", "more", "node_id", "receipts", "rounds", "timestamp", "token"]
