@@ -509,15 +509,15 @@ struct tkv_scan {
 };
 
 /* One page of a SCAN: the keys after cursor (cursor_len 0: from the
- * start), read from the replicas of one node, each partition at one
- * applied index (scan_receipts). opts as tkv_get_many takes them
+ * start), each partition read at one applied index (scan_receipts, each
+ * naming the node that served it). opts as tkv_get_many takes them
  * (TKV_SEQUENTIAL when NULL); TKV_LINEARIZABLE (a hash-tag prefix: its
- * partition's leader serves it; several partitions: a double collect on
- * the node it reaches);
+ * partition's leader serves it; several partitions: a double collect);
  * opts->node_id picks the node, else the one a read of the prefix (or
- * start) would go to; it needs a replica of every partition, or of the
- * one a hash-tag prefix ("{t}...") pins. With scan_more, pass scan_cursor
- * back for the next page (tkv_scan_iter does). */
+ * start) would go to. That node reads the partitions it holds and asks
+ * the nodes holding the others for their share (docs/protocol.md §4.13).
+ * With scan_more, pass scan_cursor back for the next page (tkv_scan_iter
+ * does). */
 TKV_API int tkv_scan(struct tkv_client *c, const struct tkv_scan *scan, const void *cursor,
                      size_t cursor_len, const struct tkv_read_options *opts,
                      struct tkv_result *out);

@@ -9,6 +9,9 @@
 #   python3-tunekv  the Python client (python/)
 #
 #   scripts/package.sh          build (incrementally) and package
+#   scripts/package.sh --build-dir DIR
+#                               package DIR's build instead (scripts/test.sh:
+#                               its normal build, configured as below)
 #
 # How: a build of its own in build/pkg/build (prefix /usr, Debian's
 # hardening flags from dpkg-buildflags, no tests), `cmake --install` into a
@@ -30,14 +33,25 @@ arch=$(dpkg --print-architecture)
 
 # Debian's flags, as dpkg-buildpackage would export them; CMake reads
 # CFLAGS and LDFLAGS, not CPPFLAGS (_FORTIFY_SOURCE).
+# A reused build must have been configured with these flags, prefix /usr
+# and the unit dir below (scripts/test.sh does).
 eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
 export CFLAGS="$CFLAGS $CPPFLAGS"
-cmake -S "$root" -B "$bld" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
-  -DTKV_TESTS=OFF -DTKV_SYSTEMD_UNITDIR=/lib/systemd/system >/dev/null
-if ! cmake --build "$bld" -j "$(nproc 2>/dev/null || echo 2)" >"$out/build.log" 2>&1; then
-  tail -40 "$out/build.log" >&2
-  echo "package.sh: build failed (full log: build/pkg/build.log)" >&2
-  exit 1
+mkdir -p "$out"
+if [ "${1:-}" = --build-dir ]; then
+  bld=$(cd "${2:?--build-dir needs a directory}" && pwd)
+  grep -q '^CMAKE_INSTALL_PREFIX:PATH=/usr$' "$bld/CMakeCache.txt" || {
+    echo "package.sh: $bld is not configured with CMAKE_INSTALL_PREFIX=/usr" >&2
+    exit 1
+  }
+else
+  cmake -S "$root" -B "$bld" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+    -DTKV_TESTS=OFF -DTKV_SYSTEMD_UNITDIR=/lib/systemd/system >/dev/null
+  if ! cmake --build "$bld" -j "$(nproc 2>/dev/null || echo 2)" >"$out/build.log" 2>&1; then
+    tail -40 "$out/build.log" >&2
+    echo "package.sh: build failed (full log: build/pkg/build.log)" >&2
+    exit 1
+  fi
 fi
 version=$(sed -n 's/^#define TKV_VERSION "\(.*\)"$/\1/p' "$bld/include/tunekv_version.h")
 [ -n "$version" ] || {

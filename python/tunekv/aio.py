@@ -556,8 +556,7 @@ class AsyncClient:
         after cursor (b"": from the start), at most limit of them (0: the
         server's scan_limit_max). level as get_many takes it. Sent where a
         read of the prefix (or start) would go, or to node_id; that node
-        needs a replica of every partition (or of the one a hash-tag prefix
-        pins)."""
+        asks the nodes holding the partitions it does not for their share."""
         p, s, e, c = (codec.as_bytes(x) for x in (prefix, start, end, cursor))
         options = ReadOptions(
             level=Consistency(level),

@@ -141,7 +141,16 @@ static uint64_t move(uint32_t p, uint32_t from, uint32_t to)
         int rv;
 
         assert_non_null(c);
-        rv = tkv_move(c, p, from, to, &epoch, err, sizeof err);
+        /* UNAVAILABLE: the metadata group is electing (a node of it was
+         * just killed or restarted); retryable, for a bounded while. */
+        for (int tries = 0; tries < 100; tries++) {
+                const struct timespec nap = {0, 100 * 1000 * 1000};
+                rv = tkv_move(c, p, from, to, &epoch, err, sizeof err);
+                if (rv != TKV_UNAVAILABLE) {
+                        break;
+                }
+                nanosleep(&nap, NULL);
+        }
         if (rv != TKV_OK) {
                 fail_msg("move %u from %u to %u: %s (%s)", p, from, to, tkv_status_name(rv), err);
         }

@@ -57,7 +57,12 @@ cleanup() {
 trap cleanup EXIT
 
 t0=$(date +%s)
-bash "$src/scripts/package.sh" >"$dir/package.log" 2>&1 || fail "package.sh: $(cat "$dir/package.log")"
+# This build when it is configured as the packages' (scripts/test.sh's
+# normal build), else package.sh's own build in build/pkg/build.
+pkg_args=()
+grep -q '^CMAKE_INSTALL_PREFIX:PATH=/usr$' "$bin/CMakeCache.txt" && pkg_args=(--build-dir "$bin")
+bash "$src/scripts/package.sh" "${pkg_args[@]}" >"$dir/package.log" 2>&1 ||
+  fail "package.sh: $(cat "$dir/package.log")"
 debs=()
 for p in "${pkgs[@]}"; do
   f=$(ls "$src/build/pkg/${p}_${version}_"*.deb 2>/dev/null) || fail "no $p $version package"

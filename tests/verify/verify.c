@@ -1562,7 +1562,9 @@ static void netns_down(void)
                 }
                 fflush(NULL);
                 snprintf(cmd, sizeof cmd, "bash %s/tests/verify/netns.sh down", TKV_SOURCE_DIR);
-                (void)system(cmd);
+                if (system(cmd) != 0) {
+                        fprintf(stderr, "tkv-verify: netns.sh down failed; run it by hand\n");
+                }
         }
 }
 
