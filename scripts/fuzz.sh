@@ -5,7 +5,7 @@
 # and exits non-zero if any target crashed, leaked, hung or tripped an oracle
 # (its reproducer is then under build-fuzz/artifacts/).
 #
-#   scripts/fuzz.sh [--minutes N | --seconds N | --build-only] [target...]
+#   scripts/fuzz.sh [--minutes N | --seconds N] [target...]
 #
 # Targets are named with or without the fuzz_ prefix (request, token, ...);
 # none means all. Default: 1 minute each. Needs clang-14 (CC overrides).
@@ -13,7 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=60
-build_only=0
 targets=()
 all=(raftwire request peerauth command snapshot token pbwire config client_response auth cmap)
 
@@ -21,7 +20,6 @@ while [ $# -gt 0 ]; do
   case $1 in
   --minutes) seconds=$(($2 * 60)); shift 2 ;;
   --seconds) seconds=$2; shift 2 ;;
-  --build-only) build_only=1; shift ;;
   -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
   *) targets+=("${1#fuzz_}"); shift ;;
   esac
@@ -44,8 +42,6 @@ if ! nice -n 10 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" \
   echo "fuzz.sh: build failed (full log: build-fuzz/build.log)" >&2
   exit 1
 fi
-
-[ "$build_only" = 0 ] || exit 0
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -45,14 +45,10 @@ run() { # dir, label
 # Each fuzz target for a few seconds on its checked-in corpus: the seeds
 # still parse, no oracle trips on them, and the targets build. Long runs:
 # scripts/fuzz.sh --minutes N. fuzz.sh creates build-fuzz itself.
-have_libfuzzer() {
-  command -v clang-14 >/dev/null &&
-    compgen -G "$(clang-14 -print-runtime-dir)/libclang_rt.fuzzer-*.a" >/dev/null
-}
-
 fuzz_smoke() {
   local t0
-  if ! have_libfuzzer; then
+  if ! command -v clang-14 >/dev/null ||
+    ! compgen -G "$(clang-14 -print-runtime-dir)/libclang_rt.fuzzer-*.a" >/dev/null; then
     echo "== fuzz smoke: SKIPPED: clang-14 with libFuzzer (clang-14, libclang-rt-14-dev) not installed"
     return 0
   fi
@@ -79,31 +75,13 @@ bash python/run-tests.sh build --collect-only >/dev/null 2>&1 || py_rc=$?
 if [ "$py_rc" = 77 ]; then
   echo "== python client tests: SKIPPED: no python3 with python3-protobuf and python3-pytest"
 fi
-# The sanitizer and fuzz builds compile (niced) while the normal tests
-# run: those mostly wait, and the builds take the idle core time.
-prebuild_log=$root/build/prebuild.log
-(
-  renice -n 10 "$BASHPID" >/dev/null
-  if [ "${1:-}" != "--fast" ]; then
-    build build-san -DTKV_ASAN=ON -DTKV_UBSAN=ON
-  fi
-  if have_libfuzzer; then
-    CC=clang-14 bash scripts/fuzz.sh --build-only
-  fi
-) >"$prebuild_log" 2>&1 &
-prebuild=$!
 run build "normal build"
-if ! wait "$prebuild"; then
-  cat "$prebuild_log" >&2
-  echo "test.sh: the sanitizer or fuzz build failed" >&2
-  exit 1
-fi
 
 if [ "${1:-}" != "--fast" ]; then
   # Leaks are errors; raft's own allocations are freed by raft.
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  build build-san -DTKV_ASAN=ON -DTKV_UBSAN=ON # built already: checks it is current
+  build build-san -DTKV_ASAN=ON -DTKV_UBSAN=ON
   run build-san "ASan+UBSan build"
 fi
 
