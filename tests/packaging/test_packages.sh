@@ -159,7 +159,10 @@ EOF
 # shellcheck disable=SC2046 # pkg-config's words are separate flags
 cc -std=c11 -Wall -Werror -o "$dir/prog" "$dir/prog.c" $(pkg-config --cflags --libs tunekv) ||
   fail "cc with pkg-config --cflags --libs tunekv"
-ldd "$dir/prog" | grep -q "libtunekv.so.0 => /" || fail "prog does not use libtunekv.so.0"
+# Not `ldd | grep -q`: the loader writes ldd's lines one by one, and grep -q
+# leaving at the first match can end it with SIGPIPE (pipefail: a failure).
+ldd "$dir/prog" >"$dir/ldd.out" || fail "ldd prog"
+grep -q "libtunekv.so.0 => /" "$dir/ldd.out" || fail "prog does not use libtunekv.so.0: $(cat "$dir/ldd.out")"
 "$dir/prog" "$TUNEKV_ENDPOINTS" || fail "the C program against the installed library"
 # shellcheck disable=SC2046
 cc -std=c11 -Wall -Werror -o "$dir/prog-static" "$dir/prog.c" $(pkg-config --cflags tunekv) \
