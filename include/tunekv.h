@@ -487,9 +487,9 @@ TKV_API const char *tkv_errmsg(const struct tkv_client *c);
  * timestamp at most that old, by the leaders' clocks) or TKV_EVENTUAL
  * (each key as its replica has it);
  * on_unmet WAIT or FAIL. The node that serves it (opts->node_id, else the
- * one the first key's read would go to) needs a replica of every key's
- * partition. keys[i] has key_lens[i] bytes; 1 <= n <= the server's
- * get_many_keys_max. */
+ * one the first key's read would go to) reads the keys of the partitions
+ * it holds and asks the nodes holding the others for theirs. keys[i] has key_lens[i] bytes; 1 <= n
+ * <= the server's get_many_keys_max. */
 TKV_API int tkv_get_many(struct tkv_client *c, const void *const *keys, const size_t *key_lens,
                          size_t n, const struct tkv_read_options *opts, struct tkv_result *out);
 

@@ -1,7 +1,10 @@
-/* A SCAN spread over nodes: once members outnumber replicas, no node may
- * hold every partition a scan reads, so the node the scan reaches asks the
- * nodes that hold them for their shares and merges the pages
- * (docs/consistency.md "Scans over nodes").
+/* A SCAN or GET_MANY spread over nodes: once members outnumber replicas,
+ * no node may hold every partition a scan (or a GET_MANY's keys) reads, so
+ * the node the request reaches asks the nodes that hold them for their
+ * shares and merges the answers (docs/consistency.md "Scans over nodes").
+ * A GET_MANY's share is the keys of its partitions, in the request's
+ * order; its items go back in that order. What follows says "page" for
+ * either answer.
  *
  *   cover: the partitions hosted here are this node's share (the call's own
  *   rounds, rpc_scan.c, whose page comes back to rpc_fanout_local_page);
@@ -46,9 +49,11 @@
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
+#include "keyhash.h"
 #include "node.h"
 #include "pbwire.h"
 #include "read.h"
+#include "route.h"
 #include "rpc_internal.h"
 #include "session.h"
 #include "store.h"
@@ -90,6 +95,12 @@ struct rpc_fanout {
         uint64_t share_bytes;
         uint8_t *options; /* the client's ReadOptions, packed; NULL: none */
         size_t options_len;
+        /* GET_MANY: every key (copies, in the request's order) and its
+         * partition */
+        ProtobufCBinaryData *keys;
+        uint32_t *key_share; /* the share that reads key i */
+        uint8_t *key_bytes;
+        uint32_t n_keys;
         uint32_t *parts; /* every partition read, grouped by share */
         struct rpc_fanout_share shares[];
 };
@@ -108,6 +119,9 @@ static void rpc_fanout_release(struct call *c)
                 tkv_free(sh->frame);
         }
         tkv_free(f->options);
+        tkv_free(f->keys);
+        tkv_free(f->key_share);
+        tkv_free(f->key_bytes);
         tkv_free(f->parts);
         tkv_free(f);
 }
@@ -220,6 +234,8 @@ static int rpc_fanout_ask(struct rpc_fanout *f, struct rpc_fanout_share *sh)
         struct peer *p = node_peer(node, sh->node_id);
         Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
         Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
+        Tunekv__V1__GetManyRequest m = TUNEKV__V1__GET_MANY_REQUEST__INIT;
+        ProtobufCBinaryData *keys = NULL;
         Tunekv__V1__ReadOptions *o = NULL;
         Tunekv__V1__ReadOptions none = TUNEKV__V1__READ_OPTIONS__INIT;
         uint64_t now = uv_now(node->loop);
@@ -228,7 +244,7 @@ static int rpc_fanout_ask(struct rpc_fanout *f, struct rpc_fanout_share *sh)
         size_t len;
 
         if (p == NULL) {
-                rpc_fanout_fail(c, TKV_ESHUTDOWN, "%s: node %u left the cluster", "SCAN",
+                rpc_fanout_fail(c, TKV_ESHUTDOWN, "%s: node %u left the cluster", c->method->name,
                                 sh->node_id);
                 return TKV_ESHUTDOWN;
         }
@@ -236,42 +252,65 @@ static int rpc_fanout_ask(struct rpc_fanout *f, struct rpc_fanout_share *sh)
                 o = tunekv__v1__read_options__unpack(&call_pb_allocator, f->options_len,
                                                      f->options);
                 if (o == NULL) {
-                        rpc_fanout_fail(c, TKV_ENOMEM, "%s: out of memory (node %u)", "SCAN",
-                                        sh->node_id);
+                        rpc_fanout_fail(c, TKV_ENOMEM, "%s: out of memory (node %u)",
+                                        c->method->name, sh->node_id);
                         return TKV_ENOMEM;
                 }
         }
-        f->ops.request_of(c, &s);
-        if (s.count_only) { /* the keys decide where the merged page ends */
-                s.count_only = false;
-                s.keys_only = true;
-        }
-        s.n_partitions = sh->n;
-        s.partitions = f->parts + sh->first;
-        s.bytes_max = f->share_bytes;
-        if (o == NULL) { /* the defaults of a SCAN without options */
+        if (o == NULL) { /* the defaults of a request without options */
                 none.level = LEVEL(SEQUENTIAL);
                 none.on_unmet = TUNEKV__V1__ON_UNMET__ON_UNMET_WAIT;
+                o = &none;
         }
-        s.options = o != NULL ? o : &none;
-        if (f->target > s.options->min_timestamp) {
-                s.options->min_timestamp = f->target;
+        if (f->target > o->min_timestamp) {
+                o->min_timestamp = f->target;
+        }
+        if (f->ops.kind == RPC_FANOUT_GET_MANY) {
+                keys = tkv_malloc((f->n_keys + 1) * sizeof *keys);
+                if (keys == NULL) {
+                        if (o != &none) {
+                                tunekv__v1__read_options__free_unpacked(o, &call_pb_allocator);
+                        }
+                        rpc_fanout_fail(c, TKV_ENOMEM, "%s: out of memory (node %u)",
+                                        c->method->name, sh->node_id);
+                        return TKV_ENOMEM;
+                }
+                for (uint32_t i = 0; i < f->n_keys; i++) {
+                        if (f->key_share[i] == (uint32_t)(sh - f->shares)) {
+                                keys[m.n_keys++] = f->keys[i];
+                        }
+                }
+                m.keys = keys;
+                m.options = o;
+                req.body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
+                req.get_many = &m;
+        } else {
+                f->ops.request_of(c, &s);
+                if (s.count_only) { /* the keys decide where the merged page ends */
+                        s.count_only = false;
+                        s.keys_only = true;
+                }
+                s.n_partitions = sh->n;
+                s.partitions = f->parts + sh->first;
+                s.bytes_max = f->share_bytes;
+                s.options = o;
+                req.body_case = TUNEKV__V1__REQUEST__BODY_SCAN;
+                req.scan = &s;
         }
         req.id = peer_next_id(p);
         req.timeout_ms = give_up > now ? (uint32_t)(give_up - now) : 1;
         req.no_forward = true;
-        req.body_case = TUNEKV__V1__REQUEST__BODY_SCAN;
-        req.scan = &s;
         len = tunekv__v1__request__get_packed_size(&req);
         space = peer_frame_space(p, len);
         if (space != NULL) {
                 tunekv__v1__request__pack(&req, space);
         }
-        if (o != NULL) {
+        if (o != &none) {
                 tunekv__v1__read_options__free_unpacked(o, &call_pb_allocator);
         }
+        tkv_free(keys);
         if (space == NULL) {
-                rpc_fanout_fail(c, TKV_EBUSY, "%s: too much queued for node %u", "SCAN",
+                rpc_fanout_fail(c, TKV_EBUSY, "%s: too much queued for node %u", c->method->name,
                                 sh->node_id);
                 return TKV_EBUSY;
         }
@@ -314,17 +353,48 @@ static void rpc_fanout_again(struct rpc_fanout *f, const bool *again)
 /* A share's page decoded. */
 struct rpc_fanout_page {
         Tunekv__V1__Response *resp;
-        const Tunekv__V1__ScanResponse *scan;
-        size_t at; /* the merge's next item */
+        const Tunekv__V1__ScanResponse *scan;    /* SCAN */
+        const Tunekv__V1__GetManyResponse *many; /* GET_MANY */
+        size_t at;                               /* the merge's next item */
 };
 
-static uint64_t rpc_fanout_digest(const Tunekv__V1__ScanResponse *s)
+static uint64_t rpc_fanout_page_ts(const struct rpc_fanout_page *pg)
 {
+        return pg->scan != NULL ? pg->scan->timestamp : pg->many->timestamp;
+}
+
+static Tunekv__V1__Consistency rpc_fanout_page_level(const struct rpc_fanout_page *pg)
+{
+        return pg->scan != NULL ? pg->scan->level : pg->many->level;
+}
+
+/* What a share's page is (LINEARIZABLE: did it change?): keys, versions,
+ * partitions; for GET_MANY also whether each key was found and the
+ * delete that removed an absent one (a key that came and went between
+ * two readings shows there). */
+static uint64_t rpc_fanout_digest(const struct rpc_fanout_page *pg)
+{
+        const Tunekv__V1__ScanResponse *s = pg->scan;
         XXH64_state_t st;
-        uint64_t n = s->n_items;
-        uint8_t more = s->more;
+        uint64_t n;
+        uint8_t more;
 
         XXH64_reset(&st, 0);
+        if (s == NULL) {
+                n = pg->many->n_items;
+                XXH64_update(&st, &n, sizeof n);
+                for (size_t i = 0; i < pg->many->n_items; i++) {
+                        const Tunekv__V1__GetManyItem *it = pg->many->items[i];
+                        uint8_t found = it->found;
+                        XXH64_update(&st, &found, sizeof found);
+                        XXH64_update(&st, &it->mod_index, sizeof it->mod_index);
+                        XXH64_update(&st, &it->deleted_index, sizeof it->deleted_index);
+                        XXH64_update(&st, &it->partition, sizeof it->partition);
+                }
+                return XXH64_digest(&st);
+        }
+        n = s->n_items;
+        more = s->more;
         XXH64_update(&st, &n, sizeof n);
         XXH64_update(&st, &more, sizeof more);
         for (size_t i = 0; i < s->n_items; i++) {
@@ -369,7 +439,8 @@ static int rpc_fanout_token(struct rpc_fanout *f, const struct rpc_fanout_page *
         }
         for (unsigned i = 0; i < f->n_shares; i++) {
                 /* A share's delta: an R entry per partition it read, its T. */
-                const ProtobufCBinaryData *t = &pages[i].scan->token;
+                const ProtobufCBinaryData *t =
+                    pages[i].scan != NULL ? &pages[i].scan->token : &pages[i].many->token;
                 unsigned cap = (unsigned)(t->len / SESSION_ENTRY_BYTES) + 1, m = 0;
                 struct session_entry *e = t->len > 0 ? tkv_malloc(cap * sizeof *e) : NULL;
                 if (e != NULL && session_parse(t->data, t->len, t->len, e, cap, &m) == 0) {
@@ -398,9 +469,9 @@ static int rpc_fanout_token(struct rpc_fanout *f, const struct rpc_fanout_page *
         return 0;
 }
 
-/* Merge the pages and answer c. */
-static void rpc_fanout_answer(struct rpc_fanout *f, struct rpc_fanout_page *pages,
-                              Tunekv__V1__Consistency level, uint64_t ts)
+/* Merge the pages of a SCAN and answer c. */
+static void rpc_fanout_answer_scan(struct rpc_fanout *f, struct rpc_fanout_page *pages,
+                                   Tunekv__V1__Consistency level, uint64_t ts)
 {
         struct call *c = f->c;
         Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
@@ -430,7 +501,7 @@ static void rpc_fanout_answer(struct rpc_fanout *f, struct rpc_fanout_page *page
         receipts = tkv_malloc((n_receipts + 1) * sizeof *receipts);
         if (items == NULL || receipts == NULL ||
             rpc_fanout_token(f, pages, ts, level != LEVEL(EVENTUAL), &token, &token_len) != 0) {
-                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
                 goto out;
         }
         for (;;) {
@@ -492,6 +563,49 @@ out:
         tkv_free(items);
 }
 
+/* The items of a GET_MANY, in the request's order: key i's from the page
+ * of the share that read it, whose items are in that order too. */
+static void rpc_fanout_answer_many(struct rpc_fanout *f, struct rpc_fanout_page *pages,
+                                   Tunekv__V1__Consistency level, uint64_t ts)
+{
+        struct call *c = f->c;
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__GetManyResponse gm = TUNEKV__V1__GET_MANY_RESPONSE__INIT;
+        Tunekv__V1__GetManyItem **items = tkv_malloc((f->n_keys + 1) * sizeof *items);
+        uint8_t *token = NULL;
+        size_t token_len = 0;
+
+        if (items == NULL ||
+            rpc_fanout_token(f, pages, ts, level != LEVEL(EVENTUAL), &token, &token_len) != 0) {
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
+                goto out;
+        }
+        for (uint32_t i = 0; i < f->n_keys; i++) {
+                struct rpc_fanout_page *pg = &pages[f->key_share[i]];
+                if (pg->at >= pg->many->n_items) {
+                        call_answer_error(c, TKV_ECORRUPT,
+                                          "%s: node %u answered fewer keys than it was asked",
+                                          c->method->name, f->shares[f->key_share[i]].node_id);
+                        goto out;
+                }
+                items[i] = pg->many->items[pg->at++];
+        }
+        gm.n_items = f->n_keys;
+        gm.items = items;
+        gm.timestamp = ts;
+        gm.node_id = c->node->cfg->node_id;
+        gm.level = level;
+        gm.token.data = token;
+        gm.token.len = token_len;
+        gm.rounds = f->rounds + 1;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET_MANY;
+        resp.get_many = &gm;
+        call_answer(c, &resp);
+out:
+        tkv_free(token);
+        tkv_free(items);
+}
+
 /* The shares never showed one state within RPC_MANY_ROUNDS_MAX rounds. */
 static void rpc_fanout_unmet(struct rpc_fanout *f)
 {
@@ -499,9 +613,9 @@ static void rpc_fanout_unmet(struct rpc_fanout *f)
         char message[200];
 
         snprintf(message, sizeof message,
-                 "SCAN: the partitions kept changing while %u rounds read them on %u nodes "
-                 "(bound not met: retry, or scan fewer keys per page)",
-                 f->rounds + 1, f->n_shares);
+                 "%s: the partitions kept changing while %u rounds read them on %u nodes "
+                 "(bound not met: retry, or read fewer keys)",
+                 f->c->method->name, f->rounds + 1, f->n_shares);
         resp.status = TUNEKV__V1__STATUS__STATUS_BOUND_UNMET;
         resp.message = message;
         call_answer(f->c, &resp);
@@ -519,27 +633,33 @@ static void rpc_fanout_round_done(struct rpc_fanout *f)
         bool any_again = false;
 
         if (pages == NULL || again == NULL) {
-                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
                 goto out;
         }
         for (unsigned i = 0; i < f->n_shares; i++) {
                 struct rpc_fanout_share *sh = &f->shares[i];
                 pages[i].resp =
                     tunekv__v1__response__unpack(&call_pb_allocator, sh->len, sh->frame);
-                if (pages[i].resp == NULL ||
-                    pages[i].resp->body_case != TUNEKV__V1__RESPONSE__BODY_SCAN) {
-                        call_answer_error(c, TKV_ECORRUPT,
-                                          "SCAN: node %u's page of the scan is undecodable",
-                                          sh->node_id);
+                if (pages[i].resp != NULL &&
+                    pages[i].resp->body_case == TUNEKV__V1__RESPONSE__BODY_SCAN &&
+                    f->ops.kind == RPC_FANOUT_SCAN) {
+                        pages[i].scan = pages[i].resp->scan;
+                } else if (pages[i].resp != NULL &&
+                           pages[i].resp->body_case == TUNEKV__V1__RESPONSE__BODY_GET_MANY &&
+                           f->ops.kind == RPC_FANOUT_GET_MANY) {
+                        pages[i].many = pages[i].resp->get_many;
+                } else {
+                        call_answer_error(c, TKV_ECORRUPT, "%s: node %u's answer is undecodable",
+                                          c->method->name, sh->node_id);
                         goto out;
                 }
-                pages[i].scan = pages[i].resp->scan;
-                level = pages[i].scan->level > level ? pages[i].scan->level : level;
-                ts = pages[i].scan->timestamp > ts ? pages[i].scan->timestamp : ts;
+                level = rpc_fanout_page_level(&pages[i]) > level ? rpc_fanout_page_level(&pages[i])
+                                                                 : level;
+                ts = rpc_fanout_page_ts(&pages[i]) > ts ? rpc_fanout_page_ts(&pages[i]) : ts;
         }
         if (level == LEVEL(LINEARIZABLE)) {
                 for (unsigned i = 0; i < f->n_shares; i++) {
-                        uint64_t d = rpc_fanout_digest(pages[i].scan);
+                        uint64_t d = rpc_fanout_digest(&pages[i]);
                         again[i] = true;
                         any_again = any_again || !f->collected || d != f->shares[i].digest;
                         f->shares[i].digest = d;
@@ -547,13 +667,15 @@ static void rpc_fanout_round_done(struct rpc_fanout *f)
                 f->collected = true;
         } else if (level != LEVEL(EVENTUAL)) {
                 for (unsigned i = 0; i < f->n_shares; i++) {
-                        again[i] = pages[i].scan->timestamp < ts;
+                        again[i] = rpc_fanout_page_ts(&pages[i]) < ts;
                         any_again = any_again || again[i];
                 }
                 f->target = ts;
         }
-        if (!any_again) {
-                rpc_fanout_answer(f, pages, level, ts);
+        if (!any_again && f->ops.kind == RPC_FANOUT_GET_MANY) {
+                rpc_fanout_answer_many(f, pages, level, ts);
+        } else if (!any_again) {
+                rpc_fanout_answer_scan(f, pages, level, ts);
         } else if (f->rounds + 1 >= RPC_MANY_ROUNDS_MAX) {
                 rpc_fanout_unmet(f);
         } else {
@@ -615,8 +737,8 @@ void rpc_fanout_on_answer(struct peer_call *pc, const uint8_t *frame, size_t len
         if (pbwire_find(frame, len, CALL_RESPONSE_STATUS_FIELD, &status, &found_status) != 0 ||
             pbwire_find(frame, len, CALL_RESPONSE_ID_FIELD, &id, &found_id) != 0) {
                 sh->pending = false;
-                rpc_fanout_fail(c, TKV_ECORRUPT, "%s: node %u's answer is undecodable", "SCAN",
-                                sh->node_id);
+                rpc_fanout_fail(c, TKV_ECORRUPT, "%s: node %u's answer is undecodable",
+                                c->method->name, sh->node_id);
                 return;
         }
         if (found_status && status.value != TUNEKV__V1__STATUS__STATUS_OK) {
@@ -631,7 +753,8 @@ void rpc_fanout_on_answer(struct peer_call *pc, const uint8_t *frame, size_t len
         copy = tkv_malloc(len > 0 ? len : 1);
         if (copy == NULL) {
                 sh->pending = false;
-                rpc_fanout_fail(c, TKV_ENOMEM, "%s: out of memory (node %u)", "SCAN", sh->node_id);
+                rpc_fanout_fail(c, TKV_ENOMEM, "%s: out of memory (node %u)", c->method->name,
+                                sh->node_id);
                 return;
         }
         memcpy(copy, frame, len);
@@ -648,28 +771,69 @@ void rpc_fanout_on_fail(struct peer_call *pc)
                         "SCAN", sh->node_id);
 }
 
-void rpc_fanout_scan(struct call *c, const Tunekv__V1__Request *req, const uint32_t *all,
-                     uint32_t n, const struct rpc_fanout_ops *ops)
+/* GET_MANY: copy every key of the call (this node's share keeps only its
+ * own there) and note which share reads each. 0 or TKV_ENOMEM. */
+static int rpc_fanout_keys(struct rpc_fanout *f)
+{
+        struct call *c = f->c;
+        uint32_t n = c->key_len; /* at most one key per byte */
+        ProtobufCBinaryData *keys = tkv_malloc((n + 1) * sizeof *keys);
+        size_t bytes = 0;
+
+        if (keys == NULL) {
+                return TKV_ENOMEM;
+        }
+        f->n_keys = f->ops.keys_of(c, keys);
+        for (uint32_t i = 0; i < f->n_keys; i++) {
+                bytes += keys[i].len;
+        }
+        f->keys = keys;
+        f->key_bytes = tkv_malloc(bytes + 1);
+        f->key_share = tkv_malloc((f->n_keys + 1) * sizeof *f->key_share);
+        if (f->key_bytes == NULL || f->key_share == NULL) {
+                return TKV_ENOMEM;
+        }
+        bytes = 0;
+        for (uint32_t i = 0; i < f->n_keys; i++) {
+                uint32_t p = route_partition(key_hash_partition(keys[i].data, keys[i].len),
+                                             c->node->n_partitions);
+                memcpy(f->key_bytes + bytes, keys[i].data, keys[i].len);
+                keys[i].data = f->key_bytes + bytes;
+                bytes += keys[i].len;
+                f->key_share[i] = 0;
+                for (unsigned s = 0; s < f->n_shares; s++) {
+                        const struct rpc_fanout_share *sh = &f->shares[s];
+                        for (uint32_t k = 0; k < sh->n; k++) {
+                                if (f->parts[sh->first + k] == p) {
+                                        f->key_share[i] = s;
+                                }
+                        }
+                }
+        }
+        return 0;
+}
+
+void rpc_fanout_start(struct call *c, const Tunekv__V1__ReadOptions *o, const uint32_t *all,
+                      uint32_t n, const struct rpc_fanout_ops *ops)
 {
         struct node *node = c->node;
         unsigned self = node->cfg->node_id;
         unsigned *owner = tkv_malloc((n + 1) * sizeof *owner);
-        const Tunekv__V1__ReadOptions *o = req->scan->options;
         struct rpc_fanout *f = NULL;
         unsigned n_shares = 0;
         uint32_t missing, at = 0;
         int local = -1;
 
         if (owner == NULL) {
-                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
                 goto out;
         }
         missing = rpc_fanout_cover(node, all, n, owner);
         if (missing != 0) {
                 call_answer_error(c, TKV_ENOQUORUM,
-                                  "SCAN: partition %u has no replica on node %u, and none of its "
+                                  "%s: partition %u has no replica on node %u, and none of its "
                                   "replicas is reachable",
-                                  missing - 1, self);
+                                  c->method->name, missing - 1, self);
                 goto out;
         }
         for (uint32_t k = 0; k < n; k++) { /* a share per distinct owner */
@@ -682,12 +846,12 @@ void rpc_fanout_scan(struct call *c, const Tunekv__V1__Request *req, const uint3
         f = tkv_calloc(1, sizeof *f + n_shares * sizeof f->shares[0]);
         if (f == NULL || (f->parts = tkv_malloc(n * sizeof *f->parts)) == NULL) {
                 tkv_free(f);
-                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
                 goto out;
         }
         f->c = c;
         f->ops = *ops;
-        {
+        if (ops->kind == RPC_FANOUT_SCAN) {
                 Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
                 ops->request_of(c, &s); /* before this node's share reads keys_only */
                 f->count_only = s.count_only;
@@ -719,11 +883,15 @@ void rpc_fanout_scan(struct call *c, const Tunekv__V1__Request *req, const uint3
                         local = (int)i;
                 }
         }
+        if (ops->kind == RPC_FANOUT_GET_MANY && rpc_fanout_keys(f) != 0) {
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
+                goto out;
+        }
         if (o != NULL) {
                 f->options_len = tunekv__v1__read_options__get_packed_size(o);
                 f->options = tkv_malloc(f->options_len > 0 ? f->options_len : 1);
                 if (f->options == NULL) {
-                        call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                        call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
                         goto out;
                 }
                 tunekv__v1__read_options__pack(o, f->options);

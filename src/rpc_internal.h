@@ -77,29 +77,34 @@ int rpc_scan_admit(const Tunekv__V1__Request *req, const struct config *cfg, cha
                    size_t len);
 void rpc_scan(struct call *c, const Tunekv__V1__Request *req);
 
-/* rpc_fanout.c: a SCAN whose partitions are not all hosted here, spread
- * over the nodes that hold them (the file's comment). What it asks of the
- * call's own scan (rpc_scan.c), through ops: request_of, its request as
- * the call keeps it (s's bytes point into the call; partitions and options
- * left out); begin_share, read only parts (n of them) here, starting at
- * o's level (answers c on a bad option); again, read that share again at
- * or above floor_ts (LINEARIZABLE: a fresh double collect); budget, the
- * page's byte budget on this node. The share's pages come back through
+/* rpc_fanout.c: a SCAN or GET_MANY whose partitions are not all hosted
+ * here, spread over the nodes that hold them (the file's comment). What it
+ * asks of the call's own read (rpc_scan.c, rpc_many.c), through ops: kind;
+ * request_of (SCAN), its request as the call keeps it (s's bytes point into
+ * the call; partitions and options left out); keys_of (GET_MANY), its keys
+ * in order (pointing into the call) into keys, their count; begin_share,
+ * read only parts (n of them, ascending) here, starting at o's level
+ * (answers c on a bad option); again, read that share again at or above
+ * floor_ts (LINEARIZABLE: a fresh double collect); budget (SCAN), the
+ * page's byte budget on this node. The share's answers come back through
  * rpc_fanout_local_page (frame: a packed Response of len bytes,
  * tkv_malloc'd, the fan-out's now) instead of going to the client.
- * rpc_fanout_scan spreads c, reading parts (n, ascending) at req's options,
- * and answers it with the pages merged; rpc_fanout_on_answer /
+ * rpc_fanout_start spreads c, reading parts (n, ascending) at o's level,
+ * and answers it with the shares merged; rpc_fanout_on_answer /
  * rpc_fanout_on_fail take a share's answer from a node link (frame
  * borrowed), or the link's failure (through node_calls). */
+enum rpc_fanout_kind { RPC_FANOUT_SCAN, RPC_FANOUT_GET_MANY };
 struct rpc_fanout_ops {
+        enum rpc_fanout_kind kind;
         void (*request_of)(const struct call *c, Tunekv__V1__ScanRequest *s);
+        uint32_t (*keys_of)(const struct call *c, ProtobufCBinaryData *keys);
         void (*begin_share)(struct call *c, const uint32_t *parts, uint32_t n,
                             const Tunekv__V1__ReadOptions *o);
         void (*again)(struct call *c, uint64_t floor_ts);
         uint64_t budget;
 };
-void rpc_fanout_scan(struct call *c, const Tunekv__V1__Request *req, const uint32_t *parts,
-                     uint32_t n, const struct rpc_fanout_ops *ops);
+void rpc_fanout_start(struct call *c, const Tunekv__V1__ReadOptions *o, const uint32_t *parts,
+                      uint32_t n, const struct rpc_fanout_ops *ops);
 void rpc_fanout_local_page(struct call *c, uint8_t *frame, size_t len);
 void rpc_fanout_on_answer(struct peer_call *pc, const uint8_t *frame, size_t len);
 void rpc_fanout_on_fail(struct peer_call *pc);

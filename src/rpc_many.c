@@ -1,8 +1,9 @@
 /* GET_MANY: keys of any partitions read at one timestamp (docs/consistency.md,
  * "Multi-key reads at one timestamp").
  *
- * The node the request reaches serves it from its own replicas, which must
- * include every key's partition. At SEQUENTIAL a round reads every key
+ * The node the request reaches serves it from its own replicas; keys of
+ * partitions it holds none of are read by the nodes that do (rpc_fanout.c,
+ * which ties their answers to this round's rules). At SEQUENTIAL a round reads every key
  * from its replica, all in one loop turn, and takes T = the highest of the
  * session's timestamp, min_timestamp and the values' timestamps. Each value
  * is its key's state at T if its replica is closed at T (it applied every
@@ -331,6 +332,21 @@ static unsigned rpc_many_token_delta(struct call *c, const struct rpc_many_view 
         return rpc_many_token_end(c, n, ts);
 }
 
+/* The answer of this node's share of a spread GET_MANY, packed, to the
+ * fan-out (rpc_fanout.c): its bytes are kept until every share is in. */
+static void rpc_many_hand_over(struct call *c, const Tunekv__V1__Response *resp)
+{
+        size_t len = tunekv__v1__response__get_packed_size(resp);
+        uint8_t *frame = tkv_malloc(len > 0 ? len : 1);
+
+        if (frame == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "GET_MANY: out of memory");
+                return;
+        }
+        tunekv__v1__response__pack(resp, frame);
+        rpc_fanout_local_page(c, frame, len);
+}
+
 static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
                             unsigned rounds)
 {
@@ -374,7 +390,11 @@ static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint6
                 gm.rounds = rounds;
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET_MANY;
                 resp.get_many = &gm;
-                call_answer(c, &resp);
+                if (c->fanout != NULL) {
+                        rpc_many_hand_over(c, &resp);
+                } else {
+                        call_answer(c, &resp);
+                }
         }
         tkv_free(raw);
         tkv_free(ptrs);
@@ -713,31 +733,138 @@ int rpc_many_bound(struct call *c, const Tunekv__V1__ReadOptions *o)
         return rpc_read_ts_sane(c);
 }
 
-/* Every key's partition hosted here. Returns 0, or nonzero once c is
- * answered. */
-static int rpc_many_check(struct call *c)
+/* ------------------------------------------------------------------------ */
+/* A GET_MANY spread over nodes: what rpc_fanout.c asks of this node's share */
+
+static uint32_t rpc_many_keys_of(const struct call *c, ProtobufCBinaryData *keys)
 {
-        struct rpc_many_view v = rpc_many_view_of(c);
+        struct rpc_many_view v = rpc_many_view_of((struct call *)c);
 
         for (uint32_t i = 0; i < v.n; i++) {
-                uint32_t p = rpc_many_partition(c, &v, i);
-                if (node_group(c->node, p) == NULL) {
-                        call_answer_error(c, TKV_EINVAL,
-                                          "GET_MANY: node %u has no replica of partition %u (key "
-                                          "%u): send it to a node with a replica of every key's "
-                                          "partition",
-                                          c->node->cfg->node_id, p, i);
-                        return TKV_EINVAL;
-                }
+                uint32_t at = rpc_many_off(&v, i);
+                keys[i].data = v.bytes + at;
+                keys[i].len = rpc_many_off(&v, i + 1) - at;
         }
-        return 0;
+        return v.n;
+}
+
+static void rpc_many_start(struct call *c, const Tunekv__V1__ReadOptions *o);
+
+/* Keep only the keys of parts (n, ascending) in the call, in their order,
+ * and read them here: this node's share. */
+static void rpc_many_begin_share(struct call *c, const uint32_t *parts, uint32_t n,
+                                 const Tunekv__V1__ReadOptions *o)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+        uint8_t *copy = tkv_malloc(c->key_len > 0 ? c->key_len : 1);
+        struct rpc_many_view old;
+        uint32_t kept = 0, at = 0, zero = 0;
+
+        if (copy == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "GET_MANY: out of memory");
+                return;
+        }
+        memcpy(copy, c->key, c->key_len);
+        old = v;
+        old.required = copy + (v.required - c->key);
+        old.offset = copy + (v.offset - c->key);
+        old.bytes = copy + (v.bytes - c->key);
+        for (uint32_t i = 0; i < old.n; i++) {
+                uint32_t p = rpc_many_partition(c, &old, i), lo = 0, hi = n;
+                while (lo < hi) { /* parts is ascending */
+                        uint32_t mid = lo + (hi - lo) / 2;
+                        if (parts[mid] < p) {
+                                lo = mid + 1;
+                        } else {
+                                hi = mid;
+                        }
+                }
+                kept += lo < n && parts[lo] == p;
+        }
+        memcpy(c->key, &kept, sizeof kept);
+        memcpy(c->key + 4, &zero, sizeof zero);
+        v = rpc_many_view_of(c);
+        for (uint32_t i = 0, k = 0; i < old.n; i++) {
+                uint32_t p = rpc_many_partition(c, &old, i), lo = 0, hi = n;
+                uint32_t from = rpc_many_off(&old, i), len = rpc_many_off(&old, i + 1) - from;
+                while (lo < hi) {
+                        uint32_t mid = lo + (hi - lo) / 2;
+                        if (parts[mid] < p) {
+                                lo = mid + 1;
+                        } else {
+                                hi = mid;
+                        }
+                }
+                if (lo == n || parts[lo] != p) {
+                        continue;
+                }
+                rpc_many_set_required(&v, k, 0);
+                rpc_many_set_off(&v, k, at);
+                memmove(v.bytes + at, old.bytes + from, len);
+                at += len;
+                k++;
+        }
+        rpc_many_set_off(&v, kept, at);
+        tkv_free(copy);
+        rpc_many_start(c, o);
+}
+
+static void rpc_many_again(struct call *c, uint64_t floor_ts)
+{
+        c->stage = CALL_NEW;
+        c->rd.waited = false;
+        c->rd.bound.fresh_after = false; /* LINEARIZABLE: collect anew */
+        if (floor_ts > c->rd.bound.required_ts) {
+                c->rd.bound.required_ts = floor_ts;
+        }
+        rpc_many_round(c);
+}
+
+/* Some key's partition has no replica here: spread the keys over the
+ * nodes that hold them. */
+static void rpc_many_spread(struct call *c, const Tunekv__V1__Request *req)
+{
+        struct rpc_many_view v = rpc_many_view_of(c);
+        uint32_t n_partitions = c->node->n_partitions, n = 0;
+        uint32_t *parts = tkv_calloc(n_partitions + 1, sizeof *parts);
+        bool *seen = tkv_calloc(n_partitions + 1, sizeof *seen);
+        struct rpc_fanout_ops ops = {RPC_FANOUT_GET_MANY,  NULL,           rpc_many_keys_of,
+                                     rpc_many_begin_share, rpc_many_again, 0};
+
+        if (parts == NULL || seen == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "GET_MANY: out of memory");
+        } else {
+                for (uint32_t i = 0; i < v.n; i++) {
+                        seen[rpc_many_partition(c, &v, i)] = true;
+                }
+                for (uint32_t p = 0; p < n_partitions; p++) {
+                        if (seen[p]) {
+                                parts[n++] = p;
+                        }
+                }
+                rpc_fanout_start(c, req->get_many->options, parts, n, &ops);
+        }
+        tkv_free(seen);
+        tkv_free(parts);
 }
 
 void rpc_many_get(struct call *c, const Tunekv__V1__Request *req)
 {
-        const Tunekv__V1__ReadOptions *o = req->get_many->options;
+        struct rpc_many_view v = rpc_many_view_of(c);
 
-        if (rpc_many_options(c, o) != 0 || rpc_many_check(c) != 0) {
+        for (uint32_t i = 0; i < v.n; i++) {
+                if (node_group(c->node, rpc_many_partition(c, &v, i)) == NULL) {
+                        rpc_many_spread(c, req);
+                        return;
+                }
+        }
+        rpc_many_start(c, req->get_many->options);
+}
+
+/* Read the call's keys here at o's level. */
+static void rpc_many_start(struct call *c, const Tunekv__V1__ReadOptions *o)
+{
+        if (rpc_many_options(c, o) != 0) {
                 return;
         }
         c->rd.on_met = rpc_many_wait_done;

@@ -878,8 +878,9 @@ static void rpc_scan_spread(struct call *c, const Tunekv__V1__Request *req)
 {
         struct rpc_scan_view v = rpc_scan_view_of(c);
         uint32_t *parts = tkv_malloc((v.h.n_parts + 1) * sizeof *parts);
-        struct rpc_fanout_ops ops = {rpc_scan_request_of, rpc_scan_begin_share, rpc_scan_again,
-                                     rpc_scan_budget(c->node->cfg)};
+        struct rpc_fanout_ops ops = {
+            RPC_FANOUT_SCAN,      rpc_scan_request_of, NULL,
+            rpc_scan_begin_share, rpc_scan_again,      rpc_scan_budget(c->node->cfg)};
 
         if (parts == NULL) {
                 call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
@@ -888,7 +889,7 @@ static void rpc_scan_spread(struct call *c, const Tunekv__V1__Request *req)
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
                 parts[k] = rpc_scan_part(&v, k);
         }
-        rpc_fanout_scan(c, req, parts, v.h.n_parts, &ops);
+        rpc_fanout_start(c, req->scan->options, parts, v.h.n_parts, &ops);
         tkv_free(parts);
 }
 

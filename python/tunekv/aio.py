@@ -514,7 +514,7 @@ class AsyncClient:
         §3.7a): every item is its key's state at the result's timestamp.
         level SEQUENTIAL (default), LINEARIZABLE, BOUNDED_STALENESS with
         max_staleness_ms, or EVENTUAL. Sent where a read of the first key would go (or to
-        node_id), which needs a replica of every key's partition. With
+        node_id), which asks the nodes holding the partitions it does not. With
         at_timestamp, the keys' states as of that write timestamp."""
         if not keys:
             raise UsageError("get_many: no keys")

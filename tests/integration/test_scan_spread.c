@@ -152,6 +152,36 @@ static unsigned scan_all(unsigned id, Tunekv__V1__ScanRequest *s, char *out, siz
         return pages;
 }
 
+/* GET_MANY of keys (n) at level on node id; the caller frees the answer. */
+static Tunekv__V1__Response *many_raw(unsigned id, const char *const *keys, size_t n,
+                                      Tunekv__V1__Consistency level)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__GetManyRequest m = TUNEKV__V1__GET_MANY_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        ProtobufCBinaryData bins[KEYS + 8];
+        Tunekv__V1__Response *r;
+        int fd = raw_connect_addr(c.nodes[id - 1].client_addr, false);
+
+        assert_true(n <= sizeof bins / sizeof bins[0]);
+        for (size_t i = 0; i < n; i++) {
+                bins[i] = bin(keys[i]);
+        }
+        m.n_keys = n;
+        m.keys = bins;
+        o.level = level;
+        m.options = &o;
+        req.id = next_id++;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_GET_MANY;
+        req.get_many = &m;
+        raw_send_request(fd, &req);
+        r = raw_read_response(fd);
+        close(fd);
+        assert_non_null(r);
+        assert_int_equal(r->id, req.id);
+        return r;
+}
+
 /* "sp/000\nsp/001\n..." for keys [from, to). */
 static void expected(char *out, size_t len, int from, int to)
 {
@@ -187,6 +217,58 @@ static void test_every_key_once_from_every_node(void **state)
                         assert_int_equal(count, KEYS);
                         assert_true(pages >= KEYS / 7);
                         assert_true(remote > 0); /* another node served part of it */
+                }
+        }
+}
+
+/* GET_MANY of keys in every partition, some absent, from each node at
+ * every level: each key's value in the request's order. */
+static void test_get_many_from_every_node(void **state)
+{
+        static const Tunekv__V1__Consistency levels[] = {LEVEL(EVENTUAL), LEVEL(SEQUENTIAL),
+                                                         LEVEL(LINEARIZABLE)};
+        static char names[KEYS + 4][16];
+        const char *keys[KEYS + 4];
+        size_t n = 0;
+        (void)state;
+
+        for (int i = KEYS - 1; i >= 0; i -= 3) { /* backwards: the order is the request's */
+                snprintf(names[n], sizeof names[n], "sp/%03d", i);
+                keys[n] = names[n];
+                n++;
+        }
+        for (int i = 0; i < 4; i++) {
+                snprintf(names[n], sizeof names[n], "none/%d", i);
+                keys[n] = names[n];
+                n++;
+        }
+        for (unsigned id = 1; id <= N; id++) {
+                for (size_t l = 0; l < sizeof levels / sizeof levels[0]; l++) {
+                        Tunekv__V1__Response *r = many_raw(id, keys, n, levels[l]);
+                        if (r->status != STATUS(OK)) {
+                                fail_msg("node %u: GET_MANY: status %d: %s", id, r->status,
+                                         r->message);
+                        }
+                        assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_GET_MANY);
+                        assert_int_equal(r->get_many->n_items, n);
+                        assert_int_equal(r->get_many->level, levels[l]);
+                        for (size_t i = 0; i < n; i++) {
+                                const Tunekv__V1__GetManyItem *it = r->get_many->items[i];
+                                char want[16];
+                                assert_int_equal(it->partition, partition_of(keys[i]));
+                                if (strncmp(keys[i], "none/", 5) == 0) {
+                                        assert_false(it->found);
+                                        continue;
+                                }
+                                assert_true(it->found);
+                                snprintf(want, sizeof want, "v%s", keys[i] + 3);
+                                assert_int_equal(it->value.len, strlen(want));
+                                assert_memory_equal(it->value.data, want, it->value.len);
+                                if (levels[l] != LEVEL(EVENTUAL)) {
+                                        assert_true(it->timestamp <= r->get_many->timestamp);
+                                }
+                        }
+                        tunekv__v1__response__free_unpacked(r, NULL);
                 }
         }
 }
@@ -336,17 +418,23 @@ static void key_for(char *out, size_t len, const char *prefix, unsigned id, bool
         fail_msg("no key for node %u", id);
 }
 
+/* A value written by pair_write, as a number. */
+static unsigned number(const ProtobufCBinaryData *b)
+{
+        char v[32];
+        size_t n = b->len < sizeof v - 1 ? b->len : sizeof v - 1;
+
+        memcpy(v, b->data, n);
+        v[n] = '\0';
+        return (unsigned)strtoul(v, NULL, 10);
+}
+
 static unsigned value_of(const Tunekv__V1__ScanResponse *s, const char *k)
 {
         for (size_t i = 0; i < s->n_items; i++) {
                 if (s->items[i]->key.len == strlen(k) &&
                     memcmp(s->items[i]->key.data, k, strlen(k)) == 0) {
-                        char v[32];
-                        size_t n = s->items[i]->value.len < sizeof v - 1 ? s->items[i]->value.len
-                                                                         : sizeof v - 1;
-                        memcpy(v, s->items[i]->value.data, n);
-                        v[n] = '\0';
-                        return (unsigned)strtoul(v, NULL, 10);
+                        return number(&s->items[i]->value);
                 }
         }
         return 0;
@@ -377,6 +465,30 @@ static void cut_holds(bool x_local)
                 s.prefix = bin("cut/");
                 o.level = LEVEL(SEQUENTIAL);
                 s.options = &o;
+                if (scans % 2 == 1) { /* every other read a GET_MANY of y, x */
+                        const char *keys[] = {y, x};
+                        r = many_raw(1, keys, 2, LEVEL(SEQUENTIAL));
+                        if (r->status == STATUS(OK)) {
+                                vy = r->get_many->items[0]->found
+                                         ? number(&r->get_many->items[0]->value)
+                                         : 0;
+                                vx = r->get_many->items[1]->found
+                                         ? number(&r->get_many->items[1]->value)
+                                         : 0;
+                                if (vy > vx) {
+                                        fail_msg("GET_MANY at T %llu shows %s = %u ahead of %s = "
+                                                 "%u",
+                                                 (unsigned long long)r->get_many->timestamp, y, vy,
+                                                 x, vx);
+                                }
+                                scans++;
+                        } else {
+                                assert_int_equal(r->status, STATUS(BOUND_UNMET));
+                                unmet++;
+                        }
+                        tunekv__v1__response__free_unpacked(r, NULL);
+                        continue;
+                }
                 r = scan_raw(1, &s);
                 if (r->status == STATUS(OK)) {
                         vx = value_of(r->scan, x);
@@ -515,6 +627,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_every_key_once_from_every_node),
+            cmocka_unit_test(test_get_many_from_every_node),
             cmocka_unit_test(test_range_keys_only_count_only),
             cmocka_unit_test(test_byte_budget),
             cmocka_unit_test(test_sequential_is_one_cut),
