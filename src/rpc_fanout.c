@@ -21,7 +21,9 @@
  *     T_i is below the highest are read again with that T as their floor
  *     (min_timestamp), until every share is at one T: then the page is the
  *     state of every partition at T (RPC_MANY_ROUNDS_MAX rounds, then
- *     BOUND_UNMET);
+ *     BOUND_UNMET). A GET_MANY's shares (but at BOUNDED_STALENESS) are read
+ *     again at_timestamp T instead: the keys' states as of T from the
+ *     change history, so keys written meanwhile cannot raise T again;
  *   - LINEARIZABLE, a double collect over the shares: every share reads
  *     at LINEARIZABLE (each is its partitions' state at one instant of its
  *     call); once all are in, all are read again, and the page stands when
@@ -264,6 +266,14 @@ static int rpc_fanout_ask(struct rpc_fanout *f, struct rpc_fanout_share *sh)
         }
         if (f->target > o->min_timestamp) {
                 o->min_timestamp = f->target;
+        }
+        if (f->ops.kind == RPC_FANOUT_GET_MANY && f->rounds > 0 && o->at_timestamp == 0 &&
+            (o->level == LEVEL(SEQUENTIAL) || o->level == LEVEL(CAUSAL) ||
+             o->level == LEVEL(SESSION))) {
+                /* A GET_MANY reads its keys as of T from the change history:
+                 * a key written since cannot move T again. */
+                o->at_timestamp = f->target;
+                o->level = LEVEL(SEQUENTIAL);
         }
         if (f->ops.kind == RPC_FANOUT_GET_MANY) {
                 keys = tkv_malloc((f->n_keys + 1) * sizeof *keys);

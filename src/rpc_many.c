@@ -817,6 +817,11 @@ static void rpc_many_again(struct call *c, uint64_t floor_ts)
         if (floor_ts > c->rd.bound.required_ts) {
                 c->rd.bound.required_ts = floor_ts;
         }
+        if (c->rd.level == LEVEL(SEQUENTIAL) && c->rd.at_ts == 0) {
+                /* As the other shares are asked (rpc_fanout.c): the keys
+                 * as of T, from the change history. */
+                c->rd.at_ts = floor_ts;
+        }
         rpc_many_round(c);
 }
 
