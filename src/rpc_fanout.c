@@ -7,7 +7,7 @@
  * either answer.
  *
  *   cover: the partitions hosted here are this node's share (the call's own
- *   rounds, rpc_scan.c, whose page comes back to rpc_fanout_local_page);
+ *   rounds, rpc_scan.c, whose page comes back to rpc_fanout_local_answer);
  *   the rest go to as few live nodes as cover them (greedy: the node that
  *   holds most of those left first), each asked for its share with a
  *   ScanRequest naming the partitions, over the node link (no_forward).
@@ -721,10 +721,18 @@ static void rpc_fanout_in(struct rpc_fanout *f, struct rpc_fanout_share *sh, uin
         }
 }
 
-void rpc_fanout_local_page(struct call *c, uint8_t *frame, size_t len)
+void rpc_fanout_local_answer(struct call *c, const Tunekv__V1__Response *resp)
 {
         struct rpc_fanout *f = c->fanout;
         unsigned self = c->node->cfg->node_id;
+        size_t len = tunekv__v1__response__get_packed_size(resp);
+        uint8_t *frame = tkv_malloc(len > 0 ? len : 1);
+
+        if (frame == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "%s: out of memory", c->method->name);
+                return;
+        }
+        tunekv__v1__response__pack(resp, frame); /* kept until every share is in */
 
         for (unsigned i = 0; i < f->n_shares; i++) {
                 if (f->shares[i].node_id == self) {

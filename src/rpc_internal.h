@@ -87,8 +87,8 @@ void rpc_scan(struct call *c, const Tunekv__V1__Request *req);
  * (answers c on a bad option); again, read that share again at or above
  * floor_ts (LINEARIZABLE: a fresh double collect); budget (SCAN), the
  * page's byte budget on this node. The share's answers come back through
- * rpc_fanout_local_page (frame: a packed Response of len bytes,
- * tkv_malloc'd, the fan-out's now) instead of going to the client.
+ * rpc_fanout_local_answer (resp borrowed: packed and kept there) instead
+ * of going to the client.
  * rpc_fanout_start spreads c, reading parts (n, ascending) at o's level,
  * and answers it with the shares merged; rpc_fanout_on_answer /
  * rpc_fanout_on_fail take a share's answer from a node link (frame
@@ -105,7 +105,7 @@ struct rpc_fanout_ops {
 };
 void rpc_fanout_start(struct call *c, const Tunekv__V1__ReadOptions *o, const uint32_t *parts,
                       uint32_t n, const struct rpc_fanout_ops *ops);
-void rpc_fanout_local_page(struct call *c, uint8_t *frame, size_t len);
+void rpc_fanout_local_answer(struct call *c, const Tunekv__V1__Response *resp);
 void rpc_fanout_on_answer(struct peer_call *pc, const uint8_t *frame, size_t len);
 void rpc_fanout_on_fail(struct peer_call *pc);
 

@@ -332,21 +332,6 @@ static unsigned rpc_many_token_delta(struct call *c, const struct rpc_many_view 
         return rpc_many_token_end(c, n, ts);
 }
 
-/* The answer of this node's share of a spread GET_MANY, packed, to the
- * fan-out (rpc_fanout.c): its bytes are kept until every share is in. */
-static void rpc_many_hand_over(struct call *c, const Tunekv__V1__Response *resp)
-{
-        size_t len = tunekv__v1__response__get_packed_size(resp);
-        uint8_t *frame = tkv_malloc(len > 0 ? len : 1);
-
-        if (frame == NULL) {
-                call_answer_error(c, TKV_ENOMEM, "GET_MANY: out of memory");
-                return;
-        }
-        tunekv__v1__response__pack(resp, frame);
-        rpc_fanout_local_page(c, frame, len);
-}
-
 static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint64_t ts,
                             unsigned rounds)
 {
@@ -391,7 +376,7 @@ static void rpc_many_answer(struct call *c, const struct rpc_many_view *v, uint6
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY_GET_MANY;
                 resp.get_many = &gm;
                 if (c->fanout != NULL) {
-                        rpc_many_hand_over(c, &resp);
+                        rpc_fanout_local_answer(c, &resp);
                 } else {
                         call_answer(c, &resp);
                 }

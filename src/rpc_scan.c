@@ -626,21 +626,6 @@ out:
         tkv_free(after);
 }
 
-/* The page of this node's share of a spread scan, packed, to the fan-out
- * (rpc_fanout.c): its bytes are kept until every share is in. */
-static void rpc_scan_hand_over(struct call *c, const Tunekv__V1__Response *resp)
-{
-        size_t len = tunekv__v1__response__get_packed_size(resp);
-        uint8_t *frame = tkv_malloc(len > 0 ? len : 1);
-
-        if (frame == NULL) {
-                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
-                return;
-        }
-        tunekv__v1__response__pack(resp, frame);
-        rpc_fanout_local_page(c, frame, len);
-}
-
 static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
                             const struct rpc_scan_hit *hits, uint32_t n, bool more, uint64_t ts)
 {
@@ -687,7 +672,7 @@ static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_SCAN;
         resp.scan = &sr;
         if (c->fanout != NULL) {
-                rpc_scan_hand_over(c, &resp);
+                rpc_fanout_local_answer(c, &resp);
         } else {
                 call_answer(c, &resp);
         }
