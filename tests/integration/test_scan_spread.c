@@ -302,6 +302,67 @@ static void test_range_keys_only_count_only(void **state)
         assert_int_equal(count, 20);
 }
 
+/* ScanRequest.partitions from a client: out of order, repeated, beyond
+ * the cluster, or held elsewhere are INVALID_ARGUMENT naming why; the
+ * partitions a node holds are read alone, and bytes_max 1 still gives a
+ * page of one key. */
+static void test_named_partitions(void **state)
+{
+        static const struct {
+                uint32_t parts[3];
+                size_t n;
+                const char *needle;
+        } bad[] = {
+            {{2, 1}, 2, "ascending"}, {{1, 1}, 2, "ascending"}, {{99}, 1, "no partition 99"}};
+        uint32_t here[P], away = P;
+        size_t n_here = 0;
+        (void)state;
+
+        for (uint32_t p = 0; p < P; p++) {
+                if (hosts(1, p)) {
+                        here[n_here++] = p;
+                } else if (away == P) {
+                        away = p;
+                }
+        }
+        assert_true(n_here > 0 && away < P);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
+                Tunekv__V1__Response *r;
+                s.prefix = bin("sp/");
+                s.n_partitions = bad[i].n;
+                s.partitions = (uint32_t *)bad[i].parts;
+                r = scan_raw(1, &s);
+                assert_int_equal(r->status, STATUS(INVALID_ARGUMENT));
+                assert_non_null(strstr(r->message, bad[i].needle));
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        {
+                Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
+                Tunekv__V1__Response *r;
+                s.prefix = bin("sp/");
+                s.n_partitions = 1;
+                s.partitions = &away;
+                r = scan_raw(1, &s);
+                assert_int_equal(r->status, STATUS(INVALID_ARGUMENT));
+                assert_non_null(strstr(r->message, "has no replica of partition"));
+                tunekv__v1__response__free_unpacked(r, NULL);
+
+                s.n_partitions = n_here;
+                s.partitions = here;
+                s.bytes_max = 1;
+                r = scan_raw(1, &s);
+                assert_int_equal(r->status, STATUS(OK));
+                assert_int_equal(r->scan->n_receipts, n_here);
+                assert_int_equal(r->scan->n_items, 1); /* a page always holds one key */
+                assert_true(r->scan->more);
+                for (size_t i = 0; i < r->scan->n_receipts; i++) {
+                        assert_int_equal(r->scan->receipts[i]->node_id, 1);
+                }
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+}
+
 /* Values of about 1 KiB: a page ends at the 4 KiB budget, not the limit. */
 static void test_byte_budget(void **state)
 {
@@ -682,6 +743,7 @@ int main(void)
             cmocka_unit_test(test_every_key_once_from_every_node),
             cmocka_unit_test(test_get_many_from_every_node),
             cmocka_unit_test(test_range_keys_only_count_only),
+            cmocka_unit_test(test_named_partitions),
             cmocka_unit_test(test_byte_budget),
             cmocka_unit_test(test_sequential_is_one_cut),
             cmocka_unit_test(test_get_many_under_continuous_writes),
