@@ -308,6 +308,8 @@ struct tkv_node_status {
         uint32_t lease_keys_max;   /* keys of one lease, fixed at its grant */
         uint32_t lease_ttl_min_ms; /* bounds of a grant's TTL */
         uint32_t lease_ttl_max_ms;
+        /* Appended for spread watches. */
+        uint64_t watches; /* WATCH streams open on the node, other nodes' shares included */
 };
 
 /* The cluster layout as one node knows it (CLUSTER_INFO in the protocol). */

@@ -107,6 +107,7 @@ struct call {
         uint8_t lease_op;                /* LEASE: the Tunekv__V1__LeaseOp proposed */
         uint64_t lease_id;               /* LEASE_REVOKE: the lease named */
         struct rpc_fanout *fanout;       /* SCAN spread over nodes (rpc_fanout.c); NULL: none */
+        struct rpc_watch *watch;         /* WATCH spread over nodes, starting (rpc_watch.c) */
         void (*release)(struct call *c); /* frees what the handler hung on c; NULL: nothing */
         uint32_t key_len;
         uint8_t key[]; /* GET, writes: the key (key_len bytes); GET_MANY: rpc_many.c's */

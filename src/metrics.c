@@ -141,6 +141,15 @@ static void metrics_node(struct buffer *b, const struct node *node)
                        "Requests handed to another node.");
         metrics_printf(b, "tunekv_forwarded_requests_total %llu\n",
                        (unsigned long long)st->forwarded);
+        metrics_family(b, "tunekv_watches", "gauge",
+                       "WATCH streams open on this node (clients' and other nodes' shares of "
+                       "spread streams).");
+        metrics_printf(b, "tunekv_watches %llu\n", (unsigned long long)node->stats.watches);
+        metrics_family(b, "tunekv_watch_share_pauses_total", "counter",
+                       "Shares of spread WATCH streams cancelled because the client read too "
+                       "slowly, asked again once it caught up.");
+        metrics_printf(b, "tunekv_watch_share_pauses_total %llu\n",
+                       (unsigned long long)node->stats.watch_pauses);
         metrics_family(b, "tunekv_loop_lag_seconds", "gauge",
                        "How late the loop's 100 ms timer fired last (RAFT-NOTES B4).");
         metrics_printf(b, "tunekv_loop_lag_seconds %.3f\n", (double)node->loop_lag_ms / 1e3);

@@ -91,7 +91,9 @@ struct node_stats {
         uint64_t requests;
         uint64_t answers_busy;
         uint64_t frames_undecodable;
-        uint64_t forwarded; /* requests handed to another node */
+        uint64_t forwarded;    /* requests handed to another node */
+        uint64_t watches;      /* WATCH streams open (rpc_watch.c) */
+        uint64_t watch_pauses; /* spread streams' shares paused for a slow client */
 };
 
 /* Operations the latency histograms tell apart. */

@@ -226,6 +226,7 @@ void rpc_admin_status(struct call *c, const Tunekv__V1__Request *req)
         st.loop_lag_ms = node->loop_lag_ms;
         st.loop_lag_max_ms = node->loop_lag_max_ms;
         st.forwarded = node->stats.forwarded;
+        st.watches = node->stats.watches;
         if (node->meta.map != NULL) { /* the members only from the map: STATUS shows the map */
                 st.epoch = node->meta.map->epoch;
                 st.n_members = rpc_admin_fill_members(node, m.members, m.mptrs);

@@ -131,7 +131,7 @@ static void rpc_fanout_release(struct call *c)
 /* This node's share stops waiting: a read fence (a partition it leads
  * proving itself current) or a wait for its bound (SCAN's on_unmet is WAIT
  * or FAIL, so it is never forwarded). */
-static void rpc_fanout_stop_local(struct call *c)
+void rpc_fanout_stop_local(struct call *c)
 {
         if (c->stage == CALL_READ) {
                 group_read_abandon(&c->op.read);
@@ -160,8 +160,7 @@ static void rpc_fanout_fail(struct call *c, int tkv_err, const char *fmt, const 
  * this node for the ones it hosts, the others by a greedy cover (the live
  * node holding most of those left, first in placement order on a tie).
  * Returns 0, or 1 + the first partition no live node holds. */
-static uint32_t rpc_fanout_cover(struct node *node, const uint32_t *parts, uint32_t n,
-                                 unsigned *owner)
+uint32_t rpc_fanout_cover(struct node *node, const uint32_t *parts, uint32_t n, unsigned *owner)
 {
         unsigned self = node->cfg->node_id;
         uint64_t now = uv_now(node->loop);

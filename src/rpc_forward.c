@@ -217,6 +217,11 @@ void rpc_forward_on_frame(struct peer *p, const uint8_t *frame, size_t len)
         if (pc == NULL) {
                 return; /* abandoned meanwhile */
         }
+        if (pc->kind == RPC_PEER_WATCH) {
+                struct node *node = p->data;
+                node->node_calls->on_watch(pc, frame, len); /* a stream: it stays tracked */
+                return;
+        }
         if (pc->kind == RPC_PEER_FANOUT) {
                 struct node *node = p->data;
                 (void)peer_take(p, pc->id);
@@ -265,6 +270,9 @@ void rpc_forward_on_fail(struct peer_call *pc, bool sent)
                 return;
         case RPC_PEER_FANOUT:
                 node->node_calls->on_fanout_fail(pc);
+                return;
+        case RPC_PEER_WATCH:
+                node->node_calls->on_watch_fail(pc);
                 return;
         default:
                 break;

@@ -108,6 +108,13 @@ void rpc_fanout_start(struct call *c, const Tunekv__V1__ReadOptions *o, const ui
 void rpc_fanout_local_answer(struct call *c, const Tunekv__V1__Response *resp);
 void rpc_fanout_on_answer(struct peer_call *pc, const uint8_t *frame, size_t len);
 void rpc_fanout_on_fail(struct peer_call *pc);
+/* rpc_fanout.c: where each of parts[0 .. n - 1] is read (owner[k]): this
+ * node for the ones hosted here, the rest on as few live nodes as hold
+ * them. Returns 0, or 1 + the first partition no live node holds. */
+uint32_t rpc_fanout_cover(struct node *node, const uint32_t *parts, uint32_t n, unsigned *owner);
+/* rpc_fanout.c: c's own round stops waiting (a read fence, a wait for its
+ * bound), so that c may be answered on another share's behalf. */
+void rpc_fanout_stop_local(struct call *c);
 
 /* rpc_scan.c: WATCH, whose start is a SCAN round of its keys (rpc_watch.c
  * has the streams): the call's key space it needs, its filling, the
@@ -117,22 +124,38 @@ void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req);
 void rpc_scan_watch(struct call *c, const Tunekv__V1__Request *req);
 
 /* rpc_watch.c: a stream's start, decided by its round (rpc_scan.c): the
- * key or prefix (borrowed), partitions first .. first + n_parts - 1, and
- * for each the index after which it starts (resumed: the client's, else
- * the index the round read); at BOUNDED_STALENESS (c's level) its bound.
- * Answers c (the created frame, or COMPACTED) and frees it. */
+ * key or prefix (borrowed), partitions parts[0 .. n_parts - 1]
+ * (ascending), and for each the index after which it starts (resumed: the
+ * client's, else the index the round read); at BOUNDED_STALENESS (c's
+ * level) its bound. Answers c (the created frame, or COMPACTED) and frees
+ * it; for a spread stream (rpc_watch_spread) these are the partitions read
+ * here, and c is answered once every share has started. */
 struct rpc_watch_spec {
         const uint8_t *key;
         uint32_t key_len;
         bool prefix;
         bool keys_only;
-        uint32_t first;
+        const uint32_t *parts;
         uint32_t n_parts;
         const uint64_t *after;
         const bool *resumed;
         uint32_t max_staleness_ms;
 };
 void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s);
+
+/* rpc_watch.c: a WATCH whose partitions are not all hosted here, spread
+ * over the nodes that hold them (rpc_watch.c, "Spread streams"): parts[0
+ * .. n - 1] (ascending), owner[k] the node partition k is streamed from
+ * (rpc_fanout_cover), after[k] / resumed[k] the client's start. Creates
+ * the stream and asks every other owner for its share over the node link;
+ * the call's own round then reads the partitions owned here and ends in
+ * rpc_watch_begin. Returns 0, or nonzero once c is answered.
+ * rpc_watch_on_frame / rpc_watch_on_fail: a share's frame (borrowed), or
+ * its link's failure. */
+int rpc_watch_spread(struct call *c, const Tunekv__V1__WatchRequest *wq, const uint32_t *parts,
+                     uint32_t n, const unsigned *owner, const uint64_t *after, const bool *resumed);
+void rpc_watch_on_frame(struct peer_call *pc, const uint8_t *frame, size_t len);
+void rpc_watch_on_fail(struct peer_call *pc);
 
 /* rpc_watch.c: WATCH's checks before a call exists (sizes, the streams
  * open on conn and on the node): 0, or a TKV_E* code with message filled. */
@@ -202,6 +225,7 @@ enum rpc_peer_call {
         RPC_PEER_MAP,     /* node->meta.map_call: a joining node's CLUSTER_INFO (rpc_join.c) */
         RPC_PEER_MOVE,    /* node->moves[p].done_call: MOVE_DONE (rpc_move.c) */
         RPC_PEER_FANOUT,  /* struct rpc_fanout_share: a spread SCAN's share (rpc_fanout.c) */
+        RPC_PEER_WATCH,   /* struct rpc_watch_share: a spread WATCH's share (rpc_watch.c) */
 };
 
 /* rpc_move.c: the answer to a MOVE_DONE this node sent (resp NULL: the
@@ -238,6 +262,8 @@ struct rpc_node_calls {
         void (*on_move)(struct node *node, struct peer_call *pc, const Tunekv__V1__Response *resp);
         void (*on_fanout)(struct peer_call *pc, const uint8_t *frame, size_t len);
         void (*on_fanout_fail)(struct peer_call *pc);
+        void (*on_watch)(struct peer_call *pc, const uint8_t *frame, size_t len);
+        void (*on_watch_fail)(struct peer_call *pc);
 };
 
 /* rpc_kv.c: the writes of partition p waiting for every replica (ack =

@@ -300,6 +300,6 @@ void rpc_node_confirm_answer(struct call *c, const Tunekv__V1__Request *req)
         call_answer(c, &resp);
 }
 
-const struct rpc_node_calls rpc_node_calls = {rpc_node_on_probe, rpc_node_on_confirm,
-                                              rpc_move_on_done, rpc_fanout_on_answer,
-                                              rpc_fanout_on_fail};
+const struct rpc_node_calls rpc_node_calls = {
+    rpc_node_on_probe,  rpc_node_on_confirm, rpc_move_on_done, rpc_fanout_on_answer,
+    rpc_fanout_on_fail, rpc_watch_on_frame,  rpc_watch_on_fail};

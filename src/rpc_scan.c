@@ -597,9 +597,10 @@ static void rpc_scan_watch_begin(struct call *c, const struct rpc_scan_view *v)
         const uint8_t *starts = v->cursor + v->h.cursor_len;
         uint64_t *after = tkv_malloc(n * sizeof *after);
         bool *resumed = tkv_malloc(n * sizeof *resumed);
+        uint32_t *parts = tkv_malloc(n * sizeof *parts);
         struct rpc_watch_spec spec;
 
-        if (after == NULL || resumed == NULL) {
+        if (after == NULL || resumed == NULL || parts == NULL) {
                 call_answer_error(c, TKV_ENOMEM, "WATCH: out of memory");
                 goto out;
         }
@@ -607,21 +608,23 @@ static void rpc_scan_watch_begin(struct call *c, const struct rpc_scan_view *v)
                 uint64_t start;
                 memcpy(&start, starts + 8 * (size_t)k, sizeof start);
                 resumed[k] = start != 0;
-                after[k] = resumed[k] ? start - 1
-                                      : group_applied_index(node_group(c->node, v->h.first + k));
+                parts[k] = rpc_scan_part(v, k);
+                after[k] =
+                    resumed[k] ? start - 1 : group_applied_index(node_group(c->node, parts[k]));
         }
         memset(&spec, 0, sizeof spec);
         spec.key = v->lo;
         spec.key_len = v->h.lo_len;
         spec.prefix = v->h.watch_prefix;
         spec.keys_only = v->h.keys_only;
-        spec.first = v->h.first;
+        spec.parts = parts;
         spec.n_parts = n;
         spec.after = after;
         spec.resumed = resumed;
         spec.max_staleness_ms = v->h.watch_staleness_ms;
         rpc_watch_begin(c, &spec);
 out:
+        tkv_free(parts);
         tkv_free(resumed);
         tkv_free(after);
 }
@@ -696,6 +699,16 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
         int rv;
 
         for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                if (node_group(c->node, rpc_scan_part(&v, k)) == NULL && c->from_node != 0) {
+                        /* A share another node asked for: the partition
+                         * moved away since it looked. */
+                        call_answer_error(c, TKV_ESHUTDOWN,
+                                          "%s: node %u no longer has a replica of partition %u "
+                                          "(it moved): try again",
+                                          c->method->name, c->node->cfg->node_id,
+                                          rpc_scan_part(&v, k));
+                        return TKV_ESHUTDOWN;
+                }
                 if (node_group(c->node, rpc_scan_part(&v, k)) == NULL) {
                         call_answer_error(c, TKV_EINVAL,
                                           "%s: node %u has no replica of partition %u: send it "
@@ -922,17 +935,45 @@ size_t rpc_scan_watch_call_bytes(const Tunekv__V1__Request *req, unsigned n_part
         uint32_t first, n;
 
         rpc_scan_watch_parts(req->watch, n_partitions, &first, &n);
+        if (req->watch->n_partitions > 0) {
+                n = (uint32_t)req->watch->n_partitions;
+        }
         return sizeof(struct rpc_scan_head) + 20 * (size_t)n + req->watch->key.len;
+}
+
+/* The slot of partition part in the part list (ascending), or -1. */
+static int64_t rpc_scan_slot(const struct rpc_scan_view *v, uint32_t part)
+{
+        uint32_t lo = 0, hi = v->h.n_parts;
+
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                uint32_t p = rpc_scan_part(v, mid);
+                if (p == part) {
+                        return mid;
+                }
+                if (p < part) {
+                        lo = mid + 1;
+                } else {
+                        hi = mid;
+                }
+        }
+        return -1;
 }
 
 void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__WatchRequest *wq = req->watch;
         struct rpc_scan_head h;
+        struct rpc_scan_view v;
         uint8_t *p;
 
         memset(&h, 0, sizeof h);
         rpc_scan_watch_parts(wq, c->node->n_partitions, &h.first, &h.n_parts);
+        h.named = wq->n_partitions > 0;
+        if (h.named) {
+                h.n_parts = (uint32_t)wq->n_partitions;
+        }
         h.cap = h.n_parts;
         h.limit = 1;
         h.lo_len = (uint32_t)wq->key.len;
@@ -947,11 +988,12 @@ void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
         memset(p, 0, 8 * (size_t)h.cap);
         p += 8 * (size_t)h.cap;
         for (uint32_t k = 0; k < h.cap; k++, p += 4) {
-                uint32_t part = h.first + k;
+                uint32_t part = h.named ? wq->partitions[k] : h.first + k;
                 memcpy(p, &part, sizeof part);
         }
         p = rpc_scan_put(p, &wq->key);
         memset(p, 0, 8 * (size_t)h.n_parts);
+        v = rpc_scan_view_of(c);
         for (size_t i = 0; i < wq->n_start; i++) { /* every: first, so named ones win */
                 uint64_t start = wq->start[i]->after_index + 1;
                 for (uint32_t k = 0; wq->start[i]->every && start != 0 && k < h.n_parts; k++) {
@@ -959,27 +1001,100 @@ void rpc_scan_watch_call_fill(struct call *c, const Tunekv__V1__Request *req)
                 }
         }
         for (size_t i = 0; i < wq->n_start; i++) {
-                uint32_t part = wq->start[i]->partition;
+                int64_t k = wq->start[i]->every ? -1 : rpc_scan_slot(&v, wq->start[i]->partition);
                 uint64_t start = wq->start[i]->after_index + 1;
-                if (!wq->start[i]->every && part >= h.first && part < h.first + h.n_parts &&
-                    start != 0) {
-                        memcpy(p + 8 * (size_t)(part - h.first), &start, sizeof start);
+                if (k >= 0 && start != 0) {
+                        memcpy(p + 8 * (size_t)k, &start, sizeof start);
                 }
         }
+}
+
+/* The watch's partitions not all hosted here, and the client did not
+ * choose them: spread it over the nodes that hold them (rpc_watch.c). This
+ * node's round then reads only its own, whose slots move to the front. */
+static void rpc_scan_watch_spread(struct call *c, const Tunekv__V1__WatchRequest *wq)
+{
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        uint32_t n = v.h.n_parts, m = 0, missing;
+        uint8_t *starts = (uint8_t *)v.cursor + v.h.cursor_len;
+        uint32_t *parts = tkv_malloc(n * sizeof *parts);
+        unsigned *owner = tkv_malloc(n * sizeof *owner);
+        uint64_t *after = tkv_malloc(n * sizeof *after);
+        bool *resumed = tkv_malloc(n * sizeof *resumed);
+
+        if (parts == NULL || owner == NULL || after == NULL || resumed == NULL) {
+                call_answer_error(c, TKV_ENOMEM, "WATCH: out of memory");
+                goto out;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+                uint64_t start;
+                memcpy(&start, starts + 8 * (size_t)k, sizeof start);
+                parts[k] = rpc_scan_part(&v, k);
+                resumed[k] = start != 0;
+                after[k] = resumed[k] ? start - 1 : 0;
+        }
+        missing = rpc_fanout_cover(c->node, parts, n, owner);
+        if (missing != 0) {
+                call_answer_error(c, TKV_ENOQUORUM,
+                                  "WATCH: partition %u has no replica on node %u, and none of its "
+                                  "replicas is reachable",
+                                  missing - 1, c->node->cfg->node_id);
+                goto out;
+        }
+        if (rpc_watch_spread(c, wq, parts, n, owner, after, resumed) != 0) {
+                goto out; /* answered */
+        }
+        for (uint32_t k = 0; k < n; k++) {
+                if (owner[k] == c->node->cfg->node_id) {
+                        memcpy(v.part + 4 * (size_t)m, &parts[k], sizeof parts[k]);
+                        memmove(starts + 8 * (size_t)m, starts + 8 * (size_t)k, 8);
+                        m++;
+                }
+        }
+        if (m > 0) {
+                v.h.n_parts = m;
+                v.h.named = true;
+                memcpy(c->key, &v.h, sizeof v.h);
+                rpc_scan_start(c, wq->options, "for watches: resume after an index instead");
+        }
+        /* else the call waits for the other nodes' shares to start */
+out:
+        tkv_free(resumed);
+        tkv_free(after);
+        tkv_free(owner);
+        tkv_free(parts);
 }
 
 void rpc_scan_watch(struct call *c, const Tunekv__V1__Request *req)
 {
         const Tunekv__V1__WatchRequest *wq = req->watch;
         struct rpc_scan_view v = rpc_scan_view_of(c);
+        uint32_t first, n;
 
+        rpc_scan_watch_parts(wq, c->node->n_partitions, &first, &n);
         for (size_t i = 0; i < wq->n_start; i++) {
                 uint32_t part = wq->start[i]->partition;
-                if (!wq->start[i]->every && (part < v.h.first || part >= v.h.first + v.h.n_parts)) {
+                if (!wq->start[i]->every && (part < first || part - first >= n)) {
                         call_answer_error(c, TKV_EINVAL,
                                           "WATCH: start names partition %u, which holds none of "
                                           "the watched keys",
                                           part);
+                        return;
+                }
+        }
+        for (uint32_t k = 0; v.h.named && k < v.h.n_parts; k++) {
+                uint32_t part = rpc_scan_part(&v, k);
+                if (part < first || part - first >= n) {
+                        call_answer_error(c, TKV_EINVAL,
+                                          "WATCH: partitions names partition %u, which holds "
+                                          "none of the watched keys",
+                                          part);
+                        return;
+                }
+        }
+        for (uint32_t k = 0; !v.h.named && k < v.h.n_parts; k++) {
+                if (node_group(c->node, rpc_scan_part(&v, k)) == NULL) {
+                        rpc_scan_watch_spread(c, wq);
                         return;
                 }
         }

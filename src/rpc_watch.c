@@ -41,6 +41,7 @@
 #include "heap.h"
 #include "log.h"
 #include "node.h"
+#include "peer.h"
 #include "rpc_internal.h"
 #include "store.h"
 #include "value.h"
@@ -52,15 +53,41 @@
 /* The key map of a hub starts with 1 << this many chains and doubles when
  * it holds more parts than chains. */
 #define RPC_WATCH_BITS_MIN 6
+/* A part's share: read here (the hubs), not on another node. */
+#define RPC_WATCH_HERE UINT32_MAX
+/* A share that sent nothing for this many progress periods is lost. */
+#define RPC_WATCH_SILENT_PERIODS 3
 
 struct rpc_watch;
+
+/* A spread stream's share on another node: a WATCH of its partitions over
+ * the node link, whose frames are relayed ("Spread streams" below). */
+struct rpc_watch_share {
+        struct peer_call pc; /* kind RPC_PEER_WATCH, tracked while asked */
+        struct rpc_watch *w;
+        unsigned node_id;
+        bool asked;        /* its stream runs (or starts) there */
+        bool created;      /* its created frame came */
+        bool paused;       /* cancelled while the client's connection was full */
+        uint64_t heard_ms; /* node_clock_ms of its last frame, or of the ask */
+};
+
+/* A frame a share sent while the stream was still starting. */
+struct rpc_watch_held {
+        struct rpc_watch_held *next;
+        uint32_t share;
+        size_t len;
+        uint8_t bytes[];
+};
 
 /* A stream's part in one partition. */
 struct rpc_watch_part {
         struct rpc_watch *w;
         struct queue link; /* hub: keyed chain, prefixed or behind */
         uint32_t partition;
+        uint32_t share; /* RPC_WATCH_HERE, or w->shares[share] streams it */
         bool live;
+        bool resumed;            /* spread, starting: after is the client's */
         uint64_t hash;           /* key streams: changes_key_hash of the key */
         uint64_t after;          /* every change of its keys at or below it was sent */
         uint64_t next_seq;       /* behind: the next change to look at */
@@ -86,6 +113,18 @@ struct rpc_watch {
         uint64_t max_staleness_ms;
         uint32_t key_len;
         uint8_t *key;
+        /* Spread over nodes: the shares read elsewhere, and while the
+         * stream starts, the WATCH call that answers its created frame. */
+        struct call *call;
+        bool starting;
+        bool here_started; /* starting: the parts read here have begun */
+        bool level_known;  /* level: the one a start delivered */
+        uint32_t n_shares;
+        struct rpc_watch_share *shares;
+        uint8_t *options; /* the client's ReadOptions, packed; NULL: none */
+        size_t options_len;
+        struct rpc_watch_held *held, **held_tail;
+        size_t held_bytes;
         uint32_t n_parts;
         struct rpc_watch_part parts[];
 };
@@ -106,6 +145,7 @@ struct rpc_watch_set {
         struct queue all;  /* struct rpc_watch, alive */
         struct queue dead; /* ended, to be freed */
         unsigned n;        /* alive */
+        unsigned n_paused; /* shares paused (rpc_watch_share.paused) */
         uint64_t tick_ms;  /* the next progress frames */
         unsigned n_hubs;
         struct rpc_watch_hub hubs[];
@@ -135,6 +175,13 @@ int rpc_watch_init(struct node *node)
 
 static void rpc_watch_free(struct rpc_watch_set *set, struct rpc_watch *w)
 {
+        while (w->held != NULL) {
+                struct rpc_watch_held *h = w->held;
+                w->held = h->next;
+                tkv_free(h);
+        }
+        tkv_free(w->shares);
+        tkv_free(w->options);
         for (uint32_t k = 0; k < w->n_parts; k++) {
                 if (w->parts[k].live && !w->prefix) {
                         set->hubs[w->parts[k].partition].n_keyed--;
@@ -147,10 +194,18 @@ static void rpc_watch_free(struct rpc_watch_set *set, struct rpc_watch *w)
         tkv_free(w);
 }
 
+/* Free the ended streams, but those a starting call still points to
+ * (freed once it lets go: rpc_watch_call_release). */
 static void rpc_watch_free_dead(struct rpc_watch_set *set)
 {
-        while (!queue_empty(&set->dead)) {
-                rpc_watch_free(set, QUEUE_DATA(queue_head(&set->dead), struct rpc_watch, all_link));
+        struct queue *q, *next;
+
+        for (q = set->dead.next; q != &set->dead; q = next) {
+                struct rpc_watch *w = QUEUE_DATA(q, struct rpc_watch, all_link);
+                next = q->next;
+                if (w->call == NULL) {
+                        rpc_watch_free(set, w);
+                }
         }
 }
 
@@ -165,9 +220,20 @@ void rpc_watch_destroy(struct node *node)
                 struct rpc_watch *w = QUEUE_DATA(queue_head(&set->all), struct rpc_watch, all_link);
                 queue_remove(&w->conn_link);
                 w->conn->n_watches--;
+                queue_remove(&w->all_link);
+                queue_push_tail(&set->dead, &w->all_link);
+        }
+        while (!queue_empty(&set->dead)) {
+                struct rpc_watch *w =
+                    QUEUE_DATA(queue_head(&set->dead), struct rpc_watch, all_link);
+                if (w->call != NULL) { /* the node goes: so does the call's hold on it */
+                        w->call->watch = NULL;
+                        w->call->release = NULL;
+                }
+                /* Its shares were cancelled when it ended (rpc_watch_end_all
+                 * runs before the links are released). */
                 rpc_watch_free(set, w);
         }
-        rpc_watch_free_dead(set);
         for (unsigned p = 0; p < set->n_hubs; p++) {
                 tkv_free(set->hubs[p].keyed);
         }
@@ -175,11 +241,24 @@ void rpc_watch_destroy(struct node *node)
         node->watches = NULL;
 }
 
+static void rpc_watch_unask(struct node *node, struct rpc_watch_share *sh);
+static void rpc_watch_resume(struct node *node);
+static bool rpc_watch_heard(struct node *node, struct rpc_watch *w, uint64_t now_ms);
+static void rpc_watch_begin_here(struct call *c, const struct rpc_watch_spec *s);
+
 /* w is over: no frame more; freed at the next safe point. */
 static void rpc_watch_kill(struct rpc_watch_set *set, struct rpc_watch *w)
 {
         if (w->dead) {
                 return;
+        }
+        for (uint32_t i = 0; i < w->n_shares; i++) {
+                struct rpc_watch_share *sh = &w->shares[i];
+                if (sh->paused) {
+                        sh->paused = false;
+                        set->n_paused--;
+                }
+                rpc_watch_unask(w->conn->set->data, sh);
         }
         w->dead = true;
         queue_remove(&w->conn_link);
@@ -187,6 +266,7 @@ static void rpc_watch_kill(struct rpc_watch_set *set, struct rpc_watch *w)
         queue_remove(&w->all_link);
         queue_push_tail(&set->dead, &w->all_link);
         set->n--;
+        ((struct node *)w->conn->set->data)->stats.watches = set->n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -219,6 +299,18 @@ static void rpc_watch_end_status(struct rpc_watch_set *set, struct rpc_watch *w,
         wr.canceled = true;
         wr.compacted_partition = partition;
         wr.compacted_index = compacted_index;
+        if (w->call != NULL) {
+                /* Still starting: the WATCH's answer is its only frame. The
+                 * call's release ends w. */
+                Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+                resp.status = status;
+                resp.message = (char *)(why != NULL ? why : "");
+                resp.body_case = TUNEKV__V1__RESPONSE__BODY_WATCH;
+                resp.watch = &wr;
+                rpc_fanout_stop_local(w->call);
+                call_answer(w->call, &resp);
+                return;
+        }
         rpc_watch_send(w, &wr, status, why);
         rpc_watch_kill(set, w);
 }
@@ -644,7 +736,7 @@ void rpc_watch_flush(struct node *node, uint32_t p)
         for (q = hub->behind.next; q != &hub->behind; q = next) {
                 struct rpc_watch_part *pt = QUEUE_DATA(q, struct rpc_watch_part, link);
                 next = q->next;
-                if (!pt->w->dead && !rpc_watch_conn_full(node, pt->w)) {
+                if (!pt->w->dead && !pt->w->starting && !rpc_watch_conn_full(node, pt->w)) {
                         rpc_watch_catch_up(node, hub, ch, pt);
                 }
         }
@@ -674,20 +766,29 @@ static bool rpc_watch_progress(struct node *node, struct rpc_watch *w, uint64_t 
         Tunekv__V1__WatchProgress *pr = tkv_malloc(w->n_parts * sizeof *pr);
         Tunekv__V1__WatchProgress **ptrs = tkv_malloc(w->n_parts * sizeof *ptrs);
         bool ok = pr != NULL && ptrs != NULL;
+        size_t n = 0;
 
         for (uint32_t k = 0; ok && k < w->n_parts; k++) {
                 struct rpc_watch_part *pt = &w->parts[k];
-                struct group *g = node_group(node, pt->partition);
-                struct read_replica r = read_replica_of(g);
-                struct read_state *rs = node_read_state(node, pt->partition);
-                int64_t stale = read_staleness_ms(rs, &r, now_ms);
+                struct group *g;
+                struct read_replica r;
+                struct read_state *rs;
+                int64_t stale;
 
-                tunekv__v1__watch_progress__init(&pr[k]);
-                ptrs[k] = &pr[k];
-                pr[k].partition = pt->partition;
-                pr[k].index = rpc_watch_position(node, pt);
-                pr[k].staleness_ms = stale;
-                pr[k].node_id = node->cfg->node_id;
+                if (pt->share != RPC_WATCH_HERE) {
+                        continue; /* its node sends its progress */
+                }
+                g = node_group(node, pt->partition);
+                r = read_replica_of(g);
+                rs = node_read_state(node, pt->partition);
+                stale = read_staleness_ms(rs, &r, now_ms);
+                tunekv__v1__watch_progress__init(&pr[n]);
+                ptrs[n] = &pr[n];
+                pr[n].partition = pt->partition;
+                pr[n].index = rpc_watch_position(node, pt);
+                pr[n].staleness_ms = stale;
+                pr[n].node_id = node->cfg->node_id;
+                n++;
                 if (w->level == LEVEL(BOUNDED_STALENESS) && w->max_staleness_ms > 0) {
                         rs->demand_ms = now_ms; /* followers keep probing: staleness known */
                         if (stale >= 0 && (uint64_t)stale <= w->max_staleness_ms) {
@@ -719,9 +820,11 @@ static bool rpc_watch_progress(struct node *node, struct rpc_watch *w, uint64_t 
                               0);
                 goto out;
         }
-        wr.n_progress = w->n_parts;
-        wr.progress = ptrs;
-        rpc_watch_send(w, &wr, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        if (n > 0) {
+                wr.n_progress = n;
+                wr.progress = ptrs;
+                rpc_watch_send(w, &wr, TUNEKV__V1__STATUS__STATUS_OK, NULL);
+        }
 out:
         tkv_free(ptrs);
         tkv_free(pr);
@@ -733,14 +836,23 @@ void rpc_watch_tick(struct node *node, uint64_t now_ms)
         struct rpc_watch_set *set = node->watches;
         struct queue *q, *next;
 
-        if (set == NULL || now_ms < set->tick_ms) {
+        if (set == NULL) {
+                return;
+        }
+        if (set->n_paused > 0) {
+                rpc_watch_resume(node);
+        }
+        if (now_ms < set->tick_ms) {
                 return;
         }
         set->tick_ms = now_ms + node->cfg->watch_progress_ms;
         rpc_watch_free_dead(set);
         for (q = set->all.next; q != &set->all; q = next) {
                 struct rpc_watch *w = QUEUE_DATA(q, struct rpc_watch, all_link);
-                next = q->next;
+                next = q->next; /* w leaves the list when it ends */
+                if (w->starting || (w->n_shares > 0 && !rpc_watch_heard(node, w, now_ms))) {
+                        continue;
+                }
                 if (!rpc_watch_conn_full(node, w)) {
                         (void)rpc_watch_progress(node, w, now_ms);
                 }
@@ -772,7 +884,7 @@ void rpc_watch_partition_gone(struct node *node, uint32_t p)
                 struct rpc_watch *w = QUEUE_DATA(q, struct rpc_watch, all_link);
                 next = q->next; /* w leaves the list when it ends */
                 for (uint32_t k = 0; k < w->n_parts; k++) {
-                        if (w->parts[k].partition == p) {
+                        if (w->parts[k].partition == p && w->parts[k].share == RPC_WATCH_HERE) {
                                 rpc_watch_end(set, w, TKV_ESHUTDOWN,
                                               "WATCH: a partition's replica left this node; "
                                               "resume elsewhere",
@@ -835,6 +947,16 @@ int rpc_watch_admit(const struct conn *conn, const Tunekv__V1__Request *req,
                 snprintf(message, len, "WATCH: empty key (watch every key with prefix and \"\")");
                 return TKV_EINVAL;
         }
+        for (size_t i = 0; i < wq->n_partitions; i++) {
+                if (wq->partitions[i] >= n_partitions ||
+                    (i > 0 && wq->partitions[i] <= wq->partitions[i - 1])) {
+                        snprintf(message, len,
+                                 "WATCH: partitions must be named in ascending order, each once, "
+                                 "each below the partition count (%u)",
+                                 n_partitions);
+                        return TKV_EINVAL;
+                }
+        }
         for (size_t i = 0; i < wq->n_start; i++) {
                 if (!wq->start[i]->every && wq->start[i]->partition >= n_partitions) {
                         snprintf(message, len, "WATCH: start names partition %u of %u",
@@ -857,7 +979,8 @@ int rpc_watch_admit(const struct conn *conn, const Tunekv__V1__Request *req,
         return 0;
 }
 
-/* A new stream of spec s on c's connection; NULL when out of memory. */
+/* A new stream of spec s on c's connection, every part read here; NULL
+ * when out of memory. */
 static struct rpc_watch *rpc_watch_new(struct call *c, const struct rpc_watch_spec *s)
 {
         struct rpc_watch *w =
@@ -880,12 +1003,15 @@ static struct rpc_watch *rpc_watch_new(struct call *c, const struct rpc_watch_sp
         w->n_parts = s->n_parts;
         for (uint32_t k = 0; k < s->n_parts; k++) {
                 struct rpc_watch_part *pt = &w->parts[k];
-                uint32_t p = s->first + k;
+                uint32_t p = s->parts[k];
                 pt->w = w;
                 pt->partition = p;
+                pt->share = RPC_WATCH_HERE;
                 queue_init(&pt->link);
-                pt->hash =
-                    changes_key_hash(group_changes(node_group(c->node, p)), w->key, w->key_len);
+                if (node_group(c->node, p) != NULL) {
+                        pt->hash = changes_key_hash(group_changes(node_group(c->node, p)), w->key,
+                                                    w->key_len);
+                }
         }
         return w;
 }
@@ -895,7 +1021,7 @@ static struct rpc_watch *rpc_watch_new(struct call *c, const struct rpc_watch_sp
 static int64_t rpc_watch_compacted(struct call *c, const struct rpc_watch_spec *s)
 {
         for (uint32_t k = 0; k < s->n_parts; k++) {
-                const struct changes *ch = group_changes(node_group(c->node, s->first + k));
+                const struct changes *ch = group_changes(node_group(c->node, s->parts[k]));
                 if (s->resumed[k] && s->after[k] < changes_start_index(ch)) {
                         return k;
                 }
@@ -914,9 +1040,9 @@ void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s)
         struct rpc_watch *w;
 
         if (k0 >= 0) {
-                const struct changes *ch = group_changes(node_group(c->node, s->first + k0));
+                const struct changes *ch = group_changes(node_group(c->node, s->parts[k0]));
                 wr.canceled = true;
-                wr.compacted_partition = s->first + (uint32_t)k0;
+                wr.compacted_partition = s->parts[k0];
                 wr.compacted_index = changes_start_index(ch);
                 resp.status = call_status_of(TKV_ECOMPACTED);
                 resp.message = "WATCH: the change history no longer holds every change after "
@@ -925,6 +1051,10 @@ void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s)
                 resp.body_case = TUNEKV__V1__RESPONSE__BODY_WATCH;
                 resp.watch = &wr;
                 call_answer(c, &resp);
+                return;
+        }
+        if (c->watch != NULL) {
+                rpc_watch_begin_here(c, s);
                 return;
         }
         w = rpc_watch_new(c, s);
@@ -957,6 +1087,7 @@ void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s)
         c->conn->n_watches++;
         conn_ref(c->conn);
         set->n++;
+        c->node->stats.watches = set->n;
         wr.created = true;
         wr.level = (Tunekv__V1__Consistency)c->rd.level;
         wr.node_id = c->node->cfg->node_id;
@@ -965,4 +1096,552 @@ void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s)
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_WATCH;
         resp.watch = &wr;
         call_answer(c, &resp);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Spread streams
+ *
+ * Once members outnumber replicas, no node may hold every partition a
+ * prefix watch reads (or the one a key's watch reads). The node the WATCH
+ * reaches then streams the partitions it holds itself (its parts, as any
+ * stream's) and asks, for the rest, as few live nodes as hold them
+ * (rpc_fanout_cover) for a WATCH of their share (WatchRequest.partitions)
+ * over the node link; their frames are relayed to the client under the
+ * WATCH's id. Each partition's events still come from one replica in log
+ * order, whole entries per frame, so the client's positions and resume
+ * work as for any stream.
+ *
+ *   start: the stream is "starting" until every share sent its created
+ *   frame and this node's own round (rpc_scan.c) began its parts; then one
+ *   created frame lists every partition, as the WATCH's answer. Until
+ *   then this node's parts wait behind their start and a share's events
+ *   are held (at most watch_output_bytes_max). A share's error, COMPACTED
+ *   or a refusal, answers the WATCH as it came, and the others are
+ *   cancelled.
+ *
+ *   flow: a share's frame that finds the client's connection over
+ *   watch_output_bytes_max is dropped and the share cancelled ("paused");
+ *   once the connection drained, it is asked again to start after the
+ *   positions its frames reached: the events it holds for a slow client
+ *   wait in its change history, not in this node's memory.
+ *
+ *   end: a share's last frame ends the whole stream with its status (the
+ *   client resumes elsewhere after its positions when it is retryable); so
+ *   do its link's failure and its silence for RPC_WATCH_SILENT_PERIODS
+ *   progress periods (UNAVAILABLE). Ending the stream cancels the other
+ *   shares. */
+
+static struct rpc_watch_set *rpc_watch_set_of(const struct rpc_watch *w)
+{
+        return ((struct node *)w->conn->set->data)->watches;
+}
+
+/* The part of w reading partition p (parts ascending), or NULL. */
+static struct rpc_watch_part *rpc_watch_part_of(struct rpc_watch *w, uint32_t p)
+{
+        uint32_t lo = 0, hi = w->n_parts;
+
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (w->parts[mid].partition == p) {
+                        return &w->parts[mid];
+                }
+                if (w->parts[mid].partition < p) {
+                        lo = mid + 1;
+                } else {
+                        hi = mid;
+                }
+        }
+        return NULL;
+}
+
+/* Stop sh's stream on its node: cancel it there (no answer awaited) and
+ * drop whatever it still sends. */
+static void rpc_watch_unask(struct node *node, struct rpc_watch_share *sh)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__WatchCancelRequest wc = TUNEKV__V1__WATCH_CANCEL_REQUEST__INIT;
+        struct peer *p;
+        uint8_t *space;
+
+        if (!sh->asked) {
+                return;
+        }
+        sh->asked = false;
+        wc.watch_id = sh->pc.id;
+        (void)peer_forget(&sh->pc);
+        p = node_peer(node, sh->node_id);
+        if (p == NULL) {
+                return;
+        }
+        req.id = peer_next_id(p);
+        req.no_forward = true;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_WATCH_CANCEL;
+        req.watch_cancel = &wc;
+        space = peer_frame_space(p, tunekv__v1__request__get_packed_size(&req));
+        if (space != NULL) {
+                tunekv__v1__request__pack(&req, space);
+        } /* else the link is full or stopping: its close ends the stream there */
+}
+
+/* Ask sh's node for a WATCH of its partitions: at the start, after the
+ * client's positions where it gave them (resumed parts); later (after a
+ * pause), after the positions relayed. 0, or a TKV_E* code. */
+static int rpc_watch_ask(struct node *node, struct rpc_watch *w, struct rpc_watch_share *sh)
+{
+        uint32_t idx = (uint32_t)(sh - w->shares), n = 0, n_start = 0;
+        struct peer *p = node_peer(node, sh->node_id);
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
+        Tunekv__V1__ReadOptions *o = NULL;
+        uint32_t *parts = tkv_malloc(w->n_parts * sizeof *parts);
+        Tunekv__V1__WatchStart *st = tkv_malloc(w->n_parts * sizeof *st);
+        Tunekv__V1__WatchStart **stp = tkv_malloc(w->n_parts * sizeof *stp);
+        uint64_t now = uv_now(node->loop);
+        uint8_t *space = NULL;
+        int rv = TKV_ENOMEM;
+
+        if (p == NULL) {
+                rv = TKV_ESHUTDOWN;
+                goto out;
+        }
+        if (parts == NULL || st == NULL || stp == NULL) {
+                goto out;
+        }
+        if (w->options != NULL) {
+                o = tunekv__v1__read_options__unpack(&call_pb_allocator, w->options_len,
+                                                     w->options);
+                if (o == NULL) {
+                        goto out;
+                }
+        }
+        for (uint32_t k = 0; k < w->n_parts; k++) {
+                struct rpc_watch_part *pt = &w->parts[k];
+                if (pt->share != idx) {
+                        continue;
+                }
+                parts[n++] = pt->partition;
+                if (pt->resumed || !w->starting) {
+                        tunekv__v1__watch_start__init(&st[n_start]);
+                        st[n_start].partition = pt->partition;
+                        st[n_start].after_index = pt->after;
+                        stp[n_start] = &st[n_start];
+                        n_start++;
+                }
+        }
+        wq.key.data = w->key;
+        wq.key.len = w->key_len;
+        wq.prefix = w->prefix;
+        wq.keys_only = w->keys_only;
+        wq.options = o;
+        wq.n_partitions = n;
+        wq.partitions = parts;
+        wq.n_start = n_start;
+        wq.start = stp;
+        req.id = peer_next_id(p);
+        req.no_forward = true;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_WATCH;
+        req.watch = &wq;
+        if (w->call != NULL) {
+                uint64_t give_up = call_give_up_ms(w->call, now);
+                req.timeout_ms = give_up > now ? (uint32_t)(give_up - now) : 1;
+        }
+        space = peer_frame_space(p, tunekv__v1__request__get_packed_size(&req));
+        if (space == NULL) {
+                rv = TKV_EBUSY;
+                goto out;
+        }
+        tunekv__v1__request__pack(&req, space);
+        sh->pc.kind = RPC_PEER_WATCH;
+        peer_track(p, &sh->pc, req.id);
+        sh->asked = true;
+        sh->created = false;
+        sh->heard_ms = node_clock_ms(node);
+        rv = 0;
+out:
+        if (o != NULL) {
+                tunekv__v1__read_options__free_unpacked(o, &call_pb_allocator);
+        }
+        tkv_free(stp);
+        tkv_free(st);
+        tkv_free(parts);
+        return rv;
+}
+
+/* c is answered or freed: it lets go of its stream, which ends unless it
+ * started (the answer said why). */
+static void rpc_watch_call_release(struct call *c)
+{
+        struct rpc_watch *w = c->watch;
+
+        c->watch = NULL;
+        c->release = NULL;
+        w->call = NULL;
+        if (!w->dead) {
+                rpc_watch_kill(rpc_watch_set_of(w), w);
+        }
+}
+
+int rpc_watch_spread(struct call *c, const Tunekv__V1__WatchRequest *wq, const uint32_t *parts,
+                     uint32_t n, const unsigned *owner, const uint64_t *after, const bool *resumed)
+{
+        struct node *node = c->node;
+        struct rpc_watch_set *set = node->watches;
+        unsigned self = node->cfg->node_id;
+        struct rpc_watch_spec spec;
+        struct rpc_watch *w;
+        uint32_t n_shares = 0;
+        int rv;
+
+        memset(&spec, 0, sizeof spec);
+        spec.key = wq->key.data;
+        spec.key_len = (uint32_t)wq->key.len;
+        spec.prefix = wq->prefix;
+        spec.keys_only = wq->keys_only;
+        spec.parts = parts;
+        spec.n_parts = n;
+        spec.max_staleness_ms = wq->options != NULL ? wq->options->max_staleness_ms : 0;
+        w = rpc_watch_new(c, &spec);
+        if (w != NULL) {
+                w->shares = tkv_calloc(n, sizeof *w->shares);
+                if (wq->options != NULL) {
+                        w->options_len = tunekv__v1__read_options__get_packed_size(wq->options);
+                        w->options = tkv_malloc(w->options_len + 1);
+                }
+        }
+        if (w == NULL || w->shares == NULL || (wq->options != NULL && w->options == NULL)) {
+                if (w != NULL) {
+                        tkv_free(w->shares);
+                        tkv_free(w->options);
+                        tkv_free(w);
+                }
+                call_answer_error(c, TKV_ENOMEM, "WATCH: out of memory");
+                return TKV_ENOMEM;
+        }
+        if (wq->options != NULL) {
+                tunekv__v1__read_options__pack(wq->options, w->options);
+        }
+        w->level = wq->options != NULL ? (uint8_t)wq->options->level
+                                       : TUNEKV__V1__CONSISTENCY__CONSISTENCY_SEQUENTIAL;
+        w->here_started = true;
+        for (uint32_t k = 0; k < n; k++) {
+                struct rpc_watch_part *pt = &w->parts[k];
+                uint32_t i;
+                pt->after = after[k];
+                pt->resumed = resumed[k];
+                if (owner[k] == self) {
+                        w->here_started = false; /* the call's round begins them */
+                        continue;
+                }
+                for (i = 0; i < n_shares && w->shares[i].node_id != owner[k]; i++) {
+                }
+                if (i == n_shares) {
+                        w->shares[n_shares].w = w;
+                        w->shares[n_shares++].node_id = owner[k];
+                }
+                pt->share = i;
+        }
+        w->n_shares = n_shares;
+        w->starting = true;
+        w->held_tail = &w->held;
+        w->call = c;
+        c->watch = w;
+        c->release = rpc_watch_call_release;
+        queue_push_tail(&set->all, &w->all_link);
+        queue_push_tail(&c->conn->watches, &w->conn_link);
+        c->conn->n_watches++;
+        conn_ref(c->conn);
+        set->n++;
+        c->node->stats.watches = set->n;
+        for (uint32_t i = 0; i < n_shares; i++) {
+                rv = rpc_watch_ask(node, w, &w->shares[i]);
+                if (rv != 0) {
+                        call_answer_error(c, rv,
+                                          "WATCH: cannot ask node %u for its partitions (%s)",
+                                          w->shares[i].node_id, err_str(rv));
+                        return rv;
+                }
+        }
+        return 0;
+}
+
+/* Every share started: the WATCH's answer lists every partition with the
+ * index it starts after, then the frames held meanwhile go out. */
+static void rpc_watch_relay(struct node *node, struct rpc_watch *w, struct rpc_watch_share *sh,
+                            Tunekv__V1__Response *resp);
+
+static void rpc_watch_started(struct node *node, struct rpc_watch *w)
+{
+        Tunekv__V1__Response resp = TUNEKV__V1__RESPONSE__INIT;
+        Tunekv__V1__WatchResponse wr = TUNEKV__V1__WATCH_RESPONSE__INIT;
+        Tunekv__V1__WatchProgress *pr = tkv_malloc(w->n_parts * sizeof *pr);
+        Tunekv__V1__WatchProgress **ptrs = tkv_malloc(w->n_parts * sizeof *ptrs);
+        struct call *c = w->call;
+
+        if (pr == NULL || ptrs == NULL) {
+                tkv_free(ptrs);
+                tkv_free(pr);
+                rpc_watch_end(node->watches, w, TKV_ENOMEM, "WATCH: out of memory on the node", 0,
+                              0);
+                return;
+        }
+        for (uint32_t k = 0; k < w->n_parts; k++) {
+                tunekv__v1__watch_progress__init(&pr[k]);
+                ptrs[k] = &pr[k];
+                pr[k].partition = w->parts[k].partition;
+                pr[k].index = w->parts[k].after;
+                pr[k].staleness_ms = -1;
+                pr[k].node_id = w->parts[k].share == RPC_WATCH_HERE
+                                    ? node->cfg->node_id
+                                    : w->shares[w->parts[k].share].node_id;
+                w->parts[k].resumed = false;
+        }
+        w->starting = false;
+        w->call = NULL;
+        c->watch = NULL;
+        c->release = NULL;
+        wr.created = true;
+        wr.level = (Tunekv__V1__Consistency)w->level;
+        wr.node_id = node->cfg->node_id;
+        wr.n_progress = w->n_parts;
+        wr.progress = ptrs;
+        resp.body_case = TUNEKV__V1__RESPONSE__BODY_WATCH;
+        resp.watch = &wr;
+        call_answer(c, &resp);
+        tkv_free(ptrs);
+        tkv_free(pr);
+        while (w->held != NULL && !w->dead) {
+                struct rpc_watch_held *h = w->held;
+                Tunekv__V1__Response *r =
+                    tunekv__v1__response__unpack(&call_pb_allocator, h->len, h->bytes);
+                w->held = h->next;
+                if (r != NULL) {
+                        rpc_watch_relay(node, w, &w->shares[h->share], r);
+                        tunekv__v1__response__free_unpacked(r, &call_pb_allocator);
+                }
+                tkv_free(h);
+        }
+        w->held_tail = &w->held;
+        w->held_bytes = 0;
+}
+
+static bool rpc_watch_all_started(const struct rpc_watch *w)
+{
+        for (uint32_t i = 0; i < w->n_shares; i++) {
+                if (!w->shares[i].created) {
+                        return false;
+                }
+        }
+        return w->here_started;
+}
+
+/* The call's round began the parts read here (s: those, ascending). */
+static void rpc_watch_begin_here(struct call *c, const struct rpc_watch_spec *s)
+{
+        struct rpc_watch *w = c->watch;
+        struct rpc_watch_set *set = c->node->watches;
+
+        if (w->dead) {
+                call_answer_error(c, TKV_ESHUTDOWN, "WATCH: the stream ended while it started");
+                return;
+        }
+        for (uint32_t k = 0; k < s->n_parts; k++) {
+                struct rpc_watch_part *pt = rpc_watch_part_of(w, s->parts[k]);
+                const struct changes *ch;
+                if (pt == NULL || pt->share != RPC_WATCH_HERE) {
+                        continue;
+                }
+                ch = group_changes(node_group(c->node, pt->partition));
+                pt->after = s->after[k];
+                pt->bound_met_ms = node_clock_ms(c->node);
+                /* It reads on from the history once the stream started:
+                 * a resumed part from the oldest change kept, the others
+                 * from the next one (every change kept now is at or below
+                 * the index the round read). */
+                rpc_watch_go_behind(&set->hubs[pt->partition], pt,
+                                    s->resumed[k] ? changes_first_seq(ch) : changes_next_seq(ch));
+        }
+        w->level = c->rd.level;
+        w->level_known = true;
+        w->here_started = true;
+        if (rpc_watch_all_started(w)) {
+                rpc_watch_started(c->node, w);
+        }
+}
+
+/* Relay a share's frame of events or progress, keeping the positions it
+ * reached; on a full connection the share pauses instead. */
+static void rpc_watch_relay(struct node *node, struct rpc_watch *w, struct rpc_watch_share *sh,
+                            Tunekv__V1__Response *resp)
+{
+        const Tunekv__V1__WatchResponse *wr = resp->watch;
+        uint32_t idx = (uint32_t)(sh - w->shares);
+
+        if (!sh->asked || w->dead) {
+                return; /* paused or ended meanwhile: its node starts again after the positions */
+        }
+        if (rpc_watch_conn_full(node, w)) {
+                rpc_watch_unask(node, sh);
+                sh->paused = true;
+                node->watches->n_paused++;
+                node->stats.watch_pauses++;
+                return;
+        }
+        for (size_t i = 0; i < wr->n_events; i++) {
+                struct rpc_watch_part *pt = rpc_watch_part_of(w, wr->events[i]->partition);
+                if (pt == NULL || pt->share != idx) {
+                        rpc_watch_end(node->watches, w, TKV_EPROTO,
+                                      "WATCH: a node streamed a partition it was not asked for", 0,
+                                      0);
+                        return;
+                }
+                pt->after = wr->events[i]->index > pt->after ? wr->events[i]->index : pt->after;
+        }
+        for (size_t i = 0; i < wr->n_progress; i++) {
+                struct rpc_watch_part *pt = rpc_watch_part_of(w, wr->progress[i]->partition);
+                if (pt != NULL && pt->share == idx && wr->progress[i]->index > pt->after) {
+                        pt->after = wr->progress[i]->index;
+                }
+        }
+        resp->id = w->id;
+        call_send(w->conn, resp);
+}
+
+/* A share's stream ended there (resp: its last frame, or an error): so
+ * does the whole stream, with that frame. */
+static void rpc_watch_share_ended(struct node *node, struct rpc_watch *w,
+                                  Tunekv__V1__Response *resp)
+{
+        Tunekv__V1__WatchResponse wr = TUNEKV__V1__WATCH_RESPONSE__INIT;
+
+        if (resp->body_case != TUNEKV__V1__RESPONSE__BODY_WATCH) {
+                resp->body_case = TUNEKV__V1__RESPONSE__BODY_WATCH;
+                resp->watch = &wr;
+        }
+        resp->watch->canceled = true;
+        resp->watch->created = false;
+        if (w->call != NULL) {
+                rpc_fanout_stop_local(w->call);
+                call_answer(w->call, resp); /* its release ends w */
+                return;
+        }
+        resp->id = w->id;
+        call_send(w->conn, resp);
+        rpc_watch_kill(node->watches, w);
+}
+
+void rpc_watch_on_frame(struct peer_call *pc, const uint8_t *frame, size_t len)
+{
+        struct rpc_watch_share *sh = QUEUE_DATA(pc, struct rpc_watch_share, pc);
+        struct rpc_watch *w = sh->w;
+        struct node *node = pc->peer->data;
+        Tunekv__V1__Response *resp = tunekv__v1__response__unpack(&call_pb_allocator, len, frame);
+
+        if (resp == NULL) {
+                char why[128];
+                snprintf(why, sizeof why, "WATCH: undecodable frame from node %u: resume elsewhere",
+                         sh->node_id);
+                rpc_watch_end(node->watches, w, TKV_ESHUTDOWN, why, 0, 0);
+                return;
+        }
+        sh->heard_ms = node_clock_ms(node);
+        if (resp->status != TUNEKV__V1__STATUS__STATUS_OK ||
+            resp->body_case != TUNEKV__V1__RESPONSE__BODY_WATCH || resp->watch->canceled) {
+                sh->asked = false;
+                (void)peer_forget(pc);
+                rpc_watch_share_ended(node, w, resp);
+        } else if (resp->watch->created) {
+                sh->created = true;
+                if (w->starting && !w->level_known) {
+                        w->level = (uint8_t)resp->watch->level;
+                        w->level_known = true;
+                }
+                if (w->starting && rpc_watch_all_started(w)) {
+                        rpc_watch_started(node, w);
+                }
+        } else if (w->starting) {
+                /* Held until every share started (bounded). */
+                struct rpc_watch_held *h = tkv_malloc(sizeof *h + len);
+                if (h == NULL || w->held_bytes + len > node->cfg->watch_output_bytes_max) {
+                        tkv_free(h);
+                        rpc_watch_end(node->watches, w, h == NULL ? TKV_ENOMEM : TKV_EBUSY,
+                                      "WATCH: more events came while the stream started than "
+                                      "watch_output_bytes_max holds: try again",
+                                      0, 0);
+                } else {
+                        h->next = NULL;
+                        h->share = (uint32_t)(sh - w->shares);
+                        h->len = len;
+                        memcpy(h->bytes, frame, len);
+                        *w->held_tail = h;
+                        w->held_tail = &h->next;
+                        w->held_bytes += len;
+                }
+        } else {
+                rpc_watch_relay(node, w, sh, resp);
+        }
+        tunekv__v1__response__free_unpacked(resp, &call_pb_allocator);
+}
+
+void rpc_watch_on_fail(struct peer_call *pc)
+{
+        struct rpc_watch_share *sh = QUEUE_DATA(pc, struct rpc_watch_share, pc);
+        struct node *node = pc->peer->data;
+        char why[160];
+
+        sh->asked = false;
+        snprintf(why, sizeof why,
+                 "WATCH: lost the link to node %u, which streamed partitions of this watch: "
+                 "resume elsewhere",
+                 sh->node_id);
+        rpc_watch_end(node->watches, sh->w, TKV_ESHUTDOWN, why, 0, 0);
+}
+
+/* Ask the paused shares again whose client's connection drained. */
+static void rpc_watch_resume(struct node *node)
+{
+        struct rpc_watch_set *set = node->watches;
+        struct queue *q, *next;
+
+        for (q = set->all.next; q != &set->all && set->n_paused > 0; q = next) {
+                struct rpc_watch *w = QUEUE_DATA(q, struct rpc_watch, all_link);
+                next = q->next; /* w leaves the list when it ends */
+                for (uint32_t i = 0; i < w->n_shares && !w->dead; i++) {
+                        struct rpc_watch_share *sh = &w->shares[i];
+                        int rv;
+                        if (!sh->paused || rpc_watch_conn_full(node, w)) {
+                                continue;
+                        }
+                        sh->paused = false;
+                        set->n_paused--;
+                        rv = rpc_watch_ask(node, w, sh);
+                        if (rv != 0) {
+                                char why[160];
+                                snprintf(why, sizeof why,
+                                         "WATCH: cannot ask node %u again for its partitions "
+                                         "(%s): resume elsewhere",
+                                         sh->node_id, err_str(rv));
+                                rpc_watch_end(set, w, TKV_ESHUTDOWN, why, 0, 0);
+                        }
+                }
+        }
+}
+
+/* Has every share of w been heard from lately? If not, w ends (false). */
+static bool rpc_watch_heard(struct node *node, struct rpc_watch *w, uint64_t now_ms)
+{
+        uint64_t silent = RPC_WATCH_SILENT_PERIODS * (uint64_t)node->cfg->watch_progress_ms;
+
+        for (uint32_t i = 0; i < w->n_shares; i++) {
+                const struct rpc_watch_share *sh = &w->shares[i];
+                if (sh->asked && now_ms > sh->heard_ms + silent) {
+                        char why[160];
+                        snprintf(why, sizeof why,
+                                 "WATCH: node %u sent nothing for %llu ms: resume elsewhere",
+                                 sh->node_id, (unsigned long long)(now_ms - sh->heard_ms));
+                        rpc_watch_end(node->watches, w, TKV_ESHUTDOWN, why, 0, 0);
+                        return false;
+                }
+        }
+        return true;
 }

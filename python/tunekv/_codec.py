@@ -431,6 +431,7 @@ def node_status(resp: pb.Response) -> NodeStatus:
         loop_lag_ms=s.loop_lag_ms,
         loop_lag_max_ms=s.loop_lag_max_ms,
         forwarded=s.forwarded,
+        watches=s.watches,
     )
 
 

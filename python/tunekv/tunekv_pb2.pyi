@@ -779,7 +779,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ["connections", "epoch", "forwarded", "limits", "loop_lag_max_ms", "loop_lag_ms", "members", "node_id", "partition_count", "partitions", "uptime_ms", "version"]
+    __slots__ = ["connections", "epoch", "forwarded", "limits", "loop_lag_max_ms", "loop_lag_ms", "members", "node_id", "partition_count", "partitions", "uptime_ms", "version", "watches"]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
@@ -792,6 +792,7 @@ class StatusResponse(_message.Message):
     PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
     connections: int
     epoch: int
     forwarded: int
@@ -804,7 +805,8 @@ class StatusResponse(_message.Message):
     partitions: _containers.RepeatedCompositeFieldContainer[PartitionStatus]
     uptime_ms: int
     version: str
-    def __init__(self, node_id: _Optional[int] = ..., version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., connections: _Optional[int] = ..., partition_count: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., loop_lag_ms: _Optional[int] = ..., loop_lag_max_ms: _Optional[int] = ..., forwarded: _Optional[int] = ..., epoch: _Optional[int] = ..., members: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
+    watches: int
+    def __init__(self, node_id: _Optional[int] = ..., version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., connections: _Optional[int] = ..., partition_count: _Optional[int] = ..., partitions: _Optional[_Iterable[_Union[PartitionStatus, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., loop_lag_ms: _Optional[int] = ..., loop_lag_max_ms: _Optional[int] = ..., forwarded: _Optional[int] = ..., epoch: _Optional[int] = ..., members: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., watches: _Optional[int] = ...) -> None: ...
 
 class TransferLeaderRequest(_message.Message):
     __slots__ = ["node_id", "partition"]
@@ -951,18 +953,20 @@ class WatchProgress(_message.Message):
     def __init__(self, partition: _Optional[int] = ..., index: _Optional[int] = ..., staleness_ms: _Optional[int] = ..., node_id: _Optional[int] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ["key", "keys_only", "options", "prefix", "start"]
+    __slots__ = ["key", "keys_only", "options", "partitions", "prefix", "start"]
     KEYS_ONLY_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     keys_only: bool
     options: ReadOptions
+    partitions: _containers.RepeatedScalarFieldContainer[int]
     prefix: bool
     start: _containers.RepeatedCompositeFieldContainer[WatchStart]
-    def __init__(self, key: _Optional[bytes] = ..., prefix: bool = ..., start: _Optional[_Iterable[_Union[WatchStart, _Mapping]]] = ..., keys_only: bool = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ...) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., prefix: bool = ..., start: _Optional[_Iterable[_Union[WatchStart, _Mapping]]] = ..., keys_only: bool = ..., options: _Optional[_Union[ReadOptions, _Mapping]] = ..., partitions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
     __slots__ = ["canceled", "compacted_index", "compacted_partition", "created", "events", "level", "node_id", "progress"]

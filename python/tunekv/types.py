@@ -383,6 +383,7 @@ class NodeStatus:
     loop_lag_ms: int
     loop_lag_max_ms: int
     forwarded: int
+    watches: int = 0  # WATCH streams open on the node, other nodes' shares included
 
 
 @dataclass(frozen=True)

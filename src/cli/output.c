@@ -801,9 +801,10 @@ static void output_json_status(const struct tkv_node_status *n)
         printf(",\"node_id\":%" PRIu32, n->node_id);
         output_json_text("version", n->version);
         printf(",\"uptime_ms\":%" PRIu64 ",\"connections\":%" PRIu32 ",\"loop_lag_ms\":%" PRIu32
-               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64 ",\"epoch\":%" PRIu64,
+               ",\"loop_lag_max_ms\":%" PRIu32 ",\"forwarded\":%" PRIu64 ",\"epoch\":%" PRIu64
+               ",\"watches\":%" PRIu64,
                n->uptime_ms, n->connections, n->loop_lag_ms, n->loop_lag_max_ms, n->forwarded,
-               n->epoch);
+               n->epoch, n->watches);
         printf(",\"partition_count\":%" PRIu32 ",\"limits\":{\"frame_bytes_max\":%" PRIu32
                ",\"key_bytes_max\":%" PRIu32 ",\"value_bytes_max\":%" PRIu32
                ",\"inflight_per_conn_max\":%" PRIu32 ",\"conns_max\":%" PRIu32

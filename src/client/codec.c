@@ -641,6 +641,7 @@ static struct tkv_node_status *codec_node_build(const Tunekv__V1__StatusResponse
         node->loop_lag_ms = m->loop_lag_ms;
         node->loop_lag_max_ms = m->loop_lag_max_ms;
         node->forwarded = m->forwarded;
+        node->watches = m->watches;
         node->epoch = m->epoch;
         if (m->limits != NULL) {
                 node->frame_bytes_max = m->limits->frame_bytes_max;

@@ -11,7 +11,19 @@
  *   node holds, and the other way round), no page shows y ahead of x, and
  *   every value in a page is stamped at or below the page's timestamp;
  * - LINEARIZABLE: a page holds every write acknowledged before it began;
- * - a node down: EVENTUAL scans are served by the live replicas. */
+ * - a node down: EVENTUAL scans are served by the live replicas.
+ * And WATCH spread likewise (rpc_watch.c, "Spread streams"):
+ * - a prefix watch opened on any node lists every partition, some streamed
+ *   by other nodes, and delivers every put under it exactly once, in each
+ *   partition's log order, at SEQUENTIAL, LINEARIZABLE and EVENTUAL; a
+ *   cancel ends the other nodes' streams too;
+ * - resuming after the created frame's positions, on another node, gives
+ *   exactly the changes made since; a key's watch works on a node without
+ *   its partition;
+ * - a client that stops reading loses nothing: the other nodes' shares
+ *   pause and resume after the positions relayed;
+ * - the death of a node that streams a share ends the stream UNAVAILABLE
+ *   (the client resumes elsewhere). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,8 +58,15 @@ static struct cluster c;
 static struct tkv_client *cl;
 static uint64_t next_id = 1;
 
-static const char *const flags[] = {
-    "--election-timeout-ms", "1000", "--scan-limit-max", "50", "--scan-bytes-max", "4KiB", NULL};
+static const char *const flags[] = {"--election-timeout-ms",
+                                    "1000",
+                                    "--scan-limit-max",
+                                    "50",
+                                    "--scan-bytes-max",
+                                    "4KiB",
+                                    "--watch-output-bytes-max",
+                                    "64KiB",
+                                    NULL};
 
 static uint32_t partition_of(const char *k)
 {
@@ -704,6 +723,381 @@ static void test_node_down_eventual(void **state)
         assert_int_equal(cluster_restart(&c, 3), 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* WATCH spread over nodes */
+
+static void put(const char *k, const char *v)
+{
+        struct tkv_write_options o = {.ack = TKV_ACK_COMMITTED};
+        struct tkv_result r;
+        assert_int_equal(tkv_put(cl, k, strlen(k), v, strlen(v), &o, &r), TKV_OK);
+        tkv_result_release(&r);
+}
+
+/* Open a WATCH on fd; returns its created frame (checked: OK, every
+ * partition listed once, ascending) and its id. */
+static Tunekv__V1__Response *watch_open_raw(int fd, Tunekv__V1__WatchRequest *wq, uint64_t *id)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__Response *r;
+
+        req.id = next_id++;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_WATCH;
+        req.watch = wq;
+        raw_send_request(fd, &req);
+        r = raw_read_response(fd);
+        assert_non_null(r);
+        assert_int_equal(r->id, req.id);
+        if (r->status != STATUS(OK)) {
+                fail_msg("WATCH: status %d: %s", r->status, r->message);
+        }
+        assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_WATCH);
+        assert_true(r->watch->created);
+        for (size_t i = 1; i < r->watch->n_progress; i++) {
+                assert_true(r->watch->progress[i]->partition >
+                            r->watch->progress[i - 1]->partition);
+        }
+        *id = req.id;
+        return r;
+}
+
+/* What a stream delivered: per key its count and last value, per partition
+ * the last index (each event checked to come after it). */
+struct seen {
+        unsigned count[1000];
+        char value[1000][16];
+        size_t len[1000];
+        uint64_t last[P];
+        unsigned events;
+};
+
+/* Read frames of stream id on fd until want keys "<prefix>NNN" (0 ..
+ * want - 1) were each seen at least once; check every event. */
+static void read_events(int fd, uint64_t id, const char *prefix, unsigned want, struct seen *sn)
+{
+        size_t plen = strlen(prefix);
+        unsigned distinct = 0;
+
+        while (distinct < want) {
+                Tunekv__V1__Response *r = raw_read_response(fd);
+                assert_non_null(r);
+                assert_int_equal(r->id, id);
+                if (r->status != STATUS(OK)) {
+                        fail_msg("stream ended: status %d: %s", r->status, r->message);
+                }
+                assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_WATCH);
+                assert_false(r->watch->canceled);
+                for (size_t i = 0; i < r->watch->n_events; i++) {
+                        const Tunekv__V1__WatchEvent *e = r->watch->events[i];
+                        char key[64];
+                        unsigned n;
+                        assert_true(e->key.len > plen && e->key.len < sizeof key);
+                        memcpy(key, e->key.data, e->key.len);
+                        key[e->key.len] = '\0';
+                        assert_memory_equal(key, prefix, plen);
+                        assert_int_equal(e->partition, partition_of(key));
+                        assert_true(e->index > sn->last[e->partition]); /* log order, once */
+                        sn->last[e->partition] = e->index;
+                        n = (unsigned)atoi(key + plen);
+                        assert_true(n < want);
+                        distinct += sn->count[n]++ == 0;
+                        /* Long values: their first bytes and their length. */
+                        sn->len[n] = e->value.len;
+                        memcpy(sn->value[n], e->value.data,
+                               e->value.len < sizeof sn->value[n] ? e->value.len
+                                                                  : sizeof sn->value[n] - 1);
+                        sn->value[n][e->value.len < sizeof sn->value[n] ? e->value.len
+                                                                        : sizeof sn->value[n] - 1] =
+                            '\0';
+                        sn->events++;
+                }
+                for (size_t i = 0; i < r->watch->n_progress; i++) {
+                        const Tunekv__V1__WatchProgress *pr = r->watch->progress[i];
+                        assert_true(pr->partition < P);
+                        if (pr->index > sn->last[pr->partition]) {
+                                sn->last[pr->partition] = pr->index;
+                        }
+                }
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+}
+
+/* WATCH streams open on node id (STATUS). */
+static uint64_t watches_on(unsigned id)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__StatusRequest st = TUNEKV__V1__STATUS_REQUEST__INIT;
+        Tunekv__V1__Response *r;
+        uint64_t n;
+        int fd = raw_connect_addr(c.nodes[id - 1].client_addr, false);
+
+        req.id = next_id++;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_STATUS;
+        req.status = &st;
+        raw_send_request(fd, &req);
+        r = raw_read_response(fd);
+        close(fd);
+        assert_non_null(r);
+        assert_int_equal(r->body_case, TUNEKV__V1__RESPONSE__BODY_STATUS_INFO);
+        n = r->status_info->watches;
+        tunekv__v1__response__free_unpacked(r, NULL);
+        return n;
+}
+
+/* Every node's streams end (a cancel reaches the other nodes' shares). */
+static void no_watches_left(void)
+{
+        for (unsigned id = 1; id <= N; id++) {
+                int tries = 0;
+                while (watches_on(id) != 0) {
+                        assert_true(++tries < 100);
+                        usleep(50 * 1000); /* the cancel crosses a node link */
+                }
+        }
+}
+
+static void cancel_raw(int fd, uint64_t id)
+{
+        Tunekv__V1__Request req = TUNEKV__V1__REQUEST__INIT;
+        Tunekv__V1__WatchCancelRequest wc = TUNEKV__V1__WATCH_CANCEL_REQUEST__INIT;
+        bool last = false, answered = false;
+
+        req.id = next_id++;
+        req.body_case = TUNEKV__V1__REQUEST__BODY_WATCH_CANCEL;
+        req.watch_cancel = &wc;
+        wc.watch_id = id;
+        raw_send_request(fd, &req);
+        while (!last || !answered) {
+                Tunekv__V1__Response *r = raw_read_response(fd);
+                assert_non_null(r);
+                if (r->id == req.id) {
+                        assert_int_equal(r->status, STATUS(OK));
+                        answered = true;
+                } else {
+                        assert_int_equal(r->id, id);
+                        if (r->watch->canceled) {
+                                assert_int_equal(r->status, STATUS(OK));
+                                last = true;
+                        }
+                }
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+}
+
+static void watch_every_key_once(unsigned id, Tunekv__V1__Consistency level)
+{
+        static struct seen sn;
+        Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        Tunekv__V1__Response *r;
+        char prefix[32], k[48], v[16];
+        unsigned here = 0, there = 0;
+        uint64_t wid;
+        int fd = raw_connect_addr(c.nodes[id - 1].client_addr, false);
+
+        memset(&sn, 0, sizeof sn);
+        snprintf(prefix, sizeof prefix, "ws%u-%d/", id, (int)level);
+        wq.key = bin(prefix);
+        wq.prefix = true;
+        o.level = level;
+        wq.options = &o;
+        r = watch_open_raw(fd, &wq, &wid);
+        assert_int_equal(r->watch->n_progress, P);
+        for (size_t i = 0; i < P; i++) {
+                const Tunekv__V1__WatchProgress *pr = r->watch->progress[i];
+                assert_int_equal(pr->partition, i);
+                assert_int_equal(pr->node_id == id, hosts(id, (uint32_t)i));
+                here += pr->node_id == id;
+                there += pr->node_id != id;
+                sn.last[i] = pr->index;
+        }
+        assert_true(here > 0 && there > 0); /* spread: some partitions on other nodes */
+        tunekv__v1__response__free_unpacked(r, NULL);
+        for (int i = 0; i < 40; i++) {
+                snprintf(k, sizeof k, "%s%03d", prefix, i);
+                snprintf(v, sizeof v, "v%d", i);
+                put(k, v);
+        }
+        read_events(fd, wid, prefix, 40, &sn);
+        for (int i = 0; i < 40; i++) {
+                snprintf(v, sizeof v, "v%d", i);
+                assert_int_equal(sn.count[i], 1);
+                assert_string_equal(sn.value[i], v);
+        }
+        cancel_raw(fd, wid);
+        close(fd);
+}
+
+static void test_watch_from_every_node(void **state)
+{
+        (void)state;
+        for (unsigned id = 1; id <= N; id++) {
+                watch_every_key_once(id, LEVEL(SEQUENTIAL));
+        }
+        watch_every_key_once(1, LEVEL(LINEARIZABLE));
+        watch_every_key_once(2, LEVEL(EVENTUAL));
+        no_watches_left();
+}
+
+static void test_watch_resume_elsewhere(void **state)
+{
+        static struct seen sn;
+        Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
+        Tunekv__V1__WatchStart st[P], *stp[P];
+        Tunekv__V1__Response *r;
+        const char *prefix = "wr/";
+        char k[48], v[16];
+        uint64_t wid;
+        unsigned other = 0;
+        uint32_t p;
+        int fd = raw_connect_addr(c.nodes[0].client_addr, false);
+        (void)state;
+
+        memset(&sn, 0, sizeof sn);
+        put("wr/000", "before"); /* before the positions: never seen again */
+        wq.key = bin(prefix);
+        wq.prefix = true;
+        r = watch_open_raw(fd, &wq, &wid);
+        assert_int_equal(r->watch->n_progress, P);
+        for (size_t i = 0; i < P; i++) {
+                tunekv__v1__watch_start__init(&st[i]);
+                st[i].partition = r->watch->progress[i]->partition;
+                st[i].after_index = r->watch->progress[i]->index;
+                sn.last[i] = st[i].after_index;
+                stp[i] = &st[i];
+        }
+        tunekv__v1__response__free_unpacked(r, NULL);
+        close(fd);
+        no_watches_left();
+        for (int i = 0; i < 12; i++) {
+                snprintf(k, sizeof k, "wr/%03d", i);
+                snprintf(v, sizeof v, "v%d", i);
+                put(k, v);
+        }
+        /* On node 2, after node 1's positions: exactly the 12 changes. */
+        fd = raw_connect_addr(c.nodes[1].client_addr, false);
+        wq.n_start = P;
+        wq.start = stp;
+        r = watch_open_raw(fd, &wq, &wid);
+        tunekv__v1__response__free_unpacked(r, NULL);
+        read_events(fd, wid, prefix, 12, &sn);
+        assert_int_equal(sn.events, 12);
+        assert_string_equal(sn.value[0], "v0");
+        cancel_raw(fd, wid);
+        close(fd);
+
+        /* A key's watch on a node without its partition. */
+        for (p = 0; p < P && hosts(1, p); p++) {
+        }
+        assert_true(p < P);
+        for (int i = 0;; i++) {
+                snprintf(k, sizeof k, "wk/%d", i);
+                if (partition_of(k) == p) {
+                        break;
+                }
+        }
+        fd = raw_connect_addr(c.nodes[0].client_addr, false);
+        memset(&wq, 0, sizeof wq);
+        tunekv__v1__watch_request__init(&wq);
+        wq.key = bin(k);
+        r = watch_open_raw(fd, &wq, &wid);
+        assert_int_equal(r->watch->n_progress, 1);
+        assert_int_equal(r->watch->progress[0]->partition, p);
+        other = r->watch->progress[0]->node_id;
+        assert_int_not_equal(other, 1);
+        tunekv__v1__response__free_unpacked(r, NULL);
+        put(k, "x");
+        r = raw_read_response(fd);
+        while (r != NULL && r->watch != NULL && r->watch->n_events == 0) {
+                tunekv__v1__response__free_unpacked(r, NULL); /* progress */
+                r = raw_read_response(fd);
+        }
+        assert_non_null(r);
+        assert_int_equal(r->status, STATUS(OK));
+        assert_int_equal(r->watch->n_events, 1);
+        assert_int_equal(r->watch->events[0]->key.len, strlen(k));
+        assert_memory_equal(r->watch->events[0]->value.data, "x", 1);
+        tunekv__v1__response__free_unpacked(r, NULL);
+        close(fd);
+        no_watches_left();
+}
+
+/* A client that stops reading while 1 000 values of 8 KiB (8 MB, far over
+ * the 64 KiB output cap and the socket buffers, well within the change
+ * history) are put under its prefix: once it reads again it gets each
+ * exactly once, in log order per partition. */
+static void test_watch_slow_client(void **state)
+{
+        static struct seen sn;
+        static char v[8192];
+        Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
+        Tunekv__V1__Response *r;
+        const char *prefix = "wf/";
+        char k[48];
+        uint64_t wid;
+        int fd = raw_connect_addr(c.nodes[2].client_addr, true);
+        (void)state;
+
+        memset(&sn, 0, sizeof sn);
+        wq.key = bin(prefix);
+        wq.prefix = true;
+        r = watch_open_raw(fd, &wq, &wid);
+        for (size_t i = 0; i < P; i++) {
+                sn.last[i] = r->watch->progress[i]->index;
+        }
+        tunekv__v1__response__free_unpacked(r, NULL);
+        memset(v, 'x', sizeof v - 1);
+        for (int i = 0; i < 1000; i++) {
+                snprintf(k, sizeof k, "wf/%03d", i);
+                put(k, v);
+        }
+        read_events(fd, wid, prefix, 1000, &sn);
+        for (int i = 0; i < 1000; i++) {
+                assert_int_equal(sn.count[i], 1);
+                assert_int_equal(sn.len[i], sizeof v - 1);
+        }
+        cancel_raw(fd, wid);
+        close(fd);
+        no_watches_left();
+}
+
+/* A node that streams a share dies: the stream ends UNAVAILABLE (the
+ * client resumes elsewhere after its positions). */
+static void test_watch_share_node_dies(void **state)
+{
+        Tunekv__V1__WatchRequest wq = TUNEKV__V1__WATCH_REQUEST__INIT;
+        Tunekv__V1__Response *r;
+        unsigned victim = 0;
+        uint64_t wid;
+        int fd = raw_connect_addr(c.nodes[0].client_addr, false);
+        (void)state;
+
+        wq.key = bin("wd/");
+        wq.prefix = true;
+        r = watch_open_raw(fd, &wq, &wid);
+        for (size_t i = 0; i < r->watch->n_progress; i++) {
+                if (r->watch->progress[i]->node_id != 1) {
+                        victim = r->watch->progress[i]->node_id;
+                }
+        }
+        tunekv__v1__response__free_unpacked(r, NULL);
+        assert_true(victim == 2 || victim == 3);
+        cluster_signal(&c, victim, SIGKILL, true);
+        for (;;) {
+                r = raw_read_response(fd);
+                assert_non_null(r);
+                assert_int_equal(r->id, wid);
+                if (r->watch != NULL && r->watch->canceled) {
+                        break;
+                }
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        assert_int_equal(r->status, STATUS(UNAVAILABLE));
+        tunekv__v1__response__free_unpacked(r, NULL);
+        close(fd);
+        assert_int_equal(cluster_restart(&c, victim), 0);
+}
+
 static int group_setup(void **state)
 {
         char k[32], v[32];
@@ -748,6 +1142,10 @@ int main(void)
             cmocka_unit_test(test_sequential_is_one_cut),
             cmocka_unit_test(test_get_many_under_continuous_writes),
             cmocka_unit_test(test_linearizable_sees_acknowledged_writes),
+            cmocka_unit_test(test_watch_from_every_node),
+            cmocka_unit_test(test_watch_resume_elsewhere),
+            cmocka_unit_test(test_watch_slow_client),
+            cmocka_unit_test(test_watch_share_node_dies),
             cmocka_unit_test(test_node_down_eventual),
             cmocka_unit_test_prestate(cluster_test_replicas_agree, &c),
         };
