@@ -74,6 +74,8 @@ struct call_read {
         read_wait_cb on_met;  /* a wait for the bound ended met; NULL: answer the GET */
         unsigned rounds;      /* GET_MANY: reads of its keys so far (rpc_many.c) */
         uint64_t at_ts;       /* at_timestamp: the past state it reads; 0: the current */
+        uint64_t as_of_ts;    /* GET_MANY: reads its keys as of this T, the one its last wait
+                                 reached, since writes kept moving them (rpc_many.c); 0: none */
         struct read_bound bound;
 };
 

@@ -155,11 +155,11 @@ static const struct store_entry *rpc_many_entry_at(struct call *c, const struct 
         struct group *g = node_group(c->node, rpc_many_partition(c, v, i));
         uint32_t at = rpc_many_off(v, i), len = rpc_many_off(v, i + 1) - at;
         const struct store_entry *e = store_get(group_store(g), v->bytes + at, len);
+        uint64_t as_of = c->rd.at_ts != 0 ? c->rd.at_ts : c->rd.as_of_ts;
         uint64_t deleted = 0;
 
-        if (c->rd.at_ts != 0) {
-                (void)changes_at(group_changes(g), e, v->bytes + at, len, c->rd.at_ts, &e,
-                                 &deleted);
+        if (as_of != 0) {
+                (void)changes_at(group_changes(g), e, v->bytes + at, len, as_of, &e, &deleted);
         } else if (e == NULL && deleted_index != NULL) {
                 deleted = changes_tombstone(group_changes(g), v->bytes + at, len);
         }
@@ -419,6 +419,32 @@ static uint64_t rpc_many_ts(struct call *c, const struct rpc_many_view *v, uint6
         return ts;
 }
 
+/* A round after a wait for T (c->rd.bound.required_ts) finds keys written
+ * since, stamped above T: rather than wait for those (writes that never
+ * pause would be chased until BOUND_UNMET), read the keys as of T from the
+ * change history, once every partition's history reaches back to T. Each
+ * partition is then closed at T (the wait saw to it), so its state as of
+ * T is final: every key at one T, as the level promises. True when c now
+ * reads as of ts. */
+static bool rpc_many_as_of(struct call *c, const struct rpc_many_view *v, uint64_t ts)
+{
+        uint8_t level = c->rd.level;
+
+        if (c->rd.rounds < 2 || ts == 0 || c->rd.bound.required_ts != ts ||
+            (level != LEVEL(SEQUENTIAL) && level != LEVEL(CAUSAL) && level != LEVEL(SESSION))) {
+                return false;
+        }
+        for (uint32_t i = 0; i < v->n; i++) {
+                const struct changes *ch =
+                    group_changes(node_group(c->node, rpc_many_partition(c, v, i)));
+                if (changes_start_ts(ch) > ts) {
+                        return false; /* its history does not reach back to T */
+                }
+        }
+        c->rd.as_of_ts = ts;
+        return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* LINEARIZABLE: a double collect */
 
@@ -578,8 +604,12 @@ static void rpc_many_round(struct call *c)
                 return;
         }
         c->rd.rounds++;
-        if (c->rd.at_ts == 0) {
-                ts = rpc_many_ts(c, &v, ts);
+        if (c->rd.at_ts == 0 && c->rd.as_of_ts == 0) {
+                uint64_t now_ts = rpc_many_ts(c, &v, ts);
+                if (now_ts > ts && rpc_many_as_of(c, &v, ts)) {
+                        now_ts = ts; /* the keys as of the T it waited for */
+                }
+                ts = now_ts;
         }
         for (uint32_t i = 0; i < v.n; i++) {
                 if (!rpc_many_ready(c, rpc_many_partition(c, &v, i), rpc_many_required(&v, i),

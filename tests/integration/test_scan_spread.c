@@ -615,16 +615,26 @@ static void test_sequential_is_one_cut(void **state)
  * second round reads them as of the highest T from the change history, so
  * writes meanwhile cannot raise T again (a scan's rounds, reading the
  * current state, end BOUND_UNMET under this load). */
-static void test_get_many_under_continuous_writes(void **state)
+/* 200 SEQUENTIAL GET_MANYs of y, x on node 1 while a writer rewrites x
+ * then y without pause: every one answered, none with y ahead. x_local:
+ * both partitions on node 1 (its own rounds), else x's elsewhere (spread).
+ * A round that finds keys written since the T it waited for reads them as
+ * of that T from the change history, so writes cannot keep moving T. */
+static void get_many_under_writes(bool x_local)
 {
         struct pair_writer w;
         char x[32], y[32];
         unsigned reads = 0, rounds2 = 0, last = 0, moved = 0;
-        (void)state;
 
         memset(&w, 0, sizeof w);
-        key_for(x, sizeof x, "flow/a", 1, false);
-        key_for(y, sizeof y, "flow/b", 1, true);
+        key_for(x, sizeof x, x_local ? "flow/c" : "flow/a", 1, x_local);
+        key_for(y, sizeof y, x_local ? "flow/d" : "flow/b", 1, true);
+        for (int i = 0; partition_of(y) == partition_of(x); i++) {
+                char prefix[32];
+                assert_true(i < 100);
+                snprintf(prefix, sizeof prefix, "flow/d%d-", i);
+                key_for(y, sizeof y, prefix, 1, true); /* two partitions */
+        }
         w.x = x;
         w.y = y;
         snprintf(w.endpoints, sizeof w.endpoints, "%s", c.endpoints);
@@ -653,9 +663,16 @@ static void test_get_many_under_continuous_writes(void **state)
         atomic_store(&w.stop, true);
         pthread_join(w.thread, NULL);
         assert_int_equal(w.error, 0);
-        printf("# %u GET_MANYs under writes: %u took a second round, x moved %u times\n", reads,
-               rounds2, moved);
+        printf("# %u GET_MANYs under writes (%s): %u took a second round, x moved %u times\n",
+               reads, x_local ? "node-local" : "spread", rounds2, moved);
         assert_true(moved > 1);
+}
+
+static void test_get_many_under_continuous_writes(void **state)
+{
+        (void)state;
+        get_many_under_writes(false);
+        get_many_under_writes(true);
 }
 
 /* A value written through one node (acknowledged by its leader alone) is
