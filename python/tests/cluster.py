@@ -19,10 +19,28 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 
+_next_port = 0
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, in a block of this
+    process's own (as tests/lib/daemon.c picks them, in another range). A
+    port the kernel hands out for bind(0) is an ephemeral one: the other
+    tests' outgoing connections draw from the same range, and one of them
+    took such a port before the node could bind it ("address already in
+    use", seen under ctest -j)."""
+    global _next_port
+    block = 10000 + (os.getpid() % 78) * 128
+    for _ in range(128):
+        port = block + _next_port % 128
+        _next_port += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in this process's block")
 
 
 def find_tunekvd() -> Optional[str]:
