@@ -290,6 +290,25 @@ int changes_at(const struct changes *c, const struct store_entry *cur, const voi
         return 0;
 }
 
+void changes_since(const struct changes *c, uint64_t ts, changes_since_cb cb, void *arg)
+{
+        for (const struct change *r = c->oldest; r != NULL; r = r->newer) {
+                const struct change *at = r, *later = NULL;
+                const uint8_t *key;
+                uint32_t len;
+
+                if (r->ts <= ts || r->key_newer != NULL) {
+                        continue; /* not after ts, or not its key's newest change */
+                }
+                while (at != NULL && at->ts > ts) {
+                        later = at;
+                        at = at->key_older;
+                }
+                key = store_entry_key(change_some_entry(r), &len);
+                cb(arg, key, len, at != NULL ? at->after : later->before);
+        }
+}
+
 uint64_t changes_tombstone(const struct changes *c, const void *key, uint32_t key_len)
 {
         const struct change *r = changes_newest_of(c, key, key_len);

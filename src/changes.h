@@ -64,6 +64,14 @@ int changes_at(const struct changes *c, const struct store_entry *cur, const voi
                uint32_t key_len, uint64_t ts, const struct store_entry **e,
                uint64_t *deleted_index);
 
+/* Every key changed after ts, once each, in no order: cb(arg, key,
+ * key_len, e) with e the key's entry as of ts (NULL: absent then). ts must
+ * be at or above changes_start_ts (every change after it is kept). The
+ * entries are pinned by the history until the next change is recorded. */
+typedef void (*changes_since_cb)(void *arg, const uint8_t *key, uint32_t key_len,
+                                 const struct store_entry *e);
+void changes_since(const struct changes *c, uint64_t ts, changes_since_cb cb, void *arg);
+
 /* The index of the delete that removed key, if its last change in the
  * window is a delete; else 0. */
 uint64_t changes_tombstone(const struct changes *c, const void *key, uint32_t key_len);

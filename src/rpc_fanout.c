@@ -266,11 +266,11 @@ static int rpc_fanout_ask(struct rpc_fanout *f, struct rpc_fanout_share *sh)
         if (f->target > o->min_timestamp) {
                 o->min_timestamp = f->target;
         }
-        if (f->ops.kind == RPC_FANOUT_GET_MANY && f->rounds > 0 && o->at_timestamp == 0 &&
+        if (f->rounds > 0 && o->at_timestamp == 0 &&
             (o->level == LEVEL(SEQUENTIAL) || o->level == LEVEL(CAUSAL) ||
              o->level == LEVEL(SESSION))) {
-                /* A GET_MANY reads its keys as of T from the change history:
-                 * a key written since cannot move T again. */
+                /* The keys (a page) as of T from the change history: a key
+                 * written since cannot move T again. */
                 o->at_timestamp = f->target;
                 o->level = LEVEL(SEQUENTIAL);
         }

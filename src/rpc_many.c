@@ -430,7 +430,7 @@ static bool rpc_many_as_of(struct call *c, const struct rpc_many_view *v, uint64
 {
         uint8_t level = c->rd.level;
 
-        if (c->rd.rounds < 2 || ts == 0 || c->rd.bound.required_ts != ts ||
+        if (c->rd.rounds < 2 || ts == 0 ||
             (level != LEVEL(SEQUENTIAL) && level != LEVEL(CAUSAL) && level != LEVEL(SESSION))) {
                 return false;
         }
@@ -826,6 +826,7 @@ static void rpc_many_begin_share(struct call *c, const uint32_t *parts, uint32_t
 
 static void rpc_many_again(struct call *c, uint64_t floor_ts)
 {
+        c->rd.as_of_ts = 0;
         c->stage = CALL_NEW;
         c->rd.waited = false;
         c->rd.bound.fresh_after = false; /* LINEARIZABLE: collect anew */

@@ -47,10 +47,12 @@
  * (a resume). */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
 #include <xxhash.h>
 
+#include "changes.h"
 #include "conn.h"
 #include "err.h"
 #include "heap.h"
@@ -331,11 +333,69 @@ static uint64_t rpc_scan_item_bytes(const struct rpc_scan_view *v, const struct 
         return RPC_SCAN_ITEM_BYTES + f.key_len + (v->h.keys_only ? 0 : f.value_raw_len);
 }
 
-/* Merge the partitions' runs (at[k], advanced in place) into hits, in key
- * order, up to the limit and the budget. Returns the count; *more says
- * whether keys of the scan were left. */
+/* A key of the scan changed after the page's T (a page read as of T):
+ * its entry then (NULL: absent then). */
+struct rpc_scan_old {
+        const uint8_t *key;
+        uint32_t len;
+        const struct store_entry *e;
+};
+
+/* One partition's keys of the page, in key order: its ordered index from
+ * at on, and for a page as of T, the keys changed since (old[i ..
+ * n_old - 1], sorted) in place of theirs. head: the next entry, or NULL. */
+struct rpc_scan_run {
+        const struct store_entry *at;
+        const struct rpc_scan_old *old;
+        uint32_t i, n_old;
+        const struct store_entry *head;
+        bool head_old; /* head is old[i]'s */
+};
+
+/* Find r's next entry: the index's, unless its key changed since T, in
+ * key order with the changed keys' entries as of T (absent then: none). */
+static void rpc_scan_run_peek(const struct rpc_scan_view *v, struct rpc_scan_run *r)
+{
+        for (;;) {
+                const struct rpc_scan_old *o = r->i < r->n_old ? &r->old[r->i] : NULL;
+                int cmp = o == NULL ? -1 : r->at == NULL ? 1 : 0;
+                if (o != NULL && r->at != NULL) {
+                        uint32_t len;
+                        const uint8_t *k = store_entry_key(r->at, &len);
+                        cmp = store_key_cmp(k, len, o->key, o->len);
+                }
+                if (cmp < 0 || (r->at == NULL && o == NULL)) {
+                        r->head = r->at; /* unchanged since T (or the end) */
+                        r->head_old = false;
+                        return;
+                }
+                if (cmp == 0) {
+                        r->at = rpc_scan_keep(v, store_next(r->at)); /* old[i] stands for it */
+                }
+                if (o->e != NULL) {
+                        r->head = o->e;
+                        r->head_old = true;
+                        return;
+                }
+                r->i++; /* absent as of T */
+        }
+}
+
+static void rpc_scan_run_advance(const struct rpc_scan_view *v, struct rpc_scan_run *r)
+{
+        if (r->head_old) {
+                r->i++;
+        } else {
+                r->at = rpc_scan_keep(v, store_next(r->at));
+        }
+        rpc_scan_run_peek(v, r);
+}
+
+/* Merge the partitions' runs (advanced in place) into hits, in key order,
+ * up to the limit and the budget. Returns the count; *more says whether
+ * keys of the scan were left. */
 static uint32_t rpc_scan_merge(struct call *c, const struct rpc_scan_view *v,
-                               const struct store_entry **at, struct rpc_scan_hit *hits, bool *more)
+                               struct rpc_scan_run *runs, struct rpc_scan_hit *hits, bool *more)
 {
         uint64_t budget = rpc_scan_budget(c->node->cfg), bytes = 0;
 
@@ -344,15 +404,18 @@ static uint32_t rpc_scan_merge(struct call *c, const struct rpc_scan_view *v,
         }
         uint32_t n = 0;
 
+        for (uint32_t j = 0; j < v->h.n_parts; j++) {
+                rpc_scan_run_peek(v, &runs[j]);
+        }
         for (;;) {
                 int64_t best = -1;
                 uint32_t best_len = 0, len;
                 const uint8_t *best_key = NULL, *k;
                 for (uint32_t j = 0; j < v->h.n_parts; j++) {
-                        if (at[j] == NULL) {
+                        if (runs[j].head == NULL) {
                                 continue;
                         }
-                        k = store_entry_key(at[j], &len);
+                        k = store_entry_key(runs[j].head, &len);
                         if (best < 0 || store_key_cmp(k, len, best_key, best_len) < 0) {
                                 best = j;
                                 best_key = k;
@@ -361,14 +424,54 @@ static uint32_t rpc_scan_merge(struct call *c, const struct rpc_scan_view *v,
                 }
                 *more = best >= 0;
                 if (best < 0 || n == v->h.limit ||
-                    (n > 0 && bytes + rpc_scan_item_bytes(v, at[best]) > budget)) {
+                    (n > 0 && bytes + rpc_scan_item_bytes(v, runs[best].head) > budget)) {
                         return n;
                 }
-                bytes += rpc_scan_item_bytes(v, at[best]);
-                hits[n].e = at[best];
+                bytes += rpc_scan_item_bytes(v, runs[best].head);
+                hits[n].e = runs[best].head;
                 hits[n++].partition = rpc_scan_part(v, (uint32_t)best);
-                at[best] = rpc_scan_keep(v, store_next(at[best]));
+                rpc_scan_run_advance(v, &runs[best]);
         }
+}
+
+/* The keys of the scan changed since T in one partition, gathered. */
+struct rpc_scan_since {
+        const struct rpc_scan_view *v;
+        struct rpc_scan_old *a;
+        uint32_t n, cap;
+        bool failed;
+};
+
+static void rpc_scan_since_add(void *arg, const uint8_t *key, uint32_t len,
+                               const struct store_entry *e)
+{
+        struct rpc_scan_since *s = arg;
+        const struct rpc_scan_view *v = s->v;
+
+        if (s->failed ||
+            !rpc_scan_in_range(v->h.prefix, v->lo, v->h.lo_len, v->end, v->h.end_len, key, len) ||
+            (v->h.cursor_len > 0 && store_key_cmp(key, len, v->cursor, v->h.cursor_len) <= 0)) {
+                return;
+        }
+        if (s->n == s->cap) {
+                uint32_t cap = s->cap == 0 ? 16 : 2 * s->cap;
+                struct rpc_scan_old *a = tkv_realloc(s->a, cap * sizeof *a);
+                if (a == NULL) {
+                        s->failed = true;
+                        return;
+                }
+                s->a = a;
+                s->cap = cap;
+        }
+        s->a[s->n].key = key;
+        s->a[s->n].len = len;
+        s->a[s->n++].e = e;
+}
+
+static int rpc_scan_old_cmp(const void *a, const void *b)
+{
+        const struct rpc_scan_old *x = a, *y = b;
+        return store_key_cmp(x->key, x->len, y->key, y->len);
 }
 
 /* T of a page: the floor, its values' timestamps, and each partition's
@@ -456,28 +559,98 @@ static bool rpc_scan_settled(struct call *c, const struct rpc_scan_view *v,
         return true;
 }
 
+static void rpc_scan_runs_free(const struct rpc_scan_view *v, struct rpc_scan_run *runs)
+{
+        for (uint32_t k = 0; runs != NULL && k < v->h.n_parts; k++) {
+                tkv_free((void *)runs[k].old);
+        }
+        tkv_free(runs);
+}
+
+/* Read the page into hits: the current state, or as of c->rd.as_of_ts.
+ * Returns the count (UINT32_MAX: out of memory). */
+static uint32_t rpc_scan_read(struct call *c, const struct rpc_scan_view *v,
+                              struct rpc_scan_run *runs, struct rpc_scan_hit *hits, bool *more)
+{
+        for (uint32_t k = 0; k < v->h.n_parts; k++) {
+                struct group *g = node_group(c->node, rpc_scan_part(v, k));
+                tkv_free((void *)runs[k].old);
+                memset(&runs[k], 0, sizeof runs[k]);
+                runs[k].at = rpc_scan_keep(v, rpc_scan_first(v, group_store(g)));
+                if (c->rd.as_of_ts != 0) {
+                        struct rpc_scan_since s = {v, NULL, 0, 0, false};
+                        changes_since(group_changes(g), c->rd.as_of_ts, rpc_scan_since_add, &s);
+                        if (s.failed) {
+                                tkv_free(s.a);
+                                return UINT32_MAX;
+                        }
+                        if (s.n > 1) {
+                                qsort(s.a, s.n, sizeof *s.a, rpc_scan_old_cmp);
+                        }
+                        runs[k].old = s.a;
+                        runs[k].n_old = s.n;
+                }
+        }
+        return rpc_scan_merge(c, v, runs, hits, more);
+}
+
+/* A round after a wait for T (c->rd.bound.required_ts) finds keys written
+ * since, stamped above T: rather than wait for those (writes that never
+ * pause would be chased until BOUND_UNMET), read the page as of T, from
+ * the index and the change history (the keys changed since, as they were
+ * at T), once every partition's history reaches back to T. Each partition
+ * is closed at T then (the wait saw to it), so its state as of T is final.
+ * Not for a WATCH's start, which streams from the indexes the round read
+ * at. True when c now reads as of T. */
+static bool rpc_scan_as_of(struct call *c, const struct rpc_scan_view *v)
+{
+        uint64_t ts = c->rd.bound.required_ts;
+        uint8_t level = c->rd.level;
+
+        if (v->h.watch || c->rd.as_of_ts != 0 || c->rd.rounds < 2 || ts == 0 ||
+            (level != LEVEL(SEQUENTIAL) && level != LEVEL(CAUSAL) && level != LEVEL(SESSION))) {
+                return false;
+        }
+        for (uint32_t k = 0; k < v->h.n_parts; k++) {
+                const struct changes *ch = group_changes(node_group(c->node, rpc_scan_part(v, k)));
+                if (changes_start_ts(ch) > ts) {
+                        return false; /* its history does not reach back to T */
+                }
+        }
+        c->rd.as_of_ts = ts;
+        return true;
+}
+
 /* Read a page (one loop turn); answer it if every partition meets the
  * level at its T, else wait for the first that does not. */
 static void rpc_scan_round(struct call *c)
 {
         struct rpc_scan_view v = rpc_scan_view_of(c);
-        const struct store_entry **at = tkv_malloc(v.h.n_parts * sizeof *at);
+        struct rpc_scan_run *runs = tkv_calloc(v.h.n_parts, sizeof *runs);
         struct rpc_scan_hit *hits = tkv_malloc((v.h.limit > 0 ? v.h.limit : 1) * sizeof *hits);
         uint32_t n;
         bool more;
         uint64_t ts;
 
         c->rd.rounds++;
-        if (at == NULL || hits == NULL) {
+        if (runs == NULL || hits == NULL) {
                 call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
                 goto cleanup;
         }
-        for (uint32_t k = 0; k < v.h.n_parts; k++) {
-                struct group *g = node_group(c->node, rpc_scan_part(&v, k));
-                at[k] = rpc_scan_keep(&v, rpc_scan_first(&v, group_store(g)));
+        n = rpc_scan_read(c, &v, runs, hits, &more);
+        if (n != UINT32_MAX) {
+                ts = c->rd.as_of_ts != 0 ? c->rd.as_of_ts : rpc_scan_ts(c, &v, hits, n);
+                if (ts > c->rd.bound.required_ts && rpc_scan_as_of(c, &v)) {
+                        /* Keys written since the T it waited for: the page
+                         * as of T. */
+                        n = rpc_scan_read(c, &v, runs, hits, &more);
+                        ts = c->rd.as_of_ts;
+                }
         }
-        n = rpc_scan_merge(c, &v, at, hits, &more);
-        ts = rpc_scan_ts(c, &v, hits, n);
+        if (n == UINT32_MAX) {
+                call_answer_error(c, TKV_ENOMEM, "SCAN: out of memory");
+                goto cleanup;
+        }
         if (c->rd.level == LEVEL(LINEARIZABLE) && (v.h.n_parts > 1 || v.h.named)) {
                 if (!rpc_scan_settled(c, &v, hits, n, more)) {
                         goto cleanup; /* c waits, or was answered */
@@ -503,8 +676,8 @@ static void rpc_scan_round(struct call *c)
         }
         rpc_scan_answer(c, &v, hits, n, more, ts);
 cleanup:
+        rpc_scan_runs_free(&v, runs);
         tkv_free(hits);
-        tkv_free(at);
 }
 
 static void rpc_scan_wait_done(struct read_wait *w)
@@ -566,6 +739,16 @@ static size_t rpc_scan_raw_bytes(const struct rpc_scan_view *v, const struct rpc
 }
 
 /* One receipt per partition read, and the token delta (node scratch). */
+/* The level a page delivers: the one asked, or at at_timestamp, as a GET
+ * there (rpc_read.c): SEQUENTIAL unless the session saw later writes. */
+static Tunekv__V1__Consistency rpc_scan_level(const struct call *c)
+{
+        if (c->rd.at_ts != 0) {
+                return c->rd.at_ts >= c->rd.token_ts ? LEVEL(SEQUENTIAL) : LEVEL(EVENTUAL);
+        }
+        return (Tunekv__V1__Consistency)c->rd.level;
+}
+
 static void rpc_scan_receipts(struct call *c, const struct rpc_scan_view *v, uint64_t ts,
                               Tunekv__V1__ScanReceipt *rc, Tunekv__V1__ScanReceipt **ptrs,
                               Tunekv__V1__ScanResponse *sr)
@@ -579,8 +762,10 @@ static void rpc_scan_receipts(struct call *c, const struct rpc_scan_view *v, uin
                 rc[k].partition = p;
                 rc[k].node_id = c->node->cfg->node_id;
                 rc[k].applied_index = group_applied_index(node_group(c->node, p));
-                rc[k].level = (Tunekv__V1__Consistency)c->rd.level;
-                t = rpc_many_token_add(c, t, p);
+                rc[k].level = rpc_scan_level(c);
+                if (c->rd.at_ts == 0) { /* a past state reads no replica's R */
+                        t = rpc_many_token_add(c, t, p);
+                }
         }
         t = rpc_many_token_end(c, t, ts);
         session_encode(c->node->token_ents, t, c->node->token_bytes);
@@ -669,7 +854,7 @@ static void rpc_scan_answer(struct call *c, const struct rpc_scan_view *v,
                 sr.cursor.len = v->h.cursor_len;
         }
         sr.timestamp = ts;
-        sr.level = (Tunekv__V1__Consistency)c->rd.level;
+        sr.level = rpc_scan_level(c);
         sr.node_id = c->node->cfg->node_id;
         sr.rounds = c->rd.rounds;
         resp.body_case = TUNEKV__V1__RESPONSE__BODY_SCAN;
@@ -724,11 +909,11 @@ static int rpc_scan_partitions(struct call *c, const Tunekv__V1__ReadOptions *o)
                  * the page sees every write acknowledged before it. */
                 return rpc_many_token_parse(c, o, &n);
         }
-        if (c->rd.level != LEVEL(SEQUENTIAL)) {
+        if (c->rd.level != LEVEL(SEQUENTIAL) && c->rd.at_ts == 0) {
                 return 0;
         }
         rv = rpc_many_token_parse(c, o, &n);
-        for (uint32_t k = 0; rv == 0 && k < v.h.n_parts; k++) {
+        for (uint32_t k = 0; rv == 0 && c->rd.at_ts == 0 && k < v.h.n_parts; k++) {
                 uint64_t required = 0;
                 rv = rpc_many_token_required(c, n, rpc_scan_part(&v, k), &required);
                 memcpy(v.required + 8 * (size_t)k, &required, sizeof required);
@@ -793,11 +978,33 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
         }
 }
 
-/* Start c's first round (SCAN's, or a WATCH's) at the level o asks;
- * at_timestamp is refused with why. */
+/* At at_timestamp: the first partition whose change history here starts
+ * after it, answered COMPACTED; returns nonzero then. */
+static int rpc_scan_compacted(struct call *c, const struct rpc_scan_view *v)
+{
+        for (uint32_t k = 0; k < v->h.n_parts; k++) {
+                uint32_t p = rpc_scan_part(v, k);
+                const struct changes *ch = group_changes(node_group(c->node, p));
+                if (c->rd.at_ts >= changes_start_ts(ch)) {
+                        continue;
+                }
+                call_answer_error(c, TKV_ECOMPACTED,
+                                  "SCAN: at_timestamp %llu is older than partition %u's change "
+                                  "history on node %u, which starts after %llu ([history] "
+                                  "changes_max, bytes_max, retain_ms)",
+                                  (unsigned long long)c->rd.at_ts, p, c->node->cfg->node_id,
+                                  (unsigned long long)changes_start_ts(ch));
+                return TKV_ECOMPACTED;
+        }
+        return 0;
+}
+
+/* Start c's first round (SCAN's, or a WATCH's) at the level o asks; a
+ * WATCH's at_timestamp is refused with why. */
 static void rpc_scan_start(struct call *c, const Tunekv__V1__ReadOptions *o, const char *why)
 {
-        struct rpc_scan_head h = rpc_scan_view_of(c).h;
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+        struct rpc_scan_head h = v.h;
 
         c->rd.on_met = rpc_scan_wait_done;
         if (o != NULL && o->level == LEVEL(LINEARIZABLE) && h.n_parts == 1 && !h.named) {
@@ -807,7 +1014,7 @@ static void rpc_scan_start(struct call *c, const Tunekv__V1__ReadOptions *o, con
         if (rpc_many_options(c, o) != 0) {
                 return;
         }
-        if (c->rd.at_ts != 0) {
+        if (c->rd.at_ts != 0 && h.watch) {
                 call_answer_error(c, TKV_EINVAL, "%s: at_timestamp is not served %s",
                                   c->method->name, why);
                 return;
@@ -815,10 +1022,16 @@ static void rpc_scan_start(struct call *c, const Tunekv__V1__ReadOptions *o, con
         if (rpc_scan_partitions(c, o) != 0 || rpc_many_bound(c, o) != 0) {
                 return;
         }
+        if (c->rd.at_ts != 0) {
+                /* The page as of T, from the index and the change history,
+                 * once every partition is closed at T. */
+                if (rpc_scan_compacted(c, &v) != 0) {
+                        return;
+                }
+                c->rd.as_of_ts = c->rd.at_ts;
+        }
         rpc_scan_round(c);
 }
-
-#define RPC_SCAN_AT_TS_WHY "for scans yet: GET_MANY reads named keys at a past timestamp"
 
 /* ------------------------------------------------------------------------ */
 /* A scan spread over nodes: what rpc_fanout.c asks of this node's share */
@@ -858,13 +1071,30 @@ static void rpc_scan_begin_share(struct call *c, const uint32_t *parts, uint32_t
                 v.h.keys_only = true;
         }
         memcpy(c->key, &v.h, sizeof v.h);
-        rpc_scan_start(c, o, RPC_SCAN_AT_TS_WHY);
+        rpc_scan_start(c, o, NULL);
 }
 
 static void rpc_scan_again(struct call *c, uint64_t floor_ts)
 {
+        struct rpc_scan_view v = rpc_scan_view_of(c);
+
         c->stage = CALL_NEW;
         c->rd.waited = false;
+        c->rd.as_of_ts = 0;
+        if (c->rd.at_ts == 0 && floor_ts != 0 &&
+            (c->rd.level == LEVEL(SEQUENTIAL) || c->rd.level == LEVEL(CAUSAL) ||
+             c->rd.level == LEVEL(SESSION))) {
+                /* As the other shares are asked (rpc_fanout.c): the page as of
+                 * T, if every partition's history reaches back there. */
+                c->rd.as_of_ts = floor_ts;
+                for (uint32_t k = 0; k < v.h.n_parts; k++) {
+                        const struct changes *ch =
+                            group_changes(node_group(c->node, rpc_scan_part(&v, k)));
+                        if (changes_start_ts(ch) > floor_ts) {
+                                c->rd.as_of_ts = 0;
+                        }
+                }
+        }
         c->rd.bound.fresh_after = false; /* LINEARIZABLE: collect anew */
         if (floor_ts > c->rd.bound.required_ts) {
                 c->rd.bound.required_ts = floor_ts;
@@ -911,7 +1141,7 @@ void rpc_scan(struct call *c, const Tunekv__V1__Request *req)
                         return;
                 }
         }
-        rpc_scan_start(c, req->scan->options, RPC_SCAN_AT_TS_WHY);
+        rpc_scan_start(c, req->scan->options, NULL);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -11,7 +11,7 @@
  * - limits: 0 and a huge limit are clamped to scan_limit_max, a page ends
  *   early at scan_bytes_max, a 4 KiB prefix is served and a longer one
  *   refused, end before start, a prefix with a range, a cursor outside
- *   the scan and at_timestamp are INVALID_ARGUMENT;
+ *   the scan and at_timestamp at LINEARIZABLE are INVALID_ARGUMENT;
  * - LINEARIZABLE over every partition, on a node paused while the keys
  *   were written and asked right after it resumed: the page holds every
  *   acknowledged write (a double collect);
@@ -331,7 +331,7 @@ static void test_limits(void **state)
         s.cursor = bin("zzz"); /* not in [lim/5, lim/6) */
         scan_refused(&s, STATUS(INVALID_ARGUMENT), "cursor");
         s.cursor.len = 0;
-        o.level = LEVEL(EVENTUAL);
+        o.level = LEVEL(LINEARIZABLE); /* a past state is SEQUENTIAL or EVENTUAL */
         o.at_timestamp = 1;
         s.options = &o;
         scan_refused(&s, STATUS(INVALID_ARGUMENT), "at_timestamp");

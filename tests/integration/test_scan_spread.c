@@ -449,7 +449,8 @@ struct pair_writer {
         atomic_bool stop;
         atomic_uint written;
         const char *x, *y;
-        long nap_ns; /* between pairs */
+        const char *z; /* NULL, or put between x and y and deleted after y */
+        long nap_ns;   /* between pairs */
         char endpoints[256];
         int error;
         /* The timestamps its writes were answered with, pair by pair. */
@@ -479,11 +480,19 @@ static void *pair_write(void *arg)
                         w->ts[i][0] = r.timestamp;
                 }
                 tkv_result_release(&r);
+                if (rv == TKV_OK && w->z != NULL) {
+                        rv = tkv_put(wc, w->z, strlen(w->z), v, strlen(v), NULL, &r);
+                        tkv_result_release(&r);
+                }
                 if (rv == TKV_OK) {
                         rv = tkv_put(wc, w->y, strlen(w->y), v, strlen(v), NULL, &r);
                         if (rv == TKV_OK && i < PAIRS_MAX) {
                                 w->ts[i][1] = r.timestamp;
                         }
+                        tkv_result_release(&r);
+                }
+                if (rv == TKV_OK && w->z != NULL) {
+                        rv = tkv_delete(wc, w->z, strlen(w->z), NULL, &r);
                         tkv_result_release(&r);
                 }
                 if (rv != TKV_OK) {
@@ -561,17 +570,18 @@ static void cut_holds(bool x_local)
         unsigned scans = 0, moved = 0, last = 0, unmet = 0;
 
         memset(&w, 0, sizeof w);
-        key_for(x, sizeof x, x_local ? "cut/a" : "cut/b", 1, x_local);
-        key_for(y, sizeof y, x_local ? "cut/b" : "cut/a", 1, !x_local);
+        /* Keys of its own per run: the other run wrote its pairs in the
+         * other order, and a page as of a timestamp of that run shows them
+         * so (an old T, but one consistent state). */
+        key_for(x, sizeof x, x_local ? "cut/c" : "cut/b", 1, x_local);
+        key_for(y, sizeof y, x_local ? "cut/d" : "cut/a", 1, !x_local);
         w.x = x;
         w.y = y;
         w.nap_ns = 5 * 1000 * 1000;
         snprintf(w.endpoints, sizeof w.endpoints, "%s", c.endpoints);
         assert_int_equal(pthread_create(&w.thread, NULL, pair_write, &w), 0);
-        /* A SEQUENTIAL page needs a moment when every partition it reads is
-         * closed at the page's T before newer writes land in one of them:
-         * under writes without pause it ends BOUND_UNMET (as a scan on one
-         * node does, docs/consistency.md). */
+        /* The writer pauses between pairs; test_scan_under_continuous_writes
+         * has one that does not. */
         while (atomic_load(&w.written) < 2) {
                 usleep(1000); /* the writer's first pairs: both keys exist */
         }
@@ -704,6 +714,157 @@ static void get_many_under_writes(bool x_local)
         printf("# %u GET_MANYs under writes (%s): %u took a second round, x moved %u times\n",
                reads, x_local ? "node-local" : "spread", rounds2, moved);
         assert_true(moved > 1);
+}
+
+/* 200 SEQUENTIAL SCANs on node 1 while a writer puts x = i, z = i, y = i
+ * and deletes z, without pause (x, y, z in three partitions): every page
+ * answered, none with y ahead of x, and z, when the page has it (deleted
+ * since T, it comes back from the history), between them. Node-local: of
+ * the partitions node 1 holds (named), x, y, z among them; a round that
+ * finds keys written since the T it waited for reads the page as of T,
+ * from the index and the change history. Spread: of every partition, x on
+ * another node; shares below the highest T are read again at_timestamp T. */
+static void scan_under_writes(bool spread)
+{
+        Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
+        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+        struct pair_writer w;
+        char x[32], y[32], z[32];
+        uint32_t parts[P];
+        unsigned scans, moved = 0, last = 0, with_z = 0;
+        const char *prefix = spread ? "flow3/" : "flow2/";
+        char name[32];
+
+        memset(&w, 0, sizeof w);
+        snprintf(name, sizeof name, "%sx", prefix);
+        key_for(x, sizeof x, name, 1, !spread);
+        snprintf(name, sizeof name, "%sy", prefix);
+        key_for(y, sizeof y, name, 1, true);
+        snprintf(name, sizeof name, "%sz", prefix);
+        key_for(z, sizeof z, name, 1, true);
+        for (int i = 0; partition_of(y) == partition_of(x); i++) {
+                char alt[32];
+                assert_true(i < 100);
+                snprintf(alt, sizeof alt, "%sy%d-", prefix, i);
+                key_for(y, sizeof y, alt, 1, true);
+        }
+        for (int i = 0; partition_of(z) == partition_of(x) || partition_of(z) == partition_of(y);
+             i++) {
+                char alt[32];
+                assert_true(i < 100);
+                snprintf(alt, sizeof alt, "%sz%d-", prefix, i);
+                key_for(z, sizeof z, alt, 1, true);
+        }
+        s.n_partitions = 0;
+        for (uint32_t p = 0; !spread && p < P; p++) {
+                if (hosts(1, p)) {
+                        parts[s.n_partitions++] = p;
+                }
+        }
+        s.partitions = parts;
+        s.prefix = bin(prefix);
+        o.level = LEVEL(SEQUENTIAL);
+        s.options = &o;
+        w.x = x;
+        w.y = y;
+        w.z = z;
+        snprintf(w.endpoints, sizeof w.endpoints, "%s", c.endpoints);
+        assert_int_equal(pthread_create(&w.thread, NULL, pair_write, &w), 0);
+        while (atomic_load(&w.written) < 5) {
+                usleep(1000); /* the writer's first rounds: the keys exist */
+        }
+        for (scans = 0; scans < 200; scans++) {
+                Tunekv__V1__Response *r = scan_raw(1, &s);
+                unsigned vx, vy, vz;
+                if (r->status != STATUS(OK)) {
+                        fail_msg("scan %u: status %d: %s", scans, r->status, r->message);
+                }
+                vx = value_of(r->scan, x);
+                vy = value_of(r->scan, y);
+                vz = value_of(r->scan, z);
+                if (vy > vx || (vz != 0 && (vz > vx || vy > vz))) {
+                        fail_msg("page at T %llu shows %s = %u, %s = %u, %s = %u",
+                                 (unsigned long long)r->scan->timestamp, x, vx, z, vz, y, vy);
+                }
+                for (size_t i = 0; i < r->scan->n_items; i++) {
+                        assert_true(r->scan->items[i]->timestamp <= r->scan->timestamp);
+                }
+                with_z += vz != 0;
+                moved += vx != last;
+                last = vx;
+                tunekv__v1__response__free_unpacked(r, NULL);
+        }
+        atomic_store(&w.stop, true);
+        pthread_join(w.thread, NULL);
+        assert_int_equal(w.error, 0);
+        printf("# %u SCANs under writes (%s): x moved %u times, z seen in %u\n", scans,
+               spread ? "spread" : "node-local", moved, with_z);
+        assert_true(moved > 1);
+}
+
+static void test_scan_under_continuous_writes(void **state)
+{
+        (void)state;
+        scan_under_writes(false);
+        scan_under_writes(true);
+}
+
+/* A SCAN at_timestamp is the page of that past state, asked of any node
+ * (spread over the nodes that hold the partitions): a key deleted since
+ * comes back with its value then, one written since shows its value then,
+ * one created since is not there. */
+static void test_scan_at_timestamp(void **state)
+{
+        struct tkv_write_options wo = {.ack = TKV_ACK_ALL_REPLICAS};
+        struct tkv_result r;
+        uint64_t t1, t2;
+        (void)state;
+
+        assert_int_equal(tkv_put(cl, "at/k1", 5, "1", 1, &wo, &r), TKV_OK);
+        t1 = r.timestamp;
+        tkv_result_release(&r);
+        assert_int_equal(tkv_put(cl, "at/k2", 5, "1", 1, &wo, &r), TKV_OK);
+        t2 = r.timestamp;
+        tkv_result_release(&r);
+        assert_true(t2 > t1);
+        assert_int_equal(tkv_put(cl, "at/k1", 5, "2", 1, &wo, &r), TKV_OK);
+        tkv_result_release(&r);
+        assert_int_equal(tkv_delete(cl, "at/k2", 5, &wo, &r), TKV_OK);
+        tkv_result_release(&r);
+        assert_int_equal(tkv_put(cl, "at/k3", 5, "1", 1, &wo, &r), TKV_OK);
+        tkv_result_release(&r);
+        for (unsigned id = 1; id <= N; id++) {
+                const uint64_t at[] = {t1, t2, 0};
+                const char *want[] = {"at/k1=1", "at/k1=1 at/k2=1", "at/k1=2 at/k3=1"};
+                for (size_t i = 0; i < 3; i++) {
+                        Tunekv__V1__ScanRequest s = TUNEKV__V1__SCAN_REQUEST__INIT;
+                        Tunekv__V1__ReadOptions o = TUNEKV__V1__READ_OPTIONS__INIT;
+                        Tunekv__V1__Response *resp;
+                        char got[128] = "";
+                        s.prefix = bin("at/");
+                        o.level = LEVEL(SEQUENTIAL);
+                        o.at_timestamp = at[i];
+                        s.options = &o;
+                        resp = scan_raw(id, &s);
+                        if (resp->status != STATUS(OK)) {
+                                fail_msg("node %u at %llu: status %d: %s", id,
+                                         (unsigned long long)at[i], resp->status, resp->message);
+                        }
+                        for (size_t j = 0; j < resp->scan->n_items; j++) {
+                                const Tunekv__V1__ScanItem *it = resp->scan->items[j];
+                                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%.*s=%.*s",
+                                         j > 0 ? " " : "", (int)it->key.len,
+                                         (const char *)it->key.data, (int)it->value.len,
+                                         (const char *)it->value.data);
+                        }
+                        assert_string_equal(got, want[i]);
+                        if (at[i] != 0) {
+                                assert_int_equal(resp->scan->timestamp, at[i]);
+                                assert_int_equal(resp->scan->level, LEVEL(SEQUENTIAL));
+                        }
+                        tunekv__v1__response__free_unpacked(resp, NULL);
+                }
+        }
 }
 
 static void test_get_many_under_continuous_writes(void **state)
@@ -1196,6 +1357,8 @@ int main(void)
             cmocka_unit_test(test_byte_budget),
             cmocka_unit_test(test_sequential_is_one_cut),
             cmocka_unit_test(test_get_many_under_continuous_writes),
+            cmocka_unit_test(test_scan_under_continuous_writes),
+            cmocka_unit_test(test_scan_at_timestamp),
             cmocka_unit_test(test_linearizable_sees_acknowledged_writes),
             cmocka_unit_test(test_watch_from_every_node),
             cmocka_unit_test(test_watch_resume_elsewhere),

@@ -168,6 +168,58 @@ static void check_at(struct rig *r, unsigned k, uint64_t ts)
         assert_int_equal(store_entry_mod_index(e), want->index);
 }
 
+/* changes_since(ts): every key changed after ts, once, with its state at
+ * ts (as changes_at gives it), and no other key. */
+struct since {
+        unsigned seen[KEYS];
+        const struct store_entry *e[KEYS];
+};
+
+static void since_add(void *arg, const uint8_t *key, uint32_t len, const struct store_entry *e)
+{
+        struct since *s = arg;
+        char name[16];
+        unsigned k;
+
+        assert_true(len > 3 && len < sizeof name && memcmp(key, "key", 3) == 0);
+        memcpy(name, key, len);
+        name[len] = '\0';
+        k = (unsigned)atoi(name + 3);
+        assert_true(k < KEYS);
+        s->seen[k]++;
+        s->e[k] = e;
+}
+
+static void check_since(struct rig *r, uint64_t ts)
+{
+        struct since s;
+
+        if (ts < changes_start_ts(r->changes)) {
+                return; /* not asked: the window does not reach there */
+        }
+        memset(&s, 0, sizeof s);
+        changes_since(r->changes, ts, since_add, &s);
+        for (unsigned k = 0; k < KEYS; k++) {
+                const struct model *m = r->model;
+                bool changed = m->n[k] > 0 && m->states[k][m->n[k] - 1].ts > ts;
+                const struct state *want = model_at(m, k, ts);
+                char val[16];
+                assert_int_equal(s.seen[k], changed ? 1 : 0);
+                if (!changed) {
+                        continue;
+                }
+                if (want == NULL || want->v < 0) {
+                        assert_null(s.e[k]);
+                        continue;
+                }
+                assert_non_null(s.e[k]);
+                snprintf(val, sizeof val, "v%d", want->v);
+                assert_int_equal(store_entry_value_len(s.e[k]), strlen(val));
+                assert_memory_equal(store_entry_value(s.e[k]), val, strlen(val));
+                assert_int_equal(store_entry_mod_index(s.e[k]), want->index);
+        }
+}
+
 static void rig_run(const struct changes_params *params, unsigned seed)
 {
         struct rig r;
@@ -194,6 +246,11 @@ static void rig_run(const struct changes_params *params, unsigned seed)
                                 check_at(&r, (unsigned)rand() % KEYS, ts - back + 1);
                         }
                         check_at(&r, (unsigned)rand() % KEYS, changes_start_ts(r.changes));
+                        for (unsigned q = 0; q < 4; q++) {
+                                uint64_t back = (uint64_t)rand() % (ts - hlc_from_ms(1000) + 2);
+                                check_since(&r, ts - back + 1);
+                        }
+                        check_since(&r, changes_start_ts(r.changes));
                         check_log(&r);
                 }
         }
