@@ -2,7 +2,7 @@
  * newest record; a key's records are linked newest to oldest, so a read at
  * a past timestamp walks only that key's changes inside the window.
  *
- * Memory: a record is 72 bytes and pins the entry it replaced (counted in
+ * Memory: a record is 80 bytes and pins the entry it replaced (counted in
  * bytes_max, since the table no longer holds it); the entry it inserted is
  * the table's until the next change of the key pins it as that change's
  * "before". The map has at most one slot per record. */
@@ -19,6 +19,7 @@
 
 struct change {
         struct change *newer;             /* FIFO: the partition's next change */
+        struct change *older;             /* FIFO: its previous one (changes_since) */
         struct change *key_older;         /* the key's previous change in the window */
         struct change *key_newer;         /* the key's next one; NULL: the newest (in the map) */
         struct change *bucket_next;       /* map chain (newest records only) */
@@ -146,6 +147,8 @@ static void changes_drop_oldest(struct changes *c, struct store *s)
         c->oldest = r->newer;
         if (c->oldest == NULL) {
                 c->newest = NULL;
+        } else {
+                c->oldest->older = NULL;
         }
         if (r->key_newer != NULL) {
                 r->key_newer->key_older = NULL; /* r was the key's oldest */
@@ -250,6 +253,7 @@ int changes_record(struct changes *c, struct store *s, const struct store_entry 
                 store_entry_pin(after);
         }
         changes_link_key(c, r, key, key_len);
+        r->older = c->newest;
         if (c->newest != NULL) {
                 c->newest->newer = r;
         } else {
@@ -292,13 +296,15 @@ int changes_at(const struct changes *c, const struct store_entry *cur, const voi
 
 void changes_since(const struct changes *c, uint64_t ts, changes_since_cb cb, void *arg)
 {
-        for (const struct change *r = c->oldest; r != NULL; r = r->newer) {
+        /* Newest first, back to ts only: the records are in timestamp
+         * order (the log's), so the walk costs the changes since ts. */
+        for (const struct change *r = c->newest; r != NULL && r->ts > ts; r = r->older) {
                 const struct change *at = r, *later = NULL;
                 const uint8_t *key;
                 uint32_t len;
 
-                if (r->ts <= ts || r->key_newer != NULL) {
-                        continue; /* not after ts, or not its key's newest change */
+                if (r->key_newer != NULL) {
+                        continue; /* not its key's newest change */
                 }
                 while (at != NULL && at->ts > ts) {
                         later = at;
