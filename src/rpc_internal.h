@@ -208,6 +208,10 @@ bool rpc_many_fresh(struct call *c, uint32_t p, uint64_t ticket);
 bool rpc_many_closed(struct call *c, uint32_t p, uint64_t ts);
 void rpc_many_give_up(struct call *c, uint32_t p);
 unsigned rpc_many_token_end(struct call *c, unsigned n, uint64_t ts);
+/* rpc_many.c: at at_timestamp, partition p's change history here starts
+ * after it: c answered COMPACTED (naming p and where it starts), returns
+ * nonzero. */
+int rpc_many_compacted_part(struct call *c, uint32_t p);
 
 /* rpc_read.c: c's bound is not met where it is (after any wait): follow
  * its on_unmet. */

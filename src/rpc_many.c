@@ -175,23 +175,30 @@ static const struct store_entry *rpc_many_entry(struct call *c, const struct rpc
         return rpc_many_entry_at(c, v, i, NULL);
 }
 
+int rpc_many_compacted_part(struct call *c, uint32_t p)
+{
+        const struct changes *ch = group_changes(node_group(c->node, p));
+
+        if (c->rd.at_ts >= changes_start_ts(ch)) {
+                return 0;
+        }
+        call_answer_error(c, TKV_ECOMPACTED,
+                          "%s: at_timestamp %llu is older than partition %u's change history on "
+                          "node %u, which starts after %llu ([history] changes_max, bytes_max, "
+                          "retain_ms)",
+                          c->method->name, (unsigned long long)c->rd.at_ts, p,
+                          c->node->cfg->node_id, (unsigned long long)changes_start_ts(ch));
+        return TKV_ECOMPACTED;
+}
+
 /* At at_timestamp: the first key whose partition's change history here
  * starts after it, answered COMPACTED; returns nonzero then. */
 static int rpc_many_compacted(struct call *c, const struct rpc_many_view *v)
 {
         for (uint32_t i = 0; c->rd.at_ts != 0 && i < v->n; i++) {
-                uint32_t p = rpc_many_partition(c, v, i);
-                const struct changes *ch = group_changes(node_group(c->node, p));
-                if (c->rd.at_ts >= changes_start_ts(ch)) {
-                        continue;
+                if (rpc_many_compacted_part(c, rpc_many_partition(c, v, i)) != 0) {
+                        return TKV_ECOMPACTED;
                 }
-                call_answer_error(c, TKV_ECOMPACTED,
-                                  "GET_MANY: at_timestamp %llu is older than partition %u's change "
-                                  "history on node %u, which starts after %llu ([history] "
-                                  "changes_max, bytes_max, retain_ms)",
-                                  (unsigned long long)c->rd.at_ts, p, c->node->cfg->node_id,
-                                  (unsigned long long)changes_start_ts(ch));
-                return TKV_ECOMPACTED;
         }
         return 0;
 }

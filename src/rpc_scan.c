@@ -983,18 +983,9 @@ static void rpc_scan_linearizable(struct call *c, const Tunekv__V1__ReadOptions 
 static int rpc_scan_compacted(struct call *c, const struct rpc_scan_view *v)
 {
         for (uint32_t k = 0; k < v->h.n_parts; k++) {
-                uint32_t p = rpc_scan_part(v, k);
-                const struct changes *ch = group_changes(node_group(c->node, p));
-                if (c->rd.at_ts >= changes_start_ts(ch)) {
-                        continue;
+                if (rpc_many_compacted_part(c, rpc_scan_part(v, k)) != 0) {
+                        return TKV_ECOMPACTED;
                 }
-                call_answer_error(c, TKV_ECOMPACTED,
-                                  "SCAN: at_timestamp %llu is older than partition %u's change "
-                                  "history on node %u, which starts after %llu ([history] "
-                                  "changes_max, bytes_max, retain_ms)",
-                                  (unsigned long long)c->rd.at_ts, p, c->node->cfg->node_id,
-                                  (unsigned long long)changes_start_ts(ch));
-                return TKV_ECOMPACTED;
         }
         return 0;
 }

@@ -979,6 +979,17 @@ int rpc_watch_admit(const struct conn *conn, const Tunekv__V1__Request *req,
         return 0;
 }
 
+/* w, new, is one of the node's streams and of c's connection's. */
+static void rpc_watch_register(struct rpc_watch_set *set, struct rpc_watch *w, struct call *c)
+{
+        queue_push_tail(&set->all, &w->all_link);
+        queue_push_tail(&c->conn->watches, &w->conn_link);
+        c->conn->n_watches++;
+        conn_ref(c->conn);
+        set->n++;
+        c->node->stats.watches = set->n;
+}
+
 /* A new stream of spec s on c's connection, every part read here; NULL
  * when out of memory. */
 static struct rpc_watch *rpc_watch_new(struct call *c, const struct rpc_watch_spec *s)
@@ -1082,12 +1093,7 @@ void rpc_watch_begin(struct call *c, const struct rpc_watch_spec *s)
                 pr[k].staleness_ms = -1;
                 pr[k].node_id = c->node->cfg->node_id;
         }
-        queue_push_tail(&set->all, &w->all_link);
-        queue_push_tail(&c->conn->watches, &w->conn_link);
-        c->conn->n_watches++;
-        conn_ref(c->conn);
-        set->n++;
-        c->node->stats.watches = set->n;
+        rpc_watch_register(set, w, c);
         wr.created = true;
         wr.level = (Tunekv__V1__Consistency)c->rd.level;
         wr.node_id = c->node->cfg->node_id;
@@ -1347,12 +1353,7 @@ int rpc_watch_spread(struct call *c, const Tunekv__V1__WatchRequest *wq, const u
         w->call = c;
         c->watch = w;
         c->release = rpc_watch_call_release;
-        queue_push_tail(&set->all, &w->all_link);
-        queue_push_tail(&c->conn->watches, &w->conn_link);
-        c->conn->n_watches++;
-        conn_ref(c->conn);
-        set->n++;
-        c->node->stats.watches = set->n;
+        rpc_watch_register(set, w, c);
         for (uint32_t i = 0; i < n_shares; i++) {
                 rv = rpc_watch_ask(node, w, &w->shares[i]);
                 if (rv != 0) {
